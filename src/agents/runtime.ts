@@ -1,0 +1,152 @@
+/**
+ * The agent lifecycle: open the store, migrate, build the agent, serve its HTTP app (GET /health, GET /metrics
+ * and the agent's own routes), and stop cleanly: refuse new work with 503 + Retry-After, stop the agent's
+ * background work, close the server and the store.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { AgentConfig, Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { createMetrics, type Metrics } from "../metrics/registry.ts";
+import type { Server, ServeOptions } from "../platform.ts";
+import { migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
+import type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
+
+export interface RunAgentOptions {
+  agent: AgentConfig;
+  definition: AgentDefinition;
+  config: Config;
+  dbUrl: string;
+  dbAuthToken?: string;
+  secrets: Readonly<Record<string, string>>;
+  log: Logger;
+  version: string;
+  now: () => number;
+  fetch: typeof fetch;
+  serve: (opts: ServeOptions) => Promise<Server>;
+  rssBytes: () => number;
+  pid: number;
+}
+
+export interface RunningAgent {
+  readonly port: number;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  /** Graceful stop; safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** Seconds a client should wait before retrying while this agent stops or its store is unavailable. */
+export const RETRY_AFTER_S = 5;
+
+async function probeDatabase(store: Store, agent: string, now: number): Promise<CheckResult> {
+  try {
+    // A real write: a read-only file, a full disk or a lock held past the busy timeout all fail here.
+    await store.client.execute({ sql: "UPDATE agent_heartbeats SET seen_at = ? WHERE agent = ?", args: [now, agent] });
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, detail: `database not writable (${storeErrorCode(err)})` };
+  }
+}
+
+export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
+  const { agent, log, now } = opts;
+  const startedAt = now();
+  const store = await openStore({
+    url: opts.dbUrl,
+    ...(opts.dbAuthToken ? { authToken: opts.dbAuthToken } : {}),
+  });
+  let instance: AgentInstance;
+  const metrics = createMetrics();
+  try {
+    const migrated = await migrate(store.client, now);
+    if (migrated.applied.length > 0) log.info("migrated store", { applied: migrated.applied });
+    await store.client.execute({
+      sql: `INSERT INTO agent_heartbeats (agent, pid, version, started_at, seen_at) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (agent) DO UPDATE SET pid = excluded.pid, version = excluded.version,
+              started_at = excluded.started_at, seen_at = excluded.seen_at`,
+      args: [agent.name, opts.pid, opts.version, startedAt, startedAt],
+    });
+    const deps: AgentDeps = {
+      store,
+      log,
+      metrics,
+      config: opts.config,
+      now,
+      fetch: opts.fetch,
+      version: opts.version,
+      secrets: opts.secrets,
+    };
+    // deno-lint-ignore no-explicit-any -- the registry pairs each kind with its own config type
+    instance = await opts.definition.create(deps, agent as any);
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+
+  let stopping = false;
+  const app = new Hono();
+  app.use("*", async (c, next) => {
+    if (stopping && c.req.path !== "/health") {
+      c.header("Retry-After", String(RETRY_AFTER_S));
+      return c.json({ error: "agent is stopping" }, 503);
+    }
+    await next();
+  });
+  app.get("/health", async (c) => {
+    const db = await probeDatabase(store, agent.name, now());
+    let checks: Record<string, CheckResult> = {};
+    try {
+      checks = (await instance.checks?.()) ?? {};
+    } catch (err) {
+      checks = { agent: { ok: false, detail: `check failed (${storeErrorCode(err)})` } };
+    }
+    const ok = !stopping && db.ok && Object.values(checks).every((r) => r.ok);
+    const body = {
+      status: stopping ? "stopping" : ok ? "ok" : "degraded",
+      agent: agent.name,
+      kind: agent.kind,
+      version: opts.version,
+      pid: opts.pid,
+      uptimeS: Math.round((now() - startedAt) / 1000),
+      rssBytes: opts.rssBytes(),
+      db,
+      checks,
+    };
+    return c.json(body, ok ? 200 : 503);
+  });
+  app.get("/metrics", (c) => {
+    metrics.set("aideazz_process_resident_memory_bytes", opts.rssBytes());
+    metrics.set("aideazz_uptime_seconds", Math.round((now() - startedAt) / 1000));
+    return c.body(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+  instance.routes?.(app);
+
+  let server: Server;
+  try {
+    server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: app.fetch });
+    await instance.start?.();
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+  log.info("agent started", { kind: agent.kind, port: server.port, host: agent.host, version: opts.version });
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      log.info("agent stopping");
+      try {
+        await instance.stop?.();
+      } finally {
+        await server.close();
+        store.close();
+        log.info("agent stopped");
+      }
+    })();
+    return stopped;
+  };
+  return { port: server.port, store, metrics, stop };
+}

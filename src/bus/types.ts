@@ -1,0 +1,113 @@
+/**
+ * The bus contract: durable, per-key ordered, leased delivery between agents (separate processes) on one
+ * libSQL database. Two implementations pass one shared contract test: `sqlite.ts` (production) and
+ * `memory.ts` (unit tests of other modules).
+ *
+ * @module
+ */
+
+/** JSON-serializable payload. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface PublishInput {
+  topic: string;
+  /** Ordering key (the chat): a consumer group handles one key's messages strictly in publish order. */
+  key: string;
+  payload: Json;
+  /** A second publish with the same idempotency key is a no-op that reports the original id. */
+  idempotencyKey?: string;
+  /** Deliver not before this time (epoch ms): rate-limit back-off, pacing. */
+  notBefore?: number;
+  /** Trace id carried to consumers, router decisions and sends. */
+  traceId?: string;
+}
+
+export interface PublishResult {
+  id: number;
+  /** True when the idempotency key was already known and nothing new was written. */
+  duplicate: boolean;
+}
+
+export interface Delivery {
+  id: number;
+  topic: string;
+  group: string;
+  key: string;
+  payload: Json;
+  traceId: string | undefined;
+  /** 1 on first delivery, 2 on the first retry, … */
+  attempt: number;
+  publishedAt: number;
+  /** The fencing token of this lease: acks and sends from an older lease are refused. */
+  fence: number;
+  /** Extends the lease (heartbeat); throws `LeaseLostError` when the lease was lost. */
+  extendLease(ms?: number): Promise<void>;
+  /** Asserts the lease is still held (use before an external side effect); throws `LeaseLostError` otherwise. */
+  assertLease(): Promise<void>;
+}
+
+export type Handler = (delivery: Delivery) => Promise<void>;
+
+export interface ConsumeOptions {
+  topic: string;
+  group: string;
+  handler: Handler;
+  /** Deliveries handled at once by this consumer (different keys). Default 8. */
+  concurrency?: number;
+  /** Lease length in ms; extended automatically while the handler runs unless `heartbeat` is false. */
+  leaseMs?: number;
+  heartbeat?: boolean;
+  /** Attempts before a message is dead-lettered (default 5). */
+  maxAttempts?: number;
+  /** Retry delay: base * 2^(attempt-1), capped, with full jitter. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+export interface Consumer {
+  /** Stops claiming, waits for running handlers (or releases their leases after `timeoutMs`). */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export interface GroupStats {
+  topic: string;
+  group: string;
+  ready: number;
+  inFlight: number;
+  delayed: number;
+  oldestAgeMs: number | null;
+  deadLetters: number;
+}
+
+export interface DeadLetter {
+  id: number;
+  topic: string;
+  group: string;
+  key: string;
+  payload: Json;
+  attempts: number;
+  lastError: string;
+  deadAt: number;
+  traceId: string | undefined;
+}
+
+export interface Bus {
+  /** Declares that `group` receives every message published to `topic` from now on (idempotent). */
+  subscribe(topic: string, group: string): Promise<void>;
+  /** Publishes atomically: every message is durable when this resolves, or none is written. */
+  publish(messages: PublishInput[]): Promise<PublishResult[]>;
+  consume(opts: ConsumeOptions): Consumer;
+  stats(): Promise<GroupStats[]>;
+  deadLetters(opts?: { topic?: string; group?: string; limit?: number }): Promise<DeadLetter[]>;
+  /** Moves a dead letter back to its group's queue; false when no such dead letter exists. */
+  retryDeadLetter(id: number, group?: string): Promise<boolean>;
+  purgeDeadLetters(opts?: { topic?: string; group?: string; olderThanMs?: number }): Promise<number>;
+  close(): Promise<void>;
+}
+
+export class LeaseLostError extends Error {
+  constructor(readonly id: number, readonly fence: number) {
+    super(`lease on message ${id} (fence ${fence}) was lost; another consumer owns it now`);
+    this.name = "LeaseLostError";
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The `aideazz` command line: a static table of commands (one small module each) and a dispatcher built on
+ * `node:util` parseArgs. `@std/cli` is JSR-only and JSR is unreachable on our machines (see README).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ConfigError } from "../config.ts";
+import { VERSION } from "../version.ts";
+import { type CliDeps, type Command, defineCommand, UsageError } from "./command.ts";
+import { agentCommand } from "./commands/agent.ts";
+import { configCheckCommand, configSchemaCommand } from "./commands/config.ts";
+import { migrateCommand } from "./commands/migrate.ts";
+import { versionCommand } from "./commands/version.ts";
+import { GLOBAL_OPTION_HELP, GLOBAL_OPTIONS } from "./context.ts";
+
+export type { CliDeps, Command } from "./command.ts";
+
+const helpCommand = defineCommand({
+  name: "help",
+  summary: "show help for a command",
+  args: "[command]",
+  positionals: { min: 0, max: 2 },
+  run({ positionals, deps }) {
+    if (positionals.length === 0) {
+      deps.stdout(usage());
+      return Promise.resolve(0);
+    }
+    const command = findCommand(positionals);
+    if (!command || command.words !== positionals.length) {
+      throw new UsageError(`unknown command "${positionals.join(" ")}"`);
+    }
+    deps.stdout(commandUsage(command.command));
+    return Promise.resolve(0);
+  },
+});
+
+export const commands: readonly Command[] = [
+  agentCommand,
+  migrateCommand,
+  configCheckCommand,
+  configSchemaCommand,
+  versionCommand,
+  helpCommand,
+];
+
+function findCommand(words: readonly string[]): { command: Command; words: number } | undefined {
+  for (const n of [2, 1]) {
+    const name = words.slice(0, n).join(" ");
+    const command = commands.find((c) => c.name === name);
+    if (command && words.length >= n) return { command, words: n };
+  }
+  return undefined;
+}
+
+export function usage(): string {
+  const width = Math.max(...commands.map((c) => `${c.name} ${c.args ?? ""}`.length));
+  const lines = commands.map((c) => `  ${`${c.name} ${c.args ?? ""}`.padEnd(width)}  ${c.summary}`);
+  return [
+    `aideazz ${VERSION}: AI chat agents for Telegram, WhatsApp and the web on one small VM`,
+    "",
+    "Usage: aideazz <command> [options]",
+    "",
+    "Commands:",
+    ...lines,
+    "",
+    "Options:",
+    ...GLOBAL_OPTION_HELP.map((l) => `  ${l}`),
+    "  -V, --version   print the version",
+    "",
+    "Run 'aideazz help <command>' for a command's options.",
+    "",
+  ].join("\n");
+}
+
+export function commandUsage(command: Command): string {
+  return [
+    `Usage: aideazz ${command.name}${command.args ? ` ${command.args}` : ""} [options]`,
+    "",
+    command.summary,
+    "",
+    "Options:",
+    ...[...(command.optionHelp ?? []), ...GLOBAL_OPTION_HELP].map((l) => `  ${l}`),
+    "",
+  ].join("\n");
+}
+
+function usageError(deps: CliDeps, err: UsageError): number {
+  deps.stderr(`aideazz: ${err.message}\n`);
+  deps.stderr(err.command ? commandUsage(err.command) : usage());
+  return 2;
+}
+
+function parseCommandArgs(command: Command, args: string[], words: number) {
+  // Drop the command words themselves; everything else is options and the command's positionals.
+  const rest = [...args];
+  for (const word of command.name.split(" ").slice(0, words)) rest.splice(rest.indexOf(word), 1);
+  try {
+    return parseArgs({
+      args: rest,
+      options: { ...GLOBAL_OPTIONS, ...command.options },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (err) {
+    // parseArgs errors are one clear line ("Unknown option '--x'"): keep only that line.
+    throw new UsageError((err as Error).message.split("\n")[0]!.replace(/\. To specify a positional.*$/, ""), command);
+  }
+}
+
+/** Runs the CLI on `args` and returns the exit code (0 ok, 1 failure, 2 usage error). */
+export async function runCli(args: string[], deps: CliDeps): Promise<number> {
+  try {
+    if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) return await versionCommand.run({ values: {}, positionals: [], deps });
+    if (args.length === 0) throw new UsageError("missing command");
+    if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
+      deps.stdout(usage());
+      return 0;
+    }
+    const lenient = parseArgs({ args, options: GLOBAL_OPTIONS, strict: false, allowPositionals: true });
+    const found = findCommand(lenient.positionals);
+    if (!found) {
+      const first = lenient.positionals[0];
+      const group = commands.filter((c) => c.name.startsWith(`${first} `)).map((c) => c.name);
+      if (first === undefined) throw new UsageError(`unknown option "${args[0]}"`);
+      if (group.length > 0) throw new UsageError(`"${first}" needs a subcommand: ${group.join(", ")}`);
+      throw new UsageError(`unknown command "${first}"`);
+    }
+    const { command, words } = found;
+    const parsed = parseCommandArgs(command, args, words);
+    const values = parsed.values as Record<string, string | boolean | undefined>;
+    const positionals = parsed.positionals;
+    if (values["help"] === true) {
+      deps.stdout(commandUsage(command));
+      return 0;
+    }
+    const { min, max } = command.positionals ?? { min: 0, max: 0 };
+    if (positionals.length < min) throw new UsageError(`${command.name}: missing ${command.args ?? "argument"}`, command);
+    if (positionals.length > max) throw new UsageError(`${command.name}: unexpected argument "${positionals[max]}"`, command);
+    return await command.run({ values, positionals, deps });
+  } catch (err) {
+    if (err instanceof UsageError) return usageError(deps, err);
+    if (err instanceof ConfigError) {
+      deps.stderr(`aideazz: invalid config\n${err.issues.map((i) => `  ${i.path}: ${i.message}\n`).join("")}`);
+      return 1;
+    }
+    deps.stderr(`aideazz: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Classifies database failures. A webhook that cannot commit answers 503 with Retry-After so the platform
+ * redelivers later; it must never answer 2xx without a committed row.
+ *
+ * @module
+ */
+
+/** SQLite result codes meaning "the store cannot take writes right now" (lock held, read-only, disk full, I/O). */
+const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|PROTOCOL|NOTADB|CORRUPT)/;
+
+function codeOf(err: unknown): string | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const e = err as { code?: unknown; extendedCode?: unknown; cause?: unknown };
+  for (const c of [e.extendedCode, e.code]) {
+    if (typeof c === "string" && c.startsWith("SQLITE_")) return c;
+  }
+  return e.cause === undefined ? undefined : codeOf(e.cause);
+}
+
+/** True when `err` says the database cannot be written now (retry later) rather than a bug in our SQL. */
+export function isStoreUnavailable(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code !== undefined) return UNAVAILABLE.test(code);
+  // Remote libSQL: a network failure is also "unavailable".
+  return err instanceof TypeError && /fetch|network|connect/i.test(err.message);
+}
+
+/** The SQLite error code of `err`, for logs and metrics. */
+export function storeErrorCode(err: unknown): string {
+  return codeOf(err) ?? "UNKNOWN";
+}

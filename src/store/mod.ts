@@ -1,0 +1,13 @@
+/**
+ * The store: one libSQL database shared by every agent (a local file in WAL mode, or a libSQL server URL when
+ * one VM is outgrown). Other folders import it from here.
+ *
+ * @module
+ */
+export { connectionSettings, filePathOf, openStore } from "./open.ts";
+export type { Client, InStatement, ResultSet, Row, Store, StoreOptions, Synchronous, Transaction } from "./open.ts";
+export { migrate, SchemaTooNewError } from "./migrate.ts";
+export type { MigrateResult } from "./migrate.ts";
+export { migrations } from "./migrations.ts";
+export type { Migration } from "./migrations.ts";
+export { isStoreUnavailable, storeErrorCode } from "./errors.ts";
