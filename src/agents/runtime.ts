@@ -142,6 +142,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
         await instance.stop?.();
       } finally {
         await server.close();
+        // libSQL closes its handles lazily and the process exits right after this: checkpoint now, so the
+        // next start finds an empty WAL instead of replaying it.
+        await store.checkpoint().catch((err) => log.warn("checkpoint at stop failed", { code: storeErrorCode(err) }));
         store.close();
         log.info("agent stopped");
       }

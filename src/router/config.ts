@@ -1,34 +1,168 @@
 /**
- * Router settings in the config file: providers and the order they are tried in.
- * The router issue grows this; the shape here is what `config check` validates today.
+ * Router settings in the config file: providers, the chain of providers per turn class, classification rules,
+ * retries, breakers, quotas and the budget. Optional sections get their defaults from `resolveRouterSettings`.
  *
  * @module
  */
 import { z } from "zod";
 import { envVarName } from "../config-types.ts";
 
+export const TIERS = ["simple", "complex", "high-value"] as const;
+export type Tier = (typeof TIERS)[number];
+
+export const QUESTION_TYPES = ["none", "yes_no", "factual", "how", "why", "compare"] as const;
+export type QuestionType = (typeof QUESTION_TYPES)[number];
+
+const count = z.number().int().positive();
+
+export const limitsSchema = z.strictObject({
+  requestsPerMinute: count.optional().describe("Requests per minute this provider and model allow (Groq free tier: e.g. 30)"),
+  requestsPerDay: count.optional().describe("Requests per day (Groq free tier: e.g. 1000 or 14400)"),
+  tokensPerMinute: count.optional().describe("Tokens (input + max output) per minute"),
+  tokensPerDay: count.optional().describe("Tokens (input + max output) per day"),
+}).describe(
+  "Proactive quota: the router stops sending before the provider answers 429; corrected from x-ratelimit-* headers",
+);
+
 export const providerSchema = z.strictObject({
   kind: z.enum(["groq", "anthropic", "llama-cpp", "openai-compatible"]).describe("Wire protocol of the provider"),
   baseUrl: z.url().describe("Base URL, e.g. https://api.groq.com/openai/v1 or http://127.0.0.1:8090/v1"),
   model: z.string().min(1).describe("Model name sent to the provider"),
   apiKeyEnv: envVarName.optional().describe("Environment variable holding the API key"),
-  timeoutMs: z.number().int().positive().default(3_000).describe("Per-attempt timeout"),
+  timeoutMs: z.number().int().positive().default(3_000).describe("Per-attempt timeout; it aborts the HTTP request"),
+  maxConcurrent: count.default(4).describe("Bulkhead: calls in flight to this provider at most (per process)"),
+  limits: limitsSchema.optional(),
 });
+
+export const priceSchema = z.strictObject({
+  inputUsdPerMTok: z.number().nonnegative().describe("US dollars per million input tokens"),
+  outputUsdPerMTok: z.number().nonnegative().describe("US dollars per million output tokens"),
+});
+
+export const budgetSchema = z.strictObject({
+  dailyUsd: z.number().nonnegative().optional().describe("Spend cap per UTC day across priced models"),
+  monthlyUsd: z.number().nonnegative().optional().describe("Spend cap per UTC calendar month across priced models"),
+  lowFraction: z.number().min(0).max(1).default(0.2).describe(
+    "When less than this share of a cap is left, priced providers serve only high-value turns",
+  ),
+  prices: z.record(z.string().min(1), priceSchema).default({}).describe(
+    "Price per model name; a model without an entry costs $0 and is never blocked by the budget",
+  ),
+});
+
+export const retrySchema = z.strictObject({
+  maxAttempts: z.number().int().min(1).max(10).default(3).describe("Attempts per provider per turn, the first included"),
+  baseDelayMs: count.default(250).describe("First backoff step; doubles per attempt, full jitter"),
+  maxDelayMs: count.default(5_000).describe("Backoff cap (a longer Retry-After is honoured, but then the chain falls back)"),
+});
+
+export const breakerSchema = z.strictObject({
+  failureThreshold: count.default(5).describe("Failures within the window that open the breaker"),
+  windowMs: count.default(60_000).describe("Sliding window in which failures are counted"),
+  cooldownMs: count.default(30_000).describe("Time open before one half-open probe is let through"),
+});
+
+export const ruleSchema = z.strictObject({
+  tier: z.enum(TIERS).describe("Class a turn gets when every condition of this rule holds"),
+  minChars: z.number().int().nonnegative().optional().describe("Turn text at least this long"),
+  maxChars: z.number().int().nonnegative().optional().describe("Turn text at most this long"),
+  questionTypes: z.array(z.enum(QUESTION_TYPES)).optional().describe("Detected question type is one of these"),
+  roles: z.array(z.string().min(1)).optional().describe("Agent role name or role kind (support, leads, sales) is one of these"),
+  leadQualified: z.boolean().optional().describe("The conversation's lead-qualified flag equals this"),
+  stages: z.array(z.string().min(1)).optional().describe("Conversation stage is one of these"),
+  keywords: z.array(z.string().min(1)).optional().describe("Turn text contains one of these (case-insensitive)"),
+});
+
+export const classifySchema = z.strictObject({
+  rules: z.array(ruleSchema).describe("Tried in order; the first rule whose conditions all hold decides"),
+  default: z.enum(TIERS).default("simple").describe("Class when no rule matches"),
+});
+
+const chainSchema = z.array(z.string()).describe("Provider names in the order they are tried");
 
 export const routerSchema = z.strictObject({
   deadlineMs: z.number().int().positive().default(20_000).describe("Overall deadline for one reply"),
-  providers: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), providerSchema).default({}),
-  chain: z.array(z.string()).default([]).describe("Provider names in the order they are tried"),
+  providers: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), providerSchema).default({}).describe(
+    "Model providers by name",
+  ),
+  chain: chainSchema.default([]).describe("Provider names in the order they are tried, for a class without its own chain"),
+  tiers: z.strictObject({
+    simple: chainSchema.optional(),
+    complex: chainSchema.optional(),
+    "high-value": chainSchema.optional(),
+  }).optional().describe("Chain per turn class, e.g. simple: [groq, local], high-value: [claude, groq, local]"),
+  classify: classifySchema.optional().describe("Rules that class each turn as simple, complex or high-value"),
+  retry: retrySchema.optional().describe("Retries of retriable failures (429, 5xx, 529, timeouts)"),
+  breaker: breakerSchema.optional().describe("Per-provider circuit breaker"),
+  budget: budgetSchema.optional().describe("Spend caps and the price table"),
 }).superRefine((router, ctx) => {
-  router.chain.forEach((name, i) => {
-    if (!(name in router.providers)) {
+  const checkChain = (chain: readonly string[], path: (string | number)[]) => {
+    chain.forEach((name, i) => {
+      if (!(name in router.providers)) {
+        ctx.addIssue({ code: "custom", path: [...path, i], message: `unknown provider "${name}"; declare it under router.providers` });
+      }
+    });
+  };
+  checkChain(router.chain, ["chain"]);
+  for (const tier of TIERS) {
+    const chain = router.tiers?.[tier];
+    if (chain) checkChain(chain, ["tiers", tier]);
+  }
+  for (const [name, p] of Object.entries(router.providers)) {
+    if (p.kind === "anthropic" && !(p.model in (router.budget?.prices ?? {}))) {
       ctx.addIssue({
         code: "custom",
-        path: ["chain", i],
-        message: `unknown provider "${name}"; declare it under router.providers`,
+        path: ["providers", name, "model"],
+        message: `no price for model "${p.model}"; add it under router.budget.prices so spend can be computed`,
       });
     }
-  });
+  }
 });
 
 export type RouterConfig = z.infer<typeof routerSchema>;
+export type ProviderConfig = z.infer<typeof providerSchema>;
+export type QuotaLimits = z.infer<typeof limitsSchema>;
+export type Price = z.infer<typeof priceSchema>;
+export type BudgetConfig = z.infer<typeof budgetSchema>;
+export type RetryConfig = z.infer<typeof retrySchema>;
+export type BreakerConfig = z.infer<typeof breakerSchema>;
+export type ClassifyRule = z.infer<typeof ruleSchema>;
+export type ClassifyConfig = z.infer<typeof classifySchema>;
+
+/** Used when the config has no `router.classify`: qualified leads and closing stages are high-value. */
+export const DEFAULT_CLASSIFY: ClassifyConfig = {
+  rules: [
+    { tier: "high-value", leadQualified: true },
+    { tier: "high-value", stages: ["negotiation", "checkout", "closing"] },
+    { tier: "complex", minChars: 400 },
+    { tier: "complex", questionTypes: ["why", "how", "compare"] },
+  ],
+  default: "simple",
+};
+
+export interface RouterSettings {
+  deadlineMs: number;
+  providers: Record<string, ProviderConfig>;
+  chains: Record<Tier, readonly string[]>;
+  classify: ClassifyConfig;
+  retry: RetryConfig;
+  breaker: BreakerConfig;
+  budget: BudgetConfig;
+}
+
+/** The router config with every optional section filled with its defaults. */
+export function resolveRouterSettings(cfg: RouterConfig): RouterSettings {
+  return {
+    deadlineMs: cfg.deadlineMs,
+    providers: cfg.providers,
+    chains: {
+      simple: cfg.tiers?.simple ?? cfg.chain,
+      complex: cfg.tiers?.complex ?? cfg.chain,
+      "high-value": cfg.tiers?.["high-value"] ?? cfg.chain,
+    },
+    classify: cfg.classify ?? DEFAULT_CLASSIFY,
+    retry: cfg.retry ?? retrySchema.parse({}),
+    breaker: cfg.breaker ?? breakerSchema.parse({}),
+    budget: cfg.budget ?? budgetSchema.parse({}),
+  };
+}

@@ -1,6 +1,11 @@
 /**
- * Applies pending migrations in one write transaction. Many agents start at once and all call this: the write
- * lock is taken up front (`BEGIN IMMEDIATE`), the others wait within the busy timeout, then find nothing to do.
+ * Applies pending migrations. Many agents start at once and all call this. Each attempt is one `batch` in
+ * write mode (BEGIN IMMEDIATE … COMMIT inside a single call): the version rows are inserted first, so a
+ * process that lost the race fails on their primary key, rolls back whole, re-reads and finds nothing to do.
+ *
+ * Why not an interactive transaction: libSQL's busy handler waits synchronously, so a second connection of the
+ * same process waiting for a lock that this process holds across an `await` blocks the event loop until the
+ * busy timeout. Single-call batches never hold a lock across an `await`. This is the rule for all writes.
  *
  * @module
  */
@@ -19,12 +24,15 @@ export class SchemaTooNewError extends Error {
   }
 }
 
-async function currentVersion(client: Client): Promise<number | undefined> {
+const CREATE_TABLE =
+  "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
+
+async function currentVersion(client: Client): Promise<number> {
   try {
     const rs = await client.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations");
     return Number(rs.rows[0]?.["v"] ?? 0);
   } catch {
-    return undefined; // no schema_migrations table yet
+    return 0; // no schema_migrations table yet: a new database
   }
 }
 
@@ -35,29 +43,24 @@ export async function migrate(
   migrations: readonly Migration[] = allMigrations,
 ): Promise<MigrateResult> {
   const latest = migrations.at(-1)?.version ?? 0;
-  // A cheap read first, so an up-to-date database never takes the write lock at agent start.
-  const seen = await currentVersion(client);
-  if (seen !== undefined && seen > latest) throw new SchemaTooNewError(seen, latest);
-  if (seen === latest) return { applied: [], version: latest };
-
-  const tx = await client.transaction("write");
-  try {
-    await tx.execute(
-      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-    );
-    const rs = await tx.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations");
-    const version = Number(rs.rows[0]?.["v"] ?? 0);
+  for (let attempt = 1;; attempt++) {
+    const version = await currentVersion(client);
     if (version > latest) throw new SchemaTooNewError(version, latest);
     const pending = migrations.filter((m) => m.version > version);
-    for (const m of pending) {
-      await tx.batch([
-        ...m.statements,
-        { sql: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", args: [m.version, m.name, now()] },
-      ]);
+    if (pending.length === 0) return { applied: [], version: latest };
+    try {
+      await client.batch([
+        CREATE_TABLE,
+        ...pending.map((m) => ({
+          sql: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+          args: [m.version, m.name, now()],
+        })),
+        ...pending.flatMap((m) => m.statements),
+      ], "write");
+      return { applied: pending.map((m) => m.version), version: latest };
+    } catch (err) {
+      // Another process applied (some of) them first: go round again; a real error repeats and is thrown.
+      if (attempt >= 3 || (await currentVersion(client)) === version) throw err;
     }
-    await tx.commit();
-    return { applied: pending.map((m) => m.version), version: latest };
-  } finally {
-    tx.close();
   }
 }

@@ -31,6 +31,11 @@ export interface Store {
   readonly url: string;
   /** Filesystem path of a local database, undefined for a remote one. */
   readonly path: string | undefined;
+  /**
+   * Copies the WAL into the database file and truncates it (local files only; a libSQL server manages its
+   * own WAL). Returns false when readers or writers of other processes kept it from completing.
+   */
+  checkpoint(): Promise<boolean>;
   close(): void;
 }
 
@@ -85,7 +90,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const path = filePathOf(opts.url);
   if (path === undefined) {
     const client = createClient({ url: opts.url, ...(opts.authToken ? { authToken: opts.authToken } : {}) });
-    return { client, url: opts.url, path, close: () => client.close() };
+    return { client, url: opts.url, path, checkpoint: () => Promise.resolve(true), close: () => client.close() };
   }
   if (path !== ":memory:" && path !== "") await mkdir(dirname(path), { recursive: true });
   const init = connectionSettings(opts.synchronous ?? "normal", busyTimeoutMs);
@@ -94,5 +99,9 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   // Fail fast (like createClient does) when the file cannot be opened at all.
   pool.release(pool.acquireSync());
   const client = new Sqlite3Client(pool, "number");
-  return { client, url: opts.url, path, close: () => client.close() };
+  const checkpoint = async () => {
+    const rs = await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+    return Number(rs.rows[0]?.["busy"] ?? 1) === 0;
+  };
+  return { client, url: opts.url, path, checkpoint, close: () => client.close() };
 }

@@ -1,0 +1,224 @@
+/**
+ * Text normalization shared by the router's exact tier, its fuzzy matcher and its guard.
+ *
+ * The exact tier hashes `normalizeText(s)`, so two messages that differ only in form (width, case, spacing,
+ * punctuation, a leading "hi", a trailing "thanks") hit the same cached answer. The rules never drop words that
+ * change meaning: negations, numbers, names and currencies survive normalization, and the guard reads them.
+ *
+ * @module
+ */
+
+/** Typographic apostrophes and accents people type instead of `'`. */
+const APOSTROPHES = /[\u2018\u2019\u201B\u02BC\u0060\u00B4\u2032]/g;
+
+/** Single number words → digits, so "two weeks" and "2 weeks" normalize alike. "one" is left alone: it is
+ * usually a pronoun ("I need a new one"), and turning it into "1" would make the guard see a number. */
+const NUMBER_WORDS: Readonly<Record<string, string>> = {
+  zero: "0", two: "2", three: "3", four: "4", five: "5", six: "6", seven: "7", eight: "8", nine: "9", ten: "10",
+  eleven: "11", twelve: "12", thirteen: "13", fourteen: "14", fifteen: "15", sixteen: "16", seventeen: "17",
+  eighteen: "18", nineteen: "19", twenty: "20", thirty: "30", forty: "40", fifty: "50", sixty: "60",
+  seventy: "70", eighty: "80", ninety: "90", hundred: "100", thousand: "1000", million: "1000000",
+};
+
+/** Openers removed from the start of a message (longest first, repeatedly): they carry no question. */
+const LEADING = [
+  "good morning", "good afternoon", "good evening", "good day", "hi there", "hello there", "hey there",
+  "hello team", "hi team", "hey team", "hello all", "hi all", "hello everyone", "hi everyone", "dear support",
+  "dear team", "excuse me", "hi", "hello", "hey", "heya", "hiya", "howdy", "greetings", "yo", "ok", "okay", "so",
+  "well", "um", "uh", "erm", "hmm",
+];
+/** Closers removed from the end of a message (longest first, repeatedly). */
+const TRAILING = [
+  "thanks in advance", "thank you very much", "thank you so much", "many thanks", "thanks a lot", "thank you",
+  "thanks", "thank u", "thx", "ty", "cheers",
+];
+/** Politeness and hesitation words removed anywhere: "please" never changes which answer is right. */
+const ANYWHERE = new Set(["please", "pls", "plz", "kindly", "um", "uh", "erm", "hmm"]);
+
+function stripPhrases(words: string[], phrases: readonly string[], atStart: boolean): string[] {
+  const split = phrases.map((p) => p.split(" ")).sort((a, b) => b.length - a.length);
+  let out = words;
+  for (let changed = true; changed && out.length > 0;) {
+    changed = false;
+    for (const p of split) {
+      const at = atStart ? 0 : out.length - p.length;
+      if (at < 0 || !p.every((w, i) => out[at + i] === w)) continue;
+      out = atStart ? out.slice(p.length) : out.slice(0, at);
+      changed = true;
+      break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Normalizes a message for exact-match lookup. Rules, in order:
+ * 1. Unicode NFKC: full-width letters, ligatures and compatibility forms become their plain form ("ｆｉ" → "fi").
+ * 2. Typographic apostrophes (’ ‘ ʼ ` ´) become `'`; then everything is lower-cased (locale-independent).
+ * 3. Apostrophes inside words are dropped ("can't" → "cant", "card's" → "cards"); other apostrophes are spaces.
+ * 4. Digit-group commas are dropped ("1,000" → "1000"); a `.`, `,` or `:` between digits stays ("1.5", "10:30").
+ * 5. Punctuation and symbols become spaces, except currency symbols and `%`, which stay as their own words.
+ * 6. Whitespace runs (any Unicode space, tabs, newlines) collapse to one space; the ends are trimmed.
+ * 7. Single number words become digits ("two" → "2", "twenty" → "20"; not "one", see `NUMBER_WORDS`).
+ * 8. Greetings and openers at the start are removed ("hi there", "good morning", "ok so"), repeatedly.
+ * 9. Thanks at the end are removed ("thanks in advance", "thank you", "cheers"), repeatedly.
+ * 10. "please", "pls", "plz", "kindly" and hesitations ("um", "uh", "erm", "hmm") are removed anywhere.
+ * 11. If rules 8–10 would leave nothing ("hello!"), the text after rule 7 is returned instead.
+ * Negations, numbers, names and currencies are never removed: the guard needs them.
+ *
+ * @example
+ * normalizeText("Ｈｉ there!!  Can’t I  pay in £, please? Thanks") // → "cant i pay in £"
+ */
+export function normalizeText(s: string): string {
+  const t = s.normalize("NFKC").replace(APOSTROPHES, "'").toLowerCase()
+    .replace(/(\p{L})'(?=\p{L})/gu, "$1")
+    .replace(/(\d),(?=\d{3}(?!\d))/g, "$1")
+    .replace(/(\p{Sc}|%)/gu, " $1 ")
+    .replace(/(?<!\d)[.,:]|[.,:](?!\d)/g, " ")
+    .replace(/[^\p{L}\p{N}\p{M}\p{Sc}%.,:]+/gu, " ")
+    .trim();
+  if (t === "") return "";
+  const words = t.split(" ").map((w) => NUMBER_WORDS[w] ?? w);
+  let core = stripPhrases(words, LEADING, true);
+  core = stripPhrases(core, TRAILING, false).filter((w) => !ANYWHERE.has(w));
+  return (core.length > 0 ? core : words).join(" ");
+}
+
+/**
+ * A light English suffix stripper (plural, -ing, -ed, -ly). Not Porter: it only has to make "charged",
+ * "charges" and "charging" meet, and it keeps words of three letters or fewer intact.
+ *
+ * @example
+ * stem("transfers") // → "transfer"
+ */
+export function stem(w: string): string {
+  if (w.length <= 3 || !/^\p{L}+$/u.test(w)) return w;
+  if (w.endsWith("ies") && w.length > 4) return w.slice(0, -3) + "y";
+  if (w.endsWith("sses")) return w.slice(0, -2);
+  if (w.endsWith("ss") || w.endsWith("us") || w.endsWith("is")) return w;
+  if (w.endsWith("ing") && w.length > 5) return dropE(undouble(w.slice(0, -3)));
+  if (w.endsWith("ed") && w.length > 4) return dropE(undouble(w.slice(0, -2)));
+  if (w.endsWith("ly") && w.length > 4) return w.slice(0, -2);
+  if (/(?:ch|sh|x|z|s)es$/.test(w)) return w.slice(0, -2);
+  return dropE(w.endsWith("s") ? w.slice(0, -1) : w);
+}
+
+/** "charge", "charged" and "charging" all end as "charg": a final silent e is dropped from longer stems. */
+function dropE(w: string): string {
+  return w.length >= 4 && w.endsWith("e") ? w.slice(0, -1) : w;
+}
+
+/** "stopped" → "stopp" → "stop": a doubled final consonant left by -ed/-ing is undone. */
+function undouble(w: string): string {
+  return /([bdgmnprt])\1$/.test(w) ? w.slice(0, -1) : w;
+}
+
+/**
+ * Splits a message into stemmed matcher tokens (after `normalizeText`).
+ *
+ * @example
+ * tokenize("Hi, my cards were charged twice!") // → ["my", "card", "were", "charg", "twice"]
+ */
+export function tokenize(s: string): string[] {
+  const n = normalizeText(s);
+  return n === "" ? [] : n.split(" ").map(stem);
+}
+
+/** What the guard compares: the parts of a message whose change changes the right answer. */
+export interface GuardFeatures {
+  /** Canonical numbers, sorted and unique ("2,000" → "2000", "two" → "2", "3rd" → "3"). */
+  readonly numbers: readonly string[];
+  /** True when the message contains a negation cue (not, no, never, can't / cant, without, …). */
+  readonly negated: boolean;
+  /** Lower-cased names and entities: capitalized words not opening a sentence, and acronyms ("Pro", "UK"). */
+  readonly names: readonly string[];
+  /** ISO-like currency codes from symbols, codes and words ("$", "usd", "dollars" → "usd"), sorted, unique. */
+  readonly currencies: readonly string[];
+  /** Every lower-cased word, so a name on one side can be found in lower case on the other. */
+  readonly words: ReadonlySet<string>;
+}
+
+const NEGATIONS = new Set([
+  "not", "no", "never", "none", "nothing", "nobody", "nowhere", "neither", "nor", "without", "cannot", "cant",
+  "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "havent", "hasnt", "hadnt", "wont", "wouldnt",
+  "couldnt", "shouldnt", "mustnt", "neednt", "aint",
+]);
+
+/** Currency spellings → one code. `$` and "dollar" mean USD here: a message naming another dollar also names
+ * its country, which the names check sees. Lower-case codes are listed only where they are not English words. */
+const CURRENCIES: Readonly<Record<string, string>> = {
+  "$": "usd", usd: "usd", dollar: "usd", dollars: "usd", "€": "eur", eur: "eur", euro: "eur", euros: "eur",
+  "£": "gbp", gbp: "gbp", pound: "gbp", pounds: "gbp", quid: "gbp", "¥": "jpy", jpy: "jpy", yen: "jpy",
+  cny: "cny", yuan: "cny", rmb: "cny", "₹": "inr", inr: "inr", rupee: "inr", rupees: "inr", chf: "chf",
+  franc: "chf", francs: "chf", cad: "cad", aud: "aud", nzd: "nzd", sek: "sek", nok: "nok", dkk: "dkk",
+  pln: "pln", czk: "czk", huf: "huf", "₽": "rub", rub: "rub", ruble: "rub", rubles: "rub", rouble: "rub",
+  "₩": "krw", krw: "krw", won: "krw", "₺": "try", lira: "try", "₪": "ils", ils: "ils", shekel: "ils",
+  mxn: "mxn", peso: "mxn", pesos: "mxn", brl: "brl", real: "brl", reais: "brl", hkd: "hkd", sgd: "sgd",
+  zar: "zar", rand: "zar", aed: "aed", dirham: "aed", "₿": "btc", btc: "btc", bitcoin: "btc", bitcoins: "btc",
+};
+/** Upper-case-only codes whose lower-case form is an English word ("try", "all"). */
+const UPPER_CODES: Readonly<Record<string, string>> = { TRY: "try", ALL: "all", REAL: "brl", WON: "krw" };
+/** Words that are often capitalized mid-message without naming anything. */
+const NOT_NAMES = new Set(["i", "im", "ive", "id", "ill", "ok", "okay", "hi", "hello", "hey", "thanks", "please"]);
+/** Sentence openers that are never the first word of a name ("Is Apple Pay…", "Can Visa…"). */
+const OPENERS = new Set([
+  "a", "an", "the", "is", "are", "was", "can", "could", "do", "does", "did", "how", "what", "when", "where", "why",
+  "which", "who", "will", "would", "should", "my", "your", "our", "if", "in", "on", "for", "to", "with", "and",
+  "but", "so", "yes", "no", "not", "please", "there", "this", "that", "it", "have", "has", "am", "i",
+]);
+
+/**
+ * Extracts what the guard compares. Names are capitalized words that do not open a sentence, acronyms, and a
+ * sentence opener directly followed by another capitalized word ("Apple Pay"). When more than 60% of at least
+ * three words inside sentences are capitalized (Title Case Or SHOUTING), capitals say nothing: only acronyms of
+ * 2–5 letters are kept.
+ *
+ * @example
+ * extractGuardFeatures("I can't see the Pro plan for $20")
+ * // → { numbers: ["20"], negated: true, names: ["pro"], currencies: ["usd"], words: Set {…} }
+ */
+export function extractGuardFeatures(s: string): GuardFeatures {
+  const raw = s.normalize("NFKC").replace(APOSTROPHES, "'");
+  const norm = normalizeText(raw).split(" ").filter((w) => w !== "");
+  const numbers = new Set<string>();
+  for (const w of norm) {
+    for (const m of w.matchAll(/\d+(?:[.,:/]\d+)*/g)) numbers.add(/^\d+(?:\.\d+)?$/.test(m[0]) ? String(Number(m[0])) : m[0]);
+  }
+  const currencies = new Set<string>();
+  for (const w of norm) if (CURRENCIES[w] !== undefined) currencies.add(CURRENCIES[w]);
+  const tokens = [...raw.matchAll(/[\p{L}\p{N}]+(?:'[\p{L}]+)?|[.!?\n]/gu)].map((m) => m[0]);
+  for (const t of tokens) if (UPPER_CODES[t] !== undefined) currencies.add(UPPER_CODES[t]);
+  return {
+    numbers: [...numbers].sort(),
+    negated: norm.some((w) => NEGATIONS.has(w)),
+    names: findNames(tokens),
+    currencies: [...currencies].sort(),
+    words: new Set(norm),
+  };
+}
+
+function findNames(tokens: readonly string[]): string[] {
+  const capital = (t: string) => /^\p{Lu}/u.test(t);
+  const acronym = (t: string) => /^\p{Lu}{2,5}$/u.test(t);
+  const inner = tokens.filter((t, i) => /\p{L}/u.test(t) && i > 0 && !/^[.!?\n]$/.test(tokens[i - 1]!))
+    .filter((t) => !NOT_NAMES.has(t.toLowerCase().replace(/'/g, "")));
+  const shouting = inner.length >= 3 && inner.filter(capital).length > inner.length * 0.6;
+  const names = new Set<string>();
+  let opener = true;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (/^[.!?\n]$/.test(t)) {
+      opener = true;
+      continue;
+    }
+    const key = t.toLowerCase().replace(/'/g, "");
+    const next = tokens[i + 1];
+    const isName = shouting ? acronym(t) : acronym(t) ||
+      (capital(t) && (!opener || (next !== undefined && capital(next) && !OPENERS.has(key))));
+    if (isName && !NOT_NAMES.has(key) && CURRENCIES[key] === undefined && UPPER_CODES[t] === undefined) {
+      names.add(key);
+    }
+    opener = false;
+  }
+  return [...names].sort();
+}

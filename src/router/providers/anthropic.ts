@@ -1,0 +1,199 @@
+/**
+ * Anthropic's Messages API (`POST {baseUrl}/messages`, `x-api-key`, `anthropic-version: 2023-06-01`): system
+ * prompt as a separate field, text content blocks, `usage.input_tokens/output_tokens`, typed error bodies
+ * (`{"type":"error","error":{"type":"overloaded_error",...}}`, 529 overloaded), `anthropic-ratelimit-*` headers and
+ * the streaming events `message_start`, `content_block_delta`, `message_delta`, `message_stop`, `error`.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ProviderError, type ProviderErrorKind } from "../errors.ts";
+import { type Endpoint, postJson, readErrorText, readJson, toHttpError, toTransportError } from "./http.ts";
+import { anthropicRateLimit } from "./ratelimit.ts";
+import { readSse } from "./sse.ts";
+import type { ChatChunk, ChatOptions, ChatProvider, ChatRequest, ChatResponse, FinishReason, ProviderDeps, Usage } from "./types.ts";
+
+export const ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1";
+export const ANTHROPIC_VERSION = "2023-06-01";
+
+const messageSchema = z.object({
+  model: z.string().optional(),
+  content: z.array(z.object({ type: z.string(), text: z.string().optional() })),
+  stop_reason: z.string().nullable().optional(),
+  usage: z.object({ input_tokens: z.number(), output_tokens: z.number() }),
+});
+
+const errorSchema = z.object({
+  type: z.string().optional(),
+  message: z.string().optional(),
+  details: z.object({ error_code: z.string().optional() }).nullable().optional(),
+});
+
+const eventSchema = z.object({
+  type: z.string(),
+  message: z.object({
+    model: z.string().optional(),
+    usage: z.object({ input_tokens: z.number().optional(), output_tokens: z.number().optional() }).optional(),
+  }).optional(),
+  delta: z.object({ type: z.string().optional(), text: z.string().optional(), stop_reason: z.string().nullable().optional() })
+    .optional(),
+  usage: z.object({ output_tokens: z.number().optional(), input_tokens: z.number().nullable().optional() }).optional(),
+  error: errorSchema.optional(),
+});
+
+export function toAnthropicFinish(reason: string | null | undefined): FinishReason {
+  switch (reason) {
+    case "end_turn":
+    case "stop_sequence":
+      return "stop";
+    case "max_tokens":
+      return "length";
+    case "tool_use":
+      return "tool_calls";
+    case "refusal":
+      return "content_filter";
+    default:
+      return "other";
+  }
+}
+
+/** Anthropic's error type → kind. A spend limit arrives as a 400 ("usage limits") or a 429 with a detail code. */
+export function kindOfAnthropicError(error: z.infer<typeof errorSchema>): ProviderErrorKind | undefined {
+  if (error.details?.error_code === "enforced_spend_limit_reached") return "spend_limit";
+  switch (error.type) {
+    case "invalid_request_error":
+      return /usage limits|spend limit|credit balance/i.test(error.message ?? "") ? "spend_limit" : "bad_request";
+    case "authentication_error":
+    case "permission_error":
+      return "auth";
+    case "billing_error":
+      return "spend_limit";
+    case "not_found_error":
+    case "request_too_large":
+      return "bad_request";
+    case "rate_limit_error":
+      return "rate_limit";
+    case "overloaded_error":
+      return "overloaded";
+    case "api_error":
+      return "server";
+    case "timeout_error":
+      return "timeout";
+    default:
+      return undefined;
+  }
+}
+
+function hintOf(text: string): { kind?: ProviderErrorKind; message?: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return text.trim() ? { message: text } : {};
+  }
+  const parsed = z.object({ error: errorSchema }).safeParse(json);
+  if (!parsed.success) return {};
+  const kind = kindOfAnthropicError(parsed.data.error);
+  const message = parsed.data.error.message;
+  return { ...(kind ? { kind } : {}), ...(message ? { message } : {}) };
+}
+
+function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
+  const system = req.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n");
+  return {
+    model: req.model,
+    max_tokens: req.maxTokens,
+    ...(system ? { system } : {}),
+    messages: req.messages.filter((m) => m.role !== "system").map((m) => ({ role: m.role, content: m.content })),
+    ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    ...(req.stop && req.stop.length > 0 ? { stop_sequences: [...req.stop] } : {}),
+    ...(stream ? { stream: true } : {}),
+  };
+}
+
+/**
+ * A provider for Anthropic's Messages API.
+ *
+ * @example
+ * const claude = createAnthropicProvider({ name: "claude", apiKey }, { fetch, now: Date.now });
+ * const res = await claude.chat({ model: "claude-haiku-4-5", messages, maxTokens: 512 }, { signal });
+ */
+export function createAnthropicProvider(opts: { name: string; apiKey: string; baseUrl?: string }, deps: ProviderDeps): ChatProvider {
+  const ep: Endpoint = { provider: opts.name, secrets: [opts.apiKey], deps };
+  const url = `${(opts.baseUrl ?? ANTHROPIC_BASE_URL).replace(/\/+$/, "")}/messages`;
+  const headers = { "x-api-key": opts.apiKey, "anthropic-version": ANTHROPIC_VERSION };
+
+  async function send(req: ChatRequest, stream: boolean, signal: AbortSignal): Promise<Response> {
+    const res = await postJson(ep, url, headers, toBody(req, stream), signal);
+    if (res.ok) return res;
+    const text = await readErrorText(res);
+    throw toHttpError(ep, res, hintOf(text), anthropicRateLimit(res.headers, deps.now()));
+  }
+
+  return {
+    name: opts.name,
+    kind: "anthropic",
+
+    async chat(req: ChatRequest, { signal }: ChatOptions): Promise<ChatResponse> {
+      const res = await send(req, false, signal);
+      const parsed = messageSchema.safeParse(await readJson(ep, res, signal));
+      if (!parsed.success) {
+        throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "unexpected message shape" });
+      }
+      const m = parsed.data;
+      const rateLimit = anthropicRateLimit(res.headers, deps.now());
+      return {
+        text: m.content.filter((b) => b.type === "text").map((b) => b.text ?? "").join(""),
+        usage: { inputTokens: m.usage.input_tokens, outputTokens: m.usage.output_tokens },
+        model: m.model ?? req.model,
+        provider: opts.name,
+        finishReason: toAnthropicFinish(m.stop_reason),
+        ...(rateLimit ? { rateLimit } : {}),
+      };
+    },
+
+    async *stream(req: ChatRequest, { signal }: ChatOptions): AsyncGenerator<ChatChunk> {
+      const res = await send(req, true, signal);
+      if (!res.body) throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "no body" });
+      const rateLimit = anthropicRateLimit(res.headers, deps.now());
+      let model = req.model;
+      let finish: FinishReason | undefined;
+      const usage: Usage = { inputTokens: 0, outputTokens: 0 };
+      try {
+        for await (const ev of readSse(res.body)) {
+          let json: unknown;
+          try {
+            json = JSON.parse(ev.data);
+          } catch {
+            throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "event is not JSON" });
+          }
+          const e = eventSchema.safeParse(json);
+          if (!e.success) {
+            throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "unexpected event shape" });
+          }
+          const data = e.data;
+          if (data.type === "message_start") {
+            model = data.message?.model ?? model;
+            usage.inputTokens = data.message?.usage?.input_tokens ?? 0;
+            usage.outputTokens = data.message?.usage?.output_tokens ?? 0;
+          } else if (data.type === "content_block_delta" && data.delta?.type === "text_delta" && data.delta.text) {
+            yield { type: "delta", text: data.delta.text };
+          } else if (data.type === "message_delta") {
+            finish = toAnthropicFinish(data.delta?.stop_reason);
+            usage.outputTokens = data.usage?.output_tokens ?? usage.outputTokens;
+            if (typeof data.usage?.input_tokens === "number") usage.inputTokens = data.usage.input_tokens;
+          } else if (data.type === "message_stop") {
+            yield { type: "end", finishReason: finish ?? "other", usage, model, ...(rateLimit ? { rateLimit } : {}) };
+            return;
+          } else if (data.type === "error") {
+            const kind = data.error ? kindOfAnthropicError(data.error) : undefined;
+            throw new ProviderError({ provider: opts.name, kind: kind ?? "server", status: res.status, detail: "error event in the stream" });
+          }
+        }
+      } catch (err) {
+        throw toTransportError(ep, err, signal);
+      }
+      throw new ProviderError({ provider: opts.name, kind: "network", status: res.status, detail: "stream ended before message_stop" });
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The HTTP plumbing every provider shares: one request with its abort semantics, body reading that turns an
+ * unreadable answer into a `malformed` error, and `Retry-After` parsing.
+ *
+ * @module
+ */
+import { kindOfStatus, ProviderError, type ProviderErrorKind, toDetail } from "../errors.ts";
+import type { ProviderDeps, RateLimitInfo } from "./types.ts";
+
+export interface Endpoint {
+  provider: string;
+  /** Secrets this provider sends (its key), removed from any error text. */
+  secrets: readonly string[];
+  deps: ProviderDeps;
+}
+
+/**
+ * Converts whatever a fetch or a body read threw. An abort whose reason is a `TimeoutError` (the router's
+ * per-attempt timeout or deadline) becomes a retriable `timeout`; any other abort is the caller cancelling and is
+ * rethrown as is; everything else is a `network` failure. The message never carries the URL.
+ */
+export function toTransportError(ep: Endpoint, err: unknown, signal: AbortSignal): unknown {
+  if (err instanceof ProviderError) return err;
+  if (signal.aborted) {
+    const reason: unknown = signal.reason;
+    if (reason instanceof DOMException && reason.name === "TimeoutError") {
+      return new ProviderError({ provider: ep.provider, kind: "timeout", detail: "no complete answer in time" });
+    }
+    return reason;
+  }
+  const code = errorCode(err);
+  return new ProviderError({ provider: ep.provider, kind: "network", detail: code ?? "request failed" });
+}
+
+function errorCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 4 && typeof e === "object" && e !== null; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** POSTs a JSON body; resolves with the response whatever its status. */
+export async function postJson(
+  ep: Endpoint,
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  signal: AbortSignal,
+): Promise<Response> {
+  try {
+    return await ep.deps.fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+      signal,
+    });
+  } catch (err) {
+    throw toTransportError(ep, err, signal);
+  }
+}
+
+/** Reads and parses a JSON body; an unreadable one is `malformed` (retriable: proxies sometimes answer HTML). */
+export async function readJson(ep: Endpoint, res: Response, signal: AbortSignal): Promise<unknown> {
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw toTransportError(ep, err, signal);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ProviderError({ provider: ep.provider, kind: "malformed", status: res.status, detail: "body is not JSON" });
+  }
+}
+
+/** Reads an error body as text without failing (the status already says it failed). */
+export async function readErrorText(res: Response): Promise<string> {
+  try {
+    return await res.text();
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * `retry-after-ms` (OpenAI-style) or `retry-after` as seconds (Groq, Anthropic: "7", "0.5") or an HTTP date.
+ * Undefined when absent or unreadable.
+ */
+export function retryAfterMs(headers: Headers, now: number): number | undefined {
+  const ms = Number(headers.get("retry-after-ms") ?? NaN);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers.get("retry-after");
+  if (value === null || value.trim() === "") return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.round(seconds * 1000) : undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** Builds the `ProviderError` for a non-2xx answer from the status, the parsed body's hints and the headers. */
+export function toHttpError(
+  ep: Endpoint,
+  res: Response,
+  hint: { kind?: ProviderErrorKind; message?: string },
+  rateLimit: RateLimitInfo | undefined,
+): ProviderError {
+  const kind = hint.kind ?? kindOfStatus(res.status);
+  const retryAfter = rateLimit?.retryAfterMs ?? retryAfterMs(res.headers, ep.deps.now());
+  return new ProviderError({
+    provider: ep.provider,
+    kind,
+    status: res.status,
+    ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
+    ...(rateLimit ? { rateLimit } : {}),
+    ...(hint.message ? { detail: toDetail(hint.message, ep.secrets) } : {}),
+  });
+}

@@ -1,0 +1,207 @@
+/**
+ * The OpenAI chat-completions wire format (`POST {baseUrl}/chat/completions`), shared by Groq, llama.cpp's
+ * `llama-server` and any other compatible server: request translation, usage, `x-ratelimit-*` headers, error
+ * bodies (`{"error":{"message","type","code"}}`) and SSE streaming (`data: {...}` chunks, `data: [DONE]`).
+ *
+ * @module
+ */
+import { z } from "zod";
+import { ProviderError, type ProviderErrorKind } from "../errors.ts";
+import { type Endpoint, postJson, readErrorText, readJson, toHttpError, toTransportError } from "./http.ts";
+import { type OpenAIHeaderPeriods, openAIRateLimit } from "./ratelimit.ts";
+import { readSse } from "./sse.ts";
+import type {
+  ChatChunk,
+  ChatOptions,
+  ChatProvider,
+  ChatRequest,
+  ChatResponse,
+  FinishReason,
+  ProviderDeps,
+  ProviderKind,
+  RateLimitInfo,
+  Usage,
+} from "./types.ts";
+
+export interface OpenAICompatibleOptions {
+  /** Config name of the provider. */
+  name: string;
+  kind?: ProviderKind;
+  /** Up to and including the version segment, e.g. `https://api.groq.com/openai/v1`. */
+  baseUrl: string;
+  apiKey?: string;
+  /** Which windows the `x-ratelimit-*` header families describe (default: both per minute, as OpenAI). */
+  headerPeriods?: OpenAIHeaderPeriods;
+}
+
+const usageSchema = z.object({ prompt_tokens: z.number(), completion_tokens: z.number() });
+
+const completionSchema = z.object({
+  model: z.string().optional(),
+  choices: z.array(z.object({
+    message: z.object({ content: z.string().nullable().optional() }),
+    finish_reason: z.string().nullable().optional(),
+  })).min(1),
+  usage: usageSchema.optional(),
+});
+
+const chunkSchema = z.object({
+  model: z.string().optional(),
+  choices: z.array(z.object({
+    delta: z.object({ content: z.string().nullable().optional() }).optional(),
+    finish_reason: z.string().nullable().optional(),
+  })).optional(),
+  usage: usageSchema.nullable().optional(),
+  // Groq puts the usage of a stream in its last chunk under `x_groq`.
+  x_groq: z.object({ usage: usageSchema.optional() }).optional(),
+  error: z.object({ message: z.string().optional() }).optional(),
+});
+
+const errorBodySchema = z.object({
+  error: z.object({
+    message: z.string().optional(),
+    type: z.string().nullable().optional(),
+    code: z.union([z.string(), z.number()]).nullable().optional(),
+  }),
+});
+
+export function toFinishReason(reason: string | null | undefined): FinishReason {
+  switch (reason) {
+    case "stop":
+    case "eos":
+      return "stop";
+    case "length":
+      return "length";
+    case "content_filter":
+      return "content_filter";
+    case "tool_calls":
+    case "function_call":
+      return "tool_calls";
+    default:
+      return "other";
+  }
+}
+
+function toUsage(u: z.infer<typeof usageSchema> | null | undefined): Usage | undefined {
+  return u ? { inputTokens: u.prompt_tokens, outputTokens: u.completion_tokens } : undefined;
+}
+
+/** The error kind an OpenAI-style error body implies beyond its status (an exhausted account is not a 429). */
+function hintOf(text: string): { kind?: ProviderErrorKind; message?: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return text.trim() ? { message: text } : {};
+  }
+  const parsed = errorBodySchema.safeParse(json);
+  if (!parsed.success) return {};
+  const { message, code, type } = parsed.data.error;
+  const spend = code === "insufficient_quota" || type === "insufficient_quota";
+  return { ...(spend ? { kind: "spend_limit" as const } : {}), ...(message ? { message } : {}) };
+}
+
+function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
+  return {
+    model: req.model,
+    messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+    max_tokens: req.maxTokens,
+    ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    ...(req.stop && req.stop.length > 0 ? { stop: [...req.stop] } : {}),
+    stream,
+  };
+}
+
+/**
+ * A provider speaking the OpenAI chat-completions protocol.
+ *
+ * @example
+ * const groq = createOpenAICompatibleProvider({ name: "groq", baseUrl: "https://api.groq.com/openai/v1", apiKey }, { fetch, now: Date.now });
+ * const res = await groq.chat({ model: "llama-3.1-8b-instant", messages, maxTokens: 256 }, { signal });
+ */
+export function createOpenAICompatibleProvider(opts: OpenAICompatibleOptions, deps: ProviderDeps): ChatProvider {
+  const ep: Endpoint = { provider: opts.name, secrets: opts.apiKey ? [opts.apiKey] : [], deps };
+  const url = `${opts.baseUrl.replace(/\/+$/, "")}/chat/completions`;
+  const headers: Record<string, string> = opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {};
+  const periods = opts.headerPeriods ?? { requests: "minute", tokens: "minute" };
+  const rateLimitOf = (res: Response): RateLimitInfo | undefined => openAIRateLimit(res.headers, deps.now(), periods);
+
+  async function send(req: ChatRequest, stream: boolean, signal: AbortSignal): Promise<Response> {
+    const res = await postJson(ep, url, headers, toBody(req, stream), signal);
+    if (res.ok) return res;
+    const text = await readErrorText(res);
+    throw toHttpError(ep, res, hintOf(text), rateLimitOf(res));
+  }
+
+  return {
+    name: opts.name,
+    kind: opts.kind ?? "openai-compatible",
+
+    async chat(req: ChatRequest, { signal }: ChatOptions): Promise<ChatResponse> {
+      const res = await send(req, false, signal);
+      const parsed = completionSchema.safeParse(await readJson(ep, res, signal));
+      if (!parsed.success) {
+        throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "unexpected completion shape" });
+      }
+      const choice = parsed.data.choices[0];
+      const rateLimit = rateLimitOf(res);
+      return {
+        text: choice?.message.content ?? "",
+        usage: toUsage(parsed.data.usage) ?? { inputTokens: 0, outputTokens: 0 },
+        model: parsed.data.model ?? req.model,
+        provider: opts.name,
+        finishReason: toFinishReason(choice?.finish_reason),
+        ...(rateLimit ? { rateLimit } : {}),
+      };
+    },
+
+    async *stream(req: ChatRequest, { signal }: ChatOptions): AsyncGenerator<ChatChunk> {
+      const res = await send(req, true, signal);
+      if (!res.body) throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "no body" });
+      const rateLimit = rateLimitOf(res);
+      let model = req.model;
+      let finish: FinishReason | undefined;
+      let usage: Usage | undefined;
+      const end = (): ChatChunk => ({
+        type: "end",
+        finishReason: finish ?? "other",
+        model,
+        ...(usage ? { usage } : {}),
+        ...(rateLimit ? { rateLimit } : {}),
+      });
+      try {
+        for await (const ev of readSse(res.body)) {
+          if (ev.data.trim() === "[DONE]") {
+            yield end();
+            return;
+          }
+          let json: unknown;
+          try {
+            json = JSON.parse(ev.data);
+          } catch {
+            throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "stream chunk is not JSON" });
+          }
+          const chunk = chunkSchema.safeParse(json);
+          if (!chunk.success) {
+            throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "unexpected chunk shape" });
+          }
+          if (chunk.data.error) {
+            throw new ProviderError({ provider: opts.name, kind: "server", status: res.status, detail: "error inside the stream" });
+          }
+          if (chunk.data.model) model = chunk.data.model;
+          usage = toUsage(chunk.data.usage) ?? toUsage(chunk.data.x_groq?.usage) ?? usage;
+          const choice = chunk.data.choices?.[0];
+          if (choice?.finish_reason) finish = toFinishReason(choice.finish_reason);
+          const text = choice?.delta?.content;
+          if (text) yield { type: "delta", text };
+        }
+      } catch (err) {
+        throw toTransportError(ep, err, signal);
+      }
+      if (finish === undefined) {
+        throw new ProviderError({ provider: opts.name, kind: "network", status: res.status, detail: "stream ended early" });
+      }
+      yield end();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * A Server-Sent Events reader over a fetch body: yields one `{ event, data }` per blank-line-terminated event
+ * (several `data:` lines joined with "\n"), ignoring comments (`: keep-alive`). Stopping the iteration cancels the
+ * body, which closes the connection.
+ *
+ * @module
+ */
+
+export interface SseEvent {
+  event: string | undefined;
+  data: string;
+}
+
+export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let event: string | undefined;
+  let data: string[] = [];
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buffer.search(/\r\n|\r|\n/)) >= 0) {
+        // A lone "\r" at the end may be the first half of "\r\n": wait for the next piece.
+        if (nl === buffer.length - 1 && buffer[nl] === "\r") break;
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + (buffer.startsWith("\r\n", nl) ? 2 : 1));
+        if (line === "") {
+          if (data.length > 0) yield { event, data: data.join("\n") };
+          event = undefined;
+          data = [];
+          continue;
+        }
+        if (line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let text = colon < 0 ? "" : line.slice(colon + 1);
+        if (text.startsWith(" ")) text = text.slice(1);
+        if (field === "data") data.push(text);
+        else if (field === "event") event = text;
+      }
+    }
+    if (data.length > 0) yield { event, data: data.join("\n") };
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}

@@ -1,0 +1,123 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { VERSION } from "../../src/version.ts";
+import { cli } from "../support/cli.ts";
+import { tempDir } from "../support/tmp.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir());
+  await writeFile(
+    join(dir, "aideazz.json"),
+    JSON.stringify({
+      agents: [
+        { name: "analytics", kind: "analytics", port: 18_001 },
+        { name: "tg", kind: "telegram", port: 18_002, telegram: { tokenEnv: "TG_TOKEN", secretTokenEnv: "TG_SECRET" } },
+      ],
+    }),
+  );
+});
+afterAll(() => cleanup());
+
+describe("aideazz CLI", () => {
+  it("--version and version print the version and exit 0", async () => {
+    for (const args of [["--version"], ["-V"], ["version"]]) {
+      const r = await cli(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`aideazz ${VERSION}`);
+    }
+  });
+
+  it("--help lists every command and exits 0", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    for (const name of ["agent <name>", "migrate", "config check", "config schema", "help [command]"]) {
+      expect(r.stdout).toContain(name);
+    }
+  });
+
+  it("help <command> and <command> --help show that command's usage", async () => {
+    const a = await cli(["help", "migrate"]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toContain("Usage: aideazz migrate");
+    const b = await cli(["config", "check", "--help"]);
+    expect(b.code).toBe(0);
+    expect(b.stdout).toContain("Usage: aideazz config check");
+  });
+
+  it.each([
+    [[], "missing command"],
+    [["frobnicate"], 'unknown command "frobnicate"'],
+    [["help", "frobnicate"], 'unknown command "frobnicate"'],
+    [["migrate", "--bogus"], "Unknown option '--bogus'"],
+    [["--bogus"], 'unknown option "--bogus"'],
+    [["config"], '"config" needs a subcommand: config check, config schema'],
+    [["config", "frob"], '"config" needs a subcommand'],
+    [["agent"], "agent: missing <name>"],
+    [["agent", "a", "b"], 'agent: unexpected argument "b"'],
+    [["migrate", "--db", "postgres://x"], "--db must be a libSQL URL"],
+    [["migrate", "--db"], "Option '--db <value>' argument missing"],
+  ])("usage error %j → one line on stderr, usage, exit 2", async (args, message) => {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    const [first, ...rest] = r.stderr.split("\n");
+    expect(first).toContain(message);
+    expect(first!.startsWith("aideazz: ")).toBe(true);
+    expect(rest.join("\n")).toContain("Usage: aideazz");
+    expect(r.stdout).toBe("");
+  });
+
+  it("a missing config file is exit 1 naming the path and the ways to give one", async () => {
+    const r = await cli(["agent", "analytics"], { cwd: join(dir, "nowhere") });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(join(dir, "nowhere", "aideazz.json"));
+    expect(r.stderr).toContain("--config");
+    expect(r.stderr).toContain("AIDEAZZ_CONFIG");
+  });
+
+  it("AIDEAZZ_CONFIG selects the config file", async () => {
+    const r = await cli(["config", "check"], { env: { AIDEAZZ_CONFIG: join(dir, "aideazz.json"), TG_TOKEN: "123456:abcdef", TG_SECRET: "s3cr3t-value" } });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
+  it("agent with an unknown name is exit 1 listing the configured agents", async () => {
+    const r = await cli(["agent", "nope"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('no agent named "nope"');
+    expect(r.stderr).toContain("analytics, tg");
+  });
+
+  it("agent whose secrets are missing is exit 1 naming the field and variable", async () => {
+    const r = await cli(["agent", "tg"], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("agents[1].telegram.tokenEnv: environment variable TG_TOKEN is not set");
+  });
+
+  it("starting one agent does not require the secrets of the others", async () => {
+    // migrate with the config (no --db) needs no agent's secrets at all
+    const r = await cli(["migrate", "--db", `file:${join(dir, "m.db")}`], { cwd: dir });
+    expect(r.code).toBe(0);
+    const m = await cli(["migrate"], { cwd: dir });
+    expect(m.stderr).toBe("");
+    expect(m.code).toBe(0);
+  });
+
+  it("migrate --db works without any config file and is idempotent", async () => {
+    const url = `file:${join(dir, "scratch.db")}`;
+    const first = await cli(["migrate", "--db", url], { cwd: join(dir, "nowhere") });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/applied 1/);
+    const second = await cli(["migrate", "--db", url]);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain("already up to date");
+  });
+
+  it("AIDEAZZ_DB overrides the configured store", async () => {
+    const r = await cli(["migrate"], { cwd: join(dir, "nowhere"), env: { AIDEAZZ_DB: `file:${join(dir, "env.db")}` } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(join(dir, "env.db"));
+  });
+});

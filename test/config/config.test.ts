@@ -1,0 +1,143 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, configJsonSchema, type ConfigIssue, loadConfig } from "../../src/config.ts";
+import { cli, repoRoot } from "../support/cli.ts";
+import { tempDir } from "../support/tmp.ts";
+
+const SECRETS = {
+  TG_TOKEN: "7111222333:AAH-very-secret-token-value",
+  TG_SECRET: "webhook_secret_abcdef",
+  GROQ_API_KEY: "gsk_live_groq_key_0123456789",
+};
+
+function base(): Record<string, unknown> {
+  return {
+    roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+    agents: [
+      { name: "analytics", kind: "analytics", port: 9001 },
+      { name: "tg", kind: "telegram", role: "support", port: 9002, telegram: { tokenEnv: "TG_TOKEN", secretTokenEnv: "TG_SECRET" } },
+    ],
+    router: {
+      providers: { groq: { kind: "groq", baseUrl: "https://api.groq.com/openai/v1", model: "llama-3.1-8b-instant", apiKeyEnv: "GROQ_API_KEY" } },
+      chain: ["groq"],
+    },
+  };
+}
+
+function issuesOf(config: unknown, env: Record<string, string> = SECRETS): ConfigIssue[] {
+  try {
+    loadConfig(JSON.stringify(config), env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
+  return [];
+}
+
+describe("loadConfig", () => {
+  it("accepts a valid config and fills defaults", () => {
+    const config = loadConfig(JSON.stringify(base()), SECRETS);
+    expect(config.store.url).toBe("file:data/aideazz.db");
+    expect(config.agents[1]).toMatchObject({ host: "127.0.0.1", telegram: { mode: "webhook" } });
+    expect(config.router.providers["groq"]?.timeoutMs).toBe(3000);
+  });
+
+  it("names a missing secret's field and variable", () => {
+    const issues = issuesOf(base(), { TG_TOKEN: SECRETS.TG_TOKEN, TG_SECRET: SECRETS.TG_SECRET });
+    expect(issues).toEqual([{ path: "router.providers.groq.apiKeyEnv", message: expect.stringContaining("GROQ_API_KEY is not set") }]);
+  });
+
+  it("names a field of the wrong type", () => {
+    const config = base();
+    (config["agents"] as Record<string, unknown>[])[0]!["port"] = "9001";
+    expect(issuesOf(config)).toEqual([{ path: "agents[0].port", message: "expected number, got string" }]);
+  });
+
+  it("names an unknown agent kind and lists the kinds", () => {
+    const config = base();
+    (config["agents"] as Record<string, unknown>[])[0]!["kind"] = "telegrm";
+    const [issue] = issuesOf(config);
+    expect(issue?.path).toBe("agents[0].kind");
+    expect(issue?.message).toContain('"telegram", "whatsapp", "webchat", "orchestrator", "analytics"');
+  });
+
+  it("names a duplicate port", () => {
+    const config = base();
+    (config["agents"] as Record<string, unknown>[])[1]!["port"] = 9001;
+    expect(issuesOf(config)).toEqual([{ path: "agents[1].port", message: "duplicate port 9001; agents[0] uses it" }]);
+  });
+
+  it("names a duplicate agent name, an unknown role, an unknown field and an unknown chain entry", () => {
+    const config = base();
+    const agents = config["agents"] as Record<string, unknown>[];
+    agents[1]!["name"] = "analytics";
+    agents[1]!["role"] = "sales";
+    agents[0]!["colour"] = "blue";
+    (config["router"] as { chain: string[] }).chain.push("claude");
+    const paths = issuesOf(config).map((i) => i.path).sort();
+    expect(paths).toEqual(["agents[0]", "agents[1].name", "agents[1].role", "router.chain[1]"]);
+  });
+
+  it("rejects text that is not JSON with the parser's reason", () => {
+    expect(() => loadConfig("{ agents: ", {})).toThrow(/not valid JSON/);
+  });
+
+  it("the published JSON Schema is the one generated from the zod schema", async () => {
+    const published = JSON.parse(await readFile(join(repoRoot, "aideazz.schema.json"), "utf8"));
+    expect(published).toEqual(configJsonSchema());
+    expect(Object.keys(published.properties)).toEqual(expect.arrayContaining(["store", "agents", "roles", "router"]));
+  });
+
+  it("the example config is valid", async () => {
+    const text = await readFile(join(repoRoot, "aideazz.example.json"), "utf8");
+    expect(loadConfig(text, {}).agents.map((a) => a.kind)).toEqual(["webchat", "orchestrator", "analytics"]);
+  });
+});
+
+describe("aideazz config check", () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => ({ dir, cleanup } = await tempDir()));
+  afterAll(() => cleanup());
+
+  async function check(config: unknown, env: Record<string, string>) {
+    const path = join(dir, "c.json");
+    await writeFile(path, JSON.stringify(config));
+    return cli(["config", "check", "--config", path], { env });
+  }
+
+  it("prints every invalid field with its path and exits 1", async () => {
+    const config = base();
+    const agents = config["agents"] as Record<string, unknown>[];
+    agents[0]!["port"] = "x";
+    agents[1]!["kind"] = "fax";
+    const r = await check(config, SECRETS);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("2 problems");
+    expect(r.stderr).toContain("agents[0].port: expected number, got string");
+    expect(r.stderr).toContain("agents[1].kind: unknown agent kind");
+  });
+
+  it("reports a FAQ path that cannot be read (relative to the config file) together with missing secrets", async () => {
+    const config = base();
+    (config["roles"] as Record<string, Record<string, unknown>>)["support"]!["faq"] = "missing-faq.json";
+    const r = await check(config, {});
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`roles.support.faq: cannot read ${join(dir, "missing-faq.json")}`);
+    expect(r.stderr).toContain("agents[1].telegram.tokenEnv: environment variable TG_TOKEN is not set");
+    expect(r.stderr).toContain("router.providers.groq.apiKeyEnv: environment variable GROQ_API_KEY is not set");
+  });
+
+  it("shows secrets only redacted: no secret value appears in its output", async () => {
+    const ok = await check(base(), SECRETS);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain("secret TG_TOKEN (agents[1].telegram.tokenEnv): set, 38 chars, [redacted]");
+    const bad = base();
+    (bad["agents"] as Record<string, unknown>[])[0]!["port"] = -1;
+    const failed = await check(bad, SECRETS);
+    for (const value of Object.values(SECRETS)) {
+      expect(ok.stdout + ok.stderr + failed.stdout + failed.stderr).not.toContain(value);
+    }
+  });
+});

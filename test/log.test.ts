@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { createLogger } from "../src/log.ts";
+
+const TOKEN = "7111222333:AAH-very-secret-token-value";
+const KEY = 'sk-ant-"quoted"\\key';
+
+function capture() {
+  const lines: string[] = [];
+  const log = createLogger({ agent: "tg", secrets: [TOKEN, KEY, "abc"], write: (l) => lines.push(l), now: () => 0 });
+  return { log, lines };
+}
+
+describe("logger", () => {
+  it("writes one JSON object per line with time, level, agent, message and fields", () => {
+    const { log, lines } = capture();
+    log.with({ trace: "t-1" }).info("message sent", { chat: 42 });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.endsWith("\n")).toBe(true);
+    expect(JSON.parse(lines[0]!)).toEqual({
+      time: "1970-01-01T00:00:00.000Z",
+      level: "info",
+      agent: "tg",
+      msg: "message sent",
+      trace: "t-1",
+      chat: 42,
+    });
+  });
+
+  it("redacts every configured secret by value: raw, inside URLs, URL-encoded, JSON-escaped, in errors", () => {
+    const { log, lines } = capture();
+    log.error(`GET https://api.telegram.org/bot${TOKEN}/getMe failed`);
+    log.warn("retry", { url: `https://x/?t=${encodeURIComponent(TOKEN)}`, err: new Error(`bad key ${KEY}`) });
+    log.info("nested", { deep: { list: [TOKEN] } });
+    const all = lines.join("");
+    expect(all).not.toContain(TOKEN);
+    expect(all).not.toContain(encodeURIComponent(TOKEN));
+    expect(all).not.toContain(JSON.stringify(KEY).slice(1, -1));
+    expect(all.match(/\[redacted\]/g)).toHaveLength(4);
+    // every line is still valid JSON after redaction
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it("does not treat very short values as secrets (they would blank ordinary words)", () => {
+    const { log, lines } = capture();
+    log.info("abc def");
+    expect(JSON.parse(lines[0]!).msg).toBe("abc def");
+  });
+
+  it("drops lines below the configured level", () => {
+    const lines: string[] = [];
+    const log = createLogger({ agent: "a", secrets: [], write: (l) => lines.push(l), level: "warn" });
+    log.debug("d");
+    log.info("i");
+    log.warn("w");
+    expect(lines.map((l) => JSON.parse(l).level)).toEqual(["warn"]);
+  });
+});

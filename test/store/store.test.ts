@@ -1,0 +1,102 @@
+// Runs under Node (vitest) and under Deno (`deno run -A node_modules/vitest/vitest.mjs run test/store`).
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { filePathOf, migrate, migrations, openStore, SchemaTooNewError, type Store } from "../../src/store/mod.ts";
+import { tempDir } from "../support/tmp.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+const opened: Store[] = [];
+beforeEach(async () => ({ dir, cleanup } = await tempDir("aideazz-store-")));
+afterEach(async () => {
+  for (const s of opened.splice(0)) s.close();
+  await cleanup();
+});
+
+async function open(name = "a.db", opts: { synchronous?: "normal" | "full" } = {}): Promise<Store> {
+  const store = await openStore({ url: `file:${join(dir, name)}`, ...opts });
+  opened.push(store);
+  return store;
+}
+
+async function pragmas(store: Store) {
+  const read = async (p: string) => Object.values((await store.client.execute(`PRAGMA ${p}`)).rows[0] ?? {})[0];
+  return {
+    journal: await read("journal_mode"),
+    synchronous: await read("synchronous"),
+    busy: await read("busy_timeout"),
+    fk: await read("foreign_keys"),
+  };
+}
+
+describe("store", () => {
+  it("runs on the current runtime", () => {
+    expect(["deno", "node"]).toContain("Deno" in globalThis ? "deno" : "node");
+  });
+
+  it("configures WAL, synchronous, busy timeout and foreign keys", async () => {
+    const store = await open();
+    expect(await pragmas(store)).toEqual({ journal: "wal", synchronous: 1, busy: 5000, fk: 1 });
+  });
+
+  it("configures every pooled connection, including ones opened while a transaction holds another", async () => {
+    const store = await open("pool.db", { synchronous: "full" });
+    const tx = await store.client.transaction("write");
+    // Concurrent calls while the transaction holds a connection force the pool to open new ones.
+    const all = await Promise.all(Array.from({ length: 6 }, () => pragmas(store)));
+    await tx.rollback();
+    const after = await pragmas(store);
+    for (const p of [...all, after]) expect(p).toEqual({ journal: "wal", synchronous: 2, busy: 5000, fk: 1 });
+  });
+
+  it("enforces foreign keys on every connection", async () => {
+    const store = await open("fk.db");
+    await store.client.batch([
+      "CREATE TABLE p (id INTEGER PRIMARY KEY)",
+      "CREATE TABLE c (id INTEGER PRIMARY KEY, p INTEGER NOT NULL REFERENCES p(id))",
+    ], "write");
+    // A read transaction holds one connection, so the insert runs on another.
+    const tx = await store.client.transaction("read");
+    await expect(store.client.execute("INSERT INTO c (p) VALUES (42)")).rejects.toThrow(/FOREIGN KEY/);
+    await tx.rollback();
+  });
+
+  it("migrate applies every migration once and then finds nothing to do", async () => {
+    const store = await open();
+    const first = await migrate(store.client, () => 1_000);
+    expect(first.applied).toEqual(migrations.map((m) => m.version));
+    const second = await migrate(store.client);
+    expect(second).toEqual({ applied: [], version: first.version });
+    const rows = (await store.client.execute("SELECT version, applied_at FROM schema_migrations ORDER BY version")).rows;
+    expect(rows.map((r) => Number(r["version"]))).toEqual(first.applied);
+  });
+
+  it("six stores migrating one new database at the same moment all succeed, and the schema is applied once", async () => {
+    const stores = await Promise.all(Array.from({ length: 6 }, () => open("race.db")));
+    const results = await Promise.all(stores.map((s) => migrate(s.client)));
+    expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
+    const count = await stores[0]!.client.execute("SELECT count(*) AS n FROM schema_migrations");
+    expect(Number(count.rows[0]!["n"])).toBe(migrations.length);
+  });
+
+  it("refuses a database whose schema is newer than this binary", async () => {
+    const store = await open();
+    await migrate(store.client);
+    await store.client.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 0)");
+    await expect(migrate(store.client)).rejects.toBeInstanceOf(SchemaTooNewError);
+    await expect(migrate(store.client)).rejects.toThrow(/version 9999 .* upgrade the binary/);
+  });
+
+  it("creates the database's directory", async () => {
+    const store = await open("nested/deeper/x.db");
+    expect(store.path).toBe(join(dir, "nested/deeper/x.db"));
+    await migrate(store.client);
+  });
+
+  it("reads the path out of file: URLs", () => {
+    expect(filePathOf("file:data/a.db")).toBe("data/a.db");
+    expect(filePathOf("file:/var/lib/aideazz/a.db")).toBe("/var/lib/aideazz/a.db");
+    expect(filePathOf("file:///var/lib/a%20b.db?mode=rw")).toBe("/var/lib/a b.db");
+    expect(filePathOf("libsql://db.example.com")).toBeUndefined();
+  });
+});
