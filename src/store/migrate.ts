@@ -27,12 +27,12 @@ export class SchemaTooNewError extends Error {
 const CREATE_TABLE =
   "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)";
 
-async function currentVersion(client: Client): Promise<number> {
+async function appliedVersions(client: Client): Promise<Set<number>> {
   try {
-    const rs = await client.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations");
-    return Number(rs.rows[0]?.["v"] ?? 0);
+    const rs = await client.execute("SELECT version FROM schema_migrations");
+    return new Set(rs.rows.map((r) => Number(r["version"])));
   } catch {
-    return 0; // no schema_migrations table yet: a new database
+    return new Set(); // no schema_migrations table yet: a new database
   }
 }
 
@@ -42,11 +42,14 @@ export async function migrate(
   now: () => number = Date.now,
   migrations: readonly Migration[] = allMigrations,
 ): Promise<MigrateResult> {
-  const latest = migrations.at(-1)?.version ?? 0;
+  // Each folder appends its own entries, so apply by set membership in version order, not "above the max".
+  const known = [...migrations].sort((a, b) => a.version - b.version);
+  const latest = known.at(-1)?.version ?? 0;
   for (let attempt = 1;; attempt++) {
-    const version = await currentVersion(client);
-    if (version > latest) throw new SchemaTooNewError(version, latest);
-    const pending = migrations.filter((m) => m.version > version);
+    const applied = await appliedVersions(client);
+    const unknown = [...applied].filter((v) => !known.some((m) => m.version === v));
+    if (unknown.length > 0) throw new SchemaTooNewError(Math.max(...unknown), latest);
+    const pending = known.filter((m) => !applied.has(m.version));
     if (pending.length === 0) return { applied: [], version: latest };
     try {
       await client.batch([
@@ -60,7 +63,7 @@ export async function migrate(
       return { applied: pending.map((m) => m.version), version: latest };
     } catch (err) {
       // Another process applied (some of) them first: go round again; a real error repeats and is thrown.
-      if (attempt >= 3 || (await currentVersion(client)) === version) throw err;
+      if (attempt >= 3 || (await appliedVersions(client)).size === applied.size) throw err;
     }
   }
 }

@@ -100,3 +100,11 @@ describe("store", () => {
     expect(filePathOf("libsql://db.example.com")).toBeUndefined();
   });
 });
+
+describe("migrations", () => {
+  it("have unique versions and non-empty statements", () => {
+    const versions = migrations.map((m) => m.version);
+    expect(new Set(versions).size).toBe(versions.length);
+    for (const m of migrations) expect(m.statements.length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * The messages agents exchange over the bus: what a channel agent publishes when a chat user writes
+ * (`inbound`), and what the orchestrator publishes for a channel agent to send (`outbound.<agent>`).
+ * Validated with zod at both ends: a consumer never trusts a payload's shape.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+export const INBOUND_TOPIC = "inbound";
+
+/** The topic a channel agent consumes its replies from. */
+export function outboundTopic(agent: string): string {
+  return `outbound.${agent}`;
+}
+
+/** Ordering key of a chat: one chat's messages are handled strictly in order, chats in parallel. */
+export function chatKey(agent: string, chatId: string): string {
+  return `${agent}:${chatId}`;
+}
+
+export const inboundMessageSchema = z.object({
+  channel: z.enum(["telegram", "whatsapp", "webchat"]),
+  /** Name of the channel agent that received it (and will send the reply). */
+  agent: z.string(),
+  chatId: z.string(),
+  userId: z.string(),
+  /** The platform's id of the message (Telegram update_id/message_id, WhatsApp wamid, web chat uuid). */
+  platformId: z.string(),
+  /** `text` is answered by the router; `command` (/start, /reset, …) by the agent's role logic. */
+  kind: z.enum(["text", "command", "unsupported"]),
+  text: z.string(),
+  /** When the user sent it (platform timestamp, epoch ms). */
+  sentAt: z.number(),
+  /** When we stored it. */
+  receivedAt: z.number(),
+  userName: z.string().optional(),
+});
+export type InboundMessage = z.infer<typeof inboundMessageSchema>;
+
+export const outboundReplySchema = z.object({
+  agent: z.string(),
+  chatId: z.string(),
+  text: z.string(),
+  /** Bus ids of the inbound messages this reply answers (one, or several for a coalesced burst). */
+  inReplyTo: z.array(z.number()),
+  /** Send-ledger key: a reply with a key that was already sent is never sent again. */
+  replyKey: z.string(),
+  kind: z.enum(["answer", "notice", "fallback", "greeting"]).default("answer"),
+});
+export type OutboundReply = z.infer<typeof outboundReplySchema>;
