@@ -26,7 +26,7 @@ export interface TinyModelOptions {
   readonly feedForwardLength?: number;
   /** Attention heads (must divide embeddingLength). Default 4. */
   readonly headCount?: number;
-  /** Training context length written to the metadata. Default 512. */
+  /** Training context length written to the metadata. Default 2048 (room for long generations). */
   readonly contextLength?: number;
 }
 
@@ -205,7 +205,7 @@ function resolveOptions(opts: TinyModelOptions) {
     layers: opts.blockCount ?? 2,
     ff: opts.feedForwardLength ?? 4 * embd,
     heads: opts.headCount ?? 4,
-    ctx: opts.contextLength ?? 512,
+    ctx: opts.contextLength ?? 2048,
   };
   for (const [name, v] of Object.entries(resolved)) {
     if (!Number.isInteger(v) || v < (name === "seed" ? 0 : 1)) {
@@ -252,7 +252,9 @@ const alignUp = (n: number) => Math.ceil(n / ALIGNMENT) * ALIGNMENT;
  * @example
  * const bytes = encodeTinyLlamaGguf({ seed: 7 });
  */
-export function encodeTinyLlamaGguf(opts: TinyModelOptions = {}): { bytes: Uint8Array; vocabSize: number } {
+export function encodeTinyLlamaGguf(
+  opts: TinyModelOptions = {},
+): { bytes: Uint8Array<ArrayBuffer>; vocabSize: number } {
   const o = resolveOptions(opts);
   const vocab = buildVocab();
   const specs = tensorSpecs(o.embd, o.ff, o.layers, vocab.tokens.length);
@@ -271,6 +273,8 @@ export function encodeTinyLlamaGguf(opts: TinyModelOptions = {}): { bytes: Uint8
     ["llama.rope.dimension_count", { type: "u32", value: o.embd / o.heads }],
     ["llama.rope.freq_base", { type: "f32", value: 10000 }],
     ["llama.vocab_size", { type: "u32", value: vocab.tokens.length }],
+    // Mean pooling (1), so `/v1/embeddings` works with plain `--embeddings` (pooling "none" is refused).
+    ["llama.pooling_type", { type: "u32", value: 1 }],
     ["tokenizer.ggml.model", { type: "string", value: "llama" }],
     ["tokenizer.ggml.tokens", { type: "strings", value: vocab.tokens }],
     ["tokenizer.ggml.scores", { type: "f32s", value: vocab.scores }],
