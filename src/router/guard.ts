@@ -15,7 +15,8 @@ export interface GuardRefusal {
 }
 
 const show = (xs: readonly string[]) => xs.length === 0 ? "(none)" : xs.join(",");
-const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const sameList = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
  * Returns `true` when `candidate` may answer `query`, else the first difference found. Rules:
@@ -29,11 +30,18 @@ const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.
  * @example
  * guardAllows("price of plan 2", "price of plan 3") // → { reason: "numbers", query: "2", candidate: "3" }
  */
-export function guardAllows(query: string | GuardFeatures, candidate: string | GuardFeatures): true | GuardRefusal {
+export function guardAllows(
+  query: string | GuardFeatures,
+  candidate: string | GuardFeatures,
+): true | GuardRefusal {
   const q = typeof query === "string" ? extractGuardFeatures(query) : query;
   const c = typeof candidate === "string" ? extractGuardFeatures(candidate) : candidate;
-  if (!sameList(q.numbers, c.numbers)) return { reason: "numbers", query: show(q.numbers), candidate: show(c.numbers) };
-  if (q.negated !== c.negated) return { reason: "negation", query: String(q.negated), candidate: String(c.negated) };
+  if (!sameList(q.numbers, c.numbers)) {
+    return { reason: "numbers", query: show(q.numbers), candidate: show(c.numbers) };
+  }
+  if (q.negated !== c.negated) {
+    return { reason: "negation", query: String(q.negated), candidate: String(c.negated) };
+  }
   if (!sameList(q.currencies, c.currencies)) {
     return { reason: "currencies", query: show(q.currencies), candidate: show(c.currencies) };
   }

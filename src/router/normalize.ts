@@ -11,32 +11,40 @@
 /** Typographic apostrophes and accents people type instead of `'`. */
 const APOSTROPHES = /[\u2018\u2019\u201B\u02BC\u0060\u00B4\u2032]/g;
 
+// deno-fmt-ignore
 /** Single number words → digits, so "two weeks" and "2 weeks" normalize alike. "one" is left alone: it is
  * usually a pronoun ("I need a new one"), and turning it into "1" would make the guard see a number. */
 const NUMBER_WORDS: Readonly<Record<string, string>> = {
-  zero: "0", two: "2", three: "3", four: "4", five: "5", six: "6", seven: "7", eight: "8", nine: "9", ten: "10",
-  eleven: "11", twelve: "12", thirteen: "13", fourteen: "14", fifteen: "15", sixteen: "16", seventeen: "17",
-  eighteen: "18", nineteen: "19", twenty: "20", thirty: "30", forty: "40", fifty: "50", sixty: "60",
-  seventy: "70", eighty: "80", ninety: "90", hundred: "100", thousand: "1000", million: "1000000",
+  zero: "0", two: "2", three: "3", four: "4", five: "5", six: "6", seven: "7", eight: "8", nine: "9",
+  ten: "10", eleven: "11", twelve: "12", thirteen: "13", fourteen: "14", fifteen: "15", sixteen: "16",
+  seventeen: "17", eighteen: "18", nineteen: "19", twenty: "20", thirty: "30", forty: "40", fifty: "50",
+  sixty: "60", seventy: "70", eighty: "80", ninety: "90", hundred: "100", thousand: "1000",
+  million: "1000000",
 };
 
+// deno-fmt-ignore
 /** Openers removed from the start of a message (longest first, repeatedly): they carry no question. */
 const LEADING = [
   "good morning", "good afternoon", "good evening", "good day", "hi there", "hello there", "hey there",
-  "hello team", "hi team", "hey team", "hello all", "hi all", "hello everyone", "hi everyone", "dear support",
-  "dear team", "excuse me", "hi", "hello", "hey", "heya", "hiya", "howdy", "greetings", "yo", "ok", "okay", "so",
-  "well", "um", "uh", "erm", "hmm",
+  "hello team", "hi team", "hey team", "hello all", "hi all", "hello everyone", "hi everyone",
+  "dear support", "dear team", "excuse me", "hi", "hello", "hey", "heya", "hiya", "howdy", "greetings", "yo",
+  "ok", "okay", "so", "well", "um", "uh", "erm", "hmm",
 ];
+// deno-fmt-ignore
 /** Closers removed from the end of a message (longest first, repeatedly). */
 const TRAILING = [
-  "thanks in advance", "thank you very much", "thank you so much", "many thanks", "thanks a lot", "thank you",
-  "thanks", "thank u", "thx", "ty", "cheers",
+  "thanks in advance", "thank you very much", "thank you so much", "many thanks", "thanks a lot",
+  "thank you", "thanks", "thank u", "thx", "ty", "cheers",
 ];
 /** Politeness and hesitation words removed anywhere: "please" never changes which answer is right. */
 const ANYWHERE = new Set(["please", "pls", "plz", "kindly", "um", "uh", "erm", "hmm"]);
 
-function stripPhrases(words: string[], phrases: readonly string[], atStart: boolean): string[] {
-  const split = phrases.map((p) => p.split(" ")).sort((a, b) => b.length - a.length);
+const byLength = (phrases: readonly string[]) =>
+  phrases.map((p) => p.split(" ")).sort((a, b) => b.length - a.length);
+const LEADING_WORDS = byLength(LEADING);
+const TRAILING_WORDS = byLength(TRAILING);
+
+function stripPhrases(words: string[], split: readonly string[][], atStart: boolean): string[] {
   let out = words;
   for (let changed = true; changed && out.length > 0;) {
     changed = false;
@@ -79,14 +87,14 @@ export function normalizeText(s: string): string {
     .trim();
   if (t === "") return "";
   const words = t.split(" ").map((w) => NUMBER_WORDS[w] ?? w);
-  let core = stripPhrases(words, LEADING, true);
-  core = stripPhrases(core, TRAILING, false).filter((w) => !ANYWHERE.has(w));
+  let core = stripPhrases(words, LEADING_WORDS, true);
+  core = stripPhrases(core, TRAILING_WORDS, false).filter((w) => !ANYWHERE.has(w));
   return (core.length > 0 ? core : words).join(" ");
 }
 
 /**
- * A light English suffix stripper (plural, -ing, -ed, -ly). Not Porter: it only has to make "charged",
- * "charges" and "charging" meet, and it keeps words of three letters or fewer intact.
+ * A light English suffix stripper (plural, -ing, -ed, -ly, final silent e). Not Porter: it only has to make
+ * "charged", "charges" and "charging" meet, and it keeps words of three letters or fewer intact.
  *
  * @example
  * stem("transfers") // → "transfer"
@@ -117,7 +125,7 @@ function undouble(w: string): string {
  * Splits a message into stemmed matcher tokens (after `normalizeText`).
  *
  * @example
- * tokenize("Hi, my cards were charged twice!") // → ["my", "card", "were", "charg", "twice"]
+ * tokenize("Hi, my cards were charged twice!") // → ["my", "card", "wer", "charg", "twic"]
  */
 export function tokenize(s: string): string[] {
   const n = normalizeText(s);
@@ -138,12 +146,14 @@ export interface GuardFeatures {
   readonly words: ReadonlySet<string>;
 }
 
+// deno-fmt-ignore
 const NEGATIONS = new Set([
-  "not", "no", "never", "none", "nothing", "nobody", "nowhere", "neither", "nor", "without", "cannot", "cant",
-  "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "havent", "hasnt", "hadnt", "wont", "wouldnt",
-  "couldnt", "shouldnt", "mustnt", "neednt", "aint",
+  "not", "no", "never", "none", "nothing", "nobody", "nowhere", "neither", "nor", "without", "cannot",
+  "cant", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "havent", "hasnt", "hadnt", "wont",
+  "wouldnt", "couldnt", "shouldnt", "mustnt", "neednt", "aint",
 ]);
 
+// deno-fmt-ignore
 /** Currency spellings → one code. `$` and "dollar" mean USD here: a message naming another dollar also names
  * its country, which the names check sees. Lower-case codes are listed only where they are not English words. */
 const CURRENCIES: Readonly<Record<string, string>> = {
@@ -158,13 +168,18 @@ const CURRENCIES: Readonly<Record<string, string>> = {
 };
 /** Upper-case-only codes whose lower-case form is an English word ("try", "all"). */
 const UPPER_CODES: Readonly<Record<string, string>> = { TRY: "try", ALL: "all", REAL: "brl", WON: "krw" };
+
+// deno-fmt-ignore
 /** Words that are often capitalized mid-message without naming anything. */
 const NOT_NAMES = new Set(["i", "im", "ive", "id", "ill", "ok", "okay", "hi", "hello", "hey", "thanks", "please"]);
+
+// deno-fmt-ignore
 /** Sentence openers that are never the first word of a name ("Is Apple Pay…", "Can Visa…"). */
 const OPENERS = new Set([
-  "a", "an", "the", "is", "are", "was", "can", "could", "do", "does", "did", "how", "what", "when", "where", "why",
-  "which", "who", "will", "would", "should", "my", "your", "our", "if", "in", "on", "for", "to", "with", "and",
-  "but", "so", "yes", "no", "not", "please", "there", "this", "that", "it", "have", "has", "am", "i",
+  "a", "an", "the", "is", "are", "was", "can", "could", "do", "does", "did", "how", "what", "when", "where",
+  "why", "which", "who", "will", "would", "should", "my", "your", "our", "if", "in", "on", "for", "to",
+  "with", "and", "but", "so", "yes", "no", "not", "please", "there", "this", "that", "it", "have", "has",
+  "am", "i",
 ]);
 
 /**
@@ -182,7 +197,9 @@ export function extractGuardFeatures(s: string): GuardFeatures {
   const norm = normalizeText(raw).split(" ").filter((w) => w !== "");
   const numbers = new Set<string>();
   for (const w of norm) {
-    for (const m of w.matchAll(/\d+(?:[.,:/]\d+)*/g)) numbers.add(/^\d+(?:\.\d+)?$/.test(m[0]) ? String(Number(m[0])) : m[0]);
+    for (const m of w.matchAll(/\d+(?:[.,:/]\d+)*/g)) {
+      numbers.add(/^\d+(?:\.\d+)?$/.test(m[0]) ? String(Number(m[0])) : m[0]);
+    }
   }
   const currencies = new Set<string>();
   for (const w of norm) if (CURRENCIES[w] !== undefined) currencies.add(CURRENCIES[w]);
