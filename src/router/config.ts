@@ -16,7 +16,9 @@ export type QuestionType = (typeof QUESTION_TYPES)[number];
 const count = z.number().int().positive();
 
 export const limitsSchema = z.strictObject({
-  requestsPerMinute: count.optional().describe("Requests per minute this provider and model allow (Groq free tier: e.g. 30)"),
+  requestsPerMinute: count.optional().describe(
+    "Requests per minute this provider and model allow (Groq free tier: e.g. 30)",
+  ),
   requestsPerDay: count.optional().describe("Requests per day (Groq free tier: e.g. 1000 or 14400)"),
   tokensPerMinute: count.optional().describe("Tokens (input + max output) per minute"),
   tokensPerDay: count.optional().describe("Tokens (input + max output) per day"),
@@ -25,12 +27,18 @@ export const limitsSchema = z.strictObject({
 );
 
 export const providerSchema = z.strictObject({
-  kind: z.enum(["groq", "anthropic", "llama-cpp", "openai-compatible"]).describe("Wire protocol of the provider"),
+  kind: z.enum(["groq", "anthropic", "llama-cpp", "openai-compatible"]).describe(
+    "Wire protocol of the provider",
+  ),
   baseUrl: z.url().describe("Base URL, e.g. https://api.groq.com/openai/v1 or http://127.0.0.1:8090/v1"),
   model: z.string().min(1).describe("Model name sent to the provider"),
   apiKeyEnv: envVarName.optional().describe("Environment variable holding the API key"),
-  timeoutMs: z.number().int().positive().default(3_000).describe("Per-attempt timeout; it aborts the HTTP request"),
-  maxConcurrent: count.default(4).describe("Bulkhead: calls in flight to this provider at most (per process)"),
+  timeoutMs: z.number().int().positive().default(3_000).describe(
+    "Per-attempt timeout; it aborts the HTTP request",
+  ),
+  maxConcurrent: count.default(4).describe(
+    "Bulkhead: calls in flight to this provider at most (per process)",
+  ),
   limits: limitsSchema.optional(),
 });
 
@@ -41,7 +49,9 @@ export const priceSchema = z.strictObject({
 
 export const budgetSchema = z.strictObject({
   dailyUsd: z.number().nonnegative().optional().describe("Spend cap per UTC day across priced models"),
-  monthlyUsd: z.number().nonnegative().optional().describe("Spend cap per UTC calendar month across priced models"),
+  monthlyUsd: z.number().nonnegative().optional().describe(
+    "Spend cap per UTC calendar month across priced models",
+  ),
   lowFraction: z.number().min(0).max(1).default(0.2).describe(
     "When less than this share of a cap is left, priced providers serve only high-value turns",
   ),
@@ -51,9 +61,13 @@ export const budgetSchema = z.strictObject({
 });
 
 export const retrySchema = z.strictObject({
-  maxAttempts: z.number().int().min(1).max(10).default(3).describe("Attempts per provider per turn, the first included"),
+  maxAttempts: z.number().int().min(1).max(10).default(3).describe(
+    "Attempts per provider per turn, the first included",
+  ),
   baseDelayMs: count.default(250).describe("First backoff step; doubles per attempt, full jitter"),
-  maxDelayMs: count.default(5_000).describe("Backoff cap (a longer Retry-After is honoured, but then the chain falls back)"),
+  maxDelayMs: count.default(5_000).describe(
+    "Backoff cap (a longer Retry-After is honoured, but then the chain falls back)",
+  ),
 });
 
 export const breakerSchema = z.strictObject({
@@ -66,11 +80,17 @@ export const ruleSchema = z.strictObject({
   tier: z.enum(TIERS).describe("Class a turn gets when every condition of this rule holds"),
   minChars: z.number().int().nonnegative().optional().describe("Turn text at least this long"),
   maxChars: z.number().int().nonnegative().optional().describe("Turn text at most this long"),
-  questionTypes: z.array(z.enum(QUESTION_TYPES)).optional().describe("Detected question type is one of these"),
-  roles: z.array(z.string().min(1)).optional().describe("Agent role name or role kind (support, leads, sales) is one of these"),
+  questionTypes: z.array(z.enum(QUESTION_TYPES)).optional().describe(
+    "Detected question type is one of these",
+  ),
+  roles: z.array(z.string().min(1)).optional().describe(
+    "Agent role name or role kind (support, leads, sales) is one of these",
+  ),
   leadQualified: z.boolean().optional().describe("The conversation's lead-qualified flag equals this"),
   stages: z.array(z.string().min(1)).optional().describe("Conversation stage is one of these"),
-  keywords: z.array(z.string().min(1)).optional().describe("Turn text contains one of these (case-insensitive)"),
+  keywords: z.array(z.string().min(1)).optional().describe(
+    "Turn text contains one of these (case-insensitive)",
+  ),
 });
 
 export const classifySchema = z.strictObject({
@@ -85,12 +105,16 @@ export const routerSchema = z.strictObject({
   providers: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), providerSchema).default({}).describe(
     "Model providers by name",
   ),
-  chain: chainSchema.default([]).describe("Provider names in the order they are tried, for a class without its own chain"),
+  chain: chainSchema.default([]).describe(
+    "Provider names in the order they are tried, for a class without its own chain",
+  ),
   tiers: z.strictObject({
     simple: chainSchema.optional(),
     complex: chainSchema.optional(),
     "high-value": chainSchema.optional(),
-  }).optional().describe("Chain per turn class, e.g. simple: [groq, local], high-value: [claude, groq, local]"),
+  }).optional().describe(
+    "Chain per turn class, e.g. simple: [groq, local], high-value: [claude, groq, local]",
+  ),
   classify: classifySchema.optional().describe("Rules that class each turn as simple, complex or high-value"),
   retry: retrySchema.optional().describe("Retries of retriable failures (429, 5xx, 529, timeouts)"),
   breaker: breakerSchema.optional().describe("Per-provider circuit breaker"),
@@ -99,7 +123,11 @@ export const routerSchema = z.strictObject({
   const checkChain = (chain: readonly string[], path: (string | number)[]) => {
     chain.forEach((name, i) => {
       if (!(name in router.providers)) {
-        ctx.addIssue({ code: "custom", path: [...path, i], message: `unknown provider "${name}"; declare it under router.providers` });
+        ctx.addIssue({
+          code: "custom",
+          path: [...path, i],
+          message: `unknown provider "${name}"; declare it under router.providers`,
+        });
       }
     });
   };
@@ -113,7 +141,8 @@ export const routerSchema = z.strictObject({
       ctx.addIssue({
         code: "custom",
         path: ["providers", name, "model"],
-        message: `no price for model "${p.model}"; add it under router.budget.prices so spend can be computed`,
+        message:
+          `no price for model "${p.model}"; add it under router.budget.prices so spend can be computed`,
       });
     }
   }

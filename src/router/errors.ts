@@ -68,9 +68,9 @@ export class ProviderError extends Error {
     return !NEUTRAL.has(this.kind);
   }
 
-  /** Failures an operator must act on (a bad key, an exhausted account): alert, do not just fall back. */
+  /** Failures an operator must act on (a bad key, an exhausted account, a request the provider refuses). */
   get needsOperator(): boolean {
-    return this.kind === "auth" || this.kind === "spend_limit";
+    return this.kind === "auth" || this.kind === "spend_limit" || this.kind === "bad_request";
   }
 }
 
@@ -85,10 +85,31 @@ export interface ChainFailure {
 
 export type SkipReason = "breaker_open" | "quota" | "budget" | "bulkhead_full" | "cooldown" | "deadline";
 
+/** One step of a chain walk, for the decision record. */
+export interface AttemptRecord {
+  provider: string;
+  model: string;
+  outcome: "ok" | "error" | "skipped";
+  reason?: ProviderErrorKind | SkipReason;
+  status?: number;
+  /** Milliseconds since the walk started. */
+  at: number;
+  latencyMs: number;
+  /** After a retriable error: the delay before this provider may be tried again (Retry-After + jitter). */
+  retryInMs?: number;
+}
+
 /** Every provider of the chain failed or was skipped; the caller sends one honest "temporarily unavailable". */
 export class AllProvidersFailedError extends Error {
-  constructor(readonly tier: string, readonly failures: readonly ChainFailure[]) {
-    const list = failures.map((f) => `${f.provider} (${f.reason}${f.status ? ` ${f.status}` : ""})`).join(", ");
+  constructor(
+    readonly tier: string,
+    readonly failures: readonly ChainFailure[],
+    /** Every attempt and skip of the walk, as in a decision record. */
+    readonly attempts: readonly AttemptRecord[] = [],
+  ) {
+    const list = failures.map((f) => `${f.provider} (${f.reason}${f.status ? ` ${f.status}` : ""})`).join(
+      ", ",
+    );
     super(`no provider answered the ${tier} turn: ${list || "the chain is empty"}`);
     this.name = "AllProvidersFailedError";
   }

@@ -40,10 +40,17 @@ export interface Store {
 }
 
 type Connection = ReturnType<ConnectionPool["acquireSync"]>;
+type Statement = ReturnType<Connection["prepare"]>;
 
-/** A connection pool that brings every new connection to the same settings before anyone uses it. */
+/**
+ * A connection pool that brings every new connection to the same settings before anyone uses it, and drops a
+ * connection on which a statement failed. libsql leaves a statement that failed (e.g. `BEGIN IMMEDIATE` with
+ * SQLITE_BUSY after the busy timeout) un-reset, and every later COMMIT on that connection then fails with
+ * "cannot commit transaction - SQL statements in progress"; a fresh connection costs about a millisecond.
+ */
 class ConfiguredPool extends ConnectionPool {
   readonly #ready = new WeakSet<Connection>();
+  readonly #failed = new WeakSet<Connection>();
   readonly #init: string;
 
   constructor(path: string, options: { timeout: number }, maxConnections: number, init: string) {
@@ -61,8 +68,41 @@ class ConfiguredPool extends ConnectionPool {
       this.release(db);
       throw err;
     }
+    this.#watchFailures(db);
     this.#ready.add(db);
     return db;
+  }
+
+  override release(db: Connection): void {
+    if (this.#failed.has(db) && db.open) {
+      // libsql closes lazily (when the handle is collected): end the transaction now, or its lock outlives us.
+      try {
+        if (db.inTransaction) db.exec("ROLLBACK");
+      } catch { /* the connection is dropped either way */ }
+      db.close(); // the base class drops closed connections
+    }
+    super.release(db);
+  }
+
+  #watchFailures(db: Connection): void {
+    const prepare = db.prepare.bind(db);
+    const failed = this.#failed;
+    const watched = (sql: string): Statement => {
+      const stmt = prepare(sql);
+      for (const method of ["run", "all", "get"] as const) {
+        const original = stmt[method].bind(stmt) as (...args: unknown[]) => unknown;
+        (stmt as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+          try {
+            return original(...args);
+          } catch (err) {
+            failed.add(db);
+            throw err;
+          }
+        };
+      }
+      return stmt;
+    };
+    db.prepare = watched as Connection["prepare"];
   }
 }
 

@@ -108,3 +108,24 @@ describe("migrations", () => {
     for (const m of migrations) expect(m.statements.length).toBeGreaterThan(0);
   });
 });
+
+describe("store after lock timeouts", () => {
+  it("a write batch that timed out on the lock does not poison later commits on the same client", async () => {
+    const { spawn } = await import("node:child_process");
+    const { fileURLToPath } = await import("node:url");
+    const path = join(dir, "busy.db");
+    const store = await openStore({ url: `file:${path}`, busyTimeoutMs: 200 });
+    opened.push(store);
+    await store.client.execute("CREATE TABLE t (x INTEGER)");
+    const holder = spawn(process.execPath, [fileURLToPath(new URL("../support/hold-lock.mjs", import.meta.url)), path], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    await new Promise((resolve) => holder.stdout!.once("data", resolve));
+    await expect(store.client.batch(["INSERT INTO t VALUES (1)"], "write")).rejects.toThrow(/SQLITE_BUSY/);
+    holder.stdin!.end();
+    await new Promise((resolve) => holder.on("exit", resolve));
+    for (let i = 2; i <= 5; i++) await store.client.batch([{ sql: "INSERT INTO t VALUES (?)", args: [i] }], "write");
+    const rs = await store.client.execute("SELECT count(*) AS n FROM t");
+    expect(Number(rs.rows[0]!["n"])).toBe(4);
+  });
+});

@@ -11,7 +11,16 @@ import { ProviderError, type ProviderErrorKind } from "../errors.ts";
 import { type Endpoint, postJson, readErrorText, readJson, toHttpError, toTransportError } from "./http.ts";
 import { anthropicRateLimit } from "./ratelimit.ts";
 import { readSse } from "./sse.ts";
-import type { ChatChunk, ChatOptions, ChatProvider, ChatRequest, ChatResponse, FinishReason, ProviderDeps, Usage } from "./types.ts";
+import type {
+  ChatChunk,
+  ChatOptions,
+  ChatProvider,
+  ChatRequest,
+  ChatResponse,
+  FinishReason,
+  ProviderDeps,
+  Usage,
+} from "./types.ts";
 
 export const ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1";
 export const ANTHROPIC_VERSION = "2023-06-01";
@@ -35,9 +44,14 @@ const eventSchema = z.object({
     model: z.string().optional(),
     usage: z.object({ input_tokens: z.number().optional(), output_tokens: z.number().optional() }).optional(),
   }).optional(),
-  delta: z.object({ type: z.string().optional(), text: z.string().optional(), stop_reason: z.string().nullable().optional() })
+  delta: z.object({
+    type: z.string().optional(),
+    text: z.string().optional(),
+    stop_reason: z.string().nullable().optional(),
+  })
     .optional(),
-  usage: z.object({ output_tokens: z.number().optional(), input_tokens: z.number().nullable().optional() }).optional(),
+  usage: z.object({ output_tokens: z.number().optional(), input_tokens: z.number().nullable().optional() })
+    .optional(),
   error: errorSchema.optional(),
 });
 
@@ -62,7 +76,9 @@ export function kindOfAnthropicError(error: z.infer<typeof errorSchema>): Provid
   if (error.details?.error_code === "enforced_spend_limit_reached") return "spend_limit";
   switch (error.type) {
     case "invalid_request_error":
-      return /usage limits|spend limit|credit balance/i.test(error.message ?? "") ? "spend_limit" : "bad_request";
+      return /usage limits|spend limit|credit balance/i.test(error.message ?? "")
+        ? "spend_limit"
+        : "bad_request";
     case "authentication_error":
     case "permission_error":
       return "auth";
@@ -104,7 +120,10 @@ function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
     model: req.model,
     max_tokens: req.maxTokens,
     ...(system ? { system } : {}),
-    messages: req.messages.filter((m) => m.role !== "system").map((m) => ({ role: m.role, content: m.content })),
+    messages: req.messages.filter((m) => m.role !== "system").map((m) => ({
+      role: m.role,
+      content: m.content,
+    })),
     ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     ...(req.stop && req.stop.length > 0 ? { stop_sequences: [...req.stop] } : {}),
     ...(stream ? { stream: true } : {}),
@@ -118,7 +137,10 @@ function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
  * const claude = createAnthropicProvider({ name: "claude", apiKey }, { fetch, now: Date.now });
  * const res = await claude.chat({ model: "claude-haiku-4-5", messages, maxTokens: 512 }, { signal });
  */
-export function createAnthropicProvider(opts: { name: string; apiKey: string; baseUrl?: string }, deps: ProviderDeps): ChatProvider {
+export function createAnthropicProvider(
+  opts: { name: string; apiKey: string; baseUrl?: string },
+  deps: ProviderDeps,
+): ChatProvider {
   const ep: Endpoint = { provider: opts.name, secrets: [opts.apiKey], deps };
   const url = `${(opts.baseUrl ?? ANTHROPIC_BASE_URL).replace(/\/+$/, "")}/messages`;
   const headers = { "x-api-key": opts.apiKey, "anthropic-version": ANTHROPIC_VERSION };
@@ -138,7 +160,12 @@ export function createAnthropicProvider(opts: { name: string; apiKey: string; ba
       const res = await send(req, false, signal);
       const parsed = messageSchema.safeParse(await readJson(ep, res, signal));
       if (!parsed.success) {
-        throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "unexpected message shape" });
+        throw new ProviderError({
+          provider: opts.name,
+          kind: "malformed",
+          status: res.status,
+          detail: "unexpected message shape",
+        });
       }
       const m = parsed.data;
       const rateLimit = anthropicRateLimit(res.headers, deps.now());
@@ -154,7 +181,14 @@ export function createAnthropicProvider(opts: { name: string; apiKey: string; ba
 
     async *stream(req: ChatRequest, { signal }: ChatOptions): AsyncGenerator<ChatChunk> {
       const res = await send(req, true, signal);
-      if (!res.body) throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "no body" });
+      if (!res.body) {
+        throw new ProviderError({
+          provider: opts.name,
+          kind: "malformed",
+          status: res.status,
+          detail: "no body",
+        });
+      }
       const rateLimit = anthropicRateLimit(res.headers, deps.now());
       let model = req.model;
       let finish: FinishReason | undefined;
@@ -165,35 +199,63 @@ export function createAnthropicProvider(opts: { name: string; apiKey: string; ba
           try {
             json = JSON.parse(ev.data);
           } catch {
-            throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "event is not JSON" });
+            throw new ProviderError({
+              provider: opts.name,
+              kind: "malformed",
+              status: res.status,
+              detail: "event is not JSON",
+            });
           }
           const e = eventSchema.safeParse(json);
           if (!e.success) {
-            throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "unexpected event shape" });
+            throw new ProviderError({
+              provider: opts.name,
+              kind: "malformed",
+              status: res.status,
+              detail: "unexpected event shape",
+            });
           }
           const data = e.data;
           if (data.type === "message_start") {
             model = data.message?.model ?? model;
             usage.inputTokens = data.message?.usage?.input_tokens ?? 0;
             usage.outputTokens = data.message?.usage?.output_tokens ?? 0;
-          } else if (data.type === "content_block_delta" && data.delta?.type === "text_delta" && data.delta.text) {
+          } else if (
+            data.type === "content_block_delta" && data.delta?.type === "text_delta" && data.delta.text
+          ) {
             yield { type: "delta", text: data.delta.text };
           } else if (data.type === "message_delta") {
             finish = toAnthropicFinish(data.delta?.stop_reason);
             usage.outputTokens = data.usage?.output_tokens ?? usage.outputTokens;
             if (typeof data.usage?.input_tokens === "number") usage.inputTokens = data.usage.input_tokens;
           } else if (data.type === "message_stop") {
-            yield { type: "end", finishReason: finish ?? "other", usage, model, ...(rateLimit ? { rateLimit } : {}) };
+            yield {
+              type: "end",
+              finishReason: finish ?? "other",
+              usage,
+              model,
+              ...(rateLimit ? { rateLimit } : {}),
+            };
             return;
           } else if (data.type === "error") {
             const kind = data.error ? kindOfAnthropicError(data.error) : undefined;
-            throw new ProviderError({ provider: opts.name, kind: kind ?? "server", status: res.status, detail: "error event in the stream" });
+            throw new ProviderError({
+              provider: opts.name,
+              kind: kind ?? "server",
+              status: res.status,
+              detail: "error event in the stream",
+            });
           }
         }
       } catch (err) {
         throw toTransportError(ep, err, signal);
       }
-      throw new ProviderError({ provider: opts.name, kind: "network", status: res.status, detail: "stream ended before message_stop" });
+      throw new ProviderError({
+        provider: opts.name,
+        kind: "network",
+        status: res.status,
+        detail: "stream ended before message_stop",
+      });
     },
   };
 }

@@ -10,12 +10,16 @@ import type { ChatProvider, ProviderDeps } from "./types.ts";
 
 export const GROQ_BASE_URL = "https://api.groq.com/openai/v1";
 
-export function createGroqProvider(opts: { name: string; apiKey: string; baseUrl?: string }, deps: ProviderDeps): ChatProvider {
+export function createGroqProvider(
+  opts: { name: string; apiKey: string; baseUrl?: string },
+  deps: ProviderDeps,
+): ChatProvider {
   return createOpenAICompatibleProvider({
     name: opts.name,
     kind: "groq",
     baseUrl: opts.baseUrl ?? GROQ_BASE_URL,
     apiKey: opts.apiKey,
     headerPeriods: { requests: "day", tokens: "minute" },
+    streamUsage: false,
   }, deps);
 }

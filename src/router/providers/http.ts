@@ -24,7 +24,11 @@ export function toTransportError(ep: Endpoint, err: unknown, signal: AbortSignal
   if (signal.aborted) {
     const reason: unknown = signal.reason;
     if (reason instanceof DOMException && reason.name === "TimeoutError") {
-      return new ProviderError({ provider: ep.provider, kind: "timeout", detail: "no complete answer in time" });
+      return new ProviderError({
+        provider: ep.provider,
+        kind: "timeout",
+        detail: "no complete answer in time",
+      });
     }
     return reason;
   }
@@ -73,7 +77,12 @@ export async function readJson(ep: Endpoint, res: Response, signal: AbortSignal)
   try {
     return JSON.parse(text);
   } catch {
-    throw new ProviderError({ provider: ep.provider, kind: "malformed", status: res.status, detail: "body is not JSON" });
+    throw new ProviderError({
+      provider: ep.provider,
+      kind: "malformed",
+      status: res.status,
+      detail: "body is not JSON",
+    });
   }
 }
 

@@ -8,7 +8,10 @@
 import { createOpenAICompatibleProvider } from "./openai-compatible.ts";
 import type { ChatProvider, ProviderDeps } from "./types.ts";
 
-export function createLlamaCppProvider(opts: { name: string; baseUrl: string; apiKey?: string }, deps: ProviderDeps): ChatProvider {
+export function createLlamaCppProvider(
+  opts: { name: string; baseUrl: string; apiKey?: string },
+  deps: ProviderDeps,
+): ChatProvider {
   return createOpenAICompatibleProvider({
     name: opts.name,
     kind: "llama-cpp",

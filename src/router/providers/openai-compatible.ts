@@ -32,6 +32,11 @@ export interface OpenAICompatibleOptions {
   apiKey?: string;
   /** Which windows the `x-ratelimit-*` header families describe (default: both per minute, as OpenAI). */
   headerPeriods?: OpenAIHeaderPeriods;
+  /**
+   * Ask for usage in a stream's last chunk with `stream_options.include_usage` (OpenAI, llama-server). Default
+   * true; Groq reports a stream's usage in `x_groq.usage` without being asked.
+   */
+  streamUsage?: boolean;
 }
 
 const usageSchema = z.object({ prompt_tokens: z.number(), completion_tokens: z.number() });
@@ -54,6 +59,8 @@ const chunkSchema = z.object({
   usage: usageSchema.nullable().optional(),
   // Groq puts the usage of a stream in its last chunk under `x_groq`.
   x_groq: z.object({ usage: usageSchema.optional() }).optional(),
+  // llama-server reports token counts as `timings` even when usage was not asked for.
+  timings: z.object({ prompt_n: z.number(), predicted_n: z.number() }).optional(),
   error: z.object({ message: z.string().optional() }).optional(),
 });
 
@@ -101,7 +108,7 @@ function hintOf(text: string): { kind?: ProviderErrorKind; message?: string } {
   return { ...(spend ? { kind: "spend_limit" as const } : {}), ...(message ? { message } : {}) };
 }
 
-function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
+function toBody(req: ChatRequest, stream: boolean, streamUsage: boolean): Record<string, unknown> {
   return {
     model: req.model,
     messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
@@ -109,6 +116,7 @@ function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
     ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     ...(req.stop && req.stop.length > 0 ? { stop: [...req.stop] } : {}),
     stream,
+    ...(stream && streamUsage ? { stream_options: { include_usage: true } } : {}),
   };
 }
 
@@ -119,15 +127,19 @@ function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
  * const groq = createOpenAICompatibleProvider({ name: "groq", baseUrl: "https://api.groq.com/openai/v1", apiKey }, { fetch, now: Date.now });
  * const res = await groq.chat({ model: "llama-3.1-8b-instant", messages, maxTokens: 256 }, { signal });
  */
-export function createOpenAICompatibleProvider(opts: OpenAICompatibleOptions, deps: ProviderDeps): ChatProvider {
+export function createOpenAICompatibleProvider(
+  opts: OpenAICompatibleOptions,
+  deps: ProviderDeps,
+): ChatProvider {
   const ep: Endpoint = { provider: opts.name, secrets: opts.apiKey ? [opts.apiKey] : [], deps };
   const url = `${opts.baseUrl.replace(/\/+$/, "")}/chat/completions`;
   const headers: Record<string, string> = opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {};
   const periods = opts.headerPeriods ?? { requests: "minute", tokens: "minute" };
-  const rateLimitOf = (res: Response): RateLimitInfo | undefined => openAIRateLimit(res.headers, deps.now(), periods);
+  const rateLimitOf = (res: Response): RateLimitInfo | undefined =>
+    openAIRateLimit(res.headers, deps.now(), periods);
 
   async function send(req: ChatRequest, stream: boolean, signal: AbortSignal): Promise<Response> {
-    const res = await postJson(ep, url, headers, toBody(req, stream), signal);
+    const res = await postJson(ep, url, headers, toBody(req, stream, opts.streamUsage ?? true), signal);
     if (res.ok) return res;
     const text = await readErrorText(res);
     throw toHttpError(ep, res, hintOf(text), rateLimitOf(res));
@@ -141,7 +153,12 @@ export function createOpenAICompatibleProvider(opts: OpenAICompatibleOptions, de
       const res = await send(req, false, signal);
       const parsed = completionSchema.safeParse(await readJson(ep, res, signal));
       if (!parsed.success) {
-        throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "unexpected completion shape" });
+        throw new ProviderError({
+          provider: opts.name,
+          kind: "malformed",
+          status: res.status,
+          detail: "unexpected completion shape",
+        });
       }
       const choice = parsed.data.choices[0];
       const rateLimit = rateLimitOf(res);
@@ -157,7 +174,14 @@ export function createOpenAICompatibleProvider(opts: OpenAICompatibleOptions, de
 
     async *stream(req: ChatRequest, { signal }: ChatOptions): AsyncGenerator<ChatChunk> {
       const res = await send(req, true, signal);
-      if (!res.body) throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "no body" });
+      if (!res.body) {
+        throw new ProviderError({
+          provider: opts.name,
+          kind: "malformed",
+          status: res.status,
+          detail: "no body",
+        });
+      }
       const rateLimit = rateLimitOf(res);
       let model = req.model;
       let finish: FinishReason | undefined;
@@ -179,17 +203,35 @@ export function createOpenAICompatibleProvider(opts: OpenAICompatibleOptions, de
           try {
             json = JSON.parse(ev.data);
           } catch {
-            throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "stream chunk is not JSON" });
+            throw new ProviderError({
+              provider: opts.name,
+              kind: "malformed",
+              status: res.status,
+              detail: "stream chunk is not JSON",
+            });
           }
           const chunk = chunkSchema.safeParse(json);
           if (!chunk.success) {
-            throw new ProviderError({ provider: opts.name, kind: "malformed", status: res.status, detail: "unexpected chunk shape" });
+            throw new ProviderError({
+              provider: opts.name,
+              kind: "malformed",
+              status: res.status,
+              detail: "unexpected chunk shape",
+            });
           }
           if (chunk.data.error) {
-            throw new ProviderError({ provider: opts.name, kind: "server", status: res.status, detail: "error inside the stream" });
+            throw new ProviderError({
+              provider: opts.name,
+              kind: "server",
+              status: res.status,
+              detail: "error inside the stream",
+            });
           }
           if (chunk.data.model) model = chunk.data.model;
-          usage = toUsage(chunk.data.usage) ?? toUsage(chunk.data.x_groq?.usage) ?? usage;
+          const timings = chunk.data.timings;
+          usage = toUsage(chunk.data.usage) ?? toUsage(chunk.data.x_groq?.usage) ??
+            (timings ? { inputTokens: timings.prompt_n, outputTokens: timings.predicted_n } : undefined) ??
+            usage;
           const choice = chunk.data.choices?.[0];
           if (choice?.finish_reason) finish = toFinishReason(choice.finish_reason);
           const text = choice?.delta?.content;
@@ -199,7 +241,12 @@ export function createOpenAICompatibleProvider(opts: OpenAICompatibleOptions, de
         throw toTransportError(ep, err, signal);
       }
       if (finish === undefined) {
-        throw new ProviderError({ provider: opts.name, kind: "network", status: res.status, detail: "stream ended early" });
+        throw new ProviderError({
+          provider: opts.name,
+          kind: "network",
+          status: res.status,
+          detail: "stream ended early",
+        });
       }
       yield end();
     },

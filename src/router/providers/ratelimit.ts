@@ -8,7 +8,15 @@
 import { retryAfterMs } from "./http.ts";
 import type { RateLimitInfo, RateLimitWindow } from "./types.ts";
 
-const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, "µs": 0.001, ns: 1e-6 };
+const UNIT_MS: Record<string, number> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1_000,
+  ms: 1,
+  us: 0.001,
+  "µs": 0.001,
+  ns: 1e-6,
+};
 
 /** "2m59.56s" → 179560; "7.66s" → 7660; "120ms" → 120; a bare number is seconds. Undefined when unreadable. */
 export function parseDuration(text: string): number | undefined {
@@ -56,7 +64,11 @@ export interface OpenAIHeaderPeriods {
   tokens: RateLimitWindow["period"];
 }
 
-export function openAIRateLimit(headers: Headers, now: number, periods: OpenAIHeaderPeriods): RateLimitInfo | undefined {
+export function openAIRateLimit(
+  headers: Headers,
+  now: number,
+  periods: OpenAIHeaderPeriods,
+): RateLimitInfo | undefined {
   const windows: RateLimitWindow[] = [];
   for (const unit of ["requests", "tokens"] as const) {
     const reset = headers.get(`x-ratelimit-reset-${unit}`);

@@ -1,0 +1,197 @@
+/**
+ * The response cache: answers the router already paid for, served again for the same question.
+ *
+ * Tiers, cheapest first:
+ * 1. exact — sha256 of the scope and `normalizeText(prompt)` (NFKC, case, whitespace, punctuation, greetings
+ *    and fillers: see normalize.ts), one indexed lookup;
+ * 2. lexical — the same matcher as the FAQ (no model) over this scope's stored prompts;
+ * 3. semantic — cosine over embeddings in the store (brute force; fine up to ~50k entries), when an embedder
+ *    is configured. The guard refuses a hit whose numbers, names, currencies or negation differ.
+ *
+ * A scope is the agent's role, its system-prompt version and a hash of the context that matters, so an answer
+ * is never served to a conversation it was not written for. By default only context-free turns (no earlier
+ * turns in the conversation) are cached and served.
+ *
+ * @module
+ */
+import type { Client } from "../store/mod.ts";
+import { type Embedder, toVectorBlob } from "./embeddings.ts";
+import { guardAllows } from "./guard.ts";
+import { createMatcher, type Matcher } from "./matcher.ts";
+import { normalizeText } from "./normalize.ts";
+
+export type CacheTier = "exact" | "lexical" | "semantic";
+
+export interface CacheHit {
+  entryId: number;
+  answer: string;
+  tier: CacheTier;
+  score: number;
+}
+
+export interface CacheOptions {
+  client: Client;
+  now: () => number;
+  ttlMs: number;
+  /** Matcher score a lexical hit needs. */
+  lexicalThreshold: number;
+  /** Cosine similarity a semantic hit needs. */
+  semanticThreshold: number;
+  embedder?: Embedder;
+}
+
+export interface CacheStats {
+  entries: number;
+  expired: number;
+  scopes: number;
+  checks: number;
+  falseHits: number;
+}
+
+export interface ResponseCache {
+  lookup(scope: string, prompt: string, signal?: AbortSignal): Promise<CacheHit | null>;
+  store(scope: string, prompt: string, answer: string, meta: { provider: string; model: string }): Promise<void>;
+  /** Records the outcome of answering a hit fresh: the measured false-hit rate. */
+  recordCheck(entryId: number, agreed: boolean): Promise<void>;
+  stats(): Promise<CacheStats>;
+  clear(scope?: string): Promise<number>;
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The scope of a turn: who answers (role + prompt version) and, for contextual turns, what came before. */
+export async function cacheScope(role: string, systemPrompt: string, context: readonly string[] = []): Promise<string> {
+  const promptVersion = (await sha256Hex(systemPrompt)).slice(0, 12);
+  const contextHash = context.length === 0 ? "none" : (await sha256Hex(context.map(normalizeText).join("\n"))).slice(0, 16);
+  return `${role}/${promptVersion}/${contextHash}`;
+}
+
+interface ScopeIndex {
+  matcher: Matcher;
+  answers: Map<number, { answer: string; prompt: string; expiresAt: number }>;
+  lastId: number;
+}
+
+export function createResponseCache(opts: CacheOptions): ResponseCache {
+  const { client, now } = opts;
+  const scopes = new Map<string, ScopeIndex>();
+
+  /** Loads (or catches up) a scope's lexical index from the store: other processes write the cache too. */
+  async function indexOf(scope: string): Promise<ScopeIndex> {
+    let index = scopes.get(scope);
+    if (!index) {
+      index = { matcher: createMatcher(), answers: new Map(), lastId: 0 };
+      scopes.set(scope, index);
+    }
+    const rs = await client.execute({
+      sql: "SELECT id, prompt, answer, answer_group, expires_at FROM cache_entries WHERE scope = ? AND id > ? AND expires_at > ? ORDER BY id",
+      args: [scope, index.lastId, now()],
+    });
+    for (const row of rs.rows) {
+      const id = Number(row["id"]);
+      index.matcher.add(String(id), String(row["prompt"]), String(row["answer_group"]));
+      index.answers.set(id, { answer: String(row["answer"]), prompt: String(row["prompt"]), expiresAt: Number(row["expires_at"]) });
+      index.lastId = Math.max(index.lastId, id);
+    }
+    return index;
+  }
+
+  async function semantic(scope: string, prompt: string, signal?: AbortSignal): Promise<CacheHit | null> {
+    if (!opts.embedder) return null;
+    let vector: Float32Array;
+    try {
+      vector = await opts.embedder.embed(prompt, signal);
+    } catch {
+      return null; // the embedder is an optimisation: without it the turn goes to the next tier
+    }
+    const rs = await client.execute({
+      sql: `SELECT id, prompt, answer, vector_distance_cos(embedding, ?) AS d FROM cache_entries
+            WHERE scope = ? AND expires_at > ? AND embedding IS NOT NULL ORDER BY d LIMIT 1`,
+      args: [toVectorBlob(vector), scope, now()],
+    });
+    const row = rs.rows[0];
+    if (!row) return null;
+    const similarity = 1 - Number(row["d"]);
+    if (similarity < opts.semanticThreshold || guardAllows(prompt, String(row["prompt"])) !== true) return null;
+    return { entryId: Number(row["id"]), answer: String(row["answer"]), tier: "semantic", score: similarity };
+  }
+
+  return {
+    async lookup(scope, prompt, signal) {
+      const key = await sha256Hex(`${scope}\n${normalizeText(prompt)}`);
+      const exact = await client.execute({
+        sql: "SELECT id, answer FROM cache_entries WHERE key = ? AND expires_at > ?",
+        args: [key, now()],
+      });
+      const row = exact.rows[0];
+      if (row) return { entryId: Number(row["id"]), answer: String(row["answer"]), tier: "exact", score: 1 };
+
+      const index = await indexOf(scope);
+      const hit = index.matcher.match(prompt, { threshold: opts.lexicalThreshold });
+      if (hit) {
+        const entry = index.answers.get(Number(hit.id));
+        if (entry && entry.expiresAt > now()) {
+          return { entryId: Number(hit.id), answer: entry.answer, tier: "lexical", score: hit.score };
+        }
+        index.matcher.remove(hit.id); // expired since it was loaded
+        index.answers.delete(Number(hit.id));
+      }
+      return await semantic(scope, prompt, signal);
+    },
+
+    async store(scope, prompt, answer, meta) {
+      const key = await sha256Hex(`${scope}\n${normalizeText(prompt)}`);
+      const group = (await sha256Hex(normalizeText(answer))).slice(0, 16);
+      let embedding: Uint8Array | null = null;
+      if (opts.embedder) {
+        embedding = await opts.embedder.embed(prompt).then(toVectorBlob, () => null);
+      }
+      const at = now();
+      await client.execute({
+        sql: `INSERT INTO cache_entries (key, scope, prompt, answer, answer_group, provider, model, created_at, expires_at, embedding)
+              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+              ON CONFLICT (key) DO UPDATE SET answer = excluded.answer, answer_group = excluded.answer_group,
+                provider = excluded.provider, model = excluded.model, created_at = excluded.created_at,
+                expires_at = excluded.expires_at, embedding = excluded.embedding`,
+        args: [key, scope, prompt, answer, group, meta.provider, meta.model, at, at + opts.ttlMs, embedding],
+      });
+    },
+
+    async recordCheck(entryId, agreed) {
+      await client.execute({
+        sql: "INSERT INTO cache_checks (entry_id, agreed, at) VALUES (?, ?, ?)",
+        args: [entryId, agreed ? 1 : 0, now()],
+      });
+    },
+
+    async stats() {
+      const [entries, checks] = await client.batch([
+        {
+          sql: `SELECT count(*) AS n, sum(expires_at <= ?) AS expired, count(DISTINCT scope) AS scopes FROM cache_entries`,
+          args: [now()],
+        },
+        "SELECT count(*) AS n, coalesce(sum(agreed = 0), 0) AS false_hits FROM cache_checks",
+      ], "read");
+      const e = entries!.rows[0]!;
+      const c = checks!.rows[0]!;
+      return {
+        entries: Number(e["n"]),
+        expired: Number(e["expired"] ?? 0),
+        scopes: Number(e["scopes"]),
+        checks: Number(c["n"]),
+        falseHits: Number(c["false_hits"]),
+      };
+    },
+
+    async clear(scope) {
+      scopes.clear();
+      const rs = scope === undefined
+        ? await client.execute("DELETE FROM cache_entries")
+        : await client.execute({ sql: "DELETE FROM cache_entries WHERE scope = ?", args: [scope] });
+      return rs.rowsAffected;
+    },
+  };
+}

@@ -1,0 +1,363 @@
+/**
+ * The fallback walker: tries the providers of a turn's chain in order, skipping one whose breaker is open, whose
+ * bulkhead is full, whose budget reservation or quota does not fit; retries retriable failures at the same
+ * provider only after its delay (`Retry-After` + jittered backoff), falling back to the next ones meanwhile; and
+ * stops at the overall deadline. It catches only `ProviderError`: anything else is a bug and is rethrown after the
+ * reservations are released. Every step lands in the decision record the orchestrator stores and measures.
+ *
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import type { Client } from "../store/mod.ts";
+import type { Breaker, BreakerPermit, BreakerState } from "./breaker.ts";
+import { type Budget, createBudget, type Reservation } from "./budget.ts";
+import { type Classification, classifyTurn, type TurnFacts } from "./classify.ts";
+import { type RetryConfig, type RouterSettings, type Tier, TIERS } from "./config.ts";
+import {
+  AllProvidersFailedError,
+  type AttemptRecord,
+  type ChainFailure,
+  ProviderError,
+  type SkipReason,
+} from "./errors.ts";
+import type { Bulkhead } from "./providers/bulkhead.ts";
+import { withTimeout } from "./providers/signal.ts";
+import type { ChatMessage, ChatProvider, ChatResponse, Usage } from "./providers/types.ts";
+
+export type { AttemptRecord } from "./errors.ts";
+import { createChainEntries } from "./providers/mod.ts";
+import { createQuota, type Quota } from "./quota.ts";
+import { retryDelay } from "./retry.ts";
+
+/** One provider of a chain with its guards. */
+export interface ChainEntry {
+  name: string;
+  provider: ChatProvider;
+  model: string;
+  timeoutMs: number;
+  breaker: Breaker;
+  bulkhead: Bulkhead;
+}
+
+export interface ChainDeps {
+  quota: Quota;
+  budget: Budget;
+  retry: RetryConfig;
+  now: () => number;
+  random: () => number;
+  /** Waits `ms` or rejects when `signal` aborts; tests pass one that moves a fake clock. */
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  log?: Logger | undefined;
+}
+
+/** A request without a model: each provider of the chain sends its own. */
+export interface RouteRequest {
+  messages: readonly ChatMessage[];
+  maxTokens: number;
+  temperature?: number;
+  stop?: readonly string[];
+}
+
+/** What the orchestrator stores for metrics and tracing. */
+export interface Decision {
+  tier: Tier;
+  provider: string;
+  model: string;
+  /** "first choice", or which providers failed or were skipped before this one answered. */
+  reason: string;
+  latencyMs: number;
+  tokens: Usage;
+  costUsd: number;
+  attempts: AttemptRecord[];
+}
+
+export interface RouteResult {
+  response: ChatResponse;
+  decision: Decision;
+}
+
+export interface WalkOptions {
+  tier: Tier;
+  /** Epoch ms (on `deps.now`) by which the reply must be there. */
+  deadlineAt: number;
+  /** The caller's cancellation (e.g. shutdown); its reason is rethrown as is. */
+  signal?: AbortSignal | undefined;
+}
+
+/** A generous input-token estimate (≈3 characters per token plus per-message overhead). */
+export function estimateInputTokens(messages: readonly ChatMessage[]): number {
+  return messages.reduce((n, m) => n + Math.ceil(m.content.length / 3) + 4, 0);
+}
+
+interface State {
+  tries: number;
+  nextAt: number;
+  done: boolean;
+  last: ChainFailure | undefined;
+}
+
+/**
+ * Walks `entries` for one turn.
+ *
+ * @example
+ * const { response, decision } = await walkChain(entries, { messages, maxTokens: 300 }, { tier: "simple", deadlineAt: now() + 20_000 }, deps);
+ */
+export async function walkChain(
+  entries: readonly ChainEntry[],
+  req: RouteRequest,
+  opts: WalkOptions,
+  deps: ChainDeps,
+): Promise<RouteResult> {
+  const start = deps.now();
+  const attempts: AttemptRecord[] = [];
+  const states: State[] = entries.map(() => ({ tries: 0, nextAt: 0, done: false, last: undefined }));
+  const inputTokens = estimateInputTokens(req.messages);
+  const quotaTokens = inputTokens + req.maxTokens;
+  const deadline = withTimeout(opts.signal, opts.deadlineAt - start, "the reply");
+  const cancelled = () => opts.signal?.aborted === true;
+
+  const skip = (e: ChainEntry, s: State, reason: SkipReason, retryAt?: number): undefined => {
+    attempts.push({
+      provider: e.name,
+      model: e.model,
+      outcome: "skipped",
+      reason,
+      at: deps.now() - start,
+      latencyMs: 0,
+    });
+    s.last = { provider: e.name, reason, attempts: s.tries };
+    if (retryAt !== undefined && retryAt < opts.deadlineAt) s.nextAt = Math.max(retryAt, deps.now() + 1);
+    else s.done = true;
+    return undefined;
+  };
+
+  async function call(
+    e: ChainEntry,
+    s: State,
+    permit: BreakerPermit,
+    reservation: Reservation,
+  ): Promise<RouteResult | undefined> {
+    s.tries++;
+    const t0 = deps.now();
+    const timer = withTimeout(
+      deadline.signal,
+      Math.min(e.timeoutMs, opts.deadlineAt - t0),
+      `${e.name} attempt`,
+    );
+    let response: ChatResponse;
+    try {
+      response = await e.provider.chat({ ...req, model: e.model }, { signal: timer.signal });
+    } catch (err) {
+      if (!(err instanceof ProviderError)) {
+        permit.release();
+        await deps.budget.settle(reservation, "reserved");
+        await deps.quota.settle(e.name, e.model, { takenTokens: quotaTokens, usedTokens: quotaTokens });
+        throw err;
+      }
+      const failedAt = deps.now();
+      if (err.tripsBreaker) permit.failure();
+      else permit.release();
+      const billed = err.kind === "timeout"; // the provider may have generated (and billed) before we hung up
+      await deps.budget.settle(reservation, billed ? "reserved" : "none");
+      await deps.quota.settle(e.name, e.model, {
+        takenTokens: quotaTokens,
+        usedTokens: billed ? quotaTokens : 0,
+        rateLimit: err.rateLimit,
+        blockForMs: err.kind === "rate_limit" ? err.retryAfterMs : undefined,
+      });
+      if (err.needsOperator) {
+        deps.log?.error("model provider needs an operator", {
+          provider: e.name,
+          kind: err.kind,
+          status: err.status,
+        });
+      }
+      const retry = err.retriable && s.tries < deps.retry.maxAttempts;
+      const retryInMs = retry ? retryDelay(err, s.tries, deps.retry, deps.random) : undefined;
+      attempts.push({
+        provider: e.name,
+        model: e.model,
+        outcome: "error",
+        reason: err.kind,
+        status: err.status,
+        at: t0 - start,
+        latencyMs: failedAt - t0,
+        ...(retryInMs !== undefined ? { retryInMs } : {}),
+      });
+      s.last = { provider: e.name, reason: err.kind, status: err.status, attempts: s.tries };
+      if (retryInMs === undefined) s.done = true;
+      else s.nextAt = failedAt + retryInMs;
+      return undefined;
+    } finally {
+      timer.dispose();
+    }
+    permit.success();
+    const usage = response.usage;
+    const reported = usage.inputTokens + usage.outputTokens;
+    const costUsd = await deps.budget.settle(reservation, usage);
+    await deps.quota.settle(e.name, e.model, {
+      takenTokens: quotaTokens,
+      usedTokens: reported > 0 ? reported : inputTokens + Math.ceil(response.text.length / 3),
+      rateLimit: response.rateLimit,
+    });
+    const end = deps.now();
+    attempts.push({ provider: e.name, model: e.model, outcome: "ok", at: t0 - start, latencyMs: end - t0 });
+    const before = attempts.filter((a) => a.outcome !== "ok").map((a) => `${a.provider} ${a.reason}`);
+    return {
+      response,
+      decision: {
+        tier: opts.tier,
+        provider: e.name,
+        model: response.model,
+        reason: before.length === 0 ? "first choice" : `fallback after ${before.join(", ")}`,
+        latencyMs: end - start,
+        tokens: usage,
+        costUsd,
+        attempts,
+      },
+    };
+  }
+
+  async function tryEntry(e: ChainEntry, s: State): Promise<RouteResult | undefined> {
+    const permit = e.breaker.tryAcquire();
+    if (!permit) return skip(e, s, "breaker_open", e.breaker.retryAt());
+    let release: (() => void) | undefined;
+    let reservation: Reservation | undefined;
+    let called = false;
+    try {
+      try {
+        release = await e.bulkhead.acquire(
+          Math.min(e.timeoutMs, opts.deadlineAt - deps.now()),
+          deadline.signal,
+        );
+      } catch (err) {
+        if (cancelled()) throw err;
+        return skip(e, s, "deadline");
+      }
+      if (!release) return skip(e, s, "bulkhead_full");
+      reservation = await deps.budget.reserve(
+        e.model,
+        { inputTokens, maxOutputTokens: req.maxTokens },
+        opts.tier,
+      );
+      if (!reservation) return skip(e, s, "budget");
+      const q = await deps.quota.take(e.name, e.model, quotaTokens);
+      if (!q.ok) return skip(e, s, "quota", q.retryAt);
+      called = true;
+      return await call(e, s, permit, reservation);
+    } finally {
+      if (!called) {
+        permit.release();
+        if (reservation) await deps.budget.settle(reservation, "none");
+      }
+      release?.();
+    }
+  }
+
+  try {
+    for (;;) {
+      for (const [i, e] of entries.entries()) {
+        const s = states[i];
+        if (!s || s.done || s.nextAt > deps.now()) continue;
+        if (deps.now() >= opts.deadlineAt || deadline.signal.aborted) break;
+        const result = await tryEntry(e, s);
+        if (result) return result;
+      }
+      if (cancelled()) throw opts.signal?.reason;
+      const pending = states.filter((s) => !s.done);
+      const wake = Math.min(...pending.map((s) => s.nextAt));
+      if (pending.length === 0 || wake >= opts.deadlineAt || deps.now() >= opts.deadlineAt) break;
+      try {
+        await deps.sleep(Math.max(0, wake - deps.now()), deadline.signal);
+      } catch (err) {
+        if (cancelled()) throw err;
+        break; // the deadline passed while waiting
+      }
+    }
+    const failures = entries.map((e, i): ChainFailure =>
+      states[i]?.last ?? { provider: e.name, reason: "deadline", attempts: states[i]?.tries ?? 0 }
+    );
+    throw new AllProvidersFailedError(opts.tier, failures, attempts);
+  } finally {
+    deadline.dispose();
+  }
+}
+
+/** The model router the orchestrator calls: classify a turn, walk its class's chain. */
+export interface ModelRouter {
+  classify(turn: TurnFacts): Classification;
+  /**
+   * Gets a reply for a turn: `tier` if given, else classified from `turn` (else "simple"). Throws
+   * `AllProvidersFailedError` when no provider answered by the deadline, or the caller's abort reason.
+   */
+  route(input: RouteInput): Promise<RouteResult>;
+  breakerStates(): Record<string, BreakerState>;
+  readonly budget: Budget;
+  readonly quota: Quota;
+}
+
+export interface RouteInput {
+  request: RouteRequest;
+  tier?: Tier;
+  turn?: TurnFacts;
+  /** Overrides the configured deadline (ms from now). */
+  deadlineMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ModelRouterDeps extends Omit<ChainDeps, "quota" | "budget" | "retry"> {
+  client: Client;
+  fetch: typeof fetch;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Prebuilt entries (tests, benchmarks); default: built from the config. */
+  entries?: Map<string, ChainEntry>;
+}
+
+/**
+ * Builds the router from resolved settings and makes sure every provider's quota row exists.
+ *
+ * @example
+ * const router = await createModelRouter(resolveRouterSettings(config.router), { client, fetch, env, now: Date.now, random: Math.random, sleep });
+ * const { response, decision } = await router.route({ request: { messages, maxTokens: 300 }, turn: { text } });
+ */
+export async function createModelRouter(
+  settings: RouterSettings,
+  deps: ModelRouterDeps,
+): Promise<ModelRouter> {
+  const quota = createQuota({ client: deps.client, now: deps.now });
+  const budget = createBudget({ client: deps.client, config: settings.budget, now: deps.now });
+  const entries = deps.entries ?? createChainEntries(settings.providers, settings.breaker, {
+    fetch: deps.fetch,
+    now: deps.now,
+    env: deps.env,
+    ...(deps.log
+      ? {
+        onBreakerChange: (p: string, from: string, to: string) =>
+          deps.log?.warn("breaker changed", { provider: p, from, to }),
+      }
+      : {}),
+  });
+  for (const [name, cfg] of Object.entries(settings.providers)) {
+    await quota.ensure(name, cfg.model, cfg.limits);
+  }
+  const chainDeps: ChainDeps = { ...deps, quota, budget, retry: settings.retry };
+  const chains = {} as Record<Tier, ChainEntry[]>;
+  for (const tier of TIERS) {
+    chains[tier] = settings.chains[tier].flatMap((name) => {
+      const e = entries.get(name);
+      return e ? [e] : [];
+    });
+  }
+  const classify = (turn: TurnFacts) => classifyTurn(turn, settings.classify);
+  return {
+    classify,
+    budget,
+    quota,
+    breakerStates: () => Object.fromEntries([...entries].map(([name, e]) => [name, e.breaker.state()])),
+    route(input) {
+      const tier = input.tier ?? (input.turn ? classify(input.turn).tier : "simple");
+      const deadlineAt = deps.now() + (input.deadlineMs ?? settings.deadlineMs);
+      return walkChain(chains[tier], input.request, { tier, deadlineAt, signal: input.signal }, chainDeps);
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Embeddings from an OpenAI-compatible `/v1/embeddings` endpoint (by default the llama.cpp sidecar started with
+ * `--embeddings`), for the cache's semantic tier. A failure here only skips that tier: it never fails a turn.
+ *
+ * @module
+ */
+
+export interface Embedder {
+  readonly model: string;
+  embed(text: string, signal?: AbortSignal): Promise<Float32Array>;
+}
+
+export interface EmbedderOptions {
+  baseUrl: string;
+  model: string;
+  apiKey?: string;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+interface EmbeddingsBody {
+  data?: { embedding?: unknown }[];
+}
+
+export function createEmbedder(opts: EmbedderOptions): Embedder {
+  const doFetch = opts.fetch ?? fetch;
+  const url = `${opts.baseUrl.replace(/\/$/, "")}/embeddings`;
+  return {
+    model: opts.model,
+    async embed(text, signal) {
+      const timeout = AbortSignal.timeout(opts.timeoutMs ?? 2_000);
+      const res = await doFetch(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+        },
+        body: JSON.stringify({ model: opts.model, input: text }),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new Error(`embeddings endpoint answered HTTP ${res.status}`);
+      }
+      const body = (await res.json()) as EmbeddingsBody;
+      const vector = body.data?.[0]?.embedding;
+      if (!Array.isArray(vector) || vector.length === 0 || !vector.every((x) => typeof x === "number")) {
+        throw new Error("embeddings endpoint returned no vector");
+      }
+      return Float32Array.from(vector as number[]);
+    },
+  };
+}
+
+/** Raw little-endian float32 bytes: the form libSQL's vector functions read from a BLOB. */
+export function toVectorBlob(v: Float32Array): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}

@@ -1,0 +1,231 @@
+/**
+ * Proactive quotas: per provider and model, four token buckets (requests/minute, requests/day, tokens/minute,
+ * tokens/day) kept in the store, so they survive restarts and several processes share them. The chain takes from
+ * them BEFORE it calls a provider and routes around one whose bucket is empty, instead of waiting for its 429.
+ *
+ * Each bucket holds `limit` and refills continuously at `limit` per window. Both the check-and-take and every
+ * correction are single SQL statements on one row: SQLite takes the write lock before a write statement reads,
+ * so concurrent processes cannot both take the last request. Corrections come from the provider's own numbers
+ * (`x-ratelimit-*` remaining/limit, reset times) and from `retry-after`, which blocks the model until then.
+ *
+ * @module
+ */
+import type { Client } from "../store/mod.ts";
+import type { QuotaLimits } from "./config.ts";
+import type { RateLimitInfo } from "./providers/types.ts";
+
+export type QuotaDim = "rpm" | "rpd" | "tpm" | "tpd";
+
+const WINDOW_MS: Record<QuotaDim, number> = { rpm: 60_000, rpd: 86_400_000, tpm: 60_000, tpd: 86_400_000 };
+const DIMS: readonly QuotaDim[] = ["rpm", "rpd", "tpm", "tpd"];
+const CONFIG_FIELD: Record<QuotaDim, keyof QuotaLimits> = {
+  rpm: "requestsPerMinute",
+  rpd: "requestsPerDay",
+  tpm: "tokensPerMinute",
+  tpd: "tokensPerDay",
+};
+
+export type QuotaCheck =
+  | { ok: true }
+  | { ok: false; reason: QuotaDim | "blocked"; /** Epoch ms when the call would fit. */ retryAt: number };
+
+export interface QuotaSettle {
+  /** Tokens taken before the call (estimate) and tokens the call really used: the difference is given back. */
+  takenTokens: number;
+  usedTokens: number;
+  /** The provider's own numbers from its response headers. */
+  rateLimit?: RateLimitInfo | undefined;
+  /** A 429's retry-after: the model is blocked until now + this. */
+  blockForMs?: number | undefined;
+}
+
+export interface Quota {
+  /** Creates or updates the row of a provider and model with the configured limits (learned ones are kept). */
+  ensure(provider: string, model: string, limits: QuotaLimits | undefined): Promise<void>;
+  /** Read-only: whether one request of `tokens` would fit now. */
+  canUse(provider: string, model: string, tokens: number): Promise<QuotaCheck>;
+  /** Atomically checks every bucket and takes one request and `tokens` from them; nothing is taken when not ok. */
+  take(provider: string, model: string, tokens: number): Promise<QuotaCheck>;
+  /** After a call: gives back unused tokens and applies the provider's numbers and retry-after. */
+  settle(provider: string, model: string, s: QuotaSettle): Promise<void>;
+}
+
+function refill(d: QuotaDim): string {
+  return `min(${d}_limit, ${d}_avail + max(0, :now - updated_at) * ${d}_limit / ${WINDOW_MS[d]}.0)`;
+}
+
+function cost(d: QuotaDim): string {
+  return d === "rpm" || d === "rpd" ? "1" : `min(:tokens, ${d}_limit)`;
+}
+
+const TAKE_SQL = `UPDATE router_quota SET
+  ${
+  DIMS.map((d) => `${d}_avail = CASE WHEN ${d}_limit IS NULL THEN NULL ELSE ${refill(d)} - ${cost(d)} END`)
+    .join(",\n  ")
+},
+  updated_at = max(updated_at, :now)
+WHERE provider = :provider AND model = :model AND blocked_until <= :now
+  AND ${DIMS.map((d) => `(${d}_limit IS NULL OR ${refill(d)} >= ${cost(d)})`).join("\n  AND ")}
+RETURNING ${DIMS.map((d) => `${d}_limit IS NULL`).join(" AND ")} AS unlimited`;
+
+/**
+ * One statement for every correction. Per bucket: a reported limit lowers (or, when none is configured, sets) the
+ * limit; a reported remaining replaces the estimate; otherwise the bucket refills and gets `adj` back.
+ */
+const SETTLE_SQL = `UPDATE router_quota SET
+  ${
+  DIMS.map((d) => {
+    const newLimit = `CASE WHEN :${d}_hlim IS NULL THEN ${d}_limit WHEN ${d}_limit IS NULL THEN :${d}_hlim ` +
+      `ELSE min(${d}_limit, :${d}_hlim) END`;
+    return `${d}_limit = ${newLimit},
+  ${d}_avail = CASE WHEN (${newLimit}) IS NULL THEN NULL
+    WHEN :${d}_hrem IS NOT NULL THEN min(${newLimit}, :${d}_hrem)
+    WHEN ${d}_limit IS NULL THEN ${newLimit}
+    ELSE min(${newLimit}, ${refill(d)} + :${d}_adj) END`;
+  }).join(",\n  ")
+},
+  updated_at = max(updated_at, :now),
+  blocked_until = max(blocked_until, :blocked_until)
+WHERE provider = :provider AND model = :model`;
+
+function dimOf(w: RateLimitInfo["windows"][number]): QuotaDim | undefined {
+  if (w.unit === "requests") return w.period === "minute" ? "rpm" : "rpd";
+  if (w.unit === "tokens") return w.period === "minute" ? "tpm" : "tpd";
+  return undefined; // input/output token windows: covered by the combined token window
+}
+
+interface Row {
+  updated_at: number;
+  blocked_until: number;
+  limits: Record<QuotaDim, number | null>;
+  avail: Record<QuotaDim, number | null>;
+}
+
+function toRow(r: Record<string, unknown>): Row {
+  const n = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+  const limits = {} as Record<QuotaDim, number | null>;
+  const avail = {} as Record<QuotaDim, number | null>;
+  for (const d of DIMS) {
+    limits[d] = n(r[`${d}_limit`]);
+    avail[d] = n(r[`${d}_avail`]);
+  }
+  return { updated_at: Number(r["updated_at"]), blocked_until: Number(r["blocked_until"]), limits, avail };
+}
+
+/** Which bucket stops a call of `tokens` now, and when it would fit; undefined when it fits. */
+export function quotaVerdict(row: Row, tokens: number, now: number): QuotaCheck {
+  if (row.blocked_until > now) return { ok: false, reason: "blocked", retryAt: row.blocked_until };
+  let worst: QuotaCheck = { ok: true };
+  for (const d of DIMS) {
+    const limit = row.limits[d];
+    const avail = row.avail[d];
+    if (limit === null || avail === null || limit <= 0) continue;
+    const level = Math.min(limit, avail + Math.max(0, now - row.updated_at) * limit / WINDOW_MS[d]);
+    const need = d === "rpm" || d === "rpd" ? 1 : Math.min(tokens, limit);
+    if (level >= need) continue;
+    const retryAt = now + Math.ceil((need - level) * WINDOW_MS[d] / limit);
+    if (worst.ok || retryAt > worst.retryAt) worst = { ok: false, reason: d, retryAt };
+  }
+  return worst;
+}
+
+export interface QuotaOptions {
+  client: Client;
+  now: () => number;
+}
+
+export function createQuota({ client, now }: QuotaOptions): Quota {
+  const known = new Set<string>();
+  // Rows with no limit at all (a local model, a provider that sends no rate-limit headers): a cheap read checks
+  // them instead of a write, and settling them writes nothing unless the provider reported numbers.
+  const unlimited = new Set<string>();
+  const keyOf = (provider: string, model: string) => `${provider}\u0000${model}`;
+  const isUnlimited = (row: Row) => DIMS.every((d) => row.limits[d] === null);
+
+  async function ensure(provider: string, model: string, limits: QuotaLimits | undefined): Promise<void> {
+    const args: Record<string, string | number | null> = { provider, model, now: now() };
+    for (const d of DIMS) args[d] = limits?.[CONFIG_FIELD[d]] ?? null;
+    await client.execute({
+      sql: `INSERT INTO router_quota (provider, model, updated_at, ${
+        DIMS.map((d) => `${d}_limit, ${d}_avail`).join(", ")
+      })
+        VALUES (:provider, :model, :now, ${DIMS.map((d) => `:${d}, :${d}`).join(", ")})
+        ON CONFLICT (provider, model) DO UPDATE SET
+        ${
+        DIMS.map((d) =>
+          `${d}_limit = coalesce(excluded.${d}_limit, ${d}_limit), ` +
+          `${d}_avail = CASE WHEN excluded.${d}_limit IS NULL THEN ${d}_avail ` +
+          `ELSE min(coalesce(${d}_avail, excluded.${d}_limit), excluded.${d}_limit) END`
+        ).join(",\n")
+      }`,
+      args,
+    });
+    known.add(keyOf(provider, model));
+  }
+
+  async function read(provider: string, model: string): Promise<Row | undefined> {
+    const rs = await client.execute({
+      sql: "SELECT * FROM router_quota WHERE provider = ? AND model = ?",
+      args: [provider, model],
+    });
+    const r = rs.rows[0];
+    return r ? toRow(r as unknown as Record<string, unknown>) : undefined;
+  }
+
+  return {
+    ensure,
+
+    async canUse(provider, model, tokens) {
+      const row = await read(provider, model);
+      return row ? quotaVerdict(row, tokens, now()) : { ok: true };
+    },
+
+    async take(provider, model, tokens) {
+      const key = keyOf(provider, model);
+      if (!known.has(key)) await ensure(provider, model, undefined);
+      const t = now();
+      if (unlimited.has(key)) {
+        const row = await read(provider, model);
+        if (row && isUnlimited(row)) return quotaVerdict(row, tokens, t);
+        unlimited.delete(key); // another process learned a limit
+      }
+      const rs = await client.execute({ sql: TAKE_SQL, args: { provider, model, now: t, tokens } });
+      if (rs.rows.length > 0) {
+        if (Number(rs.rows[0]?.["unlimited"]) === 1) unlimited.add(key);
+        return { ok: true };
+      }
+      const row = await read(provider, model);
+      const verdict = row ? quotaVerdict(row, tokens, t) : { ok: true as const };
+      // Taken by someone else between the UPDATE and the SELECT: report a short wait rather than "ok".
+      return verdict.ok ? { ok: false, reason: "blocked", retryAt: t + 1 } : verdict;
+    },
+
+    async settle(provider, model, s) {
+      const reports = (s.rateLimit?.windows ?? []).some((w) => dimOf(w) !== undefined);
+      if (unlimited.has(keyOf(provider, model)) && !reports && !s.blockForMs) return;
+      const t = now();
+      const args: Record<string, string | number | null> = {
+        provider,
+        model,
+        now: t,
+        blocked_until: s.blockForMs ? t + s.blockForMs : 0,
+      };
+      const reported = new Map<QuotaDim, RateLimitInfo["windows"][number]>();
+      for (const w of s.rateLimit?.windows ?? []) {
+        const d = dimOf(w);
+        if (d) reported.set(d, w);
+      }
+      let blockedUntil = Number(args["blocked_until"]);
+      for (const d of DIMS) {
+        const w = reported.get(d);
+        args[`${d}_hlim`] = w?.limit ?? null;
+        args[`${d}_hrem`] = w?.remaining ?? null;
+        args[`${d}_adj`] = d === "tpm" || d === "tpd" ? s.takenTokens - s.usedTokens : 0;
+        // An exhausted window with a known reset: nothing passes before it, whatever the bucket's refill says.
+        if (w?.remaining === 0 && w.resetAt !== undefined) blockedUntil = Math.max(blockedUntil, w.resetAt);
+      }
+      args["blocked_until"] = blockedUntil;
+      await client.execute({ sql: SETTLE_SQL, args });
+    },
+  };
+}

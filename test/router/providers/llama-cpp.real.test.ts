@@ -1,0 +1,83 @@
+// The provider contract's ok / stream / abort cases against the REAL llama.cpp llama-server on the tiny
+// generated model (install: `bash scripts/llama/install.sh`). Skipped locally when it is not installed; with
+// CI=true a missing install fails (as test/llama does).
+import process from "node:process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLlamaCppProvider } from "../../../src/router/providers/llama-cpp.ts";
+import {
+  llamaAvailable,
+  llamaMissingMessage,
+  type LlamaServer,
+  startLlamaServer,
+} from "../../support/llama-server.ts";
+import { runProviderContract } from "./contract.ts";
+
+const run = llamaAvailable() || process.env.CI === "true";
+
+/**
+ * The tiny random model may emit its end-of-sequence token at any point; the test's fetch asks the server to
+ * ignore it (a llama.cpp extension) and keeps generations within the model's 2,048-token context, so "long" means
+ * seconds of generation and "short" still yields text.
+ */
+const testFetch: typeof fetch = (input, init) => {
+  const body = JSON.parse(String(init?.body ?? "{}")) as Record<string, unknown>;
+  body["ignore_eos"] = true;
+  body["max_tokens"] = Math.min(Number(body["max_tokens"] ?? 16), 1_800);
+  return fetch(input, { ...init, body: JSON.stringify(body) });
+};
+
+async function idle(server: LlamaServer, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const slots = await (await fetch(`${server.url}/slots`)).json() as { is_processing: boolean }[];
+    if (slots.every((s) => !s.is_processing)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`llama-server still generating after ${timeoutMs} ms:\n${server.logTail()}`);
+}
+
+if (!run) it.skip(`real llama-server contract skipped: ${llamaMissingMessage()}`, () => {});
+
+describe.runIf(run)("llama-cpp provider against the real llama-server", () => {
+  let server: LlamaServer;
+  beforeAll(async () => {
+    server = await startLlamaServer();
+  });
+  afterAll(() => server?.stop());
+
+  const notScriptable = "a real server cannot be told to fail this way; covered against the fake";
+  runProviderContract("llama-cpp (real llama-server)", () =>
+    Promise.resolve({
+      provider: createLlamaCppProvider({ name: "local", baseUrl: `${server.url}/v1` }, {
+        fetch: testFetch,
+        now: Date.now,
+      }),
+      model: "tiny",
+      script: () => {},
+      requestCount: () => undefined,
+      // The server stops generating once it notices the closed connection (streamed: at its next write;
+      // non-streamed: at its periodic connection check).
+      waitForClientClosed: () => idle(server),
+      close: () => idle(server),
+    }), {
+    timeoutMs: 500,
+    skip: {
+      rate_limit: notScriptable,
+      server_error: notScriptable,
+      malformed: notScriptable,
+      auth: notScriptable,
+    },
+  });
+
+  it("answers after an aborted generation (the slot was freed)", async () => {
+    const p = createLlamaCppProvider({ name: "local", baseUrl: `${server.url}/v1` }, {
+      fetch: testFetch,
+      now: Date.now,
+    });
+    const res = await p.chat({ model: "tiny", maxTokens: 4, messages: [{ role: "user", content: "hi" }] }, {
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.usage.outputTokens).toBe(4);
+    expect(res.finishReason).toBe("length");
+  });
+});

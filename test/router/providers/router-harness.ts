@@ -1,0 +1,60 @@
+/** Builds a ModelRouter over fake providers with a store, a clock and a captured log, from a config object. */
+import { createModelRouter, type ModelRouter, type ModelRouterDeps } from "../../../src/router/chain.ts";
+import { resolveRouterSettings, routerSchema } from "../../../src/router/config.ts";
+import { sleep as realSleep } from "../../../src/router/retry.ts";
+import { type CapturedLog, captureLog, type TestStore } from "./support.ts";
+
+export const KEYS = {
+  GROQ_API_KEY: "gsk_harness_key_0123456789",
+  ANTHROPIC_API_KEY: "sk-ant-harness-key-0123456789",
+};
+
+export interface Harness {
+  router: ModelRouter;
+  log: CapturedLog;
+  /** `now()` of the router at each HTTP request it sent, by URL origin. */
+  sentAt: Map<string, number[]>;
+}
+
+export interface HarnessOptions {
+  store: TestStore;
+  now?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  random?: () => number;
+  entries?: ModelRouterDeps["entries"];
+}
+
+/** `config` is the `router` section of the config file (validated by the real schema). */
+export async function harness(config: unknown, opts: HarnessOptions): Promise<Harness> {
+  const now = opts.now ?? Date.now;
+  const log = captureLog();
+  const sentAt = new Map<string, number[]>();
+  const fetch: typeof globalThis.fetch = (input, init) => {
+    const origin =
+      new URL(typeof input === "string" ? input : input instanceof URL ? input.href : input.url).origin;
+    sentAt.set(origin, [...(sentAt.get(origin) ?? []), now()]);
+    return globalThis.fetch(input, init);
+  };
+  const settings = resolveRouterSettings(routerSchema.parse(config));
+  const router = await createModelRouter(settings, {
+    client: opts.store.store.client,
+    fetch,
+    env: KEYS,
+    now,
+    random: opts.random ?? Math.random,
+    sleep: opts.sleep ?? realSleep,
+    log,
+    ...(opts.entries ? { entries: opts.entries } : {}),
+  });
+  return { router, log, sentAt };
+}
+
+export const ask = (text = "What are your opening hours?") => ({
+  request: {
+    messages: [{ role: "system" as const, content: "You are helpful." }, {
+      role: "user" as const,
+      content: text,
+    }],
+    maxTokens: 200,
+  },
+});

@@ -1,0 +1,165 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createQuota } from "../../src/router/quota.ts";
+import { fakeClock, type TestStore, testStore } from "./providers/support.ts";
+
+let ts: TestStore;
+beforeEach(async () => (ts = await testStore()));
+afterEach(() => ts.cleanup());
+
+describe("quota", () => {
+  it("takes requests until the per-minute bucket is empty, then says when one fits again", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", { requestsPerMinute: 3 });
+    for (let i = 0; i < 3; i++) expect(await q.take("groq", "llama", 10)).toEqual({ ok: true });
+    expect(await q.take("groq", "llama", 10)).toEqual({
+      ok: false,
+      reason: "rpm",
+      retryAt: clock.now() + 20_000,
+    });
+    clock.advance(20_000);
+    expect(await q.canUse("groq", "llama", 10)).toEqual({ ok: true });
+    expect(await q.take("groq", "llama", 10)).toEqual({ ok: true });
+    expect((await q.take("groq", "llama", 10)).ok).toBe(false);
+  });
+
+  it("checks tokens per minute and per day with one request's estimate; nothing is taken when one bucket says no", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", { requestsPerMinute: 100, tokensPerMinute: 1_000, tokensPerDay: 2_000 });
+    expect((await q.take("groq", "llama", 800)).ok).toBe(true);
+    expect(await q.take("groq", "llama", 800)).toMatchObject({
+      ok: false,
+      reason: "tpm",
+      retryAt: clock.now() + 36_000,
+    });
+    clock.advance(60_000);
+    expect((await q.take("groq", "llama", 800)).ok).toBe(true);
+    clock.advance(60_000);
+    expect(await q.take("groq", "llama", 800)).toMatchObject({ ok: false, reason: "tpd" });
+    expect((await q.take("groq", "llama", 350)).ok).toBe(true);
+    // The refused takes consumed nothing: 3 requests were taken within ~2 minutes of a 100/min bucket.
+    const row = (await ts.store.client.execute("SELECT rpm_avail, tpd_avail FROM router_quota")).rows[0];
+    expect(Number(row?.["rpm_avail"])).toBeCloseTo(99, 0);
+    expect(Number(row?.["tpd_avail"])).toBeGreaterThanOrEqual(50);
+  });
+
+  it("gives back unused tokens when the call used fewer than estimated", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", { tokensPerMinute: 1_000 });
+    expect((await q.take("groq", "llama", 900)).ok).toBe(true);
+    await q.settle("groq", "llama", { takenTokens: 900, usedTokens: 100 });
+    expect((await q.take("groq", "llama", 800)).ok).toBe(true);
+  });
+
+  it("corrects from the provider's headers: remaining replaces the estimate, a learned limit applies", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", undefined);
+    expect((await q.take("groq", "llama", 50)).ok).toBe(true);
+    await q.settle("groq", "llama", {
+      takenTokens: 50,
+      usedTokens: 50,
+      rateLimit: {
+        windows: [
+          { unit: "requests", period: "day", limit: 1_000, remaining: 2, resetAt: clock.now() + 3_600_000 },
+          { unit: "tokens", period: "minute", limit: 6_000, remaining: 5_950, resetAt: clock.now() + 500 },
+        ],
+      },
+    });
+    expect((await q.take("groq", "llama", 50)).ok).toBe(true);
+    expect((await q.take("groq", "llama", 50)).ok).toBe(true);
+    expect(await q.take("groq", "llama", 50)).toMatchObject({ ok: false, reason: "rpd" });
+  });
+
+  it("an exhausted window with a known reset blocks until that reset", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", undefined);
+    await q.settle("groq", "llama", {
+      takenTokens: 0,
+      usedTokens: 0,
+      rateLimit: {
+        windows: [{
+          unit: "tokens",
+          period: "minute",
+          limit: 6_000,
+          remaining: 0,
+          resetAt: clock.now() + 7_660,
+        }],
+      },
+    });
+    expect(await q.take("groq", "llama", 10)).toEqual({
+      ok: false,
+      reason: "blocked",
+      retryAt: clock.now() + 7_660,
+    });
+    clock.advance(7_660);
+    expect((await q.take("groq", "llama", 10)).ok).toBe(true);
+  });
+
+  it("a 429's retry-after blocks the model (and only that model) until then", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", undefined);
+    await q.ensure("groq", "mixtral", undefined);
+    await q.settle("groq", "llama", { takenTokens: 10, usedTokens: 0, blockForMs: 7_000 });
+    expect(await q.take("groq", "llama", 10)).toEqual({
+      ok: false,
+      reason: "blocked",
+      retryAt: clock.now() + 7_000,
+    });
+    expect((await q.take("groq", "mixtral", 10)).ok).toBe(true);
+    clock.advance(6_999);
+    expect((await q.canUse("groq", "llama", 10)).ok).toBe(false);
+    clock.advance(1);
+    expect((await q.take("groq", "llama", 10)).ok).toBe(true);
+  });
+
+  it("survives a restart: a reopened store sees the spent buckets", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", { requestsPerDay: 2 });
+    await q.take("groq", "llama", 1);
+    await q.take("groq", "llama", 1);
+    ts.store.close();
+    const reopened = await ts.reopen();
+    const q2 = createQuota({ client: reopened.client, now: clock.now });
+    await q2.ensure("groq", "llama", { requestsPerDay: 2 });
+    expect(await q2.take("groq", "llama", 1)).toMatchObject({ ok: false, reason: "rpd" });
+  });
+
+  it("concurrent takes never exceed the bucket (one statement per take)", async () => {
+    const clock = fakeClock();
+    const a = createQuota({ client: ts.store.client, now: clock.now });
+    const other = await ts.reopen();
+    const b = createQuota({ client: other.client, now: clock.now });
+    await a.ensure("groq", "llama", { requestsPerMinute: 30 });
+    await b.ensure("groq", "llama", { requestsPerMinute: 30 });
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => (i % 2 ? a : b).take("groq", "llama", 1)),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(30);
+  });
+});
+
+describe("quota without limits", () => {
+  it("a model with no limits is checked by a read, still honours a block, and adopts a limit its provider reports", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("local", "tiny", undefined);
+    for (let i = 0; i < 3; i++) expect((await q.take("local", "tiny", 100)).ok).toBe(true);
+    await q.settle("local", "tiny", { takenTokens: 100, usedTokens: 10 }); // nothing to correct: no write
+    await q.settle("local", "tiny", { takenTokens: 100, usedTokens: 10, blockForMs: 5_000 });
+    expect(await q.take("local", "tiny", 100)).toMatchObject({ ok: false, reason: "blocked" });
+    clock.advance(5_000);
+    await q.settle("local", "tiny", {
+      takenTokens: 0,
+      usedTokens: 0,
+      rateLimit: { windows: [{ unit: "requests", period: "minute", limit: 2, remaining: 1 }] },
+    });
+    expect((await q.take("local", "tiny", 100)).ok).toBe(true);
+    expect(await q.take("local", "tiny", 100)).toMatchObject({ ok: false, reason: "rpm" });
+  });
+});
