@@ -7,6 +7,10 @@
 import { z } from "zod";
 import { envVarName, port } from "./config-types.ts";
 import { routerSchema } from "./router/config.ts";
+import { cacheSchema, conversationSchema } from "./agents/orchestrator/config.ts";
+import { dashboardSchema } from "./agents/dashboard/config.ts";
+import { metricsConfigSchema } from "./metrics/config.ts";
+import { agentOpsLimits, opsSchema } from "./ops/config.ts";
 
 const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "use lowercase letters, digits and dashes");
 
@@ -14,6 +18,7 @@ const limitsSchema = z.strictObject({
   memoryMax: z.string().regex(/^\d+[KMG]$/, 'e.g. "256M"').default("256M"),
   memoryHigh: z.string().regex(/^\d+[KMG]$/, 'e.g. "200M"').optional(),
   cpuQuota: z.string().regex(/^\d+%$/, 'e.g. "50%"').default("50%"),
+  ...agentOpsLimits,
 });
 
 const agentBase = {
@@ -24,27 +29,82 @@ const agentBase = {
   limits: limitsSchema.optional(),
 };
 
+const nonText = z.enum(["answer", "ignore"]).default("answer").describe(
+  "Stickers, photos without caption, voice, …: 'answer' passes them on for the role's polite notice (the orchestrator's unsupportedText); 'ignore' records them unanswered",
+);
+
+const staleAfterS = z.number().int().positive().default(21_600)
+  .describe("Messages older than this many seconds when they reach us (after an outage) are recorded as stale, never answered");
+
 const telegramSchema = z.strictObject({
-  mode: z.enum(["webhook", "polling"]).default("webhook"),
+  mode: z.enum(["webhook", "polling"]).default("webhook")
+    .describe("webhook: Telegram calls us (needs a public HTTPS URL); polling: we call getUpdates"),
   tokenEnv: envVarName.describe("Environment variable holding the bot token"),
-  secretTokenEnv: envVarName.optional().describe("Environment variable holding the webhook secret token"),
-  apiRoot: z.url().default("https://api.telegram.org"),
+  secretTokenEnv: envVarName.optional()
+    .describe("Environment variable holding the webhook secret token (required in webhook mode; 1-256 of A-Z a-z 0-9 _ -)"),
+  apiRoot: z.url().default("https://api.telegram.org").describe("Bot API server (a fake one in tests)"),
+  webhookPath: z.string().regex(/^\/[A-Za-z0-9/_.-]*$/, 'a path such as "/telegram/webhook"').default("/telegram/webhook")
+    .describe("Path of the webhook route on this agent's port"),
+  webhookUrl: z.url().optional()
+    .describe("Public HTTPS URL of the webhook; when set, the agent registers it with setWebhook at start"),
+  pollTimeoutS: z.number().int().min(0).max(50).default(30).describe("Long-polling timeout of getUpdates (polling mode)"),
+  staleAfterS,
+  nonText,
+  pacing: z.strictObject({
+    perChatMs: z.number().int().min(0).default(1_000).describe("Minimum gap between two messages to one chat"),
+    perSecond: z.number().positive().default(30).describe("Messages per second for the whole bot"),
+  }).default({ perChatMs: 1_000, perSecond: 30 }).describe("Send pacing (Telegram: ~1 msg/s per chat, ~30 msg/s per bot)"),
+  typing: z.strictObject({
+    refreshMs: z.number().int().min(1_000).max(5_000).default(4_500)
+      .describe("How often the typing indicator is renewed while a turn is in flight (Telegram shows it for 5 s)"),
+    maxMs: z.number().int().min(0).default(120_000).describe("Stop showing typing after this long without a reply"),
+  }).default({ refreshMs: 4_500, maxMs: 120_000 }).describe("Typing indicator while the orchestrator works"),
+}).superRefine((tg, ctx) => {
+  if (tg.mode === "webhook" && tg.secretTokenEnv === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["secretTokenEnv"],
+      message: "webhook mode needs a secret token (Telegram sends it in X-Telegram-Bot-Api-Secret-Token); set secretTokenEnv",
+    });
+  }
 });
 
 const whatsappSchema = z.strictObject({
-  phoneNumberId: z.string().regex(/^\d+$/, "the numeric phone number id from Meta"),
+  phoneNumberId: z.string().regex(/^\d+$/, "the numeric phone number id from Meta")
+    .describe("The business phone number id (not the phone number) from Meta's WhatsApp settings"),
   appSecretEnv: envVarName.describe("Environment variable holding the Meta app secret"),
   accessTokenEnv: envVarName.describe("Environment variable holding the Graph API access token"),
   verifyTokenEnv: envVarName.describe("Environment variable holding the webhook verify token"),
-  graphBaseUrl: z.url().default("https://graph.facebook.com/v21.0"),
+  graphBaseUrl: z.url().default("https://graph.facebook.com/v21.0").describe("Graph API base URL with version"),
+  webhookPath: z.string().regex(/^\/[A-Za-z0-9/_.-]*$/, 'a path such as "/whatsapp/webhook"').default("/whatsapp/webhook")
+    .describe("Path of the webhook route (GET handshake, POST notifications) on this agent's port"),
+  staleAfterS,
+  nonText,
+  template: z.strictObject({
+    name: z.string().min(1).describe("Name of an approved message template"),
+    language: z.string().min(2).describe('Its language code, e.g. "en_US"'),
+  }).optional().describe(
+    "Approved template sent instead of a reply when the user's 24-hour window is closed; without one such replies are recorded as not possible",
+  ),
+  markAsRead: z.boolean().default(true).describe("Mark each inbound message as read and show a typing indicator"),
+  pacing: z.strictObject({
+    perUserMs: z.number().int().min(0).default(6_000).describe("Minimum gap between two messages to one user (pair rate)"),
+    perSecond: z.number().positive().default(80).describe("Messages per second for the phone number"),
+  }).default({ perUserMs: 6_000, perSecond: 80 }).describe("Send pacing (WhatsApp: ~1 msg / 6 s per user, 80 msg/s per number)"),
 });
+
+const webchatSchema = z.strictObject({
+  title: z.string().min(1).max(100).default("Chat with us").describe("Title shown on the chat page"),
+  maxTextLength: z.number().int().min(1).max(4_096).default(2_000).describe("Longest message a visitor may send"),
+  pollMs: z.number().int().min(250).max(10_000).default(1_000).describe("How often the page asks for new replies"),
+}).default({ title: "Chat with us", maxTextLength: 2_000, pollMs: 1_000 });
 
 const agentSchema = z.discriminatedUnion("kind", [
   z.strictObject({ ...agentBase, kind: z.literal("telegram"), telegram: telegramSchema }),
   z.strictObject({ ...agentBase, kind: z.literal("whatsapp"), whatsapp: whatsappSchema }),
-  z.strictObject({ ...agentBase, kind: z.literal("webchat") }),
+  z.strictObject({ ...agentBase, kind: z.literal("webchat"), webchat: webchatSchema.describe("Web chat page settings") }),
   z.strictObject({ ...agentBase, kind: z.literal("orchestrator"), apiKeyEnv: envVarName.optional() }),
-  z.strictObject({ ...agentBase, kind: z.literal("analytics") }),
+  z.strictObject({ ...agentBase, kind: z.literal("analytics"), dashboard: dashboardSchema.optional() }),
 ]);
 
 const roleSchema = z.strictObject({
@@ -65,6 +125,10 @@ export const configSchema = z.strictObject({
   agents: z.array(agentSchema).min(1, "declare at least one agent"),
   roles: z.record(z.string(), roleSchema).default({}),
   router: routerSchema.default({ deadlineMs: 20_000, providers: {}, chain: [] }),
+  cache: cacheSchema.prefault({}).describe("The orchestrator's reply cache"),
+  conversation: conversationSchema.prefault({}).describe("Conversation memory, abuse limits and the orchestrator's own texts"),
+  ops: opsSchema.prefault({}),
+  metrics: metricsConfigSchema.prefault({}),
 }).superRefine((config, ctx) => {
   const names = new Map<string, number>();
   const ports = new Map<string, number>();

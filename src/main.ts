@@ -27,5 +27,12 @@ const code = await runCli(platform.args(), {
   onStopSignal: platform.onStopSignal,
   rssBytes: platform.rssBytes,
   pid: platform.pid(),
+  spawn: platform.spawn,
+  run: platform.run,
+  selfCommand: platform.selfCommand,
+  writeTextFile: platform.writeTextFile,
+  fileSize: platform.fileSize,
+  diskSpace: platform.diskSpace,
+  sleep: platform.sleep,
 });
 platform.exit(code);

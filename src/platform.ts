@@ -5,8 +5,11 @@
  *
  * @module
  */
+import { spawn as nodeSpawn } from "node:child_process";
 import process from "node:process";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, stat, statfs, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** Which runtime we are on; Deno serves HTTP natively and much faster than the Node adapter. */
 export const runtime: "deno" | "node" = "Deno" in globalThis ? "deno" : "node";
@@ -116,4 +119,148 @@ export function readTextFile(path: string): Promise<string> {
 
 export function cwd(): string {
   return process.cwd();
+}
+
+export function writeTextFile(path: string, text: string): Promise<void> {
+  return mkdir(dirname(path), { recursive: true }).then(() => writeFile(path, text, "utf8"));
+}
+
+/** Size of a file in bytes, or undefined when it does not exist. */
+export async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface DiskSpace {
+  freeBytes: number;
+  totalBytes: number;
+}
+
+/** Free space (for an unprivileged user) and size of the file system holding `path`. */
+export async function diskSpace(path: string): Promise<DiskSpace> {
+  const s = await statfs(path);
+  return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export type KillSignal = "SIGTERM" | "SIGINT" | "SIGKILL" | "SIGSTOP" | "SIGCONT";
+
+/** Sends `signal` to process `pid`; false when there is no such process. */
+export function kill(pid: number, signal: KillSignal): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface SpawnOptions {
+  env?: Readonly<Record<string, string | undefined>>;
+  cwd?: string;
+  /** Called with each line the child writes to stdout or stderr (without the newline). */
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
+}
+
+export interface ExitStatus {
+  /** Exit code, or null when a signal ended the process. */
+  code: number | null;
+  signal: string | null;
+}
+
+/** A running child process. */
+export interface ChildHandle {
+  readonly pid: number;
+  /** Resolves when the process has exited and its output is drained. */
+  readonly exited: Promise<ExitStatus>;
+  kill(signal: KillSignal): boolean;
+}
+
+function lineSplitter(emit: (line: string) => void): { push(chunk: string): void; end(): void } {
+  let rest = "";
+  return {
+    push(chunk) {
+      rest += chunk;
+      let i: number;
+      while ((i = rest.indexOf("\n")) >= 0) {
+        emit(rest.slice(0, i));
+        rest = rest.slice(i + 1);
+      }
+    },
+    end() {
+      if (rest !== "") emit(rest);
+      rest = "";
+    },
+  };
+}
+
+/**
+ * Starts a child process (node:child_process works under Deno and Node alike). Spawn failures (no such binary)
+ * surface as an exit with code 127, like a shell, so supervisors treat them as any other failed start.
+ */
+export function spawn(command: string, argv: readonly string[], opts: SpawnOptions = {}): ChildHandle {
+  const child = nodeSpawn(command, [...argv], {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    env: Object.fromEntries(Object.entries(opts.env ?? process.env).filter(([, v]) => v !== undefined)) as Record<string, string>,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const onLine = opts.onLine ?? (() => {});
+  const out = lineSplitter((l) => onLine(l, "stdout"));
+  const err = lineSplitter((l) => onLine(l, "stderr"));
+  child.stdout.setEncoding("utf8").on("data", (d: string) => out.push(d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => err.push(d));
+  const exited = new Promise<ExitStatus>((resolve) => {
+    let spawnError: Error | undefined;
+    child.once("error", (e) => {
+      spawnError = e;
+      if (child.pid === undefined) {
+        onLine(`cannot start ${command}: ${e.message}`, "stderr");
+        resolve({ code: 127, signal: null });
+      }
+    });
+    child.once("close", (code, signal) => {
+      out.end();
+      err.end();
+      resolve(spawnError && child.pid === undefined ? { code: 127, signal: null } : { code, signal });
+    });
+  });
+  return {
+    pid: child.pid ?? -1,
+    exited,
+    kill: (signal) => (child.pid === undefined ? false : kill(child.pid, signal)),
+  };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion and captures its output (e.g. `systemctl show …`). */
+export async function run(command: string, argv: readonly string[], opts: { env?: Readonly<Record<string, string | undefined>> } = {}): Promise<RunResult> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const child = spawn(command, argv, { ...opts, onLine: (l, s) => (s === "stdout" ? stdout : stderr).push(l) });
+  const status = await child.exited;
+  return { code: status.code ?? 128, stdout: stdout.join("\n"), stderr: stderr.join("\n") };
+}
+
+/**
+ * How to run this program again (for `aideazz up`): the compiled binary itself, or the runtime with its entry
+ * module (`deno run -A src/main.ts`, `node … main`).
+ */
+export function selfCommand(): string[] {
+  if (runtime === "deno") {
+    if (Deno.build.standalone) return [Deno.execPath()];
+    const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : Deno.mainModule;
+    return [Deno.execPath(), "run", "-A", main];
+  }
+  return [process.execPath, ...process.execArgv, ...(process.argv[1] ? [process.argv[1]] : [])];
 }

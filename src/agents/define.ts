@@ -9,12 +9,15 @@ import type { AgentConfig, AgentKind, Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import type { Store } from "../store/mod.ts";
+import type { Tracer } from "../trace/mod.ts";
 
 /** The world as an agent sees it: injected so tests can move time and swap HTTP. */
 export interface AgentDeps {
   store: Store;
   log: Logger;
   metrics: Metrics;
+  /** Records trace stages: `tracer.event(traceId, "claimed", { group })` (see src/trace/tracer.ts). */
+  tracer: Tracer;
   config: Config;
   now: () => number;
   fetch: typeof fetch;

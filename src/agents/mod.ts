@@ -6,6 +6,10 @@
 import type { AgentKind } from "../config.ts";
 import { analytics } from "./analytics.ts";
 import type { AgentDefinition } from "./define.ts";
+import { orchestrator } from "./orchestrator/agent.ts";
+import { telegram } from "./telegram/mod.ts";
+import { webchat } from "./webchat/mod.ts";
+import { whatsapp } from "./whatsapp/mod.ts";
 
 export { defineAgent } from "./define.ts";
 export type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
@@ -15,4 +19,8 @@ export type { RunningAgent, RunAgentOptions } from "./runtime.ts";
 /** Agent kinds built into this binary. Kinds declared in the config schema but missing here cannot start. */
 export const agentKinds: Partial<{ [K in AgentKind]: AgentDefinition<K> }> = {
   analytics,
+  orchestrator,
+  telegram,
+  whatsapp,
+  webchat,
 };

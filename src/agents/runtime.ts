@@ -8,7 +8,21 @@
 import { Hono } from "hono";
 import type { AgentConfig, Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { createMetrics, type Metrics } from "../metrics/registry.ts";
+import {
+  createFlushLoop,
+  createHeartbeatSource,
+  createMetrics,
+  createMetricsWriter,
+  createProcessSampler,
+  type FlushReport,
+  httpMetrics,
+  M,
+  type Metrics,
+  PROMETHEUS_CONTENT_TYPE,
+  retentionOf,
+} from "../metrics/mod.ts";
+import { createRedactor } from "../redact.ts";
+import { createTracer, type Tracer } from "../trace/mod.ts";
 import type { Server, ServeOptions } from "../platform.ts";
 import { migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
 import type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
@@ -33,6 +47,9 @@ export interface RunningAgent {
   readonly port: number;
   readonly store: Store;
   readonly metrics: Metrics;
+  readonly tracer: Tracer;
+  /** Writes buffered metrics and trace events now (the flush loop does it every `metrics.flushIntervalMs`). */
+  flush(): Promise<FlushReport>;
   /** Graceful stop; safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -59,6 +76,31 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   });
   let instance: AgentInstance;
   const metrics = createMetrics();
+  const retention = retentionOf(opts.config.metrics);
+  const tracer = createTracer({
+    agent: agent.name,
+    now,
+    metrics,
+    retentionMs: retention.traceMs,
+    maxStoredEvents: retention.traceMaxEvents,
+    redact: createRedactor(Object.values(opts.secrets)),
+  });
+  const sampleProcess = createProcessSampler({ metrics, rssBytes: opts.rssBytes, now, startedAt });
+  // One batched write per interval for this process's metrics and trace events (started with the server).
+  const flusher = createFlushLoop({
+    client: store.client,
+    sources: [
+      createMetricsWriter({ metrics, agent: agent.name, retention }),
+      tracer.source,
+      createHeartbeatSource(agent.name),
+    ],
+    intervalMs: opts.config.metrics.flushIntervalMs,
+    now,
+    beforeFlush: sampleProcess,
+    metrics,
+    log,
+  });
+  metrics.inc(M.agentStarts);
   try {
     const migrated = await migrate(store.client, now);
     if (migrated.applied.length > 0) log.info("migrated store", { applied: migrated.applied });
@@ -72,6 +114,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
       store,
       log,
       metrics,
+      tracer,
       config: opts.config,
       now,
       fetch: opts.fetch,
@@ -87,6 +130,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
 
   let stopping = false;
   const app = new Hono();
+  app.use("*", httpMetrics(metrics));
   app.use("*", async (c, next) => {
     if (stopping && c.req.path !== "/health") {
       c.header("Retry-After", String(RETRY_AFTER_S));
@@ -117,9 +161,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     return c.json(body, ok ? 200 : 503);
   });
   app.get("/metrics", (c) => {
-    metrics.set("aideazz_process_resident_memory_bytes", opts.rssBytes());
-    metrics.set("aideazz_uptime_seconds", Math.round((now() - startedAt) / 1000));
-    return c.body(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    sampleProcess();
+    return c.body(metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE });
   });
   instance.routes?.(app);
 
@@ -127,6 +170,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   try {
     server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: app.fetch });
     await instance.start?.();
+    flusher.start();
   } catch (err) {
     store.close();
     throw err;
@@ -142,6 +186,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
         await instance.stop?.();
       } finally {
         await server.close();
+        // The last metrics and trace events of this process: a clean stop loses nothing.
+        await flusher.stop();
         // libSQL closes its handles lazily and the process exits right after this: checkpoint now, so the
         // next start finds an empty WAL instead of replaying it.
         await store.checkpoint().catch((err) => log.warn("checkpoint at stop failed", { code: storeErrorCode(err) }));
@@ -151,5 +197,5 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     })();
     return stopped;
   };
-  return { port: server.port, store, metrics, stop };
+  return { port: server.port, store, metrics, tracer, flush: flusher.flush, stop };
 }

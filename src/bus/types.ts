@@ -40,6 +40,8 @@ export interface Delivery {
   publishedAt: number;
   /** The fencing token of this lease: acks and sends from an older lease are refused. */
   fence: number;
+  /** Aborted when this lease is lost (heartbeat found it taken) or released at a stop timeout. */
+  signal: AbortSignal;
   /** Extends the lease (heartbeat); throws `LeaseLostError` when the lease was lost. */
   extendLease(ms?: number): Promise<void>;
   /** Asserts the lease is still held (use before an external side effect); throws `LeaseLostError` otherwise. */
@@ -59,7 +61,8 @@ export interface ConsumeOptions {
   heartbeat?: boolean;
   /** Attempts before a message is dead-lettered (default 5). */
   maxAttempts?: number;
-  /** Retry delay: base * 2^(attempt-1), capped, with full jitter. */
+  /** Retry delay: d = min(retryMaxMs, retryBaseMs * 2^(attempt-1)), then equal jitter: a random value in
+   * [d/2, d], so delays never shrink from one attempt to the next. Defaults 1 s and 5 min. */
   retryBaseMs?: number;
   retryMaxMs?: number;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ParseArgsConfig } from "node:util";
-import type { Server, ServeOptions, StopSignal } from "../platform.ts";
+import type { ChildHandle, DiskSpace, RunResult, Server, ServeOptions, SpawnOptions, StopSignal } from "../platform.ts";
 
 /** Everything a command may touch, built once in main.ts (tests pass their own). */
 export interface CliDeps {
@@ -20,6 +20,16 @@ export interface CliDeps {
   onStopSignal(handler: (signal: StopSignal) => void): () => void;
   rssBytes(): number;
   pid: number;
+  /** Starts a child process (`aideazz up`). */
+  spawn(command: string, args: readonly string[], opts: SpawnOptions): ChildHandle;
+  /** Runs a command to completion (`systemctl`). */
+  run(command: string, args: readonly string[]): Promise<RunResult>;
+  /** How to run this program again: the binary, or the runtime and its entry module. */
+  selfCommand(): string[];
+  writeTextFile(path: string, text: string): Promise<void>;
+  fileSize(path: string): Promise<number | undefined>;
+  diskSpace(path: string): Promise<DiskSpace>;
+  sleep(ms: number): Promise<void>;
 }
 
 export interface CommandInput {

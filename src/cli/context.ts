@@ -51,7 +51,12 @@ export async function readConfig(values: CommandValues, deps: CliDeps, requireSe
       message: `cannot read config file ${path}; pass --config PATH or set AIDEAZZ_CONFIG (start from aideazz.example.json)`,
     }]);
   }
-  return { config: loadConfig(text, deps.env, requireSecretsOf), path };
+  const config = loadConfig(text, deps.env, requireSecretsOf);
+  // Files named in the config are relative to the config file, wherever the command runs from.
+  for (const role of Object.values(config.roles)) {
+    if (role.faq !== undefined) role.faq = resolve(dirname(path), role.faq);
+  }
+  return { config, path };
 }
 
 const DB_URL = /^(file:|libsql:|https?:|wss?:)/;

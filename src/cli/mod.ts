@@ -10,7 +10,12 @@ import { VERSION } from "../version.ts";
 import { type CliDeps, type Command, defineCommand, UsageError } from "./command.ts";
 import { agentCommand } from "./commands/agent.ts";
 import { configCheckCommand, configSchemaCommand } from "./commands/config.ts";
+import { healthCommand } from "./commands/health.ts";
 import { migrateCommand } from "./commands/migrate.ts";
+import { statsCommand } from "./commands/stats.ts";
+import { systemdRenderCommand, systemdRestartCommand } from "./commands/systemd.ts";
+import { upCommand } from "./commands/up.ts";
+import { traceCommand } from "./commands/trace.ts";
 import { versionCommand } from "./commands/version.ts";
 import { GLOBAL_OPTION_HELP, GLOBAL_OPTIONS } from "./context.ts";
 
@@ -40,6 +45,12 @@ export const commands: readonly Command[] = [
   migrateCommand,
   configCheckCommand,
   configSchemaCommand,
+  upCommand,
+  healthCommand,
+  statsCommand,
+  traceCommand,
+  systemdRenderCommand,
+  systemdRestartCommand,
   versionCommand,
   helpCommand,
 ];

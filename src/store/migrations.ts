@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { orchestratorMigration } from "../agents/orchestrator/schema.ts";
 
 export interface Migration {
   version: number;
@@ -25,4 +26,269 @@ export const migrations: readonly Migration[] = [
       ) STRICT`,
     ],
   },
+  {
+    // The bus (src/bus/sqlite.ts). A message is written once; a trigger fans it out to one delivery row per
+    // subscribed group, in the publishing statement. `head` marks the one delivery per (topic, group, key) that
+    // may be handed out; `due_at` is when it can be claimed (visible time when ready, lease end when leased),
+    // so one small partial index over heads answers "what can I claim now", expired leases included.
+    // Deliveries are keyed (topic, group, key, message) — the order of a key — and deleted on ack, which
+    // promotes the key's next one. `refs` counts the deliveries and dead letters of a message: an unkeyed
+    // message goes with its last one; keyed ones stay for the dedup window (retention purges them).
+    version: 2,
+    name: "bus",
+    statements: [
+      `CREATE TABLE bus_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        okey TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        idem_key TEXT UNIQUE,
+        trace_id TEXT,
+        published_at INTEGER NOT NULL,
+        visible_at INTEGER NOT NULL,
+        refs INTEGER NOT NULL DEFAULT 0
+      ) STRICT`,
+      "CREATE INDEX bus_messages_keyed ON bus_messages (published_at) WHERE idem_key IS NOT NULL",
+      `CREATE TABLE bus_subscriptions (
+        topic TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (topic, grp)
+      ) STRICT, WITHOUT ROWID`,
+      `CREATE TABLE bus_deliveries (
+        topic TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        okey TEXT NOT NULL,
+        msg_id INTEGER NOT NULL,
+        head INTEGER NOT NULL,
+        state INTEGER NOT NULL DEFAULT 0,
+        due_at INTEGER NOT NULL,
+        fence INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        consumer TEXT,
+        PRIMARY KEY (topic, grp, okey, msg_id)
+      ) STRICT, WITHOUT ROWID`,
+      "CREATE INDEX bus_deliveries_due ON bus_deliveries (topic, grp, due_at) WHERE head = 1",
+      `CREATE TABLE bus_dead_letters (
+        msg_id INTEGER NOT NULL,
+        grp TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        okey TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_error TEXT NOT NULL,
+        dead_at INTEGER NOT NULL,
+        PRIMARY KEY (msg_id, grp)
+      ) STRICT, WITHOUT ROWID`,
+      "CREATE INDEX bus_dead_letters_at ON bus_dead_letters (dead_at)",
+      // Fan-out; a message nobody subscribes to and nobody can ask about again (no key) is not kept.
+      `CREATE TRIGGER bus_messages_fanout AFTER INSERT ON bus_messages BEGIN
+        INSERT INTO bus_deliveries (topic, grp, okey, msg_id, head, due_at)
+        SELECT NEW.topic, s.grp, NEW.okey, NEW.id,
+          NOT EXISTS (SELECT 1 FROM bus_deliveries d WHERE d.topic = NEW.topic AND d.grp = s.grp AND d.okey = NEW.okey),
+          NEW.visible_at
+        FROM bus_subscriptions s WHERE s.topic = NEW.topic;
+        DELETE FROM bus_messages WHERE id = NEW.id AND NEW.idem_key IS NULL
+          AND NOT EXISTS (SELECT 1 FROM bus_subscriptions WHERE topic = NEW.topic);
+      END`,
+      `CREATE TRIGGER bus_deliveries_added AFTER INSERT ON bus_deliveries BEGIN
+        UPDATE bus_messages SET refs = refs + 1 WHERE id = NEW.msg_id;
+      END`,
+      `CREATE TRIGGER bus_deliveries_done AFTER DELETE ON bus_deliveries BEGIN
+        UPDATE bus_deliveries SET head = 1
+          WHERE OLD.head = 1 AND topic = OLD.topic AND grp = OLD.grp AND okey = OLD.okey AND msg_id = (
+            SELECT min(msg_id) FROM bus_deliveries WHERE topic = OLD.topic AND grp = OLD.grp AND okey = OLD.okey);
+        UPDATE bus_messages SET refs = refs - 1 WHERE id = OLD.msg_id;
+        DELETE FROM bus_messages WHERE id = OLD.msg_id AND refs <= 0 AND idem_key IS NULL;
+      END`,
+      `CREATE TRIGGER bus_dead_letters_added AFTER INSERT ON bus_dead_letters BEGIN
+        UPDATE bus_messages SET refs = refs + 1 WHERE id = NEW.msg_id;
+      END`,
+      `CREATE TRIGGER bus_dead_letters_done AFTER DELETE ON bus_dead_letters BEGIN
+        UPDATE bus_messages SET refs = refs - 1 WHERE id = OLD.msg_id;
+        DELETE FROM bus_messages WHERE id = OLD.msg_id AND refs <= 0 AND idem_key IS NULL;
+      END`,
+      // The send ledger (src/bus/ledger.ts): one row per reply, so a redelivered reply is never sent twice.
+      `CREATE TABLE bus_send_ledger (
+        reply_key TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        fence INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        platform_id TEXT,
+        last_error TEXT,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER
+      ) STRICT, WITHOUT ROWID`,
+      "CREATE INDEX bus_send_ledger_started ON bus_send_ledger (started_at)",
+    ],
+  },
+  {
+    // The router's proactive quotas and budget (src/router/quota.ts, src/router/budget.ts). One quota row per
+    // provider and model holds all four token buckets, so one UPDATE checks and takes them atomically.
+    version: 10,
+    name: "router quotas and budget",
+    statements: [
+      `CREATE TABLE router_quota (
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        blocked_until INTEGER NOT NULL DEFAULT 0,
+        rpm_limit REAL,
+        rpm_avail REAL,
+        rpd_limit REAL,
+        rpd_avail REAL,
+        tpm_limit REAL,
+        tpm_avail REAL,
+        tpd_limit REAL,
+        tpd_avail REAL,
+        PRIMARY KEY (provider, model)
+      ) STRICT`,
+      `CREATE TABLE router_budget_days (
+        day TEXT PRIMARY KEY,
+        month TEXT NOT NULL,
+        spent_micros INTEGER NOT NULL DEFAULT 0,
+        reserved_micros INTEGER NOT NULL DEFAULT 0
+      ) STRICT`,
+      "CREATE INDEX router_budget_days_month ON router_budget_days (month)",
+    ],
+  },
+  {
+    // Channel agents (src/agents/channel, telegram, whatsapp, webchat). Contacts hold what egress must know
+    // before a send: the user's last inbound time (WhatsApp's 24-hour window) and whether the user blocked us.
+    // Skipped inputs (stale after an outage, ignored kinds) are recorded, never answered. Delivery states of our
+    // own messages only move forward (sent < delivered < read; failed is final). Web chat replies are the
+    // "sent" messages of the web chat: the page polls them by sequence number.
+    version: 20,
+    name: "channel contacts, skipped inputs, delivery states, web chat replies",
+    statements: [
+      `CREATE TABLE channel_contacts (
+        agent TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        last_inbound_at INTEGER,
+        inactive_at INTEGER,
+        inactive_reason TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (agent, chat_id)
+      ) STRICT, WITHOUT ROWID`,
+      `CREATE TABLE channel_skipped (
+        agent TEXT NOT NULL,
+        platform_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        PRIMARY KEY (agent, platform_id)
+      ) STRICT, WITHOUT ROWID`,
+      "CREATE INDEX channel_skipped_recorded ON channel_skipped (recorded_at)",
+      `CREATE TABLE channel_deliveries (
+        agent TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        reply_key TEXT,
+        status TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        status_at INTEGER NOT NULL,
+        error_code INTEGER,
+        error_title TEXT,
+        error_detail TEXT,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (agent, message_id)
+      ) STRICT, WITHOUT ROWID`,
+      "CREATE INDEX channel_deliveries_updated ON channel_deliveries (updated_at)",
+      `CREATE TABLE webchat_replies (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        reply_key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT`,
+      "CREATE INDEX webchat_replies_session ON webchat_replies (agent, session_id, seq)",
+    ],
+  },
+  {
+    // Observability (src/metrics/store-sql.ts explains the shapes). Samples are keyed by (resolution, bucket
+    // start, series) WITHOUT ROWID: time-window reads and retention deletes are primary-key range scans.
+    version: 30,
+    name: "metrics",
+    statements: [
+      `CREATE TABLE metric_families (
+        name TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        help TEXT NOT NULL,
+        bounds TEXT
+      ) STRICT`,
+      `CREATE TABLE metric_series (
+        id INTEGER PRIMARY KEY,
+        agent TEXT NOT NULL,
+        name TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        last_at INTEGER NOT NULL,
+        UNIQUE (agent, name, labels)
+      ) STRICT`,
+      `CREATE TABLE metric_samples (
+        res INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        series INTEGER NOT NULL,
+        value REAL NOT NULL,
+        vsum REAL,
+        n INTEGER,
+        vmin REAL,
+        vmax REAL,
+        b0 INTEGER, b1 INTEGER, b2 INTEGER, b3 INTEGER, b4 INTEGER, b5 INTEGER, b6 INTEGER, b7 INTEGER, b8 INTEGER, b9 INTEGER, b10 INTEGER, b11 INTEGER, b12 INTEGER, b13 INTEGER, b14 INTEGER, b15 INTEGER, b16 INTEGER, b17 INTEGER, b18 INTEGER, b19 INTEGER, b20 INTEGER,
+        PRIMARY KEY (res, start, series)
+      ) STRICT, WITHOUT ROWID`,
+    ],
+  },
+  {
+    // Trace events (src/trace/): one row per stage of a message's trip; `seq` orders events of one process
+    // that share a millisecond.
+    version: 31,
+    name: "traces",
+    statements: [
+      `CREATE TABLE trace_events (
+        id INTEGER PRIMARY KEY,
+        trace_id TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        duration_ms REAL,
+        chat TEXT,
+        detail TEXT
+      ) STRICT`,
+      "CREATE INDEX trace_events_trace ON trace_events (trace_id, at)",
+      "CREATE INDEX trace_events_at ON trace_events (at)",
+      "CREATE INDEX trace_events_chat ON trace_events (chat, at) WHERE chat IS NOT NULL",
+    ],
+  },
+  {
+    // Operations (src/ops/): every restart the health job did, with its reason (flap protection reads it back;
+    // `stats` shows it), and the last health report (its upsert is the health job's "database writable" probe).
+    version: 40,
+    name: "ops restarts and health",
+    statements: [
+      `CREATE TABLE restarts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('failure', 'recycle')),
+        reason TEXT NOT NULL,
+        action TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        detail TEXT
+      ) STRICT`,
+      "CREATE INDEX restarts_target_at ON restarts (target, at)",
+      `CREATE TABLE health_last (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        report TEXT NOT NULL
+      ) STRICT`,
+    ],
+  },
+  orchestratorMigration,
 ];

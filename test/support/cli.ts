@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type CliDeps, runCli } from "../../src/cli/mod.ts";
-import { serve } from "../../src/platform.ts";
+import { diskSpace, fileSize, run, selfCommand, serve, sleep, spawn as spawnChild, writeTextFile } from "../../src/platform.ts";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const denoBin = `${repoRoot}node_modules/.bin/deno`;
@@ -34,6 +34,13 @@ export async function cli(args: string[], opts: { env?: Record<string, string>; 
     onStopSignal: () => () => {},
     rssBytes: () => 0,
     pid: 1,
+    spawn: spawnChild,
+    run,
+    selfCommand,
+    writeTextFile,
+    fileSize,
+    diskSpace,
+    sleep,
   };
   const code = await runCli(args, deps);
   return { code, stdout, stderr };

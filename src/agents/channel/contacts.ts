@@ -1,0 +1,79 @@
+/**
+ * What a channel knows about each chat (table `channel_contacts`, migration 20): the user's last inbound time
+ * (it opens WhatsApp's 24-hour window) and whether the user blocked us (no more sends until they write again).
+ * Writers return statements, so ingress commits them in one batch.
+ *
+ * @module
+ */
+import type { Client, InStatement } from "../../store/mod.ts";
+
+export interface Contact {
+  chatId: string;
+  /** The user's last message (their timestamp, epoch ms), or undefined when they never wrote. */
+  lastInboundAt: number | undefined;
+  /** When the platform told us the user blocked the bot; undefined while the contact is active. */
+  inactiveAt: number | undefined;
+  inactiveReason: string | undefined;
+}
+
+/**
+ * The user wrote at `sentAt`: the last inbound time only moves forward, and a message newer than the block
+ * makes the contact active again (the user unblocked us). Platform timestamps have one-second precision, so a
+ * message from the second in which the block was seen counts as newer.
+ */
+export function touchInbound(agent: string, chatId: string, sentAt: number, now: number): InStatement {
+  return {
+    sql: `INSERT INTO channel_contacts (agent, chat_id, last_inbound_at, updated_at) VALUES (?1, ?2, ?3, ?4)
+      ON CONFLICT (agent, chat_id) DO UPDATE SET
+        last_inbound_at = max(coalesce(last_inbound_at, 0), excluded.last_inbound_at),
+        inactive_at = CASE WHEN inactive_at < excluded.last_inbound_at + 1000 THEN NULL ELSE inactive_at END,
+        inactive_reason = CASE WHEN inactive_at < excluded.last_inbound_at + 1000 THEN NULL ELSE inactive_reason END,
+        updated_at = excluded.updated_at`,
+    args: [agent, chatId, sentAt, now],
+  };
+}
+
+/** The user blocked us (Telegram 403, `my_chat_member` kicked): nothing more is sent to them. */
+export function markInactive(agent: string, chatId: string, reason: string, at: number): InStatement {
+  return {
+    sql:
+      `INSERT INTO channel_contacts (agent, chat_id, inactive_at, inactive_reason, updated_at) VALUES (?1, ?2, ?3, ?4, ?3)
+      ON CONFLICT (agent, chat_id) DO UPDATE SET
+        inactive_at = coalesce(inactive_at, excluded.inactive_at),
+        inactive_reason = coalesce(inactive_reason, excluded.inactive_reason),
+        updated_at = excluded.updated_at`,
+    args: [agent, chatId, at, reason],
+  };
+}
+
+/** The user unblocked us (Telegram `my_chat_member` back to member). */
+export function markActive(agent: string, chatId: string, at: number): InStatement {
+  return {
+    sql: `UPDATE channel_contacts SET inactive_at = NULL, inactive_reason = NULL, updated_at = ?3
+      WHERE agent = ?1 AND chat_id = ?2 AND inactive_at IS NOT NULL`,
+    args: [agent, chatId, at],
+  };
+}
+
+const optNum = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));
+
+export async function getContact(
+  client: Client,
+  agent: string,
+  chatId: string,
+): Promise<Contact | undefined> {
+  const rs = await client.execute({
+    sql:
+      "SELECT last_inbound_at, inactive_at, inactive_reason FROM channel_contacts WHERE agent = ? AND chat_id = ?",
+    args: [agent, chatId],
+  });
+  const row = rs.rows[0];
+  if (!row) return undefined;
+  const reason = row["inactive_reason"];
+  return {
+    chatId,
+    lastInboundAt: optNum(row["last_inbound_at"]),
+    inactiveAt: optNum(row["inactive_at"]),
+    inactiveReason: reason === null || reason === undefined ? undefined : String(reason),
+  };
+}

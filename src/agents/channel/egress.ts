@@ -1,0 +1,182 @@
+/**
+ * The egress loop every channel agent runs: consume `outbound.<agent>`, validate each reply, plan it with the
+ * channel's transport, and send its parts in order, paced. Each attempt follows the send ledger's protocol
+ * (src/bus/ledger.ts): `begin` records the intent (fenced), the bus lease is asserted right before the
+ * external call, and the outcome is recorded at once — so a redelivered reply never sends a part twice, and a
+ * consumer that lost its lease cannot send. Platform back-off is waited out inside the handler with the intent
+ * released (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after `maxAttempts` the
+ * error goes back to the bus for a later retry.
+ *
+ * @module
+ */
+import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
+import type { SendLedger } from "../../bus/ledger.ts";
+import type { Delivery } from "../../bus/types.ts";
+import type { Logger } from "../../log.ts";
+import type { Metrics } from "../../metrics/registry.ts";
+import { M } from "../../metrics/names.ts";
+import type { ChannelTransport } from "./outcome.ts";
+import type { Tracer } from "../../trace/mod.ts";
+import type { Pacer } from "./pacer.ts";
+
+export type ChannelName = "telegram" | "whatsapp" | "webchat";
+
+export interface EgressOptions<P> {
+  channel: ChannelName;
+  transport: ChannelTransport<P>;
+  ledger: SendLedger;
+  /**
+   * What to do with a part whose earlier attempt recorded its intent but never its outcome (the process died
+   * mid-send): false = at most once (Telegram, WhatsApp: skip it), true = at least once (web chat: send again).
+   */
+  resendUnknown: boolean;
+  pacer: Pacer;
+  log: Logger;
+  metrics: Metrics;
+  now: () => number;
+  /** Attempts per part before the error goes back to the bus (default 5). */
+  maxAttempts?: number;
+  /**
+   * Aborted when the agent stops: pacing and back-off waits end at once (the reply goes back to the bus for the
+   * next process). A send already on the wire is never aborted by it — its outcome would become unknown.
+   */
+  stopping?: AbortSignal;
+  /** Records `sent`, `retry` and `error` stages under the reply's trace id (the delivery's). */
+  tracer?: Tracer;
+  /** Marks a contact inactive after the platform said it blocked us. */
+  markInactive(chatId: string, reason: string): Promise<void>;
+  /** Called when a reply is finished (sent, skipped or failed): e.g. stop the typing indicator. */
+  onReplyDone?(reply: OutboundReply): void;
+}
+
+/** Thrown to hand a send back to the bus (its retry delay applies). */
+export class SendRetryLaterError extends Error {
+  constructor(readonly reason: string) {
+    super(`send not done (${reason}); the bus retries later`);
+    this.name = "SendRetryLaterError";
+  }
+}
+
+/** The ledger key of part `index` of a reply. */
+export function partKey(replyKey: string, index: number): string {
+  return `${replyKey}#${index}`;
+}
+
+/** Builds the bus handler of `outbound.<agent>`. */
+export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Delivery) => Promise<void> {
+  const { transport, ledger, pacer, log, metrics, channel } = opts;
+  const maxAttempts = opts.maxAttempts ?? 5;
+
+  /** Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). */
+  async function claim(key: string, delivery: Delivery): Promise<boolean> {
+    const begun = await ledger.begin(key, delivery.fence, { resendUnknown: opts.resendUnknown });
+    if (begun.status === "send") return true;
+    if (begun.status === "pending") {
+      throw new SendRetryLaterError("another attempt is sending this part right now");
+    }
+    if (begun.status === "unknown") {
+      log.warn("send outcome unknown (crash mid-send); not sent again", { key });
+    }
+    metrics.inc(M.duplicatesSuppressed, { stage: "send" });
+    return false;
+  }
+
+  /**
+   * Sends one part; false when the reply must stop here: a permanent failure, or a replacement was sent (it
+   * stands for the whole reply — WhatsApp's template after 131047 must not be sent once per part).
+   */
+  async function sendPart(reply: OutboundReply, key: string, part: P, delivery: Delivery): Promise<boolean> {
+    if ((await ledger.wasSent(key)) !== undefined) {
+      metrics.inc(M.duplicatesSuppressed, { stage: "send" });
+      return true;
+    }
+    let current = part;
+    let replaced = false;
+    for (let attempt = 1;; attempt++) {
+      await pacer.wait(
+        reply.chatId,
+        opts.stopping ? AbortSignal.any([delivery.signal, opts.stopping]) : delivery.signal,
+      );
+      if (!(await claim(key, delivery))) return true;
+      await delivery.assertLease();
+      const started = opts.now();
+      const outcome = await transport.send(current, {
+        chatId: reply.chatId,
+        key,
+        attempt,
+        signal: delivery.signal,
+      });
+      const durationMs = opts.now() - started;
+      if (outcome.kind === "sent") {
+        await ledger.recordSent(key, outcome.platformId ?? "");
+        metrics.inc(M.messagesOut, { channel });
+        opts.tracer?.event(delivery.traceId, "sent", { key, platformMessageId: outcome.platformId ?? null }, {
+          durationMs,
+          at: started,
+        });
+        return !replaced;
+      }
+      await ledger.recordFailed(key, outcome.reason);
+      metrics.inc(M.sendErrors, { platform: channel, code: outcome.code ?? "unknown" });
+      const stage = outcome.kind === "retry" ? "retry" : "error";
+      opts.tracer?.event(delivery.traceId, stage, { key, attempt, code: outcome.code ?? null }, {
+        durationMs,
+        at: started,
+      });
+      if (outcome.kind === "retry") {
+        if (attempt >= maxAttempts) throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
+        const until = opts.now() + outcome.afterMs;
+        if (outcome.scope === "all") pacer.deferAll(until);
+        else pacer.deferKey(reply.chatId, until);
+        log.warn("send deferred", {
+          chat: reply.chatId,
+          reason: outcome.reason,
+          afterMs: outcome.afterMs,
+          attempt,
+        });
+        continue;
+      }
+      if (outcome.instead !== undefined && !replaced) {
+        log.info("sending a replacement", { chat: reply.chatId, reason: outcome.reason });
+        current = outcome.instead;
+        replaced = true;
+        attempt = 0;
+        continue;
+      }
+      log.warn("send failed permanently", {
+        chat: reply.chatId,
+        reason: outcome.reason,
+        replyKey: reply.replyKey,
+      });
+      if (outcome.inactive) await opts.markInactive(reply.chatId, outcome.reason);
+      return false;
+    }
+  }
+
+  return async (delivery) => {
+    const parsed = outboundReplySchema.safeParse(delivery.payload);
+    if (!parsed.success) {
+      // A malformed reply never becomes valid: retrying it would only hold up the chat's next replies.
+      log.error("outbound reply is malformed; dropped", {
+        id: delivery.id,
+        issues: parsed.error.issues.length,
+      });
+      return;
+    }
+    const reply = parsed.data;
+    try {
+      const plan = await transport.plan(reply);
+      if ("skipped" in plan) {
+        const key = partKey(reply.replyKey, 0);
+        if (await claim(key, delivery)) await ledger.recordFailed(key, plan.skipped);
+        log.info("reply not sent", { chat: reply.chatId, reason: plan.skipped, replyKey: reply.replyKey });
+        return;
+      }
+      for (const [i, part] of plan.parts.entries()) {
+        if (!(await sendPart(reply, partKey(reply.replyKey, i), part, delivery))) break;
+      }
+    } finally {
+      opts.onReplyDone?.(reply);
+    }
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * How a user's message enters an ingress batch, the same for every channel. Text goes to the orchestrator as
+ * `kind: "text"`, or `"command"` for /start, /help, /reset, /human. Non-text (stickers, voice, photos without a
+ * caption, …) goes as `kind: "unsupported"` when the channel's `nonText` policy is "answer", or is recorded as
+ * ignored. Every answer — the /start greeting, the polite non-text notice — comes from the orchestrator's role
+ * logic, so each inbound message gets exactly one reply and the channel never answers on its own.
+ *
+ * @module
+ */
+import type { InboundMessage } from "../../bus/envelopes.ts";
+import { parseCommand } from "./commands.ts";
+import type { IngressBatch } from "./ingress.ts";
+import { recordSkipped } from "./skipped.ts";
+
+/** The inbound message without `kind` and `text`, which this module decides. */
+export type InboundBase = Omit<InboundMessage, "kind" | "text">;
+
+export type NonTextPolicy = "answer" | "ignore";
+
+/** Adds a text message (or a command) with its idempotency key `key`. */
+export function addText(batch: IngressBatch, base: InboundBase, key: string, text: string): void {
+  const command = parseCommand(text);
+  const message: InboundMessage = command
+    ? { ...base, kind: "command", text: command.text }
+    : { ...base, kind: "text", text };
+  batch.inbound.push({ message, idempotencyKey: key });
+}
+
+/**
+ * Adds a non-text message (`detail`: sticker, photo, audio, …). Returns true when it was published for an answer,
+ * false when it was recorded as ignored.
+ */
+export function addNonText(
+  batch: IngressBatch,
+  base: InboundBase,
+  key: string,
+  detail: string,
+  policy: NonTextPolicy,
+  now: number,
+): boolean {
+  if (policy === "ignore") {
+    const skipped = {
+      platformId: base.platformId,
+      chatId: base.chatId,
+      reason: "ignored" as const,
+      detail,
+      sentAt: base.sentAt,
+    };
+    batch.rows.push(recordSkipped(base.agent, skipped, now));
+    return false;
+  }
+  batch.inbound.push({ message: { ...base, kind: "unsupported", text: `[${detail}]` }, idempotencyKey: key });
+  return true;
+}

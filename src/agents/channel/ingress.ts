@@ -1,0 +1,122 @@
+/**
+ * The ingress commit every channel shares: first the channel's own rows (contacts, skipped inputs, delivery
+ * states — all idempotent upserts) in one write batch, then every inbound message and every channel-local answer
+ * in ONE bus publish with per-message idempotency keys (atomic: all or nothing). Only then may the webhook answer
+ * 2xx or the poller confirm an offset. A redelivery after a failure repeats both steps harmlessly.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import {
+  chatKey,
+  INBOUND_TOPIC,
+  type InboundMessage,
+  type OutboundReply,
+  outboundTopic,
+} from "../../bus/envelopes.ts";
+import type { Bus, Json, PublishInput } from "../../bus/types.ts";
+import type { Logger } from "../../log.ts";
+import { type Client, type InStatement, isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
+import { newTraceId, type Tracer } from "../../trace/mod.ts";
+import { RETRY_AFTER_S } from "../runtime.ts";
+
+export interface IngressBatch {
+  /** Messages for the orchestrator, each with its idempotency key (`telegram:<agent>:<update_id>`, `whatsapp:<wamid>`, …). */
+  inbound: { message: InboundMessage; idempotencyKey: string }[];
+  /** Answers the channel gives by itself (the /start greeting, the polite non-text answer). */
+  outbound: { reply: OutboundReply; idempotencyKey: string }[];
+  /** The channel's own rows: contacts, skipped inputs, delivery states. */
+  rows: InStatement[];
+}
+
+/**
+ * Envelopes as bus payloads. Zod's output objects are plain JSON: optional fields are absent, never
+ * `undefined` (exactOptionalPropertyTypes), so the cast only drops the index-signature check.
+ */
+function toJson(envelope: InboundMessage | OutboundReply): Json {
+  return envelope as unknown as Json;
+}
+
+export function emptyBatch(): IngressBatch {
+  return { inbound: [], outbound: [], rows: [] };
+}
+
+export interface IngressResult {
+  /** Idempotency keys of the inbound messages stored now (not duplicates of earlier deliveries). */
+  fresh: Set<string>;
+  duplicates: number;
+}
+
+export interface IngressTarget {
+  bus: Bus;
+  client: Client;
+  agent: string;
+  tracer: Tracer;
+}
+
+/**
+ * Commits a batch: the channel's rows, then one atomic bus publish. Throws when the store cannot commit. Each new
+ * inbound message starts a trace (`received`, `stored`) whose id travels with it on the bus.
+ */
+export async function commitIngress(to: IngressTarget, batch: IngressBatch): Promise<IngressResult> {
+  const { bus, client, agent } = to;
+  if (batch.rows.length > 0) await client.batch(batch.rows, "write");
+  const seen = new Set<string>();
+  const messages: (PublishInput & { idempotencyKey: string })[] = [];
+  let duplicates = 0;
+  const add = (input: PublishInput & { idempotencyKey: string }) => {
+    if (seen.has(input.idempotencyKey)) return void duplicates++; // the same wamid twice in one webhook
+    seen.add(input.idempotencyKey);
+    messages.push(input);
+  };
+  const inbound = new Map<string, InboundMessage>();
+  for (const { message, idempotencyKey } of batch.inbound) {
+    if (!inbound.has(idempotencyKey)) inbound.set(idempotencyKey, message);
+    add({
+      topic: INBOUND_TOPIC,
+      key: chatKey(agent, message.chatId),
+      payload: toJson(message),
+      idempotencyKey,
+      traceId: newTraceId(),
+    });
+  }
+  const inboundCount = messages.length;
+  for (const { reply, idempotencyKey } of batch.outbound) {
+    add({
+      topic: outboundTopic(agent),
+      key: chatKey(agent, reply.chatId),
+      payload: toJson(reply),
+      idempotencyKey,
+    });
+  }
+  const fresh = new Set<string>();
+  if (messages.length === 0) return { fresh, duplicates };
+  const results = await bus.publish(messages);
+  results.forEach((r, i) => {
+    const m = messages[i]!;
+    if (i >= inboundCount) return;
+    if (r.duplicate) return void duplicates++;
+    fresh.add(m.idempotencyKey);
+    const message = inbound.get(m.idempotencyKey)!;
+    to.tracer.event(m.traceId, "received", { channel: message.channel, platformId: message.platformId }, {
+      chat: m.key,
+      at: message.receivedAt,
+    });
+    to.tracer.event(m.traceId, "stored", { busId: r.id });
+  });
+  return { fresh, duplicates };
+}
+
+/**
+ * The answer to a webhook whose commit failed: 503 with Retry-After when the store is unavailable (locked,
+ * read-only, full), so the platform redelivers later; 500 for anything else. Never 2xx without a committed row.
+ */
+export function ingressFailure(c: Context, err: unknown, log: Logger): Response {
+  if (isStoreUnavailable(err)) {
+    log.warn("webhook not stored: store unavailable", { code: storeErrorCode(err) });
+    c.header("Retry-After", String(RETRY_AFTER_S));
+    return c.json({ error: "store unavailable, retry later" }, 503);
+  }
+  log.error("webhook not stored", { err });
+  return c.json({ error: "internal error" }, 500);
+}

@@ -1,0 +1,45 @@
+/**
+ * What a channel's transport tells the shared egress loop after one send attempt. Each channel maps its
+ * platform's errors to these three outcomes (Telegram: 429 retry_after, 403 blocked; WhatsApp: the retry classes
+ * of RELIABILITY.md), so pacing, retries and the send ledger are written once.
+ *
+ * @module
+ */
+import type { OutboundReply } from "../../bus/envelopes.ts";
+
+export type SendOutcome<P> =
+  /** The platform accepted the message. */
+  | { kind: "sent"; platformId?: string }
+  /** Try again after `afterMs`: the chat (`scope: "chat"`) or every chat (`"all"`) waits that long. */
+  | { kind: "retry"; afterMs: number; scope: "chat" | "all"; reason: string; code?: string }
+  /**
+   * Never retried. `inactive` marks the contact so nothing more is sent to it; `instead` is sent once in place
+   * of the failed part (WhatsApp: the approved template after 131047). `code` is the platform's error code
+   * (metrics label).
+   */
+  | { kind: "failed"; reason: string; code?: string; inactive?: boolean; instead?: P };
+
+export type SendPlan<P> = { parts: P[] } | { skipped: string };
+
+/** One channel's platform side: how a reply becomes parts, and how one part is sent. */
+export interface ChannelTransport<P> {
+  /** Turns a reply into the messages to send (split, text or template), or says why nothing can be sent. */
+  plan(reply: OutboundReply): Promise<SendPlan<P>>;
+  /** One attempt at sending one part. */
+  send(part: P, ctx: SendContext): Promise<SendOutcome<P>>;
+}
+
+export interface SendContext {
+  chatId: string;
+  /** The part's send-ledger key (`<replyKey>#<part>`). */
+  key: string;
+  /** Counts from 1 for this part. */
+  attempt: number;
+  /** Aborted when the bus lease is lost or the agent stops. */
+  signal: AbortSignal;
+}
+
+/** Back-off for attempt `attempt` (1-based): `baseMs * factor^(attempt-1)`, capped. */
+export function backoffMs(attempt: number, baseMs: number, factor: number, capMs: number): number {
+  return Math.min(capMs, baseMs * factor ** Math.max(0, attempt - 1));
+}

@@ -1,0 +1,61 @@
+/**
+ * Send pacing inside one channel agent: a minimum gap between two messages to the same chat and a global rate
+ * for the whole bot or phone number. Every send reserves its slot synchronously before it waits, so concurrent
+ * handlers never pick the same slot. Back-off from the platform (`retry_after`, 131056, 130429) pushes a chat's
+ * or every chat's next slot later.
+ *
+ * @module
+ */
+import type { Sleep } from "./sleep.ts";
+
+export interface PacerOptions {
+  /** Minimum gap in ms between two sends to one chat (Telegram ~1000, WhatsApp pair rate ~6000). */
+  perKeyMs: number;
+  /** Sends per second across all chats (Telegram ~30 per bot, WhatsApp 80 per number). */
+  perSecond: number;
+  now: () => number;
+  sleep: Sleep;
+}
+
+export interface Pacer {
+  /** Waits until a send to `key` is allowed, and takes that slot. */
+  wait(key: string, signal?: AbortSignal): Promise<void>;
+  /** No send to `key` before `until` (epoch ms). */
+  deferKey(key: string, until: number): void;
+  /** No send at all before `until` (epoch ms). */
+  deferAll(until: number): void;
+}
+
+/** Chats idle for this long are forgotten, so the map stays small. */
+const FORGET_AFTER_MS = 10 * 60_000;
+
+export function createPacer(opts: PacerOptions): Pacer {
+  const gapMs = 1000 / opts.perSecond;
+  const nextByKey = new Map<string, number>();
+  let nextGlobal = 0;
+  let lastSweep = 0;
+
+  const sweep = (t: number) => {
+    if (t - lastSweep < FORGET_AFTER_MS) return;
+    lastSweep = t;
+    for (const [k, at] of nextByKey) if (at < t - FORGET_AFTER_MS) nextByKey.delete(k);
+  };
+
+  return {
+    async wait(key, signal) {
+      const t = opts.now();
+      sweep(t);
+      // Whole milliseconds: 80/s is a 12.5 ms gap, and slots are compared with integer clocks.
+      const at = Math.ceil(Math.max(t, nextByKey.get(key) ?? 0, nextGlobal));
+      nextByKey.set(key, at + opts.perKeyMs);
+      nextGlobal = at + gapMs;
+      if (at > t) await opts.sleep(at - t, signal);
+    },
+    deferKey(key, until) {
+      nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));
+    },
+    deferAll(until) {
+      nextGlobal = Math.max(nextGlobal, until);
+    },
+  };
+}

@@ -1,0 +1,80 @@
+/**
+ * What every channel agent wires the same way: its bus (the production SQLite bus on the agent's store), the
+ * subscriptions its messages need, the send ledger, and the egress consumer of `outbound.<agent>`.
+ *
+ * Subscriptions: a bus group receives messages published after it subscribed. The channel subscribes its own
+ * egress group, and the orchestrator's group on `inbound` too, so messages a channel stores before the
+ * orchestrator ever ran are not left without a receiver.
+ *
+ * @module
+ */
+import { INBOUND_TOPIC, outboundTopic } from "../../bus/envelopes.ts";
+import {
+  type Bus,
+  type Consumer,
+  createSendLedger,
+  createSqliteBus,
+  type Delivery,
+  type SendLedger,
+} from "../../bus/mod.ts";
+import type { AgentDeps } from "../define.ts";
+
+/** The consumer group that sends a channel agent's replies. */
+export const EGRESS_GROUP = "egress";
+/** The orchestrator's consumer group on `inbound`. */
+export const ORCHESTRATOR_GROUP = "orchestrator";
+
+/** How long a stopping agent waits for sends in flight before their leases are released. */
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface ChannelSpine {
+  bus: Bus;
+  ledger: SendLedger;
+  /** Aborted when the agent starts stopping: ends pacing and back-off waits (see egress.ts). */
+  stopping: AbortSignal;
+  startEgress(handler: (delivery: Delivery) => Promise<void>): void;
+  /** Stops the egress consumer (sends in flight finish or are released) and the bus. */
+  stop(): Promise<void>;
+}
+
+export interface SpineOptions {
+  /** Bus to use instead of the store's SQLite bus (tests). */
+  bus?: Bus;
+  /** Parallel sends (different chats); one chat's replies are always sent in order. */
+  concurrency?: number;
+}
+
+export async function createChannelSpine(
+  deps: AgentDeps,
+  agent: string,
+  opts: SpineOptions = {},
+): Promise<ChannelSpine> {
+  const bus = opts.bus ??
+    createSqliteBus(deps.store, { log: deps.log, metrics: deps.metrics, now: deps.now });
+  await bus.subscribe(outboundTopic(agent), EGRESS_GROUP);
+  await bus.subscribe(INBOUND_TOPIC, ORCHESTRATOR_GROUP);
+  const ledger = createSendLedger(deps.store, { now: deps.now });
+  let consumer: Consumer | undefined;
+  const stopping = new AbortController();
+  return {
+    bus,
+    ledger,
+    stopping: stopping.signal,
+    startEgress(handler) {
+      consumer ??= bus.consume({
+        topic: outboundTopic(agent),
+        group: EGRESS_GROUP,
+        handler,
+        concurrency: opts.concurrency ?? 8,
+        // Platform back-off is waited out inside the handler; the heartbeat keeps the lease meanwhile.
+        leaseMs: 30_000,
+        maxAttempts: 8,
+      });
+    },
+    async stop() {
+      stopping.abort(new Error("agent stopping"));
+      await consumer?.stop(STOP_TIMEOUT_MS);
+      await bus.close();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * Splits a long reply into messages a platform accepts (Telegram and WhatsApp: 4,096 characters), cutting at
+ * the best boundary that fits: a paragraph, then a line, then a sentence, then a word, and only as a last resort
+ * mid-word (never inside a surrogate pair).
+ *
+ * @module
+ */
+
+const SENTENCE_END = /[.!?…。！？](["')\]»”’]*)\s/g;
+
+function lastMatchEnd(window: string, re: RegExp): number {
+  let best = -1;
+  re.lastIndex = 0;
+  for (let m = re.exec(window); m !== null; m = re.exec(window)) best = m.index + m[0].length;
+  return best;
+}
+
+/** Where to cut `text` so the first piece has at most `limit` UTF-16 units; prefers natural boundaries. */
+function cutPoint(text: string, limit: number): number {
+  const window = text.slice(0, limit + 1);
+  // A boundary in the first third would leave a tiny message; accept it only when nothing better exists.
+  const floor = Math.floor(limit / 3);
+  const paragraph = window.lastIndexOf("\n\n", limit);
+  if (paragraph > floor) return paragraph + 2;
+  const line = window.lastIndexOf("\n", limit);
+  if (line > floor) return line + 1;
+  const sentence = lastMatchEnd(window.slice(0, limit), SENTENCE_END);
+  if (sentence > floor) return sentence;
+  const space = Math.max(window.lastIndexOf(" ", limit), window.lastIndexOf("\t", limit));
+  if (space > 0) return space + 1;
+  // No boundary at all: cut hard, but not between the halves of a surrogate pair.
+  const code = text.charCodeAt(limit - 1);
+  return code >= 0xd800 && code <= 0xdbff ? limit - 1 : limit;
+}
+
+/**
+ * Splits `text` into pieces of at most `limit` UTF-16 code units (what JavaScript's `length` counts; never fewer
+ * characters than the platforms count). Pieces are trimmed; empty pieces are dropped.
+ *
+ * @example
+ * ```ts
+ * splitText("First paragraph.\n\nSecond one.", 20); // ["First paragraph.", "Second one."]
+ * ```
+ */
+export function splitText(text: string, limit: number): string[] {
+  if (limit < 2) throw new RangeError("splitText: limit must be at least 2");
+  const parts: string[] = [];
+  let rest = text.trim();
+  while (rest.length > limit) {
+    const cut = cutPoint(rest, limit);
+    const piece = rest.slice(0, cut).trimEnd();
+    if (piece !== "") parts.push(piece);
+    rest = rest.slice(cut).trimStart();
+  }
+  if (rest !== "") parts.push(rest);
+  return parts;
+}

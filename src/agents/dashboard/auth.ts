@@ -1,0 +1,47 @@
+/**
+ * Who may see the dashboard: with a login configured, HTTP Basic auth (hono's middleware, constant-time
+ * comparison); without one, only a loopback binding is allowed, so the page is reachable only from the VM
+ * itself (or through `ssh -L`).
+ *
+ * @module
+ */
+import type { MiddlewareHandler } from "hono";
+import { basicAuth } from "hono/basic-auth";
+import type { DashboardConfig } from "./config.ts";
+
+export interface Login {
+  username: string;
+  password: string;
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** The configured login, read from the secrets the runtime passes (by environment variable name). */
+export function loginOf(
+  cfg: DashboardConfig | undefined,
+  secrets: Readonly<Record<string, string>>,
+): Login | undefined {
+  if (!cfg?.userEnv || !cfg.passwordEnv) return undefined;
+  const username = secrets[cfg.userEnv];
+  const password = secrets[cfg.passwordEnv];
+  return username && password ? { username, password } : undefined;
+}
+
+/** Refuses a dashboard that anyone on the network could open. */
+export function assertSafeBinding(agent: string, host: string, login: Login | undefined): void {
+  if (login || isLoopback(host)) return;
+  throw new Error(
+    `Cannot start agent "${agent}": it binds ${host}, which other machines can reach, and the dashboard has no ` +
+      "login; set dashboard.userEnv and dashboard.passwordEnv, or bind 127.0.0.1",
+  );
+}
+
+/** Basic auth when there is a login; otherwise a pass-through (the binding is loopback). */
+export function dashboardAuth(login: Login | undefined): MiddlewareHandler {
+  if (!login) return (_c, next) => next();
+  return basicAuth({ username: login.username, password: login.password, realm: "aideazz dashboard" });
+}

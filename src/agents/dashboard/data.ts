@@ -1,0 +1,193 @@
+/**
+ * Everything the dashboard shows, read from the store in a few queries: the window's series (one resolution),
+ * spend per UTC day from the hourly rollups, agent heartbeats and recent traces.
+ *
+ * @module
+ */
+import type { Config } from "../../config.ts";
+import {
+  bucketStart,
+  computeKpis,
+  counterSlots,
+  gaugeSlots,
+  HOUR,
+  type Kpis,
+  lastValue,
+  M,
+  quantileSlots,
+  readSeries,
+  resolutionFor,
+  type Retention,
+  type StoredSeries,
+  total,
+  type Window,
+} from "../../metrics/mod.ts";
+import type { Client } from "../../store/mod.ts";
+import { recentTraces, type TraceSummary } from "../../trace/mod.ts";
+
+export interface AgentRow {
+  name: string;
+  kind: string;
+  pid: number | undefined;
+  version: string | undefined;
+  startedAt: number | undefined;
+  seenAt: number | undefined;
+  rssBytes: number | undefined;
+  starts: number;
+}
+
+export interface DashboardData {
+  now: number;
+  window: Window;
+  slots: number;
+  kpis: Kpis;
+  /** Per minute, per slot. */
+  throughput: { in: number[]; out: number[]; http: number[] };
+  replyLatency: { p50: (number | null)[]; p90: (number | null)[]; p99: (number | null)[] };
+  cache: { hitRate: (number | null)[]; falseHitRate: (number | null)[] };
+  costPerDay: { day: string; usd: number }[];
+  dailyBudgetUsd: number | undefined;
+  quota: { label: string; ratio: number }[];
+  errors: { label: string; count: number }[];
+  memory: { agent: string; values: (number | null)[] }[];
+  agents: AgentRow[];
+  traces: TraceSummary[];
+}
+
+const named = (series: readonly StoredSeries[], name: string) => series.filter((s) => s.name === name);
+
+function ratioSlots(num: number[], den: number[]): (number | null)[] {
+  return num.map((n, i) => (den[i]! > 0 ? n / den[i]! : null));
+}
+
+async function heartbeats(
+  client: Client,
+): Promise<Map<string, { pid: number; version: string; startedAt: number; seenAt: number }>> {
+  const rs = await client.execute("SELECT agent, pid, version, started_at, seen_at FROM agent_heartbeats");
+  return new Map(rs.rows.map((r) => [String(r["agent"]), {
+    pid: Number(r["pid"]),
+    version: String(r["version"]),
+    startedAt: Number(r["started_at"]),
+    seenAt: Number(r["seen_at"]),
+  }]));
+}
+
+/** Spend per UTC day over the last `days` days (today included), from the hourly rollups. */
+async function costPerDay(
+  client: Client,
+  now: number,
+  days: number,
+): Promise<{ day: string; usd: number }[]> {
+  const today = bucketStart(now, 86_400_000);
+  const from = today - (days - 1) * 86_400_000;
+  const series = await readSeries(client, { from, to: now + 1, res: HOUR, names: [M.cost] });
+  const out = Array.from(
+    { length: days },
+    (_, i) => ({ day: new Date(from + i * 86_400_000).toISOString().slice(5, 10), usd: 0 }),
+  );
+  for (const s of series) {
+    for (const p of s.points) {
+      const i = Math.floor((p.start - from) / 86_400_000);
+      if (out[i]) out[i].usd += p.value;
+    }
+  }
+  return out;
+}
+
+export interface LoadOptions {
+  now: number;
+  windowMs: number;
+  retention: Retention;
+  config: Config;
+  slots?: number;
+}
+
+/** Reads the dashboard's data for the window ending now. */
+export async function loadDashboard(client: Client, opts: LoadOptions): Promise<DashboardData> {
+  const res = resolutionFor(opts.windowMs, opts.retention);
+  const to = opts.now + 1;
+  const from = bucketStart(opts.now - opts.windowMs, res) + res;
+  const w: Window = { from, to, res };
+  const slots = Math.max(1, Math.min(opts.slots ?? 120, Math.ceil((to - from) / res)));
+  const slotMs = (to - from) / slots;
+  // The last slot is still filling: its rate is over the part that has passed, not the whole slot.
+  const perMinute = (i: number) =>
+    60_000 / (i === slots - 1 ? Math.max(1, to - (from + i * slotMs)) : slotMs);
+  const series = await readSeries(client, { from: from - res, to, res });
+  const inWindow = series.map((s) => ({ ...s, points: s.points.filter((p) => p.start >= from) }));
+  const rate = (name: string) =>
+    counterSlots(named(inWindow, name), w, slots).map((v, i) => v * perMinute(i));
+
+  const lookups = named(inWindow, M.cacheLookups);
+  const hits = counterSlots(lookups.filter((s) => s.labels["result"] === "hit"), w, slots);
+  const latency = named(inWindow, M.replyLatency);
+  const hb = await heartbeats(client);
+  const kpis = computeKpis(inWindow);
+  const rss = named(series, M.rss).sort((a, b) => a.agent.localeCompare(b.agent));
+  const agents = new Set([...opts.config.agents.map((a) => a.name), ...hb.keys()]);
+
+  return {
+    now: opts.now,
+    window: w,
+    slots,
+    kpis,
+    throughput: { in: rate(M.messagesIn), out: rate(M.messagesOut), http: rate(M.httpRequests) },
+    replyLatency: {
+      p50: quantileSlots(latency, w, slots, 0.5),
+      p90: quantileSlots(latency, w, slots, 0.9),
+      p99: quantileSlots(latency, w, slots, 0.99),
+    },
+    cache: {
+      hitRate: ratioSlots(hits, counterSlots(lookups, w, slots)),
+      falseHitRate: ratioSlots(counterSlots(named(inWindow, M.cacheFalseHits), w, slots), hits),
+    },
+    costPerDay: await costPerDay(client, opts.now, 14),
+    dailyBudgetUsd: opts.config.router.budget?.dailyUsd,
+    quota: named(inWindow, M.quotaHeadroom).map((s) => ({
+      label: `${s.labels["provider"]}/${s.labels["model"]} ${s.labels["window"]}`,
+      ratio: lastValue(s) ?? 0,
+    })).sort((a, b) => a.ratio - b.ratio),
+    errors: errorRows(inWindow),
+    memory: rss.map((s) => ({
+      agent: s.agent,
+      values: gaugeSlots({ ...s, points: s.points.filter((p) => p.start >= from) }, w, slots),
+    })),
+    agents: [...agents].sort().map((name) => {
+      const h = hb.get(name);
+      return {
+        name,
+        kind: opts.config.agents.find((a) => a.name === name)?.kind ?? "?",
+        pid: h?.pid,
+        version: h?.version,
+        startedAt: h?.startedAt,
+        seenAt: h?.seenAt,
+        rssBytes: rss.find((s) => s.agent === name)?.points.at(-1)?.value,
+        starts: kpis.starts?.[name] ?? 0,
+      };
+    }),
+    traces: await recentTraces(client, 15),
+  };
+}
+
+function errorRows(series: readonly StoredSeries[]): { label: string; count: number }[] {
+  const rows: { label: string; count: number }[] = [];
+  for (const s of named(series, M.sendErrors)) {
+    rows.push({ label: `send ${s.labels["platform"]} ${s.labels["code"]}`, count: total([s]) });
+  }
+  const http5xx = named(series, M.httpRequests).filter((s) => (s.labels["status"] ?? "").startsWith("5"));
+  if (http5xx.length > 0) rows.push({ label: "HTTP 5xx", count: total(http5xx) });
+  const dead = named(series, M.busDeadLetters);
+  if (dead.length > 0) {
+    rows.push({
+      label: "dead letters (now)",
+      count: dead.reduce((a, s) => a + (lastValue(s) ?? 0), 0),
+    });
+  }
+  const flush = named(series, M.flushErrors);
+  if (flush.length > 0) rows.push({ label: "metrics flush errors", count: total(flush) });
+  const providers = named(series, M.providerRequests).filter((s) => s.labels["outcome"] !== "ok");
+  for (const s of providers) {
+    rows.push({ label: `${s.labels["provider"]} ${s.labels["outcome"]}`, count: total([s]) });
+  }
+  return rows.filter((r) => r.count > 0).sort((a, b) => b.count - a.count);
+}

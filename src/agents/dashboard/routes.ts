@@ -1,0 +1,67 @@
+/**
+ * Mounts the dashboard on the analytics agent's app: `GET /` (the page, `?window=1h`), `GET /traces/:id` and
+ * `GET /api/dashboard` (the same data as JSON), all behind the login when one is configured.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import type { Config } from "../../config.ts";
+import { parseDuration, type Retention } from "../../metrics/mod.ts";
+import type { Client } from "../../store/mod.ts";
+import { eventsOf, isTraceIdOrPrefix, matchTraceIds } from "../../trace/mod.ts";
+import { dashboardAuth, type Login } from "./auth.ts";
+import { loadDashboard } from "./data.ts";
+import { renderDashboard } from "./page.ts";
+import { renderTracePage } from "./trace-page.ts";
+
+export interface DashboardOptions {
+  client: Client;
+  config: Config;
+  retention: Retention;
+  now: () => number;
+  agent: string;
+  version: string;
+  login: Login | undefined;
+  refreshS: number;
+}
+
+const MIN_WINDOW = 5 * 60_000;
+const MAX_WINDOW = 90 * 86_400_000;
+
+/** The window of a request (`?window=6h`), clamped to 5 min … 90 days; default 1 h. */
+export function windowOf(text: string | undefined): { ms: number; text: string } {
+  const ms = text === undefined ? undefined : parseDuration(text);
+  if (ms === undefined) return { ms: 3_600_000, text: "1h" };
+  return { ms: Math.min(MAX_WINDOW, Math.max(MIN_WINDOW, ms)), text: text! };
+}
+
+export function mountDashboard(app: Hono, o: DashboardOptions): void {
+  const auth = dashboardAuth(o.login);
+  for (const path of ["/", "/traces/*", "/api/dashboard"]) app.use(path, auth);
+  const load = (windowMs: number) =>
+    loadDashboard(o.client, { now: o.now(), windowMs, retention: o.retention, config: o.config });
+
+  app.get("/", async (c) => {
+    const w = windowOf(c.req.query("window"));
+    const data = await load(w.ms);
+    c.header("Cache-Control", "no-store");
+    return c.html(
+      await renderDashboard({
+        data,
+        agent: o.agent,
+        version: o.version,
+        refreshS: o.refreshS,
+        loopbackOnly: o.login === undefined,
+        windowText: w.text,
+      }),
+    );
+  });
+  app.get("/api/dashboard", async (c) => c.json(await load(windowOf(c.req.query("window")).ms)));
+  app.get("/traces/:id", async (c) => {
+    const id = c.req.param("id").toLowerCase();
+    if (!isTraceIdOrPrefix(id)) return c.html(await renderTracePage(id, []), 404);
+    const [match] = await matchTraceIds(o.client, id, 1);
+    const events = match ? (await eventsOf(o.client, [match])).get(match) ?? [] : [];
+    return c.html(await renderTracePage(match ?? id, events), events.length > 0 ? 200 : 404);
+  });
+}

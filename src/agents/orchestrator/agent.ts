@@ -1,0 +1,146 @@
+/**
+ * The orchestrator agent: consumes inbound chat messages (per-chat order), answers each turn through the FAQ,
+ * the cache and the model router, publishes exactly one reply per message to the channel's outbound topic, and
+ * serves an OpenAI-compatible endpoint so other programs on the VM can use the same router, cache and budgets.
+ * It also runs the store's housekeeping: bus retention, conversation retention.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import { INBOUND_TOPIC, outboundTopic } from "../../bus/envelopes.ts";
+import { type Consumer, createRetention, createSqliteBus } from "../../bus/mod.ts";
+import { createResponseCache } from "../../router/cache.ts";
+import { createModelRouter, type ModelRouter } from "../../router/chain.ts";
+import { resolveRouterSettings } from "../../router/config.ts";
+import { createEmbedder } from "../../router/embeddings.ts";
+import { createFaq, type Faq, parseFaq } from "../../router/faq.ts";
+import { EGRESS_GROUP, ORCHESTRATOR_GROUP } from "../channel/spine.ts";
+import { defineAgent } from "../define.ts";
+import { createConversations } from "./conversation.ts";
+import { createUserLimits } from "./limits.ts";
+import { openAiRoutes } from "./openai.ts";
+import { createTurnHandler } from "./turn.ts";
+
+/** How long a stopping orchestrator lets turns in flight finish before releasing their leases. */
+const STOP_TIMEOUT_MS = 15_000;
+const DAY_MS = 86_400_000;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+export const orchestrator = defineAgent({
+  kind: "orchestrator",
+  summary: "answers chat messages: FAQ, cache, then Groq / Claude / local Llama",
+  async create(deps, agent) {
+    const { store, config, log, metrics, tracer, now } = deps;
+    const bus = createSqliteBus(store, { log, metrics, now });
+    const faqs = new Map<string, Faq>();
+    for (const [name, role] of Object.entries(config.roles)) {
+      if (role.faq === undefined) continue;
+      faqs.set(name, createFaq(parseFaq(await readFile(role.faq, "utf8"), role.faq), config.conversation.faqThreshold));
+    }
+    const settings = resolveRouterSettings(config.router);
+    const hasProviders = Object.values(settings.chains).some((c) => c.length > 0);
+    const routerDeps = { client: store.client, fetch: deps.fetch, env: deps.secrets, now, random: Math.random, sleep, log };
+    const router: ModelRouter | undefined = hasProviders ? await createModelRouter(settings, routerDeps) : undefined;
+    // `local` in the OpenAI endpoint: only the llama.cpp providers, whatever the chains say.
+    const localNames = Object.entries(settings.providers).filter(([, p]) => p.kind === "llama-cpp").map(([n]) => n);
+    const localRouter = localNames.length === 0 ? undefined : await createModelRouter(
+      { ...settings, chains: { simple: localNames, complex: localNames, "high-value": localNames } },
+      routerDeps,
+    );
+    const embeddings = config.cache.embeddings;
+    const embedApiKey = embeddings?.apiKeyEnv ? deps.secrets[embeddings.apiKeyEnv] : undefined;
+    const cache = config.cache.enabled
+      ? createResponseCache({
+        client: store.client,
+        now,
+        ttlMs: config.cache.ttlMs,
+        lexicalThreshold: config.cache.lexicalThreshold,
+        semanticThreshold: config.cache.semanticThreshold,
+        ...(embeddings
+          ? {
+            embedder: createEmbedder({
+              baseUrl: embeddings.baseUrl,
+              model: embeddings.model,
+              fetch: deps.fetch,
+              ...(embedApiKey ? { apiKey: embedApiKey } : {}),
+            }),
+          }
+          : {}),
+      })
+      : undefined;
+    const conversations = createConversations(store.client);
+    const limits = createUserLimits({
+      client: store.client,
+      now,
+      perMinute: config.conversation.perUserPerMinute,
+      dailyTokens: config.conversation.perUserDailyTokens,
+    });
+    const handler = createTurnHandler({
+      bus, client: store.client, config, conversations, cache, faqs, router, limits, tracer, metrics, log, now,
+      random: Math.random, agent: agent.name,
+    });
+    const retention = createRetention(store, { now, log });
+    let consumer: Consumer | undefined;
+    let housekeeping: ReturnType<typeof setInterval> | undefined;
+    const apiKey = agent.apiKeyEnv ? deps.secrets[agent.apiKeyEnv] : undefined;
+
+    return {
+      routes(app) {
+        openAiRoutes(app, { router, localRouter, cache, config, apiKey, now, metrics });
+      },
+      async start() {
+        // Subscribe every channel's egress group too: a reply published before its channel first ran is kept.
+        await bus.subscribe(INBOUND_TOPIC, ORCHESTRATOR_GROUP);
+        for (const a of config.agents) {
+          if (a.kind === "telegram" || a.kind === "whatsapp" || a.kind === "webchat") {
+            await bus.subscribe(outboundTopic(a.name), EGRESS_GROUP);
+          }
+        }
+        consumer = bus.consume({
+          topic: INBOUND_TOPIC,
+          group: ORCHESTRATOR_GROUP,
+          handler,
+          concurrency: 16,
+          leaseMs: 30_000,
+          maxAttempts: config.conversation.maxAttempts,
+          retryBaseMs: config.conversation.retryBaseMs,
+          retryMaxMs: 120_000,
+        });
+        retention.start();
+        housekeeping = setInterval(() => {
+          conversations.purgeBefore(now() - config.conversation.retentionDays * DAY_MS)
+            .catch((err) => log.warn("conversation retention failed", { err }));
+        }, 3_600_000);
+      },
+      async stop() {
+        clearInterval(housekeeping);
+        await consumer?.stop(STOP_TIMEOUT_MS);
+        await retention.stop();
+        await bus.close();
+      },
+      checks() {
+        const open = router ? Object.entries(router.breakerStates()).filter(([, s]) => s === "open").map(([n]) => n) : [];
+        return Promise.resolve({
+          providers: {
+            ok: true,
+            detail: !router ? "no provider configured: FAQ and cache only" : open.length ? `breaker open: ${open.join(", ")}` : "all breakers closed",
+          },
+        });
+      },
+    };
+  },
+});

@@ -1,0 +1,54 @@
+/**
+ * Orchestrator settings in the config file: conversation memory, the reply cache, abuse limits and the texts
+ * the orchestrator answers with on its own.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { envVarName } from "../../config-types.ts";
+
+const DAY_MS = 86_400_000;
+
+export const cacheSchema = z.strictObject({
+  enabled: z.boolean().default(true).describe("Serve and store cached answers for context-free turns"),
+  ttlMs: z.number().int().positive().default(7 * DAY_MS).describe("How long a cached answer may be served"),
+  lexicalThreshold: z.number().min(0).max(1).default(0.5)
+    .describe("Matcher score a fuzzy cache hit needs (0.5: ≤ 2% false hits on banking77; calibrate with `aideazz cache eval`)"),
+  semanticThreshold: z.number().min(0).max(1).default(0.92).describe("Cosine similarity an embedding hit needs"),
+  checkShare: z.number().min(0).max(1).default(0.02)
+    .describe("Share of cache hits also answered fresh in the background to measure the false-hit rate"),
+  embeddings: z.strictObject({
+    baseUrl: z.url().describe("OpenAI-compatible base URL, e.g. the llama.cpp sidecar http://127.0.0.1:8090/v1"),
+    model: z.string().min(1).default("default"),
+    apiKeyEnv: envVarName.optional(),
+  }).optional().describe("Embedding endpoint for the semantic cache tier; without it the cache is exact + lexical"),
+});
+
+export const conversationSchema = z.strictObject({
+  maxContextTokens: z.number().int().positive().default(1_500).describe("Earlier turns a model sees, in estimated tokens"),
+  maxReplyTokens: z.number().int().positive().default(400).describe("Longest reply a model may write"),
+  retentionDays: z.number().int().positive().default(30).describe("Conversation turns older than this are deleted"),
+  faqThreshold: z.number().min(0).max(1).default(0.3).describe("Matcher score an FAQ answer needs"),
+  maxInputChars: z.number().int().positive().default(2_000)
+    .describe("Longer messages are refused before any model call (abuse limit)"),
+  perUserPerMinute: z.number().int().positive().default(20).describe("Messages per user per minute answered; more get one notice"),
+  perUserDailyTokens: z.number().int().positive().default(50_000).describe("Model tokens per user per UTC day"),
+  maxAttempts: z.number().int().min(1).max(20).default(5)
+    .describe("Attempts at answering one message (all providers down) before it is dead-lettered"),
+  retryBaseMs: z.number().int().positive().default(5_000).describe("First retry delay; doubles per attempt, jittered"),
+  fallbackText: z.string().min(1).default(
+    "Sorry, our assistant is temporarily unavailable. We have your message and will get back to you shortly.",
+  ).describe("Sent once when every provider failed; the message stays queued for a retry"),
+  noAnswerText: z.string().min(1).default(
+    "I don't have an answer to that yet. A person from our team will follow up here.",
+  ).describe("Answer when the FAQ and cache have none and no model provider is configured"),
+  tooLongText: z.string().min(1).default("That message is too long for me. Could you shorten it?"),
+  rateLimitedText: z.string().min(1).default("You're sending messages faster than I can answer. Please wait a minute."),
+  resetText: z.string().min(1).default("Done: I've forgotten our conversation. How can I help?"),
+  helpText: z.string().min(1).default("Ask me anything. Commands: /reset forgets our conversation, /human asks for a person."),
+  handoffText: z.string().min(1).default("I've asked a person from our team to take over. They'll reply here."),
+  unsupportedText: z.string().min(1).default("Sorry, I can only read text messages. Please type your question."),
+});
+
+export type CacheConfig = z.infer<typeof cacheSchema>;
+export type ConversationConfig = z.infer<typeof conversationSchema>;

@@ -1,0 +1,73 @@
+/**
+ * Conversation memory per chat, in the store: the last turns, trimmed to a token budget, are the context a model
+ * sees. The assistant turn records which inbound message it answers, so a redelivered message (the process died
+ * after saving the answer, before publishing it) gets the same answer again instead of a second model call.
+ *
+ * @module
+ */
+import type { Client, InStatement } from "../../store/mod.ts";
+
+export interface Turn {
+  role: "user" | "assistant";
+  text: string;
+  at: number;
+}
+
+export interface Conversations {
+  /** The most recent turns of a chat whose estimated tokens fit `maxTokens`, oldest first. */
+  recent(chat: string, maxTokens: number, maxTurns?: number): Promise<Turn[]>;
+  /** The answer already saved for an inbound message, if any. */
+  answerFor(inboundId: number): Promise<string | undefined>;
+  /** Statements saving a question and its answer, for the caller's write batch. */
+  saveStatements(chat: string, inboundId: number, question: Turn, answer: Turn): InStatement[];
+  reset(chat: string): Promise<void>;
+  /** Deletes turns older than `cutoff` (epoch ms): the retention job. Returns how many. */
+  purgeBefore(cutoff: number): Promise<number>;
+}
+
+/** A rough token estimate (≈ 4 characters per token for English text): enough for budgeting context. */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+export function createConversations(client: Client): Conversations {
+  return {
+    async recent(chat, maxTokens, maxTurns = 20) {
+      const rs = await client.execute({
+        sql: "SELECT role, text, at FROM conversation_turns WHERE chat = ? ORDER BY id DESC LIMIT ?",
+        args: [chat, maxTurns],
+      });
+      const out: Turn[] = [];
+      let used = 0;
+      for (const row of rs.rows) {
+        const text = String(row["text"]);
+        used += estimateTokens(text);
+        if (used > maxTokens) break;
+        out.push({ role: row["role"] === "assistant" ? "assistant" : "user", text, at: Number(row["at"]) });
+      }
+      return out.reverse();
+    },
+    async answerFor(inboundId) {
+      const rs = await client.execute({
+        sql: "SELECT text FROM conversation_turns WHERE inbound_id = ? AND role = 'assistant'",
+        args: [inboundId],
+      });
+      const row = rs.rows[0];
+      return row ? String(row["text"]) : undefined;
+    },
+    saveStatements(chat, inboundId, question, answer) {
+      const sql = "INSERT INTO conversation_turns (chat, role, text, at, inbound_id) VALUES (?, ?, ?, ?, ?)";
+      return [
+        { sql, args: [chat, question.role, question.text, question.at, null] },
+        { sql, args: [chat, answer.role, answer.text, answer.at, inboundId] },
+      ];
+    },
+    async reset(chat) {
+      await client.execute({ sql: "DELETE FROM conversation_turns WHERE chat = ?", args: [chat] });
+    },
+    async purgeBefore(cutoff) {
+      const rs = await client.execute({ sql: "DELETE FROM conversation_turns WHERE at < ?", args: [cutoff] });
+      return rs.rowsAffected;
+    },
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * An OpenAI-compatible endpoint on the orchestrator (`POST /v1/chat/completions`, `GET /v1/models`), so any
+ * OpenAI client on the VM uses the same router, cache, quotas and budgets. Model names pick a route:
+ * `auto` (classified like a chat turn), `fast` (the simple chain), `smart` (the complex chain), `local` (only
+ * llama.cpp providers). Bearer-key auth with the key named by the orchestrator's `apiKeyEnv`.
+ *
+ * Streaming (`stream: true`) answers in the SSE chunk format; the reply is produced by the router first and then
+ * sent sentence by sentence (token-level pass-through is the conversation-experience issue's work).
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import { z } from "zod";
+import type { Config } from "../../config.ts";
+import { M } from "../../metrics/names.ts";
+import type { Metrics } from "../../metrics/registry.ts";
+import { cacheScope, type ResponseCache } from "../../router/cache.ts";
+import type { ModelRouter } from "../../router/chain.ts";
+import type { Tier } from "../../router/config.ts";
+import { AllProvidersFailedError } from "../../router/errors.ts";
+
+export const MODELS = ["auto", "fast", "smart", "local"] as const;
+type ModelName = (typeof MODELS)[number];
+
+const contentSchema = z.union([
+  z.string(),
+  z.array(z.object({ type: z.string(), text: z.string().optional() })).transform((parts) =>
+    parts.filter((p) => p.type === "text").map((p) => p.text ?? "").join("")
+  ),
+]);
+
+const requestSchema = z.object({
+  model: z.string(),
+  messages: z.array(z.object({ role: z.enum(["system", "developer", "user", "assistant"]), content: contentSchema })).min(1),
+  max_tokens: z.number().int().positive().optional(),
+  max_completion_tokens: z.number().int().positive().optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  stop: z.union([z.string(), z.array(z.string())]).optional(),
+  stream: z.boolean().optional(),
+});
+
+export interface OpenAiDeps {
+  router: ModelRouter | undefined;
+  localRouter: ModelRouter | undefined;
+  cache: ResponseCache | undefined;
+  config: Config;
+  apiKey: string | undefined;
+  now: () => number;
+  metrics: Metrics;
+}
+
+function openAiError(c: Context, status: 400 | 401 | 404 | 503, message: string, type: string, code: string) {
+  if (status === 503) c.header("Retry-After", "10");
+  return c.json({ error: { message, type, param: null, code } }, status);
+}
+
+/** Constant-time comparison of two strings (a bearer key must not leak through timing). */
+function sameSecret(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+/** Splits a reply into sentence-sized pieces for streaming. */
+function pieces(text: string): string[] {
+  return text.match(/[^.!?\n]+[.!?\n]*\s*/g) ?? [text];
+}
+
+export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
+  const { config, now } = deps;
+
+  app.use("/v1/*", async (c, next) => {
+    if (!deps.apiKey) {
+      return openAiError(c, 401, "the OpenAI-compatible endpoint is off: set apiKeyEnv on the orchestrator agent", "invalid_request_error", "endpoint_disabled");
+    }
+    const header = c.req.header("authorization") ?? "";
+    const key = header.startsWith("Bearer ") ? header.slice(7) : "";
+    if (!sameSecret(key, deps.apiKey)) return openAiError(c, 401, "invalid API key", "invalid_request_error", "invalid_api_key");
+    await next();
+  });
+
+  app.get("/v1/models", (c) =>
+    c.json({
+      object: "list",
+      data: MODELS.map((id) => ({ id, object: "model", created: 0, owned_by: "aideazz" })),
+    }));
+
+  app.post("/v1/chat/completions", async (c) => {
+    let body: z.infer<typeof requestSchema>;
+    try {
+      const parsed = requestSchema.safeParse(await c.req.json());
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        return openAiError(c, 400, `${issue.path.join(".")}: ${issue.message}`, "invalid_request_error", "invalid_body");
+      }
+      body = parsed.data;
+    } catch {
+      return openAiError(c, 400, "the body is not valid JSON", "invalid_request_error", "invalid_json");
+    }
+    if (!(MODELS as readonly string[]).includes(body.model)) {
+      return openAiError(c, 404, `The model \`${body.model}\` does not exist; use one of ${MODELS.join(", ")}`, "invalid_request_error", "model_not_found");
+    }
+    const model = body.model as ModelName;
+    const router = model === "local" ? deps.localRouter : deps.router;
+    const messages = body.messages.map((m) => ({
+      role: m.role === "developer" ? "system" as const : m.role,
+      content: m.content,
+    }));
+    const system = messages.filter((m) => m.role === "system").map((m) => m.content).join("\n");
+    const dialogue = messages.filter((m) => m.role !== "system");
+    const last = dialogue.at(-1);
+    const contextFree = dialogue.length === 1 && last?.role === "user";
+    const scope = contextFree && deps.cache && config.cache.enabled && model !== "local" ? await cacheScope("api", system) : undefined;
+
+    let text: string | undefined;
+    let usage = { prompt_tokens: 0, completion_tokens: 0 };
+    let finish = "stop";
+    let served = model as string;
+    if (scope && deps.cache && last) {
+      const hit = await deps.cache.lookup(scope, last.content);
+      deps.metrics.inc(M.cacheLookups, { result: hit ? "hit" : "miss" });
+      if (hit) {
+        text = hit.answer;
+        served = `${model}:cache`;
+      }
+    }
+    if (text === undefined) {
+      if (!router) return openAiError(c, 503, `no provider configured for model ${model}`, "server_error", "no_provider");
+      const tier: Tier | undefined = model === "fast" ? "simple" : model === "smart" ? "complex" : undefined;
+      try {
+        const { response, decision } = await router.route({
+          request: {
+            messages,
+            maxTokens: body.max_completion_tokens ?? body.max_tokens ?? config.conversation.maxReplyTokens,
+            ...(body.temperature === undefined ? {} : { temperature: body.temperature }),
+            ...(body.stop === undefined ? {} : { stop: typeof body.stop === "string" ? [body.stop] : body.stop }),
+          },
+          ...(tier ? { tier } : { turn: { text: last?.content ?? "", role: "api" } }),
+          signal: c.req.raw.signal,
+        });
+        text = response.text;
+        usage = { prompt_tokens: decision.tokens.inputTokens, completion_tokens: decision.tokens.outputTokens };
+        finish = response.finishReason === "length" ? "length" : "stop";
+        served = `${model}:${decision.provider}`;
+        if (scope && deps.cache && last && text.trim() !== "") {
+          await deps.cache.store(scope, last.content, text, { provider: decision.provider, model: decision.model });
+        }
+      } catch (err) {
+        if (err instanceof AllProvidersFailedError) return openAiError(c, 503, err.message, "server_error", "providers_unavailable");
+        throw err;
+      }
+    }
+    const id = `chatcmpl-${crypto.randomUUID()}`;
+    const created = Math.floor(now() / 1000);
+    c.header("x-aideazz-route", served);
+    const fullUsage = { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens };
+    if (!body.stream) {
+      return c.json({
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices: [{ index: 0, message: { role: "assistant", content: text }, logprobs: null, finish_reason: finish }],
+        usage: fullUsage,
+      });
+    }
+    const reply = text;
+    return streamSSE(c, async (stream) => {
+      const chunk = (delta: Record<string, string>, finishReason: string | null) =>
+        stream.writeSSE({
+          data: JSON.stringify({
+            id, object: "chat.completion.chunk", created, model,
+            choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+          }),
+        });
+      await chunk({ role: "assistant", content: "" }, null);
+      for (const piece of pieces(reply)) await chunk({ content: piece }, null);
+      await chunk({}, finish);
+      await stream.writeSSE({ data: "[DONE]" });
+    });
+  });
+}

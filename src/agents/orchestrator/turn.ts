@@ -1,0 +1,263 @@
+/**
+ * One turn of a conversation: the orchestrator's handler for an inbound message. Cheapest answer first —
+ * commands, abuse limits, FAQ, cache (context-free turns only), then the model router — and exactly one reply
+ * published per inbound message (the reply's idempotency key is derived from the inbound bus id).
+ *
+ * When every provider fails, the user gets one honest "we'll get back to you" (its own idempotency key, so a
+ * retry never sends it again) and the handler throws: the bus retries later and dead-letters after its attempts.
+ *
+ * @module
+ */
+import { chatKey, type InboundMessage, inboundMessageSchema, outboundTopic, type OutboundReply } from "../../bus/envelopes.ts";
+import type { Bus, Delivery, Handler, Json } from "../../bus/mod.ts";
+import type { Config } from "../../config.ts";
+import type { Logger } from "../../log.ts";
+import { M } from "../../metrics/names.ts";
+import type { Metrics } from "../../metrics/registry.ts";
+import type { CacheHit, ResponseCache } from "../../router/cache.ts";
+import { cacheScope } from "../../router/cache.ts";
+import type { ModelRouter } from "../../router/chain.ts";
+import type { ChatMessage } from "../../router/providers/types.ts";
+import { AllProvidersFailedError } from "../../router/errors.ts";
+import type { Faq } from "../../router/faq.ts";
+import { tokenize } from "../../router/normalize.ts";
+import type { Client, InStatement } from "../../store/mod.ts";
+import type { Tracer } from "../../trace/mod.ts";
+import type { Conversations } from "./conversation.ts";
+import type { UserLimits } from "./limits.ts";
+
+export interface TurnDeps {
+  bus: Bus;
+  client: Client;
+  config: Config;
+  conversations: Conversations;
+  cache: ResponseCache | undefined;
+  /** FAQ per role name. */
+  faqs: ReadonlyMap<string, Faq>;
+  /** Undefined when no provider is configured: FAQ and cache only. */
+  router: ModelRouter | undefined;
+  limits: UserLimits;
+  tracer: Tracer;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+  random: () => number;
+  /** Name of the orchestrator agent (for decision records). */
+  agent: string;
+}
+
+interface RoleView {
+  name: string;
+  systemPrompt: string;
+  greeting: string;
+}
+
+const DEFAULT_ROLE: RoleView = { name: "default", systemPrompt: "You are a helpful, concise assistant.", greeting: "Hi! How can I help?" };
+
+type Source = "command" | "limit" | "faq" | "cache" | "model" | "none";
+
+interface Answer {
+  text: string;
+  kind: OutboundReply["kind"];
+  source: Source;
+  tier: string;
+  provider?: string;
+  model?: string;
+  reason: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  costUsd?: number;
+  cacheHit?: CacheHit;
+  /** Saved as a conversation turn (commands and limit notices are not). */
+  remember: boolean;
+}
+
+/** Whether two answers say the same thing: word overlap (Jaccard) of their stemmed words ≥ 0.5. */
+export function answersAgree(a: string, b: string): boolean {
+  const x = new Set(tokenize(a));
+  const y = new Set(tokenize(b));
+  if (x.size === 0 && y.size === 0) return true;
+  let both = 0;
+  for (const w of x) if (y.has(w)) both++;
+  return both / (x.size + y.size - both) >= 0.5;
+}
+
+export function createTurnHandler(deps: TurnDeps): Handler {
+  const { config, bus, tracer, metrics, log, now } = deps;
+  const conv = config.conversation;
+
+  const roleOf = (channelAgent: string): RoleView => {
+    const agent = config.agents.find((a) => a.name === channelAgent);
+    const role = agent?.role === undefined ? undefined : config.roles[agent.role];
+    if (!agent?.role || !role) return DEFAULT_ROLE;
+    return { name: agent.role, systemPrompt: role.systemPrompt, greeting: role.greeting };
+  };
+
+  async function publishReply(msg: InboundMessage, delivery: Delivery, text: string, kind: OutboundReply["kind"], suffix: string) {
+    const reply: OutboundReply = {
+      agent: msg.agent,
+      chatId: msg.chatId,
+      text,
+      inReplyTo: [delivery.id],
+      replyKey: `${delivery.id}:${suffix}`,
+      kind,
+    };
+    await delivery.assertLease();
+    await bus.publish([{
+      topic: outboundTopic(msg.agent),
+      key: chatKey(msg.agent, msg.chatId),
+      payload: reply as unknown as Json,
+      idempotencyKey: `reply:${reply.replyKey}`,
+      ...(delivery.traceId ? { traceId: delivery.traceId } : {}),
+    }]);
+    tracer.event(delivery.traceId, "reply_queued", { replyKey: reply.replyKey, kind });
+  }
+
+  function command(msg: InboundMessage, role: RoleView): Promise<Answer> | Answer {
+    const name = msg.text.trim().split(/[\s@]/)[0]!.toLowerCase();
+    const reply = (text: string, kind: OutboundReply["kind"] = "answer"): Answer => ({
+      text, kind, source: "command", tier: "command", reason: name, remember: false,
+    });
+    switch (name) {
+      case "/start":
+        return reply(role.greeting, "greeting");
+      case "/reset":
+        return deps.conversations.reset(chatKey(msg.agent, msg.chatId)).then(() => reply(conv.resetText));
+      case "/human":
+        return reply(conv.handoffText, "notice");
+      default:
+        return reply(conv.helpText);
+    }
+  }
+
+  /** Answers a cache hit fresh in the background for a small share of hits: the measured false-hit rate. */
+  function sampleCheck(hit: CacheHit, messages: ChatMessage[]) {
+    if (!deps.router || !deps.cache || deps.random() >= config.cache.checkShare) return;
+    const cache = deps.cache;
+    deps.router.route({ request: { messages, maxTokens: conv.maxReplyTokens } }).then(async ({ response }) => {
+      const agreed = answersAgree(response.text, hit.answer);
+      if (!agreed) metrics.inc(M.cacheFalseHits);
+      await cache.recordCheck(hit.entryId, agreed);
+    }).catch((err) => log.debug("cache check skipped", { err }));
+  }
+
+  async function answerText(msg: InboundMessage, delivery: Delivery, role: RoleView): Promise<Answer> {
+    if (msg.text.length > conv.maxInputChars) {
+      return { text: conv.tooLongText, kind: "notice", source: "limit", tier: "limit", reason: "too long", remember: false };
+    }
+    const verdict = await deps.limits.admit(`${msg.channel}:${msg.userId}`);
+    if (!verdict.ok) {
+      const text = verdict.notify ? conv.rateLimitedText : "";
+      return { text, kind: "notice", source: "limit", tier: "limit", reason: `over ${verdict.reason} limit`, remember: false };
+    }
+    const faq = deps.faqs.get(role.name)?.answer(msg.text);
+    if (faq) {
+      return { text: faq.answer, kind: "answer", source: "faq", tier: "faq", reason: `faq ${faq.id} (${faq.score.toFixed(2)})`, remember: true };
+    }
+    const chat = chatKey(msg.agent, msg.chatId);
+    const history = await deps.conversations.recent(chat, conv.maxContextTokens);
+    const messages: ChatMessage[] = [
+      { role: "system" as const, content: role.systemPrompt },
+      ...history.map((t) => ({ role: t.role, content: t.text })),
+      { role: "user" as const, content: msg.text },
+    ];
+    // Only context-free turns are cached and served: an answer written for one conversation is never replayed
+    // into another (RELIABILITY.md D7).
+    const scope = history.length === 0 && deps.cache && config.cache.enabled ? await cacheScope(role.name, role.systemPrompt) : undefined;
+    if (scope && deps.cache) {
+      const hit = await deps.cache.lookup(scope, msg.text, delivery.signal);
+      metrics.inc(M.cacheLookups, { result: hit ? "hit" : "miss" });
+      tracer.event(delivery.traceId, "cache", hit ? { result: "hit", tier: hit.tier, score: hit.score } : { result: "miss" });
+      if (hit) {
+        sampleCheck(hit, messages);
+        return { text: hit.answer, kind: "answer", source: "cache", tier: `cache:${hit.tier}`, reason: `cache ${hit.tier} (${hit.score.toFixed(2)})`, cacheHit: hit, remember: true };
+      }
+    }
+    if (!deps.router) {
+      return { text: conv.noAnswerText, kind: "notice", source: "none", tier: "none", reason: "no provider configured", remember: true };
+    }
+    const turn = { text: msg.text, role: role.name, stage: history.length === 0 ? "first" : "ongoing" };
+    const { response, decision } = await deps.router.route({
+      request: { messages, maxTokens: conv.maxReplyTokens },
+      turn,
+      signal: delivery.signal,
+    });
+    tracer.event(delivery.traceId, "route", { tier: decision.tier, provider: decision.provider, reason: decision.reason });
+    const tokens = decision.tokens.inputTokens + decision.tokens.outputTokens;
+    await deps.limits.spend(`${msg.channel}:${msg.userId}`, tokens);
+    metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "input" }, decision.tokens.inputTokens);
+    metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "output" }, decision.tokens.outputTokens);
+    if (decision.costUsd > 0) metrics.inc(M.cost, { provider: decision.provider, model: decision.model }, decision.costUsd);
+    if (scope && deps.cache && response.text.trim() !== "") {
+      await deps.cache.store(scope, msg.text, response.text, { provider: decision.provider, model: decision.model })
+        .catch((err) => log.warn("cache store failed", { err }));
+    }
+    return {
+      text: response.text,
+      kind: "answer",
+      source: "model",
+      tier: decision.tier,
+      provider: decision.provider,
+      model: decision.model,
+      reason: decision.reason,
+      inputTokens: decision.tokens.inputTokens,
+      outputTokens: decision.tokens.outputTokens,
+      costUsd: decision.costUsd,
+      remember: true,
+    };
+  }
+
+  function decisionStatement(delivery: Delivery, answer: Answer, latencyMs: number): InStatement {
+    return {
+      sql: `INSERT INTO router_decisions (inbound_id, trace_id, agent, at, tier, source, provider, model, reason, latency_ms,
+              input_tokens, output_tokens, cost_usd, cache_hit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      args: [
+        delivery.id, delivery.traceId ?? null, deps.agent, now(), answer.tier, answer.source, answer.provider ?? null,
+        answer.model ?? null, answer.reason, latencyMs, answer.inputTokens ?? 0, answer.outputTokens ?? 0,
+        answer.costUsd ?? 0, answer.cacheHit ? 1 : 0,
+      ],
+    };
+  }
+
+  return async (delivery) => {
+    const started = now();
+    const msg = inboundMessageSchema.parse(delivery.payload);
+    tracer.event(delivery.traceId, "claimed", { group: delivery.group, attempt: delivery.attempt });
+    const chat = chatKey(msg.agent, msg.chatId);
+    // Saved before publishing: a redelivery after a crash in between sends that answer, without a model call.
+    const saved = await deps.conversations.answerFor(delivery.id);
+    if (saved !== undefined) {
+      await publishReply(msg, delivery, saved, "answer", "answer");
+      return;
+    }
+    const role = roleOf(msg.agent);
+    let answer: Answer;
+    try {
+      answer = msg.kind === "command"
+        ? await command(msg, role)
+        : msg.kind === "unsupported"
+        ? { text: conv.unsupportedText, kind: "notice", source: "command", tier: "command", reason: "unsupported", remember: false }
+        : await answerText(msg, delivery, role);
+    } catch (err) {
+      if (!(err instanceof AllProvidersFailedError)) throw err;
+      metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
+      log.warn("every provider failed; sending the fallback reply, message stays queued", { trace: delivery.traceId, err });
+      await publishReply(msg, delivery, conv.fallbackText, "fallback", "fallback");
+      throw err;
+    }
+    metrics.inc(M.routerDecisions, { tier: answer.tier, provider: answer.provider ?? answer.source, outcome: "answered" });
+    const latency = now() - started;
+    const statements = [decisionStatement(delivery, answer, latency)];
+    if (answer.remember) {
+      statements.push(...deps.conversations.saveStatements(chat, delivery.id, { role: "user", text: msg.text, at: msg.receivedAt }, {
+        role: "assistant",
+        text: answer.text,
+        at: now(),
+      }));
+    }
+    await delivery.assertLease();
+    await deps.client.batch(statements, "write");
+    // An empty text is a deliberate silence (a second message over the rate limit): nothing to send.
+    if (answer.text !== "") await publishReply(msg, delivery, answer.text, answer.kind, "answer");
+  };
+}

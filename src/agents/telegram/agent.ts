@@ -1,0 +1,155 @@
+/**
+ * The Telegram channel agent: ingress by webhook (Hono route) or long polling, egress from `outbound.<agent>`
+ * with typing, splitting, pacing and the send ledger. Ingress only commits; it never calls a model or sends.
+ *
+ * @module
+ */
+import type { Config } from "../../config.ts";
+import { M } from "../../metrics/names.ts";
+import type { AgentDeps, AgentInstance } from "../define.ts";
+import { markInactive } from "../channel/contacts.ts";
+import { createEgressHandler } from "../channel/egress.ts";
+import { commitIngress } from "../channel/ingress.ts";
+import { createPacer } from "../channel/pacer.ts";
+import { type Sleep, sleep as realSleep } from "../channel/sleep.ts";
+import { createChannelSpine, type SpineOptions } from "../channel/spine.ts";
+import { createTyping } from "../channel/typing.ts";
+import { createTelegramApi, toGrammySignal } from "./api.ts";
+import { classifyUpdates } from "./classify.ts";
+import { createPoller, type Poller } from "./poller.ts";
+import { createTelegramTransport, toChatId } from "./send.ts";
+import { ALLOWED_UPDATES, type TelegramUpdate } from "./update.ts";
+import { mountTelegramWebhook } from "./webhook.ts";
+
+export type TelegramAgentConfig = Extract<Config["agents"][number], { kind: "telegram" }>;
+
+export interface TelegramAgentOptions extends SpineOptions {
+  sleep?: Sleep;
+  /** Send attempts per message part before the bus retries (default 5). */
+  maxAttempts?: number;
+}
+
+const SECRET_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+/** Reads and checks the agent's secrets; the error names the variable, never the value. */
+function secretsOf(
+  deps: AgentDeps,
+  agent: TelegramAgentConfig,
+): { token: string; secret: string | undefined } {
+  const tg = agent.telegram;
+  const token = deps.secrets[tg.tokenEnv];
+  if (!token) {
+    throw new Error(`Cannot start agent "${agent.name}": the bot token (${tg.tokenEnv}) is not set`);
+  }
+  if (tg.mode === "polling") return { token, secret: undefined };
+  const secret = tg.secretTokenEnv === undefined ? undefined : deps.secrets[tg.secretTokenEnv];
+  if (!secret) {
+    throw new Error(
+      `Cannot start agent "${agent.name}": webhook mode needs a secret token; set telegram.secretTokenEnv and its variable`,
+    );
+  }
+  if (!SECRET_TOKEN.test(secret)) {
+    throw new Error(
+      `Cannot start agent "${agent.name}": the secret token in ${tg.secretTokenEnv} must be 1-256 characters of A-Z a-z 0-9 _ -`,
+    );
+  }
+  return { token, secret };
+}
+
+export async function createTelegramAgent(
+  deps: AgentDeps,
+  agent: TelegramAgentConfig,
+  opts: TelegramAgentOptions = {},
+): Promise<AgentInstance> {
+  const tg = agent.telegram;
+  const { token, secret } = secretsOf(deps, agent);
+  const { log, metrics, now, store } = deps;
+  const sleep = opts.sleep ?? realSleep;
+  const api = createTelegramApi(token, tg.apiRoot, deps.fetch);
+  const spine = await createChannelSpine(deps, agent.name, opts);
+  const typing = createTyping({
+    refreshMs: tg.typing.refreshMs,
+    maxMs: tg.typing.maxMs,
+    sleep,
+    now,
+    send: async (chatId) => void await api.sendChatAction(toChatId(chatId), "typing"),
+    onError: (chatId, err) => log.debug("typing action failed", { chat: chatId, err }),
+  });
+
+  const ingest = async (updates: TelegramUpdate[]) => {
+    const started = now();
+    const { batch, typing: chats } = classifyUpdates(updates, {
+      agent: agent.name,
+      now: started,
+      staleAfterMs: tg.staleAfterS * 1000,
+      nonText: tg.nonText,
+    });
+    const result = await commitIngress({
+      bus: spine.bus,
+      client: store.client,
+      agent: agent.name,
+      tracer: deps.tracer,
+    }, batch);
+    metrics.inc(M.messagesIn, { channel: "telegram" }, result.fresh.size);
+    if (result.duplicates > 0) metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
+    metrics.observe(M.ackLatency, now() - started, { channel: "telegram" });
+    const freshChats = new Set(
+      batch.inbound.filter((i) => result.fresh.has(i.idempotencyKey)).map((i) => i.message.chatId),
+    );
+    for (const chat of chats) if (freshChats.has(chat)) typing.start(chat);
+  };
+
+  const poller: Poller | undefined = tg.mode === "polling"
+    ? createPoller({
+      source: { getUpdates: (params, signal) => api.getUpdates(params, toGrammySignal(signal)) },
+      ingest,
+      timeoutS: tg.pollTimeoutS,
+      log,
+      sleep,
+    })
+    : undefined;
+
+  const handler = createEgressHandler({
+    channel: "telegram",
+    transport: createTelegramTransport({ api, client: store.client, agent: agent.name }),
+    ledger: spine.ledger,
+    stopping: spine.stopping,
+    tracer: deps.tracer,
+    resendUnknown: false,
+    pacer: createPacer({ perKeyMs: tg.pacing.perChatMs, perSecond: tg.pacing.perSecond, now, sleep }),
+    log,
+    metrics,
+    now,
+    ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
+    markInactive: async (chatId, reason) =>
+      void await store.client.execute(markInactive(agent.name, chatId, reason, now())),
+    onReplyDone: (reply) => typing.stop(reply.chatId),
+  });
+
+  return {
+    routes(app) {
+      if (secret !== undefined) mountTelegramWebhook(app, { path: tg.webhookPath, secret, log, ingest });
+    },
+    checks() {
+      return Promise.resolve({ telegram: poller ? poller.check() : { ok: true, detail: "webhook" } });
+    },
+    async start() {
+      if (poller) {
+        // getUpdates answers 409 while a webhook is set; pending updates stay queued at Telegram.
+        await api.deleteWebhook({ drop_pending_updates: false }).catch((err) =>
+          log.warn("deleteWebhook failed", { err })
+        );
+        poller.start();
+      } else if (tg.webhookUrl !== undefined && secret !== undefined) {
+        await api.setWebhook(tg.webhookUrl, { secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] })
+          .catch((err) => log.warn("setWebhook failed; Telegram keeps the previous webhook", { err }));
+      }
+      spine.startEgress(handler);
+    },
+    async stop() {
+      await poller?.stop();
+      typing.stopAll();
+      await spine.stop();
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Turns Telegram updates into one ingress batch: text, commands and non-text for the orchestrator (which answers
+ * all of them, see channel/inbound.ts), stale and ignored updates recorded, blocks and unblocks
+ * (`my_chat_member`) applied to the contact. Pure: the clock and settings come in, a batch goes out.
+ *
+ * @module
+ */
+import { markActive, markInactive, touchInbound } from "../channel/contacts.ts";
+import { addNonText, addText, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
+import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
+import { isStale, recordSkipped } from "../channel/skipped.ts";
+import { contentKind, type TelegramMessage, type TelegramUpdate } from "./update.ts";
+
+export interface ClassifyContext {
+  agent: string;
+  now: number;
+  staleAfterMs: number;
+  /** Non-text messages: published for the orchestrator's polite answer, or recorded as ignored. */
+  nonText: NonTextPolicy;
+}
+
+export interface Classified {
+  batch: IngressBatch;
+  /** Chats whose message the orchestrator will answer: show "typing…" there. */
+  typing: string[];
+}
+
+/** The idempotency key of an update: update_id is unique per bot (dedup by membership, never by order). */
+export function updateKey(agent: string, updateId: number): string {
+  return `telegram:${agent}:${updateId}`;
+}
+
+function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number, m: TelegramMessage): void {
+  const { batch } = out;
+  const chatId = String(m.chat.id);
+  const platformId = String(updateId);
+  const sentAt = m.date * 1000;
+  const kind = contentKind(m);
+  batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));
+  if (isStale(sentAt, ctx.now, ctx.staleAfterMs)) {
+    batch.rows.push(
+      recordSkipped(ctx.agent, { platformId, chatId, reason: "stale", detail: kind, sentAt }, ctx.now),
+    );
+    return;
+  }
+  // Media with a caption: the caption is the user's question. Without one there is nothing to answer.
+  const text = m.text ?? m.caption;
+  const key = updateKey(ctx.agent, updateId);
+  const base: InboundBase = {
+    channel: "telegram",
+    agent: ctx.agent,
+    chatId,
+    userId: String(m.from?.id ?? m.chat.id),
+    platformId,
+    sentAt,
+    receivedAt: ctx.now,
+    ...(m.from?.first_name !== undefined ? { userName: m.from.first_name } : {}),
+  };
+  if (text === undefined || text.trim() === "") {
+    if (addNonText(batch, base, key, kind, ctx.nonText, ctx.now)) out.typing.push(chatId);
+  } else {
+    addText(batch, base, key, text);
+    out.typing.push(chatId);
+  }
+}
+
+/** Classifies a batch of updates (one webhook call, or one getUpdates result). */
+export function classifyUpdates(updates: readonly TelegramUpdate[], ctx: ClassifyContext): Classified {
+  const out: Classified = { batch: emptyBatch(), typing: [] };
+  for (const u of updates) {
+    const platformId = String(u.update_id);
+    if (u.message) {
+      classifyMessage(out, ctx, u.update_id, u.message);
+    } else if (u.my_chat_member && u.my_chat_member.chat.type === "private") {
+      const chatId = String(u.my_chat_member.chat.id);
+      const status = u.my_chat_member.new_chat_member.status;
+      const at = u.my_chat_member.date * 1000;
+      if (status === "kicked") out.batch.rows.push(markInactive(ctx.agent, chatId, "blocked the bot", at));
+      else if (status === "member") out.batch.rows.push(markActive(ctx.agent, chatId, at));
+    } else {
+      // Edits, channel posts and kinds we never asked for: recorded, not answered.
+      const m = u.edited_message ?? u.channel_post ?? u.edited_channel_post;
+      const detail = Object.keys(u).find((k) => k !== "update_id") ?? "empty";
+      const skipped = {
+        platformId,
+        chatId: m ? String(m.chat.id) : "",
+        reason: "ignored" as const,
+        detail,
+        sentAt: m ? m.date * 1000 : ctx.now,
+      };
+      out.batch.rows.push(recordSkipped(ctx.agent, skipped, ctx.now));
+    }
+  }
+  return out;
+}

@@ -1,0 +1,144 @@
+/**
+ * Long polling without losing an update: `getUpdates(offset)` confirms every update below `offset`, so the
+ * offset moves past a batch only after the whole batch is committed. When the commit fails the poller stops
+ * fetching, reports itself unhealthy and retries the same batch with back-off — it never confirms an update it
+ * has not stored. (grammY's `bot.start()` confirms updates whose middleware threw, and `bot.stop()` confirms
+ * the one in flight: that is why this loop is ours.) After a restart Telegram hands out every unconfirmed
+ * update again; the idempotency keys make the second commit a no-op.
+ *
+ * @module
+ */
+import { GrammyError } from "grammy/web";
+import type { Logger } from "../../log.ts";
+import { isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
+import type { CheckResult } from "../define.ts";
+import { backoffMs } from "../channel/outcome.ts";
+import type { Sleep } from "../channel/sleep.ts";
+import { ALLOWED_UPDATES, type AllowedUpdate, readUpdate, type TelegramUpdate } from "./update.ts";
+
+export interface UpdatesSource {
+  getUpdates(
+    params: { offset?: number; timeout: number; limit: number; allowed_updates: readonly AllowedUpdate[] },
+    signal: AbortSignal,
+  ): Promise<readonly unknown[]>;
+}
+
+export interface PollerOptions {
+  source: UpdatesSource;
+  ingest(updates: TelegramUpdate[]): Promise<void>;
+  timeoutS: number;
+  log: Logger;
+  sleep: Sleep;
+  /** Updates per getUpdates call (Telegram allows 1–100). */
+  limit?: number;
+}
+
+export interface Poller {
+  start(): void;
+  /** Aborts the long poll, lets a commit in progress finish, and resolves when the loop has ended. */
+  stop(): Promise<void>;
+  check(): CheckResult;
+  /** The next offset to confirm (diagnostics and tests). */
+  offset(): number | undefined;
+}
+
+export function createPoller(opts: PollerOptions): Poller {
+  const ctrl = new AbortController();
+  let offset: number | undefined;
+  let health: CheckResult = { ok: true, detail: "polling" };
+  let loop: Promise<void> | undefined;
+
+  const fetchBatch = async (attempt: number): Promise<unknown[] | undefined> => {
+    try {
+      const params = { timeout: opts.timeoutS, limit: opts.limit ?? 100, allowed_updates: ALLOWED_UPDATES };
+      return [
+        ...await opts.source.getUpdates(offset === undefined ? params : { ...params, offset }, ctrl.signal),
+      ];
+    } catch (err) {
+      if (ctrl.signal.aborted) return undefined;
+      let waitMs = backoffMs(attempt, 1_000, 2, 60_000);
+      let detail = "getUpdates failed (network)";
+      if (err instanceof GrammyError) {
+        detail = `getUpdates failed (${err.error_code}: ${err.description})`;
+        if (err.error_code === 429) waitMs = (err.parameters.retry_after ?? 5) * 1000;
+        if (err.error_code === 401 || err.error_code === 404) {
+          detail = "getUpdates refused: the bot token is invalid";
+        }
+        if (err.error_code === 409) detail = "getUpdates conflict: a webhook is set or another poller runs";
+      }
+      health = { ok: false, detail };
+      opts.log.warn("telegram poll failed", { detail, waitMs });
+      await opts.sleep(waitMs, ctrl.signal).catch(() => {});
+      return undefined;
+    }
+  };
+
+  const commit = async (raw: unknown[]): Promise<void> => {
+    const updates: TelegramUpdate[] = [];
+    for (const u of raw) {
+      const update = readUpdate(u);
+      if (update) updates.push(update);
+      else opts.log.error("telegram sent an update without update_id; it is skipped");
+    }
+    for (let attempt = 1;; attempt++) {
+      try {
+        await opts.ingest(updates);
+        return;
+      } catch (err) {
+        const code = storeErrorCode(err);
+        health = {
+          ok: false,
+          detail: isStoreUnavailable(err)
+            ? `poller stopped: store unavailable (${code})`
+            : "poller stopped: commit failed",
+        };
+        opts.log.error("updates not stored; polling stopped until the store takes them", {
+          code,
+          updates: updates.length,
+        });
+        // Keep the batch and retry; a stop request ends the loop without confirming anything.
+        await opts.sleep(backoffMs(attempt, 1_000, 2, 30_000), ctrl.signal).catch(() => {});
+        if (ctrl.signal.aborted) throw err;
+      }
+    }
+  };
+
+  const run = async () => {
+    let failures = 0;
+    while (!ctrl.signal.aborted) {
+      const raw = await fetchBatch(failures + 1);
+      if (raw === undefined) {
+        failures++;
+        continue;
+      }
+      failures = 0;
+      if (raw.length > 0) {
+        try {
+          await commit(raw);
+        } catch {
+          return; // stopping with an uncommitted batch: its offset is never confirmed
+        }
+        const ids = raw.map((u) => (u as { update_id?: unknown }).update_id).filter((id) =>
+          typeof id === "number"
+        );
+        if (ids.length > 0) offset = Math.max(...ids) + 1;
+      }
+      health = { ok: true, detail: "polling" };
+    }
+  };
+
+  return {
+    start() {
+      loop ??= run().catch((err) => {
+        health = { ok: false, detail: "poller crashed" };
+        opts.log.error("telegram poller crashed", { err });
+      });
+    },
+    async stop() {
+      ctrl.abort(new Error("poller stopping"));
+      await loop;
+    },
+    check: () => health,
+    offset: () => offset,
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Telegram's side of egress: a reply becomes plain-text messages of at most 4,096 characters (no parse mode, so
+ * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
+ * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 5xx and network errors
+ * back off, other 4xx fail for good.
+ *
+ * @module
+ */
+import { type Api, GrammyError, HttpError } from "grammy/web";
+import type { Client } from "../../store/mod.ts";
+import { getContact } from "../channel/contacts.ts";
+import { backoffMs, type ChannelTransport, type SendOutcome } from "../channel/outcome.ts";
+import { splitText } from "../channel/split.ts";
+import { toGrammySignal } from "./api.ts";
+
+export const TELEGRAM_TEXT_LIMIT = 4096;
+
+/** A chat id as the Bot API takes it: numeric ids as numbers, `@channel` names as strings. */
+export function toChatId(chatId: string): number | string {
+  return /^-?\d+$/.test(chatId) ? Number(chatId) : chatId;
+}
+
+/** Maps a failed Bot API call to an egress outcome. */
+export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<string> {
+  if (err instanceof GrammyError) {
+    const reason = `${err.error_code}: ${err.description}`;
+    const code = String(err.error_code);
+    if (err.error_code === 429) {
+      const afterS = err.parameters.retry_after ?? 1;
+      return { kind: "retry", afterMs: afterS * 1000, scope: "chat", reason, code };
+    }
+    if (err.error_code === 403) return { kind: "failed", reason, code, inactive: true };
+    if (err.error_code >= 500) {
+      return { kind: "retry", afterMs: backoffMs(attempt, 1_000, 2, 30_000), scope: "chat", reason, code };
+    }
+    return { kind: "failed", reason, code };
+  }
+  if (err instanceof HttpError) {
+    // Network failure or timeout: the message may or may not have arrived; the platform has no idempotency key,
+    // so retrying risks a duplicate — still the better choice than losing the answer.
+    return {
+      kind: "retry",
+      afterMs: backoffMs(attempt, 1_000, 2, 30_000),
+      scope: "chat",
+      reason: "network error",
+      code: "network",
+    };
+  }
+  throw err;
+}
+
+export function createTelegramTransport(
+  opts: { api: Api; client: Client; agent: string },
+): ChannelTransport<string> {
+  return {
+    async plan(reply) {
+      const contact = await getContact(opts.client, opts.agent, reply.chatId);
+      if (contact?.inactiveAt !== undefined) {
+        return { skipped: `contact inactive (${contact.inactiveReason ?? "blocked"})` };
+      }
+      const parts = splitText(reply.text, TELEGRAM_TEXT_LIMIT);
+      return parts.length === 0 ? { skipped: "empty reply" } : { parts };
+    },
+    async send(text, { chatId, attempt, signal }) {
+      try {
+        const sent = await opts.api.sendMessage(toChatId(chatId), text, {
+          link_preview_options: { is_disabled: true },
+        }, toGrammySignal(signal));
+        return { kind: "sent", platformId: String(sent.message_id) };
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        return toTelegramOutcome(err, attempt);
+      }
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * The parts of a Telegram `Update` this channel reads, validated with zod at the edge (webhook body, getUpdates
+ * result). Objects are loose: Telegram adds fields over time, and unknown update kinds are recorded as ignored.
+ *
+ * @module
+ */
+import { z } from "zod";
+
+const user = z.looseObject({
+  id: z.number().int(),
+  is_bot: z.boolean().optional(),
+  first_name: z.string().optional(),
+  username: z.string().optional(),
+});
+
+const chat = z.looseObject({ id: z.number().int(), type: z.string() });
+
+export const messageSchema = z.looseObject({
+  message_id: z.number().int(),
+  date: z.number().int(),
+  chat,
+  from: user.optional(),
+  text: z.string().optional(),
+  caption: z.string().optional(),
+});
+export type TelegramMessage = z.infer<typeof messageSchema>;
+
+const chatMemberUpdated = z.looseObject({
+  chat,
+  from: user,
+  date: z.number().int(),
+  new_chat_member: z.looseObject({ status: z.string() }),
+});
+
+export const updateSchema = z.looseObject({
+  update_id: z.number().int().nonnegative(),
+  message: messageSchema.optional(),
+  edited_message: messageSchema.optional(),
+  channel_post: messageSchema.optional(),
+  edited_channel_post: messageSchema.optional(),
+  my_chat_member: chatMemberUpdated.optional(),
+});
+export type TelegramUpdate = z.infer<typeof updateSchema>;
+
+/** Update kinds we ask Telegram for (setWebhook / getUpdates `allowed_updates`). */
+export const ALLOWED_UPDATES = [
+  "message",
+  "edited_message",
+  "channel_post",
+  "edited_channel_post",
+  "my_chat_member",
+] as const;
+export type AllowedUpdate = (typeof ALLOWED_UPDATES)[number];
+
+/** Message content kinds that are not text, in the order Telegram documents them. */
+const MEDIA_KINDS = [
+  "animation",
+  "audio",
+  "document",
+  "paid_media",
+  "photo",
+  "sticker",
+  "story",
+  "video",
+  "video_note",
+  "voice",
+  "contact",
+  "dice",
+  "game",
+  "poll",
+  "venue",
+  "location",
+  "invoice",
+] as const;
+
+/** What a message carries: `text`, a media kind (`sticker`, `photo`, …) or `service` (joins, pins, …). */
+export function contentKind(m: TelegramMessage): string {
+  if (m.text !== undefined) return "text";
+  for (const k of MEDIA_KINDS) if (k in m) return k;
+  return "service";
+}
+
+const updateIdOnly = z.looseObject({ update_id: z.number().int().nonnegative() });
+
+/**
+ * Reads an update. One whose known fields changed shape is kept as `{ update_id, unreadable: true }` so it is
+ * recorded as ignored instead of being refused: a refused update would block its chat's later updates at
+ * Telegram for 24 hours. Undefined only when there is no update_id at all.
+ */
+export function readUpdate(body: unknown): TelegramUpdate | undefined {
+  const full = updateSchema.safeParse(body);
+  if (full.success) return full.data;
+  const id = updateIdOnly.safeParse(body);
+  return id.success ? { update_id: id.data.update_id, unreadable: true } : undefined;
+}

@@ -1,0 +1,46 @@
+/**
+ * The webhook route: check the secret token (constant time), validate the body, commit the update, answer 200.
+ * Nothing slow happens inside the request — no model call, no send — so Telegram's 60 s idle timeout and
+ * grammY's 10 s limit are never near, and a redelivery after a non-2xx answer is deduplicated by update_id.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import type { Logger } from "../../log.ts";
+import { ingressFailure } from "../channel/ingress.ts";
+import { timingSafeEqualText } from "../channel/verify.ts";
+import { readUpdate, type TelegramUpdate } from "./update.ts";
+
+export const SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
+
+export interface WebhookOptions {
+  path: string;
+  secret: string;
+  log: Logger;
+  /** Commits the update (throws when the store cannot). */
+  ingest(updates: TelegramUpdate[]): Promise<void>;
+}
+
+export function mountTelegramWebhook(app: Hono, opts: WebhookOptions): void {
+  app.post(opts.path, async (c) => {
+    const given = c.req.header(SECRET_HEADER) ?? "";
+    if (!(await timingSafeEqualText(given, opts.secret))) {
+      opts.log.warn("webhook refused: wrong or missing secret token", { present: given !== "" });
+      return c.json({ error: "unauthorized" }, 401);
+    }
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      return c.json({ error: "body is not JSON" }, 400);
+    }
+    const update = readUpdate(body);
+    if (update === undefined) return c.json({ error: "not a Telegram update" }, 400);
+    try {
+      await opts.ingest([update]);
+    } catch (err) {
+      return ingressFailure(c, err, opts.log);
+    }
+    return c.json({ ok: true });
+  });
+}

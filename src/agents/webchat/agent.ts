@@ -1,0 +1,115 @@
+/**
+ * The web chat agent: a page where a visitor talks to the configured role through the same spine as every
+ * other channel (ingress → `inbound` → orchestrator → `outbound.<agent>` → egress). Its egress "sends" by
+ * storing the reply for the page to poll, so it needs no token and no pacing.
+ *
+ * @module
+ */
+import type { Config } from "../../config.ts";
+import { M } from "../../metrics/names.ts";
+import type { AgentDeps, AgentInstance } from "../define.ts";
+import { markInactive } from "../channel/contacts.ts";
+import { createEgressHandler } from "../channel/egress.ts";
+import { addText } from "../channel/inbound.ts";
+import { commitIngress, emptyBatch } from "../channel/ingress.ts";
+import type { ChannelTransport } from "../channel/outcome.ts";
+import { createPacer } from "../channel/pacer.ts";
+import { greetingOf } from "../channel/role.ts";
+import { sleep } from "../channel/sleep.ts";
+import { createChannelSpine, type SpineOptions } from "../channel/spine.ts";
+import { storeReply } from "./replies.ts";
+import { mountWebchat } from "./routes.ts";
+
+export type WebchatAgentConfig = Extract<Config["agents"][number], { kind: "webchat" }>;
+
+/** The idempotency key of a visitor's message: the id the page generated for it. */
+export function webchatKey(agent: string, messageId: string): string {
+  return `webchat:${agent}:${messageId}`;
+}
+
+export async function createWebchatAgent(
+  deps: AgentDeps,
+  agent: WebchatAgentConfig,
+  opts: SpineOptions = {},
+): Promise<AgentInstance> {
+  const { log, metrics, now, store } = deps;
+  const spine = await createChannelSpine(deps, agent.name, opts);
+  const greeting = greetingOf(deps.config, agent.role);
+
+  const ingest = async (msg: { session: string; id: string; text: string }) => {
+    const t = now();
+    const batch = emptyBatch();
+    const base = {
+      channel: "webchat" as const,
+      agent: agent.name,
+      chatId: msg.session,
+      userId: msg.session,
+      platformId: msg.id,
+      sentAt: t,
+      receivedAt: t,
+    };
+    addText(batch, base, webchatKey(agent.name, msg.id), msg.text);
+    const result = await commitIngress({
+      bus: spine.bus,
+      client: store.client,
+      agent: agent.name,
+      tracer: deps.tracer,
+    }, batch);
+    metrics.inc(M.messagesIn, { channel: "webchat" }, result.fresh.size);
+    if (result.duplicates > 0) metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
+    metrics.observe(M.ackLatency, now() - t, { channel: "webchat" });
+  };
+
+  const transport: ChannelTransport<{ text: string; kind: string }> = {
+    plan: (reply) => Promise.resolve({ parts: [{ text: reply.text, kind: reply.kind }] }),
+    async send(part, { chatId, key }) {
+      const seq = await storeReply(store.client, {
+        agent: agent.name,
+        sessionId: chatId,
+        key,
+        kind: part.kind,
+        text: part.text,
+        now: now(),
+      });
+      return { kind: "sent", platformId: String(seq) };
+    },
+  };
+
+  const handler = createEgressHandler({
+    channel: "webchat",
+    transport,
+    ledger: spine.ledger,
+    stopping: spine.stopping,
+    tracer: deps.tracer,
+    // Storing a reply is idempotent (unique key), so an unknown outcome is simply stored again.
+    resendUnknown: true,
+    pacer: createPacer({ perKeyMs: 0, perSecond: 1_000, now, sleep }),
+    log,
+    metrics,
+    now,
+    markInactive: async (chatId, reason) =>
+      void await store.client.execute(markInactive(agent.name, chatId, reason, now())),
+  });
+
+  return {
+    routes(app) {
+      mountWebchat(app, {
+        agent: agent.name,
+        page: {
+          title: agent.webchat.title,
+          greeting,
+          pollMs: agent.webchat.pollMs,
+          maxTextLength: agent.webchat.maxTextLength,
+        },
+        client: store.client,
+        log,
+        ingest,
+      });
+    },
+    start() {
+      spine.startEgress(handler);
+      return Promise.resolve();
+    },
+    stop: () => spine.stop(),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The chat page: one HTML document with inline CSS and JS (no CDN, no build step). The script posts each
+ * message with a client-generated id (the idempotency key: a retried POST is stored once), then polls for
+ * replies. Replies are inserted as text nodes, never as HTML. A per-response nonce lets the Content Security
+ * Policy forbid every other script.
+ *
+ * @module
+ */
+
+export interface PageSettings {
+  title: string;
+  greeting: string;
+  pollMs: number;
+  maxTextLength: number;
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+/** JSON that is safe inside a <script> element. */
+const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c").replace(/\u2028|\u2029/g, "");
+
+const CSS = `
+*{box-sizing:border-box}body{margin:0;font:16px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#eef1f5;color:#1d2433}
+main{max-width:640px;height:100vh;margin:0 auto;display:flex;flex-direction:column;background:#fff;box-shadow:0 0 24px #0001}
+header{padding:14px 18px;background:#2f5bea;color:#fff;font-weight:600}
+#log{flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:8px}
+.msg{max-width:80%;padding:8px 12px;border-radius:14px;white-space:pre-wrap;overflow-wrap:anywhere}
+.bot{align-self:flex-start;background:#f0f2f7}.me{align-self:flex-end;background:#2f5bea;color:#fff}
+.note{align-self:center;color:#8a93a6;font-size:13px}
+#typing{align-self:flex-start;color:#8a93a6;font-size:14px;padding:0 12px}
+form{display:flex;gap:8px;padding:12px;border-top:1px solid #e3e7ee}
+textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #cfd6e2;border-radius:10px;font:inherit}
+button{padding:0 18px;border:0;border-radius:10px;background:#2f5bea;color:#fff;font:inherit;cursor:pointer}
+button:disabled{opacity:.5}`;
+
+const SCRIPT = `
+const cfg = JSON.parse(document.getElementById("cfg").textContent);
+const log = document.getElementById("log"), typing = document.getElementById("typing");
+const form = document.getElementById("form"), input = document.getElementById("text");
+function uuid() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+}
+const session = localStorage.getItem("aideazz.session") || uuid();
+localStorage.setItem("aideazz.session", session);
+let after = Number(sessionStorage.getItem("aideazz.after") || 0);
+let waiting = 0;
+function add(cls, text) {
+  const div = document.createElement("div");
+  div.className = "msg " + cls;
+  div.textContent = text;
+  log.insertBefore(div, typing);
+  log.scrollTop = log.scrollHeight;
+}
+function showTyping() { typing.hidden = waiting === 0; log.scrollTop = log.scrollHeight; }
+async function send(text, id) {
+  for (let i = 0; i < 5; i++) {
+    try {
+      const res = await fetch("api/messages", { method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ session, id, text }) });
+      if (res.ok) return true;
+      if (res.status < 500) return false;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 1000 * (i + 1)));
+  }
+  return false;
+}
+form.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  add("me", text);
+  waiting++; showTyping();
+  if (!(await send(text.slice(0, cfg.maxTextLength), uuid()))) {
+    waiting--; showTyping();
+    add("note", "Your message could not be sent. Please try again.");
+  }
+});
+input.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+});
+async function poll() {
+  try {
+    const res = await fetch("api/replies?session=" + session + "&after=" + after);
+    if (res.ok) {
+      const { replies } = await res.json();
+      for (const r of replies) {
+        add("bot", r.text);
+        after = r.seq;
+        if (waiting > 0 && r.kind !== "notice") waiting--;
+      }
+      sessionStorage.setItem("aideazz.after", String(after));
+      showTyping();
+    }
+  } catch {}
+  setTimeout(poll, cfg.pollMs);
+}
+add("bot", cfg.greeting);
+poll();`;
+
+/** The chat page for one agent; `nonce` must match the Content-Security-Policy header's script nonce. */
+export function renderPage(settings: PageSettings, nonce: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(settings.title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<main>
+<header>${escapeHtml(settings.title)}</header>
+<div id="log" aria-live="polite"><div id="typing" hidden>typing…</div></div>
+<form id="form"><textarea id="text" maxlength="${settings.maxTextLength}" placeholder="Type a message…" aria-label="Message"></textarea><button type="submit">Send</button></form>
+</main>
+<script id="cfg" type="application/json">${scriptJson(settings)}</script>
+<script nonce="${nonce}">${SCRIPT}</script>
+</body>
+</html>`;
+}
+
+/** The page's Content Security Policy: only this response's script, same-origin requests, inline styles. */
+export function pagePolicy(nonce: string): string {
+  return [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    "style-src 'unsafe-inline'",
+    "connect-src 'self'",
+    "img-src 'self' data:",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}

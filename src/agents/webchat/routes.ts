@@ -1,0 +1,72 @@
+/**
+ * The web chat's HTTP surface: the page, `POST api/messages` (ingress: validated, committed with the
+ * client's message id as idempotency key, then 202) and `GET api/replies` (the replies stored by egress).
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { z } from "zod";
+import type { Logger } from "../../log.ts";
+import type { Client } from "../../store/mod.ts";
+import { ingressFailure } from "../channel/ingress.ts";
+import { pagePolicy, type PageSettings, renderPage } from "./page.ts";
+import { repliesAfter } from "./replies.ts";
+
+export interface WebchatRoutesOptions {
+  agent: string;
+  page: PageSettings;
+  client: Client;
+  log: Logger;
+  /** Commits one visitor message (throws when the store cannot). */
+  ingest(msg: { session: string; id: string; text: string }): Promise<void>;
+}
+
+const session = z.uuid();
+
+export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
+  const messageSchema = z.strictObject({
+    session,
+    id: z.uuid(),
+    text: z.string().trim().min(1).max(opts.page.maxTextLength),
+  });
+
+  app.get("/", (c) => {
+    const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    c.header("Content-Security-Policy", pagePolicy(nonce));
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "no-referrer");
+    c.header("Cache-Control", "no-store");
+    return c.html(renderPage(opts.page, nonce));
+  });
+
+  // Browsers ask for it on every page load; there is none.
+  app.get("/favicon.ico", (c) => c.body(null, 204));
+
+  app.post(
+    "/api/messages",
+    bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: "message too large" }, 413) }),
+    async (c) => {
+      const body: unknown = await c.req.json().catch(() => undefined);
+      const parsed = messageSchema.safeParse(body);
+      if (!parsed.success) return c.json({ error: "expected { session: uuid, id: uuid, text }" }, 400);
+      try {
+        await opts.ingest(parsed.data);
+      } catch (err) {
+        return ingressFailure(c, err, opts.log);
+      }
+      return c.json({ ok: true }, 202);
+    },
+  );
+
+  app.get("/api/replies", async (c) => {
+    const id = session.safeParse(c.req.query("session"));
+    const after = Number(c.req.query("after") ?? 0);
+    if (!id.success || !Number.isSafeInteger(after) || after < 0) {
+      return c.json({ error: "expected session and after" }, 400);
+    }
+    const replies = await repliesAfter(opts.client, opts.agent, id.data, after);
+    c.header("Cache-Control", "no-store");
+    return c.json({ replies: replies.map((r) => ({ seq: r.seq, kind: r.kind, text: r.text })) });
+  });
+}

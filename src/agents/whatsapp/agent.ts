@@ -1,0 +1,128 @@
+/**
+ * The WhatsApp Cloud API channel agent: webhook ingress (handshake, signature, atomic batch commit, statuses,
+ * 24 h window bookkeeping) and egress from `outbound.<agent>` through the Graph API, paced per user and per
+ * number, with the send ledger. Ingress only commits; marking messages read runs after the answer.
+ *
+ * @module
+ */
+import type { Config } from "../../config.ts";
+import { M } from "../../metrics/names.ts";
+import type { AgentDeps, AgentInstance, CheckResult } from "../define.ts";
+import { markInactive } from "../channel/contacts.ts";
+import { createEgressHandler } from "../channel/egress.ts";
+import { commitIngress } from "../channel/ingress.ts";
+import { createPacer } from "../channel/pacer.ts";
+import { type Sleep, sleep as realSleep } from "../channel/sleep.ts";
+import { createChannelSpine, type SpineOptions } from "../channel/spine.ts";
+import { createTasks } from "../channel/tasks.ts";
+import { importHmacKey } from "../channel/verify.ts";
+import { classifyWebhook, messageKey } from "./classify.ts";
+import { isAuthError } from "./errors.ts";
+import { createGraphClient } from "./graph.ts";
+import type { WaWebhook } from "./payload.ts";
+import { createWhatsAppTransport } from "./send.ts";
+import { mountWhatsAppWebhook } from "./webhook.ts";
+
+export type WhatsAppAgentConfig = Extract<Config["agents"][number], { kind: "whatsapp" }>;
+
+export interface WhatsAppAgentOptions extends SpineOptions {
+  sleep?: Sleep;
+  /** Send attempts per message before the bus retries (default 5). */
+  maxAttempts?: number;
+}
+
+function requireSecret(deps: AgentDeps, agent: WhatsAppAgentConfig, env: string, what: string): string {
+  const value = deps.secrets[env];
+  if (!value) throw new Error(`Cannot start agent "${agent.name}": the ${what} (${env}) is not set`);
+  return value;
+}
+
+export async function createWhatsAppAgent(
+  deps: AgentDeps,
+  agent: WhatsAppAgentConfig,
+  opts: WhatsAppAgentOptions = {},
+): Promise<AgentInstance> {
+  const wa = agent.whatsapp;
+  const { log, metrics, now, store } = deps;
+  const appSecretKey = await importHmacKey(requireSecret(deps, agent, wa.appSecretEnv, "app secret"));
+  const accessToken = requireSecret(deps, agent, wa.accessTokenEnv, "access token");
+  const verifyToken = requireSecret(deps, agent, wa.verifyTokenEnv, "verify token");
+  const sleep = opts.sleep ?? realSleep;
+  const graph = createGraphClient({
+    baseUrl: wa.graphBaseUrl,
+    phoneNumberId: wa.phoneNumberId,
+    accessToken,
+    fetch: deps.fetch,
+  });
+  const spine = await createChannelSpine(deps, agent.name, opts);
+  const tasks = createTasks((err) => log.debug("mark-as-read failed", { err }));
+  let graphHealth: CheckResult = { ok: true };
+
+  const ingest = async (payload: WaWebhook) => {
+    const started = now();
+    const classified = classifyWebhook(payload, {
+      agent: agent.name,
+      phoneNumberId: wa.phoneNumberId,
+      now: started,
+      staleAfterMs: wa.staleAfterS * 1000,
+      nonText: wa.nonText,
+    });
+    const result = await commitIngress({
+      bus: spine.bus,
+      client: store.client,
+      agent: agent.name,
+      tracer: deps.tracer,
+    }, classified.batch);
+    metrics.inc(M.messagesIn, { channel: "whatsapp" }, result.fresh.size);
+    if (result.duplicates > 0) metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
+    metrics.observe(M.ackLatency, now() - started, { channel: "whatsapp" });
+    if (classified.ignored > 0) log.info("webhook parts ignored", { ignored: classified.ignored });
+    if (!wa.markAsRead) return;
+    for (const wamid of classified.markRead.values()) {
+      if (result.fresh.has(messageKey(wamid))) tasks.run(() => graph.markRead(wamid, true));
+    }
+  };
+
+  const handler = createEgressHandler({
+    channel: "whatsapp",
+    transport: createWhatsAppTransport({
+      graph,
+      client: store.client,
+      agent: agent.name,
+      now,
+      template: wa.template,
+      onGraphResult(code) {
+        if (code === null) graphHealth = { ok: true };
+        else if (code !== undefined && isAuthError(code)) {
+          graphHealth = { ok: false, detail: `Graph API refused the access token (code ${code})` };
+        }
+      },
+    }),
+    ledger: spine.ledger,
+    stopping: spine.stopping,
+    tracer: deps.tracer,
+    resendUnknown: false,
+    pacer: createPacer({ perKeyMs: wa.pacing.perUserMs, perSecond: wa.pacing.perSecond, now, sleep }),
+    log,
+    metrics,
+    now,
+    ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
+    markInactive: async (chatId, reason) =>
+      void await store.client.execute(markInactive(agent.name, chatId, reason, now())),
+  });
+
+  return {
+    routes(app) {
+      mountWhatsAppWebhook(app, { path: wa.webhookPath, verifyToken, appSecretKey, log, ingest });
+    },
+    checks: () => Promise.resolve({ graph: graphHealth }),
+    start() {
+      spine.startEgress(handler);
+      return Promise.resolve();
+    },
+    async stop() {
+      await spine.stop();
+      await tasks.idle();
+    },
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * Turns one verified WhatsApp webhook into one ingress batch: every message of every entry and change (text,
+ * interactive replies, captions, non-text) for the orchestrator with key `whatsapp:<wamid>`, stale messages
+ * recorded, every contact's last inbound time (the 24 h window), and delivery statuses — which never reach
+ * the orchestrator. Pure: the clock and settings come in, a batch goes out.
+ *
+ * @module
+ */
+import { touchInbound } from "../channel/contacts.ts";
+import { addNonText, addText, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
+import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
+import { isStale, recordSkipped } from "../channel/skipped.ts";
+import { messageSchema, statusSchema, valueSchema, type WaMessage, type WaWebhook } from "./payload.ts";
+import { recordStatus } from "./statuses.ts";
+
+export interface WaClassifyContext {
+  agent: string;
+  phoneNumberId: string;
+  now: number;
+  staleAfterMs: number;
+  /** Non-text messages: published for the orchestrator's polite answer, or recorded as ignored. */
+  nonText: NonTextPolicy;
+}
+
+export interface WaClassified {
+  batch: IngressBatch;
+  /** Per chat, the newest message the orchestrator will answer: mark it read (and show typing). */
+  markRead: Map<string, string>;
+  messages: number;
+  statuses: number;
+  /** Changes for another phone number id or field, and entries we could not read. */
+  ignored: number;
+}
+
+export function messageKey(wamid: string): string {
+  return `whatsapp:${wamid}`;
+}
+
+/** The text a message carries, or undefined for non-text (stickers, audio, locations, …). */
+export function messageText(m: WaMessage): string | undefined {
+  switch (m.type) {
+    case "text":
+      return m.text?.body;
+    case "interactive":
+      return m.interactive?.button_reply?.title ?? m.interactive?.list_reply?.title;
+    case "button":
+      return m.button?.text;
+    case "image":
+    case "video":
+    case "document":
+      // The caption is the user's question; the media itself is not read.
+      return m[m.type]?.caption;
+    default:
+      return undefined;
+  }
+}
+
+function classifyMessage(
+  out: WaClassified,
+  ctx: WaClassifyContext,
+  m: WaMessage,
+  names: Map<string, string>,
+): void {
+  const { batch } = out;
+  const chatId = m.from;
+  const sentAt = Number(m.timestamp) * 1000;
+  const skip = (reason: "stale" | "ignored") =>
+    batch.rows.push(
+      recordSkipped(ctx.agent, { platformId: m.id, chatId, reason, detail: m.type, sentAt }, ctx.now),
+    );
+  batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));
+  if (isStale(sentAt, ctx.now, ctx.staleAfterMs)) return void skip("stale");
+  if (m.type === "reaction") return void skip("ignored");
+  const key = messageKey(m.id);
+  const name = names.get(chatId);
+  const base: InboundBase = {
+    channel: "whatsapp",
+    agent: ctx.agent,
+    chatId,
+    userId: chatId,
+    platformId: m.id,
+    sentAt,
+    receivedAt: ctx.now,
+    ...(name !== undefined ? { userName: name } : {}),
+  };
+  const text = messageText(m);
+  if (text === undefined || text.trim() === "") {
+    if (addNonText(batch, base, key, m.type, ctx.nonText, ctx.now)) out.markRead.set(chatId, m.id);
+  } else {
+    addText(batch, base, key, text);
+    out.markRead.set(chatId, m.id);
+  }
+}
+
+/** A message whose shape we do not know is recorded (when it has an id) so it is never silently dropped. */
+function recordUnreadable(out: WaClassified, ctx: WaClassifyContext, raw: unknown): void {
+  const r = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+  if (typeof r["id"] !== "string") return;
+  const skipped = {
+    platformId: r["id"],
+    chatId: typeof r["from"] === "string" ? r["from"] : "",
+    reason: "ignored" as const,
+    detail: "unreadable",
+    sentAt: typeof r["timestamp"] === "string" ? Number(r["timestamp"]) * 1000 || ctx.now : ctx.now,
+  };
+  out.batch.rows.push(recordSkipped(ctx.agent, skipped, ctx.now));
+}
+
+/** Classifies a whole webhook: all entries, all changes, all messages and statuses, in payload order. */
+export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaClassified {
+  const out: WaClassified = {
+    batch: emptyBatch(),
+    markRead: new Map(),
+    messages: 0,
+    statuses: 0,
+    ignored: 0,
+  };
+  for (const entry of payload.entry) {
+    for (const change of entry.changes) {
+      const value = change.field === "messages" ? valueSchema.safeParse(change.value) : undefined;
+      if (!value?.success || value.data.metadata.phone_number_id !== ctx.phoneNumberId) {
+        out.ignored++;
+        continue;
+      }
+      const names = new Map(
+        (value.data.contacts ?? []).flatMap((c) => (c.profile?.name ? [[c.wa_id, c.profile.name]] : [])),
+      );
+      for (const raw of value.data.messages ?? []) {
+        const m = messageSchema.safeParse(raw);
+        if (!m.success) {
+          out.ignored++;
+          recordUnreadable(out, ctx, raw);
+          continue;
+        }
+        out.messages++;
+        classifyMessage(out, ctx, m.data, names);
+      }
+      for (const raw of value.data.statuses ?? []) {
+        const s = statusSchema.safeParse(raw);
+        if (!s.success) {
+          out.ignored++;
+          continue;
+        }
+        out.statuses++;
+        out.batch.rows.push(recordStatus(ctx.agent, s.data, ctx.now));
+      }
+    }
+  }
+  return out;
+}

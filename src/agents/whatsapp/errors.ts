@@ -1,0 +1,56 @@
+/**
+ * Graph API send errors → egress outcomes, per the retry classes of RELIABILITY.md:
+ * never retried — 131047 (outside the 24 h window: the template instead, once, if configured), 131026
+ * (undeliverable), 1320xx (template errors), 131049 (not delivered to keep engagement healthy), 190/0/102 and
+ * other auth or permission errors; retried with back-off — 131056 (pair rate: 4^X s for that user), 130429,
+ * 80007 and 4 (throughput and rate limits: every send waits), 131048 (spam rate limit), 131000 (something went
+ * wrong), 133004 (server temporarily unavailable), 5xx and network failures.
+ *
+ * @module
+ */
+import { backoffMs, type SendOutcome } from "../channel/outcome.ts";
+import type { GraphMessage, GraphResult } from "./graph.ts";
+
+const AUTH_CODES = new Set([0, 10, 102, 190, 200]);
+const NEVER_RETRY = new Set([131047, 131026, 131049, 131051, 131052, 131053, 131008, 131009, 100]);
+const ALL_WAIT = new Set([4, 80007, 130429]);
+const CHAT_RETRY = new Set([131000, 133004]);
+
+/** True for the auth family: every later send fails the same way until the token is fixed. */
+export function isAuthError(code: number): boolean {
+  return AUTH_CODES.has(code);
+}
+
+export function toGraphOutcome(
+  result: Exclude<GraphResult, { ok: true }>,
+  attempt: number,
+  template: GraphMessage | undefined,
+): SendOutcome<GraphMessage> {
+  const backoff = backoffMs(attempt, 2_000, 2, 60_000);
+  if ("network" in result) {
+    return { kind: "retry", afterMs: backoff, scope: "chat", reason: "network error", code: "network" };
+  }
+  const n = result.error?.code;
+  if (n === undefined) {
+    const http = { reason: `HTTP ${result.status}`, code: `http_${result.status}` };
+    const retriable = result.status >= 500 || result.status === 429;
+    return retriable
+      ? { kind: "retry", afterMs: backoff, scope: "chat", ...http }
+      : { kind: "failed", ...http };
+  }
+  const failed = { reason: `${n}: ${result.error?.message ?? "error"}`, code: String(n) };
+  if (n === 131047) {
+    return template ? { kind: "failed", ...failed, instead: template } : { kind: "failed", ...failed };
+  }
+  if (n === 131056 || n === 131048) {
+    // Pair rate (and spam rate): 4^X seconds for this user — 4 s, 16 s, 64 s, …
+    return { kind: "retry", afterMs: backoffMs(attempt, 4_000, 4, 15 * 60_000), scope: "chat", ...failed };
+  }
+  if (ALL_WAIT.has(n)) return { kind: "retry", afterMs: backoff, scope: "all", ...failed };
+  if (CHAT_RETRY.has(n)) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed };
+  if (NEVER_RETRY.has(n) || isAuthError(n) || (n >= 132000 && n < 133000)) {
+    return { kind: "failed", ...failed };
+  }
+  if (result.status >= 500) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed };
+  return { kind: "failed", ...failed };
+}

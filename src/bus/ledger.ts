@@ -1,0 +1,101 @@
+/**
+ * The send ledger: "reply X was sent as platform message Y", so a redelivered reply is never sent twice
+ * (RELIABILITY.md C1, C2). The bus delivers at least once; the ledger turns that into at most one send.
+ *
+ * Protocol for a channel agent handling an outbound reply (`replyKey` = the reply's key, e.g.
+ * `${inboundId}:${part}`):
+ * 1. `begin(replyKey, delivery.fence)` records the intent before the send, atomically: of two leases racing on
+ *    one reply (a lost lease that is still running, C2) exactly one gets `"send"`.
+ * 2. `"send"` → send, then `recordSent(replyKey, platformMessageId)`; when the platform answered with an error
+ *    (nothing was sent), `recordFailed(replyKey, error)` so a retry may send again.
+ * 3. `"sent"` → skip: it went out (platform id attached). Ack the delivery.
+ * 4. `"pending"` → another attempt is between intent and outcome right now: throw, the bus retries later.
+ * 5. `"unknown"` → an attempt recorded its intent `staleMs` ago and never its outcome: the process died between
+ *    the HTTP call and `recordSent`. Whether the user got the message cannot be known (neither Telegram's
+ *    sendMessage nor WhatsApp's /messages take an idempotency key). Choose per platform:
+ *    - Telegram and WhatsApp: at most once (skip, log it). A duplicate reply is the most reported bug of chat
+ *      agents, and this window is only the milliseconds between the HTTP response and the ledger commit.
+ *    - Our own web chat: at least once (`begin(…, { resendUnknown: true })` takes the send over), because the
+ *      client drops a second message with the same reply key.
+ *
+ * Every call is one single-statement batch: no lock is held across an `await`.
+ *
+ * @module
+ */
+import type { Store } from "../store/mod.ts";
+
+export type BeginResult =
+  | { status: "send"; attempt: number }
+  | { status: "sent"; platformId: string }
+  | { status: "pending"; since: number }
+  | { status: "unknown"; since: number };
+
+export interface SendLedger {
+  begin(replyKey: string, fence: number, opts?: { resendUnknown?: boolean }): Promise<BeginResult>;
+  recordSent(replyKey: string, platformId: string): Promise<void>;
+  recordFailed(replyKey: string, error: string): Promise<void>;
+  /** The platform id the reply was sent as, or undefined. */
+  wasSent(replyKey: string): Promise<string | undefined>;
+}
+
+export interface SendLedgerOptions {
+  now?: () => number;
+  /** How long an intent without outcome counts as "pending" before it is "unknown". Default 60 s. */
+  staleMs?: number;
+}
+
+const BEGIN = `INSERT INTO bus_send_ledger (reply_key, state, fence, attempts, started_at)
+  VALUES (?1, 'sending', ?2, 1, ?3)
+  ON CONFLICT (reply_key) DO UPDATE
+    SET state = 'sending', fence = excluded.fence, attempts = attempts + 1, started_at = excluded.started_at,
+      last_error = NULL, finished_at = NULL
+    WHERE state = 'failed' OR (?4 AND state = 'sending' AND started_at <= ?5)
+  RETURNING attempts`;
+const READ = "SELECT state, platform_id, started_at FROM bus_send_ledger WHERE reply_key = ?1";
+const SENT = `INSERT INTO bus_send_ledger (reply_key, state, fence, started_at, platform_id, finished_at)
+  VALUES (?1, 'sent', 0, ?3, ?2, ?3)
+  ON CONFLICT (reply_key) DO UPDATE SET state = 'sent', platform_id = ?2, finished_at = ?3, last_error = NULL`;
+const FAILED = `UPDATE bus_send_ledger SET state = 'failed', last_error = ?2, finished_at = ?3
+  WHERE reply_key = ?1 AND state = 'sending'`;
+
+/**
+ * A send ledger on the store (table `bus_send_ledger`, migration 2; rows are purged by retention).
+ *
+ * @example
+ * ```ts
+ * const r = await ledger.begin(reply.replyKey, delivery.fence);
+ * if (r.status === "send") await ledger.recordSent(reply.replyKey, String((await api.sendMessage(chat, text)).message_id));
+ * else if (r.status === "pending") throw new Error("reply is being sent by another attempt");
+ * ```
+ */
+export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): SendLedger {
+  const { client } = store;
+  const now = opts.now ?? Date.now;
+  const staleMs = opts.staleMs ?? 60_000;
+  return {
+    async begin(replyKey, fence, beginOpts = {}) {
+      const t = now();
+      const [claimed, row] = await client.batch([
+        { sql: BEGIN, args: [replyKey, fence, t, beginOpts.resendUnknown ? 1 : 0, t - staleMs] },
+        { sql: READ, args: [replyKey] },
+      ], "write");
+      const mine = claimed!.rows[0];
+      if (mine) return { status: "send", attempt: Number(mine["attempts"]) };
+      const r = row!.rows[0]!;
+      if (r["state"] === "sent") return { status: "sent", platformId: String(r["platform_id"]) };
+      const since = Number(r["started_at"]);
+      return since > t - staleMs ? { status: "pending", since } : { status: "unknown", since };
+    },
+    async recordSent(replyKey, platformId) {
+      await client.execute({ sql: SENT, args: [replyKey, platformId, now()] });
+    },
+    async recordFailed(replyKey, error) {
+      await client.execute({ sql: FAILED, args: [replyKey, error.slice(0, 2_000), now()] });
+    },
+    async wasSent(replyKey) {
+      const rs = await client.execute({ sql: READ, args: [replyKey] });
+      const r = rs.rows[0];
+      return r && r["state"] === "sent" ? String(r["platform_id"]) : undefined;
+    },
+  };
+}

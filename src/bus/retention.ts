@@ -1,0 +1,128 @@
+/**
+ * Retention: purges finished rows on a schedule and keeps the WAL bounded (RELIABILITY.md C7).
+ *
+ * Acked messages without an idempotency key are already gone (a trigger deletes them with their last
+ * delivery), so the hot tables stay small without this job. It removes what is kept on purpose: keyed messages
+ * after the dedup window (WhatsApp retries for up to 7 days, so 8 days by default), old dead letters and
+ * send-ledger rows. Deletes go in chunks, each its own short write.
+ *
+ * The WAL: SQLite checkpoints passively on commit, but a reader that is always present (overlapping long
+ * reads) keeps any checkpoint from resetting the WAL, and the file grows without bound. Each run does a
+ * PASSIVE checkpoint; when the `-wal` file is above `walMaxBytes` it does a TRUNCATE checkpoint, which blocks
+ * new writers and waits (within the busy timeout) for current readers to finish, then truncates the file.
+ * That wait blocks the calling process's event loop (libSQL's busy handler is synchronous): run retention in
+ * a background agent (the orchestrator), not in a webhook ingress process.
+ *
+ * @module
+ */
+import { stat } from "node:fs/promises";
+import type { Logger } from "../log.ts";
+import type { Store } from "../store/mod.ts";
+
+export interface RetentionOptions {
+  now?: () => number;
+  log?: Logger;
+  /** Keep messages that carry an idempotency key this long (dedup window). Default 8 days. */
+  idempotencyMs?: number;
+  /** Keep dead letters this long. Default 30 days. */
+  deadLetterMs?: number;
+  /** Keep send-ledger rows this long. Default 8 days. */
+  ledgerMs?: number;
+  /** Above this `-wal` size a TRUNCATE checkpoint runs. Default 64 MiB. */
+  walMaxBytes?: number;
+  /** Size of the `-wal` file in bytes (default: stat of `<path>-wal`; 0 for a remote database). */
+  walBytes?: () => Promise<number>;
+  /** Rows per delete statement. Default 2,000. */
+  chunk?: number;
+  /** Schedule for `start()`. Default 60 s. */
+  intervalMs?: number;
+}
+
+export interface RetentionReport {
+  messages: number;
+  deadLetters: number;
+  ledger: number;
+  walBytesBefore: number;
+  walBytesAfter: number;
+  checkpoint: "passive" | "truncate" | "truncate-busy" | "none";
+}
+
+export interface Retention {
+  runOnce(): Promise<RetentionReport>;
+  /** Runs every `intervalMs` until `stop()`. */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+const DAY = 86_400_000;
+
+const PURGE_KEYED = `DELETE FROM bus_messages WHERE id IN (
+  SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0 LIMIT ?2)`;
+const PURGE_DEAD = `DELETE FROM bus_dead_letters WHERE (msg_id, grp) IN (
+  SELECT msg_id, grp FROM bus_dead_letters WHERE dead_at < ?1 LIMIT ?2)`;
+const PURGE_LEDGER = `DELETE FROM bus_send_ledger WHERE reply_key IN (
+  SELECT reply_key FROM bus_send_ledger WHERE started_at < ?1 LIMIT ?2)`;
+
+export function createRetention(store: Store, opts: RetentionOptions = {}): Retention {
+  const { client } = store;
+  const now = opts.now ?? Date.now;
+  const chunk = opts.chunk ?? 2_000;
+  const walMaxBytes = opts.walMaxBytes ?? 64 * 1024 * 1024;
+  const local = store.path !== undefined && store.path !== "" && store.path !== ":memory:";
+  const walBytes = opts.walBytes ??
+    (() => (local ? stat(`${store.path}-wal`).then((s) => s.size, () => 0) : Promise.resolve(0)));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<unknown> | undefined;
+  let started = false;
+
+  const purge = async (sql: string, cut: number) => {
+    let total = 0;
+    for (;;) {
+      const rs = await client.execute({ sql, args: [cut, chunk] });
+      total += rs.rowsAffected;
+      if (rs.rowsAffected < chunk) return total;
+    }
+  };
+
+  const runOnce = async (): Promise<RetentionReport> => {
+    const t = now();
+    const messages = await purge(PURGE_KEYED, t - (opts.idempotencyMs ?? 8 * DAY));
+    const deadLetters = await purge(PURGE_DEAD, t - (opts.deadLetterMs ?? 30 * DAY));
+    const ledger = await purge(PURGE_LEDGER, t - (opts.ledgerMs ?? 8 * DAY));
+    const walBytesBefore = await walBytes();
+    let checkpoint: RetentionReport["checkpoint"] = "none";
+    if (local) {
+      await client.execute("PRAGMA wal_checkpoint(PASSIVE)");
+      checkpoint = "passive";
+      if ((await walBytes()) > walMaxBytes) checkpoint = (await store.checkpoint()) ? "truncate" : "truncate-busy";
+    }
+    const report = { messages, deadLetters, ledger, walBytesBefore, walBytesAfter: await walBytes(), checkpoint };
+    if (messages + deadLetters + ledger > 0 || checkpoint.startsWith("truncate")) opts.log?.info("bus retention", { ...report });
+    return report;
+  };
+
+  const loop = () => {
+    timer = setTimeout(() => {
+      running = runOnce()
+        .catch((err) => opts.log?.warn("bus retention failed", { error: (err as Error).message }))
+        .finally(() => {
+          running = undefined;
+          if (started) loop();
+        });
+    }, opts.intervalMs ?? 60_000);
+  };
+
+  return {
+    runOnce,
+    start() {
+      if (started) return;
+      started = true;
+      loop();
+    },
+    async stop() {
+      started = false;
+      if (timer !== undefined) clearTimeout(timer);
+      await running;
+    },
+  };
+}

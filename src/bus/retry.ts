@@ -1,0 +1,25 @@
+/**
+ * Retry delays for failed handlers: exponential, capped, with equal jitter (a random value in [d/2, d]). Full
+ * jitter would spread retries wider but can make a later delay shorter than an earlier one; equal jitter keeps
+ * the sequence non-decreasing (RELIABILITY.md C3: "delays grow") while still de-synchronizing consumers.
+ *
+ * @module
+ */
+
+export interface RetryPolicy {
+  baseMs: number;
+  maxMs: number;
+}
+
+/** Delay before attempt `attempt + 1`, after attempt `attempt` (1-based) failed. `random` returns [0, 1). */
+export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number): number {
+  const exp = policy.baseMs * 2 ** Math.max(0, attempt - 1);
+  const d = Math.min(policy.maxMs, exp);
+  return Math.round(d / 2 + random() * (d / 2));
+}
+
+/** The text stored as a dead letter's last error. */
+export function errorText(err: unknown): string {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text;
+}

@@ -1,0 +1,170 @@
+/**
+ * The production bus on one libSQL database shared by every agent process. Publishing is one write
+ * transaction (a trigger fans each message out to its topic's groups); consuming runs the shared loop of
+ * consumer.ts on the queue operations of sqlite-queue.ts; wake-ups come from wake.ts.
+ *
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics/registry.ts";
+import type { Store } from "../store/mod.ts";
+import { startConsumer } from "./consumer.ts";
+import { createWriter, type WriterOptions } from "./lock-wait.ts";
+import { createSqliteQueue } from "./sqlite-queue.ts";
+import * as Q from "./sqlite-sql.ts";
+import type { Bus, Consumer, DeadLetter, GroupStats, Json, PublishResult } from "./types.ts";
+import { type MessageRow, rowsToJson, toMessageRows } from "./validate.ts";
+import { createWakeHub, type WakeOptions } from "./wake.ts";
+
+export interface SqliteBusOptions {
+  now?: () => number;
+  /** [0, 1): retry jitter. */
+  random?: () => number;
+  log?: Logger;
+  metrics?: Metrics;
+  /** Recorded on leased rows (`bus_deliveries.consumer`) to tell who holds what. Default: a random id. */
+  consumerId?: string;
+  wake?: WakeOptions;
+  /** Applied to handler error text before it is stored as `last_error`. */
+  redact?: (text: string) => string;
+  /** The event-driven lock wait of the write path (lock-wait.ts). */
+  writer?: WriterOptions;
+}
+
+const num = (v: unknown): number => Number(v);
+
+/** Pairs input rows with the inserted ones (in id order); undefined for a duplicate of an older message. */
+function matchInserted(rows: readonly MessageRow[], inserted: readonly { id: number; key: string | undefined }[]) {
+  const seen = new Set<string>();
+  let next = 0;
+  return rows.map((r): PublishResult | undefined => {
+    const row = inserted[next];
+    if (r.i !== undefined && (row?.key !== r.i || seen.has(r.i))) return undefined;
+    if (!row || row.key !== r.i) throw new Error("publish: inserted rows do not match the input (bug)");
+    if (r.i !== undefined) seen.add(r.i);
+    next++;
+    return { id: row.id, duplicate: false };
+  });
+}
+const optText = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
+
+/**
+ * Creates the bus over an open, migrated store. `close()` stops this bus's consumers; the store stays open.
+ *
+ * @example
+ * ```ts
+ * const store = await openStore({ url: "file:data/aideazz.db" });
+ * await migrate(store.client);
+ * const bus = createSqliteBus(store, { log });
+ * await bus.publish([{ topic: "inbound", key: "tg:42", payload: update, idempotencyKey: `telegram:bot:${id}` }]);
+ * const consumer = bus.consume({ topic: "inbound", group: "orchestrator", handler: async (d) => {} });
+ * ```
+ */
+export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus {
+  const { client } = store;
+  const now = opts.now ?? Date.now;
+  const local = store.path !== undefined && store.path !== "" && store.path !== ":memory:";
+  const hub = createWakeHub(local ? `${store.path}-wal` : undefined, opts.wake);
+  const writer = createWriter(store, hub, opts.writer);
+  const queue = createSqliteQueue(client, writer);
+  const consumers = new Set<Consumer>();
+  const consumerId = opts.consumerId ?? crypto.randomUUID().slice(0, 8);
+
+  return {
+    async subscribe(topic, group) {
+      if (!topic || !group) throw new TypeError("subscribe: topic and group must be non-empty strings");
+      await queue.subscribe(topic, group, now());
+    },
+
+    async publish(messages) {
+      const rows = toMessageRows(messages);
+      if (rows.length === 0) return [];
+      const json = rowsToJson(rows);
+      for (let attempt = 1;; attempt++) {
+        // One statement: atomic, and prepared before the write lock is taken.
+        const rs = await writer.execute({ sql: Q.PUBLISH, args: [json, now()] });
+        // Rows are inserted in input order, so sorted ids line up with the input minus the duplicates.
+        const inserted = rs.rows.map((r) => ({ id: num(r["id"]), key: optText(r["idem_key"]) }));
+        inserted.sort((a, b) => a.id - b.id);
+        if (inserted.length > 0) hub.notify(new Set(rows.map((r) => r.t)));
+        const out = matchInserted(rows, inserted);
+        const missing = [...new Set(out.flatMap((o, i) => (o === undefined ? [rows[i]!.i!] : [])))];
+        if (missing.length === 0) return out as PublishResult[];
+        const found = await client.execute({ sql: Q.LOOKUP_IDEM, args: [JSON.stringify(missing)] });
+        const original = new Map(found.rows.map((r) => [String(r["idem_key"]), num(r["id"])]));
+        if (missing.every((k) => original.has(k))) {
+          return out.map((o, i) => o ?? { id: original.get(rows[i]!.i!)!, duplicate: true });
+        }
+        // An original was purged by retention in between: its key is free now, publish the rest again.
+        if (attempt >= 3) throw new Error("publish: idempotency keys kept disappearing (retention racing)");
+      }
+    },
+
+    consume(consumeOpts) {
+      const consumer = startConsumer(
+        { queue, hub, now, random: opts.random ?? Math.random, consumerId, log: opts.log, metrics: opts.metrics, redact: opts.redact },
+        consumeOpts,
+      );
+      const tracked: Consumer = {
+        stop: async (timeoutMs) => {
+          await consumer.stop(timeoutMs);
+          consumers.delete(tracked);
+        },
+      };
+      consumers.add(tracked);
+      return tracked;
+    },
+
+    async stats() {
+      const t = now();
+      const rs = await client.execute({ sql: Q.STATS, args: [t] });
+      return rs.rows.map((r): GroupStats => ({
+        topic: String(r["topic"]),
+        group: String(r["grp"]),
+        ready: num(r["ready"]),
+        inFlight: num(r["in_flight"]),
+        delayed: num(r["delayed"]),
+        oldestAgeMs: r["oldest"] === null ? null : Math.max(0, t - num(r["oldest"])),
+        deadLetters: num(r["dead"]),
+      }));
+    },
+
+    async deadLetters(filter = {}) {
+      const limit = filter.limit ?? 100;
+      const rs = await client.execute({ sql: Q.DEAD_LIST, args: [filter.topic ?? null, filter.group ?? null, limit] });
+      return rs.rows.map((r): DeadLetter => ({
+        id: num(r["msg_id"]),
+        topic: String(r["topic"]),
+        group: String(r["grp"]),
+        key: String(r["okey"]),
+        payload: JSON.parse(String(r["payload"])) as Json,
+        attempts: num(r["attempts"]),
+        lastError: String(r["last_error"]),
+        deadAt: num(r["dead_at"]),
+        traceId: optText(r["trace_id"]),
+      }));
+    },
+
+    async retryDeadLetter(id, group) {
+      const args = [id, group ?? null];
+      const [requeued, deleted] = await writer.batch([
+        { sql: Q.DEAD_REQUEUE, args: [...args, now()] },
+        { sql: Q.DEAD_DELETE, args },
+      ]);
+      hub.notify(new Set(requeued!.rows.map((r) => String(r["topic"]))));
+      return deleted!.rowsAffected > 0;
+    },
+
+    async purgeDeadLetters(filter = {}) {
+      const cut = filter.olderThanMs === undefined ? Number.MAX_SAFE_INTEGER : now() - filter.olderThanMs;
+      const rs = await writer.execute({ sql: Q.DEAD_PURGE, args: [filter.topic ?? null, filter.group ?? null, cut] });
+      return rs.rowsAffected;
+    },
+
+    async close() {
+      await Promise.all([...consumers].map((c) => c.stop()));
+      hub.close();
+      writer.close();
+    },
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * `aideazz bus stats` and `aideazz bus dlq list|retry <id>|purge`: look into the bus and handle dead letters.
+ *
+ * @module
+ */
+import { createSqliteBus } from "../../bus/mod.ts";
+import type { Bus, DeadLetter, GroupStats } from "../../bus/mod.ts";
+import { openStore } from "../../store/mod.ts";
+import { type CliDeps, defineCommand, UsageError } from "../command.ts";
+import { dbUrlOf, readConfig, stringOption } from "../context.ts";
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Opens the store and a bus on it (no consumers, no watchers), runs `fn`, closes. */
+async function withBus(values: Values, deps: CliDeps, fn: (bus: Bus) => Promise<number>): Promise<number> {
+  const hasDbOverride = stringOption(values, "db") !== undefined || deps.env["AIDEAZZ_DB"] !== undefined;
+  const loaded = hasDbOverride ? undefined : await readConfig(values, deps, []);
+  const url = dbUrlOf(values, deps, loaded);
+  const authEnv = loaded?.config.store.authTokenEnv;
+  const authToken = authEnv ? deps.env[authEnv] : undefined;
+  const store = await openStore({ url, ...(authToken ? { authToken } : {}) });
+  try {
+    const rs = await store.client.execute("SELECT count(*) AS n FROM sqlite_master WHERE name = 'bus_messages'");
+    if (Number(rs.rows[0]?.["n"] ?? 0) === 0) {
+      deps.stderr("aideazz: this database has no bus tables yet; run 'aideazz migrate' first\n");
+      return 1;
+    }
+    const bus = createSqliteBus(store, { now: deps.now });
+    try {
+      return await fn(bus);
+    } finally {
+      await bus.close();
+    }
+  } finally {
+    store.close();
+  }
+}
+
+/** "90s", "15m", "12h", "7d", "250ms" or plain milliseconds. */
+export function parseDurationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`invalid duration "${text}": use e.g. 90s, 15m, 12h, 7d`);
+  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms"];
+  return Number(m[1]) * unit;
+}
+
+function formatAge(ms: number | null): string {
+  if (ms === null) return "-";
+  if (ms < 1_000) return `${ms}ms`;
+  if (ms < 120_000) return `${(ms / 1_000).toFixed(1)}s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)}m`;
+  if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)}h`;
+  return `${Math.round(ms / 86_400_000)}d`;
+}
+
+/** A plain text table: left-aligned text columns, right-aligned numeric ones. */
+export function table(header: string[], rows: string[][], numeric: ReadonlySet<number> = new Set()): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+function statsTable(stats: GroupStats[]): string {
+  const rows = stats.map((s) => [
+    s.topic,
+    s.group,
+    String(s.ready),
+    String(s.inFlight),
+    String(s.delayed),
+    formatAge(s.oldestAgeMs),
+    String(s.deadLetters),
+  ]);
+  return table(["TOPIC", "GROUP", "READY", "IN-FLIGHT", "DELAYED", "OLDEST", "DEAD"], rows, new Set([2, 3, 4, 5, 6]));
+}
+
+function deadTable(list: DeadLetter[], now: number): string {
+  const rows = list.map((d) => [
+    String(d.id),
+    d.topic,
+    d.group,
+    d.key,
+    String(d.attempts),
+    `${formatAge(now - d.deadAt)} ago`,
+    d.lastError.replace(/\s+/g, " ").slice(0, 80),
+  ]);
+  return table(["ID", "TOPIC", "GROUP", "KEY", "ATTEMPTS", "DEAD", "LAST ERROR"], rows, new Set([0, 4]));
+}
+
+export const busStatsCommand = defineCommand({
+  name: "bus stats",
+  summary: "show queue depth, in-flight, delayed, oldest age and dead letters per topic and group",
+  options: { json: { type: "boolean" } },
+  optionHelp: ["--json          print JSON instead of a table"],
+  run({ values, deps }) {
+    return withBus(values, deps, async (bus) => {
+      const stats = await bus.stats();
+      if (values["json"] === true) deps.stdout(`${JSON.stringify(stats, null, 2)}\n`);
+      else if (stats.length === 0) deps.stdout("bus stats: no subscriptions yet\n");
+      else deps.stdout(statsTable(stats));
+      return 0;
+    });
+  },
+});
+
+const ACTIONS = ["list", "retry", "purge"] as const;
+
+export const busDlqCommand = defineCommand({
+  name: "bus dlq",
+  summary: "dead letters: list, retry <id> (re-queue), purge",
+  args: "list|retry <id>|purge",
+  positionals: { min: 1, max: 2 },
+  options: {
+    topic: { type: "string" },
+    group: { type: "string" },
+    limit: { type: "string" },
+    "older-than": { type: "string" },
+    all: { type: "boolean" },
+    json: { type: "boolean" },
+  },
+  optionHelp: [
+    "--topic NAME        only this topic (list, purge)",
+    "--group NAME        only this consumer group (list, retry, purge)",
+    "--limit N           list at most N (default 100)",
+    "--older-than AGE    purge only dead letters older than AGE (e.g. 7d, 12h)",
+    "--all               purge every dead letter (purge needs a filter or --all)",
+    "--json              print JSON instead of a table (list)",
+  ],
+  run({ values, positionals, deps }) {
+    const [action, arg] = positionals;
+    if (!ACTIONS.includes(action as (typeof ACTIONS)[number])) {
+      throw new UsageError(`bus dlq: unknown action "${action}"; use list, retry <id> or purge`, busDlqCommand);
+    }
+    if (action !== "retry" && arg !== undefined) {
+      throw new UsageError(`bus dlq ${action}: unexpected argument "${arg}"`, busDlqCommand);
+    }
+    const topic = stringOption(values, "topic");
+    const group = stringOption(values, "group");
+    if (action === "list") {
+      const limitText = stringOption(values, "limit") ?? "100";
+      const limit = Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, got "${limitText}"`, busDlqCommand);
+      return withBus(values, deps, async (bus) => {
+        const list = await bus.deadLetters({ ...(topic ? { topic } : {}), ...(group ? { group } : {}), limit });
+        if (values["json"] === true) deps.stdout(`${JSON.stringify(list, null, 2)}\n`);
+        else if (list.length === 0) deps.stdout("bus dlq: no dead letters\n");
+        else deps.stdout(deadTable(list, deps.now()));
+        return 0;
+      });
+    }
+    if (action === "retry") {
+      if (arg === undefined) throw new UsageError("bus dlq retry: missing <id>", busDlqCommand);
+      const id = Number(arg);
+      if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`bus dlq retry: <id> must be a message id, got "${arg}"`, busDlqCommand);
+      return withBus(values, deps, async (bus) => {
+        if (!(await bus.retryDeadLetter(id, group))) {
+          deps.stderr(`bus dlq retry: no dead letter with id ${id}${group ? ` in group "${group}"` : ""}\n`);
+          return 1;
+        }
+        deps.stdout(`bus dlq: re-queued message ${id}${group ? ` for group "${group}"` : ""}\n`);
+        return 0;
+      });
+    }
+    const olderText = stringOption(values, "older-than");
+    const olderThanMs = olderText === undefined ? undefined : parseDurationMs(olderText);
+    if (!topic && !group && olderThanMs === undefined && values["all"] !== true) {
+      throw new UsageError("bus dlq purge: give --topic, --group or --older-than, or --all to purge every dead letter", busDlqCommand);
+    }
+    return withBus(values, deps, async (bus) => {
+      const n = await bus.purgeDeadLetters({
+        ...(topic ? { topic } : {}),
+        ...(group ? { group } : {}),
+        ...(olderThanMs === undefined ? {} : { olderThanMs }),
+      });
+      deps.stdout(`bus dlq: purged ${n} dead letter${n === 1 ? "" : "s"}\n`);
+      return 0;
+    });
+  },
+});

@@ -1,0 +1,100 @@
+import { createSqliteBus } from "../../bus/mod.ts";
+import type { Config } from "../../config.ts";
+import { createLogger } from "../../log.ts";
+import {
+  checkHealth,
+  createRestartLog,
+  createSystemctl,
+  exitCodeOf,
+  formatReport,
+  heal,
+  type HealAction,
+  saveReport,
+} from "../../ops/mod.ts";
+import { secretValues } from "../../config.ts";
+import { migrate, openStore, SchemaTooNewError, type Store, storeErrorCode } from "../../store/mod.ts";
+import { type CliDeps, defineCommand } from "../command.ts";
+import { dbUrlOf, readConfig } from "../context.ts";
+
+async function openForHealth(config: Config, url: string, deps: CliDeps): Promise<Store | { error: string }> {
+  const authEnv = config.store.authTokenEnv;
+  const authToken = authEnv ? deps.env[authEnv] : undefined;
+  let store: Store;
+  try {
+    store = await openStore({ url, ...(authToken ? { authToken } : {}) });
+  } catch (err) {
+    return { error: `cannot open (${storeErrorCode(err)})` };
+  }
+  try {
+    await migrate(store.client, deps.now);
+  } catch (err) {
+    // A newer binary already migrated (mid rolling update): our tables exist, carry on.
+    if (!(err instanceof SchemaTooNewError)) {
+      store.close();
+      return { error: `cannot migrate (${storeErrorCode(err)})` };
+    }
+  }
+  return store;
+}
+
+export const healthCommand = defineCommand({
+  name: "health",
+  summary: "check agents, the llama.cpp sidecar, store and bus; exit 0 ok, 1 degraded, 2 down",
+  options: { json: { type: "boolean" }, restart: { type: "boolean" } },
+  optionHelp: [
+    "--json          print the report as JSON",
+    "--restart       restart down agents through systemctl (back-off, hourly ceiling; recorded) and recycle one old agent",
+  ],
+  async run({ values, deps }) {
+    const loaded = await readConfig(values, deps, []);
+    const { config } = loaded;
+    // Log lines (restarts) go to stderr: stdout carries the table or the JSON. journald keeps both.
+    const log = createLogger({
+      agent: "health",
+      secrets: secretValues(config, deps.env),
+      write: deps.stderr,
+      now: deps.now,
+    });
+    const store = await openForHealth(config, dbUrlOf(values, deps, loaded), deps);
+    const opened = "error" in store ? undefined : store;
+    try {
+      const bus = opened ? createSqliteBus(opened, { wake: { watch: false } }) : undefined;
+      const report = await checkHealth(config, {
+        fetch: deps.fetch,
+        now: deps.now,
+        sleep: deps.sleep,
+        readTextFile: deps.readTextFile,
+        diskSpace: deps.diskSpace,
+        fileSize: deps.fileSize,
+        store,
+        busStats: bus ? () => bus.stats() : undefined,
+      });
+      await bus?.close();
+      let actions: HealAction[] = [];
+      if (values["restart"] === true) {
+        if (opened) {
+          actions = await heal(report, config, {
+            manager: createSystemctl(deps.run),
+            restarts: createRestartLog(opened.client),
+            log,
+            now: deps.now,
+          });
+        } else {
+          log.error(
+            "not restarting: the store cannot be opened, so restarts could be neither limited nor recorded",
+            { store: store },
+          );
+        }
+      }
+      if (opened) await saveReport(opened, report);
+      deps.stdout(
+        values["json"] === true
+          ? JSON.stringify({ ...report, actions }, null, 2) + "\n"
+          : formatReport(report, actions),
+      );
+      return exitCodeOf(report.status);
+    } finally {
+      opened?.close();
+    }
+  },
+});

@@ -1,0 +1,68 @@
+import type { Config } from "../../config.ts";
+import {
+  buildStatsReport,
+  DEFAULT_METRICS_CONFIG,
+  formatStatsReport,
+  hasMetricsTables,
+  parseDuration,
+  retentionOf,
+} from "../../metrics/mod.ts";
+import { openStore, type Store } from "../../store/mod.ts";
+import { type CliDeps, defineCommand, UsageError } from "../command.ts";
+import { dbUrlOf, displayDbUrl, readConfig, stringOption } from "../context.ts";
+
+type Values = Record<string, string | boolean | undefined>;
+
+/** Opens the store for a reading command: `--db`/`AIDEAZZ_DB` need no config file; otherwise the config's. */
+export async function openReadStore(
+  values: Values,
+  deps: CliDeps,
+): Promise<{ store: Store; url: string; config?: Config }> {
+  const hasDbOverride = stringOption(values, "db") !== undefined || deps.env["AIDEAZZ_DB"] !== undefined;
+  const loaded = hasDbOverride ? undefined : await readConfig(values, deps, []);
+  const url = dbUrlOf(values, deps, loaded);
+  const authEnv = loaded?.config.store.authTokenEnv;
+  const authToken = authEnv ? deps.env[authEnv] : undefined;
+  const store = await openStore({ url, ...(authToken ? { authToken } : {}) });
+  return { store, url, ...(loaded ? { config: loaded.config } : {}) };
+}
+
+export const statsCommand = defineCommand({
+  name: "stats",
+  summary:
+    "summary of the stored metrics: agents, traffic, latency, cache, spend, errors (table + sparklines)",
+  options: { since: { type: "string" }, json: { type: "boolean" }, agent: { type: "string" } },
+  optionHelp: [
+    "--since DURATION  window ending now, e.g. 15m, 1h, 24h, 7d (default 1h)",
+    "--agent NAME      only this agent's series",
+    "--json            print the report as JSON",
+  ],
+  async run({ values, deps }) {
+    const sinceText = stringOption(values, "since") ?? "1h";
+    const sinceMs = parseDuration(sinceText);
+    if (sinceMs === undefined) {
+      throw new UsageError(`--since must be a duration like 15m, 1h or 7d, got "${sinceText}"`, statsCommand);
+    }
+    const { store, url, config } = await openReadStore(values, deps);
+    try {
+      if (!(await hasMetricsTables(store.client))) {
+        deps.stderr(
+          `stats: ${displayDbUrl(url)} has no metrics yet; start an agent or run 'aideazz migrate'\n`,
+        );
+        return 1;
+      }
+      const agent = stringOption(values, "agent");
+      const report = await buildStatsReport(store.client, {
+        now: deps.now(),
+        sinceMs,
+        retention: retentionOf(config?.metrics ?? DEFAULT_METRICS_CONFIG),
+        ...(agent === undefined ? {} : { agent }),
+      });
+      if (values["json"] === true) deps.stdout(JSON.stringify(report, null, 2) + "\n");
+      else deps.stdout(formatStatsReport(report, `${displayDbUrl(url)}`));
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+});

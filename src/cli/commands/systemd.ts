@@ -1,0 +1,94 @@
+import { join } from "node:path";
+import { createLogger } from "../../log.ts";
+import {
+  agentUnit,
+  createSystemctl,
+  HEALTH_TIMER,
+  LLAMA_UNIT,
+  polkitRule,
+  probe,
+  probeHost,
+  renderSystemd,
+  rollingRestart,
+  RollingRestartError,
+} from "../../ops/mod.ts";
+import { defineCommand, UsageError } from "../command.ts";
+import { readConfig, stringOption } from "../context.ts";
+
+export const systemdRenderCommand = defineCommand({
+  name: "systemd render",
+  summary: "write the systemd units and per-agent limit drop-ins for the configured agents",
+  options: { out: { type: "string" }, polkit: { type: "string" } },
+  optionHelp: [
+    "--out DIR       where to write the units (default /etc/systemd/system)",
+    "--polkit DIR    also write the polkit rule that lets the health job restart agents (e.g. /etc/polkit-1/rules.d)",
+  ],
+  async run({ values, deps }) {
+    const { config, path } = await readConfig(values, deps, []);
+    const out = stringOption(values, "out") ?? "/etc/systemd/system";
+    const files = renderSystemd(config, path);
+    for (const f of files) await deps.writeTextFile(join(out, f.path), f.text);
+    deps.stdout(`systemd render: wrote ${files.length} files to ${out} (config ${path})\n`);
+    for (const f of files) deps.stdout(`  ${f.path}\n`);
+    const polkit = stringOption(values, "polkit");
+    if (polkit !== undefined) {
+      await deps.writeTextFile(join(polkit, "50-aideazz.rules"), polkitRule());
+      deps.stdout(`  ${join(polkit, "50-aideazz.rules")}\n`);
+    }
+    const units = [
+      ...config.agents.map((a) => agentUnit(a.name)),
+      ...(config.ops.llama ? [LLAMA_UNIT] : []),
+      HEALTH_TIMER,
+    ];
+    deps.stdout(`next: systemctl daemon-reload && systemctl enable --now ${units.join(" ")}\n`);
+    return 0;
+  },
+});
+
+export const systemdRestartCommand = defineCommand({
+  name: "systemd restart",
+  summary: "rolling restart: one agent at a time, each healthy again before the next (the update procedure)",
+  args: "[agent...]",
+  positionals: { min: 0, max: 64 },
+  async run({ values, positionals, deps }) {
+    const { config } = await readConfig(values, deps, []);
+    const unknown = positionals.filter((n) => !config.agents.some((a) => a.name === n));
+    if (unknown.length > 0) {
+      throw new UsageError(`systemd restart: no agent named ${unknown.map((n) => `"${n}"`).join(", ")}`);
+    }
+    const chosen = positionals.length === 0
+      ? config.agents
+      : config.agents.filter((a) => positionals.includes(a.name));
+    const log = createLogger({ agent: "systemd", secrets: [], write: deps.stderr, now: deps.now });
+    const timeoutMs = config.ops.health.timeoutMs;
+    try {
+      const steps = await rollingRestart(
+        chosen.map((a) => ({
+          name: a.name,
+          unit: agentUnit(a.name),
+          healthUrl: `http://${probeHost(a.host)}:${a.port}/health`,
+        })),
+        { waitHealthyMs: 120_000, pollMs: 500 },
+        {
+          manager: createSystemctl(deps.run),
+          probe: (url) =>
+            probe(url, { fetch: deps.fetch, timeoutMs, now: deps.now, sleep: deps.sleep, attempts: 1 }),
+          now: deps.now,
+          sleep: deps.sleep,
+          log,
+        },
+      );
+      for (const s of steps) {
+        deps.stdout(`${s.name}: restarted in ${s.restartMs} ms, healthy after ${s.healthyAfterMs} ms\n`);
+      }
+      return 0;
+    } catch (err) {
+      if (!(err instanceof RollingRestartError)) throw err;
+      for (const s of err.done) {
+        deps.stdout(`${s.name}: restarted in ${s.restartMs} ms, healthy after ${s.healthyAfterMs} ms\n`);
+      }
+      deps.stderr(`systemd restart: ${err.message}\n`);
+      return 1;
+    }
+  },
+});

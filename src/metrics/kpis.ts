@@ -1,0 +1,105 @@
+/**
+ * The headline numbers of a window, derived from the catalogued metrics: traffic, reply latency, cache hit and
+ * false-hit rate, provider mix, spend, budget, errors and restarts. A number is undefined when nothing in the
+ * window reports it (e.g. before the channel agents exist), so views can leave it out instead of showing 0.
+ *
+ * @module
+ */
+import { M } from "./names.ts";
+import type { StoredSeries } from "./query.ts";
+import { percentiles } from "./quantile.ts";
+import { lastValue, mergedBuckets, total } from "./summary.ts";
+
+export interface Kpis {
+  messagesIn?: number;
+  messagesOut?: number;
+  replyLatency?: { p50: number; p90: number; p99: number };
+  ackLatency?: { p50: number; p90: number; p99: number };
+  /** hits / (hits + misses). */
+  cacheHitRate?: number;
+  /** false hits / hits. */
+  cacheFalseHitRate?: number;
+  /** Turns answered per provider (router decisions). */
+  providerMix?: Record<string, number>;
+  /** Turns per tier. */
+  tierMix?: Record<string, number>;
+  costUsd?: number;
+  tokens?: number;
+  /** Latest budget left per period. */
+  budgetLeftUsd?: Record<string, number>;
+  sendErrors?: number;
+  /** Latest dead letters over all groups. */
+  deadLetters?: number;
+  duplicatesSuppressed?: number;
+  /** Agent starts in the window, per agent. */
+  starts?: Record<string, number>;
+  /** Latest breaker state per provider (0 closed, 1 half-open, 2 open). */
+  breakers?: Record<string, number>;
+  httpRequests?: number;
+  http5xx?: number;
+}
+
+const named = (series: readonly StoredSeries[], name: string) => series.filter((s) => s.name === name);
+
+function sumBy(
+  series: readonly StoredSeries[],
+  key: (s: StoredSeries) => string,
+): Record<string, number> | undefined {
+  if (series.length === 0) return undefined;
+  const out: Record<string, number> = {};
+  for (const s of series) out[key(s)] = (out[key(s)] ?? 0) + total([s]);
+  return out;
+}
+
+function latestBy(
+  series: readonly StoredSeries[],
+  key: (s: StoredSeries) => string,
+): Record<string, number> | undefined {
+  if (series.length === 0) return undefined;
+  const out: Record<string, number> = {};
+  for (const s of series) out[key(s)] = (out[key(s)] ?? 0) + (lastValue(s) ?? 0);
+  return out;
+}
+
+function totalOf(series: readonly StoredSeries[], name: string): number | undefined {
+  const list = named(series, name);
+  return list.length === 0 ? undefined : total(list);
+}
+
+function latency(series: readonly StoredSeries[], name: string) {
+  const merged = mergedBuckets(named(series, name));
+  return merged ? percentiles(merged.bounds, merged.counts) : undefined;
+}
+
+/** Headline numbers of the series of one window. */
+export function computeKpis(series: readonly StoredSeries[]): Kpis {
+  const k: Kpis = {};
+  const set = <K extends keyof Kpis>(key: K, value: Kpis[K] | undefined) => {
+    if (value !== undefined) k[key] = value;
+  };
+  set("messagesIn", totalOf(series, M.messagesIn));
+  set("messagesOut", totalOf(series, M.messagesOut));
+  set("replyLatency", latency(series, M.replyLatency));
+  set("ackLatency", latency(series, M.ackLatency));
+  const lookups = named(series, M.cacheLookups);
+  const hits = total(lookups.filter((s) => s.labels["result"] === "hit"));
+  if (lookups.length > 0 && total(lookups) > 0) k.cacheHitRate = hits / total(lookups);
+  const falseHits = totalOf(series, M.cacheFalseHits);
+  if (falseHits !== undefined && hits > 0) k.cacheFalseHitRate = falseHits / hits;
+  const decisions = named(series, M.routerDecisions);
+  set("providerMix", sumBy(decisions, (s) => s.labels["provider"] ?? "?"));
+  set("tierMix", sumBy(decisions, (s) => s.labels["tier"] ?? "?"));
+  set("costUsd", totalOf(series, M.cost));
+  set("tokens", totalOf(series, M.tokens));
+  set("budgetLeftUsd", latestBy(named(series, M.budgetLeft), (s) => s.labels["period"] ?? "?"));
+  set("sendErrors", totalOf(series, M.sendErrors));
+  const dead = named(series, M.busDeadLetters);
+  if (dead.length > 0) k.deadLetters = dead.reduce((a, s) => a + (lastValue(s) ?? 0), 0);
+  set("duplicatesSuppressed", totalOf(series, M.duplicatesSuppressed));
+  set("starts", sumBy(named(series, M.agentStarts), (s) => s.agent));
+  set("breakers", latestBy(named(series, M.breakerState), (s) => s.labels["provider"] ?? "?"));
+  const http = named(series, M.httpRequests);
+  set("httpRequests", http.length === 0 ? undefined : total(http));
+  if (http.length > 0) k.http5xx = total(http.filter((s) => (s.labels["status"] ?? "").startsWith("5")));
+  return k;
+}

@@ -1,0 +1,204 @@
+/**
+ * `aideazz stats`: reads a window of stored metrics and prints it for a terminal (an SSH session): agents,
+ * headline numbers, and one line per series with its total or last value, rate, percentiles and a sparkline.
+ *
+ * @module
+ */
+import type { Client } from "../store/mod.ts";
+import { formatDuration } from "./duration.ts";
+import {
+  formatByName,
+  formatBytes,
+  formatCount,
+  formatMs,
+  formatPercent,
+  formatUsd,
+  sparkline,
+} from "./format.ts";
+import { computeKpis, type Kpis } from "./kpis.ts";
+import { CATALOGUE, M } from "./names.ts";
+import { readSeries } from "./query.ts";
+import { type SeriesSummary, summarizeSeries, type Window } from "./summary.ts";
+import { bucketStart, resolutionFor, type Retention } from "./tiers.ts";
+
+export interface StatsAgent {
+  name: string;
+  pid: number;
+  version: string;
+  startedAt: number;
+  seenAt: number;
+  rssBytes: number | undefined;
+  starts: number;
+  memoryTrend: (number | null)[];
+}
+
+export interface StatsReport {
+  window: Window & { sinceMs: number };
+  agents: StatsAgent[];
+  kpis: Kpis;
+  series: SeriesSummary[];
+}
+
+export interface StatsOptions {
+  now: number;
+  sinceMs: number;
+  retention: Retention;
+  agent?: string;
+  /** Sparkline width in characters. */
+  slots?: number;
+}
+
+const ORDER = new Map(CATALOGUE.map((s, i) => [s.name, i]));
+
+/** Reads the window ending at `now` and summarizes it. */
+export async function buildStatsReport(client: Client, o: StatsOptions): Promise<StatsReport> {
+  const res = resolutionFor(o.sinceMs, o.retention);
+  const from = bucketStart(o.now - o.sinceMs, res) + res;
+  const w: Window = { from, to: o.now + 1, res };
+  const slots = Math.max(1, Math.min(o.slots ?? 24, Math.ceil((w.to - w.from) / res)));
+  const series = await readSeries(client, {
+    from,
+    to: w.to,
+    res,
+    ...(o.agent === undefined ? {} : { agent: o.agent }),
+  });
+  const summaries = series.map((s) => summarizeSeries(s, w, slots)).sort((a, b) =>
+    (ORDER.get(a.name) ?? 1e9) - (ORDER.get(b.name) ?? 1e9) || a.name.localeCompare(b.name) ||
+    a.agent.localeCompare(b.agent) || JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels))
+  );
+  const kpis = computeKpis(series);
+  const hb = await client.execute(
+    "SELECT agent, pid, version, started_at, seen_at FROM agent_heartbeats ORDER BY agent",
+  );
+  const agents = hb.rows.map((r): StatsAgent => {
+    const name = String(r["agent"]);
+    const rss = summaries.find((s) => s.name === M.rss && s.agent === name);
+    return {
+      name,
+      pid: Number(r["pid"]),
+      version: String(r["version"]),
+      startedAt: Number(r["started_at"]),
+      seenAt: Number(r["seen_at"]),
+      rssBytes: rss?.value,
+      starts: kpis.starts?.[name] ?? 0,
+      memoryTrend: rss?.trend ?? [],
+    };
+  }).filter((a) => o.agent === undefined || a.name === o.agent);
+  return { window: { ...w, sinceMs: o.sinceMs }, agents, kpis, series: summaries };
+}
+
+function table(header: readonly string[], rows: readonly string[][], right: ReadonlySet<number>): string[] {
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, c) => (right.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].map((l) => `  ${l}`);
+}
+
+function summaryLines(k: Kpis): string[] {
+  const parts: string[][] = [[], [], []];
+  if (k.messagesIn !== undefined) {
+    parts[0]!.push(`messages in ${formatCount(k.messagesIn)} · out ${formatCount(k.messagesOut ?? 0)}`);
+  }
+  if (k.replyLatency) {
+    const l = k.replyLatency;
+    parts[0]!.push(`reply p50 ${formatMs(l.p50)} · p90 ${formatMs(l.p90)} · p99 ${formatMs(l.p99)}`);
+  }
+  if (k.ackLatency) parts[0]!.push(`ack p99 ${formatMs(k.ackLatency.p99)}`);
+  if (k.cacheHitRate !== undefined) parts[1]!.push(`cache hit rate ${formatPercent(k.cacheHitRate)}`);
+  if (k.cacheFalseHitRate !== undefined) parts[1]!.push(`false hits ${formatPercent(k.cacheFalseHitRate)}`);
+  if (k.costUsd !== undefined) parts[1]!.push(`spend ${formatUsd(k.costUsd)}`);
+  for (const [p, v] of Object.entries(k.budgetLeftUsd ?? {})) {
+    parts[1]!.push(`budget left (${p}) ${formatUsd(v)}`);
+  }
+  const mix = Object.entries(k.providerMix ?? {});
+  const turns = mix.reduce((a, [, n]) => a + n, 0);
+  if (turns > 0) {
+    parts[2]!.push(
+      `providers ${
+        mix.sort((a, b) => b[1] - a[1]).map(([p, n]) => `${p} ${formatPercent(n / turns)}`).join(", ")
+      }`,
+    );
+  }
+  if (k.sendErrors !== undefined) parts[2]!.push(`send errors ${formatCount(k.sendErrors)}`);
+  if (k.deadLetters !== undefined) parts[2]!.push(`dead letters ${formatCount(k.deadLetters)}`);
+  if (k.httpRequests !== undefined) {
+    parts[2]!.push(`HTTP ${formatCount(k.httpRequests)} (5xx ${formatCount(k.http5xx ?? 0)})`);
+  }
+  const starts = Object.values(k.starts ?? {}).reduce((a, b) => a + b, 0);
+  if (k.starts) parts[2]!.push(`agent starts ${starts}`);
+  return parts.filter((p) => p.length > 0).map((p) => `  ${p.join(" · ")}`);
+}
+
+function labelText(labels: Readonly<Record<string, string>>): string {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
+/** The report as terminal text. */
+export function formatStatsReport(r: StatsReport, dbText: string): string {
+  const w = r.window;
+  const span = `${new Date(w.from).toISOString().slice(0, 16).replace("T", " ")}–${
+    new Date(w.to).toISOString().slice(11, 16)
+  } UTC`;
+  const out = [
+    `aideazz stats · ${dbText} · last ${formatDuration(w.sinceMs)} · ${
+      formatDuration(w.res)
+    } resolution · ${span}`,
+    "",
+    "AGENTS",
+  ];
+  if (r.agents.length === 0) out.push("  no agent has started on this database yet");
+  else {
+    const now = w.to - 1;
+    out.push(...table(
+      ["agent", "status", "pid", "version", "up", "last seen", "memory", "starts", "memory trend"],
+      r.agents.map((a) => [
+        a.name,
+        now - a.seenAt > 60_000 ? "stale" : "up",
+        String(a.pid),
+        a.version,
+        formatDuration(now - a.startedAt),
+        `${formatDuration(now - a.seenAt)} ago`,
+        a.rssBytes === undefined ? "—" : formatBytes(a.rssBytes),
+        String(a.starts),
+        sparkline(a.memoryTrend, { fromZero: false }),
+      ]),
+      new Set([2, 4, 5, 6, 7]),
+    ));
+  }
+  const summary = summaryLines(r.kpis);
+  if (summary.length > 0) out.push("", "SUMMARY", ...summary);
+  out.push(
+    "",
+    "SIGNALS  (counters: increase in the window and per minute; gauges: last, min–max; histograms: count, p50/p90/p99)",
+  );
+  if (r.series.length === 0) out.push("  no metrics in this window");
+  else {
+    out.push(...table(
+      ["signal", "agent", "labels", "value", "/min", "p50", "p90", "p99", "trend"],
+      r.series.map((s) => {
+        const f = (v: number | undefined) => (v === undefined ? "" : formatByName(s.name, v));
+        const value = s.type === "histogram" ? formatCount(s.value) : f(s.value);
+        const rate = s.type === "counter"
+          ? formatCount(s.perMinute ?? 0)
+          : s.type === "gauge"
+          ? `${f(s.min)}–${f(s.max)}`
+          : "";
+        const trend = sparkline(s.trend, { fromZero: s.type !== "gauge" });
+        return [
+          s.name.replace(/^aideazz_/, ""),
+          s.agent,
+          labelText(s.labels),
+          value,
+          rate,
+          f(s.p50),
+          f(s.p90),
+          f(s.p99),
+          trend,
+        ];
+      }),
+      new Set([3, 4, 5, 6, 7]),
+    ));
+  }
+  return out.join("\n") + "\n";
+}

@@ -1,0 +1,146 @@
+/**
+ * Aggregates stored series over a window: totals and rates of counters, last/min/max of gauges, percentiles of
+ * histograms (merged buckets), and the same per time slot for sparklines and charts.
+ *
+ * @module
+ */
+import type { StoredSeries } from "./query.ts";
+import { addBuckets, quantileFromBuckets } from "./quantile.ts";
+import type { Labels, MetricType } from "./types.ts";
+
+/** The time window [from, to) and the resolution its points have. */
+export interface Window {
+  from: number;
+  to: number;
+  res: number;
+}
+
+/** Index of the slot (of `slots` equal parts of the window) holding a bucket start; -1 outside. */
+export function slotOf(start: number, w: Window, slots: number): number {
+  if (start < w.from - w.res || start >= w.to) return -1;
+  const i = Math.floor(((Math.max(start, w.from) - w.from) / (w.to - w.from)) * slots);
+  return Math.min(slots - 1, Math.max(0, i));
+}
+
+/** Sum of counter increases (or histogram counts) per slot, over all given series. */
+export function counterSlots(series: readonly StoredSeries[], w: Window, slots: number): number[] {
+  const out = new Array<number>(slots).fill(0);
+  for (const s of series) {
+    for (const p of s.points) {
+      const i = slotOf(p.start, w, slots);
+      if (i >= 0) out[i]! += p.value;
+    }
+  }
+  return out;
+}
+
+/** Total increase of counters (or observation count of histograms) over the window. */
+export function total(series: readonly StoredSeries[]): number {
+  return series.reduce((a, s) => a + s.points.reduce((b, p) => b + p.value, 0), 0);
+}
+
+/** Histogram buckets merged over all series (bounds of the first; series with other bounds are skipped). */
+export function mergedBuckets(
+  series: readonly StoredSeries[],
+): { bounds: number[]; counts: number[] } | undefined {
+  const first = series.find((s) => s.type === "histogram");
+  if (!first) return undefined;
+  const counts = new Array<number>(first.bounds.length + 1).fill(0);
+  for (const s of series) {
+    if (s.bounds.join() !== first.bounds.join()) continue;
+    for (const p of s.points) if (p.buckets) addBuckets(counts, p.buckets);
+  }
+  return { bounds: first.bounds, counts };
+}
+
+/** The q-quantile of merged histograms per slot (null where a slot has no observations). */
+export function quantileSlots(
+  series: readonly StoredSeries[],
+  w: Window,
+  slots: number,
+  q: number,
+): (number | null)[] {
+  const first = series.find((s) => s.type === "histogram");
+  if (!first) return new Array<number | null>(slots).fill(null);
+  const perSlot = Array.from({ length: slots }, () => new Array<number>(first.bounds.length + 1).fill(0));
+  for (const s of series) {
+    if (s.bounds.join() !== first.bounds.join()) continue;
+    for (const p of s.points) {
+      const i = slotOf(p.start, w, slots);
+      if (i >= 0 && p.buckets) addBuckets(perSlot[i]!, p.buckets);
+    }
+  }
+  return perSlot.map((c) => quantileFromBuckets(first.bounds, c, q) ?? null);
+}
+
+/** A gauge per slot: the average of its samples (null where it has none). */
+export function gaugeSlots(s: StoredSeries, w: Window, slots: number): (number | null)[] {
+  const sum = new Array<number>(slots).fill(0);
+  const n = new Array<number>(slots).fill(0);
+  for (const p of s.points) {
+    const i = slotOf(p.start, w, slots);
+    if (i < 0) continue;
+    sum[i]! += p.vsum ?? p.value;
+    n[i]! += p.n ?? 1;
+  }
+  return sum.map((v, i) => (n[i]! > 0 ? v / n[i]! : null));
+}
+
+/** The latest value of a gauge in the window. */
+export function lastValue(s: StoredSeries): number | undefined {
+  return s.points.at(-1)?.value;
+}
+
+export interface SeriesSummary {
+  agent: string;
+  name: string;
+  type: MetricType;
+  help: string;
+  labels: Labels;
+  /** Counter: increase in the window; gauge: last value; histogram: observations. */
+  value: number;
+  /** Counter: increase per minute over the window. */
+  perMinute?: number;
+  /** Gauge: min and max of the samples. */
+  min?: number;
+  max?: number;
+  /** Histogram: percentiles and mean. */
+  p50?: number;
+  p90?: number;
+  p99?: number;
+  mean?: number;
+  /** Per slot: counter increase, gauge average, histogram p90 (null = no data). */
+  trend: (number | null)[];
+}
+
+/** Summarizes one series over the window. */
+export function summarizeSeries(s: StoredSeries, w: Window, slots: number): SeriesSummary {
+  const base = { agent: s.agent, name: s.name, type: s.type, help: s.help, labels: s.labels };
+  if (s.type === "counter") {
+    const value = total([s]);
+    return {
+      ...base,
+      value,
+      perMinute: value / ((w.to - w.from) / 60_000),
+      trend: counterSlots([s], w, slots),
+    };
+  }
+  if (s.type === "gauge") {
+    const mins = s.points.map((p) => p.vmin ?? p.value);
+    const maxs = s.points.map((p) => p.vmax ?? p.value);
+    return {
+      ...base,
+      value: lastValue(s) ?? 0,
+      min: Math.min(...mins),
+      max: Math.max(...maxs),
+      trend: gaugeSlots(s, w, slots),
+    };
+  }
+  const merged = mergedBuckets([s])!;
+  const count = total([s]);
+  const sum = s.points.reduce((a, p) => a + (p.vsum ?? 0), 0);
+  const q = (x: number) => quantileFromBuckets(merged.bounds, merged.counts, x);
+  const out: SeriesSummary = { ...base, value: count, trend: quantileSlots([s], w, slots, 0.9) };
+  if (count > 0) Object.assign(out, { p50: q(0.5), p90: q(0.9), p99: q(0.99), mean: sum / count });
+  return out;
+}

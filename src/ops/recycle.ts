@@ -1,0 +1,92 @@
+/**
+ * Periodic recycling (what PM2's 6-hourly restarts did), without two agents ever recycling together.
+ *
+ * Primary: the health job (every minute) gracefully restarts at most one agent per run — the healthy agent
+ * most overdue for its staggered recycle age — and never within `minGapSec` of any other restart
+ * (`planRecycle`). That holds forever, whatever crashes shifted the agents' start times.
+ * Backstop: each unit's `RuntimeMaxSec` = its recycle age + `backstopSec`, with `RuntimeRandomizedExtraSec`
+ * capped so that agents started together (boot) reach their backstops at least 5 s apart (`recycleSchedule`).
+ *
+ * @module
+ */
+
+export interface RecycleSettings {
+  afterSec: number;
+  spreadSec: number;
+  minGapSec: number;
+  backstopSec: number;
+  jitterSec: number;
+}
+
+export interface RecyclePlanEntry {
+  agent: string;
+  /** Uptime at which the health job recycles the agent; 0 = never. */
+  afterSec: number;
+  /** The unit's RuntimeMaxSec; 0 = infinity. */
+  runtimeMaxSec: number;
+  /** The unit's RuntimeRandomizedExtraSec. */
+  jitterSec: number;
+}
+
+/** Minimum seconds between two backstop recycles of agents that started at the same moment. */
+export const BACKSTOP_MIN_GAP_SEC = 5;
+
+/**
+ * Staggered recycle ages and backstop settings for the agents, in config order.
+ *
+ * @example
+ * ```ts
+ * recycleSchedule([{ name: "a" }, { name: "b" }], { afterSec: 21600, spreadSec: 3600, minGapSec: 60, backstopSec: 3600, jitterSec: 300 });
+ * // a: after 21600 s (RuntimeMaxSec 25200), b: after 23400 s (RuntimeMaxSec 27000); jitter 300 s each
+ * ```
+ */
+export function recycleSchedule(
+  agents: readonly { name: string; recycleAfterSec?: number | undefined }[],
+  s: RecycleSettings,
+): RecyclePlanEntry[] {
+  const recycled = agents.filter((a) => (a.recycleAfterSec ?? s.afterSec) > 0);
+  const n = recycled.length;
+  const after = new Map(
+    recycled.map((a, i) => [a.name, (a.recycleAfterSec ?? s.afterSec) + Math.round((i * s.spreadSec) / n)]),
+  );
+  const backstops = [...after.values()].map((v) => v + s.backstopSec).sort((x, y) => x - y);
+  let minDiff = Infinity;
+  for (let i = 1; i < backstops.length; i++) minDiff = Math.min(minDiff, backstops[i]! - backstops[i - 1]!);
+  // Two agents started together reach their backstops at (b_i + U_i) and (b_j + U_j), U in [0, jitter]:
+  // |difference| ≥ |b_i - b_j| - jitter, so jitter ≤ minDiff - 5 keeps them 5 s apart.
+  const jitter = Math.max(0, Math.min(s.jitterSec, minDiff - BACKSTOP_MIN_GAP_SEC));
+  return agents.map((a) => {
+    const afterSec = after.get(a.name) ?? 0;
+    return afterSec === 0
+      ? { agent: a.name, afterSec: 0, runtimeMaxSec: 0, jitterSec: 0 }
+      : { agent: a.name, afterSec, runtimeMaxSec: afterSec + s.backstopSec, jitterSec: jitter };
+  });
+}
+
+export interface RecycleCandidate {
+  agent: string;
+  /** Seconds the agent has been running (from its /health), undefined when it did not answer. */
+  uptimeSec: number | undefined;
+  healthy: boolean;
+  afterSec: number;
+}
+
+/**
+ * The one agent to recycle now, if any: healthy, past its recycle age, the most overdue; nothing when any
+ * agent was (re)started less than `minGapSec` ago.
+ */
+export function planRecycle(
+  candidates: readonly RecycleCandidate[],
+  opts: { now: number; lastRestartAt: number | undefined; minGapSec: number },
+): string | undefined {
+  if (opts.lastRestartAt !== undefined && opts.now - opts.lastRestartAt < opts.minGapSec * 1000) {
+    return undefined;
+  }
+  let best: { agent: string; overdue: number } | undefined;
+  for (const c of candidates) {
+    if (!c.healthy || c.afterSec <= 0 || c.uptimeSec === undefined) continue;
+    const overdue = c.uptimeSec - c.afterSec;
+    if (overdue >= 0 && (best === undefined || overdue > best.overdue)) best = { agent: c.agent, overdue };
+  }
+  return best?.agent;
+}

@@ -1,0 +1,77 @@
+/**
+ * The restart log in the store (`restarts`, migration 40): what the health job restarted, when, why, and
+ * whether it worked. Flap protection reads each target's recent failure restarts back from it, because the
+ * health job is a new process every minute. Writes are single `batch(…, "write")` calls (the store rule).
+ *
+ * @module
+ */
+import type { Client } from "../store/mod.ts";
+
+export type RestartKind = "failure" | "recycle";
+
+export interface RestartRecord {
+  target: string;
+  unit: string;
+  at: number;
+  kind: RestartKind;
+  reason: string;
+  /** "restart" or "reset-failed+restart". */
+  action: string;
+  ok: boolean;
+  detail?: string | undefined;
+}
+
+/** Rows older than this are deleted when a new one is written. */
+export const RESTART_RETENTION_MS = 30 * 24 * 3_600_000;
+
+export interface RestartLog {
+  record(r: RestartRecord): Promise<void>;
+  /** Times of `target`'s failure restarts at or after `since`. */
+  failureTimes(target: string, since: number): Promise<number[]>;
+  /** Time of the latest restart of any target (failure or recycle). */
+  lastAt(): Promise<number | undefined>;
+  list(opts?: { since?: number; limit?: number }): Promise<RestartRecord[]>;
+}
+
+export function createRestartLog(client: Client): RestartLog {
+  return {
+    async record(r) {
+      await client.batch([
+        {
+          sql:
+            `INSERT INTO restarts (target, unit, at, kind, reason, action, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          args: [r.target, r.unit, r.at, r.kind, r.reason, r.action, r.ok ? 1 : 0, r.detail ?? null],
+        },
+        { sql: "DELETE FROM restarts WHERE at < ?", args: [r.at - RESTART_RETENTION_MS] },
+      ], "write");
+    },
+    async failureTimes(target, since) {
+      const rs = await client.execute({
+        sql: "SELECT at FROM restarts WHERE target = ? AND kind = 'failure' AND at >= ? ORDER BY at",
+        args: [target, since],
+      });
+      return rs.rows.map((r) => Number(r["at"]));
+    },
+    async lastAt() {
+      const rs = await client.execute("SELECT max(at) AS at FROM restarts");
+      const at = rs.rows[0]?.["at"];
+      return at === null || at === undefined ? undefined : Number(at);
+    },
+    async list(opts = {}) {
+      const rs = await client.execute({
+        sql: "SELECT * FROM restarts WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?",
+        args: [opts.since ?? 0, opts.limit ?? 100],
+      });
+      return rs.rows.map((r) => ({
+        target: String(r["target"]),
+        unit: String(r["unit"]),
+        at: Number(r["at"]),
+        kind: String(r["kind"]) as RestartKind,
+        reason: String(r["reason"]),
+        action: String(r["action"]),
+        ok: Number(r["ok"]) === 1,
+        detail: r["detail"] === null ? undefined : String(r["detail"]),
+      }));
+    },
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Rolling restart (the update procedure): restart one agent, wait until its /health answers 200, then the next.
+ * A failure stops the roll, so a bad binary takes down one agent, not all of them.
+ *
+ * @module
+ */
+import type { Logger } from "../log.ts";
+import type { ProbeResult } from "./probe.ts";
+import type { ServiceManager } from "./service-manager.ts";
+
+export interface RollingTarget {
+  name: string;
+  unit: string;
+  healthUrl: string;
+}
+
+export interface RollingStep {
+  name: string;
+  /** How long the restart call took (graceful stop + start). */
+  restartMs: number;
+  /** From the restart call until /health answered 200. */
+  healthyAfterMs: number;
+}
+
+export class RollingRestartError extends Error {
+  constructor(readonly agent: string, detail: string, readonly done: RollingStep[]) {
+    super(`rolling restart stopped at agent "${agent}": ${detail}; agents after it were not restarted`);
+    this.name = "RollingRestartError";
+  }
+}
+
+export interface RollingDeps {
+  manager: ServiceManager;
+  /** One GET of a health URL (with its own deadline). */
+  probe: (url: string) => Promise<ProbeResult>;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  log: Logger;
+}
+
+/**
+ * Restarts `targets` one at a time, each healthy before the next.
+ *
+ * @example
+ * ```ts
+ * const steps = await rollingRestart(targets, { waitHealthyMs: 60_000, pollMs: 250 }, deps);
+ * ```
+ */
+export async function rollingRestart(
+  targets: readonly RollingTarget[],
+  opts: { waitHealthyMs: number; pollMs: number },
+  deps: RollingDeps,
+): Promise<RollingStep[]> {
+  const done: RollingStep[] = [];
+  for (const t of targets) {
+    const started = deps.now();
+    deps.log.info("rolling restart: restarting", { agent: t.name, unit: t.unit });
+    try {
+      await deps.manager.restart(t.unit);
+    } catch (err) {
+      throw new RollingRestartError(t.name, (err as Error).message, done);
+    }
+    const restartMs = deps.now() - started;
+    let last = "no answer";
+    for (;;) {
+      const r = await deps.probe(t.healthUrl);
+      if (r.answered && r.status === 200) break;
+      last = r.answered ? `HTTP ${r.status}` : r.error ?? "no answer";
+      if (deps.now() - started > opts.waitHealthyMs) {
+        throw new RollingRestartError(
+          t.name,
+          `not healthy ${Math.round(opts.waitHealthyMs / 1000)} s after its restart (${last})`,
+          done,
+        );
+      }
+      await deps.sleep(opts.pollMs);
+    }
+    const step = { name: t.name, restartMs, healthyAfterMs: deps.now() - started };
+    deps.log.info("rolling restart: healthy again", { agent: t.name, ...step });
+    done.push(step);
+  }
+  return done;
+}

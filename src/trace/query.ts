@@ -1,0 +1,125 @@
+/**
+ * Reading traces back: one trace by id (or a unique prefix), the traces of a chat, the last trace, and a list
+ * of recent traces for the dashboard. Every reader returns events in timeline order.
+ *
+ * @module
+ */
+import type { Client, Row } from "../store/mod.ts";
+import { type JsonValue, sortTimeline, type TraceEvent, type TraceStage } from "./types.ts";
+
+function toEvent(r: Row): TraceEvent {
+  const e: TraceEvent = {
+    traceId: String(r["trace_id"]),
+    agent: String(r["agent"]),
+    stage: String(r["stage"]) as TraceStage,
+    at: Number(r["at"]),
+    seq: Number(r["seq"]),
+    detail: r["detail"] === null ? {} : (JSON.parse(String(r["detail"])) as { [key: string]: JsonValue }),
+  };
+  if (r["duration_ms"] !== null) e.durationMs = Number(r["duration_ms"]);
+  if (r["chat"] !== null) e.chat = String(r["chat"]);
+  return e;
+}
+
+const COLUMNS = "trace_id, agent, stage, at, seq, duration_ms, chat, detail";
+
+/** Trace ids that start with `prefix` (at most `limit`; a full id matches itself). */
+export async function matchTraceIds(client: Client, prefix: string, limit = 5): Promise<string[]> {
+  // A range on the (trace_id, at) index: hex ids sort below "g".
+  const rs = await client.execute({
+    sql: "SELECT DISTINCT trace_id FROM trace_events WHERE trace_id >= ? AND trace_id < ? LIMIT ?",
+    args: [prefix, `${prefix}g`, limit],
+  });
+  return rs.rows.map((r) => String(r["trace_id"]));
+}
+
+/** Every event of the given traces, each trace's events in timeline order. */
+export async function eventsOf(
+  client: Client,
+  traceIds: readonly string[],
+): Promise<Map<string, TraceEvent[]>> {
+  const out = new Map<string, TraceEvent[]>(traceIds.map((id) => [id, []]));
+  if (traceIds.length === 0) return out;
+  const rs = await client.execute({
+    sql: `SELECT ${COLUMNS} FROM trace_events WHERE trace_id IN (${
+      traceIds.map(() => "?").join(", ")
+    }) ORDER BY at, id`,
+    args: [...traceIds],
+  });
+  for (const r of rs.rows) out.get(String(r["trace_id"]))?.push(toEvent(r));
+  for (const [id, events] of out) out.set(id, sortTimeline(events));
+  return out;
+}
+
+/**
+ * Ids of the latest traces of a chat, newest first. `chat` matches a stored chat exactly or as its last
+ * `:`-separated part, so `chat:12345` finds `telegram-support:12345`.
+ */
+export async function traceIdsOfChat(client: Client, chat: string, limit = 5): Promise<string[]> {
+  const rs = await client.execute({
+    sql: `SELECT trace_id, max(at) AS last FROM trace_events
+          WHERE chat IS NOT NULL AND (chat = ?1 OR (length(chat) > length(?1) AND substr(chat, -length(?1) - 1) = ':' || ?1))
+          GROUP BY trace_id ORDER BY last DESC LIMIT ?2`,
+    args: [chat, limit],
+  });
+  return rs.rows.map((r) => String(r["trace_id"]));
+}
+
+/** Ids of the most recently started traces (by their first `received`, else any event), newest first. */
+export async function lastTraceIds(client: Client, limit = 1): Promise<string[]> {
+  const rs = await client.execute({
+    sql: `SELECT trace_id FROM (SELECT trace_id, at FROM trace_events ORDER BY at DESC LIMIT ?)
+          GROUP BY trace_id ORDER BY max(at) DESC LIMIT ?`,
+    args: [Math.max(200, limit * 50), limit],
+  });
+  const ids = rs.rows.map((r) => String(r["trace_id"]));
+  if (ids.length === 0) return ids;
+  // Order by each trace's first event: the trace whose message arrived last comes first.
+  const first = await client.execute({
+    sql: `SELECT trace_id, min(at) AS first FROM trace_events WHERE trace_id IN (${
+      ids.map(() => "?").join(", ")
+    })
+          GROUP BY trace_id ORDER BY first DESC`,
+    args: ids,
+  });
+  return first.rows.map((r) => String(r["trace_id"]));
+}
+
+/** One line per trace for lists (dashboard, `trace chat:`). */
+export interface TraceSummary {
+  traceId: string;
+  startedAt: number;
+  endedAt: number;
+  chat: string | undefined;
+  agents: string[];
+  stages: TraceStage[];
+  /** The last stage reached (e.g. `sent`, `dead_letter`). */
+  lastStage: TraceStage;
+  events: number;
+}
+
+export function summarizeTrace(events: readonly TraceEvent[]): TraceSummary | undefined {
+  const first = events[0];
+  const last = events.at(-1);
+  if (!first || !last) return undefined;
+  return {
+    traceId: first.traceId,
+    startedAt: first.at,
+    endedAt: Math.max(...events.map((e) => e.at + (e.durationMs ?? 0))),
+    chat: events.find((e) => e.chat !== undefined)?.chat,
+    agents: [...new Set(events.map((e) => e.agent))],
+    stages: events.map((e) => e.stage),
+    lastStage: last.stage,
+    events: events.length,
+  };
+}
+
+/** The most recent traces, newest first. */
+export async function recentTraces(client: Client, limit = 20): Promise<TraceSummary[]> {
+  const ids = await lastTraceIds(client, limit);
+  const events = await eventsOf(client, ids);
+  return ids.flatMap((id) => {
+    const s = summarizeTrace(events.get(id) ?? []);
+    return s ? [s] : [];
+  });
+}

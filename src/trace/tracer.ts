@@ -1,0 +1,175 @@
+/**
+ * The tracer of one agent process: `event()` appends to an in-memory buffer (no I/O, no await, never throws on a
+ * missing trace id) and the process's flush loop writes the buffer to `trace_events` in its one batched write.
+ * A failed write keeps the events for the next flush; past `maxBuffered` the oldest are dropped and counted.
+ *
+ * @module
+ */
+import type { FlushBatch, FlushSource } from "../metrics/flush-loop.ts";
+import { M } from "../metrics/names.ts";
+import type { Metrics } from "../metrics/registry.ts";
+import type { InStatement } from "../store/mod.ts";
+import type { JsonValue, TraceDetail, TraceEvent, TraceStage } from "./types.ts";
+
+export interface EventOptions {
+  /** The chat of this trace (on `received`), so `aideazz trace chat:<id>` finds it. */
+  chat?: string;
+  /** How long the stage took (a provider attempt, a send). */
+  durationMs?: number;
+  /** When it happened, if not now (epoch ms). */
+  at?: number;
+}
+
+export interface Tracer {
+  readonly agent: string;
+  /**
+   * Records one stage of a trace. A no-op when `traceId` is undefined, so callers pass `delivery.traceId` as is.
+   *
+   * @example
+   * ```ts
+   * tracer.event(traceId, "received", { platformId: String(update.update_id) }, { chat: chatKey(agent, chatId) });
+   * tracer.event(delivery.traceId, "claimed", { group: delivery.group, attempt: delivery.attempt });
+   * tracer.event(traceId, "sent", { platformMessageId: String(sent.message_id) });
+   * ```
+   */
+  event(traceId: string | undefined, stage: TraceStage, detail?: TraceDetail, opts?: EventOptions): void;
+  /**
+   * Starts a timed stage; call the returned function when it ends (it records the event with its duration).
+   *
+   * @example
+   * ```ts
+   * const done = tracer.begin(traceId, "provider", { provider: "groq", model });
+   * try { res = await provider.chat(req, { signal }); done({ status: "ok" }); }
+   * catch (err) { done({ status: "error", error: err.name }); throw err; }
+   * ```
+   */
+  begin(traceId: string | undefined, stage: TraceStage, detail?: TraceDetail): (more?: TraceDetail) => void;
+  /** Events recorded and not yet written (for tests of the areas that emit them). */
+  peek(): readonly TraceEvent[];
+  /** Feeds the flush loop. */
+  readonly source: FlushSource;
+}
+
+export interface TracerOptions {
+  agent: string;
+  now: () => number;
+  /** Events kept while the store is unavailable (default 10,000). */
+  maxBuffered?: number;
+  /** Trace events older than this are deleted (once a minute, in the same batch); none when undefined. */
+  retentionMs?: number;
+  /** At most about this many trace events are kept (the oldest are deleted with the retention). */
+  maxStoredEvents?: number;
+  /** Applied to each event's detail JSON before it is stored (secrets never reach the database). */
+  redact?: (text: string) => string;
+  metrics?: Metrics;
+}
+
+const ROWS_PER_STATEMENT = 400;
+const PURGE_EVERY_MS = 60_000;
+
+function cleanDetail(detail: TraceDetail | undefined): { [key: string]: JsonValue } {
+  const out: { [key: string]: JsonValue } = {};
+  for (const [k, v] of Object.entries(detail ?? {})) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function insertStatements(events: readonly TraceEvent[], redact: (t: string) => string): InStatement[] {
+  const out: InStatement[] = [];
+  for (let i = 0; i < events.length; i += ROWS_PER_STATEMENT) {
+    const part = events.slice(i, i + ROWS_PER_STATEMENT);
+    out.push({
+      sql: `INSERT INTO trace_events (trace_id, agent, stage, at, seq, duration_ms, chat, detail) VALUES ${
+        part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")
+      }`,
+      args: part.flatMap((e) => [
+        e.traceId,
+        e.agent,
+        e.stage,
+        e.at,
+        e.seq,
+        e.durationMs ?? null,
+        e.chat ?? null,
+        Object.keys(e.detail).length === 0 ? null : redact(JSON.stringify(e.detail)),
+      ]),
+    });
+  }
+  return out;
+}
+
+/** Creates the tracer of one agent (or of a CLI command or test). */
+export function createTracer(opts: TracerOptions): Tracer {
+  const max = opts.maxBuffered ?? 10_000;
+  const redact = opts.redact ?? ((t: string) => t);
+  let buffer: TraceEvent[] = [];
+  let seq = 0;
+  let lastPurge = -Infinity;
+
+  const push = (events: TraceEvent[]) => {
+    const over = events.length - max;
+    if (over > 0) {
+      opts.metrics?.inc(M.traceEventsDropped, {}, over);
+      events.splice(0, over);
+    }
+    return events;
+  };
+
+  const event: Tracer["event"] = (traceId, stage, detail, eo = {}) => {
+    if (traceId === undefined || traceId === "") return;
+    const e: TraceEvent = {
+      traceId,
+      agent: opts.agent,
+      stage,
+      at: eo.at ?? opts.now(),
+      seq: seq++,
+      detail: cleanDetail(detail),
+    };
+    if (eo.durationMs !== undefined) e.durationMs = eo.durationMs;
+    if (eo.chat !== undefined) e.chat = eo.chat;
+    buffer.push(e);
+    if (buffer.length > max) buffer = push(buffer);
+  };
+
+  return {
+    agent: opts.agent,
+    event,
+    begin(traceId, stage, detail) {
+      const at = opts.now();
+      let ended = false;
+      return (more) => {
+        if (ended) return;
+        ended = true;
+        event(traceId, stage, { ...detail, ...more }, { at, durationMs: opts.now() - at });
+      };
+    },
+    peek: () => buffer,
+    source: {
+      collect(now): FlushBatch {
+        const taken = buffer;
+        buffer = [];
+        const statements = insertStatements(taken, redact);
+        const purge = (opts.retentionMs !== undefined || opts.maxStoredEvents !== undefined) &&
+          now - lastPurge >= PURGE_EVERY_MS;
+        if (purge && opts.retentionMs !== undefined) {
+          statements.push({ sql: "DELETE FROM trace_events WHERE at < ?", args: [now - opts.retentionMs] });
+        }
+        if (purge && opts.maxStoredEvents !== undefined) {
+          // Ids grow with every insert: everything more than the cap below the newest id is oldest. O(log n).
+          statements.push({
+            sql: "DELETE FROM trace_events WHERE id <= (SELECT max(id) FROM trace_events) - ?",
+            args: [opts.maxStoredEvents],
+          });
+        }
+        return {
+          statements,
+          done(ok) {
+            if (ok) {
+              if (purge) lastPurge = now;
+              return;
+            }
+            buffer = push([...taken, ...buffer]);
+          },
+        };
+      },
+    },
+  };
+}

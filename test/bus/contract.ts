@@ -1,0 +1,363 @@
+// The bus contract every implementation passes (STYLE.md §2): `runBusContract(name, makeBus)` registers the
+// suite. Time is an injected clock the tests move; consumers are told to look again every 10 ms of real time.
+import { afterEach, describe, expect, it } from "vitest";
+import { type Bus, type Consumer, type Delivery, LeaseLostError } from "../../src/bus/mod.ts";
+
+export interface Clock {
+  now(): number;
+  advance(ms: number): void;
+}
+
+export interface BusHarness {
+  bus: Bus;
+  cleanup(): Promise<void>;
+}
+
+/** Builds a fresh, empty bus on `clock` with `random` for retry jitter; idle consumers look every ~10 ms. */
+export type MakeBus = (deps: { now: () => number; random: () => number }) => Promise<BusHarness>;
+
+export function fakeClock(start = 1_700_000_000_000): Clock {
+  let t = start;
+  return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** A handler that records what `pick` takes from each delivery and acks it. */
+function into<T>(list: T[], pick: (d: Delivery) => T) {
+  return (d: Delivery) => {
+    list.push(pick(d));
+    return Promise.resolve();
+  };
+}
+
+/** A latch a handler can wait on. */
+function latch() {
+  let open!: () => void;
+  const p = new Promise<void>((resolve) => (open = resolve));
+  return { wait: () => p, open };
+}
+
+export function runBusContract(name: string, makeBus: MakeBus) {
+  describe(`bus contract: ${name}`, () => {
+    let clock: Clock;
+    let harness: BusHarness | undefined;
+    const consumers: Consumer[] = [];
+
+    async function setup(random: () => number = () => 0.5): Promise<Bus> {
+      clock = fakeClock();
+      harness = await makeBus({ now: () => clock.now(), random });
+      return harness.bus;
+    }
+
+    afterEach(async () => {
+      await Promise.all(consumers.splice(0).map((c) => c.stop(100)));
+      await harness?.bus.close();
+      await harness?.cleanup();
+      harness = undefined;
+    });
+
+    function consume(bus: Bus, opts: Omit<Parameters<Bus["consume"]>[0], "topic" | "group"> & { topic?: string; group?: string }) {
+      const c = bus.consume({ topic: "t", group: "g", ...opts });
+      consumers.push(c);
+      return c;
+    }
+
+    const msg = (key: string, payload: unknown, extra: Record<string, unknown> = {}) =>
+      ({ topic: "t", key, payload, ...extra }) as Parameters<Bus["publish"]>[0][number];
+
+    it("publish() with a known idempotency key is a no-op that reports the original id", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      const [first] = await bus.publish([msg("a", 1, { idempotencyKey: "tg:1" })]);
+      expect(first).toEqual({ id: expect.any(Number), duplicate: false });
+      expect(await bus.publish([msg("a", 1, { idempotencyKey: "tg:1" })])).toEqual([{ id: first!.id, duplicate: true }]);
+      const batch = await bus.publish([
+        msg("a", 2, { idempotencyKey: "tg:2" }),
+        msg("a", 1, { idempotencyKey: "tg:1" }),
+        msg("a", 2, { idempotencyKey: "tg:2" }),
+        msg("a", 3),
+      ]);
+      expect(batch.map((r) => r.duplicate)).toEqual([false, true, true, false]);
+      expect(batch[1]!.id).toBe(first!.id);
+      expect(batch[2]!.id).toBe(batch[0]!.id);
+      const seen: unknown[] = [];
+      consume(bus, { handler: into(seen, (d) => d.payload) });
+      await waitFor(() => seen.length >= 3, "three messages");
+      await sleep(50);
+      expect(seen).toEqual([1, 2, 3]);
+    });
+
+    it("publish() of a batch is atomic: one invalid message writes nothing", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await expect(bus.publish([msg("a", 1), msg("a", 2), msg("a", 10n)])).rejects.toThrow(/JSON/);
+      await expect(bus.publish([msg("a", 1), { topic: "", key: "a", payload: 1 }])).rejects.toThrow(/message 1: topic/);
+      expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 0, delayed: 0 });
+      expect(await bus.publish([])).toEqual([]);
+    });
+
+    it("fans out to every subscribed group, each with its own delivery state", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "orchestrator");
+      await bus.subscribe("t", "analytics");
+      await bus.publish([msg("a", 1), msg("b", 2), msg("a", 3)]);
+      const got: number[] = [];
+      consume(bus, { group: "orchestrator", handler: into(got, (d) => d.payload as number) });
+      await waitFor(() => got.length === 3, "orchestrator to handle 3");
+      await waitFor(async () => (await bus.stats()).find((s) => s.group === "orchestrator")!.ready === 0, "acks");
+      const stats = await bus.stats();
+      expect(stats.find((s) => s.group === "analytics")).toMatchObject({ topic: "t", ready: 3, inFlight: 0 });
+      const attempts: number[] = [];
+      consume(bus, { group: "analytics", handler: into(attempts, (d) => d.attempt) });
+      await waitFor(() => attempts.length === 3, "analytics to handle 3");
+      expect(attempts).toEqual([1, 1, 1]);
+      expect(got.sort()).toEqual([1, 2, 3]);
+    });
+
+    it("never hands out a key's next message while the previous is in flight or waiting for retry; other keys flow", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("chat-x", "x1"), msg("chat-x", "x2"), msg("chat-y", "y1"), msg("chat-x", "x3")]);
+      const seen: string[] = [];
+      const gate = latch();
+      consume(bus, {
+        concurrency: 8,
+        retryBaseMs: 1_000,
+        handler: async (d) => {
+          seen.push(`${d.payload}#${d.attempt}`);
+          if (d.payload === "x1" && d.attempt === 1) {
+            await gate.wait();
+            throw new Error("first attempt fails");
+          }
+        },
+      });
+      await waitFor(() => seen.includes("y1#1") && seen.includes("x1#1"), "x1 and y1");
+      await sleep(60);
+      expect(seen).not.toContain("x2#1"); // x1 in flight
+      gate.open();
+      await waitFor(async () => (await bus.stats())[0]!.delayed === 1, "x1 waiting for retry");
+      await sleep(60);
+      expect(seen).not.toContain("x2#1"); // x1 waiting for retry
+      await bus.publish([msg("chat-y", "y2")]);
+      await waitFor(() => seen.includes("y2#1"), "y2 while x waits");
+      clock.advance(1_000);
+      await waitFor(() => seen.includes("x3#1"), "x1 retried, then x2, x3");
+      expect(seen.filter((s) => s.startsWith("x"))).toEqual(["x1#1", "x1#2", "x2#1", "x3#1"]);
+    });
+
+    it("an expired lease is claimable again under a higher fence, and the old lease can no longer extend or ack", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("a", "m")]);
+      const gate = latch();
+      let first: Delivery | undefined;
+      consume(bus, { concurrency: 1, leaseMs: 1_000, heartbeat: false, handler: async (d) => {
+        first ??= d;
+        if (d === first) await gate.wait();
+      } });
+      await waitFor(() => first !== undefined, "first delivery");
+      await first!.assertLease();
+      clock.advance(1_001);
+      const second: Delivery[] = [];
+      const gate2 = latch();
+      consume(bus, { concurrency: 1, handler: async (d) => {
+        second.push(d);
+        await gate2.wait();
+      } });
+      await waitFor(() => second.length === 1, "redelivery");
+      expect(second[0]!.fence).toBeGreaterThan(first!.fence);
+      expect(second[0]!.attempt).toBe(2);
+      // The old handler finishes without knowing: the store refuses its ack, the new lease keeps the message.
+      gate.open();
+      await sleep(60);
+      expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 1 });
+      await expect(first!.extendLease()).rejects.toBeInstanceOf(LeaseLostError);
+      await expect(first!.assertLease()).rejects.toBeInstanceOf(LeaseLostError);
+      expect(first!.signal.aborted).toBe(true);
+      await second[0]!.assertLease();
+      gate2.open();
+      await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "ack of the second lease");
+      await sleep(60);
+      expect(second).toHaveLength(1);
+      expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 0, deadLetters: 0 });
+    });
+
+    it("a heartbeat keeps a slow handler's lease", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("a", "slow")]);
+      const gate = latch();
+      const seen: Delivery[] = [];
+      const handler = async (d: Delivery) => {
+        seen.push(d);
+        await gate.wait();
+      };
+      consume(bus, { concurrency: 1, leaseMs: 240, handler });
+      await waitFor(() => seen.length === 1, "delivery");
+      consume(bus, { concurrency: 1, leaseMs: 240, handler }); // a rival that would take an expired lease
+      for (let i = 0; i < 8; i++) {
+        clock.advance(60); // 480 ms of lease time in all: twice the lease
+        await sleep(50);
+      }
+      await seen[0]!.assertLease();
+      expect(seen).toHaveLength(1);
+      gate.open();
+      await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "ack");
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.signal.aborted).toBe(false);
+    });
+
+    it("retries with growing delays, then dead-letters with the last error text; other keys flow", async () => {
+      const bus = await setup(() => 0.5); // equal jitter at 0.5: 0.75 × base × 2^(n-1)
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("poison", { bad: true }), msg("poison", "after")]);
+      const times: number[] = [];
+      const ok: string[] = [];
+      consume(bus, {
+        maxAttempts: 4,
+        retryBaseMs: 1_000,
+        handler: (d) => {
+          if (typeof d.payload === "object") {
+            times.push(clock.now());
+            return Promise.reject(new Error(`model refused (attempt ${d.attempt})`));
+          }
+          ok.push(d.payload as string);
+          return Promise.resolve();
+        },
+      });
+      const expected = [750, 1_500, 3_000];
+      await waitFor(() => times.length === 1, "first attempt");
+      for (const [i, delay] of expected.entries()) {
+        await waitFor(async () => (await bus.stats())[0]!.delayed === 1, "retry scheduled");
+        await bus.publish([msg(`other-${i}`, `other-${i}`)]);
+        await waitFor(() => ok.includes(`other-${i}`), "another key flows meanwhile");
+        clock.advance(delay - 1);
+        await sleep(50);
+        expect(times).toHaveLength(i + 1);
+        clock.advance(1);
+        await waitFor(() => times.length === i + 2, `attempt ${i + 2} after ${delay} ms`);
+      }
+      const gaps = times.slice(1).map((t, i) => t - times[i]!);
+      expect(gaps).toEqual(expected);
+      await waitFor(() => ok.includes("after"), "the key's next message after the dead letter");
+      const [dead] = await bus.deadLetters();
+      expect(dead).toMatchObject({
+        topic: "t",
+        group: "g",
+        key: "poison",
+        payload: { bad: true },
+        attempts: 4,
+        lastError: "Error: model refused (attempt 4)",
+        deadAt: clock.now(),
+      });
+      expect((await bus.stats())[0]).toMatchObject({ deadLetters: 1, ready: 0, inFlight: 0, delayed: 0 });
+    });
+
+    it("dead letters can be listed by topic and group, retried and purged", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.subscribe("u", "g");
+      let fail = true;
+      const handled: unknown[] = [];
+      const handler = (d: Delivery) => {
+        handled.push(d.payload);
+        return fail ? Promise.reject(new Error("down")) : Promise.resolve();
+      };
+      consume(bus, { maxAttempts: 1, handler });
+      consume(bus, { topic: "u", maxAttempts: 1, handler });
+      const [a] = await bus.publish([msg("k", "a", { traceId: "tr-1" })]);
+      await bus.publish([{ topic: "u", key: "k", payload: "b" }]);
+      await waitFor(async () => (await bus.deadLetters()).length === 2, "two dead letters");
+      expect((await bus.deadLetters({ topic: "t" })).map((d) => d.payload)).toEqual(["a"]);
+      expect((await bus.deadLetters({ topic: "t" }))[0]).toMatchObject({ id: a!.id, traceId: "tr-1", attempts: 1 });
+      expect(await bus.deadLetters({ group: "nobody" })).toEqual([]);
+      expect(await bus.deadLetters({ limit: 1 })).toHaveLength(1);
+
+      fail = false;
+      expect(await bus.retryDeadLetter(a!.id)).toBe(true);
+      expect(await bus.retryDeadLetter(a!.id)).toBe(false);
+      expect(await bus.retryDeadLetter(987_654, "g")).toBe(false);
+      await waitFor(() => handled.filter((p) => p === "a").length === 2, "retried dead letter handled");
+      await waitFor(async () => (await bus.deadLetters()).length === 1, "one dead letter left");
+
+      expect(await bus.purgeDeadLetters({ olderThanMs: 60_000 })).toBe(0);
+      clock.advance(60_001);
+      expect(await bus.purgeDeadLetters({ topic: "t" })).toBe(0);
+      expect(await bus.purgeDeadLetters({ olderThanMs: 60_000, topic: "u", group: "g" })).toBe(1);
+      expect(await bus.deadLetters()).toEqual([]);
+    });
+
+    it("delivers a delayed message not before its time", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      const seen: number[] = [];
+      consume(bus, { handler: into(seen, () => clock.now()) });
+      const at = clock.now() + 5_000;
+      await bus.publish([msg("a", "later", { notBefore: at })]);
+      await sleep(60);
+      expect(seen).toEqual([]);
+      expect((await bus.stats())[0]).toMatchObject({ delayed: 1, ready: 0 });
+      clock.advance(4_999);
+      await sleep(40);
+      expect(seen).toEqual([]);
+      clock.advance(1);
+      await waitFor(() => seen.length === 1, "the delayed message");
+      expect(seen[0]).toBeGreaterThanOrEqual(at);
+    });
+
+    it("stop() waits for running handlers, and releases the leases of those that outlive the timeout", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("quick", "q"), msg("stuck", "s")]);
+      const started: Delivery[] = [];
+      const c = bus.consume({ topic: "t", group: "g", handler: async (d) => {
+        started.push(d);
+        if (d.payload === "q") return await sleep(30);
+        await new Promise((resolve) => d.signal.addEventListener("abort", resolve));
+      } });
+      await waitFor(() => started.length === 2, "both handlers");
+      await c.stop(150);
+      expect(started.find((d) => d.payload === "s")!.signal.aborted).toBe(true);
+      expect((await bus.stats())[0]).toMatchObject({ ready: 1, inFlight: 0 });
+      const next: Delivery[] = [];
+      consume(bus, { handler: into(next, (d) => d) });
+      await waitFor(() => next.length === 1, "the released message");
+      expect(next[0]).toMatchObject({ payload: "s", attempt: 1 }); // a release is not a failed attempt
+      expect(next[0]!.fence).toBeGreaterThan(started.find((d) => d.payload === "s")!.fence);
+      await sleep(40);
+      expect(next).toHaveLength(1); // "q" was acked before stop() returned
+    });
+
+    it("stats() reports ready, in-flight, delayed, oldest age and dead letters per topic and group", async () => {
+      const bus = await setup();
+      expect(await bus.stats()).toEqual([]);
+      await bus.subscribe("t", "g");
+      await bus.subscribe("t", "h");
+      const t0 = clock.now();
+      await bus.publish([msg("a", 1), msg("b", 2), msg("c", 3, { notBefore: t0 + 60_000 })]);
+      clock.advance(2_500);
+      const gate = latch();
+      const seen: unknown[] = [];
+      consume(bus, { group: "h", concurrency: 1, handler: async (d) => {
+        seen.push(d.payload);
+        await gate.wait();
+      } });
+      await waitFor(() => seen.length === 1, "one in flight");
+      const stats = await bus.stats();
+      expect(stats).toEqual([
+        { topic: "t", group: "g", ready: 2, inFlight: 0, delayed: 1, oldestAgeMs: 2_500, deadLetters: 0 },
+        { topic: "t", group: "h", ready: 1, inFlight: 1, delayed: 1, oldestAgeMs: 2_500, deadLetters: 0 },
+      ]);
+      gate.open();
+    });
+  });
+}

@@ -1,0 +1,85 @@
+// The pure classifiers: what each platform payload becomes (inbound messages, skipped rows, contact updates).
+import { describe, expect, it } from "vitest";
+import { classifyUpdates } from "../../src/agents/telegram/classify.ts";
+import { readUpdate } from "../../src/agents/telegram/update.ts";
+import { classifyWebhook } from "../../src/agents/whatsapp/classify.ts";
+import { webhookSchema } from "../../src/agents/whatsapp/payload.ts";
+import { freshen, webhookFixture } from "../fakes/graph.ts";
+import { makeUpdate } from "../fakes/telegram.ts";
+import { telegramFixture } from "./fixtures.ts";
+
+const now = Date.now();
+const sqlOf = (rows: { sql: string } | string) => (typeof rows === "string" ? rows : rows.sql);
+const argsOf = (row: unknown) => (row as { args: unknown[] } | undefined)?.args;
+
+describe("telegram classify", () => {
+  const ctx = { agent: "tg", now, staleAfterMs: 3600_000, nonText: "answer" as const };
+  it("text, command, non-text and caption become inbound messages; each touches its contact", () => {
+    const updates = ["text", "start", "sticker", "photo-caption"].map((f, i) =>
+      readUpdate(makeUpdate(telegramFixture(f), { updateId: i + 1, chatId: 5 }))!
+    );
+    const { batch, typing } = classifyUpdates(updates, ctx);
+    expect(batch.inbound.map((i) => [i.idempotencyKey, i.message.kind, i.message.text])).toEqual([
+      ["telegram:tg:1", "text", "Hi! How much does the Pro plan cost?"],
+      ["telegram:tg:2", "command", "/start"],
+      ["telegram:tg:3", "unsupported", "[sticker]"],
+      ["telegram:tg:4", "text", "Is this the right cable for my router?"],
+    ]);
+    expect(batch.outbound).toEqual([]);
+    expect(typing).toEqual(["5", "5", "5", "5"]);
+    expect(batch.rows.filter((r) => sqlOf(r).includes("channel_contacts"))).toHaveLength(4);
+  });
+
+  it("with nonText 'ignore' a sticker is recorded as ignored, not published", () => {
+    const u = readUpdate(makeUpdate(telegramFixture("sticker"), { updateId: 9, chatId: 5 }))!;
+    const { batch, typing } = classifyUpdates([u], { ...ctx, nonText: "ignore" });
+    expect(batch.inbound).toEqual([]);
+    expect(typing).toEqual([]);
+    const skipped = batch.rows.find((r) => sqlOf(r).includes("channel_skipped"));
+    expect(argsOf(skipped)).toEqual(["tg", "9", "5", "ignored", "sticker", expect.any(Number), now]);
+  });
+
+  it("my_chat_member kicked/member marks the contact inactive/active", () => {
+    const kicked = readUpdate(
+      makeUpdate(telegramFixture("my-chat-member-kicked"), { updateId: 10, chatId: 6 }),
+    )!;
+    const { batch } = classifyUpdates([kicked], ctx);
+    expect(batch.rows.map(sqlOf).join()).toMatch(/inactive_at/);
+    expect(batch.inbound).toEqual([]);
+  });
+});
+
+describe("whatsapp classify", () => {
+  const ctx = {
+    agent: "wa",
+    phoneNumberId: "106540352242922",
+    now,
+    staleAfterMs: 3600_000,
+    nonText: "answer" as const,
+  };
+  it("a multi-entry payload yields every message in order, statuses as rows, one mark-as-read per chat", () => {
+    const payload = webhookSchema.parse(freshen(webhookFixture("multi-entry")));
+    const out = classifyWebhook(payload, ctx);
+    expect(out.batch.inbound.map((i) => i.idempotencyKey)).toEqual([
+      "whatsapp:wamid.HBgLMTY1MDUwNzY1MjAVAgASGBQzQjAwMDAwMDAwMDAwMDAwMDAwMQA=",
+      "whatsapp:wamid.HBgLNjAxNzM1MjYyMzMVAgASGBQzQjAwMDAwMDAwMDAwMDAwMDAwMgA=",
+      "whatsapp:wamid.HBgLMTY1MDUwNzY1MjAVAgASGBQzQjAwMDAwMDAwMDAwMDAwMDAwMwA=",
+    ]);
+    expect(out.statuses).toBe(1);
+    expect([...out.markRead.entries()]).toEqual([
+      ["16505551234", "wamid.HBgLMTY1MDUwNzY1MjAVAgASGBQzQjAwMDAwMDAwMDAwMDAwMDAwMwA="],
+      ["60173526233", "wamid.HBgLNjAxNzM1MjYyMzMVAgASGBQzQjAwMDAwMDAwMDAwMDAwMDAwMgA="],
+    ]);
+  });
+
+  it("a message of an unknown shape is skipped without refusing the batch", () => {
+    const payload = webhookSchema.parse(freshen(webhookFixture("text")));
+    const value = payload.entry[0]!.changes[0]!.value as { messages: unknown[] };
+    value.messages.push({ id: "wamid.BROKEN", type: "text" });
+    const out = classifyWebhook(payload, ctx);
+    expect(out.batch.inbound).toHaveLength(1);
+    expect(out.ignored).toBe(1);
+    const skipped = out.batch.rows.find((r) => sqlOf(r).includes("channel_skipped"));
+    expect(argsOf(skipped)?.slice(0, 5)).toEqual(["wa", "wamid.BROKEN", "", "ignored", "unreadable"]);
+  });
+});

@@ -1,0 +1,171 @@
+// The shared egress handler on a real store and send ledger, with a scripted transport and hand-made
+// deliveries: the lease is asserted before every external send, a part is sent at most once per reply key,
+// back-off happens inside the handler, and a replacement (WhatsApp's template) stands for the whole reply.
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createEgressHandler, SendRetryLaterError } from "../../src/agents/channel/egress.ts";
+import type { ChannelTransport, SendOutcome } from "../../src/agents/channel/outcome.ts";
+import { createPacer } from "../../src/agents/channel/pacer.ts";
+import type { OutboundReply } from "../../src/bus/envelopes.ts";
+import { createSendLedger } from "../../src/bus/mod.ts";
+import { type Delivery, LeaseLostError } from "../../src/bus/types.ts";
+import { createLogger } from "../../src/log.ts";
+import { createMetrics } from "../../src/metrics/registry.ts";
+import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { tempDir } from "../support/tmp.ts";
+import { virtualClock } from "./clock.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let store: Store;
+let n = 0;
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-egress-")));
+afterAll(() => cleanup());
+beforeEach(async () => {
+  store = await openStore({ url: `file:${join(dir, `e${n++}.db`)}` });
+  await migrate(store.client);
+});
+afterEach(() => store.close());
+
+function delivery(payload: OutboundReply, o: { fence?: number; lost?: boolean } = {}): Delivery {
+  return {
+    id: 1,
+    topic: "outbound.x",
+    group: "egress",
+    key: `x:${payload.chatId}`,
+    payload: payload as never,
+    traceId: undefined,
+    attempt: 1,
+    publishedAt: 0,
+    fence: o.fence ?? 1,
+    signal: new AbortController().signal,
+    extendLease: () => Promise.resolve(),
+    assertLease: () => (o.lost ? Promise.reject(new LeaseLostError(1, o.fence ?? 1)) : Promise.resolve()),
+  };
+}
+
+const reply = (text: string, replyKey = "k1"): OutboundReply => ({
+  agent: "x",
+  chatId: "c1",
+  text,
+  inReplyTo: [1],
+  replyKey,
+  kind: "answer",
+});
+
+function setup(outcomes: SendOutcome<string>[], o: { resendUnknown?: boolean; parts?: string[] } = {}) {
+  const clock = virtualClock();
+  const sent: string[] = [];
+  const inactive: string[] = [];
+  const transport: ChannelTransport<string> = {
+    plan: (r) => Promise.resolve({ parts: o.parts ?? [r.text] }),
+    send(part) {
+      const next = outcomes.shift() ?? { kind: "sent", platformId: `p${sent.length}` };
+      if (next.kind === "sent") sent.push(part);
+      return Promise.resolve(next);
+    },
+  };
+  const ledger = createSendLedger(store, { now: clock.now });
+  const handler = createEgressHandler({
+    channel: "telegram",
+    transport,
+    ledger,
+    resendUnknown: o.resendUnknown ?? false,
+    pacer: createPacer({ perKeyMs: 1000, perSecond: 30, now: clock.now, sleep: clock.sleep }),
+    log: createLogger({ agent: "x", secrets: [], write: () => {} }),
+    metrics: createMetrics(),
+    now: clock.now,
+    maxAttempts: 3,
+    markInactive: (chatId) => Promise.resolve(void inactive.push(chatId)),
+  });
+  return { handler, sent, inactive, clock, ledger };
+}
+
+describe("egress handler", () => {
+  it("asserts the lease before the external send: a lost lease sends nothing", async () => {
+    const { handler, sent } = setup([]);
+    await expect(handler(delivery(reply("hi"), { lost: true }))).rejects.toBeInstanceOf(LeaseLostError);
+    expect(sent).toEqual([]);
+  });
+
+  it("a redelivered reply (same reply key, newer fence) is not sent again", async () => {
+    const { handler, sent } = setup([]);
+    await handler(delivery(reply("hi"), { fence: 1 }));
+    await handler(delivery(reply("hi"), { fence: 2 }));
+    expect(sent).toEqual(["hi"]);
+  });
+
+  it("a multi-part reply interrupted after part 1 resumes at part 2 on redelivery", async () => {
+    const { handler, sent } = setup([
+      { kind: "sent" },
+      { kind: "retry", afterMs: 10, scope: "chat", reason: "5xx" },
+      { kind: "retry", afterMs: 10, scope: "chat", reason: "5xx" },
+      { kind: "retry", afterMs: 10, scope: "chat", reason: "5xx" },
+    ], { parts: ["one", "two", "three"] });
+    await expect(handler(delivery(reply("x"), { fence: 1 }))).rejects.toBeInstanceOf(SendRetryLaterError);
+    expect(sent).toEqual(["one"]);
+    await handler(delivery(reply("x"), { fence: 2 }));
+    expect(sent).toEqual(["one", "two", "three"]);
+  });
+
+  it("waits out retry outcomes inside the handler (429 retry_after) and records the intent as released meanwhile", async () => {
+    const { handler, sent, clock } = setup([{ kind: "retry", afterMs: 5000, scope: "chat", reason: "429" }]);
+    const t0 = clock.now();
+    await handler(delivery(reply("later")));
+    expect(sent).toEqual(["later"]);
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(5000);
+  });
+
+  it("an intent whose outcome was never recorded (crash mid-send) is skipped: at most once", async () => {
+    const { handler, sent, ledger, clock } = setup([]);
+    expect(await ledger.begin("k1#0", 1)).toMatchObject({ status: "send" });
+    await clock.sleep(61_000);
+    await handler(delivery(reply("maybe sent"), { fence: 2 }));
+    expect(sent).toEqual([]);
+  });
+
+  it("with resendUnknown (web chat) the same situation sends again: at least once", async () => {
+    const { handler, sent, ledger, clock } = setup([], { resendUnknown: true });
+    await ledger.begin("k1#0", 1);
+    await clock.sleep(61_000);
+    await handler(delivery(reply("stored again"), { fence: 2 }));
+    expect(sent).toEqual(["stored again"]);
+  });
+
+  it("an attempt in flight elsewhere (pending intent) hands the delivery back to the bus", async () => {
+    const { handler, sent, ledger } = setup([]);
+    await ledger.begin("k1#0", 1);
+    await expect(handler(delivery(reply("x"), { fence: 2 }))).rejects.toBeInstanceOf(SendRetryLaterError);
+    expect(sent).toEqual([]);
+  });
+
+  it("a replacement is sent once for the whole reply, and never replaced again", async () => {
+    const { handler, sent } = setup([{ kind: "failed", reason: "131047", instead: "TEMPLATE" }], {
+      parts: ["a", "b"],
+    });
+    await handler(delivery(reply("x")));
+    expect(sent).toEqual(["TEMPLATE"]);
+    const second = setup([{ kind: "failed", reason: "131047", instead: "TEMPLATE" }, {
+      kind: "failed",
+      reason: "131047",
+      instead: "TEMPLATE",
+    }]);
+    await second.handler(delivery(reply("y", "k2")));
+    expect(second.sent).toEqual([]);
+  });
+
+  it("a permanent failure with `inactive` marks the contact and stops the reply", async () => {
+    const { handler, sent, inactive } = setup([{ kind: "failed", reason: "403", inactive: true }], {
+      parts: ["a", "b"],
+    });
+    await handler(delivery(reply("x")));
+    expect(sent).toEqual([]);
+    expect(inactive).toEqual(["c1"]);
+  });
+
+  it("drops a malformed reply without throwing (it would never become valid)", async () => {
+    const { handler, sent } = setup([]);
+    await handler({ ...delivery(reply("x")), payload: { agent: "x" } });
+    expect(sent).toEqual([]);
+  });
+});

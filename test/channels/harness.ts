@@ -1,0 +1,135 @@
+/**
+ * Runs one channel agent in this process on a real store and a real HTTP port (the production runtime:
+ * runAgent), with captured logs, plus helpers to look at what it committed.
+ */
+import { join } from "node:path";
+import { agentKinds, runAgent, type RunningAgent } from "../../src/agents/mod.ts";
+import { createSqliteBus } from "../../src/bus/mod.ts";
+import type { Bus } from "../../src/bus/types.ts";
+import type { AgentDeps } from "../../src/agents/define.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
+import { createMetrics } from "../../src/metrics/registry.ts";
+import type { Store } from "../../src/store/mod.ts";
+import { createTracer } from "../../src/trace/mod.ts";
+import { createLogger } from "../../src/log.ts";
+import { serve } from "../../src/platform.ts";
+import { freePort } from "../support/ports.ts";
+
+export interface Channel {
+  url: string;
+  running: RunningAgent;
+  logs: string[];
+  /** A second bus on the agent's store, for test-side consumers and publishers. */
+  bus: Bus;
+  stop(): Promise<void>;
+  count(sql: string, ...args: (string | number)[]): Promise<number>;
+  rows(sql: string, ...args: (string | number)[]): Promise<Record<string, unknown>[]>;
+  /** Inbound messages committed, oldest first (payloads). */
+  inbound(): Promise<Record<string, unknown>[]>;
+}
+
+export interface ChannelOptions {
+  dir: string;
+  agent: Record<string, unknown>;
+  secrets: Record<string, string>;
+  roles?: Record<string, unknown>;
+  dbFile?: string;
+}
+
+export async function startChannel(opts: ChannelOptions): Promise<Channel> {
+  const port = await freePort();
+  const dbUrl = `file:${join(opts.dir, opts.dbFile ?? "channel.db")}`;
+  const config = loadConfig(
+    JSON.stringify({ store: { url: dbUrl }, roles: opts.roles ?? {}, agents: [{ port, ...opts.agent }] }),
+    opts.secrets,
+  );
+  const agent = config.agents[0]!;
+  const logs: string[] = [];
+  const log = createLogger({
+    agent: agent.name,
+    secrets: Object.values(opts.secrets),
+    write: (l) => void logs.push(l),
+    level: "debug",
+  });
+  const running = await runAgent({
+    agent,
+    // deno-lint-ignore no-explicit-any -- the registry pairs each kind with its own config type
+    definition: agentKinds[agent.kind] as any,
+    config,
+    dbUrl,
+    secrets: opts.secrets,
+    log,
+    version: "test",
+    now: Date.now,
+    fetch: globalThis.fetch.bind(globalThis),
+    serve,
+    rssBytes: () => 0,
+    pid: process.pid,
+  });
+  const bus = createSqliteBus(running.store);
+  const client = running.store.client;
+  const rows = async (sql: string, ...args: (string | number)[]) =>
+    (await client.execute({ sql, args })).rows.map((r) => ({ ...r }));
+  return {
+    url: `http://127.0.0.1:${running.port}`,
+    running,
+    logs,
+    bus,
+    async stop() {
+      await bus.close();
+      await running.stop();
+    },
+    rows,
+    async count(sql, ...args) {
+      const r = await rows(sql, ...args);
+      return Number(Object.values(r[0] ?? {})[0] ?? 0);
+    },
+    async inbound() {
+      const r = await rows("SELECT payload FROM bus_messages WHERE topic = 'inbound' ORDER BY id");
+      return r.map((x) => JSON.parse(String(x["payload"])));
+    },
+  };
+}
+
+/** Waits until `check` returns true (polling), or throws after `timeoutMs`. */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+/** AgentDeps for building an agent directly (no runAgent), e.g. to inject a bus. */
+export function depsFor(
+  store: Store,
+  config: Config,
+  secrets: Record<string, string>,
+  logs: string[] = [],
+): AgentDeps {
+  return {
+    store,
+    log: createLogger({
+      agent: config.agents[0]!.name,
+      secrets: Object.values(secrets),
+      write: (l) => void logs.push(l),
+      level: "debug",
+    }),
+    metrics: createMetrics(),
+    tracer: createTracer({ agent: config.agents[0]!.name, now: Date.now }),
+    config,
+    now: Date.now,
+    fetch: globalThis.fetch.bind(globalThis),
+    version: "test",
+    secrets,
+  };
+}

@@ -1,0 +1,195 @@
+// Telegram egress: plain text with link previews off, splitting, the send ledger, 429 retry_after, 403 blocked,
+// per-chat order (A7, the channel's part), pacing and the typing indicator — real agent, fake Bot API.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
+import { errors, type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
+import { tempDir } from "../support/tmp.ts";
+import { telegramFixture } from "./fixtures.ts";
+import { type Channel, startChannel, until } from "./harness.ts";
+
+const TOKEN = "7111222333:AAH-fake-token-for-egress-tests-99";
+const SECRET = "egress_secret";
+const secrets = { TG_TOKEN: TOKEN, TG_SECRET: SECRET };
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let fake: FakeTelegram;
+let ch: Channel;
+let db = 0;
+
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-tge-")));
+afterAll(() => cleanup());
+beforeEach(async () => {
+  fake = await startFakeTelegram({ token: TOKEN });
+  ch = await startChannel({
+    dir,
+    dbFile: `tge-${db++}.db`,
+    secrets,
+    agent: {
+      name: "tg",
+      kind: "telegram",
+      telegram: {
+        tokenEnv: "TG_TOKEN",
+        secretTokenEnv: "TG_SECRET",
+        apiRoot: fake.apiRoot,
+        pacing: { perChatMs: 300, perSecond: 30 },
+        typing: { refreshMs: 1000, maxMs: 2500 },
+      },
+    },
+  });
+});
+afterEach(async () => {
+  await ch.stop();
+  await fake.close();
+});
+
+let seq = 0;
+function reply(chatId: string, text: string, replyKey = `r${++seq}`): OutboundReply {
+  return { agent: "tg", chatId, text, inReplyTo: [seq], replyKey, kind: "answer" };
+}
+const publish = (...replies: OutboundReply[]) =>
+  ch.bus.publish(replies.map((r, i) => ({
+    topic: outboundTopic("tg"),
+    key: chatKey("tg", r.chatId),
+    payload: r as never,
+    idempotencyKey: `test:${r.replyKey}:${Date.now()}:${i}:${Math.random()}`,
+  })));
+const webhook = (update: unknown) =>
+  fetch(`${ch.url}/telegram/webhook`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET },
+    body: JSON.stringify(update),
+  });
+
+describe("telegram egress", () => {
+  it("sends plain text with link previews off, once per reply key even when the reply is delivered again", async () => {
+    await publish(reply("21", "See https://example.com/pricing for *all* plans.", "once"));
+    await until(() => fake.sent.length === 1, 10_000, "the send");
+    expect(fake.sent[0]).toMatchObject({ chatId: 21, linkPreviewDisabled: true, parseMode: undefined });
+    expect(fake.sent[0]!.text).toBe("See https://example.com/pricing for *all* plans.");
+    // The orchestrator publishes the same reply again (a redelivered turn): the ledger holds it back.
+    await publish(reply("21", "See https://example.com/pricing for *all* plans.", "once"));
+    await publish(reply("21", "a later reply"));
+    await until(() => fake.sent.length === 2, 10_000, "the later reply");
+    expect(fake.sent.map((s) => s.text)).toEqual([
+      "See https://example.com/pricing for *all* plans.",
+      "a later reply",
+    ]);
+    expect(await ch.rows("SELECT reply_key, state FROM bus_send_ledger WHERE reply_key LIKE 'once#%'"))
+      .toEqual([
+        { reply_key: "once#0", state: "sent" },
+      ]);
+  });
+
+  it("splits a reply over 4,096 characters on paragraph boundaries, in order", async () => {
+    const paragraphs = Array.from(
+      { length: 3 },
+      (_, i) => `Part ${i + 1}. ${"lorem ipsum ".repeat(250)}`.trim(),
+    );
+    await publish(reply("22", paragraphs.join("\n\n")));
+    await until(() => fake.sent.length === 3, 10_000, "three parts");
+    expect(fake.sent.map((s) => s.text)).toEqual(paragraphs);
+    expect(fake.sent.every((s) => s.text.length <= 4096)).toBe(true);
+  });
+
+  it("honours 429 retry_after before sending again", async () => {
+    fake.script("sendMessage", (_call, i) => (i === 0 ? errors.tooManyRequests(1) : undefined));
+    await publish(reply("23", "after the flood wait"));
+    await until(() => fake.sent.length === 1, 10_000, "the retried send");
+    const [first, second] = fake.callsOf("sendMessage");
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(1000);
+    expect(fake.sent[0]!.text).toBe("after the flood wait");
+  });
+
+  it("retries 5xx with back-off and sends once it recovers", async () => {
+    fake.script("sendMessage", (_call, i) => (i < 2 ? errors.badGateway() : undefined));
+    await publish(reply("24", "eventually"));
+    await until(() => fake.sent.length === 1, 15_000, "the send after 502s");
+    expect(fake.callsOf("sendMessage")).toHaveLength(3);
+  });
+
+  it("403 'bot was blocked by the user' marks the contact inactive: no more sends until the user writes again", async () => {
+    fake.blocked.add("25");
+    await publish(reply("25", "first"));
+    await until(
+      async () =>
+        (await ch.count(
+          "SELECT count(*) FROM channel_contacts WHERE chat_id = '25' AND inactive_at IS NOT NULL",
+        )) === 1,
+      10_000,
+      "inactive",
+    );
+    expect(fake.callsOf("sendMessage")).toHaveLength(1);
+    await publish(reply("25", "second"));
+    await publish(reply("26", "other chat"));
+    await until(() => fake.sent.length === 1, 10_000, "the other chat's reply");
+    expect(fake.callsOf("sendMessage").map((c) => c.body["chat_id"])).toEqual([25, 26]);
+    expect(
+      await ch.rows("SELECT state, last_error FROM bus_send_ledger WHERE reply_key LIKE ?", `r${seq - 1}#0`),
+    ).toEqual([
+      { state: "failed", last_error: "contact inactive (403: Forbidden: bot was blocked by the user)" },
+    ]);
+    // The user unblocks and writes again: the contact is active and replies flow.
+    fake.blocked.delete("25");
+    expect((await webhook(makeUpdate(telegramFixture("text"), { updateId: 9901, chatId: 25 }))).status).toBe(
+      200,
+    );
+    await publish(reply("25", "welcome back"));
+    await until(() => fake.sent.some((s) => s.text === "welcome back"), 10_000, "the reply after unblocking");
+  });
+
+  it("my_chat_member 'kicked' marks the contact inactive before any failed send", async () => {
+    expect(
+      (await webhook(makeUpdate(telegramFixture("my-chat-member-kicked"), { updateId: 9902, chatId: 27 })))
+        .status,
+    ).toBe(200);
+    expect(
+      await ch.count(
+        "SELECT count(*) FROM channel_contacts WHERE chat_id = '27' AND inactive_at IS NOT NULL",
+      ),
+    ).toBe(1);
+    await publish(reply("27", "nobody reads this"), reply("28", "marker"));
+    await until(() => fake.sent.length === 1, 10_000, "the marker");
+    expect(fake.callsOf("sendMessage").map((c) => c.body["chat_id"])).toEqual([28]);
+  });
+
+  it("per-chat order (A7): chat X's 3 replies go out in order and are not held up by a slow chat Y", async () => {
+    fake.delay("sendMessage", (call) => (call.body["chat_id"] === 31 ? 3000 : 0));
+    await publish(reply("31", "Y slow"));
+    await new Promise((r) => setTimeout(r, 50));
+    await publish(reply("30", "X one"), reply("30", "X two"), reply("30", "X three"));
+    await until(() => fake.sent.length === 4, 15_000, "all four");
+    const xs = fake.sent.filter((s) => s.chatId === 30);
+    expect(xs.map((s) => s.text)).toEqual(["X one", "X two", "X three"]);
+    const y = fake.sent.find((s) => s.chatId === 31)!;
+    expect(xs.every((s) => s.at < y.at)).toBe(true);
+    // ~1 msg/s per chat (300 ms in this test's config) between X's messages.
+    expect(xs[1]!.at - xs[0]!.at).toBeGreaterThanOrEqual(280);
+    expect(xs[2]!.at - xs[1]!.at).toBeGreaterThanOrEqual(280);
+  });
+
+  it("shows typing while a turn is in flight, refreshes it, and stops when the reply is sent", async () => {
+    expect((await webhook(makeUpdate(telegramFixture("text"), { updateId: 9903, chatId: 32 }))).status).toBe(
+      200,
+    );
+    await until(() => fake.callsOf("sendChatAction").length >= 2, 5_000, "a refreshed typing action");
+    expect(fake.callsOf("sendChatAction")[0]!.body).toMatchObject({ chat_id: 32, action: "typing" });
+    await publish(reply("32", "here is your answer"));
+    await until(() => fake.sent.length === 1, 10_000, "the answer");
+    const after = fake.callsOf("sendChatAction").length;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(fake.callsOf("sendChatAction").length).toBe(after);
+  });
+
+  it("stops typing after maxMs when no reply comes", async () => {
+    expect((await webhook(makeUpdate(telegramFixture("text"), { updateId: 9904, chatId: 33 }))).status).toBe(
+      200,
+    );
+    await new Promise((r) => setTimeout(r, 3500));
+    const n = fake.callsOf("sendChatAction").length;
+    expect(n).toBeGreaterThanOrEqual(2);
+    expect(n).toBeLessThanOrEqual(4);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(fake.callsOf("sendChatAction").length).toBe(n);
+  });
+});

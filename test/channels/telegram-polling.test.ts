@@ -1,0 +1,176 @@
+// Telegram long polling in this process: updates are stored before their offset is confirmed, and a store that
+// cannot commit stops the poller (nothing confirmed) until it can.
+import { join } from "node:path";
+import { ConnectionPool, Sqlite3Client } from "@libsql/client/sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTelegramAgent } from "../../src/agents/telegram/mod.ts";
+import { createSqliteBus } from "../../src/bus/mod.ts";
+import type { Bus } from "../../src/bus/types.ts";
+import { loadConfig } from "../../src/config.ts";
+import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
+import { tempDir } from "../support/tmp.ts";
+import { telegramFixture } from "./fixtures.ts";
+import { depsFor, until } from "./harness.ts";
+
+const TOKEN = "7111222333:AAH-fake-token-polling";
+const secrets = { TG_TOKEN: TOKEN };
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-poll-")));
+afterAll(() => cleanup());
+
+/**
+ * A store whose connections refuse writes (SQLite's SQLITE_READONLY): a store that cannot commit. `path` is left
+ * undefined so the bus writes through these connections instead of opening its own for a local file.
+ */
+function readOnlyStore(path: string): Store {
+  class ReadOnlyPool extends ConnectionPool {
+    override acquireSync(forTransaction = false) {
+      const db = super.acquireSync(forTransaction);
+      db.exec("PRAGMA query_only = ON");
+      return db;
+    }
+  }
+  const client = new Sqlite3Client(new ReadOnlyPool(path, { timeout: 5_000 }, 2), "number");
+  return {
+    client,
+    url: `file:${path}`,
+    path: undefined,
+    checkpoint: () => Promise.resolve(true),
+    close: () => client.close(),
+  };
+}
+
+describe("telegram long polling", () => {
+  it(
+    "stores each batch before confirming it; a failing store stops the poller without confirming; it resumes after",
+    async () => {
+      const fake = await startFakeTelegram({ token: TOKEN, maxBatch: 5 });
+      const path = join(dir, "poll.db");
+      const store = await openStore({ url: `file:${path}` });
+      await migrate(store.client);
+      const config = loadConfig(
+        JSON.stringify({
+          agents: [{
+            name: "tgpoll",
+            kind: "telegram",
+            port: 1,
+            telegram: { mode: "polling", tokenEnv: "TG_TOKEN", apiRoot: fake.apiRoot, pollTimeoutS: 1 },
+          }],
+        }),
+        secrets,
+      );
+      const rw = createSqliteBus(store);
+      const ro = createSqliteBus(readOnlyStore(path));
+      let broken = false;
+      const bus: Bus = { ...rw, publish: (m) => (broken ? ro.publish(m) : rw.publish(m)) };
+      const logs: string[] = [];
+      // deno-lint-ignore no-explicit-any -- the parsed config's first agent is the telegram one
+      const agent = await createTelegramAgent(
+        depsFor(store, config, secrets, logs),
+        config.agents[0] as any,
+        { bus },
+      );
+      const stored = async () =>
+        (await store.client.execute("SELECT payload FROM bus_messages WHERE topic = 'inbound' ORDER BY id"))
+          .rows.map((r) => JSON.parse(String(r["payload"])).platformId);
+      try {
+        fake.push(
+          ...Array.from(
+            { length: 10 },
+            (_, i) => makeUpdate(telegramFixture("text"), { updateId: 100 + i, chatId: 7 }),
+          ),
+        );
+        await agent.start?.();
+        expect(fake.callsOf("deleteWebhook")).toHaveLength(1);
+        await until(async () => (await stored()).length === 10, 10_000, "10 stored");
+        await until(() => fake.confirmed().length === 10, 10_000, "10 confirmed");
+        expect(await stored()).toEqual(Array.from({ length: 10 }, (_, i) => String(100 + i)));
+
+        broken = true;
+        fake.push(
+          ...Array.from(
+            { length: 3 },
+            (_, i) => makeUpdate(telegramFixture("text"), { updateId: 200 + i, chatId: 7 }),
+          ),
+        );
+        await until(
+          async () => (await agent.checks!())["telegram"]!.ok === false,
+          10_000,
+          "the poller to report the store",
+        );
+        expect((await agent.checks!())["telegram"]).toEqual({
+          ok: false,
+          detail: "poller stopped: store unavailable (SQLITE_READONLY)",
+        });
+        const polls = fake.callsOf("getUpdates").length;
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(fake.callsOf("getUpdates").length).toBe(polls); // stopped: no fetch, no confirmation
+        expect(fake.confirmed()).not.toContain(200);
+        expect(fake.pending()).toBe(3);
+
+        broken = false;
+        await until(
+          async () => (await stored()).length === 13,
+          15_000,
+          "the held batch stored after recovery",
+        );
+        await until(() => fake.confirmed().length === 13, 10_000, "13 confirmed");
+        expect((await agent.checks!())["telegram"]).toEqual({ ok: true, detail: "polling" });
+      } finally {
+        await agent.stop?.();
+        store.close();
+        await fake.close();
+      }
+    },
+    60_000,
+  );
+
+  it("a 409 conflict (webhook set elsewhere) is reported and retried, never crashes the poller", async () => {
+    const fake = await startFakeTelegram({ token: TOKEN });
+    fake.script(
+      "getUpdates",
+      (_c, i) => (i < 2
+        ? {
+          status: 409,
+          body: {
+            ok: false,
+            error_code: 409,
+            description: "Conflict: terminated by other getUpdates request",
+          },
+        }
+        : undefined),
+    );
+    const store = await openStore({ url: `file:${join(dir, "conflict.db")}` });
+    await migrate(store.client);
+    const config = loadConfig(
+      JSON.stringify({
+        agents: [{
+          name: "tgpoll",
+          kind: "telegram",
+          port: 1,
+          telegram: { mode: "polling", tokenEnv: "TG_TOKEN", apiRoot: fake.apiRoot, pollTimeoutS: 1 },
+        }],
+      }),
+      secrets,
+    );
+    // deno-lint-ignore no-explicit-any -- the parsed config's first agent is the telegram one
+    const agent = await createTelegramAgent(depsFor(store, config, secrets), config.agents[0] as any);
+    try {
+      await agent.start?.();
+      await until(
+        async () => (await agent.checks!())["telegram"]!.detail?.includes("conflict") === true,
+        5_000,
+        "the conflict",
+      );
+      fake.push(makeUpdate(telegramFixture("text"), { updateId: 300, chatId: 8 }));
+      await until(() => fake.confirmed().includes(300), 15_000, "polling to resume");
+    } finally {
+      await agent.stop?.();
+      store.close();
+      await fake.close();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,134 @@
+// The web chat in headless Chromium (Debian's /usr/bin/chromium through playwright-core): a visitor types a
+// question, the message goes through the spine (ingress → inbound → a test-side stand-in for the orchestrator
+// → outbound.<agent> → egress → the page's poll), and the answer appears. A screenshot is kept in
+// test-artifacts/ for a human to look at.
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  chatKey,
+  INBOUND_TOPIC,
+  inboundMessageSchema,
+  type OutboundReply,
+  outboundTopic,
+} from "../../src/bus/envelopes.ts";
+import { repoRoot } from "../support/cli.ts";
+import { tempDir } from "../support/tmp.ts";
+import { type Channel, startChannel } from "./harness.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-browser-")));
+afterAll(() => cleanup());
+
+describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
+  it(
+    "a visitor asks a question and sees the answer; a double-submitted message is answered once",
+    async () => {
+      const ch: Channel = await startChannel({
+        dir,
+        secrets: {},
+        roles: {
+          support: {
+            kind: "support",
+            systemPrompt: "Be nice.",
+            greeting: "Hi! I'm Example Co's assistant. Ask me about plans.",
+          },
+        },
+        agent: {
+          name: "webchat",
+          kind: "webchat",
+          role: "support",
+          webchat: { title: "Example Co", pollMs: 250 },
+        },
+      });
+      // Test harness standing in for the orchestrator (it arrives with the router issue): answers each text.
+      const answered: string[] = [];
+      const orchestrator = ch.bus.consume({
+        topic: INBOUND_TOPIC,
+        group: "orchestrator",
+        handler: async (d) => {
+          const msg = inboundMessageSchema.parse(d.payload);
+          if (msg.kind !== "text") return;
+          answered.push(msg.text);
+          const reply: OutboundReply = {
+            agent: msg.agent,
+            chatId: msg.chatId,
+            text: `You asked: "${msg.text}". The Pro plan costs $20 per month.`,
+            inReplyTo: [d.id],
+            replyKey: `reply:${d.id}`,
+            kind: "answer",
+          };
+          await ch.bus.publish([{
+            topic: outboundTopic(msg.agent),
+            key: chatKey(msg.agent, msg.chatId),
+            payload: reply as never,
+            idempotencyKey: `reply:${d.id}`,
+          }]);
+        },
+      });
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          "--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--no-first-run",
+        ],
+      });
+      try {
+        const page = await browser.newPage({ viewport: { width: 480, height: 640 } });
+        const errors: string[] = [];
+        page.on("pageerror", (e) => errors.push(e.message));
+        page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+        await page.goto(`${ch.url}/`);
+        await page.getByText("Hi! I'm Example Co's assistant. Ask me about plans.").waitFor();
+        await page.getByLabel("Message").fill("How much is the Pro plan?");
+        await page.getByLabel("Message").press("Enter");
+        await page.getByText('You asked: "How much is the Pro plan?". The Pro plan costs $20 per month.')
+          .waitFor({ timeout: 15_000 });
+        // A second question through the Send button.
+        await page.getByLabel("Message").fill("Can I pay yearly?");
+        await page.getByRole("button", { name: "Send" }).click();
+        await page.getByText('You asked: "Can I pay yearly?". The Pro plan costs $20 per month.').waitFor({
+          timeout: 15_000,
+        });
+        // The same message posted twice (a retried POST after a lost response): stored once, answered once.
+        const statuses = await page.evaluate(async () => {
+          const session = localStorage.getItem("aideazz.session");
+          const body = JSON.stringify({
+            session,
+            id: "11111111-2222-4333-8444-555555555555",
+            text: "Sent twice?",
+          });
+          const post = () =>
+            fetch("api/messages", { method: "POST", headers: { "content-type": "application/json" }, body });
+          return [(await post()).status, (await post()).status];
+        });
+        expect(statuses).toEqual([202, 202]);
+        await page.getByText('You asked: "Sent twice?". The Pro plan costs $20 per month.').waitFor({
+          timeout: 15_000,
+        });
+        await new Promise((r) => setTimeout(r, 500));
+        expect(await page.locator(".msg.me").count()).toBe(2);
+        expect(await page.locator(".msg.bot").count()).toBe(4);
+        expect(await page.locator("#typing").isHidden()).toBe(true);
+        await mkdir(join(repoRoot, "test-artifacts"), { recursive: true });
+        await page.screenshot({ path: join(repoRoot, "test-artifacts", "webchat.png") });
+        expect(errors).toEqual([]);
+        expect(answered).toEqual(["How much is the Pro plan?", "Can I pay yearly?", "Sent twice?"]);
+      } finally {
+        await browser.close();
+        await orchestrator.stop(1_000);
+        await ch.stop();
+      }
+    },
+    90_000,
+  );
+});

@@ -1,0 +1,112 @@
+// The web chat's HTTP surface in this process: the page, message ingress (idempotent by the page's message id),
+// replies stored by egress and polled by the page.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { chatKey, INBOUND_TOPIC, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
+import { tempDir } from "../support/tmp.ts";
+import { type Channel, startChannel, until } from "./harness.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let ch: Channel;
+let db = 0;
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-web-")));
+afterAll(() => cleanup());
+beforeEach(async () => {
+  ch = await startChannel({
+    dir,
+    dbFile: `web-${db++}.db`,
+    secrets: {},
+    roles: { support: { kind: "support", systemPrompt: "Be nice.", greeting: "Hi! Ask me about <plans>." } },
+    agent: {
+      name: "web",
+      kind: "webchat",
+      role: "support",
+      webchat: { title: "Example <Co>", maxTextLength: 100 },
+    },
+  });
+});
+afterEach(() => ch.stop());
+
+const SESSION = "6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f";
+const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
+const send = (body: unknown) =>
+  fetch(`${ch.url}/api/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+const replies = async (after = 0) =>
+  (await (await fetch(`${ch.url}/api/replies?session=${SESSION}&after=${after}`)).json()).replies;
+
+describe("web chat", () => {
+  it("serves one self-contained page: no external URLs, escaped settings, a nonce-only script policy", async () => {
+    const res = await fetch(`${ch.url}/`);
+    expect(res.status).toBe(200);
+    const csp = res.headers.get("content-security-policy")!;
+    const html = await res.text();
+    const nonce = /script-src 'nonce-([^']+)'/.exec(csp)![1]!;
+    expect(html).toContain(`<script nonce="${nonce}">`);
+    expect(csp).toContain("default-src 'none'");
+    expect(html).not.toMatch(/(src|href)="https?:/);
+    expect(html).toContain("<title>Example &lt;Co&gt;</title>");
+    expect(html).toContain("Hi! Ask me about \\u003cplans>.");
+  });
+
+  it("stores a visitor message once per client message id and answers 202", async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await send({ session: SESSION, id: id(1), text: "How much is Pro?" })).status).toBe(202);
+    }
+    expect((await send({ session: SESSION, id: id(2), text: "/reset" })).status).toBe(202);
+    const inbound = await ch.inbound();
+    expect(inbound.map((m) => [m["kind"], m["text"], m["chatId"], m["channel"]])).toEqual([
+      ["text", "How much is Pro?", SESSION, "webchat"],
+      ["command", "/reset", SESSION, "webchat"],
+    ]);
+    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(2);
+  });
+
+  it("refuses bad input: no session, not a uuid, empty or too long text, not JSON", async () => {
+    for (
+      const body of [{ id: id(3), text: "x" }, { session: "abc", id: id(3), text: "x" }, {
+        session: SESSION,
+        id: id(3),
+        text: "  ",
+      }, { session: SESSION, id: id(3), text: "x".repeat(101) }]
+    ) {
+      expect((await send(body)).status).toBe(400);
+    }
+    expect((await fetch(`${ch.url}/api/messages`, { method: "POST", body: "{" })).status).toBe(400);
+    expect((await fetch(`${ch.url}/api/replies?session=nope`)).status).toBe(400);
+    expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
+  });
+
+  it("delivers replies from outbound.<agent> to the page, in order, once per reply key", async () => {
+    const reply = (text: string, replyKey: string): OutboundReply => ({
+      agent: "web",
+      chatId: SESSION,
+      text,
+      inReplyTo: [1],
+      replyKey,
+      kind: "answer",
+    });
+    const publish = (r: OutboundReply, n: number) =>
+      ch.bus.publish([{
+        topic: outboundTopic("web"),
+        key: chatKey("web", SESSION),
+        payload: r as never,
+        idempotencyKey: `t${n}`,
+      }]);
+    await publish(reply("The Pro plan is $20/month.", "a1"), 1);
+    await publish(reply("<b>not html</b>", "a2"), 2);
+    await publish(reply("The Pro plan is $20/month.", "a1"), 3);
+    await until(async () => (await replies()).length === 2, 10_000, "two replies");
+    await new Promise((r) => setTimeout(r, 300));
+    const all = await replies();
+    expect(all.map((r: { text: string }) => r.text)).toEqual([
+      "The Pro plan is $20/month.",
+      "<b>not html</b>",
+    ]);
+    expect(await replies(all[0].seq)).toEqual([all[1]]);
+    expect(await replies(0).then((r) => r.length)).toBe(2);
+  });
+});

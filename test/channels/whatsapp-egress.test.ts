@@ -1,0 +1,214 @@
+// WhatsApp egress (RELIABILITY.md B6, B7): the 24-hour window decides free-form vs template vs "not possible",
+// pair-rate pacing, back-off on 131056 and 130429, no retry of 131047 — the egress handler with the real Graph
+// client against the fake Graph API, on a virtual clock shared with the fake (20 replies at 6 s take 0 s).
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { touchInbound } from "../../src/agents/channel/contacts.ts";
+import { createEgressHandler } from "../../src/agents/channel/egress.ts";
+import { createPacer } from "../../src/agents/channel/pacer.ts";
+import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
+import { createWhatsAppTransport } from "../../src/agents/whatsapp/send.ts";
+import type { OutboundReply } from "../../src/bus/envelopes.ts";
+import { createSendLedger } from "../../src/bus/mod.ts";
+import type { Delivery } from "../../src/bus/types.ts";
+import { createLogger } from "../../src/log.ts";
+import { createMetrics } from "../../src/metrics/registry.ts";
+import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { type FakeGraph, graphErrors, startFakeGraph } from "../fakes/graph.ts";
+import { tempDir } from "../support/tmp.ts";
+import { virtualClock } from "./clock.ts";
+
+const TOKEN = "EAAJB-egress-token";
+const USER = "16505551234";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let store: Store;
+let graph: FakeGraph;
+let clock: ReturnType<typeof virtualClock>;
+let n = 0;
+
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-wae-")));
+afterAll(() => cleanup());
+beforeEach(async () => {
+  clock = virtualClock();
+  graph = await startFakeGraph({ accessToken: TOKEN, now: clock.now });
+  store = await openStore({ url: `file:${join(dir, `wae-${n++}.db`)}` });
+  await migrate(store.client);
+});
+afterEach(async () => {
+  store.close();
+  await graph.close();
+});
+
+function handlerFor(template?: { name: string; language: string }, perUserMs = 6000) {
+  const logs: string[] = [];
+  const handler = createEgressHandler({
+    channel: "whatsapp",
+    transport: createWhatsAppTransport({
+      graph: createGraphClient({
+        baseUrl: graph.baseUrl,
+        phoneNumberId: "106540352242922",
+        accessToken: TOKEN,
+        fetch: globalThis.fetch.bind(globalThis),
+      }),
+      client: store.client,
+      agent: "wa",
+      now: clock.now,
+      template,
+    }),
+    ledger: createSendLedger(store, { now: clock.now }),
+    resendUnknown: false,
+    pacer: createPacer({ perKeyMs: perUserMs, perSecond: 80, now: clock.now, sleep: clock.sleep }),
+    log: createLogger({ agent: "wa", secrets: [TOKEN], write: (l) => void logs.push(l) }),
+    metrics: createMetrics(),
+    now: clock.now,
+    markInactive: () => Promise.resolve(),
+  });
+  return { handler, logs };
+}
+
+let fence = 0;
+function delivery(r: OutboundReply): Delivery {
+  return {
+    id: ++fence,
+    topic: "outbound.wa",
+    group: "egress",
+    key: `wa:${r.chatId}`,
+    payload: r as never,
+    traceId: undefined,
+    attempt: 1,
+    publishedAt: 0,
+    fence,
+    signal: new AbortController().signal,
+    extendLease: () => Promise.resolve(),
+    assertLease: () => Promise.resolve(),
+  };
+}
+const reply = (text: string, key: string, chatId = USER): OutboundReply => ({
+  agent: "wa",
+  chatId,
+  text,
+  inReplyTo: [1],
+  replyKey: key,
+  kind: "answer",
+});
+const wroteAt = (ms: number, chatId = USER) =>
+  store.client.execute(touchInbound("wa", chatId, ms, clock.now()));
+const ledgerRow = async (key: string) =>
+  (await store.client.execute({
+    sql: "SELECT state, last_error FROM bus_send_ledger WHERE reply_key = ?",
+    args: [key],
+  })).rows.map((r) => ({ ...r }))[0];
+
+describe("24-hour window (B6)", () => {
+  it("inside the window: free-form text with link previews off, wamid recorded for status webhooks", async () => {
+    await wroteAt(clock.now() - 3600_000);
+    const { handler } = handlerFor();
+    await handler(delivery(reply("Yes, it comes in blue.", "w1")));
+    expect(graph.sent).toEqual([
+      expect.objectContaining({ to: USER, type: "text", text: "Yes, it comes in blue.", previewUrl: false }),
+    ]);
+    const rows = await store.client.execute("SELECT message_id, status, reply_key FROM channel_deliveries");
+    expect(rows.rows.map((r) => ({ ...r }))).toEqual([{
+      message_id: graph.sent[0]!.id,
+      status: "accepted",
+      reply_key: "w1#0",
+    }]);
+  });
+
+  it("older than 24 h and no template: nothing is sent, the reply is recorded as not possible", async () => {
+    await wroteAt(clock.now() - 25 * 3600_000);
+    const { handler } = handlerFor();
+    await handler(delivery(reply("A follow-up", "w2")));
+    expect(graph.requests).toEqual([]);
+    expect(await ledgerRow("w2#0")).toEqual({
+      state: "failed",
+      last_error: "not possible: the 24-hour window is closed and no template is configured",
+    });
+  });
+
+  it("a user who never wrote is outside the window too", async () => {
+    const { handler } = handlerFor();
+    await handler(delivery(reply("Hello stranger", "w3", "15550009999")));
+    expect(graph.requests).toEqual([]);
+  });
+
+  it("older than 24 h with a template configured: the approved template is sent once, not the text", async () => {
+    await wroteAt(clock.now() - 25 * 3600_000);
+    const { handler } = handlerFor({ name: "follow_up", language: "en_US" });
+    await handler(delivery(reply(`${"long answer. ".repeat(400)}`, "w4")));
+    expect(graph.sent).toEqual([
+      expect.objectContaining({ type: "template", template: { name: "follow_up", language: "en_US" } }),
+    ]);
+  });
+
+  it("131047 from the API (window closed at Meta): not retried; without a template the reply stops there", async () => {
+    await wroteAt(clock.now() - 1000);
+    graph.windowClosed.add(USER);
+    const { handler } = handlerFor();
+    await handler(delivery(reply("part one\n\n" + "x".repeat(4100), "w5")));
+    expect(graph.requests).toHaveLength(1);
+    expect(await ledgerRow("w5#0")).toMatchObject({
+      state: "failed",
+      last_error: expect.stringContaining("131047"),
+    });
+    await handler(delivery(reply("next reply", "w6")));
+    expect(graph.requests).toHaveLength(2); // one attempt per reply, never a loop
+  });
+
+  it("131047 with a template configured: the template is sent once in place of the whole reply", async () => {
+    await wroteAt(clock.now() - 1000);
+    graph.windowClosed.add(USER);
+    const { handler } = handlerFor({ name: "follow_up", language: "en_US" });
+    await handler(delivery(reply("part one\n\n" + "x".repeat(4100), "w7")));
+    expect(graph.requests).toHaveLength(2);
+    expect(graph.sent).toEqual([expect.objectContaining({ type: "template" })]);
+  });
+});
+
+describe("egress pacing and retries (B7)", () => {
+  it("20 replies to one user respect the pair rate (≥ 6 s apart)", async () => {
+    await wroteAt(clock.now());
+    const { handler } = handlerFor();
+    for (let i = 0; i < 20; i++) await handler(delivery(reply(`answer ${i}`, `p${i}`)));
+    expect(graph.sent.map((s) => s.text)).toEqual(Array.from({ length: 20 }, (_, i) => `answer ${i}`));
+    const gaps = graph.sent.slice(1).map((s, i) => s.at - graph.sent[i]!.at);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(6000);
+  });
+
+  it("131056 (pair rate hit) is retried after 4^X s: 4 s, then 16 s", async () => {
+    await wroteAt(clock.now());
+    graph.script((_req, i) => (i < 2 ? graphErrors.pairRate() : undefined));
+    const { handler } = handlerFor(undefined, 0);
+    await handler(delivery(reply("finally", "q1")));
+    const attempts = graph.requests.map((r) => r.at - graph.requests[0]!.at);
+    expect(attempts).toEqual([0, 4000, 20000]);
+    expect(graph.sent.map((s) => s.text)).toEqual(["finally"]);
+  });
+
+  it("130429 (throughput) is retried with back-off and holds every chat", async () => {
+    await wroteAt(clock.now());
+    await wroteAt(clock.now(), "15550002222");
+    graph.script((_req, i) => (i === 0 ? graphErrors.throughput() : undefined));
+    const { handler } = handlerFor(undefined, 0);
+    await handler(delivery(reply("first", "t1")));
+    await handler(delivery(reply("other user", "t2", "15550002222")));
+    const [failed, retried, other] = graph.requests;
+    expect(retried!.at - failed!.at).toBeGreaterThanOrEqual(2000);
+    expect(other!.at).toBeGreaterThanOrEqual(retried!.at);
+    expect(graph.sent.map((s) => s.text)).toEqual(["first", "other user"]);
+  });
+
+  it("131026 (undeliverable) is not retried", async () => {
+    await wroteAt(clock.now());
+    graph.script(() => graphErrors.undeliverable());
+    const { handler } = handlerFor(undefined, 0);
+    await handler(delivery(reply("lost cause", "u1")));
+    expect(graph.requests).toHaveLength(1);
+    expect(await ledgerRow("u1#0")).toMatchObject({
+      state: "failed",
+      last_error: expect.stringContaining("131026"),
+    });
+  });
+});

@@ -1,0 +1,278 @@
+// WhatsApp webhook ingress (RELIABILITY.md B1–B5): handshake, signature over the raw bytes, wamid dedup, batch
+// atomicity, statuses without any model call, staleness, fixtures from Meta's documentation.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { chatKey, INBOUND_TOPIC, outboundTopic } from "../../src/bus/envelopes.ts";
+import {
+  batchPayload,
+  type FakeGraph,
+  freshen,
+  signature,
+  startFakeGraph,
+  textPayload,
+  webhookFixture,
+} from "../fakes/graph.ts";
+import { repoRoot } from "../support/cli.ts";
+import { tempDir } from "../support/tmp.ts";
+import { type Channel, startChannel, until } from "./harness.ts";
+
+const APP_SECRET = "meta-app-secret-0123456789abcdef";
+const ACCESS_TOKEN = "EAAJB-fake-access-token-for-tests";
+const VERIFY = "verify-me-please";
+const PNID = "106540352242922";
+const secrets = { WA_APP_SECRET: APP_SECRET, WA_TOKEN: ACCESS_TOKEN, WA_VERIFY: VERIFY };
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let graph: FakeGraph;
+let ch: Channel;
+let db = 0;
+let dbFile = "";
+
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-wa-")));
+afterAll(() => cleanup());
+beforeEach(async () => {
+  graph = await startFakeGraph({ accessToken: ACCESS_TOKEN });
+  dbFile = `wa-${db++}.db`;
+  ch = await startChannel({
+    dir,
+    dbFile,
+    secrets,
+    agent: {
+      name: "wa",
+      kind: "whatsapp",
+      whatsapp: {
+        phoneNumberId: PNID,
+        appSecretEnv: "WA_APP_SECRET",
+        accessTokenEnv: "WA_TOKEN",
+        verifyTokenEnv: "WA_VERIFY",
+        graphBaseUrl: graph.baseUrl,
+        staleAfterS: 3600,
+      },
+    },
+  });
+});
+afterEach(async () => {
+  await ch.stop();
+  await graph.close();
+});
+
+const url = () => `${ch.url}/whatsapp/webhook`;
+function post(body: string, sig: string | null = signature(body, APP_SECRET)): Promise<Response> {
+  return fetch(url(), {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(sig === null ? {} : { "X-Hub-Signature-256": sig }) },
+    body,
+  });
+}
+const postJson = (payload: unknown) => post(JSON.stringify(payload));
+const inbound = () => ch.inbound();
+const inboundCount = () => ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC);
+
+describe("whatsapp handshake (B1)", () => {
+  it("answers 200 with exactly hub.challenge for the right token", async () => {
+    const res = await fetch(
+      `${url()}?hub.mode=subscribe&hub.verify_token=${VERIFY}&hub.challenge=1158201444`,
+    );
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("1158201444");
+  });
+
+  it("answers 403 without echoing for a wrong token, a wrong mode or missing parameters", async () => {
+    for (
+      const q of [
+        `hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=echo-me`,
+        `hub.mode=unsubscribe&hub.verify_token=${VERIFY}&hub.challenge=echo-me`,
+        `hub.verify_token=${VERIFY}&hub.challenge=echo-me`,
+        `hub.mode=subscribe&hub.challenge=echo-me`,
+      ]
+    ) {
+      const res = await fetch(`${url()}?${q}`);
+      expect(res.status).toBe(403);
+      expect(await res.text()).not.toContain("echo-me");
+    }
+  });
+});
+
+describe("whatsapp signature (B2)", () => {
+  it("refuses a changed byte, a missing header, a malformed header and an HMAC over re-serialised JSON: 401, zero rows", async () => {
+    const payload = freshen(webhookFixture("text"), { phoneNumberId: PNID });
+    const body = JSON.stringify(payload, null, 2);
+    const good = signature(body, APP_SECRET);
+    const changed = body.replace("another color", "another colour");
+    expect((await post(changed, good)).status).toBe(401);
+    expect((await post(body, null)).status).toBe(401);
+    expect((await post(body, good.replace("sha256=", "sha1="))).status).toBe(401);
+    expect((await post(body, "sha256=")).status).toBe(401);
+    expect((await post(body, signature(JSON.stringify(JSON.parse(body)), APP_SECRET))).status).toBe(401);
+    expect((await post(body, signature(body, "another-secret"))).status).toBe(401);
+    expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
+    expect(await ch.count("SELECT count(*) FROM channel_contacts")).toBe(0);
+    expect((await post(body, good)).status).toBe(200);
+    expect(await inboundCount()).toBe(1);
+  });
+});
+
+describe("whatsapp messages", () => {
+  it("reads Meta's documented payloads: text, button reply, list reply, image caption, sticker", async () => {
+    for (
+      const name of ["text", "interactive-button-reply", "interactive-list-reply", "image-caption", "sticker"]
+    ) {
+      expect((await postJson(freshen(webhookFixture(name), { phoneNumberId: PNID }))).status).toBe(200);
+    }
+    expect((await inbound()).map((m) => [m["kind"], m["text"], m["userName"]])).toEqual([
+      ["text", "Does it come in another color?", "Sheena Nelson"],
+      ["text", "Cancel", "Sheena Nelson"],
+      ["text", "Priority Mail Express", "Sheena Nelson"],
+      ["text", "Is this the right cable for my router?", "Sheena Nelson"],
+      ["unsupported", "[sticker]", "Sheena Nelson"],
+    ]);
+    const first = (await inbound())[0]!;
+    expect(first).toMatchObject({
+      channel: "whatsapp",
+      agent: "wa",
+      chatId: "16505551234",
+      userId: "16505551234",
+    });
+    // Each message was marked read with a typing indicator; the channel itself answered nothing.
+    await until(() => graph.reads.length === 5, 10_000, "mark-as-read");
+    expect(graph.reads.every((r) => r.typing)).toBe(true);
+    expect(graph.sent).toEqual([]);
+  });
+
+  it("wamid dedup (B3): the same message 3×, once inside a multi-message batch → one row", async () => {
+    const one = textPayload({ id: "wamid.DUP1", from: "15550001111", body: "hello", phoneNumberId: PNID });
+    const other = textPayload({ id: "wamid.OTHER", from: "15550002222", body: "hi", phoneNumberId: PNID });
+    expect((await postJson(one)).status).toBe(200);
+    expect((await postJson(one)).status).toBe(200);
+    expect((await postJson(batchPayload([other, one, one]))).status).toBe(200);
+    expect((await inbound()).map((m) => m["platformId"]).sort()).toEqual(["wamid.DUP1", "wamid.OTHER"]);
+  });
+
+  it("batch atomicity (B4): a multi-entry, multi-change payload is committed whole, then 200", async () => {
+    expect((await postJson(freshen(webhookFixture("multi-entry"), { phoneNumberId: PNID }))).status).toBe(
+      200,
+    );
+    expect((await inbound()).map((m) => m["text"])).toEqual([
+      "Hi, what are your opening hours?",
+      "Do you ship to Malaysia?",
+      "And on Sundays?",
+    ]);
+  });
+
+  it("batch atomicity (B4): when the commit fails half-way, nothing of the batch is stored and the answer is non-2xx", async () => {
+    // A trigger makes the 3rd message's insert fail inside the one publish transaction.
+    await ch.running.store.client.execute(`CREATE TRIGGER fail_third BEFORE INSERT ON bus_messages
+      WHEN NEW.payload LIKE '%And on Sundays%' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+    const payload = freshen(webhookFixture("multi-entry"), { phoneNumberId: PNID });
+    const res = await postJson(payload);
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    expect(await inboundCount()).toBe(0);
+    await ch.running.store.client.execute("DROP TRIGGER fail_third");
+    expect((await postJson(payload)).status).toBe(200);
+    expect(await inboundCount()).toBe(3);
+  });
+
+  it(
+    "batch atomicity (B4): another process holding the write lock → 503 + Retry-After, zero rows",
+    async () => {
+      const payload = freshen(webhookFixture("multi-entry"), { phoneNumberId: PNID });
+      const holder = spawn(process.execPath, [
+        join(repoRoot, "test/support/hold-lock.mjs"),
+        join(dir, dbFile),
+      ], { stdio: ["pipe", "pipe", "inherit"] });
+      await new Promise((resolve) => holder.stdout.once("data", resolve));
+      const res = await postJson(payload);
+      expect(res.status).toBe(503);
+      expect(res.headers.get("retry-after")).toBe("5");
+      holder.stdin.end();
+      await new Promise((resolve) => holder.on("exit", resolve));
+      expect(await inboundCount()).toBe(0);
+    },
+    30_000,
+  );
+
+  it("statuses-only payload (B5): 200, nothing for the orchestrator; read is not regressed by a later delivered; failed errors recorded", async () => {
+    expect((await postJson(freshen(webhookFixture("statuses"), { phoneNumberId: PNID }))).status).toBe(200);
+    expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
+    const rows = await ch.rows(
+      "SELECT message_id, status, error_code, error_title, error_detail FROM channel_deliveries ORDER BY message_id",
+    );
+    expect(rows).toEqual([
+      {
+        message_id: "wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI3MDA4QzZCQkE5QjYzQkFDNUYA",
+        status: "read",
+        error_code: null,
+        error_title: null,
+        error_detail: null,
+      },
+      {
+        message_id: "wamid.HBgLMTY1MDUwNzY1MjAVAgARGBJGQUlMRURNRVNTQUdFMDAwMQA=",
+        status: "failed",
+        error_code: 131047,
+        error_title: "Re-engagement message",
+        error_detail:
+          "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+      },
+    ]);
+    // A redelivered "delivered" (Meta retries) still does not regress the state.
+    const late = webhookFixture("multi-entry");
+    expect((await postJson(freshen(late, { phoneNumberId: PNID }))).status).toBe(200);
+    expect(await ch.rows("SELECT status FROM channel_deliveries WHERE message_id LIKE '%QkFDNUYA'")).toEqual([
+      { status: "read" },
+    ]);
+    expect(graph.sent).toEqual([]);
+  });
+
+  it("a message older than the cutoff is recorded as stale, not answered, but still opens the contact's window record", async () => {
+    const old = Math.floor(Date.now() / 1000) - 2 * 3600;
+    expect((await postJson(freshen(webhookFixture("text"), { phoneNumberId: PNID, seconds: old }))).status)
+      .toBe(200);
+    expect(await inboundCount()).toBe(0);
+    expect(await ch.rows("SELECT reason, detail FROM channel_skipped")).toEqual([{
+      reason: "stale",
+      detail: "text",
+    }]);
+    expect(await ch.rows("SELECT chat_id, last_inbound_at FROM channel_contacts")).toEqual([{
+      chat_id: "16505551234",
+      last_inbound_at: old * 1000,
+    }]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(graph.reads).toEqual([]);
+  });
+
+  it("changes for another phone number id are acknowledged and ignored", async () => {
+    expect((await postJson(freshen(webhookFixture("text"), { phoneNumberId: "999" }))).status).toBe(200);
+    expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
+  });
+
+  it("the access token and app secret never appear in logs", async () => {
+    graph.script(() => ({ status: 401, body: webhookFixture("error-190") }));
+    expect((await postJson(freshen(webhookFixture("text"), { phoneNumberId: PNID }))).status).toBe(200);
+    const reply = {
+      agent: "wa",
+      chatId: "16505551234",
+      text: "hello",
+      inReplyTo: [1],
+      replyKey: "tok",
+      kind: "answer",
+    };
+    await ch.bus.publish([{
+      topic: outboundTopic("wa"),
+      key: chatKey("wa", "16505551234"),
+      payload: reply,
+      idempotencyKey: "tok",
+    }]);
+    await until(() => graph.requests.some((r) => r.body["type"] === "text"), 10_000, "a send");
+    await new Promise((r) => setTimeout(r, 200));
+    const logs = ch.logs.join("");
+    expect(logs).not.toContain(ACCESS_TOKEN);
+    expect(logs).not.toContain(APP_SECRET);
+    const health = await (await fetch(`${ch.url}/health`)).json();
+    expect(health.checks.graph).toEqual({
+      ok: false,
+      detail: "Graph API refused the access token (code 190)",
+    });
+  });
+});

@@ -1,0 +1,300 @@
+/**
+ * A fake Telegram Bot API server: real HTTP (`apiRoot` = `fake.apiRoot`), the methods the channel uses
+ * (getUpdates with long polling and offset confirmation, sendMessage, sendChatAction, setWebhook,
+ * deleteWebhook, getMe) and the documented error shapes
+ * (`{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}}`,
+ * 403 blocked, 5xx). It records every call and can be scripted per test.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface FakeReply {
+  status: number;
+  body: unknown;
+}
+
+export interface Call {
+  method: string;
+  body: Record<string, unknown>;
+  at: number;
+}
+
+export interface SentMessage {
+  chatId: number | string;
+  text: string;
+  linkPreviewDisabled: boolean;
+  parseMode: unknown;
+  messageId: number;
+  at: number;
+}
+
+/** Returns a reply to override the default behaviour of a call, or undefined to let it through. */
+export type Script = (call: Call, index: number) => FakeReply | undefined;
+
+export const errors = {
+  tooManyRequests: (retryAfter: number): FakeReply => ({
+    status: 429,
+    body: {
+      ok: false,
+      error_code: 429,
+      description: `Too Many Requests: retry after ${retryAfter}`,
+      parameters: { retry_after: retryAfter },
+    },
+  }),
+  blocked: (): FakeReply => ({
+    status: 403,
+    body: { ok: false, error_code: 403, description: "Forbidden: bot was blocked by the user" },
+  }),
+  badGateway: (): FakeReply => ({
+    status: 502,
+    body: { ok: false, error_code: 502, description: "Bad Gateway" },
+  }),
+  chatNotFound: (): FakeReply => ({
+    status: 400,
+    body: { ok: false, error_code: 400, description: "Bad Request: chat not found" },
+  }),
+};
+
+export interface FakeTelegramOptions {
+  token: string;
+  /** Most updates one getUpdates call returns (Telegram: `limit`, up to 100). */
+  maxBatch?: number;
+  now?: () => number;
+}
+
+export interface FakeTelegram {
+  readonly apiRoot: string;
+  readonly calls: Call[];
+  readonly sent: SentMessage[];
+  /** Chat ids whose users blocked the bot: sendMessage answers 403. */
+  readonly blocked: Set<string>;
+  /** Queues updates for getUpdates (wakes a waiting long poll). */
+  push(...updates: Record<string, unknown>[]): void;
+  /** Update ids handed out by getUpdates and confirmed by a later offset. */
+  confirmed(): number[];
+  /** Updates not confirmed yet. */
+  pending(): number;
+  /** Overrides a method's answers (first script that returns a reply wins). */
+  script(method: string, fn: Script): void;
+  /** Delays a method's answers by `fn(call)` ms (a slow chat, a slow network). */
+  delay(method: string, fn: (call: Call) => number): void;
+  /** Called after every answered getUpdates (the kill -9 tests hook in here). */
+  onGetUpdates(fn: (served: number[], offset: number | undefined) => void): void;
+  webhook(): { url: string; secretToken: string | undefined } | undefined;
+  callsOf(method: string): Call[];
+  close(): Promise<void>;
+}
+
+function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => {
+    let data = "";
+    req.on("data", (d) => (data += d));
+    req.on("end", () => {
+      try {
+        const parsed = data === "" ? {} : JSON.parse(data);
+        resolve(typeof parsed === "object" && parsed !== null ? parsed : {});
+      } catch {
+        resolve({});
+      }
+    });
+  });
+}
+
+export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<FakeTelegram> {
+  const now = opts.now ?? Date.now;
+  const calls: Call[] = [];
+  const sent: SentMessage[] = [];
+  const blocked = new Set<string>();
+  const scripts = new Map<string, Script[]>();
+  const delays = new Map<string, (call: Call) => number>();
+  const counts = new Map<string, number>();
+  let queue: Record<string, unknown>[] = [];
+  const confirmed: number[] = [];
+  const served = new Set<number>();
+  const waiters = new Set<() => void>();
+  let getUpdatesHook: ((served: number[], offset: number | undefined) => void) | undefined;
+  let hook: { url: string; secretToken: string | undefined } | undefined;
+  let nextMessageId = 1000;
+
+  const ok = (result: unknown): FakeReply => ({ status: 200, body: { ok: true, result } });
+  const idOf = (u: Record<string, unknown>) => Number(u["update_id"]);
+
+  const getUpdates = async (body: Record<string, unknown>, req: IncomingMessage): Promise<FakeReply> => {
+    if (hook) {
+      return {
+        status: 409,
+        body: {
+          ok: false,
+          error_code: 409,
+          description:
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+        },
+      };
+    }
+    const offset = typeof body["offset"] === "number" ? body["offset"] : undefined;
+    if (offset !== undefined) {
+      // Confirms every update below the offset (only those handed out count as confirmed by the client).
+      for (const u of queue) if (idOf(u) < offset && served.has(idOf(u))) confirmed.push(idOf(u));
+      queue = queue.filter((u) => idOf(u) >= offset);
+    }
+    const timeoutS = typeof body["timeout"] === "number" ? body["timeout"] : 0;
+    if (queue.length === 0 && timeoutS > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutS * 1000);
+        waiters.add(done);
+        req.on("close", done);
+      });
+    }
+    const limit = Math.min(typeof body["limit"] === "number" ? body["limit"] : 100, opts.maxBatch ?? 100);
+    const batch = queue.slice(0, limit);
+    for (const u of batch) served.add(idOf(u));
+    queueMicrotask(() => getUpdatesHook?.(batch.map(idOf), offset));
+    return ok(batch);
+  };
+
+  const handle = (
+    method: string,
+    body: Record<string, unknown>,
+    req: IncomingMessage,
+  ): FakeReply | Promise<FakeReply> => {
+    switch (method) {
+      case "getUpdates":
+        return getUpdates(body, req);
+      case "getMe":
+        return ok({ id: 7111222333, is_bot: true, first_name: "Example bot", username: "example_bot" });
+      case "setWebhook":
+        hook = {
+          url: String(body["url"]),
+          secretToken: body["secret_token"] === undefined ? undefined : String(body["secret_token"]),
+        };
+        return ok(true);
+      case "deleteWebhook":
+        hook = undefined;
+        return ok(true);
+      case "sendChatAction":
+        return ok(true);
+      case "sendMessage": {
+        const chatId = body["chat_id"] as number | string;
+        const text = typeof body["text"] === "string" ? body["text"] : "";
+        if (text.length === 0) {
+          return {
+            status: 400,
+            body: { ok: false, error_code: 400, description: "Bad Request: message text is empty" },
+          };
+        }
+        if (text.length > 4096) {
+          return {
+            status: 400,
+            body: { ok: false, error_code: 400, description: "Bad Request: message is too long" },
+          };
+        }
+        if (blocked.has(String(chatId))) return errors.blocked();
+        const messageId = nextMessageId++;
+        const preview = body["link_preview_options"] as { is_disabled?: boolean } | undefined;
+        sent.push({
+          chatId,
+          text,
+          linkPreviewDisabled: preview?.is_disabled === true,
+          parseMode: body["parse_mode"],
+          messageId,
+          at: now(),
+        });
+        return ok({
+          message_id: messageId,
+          date: Math.floor(now() / 1000),
+          chat: { id: chatId, type: "private" },
+          text,
+        });
+      }
+      default:
+        return {
+          status: 404,
+          body: { ok: false, error_code: 404, description: "Not Found: method not found" },
+        };
+    }
+  };
+
+  const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const m = /^\/bot([^/]+)\/([A-Za-z]+)$/.exec(req.url?.split("?")[0] ?? "");
+    const body = await readBody(req);
+    let reply: FakeReply;
+    if (!m || m[1] !== opts.token) {
+      reply = { status: 401, body: { ok: false, error_code: 401, description: "Unauthorized" } };
+    } else {
+      const method = m[2]!;
+      const call: Call = { method, body, at: now() };
+      calls.push(call);
+      const index = counts.get(method) ?? 0;
+      counts.set(method, index + 1);
+      let scripted: FakeReply | undefined;
+      for (const fn of scripts.get(method) ?? []) {
+        scripted = fn(call, index);
+        if (scripted) break;
+      }
+      const wait = delays.get(method)?.(call) ?? 0;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      reply = scripted ?? await handle(method, body, req);
+    }
+    if (res.destroyed) return;
+    res.writeHead(reply.status, { "content-type": "application/json" });
+    res.end(JSON.stringify(reply.body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    apiRoot: `http://127.0.0.1:${port}`,
+    calls,
+    sent,
+    blocked,
+    push(...updates) {
+      queue.push(...updates);
+      for (const w of [...waiters]) w();
+    },
+    confirmed: () => [...confirmed],
+    pending: () => queue.length,
+    script(method, fn) {
+      scripts.set(method, [...(scripts.get(method) ?? []), fn]);
+    },
+    delay(method, fn) {
+      delays.set(method, fn);
+    },
+    onGetUpdates(fn) {
+      getUpdatesHook = fn;
+    },
+    webhook: () => hook,
+    callsOf: (method) => calls.filter((c) => c.method === method),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const w of [...waiters]) w();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** An update from a fixture with a fresh id, chat and date (epoch seconds = now unless given). */
+export function makeUpdate(
+  fixture: Record<string, unknown>,
+  o: { updateId: number; chatId?: number; date?: number; text?: string },
+): Record<string, unknown> {
+  const u = structuredClone(fixture);
+  u["update_id"] = o.updateId;
+  for (const key of ["message", "edited_message", "channel_post", "my_chat_member"]) {
+    const m = u[key] as Record<string, unknown> | undefined;
+    if (!m) continue;
+    if (o.chatId !== undefined) {
+      (m["chat"] as Record<string, unknown>)["id"] = o.chatId;
+      const from = m["from"] as Record<string, unknown> | undefined;
+      if (from) from["id"] = o.chatId;
+    }
+    m["date"] = o.date ?? Math.floor(Date.now() / 1000);
+    if (o.text !== undefined) m["text"] = o.text;
+  }
+  return u;
+}

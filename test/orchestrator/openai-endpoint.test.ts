@@ -1,0 +1,94 @@
+// The orchestrator's OpenAI-compatible endpoint, driven by the official `openai` SDK as a real client.
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { API_KEY, GROQ_KEY, type Harness, startHarness } from "./harness.ts";
+
+let h: Harness;
+let client: OpenAI;
+beforeAll(async () => {
+  h = await startHarness();
+  client = new OpenAI({ apiKey: API_KEY, baseURL: `http://127.0.0.1:${h.port}/v1`, maxRetries: 0 });
+});
+afterAll(() => h.close());
+
+describe("OpenAI-compatible endpoint", () => {
+  it("lists the route models", async () => {
+    const models = await client.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(["auto", "fast", "smart", "local"]);
+  });
+
+  it("answers a chat completion through the router with usage", async () => {
+    h.groq.script({ kind: "ok", text: "Paris." });
+    const res = await client.chat.completions.create({
+      model: "fast",
+      messages: [{ role: "system", content: "Answer in one word." }, { role: "user", content: "Capital of France?" }],
+    });
+    expect(res.choices[0]!.message.content).toBe("Paris.");
+    expect(res.object).toBe("chat.completion");
+    expect(res.usage!.total_tokens).toBe(res.usage!.prompt_tokens + res.usage!.completion_tokens);
+    expect(res.usage!.total_tokens).toBeGreaterThan(0);
+    const sent = h.groq.requests.at(-1)!;
+    expect(sent.headers["authorization"]).toBe(`Bearer ${GROQ_KEY}`);
+  });
+
+  it("serves a repeated context-free request from the cache", async () => {
+    const before = h.modelCalls();
+    const ask = () =>
+      client.chat.completions.create({
+        model: "auto",
+        messages: [{ role: "system", content: "Answer in one word." }, { role: "user", content: "Capital of France?" }],
+      });
+    const res = await ask().withResponse();
+    expect(res.data.choices[0]!.message.content).toBe("Paris.");
+    expect(res.response.headers.get("x-aideazz-route")).toBe("auto:cache");
+    expect(h.modelCalls()).toBe(before);
+  });
+
+  it("streams in the SSE chunk format and ends the stream", async () => {
+    h.groq.script({ kind: "ok", text: "One. Two! Three?" });
+    const stream = await client.chat.completions.create({
+      model: "smart",
+      messages: [{ role: "user", content: "Count to three, please, with feeling" }, { role: "assistant", content: "ok" }, {
+        role: "user",
+        content: "go",
+      }],
+      stream: true,
+    });
+    let text = "";
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect(text).toBe("One. Two! Three?");
+    expect(finish).toBe("stop");
+  });
+
+  it("rejects a wrong key, an unknown model and a bad body with OpenAI-style errors", async () => {
+    const wrong = new OpenAI({ apiKey: "nope", baseURL: `http://127.0.0.1:${h.port}/v1`, maxRetries: 0 });
+    await expect(wrong.models.list()).rejects.toMatchObject({ status: 401, code: "invalid_api_key" });
+    await expect(client.chat.completions.create({ model: "gpt-4", messages: [{ role: "user", content: "hi" }] }))
+      .rejects.toMatchObject({ status: 404, code: "model_not_found" });
+    const res = await fetch(`http://127.0.0.1:${h.port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "auto", messages: [] }),
+    });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe("invalid_body");
+  });
+
+  it("answers 503 with Retry-After when every provider is down", async () => {
+    h.groq.script({ kind: "server_error" });
+    const res = await fetch(`http://127.0.0.1:${h.port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fast", messages: [{ role: "user", content: "What is the tallest mountain on Mars?" }] }),
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("10");
+    const body = await res.json();
+    expect(body.error.code).toBe("providers_unavailable");
+    expect(JSON.stringify(body)).not.toContain(GROQ_KEY);
+  });
+});

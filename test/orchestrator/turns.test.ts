@@ -1,0 +1,139 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { GROQ_KEY, type Harness, startHarness } from "./harness.ts";
+
+let h: Harness;
+afterEach(async () => {
+  await h?.close();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("orchestrator turns", () => {
+  it("answers an FAQ question verbatim without a model call", async () => {
+    h = await startHarness();
+    const id = await h.ask("c1", "when are you open?");
+    const [reply] = await h.waitForReplies(1);
+    expect(reply).toMatchObject({ agent: "web", chatId: "c1", text: "We are open 9 to 5.", inReplyTo: [id], replyKey: `${id}:answer` });
+    expect(h.modelCalls()).toBe(0);
+  });
+
+  it("answers other questions with the model, with the system prompt and conversation memory", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "First answer." }, { kind: "ok", text: "Second answer." });
+    await h.ask("c1", "Tell me about your refund policy for annual plans");
+    await h.waitForReplies(1);
+    await h.ask("c1", "and for monthly ones?");
+    const replies = await h.waitForReplies(2);
+    expect(replies.map((r) => r.text)).toEqual(["First answer.", "Second answer."]);
+    const second = h.groq.requests[1]!.json as { messages: { role: string; content: string }[] };
+    expect(second.messages).toEqual([
+      { role: "system", content: "You are Example Co's support bot." },
+      { role: "user", content: "Tell me about your refund policy for annual plans" },
+      { role: "assistant", content: "First answer." },
+      { role: "user", content: "and for monthly ones?" },
+    ]);
+    expect(h.groq.requests[0]!.headers["authorization"]).toBe(`Bearer ${GROQ_KEY}`);
+  });
+
+  it("serves a context-free question from the cache for another chat (exact and paraphrase) without a model call", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "Shipping to Spain takes 3 days." });
+    await h.ask("a", "How long does shipping to Spain take?");
+    await h.waitForReplies(1);
+    await h.ask("b", "how long does shipping to Spain take");
+    await h.ask("c", "How long does shipping to Spain usually take?");
+    const replies = await h.waitForReplies(3);
+    expect(replies.map((r) => r.text)).toEqual(Array(3).fill("Shipping to Spain takes 3 days."));
+    expect(h.modelCalls()).toBe(1);
+  });
+
+  it("never serves an answer written for one conversation to another (D7)", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "Hi Alice." }, { kind: "ok", text: "Alice, your order 123 ships Monday." }, {
+      kind: "ok",
+      text: "Which order do you mean?",
+    });
+    await h.ask("alice", "Hi, I'm Alice and my order number is 123");
+    await h.waitForReplies(1);
+    await h.ask("alice", "When does my order ship?");
+    await h.waitForReplies(2);
+    await h.ask("bob", "When does my order ship?");
+    const replies = await h.waitForReplies(3);
+    expect(replies[2]).toMatchObject({ chatId: "bob", text: "Which order do you mean?" });
+    expect(h.modelCalls()).toBe(3);
+    expect(JSON.stringify(h.groq.requests[2]!.json)).not.toContain("Alice");
+  });
+
+  it("when every provider fails: one honest fallback reply, retries, then the real answer once", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "server_error" }, { kind: "server_error" }, { kind: "ok", text: "Finally here." });
+    const id = await h.ask("c1", "Can I change the billing address on my invoice?");
+    const replies = await h.waitForReplies(2, 15_000);
+    await sleep(300);
+    expect(replies.map((r) => [r.kind, r.replyKey])).toEqual([["fallback", `${id}:fallback`], ["answer", `${id}:answer`]]);
+    expect(replies[1]!.text).toBe("Finally here.");
+    expect(h.modelCalls()).toBe(3);
+  });
+
+  it("dead-letters a message with its reason after the attempts, having sent exactly one fallback", async () => {
+    h = await startHarness();
+    h.groq.setDefault({ kind: "server_error" });
+    await h.ask("c1", "Is the warehouse in Lisbon open on Sundays?");
+    await h.waitForReplies(1);
+    const end = Date.now() + 15_000;
+    let dead: Awaited<ReturnType<typeof h.bus.deadLetters>> = [];
+    while (dead.length === 0 && Date.now() < end) {
+      await sleep(100);
+      dead = await h.bus.deadLetters({ topic: "inbound" });
+    }
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.attempts).toBe(3);
+    expect(dead[0]!.lastError).toMatch(/no provider answered the simple turn: groq \(server/);
+    expect(h.replies.filter((r) => r.kind === "fallback")).toHaveLength(1);
+    expect(h.replies).toHaveLength(1);
+    for (const line of h.logs) expect(line).not.toContain(GROQ_KEY);
+  });
+
+  it("commands: /start greets, /reset forgets the conversation", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "Noted." }, { kind: "ok", text: "Fresh start." });
+    await h.ask("c1", "/start");
+    await h.ask("c1", "My name is Carol and I like red plans");
+    await h.ask("c1", "/reset");
+    await h.ask("c1", "What do you remember about me?");
+    const replies = await h.waitForReplies(4);
+    expect(replies.map((r) => r.text)).toEqual([
+      "Welcome to Example Co!",
+      "Noted.",
+      "Done: I've forgotten our conversation. How can I help?",
+      "Fresh start.",
+    ]);
+    const last = h.groq.requests[1]!.json as { messages: unknown[] };
+    expect(last.messages).toHaveLength(2); // system + the new question: nothing from before /reset
+  });
+
+  it("abuse limits: over-long input and a flood get a notice and no model call (F3)", async () => {
+    h = await startHarness({ conversation: { perUserPerMinute: 3, maxInputChars: 100 } });
+    h.groq.setDefault({ kind: "ok", text: "ok" });
+    await h.ask("c1", "x".repeat(101));
+    await h.waitForReplies(1);
+    expect(h.replies[0]!.text).toBe("That message is too long for me. Could you shorten it?");
+    expect(h.modelCalls()).toBe(0);
+    for (let i = 0; i < 8; i++) await h.ask("c2", `question number ${i} about flights to city ${i}`);
+    await h.waitForReplies(1 + 3 + 1);
+    await sleep(500);
+    const flood = h.replies.filter((r) => r.chatId === "c2").map((r) => r.text);
+    // messages 1-3 answered (the first counts the too-long one's user separately), then one notice, then silence
+    expect(flood).toEqual(["ok", "ok", "ok", "You're sending messages faster than I can answer. Please wait a minute."]);
+    expect(h.modelCalls()).toBe(3);
+  });
+
+  it("without any provider it still answers the FAQ and says honestly when it has no answer", async () => {
+    h = await startHarness({ providers: false });
+    await h.ask("c1", "pro plan price?");
+    await h.ask("c2", "Do you sell gift cards?");
+    const replies = await h.waitForReplies(2);
+    expect(replies.find((r) => r.chatId === "c1")!.text).toBe("Pro is $29/month.");
+    expect(replies.find((r) => r.chatId === "c2")!.text).toMatch(/don't have an answer/);
+  });
+});

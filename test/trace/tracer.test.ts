@@ -1,0 +1,152 @@
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFlushLoop, createMetrics, M } from "../../src/metrics/mod.ts";
+import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import {
+  createTracer,
+  eventsOf,
+  formatTimeline,
+  lastTraceIds,
+  matchTraceIds,
+  newTraceId,
+  recentTraces,
+  traceIdsOfChat,
+} from "../../src/trace/mod.ts";
+import { tempDir } from "../support/tmp.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let store: Store;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("aideazz-tracer-"));
+  store = await openStore({ url: `file:${join(dir, "t.db")}` });
+  await migrate(store.client);
+});
+afterAll(async () => {
+  store.close();
+  await cleanup();
+});
+
+const T0 = Date.UTC(2025, 4, 1, 9, 0, 0);
+
+describe("newTraceId", () => {
+  it("is 32 lowercase hex digits from the injected random bytes", () => {
+    expect(newTraceId((n) => new Uint8Array(n).fill(0xab))).toBe("ab".repeat(16));
+    const a = newTraceId();
+    expect(a).toMatch(/^[0-9a-f]{32}$/);
+    expect(newTraceId()).not.toBe(a);
+  });
+});
+
+describe("tracer", () => {
+  it("event() is a no-op without a trace id; begin() records the stage with its duration", () => {
+    let now = T0;
+    const tracer = createTracer({ agent: "orchestrator", now: () => now });
+    tracer.event(undefined, "claimed");
+    tracer.event("", "claimed");
+    expect(tracer.peek()).toEqual([]);
+    const done = tracer.begin("t1", "provider", { provider: "groq" });
+    now += 840;
+    done({ status: "ok", skipped: undefined });
+    done({ status: "twice" }); // ignored
+    expect(tracer.peek()).toEqual([{
+      traceId: "t1",
+      agent: "orchestrator",
+      stage: "provider",
+      at: T0,
+      seq: 0,
+      durationMs: 840,
+      detail: { provider: "groq", status: "ok" },
+    }]);
+  });
+
+  it("keeps at most maxBuffered events (oldest dropped, counted) and requeues them when a write fails", () => {
+    const metrics = createMetrics();
+    const tracer = createTracer({ agent: "a", now: () => T0, maxBuffered: 3, metrics });
+    for (let i = 0; i < 5; i++) tracer.event("t", "retry", { attempt: i });
+    expect(tracer.peek().map((e) => e.detail["attempt"])).toEqual([2, 3, 4]);
+    expect(metrics.snapshot().find((s) => s.name === M.traceEventsDropped)?.value).toBe(2);
+    const batch = tracer.source.collect(T0);
+    expect(tracer.peek()).toEqual([]);
+    tracer.event("t", "sent");
+    batch.done(false, []);
+    expect(tracer.peek().map((e) => e.stage)).toEqual(["retry", "retry", "sent"]); // 3 kept, oldest dropped
+  });
+
+  it("redacts secrets out of the stored detail", async () => {
+    const tracer = createTracer({
+      agent: "tg",
+      now: () => T0,
+      redact: (t) => t.replaceAll("SECRET123", "[redacted]"),
+    });
+    tracer.event("redact1", "error", { message: "401 for https://api/botSECRET123/sendMessage" });
+    const loop = createFlushLoop({
+      client: store.client,
+      sources: [tracer.source],
+      intervalMs: 1_000,
+      now: () => T0,
+    });
+    await loop.flush();
+    const events = (await eventsOf(store.client, ["redact1"])).get("redact1")!;
+    expect(events[0]?.detail).toEqual({ message: "401 for https://api/bot[redacted]/sendMessage" });
+  });
+
+  it("finds traces by id, unique prefix, chat (full key or its last part) and last; deletes past retention", async () => {
+    let now = T0;
+    const tracer = createTracer({ agent: "tg", now: () => now, retentionMs: 7 * 86_400_000 });
+    const loop = createFlushLoop({
+      client: store.client,
+      sources: [tracer.source],
+      intervalMs: 1_000,
+      now: () => now,
+    });
+    const ids = ["aaaa1111", "aaaa2222", "bbbb3333"].map((p) => p.padEnd(32, "0"));
+    ids.forEach((id, i) => {
+      tracer.event(id, "received", { n: i }, { chat: `tg:${100 + (i % 2)}`, at: T0 + i * 1_000 });
+      tracer.event(id, "stored", {}, { at: T0 + i * 1_000 + 3 });
+    });
+    await loop.flush();
+    expect(await matchTraceIds(store.client, "aaaa")).toEqual([ids[0], ids[1]]);
+    expect(await matchTraceIds(store.client, "bbbb33")).toEqual([ids[2]]);
+    expect(await traceIdsOfChat(store.client, "100")).toEqual([ids[2], ids[0]]);
+    expect(await traceIdsOfChat(store.client, "tg:101")).toEqual([ids[1]]);
+    expect(await traceIdsOfChat(store.client, "0")).toEqual([]); // a suffix match needs the ':' boundary
+    expect(await lastTraceIds(store.client, 1)).toEqual([ids[2]]);
+    const recent = await recentTraces(store.client, 2);
+    expect(recent.map((r) => [r.traceId, r.chat, r.lastStage, r.events])).toEqual([[
+      ids[2],
+      "tg:100",
+      "stored",
+      2,
+    ], [ids[1], "tg:101", "stored", 2]]);
+    const text = formatTimeline((await eventsOf(store.client, [ids[0]!])).get(ids[0]!)!);
+    expect(text).toContain(`trace ${ids[0]}`);
+    expect(text).toMatch(/\+3 ms\s+\+3 ms\s+tg\s+stored/);
+    now = T0 + 8 * 86_400_000;
+    tracer.event("new".padEnd(32, "0"), "received");
+    await loop.flush();
+    expect(await matchTraceIds(store.client, "aaaa")).toEqual([]);
+  });
+
+  it("keeps at most maxStoredEvents events, deleting the oldest", async () => {
+    const local = await openStore({ url: `file:${join(dir, "cap.db")}` });
+    await migrate(local.client);
+    let now = T0;
+    const tracer = createTracer({ agent: "tg", now: () => now, maxStoredEvents: 1_000 });
+    const loop = createFlushLoop({
+      client: local.client,
+      sources: [tracer.source],
+      intervalMs: 1_000,
+      now: () => now,
+    });
+    for (let i = 0; i < 2_500; i++) tracer.event(`t${i}`.padEnd(32, "0"), "received", {}, { at: T0 + i });
+    await loop.flush(); // the purge ran before these inserts: 2,500 stored
+    now += 60_000;
+    tracer.event("last".padEnd(32, "0"), "sent", {}, { at: T0 + 10_000 });
+    await loop.flush(); // inserts id 2,501, then keeps the newest 1,000 (deletes ids ≤ 1,501)
+    const rs = await local.client.execute("SELECT count(*) AS n, min(at) AS oldest FROM trace_events");
+    expect(Number(rs.rows[0]?.["n"])).toBe(1_000);
+    expect(Number(rs.rows[0]?.["oldest"])).toBe(T0 + 1_501);
+    local.close();
+  });
+});
