@@ -9,6 +9,8 @@ import { ConfigError } from "../config.ts";
 import { VERSION } from "../version.ts";
 import { type CliDeps, type Command, defineCommand, UsageError } from "./command.ts";
 import { agentCommand } from "./commands/agent.ts";
+import { busDlqCommand, busStatsCommand } from "./commands/bus.ts";
+import { cacheClearCommand, cacheEvalCommand, cacheStatsCommand } from "./commands/cache.ts";
 import { configCheckCommand, configSchemaCommand } from "./commands/config.ts";
 import { healthCommand } from "./commands/health.ts";
 import { migrateCommand } from "./commands/migrate.ts";
@@ -49,6 +51,11 @@ export const commands: readonly Command[] = [
   healthCommand,
   statsCommand,
   traceCommand,
+  busStatsCommand,
+  busDlqCommand,
+  cacheStatsCommand,
+  cacheClearCommand,
+  cacheEvalCommand,
   systemdRenderCommand,
   systemdRestartCommand,
   versionCommand,

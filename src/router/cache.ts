@@ -18,7 +18,7 @@ import type { Client } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
 import { guardAllows } from "./guard.ts";
 import { createMatcher, type Matcher } from "./matcher.ts";
-import { normalizeText } from "./normalize.ts";
+import { normalizeText, tokenize } from "./normalize.ts";
 
 export type CacheTier = "exact" | "lexical" | "semantic";
 
@@ -55,6 +55,20 @@ export interface ResponseCache {
   recordCheck(entryId: number, agreed: boolean): Promise<void>;
   stats(): Promise<CacheStats>;
   clear(scope?: string): Promise<number>;
+}
+
+/**
+ * Whether two answers say the same thing: word overlap (Jaccard) of their stemmed words ≥ 0.5. Used to grow
+ * answer groups (a new prompt whose fresh answer agrees with a close entry's joins that entry's group: groups of
+ * paraphrases are what make the matcher strong) and to judge sampled checks of cache hits.
+ */
+export function answersAgree(a: string, b: string): boolean {
+  const x = new Set(tokenize(a));
+  const y = new Set(tokenize(b));
+  if (x.size === 0 && y.size === 0) return true;
+  let both = 0;
+  for (const w of x) if (y.has(w)) both++;
+  return both / (x.size + y.size - both) >= 0.5;
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -144,7 +158,13 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
 
     async store(scope, prompt, answer, meta) {
       const key = await sha256Hex(`${scope}\n${normalizeText(prompt)}`);
-      const group = (await sha256Hex(normalizeText(answer))).slice(0, 16);
+      // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
+      const index = await indexOf(scope);
+      const near = index.matcher.best(prompt);
+      const nearAnswer = near ? index.answers.get(Number(near.id))?.answer : undefined;
+      const group = near && nearAnswer !== undefined && answersAgree(answer, nearAnswer)
+        ? near.group
+        : (await sha256Hex(normalizeText(answer))).slice(0, 16);
       let embedding: Uint8Array | null = null;
       if (opts.embedder) {
         embedding = await opts.embedder.embed(prompt).then(toVectorBlob, () => null);

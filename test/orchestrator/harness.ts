@@ -12,6 +12,7 @@ import { runAgent, type RunningAgent } from "../../src/agents/runtime.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { serve } from "../../src/platform.ts";
+import { newTraceId } from "../../src/trace/mod.ts";
 import { openStore, type Store } from "../../src/store/mod.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
 import { freePort } from "../support/ports.ts";
@@ -110,6 +111,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       };
       const [r] = await bus.publish([{
         topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: payload as unknown as Json, idempotencyKey: `webchat:${id}`,
+        traceId: newTraceId(),
       }]);
       return r!.id;
     },

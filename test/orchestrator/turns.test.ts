@@ -137,3 +137,20 @@ describe("orchestrator turns", () => {
     expect(replies.find((r) => r.chatId === "c2")!.text).toMatch(/don't have an answer/);
   });
 });
+
+describe("orchestrator signals", () => {
+  it("counts provider attempts, tokens and decisions, and traces each attempt", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "server_error" }, { kind: "ok", text: "Recovered." });
+    await h.ask("c1", "Do you deliver to the Canary Islands?");
+    await h.waitForReplies(2, 15_000);
+    const text = h.agent.metrics.render();
+    expect(text).toMatch(/aideazz_provider_requests_total\{model="llama-3.1-8b-instant",outcome="error",provider="groq"\} 1/);
+    expect(text).toMatch(/aideazz_provider_requests_total\{model="llama-3.1-8b-instant",outcome="ok",provider="groq"\} 1/);
+    expect(text).toMatch(/aideazz_router_decisions_total\{outcome="answered",provider="groq",tier="simple"\} 1/);
+    expect(text).toMatch(/aideazz_tokens_total\{direction="output",model="llama-3.1-8b-instant",provider="groq"\} [1-9]/);
+    const stages = h.agent.tracer.peek().map((e) => e.stage);
+    expect(stages.filter((s) => s === "provider")).toHaveLength(2);
+    expect(stages).toEqual(expect.arrayContaining(["claimed", "cache", "route", "reply_queued"]));
+  });
+});

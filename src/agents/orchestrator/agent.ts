@@ -19,6 +19,7 @@ import { defineAgent } from "../define.ts";
 import { createConversations } from "./conversation.ts";
 import { createUserLimits } from "./limits.ts";
 import { openAiRoutes } from "./openai.ts";
+import { sampleRouterGauges } from "./gauges.ts";
 import { createTurnHandler } from "./turn.ts";
 
 /** How long a stopping orchestrator lets turns in flight finish before releasing their leases. */
@@ -96,6 +97,7 @@ export const orchestrator = defineAgent({
     const retention = createRetention(store, { now, log });
     let consumer: Consumer | undefined;
     let housekeeping: ReturnType<typeof setInterval> | undefined;
+    let gauges: ReturnType<typeof setInterval> | undefined;
     const apiKey = agent.apiKeyEnv ? deps.secrets[agent.apiKeyEnv] : undefined;
 
     return {
@@ -121,6 +123,9 @@ export const orchestrator = defineAgent({
           retryMaxMs: 120_000,
         });
         retention.start();
+        gauges = router && setInterval(() => {
+          sampleRouterGauges(router, store.client, metrics, now()).catch((err) => log.debug("gauge sampling failed", { err }));
+        }, 10_000);
         housekeeping = setInterval(() => {
           conversations.purgeBefore(now() - config.conversation.retentionDays * DAY_MS)
             .catch((err) => log.warn("conversation retention failed", { err }));
@@ -128,6 +133,7 @@ export const orchestrator = defineAgent({
       },
       async stop() {
         clearInterval(housekeeping);
+        clearInterval(gauges);
         await consumer?.stop(STOP_TIMEOUT_MS);
         await retention.stop();
         await bus.close();

@@ -15,12 +15,11 @@ import type { Logger } from "../../log.ts";
 import { M } from "../../metrics/names.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import type { CacheHit, ResponseCache } from "../../router/cache.ts";
-import { cacheScope } from "../../router/cache.ts";
-import type { ModelRouter } from "../../router/chain.ts";
+import { answersAgree, cacheScope } from "../../router/cache.ts";
+import type { AttemptRecord, ModelRouter } from "../../router/chain.ts";
 import type { ChatMessage } from "../../router/providers/types.ts";
 import { AllProvidersFailedError } from "../../router/errors.ts";
 import type { Faq } from "../../router/faq.ts";
-import { tokenize } from "../../router/normalize.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Conversations } from "./conversation.ts";
@@ -70,16 +69,6 @@ interface Answer {
   cacheHit?: CacheHit;
   /** Saved as a conversation turn (commands and limit notices are not). */
   remember: boolean;
-}
-
-/** Whether two answers say the same thing: word overlap (Jaccard) of their stemmed words ≥ 0.5. */
-export function answersAgree(a: string, b: string): boolean {
-  const x = new Set(tokenize(a));
-  const y = new Set(tokenize(b));
-  if (x.size === 0 && y.size === 0) return true;
-  let both = 0;
-  for (const w of x) if (y.has(w)) both++;
-  return both / (x.size + y.size - both) >= 0.5;
 }
 
 export function createTurnHandler(deps: TurnDeps): Handler {
@@ -141,7 +130,21 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     }).catch((err) => log.debug("cache check skipped", { err }));
   }
 
-  async function answerText(msg: InboundMessage, delivery: Delivery, role: RoleView): Promise<Answer> {
+  /** One metric and trace event per provider attempt (skips are in the route decision's reason). */
+  function recordAttempts(attempts: readonly AttemptRecord[], traceId: string | undefined, started: number) {
+    for (const a of attempts) {
+      if (a.outcome === "skipped") continue;
+      const outcome = a.outcome === "ok" ? "ok" : a.status === 429 ? "429" : a.reason === "timeout" ? "timeout" : "error";
+      metrics.inc(M.providerRequests, { provider: a.provider, model: a.model, outcome });
+      metrics.observe(M.providerLatency, a.latencyMs, { provider: a.provider, model: a.model });
+      tracer.event(traceId, "provider", { provider: a.provider, model: a.model, outcome, status: a.status ?? null }, {
+        durationMs: a.latencyMs,
+        at: started + a.at,
+      });
+    }
+  }
+
+  async function answerText(msg: InboundMessage, delivery: Delivery, role: RoleView, started: number): Promise<Answer> {
     if (msg.text.length > conv.maxInputChars) {
       return { text: conv.tooLongText, kind: "notice", source: "limit", tier: "limit", reason: "too long", remember: false };
     }
@@ -183,6 +186,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       signal: delivery.signal,
     });
     tracer.event(delivery.traceId, "route", { tier: decision.tier, provider: decision.provider, reason: decision.reason });
+    recordAttempts(decision.attempts, delivery.traceId, started);
     const tokens = decision.tokens.inputTokens + decision.tokens.outputTokens;
     await deps.limits.spend(`${msg.channel}:${msg.userId}`, tokens);
     metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "input" }, decision.tokens.inputTokens);
@@ -237,9 +241,10 @@ export function createTurnHandler(deps: TurnDeps): Handler {
         ? await command(msg, role)
         : msg.kind === "unsupported"
         ? { text: conv.unsupportedText, kind: "notice", source: "command", tier: "command", reason: "unsupported", remember: false }
-        : await answerText(msg, delivery, role);
+        : await answerText(msg, delivery, role, started);
     } catch (err) {
       if (!(err instanceof AllProvidersFailedError)) throw err;
+      recordAttempts(err.attempts, delivery.traceId, started);
       metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
       log.warn("every provider failed; sending the fallback reply, message stays queued", { trace: delivery.traceId, err });
       await publishReply(msg, delivery, conv.fallbackText, "fallback", "fallback");
