@@ -25,7 +25,8 @@
  * - `--allow-net`: provider, Telegram and WhatsApp hosts and the listen ports all come from the config.
  * - `--allow-read`: unscoped; `--config FILE` and `--db file:PATH` are operator-chosen paths, and libsql's
  *   libc probe (detect-libc) reads /usr/bin/ldd.
- * - `--allow-write=/var/lib/aideazz,/tmp` (override with `--write-path`): the state directory of the systemd unit
+ * - `--allow-write=/var/lib/aideazz,/tmp,/etc/systemd/system,/etc/polkit-1/rules.d` (override with `--write-path`): the
+ *   state directory of the systemd unit, and where `aideazz systemd render --out` writes units and the polkit rule;
  *   and temp files. Deno only checks JS-level writes (e.g. creating the database's directory); libSQL's native
  *   code writes the database itself, unchecked, so the systemd sandbox (ReadWritePaths) is the real boundary.
  * - `--allow-env`: unscoped; config names its secret variables freely (`tokenEnv`, `apiKeyEnv`, …) and
@@ -65,7 +66,7 @@ const ELF_MACHINE: Readonly<Record<Target, number>> = {
   "x86_64-unknown-linux-gnu": 0x3e,
 };
 
-export const DEFAULT_WRITE_PATHS: readonly string[] = ["/var/lib/aideazz", "/tmp"];
+export const DEFAULT_WRITE_PATHS: readonly string[] = ["/var/lib/aideazz", "/tmp", "/etc/systemd/system", "/etc/polkit-1/rules.d"];
 
 /** A build failure with the exit code the CLI returns (2 for usage errors). */
 export class BuildError extends Error {

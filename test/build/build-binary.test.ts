@@ -27,7 +27,7 @@ const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const PERMISSIONS = [
   "--allow-net",
   "--allow-read",
-  "--allow-write=/var/lib/aideazz,/tmp",
+  "--allow-write=/var/lib/aideazz,/tmp,/etc/systemd/system,/etc/polkit-1/rules.d",
   "--allow-env",
   "--allow-ffi",
   "--allow-sys",
