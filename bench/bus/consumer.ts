@@ -4,6 +4,7 @@
 import process from "node:process";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import { createLogger } from "../../src/log.ts";
+import { DEBUG } from "../../src/bus/lock-wait.ts";
 import { openStore } from "../../src/store/mod.ts";
 
 const [path, concurrencyArg, latencyArg] = process.argv.slice(2);

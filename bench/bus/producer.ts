@@ -3,6 +3,7 @@
 // Prints a JSON summary. Usage: producer.ts DB MODE RATE_OR_BATCH DURATION_MS KEYS ID
 import process from "node:process";
 import { createSqliteBus } from "../../src/bus/mod.ts";
+import { DEBUG } from "../../src/bus/lock-wait.ts";
 import { openStore, storeErrorCode } from "../../src/store/mod.ts";
 
 const [path, mode, arg, durationArg, keysArg, idArg] = process.argv.slice(2);
@@ -52,8 +53,10 @@ if (mode === "max") {
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }
+await bus.close();
 store.close();
 callMs.sort((a, b) => a - b);
 const pct = (p: number) => Math.round((callMs[Math.floor((p / 100) * (callMs.length - 1))] ?? NaN) * 1_000) / 1_000;
 const publishMs = { p50: pct(50), p99: pct(99), max: pct(100) };
+process.stderr.write(`lockwait ${JSON.stringify(DEBUG)}\n`);
 process.stdout.write(`${JSON.stringify({ published, calls, errors, publishMs, seconds: (performance.now() - start) / 1_000 })}\n`);

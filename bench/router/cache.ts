@@ -103,7 +103,7 @@ async function turnBench(dir: string, turns: number) {
   const bus = createSqliteBus(store);
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
-  let done = Promise.withResolvers<void>();
+  const done = Promise.withResolvers<void>();
   const consumer = bus.consume({
     topic: outboundTopic("web"),
     group: "egress",

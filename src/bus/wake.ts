@@ -49,7 +49,9 @@ export interface WakeHub {
 
 /** The default FileWatch: `node:fs` watch (inotify on Linux; works under Node and Deno). */
 export const nodeFileWatch: FileWatch = (path, onEvent) => {
-  const watcher = fsWatch(path, { persistent: true }, (type) => onEvent(type === "rename" ? "gone" : "change"));
+  const watcher = fsWatch(path, { persistent: false }, (type) => onEvent(type === "rename" ? "gone" : "change"));
+  // A watch alone must not keep the process alive (Deno ignores `persistent: false`; unref works in both).
+  watcher.unref?.();
   watcher.on("error", () => onEvent("gone"));
   return { close: () => watcher.close() };
 };

@@ -30,5 +30,6 @@ while (n < count! && Date.now() < until) {
   }
   if (pause! > 0) await new Promise((resolve) => setTimeout(resolve, pause));
 }
+await bus.close();
 store.close();
 process.stdout.write(`${JSON.stringify({ producer: p, published: n, duplicates, errors })}\n`);

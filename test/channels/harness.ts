@@ -7,6 +7,7 @@ import { agentKinds, runAgent, type RunningAgent } from "../../src/agents/mod.ts
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import type { Bus } from "../../src/bus/types.ts";
 import type { AgentDeps } from "../../src/agents/define.ts";
+import type { TelegramAgentConfig } from "../../src/agents/telegram/mod.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
 import type { Store } from "../../src/store/mod.ts";
@@ -132,4 +133,11 @@ export function depsFor(
     version: "test",
     secrets,
   };
+}
+
+/** The config's first agent, which a test declared as a telegram agent. */
+export function telegramAgentOf(config: Config): TelegramAgentConfig {
+  const agent = config.agents[0];
+  if (agent?.kind !== "telegram") throw new Error("the test config's first agent is not a telegram agent");
+  return agent;
 }

@@ -15,7 +15,7 @@ import { makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
-import { depsFor, startChannel } from "./harness.ts";
+import { depsFor, startChannel, telegramAgentOf } from "./harness.ts";
 
 const TOKEN = "7111222333:AAH-fake-token-store-tests";
 const SECRET = "store_secret";
@@ -70,11 +70,8 @@ describe("store unavailable (A4)", () => {
     }
   }, 60_000);
 
-  // The redelivery window is generous (Telegram retries for 24 h) because of a store-layer bug, not the channel's:
-  // libsql-js leaves a statement that failed with SQLITE_BUSY un-reset, and the pool hands that connection out
-  // again, so later batches on it fail with "SQLITE_BUSY: cannot commit transaction - SQL statements in
-  // progress" until V8 garbage-collects the failed statement (seen: 0–8 s). Until src/store drops such
-  // connections the first redeliveries after the lock is released may still get 503 (never a 2xx without a row).
+  // The failed commit must not poison the agent's connection: libsql leaves a statement that failed with
+  // SQLITE_BUSY un-reset (later COMMITs fail with "SQL statements in progress"); src/store drops such connections.
   it("after the lock is released the redelivery is stored exactly once", async () => {
     const fake = await startFakeTelegram({ token: TOKEN });
     const ch = await startChannel({ dir, dbFile: "locked-recovery.db", secrets, agent: agent(fake.apiRoot) });
@@ -88,7 +85,7 @@ describe("store unavailable (A4)", () => {
       expect((await post(ch.url, update)).status).toBe(503);
       holder.stdin.end();
       await new Promise((resolve) => holder.on("exit", resolve));
-      expect(await redeliver(ch.url, update, 30_000)).toBe(200);
+      expect(await redeliver(ch.url, update, 5_000)).toBe(200);
       expect(await redeliver(ch.url, update, 1_000)).toBe(200);
       expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = 'inbound'")).toBe(1);
     } finally {
@@ -128,8 +125,7 @@ describe("store unavailable (A4)", () => {
     // Subscriptions and egress on the writable store; only the ingress publish goes through read-only connections.
     const readOnly = createSqliteBus(roStore);
     const bus = { ...createSqliteBus(store), publish: readOnly.publish };
-    // deno-lint-ignore no-explicit-any -- the parsed config's first agent is the telegram one
-    const instance = await createTelegramAgent(deps, config.agents[0] as any, { bus });
+    const instance = await createTelegramAgent(deps, telegramAgentOf(config), { bus });
     const app = new Hono();
     instance.routes?.(app);
     try {

@@ -11,7 +11,7 @@ import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
-import { depsFor, until } from "./harness.ts";
+import { depsFor, telegramAgentOf, until } from "./harness.ts";
 
 const TOKEN = "7111222333:AAH-fake-token-polling";
 const secrets = { TG_TOKEN: TOKEN };
@@ -67,10 +67,9 @@ describe("telegram long polling", () => {
       let broken = false;
       const bus: Bus = { ...rw, publish: (m) => (broken ? ro.publish(m) : rw.publish(m)) };
       const logs: string[] = [];
-      // deno-lint-ignore no-explicit-any -- the parsed config's first agent is the telegram one
       const agent = await createTelegramAgent(
         depsFor(store, config, secrets, logs),
-        config.agents[0] as any,
+        telegramAgentOf(config),
         { bus },
       );
       const stored = async () =>
@@ -156,8 +155,7 @@ describe("telegram long polling", () => {
       }),
       secrets,
     );
-    // deno-lint-ignore no-explicit-any -- the parsed config's first agent is the telegram one
-    const agent = await createTelegramAgent(depsFor(store, config, secrets), config.agents[0] as any);
+    const agent = await createTelegramAgent(depsFor(store, config, secrets), telegramAgentOf(config));
     try {
       await agent.start?.();
       await until(

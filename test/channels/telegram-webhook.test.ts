@@ -6,7 +6,7 @@ import { loadConfig } from "../../src/config.ts";
 import { type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
-import { type Channel, percentile, startChannel, until } from "./harness.ts";
+import { type Channel, depsFor, percentile, startChannel, telegramAgentOf, until } from "./harness.ts";
 
 const TOKEN = "7111222333:AAH-fake-token-for-tests-0123456789";
 const SECRET = "webhook_secret-ABC123";
@@ -81,15 +81,11 @@ describe("telegram webhook: authenticity (A1)", () => {
       JSON.stringify({ agents: [{ ...agent, telegram: { mode: "polling", tokenEnv: "TG_TOKEN" } }] }),
       secrets,
     );
-    const webhookAgent = {
-      ...config.agents[0]!,
-      telegram: { ...(config.agents[0] as { telegram: object }).telegram, mode: "webhook" },
-    };
+    // A config the schema would reject, built by hand to reach the agent's own check.
+    const polling = telegramAgentOf(config);
+    const webhookAgent = { ...polling, telegram: { ...polling.telegram, mode: "webhook" as const } };
     await expect(
-      // deno-lint-ignore no-explicit-any -- a config the schema would reject, built by hand to reach the agent's own check
-      Promise.resolve().then(() =>
-        telegram.create({ ...ch.running, secrets, config } as any, webhookAgent as any)
-      ),
+      Promise.resolve().then(() => telegram.create(depsFor(ch.running.store, config, secrets), webhookAgent)),
     ).rejects.toThrow(/Cannot start agent "tg": webhook mode needs a secret token/);
   });
 });

@@ -175,7 +175,7 @@ describe("whatsapp messages", () => {
   });
 
   it(
-    "batch atomicity (B4): another process holding the write lock → 503 + Retry-After, zero rows",
+    "batch atomicity (B4): another process holding the write lock → 503 + Retry-After, zero rows; the redelivery is stored once",
     async () => {
       const payload = freshen(webhookFixture("multi-entry"), { phoneNumberId: PNID });
       const holder = spawn(process.execPath, [
@@ -189,6 +189,10 @@ describe("whatsapp messages", () => {
       holder.stdin.end();
       await new Promise((resolve) => holder.on("exit", resolve));
       expect(await inboundCount()).toBe(0);
+      // Meta redelivers (twice here): the whole batch is stored once.
+      expect((await postJson(payload)).status).toBe(200);
+      expect((await postJson(payload)).status).toBe(200);
+      expect(await inboundCount()).toBe(3);
     },
     30_000,
   );
