@@ -1,0 +1,198 @@
+// End to end through the whole spine, all agents real and in this process on one store: a platform webhook →
+// channel ingress → bus → the orchestrator (answering from the FAQ, no model configured) → outbound.<agent> →
+// channel egress → the fake platform. RELIABILITY.md A2 and B3 from the user's side: redelivered webhooks
+// produce exactly one reply.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentKinds, runAgent, type RunningAgent } from "../../src/agents/mod.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/log.ts";
+import { serve } from "../../src/platform.ts";
+import { batchPayload, type FakeGraph, signature, startFakeGraph, textPayload } from "../fakes/graph.ts";
+import { type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
+import { freePort } from "../support/ports.ts";
+import { tempDir } from "../support/tmp.ts";
+import { telegramFixture } from "./fixtures.ts";
+import { until } from "./harness.ts";
+
+const secrets = {
+  TG_TOKEN: "7111222333:AAH-fake-token-end-to-end",
+  TG_SECRET: "e2e_secret",
+  WA_APP_SECRET: "e2e-app-secret",
+  WA_TOKEN: "EAAJB-e2e-token",
+  WA_VERIFY: "e2e-verify",
+};
+const PNID = "106540352242922";
+const ANSWER = 'Open the login page, choose "Forgot password" and follow the link we email you.';
+const GREETING = "Welcome to Example Co!";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let tg: FakeTelegram;
+let graph: FakeGraph;
+const running: RunningAgent[] = [];
+const ports: Record<string, number> = {};
+
+async function start(config: Config, name: string): Promise<void> {
+  const agent = config.agents.find((a) => a.name === name)!;
+  running.push(
+    await runAgent({
+      agent,
+      definition: agentKinds[agent.kind] as never,
+      config,
+      dbUrl: config.store.url,
+      secrets,
+      log: createLogger({ agent: name, secrets: Object.values(secrets), write: () => {} }),
+      version: "test",
+      now: Date.now,
+      fetch: globalThis.fetch.bind(globalThis),
+      serve,
+      rssBytes: () => 0,
+      pid: process.pid,
+    }),
+  );
+}
+
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("aideazz-e2e-"));
+  tg = await startFakeTelegram({ token: secrets.TG_TOKEN });
+  graph = await startFakeGraph({ accessToken: secrets.WA_TOKEN });
+  const faq = join(dir, "faq.json");
+  await writeFile(
+    faq,
+    JSON.stringify({ entries: [{ id: "pw", questions: ["How do I reset my password?"], answer: ANSWER }] }),
+  );
+  for (const n of ["orchestrator", "tg", "wa", "web"]) ports[n] = await freePort();
+  const config = loadConfig(
+    JSON.stringify({
+      store: { url: `file:${join(dir, "e2e.db")}` },
+      roles: { support: { kind: "support", systemPrompt: "Be nice.", faq, greeting: GREETING } },
+      agents: [
+        { name: "orchestrator", kind: "orchestrator", port: ports["orchestrator"] },
+        {
+          name: "tg",
+          kind: "telegram",
+          role: "support",
+          port: ports["tg"],
+          telegram: { tokenEnv: "TG_TOKEN", secretTokenEnv: "TG_SECRET", apiRoot: tg.apiRoot },
+        },
+        {
+          name: "wa",
+          kind: "whatsapp",
+          role: "support",
+          port: ports["wa"],
+          whatsapp: {
+            phoneNumberId: PNID,
+            appSecretEnv: "WA_APP_SECRET",
+            accessTokenEnv: "WA_TOKEN",
+            verifyTokenEnv: "WA_VERIFY",
+            graphBaseUrl: graph.baseUrl,
+            pacing: { perUserMs: 100, perSecond: 80 },
+          },
+        },
+        { name: "web", kind: "webchat", role: "support", port: ports["web"] },
+      ],
+    }),
+    secrets,
+  );
+  // Channels first: the orchestrator finds messages already waiting (its group was subscribed by them).
+  for (const name of ["tg", "wa", "web", "orchestrator"]) await start(config, name);
+}, 60_000);
+
+afterAll(async () => {
+  for (const r of running.reverse()) await r.stop();
+  await tg.close();
+  await graph.close();
+  await cleanup();
+});
+
+describe("end to end: webhook → orchestrator → one reply", () => {
+  it(
+    "telegram: the same update 5× in a row and 5× concurrently → one FAQ answer sent; /start → one greeting",
+    async () => {
+      const post = (u: unknown) =>
+        fetch(`http://127.0.0.1:${ports["tg"]}/telegram/webhook`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "X-Telegram-Bot-Api-Secret-Token": secrets.TG_SECRET,
+          },
+          body: JSON.stringify(u),
+        });
+      const question = makeUpdate(telegramFixture("text"), {
+        updateId: 1,
+        chatId: 501,
+        text: "How do I reset my password?",
+      });
+      for (let i = 0; i < 5; i++) expect((await post(question)).status).toBe(200);
+      expect((await Promise.all(Array.from({ length: 5 }, () => post(question)))).map((r) => r.status))
+        .toEqual([200, 200, 200, 200, 200]);
+      expect((await post(makeUpdate(telegramFixture("start"), { updateId: 2, chatId: 502 }))).status).toBe(
+        200,
+      );
+      await until(() => tg.sent.length >= 2, 20_000, "two replies");
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(tg.sent.map((s) => [s.chatId, s.text]).sort()).toEqual([[501, ANSWER], [502, GREETING]]);
+      expect(tg.sent.every((s) => s.linkPreviewDisabled)).toBe(true);
+    },
+    60_000,
+  );
+
+  it(
+    "whatsapp: the same wamid 3×, once inside a batch → one FAQ answer sent, the message marked read",
+    async () => {
+      const post = (payload: unknown) => {
+        const body = JSON.stringify(payload);
+        return fetch(`http://127.0.0.1:${ports["wa"]}/whatsapp/webhook`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "X-Hub-Signature-256": signature(body, secrets.WA_APP_SECRET),
+          },
+          body,
+        });
+      };
+      const q = textPayload({
+        id: "wamid.E2E1",
+        from: "15550001234",
+        body: "How do I reset my password?",
+        phoneNumberId: PNID,
+      });
+      expect((await post(q)).status).toBe(200);
+      expect((await post(q)).status).toBe(200);
+      expect((await post(batchPayload([q, q]))).status).toBe(200);
+      await until(() => graph.sent.length >= 1, 20_000, "the answer");
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(graph.sent.map((s) => [s.to, s.type, s.text])).toEqual([["15550001234", "text", ANSWER]]);
+      expect(graph.reads.map((r) => r.messageId)).toEqual(["wamid.E2E1"]);
+    },
+    60_000,
+  );
+
+  it(
+    "web chat: a visitor's question (posted twice with the same id) gets one answer on the page",
+    async () => {
+      const session = "6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f";
+      const send = () =>
+        fetch(`http://127.0.0.1:${ports["web"]}/api/messages`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            session,
+            id: "00000000-0000-4000-8000-000000000001",
+            text: "How do I reset my password?",
+          }),
+        });
+      expect((await send()).status).toBe(202);
+      expect((await send()).status).toBe(202);
+      const replies = async () =>
+        (await (await fetch(`http://127.0.0.1:${ports["web"]}/api/replies?session=${session}&after=0`))
+          .json()).replies;
+      await until(async () => (await replies()).length >= 1, 20_000, "the answer");
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await replies()).map((r: { text: string }) => r.text)).toEqual([ANSWER]);
+    },
+    60_000,
+  );
+});
