@@ -11,6 +11,7 @@ export { createWhatsAppAgent, type WhatsAppAgentConfig, type WhatsAppAgentOption
 
 export const whatsapp = defineAgent({
   kind: "whatsapp",
+  synchronous: "full",
   summary: "WhatsApp Cloud API: signed webhooks in, replies within the 24-hour window out",
   create: (deps, agent) => createWhatsAppAgent(deps, agent),
 });
