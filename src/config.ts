@@ -8,6 +8,7 @@ import { z } from "zod";
 import { envVarName, port } from "./config-types.ts";
 import { routerSchema } from "./router/config.ts";
 import { cacheSchema, conversationSchema } from "./agents/orchestrator/config.ts";
+import { checkRoleKind, roleExtensions } from "./agents/orchestrator/roles/config.ts";
 import { dashboardSchema } from "./agents/dashboard/config.ts";
 import { metricsConfigSchema } from "./metrics/config.ts";
 import { agentOpsLimits, opsSchema } from "./ops/config.ts";
@@ -112,7 +113,8 @@ const roleSchema = z.strictObject({
   systemPrompt: z.string().min(1),
   faq: z.string().optional().describe("Path of the FAQ file, relative to the config file"),
   greeting: z.string().default("Hi! How can I help?"),
-});
+  ...roleExtensions,
+}).superRefine(checkRoleKind);
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),

@@ -13,6 +13,7 @@ import { busDlqCommand, busStatsCommand } from "./commands/bus.ts";
 import { cacheClearCommand, cacheEvalCommand, cacheStatsCommand } from "./commands/cache.ts";
 import { configCheckCommand, configSchemaCommand } from "./commands/config.ts";
 import { healthCommand } from "./commands/health.ts";
+import { leadsExportCommand } from "./commands/leads.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { statsCommand } from "./commands/stats.ts";
 import { systemdRenderCommand, systemdRestartCommand } from "./commands/systemd.ts";
@@ -56,6 +57,7 @@ export const commands: readonly Command[] = [
   cacheStatsCommand,
   cacheClearCommand,
   cacheEvalCommand,
+  leadsExportCommand,
   systemdRenderCommand,
   systemdRestartCommand,
   versionCommand,

@@ -5,6 +5,7 @@
  * @module
  */
 import { orchestratorMigration } from "../agents/orchestrator/schema.ts";
+import { rolesMigration } from "../agents/orchestrator/roles/schema.ts";
 
 export interface Migration {
   version: number;
@@ -28,12 +29,15 @@ export const migrations: readonly Migration[] = [
   },
   {
     // The bus (src/bus/sqlite.ts). A message is written once; a trigger fans it out to one delivery row per
-    // subscribed group, in the publishing statement. `head` marks the one delivery per (topic, group, key) that
-    // may be handed out; `due_at` is when it can be claimed (visible time when ready, lease end when leased),
-    // so one small partial index over heads answers "what can I claim now", expired leases included.
-    // Deliveries are keyed (topic, group, key, message) — the order of a key — and deleted on ack, which
-    // promotes the key's next one. `refs` counts the deliveries and dead letters of a message: an unkeyed
-    // message goes with its last one; keyed ones stay for the dedup window (retention purges them).
+    // subscribed group, in the publishing statement. Deliveries are clustered by (group, message id), i.e. in
+    // publish order, so claims and acks touch the few pages at the old end and publishes the few at the new
+    // end (clustering by key scattered every batch over one page per key: measured 0.6 dirty pages per
+    // message and claim). Per-key order is a linked list: `next_id` points to the key's next delivery and
+    // `bus_keys` holds each key's tail. `head` marks the one delivery per (topic, group, key) that may be
+    // handed out; `due_at` is when (visible time when ready, lease end when leased), so one small partial
+    // index over heads answers "what can I claim now", expired leases included. An ack deletes the delivery
+    // and promotes `next_id`. `refs` counts a message's deliveries and dead letters: an unkeyed message goes
+    // with its last one; keyed ones stay for the dedup window (retention purges them).
     version: 2,
     name: "bus",
     statements: [
@@ -56,10 +60,11 @@ export const migrations: readonly Migration[] = [
         PRIMARY KEY (topic, grp)
       ) STRICT, WITHOUT ROWID`,
       `CREATE TABLE bus_deliveries (
-        topic TEXT NOT NULL,
         grp TEXT NOT NULL,
-        okey TEXT NOT NULL,
         msg_id INTEGER NOT NULL,
+        topic TEXT NOT NULL,
+        okey TEXT NOT NULL,
+        next_id INTEGER,
         head INTEGER NOT NULL,
         state INTEGER NOT NULL DEFAULT 0,
         due_at INTEGER NOT NULL,
@@ -67,9 +72,16 @@ export const migrations: readonly Migration[] = [
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
         consumer TEXT,
-        PRIMARY KEY (topic, grp, okey, msg_id)
+        PRIMARY KEY (grp, msg_id)
       ) STRICT, WITHOUT ROWID`,
       "CREATE INDEX bus_deliveries_due ON bus_deliveries (topic, grp, due_at) WHERE head = 1",
+      `CREATE TABLE bus_keys (
+        topic TEXT NOT NULL,
+        grp TEXT NOT NULL,
+        okey TEXT NOT NULL,
+        tail_id INTEGER NOT NULL,
+        PRIMARY KEY (topic, grp, okey)
+      ) STRICT, WITHOUT ROWID`,
       `CREATE TABLE bus_dead_letters (
         msg_id INTEGER NOT NULL,
         grp TEXT NOT NULL,
@@ -83,30 +95,35 @@ export const migrations: readonly Migration[] = [
       "CREATE INDEX bus_dead_letters_at ON bus_dead_letters (dead_at)",
       // Fan-out; a message nobody subscribes to and nobody can ask about again (no key) is not kept.
       `CREATE TRIGGER bus_messages_fanout AFTER INSERT ON bus_messages BEGIN
-        INSERT INTO bus_deliveries (topic, grp, okey, msg_id, head, due_at)
-        SELECT NEW.topic, s.grp, NEW.okey, NEW.id,
-          NOT EXISTS (SELECT 1 FROM bus_deliveries d WHERE d.topic = NEW.topic AND d.grp = s.grp AND d.okey = NEW.okey),
+        INSERT INTO bus_deliveries (grp, msg_id, topic, okey, head, due_at)
+        SELECT s.grp, NEW.id, NEW.topic, NEW.okey,
+          NOT EXISTS (SELECT 1 FROM bus_keys k WHERE k.topic = NEW.topic AND k.grp = s.grp AND k.okey = NEW.okey),
           NEW.visible_at
         FROM bus_subscriptions s WHERE s.topic = NEW.topic;
         DELETE FROM bus_messages WHERE id = NEW.id AND NEW.idem_key IS NULL
           AND NOT EXISTS (SELECT 1 FROM bus_subscriptions WHERE topic = NEW.topic);
       END`,
+      // A new delivery goes behind its key's tail.
       `CREATE TRIGGER bus_deliveries_added AFTER INSERT ON bus_deliveries BEGIN
+        UPDATE bus_deliveries SET next_id = NEW.msg_id WHERE grp = NEW.grp AND msg_id = (
+          SELECT tail_id FROM bus_keys WHERE topic = NEW.topic AND grp = NEW.grp AND okey = NEW.okey);
+        INSERT INTO bus_keys (topic, grp, okey, tail_id) VALUES (NEW.topic, NEW.grp, NEW.okey, NEW.msg_id)
+          ON CONFLICT DO UPDATE SET tail_id = excluded.tail_id;
         UPDATE bus_messages SET refs = refs + 1 WHERE id = NEW.msg_id;
       END`,
+      // Only heads are deleted (acked or dead-lettered under their lease): the next one becomes head.
       `CREATE TRIGGER bus_deliveries_done AFTER DELETE ON bus_deliveries BEGIN
-        UPDATE bus_deliveries SET head = 1
-          WHERE OLD.head = 1 AND topic = OLD.topic AND grp = OLD.grp AND okey = OLD.okey AND msg_id = (
-            SELECT min(msg_id) FROM bus_deliveries WHERE topic = OLD.topic AND grp = OLD.grp AND okey = OLD.okey);
+        UPDATE bus_deliveries SET head = 1 WHERE OLD.next_id IS NOT NULL AND grp = OLD.grp AND msg_id = OLD.next_id;
+        DELETE FROM bus_keys WHERE OLD.next_id IS NULL AND topic = OLD.topic AND grp = OLD.grp AND okey = OLD.okey;
+        DELETE FROM bus_messages WHERE id = OLD.msg_id AND refs <= 1 AND idem_key IS NULL;
         UPDATE bus_messages SET refs = refs - 1 WHERE id = OLD.msg_id;
-        DELETE FROM bus_messages WHERE id = OLD.msg_id AND refs <= 0 AND idem_key IS NULL;
       END`,
       `CREATE TRIGGER bus_dead_letters_added AFTER INSERT ON bus_dead_letters BEGIN
         UPDATE bus_messages SET refs = refs + 1 WHERE id = NEW.msg_id;
       END`,
       `CREATE TRIGGER bus_dead_letters_done AFTER DELETE ON bus_dead_letters BEGIN
+        DELETE FROM bus_messages WHERE id = OLD.msg_id AND refs <= 1 AND idem_key IS NULL;
         UPDATE bus_messages SET refs = refs - 1 WHERE id = OLD.msg_id;
-        DELETE FROM bus_messages WHERE id = OLD.msg_id AND refs <= 0 AND idem_key IS NULL;
       END`,
       // The send ledger (src/bus/ledger.ts): one row per reply, so a redelivered reply is never sent twice.
       `CREATE TABLE bus_send_ledger (
@@ -291,4 +308,5 @@ export const migrations: readonly Migration[] = [
     ],
   },
   orchestratorMigration,
+  rolesMigration,
 ];

@@ -19,6 +19,7 @@ import { defineAgent } from "../define.ts";
 import { createConversations } from "./conversation.ts";
 import { createUserLimits } from "./limits.ts";
 import { openAiRoutes } from "./openai.ts";
+import { createRoleHooks } from "./roles/mod.ts";
 import { sampleRouterGauges } from "./gauges.ts";
 import { createTurnHandler } from "./turn.ts";
 
@@ -90,9 +91,11 @@ export const orchestrator = defineAgent({
       perMinute: config.conversation.perUserPerMinute,
       dailyTokens: config.conversation.perUserDailyTokens,
     });
+    // roles: leads, sales price guard, handoff, reply hygiene (throws when an operator is not a telegram agent).
+    const roles = createRoleHooks({ config, bus, client: store.client, conversations, router, limits, tracer, metrics, log, now });
     const handler = createTurnHandler({
       bus, client: store.client, config, conversations, cache, faqs, router, limits, tracer, metrics, log, now,
-      random: Math.random, agent: agent.name,
+      random: Math.random, agent: agent.name, roles,
     });
     const retention = createRetention(store, { now, log });
     let consumer: Consumer | undefined;

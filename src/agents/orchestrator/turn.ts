@@ -24,6 +24,7 @@ import type { Client, InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Conversations } from "./conversation.ts";
 import type { UserLimits } from "./limits.ts";
+import type { RoleHooks } from "./roles/mod.ts";
 
 export interface TurnDeps {
   bus: Bus;
@@ -43,6 +44,8 @@ export interface TurnDeps {
   random: () => number;
   /** Name of the orchestrator agent (for decision records). */
   agent: string;
+  /** Role logic (leads, sales, handoff, reply hygiene): src/agents/orchestrator/roles. */
+  roles?: RoleHooks;
 }
 
 interface RoleView {
@@ -79,7 +82,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const agent = config.agents.find((a) => a.name === channelAgent);
     const role = agent?.role === undefined ? undefined : config.roles[agent.role];
     if (!agent?.role || !role) return DEFAULT_ROLE;
-    return { name: agent.role, systemPrompt: role.systemPrompt, greeting: role.greeting };
+    return { name: agent.role, systemPrompt: deps.roles?.systemPrompt(agent.role) ?? role.systemPrompt, greeting: role.greeting };
   };
 
   async function publishReply(msg: InboundMessage, delivery: Delivery, text: string, kind: OutboundReply["kind"], suffix: string) {
@@ -102,7 +105,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     tracer.event(delivery.traceId, "reply_queued", { replyKey: reply.replyKey, kind });
   }
 
-  function command(msg: InboundMessage, role: RoleView): Promise<Answer> | Answer {
+  function command(msg: InboundMessage, role: RoleView, delivery: Delivery): Promise<Answer> | Answer {
     const name = msg.text.trim().split(/[\s@]/)[0]!.toLowerCase();
     const reply = (text: string, kind: OutboundReply["kind"] = "answer"): Answer => ({
       text, kind, source: "command", tier: "command", reason: name, remember: false,
@@ -113,7 +116,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       case "/reset":
         return deps.conversations.reset(chatKey(msg.agent, msg.chatId)).then(() => reply(conv.resetText));
       case "/human":
-        return reply(conv.handoffText, "notice");
+        // roles: hands the chat to the role's operator (when it has one) before the notice.
+        return (deps.roles?.requestHandoff(msg, delivery, role.name) ?? Promise.resolve()).then(() => reply(conv.handoffText, "notice"));
       default:
         return reply(conv.helpText);
     }
@@ -179,7 +183,12 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     if (!deps.router) {
       return { text: conv.noAnswerText, kind: "notice", source: "none", tier: "none", reason: "no provider configured", remember: true };
     }
-    const turn = { text: msg.text, role: role.name, stage: history.length === 0 ? "first" : "ongoing" };
+    const turn = {
+      text: msg.text,
+      role: role.name,
+      stage: history.length === 0 ? "first" : "ongoing",
+      ...(await deps.roles?.turnFacts(role.name, chat)), // roles: a lead's stage and qualification
+    };
     const { response, decision } = await deps.router.route({
       request: { messages, maxTokens: conv.maxReplyTokens },
       turn,
@@ -192,12 +201,16 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "input" }, decision.tokens.inputTokens);
     metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "output" }, decision.tokens.outputTokens);
     if (decision.costUsd > 0) metrics.inc(M.cost, { provider: decision.provider, model: decision.model }, decision.costUsd);
-    if (scope && deps.cache && response.text.trim() !== "") {
-      await deps.cache.store(scope, msg.text, response.text, { provider: decision.provider, model: decision.model })
+    // roles: handoff marker, sales price guard, instruction-leak refusal, link allow-list — before cache and send.
+    const reviewed = deps.roles
+      ? await deps.roles.review({ role: role.name, msg, delivery, messages, turn, maxTokens: conv.maxReplyTokens, text: response.text })
+      : { text: response.text, cacheable: true };
+    if (scope && deps.cache && reviewed.cacheable && reviewed.text.trim() !== "") {
+      await deps.cache.store(scope, msg.text, reviewed.text, { provider: decision.provider, model: decision.model })
         .catch((err) => log.warn("cache store failed", { err }));
     }
     return {
-      text: response.text,
+      text: reviewed.text,
       kind: "answer",
       source: "model",
       tier: decision.tier,
@@ -234,11 +247,13 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       await publishReply(msg, delivery, saved, "answer", "answer");
       return;
     }
+    // roles: operator commands and paused (handed-off) chats get no bot answer.
+    if (await deps.roles?.intercept(msg, delivery)) return;
     const role = roleOf(msg.agent);
     let answer: Answer;
     try {
       answer = msg.kind === "command"
-        ? await command(msg, role)
+        ? await command(msg, role, delivery)
         : msg.kind === "unsupported"
         ? { text: conv.unsupportedText, kind: "notice", source: "command", tier: "command", reason: "unsupported", remember: false }
         : await answerText(msg, delivery, role, started);
@@ -264,5 +279,6 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     await deps.client.batch(statements, "write");
     // An empty text is a deliberate silence (a second message over the rate limit): nothing to send.
     if (answer.text !== "") await publishReply(msg, delivery, answer.text, answer.kind, "answer");
+    if (answer.remember) await deps.roles?.afterTurn(msg, delivery, role.name); // roles: lead extraction
   };
 }

@@ -1,0 +1,70 @@
+/**
+ * Lead export for `aideazz leads export`: RFC 4180 CSV (header row, CRLF line ends, fields quoted when they hold
+ * a comma, quote or line break, quotes doubled) or a JSON array. Times are ISO 8601 UTC. A CSV cell that a
+ * spreadsheet would run as a formula (starting with =, @, or + / - followed by more than a phone number) gets a
+ * leading apostrophe: lead fields are typed by strangers.
+ *
+ * @module
+ */
+import { LEAD_FIELDS } from "./config.ts";
+import type { Lead } from "./leads.ts";
+
+export const EXPORT_COLUMNS = [
+  "id",
+  "chat",
+  "agent",
+  "chat_id",
+  "role",
+  "stage",
+  "score",
+  ...LEAD_FIELDS,
+  "created_at",
+  "updated_at",
+  "qualified_at",
+] as const;
+
+type ExportRow = Record<(typeof EXPORT_COLUMNS)[number], string | number | null>;
+
+const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function toExportRow(lead: Lead): ExportRow {
+  const fields = Object.fromEntries(LEAD_FIELDS.map((f) => [f, lead.fields[f] ?? null])) as Record<
+    (typeof LEAD_FIELDS)[number],
+    string | null
+  >;
+  return {
+    id: lead.id,
+    chat: lead.chat,
+    agent: lead.agent,
+    chat_id: lead.chatId,
+    role: lead.role,
+    stage: lead.stage,
+    score: lead.score,
+    ...fields,
+    created_at: iso(lead.createdAt),
+    updated_at: iso(lead.updatedAt),
+    qualified_at: iso(lead.qualifiedAt),
+  };
+}
+
+function csvCell(value: string | number | null): string {
+  if (value === null) return "";
+  let s = String(value);
+  if (
+    typeof value === "string" && (/^[=@\t\r]/.test(s) || (/^[+-]/.test(s) && !/^[+-][\d\s().-]*$/.test(s)))
+  ) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function leadsToCsv(leads: readonly Lead[]): string {
+  const lines = [EXPORT_COLUMNS.join(",")];
+  for (const lead of leads) {
+    const row = toExportRow(lead);
+    lines.push(EXPORT_COLUMNS.map((c) => csvCell(row[c])).join(","));
+  }
+  return lines.join("\r\n") + "\r\n";
+}
+
+export function leadsToJson(leads: readonly Lead[]): string {
+  return JSON.stringify(leads.map(toExportRow), null, 2) + "\n";
+}

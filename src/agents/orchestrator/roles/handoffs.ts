@@ -1,0 +1,123 @@
+/**
+ * The `handoffs` table: chats handed to a person. A paused chat gets no bot answer (and no model call) until the
+ * operator's `/resume` or the user's `/bot`. One row per chat, reused by later handoffs; every write is one
+ * statement.
+ *
+ * @module
+ */
+import type { Client, Row } from "../../../store/mod.ts";
+import type { OperatorConfig } from "./config.ts";
+
+export interface Handoff {
+  id: number;
+  chat: string;
+  agent: string;
+  chatId: string;
+  role: string;
+  state: "paused" | "active";
+  reason: string;
+  operator: OperatorConfig;
+  since: number;
+  /** Bus id of the inbound message that paused the chat. */
+  startedBy: number | undefined;
+}
+
+export interface HandoffStart {
+  chat: string;
+  agent: string;
+  chatId: string;
+  role: string;
+  reason: string;
+  operator: OperatorConfig;
+  startedBy: number;
+}
+
+export interface Handoffs {
+  get(chat: string): Promise<Handoff | undefined>;
+  /** A handoff of `operator` by `#id`, id, or chat key. */
+  find(ref: string, operator: OperatorConfig): Promise<Handoff | undefined>;
+  /** Pauses the chat; `started` is false when it already was paused (nothing to forward again). */
+  pause(start: HandoffStart): Promise<{ handoff: Handoff; started: boolean }>;
+  /** Gives the chat back to the bot; false when it was not paused. */
+  resume(chat: string): Promise<boolean>;
+  paused(operator: OperatorConfig): Promise<Handoff[]>;
+}
+
+function toHandoff(row: Row): Handoff {
+  return {
+    id: Number(row["id"]),
+    chat: String(row["chat"]),
+    agent: String(row["agent"]),
+    chatId: String(row["chat_id"]),
+    role: String(row["role"]),
+    state: row["state"] === "paused" ? "paused" : "active",
+    reason: String(row["reason"]),
+    operator: { agent: String(row["operator_agent"]), chatId: String(row["operator_chat"]) },
+    since: Number(row["since"]),
+    startedBy: row["started_by"] === null || row["started_by"] === undefined
+      ? undefined
+      : Number(row["started_by"]),
+  };
+}
+
+export function createHandoffs(client: Client, now: () => number): Handoffs {
+  const get = async (chat: string) => {
+    const rs = await client.execute({ sql: "SELECT * FROM handoffs WHERE chat = ?", args: [chat] });
+    return rs.rows[0] ? toHandoff(rs.rows[0]) : undefined;
+  };
+  return {
+    get,
+    async find(ref, operator) {
+      const id = /^#?(\d+)$/.exec(ref)?.[1];
+      const rs = await client.execute({
+        sql: `SELECT * FROM handoffs WHERE ${
+          id ? "id = ?" : "chat = ?"
+        } AND operator_agent = ? AND operator_chat = ?`,
+        args: [id ? Number(id) : ref, operator.agent, operator.chatId],
+      });
+      return rs.rows[0] ? toHandoff(rs.rows[0]) : undefined;
+    },
+    async pause(s) {
+      const at = now();
+      const rs = await client.execute({
+        sql:
+          `INSERT INTO handoffs (chat, agent, chat_id, role, state, reason, operator_agent, operator_chat, started_by, since, updated_at)
+              VALUES (?, ?, ?, ?, 'paused', ?, ?, ?, ?, ?, ?)
+              ON CONFLICT (chat) DO UPDATE SET state = 'paused', reason = excluded.reason, since = excluded.since,
+                updated_at = excluded.updated_at, operator_agent = excluded.operator_agent,
+                operator_chat = excluded.operator_chat, started_by = excluded.started_by
+              WHERE handoffs.state <> 'paused'
+              RETURNING *`,
+        args: [
+          s.chat,
+          s.agent,
+          s.chatId,
+          s.role,
+          s.reason,
+          s.operator.agent,
+          s.operator.chatId,
+          s.startedBy,
+          at,
+          at,
+        ],
+      });
+      if (rs.rows[0]) return { handoff: toHandoff(rs.rows[0]), started: true };
+      return { handoff: (await get(s.chat))!, started: false };
+    },
+    async resume(chat) {
+      const rs = await client.execute({
+        sql: "UPDATE handoffs SET state = 'active', updated_at = ? WHERE chat = ? AND state = 'paused'",
+        args: [now(), chat],
+      });
+      return rs.rowsAffected === 1;
+    },
+    async paused(operator) {
+      const rs = await client.execute({
+        sql:
+          "SELECT * FROM handoffs WHERE state = 'paused' AND operator_agent = ? AND operator_chat = ? ORDER BY id",
+        args: [operator.agent, operator.chatId],
+      });
+      return rs.rows.map(toHandoff);
+    },
+  };
+}

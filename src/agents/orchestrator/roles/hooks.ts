@@ -1,0 +1,178 @@
+/**
+ * The role logic as the orchestrator's turn handler sees it: a handful of hooks called at fixed points of a
+ * turn (see turn.ts). Roles without role logic configured pass through unchanged.
+ *
+ * @module
+ */
+import { chatKey, type InboundMessage } from "../../../bus/envelopes.ts";
+import type { Bus, Delivery } from "../../../bus/mod.ts";
+import type { Config } from "../../../config.ts";
+import type { Logger } from "../../../log.ts";
+import { M } from "../../../metrics/names.ts";
+import type { Metrics } from "../../../metrics/registry.ts";
+import type { Decision, ModelRouter } from "../../../router/chain.ts";
+import type { TurnFacts } from "../../../router/classify.ts";
+import type { ChatMessage } from "../../../router/providers/types.ts";
+import type { Client } from "../../../store/mod.ts";
+import type { Tracer } from "../../../trace/mod.ts";
+import type { Conversations } from "../conversation.ts";
+import type { UserLimits } from "../limits.ts";
+import { createHandoffFlow } from "./handoff-flow.ts";
+import { createHandoffs } from "./handoffs.ts";
+import { createLeads } from "./leads.ts";
+import { createLeadsFlow } from "./leads-flow.ts";
+import { reviewReply } from "./review.ts";
+import { createSend } from "./send.ts";
+import { checkOperators, resolveRoles } from "./settings.ts";
+
+export interface RoleHooksDeps {
+  config: Config;
+  bus: Bus;
+  client: Client;
+  conversations: Conversations;
+  router: ModelRouter | undefined;
+  limits: UserLimits;
+  tracer: Tracer;
+  metrics: Metrics;
+  log: Logger;
+  now: () => number;
+}
+
+export interface ReviewHookInput {
+  role: string;
+  msg: InboundMessage;
+  delivery: Delivery;
+  /** The messages the model answered (for asking again). */
+  messages: readonly ChatMessage[];
+  turn: TurnFacts;
+  maxTokens: number;
+  text: string;
+}
+
+export interface RoleHooks {
+  /** The system prompt of a configured role (undefined for an unknown one: the caller keeps its own). */
+  systemPrompt(role: string): string | undefined;
+  /** Operator commands and paused chats; true when the message is fully handled (no bot answer). */
+  intercept(msg: InboundMessage, delivery: Delivery): Promise<boolean>;
+  /** `/human`: hands the chat to the role's operator, if it has one. */
+  requestHandoff(msg: InboundMessage, delivery: Delivery, role: string): Promise<void>;
+  /** Routing facts of the role: a lead's stage and whether it is qualified. */
+  turnFacts(role: string, chat: string): Promise<Pick<TurnFacts, "stage" | "leadQualified">>;
+  /** Reviews a model reply before it is cached or sent; `cacheable` false keeps it out of the cache. */
+  review(input: ReviewHookInput): Promise<{ text: string; cacheable: boolean }>;
+  /** After a remembered turn was saved and its reply queued: lead extraction. Never throws. */
+  afterTurn(msg: InboundMessage, delivery: Delivery, role: string): Promise<void>;
+}
+
+/** Builds the hooks; throws when a role's operator is not a configured telegram agent. */
+export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
+  const { config, tracer, metrics, log, now } = deps;
+  checkOperators(config);
+  const roles = resolveRoles(config);
+  const roleOfAgent = (agent: string) => {
+    const name = config.agents.find((a) => a.name === agent)?.role;
+    return name === undefined ? undefined : roles.get(name);
+  };
+  const send = createSend(deps.bus, tracer);
+  const leads = createLeads(deps.client, now);
+  const handoffs = createHandoffs(deps.client, now);
+
+  async function account(msg: InboundMessage, d: Decision) {
+    await deps.limits.spend(`${msg.channel}:${msg.userId}`, d.tokens.inputTokens + d.tokens.outputTokens);
+    metrics.inc(M.tokens, { provider: d.provider, model: d.model, direction: "input" }, d.tokens.inputTokens);
+    metrics.inc(
+      M.tokens,
+      { provider: d.provider, model: d.model, direction: "output" },
+      d.tokens.outputTokens,
+    );
+    if (d.costUsd > 0) metrics.inc(M.cost, { provider: d.provider, model: d.model }, d.costUsd);
+  }
+
+  const handoff = createHandoffFlow({
+    client: deps.client,
+    roles,
+    roleOfAgent,
+    handoffs,
+    leads,
+    conversations: deps.conversations,
+    send,
+    now,
+  });
+  const leadsFlow = createLeadsFlow({
+    leads,
+    conversations: deps.conversations,
+    router: deps.router,
+    send,
+    account,
+    tracer,
+    log,
+    now,
+  });
+
+  return {
+    systemPrompt: (role) => roles.get(role)?.systemPrompt,
+    intercept: (msg, delivery) => handoff.intercept(msg, delivery),
+    async requestHandoff(msg, delivery, role) {
+      const settings = roles.get(role);
+      if (settings) await handoff.start(msg, delivery, settings, "the user asked for a person");
+    },
+    turnFacts: (role, chat) => leadsFlow.facts(roles.get(role), chat),
+    async review(input) {
+      const role = roles.get(input.role);
+      if (!role) return { text: input.text, cacheable: true };
+      const { msg, delivery } = input;
+      const reviewed = await reviewReply({
+        role,
+        question: msg.text,
+        text: input.text,
+        reask: async (instruction) => {
+          if (!deps.router) return input.text;
+          const { response, decision } = await deps.router.route({
+            request: {
+              messages: [...input.messages, { role: "system", content: instruction }],
+              maxTokens: input.maxTokens,
+            },
+            turn: input.turn,
+            signal: delivery.signal,
+          });
+          await account(msg, decision);
+          return response.text;
+        },
+      });
+      if (reviewed.notes.length > 0) {
+        tracer.event(delivery.traceId, "route", {
+          purpose: "reply review",
+          notes: reviewed.notes.join("; "),
+        });
+        log.info("reply reviewed", { role: role.name, notes: reviewed.notes, trace: delivery.traceId });
+      }
+      // A reply that was nothing but the marker (or a removed link) still says something.
+      const text = reviewed.text !== ""
+        ? reviewed.text
+        : reviewed.handoff
+        ? config.conversation.handoffText
+        : role.refusalText;
+      if (reviewed.handoff) {
+        await handoff.start(msg, delivery, role, "the assistant asked for a person", [
+          { role: "user", text: msg.text, at: msg.receivedAt },
+          { role: "assistant", text, at: now() },
+        ]);
+      }
+      return { text, cacheable: reviewed.cacheable };
+    },
+    async afterTurn(msg, delivery, role) {
+      const settings = roles.get(role);
+      if (!settings?.leads) return;
+      try {
+        await leadsFlow.afterTurn(msg, delivery, settings);
+      } catch (err) {
+        // The reply already went out: a failed extraction waits for the next turn, it never redelivers this one.
+        log.warn("lead extraction failed", {
+          chat: chatKey(msg.agent, msg.chatId),
+          trace: delivery.traceId,
+          err,
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Lead qualification for `kind: "leads"` roles: after every Nth remembered turn, the recent conversation goes
+ * through a structured extraction (extract.ts); valid fields are merged into the chat's lead, which is scored
+ * (score.ts) and moved forward (engaged when something is known, qualified at the threshold). The first time a
+ * lead qualifies, the operator's Telegram chat gets one notice (reply key per lead). The lead's stage and
+ * qualification are routing facts: a qualified lead's turns are high-value.
+ *
+ * @module
+ */
+import { chatKey, type InboundMessage } from "../../../bus/envelopes.ts";
+import type { Delivery } from "../../../bus/mod.ts";
+import type { Logger } from "../../../log.ts";
+import type { Decision, ModelRouter } from "../../../router/chain.ts";
+import type { TurnFacts } from "../../../router/classify.ts";
+import type { Tracer } from "../../../trace/mod.ts";
+import type { Conversations } from "../conversation.ts";
+import { LEAD_FIELDS } from "./config.ts";
+import { extractionMessages, parseExtraction } from "./extract.ts";
+import type { Lead, Leads } from "./leads.ts";
+import { type LeadFields, scoreLead } from "./score.ts";
+import type { SendFn } from "./send.ts";
+import type { RoleSettings } from "./settings.ts";
+
+export interface LeadsFlowDeps {
+  leads: Leads;
+  conversations: Conversations;
+  router: ModelRouter | undefined;
+  send: SendFn;
+  /** Counts a model call's tokens and cost against the user and in the metrics. */
+  account(msg: InboundMessage, decision: Decision): Promise<void>;
+  tracer: Tracer;
+  log: Logger;
+  now: () => number;
+}
+
+export interface LeadsFlow {
+  facts(role: RoleSettings | undefined, chat: string): Promise<Pick<TurnFacts, "stage" | "leadQualified">>;
+  afterTurn(msg: InboundMessage, delivery: Delivery, role: RoleSettings): Promise<void>;
+}
+
+export function qualifiedNotice(lead: Lead, fields: LeadFields, score: number): string {
+  return [
+    `Qualified lead #${lead.id} (score ${score}) in ${lead.chat}, role ${lead.role}:`,
+    ...LEAD_FIELDS.map((f) => `${f}: ${fields[f] ?? "-"}`),
+  ].join("\n");
+}
+
+export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
+  const { leads, now } = deps;
+  return {
+    async facts(role, chat) {
+      if (role?.kind !== "leads") return {};
+      const lead = await leads.get(chat);
+      return { stage: lead?.stage ?? "new", leadQualified: lead?.qualifiedAt !== undefined };
+    },
+
+    async afterTurn(msg, delivery, role) {
+      const cfg = role.leads;
+      if (!cfg) return;
+      const chat = chatKey(msg.agent, msg.chatId);
+      const lead = await leads.touch(chat, msg.agent, msg.chatId, role.name);
+      if (!deps.router || lead.turns % cfg.extractEvery !== 0 || lead.stage === "closed") return;
+      const transcript = await deps.conversations.recent(chat, cfg.extractContextTokens);
+      const { response, decision } = await deps.router.route({
+        request: { messages: extractionMessages(transcript), maxTokens: 200, temperature: 0 },
+        tier: "simple",
+        signal: delivery.signal,
+      });
+      await deps.account(msg, decision);
+      const found = parseExtraction(response.text);
+      deps.tracer.event(delivery.traceId, "route", {
+        purpose: "lead extraction",
+        tier: decision.tier,
+        provider: decision.provider,
+        valid: found !== undefined,
+        fields: Object.keys(found ?? {}).length,
+      });
+      if (!found) {
+        deps.log.debug("lead extraction gave nothing usable", { chat, trace: delivery.traceId });
+        return;
+      }
+      const fields: LeadFields = { ...lead.fields, ...found };
+      const score = scoreLead(fields, cfg, now());
+      const qualifies = score >= cfg.threshold;
+      const first = qualifies && lead.qualifiedAt === undefined;
+      // Notify before marking: a crash in between sends the notice again with the same reply key (sent once).
+      if (first && role.operator) {
+        await deps.send(
+          delivery,
+          role.operator,
+          qualifiedNotice(lead, fields, score),
+          `lead:${lead.id}:qualified`,
+        );
+      }
+      await leads.update(lead.id, {
+        fields,
+        score,
+        stage: qualifies ? "qualified" : "engaged",
+        reason: qualifies
+          ? `score ${score} >= ${cfg.threshold}`
+          : `collected ${Object.keys(fields).join(", ")}`,
+        ...(first ? { qualifiedAt: now() } : {}),
+      });
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The operator's side of a handoff, in the operator's Telegram chat. Every message there is an operator
+ * command (never answered by the bot):
+ *
+ *   /reply <ref> <text>   send <text> to the user of handoff <ref>
+ *   /resume <ref>         give the chat back to the bot
+ *   /close <ref>          close the lead and give the chat back to the bot
+ *   /list                 the chats waiting for a person
+ *
+ * <ref> is the handoff number shown in each forwarded message (`#12` or `12`) or the chat key (`agent:chatId`).
+ *
+ * @module
+ */
+import type { Turn } from "../conversation.ts";
+import type { Handoff } from "./handoffs.ts";
+
+export type OperatorCommand =
+  | { kind: "reply"; ref: string; text: string }
+  | { kind: "resume"; ref: string }
+  | { kind: "close"; ref: string }
+  | { kind: "list" }
+  | { kind: "help"; problem?: string };
+
+export const OPERATOR_HELP = [
+  "Operator commands:",
+  "/reply <#> <text> - answer the user",
+  "/resume <#> - give the chat back to the bot",
+  "/close <#> - close the lead and give the chat back to the bot",
+  "/list - chats waiting for a person",
+].join("\n");
+
+/**
+ * Parses an operator message.
+ *
+ * @example
+ * parseOperatorCommand("/reply #3 Hello, this is Ana") // { kind: "reply", ref: "3", text: "Hello, this is Ana" }
+ */
+export function parseOperatorCommand(text: string): OperatorCommand {
+  const m = /^\/([a-z]+)(?:@\w+)?(?:\s+(\S+))?(?:\s+([\s\S]*))?$/i.exec(text.trim());
+  if (!m) return { kind: "help" };
+  const name = m[1]!.toLowerCase();
+  const ref = m[2]?.replace(/^#/, "");
+  const rest = m[3]?.trim() ?? "";
+  if (name === "list") return { kind: "list" };
+  if (name !== "reply" && name !== "resume" && name !== "close") return { kind: "help" };
+  if (!ref) return { kind: "help", problem: `/${name} needs a handoff number, e.g. /${name} 3` };
+  if (name === "reply") {
+    return rest === ""
+      ? { kind: "help", problem: "/reply needs a text: /reply 3 Hello!" }
+      : { kind: "reply", ref, text: rest };
+  }
+  return { kind: name, ref };
+}
+
+const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/** The message that hands a chat to the operator: who, why, the recent conversation, how to answer. */
+export function handoffNotice(h: Handoff, turns: readonly Turn[]): string {
+  const lines = turns.map((t) =>
+    `${t.role === "user" ? "User" : "Bot"}: ${clip(t.text.replace(/\s+/g, " "), 500)}`
+  );
+  return [
+    `Handoff #${h.id} from ${h.chat} (role ${h.role}): ${h.reason}.`,
+    ...(lines.length ? ["Recent conversation:", ...lines] : ["(no earlier conversation)"]),
+    `Answer: /reply ${h.id} <text> · give back to the bot: /resume ${h.id}`,
+  ].join("\n");
+}
+
+/** A user's message while their chat is paused. */
+export function forwardNotice(h: Handoff, text: string, userName: string | undefined): string {
+  return `#${h.id} ${h.chat}${userName ? ` (${userName})` : ""}: ${
+    clip(text, 3_000)
+  }\n(/reply ${h.id} <text> · /resume ${h.id})`;
+}
+
+export function listNotice(paused: readonly Handoff[], now: number): string {
+  if (paused.length === 0) return "No chats are waiting for a person.";
+  return [
+    "Waiting for a person:",
+    ...paused.map((h) =>
+      `#${h.id} ${h.chat} (role ${h.role}, ${Math.round((now - h.since) / 60_000)} min): ${h.reason}`
+    ),
+  ].join("\n");
+}

@@ -1,0 +1,149 @@
+/**
+ * The sales price guard: finds every price-like amount in a reply (a number next to a currency symbol, code or
+ * word) and checks it against the catalogue, so a model's invented price never reaches a customer. Amounts
+ * without a currency ("3 days", "2 licences") are not prices. Totals and discounts the catalogue does not list
+ * are refused too: the guard is deliberately literal.
+ *
+ * @module
+ */
+import type { Product } from "./config.ts";
+
+export interface PriceMention {
+  /** As written in the reply, e.g. "$1,299.00". */
+  text: string;
+  amount: number;
+  /** "USD", or a family such as "$" when the symbol is ambiguous; undefined when unknown. */
+  currency: string | undefined;
+}
+
+const DOLLARS = ["USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN"];
+/** Symbols and words (matched lowercase, capitalized or uppercase) and the currency or family they name. */
+const SYMBOLS: Record<string, string> = {
+  "us$": "USD",
+  "ca$": "CAD",
+  "c$": "CAD",
+  "a$": "AUD",
+  "au$": "AUD",
+  "nz$": "NZD",
+  "r$": "BRL",
+  "hk$": "HKD",
+  "$": "$",
+  "€": "EUR",
+  "£": "GBP",
+  "¥": "¥",
+  "₹": "INR",
+  "₽": "RUB",
+  "₩": "KRW",
+  "₺": "TRY",
+  "₪": "ILS",
+  "₴": "UAH",
+  dollar: "$",
+  dollars: "$",
+  bucks: "$",
+  euro: "EUR",
+  euros: "EUR",
+  rupees: "INR",
+  yen: "JPY",
+  yuan: "CNY",
+  rubles: "RUB",
+};
+/** ISO codes, matched in capitals only ("try 3 options" is not a price in Turkish lira). */
+const CODES = (
+  "USD EUR GBP JPY CNY INR RUB BRL CAD AUD CHF SEK NOK DKK PLN CZK MXN SGD HKD NZD ZAR TRY AED SAR KRW " +
+  "ILS UAH HUF RON THB IDR PHP"
+).split(" ");
+
+const NUM = String.raw`\d(?:[\d,.]*\d)?(?:\s?[kK]\b)?`;
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const variants = (s: string) => [...new Set([s, s.toUpperCase(), s.charAt(0).toUpperCase() + s.slice(1)])];
+
+function pricePattern(extraCodes: readonly string[]): RegExp {
+  const codes = [...new Set([...CODES, ...extraCodes])].join("|");
+  const keys = Object.keys(SYMBOLS).flatMap(variants);
+  const symbols = keys.filter((k) => !/^[A-Za-z]+$/.test(k)).sort((a, b) => b.length - a.length).map(esc)
+    .join("|");
+  const words = keys.filter((k) => /^[A-Za-z]+$/.test(k)).join("|");
+  const before = `(?:${symbols}|\\b(?:${codes})\\b)`;
+  const after = `(?:${symbols}|\\b(?:${codes}|${words})\\b)`;
+  return new RegExp(`(${before})\\s?(${NUM})|(${NUM})\\s?(${after})`, "g");
+}
+
+/** Parses "1,299.00", "1.299,00", "29,99", "2k" as numbers. */
+export function parseAmount(raw: string): number | undefined {
+  let s = raw.replace(/\s/g, "");
+  let factor = 1;
+  if (/[kK]$/.test(s)) {
+    factor = 1000;
+    s = s.slice(0, -1);
+  }
+  const lastComma = s.lastIndexOf(",");
+  const lastDot = s.lastIndexOf(".");
+  if (lastComma >= 0 && lastDot >= 0) {
+    const decimal = lastComma > lastDot ? "," : ".";
+    s = s.replace(decimal === "," ? /\./g : /,/g, "").replace(",", ".");
+  } else if (lastComma >= 0) {
+    s = /^\d{1,3}(,\d{3})+$/.test(s) ? s.replace(/,/g, "") : s.replace(",", ".");
+  } else if (lastDot >= 0 && /^\d{1,3}(\.\d{3}){2,}$/.test(s)) {
+    s = s.replace(/\./g, "");
+  }
+  const n = Number(s);
+  return Number.isFinite(n) ? n * factor : undefined;
+}
+
+function toCurrency(token: string): string | undefined {
+  return SYMBOLS[token.toLowerCase()] ?? (/^[A-Z]{3}$/.test(token) ? token : undefined);
+}
+
+/** Every price-like amount in `text`, in order. */
+export function findPrices(text: string, extraCodes: readonly string[] = []): PriceMention[] {
+  const out: PriceMention[] = [];
+  for (const m of text.matchAll(pricePattern(extraCodes))) {
+    const [all, curBefore, numBefore, numAfter, curAfter] = m;
+    const amount = parseAmount(numBefore ?? numAfter ?? "");
+    if (amount === undefined) continue;
+    out.push({ text: all.trim(), amount, currency: toCurrency(curBefore ?? curAfter ?? "") });
+  }
+  return out;
+}
+
+function sameCurrency(mentioned: string | undefined, product: string): boolean {
+  if (mentioned === undefined || mentioned === product) return true;
+  if (mentioned === "$") return DOLLARS.includes(product);
+  if (mentioned === "¥") return product === "JPY" || product === "CNY";
+  return false;
+}
+
+/** The mentions no catalogue product has (same amount, compatible currency). */
+export function unknownPrices(
+  mentions: readonly PriceMention[],
+  catalogue: readonly Product[],
+): PriceMention[] {
+  return mentions.filter((m) =>
+    !catalogue.some((p) => Math.abs(p.price - m.amount) < 0.005 && sameCurrency(m.currency, p.currency))
+  );
+}
+
+/** "29 USD", "1299.50 EUR": the form the bot itself uses (the guard accepts it). */
+export function formatPrice(p: Product): string {
+  return `${Number.isInteger(p.price) ? String(p.price) : p.price.toFixed(2)} ${p.currency}`;
+}
+
+const words = (s: string) => new Set(s.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2));
+
+/**
+ * The deterministic reply when a model keeps inventing prices: the products whose names share words with
+ * `context` (the question and the refused reply), else the whole catalogue (at most 10), with their real prices.
+ */
+export function catalogueReply(intro: string, catalogue: readonly Product[], context: string): string {
+  const seen = words(context);
+  const scored = catalogue.map((p) => ({ p, hits: [...words(p.name)].filter((w) => seen.has(w)).length }));
+  const best = Math.max(0, ...scored.map((s) => s.hits));
+  const chosen = (best > 0 ? scored.filter((s) => s.hits === best).map((s) => s.p) : [...catalogue]).slice(
+    0,
+    10,
+  );
+  const lines = chosen.map((p) =>
+    `- ${p.name}: ${formatPrice(p)}${p.description ? ` (${p.description})` : ""}`
+  );
+  return [intro, ...lines].join("\n");
+}

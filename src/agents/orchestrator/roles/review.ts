@@ -1,0 +1,98 @@
+/**
+ * What happens to a model's reply before anyone sees it (or the cache keeps it): the handoff marker is removed
+ * (and reported), a sales reply quoting a price outside the catalogue is asked for once more with a stricter
+ * instruction and otherwise replaced by a deterministic catalogue reply, a reply revealing the role's
+ * instructions is refused, and links outside the allow-list are removed.
+ *
+ * @module
+ */
+import { filterLinks } from "./links.ts";
+import { catalogueReply, findPrices, type PriceMention, unknownPrices } from "./prices.ts";
+import type { RoleSettings } from "./settings.ts";
+
+export interface Reviewed {
+  text: string;
+  /** False when the reply was replaced or asked for again, or hands off: not an answer worth reusing. */
+  cacheable: boolean;
+  /** The model asked for a person. */
+  handoff: boolean;
+  /** What the review did, for logs and traces ("price retry", "catalogue reply", "leak refused", "links removed: 2"). */
+  notes: string[];
+}
+
+export interface ReviewInput {
+  role: RoleSettings;
+  /** The user's message (to pick the products a catalogue reply lists). */
+  question: string;
+  text: string;
+  /** Asks the model again with an extra system instruction; resolves to the new reply. */
+  reask(instruction: string): Promise<string>;
+}
+
+function stripMarker(text: string, marker: string): { text: string; found: boolean } {
+  const lower = text.toLowerCase();
+  const m = marker.toLowerCase();
+  if (!lower.includes(m)) return { text, found: false };
+  let out = "";
+  let i = 0;
+  for (let j = lower.indexOf(m); j >= 0; j = lower.indexOf(m, i)) {
+    out += text.slice(i, j);
+    i = j + m.length;
+  }
+  out += text.slice(i);
+  return { text: out.replace(/[ \t]{2,}/g, " ").replace(/\s+([.,!?])/g, "$1").trim(), found: true };
+}
+
+export function priceInstruction(bad: readonly PriceMention[]): string {
+  return `Your previous answer quoted ${
+    bad.map((b) => b.text).join(", ")
+  }, which is not in the product catalogue. ` +
+    "Answer again quoting only catalogue prices exactly as listed, or none; never compute totals or discounts; " +
+    "if a product is not listed, say a person will confirm the price.";
+}
+
+/**
+ * Reviews one model reply for `role`.
+ *
+ * @example
+ * const r = await reviewReply({ role, question, text: "Pro costs $19 [HANDOFF]", reask: (i) => routeAgain(i) });
+ */
+export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
+  const { role } = input;
+  const notes: string[] = [];
+  let cacheable = true;
+  let handoff = false;
+  const unmark = (t: string) => {
+    const s = stripMarker(t, role.handoff.marker);
+    if (s.found) handoff = handoff || role.operator !== undefined;
+    return s.text;
+  };
+  let text = unmark(input.text);
+  if (role.kind === "sales") {
+    const codes = role.catalogue.map((p) => p.currency);
+    let bad = unknownPrices(findPrices(text, codes), role.catalogue);
+    if (bad.length > 0) {
+      cacheable = false;
+      notes.push(`price retry (${bad.map((b) => b.text).join(", ")})`);
+      const first = text;
+      text = unmark(await input.reask(priceInstruction(bad)));
+      bad = unknownPrices(findPrices(text, codes), role.catalogue);
+      if (bad.length > 0) {
+        notes.push("catalogue reply");
+        text = catalogueReply(
+          role.catalogueReplyText,
+          role.catalogue,
+          `${input.question}\n${first}\n${text}`,
+        );
+      }
+    }
+  }
+  if (role.leaks(text)) {
+    notes.push("leak refused");
+    return { text: role.refusalText, cacheable: false, handoff, notes };
+  }
+  const links = filterLinks(text, role.allowedLinkHosts);
+  if (links.removed.length > 0) notes.push(`links removed: ${links.removed.length}`);
+  if (handoff) cacheable = false;
+  return { text: links.text.trim(), cacheable, handoff, notes };
+}

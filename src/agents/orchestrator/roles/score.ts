@@ -1,0 +1,82 @@
+/**
+ * The lead score: points per collected field (`leads.weights`), with three heuristics — a budget earns full
+ * points when it states a figure at or above `minBudget` (a quarter below it, half without a figure), a timeline
+ * full points when it is within `urgentDays` (half when later or vague), a contact full points when it is an
+ * e-mail address or a phone number (half otherwise). Default weights sum to 100; qualified at `threshold`.
+ *
+ * @module
+ */
+import type { LeadField, LeadsConfig } from "./config.ts";
+
+export type LeadFields = Partial<Record<LeadField, string>>;
+
+const DAY_MS = 86_400_000;
+const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+
+/** The first figure in a budget ("$5,000", "5k", "10-20k EUR" → 10000); undefined without one. */
+export function budgetAmount(budget: string): number | undefined {
+  const m = /(\d[\d,.]*)\s*([kKmM])?\b/.exec(budget.replace(/(\d)\s+(\d{3})\b/g, "$1$2"));
+  if (!m) return undefined;
+  const n = Number(m[1]!.replace(/,/g, ""));
+  if (!Number.isFinite(n)) return undefined;
+  const unit = m[2]?.toLowerCase();
+  // "10-20k": a range's first figure takes the unit of the second.
+  const rangeUnit = unit
+    ? undefined
+    : /^\s*[-–to ]+\s*\d[\d,.]*\s*([kKmM])\b/.exec(budget.slice(m.index + m[0].length))?.[1]?.toLowerCase();
+  const u = unit ?? rangeUnit;
+  return n * (u === "k" ? 1_000 : u === "m" ? 1_000_000 : 1);
+}
+
+/** Days until a timeline is due ("asap" 0, "in 3 weeks" 21, "next quarter" 90, "March" → days to it). */
+export function timelineDays(timeline: string, now: number): number | undefined {
+  const t = timeline.toLowerCase();
+  if (/\b(asap|urgent|immediately|right away|now|today|tomorrow|this week)\b/.test(t)) return 0;
+  const n = /(\d+)\s*(day|week|month|year)s?\b/.exec(t);
+  if (n) {
+    return Number(n[1]) *
+      { day: 1, week: 7, month: 30, year: 365 }[n[2] as "day" | "week" | "month" | "year"];
+  }
+  if (/\bnext week\b/.test(t)) return 7;
+  if (/\b(this|next) month\b|\bwithin a month\b/.test(t)) return 30;
+  if (/\b(this|next) quarter\b|\bq[1-4]\b/.test(t)) return 90;
+  if (/\b(next year|someday|eventually|not sure|no rush)\b/.test(t)) return 365;
+  const month = MONTHS.findIndex((m) => new RegExp(`\\b${m}[a-z]*\\b`).test(t));
+  if (month >= 0) {
+    const today = new Date(now);
+    let due = Date.UTC(today.getUTCFullYear(), month, 1);
+    if (due < now - 31 * DAY_MS) due = Date.UTC(today.getUTCFullYear() + 1, month, 1);
+    return Math.max(0, Math.round((due - now) / DAY_MS));
+  }
+  return undefined;
+}
+
+/** An e-mail address or a phone number (7+ digits). */
+export function isReachable(contact: string): boolean {
+  return /[^\s@]+@[^\s@]+\.[a-z]{2,}/i.test(contact) || (contact.match(/\d/g)?.length ?? 0) >= 7;
+}
+
+/**
+ * Scores collected fields.
+ *
+ * @example
+ * scoreLead({ name: "Ann", need: "a chatbot", budget: "$5k", contact: "ann@acme.io" }, leadsSchema.parse({}), Date.now())
+ * // 10 + 20 + 20 + 20 = 70
+ */
+export function scoreLead(fields: LeadFields, cfg: LeadsConfig, now: number): number {
+  const w = cfg.weights;
+  let score = 0;
+  if (fields.name) score += w.name;
+  if (fields.company) score += w.company;
+  if (fields.need) score += w.need;
+  if (fields.budget) {
+    const amount = budgetAmount(fields.budget);
+    score += amount === undefined ? w.budget / 2 : amount >= cfg.minBudget ? w.budget : w.budget / 4;
+  }
+  if (fields.timeline) {
+    const days = timelineDays(fields.timeline, now);
+    score += days !== undefined && days <= cfg.urgentDays ? w.timeline : w.timeline / 2;
+  }
+  if (fields.contact) score += isReachable(fields.contact) ? w.contact : w.contact / 2;
+  return Math.round(score);
+}

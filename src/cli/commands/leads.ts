@@ -1,0 +1,81 @@
+/**
+ * `aideazz leads export`: the leads the leads roles collected, as CSV (RFC 4180) or JSON, optionally only those
+ * updated since a time and in some stages.
+ *
+ * @module
+ */
+import {
+  createLeads,
+  isLeadStage,
+  LEAD_STAGES,
+  type LeadStage,
+  leadsToCsv,
+  leadsToJson,
+} from "../../agents/orchestrator/roles/mod.ts";
+import { parseDuration } from "../../metrics/mod.ts";
+import { migrate, openStore } from "../../store/mod.ts";
+import { defineCommand, UsageError } from "../command.ts";
+import { dbUrlOf, readConfig, stringOption } from "../context.ts";
+
+/** Epoch ms of `--since`: an ISO date or time ("2025-03-01", "2025-03-01T12:00:00Z"), or a duration ago ("7d"). */
+export function parseSince(text: string, now: number): number | undefined {
+  const ago = parseDuration(text);
+  if (ago !== undefined) return now - ago;
+  if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text.trim())) return undefined;
+  const ms = Date.parse(text.trim());
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+export const leadsExportCommand = defineCommand({
+  name: "leads export",
+  summary: "export collected leads as CSV or JSON (stdout)",
+  options: { format: { type: "string" }, since: { type: "string" }, stage: { type: "string" } },
+  optionHelp: [
+    "--format F      csv (RFC 4180, with a header) or json (an array); default csv",
+    "--since T       only leads updated since T: an ISO date/time (2025-03-01, 2025-03-01T12:00Z) or a duration ago (7d)",
+    `--stage S[,S]   only leads in these stages: ${LEAD_STAGES.join(", ")}`,
+  ],
+  async run({ values, deps }) {
+    const format = stringOption(values, "format") ?? "csv";
+    if (format !== "csv" && format !== "json") {
+      throw new UsageError(`leads export: --format must be csv or json, got "${format}"`, leadsExportCommand);
+    }
+    const sinceText = stringOption(values, "since");
+    const since = sinceText === undefined ? undefined : parseSince(sinceText, deps.now());
+    if (sinceText !== undefined && since === undefined) {
+      throw new UsageError(
+        `leads export: --since must be an ISO date/time or a duration like 7d, got "${sinceText}"`,
+        leadsExportCommand,
+      );
+    }
+    const stageText = stringOption(values, "stage");
+    const stages: LeadStage[] = [];
+    for (const s of stageText?.split(",").map((x) => x.trim()).filter((x) => x !== "") ?? []) {
+      if (!isLeadStage(s)) {
+        throw new UsageError(
+          `leads export: unknown stage "${s}"; use ${LEAD_STAGES.join(", ")}`,
+          leadsExportCommand,
+        );
+      }
+      stages.push(s);
+    }
+    const override = stringOption(values, "db") ?? deps.env["AIDEAZZ_DB"];
+    const url = dbUrlOf(
+      values,
+      deps,
+      override === undefined ? await readConfig(values, deps, []) : undefined,
+    );
+    const store = await openStore({ url });
+    try {
+      await migrate(store.client, deps.now);
+      const leads = await createLeads(store.client, deps.now).list({
+        ...(since !== undefined ? { since } : {}),
+        stages,
+      });
+      deps.stdout(format === "csv" ? leadsToCsv(leads) : leadsToJson(leads));
+      return 0;
+    } finally {
+      store.close();
+    }
+  },
+});

@@ -1,0 +1,219 @@
+import { describe, expect, it } from "vitest";
+import { leadsSchema } from "../../src/agents/orchestrator/roles/config.ts";
+import { parseExtraction } from "../../src/agents/orchestrator/roles/extract.ts";
+import { createLeakCheck } from "../../src/agents/orchestrator/roles/leak.ts";
+import { filterLinks, hostOf } from "../../src/agents/orchestrator/roles/links.ts";
+import { parseOperatorCommand } from "../../src/agents/orchestrator/roles/operator.ts";
+import { findPrices, parseAmount, unknownPrices } from "../../src/agents/orchestrator/roles/prices.ts";
+import { budgetAmount, scoreLead, timelineDays } from "../../src/agents/orchestrator/roles/score.ts";
+import { checkOperators } from "../../src/agents/orchestrator/roles/settings.ts";
+import { ConfigError, loadConfig } from "../../src/config.ts";
+
+const DAY = 86_400_000;
+const NOW = Date.UTC(2025, 0, 15);
+
+describe("link filter", () => {
+  it("keeps allowed hosts and their subdomains, removes the rest, keeps sentence punctuation", () => {
+    const r = filterLinks(
+      "Docs: https://docs.example.com/a?b=1. Also https://example.com, not https://example.com.evil.io/x!",
+      ["example.com"],
+    );
+    expect(r.text).toBe(
+      "Docs: https://docs.example.com/a?b=1. Also https://example.com, not [link removed]!",
+    );
+    expect(r.removed).toEqual(["https://example.com.evil.io/x"]);
+  });
+
+  it("keeps e-mail addresses, file names and ordinary abbreviations", () => {
+    const text = "Write to ann.lee@acme.io, attach report.pdf and config.json, e.g. by 9 a.m. (i.e. today).";
+    expect(filterLinks(text, []).text).toBe(text);
+  });
+
+  it("parses hosts the way a browser does", () => {
+    expect(hostOf("https://example.com@evil.io/x")).toBe("evil.io");
+    expect(hostOf("https:\\\\evil.com\\p")).toBe("evil.com");
+    expect(hostOf("https://ехample.com")).toMatch(/^xn--/);
+    expect(hostOf("javascript:alert(1)")).toBeUndefined();
+    expect(hostOf("mailto:a@b.org?body=x")).toBe("b.org");
+  });
+});
+
+describe("instruction-leak check", () => {
+  const prompt =
+    "You are Example Co's support bot. Refunds over 100 EUR need approval from the finance team.";
+  const leaks = createLeakCheck([prompt]);
+
+  it("refuses 40+ characters of the prompt, whatever the case, spacing or punctuation", () => {
+    expect(leaks("Sure: REFUNDS OVER 100 EUR NEED APPROVAL FROM THE FINANCE TEAM")).toBe(true);
+    expect(leaks("you   are example co s support bot refunds over")).toBe(true);
+    expect(leaks(btoa(prompt))).toBe(true);
+  });
+
+  it("lets ordinary answers through, and does not guard prompts too short to matter", () => {
+    expect(leaks("Refunds are possible within 30 days. The finance team approves large ones.")).toBe(false);
+    expect(createLeakCheck(["Be brief."])("Be brief.")).toBe(false);
+  });
+});
+
+describe("price guard", () => {
+  it("finds amounts next to symbols, codes and words; ignores amounts without a currency", () => {
+    const text =
+      "Pro is $29/mo, €1.299,50 once, 45 USD, EUR 10, 5 dollars, US$7, 2k EUR. Ships in 3 days; try 3 options; 1,000 messages.";
+    expect(findPrices(text).map((p) => [p.amount, p.currency])).toEqual([
+      [29, "$"],
+      [1299.5, "EUR"],
+      [45, "USD"],
+      [10, "EUR"],
+      [5, "$"],
+      [7, "USD"],
+      [2000, "EUR"],
+    ]);
+  });
+
+  it("parses thousands and decimal separators", () => {
+    expect([
+      parseAmount("1,299.00"),
+      parseAmount("1.299,00"),
+      parseAmount("29,99"),
+      parseAmount("1,000"),
+      parseAmount("1.000.000"),
+    ])
+      .toEqual([1299, 1299, 29.99, 1000, 1_000_000]);
+  });
+
+  it("accepts a catalogue amount in a compatible currency only", () => {
+    const catalogue = [{ name: "Pro", price: 29, currency: "USD", description: "" }];
+    expect(unknownPrices(findPrices("$29, 29 USD, 29 dollars"), catalogue)).toEqual([]);
+    expect(unknownPrices(findPrices("29 EUR and $19"), catalogue).map((p) => p.text)).toEqual([
+      "29 EUR",
+      "$19",
+    ]);
+  });
+});
+
+describe("lead scoring (README: Roles)", () => {
+  const cfg = leadsSchema.parse({});
+
+  it("gives points per field with budget, timeline and contact heuristics", () => {
+    expect(scoreLead({}, cfg, NOW)).toBe(0);
+    expect(scoreLead({ name: "Ann", company: "Acme" }, cfg, NOW)).toBe(25);
+    const full = {
+      name: "Ann",
+      company: "Acme",
+      need: "a bot",
+      budget: "$5k",
+      timeline: "in 3 weeks",
+      contact: "+34 600 111 222",
+    };
+    expect(scoreLead(full, cfg, NOW)).toBe(100);
+    expect(scoreLead({ ...full, budget: "flexible", timeline: "someday", contact: "ask Bob" }, cfg, NOW))
+      .toBe(73);
+    expect(scoreLead({ ...full, budget: "$500" }, leadsSchema.parse({ minBudget: 1000 }), NOW)).toBe(85);
+  });
+
+  it("reads budgets and timelines", () => {
+    expect([
+      budgetAmount("about $5,000"),
+      budgetAmount("10-20k EUR"),
+      budgetAmount("2M"),
+      budgetAmount("tbd"),
+    ]).toEqual([5000, 10000, 2_000_000, undefined]);
+    expect(timelineDays("ASAP", NOW)).toBe(0);
+    expect(timelineDays("within 2 months", NOW)).toBe(60);
+    expect(timelineDays("next quarter", NOW)).toBe(90);
+    expect(timelineDays("by March", NOW)).toBe(Math.round((Date.UTC(2025, 2, 1) - NOW) / DAY));
+    expect(timelineDays("no idea", NOW)).toBeUndefined();
+  });
+});
+
+describe("extraction parsing", () => {
+  it("accepts a JSON object in fences or prose; drops nulls and placeholders", () => {
+    expect(parseExtraction('```json\n{"name": "Ann", "company": null, "budget": "n/a", "need": 42}\n```'))
+      .toEqual({ name: "Ann", need: "42" });
+  });
+
+  it("yields nothing for junk", () => {
+    for (
+      const junk of [
+        "no json here",
+        "{not json}",
+        "[1, 2]",
+        '{"name": {"first": "Ann"}}',
+        '{"name": null}',
+        "",
+      ]
+    ) {
+      expect(parseExtraction(junk)).toBeUndefined();
+    }
+  });
+});
+
+describe("operator commands", () => {
+  it("parses /reply, /resume, /close, /list with or without a bot name and #", () => {
+    expect(parseOperatorCommand("/reply@shop_bot #3 Hello,\nsecond line")).toEqual({
+      kind: "reply",
+      ref: "3",
+      text: "Hello,\nsecond line",
+    });
+    expect(parseOperatorCommand("/resume web:c1")).toEqual({ kind: "resume", ref: "web:c1" });
+    expect(parseOperatorCommand("/close 7")).toEqual({ kind: "close", ref: "7" });
+    expect(parseOperatorCommand("/list")).toEqual({ kind: "list" });
+    expect(parseOperatorCommand("hello")).toEqual({ kind: "help" });
+    expect(parseOperatorCommand("/resume")).toMatchObject({
+      kind: "help",
+      problem: expect.stringContaining("needs a handoff number"),
+    });
+  });
+});
+
+describe("role config", () => {
+  const base = (roles: Record<string, unknown>, agents: unknown[] = []) =>
+    JSON.stringify({ agents: [{ name: "o", kind: "orchestrator", port: 9000 }, ...agents], roles });
+
+  const issuesOf = (text: string) => {
+    try {
+      loadConfig(text, {});
+    } catch (err) {
+      if (err instanceof ConfigError) return err.issues;
+      throw err;
+    }
+    throw new Error("the config was accepted");
+  };
+
+  it("names a kind-specific field on the wrong kind, and a bad catalogue currency", () => {
+    expect(issuesOf(base({ s: { kind: "support", systemPrompt: "x", leads: {}, catalogue: [] } }))).toEqual([
+      { path: "roles.s.leads", message: 'only for kind "leads" (this role is "support")' },
+      { path: "roles.s.catalogue", message: 'only for kind "sales" (this role is "support")' },
+    ]);
+    expect(
+      issuesOf(
+        base({
+          s: { kind: "sales", systemPrompt: "x", catalogue: [{ name: "A", price: 1, currency: "usd" }] },
+        }),
+      ),
+    )
+      .toEqual([{ path: "roles.s.catalogue[0].currency", message: 'an ISO 4217 code such as "USD"' }]);
+    expect(
+      issuesOf(base({ s: { kind: "leads", systemPrompt: "x", operator: { agent: "tg", chatId: "@ops" } } })),
+    )
+      .toEqual([{
+        path: "roles.s.operator.chatId",
+        message: "a Telegram chat id (digits, negative for groups)",
+      }]);
+  });
+
+  it("refuses to start when an operator's agent is not a telegram agent", () => {
+    const config = loadConfig(
+      base({ s: { kind: "support", systemPrompt: "x", operator: { agent: "o", chatId: "1" } } }),
+      {},
+    );
+    expect(() => checkOperators(config)).toThrow(
+      'roles.s.operator.agent: "o" is not a telegram agent (kind orchestrator); name a telegram agent',
+    );
+    const missing = loadConfig(
+      base({ s: { kind: "support", systemPrompt: "x", operator: { agent: "tg", chatId: "1" } } }),
+      {},
+    );
+    expect(() => checkOperators(missing)).toThrow('"tg" is not a configured agent');
+  });
+});

@@ -1,0 +1,176 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { OPERATOR, type RolesHarness, startRolesHarness } from "./roles-harness.ts";
+
+let h: RolesHarness;
+afterEach(async () => {
+  await h?.close();
+});
+
+const HANDOFF_TEXT = "I've asked a person from our team to take over. They'll reply here.";
+const RESUMED = "You're chatting with our assistant again.";
+
+function start(operator = true) {
+  return startRolesHarness({
+    roles: {
+      support: {
+        kind: "support",
+        systemPrompt: "You are Example Co's support bot. Be brief and friendly with every customer.",
+        ...(operator ? { operator: OPERATOR } : {}),
+      },
+    },
+    channels: { web: "support" },
+  });
+}
+
+/** Replies on different topics arrive in any order: compare them sorted. */
+const sorted = (pairs: string[][]) => [...pairs].sort((a, b) => a.join().localeCompare(b.join()));
+const toOperator = () => h.replies.filter((r) => r.agent === OPERATOR.agent);
+const toUser = () => h.replies.filter((r) => r.agent === "web");
+
+describe("human handoff", () => {
+  it("/human pauses the chat, forwards the conversation, relays the operator's /reply, and /resume gives it back", async () => {
+    h = await start();
+    h.groq.script({ kind: "ok", text: "We ship worldwide." }, { kind: "ok", text: "Mexico too: 5 days." });
+    await h.ask("web", "c1", "Do you ship to Canada?");
+    await h.waitForReplies(1);
+    await h.ask("web", "c1", "/human");
+    await h.waitForReplies(3);
+    expect(toUser().map((r) => r.text)).toEqual(["We ship worldwide.", HANDOFF_TEXT]);
+    const [notice] = toOperator();
+    expect(notice).toMatchObject({ chatId: OPERATOR.chatId, kind: "notice" });
+    expect(notice!.text).toContain("Handoff #1 from web:c1 (role support): the user asked for a person.");
+    expect(notice!.text).toContain("User: Do you ship to Canada?\nBot: We ship worldwide.");
+    expect(notice!.text).toContain("/reply 1 <text>");
+    expect(await h.rows("SELECT state, operator_agent, operator_chat FROM handoffs WHERE chat = 'web:c1'"))
+      .toMatchObject([
+        { state: "paused", operator_agent: "tg-ops", operator_chat: "777" },
+      ]);
+
+    // Paused: forwarded to the operator, no bot answer, no model call.
+    await h.ask("web", "c1", "Hello? Is anyone there?");
+    await h.waitForReplies(4);
+    expect(h.replies[3]).toMatchObject({ agent: "tg-ops", chatId: "777" });
+    expect(h.replies[3]!.text).toMatch(/^#1 web:c1: Hello\? Is anyone there\?\n\(\/reply 1/);
+    expect(h.modelCalls()).toBe(1);
+
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/reply 1 Hi, this is Ana. Yes, we ship to Canada.");
+    await h.waitForReplies(6);
+    expect(h.replies.slice(4).find((r) => r.agent === "web")).toMatchObject({
+      chatId: "c1",
+      text: "Hi, this is Ana. Yes, we ship to Canada.",
+      kind: "answer",
+    });
+    expect(h.replies.slice(4).find((r) => r.agent === "tg-ops")!.text).toBe("Sent to #1 web:c1.");
+
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/resume #1");
+    await h.waitForReplies(8);
+    expect(sorted(h.replies.slice(6).map((r) => [r.agent, r.text]))).toEqual([
+      ["tg-ops", "#1 web:c1 is back with the bot."],
+      ["web", RESUMED],
+    ]);
+    expect(await h.rows("SELECT state FROM handoffs")).toMatchObject([{ state: "active" }]);
+
+    await h.ask("web", "c1", "Thanks! And to Mexico?");
+    await h.waitForReplies(9);
+    expect(h.replies[8]).toMatchObject({ agent: "web", text: "Mexico too: 5 days." });
+    expect(h.modelCalls()).toBe(2);
+    // The model sees what happened while it was paused: the user's message and the operator's answer.
+    expect(h.request(1).slice(1)).toEqual([
+      { role: "user", content: "Do you ship to Canada?" },
+      { role: "assistant", content: "We ship worldwide." },
+      { role: "user", content: "Hello? Is anyone there?" },
+      { role: "assistant", content: "Hi, this is Ana. Yes, we ship to Canada." },
+      { role: "user", content: "Thanks! And to Mexico?" },
+    ]);
+  });
+
+  it("the model's [HANDOFF] marker is stripped and hands off; the user's /bot resumes", async () => {
+    h = await start();
+    h.groq.script({ kind: "ok", text: "Refunds need a colleague, one moment. [HANDOFF]" }, {
+      kind: "ok",
+      text: "Back to help!",
+    });
+    await h.ask("web", "c2", "I want a refund for order 991");
+    await h.waitForReplies(2);
+    expect(toUser().map((r) => r.text)).toEqual(["Refunds need a colleague, one moment."]);
+    expect(toOperator()[0]!.text).toContain(
+      "Handoff #1 from web:c2 (role support): the assistant asked for a person.",
+    );
+    expect(toOperator()[0]!.text).toContain(
+      "User: I want a refund for order 991\nBot: Refunds need a colleague, one moment.",
+    );
+    // The system prompt tells the model about the marker.
+    expect(h.request(0)[0]!.content).toContain("include [HANDOFF] in your reply");
+
+    await h.ask("web", "c2", "ok waiting");
+    await h.waitForReplies(3);
+    expect(h.replies[2]!.agent).toBe("tg-ops");
+    await h.ask("web", "c2", "/bot");
+    await h.waitForReplies(5);
+    expect(sorted(h.replies.slice(3).map((r) => [r.agent, r.text]))).toEqual([
+      ["tg-ops", "#1 web:c2: the user gave the chat back to the bot."],
+      ["web", RESUMED],
+    ]);
+    await h.ask("web", "c2", "What are your opening hours today?");
+    await h.waitForReplies(6);
+    expect(h.replies[5]).toMatchObject({ agent: "web", text: "Back to help!" });
+    expect(h.modelCalls()).toBe(2);
+  });
+
+  it("a model reply that is only the marker sends the handoff text, never an empty message", async () => {
+    h = await start();
+    h.groq.script({ kind: "ok", text: " [handoff] " });
+    await h.ask("web", "c6", "I need to talk about a legal matter");
+    await h.waitForReplies(2);
+    expect(toUser().map((r) => r.text)).toEqual([HANDOFF_TEXT]);
+    expect(toOperator()[0]!.text).toContain(`User: I need to talk about a legal matter\nBot: ${HANDOFF_TEXT}`);
+  });
+
+  it("the operator chat gets only operator answers: help, /list, unknown handoffs; never a model call", async () => {
+    h = await start();
+    await h.ask("web", "c3", "/human");
+    await h.waitForReplies(2);
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "what's going on?");
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/list");
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/reply 99 hello");
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/reply 1");
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/help");
+    await h.waitForReplies(7);
+    const answers = h.replies.slice(2);
+    expect(answers.every((r) => r.agent === "tg-ops" && r.chatId === "777")).toBe(true);
+    expect(answers[0]!.text).toMatch(/^Operator commands:/);
+    expect(answers[1]!.text).toMatch(
+      /^Waiting for a person:\n#1 web:c3 \(role support, \d+ min\): the user asked for a person$/,
+    );
+    expect(answers[2]!.text).toBe('No handoff "99" for this chat. /list shows the chats waiting for you.');
+    expect(answers[3]!.text).toMatch(/^\/reply needs a text/);
+    expect(answers[4]!.text).toMatch(/^Operator commands:/);
+    expect(h.modelCalls()).toBe(0);
+  });
+
+  it("a second /human while paused is forwarded, not a second handoff; /close closes and resumes", async () => {
+    h = await start();
+    await h.ask("web", "c4", "/human");
+    await h.waitForReplies(2);
+    await h.ask("web", "c4", "/human");
+    await h.waitForReplies(3);
+    expect(h.replies[2]!.text).toMatch(/^#1 web:c4: \/human/);
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/close web:c4");
+    await h.waitForReplies(5);
+    expect(sorted(h.replies.slice(3).map((r) => [r.agent, r.text]))).toEqual([
+      ["tg-ops", "#1 web:c4 is back with the bot; lead closed."],
+      ["web", RESUMED],
+    ]);
+    expect(await h.rows("SELECT count(*) AS n FROM handoffs")).toMatchObject([{ n: 1 }]);
+  });
+
+  it("without an operator, /human keeps the plain notice and the bot keeps answering", async () => {
+    h = await start(false);
+    h.groq.script({ kind: "ok", text: "Still here." });
+    await h.ask("web", "c5", "/human");
+    await h.ask("web", "c5", "Can you help me with my invoice?");
+    await h.waitForReplies(2);
+    expect(h.replies.map((r) => r.text)).toEqual([HANDOFF_TEXT, "Still here."]);
+    expect(await h.rows("SELECT * FROM handoffs")).toEqual([]);
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * The real orchestrator agent in this process with configurable roles (support, leads, sales), several test-side
+ * channels (web chats for users, a Telegram agent for the operator) and a fake Groq without a tight request
+ * limit. `ask()` publishes an inbound message the way the channel agent does (commands parsed by the channels'
+ * own parser); `replies` collects what the orchestrator published for every channel, in order.
+ */
+import { join } from "node:path";
+import { parseCommand } from "../../src/agents/channel/mod.ts";
+import { orchestrator } from "../../src/agents/orchestrator/agent.ts";
+import { runAgent, type RunningAgent } from "../../src/agents/runtime.ts";
+import {
+  chatKey,
+  INBOUND_TOPIC,
+  type InboundMessage,
+  type OutboundReply,
+  outboundTopic,
+} from "../../src/bus/envelopes.ts";
+import { type Bus, type Consumer, createSqliteBus, type Json } from "../../src/bus/mod.ts";
+import { loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/log.ts";
+import { serve } from "../../src/platform.ts";
+import { openStore, type Row, type Store } from "../../src/store/mod.ts";
+import { newTraceId } from "../../src/trace/mod.ts";
+import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
+import { freePort } from "../support/ports.ts";
+import { tempDir } from "../support/tmp.ts";
+
+const GROQ_KEY = "gsk_test_roles_key_123456";
+export const OPERATOR = { agent: "tg-ops", chatId: "777" };
+
+export interface RolesHarness {
+  groq: FakeGroq;
+  agent: RunningAgent;
+  store: Store;
+  dir: string;
+  dbUrl: string;
+  replies: OutboundReply[];
+  /** Publishes a user's (or, on `tg-ops`, the operator's) message; returns its bus id. */
+  ask(agent: string, chatId: string, text: string): Promise<number>;
+  /** Waits until `n` replies arrived in total. */
+  waitForReplies(n: number, timeoutMs?: number): Promise<OutboundReply[]>;
+  /** Waits until `check` holds (polling), e.g. a lead row after the extraction that follows a reply. */
+  waitFor(check: () => Promise<boolean> | boolean, timeoutMs?: number): Promise<void>;
+  rows(sql: string, args?: (string | number)[]): Promise<Row[]>;
+  modelCalls(): number;
+  /** The messages of the `i`th model request. */
+  request(i: number): { role: string; content: string }[];
+  close(): Promise<void>;
+}
+
+export interface RolesHarnessOptions {
+  roles: Record<string, Record<string, unknown>>;
+  /** User-facing web chat agents: name → role. */
+  channels: Record<string, string>;
+  cache?: Record<string, unknown>;
+  conversation?: Record<string, unknown>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startRolesHarness(opts: RolesHarnessOptions): Promise<RolesHarness> {
+  const { dir, cleanup } = await tempDir("aideazz-roles-");
+  const groq = await startFakeGroq({
+    apiKey: GROQ_KEY,
+    requestsPerMinute: 100_000,
+    tokensPerMinute: 10_000_000,
+  });
+  const port = await freePort();
+  const channels = Object.entries(opts.channels);
+  const dbUrl = `file:${join(dir, "roles.db")}`;
+  const env = { GROQ_KEY, TG_TOKEN: "123:fake" };
+  const config = loadConfig(
+    JSON.stringify({
+      store: { url: dbUrl },
+      roles: opts.roles,
+      agents: [
+        ...channels.map(([name, role], i) => ({ name, kind: "webchat", role, port: port + 1 + i })),
+        {
+          name: OPERATOR.agent,
+          kind: "telegram",
+          port: port + 1 + channels.length,
+          telegram: { mode: "polling", tokenEnv: "TG_TOKEN" },
+        },
+        { name: "orchestrator", kind: "orchestrator", port },
+      ],
+      router: {
+        providers: {
+          groq: {
+            kind: "groq",
+            baseUrl: groq.url,
+            model: "llama-3.1-8b-instant",
+            apiKeyEnv: "GROQ_KEY",
+            timeoutMs: 2000,
+          },
+        },
+        chain: ["groq"],
+        retry: { maxAttempts: 1 },
+      },
+      conversation: { retryBaseMs: 200, maxAttempts: 3, perUserPerMinute: 1_000, ...opts.conversation },
+      cache: { checkShare: 0, ...opts.cache },
+      metrics: { flushIntervalMs: 60_000 },
+    }),
+    env,
+  );
+  const log = createLogger({ agent: "orchestrator", secrets: [GROQ_KEY], write: () => {} });
+  const agent = await runAgent({
+    agent: config.agents.find((a) => a.name === "orchestrator")!,
+    definition: orchestrator as never,
+    config,
+    dbUrl,
+    secrets: env,
+    log,
+    version: "test",
+    now: Date.now,
+    fetch: globalThis.fetch.bind(globalThis),
+    serve,
+    rssBytes: () => 0,
+    pid: process.pid,
+  });
+  const store = await openStore({ url: dbUrl });
+  const bus: Bus = createSqliteBus(store);
+  const replies: OutboundReply[] = [];
+  const consumers: Consumer[] = [...channels.map(([name]) => name), OPERATOR.agent].map((name) =>
+    bus.consume({
+      topic: outboundTopic(name),
+      group: "egress",
+      handler: (d) => {
+        replies.push(d.payload as unknown as OutboundReply);
+        return Promise.resolve();
+      },
+    })
+  );
+  let seq = 0;
+  const waitFor = async (check: () => Promise<boolean> | boolean, timeoutMs = 10_000) => {
+    const end = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > end) throw new Error("condition not met in time");
+      await sleep(20);
+    }
+  };
+  return {
+    groq,
+    agent,
+    store,
+    dir,
+    dbUrl,
+    replies,
+    async ask(agentName, chatId, text) {
+      const id = `m${++seq}-${Math.random()}`;
+      const command = parseCommand(text);
+      const payload: InboundMessage = {
+        channel: agentName === OPERATOR.agent ? "telegram" : "webchat",
+        agent: agentName,
+        chatId,
+        userId: `${agentName}-${chatId}`,
+        platformId: id,
+        kind: command ? "command" : "text",
+        text: command?.text ?? text,
+        sentAt: Date.now(),
+        receivedAt: Date.now(),
+      };
+      const [r] = await bus.publish([{
+        topic: INBOUND_TOPIC,
+        key: chatKey(agentName, chatId),
+        payload: payload as unknown as Json,
+        idempotencyKey: `test:${id}`,
+        traceId: newTraceId(),
+      }]);
+      return r!.id;
+    },
+    async waitForReplies(n, timeoutMs = 10_000) {
+      await waitFor(() => replies.length >= n, timeoutMs).catch(() => {
+        throw new Error(`expected ${n} replies, got ${replies.length}: ${JSON.stringify(replies, null, 1)}`);
+      });
+      return replies;
+    },
+    waitFor,
+    async rows(sql, args = []) {
+      return (await store.client.execute({ sql, args })).rows;
+    },
+    modelCalls: () => groq.requests.filter((r) => r.path.endsWith("/chat/completions")).length,
+    request(i) {
+      const calls = groq.requests.filter((r) => r.path.endsWith("/chat/completions"));
+      return (calls[i]?.json as { messages: { role: string; content: string }[] } | undefined)?.messages ??
+        [];
+    },
+    async close() {
+      for (const c of consumers) await c.stop(1000);
+      await bus.close();
+      store.close();
+      await agent.stop();
+      await groq.close();
+      await cleanup();
+    },
+  };
+}

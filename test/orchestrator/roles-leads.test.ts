@@ -1,0 +1,189 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { OPERATOR, type RolesHarness, startRolesHarness } from "./roles-harness.ts";
+
+let h: RolesHarness;
+afterEach(async () => {
+  await h?.close();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function start(leads: Record<string, unknown> = {}) {
+  return startRolesHarness({
+    roles: {
+      sdr: {
+        kind: "leads",
+        systemPrompt: "You are Acme's assistant. Find out how we can help the visitor.",
+        operator: OPERATOR,
+        leads,
+      },
+    },
+    channels: { site: "sdr" },
+    cache: { enabled: false },
+  });
+}
+
+const lead = async () => (await h.rows("SELECT * FROM leads WHERE chat = 'site:v1'"))[0];
+const events = async () =>
+  (await h.rows("SELECT from_stage, to_stage, reason FROM lead_events ORDER BY id")).map((
+    r,
+  ) => [r["from_stage"], r["to_stage"], r["reason"]]);
+const tierOf = async (inboundId: number) =>
+  (await h.rows("SELECT tier FROM router_decisions WHERE inbound_id = ?", [inboundId]))[0]?.["tier"];
+
+describe("lead qualification", () => {
+  it("extracts fields after each turn, scores, qualifies once, notifies the operator once, and routes as high-value", async () => {
+    h = await start();
+    h.groq.script(
+      { kind: "ok", text: "Nice to meet you, Ann! What do you need?" },
+      {
+        kind: "ok",
+        text:
+          '{"name": "Ann Lee", "company": "Acme Ltd", "need": null, "budget": null, "timeline": null, "contact": null}',
+      },
+    );
+    const first = await h.ask("site", "v1", "Hi, I'm Ann Lee from Acme Ltd");
+    await h.waitForReplies(1);
+    await h.waitFor(async () => (await lead())?.["stage"] === "engaged");
+    expect(await lead()).toMatchObject({
+      name: "Ann Lee",
+      company: "Acme Ltd",
+      need: null,
+      score: 25,
+      turns: 1,
+      qualified_at: null,
+    });
+    // The extraction is a JSON-only prompt over the conversation, including the reply just sent.
+    const extraction = h.request(1);
+    expect(extraction[0]!.content).toMatch(/Reply with one JSON object and nothing else/);
+    expect(extraction[1]!.content).toContain(
+      "Visitor: Hi, I'm Ann Lee from Acme Ltd\nAssistant: Nice to meet you, Ann!",
+    );
+    expect(h.request(0)[0]!.content).toContain("name, company, need, budget, timeline and contact details");
+
+    h.groq.script(
+      { kind: "ok", text: "Got it. We'll be in touch." },
+      {
+        kind: "ok",
+        text:
+          '```json\n{"need": "a support chatbot", "budget": "about $5k", "timeline": "next month", "contact": "ann@acme.io"}\n```',
+      },
+    );
+    const second = await h.ask("site", "v1", "We need a support chatbot, about $5k, next month; ann@acme.io");
+    await h.waitForReplies(3);
+    await h.waitFor(async () => (await lead())?.["stage"] === "qualified");
+    expect(await lead()).toMatchObject({
+      name: "Ann Lee",
+      company: "Acme Ltd",
+      need: "a support chatbot",
+      budget: "about $5k",
+      timeline: "next month",
+      contact: "ann@acme.io",
+      score: 100,
+      turns: 2,
+    });
+    const notice = h.replies.find((r) => r.agent === OPERATOR.agent)!;
+    expect(notice).toMatchObject({ chatId: "777", replyKey: "lead:1:qualified", kind: "notice" });
+    expect(notice.text).toBe([
+      "Qualified lead #1 (score 100) in site:v1, role sdr:",
+      "name: Ann Lee",
+      "company: Acme Ltd",
+      "need: a support chatbot",
+      "budget: about $5k",
+      "timeline: next month",
+      "contact: ann@acme.io",
+    ].join("\n"));
+
+    h.groq.script({ kind: "ok", text: "Thanks Ann!" }, { kind: "ok", text: '{"name": "Ann Lee"}' });
+    const third = await h.ask("site", "v1", "Great, thanks");
+    await h.waitForReplies(4);
+    await h.waitFor(async () => (await lead())?.["turns"] === 3 && h.modelCalls() === 6);
+    await sleep(100);
+    expect(h.replies.filter((r) => r.agent === OPERATOR.agent)).toHaveLength(1);
+    expect([await tierOf(first), await tierOf(second), await tierOf(third)]).toEqual([
+      "simple",
+      "simple",
+      "high-value",
+    ]);
+    expect(await events()).toEqual([
+      [null, "new", "first message"],
+      ["new", "engaged", "collected name, company"],
+      ["engaged", "qualified", "score 100 >= 60"],
+    ]);
+  });
+
+  it("a model that answers the extraction with junk changes nothing", async () => {
+    h = await start();
+    h.groq.script(
+      { kind: "ok", text: "Hello!" },
+      { kind: "ok", text: "Sure! The visitor seems nice." },
+      { kind: "ok", text: "Hi again." },
+      { kind: "ok", text: '{"name": ["Bob"], "company": {"x": 1}}' },
+      { kind: "ok", text: "Welcome." },
+      { kind: "ok", text: '{"name": "null", "company": "n/a", "budget": "unknown"' },
+      { kind: "ok", text: "Noted, Bob." },
+      { kind: "ok", text: 'Here you go: {"name": "Bob", "company": null} hope that helps' },
+    );
+    for (const [i, text] of ["hello", "hi there", "anyone?", "I'm Bob"].entries()) {
+      await h.ask("site", "v1", text);
+      await h.waitForReplies(i + 1);
+      await h.waitFor(() => h.modelCalls() === 2 * (i + 1));
+      await h.waitFor(async () => (await lead())?.["turns"] === i + 1);
+      await sleep(50);
+      if (i < 3) {
+        expect(await lead()).toMatchObject({
+          stage: "new",
+          name: null,
+          company: null,
+          budget: null,
+          score: 0,
+        });
+      }
+    }
+    await h.waitFor(async () => (await lead())?.["name"] === "Bob");
+    expect(await lead()).toMatchObject({ stage: "engaged", score: 10 });
+  });
+
+  it("a failed extraction never resends or delays the reply; the lead waits for the next turn", async () => {
+    h = await start();
+    h.groq.script({ kind: "ok", text: "Hello there." }, { kind: "server_error" });
+    await h.ask("site", "v1", "hello");
+    await h.waitForReplies(1);
+    await h.waitFor(() => h.modelCalls() === 2);
+    await sleep(400);
+    expect(h.replies.map((r) => [r.kind, r.text])).toEqual([["answer", "Hello there."]]);
+    expect(await lead()).toMatchObject({ stage: "new", turns: 1 });
+    expect(await h.rows("SELECT count(*) AS n FROM bus_dead_letters")).toMatchObject([{ n: 0 }]);
+  });
+
+  it("extractEvery: 2 runs the extraction after every second turn", async () => {
+    h = await start({ extractEvery: 2 });
+    h.groq.script({ kind: "ok", text: "One." }, { kind: "ok", text: "Two." }, {
+      kind: "ok",
+      text: '{"company": "Initech"}',
+    });
+    await h.ask("site", "v1", "first message");
+    await h.waitForReplies(1);
+    await h.waitFor(async () => (await lead())?.["turns"] === 1);
+    expect(h.modelCalls()).toBe(1);
+    await h.ask("site", "v1", "second message");
+    await h.waitForReplies(2);
+    await h.waitFor(async () => (await lead())?.["company"] === "Initech");
+    expect(h.modelCalls()).toBe(3);
+  });
+
+  it("a handoff moves the lead to handed_off; the operator's /close closes it", async () => {
+    h = await start();
+    h.groq.script({ kind: "ok", text: "Hi!" }, { kind: "ok", text: '{"name": "Cy"}' });
+    await h.ask("site", "v1", "I'm Cy");
+    await h.waitForReplies(1);
+    await h.waitFor(async () => (await lead())?.["stage"] === "engaged");
+    await h.ask("site", "v1", "/human");
+    await h.waitForReplies(3);
+    await h.waitFor(async () => (await lead())?.["stage"] === "handed_off");
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/close 1");
+    await h.waitForReplies(5);
+    expect((await lead())?.["stage"]).toBe("closed");
+    expect((await events()).map((e) => e[1])).toEqual(["new", "engaged", "handed_off", "closed"]);
+  });
+});
