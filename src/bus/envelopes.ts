@@ -47,5 +47,7 @@ export const outboundReplySchema = z.object({
   /** Send-ledger key: a reply with a key that was already sent is never sent again. */
   replyKey: z.string(),
   kind: z.enum(["answer", "notice", "fallback", "greeting"]).default("answer"),
+  /** When the (earliest) inbound message this reply answers was stored: end-to-end reply latency. */
+  receivedAt: z.number().optional(),
 });
 export type OutboundReply = z.infer<typeof outboundReplySchema>;

@@ -135,6 +135,9 @@ describe("end to end: webhook → orchestrator → one reply", () => {
       await new Promise((r) => setTimeout(r, 1500));
       expect(tg.sent.map((s) => [s.chatId, s.text]).sort()).toEqual([[501, ANSWER], [502, GREETING]]);
       expect(tg.sent.every((s) => s.linkPreviewDisabled)).toBe(true);
+      // The end-to-end reply latency (stored → sent) is measured by the channel that sent it.
+      const tgAgent = running.find((r) => r.metrics.render().includes('aideazz_messages_out_total{channel="telegram"}'))!;
+      expect(tgAgent.metrics.render()).toMatch(/aideazz_reply_latency_ms_count\{channel="telegram"\} 2/);
     },
     60_000,
   );

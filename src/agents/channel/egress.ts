@@ -110,6 +110,9 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       if (outcome.kind === "sent") {
         await ledger.recordSent(key, outcome.platformId ?? "");
         metrics.inc(M.messagesOut, { channel });
+        if (reply.receivedAt !== undefined && reply.kind !== "fallback") {
+          metrics.observe(M.replyLatency, opts.now() - reply.receivedAt, { channel });
+        }
         opts.tracer?.event(delivery.traceId, "sent", { key, platformMessageId: outcome.platformId ?? null }, {
           durationMs,
           at: started,

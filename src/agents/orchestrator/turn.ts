@@ -93,6 +93,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       inReplyTo: [delivery.id],
       replyKey: `${delivery.id}:${suffix}`,
       kind,
+      receivedAt: msg.receivedAt,
     };
     await delivery.assertLease();
     await bus.publish([{
