@@ -1,9 +1,13 @@
 /**
  * Structured logs: one JSON object per line on stdout (journald keeps each line), with time, level, agent,
- * message and the trace id when there is one. Every configured secret is redacted by value.
+ * message and the trace id when there is one. Every configured secret is redacted by value. Personal data is
+ * kept out (RELIABILITY.md F4): email addresses and phone numbers in any string become `[email]` / `[phone]`,
+ * and the values of user and chat id fields are replaced by a short keyed hash (the same user gives the same
+ * hash, so a log can still be followed per chat).
  *
  * @module
  */
+import { createHmac } from "node:crypto";
 import { createRedactor } from "./redact.ts";
 
 export type Level = "debug" | "info" | "warn" | "error";
@@ -28,6 +32,17 @@ export interface LoggerOptions {
   now?: () => number;
 }
 
+/** Fields whose values identify a person: hashed. */
+const ID_FIELDS = new Set(["user", "userId", "chat", "chatId", "from", "phone", "waId", "wa_id", "contact"]);
+const EMAIL = /[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/gu;
+/** 9–15 digits, optionally with a leading + and single separators: phone numbers, not ISO dates or times. */
+const PHONE = /(?<![\w.:])\+?\d(?:[ .()-]?\d){8,14}(?![\w.])/g;
+
+/** Replaces email addresses and phone numbers in a text. */
+export function scrubPii(text: string): string {
+  return text.replace(EMAIL, "[email]").replace(PHONE, (m) => (/^\d{4}-[01]\d-[0-3]\d(?!\d)/.test(m) ? m : "[phone]"));
+}
+
 function toJsonValue(value: unknown): unknown {
   if (value instanceof Error) {
     const out: Record<string, unknown> = { name: value.name, message: value.message };
@@ -39,15 +54,30 @@ function toJsonValue(value: unknown): unknown {
   return value;
 }
 
+function scrubLine(line: string, scrub: (k: string, v: unknown) => unknown): string {
+  return JSON.stringify(JSON.parse(line), function (k, v) {
+    return Array.isArray(this) ? scrub("", v) : scrub(k, v);
+  });
+}
+
 export function createLogger(opts: LoggerOptions): Logger {
   const redact = createRedactor(opts.secrets);
+  // Keyed with the configured secrets, so a hash cannot be reversed by hashing every phone number.
+  const key = opts.secrets.join("\u0000") || "aideazz";
+  const hashId = (v: unknown) => `h:${createHmac("sha256", key).update(String(v)).digest("hex").slice(0, 12)}`;
+  const scrub = (k: string, v: unknown): unknown => {
+    if (k !== "" && ID_FIELDS.has(k) && (typeof v === "string" || typeof v === "number")) return hashId(v);
+    if (typeof v === "string" && k !== "time") return scrubPii(v);
+    return toJsonValue(v);
+  };
   const min = ORDER[opts.level ?? "info"];
   const now = opts.now ?? Date.now;
   const make = (bound: Fields): Logger => {
     const emit = (level: Level, msg: string, fields?: Fields) => {
       if (ORDER[level] < min) return;
       const record = { time: new Date(now()).toISOString(), level, agent: opts.agent, msg, ...bound, ...fields };
-      opts.write(redact(JSON.stringify(record, (_k, v) => toJsonValue(v))) + "\n");
+      // Secrets first (by value, so a token inside a URL is caught whole), then personal data.
+      opts.write(scrubLine(redact(JSON.stringify(record, (_k, v) => toJsonValue(v))), scrub) + "\n");
     };
     return {
       debug: (m, f) => emit("debug", m, f),

@@ -22,7 +22,7 @@ describe("logger", () => {
       agent: "tg",
       msg: "message sent",
       trace: "t-1",
-      chat: 42,
+      chat: expect.stringMatching(/^h:[0-9a-f]{12}$/),
     });
   });
 
@@ -53,5 +53,31 @@ describe("logger", () => {
     log.info("i");
     log.warn("w");
     expect(lines.map((l) => JSON.parse(l).level)).toEqual(["warn"]);
+  });
+});
+
+describe("logger and personal data (F4)", () => {
+  it("replaces email addresses and phone numbers in messages and fields, keeps times and ordinary numbers", () => {
+    const { log, lines } = capture();
+    log.info("contact jane.doe+shop@example.co.uk or +34 612 345 678", {
+      note: "call 0044-20-7946-0958 at 2026-11-27 10:30",
+      count: 12345678901,
+    });
+    const rec = JSON.parse(lines[0]!);
+    expect(rec.msg).toBe("contact [email] or [phone]");
+    expect(rec.note).toBe("call [phone] at 2026-11-27 10:30");
+    expect(rec.count).toBe(12345678901);
+    expect(rec.time).toBe("1970-01-01T00:00:00.000Z");
+  });
+
+  it("hashes user and chat ids: stable per id, different across ids, never the raw value", () => {
+    const { log, lines } = capture();
+    log.info("a", { chat: "34612345678", userId: 42 });
+    log.info("b", { chat: "34612345678", userId: 43 });
+    const [a, b] = lines.map((l) => JSON.parse(l));
+    expect(a.chat).toMatch(/^h:[0-9a-f]{12}$/);
+    expect(a.chat).toBe(b.chat);
+    expect(a.userId).not.toBe(b.userId);
+    expect(lines.join("")).not.toContain("34612345678");
   });
 });
