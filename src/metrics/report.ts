@@ -32,11 +32,22 @@ export interface StatsAgent {
   memoryTrend: (number | null)[];
 }
 
+/** A restart the health job made (the `restarts` table of src/ops). */
+export interface StatsRestart {
+  target: string;
+  at: number;
+  kind: string;
+  reason: string;
+  action: string;
+  ok: boolean;
+}
+
 export interface StatsReport {
   window: Window & { sinceMs: number };
   agents: StatsAgent[];
   kpis: Kpis;
   series: SeriesSummary[];
+  restarts: StatsRestart[];
 }
 
 export interface StatsOptions {
@@ -84,7 +95,19 @@ export async function buildStatsReport(client: Client, o: StatsOptions): Promise
       memoryTrend: rss?.trend ?? [],
     };
   }).filter((a) => o.agent === undefined || a.name === o.agent);
-  return { window: { ...w, sinceMs: o.sinceMs }, agents, kpis, series: summaries };
+  const rs = await client.execute({
+    sql: "SELECT target, at, kind, reason, action, ok FROM restarts WHERE at >= ? ORDER BY at DESC LIMIT 20",
+    args: [o.now - o.sinceMs],
+  });
+  const restarts = rs.rows.map((r): StatsRestart => ({
+    target: String(r["target"]),
+    at: Number(r["at"]),
+    kind: String(r["kind"]),
+    reason: String(r["reason"]),
+    action: String(r["action"]),
+    ok: Number(r["ok"]) === 1,
+  }));
+  return { window: { ...w, sinceMs: o.sinceMs }, agents, kpis, series: summaries, restarts };
 }
 
 function table(header: readonly string[], rows: readonly string[][], right: ReadonlySet<number>): string[] {
@@ -168,6 +191,21 @@ export function formatStatsReport(r: StatsReport, dbText: string): string {
   }
   const summary = summaryLines(r.kpis);
   if (summary.length > 0) out.push("", "SUMMARY", ...summary);
+  if (r.restarts.length > 0) {
+    out.push("", "RESTARTS BY THE HEALTH JOB");
+    out.push(...table(
+      ["when", "agent", "kind", "action", "result", "reason"],
+      r.restarts.map((x) => [
+        new Date(x.at).toISOString().slice(5, 19).replace("T", " "),
+        x.target,
+        x.kind,
+        x.action,
+        x.ok ? "ok" : "failed",
+        x.reason,
+      ]),
+      new Set(),
+    ));
+  }
   out.push(
     "",
     "SIGNALS  (counters: increase in the window and per minute; gauges: last, min–max; histograms: count, p50/p90/p99)",

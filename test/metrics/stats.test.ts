@@ -29,7 +29,7 @@ describe("aideazz stats", () => {
       /AGENTS\n\s+agent\s+status\s+pid\s+version\s+up\s+last seen\s+memory\s+starts\s+memory trend\n/,
     );
     expect(out).toMatch(
-      /\n\s+orchestrator\s+up\s+2102\s+0\.1\.0\s+3h 0m\s+[\d.]+ s ago\s+\d+ MB\s+1\s+[▁▂▃▄▅▆▇█ ]+\n/,
+      /\n\s+orchestrator\s+up\s+2102\s+0\.1\.0\s+3h(?: 0m)?\s+[\d.]+ s ago\s+\d+ MB\s+1\s+[▁▂▃▄▅▆▇█ ]+\n/,
     );
     expect(out).toMatch(/\n\s+telegram-support\s+up\s+2101 .* 2\s+[▁▂▃▄▅▆▇█ ]+\n/); // restarted once in the window
     expect(out).toContain(
@@ -94,5 +94,21 @@ describe("aideazz stats", () => {
     expect(migrated.code).toBe(0);
     expect(migrated.stdout).toContain("no agent has started on this database yet");
     expect(migrated.stdout).toContain("no metrics in this window");
+  });
+});
+
+describe("aideazz stats and the health job", () => {
+  it("lists the restarts the health job made, with their reasons", async () => {
+    const store = await openStore({ url });
+    await store.client.execute({
+      sql: "INSERT INTO restarts (target, unit, at, kind, reason, action, ok) VALUES (?, ?, ?, ?, ?, ?, ?)",
+      args: ["orchestrator", "aideazz-agent@orchestrator.service", Date.now() - 60_000, "failure", "health: no answer within 8 s", "restart", 1],
+    });
+    store.close();
+    const r = await cli(["stats", "--db", url, "--since", "1h"]);
+    expect(r.stdout).toContain("RESTARTS BY THE HEALTH JOB");
+    expect(r.stdout).toMatch(/orchestrator\s+failure\s+restart\s+ok\s+health: no answer within 8 s/);
+    const json = JSON.parse((await cli(["stats", "--db", url, "--json"])).stdout);
+    expect(json.restarts).toEqual([expect.objectContaining({ target: "orchestrator", ok: true, reason: "health: no answer within 8 s" })]);
   });
 });
