@@ -5,7 +5,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 
 const [suite, ...args] = process.argv.slice(2);
-const suites = existsSync("bench") ? readdirSync("bench").filter((d) => existsSync(`bench/${d}/main.ts`) || existsSync(`bench/${d}/main.mjs`)) : [];
+const suites = existsSync("bench")
+  ? readdirSync("bench").filter((d) => existsSync(`bench/${d}/main.ts`) || existsSync(`bench/${d}/main.mjs`))
+  : [];
 if (!suite || !suites.includes(suite)) {
   process.stderr.write(`usage: npm run bench -- <suite> [args]\nsuites: ${suites.join(", ") || "(none)"}\n`);
   process.exit(2);

@@ -34,10 +34,16 @@ if (role === "setup") {
 } else {
   const ids: number[] = [];
   const timer = setInterval(async () => {
-    const rs = await client.execute({ sql: "SELECT * FROM messages WHERE topic = ? AND processed = 0 LIMIT 10", args: ["bench"] });
+    const rs = await client.execute({
+      sql: "SELECT * FROM messages WHERE topic = ? AND processed = 0 LIMIT 10",
+      args: ["bench"],
+    });
     for (const row of rs.rows) {
       JSON.parse(String(row["payload"])); // the handler
-      await client.execute({ sql: "UPDATE messages SET processed = 1 WHERE id = ?", args: [Number(row["id"])] });
+      await client.execute({
+        sql: "UPDATE messages SET processed = 1 WHERE id = ?",
+        args: [Number(row["id"])],
+      });
       ids.push(Number(row["id"]));
     }
   }, 1_000);

@@ -4,7 +4,6 @@
 import process from "node:process";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import { createLogger } from "../../src/log.ts";
-import { DEBUG } from "../../src/bus/lock-wait.ts";
 import { openStore } from "../../src/store/mod.ts";
 
 const [path, concurrencyArg, latencyArg] = process.argv.slice(2);
@@ -45,7 +44,15 @@ process.on("SIGTERM", async () => {
   await bus.close();
   store.close();
   process.stdout.write(
-    `${JSON.stringify({ handled, lockErrors, start, perSecond: Array.from(perSecond, (n) => n ?? 0), latencies: latencies.map((l) => Math.round(l * 1_000) / 1_000) })}\n`,
+    `${
+      JSON.stringify({
+        handled,
+        lockErrors,
+        start,
+        perSecond: Array.from(perSecond, (n) => n ?? 0),
+        latencies: latencies.map((l) => Math.round(l * 1_000) / 1_000),
+      })
+    }\n`,
   );
   process.exit(0);
 });

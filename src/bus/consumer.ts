@@ -1,9 +1,10 @@
 /**
- * The consumer loop, shared by the SQLite and the memory bus. One round is one write: the outcomes of
- * finished handlers (acks, retries, dead letters) and a claim for the free slots go to the queue together, so
- * under load acks are group-committed with the next claim. Rounds run on a macrotask, after the handlers that
- * finished in the meantime have queued their outcomes. With nothing to settle, a read (`nextAt`) decides
- * whether claiming is worth a write, and arms a timer for the next visible message or lease expiry.
+ * The consumer loop, shared by the SQLite and the memory bus. One round hands the queue the outcomes of the
+ * handlers that finished since the last round (acks, retries, dead letters: one statement per kind, however
+ * many) and a claim for the free slots. Rounds run on a macrotask, after the handlers that finished in the
+ * meantime have queued their outcomes, so under load acks are group-committed. With nothing to settle, a read
+ * (`nextAt`) decides whether claiming is worth a write, and arms a timer for the next visible message or lease
+ * expiry.
  *
  * @module
  */
@@ -38,7 +39,9 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
   const v = value ?? fallback;
-  if (!Number.isFinite(v) || v < min) throw new TypeError(`consume: ${name} must be a number ≥ ${min}, got ${v}`);
+  if (!Number.isFinite(v) || v < min) {
+    throw new TypeError(`consume: ${name} must be a number ≥ ${min}, got ${v}`);
+  }
   return v;
 }
 
@@ -46,18 +49,26 @@ function positive(name: string, value: number | undefined, fallback: number, min
 export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consumer {
   const { queue, hub, now } = deps;
   const { topic, group, handler } = opts;
-  if (typeof topic !== "string" || topic === "") throw new TypeError("consume: topic must be a non-empty string");
-  if (typeof group !== "string" || group === "") throw new TypeError("consume: group must be a non-empty string");
+  if (typeof topic !== "string" || topic === "") {
+    throw new TypeError("consume: topic must be a non-empty string");
+  }
+  if (typeof group !== "string" || group === "") {
+    throw new TypeError("consume: group must be a non-empty string");
+  }
   if (typeof handler !== "function") throw new TypeError("consume: handler must be a function");
   const concurrency = Math.floor(positive("concurrency", opts.concurrency, 8));
   const leaseMs = positive("leaseMs", opts.leaseMs, 30_000);
   const maxAttempts = Math.floor(positive("maxAttempts", opts.maxAttempts, 5));
-  const retry = { baseMs: positive("retryBaseMs", opts.retryBaseMs, 1_000, 0), maxMs: positive("retryMaxMs", opts.retryMaxMs, 300_000, 0) };
+  const retry = {
+    baseMs: positive("retryBaseMs", opts.retryBaseMs, 1_000, 0),
+    maxMs: positive("retryMaxMs", opts.retryMaxMs, 300_000, 0),
+  };
   const redact = deps.redact ?? ((t: string) => t);
   const labels = { topic, group };
   const log = deps.log?.with({ topic, group });
 
-  const running = new Map<number, Running>();
+  // A Set, not a map by id: a handler that outlived its lease may still run when its message comes back.
+  const running = new Set<Running>();
   let pending: Settle[] = [];
   let dirty = true;
   let idleRounds = 0;
@@ -106,7 +117,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
   };
 
   const finish = (r: Running, err: unknown, ok: boolean) => {
-    running.delete(r.claimed.id);
+    running.delete(r);
     const { key, id, fence, attempt } = r.claimed;
     if (r.released) return;
     if (r.lost || err instanceof LeaseLostError) {
@@ -120,10 +131,20 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         pending.push({ kind: "dead", key, id, fence, error });
         log?.error("bus message dead-lettered", { id, attempt, error });
       } else {
-        pending.push({ kind: "retry", key, id, fence, error, visibleAt: now() + retryDelayMs(attempt, retry, deps.random) });
+        pending.push({
+          kind: "retry",
+          key,
+          id,
+          fence,
+          error,
+          visibleAt: now() + retryDelayMs(attempt, retry, deps.random),
+        });
         log?.warn("bus handler failed; will retry", { id, attempt, error });
       }
-      deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: attempt >= maxAttempts ? "dead" : "retry" });
+      deps.metrics?.inc("aideazz_bus_handled_total", {
+        ...labels,
+        outcome: attempt >= maxAttempts ? "dead" : "retry",
+      });
     }
     schedule();
   };
@@ -131,12 +152,18 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
   const dispatch = (c: Claimed) => {
     if (c.attempt > maxAttempts) {
       // Its earlier leases expired (a crash or hang on this message each time): stop handing it out.
-      pending.push({ kind: "dead", key: c.key, id: c.id, fence: c.fence, error: c.lastError ?? "attempts exhausted" });
+      pending.push({
+        kind: "dead",
+        key: c.key,
+        id: c.id,
+        fence: c.fence,
+        error: c.lastError ?? "attempts exhausted",
+      });
       log?.error("bus message dead-lettered", { id: c.id, attempt: c.attempt - 1, error: c.lastError });
       return;
     }
     const r: Running = { claimed: c, ctrl: new AbortController(), lost: false, released: false };
-    running.set(c.id, r);
+    running.add(r);
     const lease: Lease = { key: c.key, id: c.id, fence: c.fence };
     const lost = () => {
       markLost(r);
@@ -162,8 +189,13 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         if (r.lost || r.released || !(await queue.holds(topic, group, lease, now()))) throw lost();
       },
     };
-    if (c.attempt === 1) deps.metrics?.observe("aideazz_bus_hop_ms", Math.max(0, now() - c.publishedAt), labels);
-    Promise.resolve().then(() => handler(delivery)).then(() => finish(r, undefined, true), (err) => finish(r, err, false));
+    if (c.attempt === 1) {
+      deps.metrics?.observe("aideazz_bus_hop_ms", Math.max(0, now() - c.publishedAt), labels);
+    }
+    Promise.resolve().then(() => handler(delivery)).then(
+      () => finish(r, undefined, true),
+      (err) => finish(r, err, false),
+    );
   };
 
   const step = async (): Promise<boolean> => {
@@ -198,7 +230,9 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       });
       failures = 0;
       res.applied.forEach((ok, i) => {
-        if (!ok) log?.warn("bus settle refused: the lease was lost", { id: settles[i]?.id, kind: settles[i]?.kind });
+        if (!ok) {
+          log?.warn("bus settle refused: the lease was lost", { id: settles[i]?.id, kind: settles[i]?.kind });
+        }
       });
       if (wantClaim) idleRounds = res.claimed.length > 0 ? 0 : idleRounds + 1;
       // Fewer than asked: drained for now; the next round reads when more becomes claimable.
@@ -236,7 +270,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
 
   const heartbeatMs = Math.max(5, leaseMs / 3);
   const heartbeat = opts.heartbeat === false ? undefined : setInterval(async () => {
-    const live = [...running.values()].filter((r) => !r.lost && !r.released);
+    const live = [...running].filter((r) => !r.lost && !r.released);
     if (live.length === 0) return;
     try {
       const held = await queue.extend(topic, group, live.map((r) => r.claimed), now() + leaseMs);
@@ -261,7 +295,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         stopping = true;
         unlisten();
         await waitUntil(() => running.size === 0, timeoutMs);
-        const rest = [...running.values()];
+        const rest = [...running];
         for (const r of rest) {
           r.released = true;
           r.ctrl.abort(new Error(`consumer stopped after ${timeoutMs} ms; lease released`));

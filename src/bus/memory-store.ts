@@ -51,7 +51,7 @@ export class MemoryStore {
   readonly #messages = new Map<number, Message>();
   readonly #idem = new Map<string, number>();
   readonly #subs = new Map<string, Set<string>>();
-  /** topic+group → key → rows of that key in queue order. */
+  /** topic+group → key → rows of that key in queue order (a dead letter re-queued goes to the end). */
   readonly #queues = new Map<string, Map<string, Row[]>>();
   readonly #rows = new Map<string, Row>();
   readonly #dead = new Map<string, Dead>();
@@ -72,7 +72,15 @@ export class MemoryStore {
       if (known !== undefined) return { id: known, duplicate: true };
       const id = this.#nextId++;
       const payload = JSON.stringify(r.p);
-      this.#messages.set(id, { id, topic: r.t, key: r.k, payload, idem: r.i, traceId: r.r, publishedAt: now });
+      this.#messages.set(id, {
+        id,
+        topic: r.t,
+        key: r.k,
+        payload,
+        idem: r.i,
+        traceId: r.r,
+        publishedAt: now,
+      });
       if (r.i !== undefined) this.#idem.set(r.i, id);
       const visibleAt = Math.max(now, r.n ?? 0);
       for (const group of this.#subs.get(r.t) ?? []) this.#insertRow(id, group, r.t, r.k, visibleAt);
@@ -110,9 +118,8 @@ export class MemoryStore {
     const list = byKey.get(row.key)!.filter((r) => r !== row);
     if (list.length === 0) byKey.delete(row.key);
     else byKey.set(row.key, list);
-    if (row.head && list.length > 0) {
-      list.reduce((a, b) => (b.id < a.id ? b : a)).head = true;
-    }
+    // Only heads are deleted (acked or dead-lettered under a lease); the key's next one takes over.
+    if (row.head && list[0]) list[0].head = true;
     this.#ref(row.id, -1);
   }
 
@@ -160,7 +167,15 @@ export class MemoryStore {
         Object.assign(row, { state: 0, visibleAt: s.visibleAt, lastError: s.error, leaseUntil: 0 });
       } else {
         if (s.kind === "dead") {
-          const dead = { id: row.id, group, topic: row.topic, key: row.key, attempts: row.attempts, lastError: s.error, deadAt: now };
+          const dead = {
+            id: row.id,
+            group,
+            topic: row.topic,
+            key: row.key,
+            attempts: row.attempts,
+            lastError: s.error,
+            deadAt: now,
+          };
           this.#dead.set(rk(group, row.id), dead);
           this.#ref(row.id, 1);
         }
@@ -171,13 +186,24 @@ export class MemoryStore {
     if (input.claim <= 0) return { applied, claimed: [] };
     for (const r of this.#heads(topic, group)) {
       if (r.state === 1 && r.leaseUntil <= now) {
-        Object.assign(r, { state: 0, fence: r.fence + 1, visibleAt: now, leaseUntil: 0, lastError: LEASE_EXPIRED });
+        Object.assign(r, {
+          state: 0,
+          fence: r.fence + 1,
+          visibleAt: now,
+          leaseUntil: 0,
+          lastError: LEASE_EXPIRED,
+        });
       }
     }
     const ready = this.#heads(topic, group).filter((r) => r.state === 0 && r.visibleAt <= now);
     ready.sort((a, b) => a.visibleAt - b.visibleAt || a.id - b.id);
     const claimed = ready.slice(0, input.claim).map((r): Claimed => {
-      Object.assign(r, { state: 1, leaseUntil: now + input.leaseMs, fence: r.fence + 1, attempts: r.attempts + 1 });
+      Object.assign(r, {
+        state: 1,
+        leaseUntil: now + input.leaseMs,
+        fence: r.fence + 1,
+        attempts: r.attempts + 1,
+      });
       const m = this.#messages.get(r.id)!;
       return {
         id: r.id,
@@ -212,14 +238,32 @@ export class MemoryStore {
     for (const l of leases) {
       const row = this.#fenced(group, l);
       if (!row || row.state !== 1) continue;
-      Object.assign(row, { state: 0, fence: row.fence + 1, attempts: Math.max(0, row.attempts - 1), visibleAt: now, leaseUntil: 0 });
+      Object.assign(row, {
+        state: 0,
+        fence: row.fence + 1,
+        attempts: Math.max(0, row.attempts - 1),
+        visibleAt: now,
+        leaseUntil: 0,
+      });
     }
   }
 
   stats(now: number): GroupStats[] {
     const out: GroupStats[] = [];
     const subs = [...this.#subs].flatMap(([topic, groups]) => [...groups].map((group) => ({ topic, group })));
-    subs.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+    subs.sort((
+      a,
+      b,
+    ) => (a.topic < b.topic
+      ? -1
+      : a.topic > b.topic
+      ? 1
+      : a.group < b.group
+      ? -1
+      : a.group > b.group
+      ? 1
+      : 0)
+    );
     for (const { topic, group } of subs) {
       const rows = [...(this.#queues.get(gk(topic, group))?.values() ?? [])].flat();
       const oldest = rows.reduce<number | null>((min, r) => {
@@ -241,7 +285,10 @@ export class MemoryStore {
 
   deadLetters(filter: { topic?: string; group?: string; limit?: number }): DeadLetter[] {
     const list = [...this.#dead.values()]
-      .filter((d) => (filter.topic === undefined || d.topic === filter.topic) && (filter.group === undefined || d.group === filter.group))
+      .filter((d) =>
+        (filter.topic === undefined || d.topic === filter.topic) &&
+        (filter.group === undefined || d.group === filter.group)
+      )
       .sort((a, b) => a.deadAt - b.deadAt || a.id - b.id)
       .slice(0, filter.limit ?? 100);
     return list.map((d) => {
@@ -252,7 +299,9 @@ export class MemoryStore {
 
   /** Requeues the dead letter(s) of message `id`; returns their topics (empty: none found). */
   retryDeadLetter(id: number, group: string | undefined, now: number): string[] {
-    const found = [...this.#dead.values()].filter((d) => d.id === id && (group === undefined || d.group === group));
+    const found = [...this.#dead.values()].filter((d) =>
+      d.id === id && (group === undefined || d.group === group)
+    );
     for (const d of found) {
       this.#insertRow(d.id, d.group, d.topic, d.key, now);
       this.#dead.delete(rk(d.group, d.id));
@@ -263,7 +312,8 @@ export class MemoryStore {
 
   purgeDeadLetters(filter: { topic?: string; group?: string }, cut: number): number {
     const gone = [...this.#dead.values()].filter((d) =>
-      (filter.topic === undefined || d.topic === filter.topic) && (filter.group === undefined || d.group === filter.group) &&
+      (filter.topic === undefined || d.topic === filter.topic) &&
+      (filter.group === undefined || d.group === filter.group) &&
       d.deadAt <= cut
     );
     for (const d of gone) {

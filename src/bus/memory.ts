@@ -6,7 +6,7 @@
  */
 import type { Logger } from "../log.ts";
 import { startConsumer } from "./consumer.ts";
-import { MemoryStore, memoryQueue } from "./memory-store.ts";
+import { memoryQueue, MemoryStore } from "./memory-store.ts";
 import type { Bus, Consumer } from "./types.ts";
 import { rowsToJson, toMessageRows } from "./validate.ts";
 import { createWakeHub } from "./wake.ts";
@@ -38,7 +38,9 @@ export function createMemoryBus(opts: MemoryBusOptions = {}): Bus {
 
   return {
     subscribe(topic, group) {
-      if (!topic || !group) return Promise.reject(new TypeError("subscribe: topic and group must be non-empty strings"));
+      if (!topic || !group) {
+        return Promise.reject(new TypeError("subscribe: topic and group must be non-empty strings"));
+      }
       store.subscribe(topic, group);
       return Promise.resolve();
     },

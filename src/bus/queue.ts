@@ -20,11 +20,13 @@ export interface Claimed {
 }
 
 /** The outcome of one handled delivery, applied only if its fence still matches. */
-export type Settle = Lease & (
-  | { kind: "ack" }
-  | { kind: "retry"; visibleAt: number; error: string }
-  | { kind: "dead"; error: string }
-);
+export type Settle =
+  & Lease
+  & (
+    | { kind: "ack" }
+    | { kind: "retry"; visibleAt: number; error: string }
+    | { kind: "dead"; error: string }
+  );
 
 /** A held delivery of the consumer's (topic, group). */
 export interface Lease {

@@ -94,10 +94,21 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     if (local) {
       await client.execute("PRAGMA wal_checkpoint(PASSIVE)");
       checkpoint = "passive";
-      if ((await walBytes()) > walMaxBytes) checkpoint = (await store.checkpoint()) ? "truncate" : "truncate-busy";
+      if ((await walBytes()) > walMaxBytes) {
+        checkpoint = (await store.checkpoint()) ? "truncate" : "truncate-busy";
+      }
     }
-    const report = { messages, deadLetters, ledger, walBytesBefore, walBytesAfter: await walBytes(), checkpoint };
-    if (messages + deadLetters + ledger > 0 || checkpoint.startsWith("truncate")) opts.log?.info("bus retention", { ...report });
+    const report = {
+      messages,
+      deadLetters,
+      ledger,
+      walBytesBefore,
+      walBytesAfter: await walBytes(),
+      checkpoint,
+    };
+    if (messages + deadLetters + ledger > 0 || checkpoint.startsWith("truncate")) {
+      opts.log?.info("bus retention", { ...report });
+    }
     return report;
   };
 

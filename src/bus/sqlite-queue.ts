@@ -8,21 +8,20 @@
  * @module
  */
 import type { Client } from "../store/mod.ts";
-import type { Writer } from "./lock-wait.ts";
 import type { Claimed, CycleInput, CycleResult, Lease, Queue } from "./queue.ts";
 import * as Q from "./sqlite-sql.ts";
 import type { Json } from "./types.ts";
 
 const num = (v: unknown): number => Number(v);
-const ids = (rows: readonly Record<string, unknown>[]): Set<number> => new Set(rows.map((r) => num(r["msg_id"])));
-const leasesJson = (leases: readonly Lease[], extra: (l: Lease) => unknown[] = () => []) =>
-  JSON.stringify(leases.map((l) => [l.key, l.id, l.fence, ...extra(l)]));
+const ids = (rows: readonly Record<string, unknown>[]): Set<number> =>
+  new Set(rows.map((r) => num(r["msg_id"])));
+/** [[key, msg_id, fence], …]: the shape the fenced statements of sqlite-sql.ts read. */
+const leasesJson = (leases: readonly Lease[]) => JSON.stringify(leases.map((l) => [l.key, l.id, l.fence]));
 
-/** Reads go through `client`, writes through `writer` (see lock-wait.ts). */
-export function createSqliteQueue(client: Client, writer: Writer): Queue {
+export function createSqliteQueue(client: Client): Queue {
   const queue: Queue = {
     async subscribe(topic, group, now) {
-      await writer.execute({ sql: Q.SUBSCRIBE, args: [topic, group, now] });
+      await client.execute({ sql: Q.SUBSCRIBE, args: [topic, group, now] });
     },
 
     async nextAt(topic, group) {
@@ -40,21 +39,18 @@ export function createSqliteQueue(client: Client, writer: Writer): Queue {
       let retried = new Set<number>();
       let buried = new Set<number>();
       if (acks.length > 0) {
-        acked = ids((await writer.execute({ sql: Q.ACK, args: [topic, group, leasesJson(acks)] })).rows);
+        acked = ids((await client.execute({ sql: Q.ACK, args: [topic, group, leasesJson(acks)] })).rows);
       }
       if (retries.length > 0) {
-        const json = leasesJson(retries, (l) => {
-          const r = l as (typeof retries)[number];
-          return [r.visibleAt, r.error];
-        });
-        retried = ids((await writer.execute({ sql: Q.RETRY, args: [topic, group, json] })).rows);
+        const json = JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error]));
+        retried = ids((await client.execute({ sql: Q.RETRY, args: [topic, group, json] })).rows);
       }
       if (dead.length > 0) {
-        const json = leasesJson(dead, (l) => [(l as (typeof dead)[number]).error]);
-        const [, deleted] = await writer.batch([
+        const json = JSON.stringify(dead.map((d) => [d.key, d.id, d.fence, d.error]));
+        const [, deleted] = await client.batch([
           { sql: Q.DEAD, args: [topic, group, json, now] },
           { sql: Q.ACK, args: [topic, group, json] },
-        ]);
+        ], "write");
         buried = ids(deleted!.rows);
       }
       const applied = input.settles.map((s) =>
@@ -62,35 +58,40 @@ export function createSqliteQueue(client: Client, writer: Writer): Queue {
       );
       if (input.claim <= 0) return { applied, claimed: [] };
 
-      const claimRows = (await writer.execute({
+      const claimRs = await client.execute({
         sql: Q.CLAIM,
         args: [topic, group, now, input.leaseMs, input.claim, input.consumer],
-      })).rows;
-      if (claimRows.length === 0) return { applied, claimed: [] };
-      let messages;
+      });
+      if (claimRs.rows.length === 0) return { applied, claimed: [] };
+      // [key, msg_id, fence, attempts, last_error]
+      const leased = claimRs.rows.map((r) =>
+        JSON.parse(String(r["j"])) as [string, number, number, number, string | null]
+      );
+      let messages: Map<number, [number, Json, string | null, number]>;
       try {
-        const rs = await client.execute({ sql: Q.PAYLOADS, args: [JSON.stringify(claimRows.map((r) => num(r["msg_id"])))] });
-        messages = new Map(rs.rows.map((r) => [num(r["id"]), r]));
+        const rs = await client.execute({ sql: Q.PAYLOADS, args: [JSON.stringify(leased.map((l) => l[1]))] });
+        const list = JSON.parse(String(rs.rows[0]?.["j"] ?? "[]")) as [number, Json, string | null, number][];
+        messages = new Map(list.map((m) => [m[0], m]));
       } catch (err) {
         // Hand the leases back rather than let them expire (best effort: they expire anyway).
-        const leases = claimRows.map((r) => ({ key: String(r["okey"]), id: num(r["msg_id"]), fence: num(r["fence"]) }));
-        await queue.release(topic, group, leases, now).catch(() => {});
+        await queue.release(topic, group, leased.map(([key, id, fence]) => ({ key, id, fence })), now).catch(
+          () => {},
+        );
         throw err;
       }
       const claimed: Claimed[] = [];
-      for (const r of claimRows) {
-        const id = num(r["msg_id"]);
+      for (const [key, id, fence, attempt, lastError] of leased) {
         const m = messages.get(id);
         if (!m) continue; // cannot happen: a message outlives its deliveries (refs)
         claimed.push({
           id,
-          key: String(r["okey"]),
-          payload: JSON.parse(String(m["payload"])) as Json,
-          traceId: m["trace_id"] === null ? undefined : String(m["trace_id"]),
-          publishedAt: num(m["published_at"]),
-          fence: num(r["fence"]),
-          attempt: num(r["attempts"]),
-          lastError: r["last_error"] === null ? undefined : String(r["last_error"]),
+          key,
+          payload: m[1],
+          traceId: m[2] ?? undefined,
+          publishedAt: m[3],
+          fence,
+          attempt,
+          lastError: lastError ?? undefined,
         });
       }
       // The claim picks by due time; hand out in publish order within the batch.
@@ -100,7 +101,7 @@ export function createSqliteQueue(client: Client, writer: Writer): Queue {
 
     async extend(topic, group, leases, until) {
       if (leases.length === 0) return [];
-      const rs = await writer.execute({ sql: Q.EXTEND, args: [topic, group, leasesJson(leases), until] });
+      const rs = await client.execute({ sql: Q.EXTEND, args: [topic, group, leasesJson(leases), until] });
       const held = ids(rs.rows);
       return leases.map((l) => held.has(l.id));
     },
@@ -112,7 +113,7 @@ export function createSqliteQueue(client: Client, writer: Writer): Queue {
 
     async release(topic, group, leases, now) {
       if (leases.length === 0) return;
-      await writer.execute({ sql: Q.RELEASE, args: [topic, group, leasesJson(leases), now] });
+      await client.execute({ sql: Q.RELEASE, args: [topic, group, leasesJson(leases), now] });
     },
   };
   return queue;

@@ -9,7 +9,8 @@
  */
 
 /** ?1 JSON array of {t, k, p, i?, r?, n?}, ?2 now. Rows are inserted in array order, so ids follow it. */
-export const PUBLISH = `INSERT INTO bus_messages (topic, okey, payload, idem_key, trace_id, published_at, visible_at)
+export const PUBLISH =
+  `INSERT INTO bus_messages (topic, okey, payload, idem_key, trace_id, published_at, visible_at)
   SELECT j.value ->> '$.t', j.value ->> '$.k', j.value -> '$.p', j.value ->> '$.i', j.value ->> '$.r', ?2,
     max(?2, coalesce(j.value ->> '$.n', 0))
   FROM json_each(?1) AS j WHERE true ORDER BY j.key
@@ -27,27 +28,26 @@ export const SUBSCRIBE = `INSERT INTO bus_subscriptions (topic, grp, created_at)
  * The deliveries of (?1 topic, ?2 group) named by ?3 = [[key, msg_id, fence, …], …] whose fence still matches.
  * CROSS JOIN keeps json_each outside, so each one is a primary-key lookup (never a scan of the group).
  */
-const MATCHED = `SELECT d.topic, d.grp, d.okey, d.msg_id FROM json_each(?3) AS j CROSS JOIN bus_deliveries AS d
-  ON d.topic = ?1 AND d.grp = ?2 AND d.okey = j.value ->> '$[0]' AND d.msg_id = j.value ->> '$[1]'
-    AND d.fence = j.value ->> '$[2]'`;
-const FENCED = `(topic, grp, okey, msg_id) IN (${MATCHED})`;
+const MATCHED = `SELECT d.grp, d.msg_id FROM json_each(?3) AS j CROSS JOIN bus_deliveries AS d
+  ON d.grp = ?2 AND d.msg_id = j.value ->> '$[1]' AND d.topic = ?1 AND d.fence = j.value ->> '$[2]'`;
+const FENCED = `(grp, msg_id) IN (${MATCHED})`;
 
 /** Ack: deletes the fenced deliveries (the trigger promotes each key's next message). */
 export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED} RETURNING msg_id`;
 
 /** ?3 [[key, msg_id, fence, visible_at, error], …]. */
-export const RETRY = `UPDATE bus_deliveries SET state = 0, due_at = j.value ->> '$[3]', last_error = j.value ->> '$[4]',
+export const RETRY =
+  `UPDATE bus_deliveries SET state = 0, due_at = j.value ->> '$[3]', last_error = j.value ->> '$[4]',
     consumer = NULL
   FROM json_each(?3) AS j
-  WHERE ${FENCED} AND bus_deliveries.okey = j.value ->> '$[0]' AND bus_deliveries.msg_id = j.value ->> '$[1]'
+  WHERE ${FENCED} AND bus_deliveries.msg_id = j.value ->> '$[1]'
   RETURNING msg_id`;
 
 /** ?3 [[key, msg_id, fence, error], …], ?4 now. Followed by ACK with the same ?1–?3, in one transaction. */
 export const DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at)
   SELECT d.msg_id, d.grp, d.topic, d.okey, d.attempts, j.value ->> '$[3]', ?4
   FROM json_each(?3) AS j CROSS JOIN bus_deliveries AS d
-    ON d.topic = ?1 AND d.grp = ?2 AND d.okey = j.value ->> '$[0]' AND d.msg_id = j.value ->> '$[1]'
-      AND d.fence = j.value ->> '$[2]'`;
+    ON d.grp = ?2 AND d.msg_id = j.value ->> '$[1]' AND d.topic = ?1 AND d.fence = j.value ->> '$[2]'`;
 
 /**
  * Leases up to ?5 claimable heads of (?1, ?2) at ?3 for ?4 ms to consumer ?6: ready ones that are visible and
@@ -57,15 +57,17 @@ export const CLAIM = `UPDATE bus_deliveries
   SET state = 1, due_at = ?3 + ?4, fence = fence + 1, attempts = attempts + 1, consumer = ?6,
     last_error = CASE WHEN state = 1 THEN 'lease expired (the handler crashed, hung or lost its heartbeat)'
       ELSE last_error END
-  WHERE (topic, grp, okey, msg_id) IN (SELECT topic, grp, okey, msg_id FROM bus_deliveries
+  WHERE (grp, msg_id) IN (SELECT grp, msg_id FROM bus_deliveries
     WHERE topic = ?1 AND grp = ?2 AND head = 1 AND due_at <= ?3 ORDER BY due_at LIMIT ?5)
-  RETURNING okey, msg_id, fence, attempts, last_error`;
+  RETURNING json_array(okey, msg_id, fence, attempts, last_error) AS j`;
 
 /** When (?1, ?2) next has something to claim: the earliest due head. */
-export const NEXT = `SELECT min(due_at) AS next FROM bus_deliveries WHERE topic = ?1 AND grp = ?2 AND head = 1`;
+export const NEXT =
+  `SELECT min(due_at) AS next FROM bus_deliveries WHERE topic = ?1 AND grp = ?2 AND head = 1`;
 
-export const PAYLOADS = `SELECT id, payload, trace_id, published_at FROM bus_messages
-  WHERE id IN (SELECT value FROM json_each(?1))`;
+/** One row, one JSON text: converting client rows costs more than JSON.parse of one string. */
+export const PAYLOADS = `SELECT json_group_array(json_array(id, json(payload), trace_id, published_at)) AS j
+  FROM bus_messages WHERE id IN (SELECT value FROM json_each(?1))`;
 
 /** ?4 new lease end. */
 export const EXTEND = `UPDATE bus_deliveries SET due_at = max(due_at, ?4)
@@ -87,21 +89,22 @@ export const STATS = `SELECT s.topic, s.grp,
     min(m.published_at) AS oldest,
     (SELECT count(*) FROM bus_dead_letters x WHERE x.topic = s.topic AND x.grp = s.grp) AS dead
   FROM bus_subscriptions s
-  LEFT JOIN bus_deliveries d ON d.topic = s.topic AND d.grp = s.grp
+  LEFT JOIN bus_deliveries d ON d.grp = s.grp AND d.topic = s.topic
   LEFT JOIN bus_messages m ON m.id = d.msg_id
   GROUP BY s.topic, s.grp ORDER BY s.topic, s.grp`;
 
 /** ?1 topic or NULL, ?2 group or NULL, ?3 limit. */
-export const DEAD_LIST = `SELECT x.msg_id, x.topic, x.grp, x.okey, m.payload, x.attempts, x.last_error, x.dead_at,
+export const DEAD_LIST =
+  `SELECT x.msg_id, x.topic, x.grp, x.okey, m.payload, x.attempts, x.last_error, x.dead_at,
     m.trace_id
   FROM bus_dead_letters x JOIN bus_messages m ON m.id = x.msg_id
   WHERE (?1 IS NULL OR x.topic = ?1) AND (?2 IS NULL OR x.grp = ?2)
   ORDER BY x.dead_at, x.msg_id LIMIT ?3`;
 
-/** Re-queues dead letter ?1 (of group ?2, or every group when NULL) at ?3, behind its key's current head. */
-export const DEAD_REQUEUE = `INSERT INTO bus_deliveries (topic, grp, okey, msg_id, head, due_at)
-  SELECT x.topic, x.grp, x.okey, x.msg_id,
-    NOT EXISTS (SELECT 1 FROM bus_deliveries d WHERE d.topic = x.topic AND d.grp = x.grp AND d.okey = x.okey),
+/** Re-queues dead letter ?1 (of group ?2, or every group when NULL) at ?3, behind its key's pending ones. */
+export const DEAD_REQUEUE = `INSERT INTO bus_deliveries (grp, msg_id, topic, okey, head, due_at)
+  SELECT x.grp, x.msg_id, x.topic, x.okey,
+    NOT EXISTS (SELECT 1 FROM bus_keys k WHERE k.topic = x.topic AND k.grp = x.grp AND k.okey = x.okey),
     ?3
   FROM bus_dead_letters x WHERE x.msg_id = ?1 AND (?2 IS NULL OR x.grp = ?2)
   RETURNING topic`;

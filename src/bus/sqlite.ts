@@ -1,7 +1,9 @@
 /**
- * The production bus on one libSQL database shared by every agent process. Publishing is one write
- * transaction (a trigger fans each message out to its topic's groups); consuming runs the shared loop of
- * consumer.ts on the queue operations of sqlite-queue.ts; wake-ups come from wake.ts.
+ * The production bus on one libSQL database shared by every agent process. Publishing a batch is one INSERT
+ * statement (atomic; a trigger fans each message out to its topic's groups; a message published to a topic
+ * no group subscribes to is not delivered to groups that subscribe later, so agents subscribe at start-up);
+ * consuming runs the shared loop of consumer.ts on the queue operations of sqlite-queue.ts; wake-ups come
+ * from wake.ts. Schema and its reasons: migration 2 in src/store/migrations.ts.
  *
  * @module
  */
@@ -9,7 +11,6 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import type { Store } from "../store/mod.ts";
 import { startConsumer } from "./consumer.ts";
-import { createWriter, type WriterOptions } from "./lock-wait.ts";
 import { createSqliteQueue } from "./sqlite-queue.ts";
 import * as Q from "./sqlite-sql.ts";
 import type { Bus, Consumer, DeadLetter, GroupStats, Json, PublishResult } from "./types.ts";
@@ -27,14 +28,16 @@ export interface SqliteBusOptions {
   wake?: WakeOptions;
   /** Applied to handler error text before it is stored as `last_error`. */
   redact?: (text: string) => string;
-  /** The event-driven lock wait of the write path (lock-wait.ts). */
-  writer?: WriterOptions;
 }
 
 const num = (v: unknown): number => Number(v);
+const optText = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
 
 /** Pairs input rows with the inserted ones (in id order); undefined for a duplicate of an older message. */
-function matchInserted(rows: readonly MessageRow[], inserted: readonly { id: number; key: string | undefined }[]) {
+function matchInserted(
+  rows: readonly MessageRow[],
+  inserted: readonly { id: number; key: string | undefined }[],
+) {
   const seen = new Set<string>();
   let next = 0;
   return rows.map((r): PublishResult | undefined => {
@@ -46,7 +49,6 @@ function matchInserted(rows: readonly MessageRow[], inserted: readonly { id: num
     return { id: row.id, duplicate: false };
   });
 }
-const optText = (v: unknown): string | undefined => (v === null || v === undefined ? undefined : String(v));
 
 /**
  * Creates the bus over an open, migrated store. `close()` stops this bus's consumers; the store stays open.
@@ -65,8 +67,7 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
   const now = opts.now ?? Date.now;
   const local = store.path !== undefined && store.path !== "" && store.path !== ":memory:";
   const hub = createWakeHub(local ? `${store.path}-wal` : undefined, opts.wake);
-  const writer = createWriter(store, hub, opts.writer);
-  const queue = createSqliteQueue(client, writer);
+  const queue = createSqliteQueue(client);
   const consumers = new Set<Consumer>();
   const consumerId = opts.consumerId ?? crypto.randomUUID().slice(0, 8);
 
@@ -82,7 +83,7 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
       const json = rowsToJson(rows);
       for (let attempt = 1;; attempt++) {
         // One statement: atomic, and prepared before the write lock is taken.
-        const rs = await writer.execute({ sql: Q.PUBLISH, args: [json, now()] });
+        const rs = await client.execute({ sql: Q.PUBLISH, args: [json, now()] });
         // Rows are inserted in input order, so sorted ids line up with the input minus the duplicates.
         const inserted = rs.rows.map((r) => ({ id: num(r["id"]), key: optText(r["idem_key"]) }));
         inserted.sort((a, b) => a.id - b.id);
@@ -102,7 +103,16 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
 
     consume(consumeOpts) {
       const consumer = startConsumer(
-        { queue, hub, now, random: opts.random ?? Math.random, consumerId, log: opts.log, metrics: opts.metrics, redact: opts.redact },
+        {
+          queue,
+          hub,
+          now,
+          random: opts.random ?? Math.random,
+          consumerId,
+          log: opts.log,
+          metrics: opts.metrics,
+          redact: opts.redact,
+        },
         consumeOpts,
       );
       const tracked: Consumer = {
@@ -131,7 +141,10 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
 
     async deadLetters(filter = {}) {
       const limit = filter.limit ?? 100;
-      const rs = await client.execute({ sql: Q.DEAD_LIST, args: [filter.topic ?? null, filter.group ?? null, limit] });
+      const rs = await client.execute({
+        sql: Q.DEAD_LIST,
+        args: [filter.topic ?? null, filter.group ?? null, limit],
+      });
       return rs.rows.map((r): DeadLetter => ({
         id: num(r["msg_id"]),
         topic: String(r["topic"]),
@@ -147,24 +160,26 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
 
     async retryDeadLetter(id, group) {
       const args = [id, group ?? null];
-      const [requeued, deleted] = await writer.batch([
+      const [requeued, deleted] = await client.batch([
         { sql: Q.DEAD_REQUEUE, args: [...args, now()] },
         { sql: Q.DEAD_DELETE, args },
-      ]);
+      ], "write");
       hub.notify(new Set(requeued!.rows.map((r) => String(r["topic"]))));
       return deleted!.rowsAffected > 0;
     },
 
     async purgeDeadLetters(filter = {}) {
       const cut = filter.olderThanMs === undefined ? Number.MAX_SAFE_INTEGER : now() - filter.olderThanMs;
-      const rs = await writer.execute({ sql: Q.DEAD_PURGE, args: [filter.topic ?? null, filter.group ?? null, cut] });
+      const rs = await client.execute({
+        sql: Q.DEAD_PURGE,
+        args: [filter.topic ?? null, filter.group ?? null, cut],
+      });
       return rs.rowsAffected;
     },
 
     async close() {
       await Promise.all([...consumers].map((c) => c.stop()));
       hub.close();
-      writer.close();
     },
   };
 }

@@ -56,7 +56,7 @@ export interface ConsumeOptions {
   handler: Handler;
   /** Deliveries handled at once by this consumer (different keys). Default 8. */
   concurrency?: number;
-  /** Lease length in ms; extended automatically while the handler runs unless `heartbeat` is false. */
+  /** Lease length in ms (default 30 s); extended while the handler runs unless `heartbeat` is false. */
   leaseMs?: number;
   heartbeat?: boolean;
   /** Attempts before a message is dead-lettered (default 5). */

@@ -37,19 +37,16 @@ export interface WakeHub {
   notify(topics: Iterable<string>): void;
   /** How long a consumer that found nothing claimable `idleRounds` times in a row may sleep. */
   idleDelayMs(idleRounds: number): number;
-  /** Counts file changes seen so far (to tell whether one happened since a given moment). */
-  readonly changes: number;
-  /**
-   * Resolves at the next change of the file (another connection committed) or after `maxWaitMs`, whichever
-   * comes first; keeps the watch running from then on.
-   */
-  changed(maxWaitMs: number): Promise<void>;
   close(): void;
 }
 
 /** The default FileWatch: `node:fs` watch (inotify on Linux; works under Node and Deno). */
 export const nodeFileWatch: FileWatch = (path, onEvent) => {
-  const watcher = fsWatch(path, { persistent: false }, (type) => onEvent(type === "rename" ? "gone" : "change"));
+  const watcher = fsWatch(
+    path,
+    { persistent: false },
+    (type) => onEvent(type === "rename" ? "gone" : "change"),
+  );
   // A watch alone must not keep the process alive (Deno ignores `persistent: false`; unref works in both).
   watcher.unref?.();
   watcher.on("error", () => onEvent("gone"));
@@ -63,16 +60,11 @@ export function createWakeHub(walPath: string | undefined, opts: WakeOptions = {
   const pollMaxMs = opts.pollMaxMs ?? 100;
   const watchFile = opts.watch === false ? undefined : opts.watch ?? nodeFileWatch;
   const listeners = new Map<string, Set<() => void>>();
-  const waiters = new Set<() => void>();
   let watcher: { close(): void } | undefined;
   let rearm: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
-  let pinned = false;
-  let changes = 0;
 
   const wakeAll = () => {
-    changes++;
-    for (const fn of [...waiters]) fn();
     for (const set of listeners.values()) for (const fn of set) fn();
   };
   const stopWatch = () => {
@@ -82,7 +74,7 @@ export function createWakeHub(walPath: string | undefined, opts: WakeOptions = {
     rearm = undefined;
   };
   const startWatch = () => {
-    if (closed || watcher || !watchFile || walPath === undefined || (listeners.size === 0 && !pinned)) return;
+    if (closed || watcher || !watchFile || walPath === undefined || listeners.size === 0) return;
     try {
       watcher = watchFile(walPath, (kind) => {
         if (kind === "gone") {
@@ -106,7 +98,7 @@ export function createWakeHub(walPath: string | undefined, opts: WakeOptions = {
       return () => {
         set.delete(fn);
         if (set.size === 0) listeners.delete(topic);
-        if (listeners.size === 0 && !pinned) stopWatch();
+        if (listeners.size === 0) stopWatch();
       };
     },
     notify(topics) {
@@ -116,29 +108,10 @@ export function createWakeHub(walPath: string | undefined, opts: WakeOptions = {
       if (watcher) return fallbackMs;
       return Math.min(pollMaxMs, pollMinMs * 2 ** Math.min(idleRounds, 20));
     },
-    get changes() {
-      return changes;
-    },
-    changed(maxWaitMs) {
-      if (!pinned) {
-        pinned = true;
-        startWatch();
-      }
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, maxWaitMs);
-        waiters.add(done);
-      });
-    },
     close() {
       closed = true;
       stopWatch();
       listeners.clear();
-      for (const fn of [...waiters]) fn();
     },
   };
 }

@@ -26,10 +26,18 @@ async function run(args: string[]) {
     now: Date.now,
   } as unknown as CliDeps;
   const command: Command = args[1] === "stats" ? busStatsCommand : busDlqCommand;
-  const parsed = parseArgs({ args: args.slice(2), options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true });
+  const parsed = parseArgs({
+    args: args.slice(2),
+    options: { ...GLOBAL_OPTIONS, ...command.options },
+    allowPositionals: true,
+  });
   let code: number;
   try {
-    code = await command.run({ values: parsed.values as Record<string, string | boolean>, positionals: parsed.positionals, deps });
+    code = await command.run({
+      values: parsed.values as Record<string, string | boolean>,
+      positionals: parsed.positionals,
+      deps,
+    });
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     stderr += `aideazz: ${err.message}\n`;
@@ -51,8 +59,12 @@ describe("aideazz bus", () => {
       { topic: "inbound", key: "tg:1", payload: { text: "hi" } },
       { topic: "inbound", key: "tg:2", payload: { text: "yo" } },
     ]);
-    const c = bus.consume({ topic: "inbound", group: "orchestrator", maxAttempts: 1, handler: () =>
-      Promise.reject(new Error("model refused:\n  quota")) });
+    const c = bus.consume({
+      topic: "inbound",
+      group: "orchestrator",
+      maxAttempts: 1,
+      handler: () => Promise.reject(new Error("model refused:\n  quota")),
+    });
     await waitFor(async () => (await bus.deadLetters()).length === 2, "two dead letters");
     await c.stop();
     await bus.close();
@@ -70,7 +82,13 @@ describe("aideazz bus", () => {
     const j = await run(["bus", "stats", "--json", ...dbArgs]);
     expect(JSON.parse(j.stdout)).toEqual([
       expect.objectContaining({ topic: "inbound", group: "analytics", ready: 2, deadLetters: 0 }),
-      expect.objectContaining({ topic: "inbound", group: "orchestrator", ready: 0, deadLetters: 2, oldestAgeMs: null }),
+      expect.objectContaining({
+        topic: "inbound",
+        group: "orchestrator",
+        ready: 0,
+        deadLetters: 2,
+        oldestAgeMs: null,
+      }),
     ]);
   });
 
@@ -78,10 +96,20 @@ describe("aideazz bus", () => {
     const { ids, db: dbArgs } = await withDeadLetters();
     const r = await run(["bus", "dlq", "list", ...dbArgs]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`^ID\\s+TOPIC\\s+GROUP\\s+KEY\\s+ATTEMPTS\\s+DEAD\\s+LAST ERROR\\n\\s*${ids[0]}\\s+inbound\\s+orchestrator\\s+tg:1\\s+1\\s+\\S+ ago\\s+Error: model refused: quota\\n`));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^ID\\s+TOPIC\\s+GROUP\\s+KEY\\s+ATTEMPTS\\s+DEAD\\s+LAST ERROR\\n\\s*${
+          ids[0]
+        }\\s+inbound\\s+orchestrator\\s+tg:1\\s+1\\s+\\S+ ago\\s+Error: model refused: quota\\n`,
+      ),
+    );
     const j = await run(["bus", "dlq", "list", "--json", "--limit", "1", ...dbArgs]);
-    expect(JSON.parse(j.stdout)).toEqual([expect.objectContaining({ id: ids[0], payload: { text: "hi" }, attempts: 1 })]);
-    expect((await run(["bus", "dlq", "list", "--topic", "outbound", ...dbArgs])).stdout).toBe("bus dlq: no dead letters\n");
+    expect(JSON.parse(j.stdout)).toEqual([
+      expect.objectContaining({ id: ids[0], payload: { text: "hi" }, attempts: 1 }),
+    ]);
+    expect((await run(["bus", "dlq", "list", "--topic", "outbound", ...dbArgs])).stdout).toBe(
+      "bus dlq: no dead letters\n",
+    );
   });
 
   it("bus dlq retry <id> re-queues one; an unknown id exits 1", async () => {
@@ -100,8 +128,12 @@ describe("aideazz bus", () => {
     const bare = await run(["bus", "dlq", "purge", ...dbArgs]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toContain("give --topic, --group or --older-than, or --all");
-    expect((await run(["bus", "dlq", "purge", "--older-than", "1h", ...dbArgs])).stdout).toBe("bus dlq: purged 0 dead letters\n");
-    expect((await run(["bus", "dlq", "purge", "--all", ...dbArgs])).stdout).toBe("bus dlq: purged 2 dead letters\n");
+    expect((await run(["bus", "dlq", "purge", "--older-than", "1h", ...dbArgs])).stdout).toBe(
+      "bus dlq: purged 0 dead letters\n",
+    );
+    expect((await run(["bus", "dlq", "purge", "--all", ...dbArgs])).stdout).toBe(
+      "bus dlq: purged 2 dead letters\n",
+    );
   });
 
   it("usage errors exit 2 with one clear line; a database without the bus tables exits 1", async () => {
@@ -110,7 +142,9 @@ describe("aideazz bus", () => {
     expect((await run(["bus", "dlq", "frob", ...dbArgs])).stderr).toContain('unknown action "frob"');
     expect((await run(["bus", "dlq", "retry", "abc", ...dbArgs])).code).toBe(2);
     expect((await run(["bus", "dlq", "list", "--limit", "0", ...dbArgs])).code).toBe(2);
-    expect((await run(["bus", "dlq", "purge", "--older-than", "soon", ...dbArgs])).stderr).toContain('invalid duration "soon"');
+    expect((await run(["bus", "dlq", "purge", "--older-than", "soon", ...dbArgs])).stderr).toContain(
+      'invalid duration "soon"',
+    );
     const empty = await freshDb();
     await empty.store.client.execute("DROP TABLE bus_messages");
     const r = await run(["bus", "stats", "--db", `file:${empty.path}`]);
@@ -120,7 +154,13 @@ describe("aideazz bus", () => {
   });
 
   it("parses durations", () => {
-    expect([parseDurationMs("250ms"), parseDurationMs("90s"), parseDurationMs("15m"), parseDurationMs("7d"), parseDurationMs("42")])
+    expect([
+      parseDurationMs("250ms"),
+      parseDurationMs("90s"),
+      parseDurationMs("15m"),
+      parseDurationMs("7d"),
+      parseDurationMs("42"),
+    ])
       .toEqual([250, 90_000, 900_000, 604_800_000, 42]);
   });
 });

@@ -65,7 +65,10 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       harness = undefined;
     });
 
-    function consume(bus: Bus, opts: Omit<Parameters<Bus["consume"]>[0], "topic" | "group"> & { topic?: string; group?: string }) {
+    function consume(
+      bus: Bus,
+      opts: Omit<Parameters<Bus["consume"]>[0], "topic" | "group"> & { topic?: string; group?: string },
+    ) {
       const c = bus.consume({ topic: "t", group: "g", ...opts });
       consumers.push(c);
       return c;
@@ -79,7 +82,10 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       await bus.subscribe("t", "g");
       const [first] = await bus.publish([msg("a", 1, { idempotencyKey: "tg:1" })]);
       expect(first).toEqual({ id: expect.any(Number), duplicate: false });
-      expect(await bus.publish([msg("a", 1, { idempotencyKey: "tg:1" })])).toEqual([{ id: first!.id, duplicate: true }]);
+      expect(await bus.publish([msg("a", 1, { idempotencyKey: "tg:1" })])).toEqual([{
+        id: first!.id,
+        duplicate: true,
+      }]);
       const batch = await bus.publish([
         msg("a", 2, { idempotencyKey: "tg:2" }),
         msg("a", 1, { idempotencyKey: "tg:1" }),
@@ -100,7 +106,9 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       const bus = await setup();
       await bus.subscribe("t", "g");
       await expect(bus.publish([msg("a", 1), msg("a", 2), msg("a", 10n)])).rejects.toThrow(/JSON/);
-      await expect(bus.publish([msg("a", 1), { topic: "", key: "a", payload: 1 }])).rejects.toThrow(/message 1: topic/);
+      await expect(bus.publish([msg("a", 1), { topic: "", key: "a", payload: 1 }])).rejects.toThrow(
+        /message 1: topic/,
+      );
       expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 0, delayed: 0 });
       expect(await bus.publish([])).toEqual([]);
     });
@@ -113,7 +121,10 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       const got: number[] = [];
       consume(bus, { group: "orchestrator", handler: into(got, (d) => d.payload as number) });
       await waitFor(() => got.length === 3, "orchestrator to handle 3");
-      await waitFor(async () => (await bus.stats()).find((s) => s.group === "orchestrator")!.ready === 0, "acks");
+      await waitFor(
+        async () => (await bus.stats()).find((s) => s.group === "orchestrator")!.ready === 0,
+        "acks",
+      );
       const stats = await bus.stats();
       expect(stats.find((s) => s.group === "analytics")).toMatchObject({ topic: "t", ready: 3, inFlight: 0 });
       const attempts: number[] = [];
@@ -160,19 +171,27 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       await bus.publish([msg("a", "m")]);
       const gate = latch();
       let first: Delivery | undefined;
-      consume(bus, { concurrency: 1, leaseMs: 1_000, heartbeat: false, handler: async (d) => {
-        first ??= d;
-        if (d === first) await gate.wait();
-      } });
+      consume(bus, {
+        concurrency: 1,
+        leaseMs: 1_000,
+        heartbeat: false,
+        handler: async (d) => {
+          first ??= d;
+          if (d === first) await gate.wait();
+        },
+      });
       await waitFor(() => first !== undefined, "first delivery");
       await first!.assertLease();
       clock.advance(1_001);
       const second: Delivery[] = [];
       const gate2 = latch();
-      consume(bus, { concurrency: 1, handler: async (d) => {
-        second.push(d);
-        await gate2.wait();
-      } });
+      consume(bus, {
+        concurrency: 1,
+        handler: async (d) => {
+          second.push(d);
+          await gate2.wait();
+        },
+      });
       await waitFor(() => second.length === 1, "redelivery");
       expect(second[0]!.fence).toBeGreaterThan(first!.fence);
       expect(second[0]!.attempt).toBe(2);
@@ -278,7 +297,11 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       await bus.publish([{ topic: "u", key: "k", payload: "b" }]);
       await waitFor(async () => (await bus.deadLetters()).length === 2, "two dead letters");
       expect((await bus.deadLetters({ topic: "t" })).map((d) => d.payload)).toEqual(["a"]);
-      expect((await bus.deadLetters({ topic: "t" }))[0]).toMatchObject({ id: a!.id, traceId: "tr-1", attempts: 1 });
+      expect((await bus.deadLetters({ topic: "t" }))[0]).toMatchObject({
+        id: a!.id,
+        traceId: "tr-1",
+        attempts: 1,
+      });
       expect(await bus.deadLetters({ group: "nobody" })).toEqual([]);
       expect(await bus.deadLetters({ limit: 1 })).toHaveLength(1);
 
@@ -319,11 +342,15 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       await bus.subscribe("t", "g");
       await bus.publish([msg("quick", "q"), msg("stuck", "s")]);
       const started: Delivery[] = [];
-      const c = bus.consume({ topic: "t", group: "g", handler: async (d) => {
-        started.push(d);
-        if (d.payload === "q") return await sleep(30);
-        await new Promise((resolve) => d.signal.addEventListener("abort", resolve));
-      } });
+      const c = bus.consume({
+        topic: "t",
+        group: "g",
+        handler: async (d) => {
+          started.push(d);
+          if (d.payload === "q") return await sleep(30);
+          await new Promise((resolve) => d.signal.addEventListener("abort", resolve));
+        },
+      });
       await waitFor(() => started.length === 2, "both handlers");
       await c.stop(150);
       expect(started.find((d) => d.payload === "s")!.signal.aborted).toBe(true);
@@ -347,10 +374,14 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       clock.advance(2_500);
       const gate = latch();
       const seen: unknown[] = [];
-      consume(bus, { group: "h", concurrency: 1, handler: async (d) => {
-        seen.push(d.payload);
-        await gate.wait();
-      } });
+      consume(bus, {
+        group: "h",
+        concurrency: 1,
+        handler: async (d) => {
+          seen.push(d.payload);
+          await gate.wait();
+        },
+      });
       await waitFor(() => seen.length === 1, "one in flight");
       const stats = await bus.stats();
       expect(stats).toEqual([

@@ -68,15 +68,28 @@ describe("send ledger", () => {
       await ledger.recordSent(replyKey, `tg-${sent.length}`);
     };
     let first = true;
-    const c1 = bus.consume({ topic: "outbound", group: "telegram", concurrency: 1, leaseMs: 1_000, heartbeat: false, retryBaseMs: 10,
+    const c1 = bus.consume({
+      topic: "outbound",
+      group: "telegram",
+      concurrency: 1,
+      leaseMs: 1_000,
+      heartbeat: false,
+      retryBaseMs: 10,
       handler: (d) => {
         const wait = first;
         first = false;
         return send(d, wait);
-      } });
+      },
+    });
     await waitFor(() => !first, "first lease");
     clock.advance(1_001);
-    const c2 = bus.consume({ topic: "outbound", group: "telegram", concurrency: 1, retryBaseMs: 10, handler: (d) => send(d, false) });
+    const c2 = bus.consume({
+      topic: "outbound",
+      group: "telegram",
+      concurrency: 1,
+      retryBaseMs: 10,
+      handler: (d) => send(d, false),
+    });
     await waitFor(() => sent.length === 1, "the new lease sends");
     release(); // the old lease wakes up and tries to send too
     await waitFor(() => outcomes.length === 2, "the old lease's attempt");

@@ -1,5 +1,8 @@
 import { createMemoryBus } from "../../src/bus/mod.ts";
 import { runBusContract } from "./contract.ts";
 
-runBusContract("memory", ({ now, random }) =>
-  Promise.resolve({ bus: createMemoryBus({ now, random, pollMs: 10 }), cleanup: () => Promise.resolve() }));
+runBusContract(
+  "memory",
+  ({ now, random }) =>
+    Promise.resolve({ bus: createMemoryBus({ now, random, pollMs: 10 }), cleanup: () => Promise.resolve() }),
+);

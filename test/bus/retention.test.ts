@@ -25,8 +25,12 @@ describe("bus retention", () => {
       { topic: "nobody-listens", key: "c", payload: 3 },
     ]);
     await createSendLedger(db.store, { now: clock.now }).begin("reply-1", 1);
-    const c = bus.consume({ topic: "t", group: "g", maxAttempts: 1, handler: (d) =>
-      d.payload === "poison" ? Promise.reject(new Error("bad")) : Promise.resolve() });
+    const c = bus.consume({
+      topic: "t",
+      group: "g",
+      maxAttempts: 1,
+      handler: (d) => d.payload === "poison" ? Promise.reject(new Error("bad")) : Promise.resolve(),
+    });
     await waitFor(async () => (await count(db.store, "bus_deliveries")) === 0, "settled");
     await c.stop();
     // The unkeyed acked one and the one nobody subscribed to are gone already; keyed and dead-lettered stay.
@@ -34,7 +38,9 @@ describe("bus retention", () => {
     expect(await retention.runOnce()).toMatchObject({ messages: 0, deadLetters: 0, ledger: 0 });
     clock.advance(8 * DAY + 1); // dedup window and ledger rows
     expect(await retention.runOnce()).toMatchObject({ messages: 1, deadLetters: 0, ledger: 1 });
-    expect((await bus.publish([{ topic: "t", key: "a", payload: 1, idempotencyKey: "wamid.A" }]))[0]!.duplicate).toBe(false);
+    expect(
+      (await bus.publish([{ topic: "t", key: "a", payload: 1, idempotencyKey: "wamid.A" }]))[0]!.duplicate,
+    ).toBe(false);
     clock.advance(30 * DAY);
     expect(await retention.runOnce()).toMatchObject({ deadLetters: 1 });
     expect(await count(db.store, "bus_dead_letters")).toBe(0);
@@ -47,7 +53,12 @@ describe("bus retention", () => {
     db = await freshDb();
     const bus = createSqliteBus(db.store);
     await bus.subscribe("t", "g");
-    const consumer = bus.consume({ topic: "t", group: "g", concurrency: 64, handler: () => Promise.resolve() });
+    const consumer = bus.consume({
+      topic: "t",
+      group: "g",
+      concurrency: 64,
+      handler: () => Promise.resolve(),
+    });
     const walSize = () => stat(`${db.path}-wal`).then((s) => s.size, () => 0);
     const payload = { text: "x".repeat(2_000) };
     let writing = true;
@@ -80,10 +91,15 @@ describe("bus retention", () => {
     await writer;
     await consumer.stop();
     const { reads } = lastJson<{ reads: number[] }>((await reader.done).stdout);
-    console.log(`C7: wal ${starved} bytes after 3 s without checkpoints; with retention max ${Math.max(...samples)} bytes over ${samples.length} samples; reader transactions ${reads}`);
+    console.log(
+      `C7: wal ${starved} bytes after 3 s without checkpoints; with retention max ${
+        Math.max(...samples)
+      } bytes over ${samples.length} samples; reader transactions ${reads}`,
+    );
     expect(Math.max(...samples)).toBeLessThan(bound);
     expect(reads.every((n) => n >= 10)).toBe(true);
-    expect(await count(db.store, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'")).toBe(0);
+    expect(await count(db.store, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"))
+      .toBe(0);
     await bus.close();
   });
 });

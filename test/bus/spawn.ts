@@ -9,7 +9,11 @@ export interface Worker {
   done: Promise<{ code: number | string; stdout: string; stderr: string }>;
 }
 
-export function startWorker(script: string, args: (string | number)[], env: Record<string, string> = {}): Worker {
+export function startWorker(
+  script: string,
+  args: (string | number)[],
+  env: Record<string, string> = {},
+): Worker {
   const child = spawn(DENO, ["run", "-A", script, ...args.map(String)], {
     env: { ...process.env, NO_COLOR: "1", ...env },
     stdio: ["ignore", "pipe", "pipe"],

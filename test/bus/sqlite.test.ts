@@ -47,7 +47,10 @@ describe("sqlite bus", () => {
     expect(await count(store, "bus_messages")).toBe(0);
     expect(await count(store, "bus_deliveries")).toBe(0);
     // The idempotency key was not taken by the failed batch.
-    expect(await bus.publish([{ topic: "t", key: "a", payload: 1, idempotencyKey: "k1" }])).toEqual([{ id: expect.any(Number), duplicate: false }]);
+    expect(await bus.publish([{ topic: "t", key: "a", payload: 1, idempotencyKey: "k1" }])).toEqual([{
+      id: expect.any(Number),
+      duplicate: false,
+    }]);
     await bus.close();
   });
 
@@ -60,14 +63,20 @@ describe("sqlite bus", () => {
       { topic: "t", key: "b", payload: 2, idempotencyKey: "wamid.1" },
       { topic: "t", key: "c", payload: "poison" },
     ]);
-    const c = bus.consume({ topic: "t", group: "g", maxAttempts: 1, handler: (d) =>
-      d.payload === "poison" ? Promise.reject(new Error("bad")) : Promise.resolve() });
+    const c = bus.consume({
+      topic: "t",
+      group: "g",
+      maxAttempts: 1,
+      handler: (d) => d.payload === "poison" ? Promise.reject(new Error("bad")) : Promise.resolve(),
+    });
     await waitFor(async () => (await count(store, "bus_deliveries")) === 0, "all settled");
     await c.stop();
     expect(await count(store, "bus_messages")).toBe(2); // the keyed one and the dead letter's
     expect(await bus.purgeDeadLetters()).toBe(1);
     expect(await count(store, "bus_messages")).toBe(1);
-    expect((await bus.publish([{ topic: "t", key: "b", payload: 2, idempotencyKey: "wamid.1" }]))[0]!.duplicate).toBe(true);
+    expect(
+      (await bus.publish([{ topic: "t", key: "b", payload: 2, idempotencyKey: "wamid.1" }]))[0]!.duplicate,
+    ).toBe(true);
     const fk = await store.client.execute("PRAGMA foreign_key_check");
     expect(fk.rows).toEqual([]);
     await bus.close();
@@ -82,10 +91,14 @@ describe("sqlite bus", () => {
     const consumerBus = createSqliteBus(other, { wake: { fallbackMs: 60_000 } });
     await consumerBus.subscribe("t", "g");
     const latencies: number[] = [];
-    const c = consumerBus.consume({ topic: "t", group: "g", handler: (d) => {
-      latencies.push(Date.now() - (d.payload as number));
-      return Promise.resolve();
-    } });
+    const c = consumerBus.consume({
+      topic: "t",
+      group: "g",
+      handler: (d) => {
+        latencies.push(Date.now() - (d.payload as number));
+        return Promise.resolve();
+      },
+    });
     await sleep(100); // the consumer has looked once and is idle now
     for (let i = 0; i < 5; i++) {
       await producer.publish([{ topic: "t", key: "k", payload: Date.now() }]);
@@ -93,6 +106,30 @@ describe("sqlite bus", () => {
       await sleep(30);
     }
     expect(Math.max(...latencies)).toBeLessThan(500);
+    await c.stop();
+    await consumerBus.close();
+  });
+
+  it("without a file watch, an idle consumer on another connection still finds new work by adaptive polling", async () => {
+    const store = await setup();
+    const other = await openStore({ url: store.url });
+    cleanups.push(() => Promise.resolve(other.close()));
+    const producer = createSqliteBus(store);
+    const consumerBus = createSqliteBus(other, { wake: { watch: false, pollMinMs: 2, pollMaxMs: 50 } });
+    await consumerBus.subscribe("t", "g");
+    const latencies: number[] = [];
+    const c = consumerBus.consume({
+      topic: "t",
+      group: "g",
+      handler: (d) => {
+        latencies.push(Date.now() - (d.payload as number));
+        return Promise.resolve();
+      },
+    });
+    await sleep(300); // idle long enough to back off to the 50 ms ceiling
+    await producer.publish([{ topic: "t", key: "k", payload: Date.now() }]);
+    await waitFor(() => latencies.length === 1, "the message", 2_000);
+    expect(latencies[0]).toBeLessThan(500);
     await c.stop();
     await consumerBus.close();
   });

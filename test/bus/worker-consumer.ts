@@ -35,7 +35,8 @@ async function handler(d: Delivery) {
     throw new Error("poison pill: cannot parse this update");
   }
   await store.client.execute({
-    sql: "INSERT INTO test_handled (msg_id, okey, p, n, fence, attempt, pid, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    sql:
+      "INSERT INTO test_handled (msg_id, okey, p, n, fence, attempt, pid, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     args: [d.id, d.key, payload.p ?? -1, payload.n ?? -1, d.fence, d.attempt, process.pid, Date.now()],
   });
   handled++;
@@ -60,6 +61,10 @@ process.on("SIGTERM", async () => {
   });
   await bus.close();
   store.close();
-  process.stdout.write(`${JSON.stringify({ pid: process.pid, handled, lockErrors, leasedAfterStop: Number(rs.rows[0]!["n"]) })}\n`);
+  process.stdout.write(
+    `${
+      JSON.stringify({ pid: process.pid, handled, lockErrors, leasedAfterStop: Number(rs.rows[0]!["n"]) })
+    }\n`,
+  );
   process.exit(0);
 });

@@ -17,7 +17,12 @@ let n = 0;
 while (n < count! && Date.now() < until) {
   const msgs = [];
   for (let i = n; i < Math.min(n + batch!, count!); i++) {
-    msgs.push({ topic: "work", key: `p${p}-k${i % keys!}`, payload: { p: p!, n: i }, idempotencyKey: `p${p}-${i}` });
+    msgs.push({
+      topic: "work",
+      key: `p${p}-k${i % keys!}`,
+      payload: { p: p!, n: i },
+      idempotencyKey: `p${p}-${i}`,
+    });
   }
   try {
     duplicates += (await bus.publish(msgs)).filter((r) => r.duplicate).length;

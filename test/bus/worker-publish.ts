@@ -13,7 +13,8 @@ import { isStoreUnavailable, migrate, openStore, type Store, storeErrorCode } fr
 const [path, countArg, ...flags] = process.argv.slice(2);
 const failFs = flags.find((f) => f.startsWith("--fail-fs="))?.slice("--fail-fs=".length);
 const report = (r: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(r)}\n`);
-const batch = (n: number) => Array.from({ length: n }, (_, i) => ({ topic: "t", key: `k${i % 7}`, payload: { i } }));
+const batch = (n: number) =>
+  Array.from({ length: n }, (_, i) => ({ topic: "t", key: `k${i % 7}`, payload: { i } }));
 
 async function state(store: Store) {
   const n = await store.client.execute("SELECT count(*) AS n FROM bus_messages");
@@ -39,5 +40,12 @@ try {
   report({ ok: true, published: ids.length, ...(await state(store)) });
 } catch (err) {
   const after = store ? await state(store).catch(() => ({})) : {};
-  report({ ok: false, code: storeErrorCode(err), unavailable: isStoreUnavailable(err), message: (err as Error).message, before, after });
+  report({
+    ok: false,
+    code: storeErrorCode(err),
+    unavailable: isStoreUnavailable(err),
+    message: (err as Error).message,
+    before,
+    after,
+  });
 }

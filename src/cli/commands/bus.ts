@@ -20,7 +20,9 @@ async function withBus(values: Values, deps: CliDeps, fn: (bus: Bus) => Promise<
   const authToken = authEnv ? deps.env[authEnv] : undefined;
   const store = await openStore({ url, ...(authToken ? { authToken } : {}) });
   try {
-    const rs = await store.client.execute("SELECT count(*) AS n FROM sqlite_master WHERE name = 'bus_messages'");
+    const rs = await store.client.execute(
+      "SELECT count(*) AS n FROM sqlite_master WHERE name = 'bus_messages'",
+    );
     if (Number(rs.rows[0]?.["n"] ?? 0) === 0) {
       deps.stderr("aideazz: this database has no bus tables yet; run 'aideazz migrate' first\n");
       return 1;
@@ -57,7 +59,8 @@ function formatAge(ms: number | null): string {
 export function table(header: string[], rows: string[][], numeric: ReadonlySet<number> = new Set()): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();
+    cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)].join("\n") + "\n";
 }
 
@@ -71,7 +74,11 @@ function statsTable(stats: GroupStats[]): string {
     formatAge(s.oldestAgeMs),
     String(s.deadLetters),
   ]);
-  return table(["TOPIC", "GROUP", "READY", "IN-FLIGHT", "DELAYED", "OLDEST", "DEAD"], rows, new Set([2, 3, 4, 5, 6]));
+  return table(
+    ["TOPIC", "GROUP", "READY", "IN-FLIGHT", "DELAYED", "OLDEST", "DEAD"],
+    rows,
+    new Set([2, 3, 4, 5, 6]),
+  );
 }
 
 function deadTable(list: DeadLetter[], now: number): string {
@@ -129,7 +136,10 @@ export const busDlqCommand = defineCommand({
   run({ values, positionals, deps }) {
     const [action, arg] = positionals;
     if (!ACTIONS.includes(action as (typeof ACTIONS)[number])) {
-      throw new UsageError(`bus dlq: unknown action "${action}"; use list, retry <id> or purge`, busDlqCommand);
+      throw new UsageError(
+        `bus dlq: unknown action "${action}"; use list, retry <id> or purge`,
+        busDlqCommand,
+      );
     }
     if (action !== "retry" && arg !== undefined) {
       throw new UsageError(`bus dlq ${action}: unexpected argument "${arg}"`, busDlqCommand);
@@ -139,9 +149,15 @@ export const busDlqCommand = defineCommand({
     if (action === "list") {
       const limitText = stringOption(values, "limit") ?? "100";
       const limit = Number(limitText);
-      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive integer, got "${limitText}"`, busDlqCommand);
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new UsageError(`--limit must be a positive integer, got "${limitText}"`, busDlqCommand);
+      }
       return withBus(values, deps, async (bus) => {
-        const list = await bus.deadLetters({ ...(topic ? { topic } : {}), ...(group ? { group } : {}), limit });
+        const list = await bus.deadLetters({
+          ...(topic ? { topic } : {}),
+          ...(group ? { group } : {}),
+          limit,
+        });
         if (values["json"] === true) deps.stdout(`${JSON.stringify(list, null, 2)}\n`);
         else if (list.length === 0) deps.stdout("bus dlq: no dead letters\n");
         else deps.stdout(deadTable(list, deps.now()));
@@ -151,7 +167,9 @@ export const busDlqCommand = defineCommand({
     if (action === "retry") {
       if (arg === undefined) throw new UsageError("bus dlq retry: missing <id>", busDlqCommand);
       const id = Number(arg);
-      if (!Number.isSafeInteger(id) || id < 1) throw new UsageError(`bus dlq retry: <id> must be a message id, got "${arg}"`, busDlqCommand);
+      if (!Number.isSafeInteger(id) || id < 1) {
+        throw new UsageError(`bus dlq retry: <id> must be a message id, got "${arg}"`, busDlqCommand);
+      }
       return withBus(values, deps, async (bus) => {
         if (!(await bus.retryDeadLetter(id, group))) {
           deps.stderr(`bus dlq retry: no dead letter with id ${id}${group ? ` in group "${group}"` : ""}\n`);
@@ -164,7 +182,10 @@ export const busDlqCommand = defineCommand({
     const olderText = stringOption(values, "older-than");
     const olderThanMs = olderText === undefined ? undefined : parseDurationMs(olderText);
     if (!topic && !group && olderThanMs === undefined && values["all"] !== true) {
-      throw new UsageError("bus dlq purge: give --topic, --group or --older-than, or --all to purge every dead letter", busDlqCommand);
+      throw new UsageError(
+        "bus dlq purge: give --topic, --group or --older-than, or --all to purge every dead letter",
+        busDlqCommand,
+      );
     }
     return withBus(values, deps, async (bus) => {
       const n = await bus.purgeDeadLetters({
