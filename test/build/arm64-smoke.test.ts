@@ -39,6 +39,8 @@ describe("arm64 smoke (qemu)", () => {
       "runs --version, migrate, config check and an agent's /health as aarch64, and the agent exits 0 on SIGTERM",
       async () => {
         const { code, output } = await runSmoke();
+        // The smoke's own timed steps go to the CI log: they are the aarch64 evidence.
+        console.log(output);
         expect(code, output).toBe(0);
         expect(output).toMatch(/^arm64 smoke: ok \(total [\d.]+ s\)$/m);
         const arch = /^arch inside qemu: uname -m = (\S+), Deno\.build\.arch = (\S+)$/m.exec(output);
