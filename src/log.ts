@@ -35,8 +35,8 @@ export interface LoggerOptions {
 /** Fields whose values identify a person: hashed. */
 const ID_FIELDS = new Set(["user", "userId", "chat", "chatId", "from", "phone", "waId", "wa_id", "contact"]);
 const EMAIL = /[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/gu;
-/** 9–15 digits, optionally with a leading + and single separators: phone numbers, not ISO dates or times. */
-const PHONE = /(?<![\w.:])\+?\d(?:[ .()-]?\d){8,14}(?![\w.])/g;
+/** 9–15 digits, optionally after + or "(", with up to two separators between digits ("+1 (555) 010-2345"). */
+const PHONE = /(?<![\w.:])[+(]?\d(?:[ .()-]{0,2}\d){8,14}(?![\w.])/g;
 
 /** Replaces email addresses and phone numbers in a text. */
 export function scrubPii(text: string): string {
