@@ -12,6 +12,11 @@ import { checkRoleKind, roleExtensions } from "./agents/orchestrator/roles/confi
 import { dashboardSchema } from "./agents/dashboard/config.ts";
 import { metricsConfigSchema } from "./metrics/config.ts";
 import { agentOpsLimits, opsSchema } from "./ops/config.ts";
+import {
+  telegramExperienceSchema,
+  webchatExperienceSchema,
+  whatsappExperienceSchema,
+} from "./agents/channel/experience.ts";
 
 const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "use lowercase letters, digits and dashes");
 
@@ -92,6 +97,12 @@ const whatsappSchema = z.strictObject({
     perUserMs: z.number().int().min(0).default(6_000).describe("Minimum gap between two messages to one user (pair rate)"),
     perSecond: z.number().positive().default(80).describe("Messages per second for the phone number"),
   }).default({ perUserMs: 6_000, perSecond: 80 }).describe("Send pacing (WhatsApp: ~1 msg / 6 s per user, 80 msg/s per number)"),
+  typing: z.strictObject({
+    refreshMs: z.number().int().min(5_000).max(25_000).default(20_000)
+      .describe("How often the typing indicator is shown again while a turn is in flight (WhatsApp shows it for up to 25 s)"),
+    maxMs: z.number().int().min(0).default(120_000).describe("Stop showing typing after this long without a reply"),
+  }).default({ refreshMs: 20_000, maxMs: 120_000 })
+    .describe("Typing indicator (with mark-as-read, so only when markAsRead is on) while the orchestrator works"),
 });
 
 const webchatSchema = z.strictObject({
@@ -101,9 +112,14 @@ const webchatSchema = z.strictObject({
 }).default({ title: "Chat with us", maxTextLength: 2_000, pollMs: 1_000 });
 
 const agentSchema = z.discriminatedUnion("kind", [
-  z.strictObject({ ...agentBase, kind: z.literal("telegram"), telegram: telegramSchema }),
-  z.strictObject({ ...agentBase, kind: z.literal("whatsapp"), whatsapp: whatsappSchema }),
-  z.strictObject({ ...agentBase, kind: z.literal("webchat"), webchat: webchatSchema.describe("Web chat page settings") }),
+  z.strictObject({ ...agentBase, kind: z.literal("telegram"), telegram: telegramSchema, experience: telegramExperienceSchema.prefault({}) }),
+  z.strictObject({ ...agentBase, kind: z.literal("whatsapp"), whatsapp: whatsappSchema, experience: whatsappExperienceSchema.prefault({}) }),
+  z.strictObject({
+    ...agentBase,
+    kind: z.literal("webchat"),
+    webchat: webchatSchema.describe("Web chat page settings"),
+    experience: webchatExperienceSchema.prefault({}),
+  }),
   z.strictObject({ ...agentBase, kind: z.literal("orchestrator"), apiKeyEnv: envVarName.optional() }),
   z.strictObject({ ...agentBase, kind: z.literal("analytics"), dashboard: dashboardSchema.optional() }),
 ]);

@@ -49,5 +49,12 @@ export const outboundReplySchema = z.object({
   kind: z.enum(["answer", "notice", "fallback", "greeting"]).default("answer"),
   /** When the (earliest) inbound message this reply answers was stored: end-to-end reply latency. */
   receivedAt: z.number().optional(),
+  /**
+   * A partial reply: the text so far of an answer the model is still writing (1, 2, … in order), same `replyKey`
+   * as the final reply. A channel that edits messages (Telegram) shows it; the others ignore it.
+   */
+  partial: z.number().int().positive().optional(),
+  /** The final reply of an answer that partials may have shown: the channel edits its message(s) to this text. */
+  streamed: z.boolean().optional(),
 });
 export type OutboundReply = z.infer<typeof outboundReplySchema>;

@@ -5,6 +5,11 @@
  * stops at the overall deadline. It catches only `ProviderError`: anything else is a bug and is rethrown after the
  * reservations are released. Every step lands in the decision record the orchestrator stores and measures.
  *
+ * Streaming (`onText`): the same walk and the same guards, but a provider that can stream is read chunk by chunk
+ * and the text so far is handed to `onText`. Fallback happens only before the first chunk: once the user may have
+ * seen text from one provider, a failure ends the walk with `StreamInterruptedError` (the turn is retried as a
+ * whole; the channel then edits the message it already posted).
+ *
  * @module
  */
 import type { Logger } from "../log.ts";
@@ -22,7 +27,7 @@ import {
 } from "./errors.ts";
 import type { Bulkhead } from "./providers/bulkhead.ts";
 import { withTimeout } from "./providers/signal.ts";
-import type { ChatMessage, ChatProvider, ChatResponse, Usage } from "./providers/types.ts";
+import type { ChatMessage, ChatProvider, ChatRequest, ChatResponse, ProviderKind, Usage } from "./providers/types.ts";
 
 export type { AttemptRecord } from "./errors.ts";
 import { createChainEntries } from "./providers/mod.ts";
@@ -82,6 +87,55 @@ export interface WalkOptions {
   deadlineAt: number;
   /** The caller's cancellation (e.g. shutdown); its reason is rethrown as is. */
   signal?: AbortSignal | undefined;
+  /**
+   * Stream: called with the whole text so far after every chunk of a provider that streams (providers without
+   * `stream()` answer at once). Must not throw; fallback stops at the first chunk.
+   */
+  onText?: ((text: string) => void) | undefined;
+}
+
+/**
+ * A streamed reply broke after its first chunk: the user may have seen part of it, so no other provider
+ * continues it (fallback happens only before the first chunk). The turn is retried as a whole.
+ */
+export class StreamInterruptedError extends AllProvidersFailedError {
+  constructor(tier: string, failures: readonly ChainFailure[], attempts: readonly AttemptRecord[] = []) {
+    super(tier, failures, attempts);
+    this.name = "StreamInterruptedError";
+    this.message = `the streamed reply of the ${tier} turn broke off: ${
+      failures.map((f) => `${f.provider} (${f.reason}${f.status ? ` ${f.status}` : ""})`).join(", ")
+    }`;
+  }
+}
+
+/** Reads a provider's stream into a response, reporting the text so far; `seen` is set at the first text. */
+async function readStream(
+  provider: ChatProvider,
+  stream: NonNullable<ChatProvider["stream"]>,
+  req: ChatRequest,
+  signal: AbortSignal,
+  onText: (text: string) => void,
+  seen: { text: boolean },
+): Promise<ChatResponse> {
+  let text = "";
+  for await (const chunk of stream(req, { signal })) {
+    if (chunk.type === "delta") {
+      if (chunk.text === "") continue;
+      text += chunk.text;
+      seen.text = true;
+      onText(text);
+      continue;
+    }
+    return {
+      text,
+      usage: chunk.usage ?? { inputTokens: 0, outputTokens: 0 },
+      model: chunk.model,
+      provider: provider.name,
+      finishReason: chunk.finishReason,
+      ...(chunk.rateLimit ? { rateLimit: chunk.rateLimit } : {}),
+    };
+  }
+  throw new ProviderError({ provider: provider.name, kind: "network", detail: "stream ended without its end" });
 }
 
 /** A generous input-token estimate (≈3 characters per token plus per-message overhead). */
@@ -145,8 +199,12 @@ export async function walkChain(
       `${e.name} attempt`,
     );
     let response: ChatResponse;
+    const seen = { text: false };
     try {
-      response = await e.provider.chat({ ...req, model: e.model }, { signal: timer.signal });
+      const stream = e.provider.stream?.bind(e.provider);
+      response = opts.onText && stream
+        ? await readStream(e.provider, stream, { ...req, model: e.model }, timer.signal, opts.onText, seen)
+        : await e.provider.chat({ ...req, model: e.model }, { signal: timer.signal });
     } catch (err) {
       if (!(err instanceof ProviderError)) {
         permit.release();
@@ -185,6 +243,10 @@ export async function walkChain(
         ...(retryInMs !== undefined ? { retryInMs } : {}),
       });
       s.last = { provider: e.name, reason: err.kind, status: err.status, attempts: s.tries };
+      if (seen.text) {
+        // Text of this provider may be on the user's screen: no other provider continues it.
+        throw new StreamInterruptedError(opts.tier, [s.last], attempts);
+      }
       if (retryInMs === undefined) s.done = true;
       else s.nextAt = failedAt + retryInMs;
       return undefined;
@@ -283,6 +345,13 @@ export async function walkChain(
   }
 }
 
+/** A provider of a chain as callers may see it (e.g. to predict a slow reply). */
+export interface ChainProviderInfo {
+  name: string;
+  kind: ProviderKind;
+  breaker: BreakerState;
+}
+
 /** The model router the orchestrator calls: classify a turn, walk its class's chain. */
 export interface ModelRouter {
   classify(turn: TurnFacts): Classification;
@@ -291,6 +360,14 @@ export interface ModelRouter {
    * `AllProvidersFailedError` when no provider answered by the deadline, or the caller's abort reason.
    */
   route(input: RouteInput): Promise<RouteResult>;
+  /**
+   * `route()` reading providers that can stream chunk by chunk: `onText` gets the whole text so far. Same
+   * guards (breaker, bulkhead, budget, quota, deadline, abort); fallback only before the first chunk, after it a
+   * failure throws `StreamInterruptedError` (an `AllProvidersFailedError`).
+   */
+  routeStream(input: RouteInput, onText: (text: string) => void): Promise<RouteResult>;
+  /** The chain a turn of `tier` walks, in order. */
+  providersFor(tier: Tier): ChainProviderInfo[];
   breakerStates(): Record<string, BreakerState>;
   readonly budget: Budget;
   readonly quota: Quota;
@@ -359,5 +436,12 @@ export async function createModelRouter(
       const deadlineAt = deps.now() + (input.deadlineMs ?? settings.deadlineMs);
       return walkChain(chains[tier], input.request, { tier, deadlineAt, signal: input.signal }, chainDeps);
     },
+    routeStream(input, onText) {
+      const tier = input.tier ?? (input.turn ? classify(input.turn).tier : "simple");
+      const deadlineAt = deps.now() + (input.deadlineMs ?? settings.deadlineMs);
+      return walkChain(chains[tier], input.request, { tier, deadlineAt, signal: input.signal, onText }, chainDeps);
+    },
+    providersFor: (tier) =>
+      chains[tier].map((e) => ({ name: e.name, kind: e.provider.kind, breaker: e.breaker.state() })),
   };
 }

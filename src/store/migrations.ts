@@ -6,6 +6,7 @@
  */
 import { orchestratorMigration } from "../agents/orchestrator/schema.ts";
 import { rolesMigration } from "../agents/orchestrator/roles/schema.ts";
+import { inboxMigration } from "../agents/channel/inbox-schema.ts";
 
 export interface Migration {
   version: number;
@@ -309,4 +310,5 @@ export const migrations: readonly Migration[] = [
   },
   orchestratorMigration,
   rolesMigration,
+  inboxMigration,
 ];

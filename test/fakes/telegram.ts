@@ -1,7 +1,7 @@
 /**
  * A fake Telegram Bot API server: real HTTP (`apiRoot` = `fake.apiRoot`), the methods the channel uses
- * (getUpdates with long polling and offset confirmation, sendMessage, sendChatAction, setWebhook,
- * deleteWebhook, getMe) and the documented error shapes
+ * (getUpdates with long polling and offset confirmation, sendMessage, editMessageText, sendChatAction,
+ * setWebhook, deleteWebhook, getMe) and the documented error shapes
  * (`{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}}`,
  * 403 blocked, 5xx). It records every call and can be scripted per test.
  */
@@ -21,10 +21,23 @@ export interface Call {
 
 export interface SentMessage {
   chatId: number | string;
+  /** What the message shows now (its last edit). */
   text: string;
   linkPreviewDisabled: boolean;
   parseMode: unknown;
   messageId: number;
+  at: number;
+  /** Every text the message showed, the sent one first, then each edit. */
+  history: string[];
+  /** When each text of `history` was set. */
+  historyAt: number[];
+}
+
+/** One accepted editMessageText. */
+export interface EditedMessage {
+  chatId: number | string;
+  messageId: number;
+  text: string;
   at: number;
 }
 
@@ -66,6 +79,8 @@ export interface FakeTelegram {
   readonly apiRoot: string;
   readonly calls: Call[];
   readonly sent: SentMessage[];
+  /** Accepted edits (editMessageText), in order. */
+  readonly edits: EditedMessage[];
   /** Chat ids whose users blocked the bot: sendMessage answers 403. */
   readonly blocked: Set<string>;
   /** Queues updates for getUpdates (wakes a waiting long poll). */
@@ -104,6 +119,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
   const now = opts.now ?? Date.now;
   const calls: Call[] = [];
   const sent: SentMessage[] = [];
+  const edits: EditedMessage[] = [];
   const blocked = new Set<string>();
   const scripts = new Map<string, Script[]>();
   const delays = new Map<string, (call: Call) => number>();
@@ -196,17 +212,52 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
         if (blocked.has(String(chatId))) return errors.blocked();
         const messageId = nextMessageId++;
         const preview = body["link_preview_options"] as { is_disabled?: boolean } | undefined;
+        const at = now();
         sent.push({
           chatId,
           text,
           linkPreviewDisabled: preview?.is_disabled === true,
           parseMode: body["parse_mode"],
           messageId,
-          at: now(),
+          at,
+          history: [text],
+          historyAt: [at],
         });
         return ok({
           message_id: messageId,
           date: Math.floor(now() / 1000),
+          chat: { id: chatId, type: "private" },
+          text,
+        });
+      }
+      case "editMessageText": {
+        // core.telegram.org/bots/api#editmessagetext: returns the edited Message; the same text again is a
+        // 400 "message is not modified"; an unknown message (or another chat's) is "message to edit not found".
+        const chatId = body["chat_id"] as number | string;
+        const text = typeof body["text"] === "string" ? body["text"] : "";
+        const bad = (description: string): FakeReply => ({
+          status: 400,
+          body: { ok: false, error_code: 400, description: `Bad Request: ${description}` },
+        });
+        if (blocked.has(String(chatId))) return errors.blocked();
+        const m = sent.find((x) => x.messageId === body["message_id"] && String(x.chatId) === String(chatId));
+        if (!m) return bad("message to edit not found");
+        if (text.length === 0) return bad("message text is empty");
+        if (text.length > 4096) return bad("MESSAGE_TOO_LONG");
+        if (text === m.text) {
+          return bad(
+            "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+          );
+        }
+        const at = now();
+        m.text = text;
+        m.history.push(text);
+        m.historyAt.push(at);
+        edits.push({ chatId, messageId: m.messageId, text, at });
+        return ok({
+          message_id: m.messageId,
+          date: Math.floor(m.at / 1000),
+          edit_date: Math.floor(at / 1000),
           chat: { id: chatId, type: "private" },
           text,
         });
@@ -251,6 +302,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
     apiRoot: `http://127.0.0.1:${port}`,
     calls,
     sent,
+    edits,
     blocked,
     push(...updates) {
       queue.push(...updates);

@@ -7,6 +7,11 @@
  * released (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after `maxAttempts` the
  * error goes back to the bus for a later retry.
  *
+ * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
+ * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
+ * partials posted, and sends the rest. Its parts are sent at least once when an earlier outcome is unknown: a
+ * message stuck at a partial text would be worse than a duplicate.
+ *
  * @module
  */
 import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
@@ -18,6 +23,7 @@ import { M } from "../../metrics/names.ts";
 import type { ChannelTransport } from "./outcome.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
+import type { Progressive } from "./progressive.ts";
 
 export type ChannelName = "telegram" | "whatsapp" | "webchat";
 
@@ -47,6 +53,8 @@ export interface EgressOptions<P> {
   markInactive(chatId: string, reason: string): Promise<void>;
   /** Called when a reply is finished (sent, skipped or failed): e.g. stop the typing indicator. */
   onReplyDone?(reply: OutboundReply): void;
+  /** Shows partial replies and edits streamed ones (channels that can edit a message); without it partials are ignored. */
+  progressive?: Progressive<P>;
 }
 
 /** Thrown to hand a send back to the bus (its retry delay applies). */
@@ -68,8 +76,8 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   const maxAttempts = opts.maxAttempts ?? 5;
 
   /** Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). */
-  async function claim(key: string, delivery: Delivery): Promise<boolean> {
-    const begun = await ledger.begin(key, delivery.fence, { resendUnknown: opts.resendUnknown });
+  async function claim(key: string, delivery: Delivery, resendUnknown: boolean): Promise<boolean> {
+    const begun = await ledger.begin(key, delivery.fence, { resendUnknown });
     if (begun.status === "send") return true;
     if (begun.status === "pending") {
       throw new SendRetryLaterError("another attempt is sending this part right now");
@@ -85,7 +93,13 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
    * Sends one part; false when the reply must stop here: a permanent failure, or a replacement was sent (it
    * stands for the whole reply — WhatsApp's template after 131047 must not be sent once per part).
    */
-  async function sendPart(reply: OutboundReply, key: string, part: P, delivery: Delivery): Promise<boolean> {
+  async function sendPart(
+    reply: OutboundReply,
+    key: string,
+    part: P,
+    delivery: Delivery,
+    resendUnknown = opts.resendUnknown,
+  ): Promise<boolean> {
     if ((await ledger.wasSent(key)) !== undefined) {
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
       return true;
@@ -97,7 +111,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         reply.chatId,
         opts.stopping ? AbortSignal.any([delivery.signal, opts.stopping]) : delivery.signal,
       );
-      if (!(await claim(key, delivery))) return true;
+      if (!(await claim(key, delivery, resendUnknown))) return true;
       await delivery.assertLease();
       const started = opts.now();
       const outcome = await transport.send(current, {
@@ -167,17 +181,29 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       return;
     }
     const reply = parsed.data;
+    const progressive = opts.progressive;
+    if (reply.partial !== undefined) {
+      // Stale by the time a retry would come: shown now or never (the final reply carries the whole text).
+      if (!progressive) return;
+      await progressive.partial(reply, delivery);
+      opts.onReplyDone?.(reply);
+      return;
+    }
+    const streamed = reply.streamed === true && progressive !== undefined;
     try {
       const plan = await transport.plan(reply);
       if ("skipped" in plan) {
         const key = partKey(reply.replyKey, 0);
-        if (await claim(key, delivery)) await ledger.recordFailed(key, plan.skipped);
+        if (await claim(key, delivery, opts.resendUnknown)) await ledger.recordFailed(key, plan.skipped);
         log.info("reply not sent", { chat: reply.chatId, reason: plan.skipped, replyKey: reply.replyKey });
         return;
       }
       for (const [i, part] of plan.parts.entries()) {
-        if (!(await sendPart(reply, partKey(reply.replyKey, i), part, delivery))) break;
+        const key = partKey(reply.replyKey, i);
+        if (streamed && (await progressive.finalPart(reply, key, part, delivery))) continue;
+        if (!(await sendPart(reply, key, part, delivery, streamed || opts.resendUnknown))) break;
       }
+      if (streamed) progressive.finished(reply);
     } finally {
       opts.onReplyDone?.(reply);
     }

@@ -1,8 +1,10 @@
 /**
  * The ingress commit every channel shares: first the channel's own rows (contacts, skipped inputs, delivery
- * states — all idempotent upserts) in one write batch, then every inbound message and every channel-local answer
- * in ONE bus publish with per-message idempotency keys (atomic: all or nothing). Only then may the webhook answer
- * 2xx or the poller confirm an offset. A redelivery after a failure repeats both steps harmlessly.
+ * states, the chat inbox rows of the inbound messages — all idempotent upserts) in one write batch, then every
+ * inbound message and every channel-local answer in ONE bus publish with per-message idempotency keys (atomic:
+ * all or nothing), then the bus ids into the chat inbox (inbox.ts). Only then may the webhook answer 2xx or the
+ * poller confirm an offset. A redelivery after a failure repeats the steps harmlessly (a duplicate publish
+ * reports the original bus id).
  *
  * @module
  */
@@ -19,6 +21,7 @@ import type { Logger } from "../../log.ts";
 import { type Client, type InStatement, isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
 import { newTraceId, type Tracer } from "../../trace/mod.ts";
 import { RETRY_AFTER_S } from "../runtime.ts";
+import { inboxBusId, inboxInsert } from "./inbox.ts";
 
 export interface IngressBatch {
   /** Messages for the orchestrator, each with its idempotency key (`telegram:<agent>:<update_id>`, `whatsapp:<wamid>`, …). */
@@ -60,7 +63,9 @@ export interface IngressTarget {
  */
 export async function commitIngress(to: IngressTarget, batch: IngressBatch): Promise<IngressResult> {
   const { bus, client, agent } = to;
-  if (batch.rows.length > 0) await client.batch(batch.rows, "write");
+  // Inbox rows first: the orchestrator, once it claims a message, finds its row and every earlier one.
+  const rows = [...batch.rows, ...batch.inbound.map((i) => inboxInsert(i.message))];
+  if (rows.length > 0) await client.batch(rows, "write");
   const seen = new Set<string>();
   const messages: (PublishInput & { idempotencyKey: string })[] = [];
   let duplicates = 0;
@@ -92,6 +97,11 @@ export async function commitIngress(to: IngressTarget, batch: IngressBatch): Pro
   const fresh = new Set<string>();
   if (messages.length === 0) return { fresh, duplicates };
   const results = await bus.publish(messages);
+  const busIds = results.slice(0, inboundCount).map((r, i) => {
+    const message = inbound.get(messages[i]!.idempotencyKey)!;
+    return inboxBusId(agent, message.platformId, r.id);
+  });
+  if (busIds.length > 0) await client.batch(busIds, "write");
   results.forEach((r, i) => {
     const m = messages[i]!;
     if (i >= inboundCount) return;

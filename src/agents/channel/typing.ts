@@ -1,8 +1,11 @@
 /**
  * "Typing…" while a turn is in flight. The channel starts it when it stores a message the orchestrator will
  * answer and stops it when the reply for that chat was sent (or after `maxMs`, so a lost turn does not type
- * forever). Telegram shows a chat action for 5 s, so it is renewed every `refreshMs`. Best effort: a failed
- * renewal is logged at debug level and never affects ingress or egress.
+ * forever). Telegram shows a chat action for 5 s, so it is renewed every `refreshMs`; WhatsApp's indicator lasts
+ * up to 25 s. Before each renewal `stillWaiting` asks whether the chat still has a message waiting for its turn:
+ * a turn that ends without a reply to this chat (a chat paused for a person, a rate-limit silence) stops the
+ * indicator at the next renewal instead of after `maxMs`. Best effort: a failed renewal is logged at debug level
+ * and never affects ingress or egress.
  *
  * @module
  */
@@ -13,8 +16,12 @@ export interface TypingOptions {
   maxMs: number;
   sleep: Sleep;
   now: () => number;
-  /** One typing action (Telegram `sendChatAction`). */
+  /** One typing action (Telegram `sendChatAction`, WhatsApp mark-as-read with the typing indicator). */
   send(chatId: string): Promise<void>;
+  /** Asked before each renewal; false stops the indicator. An error counts as true. */
+  stillWaiting?(chatId: string): Promise<boolean>;
+  /** The first action was already taken by the caller (WhatsApp marks the message read with the indicator). */
+  skipFirst?: boolean;
   onError?(chatId: string, err: unknown): void;
 }
 
@@ -32,11 +39,15 @@ export function createTyping(opts: TypingOptions): Typing {
   const loop = async (chatId: string, ctrl: AbortController) => {
     const until = opts.now() + opts.maxMs;
     try {
-      while (!ctrl.signal.aborted && opts.now() < until) {
-        try {
-          await opts.send(chatId);
-        } catch (err) {
-          opts.onError?.(chatId, err);
+      for (let first = true; !ctrl.signal.aborted && opts.now() < until; first = false) {
+        if (!first && opts.stillWaiting && !(await opts.stillWaiting(chatId).catch(() => true))) break;
+        if (ctrl.signal.aborted) break;
+        if (!first || !opts.skipFirst) {
+          try {
+            await opts.send(chatId);
+          } catch (err) {
+            opts.onError?.(chatId, err);
+          }
         }
         await opts.sleep(Math.min(opts.refreshMs, Math.max(0, until - opts.now())), ctrl.signal);
       }

@@ -17,6 +17,7 @@ import { createFaq, type Faq, parseFaq } from "../../router/faq.ts";
 import { EGRESS_GROUP, ORCHESTRATOR_GROUP } from "../channel/spine.ts";
 import { defineAgent } from "../define.ts";
 import { createConversations } from "./conversation.ts";
+import { createInbox } from "./experience/inbox.ts";
 import { createUserLimits } from "./limits.ts";
 import { openAiRoutes } from "./openai.ts";
 import { createRoleHooks } from "./roles/mod.ts";
@@ -93,9 +94,10 @@ export const orchestrator = defineAgent({
     });
     // roles: leads, sales price guard, handoff, reply hygiene (throws when an operator is not a telegram agent).
     const roles = createRoleHooks({ config, bus, client: store.client, conversations, router, limits, tracer, metrics, log, now });
+    const inbox = createInbox(store.client);
     const handler = createTurnHandler({
       bus, client: store.client, config, conversations, cache, faqs, router, limits, tracer, metrics, log, now,
-      random: Math.random, agent: agent.name, roles,
+      random: Math.random, agent: agent.name, roles, inbox, sleep,
     });
     const retention = createRetention(store, { now, log });
     let consumer: Consumer | undefined;
@@ -129,10 +131,14 @@ export const orchestrator = defineAgent({
         gauges = router && setInterval(() => {
           sampleRouterGauges(router, store.client, metrics, now()).catch((err) => log.debug("gauge sampling failed", { err }));
         }, 10_000);
-        housekeeping = setInterval(() => {
-          conversations.purgeBefore(now() - config.conversation.retentionDays * DAY_MS)
-            .catch((err) => log.warn("conversation retention failed", { err }));
-        }, 3_600_000);
+        // At start and then hourly: an orchestrator restarted more often than hourly must still purge.
+        const purge = () => {
+          const cutoff = now() - config.conversation.retentionDays * DAY_MS;
+          conversations.purgeBefore(cutoff).catch((err) => log.warn("conversation retention failed", { err }));
+          inbox.purgeBefore(cutoff).catch((err) => log.warn("chat inbox retention failed", { err }));
+        };
+        purge();
+        housekeeping = setInterval(purge, 3_600_000);
       },
       async stop() {
         clearInterval(housekeeping);

@@ -6,6 +6,12 @@
  * When every provider fails, the user gets one honest "we'll get back to you" (its own idempotency key, so a
  * retry never sends it again) and the handler throws: the bus retries later and dead-letters after its attempts.
  *
+ * Conversation experience (experience/): a text message that starts a burst waits until its chat is quiet and is
+ * answered together with the messages stored after it (one model call, one reply whose `inReplyTo` lists them
+ * all; the chat inbox records which reply answered which message in the same write as the saved answer, so their
+ * own deliveries are acknowledged without a reply). For a channel that can edit its message the model's text is
+ * published as partial replies while it streams; for one that cannot, a slow turn gets one "working on it" notice.
+ *
  * @module
  */
 import { chatKey, type InboundMessage, inboundMessageSchema, outboundTopic, type OutboundReply } from "../../bus/envelopes.ts";
@@ -23,8 +29,16 @@ import type { Faq } from "../../router/faq.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Conversations } from "./conversation.ts";
-import type { UserLimits } from "./limits.ts";
+import type { LimitVerdict, UserLimits } from "./limits.ts";
 import type { RoleHooks } from "./roles/mod.ts";
+import { type ExperienceSettings, experienceOf } from "../channel/experience.ts";
+import { burstText, collectBurst } from "./experience/burst.ts";
+import type { Inbox, InboxRow } from "./experience/inbox.ts";
+import { callModel } from "./experience/model-call.ts";
+import { createLatencyEstimates, type LatencyEstimates } from "./experience/notice.ts";
+
+/** Inbound messages answered by an earlier message's turn (their burst): no model call of their own. */
+export const COALESCED_METRIC = "aideazz_messages_coalesced_total";
 
 export interface TurnDeps {
   bus: Bus;
@@ -46,6 +60,24 @@ export interface TurnDeps {
   agent: string;
   /** Role logic (leads, sales, handoff, reply hygiene): src/agents/orchestrator/roles. */
   roles?: RoleHooks;
+  /** The chat inbox: bursts, and which reply answered which message. */
+  inbox: Inbox;
+  /** Waits `ms` or rejects when `signal` aborts (the burst's quiet period). */
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Provider latencies measured in this process (slow-turn prediction); default: a fresh one. */
+  latency?: LatencyEstimates;
+}
+
+/** What one turn answers: the message handled and the burst stored after it, with the turn's reply key. */
+interface TurnScope {
+  msg: InboundMessage;
+  /** `msg` with the burst's text (what the FAQ, the cache and the model see). */
+  turnMsg: InboundMessage;
+  burst: InboxRow[];
+  delivery: Delivery;
+  replyKey: string;
+  inReplyTo: number[];
+  exp: ExperienceSettings;
 }
 
 interface RoleView {
@@ -77,6 +109,7 @@ interface Answer {
 export function createTurnHandler(deps: TurnDeps): Handler {
   const { config, bus, tracer, metrics, log, now } = deps;
   const conv = config.conversation;
+  const latency = deps.latency ?? createLatencyEstimates();
 
   const roleOf = (channelAgent: string): RoleView => {
     const agent = config.agents.find((a) => a.name === channelAgent);
@@ -85,25 +118,41 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     return { name: agent.role, systemPrompt: deps.roles?.systemPrompt(agent.role) ?? role.systemPrompt, greeting: role.greeting };
   };
 
-  async function publishReply(msg: InboundMessage, delivery: Delivery, text: string, kind: OutboundReply["kind"], suffix: string) {
+  /**
+   * Publishes a reply of the turn. `suffix` names it (`answer`, `fallback`, `working`); `partial` is the sequence
+   * number of a partial reply (the text so far), which shares the answer's reply key.
+   */
+  async function publishReply(
+    scope: TurnScope,
+    text: string,
+    kind: OutboundReply["kind"],
+    suffix: string,
+    partial?: number,
+  ) {
+    const { msg, delivery } = scope;
+    const replyKey = `${delivery.id}:${suffix}`;
+    // Answers of a chat whose channel edits its messages: the final text replaces what partials showed.
+    const streamed = scope.exp.stream !== undefined && suffix === "answer";
     const reply: OutboundReply = {
       agent: msg.agent,
       chatId: msg.chatId,
       text,
-      inReplyTo: [delivery.id],
-      replyKey: `${delivery.id}:${suffix}`,
+      inReplyTo: scope.inReplyTo,
+      replyKey,
       kind,
       receivedAt: msg.receivedAt,
+      ...(partial !== undefined ? { partial } : streamed ? { streamed } : {}),
     };
     await delivery.assertLease();
+    const idem = partial === undefined ? `reply:${replyKey}` : `reply:${replyKey}:partial:${delivery.attempt}:${partial}`;
     await bus.publish([{
       topic: outboundTopic(msg.agent),
       key: chatKey(msg.agent, msg.chatId),
       payload: reply as unknown as Json,
-      idempotencyKey: `reply:${reply.replyKey}`,
+      idempotencyKey: idem,
       ...(delivery.traceId ? { traceId: delivery.traceId } : {}),
     }]);
-    tracer.event(delivery.traceId, "reply_queued", { replyKey: reply.replyKey, kind });
+    if (partial === undefined) tracer.event(delivery.traceId, "reply_queued", { replyKey, kind });
   }
 
   function command(msg: InboundMessage, role: RoleView, delivery: Delivery): Promise<Answer> | Answer {
@@ -149,14 +198,20 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     }
   }
 
-  async function answerText(msg: InboundMessage, delivery: Delivery, role: RoleView, started: number): Promise<Answer> {
+  async function answerText(t: TurnScope, role: RoleView, started: number): Promise<Answer> {
+    const { turnMsg: msg, delivery } = t;
     if (msg.text.length > conv.maxInputChars) {
       return { text: conv.tooLongText, kind: "notice", source: "limit", tier: "limit", reason: "too long", remember: false };
     }
-    const verdict = await deps.limits.admit(`${msg.channel}:${msg.userId}`);
-    if (!verdict.ok) {
-      const text = verdict.notify ? conv.rateLimitedText : "";
-      return { text, kind: "notice", source: "limit", tier: "limit", reason: `over ${verdict.reason} limit`, remember: false };
+    // Every message of a burst counts against the user's per-minute limit.
+    let refused: Exclude<LimitVerdict, { ok: true }> | undefined;
+    for (let i = 0; i <= t.burst.length; i++) {
+      const verdict = await deps.limits.admit(`${msg.channel}:${msg.userId}`);
+      if (!verdict.ok) refused = { ...verdict, notify: verdict.notify || (refused?.notify ?? false) };
+    }
+    if (refused) {
+      const text = refused.notify ? conv.rateLimitedText : "";
+      return { text, kind: "notice", source: "limit", tier: "limit", reason: `over ${refused.reason} limit`, remember: false };
     }
     const faq = deps.faqs.get(role.name)?.answer(msg.text);
     if (faq) {
@@ -190,13 +245,24 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       stage: history.length === 0 ? "first" : "ongoing",
       ...(await deps.roles?.turnFacts(role.name, chat)), // roles: a lead's stage and qualification
     };
-    const { response, decision } = await deps.router.route({
+    const { response, decision } = await callModel({
+      router: deps.router,
+      exp: t.exp,
+      delivery,
+      channel: msg.channel,
       request: { messages, maxTokens: conv.maxReplyTokens },
       turn,
-      signal: delivery.signal,
+      latency,
+      publish: (text, kind, suffix, partial) => publishReply(t, text, kind, suffix, partial),
+      reviewPartial: (text) => deps.roles ? deps.roles.reviewPartial(role.name, text) : text,
+      metrics,
+      tracer,
+      log,
+      now,
     });
     tracer.event(delivery.traceId, "route", { tier: decision.tier, provider: decision.provider, reason: decision.reason });
     recordAttempts(decision.attempts, delivery.traceId, started);
+    for (const a of decision.attempts) if (a.outcome === "ok") latency.observe(a.provider, a.latencyMs);
     const tokens = decision.tokens.inputTokens + decision.tokens.outputTokens;
     await deps.limits.spend(`${msg.channel}:${msg.userId}`, tokens);
     metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "input" }, decision.tokens.inputTokens);
@@ -237,19 +303,53 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     };
   }
 
+  /** The messages stored after `msg` that this turn answers too (none unless `msg` starts a burst). */
+  function burstOf(msg: InboundMessage, own: InboxRow | undefined, delivery: Delivery, exp: ExperienceSettings) {
+    if (!own || own.state !== "pending" || msg.kind !== "text" || !exp.coalesce.enabled) return Promise.resolve([]);
+    if (msg.text.length > conv.maxInputChars) return Promise.resolve([]);
+    return collectBurst({ inbox: deps.inbox, now, sleep: deps.sleep }, {
+      agent: msg.agent,
+      chatId: msg.chatId,
+      own,
+      settings: exp.coalesce,
+      wait: delivery.attempt === 1,
+      maxChars: conv.maxInputChars,
+      signal: delivery.signal,
+    });
+  }
+
   return async (delivery) => {
     const started = now();
     const msg = inboundMessageSchema.parse(delivery.payload);
     tracer.event(delivery.traceId, "claimed", { group: delivery.group, attempt: delivery.attempt });
     const chat = chatKey(msg.agent, msg.chatId);
+    const answerKey = `${delivery.id}:answer`;
+    const own = await deps.inbox.get(msg.agent, msg.platformId);
+    // Answered by the turn of an earlier message of its burst, or silenced (a paused chat): nothing more to say.
+    if (own && own.state !== "pending" && own.replyKey !== answerKey) {
+      if (own.state === "answered") metrics.inc(COALESCED_METRIC, { channel: msg.channel });
+      tracer.event(delivery.traceId, "reply_queued", { coalesced: own.state, replyKey: own.replyKey ?? null });
+      return;
+    }
+    const exp = experienceOf(config.agents, msg.agent);
     // Saved before publishing: a redelivery after a crash in between sends that answer, without a model call.
     const saved = await deps.conversations.answerFor(delivery.id);
     if (saved !== undefined) {
-      await publishReply(msg, delivery, saved, "answer", "answer");
+      const answered = await deps.inbox.answeredBy(answerKey);
+      const inReplyTo = answered.length > 0 ? answered : [delivery.id];
+      await publishReply({ msg, turnMsg: msg, burst: [], delivery, replyKey: answerKey, inReplyTo, exp }, saved, "answer", "answer");
       return;
     }
     // roles: operator commands and paused (handed-off) chats get no bot answer.
-    if (await deps.roles?.intercept(msg, delivery)) return;
+    if (await deps.roles?.intercept(msg, delivery)) {
+      await deps.client.batch(deps.inbox.finish({ msg, busId: delivery.id }, [], "silent", undefined, now()), "write");
+      return;
+    }
+    const burst = await burstOf(msg, own, delivery, exp);
+    const turnMsg = burst.length === 0 ? msg : { ...msg, text: burstText(msg.text, burst) };
+    const inReplyTo = [delivery.id, ...burst.flatMap((r) => (r.busId === undefined ? [] : [r.busId]))];
+    const scope: TurnScope = { msg, turnMsg, burst, delivery, replyKey: answerKey, inReplyTo, exp };
+    if (burst.length > 0) tracer.event(delivery.traceId, "route", { purpose: "burst", messages: burst.length + 1 });
     const role = roleOf(msg.agent);
     let answer: Answer;
     try {
@@ -257,29 +357,32 @@ export function createTurnHandler(deps: TurnDeps): Handler {
         ? await command(msg, role, delivery)
         : msg.kind === "unsupported"
         ? { text: conv.unsupportedText, kind: "notice", source: "command", tier: "command", reason: "unsupported", remember: false }
-        : await answerText(msg, delivery, role, started);
+        : await answerText(scope, role, started);
     } catch (err) {
       if (!(err instanceof AllProvidersFailedError)) throw err;
       recordAttempts(err.attempts, delivery.traceId, started);
       metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
       log.warn("every provider failed; sending the fallback reply, message stays queued", { trace: delivery.traceId, err });
-      await publishReply(msg, delivery, conv.fallbackText, "fallback", "fallback");
+      await publishReply(scope, conv.fallbackText, "fallback", "fallback");
       throw err;
     }
     metrics.inc(M.routerDecisions, { tier: answer.tier, provider: answer.provider ?? answer.source, outcome: "answered" });
-    const latency = now() - started;
-    const statements = [decisionStatement(delivery, answer, latency)];
+    const latencyMs = now() - started;
+    const statements = [decisionStatement(delivery, answer, latencyMs)];
     if (answer.remember) {
-      statements.push(...deps.conversations.saveStatements(chat, delivery.id, { role: "user", text: msg.text, at: msg.receivedAt }, {
+      statements.push(...deps.conversations.saveStatements(chat, delivery.id, { role: "user", text: turnMsg.text, at: msg.receivedAt }, {
         role: "assistant",
         text: answer.text,
         at: now(),
       }));
     }
+    // Which messages this reply answers, in the same write as the saved answer.
+    const silent = answer.text === "";
+    statements.push(...deps.inbox.finish({ msg, busId: delivery.id }, burst, silent ? "silent" : "answered", silent ? undefined : answerKey, now()));
     await delivery.assertLease();
     await deps.client.batch(statements, "write");
     // An empty text is a deliberate silence (a second message over the rate limit): nothing to send.
-    if (answer.text !== "") await publishReply(msg, delivery, answer.text, answer.kind, "answer");
-    if (answer.remember) await deps.roles?.afterTurn(msg, delivery, role.name); // roles: lead extraction
+    if (!silent) await publishReply(scope, answer.text, answer.kind, "answer");
+    if (answer.remember) await deps.roles?.afterTurn(turnMsg, delivery, role.name); // roles: lead extraction
   };
 }

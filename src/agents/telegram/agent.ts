@@ -1,9 +1,11 @@
 /**
  * The Telegram channel agent: ingress by webhook (Hono route) or long polling, egress from `outbound.<agent>`
- * with typing, splitting, pacing and the send ledger. Ingress only commits; it never calls a model or sends.
+ * with typing, splitting, pacing and the send ledger, and progressive replies (partials posted, then edited).
+ * Ingress only commits; it never calls a model or sends.
  *
  * @module
  */
+import type { OutboundReply } from "../../bus/envelopes.ts";
 import type { Config } from "../../config.ts";
 import { M } from "../../metrics/names.ts";
 import type { AgentDeps, AgentInstance } from "../define.ts";
@@ -14,6 +16,8 @@ import { createPacer } from "../channel/pacer.ts";
 import { type Sleep, sleep as realSleep } from "../channel/sleep.ts";
 import { createChannelSpine, type SpineOptions } from "../channel/spine.ts";
 import { createTyping } from "../channel/typing.ts";
+import { turnPending } from "../channel/inbox.ts";
+import { createProgressive } from "../channel/progressive.ts";
 import { createTelegramApi, toGrammySignal } from "./api.ts";
 import { classifyUpdates } from "./classify.ts";
 import { createPoller, type Poller } from "./poller.ts";
@@ -67,14 +71,24 @@ export async function createTelegramAgent(
   const sleep = opts.sleep ?? realSleep;
   const api = createTelegramApi(token, tg.apiRoot, deps.fetch);
   const spine = await createChannelSpine(deps, agent.name, opts);
+  const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
   const typing = createTyping({
     refreshMs: tg.typing.refreshMs,
     maxMs: tg.typing.maxMs,
     sleep,
     now,
     send: async (chatId) => void await api.sendChatAction(toChatId(chatId), "typing"),
+    stillWaiting: (chatId) => waiting(chatId, now() - tg.typing.maxMs),
     onError: (chatId, err) => log.debug("typing action failed", { chat: chatId, err }),
   });
+  /** A reply went out: typing stops; it starts again when a message that came in meanwhile waits for its turn. */
+  const afterReply = (reply: OutboundReply) => {
+    typing.stop(reply.chatId);
+    if (reply.partial !== undefined || reply.receivedAt === undefined) return;
+    waiting(reply.chatId, reply.receivedAt)
+      .then((more) => more && typing.start(reply.chatId))
+      .catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
+  };
 
   const ingest = async (updates: TelegramUpdate[]) => {
     const started = now();
@@ -109,21 +123,40 @@ export async function createTelegramAgent(
     })
     : undefined;
 
+  const transport = createTelegramTransport({ api, client: store.client, agent: agent.name });
+  const pacer = createPacer({ perKeyMs: tg.pacing.perChatMs, perSecond: tg.pacing.perSecond, now, sleep });
+  const stream = agent.experience.stream;
   const handler = createEgressHandler({
     channel: "telegram",
-    transport: createTelegramTransport({ api, client: store.client, agent: agent.name }),
+    transport,
     ledger: spine.ledger,
     stopping: spine.stopping,
     tracer: deps.tracer,
     resendUnknown: false,
-    pacer: createPacer({ perKeyMs: tg.pacing.perChatMs, perSecond: tg.pacing.perSecond, now, sleep }),
+    pacer,
     log,
     metrics,
     now,
     ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
     markInactive: async (chatId, reason) =>
       void await store.client.execute(markInactive(agent.name, chatId, reason, now())),
-    onReplyDone: (reply) => typing.stop(reply.chatId),
+    onReplyDone: afterReply,
+    ...(stream.enabled
+      ? {
+        progressive: createProgressive({
+          transport,
+          ledger: spine.ledger,
+          pacer,
+          editIntervalMs: stream.editIntervalMs,
+          log,
+          metrics,
+          now,
+          sleep,
+          maxAttempts: opts.maxAttempts ?? 5,
+          stopping: spine.stopping,
+        }),
+      }
+      : {}),
   });
 
   return {

@@ -2,14 +2,16 @@
  * Telegram's side of egress: a reply becomes plain-text messages of at most 4,096 characters (no parse mode, so
  * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
  * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 5xx and network errors
- * back off, other 4xx fail for good.
+ * back off, other 4xx fail for good. `edit` (progressive replies) replaces a sent message's text with
+ * `editMessageText`; "message is not modified" means it already shows that text.
  *
  * @module
  */
 import { type Api, GrammyError, HttpError } from "grammy/web";
 import type { Client } from "../../store/mod.ts";
 import { getContact } from "../channel/contacts.ts";
-import { backoffMs, type ChannelTransport, type SendOutcome } from "../channel/outcome.ts";
+import { backoffMs, type SendOutcome } from "../channel/outcome.ts";
+import type { EditingTransport } from "../channel/progressive.ts";
 import { splitText } from "../channel/split.ts";
 import { toGrammySignal } from "./api.ts";
 
@@ -49,10 +51,13 @@ export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<st
   throw err;
 }
 
+const NOT_MODIFIED = /message is not modified/i;
+
 export function createTelegramTransport(
   opts: { api: Api; client: Client; agent: string },
-): ChannelTransport<string> {
+): EditingTransport<string> {
   return {
+    textOf: (text) => text,
     async plan(reply) {
       const contact = await getContact(opts.client, opts.agent, reply.chatId);
       if (contact?.inactiveAt !== undefined) {
@@ -69,6 +74,20 @@ export function createTelegramTransport(
         return { kind: "sent", platformId: String(sent.message_id) };
       } catch (err) {
         if (signal.aborted) throw signal.reason;
+        return toTelegramOutcome(err, attempt);
+      }
+    },
+    async edit(text, platformId, { chatId, attempt, signal }) {
+      try {
+        await opts.api.editMessageText(toChatId(chatId), Number(platformId), text, {
+          link_preview_options: { is_disabled: true },
+        }, toGrammySignal(signal));
+        return { kind: "sent", platformId };
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        if (err instanceof GrammyError && err.error_code === 400 && NOT_MODIFIED.test(err.description)) {
+          return { kind: "sent", platformId };
+        }
         return toTelegramOutcome(err, attempt);
       }
     },

@@ -1,7 +1,8 @@
 /**
  * The WhatsApp Cloud API channel agent: webhook ingress (handshake, signature, atomic batch commit, statuses,
  * 24 h window bookkeeping) and egress from `outbound.<agent>` through the Graph API, paced per user and per
- * number, with the send ledger. Ingress only commits; marking messages read runs after the answer.
+ * number, with the send ledger. Ingress only commits; marking messages read (with the typing indicator) runs
+ * after the answer, and the indicator is shown again every `typing.refreshMs` while the chat's turn is in flight.
  *
  * @module
  */
@@ -15,6 +16,9 @@ import { createPacer } from "../channel/pacer.ts";
 import { type Sleep, sleep as realSleep } from "../channel/sleep.ts";
 import { createChannelSpine, type SpineOptions } from "../channel/spine.ts";
 import { createTasks } from "../channel/tasks.ts";
+import { createTyping } from "../channel/typing.ts";
+import { turnPending } from "../channel/inbox.ts";
+import type { OutboundReply } from "../../bus/envelopes.ts";
 import { importHmacKey } from "../channel/verify.ts";
 import { classifyWebhook, messageKey } from "./classify.ts";
 import { isAuthError } from "./errors.ts";
@@ -57,6 +61,34 @@ export async function createWhatsAppAgent(
   const spine = await createChannelSpine(deps, agent.name, opts);
   const tasks = createTasks((err) => log.debug("mark-as-read failed", { err }));
   let graphHealth: CheckResult = { ok: true };
+  // The newest message of each chat waiting for a turn: WhatsApp shows typing "in reply to" a message.
+  const newest = new Map<string, string>();
+  const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
+  const typing = createTyping({
+    refreshMs: wa.typing.refreshMs,
+    maxMs: wa.markAsRead ? wa.typing.maxMs : 0,
+    sleep,
+    now,
+    // Ingress already marked the message read with the indicator; the loop only renews it.
+    skipFirst: true,
+    send: async (chatId) => {
+      const wamid = newest.get(chatId);
+      if (wamid !== undefined) await graph.markRead(wamid, true);
+    },
+    stillWaiting: (chatId) => waiting(chatId, now() - wa.typing.maxMs),
+    onError: (chatId, err) => log.debug("typing indicator failed", { chat: chatId, err }),
+  });
+  const afterReply = (reply: OutboundReply) => {
+    typing.stop(reply.chatId);
+    if (reply.receivedAt === undefined || !wa.markAsRead) return;
+    // A reply hides the indicator; a message that came in meanwhile still waits for its turn: show it again.
+    waiting(reply.chatId, reply.receivedAt).then((more) => {
+      const wamid = newest.get(reply.chatId);
+      if (!more || wamid === undefined) return;
+      tasks.run(() => graph.markRead(wamid, true));
+      typing.start(reply.chatId);
+    }).catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
+  };
 
   const ingest = async (payload: WaWebhook) => {
     const started = now();
@@ -78,8 +110,12 @@ export async function createWhatsAppAgent(
     metrics.observe(M.ackLatency, now() - started, { channel: "whatsapp" });
     if (classified.ignored > 0) log.info("webhook parts ignored", { ignored: classified.ignored });
     if (!wa.markAsRead) return;
-    for (const wamid of classified.markRead.values()) {
-      if (result.fresh.has(messageKey(wamid))) tasks.run(() => graph.markRead(wamid, true));
+    for (const [chatId, wamid] of classified.markRead) {
+      if (!result.fresh.has(messageKey(wamid))) continue;
+      newest.set(chatId, wamid);
+      if (newest.size > 10_000) newest.delete(newest.keys().next().value!);
+      tasks.run(() => graph.markRead(wamid, true));
+      typing.start(chatId);
     }
   };
 
@@ -109,6 +145,7 @@ export async function createWhatsAppAgent(
     ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
     markInactive: async (chatId, reason) =>
       void await store.client.execute(markInactive(agent.name, chatId, reason, now())),
+    onReplyDone: afterReply,
   });
 
   return {
@@ -121,6 +158,7 @@ export async function createWhatsAppAgent(
       return Promise.resolve();
     },
     async stop() {
+      typing.stopAll();
       await spine.stop();
       await tasks.idle();
     },

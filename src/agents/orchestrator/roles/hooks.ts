@@ -21,7 +21,7 @@ import { createHandoffFlow } from "./handoff-flow.ts";
 import { createHandoffs } from "./handoffs.ts";
 import { createLeads } from "./leads.ts";
 import { createLeadsFlow } from "./leads-flow.ts";
-import { reviewReply } from "./review.ts";
+import { reviewPartial, reviewReply } from "./review.ts";
 import { createSend } from "./send.ts";
 import { checkOperators, resolveRoles } from "./settings.ts";
 
@@ -60,6 +60,8 @@ export interface RoleHooks {
   turnFacts(role: string, chat: string): Promise<Pick<TurnFacts, "stage" | "leadQualified">>;
   /** Reviews a model reply before it is cached or sent; `cacheable` false keeps it out of the cache. */
   review(input: ReviewHookInput): Promise<{ text: string; cacheable: boolean }>;
+  /** What of a streamed reply may be shown before `review` sees the whole; undefined: show nothing more. */
+  reviewPartial(role: string, text: string): string | undefined;
   /** After a remembered turn was saved and its reply queued: lead extraction. Never throws. */
   afterTurn(msg: InboundMessage, delivery: Delivery, role: string): Promise<void>;
 }
@@ -117,6 +119,10 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
       if (settings) await handoff.start(msg, delivery, settings, "the user asked for a person");
     },
     turnFacts: (role, chat) => leadsFlow.facts(roles.get(role), chat),
+    reviewPartial(name, text) {
+      const role = roles.get(name);
+      return role ? reviewPartial(role, text) : text;
+    },
     async review(input) {
       const role = roles.get(input.role);
       if (!role) return { text: input.text, cacheable: true };

@@ -96,3 +96,15 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
   if (handoff) cacheable = false;
   return { text: links.text.trim(), cacheable, handoff, notes };
 }
+
+/**
+ * What of a streamed reply may be shown before the whole reply is reviewed (progressive replies): the handoff
+ * marker removed, links outside the allow-list removed; undefined (show nothing more) once the text reveals the
+ * instructions, and always for a sales role (its price guard may ask again or replace the whole reply).
+ */
+export function reviewPartial(role: RoleSettings, text: string): string | undefined {
+  if (role.kind === "sales") return undefined;
+  const unmarked = stripMarker(text, role.handoff.marker).text;
+  if (role.leaks(unmarked)) return undefined;
+  return filterLinks(unmarked, role.allowedLinkHosts).text.trim();
+}

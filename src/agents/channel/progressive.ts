@@ -1,0 +1,185 @@
+/**
+ * Progressive replies, the channel's half (Telegram): partial replies post the answer's first part as a message
+ * and then edit it as the text grows; the final reply edits every part to its exact text. The send ledger is the
+ * memory across processes — it holds the platform message id of each part (`<replyKey>#<n>`), so a turn that is
+ * redelivered after a crash edits the message it already posted instead of posting a second one. Edits of one
+ * message are at least `editIntervalMs` apart and go through the chat's and the bot's pacing; a partial that
+ * comes too soon is dropped (a newer one or the final follows), the final waits for its slot. Text longer than
+ * the platform's limit continues in follow-up messages (the transport's plan splits it at paragraphs).
+ *
+ * Partials never make the bus retry: they are stale by then. A failure is logged and the final reply fixes it.
+ *
+ * @module
+ */
+import type { OutboundReply } from "../../bus/envelopes.ts";
+import type { SendLedger } from "../../bus/ledger.ts";
+import type { Delivery } from "../../bus/types.ts";
+import type { Logger } from "../../log.ts";
+import type { Metrics } from "../../metrics/registry.ts";
+import type { ChannelTransport, SendContext, SendOutcome } from "./outcome.ts";
+import type { Pacer } from "./pacer.ts";
+import type { Sleep } from "./sleep.ts";
+
+/** Message edits by kind (partial, final) and outcome (edited, posted, skipped, failed). */
+export const EDITS_METRIC = "aideazz_message_edits_total";
+
+/** Remembered replies: enough for every chat streaming at once, small enough to never matter. */
+const MEMORY = 2_000;
+
+export interface EditingTransport<P> extends ChannelTransport<P> {
+  /** Replaces the text of an already sent message (`platformId`) with `part`; an unchanged text counts as sent. */
+  edit(part: P, platformId: string, ctx: SendContext): Promise<SendOutcome<P>>;
+  /** The text a part shows (to compare with what the message shows now). */
+  textOf(part: P): string;
+}
+
+export interface ProgressiveOptions<P> {
+  transport: EditingTransport<P>;
+  ledger: SendLedger;
+  pacer: Pacer;
+  editIntervalMs: number;
+  log: Logger;
+  metrics: Metrics;
+  now: () => number;
+  sleep: Sleep;
+  maxAttempts: number;
+  stopping?: AbortSignal;
+}
+
+export interface Progressive<P> {
+  /** Shows a partial reply (posts or edits); never throws. */
+  partial(reply: OutboundReply, delivery: Delivery): Promise<void>;
+  /**
+   * Brings part `key` of a final reply to its exact text when the part was posted before (by partials): true
+   * when done, false when it was never posted (the caller sends it normally).
+   */
+  finalPart(reply: OutboundReply, key: string, part: P, delivery: Delivery): Promise<boolean>;
+  /** The final reply is done: later partials of it are stale. */
+  finished(reply: OutboundReply): void;
+}
+
+/** Thrown to hand a final edit back to the bus. */
+export class EditRetryLaterError extends Error {
+  constructor(readonly reason: string) {
+    super(`edit not done (${reason}); the bus retries later`);
+    this.name = "EditRetryLaterError";
+  }
+}
+
+export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P> {
+  const { transport, ledger, pacer, log, metrics, now } = opts;
+  /** What each part's message shows now, and when it last changed (this process only). */
+  const shown = new Map<string, { text: string; at: number }>();
+  const finalized = new Set<string>();
+  const signalOf = (d: Delivery) => (opts.stopping ? AbortSignal.any([d.signal, opts.stopping]) : d.signal);
+  const count = (kind: string, outcome: string) => metrics.inc(EDITS_METRIC, { kind, outcome });
+  const remember = (key: string, text: string) => {
+    shown.delete(key);
+    shown.set(key, { text, at: now() });
+    if (shown.size > MEMORY) shown.delete(shown.keys().next().value!);
+  };
+
+  /** Posts part `key` for the first time (at most once: the ledger's intent). */
+  async function post(reply: OutboundReply, key: string, part: P, d: Delivery): Promise<void> {
+    await pacer.wait(reply.chatId, signalOf(d));
+    const begun = await ledger.begin(key, d.fence);
+    if (begun.status !== "send") return; // posted meanwhile, or another attempt is at it: the final settles it
+    await d.assertLease();
+    const outcome = await transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal: d.signal });
+    if (outcome.kind === "sent") {
+      await ledger.recordSent(key, outcome.platformId ?? "");
+      remember(key, transport.textOf(part));
+      count("partial", "posted");
+    } else {
+      await ledger.recordFailed(key, outcome.reason);
+      count("partial", "failed");
+    }
+  }
+
+  async function editPartial(reply: OutboundReply, key: string, part: P, platformId: string, d: Delivery) {
+    const last = shown.get(key);
+    if (last && now() - last.at < opts.editIntervalMs) return void count("partial", "skipped");
+    await pacer.wait(reply.chatId, signalOf(d));
+    await d.assertLease();
+    const outcome = await transport.edit(part, platformId, {
+      chatId: reply.chatId,
+      key,
+      attempt: 1,
+      signal: d.signal,
+    });
+    if (outcome.kind === "sent") {
+      remember(key, transport.textOf(part));
+      count("partial", "edited");
+    } else count("partial", "failed");
+  }
+
+  return {
+    async partial(reply, d) {
+      if (finalized.has(reply.replyKey)) return;
+      try {
+        const plan = await transport.plan(reply);
+        if ("skipped" in plan) return;
+        for (const [i, part] of plan.parts.entries()) {
+          const key = `${reply.replyKey}#${i}`;
+          if (shown.get(key)?.text === transport.textOf(part)) continue;
+          const platformId = await ledger.wasSent(key);
+          if (platformId === undefined || platformId === "") await post(reply, key, part, d);
+          else await editPartial(reply, key, part, platformId, d);
+        }
+      } catch (err) {
+        log.debug("partial reply not shown", { chat: reply.chatId, replyKey: reply.replyKey, err });
+      }
+    },
+
+    async finalPart(reply, key, part, d) {
+      finalized.add(reply.replyKey);
+      if (finalized.size > MEMORY) finalized.delete(finalized.values().next().value!);
+      const platformId = await ledger.wasSent(key);
+      if (platformId === undefined || platformId === "") return false;
+      const text = transport.textOf(part);
+      if (shown.get(key)?.text === text) return true;
+      for (let attempt = 1;; attempt++) {
+        const last = shown.get(key);
+        const wait = last ? last.at + opts.editIntervalMs - now() : 0;
+        if (wait > 0) await opts.sleep(wait, signalOf(d));
+        await pacer.wait(reply.chatId, signalOf(d));
+        await d.assertLease();
+        const ctx = { chatId: reply.chatId, key, attempt, signal: d.signal };
+        const outcome = await transport.edit(part, platformId, ctx);
+        if (outcome.kind === "sent") {
+          remember(key, text);
+          count("final", "edited");
+          return true;
+        }
+        if (outcome.kind === "retry") {
+          count("final", "failed");
+          if (attempt >= opts.maxAttempts) {
+            throw new EditRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
+          }
+          if (outcome.scope === "all") pacer.deferAll(now() + outcome.afterMs);
+          else pacer.deferKey(reply.chatId, now() + outcome.afterMs);
+          continue;
+        }
+        // The message cannot be edited (deleted by the user, too old): the final text goes out as a new message.
+        log.warn("message not editable; sending the final text anew", {
+          chat: reply.chatId,
+          reason: outcome.reason,
+        });
+        count("final", "reposted");
+        await pacer.wait(reply.chatId, signalOf(d));
+        await d.assertLease();
+        const sent = await transport.send(part, ctx);
+        if (sent.kind === "sent") {
+          await ledger.recordSent(key, sent.platformId ?? "");
+          remember(key, text);
+        }
+        return true;
+      }
+    },
+
+    finished(reply) {
+      finalized.add(reply.replyKey);
+      for (const key of [...shown.keys()]) if (key.startsWith(`${reply.replyKey}#`)) shown.delete(key);
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Burst coalescing: the turn for a chat's message waits until the chat is quiet (no new message for `quietMs`,
+ * never longer than `maxWaitMs` after the burst's first message), then takes the text messages stored after it
+ * that are still waiting — up to a command or a non-text message, which get their own turns — and answers them
+ * together. The set is frozen here, before any model call: a message stored later waits for the next turn.
+ *
+ * @module
+ */
+import type { CoalesceSettings } from "../../channel/experience.ts";
+import type { Inbox, InboxRow } from "./inbox.ts";
+
+export interface BurstDeps {
+  inbox: Inbox;
+  now: () => number;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+export interface BurstInput {
+  agent: string;
+  chatId: string;
+  /** The row of the message being handled (the burst's first). */
+  own: InboxRow;
+  settings: CoalesceSettings;
+  /** False on a retry: the burst was already waited for once, take what is there. */
+  wait: boolean;
+  /** Total characters the burst may have (the abuse limit on input). */
+  maxChars: number;
+  signal: AbortSignal;
+}
+
+/** The messages stored after `own` that this turn answers too (oldest first; empty when nothing followed). */
+export async function collectBurst(deps: BurstDeps, input: BurstInput): Promise<InboxRow[]> {
+  const { own, settings } = input;
+  const limit = settings.maxMessages - 1;
+  if (limit <= 0) return [];
+  const deadline = own.receivedAt + settings.maxWaitMs;
+  for (;;) {
+    const waiting = await deps.inbox.pendingAfter(input.agent, input.chatId, own.seq, limit + 1);
+    const burst: InboxRow[] = [];
+    let chars = own.text.length;
+    let closed = waiting.length > limit; // more than one turn may take: the rest waits for the next
+    let last = own.receivedAt;
+    for (const row of waiting) {
+      // A command or a sticker is its own turn; a message that would make the burst too long starts the next one.
+      if (row.kind !== "text" || chars + 1 + row.text.length > input.maxChars || burst.length >= limit) {
+        closed = true;
+        break;
+      }
+      last = Math.max(last, row.receivedAt);
+      // Stored but not on the bus (yet): its publish is in progress, or failed and the platform will send it
+      // again. Only what is on the bus is answered; the burst ends before it unless it gets there in time.
+      if (row.busId === undefined) break;
+      chars += 1 + row.text.length;
+      burst.push(row);
+    }
+    const t = deps.now();
+    const quietAt = last + settings.quietMs;
+    if (!input.wait || closed || t >= quietAt || t >= deadline) return burst;
+    await deps.sleep(Math.min(quietAt, deadline) - t, input.signal);
+  }
+}
+
+/** The text a model sees for a burst: the messages in order, one per line. */
+export function burstText(own: string, burst: readonly InboxRow[]): string {
+  return [own, ...burst.map((r) => r.text)].join("\n");
+}

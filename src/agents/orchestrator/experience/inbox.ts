@@ -1,0 +1,127 @@
+/**
+ * The orchestrator's view of the chat inbox (src/agents/channel/inbox.ts): a message's own row, the messages of
+ * its chat stored after it and still waiting, and the statements that record which turn answered which messages —
+ * committed in the same write batch as the saved answer, so "answered" and "covered" never disagree.
+ *
+ * @module
+ */
+import type { InboundMessage } from "../../../bus/envelopes.ts";
+import type { Client, InStatement, Row } from "../../../store/mod.ts";
+
+export type InboxState = "pending" | "answered" | "silent";
+
+export interface InboxRow {
+  seq: number;
+  platformId: string;
+  kind: InboundMessage["kind"];
+  text: string;
+  receivedAt: number;
+  busId: number | undefined;
+  state: InboxState;
+  replyKey: string | undefined;
+}
+
+export interface Inbox {
+  /** The row of one stored message; undefined when no channel wrote one (a message published directly). */
+  get(agent: string, platformId: string): Promise<InboxRow | undefined>;
+  /** The chat's waiting messages stored after `seq`, oldest first, at most `limit`. */
+  pendingAfter(agent: string, chatId: string, seq: number, limit: number): Promise<InboxRow[]>;
+  /** Bus ids of the messages a reply answered (the lead's first). */
+  answeredBy(replyKey: string): Promise<number[]>;
+  /**
+   * Statements recording that `own` (bus id `busId`) and `others` were answered by `replyKey` (or left
+   * `silent`). Only rows still pending change; `own` gets a row if no channel wrote one.
+   */
+  finish(
+    own: { msg: InboundMessage; busId: number },
+    others: readonly InboxRow[],
+    state: Exclude<InboxState, "pending">,
+    replyKey: string | undefined,
+    at: number,
+  ): InStatement[];
+  /** Deletes rows stored before `cutoff` (epoch ms); returns how many. */
+  purgeBefore(cutoff: number): Promise<number>;
+}
+
+const COLUMNS = "seq, platform_id, kind, text, received_at, bus_id, state, reply_key";
+
+function toRow(r: Row): InboxRow {
+  const kind = String(r["kind"]);
+  return {
+    seq: Number(r["seq"]),
+    platformId: String(r["platform_id"]),
+    kind: kind === "command" || kind === "unsupported" ? kind : "text",
+    text: String(r["text"]),
+    receivedAt: Number(r["received_at"]),
+    busId: r["bus_id"] === null || r["bus_id"] === undefined ? undefined : Number(r["bus_id"]),
+    state: r["state"] === "answered" ? "answered" : r["state"] === "silent" ? "silent" : "pending",
+    replyKey: r["reply_key"] === null || r["reply_key"] === undefined ? undefined : String(r["reply_key"]),
+  };
+}
+
+export function createInbox(client: Client): Inbox {
+  return {
+    async get(agent, platformId) {
+      const rs = await client.execute({
+        sql: `SELECT ${COLUMNS} FROM chat_inbox WHERE agent = ? AND platform_id = ?`,
+        args: [agent, platformId],
+      });
+      const row = rs.rows[0];
+      return row ? toRow(row) : undefined;
+    },
+    async pendingAfter(agent, chatId, seq, limit) {
+      const rs = await client.execute({
+        sql: `SELECT ${COLUMNS} FROM chat_inbox
+          WHERE agent = ? AND chat_id = ? AND state = 'pending' AND seq > ? ORDER BY seq LIMIT ?`,
+        args: [agent, chatId, seq, limit],
+      });
+      return rs.rows.map(toRow);
+    },
+    async answeredBy(replyKey) {
+      const rs = await client.execute({
+        sql: "SELECT bus_id FROM chat_inbox WHERE reply_key = ? AND bus_id IS NOT NULL ORDER BY seq",
+        args: [replyKey],
+      });
+      return rs.rows.map((r) => Number(r["bus_id"]));
+    },
+    finish(own, others, state, replyKey, at) {
+      const { msg, busId } = own;
+      const statements: InStatement[] = [{
+        sql:
+          `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id, state, reply_key, answered_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (agent, platform_id) DO UPDATE SET
+            bus_id = coalesce(chat_inbox.bus_id, excluded.bus_id), state = excluded.state,
+            reply_key = excluded.reply_key, answered_at = excluded.answered_at
+          WHERE chat_inbox.state = 'pending'`,
+        args: [
+          msg.agent,
+          msg.platformId,
+          msg.chatId,
+          msg.kind,
+          msg.text,
+          msg.receivedAt,
+          busId,
+          state,
+          replyKey ?? null,
+          at,
+        ],
+      }];
+      if (others.length > 0) {
+        statements.push({
+          sql: `UPDATE chat_inbox SET state = ?, reply_key = ?, answered_at = ?
+            WHERE agent = ? AND state = 'pending' AND platform_id IN (${others.map(() => "?").join(", ")})`,
+          args: [state, replyKey ?? null, at, msg.agent, ...others.map((o) => o.platformId)],
+        });
+      }
+      return statements;
+    },
+    async purgeBefore(cutoff) {
+      const rs = await client.execute({
+        sql: "DELETE FROM chat_inbox WHERE received_at < ?",
+        args: [cutoff],
+      });
+      return rs.rowsAffected;
+    },
+  };
+}

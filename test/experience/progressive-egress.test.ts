@@ -1,0 +1,187 @@
+// Progressive replies, the channel's half, with the real Telegram and WhatsApp agents against the fake platform
+// servers; the test publishes the orchestrator's partial and final replies itself. A reply longer than 4,096
+// characters continues in follow-up messages at paragraph boundaries; a new process (a restart) edits the message
+// the previous one posted, found through the send ledger; stale partials and channels that cannot edit are handled.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
+import { type FakeGraph, startFakeGraph } from "../fakes/graph.ts";
+import { type FakeTelegram, startFakeTelegram } from "../fakes/telegram.ts";
+import { tempDir } from "../support/tmp.ts";
+import { type Channel, startChannel, until } from "../channels/harness.ts";
+import { PNID, SECRETS, sleep } from "./harness.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let db = 0;
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-prog-")));
+afterAll(() => cleanup());
+
+const reply = (
+  agent: string,
+  chatId: string,
+  replyKey: string,
+  text: string,
+  extra: Partial<OutboundReply> = {},
+) => ({ agent, chatId, text, inReplyTo: [1], replyKey, kind: "answer", ...extra }) as OutboundReply;
+
+let seq = 0;
+const publish = (ch: Channel, r: OutboundReply) =>
+  ch.bus.publish([{
+    topic: outboundTopic(r.agent),
+    key: chatKey(r.agent, r.chatId),
+    payload: r as never,
+    idempotencyKey: `test:${r.replyKey}:${++seq}`,
+  }]);
+
+describe("telegram: partial and streamed replies", () => {
+  let fake: FakeTelegram;
+  let ch: Channel;
+  let dbFile: string;
+  const start = () =>
+    startChannel({
+      dir,
+      dbFile,
+      secrets: SECRETS,
+      agent: {
+        name: "tg",
+        kind: "telegram",
+        telegram: {
+          tokenEnv: "TG_TOKEN",
+          secretTokenEnv: "TG_SECRET",
+          apiRoot: fake.apiRoot,
+          pacing: { perChatMs: 1_000, perSecond: 30 },
+        },
+      },
+    });
+  beforeEach(async () => {
+    fake = await startFakeTelegram({ token: SECRETS.TG_TOKEN });
+    dbFile = `tg-${db++}.db`;
+    ch = await start();
+  });
+  afterEach(async () => {
+    await ch.stop();
+    await fake.close();
+  });
+
+  it(
+    "a reply growing past 4,096 characters continues in follow-up messages at paragraph boundaries",
+    async () => {
+      const p = [1, 2, 3].map((n) => `Paragraph ${n}. ${"word ".repeat(500)}`.trim());
+      await publish(ch, reply("tg", "41", "long", "Paragraph 1.", { partial: 1 }));
+      await until(() => fake.sent.length === 1, 10_000, "the first part");
+      await sleep(1_100);
+      await publish(ch, reply("tg", "41", "long", `${p[0]}\n\n${p[1]!.slice(0, 1_200)}`, { partial: 2 }));
+      await until(() => fake.edits.length === 1, 10_000, "an edit");
+      await sleep(1_100);
+      await publish(
+        ch,
+        reply("tg", "41", "long", `${p[0]}\n\n${p[1]}\n\n${p[2]!.slice(0, 900)}`, { partial: 3 }),
+      );
+      await until(() => fake.sent.length === 2, 10_000, "the follow-up message");
+      await publish(ch, reply("tg", "41", "long", p.join("\n\n"), { streamed: true }));
+      await until(() => fake.sent.length === 3 && fake.sent[1]!.text === p[1], 15_000, "the final parts");
+      await sleep(1_200);
+      expect(fake.sent.map((s) => s.text)).toEqual(p);
+      expect(fake.sent.every((s) => s.text.length <= 4096)).toBe(true);
+      expect(fake.sent[0]!.history).toEqual(["Paragraph 1.", `${p[0]}\n\n${p[1]!.slice(0, 1_200)}`, p[0]]);
+      // Edits of one message are at least a second apart.
+      for (const m of fake.sent) {
+        for (let i = 1; i < m.historyAt.length; i++) {
+          expect(m.historyAt[i]! - m.historyAt[i - 1]!)
+            .toBeGreaterThanOrEqual(950);
+        }
+      }
+    },
+    60_000,
+  );
+
+  it(
+    "after a restart the final reply edits the message the previous process posted (send ledger), no second message",
+    async () => {
+      await publish(ch, reply("tg", "42", "restart", "The first sentence.", { partial: 1 }));
+      await until(() => fake.sent.length === 1, 10_000, "the partial");
+      await ch.stop();
+      ch = await start(); // a new process: nothing in memory, only the store
+      await publish(
+        ch,
+        reply("tg", "42", "restart", "The first sentence. And the whole answer.", { streamed: true }),
+      );
+      await until(() => fake.edits.length === 1, 10_000, "the edit");
+      await sleep(1_200);
+      expect(fake.sent.map((s) => s.text)).toEqual(["The first sentence. And the whole answer."]);
+      expect(fake.callsOf("sendMessage")).toHaveLength(1);
+      expect(await ch.rows("SELECT reply_key, state FROM bus_send_ledger WHERE reply_key LIKE 'restart#%'"))
+        .toEqual([{ reply_key: "restart#0", state: "sent" }]);
+    },
+    30_000,
+  );
+
+  it("the final text already showing is not edited again; a partial after the final is ignored", async () => {
+    await publish(ch, reply("tg", "43", "same", "Short and complete answer.", { partial: 1 }));
+    await until(() => fake.sent.length === 1, 10_000, "the partial");
+    await publish(ch, reply("tg", "43", "same", "Short and complete answer.", { streamed: true }));
+    await publish(ch, reply("tg", "43", "same", "Short and", { partial: 2 }));
+    await publish(ch, reply("tg", "43", "next", "marker"));
+    await until(() => fake.sent.length === 2, 10_000, "the marker");
+    expect(fake.callsOf("editMessageText")).toHaveLength(0);
+    expect(fake.sent.map((s) => s.text)).toEqual(["Short and complete answer.", "marker"]);
+  }, 30_000);
+
+  it("a message that cannot be edited any more gets the final text as a new message", async () => {
+    fake.script("editMessageText", () => ({
+      status: 400,
+      body: { ok: false, error_code: 400, description: "Bad Request: message to edit not found" },
+    }));
+    await publish(ch, reply("tg", "44", "gone", "Partial text", { partial: 1 }));
+    await until(() => fake.sent.length === 1, 10_000, "the partial");
+    await publish(ch, reply("tg", "44", "gone", "Partial text and the rest.", { streamed: true }));
+    await until(() => fake.sent.length === 2, 10_000, "the final text");
+    expect(fake.sent.map((s) => s.text)).toEqual(["Partial text", "Partial text and the rest."]);
+  }, 30_000);
+});
+
+describe("whatsapp: cannot edit", () => {
+  let graph: FakeGraph;
+  let ch: Channel;
+  beforeEach(async () => {
+    graph = await startFakeGraph({ accessToken: SECRETS.WA_TOKEN });
+    ch = await startChannel({
+      dir,
+      dbFile: `wa-${db++}.db`,
+      secrets: SECRETS,
+      agent: {
+        name: "wa",
+        kind: "whatsapp",
+        whatsapp: {
+          phoneNumberId: PNID,
+          appSecretEnv: "WA_APP_SECRET",
+          accessTokenEnv: "WA_TOKEN",
+          verifyTokenEnv: "WA_VERIFY",
+          graphBaseUrl: graph.baseUrl,
+          pacing: { perUserMs: 100, perSecond: 80 },
+        },
+      },
+    });
+    // The user wrote just now: the 24-hour window is open.
+    await ch.rows(
+      "INSERT INTO channel_contacts (agent, chat_id, last_inbound_at, updated_at) VALUES ('wa', '15550001111', ?, ?)",
+      Date.now(),
+      Date.now(),
+    );
+  });
+  afterEach(async () => {
+    await ch.stop();
+    await graph.close();
+  });
+
+  it("ignores partial replies and sends the final one once", async () => {
+    await publish(ch, reply("wa", "15550001111", "wa-r", "The first", { partial: 1 }));
+    await publish(
+      ch,
+      reply("wa", "15550001111", "wa-r", "The first sentence. The rest.", { streamed: true }),
+    );
+    await until(() => graph.sent.length === 1, 10_000, "the final reply");
+    await sleep(500);
+    expect(graph.sent.map((s) => s.text)).toEqual(["The first sentence. The rest."]);
+  }, 30_000);
+});
