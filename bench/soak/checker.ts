@@ -1,0 +1,266 @@
+/**
+ * The soak's checker: what each user saw (the fake platforms' received messages) against what they sent and what
+ * the store says.
+ *
+ * Attribution: a received message is tied to the reply it belongs to through the send ledger
+ * (`bus_send_ledger.platform_id` = the platform's message id; `reply_key` = `<bus id>:<answer|fallback|working>#<part>`),
+ * and the reply to the inbound messages it answers through its outbound payload's `inReplyTo` (one message, or
+ * several when the orchestrator coalesced a burst of one chat into one turn); inbound bus ids are tied to what was
+ * sent through their idempotency keys (`telegram:<agent>:<update_id>`, `whatsapp:<wamid>`). A message sent by a
+ * process killed before it recorded the outcome has no platform id in the ledger (state `sending`): it is
+ * attributed to that chat's oldest unmatched `sending` entry and counted in `attributedViaUnknownLedger`.
+ *
+ * Counting (per acknowledged inbound message):
+ * - The honest "we'll get back to you" (`fallback`, sent when every provider failed) and the "working on it"
+ *   notice are NOTICES, not the reply.
+ * - answered: exactly one answer reached the user (after a notice or not: `answeredAfterNotice`; together with
+ *   other messages of its burst: `coalesced`).
+ * - deadLettered: no answer, and the message (or its reply) is a dead letter with a recorded reason; the user got
+ *   the notice or nothing (`deadLetteredWithoutNotice`). Not lost: an operator sees and can retry it.
+ * - pendingAtEnd: no answer yet, still queued when the drain ended (the soak's drain was too short).
+ * - lost: none of the above — the system acknowledged the message and will never answer it.
+ * - duplicateAnswers: answers beyond the first for one message; duplicateNotices: the same notice (fallback, or
+ *   "working on it") more than once for one message; unexpected: received messages tied to no inbound message at
+ *   all. All three are user-visible duplicates. `fallbackThenWorking` counts messages that got the fallback and,
+ *   on the retry, a "working on it" notice too: two different notices, reported, not counted as duplicates.
+ * - orderViolations: per chat, answers that answer a message older than one an earlier answer already answered.
+ * - wrongAnswer: an FAQ message answered alone whose answer text is not that FAQ entry's answer.
+ *
+ * @module
+ */
+import { openStore } from "../../src/store/mod.ts";
+import type { FaqEntry } from "../system/cluster.ts";
+import type { Injected } from "./inject.ts";
+
+export interface Received {
+  chatId: string;
+  text: string;
+  platformId: string;
+  at: number;
+}
+
+export interface CheckReport {
+  injected: number;
+  acknowledged: number;
+  notAcknowledged: number;
+  redeliveredAfterAck: number;
+  answered: number;
+  answeredAfterNotice: number;
+  deadLettered: number;
+  deadLetteredWithoutNotice: number;
+  pendingAtEnd: number;
+  lost: number;
+  lostAtIngress: number;
+  duplicateAnswers: number;
+  duplicateNotices: number;
+  fallbackThenWorking: number;
+  unexpected: number;
+  userVisibleDuplicates: number;
+  notices: number;
+  attributedViaUnknownLedger: number;
+  coalesced: number;
+  wrongAnswer: number;
+  orderViolations: number;
+  chats: number;
+  receivedMessages: number;
+  integrityCheck: string;
+  foreignKeyViolations: number;
+  deadLetters: number;
+  deadLettersWithoutReason: number;
+  /** Up to 10 lost messages, for the investigation. */
+  lostExamples: { agent: string; chat: string; seq: number; key: string; kind: string; inboundId: number | undefined }[];
+}
+
+const REPLY_KEY = /^(\d+):(answer|fallback|working)#(\d+)$/;
+
+type ReplyKind = "answer" | "fallback" | "working";
+
+interface Reply {
+  /** The inbound messages it answers. */
+  covers: number[];
+  kind: ReplyKind;
+  part: number;
+}
+
+interface Attributed extends Reply {
+  text: string;
+  index: number;
+}
+
+export async function check(input: {
+  dbPath: string;
+  injected: Injected[];
+  received: ReadonlyMap<string, Received[]>;
+  faq: FaqEntry[];
+}): Promise<CheckReport> {
+  const store = await openStore({ url: `file:${input.dbPath}` });
+  const client = store.client;
+  try {
+    const q = async (sql: string) => (await client.execute(sql)).rows;
+    const inboundRows = await q("SELECT id, idem_key FROM bus_messages WHERE topic = 'inbound' AND idem_key IS NOT NULL");
+    const idByKey = new Map(inboundRows.map((r) => [String(r["idem_key"]), Number(r["id"])]));
+    const ledger = await q("SELECT reply_key, state, platform_id FROM bus_send_ledger");
+    const dead = await q(`SELECT d.msg_id, d.topic, d.last_error, m.payload FROM bus_dead_letters d
+      JOIN bus_messages m ON m.id = d.msg_id`);
+    const pending = await q(`SELECT d.topic, d.msg_id, m.payload FROM bus_deliveries d JOIN bus_messages m ON m.id = d.msg_id`);
+    const integrity = (await q("PRAGMA integrity_check")).map((r) => String(Object.values(r)[0])).join("; ");
+    const fkRows = await q("PRAGMA foreign_key_check");
+
+    const byInbound = new Map<number, Injected>();
+    let lostAtIngress = 0;
+    const acked = input.injected.filter((m) => m.ackedAt !== undefined);
+    for (const m of acked) {
+      const id = idByKey.get(m.key);
+      if (id === undefined) lostAtIngress++;
+      else byInbound.set(id, m);
+    }
+
+    // Replies as published: reply key → the inbound messages it answers.
+    const outbound = await q("SELECT payload FROM bus_messages WHERE topic LIKE 'outbound.%'");
+    const coversOf = new Map<string, number[]>();
+    for (const r of outbound) {
+      try {
+        const p = JSON.parse(String(r["payload"])) as { replyKey?: string; inReplyTo?: number[] };
+        if (p.replyKey && p.inReplyTo && p.inReplyTo.length > 0) coversOf.set(p.replyKey, p.inReplyTo);
+      } catch { /* not a reply */ }
+    }
+    // Ledger: platform id → reply; intents without an outcome per chat.
+    const byPlatform = new Map<string, Reply>();
+    const unknownByChat = new Map<string, Reply[]>();
+    for (const r of ledger) {
+      const m = REPLY_KEY.exec(String(r["reply_key"]));
+      if (!m) continue;
+      const primary = Number(m[1]);
+      const reply: Reply = {
+        covers: coversOf.get(`${m[1]}:${m[2]}`) ?? [primary],
+        kind: m[2] as ReplyKind,
+        part: Number(m[3]),
+      };
+      const msg = byInbound.get(primary);
+      if (!msg) continue;
+      if (r["state"] === "sent") byPlatform.set(`${msg.agent}|${String(r["platform_id"])}`, reply);
+      else if (r["state"] === "sending") {
+        const k = `${msg.agent}|${msg.chatId}`;
+        unknownByChat.set(k, [...(unknownByChat.get(k) ?? []), reply]);
+      }
+    }
+
+    const perInbound = new Map<number, Attributed[]>();
+    const perChat = new Map<string, Attributed[]>();
+    let unexpected = 0;
+    let viaUnknown = 0;
+    let receivedMessages = 0;
+    for (const [agent, list] of input.received) {
+      list.forEach((rec, index) => {
+        receivedMessages++;
+        let reply = byPlatform.get(`${agent}|${rec.platformId}`);
+        if (!reply) {
+          const candidates = unknownByChat.get(`${agent}|${rec.chatId}`) ?? [];
+          candidates.sort((a, b) => a.covers[0]! - b.covers[0]!);
+          reply = candidates.shift();
+          if (reply) viaUnknown++;
+        }
+        if (!reply) return void unexpected++;
+        const a: Attributed = { ...reply, text: rec.text, index };
+        for (const id of reply.covers) perInbound.set(id, [...(perInbound.get(id) ?? []), a]);
+        const ck = `${agent}|${rec.chatId}`;
+        perChat.set(ck, [...(perChat.get(ck) ?? []), a]);
+      });
+    }
+
+    // Dead letters and pending work, per inbound message (an outbound reply names its inbound in `inReplyTo`).
+    const inboundOf = (topic: string, msgId: number, payload: unknown): number[] => {
+      if (topic === "inbound") return [msgId];
+      try {
+        return (JSON.parse(String(payload)) as { inReplyTo?: number[] }).inReplyTo ?? [];
+      } catch {
+        return [];
+      }
+    };
+    const deadFor = new Map<number, string>();
+    let deadWithoutReason = 0;
+    for (const r of dead) {
+      const reason = r["last_error"] === null ? "" : String(r["last_error"]);
+      if (reason.trim() === "") deadWithoutReason++;
+      for (const id of inboundOf(String(r["topic"]), Number(r["msg_id"]), r["payload"])) deadFor.set(id, reason);
+    }
+    const pendingFor = new Set<number>();
+    for (const r of pending) for (const id of inboundOf(String(r["topic"]), Number(r["msg_id"]), r["payload"])) pendingFor.add(id);
+
+    const report: CheckReport = {
+      injected: input.injected.length,
+      acknowledged: acked.length,
+      notAcknowledged: input.injected.length - acked.length,
+      redeliveredAfterAck: input.injected.reduce((n, m) => n + m.redelivered, 0),
+      answered: 0,
+      answeredAfterNotice: 0,
+      deadLettered: 0,
+      deadLetteredWithoutNotice: 0,
+      pendingAtEnd: 0,
+      lost: 0,
+      lostAtIngress,
+      duplicateAnswers: 0,
+      duplicateNotices: 0,
+      fallbackThenWorking: 0,
+      unexpected,
+      userVisibleDuplicates: 0,
+      notices: 0,
+      attributedViaUnknownLedger: viaUnknown,
+      coalesced: 0,
+      wrongAnswer: 0,
+      orderViolations: 0,
+      chats: perChat.size,
+      receivedMessages,
+      integrityCheck: integrity,
+      foreignKeyViolations: fkRows.length,
+      deadLetters: dead.length,
+      deadLettersWithoutReason: deadWithoutReason,
+      lostExamples: [],
+    };
+    for (const [id, msg] of byInbound) {
+      const seen = perInbound.get(id) ?? [];
+      const answers = seen.filter((a) => a.kind === "answer" && a.part === 0);
+      const notices = seen.filter((a) => a.kind !== "answer" && a.part === 0);
+      report.notices += notices.length;
+      report.duplicateAnswers += Math.max(0, answers.length - 1);
+      for (const kind of ["fallback", "working"] as const) {
+        report.duplicateNotices += Math.max(0, notices.filter((a) => a.kind === kind).length - 1);
+      }
+      if (notices.some((a) => a.kind === "fallback") && notices.some((a) => a.kind === "working")) report.fallbackThenWorking++;
+      if (answers.length > 0) {
+        report.answered++;
+        if (notices.length > 0) report.answeredAfterNotice++;
+        if (answers[0]!.covers.length > 1) report.coalesced++;
+        else if (msg.kind === "faq" && answers[0]!.text !== input.faq[msg.faq]!.answer) report.wrongAnswer++;
+      } else if (deadFor.has(id)) {
+        report.deadLettered++;
+        if (notices.length === 0) report.deadLetteredWithoutNotice++;
+      } else if (pendingFor.has(id)) {
+        report.pendingAtEnd++;
+      } else {
+        report.lost++;
+        if (report.lostExamples.length < 10) {
+          report.lostExamples.push({ agent: msg.agent, chat: msg.chatId, seq: msg.seq, key: msg.key, kind: msg.kind, inboundId: id });
+        }
+      }
+    }
+    for (const msg of acked) {
+      if (idByKey.has(msg.key) || report.lostExamples.length >= 10) continue;
+      report.lostExamples.push({ agent: msg.agent, chat: msg.chatId, seq: msg.seq, key: msg.key, kind: msg.kind, inboundId: undefined });
+    }
+    report.lost += lostAtIngress;
+    report.userVisibleDuplicates = report.duplicateAnswers + report.duplicateNotices + report.unexpected;
+    for (const list of perChat.values()) {
+      let last = -1;
+      for (const a of [...list].sort((x, y) => x.index - y.index)) {
+        if (a.kind !== "answer" || a.part !== 0) continue;
+        const seqs = a.covers.map((id) => byInbound.get(id)?.seq ?? -1);
+        if (Math.min(...seqs) < last) report.orderViolations++; // (equal: a duplicate, counted above)
+        last = Math.max(last, ...seqs);
+      }
+    }
+    return report;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,53 @@
+// `npm run soak -- [--messages N] [--chats N] [--seconds S] [--seed N] [--no-chaos] [--llama] [--crash-delay-ms MS]
+//   [--drain-timeout S] [--dir DIR] [--out PATH]`: the chaos soak (bench/soak/soak.ts). Defaults: 10,000 messages,
+// 200 chats, 300 s of injection, kill -9 every 5–30 s, SIGTERM recycles every 10–40 s, provider failure bursts.
+// Prints the checker's counts, writes them as JSON, exits 1 when a guarantee
+// failed (lost, user-visible duplicates, order, integrity, foreign keys, dead letters without a reason).
+// The JSON goes to DIR/soak.json (default .cache/soak/soak.json) unless --out says otherwise.
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
+import { resolve } from "node:path";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { formatReport, runSoak } from "./soak.ts";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    messages: { type: "string" },
+    chats: { type: "string" },
+    seconds: { type: "string" },
+    seed: { type: "string" },
+    "no-chaos": { type: "boolean" },
+    llama: { type: "boolean" },
+    "crash-delay-ms": { type: "string" },
+    "drain-timeout": { type: "string" },
+    dir: { type: "string" },
+    out: { type: "string" },
+  },
+});
+const dir = resolve(values.dir ?? ".cache/soak");
+await rm(dir, { recursive: true, force: true });
+await mkdir(dir, { recursive: true });
+const opts = {
+  dir,
+  messages: Number(values.messages ?? 10_000),
+  chats: Number(values.chats ?? 200),
+  seconds: Number(values.seconds ?? 300),
+  seed: Number(values.seed ?? 1),
+  chaos: values["no-chaos"] !== true,
+  llama: values.llama === true,
+  crashDelayMs: Number(values["crash-delay-ms"] ?? 1_000),
+  drainTimeoutS: Number(values["drain-timeout"] ?? 300),
+};
+const started = new Date();
+console.log(`soak on ${cpus().length} × ${cpus()[0]?.model}, deno ${process.versions["deno"]}, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}, ${started.toISOString()}`);
+const result = await runSoak({ ...opts, log: (l) => console.log(l) });
+console.log(`\n${formatReport(result)}`);
+const c = result.report;
+const ok = c.lost === 0 && c.userVisibleDuplicates === 0 && c.orderViolations === 0 && c.integrityCheck === "ok" &&
+  c.foreignKeyViolations === 0 && c.deadLettersWithoutReason === 0 && c.notAcknowledged === 0 && c.wrongAnswer === 0;
+const out = values.out ?? `${dir}/soak.json`;
+await writeFile(out, `${JSON.stringify({ suite: "soak", date: started.toISOString(), options: opts, ok, report: c, chaos: result.chaos, starts: result.starts, injectSeconds: result.injectSeconds, drainSeconds: result.drainSeconds, drained: result.drained }, null, 2)}\n`);
+console.log(`\n${ok ? "OK" : "FAILED"}: lost ${c.lost}, user-visible duplicates ${c.userVisibleDuplicates}, order violations ${c.orderViolations}, integrity ${c.integrityCheck}, dead letters without reason ${c.deadLettersWithoutReason}\nwrote ${out}; agent logs in ${result.logDir}`);
+process.exit(ok ? 0 : 1);

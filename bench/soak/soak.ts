@@ -1,0 +1,219 @@
+/**
+ * The chaos soak (RELIABILITY.md C4): the whole system as separate processes (bench/system/cluster.ts) takes
+ * `messages` inbound messages over `chats` chats on both channels while the chaos script (chaos.ts) kills,
+ * recycles and starves it; then chaos stops, every agent is up again, the bus drains (bounded), the agents stop
+ * gracefully and the checker (checker.ts) compares what every user saw with what they sent and with the store.
+ * Used by `npm run soak` (bench/soak/main.ts), the shortened soak in test/system and the security sweep.
+ *
+ * Soak settings that differ from production defaults, and why: send pacing 250 ms per chat / 1,000 msg/s (the
+ * platforms' 1 msg/s per chat and 1 per 6 s per WhatsApp user would only stretch the drain); per-user limit
+ * 1,000 messages a minute (a chat catching up after an outage must not hit the abuse limit, tested on its own
+ * in test/security); the injector honours Retry-After only up to 2 s.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import { openStore } from "../../src/store/mod.ts";
+import { type Cluster, repoRoot, startCluster } from "../system/cluster.ts";
+import { type ChaosEvent, startChaos } from "./chaos.ts";
+import { check, type CheckReport, type Received } from "./checker.ts";
+import { assignChannels, inject, type Injected } from "./inject.ts";
+import { planMessages, SOAK_FAQ } from "./plan.ts";
+
+export interface SoakOptions {
+  dir: string;
+  messages: number;
+  chats: number;
+  /** Injection lasts about this long (rate = messages / seconds). */
+  seconds: number;
+  telegram?: number;
+  whatsapp?: number;
+  seed?: number;
+  chaos?: boolean;
+  killEveryS?: [number, number];
+  recycleEveryS?: [number, number];
+  burstEveryS?: [number, number];
+  burstLengthS?: [number, number];
+  /** systemd's RestartSec for a crashed agent. Default 1 s. */
+  crashDelayMs?: number;
+  drainTimeoutS?: number;
+  /** Real llama.cpp sidecar last in every chain. Default false. */
+  llama?: boolean;
+  /** Replaces the soak's router config (the security sweep adds failing providers). */
+  router?: Parameters<typeof startCluster>[0]["router"];
+  patchConfig?: (config: Record<string, unknown>) => void;
+  /** More secrets for providers the caller adds (environment variable names). */
+  extraSecrets?: string[];
+  /** Called after the drain, before the agents stop (e.g. to read the -wal file while they run). */
+  beforeStop?: (cluster: Cluster) => Promise<void>;
+  /** Called once the cluster runs, before injection (e.g. to script the fakes). */
+  afterStart?: (cluster: Cluster) => Promise<void>;
+  log?: (line: string) => void;
+}
+
+export interface SoakResult {
+  report: CheckReport;
+  chaos: ChaosEvent[];
+  /** Starts per agent (1 = never restarted). */
+  starts: Record<string, number>;
+  injectSeconds: number;
+  drainSeconds: number;
+  drained: boolean;
+  secrets: Readonly<Record<string, string>>;
+  logDir: string;
+  dbPath: string;
+  received: ReadonlyMap<string, Received[]>;
+  fallbackText: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function backlog(dbPath: string): Promise<number> {
+  const store = await openStore({ url: `file:${dbPath}` });
+  try {
+    const rs = await store.client.execute(
+      "SELECT count(*) AS n FROM bus_deliveries WHERE topic = 'inbound' OR topic LIKE 'outbound.%'",
+    );
+    return Number(rs.rows[0]!["n"]);
+  } finally {
+    store.close();
+  }
+}
+
+function received(cluster: Cluster): Map<string, Received[]> {
+  const out = new Map<string, Received[]>();
+  for (const [agent, fake] of cluster.telegram) {
+    out.set(agent, fake.sent.map((s) => ({ chatId: String(s.chatId), text: s.text, platformId: String(s.messageId), at: s.at })));
+  }
+  for (const [agent, fake] of cluster.graph) {
+    out.set(agent, fake.sent.map((s) => ({ chatId: s.to, text: s.text ?? `[template ${s.template?.name}]`, platformId: s.id, at: s.at })));
+  }
+  return out;
+}
+
+export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
+  const log = opts.log ?? (() => {});
+  const seed = opts.seed ?? 1;
+  const fallbackText = "Sorry, our assistant is temporarily unavailable. We'll get back to you shortly.";
+  // A getter: the fakes read `delayMs` on every request, so each answer takes 50–300 ms.
+  const ok = (text: string) => ({ kind: "ok" as const, text, get delayMs() { return 50 + Math.random() * 250; } });
+  const cluster = await startCluster({
+    dir: opts.dir,
+    telegram: opts.telegram ?? 2,
+    whatsapp: opts.whatsapp ?? 2,
+    faq: SOAK_FAQ,
+    llama: opts.llama ?? false,
+    pacing: 250,
+    supervise: { crashDelayMs: opts.crashDelayMs ?? 1_000 },
+    ...(opts.extraSecrets ? { extraSecrets: opts.extraSecrets } : {}),
+    router: opts.router ?? ((urls) => {
+      const local = urls.llama ? ["local"] : [];
+      return {
+        deadlineMs: 15_000,
+        providers: {
+          groq: { kind: "groq", baseUrl: urls.groq, model: "llama-3.1-8b-instant", apiKeyEnv: "GROQ_API_KEY", maxConcurrent: 32 },
+          claude: { kind: "anthropic", baseUrl: urls.anthropic, model: "claude-haiku-4-5", apiKeyEnv: "ANTHROPIC_API_KEY", maxConcurrent: 32 },
+          ...(urls.llama ? { local: { kind: "llama-cpp", baseUrl: urls.llama, model: "tiny", timeoutMs: 10_000 } } : {}),
+        },
+        tiers: { simple: ["groq", "claude", ...local], complex: ["claude", "groq", ...local], "high-value": ["claude", "groq", ...local] },
+        budget: { dailyUsd: 1_000, monthlyUsd: 10_000, prices: { "claude-haiku-4-5": { inputUsdPerMTok: 1, outputUsdPerMTok: 5 } } },
+      };
+    }),
+    patchConfig: (config) => {
+      config["conversation"] = { perUserPerMinute: 1_000, fallbackText };
+      opts.patchConfig?.(config);
+    },
+  });
+  const healthy = () => {
+    cluster.groq.setDefault(ok("Your order is on its way."));
+    cluster.anthropic.setDefault(ok("The carrier delayed it; it ships today."));
+  };
+  try {
+    healthy();
+    await cluster.startAll();
+    await opts.afterStart?.(cluster);
+    const telegramFixture = JSON.parse(await readFile(`${repoRoot}test/fixtures/telegram/text.json`, "utf8"));
+    const injected: Injected[] = assignChannels(cluster, planMessages(opts.messages, opts.chats, seed));
+    log(`soak: ${opts.messages} messages over ${opts.chats} chats on ${[...cluster.telegram.keys(), ...cluster.graph.keys()].join(", ")} in ~${opts.seconds} s${opts.chaos === false ? " (no chaos)" : " with chaos"}`);
+    const chaos = opts.chaos === false ? undefined : startChaos(cluster, {
+      seed,
+      killEveryS: opts.killEveryS ?? [5, 30],
+      recycleEveryS: opts.recycleEveryS ?? [10, 40],
+      burstEveryS: opts.burstEveryS ?? [10, 40],
+      burstLengthS: opts.burstLengthS ?? [3, 10],
+      healthy,
+      log,
+    });
+    const t0 = Date.now();
+    const progress = setInterval(() => {
+      const acked = injected.filter((m) => m.ackedAt !== undefined).length;
+      const got = [...cluster.telegram.values()].reduce((n, f) => n + f.sent.length, 0) +
+        [...cluster.graph.values()].reduce((n, f) => n + f.sent.length, 0);
+      log(`soak: ${Math.round((Date.now() - t0) / 1000)} s: ${acked}/${injected.length} acknowledged, ${got} replies received`);
+    }, 10_000);
+    try {
+      await inject(cluster, injected, { rate: opts.messages / opts.seconds, seed, telegramFixture });
+    } finally {
+      chaos?.stop();
+      clearInterval(progress);
+    }
+    const injectSeconds = (Date.now() - t0) / 1000;
+    log(`soak: injection done in ${Math.round(injectSeconds)} s; chaos stopped; bringing every agent up and draining`);
+    for (const name of cluster.agents.keys()) await cluster.start(name, 60_000);
+    const d0 = Date.now();
+    const drainEnd = d0 + (opts.drainTimeoutS ?? 240) * 1_000;
+    let drained = false;
+    let quietSince = 0;
+    while (Date.now() < drainEnd) {
+      if ((await backlog(cluster.dbPath)) === 0) {
+        quietSince ||= Date.now();
+        // Empty for 3 s: nothing in flight, no retry waiting.
+        if (Date.now() - quietSince >= 3_000) {
+          drained = true;
+          break;
+        }
+      } else quietSince = 0;
+      await sleep(500);
+    }
+    const drainSeconds = (Date.now() - d0) / 1000;
+    log(`soak: ${drained ? "drained" : "drain timed out"} after ${Math.round(drainSeconds)} s`);
+    await opts.beforeStop?.(cluster);
+    await cluster.stopAll();
+    const starts = Object.fromEntries([...cluster.agents.values()].map((a) => [a.name, a.starts()]));
+    const got = received(cluster);
+    const report = await check({ dbPath: cluster.dbPath, injected, received: got, faq: SOAK_FAQ });
+    return {
+      report,
+      chaos: chaos?.events ?? [],
+      starts,
+      injectSeconds,
+      drainSeconds,
+      drained,
+      secrets: cluster.secrets,
+      logDir: `${opts.dir}/logs`,
+      dbPath: cluster.dbPath,
+      received: got,
+      fallbackText,
+    };
+  } finally {
+    await cluster.close();
+  }
+}
+
+/** The checker's counts as printed lines. */
+export function formatReport(r: SoakResult): string {
+  const c = r.report;
+  const kinds = (a: ChaosEvent["action"]) => r.chaos.filter((e) => e.action === a).length;
+  const killed = r.chaos.filter((e) => e.action === "kill").map((e) => e.target);
+  return [
+    `chaos: ${kinds("kill")} kill -9 (${[...new Set(killed)].map((n) => `${n} ×${killed.filter((k) => k === n).length}`).join(", ")}), ` +
+    `${kinds("recycle")} SIGTERM recycles, ${kinds("burst-start")} provider failure bursts; starts per agent ${JSON.stringify(r.starts)}`,
+    `injected ${c.injected}, acknowledged ${c.acknowledged}, not acknowledged ${c.notAcknowledged}, redelivered after ack ${c.redeliveredAfterAck}`,
+    `answered ${c.answered} (after a fallback notice ${c.answeredAfterNotice}), dead-lettered with reason ${c.deadLettered} (without notice ${c.deadLetteredWithoutNotice}), pending at end ${c.pendingAtEnd}`,
+    `LOST ${c.lost} (at ingress ${c.lostAtIngress}), USER-VISIBLE DUPLICATES ${c.userVisibleDuplicates} (answers ${c.duplicateAnswers}, notices ${c.duplicateNotices}, unexpected ${c.unexpected}), ORDER VIOLATIONS ${c.orderViolations} over ${c.chats} chats, wrong answers ${c.wrongAnswer}`,
+    `notices ${c.notices} (a fallback, then a "working on it" on the retry: ${c.fallbackThenWorking}), answered together with their burst (coalesced) ${c.coalesced}, received messages ${c.receivedMessages}, attributed via an unknown-outcome ledger entry ${c.attributedViaUnknownLedger}`,
+    `integrity_check ${c.integrityCheck}, foreign_key_check ${c.foreignKeyViolations} rows, dead letters ${c.deadLetters} (without reason ${c.deadLettersWithoutReason})`,
+    `inject ${Math.round(r.injectSeconds)} s, drain ${Math.round(r.drainSeconds)} s${r.drained ? "" : " (TIMED OUT)"}`,
+    ...(c.lostExamples.length > 0 ? [`lost examples: ${JSON.stringify(c.lostExamples)}`] : []),
+  ].join("\n");
+}

@@ -1,0 +1,16 @@
+// The memory floor under an agent, for the system benchmark's RSS report: `deno run -A floor.ts MODE DB`
+// stays alive doing nothing after loading what MODE names; the benchmark reads its VmRSS.
+//   bare    — the Deno runtime alone
+//   store   — + @libsql/client: a store opened and migrated
+//   imports — + every agent kind's code (src/agents/mod.ts: hono, grammY, zod schemas, router), nothing started
+import process from "node:process";
+
+const [mode, db] = process.argv.slice(2);
+if (mode === "store" || mode === "imports") {
+  const { migrate, openStore } = await import("../../src/store/mod.ts");
+  const store = await openStore({ url: `file:${db}` });
+  await migrate(store.client);
+}
+if (mode === "imports") await import("../../src/agents/mod.ts");
+process.stdout.write("ready\n");
+setInterval(() => {}, 60_000);

@@ -1,0 +1,101 @@
+/**
+ * Measuring helpers of the system benchmark: percentiles, per-process CPU time and memory from /proc, the
+ * load generator as a child process, and matching the replies the fake platforms received to the requests the
+ * load generator sent (one fresh chat per request, so the chat id names the request).
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import type { FakeGraph } from "../../test/fakes/graph.ts";
+import type { FakeTelegram } from "../../test/fakes/telegram.ts";
+import { type Cluster, denoBin, readMemory, repoRoot } from "./cluster.ts";
+import type { LoadPlan, LoadResult } from "./load.ts";
+
+export interface Dist {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export const round = (n: number, d = 1) => (Number.isFinite(n) ? Math.round(n * 10 ** d) / 10 ** d : NaN);
+
+export function dist(values: number[]): Dist {
+  const s = [...values].sort((a, b) => a - b);
+  const at = (p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+  return { n: s.length, p50: round(at(50), 1), p99: round(at(99), 1), max: round(s.at(-1) ?? NaN, 1) };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+export async function cpuSeconds(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (CLK_TCK = 100)
+  } catch {
+    return undefined;
+  }
+}
+
+/** Busy and total CPU time of the whole machine in seconds (/proc/stat), to tell our load from others'. */
+export async function machineCpuSeconds(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile("/proc/stat", "utf8")).split("\n")[0]!;
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
+  const total = v.reduce((a, b) => a + b, 0);
+  return { busy: (total - v[3]! - v[4]!) / 100, total: total / 100 };
+}
+
+/** Samples every agent's VmRSS every `ms`; `peak()` is the largest seen per agent since the last `reset()`. */
+export function startRssSampler(cluster: Cluster, ms = 500) {
+  const peak = new Map<string, number>();
+  const timer = setInterval(async () => {
+    for (const a of cluster.agents.values()) {
+      const pid = a.pid();
+      const mem = pid === undefined ? undefined : await readMemory(pid);
+      if (mem) peak.set(a.name, Math.max(peak.get(a.name) ?? 0, mem.rssMb));
+    }
+  }, ms);
+  return {
+    peak: () => new Map(peak),
+    reset: () => peak.clear(),
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Runs the load generator process on `plan`; resolves with its result. */
+export async function runLoad(plan: LoadPlan, planPath: string): Promise<LoadResult> {
+  await writeFile(planPath, JSON.stringify(plan));
+  const child = spawn(denoBin, ["run", "-A", `${repoRoot}bench/system/load.ts`, planPath], {
+    cwd: repoRoot,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  if (code !== 0) throw new Error(`load generator exited ${code}`);
+  return JSON.parse(await readFile(plan.out, "utf8")) as LoadResult;
+}
+
+export interface Reply {
+  chat: number;
+  at: number;
+}
+
+/** Reads replies the fakes received since the last call (a cursor per fake). */
+export function createReplyReader(fakes: { telegram: Iterable<FakeTelegram>; graph: Iterable<FakeGraph> }) {
+  const cursors = new Map<FakeTelegram | FakeGraph, number>();
+  return (): Reply[] => {
+    const out: Reply[] = [];
+    for (const fake of fakes.telegram) {
+      const from = cursors.get(fake) ?? 0;
+      for (let i = from; i < fake.sent.length; i++) out.push({ chat: Number(fake.sent[i]!.chatId), at: fake.sent[i]!.at });
+      cursors.set(fake, fake.sent.length);
+    }
+    for (const fake of fakes.graph) {
+      const from = cursors.get(fake) ?? 0;
+      for (let i = from; i < fake.sent.length; i++) out.push({ chat: Number(fake.sent[i]!.to), at: fake.sent[i]!.at });
+      cursors.set(fake, fake.sent.length);
+    }
+    return out;
+  };
+}
