@@ -10,7 +10,7 @@ import { z } from "zod";
 import { ProviderError, type ProviderErrorKind } from "../errors.ts";
 import { type Endpoint, postJson, readErrorText, readJson, toHttpError, toTransportError } from "./http.ts";
 import { anthropicRateLimit } from "./ratelimit.ts";
-import { readSse } from "./sse.ts";
+import { parseSseJson, readSse } from "./sse.ts";
 import type {
   ChatChunk,
   ChatOptions,
@@ -195,27 +195,7 @@ export function createAnthropicProvider(
       const usage: Usage = { inputTokens: 0, outputTokens: 0 };
       try {
         for await (const ev of readSse(res.body)) {
-          let json: unknown;
-          try {
-            json = JSON.parse(ev.data);
-          } catch {
-            throw new ProviderError({
-              provider: opts.name,
-              kind: "malformed",
-              status: res.status,
-              detail: "event is not JSON",
-            });
-          }
-          const e = eventSchema.safeParse(json);
-          if (!e.success) {
-            throw new ProviderError({
-              provider: opts.name,
-              kind: "malformed",
-              status: res.status,
-              detail: "unexpected event shape",
-            });
-          }
-          const data = e.data;
+          const data = parseSseJson(ev.data, eventSchema, opts.name, res.status, "event");
           if (data.type === "message_start") {
             model = data.message?.model ?? model;
             usage.inputTokens = data.message?.usage?.input_tokens ?? 0;

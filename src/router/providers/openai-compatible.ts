@@ -9,7 +9,7 @@ import { z } from "zod";
 import { ProviderError, type ProviderErrorKind } from "../errors.ts";
 import { type Endpoint, postJson, readErrorText, readJson, toHttpError, toTransportError } from "./http.ts";
 import { type OpenAIHeaderPeriods, openAIRateLimit } from "./ratelimit.ts";
-import { readSse } from "./sse.ts";
+import { parseSseJson, readSse } from "./sse.ts";
 import type {
   ChatChunk,
   ChatOptions,
@@ -199,27 +199,8 @@ export function createOpenAICompatibleProvider(
             yield end();
             return;
           }
-          let json: unknown;
-          try {
-            json = JSON.parse(ev.data);
-          } catch {
-            throw new ProviderError({
-              provider: opts.name,
-              kind: "malformed",
-              status: res.status,
-              detail: "stream chunk is not JSON",
-            });
-          }
-          const chunk = chunkSchema.safeParse(json);
-          if (!chunk.success) {
-            throw new ProviderError({
-              provider: opts.name,
-              kind: "malformed",
-              status: res.status,
-              detail: "unexpected chunk shape",
-            });
-          }
-          if (chunk.data.error) {
+          const chunk = parseSseJson(ev.data, chunkSchema, opts.name, res.status, "stream chunk");
+          if (chunk.error) {
             throw new ProviderError({
               provider: opts.name,
               kind: "server",
@@ -227,12 +208,12 @@ export function createOpenAICompatibleProvider(
               detail: "error inside the stream",
             });
           }
-          if (chunk.data.model) model = chunk.data.model;
-          const timings = chunk.data.timings;
-          usage = toUsage(chunk.data.usage) ?? toUsage(chunk.data.x_groq?.usage) ??
+          if (chunk.model) model = chunk.model;
+          const timings = chunk.timings;
+          usage = toUsage(chunk.usage) ?? toUsage(chunk.x_groq?.usage) ??
             (timings ? { inputTokens: timings.prompt_n, outputTokens: timings.predicted_n } : undefined) ??
             usage;
-          const choice = chunk.data.choices?.[0];
+          const choice = chunk.choices?.[0];
           if (choice?.finish_reason) finish = toFinishReason(choice.finish_reason);
           const text = choice?.delta?.content;
           if (text) yield { type: "delta", text };

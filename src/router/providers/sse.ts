@@ -1,3 +1,24 @@
+import type { z } from "zod";
+import { ProviderError } from "../errors.ts";
+
+/**
+ * Parses one stream event's data as JSON of the expected shape; anything else is a `malformed` ProviderError
+ * naming `what` ("event", "stream chunk").
+ */
+export function parseSseJson<T>(data: string, schema: z.ZodType<T>, provider: string, status: number, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch {
+    throw new ProviderError({ provider, kind: "malformed", status, detail: `${what} is not JSON` });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    throw new ProviderError({ provider, kind: "malformed", status, detail: `unexpected ${what} shape` });
+  }
+  return parsed.data;
+}
+
 /**
  * A Server-Sent Events reader over a fetch body: yields one `{ event, data }` per blank-line-terminated event
  * (several `data:` lines joined with "\n"), ignoring comments (`: keep-alive`). Stopping the iteration cancels the
