@@ -18,6 +18,8 @@ import {
 } from "../../bus/envelopes.ts";
 import type { Bus, Json, PublishInput } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
+import { M } from "../../metrics/names.ts";
+import type { Metrics } from "../../metrics/registry.ts";
 import { type Client, type InStatement, isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
 import { newTraceId, type Tracer } from "../../trace/mod.ts";
 import { RETRY_AFTER_S } from "../runtime.ts";
@@ -55,13 +57,24 @@ export interface IngressTarget {
   client: Client;
   agent: string;
   tracer: Tracer;
+  metrics: Metrics;
+  channel: InboundMessage["channel"];
+  now: () => number;
 }
 
 /**
  * Commits a batch: the channel's rows, then one atomic bus publish. Throws when the store cannot commit. Each new
  * inbound message starts a trace (`received`, `stored`) whose id travels with it on the bus.
  */
-export async function commitIngress(to: IngressTarget, batch: IngressBatch): Promise<IngressResult> {
+export async function commitIngress(to: IngressTarget, batch: IngressBatch, startedAt: number): Promise<IngressResult> {
+  const result = await commitBatch(to, batch);
+  to.metrics.inc(M.messagesIn, { channel: to.channel }, result.fresh.size);
+  if (result.duplicates > 0) to.metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
+  to.metrics.observe(M.ackLatency, to.now() - startedAt, { channel: to.channel });
+  return result;
+}
+
+async function commitBatch(to: IngressTarget, batch: IngressBatch): Promise<IngressResult> {
   const { bus, client, agent } = to;
   // Inbox rows first: the orchestrator, once it claims a message, finds its row and every earlier one.
   const rows = [...batch.rows, ...batch.inbound.map((i) => inboxInsert(i.message))];

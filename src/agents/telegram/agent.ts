@@ -7,7 +7,6 @@
  */
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import type { Config } from "../../config.ts";
-import { M } from "../../metrics/names.ts";
 import type { AgentDeps, AgentInstance } from "../define.ts";
 import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
@@ -98,15 +97,11 @@ export async function createTelegramAgent(
       staleAfterMs: tg.staleAfterS * 1000,
       nonText: tg.nonText,
     });
-    const result = await commitIngress({
-      bus: spine.bus,
-      client: store.client,
-      agent: agent.name,
-      tracer: deps.tracer,
-    }, batch);
-    metrics.inc(M.messagesIn, { channel: "telegram" }, result.fresh.size);
-    if (result.duplicates > 0) metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
-    metrics.observe(M.ackLatency, now() - started, { channel: "telegram" });
+    const result = await commitIngress(
+      { bus: spine.bus, client: store.client, agent: agent.name, tracer: deps.tracer, metrics, channel: "telegram", now },
+      batch,
+      started,
+    );
     const freshChats = new Set(
       batch.inbound.filter((i) => result.fresh.has(i.idempotencyKey)).map((i) => i.message.chatId),
     );

@@ -6,7 +6,6 @@
  * @module
  */
 import type { Config } from "../../config.ts";
-import { M } from "../../metrics/names.ts";
 import type { AgentDeps, AgentInstance } from "../define.ts";
 import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
@@ -49,15 +48,11 @@ export async function createWebchatAgent(
       receivedAt: t,
     };
     addText(batch, base, webchatKey(agent.name, msg.id), msg.text);
-    const result = await commitIngress({
-      bus: spine.bus,
-      client: store.client,
-      agent: agent.name,
-      tracer: deps.tracer,
-    }, batch);
-    metrics.inc(M.messagesIn, { channel: "webchat" }, result.fresh.size);
-    if (result.duplicates > 0) metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
-    metrics.observe(M.ackLatency, now() - t, { channel: "webchat" });
+    await commitIngress(
+      { bus: spine.bus, client: store.client, agent: agent.name, tracer: deps.tracer, metrics, channel: "webchat", now },
+      batch,
+      t,
+    );
   };
 
   const transport: ChannelTransport<{ text: string; kind: string }> = {

@@ -7,7 +7,6 @@
  * @module
  */
 import type { Config } from "../../config.ts";
-import { M } from "../../metrics/names.ts";
 import type { AgentDeps, AgentInstance, CheckResult } from "../define.ts";
 import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
@@ -99,15 +98,11 @@ export async function createWhatsAppAgent(
       staleAfterMs: wa.staleAfterS * 1000,
       nonText: wa.nonText,
     });
-    const result = await commitIngress({
-      bus: spine.bus,
-      client: store.client,
-      agent: agent.name,
-      tracer: deps.tracer,
-    }, classified.batch);
-    metrics.inc(M.messagesIn, { channel: "whatsapp" }, result.fresh.size);
-    if (result.duplicates > 0) metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
-    metrics.observe(M.ackLatency, now() - started, { channel: "whatsapp" });
+    const result = await commitIngress(
+      { bus: spine.bus, client: store.client, agent: agent.name, tracer: deps.tracer, metrics, channel: "whatsapp", now },
+      classified.batch,
+      started,
+    );
     if (classified.ignored > 0) log.info("webhook parts ignored", { ignored: classified.ignored });
     if (!wa.markAsRead) return;
     for (const [chatId, wamid] of classified.markRead) {
