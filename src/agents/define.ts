@@ -8,7 +8,7 @@ import type { Hono } from "hono";
 import type { AgentConfig, AgentKind, Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/registry.ts";
-import type { Store, Synchronous } from "../store/mod.ts";
+import type { Store } from "../store/mod.ts";
 import type { Tracer } from "../trace/mod.ts";
 
 /** The world as an agent sees it: injected so tests can move time and swap HTTP. */
@@ -45,13 +45,6 @@ export interface AgentInstance {
 export interface AgentDefinition<K extends AgentKind = AgentKind> {
   kind: K;
   summary: string;
-  /**
-   * Durability of this agent's commits. Channel agents answer a platform 2xx right after their ingress commit and
-   * the platform never resends, so they use `full` (fsync per commit: survives power loss, RELIABILITY.md C5);
-   * the others use `normal` (WAL: survives a process kill; a power loss may drop the last commits, which the
-   * bus redelivers or the agent recomputes).
-   */
-  synchronous?: Synchronous;
   create(deps: AgentDeps, agent: Extract<AgentConfig, { kind: K }>): AgentInstance | Promise<AgentInstance>;
 }
 

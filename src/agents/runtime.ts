@@ -72,7 +72,6 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const startedAt = now();
   const store = await openStore({
     url: opts.dbUrl,
-    synchronous: opts.definition.synchronous ?? "normal",
     ...(opts.dbAuthToken ? { authToken: opts.dbAuthToken } : {}),
   });
   let instance: AgentInstance;

@@ -305,6 +305,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         if (leases.length > 0) {
           try {
             await queue.release(topic, group, leases, now());
+            hub.notify([topic]); // another process consuming this group takes them over now
           } catch (err) {
             log?.error("bus could not release leases; they expire instead", { code: storeErrorCode(err) });
           }

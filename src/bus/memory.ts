@@ -44,8 +44,11 @@ export function createMemoryBus(opts: MemoryBusOptions = {}): Bus {
       store.subscribe(topic, group);
       return Promise.resolve();
     },
-    publish(messages) {
+    publish(messages, also) {
       try {
+        if (also?.before?.length || also?.after?.length) {
+          throw new TypeError("publish: the in-memory bus has no database to commit other statements in");
+        }
         const rows = toMessageRows(messages);
         rowsToJson(rows); // the same serializability check as SQLite, before anything is stored
         const out = store.publish(rows, now());

@@ -15,6 +15,7 @@
  * @module
  */
 export type {
+  AlsoCommit,
   Bus,
   ConsumeOptions,
   Consumer,

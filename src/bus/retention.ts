@@ -9,9 +9,8 @@
  * The WAL: SQLite checkpoints passively on commit, but a reader that is always present (overlapping long
  * reads) keeps any checkpoint from resetting the WAL, and the file grows without bound. Each run does a
  * PASSIVE checkpoint; when the `-wal` file is above `walMaxBytes` it does a TRUNCATE checkpoint, which blocks
- * new writers and waits (within the busy timeout) for current readers to finish, then truncates the file.
- * That wait blocks the calling process's event loop (libSQL's busy handler is synchronous): run retention in
- * a background agent (the orchestrator), not in a webhook ingress process.
+ * new writers and waits (within the busy timeout, retrying on a timer: the event loop keeps running) for current
+ * readers to finish, then truncates the file. Retention runs in a background agent (the orchestrator).
  *
  * @module
  */

@@ -1,9 +1,8 @@
 /**
- * The bus's SQL (schema: migration 2 in src/store/migrations.ts). Each write is one statement run in
- * autocommit mode: SQLite prepares it before taking the write lock and holds the lock only to execute and
- * commit (a `BEGIN IMMEDIATE` batch prepares every statement, triggers included, while holding it). Statements
- * that touch many rows take them as one JSON array (`json_each`): 50 acks are one statement, not 50. Plain
- * SQLite SQL, portable to a libSQL server. States: 0 ready, 1 leased.
+ * The bus's SQL (schema: migration 2 in src/store/migrations.ts). Each write is one statement; on a local file
+ * the process's group writer (src/store/writer.ts) commits it together with the other writes of the moment, with
+ * its prepared statement cached. Statements that touch many rows take them as one JSON array (`json_each`): 50
+ * acks are one statement, not 50. Plain SQLite SQL, portable to a libSQL server. States: 0 ready, 1 leased.
  *
  * @module
  */

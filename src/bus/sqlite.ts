@@ -9,7 +9,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/registry.ts";
-import type { Store } from "../store/mod.ts";
+import type { InStatement, Store } from "../store/mod.ts";
 import { startConsumer } from "./consumer.ts";
 import { createSqliteQueue } from "./sqlite-queue.ts";
 import * as Q from "./sqlite-sql.ts";
@@ -66,7 +66,7 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
   const { client } = store;
   const now = opts.now ?? Date.now;
   const local = store.path !== undefined && store.path !== "" && store.path !== ":memory:";
-  const hub = createWakeHub(local ? `${store.path}-wal` : undefined, opts.wake);
+  const hub = createWakeHub(local ? `${store.path}-wake` : undefined, opts.wake);
   const queue = createSqliteQueue(client);
   const consumers = new Set<Consumer>();
   const consumerId = opts.consumerId ?? crypto.randomUUID().slice(0, 8);
@@ -77,13 +77,19 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
       await queue.subscribe(topic, group, now());
     },
 
-    async publish(messages) {
+    async publish(messages, also = {}) {
       const rows = toMessageRows(messages);
-      if (rows.length === 0) return [];
+      const before = also.before ?? [];
+      const after = also.after ?? [];
+      const write = (stmts: InStatement[]) => (also.durable ? store.durableBatch(stmts) : client.batch(stmts, "write"));
+      if (rows.length === 0) {
+        if (before.length + after.length > 0) await write([...before, ...after]);
+        return [];
+      }
       const json = rowsToJson(rows);
       for (let attempt = 1;; attempt++) {
-        // One statement: atomic, and prepared before the write lock is taken.
-        const rs = await client.execute({ sql: Q.PUBLISH, args: [json, now()] });
+        // One INSERT for every message, with the caller's statements, in one write transaction.
+        const rs = (await write([...before, { sql: Q.PUBLISH, args: [json, now()] }, ...after]))[before.length]!;
         // Rows are inserted in input order, so sorted ids line up with the input minus the duplicates.
         const inserted = rs.rows.map((r) => ({ id: num(r["id"]), key: optText(r["idem_key"]) }));
         inserted.sort((a, b) => a.id - b.id);
@@ -96,7 +102,8 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
         if (missing.every((k) => original.has(k))) {
           return out.map((o, i) => o ?? { id: original.get(rows[i]!.i!)!, duplicate: true });
         }
-        // An original was purged by retention in between: its key is free now, publish the rest again.
+        // An original was purged by retention in between: its key is free now, publish the rest again (the
+        // caller's statements are idempotent by contract: they run again too).
         if (attempt >= 3) throw new Error("publish: idempotency keys kept disappearing (retention racing)");
       }
     },

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { InStatement } from "../store/mod.ts";
 
 /** JSON-serializable payload. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -94,11 +95,24 @@ export interface DeadLetter {
   traceId: string | undefined;
 }
 
+/** Statements committed with a publish (see `Bus.publish`). */
+export interface AlsoCommit {
+  before?: InStatement[];
+  after?: InStatement[];
+  /** Commit with fsync before resolving (synchronous=FULL): what a webhook's 2xx follows (RELIABILITY.md C5). */
+  durable?: boolean;
+}
+
 export interface Bus {
   /** Declares that `group` receives every message published to `topic` from now on (idempotent). */
   subscribe(topic: string, group: string): Promise<void>;
-  /** Publishes atomically: every message is durable when this resolves, or none is written. */
-  publish(messages: PublishInput[]): Promise<PublishResult[]>;
+  /**
+   * Publishes atomically: every message is durable when this resolves, or none is written. `also` are the
+   * caller's own statements committed in the same transaction (`before` the messages, `after` them: e.g. rows
+   * that name the new message by its idempotency key); only a bus on the caller's database can take them, and
+   * they must be idempotent (a publish racing retention runs them again).
+   */
+  publish(messages: PublishInput[], also?: AlsoCommit): Promise<PublishResult[]>;
   consume(opts: ConsumeOptions): Consumer;
   stats(): Promise<GroupStats[]>;
   deadLetters(opts?: { topic?: string; group?: string; limit?: number }): Promise<DeadLetter[]>;

@@ -2,12 +2,15 @@
  * Wake-ups for consumers, without fixed-interval polling.
  *
  * - Same process: `publish()` notifies the topic's local consumers directly.
- * - Other processes: every commit appends to the database's `-wal` file, so a file-change notification on it
- *   (inotify through `node:fs` watch, ~0.3 ms from commit to wake-up, measured) tells consumers to look. A
- *   change only triggers a cheap read (is anything claimable for my group?), never a write.
- * - Fallback: a slow poll (default 1 s) covers a missed notification; where no file can be watched (a remote
- *   libSQL server, a watch error) consumers poll adaptively instead: 2 ms right after activity, doubling to
- *   100 ms when idle.
+ * - Other processes: after a publish commits, the publisher touches one file per topic in a wake directory next
+ *   to the database (`<db>-wake/<topic>`); consumers watch that directory (inotify through `node:fs` watch,
+ *   ~0.3 ms from touch to wake-up) and wake only the consumers of the topic named. Watching the `-wal` file
+ *   instead woke every consumer of every process on every commit of any process (≈ 9 commits per answered
+ *   message), each wake-up costing a read: most of the CPU of a lightly loaded system.
+ * - Fallback: a slow poll (default 1 s) covers a missed notification and work that becomes claimable without a
+ *   publish to its topic from a process that notifies (a lease expiring is timed by the consumer itself); where
+ *   nothing can be watched (a remote libSQL server, a watch error) consumers poll adaptively instead: 2 ms right
+ *   after activity, doubling to 100 ms when idle.
  *
  * `PRAGMA data_version` was the other candidate: it is per connection, and the client pools connections, so it
  * needs a dedicated connection, and polling it still costs a call (~25 µs) plus a timer tick (≥ 1 ms under Node,
@@ -16,13 +19,17 @@
  *
  * @module
  */
-import { watch as fsWatch } from "node:fs";
+import { mkdirSync, utimesSync, watch as fsWatch, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
-/** Watches a file; calls `onEvent("gone")` when it was replaced or the watch broke. Throws if it cannot watch. */
-export type FileWatch = (path: string, onEvent: (kind: "change" | "gone") => void) => { close(): void };
+/**
+ * Watches a directory; calls `onEvent("change", name)` when a file in it changed (name undefined when the
+ * platform does not say which), `onEvent("gone")` when the watch broke. Throws if it cannot watch.
+ */
+export type FileWatch = (path: string, onEvent: (kind: "change" | "gone", name?: string) => void) => { close(): void };
 
 export interface WakeOptions {
-  /** How to watch the `-wal` file; false: never (poll adaptively). Default: `node:fs` watch. */
+  /** How to watch the wake directory; false: never (poll adaptively). Default: `node:fs` watch. */
   watch?: FileWatch | false;
   /** Poll interval while a watch is active (a safety net). Default 1000 ms. */
   fallbackMs?: number;
@@ -32,29 +39,29 @@ export interface WakeOptions {
 }
 
 export interface WakeHub {
-  /** Calls `fn` on local publishes to `topic` and on any change from another process; returns an unsubscribe. */
+  /** Calls `fn` on publishes to `topic` by this process or by another one that notifies; returns an unsubscribe. */
   listen(topic: string, fn: () => void): () => void;
+  /** Wakes the topics' consumers here and, through the wake directory, in other processes. */
   notify(topics: Iterable<string>): void;
   /** How long a consumer that found nothing claimable `idleRounds` times in a row may sleep. */
   idleDelayMs(idleRounds: number): number;
   close(): void;
 }
 
-/** The default FileWatch: `node:fs` watch (inotify on Linux; works under Node and Deno). */
+/** The default FileWatch: `node:fs` watch of a directory (inotify on Linux; works under Node and Deno). */
 export const nodeFileWatch: FileWatch = (path, onEvent) => {
-  const watcher = fsWatch(
-    path,
-    { persistent: false },
-    (type) => onEvent(type === "rename" ? "gone" : "change"),
-  );
+  const watcher = fsWatch(path, { persistent: false }, (_type, name) => onEvent("change", name ?? undefined));
   // A watch alone must not keep the process alive (Deno ignores `persistent: false`; unref works in both).
   watcher.unref?.();
   watcher.on("error", () => onEvent("gone"));
   return { close: () => watcher.close() };
 };
 
-/** A hub for one bus. `walPath` is the file to watch (undefined: nothing to watch, e.g. a remote database). */
-export function createWakeHub(walPath: string | undefined, opts: WakeOptions = {}): WakeHub {
+/** The file a topic's publishes touch: topic names may hold any character, file names may not. */
+const fileOf = (topic: string) => encodeURIComponent(topic).replace(/^\./, "%2E");
+
+/** A hub for one bus. `wakeDir`: the directory to touch and watch (undefined: none, e.g. a remote database). */
+export function createWakeHub(wakeDir: string | undefined, opts: WakeOptions = {}): WakeHub {
   const fallbackMs = opts.fallbackMs ?? 1_000;
   const pollMinMs = opts.pollMinMs ?? 2;
   const pollMaxMs = opts.pollMaxMs ?? 100;
@@ -67,6 +74,28 @@ export function createWakeHub(walPath: string | undefined, opts: WakeOptions = {
   const wakeAll = () => {
     for (const set of listeners.values()) for (const fn of set) fn();
   };
+  const wake = (topic: string) => {
+    for (const fn of listeners.get(topic) ?? []) fn();
+  };
+  const byFile = new Map<string, string>();
+  let dirReady = false;
+  const ensureDir = () => {
+    if (!dirReady && wakeDir !== undefined) mkdirSync(wakeDir, { recursive: true });
+    dirReady = true;
+  };
+  const touch = (topic: string) => {
+    if (wakeDir === undefined) return;
+    const path = join(wakeDir, fileOf(topic));
+    const t = new Date();
+    try {
+      ensureDir();
+      utimesSync(path, t, t);
+    } catch {
+      try {
+        writeFileSync(path, ""); // first publish to this topic: create it (the watch sees the creation too)
+      } catch { /* consumers' fallback poll finds the message */ }
+    }
+  };
   const stopWatch = () => {
     watcher?.close();
     watcher = undefined;
@@ -74,15 +103,19 @@ export function createWakeHub(walPath: string | undefined, opts: WakeOptions = {
     rearm = undefined;
   };
   const startWatch = () => {
-    if (closed || watcher || !watchFile || walPath === undefined || listeners.size === 0) return;
+    if (closed || watcher || !watchFile || wakeDir === undefined || listeners.size === 0) return;
     try {
-      watcher = watchFile(walPath, (kind) => {
+      ensureDir();
+      watcher = watchFile(wakeDir, (kind, name) => {
         if (kind === "gone") {
-          // The file was replaced (or the watch broke): poll meanwhile, watch the new file shortly.
+          // The watch broke (the directory was removed?): poll meanwhile, watch again shortly.
           stopWatch();
           rearm = setTimeout(startWatch, fallbackMs);
+          return wakeAll();
         }
-        wakeAll();
+        if (name === undefined) return wakeAll();
+        const topic = byFile.get(name);
+        if (topic !== undefined) wake(topic);
       });
     } catch {
       rearm = setTimeout(startWatch, fallbackMs * 10);
@@ -93,16 +126,23 @@ export function createWakeHub(walPath: string | undefined, opts: WakeOptions = {
     listen(topic, fn) {
       let set = listeners.get(topic);
       if (!set) listeners.set(topic, set = new Set());
+      byFile.set(fileOf(topic), topic);
       set.add(fn);
       startWatch();
       return () => {
         set.delete(fn);
-        if (set.size === 0) listeners.delete(topic);
+        if (set.size === 0) {
+          listeners.delete(topic);
+          byFile.delete(fileOf(topic));
+        }
         if (listeners.size === 0) stopWatch();
       };
     },
     notify(topics) {
-      for (const topic of topics) for (const fn of listeners.get(topic) ?? []) fn();
+      for (const topic of topics) {
+        wake(topic);
+        touch(topic);
+      }
     },
     idleDelayMs(idleRounds) {
       if (watcher) return fallbackMs;

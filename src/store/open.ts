@@ -8,8 +8,17 @@
  */
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { type Client, createClient } from "@libsql/client";
+import {
+  type Client,
+  createClient,
+  type InArgs,
+  type InStatement,
+  type ResultSet,
+  type TransactionMode,
+} from "@libsql/client";
 import { ConnectionPool, Sqlite3Client } from "@libsql/client/sqlite3";
+import { storeErrorCode } from "./errors.ts";
+import { createGroupWriter, type GroupWriter, isSelectSql, isWriteSql } from "./writer.ts";
 
 export type { Client, InStatement, ResultSet, Row, Transaction } from "@libsql/client";
 
@@ -31,6 +40,11 @@ export interface Store {
   readonly url: string;
   /** Filesystem path of a local database, undefined for a remote one. */
   readonly path: string | undefined;
+  /**
+   * A write batch committed with synchronous=FULL (fsync before it returns) whatever `synchronous` says: what a
+   * webhook's 2xx follows (RELIABILITY.md C5). On a libSQL server: a write batch (the server decides durability).
+   */
+  durableBatch(stmts: InStatement[]): Promise<ResultSet[]>;
   /**
    * Copies the WAL into the database file and truncates it (local files only; a libSQL server manages its
    * own WAL). Returns false when readers or writers of other processes kept it from completing.
@@ -106,6 +120,85 @@ class ConfiguredPool extends ConnectionPool {
   }
 }
 
+/**
+ * The client of a local database file: writes go to the process's group writer (writer.ts), SELECTs run on its
+ * connection between groups (cached prepared statements), everything else (PRAGMAs, interactive transactions,
+ * DDL) on the pool. Same interface as every other libSQL client, so callers cannot tell (and a libSQL server URL needs
+ * none of this).
+ */
+class LocalClient implements Client {
+  readonly protocol = "file";
+  readonly #pool: Sqlite3Client;
+  readonly #writer: GroupWriter;
+
+  constructor(pool: Sqlite3Client, writer: GroupWriter) {
+    this.#pool = pool;
+    this.#writer = writer;
+  }
+
+  get closed(): boolean {
+    return this.#pool.closed;
+  }
+
+  execute(stmt: InStatement): ReturnType<Client["execute"]>;
+  execute(sql: string, args?: InArgs): ReturnType<Client["execute"]>;
+  async execute(stmtOrSql: InStatement, args?: InArgs) {
+    const stmt = typeof stmtOrSql === "string" ? { sql: stmtOrSql, args: args ?? [] } : stmtOrSql;
+    if (isSelectSql(stmt.sql)) {
+      try {
+        return this.#writer.read(stmt);
+      } catch (err) {
+        if (!storeErrorCode(err).startsWith("SQLITE_BUSY")) throw err;
+        return this.#pool.execute(stmt);
+      }
+    }
+    if (!isWriteSql(stmt.sql)) return this.#pool.execute(stmt);
+    const [rs] = await this.#writer.write([stmt], { batch: false });
+    return rs!;
+  }
+
+  batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): ReturnType<Client["batch"]> {
+    if (mode !== "write") return this.#pool.batch(stmts, mode);
+    return this.durableBatch(stmts, false);
+  }
+
+  /** A write batch; `durable`: committed with synchronous=FULL whatever the store's level. */
+  durableBatch(stmts: Array<InStatement | [string, InArgs?]>, durable = true): ReturnType<Client["batch"]> {
+    const normalized = stmts.map((s) => (Array.isArray(s) ? { sql: s[0], args: s[1] ?? [] } : s));
+    return this.#writer.write(normalized, { batch: true, durable });
+  }
+
+  /** A TRUNCATE checkpoint, retried on a timer until `waitMs` passed (the event loop keeps running meanwhile). */
+  async truncateWal(waitMs: number): Promise<boolean> {
+    const until = Date.now() + waitMs;
+    while (!this.#writer.truncateWal()) {
+      if (Date.now() >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return true;
+  }
+
+  migrate(stmts: InStatement[]): ReturnType<Client["migrate"]> {
+    return this.#pool.migrate(stmts);
+  }
+  transaction(mode?: TransactionMode): ReturnType<Client["transaction"]> {
+    return this.#pool.transaction(mode);
+  }
+  executeMultiple(sql: string): Promise<void> {
+    return this.#pool.executeMultiple(sql);
+  }
+  sync(): ReturnType<Client["sync"]> {
+    return this.#pool.sync();
+  }
+  reconnect(): void {
+    void this.#pool.reconnect();
+  }
+  close(): void {
+    this.#writer.close();
+    this.#pool.close();
+  }
+}
+
 /** The path inside a `file:` URL, or undefined for other schemes. */
 export function filePathOf(url: string): string | undefined {
   if (!url.startsWith("file:")) return undefined;
@@ -130,18 +223,36 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const path = filePathOf(opts.url);
   if (path === undefined) {
     const client = createClient({ url: opts.url, ...(opts.authToken ? { authToken: opts.authToken } : {}) });
-    return { client, url: opts.url, path, checkpoint: () => Promise.resolve(true), close: () => client.close() };
+    return {
+      client,
+      url: opts.url,
+      path,
+      durableBatch: (stmts) => client.batch(stmts, "write"),
+      checkpoint: () => Promise.resolve(true),
+      close: () => client.close(),
+    };
   }
   if (path !== ":memory:" && path !== "") await mkdir(dirname(path), { recursive: true });
-  const init = connectionSettings(opts.synchronous ?? "normal", busyTimeoutMs);
-  // An in-memory database exists only on the connection that opened it: one connection.
-  const pool = new ConfiguredPool(path, { timeout: busyTimeoutMs }, path === ":memory:" ? 1 : 8, init);
+  const synchronous = opts.synchronous ?? "normal";
+  const memory = path === ":memory:";
+  // An in-memory database exists only on the connection that opened it: one connection, no separate writer.
+  const pool = new ConfiguredPool(path, { timeout: busyTimeoutMs }, memory ? 1 : 8,
+    connectionSettings(synchronous, busyTimeoutMs));
   // Fail fast (like createClient does) when the file cannot be opened at all.
   pool.release(pool.acquireSync());
-  const client = new Sqlite3Client(pool, "number");
+  const pooled = new Sqlite3Client(pool, "number");
+  const writerPool = new ConfiguredPool(path, { timeout: 0 }, 1, connectionSettings(synchronous, 0));
+  const client = memory ? pooled : new LocalClient(pooled, createGroupWriter({
+    open: () => writerPool.acquireSync(),
+    busyTimeoutMs,
+    synchronous,
+  }));
+  const durableBatch = (stmts: InStatement[]) =>
+    client instanceof LocalClient ? client.durableBatch(stmts) : client.batch(stmts, "write");
   const checkpoint = async () => {
+    if (client instanceof LocalClient) return client.truncateWal(busyTimeoutMs);
     const rs = await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
     return Number(rs.rows[0]?.["busy"] ?? 1) === 0;
   };
-  return { client, url: opts.url, path, checkpoint, close: () => client.close() };
+  return { client, url: opts.url, path, durableBatch, checkpoint, close: () => client.close() };
 }

@@ -82,7 +82,7 @@ describe("sqlite bus", () => {
     await bus.close();
   });
 
-  it("a consumer on another connection is woken by the -wal file change, not by polling", async () => {
+  it("a consumer on another connection is woken by its topic's wake file, not by polling or by other topics", async () => {
     const store = await setup();
     const other = await openStore({ url: store.url });
     cleanups.push(() => Promise.resolve(other.close()));

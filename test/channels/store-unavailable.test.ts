@@ -115,6 +115,7 @@ describe("store unavailable (A4)", () => {
       client: roClient,
       url: `file:${path}`,
       path: undefined,
+      durableBatch: (stmts) => roClient.batch(stmts, "write"),
       checkpoint: () => Promise.resolve(true),
       close: () => roClient.close(),
     };

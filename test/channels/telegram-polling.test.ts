@@ -38,6 +38,7 @@ function readOnlyStore(path: string): Store {
     client,
     url: `file:${path}`,
     path: undefined,
+    durableBatch: (stmts) => client.batch(stmts, "write"),
     checkpoint: () => Promise.resolve(true),
     close: () => client.close(),
   };

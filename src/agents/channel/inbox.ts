@@ -6,8 +6,8 @@
  * chat at a time, so this table is how it sees the rest of a burst; the channel reads it to know whether a turn
  * is still in flight (typing indicator).
  *
- * Ingress writes the row in its first write batch (before the bus publish, so the orchestrator always finds it),
- * then the bus id once the publish returned it. Both are idempotent: a redelivered webhook changes nothing.
+ * Ingress writes the row and its bus id in the transaction of the bus publish (the row before the message, so the
+ * orchestrator always finds it). Both are idempotent: a redelivered webhook changes nothing.
  *
  * @module
  */
@@ -24,11 +24,15 @@ export function inboxInsert(m: InboundMessage): InStatement {
   };
 }
 
-/** Links a row to the bus message it was published as (the orchestrator lists bus ids in `inReplyTo`). */
-export function inboxBusId(agent: string, platformId: string, busId: number): InStatement {
+/**
+ * Links a row to the bus message it was published as (the orchestrator lists bus ids in `inReplyTo`), by the
+ * message's idempotency key: it runs in the publish's own transaction, after the INSERT.
+ */
+export function inboxBusId(agent: string, platformId: string, idempotencyKey: string): InStatement {
   return {
-    sql: "UPDATE chat_inbox SET bus_id = ? WHERE agent = ? AND platform_id = ? AND bus_id IS NULL",
-    args: [busId, agent, platformId],
+    sql: `UPDATE chat_inbox SET bus_id = (SELECT id FROM bus_messages WHERE idem_key = ?)
+      WHERE agent = ? AND platform_id = ? AND bus_id IS NULL`,
+    args: [idempotencyKey, agent, platformId],
   };
 }
 

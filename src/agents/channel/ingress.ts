@@ -1,10 +1,10 @@
 /**
- * The ingress commit every channel shares: first the channel's own rows (contacts, skipped inputs, delivery
- * states, the chat inbox rows of the inbound messages — all idempotent upserts) in one write batch, then every
- * inbound message and every channel-local answer in ONE bus publish with per-message idempotency keys (atomic:
- * all or nothing), then the bus ids into the chat inbox (inbox.ts). Only then may the webhook answer 2xx or the
- * poller confirm an offset. A redelivery after a failure repeats the steps harmlessly (a duplicate publish
- * reports the original bus id).
+ * The ingress commit every channel shares, ONE write transaction: the channel's own rows (contacts, skipped
+ * inputs, delivery states, the chat inbox rows of the inbound messages — all idempotent upserts), every inbound
+ * message and every channel-local answer as one bus publish with per-message idempotency keys, and the bus ids
+ * into the chat inbox (inbox.ts). The process's writer commits the webhooks arriving together in one transaction
+ * (src/store/writer.ts: one fsync for all of them). Only then may the webhook answer 2xx or the poller confirm an
+ * offset. A redelivery after a failure repeats it harmlessly (a duplicate publish reports the original bus id).
  *
  * @module
  */
@@ -20,7 +20,7 @@ import type { Bus, Json, PublishInput } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import { M } from "../../metrics/names.ts";
 import type { Metrics } from "../../metrics/registry.ts";
-import { type Client, type InStatement, isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
+import { type InStatement, isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
 import { newTraceId, type Tracer } from "../../trace/mod.ts";
 import { RETRY_AFTER_S } from "../runtime.ts";
 import { inboxBusId, inboxInsert } from "./inbox.ts";
@@ -54,7 +54,6 @@ export interface IngressResult {
 
 export interface IngressTarget {
   bus: Bus;
-  client: Client;
   agent: string;
   tracer: Tracer;
   metrics: Metrics;
@@ -75,10 +74,7 @@ export async function commitIngress(to: IngressTarget, batch: IngressBatch, star
 }
 
 async function commitBatch(to: IngressTarget, batch: IngressBatch): Promise<IngressResult> {
-  const { bus, client, agent } = to;
-  // Inbox rows first: the orchestrator, once it claims a message, finds its row and every earlier one.
-  const rows = [...batch.rows, ...batch.inbound.map((i) => inboxInsert(i.message))];
-  if (rows.length > 0) await client.batch(rows, "write");
+  const { bus, agent } = to;
   const seen = new Set<string>();
   const messages: (PublishInput & { idempotencyKey: string })[] = [];
   let duplicates = 0;
@@ -108,13 +104,13 @@ async function commitBatch(to: IngressTarget, batch: IngressBatch): Promise<Ingr
     });
   }
   const fresh = new Set<string>();
-  if (messages.length === 0) return { fresh, duplicates };
-  const results = await bus.publish(messages);
-  const busIds = results.slice(0, inboundCount).map((r, i) => {
-    const message = inbound.get(messages[i]!.idempotencyKey)!;
-    return inboxBusId(agent, message.platformId, r.id);
+  // Inbox rows before the messages: the orchestrator, once it claims one, finds its row and every earlier one.
+  // Durable: the platform never resends what we answered 2xx for (RELIABILITY.md C5).
+  const results = await bus.publish(messages, {
+    before: [...batch.rows, ...batch.inbound.map((i) => inboxInsert(i.message))],
+    after: [...inbound].map(([key, m]) => inboxBusId(agent, m.platformId, key)),
+    durable: true,
   });
-  if (busIds.length > 0) await client.batch(busIds, "write");
   results.forEach((r, i) => {
     const m = messages[i]!;
     if (i >= inboundCount) return;

@@ -65,7 +65,7 @@ export async function createChannelSpine(
         topic: outboundTopic(agent),
         group: EGRESS_GROUP,
         handler,
-        concurrency: opts.concurrency ?? 8,
+        concurrency: opts.concurrency ?? 32,
         // Platform back-off is waited out inside the handler; the heartbeat keeps the lease meanwhile.
         leaseMs: 30_000,
         maxAttempts: 8,

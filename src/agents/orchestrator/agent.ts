@@ -121,7 +121,9 @@ export const orchestrator = defineAgent({
           topic: INBOUND_TOPIC,
           group: ORCHESTRATOR_GROUP,
           handler,
-          concurrency: 16,
+          // Turns in flight (different chats; one chat's turns run in order). Model calls are bounded by each
+          // provider's bulkhead, so cheap turns (FAQ, cache) are not queued behind slow ones.
+          concurrency: 128,
           leaseMs: 30_000,
           maxAttempts: config.conversation.maxAttempts,
           retryBaseMs: config.conversation.retryBaseMs,

@@ -23,6 +23,7 @@ import type { Metrics } from "../../metrics/registry.ts";
 import type { CacheHit, ResponseCache } from "../../router/cache.ts";
 import { answersAgree, cacheScope } from "../../router/cache.ts";
 import type { AttemptRecord, ModelRouter } from "../../router/chain.ts";
+import { createBulkhead } from "../../router/providers/bulkhead.ts";
 import type { ChatMessage } from "../../router/providers/types.ts";
 import { AllProvidersFailedError } from "../../router/errors.ts";
 import type { Faq } from "../../router/faq.ts";
@@ -36,6 +37,15 @@ import { burstText, collectBurst } from "./experience/burst.ts";
 import type { Inbox, InboxRow } from "./experience/inbox.ts";
 import { callModel } from "./experience/model-call.ts";
 import { createLatencyEstimates, type LatencyEstimates } from "./experience/notice.ts";
+
+/**
+ * Turns waiting on a model at once (per process). The consumer runs many more turns than this, so FAQ and cache
+ * answers never queue behind slow model calls; the rest of the model turns wait here for their turn instead of
+ * finding every provider's bulkhead full (which would mean a fallback reply).
+ */
+const MODEL_TURNS = 16;
+/** How long a model turn waits for a slot before it fails and the bus retries it later. */
+const MODEL_TURN_WAIT_MS = 20_000;
 
 /** Inbound messages answered by an earlier message's turn (their burst): no model call of their own. */
 export const COALESCED_METRIC = "aideazz_messages_coalesced_total";
@@ -110,6 +120,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   const { config, bus, tracer, metrics, log, now } = deps;
   const conv = config.conversation;
   const latency = deps.latency ?? createLatencyEstimates();
+  const modelTurns = createBulkhead(MODEL_TURNS, Number.MAX_SAFE_INTEGER);
 
   const roleOf = (channelAgent: string): RoleView => {
     const agent = config.agents.find((a) => a.name === channelAgent);
@@ -120,7 +131,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
 
   /**
    * Publishes a reply of the turn. `suffix` names it (`answer`, `fallback`, `working`); `partial` is the sequence
-   * number of a partial reply (the text so far), which shares the answer's reply key.
+   * number of a partial reply (the text so far), which shares the answer's reply key. `before`: the turn's own
+   * rows (decision, saved answer, inbox states), committed in the same transaction as the reply.
    */
   async function publishReply(
     scope: TurnScope,
@@ -128,6 +140,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     kind: OutboundReply["kind"],
     suffix: string,
     partial?: number,
+    before: InStatement[] = [],
   ) {
     const { msg, delivery } = scope;
     const replyKey = `${delivery.id}:${suffix}`;
@@ -151,7 +164,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       payload: reply as unknown as Json,
       idempotencyKey: idem,
       ...(delivery.traceId ? { traceId: delivery.traceId } : {}),
-    }]);
+    }], { before });
     if (partial === undefined) tracer.event(delivery.traceId, "reply_queued", { replyKey, kind });
   }
 
@@ -245,6 +258,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       stage: history.length === 0 ? "first" : "ongoing",
       ...(await deps.roles?.turnFacts(role.name, chat)), // roles: a lead's stage and qualification
     };
+    const release = await modelTurns.acquire(MODEL_TURN_WAIT_MS, delivery.signal);
+    if (!release) throw new Error(`no model slot free within ${MODEL_TURN_WAIT_MS} ms (${MODEL_TURNS} model turns in flight)`);
     const { response, decision } = await callModel({
       router: deps.router,
       exp: t.exp,
@@ -259,7 +274,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       tracer,
       log,
       now,
-    });
+    }).finally(release);
     tracer.event(delivery.traceId, "route", { tier: decision.tier, provider: decision.provider, reason: decision.reason });
     recordAttempts(decision.attempts, delivery.traceId, started);
     for (const a of decision.attempts) if (a.outcome === "ok") latency.observe(a.provider, a.latencyMs);
@@ -332,7 +347,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       return;
     }
     const exp = experienceOf(config.agents, msg.agent);
-    // Saved before publishing: a redelivery after a crash in between sends that answer, without a model call.
+    // Saved with the reply in one transaction; a redelivery (the ack was lost) publishes that answer again (a
+    // duplicate publish is a no-op), without a model call.
     const saved = await deps.conversations.answerFor(delivery.id);
     if (saved !== undefined) {
       const answered = await deps.inbox.answeredBy(answerKey);
@@ -379,10 +395,13 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     // Which messages this reply answers, in the same write as the saved answer.
     const silent = answer.text === "";
     statements.push(...deps.inbox.finish({ msg, busId: delivery.id }, burst, silent ? "silent" : "answered", silent ? undefined : answerKey, now()));
-    await delivery.assertLease();
-    await deps.client.batch(statements, "write");
     // An empty text is a deliberate silence (a second message over the rate limit): nothing to send.
-    if (!silent) await publishReply(scope, answer.text, answer.kind, "answer");
+    if (silent) {
+      await delivery.assertLease();
+      await deps.client.batch(statements, "write");
+    } else {
+      await publishReply(scope, answer.text, answer.kind, "answer", undefined, statements);
+    }
     if (answer.remember) await deps.roles?.afterTurn(turnMsg, delivery, role.name); // roles: lead extraction
   };
 }

@@ -98,7 +98,7 @@ export async function createTelegramAgent(
       nonText: tg.nonText,
     });
     const result = await commitIngress(
-      { bus: spine.bus, client: store.client, agent: agent.name, tracer: deps.tracer, metrics, channel: "telegram", now },
+      { bus: spine.bus, agent: agent.name, tracer: deps.tracer, metrics, channel: "telegram", now },
       batch,
       started,
     );

@@ -11,7 +11,6 @@ export { createTelegramAgent, type TelegramAgentConfig, type TelegramAgentOption
 
 export const telegram = defineAgent({
   kind: "telegram",
-  synchronous: "full",
   summary: "Telegram bot: webhook or long polling in, paced plain-text replies out",
   create: (deps, agent) => createTelegramAgent(deps, agent),
 });

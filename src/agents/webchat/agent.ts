@@ -49,7 +49,7 @@ export async function createWebchatAgent(
     };
     addText(batch, base, webchatKey(agent.name, msg.id), msg.text);
     await commitIngress(
-      { bus: spine.bus, client: store.client, agent: agent.name, tracer: deps.tracer, metrics, channel: "webchat", now },
+      { bus: spine.bus, agent: agent.name, tracer: deps.tracer, metrics, channel: "webchat", now },
       batch,
       t,
     );

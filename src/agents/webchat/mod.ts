@@ -11,7 +11,6 @@ export { createWebchatAgent, type WebchatAgentConfig, webchatKey } from "./agent
 
 export const webchat = defineAgent({
   kind: "webchat",
-  synchronous: "full",
   summary: "web chat page: talk to the configured role in a browser",
   create: (deps, agent) => createWebchatAgent(deps, agent),
 });

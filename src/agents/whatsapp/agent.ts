@@ -99,7 +99,7 @@ export async function createWhatsAppAgent(
       nonText: wa.nonText,
     });
     const result = await commitIngress(
-      { bus: spine.bus, client: store.client, agent: agent.name, tracer: deps.tracer, metrics, channel: "whatsapp", now },
+      { bus: spine.bus, agent: agent.name, tracer: deps.tracer, metrics, channel: "whatsapp", now },
       classified.batch,
       started,
     );

@@ -11,7 +11,6 @@ export { createWhatsAppAgent, type WhatsAppAgentConfig, type WhatsAppAgentOption
 
 export const whatsapp = defineAgent({
   kind: "whatsapp",
-  synchronous: "full",
   summary: "WhatsApp Cloud API: signed webhooks in, replies within the 24-hour window out",
   create: (deps, agent) => createWhatsAppAgent(deps, agent),
 });

@@ -1,0 +1,344 @@
+/**
+ * One writer per process for a local database file (PERFORMANCE.md: one writer path per process, group commit).
+ *
+ * Every write — a `batch(…, "write")`, or one INSERT/UPDATE/DELETE/REPLACE through `execute()` — joins a queue.
+ * The writer commits everything queued in ONE transaction: one lock acquisition and one fsync for all of them.
+ * Each caller's statements run inside their own savepoint, so a failing caller undoes only its own work and the
+ * others commit; each caller still gets "all or nothing" for what it sent.
+ *
+ * Waiting for the lock never blocks the event loop. SQLite's busy handler sleeps the thread (1, 2, 5, 10 … 100 ms)
+ * and with it every webhook the process is serving; the writer's connection has busy_timeout 0 and retries
+ * `BEGIN IMMEDIATE` on a timer instead, while new writes keep joining the group. After `busyTimeoutMs` a waiting
+ * write fails with SQLITE_BUSY (callers answer 503 / retry), exactly as the busy timeout did.
+ *
+ * Statements run synchronously from BEGIN to COMMIT (no await in between), so nothing else of this process can
+ * run while the lock is held. Reads stay on the pool: in WAL mode they never wait for a writer.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { setImmediate } from "node:timers";
+import {
+  type InArgs,
+  type InStatement,
+  type InValue,
+  LibsqlBatchError,
+  LibsqlError,
+  type ResultSet,
+  type Row,
+} from "@libsql/client";
+import type { ConnectionPool } from "@libsql/client/sqlite3";
+import { storeErrorCode } from "./errors.ts";
+
+type Connection = ReturnType<ConnectionPool["acquireSync"]>;
+type Statement = ReturnType<Connection["prepare"]>;
+/** A prepared statement and, when it returns rows, their column names and types. */
+interface Prepared {
+  stmt: Statement;
+  columns: { names: string[]; types: string[] } | undefined;
+}
+type SqlValue = null | string | number | bigint | Buffer;
+
+interface Unit {
+  stmts: InStatement[];
+  /** Committed with synchronous=FULL (fsync before the commit returns) whatever the store's level. */
+  durable: boolean;
+  /** From `batch()`: errors carry the statement's index (LibsqlBatchError). */
+  batch: boolean;
+  since: number;
+  resolve(results: ResultSet[]): void;
+  reject(err: unknown): void;
+}
+
+export interface WriterOptions {
+  /** Opens the writer's connection: configured like the pool's, but with busy_timeout 0. */
+  open(): Connection;
+  /** How long a write may wait for the lock before it fails with SQLITE_BUSY. */
+  busyTimeoutMs: number;
+  /** The level the connection opens with: the level of a group without durable writes. */
+  synchronous: "normal" | "full";
+  now?: () => number;
+  random?: () => number;
+}
+
+/** Most callers one transaction takes: bounds how long the lock is held. */
+const MAX_GROUP = 256;
+/** Prepared statements kept per connection (the client re-prepares on every call: ~25 µs each). */
+const MAX_CACHED = 256;
+
+/** True for SQL that writes and can run inside a transaction (routed to the writer by `execute()`). */
+export function isWriteSql(sql: string): boolean {
+  return /^\s*(?:(?:--[^\n]*\n|\/\*[\s\S]*?\*\/)\s*)*(?:INSERT|UPDATE|DELETE|REPLACE)\b/i.test(sql);
+}
+
+/** True for a plain SELECT: `read()` can run it on the writer's connection with a cached prepared statement. */
+export function isSelectSql(sql: string): boolean {
+  return /^\s*SELECT\b/i.test(sql);
+}
+
+export interface GroupWriter {
+  write(stmts: InStatement[], opts: { batch: boolean; durable?: boolean }): Promise<ResultSet[]>;
+  /**
+   * Runs a SELECT now, between groups, on the writer's connection (its own read snapshot; prepared statements are
+   * cached). Throws SQLITE_BUSY in the rare moments a WAL reader must wait (the caller reads through the pool).
+   */
+  read(stmt: InStatement): ResultSet;
+  /**
+   * One attempt at a TRUNCATE checkpoint on the writer's connection (without waiting: busy_timeout 0); false when
+   * readers or writers kept it from completing. On this connection because another one of this process would
+   * find it busy right after this connection's first commit (libsql finalizes statements lazily).
+   */
+  truncateWal(): boolean;
+  close(): void;
+}
+
+export function createGroupWriter(opts: WriterOptions): GroupWriter {
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+  let queue: Unit[] = [];
+  let db: Connection | undefined;
+  let level = opts.synchronous;
+  const cache = new Map<string, Prepared>();
+  let busyRounds = 0;
+  let scheduled = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+
+  // setImmediate runs after this turn's I/O callbacks: the writes its webhooks and handlers issue join one group.
+  const schedule = () => {
+    if (scheduled || closed) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+
+  const drop = () => {
+    cache.clear();
+    try {
+      if (db?.open) db.close();
+    } catch { /* dropped either way */ }
+    db = undefined;
+    level = opts.synchronous;
+  };
+
+  /**
+   * Takes the lock for a group. A group with a durable write commits with FULL: the level is a per-connection
+   * setting of a local file, set between transactions (a libSQL server decides durability itself).
+   */
+  const begin = (durable: boolean): Connection | "busy" => {
+    db ??= opts.open();
+    const want = durable ? "full" : opts.synchronous;
+    if (want !== level) {
+      db.exec(`PRAGMA synchronous=${want.toUpperCase()}`);
+      level = want;
+    }
+    try {
+      db.exec("BEGIN IMMEDIATE"); // exec finalizes its statement: a BUSY here leaves the connection clean
+      return db;
+    } catch (err) {
+      if (storeErrorCode(err).startsWith("SQLITE_BUSY")) return "busy";
+      drop();
+      throw err;
+    }
+  };
+
+  function flush(): void {
+    scheduled = false;
+    timer = undefined;
+    if (closed || queue.length === 0) return;
+    let conn: Connection | "busy";
+    const group = queue.slice(0, MAX_GROUP);
+    try {
+      conn = begin(group.some((u) => u.durable));
+    } catch (err) {
+      for (const u of queue.splice(0)) u.reject(toLibsqlError(err));
+      return;
+    }
+    if (conn === "busy") return waitForLock();
+    busyRounds = 0;
+    const units = queue.splice(0, group.length);
+    commitGroup(conn, units);
+    if (queue.length > 0) schedule();
+  }
+
+  function waitForLock(): void {
+    const t = now();
+    const expired = queue.filter((u) => t - u.since >= opts.busyTimeoutMs);
+    if (expired.length > 0) {
+      queue = queue.filter((u) => !expired.includes(u));
+      const err = new LibsqlError("database is locked", "SQLITE_BUSY", "SQLITE_BUSY", 5);
+      for (const u of expired) u.reject(err);
+    }
+    if (queue.length === 0) return;
+    // 1, 1, 2, 2, 4, 4 … ms (+ jitter): the lock is usually held for well under a millisecond.
+    const delay = Math.min(4, 2 ** Math.floor(busyRounds++ / 2)) + random();
+    scheduled = true;
+    timer = setTimeout(flush, delay);
+  }
+
+  function commitGroup(conn: Connection, units: Unit[]): void {
+    const savepoints = units.length > 1;
+    const done: { unit: Unit; results: ResultSet[] }[] = [];
+    try {
+      for (const unit of units) {
+        if (savepoints) conn.exec("SAVEPOINT w");
+        try {
+          done.push({ unit, results: unit.stmts.map((s, i) => runStatement(conn, s, unit.batch ? i : undefined)) });
+          if (savepoints) conn.exec("RELEASE w");
+        } catch (err) {
+          if (!savepoints) throw err;
+          conn.exec("ROLLBACK TO w");
+          conn.exec("RELEASE w");
+          unit.reject(err);
+        }
+      }
+      conn.exec("COMMIT");
+    } catch (err) {
+      // The commit failed (disk full, I/O) or a lone caller's statement did: nothing of this group was written.
+      try {
+        if (conn.inTransaction) conn.exec("ROLLBACK");
+      } catch {
+        drop();
+      }
+      const error = toLibsqlError(err);
+      for (const u of units) u.reject(error); // a unit rejected already keeps its first error
+      return;
+    }
+    for (const { unit, results } of done) unit.resolve(results);
+  }
+
+  function runStatement(conn: Connection, stmt: InStatement, index: number | undefined): ResultSet {
+    const { sql, args } = typeof stmt === "string" ? { sql: stmt, args: [] as InArgs } : stmt;
+    try {
+      return execute(prepared(conn, sql), args ?? []);
+    } catch (err) {
+      cache.delete(sql); // a statement that failed may be left un-reset: never reuse it
+      const e = toLibsqlError(err);
+      if (index === undefined || !(e instanceof LibsqlError)) throw e;
+      throw new LibsqlBatchError(e.message, index, e.code, e.extendedCode, e.rawCode, e);
+    }
+  }
+
+  function prepared(conn: Connection, sql: string): Prepared {
+    const hit = cache.get(sql);
+    if (hit) return hit;
+    const stmt = conn.prepare(sql);
+    stmt.safeIntegers(true);
+    let columns: Prepared["columns"];
+    try {
+      stmt.raw(true);
+      const cols = stmt.columns();
+      columns = { names: cols.map((c) => c.name), types: cols.map((c) => c.type ?? "") };
+    } catch { /* raw() throws for a statement that returns no data */ }
+    const entry = { stmt, columns };
+    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+    cache.set(sql, entry);
+    return entry;
+  }
+
+  return {
+    write(stmts, { batch, durable = false }) {
+      if (closed) return Promise.reject(new LibsqlError("The client is closed", "CLIENT_CLOSED"));
+      return new Promise<ResultSet[]>((resolve, reject) => {
+        queue.push({ stmts, batch, durable, since: now(), resolve, reject });
+        schedule();
+      });
+    },
+    read(stmt) {
+      if (closed) throw new LibsqlError("The client is closed", "CLIENT_CLOSED");
+      db ??= opts.open();
+      return runStatement(db, stmt, undefined);
+    },
+    truncateWal() {
+      if (closed) throw new LibsqlError("The client is closed", "CLIENT_CLOSED");
+      db ??= opts.open();
+      const rs = runStatement(db, "PRAGMA wal_checkpoint(TRUNCATE)", undefined);
+      return Number(rs.rows[0]?.["busy"] ?? 1) === 0;
+    },
+    close() {
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      const err = new LibsqlError("The client is closed", "CLIENT_CLOSED");
+      for (const u of queue.splice(0)) u.reject(err);
+      drop();
+    },
+  };
+}
+
+/** Runs one prepared statement; rows as the client builds them (by index and by column name, integers as numbers). */
+function execute({ stmt, columns }: Prepared, args: InArgs): ResultSet {
+  const bound = Array.isArray(args) ? args.map(toSql) : namedArgs(args);
+  if (columns) {
+    const rows = (stmt.all(bound) as SqlValue[][]).map((r) => toRow(r, columns.names));
+    return resultSet(columns.names, columns.types, rows, 0, undefined);
+  }
+  const info = stmt.run(bound);
+  return resultSet([], [], [], info.changes, BigInt(info.lastInsertRowid));
+}
+
+function namedArgs(args: Record<string, InValue>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(args)) out[/^[@$:]/.test(name) ? name.slice(1) : name] = toSql(value);
+  return out;
+}
+
+function toSql(value: InValue): unknown {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new RangeError("Only finite numbers (not Infinity or NaN) can be passed as arguments");
+  }
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (value instanceof ArrayBuffer) return Buffer.from(value);
+  if (value instanceof Date) return value.valueOf();
+  if (value === undefined) throw new TypeError("undefined cannot be passed as argument to the database");
+  return value;
+}
+
+function fromSql(value: SqlValue): Row[number] {
+  if (typeof value === "bigint") {
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+      throw new RangeError("Received integer which cannot be safely represented as a JavaScript number");
+    }
+    return Number(value);
+  }
+  if (value instanceof Uint8Array) return new Uint8Array(value).buffer; // a copy: a Buffer may share its memory
+  return value;
+}
+
+function toRow(values: SqlValue[], columns: string[]): Row {
+  const row = {} as Row;
+  Object.defineProperty(row, "length", { value: values.length });
+  values.forEach((v, i) => {
+    const value = fromSql(v);
+    Object.defineProperty(row, i, { value });
+    const column = columns[i]!;
+    if (!Object.hasOwn(row, column)) {
+      Object.defineProperty(row, column, { value, enumerable: true, configurable: true, writable: true });
+    }
+  });
+  return row;
+}
+
+function resultSet(
+  columns: string[],
+  columnTypes: string[],
+  rows: Row[],
+  rowsAffected: number,
+  lastInsertRowid: bigint | undefined,
+): ResultSet {
+  return {
+    columns,
+    columnTypes,
+    rows,
+    rowsAffected,
+    lastInsertRowid,
+    toJSON: () => ({ columns, columnTypes, rows, rowsAffected, lastInsertRowid: lastInsertRowid?.toString() }),
+  };
+}
+
+/** libsql's SqliteError → LibsqlError with the base code (`SQLITE_CONSTRAINT`) and the extended one. */
+export function toLibsqlError(err: unknown): unknown {
+  if (err instanceof LibsqlError || !(err instanceof Error)) return err;
+  const e = err as Error & { code?: unknown; rawCode?: unknown };
+  if (typeof e.code !== "string" || !e.code.startsWith("SQLITE_")) return err;
+  const base = e.code.split("_").slice(0, 2).join("_");
+  return new LibsqlError(e.message, base, e.code, typeof e.rawCode === "number" ? e.rawCode : undefined, e);
+}

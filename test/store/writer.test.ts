@@ -1,0 +1,118 @@
+// The group writer (src/store/writer.ts): every write of a process through one connection, grouped into one
+// transaction with a savepoint per caller, waiting for the lock without blocking the event loop.
+// Runs under Node (vitest) and under Deno with the other store tests.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isStoreUnavailable, openStore, type Store } from "../../src/store/mod.ts";
+import { isWriteSql } from "../../src/store/writer.ts";
+import { tempDir } from "../support/tmp.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+const opened: Store[] = [];
+beforeEach(async () => ({ dir, cleanup } = await tempDir("aideazz-writer-")));
+afterEach(async () => {
+  for (const s of opened.splice(0)) s.close();
+  await cleanup();
+});
+
+async function open(opts: { busyTimeoutMs?: number } = {}): Promise<Store> {
+  const store = await openStore({ url: `file:${join(dir, "w.db")}`, ...opts });
+  opened.push(store);
+  await store.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE, b BLOB)");
+  return store;
+}
+
+/** Another process holding the write lock until `release()`. */
+async function holdLock(path: string) {
+  const holder = spawn(process.execPath, [fileURLToPath(new URL("../support/hold-lock.mjs", import.meta.url)), path], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  await new Promise((resolve) => holder.stdout!.once("data", resolve));
+  return {
+    release: async () => {
+      holder.stdin!.end();
+      await new Promise((resolve) => holder.on("exit", resolve));
+    },
+  };
+}
+
+const count = async (s: Store) => Number((await s.client.execute("SELECT count(*) AS n FROM t")).rows[0]!["n"]);
+
+describe("group writer", () => {
+  it("commits concurrent callers together; a failing caller undoes only its own statements", async () => {
+    const store = await open();
+    const c = store.client;
+    const results = await Promise.allSettled([
+      c.batch([{ sql: "INSERT INTO t (v) VALUES (?)", args: ["a"] }, { sql: "INSERT INTO t (v) VALUES (?)", args: ["b"] }], "write"),
+      c.batch([{ sql: "INSERT INTO t (v) VALUES (?)", args: ["c"] }, { sql: "INSERT INTO t (v) VALUES (?)", args: ["a"] }], "write"),
+      c.execute({ sql: "INSERT INTO t (v) VALUES (?) RETURNING id", args: ["d"] }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const failed = (results[1] as PromiseRejectedResult).reason as { code: string; statementIndex: number };
+    expect(failed.code).toBe("SQLITE_CONSTRAINT");
+    expect(failed.statementIndex).toBe(1);
+    const rows = (await c.execute("SELECT v FROM t ORDER BY id")).rows.map((r) => r["v"]);
+    expect(rows).toEqual(["a", "b", "d"]); // "c" rolled back with its caller's failing statement
+  });
+
+  it("returns rows as the client does: by index and by name, integers as numbers, blobs as ArrayBuffer", async () => {
+    const store = await open();
+    const rs = await store.client.execute({
+      sql: "INSERT INTO t (v, b) VALUES (?, ?) RETURNING id, v, b",
+      args: ["x", new Uint8Array([1, 2, 3]).buffer],
+    });
+    const row = rs.rows[0]!;
+    expect([row[0], row["id"], row["v"]]).toEqual([1, 1, "x"]);
+    expect([...new Uint8Array(row["b"] as ArrayBuffer)]).toEqual([1, 2, 3]);
+    expect(rs.columns).toEqual(["id", "v", "b"]);
+    const plain = await store.client.execute({ sql: "UPDATE t SET v = ? WHERE id = ?", args: ["y", 1] });
+    expect(plain.rowsAffected).toBe(1);
+  });
+
+  it("waits for another process's lock without blocking the event loop, then commits", async () => {
+    const store = await open();
+    const lock = await holdLock(join(dir, "w.db"));
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    const write = store.client.execute({ sql: "INSERT INTO t (v) VALUES (?)", args: ["late"] });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const ticksWhileLocked = ticks;
+    await lock.release();
+    await write;
+    clearInterval(ticker);
+    // SQLite's busy handler would have slept the thread for the whole 300 ms (no tick at all).
+    expect(ticksWhileLocked).toBeGreaterThanOrEqual(10);
+    expect(await count(store)).toBe(1);
+  });
+
+  it("fails a write with SQLITE_BUSY (store unavailable) after the busy timeout, and later writes commit", async () => {
+    const store = await open({ busyTimeoutMs: 150 });
+    const lock = await holdLock(join(dir, "w.db"));
+    const err = await store.client.batch(["INSERT INTO t (v) VALUES ('x')"], "write").catch((e: unknown) => e);
+    expect(isStoreUnavailable(err)).toBe(true);
+    expect(String(err)).toMatch(/SQLITE_BUSY|locked/);
+    await lock.release();
+    await store.client.batch(["INSERT INTO t (v) VALUES ('y')"], "write");
+    expect(await count(store)).toBe(1);
+  });
+
+  it("commits a durable batch with synchronous=FULL and an ordinary one with the store's level", async () => {
+    const store = await open();
+    const level = (rs: { rows: { [k: number]: unknown }[] }[]) => Number(rs[0]!.rows[0]![0]);
+    expect(level(await store.durableBatch(["PRAGMA synchronous", "INSERT INTO t (v) VALUES ('a')"]))).toBe(2);
+    expect(level(await store.client.batch(["PRAGMA synchronous", "INSERT INTO t (v) VALUES ('b')"], "write"))).toBe(1);
+    expect(await count(store)).toBe(2);
+  });
+
+  it("routes only writes that can run in a transaction to the writer", () => {
+    for (const sql of ["INSERT INTO t VALUES (1)", "  update t set v = 1", "-- c\nDELETE FROM t", "/* x */ REPLACE INTO t VALUES (1)"]) {
+      expect(isWriteSql(sql)).toBe(true);
+    }
+    for (const sql of ["SELECT 1", "PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "CREATE TABLE x (y)"]) {
+      expect(isWriteSql(sql)).toBe(false);
+    }
+  });
+});
