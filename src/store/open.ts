@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { mkdir } from "node:fs/promises";
+import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   type Client,
@@ -29,7 +29,10 @@ export interface StoreOptions {
   url: string;
   /** Auth token for a remote libSQL server. */
   authToken?: string;
-  /** `full` fsyncs every commit (the ingress choice, RELIABILITY.md C5); `normal` survives a process kill. */
+  /**
+   * `normal` (default) survives a process kill; `full` fsyncs inside every commit, holding the write lock for the
+   * disk's time. What must survive a power loss (an ingress commit, RELIABILITY.md C5) uses `durableBatch`.
+   */
   synchronous?: Synchronous;
   /** Milliseconds a writer waits for the lock before SQLITE_BUSY (≥ 5 s: lock errors must not reach callers). */
   busyTimeoutMs?: number;
@@ -41,8 +44,9 @@ export interface Store {
   /** Filesystem path of a local database, undefined for a remote one. */
   readonly path: string | undefined;
   /**
-   * A write batch committed with synchronous=FULL (fsync before it returns) whatever `synchronous` says: what a
-   * webhook's 2xx follows (RELIABILITY.md C5). On a libSQL server: a write batch (the server decides durability).
+   * A write batch that resolves only once it is on disk (the WAL flushed, as synchronous=FULL would) whatever
+   * `synchronous` says: what a webhook's 2xx follows (RELIABILITY.md C5). On a libSQL server: a write batch (the
+   * server decides durability).
    */
   durableBatch(stmts: InStatement[]): Promise<ResultSet[]>;
   /**
@@ -162,7 +166,7 @@ class LocalClient implements Client {
     return this.durableBatch(stmts, false);
   }
 
-  /** A write batch; `durable`: committed with synchronous=FULL whatever the store's level. */
+  /** A write batch; `durable`: resolved once flushed to disk, whatever the store's level. */
   durableBatch(stmts: Array<InStatement | [string, InArgs?]>, durable = true): ReturnType<Client["batch"]> {
     const normalized = stmts.map((s) => (Array.isArray(s) ? { sql: s[0], args: s[1] ?? [] } : s));
     return this.#writer.write(normalized, { batch: true, durable });
@@ -197,6 +201,25 @@ class LocalClient implements Client {
     this.#writer.close();
     this.#pool.close();
   }
+}
+
+/**
+ * fdatasync of the `-wal` file on a handle kept open (the WAL keeps its inode while connections are open; a
+ * handle that fails is reopened next time). fsync is per file, so it flushes what the writer's connection wrote.
+ */
+function walSyncer(walPath: string): () => Promise<void> {
+  let handle: Promise<FileHandle> | undefined;
+  return async () => {
+    handle ??= open(walPath, "r");
+    try {
+      await (await handle).datasync();
+    } catch (err) {
+      const stale = handle;
+      handle = undefined;
+      stale.then((h) => h.close()).catch(() => {});
+      throw Object.assign(new Error(`cannot flush the WAL to disk: ${String(err)}`), { code: "SQLITE_IOERR_FSYNC" });
+    }
+  };
 }
 
 /** The path inside a `file:` URL, or undefined for other schemes. */
@@ -245,7 +268,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const client = memory ? pooled : new LocalClient(pooled, createGroupWriter({
     open: () => writerPool.acquireSync(),
     busyTimeoutMs,
-    synchronous,
+    syncWal: walSyncer(`${path}-wal`),
   }));
   const durableBatch = (stmts: InStatement[]) =>
     client instanceof LocalClient ? client.durableBatch(stmts) : client.batch(stmts, "write");

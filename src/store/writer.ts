@@ -6,10 +6,15 @@
  * Each caller's statements run inside their own savepoint, so a failing caller undoes only its own work and the
  * others commit; each caller still gets "all or nothing" for what it sent.
  *
- * Waiting for the lock never blocks the event loop. SQLite's busy handler sleeps the thread (1, 2, 5, 10 … 100 ms)
- * and with it every webhook the process is serving; the writer's connection has busy_timeout 0 and retries
- * `BEGIN IMMEDIATE` on a timer instead, while new writes keep joining the group. After `busyTimeoutMs` a waiting
- * write fails with SQLITE_BUSY (callers answer 503 / retry), exactly as the busy timeout did.
+ * Waiting for the lock blocks the event loop for at most a millisecond. SQLite's busy handler sleeps the thread
+ * (1, 2, 5, 10 … 100 ms) and with it every webhook the process is serving; the writer's connection has
+ * busy_timeout 0, retries `BEGIN IMMEDIATE` in 0.1 ms pauses for up to 1 ms (another process's commit holds the
+ * lock for ~0.02–1 ms), then on a timer, while new writes keep joining the group. After `busyTimeoutMs` a
+ * waiting write fails with SQLITE_BUSY (callers answer 503 / retry), exactly as the busy timeout did.
+ *
+ * A durable write (what a webhook's 2xx follows) resolves only after the WAL is flushed to disk: one fdatasync,
+ * outside the lock and off the event loop, for every durable write committed before it started — durability
+ * equal to synchronous=FULL (which fsyncs inside the commit, holding the lock for the disk's time).
  *
  * Statements run synchronously from BEGIN to COMMIT (no await in between), so nothing else of this process can
  * run while the lock is held. Reads stay on the pool: in WAL mode they never wait for a writer.
@@ -41,7 +46,7 @@ type SqlValue = null | string | number | bigint | Buffer;
 
 interface Unit {
   stmts: InStatement[];
-  /** Committed with synchronous=FULL (fsync before the commit returns) whatever the store's level. */
+  /** Resolved only once the WAL holding its commit is on disk (fdatasync), whatever the store's level. */
   durable: boolean;
   /** From `batch()`: errors carry the statement's index (LibsqlBatchError). */
   batch: boolean;
@@ -55,14 +60,21 @@ export interface WriterOptions {
   open(): Connection;
   /** How long a write may wait for the lock before it fails with SQLITE_BUSY. */
   busyTimeoutMs: number;
-  /** The level the connection opens with: the level of a group without durable writes. */
-  synchronous: "normal" | "full";
+  /**
+   * Flushes the WAL file to disk (fdatasync). Durable writes resolve after a flush that started after their
+   * commit; one flush serves every durable write committed before it started.
+   */
+  syncWal(): Promise<void>;
   now?: () => number;
   random?: () => number;
 }
 
 /** Most callers one transaction takes: bounds how long the lock is held. */
 const MAX_GROUP = 256;
+/** How long `begin` may pause the event loop for the lock before waiting on timers, and in which steps. */
+const SPIN_MS = 1;
+const SPIN_STEP_MS = 0.1;
+const pause = new Int32Array(new SharedArrayBuffer(4));
 /** Prepared statements kept per connection (the client re-prepares on every call: ~25 µs each). */
 const MAX_CACHED = 256;
 
@@ -97,7 +109,6 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
   const random = opts.random ?? Math.random;
   let queue: Unit[] = [];
   let db: Connection | undefined;
-  let level = opts.synchronous;
   const cache = new Map<string, Prepared>();
   let busyRounds = 0;
   let scheduled = false;
@@ -117,27 +128,46 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
       if (db?.open) db.close();
     } catch { /* dropped either way */ }
     db = undefined;
-    level = opts.synchronous;
   };
 
-  /**
-   * Takes the lock for a group. A group with a durable write commits with FULL: the level is a per-connection
-   * setting of a local file, set between transactions (a libSQL server decides durability itself).
-   */
-  const begin = (durable: boolean): Connection | "busy" => {
+  // Durable writes: committed like any other, then flushed with one fdatasync of the WAL outside the lock
+  // (synchronous=FULL would fsync while holding it, and every process would wait for the disk).
+  let flushing: Promise<void> | undefined;
+  let waiting: { resolve(): void; reject(err: unknown): void }[] = [];
+  const flushWal = () => {
+    if (flushing || waiting.length === 0) return;
+    const batch = waiting;
+    waiting = [];
+    flushing = opts.syncWal().then(
+      () => batch.forEach((w) => w.resolve()),
+      (err) => batch.forEach((w) => w.reject(err)),
+    ).finally(() => {
+      flushing = undefined;
+      flushWal(); // the writes committed while this flush ran
+    });
+  };
+  const afterSync = (resolve: () => void, reject: (err: unknown) => void) => {
+    waiting.push({ resolve, reject });
+    flushWal();
+  };
+
+  /** Takes the lock for a group. */
+  const begin = (): Connection | "busy" => {
     db ??= opts.open();
-    const want = durable ? "full" : opts.synchronous;
-    if (want !== level) {
-      db.exec(`PRAGMA synchronous=${want.toUpperCase()}`);
-      level = want;
-    }
-    try {
-      db.exec("BEGIN IMMEDIATE"); // exec finalizes its statement: a BUSY here leaves the connection clean
-      return db;
-    } catch (err) {
-      if (storeErrorCode(err).startsWith("SQLITE_BUSY")) return "busy";
-      drop();
-      throw err;
+    // Another process's commit holds the lock for ~0.02–1 ms; a timer cannot wait that little (Deno's fire after
+    // ≥ 2 ms), so the first waits are short blocking pauses (≤ SPIN_MS in all), then timers take over.
+    for (let spun = 0;; spun += SPIN_STEP_MS) {
+      try {
+        db.exec("BEGIN IMMEDIATE"); // exec finalizes its statement: a BUSY here leaves the connection clean
+        return db;
+      } catch (err) {
+        if (!storeErrorCode(err).startsWith("SQLITE_BUSY")) {
+          drop();
+          throw err;
+        }
+        if (spun >= SPIN_MS) return "busy";
+        Atomics.wait(pause, 0, 0, SPIN_STEP_MS);
+      }
     }
   };
 
@@ -146,16 +176,15 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
     timer = undefined;
     if (closed || queue.length === 0) return;
     let conn: Connection | "busy";
-    const group = queue.slice(0, MAX_GROUP);
     try {
-      conn = begin(group.some((u) => u.durable));
+      conn = begin();
     } catch (err) {
       for (const u of queue.splice(0)) u.reject(toLibsqlError(err));
       return;
     }
     if (conn === "busy") return waitForLock();
     busyRounds = 0;
-    const units = queue.splice(0, group.length);
+    const units = queue.splice(0, MAX_GROUP);
     commitGroup(conn, units);
     if (queue.length > 0) schedule();
   }
@@ -203,7 +232,10 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
       for (const u of units) u.reject(error); // a unit rejected already keeps its first error
       return;
     }
-    for (const { unit, results } of done) unit.resolve(results);
+    for (const { unit, results } of done) {
+      if (!unit.durable) unit.resolve(results);
+      else afterSync(() => unit.resolve(results), (err) => unit.reject(toLibsqlError(err)));
+    }
   }
 
   function runStatement(conn: Connection, stmt: InStatement, index: number | undefined): ResultSet {

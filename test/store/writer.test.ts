@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isStoreUnavailable, openStore, type Store } from "../../src/store/mod.ts";
-import { isWriteSql } from "../../src/store/writer.ts";
+import { createGroupWriter, isWriteSql } from "../../src/store/writer.ts";
+import { ConnectionPool } from "@libsql/client/sqlite3";
 import { tempDir } from "../support/tmp.ts";
 
 let dir: string;
@@ -37,6 +38,11 @@ async function holdLock(path: string) {
       await new Promise((resolve) => holder.on("exit", resolve));
     },
   };
+}
+
+async function waitUntil(ok: () => boolean) {
+  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(ok()).toBe(true);
 }
 
 const count = async (s: Store) => Number((await s.client.execute("SELECT count(*) AS n FROM t")).rows[0]!["n"]);
@@ -99,12 +105,66 @@ describe("group writer", () => {
     expect(await count(store)).toBe(1);
   });
 
-  it("commits a durable batch with synchronous=FULL and an ordinary one with the store's level", async () => {
+  it("resolves a durable batch only after a WAL flush that began after its commit; one flush serves many", async () => {
+    const path = join(dir, "d.db");
+    const pool = new ConnectionPool(path, { timeout: 0 }, 1);
+    const flushes: { done: () => void }[] = [];
+    const writer = createGroupWriter({
+      open: () => {
+        const db = pool.acquireSync();
+        db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=0");
+        return db;
+      },
+      busyTimeoutMs: 5_000,
+      syncWal: () => new Promise<void>((done) => flushes.push({ done })),
+    });
+    try {
+      await writer.write(["CREATE TABLE t (v TEXT)"], { batch: true });
+      expect(flushes).toHaveLength(0); // not durable: no flush
+      const settled: string[] = [];
+      const first = writer.write(["INSERT INTO t VALUES ('a')"], { batch: true, durable: true }).then(() => settled.push("a"));
+      await waitUntil(() => flushes.length === 1);
+      // Committed while the first flush runs: they wait for the next one, which serves both.
+      const later = ["b", "c"].map((v) =>
+        writer.write([`INSERT INTO t VALUES ('${v}')`], { batch: true, durable: true }).then(() => settled.push(v))
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      expect(writer.read("SELECT count(*) AS n FROM t").rows[0]!["n"]).toBe(3); // committed, visible, not flushed
+      expect(settled).toEqual([]);
+      flushes[0]!.done();
+      await first;
+      expect(settled).toEqual(["a"]);
+      await waitUntil(() => flushes.length === 2);
+      flushes[1]!.done();
+      await Promise.all(later);
+      expect(settled.sort()).toEqual(["a", "b", "c"]);
+      expect(flushes).toHaveLength(2);
+    } finally {
+      writer.close();
+      pool.close();
+    }
+  });
+
+  it("a durable batch whose WAL flush fails is rejected as store unavailable (the webhook answers 503)", async () => {
+    const pool = new ConnectionPool(join(dir, "f.db"), { timeout: 0 }, 1);
+    const writer = createGroupWriter({
+      open: () => pool.acquireSync(),
+      busyTimeoutMs: 5_000,
+      syncWal: () => Promise.reject(Object.assign(new Error("EIO"), { code: "SQLITE_IOERR_FSYNC" })),
+    });
+    try {
+      const err = await writer.write(["CREATE TABLE t (v)"], { batch: true, durable: true }).catch((e: unknown) => e);
+      expect(isStoreUnavailable(err)).toBe(true);
+    } finally {
+      writer.close();
+      pool.close();
+    }
+  });
+
+  it("a durable batch through the store is on disk when it resolves (the real fdatasync of the -wal)", async () => {
     const store = await open();
-    const level = (rs: { rows: { [k: number]: unknown }[] }[]) => Number(rs[0]!.rows[0]![0]);
-    expect(level(await store.durableBatch(["PRAGMA synchronous", "INSERT INTO t (v) VALUES ('a')"]))).toBe(2);
-    expect(level(await store.client.batch(["PRAGMA synchronous", "INSERT INTO t (v) VALUES ('b')"], "write"))).toBe(1);
-    expect(await count(store)).toBe(2);
+    await store.durableBatch([{ sql: "INSERT INTO t (v) VALUES (?)", args: ["kept"] }]);
+    expect(await count(store)).toBe(1);
   });
 
   it("routes only writes that can run in a transaction to the writer", () => {
