@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { V8_FLAGS } from "../../src/v8-flags.ts";
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -62,6 +63,8 @@ export interface ClusterOptions {
   extraSecrets?: string[];
   /** Extra Deno flags for one agent's process (e.g. `--v8-flags=--prof,--logfile=…` to profile it). */
   denoFlags?: (name: string) => string[];
+  /** V8 flags of every agent; default the production ones (src/v8-flags.ts), as the binary runs them. */
+  v8Flags?: readonly string[];
   /** Extra fields of every channel agent's config entry (e.g. `experience`). */
   channelFields?: (kind: "telegram" | "whatsapp") => Record<string, unknown>;
 }
@@ -344,7 +347,10 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   const launch = (p: Proc) => {
     const fd = openSync(p.logPath, "a");
-    const flags = opts.denoFlags?.(p.name) ?? [];
+    // One --v8-flags: the production flags joined with an agent's own (e.g. the profiler's).
+    const extra = opts.denoFlags?.(p.name) ?? [];
+    const v8 = [...(opts.v8Flags ?? V8_FLAGS), ...extra.filter((f) => f.startsWith("--v8-flags=")).map((f) => f.slice(11))];
+    const flags = [...extra.filter((f) => !f.startsWith("--v8-flags=")), ...(v8.length ? [`--v8-flags=${v8.join(",")}`] : [])];
     const child = spawn(denoBin, ["run", "-A", ...flags, mainTs, "agent", p.name, "--config", configPath], {
       cwd: repoRoot,
       env,

@@ -1,5 +1,5 @@
 // `npm run bench -- system [--quick] [--seconds N] [--steps R,R,…] [--model-steps R,…] [--twelve-steps R,…]
-//   [--classic-steps R,…] [--defaults-steps R,…] [--phases N] [--no-llama]
+//   [--classic-steps R,…] [--defaults-steps R,…] [--v8-steps R,…] [--phases N] [--no-llama]
 //   [--profile-rate R] [--skip twelve,classic,bound,model,floor,defaults,profile,v8] [--out PATH] [--dir DIR]`
 //
 // The whole system on one machine: every agent its own `aideazz agent` process under Deno on one database,
@@ -21,13 +21,15 @@
 //   3. The classic design's parameters (bench/system/classic.ts: 1 s poll, LIMIT 10, UPDATE per row) under the
 //      same load generator: the throughput and latency ratios.
 //   4. The memory floor: bare Deno, Deno + libSQL store, + all agent code loaded (bench/system/floor.ts).
-//   4b. V8's young generation: 6 agents with DENO_V8_FLAGS=--max-semi-space-size=1 at `--defaults-steps`: RSS.
+//   4b. V8's defaults: every phase runs the agents with the production V8 flags (src/v8-flags.ts: small young
+//      generation, optimize for size); 6 agents WITHOUT them at `--v8-steps` show what the flags cost and save.
 //   5. Where the time goes: 6 agents again, tg1 and the orchestrator under V8's sampling profiler during one hit
 //      step at `--profile-rate` (default 250/s); the top of each bottom-up profile (node --prof-process).
 // Platform pacing is RAISED for the benchmark (perChatMs/perUserMs 0, perSecond 100,000) and the fakes enforce
 // no send limits: the real platforms cap a bot at ~30 msg/s and ~1 msg/s per chat (WhatsApp ~1 per 6 s per
 // user), which would be the only thing measured otherwise. Each request is a new chat (many customers asking
 // a first question), which is also what makes the cache eligible: only context-free turns use it.
+import { V8_FLAGS } from "../../src/v8-flags.ts";
 import { spawn } from "node:child_process";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -71,6 +73,7 @@ const { values } = parseArgs({
     "twelve-steps": { type: "string" },
     "classic-steps": { type: "string" },
     "defaults-steps": { type: "string" },
+    "v8-steps": { type: "string" },
     "profile-rate": { type: "string" },
     phases: { type: "string" },
     "no-llama": { type: "boolean" },
@@ -87,6 +90,7 @@ const modelSteps = list(values["model-steps"], quick ? [10] : [5, 10, 20, 40]);
 const twelveSteps = list(values["twelve-steps"], quick ? [10, 200] : [10, 100, 250, 500, 750, 1000]);
 const classicSteps = list(values["classic-steps"], quick ? [5, 20] : [5, 10, 20]);
 const defaultsSteps = list(values["defaults-steps"], quick ? [10] : [10, 100]);
+const v8Steps = list(values["v8-steps"], quick ? [10] : [100, 1000]);
 const phases = Number(values.phases ?? 10);
 const skip = new Set((values.skip ?? "").split(",").filter(Boolean));
 const outPath = values.out ?? "bench/results/system.json";
@@ -409,7 +413,7 @@ async function runCluster(
   steps: number[],
   full: boolean,
   experience: "off" | "default" = "off",
-  env: Record<string, string> = {},
+  v8Flags: readonly string[] = V8_FLAGS,
 ) {
   const dir = join(workDir, name);
   await rm(dir, { recursive: true, force: true });
@@ -428,14 +432,14 @@ async function runCluster(
     pacing: "raised",
     clock,
     ...(experience === "off" ? { channelFields: experienceOff } : {}),
-    env,
+    v8Flags,
   });
-  if (Object.keys(env).length > 0) console.log(`agents' environment: ${JSON.stringify(env)}`);
+  console.log(`agents' V8 flags: ${v8Flags.length ? v8Flags.join(" ") : "none (V8 defaults)"}`);
   const ctx = clusterContext(cluster);
   const result: Record<string, unknown> = {
     agents: total,
     experience: exp || "n/a (this version has no experience settings)",
-    env,
+    v8_flags: v8Flags,
   };
   try {
     const t0 = Date.now();
@@ -682,11 +686,8 @@ if (import.meta.main) {
   const sixDefaults = experienceConfigurable && !skip.has("defaults")
     ? await runCluster("six-defaults", 2, 2, defaultsSteps, false, "default")
     : undefined;
-  // V8's young generation (semi-spaces, up to 16 MiB each by default) is much of an agent's RSS: the same
-  // 6 agents with DENO_V8_FLAGS=--max-semi-space-size=1 (what a systemd drop-in's Environment= could set).
-  const sixSemi = skip.has("v8") ? undefined : await runCluster("six-semispace", 2, 2, defaultsSteps, false, "off", {
-    DENO_V8_FLAGS: "--max-semi-space-size=1",
-  });
+  // The same 6 agents with V8's defaults (young generation up to 16 MiB per semi-space, normal heap growth).
+  const sixV8 = skip.has("v8") ? undefined : await runCluster("six-v8-defaults", 2, 2, v8Steps, false, "off", []);
   const twelve = skip.has("twelve") ? undefined : await runCluster("twelve", 5, 5, twelveSteps, false);
   const classic = skip.has("classic") ? undefined : await runClassic(classicSteps);
   const floor = skip.has("floor")
@@ -742,15 +743,21 @@ if (import.meta.main) {
       }))
       : "n/a",
     profile,
-    v8_max_semi_space_1: sixSemi
+    v8_flags: V8_FLAGS,
+    v8_defaults: sixV8
       ? {
-        rss_idle_mb_max: maxOf(Object.values(sixSemi["rss_idle_mb"] as Record<string, number>)),
+        rss_idle_mb_max: maxOf(Object.values(sixV8["rss_idle_mb"] as Record<string, number>)),
         rss_loaded_mb_max: maxOf(
-          Object.values(sixSemi["rss_loaded_mb"] as Record<string, { peak_rss: number; hwm: number }>).map((m) => Math.max(m.peak_rss || 0, m.hwm)),
+          Object.values(sixV8["rss_loaded_mb"] as Record<string, { peak_rss: number; hwm: number }>).map((m) => Math.max(m.peak_rss || 0, m.hwm)),
         ),
+        hits: (sixV8["hits"] as StepResult[]).map((h) => ({
+          offered_per_s: h.offered_per_s,
+          replies_per_s: h.replies_per_s,
+          cpu_ms_per_reply: h.cpu_ms_per_reply,
+        })),
       }
       : "n/a",
-    runs: { six, six_defaults: sixDefaults, six_semispace: sixSemi, twelve, classic, floor },
+    runs: { six, six_defaults: sixDefaults, six_v8_defaults: sixV8, twelve, classic, floor },
   };
   await mkdir(resolve(outPath, ".."), { recursive: true });
   await writeFile(outPath, `${JSON.stringify(result, null, 2)}\n`);

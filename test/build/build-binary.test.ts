@@ -24,6 +24,8 @@ import {
 } from "../../scripts/build-binary.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+/** The memory flags every agent runs with (src/v8-flags.ts), written out: a change must be deliberate. */
+const V8 = "--v8-flags=--max-semi-space-size=2,--optimize-for-size";
 const PERMISSIONS = [
   "--allow-net",
   "--allow-read",
@@ -68,6 +70,7 @@ describe("buildCompileArgs", () => {
         "--output",
         "/repo/dist/aideazz-aarch64-unknown-linux-gnu",
         ...PERMISSIONS,
+        V8,
         "--include",
         "node_modules/@libsql/linux-arm64-gnu",
         "src/main.ts",
@@ -95,6 +98,7 @@ describe("buildCompileArgs", () => {
       "--output",
       "/out/aideazz-x86_64-unknown-linux-gnu",
       ...PERMISSIONS,
+      V8,
       "--include",
       "node_modules/@libsql/linux-x64-gnu",
       "src/main.ts",
@@ -154,7 +158,7 @@ describe("main", () => {
     expect(stdout).toBe(
       "# after staging .cache/stage/aarch64-unknown-linux-gnu (see scripts/build-binary.ts):\n" +
         "cd /repo/.cache/stage/aarch64-unknown-linux-gnu && deno compile --target aarch64-unknown-linux-gnu " +
-        `--output /repo/dist/aideazz-aarch64-unknown-linux-gnu ${PERMISSIONS.join(" ")} ` +
+        `--output /repo/dist/aideazz-aarch64-unknown-linux-gnu ${PERMISSIONS.join(" ")} ${V8} ` +
         "--include node_modules/@libsql/linux-arm64-gnu src/main.ts\n",
     );
   });
@@ -196,6 +200,11 @@ describe("main", () => {
       `DENORT_BIN=${x64} is not a aarch64-unknown-linux-gnu executable (ELF machine 0x3e)`,
     );
     expect(fs.existsSync(path.join(dir, ".cache"))).toBe(false);
+  });
+
+  it("npm start runs with the same V8 flags as the binary", () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { scripts: { start: string } };
+    expect(pkg.scripts.start.split(" ")).toContain(V8);
   });
 
   it("--print-permissions prints one flag a line", () => {
