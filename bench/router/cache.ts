@@ -98,7 +98,7 @@ async function turnBench(dir: string, turns: number) {
   });
   // Prime the cache with the answer every turn will hit.
   const prime = createResponseCache({ client: agent.store.client, now: Date.now, ttlMs: 1e12, lexicalThreshold: 0.5, semanticThreshold: 1 });
-  await prime.store(await cacheScope("support", "Support."), "How long does delivery take?", "Three days.", { provider: "p", model: "m" });
+  await prime.store(cacheScope("support", "Support."), "How long does delivery take?", "Three days.", { provider: "p", model: "m" });
   const store = await openStore({ url: config.store.url });
   const bus = createSqliteBus(store);
   const sentAt = new Map<string, number>();

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { Client } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
 import { guardAllows } from "./guard.ts";
@@ -71,15 +72,15 @@ export function answersAgree(a: string, b: string): boolean {
   return both / (x.size + y.size - both) >= 0.5;
 }
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+/** Synchronous on purpose: Web Crypto's digest is a round trip to a worker thread, twice per turn. */
+function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** The scope of a turn: who answers (role + prompt version) and, for contextual turns, what came before. */
-export async function cacheScope(role: string, systemPrompt: string, context: readonly string[] = []): Promise<string> {
-  const promptVersion = (await sha256Hex(systemPrompt)).slice(0, 12);
-  const contextHash = context.length === 0 ? "none" : (await sha256Hex(context.map(normalizeText).join("\n"))).slice(0, 16);
+export function cacheScope(role: string, systemPrompt: string, context: readonly string[] = []): string {
+  const promptVersion = sha256Hex(systemPrompt).slice(0, 12);
+  const contextHash = context.length === 0 ? "none" : sha256Hex(context.map(normalizeText).join("\n")).slice(0, 16);
   return `${role}/${promptVersion}/${contextHash}`;
 }
 
@@ -135,7 +136,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
 
   return {
     async lookup(scope, prompt, signal) {
-      const key = await sha256Hex(`${scope}\n${normalizeText(prompt)}`);
+      const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
       const exact = await client.execute({
         sql: "SELECT id, answer FROM cache_entries WHERE key = ? AND expires_at > ?",
         args: [key, now()],
@@ -157,14 +158,14 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     },
 
     async store(scope, prompt, answer, meta) {
-      const key = await sha256Hex(`${scope}\n${normalizeText(prompt)}`);
+      const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
       // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
       const index = await indexOf(scope);
       const near = index.matcher.best(prompt);
       const nearAnswer = near ? index.answers.get(Number(near.id))?.answer : undefined;
       const group = near && nearAnswer !== undefined && answersAgree(answer, nearAnswer)
         ? near.group
-        : (await sha256Hex(normalizeText(answer))).slice(0, 16);
+        : sha256Hex(normalizeText(answer)).slice(0, 16);
       let embedding: Uint8Array | null = null;
       if (opts.embedder) {
         embedding = await opts.embedder.embed(prompt).then(toVectorBlob, () => null);

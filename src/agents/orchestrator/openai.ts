@@ -113,7 +113,7 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     const dialogue = messages.filter((m) => m.role !== "system");
     const last = dialogue.at(-1);
     const contextFree = dialogue.length === 1 && last?.role === "user";
-    const scope = contextFree && deps.cache && config.cache.enabled && model !== "local" ? await cacheScope("api", system) : undefined;
+    const scope = contextFree && deps.cache && config.cache.enabled && model !== "local" ? cacheScope("api", system) : undefined;
 
     let text: string | undefined;
     let usage = { prompt_tokens: 0, completion_tokens: 0 };

@@ -239,7 +239,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     ];
     // Only context-free turns are cached and served: an answer written for one conversation is never replayed
     // into another (RELIABILITY.md D7).
-    const scope = history.length === 0 && deps.cache && config.cache.enabled ? await cacheScope(role.name, role.systemPrompt) : undefined;
+    const scope = history.length === 0 && deps.cache && config.cache.enabled ? cacheScope(role.name, role.systemPrompt) : undefined;
     if (scope && deps.cache) {
       const hit = await deps.cache.lookup(scope, msg.text, delivery.signal);
       metrics.inc(M.cacheLookups, { result: hit ? "hit" : "miss" });
