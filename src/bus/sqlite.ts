@@ -88,8 +88,11 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
       }
       const json = rowsToJson(rows);
       for (let attempt = 1;; attempt++) {
-        // One INSERT for every message, with the caller's statements, in one write transaction.
-        const rs = (await write([...before, { sql: Q.PUBLISH, args: [json, now()] }, ...after]))[before.length]!;
+        // One INSERT for every message, with the caller's statements (once: a retry publishes messages only), in
+        // one write transaction.
+        const first = attempt === 1;
+        const stmts = [...(first ? before : []), { sql: Q.PUBLISH, args: [json, now()] }, ...(first ? after : [])];
+        const rs = (await write(stmts))[first ? before.length : 0]!;
         // Rows are inserted in input order, so sorted ids line up with the input minus the duplicates.
         const inserted = rs.rows.map((r) => ({ id: num(r["id"]), key: optText(r["idem_key"]) }));
         inserted.sort((a, b) => a.id - b.id);
@@ -102,8 +105,7 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
         if (missing.every((k) => original.has(k))) {
           return out.map((o, i) => o ?? { id: original.get(rows[i]!.i!)!, duplicate: true });
         }
-        // An original was purged by retention in between: its key is free now, publish the rest again (the
-        // caller's statements are idempotent by contract: they run again too).
+        // An original was purged by retention in between: its key is free now, publish the rest again.
         if (attempt >= 3) throw new Error("publish: idempotency keys kept disappearing (retention racing)");
       }
     },

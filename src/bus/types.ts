@@ -109,8 +109,7 @@ export interface Bus {
   /**
    * Publishes atomically: every message is durable when this resolves, or none is written. `also` are the
    * caller's own statements committed in the same transaction (`before` the messages, `after` them: e.g. rows
-   * that name the new message by its idempotency key); only a bus on the caller's database can take them, and
-   * they must be idempotent (a publish racing retention runs them again).
+   * that name the new message by its idempotency key); only a bus on the caller's database can take them.
    */
   publish(messages: PublishInput[], also?: AlsoCommit): Promise<PublishResult[]>;
   consume(opts: ConsumeOptions): Consumer;

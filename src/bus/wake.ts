@@ -92,6 +92,8 @@ export function createWakeHub(wakeDir: string | undefined, opts: WakeOptions = {
       utimesSync(path, t, t);
     } catch {
       try {
+        dirReady = false; // the directory may have been removed: make it again
+        ensureDir();
         writeFileSync(path, ""); // first publish to this topic: create it (the watch sees the creation too)
       } catch { /* consumers' fallback poll finds the message */ }
     }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type FileHandle, mkdir, open } from "node:fs/promises";
+import { type FileHandle, mkdir, open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   type Client,
@@ -18,7 +18,14 @@ import {
 } from "@libsql/client";
 import { ConnectionPool, Sqlite3Client } from "@libsql/client/sqlite3";
 import { storeErrorCode } from "./errors.ts";
-import { createGroupWriter, type GroupWriter, isSelectSql, isWriteSql } from "./writer.ts";
+import {
+  type Connection,
+  createGroupWriter,
+  type GroupWriter,
+  isSelectSql,
+  isWriteSql,
+  type Statement,
+} from "./writer.ts";
 
 export type { Client, InStatement, ResultSet, Row, Transaction } from "@libsql/client";
 
@@ -57,8 +64,6 @@ export interface Store {
   close(): void;
 }
 
-type Connection = ReturnType<ConnectionPool["acquireSync"]>;
-type Statement = ReturnType<Connection["prepare"]>;
 
 /**
  * A connection pool that brings every new connection to the same settings before anyone uses it, and drops a
@@ -163,11 +168,11 @@ class LocalClient implements Client {
 
   batch(stmts: Array<InStatement | [string, InArgs?]>, mode?: TransactionMode): ReturnType<Client["batch"]> {
     if (mode !== "write") return this.#pool.batch(stmts, mode);
-    return this.durableBatch(stmts, false);
+    return this.write(stmts, false);
   }
 
   /** A write batch; `durable`: resolved once flushed to disk, whatever the store's level. */
-  durableBatch(stmts: Array<InStatement | [string, InArgs?]>, durable = true): ReturnType<Client["batch"]> {
+  write(stmts: Array<InStatement | [string, InArgs?]>, durable: boolean): ReturnType<Client["batch"]> {
     const normalized = stmts.map((s) => (Array.isArray(s) ? { sql: s[0], args: s[1] ?? [] } : s));
     return this.#writer.write(normalized, { batch: true, durable });
   }
@@ -207,18 +212,32 @@ class LocalClient implements Client {
  * fdatasync of the `-wal` file on a handle kept open (the WAL keeps its inode while connections are open; a
  * handle that fails is reopened next time). fsync is per file, so it flushes what the writer's connection wrote.
  */
-function walSyncer(walPath: string): () => Promise<void> {
+function walSyncer(walPath: string): { sync(): Promise<void>; close(): void } {
   let handle: Promise<FileHandle> | undefined;
-  return async () => {
-    handle ??= open(walPath, "r");
-    try {
-      await (await handle).datasync();
-    } catch (err) {
-      const stale = handle;
-      handle = undefined;
-      stale.then((h) => h.close()).catch(() => {});
-      throw Object.assign(new Error(`cannot flush the WAL to disk: ${String(err)}`), { code: "SQLITE_IOERR_FSYNC" });
-    }
+  const forget = () => {
+    const stale = handle;
+    handle = undefined;
+    stale?.then((h) => h.close()).catch(() => {});
+  };
+  return {
+    async sync() {
+      try {
+        handle ??= open(walPath, "r");
+        const h = await handle;
+        // SQLite deletes the WAL when the database's last connection closes and makes a new file: never flush
+        // a deleted one.
+        const [open_, current] = await Promise.all([h.stat(), stat(walPath)]);
+        if (open_.ino !== current.ino) {
+          forget();
+          handle = open(walPath, "r");
+        }
+        await (await handle).datasync();
+      } catch (err) {
+        forget();
+        throw Object.assign(new Error(`cannot flush the WAL to disk: ${String(err)}`), { code: "SQLITE_IOERR_FSYNC" });
+      }
+    },
+    close: forget,
   };
 }
 
@@ -265,17 +284,22 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   pool.release(pool.acquireSync());
   const pooled = new Sqlite3Client(pool, "number");
   const writerPool = new ConfiguredPool(path, { timeout: 0 }, 1, connectionSettings(synchronous, 0));
+  const wal = walSyncer(`${path}-wal`);
   const client = memory ? pooled : new LocalClient(pooled, createGroupWriter({
     open: () => writerPool.acquireSync(),
     busyTimeoutMs,
-    syncWal: walSyncer(`${path}-wal`),
+    syncWal: wal.sync,
   }));
   const durableBatch = (stmts: InStatement[]) =>
-    client instanceof LocalClient ? client.durableBatch(stmts) : client.batch(stmts, "write");
+    client instanceof LocalClient ? client.write(stmts, true) : client.batch(stmts, "write");
   const checkpoint = async () => {
     if (client instanceof LocalClient) return client.truncateWal(busyTimeoutMs);
     const rs = await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
     return Number(rs.rows[0]?.["busy"] ?? 1) === 0;
   };
-  return { client, url: opts.url, path, durableBatch, checkpoint, close: () => client.close() };
+  const close = () => {
+    client.close();
+    wal.close();
+  };
+  return { client, url: opts.url, path, durableBatch, checkpoint, close };
 }

@@ -17,7 +17,8 @@
  * equal to synchronous=FULL (which fsyncs inside the commit, holding the lock for the disk's time).
  *
  * Statements run synchronously from BEGIN to COMMIT (no await in between), so nothing else of this process can
- * run while the lock is held. Reads stay on the pool: in WAL mode they never wait for a writer.
+ * run while the lock is held. SELECTs run at once on the same connection between groups (WAL: they never wait
+ * for a writer), so a SELECT issued before this process's own write was awaited does not see that write.
  *
  * @module
  */
@@ -35,8 +36,9 @@ import {
 import type { ConnectionPool } from "@libsql/client/sqlite3";
 import { storeErrorCode } from "./errors.ts";
 
-type Connection = ReturnType<ConnectionPool["acquireSync"]>;
-type Statement = ReturnType<Connection["prepare"]>;
+/** A libsql connection and statement, as the client's pool hands them out. */
+export type Connection = ReturnType<ConnectionPool["acquireSync"]>;
+export type Statement = ReturnType<Connection["prepare"]>;
 /** A prepared statement and, when it returns rows, their column names and types. */
 interface Prepared {
   stmt: Statement;
@@ -151,13 +153,15 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
     flushWal();
   };
 
-  /** Takes the lock for a group. */
-  const begin = (): Connection | "busy" => {
-    db ??= opts.open();
-    // Another process's commit holds the lock for ~0.02–1 ms; a timer cannot wait that little (Deno's fire after
-    // ≥ 2 ms), so the first waits are short blocking pauses (≤ SPIN_MS in all), then timers take over.
+  /**
+   * Takes the lock for a group. Another process's commit holds it for ~0.02–1 ms; a timer cannot wait that little
+   * (Deno's fire after ≥ 2 ms), so the first wait of a group is short blocking pauses (≤ SPIN_MS in all); a lock
+   * held longer than that is waited for on timers only.
+   */
+  const begin = (spin: boolean): Connection | "busy" => {
     for (let spun = 0;; spun += SPIN_STEP_MS) {
       try {
+        db ??= opts.open();
         db.exec("BEGIN IMMEDIATE"); // exec finalizes its statement: a BUSY here leaves the connection clean
         return db;
       } catch (err) {
@@ -165,7 +169,7 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
           drop();
           throw err;
         }
-        if (spun >= SPIN_MS) return "busy";
+        if (!spin || spun >= SPIN_MS) return "busy";
         Atomics.wait(pause, 0, 0, SPIN_STEP_MS);
       }
     }
@@ -177,7 +181,7 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
     if (closed || queue.length === 0) return;
     let conn: Connection | "busy";
     try {
-      conn = begin();
+      conn = begin(busyRounds === 0);
     } catch (err) {
       for (const u of queue.splice(0)) u.reject(toLibsqlError(err));
       return;
@@ -193,7 +197,7 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
     const t = now();
     const expired = queue.filter((u) => t - u.since >= opts.busyTimeoutMs);
     if (expired.length > 0) {
-      queue = queue.filter((u) => !expired.includes(u));
+      queue = queue.filter((u) => t - u.since < opts.busyTimeoutMs);
       const err = new LibsqlError("database is locked", "SQLITE_BUSY", "SQLITE_BUSY", 5);
       for (const u of expired) u.reject(err);
     }
@@ -214,7 +218,8 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
           done.push({ unit, results: unit.stmts.map((s, i) => runStatement(conn, s, unit.batch ? i : undefined)) });
           if (savepoints) conn.exec("RELEASE w");
         } catch (err) {
-          if (!savepoints) throw err;
+          // Alone, or SQLite rolled the whole transaction back itself (I/O error, disk full): everyone fails.
+          if (!savepoints || !conn.inTransaction) throw err;
           conn.exec("ROLLBACK TO w");
           conn.exec("RELEASE w");
           unit.reject(err);
@@ -246,7 +251,8 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
       cache.delete(sql); // a statement that failed may be left un-reset: never reuse it
       const e = toLibsqlError(err);
       if (index === undefined || !(e instanceof LibsqlError)) throw e;
-      throw new LibsqlBatchError(e.message, index, e.code, e.extendedCode, e.rawCode, e);
+      const message = e.cause instanceof Error ? e.cause.message : e.message;
+      throw new LibsqlBatchError(message, index, e.code, e.extendedCode, e.rawCode, e.cause as Error | undefined);
     }
   }
 

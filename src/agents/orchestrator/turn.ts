@@ -44,8 +44,11 @@ import { createLatencyEstimates, type LatencyEstimates } from "./experience/noti
  * finding every provider's bulkhead full (which would mean a fallback reply).
  */
 const MODEL_TURNS = 16;
-/** How long a model turn waits for a slot before it fails and the bus retries it later. */
-const MODEL_TURN_WAIT_MS = 20_000;
+/**
+ * How long a model turn may wait for a slot. Waiting costs no delivery attempt (the consumer's heartbeat keeps the
+ * lease), so this only bounds a stuck process; stopping aborts the wait through the delivery's signal.
+ */
+const MODEL_TURN_WAIT_MS = 600_000;
 
 /** Inbound messages answered by an earlier message's turn (their burst): no model call of their own. */
 export const COALESCED_METRIC = "aideazz_messages_coalesced_total";
