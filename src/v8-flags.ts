@@ -1,9 +1,10 @@
 /**
  * V8 flags every agent runs with: baked into the binary by scripts/build-binary.ts; `npm start` and `aideazz up`
  * pass them too, and the system benchmark runs its agents with them. A young generation of at most 2 MiB per
- * semi-space (default 16) and V8's "optimize for size" heap growth keep an agent under 80 MB idle and near
- * 130 MB at full load, for ≈ 10–15 % more CPU per message (`npm run bench -- system`, phase "v8-defaults").
+ * semi-space (V8's default grows to 16) keeps an idle agent near 80 MB instead of 84–87 MB at the same
+ * throughput. V8's `--optimize-for-size` would hold a loaded agent near 140 MB instead of 150–200 MB, but costs
+ * ≈ 40 % of the peak throughput (measured with `npm run bench -- system`): not worth it on a 24 GB VM.
  *
  * @module
  */
-export const V8_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size"] as const;
+export const V8_FLAGS = ["--max-semi-space-size=2"] as const;
