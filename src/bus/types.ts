@@ -99,7 +99,7 @@ export interface DeadLetter {
 export interface AlsoCommit {
   before?: InStatement[];
   after?: InStatement[];
-  /** Commit with fsync before resolving (synchronous=FULL): what a webhook's 2xx follows (RELIABILITY.md C5). */
+  /** Resolve only once on disk (Store.durableBatch): what a webhook's 2xx follows (RELIABILITY.md C5). */
   durable?: boolean;
 }
 
