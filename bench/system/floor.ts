@@ -2,7 +2,8 @@
 // stays alive doing nothing after loading what MODE names; the benchmark reads its VmRSS.
 //   bare    — the Deno runtime alone
 //   store   — + @libsql/client: a store opened and migrated
-//   imports — + every agent kind's code (src/agents/mod.ts: hono, grammY, zod schemas, router), nothing started
+//   imports — + every agent kind's code (each loader of src/agents/mod.ts: hono, grammY, zod schemas, router),
+//             nothing started; a running agent loads only its own kind
 import process from "node:process";
 
 const [mode, db] = process.argv.slice(2);
@@ -11,6 +12,9 @@ if (mode === "store" || mode === "imports") {
   const store = await openStore({ url: `file:${db}` });
   await migrate(store.client);
 }
-if (mode === "imports") await import("../../src/agents/mod.ts");
+if (mode === "imports") {
+  const { agentKinds } = await import("../../src/agents/mod.ts");
+  await Promise.all(Object.values(agentKinds).map((load) => load()));
+}
 process.stdout.write("ready\n");
 setInterval(() => {}, 60_000);

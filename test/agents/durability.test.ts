@@ -26,7 +26,7 @@ describe("commit durability", () => {
       agents: [{ name: "a", kind, port: await freePort() }],
     }), {});
     const running = await runAgent({
-      agent: config.agents[0]!, definition: agentKinds[kind] as never, config, dbUrl: config.store.url, secrets: {},
+      agent: config.agents[0]!, definition: (await agentKinds[kind]!()) as never, config, dbUrl: config.store.url, secrets: {},
       log: createLogger({ agent: "a", secrets: [], write: () => {} }), version: "t", now: Date.now, fetch, serve,
       rssBytes: () => 0, pid: 1,
     });

@@ -39,7 +39,7 @@ async function start(config: Config, name: string): Promise<void> {
   running.push(
     await runAgent({
       agent,
-      definition: agentKinds[agent.kind] as never,
+      definition: (await agentKinds[agent.kind]!()) as never,
       config,
       dbUrl: config.store.url,
       secrets,

@@ -55,7 +55,7 @@ export async function startChannel(opts: ChannelOptions): Promise<Channel> {
   const running = await runAgent({
     agent,
     // deno-lint-ignore no-explicit-any -- the registry pairs each kind with its own config type
-    definition: agentKinds[agent.kind] as any,
+    definition: (await agentKinds[agent.kind]!()) as any,
     config,
     dbUrl,
     secrets: opts.secrets,

@@ -146,7 +146,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     const agent = config.agents.find((a) => a.name === name)!;
     agents[name] = await runAgent({
       agent,
-      definition: agentKinds[agent.kind] as never,
+      definition: (await agentKinds[agent.kind]!()) as never,
       config,
       dbUrl,
       secrets: SECRETS,

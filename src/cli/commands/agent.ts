@@ -18,8 +18,8 @@ export const agentCommand = defineCommand({
       deps.stderr(`agent: no agent named "${name}" in ${loaded.path}; configured: ${config.agents.map((a) => a.name).join(", ")}\n`);
       return 1;
     }
-    const definition = agentKinds[agent.kind];
-    if (!definition) {
+    const load = agentKinds[agent.kind];
+    if (!load) {
       deps.stderr(`agent: kind "${agent.kind}" of agent "${name}" is not available in aideazz ${VERSION}\n`);
       return 1;
     }
@@ -36,7 +36,7 @@ export const agentCommand = defineCommand({
     const running = await runAgent({
       agent,
       // deno-lint-ignore no-explicit-any -- agentKinds pairs each kind with its definition
-      definition: definition as any,
+      definition: (await load()) as any,
       config,
       dbUrl: dbUrlOf(values, deps, loaded),
       ...(dbAuthToken ? { dbAuthToken } : {}),
