@@ -373,7 +373,7 @@ function resultSet(
 }
 
 /** libsql's SqliteError → LibsqlError with the base code (`SQLITE_CONSTRAINT`) and the extended one. */
-export function toLibsqlError(err: unknown): unknown {
+function toLibsqlError(err: unknown): unknown {
   if (err instanceof LibsqlError || !(err instanceof Error)) return err;
   const e = err as Error & { code?: unknown; rawCode?: unknown };
   if (typeof e.code !== "string" || !e.code.startsWith("SQLITE_")) return err;

@@ -2,17 +2,15 @@
 // with synchronous=FULL; every other commit of every agent uses NORMAL (WAL: survives a process kill).
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentKinds, runAgent } from "../../src/agents/mod.ts";
 import { commitIngress } from "../../src/agents/channel/mod.ts";
 import { type AlsoCommit, createSqliteBus } from "../../src/bus/mod.ts";
 import { loadConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
-import { serve } from "../../src/platform.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
 import { createTracer } from "../../src/trace/mod.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
+import { runTestAgent } from "../support/agent.ts";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -25,11 +23,7 @@ describe("commit durability", () => {
       store: { url: `file:${join(dir, `${kind}.db`)}` },
       agents: [{ name: "a", kind, port: await freePort() }],
     }), {});
-    const running = await runAgent({
-      agent: config.agents[0]!, definition: (await agentKinds[kind]!()) as never, config, dbUrl: config.store.url, secrets: {},
-      log: createLogger({ agent: "a", secrets: [], write: () => {} }), version: "t", now: Date.now, fetch, serve,
-      rssBytes: () => 0, pid: 1,
-    });
+    const running = await runTestAgent({ config, name: "a", secrets: {} });
     try {
       const rs = await running.store.client.execute("PRAGMA synchronous");
       expect(Number(Object.values(rs.rows[0]!)[0])).toBe(1);

@@ -5,16 +5,15 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentKinds, runAgent, type RunningAgent } from "../../src/agents/mod.ts";
+import { type RunningAgent } from "../../src/agents/mod.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
-import { serve } from "../../src/platform.ts";
 import { batchPayload, type FakeGraph, signature, startFakeGraph, textPayload } from "../fakes/graph.ts";
 import { type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
 import { until } from "./harness.ts";
+import { runTestAgent } from "../support/agent.ts";
 
 const secrets = {
   TG_TOKEN: "7111222333:AAH-fake-token-end-to-end",
@@ -35,23 +34,7 @@ const running: RunningAgent[] = [];
 const ports: Record<string, number> = {};
 
 async function start(config: Config, name: string): Promise<void> {
-  const agent = config.agents.find((a) => a.name === name)!;
-  running.push(
-    await runAgent({
-      agent,
-      definition: (await agentKinds[agent.kind]!()) as never,
-      config,
-      dbUrl: config.store.url,
-      secrets,
-      log: createLogger({ agent: name, secrets: Object.values(secrets), write: () => {} }),
-      version: "test",
-      now: Date.now,
-      fetch: globalThis.fetch.bind(globalThis),
-      serve,
-      rssBytes: () => 0,
-      pid: process.pid,
-    }),
-  );
+  running.push(await runTestAgent({ config, name, secrets }));
 }
 
 beforeAll(async () => {

@@ -3,7 +3,7 @@
  * runAgent), with captured logs, plus helpers to look at what it committed.
  */
 import { join } from "node:path";
-import { agentKinds, runAgent, type RunningAgent } from "../../src/agents/mod.ts";
+import { type RunningAgent } from "../../src/agents/mod.ts";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import type { Bus } from "../../src/bus/types.ts";
 import type { AgentDeps } from "../../src/agents/define.ts";
@@ -13,8 +13,8 @@ import { createMetrics } from "../../src/metrics/registry.ts";
 import type { Store } from "../../src/store/mod.ts";
 import { createTracer } from "../../src/trace/mod.ts";
 import { createLogger } from "../../src/log.ts";
-import { serve } from "../../src/platform.ts";
 import { freePort } from "../support/ports.ts";
+import { runTestAgent } from "../support/agent.ts";
 
 export interface Channel {
   url: string;
@@ -52,21 +52,7 @@ export async function startChannel(opts: ChannelOptions): Promise<Channel> {
     write: (l) => void logs.push(l),
     level: "debug",
   });
-  const running = await runAgent({
-    agent,
-    // deno-lint-ignore no-explicit-any -- the registry pairs each kind with its own config type
-    definition: (await agentKinds[agent.kind]!()) as any,
-    config,
-    dbUrl,
-    secrets: opts.secrets,
-    log,
-    version: "test",
-    now: Date.now,
-    fetch: globalThis.fetch.bind(globalThis),
-    serve,
-    rssBytes: () => 0,
-    pid: process.pid,
-  });
+  const running = await runTestAgent({ config, name: agent.name, dbUrl, secrets: opts.secrets, log });
   const bus = createSqliteBus(running.store);
   const client = running.store.client;
   const rows = async (sql: string, ...args: (string | number)[]) =>

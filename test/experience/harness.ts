@@ -5,10 +5,8 @@
  * the store.
  */
 import { join } from "node:path";
-import { agentKinds, runAgent, type RunningAgent } from "../../src/agents/mod.ts";
+import { type RunningAgent } from "../../src/agents/mod.ts";
 import { loadConfig } from "../../src/config.ts";
-import { createLogger } from "../../src/log.ts";
-import { serve } from "../../src/platform.ts";
 import { openStore, type Row, type Store } from "../../src/store/mod.ts";
 import { type FakeGraph, signature, startFakeGraph, textPayload } from "../fakes/graph.ts";
 import { type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
@@ -17,6 +15,7 @@ import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "../channels/fixtures.ts";
 import { type Relay, startRelay } from "./relay.ts";
+import { runTestAgent } from "../support/agent.ts";
 
 export const SECRETS = {
   TG_TOKEN: "7111222333:AAH-fake-token-experience",
@@ -143,21 +142,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const agents: Record<string, RunningAgent> = {};
   // Channels first: the orchestrator finds their messages waiting.
   for (const name of ["tg", "wa", "orchestrator"]) {
-    const agent = config.agents.find((a) => a.name === name)!;
-    agents[name] = await runAgent({
-      agent,
-      definition: (await agentKinds[agent.kind]!()) as never,
-      config,
-      dbUrl,
-      secrets: SECRETS,
-      log: createLogger({ agent: name, secrets: Object.values(SECRETS), write: () => {} }),
-      version: "test",
-      now: Date.now,
-      fetch: globalThis.fetch.bind(globalThis),
-      serve,
-      rssBytes: () => 0,
-      pid: process.pid,
-    });
+    agents[name] = await runTestAgent({ config, name, dbUrl, secrets: SECRETS });
   }
   const store = await openStore({ url: dbUrl });
   return {

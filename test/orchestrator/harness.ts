@@ -7,16 +7,15 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { chatKey, INBOUND_TOPIC, type InboundMessage, outboundTopic, type OutboundReply } from "../../src/bus/envelopes.ts";
 import { type Bus, type Consumer, createSqliteBus, type Json } from "../../src/bus/mod.ts";
-import { orchestrator } from "../../src/agents/orchestrator/agent.ts";
-import { runAgent, type RunningAgent } from "../../src/agents/runtime.ts";
+import { type RunningAgent } from "../../src/agents/runtime.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
-import { serve } from "../../src/platform.ts";
 import { newTraceId } from "../../src/trace/mod.ts";
 import { openStore, type Store } from "../../src/store/mod.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
+import { runTestAgent } from "../support/agent.ts";
 
 export const GROQ_KEY = "gsk_test_orchestrator_key_123456";
 export const API_KEY = "sk-aideazz-local-endpoint-key";
@@ -73,21 +72,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   }), { GROQ_KEY, ORCH_API_KEY: API_KEY });
   const logs: string[] = [];
   const log = createLogger({ agent: "orchestrator", secrets: [GROQ_KEY, API_KEY], write: (l) => logs.push(l) });
-  const agentConfig = config.agents.find((a) => a.name === "orchestrator")!;
-  const agent = await runAgent({
-    agent: agentConfig,
-    definition: orchestrator as never,
-    config,
-    dbUrl: config.store.url,
-    secrets: { GROQ_KEY, ORCH_API_KEY: API_KEY },
-    log,
-    version: "test",
-    now: Date.now,
-    fetch: globalThis.fetch.bind(globalThis),
-    serve,
-    rssBytes: () => 0,
-    pid: process.pid,
-  });
+  const agent = await runTestAgent({ config, name: "orchestrator", secrets: { GROQ_KEY, ORCH_API_KEY: API_KEY }, log });
   // The test's channel: its own connection and bus, like a separate channel agent process.
   const store = await openStore({ url: config.store.url });
   const bus = createSqliteBus(store);

@@ -6,8 +6,7 @@
  */
 import { join } from "node:path";
 import { parseCommand } from "../../src/agents/channel/mod.ts";
-import { orchestrator } from "../../src/agents/orchestrator/agent.ts";
-import { runAgent, type RunningAgent } from "../../src/agents/runtime.ts";
+import { type RunningAgent } from "../../src/agents/runtime.ts";
 import {
   chatKey,
   INBOUND_TOPIC,
@@ -18,12 +17,12 @@ import {
 import { type Bus, type Consumer, createSqliteBus, type Json } from "../../src/bus/mod.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
-import { serve } from "../../src/platform.ts";
 import { openStore, type Row, type Store } from "../../src/store/mod.ts";
 import { newTraceId } from "../../src/trace/mod.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
+import { runTestAgent } from "../support/agent.ts";
 
 const GROQ_KEY = "gsk_test_roles_key_123456";
 export const OPERATOR = { agent: "tg-ops", chatId: "777" };
@@ -103,20 +102,7 @@ export async function startRolesHarness(opts: RolesHarnessOptions): Promise<Role
     env,
   );
   const log = createLogger({ agent: "orchestrator", secrets: [GROQ_KEY], write: () => {} });
-  const agent = await runAgent({
-    agent: config.agents.find((a) => a.name === "orchestrator")!,
-    definition: orchestrator as never,
-    config,
-    dbUrl,
-    secrets: env,
-    log,
-    version: "test",
-    now: Date.now,
-    fetch: globalThis.fetch.bind(globalThis),
-    serve,
-    rssBytes: () => 0,
-    pid: process.pid,
-  });
+  const agent = await runTestAgent({ config, name: "orchestrator", dbUrl, secrets: env, log });
   const store = await openStore({ url: dbUrl });
   const bus: Bus = createSqliteBus(store);
   const replies: OutboundReply[] = [];
