@@ -142,8 +142,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     text: string,
     kind: OutboundReply["kind"],
     suffix: string,
-    partial?: number,
-    before: InStatement[] = [],
+    { partial, before = [] }: { partial?: number | undefined; before?: InStatement[] } = {},
   ) {
     const { msg, delivery } = scope;
     const replyKey = `${delivery.id}:${suffix}`;
@@ -271,7 +270,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       request: { messages, maxTokens: conv.maxReplyTokens },
       turn,
       latency,
-      publish: (text, kind, suffix, partial) => publishReply(t, text, kind, suffix, partial),
+      publish: (text, kind, suffix, partial) => publishReply(t, text, kind, suffix, { partial }),
       reviewPartial: (text) => deps.roles ? deps.roles.reviewPartial(role.name, text) : text,
       metrics,
       tracer,
@@ -403,7 +402,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       await delivery.assertLease();
       await deps.client.batch(statements, "write");
     } else {
-      await publishReply(scope, answer.text, answer.kind, "answer", undefined, statements);
+      await publishReply(scope, answer.text, answer.kind, "answer", { before: statements });
     }
     if (answer.remember) await deps.roles?.afterTurn(turnMsg, delivery, role.name); // roles: lead extraction
   };
