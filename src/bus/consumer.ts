@@ -104,7 +104,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     timer = setTimeout(() => {
       timer = undefined;
       wake();
-    }, Math.max(0, Math.min(ms, hub.idleDelayMs(idleRounds))));
+    }, Math.max(0, Math.min(ms, hub.idleDelayMs(topic, idleRounds))));
   };
   const unlisten = hub.listen(topic, wake);
 

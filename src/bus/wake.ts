@@ -2,11 +2,12 @@
  * Wake-ups for consumers, without fixed-interval polling.
  *
  * - Same process: `publish()` notifies the topic's local consumers directly.
- * - Other processes: after a publish commits, the publisher touches one file per topic in a wake directory next
- *   to the database (`<db>-wake/<topic>`); consumers watch that directory (inotify through `node:fs` watch,
- *   ~0.3 ms from touch to wake-up) and wake only the consumers of the topic named. Watching the `-wal` file
- *   instead woke every consumer of every process on every commit of any process (≈ 9 commits per answered
- *   message), each wake-up costing a read: most of the CPU of a lightly loaded system.
+ * - Other processes: after a publish commits, the publisher writes one byte into its topic's file in a wake
+ *   directory next to the database (`<db>-wake/<topic>`, kept open: a write to an open file costs a third of a
+ *   `utimes` by path); each process watches the files of the topics it consumes (inotify through `node:fs`
+ *   watch, ~0.3 ms from write to wake-up). Watching the whole directory woke every process on every publish of
+ *   any topic (with 12 agents, 12 wake-ups per publish, which pre-empted the process holding the write lock);
+ *   watching the `-wal` file woke every consumer on every commit (≈ 9 per answered message), each costing a read.
  * - Fallback: a slow poll (default 1 s) covers a missed notification and work that becomes claimable without a
  *   publish to its topic from a process that notifies (a lease expiring is timed by the consumer itself); where
  *   nothing can be watched (a remote libSQL server, a watch error) consumers poll adaptively instead: 2 ms right
@@ -19,17 +20,17 @@
  *
  * @module
  */
-import { mkdirSync, utimesSync, watch as fsWatch, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, watch as fsWatch, writeSync } from "node:fs";
 import { join } from "node:path";
 
 /**
- * Watches a directory; calls `onEvent("change", name)` when a file in it changed (name undefined when the
- * platform does not say which), `onEvent("gone")` when the watch broke. Throws if it cannot watch.
+ * Watches a file; calls `onEvent("change")` when it was written, `onEvent("gone")` when the watch broke (the file
+ * was removed or renamed). Throws if it cannot watch.
  */
-export type FileWatch = (path: string, onEvent: (kind: "change" | "gone", name?: string) => void) => { close(): void };
+export type FileWatch = (path: string, onEvent: (kind: "change" | "gone") => void) => { close(): void };
 
 export interface WakeOptions {
-  /** How to watch the wake directory; false: never (poll adaptively). Default: `node:fs` watch. */
+  /** How to watch the topics' wake files; false: never (poll adaptively). Default: `node:fs` watch. */
   watch?: FileWatch | false;
   /** Poll interval while a watch is active (a safety net). Default 1000 ms. */
   fallbackMs?: number;
@@ -43,84 +44,96 @@ export interface WakeHub {
   listen(topic: string, fn: () => void): () => void;
   /** Wakes the topics' consumers here and, through the wake directory, in other processes. */
   notify(topics: Iterable<string>): void;
-  /** How long a consumer that found nothing claimable `idleRounds` times in a row may sleep. */
-  idleDelayMs(idleRounds: number): number;
+  /** How long a consumer of `topic` that found nothing claimable `idleRounds` times in a row may sleep. */
+  idleDelayMs(topic: string, idleRounds: number): number;
   close(): void;
 }
 
-/** The default FileWatch: `node:fs` watch of a directory (inotify on Linux; works under Node and Deno). */
+/** The default FileWatch: `node:fs` watch of a file (inotify on Linux; works under Node and Deno). */
 export const nodeFileWatch: FileWatch = (path, onEvent) => {
-  const watcher = fsWatch(path, { persistent: false }, (_type, name) => onEvent("change", name ?? undefined));
+  const watcher = fsWatch(path, { persistent: false }, (type) => onEvent(type === "rename" ? "gone" : "change"));
   // A watch alone must not keep the process alive (Deno ignores `persistent: false`; unref works in both).
   watcher.unref?.();
   watcher.on("error", () => onEvent("gone"));
   return { close: () => watcher.close() };
 };
 
-/** The file a topic's publishes touch: topic names may hold any character, file names may not. */
+const WAKE_BYTE = new Uint8Array([1]);
+
+/** The file of a topic: topic names may hold any character, file names may not. */
 const fileOf = (topic: string) => encodeURIComponent(topic).replace(/^\./, "%2E");
 
-/** A hub for one bus. `wakeDir`: the directory to touch and watch (undefined: none, e.g. a remote database). */
+/** A hub for one bus. `wakeDir`: the directory of wake files (undefined: none, e.g. a remote database). */
 export function createWakeHub(wakeDir: string | undefined, opts: WakeOptions = {}): WakeHub {
   const fallbackMs = opts.fallbackMs ?? 1_000;
   const pollMinMs = opts.pollMinMs ?? 2;
   const pollMaxMs = opts.pollMaxMs ?? 100;
   const watchFile = opts.watch === false ? undefined : opts.watch ?? nodeFileWatch;
   const listeners = new Map<string, Set<() => void>>();
-  let watcher: { close(): void } | undefined;
-  let rearm: ReturnType<typeof setTimeout> | undefined;
+  const watchers = new Map<string, { close(): void }>();
+  const rearms = new Map<string, ReturnType<typeof setTimeout>>();
   let closed = false;
 
-  const wakeAll = () => {
-    for (const set of listeners.values()) for (const fn of set) fn();
-  };
   const wake = (topic: string) => {
     for (const fn of listeners.get(topic) ?? []) fn();
   };
-  const byFile = new Map<string, string>();
-  let dirReady = false;
-  const ensureDir = () => {
-    if (!dirReady && wakeDir !== undefined) mkdirSync(wakeDir, { recursive: true });
-    dirReady = true;
+
+  // The files this process publishes to, kept open.
+  const files = new Map<string, { fd: number; checked: number }>();
+  const closeFile = (topic: string) => {
+    const file = files.get(topic);
+    files.delete(topic);
+    try {
+      if (file) closeSync(file.fd);
+    } catch { /* closed either way */ }
+  };
+  const openFile = (topic: string, flags: "w" | "a") => {
+    mkdirSync(wakeDir!, { recursive: true });
+    return openSync(join(wakeDir!, fileOf(topic)), flags);
   };
   const touch = (topic: string) => {
     if (wakeDir === undefined) return;
-    const path = join(wakeDir, fileOf(topic));
-    const t = new Date();
     try {
-      ensureDir();
-      utimesSync(path, t, t);
+      let file = files.get(topic);
+      // Once a second: is the file still there (the directory may have been removed and made again)?
+      if (file && Date.now() - file.checked > 1_000) {
+        file.checked = Date.now();
+        if (fstatSync(file.fd).nlink === 0) {
+          closeFile(topic);
+          file = undefined;
+        }
+      }
+      if (!file) files.set(topic, file = { fd: openFile(topic, "w"), checked: Date.now() });
+      writeSync(file.fd, WAKE_BYTE, 0, 1, 0);
     } catch {
-      try {
-        dirReady = false; // the directory may have been removed: make it again
-        ensureDir();
-        writeFileSync(path, ""); // first publish to this topic: create it (the watch sees the creation too)
-      } catch { /* consumers' fallback poll finds the message */ }
+      closeFile(topic); // consumers' fallback poll finds the message; the next publish opens the file again
     }
   };
-  const stopWatch = () => {
-    watcher?.close();
-    watcher = undefined;
-    if (rearm !== undefined) clearTimeout(rearm);
-    rearm = undefined;
+
+  const unwatch = (topic: string) => {
+    watchers.get(topic)?.close();
+    watchers.delete(topic);
+    clearTimeout(rearms.get(topic));
+    rearms.delete(topic);
   };
-  const startWatch = () => {
-    if (closed || watcher || !watchFile || wakeDir === undefined || listeners.size === 0) return;
+  const watchTopic = (topic: string) => {
+    if (closed || watchers.has(topic) || !watchFile || wakeDir === undefined || !listeners.has(topic)) return;
+    rearms.delete(topic);
     try {
-      ensureDir();
-      watcher = watchFile(wakeDir, (kind, name) => {
-        if (kind === "gone") {
-          // The watch broke (the directory was removed?): poll meanwhile, watch again shortly.
-          stopWatch();
-          rearm = setTimeout(startWatch, fallbackMs);
-          return wakeAll();
-        }
-        if (name === undefined) return wakeAll();
-        const topic = byFile.get(name);
-        if (topic !== undefined) wake(topic);
-      });
+      closeSync(openFile(topic, "a")); // a watch needs the file
+      watchers.set(
+        topic,
+        watchFile(join(wakeDir, fileOf(topic)), (kind) => {
+          if (kind === "gone") {
+            // Removed (with the directory?): poll meanwhile, watch the new file shortly.
+            unwatch(topic);
+            rearms.set(topic, setTimeout(() => watchTopic(topic), fallbackMs));
+          }
+          wake(topic);
+        }),
+      );
     } catch {
-      rearm = setTimeout(startWatch, fallbackMs * 10);
+      rearms.set(topic, setTimeout(() => watchTopic(topic), fallbackMs * 10));
     }
   };
 
@@ -128,16 +141,13 @@ export function createWakeHub(wakeDir: string | undefined, opts: WakeOptions = {
     listen(topic, fn) {
       let set = listeners.get(topic);
       if (!set) listeners.set(topic, set = new Set());
-      byFile.set(fileOf(topic), topic);
       set.add(fn);
-      startWatch();
+      watchTopic(topic);
       return () => {
         set.delete(fn);
-        if (set.size === 0) {
-          listeners.delete(topic);
-          byFile.delete(fileOf(topic));
-        }
-        if (listeners.size === 0) stopWatch();
+        if (set.size > 0) return;
+        listeners.delete(topic);
+        unwatch(topic);
       };
     },
     notify(topics) {
@@ -146,14 +156,15 @@ export function createWakeHub(wakeDir: string | undefined, opts: WakeOptions = {
         touch(topic);
       }
     },
-    idleDelayMs(idleRounds) {
-      if (watcher) return fallbackMs;
+    idleDelayMs(topic, idleRounds) {
+      if (watchers.has(topic)) return fallbackMs;
       return Math.min(pollMaxMs, pollMinMs * 2 ** Math.min(idleRounds, 20));
     },
     close() {
       closed = true;
-      stopWatch();
+      for (const topic of [...watchers.keys(), ...rearms.keys()]) unwatch(topic);
       listeners.clear();
+      for (const topic of [...files.keys()]) closeFile(topic);
     },
   };
 }

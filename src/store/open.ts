@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { type FileHandle, mkdir, open, stat } from "node:fs/promises";
+import { statSync } from "node:fs";
+import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
   type Client,
@@ -213,25 +214,33 @@ class LocalClient implements Client {
  * handle that fails is reopened next time). fsync is per file, so it flushes what the writer's connection wrote.
  */
 function walSyncer(walPath: string): { sync(): Promise<void>; close(): void } {
-  let handle: Promise<FileHandle> | undefined;
+  let current: Promise<{ handle: FileHandle; ino: number }> | undefined;
+  const openWal = async () => {
+    const handle = await open(walPath, "r");
+    try {
+      return { handle, ino: (await handle.stat()).ino };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  };
   const forget = () => {
-    const stale = handle;
-    handle = undefined;
-    stale?.then((h) => h.close()).catch(() => {});
+    const stale = current;
+    current = undefined;
+    stale?.then((c) => c.handle.close()).catch(() => {});
   };
   return {
     async sync() {
       try {
-        handle ??= open(walPath, "r");
-        const h = await handle;
-        // SQLite deletes the WAL when the database's last connection closes and makes a new file: never flush
-        // a deleted one.
-        const [open_, current] = await Promise.all([h.stat(), stat(walPath)]);
-        if (open_.ino !== current.ino) {
+        current ??= openWal();
+        let { handle, ino } = await current;
+        // SQLite deletes the WAL when the database's last connection closes and makes a new file: never flush a
+        // deleted one. A stat by path is a few µs; only the flush itself leaves the event loop.
+        if (statSync(walPath).ino !== ino) {
           forget();
-          handle = open(walPath, "r");
+          ({ handle } = await (current = openWal()));
         }
-        await (await handle).datasync();
+        await handle.datasync();
       } catch (err) {
         forget();
         throw Object.assign(new Error(`cannot flush the WAL to disk: ${String(err)}`), { code: "SQLITE_IOERR_FSYNC" });

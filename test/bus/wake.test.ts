@@ -1,6 +1,7 @@
-// Wake-ups across processes (src/bus/wake.ts): a publish touches its topic's file in the wake directory, and
+// Wake-ups across processes (src/bus/wake.ts): a publish writes into its topic's file in the wake directory, and
 // only consumers of that topic wake up. Two hubs on one directory stand for two processes (each has its own
 // inotify watch, exactly as separate processes do).
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createWakeHub, type WakeHub } from "../../src/bus/wake.ts";
@@ -16,8 +17,8 @@ afterEach(async () => {
   await cleanup();
 });
 
-function hub() {
-  const h = createWakeHub(join(dir, "db-wake"), { fallbackMs: 60_000 });
+function hub(fallbackMs = 60_000) {
+  const h = createWakeHub(join(dir, "db-wake"), { fallbackMs });
   hubs.push(h);
   return h;
 }
@@ -39,6 +40,21 @@ describe("wake hub", () => {
     publisher.notify(["inbound"]);
     await waitFor(() => woken.length > 0, "the second wake-up", 2_000);
     expect(new Set(woken)).toEqual(new Set(["inbound"]));
+  });
+
+  it("keeps waking another process's consumers after the wake directory was removed", async () => {
+    const publisher = hub(200);
+    const consumer = hub(200);
+    let woken = 0;
+    consumer.listen("inbound", () => woken++);
+    expect(consumer.idleDelayMs("inbound", 5)).toBe(200); // watched: only the slow safety-net poll
+    publisher.notify(["inbound"]);
+    await waitFor(() => woken > 0, "the wake-up", 2_000);
+    await rm(join(dir, "db-wake"), { recursive: true, force: true });
+    await sleep(1_300); // the consumer watches the new file after 200 ms; the publisher checks its file each second
+    woken = 0;
+    publisher.notify(["inbound"]);
+    await waitFor(() => woken > 0, "the wake-up after the removal", 2_000);
   });
 
   it("wakes consumers in its own process directly", () => {
