@@ -5,9 +5,12 @@
 // offered rate per target.
 //
 // autocannon's `overallRate` is enforced per connection per 1-second window (all connections of an instance
-// start their window together, then send back to back), so one instance offers its load in bursts. To offer a
-// steadier load, each target is driven by up to `phases` instances (each offering ≥ 4/s) started 1000/phases ms
-// apart, sharing its rate; within an instance a connection sends at most 4 requests per second.
+// start their window together, then send back to back), so one instance offers its load in bursts. To offer the
+// load evenly, each target is driven by up to `phases` instances (each offering ≥ 1/s) started 1000/phases ms
+// apart, sharing its rate, and the targets' instances are interleaved (target j starts j/N of that interval
+// later): at 100/s over 10 targets a request every 10 ms. (Until 2026-11-28 the instances offered ≥ 4/s and all
+// targets started together: 10 targets at 10/s each received ~50 requests at the same instant twice a second,
+// which is what made 12 agents look several times slower than 6 at the same total rate.)
 //
 // Output (JSON file `plan.out`): per target the sends ([chat, question index, sentAt ms epoch, high resolution])
 // and every webhook answer's status and latency (autocannon's per-response time; its own histogram is not used:
@@ -86,13 +89,16 @@ function bodyFor(plan: LoadPlan, t: LoadTarget, n: number): { body: string; head
   };
 }
 
-async function drive(plan: LoadPlan, t: LoadTarget): Promise<TargetResult> {
+/** How many autocannon instances drive a target: at most `phases`, each offering at least 1/s. */
+const phasesOf = (plan: LoadPlan, t: LoadTarget) => Math.max(1, Math.min(plan.phases, Math.floor(t.rate)));
+
+async function drive(plan: LoadPlan, t: LoadTarget, offsetMs: number): Promise<TargetResult> {
   const result: TargetResult = { name: t.name, sends: [], ackMs: [], statuses: {}, errors: 0, timeouts: 0 };
   let n = 0;
-  // At most `phases` instances, each offering at least 4/s, so the instances' rates add up to the target's rate.
-  const phases = Math.max(1, Math.min(plan.phases, Math.floor(t.rate / 4)));
-  const perInstance = t.rate / phases;
+  const phases = phasesOf(plan, t);
+  const perInstance = t.rate / phases; // the instances' rates add up to the target's rate
   const runs: Promise<unknown>[] = [];
+  await sleep(offsetMs);
   for (let i = 0; i < phases; i++) {
     const rate = Math.max(1, Math.round(perInstance * (i + 1)) - Math.round(perInstance * i));
     const instance = autocannon({
@@ -127,7 +133,10 @@ async function drive(plan: LoadPlan, t: LoadTarget): Promise<TargetResult> {
 if (import.meta.main) {
   const plan = JSON.parse(await readFile(process.argv[2]!, "utf8")) as LoadPlan;
   const startedAt = clock();
-  const targets = await Promise.all(plan.targets.filter((t) => t.rate > 0).map((t) => drive(plan, t)));
+  const driven = plan.targets.filter((t) => t.rate > 0);
+  const targets = await Promise.all(
+    driven.map((t, j) => drive(plan, t, (j / driven.length) * (1000 / phasesOf(plan, t)))),
+  );
   const cpu = process.cpuUsage();
   const out: LoadResult = { startedAt, endedAt: clock(), cpuS: (cpu.user + cpu.system) / 1e6, targets };
   await writeFile(plan.out, JSON.stringify(out));
