@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseCommand } from "../../src/agents/channel/commands.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
 import { splitText } from "../../src/agents/channel/split.ts";
-import { importHmacKey, timingSafeEqualText, verifyHmacSha256Hex } from "../../src/agents/channel/verify.ts";
+import { hmacKey, timingSafeEqualText, verifyHmacSha256Hex } from "../../src/agents/channel/verify.ts";
 import { toGraphOutcome } from "../../src/agents/whatsapp/errors.ts";
 import { WINDOW_MS, windowState } from "../../src/agents/whatsapp/window.ts";
 import { virtualClock } from "./clock.ts";
@@ -92,22 +92,22 @@ describe("createPacer", () => {
 });
 
 describe("constant-time checks", () => {
-  it("timingSafeEqualText compares whole strings", async () => {
-    expect(await timingSafeEqualText("secret", "secret")).toBe(true);
+  it("timingSafeEqualText compares whole strings", () => {
+    expect(timingSafeEqualText("secret", "secret")).toBe(true);
     for (const other of ["", "secre", "secret ", "Secret", "x".repeat(300)]) {
-      expect(await timingSafeEqualText(other, "secret")).toBe(false);
+      expect(timingSafeEqualText(other, "secret")).toBe(false);
     }
   });
 
-  it("verifyHmacSha256Hex accepts only the HMAC of these exact bytes", async () => {
-    const key = await importHmacKey("app-secret");
+  it("verifyHmacSha256Hex accepts only the HMAC of these exact bytes", () => {
+    const key = hmacKey("app-secret");
     const body = new TextEncoder().encode('{"a": 1}');
     const good = createHmac("sha256", "app-secret").update(body).digest("hex");
-    expect(await verifyHmacSha256Hex(key, body, good)).toBe(true);
-    expect(await verifyHmacSha256Hex(key, body, good.toUpperCase())).toBe(true);
-    expect(await verifyHmacSha256Hex(key, new TextEncoder().encode('{"a":1}'), good)).toBe(false);
-    expect(await verifyHmacSha256Hex(key, body, good.slice(2))).toBe(false);
-    expect(await verifyHmacSha256Hex(key, body, "zz".repeat(32))).toBe(false);
+    expect(verifyHmacSha256Hex(key, body, good)).toBe(true);
+    expect(verifyHmacSha256Hex(key, body, good.toUpperCase())).toBe(true);
+    expect(verifyHmacSha256Hex(key, new TextEncoder().encode('{"a":1}'), good)).toBe(false);
+    expect(verifyHmacSha256Hex(key, body, good.slice(2))).toBe(false);
+    expect(verifyHmacSha256Hex(key, body, "zz".repeat(32))).toBe(false);
   });
 });
 

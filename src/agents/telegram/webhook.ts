@@ -24,7 +24,7 @@ export interface WebhookOptions {
 export function mountTelegramWebhook(app: Hono, opts: WebhookOptions): void {
   app.post(opts.path, async (c) => {
     const given = c.req.header(SECRET_HEADER) ?? "";
-    if (!(await timingSafeEqualText(given, opts.secret))) {
+    if (!timingSafeEqualText(given, opts.secret)) {
       opts.log.warn("webhook refused: wrong or missing secret token", { present: given !== "" });
       return c.json({ error: "unauthorized" }, 401);
     }

@@ -18,7 +18,7 @@ import { createTasks } from "../channel/tasks.ts";
 import { createTyping } from "../channel/typing.ts";
 import { turnPending } from "../channel/inbox.ts";
 import type { OutboundReply } from "../../bus/envelopes.ts";
-import { importHmacKey } from "../channel/verify.ts";
+import { hmacKey } from "../channel/verify.ts";
 import { classifyWebhook, messageKey } from "./classify.ts";
 import { isAuthError } from "./errors.ts";
 import { createGraphClient } from "./graph.ts";
@@ -47,7 +47,7 @@ export async function createWhatsAppAgent(
 ): Promise<AgentInstance> {
   const wa = agent.whatsapp;
   const { log, metrics, now, store } = deps;
-  const appSecretKey = await importHmacKey(requireSecret(deps, agent, wa.appSecretEnv, "app secret"));
+  const appSecretKey = hmacKey(requireSecret(deps, agent, wa.appSecretEnv, "app secret"));
   const accessToken = requireSecret(deps, agent, wa.accessTokenEnv, "access token");
   const verifyToken = requireSecret(deps, agent, wa.verifyTokenEnv, "verify token");
   const sleep = opts.sleep ?? realSleep;

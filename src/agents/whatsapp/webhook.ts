@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { KeyObject } from "node:crypto";
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../../log.ts";
@@ -21,18 +22,18 @@ export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 export interface WhatsAppWebhookOptions {
   path: string;
   verifyToken: string;
-  appSecretKey: CryptoKey;
+  appSecretKey: KeyObject;
   log: Logger;
   /** Commits the batch (throws when the store cannot). */
   ingest(payload: WaWebhook): Promise<void>;
 }
 
 export function mountWhatsAppWebhook(app: Hono, opts: WhatsAppWebhookOptions): void {
-  app.get(opts.path, async (c) => {
+  app.get(opts.path, (c) => {
     const mode = c.req.query("hub.mode");
     const token = c.req.query("hub.verify_token") ?? "";
     const challenge = c.req.query("hub.challenge");
-    const tokenOk = await timingSafeEqualText(token, opts.verifyToken);
+    const tokenOk = timingSafeEqualText(token, opts.verifyToken);
     if (mode !== "subscribe" || !tokenOk || challenge === undefined) {
       opts.log.warn("webhook verification refused", { mode: mode ?? null });
       return c.text("forbidden", 403);
@@ -48,7 +49,7 @@ export function mountWhatsAppWebhook(app: Hono, opts: WhatsAppWebhookOptions): v
     const raw = new Uint8Array(await c.req.arrayBuffer());
     const header = c.req.header(SIGNATURE_HEADER) ?? "";
     const m = /^sha256=([0-9a-fA-F]{64})$/.exec(header);
-    if (!m || !(await verifyHmacSha256Hex(opts.appSecretKey, raw, m[1]!))) {
+    if (!m || !verifyHmacSha256Hex(opts.appSecretKey, raw, m[1]!)) {
       opts.log.warn("webhook refused: bad or missing signature", { present: header !== "" });
       return c.json({ error: "invalid signature" }, 401);
     }
