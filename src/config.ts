@@ -64,7 +64,9 @@ const telegramSchema = z.strictObject({
     refreshMs: z.number().int().min(1_000).max(5_000).default(4_500)
       .describe("How often the typing indicator is renewed while a turn is in flight (Telegram shows it for 5 s)"),
     maxMs: z.number().int().min(0).default(120_000).describe("Stop showing typing after this long without a reply"),
-  }).default({ refreshMs: 4_500, maxMs: 120_000 }).describe("Typing indicator while the orchestrator works"),
+    delayMs: z.number().int().min(0).max(5_000).default(1_000)
+      .describe("Show typing only for a reply not sent within this long (FAQ and cache answers need no indicator)"),
+  }).default({ refreshMs: 4_500, maxMs: 120_000, delayMs: 1_000 }).describe("Typing indicator while the orchestrator works"),
 }).superRefine((tg, ctx) => {
   if (tg.mode === "webhook" && tg.secretTokenEnv === undefined) {
     ctx.addIssue({

@@ -181,6 +181,16 @@ describe("telegram egress", () => {
     expect(fake.callsOf("sendChatAction").length).toBe(after);
   });
 
+  it("shows no typing for a reply sent within typing.delayMs", async () => {
+    expect((await webhook(makeUpdate(telegramFixture("text"), { updateId: 9905, chatId: 34 }))).status).toBe(
+      200,
+    );
+    await publish(reply("34", "an answer from the FAQ"));
+    await until(() => fake.sent.some((s) => s.chatId === 34), 5_000, "the answer");
+    await new Promise((r) => setTimeout(r, 1500)); // past the 1 s delay
+    expect(fake.callsOf("sendChatAction").filter((c) => c.body["chat_id"] === 34)).toHaveLength(0);
+  });
+
   it("stops typing after maxMs when no reply comes", async () => {
     expect((await webhook(makeUpdate(telegramFixture("text"), { updateId: 9904, chatId: 33 }))).status).toBe(
       200,

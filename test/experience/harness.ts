@@ -110,7 +110,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
             tokenEnv: "TG_TOKEN",
             secretTokenEnv: "TG_SECRET",
             apiRoot: tg.apiRoot,
-            typing: { refreshMs: 1_000, maxMs: 30_000 },
+            typing: { refreshMs: 1_000, maxMs: 30_000, delayMs: 0 }, // at once: the typing tests count renewals
             ...opts.tg?.telegram,
           },
           ...(opts.tg?.experience ? { experience: opts.tg.experience } : {}),

@@ -1,7 +1,8 @@
 /**
  * "Typing…" while a turn is in flight. The channel starts it when it stores a message the orchestrator will
  * answer and stops it when the reply for that chat was sent (or after `maxMs`, so a lost turn does not type
- * forever). Telegram shows a chat action for 5 s, so it is renewed every `refreshMs`; WhatsApp's indicator lasts
+ * forever). With `delayMs` the first action waits that long: an FAQ or cache answer goes out within milliseconds,
+ * and a typing action for it would only be one more API call per message. Telegram shows a chat action for 5 s, so it is renewed every `refreshMs`; WhatsApp's indicator lasts
  * up to 25 s. Before each renewal `stillWaiting` asks whether the chat still has a message waiting for its turn:
  * a turn that ends without a reply to this chat (a chat paused for a person, a rate-limit silence) stops the
  * indicator at the next renewal instead of after `maxMs`. Best effort: a failed renewal is logged at debug level
@@ -14,6 +15,8 @@ import type { Sleep } from "./sleep.ts";
 export interface TypingOptions {
   refreshMs: number;
   maxMs: number;
+  /** How long a turn must be in flight before the first action (default 0: at once). */
+  delayMs?: number;
   sleep: Sleep;
   now: () => number;
   /** One typing action (Telegram `sendChatAction`, WhatsApp mark-as-read with the typing indicator). */
@@ -39,6 +42,7 @@ export function createTyping(opts: TypingOptions): Typing {
   const loop = async (chatId: string, ctrl: AbortController) => {
     const until = opts.now() + opts.maxMs;
     try {
+      if (opts.delayMs && !opts.skipFirst) await opts.sleep(Math.min(opts.delayMs, opts.maxMs), ctrl.signal);
       for (let first = true; !ctrl.signal.aborted && opts.now() < until; first = false) {
         if (!first && opts.stillWaiting && !(await opts.stillWaiting(chatId).catch(() => true))) break;
         if (ctrl.signal.aborted) break;

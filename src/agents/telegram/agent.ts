@@ -74,6 +74,7 @@ export async function createTelegramAgent(
   const typing = createTyping({
     refreshMs: tg.typing.refreshMs,
     maxMs: tg.typing.maxMs,
+    delayMs: tg.typing.delayMs,
     sleep,
     now,
     send: async (chatId) => void await api.sendChatAction(toChatId(chatId), "typing"),
