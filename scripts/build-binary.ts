@@ -156,7 +156,7 @@ export function buildCompileArgs(opts: CompileOptions): CompileInvocation {
       "--output",
       path.join(opts.outDir, binaryName(target)),
       ...permissionFlags(opts.writePaths),
-      `--v8-flags=${V8_FLAGS.join(",")}`, // memory: see V8_FLAGS in src/platform.ts
+      `--v8-flags=${V8_FLAGS.join(",")}`, // memory: see src/v8-flags.ts
       // libsql loads its addon with a computed require(), which no static analysis follows: include it by name.
       "--include",
       `node_modules/${LIBSQL_ADDONS[target]}`,
