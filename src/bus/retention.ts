@@ -6,16 +6,21 @@
  * after the dedup window (WhatsApp retries for up to 7 days, so 8 days by default), old dead letters and
  * send-ledger rows. Deletes go in chunks, each its own short write.
  *
- * The WAL: SQLite checkpoints passively on commit, but a reader that is always present (overlapping long
- * reads) keeps any checkpoint from resetting the WAL, and the file grows without bound. Each run does a
- * PASSIVE checkpoint; when the `-wal` file is above `walMaxBytes` it does a TRUNCATE checkpoint, which blocks
- * new writers and waits (within the busy timeout, retrying on a timer: the event loop keeps running) for current
- * readers to finish, then truncates the file. Retention runs in a background agent (the orchestrator).
+ * The WAL: a PASSIVE checkpoint every `checkpointIntervalMs` (1 s) copies what was committed since into the
+ * database file. SQLite's own checkpoint on commit is set to start only at 64 MiB (src/store/open.ts): at 1,000
+ * pages it ran inside whichever agent's commit crossed the mark, fsyncs included, and with readers always present
+ * the WAL rarely dropped below the mark, so nearly every commit of every agent ran one (≈ 50 fsyncs a second per
+ * channel agent at 500 webhooks/s, on its event loop). A reader that is always present (overlapping long reads)
+ * keeps any checkpoint from resetting the WAL, and the file grows without bound: each retention run, when the
+ * `-wal` file is above `walMaxBytes`, does a TRUNCATE checkpoint, which blocks new writers and waits (within the
+ * busy timeout, retrying on a timer: the event loop keeps running) for current readers to finish, then truncates
+ * the file. Retention runs in a background agent (the orchestrator).
  *
  * @module
  */
 import { stat } from "node:fs/promises";
 import type { Logger } from "../log.ts";
+import { storeErrorCode } from "../store/errors.ts";
 import type { Store } from "../store/mod.ts";
 
 export interface RetentionOptions {
@@ -35,6 +40,8 @@ export interface RetentionOptions {
   chunk?: number;
   /** Schedule for `start()`. Default 60 s. */
   intervalMs?: number;
+  /** How often `start()` runs a PASSIVE checkpoint (a local database only). Default 1 s. */
+  checkpointIntervalMs?: number;
 }
 
 export interface RetentionReport {
@@ -111,6 +118,19 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     return report;
   };
 
+  let checkpointTimer: ReturnType<typeof setTimeout> | undefined;
+  let checkpointing: Promise<unknown> | undefined;
+  const checkpointLoop = () => {
+    checkpointTimer = setTimeout(() => {
+      checkpointing = client.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        .catch((err) => opts.log?.debug("checkpoint failed", { code: storeErrorCode(err) }))
+        .finally(() => {
+          checkpointing = undefined;
+          if (started) checkpointLoop();
+        });
+    }, opts.checkpointIntervalMs ?? 1_000);
+  };
+
   const loop = () => {
     timer = setTimeout(() => {
       running = runOnce()
@@ -128,11 +148,13 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
       if (started) return;
       started = true;
       loop();
+      if (local) checkpointLoop();
     },
     async stop() {
       started = false;
       if (timer !== undefined) clearTimeout(timer);
-      await running;
+      if (checkpointTimer !== undefined) clearTimeout(checkpointTimer);
+      await Promise.all([running, checkpointing]);
     },
   };
 }

@@ -265,6 +265,9 @@ export function connectionSettings(synchronous: Synchronous, busyTimeoutMs: numb
     `PRAGMA synchronous=${synchronous.toUpperCase()}`,
     `PRAGMA busy_timeout=${busyTimeoutMs}`,
     "PRAGMA foreign_keys=ON",
+    // SQLite's checkpoint on commit only past 64 MiB (a safety net while no orchestrator runs): the orchestrator
+    // checkpoints every second (src/bus/retention.ts), not the agent whose commit crossed 1,000 pages.
+    "PRAGMA wal_autocheckpoint=16384",
   ].join(";\n");
 }
 

@@ -49,6 +49,25 @@ describe("bus retention", () => {
     await bus.close();
   });
 
+  it("copies commits into the database file every checkpointIntervalMs (no agent checkpoints on commit)", async () => {
+    db = await freshDb();
+    const bus = createSqliteBus(db.store);
+    await bus.subscribe("t", "g"); // kept until consumed
+    const dbSize = () => stat(db.path).then((s) => s.size);
+    const payload = { text: "x".repeat(2_000) };
+    for (let i = 0; i < 60; i++) {
+      await bus.publish(Array.from({ length: 50 }, (_, j) => ({ topic: "t", key: `k${j}`, payload })));
+    }
+    // ~6 MB committed: past SQLite's default auto-checkpoint (1,000 pages), but no commit copied it over.
+    const before = await dbSize();
+    expect(before).toBeLessThan(1024 * 1024);
+    const retention = createRetention(db.store, { checkpointIntervalMs: 50 });
+    retention.start();
+    await waitFor(async () => (await dbSize()) > before + 1024 * 1024, "the checkpoint", 5_000);
+    await retention.stop();
+    await bus.close();
+  });
+
   it("C7: under steady writes and a reader that is always present, the -wal file stays under its bound", async () => {
     db = await freshDb();
     const bus = createSqliteBus(db.store);
