@@ -6,8 +6,9 @@
 //
 // autocannon's `overallRate` is enforced per connection per 1-second window (all connections of an instance
 // start their window together, then send back to back), so one instance offers its load in bursts. To offer the
-// load evenly, each target is driven by up to `phases` instances (each offering ≥ 1/s) started 1000/phases ms
-// apart, sharing its rate, and the targets' instances are interleaved (target j starts j/N of that interval
+// load evenly, each target is driven by up to `phases` instances (each offering ≥ 1/s; at most 200 instances in
+// all, each costs the generator CPU) started 1000/phases ms apart, sharing its rate, and the targets' instances
+// are interleaved (target j starts j/N of that interval
 // later): at 100/s over 10 targets a request every 10 ms. (Until 2026-11-28 the instances offered ≥ 4/s and all
 // targets started together: 10 targets at 10/s each received ~50 requests at the same instant twice a second,
 // which is what made 12 agents look several times slower than 6 at the same total rate.)
@@ -89,13 +90,13 @@ function bodyFor(plan: LoadPlan, t: LoadTarget, n: number): { body: string; head
   };
 }
 
-/** How many autocannon instances drive a target: at most `phases`, each offering at least 1/s. */
-const phasesOf = (plan: LoadPlan, t: LoadTarget) => Math.max(1, Math.min(plan.phases, Math.floor(t.rate)));
+/** How many autocannon instances drive a target: at most `phases` and 200 over all targets, each ≥ 1/s. */
+const phasesOf = (plan: LoadPlan, t: LoadTarget, targets: number) =>
+  Math.max(1, Math.min(plan.phases, Math.floor(200 / targets), Math.floor(t.rate)));
 
-async function drive(plan: LoadPlan, t: LoadTarget, offsetMs: number): Promise<TargetResult> {
+async function drive(plan: LoadPlan, t: LoadTarget, phases: number, offsetMs: number): Promise<TargetResult> {
   const result: TargetResult = { name: t.name, sends: [], ackMs: [], statuses: {}, errors: 0, timeouts: 0 };
   let n = 0;
-  const phases = phasesOf(plan, t);
   const perInstance = t.rate / phases; // the instances' rates add up to the target's rate
   const runs: Promise<unknown>[] = [];
   await sleep(offsetMs);
@@ -135,7 +136,10 @@ if (import.meta.main) {
   const startedAt = clock();
   const driven = plan.targets.filter((t) => t.rate > 0);
   const targets = await Promise.all(
-    driven.map((t, j) => drive(plan, t, (j / driven.length) * (1000 / phasesOf(plan, t)))),
+    driven.map((t, j) => {
+      const phases = phasesOf(plan, t, driven.length);
+      return drive(plan, t, phases, (j / driven.length) * (1000 / phases));
+    }),
   );
   const cpu = process.cpuUsage();
   const out: LoadResult = { startedAt, endedAt: clock(), cpuS: (cpu.user + cpu.system) / 1e6, targets };
