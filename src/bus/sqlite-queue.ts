@@ -1,13 +1,12 @@
 /**
- * The consumer-side queue operations on libSQL. Each write is one autocommit statement (prepared before the
- * write lock is taken, see sqlite-sql.ts): a round is the acks as one DELETE, retries as one UPDATE, and the
- * claim as one UPDATE … RETURNING; only dead-lettering (insert + delete) is a two-statement transaction. The
+ * The consumer-side queue operations on libSQL. A consumer round is one write transaction: the acks as one DELETE,
+ * retries as one UPDATE, dead letters as an insert and a delete, then the claim as one UPDATE … RETURNING. The
  * claimed messages' payloads are read afterwards, without the lock (messages are immutable while a delivery
  * exists).
  *
  * @module
  */
-import type { Client } from "../store/mod.ts";
+import type { Client, InStatement } from "../store/mod.ts";
 import type { Claimed, CycleInput, CycleResult, Lease, Queue } from "./queue.ts";
 import * as Q from "./sqlite-sql.ts";
 import type { Json } from "./types.ts";
@@ -35,34 +34,33 @@ export function createSqliteQueue(client: Client): Queue {
       const acks = input.settles.filter((s) => s.kind === "ack");
       const retries = input.settles.flatMap((s) => (s.kind === "retry" ? [s] : []));
       const dead = input.settles.flatMap((s) => (s.kind === "dead" ? [s] : []));
-      let acked = new Set<number>();
-      let retried = new Set<number>();
-      let buried = new Set<number>();
-      if (acks.length > 0) {
-        acked = ids((await client.execute({ sql: Q.ACK, args: [topic, group, leasesJson(acks)] })).rows);
-      }
-      if (retries.length > 0) {
-        const json = JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error]));
-        retried = ids((await client.execute({ sql: Q.RETRY, args: [topic, group, json] })).rows);
-      }
+      // The whole round is one write transaction, the claim last: it sees this round's acks (a chat's next message).
+      const stmts: InStatement[] = [];
+      const add = (stmt: InStatement) => stmts.push(stmt) - 1;
+      const ackAt = acks.length > 0 ? add({ sql: Q.ACK, args: [topic, group, leasesJson(acks)] }) : -1;
+      const retryAt = retries.length > 0
+        ? add({
+          sql: Q.RETRY,
+          args: [topic, group, JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error]))],
+        })
+        : -1;
+      let deadAt = -1;
       if (dead.length > 0) {
         const json = JSON.stringify(dead.map((d) => [d.key, d.id, d.fence, d.error]));
-        const [, deleted] = await client.batch([
-          { sql: Q.DEAD, args: [topic, group, json, now] },
-          { sql: Q.ACK, args: [topic, group, json] },
-        ], "write");
-        buried = ids(deleted!.rows);
+        add({ sql: Q.DEAD, args: [topic, group, json, now] });
+        deadAt = add({ sql: Q.ACK, args: [topic, group, json] });
       }
+      const claimAt = input.claim > 0
+        ? add({ sql: Q.CLAIM, args: [topic, group, now, input.leaseMs, input.claim, input.consumer] })
+        : -1;
+      const results = stmts.length > 0 ? await client.batch(stmts, "write") : [];
+      const idsAt = (i: number) => (i < 0 ? new Set<number>() : ids(results[i]!.rows));
+      const [acked, retried, buried] = [idsAt(ackAt), idsAt(retryAt), idsAt(deadAt)];
       const applied = input.settles.map((s) =>
         (s.kind === "ack" ? acked : s.kind === "retry" ? retried : buried).has(s.id)
       );
-      if (input.claim <= 0) return { applied, claimed: [] };
-
-      const claimRs = await client.execute({
-        sql: Q.CLAIM,
-        args: [topic, group, now, input.leaseMs, input.claim, input.consumer],
-      });
-      if (claimRs.rows.length === 0) return { applied, claimed: [] };
+      const claimRs = claimAt < 0 ? undefined : results[claimAt]!;
+      if (!claimRs || claimRs.rows.length === 0) return { applied, claimed: [] };
       // [key, msg_id, fence, attempts, last_error]
       const leased = claimRs.rows.map((r) =>
         JSON.parse(String(r["j"])) as [string, number, number, number, string | null]
