@@ -77,8 +77,6 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
   const local = store.path !== undefined && store.path !== "" && store.path !== ":memory:";
   const walBytes = opts.walBytes ??
     (() => (local ? stat(`${store.path}-wal`).then((s) => s.size, () => 0) : Promise.resolve(0)));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running: Promise<unknown> | undefined;
   let started = false;
 
   const purge = async (sql: string, cut: number) => {
@@ -118,43 +116,48 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     return report;
   };
 
-  let checkpointTimer: ReturnType<typeof setTimeout> | undefined;
-  let checkpointing: Promise<unknown> | undefined;
-  const checkpointLoop = () => {
-    checkpointTimer = setTimeout(() => {
-      checkpointing = client.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        .catch((err) => opts.log?.debug("checkpoint failed", { code: storeErrorCode(err) }))
-        .finally(() => {
-          checkpointing = undefined;
-          if (started) checkpointLoop();
-        });
-    }, opts.checkpointIntervalMs ?? 1_000);
-  };
-
-  const loop = () => {
-    timer = setTimeout(() => {
-      running = runOnce()
-        .catch((err) => opts.log?.warn("bus retention failed", { error: (err as Error).message }))
-        .finally(() => {
+  /** Runs `task` every `ms` (after the previous run ended) while started. */
+  const every = (ms: number, task: () => Promise<unknown>) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let running: Promise<unknown> | undefined;
+    const next = () => {
+      timer = setTimeout(() => {
+        running = task().finally(() => {
           running = undefined;
-          if (started) loop();
+          if (started) next();
         });
-    }, opts.intervalMs ?? 60_000);
+      }, ms);
+    };
+    return {
+      start: next,
+      async stop() {
+        clearTimeout(timer);
+        await running;
+      },
+    };
   };
+  const retention = every(
+    opts.intervalMs ?? 60_000,
+    () => runOnce().catch((err) => opts.log?.warn("bus retention failed", { error: (err as Error).message })),
+  );
+  const checkpoints = every(
+    opts.checkpointIntervalMs ?? 1_000,
+    () =>
+      client.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        .catch((err) => opts.log?.debug("checkpoint failed", { code: storeErrorCode(err) })),
+  );
 
   return {
     runOnce,
     start() {
       if (started) return;
       started = true;
-      loop();
-      if (local) checkpointLoop();
+      retention.start();
+      if (local) checkpoints.start();
     },
     async stop() {
       started = false;
-      if (timer !== undefined) clearTimeout(timer);
-      if (checkpointTimer !== undefined) clearTimeout(checkpointTimer);
-      await Promise.all([running, checkpointing]);
+      await Promise.all([retention.stop(), checkpoints.stop()]);
     },
   };
 }
