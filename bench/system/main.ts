@@ -23,15 +23,17 @@
 //   4. The memory floor: bare Deno, Deno + libSQL store, + all agent code loaded (bench/system/floor.ts).
 //   4b. V8's defaults: every phase runs the agents with the production V8 flags (src/v8-flags.ts: small young
 //      generation, optimize for size); 6 agents WITHOUT them at `--v8-steps` show what the flags cost and save.
-//   5. Where the time goes: 6 agents again, tg1 and the orchestrator under V8's sampling profiler during one hit
-//      step at `--profile-rate` (default 250/s); the top of each bottom-up profile (node --prof-process).
+//   5. Where the time goes: 6 agents again, tg1 and the orchestrator under V8's sampling profiler (over the
+//      inspector) during one hit step at `--profile-rate` (default 250/s): each sample's category (SQL, waiting
+//      for the write lock, fetch, GC, other JavaScript, idle), which of our functions was innermost, and the CPU
+//      per thread (bench/system/profile.ts).
 // Platform pacing is RAISED for the benchmark (perChatMs/perUserMs 0, perSecond 100,000) and the fakes enforce
 // no send limits: the real platforms cap a bot at ~30 msg/s and ~1 msg/s per chat (WhatsApp ~1 per 6 s per
 // user), which would be the only thing measured otherwise. Each request is a new chat (many customers asking
 // a first question), which is also what makes the cache eligible: only context-free turns use it.
 import { V8_FLAGS } from "../../src/v8-flags.ts";
 import { spawn } from "node:child_process";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
@@ -50,6 +52,7 @@ import {
   startCluster,
 } from "./cluster.ts";
 import type { LoadPlan, LoadResult, LoadTarget } from "./load.ts";
+import { CATEGORIES, profileOver, type ProfileSummary, summarizeProfile, threadCpu, threadShare } from "./profile.ts";
 import {
   cpuSeconds,
   createReplyReader,
@@ -501,32 +504,20 @@ async function runCluster(
   return result;
 }
 
-/** Top entries of V8's bottom-up profile (`node --prof-process`) of one agent's isolate log. */
-async function topOfProfile(logPath: string, n = 6): Promise<{ pct: number; what: string }[]> {
-  const child = spawn("node", ["--prof-process", logPath], { stdio: ["ignore", "pipe", "ignore"] });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  await new Promise((resolve) => child.once("exit", resolve));
-  const top: { pct: number; what: string }[] = [];
-  for (const line of out.slice(out.indexOf("[Bottom up (heavy) profile]")).split("\n")) {
-    const m = /^\s+\d+\s+([\d.]+)% {2}(\S.*)$/.exec(line); // top level: the name follows the percent after 2 spaces
-    if (m) top.push({ pct: Number(m[1]), what: m[2]!.replace(/@@?GLIBC\S*/, "").replace(/^\/\S*\//, "") });
-    if (top.length >= n) break;
-  }
-  return top;
-}
-
 /**
- * Where the agents' time goes under load: 6 agents, tg1 and the orchestrator under V8's sampling profiler
- * (`--v8-flags=--prof`), one hit step at `rate`. clock_nanosleep under a statement is SQLite's busy handler
- * sleeping for the write lock (libSQL runs it synchronously, on the event loop); fsync is synchronous=FULL.
+ * Where the agents' time goes under load: 6 agents, tg1 and the orchestrator under V8's sampling profiler (over
+ * the inspector, bench/system/profile.ts) for the middle of one hit step at `rate`, with their CPU per thread over
+ * the same window. Then tg1 alone (ingress only: orchestrator stopped, no other writer) for its ack latency
+ * without a lock to share.
  */
 async function profilePhase(rate: number) {
   const dir = join(workDir, "profile");
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  const profiled = ["tg1", "orchestrator"];
-  console.log(`\n== profile: 6 agents, ${profiled.join(" and ")} under V8's sampling profiler, hits at ${rate}/s`);
+  const taken = new Set<number>();
+  const ports = new Map<string, number>();
+  for (const name of ["tg1", "orchestrator"]) ports.set(name, await pickPort(taken));
+  console.log(`\n== profile: 6 agents, ${[...ports.keys()].join(" and ")} under V8's sampling profiler, hits at ${rate}/s`);
   const cluster = await startCluster({
     dir,
     telegram: 2,
@@ -535,26 +526,41 @@ async function profilePhase(rate: number) {
     pacing: "raised",
     clock,
     channelFields: experienceOff,
-    denoFlags: (n) => (profiled.includes(n) ? [`--v8-flags=--prof,--logfile=${join(dir, `${n}.v8.log`)}`] : []),
+    denoFlags: (n) => (ports.has(n) ? [`--inspect=127.0.0.1:${ports.get(n)}`] : []),
   });
   const ctx = clusterContext(cluster);
   let s: StepResult;
+  const agents: Record<string, ProfileSummary & { threads: ReturnType<typeof threadShare> }> = {};
   try {
     await cluster.startAll();
     await warmCache(cluster, ctx.readReplies);
+    // The middle of the step: from 2 s after the load generator starts to 1 s before it stops.
+    const profiling = (async () => {
+      await sleep(2_000);
+      const pids = [...ports.keys()].map((n) => cluster.agents.get(n)!.pid()!);
+      const before = await Promise.all(pids.map(threadCpu));
+      const t0 = clock();
+      const profiles = await Promise.all([...ports.values()].map((port) => profileOver(port, Math.max(1, seconds - 3) * 1000)));
+      const secs = (clock() - t0) / 1000;
+      const after = await Promise.all(pids.map(threadCpu));
+      [...ports.keys()].forEach((name, i) => {
+        agents[name] = { ...summarizeProfile(profiles[i]!), threads: threadShare(pids[i]!, before[i]!, after[i]!, secs) };
+      });
+    })();
     s = await step(ctx, "hits", rate, seconds, hitQuestions(), 30_000);
+    await profiling;
     printStep(s);
   } finally {
     ctx.sampler?.stop();
     await cluster.close();
   }
-  const files = await readdir(dir);
-  const profile: Record<string, { pct: number; what: string }[]> = {};
-  for (const name of profiled) {
-    const file = files.find((f) => f.endsWith(`${name}.v8.log`));
-    if (!file) continue;
-    profile[name] = await topOfProfile(join(dir, file));
-    console.log(`${name}: ${profile[name]!.map((t) => `${t.pct}% ${t.what}`).join(", ")}`);
+  for (const [name, a] of Object.entries(agents)) {
+    const others = Object.entries(a.threads.others).map(([t, v]) => `${t} ${v}`).join(", ");
+    console.log(
+      `${name}: CPU (% of a core) main thread ${a.threads.main_user} user + ${a.threads.main_sys} system, other threads ${others || "0"}\n` +
+        `  main thread's samples (${a.samples}): ${Object.entries(a.pct).map(([c, v]) => `${c} ${v}%`).join(", ")}\n` +
+        `  innermost of ours: ${a.top.slice(0, 8).map((t) => `${t.fn} ${t.pct}%`).join(", ")}`,
+    );
   }
   // The same Telegram agent writing alone (orchestrator stopped, no other agent): no lock to wait for.
   const alone = join(dir, "alone");
@@ -567,7 +573,6 @@ async function profilePhase(rate: number) {
     faq: BENCH_FAQ,
     pacing: "raised",
     channelFields: experienceOff,
-    denoFlags: (n) => (n === "tg1" ? [`--v8-flags=--prof,--logfile=${join(alone, "tg1.v8.log")}`] : []),
   });
   let aloneAcks: Dist;
   try {
@@ -586,17 +591,8 @@ async function profilePhase(rate: number) {
   } finally {
     await single.close();
   }
-  const aloneFile = (await readdir(alone)).find((f) => f.endsWith("tg1.v8.log"));
-  profile["tg1_writing_alone"] = aloneFile ? await topOfProfile(join(alone, aloneFile)) : [];
-  console.log(
-    `tg1 alone (ingress only, no other writer) at ${rate}/s: ack p50/p99 ${aloneAcks.p50}/${aloneAcks.p99} ms; ` +
-      profile["tg1_writing_alone"]!.map((t) => `${t.pct}% ${t.what}`).join(", "),
-  );
-  console.log(
-    "(V8's sampler counts the main thread's wall time, waits included: `syscall` is glibc's generic entry (futex waits " +
-      "among them), UNKNOWN the libSQL native module's code, fsync a checkpoint's)",
-  );
-  return { rate, step: s, tg1_alone_ack_ms: aloneAcks, bottom_up_top: profile };
+  console.log(`tg1 alone (ingress only, no other writer) at ${rate}/s: ack p50/p99 ${aloneAcks.p50}/${aloneAcks.p99} ms`);
+  return { rate, step: s, agents, categories: CATEGORIES, tg1_alone_ack_ms: aloneAcks };
 }
 
 /** The classic pipeline (bench/system/classic.ts) under the same load generator. */
