@@ -54,7 +54,9 @@ function categoryOf(stack: Frame[]): Category {
   if (leaf === "(program)") return "runtime";
   const any = (test: (f: Frame) => boolean) => stack.some(test);
   if (any((f) => f.functionName === "begin" && f.url.endsWith("/store/writer.ts"))) return "lock_wait";
-  if (any((f) => f.url.includes("inspector") || f.functionName.startsWith("op_inspector"))) return "inspector";
+  if (any((f) => f.url.includes("inspector") || f.functionName.startsWith("op_inspector"))) {
+    return "inspector";
+  }
   if (any((f) => f.url.includes("/libsql/") || f.functionName.startsWith("libsql_js::"))) return "sql";
   if (any((f) => f.url.includes("deno_fetch") || f.functionName.startsWith("op_fetch"))) return "http_client";
   return "js";
@@ -72,7 +74,9 @@ export function summarizeProfile(profile: CpuProfile, topN = 12): ProfileSummary
   const ours = new Map<string, number>();
   for (const [id, n] of counts) {
     const stack: Frame[] = [];
-    for (let node = byId.get(id); node; node = byId.get(parent.get(node.id) ?? -1)) stack.push(node.callFrame);
+    for (let node = byId.get(id); node; node = byId.get(parent.get(node.id) ?? -1)) {
+      stack.push(node.callFrame);
+    }
     const category = categoryOf(stack);
     cat[category] += n;
     const mine = stack.find((f) => f.url.includes("/src/"));
@@ -91,7 +95,9 @@ export function summarizeProfile(profile: CpuProfile, topN = 12): ProfileSummary
 
 /** Runs V8's sampling profiler of the agent whose inspector listens on `port` for `ms`. */
 export async function profileOver(port: number, ms: number, intervalUs = 200): Promise<CpuProfile> {
-  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json() as { webSocketDebuggerUrl: string }[];
+  const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json() as {
+    webSocketDebuggerUrl: string;
+  }[];
   const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => {
     ws.onopen = resolve;
@@ -120,7 +126,9 @@ export async function profileOver(port: number, ms: number, intervalUs = 200): P
 }
 
 /** CPU seconds (user, system) per thread of a process, by thread id, with the thread's name. */
-export async function threadCpu(pid: number): Promise<Map<number, { name: string; user: number; sys: number }>> {
+export async function threadCpu(
+  pid: number,
+): Promise<Map<number, { name: string; user: number; sys: number }>> {
   const out = new Map<number, { name: string; user: number; sys: number }>();
   for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
     try {

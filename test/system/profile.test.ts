@@ -75,7 +75,10 @@ describe("threadCpu / threadShare", () => {
 
   it("adds up the other threads by name, and counts a thread that started in between from zero", () => {
     const t = (name: string, user: number, sys: number) => ({ name, user, sys });
-    const before = new Map([[10, t("deno", 5, 1)], [11, t("tokio-runtime-w", 1, 1)], [12, t("tokio-runtime-w", 0, 0)]]);
+    const before = new Map([[10, t("deno", 5, 1)], [11, t("tokio-runtime-w", 1, 1)], [
+      12,
+      t("tokio-runtime-w", 0, 0),
+    ]]);
     const after = new Map([
       [10, t("deno", 7, 1.5)],
       [11, t("tokio-runtime-w", 1.5, 1)],
