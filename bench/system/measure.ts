@@ -27,13 +27,22 @@ export function dist(values: number[]): Dist {
   return { n: s.length, p50: round(at(50), 1), p99: round(at(99), 1), max: round(s.at(-1) ?? NaN, 1) };
 }
 
+/** The name and CPU seconds of a process or thread, from the text of its /proc/…/stat. */
+export function parseProcStat(stat: string): { name: string; user: number; sys: number } {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return {
+    name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+    user: Number(fields[11]) / 100, // utime, stime in clock ticks (CLK_TCK = 100)
+    sys: Number(fields[12]) / 100,
+  };
+}
+
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
 export async function cpuSeconds(pid: number | undefined): Promise<number | undefined> {
   if (pid === undefined) return undefined;
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (CLK_TCK = 100)
+    const { user, sys } = parseProcStat(await readFile(`/proc/${pid}/stat`, "utf8"));
+    return user + sys;
   } catch {
     return undefined;
   }

@@ -11,6 +11,7 @@
  * @module
  */
 import { readdir, readFile } from "node:fs/promises";
+import { parseProcStat } from "./measure.ts";
 
 /** The shape of `Profiler.stop`'s result (Chrome DevTools protocol). */
 export interface CpuProfile {
@@ -125,17 +126,14 @@ export async function profileOver(port: number, ms: number, intervalUs = 200): P
   }
 }
 
-/** CPU seconds (user, system) per thread of a process, by thread id, with the thread's name. */
-export async function threadCpu(
-  pid: number,
-): Promise<Map<number, { name: string; user: number; sys: number }>> {
-  const out = new Map<number, { name: string; user: number; sys: number }>();
+/** The name and CPU seconds (user, system) of each thread of a process, by thread id. */
+export type ThreadCpu = Map<number, ReturnType<typeof parseProcStat>>;
+
+export async function threadCpu(pid: number): Promise<ThreadCpu> {
+  const out: ThreadCpu = new Map();
   for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
     try {
-      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(Number(tid), { name, user: Number(f[11]) / 100, sys: Number(f[12]) / 100 });
+      out.set(Number(tid), parseProcStat(await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8")));
     } catch { /* the thread ended */ }
   }
   return out;
@@ -147,8 +145,8 @@ export async function threadCpu(
  */
 export function threadShare(
   pid: number,
-  before: Awaited<ReturnType<typeof threadCpu>>,
-  after: Awaited<ReturnType<typeof threadCpu>>,
+  before: ThreadCpu,
+  after: ThreadCpu,
   seconds: number,
 ): { main_user: number; main_sys: number; others: Record<string, number> } {
   const pct = (s: number) => Math.round((1000 * s) / seconds) / 10;
