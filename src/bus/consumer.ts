@@ -1,17 +1,17 @@
 /**
  * The consumer loop, shared by the SQLite and the memory bus. One round hands the queue the outcomes of the
  * handlers that finished since the last round (acks, retries, dead letters: one statement per kind, however
- * many) and a claim for the free slots. Rounds run on a macrotask, after the handlers that finished in the
- * meantime have queued their outcomes, so under load acks are group-committed. With nothing to settle, a read
- * (`nextAt`) decides whether claiming is worth a write, and arms a timer for the next visible message or lease
- * expiry.
+ * many, each with the handler's last write when it handed one to `Delivery.ackWith`) and a claim for the free
+ * slots. Rounds run on a macrotask, after the handlers that finished in the meantime have queued their outcomes,
+ * so under load acks are group-committed. With nothing to settle, a read (`nextAt`) decides whether claiming is
+ * worth a write, and arms a timer for the next visible message or lease expiry.
  *
  * @module
  */
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { isStoreUnavailable, storeErrorCode } from "../store/errors.ts";
-import type { Claimed, Lease, Queue, Settle } from "./queue.ts";
+import type { AckCommit, Claimed, Lease, Queue, Settle } from "./queue.ts";
 import { errorText, retryDelayMs } from "./retry.ts";
 import { type ConsumeOptions, type Consumer, type Delivery, LeaseLostError } from "./types.ts";
 import type { WakeHub } from "./wake.ts";
@@ -33,6 +33,9 @@ interface Running {
   ctrl: AbortController;
   lost: boolean;
   released: boolean;
+  done: boolean;
+  /** The handler's last write, to commit with the ack (`Delivery.ackWith`). */
+  write: AckCommit | undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -118,12 +121,16 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
 
   const finish = (r: Running, err: unknown, ok: boolean) => {
     running.delete(r);
+    r.done = true;
     const { key, id, fence, attempt } = r.claimed;
+    const write = ok ? r.write : undefined;
     if (r.released) return;
     if (r.lost || err instanceof LeaseLostError) {
       markLost(r);
+      // The record of a side effect still commits (its ack is refused).
+      if (write && !write.fenced) pending.push({ kind: "ack", key, id, fence, with: write });
     } else if (ok) {
-      pending.push({ kind: "ack", key, id, fence });
+      pending.push({ kind: "ack", key, id, fence, ...(write ? { with: write } : {}) });
       deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: "ack" });
     } else {
       const error = redact(errorText(err));
@@ -162,7 +169,14 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       log?.error("bus message dead-lettered", { id: c.id, attempt: c.attempt - 1, error: c.lastError });
       return;
     }
-    const r: Running = { claimed: c, ctrl: new AbortController(), lost: false, released: false };
+    const r: Running = {
+      claimed: c,
+      ctrl: new AbortController(),
+      lost: false,
+      released: false,
+      done: false,
+      write: undefined,
+    };
     running.add(r);
     const lease: Lease = { key: c.key, id: c.id, fence: c.fence };
     const lost = () => {
@@ -187,6 +201,11 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       },
       async assertLease() {
         if (r.lost || r.released || !(await queue.holds(topic, group, lease, now()))) throw lost();
+      },
+      ackWith(write) {
+        if (r.done) throw new Error("ackWith: the handler already returned");
+        if (r.write) throw new Error("ackWith: called twice for one delivery");
+        r.write = queue.ackCommit(write, now());
       },
     };
     if (c.attempt === 1) {
@@ -229,11 +248,22 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         consumer: deps.consumerId,
       });
       failures = 0;
+      const woken = new Set<string>();
       res.applied.forEach((ok, i) => {
-        if (!ok) {
-          log?.warn("bus settle refused: the lease was lost", { id: settles[i]?.id, kind: settles[i]?.kind });
+        const s = settles[i]!;
+        const err = res.errors?.[i];
+        if (err !== undefined && isStoreUnavailable(err)) {
+          pending.push(s); // the next round writes it again
+        } else if (err !== undefined) {
+          log?.error("bus: the write riding on an ack failed", { id: s.id, error: redact(errorText(err)) });
+        } else if (s.kind === "ack" && s.with && (ok || !s.with.fenced)) {
+          s.with.topics.forEach((t) => woken.add(t));
+        }
+        if (!ok && err === undefined) {
+          log?.warn("bus settle refused: the lease was lost", { id: s.id, kind: s.kind });
         }
       });
+      if (woken.size > 0) hub.notify(woken);
       if (wantClaim) idleRounds = res.claimed.length > 0 ? 0 : idleRounds + 1;
       // Fewer than asked: drained for now; the next round reads when more becomes claimable.
       dirty = wantClaim || settles.length > 0;

@@ -334,6 +334,9 @@ export function memoryQueue(store: MemoryStore): Queue {
   return {
     subscribe: (topic, group) => Promise.resolve(store.subscribe(topic, group)),
     nextAt: (topic, group) => Promise.resolve(store.nextAt(topic, group)),
+    ackCommit() {
+      throw new TypeError("ackWith: the in-memory bus has no database to commit a handler's write in");
+    },
     cycle: (input) => Promise.resolve(store.cycle(input)),
     extend: (_topic, group, leases, until) => Promise.resolve(store.extend(group, leases, until)),
     holds: (_topic, group, lease, now) => Promise.resolve(store.holds(group, lease, now)),

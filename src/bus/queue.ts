@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { Json } from "./types.ts";
+import type { InStatement } from "../store/mod.ts";
+import type { AckWrite, Json } from "./types.ts";
 
 /** A delivery as claimed from the queue (the consumer turns it into a `Delivery`). */
 export interface Claimed {
@@ -23,10 +24,19 @@ export interface Claimed {
 export type Settle =
   & Lease
   & (
-    | { kind: "ack" }
+    | { kind: "ack"; with?: AckCommit }
     | { kind: "retry"; visibleAt: number; error: string }
     | { kind: "dead"; error: string }
   );
+
+/** A handler's last write (`Delivery.ackWith`), committed in the transaction that acks its delivery. */
+export interface AckCommit {
+  stmts: InStatement[];
+  /** Only while the lease holds (the ack applies); otherwise whatever the ack's outcome. */
+  fenced: boolean;
+  /** Topics it publishes to: woken after the commit. */
+  topics: string[];
+}
 
 /** A held delivery of the consumer's (topic, group). */
 export interface Lease {
@@ -49,6 +59,8 @@ export interface CycleInput {
 export interface CycleResult {
   /** Per settle: false when its fence no longer matched (the lease was lost). */
   applied: boolean[];
+  /** Per settle (sparse): why the write riding on its ack failed (a fenced one's ack failed with it). */
+  errors?: (unknown | undefined)[];
   claimed: Claimed[];
 }
 
@@ -56,7 +68,12 @@ export interface Queue {
   subscribe(topic: string, group: string, now: number): Promise<void>;
   /** Earliest time something of (topic, group) is claimable (a visible head or an expired lease); null: none. */
   nextAt(topic: string, group: string): Promise<number | null>;
-  /** One write: applies `settles`, returns expired leases to the queue, then claims up to `claim`. */
+  /** The statements of a handler's `ackWith` (validated now; throws TypeError for bad input). */
+  ackCommit(write: AckWrite, now: number): AckCommit;
+  /**
+   * One write: applies `settles` (with the writes that ride on their acks), returns expired leases to the queue,
+   * then claims up to `claim`.
+   */
   cycle(input: CycleInput): Promise<CycleResult>;
   /** Extends held leases to `until`; per lease, false when it was lost. */
   extend(topic: string, group: string, leases: readonly Lease[], until: number): Promise<boolean[]>;

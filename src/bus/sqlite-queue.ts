@@ -4,12 +4,18 @@
  * claimed messages' payloads are read afterwards, without the lock (messages are immutable while a delivery
  * exists).
  *
+ * A handler's last write (`Delivery.ackWith`) rides on its ack: each is a batch of its own, issued in the same
+ * tick as the round's, so the process's group writer (src/store/writer.ts) commits them in one transaction, each
+ * in its own savepoint. A fenced one starts with a guard that fails unless the lease still holds, and ends with
+ * its own ack: a lost lease rolls back only that one. (On a libSQL server they are separate transactions.)
+ *
  * @module
  */
 import type { Client, InStatement } from "../store/mod.ts";
-import type { Claimed, CycleInput, CycleResult, Lease, Queue } from "./queue.ts";
+import type { Claimed, CycleInput, CycleResult, Lease, Queue, Settle } from "./queue.ts";
 import * as Q from "./sqlite-sql.ts";
 import type { Json } from "./types.ts";
+import { rowsToJson, toMessageRows } from "./validate.ts";
 
 const num = (v: unknown): number => Number(v);
 const ids = (rows: readonly Record<string, unknown>[]): Set<number> =>
@@ -17,8 +23,29 @@ const ids = (rows: readonly Record<string, unknown>[]): Set<number> =>
 /** [[key, msg_id, fence], …]: the shape the fenced statements of sqlite-sql.ts read. */
 const leasesJson = (leases: readonly Lease[]) => JSON.stringify(leases.map((l) => [l.key, l.id, l.fence]));
 
+/** True for the error of a fenced write's guard: the lease was lost. */
+const isGuardError = (err: unknown) => err instanceof Error && err.message.includes(Q.LEASE_GUARD_TABLE);
+
 export function createSqliteQueue(client: Client): Queue {
+  /** The batch of an ack that carries a write: a fenced one is guarded and acks itself. */
+  const ackWithWrite = (topic: string, group: string, s: Settle & { kind: "ack" }): InStatement[] => {
+    const w = s.with!;
+    if (!w.fenced) return w.stmts;
+    const lease = leasesJson([s]);
+    return [{ sql: Q.LEASE_GUARD, args: [topic, group, lease] }, ...w.stmts, {
+      sql: Q.ACK,
+      args: [topic, group, lease],
+    }];
+  };
+
   const queue: Queue = {
+    ackCommit(write, now) {
+      const stmts = [...(write.before ?? [])];
+      const rows = toMessageRows(write.publish ?? []);
+      if (rows.length > 0) stmts.push({ sql: Q.PUBLISH, args: [rowsToJson(rows), now] });
+      return { stmts, fenced: write.fenced ?? true, topics: [...new Set(rows.map((r) => r.t))] };
+    },
+
     async subscribe(topic, group, now) {
       await client.execute({ sql: Q.SUBSCRIBE, args: [topic, group, now] });
     },
@@ -31,7 +58,8 @@ export function createSqliteQueue(client: Client): Queue {
 
     async cycle(input: CycleInput): Promise<CycleResult> {
       const { topic, group, now } = input;
-      const acks = input.settles.filter((s) => s.kind === "ack");
+      const withWrite = input.settles.flatMap((s) => (s.kind === "ack" && s.with ? [s] : []));
+      const acks = input.settles.filter((s) => s.kind === "ack" && !s.with?.fenced);
       const retries = input.settles.flatMap((s) => (s.kind === "retry" ? [s] : []));
       const dead = input.settles.flatMap((s) => (s.kind === "dead" ? [s] : []));
       // The whole round is one write transaction, the claim last: it sees this round's acks (a chat's next message).
@@ -41,7 +69,11 @@ export function createSqliteQueue(client: Client): Queue {
       const retryAt = retries.length > 0
         ? add({
           sql: Q.RETRY,
-          args: [topic, group, JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error]))],
+          args: [
+            topic,
+            group,
+            JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error])),
+          ],
         })
         : -1;
       let deadAt = -1;
@@ -53,14 +85,28 @@ export function createSqliteQueue(client: Client): Queue {
       const claimAt = input.claim > 0
         ? add({ sql: Q.CLAIM, args: [topic, group, now, input.leaseMs, input.claim, input.consumer] })
         : -1;
-      const results = stmts.length > 0 ? await client.batch(stmts, "write") : [];
+      // Issued together, so that one group commit takes them all: the writes riding on acks first.
+      const outcomes = await Promise.allSettled([
+        ...withWrite.map((s) => client.batch(ackWithWrite(topic, group, s), "write")),
+        stmts.length > 0 ? client.batch(stmts, "write") : Promise.resolve([]),
+      ]);
+      const main = outcomes.pop()!;
+      if (main.status === "rejected") throw main.reason;
+      const results = main.value;
       const idsAt = (i: number) => (i < 0 ? new Set<number>() : ids(results[i]!.rows));
       const [acked, retried, buried] = [idsAt(ackAt), idsAt(retryAt), idsAt(deadAt)];
-      const applied = input.settles.map((s) =>
-        (s.kind === "ack" ? acked : s.kind === "retry" ? retried : buried).has(s.id)
+      const written = new Map<Settle, PromiseSettledResult<unknown>>(
+        withWrite.map((s, i) => [s, outcomes[i]!]),
       );
+      const errors: (unknown | undefined)[] = [];
+      const applied = input.settles.map((s, i) => {
+        const w = written.get(s);
+        if (w?.status === "rejected" && !isGuardError(w.reason)) errors[i] = w.reason;
+        if (w && s.kind === "ack" && s.with?.fenced) return w.status === "fulfilled";
+        return (s.kind === "ack" ? acked : s.kind === "retry" ? retried : buried).has(s.id);
+      });
       const claimRs = claimAt < 0 ? undefined : results[claimAt]!;
-      if (!claimRs || claimRs.rows.length === 0) return { applied, claimed: [] };
+      if (!claimRs || claimRs.rows.length === 0) return { applied, errors, claimed: [] };
       // [key, msg_id, fence, attempts, last_error]
       const leased = claimRs.rows.map((r) =>
         JSON.parse(String(r["j"])) as [string, number, number, number, string | null]
@@ -94,7 +140,7 @@ export function createSqliteQueue(client: Client): Queue {
       }
       // The claim picks by due time; hand out in publish order within the batch.
       claimed.sort((a, b) => a.id - b.id);
-      return { applied, claimed };
+      return { applied, errors, claimed };
     },
 
     async extend(topic, group, leases, until) {

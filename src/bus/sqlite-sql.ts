@@ -31,6 +31,16 @@ const MATCHED = `SELECT d.grp, d.msg_id FROM json_each(?3) AS j CROSS JOIN bus_d
   ON d.grp = ?2 AND d.msg_id = j.value ->> '$[1]' AND d.topic = ?1 AND d.fence = j.value ->> '$[2]'`;
 const FENCED = `(grp, msg_id) IN (${MATCHED})`;
 
+/** The table of LEASE_GUARD: never holds a row (migration 61). */
+export const LEASE_GUARD_TABLE = "bus_lease_guard";
+
+/**
+ * Fails (NOT NULL constraint on bus_lease_guard.held) unless the delivery ?3 = [[key, msg_id, fence]] of (?1, ?2)
+ * still has that fence: rolls back a write that must only commit under its lease.
+ */
+export const LEASE_GUARD =
+  `INSERT INTO ${LEASE_GUARD_TABLE} (held) SELECT NULL WHERE NOT EXISTS (${MATCHED})`;
+
 /** Ack: deletes the fenced deliveries (the trigger promotes each key's next message). */
 export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED} RETURNING msg_id`;
 

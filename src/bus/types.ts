@@ -47,6 +47,26 @@ export interface Delivery {
   extendLease(ms?: number): Promise<void>;
   /** Asserts the lease is still held (use before an external side effect); throws `LeaseLostError` otherwise. */
   assertLease(): Promise<void>;
+  /**
+   * The handler's last write, committed in the same transaction as this delivery's ack once the handler returns,
+   * instead of in a transaction of its own (a message costs one commit less). Throws when called twice or after
+   * the handler returned; a handler that then fails commits none of it. Only a bus on the handler's database can
+   * take statements.
+   */
+  ackWith(write: AckWrite): void;
+}
+
+/** What a handler commits with its delivery's ack (`Delivery.ackWith`). */
+export interface AckWrite {
+  /** The handler's own rows, before the messages. */
+  before?: InStatement[];
+  /** Published in that transaction; their consumers are woken once it commits. */
+  publish?: PublishInput[];
+  /**
+   * True (default): only while the lease holds — when it was lost, nothing of it commits and the handler's
+   * outcome is a lost lease. False: committed even then (the record of a side effect that happened, e.g. a send).
+   */
+  fenced?: boolean;
 }
 
 export type Handler = (delivery: Delivery) => Promise<void>;

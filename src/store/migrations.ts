@@ -311,4 +311,11 @@ export const migrations: readonly Migration[] = [
   orchestratorMigration,
   rolesMigration,
   inboxMigration,
+  {
+    // The bus: a handler's last write rides on its delivery's ack (Delivery.ackWith); when it must commit only
+    // under its lease, an INSERT of NULL into this table fails it once the lease was lost (src/bus/sqlite-sql.ts).
+    version: 61,
+    name: "bus lease guard",
+    statements: ["CREATE TABLE bus_lease_guard (held INTEGER NOT NULL) STRICT"],
+  },
 ];

@@ -133,4 +133,142 @@ describe("sqlite bus", () => {
     await c.stop();
     await consumerBus.close();
   });
+
+  describe("a handler's last write rides on its ack (Delivery.ackWith)", () => {
+    async function withSide() {
+      const store = await setup();
+      await store.client.execute("CREATE TABLE side (v TEXT NOT NULL)");
+      const bus = createSqliteBus(store, { wake: { fallbackMs: 20 } });
+      await bus.subscribe("in", "g");
+      await bus.subscribe("out", "o");
+      const side = async () =>
+        (await store.client.execute("SELECT v FROM side ORDER BY rowid")).rows.map((r) => String(r["v"]));
+      const pendingIn = () => count(store, "bus_deliveries WHERE topic = 'in'");
+      return { store, bus, side, pendingIn };
+    }
+    /** Takes the delivery of `id` away from its holder, as another consumer's claim after an expiry would. */
+    const steal = (store: Store, id: number) =>
+      store.client.execute({
+        sql: "UPDATE bus_deliveries SET fence = fence + 1 WHERE msg_id = ?",
+        args: [id],
+      });
+
+    it("commits the handler's rows and messages with the ack, and wakes the messages' consumers elsewhere", async () => {
+      const { store, bus, side, pendingIn } = await withSide();
+      const other = await openStore({ url: store.url });
+      cleanups.push(() => Promise.resolve(other.close()));
+      const otherBus = createSqliteBus(other, { wake: { fallbackMs: 60_000 } }); // only the wake file delivers
+      const got: unknown[] = [];
+      const out = otherBus.consume({
+        topic: "out",
+        group: "o",
+        handler: (d) => Promise.resolve(void got.push(d.payload)),
+      });
+      const c = bus.consume({
+        topic: "in",
+        group: "g",
+        handler: (d) => {
+          d.ackWith({
+            before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [`saw ${d.payload}`] }],
+            publish: [{
+              topic: "out",
+              key: d.key,
+              payload: `reply to ${d.payload}`,
+              idempotencyKey: `r:${d.id}`,
+            }],
+          });
+          expect(() => d.ackWith({})).toThrow(/twice/);
+          return Promise.resolve();
+        },
+      });
+      await sleep(100);
+      await bus.publish([{ topic: "in", key: "chat", payload: "a" }, {
+        topic: "in",
+        key: "chat",
+        payload: "b",
+      }]);
+      await waitFor(() => got.length === 2, "both replies", 2_000);
+      expect(got).toEqual(["reply to a", "reply to b"]);
+      expect(await side()).toEqual(["saw a", "saw b"]);
+      expect(await pendingIn()).toBe(0);
+      await Promise.all([c.stop(), out.stop()]);
+      await Promise.all([bus.close(), otherBus.close()]);
+    });
+
+    it("fenced: a lease lost before the ack commits nothing of it; the redelivery commits it once", async () => {
+      const { store, bus, side, pendingIn } = await withSide();
+      const attempts: number[] = [];
+      const c = bus.consume({
+        topic: "in",
+        group: "g",
+        leaseMs: 300,
+        heartbeat: false,
+        handler: async (d) => {
+          attempts.push(d.attempt);
+          if (d.attempt === 1) await steal(store, d.id);
+          d.ackWith({
+            before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [`attempt ${d.attempt}`] }],
+            publish: [{ topic: "out", key: d.key, payload: d.attempt, idempotencyKey: `r:${d.id}` }],
+          });
+        },
+      });
+      await bus.publish([{ topic: "in", key: "chat", payload: "a" }]);
+      await waitFor(async () => (await pendingIn()) === 0, "the redelivery's ack", 3_000);
+      expect(attempts).toEqual([1, 2]);
+      expect(await side()).toEqual(["attempt 2"]);
+      expect(
+        (await store.client.execute(
+          "SELECT json_extract(payload, '$') AS p FROM bus_messages WHERE topic = 'out'",
+        )).rows
+          .map((r) => r["p"]),
+      ).toEqual([2]);
+      await c.stop();
+      await bus.close();
+    });
+
+    it("unfenced: the record of a side effect commits even though the lease was lost", async () => {
+      const { store, bus, side } = await withSide();
+      let runs = 0;
+      const c = bus.consume({
+        topic: "in",
+        group: "g",
+        leaseMs: 60_000,
+        heartbeat: false,
+        handler: async (d) => {
+          runs++;
+          await steal(store, d.id);
+          d.ackWith({ before: [{ sql: "INSERT INTO side (v) VALUES ('sent')" }], fenced: false });
+        },
+      });
+      await bus.publish([{ topic: "in", key: "chat", payload: "a" }]);
+      await waitFor(async () => (await side()).length === 1, "the record", 2_000);
+      await sleep(100);
+      expect(await side()).toEqual(["sent"]);
+      expect(runs).toBe(1);
+      // Not acked by the attempt that lost its lease: the delivery is still there for its new holder.
+      expect(await count(store, "bus_deliveries WHERE topic = 'in'")).toBe(1);
+      await c.stop();
+      await bus.close();
+    });
+
+    it("a handler that fails after ackWith commits none of it, and the retry does", async () => {
+      const { bus, side, pendingIn } = await withSide();
+      let runs = 0;
+      const c = bus.consume({
+        topic: "in",
+        group: "g",
+        retryBaseMs: 10,
+        retryMaxMs: 10,
+        handler: (d) => {
+          d.ackWith({ before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [`run ${++runs}`] }] });
+          return runs === 1 ? Promise.reject(new Error("failed after ackWith")) : Promise.resolve();
+        },
+      });
+      await bus.publish([{ topic: "in", key: "chat", payload: "a" }]);
+      await waitFor(async () => (await pendingIn()) === 0, "the retry's ack", 3_000);
+      expect(await side()).toEqual(["run 2"]);
+      await c.stop();
+      await bus.close();
+    });
+  });
 });

@@ -12,6 +12,7 @@ import { type Delivery, LeaseLostError } from "../../src/bus/types.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { asConsumer, noAckWith } from "../support/as-consumer.ts";
 import { tempDir } from "../support/tmp.ts";
 import { virtualClock } from "./clock.ts";
 
@@ -41,6 +42,7 @@ function delivery(payload: OutboundReply, o: { fence?: number; lost?: boolean } 
     signal: new AbortController().signal,
     extendLease: () => Promise.resolve(),
     assertLease: () => (o.lost ? Promise.reject(new LeaseLostError(1, o.fence ?? 1)) : Promise.resolve()),
+    ackWith: noAckWith,
   };
 }
 
@@ -66,7 +68,7 @@ function setup(outcomes: SendOutcome<string>[], o: { resendUnknown?: boolean; pa
     },
   };
   const ledger = createSendLedger(store, { now: clock.now });
-  const handler = createEgressHandler({
+  const egress = createEgressHandler({
     channel: "telegram",
     transport,
     ledger,
@@ -78,6 +80,7 @@ function setup(outcomes: SendOutcome<string>[], o: { resendUnknown?: boolean; pa
     maxAttempts: 3,
     markInactive: (chatId) => Promise.resolve(void inactive.push(chatId)),
   });
+  const handler = asConsumer(store, egress);
   return { handler, sent, inactive, clock, ledger };
 }
 

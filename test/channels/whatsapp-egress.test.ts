@@ -15,6 +15,7 @@ import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { type FakeGraph, graphErrors, startFakeGraph } from "../fakes/graph.ts";
+import { asConsumer, noAckWith } from "../support/as-consumer.ts";
 import { tempDir } from "../support/tmp.ts";
 import { virtualClock } from "./clock.ts";
 
@@ -43,7 +44,7 @@ afterEach(async () => {
 
 function handlerFor(template?: { name: string; language: string }, perUserMs = 6000) {
   const logs: string[] = [];
-  const handler = createEgressHandler({
+  const egress = createEgressHandler({
     channel: "whatsapp",
     transport: createWhatsAppTransport({
       graph: createGraphClient({
@@ -65,6 +66,7 @@ function handlerFor(template?: { name: string; language: string }, perUserMs = 6
     now: clock.now,
     markInactive: () => Promise.resolve(),
   });
+  const handler = asConsumer(store, egress);
   return { handler, logs };
 }
 
@@ -83,6 +85,7 @@ function delivery(r: OutboundReply): Delivery {
     signal: new AbortController().signal,
     extendLease: () => Promise.resolve(),
     assertLease: () => Promise.resolve(),
+    ackWith: noAckWith,
   };
 }
 const reply = (text: string, key: string, chatId = USER): OutboundReply => ({

@@ -135,14 +135,15 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   /**
    * Publishes a reply of the turn. `suffix` names it (`answer`, `fallback`, `working`); `partial` is the sequence
    * number of a partial reply (the text so far), which shares the answer's reply key. `before`: the turn's own
-   * rows (decision, saved answer, inbox states), committed in the same transaction as the reply.
+   * rows (decision, saved answer, inbox states), committed in the same transaction as the reply. `last`: the
+   * turn's last write — it commits with the delivery's ack, under its lease, once the handler returns.
    */
   async function publishReply(
     scope: TurnScope,
     text: string,
     kind: OutboundReply["kind"],
     suffix: string,
-    { partial, before = [] }: { partial?: number | undefined; before?: InStatement[] } = {},
+    { partial, before = [], last = false }: { partial?: number | undefined; before?: InStatement[]; last?: boolean } = {},
   ) {
     const { msg, delivery } = scope;
     const replyKey = `${delivery.id}:${suffix}`;
@@ -158,15 +159,20 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       receivedAt: msg.receivedAt,
       ...(partial !== undefined ? { partial } : streamed ? { streamed } : {}),
     };
-    await delivery.assertLease();
     const idem = partial === undefined ? `reply:${replyKey}` : `reply:${replyKey}:partial:${delivery.attempt}:${partial}`;
-    await bus.publish([{
+    const message = {
       topic: outboundTopic(msg.agent),
       key: chatKey(msg.agent, msg.chatId),
       payload: reply as unknown as Json,
       idempotencyKey: idem,
       ...(delivery.traceId ? { traceId: delivery.traceId } : {}),
-    }], { before });
+    };
+    if (last) {
+      delivery.ackWith({ before, publish: [message] });
+    } else {
+      await delivery.assertLease();
+      await bus.publish([message], { before });
+    }
     if (partial === undefined) tracer.event(delivery.traceId, "reply_queued", { replyKey, kind });
   }
 
@@ -355,7 +361,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     if (saved !== undefined) {
       const answered = await deps.inbox.answeredBy(answerKey);
       const inReplyTo = answered.length > 0 ? answered : [delivery.id];
-      await publishReply({ msg, turnMsg: msg, burst: [], delivery, replyKey: answerKey, inReplyTo, exp }, saved, "answer", "answer");
+      const again = { msg, turnMsg: msg, burst: [], delivery, replyKey: answerKey, inReplyTo, exp };
+      await publishReply(again, saved, "answer", "answer", { last: true });
       return;
     }
     // roles: operator commands and paused (handed-off) chats get no bot answer.
@@ -397,13 +404,17 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     // Which messages this reply answers, in the same write as the saved answer.
     const silent = answer.text === "";
     statements.push(...deps.inbox.finish({ msg, busId: delivery.id }, burst, silent ? "silent" : "answered", silent ? undefined : answerKey, now()));
+    // roles: lead extraction reads the saved turn, so the reply commits before it.
+    const after = answer.remember && deps.roles?.hasAfterTurn(role.name) === true;
     // An empty text is a deliberate silence (a second message over the rate limit): nothing to send.
-    if (silent) {
+    if (silent && !after) {
+      delivery.ackWith({ before: statements });
+    } else if (silent) {
       await delivery.assertLease();
       await deps.client.batch(statements, "write");
     } else {
-      await publishReply(scope, answer.text, answer.kind, "answer", { before: statements });
+      await publishReply(scope, answer.text, answer.kind, "answer", { before: statements, last: !after });
     }
-    if (answer.remember) await deps.roles?.afterTurn(turnMsg, delivery, role.name); // roles: lead extraction
+    if (after) await deps.roles?.afterTurn(turnMsg, delivery, role.name);
   };
 }

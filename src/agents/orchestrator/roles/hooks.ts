@@ -64,6 +64,8 @@ export interface RoleHooks {
   reviewPartial(role: string, text: string): string | undefined;
   /** After a remembered turn was saved and its reply queued: lead extraction. Never throws. */
   afterTurn(msg: InboundMessage, delivery: Delivery, role: string): Promise<void>;
+  /** Whether `afterTurn` has work for the role (it reads the saved turn: the reply is committed before it). */
+  hasAfterTurn(role: string): boolean;
 }
 
 /** Builds the hooks; throws when a role's operator is not a configured telegram agent. */
@@ -166,6 +168,7 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
       }
       return { text, cacheable: reviewed.cacheable };
     },
+    hasAfterTurn: (role) => roles.get(role)?.leads !== undefined,
     async afterTurn(msg, delivery, role) {
       const settings = roles.get(role);
       if (!settings?.leads) return;
