@@ -119,39 +119,54 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     r.ctrl.abort(new LeaseLostError(r.claimed.id, r.claimed.fence));
   };
 
+  /** A failed attempt: retried later, or dead-lettered after `maxAttempts`. */
+  const fail = (
+    { key, id, fence }: Lease,
+    attempt: number,
+    err: unknown,
+    record: Pick<Settle, "with"> = {},
+  ) => {
+    const error = redact(errorText(err));
+    if (attempt >= maxAttempts) {
+      pending.push({ kind: "dead", key, id, fence, error, ...record });
+      log?.error("bus message dead-lettered", { id, attempt, error });
+    } else {
+      pending.push({
+        kind: "retry",
+        key,
+        id,
+        fence,
+        error,
+        visibleAt: now() + retryDelayMs(attempt, retry, deps.random),
+        ...record,
+      });
+      log?.warn("bus handler failed; will retry", { id, attempt, error });
+    }
+    deps.metrics?.inc("aideazz_bus_handled_total", {
+      ...labels,
+      outcome: attempt >= maxAttempts ? "dead" : "retry",
+    });
+  };
+  /** The attempt of each ack that carries a handler's write (its failure counts as the handler's). */
+  const attemptOf = new WeakMap<Settle, number>();
+  const backoffMs = () => Math.min(5_000, 25 * 2 ** Math.min(failures, 8));
+
   const finish = (r: Running, err: unknown, ok: boolean) => {
     running.delete(r);
     r.done = true;
     const { key, id, fence, attempt } = r.claimed;
-    const write = ok ? r.write : undefined;
-    if (r.released) return;
-    if (r.lost || err instanceof LeaseLostError) {
-      markLost(r);
-      // The record of a side effect still commits (its ack is refused).
-      if (write && !write.fenced) pending.push({ kind: "ack", key, id, fence, with: write });
+    // The record of a side effect commits whatever became of the delivery (its ack or retry may be refused).
+    const record = r.write && !r.write.fenced ? { with: r.write } : {};
+    if (r.released || r.lost || err instanceof LeaseLostError) {
+      if (!r.released) markLost(r);
+      if (record.with) pending.push({ kind: "ack", key, id, fence, ...record });
     } else if (ok) {
-      pending.push({ kind: "ack", key, id, fence, ...(write ? { with: write } : {}) });
+      const settle: Settle = { kind: "ack", key, id, fence, ...(r.write ? { with: r.write } : {}) };
+      if (r.write) attemptOf.set(settle, attempt);
+      pending.push(settle);
       deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: "ack" });
     } else {
-      const error = redact(errorText(err));
-      if (attempt >= maxAttempts) {
-        pending.push({ kind: "dead", key, id, fence, error });
-        log?.error("bus message dead-lettered", { id, attempt, error });
-      } else {
-        pending.push({
-          kind: "retry",
-          key,
-          id,
-          fence,
-          error,
-          visibleAt: now() + retryDelayMs(attempt, retry, deps.random),
-        });
-        log?.warn("bus handler failed; will retry", { id, attempt, error });
-      }
-      deps.metrics?.inc("aideazz_bus_handled_total", {
-        ...labels,
-        outcome: attempt >= maxAttempts ? "dead" : "retry",
-      });
+      fail(r.claimed, attempt, err, record);
     }
     schedule();
   };
@@ -247,27 +262,40 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         leaseMs,
         consumer: deps.consumerId,
       });
-      failures = 0;
       const woken = new Set<string>();
+      let unavailable: unknown;
       res.applied.forEach((ok, i) => {
         const s = settles[i]!;
         const err = res.errors?.[i];
         if (err !== undefined && isStoreUnavailable(err)) {
-          pending.push(s); // the next round writes it again
+          unavailable = err;
+          pending.push(s); // written again after a back-off
+        } else if (err !== undefined && s.with?.fenced) {
+          fail(s, attemptOf.get(s) ?? 1, err); // rolled back with its ack: the handler's attempt failed
         } else if (err !== undefined) {
-          log?.error("bus: the write riding on an ack failed", { id: s.id, error: redact(errorText(err)) });
-        } else if (s.kind === "ack" && s.with && (ok || !s.with.fenced)) {
-          s.with.topics.forEach((t) => woken.add(t));
+          log?.error("bus: an unfenced write riding on a settle failed", {
+            id: s.id,
+            error: redact(errorText(err)),
+          });
+        } else {
+          // Also when a fenced write was refused: an earlier round may have committed it (a libSQL server).
+          s.with?.topics.forEach((t) => woken.add(t));
         }
         if (!ok && err === undefined) {
           log?.warn("bus settle refused: the lease was lost", { id: s.id, kind: s.kind });
         }
       });
       if (woken.size > 0) hub.notify(woken);
+      failures = unavailable === undefined ? 0 : failures + 1;
       if (wantClaim) idleRounds = res.claimed.length > 0 ? 0 : idleRounds + 1;
       // Fewer than asked: drained for now; the next round reads when more becomes claimable.
       dirty = wantClaim || settles.length > 0;
       for (const c of res.claimed) dispatch(c);
+      if (unavailable !== undefined) {
+        log?.warn("bus store unavailable; retrying", { code: storeErrorCode(unavailable), failures });
+        armTimer(backoffMs());
+        return false;
+      }
       return pending.length > 0 || (dirty && !stopping && running.size < concurrency);
     } catch (err) {
       pending = settles.concat(pending);
@@ -278,7 +306,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         else log?.error("bus round failed; retrying", fields);
       }
       dirty = true;
-      armTimer(Math.min(5_000, 25 * 2 ** Math.min(failures, 8)));
+      armTimer(backoffMs());
       return false;
     }
   };

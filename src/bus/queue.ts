@@ -20,11 +20,15 @@ export interface Claimed {
   lastError: string | undefined;
 }
 
-/** The outcome of one handled delivery, applied only if its fence still matches. */
+/**
+ * The outcome of one handled delivery, applied only if its fence still matches. `with`: the handler's write
+ * (`Delivery.ackWith`); a fenced one only ever rides on an ack, an unfenced one on any outcome.
+ */
 export type Settle =
   & Lease
+  & { with?: AckCommit }
   & (
-    | { kind: "ack"; with?: AckCommit }
+    | { kind: "ack" }
     | { kind: "retry"; visibleAt: number; error: string }
     | { kind: "dead"; error: string }
   );
@@ -59,7 +63,7 @@ export interface CycleInput {
 export interface CycleResult {
   /** Per settle: false when its fence no longer matched (the lease was lost). */
   applied: boolean[];
-  /** Per settle (sparse): why the write riding on its ack failed (a fenced one's ack failed with it). */
+  /** Per settle (sparse): why the write riding on it failed (a fenced one's ack failed with it). */
   errors?: (unknown | undefined)[];
   claimed: Claimed[];
 }

@@ -24,11 +24,12 @@ const ids = (rows: readonly Record<string, unknown>[]): Set<number> =>
 const leasesJson = (leases: readonly Lease[]) => JSON.stringify(leases.map((l) => [l.key, l.id, l.fence]));
 
 /** True for the error of a fenced write's guard: the lease was lost. */
-const isGuardError = (err: unknown) => err instanceof Error && err.message.includes(Q.LEASE_GUARD_TABLE);
+const isGuardError = (err: unknown) =>
+  err instanceof Error && err.message.includes(`NOT NULL constraint failed: ${Q.LEASE_GUARD_TABLE}.held`);
 
 export function createSqliteQueue(client: Client): Queue {
-  /** The batch of an ack that carries a write: a fenced one is guarded and acks itself. */
-  const ackWithWrite = (topic: string, group: string, s: Settle & { kind: "ack" }): InStatement[] => {
+  /** The batch of a settle that carries a write: a fenced one (an ack) is guarded and acks itself. */
+  const ackWithWrite = (topic: string, group: string, s: Settle): InStatement[] => {
     const w = s.with!;
     if (!w.fenced) return w.stmts;
     const lease = leasesJson([s]);
@@ -58,7 +59,7 @@ export function createSqliteQueue(client: Client): Queue {
 
     async cycle(input: CycleInput): Promise<CycleResult> {
       const { topic, group, now } = input;
-      const withWrite = input.settles.flatMap((s) => (s.kind === "ack" && s.with ? [s] : []));
+      const withWrite = input.settles.filter((s) => s.with);
       const acks = input.settles.filter((s) => s.kind === "ack" && !s.with?.fenced);
       const retries = input.settles.flatMap((s) => (s.kind === "retry" ? [s] : []));
       const dead = input.settles.flatMap((s) => (s.kind === "dead" ? [s] : []));
@@ -102,7 +103,7 @@ export function createSqliteQueue(client: Client): Queue {
       const applied = input.settles.map((s, i) => {
         const w = written.get(s);
         if (w?.status === "rejected" && !isGuardError(w.reason)) errors[i] = w.reason;
-        if (w && s.kind === "ack" && s.with?.fenced) return w.status === "fulfilled";
+        if (w && s.with?.fenced) return w.status === "fulfilled";
         return (s.kind === "ack" ? acked : s.kind === "retry" ? retried : buried).has(s.id);
       });
       const claimRs = claimAt < 0 ? undefined : results[claimAt]!;

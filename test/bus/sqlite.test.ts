@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createSqliteBus } from "../../src/bus/mod.ts";
+import { createLogger } from "../../src/log.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 import { runBusContract, sleep, waitFor } from "./contract.ts";
@@ -138,13 +139,15 @@ describe("sqlite bus", () => {
     async function withSide() {
       const store = await setup();
       await store.client.execute("CREATE TABLE side (v TEXT NOT NULL)");
-      const bus = createSqliteBus(store, { wake: { fallbackMs: 20 } });
+      const logs: string[] = [];
+      const log = createLogger({ agent: "t", secrets: [], write: (l) => void logs.push(l) });
+      const bus = createSqliteBus(store, { wake: { fallbackMs: 20 }, log });
       await bus.subscribe("in", "g");
       await bus.subscribe("out", "o");
       const side = async () =>
         (await store.client.execute("SELECT v FROM side ORDER BY rowid")).rows.map((r) => String(r["v"]));
       const pendingIn = () => count(store, "bus_deliveries WHERE topic = 'in'");
-      return { store, bus, side, pendingIn };
+      return { store, bus, side, pendingIn, logs };
     }
     /** Takes the delivery of `id` away from its holder, as another consumer's claim after an expiry would. */
     const steal = (store: Store, id: number) =>
@@ -196,7 +199,7 @@ describe("sqlite bus", () => {
     });
 
     it("fenced: a lease lost before the ack commits nothing of it; the redelivery commits it once", async () => {
-      const { store, bus, side, pendingIn } = await withSide();
+      const { store, bus, side, pendingIn, logs } = await withSide();
       const attempts: number[] = [];
       const c = bus.consume({
         topic: "in",
@@ -216,6 +219,9 @@ describe("sqlite bus", () => {
       await waitFor(async () => (await pendingIn()) === 0, "the redelivery's ack", 3_000);
       expect(attempts).toEqual([1, 2]);
       expect(await side()).toEqual(["attempt 2"]);
+      // Refused by the guard (a lost lease), not failed: no retry of its own, the expiry brought it back.
+      expect(logs.filter((l) => l.includes("settle refused"))).toHaveLength(1);
+      expect(logs.filter((l) => l.includes("handler failed"))).toHaveLength(0);
       expect(
         (await store.client.execute(
           "SELECT json_extract(payload, '$') AS p FROM bus_messages WHERE topic = 'out'",
@@ -247,6 +253,55 @@ describe("sqlite bus", () => {
       expect(runs).toBe(1);
       // Not acked by the attempt that lost its lease: the delivery is still there for its new holder.
       expect(await count(store, "bus_deliveries WHERE topic = 'in'")).toBe(1);
+      await c.stop();
+      await bus.close();
+    });
+
+    it("a fenced write that fails in the database is the attempt's failure: retried with its error, then done", async () => {
+      const { store, bus, side, pendingIn } = await withSide();
+      const attempts: number[] = [];
+      const c = bus.consume({
+        topic: "in",
+        group: "g",
+        retryBaseMs: 10,
+        retryMaxMs: 10,
+        handler: (d) => {
+          attempts.push(d.attempt);
+          // The first attempt's row breaks a constraint: its ack rolls back with it.
+          d.ackWith({
+            before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [d.attempt === 1 ? null : "ok"] }],
+          });
+          return Promise.resolve();
+        },
+      });
+      await bus.publish([{ topic: "in", key: "chat", payload: "a" }]);
+      await waitFor(async () => (await pendingIn()) === 0, "the retry's ack", 3_000);
+      expect(attempts).toEqual([1, 2]);
+      expect(await side()).toEqual(["ok"]);
+      expect(await count(store, "bus_dead_letters")).toBe(0);
+      await c.stop();
+      await bus.close();
+    });
+
+    it("unfenced: a handler that fails after the call still commits the record, and is retried", async () => {
+      const { bus, side, pendingIn } = await withSide();
+      const attempts: number[] = [];
+      const c = bus.consume({
+        topic: "in",
+        group: "g",
+        retryBaseMs: 10,
+        retryMaxMs: 10,
+        handler: (d) => {
+          attempts.push(d.attempt);
+          if (d.attempt > 1) return Promise.resolve();
+          d.ackWith({ before: [{ sql: "INSERT INTO side (v) VALUES ('sent')" }], fenced: false });
+          return Promise.reject(new Error("failed after the send"));
+        },
+      });
+      await bus.publish([{ topic: "in", key: "chat", payload: "a" }]);
+      await waitFor(async () => (await pendingIn()) === 0, "the retry's ack", 3_000);
+      expect(attempts).toEqual([1, 2]);
+      expect(await side()).toEqual(["sent"]);
       await c.stop();
       await bus.close();
     });
