@@ -120,15 +120,10 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
   };
 
   /** A failed attempt: retried later, or dead-lettered after `maxAttempts`. */
-  const fail = (
-    { key, id, fence }: Lease,
-    attempt: number,
-    err: unknown,
-    record: Pick<Settle, "with"> = {},
-  ) => {
+  const fail = ({ key, id, fence }: Lease, attempt: number, err: unknown) => {
     const error = redact(errorText(err));
     if (attempt >= maxAttempts) {
-      pending.push({ kind: "dead", key, id, fence, error, ...record });
+      pending.push({ kind: "dead", key, id, fence, error });
       log?.error("bus message dead-lettered", { id, attempt, error });
     } else {
       pending.push({
@@ -138,7 +133,6 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         fence,
         error,
         visibleAt: now() + retryDelayMs(attempt, retry, deps.random),
-        ...record,
       });
       log?.warn("bus handler failed; will retry", { id, attempt, error });
     }
@@ -147,7 +141,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       outcome: attempt >= maxAttempts ? "dead" : "retry",
     });
   };
-  /** The attempt of each ack that carries a handler's write (its failure counts as the handler's). */
+  /** The attempt of each ack that carries a handler's write (the write failing is that attempt failing). */
   const attemptOf = new WeakMap<Settle, number>();
   const backoffMs = () => Math.min(5_000, 25 * 2 ** Math.min(failures, 8));
 
@@ -155,18 +149,16 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     running.delete(r);
     r.done = true;
     const { key, id, fence, attempt } = r.claimed;
-    // The record of a side effect commits whatever became of the delivery (its ack or retry may be refused).
-    const record = r.write && !r.write.fenced ? { with: r.write } : {};
-    if (r.released || r.lost || err instanceof LeaseLostError) {
-      if (!r.released) markLost(r);
-      if (record.with) pending.push({ kind: "ack", key, id, fence, ...record });
+    if (r.released) return;
+    if (r.lost || err instanceof LeaseLostError) {
+      markLost(r);
     } else if (ok) {
       const settle: Settle = { kind: "ack", key, id, fence, ...(r.write ? { with: r.write } : {}) };
       if (r.write) attemptOf.set(settle, attempt);
       pending.push(settle);
       deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: "ack" });
     } else {
-      fail(r.claimed, attempt, err, record);
+      fail(r.claimed, attempt, err);
     }
     schedule();
   };
@@ -270,15 +262,10 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         if (err !== undefined && isStoreUnavailable(err)) {
           unavailable = err;
           pending.push(s); // written again after a back-off
-        } else if (err !== undefined && s.with?.fenced) {
-          fail(s, attemptOf.get(s) ?? 1, err); // rolled back with its ack: the handler's attempt failed
         } else if (err !== undefined) {
-          log?.error("bus: an unfenced write riding on a settle failed", {
-            id: s.id,
-            error: redact(errorText(err)),
-          });
-        } else {
-          // Also when a fenced write was refused: an earlier round may have committed it (a libSQL server).
+          fail(s, attemptOf.get(s) ?? 1, err); // rolled back with its ack: the handler's attempt failed
+        } else if (s.kind === "ack") {
+          // Also when the guard refused it: an earlier round may have committed it (on a libSQL server).
           s.with?.topics.forEach((t) => woken.add(t));
         }
         if (!ok && err === undefined) {

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import type { InStatement, Store } from "../store/mod.ts";
+import type { Store } from "../store/mod.ts";
 
 export type BeginResult =
   | { status: "send"; attempt: number }
@@ -33,8 +33,6 @@ export type BeginResult =
 export interface SendLedger {
   begin(replyKey: string, fence: number, opts?: { resendUnknown?: boolean }): Promise<BeginResult>;
   recordSent(replyKey: string, platformId: string): Promise<void>;
-  /** `recordSent` as a statement, for a caller's transaction (e.g. `Delivery.ackWith`). */
-  sentStatement(replyKey: string, platformId: string): InStatement;
   recordFailed(replyKey: string, error: string): Promise<void>;
   /** The platform id the reply was sent as, or undefined. */
   wasSent(replyKey: string): Promise<string | undefined>;
@@ -74,10 +72,6 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
   const { client } = store;
   const now = opts.now ?? Date.now;
   const staleMs = opts.staleMs ?? 60_000;
-  const sentStatement = (replyKey: string, platformId: string) => ({
-    sql: SENT,
-    args: [replyKey, platformId, now()],
-  });
   return {
     async begin(replyKey, fence, beginOpts = {}) {
       const t = now();
@@ -93,9 +87,8 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
       return since > t - staleMs ? { status: "pending", since } : { status: "unknown", since };
     },
     async recordSent(replyKey, platformId) {
-      await client.execute(sentStatement(replyKey, platformId));
+      await client.execute({ sql: SENT, args: [replyKey, platformId, now()] });
     },
-    sentStatement,
     async recordFailed(replyKey, error) {
       await client.execute({ sql: FAILED, args: [replyKey, error.slice(0, 2_000), now()] });
     },

@@ -20,15 +20,11 @@ export interface Claimed {
   lastError: string | undefined;
 }
 
-/**
- * The outcome of one handled delivery, applied only if its fence still matches. `with`: the handler's write
- * (`Delivery.ackWith`); a fenced one only ever rides on an ack, an unfenced one on any outcome.
- */
+/** The outcome of one handled delivery, applied only if its fence still matches. */
 export type Settle =
   & Lease
-  & { with?: AckCommit }
   & (
-    | { kind: "ack" }
+    | { kind: "ack"; with?: AckCommit }
     | { kind: "retry"; visibleAt: number; error: string }
     | { kind: "dead"; error: string }
   );
@@ -36,8 +32,6 @@ export type Settle =
 /** A handler's last write (`Delivery.ackWith`), committed in the transaction that acks its delivery. */
 export interface AckCommit {
   stmts: InStatement[];
-  /** Only while the lease holds (the ack applies); otherwise whatever the ack's outcome. */
-  fenced: boolean;
   /** Topics it publishes to: woken after the commit. */
   topics: string[];
 }
@@ -63,7 +57,7 @@ export interface CycleInput {
 export interface CycleResult {
   /** Per settle: false when its fence no longer matched (the lease was lost). */
   applied: boolean[];
-  /** Per settle (sparse): why the write riding on it failed (a fenced one's ack failed with it). */
+  /** Per settle (sparse): why the write riding on its ack failed (the ack failed with it). */
   errors?: (unknown | undefined)[];
   claimed: Claimed[];
 }

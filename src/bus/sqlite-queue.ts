@@ -6,8 +6,8 @@
  *
  * A handler's last write (`Delivery.ackWith`) rides on its ack: each is a batch of its own, issued in the same
  * tick as the round's, so the process's group writer (src/store/writer.ts) commits them in one transaction, each
- * in its own savepoint. A fenced one starts with a guard that fails unless the lease still holds, and ends with
- * its own ack: a lost lease rolls back only that one. (On a libSQL server they are separate transactions.)
+ * in its own savepoint. Each starts with a guard that fails unless the lease still holds and ends with its own
+ * ack: a lost lease rolls back only that one. (On a libSQL server they are separate transactions.)
  *
  * @module
  */
@@ -23,20 +23,19 @@ const ids = (rows: readonly Record<string, unknown>[]): Set<number> =>
 /** [[key, msg_id, fence], …]: the shape the fenced statements of sqlite-sql.ts read. */
 const leasesJson = (leases: readonly Lease[]) => JSON.stringify(leases.map((l) => [l.key, l.id, l.fence]));
 
-/** True for the error of a fenced write's guard: the lease was lost. */
+/** True for the error of an ackWith write's guard: the lease was lost. */
 const isGuardError = (err: unknown) =>
   err instanceof Error && err.message.includes(`NOT NULL constraint failed: ${Q.LEASE_GUARD_TABLE}.held`);
 
 export function createSqliteQueue(client: Client): Queue {
-  /** The batch of a settle that carries a write: a fenced one (an ack) is guarded and acks itself. */
-  const ackWithWrite = (topic: string, group: string, s: Settle): InStatement[] => {
-    const w = s.with!;
-    if (!w.fenced) return w.stmts;
+  /** The batch of an ack that carries a write: guarded by the lease, and acking itself. */
+  const ackWithWrite = (topic: string, group: string, s: Settle & { kind: "ack" }): InStatement[] => {
     const lease = leasesJson([s]);
-    return [{ sql: Q.LEASE_GUARD, args: [topic, group, lease] }, ...w.stmts, {
-      sql: Q.ACK,
-      args: [topic, group, lease],
-    }];
+    return [
+      { sql: Q.LEASE_GUARD, args: [topic, group, lease] },
+      ...s.with!.stmts,
+      { sql: Q.ACK, args: [topic, group, lease] },
+    ];
   };
 
   const queue: Queue = {
@@ -44,7 +43,7 @@ export function createSqliteQueue(client: Client): Queue {
       const stmts = [...(write.before ?? [])];
       const rows = toMessageRows(write.publish ?? []);
       if (rows.length > 0) stmts.push({ sql: Q.PUBLISH, args: [rowsToJson(rows), now] });
-      return { stmts, fenced: write.fenced ?? true, topics: [...new Set(rows.map((r) => r.t))] };
+      return { stmts, topics: [...new Set(rows.map((r) => r.t))] };
     },
 
     async subscribe(topic, group, now) {
@@ -59,8 +58,8 @@ export function createSqliteQueue(client: Client): Queue {
 
     async cycle(input: CycleInput): Promise<CycleResult> {
       const { topic, group, now } = input;
-      const withWrite = input.settles.filter((s) => s.with);
-      const acks = input.settles.filter((s) => s.kind === "ack" && !s.with?.fenced);
+      const withWrite = input.settles.flatMap((s) => (s.kind === "ack" && s.with ? [s] : []));
+      const acks = input.settles.filter((s) => s.kind === "ack" && !s.with);
       const retries = input.settles.flatMap((s) => (s.kind === "retry" ? [s] : []));
       const dead = input.settles.flatMap((s) => (s.kind === "dead" ? [s] : []));
       // The whole round is one write transaction, the claim last: it sees this round's acks (a chat's next message).
@@ -103,7 +102,7 @@ export function createSqliteQueue(client: Client): Queue {
       const applied = input.settles.map((s, i) => {
         const w = written.get(s);
         if (w?.status === "rejected" && !isGuardError(w.reason)) errors[i] = w.reason;
-        if (w && s.with?.fenced) return w.status === "fulfilled";
+        if (w) return w.status === "fulfilled";
         return (s.kind === "ack" ? acked : s.kind === "retry" ? retried : buried).has(s.id);
       });
       const claimRs = claimAt < 0 ? undefined : results[claimAt]!;

@@ -49,9 +49,9 @@ export interface Delivery {
   assertLease(): Promise<void>;
   /**
    * The handler's last write, committed in the same transaction as this delivery's ack once the handler returns,
-   * instead of in a transaction of its own (a message costs one commit less). Throws when called twice or after
-   * the handler returned; a handler that then fails commits none of a fenced write. Only a bus on the handler's
-   * database can take statements.
+   * instead of in a transaction of its own, and only while the lease holds: when it was lost, nothing of it commits
+   * and the handler's outcome is a lost lease. A handler that fails after the call commits none of it either.
+   * Throws when called twice or after the handler returned. Only a bus on the handler's database can take it.
    */
   ackWith(write: AckWrite): void;
 }
@@ -62,12 +62,6 @@ export interface AckWrite {
   before?: InStatement[];
   /** Published in that transaction; their consumers are woken once it commits. */
   publish?: PublishInput[];
-  /**
-   * True (default): only with the ack, while the lease holds — when it was lost, nothing of it commits and the
-   * handler's outcome is a lost lease. False: committed whatever the outcome (a lost lease, the handler failing
-   * after the call, the consumer stopping): the record of a side effect that happened, e.g. a send.
-   */
-  fenced?: boolean;
 }
 
 export type Handler = (delivery: Delivery) => Promise<void>;

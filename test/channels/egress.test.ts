@@ -12,7 +12,6 @@ import { type Delivery, LeaseLostError } from "../../src/bus/types.ts";
 import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
-import { asConsumer, noAckWith } from "../support/as-consumer.ts";
 import { tempDir } from "../support/tmp.ts";
 import { virtualClock } from "./clock.ts";
 
@@ -42,7 +41,9 @@ function delivery(payload: OutboundReply, o: { fence?: number; lost?: boolean } 
     signal: new AbortController().signal,
     extendLease: () => Promise.resolve(),
     assertLease: () => (o.lost ? Promise.reject(new LeaseLostError(1, o.fence ?? 1)) : Promise.resolve()),
-    ackWith: noAckWith,
+    ackWith: () => {
+      throw new Error("egress records its sends itself");
+    },
   };
 }
 
@@ -68,7 +69,7 @@ function setup(outcomes: SendOutcome<string>[], o: { resendUnknown?: boolean; pa
     },
   };
   const ledger = createSendLedger(store, { now: clock.now });
-  const egress = createEgressHandler({
+  const handler = createEgressHandler({
     channel: "telegram",
     transport,
     ledger,
@@ -80,7 +81,6 @@ function setup(outcomes: SendOutcome<string>[], o: { resendUnknown?: boolean; pa
     maxAttempts: 3,
     markInactive: (chatId) => Promise.resolve(void inactive.push(chatId)),
   });
-  const handler = asConsumer(store, egress);
   return { handler, sent, inactive, clock, ledger };
 }
 

@@ -15,7 +15,6 @@ import { createLogger } from "../../src/log.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { type FakeGraph, graphErrors, startFakeGraph } from "../fakes/graph.ts";
-import { asConsumer, noAckWith } from "../support/as-consumer.ts";
 import { tempDir } from "../support/tmp.ts";
 import { virtualClock } from "./clock.ts";
 
@@ -44,7 +43,7 @@ afterEach(async () => {
 
 function handlerFor(template?: { name: string; language: string }, perUserMs = 6000) {
   const logs: string[] = [];
-  const egress = createEgressHandler({
+  const handler = createEgressHandler({
     channel: "whatsapp",
     transport: createWhatsAppTransport({
       graph: createGraphClient({
@@ -66,7 +65,6 @@ function handlerFor(template?: { name: string; language: string }, perUserMs = 6
     now: clock.now,
     markInactive: () => Promise.resolve(),
   });
-  const handler = asConsumer(store, egress);
   return { handler, logs };
 }
 
@@ -85,7 +83,9 @@ function delivery(r: OutboundReply): Delivery {
     signal: new AbortController().signal,
     extendLease: () => Promise.resolve(),
     assertLease: () => Promise.resolve(),
-    ackWith: noAckWith,
+    ackWith: () => {
+      throw new Error("egress records its sends itself");
+    },
   };
 }
 const reply = (text: string, key: string, chatId = USER): OutboundReply => ({

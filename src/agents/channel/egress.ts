@@ -2,10 +2,10 @@
  * The egress loop every channel agent runs: consume `outbound.<agent>`, validate each reply, plan it with the
  * channel's transport, and send its parts in order, paced. Each attempt follows the send ledger's protocol
  * (src/bus/ledger.ts): `begin` records the intent (fenced), the bus lease is asserted right before the
- * external call, and the outcome is recorded at once (the last part's with the delivery's ack, in one commit)
- * — so a redelivered reply never sends a part twice, and a consumer that lost its lease cannot send. Platform
- * back-off is waited out inside the handler with the intent released (`recordFailed`: nothing was sent), so a
- * crash while waiting loses nothing; after `maxAttempts` the error goes back to the bus for a later retry.
+ * external call, and the outcome is recorded at once — so a redelivered reply never sends a part twice, and a
+ * consumer that lost its lease cannot send. Platform back-off is waited out inside the handler with the intent
+ * released (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after `maxAttempts` the
+ * error goes back to the bus for a later retry.
  *
  * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
  * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
@@ -91,16 +91,14 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
 
   /**
    * Sends one part; false when the reply must stop here: a permanent failure, or a replacement was sent (it
-   * stands for the whole reply — WhatsApp's template after 131047 must not be sent once per part). The reply's
-   * `last` part records its send with the delivery's ack (one commit less), even if the lease was lost meanwhile.
+   * stands for the whole reply — WhatsApp's template after 131047 must not be sent once per part).
    */
   async function sendPart(
     reply: OutboundReply,
     key: string,
     part: P,
     delivery: Delivery,
-    resendUnknown: boolean,
-    last: boolean,
+    resendUnknown = opts.resendUnknown,
   ): Promise<boolean> {
     if ((await ledger.wasSent(key)) !== undefined) {
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
@@ -124,9 +122,10 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       });
       const durationMs = opts.now() - started;
       if (outcome.kind === "sent") {
-        const platformId = outcome.platformId ?? "";
-        if (last) delivery.ackWith({ before: [ledger.sentStatement(key, platformId)], fenced: false });
-        else await ledger.recordSent(key, platformId);
+        // At once, not with the delivery's ack (Delivery.ackWith): a crash between the send and this record leaves
+        // an unknown outcome, which a streamed reply sends again; riding on the ack widened that window enough for
+        // the soak to see it (one duplicate in 10,000 messages, 2026-11-28).
+        await ledger.recordSent(key, outcome.platformId ?? "");
         metrics.inc(M.messagesOut, { channel });
         if (reply.receivedAt !== undefined && reply.kind !== "fallback") {
           metrics.observe(M.replyLatency, opts.now() - reply.receivedAt, { channel });
@@ -205,8 +204,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       for (const [i, part] of plan.parts.entries()) {
         const key = partKey(reply.replyKey, i);
         if (streamed && (await progressive.finalPart(reply, key, part, delivery))) continue;
-        const last = i === plan.parts.length - 1;
-        if (!(await sendPart(reply, key, part, delivery, streamed || opts.resendUnknown, last))) break;
+        if (!(await sendPart(reply, key, part, delivery, streamed || opts.resendUnknown))) break;
       }
       if (streamed) progressive.finished(reply);
     } finally {
