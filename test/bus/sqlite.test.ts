@@ -2,7 +2,7 @@
 // purged after acks, and wake-ups across two connections to one file.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createSqliteBus } from "../../src/bus/mod.ts";
+import { type Bus, createSqliteBus, type Handler } from "../../src/bus/mod.ts";
 import { createLogger } from "../../src/log.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -149,6 +149,9 @@ describe("sqlite bus", () => {
       const pendingIn = () => count(store, "bus_deliveries WHERE topic = 'in'");
       return { store, bus, side, pendingIn, logs };
     }
+    /** Consumes "in" as "g", retrying a failed attempt after 10 ms. */
+    const consumeIn = (bus: Bus, handler: Handler) =>
+      bus.consume({ topic: "in", group: "g", retryBaseMs: 10, retryMaxMs: 10, handler });
     /** Takes the delivery of `id` away from its holder, as another consumer's claim after an expiry would. */
     const steal = (store: Store, id: number) =>
       store.client.execute({
@@ -235,19 +238,13 @@ describe("sqlite bus", () => {
     it("a write that fails in the database is the attempt's failure: retried with its error, then done", async () => {
       const { store, bus, side, pendingIn } = await withSide();
       const attempts: number[] = [];
-      const c = bus.consume({
-        topic: "in",
-        group: "g",
-        retryBaseMs: 10,
-        retryMaxMs: 10,
-        handler: (d) => {
-          attempts.push(d.attempt);
-          // The first attempt's row breaks a constraint: its ack rolls back with it.
-          d.ackWith({
-            before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [d.attempt === 1 ? null : "ok"] }],
-          });
-          return Promise.resolve();
-        },
+      const c = consumeIn(bus, (d) => {
+        attempts.push(d.attempt);
+        // The first attempt's row breaks a constraint: its ack rolls back with it.
+        d.ackWith({
+          before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [d.attempt === 1 ? null : "ok"] }],
+        });
+        return Promise.resolve();
       });
       await bus.publish([{ topic: "in", key: "chat", payload: "a" }]);
       await waitFor(async () => (await pendingIn()) === 0, "the retry's ack", 3_000);
@@ -261,15 +258,9 @@ describe("sqlite bus", () => {
     it("a handler that fails after ackWith commits none of it, and the retry does", async () => {
       const { bus, side, pendingIn } = await withSide();
       let runs = 0;
-      const c = bus.consume({
-        topic: "in",
-        group: "g",
-        retryBaseMs: 10,
-        retryMaxMs: 10,
-        handler: (d) => {
-          d.ackWith({ before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [`run ${++runs}`] }] });
-          return runs === 1 ? Promise.reject(new Error("failed after ackWith")) : Promise.resolve();
-        },
+      const c = consumeIn(bus, (d) => {
+        d.ackWith({ before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [`run ${++runs}`] }] });
+        return runs === 1 ? Promise.reject(new Error("failed after ackWith")) : Promise.resolve();
       });
       await bus.publish([{ topic: "in", key: "chat", payload: "a" }]);
       await waitFor(async () => (await pendingIn()) === 0, "the retry's ack", 3_000);
