@@ -107,6 +107,8 @@ describe("bus under kill -9", () => {
         90_000,
       );
       const consumers = slots.filter((s) => s.role === "consumer");
+      // One restarted at the end of the chaos may still be starting: SIGTERM would end it without its summary.
+      await Promise.all(consumers.map((s) => s.worker.ready));
       for (const s of consumers) s.worker.child.kill("SIGTERM");
       const summaries = await Promise.all(
         consumers.map(async (s) =>

@@ -7,6 +7,8 @@ export interface Worker {
   child: ChildProcess;
   /** Resolves with the exit code (or the signal name) and everything the worker printed. */
   done: Promise<{ code: number | string; stdout: string; stderr: string }>;
+  /** Resolves once the worker printed a line `ready` (workers that take signals print it once they do). */
+  ready: Promise<void>;
 }
 
 export function startWorker(
@@ -20,12 +22,17 @@ export function startWorker(
   });
   let stdout = "";
   let stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
+  let onReady = () => {};
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  child.stdout!.on("data", (d) => {
+    stdout += d;
+    if (/^ready$/m.test(stdout)) onReady();
+  });
   child.stderr!.on("data", (d) => (stderr += d));
   const done = new Promise<{ code: number | string; stdout: string; stderr: string }>((resolve) => {
     child.on("exit", (code, signal) => resolve({ code: code ?? signal ?? "unknown", stdout, stderr }));
   });
-  return { child, done };
+  return { child, done, ready };
 }
 
 /** The last JSON line a worker printed. */

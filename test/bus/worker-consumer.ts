@@ -1,7 +1,8 @@
 // A consumer process for the crash, poison and contention tests. Each handler call first records itself in
 // `test_handled` (message, key, producer and sequence number, fence, attempt, pid) with its own write, then
 // acks; a poison message records the attempt time in `test_attempts` and throws. Every log line mentioning a
-// lock error is counted. SIGTERM stops it gracefully and prints a JSON summary.
+// lock error is counted. SIGTERM stops it gracefully and prints a JSON summary; `ready` is printed once it is
+// handled (a SIGTERM before that would end the process without one).
 // Usage: worker-consumer.ts DB_PATH LEASE_MS CONCURRENCY [HANDLER_MAX_SLEEP_MS]
 import process from "node:process";
 import { createSqliteBus, type Delivery } from "../../src/bus/mod.ts";
@@ -68,3 +69,4 @@ process.on("SIGTERM", async () => {
   );
   process.exit(0);
 });
+process.stdout.write("ready\n");
