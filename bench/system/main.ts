@@ -58,10 +58,13 @@ import {
   createReplyReader,
   dist,
   type Dist,
+  type LockHistograms,
+  lockUse,
   machineCpuSeconds,
   type Reply,
   round,
   runLoad,
+  scrapeLocks,
   startRssSampler,
 } from "./measure.ts";
 import { BENCH_FAQ, CACHE_QUESTIONS, type Category, hitQuestions, modelQuestions } from "./workload.ts";
@@ -135,6 +138,8 @@ interface StepResult {
   /** CPU milliseconds each process spent per reply delivered (what a reply costs; 2 cores = 2,000 ms/s). */
   cpu_ms_per_reply: Record<string, number>;
   rss_peak_mb: Record<string, number>;
+  /** Each agent's use of the database's write lock over the step (its `aideazz_store_lock_*` histograms). */
+  write_lock: Record<string, ReturnType<typeof lockUse>>;
 }
 
 interface StepContext {
@@ -142,6 +147,8 @@ interface StepContext {
   targets(rate: number, questions: string[]): LoadTarget[];
   pids(): Map<string, number | undefined>;
   readReplies(): Reply[];
+  /** The agents' write-lock histograms from their `/metrics`. */
+  locks?(): Promise<Map<string, LockHistograms | undefined>>;
   sampler?: ReturnType<typeof startRssSampler>;
   dbPath?: string;
 }
@@ -152,6 +159,8 @@ function clusterContext(cluster: Cluster): StepContext {
     targets: (rate, questions) => channelTargets(cluster, rate, questions),
     pids: () => new Map([...cluster.agents.values()].map((a) => [a.name, a.pid()])),
     readReplies: createReplyReader({ telegram: [...cluster.telegram.values()], graph: [...cluster.graph.values()] }),
+    locks: async () =>
+      new Map(await Promise.all([...cluster.agents.values()].map(async (a) => [a.name, await scrapeLocks(a.port)] as const))),
     sampler: startRssSampler(cluster),
     dbPath: cluster.dbPath,
   };
@@ -207,6 +216,7 @@ async function step(ctx: StepContext, label: string, rate: number, secs: number,
   ctx.readReplies(); // skip anything earlier
   ctx.sampler?.reset();
   const pids = ctx.pids();
+  const locks0 = await ctx.locks?.();
   const cpu0 = await cpuOf(pids);
   const m0 = await machineCpuSeconds();
   const self0 = process.cpuUsage();
@@ -246,6 +256,12 @@ async function step(ctx: StepContext, label: string, rate: number, secs: number,
   const m1 = await machineCpuSeconds();
   const self = process.cpuUsage(self0);
   const elapsed = (clock() - t0) / 1000;
+  const locks1 = await ctx.locks?.();
+  const write_lock: StepResult["write_lock"] = {};
+  for (const [n, before] of locks0 ?? []) {
+    const after = locks1?.get(n);
+    if (before && after) write_lock[n] = lockUse(before, after, elapsed);
+  }
   const used: Record<string, number> = {};
   for (const [n, c0] of cpu0) {
     const c1 = cpu1.get(n);
@@ -282,6 +298,7 @@ async function step(ctx: StepContext, label: string, rate: number, secs: number,
       Object.entries(used).filter(([n]) => n !== "other").map(([n, s]) => [n, round((s * 1000) / Math.max(1, got.length), 2)]),
     ),
     rss_peak_mb: Object.fromEntries([...(ctx.sampler?.peak() ?? [])].map(([n, v]) => [n, round(v, 1)])),
+    write_lock,
   };
 }
 
@@ -296,6 +313,11 @@ function printStep(s: StepResult) {
       r(s.reply_ms.model).padStart(11)
     } ms | ${String(s.replies_per_s).padStart(5)} replies/s | err ${s.errors} missing ${s.missing_replies} drain ${s.drain_s} s | cpu% ${cpu} | ${round(perReply, 2)} cpu-ms/reply`,
   );
+  const locks = Object.entries(s.write_lock).filter(([, l]) => l.transactions > 0);
+  if (locks.length > 0) {
+    const each = locks.map(([n, l]) => `${n} ${l.held_pct} (${l.hold_p99_ms}/${l.wait_p99_ms})`);
+    console.log(`   write lock held % (hold p99 / wait p99 ms): ${each.join(", ")}`);
+  }
 }
 
 async function memoryOf(cluster: Cluster): Promise<Record<string, { rss_mb: number; hwm_mb: number }>> {

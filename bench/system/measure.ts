@@ -7,8 +7,11 @@
  */
 import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
+import { M } from "../../src/metrics/names.ts";
+import { quantileFromBuckets } from "../../src/metrics/quantile.ts";
 import type { FakeGraph } from "../../test/fakes/graph.ts";
 import type { FakeTelegram } from "../../test/fakes/telegram.ts";
+import { parsePrometheusText } from "../../test/metrics/support/prom-parser.ts";
 import { type Cluster, denoBin, readMemory, repoRoot } from "./cluster.ts";
 import type { LoadPlan, LoadResult } from "./load.ts";
 
@@ -106,5 +109,53 @@ export function createReplyReader(fakes: { telegram: Iterable<FakeTelegram>; gra
       cursors.set(fake, fake.sent.length);
     }
     return out;
+  };
+}
+
+/** A histogram as `/metrics` renders it: cumulative counts by upper bound (the last is +Inf), sum and count. */
+interface Histogram {
+  bounds: number[];
+  cumulative: number[];
+  sum: number;
+}
+
+/** An agent's write-lock histograms (`aideazz_store_lock_wait_ms`, `…_hold_ms`) read from its `/metrics`. */
+export interface LockHistograms {
+  wait: Histogram;
+  hold: Histogram;
+}
+
+export async function scrapeLocks(port: number): Promise<LockHistograms | undefined> {
+  try {
+    const families = parsePrometheusText(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+    const histogram = (name: string): Histogram => {
+      const samples = families.get(name)?.samples ?? [];
+      const buckets = samples.filter((s) => s.name === `${name}_bucket`);
+      return {
+        bounds: buckets.map((s) => Number(s.labels["le"])).filter(Number.isFinite),
+        cumulative: buckets.map((s) => s.value),
+        sum: samples.find((s) => s.name === `${name}_sum`)?.value ?? 0,
+      };
+    };
+    return { wait: histogram(M.storeLockWait), hold: histogram(M.storeLockHold) };
+  } catch {
+    return undefined; // the agent is not answering: no figures for it
+  }
+}
+
+/**
+ * What an agent did with the write lock between two scrapes `seconds` apart: its transactions, the share of the
+ * time it held the lock (every other agent's writes wait meanwhile), and p99 of its hold and of its wait.
+ */
+export function lockUse(before: LockHistograms, after: LockHistograms, seconds: number) {
+  const counts = (h: Histogram, b: Histogram) =>
+    h.cumulative.map((c, i) => c - (b.cumulative[i] ?? 0)).map((c, i, all) => c - (i > 0 ? all[i - 1]! : 0));
+  const hold = counts(after.hold, before.hold);
+  const p99 = (h: Histogram, c: number[]) => round(quantileFromBuckets(h.bounds, c, 0.99) ?? NaN, 2);
+  return {
+    transactions: hold.reduce((a, b) => a + b, 0),
+    held_pct: round(((after.hold.sum - before.hold.sum) / (seconds * 1000)) * 100, 1),
+    hold_p99_ms: p99(after.hold, hold),
+    wait_p99_ms: p99(after.wait, counts(after.wait, before.wait)),
   };
 }

@@ -70,12 +70,16 @@ async function probeDatabase(store: Store, agent: string, now: number): Promise<
 export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const { agent, log, now } = opts;
   const startedAt = now();
+  const metrics = createMetrics();
   const store = await openStore({
     url: opts.dbUrl,
     ...(opts.dbAuthToken ? { authToken: opts.dbAuthToken } : {}),
+    observeLock: ({ waitMs, holdMs }) => {
+      metrics.observe(M.storeLockWait, waitMs);
+      metrics.observe(M.storeLockHold, holdMs);
+    },
   });
   let instance: AgentInstance;
-  const metrics = createMetrics();
   const retention = retentionOf(opts.config.metrics);
   const tracer = createTracer({
     agent: agent.name,

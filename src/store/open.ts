@@ -26,6 +26,7 @@ import {
   isSelectSql,
   isWriteSql,
   type Statement,
+  type WriterOptions,
 } from "./writer.ts";
 
 export type { Client, InStatement, ResultSet, Row, Transaction } from "@libsql/client";
@@ -44,6 +45,8 @@ export interface StoreOptions {
   synchronous?: Synchronous;
   /** Milliseconds a writer waits for the lock before SQLITE_BUSY (≥ 5 s: lock errors must not reach callers). */
   busyTimeoutMs?: number;
+  /** A local file's writer reports each transaction's wait for the write lock and time holding it. */
+  observeLock?: WriterOptions["observe"];
 }
 
 export interface Store {
@@ -301,6 +304,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     open: () => writerPool.acquireSync(),
     busyTimeoutMs,
     syncWal: wal.sync,
+    ...(opts.observeLock ? { observe: opts.observeLock } : {}),
   }));
   const durableBatch = (stmts: InStatement[]) =>
     client instanceof LocalClient ? client.write(stmts, true) : client.batch(stmts, "write");

@@ -67,6 +67,12 @@ export interface WriterOptions {
    * commit; one flush serves every durable write committed before it started.
    */
   syncWal(): Promise<void>;
+  /**
+   * Called after each transaction with how long its writes waited for the write lock (from the first attempt to
+   * take it) and how long this process then held it, in milliseconds: the held time is what every other
+   * process's writes wait for.
+   */
+  observe?: (lock: { waitMs: number; holdMs: number }) => void;
   now?: () => number;
   random?: () => number;
 }
@@ -113,6 +119,8 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
   let db: Connection | undefined;
   const cache = new Map<string, Prepared>();
   let busyRounds = 0;
+  /** When this group's first attempt to take the lock was made (performance.now()). */
+  let lockSince: number | undefined;
   let scheduled = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
@@ -179,17 +187,23 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
     scheduled = false;
     timer = undefined;
     if (closed || queue.length === 0) return;
+    lockSince ??= performance.now();
     let conn: Connection | "busy";
     try {
       conn = begin(busyRounds === 0);
     } catch (err) {
+      lockSince = undefined;
       for (const u of queue.splice(0)) u.reject(toLibsqlError(err));
       return;
     }
     if (conn === "busy") return waitForLock();
     busyRounds = 0;
+    const locked = performance.now();
+    const waitMs = locked - lockSince;
+    lockSince = undefined;
     const units = queue.splice(0, MAX_GROUP);
     commitGroup(conn, units);
+    opts.observe?.({ waitMs, holdMs: performance.now() - locked });
     if (queue.length > 0) schedule();
   }
 
@@ -201,7 +215,10 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
       const err = new LibsqlError("database is locked", "SQLITE_BUSY", "SQLITE_BUSY", 5);
       for (const u of expired) u.reject(err);
     }
-    if (queue.length === 0) return;
+    if (queue.length === 0) {
+      lockSince = undefined;
+      return;
+    }
     // 1, 1, 2, 2, 4, 4 … ms (+ jitter): the lock is usually held for well under a millisecond.
     const delay = Math.min(4, 2 ** Math.floor(busyRounds++ / 2)) + random();
     scheduled = true;

@@ -52,6 +52,9 @@ describe("agent lifecycle", () => {
     await waitForStatus(`http://127.0.0.1:${port}/health`, 200, 60_000);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toMatch(/^aideazz_process_resident_memory_bytes \d+$/m);
+    // Its writes at start (migrations, heartbeat) took the database's write lock.
+    expect(metrics).toMatch(/^aideazz_store_lock_hold_ms_count [1-9]\d*$/m);
+    expect(metrics).toMatch(/^aideazz_store_lock_wait_ms_count [1-9]\d*$/m);
     child.proc.kill("SIGTERM");
     expect(await child.exited).toBe(0);
     const lines = child.output().trim().split("\n").map((l) => JSON.parse(l));

@@ -94,6 +94,46 @@ describe("group writer", () => {
     expect(await count(store)).toBe(1);
   });
 
+  it("reports each transaction's wait for another process's lock and how long it then held the lock", async () => {
+    const path = join(dir, "o.db");
+    const pool = new ConnectionPool(path, { timeout: 0 }, 1);
+    const seen: { waitMs: number; holdMs: number }[] = [];
+    const writer = createGroupWriter({
+      open: () => {
+        const db = pool.acquireSync();
+        db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=0");
+        return db;
+      },
+      busyTimeoutMs: 5_000,
+      syncWal: () => Promise.resolve(),
+      observe: (lock) => seen.push(lock),
+    });
+    try {
+      await writer.write(["CREATE TABLE t (v INTEGER)"], { batch: true });
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.waitMs).toBeLessThan(50); // nobody else held it
+      const lock = await holdLock(path);
+      const write = writer.write(["INSERT INTO t VALUES (1)"], { batch: true });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await lock.release();
+      await write;
+      expect(seen).toHaveLength(2);
+      expect(seen[1]!.waitMs).toBeGreaterThanOrEqual(190);
+      // Held for a statement that counts to 300,000: the hold is that statement's time, not the wait before it.
+      const counting = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT count(*) FROM c";
+      const started = performance.now();
+      await writer.write([`INSERT INTO t ${counting}`], { batch: true });
+      const took = performance.now() - started;
+      expect(seen).toHaveLength(3);
+      expect(seen[2]!.holdMs).toBeGreaterThan(took / 2);
+      expect(seen[2]!.holdMs).toBeLessThanOrEqual(took);
+      expect(seen[1]!.holdMs).toBeLessThan(seen[2]!.holdMs);
+    } finally {
+      writer.close();
+      pool.close();
+    }
+  });
+
   it("fails a write with SQLITE_BUSY (store unavailable) after the busy timeout, and later writes commit", async () => {
     const store = await open({ busyTimeoutMs: 150 });
     const lock = await holdLock(join(dir, "w.db"));
