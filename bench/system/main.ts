@@ -59,6 +59,7 @@ import {
   dist,
   type Dist,
   type LockHistograms,
+  type LockUse,
   lockUse,
   machineCpuSeconds,
   type Reply,
@@ -138,8 +139,11 @@ interface StepResult {
   /** CPU milliseconds each process spent per reply delivered (what a reply costs; 2 cores = 2,000 ms/s). */
   cpu_ms_per_reply: Record<string, number>;
   rss_peak_mb: Record<string, number>;
-  /** Each agent's use of the database's write lock over the step (its `aideazz_store_lock_*` histograms). */
-  write_lock: Record<string, ReturnType<typeof lockUse>>;
+  /**
+   * Each agent's use of the database's write lock over the step, send window and drain (its
+   * `aideazz_store_lock_*` histograms).
+   */
+  write_lock: Record<string, LockUse>;
 }
 
 interface StepContext {
@@ -260,7 +264,8 @@ async function step(ctx: StepContext, label: string, rate: number, secs: number,
   const write_lock: StepResult["write_lock"] = {};
   for (const [n, before] of locks0 ?? []) {
     const after = locks1?.get(n);
-    if (before && after) write_lock[n] = lockUse(before, after, elapsed);
+    const use = before && after ? lockUse(before, after, elapsed) : undefined;
+    if (use) write_lock[n] = use;
   }
   const used: Record<string, number> = {};
   for (const [n, c0] of cpu0) {

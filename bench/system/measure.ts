@@ -112,7 +112,7 @@ export function createReplyReader(fakes: { telegram: Iterable<FakeTelegram>; gra
   };
 }
 
-/** A histogram as `/metrics` renders it: cumulative counts by upper bound (the last is +Inf), sum and count. */
+/** A histogram as `/metrics` renders it: finite upper bounds, cumulative counts (the last is +Inf) and the sum. */
 interface Histogram {
   bounds: number[];
   cumulative: number[];
@@ -127,7 +127,8 @@ export interface LockHistograms {
 
 export async function scrapeLocks(port: number): Promise<LockHistograms | undefined> {
   try {
-    const families = parsePrometheusText(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    const families = parsePrometheusText(await res.text());
     const histogram = (name: string): Histogram => {
       const samples = families.get(name)?.samples ?? [];
       const buckets = samples.filter((s) => s.name === `${name}_bucket`);
@@ -143,19 +144,33 @@ export async function scrapeLocks(port: number): Promise<LockHistograms | undefi
   }
 }
 
+export interface LockUse {
+  transactions: number;
+  /** Share of the time the agent held the lock: every other agent's writes waited meanwhile. */
+  held_pct: number;
+  hold_p99_ms: number;
+  wait_p99_ms: number;
+}
+
 /**
- * What an agent did with the write lock between two scrapes `seconds` apart: its transactions, the share of the
- * time it held the lock (every other agent's writes wait meanwhile), and p99 of its hold and of its wait.
+ * What an agent did with the write lock between two scrapes `seconds` apart; undefined when the histograms
+ * cannot be compared (the agent restarted in between, or its buckets changed).
  */
-export function lockUse(before: LockHistograms, after: LockHistograms, seconds: number) {
-  const counts = (h: Histogram, b: Histogram) =>
-    h.cumulative.map((c, i) => c - (b.cumulative[i] ?? 0)).map((c, i, all) => c - (i > 0 ? all[i - 1]! : 0));
+export function lockUse(before: LockHistograms, after: LockHistograms, seconds: number): LockUse | undefined {
+  /** Observations per bucket between the scrapes; undefined when they cannot be compared. */
+  const counts = (a: Histogram, b: Histogram) => {
+    if (b.cumulative.length > 0 && b.bounds.join() !== a.bounds.join()) return undefined;
+    const c = a.cumulative.map((n, i) => n - (b.cumulative[i] ?? 0)).map((n, i, all) => n - (i > 0 ? all[i - 1]! : 0));
+    return c.some((n) => n < 0) ? undefined : c;
+  };
   const hold = counts(after.hold, before.hold);
+  const wait = counts(after.wait, before.wait);
+  if (!hold || !wait) return undefined;
   const p99 = (h: Histogram, c: number[]) => round(quantileFromBuckets(h.bounds, c, 0.99) ?? NaN, 2);
   return {
     transactions: hold.reduce((a, b) => a + b, 0),
     held_pct: round(((after.hold.sum - before.hold.sum) / (seconds * 1000)) * 100, 1),
     hold_p99_ms: p99(after.hold, hold),
-    wait_p99_ms: p99(after.wait, counts(after.wait, before.wait)),
+    wait_p99_ms: p99(after.wait, wait),
   };
 }

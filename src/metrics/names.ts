@@ -21,12 +21,12 @@ const gauge = (name: string, help: string, labels: readonly string[] = []): Metr
   help,
   labels,
 });
-const histogram = (name: string, help: string, labels: readonly string[] = []): MetricSpec => ({
-  name,
-  type: "histogram",
-  help,
-  labels,
-});
+const histogram = (
+  name: string,
+  help: string,
+  labels: readonly string[] = [],
+  bounds?: readonly number[],
+): MetricSpec => ({ name, type: "histogram", help, labels, ...(bounds ? { bounds } : {}) });
 
 /** The write lock is held for ~0.02–1 ms per transaction: finer buckets than other latencies. */
 const LOCK_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1_000, 5_000];
@@ -126,20 +126,18 @@ export const METRICS = {
   busHop: histogram("aideazz_bus_hop_ms", "Publish to first claim of a message in ms", ["topic", "group"]),
 
   // The store's write lock (a local database file): one transaction of this process's grouped writes.
-  storeLockWait: {
-    ...histogram(
-      "aideazz_store_lock_wait_ms",
-      "Time a transaction of this agent waited for the database's write lock in ms",
-    ),
-    bounds: LOCK_BUCKETS_MS,
-  },
-  storeLockHold: {
-    ...histogram(
-      "aideazz_store_lock_hold_ms",
-      "Time this agent held the database's write lock for one transaction in ms (other agents' writes wait for it)",
-    ),
-    bounds: LOCK_BUCKETS_MS,
-  },
+  storeLockWait: histogram(
+    "aideazz_store_lock_wait_ms",
+    "Time a transaction of this agent waited for the database's write lock in ms",
+    [],
+    LOCK_BUCKETS_MS,
+  ),
+  storeLockHold: histogram(
+    "aideazz_store_lock_hold_ms",
+    "Time this agent held the database's write lock for one transaction in ms (other agents' writes wait for it)",
+    [],
+    LOCK_BUCKETS_MS,
+  ),
 
   // Router and cache (orchestrator).
   routerDecisions: counter(

@@ -69,8 +69,8 @@ export interface WriterOptions {
   syncWal(): Promise<void>;
   /**
    * Called after each transaction with how long its writes waited for the write lock (from the first attempt to
-   * take it) and how long this process then held it, in milliseconds: the held time is what every other
-   * process's writes wait for.
+   * take it) and how long this process then held it (until COMMIT or ROLLBACK), in milliseconds: the held time is
+   * what every other process's writes wait for.
    */
   observe?: (lock: { waitMs: number; holdMs: number }) => void;
   now?: () => number;
@@ -170,6 +170,7 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
     for (let spun = 0;; spun += SPIN_STEP_MS) {
       try {
         db ??= opts.open();
+        lockSince ??= performance.now(); // after opening: a new connection's PRAGMAs are not waiting
         db.exec("BEGIN IMMEDIATE"); // exec finalizes its statement: a BUSY here leaves the connection clean
         return db;
       } catch (err) {
@@ -187,7 +188,6 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
     scheduled = false;
     timer = undefined;
     if (closed || queue.length === 0) return;
-    lockSince ??= performance.now();
     let conn: Connection | "busy";
     try {
       conn = begin(busyRounds === 0);
@@ -199,12 +199,13 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
     if (conn === "busy") return waitForLock();
     busyRounds = 0;
     const locked = performance.now();
-    const waitMs = locked - lockSince;
+    const waitMs = locked - (lockSince ?? locked);
     lockSince = undefined;
     const units = queue.splice(0, MAX_GROUP);
     commitGroup(conn, units);
-    opts.observe?.({ waitMs, holdMs: performance.now() - locked });
+    const holdMs = performance.now() - locked;
     if (queue.length > 0) schedule();
+    opts.observe?.({ waitMs, holdMs });
   }
 
   function waitForLock(): void {

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { isStoreUnavailable, openStore, type Store } from "../../src/store/mod.ts";
+import { isStoreUnavailable, openStore, type Store, type StoreOptions } from "../../src/store/mod.ts";
 import { createGroupWriter, isWriteSql } from "../../src/store/writer.ts";
 import { ConnectionPool } from "@libsql/client/sqlite3";
 import { tempDir } from "../support/tmp.ts";
@@ -19,7 +19,7 @@ afterEach(async () => {
   await cleanup();
 });
 
-async function open(opts: { busyTimeoutMs?: number } = {}): Promise<Store> {
+async function open(opts: Pick<StoreOptions, "busyTimeoutMs" | "observeLock"> = {}): Promise<Store> {
   const store = await openStore({ url: `file:${join(dir, "w.db")}`, ...opts });
   opened.push(store);
   await store.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE, b BLOB)");
@@ -119,6 +119,7 @@ describe("group writer", () => {
       await write;
       expect(seen).toHaveLength(2);
       expect(seen[1]!.waitMs).toBeGreaterThanOrEqual(190);
+      expect(seen[1]!.holdMs).toBeLessThan(50); // the insert alone, not the wait before it
       // Held for a statement that counts to 300,000: the hold is that statement's time, not the wait before it.
       const counting = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000) SELECT count(*) FROM c";
       const started = performance.now();
@@ -135,14 +136,18 @@ describe("group writer", () => {
   });
 
   it("fails a write with SQLITE_BUSY (store unavailable) after the busy timeout, and later writes commit", async () => {
-    const store = await open({ busyTimeoutMs: 150 });
+    const waits: number[] = [];
+    const store = await open({ busyTimeoutMs: 150, observeLock: ({ waitMs }) => waits.push(waitMs) });
     const lock = await holdLock(join(dir, "w.db"));
     const err = await store.client.batch(["INSERT INTO t (v) VALUES ('x')"], "write").catch((e: unknown) => e);
     expect(isStoreUnavailable(err)).toBe(true);
     expect(String(err)).toMatch(/SQLITE_BUSY|locked/);
     await lock.release();
+    await new Promise((resolve) => setTimeout(resolve, 200));
     await store.client.batch(["INSERT INTO t (v) VALUES ('y')"], "write");
     expect(await count(store)).toBe(1);
+    // The write that gave up is not the next one's wait: that one starts its own clock.
+    expect(waits.at(-1)).toBeLessThan(150);
   });
 
   it("resolves a durable batch only after a WAL flush that began after its commit; one flush serves many", async () => {

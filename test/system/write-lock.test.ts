@@ -32,13 +32,25 @@ describe("write-lock figures of the system benchmark", () => {
     metrics.observe(M.storeLockWait, 40);
     const after = (await scrapeLocks(port))!;
 
-    const use = lockUse(before, after, 2);
+    const use = lockUse(before, after, 2)!;
     expect(use.transactions).toBe(100);
     // 98 × 0.2 + 2 × 30 = 79.6 ms of 2,000 ms
     expect(use.held_pct).toBeCloseTo(4, 1);
     // rank 99 of 100 falls in the (25, 50] bucket, second of its two: 25 + 25 × 1/2
     expect(use.hold_p99_ms).toBeCloseTo(37.5, 1);
     expect(use.wait_p99_ms).toBeCloseTo(37.5, 1);
+  });
+
+  it("has no figures across a restart of the agent (its histograms start again from zero)", async () => {
+    let metrics = createMetrics();
+    const port = await serve(() => metrics.render());
+    for (let i = 0; i < 10; i++) metrics.observe(M.storeLockHold, 1);
+    metrics.observe(M.storeLockWait, 1);
+    const before = (await scrapeLocks(port))!;
+    metrics = createMetrics();
+    metrics.observe(M.storeLockHold, 1);
+    metrics.observe(M.storeLockWait, 1);
+    expect(lockUse(before, (await scrapeLocks(port))!, 1)).toBeUndefined();
   });
 
   it("has no figures for an agent that does not answer", async () => {
