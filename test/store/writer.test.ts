@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isStoreUnavailable, openStore, type Store, type StoreOptions } from "../../src/store/mod.ts";
-import { createGroupWriter, isWriteSql } from "../../src/store/writer.ts";
+import { createGroupWriter, isWriteSql, type WriterOptions } from "../../src/store/writer.ts";
 import { ConnectionPool } from "@libsql/client/sqlite3";
 import { tempDir } from "../support/tmp.ts";
 
@@ -43,6 +43,27 @@ async function holdLock(path: string) {
 async function waitUntil(ok: () => boolean) {
   for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
   expect(ok()).toBe(true);
+}
+
+/** A group writer on its own WAL connection to `file` in the test's directory. */
+function walWriter(file: string, opts: Pick<WriterOptions, "syncWal"> & Partial<WriterOptions>) {
+  const pool = new ConnectionPool(join(dir, file), { timeout: 0 }, 1);
+  const writer = createGroupWriter({
+    open: () => {
+      const db = pool.acquireSync();
+      db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=0");
+      return db;
+    },
+    busyTimeoutMs: 5_000,
+    ...opts,
+  });
+  return {
+    writer,
+    close: () => {
+      writer.close();
+      pool.close();
+    },
+  };
 }
 
 const count = async (s: Store) => Number((await s.client.execute("SELECT count(*) AS n FROM t")).rows[0]!["n"]);
@@ -95,16 +116,8 @@ describe("group writer", () => {
   });
 
   it("reports each transaction's wait for another process's lock and how long it then held the lock", async () => {
-    const path = join(dir, "o.db");
-    const pool = new ConnectionPool(path, { timeout: 0 }, 1);
     const seen: { waitMs: number; holdMs: number }[] = [];
-    const writer = createGroupWriter({
-      open: () => {
-        const db = pool.acquireSync();
-        db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=0");
-        return db;
-      },
-      busyTimeoutMs: 5_000,
+    const { writer, close } = walWriter("o.db", {
       syncWal: () => Promise.resolve(),
       observe: (lock) => seen.push(lock),
     });
@@ -112,7 +125,7 @@ describe("group writer", () => {
       await writer.write(["CREATE TABLE t (v INTEGER)"], { batch: true });
       expect(seen).toHaveLength(1);
       expect(seen[0]!.waitMs).toBeLessThan(50); // nobody else held it
-      const lock = await holdLock(path);
+      const lock = await holdLock(join(dir, "o.db"));
       const write = writer.write(["INSERT INTO t VALUES (1)"], { batch: true });
       await new Promise((resolve) => setTimeout(resolve, 200));
       await lock.release();
@@ -130,8 +143,7 @@ describe("group writer", () => {
       expect(seen[2]!.holdMs).toBeLessThanOrEqual(took);
       expect(seen[1]!.holdMs).toBeLessThan(seen[2]!.holdMs);
     } finally {
-      writer.close();
-      pool.close();
+      close();
     }
   });
 
@@ -151,16 +163,8 @@ describe("group writer", () => {
   });
 
   it("resolves a durable batch only after a WAL flush that began after its commit; one flush serves many", async () => {
-    const path = join(dir, "d.db");
-    const pool = new ConnectionPool(path, { timeout: 0 }, 1);
     const flushes: { done: () => void }[] = [];
-    const writer = createGroupWriter({
-      open: () => {
-        const db = pool.acquireSync();
-        db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=0");
-        return db;
-      },
-      busyTimeoutMs: 5_000,
+    const { writer, close } = walWriter("d.db", {
       syncWal: () => new Promise<void>((done) => flushes.push({ done })),
     });
     try {
@@ -185,24 +189,19 @@ describe("group writer", () => {
       expect(settled.sort()).toEqual(["a", "b", "c"]);
       expect(flushes).toHaveLength(2);
     } finally {
-      writer.close();
-      pool.close();
+      close();
     }
   });
 
   it("a durable batch whose WAL flush fails is rejected as store unavailable (the webhook answers 503)", async () => {
-    const pool = new ConnectionPool(join(dir, "f.db"), { timeout: 0 }, 1);
-    const writer = createGroupWriter({
-      open: () => pool.acquireSync(),
-      busyTimeoutMs: 5_000,
+    const { writer, close } = walWriter("f.db", {
       syncWal: () => Promise.reject(Object.assign(new Error("EIO"), { code: "SQLITE_IOERR_FSYNC" })),
     });
     try {
       const err = await writer.write(["CREATE TABLE t (v)"], { batch: true, durable: true }).catch((e: unknown) => e);
       expect(isStoreUnavailable(err)).toBe(true);
     } finally {
-      writer.close();
-      pool.close();
+      close();
     }
   });
 
