@@ -1,7 +1,8 @@
 /**
  * The headline numbers of a window, derived from the catalogued metrics: traffic, reply latency, cache hit and
- * false-hit rate, provider mix, spend, budget, errors and restarts. A number is undefined when nothing in the
- * window reports it (e.g. before the channel agents exist), so views can leave it out instead of showing 0.
+ * false-hit rate, provider mix, spend, budget, errors, restarts and the database's write lock. A number is undefined
+ * when nothing in the window reports it (e.g. before the channel agents exist), so views can leave it out instead of
+ * showing 0.
  *
  * @module
  */
@@ -37,6 +38,10 @@ export interface Kpis {
   breakers?: Record<string, number>;
   httpRequests?: number;
   http5xx?: number;
+  /** Milliseconds the agents held the database's write lock, all together (one holder at a time). */
+  lockHeldMs?: number;
+  /** How long transactions waited for the write lock. */
+  lockWait?: { p50: number; p90: number; p99: number };
 }
 
 const named = (series: readonly StoredSeries[], name: string) => series.filter((s) => s.name === name);
@@ -101,5 +106,9 @@ export function computeKpis(series: readonly StoredSeries[]): Kpis {
   const http = named(series, M.httpRequests);
   set("httpRequests", http.length === 0 ? undefined : total(http));
   if (http.length > 0) k.http5xx = total(http.filter((s) => (s.labels["status"] ?? "").startsWith("5")));
+  const held = named(series, M.storeLockHold);
+  const heldMs = (s: StoredSeries) => s.points.reduce((a, p) => a + (p.vsum ?? 0), 0);
+  if (held.length > 0) k.lockHeldMs = held.reduce((a, s) => a + heldMs(s), 0);
+  set("lockWait", latency(series, M.storeLockWait));
   return k;
 }

@@ -118,8 +118,8 @@ function table(header: readonly string[], rows: readonly string[][], right: Read
   return [line(header), ...rows.map(line)].map((l) => `  ${l}`);
 }
 
-function summaryLines(k: Kpis): string[] {
-  const parts: string[][] = [[], [], []];
+function summaryLines(k: Kpis, windowMs: number): string[] {
+  const parts: string[][] = [[], [], [], []];
   if (k.messagesIn !== undefined) {
     parts[0]!.push(`messages in ${formatCount(k.messagesIn)} · out ${formatCount(k.messagesOut ?? 0)}`);
   }
@@ -150,6 +150,10 @@ function summaryLines(k: Kpis): string[] {
   }
   const starts = Object.values(k.starts ?? {}).reduce((a, b) => a + b, 0);
   if (k.starts) parts[2]!.push(`agent starts ${starts}`);
+  if (k.lockHeldMs !== undefined) {
+    const wait = k.lockWait ? ` · wait p99 ${formatMs(k.lockWait.p99)}` : "";
+    parts[3]!.push(`write lock held ${formatPercent(k.lockHeldMs / windowMs)} of the time${wait}`);
+  }
   return parts.filter((p) => p.length > 0).map((p) => `  ${p.join(" · ")}`);
 }
 
@@ -189,7 +193,7 @@ export function formatStatsReport(r: StatsReport, dbText: string): string {
       new Set([2, 4, 5, 6, 7]),
     ));
   }
-  const summary = summaryLines(r.kpis);
+  const summary = summaryLines(r.kpis, r.window.to - r.window.from);
   if (summary.length > 0) out.push("", "SUMMARY", ...summary);
   if (r.restarts.length > 0) {
     out.push("", "RESTARTS BY THE HEALTH JOB");

@@ -103,6 +103,9 @@ describe("dashboard in Chromium", () => {
       expect(await page.$$eval("#agents tbody tr", (els) => els.length)).toBe(3);
       expect(await page.$$eval("#traces tbody tr", (els) => els.length)).toBe(seed.traceIds.length);
       expect(await page.locator(".kpi-value").first().textContent()).toMatch(/^\d[\d.]*k? \/ \d[\d.]*k?$/);
+      const lock = page.locator(".kpi", { has: page.locator(".kpi-label", { hasText: "write lock held" }) });
+      expect(await lock.locator(".kpi-value").textContent()).toMatch(/^\d+(\.\d)?%$/);
+      expect(await lock.locator(".kpi-sub").textContent()).toMatch(/^wait p99 \d/);
       expect(await page.locator('meta[http-equiv="refresh"]').getAttribute("content")).toBe("60");
       expect(requests.every((u) => u.startsWith(agent.base))).toBe(true);
       await page.screenshot({ path: join(ARTIFACTS, "dashboard.png"), fullPage: true });

@@ -38,6 +38,9 @@ describe("aideazz stats", () => {
     expect(out).toMatch(/reply p50 \d+ ms · p90 \d(\.\d)? s · p99 \d(\.\d)? s/);
     expect(out).toContain(`cache hit rate ${Math.round((seed.cacheHits / seed.cacheLookups) * 100)}%`);
     expect(out).toMatch(/providers cache \d+%, groq \d+%, claude \d+%, local \d(\.\d)?%/);
+    const lock = out.match(/write lock held (\d+(?:\.\d)?)% of the time · wait p99 (\d(?:\.\d+)?) ms/);
+    expect(Number(lock?.[1])).toBeCloseTo((seed.lockHeldMs / 3_600_000) * 100, 0); // the seed's holds over 1 h
+    expect(Number(lock?.[2])).toBeLessThanOrEqual(5); // waits were 0–5 ms
     expect(out).toMatch(
       /\n\s+messages_in_total\s+telegram-support\s+channel=telegram\s+\d+\s+[\d.]+\s+[▁▂▃▄▅▆▇█]{24}\n/,
     );
@@ -58,6 +61,7 @@ describe("aideazz stats", () => {
     expect(report.kpis.messagesIn).toBe(seed.messagesIn);
     expect(report.kpis.messagesOut).toBe(seed.messagesOut);
     expect(report.kpis.cacheHitRate).toBeCloseTo(seed.cacheHits / seed.cacheLookups, 10);
+    expect(report.kpis.lockHeldMs).toBe(seed.lockHeldMs);
     expect(report.window.sinceMs).toBe(7_200_000);
     expect(report.agents.map((a: { name: string }) => a.name)).toEqual([
       "analytics",

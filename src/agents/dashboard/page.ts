@@ -88,6 +88,13 @@ ${
     )
   }
 ${kpi("agent starts", formatCount(restarts), "in this window")}
+${
+    kpi(
+      "write lock held",
+      k.lockHeldMs === undefined ? undefined : formatPercent(k.lockHeldMs / (d.window.to - d.window.from)),
+      k.lockWait ? `wait p99 ${formatMs(k.lockWait.p99)}` : undefined,
+    )
+  }
 </div>`;
 }
 

@@ -36,6 +36,8 @@ export interface SeedResult {
   messagesOut: number;
   cacheHits: number;
   cacheLookups: number;
+  /** Milliseconds of write-lock hold observed, all agents. */
+  lockHeldMs: number;
 }
 
 export const SEED_AGENTS = [
@@ -67,7 +69,7 @@ export async function seedStore(url: string, now: number, minutes = 60): Promise
     metrics.inc(M.agentStarts);
     return { metrics, loop };
   };
-  const totals = { messagesIn: 0, messagesOut: 0, cacheHits: 0, cacheLookups: 0 };
+  const totals = { messagesIn: 0, messagesOut: 0, cacheHits: 0, cacheLookups: 0, lockHeldMs: 0 };
 
   // Spend of the 13 previous UTC days, written by an orchestrator of those days (hourly rollups are kept 90 days).
   const day = 86_400_000;
@@ -101,6 +103,12 @@ export async function seedStore(url: string, now: number, minutes = 60): Promise
       tg.metrics.observe(M.ackLatency, 3 + random() * 30, { channel: "telegram" });
       tg.metrics.inc(M.httpRequests, { method: "POST", route: "/telegram/webhook", status: "200" });
       totals.messagesIn++;
+      // Each message's writes: the channel's ingress, the orchestrator's turn (ms, for a visible share).
+      for (const [a, held] of [[tg, 20], [orch, 40]] as const) {
+        a.metrics.observe(M.storeLockWait, random() * 5);
+        a.metrics.observe(M.storeLockHold, held);
+        totals.lockHeldMs += held;
+      }
       const hit = random() < 0.62;
       orch.metrics.inc(M.cacheLookups, { result: hit ? "hit" : "miss" });
       totals.cacheLookups++;
