@@ -9,7 +9,7 @@
 import { M } from "./names.ts";
 import type { StoredSeries } from "./query.ts";
 import { percentiles } from "./quantile.ts";
-import { lastValue, mergedBuckets, total } from "./summary.ts";
+import { lastValue, mergedBuckets, observedSum, total } from "./summary.ts";
 
 export interface Kpis {
   messagesIn?: number;
@@ -107,8 +107,7 @@ export function computeKpis(series: readonly StoredSeries[]): Kpis {
   set("httpRequests", http.length === 0 ? undefined : total(http));
   if (http.length > 0) k.http5xx = total(http.filter((s) => (s.labels["status"] ?? "").startsWith("5")));
   const held = named(series, M.storeLockHold);
-  const heldMs = (s: StoredSeries) => s.points.reduce((a, p) => a + (p.vsum ?? 0), 0);
-  if (held.length > 0) k.lockHeldMs = held.reduce((a, s) => a + heldMs(s), 0);
+  if (held.length > 0) k.lockHeldMs = observedSum(held);
   set("lockWait", latency(series, M.storeLockWait));
   return k;
 }

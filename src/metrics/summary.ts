@@ -39,6 +39,11 @@ export function total(series: readonly StoredSeries[]): number {
   return series.reduce((a, s) => a + s.points.reduce((b, p) => b + p.value, 0), 0);
 }
 
+/** Sum of the observations of histograms (or of the samples of gauges) over the window. */
+export function observedSum(series: readonly StoredSeries[]): number {
+  return series.reduce((a, s) => a + s.points.reduce((b, p) => b + (p.vsum ?? 0), 0), 0);
+}
+
 /** Histogram buckets merged over all series (bounds of the first; series with other bounds are skipped). */
 export function mergedBuckets(
   series: readonly StoredSeries[],
@@ -138,7 +143,7 @@ export function summarizeSeries(s: StoredSeries, w: Window, slots: number): Seri
   }
   const merged = mergedBuckets([s])!;
   const count = total([s]);
-  const sum = s.points.reduce((a, p) => a + (p.vsum ?? 0), 0);
+  const sum = observedSum([s]);
   const q = (x: number) => quantileFromBuckets(merged.bounds, merged.counts, x);
   const out: SeriesSummary = { ...base, value: count, trend: quantileSlots([s], w, slots, 0.9) };
   if (count > 0) Object.assign(out, { p50: q(0.5), p90: q(0.9), p99: q(0.99), mean: sum / count });
