@@ -6,15 +6,18 @@
  * `${inboundId}:${part}`):
  * 1. `begin(replyKey, delivery.fence)` records the intent before the send, atomically: of two leases racing on
  *    one reply (a lost lease that is still running, C2) exactly one gets `"send"`.
- * 2. `"send"` → send, then `recordSent(replyKey, platformMessageId)`; when the platform answered with an error
- *    (nothing was sent), `recordFailed(replyKey, error)` so a retry may send again.
+ * 2. `"send"` → `assertLeaseOrRelease` right before the call (a lost lease releases the intent: nothing was sent),
+ *    send, then `recordSent(replyKey, platformMessageId)`; when the platform answered with an error (nothing was
+ *    sent), `recordFailed(replyKey, fence, error)` so a retry may send again.
  * 3. `"sent"` → skip: it went out (platform id attached). Ack the delivery.
  * 4. `"pending"` → another attempt is between intent and outcome right now: throw, the bus retries later.
  * 5. `"unknown"` → an attempt recorded its intent `staleMs` ago and never its outcome: the process died between
  *    the HTTP call and `recordSent`. Whether the user got the message cannot be known (neither Telegram's
  *    sendMessage nor WhatsApp's /messages take an idempotency key). Choose per platform:
- *    - Telegram and WhatsApp: at most once (skip, log it). A duplicate reply is the most reported bug of chat
- *      agents, and this window is only the milliseconds between the HTTP response and the ledger commit.
+ *    - Telegram and WhatsApp: at most once (skip; logged as an error and counted as a send error with code
+ *      `outcome-unknown`). A duplicate reply is the most reported bug of chat agents, and this window is only a
+ *      process dying between the intent's commit and the outcome's: the HTTP call (a lost lease or a stopping
+ *      agent never aborts a call on the wire; a timeout counts as a network failure, retried) and the commit.
  *    - Our own web chat: at least once (`begin(…, { resendUnknown: true })` takes the send over), because the
  *      client drops a second message with the same reply key.
  *
@@ -23,6 +26,7 @@
  * @module
  */
 import type { Store } from "../store/mod.ts";
+import type { Delivery } from "./types.ts";
 
 export type BeginResult =
   | { status: "send"; attempt: number }
@@ -33,7 +37,8 @@ export type BeginResult =
 export interface SendLedger {
   begin(replyKey: string, fence: number, opts?: { resendUnknown?: boolean }): Promise<BeginResult>;
   recordSent(replyKey: string, platformId: string): Promise<void>;
-  recordFailed(replyKey: string, error: string): Promise<void>;
+  /** Releases the intent of attempt `fence` (nothing was sent); an intent taken over since is left alone. */
+  recordFailed(replyKey: string, fence: number, error: string): Promise<void>;
   /** The platform id the reply was sent as, or undefined. */
   wasSent(replyKey: string): Promise<string | undefined>;
 }
@@ -56,7 +61,7 @@ const SENT = `INSERT INTO bus_send_ledger (reply_key, state, fence, started_at, 
   VALUES (?1, 'sent', 0, ?3, ?2, ?3)
   ON CONFLICT (reply_key) DO UPDATE SET state = 'sent', platform_id = ?2, finished_at = ?3, last_error = NULL`;
 const FAILED = `UPDATE bus_send_ledger SET state = 'failed', last_error = ?2, finished_at = ?3
-  WHERE reply_key = ?1 AND state = 'sending'`;
+  WHERE reply_key = ?1 AND state = 'sending' AND fence = ?4`;
 
 /**
  * A send ledger on the store (table `bus_send_ledger`, migration 2; rows are purged by retention).
@@ -89,8 +94,8 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
     async recordSent(replyKey, platformId) {
       await client.execute({ sql: SENT, args: [replyKey, platformId, now()] });
     },
-    async recordFailed(replyKey, error) {
-      await client.execute({ sql: FAILED, args: [replyKey, error.slice(0, 2_000), now()] });
+    async recordFailed(replyKey, fence, error) {
+      await client.execute({ sql: FAILED, args: [replyKey, error.slice(0, 2_000), now(), fence] });
     },
     async wasSent(replyKey) {
       const rs = await client.execute({ sql: READ, args: [replyKey] });
@@ -98,4 +103,18 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
       return r && r["state"] === "sent" ? String(r["platform_id"]) : undefined;
     },
   };
+}
+
+/**
+ * Asserts `delivery`'s lease right before the platform call of part `replyKey`, whose intent it recorded. A lost
+ * lease releases the intent first: nothing was sent, and a stranded intent would turn into an unknown outcome that
+ * is never sent (the lease's next holder sees "pending", then "unknown").
+ */
+export async function assertLeaseOrRelease(ledger: SendLedger, replyKey: string, delivery: Delivery): Promise<void> {
+  try {
+    await delivery.assertLease();
+  } catch (err) {
+    await ledger.recordFailed(replyKey, delivery.fence, "lease lost before the send");
+    throw err;
+  }
 }

@@ -18,8 +18,11 @@ import type { Json } from "./types.ts";
 import { rowsToJson, toMessageRows } from "./validate.ts";
 
 const num = (v: unknown): number => Number(v);
-const ids = (rows: readonly Record<string, unknown>[]): Set<number> =>
-  new Set(rows.map((r) => num(r["msg_id"])));
+/** A lease as one string: a stale lease of the same message (an older fence) is another lease. */
+const leaseId = (l: { id: number; fence: number }) => `${l.id}:${l.fence}`;
+/** The leases of RETURNING msg_id, fence. */
+const leaseIds = (rows: readonly Record<string, unknown>[]): Set<string> =>
+  new Set(rows.map((r) => leaseId({ id: num(r["msg_id"]), fence: num(r["fence"]) })));
 /** [[key, msg_id, fence], …]: the shape the fenced statements of sqlite-sql.ts read. */
 const leasesJson = (leases: readonly Lease[]) => JSON.stringify(leases.map((l) => [l.key, l.id, l.fence]));
 
@@ -93,7 +96,7 @@ export function createSqliteQueue(client: Client): Queue {
       const main = outcomes.pop()!;
       if (main.status === "rejected") throw main.reason;
       const results = main.value;
-      const idsAt = (i: number) => (i < 0 ? new Set<number>() : ids(results[i]!.rows));
+      const idsAt = (i: number) => (i < 0 ? new Set<string>() : leaseIds(results[i]!.rows));
       const [acked, retried, buried] = [idsAt(ackAt), idsAt(retryAt), idsAt(deadAt)];
       const written = new Map<Settle, PromiseSettledResult<unknown>>(
         withWrite.map((s, i) => [s, outcomes[i]!]),
@@ -103,7 +106,7 @@ export function createSqliteQueue(client: Client): Queue {
         const w = written.get(s);
         if (w?.status === "rejected" && !isGuardError(w.reason)) errors[i] = w.reason;
         if (w) return w.status === "fulfilled";
-        return (s.kind === "ack" ? acked : s.kind === "retry" ? retried : buried).has(s.id);
+        return (s.kind === "ack" ? acked : s.kind === "retry" ? retried : buried).has(leaseId(s));
       });
       const claimRs = claimAt < 0 ? undefined : results[claimAt]!;
       if (!claimRs || claimRs.rows.length === 0) return { applied, errors, claimed: [] };
@@ -146,8 +149,8 @@ export function createSqliteQueue(client: Client): Queue {
     async extend(topic, group, leases, until) {
       if (leases.length === 0) return [];
       const rs = await client.execute({ sql: Q.EXTEND, args: [topic, group, leasesJson(leases), until] });
-      const held = ids(rs.rows);
-      return leases.map((l) => held.has(l.id));
+      const held = leaseIds(rs.rows);
+      return leases.map((l) => held.has(leaseId(l)));
     },
 
     async holds(topic, group, lease, now) {

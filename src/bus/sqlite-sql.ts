@@ -42,15 +42,15 @@ export const LEASE_GUARD =
   `INSERT INTO ${LEASE_GUARD_TABLE} (held) SELECT NULL WHERE NOT EXISTS (${MATCHED})`;
 
 /** Ack: deletes the fenced deliveries (the trigger promotes each key's next message). */
-export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED} RETURNING msg_id`;
+export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED} RETURNING msg_id, fence`;
 
 /** ?3 [[key, msg_id, fence, visible_at, error], …]. */
 export const RETRY =
   `UPDATE bus_deliveries SET state = 0, due_at = j.value ->> '$[3]', last_error = j.value ->> '$[4]',
     consumer = NULL
   FROM json_each(?3) AS j
-  WHERE ${FENCED} AND bus_deliveries.msg_id = j.value ->> '$[1]'
-  RETURNING msg_id`;
+  WHERE ${FENCED} AND bus_deliveries.msg_id = j.value ->> '$[1]' AND bus_deliveries.fence = j.value ->> '$[2]'
+  RETURNING msg_id, fence`;
 
 /** ?3 [[key, msg_id, fence, error], …], ?4 now. Followed by ACK with the same ?1–?3, in one transaction. */
 export const DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at)
@@ -80,7 +80,7 @@ export const PAYLOADS = `SELECT json_group_array(json_array(id, json(payload), t
 
 /** ?4 new lease end. */
 export const EXTEND = `UPDATE bus_deliveries SET due_at = max(due_at, ?4)
-  WHERE state = 1 AND ${FENCED} RETURNING msg_id`;
+  WHERE state = 1 AND ${FENCED} RETURNING msg_id, fence`;
 
 /** ?3 [[key, msg_id, fence]], ?4 now. */
 export const HOLDS = `SELECT 1 AS held FROM bus_deliveries WHERE state = 1 AND due_at > ?4 AND ${FENCED}`;

@@ -24,7 +24,7 @@ describe("send ledger", () => {
     db = await freshDb();
     const ledger = createSendLedger(db.store);
     await ledger.begin("r1", 1);
-    await ledger.recordFailed("r1", "429 Too Many Requests");
+    await ledger.recordFailed("r1", 1, "429 Too Many Requests");
     expect(await ledger.begin("r1", 2)).toEqual({ status: "send", attempt: 2 });
   });
 
@@ -37,6 +37,19 @@ describe("send ledger", () => {
     expect(await ledger.begin("r1", 2)).toMatchObject({ status: "unknown" });
     expect(await ledger.begin("r1", 2, { resendUnknown: true })).toEqual({ status: "send", attempt: 2 });
     expect(await ledger.begin("r1", 3, { resendUnknown: true })).toMatchObject({ status: "pending" });
+  });
+
+  it("releasing an intent is fenced: a late release by an attempt whose intent was taken over changes nothing", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const ledger = createSendLedger(db.store, { now: clock.now, staleMs: 60_000 });
+    await ledger.begin("r1", 1);
+    clock.advance(60_000);
+    expect(await ledger.begin("r1", 2, { resendUnknown: true })).toMatchObject({ status: "send" });
+    await ledger.recordFailed("r1", 1, "lease lost before the send"); // attempt 1, long after
+    expect(await ledger.begin("r1", 3)).toMatchObject({ status: "pending" });
+    await ledger.recordFailed("r1", 2, "502 Bad Gateway");
+    expect(await ledger.begin("r1", 3)).toMatchObject({ status: "send" });
   });
 
   it("of many attempts racing on one reply exactly one may send", async () => {

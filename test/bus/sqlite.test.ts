@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { type Bus, createSqliteBus, type Handler } from "../../src/bus/mod.ts";
+import { createSqliteQueue } from "../../src/bus/sqlite-queue.ts";
 import { createLogger } from "../../src/log.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -33,6 +34,30 @@ describe("sqlite bus", () => {
   }
   const count = async (store: Store, table: string) =>
     Number((await store.client.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]!["n"]);
+
+  it("a stale lease's settle in the same round as the current one's changes nothing and is not applied", async () => {
+    const store = await setup();
+    const bus = createSqliteBus(store, { now: () => 0, wake: { watch: false } });
+    await bus.subscribe("t", "g");
+    await bus.publish([{ topic: "t", key: "k", payload: 1 }]);
+    await bus.close();
+    const q = createSqliteQueue(store.client);
+    const base = { topic: "t", group: "g", leaseMs: 10, consumer: "c" };
+    const { id } = (await q.cycle({ ...base, now: 1_000, settles: [], claim: 1 })).claimed[0]!; // fence 1, expires
+    expect((await q.cycle({ ...base, now: 2_000, settles: [], claim: 1 })).claimed[0]!.fence).toBe(2);
+    const current = { kind: "retry" as const, key: "k", id, fence: 2, visibleAt: 4_000, error: "current" };
+    const stale = { ...current, fence: 1, visibleAt: 999_999_999, error: "stale" };
+    for (const settles of [[current, stale], [stale, current]]) {
+      const res = await q.cycle({ ...base, now: 3_000, claim: 0, settles });
+      expect(res.applied).toEqual(settles.map((s) => s === current));
+      const row = (await store.client.execute("SELECT due_at, last_error FROM bus_deliveries")).rows[0]!;
+      expect([Number(row["due_at"]), row["last_error"]]).toEqual([4_000, "current"]);
+      await store.client.execute("UPDATE bus_deliveries SET state = 1"); // leased again by fence 2
+    }
+    const acked = await q.cycle({ ...base, now: 3_000, claim: 0, settles: [{ kind: "ack", key: "k", id, fence: 1 }] });
+    expect(acked.applied).toEqual([false]);
+    expect(await count(store, "bus_deliveries")).toBe(1);
+  });
 
   it("a batch that fails inside the database writes nothing", async () => {
     const store = await setup();

@@ -1,19 +1,25 @@
 // The shared egress handler on a real store and send ledger, with a scripted transport and hand-made
 // deliveries: the lease is asserted before every external send, a part is sent at most once per reply key,
-// back-off happens inside the handler, and a replacement (WhatsApp's template) stands for the whole reply.
+// back-off happens inside the handler, and a replacement (WhatsApp's template) stands for the whole reply. One
+// test uses the real Telegram transport against the fake Bot API: a lease lost mid-send does not abort the call.
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createEgressHandler, SendRetryLaterError } from "../../src/agents/channel/egress.ts";
 import type { ChannelTransport, SendOutcome } from "../../src/agents/channel/outcome.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
+import { createTelegramApi } from "../../src/agents/telegram/api.ts";
+import { createTelegramTransport } from "../../src/agents/telegram/send.ts";
 import type { OutboundReply } from "../../src/bus/envelopes.ts";
 import { createSendLedger } from "../../src/bus/mod.ts";
 import { type Delivery, LeaseLostError } from "../../src/bus/types.ts";
 import { createLogger } from "../../src/log.ts";
-import { createMetrics } from "../../src/metrics/registry.ts";
+import { M } from "../../src/metrics/names.ts";
+import { createMetrics, type Metrics } from "../../src/metrics/registry.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { virtualClock } from "./clock.ts";
+import { until } from "./harness.ts";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -27,7 +33,10 @@ beforeEach(async () => {
 });
 afterEach(() => store.close());
 
-function delivery(payload: OutboundReply, o: { fence?: number; lost?: boolean } = {}): Delivery {
+function delivery(
+  payload: OutboundReply,
+  o: { fence?: number; lost?: boolean; signal?: AbortSignal } = {},
+): Delivery {
   return {
     id: 1,
     topic: "outbound.x",
@@ -38,7 +47,7 @@ function delivery(payload: OutboundReply, o: { fence?: number; lost?: boolean } 
     attempt: 1,
     publishedAt: 0,
     fence: o.fence ?? 1,
-    signal: new AbortController().signal,
+    signal: o.signal ?? new AbortController().signal,
     extendLease: () => Promise.resolve(),
     assertLease: () => (o.lost ? Promise.reject(new LeaseLostError(1, o.fence ?? 1)) : Promise.resolve()),
     ackWith: () => {
@@ -56,11 +65,21 @@ const reply = (text: string, replyKey = "k1"): OutboundReply => ({
   kind: "answer",
 });
 
-function setup(outcomes: SendOutcome<string>[], o: { resendUnknown?: boolean; parts?: string[] } = {}) {
+/** The sum of counter `name`'s series whose labels include `labels`. */
+function counted(metrics: Metrics, name: string, labels: Record<string, string> = {}): number {
+  return metrics.snapshot()
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + (s.value ?? 0), 0);
+}
+
+function setup(
+  outcomes: SendOutcome<string>[],
+  o: { resendUnknown?: boolean; parts?: string[]; transport?: ChannelTransport<string> } = {},
+) {
   const clock = virtualClock();
   const sent: string[] = [];
   const inactive: string[] = [];
-  const transport: ChannelTransport<string> = {
+  const transport: ChannelTransport<string> = o.transport ?? {
     plan: (r) => Promise.resolve({ parts: o.parts ?? [r.text] }),
     send(part) {
       const next = outcomes.shift() ?? { kind: "sent", platformId: `p${sent.length}` };
@@ -69,6 +88,7 @@ function setup(outcomes: SendOutcome<string>[], o: { resendUnknown?: boolean; pa
     },
   };
   const ledger = createSendLedger(store, { now: clock.now });
+  const metrics = createMetrics();
   const handler = createEgressHandler({
     channel: "telegram",
     transport,
@@ -76,26 +96,54 @@ function setup(outcomes: SendOutcome<string>[], o: { resendUnknown?: boolean; pa
     resendUnknown: o.resendUnknown ?? false,
     pacer: createPacer({ perKeyMs: 1000, perSecond: 30, now: clock.now, sleep: clock.sleep }),
     log: createLogger({ agent: "x", secrets: [], write: () => {} }),
-    metrics: createMetrics(),
+    metrics,
     now: clock.now,
     maxAttempts: 3,
     markInactive: (chatId) => Promise.resolve(void inactive.push(chatId)),
   });
-  return { handler, sent, inactive, clock, ledger };
+  return { handler, sent, inactive, clock, ledger, metrics };
 }
 
 describe("egress handler", () => {
-  it("asserts the lease before the external send: a lost lease sends nothing", async () => {
+  it("asserts the lease before the external send: a lost lease sends nothing and releases its intent", async () => {
     const { handler, sent } = setup([]);
     await expect(handler(delivery(reply("hi"), { lost: true }))).rejects.toBeInstanceOf(LeaseLostError);
     expect(sent).toEqual([]);
+    // The lease's next holder sends it (a stranded intent would answer "pending", then "unknown": never sent).
+    await handler(delivery(reply("hi"), { fence: 2 }));
+    expect(sent).toEqual(["hi"]);
   });
 
   it("a redelivered reply (same reply key, newer fence) is not sent again", async () => {
-    const { handler, sent } = setup([]);
+    const { handler, sent, metrics } = setup([]);
     await handler(delivery(reply("hi"), { fence: 1 }));
     await handler(delivery(reply("hi"), { fence: 2 }));
     expect(sent).toEqual(["hi"]);
+    expect(counted(metrics, M.duplicatesSuppressed, { stage: "send" })).toBe(1);
+    expect(counted(metrics, M.sendErrors)).toBe(0);
+  });
+
+  it("a lease lost while the send is on the wire does not abort it: the outcome is recorded, never sent twice", async () => {
+    const token = "7111222333:AAH-fake-token-for-lease-lost-test";
+    const fake = await startFakeTelegram({ token });
+    try {
+      fake.delay("sendMessage", () => 300);
+      const api = createTelegramApi(token, fake.apiRoot, fetch);
+      const transport = createTelegramTransport({ api, client: store.client, agent: "x" });
+      const { handler, ledger } = setup([], { transport });
+      const lease = new AbortController();
+      const r = { ...reply("on the wire"), chatId: "42" };
+      const first = handler(delivery(r, { fence: 1, signal: lease.signal }));
+      await until(() => fake.callsOf("sendMessage").length === 1);
+      lease.abort(new LeaseLostError(1, 1)); // the heartbeat found the lease gone mid-call
+      await first;
+      expect(fake.sent.map((s) => s.text)).toEqual(["on the wire"]);
+      expect(await ledger.wasSent("k1#0")).toBe(String(fake.sent[0]!.messageId));
+      await handler(delivery(r, { fence: 2 })); // the next holder of the lease
+      expect(fake.sent).toHaveLength(1);
+    } finally {
+      await fake.close();
+    }
   });
 
   it("a multi-part reply interrupted after part 1 resumes at part 2 on redelivery", async () => {
@@ -119,12 +167,14 @@ describe("egress handler", () => {
     expect(clock.now() - t0).toBeGreaterThanOrEqual(5000);
   });
 
-  it("an intent whose outcome was never recorded (crash mid-send) is skipped: at most once", async () => {
-    const { handler, sent, ledger, clock } = setup([]);
+  it("an intent whose outcome was never recorded (crash mid-send) is skipped: at most once, counted as a send error", async () => {
+    const { handler, sent, ledger, clock, metrics } = setup([]);
     expect(await ledger.begin("k1#0", 1)).toMatchObject({ status: "send" });
     await clock.sleep(61_000);
     await handler(delivery(reply("maybe sent"), { fence: 2 }));
     expect(sent).toEqual([]);
+    expect(counted(metrics, M.sendErrors, { platform: "telegram", code: "outcome-unknown" })).toBe(1);
+    expect(counted(metrics, M.duplicatesSuppressed)).toBe(0);
   });
 
   it("with resendUnknown (web chat) the same situation sends again: at least once", async () => {

@@ -15,12 +15,12 @@
  * @module
  */
 import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
-import type { SendLedger } from "../../bus/ledger.ts";
+import { assertLeaseOrRelease, type SendLedger } from "../../bus/ledger.ts";
 import type { Delivery } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
-import type { ChannelTransport } from "./outcome.ts";
+import { type ChannelTransport, sendSignal } from "./outcome.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
 import type { Progressive } from "./progressive.ts";
@@ -83,9 +83,10 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       throw new SendRetryLaterError("another attempt is sending this part right now");
     }
     if (begun.status === "unknown") {
-      log.warn("send outcome unknown (crash mid-send); not sent again", { key });
-    }
-    metrics.inc(M.duplicatesSuppressed, { stage: "send" });
+      // The user may not have this part: counted with the send errors (`aideazz stats`, the dashboard).
+      log.error("send outcome unknown (the agent died mid-send); not sent again", { key });
+      metrics.inc(M.sendErrors, { platform: channel, code: "outcome-unknown" });
+    } else metrics.inc(M.duplicatesSuppressed, { stage: "send" });
     return false;
   }
 
@@ -112,13 +113,13 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         opts.stopping ? AbortSignal.any([delivery.signal, opts.stopping]) : delivery.signal,
       );
       if (!(await claim(key, delivery, resendUnknown))) return true;
-      await delivery.assertLease();
+      await assertLeaseOrRelease(ledger, key, delivery);
       const started = opts.now();
       const outcome = await transport.send(current, {
         chatId: reply.chatId,
         key,
         attempt,
-        signal: delivery.signal,
+        signal: sendSignal(),
       });
       const durationMs = opts.now() - started;
       if (outcome.kind === "sent") {
@@ -136,7 +137,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         });
         return !replaced;
       }
-      await ledger.recordFailed(key, outcome.reason);
+      await ledger.recordFailed(key, delivery.fence, outcome.reason);
       metrics.inc(M.sendErrors, { platform: channel, code: outcome.code ?? "unknown" });
       const stage = outcome.kind === "retry" ? "retry" : "error";
       opts.tracer?.event(delivery.traceId, stage, { key, attempt, code: outcome.code ?? null }, {
@@ -197,7 +198,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       const plan = await transport.plan(reply);
       if ("skipped" in plan) {
         const key = partKey(reply.replyKey, 0);
-        if (await claim(key, delivery, opts.resendUnknown)) await ledger.recordFailed(key, plan.skipped);
+        if (await claim(key, delivery, opts.resendUnknown)) await ledger.recordFailed(key, delivery.fence, plan.skipped);
         log.info("reply not sent", { chat: reply.chatId, reason: plan.skipped, replyKey: reply.replyKey });
         return;
       }

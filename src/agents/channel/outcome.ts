@@ -35,9 +35,19 @@ export interface SendContext {
   key: string;
   /** Counts from 1 for this part. */
   attempt: number;
-  /** Aborted when the bus lease is lost or the agent stops. */
+  /**
+   * Aborted only at the call's timeout (`SEND_TIMEOUT_MS`), which the transport reports as a network failure
+   * (`retry`). Never because the bus lease was lost or the agent stops: a request already on the wire is finished
+   * and its outcome recorded, where aborting it would leave the outcome unknown and the part not sent again.
+   */
   signal: AbortSignal;
 }
+
+/** How long one call to a platform (send or edit) may take before it counts as a network failure. */
+export const SEND_TIMEOUT_MS = 30_000;
+
+/** The `SendContext.signal` of one call. */
+export const sendSignal = (): AbortSignal => AbortSignal.timeout(SEND_TIMEOUT_MS);
 
 /** Back-off for attempt `attempt` (1-based): `baseMs * factor^(attempt-1)`, capped. */
 export function backoffMs(attempt: number, baseMs: number, factor: number, capMs: number): number {

@@ -12,11 +12,11 @@
  * @module
  */
 import type { OutboundReply } from "../../bus/envelopes.ts";
-import type { SendLedger } from "../../bus/ledger.ts";
+import { assertLeaseOrRelease, type SendLedger } from "../../bus/ledger.ts";
 import type { Delivery } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
-import type { ChannelTransport, SendContext, SendOutcome } from "./outcome.ts";
+import { type ChannelTransport, type SendContext, type SendOutcome, sendSignal } from "./outcome.ts";
 import type { Pacer } from "./pacer.ts";
 import type { Sleep } from "./sleep.ts";
 
@@ -84,14 +84,14 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     await pacer.wait(reply.chatId, signalOf(d));
     const begun = await ledger.begin(key, d.fence);
     if (begun.status !== "send") return; // posted meanwhile, or another attempt is at it: the final settles it
-    await d.assertLease();
-    const outcome = await transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal: d.signal });
+    await assertLeaseOrRelease(ledger, key, d);
+    const outcome = await transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal: sendSignal() });
     if (outcome.kind === "sent") {
       await ledger.recordSent(key, outcome.platformId ?? "");
       remember(key, transport.textOf(part));
       count("partial", "posted");
     } else {
-      await ledger.recordFailed(key, outcome.reason);
+      await ledger.recordFailed(key, d.fence, outcome.reason);
       count("partial", "failed");
     }
   }
@@ -105,7 +105,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
       chatId: reply.chatId,
       key,
       attempt: 1,
-      signal: d.signal,
+      signal: sendSignal(),
     });
     if (outcome.kind === "sent") {
       remember(key, transport.textOf(part));
@@ -144,7 +144,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         if (wait > 0) await opts.sleep(wait, signalOf(d));
         await pacer.wait(reply.chatId, signalOf(d));
         await d.assertLease();
-        const ctx = { chatId: reply.chatId, key, attempt, signal: d.signal };
+        const ctx = { chatId: reply.chatId, key, attempt, signal: sendSignal() };
         const outcome = await transport.edit(part, platformId, ctx);
         if (outcome.kind === "sent") {
           remember(key, text);
@@ -168,7 +168,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         count("final", "reposted");
         await pacer.wait(reply.chatId, signalOf(d));
         await d.assertLease();
-        const sent = await transport.send(part, ctx);
+        const sent = await transport.send(part, { ...ctx, signal: sendSignal() });
         if (sent.kind === "sent") {
           await ledger.recordSent(key, sent.platformId ?? "");
           remember(key, text);

@@ -73,7 +73,6 @@ export function createTelegramTransport(
         }, toGrammySignal(signal));
         return { kind: "sent", platformId: String(sent.message_id) };
       } catch (err) {
-        if (signal.aborted) throw signal.reason;
         return toTelegramOutcome(err, attempt);
       }
     },
@@ -84,7 +83,6 @@ export function createTelegramTransport(
         }, toGrammySignal(signal));
         return { kind: "sent", platformId };
       } catch (err) {
-        if (signal.aborted) throw signal.reason;
         if (err instanceof GrammyError && err.error_code === 400 && NOT_MODIFIED.test(err.description)) {
           return { kind: "sent", platformId };
         }

@@ -60,8 +60,7 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
         ...(signal ? { signal } : {}),
       });
     } catch {
-      if (signal?.aborted) throw signal.reason;
-      return { ok: false, status: 0, network: true };
+      return { ok: false, status: 0, network: true }; // refused, reset, or aborted at the send's timeout
     }
     const json: unknown = await res.json().catch(() => undefined);
     if (res.ok) {
