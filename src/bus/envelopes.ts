@@ -46,7 +46,11 @@ export const outboundReplySchema = z.object({
   inReplyTo: z.array(z.number()),
   /** Send-ledger key: a reply with a key that was already sent is never sent again. */
   replyKey: z.string(),
-  kind: z.enum(["answer", "notice", "fallback", "greeting"]).default("answer"),
+  /**
+   * `notice`: the whole answer (no answer follows: limits, handoff, nothing configured); `progress`: "working on
+   * it", the answer follows; `fallback`: every provider failed, the turn is retried.
+   */
+  kind: z.enum(["answer", "notice", "progress", "fallback", "greeting"]).default("answer"),
   /** When the (earliest) inbound message this reply answers was stored: end-to-end reply latency. */
   receivedAt: z.number().optional(),
   /**

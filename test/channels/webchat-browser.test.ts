@@ -45,7 +45,8 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
           webchat: { title: "Example Co", pollMs: 250 },
         },
       });
-      // Test harness standing in for the orchestrator (it arrives with the router issue): answers each text.
+      // Test harness standing in for the orchestrator: answers each text; "Mars" gets a notice (no answer
+      // follows), "slow" a "working on it" notice (kind progress) and the answer 2 s later.
       const answered: string[] = [];
       const orchestrator = ch.bus.consume({
         topic: INBOUND_TOPIC,
@@ -54,20 +55,28 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
           const msg = inboundMessageSchema.parse(d.payload);
           if (msg.kind !== "text") return;
           answered.push(msg.text);
-          const reply: OutboundReply = {
-            agent: msg.agent,
-            chatId: msg.chatId,
-            text: `You asked: "${msg.text}". The Pro plan costs $20 per month.`,
-            inReplyTo: [d.id],
-            replyKey: `reply:${d.id}`,
-            kind: "answer",
+          const publish = (text: string, kind: OutboundReply["kind"]) => {
+            const reply: OutboundReply = {
+              agent: msg.agent,
+              chatId: msg.chatId,
+              text,
+              inReplyTo: [d.id],
+              replyKey: `${kind}:${d.id}`,
+              kind,
+            };
+            return ch.bus.publish([{
+              topic: outboundTopic(msg.agent),
+              key: chatKey(msg.agent, msg.chatId),
+              payload: reply as never,
+              idempotencyKey: `${kind}:${d.id}`,
+            }]);
           };
-          await ch.bus.publish([{
-            topic: outboundTopic(msg.agent),
-            key: chatKey(msg.agent, msg.chatId),
-            payload: reply as never,
-            idempotencyKey: `reply:${d.id}`,
-          }]);
+          if (msg.text.includes("Mars")) return void await publish("I don't have an answer to that yet.", "notice");
+          if (msg.text.includes("slow")) {
+            await publish("Working on it…", "progress");
+            await new Promise((r) => setTimeout(r, 2_000));
+          }
+          await publish(`You asked: "${msg.text}". The Pro plan costs $20 per month.`, "answer");
         },
       });
       const browser = await chromium.launch({
@@ -119,10 +128,29 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
         expect(await page.locator(".msg.me").count()).toBe(2);
         expect(await page.locator(".msg.bot").count()).toBe(4);
         expect(await page.locator("#typing").isHidden()).toBe(true);
+        // A notice is the whole answer: the typing indicator goes; "working on it" keeps it until the answer.
+        await page.getByLabel("Message").fill("What is the weather on Mars?");
+        await page.getByLabel("Message").press("Enter");
+        await page.getByText("I don't have an answer to that yet.").waitFor({ timeout: 15_000 });
+        await page.locator("#typing").waitFor({ state: "hidden", timeout: 2_000 });
+        await page.getByLabel("Message").fill("A slow question");
+        await page.getByLabel("Message").press("Enter");
+        await page.getByText("Working on it…").waitFor({ timeout: 15_000 });
+        expect(await page.locator("#typing").isVisible()).toBe(true);
+        await page.getByText('You asked: "A slow question". The Pro plan costs $20 per month.').waitFor({
+          timeout: 15_000,
+        });
+        await page.locator("#typing").waitFor({ state: "hidden", timeout: 2_000 });
         await mkdir(join(repoRoot, "test-artifacts"), { recursive: true });
         await page.screenshot({ path: join(repoRoot, "test-artifacts", "webchat.png") });
         expect(errors).toEqual([]);
-        expect(answered).toEqual(["How much is the Pro plan?", "Can I pay yearly?", "Sent twice?"]);
+        expect(answered).toEqual([
+          "How much is the Pro plan?",
+          "Can I pay yearly?",
+          "Sent twice?",
+          "What is the weather on Mars?",
+          "A slow question",
+        ]);
       } finally {
         await browser.close();
         await orchestrator.stop(1_000);

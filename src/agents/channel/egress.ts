@@ -128,7 +128,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         // the soak to see it (one duplicate in 10,000 messages, 2026-11-28).
         await ledger.recordSent(key, outcome.platformId ?? "");
         metrics.inc(M.messagesOut, { channel });
-        if (reply.receivedAt !== undefined && reply.kind !== "fallback") {
+        if (reply.receivedAt !== undefined && reply.kind !== "fallback" && reply.kind !== "progress") {
           metrics.observe(M.replyLatency, opts.now() - reply.receivedAt, { channel });
         }
         opts.tracer?.event(delivery.traceId, "sent", { key, platformMessageId: outcome.platformId ?? null }, {

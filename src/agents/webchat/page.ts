@@ -91,7 +91,7 @@ async function poll() {
       for (const r of replies) {
         add("bot", r.text);
         after = r.seq;
-        if (waiting > 0 && r.kind !== "notice") waiting--;
+        if (waiting > 0 && r.kind !== "progress") waiting--; // "working on it": the answer follows
       }
       sessionStorage.setItem("aideazz.after", String(after));
       showTyping();

@@ -54,7 +54,7 @@ export async function callModel(c: ModelCall): Promise<RouteResult> {
       settings: exp.notice,
       slowReason: predictSlow(router.providersFor(tier), exp.notice, c.latency),
       publish: async (reason) => {
-        await c.publish(exp.notice.text, "notice", "working");
+        await c.publish(exp.notice.text, "progress", "working");
         metrics.inc(NOTICES_METRIC, { channel: c.channel });
         tracer.event(delivery.traceId, "route", { purpose: "working notice", reason });
       },
