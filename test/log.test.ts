@@ -68,6 +68,14 @@ describe("logger and personal data (F4)", () => {
     expect(rec.note).toBe("call [phone] at 2026-11-27 10:30");
     expect(rec.count).toBe(12345678901);
     expect(rec.time).toBe("1970-01-01T00:00:00.000Z");
+    // systemd unit names look like addresses; the operator needs them in the journal.
+    log.warn("not restarting", { unit: "aideazz-agent@webchat.service", reason: "see aideazz-agent@wa1.service.d/limits.conf" });
+    expect(JSON.parse(lines[1]!)).toMatchObject({
+      unit: "aideazz-agent@webchat.service",
+      reason: "see aideazz-agent@wa1.service.d/limits.conf",
+    });
+    log.info("from jane@shop.service.com and ops@example.services");
+    expect(JSON.parse(lines[2]!).msg).toBe("from [email] and [email]");
   });
 
   it("hashes user and chat ids: stable per id, different across ids, never the raw value", () => {

@@ -28,13 +28,14 @@ export interface ProbeOptions {
 }
 
 function describe(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string } };
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e.name === "TimeoutError" || e.name === "AbortError") {
     return `no answer within ${Math.round(timeoutMs / 100) / 10} s`;
   }
+  // Node: cause.code ECONNREFUSED; Deno: TypeError "fetch failed", the reason in cause.message.
   const code = e.cause?.code;
-  if (code === "ECONNREFUSED" || /refused/i.test(e.message ?? "")) return "connection refused";
-  return code ?? e.message ?? String(err);
+  if (code === "ECONNREFUSED" || /refused/i.test(`${e.message} ${e.cause?.message}`)) return "connection refused";
+  return code ?? e.cause?.message ?? e.message ?? String(err);
 }
 
 async function once(url: string, opts: ProbeOptions): Promise<ProbeResult> {

@@ -10,7 +10,7 @@ import { createLogger } from "../../src/log.ts";
 import { checkHealth, createRestartLog, heal, type HealthReport } from "../../src/ops/mod.ts";
 import { diskSpace, fileSize, kill, serve, type Server, sleep } from "../../src/platform.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
-import { type Child, cli, repoRoot, spawnAideazz } from "../support/cli.ts";
+import { type Child, cli, repoRoot, runAideazz, spawnAideazz } from "../support/cli.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 import { agentSpec, health, openBus, supervise, until, writeConfig } from "./support.ts";
@@ -170,6 +170,13 @@ describe("aideazz health", () => {
         detail: "connection refused",
       });
       expect(report.targets.find((t) => t.target === "a")).toMatchObject({ level: "ok" });
+      // The same under Deno, the shipped runtime (its fetch says "fetch failed", the reason in the cause).
+      const deno = await runAideazz(["health", "--json", "--config", config2]);
+      expect(deno.code).toBe(2);
+      expect((JSON.parse(deno.stdout) as HealthReport).targets.find((t) => t.target === "gone")).toMatchObject({
+        level: "down",
+        detail: "connection refused",
+      });
       // No systemd here (no PID 1): systemctl cannot read the unit, so nothing is restarted, and it says why.
       expect(report.actions).toEqual([
         expect.objectContaining({
