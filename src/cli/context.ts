@@ -7,7 +7,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { type Config, ConfigError, loadConfig, secretValues } from "../config.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { filePathOf } from "../store/mod.ts";
+import { filePathOf, openStore, type Store } from "../store/mod.ts";
 import { type CliDeps, UsageError } from "./command.ts";
 
 export const GLOBAL_OPTIONS = {
@@ -79,6 +79,23 @@ export function dbUrlOf(values: CommandValues, deps: CliDeps, loaded?: LoadedCon
   }
   if (!loaded) throw new UsageError("no database: pass --db URL, set AIDEAZZ_DB, or give a config file");
   return resolveDbUrl(loaded.config.store.url, dirname(loaded.path));
+}
+
+/**
+ * Opens the store for a command that works on an existing database: `--db`/`AIDEAZZ_DB` need no config file;
+ * otherwise the config's. A local file that does not exist is an error, never a new database.
+ */
+export async function openReadStore(
+  values: CommandValues,
+  deps: CliDeps,
+): Promise<{ store: Store; url: string; config?: Config }> {
+  const hasDbOverride = stringOption(values, "db") !== undefined || deps.env["AIDEAZZ_DB"] !== undefined;
+  const loaded = hasDbOverride ? undefined : await readConfig(values, deps, []);
+  const url = dbUrlOf(values, deps, loaded);
+  const authEnv = loaded?.config.store.authTokenEnv;
+  const authToken = authEnv ? deps.env[authEnv] : undefined;
+  const store = await openStore({ url, create: false, ...(authToken ? { authToken } : {}) });
+  return { store, url, ...(loaded ? { config: loaded.config } : {}) };
 }
 
 /** Shows a database URL without credentials or query parameters. */

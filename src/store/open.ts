@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { type FileHandle, mkdir, open } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
@@ -14,6 +14,7 @@ import {
   createClient,
   type InArgs,
   type InStatement,
+  LibsqlError,
   type ResultSet,
   type TransactionMode,
 } from "@libsql/client";
@@ -47,6 +48,11 @@ export interface StoreOptions {
   busyTimeoutMs?: number;
   /** A local file's writer reports each transaction's wait for the write lock and time holding it. */
   observeLock?: WriterOptions["observe"];
+  /**
+   * false: a local file that does not exist is an error (SQLITE_CANTOPEN) instead of a new database — what reading
+   * commands pass, so a mistyped `--db` says so. Default true.
+   */
+  create?: boolean;
 }
 
 export interface Store {
@@ -288,6 +294,9 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       checkpoint: () => Promise.resolve(true),
       close: () => client.close(),
     };
+  }
+  if (opts.create === false && path !== ":memory:" && !existsSync(path)) {
+    throw new LibsqlError(`no database at ${path} (nothing was created; \`aideazz migrate\` creates it)`, "SQLITE_CANTOPEN");
   }
   if (path !== ":memory:" && path !== "") await mkdir(dirname(path), { recursive: true });
   const synchronous = opts.synchronous ?? "normal";

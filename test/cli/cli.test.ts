@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -113,6 +114,26 @@ describe("aideazz CLI", () => {
     const second = await cli(["migrate", "--db", url]);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain("already up to date");
+  });
+
+  it("commands that read a database never create one at a mistyped path: exit 1 naming it", async () => {
+    const missing = join(dir, "typo", "aideazz.db");
+    const config = join(dir, "aideazz.json");
+    for (
+      const args of [
+        ["stats"],
+        ["bus", "stats"],
+        ["bus", "dlq", "list"],
+        ["trace", "last"],
+        ["leads", "export"],
+        ["cache", "stats", "--config", config],
+      ]
+    ) {
+      const r = await cli([...args, "--db", `file:${missing}`]);
+      expect({ args, code: r.code }).toEqual({ args, code: 1 });
+      expect(r.stderr).toContain(`no database at ${missing}`);
+    }
+    expect(existsSync(join(dir, "typo"))).toBe(false);
   });
 
   it("AIDEAZZ_DB overrides the configured store", async () => {

@@ -88,10 +88,10 @@ describe("aideazz stats", () => {
       'aideazz: --since must be a duration like 15m, 1h or 7d, got "soon"',
     );
     const emptyUrl = `file:${join(dir, "empty.db")}`;
+    const store = await openStore({ url: emptyUrl }); // a database file without our tables
     const empty = await cli(["stats", "--db", emptyUrl]);
     expect(empty.code).toBe(1);
     expect(empty.stderr).toContain("has no metrics yet; start an agent or run 'aideazz migrate'");
-    const store = await openStore({ url: emptyUrl });
     await migrate(store.client);
     store.close();
     const migrated = await cli(["stats", "--db", emptyUrl]);

@@ -5,20 +5,14 @@
  */
 import { createSqliteBus } from "../../bus/mod.ts";
 import type { Bus, DeadLetter, GroupStats } from "../../bus/mod.ts";
-import { openStore } from "../../store/mod.ts";
 import { type CliDeps, defineCommand, UsageError } from "../command.ts";
-import { dbUrlOf, readConfig, stringOption } from "../context.ts";
+import { openReadStore, stringOption } from "../context.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
 /** Opens the store and a bus on it (no consumers, no watchers), runs `fn`, closes. */
 async function withBus(values: Values, deps: CliDeps, fn: (bus: Bus) => Promise<number>): Promise<number> {
-  const hasDbOverride = stringOption(values, "db") !== undefined || deps.env["AIDEAZZ_DB"] !== undefined;
-  const loaded = hasDbOverride ? undefined : await readConfig(values, deps, []);
-  const url = dbUrlOf(values, deps, loaded);
-  const authEnv = loaded?.config.store.authTokenEnv;
-  const authToken = authEnv ? deps.env[authEnv] : undefined;
-  const store = await openStore({ url, ...(authToken ? { authToken } : {}) });
+  const { store } = await openReadStore(values, deps);
   try {
     const rs = await store.client.execute(
       "SELECT count(*) AS n FROM sqlite_master WHERE name = 'bus_messages'",

@@ -17,7 +17,7 @@ import { dbUrlOf, readConfig, stringOption } from "../context.ts";
 
 async function withCache<T>(values: Record<string, string | boolean | undefined>, deps: CliDeps, run: (cache: ReturnType<typeof createResponseCache>) => Promise<T>) {
   const loaded = await readConfig(values, deps, []);
-  const store = await openStore({ url: dbUrlOf(values, deps, loaded) });
+  const store = await openStore({ url: dbUrlOf(values, deps, loaded), create: false });
   try {
     await migrate(store.client, deps.now);
     const c = loaded.config.cache;

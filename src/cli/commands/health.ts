@@ -21,7 +21,7 @@ async function openForHealth(config: Config, url: string, deps: CliDeps): Promis
   const authToken = authEnv ? deps.env[authEnv] : undefined;
   let store: Store;
   try {
-    store = await openStore({ url, ...(authToken ? { authToken } : {}) });
+    store = await openStore({ url, create: false, ...(authToken ? { authToken } : {}) });
   } catch (err) {
     return { error: `cannot open (${storeErrorCode(err)})` };
   }

@@ -13,9 +13,9 @@ import {
   leadsToJson,
 } from "../../agents/orchestrator/roles/mod.ts";
 import { parseDuration } from "../../metrics/mod.ts";
-import { migrate, openStore } from "../../store/mod.ts";
+import { migrate } from "../../store/mod.ts";
 import { defineCommand, UsageError } from "../command.ts";
-import { dbUrlOf, readConfig, stringOption } from "../context.ts";
+import { openReadStore, stringOption } from "../context.ts";
 
 /** Epoch ms of `--since`: an ISO date or time ("2025-03-01", "2025-03-01T12:00:00Z"), or a duration ago ("7d"). */
 export function parseSince(text: string, now: number): number | undefined {
@@ -59,13 +59,7 @@ export const leadsExportCommand = defineCommand({
       }
       stages.push(s);
     }
-    const override = stringOption(values, "db") ?? deps.env["AIDEAZZ_DB"];
-    const url = dbUrlOf(
-      values,
-      deps,
-      override === undefined ? await readConfig(values, deps, []) : undefined,
-    );
-    const store = await openStore({ url });
+    const { store } = await openReadStore(values, deps);
     try {
       await migrate(store.client, deps.now);
       const leads = await createLeads(store.client, deps.now).list({

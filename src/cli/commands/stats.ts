@@ -1,4 +1,3 @@
-import type { Config } from "../../config.ts";
 import {
   buildStatsReport,
   DEFAULT_METRICS_CONFIG,
@@ -7,25 +6,8 @@ import {
   parseDuration,
   retentionOf,
 } from "../../metrics/mod.ts";
-import { openStore, type Store } from "../../store/mod.ts";
-import { type CliDeps, defineCommand, UsageError } from "../command.ts";
-import { dbUrlOf, displayDbUrl, readConfig, stringOption } from "../context.ts";
-
-type Values = Record<string, string | boolean | undefined>;
-
-/** Opens the store for a reading command: `--db`/`AIDEAZZ_DB` need no config file; otherwise the config's. */
-export async function openReadStore(
-  values: Values,
-  deps: CliDeps,
-): Promise<{ store: Store; url: string; config?: Config }> {
-  const hasDbOverride = stringOption(values, "db") !== undefined || deps.env["AIDEAZZ_DB"] !== undefined;
-  const loaded = hasDbOverride ? undefined : await readConfig(values, deps, []);
-  const url = dbUrlOf(values, deps, loaded);
-  const authEnv = loaded?.config.store.authTokenEnv;
-  const authToken = authEnv ? deps.env[authEnv] : undefined;
-  const store = await openStore({ url, ...(authToken ? { authToken } : {}) });
-  return { store, url, ...(loaded ? { config: loaded.config } : {}) };
-}
+import { defineCommand, UsageError } from "../command.ts";
+import { displayDbUrl, openReadStore, stringOption } from "../context.ts";
 
 export const statsCommand = defineCommand({
   name: "stats",

@@ -9,8 +9,7 @@ import {
 } from "../../trace/mod.ts";
 import type { Client } from "../../store/mod.ts";
 import { defineCommand, UsageError } from "../command.ts";
-import { displayDbUrl, stringOption } from "../context.ts";
-import { openReadStore } from "./stats.ts";
+import { displayDbUrl, openReadStore, stringOption } from "../context.ts";
 
 type Lookup = { ids: string[]; none: string } | { error: string };
 
