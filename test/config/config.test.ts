@@ -129,6 +129,15 @@ describe("aideazz config check", () => {
     expect(r.stderr).toContain("router.providers.groq.apiKeyEnv: environment variable GROQ_API_KEY is not set");
   });
 
+  it("reports a FAQ file the orchestrator could not load, naming its invalid field", async () => {
+    const config = base();
+    await writeFile(join(dir, "bad-faq.json"), JSON.stringify({ entries: [{ questions: "x", answer: 1 }] }));
+    (config["roles"] as Record<string, Record<string, unknown>>)["support"]!["faq"] = "bad-faq.json";
+    const r = await check(config, SECRETS);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`roles\\.support\\.faq: ${join(dir, "bad-faq.json")}: entries\\.0\\.questions: `));
+  });
+
   it("shows secrets only redacted: no secret value appears in its output", async () => {
     const ok = await check(base(), SECRETS);
     expect(ok.code).toBe(0);
