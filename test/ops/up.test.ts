@@ -1,12 +1,13 @@
 // `aideazz up` as a real process under Deno: starts every configured agent as its child, prefixes their
 // output, restarts a killed one, reports a failing one clearly and keeps the others running, and stops them
 // all gracefully on SIGTERM (exit 0).
+import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentKinds } from "../../src/agents/mod.ts";
 import { kill } from "../../src/platform.ts";
-import { spawnAideazz } from "../support/cli.ts";
+import { repoRoot, spawnAideazz } from "../support/cli.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 import { health, until, writeConfig } from "./support.ts";
@@ -24,6 +25,15 @@ function upEvents(output: string): Record<string, unknown>[] {
   return output.split("\n").filter((l) => l.startsWith("up ")).map((l) =>
     JSON.parse(l.slice(l.indexOf("|") + 2))
   );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function holdPort(port: number): Promise<Server> {
@@ -121,6 +131,23 @@ describe("aideazz up", () => {
     },
     120_000,
   );
+
+  it("SIGTERM to `npm start -- up` (the README's command) stops up and its agents: none is left running", async () => {
+    const port = await freePort();
+    const config = join(dir, "npm.json");
+    await writeConfig(config, [{ name: "stats", port }], `file:${join(dir, "npm.db")}`, fastUp);
+    const npm = spawn("npm", ["start", "--", "up", "--config", config], { cwd: repoRoot, stdio: "ignore" });
+    const exited = new Promise((r) => npm.once("exit", r));
+    try {
+      const agentPid = await until("the agent answers", async () => (await health(port))?.body.pid, 60_000);
+      npm.kill("SIGTERM");
+      await exited;
+      await until("the agent is gone", () => !alive(agentPid), 15_000);
+      expect(await health(port)).toBeUndefined();
+    } finally {
+      npm.kill("SIGKILL");
+    }
+  }, 90_000);
 
   it("exits 1 with a clear line when no agent can run at all", async () => {
     const busy = await freePort();
