@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { orchestratorMigration } from "../agents/orchestrator/schema.ts";
+import { abuseLimitsMigration, orchestratorMigration } from "../agents/orchestrator/schema.ts";
 import { rolesMigration } from "../agents/orchestrator/roles/schema.ts";
 import { inboxMigration } from "../agents/channel/inbox-schema.ts";
 
@@ -318,4 +318,5 @@ export const migrations: readonly Migration[] = [
     name: "bus lease guard",
     statements: ["CREATE TABLE bus_lease_guard (held INTEGER NOT NULL) STRICT"],
   },
+  abuseLimitsMigration,
 ];

@@ -162,6 +162,7 @@ describe("aideazz leads export", () => {
 
   it("finds the database through the config file, and an empty export is just the header", async () => {
     const config = join(dir, "aideazz.json");
+    (await openStore({ url: `file:${join(dir, "empty.db")}` })).close(); // an empty database file (older schema)
     await writeFile(
       config,
       JSON.stringify({

@@ -128,6 +128,17 @@ describe("orchestrator turns", () => {
     expect(h.modelCalls()).toBe(3);
   });
 
+  it("a turn retried because every provider failed counts once against the user's limit (F3)", async () => {
+    h = await startHarness({ conversation: { perUserPerMinute: 2 } });
+    h.groq.script({ kind: "server_error" }, { kind: "server_error" }, { kind: "ok", text: "Finally here." });
+    await h.ask("c1", "Can I change the billing address on my invoice?");
+    await h.waitForReplies(2, 15_000); // the fallback, then the answer on a later attempt
+    h.groq.setDefault({ kind: "ok", text: "Yes, in your account settings." });
+    await h.ask("c1", "And the shipping address?");
+    const replies = await h.waitForReplies(3, 15_000);
+    expect(replies.map((r) => r.text).slice(1)).toEqual(["Finally here.", "Yes, in your account settings."]);
+  });
+
   it("without any provider it still answers the FAQ and says honestly when it has no answer", async () => {
     h = await startHarness({ providers: false });
     await h.ask("c1", "pro plan price?");

@@ -1,6 +1,12 @@
 /**
- * Per-user abuse limits (RELIABILITY.md F3), checked before any model call: messages per minute (fixed
- * one-minute windows; past the limit one notice, then silence) and model tokens per UTC day.
+ * Per-user abuse limits (RELIABILITY.md F3), checked before any model call: messages per sliding minute (past
+ * the limit one notice a minute, then silence) and model tokens per UTC day.
+ *
+ * The minute slides: a message is counted against this clock minute's messages plus the previous minute's,
+ * weighted by how much of the previous minute is still inside the last 60 s. Fixed windows would let a flood
+ * that straddles a minute boundary through twice (the limit at the end of one minute, again at the start of the
+ * next). Refused messages count too, so a user who keeps flooding stays refused. Two rows per user at most; one
+ * statement per message.
  *
  * @module
  */
@@ -22,39 +28,42 @@ export interface UserLimitsOptions {
   dailyTokens: number;
 }
 
+const MINUTE_MS = 60_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** ?1 user, ?2 this minute (epoch minutes), ?3 today. */
+const COUNT = `INSERT INTO user_rate (user_key, minute, count, prev_count) VALUES (?1, ?2, 1, 0)
+  ON CONFLICT (user_key) DO UPDATE SET
+    prev_count = CASE minute WHEN ?2 THEN prev_count WHEN ?2 - 1 THEN count ELSE 0 END,
+    count = CASE minute WHEN ?2 THEN count + 1 ELSE 1 END,
+    minute = ?2
+  RETURNING count, prev_count,
+    coalesce((SELECT tokens FROM user_tokens WHERE user_key = ?1 AND day = ?3), 0) AS tokens`;
+
+/** Claims the minute's one notice: ?1 user, ?2 now. */
+const NOTIFY = `UPDATE user_rate SET notified_at = ?2 WHERE user_key = ?1 AND notified_at <= ?2 - ${MINUTE_MS}`;
+
+const SPEND = `INSERT INTO user_tokens (user_key, day, tokens) VALUES (?1, ?2, ?3)
+  ON CONFLICT (user_key, day) DO UPDATE SET tokens = tokens + excluded.tokens`;
 
 export function createUserLimits(opts: UserLimitsOptions): UserLimits {
   const { client, now } = opts;
   return {
     async admit(user) {
       const at = now();
-      const minute = Math.floor(at / 60_000);
-      const rs = await client.execute({
-        sql: `INSERT INTO user_usage (user_key, day, minute, minute_count, tokens) VALUES (?, ?, ?, 1, 0)
-              ON CONFLICT (user_key, day) DO UPDATE SET
-                minute_count = CASE WHEN minute = excluded.minute THEN minute_count + 1 ELSE 1 END,
-                minute = excluded.minute
-              RETURNING minute_count, tokens, notified_minute`,
-        args: [user, dayOf(at), minute],
-      });
+      const rs = await client.execute({ sql: COUNT, args: [user, Math.floor(at / MINUTE_MS), dayOf(at)] });
       const row = rs.rows[0]!;
-      const overRate = Number(row["minute_count"]) > opts.perMinute;
+      const stillInWindow = 1 - (at % MINUTE_MS) / MINUTE_MS;
+      const lastMinute = Number(row["count"]) + Number(row["prev_count"]) * stillInWindow;
+      const overRate = lastMinute > opts.perMinute;
       const overTokens = Number(row["tokens"]) >= opts.dailyTokens;
       if (!overRate && !overTokens) return { ok: true };
-      // One notice per minute window, however many messages arrive in it.
-      const claimed = await client.execute({
-        sql: "UPDATE user_usage SET notified_minute = ? WHERE user_key = ? AND day = ? AND notified_minute <> ?",
-        args: [minute, user, dayOf(at), minute],
-      });
+      const claimed = await client.execute({ sql: NOTIFY, args: [user, at] });
       return { ok: false, reason: overRate ? "rate" : "tokens", notify: claimed.rowsAffected === 1 };
     },
     async spend(user, tokens) {
       if (tokens <= 0) return;
-      await client.execute({
-        sql: "UPDATE user_usage SET tokens = tokens + ? WHERE user_key = ? AND day = ?",
-        args: [tokens, user, dayOf(now())],
-      });
+      await client.execute({ sql: SPEND, args: [user, dayOf(now()), tokens] });
     },
   };
 }

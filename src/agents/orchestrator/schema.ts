@@ -71,3 +71,29 @@ export const orchestratorMigration: Migration = {
     ) STRICT`,
   ],
 };
+
+/**
+ * Abuse limits over a sliding minute (limits.ts): the per-minute count moves to `user_rate`, one row per user with
+ * this minute's and the previous minute's counts; `user_tokens` keeps the model tokens per user and UTC day.
+ */
+export const abuseLimitsMigration: Migration = {
+  version: 62,
+  name: "orchestrator: abuse limits over a sliding minute",
+  statements: [
+    `CREATE TABLE user_rate (
+      user_key TEXT PRIMARY KEY,
+      minute INTEGER NOT NULL,
+      count INTEGER NOT NULL,
+      prev_count INTEGER NOT NULL,
+      notified_at INTEGER NOT NULL DEFAULT 0
+    ) STRICT`,
+    `CREATE TABLE user_tokens (
+      user_key TEXT NOT NULL,
+      day TEXT NOT NULL,
+      tokens INTEGER NOT NULL,
+      PRIMARY KEY (user_key, day)
+    ) STRICT`,
+    "INSERT INTO user_tokens (user_key, day, tokens) SELECT user_key, day, tokens FROM user_usage WHERE tokens > 0",
+    "DROP TABLE user_usage",
+  ],
+};

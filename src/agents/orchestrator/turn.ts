@@ -224,9 +224,10 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     if (msg.text.length > conv.maxInputChars) {
       return { text: conv.tooLongText, kind: "notice", source: "limit", tier: "limit", reason: "too long", remember: false };
     }
-    // Every message of a burst counts against the user's per-minute limit.
+    // Every message of a burst counts against the user's limits, once: a retried turn (providers failed) was
+    // admitted on its first attempt, and our failures must not use up the user's quota.
     let refused: Exclude<LimitVerdict, { ok: true }> | undefined;
-    for (let i = 0; i <= t.burst.length; i++) {
+    for (let i = 0; delivery.attempt === 1 && i <= t.burst.length; i++) {
       const verdict = await deps.limits.admit(`${msg.channel}:${msg.userId}`);
       if (!verdict.ok) refused = { ...verdict, notify: verdict.notify || (refused?.notify ?? false) };
     }

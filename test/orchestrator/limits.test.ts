@@ -1,0 +1,96 @@
+// Per-user abuse limits (RELIABILITY.md F3) on a real store with a moved clock: the minute slides (a flood that
+// straddles a minute boundary is not let through twice), one notice a minute, and the daily token budget.
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createUserLimits, type LimitVerdict } from "../../src/agents/orchestrator/limits.ts";
+import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { tempDir } from "../support/tmp.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let store: Store;
+let n = 0;
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-limits-")));
+afterAll(async () => {
+  store.close();
+  await cleanup();
+});
+beforeEach(async () => {
+  store?.close();
+  store = await openStore({ url: `file:${join(dir, `l${n++}.db`)}` });
+  await migrate(store.client);
+});
+
+const DAY = Date.UTC(2026, 10, 27);
+function limits(o: { perMinute?: number; dailyTokens?: number } = {}) {
+  let t = DAY;
+  const l = createUserLimits({
+    client: store.client,
+    now: () => t,
+    perMinute: o.perMinute ?? 20,
+    dailyTokens: o.dailyTokens ?? 1_000_000,
+  });
+  return { l, at: (ms: number) => void (t = DAY + ms) };
+}
+
+async function send(l: ReturnType<typeof limits>["l"], count: number, user = "tg:1"): Promise<LimitVerdict[]> {
+  const out: LimitVerdict[] = [];
+  for (let i = 0; i < count; i++) out.push(await l.admit(user));
+  return out;
+}
+const admitted = (vs: LimitVerdict[]) => vs.filter((v) => v.ok).length;
+const notices = (vs: LimitVerdict[]) => vs.filter((v) => !v.ok && v.notify).length;
+
+describe("abuse limits (F3)", () => {
+  it("a flood straddling a minute boundary gets the limit once in any 60 s, and one notice", async () => {
+    const { l, at } = limits();
+    at(59_000);
+    const before = await send(l, 30); // the last second of a minute
+    at(60_500);
+    const after = await send(l, 30); // the first second of the next
+    expect(admitted(before)).toBe(20);
+    expect(admitted(after)).toBe(0);
+    expect(notices([...before, ...after])).toBe(1);
+    expect(before.find((v) => !v.ok)).toMatchObject({ reason: "rate" });
+  });
+
+  it("a steady user under the limit is never refused; a flooder is answered again once the flood has passed", async () => {
+    const { l, at } = limits({ perMinute: 6 });
+    for (let s = 0; s < 180; s += 12) { // one message every 12 s: 5 in any 60 s
+      at(s * 1_000);
+      expect(await l.admit("steady")).toEqual({ ok: true });
+    }
+    at(200_000);
+    expect(admitted(await send(l, 10, "flood"))).toBe(6);
+    at(230_000);
+    expect(await l.admit("flood")).toMatchObject({ ok: false, notify: false }); // 10 + 1 in the last 60 s
+    at(262_000); // the next minute, 22 s in: 1 + 11 × 38/60 ≈ 8 counted
+    expect(await l.admit("flood")).toMatchObject({ ok: false });
+    at(280_000); // 40 s in: 2 (the refused one counts too) + 11 × 20/60 ≈ 5.7
+    expect(await l.admit("flood")).toEqual({ ok: true });
+  });
+
+  it("one notice per 60 s, however the minutes fall", async () => {
+    const { l, at } = limits({ perMinute: 1 });
+    const vs: LimitVerdict[] = [];
+    for (let s = 30; s < 150; s += 5) {
+      at(s * 1_000);
+      vs.push(await l.admit("tg:2"));
+    }
+    // Refused from 35 s on; notices at 35 s and 95 s (not again at the minute marks 60 and 120 s).
+    expect(vs.filter((v) => !v.ok && v.notify).length).toBe(2);
+  });
+
+  it("the daily token budget refuses once spent, and opens again the next UTC day", async () => {
+    const { l, at } = limits({ dailyTokens: 1_000 });
+    at(3_600_000);
+    expect(await l.admit("wa:9")).toEqual({ ok: true });
+    await l.spend("wa:9", 600);
+    expect(await l.admit("wa:9")).toEqual({ ok: true });
+    await l.spend("wa:9", 400);
+    expect(await l.admit("wa:9")).toEqual({ ok: false, reason: "tokens", notify: true });
+    expect(await l.admit("wa:8")).toEqual({ ok: true }); // per user
+    at(24 * 3_600_000 + 60_000);
+    expect(await l.admit("wa:9")).toEqual({ ok: true });
+  });
+});
