@@ -8,7 +8,12 @@ import { z } from "zod";
 /**
  * The name of an environment variable that holds a secret. Config fields ending in `Env` use it, so secrets live
  * in systemd's `EnvironmentFile=`, never in the config file, and can be found for redaction by walking the config.
+ * Upper case only: a secret pasted here by mistake (an API key, mixed case) is refused with a message that does not
+ * repeat it.
  */
-export const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable name");
+export const envVarName = z.string().regex(
+  /^[A-Z_][A-Z0-9_]*$/,
+  "must be the name of an environment variable (A–Z, 0–9, _; e.g. GROQ_API_KEY), not the secret itself (not shown)",
+);
 
 export const port = z.number().int().min(1).max(65_535);

@@ -244,11 +244,12 @@ export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
   requireSecretsOf?: readonly string[],
 ): Config {
+  const source = text.replace(/^\uFEFF/, ""); // a byte-order mark, as some editors save
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(source);
   } catch (err) {
-    throw new ConfigError([{ path: "(root)", message: `not valid JSON: ${(err as Error).message}` }]);
+    throw new ConfigError([{ path: "(root)", message: `not valid JSON: ${jsonError(source, err as Error)}` }]);
   }
   const parsed = configSchema.safeParse(json, { reportInput: true });
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map(toIssue));
@@ -267,6 +268,23 @@ export function loadConfig(
     })));
   }
   return config;
+}
+
+/** JSON.parse's message without the text it quotes (a secret pasted into the file), with line and column. */
+function jsonError(text: string, err: Error): string {
+  let message = err.message;
+  let at = /at position (\d+)/.exec(message)?.[1];
+  // V8: `Unexpected token 'x', ..."<10 characters either side>"... is not valid JSON`.
+  const quoted = /^(Unexpected token '[\s\S]+?'), (\.\.\.)?"([\s\S]*)"(\.\.\.)? is not valid JSON$/.exec(message);
+  if (quoted) {
+    const [, head, cutStart, around, cutEnd] = quoted;
+    message = head!;
+    if (cutStart) at = String(text.indexOf(around!) + 10);
+    else if (cutEnd) at = String(around!.length - 10);
+  }
+  if (at === undefined || message.includes("(line ")) return message;
+  const lines = text.slice(0, Number(at)).split("\n");
+  return `${message} (line ${lines.length} column ${lines.at(-1)!.length + 1})`;
 }
 
 function agentKindOf(config: Config, name: string): AgentKind | undefined {

@@ -83,6 +83,30 @@ describe("loadConfig", () => {
     expect(() => loadConfig("{ agents: ", {})).toThrow(/not valid JSON/);
   });
 
+  it("never repeats a secret pasted where a variable name belongs, or into the JSON; accepts a byte-order mark", () => {
+    const pasted = "gsk_PASTEDREALKEY0123456789abcdef";
+    const config = base();
+    ((config["router"] as { providers: Record<string, Record<string, unknown>> }).providers["groq"]!)["apiKeyEnv"] =
+      pasted;
+    const [issue, ...more] = issuesOf(config);
+    expect(more).toEqual([]);
+    expect(issue).toMatchObject({ path: "router.providers.groq.apiKeyEnv", message: expect.stringMatching(/not the secret/) });
+    expect(JSON.stringify(issue)).not.toContain("PASTED");
+    for (const text of ['{"store": {"url": sk-PASTEDKEY0123456789}}', '{"a": 1,\n "b": sk-PASTEDKEY0123456789}']) {
+      const err = (() => {
+        try {
+          loadConfig(text, {});
+        } catch (e) {
+          return e as ConfigError;
+        }
+      })();
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err!.issues[0]!.message).toMatch(/^not valid JSON: .*line \d+ column \d+/);
+      expect(err!.issues[0]!.message).not.toContain("PASTED");
+    }
+    expect(loadConfig(`\uFEFF${JSON.stringify(base())}`, SECRETS).agents).toHaveLength(2);
+  });
+
   it("the published JSON Schema is the one generated from the zod schema", async () => {
     const published = JSON.parse(await readFile(join(repoRoot, "aideazz.schema.json"), "utf8"));
     expect(published).toEqual(configJsonSchema());
@@ -136,6 +160,14 @@ describe("aideazz config check", () => {
     const r = await check(config, SECRETS);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`roles\\.support\\.faq: ${join(dir, "bad-faq.json")}: entries\\.0\\.questions: `));
+  });
+
+  it("shows the store's URL without credentials or query parameters", async () => {
+    const config = { ...base(), store: { url: "libsql://db.example.com?authToken=PASTEDSTORETOKEN" } };
+    const r = await check(config, SECRETS);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("store: libsql://db.example.com");
+    expect(r.stdout + r.stderr).not.toContain("PASTEDSTORETOKEN");
   });
 
   it("shows secrets only redacted: no secret value appears in its output", async () => {

@@ -3,7 +3,7 @@ import { type Config, ConfigError, type ConfigIssue, configJsonSchema, findSecre
 import { describeSecret } from "../../redact.ts";
 import { parseFaq } from "../../router/faq.ts";
 import { type CliDeps, defineCommand } from "../command.ts";
-import { configPathOf } from "../context.ts";
+import { configPathOf, displayDbUrl } from "../context.ts";
 
 async function checkFiles(config: Config, baseDir: string, deps: CliDeps): Promise<ConfigIssue[]> {
   const issues: ConfigIssue[] = [];
@@ -58,7 +58,7 @@ export const configCheckCommand = defineCommand({
     }
     const ok = config!;
     deps.stdout(`config check: ${path}: ok\n`);
-    deps.stdout(`  store: ${ok.store.url}\n`);
+    deps.stdout(`  store: ${displayDbUrl(ok.store.url)}\n`);
     for (const a of ok.agents) {
       deps.stdout(`  agent ${a.name}: ${a.kind}${a.role ? ` (${a.role})` : ""} on ${a.host}:${a.port}\n`);
     }
