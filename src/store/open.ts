@@ -311,6 +311,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const wal = walSyncer(`${path}-wal`);
   const client = memory ? pooled : new LocalClient(pooled, createGroupWriter({
     open: () => writerPool.acquireSync(),
+    release: (conn) => writerPool.release(conn),
     busyTimeoutMs,
     syncWal: wal.sync,
     ...(opts.observeLock ? { observe: opts.observeLock } : {}),

@@ -60,6 +60,8 @@ interface Unit {
 export interface WriterOptions {
   /** Opens the writer's connection: configured like the pool's, but with busy_timeout 0. */
   open(): Connection;
+  /** Takes back a connection the writer closed: after an error that left it unusable, or at `close()`. */
+  release(conn: Connection): void;
   /** How long a write may wait for the lock before it fails with SQLITE_BUSY. */
   busyTimeoutMs: number;
   /**
@@ -134,9 +136,11 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
 
   const drop = () => {
     cache.clear();
+    if (db === undefined) return;
     try {
-      if (db?.open) db.close();
+      if (db.open) db.close();
     } catch { /* dropped either way */ }
+    opts.release(db);
     db = undefined;
   };
 

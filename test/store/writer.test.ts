@@ -45,20 +45,27 @@ async function waitUntil(ok: () => boolean) {
   expect(ok()).toBe(true);
 }
 
-/** A group writer on its own WAL connection to `file` in the test's directory. */
+/** A group writer on its own WAL connection to `file` in the test's directory; counts connections out and back. */
 function walWriter(file: string, opts: Pick<WriterOptions, "syncWal"> & Partial<WriterOptions>) {
   const pool = new ConnectionPool(join(dir, file), { timeout: 0 }, 1);
+  const connections = { opened: 0, released: 0 };
   const writer = createGroupWriter({
     open: () => {
       const db = pool.acquireSync();
+      connections.opened++;
       db.exec("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=0");
       return db;
+    },
+    release: (db) => {
+      connections.released++;
+      pool.release(db);
     },
     busyTimeoutMs: 5_000,
     ...opts,
   });
   return {
     writer,
+    connections,
     close: () => {
       writer.close();
       pool.close();
@@ -200,6 +207,18 @@ describe("group writer", () => {
     try {
       const err = await writer.write(["CREATE TABLE t (v)"], { batch: true, durable: true }).catch((e: unknown) => e);
       expect(isStoreUnavailable(err)).toBe(true);
+    } finally {
+      close();
+    }
+  });
+
+  it("hands back to its pool the connection it closes", async () => {
+    const { writer, connections, close } = walWriter("r.db", { syncWal: () => Promise.resolve() });
+    try {
+      await writer.write(["CREATE TABLE t (v)"], { batch: true });
+      expect(connections).toEqual({ opened: 1, released: 0 });
+      writer.close();
+      expect(connections).toEqual({ opened: 1, released: 1 });
     } finally {
       close();
     }
