@@ -154,6 +154,9 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
         ...STATIC_UNITS,
         ...["webchat", "support-bot", "analytics"].map((n) => `aideazz-agent@${n}.service.d/limits.conf`),
       ];
+      const listed = r.stdout.split("\n").filter((l) => l.startsWith("  "));
+      expect(listed).toHaveLength(names.length + 1); // and the polkit rule
+      expect(r.stdout).toContain(`wrote ${names.length + 1} files`);
       const files = await Promise.all(
         names.map(async (path) => ({ path, text: await readFile(join(out, path), "utf8") })),
       );

@@ -27,14 +27,13 @@ export const systemdRenderCommand = defineCommand({
     const { config, path } = await readConfig(values, deps, []);
     const out = stringOption(values, "out") ?? "/etc/systemd/system";
     const files = renderSystemd(config, path);
-    for (const f of files) await deps.writeTextFile(join(out, f.path), f.text);
-    deps.stdout(`systemd render: wrote ${files.length} files to ${out} (config ${path})\n`);
-    for (const f of files) deps.stdout(`  ${f.path}\n`);
     const polkit = stringOption(values, "polkit");
-    if (polkit !== undefined) {
-      await deps.writeTextFile(join(polkit, "50-aideazz.rules"), polkitRule());
-      deps.stdout(`  ${join(polkit, "50-aideazz.rules")}\n`);
-    }
+    const rule = polkit === undefined ? undefined : join(polkit, "50-aideazz.rules");
+    for (const f of files) await deps.writeTextFile(join(out, f.path), f.text);
+    if (rule !== undefined) await deps.writeTextFile(rule, polkitRule());
+    deps.stdout(`systemd render: wrote ${files.length + (rule ? 1 : 0)} files to ${out} (config ${path})\n`);
+    for (const f of files) deps.stdout(`  ${f.path}\n`);
+    if (rule !== undefined) deps.stdout(`  ${rule}\n`);
     const units = [
       ...config.agents.map((a) => agentUnit(a.name)),
       ...(config.ops.llama ? [LLAMA_UNIT] : []),
