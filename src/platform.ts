@@ -36,17 +36,22 @@ export interface ServeOptions {
 export async function serve(opts: ServeOptions): Promise<Server> {
   if (runtime === "deno") {
     const { promise, resolve } = Promise.withResolvers<number>();
-    const server = Deno.serve(
-      { port: opts.port, hostname: opts.hostname, onListen: (addr) => resolve(addr.port) },
-      opts.fetch,
-    );
+    let server: Deno.HttpServer;
+    try {
+      server = Deno.serve(
+        { port: opts.port, hostname: opts.hostname, onListen: (addr) => resolve(addr.port) },
+        opts.fetch,
+      );
+    } catch (err) {
+      throw listenError(opts, err);
+    }
     const port = await promise;
     return { port, hostname: opts.hostname, close: () => server.shutdown() };
   }
   const { createAdaptorServer } = await import("@hono/node-server");
   const server = createAdaptorServer({ fetch: opts.fetch });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err) => reject(listenError(opts, err)));
     server.listen(opts.port, opts.hostname, () => resolve());
   });
   const address = server.address();
@@ -61,6 +66,15 @@ export async function serve(opts: ServeOptions): Promise<Server> {
         if ("closeIdleConnections" in server) server.closeIdleConnections();
       }),
   };
+}
+
+/** Names the address a server could not listen on (the runtimes' own errors do not). */
+function listenError(opts: ServeOptions, err: unknown): Error {
+  const e = err as { code?: string; name?: string; message?: string };
+  const reason = e.code === "EADDRINUSE" || e.name === "AddrInUse"
+    ? "the port is in use by another process (check the agents' ports in the config)"
+    : e.message ?? String(err);
+  return new Error(`cannot listen on ${opts.hostname}:${opts.port}: ${reason}`, { cause: err });
 }
 
 /** The process environment as a plain, read-only record. */

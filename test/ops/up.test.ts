@@ -157,6 +157,7 @@ describe("aideazz up", () => {
     const up = spawnAideazz(["up", "--config", config]);
     expect(await up.exited).toBe(1);
     blocker.close();
+    expect(up.output()).toContain(`cannot listen on 127.0.0.1:${busy}: the port is in use by another process`);
     expect(upEvents(up.output()).at(-1)).toMatchObject({
       level: "error",
       msg: "no agent is running: every agent failed or stopped (see the lines above)",
