@@ -52,9 +52,9 @@ export interface Command {
   run(input: CommandInput): Promise<number>;
 }
 
-/** A mistake in how the command was called: one line, the usage, exit 2. */
+/** A mistake in how the command was called: one line, the usage (the command's, or `usage` text), exit 2. */
 export class UsageError extends Error {
-  constructor(message: string, readonly command?: Command) {
+  constructor(message: string, readonly command?: Command, readonly usage?: string) {
     super(message);
     this.name = "UsageError";
   }

@@ -34,6 +34,11 @@ const helpCommand = defineCommand({
       deps.stdout(usage());
       return Promise.resolve(0);
     }
+    const group = groupOf(positionals[0]);
+    if (positionals.length === 1 && group.length > 0) {
+      deps.stdout(groupUsage(positionals[0]!, group));
+      return Promise.resolve(0);
+    }
     const command = findCommand(positionals);
     if (!command || command.words !== positionals.length) {
       throw new UsageError(`unknown command "${positionals.join(" ")}"`);
@@ -63,6 +68,24 @@ export const commands: readonly Command[] = [
   versionCommand,
   helpCommand,
 ];
+
+/** The subcommands of `word` (`bus`, `cache`, `config`, …); none when it is not a group. */
+function groupOf(word: string | undefined): Command[] {
+  return word === undefined ? [] : commands.filter((c) => c.name.startsWith(`${word} `));
+}
+
+function groupUsage(word: string, group: readonly Command[]): string {
+  const width = Math.max(...group.map((c) => `${c.name} ${c.args ?? ""}`.length));
+  return [
+    `Usage: aideazz ${word} <${group.map((c) => c.name.slice(word.length + 1)).join("|")}> [options]`,
+    "",
+    "Commands:",
+    ...group.map((c) => `  ${`${c.name} ${c.args ?? ""}`.padEnd(width)}  ${c.summary}`),
+    "",
+    `Run 'aideazz help ${word} <command>' for a command's options.`,
+    "",
+  ].join("\n");
+}
 
 function findCommand(words: readonly string[]): { command: Command; words: number } | undefined {
   for (const n of [2, 1]) {
@@ -107,7 +130,7 @@ export function commandUsage(command: Command): string {
 
 function usageError(deps: CliDeps, err: UsageError): number {
   deps.stderr(`aideazz: ${err.message}\n`);
-  deps.stderr(err.command ? commandUsage(err.command) : usage());
+  deps.stderr(err.command ? commandUsage(err.command) : err.usage ?? usage());
   return 2;
 }
 
@@ -141,9 +164,16 @@ export async function runCli(args: string[], deps: CliDeps): Promise<number> {
     const found = findCommand(lenient.positionals);
     if (!found) {
       const first = lenient.positionals[0];
-      const group = commands.filter((c) => c.name.startsWith(`${first} `)).map((c) => c.name);
+      const group = groupOf(first);
       if (first === undefined) throw new UsageError(`unknown option "${args[0]}"`);
-      if (group.length > 0) throw new UsageError(`"${first}" needs a subcommand: ${group.join(", ")}`);
+      if (group.length > 0) {
+        if (lenient.values["help"] === true && lenient.positionals.length === 1) {
+          deps.stdout(groupUsage(first, group));
+          return 0;
+        }
+        const names = group.map((c) => c.name).join(", ");
+        throw new UsageError(`"${first}" needs a subcommand: ${names}`, undefined, groupUsage(first, group));
+      }
       throw new UsageError(`unknown command "${first}"`);
     }
     const { command, words } = found;

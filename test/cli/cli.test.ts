@@ -46,6 +46,13 @@ describe("aideazz CLI", () => {
     const b = await cli(["config", "check", "--help"]);
     expect(b.code).toBe(0);
     expect(b.stdout).toContain("Usage: aideazz config check");
+    // A group (bus, cache, config, leads, systemd) lists its subcommands.
+    for (const args of [["help", "bus"], ["bus", "--help"], ["systemd", "-h"]]) {
+      const g = await cli(args);
+      expect({ args, code: g.code }).toEqual({ args, code: 0 });
+      expect(g.stdout).toMatch(new RegExp(`^Usage: aideazz ${args.includes("help") ? args[1] : args[0]} <`));
+    }
+    expect((await cli(["help", "bus"])).stdout).toContain("bus dlq");
   });
 
   it.each([
