@@ -1,4 +1,4 @@
-// RELIABILITY.md F4 (retention): the orchestrator's conversation retention deletes turns older than
+// RELIABILITY.md F4 (retention): the orchestrator's conversation retention deletes turns (and chat inbox rows) older than
 // `conversation.retentionDays` and keeps the rest — first the purge itself (src/agents/orchestrator/
 // conversation.ts) on a real store with the real schema, then a real orchestrator process: it purges soon after
 // it starts, not only an hour later (an orchestrator restarted more often than hourly — crash loops, deploys, the
@@ -83,6 +83,11 @@ describe("F4: conversation retention in a running orchestrator", () => {
     await s.client.batch([
       { sql: "INSERT INTO conversation_turns (chat, role, text, at) VALUES ('tg1:1', 'user', 'old question', ?)", args: [Date.now() - 3 * DAY] },
       { sql: "INSERT INTO conversation_turns (chat, role, text, at) VALUES ('tg1:1', 'user', 'new question', ?)", args: [Date.now()] },
+      ...[["old", 3 * DAY], ["new", 0]].map(([age, ms]) => ({
+        sql: `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, state)
+          VALUES ('tg1', ?, '1', 'text', ?, ?, 'answered')`,
+        args: [`u-${age}`, `${age} message`, Date.now() - Number(ms)],
+      })),
     ], "write");
     s.close();
   }, 60_000);
@@ -92,18 +97,22 @@ describe("F4: conversation retention in a running orchestrator", () => {
     await dirCleanup?.();
   });
 
-  it("purges turns older than retentionDays within seconds of starting", async () => {
+  it("purges turns and chat inbox rows older than retentionDays within seconds of starting", async () => {
     await cluster.startAll();
     const texts = async () => {
       const s = await openStore({ url: `file:${cluster.dbPath}` });
       try {
-        return (await s.client.execute("SELECT text FROM conversation_turns ORDER BY id")).rows.map((r) => r["text"]);
+        const all = async (sql: string) => (await s.client.execute(sql)).rows.map((r) => r["text"]);
+        return [
+          ...await all("SELECT text FROM conversation_turns ORDER BY id"),
+          ...await all("SELECT text FROM chat_inbox ORDER BY seq"),
+        ];
       } finally {
         s.close();
       }
     };
     const deadline = Date.now() + 15_000;
-    while ((await texts()).length > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    expect(await texts()).toEqual(["new question"]);
+    while ((await texts()).length > 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    expect(await texts()).toEqual(["new question", "new message"]);
   }, 60_000);
 });
