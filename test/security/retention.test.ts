@@ -1,5 +1,5 @@
-// RELIABILITY.md F4 (retention): the orchestrator's conversation retention deletes turns (and chat inbox rows) older than
-// `conversation.retentionDays` and keeps the rest — first the purge itself (src/agents/orchestrator/
+// RELIABILITY.md F4 (retention): the orchestrator's retention deletes conversation turns and chat inbox rows older
+// than `conversation.retentionDays` and keeps the rest — first the purge itself (src/agents/orchestrator/
 // conversation.ts) on a real store with the real schema, then a real orchestrator process: it purges soon after
 // it starts, not only an hour later (an orchestrator restarted more often than hourly — crash loops, deploys, the
 // soak's kill -9 — never purged before f890e94; this test was the repro).
