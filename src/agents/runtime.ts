@@ -111,7 +111,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     await store.client.execute({
       sql: `INSERT INTO agent_heartbeats (agent, pid, version, started_at, seen_at) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (agent) DO UPDATE SET pid = excluded.pid, version = excluded.version,
-              started_at = excluded.started_at, seen_at = excluded.seen_at`,
+              started_at = excluded.started_at, seen_at = excluded.seen_at, stopped_at = NULL`,
       args: [agent.name, opts.pid, opts.version, startedAt, startedAt],
     });
     const deps: AgentDeps = {
@@ -192,6 +192,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
         await server.close();
         // The last metrics and trace events of this process: a clean stop loses nothing.
         await flusher.stop();
+        await store.client.execute({
+          sql: "UPDATE agent_heartbeats SET stopped_at = ?, seen_at = ? WHERE agent = ? AND pid = ?",
+          args: [now(), now(), agent.name, opts.pid],
+        }).catch((err) => log.warn("could not record the stop", { code: storeErrorCode(err) }));
         // libSQL closes its handles lazily and the process exits right after this: checkpoint now, so the
         // next start finds an empty WAL instead of replaying it.
         await store.checkpoint().catch((err) => log.warn("checkpoint at stop failed", { code: storeErrorCode(err) }));

@@ -62,5 +62,5 @@ export {
 export { formatDuration, parseDuration } from "./duration.ts";
 export { httpMetrics } from "./http.ts";
 export { createProcessSampler } from "./process.ts";
-export { buildStatsReport, formatStatsReport } from "./report.ts";
+export { agentStatus, buildStatsReport, formatStatsReport } from "./report.ts";
 export type { StatsAgent, StatsOptions, StatsReport } from "./report.ts";

@@ -27,9 +27,21 @@ export interface StatsAgent {
   version: string;
   startedAt: number;
   seenAt: number;
+  /** When it stopped cleanly; undefined while it runs (or after a crash: then it goes stale). */
+  stoppedAt: number | undefined;
   rssBytes: number | undefined;
   starts: number;
   memoryTrend: (number | null)[];
+}
+
+/** What an agent's heartbeat row says at `now`: stale when not seen for 60 s without having stopped cleanly. */
+export function agentStatus(
+  a: { seenAt: number | undefined; stoppedAt: number | undefined },
+  now: number,
+): "up" | "stale" | "stopped" | "never seen" {
+  if (a.seenAt === undefined) return "never seen";
+  if (a.stoppedAt !== undefined) return "stopped";
+  return now - a.seenAt > 60_000 ? "stale" : "up";
 }
 
 /** A restart the health job made (the `restarts` table of src/ops). */
@@ -79,7 +91,7 @@ export async function buildStatsReport(client: Client, o: StatsOptions): Promise
   );
   const kpis = computeKpis(series);
   const hb = await client.execute(
-    "SELECT agent, pid, version, started_at, seen_at FROM agent_heartbeats ORDER BY agent",
+    "SELECT agent, pid, version, started_at, seen_at, stopped_at FROM agent_heartbeats ORDER BY agent",
   );
   const agents = hb.rows.map((r): StatsAgent => {
     const name = String(r["agent"]);
@@ -90,6 +102,7 @@ export async function buildStatsReport(client: Client, o: StatsOptions): Promise
       version: String(r["version"]),
       startedAt: Number(r["started_at"]),
       seenAt: Number(r["seen_at"]),
+      stoppedAt: r["stopped_at"] === null ? undefined : Number(r["stopped_at"]),
       rssBytes: rss?.value,
       starts: kpis.starts?.[name] ?? 0,
       memoryTrend: rss?.trend ?? [],
@@ -181,10 +194,10 @@ export function formatStatsReport(r: StatsReport, dbText: string): string {
       ["agent", "status", "pid", "version", "up", "last seen", "memory", "starts", "memory trend"],
       r.agents.map((a) => [
         a.name,
-        now - a.seenAt > 60_000 ? "stale" : "up",
+        agentStatus(a, now),
         String(a.pid),
         a.version,
-        formatDuration(now - a.startedAt),
+        a.stoppedAt === undefined ? formatDuration(now - a.startedAt) : "—",
         `${formatDuration(now - a.seenAt)} ago`,
         a.rssBytes === undefined ? "—" : formatBytes(a.rssBytes),
         String(a.starts),

@@ -319,4 +319,10 @@ export const migrations: readonly Migration[] = [
     statements: ["CREATE TABLE bus_lease_guard (held INTEGER NOT NULL) STRICT"],
   },
   abuseLimitsMigration,
+  {
+    // When an agent stopped cleanly (NULL while it runs): `aideazz stats` and the dashboard say "stopped".
+    version: 63,
+    name: "agent heartbeats: stopped_at",
+    statements: ["ALTER TABLE agent_heartbeats ADD COLUMN stopped_at INTEGER"],
+  },
 ];

@@ -43,7 +43,7 @@ describe("agent lifecycle", () => {
     for (const c of children) expect(c.output()).not.toMatch(/database is locked|SQLITE_BUSY/);
   }, 120_000);
 
-  it("SIGTERM stops the agent: exit 0, store closed (WAL checkpointed away), logs say so", async () => {
+  it("SIGTERM stops the agent: exit 0, store closed (WAL checkpointed away), logs say so, stats says stopped", async () => {
     const port = await freePort();
     const db = join(dir, "term.db");
     const config = join(dir, "term.json");
@@ -61,6 +61,9 @@ describe("agent lifecycle", () => {
     expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(["signal received", "agent stopping", "agent stopped"]));
     // A clean stop checkpoints: the WAL is empty (or gone) afterwards.
     expect(existsSync(`${db}-wal`) ? statSync(`${db}-wal`).size : 0).toBe(0);
+    // …and is recorded: `aideazz stats` says stopped at once, not "up" until the heartbeat goes stale.
+    const stats = await runAideazz(["stats", "--db", `file:${db}`]);
+    expect(stats.stdout).toMatch(/\n\s+analytics\s+stopped\s+\d+\s+\S+\s+—\s/);
   }, 90_000);
 
   it("/health answers 503 while another process holds the write lock past the busy timeout, 200 after", async () => {

@@ -58,6 +58,10 @@ describe("dashboard in Chromium", () => {
       const page = await context.newPage();
       const requests: string[] = [];
       page.on("request", (r) => requests.push(r.url()));
+      // The orchestrator stopped cleanly: shown as stopped, without an uptime.
+      await agent.running.store.client.execute(
+        "UPDATE agent_heartbeats SET stopped_at = seen_at WHERE agent = 'orchestrator'",
+      );
       const res = await page.goto(`${agent.base}/?window=1h`);
       expect(res?.status()).toBe(200);
       expect(await page.title()).toBe("aideazz · analytics");
@@ -101,6 +105,11 @@ describe("dashboard in Chromium", () => {
       expect(box!.height).toBeGreaterThan(80);
       // Tables and numbers.
       expect(await page.$$eval("#agents tbody tr", (els) => els.length)).toBe(3);
+      const orchestrator = await page.$$eval(
+        "#agents tbody tr",
+        (rows) => rows.map((r) => [...r.children].map((c) => c.textContent?.trim())).find((c) => c[0] === "orchestrator"),
+      );
+      expect([orchestrator?.[2], orchestrator?.[5]]).toEqual(["stopped", "—"]);
       expect(await page.$$eval("#traces tbody tr", (els) => els.length)).toBe(seed.traceIds.length);
       expect(await page.locator(".kpi-value").first().textContent()).toMatch(/^\d[\d.]*k? \/ \d[\d.]*k?$/);
       const lock = page.locator(".kpi", { has: page.locator(".kpi-label", { hasText: "write lock held" }) });

@@ -32,6 +32,7 @@ export interface AgentRow {
   version: string | undefined;
   startedAt: number | undefined;
   seenAt: number | undefined;
+  stoppedAt: number | undefined;
   rssBytes: number | undefined;
   starts: number;
 }
@@ -62,13 +63,14 @@ function ratioSlots(num: number[], den: number[]): (number | null)[] {
 
 async function heartbeats(
   client: Client,
-): Promise<Map<string, { pid: number; version: string; startedAt: number; seenAt: number }>> {
-  const rs = await client.execute("SELECT agent, pid, version, started_at, seen_at FROM agent_heartbeats");
+): Promise<Map<string, { pid: number; version: string; startedAt: number; seenAt: number; stoppedAt?: number }>> {
+  const rs = await client.execute("SELECT agent, pid, version, started_at, seen_at, stopped_at FROM agent_heartbeats");
   return new Map(rs.rows.map((r) => [String(r["agent"]), {
     pid: Number(r["pid"]),
     version: String(r["version"]),
     startedAt: Number(r["started_at"]),
     seenAt: Number(r["seen_at"]),
+    ...(r["stopped_at"] === null ? {} : { stoppedAt: Number(r["stopped_at"]) }),
   }]));
 }
 
@@ -161,6 +163,7 @@ export async function loadDashboard(client: Client, opts: LoadOptions): Promise<
         version: h?.version,
         startedAt: h?.startedAt,
         seenAt: h?.seenAt,
+        stoppedAt: h?.stoppedAt,
         rssBytes: rss.find((s) => s.agent === name)?.points.at(-1)?.value,
         starts: kpis.starts?.[name] ?? 0,
       };

@@ -6,6 +6,7 @@
  */
 import { html, raw } from "hono/html";
 import {
+  agentStatus,
   formatBytes,
   formatCount,
   formatDuration,
@@ -99,7 +100,6 @@ ${
 }
 
 function agentsTable(d: DashboardData): Html {
-  const stale = (seen: number | undefined) => seen === undefined || d.now - seen > 60_000;
   return html`
     <table>
       <thead>
@@ -115,25 +115,22 @@ function agentsTable(d: DashboardData): Html {
           <th>starts</th>
         </tr>
       </thead>
-      <tbody>${d.agents.map((a) =>
-        html`
+      <tbody>${d.agents.map((a) => {
+        const status = agentStatus(a, d.now);
+        return html`
           <tr>
             <td>${a.name}</td>
             <td>${a.kind}</td>
-            <td><span class="pill ${stale(a.seenAt) ? "bad" : "ok"}">${a.seenAt === undefined
-              ? "never seen"
-              : stale(a.seenAt)
-              ? "stale"
-              : "up"}</span></td>
+            <td><span class="pill ${status === "up" ? "ok" : "bad"}">${status}</span></td>
             <td>${a.pid ?? "—"}</td>
             <td>${a.version ?? "—"}</td>
-            <td>${a.startedAt === undefined ? "—" : formatDuration(d.now - a.startedAt)}</td>
+            <td>${a.startedAt === undefined || status === "stopped" ? "—" : formatDuration(d.now - a.startedAt)}</td>
             <td>${a.seenAt === undefined ? "—" : `${formatDuration(d.now - a.seenAt)} ago`}</td>
             <td>${a.rssBytes === undefined ? "—" : formatBytes(a.rssBytes)}</td>
             <td>${a.starts}</td>
           </tr>
-        `
-      )}</tbody>
+        `;
+      })}</tbody>
     </table>
   `;
 }
