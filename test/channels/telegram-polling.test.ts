@@ -128,21 +128,14 @@ describe("telegram long polling", () => {
     60_000,
   );
 
-  it("a 409 conflict (webhook set elsewhere) is reported and retried, never crashes the poller", async () => {
+  it("a 409 conflict (webhook set elsewhere) or a proxy's error page is reported and retried, never crashes the poller", async () => {
     const fake = await startFakeTelegram({ token: TOKEN });
-    fake.script(
-      "getUpdates",
-      (_c, i) => (i < 2
-        ? {
-          status: 409,
-          body: {
-            ok: false,
-            error_code: 409,
-            description: "Conflict: terminated by other getUpdates request",
-          },
-        }
-        : undefined),
-    );
+    const conflict = {
+      status: 409,
+      body: { ok: false, error_code: 409, description: "Conflict: terminated by other getUpdates request" },
+    };
+    const proxyError = { status: 502, body: { message: "Bad Gateway" } }; // not a Bot API answer
+    fake.script("getUpdates", (_c, i) => (i === 0 ? proxyError : i < 3 ? conflict : undefined));
     const store = await openStore({ url: `file:${join(dir, "conflict.db")}` });
     await migrate(store.client);
     const config = loadConfig(
@@ -159,6 +152,11 @@ describe("telegram long polling", () => {
     const agent = await createTelegramAgent(depsFor(store, config, secrets), telegramAgentOf(config));
     try {
       await agent.start?.();
+      await until(
+        async () => (await agent.checks!())["telegram"]!.detail?.includes("check telegram.apiRoot") === true,
+        5_000,
+        "the proxy's error",
+      );
       await until(
         async () => (await agent.checks!())["telegram"]!.detail?.includes("conflict") === true,
         5_000,

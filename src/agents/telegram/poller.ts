@@ -59,7 +59,9 @@ export function createPoller(opts: PollerOptions): Poller {
       let waitMs = backoffMs(attempt, 1_000, 2, 60_000);
       let detail = "getUpdates failed (network)";
       if (err instanceof GrammyError) {
-        detail = `getUpdates failed (${err.error_code}: ${err.description})`;
+        detail = err.error_code === undefined
+          ? "getUpdates failed: the API root answered without a Bot API error (check telegram.apiRoot)"
+          : `getUpdates failed (${err.error_code}: ${err.description})`;
         if (err.error_code === 429) waitMs = (err.parameters.retry_after ?? 5) * 1000;
         if (err.error_code === 401 || err.error_code === 404) {
           detail = "getUpdates refused: the bot token is invalid";
