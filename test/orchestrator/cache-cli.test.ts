@@ -47,6 +47,13 @@ describe("aideazz cache", () => {
     const bad = await cli(["cache", "eval", "--dataset", "x.jsonl", "--holdout", "lots"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--holdout must be a number, got "lots"');
+    const missing = await cli(["cache", "eval", "--dataset", join(dir, "nope.jsonl")]);
+    expect([missing.code, missing.stderr]).toEqual([1, `cache eval: cannot read the dataset ${join(dir, "nope.jsonl")}\n`]);
+    const tiny = join(dir, "tiny.jsonl");
+    await writeFile(tiny, JSON.stringify({ text: "what is the fee", group: "fees" }));
+    const one = await cli(["cache", "eval", "--dataset", tiny]);
+    expect(one.code).toBe(1);
+    expect(one.stderr).toMatch(/1 rows give \d stored and \d held-out questions; both are needed/);
   });
 
   it("stats and clear report and delete stored answers", async () => {

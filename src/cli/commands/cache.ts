@@ -144,8 +144,22 @@ export const cacheEvalCommand = defineCommand({
     const holdout = num("holdout", 0.2);
     const seed = num("seed", 1);
     const maxFalse = num("max-false", 0.02);
-    const rows = parseDataset(await deps.readTextFile(file), file.endsWith(".jsonl") ? "jsonl" : "csv");
+    let text: string;
+    try {
+      text = await deps.readTextFile(file);
+    } catch {
+      deps.stderr(`cache eval: cannot read the dataset ${file}\n`);
+      return 1;
+    }
+    const rows = parseDataset(text, file.endsWith(".jsonl") ? "jsonl" : "csv");
     const { stored, queries } = splitStratified(rows, { holdout, seed });
+    if (queries.length === 0 || stored.length === 0) {
+      deps.stderr(
+        `cache eval: ${rows.length} rows give ${stored.length} stored and ${queries.length} held-out questions; ` +
+          "both are needed (more rows, or another --holdout)\n",
+      );
+      return 1;
+    }
     const json = values["json"] === true;
     const out: CliDeps = json ? { ...deps, stdout: () => {} } : deps;
     const lexical = sweepThresholds(stored, queries, () => createMatcher(), thresholdGrid(0, 1, 101));
