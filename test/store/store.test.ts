@@ -47,6 +47,13 @@ describe("store", () => {
     await tx.rollback();
     const after = await pragmas(store);
     for (const p of [...all, after]) expect(p).toEqual({ journal: "wal", synchronous: 2, busy: 5000, fk: 1 });
+    // The writer's own connection (every write goes through it; a plain SELECT runs on it too): the same
+    // settings, but busy_timeout 0 (it waits for the lock on timers, not by sleeping the thread).
+    const writer = (await store.client.execute(
+      `SELECT (SELECT journal_mode FROM pragma_journal_mode) AS journal, (SELECT synchronous FROM pragma_synchronous)
+        AS synchronous, (SELECT timeout FROM pragma_busy_timeout) AS busy, (SELECT foreign_keys FROM pragma_foreign_keys) AS fk`,
+    )).rows[0]!;
+    expect({ ...writer }).toEqual({ journal: "wal", synchronous: 2, busy: 0, fk: 1 });
   });
 
   it("enforces foreign keys on every connection", async () => {
