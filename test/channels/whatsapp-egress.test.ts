@@ -17,6 +17,7 @@ import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { type FakeGraph, graphErrors, startFakeGraph } from "../fakes/graph.ts";
 import { tempDir } from "../support/tmp.ts";
 import { virtualClock } from "./clock.ts";
+import { until } from "./harness.ts";
 
 const TOKEN = "EAAJB-egress-token";
 const USER = "16505551234";
@@ -194,13 +195,26 @@ describe("egress pacing and retries (B7)", () => {
     await wroteAt(clock.now());
     await wroteAt(clock.now(), "15550002222");
     graph.script((_req, i) => (i === 0 ? graphErrors.throughput() : undefined));
+    // Waits the test releases: while the first reply waits out its back-off, the other user's reply must wait too.
+    const virtual = clock;
+    const waiting: (() => void)[] = [];
+    clock = { ...virtual, sleep: (ms, signal) => new Promise((r) => waiting.push(() => void virtual.sleep(ms, signal).then(r))) };
     const { handler } = handlerFor(undefined, 0);
-    await handler(delivery(reply("first", "t1")));
-    await handler(delivery(reply("other user", "t2", "15550002222")));
-    const [failed, retried, other] = graph.requests;
-    expect(retried!.at - failed!.at).toBeGreaterThanOrEqual(2000);
-    expect(other!.at).toBeGreaterThanOrEqual(retried!.at);
-    expect(graph.sent.map((s) => s.text)).toEqual(["first", "other user"]);
+    const first = handler(delivery(reply("first", "t1")));
+    await until(() => waiting.length === 1, 5_000, "the first reply's back-off");
+    const other = handler(delivery(reply("other user", "t2", "15550002222")));
+    await until(() => waiting.length === 2, 5_000, "the other user's reply to wait as well");
+    expect(graph.requests).toHaveLength(1); // only the failed attempt
+    let done = false;
+    const both = Promise.all([first, other]).then(() => void (done = true));
+    while (!done) {
+      waiting.shift()?.();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await both;
+    const [failed, ...later] = graph.requests;
+    for (const r of later) expect(r.at - failed!.at).toBeGreaterThanOrEqual(2000);
+    expect(graph.sent.map((s) => s.text).sort()).toEqual(["first", "other user"]);
   });
 
   it("131026 (undeliverable) is not retried", async () => {
