@@ -20,7 +20,7 @@ import type { Delivery } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
-import { type ChannelTransport, sendSignal } from "./outcome.ts";
+import { type ChannelTransport, withSendTimeout } from "./outcome.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
 import type { Progressive } from "./progressive.ts";
@@ -115,12 +115,9 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       if (!(await claim(key, delivery, resendUnknown))) return true;
       await assertLeaseOrRelease(ledger, key, delivery);
       const started = opts.now();
-      const outcome = await transport.send(current, {
-        chatId: reply.chatId,
-        key,
-        attempt,
-        signal: sendSignal(),
-      });
+      const outcome = await withSendTimeout((signal) =>
+        transport.send(current, { chatId: reply.chatId, key, attempt, signal })
+      );
       const durationMs = opts.now() - started;
       if (outcome.kind === "sent") {
         // At once, not with the delivery's ack (Delivery.ackWith): a crash between the send and this record leaves

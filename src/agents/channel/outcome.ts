@@ -46,8 +46,22 @@ export interface SendContext {
 /** How long one call to a platform (send or edit) may take before it counts as a network failure. */
 export const SEND_TIMEOUT_MS = 30_000;
 
-/** The `SendContext.signal` of one call. */
-export const sendSignal = (): AbortSignal => AbortSignal.timeout(SEND_TIMEOUT_MS);
+/**
+ * Runs one platform call with its `SendContext.signal`: aborted at `SEND_TIMEOUT_MS`, its timer cleared as soon as
+ * the call ends (AbortSignal.timeout would keep a timer per send alive for the whole timeout).
+ */
+export async function withSendTimeout<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctrl = new AbortController();
+  const timer = setTimeout(
+    () => ctrl.abort(new DOMException(`no answer within ${SEND_TIMEOUT_MS} ms`, "TimeoutError")),
+    SEND_TIMEOUT_MS,
+  );
+  try {
+    return await call(ctrl.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Back-off for attempt `attempt` (1-based): `baseMs * factor^(attempt-1)`, capped. */
 export function backoffMs(attempt: number, baseMs: number, factor: number, capMs: number): number {

@@ -16,7 +16,7 @@ import { assertLeaseOrRelease, type SendLedger } from "../../bus/ledger.ts";
 import type { Delivery } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
-import { type ChannelTransport, type SendContext, type SendOutcome, sendSignal } from "./outcome.ts";
+import { type ChannelTransport, type SendContext, type SendOutcome, withSendTimeout } from "./outcome.ts";
 import type { Pacer } from "./pacer.ts";
 import type { Sleep } from "./sleep.ts";
 
@@ -85,7 +85,9 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     const begun = await ledger.begin(key, d.fence);
     if (begun.status !== "send") return; // posted meanwhile, or another attempt is at it: the final settles it
     await assertLeaseOrRelease(ledger, key, d);
-    const outcome = await transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal: sendSignal() });
+    const outcome = await withSendTimeout((signal) =>
+      transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal })
+    );
     if (outcome.kind === "sent") {
       await ledger.recordSent(key, outcome.platformId ?? "");
       remember(key, transport.textOf(part));
@@ -101,12 +103,9 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     if (last && now() - last.at < opts.editIntervalMs) return void count("partial", "skipped");
     await pacer.wait(reply.chatId, signalOf(d));
     await d.assertLease();
-    const outcome = await transport.edit(part, platformId, {
-      chatId: reply.chatId,
-      key,
-      attempt: 1,
-      signal: sendSignal(),
-    });
+    const outcome = await withSendTimeout((signal) =>
+      transport.edit(part, platformId, { chatId: reply.chatId, key, attempt: 1, signal })
+    );
     if (outcome.kind === "sent") {
       remember(key, transport.textOf(part));
       count("partial", "edited");
@@ -144,8 +143,8 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         if (wait > 0) await opts.sleep(wait, signalOf(d));
         await pacer.wait(reply.chatId, signalOf(d));
         await d.assertLease();
-        const ctx = { chatId: reply.chatId, key, attempt, signal: sendSignal() };
-        const outcome = await transport.edit(part, platformId, ctx);
+        const ctx = { chatId: reply.chatId, key, attempt };
+        const outcome = await withSendTimeout((signal) => transport.edit(part, platformId, { ...ctx, signal }));
         if (outcome.kind === "sent") {
           remember(key, text);
           count("final", "edited");
@@ -168,7 +167,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         count("final", "reposted");
         await pacer.wait(reply.chatId, signalOf(d));
         await d.assertLease();
-        const sent = await transport.send(part, { ...ctx, signal: sendSignal() });
+        const sent = await withSendTimeout((signal) => transport.send(part, { ...ctx, signal }));
         if (sent.kind === "sent") {
           await ledger.recordSent(key, sent.platformId ?? "");
           remember(key, text);
