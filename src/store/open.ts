@@ -81,25 +81,39 @@ export interface Store {
  * SQLITE_BUSY after the busy timeout) un-reset, and every later COMMIT on that connection then fails with
  * "cannot commit transaction - SQL statements in progress"; a fresh connection costs about a millisecond.
  */
+const initPause = new Int32Array(new SharedArrayBuffer(4));
+
 class ConfiguredPool extends ConnectionPool {
   readonly #ready = new WeakSet<Connection>();
   readonly #failed = new WeakSet<Connection>();
   readonly #init: string;
+  readonly #busyTimeoutMs: number;
 
   constructor(path: string, options: { timeout: number }, maxConnections: number, init: string) {
     super(path, options, maxConnections);
     this.#init = init;
+    this.#busyTimeoutMs = options.timeout;
   }
 
   override acquireSync(forTransaction = false): Connection {
     const db = super.acquireSync(forTransaction);
     if (this.#ready.has(db)) return db;
-    try {
-      db.exec(this.#init);
-    } catch (err) {
-      db.close();
-      this.release(db);
-      throw err;
+    // A new database is switched to WAL by the first connection that gets to it; SQLite answers another process's
+    // switch with SQLITE_BUSY at once while that one holds a lock (no busy handler: it could deadlock), so the
+    // settings are tried again, in short pauses, for up to the busy timeout.
+    for (const deadline = Date.now() + this.#busyTimeoutMs;;) {
+      try {
+        db.exec(this.#init);
+        break;
+      } catch (err) {
+        if (storeErrorCode(err).startsWith("SQLITE_BUSY") && Date.now() < deadline) {
+          Atomics.wait(initPause, 0, 0, 5);
+          continue;
+        }
+        db.close();
+        this.release(db);
+        throw err;
+      }
     }
     this.#watchFailures(db);
     this.#ready.add(db);

@@ -1,7 +1,9 @@
 // Runs under Node (vitest) and under Deno (`deno run -A node_modules/vitest/vitest.mjs run test/store`).
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { filePathOf, migrate, migrations, openStore, SchemaTooNewError, type Store } from "../../src/store/mod.ts";
+import { repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let dir: string;
@@ -37,6 +39,24 @@ describe("store", () => {
   it("configures WAL, synchronous, busy timeout and foreign keys", async () => {
     const store = await open();
     expect(await pragmas(store)).toEqual({ journal: "wal", synchronous: 1, busy: 5000, fk: 1 });
+  });
+
+  it("opening a new database that another process is still creating waits for it instead of failing at once", async () => {
+    // The other process holds the write lock of the new file before switching it to WAL: SQLite answers a switch
+    // to WAL with SQLITE_BUSY at once then, without a busy handler.
+    const path = join(dir, "new.db");
+    const holder = spawn(process.execPath, [join(repoRoot, "test/support/hold-lock.mjs"), path, "300"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise((resolve) => holder.stdout!.once("data", resolve)); // "locked"
+    const started = Date.now();
+    const store = await openStore({ url: `file:${path}` });
+    try {
+      expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+      expect(await pragmas(store)).toMatchObject({ journal: "wal" });
+    } finally {
+      store.close();
+    }
   });
 
   it("configures every pooled connection, including ones opened while a transaction holds another", async () => {
