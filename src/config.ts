@@ -236,7 +236,8 @@ export function secretValues(config: Config, env: Readonly<Record<string, string
 }
 
 /**
- * Parses and validates a config file's text. Throws `ConfigError` listing every invalid field (checks across fields run once the fields have the right types).
+ * Parses and validates a config file's text. Throws `ConfigError` listing every invalid field (checks across
+ * fields run once the fields have the right types).
  * Secrets referenced by the agents named in `requireSecretsOf` (or all, when omitted) must be set in `env`.
  */
 export function loadConfig(
