@@ -70,6 +70,9 @@ describe("aideazz cache", () => {
     expect(JSON.parse(stats.stdout)).toEqual({ entries: 2, expired: 0, scopes: 1, checks: 2, falseHits: 1 });
     const human = await cli(["cache", "stats", "--config", path]);
     expect(human.stdout).toContain("false hits 50.0% of 2 sampled hits");
+    // --db alone, like every other command that reads the store: no config file needed.
+    const byDb = await cli(["cache", "stats", "--json", "--db", `file:${join(dir, "cache.db")}`], { cwd: join(dir, "nowhere") });
+    expect(JSON.parse(byDb.stdout)).toEqual({ entries: 2, expired: 0, scopes: 1, checks: 2, falseHits: 1 });
     const cleared = await cli(["cache", "clear", "--config", path]);
     expect(cleared.stdout).toBe("cache clear: deleted 2 entries\n");
   });

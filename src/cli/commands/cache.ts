@@ -11,16 +11,17 @@ import {
   thresholdGrid,
 } from "../../router/eval.ts";
 import { createMatcher } from "../../router/matcher.ts";
-import { migrate, openStore } from "../../store/mod.ts";
+import { cacheSchema } from "../../agents/orchestrator/config.ts";
+import { migrate } from "../../store/mod.ts";
 import { type CliDeps, defineCommand, UsageError } from "../command.ts";
-import { dbUrlOf, readConfig, stringOption } from "../context.ts";
+import { openReadStore, readConfig, stringOption } from "../context.ts";
 
+/** Runs `run` on the reply cache of the configured store, or of `--db` (then with the default cache settings). */
 async function withCache<T>(values: Record<string, string | boolean | undefined>, deps: CliDeps, run: (cache: ReturnType<typeof createResponseCache>) => Promise<T>) {
-  const loaded = await readConfig(values, deps, []);
-  const store = await openStore({ url: dbUrlOf(values, deps, loaded), create: false });
+  const { store, config } = await openReadStore(values, deps);
   try {
     await migrate(store.client, deps.now);
-    const c = loaded.config.cache;
+    const c = config?.cache ?? cacheSchema.parse({});
     return await run(createResponseCache({
       client: store.client,
       now: deps.now,
