@@ -5,7 +5,7 @@
  */
 import { createSqliteBus } from "../../bus/mod.ts";
 import type { Bus, DeadLetter, GroupStats } from "../../bus/mod.ts";
-import { type CliDeps, defineCommand, UsageError } from "../command.ts";
+import { type CliDeps, type Command, defineCommand, UsageError } from "../command.ts";
 import { openReadStore, stringOption } from "../context.ts";
 
 type Values = Record<string, string | boolean | undefined>;
@@ -32,10 +32,10 @@ async function withBus(values: Values, deps: CliDeps, fn: (bus: Bus) => Promise<
   }
 }
 
-/** "90s", "15m", "12h", "7d", "250ms" or plain milliseconds. */
-export function parseDurationMs(text: string): number {
+/** "90s", "15m", "12h", "7d", "250ms" or plain milliseconds; a usage error shows `command`'s usage. */
+export function parseDurationMs(text: string, command?: Command): number {
   const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`invalid duration "${text}": use e.g. 90s, 15m, 12h, 7d`);
+  if (!m) throw new UsageError(`invalid duration "${text}": use e.g. 90s, 15m, 12h, 7d`, command);
   const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms"];
   return Number(m[1]) * unit;
 }
@@ -174,7 +174,7 @@ export const busDlqCommand = defineCommand({
       });
     }
     const olderText = stringOption(values, "older-than");
-    const olderThanMs = olderText === undefined ? undefined : parseDurationMs(olderText);
+    const olderThanMs = olderText === undefined ? undefined : parseDurationMs(olderText, busDlqCommand);
     if (!topic && !group && olderThanMs === undefined && values["all"] !== true) {
       throw new UsageError(
         "bus dlq purge: give --topic, --group or --older-than, or --all to purge every dead letter",

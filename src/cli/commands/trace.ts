@@ -39,7 +39,7 @@ async function lookup(client: Client, target: string, limit: number): Promise<Lo
 
 export const traceCommand = defineCommand({
   name: "trace",
-  summary: "print one message's timeline across agents: <trace-id | chat:<id> | last>",
+  summary: "print one message's timeline across agents (a trace id, the last one of a chat, or the last one)",
   args: "<trace-id | chat:<id> | last>",
   positionals: { min: 1, max: 1 },
   options: { limit: { type: "string" }, json: { type: "boolean" } },
