@@ -13,7 +13,7 @@ import type { Metrics } from "../metrics/registry.ts";
 import { isStoreUnavailable, storeErrorCode } from "../store/errors.ts";
 import type { AckCommit, Claimed, Lease, Queue, Settle } from "./queue.ts";
 import { errorText, retryDelayMs } from "./retry.ts";
-import { type ConsumeOptions, type Consumer, type Delivery, LeaseLostError } from "./types.ts";
+import { type ConsumeOptions, type Consumer, type Delivery, LeaseLostError, PermanentError } from "./types.ts";
 import type { WakeHub } from "./wake.ts";
 
 export interface ConsumerDeps {
@@ -119,10 +119,11 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     r.ctrl.abort(new LeaseLostError(r.claimed.id, r.claimed.fence));
   };
 
-  /** A failed attempt: retried later, or dead-lettered after `maxAttempts`. */
+  /** A failed attempt: retried later, or dead-lettered after `maxAttempts` (at once for a PermanentError). */
   const fail = ({ key, id, fence }: Lease, attempt: number, err: unknown) => {
     const error = redact(errorText(err));
-    if (attempt >= maxAttempts) {
+    const dead = attempt >= maxAttempts || err instanceof PermanentError;
+    if (dead) {
       pending.push({ kind: "dead", key, id, fence, error });
       log?.error("bus message dead-lettered", { id, attempt, error });
     } else {
@@ -138,7 +139,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     }
     deps.metrics?.inc("aideazz_bus_handled_total", {
       ...labels,
-      outcome: attempt >= maxAttempts ? "dead" : "retry",
+      outcome: dead ? "dead" : "retry",
     });
   };
   /** The attempt of each ack that carries a handler's write (the write failing is that attempt failing). */

@@ -136,6 +136,17 @@ export interface Bus {
   close(): Promise<void>;
 }
 
+/**
+ * Thrown by a handler for a message that can never be handled (a malformed payload): it is dead-lettered at once,
+ * with this error as its recorded reason, instead of being retried `maxAttempts` times.
+ */
+export class PermanentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PermanentError";
+  }
+}
+
 export class LeaseLostError extends Error {
   constructor(readonly id: number, readonly fence: number) {
     super(`lease on message ${id} (fence ${fence}) was lost; another consumer owns it now`);

@@ -1,7 +1,7 @@
 // The bus contract every implementation passes (STYLE.md §2): `runBusContract(name, makeBus)` registers the
 // suite. Time is an injected clock the tests move; consumers are told to look again every 10 ms of real time.
 import { afterEach, describe, expect, it } from "vitest";
-import { type Bus, type Consumer, type Delivery, LeaseLostError } from "../../src/bus/mod.ts";
+import { type Bus, type Consumer, type Delivery, LeaseLostError, PermanentError } from "../../src/bus/mod.ts";
 
 export interface Clock {
   now(): number;
@@ -279,6 +279,27 @@ export function runBusContract(name: string, makeBus: MakeBus) {
         deadAt: clock.now(),
       });
       expect((await bus.stats())[0]).toMatchObject({ deadLetters: 1, ready: 0, inFlight: 0, delayed: 0 });
+    });
+
+    it("a PermanentError dead-letters the message on its first attempt, with its reason; the key's next flows", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("k", { bad: true }), msg("k", "next")]);
+      const attempts: number[] = [];
+      const ok: string[] = [];
+      consume(bus, {
+        maxAttempts: 5,
+        handler: (d) => {
+          if (typeof d.payload !== "object") return Promise.resolve(void ok.push(d.payload as string));
+          attempts.push(d.attempt);
+          return Promise.reject(new PermanentError("payload is malformed: text: expected string"));
+        },
+      });
+      await waitFor(() => ok.includes("next"), "the key's next message");
+      expect(attempts).toEqual([1]);
+      expect(await bus.deadLetters()).toEqual([
+        expect.objectContaining({ key: "k", attempts: 1, lastError: "PermanentError: payload is malformed: text: expected string" }),
+      ]);
     });
 
     it("dead letters can be listed by topic and group, retried and purged", async () => {

@@ -11,7 +11,7 @@ import { createTelegramApi } from "../../src/agents/telegram/api.ts";
 import { createTelegramTransport } from "../../src/agents/telegram/send.ts";
 import type { OutboundReply } from "../../src/bus/envelopes.ts";
 import { createSendLedger } from "../../src/bus/mod.ts";
-import { type Delivery, LeaseLostError } from "../../src/bus/types.ts";
+import { type Delivery, LeaseLostError, PermanentError } from "../../src/bus/types.ts";
 import { createLogger } from "../../src/log.ts";
 import { M } from "../../src/metrics/names.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/registry.ts";
@@ -216,9 +216,11 @@ describe("egress handler", () => {
     expect(inactive).toEqual(["c1"]);
   });
 
-  it("drops a malformed reply without throwing (it would never become valid)", async () => {
+  it("refuses a malformed reply as permanent, naming the field (dead-lettered at once: it would never become valid)", async () => {
     const { handler, sent } = setup([]);
-    await handler({ ...delivery(reply("x")), payload: { agent: "x" } });
+    const err = await handler({ ...delivery(reply("x")), payload: { agent: "x" } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as Error).message).toMatch(/^outbound reply is malformed: chatId: .* \(\d+ problems\)$/);
     expect(sent).toEqual([]);
   });
 });

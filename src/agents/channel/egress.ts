@@ -16,7 +16,7 @@
  */
 import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
 import { assertLeaseOrRelease, type SendLedger } from "../../bus/ledger.ts";
-import type { Delivery } from "../../bus/types.ts";
+import { type Delivery, PermanentError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
@@ -174,12 +174,13 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   return async (delivery) => {
     const parsed = outboundReplySchema.safeParse(delivery.payload);
     if (!parsed.success) {
-      // A malformed reply never becomes valid: retrying it would only hold up the chat's next replies.
-      log.error("outbound reply is malformed; dropped", {
-        id: delivery.id,
-        issues: parsed.error.issues.length,
-      });
-      return;
+      // A malformed reply never becomes valid: retrying it would only hold up the chat's next replies. It goes to
+      // the dead letters at once, with what is wrong (`aideazz bus dlq list`).
+      const issue = parsed.error.issues[0]!;
+      throw new PermanentError(
+        `outbound reply is malformed: ${issue.path.join(".") || "(root)"}: ${issue.message} ` +
+          `(${parsed.error.issues.length} problem${parsed.error.issues.length === 1 ? "" : "s"})`,
+      );
     }
     const reply = parsed.data;
     const progressive = opts.progressive;
