@@ -6,6 +6,8 @@
 import type { HealAction } from "./heal.ts";
 import { exitCodeOf, type HealthReport } from "./health.ts";
 
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, " ").trim();
+
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) =>
@@ -34,7 +36,12 @@ export function formatReport(report: HealthReport, actions: readonly HealAction[
   if (actions.length > 0) {
     out += "\n" + table([
       ["TARGET", "ACTION", "RESULT", "REASON"],
-      ...actions.map((a) => [a.target, a.action, a.ok ? "ok" : `failed: ${a.detail ?? ""}`, a.reason]),
+      ...actions.map((a) => [
+        a.target,
+        a.action,
+        a.action === "skip" ? "—" : a.ok ? "ok" : `failed: ${oneLine(a.detail ?? "")}`,
+        oneLine(a.reason), // systemctl's errors span lines
+      ]),
     ]);
   }
   return `${out}\nstatus: ${report.status} (exit ${exitCodeOf(report.status)})\n`;
