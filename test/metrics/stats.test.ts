@@ -79,6 +79,9 @@ describe("aideazz stats", () => {
     expect(report.window.res).toBe(3_600_000);
     expect(new Set(report.series.map((s: { agent: string }) => s.agent))).toEqual(new Set(["orchestrator"]));
     expect(report.agents.map((a: { name: string }) => a.name)).toEqual(["orchestrator"]);
+    const typo = await cli(["stats", "--db", url, "--agent", "orchestrater"]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/^stats: no agent "orchestrater" on this database; agents: .*orchestrator/);
   });
 
   it("a bad --since is a usage error; a database without metrics says what to do", async () => {

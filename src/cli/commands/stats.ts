@@ -40,6 +40,12 @@ export const statsCommand = defineCommand({
         retention: retentionOf(config?.metrics ?? DEFAULT_METRICS_CONFIG),
         ...(agent === undefined ? {} : { agent }),
       });
+      if (agent !== undefined && report.agents.length === 0) {
+        const rs = await store.client.execute("SELECT agent FROM agent_heartbeats ORDER BY agent");
+        const known = rs.rows.map((r) => String(r["agent"]));
+        deps.stderr(`stats: no agent "${agent}" on this database${known.length > 0 ? `; agents: ${known.join(", ")}` : ""}\n`);
+        return 1;
+      }
       if (values["json"] === true) deps.stdout(JSON.stringify(report, null, 2) + "\n");
       else deps.stdout(formatStatsReport(report, `${displayDbUrl(url)}`));
       return 0;
