@@ -26,6 +26,7 @@ import {
   type GroupWriter,
   isSelectSql,
   isWriteSql,
+  pauseSync,
   type Statement,
   type WriterOptions,
 } from "./writer.ts";
@@ -81,8 +82,6 @@ export interface Store {
  * SQLITE_BUSY after the busy timeout) un-reset, and every later COMMIT on that connection then fails with
  * "cannot commit transaction - SQL statements in progress"; a fresh connection costs about a millisecond.
  */
-const initPause = new Int32Array(new SharedArrayBuffer(4));
-
 class ConfiguredPool extends ConnectionPool {
   readonly #ready = new WeakSet<Connection>();
   readonly #failed = new WeakSet<Connection>();
@@ -107,7 +106,7 @@ class ConfiguredPool extends ConnectionPool {
         break;
       } catch (err) {
         if (storeErrorCode(err).startsWith("SQLITE_BUSY") && Date.now() < deadline) {
-          Atomics.wait(initPause, 0, 0, 5);
+          pauseSync(5);
           continue;
         }
         db.close();

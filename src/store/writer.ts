@@ -84,7 +84,12 @@ const MAX_GROUP = 256;
 /** How long `begin` may pause the event loop for the lock before waiting on timers, and in which steps. */
 const SPIN_MS = 1;
 const SPIN_STEP_MS = 0.1;
-const pause = new Int32Array(new SharedArrayBuffer(4));
+const pauseCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks this thread for `ms` (fractions too): for waits too short for a timer, where nothing else may run. */
+export function pauseSync(ms: number): void {
+  Atomics.wait(pauseCell, 0, 0, ms);
+}
 /** Prepared statements kept per connection (the client re-prepares on every call: ~25 µs each). */
 const MAX_CACHED = 256;
 
@@ -183,7 +188,7 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
           throw err;
         }
         if (!spin || spun >= SPIN_MS) return "busy";
-        Atomics.wait(pause, 0, 0, SPIN_STEP_MS);
+        pauseSync(SPIN_STEP_MS);
       }
     }
   };

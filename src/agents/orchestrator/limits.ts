@@ -5,8 +5,8 @@
  * The minute slides: a message is counted against this clock minute's messages plus the previous minute's,
  * weighted by how much of the previous minute is still inside the last 60 s. Fixed windows would let a flood
  * that straddles a minute boundary through twice (the limit at the end of one minute, again at the start of the
- * next). Refused messages count too, so a user who keeps flooding stays refused. Two rows per user at most; one
- * statement per message.
+ * next). Refused messages count too, so a user who keeps flooding stays refused. One rate row per user (one
+ * statement per message) and one token row per user and UTC day.
  *
  * @module
  */
