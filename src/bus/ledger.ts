@@ -20,6 +20,10 @@
  *      agent never aborts a call on the wire; a timeout counts as a network failure, retried) and the commit.
  *    - Our own web chat: at least once (`begin(…, { resendUnknown: true })` takes the send over), because the
  *      client drops a second message with the same reply key.
+ *    - A streamed final reply (Telegram): at least once only when the unknown intent was a partial reply's post
+ *      (`begin(…, { partial: true })`; the final takes it over with `resendUnknown: "partial"`). The user may be
+ *      left with the text so far, and the whole answer as a new message is better than that; an unknown final
+ *      send is skipped like any other reply's.
  *
  * Every call is one single-statement batch: no lock is held across an `await`.
  *
@@ -34,8 +38,18 @@ export type BeginResult =
   | { status: "pending"; since: number }
   | { status: "unknown"; since: number };
 
+export interface BeginOptions {
+  /**
+   * Take over an intent whose outcome is unknown (older than `staleMs`): true always, "partial" only when that
+   * intent was a partial reply's post. Default false: never.
+   */
+  resendUnknown?: boolean | "partial";
+  /** This intent is a partial reply's post. */
+  partial?: boolean;
+}
+
 export interface SendLedger {
-  begin(replyKey: string, fence: number, opts?: { resendUnknown?: boolean }): Promise<BeginResult>;
+  begin(replyKey: string, fence: number, opts?: BeginOptions): Promise<BeginResult>;
   recordSent(replyKey: string, platformId: string): Promise<void>;
   /** Releases the intent of attempt `fence` (nothing was sent); an intent taken over since is left alone. */
   recordFailed(replyKey: string, fence: number, error: string): Promise<void>;
@@ -49,12 +63,13 @@ export interface SendLedgerOptions {
   staleMs?: number;
 }
 
-const BEGIN = `INSERT INTO bus_send_ledger (reply_key, state, fence, attempts, started_at)
-  VALUES (?1, 'sending', ?2, 1, ?3)
+/** ?4: take over an unknown intent — 0 never, 1 a partial's only, 2 always. */
+const BEGIN = `INSERT INTO bus_send_ledger (reply_key, state, fence, attempts, started_at, partial)
+  VALUES (?1, 'sending', ?2, 1, ?3, ?6)
   ON CONFLICT (reply_key) DO UPDATE
     SET state = 'sending', fence = excluded.fence, attempts = attempts + 1, started_at = excluded.started_at,
-      last_error = NULL, finished_at = NULL
-    WHERE state = 'failed' OR (?4 AND state = 'sending' AND started_at <= ?5)
+      last_error = NULL, finished_at = NULL, partial = excluded.partial
+    WHERE state = 'failed' OR (state = 'sending' AND started_at <= ?5 AND (?4 = 2 OR (?4 = 1 AND partial = 1)))
   RETURNING attempts`;
 const READ = "SELECT state, platform_id, started_at FROM bus_send_ledger WHERE reply_key = ?1";
 const SENT = `INSERT INTO bus_send_ledger (reply_key, state, fence, started_at, platform_id, finished_at)
@@ -80,8 +95,9 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
   return {
     async begin(replyKey, fence, beginOpts = {}) {
       const t = now();
+      const takeOver = beginOpts.resendUnknown === "partial" ? 1 : beginOpts.resendUnknown ? 2 : 0;
       const [claimed, row] = await client.batch([
-        { sql: BEGIN, args: [replyKey, fence, t, beginOpts.resendUnknown ? 1 : 0, t - staleMs] },
+        { sql: BEGIN, args: [replyKey, fence, t, takeOver, t - staleMs, beginOpts.partial ? 1 : 0] },
         { sql: READ, args: [replyKey] },
       ], "write");
       const mine = claimed!.rows[0];

@@ -32,5 +32,5 @@ export { createSqliteBus, type SqliteBusOptions } from "./sqlite.ts";
 export { createMemoryBus, type MemoryBusOptions } from "./memory.ts";
 export { type FileWatch, nodeFileWatch, type WakeOptions } from "./wake.ts";
 export { retryDelayMs } from "./retry.ts";
-export { type BeginResult, createSendLedger, type SendLedger, type SendLedgerOptions } from "./ledger.ts";
+export { type BeginOptions, type BeginResult, createSendLedger, type SendLedger, type SendLedgerOptions } from "./ledger.ts";
 export { createRetention, type Retention, type RetentionOptions, type RetentionReport } from "./retention.ts";

@@ -325,4 +325,11 @@ export const migrations: readonly Migration[] = [
     name: "agent heartbeats: stopped_at",
     statements: ["ALTER TABLE agent_heartbeats ADD COLUMN stopped_at INTEGER"],
   },
+  {
+    // Whether an intent was a partial reply's post (src/agents/channel/progressive.ts): a streamed final reply
+    // sends its part again after an unknown outcome only when that outcome was a partial's.
+    version: 64,
+    name: "send ledger: intents of partial replies",
+    statements: ["ALTER TABLE bus_send_ledger ADD COLUMN partial INTEGER NOT NULL DEFAULT 0"],
+  },
 ];

@@ -39,6 +39,20 @@ describe("send ledger", () => {
     expect(await ledger.begin("r1", 3, { resendUnknown: true })).toMatchObject({ status: "pending" });
   });
 
+  it("resendUnknown \"partial\" takes over only an unknown intent that was a partial reply's post", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const ledger = createSendLedger(db.store, { now: clock.now, staleMs: 60_000 });
+    await ledger.begin("final#0", 1); // a final reply's send, outcome never recorded
+    await ledger.begin("partial#0", 1, { partial: true }); // a partial's post, likewise
+    clock.advance(60_000);
+    expect(await ledger.begin("final#0", 2, { resendUnknown: "partial" })).toMatchObject({ status: "unknown" });
+    expect(await ledger.begin("partial#0", 2, { resendUnknown: "partial" })).toEqual({ status: "send", attempt: 2 });
+    // The takeover was a final's send: unknown again later, it is not taken over a second time.
+    clock.advance(60_000);
+    expect(await ledger.begin("partial#0", 3, { resendUnknown: "partial" })).toMatchObject({ status: "unknown" });
+  });
+
   it("releasing an intent is fenced: a late release by an attempt whose intent was taken over changes nothing", async () => {
     db = await freshDb();
     const clock = fakeClock();

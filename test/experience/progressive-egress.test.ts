@@ -110,8 +110,9 @@ describe("telegram: partial and streamed replies", () => {
       await sleep(1_200);
       expect(fake.sent.map((s) => s.text)).toEqual(["The first sentence. And the whole answer."]);
       expect(fake.callsOf("sendMessage")).toHaveLength(1);
-      expect(await ch.rows("SELECT reply_key, state FROM bus_send_ledger WHERE reply_key LIKE 'restart#%'"))
-        .toEqual([{ reply_key: "restart#0", state: "sent" }]);
+      // Posted by a partial (an unknown outcome of that post would make the final send its text anew).
+      expect(await ch.rows("SELECT reply_key, state, partial FROM bus_send_ledger WHERE reply_key LIKE 'restart#%'"))
+        .toEqual([{ reply_key: "restart#0", state: "sent", partial: 1 }]);
     },
     30_000,
   );
@@ -125,6 +126,35 @@ describe("telegram: partial and streamed replies", () => {
     await until(() => fake.sent.length === 2, 10_000, "the marker");
     expect(fake.callsOf("editMessageText")).toHaveLength(0);
     expect(fake.sent.map((s) => s.text)).toEqual(["Short and complete answer.", "marker"]);
+  }, 30_000);
+
+  // A process killed between a platform call and its record leaves an intent without outcome; 60 s later the
+  // final reply decides by who made it. (The soak of 3b78dd3 saw a FAQ answer twice: every Telegram answer is
+  // `streamed`, and a final's own unknown send was sent again.)
+  const staleIntent = (key: string, partial: 0 | 1) =>
+    ch.rows(
+      "INSERT INTO bus_send_ledger (reply_key, state, fence, attempts, started_at, partial) VALUES (?, 'sending', 1, 1, ?, ?)",
+      key,
+      Date.now() - 120_000,
+      partial,
+    );
+
+  it("a streamed final whose own earlier send has an unknown outcome is not sent again", async () => {
+    await staleIntent("final-unknown#0", 0);
+    await publish(ch, reply("tg", "45", "final-unknown", "The whole answer.", { streamed: true }));
+    await publish(ch, reply("tg", "45", "next", "marker"));
+    await until(() => fake.sent.length === 1, 10_000, "the marker");
+    expect(fake.sent.map((s) => s.text)).toEqual(["marker"]);
+    expect(ch.logs.some((l) => l.includes("send outcome unknown") && l.includes("final-unknown#0"))).toBe(true);
+  }, 30_000);
+
+  it("a streamed final whose partial post has an unknown outcome is sent as a new message", async () => {
+    await staleIntent("partial-unknown#0", 1);
+    await publish(ch, reply("tg", "46", "partial-unknown", "The whole answer.", { streamed: true }));
+    await until(() => fake.sent.length === 1, 10_000, "the final text");
+    expect(fake.sent.map((s) => s.text)).toEqual(["The whole answer."]);
+    expect(await ch.rows("SELECT state, partial FROM bus_send_ledger WHERE reply_key = 'partial-unknown#0'"))
+      .toEqual([{ state: "sent", partial: 0 }]);
   }, 30_000);
 
   it("a message that cannot be edited any more gets the final text as a new message", async () => {

@@ -9,13 +9,13 @@
  *
  * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
  * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
- * partials posted, and sends the rest. Its parts are sent at least once when an earlier outcome is unknown: a
- * message stuck at a partial text would be worse than a duplicate.
+ * partials posted, and sends the rest. A part whose partial post has an unknown outcome is sent again: a message
+ * stuck at a partial text would be worse than a duplicate.
  *
  * @module
  */
 import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
-import { assertLeaseOrRelease, type SendLedger } from "../../bus/ledger.ts";
+import { assertLeaseOrRelease, type BeginOptions, type SendLedger } from "../../bus/ledger.ts";
 import { type Delivery, PermanentError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
@@ -76,7 +76,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   const maxAttempts = opts.maxAttempts ?? 5;
 
   /** Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). */
-  async function claim(key: string, delivery: Delivery, resendUnknown: boolean): Promise<boolean> {
+  async function claim(key: string, delivery: Delivery, resendUnknown: BeginOptions["resendUnknown"]): Promise<boolean> {
     const begun = await ledger.begin(key, delivery.fence, { resendUnknown });
     if (begun.status === "send") return true;
     if (begun.status === "pending") {
@@ -99,7 +99,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     key: string,
     part: P,
     delivery: Delivery,
-    resendUnknown = opts.resendUnknown,
+    resendUnknown: BeginOptions["resendUnknown"] = opts.resendUnknown,
   ): Promise<boolean> {
     if ((await ledger.wasSent(key)) !== undefined) {
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
@@ -203,7 +203,10 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       for (const [i, part] of plan.parts.entries()) {
         const key = partKey(reply.replyKey, i);
         if (streamed && (await progressive.finalPart(reply, key, part, delivery))) continue;
-        if (!(await sendPart(reply, key, part, delivery, streamed || opts.resendUnknown))) break;
+        // A streamed part whose outcome is unknown is sent again when a partial's post left it so: the user may
+        // see only the text so far. After a final's own unknown send it is skipped like any other reply's.
+        const resend = opts.resendUnknown || (streamed ? "partial" : false);
+        if (!(await sendPart(reply, key, part, delivery, resend))) break;
       }
       if (streamed) progressive.finished(reply);
     } finally {

@@ -82,7 +82,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
   /** Posts part `key` for the first time (at most once: the ledger's intent). */
   async function post(reply: OutboundReply, key: string, part: P, d: Delivery): Promise<void> {
     await pacer.wait(reply.chatId, signalOf(d));
-    const begun = await ledger.begin(key, d.fence);
+    const begun = await ledger.begin(key, d.fence, { partial: true });
     if (begun.status !== "send") return; // posted meanwhile, or another attempt is at it: the final settles it
     await assertLeaseOrRelease(ledger, key, d);
     const outcome = await withSendTimeout((signal) =>
