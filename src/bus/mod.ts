@@ -33,4 +33,10 @@ export { createMemoryBus, type MemoryBusOptions } from "./memory.ts";
 export { type FileWatch, nodeFileWatch, type WakeOptions } from "./wake.ts";
 export { retryDelayMs } from "./retry.ts";
 export { type BeginOptions, type BeginResult, createSendLedger, type SendLedger, type SendLedgerOptions } from "./ledger.ts";
-export { createRetention, type Retention, type RetentionOptions, type RetentionReport } from "./retention.ts";
+export {
+  createRetention,
+  REDACTED_PAYLOAD,
+  type Retention,
+  type RetentionOptions,
+  type RetentionReport,
+} from "./retention.ts";

@@ -6,6 +6,14 @@
  * after the dedup window (WhatsApp retries for up to 7 days, so 8 days by default), old dead letters and
  * send-ledger rows. Deletes go in chunks, each its own short write.
  *
+ * Customer text: a message's payload holds what the user wrote (inbound) or a reply that may quote it (outbound),
+ * and the operator bounds how long that is kept (`conversation.retentionDays`, passed as `textMs`). Dead letters
+ * older than that are purged. A keyed message older than that whose deliveries are all done keeps its row, so a
+ * webhook retried within the dedup window is still dropped as a duplicate, but its payload is replaced by
+ * `REDACTED_PAYLOAD`. Nothing reads a payload once its deliveries and dead letters are gone (claims and
+ * `bus dlq list` read only messages they reference), and `refs` never rises again from 0, so the redaction
+ * cannot reach a consumer. Redaction runs at most hourly: each run reads every keyed row between the two cutoffs.
+ *
  * The WAL: a PASSIVE checkpoint every `checkpointIntervalMs` (1 s) copies what was committed since into the
  * database file. SQLite's own checkpoint on commit is set to start only at 64 MiB (src/store/open.ts): at 1,000
  * pages it ran inside whichever agent's commit crossed the mark, fsyncs included, and with readers always present
@@ -21,7 +29,7 @@
 import { stat } from "node:fs/promises";
 import type { Logger } from "../log.ts";
 import { storeErrorCode } from "../store/errors.ts";
-import type { Store } from "../store/mod.ts";
+import { purgeInChunks, type Store } from "../store/mod.ts";
 
 export interface RetentionOptions {
   now?: () => number;
@@ -30,6 +38,11 @@ export interface RetentionOptions {
   idempotencyMs?: number;
   /** Keep dead letters this long. Default 30 days. */
   deadLetterMs?: number;
+  /**
+   * Keep customer text this long (`conversation.retentionDays`): older dead letters are purged and older keyed
+   * messages whose deliveries are done get `REDACTED_PAYLOAD`. Default: no limit beyond the ones above.
+   */
+  textMs?: number;
   /** Keep send-ledger rows this long. Default 8 days. */
   ledgerMs?: number;
   /** Above this `-wal` size a TRUNCATE checkpoint runs. Default 64 MiB. */
@@ -46,6 +59,8 @@ export interface RetentionOptions {
 
 export interface RetentionReport {
   messages: number;
+  /** Keyed messages whose payload was replaced by `REDACTED_PAYLOAD`. */
+  redacted: number;
   deadLetters: number;
   ledger: number;
   walBytesBefore: number;
@@ -55,12 +70,16 @@ export interface RetentionReport {
 
 export interface Retention {
   runOnce(): Promise<RetentionReport>;
-  /** Runs every `intervalMs` until `stop()`. */
+  /** Runs at once, then every `intervalMs` until `stop()`. */
   start(): void;
   stop(): Promise<void>;
 }
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+/** What a redacted message's payload becomes: still JSON (claims read payloads with `json()`), no text. */
+export const REDACTED_PAYLOAD = '{"redacted":true}';
 
 const PURGE_KEYED = `DELETE FROM bus_messages WHERE id IN (
   SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0 LIMIT ?2)`;
@@ -68,6 +87,9 @@ const PURGE_DEAD = `DELETE FROM bus_dead_letters WHERE (msg_id, grp) IN (
   SELECT msg_id, grp FROM bus_dead_letters WHERE dead_at < ?1 LIMIT ?2)`;
 const PURGE_LEDGER = `DELETE FROM bus_send_ledger WHERE reply_key IN (
   SELECT reply_key FROM bus_send_ledger WHERE started_at < ?1 LIMIT ?2)`;
+const REDACT_KEYED = `UPDATE bus_messages SET payload = '${REDACTED_PAYLOAD}' WHERE id IN (
+  SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0
+    AND payload <> '${REDACTED_PAYLOAD}' LIMIT ?2)`;
 
 export function createRetention(store: Store, opts: RetentionOptions = {}): Retention {
   const { client } = store;
@@ -77,21 +99,22 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
   const local = store.path !== undefined && store.path !== "" && store.path !== ":memory:";
   const walBytes = opts.walBytes ??
     (() => (local ? stat(`${store.path}-wal`).then((s) => s.size, () => 0) : Promise.resolve(0)));
+  const deadLetterMs = Math.min(opts.deadLetterMs ?? 30 * DAY, opts.textMs ?? Infinity);
   let started = false;
+  let lastRedaction = -Infinity;
 
-  const purge = async (sql: string, cut: number) => {
-    let total = 0;
-    for (;;) {
-      const rs = await client.execute({ sql, args: [cut, chunk] });
-      total += rs.rowsAffected;
-      if (rs.rowsAffected < chunk) return total;
-    }
-  };
+  const purge = (sql: string, cut: number) => purgeInChunks(client, sql, cut, chunk);
 
   const runOnce = async (): Promise<RetentionReport> => {
     const t = now();
+    // Dead letters first: a purged one's keyed message is done, so this run can redact it.
+    const deadLetters = await purge(PURGE_DEAD, t - deadLetterMs);
     const messages = await purge(PURGE_KEYED, t - (opts.idempotencyMs ?? 8 * DAY));
-    const deadLetters = await purge(PURGE_DEAD, t - (opts.deadLetterMs ?? 30 * DAY));
+    let redacted = 0;
+    if (opts.textMs !== undefined && t - lastRedaction >= HOUR) {
+      redacted = await purge(REDACT_KEYED, t - opts.textMs);
+      lastRedaction = t;
+    }
     const ledger = await purge(PURGE_LEDGER, t - (opts.ledgerMs ?? 8 * DAY));
     const walBytesBefore = await walBytes();
     let checkpoint: RetentionReport["checkpoint"] = "none";
@@ -104,29 +127,30 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     }
     const report = {
       messages,
+      redacted,
       deadLetters,
       ledger,
       walBytesBefore,
       walBytesAfter: await walBytes(),
       checkpoint,
     };
-    if (messages + deadLetters + ledger > 0 || checkpoint.startsWith("truncate")) {
+    if (messages + redacted + deadLetters + ledger > 0 || checkpoint.startsWith("truncate")) {
       opts.log?.info("bus retention", { ...report });
     }
     return report;
   };
 
-  /** Runs `task` every `ms` (after the previous run ended) while started. */
+  /** Runs `task` every `ms` (after the previous run ended) while started; `start(0)` runs it at once too. */
   const every = (ms: number, task: () => Promise<unknown>) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let running: Promise<unknown> | undefined;
-    const next = () => {
+    const next = (delay = ms) => {
       timer = setTimeout(() => {
         running = task().finally(() => {
           running = undefined;
           if (started) next();
         });
-      }, ms);
+      }, delay);
     };
     return {
       start: next,
@@ -152,7 +176,8 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     start() {
       if (started) return;
       started = true;
-      retention.start();
+      // At once: an orchestrator restarted more often than `intervalMs` must still purge.
+      retention.start(0);
       if (local) checkpoints.start();
     },
     async stop() {

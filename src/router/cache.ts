@@ -15,7 +15,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { Client } from "../store/mod.ts";
+import { type Client, purgeInChunks } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
 import { guardAllows } from "./guard.ts";
 import { createMatcher, type Matcher } from "./matcher.ts";
@@ -56,6 +56,11 @@ export interface ResponseCache {
   recordCheck(entryId: number, agreed: boolean): Promise<void>;
   stats(): Promise<CacheStats>;
   clear(scope?: string): Promise<number>;
+  /**
+   * Deletes entries stored before `cutoff` (epoch ms), served or expired: a prompt is a user's message, so the
+   * orchestrator's retention (`conversation.retentionDays`) bounds it even when `ttlMs` is longer.
+   */
+  purgeBefore(cutoff: number): Promise<number>;
 }
 
 /**
@@ -213,6 +218,16 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
         ? await client.execute("DELETE FROM cache_entries")
         : await client.execute({ sql: "DELETE FROM cache_entries WHERE scope = ?", args: [scope] });
       return rs.rowsAffected;
+    },
+
+    async purgeBefore(cutoff) {
+      const n = await purgeInChunks(
+        client,
+        "DELETE FROM cache_entries WHERE id IN (SELECT id FROM cache_entries WHERE created_at < ?1 LIMIT ?2)",
+        cutoff,
+      );
+      if (n > 0) scopes.clear(); // the lexical indexes hold prompts and answers too: reloaded on the next lookup
+      return n;
     },
   };
 }

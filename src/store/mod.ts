@@ -11,3 +11,4 @@ export type { MigrateResult } from "./migrate.ts";
 export { migrations } from "./migrations.ts";
 export type { Migration } from "./migrations.ts";
 export { isStoreUnavailable, storeErrorCode } from "./errors.ts";
+export { purgeInChunks } from "./chunks.ts";

@@ -2,12 +2,22 @@
 // (RELIABILITY.md C7).
 import { stat } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { createRetention, createSendLedger, createSqliteBus } from "../../src/bus/mod.ts";
+import { createRetention, createSendLedger, createSqliteBus, REDACTED_PAYLOAD } from "../../src/bus/mod.ts";
 import { fakeClock, sleep, waitFor } from "./contract.ts";
 import { count, freshDb, type TestDb } from "./helpers.ts";
 import { lastJson, startWorker } from "./spawn.ts";
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
+
+/** The stored payload of the message with idempotency key `key`. */
+async function payloadOf(db: TestDb, key: string): Promise<string | undefined> {
+  const rs = await db.store.client.execute({
+    sql: "SELECT payload FROM bus_messages WHERE idem_key = ?",
+    args: [key],
+  });
+  return rs.rows[0] === undefined ? undefined : String(rs.rows[0]["payload"]);
+}
 
 describe("bus retention", () => {
   let db: TestDb;
@@ -46,6 +56,130 @@ describe("bus retention", () => {
     expect(await count(db.store, "bus_dead_letters")).toBe(0);
     // The message of the purged dead letter went with it; the re-published keyed one is still in its window.
     expect(await count(db.store, "bus_messages")).toBe(1);
+    await bus.close();
+  });
+
+  it("redacts a handled keyed message older than textMs and keeps dropping its duplicates for the dedup window", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const bus = createSqliteBus(db.store, { now: clock.now });
+    const retention = createRetention(db.store, { now: clock.now, textMs: 3 * DAY });
+    await bus.subscribe("inbound", "g");
+    const message = { topic: "inbound", key: "wa1:15550001111", payload: { text: "my card is 4111 1111" } };
+    const [first] = await bus.publish([{ ...message, idempotencyKey: "whatsapp:wamid.A" }]);
+    const seen: unknown[] = [];
+    const c = bus.consume({
+      topic: "inbound",
+      group: "g",
+      handler: (d) => Promise.resolve(void seen.push(d.payload)),
+    });
+    await waitFor(async () => (await count(db.store, "bus_deliveries")) === 0, "acked");
+    await c.stop();
+    expect(seen).toEqual([message.payload]);
+    clock.advance(3 * DAY - 1);
+    await retention.runOnce();
+    expect(await payloadOf(db, "whatsapp:wamid.A")).toContain("4111");
+    clock.advance(2 * HOUR); // past textMs, and the next hourly redaction is due
+    const report = await retention.runOnce();
+    expect(await count(db.store, "SELECT count(*) FROM bus_messages WHERE payload LIKE '%4111%'")).toBe(0);
+    expect(await payloadOf(db, "whatsapp:wamid.A")).toBe(REDACTED_PAYLOAD);
+    expect(report).toMatchObject({ redacted: 1, messages: 0 });
+    // WhatsApp retries the webhook on day 7: still a duplicate of the same message, and nothing is delivered again.
+    clock.advance(4 * DAY - 3 * HOUR);
+    const [again] = await bus.publish([{ ...message, idempotencyKey: "whatsapp:wamid.A" }]);
+    expect(again).toEqual({ id: first!.id, duplicate: true });
+    expect(await count(db.store, "bus_deliveries")).toBe(0);
+    expect(await retention.runOnce()).toMatchObject({ redacted: 0, messages: 0 });
+    // After the dedup window the row goes as before.
+    clock.advance(DAY + 2 * HOUR);
+    expect(await retention.runOnce()).toMatchObject({ messages: 1 });
+    expect(await count(db.store, "bus_messages")).toBe(0);
+    await bus.close();
+  });
+
+  it("never redacts a message whose delivery is still live; redacts it once the delivery is done", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const bus = createSqliteBus(db.store, { now: clock.now });
+    const retention = createRetention(db.store, { now: clock.now, textMs: DAY });
+    await bus.subscribe("outbound.tg1", "egress");
+    const reply = { text: "You asked about order 4711", replyKey: "r1" };
+    await bus.publish([{ topic: "outbound.tg1", key: "tg1:42", payload: reply, idempotencyKey: "reply:r1" }]);
+    // The channel was down for five days: its delivery is still waiting.
+    clock.advance(5 * DAY);
+    await retention.runOnce();
+    expect(await payloadOf(db, "reply:r1")).toContain("order 4711");
+    const seen: unknown[] = [];
+    const c = bus.consume({
+      topic: "outbound.tg1",
+      group: "egress",
+      handler: (d) => Promise.resolve(void seen.push(d.payload)),
+    });
+    await waitFor(async () => (await count(db.store, "bus_deliveries")) === 0, "acked");
+    await c.stop();
+    expect(seen).toEqual([reply]);
+    clock.advance(HOUR);
+    const report = await retention.runOnce();
+    expect(await payloadOf(db, "reply:r1")).not.toContain("order 4711");
+    expect(await payloadOf(db, "reply:r1")).toBe(REDACTED_PAYLOAD);
+    expect(report).toMatchObject({ redacted: 1 });
+    await bus.close();
+  });
+
+  it("purges dead letters older than textMs (not after 30 days) and redacts their keyed message", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const bus = createSqliteBus(db.store, { now: clock.now });
+    const retention = createRetention(db.store, { now: clock.now, textMs: 3 * DAY });
+    await bus.subscribe("inbound", "g");
+    await bus.publish([
+      {
+        topic: "inbound",
+        key: "tg1:1",
+        payload: { text: "call me on 555 0100" },
+        idempotencyKey: "telegram:tg1:1",
+      },
+      { topic: "inbound", key: "tg1:2", payload: { text: "my address is 1 Main St" } },
+    ]);
+    const c = bus.consume({
+      topic: "inbound",
+      group: "g",
+      maxAttempts: 1,
+      handler: () => Promise.reject(new Error("bad")),
+    });
+    await waitFor(async () => (await count(db.store, "bus_dead_letters")) === 2, "dead-lettered");
+    await c.stop();
+    clock.advance(3 * DAY - 1);
+    await retention.runOnce();
+    expect((await bus.deadLetters()).map((d) => d.payload)).toEqual([
+      { text: "call me on 555 0100" },
+      { text: "my address is 1 Main St" },
+    ]);
+    clock.advance(2 * HOUR);
+    const report = await retention.runOnce();
+    expect(await count(db.store, "bus_dead_letters")).toBe(0);
+    // The keyed one stays for the dedup window without its text; the unkeyed one went with its dead letter.
+    expect(await count(db.store, "bus_messages")).toBe(1);
+    expect(await payloadOf(db, "telegram:tg1:1")).toBe(REDACTED_PAYLOAD);
+    expect(report).toMatchObject({ deadLetters: 2, redacted: 1 });
+    await bus.close();
+  });
+
+  it("start() runs a pass at once, not only after intervalMs", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const bus = createSqliteBus(db.store, { now: clock.now });
+    await bus.publish([{
+      topic: "nobody-listens",
+      key: "k",
+      payload: { text: "hello" },
+      idempotencyKey: "k1",
+    }]);
+    clock.advance(2 * DAY);
+    const retention = createRetention(db.store, { now: clock.now, textMs: DAY, intervalMs: 60_000 });
+    retention.start();
+    await waitFor(async () => (await payloadOf(db, "k1")) === REDACTED_PAYLOAD, "the first pass", 2_000);
+    await retention.stop();
     await bus.close();
   });
 

@@ -1,12 +1,17 @@
-// RELIABILITY.md F4 (retention): the orchestrator's retention deletes conversation turns and chat inbox rows older
-// than `conversation.retentionDays` and keeps the rest — first the purge itself (src/agents/orchestrator/
-// conversation.ts) on a real store with the real schema, then a real orchestrator process: it purges soon after
-// it starts, not only an hour later (an orchestrator restarted more often than hourly — crash loops, deploys, the
-// soak's kill -9 — never purged before f890e94; this test was the repro).
+// RELIABILITY.md F4 (retention): the orchestrator's retention deletes conversation turns, chat inbox rows, web chat
+// replies, cached prompts and bus dead letters older than `conversation.retentionDays`, redacts older handled bus
+// messages, and keeps the rest — first the purges themselves (src/agents/orchestrator/conversation.ts,
+// src/agents/webchat/replies.ts, src/router/cache.ts) on a real store with the real schema, then a real orchestrator
+// process: it purges soon after it starts, not only an hour later (an orchestrator restarted more often than
+// hourly — crash loops, deploys, the soak's kill -9 — never purged before f890e94; this test was the repro).
+// The bus's own retention is tested in test/bus/retention.test.ts.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, startCluster } from "../../bench/system/cluster.ts";
 import { createConversations } from "../../src/agents/orchestrator/conversation.ts";
+import { purgeRepliesBefore, repliesAfter, storeReply } from "../../src/agents/webchat/replies.ts";
+import { REDACTED_PAYLOAD } from "../../src/bus/mod.ts";
+import { createResponseCache } from "../../src/router/cache.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -61,6 +66,51 @@ describe("F4: conversation retention", () => {
     expect(await conversations.answerFor(10_000)).toBeUndefined();
     expect(await conversations.answerFor(10_005)).toBe("answer 0 days old");
   });
+
+  it("deletes web chat replies older than the TTL; the page's poll returns only the younger ones", async () => {
+    const now = Date.UTC(2026, 10, 28, 12);
+    for (const [i, age] of [31, 29, 0].entries()) {
+      await storeReply(store.client, {
+        agent: "web",
+        sessionId: "s1",
+        key: `r${i}`,
+        kind: "answer",
+        text: `you said ${age} days ago`,
+        now: now - age * DAY,
+      });
+    }
+    expect(await purgeRepliesBefore(store.client, now - 30 * DAY)).toBe(1);
+    expect((await repliesAfter(store.client, "web", "s1", 0)).map((r) => r.text)).toEqual([
+      "you said 29 days ago",
+      "you said 0 days ago",
+    ]);
+  });
+
+  it("deletes cached prompts older than the TTL, even unexpired, and no longer serves them", async () => {
+    let t = Date.UTC(2026, 10, 28, 12);
+    const cache = createResponseCache({
+      client: store.client,
+      now: () => t,
+      ttlMs: 7 * DAY,
+      lexicalThreshold: 0.5,
+      semanticThreshold: 0.92,
+    });
+    const meta = { provider: "p", model: "m" };
+    await cache.store("support/v1/none", "Can I return shoes bought by Ana Silva?", "Yes, within 30 days.", meta);
+    t += DAY;
+    await cache.store("support/v1/none", "What are your opening hours?", "9 to 5.", meta);
+    // The scope's lexical index (in memory) holds the stored prompts too.
+    expect((await cache.lookup("support/v1/none", "can i return shoes bought by ana silva"))?.tier).toBe("exact");
+    expect((await cache.lookup("support/v1/none", "can I return the shoes bought by Ana Silva"))?.tier)
+      .toBe("lexical");
+    t += DAY;
+    expect(await cache.purgeBefore(t - 1.5 * DAY)).toBe(1);
+    expect(await cache.lookup("support/v1/none", "Can I return shoes bought by Ana Silva?")).toBeNull();
+    expect(await cache.lookup("support/v1/none", "can I return the shoes bought by Ana Silva")).toBeNull();
+    expect((await cache.lookup("support/v1/none", "What are your opening hours?"))?.answer).toBe("9 to 5.");
+    const left = await store.client.execute("SELECT prompt FROM cache_entries");
+    expect(left.rows.map((r) => r["prompt"])).toEqual(["What are your opening hours?"]);
+  });
 });
 
 describe("F4: conversation retention in a running orchestrator", () => {
@@ -80,7 +130,31 @@ describe("F4: conversation retention in a running orchestrator", () => {
       patchConfig: (c) => void (c["conversation"] = { retentionDays: 1 }),
     });
     const s = await openStore({ url: `file:${cluster.dbPath}` });
+    // Bus messages on a topic nobody consumes (their deliveries are done); the oldest one is dead-lettered.
+    const busMessage = (id: number, text: string, age: number) => ({
+      sql: `INSERT INTO bus_messages (id, topic, okey, payload, idem_key, published_at, visible_at)
+        VALUES (?, 'outbound.gone', 'gone:1', json_object('text', ?), ?, ?, ?)`,
+      args: [id, text, `reply:${id}`, Date.now() - age, Date.now() - age],
+    });
     await s.client.batch([
+      busMessage(900_001, "old dead reply", 3 * DAY),
+      busMessage(900_002, "old reply", 2 * DAY),
+      busMessage(900_003, "new reply", 0),
+      {
+        sql: `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at)
+          VALUES (900001, 'egress', 'outbound.gone', 'gone:1', 5, 'bad', ?)`,
+        args: [Date.now() - 3 * DAY],
+      },
+      ...[["old", 3 * DAY], ["new", 0]].map(([age, ms]) => ({
+        sql: `INSERT INTO webchat_replies (agent, session_id, reply_key, kind, text, created_at)
+          VALUES ('web', 's1', ?, 'answer', ?, ?)`,
+        args: [`w-${age}`, `${age} web reply`, Date.now() - Number(ms)],
+      })),
+      ...[["old", 3 * DAY], ["new", 0]].map(([age, ms]) => ({
+        sql: `INSERT INTO cache_entries (key, scope, prompt, answer, answer_group, provider, model, created_at,
+          expires_at) VALUES (?, 'support/x/none', ?, 'a', 'g', 'p', 'm', ?, ?)`,
+        args: [`k-${age}`, `${age} cached prompt`, Date.now() - Number(ms), Date.now() + 7 * DAY],
+      })),
       { sql: "INSERT INTO conversation_turns (chat, role, text, at) VALUES ('tg1:1', 'user', 'old question', ?)", args: [Date.now() - 3 * DAY] },
       { sql: "INSERT INTO conversation_turns (chat, role, text, at) VALUES ('tg1:1', 'user', 'new question', ?)", args: [Date.now()] },
       ...[["old", 3 * DAY], ["new", 0]].map(([age, ms]) => ({
@@ -97,7 +171,7 @@ describe("F4: conversation retention in a running orchestrator", () => {
     await dirCleanup?.();
   });
 
-  it("purges turns and chat inbox rows older than retentionDays within seconds of starting", async () => {
+  it("purges what users wrote older than retentionDays within seconds of starting; old bus rows keep no text", async () => {
     await cluster.startAll();
     const texts = async () => {
       const s = await openStore({ url: `file:${cluster.dbPath}` });
@@ -106,13 +180,28 @@ describe("F4: conversation retention in a running orchestrator", () => {
         return [
           ...await all("SELECT text FROM conversation_turns ORDER BY id"),
           ...await all("SELECT text FROM chat_inbox ORDER BY seq"),
+          ...await all("SELECT text FROM webchat_replies ORDER BY seq"),
+          ...await all("SELECT prompt AS text FROM cache_entries ORDER BY id"),
+          ...await all("SELECT payload AS text FROM bus_messages WHERE id > 900000 ORDER BY id"),
+          ...await all("SELECT 'dead letter ' || msg_id AS text FROM bus_dead_letters"),
         ];
       } finally {
         s.close();
       }
     };
+    const expected = [
+      "new question",
+      "new message",
+      "new web reply",
+      "new cached prompt",
+      REDACTED_PAYLOAD,
+      REDACTED_PAYLOAD,
+      '{"text":"new reply"}',
+    ];
     const deadline = Date.now() + 15_000;
-    while ((await texts()).length > 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    expect(await texts()).toEqual(["new question", "new message"]);
+    while ((await texts()).join() !== expected.join() && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(await texts()).toEqual(expected);
   }, 60_000);
 });

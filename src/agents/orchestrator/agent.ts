@@ -2,7 +2,9 @@
  * The orchestrator agent: consumes inbound chat messages (per-chat order), answers each turn through the FAQ,
  * the cache and the model router, publishes exactly one reply per message to the channel's outbound topic, and
  * serves an OpenAI-compatible endpoint so other programs on the VM can use the same router, cache and budgets.
- * It also runs the store's housekeeping: bus retention, conversation retention.
+ * It also runs the store's housekeeping: bus retention, and `conversation.retentionDays` over every table that
+ * keeps what users wrote (conversation turns, the chat inbox, bus payloads and dead letters, web chat replies,
+ * cached prompts).
  *
  * @module
  */
@@ -15,6 +17,7 @@ import { resolveRouterSettings } from "../../router/config.ts";
 import { createEmbedder } from "../../router/embeddings.ts";
 import { createFaq, type Faq, parseFaq } from "../../router/faq.ts";
 import { EGRESS_GROUP, ORCHESTRATOR_GROUP } from "../channel/spine.ts";
+import { purgeRepliesBefore } from "../webchat/replies.ts";
 import { defineAgent } from "../define.ts";
 import { createConversations } from "./conversation.ts";
 import { createInbox } from "./experience/inbox.ts";
@@ -99,7 +102,8 @@ export const orchestrator = defineAgent({
       bus, client: store.client, config, conversations, cache, faqs, router, limits, tracer, metrics, log, now,
       random: Math.random, agent: agent.name, roles, inbox, sleep,
     });
-    const retention = createRetention(store, { now, log });
+    const retentionMs = config.conversation.retentionDays * DAY_MS;
+    const retention = createRetention(store, { now, log, textMs: retentionMs });
     let consumer: Consumer | undefined;
     let housekeeping: ReturnType<typeof setInterval> | undefined;
     let gauges: ReturnType<typeof setInterval> | undefined;
@@ -135,9 +139,11 @@ export const orchestrator = defineAgent({
         }, 10_000);
         // At start and then hourly: an orchestrator restarted more often than hourly must still purge.
         const purge = () => {
-          const cutoff = now() - config.conversation.retentionDays * DAY_MS;
+          const cutoff = now() - retentionMs;
           conversations.purgeBefore(cutoff).catch((err) => log.warn("conversation retention failed", { err }));
           inbox.purgeBefore(cutoff).catch((err) => log.warn("chat inbox retention failed", { err }));
+          purgeRepliesBefore(store.client, cutoff).catch((err) => log.warn("web chat retention failed", { err }));
+          cache?.purgeBefore(cutoff).catch((err) => log.warn("cache retention failed", { err }));
         };
         purge();
         housekeeping = setInterval(purge, 3_600_000);

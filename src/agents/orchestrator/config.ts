@@ -11,7 +11,8 @@ const DAY_MS = 86_400_000;
 
 export const cacheSchema = z.strictObject({
   enabled: z.boolean().default(true).describe("Serve and store cached answers for context-free turns"),
-  ttlMs: z.number().int().positive().default(7 * DAY_MS).describe("How long a cached answer may be served"),
+  ttlMs: z.number().int().positive().default(7 * DAY_MS)
+    .describe("How long a cached answer may be served (at most conversation.retentionDays: it stores the question)"),
   lexicalThreshold: z.number().min(0).max(1).default(0.5)
     .describe("Matcher score a fuzzy cache hit needs (0.5: ≤ 2% false hits on banking77; calibrate with `aideazz cache eval`)"),
   semanticThreshold: z.number().min(0).max(1).default(0.92).describe("Cosine similarity an embedding hit needs"),
@@ -27,7 +28,11 @@ export const cacheSchema = z.strictObject({
 export const conversationSchema = z.strictObject({
   maxContextTokens: z.number().int().positive().default(1_500).describe("Earlier turns a model sees, in estimated tokens"),
   maxReplyTokens: z.number().int().positive().default(400).describe("Longest reply a model may write"),
-  retentionDays: z.number().int().positive().default(30).describe("Conversation turns older than this are deleted"),
+  retentionDays: z.number().int().positive().default(30).describe(
+    "Days what users wrote is kept: older conversation turns, chat inbox rows, web chat replies, cached answers and " +
+      "bus dead letters are deleted; older handled bus messages have their text redacted (the row stays for the " +
+      "8-day duplicate check)",
+  ),
   faqThreshold: z.number().min(0).max(1).default(0.3).describe("Matcher score an FAQ answer needs"),
   maxInputChars: z.number().int().positive().default(2_000)
     .describe("Longer messages are refused before any model call (abuse limit)"),

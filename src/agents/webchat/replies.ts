@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Client } from "../../store/mod.ts";
+import { type Client, purgeInChunks } from "../../store/mod.ts";
 
 export interface StoredReply {
   seq: number;
@@ -50,4 +50,16 @@ export async function repliesAfter(
     text: String(r["text"]),
     at: Number(r["created_at"]),
   }));
+}
+
+/**
+ * Deletes replies stored before `cutoff` (epoch ms): a reply may quote the user, so the orchestrator's retention
+ * (`conversation.retentionDays`) removes them with the conversation. A scan: the table holds only that many days.
+ */
+export function purgeRepliesBefore(client: Client, cutoff: number): Promise<number> {
+  return purgeInChunks(
+    client,
+    "DELETE FROM webchat_replies WHERE seq IN (SELECT seq FROM webchat_replies WHERE created_at < ?1 LIMIT ?2)",
+    cutoff,
+  );
 }

@@ -1,0 +1,31 @@
+/**
+ * Purges in chunks: retention jobs delete (or redact) old rows a chunk at a time, each statement its own short
+ * write, so a first run over a large backlog never holds the write lock (and the writer's event loop) for long.
+ *
+ * @module
+ */
+import type { Client } from "./open.ts";
+
+/**
+ * Runs `sql` — a DELETE or UPDATE taking the cutoff as `?1` and the chunk size as `?2` (its `LIMIT`) — until a run
+ * changes fewer than `chunk` rows. Returns how many rows changed in all.
+ *
+ * @example
+ * ```ts
+ * await purgeInChunks(client, `DELETE FROM webchat_replies WHERE seq IN (
+ *   SELECT seq FROM webchat_replies WHERE created_at < ?1 LIMIT ?2)`, now - ttlMs);
+ * ```
+ */
+export async function purgeInChunks(
+  client: Client,
+  sql: string,
+  cutoff: number,
+  chunk = 2_000,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const rs = await client.execute({ sql, args: [cutoff, chunk] });
+    total += rs.rowsAffected;
+    if (rs.rowsAffected < chunk) return total;
+  }
+}
