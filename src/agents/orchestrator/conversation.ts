@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Client, InStatement } from "../../store/mod.ts";
+import { type Client, type InStatement, purgeInChunks } from "../../store/mod.ts";
 
 export interface Turn {
   role: "user" | "assistant";
@@ -65,9 +65,11 @@ export function createConversations(client: Client): Conversations {
     async reset(chat) {
       await client.execute({ sql: "DELETE FROM conversation_turns WHERE chat = ?", args: [chat] });
     },
-    async purgeBefore(cutoff) {
-      const rs = await client.execute({ sql: "DELETE FROM conversation_turns WHERE at < ?", args: [cutoff] });
-      return rs.rowsAffected;
-    },
+    purgeBefore: (cutoff) =>
+      purgeInChunks(
+        client,
+        "DELETE FROM conversation_turns WHERE id IN (SELECT id FROM conversation_turns WHERE at < ?1 LIMIT ?2)",
+        cutoff,
+      ),
   };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { InboundMessage } from "../../../bus/envelopes.ts";
-import type { Client, InStatement, Row } from "../../../store/mod.ts";
+import { type Client, type InStatement, purgeInChunks, type Row } from "../../../store/mod.ts";
 
 export type InboxState = "pending" | "answered" | "silent";
 
@@ -116,12 +116,11 @@ export function createInbox(client: Client): Inbox {
       }
       return statements;
     },
-    async purgeBefore(cutoff) {
-      const rs = await client.execute({
-        sql: "DELETE FROM chat_inbox WHERE received_at < ?",
-        args: [cutoff],
-      });
-      return rs.rowsAffected;
-    },
+    purgeBefore: (cutoff) =>
+      purgeInChunks(
+        client,
+        "DELETE FROM chat_inbox WHERE seq IN (SELECT seq FROM chat_inbox WHERE received_at < ?1 LIMIT ?2)",
+        cutoff,
+      ),
   };
 }
