@@ -38,12 +38,15 @@ export type BeginResult =
   | { status: "pending"; since: number }
   | { status: "unknown"; since: number };
 
+/**
+ * Whether to take over an intent whose outcome is unknown (older than `staleMs`): true always, "partial" only when
+ * that intent was a partial reply's post, false never.
+ */
+export type ResendUnknown = boolean | "partial";
+
 export interface BeginOptions {
-  /**
-   * Take over an intent whose outcome is unknown (older than `staleMs`): true always, "partial" only when that
-   * intent was a partial reply's post. Default false: never.
-   */
-  resendUnknown?: boolean | "partial";
+  /** Default false. */
+  resendUnknown?: ResendUnknown;
   /** This intent is a partial reply's post. */
   partial?: boolean;
 }

@@ -32,7 +32,14 @@ export { createSqliteBus, type SqliteBusOptions } from "./sqlite.ts";
 export { createMemoryBus, type MemoryBusOptions } from "./memory.ts";
 export { type FileWatch, nodeFileWatch, type WakeOptions } from "./wake.ts";
 export { retryDelayMs } from "./retry.ts";
-export { type BeginOptions, type BeginResult, createSendLedger, type SendLedger, type SendLedgerOptions } from "./ledger.ts";
+export {
+  type BeginOptions,
+  type BeginResult,
+  createSendLedger,
+  type ResendUnknown,
+  type SendLedger,
+  type SendLedgerOptions,
+} from "./ledger.ts";
 export {
   createRetention,
   REDACTED_PAYLOAD,

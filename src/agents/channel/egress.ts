@@ -15,7 +15,7 @@
  * @module
  */
 import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
-import { assertLeaseOrRelease, type BeginOptions, type SendLedger } from "../../bus/ledger.ts";
+import { assertLeaseOrRelease, type ResendUnknown, type SendLedger } from "../../bus/ledger.ts";
 import { type Delivery, PermanentError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
@@ -76,7 +76,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   const maxAttempts = opts.maxAttempts ?? 5;
 
   /** Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). */
-  async function claim(key: string, delivery: Delivery, resendUnknown: BeginOptions["resendUnknown"]): Promise<boolean> {
+  async function claim(key: string, delivery: Delivery, resendUnknown: ResendUnknown): Promise<boolean> {
     const begun = await ledger.begin(key, delivery.fence, { resendUnknown });
     if (begun.status === "send") return true;
     if (begun.status === "pending") {
@@ -99,7 +99,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     key: string,
     part: P,
     delivery: Delivery,
-    resendUnknown: BeginOptions["resendUnknown"] = opts.resendUnknown,
+    resendUnknown: ResendUnknown = opts.resendUnknown,
   ): Promise<boolean> {
     if ((await ledger.wasSent(key)) !== undefined) {
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
