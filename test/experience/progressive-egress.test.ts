@@ -167,6 +167,27 @@ describe("telegram: partial and streamed replies", () => {
     await publish(ch, reply("tg", "44", "gone", "Partial text and the rest.", { streamed: true }));
     await until(() => fake.sent.length === 2, 10_000, "the final text");
     expect(fake.sent.map((s) => s.text)).toEqual(["Partial text", "Partial text and the rest."]);
+    const id = String(fake.sent[1]!.messageId);
+    expect(await ch.rows("SELECT reply_key, state, platform_id FROM bus_send_ledger WHERE reply_key LIKE 'gone#%'"))
+      .toEqual([
+        { reply_key: "gone#0", state: "sent", platform_id: id },
+        { reply_key: "gone#0:repost", state: "sent", platform_id: id },
+      ]);
+  }, 30_000);
+
+  it("the final text goes out anew at most once: a repost whose outcome is unknown is not sent again", async () => {
+    fake.script("editMessageText", () => ({
+      status: 400,
+      body: { ok: false, error_code: 400, description: "Bad Request: message to edit not found" },
+    }));
+    await publish(ch, reply("tg", "47", "gone2", "Partial text", { partial: 1 }));
+    await until(() => fake.sent.length === 1, 10_000, "the partial");
+    await staleIntent("gone2#0:repost", 0); // a process that sent it anew was killed before recording it
+    await publish(ch, reply("tg", "47", "gone2", "Partial text and the rest.", { streamed: true }));
+    await publish(ch, reply("tg", "47", "next", "marker"));
+    await until(() => fake.sent.length === 2, 10_000, "the marker");
+    expect(fake.sent.map((s) => s.text)).toEqual(["Partial text", "marker"]);
+    expect(fake.callsOf("editMessageText")).toHaveLength(1);
   }, 30_000);
 });
 

@@ -159,19 +159,27 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
           else pacer.deferKey(reply.chatId, now() + outcome.afterMs);
           continue;
         }
-        // The message cannot be edited (deleted by the user, too old): the final text goes out as a new message.
+        // The message cannot be edited (deleted by the user, too old): the final text goes out as a new message,
+        // once: under an intent of its own (`<key>:repost`), as any send. Its platform id then replaces the old
+        // message's under `key`.
         log.warn("message not editable; sending the final text anew", {
           chat: reply.chatId,
           reason: outcome.reason,
         });
-        count("final", "reposted");
+        const repostKey = `${key}:repost`;
         await pacer.wait(reply.chatId, signalOf(d));
-        await d.assertLease();
+        const begun = await ledger.begin(repostKey, d.fence);
+        if (begun.status === "pending") throw new EditRetryLaterError("another attempt is sending this part anew");
+        if (begun.status === "sent") await ledger.recordSent(key, begun.platformId);
+        if (begun.status !== "send") return true; // sent anew already, or its outcome is unknown: at most once
+        count("final", "reposted");
+        await assertLeaseOrRelease(ledger, repostKey, d);
         const sent = await withSendTimeout((signal) => transport.send(part, { ...ctx, signal }));
         if (sent.kind === "sent") {
+          await ledger.recordSent(repostKey, sent.platformId ?? "");
           await ledger.recordSent(key, sent.platformId ?? "");
           remember(key, text);
-        }
+        } else await ledger.recordFailed(repostKey, d.fence, sent.reason);
         return true;
       }
     },
