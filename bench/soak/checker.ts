@@ -69,6 +69,8 @@ export interface CheckReport {
   deadLettersWithoutReason: number;
   /** Up to 10 lost messages, for the investigation. */
   lostExamples: { agent: string; chat: string; seq: number; key: string; kind: string; inboundId: number | undefined }[];
+  /** Up to 10 unexpected received messages: find their sends in the agent's log and trace by chat and time. */
+  unexpectedExamples: { agent: string; chat: string; platformId: string; at: string; text: string }[];
 }
 
 const REPLY_KEY = /^(\d+):(answer|fallback|working)#(\d+)$/;
@@ -148,6 +150,7 @@ export async function check(input: {
     const perInbound = new Map<number, Attributed[]>();
     const perChat = new Map<string, Attributed[]>();
     let unexpected = 0;
+    const unexpectedExamples: CheckReport["unexpectedExamples"] = [];
     let viaUnknown = 0;
     let receivedMessages = 0;
     for (const [agent, list] of input.received) {
@@ -160,7 +163,14 @@ export async function check(input: {
           reply = candidates.shift();
           if (reply) viaUnknown++;
         }
-        if (!reply) return void unexpected++;
+        if (!reply) {
+          unexpected++;
+          if (unexpectedExamples.length < 10) {
+            const at = new Date(rec.at).toISOString();
+            unexpectedExamples.push({ agent, chat: rec.chatId, platformId: rec.platformId, at, text: rec.text.slice(0, 80) });
+          }
+          return;
+        }
         const a: Attributed = { ...reply, text: rec.text, index };
         for (const id of reply.covers) perInbound.set(id, [...(perInbound.get(id) ?? []), a]);
         const ck = `${agent}|${rec.chatId}`;
@@ -216,6 +226,7 @@ export async function check(input: {
       deadLetters: dead.length,
       deadLettersWithoutReason: deadWithoutReason,
       lostExamples: [],
+      unexpectedExamples,
     };
     for (const [id, msg] of byInbound) {
       const seen = perInbound.get(id) ?? [];

@@ -215,5 +215,6 @@ export function formatReport(r: SoakResult): string {
     `integrity_check ${c.integrityCheck}, foreign_key_check ${c.foreignKeyViolations} rows, dead letters ${c.deadLetters} (without reason ${c.deadLettersWithoutReason})`,
     `inject ${Math.round(r.injectSeconds)} s, drain ${Math.round(r.drainSeconds)} s${r.drained ? "" : " (TIMED OUT)"}`,
     ...(c.lostExamples.length > 0 ? [`lost examples: ${JSON.stringify(c.lostExamples)}`] : []),
+    ...(c.unexpectedExamples.length > 0 ? [`unexpected examples: ${JSON.stringify(c.unexpectedExamples)}`] : []),
   ].join("\n");
 }
