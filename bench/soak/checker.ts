@@ -73,7 +73,8 @@ export interface CheckReport {
   unexpectedExamples: { agent: string; chat: string; platformId: string; at: string; text: string }[];
 }
 
-const REPLY_KEY = /^(\d+):(answer|fallback|working)#(\d+)$/;
+/** A part's ledger key; `:repost` is its final text sent anew (src/agents/channel/progressive.ts). */
+const REPLY_KEY = /^(\d+):(answer|fallback|working)#(\d+)(?::repost)?$/;
 
 type ReplyKind = "answer" | "fallback" | "working";
 

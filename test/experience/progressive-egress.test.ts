@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { type FakeGraph, startFakeGraph } from "../fakes/graph.ts";
-import { type FakeTelegram, startFakeTelegram } from "../fakes/telegram.ts";
+import { errors, type FakeTelegram, startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { type Channel, startChannel, until } from "../channels/harness.ts";
 import { PNID, SECRETS, sleep } from "./harness.ts";
@@ -175,6 +175,20 @@ describe("telegram: partial and streamed replies", () => {
       ]);
   }, 30_000);
 
+  it("a final text sent anew that meets a 429 is sent on the bus's retry, not dropped", async () => {
+    fake.script("editMessageText", () => ({
+      status: 400,
+      body: { ok: false, error_code: 400, description: "Bad Request: message to edit not found" },
+    }));
+    fake.script("sendMessage", (_call, index) => (index === 1 ? errors.tooManyRequests(1) : undefined));
+    await publish(ch, reply("tg", "48", "gone3", "Partial text", { partial: 1 }));
+    await until(() => fake.sent.length === 1, 10_000, "the partial");
+    await publish(ch, reply("tg", "48", "gone3", "Partial text and the rest.", { streamed: true }));
+    await until(() => fake.sent.length === 2, 20_000, "the final text, on the retry");
+    expect(fake.sent.map((s) => s.text)).toEqual(["Partial text", "Partial text and the rest."]);
+    expect(fake.callsOf("sendMessage")).toHaveLength(3); // the partial, the 429, the retry
+  }, 30_000);
+
   it("the final text goes out anew at most once: a repost whose outcome is unknown is not sent again", async () => {
     fake.script("editMessageText", () => ({
       status: 400,
@@ -188,6 +202,7 @@ describe("telegram: partial and streamed replies", () => {
     await until(() => fake.sent.length === 2, 10_000, "the marker");
     expect(fake.sent.map((s) => s.text)).toEqual(["Partial text", "marker"]);
     expect(fake.callsOf("editMessageText")).toHaveLength(1);
+    expect(ch.logs.some((l) => l.includes("send outcome unknown") && l.includes("gone2#0:repost"))).toBe(true);
   }, 30_000);
 });
 

@@ -121,8 +121,8 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       const durationMs = opts.now() - started;
       if (outcome.kind === "sent") {
         // At once, not with the delivery's ack (Delivery.ackWith): a crash between the send and this record leaves
-        // an unknown outcome, which a streamed reply sends again; riding on the ack widened that window enough for
-        // the soak to see it (one duplicate in 10,000 messages, 2026-11-28).
+        // an unknown outcome, so the shorter that window the better; riding on the ack widened it enough for the
+        // soak to see a duplicate (one in 10,000 messages, 2026-11-28).
         await ledger.recordSent(key, outcome.platformId ?? "");
         metrics.inc(M.messagesOut, { channel });
         if (reply.receivedAt !== undefined && reply.kind !== "fallback" && reply.kind !== "progress") {

@@ -16,6 +16,7 @@ import { assertLeaseOrRelease, type SendLedger } from "../../bus/ledger.ts";
 import type { Delivery } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
+import { M } from "../../metrics/names.ts";
 import { type ChannelTransport, type SendContext, type SendOutcome, withSendTimeout } from "./outcome.ts";
 import type { Pacer } from "./pacer.ts";
 import type { Sleep } from "./sleep.ts";
@@ -34,6 +35,8 @@ export interface EditingTransport<P> extends ChannelTransport<P> {
 }
 
 export interface ProgressiveOptions<P> {
+  /** The `platform` label of the send errors it counts. */
+  platform: string;
   transport: EditingTransport<P>;
   ledger: SendLedger;
   pacer: Pacer;
@@ -51,7 +54,8 @@ export interface Progressive<P> {
   partial(reply: OutboundReply, delivery: Delivery): Promise<void>;
   /**
    * Brings part `key` of a final reply to its exact text when the part was posted before (by partials): true
-   * when done, false when it was never posted (the caller sends it normally).
+   * when that is settled (edited, sent anew, or not to be sent again), false when it was never posted (the caller
+   * sends it normally). Throws `EditRetryLaterError` for the bus to retry.
    */
   finalPart(reply: OutboundReply, key: string, part: P, delivery: Delivery): Promise<boolean>;
   /** The final reply is done: later partials of it are stale. */
@@ -161,17 +165,20 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         }
         // The message cannot be edited (deleted by the user, too old): the final text goes out as a new message,
         // once: under an intent of its own (`<key>:repost`), as any send. Its platform id then replaces the old
-        // message's under `key`.
-        log.warn("message not editable; sending the final text anew", {
-          chat: reply.chatId,
-          reason: outcome.reason,
-        });
+        // message's under `key`. A platform error hands it back to the bus: the redelivery's edit fails the same
+        // way and sends it then.
         const repostKey = `${key}:repost`;
         await pacer.wait(reply.chatId, signalOf(d));
         const begun = await ledger.begin(repostKey, d.fence);
         if (begun.status === "pending") throw new EditRetryLaterError("another attempt is sending this part anew");
         if (begun.status === "sent") await ledger.recordSent(key, begun.platformId);
-        if (begun.status !== "send") return true; // sent anew already, or its outcome is unknown: at most once
+        if (begun.status === "unknown") {
+          // At most once, like every send whose outcome is unknown (the user may still see the partial text).
+          log.error("send outcome unknown (the agent died mid-send); not sent again", { key: repostKey });
+          metrics.inc(M.sendErrors, { platform: opts.platform, code: "outcome-unknown" });
+        }
+        if (begun.status !== "send") return true;
+        log.warn("message not editable; sending the final text anew", { chat: reply.chatId, reason: outcome.reason });
         count("final", "reposted");
         await assertLeaseOrRelease(ledger, repostKey, d);
         const sent = await withSendTimeout((signal) => transport.send(part, { ...ctx, signal }));
@@ -179,7 +186,12 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
           await ledger.recordSent(repostKey, sent.platformId ?? "");
           await ledger.recordSent(key, sent.platformId ?? "");
           remember(key, text);
-        } else await ledger.recordFailed(repostKey, d.fence, sent.reason);
+          return true;
+        }
+        await ledger.recordFailed(repostKey, d.fence, sent.reason);
+        metrics.inc(M.sendErrors, { platform: opts.platform, code: sent.code ?? "unknown" });
+        if (sent.kind === "retry") throw new EditRetryLaterError(`${sent.reason} (sending the final text anew)`);
+        log.warn("final text not sent anew", { chat: reply.chatId, reason: sent.reason });
         return true;
       }
     },

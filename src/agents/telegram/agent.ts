@@ -140,6 +140,7 @@ export async function createTelegramAgent(
     ...(stream.enabled
       ? {
         progressive: createProgressive({
+          platform: "telegram",
           transport,
           ledger: spine.ledger,
           pacer,
