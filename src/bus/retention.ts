@@ -12,7 +12,9 @@
  * webhook retried within the dedup window is still dropped as a duplicate, but its payload is replaced by
  * `REDACTED_PAYLOAD`. Nothing reads a payload once its deliveries and dead letters are gone (claims and
  * `bus dlq list` read only messages they reference), and `refs` never rises again from 0, so the redaction
- * cannot reach a consumer. Redaction runs at most hourly: each run reads every keyed row between the two cutoffs.
+ * cannot reach a consumer. Redaction runs at most hourly: each chunk's statement reads the keyed rows between
+ * the two cutoffs from the oldest, the ones already redacted too (one statement in steady state; a first run over a
+ * large backlog with retentionDays under 8 takes one per 2,000 rows).
  *
  * The WAL: a PASSIVE checkpoint every `checkpointIntervalMs` (1 s) copies what was committed since into the
  * database file. SQLite's own checkpoint on commit is set to start only at 64 MiB (src/store/open.ts): at 1,000
@@ -103,7 +105,7 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
   let started = false;
   let lastRedaction = -Infinity;
 
-  const purge = (sql: string, cut: number) => purgeInChunks(client, sql, cut, chunk);
+  const purge = (sql: string, cut: number) => purgeInChunks(client, sql, cut, { chunk });
 
   const runOnce = async (): Promise<RetentionReport> => {
     const t = now();

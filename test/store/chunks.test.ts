@@ -1,0 +1,38 @@
+// Purging in chunks: every matching row goes, a chunk per statement, and RETURNING rows reach the caller (the local
+// writer reports a RETURNING statement's changes as rows, with rowsAffected 0).
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { openStore, purgeInChunks, type Store } from "../../src/store/mod.ts";
+import { tempDir } from "../support/tmp.ts";
+
+describe("purgeInChunks", () => {
+  let store: Store | undefined;
+  let cleanup: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    store?.close();
+    await cleanup?.();
+  });
+
+  it("deletes every row before the cutoff, two per statement, and hands over what RETURNING gave", async () => {
+    const tmp = await tempDir("aideazz-chunks-");
+    cleanup = tmp.cleanup;
+    store = await openStore({ url: `file:${join(tmp.dir, "c.db")}` });
+    await store.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
+    await store.client.execute("INSERT INTO t (id, at) VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50), (6, 60)");
+    const seen: number[][] = [];
+    const n = await purgeInChunks(
+      store.client,
+      "DELETE FROM t WHERE id IN (SELECT id FROM t WHERE at < ?1 ORDER BY id LIMIT ?2) RETURNING id",
+      55,
+      { chunk: 2, onRows: (rows) => seen.push(rows.map((r) => Number(r["id"]))) },
+    );
+    expect(n).toBe(5);
+    expect(seen).toEqual([[1, 2], [3, 4], [5]]);
+    const left = await store.client.execute("SELECT id FROM t");
+    expect(left.rows.map((r) => Number(r["id"]))).toEqual([6]);
+    // Without RETURNING the count comes from rowsAffected.
+    await store.client.execute("INSERT INTO t (id, at) VALUES (7, 1), (8, 2), (9, 3)");
+    expect(await purgeInChunks(store.client, "DELETE FROM t WHERE id IN (SELECT id FROM t WHERE at < ?1 LIMIT ?2)", 5, { chunk: 2 }))
+      .toBe(3);
+  });
+});
