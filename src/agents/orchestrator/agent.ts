@@ -4,7 +4,7 @@
  * serves an OpenAI-compatible endpoint so other programs on the VM can use the same router, cache and budgets.
  * It also runs the store's housekeeping: bus retention, and `conversation.retentionDays` over every table that
  * keeps what users wrote (conversation turns, the chat inbox, bus payloads and dead letters, web chat replies,
- * cached prompts).
+ * cached prompts; leads keep the fields they collected).
  *
  * @module
  */
