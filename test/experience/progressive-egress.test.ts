@@ -128,6 +128,13 @@ describe("telegram: partial and streamed replies", () => {
     expect(fake.sent.map((s) => s.text)).toEqual(["Short and complete answer.", "marker"]);
   }, 30_000);
 
+  /** Every edit fails as for a message the user deleted. */
+  const editsFail = () =>
+    fake.script("editMessageText", () => ({
+      status: 400,
+      body: { ok: false, error_code: 400, description: "Bad Request: message to edit not found" },
+    }));
+
   // A process killed between a platform call and its record leaves an intent without outcome; 60 s later the
   // final reply decides by who made it. (The soak of 3b78dd3 saw a FAQ answer twice: every Telegram answer is
   // `streamed`, and a final's own unknown send was sent again.)
@@ -158,10 +165,7 @@ describe("telegram: partial and streamed replies", () => {
   }, 30_000);
 
   it("a message that cannot be edited any more gets the final text as a new message", async () => {
-    fake.script("editMessageText", () => ({
-      status: 400,
-      body: { ok: false, error_code: 400, description: "Bad Request: message to edit not found" },
-    }));
+    editsFail();
     await publish(ch, reply("tg", "44", "gone", "Partial text", { partial: 1 }));
     await until(() => fake.sent.length === 1, 10_000, "the partial");
     await publish(ch, reply("tg", "44", "gone", "Partial text and the rest.", { streamed: true }));
@@ -176,10 +180,7 @@ describe("telegram: partial and streamed replies", () => {
   }, 30_000);
 
   it("a final text sent anew that meets a 429 is sent on the bus's retry, not dropped", async () => {
-    fake.script("editMessageText", () => ({
-      status: 400,
-      body: { ok: false, error_code: 400, description: "Bad Request: message to edit not found" },
-    }));
+    editsFail();
     fake.script("sendMessage", (_call, index) => (index === 1 ? errors.tooManyRequests(1) : undefined));
     await publish(ch, reply("tg", "48", "gone3", "Partial text", { partial: 1 }));
     await until(() => fake.sent.length === 1, 10_000, "the partial");
@@ -190,10 +191,7 @@ describe("telegram: partial and streamed replies", () => {
   }, 30_000);
 
   it("the final text goes out anew at most once: a repost whose outcome is unknown is not sent again", async () => {
-    fake.script("editMessageText", () => ({
-      status: 400,
-      body: { ok: false, error_code: 400, description: "Bad Request: message to edit not found" },
-    }));
+    editsFail();
     await publish(ch, reply("tg", "47", "gone2", "Partial text", { partial: 1 }));
     await until(() => fake.sent.length === 1, 10_000, "the partial");
     await staleIntent("gone2#0:repost", 0); // a process that sent it anew was killed before recording it
