@@ -332,4 +332,14 @@ export const migrations: readonly Migration[] = [
     name: "send ledger: intents of partial replies",
     statements: ["ALTER TABLE bus_send_ledger ADD COLUMN partial INTEGER NOT NULL DEFAULT 0"],
   },
+  {
+    // The orchestrator's hourly retention (conversation.retentionDays) finds old rows by age, not by a table scan
+    // under the write lock.
+    version: 65,
+    name: "retention: web chat replies and cache entries by age",
+    statements: [
+      "CREATE INDEX webchat_replies_created ON webchat_replies (created_at)",
+      "CREATE INDEX cache_entries_created ON cache_entries (created_at)",
+    ],
+  },
 ];
