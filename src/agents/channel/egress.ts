@@ -20,7 +20,7 @@ import { type Delivery, PermanentError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
-import { type ChannelTransport, withSendTimeout } from "./outcome.ts";
+import { type ChannelTransport, reportUnknownOutcome, withSendTimeout } from "./outcome.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
 import type { Progressive } from "./progressive.ts";
@@ -82,11 +82,8 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     if (begun.status === "pending") {
       throw new SendRetryLaterError("another attempt is sending this part right now");
     }
-    if (begun.status === "unknown") {
-      // The user may not have this part: counted with the send errors (`aideazz stats`, the dashboard).
-      log.error("send outcome unknown (the agent died mid-send); not sent again", { key });
-      metrics.inc(M.sendErrors, { platform: channel, code: "outcome-unknown" });
-    } else metrics.inc(M.duplicatesSuppressed, { stage: "send" });
+    if (begun.status === "unknown") reportUnknownOutcome(log, metrics, channel, key);
+    else metrics.inc(M.duplicatesSuppressed, { stage: "send" });
     return false;
   }
 

@@ -6,6 +6,9 @@
  * @module
  */
 import type { OutboundReply } from "../../bus/envelopes.ts";
+import type { Logger } from "../../log.ts";
+import type { Metrics } from "../../metrics/registry.ts";
+import { M } from "../../metrics/names.ts";
 
 export type SendOutcome<P> =
   /** The platform accepted the message. */
@@ -61,6 +64,15 @@ export async function withSendTimeout<T>(call: (signal: AbortSignal) => Promise<
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A part whose earlier attempt recorded its intent but never its outcome (the process died mid-send) and is not
+ * sent again: the user may not have it, so it is an error (`aideazz stats`, the dashboard's send errors).
+ */
+export function reportUnknownOutcome(log: Logger, metrics: Metrics, platform: string, key: string): void {
+  log.error("send outcome unknown (the agent died mid-send); not sent again", { key });
+  metrics.inc(M.sendErrors, { platform, code: "outcome-unknown" });
 }
 
 /** Back-off for attempt `attempt` (1-based): `baseMs * factor^(attempt-1)`, capped. */

@@ -17,7 +17,13 @@ import type { Delivery } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
-import { type ChannelTransport, type SendContext, type SendOutcome, withSendTimeout } from "./outcome.ts";
+import {
+  type ChannelTransport,
+  reportUnknownOutcome,
+  type SendContext,
+  type SendOutcome,
+  withSendTimeout,
+} from "./outcome.ts";
 import type { Pacer } from "./pacer.ts";
 import type { Sleep } from "./sleep.ts";
 
@@ -172,11 +178,8 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         const begun = await ledger.begin(repostKey, d.fence);
         if (begun.status === "pending") throw new EditRetryLaterError("another attempt is sending this part anew");
         if (begun.status === "sent") await ledger.recordSent(key, begun.platformId);
-        if (begun.status === "unknown") {
-          // At most once, like every send whose outcome is unknown (the user may still see the partial text).
-          log.error("send outcome unknown (the agent died mid-send); not sent again", { key: repostKey });
-          metrics.inc(M.sendErrors, { platform: opts.platform, code: "outcome-unknown" });
-        }
+        // At most once, like every send whose outcome is unknown (the user may still see the partial text).
+        if (begun.status === "unknown") reportUnknownOutcome(log, metrics, opts.platform, repostKey);
         if (begun.status !== "send") return true;
         log.warn("message not editable; sending the final text anew", { chat: reply.chatId, reason: outcome.reason });
         count("final", "reposted");

@@ -54,7 +54,7 @@ export async function repliesAfter(
 
 /**
  * Deletes replies stored before `cutoff` (epoch ms): a reply may quote the user, so the orchestrator's retention
- * (`conversation.retentionDays`) removes them with the conversation. A scan: the table holds only that many days.
+ * (`conversation.retentionDays`) removes them with the conversation (index `webchat_replies_created`).
  */
 export function purgeRepliesBefore(client: Client, cutoff: number): Promise<number> {
   return purgeInChunks(
