@@ -43,7 +43,7 @@ export const analytics = defineAgent({
         mountDashboard(app, {
           client: store.client,
           config,
-          retention: retentionOf(config.metrics),
+          retention: retentionOf(config.metrics, config.conversation.retentionDays),
           now,
           agent: agent.name,
           version,

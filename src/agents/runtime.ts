@@ -80,7 +80,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     },
   });
   let instance: AgentInstance;
-  const retention = retentionOf(opts.config.metrics);
+  const retention = retentionOf(opts.config.metrics, opts.config.conversation.retentionDays);
   const tracer = createTracer({
     agent: agent.name,
     now,

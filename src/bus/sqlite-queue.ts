@@ -154,7 +154,7 @@ export function createSqliteQueue(client: Client): Queue {
     },
 
     async holds(topic, group, lease, now) {
-      const rs = await client.execute({ sql: Q.HOLDS, args: [topic, group, leasesJson([lease]), now] });
+      const rs = await client.execute({ sql: Q.HOLDS, args: [topic, group, lease.id, lease.fence, now] });
       return rs.rows.length > 0;
     },
 

@@ -82,8 +82,9 @@ export const PAYLOADS = `SELECT json_group_array(json_array(id, json(payload), t
 export const EXTEND = `UPDATE bus_deliveries SET due_at = max(due_at, ?4)
   WHERE state = 1 AND ${FENCED} RETURNING msg_id, fence`;
 
-/** ?3 [[key, msg_id, fence]], ?4 now. */
-export const HOLDS = `SELECT 1 AS held FROM bus_deliveries WHERE state = 1 AND due_at > ?4 AND ${FENCED}`;
+/** ?3 msg_id, ?4 fence, ?5 now: one lease, one primary-key lookup (checked before every send, so no JSON). */
+export const HOLDS = `SELECT 1 AS held FROM bus_deliveries
+  WHERE grp = ?2 AND msg_id = ?3 AND topic = ?1 AND fence = ?4 AND state = 1 AND due_at > ?5`;
 
 /** Gives leases back (graceful stop): ready now, new fence, and the attempt does not count. ?4 now. */
 export const RELEASE = `UPDATE bus_deliveries

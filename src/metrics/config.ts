@@ -16,7 +16,7 @@ export const metricsConfigSchema = z.strictObject({
     tenSecondHours: positive.default(6).describe("Hours of 10-second samples kept"),
     minuteDays: positive.default(3).describe("Days of 1-minute rollups kept"),
     hourDays: positive.default(90).describe("Days of 1-hour rollups kept"),
-    traceDays: positive.default(7).describe("Days of trace events kept"),
+    traceDays: positive.default(7).describe("Days of trace events kept (at most conversation.retentionDays)"),
     traceMaxEvents: z.number().int().min(1_000).default(1_000_000).describe(
       "Most trace events kept (about 200 bytes each with indexes); the oldest go first, so a burst cannot fill the disk",
     ),

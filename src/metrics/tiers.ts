@@ -24,14 +24,18 @@ export interface Retention {
   readonly traceMaxEvents: number;
 }
 
-export function retentionOf(cfg: MetricsConfig): Retention {
+/**
+ * `conversationDays` (`conversation.retentionDays`) caps the trace events' days: they carry chat ids (a WhatsApp
+ * chat id is the user's phone number), kept no longer than the conversation they belong to.
+ */
+export function retentionOf(cfg: MetricsConfig, conversationDays = Infinity): Retention {
   const r = cfg.retention;
   return {
     byResolution: new Map([[TEN_SECONDS, r.tenSecondHours * HOUR], [MINUTE, r.minuteDays * DAY], [
       HOUR,
       r.hourDays * DAY,
     ]]),
-    traceMs: r.traceDays * DAY,
+    traceMs: Math.min(r.traceDays, conversationDays) * DAY,
     traceMaxEvents: r.traceMaxEvents,
   };
 }

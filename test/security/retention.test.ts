@@ -1,6 +1,6 @@
 // RELIABILITY.md F4 (retention): the orchestrator's retention deletes conversation turns, chat inbox rows, web chat
-// replies, cached prompts and bus dead letters older than `conversation.retentionDays`, redacts older handled bus
-// messages, and keeps the rest — first the purges themselves (src/agents/orchestrator/conversation.ts,
+// replies, cached prompts, bus dead letters and trace events (their chat ids) older than
+// `conversation.retentionDays`, redacts older handled bus messages, and keeps the rest — first the purges themselves (src/agents/orchestrator/conversation.ts,
 // src/agents/webchat/replies.ts, src/router/cache.ts) on a real store with the real schema, then a real orchestrator
 // process: it purges soon after it starts, not only an hour later (an orchestrator restarted more often than
 // hourly — crash loops, deploys, the soak's kill -9 — never purged before f890e94; this test was the repro).
@@ -12,7 +12,11 @@ import { createConversations } from "../../src/agents/orchestrator/conversation.
 import { purgeRepliesBefore, repliesAfter, storeReply } from "../../src/agents/webchat/replies.ts";
 import { REDACTED_PAYLOAD } from "../../src/bus/mod.ts";
 import { createResponseCache } from "../../src/router/cache.ts";
+import { loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/log.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { runTestAgent } from "../support/agent.ts";
+import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const DAY = 86_400_000;
@@ -162,6 +166,12 @@ describe("F4: conversation retention in a running orchestrator", () => {
           VALUES ('tg1', ?, '1', 'text', ?, ?, 'answered')`,
         args: [`u-${age}`, `${age} message`, Date.now() - Number(ms)],
       })),
+      // A trace event's chat id is a phone number on WhatsApp: kept no longer than retentionDays (traceDays is 7).
+      ...[["old", 3 * DAY], ["new", 0]].map(([age, ms]) => ({
+        sql: `INSERT INTO trace_events (trace_id, agent, stage, at, seq, chat)
+          VALUES (?, 'wa1', 'received', ?, 0, 'wa1:15550001111')`,
+        args: [`${age} trace`, Date.now() - Number(ms)],
+      })),
     ], "write");
     s.close();
   }, 60_000);
@@ -184,6 +194,7 @@ describe("F4: conversation retention in a running orchestrator", () => {
           ...await all("SELECT prompt AS text FROM cache_entries ORDER BY id"),
           ...await all("SELECT payload AS text FROM bus_messages WHERE id > 900000 ORDER BY id"),
           ...await all("SELECT 'dead letter ' || msg_id AS text FROM bus_dead_letters"),
+          ...await all("SELECT trace_id || ' of ' || chat AS text FROM trace_events WHERE agent = 'wa1'"),
         ];
       } finally {
         s.close();
@@ -197,11 +208,52 @@ describe("F4: conversation retention in a running orchestrator", () => {
       REDACTED_PAYLOAD,
       REDACTED_PAYLOAD,
       '{"text":"new reply"}',
+      "new trace of wa1:15550001111",
     ];
     const deadline = Date.now() + 15_000;
     while ((await texts()).join() !== expected.join() && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 250));
     }
     expect(await texts()).toEqual(expected);
+  }, 60_000);
+});
+
+describe("F4: a stop during a retention pass", () => {
+  it("waits for the pass: every old turn is gone when stop() returns, and nothing failed on a closed store", async () => {
+    const { dir, cleanup: done } = await tempDir("aideazz-retention-stop-");
+    try {
+      const config = loadConfig(JSON.stringify({
+        store: { url: `file:${join(dir, "s.db")}` },
+        roles: { support: { kind: "support", systemPrompt: "Support." } },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port: await freePort() }],
+        conversation: { retentionDays: 1 },
+        metrics: { flushIntervalMs: 60_000 },
+      }), {});
+      const s = await openStore({ url: config.store.url });
+      await migrate(s.client);
+      // 40,000 old turns: 20 chunks of 2,000, so the pass is still running when stop() is called.
+      for (let i = 0; i < 40; i++) {
+        await s.client.execute({
+          sql: `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000)
+            INSERT INTO conversation_turns (chat, role, text, at) SELECT 'tg1:' || x, 'user', 'old question', ? FROM n`,
+          args: [Date.now() - 3 * DAY],
+        });
+      }
+      s.close();
+      const logs: string[] = [];
+      const log = createLogger({ agent: "orchestrator", secrets: [], write: (l) => logs.push(l) });
+      const agent = await runTestAgent({ config, name: "orchestrator", secrets: {}, log });
+      await agent.stop();
+      await new Promise((r) => setTimeout(r, 200)); // a chunk failing after stop() would log by now
+      expect(logs.filter((l) => l.includes("retention failed"))).toEqual([]);
+      const after = await openStore({ url: config.store.url });
+      try {
+        expect(Number((await after.client.execute("SELECT count(*) AS n FROM conversation_turns")).rows[0]?.["n"])).toBe(0);
+      } finally {
+        after.close();
+      }
+    } finally {
+      await done();
+    }
   }, 60_000);
 });

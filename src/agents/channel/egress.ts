@@ -98,7 +98,9 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     delivery: Delivery,
     resendUnknown: ResendUnknown = opts.resendUnknown,
   ): Promise<boolean> {
-    if ((await ledger.wasSent(key)) !== undefined) {
+    // begin() decides; this read only spares a part sent already the pacing wait. A first attempt finds none,
+    // except after a graceful stop gave the reply back (its attempt is not counted): begin() skips that part.
+    if (delivery.attempt > 1 && (await ledger.wasSent(key)) !== undefined) {
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
       return true;
     }

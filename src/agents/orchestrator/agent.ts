@@ -107,6 +107,7 @@ export const orchestrator = defineAgent({
     let consumer: Consumer | undefined;
     let housekeeping: ReturnType<typeof setInterval> | undefined;
     let gauges: ReturnType<typeof setInterval> | undefined;
+    let purging: Promise<unknown> | undefined;
     const apiKey = agent.apiKeyEnv ? deps.secrets[agent.apiKeyEnv] : undefined;
 
     return {
@@ -138,12 +139,16 @@ export const orchestrator = defineAgent({
           sampleRouterGauges(router, store.client, metrics, now()).catch((err) => log.debug("gauge sampling failed", { err }));
         }, 10_000);
         // At start and then hourly: an orchestrator restarted more often than hourly must still purge.
+        // stop() waits for a pass still running: closing the store under it would fail its next chunk.
         const purge = () => {
+          if (purging) return;
           const cutoff = now() - retentionMs;
-          conversations.purgeBefore(cutoff).catch((err) => log.warn("conversation retention failed", { err }));
-          inbox.purgeBefore(cutoff).catch((err) => log.warn("chat inbox retention failed", { err }));
-          purgeRepliesBefore(store.client, cutoff).catch((err) => log.warn("web chat retention failed", { err }));
-          cache?.purgeBefore(cutoff).catch((err) => log.warn("cache retention failed", { err }));
+          purging = Promise.all([
+            conversations.purgeBefore(cutoff).catch((err) => log.warn("conversation retention failed", { err })),
+            inbox.purgeBefore(cutoff).catch((err) => log.warn("chat inbox retention failed", { err })),
+            purgeRepliesBefore(store.client, cutoff).catch((err) => log.warn("web chat retention failed", { err })),
+            cache?.purgeBefore(cutoff).catch((err) => log.warn("cache retention failed", { err })),
+          ]).finally(() => (purging = undefined));
         };
         purge();
         housekeeping = setInterval(purge, 3_600_000);
@@ -152,7 +157,7 @@ export const orchestrator = defineAgent({
         clearInterval(housekeeping);
         clearInterval(gauges);
         await consumer?.stop(STOP_TIMEOUT_MS);
-        await retention.stop();
+        await Promise.all([retention.stop(), purging]);
         await bus.close();
       },
       checks() {
