@@ -287,6 +287,9 @@ export function connectionSettings(synchronous: Synchronous, busyTimeoutMs: numb
     `PRAGMA synchronous=${synchronous.toUpperCase()}`,
     `PRAGMA busy_timeout=${busyTimeoutMs}`,
     "PRAGMA foreign_keys=ON",
+    // A deleted row's bytes are zeroed in its page (what the retention deletes is users' text), without extra I/O;
+    // only pages that become wholly free keep theirs until reused.
+    "PRAGMA secure_delete=FAST",
     // SQLite's checkpoint on commit only past 64 MiB (a safety net while no orchestrator runs): the orchestrator
     // checkpoints every second (src/bus/retention.ts), not the agent whose commit crossed 1,000 pages.
     "PRAGMA wal_autocheckpoint=16384",
