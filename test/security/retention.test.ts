@@ -1,6 +1,6 @@
 // RELIABILITY.md F4 (retention): the orchestrator's retention deletes conversation turns, chat inbox rows, web chat
-// replies, cached prompts, bus dead letters and trace events (their chat ids) older than
-// `conversation.retentionDays`, redacts older handled bus messages, and keeps the rest — first the purges themselves (src/agents/orchestrator/conversation.ts,
+// replies, cached prompts, bus dead letters, trace events (their chat ids) and the records that name a user older
+// than `conversation.retentionDays`, redacts older handled bus messages, and keeps the rest — first the purges themselves (src/agents/orchestrator/conversation.ts,
 // src/agents/webchat/replies.ts, src/router/cache.ts) on a real store with the real schema, then a real orchestrator
 // process: it purges soon after it starts, not only an hour later (an orchestrator restarted more often than
 // hourly — crash loops, deploys, the soak's kill -9 — never purged before f890e94; this test was the repro).
@@ -166,6 +166,40 @@ describe("F4: conversation retention in a running orchestrator", () => {
           VALUES ('tg1', ?, '1', 'text', ?, ?, 'answered')`,
         args: [`u-${age}`, `${age} message`, Date.now() - Number(ms)],
       })),
+      // Records without text that name a user or grow per message (src/agents/orchestrator/records.ts).
+      ...[["old", 3 * DAY], ["new", 0]].flatMap(([age, ms]) => {
+        const at = Date.now() - Number(ms);
+        return [
+          {
+            sql: `INSERT INTO channel_deliveries (agent, message_id, chat_id, status, rank, status_at, updated_at)
+              VALUES ('wa1', ?, '15550001111', 'delivered', 2, ?, ?)`,
+            args: [`${age}`, at, at],
+          },
+          {
+            sql: `INSERT INTO channel_skipped (agent, platform_id, chat_id, reason, detail, sent_at, recorded_at)
+              VALUES ('tg1', ?, '1', 'stale', '{}', ?, ?)`,
+            args: [`${age}`, at, at],
+          },
+          {
+            sql: "INSERT INTO channel_contacts (agent, chat_id, last_inbound_at, updated_at) VALUES ('wa1', ?, ?, ?)",
+            args: [`${age}`, at, at],
+          },
+          {
+            sql: `INSERT INTO router_decisions (trace_id, agent, at, tier, source, reason, latency_ms)
+              VALUES (?, 'orchestrator', ?, 'faq', 'faq', 'faq', 1)`,
+            args: [`${age}`, at],
+          },
+          { sql: "INSERT INTO cache_checks (entry_id, agreed, at) VALUES (?, 1, ?)", args: [age === "old" ? 1 : 2, at] },
+          {
+            sql: "INSERT INTO user_rate (user_key, minute, count, prev_count) VALUES (?, ?, 1, 0)",
+            args: [`whatsapp:${age}`, Math.floor(at / 60_000)],
+          },
+          {
+            sql: "INSERT INTO user_tokens (user_key, day, tokens) VALUES (?, ?, 10)",
+            args: [`whatsapp:${age}`, new Date(at).toISOString().slice(0, 10)],
+          },
+        ];
+      }),
       // A trace event's chat id is a phone number on WhatsApp: kept no longer than retentionDays (traceDays is 7).
       ...[["old", 3 * DAY], ["new", 0]].map(([age, ms]) => ({
         sql: `INSERT INTO trace_events (trace_id, agent, stage, at, seq, chat)
@@ -195,6 +229,13 @@ describe("F4: conversation retention in a running orchestrator", () => {
           ...await all("SELECT payload AS text FROM bus_messages WHERE id > 900000 ORDER BY id"),
           ...await all("SELECT 'dead letter ' || msg_id AS text FROM bus_dead_letters"),
           ...await all("SELECT trace_id || ' of ' || chat AS text FROM trace_events WHERE agent = 'wa1'"),
+          ...await all(`SELECT 'delivery ' || message_id AS text FROM channel_deliveries
+            UNION ALL SELECT 'skipped ' || platform_id FROM channel_skipped
+            UNION ALL SELECT 'contact ' || chat_id FROM channel_contacts
+            UNION ALL SELECT 'decision ' || trace_id FROM router_decisions
+            UNION ALL SELECT 'check ' || entry_id FROM cache_checks
+            UNION ALL SELECT 'rate ' || user_key FROM user_rate
+            UNION ALL SELECT 'tokens ' || user_key FROM user_tokens`),
         ];
       } finally {
         s.close();
@@ -209,6 +250,13 @@ describe("F4: conversation retention in a running orchestrator", () => {
       REDACTED_PAYLOAD,
       '{"text":"new reply"}',
       "new trace of wa1:15550001111",
+      "delivery new",
+      "skipped new",
+      "contact new",
+      "decision new",
+      "check 2",
+      "rate whatsapp:new",
+      "tokens whatsapp:new",
     ];
     const deadline = Date.now() + 15_000;
     while ((await texts()).join() !== expected.join() && Date.now() < deadline) {

@@ -4,7 +4,7 @@
  * serves an OpenAI-compatible endpoint so other programs on the VM can use the same router, cache and budgets.
  * It also runs the store's housekeeping: bus retention, and `conversation.retentionDays` over every table that
  * keeps what users wrote (conversation turns, the chat inbox, bus payloads and dead letters, web chat replies,
- * cached prompts; leads keep the fields they collected).
+ * cached prompts) or names them (records.ts; leads keep the fields they collected).
  *
  * @module
  */
@@ -22,6 +22,7 @@ import { defineAgent } from "../define.ts";
 import { createConversations } from "./conversation.ts";
 import { createInbox } from "./experience/inbox.ts";
 import { createUserLimits } from "./limits.ts";
+import { purgeRecordsBefore } from "./records.ts";
 import { openAiRoutes } from "./openai.ts";
 import { createRoleHooks } from "./roles/mod.ts";
 import { sampleRouterGauges } from "./gauges.ts";
@@ -148,6 +149,7 @@ export const orchestrator = defineAgent({
             inbox.purgeBefore(cutoff).catch((err) => log.warn("chat inbox retention failed", { err })),
             purgeRepliesBefore(store.client, cutoff).catch((err) => log.warn("web chat retention failed", { err })),
             cache?.purgeBefore(cutoff).catch((err) => log.warn("cache retention failed", { err })),
+            purgeRecordsBefore(store.client, cutoff).catch((err) => log.warn("records retention failed", { err })),
           ]).finally(() => (purging = undefined));
         };
         purge();

@@ -1,0 +1,34 @@
+/**
+ * Records without message text that still name a user (a chat id, a `whatsapp:<phone>` key) or grow by a row per
+ * message: deleted once older than `conversation.retentionDays`, with the conversation they belong to. The channel
+ * agents' delivery statuses, skipped inputs and contacts; the router's decisions, cache checks and per-user limit
+ * counters (a counter older than a day never limits anyone again). Leads, lead events and handoffs are the
+ * business's own records and stay. Each statement deletes a chunk (`purgeInChunks`); the tables without an index on
+ * their age (contacts and limit counters: one row per user; cache checks: a sample of cache hits) are small, and a
+ * chunk's scan of them takes milliseconds.
+ *
+ * @module
+ */
+import { type Client, purgeInChunks } from "../../store/mod.ts";
+
+/** ?1 cutoff (epoch ms), ?2 chunk size. */
+const PURGES = [
+  `DELETE FROM channel_deliveries WHERE (agent, message_id) IN (
+    SELECT agent, message_id FROM channel_deliveries WHERE updated_at < ?1 LIMIT ?2)`,
+  `DELETE FROM channel_skipped WHERE (agent, platform_id) IN (
+    SELECT agent, platform_id FROM channel_skipped WHERE recorded_at < ?1 LIMIT ?2)`,
+  `DELETE FROM channel_contacts WHERE (agent, chat_id) IN (
+    SELECT agent, chat_id FROM channel_contacts WHERE updated_at < ?1 LIMIT ?2)`,
+  `DELETE FROM router_decisions WHERE id IN (SELECT id FROM router_decisions WHERE at < ?1 LIMIT ?2)`,
+  `DELETE FROM cache_checks WHERE id IN (SELECT id FROM cache_checks WHERE at < ?1 LIMIT ?2)`,
+  `DELETE FROM user_rate WHERE user_key IN (SELECT user_key FROM user_rate WHERE minute < ?1 / 60000 LIMIT ?2)`,
+  `DELETE FROM user_tokens WHERE (user_key, day) IN (
+    SELECT user_key, day FROM user_tokens WHERE day < strftime('%Y-%m-%d', ?1 / 1000, 'unixepoch') LIMIT ?2)`,
+];
+
+/** Deletes the records older than `cutoff` (epoch ms); returns how many. */
+export async function purgeRecordsBefore(client: Client, cutoff: number): Promise<number> {
+  let total = 0;
+  for (const sql of PURGES) total += await purgeInChunks(client, sql, cutoff);
+  return total;
+}
