@@ -60,7 +60,7 @@ export interface ResponseCache {
    * Deletes entries stored before `cutoff` (epoch ms), served or expired: a prompt is a user's message, so the
    * orchestrator's retention (`conversation.retentionDays`) bounds it even when `ttlMs` is longer.
    */
-  purgeBefore(cutoff: number): Promise<number>;
+  purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
 }
 
 /**
@@ -220,7 +220,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       return rs.rowsAffected;
     },
 
-    purgeBefore(cutoff) {
+    purgeBefore(cutoff, signal) {
       // The lexical indexes hold prompts and answers too: each purged entry leaves its scope's index (rebuilding a
       // whole index would stall the event loop for ~1 s per 20,000 entries).
       return purgeInChunks(
@@ -229,6 +229,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
           RETURNING id, scope`,
         cutoff,
         {
+          signal,
           onRows: (rows) => {
             for (const r of rows) {
               const index = scopes.get(String(r["scope"]));

@@ -8,7 +8,8 @@ import type { Client, ResultSet } from "./open.ts";
 
 /**
  * Runs `sql` — a DELETE or UPDATE taking the cutoff as `?1` and the chunk size as `?2` (its `LIMIT`) — until a run
- * changes fewer than `chunk` rows; `onRows` sees each run's RETURNING rows. Returns how many rows changed in all.
+ * changes fewer than `chunk` rows or `signal` is aborted (a stopping agent: the next pass does the rest); `onRows`
+ * sees each run's RETURNING rows. Returns how many rows changed in all.
  *
  * @example
  * ```ts
@@ -20,15 +21,20 @@ export async function purgeInChunks(
   client: Client,
   sql: string,
   cutoff: number,
-  { chunk = 2_000, onRows }: { chunk?: number; onRows?: (rows: ResultSet["rows"]) => void } = {},
+  { chunk = 2_000, onRows, signal }: {
+    chunk?: number;
+    onRows?: (rows: ResultSet["rows"]) => void;
+    signal?: AbortSignal | undefined;
+  } = {},
 ): Promise<number> {
   let total = 0;
-  for (;;) {
+  while (!signal?.aborted) {
     const rs = await client.execute({ sql, args: [cutoff, chunk] });
     onRows?.(rs.rows); // what a RETURNING clause gave back
     // The local writer reports a RETURNING statement's changes as its rows (rowsAffected 0).
     const changed = Math.max(rs.rowsAffected, rs.rows.length);
     total += changed;
-    if (changed < chunk) return total;
+    if (changed < chunk) break;
   }
+  return total;
 }

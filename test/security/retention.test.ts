@@ -267,7 +267,7 @@ describe("F4: conversation retention in a running orchestrator", () => {
 });
 
 describe("F4: a stop during a retention pass", () => {
-  it("waits for the pass: every old turn is gone when stop() returns, and nothing failed on a closed store", async () => {
+  it("ends the pass after its chunk without failing on the closed store; the next start finishes it", async () => {
     const { dir, cleanup: done } = await tempDir("aideazz-retention-stop-");
     try {
       const config = loadConfig(JSON.stringify({
@@ -287,19 +287,24 @@ describe("F4: a stop during a retention pass", () => {
           args: [Date.now() - 3 * DAY],
         });
       }
-      s.close();
+      const left = async () => Number((await s.client.execute("SELECT count(*) AS n FROM conversation_turns")).rows[0]?.["n"]);
       const logs: string[] = [];
       const log = createLogger({ agent: "orchestrator", secrets: [], write: (l) => logs.push(l) });
-      const agent = await runTestAgent({ config, name: "orchestrator", secrets: {}, log });
-      await agent.stop();
+      const first = await runTestAgent({ config, name: "orchestrator", secrets: {}, log });
+      await first.stop();
       await new Promise((r) => setTimeout(r, 200)); // a chunk failing after stop() would log by now
       expect(logs.filter((l) => l.includes("retention failed"))).toEqual([]);
-      const after = await openStore({ url: config.store.url });
+      expect(await left()).toBeLessThan(40_000); // it had started
+      const second = await runTestAgent({ config, name: "orchestrator", secrets: {}, log });
       try {
-        expect(Number((await after.client.execute("SELECT count(*) AS n FROM conversation_turns")).rows[0]?.["n"])).toBe(0);
+        const deadline = Date.now() + 15_000;
+        while ((await left()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        expect(await left()).toBe(0);
       } finally {
-        after.close();
+        await second.stop();
+        s.close();
       }
+      expect(logs.filter((l) => l.includes("retention failed"))).toEqual([]);
     } finally {
       await done();
     }

@@ -35,4 +35,19 @@ describe("purgeInChunks", () => {
     expect(await purgeInChunks(store.client, "DELETE FROM t WHERE id IN (SELECT id FROM t WHERE at < ?1 LIMIT ?2)", 5, { chunk: 2 }))
       .toBe(3);
   });
+
+  it("stops between chunks once its signal is aborted (a stopping agent): the rows left wait for the next pass", async () => {
+    const tmp = await tempDir("aideazz-chunks-");
+    cleanup = tmp.cleanup;
+    store = await openStore({ url: `file:${join(tmp.dir, "c.db")}` });
+    await store.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
+    await store.client.execute("INSERT INTO t (id, at) VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50)");
+    const stopping = new AbortController();
+    const sql = "DELETE FROM t WHERE id IN (SELECT id FROM t WHERE at < ?1 ORDER BY id LIMIT ?2) RETURNING id";
+    const n = await purgeInChunks(store.client, sql, 100, { chunk: 2, signal: stopping.signal, onRows: () => stopping.abort() });
+    expect(n).toBe(2);
+    expect((await store.client.execute("SELECT id FROM t")).rows.map((r) => Number(r["id"]))).toEqual([3, 4, 5]);
+    expect(await purgeInChunks(store.client, sql, 100, { chunk: 2, signal: stopping.signal })).toBe(0);
+    expect(await purgeInChunks(store.client, sql, 100, { chunk: 2 })).toBe(3);
+  });
 });

@@ -109,6 +109,7 @@ export const orchestrator = defineAgent({
     let housekeeping: ReturnType<typeof setInterval> | undefined;
     let gauges: ReturnType<typeof setInterval> | undefined;
     let purging: Promise<unknown> | undefined;
+    const stopping = new AbortController();
     const apiKey = agent.apiKeyEnv ? deps.secrets[agent.apiKeyEnv] : undefined;
 
     return {
@@ -140,16 +141,18 @@ export const orchestrator = defineAgent({
           sampleRouterGauges(router, store.client, metrics, now()).catch((err) => log.debug("gauge sampling failed", { err }));
         }, 10_000);
         // At start and then hourly: an orchestrator restarted more often than hourly must still purge.
-        // stop() waits for a pass still running: closing the store under it would fail its next chunk.
+        // stop() ends a pass still running after its current chunk (the next start does the rest) and waits for
+        // it: closing the store under it would fail its next chunk.
         const purge = () => {
           if (purging) return;
           const cutoff = now() - retentionMs;
+          const { signal } = stopping;
           purging = Promise.all([
-            conversations.purgeBefore(cutoff).catch((err) => log.warn("conversation retention failed", { err })),
-            inbox.purgeBefore(cutoff).catch((err) => log.warn("chat inbox retention failed", { err })),
-            purgeRepliesBefore(store.client, cutoff).catch((err) => log.warn("web chat retention failed", { err })),
-            cache?.purgeBefore(cutoff).catch((err) => log.warn("cache retention failed", { err })),
-            purgeRecordsBefore(store.client, cutoff).catch((err) => log.warn("records retention failed", { err })),
+            conversations.purgeBefore(cutoff, signal).catch((err) => log.warn("conversation retention failed", { err })),
+            inbox.purgeBefore(cutoff, signal).catch((err) => log.warn("chat inbox retention failed", { err })),
+            purgeRepliesBefore(store.client, cutoff, signal).catch((err) => log.warn("web chat retention failed", { err })),
+            cache?.purgeBefore(cutoff, signal).catch((err) => log.warn("cache retention failed", { err })),
+            purgeRecordsBefore(store.client, cutoff, signal).catch((err) => log.warn("records retention failed", { err })),
           ]).finally(() => (purging = undefined));
         };
         purge();
@@ -158,6 +161,7 @@ export const orchestrator = defineAgent({
       async stop() {
         clearInterval(housekeeping);
         clearInterval(gauges);
+        stopping.abort();
         await consumer?.stop(STOP_TIMEOUT_MS);
         await Promise.all([retention.stop(), purging]);
         await bus.close();

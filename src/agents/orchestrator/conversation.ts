@@ -22,7 +22,7 @@ export interface Conversations {
   saveStatements(chat: string, inboundId: number, question: Turn, answer: Turn): InStatement[];
   reset(chat: string): Promise<void>;
   /** Deletes turns older than `cutoff` (epoch ms): the retention job. Returns how many. */
-  purgeBefore(cutoff: number): Promise<number>;
+  purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
 }
 
 /** A rough token estimate (≈ 4 characters per token for English text): enough for budgeting context. */
@@ -65,11 +65,12 @@ export function createConversations(client: Client): Conversations {
     async reset(chat) {
       await client.execute({ sql: "DELETE FROM conversation_turns WHERE chat = ?", args: [chat] });
     },
-    purgeBefore: (cutoff) =>
+    purgeBefore: (cutoff, signal) =>
       purgeInChunks(
         client,
         "DELETE FROM conversation_turns WHERE id IN (SELECT id FROM conversation_turns WHERE at < ?1 LIMIT ?2)",
         cutoff,
+        { signal },
       ),
   };
 }

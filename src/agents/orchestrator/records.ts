@@ -26,9 +26,9 @@ const PURGES = [
     SELECT user_key, day FROM user_tokens WHERE day < strftime('%Y-%m-%d', ?1 / 1000, 'unixepoch') LIMIT ?2)`,
 ];
 
-/** Deletes the records older than `cutoff` (epoch ms); returns how many. */
-export async function purgeRecordsBefore(client: Client, cutoff: number): Promise<number> {
+/** Deletes the records older than `cutoff` (epoch ms), until `signal` is aborted; returns how many. */
+export async function purgeRecordsBefore(client: Client, cutoff: number, signal?: AbortSignal): Promise<number> {
   let total = 0;
-  for (const sql of PURGES) total += await purgeInChunks(client, sql, cutoff);
+  for (const sql of PURGES) total += await purgeInChunks(client, sql, cutoff, { signal });
   return total;
 }

@@ -56,10 +56,11 @@ export async function repliesAfter(
  * Deletes replies stored before `cutoff` (epoch ms): a reply may quote the user, so the orchestrator's retention
  * (`conversation.retentionDays`) removes them with the conversation (index `webchat_replies_created`).
  */
-export function purgeRepliesBefore(client: Client, cutoff: number): Promise<number> {
+export function purgeRepliesBefore(client: Client, cutoff: number, signal?: AbortSignal): Promise<number> {
   return purgeInChunks(
     client,
     "DELETE FROM webchat_replies WHERE seq IN (SELECT seq FROM webchat_replies WHERE created_at < ?1 LIMIT ?2)",
     cutoff,
+    { signal },
   );
 }

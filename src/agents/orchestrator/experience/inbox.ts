@@ -40,7 +40,7 @@ export interface Inbox {
     at: number,
   ): InStatement[];
   /** Deletes rows stored before `cutoff` (epoch ms); returns how many. */
-  purgeBefore(cutoff: number): Promise<number>;
+  purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
 }
 
 const COLUMNS = "seq, platform_id, kind, text, received_at, bus_id, state, reply_key";
@@ -116,11 +116,12 @@ export function createInbox(client: Client): Inbox {
       }
       return statements;
     },
-    purgeBefore: (cutoff) =>
+    purgeBefore: (cutoff, signal) =>
       purgeInChunks(
         client,
         "DELETE FROM chat_inbox WHERE seq IN (SELECT seq FROM chat_inbox WHERE received_at < ?1 LIMIT ?2)",
         cutoff,
+        { signal },
       ),
   };
 }
