@@ -29,9 +29,9 @@ export const conversationSchema = z.strictObject({
   maxContextTokens: z.number().int().positive().default(1_500).describe("Earlier turns a model sees, in estimated tokens"),
   maxReplyTokens: z.number().int().positive().default(400).describe("Longest reply a model may write"),
   retentionDays: z.number().int().positive().default(30).describe(
-    "Days what users wrote is kept: older conversation turns, chat inbox rows, web chat replies, cached answers and " +
-      "bus dead letters are deleted; older handled bus messages have their text redacted (the row stays for the " +
-      "8-day duplicate check)",
+    "Days what users wrote, and what names them, is kept: older conversation turns, chat inbox rows, web chat " +
+      "replies, cached answers, bus dead letters, trace events and per-user records are deleted; older handled bus " +
+      "messages have their text redacted (the row stays for the 8-day duplicate check)",
   ),
   faqThreshold: z.number().min(0).max(1).default(0.3).describe("Matcher score an FAQ answer needs"),
   maxInputChars: z.number().int().positive().default(2_000)
