@@ -13,12 +13,18 @@ describe("purgeInChunks", () => {
     await cleanup?.();
   });
 
-  it("deletes every row before the cutoff, two per statement, and hands over what RETURNING gave", async () => {
+  /** A store with table t of rows (id, at) for the given `at` values, ids from 1. */
+  async function tableOf(ats: number[]): Promise<Store> {
     const tmp = await tempDir("aideazz-chunks-");
     cleanup = tmp.cleanup;
     store = await openStore({ url: `file:${join(tmp.dir, "c.db")}` });
     await store.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
-    await store.client.execute("INSERT INTO t (id, at) VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50), (6, 60)");
+    await store.client.execute(`INSERT INTO t (id, at) VALUES ${ats.map((at, i) => `(${i + 1}, ${at})`).join(", ")}`);
+    return store;
+  }
+
+  it("deletes every row before the cutoff, two per statement, and hands over what RETURNING gave", async () => {
+    const store = await tableOf([10, 20, 30, 40, 50, 60]);
     const seen: number[][] = [];
     const n = await purgeInChunks(
       store.client,
@@ -37,11 +43,7 @@ describe("purgeInChunks", () => {
   });
 
   it("stops between chunks once its signal is aborted (a stopping agent): the rows left wait for the next pass", async () => {
-    const tmp = await tempDir("aideazz-chunks-");
-    cleanup = tmp.cleanup;
-    store = await openStore({ url: `file:${join(tmp.dir, "c.db")}` });
-    await store.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
-    await store.client.execute("INSERT INTO t (id, at) VALUES (1, 10), (2, 20), (3, 30), (4, 40), (5, 50)");
+    const store = await tableOf([10, 20, 30, 40, 50]);
     const stopping = new AbortController();
     const sql = "DELETE FROM t WHERE id IN (SELECT id FROM t WHERE at < ?1 ORDER BY id LIMIT ?2) RETURNING id";
     const n = await purgeInChunks(store.client, sql, 100, { chunk: 2, signal: stopping.signal, onRows: () => stopping.abort() });
