@@ -22,7 +22,7 @@ import {
   retentionOf,
 } from "../metrics/mod.ts";
 import { createRedactor } from "../redact.ts";
-import { createTracer, type Tracer } from "../trace/mod.ts";
+import { createTracer, purgeTraceEvents, type Tracer } from "../trace/mod.ts";
 import type { Server, ServeOptions } from "../platform.ts";
 import { migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
 import type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
@@ -85,8 +85,6 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     agent: agent.name,
     now,
     metrics,
-    retentionMs: retention.traceMs,
-    maxStoredEvents: retention.traceMaxEvents,
     redact: createRedactor(Object.values(opts.secrets)),
   });
   const sampleProcess = createProcessSampler({ metrics, rssBytes: opts.rssBytes, now, startedAt });
@@ -104,6 +102,19 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     metrics,
     log,
   });
+  // Once a minute (and at start) every agent deletes the expired trace events, a chunk at a time; stop() ends a
+  // pass after its current chunk and waits for it before closing the store.
+  const endPurge = new AbortController();
+  let tracePurge: Promise<unknown> | undefined;
+  const purgeTraces = () => {
+    tracePurge ??= purgeTraceEvents(store.client, {
+      cutoff: now() - retention.traceMs,
+      maxStoredEvents: retention.traceMaxEvents,
+      signal: endPurge.signal,
+    }).catch((err) => log.warn("trace retention failed", { code: storeErrorCode(err) }))
+      .finally(() => (tracePurge = undefined));
+  };
+  let tracePurges: ReturnType<typeof setInterval> | undefined;
   metrics.inc(M.agentStarts);
   try {
     const migrated = await migrate(store.client, now);
@@ -175,6 +186,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: app.fetch });
     await instance.start?.();
     flusher.start();
+    purgeTraces();
+    tracePurges = setInterval(purgeTraces, 60_000);
   } catch (err) {
     store.close();
     throw err;
@@ -190,8 +203,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
         await instance.stop?.();
       } finally {
         await server.close();
+        clearInterval(tracePurges);
+        endPurge.abort();
         // The last metrics and trace events of this process: a clean stop loses nothing.
-        await flusher.stop();
+        await Promise.all([flusher.stop(), tracePurge]);
         await store.client.execute({
           sql: "UPDATE agent_heartbeats SET stopped_at = ?, seen_at = ? WHERE agent = ? AND pid = ?",
           args: [now(), now(), agent.name, opts.pid],

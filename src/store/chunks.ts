@@ -22,7 +22,7 @@ export async function purgeInChunks(
   sql: string,
   cutoff: number,
   { chunk = 2_000, onRows, signal }: {
-    chunk?: number;
+    chunk?: number | undefined;
     onRows?: (rows: ResultSet["rows"]) => void;
     signal?: AbortSignal | undefined;
   } = {},

@@ -8,7 +8,7 @@
 import type { FlushBatch, FlushSource } from "../metrics/flush-loop.ts";
 import { M } from "../metrics/names.ts";
 import type { Metrics } from "../metrics/registry.ts";
-import type { InStatement } from "../store/mod.ts";
+import { type Client, type InStatement, purgeInChunks } from "../store/mod.ts";
 import type { JsonValue, TraceDetail, TraceEvent, TraceStage } from "./types.ts";
 
 export interface EventOptions {
@@ -55,17 +55,12 @@ export interface TracerOptions {
   now: () => number;
   /** Events kept while the store is unavailable (default 10,000). */
   maxBuffered?: number;
-  /** Trace events older than this are deleted (once a minute, in the same batch); none when undefined. */
-  retentionMs?: number;
-  /** At most about this many trace events are kept (the oldest are deleted with the retention). */
-  maxStoredEvents?: number;
   /** Applied to each event's detail JSON before it is stored (secrets never reach the database). */
   redact?: (text: string) => string;
   metrics?: Metrics;
 }
 
 const ROWS_PER_STATEMENT = 400;
-const PURGE_EVERY_MS = 60_000;
 
 function cleanDetail(detail: TraceDetail | undefined): { [key: string]: JsonValue } {
   const out: { [key: string]: JsonValue } = {};
@@ -102,7 +97,6 @@ export function createTracer(opts: TracerOptions): Tracer {
   const redact = opts.redact ?? ((t: string) => t);
   let buffer: TraceEvent[] = [];
   let seq = 0;
-  let lastPurge = -Infinity;
 
   const push = (events: TraceEvent[]) => {
     const over = events.length - max;
@@ -143,33 +137,35 @@ export function createTracer(opts: TracerOptions): Tracer {
     },
     peek: () => buffer,
     source: {
-      collect(now): FlushBatch {
+      collect(): FlushBatch {
         const taken = buffer;
         buffer = [];
-        const statements = insertStatements(taken, redact);
-        const purge = (opts.retentionMs !== undefined || opts.maxStoredEvents !== undefined) &&
-          now - lastPurge >= PURGE_EVERY_MS;
-        if (purge && opts.retentionMs !== undefined) {
-          statements.push({ sql: "DELETE FROM trace_events WHERE at < ?", args: [now - opts.retentionMs] });
-        }
-        if (purge && opts.maxStoredEvents !== undefined) {
-          // Ids grow with every insert: everything more than the cap below the newest id is oldest. O(log n).
-          statements.push({
-            sql: "DELETE FROM trace_events WHERE id <= (SELECT max(id) FROM trace_events) - ?",
-            args: [opts.maxStoredEvents],
-          });
-        }
         return {
-          statements,
+          statements: insertStatements(taken, redact),
           done(ok) {
-            if (ok) {
-              if (purge) lastPurge = now;
-              return;
-            }
-            buffer = push([...taken, ...buffer]);
+            if (!ok) buffer = push([...taken, ...buffer]);
           },
         };
       },
     },
   };
+}
+
+/** ?1 cutoff, ?2 chunk size. Ids grow with every insert: the cap keeps the newest `maxStoredEvents` ids. */
+const PURGE_OLDER = "DELETE FROM trace_events WHERE id IN (SELECT id FROM trace_events WHERE at < ?1 LIMIT ?2)";
+const PURGE_OVER_CAP = `DELETE FROM trace_events WHERE id IN (
+  SELECT id FROM trace_events WHERE id <= (SELECT max(id) FROM trace_events) - ?1 LIMIT ?2)`;
+
+/**
+ * Deletes the trace events older than `cutoff` (epoch ms) and the oldest beyond `maxStoredEvents`, a chunk per
+ * statement (`purgeInChunks`): at 1,000 messages/s the cap alone drops ~300,000 events a minute, and one DELETE
+ * of them held the write lock, and every webhook's ack, for about a second. Returns how many it deleted.
+ */
+export async function purgeTraceEvents(
+  client: Client,
+  opts: { cutoff: number; maxStoredEvents: number; signal?: AbortSignal; chunk?: number },
+): Promise<number> {
+  const { signal, chunk } = opts;
+  return await purgeInChunks(client, PURGE_OLDER, opts.cutoff, { signal, chunk }) +
+    await purgeInChunks(client, PURGE_OVER_CAP, opts.maxStoredEvents, { signal, chunk });
 }

@@ -267,7 +267,7 @@ describe("F4: conversation retention in a running orchestrator", () => {
 });
 
 describe("F4: a stop during a retention pass", () => {
-  it("ends the pass after its chunk without failing on the closed store; the next start finishes it", async () => {
+  it("ends the passes after their chunk without failing on the closed store; the next start finishes them", async () => {
     const { dir, cleanup: done } = await tempDir("aideazz-retention-stop-");
     try {
       const config = loadConfig(JSON.stringify({
@@ -287,7 +287,17 @@ describe("F4: a stop during a retention pass", () => {
           args: [Date.now() - 3 * DAY],
         });
       }
-      const left = async () => Number((await s.client.execute("SELECT count(*) AS n FROM conversation_turns")).rows[0]?.["n"]);
+      // And 100,000 old trace events, which every agent deletes a chunk at a time from its start on.
+      for (let i = 0; i < 100; i++) {
+        await s.client.execute({
+          sql: `WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 1000)
+            INSERT INTO trace_events (trace_id, agent, stage, at, seq, chat) SELECT 'old' || x, 'tg1', 'received', ?, x, 'tg1:' || x FROM n`,
+          args: [Date.now() - 3 * DAY],
+        });
+      }
+      const count = async (table: string) => Number((await s.client.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.["n"]);
+      const left = () => count("conversation_turns");
+      const traces = () => count("trace_events");
       const logs: string[] = [];
       const log = createLogger({ agent: "orchestrator", secrets: [], write: (l) => logs.push(l) });
       const first = await runTestAgent({ config, name: "orchestrator", secrets: {}, log });
@@ -295,11 +305,13 @@ describe("F4: a stop during a retention pass", () => {
       await new Promise((r) => setTimeout(r, 200)); // a chunk failing after stop() would log by now
       expect(logs.filter((l) => l.includes("retention failed"))).toEqual([]);
       expect(await left()).toBeLessThan(40_000); // it had started
+      expect(await traces()).toBeLessThan(100_000);
       const second = await runTestAgent({ config, name: "orchestrator", secrets: {}, log });
       try {
         const deadline = Date.now() + 15_000;
-        while ((await left()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        while ((await left()) + (await traces()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
         expect(await left()).toBe(0);
+        expect(await traces()).toBe(0);
       } finally {
         await second.stop();
         s.close();

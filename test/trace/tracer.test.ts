@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFlushLoop, createMetrics, M } from "../../src/metrics/mod.ts";
-import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { type Client, type InStatement, migrate, openStore, type Store } from "../../src/store/mod.ts";
 import {
   createTracer,
   eventsOf,
@@ -9,6 +9,7 @@ import {
   lastTraceIds,
   matchTraceIds,
   newTraceId,
+  purgeTraceEvents,
   recentTraces,
   traceIdsOfChat,
 } from "../../src/trace/mod.ts";
@@ -93,7 +94,7 @@ describe("tracer", () => {
 
   it("finds traces by id, unique prefix, chat (full key or its last part) and last; deletes past retention", async () => {
     let now = T0;
-    const tracer = createTracer({ agent: "tg", now: () => now, retentionMs: 7 * 86_400_000 });
+    const tracer = createTracer({ agent: "tg", now: () => now });
     const loop = createFlushLoop({
       client: store.client,
       sources: [tracer.source],
@@ -125,28 +126,32 @@ describe("tracer", () => {
     now = T0 + 8 * 86_400_000;
     tracer.event("new".padEnd(32, "0"), "received");
     await loop.flush();
+    await purgeTraceEvents(store.client, { cutoff: now - 7 * 86_400_000, maxStoredEvents: 1_000_000 });
     expect(await matchTraceIds(store.client, "aaaa")).toEqual([]);
+    expect(await matchTraceIds(store.client, "new")).toEqual(["new".padEnd(32, "0")]);
   });
 
-  it("keeps at most maxStoredEvents events, deleting the oldest", async () => {
+  it("keeps the newest maxStoredEvents events, deleting the oldest a chunk per statement", async () => {
     const local = await openStore({ url: `file:${join(dir, "cap.db")}` });
     await migrate(local.client);
-    let now = T0;
-    const tracer = createTracer({ agent: "tg", now: () => now, maxStoredEvents: 1_000 });
-    const loop = createFlushLoop({
-      client: local.client,
-      sources: [tracer.source],
-      intervalMs: 1_000,
-      now: () => now,
-    });
+    const tracer = createTracer({ agent: "tg", now: () => T0 });
+    const loop = createFlushLoop({ client: local.client, sources: [tracer.source], intervalMs: 1_000, now: () => T0 });
     for (let i = 0; i < 2_500; i++) tracer.event(`t${i}`.padEnd(32, "0"), "received", {}, { at: T0 + i });
-    await loop.flush(); // the purge ran before these inserts: 2,500 stored
-    now += 60_000;
-    tracer.event("last".padEnd(32, "0"), "sent", {}, { at: T0 + 10_000 });
-    await loop.flush(); // inserts id 2,501, then keeps the newest 1,000 (deletes ids ≤ 1,501)
+    await loop.flush(); // ids 1 … 2,500
+    const deleted: number[] = [];
+    const counting = {
+      execute: async (stmt: InStatement) => {
+        const rs = await local.client.execute(stmt);
+        deleted.push(rs.rowsAffected);
+        return rs;
+      },
+    } as unknown as Client;
+    expect(await purgeTraceEvents(counting, { cutoff: T0, maxStoredEvents: 1_000, chunk: 400 })).toBe(1_500);
+    // Nothing older than the cutoff (one statement), then 1,500 over the cap in statements of at most 400.
+    expect(deleted).toEqual([0, 400, 400, 400, 300]);
     const rs = await local.client.execute("SELECT count(*) AS n, min(at) AS oldest FROM trace_events");
     expect(Number(rs.rows[0]?.["n"])).toBe(1_000);
-    expect(Number(rs.rows[0]?.["oldest"])).toBe(T0 + 1_501);
+    expect(Number(rs.rows[0]?.["oldest"])).toBe(T0 + 1_500);
     local.close();
   });
 });
