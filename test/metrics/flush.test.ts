@@ -16,7 +16,7 @@ import {
 } from "../../src/metrics/mod.ts";
 import { metricsConfigSchema } from "../../src/metrics/config.ts";
 import { type Client, migrate, openStore, type Store } from "../../src/store/mod.ts";
-import { createTracer } from "../../src/trace/mod.ts";
+import { createTracer, newTraceId } from "../../src/trace/mod.ts";
 import { denoBin, repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -274,6 +274,50 @@ describe("metrics flush", () => {
     });
     expect(await loop.flush()).toMatchObject({ ok: false, error: "UNKNOWN" });
     expect(tracer.peek().map((e) => e.stage)).toEqual(["received"]);
+    store.close();
+  });
+
+  it("writes trace events 400 to a transaction, and a full batch at once, not at the next interval", async () => {
+    const store = await freshStore("bounded.db");
+    const { client, calls } = counted(store.client);
+    const metrics = createMetrics();
+    const tracer = createTracer({ agent: "a", now: () => T0 });
+    let tick: (() => void) | undefined;
+    const loop = createFlushLoop({
+      client,
+      sources: [createMetricsWriter({ metrics, agent: "a", retention }), tracer.source],
+      intervalMs: 5_000,
+      now: () => T0,
+      timers: { set: (fn) => (tick = fn), clear: () => (tick = undefined) },
+    });
+    const traces = () => count(store.client, "SELECT count(*) AS n FROM trace_events");
+    const emit = (n: number) => {
+      for (let i = 0; i < n; i++) tracer.event(newTraceId(), "received");
+    };
+    emit(1_000); // before start(): nothing is written until a flush
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls.batch).toEqual([]);
+    metrics.inc(M.agentStarts);
+    const first = await loop.flush();
+    // 1,000 events: one batch with the metrics and 400 events, then two of the tracer's own (400, 200).
+    expect(first.ok).toBe(true);
+    expect(calls.batch).toEqual(["write", "write", "write"]);
+    expect(await traces()).toBe(1_000);
+    loop.start(); // flushes once more (nothing new) and waits for its interval
+    await new Promise((r) => setTimeout(r, 50));
+    const before = calls.batch.length;
+    emit(399);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls.batch.length).toBe(before); // 399 wait for the interval
+    emit(1); // the 400th: written now, without the metrics
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls.batch.length).toBe(before + 1);
+    expect(await traces()).toBe(1_400);
+    expect(tick).toBeDefined(); // the interval still runs
+    await loop.stop();
+    emit(400); // after stop(): nothing is written
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await traces()).toBe(1_400);
     store.close();
   });
 
