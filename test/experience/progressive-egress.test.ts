@@ -172,11 +172,14 @@ describe("telegram: partial and streamed replies", () => {
     await until(() => fake.sent.length === 2, 10_000, "the final text");
     expect(fake.sent.map((s) => s.text)).toEqual(["Partial text", "Partial text and the rest."]);
     const id = String(fake.sent[1]!.messageId);
-    expect(await ch.rows("SELECT reply_key, state, platform_id FROM bus_send_ledger WHERE reply_key LIKE 'gone#%'"))
-      .toEqual([
-        { reply_key: "gone#0", state: "sent", platform_id: id },
-        { reply_key: "gone#0:repost", state: "sent", platform_id: id },
-      ]);
+    // The channel records the repost after Telegram answered it: the fake saw the send first.
+    const ledger = () => ch.rows("SELECT reply_key, state, platform_id FROM bus_send_ledger WHERE reply_key LIKE 'gone#%'");
+    const recorded = [
+      { reply_key: "gone#0", state: "sent", platform_id: id },
+      { reply_key: "gone#0:repost", state: "sent", platform_id: id },
+    ];
+    await until(async () => JSON.stringify(await ledger()) === JSON.stringify(recorded), 10_000, "the repost recorded");
+    expect(await ledger()).toEqual(recorded);
   }, 30_000);
 
   it("a final text sent anew that meets a 429 is sent on the bus's retry, not dropped", async () => {
