@@ -2,11 +2,17 @@
  * "Typing…" while a turn is in flight. The channel starts it when it stores a message the orchestrator will
  * answer and stops it when the reply for that chat was sent (or after `maxMs`, so a lost turn does not type
  * forever). With `delayMs` the first action waits that long: an FAQ or cache answer goes out within milliseconds,
- * and a typing action for it would only be one more API call per message. Telegram shows a chat action for 5 s, so it is renewed every `refreshMs`; WhatsApp's indicator lasts
- * up to 25 s. Before each renewal `stillWaiting` asks whether the chat still has a message waiting for its turn:
+ * and a typing action for it would only be one more API call per message. Telegram shows a chat action for 5 s,
+ * so it is renewed every `refreshMs`; WhatsApp's indicator lasts up to 25 s. Before each renewal `stillWaiting` asks whether the chat still has a message waiting for its turn:
  * a turn that ends without a reply to this chat (a chat paused for a person, a rate-limit silence) stops the
  * indicator at the next renewal instead of after `maxMs`. Best effort: a failed renewal is logged at debug level
  * and never affects ingress or egress.
+ *
+ * Every action is an API call that counts against the bot's limits, and replies that are late for whatever reason
+ * (a slow model, a backlog) would each start one: `maxPerSecond` bounds the actions of the whole agent (a token
+ * bucket holding one second's worth); a renewal without a token is skipped, not queued, and so is its check.
+ * Without it, 1,250 webhooks/s past what two cores answer made ~2,850 typing actions per 10 s per Telegram agent,
+ * nearly one per message, and the replies/s fell further.
  *
  * @module
  */
@@ -17,6 +23,8 @@ export interface TypingOptions {
   maxMs: number;
   /** How long a turn must be in flight before the first action (default 0: at once). */
   delayMs?: number;
+  /** Typing actions per second for the whole agent, over all chats. */
+  maxPerSecond: number;
   sleep: Sleep;
   now: () => number;
   /** One typing action (Telegram `sendChatAction`, WhatsApp mark-as-read with the typing indicator). */
@@ -38,19 +46,30 @@ export interface Typing {
 
 export function createTyping(opts: TypingOptions): Typing {
   const running = new Map<string, AbortController>();
+  let tokens = opts.maxPerSecond;
+  let refilled = opts.now();
+  const refill = () => {
+    const t = opts.now();
+    tokens = Math.min(opts.maxPerSecond, tokens + ((t - refilled) / 1000) * opts.maxPerSecond);
+    refilled = t;
+    return tokens >= 1;
+  };
 
   const loop = async (chatId: string, ctrl: AbortController) => {
     const until = opts.now() + opts.maxMs;
     try {
       if (opts.delayMs && !opts.skipFirst) await opts.sleep(Math.min(opts.delayMs, opts.maxMs), ctrl.signal);
       for (let first = true; !ctrl.signal.aborted && opts.now() < until; first = false) {
-        if (!first && opts.stillWaiting && !(await opts.stillWaiting(chatId).catch(() => true))) break;
-        if (ctrl.signal.aborted) break;
-        if (!first || !opts.skipFirst) {
-          try {
-            await opts.send(chatId);
-          } catch (err) {
-            opts.onError?.(chatId, err);
+        if ((!first || !opts.skipFirst) && refill()) {
+          if (!first && opts.stillWaiting && !(await opts.stillWaiting(chatId).catch(() => true))) break;
+          if (ctrl.signal.aborted) break;
+          if (refill()) {
+            tokens -= 1;
+            try {
+              await opts.send(chatId);
+            } catch (err) {
+              opts.onError?.(chatId, err);
+            }
           }
         }
         await opts.sleep(Math.min(opts.refreshMs, Math.max(0, until - opts.now())), ctrl.signal);

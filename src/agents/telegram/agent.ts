@@ -74,6 +74,7 @@ export async function createTelegramAgent(
   const typing = createTyping({
     refreshMs: tg.typing.refreshMs,
     maxMs: tg.typing.maxMs,
+    maxPerSecond: tg.typing.maxPerSecond,
     delayMs: tg.typing.delayMs,
     sleep,
     now,

@@ -66,6 +66,7 @@ export async function createWhatsAppAgent(
   const typing = createTyping({
     refreshMs: wa.typing.refreshMs,
     maxMs: wa.markAsRead ? wa.typing.maxMs : 0,
+    maxPerSecond: wa.typing.maxPerSecond,
     sleep,
     now,
     // Ingress already marked the message read with the indicator; the loop only renews it.

@@ -1,0 +1,85 @@
+// The typing indicator's budget: typing actions are API calls within the bot's limits, so the agent sends at most
+// `maxPerSecond` of them over all its chats; a renewal without budget is skipped (its check too), not queued.
+import { describe, expect, it } from "vitest";
+import type { Sleep } from "../../src/agents/channel/sleep.ts";
+import { createTyping } from "../../src/agents/channel/typing.ts";
+
+/** A clock moved by the test: `sleep` resolves when `advance` passes its deadline. */
+function manualTime() {
+  let t = 0;
+  const waiting: { at: number; resolve: () => void }[] = [];
+  const sleep: Sleep = (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      waiting.push({ at: t + ms, resolve });
+      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  return {
+    now: () => t,
+    sleep,
+    settle,
+    async advance(ms: number) {
+      const end = t + ms;
+      while (true) {
+        await settle();
+        const next = waiting.filter((w) => w.at <= end).sort((a, b) => a.at - b.at)[0];
+        if (!next) break;
+        t = next.at;
+        waiting.splice(waiting.indexOf(next), 1);
+        next.resolve();
+      }
+      t = end;
+      await settle();
+    },
+  };
+}
+
+function typingWith(maxPerSecond: number) {
+  const time = manualTime();
+  const sent: [string, number][] = [];
+  let checks = 0;
+  const typing = createTyping({
+    refreshMs: 1_000,
+    maxMs: 10_000,
+    maxPerSecond,
+    sleep: time.sleep,
+    now: time.now,
+    send: (chat) => {
+      sent.push([chat, time.now()]);
+      return Promise.resolve();
+    },
+    stillWaiting: () => {
+      checks++;
+      return Promise.resolve(true);
+    },
+  });
+  return { time, typing, sent, checks: () => checks };
+}
+
+describe("typing budget", () => {
+  it("sends at most maxPerSecond actions over all chats; the others' renewals are skipped, checks included", async () => {
+    const { time, typing, sent, checks } = typingWith(5);
+    for (let chat = 0; chat < 20; chat++) typing.start(String(chat));
+    await time.settle();
+    expect(sent).toHaveLength(5); // a second's worth at once, then 5 a second
+    await time.advance(1_000);
+    expect(sent).toHaveLength(10);
+    await time.advance(4_000);
+    expect(sent).toHaveLength(30);
+    // 20 chats renewed every second would have made 100 calls and 80 checks.
+    expect(checks()).toBeLessThanOrEqual(25);
+    expect(new Set(sent.map(([chat]) => chat)).size).toBeGreaterThan(5); // not always the same chats
+    typing.stopAll();
+  });
+
+  it("renews one chat every refreshMs while the budget lasts, and stops with stop()", async () => {
+    const { time, typing, sent } = typingWith(5);
+    typing.start("7");
+    await time.advance(3_500);
+    expect(sent.map(([, at]) => at)).toEqual([0, 1_000, 2_000, 3_000]);
+    typing.stop("7");
+    await time.advance(3_000);
+    expect(sent).toHaveLength(4);
+  });
+});
