@@ -66,7 +66,7 @@ const telegramSchema = z.strictObject({
     maxMs: z.number().int().min(0).default(120_000).describe("Stop showing typing after this long without a reply"),
     delayMs: z.number().int().min(0).max(5_000).default(1_000)
       .describe("Show typing only for a reply not sent within this long (FAQ and cache answers need no indicator)"),
-    maxPerSecond: z.number().positive().default(10)
+    maxPerSecond: z.number().min(1).default(10)
       .describe("Typing actions per second for the whole bot; past it a renewal is skipped (each is an API call within the bot's limits)"),
   }).default({ refreshMs: 4_500, maxMs: 120_000, delayMs: 1_000, maxPerSecond: 10 })
     .describe("Typing indicator while the orchestrator works"),
@@ -106,7 +106,7 @@ const whatsappSchema = z.strictObject({
     refreshMs: z.number().int().min(5_000).max(25_000).default(20_000)
       .describe("How often the typing indicator is shown again while a turn is in flight (WhatsApp shows it for up to 25 s)"),
     maxMs: z.number().int().min(0).default(120_000).describe("Stop showing typing after this long without a reply"),
-    maxPerSecond: z.number().positive().default(10)
+    maxPerSecond: z.number().min(1).default(10)
       .describe("Typing renewals per second for the phone number; past it a renewal is skipped (each is an API call)"),
   }).default({ refreshMs: 20_000, maxMs: 120_000, maxPerSecond: 10 })
     .describe("Typing indicator (with mark-as-read, so only when markAsRead is on) while the orchestrator works"),

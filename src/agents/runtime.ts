@@ -88,7 +88,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     redact: createRedactor(Object.values(opts.secrets)),
   });
   const sampleProcess = createProcessSampler({ metrics, rssBytes: opts.rssBytes, now, startedAt });
-  // One batched write per interval for this process's metrics and trace events (started with the server).
+  // This process's metrics and trace events, written each interval in batched transactions, and trace events
+  // also whenever 400 are waiting (started with the server).
   const flusher = createFlushLoop({
     client: store.client,
     sources: [

@@ -10,7 +10,7 @@ const positive = z.number().positive();
 
 export const metricsConfigSchema = z.strictObject({
   flushIntervalMs: z.number().int().min(500).max(60_000).default(5_000).describe(
-    "How often each agent writes its metrics and trace events in one batched transaction; a crash loses at most this",
+    "How often each agent writes its metrics and trace events (trace events also every 400); a crash loses at most this",
   ),
   retention: z.strictObject({
     tenSecondHours: positive.default(6).describe("Hours of 10-second samples kept"),

@@ -1,12 +1,13 @@
 /**
  * One writer per agent process: every `intervalMs` it asks its sources (metrics, trace events) for statements
- * and writes them all in ONE `batch(…, "write")` call, so an agent takes the write lock once per interval, and
- * never holds it across an `await`. A source may bound what one batch carries (`more`: the tracer hands over 400
- * events at a time); the loop then writes the rest in further batches right away, each its own transaction. A
+ * and writes them in a `batch(…, "write")` call: one transaction, and never the write lock held across an
+ * `await`. A source may bound what one batch carries (`more`: the tracer hands over 400 events at a time); the loop
+ * then writes the rest in further transactions right away, at most `MAX_ROUNDS` per flush (the rest goes with the
+ * next), so a source that fills faster than it drains never holds up the next interval's metrics and heartbeat. A
  * source that fills a batch before the interval ends asks for a write of its own (`onFull`): five seconds of trace
  * events in one transaction held the write lock for 40–55 ms at 500 messages/s while every process's webhooks
  * waited. A failed write loses nothing: each source keeps its data until a batch that carried it commits.
- * `stop()` waits for a running write and makes a last one.
+ * `stop()` waits for a running write and writes everything left.
  *
  * @module
  */
@@ -75,6 +76,9 @@ const realTimers: Timers = {
   clear: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
+/** Transactions one flush makes at most: 25 × 400 trace events is the tracer's whole default buffer. */
+const MAX_ROUNDS = 25;
+
 /** Creates the flush loop of one process. */
 export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
   const timers = opts.timers ?? realTimers;
@@ -83,15 +87,18 @@ export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
   let timer: unknown;
   let running = false;
 
+  /** Sources that still had data after the last flush's last round. */
+  let left: readonly FlushSource[] = [];
+
   const once = async (only?: FlushSource): Promise<FlushReport> => {
     const started = elapsed();
     const batches: FlushBatch[] = [];
+    let written = 0;
     try {
       if (!only) opts.beforeFlush?.();
       const now = opts.now();
       let sources = only ? [only] : opts.sources;
-      let written = 0;
-      while (sources.length > 0) {
+      for (let round = 0; sources.length > 0 && round < MAX_ROUNDS; round++) {
         for (const s of sources) batches.push(s.collect(now));
         const statements = batches.flatMap((b) => b.statements);
         const results = statements.length === 0 ? [] : await opts.client.batch(statements, "write");
@@ -104,6 +111,7 @@ export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
         sources = sources.filter((_, i) => batches[i]!.more);
         batches.length = 0; // committed: nothing to hand back
       }
+      left = sources;
       const durationMs = elapsed() - started;
       if (written > 0) opts.metrics?.observe(M.flushDuration, durationMs);
       return { ok: true, statements: written, durationMs };
@@ -112,8 +120,8 @@ export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
       for (const b of batches) b.done(false, []);
       const error = storeErrorCode(err);
       opts.metrics?.inc(M.flushErrors, { code: error });
-      opts.log?.warn("metrics flush failed; kept for the next one", { code: error, err });
-      const statements = batches.reduce((a, b) => a + b.statements.length, 0);
+      opts.log?.warn("flush of metrics and trace events failed; kept for the next one", { code: error, err });
+      const statements = written + batches.reduce((a, b) => a + b.statements.length, 0);
       return { ok: false, statements, durationMs: elapsed() - started, error };
     }
   };
@@ -147,7 +155,13 @@ export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
       running = false;
       if (timer !== undefined) timers.clear(timer);
       timer = undefined;
-      return await flush();
+      // Nothing records any more: write what the last flushes left (a failed write ends it: kept, as ever).
+      let report = await flush();
+      while (report.ok && left.length > 0) {
+        const more = await flush(left.length === 1 ? left[0] : undefined);
+        report = { ...more, statements: report.statements + more.statements, durationMs: report.durationMs + more.durationMs };
+      }
+      return report;
     },
   };
 }

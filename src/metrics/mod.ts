@@ -1,6 +1,6 @@
 /**
  * Metrics: an in-memory registry per agent (counters, gauges, latency histograms), served live at `/metrics`
- * in the Prometheus text format and written to the store every few seconds in one batched write, with 10 s,
+ * in the Prometheus text format and written to the store every few seconds in a batched write, with 10 s,
  * 1 min and 1 h rollups and retention. `names.ts` is the catalogue every area emits; `query.ts`, `summary.ts`
  * and `kpis.ts` read it back for `aideazz stats` and the dashboard.
  *

@@ -1,7 +1,7 @@
 /**
  * The tracer of one agent process: `event()` appends to an in-memory buffer (no I/O, no await, never throws on a
  * missing trace id) and the process's flush loop writes the buffer to `trace_events`: with its batched write each
- * interval, and on its own each time 400 events are waiting. A failed write keeps the events for the next flush;
+ * interval, and on its own each time another 400 events are waiting. A failed write keeps the events for the next flush;
  * past `maxBuffered` the oldest are dropped and counted.
  *
  * @module
@@ -122,7 +122,7 @@ export function createTracer(opts: TracerOptions): Tracer {
     if (eo.durationMs !== undefined) e.durationMs = eo.durationMs;
     if (eo.chat !== undefined) e.chat = eo.chat;
     buffer.push(e);
-    if (buffer.length === EVENTS_PER_BATCH) onFull?.();
+    if (buffer.length % EVENTS_PER_BATCH === 0) onFull?.(); // a batch more is waiting
     if (buffer.length > max) buffer = push(buffer);
   };
 

@@ -321,6 +321,21 @@ describe("metrics flush", () => {
     store.close();
   });
 
+  it("a flush makes at most 25 transactions; stop() writes what is left", async () => {
+    const store = await freshStore("rounds.db");
+    const { client, calls } = counted(store.client);
+    const tracer = createTracer({ agent: "a", now: () => T0, maxBuffered: 20_000 });
+    const loop = createFlushLoop({ client, sources: [tracer.source], intervalMs: 5_000, now: () => T0 });
+    for (let i = 0; i < 12_000; i++) tracer.event(newTraceId(), "received");
+    expect(await loop.flush()).toMatchObject({ ok: true, statements: 25 });
+    // 10,000 written: the rest waits, so the next interval's metrics and heartbeat are not held up behind them.
+    expect(await count(store.client, "SELECT count(*) AS n FROM trace_events")).toBe(10_000);
+    expect(await loop.stop()).toMatchObject({ ok: true, statements: 5 });
+    expect(await count(store.client, "SELECT count(*) AS n FROM trace_events")).toBe(12_000);
+    expect(calls.batch).toHaveLength(30);
+    store.close();
+  });
+
   it("the loop flushes at start, on its interval, and once more at stop", async () => {
     const store = await freshStore("loop.db");
     const metrics = createMetrics();

@@ -48,11 +48,14 @@ export function createTyping(opts: TypingOptions): Typing {
   const running = new Map<string, AbortController>();
   let tokens = opts.maxPerSecond;
   let refilled = opts.now();
-  const refill = () => {
+  /** Takes a token if there is one. */
+  const take = () => {
     const t = opts.now();
     tokens = Math.min(opts.maxPerSecond, tokens + ((t - refilled) / 1000) * opts.maxPerSecond);
     refilled = t;
-    return tokens >= 1;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
   };
 
   const loop = async (chatId: string, ctrl: AbortController) => {
@@ -60,16 +63,18 @@ export function createTyping(opts: TypingOptions): Typing {
     try {
       if (opts.delayMs && !opts.skipFirst) await opts.sleep(Math.min(opts.delayMs, opts.maxMs), ctrl.signal);
       for (let first = true; !ctrl.signal.aborted && opts.now() < until; first = false) {
-        if ((!first || !opts.skipFirst) && refill()) {
-          if (!first && opts.stillWaiting && !(await opts.stillWaiting(chatId).catch(() => true))) break;
-          if (ctrl.signal.aborted) break;
-          if (refill()) {
-            tokens -= 1;
-            try {
-              await opts.send(chatId);
-            } catch (err) {
-              opts.onError?.(chatId, err);
-            }
+        // The token is taken before the check, so renewals that wake together never check more than they send.
+        if ((!first || !opts.skipFirst) && take()) {
+          const stop = (!first && opts.stillWaiting && !(await opts.stillWaiting(chatId).catch(() => true))) ||
+            ctrl.signal.aborted;
+          if (stop) {
+            tokens = Math.min(opts.maxPerSecond, tokens + 1); // not spent
+            break;
+          }
+          try {
+            await opts.send(chatId);
+          } catch (err) {
+            opts.onError?.(chatId, err);
           }
         }
         await opts.sleep(Math.min(opts.refreshMs, Math.max(0, until - opts.now())), ctrl.signal);
