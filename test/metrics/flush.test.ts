@@ -321,6 +321,32 @@ describe("metrics flush", () => {
     store.close();
   });
 
+  it("a write failing in the middle of a drain keeps what it carried: the next flush writes it once", async () => {
+    const store = await freshStore("drain-fail.db");
+    let batches = 0;
+    const failing = new Proxy(store.client, {
+      get(target, prop) {
+        if (prop === "batch") {
+          return (stmts: Parameters<Client["batch"]>[0], mode: Parameters<Client["batch"]>[1]) =>
+            ++batches === 2 ? Promise.reject(new Error("disk I/O error")) : target.batch(stmts, mode);
+        }
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const tracer = createTracer({ agent: "a", now: () => T0 });
+    const loop = createFlushLoop({ client: failing, sources: [tracer.source], intervalMs: 5_000, now: () => T0 });
+    for (let i = 0; i < 1_000; i++) tracer.event(String(i).padStart(32, "0"), "received");
+    // The first 400 commit, the second batch fails: both statements reported, the failed one's events kept.
+    expect(await loop.flush()).toMatchObject({ ok: false, statements: 2 });
+    expect(await count(store.client, "SELECT count(*) AS n FROM trace_events")).toBe(400);
+    expect(tracer.peek()).toHaveLength(600);
+    expect(await loop.flush()).toMatchObject({ ok: true, statements: 2 });
+    expect(await count(store.client, "SELECT count(DISTINCT trace_id) AS n FROM trace_events")).toBe(1_000);
+    expect(await count(store.client, "SELECT count(*) AS n FROM trace_events")).toBe(1_000);
+    store.close();
+  });
+
   it("a flush makes at most 25 transactions; stop() writes what is left", async () => {
     const store = await freshStore("rounds.db");
     const { client, calls } = counted(store.client);
