@@ -159,7 +159,8 @@ export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
       let report = await flush();
       while (report.ok && left.length > 0) {
         const more = await flush(left.length === 1 ? left[0] : undefined);
-        report = { ...more, statements: report.statements + more.statements, durationMs: report.durationMs + more.durationMs };
+        const statements = report.statements + more.statements;
+        report = { ...more, statements, durationMs: report.durationMs + more.durationMs };
       }
       return report;
     },

@@ -1,8 +1,8 @@
 /**
  * The tracer of one agent process: `event()` appends to an in-memory buffer (no I/O, no await, never throws on a
  * missing trace id) and the process's flush loop writes the buffer to `trace_events`: with its batched write each
- * interval, and on its own each time another 400 events are waiting. A failed write keeps the events for the next flush;
- * past `maxBuffered` the oldest are dropped and counted.
+ * interval, and on its own each time another 400 events are waiting. A failed write keeps the events for the next
+ * flush; past `maxBuffered` the oldest are dropped and counted.
  *
  * @module
  */

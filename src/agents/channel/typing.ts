@@ -5,8 +5,8 @@
  * and a typing action for it would only be one more API call per message. Telegram shows a chat action for 5 s,
  * so it is renewed every `refreshMs`; WhatsApp's indicator lasts up to 25 s. Before each renewal `stillWaiting`
  * asks whether the chat still has a message waiting for its turn: a turn that ends without a reply to this chat (a
- * chat paused for a person, a rate-limit silence) stops the indicator at the next renewal instead of after `maxMs`. Best effort: a failed renewal is logged at debug level
- * and never affects ingress or egress.
+ * chat paused for a person, a rate-limit silence) stops the indicator at the next renewal instead of after `maxMs`.
+ * Best effort: a failed renewal is logged at debug level and never affects ingress or egress.
  *
  * Every action is an API call that counts against the bot's limits, and replies that are late for whatever reason
  * (a slow model, a backlog) would each start one: `maxPerSecond` bounds the actions of the whole agent (a token
