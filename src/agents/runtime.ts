@@ -24,7 +24,7 @@ import {
 import { createRedactor } from "../redact.ts";
 import { createTracer, purgeTraceEvents, type Tracer } from "../trace/mod.ts";
 import type { Server, ServeOptions } from "../platform.ts";
-import { migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
+import { every, migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
 import type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
 
 export interface RunAgentOptions {
@@ -103,19 +103,14 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     metrics,
     log,
   });
-  // Once a minute (and at start) every agent deletes the expired trace events, a chunk at a time; stop() ends a
+  // At start and then once a minute every agent deletes the expired trace events, a chunk at a time; stop() ends a
   // pass after its current chunk and waits for it before closing the store.
-  const endPurge = new AbortController();
-  let tracePurge: Promise<unknown> | undefined;
-  const purgeTraces = () => {
-    tracePurge ??= purgeTraceEvents(store.client, {
+  const tracePurges = every(60_000, (signal) =>
+    purgeTraceEvents(store.client, {
       cutoff: now() - retention.traceMs,
       maxStoredEvents: retention.traceMaxEvents,
-      signal: endPurge.signal,
-    }).catch((err) => log.warn("trace retention failed", { code: storeErrorCode(err) }))
-      .finally(() => (tracePurge = undefined));
-  };
-  let tracePurges: ReturnType<typeof setInterval> | undefined;
+      signal,
+    }).catch((err) => log.warn("trace retention failed", { code: storeErrorCode(err) })));
   metrics.inc(M.agentStarts);
   try {
     const migrated = await migrate(store.client, now);
@@ -187,8 +182,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: app.fetch });
     await instance.start?.();
     flusher.start();
-    purgeTraces();
-    tracePurges = setInterval(purgeTraces, 60_000);
+    tracePurges.start(0);
   } catch (err) {
     store.close();
     throw err;
@@ -204,10 +198,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
         await instance.stop?.();
       } finally {
         await server.close();
-        clearInterval(tracePurges);
-        endPurge.abort();
         // The last metrics and trace events of this process: a clean stop loses nothing.
-        await Promise.all([flusher.stop(), tracePurge]);
+        await Promise.all([flusher.stop(), tracePurges.stop()]);
         await store.client.execute({
           sql: "UPDATE agent_heartbeats SET stopped_at = ?, seen_at = ? WHERE agent = ? AND pid = ?",
           args: [now(), now(), agent.name, opts.pid],

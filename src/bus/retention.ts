@@ -31,7 +31,7 @@
 import { stat } from "node:fs/promises";
 import type { Logger } from "../log.ts";
 import { storeErrorCode } from "../store/errors.ts";
-import { purgeInChunks, type Store } from "../store/mod.ts";
+import { every, purgeInChunks, type Store } from "../store/mod.ts";
 
 export interface RetentionOptions {
   now?: () => number;
@@ -142,26 +142,6 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     return report;
   };
 
-  /** Runs `task` every `ms` (after the previous run ended) while started; `start(0)` runs it at once too. */
-  const every = (ms: number, task: () => Promise<unknown>) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let running: Promise<unknown> | undefined;
-    const next = (delay = ms) => {
-      timer = setTimeout(() => {
-        running = task().finally(() => {
-          running = undefined;
-          if (started) next();
-        });
-      }, delay);
-    };
-    return {
-      start: next,
-      async stop() {
-        clearTimeout(timer);
-        await running;
-      },
-    };
-  };
   const retention = every(
     opts.intervalMs ?? 60_000,
     () => runOnce().catch((err) => opts.log?.warn("bus retention failed", { error: (err as Error).message })),

@@ -90,14 +90,14 @@ export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
   /** Sources that still had data after the last flush's last round. */
   let left: readonly FlushSource[] = [];
 
-  const once = async (only?: FlushSource): Promise<FlushReport> => {
+  const once = async (from: readonly FlushSource[]): Promise<FlushReport> => {
     const started = elapsed();
     const batches: FlushBatch[] = [];
     let written = 0;
     try {
-      if (!only) opts.beforeFlush?.();
+      if (from === opts.sources) opts.beforeFlush?.();
       const now = opts.now();
-      let sources = only ? [only] : opts.sources;
+      let sources = from;
       for (let round = 0; sources.length > 0 && round < MAX_ROUNDS; round++) {
         for (const s of sources) batches.push(s.collect(now));
         const statements = batches.flatMap((b) => b.statements);
@@ -126,14 +126,14 @@ export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
     }
   };
 
-  const flush = (only?: FlushSource): Promise<FlushReport> => {
-    const next = queue.then(() => once(only));
+  const flush = (sources = opts.sources): Promise<FlushReport> => {
+    const next = queue.then(() => once(sources));
     queue = next.catch(() => {});
     return next;
   };
   for (const s of opts.sources) {
     s.onFull?.(() => {
-      if (running) void flush(s);
+      if (running) void flush([s]);
     });
   }
 
@@ -158,7 +158,7 @@ export function createFlushLoop(opts: FlushLoopOptions): FlushLoop {
       // Nothing records any more: write what the last flushes left (a failed write ends it: kept, as ever).
       let report = await flush();
       while (report.ok && left.length > 0) {
-        const more = await flush(left.length === 1 ? left[0] : undefined);
+        const more = await flush(left);
         const statements = report.statements + more.statements;
         report = { ...more, statements, durationMs: report.durationMs + more.durationMs };
       }

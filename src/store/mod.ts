@@ -12,3 +12,5 @@ export { migrations } from "./migrations.ts";
 export type { Migration } from "./migrations.ts";
 export { isStoreUnavailable, storeErrorCode } from "./errors.ts";
 export { purgeInChunks } from "./chunks.ts";
+export { every } from "./every.ts";
+export type { Every } from "./every.ts";

@@ -165,7 +165,7 @@ const PURGE_OVER_CAP = `DELETE FROM trace_events WHERE id IN (
 /**
  * Deletes the trace events older than `cutoff` (epoch ms) and the oldest beyond `maxStoredEvents`, a chunk per
  * statement (`purgeInChunks`): at 1,000 messages/s the cap alone drops ~300,000 events a minute, and one DELETE
- * of them held the write lock, and every webhook's ack, for about a second. Returns how many it deleted.
+ * of 50,000 took 146 ms (on a copy of a benchmark database) with the write lock held. Returns how many it deleted.
  */
 export async function purgeTraceEvents(
   client: Client,

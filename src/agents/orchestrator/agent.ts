@@ -17,6 +17,7 @@ import { resolveRouterSettings } from "../../router/config.ts";
 import { createEmbedder } from "../../router/embeddings.ts";
 import { createFaq, type Faq, parseFaq } from "../../router/faq.ts";
 import { EGRESS_GROUP, ORCHESTRATOR_GROUP } from "../channel/spine.ts";
+import { every } from "../../store/mod.ts";
 import { purgeRepliesBefore } from "../webchat/replies.ts";
 import { defineAgent } from "../define.ts";
 import { createConversations } from "./conversation.ts";
@@ -106,10 +107,20 @@ export const orchestrator = defineAgent({
     const retentionMs = config.conversation.retentionDays * DAY_MS;
     const retention = createRetention(store, { now, log, textMs: retentionMs });
     let consumer: Consumer | undefined;
-    let housekeeping: ReturnType<typeof setInterval> | undefined;
     let gauges: ReturnType<typeof setInterval> | undefined;
-    let purging: Promise<unknown> | undefined;
-    const stopping = new AbortController();
+    // At start and then hourly: an orchestrator restarted more often than hourly must still purge. stop() ends a
+    // pass still running after its current chunk (the next start does the rest) and waits for it: closing the store
+    // under it would fail its next chunk.
+    const housekeeping = every(3_600_000, (signal) => {
+      const cutoff = now() - retentionMs;
+      return Promise.all([
+        conversations.purgeBefore(cutoff, signal).catch((err) => log.warn("conversation retention failed", { err })),
+        inbox.purgeBefore(cutoff, signal).catch((err) => log.warn("chat inbox retention failed", { err })),
+        purgeRepliesBefore(store.client, cutoff, signal).catch((err) => log.warn("web chat retention failed", { err })),
+        cache?.purgeBefore(cutoff, signal).catch((err) => log.warn("cache retention failed", { err })),
+        purgeRecordsBefore(store.client, cutoff, signal).catch((err) => log.warn("records retention failed", { err })),
+      ]);
+    });
     const apiKey = agent.apiKeyEnv ? deps.secrets[agent.apiKeyEnv] : undefined;
 
     return {
@@ -140,30 +151,13 @@ export const orchestrator = defineAgent({
         gauges = router && setInterval(() => {
           sampleRouterGauges(router, store.client, metrics, now()).catch((err) => log.debug("gauge sampling failed", { err }));
         }, 10_000);
-        // At start and then hourly: an orchestrator restarted more often than hourly must still purge.
-        // stop() ends a pass still running after its current chunk (the next start does the rest) and waits for
-        // it: closing the store under it would fail its next chunk.
-        const purge = () => {
-          if (purging) return;
-          const cutoff = now() - retentionMs;
-          const { signal } = stopping;
-          purging = Promise.all([
-            conversations.purgeBefore(cutoff, signal).catch((err) => log.warn("conversation retention failed", { err })),
-            inbox.purgeBefore(cutoff, signal).catch((err) => log.warn("chat inbox retention failed", { err })),
-            purgeRepliesBefore(store.client, cutoff, signal).catch((err) => log.warn("web chat retention failed", { err })),
-            cache?.purgeBefore(cutoff, signal).catch((err) => log.warn("cache retention failed", { err })),
-            purgeRecordsBefore(store.client, cutoff, signal).catch((err) => log.warn("records retention failed", { err })),
-          ]).finally(() => (purging = undefined));
-        };
-        purge();
-        housekeeping = setInterval(purge, 3_600_000);
+        housekeeping.start(0);
       },
       async stop() {
-        clearInterval(housekeeping);
         clearInterval(gauges);
-        stopping.abort();
+        const purged = housekeeping.stop();
         await consumer?.stop(STOP_TIMEOUT_MS);
-        await Promise.all([retention.stop(), purging]);
+        await Promise.all([retention.stop(), purged]);
         await bus.close();
       },
       checks() {
