@@ -24,6 +24,8 @@ const limitsSchema = z.strictObject({
   memoryMax: z.string().regex(/^\d+[KMG]$/, 'e.g. "256M"').default("256M"),
   memoryHigh: z.string().regex(/^\d+[KMG]$/, 'e.g. "200M"').optional(),
   cpuQuota: z.string().regex(/^\d+%$/, 'e.g. "50%"').default("50%"),
+  cpuWeight: z.number().int().min(1).max(10_000).optional()
+    .describe("systemd CPUWeight of the agent's unit, its CPU share when agents compete (default: channels 300, orchestrator and analytics 100)"),
   ...agentOpsLimits,
 });
 

@@ -2,7 +2,8 @@
  * The whole system as users run it, for the system benchmark, the chaos soak and the security sweep: fake
  * Telegram (one Bot API server per bot token), fake Graph (one per WhatsApp number), fake Groq and Anthropic,
  * optionally the real llama.cpp sidecar, one config file and one database, and every agent as its own
- * `aideazz agent <name>` process under Deno (output appended to `<dir>/logs/<name>.log`). Agents can be killed,
+ * `aideazz agent <name>` process under Deno (output appended to `<dir>/logs/<name>.log`), at the CPU priority its
+ * systemd unit would give it (src/ops/priority.ts; nice values, as in `aideazz up`). Agents can be killed,
  * recycled and restarted the way systemd would (`supervise`). Runs under Deno (bench, soak) and Node (vitest).
  *
  * @module
@@ -10,6 +11,7 @@
 import { V8_FLAGS } from "../../src/v8-flags.ts";
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
+import { setPriority } from "node:os";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -19,7 +21,8 @@ import { type FakeGraph, startFakeGraph } from "../../test/fakes/graph.ts";
 import { type FakeGroq, startFakeGroq } from "../../test/fakes/groq.ts";
 import { type FakeTelegram, startFakeTelegram } from "../../test/fakes/telegram.ts";
 import { type LlamaServer, startLlamaServer } from "../../test/support/llama-server.ts";
-import { configSchema } from "../../src/config.ts";
+import { type AgentConfig, configSchema } from "../../src/config.ts";
+import { cpuWeightOf, niceFor } from "../../src/ops/mod.ts";
 import { createServer } from "node:net";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -320,6 +323,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   };
   opts.patchConfig?.(config);
   await writeFile(configPath, JSON.stringify(config, null, 2));
+  // The CPU priorities the units give the agents (CPUWeight=, src/ops/priority.ts), as nice values: the agents
+  // here share one cgroup.
+  const weights = new Map(
+    (config["agents"] as (Pick<AgentConfig, "kind" | "limits"> & { name: string })[]).map((a) => [a.name, cpuWeightOf(a)]),
+  );
+  const topWeight = Math.max(...weights.values());
 
   // One migration before the agents start (they would each migrate too; this keeps start-up quiet and quick).
   const migrateLog = join(logDir, "migrate.log");
@@ -357,6 +366,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       stdio: ["ignore", fd, fd],
     });
     closeSync(fd);
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, niceFor(weights.get(p.name)!, topWeight));
+    } catch { /* it exited at once: its exit is reported */ }
     p.child = child;
     p.startCount++;
     p.exited = new Promise<void>((resolve) => {

@@ -30,13 +30,14 @@ export function dist(values: number[]): Dist {
   return { n: s.length, p50: round(at(50), 1), p99: round(at(99), 1), max: round(s.at(-1) ?? NaN, 1) };
 }
 
-/** The name and CPU seconds of a process or thread, from the text of its /proc/…/stat. */
-export function parseProcStat(stat: string): { name: string; user: number; sys: number } {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+/** The name, CPU seconds and nice value of a process or thread, from the text of its /proc/…/stat. */
+export function parseProcStat(stat: string): { name: string; user: number; sys: number; nice: number } {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3 (state)
   return {
     name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
     user: Number(fields[11]) / 100, // utime, stime in clock ticks (CLK_TCK = 100)
     sys: Number(fields[12]) / 100,
+    nice: Number(fields[16]),
   };
 }
 

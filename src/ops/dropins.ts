@@ -1,6 +1,6 @@
 /**
  * Per-agent drop-ins (`aideazz-agent@<name>.service.d/limits.conf`): the memory, CPU and task limits of the
- * agent's config entry and its recycling backstop.
+ * agent's config entry, its CPU weight (src/ops/priority.ts) and its recycling backstop.
  *
  * @module
  */
@@ -12,6 +12,8 @@ export interface AgentLimits {
   memoryMax: string;
   memoryHigh?: string | undefined;
   cpuQuota: string;
+  /** `CPUWeight=` (src/ops/priority.ts). */
+  cpuWeight: number;
   tasksMax?: number | undefined;
 }
 
@@ -22,6 +24,7 @@ export function agentDropIn(name: string, limits: AgentLimits, recycle: RecycleP
     `MemoryHigh=${limits.memoryHigh ?? defaultMemoryHigh(limits.memoryMax)}`,
     `MemoryMax=${limits.memoryMax}`,
     `CPUQuota=${limits.cpuQuota}`,
+    `CPUWeight=${limits.cpuWeight}`,
     `TasksMax=${limits.tasksMax ?? DEFAULT_TASKS_MAX}`,
     recycle.runtimeMaxSec > 0
       ? `# The health job recycles this agent after ${recycle.afterSec} s of uptime; this is systemd's backstop.`

@@ -5,6 +5,7 @@
  */
 import type { Config } from "../config.ts";
 import { agentDropIn } from "./dropins.ts";
+import { cpuWeightOf } from "./priority.ts";
 import { recycleSchedule } from "./recycle.ts";
 import { defaultMemoryHigh } from "./sizes.ts";
 import {
@@ -78,7 +79,7 @@ export function renderSystemd(config: Config, configPath: string): RenderedFile[
   );
   const dropIns = config.agents.map((a, i): RenderedFile => ({
     path: `${agentUnit(a.name)}.d/limits.conf`,
-    text: agentDropIn(a.name, a.limits ?? { memoryMax: "256M", cpuQuota: "50%" }, plan[i]!),
+    text: agentDropIn(a.name, { ...a.limits ?? { memoryMax: "256M", cpuQuota: "50%" }, cpuWeight: cpuWeightOf(a) }, plan[i]!),
   }));
   return [...renderUnits(unitSettingsOf(config, configPath)), ...dropIns];
 }

@@ -23,6 +23,8 @@ export interface ChildSpec {
   args: readonly string[];
   /** Killed when its RSS exceeds this (bytes). */
   memoryMaxBytes?: number | undefined;
+  /** Its nice value (src/ops/priority.ts). */
+  nice?: number | undefined;
 }
 
 export interface SupervisorOptions {
@@ -138,6 +140,7 @@ export function createSupervisor(
     const prefix = `${c.spec.name.padEnd(width)} | `;
     const handle = deps.spawn(c.spec.command, c.spec.args, {
       env: deps.env,
+      ...(c.spec.nice ? { nice: c.spec.nice } : {}),
       onLine: (line) => {
         c.tail = [...c.tail.slice(-4), line];
         deps.write(prefix + line + "\n");

@@ -54,6 +54,12 @@ describe("loadConfig", () => {
     expect(issuesOf(config)).toEqual([{ path: "agents[0].port", message: "expected number, got string" }]);
   });
 
+  it("names an agent's CPU weight outside systemd's range", () => {
+    const config = base();
+    (config["agents"] as Record<string, unknown>[])[1]!["limits"] = { cpuWeight: 0 };
+    expect(issuesOf(config)).toEqual([{ path: "agents[1].limits.cpuWeight", message: expect.stringContaining(">=1") }]);
+  });
+
   it("names an unknown agent kind and lists the kinds", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[])[0]!["kind"] = "telegrm";

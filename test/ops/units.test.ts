@@ -127,7 +127,7 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
               name: "support-bot",
               kind: "analytics",
               port: 8081,
-              limits: { memoryMax: "1G", cpuQuota: "50%", tasksMax: 128, recycleAfterSec: 43_200 },
+              limits: { memoryMax: "1G", cpuQuota: "50%", cpuWeight: 500, tasksMax: 128, recycleAfterSec: 43_200 },
             },
             { name: "analytics", kind: "analytics", port: 8082 },
           ],
@@ -174,8 +174,11 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
       expect(webchat).toMatch(/^MemoryHigh=400M$/m);
       expect(webchat).toMatch(/^MemoryMax=512M$/m);
       expect(webchat).toMatch(/^CPUQuota=100%$/m);
+      expect(webchat).toMatch(/^CPUWeight=300$/m); // a channel goes first when agents compete for the cores
       const bot = files.find((f) => f.path.startsWith("aideazz-agent@support-bot"))!.text;
       expect(bot).toMatch(/^TasksMax=128$/m);
+      expect(bot).toMatch(/^CPUWeight=500$/m);
+      expect(files.find((f) => f.path.startsWith("aideazz-agent@analytics"))!.text).toMatch(/^CPUWeight=100$/m);
       expect(bot).toMatch(/^MemoryHigh=838860K$/m); // 80% of 1G
 
       const root = await makeRoot(join(dir, "render-root"), files, [

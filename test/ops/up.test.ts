@@ -2,9 +2,11 @@
 // output, restarts a killed one, reports a failing one clearly and keeps the others running, and stops them
 // all gracefully on SIGTERM (exit 0).
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseProcStat } from "../../bench/system/measure.ts";
 import { agentKinds } from "../../src/agents/mod.ts";
 import { kill } from "../../src/platform.ts";
 import { repoRoot, spawnAideazz } from "../support/cli.ts";
@@ -52,7 +54,7 @@ describe("aideazz up", () => {
       const config = join(dir, "up.json");
       await writeConfig(
         config,
-        [{ name: "web", port: pa }, { name: "stats", port: pb }, { name: "blocked", port: busy }],
+        [{ name: "web", port: pa, limits: { cpuWeight: 300 } }, { name: "stats", port: pb }, { name: "blocked", port: busy }],
         `file:${join(dir, "up.db")}`,
         fastUp,
       );
@@ -63,7 +65,10 @@ describe("aideazz up", () => {
           async () => (await health(pa))?.status === 200 && (await health(pa))!.body.pid,
           60_000,
         );
-        await until("stats healthy", async () => (await health(pb))?.status === 200, 60_000);
+        const stats = await until("stats healthy", async () => (await health(pb))?.status === 200 && (await health(pb))!.body.pid, 60_000);
+        // The units' CPU weights as nice values (src/ops/priority.ts): 100 against 300 is nice 5.
+        const niceOf = (pid: number) => parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8")).nice;
+        expect([niceOf(first!), niceOf(stats!)]).toEqual([0, 5]);
         const gaveUp = await until(
           "gave up on blocked",
           () => upEvents(up.output()).find((e) => e["msg"] === "agent failed: giving up"),

@@ -74,7 +74,7 @@ describe("threadCpu / threadShare", () => {
   });
 
   it("adds up the other threads by name, and counts a thread that started in between from zero", () => {
-    const t = (name: string, user: number, sys: number) => ({ name, user, sys });
+    const t = (name: string, user: number, sys: number) => ({ name, user, sys, nice: 0 });
     const before = new Map([[10, t("deno", 5, 1)], [11, t("tokio-runtime-w", 1, 1)], [
       12,
       t("tokio-runtime-w", 0, 0),
