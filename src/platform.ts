@@ -7,7 +7,6 @@
  */
 import { V8_FLAGS } from "./v8-flags.ts";
 import { spawn as nodeSpawn } from "node:child_process";
-import { setPriority } from "node:os";
 import process from "node:process";
 import { mkdir, readFile, stat, statfs, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -182,8 +181,6 @@ export interface SpawnOptions {
   cwd?: string;
   /** Called with each line the child writes to stdout or stderr (without the newline). */
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
-  /** A nice value for the child (0–19: lower priority), set as it starts. */
-  nice?: number;
 }
 
 export interface ExitStatus {
@@ -228,9 +225,6 @@ export function spawn(command: string, argv: readonly string[], opts: SpawnOptio
     env: Object.fromEntries(Object.entries(opts.env ?? process.env).filter(([, v]) => v !== undefined)) as Record<string, string>,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  try {
-    if (opts.nice && child.pid !== undefined) setPriority(child.pid, opts.nice);
-  } catch { /* it exited at once: its exit is reported */ }
   const onLine = opts.onLine ?? (() => {});
   const out = lineSplitter((l) => onLine(l, "stdout"));
   const err = lineSplitter((l) => onLine(l, "stderr"));

@@ -11,7 +11,6 @@
 import { V8_FLAGS } from "../../src/v8-flags.ts";
 import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { setPriority } from "node:os";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
@@ -22,7 +21,7 @@ import { type FakeGroq, startFakeGroq } from "../../test/fakes/groq.ts";
 import { type FakeTelegram, startFakeTelegram } from "../../test/fakes/telegram.ts";
 import { type LlamaServer, startLlamaServer } from "../../test/support/llama-server.ts";
 import { type AgentConfig, configSchema } from "../../src/config.ts";
-import { cpuWeightOf, niceFor } from "../../src/ops/mod.ts";
+import { niced, nicesOf } from "../../src/ops/mod.ts";
 import { createServer } from "node:net";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -325,10 +324,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   await writeFile(configPath, JSON.stringify(config, null, 2));
   // The CPU priorities the units give the agents (CPUWeight=, src/ops/priority.ts), as nice values: the agents
   // here share one cgroup.
-  const weights = new Map(
-    (config["agents"] as (Pick<AgentConfig, "kind" | "limits"> & { name: string })[]).map((a) => [a.name, cpuWeightOf(a)]),
-  );
-  const topWeight = Math.max(...weights.values());
+  const nices = nicesOf(config["agents"] as Pick<AgentConfig, "name" | "kind" | "limits">[]);
 
   // One migration before the agents start (they would each migrate too; this keeps start-up quiet and quick).
   const migrateLog = join(logDir, "migrate.log");
@@ -360,15 +356,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const extra = opts.denoFlags?.(p.name) ?? [];
     const v8 = [...(opts.v8Flags ?? V8_FLAGS), ...extra.filter((f) => f.startsWith("--v8-flags=")).map((f) => f.slice(11))];
     const flags = [...extra.filter((f) => !f.startsWith("--v8-flags=")), ...(v8.length ? [`--v8-flags=${v8.join(",")}`] : [])];
-    const child = spawn(denoBin, ["run", "-A", ...flags, mainTs, "agent", p.name, "--config", configPath], {
+    const child = spawn(...niced(nices.get(p.name)!, denoBin, ["run", "-A", ...flags, mainTs, "agent", p.name, "--config", configPath]), {
       cwd: repoRoot,
       env,
       stdio: ["ignore", fd, fd],
     });
     closeSync(fd);
-    try {
-      if (child.pid !== undefined) setPriority(child.pid, niceFor(weights.get(p.name)!, topWeight));
-    } catch { /* it exited at once: its exit is reported */ }
     p.child = child;
     p.startCount++;
     p.exited = new Promise<void>((resolve) => {

@@ -52,7 +52,15 @@ import {
   startCluster,
 } from "./cluster.ts";
 import type { LoadPlan, LoadResult, LoadTarget } from "./load.ts";
-import { CATEGORIES, profileOver, type ProfileSummary, summarizeProfile, threadCpu, threadShare } from "./profile.ts";
+import {
+  CATEGORIES,
+  profileOver,
+  type ProfileSummary,
+  summarizeProfile,
+  threadCpu,
+  threadNices,
+  threadShare,
+} from "./profile.ts";
 import {
   cpuSeconds,
   createReplyReader,
@@ -475,6 +483,11 @@ async function runCluster(
     const t0 = Date.now();
     await cluster.startAll();
     console.log(`all healthy in ${round((Date.now() - t0) / 1000)} s; idle 5 s`);
+    // The CPU priorities the units would give (src/ops/priority.ts), as nice values of every thread.
+    result["nice"] = Object.fromEntries(
+      await Promise.all([...cluster.agents.values()].map(async (a) => [a.name, (await threadNices(a.pid()!)).join("/")])),
+    );
+    console.log("agents' nice (CPUWeight=300 channels, 100 others):", JSON.stringify(result["nice"]));
     await sleep(5_000);
     const idle = await memoryOf(cluster);
     result["rss_idle_mb"] = Object.fromEntries(Object.entries(idle).map(([n, m]) => [n, m.rss_mb]));

@@ -139,6 +139,11 @@ export async function threadCpu(pid: number): Promise<ThreadCpu> {
   return out;
 }
 
+/** The distinct nice values of a process's threads (src/ops/priority.ts: every thread should have its agent's). */
+export async function threadNices(pid: number): Promise<number[]> {
+  return [...new Set([...(await threadCpu(pid)).values()].map((t) => t.nice))].sort((a, b) => a - b);
+}
+
 /**
  * Percent of one core the process used between two `threadCpu` snapshots `seconds` apart: the main thread's
  * user and system time, and the other threads' by name (threads that came and went in between are missed).

@@ -29,7 +29,7 @@ export {
   type TargetState,
   worst,
 } from "./health.ts";
-export { cpuWeightOf, niceFor } from "./priority.ts";
+export { cpuWeightOf, niced, nicesOf } from "./priority.ts";
 export { probe, probeHost, type ProbeOptions, type ProbeResult } from "./probe.ts";
 export { planRecycle, type RecyclePlanEntry, recycleSchedule, type RecycleSettings } from "./recycle.ts";
 export { type RenderedFile, renderSystemd, renderUnits, unitSettingsOf } from "./render.ts";

@@ -1,8 +1,11 @@
 /**
  * CPU priority between agents. A webhook's 2xx waits for a CPU (the platforms time it, and Telegram and Meta
  * redeliver a slow one), while a reply can wait a few milliseconds more: when agents compete for the cores, the
- * channel agents go first. Each unit gets systemd's `CPUWeight=` (cgroup v2 `cpu.weight`, default 100 for every
- * unit): channels 300, the orchestrator and analytics 100, overridable per agent with `limits.cpuWeight`.
+ * channel agents go first. Each unit gets systemd's `CPUWeight=` (cgroup v2 `cpu.weight`): channels 300, the
+ * orchestrator and analytics 100 (systemd's default), overridable per agent with `limits.cpuWeight`. The agents'
+ * units share one slice (systemd puts a template's instances in `system-aideazz\x2dagent.slice`), so the weights
+ * decide only between agents, and only within each agent's `CPUQuota` (50 % by default): they matter when agents
+ * together want more than the cores, e.g. on a 2-core VM or with raised quotas.
  *
  * Measured on the 2-core benchmark machine (quick runs taken in turn, 2026-11-28): with the orchestrator and
  * analytics at nice 5 (a third of the channels' weight, `niceFor`), the webhook ack p99 at 250/s was 14.6–46.6 ms
@@ -15,7 +18,7 @@
 import type { AgentConfig } from "../config.ts";
 
 const CHANNEL_CPU_WEIGHT = 300;
-/** systemd's own default for every unit (the llama.cpp sidecar, the health job, the rest of the system). */
+/** systemd's own default. */
 const DEFAULT_CPU_WEIGHT = 100;
 
 /** The `CPUWeight=` of an agent's unit. */
@@ -25,11 +28,20 @@ export function cpuWeightOf(agent: Pick<AgentConfig, "kind" | "limits">): number
 }
 
 /**
- * The nice value that gives processes sharing one cgroup (no systemd: `aideazz up`, the benchmark) the CPU share
- * `weight` has against `top`, the largest weight among them: each nice step is a factor of 1.25 in Linux's weight
- * table, so 100 against 300 is nice 5. `top` itself gets 0: raising a priority needs privileges, lowering one does
- * not.
+ * The agents' weights as nice increments, for processes that share one cgroup (no systemd: `aideazz up`, the
+ * benchmark): each nice step is a factor of 1.25 in Linux's weight table, so 100 against 300 is nice 5. The agents
+ * with the largest weight get 0 (raising a priority needs privileges, lowering one does not); at most 19.
  */
-export function niceFor(weight: number, top: number): number {
-  return Math.min(19, Math.max(0, Math.round(Math.log(top / weight) / Math.log(1.25))));
+export function nicesOf(agents: readonly Pick<AgentConfig, "name" | "kind" | "limits">[]): Map<string, number> {
+  const top = Math.max(...agents.map(cpuWeightOf));
+  return new Map(agents.map((a) => [a.name, Math.min(19, Math.round(Math.log(top / cpuWeightOf(a)) / Math.log(1.25)))]));
+}
+
+/**
+ * A command line started with coreutils' `nice -n <by>` when `by` > 0: every thread of the process starts at that
+ * priority (setting it after the start would miss the threads V8 has already created), relative to the caller's
+ * own, and `nice` execs the command, so the pid is the command's.
+ */
+export function niced(by: number, command: string, args: readonly string[]): [string, string[]] {
+  return by > 0 ? ["nice", ["-n", String(by), command, ...args]] : [command, [...args]];
 }

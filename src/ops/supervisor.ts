@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import type { ChildHandle, ExitStatus, SpawnOptions } from "../platform.ts";
 import { type BackoffPolicy, decideRestart, type RestartDecision } from "./backoff.ts";
 import type { ServiceManager, UnitStatus } from "./service-manager.ts";
+import { niced } from "./priority.ts";
 import { formatBytes } from "./sizes.ts";
 
 export interface ChildSpec {
@@ -23,7 +24,7 @@ export interface ChildSpec {
   args: readonly string[];
   /** Killed when its RSS exceeds this (bytes). */
   memoryMaxBytes?: number | undefined;
-  /** Its nice value (src/ops/priority.ts). */
+  /** Started with `nice -n <nice>` when above 0 (src/ops/priority.ts). */
   nice?: number | undefined;
 }
 
@@ -138,9 +139,8 @@ export function createSupervisor(
     c.killReason = undefined;
     c.phase = "running";
     const prefix = `${c.spec.name.padEnd(width)} | `;
-    const handle = deps.spawn(c.spec.command, c.spec.args, {
+    const handle = deps.spawn(...niced(c.spec.nice ?? 0, c.spec.command, c.spec.args), {
       env: deps.env,
-      ...(c.spec.nice ? { nice: c.spec.nice } : {}),
       onLine: (line) => {
         c.tail = [...c.tail.slice(-4), line];
         deps.write(prefix + line + "\n");

@@ -1,12 +1,9 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { setPriority } from "node:os";
+import process from "node:process";
 import { describe, expect, it } from "vitest";
-import { parseProcStat } from "../../bench/system/measure.ts";
+import { threadCpu, threadNices } from "../../bench/system/profile.ts";
 import { loadConfig } from "../../src/config.ts";
-import { cpuWeightOf, niceFor } from "../../src/ops/priority.ts";
-
-const niceOf = (pid: number) => parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8")).nice;
+import { cpuWeightOf, niced, nicesOf } from "../../src/ops/priority.ts";
 
 describe("CPU priority between agents", () => {
   const config = loadConfig(
@@ -30,19 +27,27 @@ describe("CPU priority between agents", () => {
     ]);
   });
 
-  it("turns weights into nice values for processes of one cgroup, never below 0 and never above 19", () => {
-    expect(niceFor(300, 300)).toBe(0);
-    expect(niceFor(100, 300)).toBe(5); // 1.25^5 ≈ 3.05
-    expect(niceFor(600, 300)).toBe(0);
-    expect(niceFor(1, 10_000)).toBe(19);
+  it("turns weights into nice increments against the largest (each step ×1.25), between 0 and 19", () => {
+    expect(Object.fromEntries(nicesOf(config.agents))).toEqual({ web: 3, orchestrator: 8, analytics: 8, reports: 0 });
+    const [web, orchestrator] = config.agents;
+    expect(Object.fromEntries(nicesOf([web!, orchestrator!]))).toEqual({ web: 0, orchestrator: 5 }); // 1.25^5 ≈ 3.05
+    const tiny = { name: "tiny", kind: "analytics" as const, limits: { ...web!.limits!, cpuWeight: 1 } };
+    expect(nicesOf([{ ...tiny, name: "big", limits: { ...tiny.limits, cpuWeight: 10_000 } }, tiny]).get("tiny")).toBe(19);
   });
 
-  it("the nice value takes effect on a process this user started (no privileges needed)", async () => {
-    const child = spawn("sleep", ["30"]);
+  it("starts a niced command with every one of its threads at that priority, under the command's own pid", async () => {
+    expect(niced(0, "deno", ["run"])).toEqual(["deno", ["run"]]);
+    const [command, args] = niced(5, process.execPath, ["-e", "setTimeout(() => {}, 30000)"]);
+    const child = spawn(command, args);
     try {
       await new Promise((resolve) => child.once("spawn", resolve));
-      setPriority(child.pid!, niceFor(100, 300));
-      expect(niceOf(child.pid!)).toBe(5);
+      let threads: { name: string; nice: number }[] = [];
+      for (let i = 0; i < 100 && threads.length < 5; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20)); // until node runs with its worker threads
+        threads = [...(await threadCpu(child.pid!)).values()];
+      }
+      expect(threads.length).toBeGreaterThanOrEqual(5); // node's main thread, V8's and libuv's workers
+      expect(await threadNices(child.pid!)).toEqual([5]);
     } finally {
       child.kill();
     }

@@ -2,11 +2,10 @@
 // output, restarts a killed one, reports a failing one clearly and keeps the others running, and stops them
 // all gracefully on SIGTERM (exit 0).
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseProcStat } from "../../bench/system/measure.ts";
+import { threadNices as nices } from "../../bench/system/profile.ts";
 import { agentKinds } from "../../src/agents/mod.ts";
 import { kill } from "../../src/platform.ts";
 import { repoRoot, spawnAideazz } from "../support/cli.ts";
@@ -54,7 +53,7 @@ describe("aideazz up", () => {
       const config = join(dir, "up.json");
       await writeConfig(
         config,
-        [{ name: "web", port: pa, limits: { cpuWeight: 300 } }, { name: "stats", port: pb }, { name: "blocked", port: busy }],
+        [{ name: "web", port: pa }, { name: "stats", port: pb, limits: { cpuWeight: 300 } }, { name: "blocked", port: busy }],
         `file:${join(dir, "up.db")}`,
         fastUp,
       );
@@ -66,9 +65,8 @@ describe("aideazz up", () => {
           60_000,
         );
         const stats = await until("stats healthy", async () => (await health(pb))?.status === 200 && (await health(pb))!.body.pid, 60_000);
-        // The units' CPU weights as nice values (src/ops/priority.ts): 100 against 300 is nice 5.
-        const niceOf = (pid: number) => parseProcStat(readFileSync(`/proc/${pid}/stat`, "utf8")).nice;
-        expect([niceOf(first!), niceOf(stats!)]).toEqual([0, 5]);
+        // The units' CPU weights as nice values (src/ops/priority.ts), every thread: 100 against 300 is nice 5.
+        expect([await nices(first!), await nices(stats!)]).toEqual([[5], [0]]);
         const gaveUp = await until(
           "gave up on blocked",
           () => upEvents(up.output()).find((e) => e["msg"] === "agent failed: giving up"),
@@ -82,10 +80,11 @@ describe("aideazz up", () => {
         expect(up.output()).toMatch(/^web\s+\| \{.*"msg":"agent started"/m);
         expect(up.output()).toMatch(/^blocked \| /m);
         kill(first!, "SIGKILL");
-        await until("web restarted", async () => {
+        const again = await until("web restarted", async () => {
           const h = await health(pa);
-          return h?.status === 200 && h.body.pid !== first;
+          return h?.status === 200 && h.body.pid !== first && h.body.pid;
         }, 60_000);
+        expect(await nices(again!)).toEqual([5]);
         expect((await health(pb))?.status).toBe(200);
       } finally {
         up.proc.kill("SIGTERM");

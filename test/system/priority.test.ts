@@ -1,9 +1,8 @@
 // The benchmark and the soak run the agents as users do: each at the CPU priority its systemd unit gives it
 // (src/ops/priority.ts). Without systemd they share one cgroup, so the units' weights become nice values.
-import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Cluster, startCluster } from "../../bench/system/cluster.ts";
-import { parseProcStat } from "../../bench/system/measure.ts";
+import { threadNices } from "../../bench/system/profile.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let cluster: Cluster;
@@ -22,11 +21,11 @@ afterAll(async () => {
 });
 
 describe("the benchmark cluster's CPU priorities", () => {
-  it("channels at nice 0, the orchestrator and analytics at nice 5 (CPUWeight 100 against 300)", async () => {
-    const nice: Record<string, number> = {};
+  it("channels at nice 0, the orchestrator and analytics at nice 5 (CPUWeight 100 against 300), every thread", async () => {
+    const nice: Record<string, number[]> = {};
     for (const [name, agent] of cluster.agents) {
-      nice[name] = parseProcStat(await readFile(`/proc/${agent.pid()}/stat`, "utf8")).nice;
+      nice[name] = await threadNices(agent.pid()!);
     }
-    expect(nice).toEqual({ tg1: 0, wa1: 0, orchestrator: 5, analytics: 5 });
+    expect(nice).toEqual({ tg1: [0], wa1: [0], orchestrator: [5], analytics: [5] });
   });
 });

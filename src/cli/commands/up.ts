@@ -1,6 +1,6 @@
 import { secretValues } from "../../config.ts";
 import { createLogger } from "../../log.ts";
-import { agentUnit, type ChildSpec, cpuWeightOf, createSupervisor, niceFor, readVmRss, toBytes } from "../../ops/mod.ts";
+import { agentUnit, type ChildSpec, createSupervisor, nicesOf, readVmRss, toBytes } from "../../ops/mod.ts";
 import type { StopSignal } from "../../platform.ts";
 import { defineCommand } from "../command.ts";
 import { readConfig, stringOption } from "../context.ts";
@@ -15,14 +15,14 @@ export const upCommand = defineCommand({
     const [command, ...prefix] = deps.selfCommand();
     const db = stringOption(values, "db");
     // The units' CPU weights as nice values: here the agents share one cgroup.
-    const topWeight = Math.max(...config.agents.map(cpuWeightOf));
+    const nices = nicesOf(config.agents);
     const specs: ChildSpec[] = config.agents.map((a) => ({
       name: a.name,
       unit: agentUnit(a.name),
       command: command!,
       args: [...prefix, "agent", a.name, "--config", path, ...(db ? ["--db", db] : [])],
       memoryMaxBytes: up.enforceMemory ? toBytes(a.limits?.memoryMax ?? "256M") : undefined,
-      nice: niceFor(cpuWeightOf(a), topWeight),
+      nice: nices.get(a.name),
     }));
     const width = Math.max(2, ...specs.map((s) => s.name.length));
     const log = createLogger({
