@@ -7,11 +7,9 @@
  * decide only between agents, and only within each agent's `CPUQuota` (50 % by default): they matter when agents
  * together want more than the cores, e.g. on a 2-core VM or with raised quotas.
  *
- * Measured on the 2-core benchmark machine (quick runs taken in turn, 2026-11-28): with the orchestrator and
- * analytics at nice 5 (a third of the channels' weight, `niceFor`), the webhook ack p99 at 250/s was 14.6–46.6 ms
- * over seven runs against 22.3–84.5 over six without, each run with it below the run without it next to it; at
- * 500/s it was lower in five pairs of seven. Replies/s and reply p50 up to 500/s stayed within the noise. Past the
- * cores' capacity replies wait longer (reply p50 at 1,000/s 133–498 ms against 84–726), acks do not.
+ * Measured on the 2-core benchmark machine as `nicesOf` gives it (one cgroup, no `CPUQuota`; four pairs of quick
+ * runs taken in turn, 2026-11-28): the webhook ack p99 was lower with it in every pair, at 250/s 14.8–34.6 ms
+ * against 19.3–36.6 and at 500/s 30.4–55.6 against 43.9–60.3. README ("Channels first") has the rest.
  *
  * @module
  */
