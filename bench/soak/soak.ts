@@ -8,7 +8,9 @@
  * Soak settings that differ from production defaults, and why: send pacing 250 ms per chat / 1,000 msg/s (the
  * platforms' 1 msg/s per chat and 1 per 6 s per WhatsApp user would only stretch the drain); per-user limit
  * 1,000 messages a minute (a chat catching up after an outage must not hit the abuse limit, tested on its own
- * in test/security); the injector honours Retry-After only up to 2 s.
+ * in test/security); the injector honours Retry-After only up to 2 s. The fake Graph APIs post every
+ * message's status webhooks (sent, delivered), as Meta does: they settle WhatsApp sends whose outcome a kill
+ * made unknown.
  *
  * @module
  */
@@ -104,6 +106,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     faq: SOAK_FAQ,
     llama: opts.llama ?? false,
     pacing: 250,
+    statusWebhooks: true,
     supervise: { crashDelayMs: opts.crashDelayMs ?? 1_000 },
     ...(opts.extraSecrets ? { extraSecrets: opts.extraSecrets } : {}),
     router: opts.router ?? ((urls) => {

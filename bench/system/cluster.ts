@@ -69,6 +69,8 @@ export interface ClusterOptions {
   v8Flags?: readonly string[];
   /** Extra fields of every channel agent's config entry (e.g. `experience`). */
   channelFields?: (kind: "telegram" | "whatsapp") => Record<string, unknown>;
+  /** The fake Graph APIs post each message's status webhooks (sent, delivered) to their agent. Default off. */
+  statusWebhooks?: boolean;
 }
 
 export interface ProviderUrls {
@@ -273,6 +275,10 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const phoneNumberId = String(106_540_352_242_900 + i);
     phoneNumberIds.set(name, phoneNumberId);
     const port = await uniquePort();
+    if (opts.statusWebhooks) {
+      const url = `http://127.0.0.1:${port}/whatsapp/webhook`;
+      fake.deliverStatuses({ url, appSecret: secrets[`WA${i}_APP_SECRET`]! });
+    }
     specs.push({
       name,
       kind: "whatsapp",

@@ -44,8 +44,11 @@ export const outboundReplySchema = z.object({
   text: z.string(),
   /** Bus ids of the inbound messages this reply answers (one, or several for a coalesced burst). */
   inReplyTo: z.array(z.number()),
-  /** Send-ledger key: a reply with a key that was already sent is never sent again. */
-  replyKey: z.string(),
+  /**
+   * Send-ledger key: a reply with a key that was already sent is never sent again. Bounded: WhatsApp sends
+   * carry it (with the part number) as `biz_opaque_callback_data`, at most 512 characters.
+   */
+  replyKey: z.string().min(1).max(200),
   /**
    * `notice`: the whole answer (no answer follows: limits, handoff, nothing configured); `progress`: "working on
    * it", the answer follows; `fallback`: every provider failed, the turn is retried.

@@ -4,20 +4,25 @@
  *
  * Protocol for a channel agent handling an outbound reply (`replyKey` = the reply's key, e.g.
  * `${inboundId}:${part}`):
- * 1. `begin(replyKey, delivery.fence)` records the intent before the send, atomically: of two leases racing on
- *    one reply (a lost lease that is still running, C2) exactly one gets `"send"`.
- * 2. `"send"` → `assertLeaseOrRelease` right before the call (a lost lease releases the intent: nothing was sent),
- *    send, then `recordSent(replyKey, platformMessageId)`; when the platform answered with an error (nothing was
- *    sent), `recordFailed(replyKey, fence, error)` so a retry may send again.
+ * 1. `delivery.assertLease()`, then `begin(replyKey, delivery.fence)` records the intent before the send,
+ *    atomically: of two leases racing on one reply (a lost lease that is still running, C2) exactly one gets
+ *    `"send"`. The lease is asserted before the intent, not between it and the call: a process killed there
+ *    would leave an unknown outcome for a message that never left, so nothing but the call follows the
+ *    intent.
+ * 2. `"send"` → send at once, then `recordSent(replyKey, platformMessageId)`; when the platform answered with
+ *    an error (nothing was sent), `recordFailed(replyKey, fence, error)` so a retry may send again.
  * 3. `"sent"` → skip: it went out (platform id attached). Ack the delivery.
  * 4. `"pending"` → another attempt is between intent and outcome right now: throw, the bus retries later.
- * 5. `"unknown"` → an attempt recorded its intent `staleMs` ago and never its outcome: the process died between
- *    the HTTP call and `recordSent`. Whether the user got the message cannot be known (neither Telegram's
- *    sendMessage nor WhatsApp's /messages take an idempotency key). Choose per platform:
- *    - Telegram and WhatsApp: at most once (skip; logged as an error and counted as a send error with code
- *      `outcome-unknown`). A duplicate reply is the most reported bug of chat agents, and this window is only a
- *      process dying between the intent's commit and the outcome's: the HTTP call (a lost lease or a stopping
- *      agent never aborts a call on the wire; a timeout counts as a network failure, retried) and the commit.
+ * 5. `"unknown"` → an attempt recorded its intent `staleMs` ago and never its outcome: the process died
+ *    between the HTTP call and `recordSent`. Whether the user got the message cannot be known (neither
+ *    Telegram's sendMessage nor WhatsApp's /messages take an idempotency key). Choose per platform:
+ *    - Telegram: at most once (skip; logged as an error and counted as a send error with code
+ *      `outcome-unknown`). A duplicate reply is the most reported bug of chat agents, and this window is only
+ *      a process dying between the intent's commit and the outcome's: the HTTP call (a lost lease or a
+ *      stopping agent never aborts a call on the wire; a timeout counts as a network failure, retried) and
+ *      the commit.
+ *    - WhatsApp: settled by the message's status webhooks, which name the send
+ *      (src/agents/whatsapp/statuses.ts); at most once when they cannot tell.
  *    - Our own web chat: at least once (`begin(…, { resendUnknown: true })` takes the send over), because the
  *      client drops a second message with the same reply key.
  *    - A streamed final reply (Telegram): at least once only when the unknown intent was a partial reply's post
@@ -30,7 +35,6 @@
  * @module
  */
 import type { Store } from "../store/mod.ts";
-import type { Delivery } from "./types.ts";
 
 export type BeginResult =
   | { status: "send"; attempt: number }
@@ -122,18 +126,4 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
       return r && r["state"] === "sent" ? String(r["platform_id"]) : undefined;
     },
   };
-}
-
-/**
- * Asserts `delivery`'s lease right before the platform call of part `replyKey`, whose intent it recorded. A lost
- * lease releases the intent first: nothing was sent, and a stranded intent would turn into an unknown outcome that
- * is never sent (the lease's next holder sees "pending", then "unknown").
- */
-export async function assertLeaseOrRelease(ledger: SendLedger, replyKey: string, delivery: Delivery): Promise<void> {
-  try {
-    await delivery.assertLease();
-  } catch (err) {
-    await ledger.recordFailed(replyKey, delivery.fence, "lease lost before the send");
-    throw err;
-  }
 }

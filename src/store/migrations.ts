@@ -342,4 +342,13 @@ export const migrations: readonly Migration[] = [
       "CREATE INDEX cache_entries_created ON cache_entries (created_at)",
     ],
   },
+  {
+    // A WhatsApp send whose outcome is unknown is settled by the status webhook naming its send-ledger key
+    // (src/agents/whatsapp/statuses.ts).
+    version: 66,
+    name: "delivery states by reply key",
+    statements: [
+      "CREATE INDEX channel_deliveries_reply ON channel_deliveries (agent, reply_key) WHERE reply_key IS NOT NULL",
+    ],
+  },
 ];

@@ -1,7 +1,10 @@
 /**
  * A fake Graph API for the WhatsApp Cloud API: real HTTP at `fake.baseUrl` (the configured `graphBaseUrl`),
  * `POST /{phone-number-id}/messages` for text, template and mark-as-read, bearer-token check (190), and the
- * documented error bodies (131047, 131056, 130429, 131026, 190) — scriptable per test, every request recorded.
+ * documented error bodies (131047, 131056, 130429, 131026, 190) — scriptable per test, every request
+ * recorded. Once told where (`deliverStatuses`), it posts each accepted message's status webhooks (`sent`,
+ * then `delivered`) to the agent like Meta does: signed, echoing the send's `biz_opaque_callback_data`,
+ * retried with growing delays until the agent answers 200.
  * Plus webhook payload builders that sign bodies like Meta does (HMAC-SHA256 of the raw bytes).
  */
 import { createHmac } from "node:crypto";
@@ -48,8 +51,26 @@ export interface GraphSent {
   text: string | undefined;
   template: { name: string; language: string } | undefined;
   previewUrl: unknown;
+  /** `biz_opaque_callback_data` of the send. */
+  callbackData: string | undefined;
   id: string;
   at: number;
+}
+
+export interface StatusTarget {
+  /** The agent's webhook URL. */
+  url: string;
+  appSecret: string;
+  /** Before the first attempt of each status (default 20 ms). */
+  delayMs?: number;
+}
+
+/** One status webhook: delivered (the agent answered 200) after `attempts` tries, or not yet. */
+export interface StatusPost {
+  messageId: string;
+  status: string;
+  attempts: number;
+  deliveredAt: number | undefined;
 }
 
 export interface FakeGraph {
@@ -63,7 +84,43 @@ export interface FakeGraph {
   readonly windowClosed: Set<string>;
   /** Overrides the answer to a send (mark-as-read excluded); `index` counts sends from 0. */
   script(fn: (req: GraphRequest, index: number) => GraphReply | undefined): void;
+  /** From now on, posts the status webhooks of every accepted message to `target`. */
+  deliverStatuses(target: StatusTarget): void;
+  /** Every status webhook queued so far. */
+  readonly statusPosts: StatusPost[];
   close(): Promise<void>;
+}
+
+/** A status notification as Meta posts it (one status per webhook). */
+export function statusPayload(
+  o: { phoneNumberId: string; messageId: string; status: string; to: string; callbackData?: string },
+): Record<string, unknown> {
+  return {
+    object: "whatsapp_business_account",
+    entry: [{
+      id: "102290129340398",
+      changes: [{
+        field: "messages",
+        value: {
+          messaging_product: "whatsapp",
+          metadata: { display_phone_number: "15550783881", phone_number_id: o.phoneNumberId },
+          statuses: [{
+            id: o.messageId,
+            status: o.status,
+            timestamp: String(Math.floor(Date.now() / 1000)),
+            recipient_id: o.to,
+            ...(o.callbackData === undefined ? {} : { biz_opaque_callback_data: o.callbackData }),
+            pricing: {
+              billable: true,
+              pricing_model: "PMP",
+              category: "service",
+              type: "free_customer_service",
+            },
+          }],
+        },
+      }],
+    }],
+  };
 }
 
 export async function startFakeGraph(opts: { accessToken: string; now?: () => number }): Promise<FakeGraph> {
@@ -75,6 +132,41 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
   const scripts: ((req: GraphRequest, index: number) => GraphReply | undefined)[] = [];
   let sends = 0;
   let nextId = 1;
+  let target: StatusTarget | undefined;
+  const statusPosts: StatusPost[] = [];
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  let closed = false;
+
+  const later = (ms: number, fn: () => void) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+  };
+  /** Posts one status webhook, again after 0.25, 0.5, 1, 2, 4, 4 … s until the agent answers 200. */
+  const postStatus = (to: StatusTarget, post: StatusPost, body: string) => {
+    const attempt = async () => {
+      if (closed) return;
+      post.attempts++;
+      const ok = await fetch(to.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-hub-signature-256": signature(body, to.appSecret) },
+        body,
+      }).then((r) => (r.body?.cancel(), r.ok), () => false);
+      if (ok) post.deliveredAt = now();
+      else later(Math.min(4_000, 250 * 2 ** (post.attempts - 1)), attempt);
+    };
+    later(to.delayMs ?? 20, attempt);
+  };
+  const queueStatuses = (o: { phoneNumberId: string; messageId: string; to: string; callbackData?: string }) => {
+    if (!target) return;
+    for (const status of ["sent", "delivered"]) {
+      const post: StatusPost = { messageId: o.messageId, status, attempts: 0, deliveredAt: undefined };
+      statusPosts.push(post);
+      postStatus(target, post, JSON.stringify(statusPayload({ ...o, status })));
+    }
+  };
 
   const answer = (req: GraphRequest, auth: string | undefined): GraphReply => {
     if (auth !== `Bearer ${opts.accessToken}`) return graphErrors.expiredToken();
@@ -95,15 +187,19 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
     const text = b["text"] as { body?: string; preview_url?: unknown } | undefined;
     const tpl = b["template"] as { name: string; language: { code: string } } | undefined;
     const id = `wamid.FAKE${String(nextId++).padStart(8, "0")}`;
+    const callback = b["biz_opaque_callback_data"];
+    const callbackData = typeof callback === "string" ? callback : undefined;
     sent.push({
       to,
       type,
       text: text?.body,
       template: tpl ? { name: tpl.name, language: tpl.language.code } : undefined,
       previewUrl: text?.preview_url,
+      callbackData,
       id,
       at: req.at,
     });
+    queueStatuses({ phoneNumberId: req.phoneNumberId, messageId: id, to, ...(callbackData ? { callbackData } : {}) });
     return {
       status: 200,
       body: { messaging_product: "whatsapp", contacts: [{ input: to, wa_id: to }], messages: [{ id }] },
@@ -143,8 +239,12 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
     reads,
     windowClosed,
     script: (fn) => void scripts.push(fn),
+    deliverStatuses: (t) => void (target = t),
+    statusPosts,
     close: () =>
       new Promise<void>((resolve) => {
+        closed = true;
+        for (const t of timers) clearTimeout(t);
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -1,11 +1,13 @@
 /**
  * The egress loop every channel agent runs: consume `outbound.<agent>`, validate each reply, plan it with the
  * channel's transport, and send its parts in order, paced. Each attempt follows the send ledger's protocol
- * (src/bus/ledger.ts): `begin` records the intent (fenced), the bus lease is asserted right before the
- * external call, and the outcome is recorded at once — so a redelivered reply never sends a part twice, and a
- * consumer that lost its lease cannot send. Platform back-off is waited out inside the handler with the intent
- * released (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after `maxAttempts` the
- * error goes back to the bus for a later retry.
+ * (src/bus/ledger.ts): the bus lease is asserted, `begin` records the intent (fenced), the external call
+ * follows at once, and the outcome is recorded at once — so a redelivered reply never sends a part twice, and
+ * a consumer that lost its lease cannot send. An intent without outcome is settled by the platform's own
+ * records where it has them (`settle`: WhatsApp's status webhooks), else skipped or sent again per
+ * `resendUnknown`. Platform back-off is waited out inside the handler with the intent released
+ * (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after `maxAttempts` the error
+ * goes back to the bus for a later retry.
  *
  * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
  * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
@@ -15,12 +17,12 @@
  * @module
  */
 import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
-import { assertLeaseOrRelease, type ResendUnknown, type SendLedger } from "../../bus/ledger.ts";
+import type { ResendUnknown, SendLedger } from "../../bus/ledger.ts";
 import { type Delivery, PermanentError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
-import { type ChannelTransport, reportUnknownOutcome, withSendTimeout } from "./outcome.ts";
+import { type ChannelTransport, reportUnknownOutcome, type Settled, withSendTimeout } from "./outcome.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
 import type { Progressive } from "./progressive.ts";
@@ -33,9 +35,15 @@ export interface EgressOptions<P> {
   ledger: SendLedger;
   /**
    * What to do with a part whose earlier attempt recorded its intent but never its outcome (the process died
-   * mid-send): false = at most once (Telegram, WhatsApp: skip it), true = at least once (web chat: send again).
+   * mid-send) and that `settle` did not decide: false = at most once (Telegram, WhatsApp: skip it), true = at
+   * least once (web chat: send again).
    */
   resendUnknown: boolean;
+  /**
+   * Looks up what the platform says about part `key`, whose intent (at `since`) has no outcome yet: decides
+   * "pending" and "unknown" intents before `resendUnknown` applies (WhatsApp: its status webhooks).
+   */
+  settle?(key: string, since: number): Promise<Settled>;
   pacer: Pacer;
   log: Logger;
   metrics: Metrics;
@@ -75,15 +83,39 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   const { transport, ledger, pacer, log, metrics, channel } = opts;
   const maxAttempts = opts.maxAttempts ?? 5;
 
-  /** Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). */
+  /**
+   * Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent).
+   * The lease is asserted first, so the intent's commit is followed by the call at once: a process killed in
+   * between loses that part (its outcome is unknown, and it never left).
+   */
   async function claim(key: string, delivery: Delivery, resendUnknown: ResendUnknown): Promise<boolean> {
+    await delivery.assertLease();
     const begun = await ledger.begin(key, delivery.fence, { resendUnknown });
     if (begun.status === "send") return true;
+    if (begun.status === "sent") {
+      metrics.inc(M.duplicatesSuppressed, { stage: "send" });
+      return false;
+    }
+    const settled = opts.settle ? await opts.settle(key, begun.since) : "unknown";
+    if (typeof settled === "object") {
+      await ledger.recordSent(key, settled.sent);
+      log.info("send outcome settled by the platform: it was sent", { key });
+      metrics.inc(M.duplicatesSuppressed, { stage: "send" });
+      return false;
+    }
     if (begun.status === "pending") {
       throw new SendRetryLaterError("another attempt is sending this part right now");
     }
-    if (begun.status === "unknown") reportUnknownOutcome(log, metrics, channel, key);
-    else metrics.inc(M.duplicatesSuppressed, { stage: "send" });
+    if (settled === "wait") {
+      throw new SendRetryLaterError("send outcome unknown; waiting for the platform's status");
+    }
+    if (settled === "not-sent") {
+      const again = await ledger.begin(key, delivery.fence, { resendUnknown: true });
+      if (again.status !== "send") throw new SendRetryLaterError("another attempt took this part over");
+      log.warn("send outcome settled by the platform: it never left; sending it", { key });
+      return true;
+    }
+    reportUnknownOutcome(log, metrics, channel, key);
     return false;
   }
 
@@ -112,7 +144,6 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         opts.stopping ? AbortSignal.any([delivery.signal, opts.stopping]) : delivery.signal,
       );
       if (!(await claim(key, delivery, resendUnknown))) return true;
-      await assertLeaseOrRelease(ledger, key, delivery);
       const started = opts.now();
       const outcome = await withSendTimeout((signal) =>
         transport.send(current, { chatId: reply.chatId, key, attempt, signal })

@@ -24,6 +24,13 @@ export type SendOutcome<P> =
 
 export type SendPlan<P> = { parts: P[] } | { skipped: string };
 
+/**
+ * What a platform's own records say about a send whose intent has no outcome (`EgressOptions.settle`): it was
+ * sent (as this platform id), it never left (send it), not yet known (wait), or never knowable (at most once:
+ * skip it).
+ */
+export type Settled = { sent: string } | "not-sent" | "wait" | "unknown";
+
 /** One channel's platform side: how a reply becomes parts, and how one part is sent. */
 export interface ChannelTransport<P> {
   /** Turns a reply into the messages to send (split, text or template), or says why nothing can be sent. */

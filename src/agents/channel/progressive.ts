@@ -12,7 +12,7 @@
  * @module
  */
 import type { OutboundReply } from "../../bus/envelopes.ts";
-import { assertLeaseOrRelease, type SendLedger } from "../../bus/ledger.ts";
+import type { SendLedger } from "../../bus/ledger.ts";
 import type { Delivery } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
@@ -92,9 +92,9 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
   /** Posts part `key` for the first time (at most once: the ledger's intent). */
   async function post(reply: OutboundReply, key: string, part: P, d: Delivery): Promise<void> {
     await pacer.wait(reply.chatId, signalOf(d));
+    await d.assertLease();
     const begun = await ledger.begin(key, d.fence, { partial: true });
     if (begun.status !== "send") return; // posted meanwhile, or another attempt is at it: the final settles it
-    await assertLeaseOrRelease(ledger, key, d);
     const outcome = await withSendTimeout((signal) =>
       transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal })
     );
@@ -175,6 +175,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         // way and sends it then.
         const repostKey = `${key}:repost`;
         await pacer.wait(reply.chatId, signalOf(d));
+        await d.assertLease();
         const begun = await ledger.begin(repostKey, d.fence);
         if (begun.status === "pending") throw new EditRetryLaterError("another attempt is sending this part anew");
         if (begun.status === "sent") await ledger.recordSent(key, begun.platformId);
@@ -183,7 +184,6 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         if (begun.status !== "send") return true;
         log.warn("message not editable; sending the final text anew", { chat: reply.chatId, reason: outcome.reason });
         count("final", "reposted");
-        await assertLeaseOrRelease(ledger, repostKey, d);
         const sent = await withSendTimeout((signal) => transport.send(part, { ...ctx, signal }));
         if (sent.kind === "sent") {
           await ledger.recordSent(repostKey, sent.platformId ?? "");

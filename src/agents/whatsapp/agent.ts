@@ -1,8 +1,9 @@
 /**
  * The WhatsApp Cloud API channel agent: webhook ingress (handshake, signature, atomic batch commit, statuses,
  * 24 h window bookkeeping) and egress from `outbound.<agent>` through the Graph API, paced per user and per
- * number, with the send ledger. Ingress only commits; marking messages read (with the typing indicator) runs
- * after the answer, and the indicator is shown again every `typing.refreshMs` while the chat's turn is in flight.
+ * number, with the send ledger (a send whose outcome is unknown is settled by its status webhooks). Ingress
+ * only commits; marking messages read (with the typing indicator) runs after the answer, and the indicator is
+ * shown again every `typing.refreshMs` while the chat's turn is in flight.
  *
  * @module
  */
@@ -24,6 +25,7 @@ import { isAuthError } from "./errors.ts";
 import { createGraphClient } from "./graph.ts";
 import type { WaWebhook } from "./payload.ts";
 import { createWhatsAppTransport } from "./send.ts";
+import { settleSend } from "./statuses.ts";
 import { mountWhatsAppWebhook } from "./webhook.ts";
 
 export type WhatsAppAgentConfig = Extract<Config["agents"][number], { kind: "whatsapp" }>;
@@ -134,6 +136,7 @@ export async function createWhatsAppAgent(
     stopping: spine.stopping,
     tracer: deps.tracer,
     resendUnknown: false,
+    settle: (key, since) => settleSend(store.client, agent.name, key, since, now()),
     pacer: createPacer({ perKeyMs: wa.pacing.perUserMs, perSecond: wa.pacing.perSecond, now, sleep }),
     log,
     metrics,

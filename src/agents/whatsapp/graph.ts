@@ -30,7 +30,8 @@ export type GraphMessage =
   | { type: "template"; name: string; language: string };
 
 export interface GraphClient {
-  send(to: string, message: GraphMessage, signal?: AbortSignal): Promise<GraphResult>;
+  /** `callbackData` comes back in the message's status webhooks (`biz_opaque_callback_data`, ≤ 512 chars). */
+  send(to: string, message: GraphMessage, signal?: AbortSignal, callbackData?: string): Promise<GraphResult>;
   /** Marks an inbound message (and the ones before it) as read; with `typing`, shows "typing…" for up to 25 s. */
   markRead(messageId: string, typing: boolean, signal?: AbortSignal): Promise<GraphResult>;
 }
@@ -42,8 +43,13 @@ export interface GraphClientOptions {
   fetch: typeof fetch;
 }
 
-function toBody(to: string, m: GraphMessage): Record<string, unknown> {
-  const base = { messaging_product: "whatsapp", recipient_type: "individual", to };
+function toBody(to: string, m: GraphMessage, callbackData: string | undefined): Record<string, unknown> {
+  const base = {
+    messaging_product: "whatsapp",
+    recipient_type: "individual",
+    to,
+    ...(callbackData === undefined ? {} : { biz_opaque_callback_data: callbackData }),
+  };
   if (m.type === "text") return { ...base, type: "text", text: { preview_url: false, body: m.body } };
   return { ...base, type: "template", template: { name: m.name, language: { code: m.language } } };
 }
@@ -71,7 +77,7 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
     return { ok: false, status: res.status, error: parsed.success ? parsed.data.error : undefined };
   };
   return {
-    send: (to, message, signal) => post(toBody(to, message), signal),
+    send: (to, message, signal, callbackData) => post(toBody(to, message, callbackData), signal),
     markRead: (messageId, typing, signal) =>
       post({
         messaging_product: "whatsapp",

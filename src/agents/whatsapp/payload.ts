@@ -41,6 +41,8 @@ export const statusSchema = z.looseObject({
   status: z.string(),
   timestamp: digits,
   recipient_id: z.string(),
+  /** The send-ledger key we sent the message with (`biz_opaque_callback_data`, echoed by Graph). */
+  biz_opaque_callback_data: z.string().optional(),
   errors: z.array(errorSchema).optional(),
 });
 export type WaStatus = z.infer<typeof statusSchema>;

@@ -1,8 +1,10 @@
 /**
- * WhatsApp's side of egress. Planning applies the 24-hour window: inside it a reply becomes text messages of at
- * most 4,096 characters (link previews off); outside it the configured approved template is sent once instead,
- * or, without a template, the reply is recorded as not possible — never sent free-form into a 131047. Each
- * accepted message's wamid is recorded so status webhooks can be joined to the reply.
+ * WhatsApp's side of egress. Planning applies the 24-hour window: inside it a reply becomes text messages of
+ * at most 4,096 characters (link previews off); outside it the configured approved template is sent once
+ * instead, or, without a template, the reply is recorded as not possible — never sent free-form into a
+ * 131047. Each accepted message's wamid is recorded so status webhooks can be joined to the reply; each send
+ * names its send-ledger key (`biz_opaque_callback_data`), so its statuses settle it even when its outcome was
+ * never recorded.
  *
  * @module
  */
@@ -49,7 +51,7 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
       return parts.length === 0 ? { skipped: "empty reply" } : { parts };
     },
     async send(message, { chatId, key, attempt, signal }) {
-      const result = await opts.graph.send(chatId, message, signal);
+      const result = await opts.graph.send(chatId, message, signal, key);
       opts.onGraphResult?.(result.ok ? null : "network" in result ? undefined : result.error?.code);
       if (result.ok) {
         if (result.messageId !== undefined) {

@@ -3,9 +3,14 @@
  * out of order and more than once; the rank makes every update monotonic: sent < delivered < read, and failed
  * is final. A `failed` status keeps its error (code, title, details). No model is ever involved.
  *
+ * Every send carries its send-ledger key as `biz_opaque_callback_data`, which Graph echoes in the message's
+ * status webhooks: a send whose outcome is unknown (the agent died between its intent and its outcome) is
+ * settled from them (`settleSend`) instead of being skipped blind.
+ *
  * @module
  */
-import type { InStatement } from "../../store/mod.ts";
+import type { Settled } from "../channel/outcome.ts";
+import type { Client, InStatement } from "../../store/mod.ts";
 import type { WaStatus } from "./payload.ts";
 
 const RANK: Record<string, number> = { accepted: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
@@ -19,9 +24,11 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
   const error = s.errors?.[0];
   return {
     sql: `INSERT INTO channel_deliveries
-        (agent, message_id, chat_id, status, rank, status_at, error_code, error_title, error_detail, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        (agent, message_id, chat_id, reply_key, status, rank, status_at, error_code, error_title, error_detail,
+          updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (agent, message_id) DO UPDATE SET
+        reply_key = coalesce(reply_key, excluded.reply_key),
         status = excluded.status, rank = excluded.rank, status_at = excluded.status_at,
         error_code = coalesce(excluded.error_code, error_code),
         error_title = coalesce(excluded.error_title, error_title),
@@ -32,6 +39,7 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
       agent,
       s.id,
       s.recipient_id,
+      s.biz_opaque_callback_data ?? null,
       s.status,
       statusRank(s.status),
       Number(s.timestamp) * 1000,
@@ -58,4 +66,40 @@ export function recordAccepted(
       ON CONFLICT (agent, message_id) DO UPDATE SET reply_key = excluded.reply_key`,
     args: [agent, messageId, chatId, replyKey, now, now],
   };
+}
+
+/**
+ * How long after an unknown send's intent its status webhook may still come: Meta retries a webhook it could
+ * not deliver (this agent may have died right after the send), with growing delays.
+ */
+export const STATUS_WAIT_MS = 3 * 60_000;
+/** Statuses stored this long after the intent show that webhooks were arriving while this send's did not. */
+const EVIDENCE_AFTER_MS = 60_000;
+
+const BY_KEY = "SELECT message_id FROM channel_deliveries WHERE agent = ?1 AND reply_key = ?2 LIMIT 1";
+const LATER = "SELECT 1 FROM channel_deliveries WHERE updated_at >= ?2 AND agent = ?1 AND rank >= 1 LIMIT 1";
+
+/**
+ * Settles send `key`, whose intent (at `since`) has no outcome, from the delivery states:
+ * - a row for the key (our `accepted` record, or a status webhook) → it was sent, as that wamid;
+ * - none yet, less than STATUS_WAIT_MS after the intent → wait: its status may be on the way;
+ * - none after that, while statuses of other messages arrived from a minute after the intent on → it never
+ *   reached Graph: send it;
+ * - none, and no status at all since → unknown (nothing says whether webhooks arrive): at most once.
+ */
+export async function settleSend(
+  client: Client,
+  agent: string,
+  key: string,
+  since: number,
+  now: number,
+): Promise<Settled> {
+  const [mine, later] = await client.batch([
+    { sql: BY_KEY, args: [agent, key] },
+    { sql: LATER, args: [agent, since + EVIDENCE_AFTER_MS] },
+  ], "read");
+  const row = mine!.rows[0];
+  if (row) return { sent: String(row["message_id"]) };
+  if (now - since < STATUS_WAIT_MS) return "wait";
+  return later!.rows.length > 0 ? "not-sent" : "unknown";
 }

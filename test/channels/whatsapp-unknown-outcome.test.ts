@@ -1,0 +1,277 @@
+// A WhatsApp send whose outcome is unknown (the agent died between recording its intent and recording the
+// outcome) is settled by the status webhooks that name it (`biz_opaque_callback_data` = its send-ledger key):
+// sent → never sent again; no status while others arrive → it never left, sent once; nothing to go by → at
+// most once. First the egress handler with the real Graph client on a virtual clock, statuses stored as
+// ingress stores them; then the real agent, with the fake Graph posting its status webhooks (and retrying
+// them while the agent is down).
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { touchInbound } from "../../src/agents/channel/contacts.ts";
+import { createEgressHandler, SendRetryLaterError } from "../../src/agents/channel/egress.ts";
+import { createPacer } from "../../src/agents/channel/pacer.ts";
+import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
+import { createWhatsAppTransport } from "../../src/agents/whatsapp/send.ts";
+import { recordStatus, settleSend, STATUS_WAIT_MS } from "../../src/agents/whatsapp/statuses.ts";
+import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
+import { createSendLedger } from "../../src/bus/mod.ts";
+import type { Delivery } from "../../src/bus/types.ts";
+import { createLogger } from "../../src/log.ts";
+import { M } from "../../src/metrics/names.ts";
+import { createMetrics } from "../../src/metrics/registry.ts";
+import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { type FakeGraph, startFakeGraph } from "../fakes/graph.ts";
+import { freePort } from "../support/ports.ts";
+import { tempDir } from "../support/tmp.ts";
+import { virtualClock } from "./clock.ts";
+import { type Channel, startChannel, until } from "./harness.ts";
+
+const TOKEN = "EAAJB-unknown-outcome-token";
+const APP_SECRET = "meta-app-secret-unknown-outcome";
+const PNID = "106540352242922";
+const USER = "16505551234";
+const KEY = "r1#0";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let graph: FakeGraph;
+let n = 0;
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-wau-")));
+afterAll(() => cleanup());
+
+const reply = (replyKey = "r1"): OutboundReply => ({
+  agent: "wa",
+  chatId: USER,
+  text: "Your card arrives in 3 to 5 working days.",
+  inReplyTo: [1],
+  replyKey,
+  kind: "answer",
+});
+
+describe("settling unknown outcomes (egress handler, virtual clock)", () => {
+  let store: Store;
+  let clock: ReturnType<typeof virtualClock>;
+  beforeEach(async () => {
+    clock = virtualClock();
+    graph = await startFakeGraph({ accessToken: TOKEN, now: clock.now });
+    store = await openStore({ url: `file:${join(dir, `u-${n++}.db`)}` });
+    await migrate(store.client);
+    await store.client.execute(touchInbound("wa", USER, clock.now(), clock.now()));
+  });
+  afterEach(async () => {
+    store.close();
+    await graph.close();
+  });
+
+  function setup() {
+    const logs: string[] = [];
+    const metrics = createMetrics();
+    const ledger = createSendLedger(store, { now: clock.now });
+    const client = createGraphClient({
+      baseUrl: graph.baseUrl,
+      phoneNumberId: PNID,
+      accessToken: TOKEN,
+      fetch: globalThis.fetch.bind(globalThis),
+    });
+    const handler = createEgressHandler({
+      channel: "whatsapp",
+      transport: createWhatsAppTransport({
+        graph: client,
+        client: store.client,
+        agent: "wa",
+        now: clock.now,
+        template: undefined,
+      }),
+      ledger,
+      resendUnknown: false,
+      settle: (key, since) => settleSend(store.client, "wa", key, since, clock.now()),
+      pacer: createPacer({ perKeyMs: 0, perSecond: 80, now: clock.now, sleep: clock.sleep }),
+      log: createLogger({ agent: "wa", secrets: [TOKEN], write: (l) => void logs.push(l) }),
+      metrics,
+      now: clock.now,
+      markInactive: () => Promise.resolve(),
+    });
+    const counted = (name: string, labels: Record<string, string>) =>
+      metrics.snapshot().filter((s) =>
+        s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)
+      )
+        .reduce((sum, s) => sum + (s.value ?? 0), 0);
+    return { handler, ledger, client, logs, counted };
+  }
+
+  let fence = 1;
+  const delivery = (): Delivery => ({
+    id: 1,
+    topic: "outbound.wa",
+    group: "egress",
+    key: `wa:${USER}`,
+    payload: reply() as never,
+    traceId: undefined,
+    attempt: 2,
+    publishedAt: 0,
+    fence: ++fence,
+    signal: new AbortController().signal,
+    extendLease: () => Promise.resolve(),
+    assertLease: () => Promise.resolve(),
+    ackWith: () => {
+      throw new Error("egress records its sends itself");
+    },
+  });
+  /** A status webhook as ingress stores it. */
+  const status = (messageId: string, s: string, callback?: string) =>
+    store.client.execute(recordStatus("wa", {
+      id: messageId,
+      status: s,
+      timestamp: String(Math.floor(clock.now() / 1000)),
+      recipient_id: USER,
+      ...(callback === undefined ? {} : { biz_opaque_callback_data: callback }),
+    }, clock.now()));
+  const ledgerRow = async () =>
+    (await store.client.execute({
+      sql: "SELECT state, platform_id FROM bus_send_ledger WHERE reply_key = ?",
+      args: [KEY],
+    }))
+      .rows.map((r) => ({ ...r }))[0];
+
+  it("the request left before the crash: its status settles the part as sent, at once, and it is not sent again", async () => {
+    const { handler, ledger, client, counted, logs } = setup();
+    // The dead process: intent recorded, the message went out (Graph has it), no outcome recorded.
+    expect((await ledger.begin(KEY, 1)).status).toBe("send");
+    const wamid = (await client.send(USER, { type: "text", body: reply().text }, undefined, KEY)) as {
+      messageId: string;
+    };
+    expect(graph.sent.map((m) => m.callbackData)).toEqual([KEY]);
+    await status(wamid.messageId, "sent", KEY);
+    await clock.sleep(2_000);
+    await handler(delivery()); // the redelivery, 2 s later: the intent is still "pending"
+    expect(graph.sent).toHaveLength(1);
+    expect(await ledgerRow()).toEqual({ state: "sent", platform_id: wamid.messageId });
+    expect(counted(M.duplicatesSuppressed, { stage: "send" })).toBe(1);
+    expect(counted(M.sendErrors, { code: "outcome-unknown" })).toBe(0);
+    expect(logs.join("\n")).toContain("send outcome settled by the platform: it was sent");
+  });
+
+  it("no status for it yet: waits; when its status comes late it is settled as sent", async () => {
+    const { handler, ledger } = setup();
+    await ledger.begin(KEY, 1);
+    await clock.sleep(61_000); // "unknown" for the ledger, but Meta may still be retrying the webhook
+    await expect(handler(delivery())).rejects.toBeInstanceOf(SendRetryLaterError);
+    await clock.sleep(STATUS_WAIT_MS - 62_000);
+    await expect(handler(delivery())).rejects.toThrow(/waiting for the platform's status/);
+    expect(graph.sent).toEqual([]);
+    await status("wamid.LATE", "delivered", KEY);
+    await handler(delivery());
+    expect(graph.sent).toEqual([]);
+    expect(await ledgerRow()).toEqual({ state: "sent", platform_id: "wamid.LATE" });
+  });
+
+  it("no status for it while other messages' statuses kept arriving: it never left, and is sent once", async () => {
+    const { handler, ledger, logs } = setup();
+    await ledger.begin(KEY, 1);
+    await clock.sleep(90_000);
+    await status("wamid.OTHER", "sent", "r0#0"); // another message's status, 90 s after the intent
+    await clock.sleep(STATUS_WAIT_MS);
+    await handler(delivery());
+    expect(graph.sent).toEqual([expect.objectContaining({ text: reply().text, callbackData: KEY })]);
+    expect(await ledgerRow()).toEqual({ state: "sent", platform_id: graph.sent[0]!.id });
+    expect(logs.join("\n")).toContain("it never left; sending it");
+    await handler(delivery()); // and once only
+    expect(graph.sent).toHaveLength(1);
+  });
+
+  it("a status that came only right after the intent proves nothing: with no later one it is at most once", async () => {
+    const { handler, ledger, counted, logs } = setup();
+    await ledger.begin(KEY, 1);
+    await clock.sleep(10_000);
+    await status("wamid.OTHER", "sent", "r0#0"); // 10 s after the intent: ours could still be in Meta's retries
+    await clock.sleep(STATUS_WAIT_MS);
+    await handler(delivery());
+    expect(graph.sent).toEqual([]);
+    expect(await ledgerRow()).toMatchObject({ state: "sending" });
+    expect(counted(M.sendErrors, { code: "outcome-unknown" })).toBe(1);
+    expect(logs.join("\n")).toContain("send outcome unknown");
+  });
+});
+
+describe("the real agent with Graph's status webhooks", () => {
+  let ch: Channel | undefined;
+  afterEach(async () => {
+    await ch?.stop();
+    ch = undefined;
+    await graph.close();
+  });
+
+  async function start(port: number, dbFile: string): Promise<Channel> {
+    return await startChannel({
+      dir,
+      dbFile,
+      secrets: { WA_APP_SECRET: APP_SECRET, WA_TOKEN: TOKEN, WA_VERIFY: "verify-unknown" },
+      agent: {
+        name: "wa",
+        kind: "whatsapp",
+        port,
+        whatsapp: {
+          phoneNumberId: PNID,
+          appSecretEnv: "WA_APP_SECRET",
+          accessTokenEnv: "WA_TOKEN",
+          verifyTokenEnv: "WA_VERIFY",
+          graphBaseUrl: graph.baseUrl,
+          markAsRead: false,
+        },
+      },
+    });
+  }
+  const publish = (c: Channel, r: OutboundReply) =>
+    c.bus.publish([{ topic: outboundTopic("wa"), key: chatKey("wa", r.chatId), payload: r as never }]);
+
+  it("every send names its ledger key; its sent and delivered statuses are stored under it", async () => {
+    graph = await startFakeGraph({ accessToken: TOKEN });
+    const port = await freePort();
+    graph.deliverStatuses({ url: `http://127.0.0.1:${port}/whatsapp/webhook`, appSecret: APP_SECRET });
+    ch = await start(port, `a-${n++}.db`);
+    await ch.running.store.client.execute(touchInbound("wa", USER, Date.now(), Date.now()));
+    await publish(ch, reply("s1"));
+    await until(async () =>
+      (await ch!.count("SELECT count(*) FROM channel_deliveries WHERE status = 'delivered'")) === 1
+    );
+    expect(graph.sent.map((m) => m.callbackData)).toEqual(["s1#0"]);
+    expect(await ch.rows("SELECT message_id, reply_key, status FROM channel_deliveries")).toEqual([
+      { message_id: graph.sent[0]!.id, reply_key: "s1#0", status: "delivered" },
+    ]);
+    expect(graph.statusPosts.map((p) => p.attempts)).toEqual([1, 1]);
+  });
+
+  it("a crash right after the request left: the statuses, retried until the agent is back, settle it: sent once", async () => {
+    graph = await startFakeGraph({ accessToken: TOKEN });
+    const port = await freePort();
+    const dbFile = `b-${n++}.db`;
+    // The process that died: its intent is in the ledger, its request reached Graph, and the status webhooks
+    // Graph posted found no agent (connection refused) and are being retried.
+    const store = await openStore({ url: `file:${join(dir, dbFile)}` });
+    await migrate(store.client);
+    await store.client.execute(touchInbound("wa", USER, Date.now(), Date.now()));
+    await createSendLedger(store).begin(KEY, 1);
+    store.close();
+    graph.deliverStatuses({ url: `http://127.0.0.1:${port}/whatsapp/webhook`, appSecret: APP_SECRET });
+    const first = await createGraphClient({
+      baseUrl: graph.baseUrl,
+      phoneNumberId: PNID,
+      accessToken: TOKEN,
+      fetch,
+    })
+      .send(USER, { type: "text", body: reply().text }, undefined, KEY);
+    expect(first.ok).toBe(true);
+    await until(() => graph.statusPosts.every((p) => p.attempts >= 2), 5_000, "failed status deliveries");
+    // The agent comes back and the reply is delivered again.
+    ch = await start(port, dbFile);
+    await publish(ch, reply());
+    await until(async () =>
+      (await ch!.count("SELECT count(*) FROM bus_send_ledger WHERE state = 'sent'")) === 1
+    );
+    expect(graph.sent).toHaveLength(1);
+    expect(await ch.rows("SELECT platform_id FROM bus_send_ledger WHERE reply_key = ?", KEY)).toEqual([
+      { platform_id: graph.sent[0]!.id },
+    ]);
+    await until(() => graph.statusPosts.every((p) => p.deliveredAt !== undefined), 10_000, "the statuses");
+    expect(ch.logs.join("\n")).toContain("send outcome settled by the platform: it was sent");
+  });
+});
