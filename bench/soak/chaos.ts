@@ -3,8 +3,10 @@
  * first victim and every third one after), every 10–40 s another agent is recycled with SIGTERM (a graceful
  * stop, then started again at once, like `systemctl restart`), and every 10–40 s the model providers fail in a
  * burst of 3–10 s: fake Groq answers 500 or 429 (retry-after 2), and in every other burst fake Claude answers
- * 529 at the same time, so some turns find every provider down. Crashed agents come back after the cluster's
- * restart delay (`supervise.crashDelayMs`, systemd's RestartSec).
+ * 529 at the same time, so some turns find every provider down. With `cutSendEveryS`, every so often a WhatsApp
+ * agent is killed while a send is on the wire, alternately before Graph got it and after (the fake Graph never
+ * answers that send): the agent comes back to an unknown outcome that only the status webhooks can settle.
+ * Crashed agents come back after the cluster's restart delay (`supervise.crashDelayMs`, systemd's RestartSec).
  *
  * @module
  */
@@ -13,7 +15,7 @@ import { seeded } from "./plan.ts";
 
 export interface ChaosEvent {
   at: number;
-  action: "kill" | "recycle" | "burst-start" | "burst-end";
+  action: "kill" | "recycle" | "burst-start" | "burst-end" | "cut-send";
   target: string;
 }
 
@@ -23,6 +25,10 @@ export interface ChaosOptions {
   recycleEveryS: [number, number];
   burstEveryS: [number, number];
   burstLengthS: [number, number];
+  /** Kill a WhatsApp agent mid-send every so often (its own seeded draws: the other events keep their times). */
+  cutSendEveryS?: [number, number];
+  /** No cut is armed after this time (epoch ms): its resend needs statuses of later sends to go by. */
+  cutSendUntil?: number;
   /** The providers' healthy behaviour, restored after each burst. */
   healthy(): void;
   log?(line: string): void;
@@ -36,7 +42,8 @@ export interface Chaos {
 
 export function startChaos(cluster: Cluster, opts: ChaosOptions): Chaos {
   const random = seeded(opts.seed ^ 0xc4a05);
-  const between = ([lo, hi]: [number, number]) => (lo + random() * (hi - lo)) * 1_000;
+  const cutRandom = seeded(opts.seed ^ 0xc07);
+  const between = ([lo, hi]: [number, number], r = random) => (lo + r() * (hi - lo)) * 1_000;
   const events: ChaosEvent[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const names = [...cluster.agents.keys()];
@@ -44,6 +51,8 @@ export function startChaos(cluster: Cluster, opts: ChaosOptions): Chaos {
   let kills = 0;
   let bursts = 0;
   let bursting = false;
+  let cuts = 0;
+  let disarm: (() => void) | undefined;
 
   const record = (action: ChaosEvent["action"], target: string) => {
     events.push({ at: Date.now(), action, target });
@@ -94,13 +103,29 @@ export function startChaos(cluster: Cluster, opts: ChaosOptions): Chaos {
     });
   };
 
+  const cutSend = (every: [number, number]) => {
+    if (Date.now() > (opts.cutSendUntil ?? Infinity)) return;
+    const pool = [...cluster.graph.keys()].filter((n) => cluster.agents.get(n)!.pid() !== undefined);
+    const target = pool[Math.floor(cutRandom() * pool.length)];
+    const mode = cuts++ % 2 === 0 ? "lost" : "reached";
+    if (target) {
+      disarm = cluster.graph.get(target)!.cutNextSend(mode, () => {
+        disarm = undefined;
+        if (cluster.signal(target, "SIGKILL")) record("cut-send", `${target} (${mode})`);
+        later(between(every, cutRandom), () => cutSend(every));
+      });
+    }
+  };
+
   later(between(opts.killEveryS), kill);
   later(between(opts.recycleEveryS), recycle);
   later(between(opts.burstEveryS), burst);
+  if (opts.cutSendEveryS) later(between(opts.cutSendEveryS, cutRandom), () => cutSend(opts.cutSendEveryS!));
   return {
     events,
     stop() {
       stopped = true;
+      disarm?.();
       for (const t of timers) clearTimeout(t);
       timers.clear();
       if (bursting) {

@@ -10,7 +10,7 @@
  * 1,000 messages a minute (a chat catching up after an outage must not hit the abuse limit, tested on its own
  * in test/security); the injector honours Retry-After only up to 2 s. The fake Graph APIs post every
  * message's status webhooks (sent, delivered), as Meta does: they settle WhatsApp sends whose outcome a kill
- * made unknown.
+ * made unknown — which the chaos also causes on purpose, killing WhatsApp agents mid-send (chaos.ts).
  *
  * @module
  */
@@ -36,6 +36,8 @@ export interface SoakOptions {
   recycleEveryS?: [number, number];
   burstEveryS?: [number, number];
   burstLengthS?: [number, number];
+  /** WhatsApp agents killed mid-send (see chaos.ts); default every 30–60 s until 90 s before injection ends. */
+  cutSendEveryS?: [number, number] | false;
   /** systemd's RestartSec for a crashed agent. Default 1 s. */
   crashDelayMs?: number;
   drainTimeoutS?: number;
@@ -144,6 +146,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       recycleEveryS: opts.recycleEveryS ?? [10, 40],
       burstEveryS: opts.burstEveryS ?? [10, 40],
       burstLengthS: opts.burstLengthS ?? [3, 10],
+      ...(opts.cutSendEveryS === false ? {} : {
+        cutSendEveryS: opts.cutSendEveryS ?? [30, 60],
+        cutSendUntil: Date.now() + (opts.seconds - 90) * 1_000,
+      }),
       healthy,
       log,
     });
@@ -208,9 +214,11 @@ export function formatReport(r: SoakResult): string {
   const c = r.report;
   const kinds = (a: ChaosEvent["action"]) => r.chaos.filter((e) => e.action === a).length;
   const killed = r.chaos.filter((e) => e.action === "kill").map((e) => e.target);
+  const cut = r.chaos.filter((e) => e.action === "cut-send").map((e) => e.target);
   return [
     `chaos: ${kinds("kill")} kill -9 (${[...new Set(killed)].map((n) => `${n} ×${killed.filter((k) => k === n).length}`).join(", ")}), ` +
     `${kinds("recycle")} SIGTERM recycles, ${kinds("burst-start")} provider failure bursts; starts per agent ${JSON.stringify(r.starts)}`,
+    `WhatsApp agents killed mid-send: ${cut.length}${cut.length > 0 ? ` (${cut.join(", ")})` : ""}`,
     `injected ${c.injected}, acknowledged ${c.acknowledged}, not acknowledged ${c.notAcknowledged}, redelivered after ack ${c.redeliveredAfterAck}`,
     `answered ${c.answered} (after a fallback notice ${c.answeredAfterNotice}), dead-lettered with reason ${c.deadLettered} (without notice ${c.deadLetteredWithoutNotice}), pending at end ${c.pendingAtEnd}`,
     `LOST ${c.lost} (at ingress ${c.lostAtIngress}), USER-VISIBLE DUPLICATES ${c.userVisibleDuplicates} (answers ${c.duplicateAnswers}, notices ${c.duplicateNotices}, unexpected ${c.unexpected}), ORDER VIOLATIONS ${c.orderViolations} over ${c.chats} chats, wrong answers ${c.wrongAnswer}`,

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { touchInbound } from "../../src/agents/channel/contacts.ts";
-import { createEgressHandler, SendRetryLaterError } from "../../src/agents/channel/egress.ts";
+import { createEgressHandler, SETTLE_POLL_MS } from "../../src/agents/channel/egress.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
 import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
 import { createWhatsAppTransport } from "../../src/agents/whatsapp/send.ts";
@@ -62,7 +62,13 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     await graph.close();
   });
 
+  /** Actions to run once the virtual clock reaches their time (checked after every wait of the handler). */
+  let scheduled: { at: number; run: () => Promise<unknown> }[] = [];
+  const looks: number[] = [];
+
   function setup() {
+    scheduled = [];
+    looks.length = 0;
     const logs: string[] = [];
     const metrics = createMetrics();
     const ledger = createSendLedger(store, { now: clock.now });
@@ -85,6 +91,13 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
       resendUnknown: false,
       settle: (key, since) => settleSend(store.client, "wa", key, since, clock.now()),
       pacer: createPacer({ perKeyMs: 0, perSecond: 80, now: clock.now, sleep: clock.sleep }),
+      sleep: async (ms, signal) => {
+        looks.push(ms);
+        await clock.sleep(ms, signal);
+        const due = scheduled.filter((a) => a.at <= clock.now());
+        scheduled = scheduled.filter((a) => a.at > clock.now());
+        for (const a of due) await a.run();
+      },
       log: createLogger({ agent: "wa", secrets: [TOKEN], write: (l) => void logs.push(l) }),
       metrics,
       now: clock.now,
@@ -150,28 +163,29 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     expect(logs.join("\n")).toContain("send outcome settled by the platform: it was sent");
   });
 
-  it("no status for it yet: waits; when its status comes late it is settled as sent", async () => {
+  it("no status for it yet: the part waits in the handler, looking every 5 s, until its late status settles it", async () => {
     const { handler, ledger } = setup();
+    const since = clock.now();
     await ledger.begin(KEY, 1);
     await clock.sleep(61_000); // "unknown" for the ledger, but Meta may still be retrying the webhook
-    await expect(handler(delivery())).rejects.toBeInstanceOf(SendRetryLaterError);
-    await clock.sleep(STATUS_WAIT_MS - 62_000);
-    await expect(handler(delivery())).rejects.toThrow(/waiting for the platform's status/);
-    expect(graph.sent).toEqual([]);
-    await status("wamid.LATE", "delivered", KEY);
+    scheduled.push({ at: since + 150_000, run: () => status("wamid.LATE", "delivered", KEY) });
     await handler(delivery());
     expect(graph.sent).toEqual([]);
     expect(await ledgerRow()).toEqual({ state: "sent", platform_id: "wamid.LATE" });
+    expect(clock.now() - since).toBeGreaterThanOrEqual(150_000);
+    expect(clock.now() - since).toBeLessThan(150_000 + SETTLE_POLL_MS);
+    expect(new Set(looks)).toEqual(new Set([SETTLE_POLL_MS])); // on the handler's own timer, not the bus's retries
   });
 
   it("no status for it while other messages' statuses kept arriving: it never left, and is sent once", async () => {
     const { handler, ledger, logs } = setup();
+    const since = clock.now();
     await ledger.begin(KEY, 1);
-    await clock.sleep(90_000);
-    await status("wamid.OTHER", "sent", "r0#0"); // another message's status, 90 s after the intent
-    await clock.sleep(STATUS_WAIT_MS);
+    await clock.sleep(61_000);
+    scheduled.push({ at: since + 90_000, run: () => status("wamid.OTHER", "sent", "r0#0") }); // another message's
     await handler(delivery());
     expect(graph.sent).toEqual([expect.objectContaining({ text: reply().text, callbackData: KEY })]);
+    expect(graph.sent[0]!.at - since).toBeGreaterThanOrEqual(STATUS_WAIT_MS);
     expect(await ledgerRow()).toEqual({ state: "sent", platform_id: graph.sent[0]!.id });
     expect(logs.join("\n")).toContain("it never left; sending it");
     await handler(delivery()); // and once only
@@ -180,11 +194,13 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
 
   it("a status that came only right after the intent proves nothing: with no later one it is at most once", async () => {
     const { handler, ledger, counted, logs } = setup();
+    const since = clock.now();
     await ledger.begin(KEY, 1);
     await clock.sleep(10_000);
     await status("wamid.OTHER", "sent", "r0#0"); // 10 s after the intent: ours could still be in Meta's retries
-    await clock.sleep(STATUS_WAIT_MS);
+    await clock.sleep(51_000);
     await handler(delivery());
+    expect(clock.now() - since).toBeGreaterThanOrEqual(STATUS_WAIT_MS);
     expect(graph.sent).toEqual([]);
     expect(await ledgerRow()).toMatchObject({ state: "sending" });
     expect(counted(M.sendErrors, { code: "outcome-unknown" })).toBe(1);

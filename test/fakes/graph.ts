@@ -86,6 +86,13 @@ export interface FakeGraph {
   script(fn: (req: GraphRequest, index: number) => GraphReply | undefined): void;
   /** From now on, posts the status webhooks of every accepted message to `target`. */
   deliverStatuses(target: StatusTarget): void;
+  /**
+   * The next text or template send is never answered, and `onCut` runs when it arrives (e.g. to kill the agent,
+   * which is then left with an unknown outcome). `lost`: Graph never got it (nothing recorded, no statuses);
+   * `reached`: Graph accepted it (recorded, statuses posted) but its answer never came back. Returns a function
+   * that disarms it.
+   */
+  cutNextSend(mode: "lost" | "reached", onCut: () => void): () => void;
   /** Every status webhook queued so far. */
   readonly statusPosts: StatusPost[];
   close(): Promise<void>;
@@ -133,6 +140,9 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
   let sends = 0;
   let nextId = 1;
   let target: StatusTarget | undefined;
+  let cut: { mode: "lost" | "reached"; onCut: () => void } | undefined;
+  /** The answer that is never sent. */
+  const NO_ANSWER: GraphReply = { status: 0, body: undefined };
   const statusPosts: StatusPost[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let closed = false;
@@ -177,6 +187,12 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
       return { status: 200, body: { success: true } };
     }
     const index = sends++;
+    const cutting = cut;
+    cut = undefined;
+    if (cutting?.mode === "lost") {
+      cutting.onCut();
+      return NO_ANSWER;
+    }
     for (const fn of scripts) {
       const r = fn(req, index);
       if (r) return r;
@@ -200,6 +216,10 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
       at: req.at,
     });
     queueStatuses({ phoneNumberId: req.phoneNumberId, messageId: id, to, ...(callbackData ? { callbackData } : {}) });
+    if (cutting) {
+      cutting.onCut();
+      return NO_ANSWER;
+    }
     return {
       status: 200,
       body: { messaging_product: "whatsapp", contacts: [{ input: to, wa_id: to }], messages: [{ id }] },
@@ -225,6 +245,7 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
         const request: GraphRequest = { phoneNumberId: m[1]!, body, at: now() };
         requests.push(request);
         reply = answer(request, req.headers.authorization);
+        if (reply === NO_ANSWER) return; // the connection stays open until the client goes away
       }
       res.writeHead(reply.status, { "content-type": "application/json" });
       res.end(JSON.stringify(reply.body));
@@ -240,6 +261,11 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
     windowClosed,
     script: (fn) => void scripts.push(fn),
     deliverStatuses: (t) => void (target = t),
+    cutNextSend(mode, onCut) {
+      const armed = { mode, onCut };
+      cut = armed;
+      return () => void (cut === armed && (cut = undefined));
+    },
     statusPosts,
     close: () =>
       new Promise<void>((resolve) => {

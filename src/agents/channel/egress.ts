@@ -25,6 +25,7 @@ import { M } from "../../metrics/names.ts";
 import { type ChannelTransport, reportUnknownOutcome, type Settled, withSendTimeout } from "./outcome.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
+import { type Sleep, sleep as realSleep } from "./sleep.ts";
 import type { Progressive } from "./progressive.ts";
 
 export type ChannelName = "telegram" | "whatsapp" | "webchat";
@@ -45,6 +46,8 @@ export interface EgressOptions<P> {
    */
   settle?(key: string, since: number): Promise<Settled>;
   pacer: Pacer;
+  /** Between looks while `settle` says "wait" (default: the real timer). */
+  sleep?: Sleep;
   log: Logger;
   metrics: Metrics;
   now: () => number;
@@ -65,6 +68,9 @@ export interface EgressOptions<P> {
   progressive?: Progressive<P>;
 }
 
+/** How often `settle` is asked again while it says "wait". */
+export const SETTLE_POLL_MS = 5_000;
+
 /** Thrown to hand a send back to the bus (its retry delay applies). */
 export class SendRetryLaterError extends Error {
   constructor(readonly reason: string) {
@@ -82,6 +88,8 @@ export function partKey(replyKey: string, index: number): string {
 export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Delivery) => Promise<void> {
   const { transport, ledger, pacer, log, metrics, channel } = opts;
   const maxAttempts = opts.maxAttempts ?? 5;
+  const sleep = opts.sleep ?? realSleep;
+  const signalOf = (d: Delivery) => (opts.stopping ? AbortSignal.any([d.signal, opts.stopping]) : d.signal);
 
   /**
    * Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent).
@@ -107,7 +115,10 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       throw new SendRetryLaterError("another attempt is sending this part right now");
     }
     if (settled === "wait") {
-      throw new SendRetryLaterError("send outcome unknown; waiting for the platform's status");
+      // Its status may still come (Meta retries a webhook the dead agent missed). Waited for here, the heartbeat
+      // keeping the lease, not on the bus, where every look would use up one of the delivery's attempts.
+      await sleep(SETTLE_POLL_MS, signalOf(delivery));
+      return await claim(key, delivery, resendUnknown);
     }
     if (settled === "not-sent") {
       const again = await ledger.begin(key, delivery.fence, { resendUnknown: true });
@@ -139,10 +150,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     let current = part;
     let replaced = false;
     for (let attempt = 1;; attempt++) {
-      await pacer.wait(
-        reply.chatId,
-        opts.stopping ? AbortSignal.any([delivery.signal, opts.stopping]) : delivery.signal,
-      );
+      await pacer.wait(reply.chatId, signalOf(delivery));
       if (!(await claim(key, delivery, resendUnknown))) return true;
       const started = opts.now();
       const outcome = await withSendTimeout((signal) =>

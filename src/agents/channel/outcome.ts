@@ -26,8 +26,8 @@ export type SendPlan<P> = { parts: P[] } | { skipped: string };
 
 /**
  * What a platform's own records say about a send whose intent has no outcome (`EgressOptions.settle`): it was
- * sent (as this platform id), it never left (send it), not yet known (wait), or never knowable (at most once:
- * skip it).
+ * sent (as this platform id), it never left (send it), not yet known (wait: asked again shortly), or never knowable
+ * (at most once: skip it).
  */
 export type Settled = { sent: string } | "not-sent" | "wait" | "unknown";
 

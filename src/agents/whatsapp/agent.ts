@@ -137,6 +137,7 @@ export async function createWhatsAppAgent(
     tracer: deps.tracer,
     resendUnknown: false,
     settle: (key, since) => settleSend(store.client, agent.name, key, since, now()),
+    sleep,
     pacer: createPacer({ perKeyMs: wa.pacing.perUserMs, perSecond: wa.pacing.perSecond, now, sleep }),
     log,
     metrics,
