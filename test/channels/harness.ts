@@ -78,6 +78,29 @@ export async function startChannel(opts: ChannelOptions): Promise<Channel> {
   };
 }
 
+/**
+ * The config entry of WhatsApp agent "wa" on phone number `phoneNumberId`, reading the tests' usual secrets
+ * (WA_APP_SECRET, WA_TOKEN, WA_VERIFY); `whatsapp` adds to its `whatsapp` section, `extra` to the entry.
+ */
+export function whatsappAgent(
+  o: { phoneNumberId: string; graphBaseUrl: string; whatsapp?: Record<string, unknown> },
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    name: "wa",
+    kind: "whatsapp",
+    ...extra,
+    whatsapp: {
+      phoneNumberId: o.phoneNumberId,
+      appSecretEnv: "WA_APP_SECRET",
+      accessTokenEnv: "WA_TOKEN",
+      verifyTokenEnv: "WA_VERIFY",
+      graphBaseUrl: o.graphBaseUrl,
+      ...o.whatsapp,
+    },
+  };
+}
+
 /** Waits until `check` returns true (polling), or throws after `timeoutMs`. */
 export async function until(
   check: () => boolean | Promise<boolean>,

@@ -23,7 +23,7 @@ import { type FakeGraph, startFakeGraph } from "../fakes/graph.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 import { virtualClock } from "./clock.ts";
-import { type Channel, startChannel, until } from "./harness.ts";
+import { type Channel, startChannel, until, whatsappAgent } from "./harness.ts";
 
 const TOKEN = "EAAJB-unknown-outcome-token";
 const APP_SECRET = "meta-app-secret-unknown-outcome";
@@ -221,19 +221,11 @@ describe("the real agent with Graph's status webhooks", () => {
       dir,
       dbFile,
       secrets: { WA_APP_SECRET: APP_SECRET, WA_TOKEN: TOKEN, WA_VERIFY: "verify-unknown" },
-      agent: {
-        name: "wa",
-        kind: "whatsapp",
-        port,
-        whatsapp: {
-          phoneNumberId: PNID,
-          appSecretEnv: "WA_APP_SECRET",
-          accessTokenEnv: "WA_TOKEN",
-          verifyTokenEnv: "WA_VERIFY",
-          graphBaseUrl: graph.baseUrl,
-          markAsRead: false,
-        },
-      },
+      agent: whatsappAgent({
+        phoneNumberId: PNID,
+        graphBaseUrl: graph.baseUrl,
+        whatsapp: { markAsRead: false },
+      }, { port }),
     });
   }
   const publish = (c: Channel, r: OutboundReply) =>

@@ -15,7 +15,7 @@ import {
 } from "../fakes/graph.ts";
 import { repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
-import { type Channel, startChannel, until } from "./harness.ts";
+import { type Channel, startChannel, until, whatsappAgent } from "./harness.ts";
 
 const APP_SECRET = "meta-app-secret-0123456789abcdef";
 const ACCESS_TOKEN = "EAAJB-fake-access-token-for-tests";
@@ -39,18 +39,7 @@ beforeEach(async () => {
     dir,
     dbFile,
     secrets,
-    agent: {
-      name: "wa",
-      kind: "whatsapp",
-      whatsapp: {
-        phoneNumberId: PNID,
-        appSecretEnv: "WA_APP_SECRET",
-        accessTokenEnv: "WA_TOKEN",
-        verifyTokenEnv: "WA_VERIFY",
-        graphBaseUrl: graph.baseUrl,
-        staleAfterS: 3600,
-      },
-    },
+    agent: whatsappAgent({ phoneNumberId: PNID, graphBaseUrl: graph.baseUrl, whatsapp: { staleAfterS: 3600 } }),
   });
 });
 afterEach(async () => {

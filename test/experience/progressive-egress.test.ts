@@ -7,7 +7,7 @@ import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelo
 import { type FakeGraph, startFakeGraph } from "../fakes/graph.ts";
 import { errors, type FakeTelegram, startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
-import { type Channel, startChannel, until } from "../channels/harness.ts";
+import { type Channel, startChannel, until, whatsappAgent } from "../channels/harness.ts";
 import { PNID, SECRETS, sleep } from "./harness.ts";
 
 let dir: string;
@@ -216,18 +216,11 @@ describe("whatsapp: cannot edit", () => {
       dir,
       dbFile: `wa-${db++}.db`,
       secrets: SECRETS,
-      agent: {
-        name: "wa",
-        kind: "whatsapp",
-        whatsapp: {
-          phoneNumberId: PNID,
-          appSecretEnv: "WA_APP_SECRET",
-          accessTokenEnv: "WA_TOKEN",
-          verifyTokenEnv: "WA_VERIFY",
-          graphBaseUrl: graph.baseUrl,
-          pacing: { perUserMs: 100, perSecond: 80 },
-        },
-      },
+      agent: whatsappAgent({
+        phoneNumberId: PNID,
+        graphBaseUrl: graph.baseUrl,
+        whatsapp: { pacing: { perUserMs: 100, perSecond: 80 } },
+      }),
     });
     // The user wrote just now: the 24-hour window is open.
     await ch.rows(
