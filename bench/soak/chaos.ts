@@ -107,14 +107,14 @@ export function startChaos(cluster: Cluster, opts: ChaosOptions): Chaos {
     if (Date.now() > (opts.cutSendUntil ?? Infinity)) return;
     const pool = [...cluster.graph.keys()].filter((n) => cluster.agents.get(n)!.pid() !== undefined);
     const target = pool[Math.floor(cutRandom() * pool.length)];
+    const next = () => later(between(every, cutRandom), () => cutSend(every));
+    if (!target) return next();
     const mode = cuts++ % 2 === 0 ? "lost" : "reached";
-    if (target) {
-      disarm = cluster.graph.get(target)!.cutNextSend(mode, () => {
-        disarm = undefined;
-        if (cluster.signal(target, "SIGKILL")) record("cut-send", `${target} (${mode})`);
-        later(between(every, cutRandom), () => cutSend(every));
-      });
-    }
+    disarm = cluster.graph.get(target)!.cutNextSend(mode, () => {
+      disarm = undefined;
+      if (cluster.signal(target, "SIGKILL")) record("cut-send", `${target} (${mode})`);
+      next();
+    });
   };
 
   later(between(opts.killEveryS), kill);

@@ -82,6 +82,8 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
   let scheduled = false;
   let stopping = false;
   let stopped = false;
+  /** Deliveries whose handler failed while the consumer stops. */
+  const givenBack: Claimed[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopPromise: Promise<void> | undefined;
 
@@ -158,6 +160,9 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       if (r.write) attemptOf.set(settle, attempt);
       pending.push(settle);
       deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: "ack" });
+    } else if (stopping) {
+      // Most likely the stop cut it short (an aborted wait), not the message: given back by stop(), uncounted.
+      givenBack.push(r.claimed);
     } else {
       fail(r.claimed, attempt, err);
     }
@@ -347,7 +352,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
           r.ctrl.abort(new Error(`consumer stopped after ${timeoutMs} ms; lease released`));
         }
         running.clear();
-        const leases = rest.filter((r) => !r.lost).map((r) => r.claimed);
+        const leases = [...rest.filter((r) => !r.lost).map((r) => r.claimed), ...givenBack];
         if (leases.length > 0) {
           try {
             await queue.release(topic, group, leases, now());

@@ -84,7 +84,10 @@ export interface ConsumeOptions {
 }
 
 export interface Consumer {
-  /** Stops claiming, waits for running handlers (or releases their leases after `timeoutMs`). */
+  /**
+   * Stops claiming, waits for running handlers (or releases their leases after `timeoutMs`). A delivery whose
+   * handler fails meanwhile is given back too, its attempt not counted: the stop most likely cut it short.
+   */
   stop(timeoutMs?: number): Promise<void>;
 }
 

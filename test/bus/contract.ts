@@ -385,6 +385,30 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       expect(next).toHaveLength(1); // "q" was acked before stop() returned
     });
 
+    it("a handler that fails while stop() waits (its wait aborted by the stop) is given back, its attempt not counted", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("waiting", "w")]);
+      const stopping = new AbortController();
+      const started: Delivery[] = [];
+      const c = bus.consume({
+        topic: "t",
+        group: "g",
+        handler: async (d) => {
+          started.push(d);
+          await new Promise((_, reject) => stopping.signal.addEventListener("abort", () => reject(stopping.signal.reason)));
+        },
+      });
+      await waitFor(() => started.length === 1, "the handler");
+      stopping.abort(new Error("agent stopping"));
+      await c.stop(1_000);
+      expect((await bus.stats())[0]).toMatchObject({ ready: 1, inFlight: 0, delayed: 0 });
+      const next: Delivery[] = [];
+      consume(bus, { handler: into(next, (d) => d) });
+      await waitFor(() => next.length === 1, "the message given back");
+      expect(next[0]).toMatchObject({ payload: "w", attempt: 1 });
+    });
+
     it("stats() reports ready, in-flight, delayed, oldest age and dead letters per topic and group", async () => {
       const bus = await setup();
       expect(await bus.stats()).toEqual([]);

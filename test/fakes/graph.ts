@@ -100,7 +100,7 @@ export interface FakeGraph {
 
 /** A status notification as Meta posts it (one status per webhook). */
 export function statusPayload(
-  o: { phoneNumberId: string; messageId: string; status: string; to: string; callbackData?: string },
+  o: { phoneNumberId: string; messageId: string; status: string; to: string; callbackData?: string; at: number },
 ): Record<string, unknown> {
   return {
     object: "whatsapp_business_account",
@@ -114,11 +114,11 @@ export function statusPayload(
           statuses: [{
             id: o.messageId,
             status: o.status,
-            timestamp: String(Math.floor(Date.now() / 1000)),
+            timestamp: String(Math.floor(o.at / 1000)),
             recipient_id: o.to,
             ...(o.callbackData === undefined ? {} : { biz_opaque_callback_data: o.callbackData }),
             pricing: {
-              billable: true,
+              billable: false,
               pricing_model: "PMP",
               category: "service",
               type: "free_customer_service",
@@ -143,6 +143,11 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
   let cut: { mode: "lost" | "reached"; onCut: () => void } | undefined;
   /** The answer that is never sent. */
   const NO_ANSWER: GraphReply = { status: 0, body: undefined };
+  const cutNow = (armed: { onCut: () => void }) => {
+    cut = undefined;
+    armed.onCut();
+    return NO_ANSWER;
+  };
   const statusPosts: StatusPost[] = [];
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let closed = false;
@@ -163,7 +168,9 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
         method: "POST",
         headers: { "content-type": "application/json", "x-hub-signature-256": signature(body, to.appSecret) },
         body,
+        signal: AbortSignal.timeout(5_000),
       }).then((r) => (r.body?.cancel(), r.ok), () => false);
+      if (closed) return;
       if (ok) post.deliveredAt = now();
       else later(Math.min(4_000, 250 * 2 ** (post.attempts - 1)), attempt);
     };
@@ -174,7 +181,7 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
     for (const status of ["sent", "delivered"]) {
       const post: StatusPost = { messageId: o.messageId, status, attempts: 0, deliveredAt: undefined };
       statusPosts.push(post);
-      postStatus(target, post, JSON.stringify(statusPayload({ ...o, status })));
+      postStatus(target, post, JSON.stringify(statusPayload({ ...o, status, at: now() })));
     }
   };
 
@@ -187,12 +194,7 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
       return { status: 200, body: { success: true } };
     }
     const index = sends++;
-    const cutting = cut;
-    cut = undefined;
-    if (cutting?.mode === "lost") {
-      cutting.onCut();
-      return NO_ANSWER;
-    }
+    if (cut?.mode === "lost") return cutNow(cut);
     for (const fn of scripts) {
       const r = fn(req, index);
       if (r) return r;
@@ -216,10 +218,7 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
       at: req.at,
     });
     queueStatuses({ phoneNumberId: req.phoneNumberId, messageId: id, to, ...(callbackData ? { callbackData } : {}) });
-    if (cutting) {
-      cutting.onCut();
-      return NO_ANSWER;
-    }
+    if (cut) return cutNow(cut); // "reached": accepted, statuses on their way, no answer
     return {
       status: 200,
       body: { messaging_product: "whatsapp", contacts: [{ input: to, wa_id: to }], messages: [{ id }] },

@@ -92,42 +92,53 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   const signalOf = (d: Delivery) => (opts.stopping ? AbortSignal.any([d.signal, opts.stopping]) : d.signal);
 
   /**
-   * Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent).
-   * The lease is asserted first, so the intent's commit is followed by the call at once: a process killed in
-   * between loses that part (its outcome is unknown, and it never left).
+   * Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). The
+   * lease is asserted before the intent, so nothing but the call follows the intent's commit; a lease found lost
+   * after it (the signal) releases the intent.
    */
   async function claim(key: string, delivery: Delivery, resendUnknown: ResendUnknown): Promise<boolean> {
     await delivery.assertLease();
     const begun = await ledger.begin(key, delivery.fence, { resendUnknown });
-    if (begun.status === "send") return true;
+    if (begun.status === "send") return await stillHeld(key, delivery);
     if (begun.status === "sent") {
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
       return false;
     }
-    const settled = opts.settle ? await opts.settle(key, begun.since) : "unknown";
+    if (!opts.settle) {
+      if (begun.status === "pending") throw new SendRetryLaterError("another attempt is sending this part right now");
+      reportUnknownOutcome(log, metrics, channel, key);
+      return false;
+    }
+    const settled = await opts.settle(key, begun.since);
     if (typeof settled === "object") {
       await ledger.recordSent(key, settled.sent);
       log.info("send outcome settled by the platform: it was sent", { key });
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
       return false;
     }
-    if (begun.status === "pending") {
-      throw new SendRetryLaterError("another attempt is sending this part right now");
-    }
     if (settled === "wait") {
-      // Its status may still come (Meta retries a webhook the dead agent missed). Waited for here, the heartbeat
-      // keeping the lease, not on the bus, where every look would use up one of the delivery's attempts.
+      // Another attempt is at it, or it died and the part's status may still come (Meta retries a webhook the dead
+      // agent missed). Waited for here, the heartbeat keeping the lease, not on the bus, where every look would use
+      // up one of the delivery's attempts.
       await sleep(SETTLE_POLL_MS, signalOf(delivery));
       return await claim(key, delivery, resendUnknown);
     }
     if (settled === "not-sent") {
+      await delivery.assertLease();
       const again = await ledger.begin(key, delivery.fence, { resendUnknown: true });
       if (again.status !== "send") throw new SendRetryLaterError("another attempt took this part over");
       log.warn("send outcome settled by the platform: it never left; sending it", { key });
-      return true;
+      return await stillHeld(key, delivery);
     }
     reportUnknownOutcome(log, metrics, channel, key);
     return false;
+  }
+
+  /** After the intent: true, unless the lease was found lost meanwhile (then the intent is released: nothing sent). */
+  async function stillHeld(key: string, delivery: Delivery): Promise<true> {
+    if (!delivery.signal.aborted) return true;
+    await ledger.recordFailed(key, delivery.fence, "lease lost before the send");
+    throw delivery.signal.reason;
   }
 
   /**

@@ -73,19 +73,26 @@ export function recordAccepted(
  * not deliver (this agent may have died right after the send), with growing delays.
  */
 export const STATUS_WAIT_MS = 3 * 60_000;
-/** Statuses stored this long after the intent show that webhooks were arriving while this send's did not. */
-const EVIDENCE_AFTER_MS = 60_000;
+/**
+ * Statuses of other messages stored in this window after the intent show that the agent was back and taking
+ * webhooks soon after it died (a restart takes seconds): Meta's early, frequent retries of this send's status
+ * then had most of STATUS_WAIT_MS to reach it.
+ */
+const BACK_AFTER_MS = 10_000;
+const BACK_BY_MS = 90_000;
 
 const BY_KEY = "SELECT message_id FROM channel_deliveries WHERE agent = ?1 AND reply_key = ?2 LIMIT 1";
-const LATER = "SELECT 1 FROM channel_deliveries WHERE updated_at >= ?2 AND agent = ?1 AND rank >= 1 LIMIT 1";
+const BACK = `SELECT 1 FROM channel_deliveries WHERE updated_at > ?2 AND updated_at <= ?3 AND agent = ?1 AND rank >= 1
+  LIMIT 1`;
 
 /**
  * Settles send `key`, whose intent (at `since`) has no outcome, from the delivery states:
  * - a row for the key (our `accepted` record, or a status webhook) → it was sent, as that wamid;
  * - none yet, less than STATUS_WAIT_MS after the intent → wait: its status may be on the way;
- * - none after that, while statuses of other messages arrived from a minute after the intent on → it never
- *   reached Graph: send it;
- * - none, and no status at all since → unknown (nothing says whether webhooks arrive): at most once.
+ * - none after that, while statuses of other messages were stored 10–90 s after the intent → it never reached
+ *   Graph: send it;
+ * - none, and no status in that window → unknown: at most once. Either the outage was long (Meta's retries of
+ *   its status may be hours apart by now, and statuses arriving after it prove nothing) or nothing else was sent.
  */
 export async function settleSend(
   client: Client,
@@ -94,12 +101,12 @@ export async function settleSend(
   since: number,
   now: number,
 ): Promise<Settled> {
-  const [mine, later] = await client.batch([
+  const [mine, back] = await client.batch([
     { sql: BY_KEY, args: [agent, key] },
-    { sql: LATER, args: [agent, since + EVIDENCE_AFTER_MS] },
+    { sql: BACK, args: [agent, since + BACK_AFTER_MS, since + BACK_BY_MS] },
   ], "read");
   const row = mine!.rows[0];
   if (row) return { sent: String(row["message_id"]) };
   if (now - since < STATUS_WAIT_MS) return "wait";
-  return later!.rows.length > 0 ? "not-sent" : "unknown";
+  return back!.rows.length > 0 ? "not-sent" : "unknown";
 }
