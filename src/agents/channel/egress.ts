@@ -3,11 +3,11 @@
  * channel's transport, and send its parts in order, paced. Each attempt follows the send ledger's protocol
  * (src/bus/ledger.ts): the bus lease is asserted, `begin` records the intent (fenced), the external call
  * follows at once, and the outcome is recorded at once — so a redelivered reply never sends a part twice, and
- * a consumer that lost its lease cannot send. An intent without outcome is settled by the platform's own
- * records where it has them (`settle`: WhatsApp's status webhooks), else skipped or sent again per
- * `resendUnknown`. Platform back-off is waited out inside the handler with the intent released
- * (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after `maxAttempts` the error
- * goes back to the bus for a later retry.
+ * a consumer whose lease is found lost (before the intent, or by the heartbeat after it) does not send. An intent
+ * without outcome is settled by the platform's own records where it has them (`settle`: WhatsApp's status
+ * webhooks), else skipped or sent again per `resendUnknown`. Platform back-off is waited out inside the handler
+ * with the intent released (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after
+ * `maxAttempts` the error goes back to the bus for a later retry.
  *
  * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
  * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
