@@ -89,8 +89,9 @@ const BACK = `SELECT 1 FROM channel_deliveries WHERE updated_at > ?2 AND updated
  * Settles send `key`, whose intent (at `since`) has no outcome, from the delivery states:
  * - a row for the key (our `accepted` record, or a status webhook) → it was sent, as that wamid;
  * - none yet, less than STATUS_WAIT_MS after the intent → wait: its status may be on the way;
- * - none after that, while statuses of other messages were stored 10–90 s after the intent → it never reached
- *   Graph: send it;
+ * - none after that, while statuses of other messages were stored 10–90 s after the intent (rows last updated
+ *   then: one upgraded since no longer counts, which only makes the rule stricter) → it never reached Graph: send
+ *   it;
  * - none, and no status in that window → unknown: at most once. Either the outage was long (Meta's retries of
  *   its status may be hours apart by now, and statuses arriving after it prove nothing) or nothing else was sent.
  */
