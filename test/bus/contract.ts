@@ -391,9 +391,7 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       await bus.publish([msg("waiting", "w")]);
       const stopping = new AbortController();
       const started: Delivery[] = [];
-      const c = bus.consume({
-        topic: "t",
-        group: "g",
+      const c = consume(bus, {
         handler: async (d) => {
           started.push(d);
           await new Promise((_, reject) => stopping.signal.addEventListener("abort", () => reject(stopping.signal.reason)));
