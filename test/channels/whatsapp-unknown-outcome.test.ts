@@ -194,6 +194,23 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     expect(graph.sent).toHaveLength(1);
   });
 
+  it("a newer status that came first without the key does not hide it: an older one carrying it fills it in", async () => {
+    const { handler, ledger } = setup();
+    await ledger.begin(KEY, 1);
+    await status("wamid.MINE", "delivered"); // no biz_opaque_callback_data
+    await status("wamid.MINE", "sent", KEY);
+    expect(
+      await store.client.execute("SELECT reply_key, status FROM channel_deliveries").then((r) =>
+        r.rows.map((x) => ({ ...x }))
+      ),
+    )
+      .toEqual([{ reply_key: KEY, status: "delivered" }]);
+    await clock.sleep(2_000);
+    await handler(delivery());
+    expect(graph.sent).toEqual([]);
+    expect(await ledgerRow()).toEqual({ state: "sent", platform_id: "wamid.MINE" });
+  });
+
   /** Runs the redelivery and checks the part was skipped as an unknown outcome (at most once). */
   async function expectSkipped(handler: (d: Delivery) => Promise<void>, counted: Counted, logs: string[]) {
     await handler(delivery());

@@ -19,7 +19,10 @@ export function statusRank(status: string): number {
   return RANK[status] ?? 0;
 }
 
-/** Applies one status webhook entry; older or equal states never overwrite newer ones. */
+/**
+ * Applies one status webhook entry; older or equal states never overwrite newer ones. The send-ledger key it
+ * carries is kept whatever its rank: a newer status that came first without it must not hide it.
+ */
 export function recordStatus(agent: string, s: WaStatus, now: number): InStatement {
   const error = s.errors?.[0];
   return {
@@ -29,12 +32,15 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (agent, message_id) DO UPDATE SET
         reply_key = coalesce(reply_key, excluded.reply_key),
-        status = excluded.status, rank = excluded.rank, status_at = excluded.status_at,
-        error_code = coalesce(excluded.error_code, error_code),
-        error_title = coalesce(excluded.error_title, error_title),
-        error_detail = coalesce(excluded.error_detail, error_detail),
-        updated_at = excluded.updated_at
-      WHERE excluded.rank > channel_deliveries.rank`,
+        status = iif(excluded.rank > rank, excluded.status, status),
+        rank = max(rank, excluded.rank),
+        status_at = iif(excluded.rank > rank, excluded.status_at, status_at),
+        error_code = iif(excluded.rank > rank, coalesce(excluded.error_code, error_code), error_code),
+        error_title = iif(excluded.rank > rank, coalesce(excluded.error_title, error_title), error_title),
+        error_detail = iif(excluded.rank > rank, coalesce(excluded.error_detail, error_detail), error_detail),
+        updated_at = iif(excluded.rank > rank, excluded.updated_at, updated_at)
+      WHERE excluded.rank > channel_deliveries.rank
+        OR (channel_deliveries.reply_key IS NULL AND excluded.reply_key IS NOT NULL)`,
     args: [
       agent,
       s.id,
