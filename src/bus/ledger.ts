@@ -12,7 +12,8 @@
  * 2. `"send"` → send at once, then `recordSent(replyKey, platformMessageId)`; when the platform answered with
  *    an error (nothing was sent), `recordFailed(replyKey, fence, error)` so a retry may send again.
  * 3. `"sent"` → skip: it went out (platform id attached). Ack the delivery.
- * 4. `"pending"` → another attempt is between intent and outcome right now: throw, the bus retries later.
+ * 4. `"pending"` → another attempt is between intent and outcome right now: throw, the bus retries later (where
+ *    the platform can settle it, egress waits for that in the handler instead: src/agents/channel/egress.ts).
  * 5. `"unknown"` → an attempt recorded its intent `staleMs` ago and never its outcome: the process died
  *    between the HTTP call and `recordSent`. Whether the user got the message cannot be known (neither
  *    Telegram's sendMessage nor WhatsApp's /messages take an idempotency key). Choose per platform:

@@ -25,7 +25,7 @@ import { M } from "../../metrics/names.ts";
 import { type ChannelTransport, reportUnknownOutcome, type Settled, withSendTimeout } from "./outcome.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
-import { type Sleep, sleep as realSleep } from "./sleep.ts";
+import { type Sleep, sleep as realSleep, waitSignal } from "./sleep.ts";
 import type { Progressive } from "./progressive.ts";
 
 export type ChannelName = "telegram" | "whatsapp" | "webchat";
@@ -89,7 +89,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   const { transport, ledger, pacer, log, metrics, channel } = opts;
   const maxAttempts = opts.maxAttempts ?? 5;
   const sleep = opts.sleep ?? realSleep;
-  const signalOf = (d: Delivery) => (opts.stopping ? AbortSignal.any([d.signal, opts.stopping]) : d.signal);
+  const signalOf = (d: Delivery) => waitSignal(d, opts.stopping);
 
   /**
    * Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). The

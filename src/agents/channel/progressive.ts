@@ -25,7 +25,7 @@ import {
   withSendTimeout,
 } from "./outcome.ts";
 import type { Pacer } from "./pacer.ts";
-import type { Sleep } from "./sleep.ts";
+import { type Sleep, waitSignal } from "./sleep.ts";
 
 /** Message edits by kind (partial, final) and outcome (edited, posted, skipped, failed). */
 export const EDITS_METRIC = "aideazz_message_edits_total";
@@ -81,7 +81,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
   /** What each part's message shows now, and when it last changed (this process only). */
   const shown = new Map<string, { text: string; at: number }>();
   const finalized = new Set<string>();
-  const signalOf = (d: Delivery) => (opts.stopping ? AbortSignal.any([d.signal, opts.stopping]) : d.signal);
+  const signalOf = (d: Delivery) => waitSignal(d, opts.stopping);
   const count = (kind: string, outcome: string) => metrics.inc(EDITS_METRIC, { kind, outcome });
   const remember = (key: string, text: string) => {
     shown.delete(key);

@@ -6,6 +6,11 @@
 
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
+/** What a channel's waits for one delivery end on: its lease lost, or the agent stopping. */
+export function waitSignal(delivery: { signal: AbortSignal }, stopping: AbortSignal | undefined): AbortSignal {
+  return stopping ? AbortSignal.any([delivery.signal, stopping]) : delivery.signal;
+}
+
 /** Resolves after `ms`, or rejects with the signal's reason as soon as `signal` aborts. */
 export const sleep: Sleep = (ms, signal) =>
   new Promise<void>((resolve, reject) => {
