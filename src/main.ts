@@ -26,6 +26,7 @@ const code = await runCli(platform.args(), {
   serve: platform.serve,
   onStopSignal: platform.onStopSignal,
   rssBytes: platform.rssBytes,
+  compactHeap: platform.compactHeap,
   pid: platform.pid(),
   spawn: platform.spawn,
   run: platform.run,

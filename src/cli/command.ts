@@ -19,6 +19,8 @@ export interface CliDeps {
   serve(opts: ServeOptions): Promise<Server>;
   onStopSignal(handler: (signal: StopSignal) => void): () => void;
   rssBytes(): number;
+  /** One heap compaction (platform.ts); false where the runtime cannot. */
+  compactHeap(): boolean;
   pid: number;
   /** Starts a child process (`aideazz up`). */
   spawn(command: string, args: readonly string[], opts: SpawnOptions): ChildHandle;

@@ -25,7 +25,7 @@ import {
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 /** The memory flags every agent runs with (src/v8-flags.ts), written out: a change must be deliberate. */
-const V8 = "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=20";
+const V8 = "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=20,--expose-gc";
 const PERMISSIONS = [
   "--allow-net",
   "--allow-read",

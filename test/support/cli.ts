@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type CliDeps, runCli } from "../../src/cli/mod.ts";
 import { diskSpace, fileSize, run, selfCommand, serve, sleep, spawn as spawnChild, writeTextFile } from "../../src/platform.ts";
+import { V8_FLAGS } from "../../src/v8-flags.ts";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const denoBin = `${repoRoot}node_modules/.bin/deno`;
@@ -33,6 +34,7 @@ export async function cli(args: string[], opts: { env?: Record<string, string>; 
     serve,
     onStopSignal: () => () => {},
     rssBytes: () => 0,
+    compactHeap: () => false,
     pid: 1,
     spawn: spawnChild,
     run,
@@ -52,9 +54,9 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
-/** Starts `aideazz …` under Deno as a child process. */
+/** Starts `aideazz …` under Deno as a child process, with the V8 flags the binary bakes in. */
 export function spawnAideazz(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Child {
-  const proc = spawn(denoBin, ["run", "-A", mainTs, ...args], {
+  const proc = spawn(denoBin, ["run", "-A", `--v8-flags=${V8_FLAGS.join(",")}`, mainTs, ...args], {
     cwd: opts.cwd ?? repoRoot,
     env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/root", NO_COLOR: "1", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -47,6 +47,7 @@ export const agentCommand = defineCommand({
       fetch: deps.fetch,
       serve: deps.serve,
       rssBytes: deps.rssBytes,
+      compactHeap: deps.compactHeap,
       pid: deps.pid,
     });
     const { promise, resolve } = Promise.withResolvers<number>();

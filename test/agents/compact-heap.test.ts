@@ -1,0 +1,97 @@
+// The heap compaction after start: scheduled once by the runtime, and what it gives back in a real agent process.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentDefinition, runAgent } from "../../src/agents/mod.ts";
+import { analytics } from "../../src/agents/analytics.ts";
+import { loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/log.ts";
+import { serve, sleep } from "../../src/platform.ts";
+import { spawnAideazz, waitForStatus } from "../support/cli.ts";
+import { freePort } from "../support/ports.ts";
+import { tempDir } from "../support/tmp.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-compact-")));
+afterAll(() => cleanup());
+
+async function startAnalytics(db: string, compactHeap: () => boolean, compactHeapAfterMs: number) {
+  const port = await freePort();
+  const config = loadConfig(JSON.stringify({ agents: [{ name: "analytics", kind: "analytics", port }] }), {});
+  const lines: Record<string, unknown>[] = [];
+  const running = await runAgent({
+    agent: config.agents[0]!,
+    definition: analytics as unknown as AgentDefinition,
+    config,
+    dbUrl: `file:${join(dir, db)}`,
+    secrets: {},
+    log: createLogger({ agent: "analytics", secrets: [], write: (l) => lines.push(JSON.parse(l)) }),
+    version: "test",
+    now: Date.now,
+    fetch,
+    serve,
+    rssBytes: () => 50 * 1024 * 1024,
+    compactHeap,
+    compactHeapAfterMs,
+    pid: 4242,
+  });
+  return { running, lines };
+}
+
+describe("heap compaction after start", () => {
+  it("runs once, after the delay, and logs the RSS before and after", async () => {
+    let calls = 0;
+    const { running, lines } = await startAnalytics("once.db", () => (calls++, true), 50);
+    try {
+      expect(calls).toBe(0);
+      for (let i = 0; i < 100 && calls === 0; i++) await sleep(20);
+      await sleep(300);
+      expect(calls).toBe(1);
+      expect(lines.filter((l) => l["msg"] === "heap compacted")).toEqual([
+        expect.objectContaining({ rssMbBefore: 50, rssMbAfter: 50, ms: expect.any(Number) }),
+      ]);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it("an agent stopped before the delay never compacts, and a runtime without gc logs nothing", async () => {
+    let calls = 0;
+    const early = await startAnalytics("early.db", () => (calls++, true), 300);
+    await early.running.stop();
+    const without = await startAnalytics("without.db", () => false, 10);
+    await sleep(500);
+    await without.running.stop();
+    expect(calls).toBe(0);
+    expect([...early.lines, ...without.lines].filter((l) => l["msg"] === "heap compacted")).toEqual([]);
+  });
+
+  it("a real agent under Deno with the production V8 flags gives memory back", async () => {
+    const port = await freePort();
+    const config = join(dir, "real.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        store: { url: `file:${join(dir, "real.db")}` },
+        agents: [{ name: "analytics", kind: "analytics", port }],
+      }),
+    );
+    const child = spawnAideazz(["agent", "analytics", "--config", config]);
+    try {
+      await waitForStatus(`http://127.0.0.1:${port}/health`, 200, 60_000);
+      let line: Record<string, number> | undefined;
+      for (let i = 0; i < 200 && !line; i++) {
+        await sleep(50);
+        const found = child.output().split("\n").find((l) => l.includes('"heap compacted"'));
+        line = found ? JSON.parse(found) : undefined;
+      }
+      expect(line).toBeDefined();
+      // Start-up leaves MBs of garbage (a typical agent: 3–5 MB back).
+      expect(line!["rssMbBefore"]! - line!["rssMbAfter"]!).toBeGreaterThan(1);
+    } finally {
+      child.proc.kill("SIGTERM");
+    }
+    expect(await child.exited).toBe(0);
+  }, 90_000);
+});
