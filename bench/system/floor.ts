@@ -1,5 +1,5 @@
-// The memory floor under an agent, for the system benchmark's RSS report: `deno run -A floor.ts MODE DB`
-// stays alive doing nothing after loading what MODE names; the benchmark reads its VmRSS.
+// The memory floor under an agent, for the system benchmark's RSS report: `deno run -A floor.ts MODE DB` (with the
+// production V8 flags) stays alive doing nothing after loading what MODE names; the benchmark reads its VmRSS.
 //   bare    — the Deno runtime alone
 //   store   — + @libsql/client: a store opened and migrated
 //   imports — + every agent kind's code (each loader of src/agents/mod.ts: hono, grammY, zod schemas, router),
@@ -16,5 +16,7 @@ if (mode === "imports") {
   const { agentKinds } = await import("../../src/agents/mod.ts");
   await Promise.all(Object.values(agentKinds).map((load) => load()));
 }
+// Compacted once, as an agent is 2 s after its start (bare Deno has nothing to give back).
+if (mode !== "bare") (await import("../../src/platform.ts")).compactHeap();
 process.stdout.write("ready\n");
 setInterval(() => {}, 60_000);

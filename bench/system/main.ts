@@ -22,7 +22,8 @@
 //      same load generator: the throughput and latency ratios.
 //   4. The memory floor: bare Deno, Deno + libSQL store, + all agent code loaded (bench/system/floor.ts).
 //   4b. V8's defaults: every phase runs the agents with the production V8 flags (src/v8-flags.ts: small young
-//      generation, optimize for size); 6 agents WITHOUT them at `--v8-steps` show what the flags cost and save.
+//      generation, slower heap growth, `gc` for one compaction after the start); 6 agents WITHOUT any of them
+//      (so without the compaction too) at `--v8-steps` show what the flags cost and save.
 //   5. Where the time goes: 6 agents again, tg1 and the orchestrator under V8's sampling profiler (over the
 //      inspector) during one hit step at `--profile-rate` (default 250/s): each sample's category (SQL, waiting
 //      for the write lock, fetch, GC, other JavaScript, idle), which of our functions was innermost, and the CPU
@@ -691,7 +692,9 @@ async function runClassic(rates: number[]) {
 async function floorRss(mode: string): Promise<number> {
   const db = join(workDir, `floor-${mode}.db`);
   for (const s of ["", "-wal", "-shm"]) await rm(db + s, { force: true });
-  const child = spawn(denoBin, ["run", "-A", `${repoRoot}bench/system/floor.ts`, mode, db], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(denoBin, ["run", "-A", `--v8-flags=${V8_FLAGS.join(",")}`, `${repoRoot}bench/system/floor.ts`, mode, db], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
   await sleep(2_000);
   const m = await readMemory(child.pid!);
