@@ -48,7 +48,7 @@ import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { V8_FLAGS } from "../src/v8-flags.ts";
+import { V8_FLAGS_ARG } from "../src/v8-flags.ts";
 
 /** Targets we ship: the Oracle ARM VM (default) and x86_64 for local use. */
 export const TARGETS = ["aarch64-unknown-linux-gnu", "x86_64-unknown-linux-gnu"] as const;
@@ -156,7 +156,7 @@ export function buildCompileArgs(opts: CompileOptions): CompileInvocation {
       "--output",
       path.join(opts.outDir, binaryName(target)),
       ...permissionFlags(opts.writePaths),
-      `--v8-flags=${V8_FLAGS.join(",")}`, // memory: see src/v8-flags.ts
+      V8_FLAGS_ARG, // memory: see src/v8-flags.ts
       // libsql loads its addon with a computed require(), which no static analysis follows: include it by name.
       "--include",
       `node_modules/${LIBSQL_ADDONS[target]}`,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { V8_FLAGS } from "./v8-flags.ts";
+import { V8_FLAGS_ARG } from "./v8-flags.ts";
 import { spawn as nodeSpawn } from "node:child_process";
 import process from "node:process";
 import { mkdir, readFile, stat, statfs, writeFile } from "node:fs/promises";
@@ -287,7 +287,7 @@ export function selfCommand(): string[] {
   if (runtime === "deno") {
     if (Deno.build.standalone) return [Deno.execPath()];
     const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : Deno.mainModule;
-    return [Deno.execPath(), "run", "-A", `--v8-flags=${V8_FLAGS.join(",")}`, main];
+    return [Deno.execPath(), "run", "-A", V8_FLAGS_ARG, main];
   }
   return [process.execPath, ...process.execArgv, ...(process.argv[1] ? [process.argv[1]] : [])];
 }

@@ -14,3 +14,6 @@
  * @module
  */
 export const V8_FLAGS = ["--max-semi-space-size=1", "--heap-growing-percent=20", "--expose-gc"] as const;
+
+/** The flags as one Deno argument (`deno run` and `deno compile`). */
+export const V8_FLAGS_ARG = `--v8-flags=${V8_FLAGS.join(",")}`;

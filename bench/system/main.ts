@@ -32,7 +32,7 @@
 // no send limits: the real platforms cap a bot at ~30 msg/s and ~1 msg/s per chat (WhatsApp ~1 per 6 s per
 // user), which would be the only thing measured otherwise. Each request is a new chat (many customers asking
 // a first question), which is also what makes the cache eligible: only context-free turns use it.
-import { V8_FLAGS } from "../../src/v8-flags.ts";
+import { V8_FLAGS, V8_FLAGS_ARG } from "../../src/v8-flags.ts";
 import { spawn } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
@@ -692,7 +692,7 @@ async function runClassic(rates: number[]) {
 async function floorRss(mode: string): Promise<number> {
   const db = join(workDir, `floor-${mode}.db`);
   for (const s of ["", "-wal", "-shm"]) await rm(db + s, { force: true });
-  const child = spawn(denoBin, ["run", "-A", `--v8-flags=${V8_FLAGS.join(",")}`, `${repoRoot}bench/system/floor.ts`, mode, db], {
+  const child = spawn(denoBin, ["run", "-A", V8_FLAGS_ARG, `${repoRoot}bench/system/floor.ts`, mode, db], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));

@@ -2,11 +2,10 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AgentDefinition, runAgent } from "../../src/agents/mod.ts";
-import { analytics } from "../../src/agents/analytics.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
-import { serve, sleep } from "../../src/platform.ts";
+import { sleep } from "../../src/platform.ts";
+import { runTestAgent } from "../support/agent.ts";
 import { spawnAideazz, waitForStatus } from "../support/cli.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -18,23 +17,17 @@ afterAll(() => cleanup());
 
 async function startAnalytics(db: string, compactHeap: () => boolean, compactHeapAfterMs: number) {
   const port = await freePort();
-  const config = loadConfig(JSON.stringify({ agents: [{ name: "analytics", kind: "analytics", port }] }), {});
+  const config = loadConfig(
+    JSON.stringify({ store: { url: `file:${join(dir, db)}` }, agents: [{ name: "analytics", kind: "analytics", port }] }),
+    {},
+  );
   const lines: Record<string, unknown>[] = [];
-  const running = await runAgent({
-    agent: config.agents[0]!,
-    definition: analytics as unknown as AgentDefinition,
+  const running = await runTestAgent({
     config,
-    dbUrl: `file:${join(dir, db)}`,
+    name: "analytics",
     secrets: {},
     log: createLogger({ agent: "analytics", secrets: [], write: (l) => lines.push(JSON.parse(l)) }),
-    version: "test",
-    now: Date.now,
-    fetch,
-    serve,
-    rssBytes: () => 50 * 1024 * 1024,
-    compactHeap,
-    compactHeapAfterMs,
-    pid: 4242,
+    runtime: { rssBytes: () => 50 * 1024 * 1024, compactHeap, compactHeapAfterMs },
   });
   return { running, lines };
 }

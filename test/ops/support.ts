@@ -6,7 +6,7 @@ import { createLogger } from "../../src/log.ts";
 import { type ChildSpec, createSupervisor, readVmRss, type Supervisor } from "../../src/ops/mod.ts";
 import { spawn } from "../../src/platform.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
-import { V8_FLAGS } from "../../src/v8-flags.ts";
+import { V8_FLAGS_ARG } from "../../src/v8-flags.ts";
 import { denoBin, mainTs, repoRoot } from "../support/cli.ts";
 
 export const fixtureTs = `${repoRoot}test/ops/fixtures/agent.ts`;
@@ -42,7 +42,7 @@ export function agentSpec(name: string, config: string): ChildSpec {
     name,
     unit: `aideazz-agent@${name}.service`,
     command: denoBin,
-    args: ["run", "-A", `--v8-flags=${V8_FLAGS.join(",")}`, mainTs, "agent", name, "--config", config],
+    args: ["run", "-A", V8_FLAGS_ARG, mainTs, "agent", name, "--config", config],
   };
 }
 

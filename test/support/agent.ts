@@ -1,5 +1,5 @@
 import process from "node:process";
-import { agentKinds, runAgent, type RunningAgent } from "../../src/agents/mod.ts";
+import { agentKinds, runAgent, type RunAgentOptions, type RunningAgent } from "../../src/agents/mod.ts";
 import type { Config } from "../../src/config.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { serve } from "../../src/platform.ts";
@@ -13,6 +13,8 @@ export interface TestAgentOptions {
   dbUrl?: string;
   /** Default: a logger that redacts `secrets` and drops every line. */
   log?: Logger;
+  /** The process's side of the runtime (default: RSS 0, no heap compaction). */
+  runtime?: Pick<RunAgentOptions, "rssBytes" | "compactHeap" | "compactHeapAfterMs">;
 }
 
 /** Runs one configured agent inside the test process, as `aideazz agent <name>` would (real fetch and HTTP server). */
@@ -34,5 +36,6 @@ export async function runTestAgent(opts: TestAgentOptions): Promise<RunningAgent
     serve,
     rssBytes: () => 0,
     pid: process.pid,
+    ...opts.runtime,
   });
 }

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type CliDeps, runCli } from "../../src/cli/mod.ts";
 import { diskSpace, fileSize, run, selfCommand, serve, sleep, spawn as spawnChild, writeTextFile } from "../../src/platform.ts";
-import { V8_FLAGS } from "../../src/v8-flags.ts";
+import { V8_FLAGS_ARG } from "../../src/v8-flags.ts";
 
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const denoBin = `${repoRoot}node_modules/.bin/deno`;
@@ -56,7 +56,7 @@ export interface Child {
 
 /** Starts `aideazz …` under Deno as a child process, with the V8 flags the binary bakes in. */
 export function spawnAideazz(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Child {
-  const proc = spawn(denoBin, ["run", "-A", `--v8-flags=${V8_FLAGS.join(",")}`, mainTs, ...args], {
+  const proc = spawn(denoBin, ["run", "-A", V8_FLAGS_ARG, mainTs, ...args], {
     cwd: opts.cwd ?? repoRoot,
     env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/root", NO_COLOR: "1", ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
