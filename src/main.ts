@@ -27,6 +27,7 @@ const code = await runCli(platform.args(), {
   onStopSignal: platform.onStopSignal,
   rssBytes: platform.rssBytes,
   compactHeap: platform.compactHeap,
+  trimNativeHeap: platform.trimNativeHeap,
   pid: platform.pid(),
   spawn: platform.spawn,
   run: platform.run,

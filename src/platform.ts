@@ -112,6 +112,33 @@ export function compactHeap(): boolean {
   return true;
 }
 
+/** glibc's `malloc_trim(0)` on a thread of Deno's blocking pool; null where there is none to call. */
+let mallocTrim: (() => Promise<number>) | null | undefined;
+
+function openMallocTrim(): (() => Promise<number>) | null {
+  if (runtime !== "deno" || process.platform !== "linux") return null;
+  try {
+    const libc = Deno.dlopen("libc.so.6", {
+      malloc_trim: { parameters: ["usize"], result: "i32", nonblocking: true },
+    });
+    return () => libc.symbols.malloc_trim(0n);
+  } catch {
+    return null; // not glibc (musl), or no FFI permission
+  }
+}
+
+/**
+ * Gives the pages that malloc holds free back to the system (glibc's `malloc_trim(0)`, on another thread: the
+ * event loop goes on). Native memory freed under load (HTTP buffers, SQLite's) otherwise stays counted in the
+ * process's RSS, as malloc keeps it for reuse. Returns false, doing nothing, where there is no glibc to call (Node).
+ */
+export async function trimNativeHeap(): Promise<boolean> {
+  mallocTrim ??= openMallocTrim();
+  if (mallocTrim === null) return false;
+  await mallocTrim();
+  return true;
+}
+
 export type StopSignal = "SIGTERM" | "SIGINT";
 
 /** Calls `handler` once on SIGTERM or SIGINT; returns a function that removes the listeners. */

@@ -16,7 +16,12 @@ if (mode === "imports") {
   const { agentKinds } = await import("../../src/agents/mod.ts");
   await Promise.all(Object.values(agentKinds).map((load) => load()));
 }
-// Compacted once, as an agent is 2 s after its start (bare Deno has nothing to give back).
-if (mode !== "bare") (await import("../../src/platform.ts")).compactHeap();
+// Compacted once and malloc's free pages given back, as an agent does 2 s after its start and every 250 ms (bare
+// Deno has nothing to give back).
+if (mode !== "bare") {
+  const { compactHeap, trimNativeHeap } = await import("../../src/platform.ts");
+  compactHeap();
+  await trimNativeHeap();
+}
 process.stdout.write("ready\n");
 setInterval(() => {}, 60_000);

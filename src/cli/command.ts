@@ -21,6 +21,8 @@ export interface CliDeps {
   rssBytes(): number;
   /** One heap compaction (platform.ts); false where the runtime cannot. */
   compactHeap(): boolean;
+  /** Gives malloc's free pages back to the system (platform.ts); false where the runtime cannot. */
+  trimNativeHeap(): Promise<boolean>;
   pid: number;
   /** Starts a child process (`aideazz up`). */
   spawn(command: string, args: readonly string[], opts: SpawnOptions): ChildHandle;

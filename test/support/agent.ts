@@ -13,8 +13,11 @@ export interface TestAgentOptions {
   dbUrl?: string;
   /** Default: a logger that redacts `secrets` and drops every line. */
   log?: Logger;
-  /** The process's side of the runtime (default: RSS 0, no heap compaction). */
-  runtime?: Pick<RunAgentOptions, "rssBytes" | "compactHeap" | "compactHeapAfterMs">;
+  /** The process's side of the runtime (default: RSS 0, no heap compaction, no native heap trims). */
+  runtime?: Pick<
+    RunAgentOptions,
+    "rssBytes" | "compactHeap" | "compactHeapAfterMs" | "trimNativeHeap" | "trimNativeHeapEveryMs"
+  >;
 }
 
 /** Runs one configured agent inside the test process, as `aideazz agent <name>` would (real fetch and HTTP server). */

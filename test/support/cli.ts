@@ -35,6 +35,7 @@ export async function cli(args: string[], opts: { env?: Record<string, string>; 
     onStopSignal: () => () => {},
     rssBytes: () => 0,
     compactHeap: () => false,
+    trimNativeHeap: () => Promise.resolve(false),
     pid: 1,
     spawn: spawnChild,
     run,

@@ -48,6 +48,7 @@ export const agentCommand = defineCommand({
       serve: deps.serve,
       rssBytes: deps.rssBytes,
       compactHeap: deps.compactHeap,
+      trimNativeHeap: deps.trimNativeHeap,
       pid: deps.pid,
     });
     const { promise, resolve } = Promise.withResolvers<number>();
