@@ -32,7 +32,8 @@
  * - `--allow-env`: unscoped; config names its secret variables freely (`tokenEnv`, `apiKeyEnv`, …) and
  *   `platform.env()` snapshots `process.env`, which Deno refuses under a name list or prefix (`--allow-env=AIDEAZZ_*`
  *   makes `{...process.env}` throw NotCapable).
- * - `--allow-ffi`: the libSQL Node-API addon. Native code is not sandboxed by Deno, hence the notes above.
+ * - `--allow-ffi`: the libSQL Node-API addon, and glibc's `malloc_trim` (src/platform.ts `trimNativeHeap`). Native
+ *   code is not sandboxed by Deno, hence the notes above.
  * - `--allow-sys`: os/process information used by health and by dependencies.
  * - `--allow-run`: `health --restart` runs systemctl and `up` spawns the binary itself, whose install path is not
  *   known at build time (a name list would resolve through PATH at start-up).
