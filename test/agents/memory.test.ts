@@ -44,7 +44,10 @@ async function startAnalytics(db: string, runtime: MemoryRuntime) {
 describe("heap compaction after start", () => {
   it("runs once, after the delay, and logs the RSS before and after", async () => {
     let calls = 0;
-    const { running, lines } = await startAnalytics("once.db", { compactHeap: () => (calls++, true), compactHeapAfterMs: 50 });
+    const { running, lines } = await startAnalytics("once.db", {
+      compactHeap: () => (calls++, true),
+      compactHeapAfterMs: 50,
+    });
     try {
       expect(calls).toBe(0);
       for (let i = 0; i < 100 && calls === 0; i++) await sleep(20);
@@ -60,7 +63,10 @@ describe("heap compaction after start", () => {
 
   it("an agent stopped before the delay never compacts", async () => {
     let calls = 0;
-    const { running, lines } = await startAnalytics("early.db", { compactHeap: () => (calls++, true), compactHeapAfterMs: 300 });
+    const { running, lines } = await startAnalytics("early.db", {
+      compactHeap: () => (calls++, true),
+      compactHeapAfterMs: 300,
+    });
     await running.stop();
     await sleep(500);
     expect(calls).toBe(0);
@@ -69,7 +75,10 @@ describe("heap compaction after start", () => {
 
   it("a runtime without gc is asked once and logs nothing", async () => {
     let calls = 0;
-    const { running, lines } = await startAnalytics("without.db", { compactHeap: () => (calls++, false), compactHeapAfterMs: 10 });
+    const { running, lines } = await startAnalytics("without.db", {
+      compactHeap: () => (calls++, false),
+      compactHeapAfterMs: 10,
+    });
     try {
       for (let i = 0; i < 100 && calls === 0; i++) await sleep(20);
       expect(calls).toBe(1);
