@@ -1,7 +1,8 @@
 /**
- * The only module that touches the runtime: environment, arguments, exit, signals, serving HTTP and spawning
- * processes. Everything else takes what it needs from here (through `main.ts`), so the same source runs under
- * Deno (production, `deno compile`) and Node (vitest).
+ * The only module that touches the runtime: environment, arguments, exit, signals, serving HTTP, spawning
+ * processes and giving memory back (V8's `gc`, glibc's `malloc_trim` through FFI). Everything else takes what it
+ * needs from here (through `main.ts`), so the same source runs under Deno (production, `deno compile`) and Node
+ * (vitest).
  *
  * @module
  */
@@ -123,14 +124,16 @@ function openMallocTrim(): (() => Promise<number>) | null {
     });
     return () => libc.symbols.malloc_trim(0n);
   } catch {
-    return null; // not glibc (musl), or no FFI permission
+    return null; // no glibc, or no FFI permission
   }
 }
 
 /**
- * Gives the pages that malloc holds free back to the system (glibc's `malloc_trim(0)`, on another thread: the
- * event loop goes on). Native memory freed under load (HTTP buffers, SQLite's) otherwise stays counted in the
- * process's RSS, as malloc keeps it for reuse. Returns false, doing nothing, where there is no glibc to call (Node).
+ * Gives the pages that malloc holds free back to the system (glibc's `malloc_trim(0)`, called on another thread:
+ * JavaScript goes on, though an allocation may wait while the trim holds its malloc arena, ~0.2 ms). Native memory
+ * freed under load (HTTP buffers, SQLite's) otherwise stays counted in the process's RSS, as malloc keeps it for
+ * reuse. Returns false, doing nothing, where there is no glibc to call (Node).
+ * @example if (!(await trimNativeHeap())) log.info("no native heap trims here");
  */
 export async function trimNativeHeap(): Promise<boolean> {
   mallocTrim ??= openMallocTrim();

@@ -13,8 +13,12 @@ export interface Every {
   stop(): Promise<void>;
 }
 
-/** Runs `task` every `ms` (after the previous run ended) between `start()` and `stop()`. */
-export function every(ms: number, task: (signal: AbortSignal) => Promise<unknown>): Every {
+/**
+ * Runs `task` every `ms` (after the previous run ended) between `start()` and `stop()`; `ms` as a function is asked
+ * before each wait, so a task can set its own pace.
+ */
+export function every(ms: number | (() => number), task: (signal: AbortSignal) => Promise<unknown>): Every {
+  const interval = typeof ms === "number" ? () => ms : ms;
   const stopping = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<unknown> | undefined;
@@ -24,11 +28,11 @@ export function every(ms: number, task: (signal: AbortSignal) => Promise<unknown
       if (!stopping.signal.aborted) next();
     });
   };
-  const next = (delayMs = ms) => {
+  const next = (delayMs = interval()) => {
     timer = setTimeout(run, delayMs);
   };
   return {
-    start: (delayMs = ms) => (delayMs === 0 ? run() : next(delayMs)),
+    start: (delayMs = interval()) => (delayMs === 0 ? run() : next(delayMs)),
     async stop() {
       stopping.abort();
       clearTimeout(timer);

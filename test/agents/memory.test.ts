@@ -5,6 +5,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunAgentOptions } from "../../src/agents/mod.ts";
+import { nextTrimDelayMs } from "../../src/agents/runtime.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { sleep, trimNativeHeap } from "../../src/platform.ts";
@@ -104,7 +105,7 @@ describe("heap compaction after start", () => {
     }
   });
 
-  it("a real agent under Deno with the production V8 flags gives memory back", async () => {
+  it("a real agent under Deno with the production V8 flags gives memory back and trims its native heap", async () => {
     const port = await freePort();
     const config = join(dir, "real.json");
     await writeFile(
@@ -127,6 +128,8 @@ describe("heap compaction after start", () => {
       expect(line).toBeDefined();
       // Start-up leaves MBs of garbage (a typical agent: 3–5 MB back).
       expect(line!["rssMbBefore"]! - line!["rssMbAfter"]!).toBeGreaterThan(1);
+      // The agent's trims of malloc's heap run (glibc, through FFI).
+      expect(child.output()).toContain('"msg":"native heap trims","available":true');
     } finally {
       child.proc.kill("SIGTERM");
     }
@@ -135,7 +138,7 @@ describe("heap compaction after start", () => {
 });
 
 describe("native heap trims", () => {
-  it("run every interval while the agent runs, and stop with it", async () => {
+  it("run while the agent runs, and stop with it", async () => {
     let calls = 0;
     const { running } = await startAnalytics("trims.db", {
       trimNativeHeap: () => (calls++, Promise.resolve(true)),
@@ -152,15 +155,44 @@ describe("native heap trims", () => {
     expect(calls).toBe(atStop);
   });
 
-  it("a runtime that cannot trim is asked once", async () => {
+  it("an idle agent trims less and less often", async () => {
+    const at: number[] = [];
+    const { running } = await startAnalytics("idle.db", {
+      trimNativeHeap: () => (at.push(Date.now()), Promise.resolve(true)),
+      trimNativeHeapEveryMs: 20,
+    });
+    try {
+      for (let i = 0; i < 200 && at.length < 5; i++) await sleep(20);
+      expect(at.length).toBeGreaterThanOrEqual(5);
+      // Nothing given back (the RSS stays at 50 MB): 20, then 40, 80, 160 and 320 ms between trims.
+      expect(at[4]! - at[0]!).toBeGreaterThanOrEqual(600);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it("waits everyMs after a trim that gave back, twice as long after one that did not, up to 8 s", () => {
+    expect(nextTrimDelayMs(250, 250, 2 ** 20)).toBe(250);
+    expect(nextTrimDelayMs(4_000, 250, 300 * 1024)).toBe(250);
+    expect(nextTrimDelayMs(250, 250, 100 * 1024)).toBe(500);
+    expect(nextTrimDelayMs(4_000, 250, 0)).toBe(8_000);
+    expect(nextTrimDelayMs(8_000, 250, -(2 ** 20))).toBe(8_000);
+    expect(nextTrimDelayMs(250, 10_000, 0)).toBe(10_000);
+  });
+
+  it("a runtime that cannot trim is asked once, and says so", async () => {
     let calls = 0;
     const { running, lines } = await startAnalytics("cannot.db", {
       trimNativeHeap: () => (calls++, Promise.resolve(false)),
       trimNativeHeapEveryMs: 10,
     });
     try {
-      await sleep(300);
+      for (let i = 0; i < 100 && calls === 0; i++) await sleep(20);
+      await sleep(200);
       expect(calls).toBe(1);
+      expect(lines.filter((l) => l["msg"] === "native heap trims")).toEqual([
+        expect.objectContaining({ available: false }),
+      ]);
       expect(lines.filter((l) => l["msg"] === "native heap trim failed")).toEqual([]);
     } finally {
       await running.stop();
@@ -174,7 +206,8 @@ describe("native heap trims", () => {
       trimNativeHeapEveryMs: 10,
     });
     try {
-      await sleep(300);
+      for (let i = 0; i < 100 && calls === 0; i++) await sleep(20);
+      await sleep(200);
       expect(calls).toBe(1);
       expect(lines.filter((l) => l["msg"] === "native heap trim failed")).toHaveLength(1);
       expect((await fetch(`http://127.0.0.1:${running.port}/health`)).status).toBe(200);
