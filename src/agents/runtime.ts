@@ -52,7 +52,7 @@ export interface RunAgentOptions {
    * Gives malloc's free pages back to the system (platform.ts `trimNativeHeap`) while the agent runs: every
    * `trimNativeHeapEveryMs` (default 250) while trims give something back, less and less often (up to every 8 s)
    * while they do not (`nextTrimDelayMs`). Under load the native heap (HTTP buffers, SQLite's) frees MBs that malloc
-   * keeps for reuse, counted in the RSS: given back, the largest agent's peak at 1,000 messages/s was 5–10 MB lower
+   * keeps for reuse, counted in the RSS: given back, the largest agent's peak at 1,000 messages/s was 5–13 MB lower
    * in quick runs. Resolves false when the runtime cannot (then never asked again). Absent: never.
    */
   trimNativeHeap?: () => Promise<boolean>;
