@@ -127,6 +127,23 @@ if [ "$status" != 200 ]; then
 fi
 printf '  %-14s ok   %6s s  GET /health 200 %s\n' "agent /health" "$(elapsed "$t")" "$(head -c 90 "$TMP/health.json")"
 
+# The agent says once whether its trims of malloc's heap run (glibc's malloc_trim through FFI): on aarch64 too.
+t=$(date +%s.%N)
+trims=
+deadline=$(($(date +%s) + 60))
+while [ "$(date +%s)" -lt "$deadline" ]; do
+  trims=$(grep -o '"msg":"native heap trims","available":[a-z]*' "$TMP/agent.out" || true)
+  [ -n "$trims" ] && break
+  sleep 0.5
+done
+case "$trims" in
+  *'"available":true') printf '  %-14s ok   %6s s  glibc malloc_trim through FFI\n' "heap trims" "$(elapsed "$t")" ;;
+  *)
+    sed 's/^/    | /' "$TMP/agent.out" | tail -n 40
+    die "the agent did not log that its native heap trims run (found: '${trims}')"
+    ;;
+esac
+
 t=$(date +%s.%N)
 kill -TERM "$AGENT_PID"
 rc=0

@@ -36,7 +36,7 @@ describe("arm64 smoke (qemu)", () => {
     it.skip(`runs the CLI as aarch64 under qemu — skipped: ${MISSING}`, () => {});
   } else {
     it(
-      "runs --version, migrate, config check and an agent's /health as aarch64, and the agent exits 0 on SIGTERM",
+      "runs --version, migrate, config check and an agent's /health and heap trims as aarch64; the agent exits 0 on SIGTERM",
       async () => {
         const { code, output } = await runSmoke();
         // The smoke's own timed steps go to the CI log: they are the aarch64 evidence.
@@ -45,7 +45,7 @@ describe("arm64 smoke (qemu)", () => {
         expect(output).toMatch(/^arm64 smoke: ok \(total [\d.]+ s\)$/m);
         const arch = /^arch inside qemu: uname -m = (\S+), Deno\.build\.arch = (\S+)$/m.exec(output);
         expect(arch?.slice(1), output).toEqual(["aarch64", "aarch64"]);
-        for (const step of ["--version", "migrate", "config check", "agent /health", "SIGTERM"]) {
+        for (const step of ["--version", "migrate", "config check", "agent /health", "heap trims", "SIGTERM"]) {
           expect(output).toMatch(new RegExp(`^  ${step.replace(/[/-]/g, "\\$&")}\\s+ok\\s`, "m"));
         }
       },
