@@ -16,8 +16,8 @@ if (mode === "imports") {
   const { agentKinds } = await import("../../src/agents/mod.ts");
   await Promise.all(Object.values(agentKinds).map((load) => load()));
 }
-// Compacted once and malloc's free pages given back, as an agent does 2 s after its start and every 250 ms (bare
-// Deno has nothing to give back).
+// Compacted once and malloc's free pages given back, as an agent's heap is 2 s after its start and its native heap
+// by its trims (bare Deno has nothing to give back).
 if (mode !== "bare") {
   const { compactHeap, trimNativeHeap } = await import("../../src/platform.ts");
   compactHeap();

@@ -4,13 +4,12 @@ import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunAgentOptions } from "../../src/agents/mod.ts";
 import { nextTrimDelayMs } from "../../src/agents/runtime.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { sleep, trimNativeHeap } from "../../src/platform.ts";
 import { V8_FLAGS_ARG } from "../../src/v8-flags.ts";
-import { runTestAgent } from "../support/agent.ts";
+import { runTestAgent, type TestAgentOptions } from "../support/agent.ts";
 import { denoBin, repoRoot, spawnAideazz, waitForStatus } from "../support/cli.ts";
 import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -20,10 +19,8 @@ let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-memory-")));
 afterAll(() => cleanup());
 
-type MemoryRuntime = Pick<
-  RunAgentOptions,
-  "compactHeap" | "compactHeapAfterMs" | "trimNativeHeap" | "trimNativeHeapEveryMs"
->;
+/** The runtime options these tests set (the RSS is fixed at 50 MB). */
+type MemoryRuntime = Omit<NonNullable<TestAgentOptions["runtime"]>, "rssBytes">;
 
 async function startAnalytics(db: string, runtime: MemoryRuntime) {
   const port = await freePort();

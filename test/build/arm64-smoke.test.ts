@@ -36,7 +36,7 @@ describe("arm64 smoke (qemu)", () => {
     it.skip(`runs the CLI as aarch64 under qemu — skipped: ${MISSING}`, () => {});
   } else {
     it(
-      "runs --version, migrate, config check and an agent's /health and heap trims as aarch64; the agent exits 0 on SIGTERM",
+      "runs --version, migrate, config check, an agent's /health and heap trims as aarch64; SIGTERM ends it with 0",
       async () => {
         const { code, output } = await runSmoke();
         // The smoke's own timed steps go to the CI log: they are the aarch64 evidence.
