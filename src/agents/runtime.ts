@@ -41,10 +41,12 @@ export interface RunAgentOptions {
   serve: (opts: ServeOptions) => Promise<Server>;
   rssBytes: () => number;
   /**
-   * Compacts the heap (platform.ts `compactHeap`), run once `compactHeapAfterMs` (default 2,000) after the start:
+   * Compacts the heap (platform.ts `compactHeap`). Once `compactHeapAfterMs` (default 2,000) after the start:
    * start-up (config, migrations, compiling the code) leaves 3.5–4.4 MB of garbage that V8 gives back on its own
-   * only 15–40 s later. It pauses the agent for tens of ms (24–77 ms measured), once per start. Returns false
-   * when the runtime cannot. Absent: never.
+   * only 15–40 s later. And once after a burst, when the native heap trims find the agent quiet again and its RSS
+   * is 16 MiB or more above its lowest since the last compaction (`compactAfterLoad`): after an overload the
+   * orchestrator kept a heap of 36 MB (25 MB used) and an RSS of 131 MB; compacted, 109 MB. Each pauses the agent
+   * for tens of ms (24–77 ms measured at the start). Returns false when the runtime cannot. Absent: never.
    */
   compactHeap?: () => boolean;
   compactHeapAfterMs?: number;
@@ -206,18 +208,27 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   }
   log.info("agent started", { kind: agent.kind, port: server.port, host: agent.host, version: opts.version });
   const { compactHeap } = opts;
-  const compaction = compactHeap && setTimeout(() => {
+  /** One compaction, logged; false when the runtime cannot compact or it failed (the trims then stop asking). */
+  const compact = compactHeap && ((reason: "start" | "after load") => {
     const rssBefore = opts.rssBytes();
     const started = now();
     const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
     try {
-      if (!compactHeap()) return;
-      log.info("heap compacted", { ms: now() - started, rssMbBefore: mb(rssBefore), rssMbAfter: mb(opts.rssBytes()) });
+      if (!compactHeap()) return false;
+      log.info("heap compacted", {
+        reason,
+        ms: now() - started,
+        rssMbBefore: mb(rssBefore),
+        rssMbAfter: mb(opts.rssBytes()),
+      });
+      return true;
     } catch (err) {
       log.warn("heap compaction failed", { err }); // only memory is at stake: never the agent
+      return false;
     }
-  }, opts.compactHeapAfterMs ?? 2_000);
-  const trims = opts.trimNativeHeap && startTrims(opts.trimNativeHeap, opts, log);
+  });
+  const compaction = compact && setTimeout(() => compact("start"), opts.compactHeapAfterMs ?? 2_000);
+  const trims = opts.trimNativeHeap && startTrims(opts.trimNativeHeap, opts, log, compact);
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
@@ -251,6 +262,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
 const TRIM_WORTH_BYTES = 256 * 1024;
 /** How long trims may wait at most while they give nothing back. */
 const TRIM_IDLE_MS = 8_000;
+/** Growth of the RSS, over its lowest since the last compaction, that a compaction after load waits for. */
+const GROWN_BYTES = 16 * 2 ** 20;
 
 /**
  * The wait before the next native heap trim: `everyMs` after one that gave back ≥ 256 KiB, else twice the last wait,
@@ -262,15 +275,30 @@ export function nextTrimDelayMs(lastMs: number, everyMs: number, givenBackBytes:
   return Math.max(everyMs, Math.min(lastMs * 2, TRIM_IDLE_MS));
 }
 
-/** The native heap trims of a running agent (RunAgentOptions.trimNativeHeap); says once whether they run. */
+/**
+ * Whether to compact the heap now, after a burst: the agent is quiet (three trims in a row gave back little, so the
+ * next waits 8 × `everyMs`) and its RSS is ≥ 16 MiB above its lowest since the last compaction. A compaction that
+ * gives nothing back is not repeated: the lowest starts again from the RSS after it.
+ * @example compactAfterLoad(2_000, 250, 131 * 2 ** 20, 75 * 2 ** 20) // true
+ */
+export function compactAfterLoad(delayMs: number, everyMs: number, rssBytes: number, lowestRssBytes: number): boolean {
+  return delayMs >= 8 * everyMs && rssBytes - lowestRssBytes >= GROWN_BYTES;
+}
+
+/**
+ * The native heap trims of a running agent (RunAgentOptions.trimNativeHeap); says once whether they run. When the
+ * agent is quiet again after a burst, they call `compact` (`compactAfterLoad`), until it returns false.
+ */
 function startTrims(
   trim: () => Promise<boolean>,
   opts: Pick<RunAgentOptions, "rssBytes" | "trimNativeHeapEveryMs">,
   log: Logger,
+  compact?: (reason: "after load") => boolean,
 ): Every {
   const everyMs = opts.trimNativeHeapEveryMs ?? 250;
   let delayMs = everyMs;
   let first = true;
+  let lowest = opts.rssBytes();
   const trims = every(() => delayMs, async () => {
     const before = opts.rssBytes();
     let available: boolean;
@@ -283,7 +311,13 @@ function startTrims(
     if (first) log.info("native heap trims", { available });
     first = false;
     if (!available) return void trims.stop();
-    delayMs = nextTrimDelayMs(delayMs, everyMs, before - opts.rssBytes());
+    const after = opts.rssBytes();
+    delayMs = nextTrimDelayMs(delayMs, everyMs, before - after);
+    lowest = Math.min(lowest, after);
+    if (compact && compactAfterLoad(delayMs, everyMs, after, lowest)) {
+      if (!compact("after load")) compact = undefined;
+      lowest = opts.rssBytes();
+    }
   });
   trims.start();
   return trims;
