@@ -101,6 +101,12 @@ export function rssBytes(): number {
   return process.memoryUsage.rss();
 }
 
+/** CPU time this process has used (user and system, every thread), in ms. */
+export function cpuTimeMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 /**
  * One full garbage collection that gives memory back (V8's "last resort": it compacts the heap and releases the
  * free pages), when the runtime exposes `gc` (the production V8 flags do). Blocks the thread for tens of ms.

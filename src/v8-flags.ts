@@ -5,8 +5,9 @@
  *   instead of 84–87 MB (2 MiB: 79–81 MB) before the compaction below, at the same throughput and latency;
  * - the old generation's limit grows by 20 % after a full GC instead of V8's dynamic 10–100 %: agents at 1,000
  *   webhooks/s peak at 119–151 MB instead of 136–191 MB, at the same replies/s and CPU per reply;
- * - `gc` exposed: an agent compacts its heap once, 2 s after it starts (`compactHeap` in src/platform.ts), and idles at
- *   72–75 MB from then on instead of 75–81 MB; V8's own memory reducer gives most of that back only 15–40 s later.
+ * - `gc` exposed: an agent compacts its heap 2 s after it starts (`compactHeap` in src/platform.ts), and idles at
+ *   72–75 MB from then on instead of 75–81 MB (V8's own memory reducer gives most of that back only 15–40 s later),
+ *   and again when it is quiet after a burst (src/agents/memory.ts).
  *
  * `--optimize-for-size` would also hold a loaded agent near 140 MB but costs ≈ 40 % of the peak throughput, and
  * `--memory-saver-mode` 1–2 %: not worth it on a 24 GB VM.

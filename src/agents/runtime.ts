@@ -23,9 +23,10 @@ import {
 } from "../metrics/mod.ts";
 import { createRedactor } from "../redact.ts";
 import { createTracer, purgeTraceEvents, type Tracer } from "../trace/mod.ts";
-import type { Server, ServeOptions } from "../platform.ts";
-import { every, type Every, migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
+import { cpuTimeMs, type Server, type ServeOptions } from "../platform.ts";
+import { every, migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
 import type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
+import { createCompactions, startTrims } from "./memory.ts";
 
 export interface RunAgentOptions {
   agent: AgentConfig;
@@ -41,21 +42,23 @@ export interface RunAgentOptions {
   serve: (opts: ServeOptions) => Promise<Server>;
   rssBytes: () => number;
   /**
-   * Compacts the heap (platform.ts `compactHeap`). Once `compactHeapAfterMs` (default 2,000) after the start:
-   * start-up (config, migrations, compiling the code) leaves 3.5–4.4 MB of garbage that V8 gives back on its own
-   * only 15–40 s later. And once after a burst, when the native heap trims find the agent quiet again and its RSS
-   * is 16 MiB or more above its lowest since the last compaction (`compactAfterLoad`): after an overload the
-   * orchestrator kept a heap of 36 MB (25 MB used) and an RSS of 131 MB; compacted, 109 MB. Each pauses the agent
-   * for tens of ms (24–77 ms measured at the start). Returns false when the runtime cannot. Absent: never.
+   * Compacts the heap (platform.ts `compactHeap`; see memory.ts): once `compactHeapAfterMs` (default 2,000) after
+   * the start, as start-up (config, migrations, compiling the code) leaves 3.5–4.4 MB of garbage that V8 gives back
+   * on its own only 15–40 s later; and after a burst, when a trim finds the agent quiet with its RSS 16 MiB or more
+   * over its lowest since the last compaction, at most once a minute (`compactAfterLoad`). Each pauses the agent for
+   * tens of ms.
+   * Returns false when the runtime cannot. Absent: never.
    */
   compactHeap?: () => boolean;
   compactHeapAfterMs?: number;
+  /** CPU time this process has used, in ms (default: platform.ts `cpuTimeMs`): is the agent quiet? */
+  cpuTimeMs?: () => number;
   /**
    * Gives malloc's free pages back to the system (platform.ts `trimNativeHeap`) while the agent runs: every
    * `trimNativeHeapEveryMs` (default 250) while trims give something back, less and less often (up to every 8 s)
-   * while they do not (`nextTrimDelayMs`). Under load the native heap (HTTP buffers, SQLite's) frees MBs that malloc
-   * keeps for reuse, counted in the RSS: given back, the largest agent's peak at 1,000 messages/s was 5–13 MB lower
-   * in quick runs. Resolves false when the runtime cannot (then never asked again). Absent: never.
+   * while they do not (memory.ts `nextTrimDelayMs`). Under load the native heap (HTTP buffers, SQLite's) frees MBs that
+   * malloc keeps for reuse, counted in the RSS: given back, the largest agent's peak at 1,000 messages/s was 5–13 MB
+   * lower in quick runs. Resolves false when the runtime cannot (then never asked again). Absent: never.
    */
   trimNativeHeap?: () => Promise<boolean>;
   trimNativeHeapEveryMs?: number;
@@ -207,34 +210,23 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     throw err;
   }
   log.info("agent started", { kind: agent.kind, port: server.port, host: agent.host, version: opts.version });
-  const { compactHeap } = opts;
-  /** One compaction, logged; false when the runtime cannot compact or it failed (the trims then stop asking). */
-  const compact = compactHeap && ((reason: "start" | "after load") => {
-    const rssBefore = opts.rssBytes();
-    const started = now();
-    const mb = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
-    try {
-      if (!compactHeap()) return false;
-      log.info("heap compacted", {
-        reason,
-        ms: now() - started,
-        rssMbBefore: mb(rssBefore),
-        rssMbAfter: mb(opts.rssBytes()),
-      });
-      return true;
-    } catch (err) {
-      log.warn("heap compaction failed", { err }); // only memory is at stake: never the agent
-      return false;
-    }
+  const compactions = opts.compactHeap && createCompactions({
+    compactHeap: opts.compactHeap,
+    rssBytes: opts.rssBytes,
+    cpuTimeMs: opts.cpuTimeMs ?? cpuTimeMs,
+    now,
+    log,
   });
-  const compaction = compact && setTimeout(() => compact("start"), opts.compactHeapAfterMs ?? 2_000);
-  const trims = opts.trimNativeHeap && startTrims(opts.trimNativeHeap, opts, log, compact);
+  const compaction = compactions && setTimeout(compactions.start, opts.compactHeapAfterMs ?? 2_000);
+  const trimOptions = { rssBytes: opts.rssBytes, everyMs: opts.trimNativeHeapEveryMs };
+  const trims = opts.trimNativeHeap && startTrims(opts.trimNativeHeap, trimOptions, log, compactions?.look);
 
   let stopped: Promise<void> | undefined;
   const stop = () => {
     stopped ??= (async () => {
       stopping = true;
       clearTimeout(compaction);
+      compactions?.stop();
       log.info("agent stopping");
       try {
         await instance.stop?.();
@@ -256,69 +248,4 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     return stopped;
   };
   return { port: server.port, store, metrics, tracer, flush: flusher.flush, stop };
-}
-
-/** A trim that gave back less than this is a sign of an idle agent. */
-const TRIM_WORTH_BYTES = 256 * 1024;
-/** How long trims may wait at most while they give nothing back. */
-const TRIM_IDLE_MS = 8_000;
-/** Growth of the RSS, over its lowest since the last compaction, that a compaction after load waits for. */
-const GROWN_BYTES = 16 * 2 ** 20;
-
-/**
- * The wait before the next native heap trim: `everyMs` after one that gave back ≥ 256 KiB, else twice the last wait,
- * up to 8 s (an idle agent wakes for its trims once every 8 s, not 4 times a second).
- * @example nextTrimDelayMs(250, 250, 0) // 500
- */
-export function nextTrimDelayMs(lastMs: number, everyMs: number, givenBackBytes: number): number {
-  if (givenBackBytes >= TRIM_WORTH_BYTES) return everyMs;
-  return Math.max(everyMs, Math.min(lastMs * 2, TRIM_IDLE_MS));
-}
-
-/**
- * Whether to compact the heap now, after a burst: the agent is quiet (three trims in a row gave back little, so the
- * next waits 8 × `everyMs`) and its RSS is ≥ 16 MiB above its lowest since the last compaction. A compaction that
- * gives nothing back is not repeated: the lowest starts again from the RSS after it.
- * @example compactAfterLoad(2_000, 250, 131 * 2 ** 20, 75 * 2 ** 20) // true
- */
-export function compactAfterLoad(delayMs: number, everyMs: number, rssBytes: number, lowestRssBytes: number): boolean {
-  return delayMs >= 8 * everyMs && rssBytes - lowestRssBytes >= GROWN_BYTES;
-}
-
-/**
- * The native heap trims of a running agent (RunAgentOptions.trimNativeHeap); says once whether they run. When the
- * agent is quiet again after a burst, they call `compact` (`compactAfterLoad`), until it returns false.
- */
-function startTrims(
-  trim: () => Promise<boolean>,
-  opts: Pick<RunAgentOptions, "rssBytes" | "trimNativeHeapEveryMs">,
-  log: Logger,
-  compact?: (reason: "after load") => boolean,
-): Every {
-  const everyMs = opts.trimNativeHeapEveryMs ?? 250;
-  let delayMs = everyMs;
-  let first = true;
-  let lowest = opts.rssBytes();
-  const trims = every(() => delayMs, async () => {
-    const before = opts.rssBytes();
-    let available: boolean;
-    try {
-      available = await trim();
-    } catch (err) {
-      log.warn("native heap trim failed", { err }); // once: the trims end here
-      return void trims.stop();
-    }
-    if (first) log.info("native heap trims", { available });
-    first = false;
-    if (!available) return void trims.stop();
-    const after = opts.rssBytes();
-    delayMs = nextTrimDelayMs(delayMs, everyMs, before - after);
-    lowest = Math.min(lowest, after);
-    if (compact && compactAfterLoad(delayMs, everyMs, after, lowest)) {
-      if (!compact("after load")) compact = undefined;
-      lowest = opts.rssBytes();
-    }
-  });
-  trims.start();
-  return trims;
 }

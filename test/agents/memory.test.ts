@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compactAfterLoad, nextTrimDelayMs } from "../../src/agents/runtime.ts";
+import { createCompactions, nextTrimDelayMs } from "../../src/agents/memory.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { sleep, trimNativeHeap } from "../../src/platform.ts";
@@ -137,88 +137,128 @@ describe("heap compaction after start", () => {
 describe("heap compaction after load", () => {
   const MiB = 2 ** 20;
 
-  it("compacts once the trims find the agent quiet and its RSS 16 MiB over its lowest; not again for nothing", async () => {
+  /** Compactions on a fake clock, CPU time and RSS; `compactHeap` leaves the RSS at `after` (default: unchanged). */
+  function fake(opts: { rss: number; after?: number; can?: boolean }) {
+    const lines: Record<string, unknown>[] = [];
+    const state = { t: 1_000_000, cpu: 0, rss: opts.rss, calls: 0 };
+    const compactions = createCompactions({
+      compactHeap: () => {
+        state.calls++;
+        if (opts.after !== undefined) state.rss = opts.after;
+        return opts.can ?? true;
+      },
+      rssBytes: () => state.rss,
+      cpuTimeMs: () => state.cpu,
+      now: () => state.t,
+      log: createLogger({ agent: "t", secrets: [], write: (l) => lines.push(JSON.parse(l)) }),
+    });
+    /** One look `ms` later, the process having used `cpuMs` of CPU meanwhile. */
+    const look = (ms: number, cpuMs = 0) => {
+      state.t += ms;
+      state.cpu += cpuMs;
+      return compactions.look();
+    };
+    return { compactions, state, lines, look };
+  }
+
+  it("compacts when quiet and grown 16 MiB over the lowest, logs it, and not again for nothing", () => {
+    const f = fake({ rss: 60 * MiB });
+    expect(f.look(250)).toBe(false); // at its lowest
+    f.state.rss = 75 * MiB;
+    expect(f.look(250)).toBe(false); // 15 MiB over it
+    f.state.rss = 90 * MiB;
+    expect(f.look(250)).toBe(true);
+    expect(f.state.calls).toBe(1);
+    expect(f.lines.filter((l) => l["msg"] === "heap compacted")).toEqual([
+      expect.objectContaining({ reason: "after load", rssMbBefore: 90, rssMbAfter: 90 }),
+    ]);
+    // It gave nothing back: 90 MiB is the new lowest, so a minute later nothing is due either.
+    expect(f.look(120_000)).toBe(false);
+    f.state.rss = 106 * MiB; // 16 MiB more: due again
+    expect(f.look(250)).toBe(true);
+    expect(f.state.calls).toBe(2);
+  });
+
+  it("waits while the agent is busy (5 % of a core or more since the last look)", () => {
+    const f = fake({ rss: 60 * MiB });
+    f.state.rss = 130 * MiB;
+    expect(f.look(250, 12.5)).toBe(false); // 5 %
+    expect(f.look(1_000, 200)).toBe(false); // 20 %
+    expect(f.look(1_000, 49)).toBe(true); // 4.9 %
+  });
+
+  it("leaves a minute between two compactions, the start's included", () => {
+    const f = fake({ rss: 60 * MiB, after: 60 * MiB });
+    f.compactions.start();
+    expect(f.state.calls).toBe(1);
+    f.state.rss = 100 * MiB;
+    expect(f.look(59_000)).toBe(false);
+    expect(f.look(1_000)).toBe(true);
+    const reasons = f.lines.filter((l) => l["msg"] === "heap compacted").map((l) => l["reason"]);
+    expect(reasons).toEqual(["start", "after load"]);
+  });
+
+  it("a runtime that cannot compact is asked once in all, and stop() ends them", () => {
+    const cannot = fake({ rss: 60 * MiB, can: false });
+    cannot.compactions.start();
+    cannot.state.rss = 100 * MiB;
+    expect(cannot.look(120_000)).toBe(false);
+    expect(cannot.state.calls).toBe(1);
+    expect(cannot.lines).toEqual([]);
+
+    const stopped = fake({ rss: 60 * MiB });
+    stopped.compactions.stop();
+    stopped.state.rss = 100 * MiB;
+    expect(stopped.look(120_000)).toBe(false);
+    stopped.compactions.start();
+    expect(stopped.state.calls).toBe(0);
+  });
+
+  it("a compaction that throws is logged once and not tried again", () => {
+    const lines: Record<string, unknown>[] = [];
+    let calls = 0;
+    const compactions = createCompactions({
+      compactHeap: () => {
+        calls++;
+        throw new Error("no gc today");
+      },
+      rssBytes: () => 100 * MiB,
+      cpuTimeMs: () => 0,
+      now: Date.now,
+      log: createLogger({ agent: "t", secrets: [], write: (l) => lines.push(JSON.parse(l)) }),
+    });
+    compactions.start();
+    compactions.start();
+    expect(calls).toBe(1);
+    expect(lines.filter((l) => l["msg"] === "heap compaction failed")).toHaveLength(1);
+  });
+
+  it("an agent looks after each trim, and trims again at once after a compaction", async () => {
     let rss = 60 * MiB;
-    const reasons: string[] = [];
+    const trimsAt: number[] = [];
+    const compactedAt: number[] = [];
     const { running, lines } = await startAnalytics("after-load.db", {
       rssBytes: () => rss,
-      compactHeap: () => (reasons.push("call"), (rss = 70 * MiB), true),
-      compactHeapAfterMs: 60_000, // not the start's compaction
-      trimNativeHeap: () => Promise.resolve(true),
+      cpuTimeMs: () => 0, // quiet
+      compactHeap: () => (compactedAt.push(Date.now()), (rss = 70 * MiB), true),
+      compactHeapAfterMs: 600_000, // not the start's compaction
+      trimNativeHeap: () => (trimsAt.push(Date.now()), Promise.resolve(true)),
       trimNativeHeapEveryMs: 10,
     });
     try {
-      await sleep(300); // quiet, at its lowest (60 MiB): nothing to compact
-      expect(reasons).toEqual([]);
-      rss = 75 * MiB; // 15 MiB over the lowest: not enough
-      await sleep(300);
-      expect(reasons).toEqual([]);
-      rss = 90 * MiB; // a burst left 30 MiB: compacted (to 70), once
-      for (let i = 0; i < 100 && reasons.length === 0; i++) await sleep(20);
-      await sleep(300);
-      expect(reasons).toEqual(["call"]);
+      for (let i = 0; i < 100 && trimsAt.length < 4; i++) await sleep(20); // the trims slow down: 10, 20, 40 ms …
+      rss = 90 * MiB;
+      for (let i = 0; i < 200 && compactedAt.length === 0; i++) await sleep(20);
+      expect(compactedAt).toHaveLength(1);
       expect(lines.filter((l) => l["msg"] === "heap compacted")).toEqual([
         expect.objectContaining({ reason: "after load", rssMbBefore: 90, rssMbAfter: 70 }),
       ]);
-      rss = 80 * MiB; // 10 MiB over the lowest since that compaction (70): no second one
-      await sleep(300);
-      expect(reasons).toEqual(["call"]);
+      for (let i = 0; i < 100 && !trimsAt.some((t) => t > compactedAt[0]!); i++) await sleep(5);
+      const next = trimsAt.find((t) => t > compactedAt[0]!)!;
+      expect(next - compactedAt[0]!).toBeLessThan(100); // everyMs again, not the slowed-down pace
     } finally {
       await running.stop();
     }
-  });
-
-  it("waits while the trims give memory back (a burst still on)", async () => {
-    let rss = 100 * MiB;
-    let calls = 0;
-    const { running } = await startAnalytics("busy.db", {
-      rssBytes: () => rss,
-      compactHeap: () => (calls++, true),
-      compactHeapAfterMs: 60_000,
-      // Each trim gives back 1 MiB and the load takes it again: the agent is busy, trims every 10 ms.
-      trimNativeHeap: () => {
-        rss -= MiB;
-        setTimeout(() => (rss += MiB), 1);
-        return Promise.resolve(true);
-      },
-      trimNativeHeapEveryMs: 10,
-    });
-    try {
-      rss = 130 * MiB;
-      await sleep(400);
-      expect(calls).toBe(0);
-    } finally {
-      await running.stop();
-    }
-  });
-
-  it("a runtime that cannot compact is asked once after load", async () => {
-    let rss = 50 * MiB;
-    let calls = 0;
-    const { running, lines } = await startAnalytics("cannot-compact.db", {
-      rssBytes: () => rss,
-      compactHeap: () => (calls++, false),
-      compactHeapAfterMs: 60_000,
-      trimNativeHeap: () => Promise.resolve(true),
-      trimNativeHeapEveryMs: 10,
-    });
-    try {
-      rss = 90 * MiB;
-      for (let i = 0; i < 100 && calls === 0; i++) await sleep(20);
-      rss = 120 * MiB;
-      await sleep(400);
-      expect(calls).toBe(1);
-      expect(lines.filter((l) => l["msg"] === "heap compacted")).toEqual([]);
-    } finally {
-      await running.stop();
-    }
-  });
-
-  it("decides from the trims' pace and the RSS over its lowest", () => {
-    expect(compactAfterLoad(2_000, 250, 131 * MiB, 75 * MiB)).toBe(true);
-    expect(compactAfterLoad(1_000, 250, 131 * MiB, 75 * MiB)).toBe(false); // two quiet trims only
-    expect(compactAfterLoad(8_000, 250, 90 * MiB, 75 * MiB)).toBe(false); // 15 MiB
-    expect(compactAfterLoad(8_000, 250, 91 * MiB, 75 * MiB)).toBe(true);
   });
 });
 

@@ -16,7 +16,7 @@ export interface TestAgentOptions {
   /** The process's side of the runtime (default: RSS 0, no heap compaction, no native heap trims). */
   runtime?: Pick<
     RunAgentOptions,
-    "rssBytes" | "compactHeap" | "compactHeapAfterMs" | "trimNativeHeap" | "trimNativeHeapEveryMs"
+    "rssBytes" | "compactHeap" | "compactHeapAfterMs" | "cpuTimeMs" | "trimNativeHeap" | "trimNativeHeapEveryMs"
   >;
 }
 
