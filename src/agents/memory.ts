@@ -1,7 +1,7 @@
 /**
  * How a running agent gives memory back (src/platform.ts does the calls):
  * - heap compactions (`compactHeap`: V8's last-resort GC, a pause of tens of ms): one 2 s after the start, which
- *   frees start-up's garbage, and one after each burst, once the agent is quiet again (`compactAfterLoad`);
+ *   frees start-up's garbage, and one after each burst, once the agent is quiet again (`Compactions.look`);
  * - native heap trims (`trimNativeHeap`: glibc's `malloc_trim(0)` on another thread), paced by what they give back
  *   (`nextTrimDelayMs`). Each trim is also when the agent looks for a compaction after load.
  *
@@ -31,30 +31,6 @@ export function nextTrimDelayMs(lastMs: number, everyMs: number, givenBackBytes:
   return Math.max(everyMs, Math.min(lastMs * 2, TRIM_IDLE_MS));
 }
 
-interface AfterLoad {
-  /** CPU time the process used since the last look, per ms of wall time (1 = one core busy). */
-  cpuShare: number;
-  rssBytes: number;
-  /** The lowest RSS seen since the last compaction (or since the start). */
-  lowestRssBytes: number;
-  msSinceLastCompaction: number;
-}
-
-/**
- * Whether to compact the heap now, after a burst: the process is quiet (under 5 % of a core since the last look), its
- * RSS is ≥ 16 MiB over its lowest since the last compaction, and the last compaction was ≥ 60 s ago.
- * @example
- * ```ts
- * const MiB = 2 ** 20;
- * // true: 1 % of a core, 56 MiB over the lowest, the last compaction 90 s ago
- * compactAfterLoad({ cpuShare: 0.01, rssBytes: 131 * MiB, lowestRssBytes: 75 * MiB, msSinceLastCompaction: 90_000 });
- * ```
- */
-function compactAfterLoad(s: AfterLoad): boolean {
-  return s.cpuShare < QUIET_CPU_SHARE && s.rssBytes - s.lowestRssBytes >= GROWN_BYTES &&
-    s.msSinceLastCompaction >= COMPACTION_GAP_MS;
-}
-
 export interface CompactionsOptions {
   /** One compaction; false when the runtime cannot (then never asked again). */
   compactHeap(): boolean;
@@ -68,8 +44,12 @@ export interface CompactionsOptions {
 export interface Compactions {
   /** The compaction after the start. */
   start(): void;
-  /** Looks for a compaction after load (`compactAfterLoad`); true when it compacted. */
-  look(): boolean;
+  /**
+   * Looks for a compaction after a burst, given the RSS now; true when it compacted. Due when the process is quiet
+   * (under 5 % of a core since the last look), its RSS is ≥ 16 MiB over its lowest since the last compaction, and the
+   * last compaction was ≥ 60 s ago.
+   */
+  look(rssBytes: number): boolean;
   /** No compaction from now on (the agent stops). */
   stop(): void;
 }
@@ -103,17 +83,14 @@ export function createCompactions(opts: CompactionsOptions): Compactions {
 
   return {
     start: () => void compact("start"),
-    look() {
+    look(rss) {
       const at = now();
       const cpu = opts.cpuTimeMs();
-      const rss = opts.rssBytes();
-      const cpuShare = (cpu - lookedCpu) / Math.max(1, at - lookedAt);
+      const quiet = (cpu - lookedCpu) / Math.max(1, at - lookedAt) < QUIET_CPU_SHARE;
       lookedAt = at;
       lookedCpu = cpu;
       lowest = Math.min(lowest, rss);
-      const since = at - lastAt;
-      return compactAfterLoad({ cpuShare, rssBytes: rss, lowestRssBytes: lowest, msSinceLastCompaction: since }) &&
-        compact("after load");
+      return quiet && rss - lowest >= GROWN_BYTES && at - lastAt >= COMPACTION_GAP_MS && compact("after load");
     },
     stop() {
       able = false;
@@ -123,13 +100,14 @@ export function createCompactions(opts: CompactionsOptions): Compactions {
 
 /**
  * The native heap trims of a running agent; says once whether they run, and after each one lets `afterTrim` look for a
- * compaction (a compaction's freed buffers go back to malloc: the next trim then comes at once, after `everyMs`).
+ * compaction, given the RSS then (a compaction's freed buffers go back to malloc: the next trim then comes at once,
+ * after `everyMs`).
  */
 export function startTrims(
   trim: () => Promise<boolean>,
   opts: { rssBytes(): number; everyMs?: number | undefined },
   log: Logger,
-  afterTrim?: () => boolean,
+  afterTrim?: (rssBytes: number) => boolean,
 ): Every {
   const everyMs = opts.everyMs ?? 250;
   let delayMs = everyMs;
@@ -146,8 +124,9 @@ export function startTrims(
     if (first) log.info("native heap trims", { available });
     first = false;
     if (!available) return void trims.stop();
-    delayMs = nextTrimDelayMs(delayMs, everyMs, before - opts.rssBytes());
-    if (!signal.aborted && afterTrim?.()) delayMs = everyMs;
+    const after = opts.rssBytes();
+    delayMs = nextTrimDelayMs(delayMs, everyMs, before - after);
+    if (!signal.aborted && afterTrim?.(after)) delayMs = everyMs;
   });
   trims.start();
   return trims;

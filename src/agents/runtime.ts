@@ -45,9 +45,8 @@ export interface RunAgentOptions {
    * Compacts the heap (platform.ts `compactHeap`; see memory.ts): once `compactHeapAfterMs` (default 2,000) after
    * the start, as start-up (config, migrations, compiling the code) leaves 3.5–4.4 MB of garbage that V8 gives back
    * on its own only 15–40 s later; and after a burst, when a trim finds the agent quiet with its RSS 16 MiB or more
-   * over its lowest since the last compaction, at most once a minute (`compactAfterLoad`). Each pauses the agent for
-   * tens of ms.
-   * Returns false when the runtime cannot. Absent: never.
+   * over its lowest since the last compaction, at most once a minute (`Compactions.look`). Each pauses the agent
+   * for tens of ms. Returns false when the runtime cannot. Absent: never.
    */
   compactHeap?: () => boolean;
   compactHeapAfterMs?: number;

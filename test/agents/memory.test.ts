@@ -156,7 +156,7 @@ describe("heap compaction after load", () => {
     const look = (ms: number, cpuMs = 0) => {
       state.t += ms;
       state.cpu += cpuMs;
-      return compactions.look();
+      return compactions.look(state.rss);
     };
     return { compactions, state, lines, look };
   }
