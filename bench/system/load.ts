@@ -1,26 +1,22 @@
 // The load generator of the system benchmark, run as its own process (`deno run -A bench/system/load.ts PLAN`)
-// so its work never delays the fake platforms' clocks. autocannon (programmatic API) posts REAL platform
-// payloads: Telegram updates with the secret-token header, WhatsApp notifications signed with the app secret
-// (HMAC-SHA256 of the exact body bytes), one fresh chat per request (chat id = chatBase + n), at a fixed
-// offered rate per target.
+// so its work never delays the fake platforms' clocks. It prepares REAL platform payloads — Telegram updates
+// with the secret-token header, WhatsApp notifications signed with the app secret (HMAC-SHA256 of the exact body
+// bytes), one fresh chat per request (chat id = chatBase + n) — and posts them with wrk, one wrk process per
+// target (bench/system/wrk.lua: each request posted when it is due, one connection per wrk thread, each
+// request's answer timed by the thread that sent it). Arrivals are a Poisson process at each target's rate.
 //
-// autocannon's `overallRate` is enforced per connection per 1-second window (all connections of an instance
-// start their window together, then send back to back), so one instance offers its load in bursts. To offer the
-// load evenly, each target is driven by up to `phases` instances (each offering ≥ 1/s; at most 200 instances in
-// all, each costs the generator CPU) started 1000/phases ms apart, sharing its rate, and the targets' instances
-// are interleaved (target j starts j/N of that interval
-// later): at 100/s over 10 targets a request every 10 ms. (Until 2026-11-28 the instances offered ≥ 4/s and all
-// targets started together: 10 targets at 10/s each received ~50 requests at the same instant twice a second,
-// which is what made 12 agents look several times slower than 6 at the same total rate.)
+// wrk replaced autocannon on 2026-11-29: autocannon used 14–20 % of a core at 250–1,000/s on the benchmark's two
+// cores; wrk's C and prepared requests leave that CPU to the agents, as a remote client would.
 //
-// Output (JSON file `plan.out`): per target the sends ([chat, question index, sentAt ms epoch, high resolution])
-// and every webhook answer's status and latency (autocannon's per-response time; its own histogram is not used:
-// with a rate set it adds coordinated-omission samples assuming a 1 ms interval).
-import autocannon from "autocannon";
-import { readFile, writeFile } from "node:fs/promises";
+// Output (JSON file `plan.out`): per target the sends ([chat, question index, sentAt ms epoch]) and every
+// webhook answer's status and latency.
+import { spawn } from "node:child_process";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { signature, textPayload } from "../../test/fakes/graph.ts";
 import { makeUpdate } from "../../test/fakes/telegram.ts";
+import { seeded } from "../soak/plan.ts";
 
 export interface LoadTarget {
   name: string;
@@ -40,7 +36,6 @@ export interface LoadTarget {
 export interface LoadPlan {
   targets: LoadTarget[];
   seconds: number;
-  phases: number;
   out: string;
   /** Telegram fixture update (test/fixtures/telegram/text.json). */
   telegramFixture: Record<string, unknown>;
@@ -65,18 +60,18 @@ export interface LoadResult {
 }
 
 const clock = () => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const wrkScript = fileURLToPath(new URL("./wrk.lua", import.meta.url));
+/** Seconds wrk goes on after its last scheduled request, for the answers still on their way. */
+const TAIL_S = 2;
 
-function bodyFor(plan: LoadPlan, t: LoadTarget, n: number): { body: string; headers: Record<string, string> } {
+/** Request n of a target: its one header (secret token or signature) and its body. */
+function requestFor(plan: LoadPlan, t: LoadTarget, n: number): { header: string; body: string } {
   const chat = t.chatBase + n;
   // `{n}` makes a question unique to the request (model workload: never an FAQ or cache hit).
   const text = t.questions[n % t.questions.length]!.replace("{n}", String(t.idBase + n));
   if (t.kind === "telegram") {
     const u = makeUpdate(plan.telegramFixture, { updateId: t.idBase + n, chatId: chat, text });
-    return {
-      body: JSON.stringify(u),
-      headers: { "content-type": "application/json", "X-Telegram-Bot-Api-Secret-Token": t.secret },
-    };
+    return { header: t.secret, body: JSON.stringify(u) };
   }
   const body = JSON.stringify(textPayload({
     id: `wamid.BENCH${t.idBase + n}`,
@@ -84,64 +79,87 @@ function bodyFor(plan: LoadPlan, t: LoadTarget, n: number): { body: string; head
     body: text,
     phoneNumberId: t.phoneNumberId!,
   }));
-  return {
-    body,
-    headers: { "content-type": "application/json", "X-Hub-Signature-256": signature(body, t.secret) },
-  };
+  return { header: signature(body, t.secret), body };
 }
 
-/** How many autocannon instances drive a target: at most `phases` and 200 over all targets, each ≥ 1/s. */
-const phasesOf = (plan: LoadPlan, t: LoadTarget, targets: number) =>
-  Math.max(1, Math.min(plan.phases, Math.floor(200 / targets), Math.floor(t.rate)));
+interface WrkOut {
+  sent: number[];
+  acks: number[];
+  statuses: Record<string, number>;
+  errors: number;
+  timeouts: number;
+}
 
-async function drive(plan: LoadPlan, t: LoadTarget, phases: number, offsetMs: number): Promise<TargetResult> {
-  const result: TargetResult = { name: t.name, sends: [], ackMs: [], statuses: {}, errors: 0, timeouts: 0 };
-  let n = 0;
-  const perInstance = t.rate / phases; // the instances' rates add up to the target's rate
-  const runs: Promise<unknown>[] = [];
-  await sleep(offsetMs);
-  for (let i = 0; i < phases; i++) {
-    const rate = Math.max(1, Math.round(perInstance * (i + 1)) - Math.round(perInstance * i));
-    const instance = autocannon({
-      url: t.url,
-      method: "POST",
-      duration: plan.seconds,
-      connections: Math.max(1, Math.ceil(rate / 4)),
-      overallRate: rate,
-      timeout: 30,
-      requests: [{
-        setupRequest(req: Record<string, unknown>) {
-          const k = n++;
-          const { body, headers } = bodyFor(plan, t, k);
-          result.sends.push([t.chatBase + k, k % t.questions.length, clock()]);
-          return { ...req, method: "POST", body, headers };
-        },
-      }],
-    });
-    instance.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => {
-      result.ackMs.push(ms);
-      result.statuses[status] = (result.statuses[status] ?? 0) + 1;
-    });
-    instance.on("reqError", () => result.errors++);
-    runs.push(new Promise((resolve) => instance.on("done", resolve)));
-    if (i < phases - 1) await sleep(1000 / phases);
+/**
+ * Writes a target's requests for wrk.lua (a line each: when it is due, in ms after the start; the header's value;
+ * the body; tab-separated); returns the file. Arrivals are a Poisson process at the target's rate (independent
+ * customers: exponential gaps, seeded by the target's id base so a run can be repeated).
+ */
+async function prepare(plan: LoadPlan, t: LoadTarget, dir: string): Promise<string> {
+  const random = seeded(t.idBase);
+  let due = 0;
+  const lines = Array.from({ length: Math.ceil(t.rate * plan.seconds) }, (_, n) => {
+    const { header, body } = requestFor(plan, t, n);
+    const line = `${due.toFixed(3)}\t${header}\t${body}`;
+    due += (-Math.log(1 - random()) * 1000) / t.rate;
+    return line;
+  });
+  const requests = `${dir}/${t.name}.requests`;
+  await writeFile(requests, lines.join("\n") + "\n");
+  return requests;
+}
+
+/** Posts a target's prepared requests with one wrk process, its schedule starting at `t0` (ms epoch). */
+async function drive(plan: LoadPlan, t: LoadTarget, requests: string, t0: number): Promise<TargetResult> {
+  const out = `${requests}.wrk.json`;
+  // One connection per thread, a thread sending every 4th of the target's requests a second (at 250/s, one
+  // every 250 ms on average: it falls behind only while an answer takes longer).
+  const threads = String(Math.max(1, Math.ceil(t.rate / 4)));
+  const seconds = Math.ceil((t0 - clock()) / 1000 + plan.seconds + TAIL_S);
+  const child = spawn("wrk", ["-t", threads, "-c", threads, "-d", `${seconds}s`, "--timeout", "30s", "-s", wrkScript, t.url], {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: {
+      ...process.env,
+      WRK_REQUESTS: requests,
+      WRK_HEADER: t.kind === "telegram" ? "X-Telegram-Bot-Api-Secret-Token" : "X-Hub-Signature-256",
+      WRK_T0: String(t0),
+      WRK_THREADS: threads,
+      WRK_OUT: out,
+    },
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once("error", (err) => reject(new Error(`cannot run wrk (apt-get install wrk): ${err.message}`)));
+    child.once("exit", resolve);
+  });
+  if (code !== 0) throw new Error(`wrk for ${t.name} exited ${code}`);
+  const got = JSON.parse(await readFile(out, "utf8")) as WrkOut;
+  await Promise.all([rm(requests), rm(out)]);
+  const sends: [number, number, number][] = [];
+  for (let i = 0; i < got.sent.length; i += 2) {
+    const n = got.sent[i]!;
+    sends.push([t.chatBase + n, n % t.questions.length, got.sent[i + 1]!]);
   }
-  const done = await Promise.all(runs) as { timeouts: number }[];
-  result.timeouts = done.reduce((a, r) => a + (r.timeouts ?? 0), 0);
-  return result;
+  return { name: t.name, sends, ackMs: got.acks, statuses: got.statuses, errors: got.errors, timeouts: got.timeouts };
+}
+
+/** CPU seconds of this process and of its children that ended (the wrk processes), from /proc/self/stat. The
+ * requests are prepared before the load starts: the load's CPU is the difference from then. */
+async function cpuWithChildren(): Promise<number> {
+  const stat = await readFile("/proc/self/stat", "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+  // fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14–17.
+  return (fields[11]! + fields[12]! + fields[13]! + fields[14]!) / 100;
 }
 
 if (import.meta.main) {
   const plan = JSON.parse(await readFile(process.argv[2]!, "utf8")) as LoadPlan;
-  const startedAt = clock();
+  const dir = plan.out.slice(0, plan.out.lastIndexOf("/"));
   const driven = plan.targets.filter((t) => t.rate > 0);
-  const targets = await Promise.all(
-    driven.map((t, j) => {
-      const phases = phasesOf(plan, t, driven.length);
-      return drive(plan, t, phases, (j / driven.length) * (1000 / phases));
-    }),
-  );
-  const cpu = process.cpuUsage();
-  const out: LoadResult = { startedAt, endedAt: clock(), cpuS: (cpu.user + cpu.system) / 1e6, targets };
+  const files = await Promise.all(driven.map((t) => prepare(plan, t, dir)));
+  const startedAt = clock();
+  const cpu0 = await cpuWithChildren();
+  const start = startedAt + 500; // every wrk has read its requests and connected before its first is due
+  const targets = await Promise.all(driven.map((t, j) => drive(plan, t, files[j]!, start)));
+  const out: LoadResult = { startedAt, endedAt: clock(), cpuS: (await cpuWithChildren()) - cpu0, targets };
   await writeFile(plan.out, JSON.stringify(out));
 }

@@ -1,10 +1,10 @@
 // `npm run bench -- system [--quick] [--seconds N] [--steps R,R,…] [--model-steps R,…] [--twelve-steps R,…]
-//   [--classic-steps R,…] [--defaults-steps R,…] [--v8-steps R,…] [--phases N] [--no-llama]
+//   [--classic-steps R,…] [--defaults-steps R,…] [--v8-steps R,…] [--no-llama]
 //   [--profile-rate R] [--skip twelve,classic,bound,model,floor,defaults,profile,v8] [--out PATH] [--dir DIR]`
 //
 // The whole system on one machine: every agent its own `aideazz agent` process under Deno on one database,
 // fake Telegram (a Bot API server per bot) / Graph (per number) / Groq / Anthropic servers and the real
-// llama.cpp sidecar (tiny model, last in every chain). A load generator process (autocannon, bench/system/load.ts)
+// llama.cpp sidecar (tiny model, last in every chain). A load generator process (wrk, bench/system/load.ts)
 // posts real platform payloads — Telegram updates with the secret header, WhatsApp notifications signed with
 // the app secret — at increasing offered loads, one fresh chat per request. Per step: webhook ack p50/p99,
 // reply latency (webhook POST → the reply arriving at the fake platform) p50/p99 per kind of answer,
@@ -91,7 +91,6 @@ const { values } = parseArgs({
     "defaults-steps": { type: "string" },
     "v8-steps": { type: "string" },
     "profile-rate": { type: "string" },
-    phases: { type: "string" },
     "no-llama": { type: "boolean" },
     skip: { type: "string" },
     out: { type: "string" },
@@ -107,7 +106,6 @@ const twelveSteps = list(values["twelve-steps"], quick ? [10, 200] : [10, 100, 2
 const classicSteps = list(values["classic-steps"], quick ? [5, 20] : [5, 10, 20]);
 const defaultsSteps = list(values["defaults-steps"], quick ? [10] : [10, 100]);
 const v8Steps = list(values["v8-steps"], quick ? [10] : [100, 1000]);
-const phases = Number(values.phases ?? 50);
 const skip = new Set((values.skip ?? "").split(",").filter(Boolean));
 const outPath = values.out ?? "bench/results/system.json";
 const workDir = resolve(values.dir ?? ".cache/bench-system");
@@ -238,7 +236,6 @@ async function step(ctx: StepContext, label: string, rate: number, secs: number,
   const plan: LoadPlan = {
     targets: ctx.targets(rate, work.questions),
     seconds: secs,
-    phases,
     out: join(workDir, `load.out.json`),
     telegramFixture,
   };
@@ -397,7 +394,6 @@ async function boundProbe(cluster: Cluster, ctx: StepContext) {
   const load = await runLoad({
     targets: ctx.targets(rate, work.questions),
     seconds: secs,
-    phases: Math.min(phases, 10),
     out: join(workDir, "bound.out.json"),
     telegramFixture,
   }, join(workDir, "bound.plan.json"));
@@ -412,7 +408,7 @@ async function boundProbe(cluster: Cluster, ctx: StepContext) {
   const wall = Date.now();
   const started = clock();
   await cluster.start("orchestrator");
-  // Only acknowledged requests are owed a reply; autocannon abandons the ones in flight when its time is up.
+  // Only acknowledged requests are owed a reply; wrk abandons the ones in flight when its time is up.
   const want = new Set(sends.map((s) => s[0]));
   const owed = ok;
   const arrivals: number[] = [];
@@ -624,7 +620,6 @@ async function profilePhase(rate: number) {
     const load = await runLoad({
       targets: sctx.targets(rate, hitQuestions().questions),
       seconds,
-      phases,
       out: join(alone, "load.out.json"),
       telegramFixture,
     }, join(alone, "load.plan.json"));
