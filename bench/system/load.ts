@@ -93,16 +93,16 @@ interface WrkOut {
 /**
  * Writes a target's requests for wrk.lua (a line each: when it is due, in ms after the start; the header's value;
  * the body; tab-separated); returns the file. Arrivals are a Poisson process at the target's rate (independent
- * customers: exponential gaps, seeded by the target's id base so a run can be repeated).
+ * customers), given its count: rate × seconds requests at uniformly random times in the step, in order (seeded
+ * by the target's id base, so a run can be repeated).
  */
 async function prepare(plan: LoadPlan, t: LoadTarget, dir: string): Promise<string> {
   const random = seeded(t.idBase);
-  let due = 0;
-  const lines = Array.from({ length: Math.ceil(t.rate * plan.seconds) }, (_, n) => {
+  const count = Math.ceil(t.rate * plan.seconds);
+  const due = Array.from({ length: count }, () => random() * plan.seconds * 1000).sort((a, b) => a - b);
+  const lines = due.map((ms, n) => {
     const { header, body } = requestFor(plan, t, n);
-    const line = `${due.toFixed(3)}\t${header}\t${body}`;
-    due += (-Math.log(1 - random()) * 1000) / t.rate;
-    return line;
+    return `${ms.toFixed(3)}\t${header}\t${body}`;
   });
   const requests = `${dir}/${t.name}.requests`;
   await writeFile(requests, lines.join("\n") + "\n");
