@@ -409,8 +409,9 @@ export async function createModelRouter(
     env: deps.env,
     ...(deps.log
       ? {
+        // Not `from`: the logger hashes a field of that name (a WhatsApp sender's phone number).
         onBreakerChange: (p: string, from: string, to: string) =>
-          deps.log?.warn("breaker changed", { provider: p, from, to }),
+          deps.log?.warn("breaker changed", { provider: p, previous: from, state: to }),
       }
       : {}),
   });

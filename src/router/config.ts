@@ -36,8 +36,10 @@ export const providerSchema = z.strictObject({
   timeoutMs: z.number().int().positive().default(3_000).describe(
     "Per-attempt timeout; it aborts the HTTP request",
   ),
-  maxConcurrent: count.default(4).describe(
-    "Bulkhead: calls in flight to this provider at most (per process)",
+  maxConcurrent: count.optional().describe(
+    "Bulkhead: calls in flight to this provider at most (per process). Default 4; llama-cpp 1: llama-server's " +
+      "slots share one KV cache of --ctx-size tokens, and prompts in flight together that overflow it fail " +
+      '(500 "Context size has been exceeded"). Raise it with --ctx-size and --parallel',
   ),
   limits: limitsSchema.optional(),
 });
@@ -169,9 +171,12 @@ export const DEFAULT_CLASSIFY: ClassifyConfig = {
   default: "simple",
 };
 
+/** A provider's config with its bulkhead size resolved. */
+export type ResolvedProvider = ProviderConfig & { maxConcurrent: number };
+
 export interface RouterSettings {
   deadlineMs: number;
-  providers: Record<string, ProviderConfig>;
+  providers: Record<string, ResolvedProvider>;
   chains: Record<Tier, readonly string[]>;
   classify: ClassifyConfig;
   retry: RetryConfig;
@@ -183,7 +188,12 @@ export interface RouterSettings {
 export function resolveRouterSettings(cfg: RouterConfig): RouterSettings {
   return {
     deadlineMs: cfg.deadlineMs,
-    providers: cfg.providers,
+    providers: Object.fromEntries(
+      Object.entries(cfg.providers).map(([name, p]) => [
+        name,
+        { ...p, maxConcurrent: p.maxConcurrent ?? (p.kind === "llama-cpp" ? 1 : 4) },
+      ]),
+    ),
     chains: {
       simple: cfg.tiers?.simple ?? cfg.chain,
       complex: cfg.tiers?.complex ?? cfg.chain,

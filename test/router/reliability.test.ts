@@ -1,5 +1,6 @@
 // RELIABILITY.md checklist D1–D6 against the router's provider layer, with fake Groq / Anthropic / llama servers.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createLogger } from "../../src/log.ts";
 import { AllProvidersFailedError } from "../../src/router/errors.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "../fakes/anthropic.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
@@ -179,6 +180,13 @@ describe("D4: a provider down for 60 s", () => {
       clock.advance(1_000);
     }
     expect(h.router.breakerStates()["groq"]).toBe("open");
+    const changes = h.log.lines.filter((l) => l.msg === "breaker changed");
+    expect(changes.map((l) => l.fields)).toEqual([{ provider: "groq", previous: "closed", state: "open" }]);
+    // As the agents' logger writes it: the states stay readable (a field named `from` would be hashed as an id).
+    const written: string[] = [];
+    const logger = createLogger({ agent: "orchestrator", secrets: Object.values(KEYS), write: (l) => void written.push(l) });
+    logger.warn(changes[0]!.msg, changes[0]!.fields);
+    expect(JSON.parse(written[0]!)).toMatchObject({ provider: "groq", previous: "closed", state: "open" });
     for (let i = 0; i < 10; i++) {
       const { decision } = await h.router.route(ask());
       expect(decision.attempts[0]).toMatchObject({

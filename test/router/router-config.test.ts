@@ -33,6 +33,16 @@ describe("router config", () => {
     expect(s.chains).toEqual({ simple: ["groq"], complex: ["groq"], "high-value": ["groq"] });
   });
 
+  it("gives a llama-cpp provider one call at a time unless the config says more", () => {
+    const local = { kind: "llama-cpp", baseUrl: "http://127.0.0.1:8090/v1", model: "tiny" };
+    const s = resolveRouterSettings(
+      routerSchema.parse({ providers: { groq, local, wide: { ...local, maxConcurrent: 3 } }, chain: ["groq", "local"] }),
+    );
+    expect(s.providers["local"]!.maxConcurrent).toBe(1);
+    expect(s.providers["wide"]!.maxConcurrent).toBe(3);
+    expect(s.providers["groq"]!.maxConcurrent).toBe(4);
+  });
+
   it("rejects unknown fields, unknown providers in any chain, and a Claude model without a price", () => {
     expect(issues({ providers: { groq: { ...groq, timeout: 5 } } })).toEqual([
       expect.stringMatching(/^providers\.groq: Unrecognized key/),

@@ -4,7 +4,7 @@
  * @module
  */
 import { type BreakerState, createBreaker } from "../breaker.ts";
-import type { BreakerConfig, ProviderConfig } from "../config.ts";
+import type { BreakerConfig, ProviderConfig, ResolvedProvider } from "../config.ts";
 import type { ChainEntry } from "../chain.ts";
 import { createAnthropicProvider } from "./anthropic.ts";
 import { createBulkhead } from "./bulkhead.ts";
@@ -58,7 +58,7 @@ export interface EntryDeps extends ProviderDeps {
 
 /** One chain entry (provider, breaker, bulkhead) per configured provider. */
 export function createChainEntries(
-  providers: Readonly<Record<string, ProviderConfig>>,
+  providers: Readonly<Record<string, ResolvedProvider>>,
   breaker: BreakerConfig,
   deps: EntryDeps,
 ): Map<string, ChainEntry> {

@@ -3,7 +3,9 @@
 // CI=true a missing install fails (as test/llama does).
 import process from "node:process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { resolveRouterSettings, routerSchema } from "../../../src/router/config.ts";
 import { createLlamaCppProvider } from "../../../src/router/providers/llama-cpp.ts";
+import { createChainEntries } from "../../../src/router/providers/mod.ts";
 import {
   llamaAvailable,
   llamaMissingMessage,
@@ -11,6 +13,8 @@ import {
   startLlamaServer,
 } from "../../support/llama-server.ts";
 import { runProviderContract } from "./contract.ts";
+import { ask, harness } from "./router-harness.ts";
+import { testStore } from "./support.ts";
 
 const run = llamaAvailable() || process.env.CI === "true";
 
@@ -79,5 +83,35 @@ describe.runIf(run)("llama-cpp provider against the real llama-server", () => {
     });
     expect(res.usage.outputTokens).toBe(4);
     expect(res.finishReason).toBe("length");
+  });
+
+  // llama-server's slots share one KV cache (its context, 2,048 tokens for the tiny model): four ~830-token turns
+  // at once overflow it, and it answers 500 "Context size has been exceeded" (seen in the system benchmark when
+  // Groq and Claude were down). The router's default for a llama-cpp provider, one call at a time, queues them.
+  it("answers turns that arrive together, one at a time, with the router's default bulkhead", async () => {
+    const ts = await testStore();
+    try {
+      const settings = resolveRouterSettings(routerSchema.parse({
+        providers: { local: { kind: "llama-cpp", baseUrl: `${server.url}/v1`, model: "tiny", timeoutMs: 20_000 } },
+        chain: ["local"],
+        retry: { maxAttempts: 1 },
+      }));
+      const entries = createChainEntries(settings.providers, settings.breaker, {
+        fetch: testFetch,
+        now: Date.now,
+        env: {},
+      });
+      const h = await harness({ providers: settings.providers, chain: ["local"] }, { store: ts, entries });
+      const prompt = "You are the support assistant of Acme. Answer briefly and politely. ".repeat(6);
+      const turn = () => {
+        const input = ask(prompt);
+        return h.router.route({ ...input, request: { ...input.request, maxTokens: 300 } });
+      };
+      const results = await Promise.all(Array.from({ length: 5 }, turn));
+      expect(results.map((r) => r.decision.provider)).toEqual(Array(5).fill("local"));
+      expect(results.map((r) => r.response.usage.outputTokens)).toEqual(Array(5).fill(300));
+    } finally {
+      await ts.cleanup();
+    }
   });
 });
