@@ -15,7 +15,12 @@ export interface Bulkhead {
   acquire(waitMs: number, signal: AbortSignal): Promise<(() => void) | undefined>;
 }
 
-export function createBulkhead(maxConcurrent: number, maxQueue = maxConcurrent * 4): Bulkhead {
+/**
+ * `maxQueue` defaults to 4 × `maxConcurrent`, and at least 16: the orchestrator runs up to 16 model turns at once,
+ * and with one provider left (e.g. the local model, one call at a time, while Groq and Claude are down) they all
+ * wait for it, each at most its `waitMs`, instead of finding the queue full (a fallback reply).
+ */
+export function createBulkhead(maxConcurrent: number, maxQueue = Math.max(16, maxConcurrent * 4)): Bulkhead {
   let inFlight = 0;
   const waiters: Array<(granted: boolean) => void> = [];
 

@@ -87,13 +87,15 @@ describe.runIf(run)("llama-cpp provider against the real llama-server", () => {
 
   // llama-server's slots share one KV cache (its context, 2,048 tokens for the tiny model): four ~830-token turns
   // at once overflow it, and it answers 500 "Context size has been exceeded" (seen in the system benchmark when
-  // Groq and Claude were down). The router's default for a llama-cpp provider, one call at a time, queues them.
-  it("answers turns that arrive together, one at a time, with the router's default bulkhead", async () => {
+  // Groq and Claude were down). The router's default for a llama-cpp provider, one call at a time, queues them,
+  // and its queue holds the orchestrator's 16 model turns.
+  it("answers 16 turns that arrive together, one at a time, with the router's default bulkhead", async () => {
     const ts = await testStore();
     try {
       const settings = resolveRouterSettings(routerSchema.parse({
-        providers: { local: { kind: "llama-cpp", baseUrl: `${server.url}/v1`, model: "tiny", timeoutMs: 20_000 } },
+        providers: { local: { kind: "llama-cpp", baseUrl: `${server.url}/v1`, model: "tiny", timeoutMs: 60_000 } },
         chain: ["local"],
+        deadlineMs: 60_000,
         retry: { maxAttempts: 1 },
       }));
       const entries = createChainEntries(settings.providers, settings.breaker, {
@@ -107,9 +109,9 @@ describe.runIf(run)("llama-cpp provider against the real llama-server", () => {
         const input = ask(prompt);
         return h.router.route({ ...input, request: { ...input.request, maxTokens: 300 } });
       };
-      const results = await Promise.all(Array.from({ length: 5 }, turn));
-      expect(results.map((r) => r.decision.provider)).toEqual(Array(5).fill("local"));
-      expect(results.map((r) => r.response.usage.outputTokens)).toEqual(Array(5).fill(300));
+      const results = await Promise.all(Array.from({ length: 16 }, turn));
+      expect(results.map((r) => r.decision.provider)).toEqual(Array(16).fill("local"));
+      expect(results.map((r) => r.response.usage.outputTokens)).toEqual(Array(16).fill(300));
     } finally {
       await ts.cleanup();
     }
