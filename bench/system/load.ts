@@ -17,6 +17,7 @@ import process from "node:process";
 import { signature, textPayload } from "../../test/fakes/graph.ts";
 import { makeUpdate } from "../../test/fakes/telegram.ts";
 import { seeded } from "../soak/plan.ts";
+import { parseProcStat } from "./measure.ts";
 
 export interface LoadTarget {
   name: string;
@@ -142,13 +143,11 @@ async function drive(plan: LoadPlan, t: LoadTarget, requests: string, t0: number
   return { name: t.name, sends, ackMs: got.acks, statuses: got.statuses, errors: got.errors, timeouts: got.timeouts };
 }
 
-/** CPU seconds of this process and of its children that ended (the wrk processes), from /proc/self/stat. The
- * requests are prepared before the load starts: the load's CPU is the difference from then. */
+/** CPU seconds of this process and of its children that ended (the wrk processes). The requests are prepared
+ * before the load starts: the load's CPU is the difference from then. */
 async function cpuWithChildren(): Promise<number> {
-  const stat = await readFile("/proc/self/stat", "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
-  // fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14–17.
-  return (fields[11]! + fields[12]! + fields[13]! + fields[14]!) / 100;
+  const { user, sys, children } = parseProcStat(await readFile("/proc/self/stat", "utf8"));
+  return user + sys + children;
 }
 
 if (import.meta.main) {

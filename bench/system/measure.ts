@@ -31,12 +31,15 @@ export function dist(values: number[]): Dist {
 }
 
 /** The name, CPU seconds and nice value of a process or thread, from the text of its /proc/…/stat. */
-export function parseProcStat(stat: string): { name: string; user: number; sys: number; nice: number } {
+export function parseProcStat(
+  stat: string,
+): { name: string; user: number; sys: number; children: number; nice: number } {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3 (state)
   return {
     name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
     user: Number(fields[11]) / 100, // utime, stime in clock ticks (CLK_TCK = 100)
     sys: Number(fields[12]) / 100,
+    children: (Number(fields[13]) + Number(fields[14])) / 100, // cutime + cstime: children waited for
     nice: Number(fields[16]),
   };
 }

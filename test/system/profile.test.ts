@@ -1,6 +1,7 @@
 // The system benchmark's profile summary (bench/system/profile.ts): samples put in categories by their stack,
 // our innermost function per sample, and CPU per thread from /proc.
 import { describe, expect, it } from "vitest";
+import { parseProcStat } from "../../bench/system/measure.ts";
 import { type CpuProfile, summarizeProfile, threadCpu, threadShare } from "../../bench/system/profile.ts";
 
 const SRC = "file:///work/app/src";
@@ -74,7 +75,7 @@ describe("threadCpu / threadShare", () => {
   });
 
   it("adds up the other threads by name, and counts a thread that started in between from zero", () => {
-    const t = (name: string, user: number, sys: number) => ({ name, user, sys, nice: 0 });
+    const t = (name: string, user: number, sys: number) => ({ name, user, sys, children: 0, nice: 0 });
     const before = new Map([[10, t("deno", 5, 1)], [11, t("tokio-runtime-w", 1, 1)], [
       12,
       t("tokio-runtime-w", 0, 0),
@@ -94,5 +95,13 @@ describe("threadCpu / threadShare", () => {
 
   it("is empty for a process that does not exist", async () => {
     expect((await threadCpu(2 ** 22 + 7)).size).toBe(0);
+  });
+});
+
+describe("parseProcStat", () => {
+  it("reads a process's own CPU, its ended children's (the load generator's wrk processes) and its nice", () => {
+    // /proc/<pid>/stat of a process named "deno (x) y": the name may hold spaces and parentheses.
+    const stat = "4242 (deno (x) y) S 1 4242 4242 0 -1 4194560 9000 0 0 0 250 50 700 130 20 5 7 0 12345";
+    expect(parseProcStat(stat)).toEqual({ name: "deno (x) y", user: 2.5, sys: 0.5, children: 8.3, nice: 5 });
   });
 });
