@@ -44,8 +44,12 @@ export interface LoadPlan {
 
 export interface TargetResult {
   name: string;
+  /** Requests prepared for the step; those not in `sends` were never sent (queued behind an unanswered one). */
+  planned: number;
   /** [chat, question index, sentAt] */
   sends: [number, number, number][];
+  /** Per send, how late it left after it was due (ms). */
+  lateMs: number[];
   ackMs: number[];
   statuses: Record<string, number>;
   errors: number;
@@ -83,48 +87,47 @@ function requestFor(plan: LoadPlan, t: LoadTarget, n: number): { header: string;
   return { header: signature(body, t.secret), body };
 }
 
-interface WrkOut {
-  sent: number[];
-  acks: number[];
-  statuses: Record<string, number>;
-  errors: number;
-  timeouts: number;
-}
-
 /**
  * Writes a target's requests for wrk.lua (a line each: when it is due, in ms after the start; the header's value;
  * the body; tab-separated); returns the file. Arrivals are a Poisson process at the target's rate (independent
  * customers), given its count: rate × seconds requests at uniformly random times in the step, in order (seeded
  * by the target's id base, so a run can be repeated).
  */
-async function prepare(plan: LoadPlan, t: LoadTarget, dir: string): Promise<string> {
+async function prepare(plan: LoadPlan, t: LoadTarget, dir: string): Promise<Prepared> {
   const random = seeded(t.idBase);
   const count = Math.ceil(t.rate * plan.seconds);
-  const due = Array.from({ length: count }, () => random() * plan.seconds * 1000).sort((a, b) => a - b);
+  const due = Array.from({ length: count }, () => Math.round(random() * plan.seconds * 1000)).sort((a, b) => a - b);
   const lines = due.map((ms, n) => {
     const { header, body } = requestFor(plan, t, n);
-    return `${ms.toFixed(3)}\t${header}\t${body}`;
+    return `${ms}\t${header}\t${body}`;
   });
-  const requests = `${dir}/${t.name}.requests`;
-  await writeFile(requests, lines.join("\n") + "\n");
-  return requests;
+  const file = `${dir}/${t.name}.requests`;
+  await writeFile(file, lines.join("\n") + "\n");
+  return { file, due };
+}
+
+interface Prepared {
+  file: string;
+  /** When each request is due, in ms after the start. */
+  due: number[];
 }
 
 /** Posts a target's prepared requests with one wrk process, its schedule starting at `t0` (ms epoch). */
-async function drive(plan: LoadPlan, t: LoadTarget, requests: string, t0: number): Promise<TargetResult> {
-  const out = `${requests}.wrk.json`;
-  // One connection per thread, a thread sending every 4th of the target's requests a second (at 250/s, one
-  // every 250 ms on average: it falls behind only while an answer takes longer).
-  const threads = String(Math.max(1, Math.ceil(t.rate / 4)));
+async function drive(plan: LoadPlan, t: LoadTarget, prepared: Prepared, t0: number): Promise<TargetResult> {
+  const out = `${prepared.file}.wrk`;
+  // One connection per thread, ⌈rate / 4⌉ threads: each sends every N-th request, ~4 a second (at 250/s, one every
+  // 250 ms on average): it falls behind only while an answer takes longer.
+  const threads = Math.max(1, Math.ceil(t.rate / 4));
   const seconds = Math.ceil((t0 - clock()) / 1000 + plan.seconds + TAIL_S);
-  const child = spawn("wrk", ["-t", threads, "-c", threads, "-d", `${seconds}s`, "--timeout", "30s", "-s", wrkScript, t.url], {
+  const args = ["-t", String(threads), "-c", String(threads), "-d", `${seconds}s`, "--timeout", "30s", "-s", wrkScript];
+  const child = spawn("wrk", [...args, t.url], {
     stdio: ["ignore", "ignore", "inherit"],
     env: {
       ...process.env,
-      WRK_REQUESTS: requests,
+      WRK_REQUESTS: prepared.file,
       WRK_HEADER: t.kind === "telegram" ? "X-Telegram-Bot-Api-Secret-Token" : "X-Hub-Signature-256",
       WRK_T0: String(t0),
-      WRK_THREADS: threads,
+      WRK_THREADS: String(threads),
       WRK_OUT: out,
     },
   });
@@ -133,14 +136,32 @@ async function drive(plan: LoadPlan, t: LoadTarget, requests: string, t0: number
     child.once("exit", resolve);
   });
   if (code !== 0) throw new Error(`wrk for ${t.name} exited ${code}`);
-  const got = JSON.parse(await readFile(out, "utf8")) as WrkOut;
-  await Promise.all([rm(requests), rm(out)]);
-  const sends: [number, number, number][] = [];
-  for (let i = 0; i < got.sent.length; i += 2) {
-    const n = got.sent[i]!;
-    sends.push([t.chatBase + n, n % t.questions.length, got.sent[i + 1]!]);
+  const files = [`${out}.json`, ...Array.from({ length: threads }, (_, i) => `${out}.${i}`)];
+  const [summary, ...records] = await Promise.all(files.map((f) => readFile(f, "utf8")));
+  await Promise.all([prepared.file, ...files].map((f) => rm(f)));
+  const { errors, timeouts } = JSON.parse(summary!) as { errors: number; timeouts: number };
+  const result: TargetResult = {
+    name: t.name,
+    planned: prepared.due.length,
+    sends: [],
+    lateMs: [],
+    ackMs: [],
+    statuses: {},
+    errors,
+    timeouts,
+  };
+  for (const line of records.join("").split("\n")) {
+    const [kind, k, value, status] = line.split(" ");
+    const n = Number(k);
+    if (kind === "s") {
+      result.sends.push([t.chatBase + n, n % t.questions.length, Number(value)]);
+      result.lateMs.push(Number(value) - (t0 + prepared.due[n]!));
+    } else if (kind === "a") {
+      result.ackMs.push(Number(value));
+      result.statuses[status!] = (result.statuses[status!] ?? 0) + 1;
+    }
   }
-  return { name: t.name, sends, ackMs: got.acks, statuses: got.statuses, errors: got.errors, timeouts: got.timeouts };
+  return result;
 }
 
 /** CPU seconds of this process and of its children that ended (the wrk processes). The requests are prepared
@@ -154,11 +175,11 @@ if (import.meta.main) {
   const plan = JSON.parse(await readFile(process.argv[2]!, "utf8")) as LoadPlan;
   const dir = plan.out.slice(0, plan.out.lastIndexOf("/"));
   const driven = plan.targets.filter((t) => t.rate > 0);
-  const files = await Promise.all(driven.map((t) => prepare(plan, t, dir)));
+  const prepared = await Promise.all(driven.map((t) => prepare(plan, t, dir)));
   const startedAt = clock();
   const cpu0 = await cpuWithChildren();
   const start = startedAt + 500; // every wrk has read its requests and connected before its first is due
-  const targets = await Promise.all(driven.map((t, j) => drive(plan, t, files[j]!, start)));
+  const targets = await Promise.all(driven.map((t, j) => drive(plan, t, prepared[j]!, start)));
   const out: LoadResult = { startedAt, endedAt: clock(), cpuS: (await cpuWithChildren()) - cpu0, targets };
   await writeFile(plan.out, JSON.stringify(out));
 }

@@ -133,6 +133,9 @@ interface StepResult {
   offered_per_s: number;
   seconds: number;
   sent: number;
+  /** Requests the generator never sent (queued behind an answer that never came) and how late the sent ones left. */
+  unsent: number;
+  late_ms: Dist;
   ack_2xx: number;
   errors: number;
   missing_replies: number;
@@ -296,6 +299,8 @@ async function step(ctx: StepContext, label: string, rate: number, secs: number,
     offered_per_s: rate,
     seconds: secs,
     sent: sends.size,
+    unsent: load.targets.reduce((a, t) => a + t.planned - t.sends.length, 0),
+    late_ms: dist(load.targets.flatMap((t) => t.lateMs)),
     ack_2xx: ok,
     errors,
     missing_replies: sends.size - seen.size,
@@ -324,6 +329,10 @@ function printStep(s: StepResult) {
       r(s.reply_ms.model).padStart(11)
     } ms | ${String(s.replies_per_s).padStart(5)} replies/s | err ${s.errors} missing ${s.missing_replies} drain ${s.drain_s} s | cpu% ${cpu} | ${round(perReply, 2)} cpu-ms/reply`,
   );
+  // The generator fell behind: requests never sent, or sent late (each thread waits for its previous answer).
+  if (s.unsent > 0 || s.late_ms.p99 > 10) {
+    console.log(`   generator behind: ${s.unsent} never sent, sent late p50/p99 ${s.late_ms.p50}/${s.late_ms.p99} ms`);
+  }
   const locks = Object.entries(s.write_lock).filter(([, l]) => l.transactions > 0);
   if (locks.length > 0) {
     const each = locks.map(([n, l]) => `${n} ${l.held_pct} (${l.hold_p99_ms}/${l.wait_p99_ms})`);
@@ -408,7 +417,8 @@ async function boundProbe(cluster: Cluster, ctx: StepContext) {
   const wall = Date.now();
   const started = clock();
   await cluster.start("orchestrator");
-  // Only acknowledged requests are owed a reply; wrk abandons the ones in flight when its time is up.
+  // Only acknowledged requests are owed a reply; wrk abandons the ones in flight when its time is up, and never
+  // sends those queued behind an answer that did not come.
   const want = new Set(sends.map((s) => s[0]));
   const owed = ok;
   const arrivals: number[] = [];

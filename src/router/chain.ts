@@ -397,13 +397,15 @@ export interface ModelRouterDeps extends Omit<ChainDeps, "quota" | "budget" | "r
  * const router = await createModelRouter(resolveRouterSettings(config.router), { client, fetch, env, now: Date.now, random: Math.random, sleep });
  * const { response, decision } = await router.route({ request: { messages, maxTokens: 300 }, turn: { text } });
  */
-export async function createModelRouter(
+/**
+ * Each provider's chain entry (its client, breaker and bulkhead), breaker changes logged. Routers of one process
+ * built on the same entries share each provider's limits (the orchestrator's bus turns and its OpenAI endpoint).
+ */
+export function createRouterEntries(
   settings: RouterSettings,
-  deps: ModelRouterDeps,
-): Promise<ModelRouter> {
-  const quota = createQuota({ client: deps.client, now: deps.now });
-  const budget = createBudget({ client: deps.client, config: settings.budget, now: deps.now });
-  const entries = deps.entries ?? createChainEntries(settings.providers, settings.breaker, {
+  deps: Pick<ModelRouterDeps, "fetch" | "now" | "env" | "log">,
+): Map<string, ChainEntry> {
+  return createChainEntries(settings.providers, settings.breaker, {
     fetch: deps.fetch,
     now: deps.now,
     env: deps.env,
@@ -415,6 +417,15 @@ export async function createModelRouter(
       }
       : {}),
   });
+}
+
+export async function createModelRouter(
+  settings: RouterSettings,
+  deps: ModelRouterDeps,
+): Promise<ModelRouter> {
+  const quota = createQuota({ client: deps.client, now: deps.now });
+  const budget = createBudget({ client: deps.client, config: settings.budget, now: deps.now });
+  const entries = deps.entries ?? createRouterEntries(settings, deps);
   for (const [name, cfg] of Object.entries(settings.providers)) {
     await quota.ensure(name, cfg.model, cfg.limits);
   }

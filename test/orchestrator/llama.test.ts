@@ -48,4 +48,31 @@ describe.skipIf(!available)("orchestrator with the real llama.cpp server", () =>
     expect(res.response.headers.get("x-aideazz-route")).toBe("local:local");
     expect(res.data.usage!.completion_tokens).toBeGreaterThan(0);
   }, 60_000);
+
+  it("the OpenAI endpoint's `local` and the bus turns send llama.cpp one call at a time between them", async () => {
+    let busiest = 0;
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        const slots = await (await fetch(`${llama.url}/slots`)).json() as { is_processing: boolean }[];
+        busiest = Math.max(busiest, slots.filter((s) => s.is_processing).length);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const client = new OpenAI({ apiKey: API_KEY, baseURL: `http://127.0.0.1:${h.port}/v1`, maxRetries: 0 });
+    const calls = Array.from({ length: 4 }, (_, i) =>
+      client.chat.completions.create({
+        model: "local",
+        messages: [{ role: "user", content: `Describe your plans in detail, number ${i}` }],
+        max_tokens: 64,
+      }));
+    await Promise.all(Array.from({ length: 4 }, (_, i) => h.ask(`s${i}`, `Tell me about your service levels, ${i}`)));
+    const answers = await Promise.all(calls);
+    const replies = await h.waitForReplies(5, 60_000); // the first test's reply, and these four
+    polling = false;
+    await poll;
+    expect(answers.every((a) => a.choices[0]!.message.content!.length > 0)).toBe(true);
+    expect(replies.filter((r) => r.kind === "answer")).toHaveLength(5);
+    expect(busiest).toBe(1);
+  }, 90_000);
 });

@@ -20,19 +20,29 @@ interface Received {
 let server: Server | undefined;
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
+  server?.closeAllConnections();
   await new Promise((r) => server ? server.close(r) : r(undefined));
   await cleanup?.();
   server = cleanup = undefined;
 });
 
-/** A webhook receiver answering 200 after 2 ms (or `status` for paths it names). */
-async function receiver(status: Record<string, number> = {}): Promise<{ url: string; got: Received[] }> {
+/**
+ * A webhook receiver answering 200 after 2 ms (or `status` for paths it names). `misbehave(i)` may take over the
+ * answer to the i-th request (0-based): "drop" closes the connection without answering, "hang" never answers.
+ */
+async function receiver(
+  status: Record<string, number> = {},
+  misbehave: (i: number) => "drop" | "hang" | undefined = () => undefined,
+): Promise<{ url: string; got: Received[] }> {
   const got: Received[] = [];
   server = createServer((req, res) => {
     let body = "";
     req.on("data", (c) => (body += c));
     req.on("end", () => {
+      const how = misbehave(got.length);
       got.push({ path: req.url!, headers: req.headers, body });
+      if (how === "drop") return void req.socket.destroy();
+      if (how === "hang") return;
       setTimeout(() => res.writeHead(status[req.url!] ?? 200).end("ok"), 2);
     });
   });
@@ -110,10 +120,13 @@ describe("the system benchmark's load generator", () => {
     const [rtg, rwa] = result.targets;
     expect(rtg!.name).toBe("tg");
     expect(new Set(rtg!.sends.map((s) => s[0]))).toEqual(new Set(updates.map((u) => u.message.chat.id)));
-    expect(rtg!.sends.every(([chat, q]) => q === (chat - 5_000) % 2)).toBe(true);
     expect(rwa!.sends).toHaveLength(60);
     for (const t of result.targets) {
+      expect(t.planned).toBe(t.sends.length);
       expect(t.ackMs).toHaveLength(t.sends.length);
+      // Never more than a ms early (wrk's timers count whole ms), and on time against a receiver this quick.
+      expect(Math.min(...t.lateMs)).toBeGreaterThan(-1);
+      expect(Math.max(...t.lateMs)).toBeLessThan(100);
       expect(Math.min(...t.ackMs), "the receiver answers after ~2 ms").toBeGreaterThan(1);
       expect(Math.max(...t.ackMs)).toBeLessThan(1_000);
       expect(t.statuses).toEqual({ "200": t.sends.length });
@@ -127,22 +140,45 @@ describe("the system benchmark's load generator", () => {
     expect(result.cpuS).toBeGreaterThan(0);
   });
 
+  const wa = (url: string, rate: number) => ({
+    name: "wa",
+    kind: "whatsapp" as const,
+    url: `${url}/whatsapp/webhook`,
+    rate,
+    secret: "wa-app-secret",
+    phoneNumberId: "106540352242901",
+    chatBase: 1,
+    idBase: 1,
+    questions: ["hi"],
+  });
+
+  it("after a dropped connection sends each later request once and counts the error", async () => {
+    const { url, got } = await receiver({}, (i) => (i === 2 ? "drop" : undefined));
+    const result = await runLoad({ seconds: 1, targets: [wa(url, 8)] });
+    const wamids = got.map((r) => JSON.parse(r.body).entry[0].changes[0].value.messages[0].id);
+    expect(wamids).toHaveLength(8);
+    expect(new Set(wamids).size).toBe(8); // none posted twice
+    const t = result.targets[0]!;
+    expect(t.sends).toHaveLength(8);
+    expect(new Set(t.sends.map((s) => s[0])).size).toBe(8);
+    expect(t.ackMs).toHaveLength(7); // the dropped one has no answer
+    expect(t.errors).toBe(1);
+  });
+
+  it("reports the requests queued behind an answer that never came as never sent", async () => {
+    const { url, got } = await receiver({}, (i) => (i === 0 ? "hang" : undefined));
+    // 8/s: two wrk threads, each with every other request; the one whose first answer hangs sends no more.
+    const result = await runLoad({ seconds: 1, targets: [wa(url, 8)] });
+    const t = result.targets[0]!;
+    expect(t.planned).toBe(8);
+    expect(t.sends).toHaveLength(got.length);
+    expect(t.planned - t.sends.length).toBe(3);
+    expect(t.ackMs).toHaveLength(4);
+  });
+
   it("counts the answers that are not 2xx by status", async () => {
     const { url } = await receiver({ "/whatsapp/webhook": 401 });
-    const result = await runLoad({
-      seconds: 1,
-      targets: [{
-        name: "wa",
-        kind: "whatsapp",
-        url: `${url}/whatsapp/webhook`,
-        rate: 20,
-        secret: "wa-app-secret",
-        phoneNumberId: "106540352242901",
-        chatBase: 1,
-        idBase: 1,
-        questions: ["hi"],
-      }],
-    });
+    const result = await runLoad({ seconds: 1, targets: [wa(url, 20)] });
     expect(result.targets[0]!.statuses).toEqual({ "401": 20 });
   });
 });

@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises";
 import { INBOUND_TOPIC, outboundTopic } from "../../bus/envelopes.ts";
 import { type Consumer, createRetention, createSqliteBus } from "../../bus/mod.ts";
 import { createResponseCache } from "../../router/cache.ts";
-import { createModelRouter, type ModelRouter } from "../../router/chain.ts";
+import { createModelRouter, createRouterEntries, type ModelRouter } from "../../router/chain.ts";
 import { resolveRouterSettings } from "../../router/config.ts";
 import { createEmbedder } from "../../router/embeddings.ts";
 import { createFaq, type Faq, parseFaq } from "../../router/faq.ts";
@@ -61,7 +61,9 @@ export const orchestrator = defineAgent({
     }
     const settings = resolveRouterSettings(config.router);
     const hasProviders = Object.values(settings.chains).some((c) => c.length > 0);
-    const routerDeps = { client: store.client, fetch: deps.fetch, env: deps.secrets, now, random: Math.random, sleep, log };
+    const base = { client: store.client, fetch: deps.fetch, env: deps.secrets, now, random: Math.random, sleep, log };
+    // One set of entries for both routers: a provider's bulkhead and breaker hold for all its calls from this process.
+    const routerDeps = { ...base, entries: createRouterEntries(settings, base) };
     const router: ModelRouter | undefined = hasProviders ? await createModelRouter(settings, routerDeps) : undefined;
     // `local` in the OpenAI endpoint: only the llama.cpp providers, whatever the chains say.
     const localNames = Object.entries(settings.providers).filter(([, p]) => p.kind === "llama-cpp").map(([n]) => n);

@@ -92,18 +92,19 @@ describe.runIf(run)("llama-cpp provider against the real llama-server", () => {
   it("answers 16 turns that arrive together, one at a time, with the router's default bulkhead", async () => {
     const ts = await testStore();
     try {
-      const settings = resolveRouterSettings(routerSchema.parse({
+      const config = {
         providers: { local: { kind: "llama-cpp", baseUrl: `${server.url}/v1`, model: "tiny", timeoutMs: 60_000 } },
         chain: ["local"],
         deadlineMs: 60_000,
         retry: { maxAttempts: 1 },
-      }));
+      };
+      const settings = resolveRouterSettings(routerSchema.parse(config));
       const entries = createChainEntries(settings.providers, settings.breaker, {
         fetch: testFetch,
         now: Date.now,
         env: {},
       });
-      const h = await harness({ providers: settings.providers, chain: ["local"] }, { store: ts, entries });
+      const h = await harness(config, { store: ts, entries });
       const prompt = "You are the support assistant of Acme. Answer briefly and politely. ".repeat(6);
       const turn = () => {
         const input = ask(prompt);
