@@ -391,13 +391,6 @@ export interface ModelRouterDeps extends Omit<ChainDeps, "quota" | "budget" | "r
 }
 
 /**
- * Builds the router from resolved settings and makes sure every provider's quota row exists.
- *
- * @example
- * const router = await createModelRouter(resolveRouterSettings(config.router), { client, fetch, env, now: Date.now, random: Math.random, sleep });
- * const { response, decision } = await router.route({ request: { messages, maxTokens: 300 }, turn: { text } });
- */
-/**
  * Each provider's chain entry (its client, breaker and bulkhead), breaker changes logged. Routers of one process
  * built on the same entries share each provider's limits (the orchestrator's bus turns and its OpenAI endpoint).
  */
@@ -419,6 +412,13 @@ export function createRouterEntries(
   });
 }
 
+/**
+ * Builds the router from resolved settings and makes sure every provider's quota row exists.
+ *
+ * @example
+ * const router = await createModelRouter(resolveRouterSettings(config.router), { client, fetch, env, now: Date.now, random: Math.random, sleep });
+ * const { response, decision } = await router.route({ request: { messages, maxTokens: 300 }, turn: { text } });
+ */
 export async function createModelRouter(
   settings: RouterSettings,
   deps: ModelRouterDeps,

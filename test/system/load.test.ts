@@ -1,14 +1,14 @@
 // The system benchmark's load generator (bench/system/load.ts driving wrk with bench/system/wrk.lua) against a
 // real HTTP server on loopback: every prepared request posted once, with its platform's header, each answer
 // timed and counted.
-import { spawn } from "node:child_process";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { LoadPlan, LoadResult } from "../../bench/system/load.ts";
+import { runLoad as runGenerator } from "../../bench/system/measure.ts";
 import { signature } from "../fakes/graph.ts";
-import { denoBin, repoRoot } from "../support/cli.ts";
+import { repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 
 interface Received {
@@ -51,21 +51,12 @@ async function receiver(
   return { url: `http://127.0.0.1:${port}`, got };
 }
 
+/** Runs the benchmark's load generator process (as the benchmark does) on a plan in a temporary directory. */
 async function runLoad(plan: Omit<LoadPlan, "out" | "telegramFixture">): Promise<LoadResult> {
   const tmp = await tempDir("aideazz-load-");
   cleanup = tmp.cleanup;
   const telegramFixture = JSON.parse(await readFile(join(repoRoot, "test/fixtures/telegram/text.json"), "utf8"));
-  const full: LoadPlan = { ...plan, out: join(tmp.dir, "out.json"), telegramFixture };
-  const planPath = join(tmp.dir, "plan.json");
-  await writeFile(planPath, JSON.stringify(full));
-  const child = spawn(denoBin, ["run", "-A", join(repoRoot, "bench/system/load.ts"), planPath], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr.on("data", (c) => (stderr += c));
-  const code = await new Promise((r) => child.once("exit", r));
-  expect(code, stderr).toBe(0);
-  return JSON.parse(await readFile(full.out, "utf8")) as LoadResult;
+  return runGenerator({ ...plan, out: join(tmp.dir, "out.json"), telegramFixture }, join(tmp.dir, "plan.json"));
 }
 
 describe("the system benchmark's load generator", () => {
