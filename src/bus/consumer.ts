@@ -1,8 +1,8 @@
 /**
  * The consumer loop, shared by the SQLite and the memory bus. One round hands the queue the outcomes of the
  * handlers that finished since the last round (acks, retries, dead letters: one statement per kind, however
- * many, each with the handler's last write when it handed one to `Delivery.ackWith`) and a claim for the free
- * slots. Rounds run on a macrotask, after the handlers that finished in the meantime have queued their outcomes,
+ * many; the writes handlers handed to `Delivery.ackWith` ride on their acks, in one batch) and a claim for the
+ * free slots. Rounds run on a macrotask, after the handlers that finished in the meantime have queued their outcomes,
  * so under load acks are group-committed. With nothing to settle, a read (`nextAt`) decides whether claiming is
  * worth a write, and arms a timer for the next visible message or lease expiry.
  *
@@ -218,7 +218,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       ackWith(write) {
         if (r.done) throw new Error("ackWith: the handler already returned");
         if (r.write) throw new Error("ackWith: called twice for one delivery");
-        r.write = queue.ackCommit(write, now());
+        r.write = queue.ackCommit(write);
       },
     };
     if (c.attempt === 1) {

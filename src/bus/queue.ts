@@ -6,6 +6,7 @@
  */
 import type { InStatement } from "../store/mod.ts";
 import type { AckWrite, Json } from "./types.ts";
+import type { MessageRow } from "./validate.ts";
 
 /** A delivery as claimed from the queue (the consumer turns it into a `Delivery`). */
 export interface Claimed {
@@ -31,7 +32,10 @@ export type Settle =
 
 /** A handler's last write (`Delivery.ackWith`), committed in the transaction that acks its delivery. */
 export interface AckCommit {
+  /** The handler's own rows. */
   stmts: InStatement[];
+  /** The messages it publishes, validated. */
+  rows: MessageRow[];
   /** Topics it publishes to: woken after the commit. */
   topics: string[];
 }
@@ -67,7 +71,7 @@ export interface Queue {
   /** Earliest time something of (topic, group) is claimable (a visible head or an expired lease); null: none. */
   nextAt(topic: string, group: string): Promise<number | null>;
   /** The statements of a handler's `ackWith` (validated now; throws TypeError for bad input). */
-  ackCommit(write: AckWrite, now: number): AckCommit;
+  ackCommit(write: AckWrite): AckCommit;
   /**
    * One write: applies `settles` (with the writes that ride on their acks), returns expired leases to the queue,
    * then claims up to `claim`.

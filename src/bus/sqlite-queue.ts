@@ -4,14 +4,16 @@
  * claimed messages' payloads are read afterwards, without the lock (messages are immutable while a delivery
  * exists).
  *
- * A handler's last write (`Delivery.ackWith`) rides on its ack: each is a batch of its own, issued in the same
- * tick as the round's, so the process's group writer (src/store/writer.ts) commits them in one transaction, each
- * in its own savepoint. Each starts with a guard that fails unless the lease still holds and ends with its own
- * ack: a lost lease rolls back only that one. (On a libSQL server they are separate transactions.)
+ * A handler's last write (`Delivery.ackWith`) rides on its ack. The round's writes go together as one batch: a
+ * guard that fails unless every one of their leases still holds, the handlers' rows, one publish of all their
+ * messages and one ack. Issued in the same tick as the round's statements, the process's group writer
+ * (src/store/writer.ts) commits both in one transaction. Should that batch fail (a lease was lost, a write broke a
+ * constraint), each write is tried again alone, guarded by its own lease: only the one at fault fails. (On a libSQL
+ * server the batch is a transaction of its own.)
  *
  * @module
  */
-import type { Client, InStatement } from "../store/mod.ts";
+import { type Client, type InStatement, isStoreUnavailable } from "../store/mod.ts";
 import type { Claimed, CycleInput, CycleResult, Lease, Queue, Settle } from "./queue.ts";
 import * as Q from "./sqlite-sql.ts";
 import type { Json } from "./types.ts";
@@ -31,22 +33,32 @@ const isGuardError = (err: unknown) =>
   err instanceof Error && err.message.includes(`NOT NULL constraint failed: ${Q.LEASE_GUARD_TABLE}.held`);
 
 export function createSqliteQueue(client: Client): Queue {
-  /** The batch of an ack that carries a write: guarded by the lease, and acking itself. */
-  const ackWithWrite = (topic: string, group: string, s: Settle & { kind: "ack" }): InStatement[] => {
-    const lease = leasesJson([s]);
+  /** The batch of acks that carry writes: guarded by their leases, acking them, all or nothing. */
+  const ackWithWrites = (
+    topic: string,
+    group: string,
+    settles: readonly Settle[],
+    now: number,
+  ): InStatement[] => {
+    const leases = leasesJson(settles);
+    const writes = settles.flatMap((s) => (s.kind === "ack" && s.with ? [s.with] : []));
+    const rows = writes.flatMap((w) => w.rows);
     return [
-      { sql: Q.LEASE_GUARD, args: [topic, group, lease] },
-      ...s.with!.stmts,
-      { sql: Q.ACK, args: [topic, group, lease] },
+      { sql: Q.LEASE_GUARD, args: [topic, group, leases] },
+      ...writes.flatMap((w) => w.stmts),
+      ...(rows.length > 0 ? [{ sql: Q.PUBLISH, args: [rowsToJson(rows), now] }] : []),
+      { sql: Q.ACK, args: [topic, group, leases] },
     ];
   };
+  /** Each write alone once the batch of them all failed: the outcome of each. */
+  const writeEach = (topic: string, group: string, settles: readonly Settle[], now: number) =>
+    Promise.allSettled(settles.map((s) => client.batch(ackWithWrites(topic, group, [s], now), "write")));
 
   const queue: Queue = {
-    ackCommit(write, now) {
-      const stmts = [...(write.before ?? [])];
+    ackCommit(write) {
       const rows = toMessageRows(write.publish ?? []);
-      if (rows.length > 0) stmts.push({ sql: Q.PUBLISH, args: [rowsToJson(rows), now] });
-      return { stmts, topics: [...new Set(rows.map((r) => r.t))] };
+      rowsToJson(rows); // a payload that is not JSON fails the handler now, not the round
+      return { stmts: [...(write.before ?? [])], rows, topics: [...new Set(rows.map((r) => r.t))] };
     },
 
     async subscribe(topic, group, now) {
@@ -89,12 +101,18 @@ export function createSqliteQueue(client: Client): Queue {
         ? add({ sql: Q.CLAIM, args: [topic, group, now, input.leaseMs, input.claim, input.consumer] })
         : -1;
       // Issued together, so that one group commit takes them all: the writes riding on acks first.
-      const outcomes = await Promise.allSettled([
-        ...withWrite.map((s) => client.batch(ackWithWrite(topic, group, s), "write")),
+      const [together, main] = await Promise.allSettled([
+        withWrite.length > 0
+          ? client.batch(ackWithWrites(topic, group, withWrite, now), "write")
+          : Promise.resolve([]),
         stmts.length > 0 ? client.batch(stmts, "write") : Promise.resolve([]),
       ]);
-      const main = outcomes.pop()!;
       if (main.status === "rejected") throw main.reason;
+      // One outcome for all when the batch committed, or failed as each would alone (one write, the store
+      // unavailable); otherwise each is tried alone, so that only the one at fault fails.
+      const shared = together.status === "fulfilled" || withWrite.length === 1 ||
+        isStoreUnavailable(together.reason);
+      const outcomes = shared ? withWrite.map(() => together) : await writeEach(topic, group, withWrite, now);
       const results = main.value;
       const idsAt = (i: number) => (i < 0 ? new Set<string>() : leaseIds(results[i]!.rows));
       const [acked, retried, buried] = [idsAt(ackAt), idsAt(retryAt), idsAt(deadAt)];

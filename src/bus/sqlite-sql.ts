@@ -35,11 +35,11 @@ const FENCED = `(grp, msg_id) IN (${MATCHED})`;
 export const LEASE_GUARD_TABLE = "bus_lease_guard";
 
 /**
- * Fails (NOT NULL constraint on bus_lease_guard.held) unless the delivery ?3 = [[key, msg_id, fence]] of (?1, ?2)
- * still has that fence: rolls back a write that must only commit under its lease.
+ * Fails (NOT NULL constraint on bus_lease_guard.held) unless every delivery of ?3 = [[key, msg_id, fence], …] of
+ * (?1, ?2) still has its fence: rolls back writes that must only commit under their leases.
  */
-export const LEASE_GUARD =
-  `INSERT INTO ${LEASE_GUARD_TABLE} (held) SELECT NULL WHERE NOT EXISTS (${MATCHED})`;
+export const LEASE_GUARD = `INSERT INTO ${LEASE_GUARD_TABLE} (held)
+  SELECT NULL WHERE (SELECT count(*) FROM (${MATCHED})) < json_array_length(?3)`;
 
 /** Ack: deletes the fenced deliveries (the trigger promotes each key's next message). */
 export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED} RETURNING msg_id, fence`;

@@ -160,6 +160,64 @@ describe("sqlite bus", () => {
     await consumerBus.close();
   });
 
+  describe("the writes riding on a round's acks", () => {
+    async function round(keys: string[]) {
+      const store = await setup();
+      await store.client.execute("CREATE TABLE side (v TEXT NOT NULL)");
+      const bus = createSqliteBus(store, { now: () => 0, wake: { watch: false } });
+      await bus.subscribe("in", "g");
+      await bus.subscribe("out", "o");
+      await bus.publish(keys.map((key) => ({ topic: "in", key, payload: key })));
+      await bus.close();
+      const q = createSqliteQueue(store.client);
+      const base = { topic: "in", group: "g", leaseMs: 60_000, consumer: "c" };
+      const claimed = (await q.cycle({ ...base, now: 1_000, settles: [], claim: keys.length })).claimed;
+      expect(claimed.map((c) => c.key)).toEqual(keys);
+      /** The settle of a handler that wrote `v` and replied. */
+      const ack = (c: (typeof claimed)[number], v: string | null) => ({
+        kind: "ack" as const,
+        key: c.key,
+        id: c.id,
+        fence: c.fence,
+        with: q.ackCommit({
+          before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [v] }],
+          publish: [{ topic: "out", key: c.key, payload: `reply to ${c.key}`, idempotencyKey: `r:${c.id}` }],
+        }),
+      });
+      const column = async (sql: string) => (await store.client.execute(sql)).rows.map((r) => Object.values(r)[0]);
+      const side = () => column("SELECT v FROM side ORDER BY rowid");
+      const replies = () => column("SELECT okey FROM bus_messages WHERE topic = 'out' ORDER BY id");
+      const waiting = () => column("SELECT okey FROM bus_deliveries WHERE topic = 'in' ORDER BY okey");
+      return { store, q, base, claimed, ack, side, replies, waiting };
+    }
+
+    it("commit together: each handler's rows, its reply in the order they finished, every delivery acked", async () => {
+      const { q, base, claimed, ack, side, replies, waiting } = await round(["a", "b", "c"]);
+      const [a, b, c] = claimed;
+      const res = await q.cycle({ ...base, now: 2_000, claim: 0, settles: [ack(c!, "c"), ack(a!, "a"), ack(b!, "b")] });
+      expect(res.applied).toEqual([true, true, true]);
+      expect(res.errors?.filter((e) => e !== undefined)).toEqual([]);
+      expect(await side()).toEqual(["c", "a", "b"]);
+      expect(await replies()).toEqual(["c", "a", "b"]);
+      expect(await waiting()).toEqual([]);
+    });
+
+    it("a lost lease or a failing write fails only its own delivery; the others commit", async () => {
+      const { store, q, base, claimed, ack, side, replies, waiting } = await round(["a", "b", "c"]);
+      const [a, b, c] = claimed;
+      // b's lease was taken over (another consumer's claim after an expiry); c's row breaks a constraint.
+      await store.client.execute({ sql: "UPDATE bus_deliveries SET fence = fence + 1 WHERE msg_id = ?", args: [b!.id] });
+      const settles = [ack(a!, "a"), ack(b!, "b"), ack(c!, null)];
+      const res = await q.cycle({ ...base, now: 2_000, claim: 0, settles });
+      expect(res.applied).toEqual([true, false, false]);
+      expect(res.errors?.[1]).toBeUndefined(); // refused by its guard: the lease holder's business now
+      expect(String(res.errors?.[2])).toMatch(/NOT NULL constraint failed: side\.v/);
+      expect(await side()).toEqual(["a"]);
+      expect(await replies()).toEqual(["a"]);
+      expect(await waiting()).toEqual(["b", "c"]);
+    });
+  });
+
   describe("a handler's last write rides on its ack (Delivery.ackWith)", () => {
     async function withSide() {
       const store = await setup();

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Client, type InStatement, purgeInChunks } from "../../store/mod.ts";
+import { batchReads, type Client, type InStatement, purgeInChunks } from "../../store/mod.ts";
 
 export interface Turn {
   role: "user" | "assistant";
@@ -31,6 +31,14 @@ export function estimateTokens(text: string): number {
 }
 
 export function createConversations(client: Client): Conversations {
+  const answerOf = batchReads(async (ids) => {
+    const rs = await client.execute({
+      sql: `SELECT inbound_id, text FROM json_each(?1) AS j
+        CROSS JOIN conversation_turns ON inbound_id = j.value AND role = 'assistant'`,
+      args: [`[${ids.join(",")}]`],
+    });
+    return new Map(rs.rows.map((r) => [String(r["inbound_id"]), String(r["text"])]));
+  });
   return {
     async recent(chat, maxTokens, maxTurns = 20) {
       const rs = await client.execute({
@@ -47,20 +55,24 @@ export function createConversations(client: Client): Conversations {
       }
       return out.reverse();
     },
-    async answerFor(inboundId) {
-      const rs = await client.execute({
-        sql: "SELECT text FROM conversation_turns WHERE inbound_id = ? AND role = 'assistant'",
-        args: [inboundId],
-      });
-      const row = rs.rows[0];
-      return row ? String(row["text"]) : undefined;
-    },
+    answerFor: (inboundId) => answerOf(String(inboundId)),
     saveStatements(chat, inboundId, question, answer) {
-      const sql = "INSERT INTO conversation_turns (chat, role, text, at, inbound_id) VALUES (?, ?, ?, ?, ?)";
-      return [
-        { sql, args: [chat, question.role, question.text, question.at, null] },
-        { sql, args: [chat, answer.role, answer.text, answer.at, inboundId] },
-      ];
+      return [{
+        sql:
+          "INSERT INTO conversation_turns (chat, role, text, at, inbound_id) VALUES (?, ?, ?, ?, ?), (?, ?, ?, ?, ?)",
+        args: [
+          chat,
+          question.role,
+          question.text,
+          question.at,
+          null,
+          chat,
+          answer.role,
+          answer.text,
+          answer.at,
+          inboundId,
+        ],
+      }];
     },
     async reset(chat) {
       await client.execute({ sql: "DELETE FROM conversation_turns WHERE chat = ?", args: [chat] });

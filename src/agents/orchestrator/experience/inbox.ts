@@ -6,7 +6,7 @@
  * @module
  */
 import type { InboundMessage } from "../../../bus/envelopes.ts";
-import { type Client, type InStatement, purgeInChunks, type Row } from "../../../store/mod.ts";
+import { batchReads, type Client, type InStatement, purgeInChunks, type Row } from "../../../store/mod.ts";
 
 export type InboxState = "pending" | "answered" | "silent";
 
@@ -60,15 +60,17 @@ function toRow(r: Row): InboxRow {
 }
 
 export function createInbox(client: Client): Inbox {
+  // Keyed by the JSON text of [agent, platform id]: the statement reads the keys as one JSON array.
+  const rowOf = batchReads(async (keys) => {
+    const rs = await client.execute({
+      sql: `SELECT agent, ${COLUMNS} FROM json_each(?1) AS j
+        CROSS JOIN chat_inbox ON agent = j.value ->> '$[0]' AND platform_id = j.value ->> '$[1]'`,
+      args: [`[${keys.join(",")}]`],
+    });
+    return new Map(rs.rows.map((r) => [JSON.stringify([r["agent"], r["platform_id"]]), toRow(r)]));
+  });
   return {
-    async get(agent, platformId) {
-      const rs = await client.execute({
-        sql: `SELECT ${COLUMNS} FROM chat_inbox WHERE agent = ? AND platform_id = ?`,
-        args: [agent, platformId],
-      });
-      const row = rs.rows[0];
-      return row ? toRow(row) : undefined;
-    },
+    get: (agent, platformId) => rowOf(JSON.stringify([agent, platformId])),
     async pendingAfter(agent, chatId, seq, limit) {
       const rs = await client.execute({
         sql: `SELECT ${COLUMNS} FROM chat_inbox

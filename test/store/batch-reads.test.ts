@@ -1,0 +1,128 @@
+// Lookups issued in one tick share one statement: the orchestrator's claimed turns read their chat inbox rows and
+// saved answers together. Checked on the helper, and on the orchestrator's two lookups against a real store.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createConversations } from "../../src/agents/orchestrator/conversation.ts";
+import { createInbox } from "../../src/agents/orchestrator/experience/inbox.ts";
+import { batchReads, type Client, type InStatement, migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { tempDir } from "../support/tmp.ts";
+
+describe("batchReads", () => {
+  it("answers the lookups of one tick with one load of their distinct keys, and a later tick with another", async () => {
+    const loads: string[][] = [];
+    const values = new Map([["a", 1], ["b", 2]]);
+    const read = batchReads<number>((keys) => {
+      loads.push(keys);
+      return Promise.resolve(
+        new Map(keys.flatMap((k) => (values.has(k) ? [[k, values.get(k)!] as const] : []))),
+      );
+    });
+    expect(await Promise.all([read("a"), read("b"), read("a"), read("missing")])).toEqual([
+      1,
+      2,
+      1,
+      undefined,
+    ]);
+    expect(await read("b")).toBe(2);
+    expect(loads).toEqual([["a", "b", "missing"], ["b"]]);
+  });
+
+  it("rejects every lookup of a failed load with its error; the next tick loads again", async () => {
+    let fail = true;
+    const read = batchReads<string>((keys) =>
+      fail
+        ? Promise.reject(new Error("SQLITE_BUSY: database is locked"))
+        : Promise.resolve(new Map(keys.map((k) => [k, k])))
+    );
+    const results = await Promise.allSettled([read("a"), read("b")]);
+    expect(results.map((r) => r.status === "rejected" && String(r.reason))).toEqual([
+      "Error: SQLITE_BUSY: database is locked",
+      "Error: SQLITE_BUSY: database is locked",
+    ]);
+    fail = false;
+    expect(await read("a")).toBe("a");
+  });
+});
+
+describe("the orchestrator's lookups at the start of a turn", () => {
+  let store: Store | undefined;
+  let cleanup: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    store?.close();
+    await cleanup?.();
+  });
+
+  /** A migrated store, and its client counting the statements it runs. */
+  async function counted(): Promise<{ client: Client; statements: string[] }> {
+    const tmp = await tempDir("aideazz-batch-");
+    cleanup = tmp.cleanup;
+    store = await openStore({ url: `file:${join(tmp.dir, "b.db")}` });
+    await migrate(store.client);
+    const statements: string[] = [];
+    const real = store.client;
+    const client = new Proxy(real, {
+      get(target, prop) {
+        if (prop === "execute") {
+          return (stmt: InStatement) => {
+            statements.push(typeof stmt === "string" ? stmt : stmt.sql);
+            return target.execute(stmt);
+          };
+        }
+        const v = Reflect.get(target, prop);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    return { client, statements };
+  }
+
+  it("reads the chat inbox rows of turns started together with one statement, each turn its own row", async () => {
+    const { client, statements } = await counted();
+    await client.execute(
+      `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, state, reply_key)
+      VALUES ('tg1', '7', 'c1', 'text', 'hello', 1, 'pending', NULL), ('tg1', '8', 'c2', 'text', 'hi', 2, 'answered', '5:answer'),
+        ('wa1', '7', 'c3', 'command', '/start', 3, 'pending', NULL)`,
+    );
+    statements.length = 0;
+    const inbox = createInbox(client);
+    const rows = await Promise.all([
+      inbox.get("tg1", "7"),
+      inbox.get("tg1", "8"),
+      inbox.get("wa1", "7"),
+      inbox.get("wa1", "9"),
+    ]);
+    expect(rows.map((r) => r && [r.platformId, r.text, r.state, r.replyKey ?? null, r.kind])).toEqual([
+      ["7", "hello", "pending", null, "text"],
+      ["8", "hi", "answered", "5:answer", "text"],
+      ["7", "/start", "pending", null, "command"],
+      undefined,
+    ]);
+    expect(statements).toHaveLength(1);
+  });
+
+  it("reads the answers saved for turns started together with one statement", async () => {
+    const { client, statements } = await counted();
+    const conversations = createConversations(client);
+    await client.batch(
+      [
+        ...conversations.saveStatements("c1", 11, { role: "user", text: "q1", at: 1 }, {
+          role: "assistant",
+          text: "a1",
+          at: 2,
+        }),
+        ...conversations.saveStatements("c2", 12, { role: "user", text: "q2", at: 3 }, {
+          role: "assistant",
+          text: "a2",
+          at: 4,
+        }),
+      ],
+      "write",
+    );
+    statements.length = 0;
+    expect(await Promise.all([11, 12, 13].map((id) => conversations.answerFor(id)))).toEqual([
+      "a1",
+      "a2",
+      undefined,
+    ]);
+    expect(statements).toHaveLength(1);
+  });
+});
