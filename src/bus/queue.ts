@@ -6,7 +6,6 @@
  */
 import type { InStatement } from "../store/mod.ts";
 import type { AckWrite, Json } from "./types.ts";
-import type { MessageRow } from "./validate.ts";
 
 /** A delivery as claimed from the queue (the consumer turns it into a `Delivery`). */
 export interface Claimed {
@@ -34,8 +33,8 @@ export type Settle =
 export interface AckCommit {
   /** The handler's own rows. */
   stmts: InStatement[];
-  /** The messages it publishes, validated. */
-  rows: MessageRow[];
+  /** The messages it publishes as the publish statement reads them: a JSON array, taken when `ackWith` was called. */
+  rowsJson: string;
   /** Topics it publishes to: woken after the commit. */
   topics: string[];
 }

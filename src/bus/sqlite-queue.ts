@@ -42,11 +42,12 @@ export function createSqliteQueue(client: Client): Queue {
   ): InStatement[] => {
     const leases = leasesJson(settles);
     const writes = settles.flatMap((s) => (s.kind === "ack" && s.with ? [s.with] : []));
-    const rows = writes.flatMap((w) => w.rows);
+    // Each write's messages are a JSON array: their elements, joined, are one array.
+    const rows = writes.map((w) => w.rowsJson.slice(1, -1)).filter((r) => r !== "");
     return [
       { sql: Q.LEASE_GUARD, args: [topic, group, leases] },
       ...writes.flatMap((w) => w.stmts),
-      ...(rows.length > 0 ? [{ sql: Q.PUBLISH, args: [rowsToJson(rows), now] }] : []),
+      ...(rows.length > 0 ? [{ sql: Q.PUBLISH, args: [`[${rows.join(",")}]`, now] }] : []),
       { sql: Q.ACK, args: [topic, group, leases] },
     ];
   };
@@ -57,8 +58,9 @@ export function createSqliteQueue(client: Client): Queue {
   const queue: Queue = {
     ackCommit(write) {
       const rows = toMessageRows(write.publish ?? []);
-      rowsToJson(rows); // a payload that is not JSON fails the handler now, not the round
-      return { stmts: [...(write.before ?? [])], rows, topics: [...new Set(rows.map((r) => r.t))] };
+      // The payloads as they are now: a payload that is not JSON fails the handler, not the round.
+      const rowsJson = rowsToJson(rows);
+      return { stmts: [...(write.before ?? [])], rowsJson, topics: [...new Set(rows.map((r) => r.t))] };
     },
 
     async subscribe(topic, group, now) {
@@ -109,7 +111,9 @@ export function createSqliteQueue(client: Client): Queue {
       ]);
       if (main.status === "rejected") throw main.reason;
       // One outcome for all when the batch committed, or failed as each would alone (one write, the store
-      // unavailable); otherwise each is tried alone, so that only the one at fault fails.
+      // unavailable); otherwise each is tried alone, so that only the one at fault fails. Those come after this
+      // round's claim: a key's next message waits for the next round, and a delivery whose lease had run out may
+      // be claimed again first (its write is then refused; the redelivery answers with the same reply key).
       const shared = together.status === "fulfilled" || withWrite.length === 1 ||
         isStoreUnavailable(together.reason);
       const outcomes = shared ? withWrite.map(() => together) : await writeEach(topic, group, withWrite, now);

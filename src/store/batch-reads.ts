@@ -14,19 +14,21 @@ export function batchReads<V>(
 ): (key: string) => Promise<V | undefined> {
   type Waiter = { resolve(v: V | undefined): void; reject(err: unknown): void };
   let pending: Map<string, { promise: Promise<V | undefined>; waiter: Waiter }> | undefined;
-  const flush = () => {
+  const flush = async () => {
     const batch = pending!;
     pending = undefined;
-    load([...batch.keys()]).then(
-      (found) => batch.forEach(({ waiter }, key) => waiter.resolve(found.get(key))),
-      (err) => batch.forEach(({ waiter }) => waiter.reject(err)),
-    );
+    try {
+      const found = await load([...batch.keys()]);
+      batch.forEach(({ waiter }, key) => waiter.resolve(found.get(key)));
+    } catch (err) {
+      batch.forEach(({ waiter }) => waiter.reject(err));
+    }
   };
   return (key) => {
     if (pending === undefined) {
       pending = new Map();
       // After the microtasks already queued: the other turns the consumer started in the same tick ask first.
-      queueMicrotask(flush);
+      queueMicrotask(() => void flush());
     }
     let entry = pending.get(key);
     if (entry === undefined) {

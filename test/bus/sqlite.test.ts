@@ -216,6 +216,24 @@ describe("sqlite bus", () => {
       expect(await replies()).toEqual(["a"]);
       expect(await waiting()).toEqual(["b", "c"]);
     });
+
+    it("publish the payloads as they were at ackWith: a handler changing its object later changes nothing", async () => {
+      const { store, q, base, claimed } = await round(["a"]);
+      const c = claimed[0]!;
+      const payload = { text: "first" };
+      const settle = {
+        kind: "ack" as const,
+        key: c.key,
+        id: c.id,
+        fence: c.fence,
+        with: q.ackCommit({ publish: [{ topic: "out", key: c.key, payload, idempotencyKey: `r:${c.id}` }] }),
+      };
+      Object.assign(payload, { text: "changed", n: 10n }); // 10n is not JSON: it would fail the round if read now
+      const res = await q.cycle({ ...base, now: 2_000, claim: 0, settles: [settle] });
+      expect(res.applied).toEqual([true]);
+      const rs = await store.client.execute("SELECT payload FROM bus_messages WHERE topic = 'out'");
+      expect(rs.rows.map((r) => JSON.parse(String(r["payload"])))).toEqual([{ text: "first" }]);
+    });
   });
 
   describe("a handler's last write rides on its ack (Delivery.ackWith)", () => {

@@ -42,6 +42,17 @@ describe("batchReads", () => {
     fail = false;
     expect(await read("a")).toBe("a");
   });
+
+  it("rejects every lookup when the load throws before returning a promise", async () => {
+    const read = batchReads<string>(() => {
+      throw new Error("bad statement");
+    });
+    const results = await Promise.allSettled([read("a"), read("b")]);
+    expect(results.map((r) => r.status === "rejected" && String(r.reason))).toEqual([
+      "Error: bad statement",
+      "Error: bad statement",
+    ]);
+  });
 });
 
 describe("the orchestrator's lookups at the start of a turn", () => {

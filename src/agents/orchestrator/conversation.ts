@@ -35,7 +35,7 @@ export function createConversations(client: Client): Conversations {
     const rs = await client.execute({
       sql: `SELECT inbound_id, text FROM json_each(?1) AS j
         CROSS JOIN conversation_turns ON inbound_id = j.value AND role = 'assistant'`,
-      args: [`[${ids.join(",")}]`],
+      args: [JSON.stringify(ids.map(Number))],
     });
     return new Map(rs.rows.map((r) => [String(r["inbound_id"]), String(r["text"])]));
   });
