@@ -4,7 +4,14 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createConversations } from "../../src/agents/orchestrator/conversation.ts";
 import { createInbox } from "../../src/agents/orchestrator/experience/inbox.ts";
-import { batchReads, type Client, type InStatement, migrate, openStore, type Store } from "../../src/store/mod.ts";
+import {
+  batchReads,
+  type Client,
+  type InStatement,
+  migrate,
+  openStore,
+  type Store,
+} from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 
 describe("batchReads", () => {
