@@ -12,31 +12,18 @@
 export function batchReads<V>(
   load: (keys: string[]) => Promise<Map<string, V>>,
 ): (key: string) => Promise<V | undefined> {
-  type Waiter = { resolve(v: V | undefined): void; reject(err: unknown): void };
-  let pending: Map<string, { promise: Promise<V | undefined>; waiter: Waiter }> | undefined;
-  const flush = async () => {
-    const batch = pending!;
-    pending = undefined;
-    try {
-      const found = await load([...batch.keys()]);
-      batch.forEach(({ waiter }, key) => waiter.resolve(found.get(key)));
-    } catch (err) {
-      batch.forEach(({ waiter }) => waiter.reject(err));
-    }
-  };
+  let asked: Set<string> | undefined;
+  let found: Promise<Map<string, V>>;
   return (key) => {
-    if (pending === undefined) {
-      pending = new Map();
-      // After the microtasks already queued: the other turns the consumer started in the same tick ask first.
-      queueMicrotask(() => void flush());
+    if (asked === undefined) {
+      const keys = (asked = new Set());
+      // A microtask after the ones already queued: the other turns the consumer started in the same tick ask first.
+      found = Promise.resolve().then(() => {
+        asked = undefined;
+        return load([...keys]);
+      });
     }
-    let entry = pending.get(key);
-    if (entry === undefined) {
-      let waiter!: Waiter;
-      const promise = new Promise<V | undefined>((resolve, reject) => (waiter = { resolve, reject }));
-      entry = { promise, waiter };
-      pending.set(key, entry);
-    }
-    return entry.promise;
+    asked.add(key);
+    return found.then((values) => values.get(key));
   };
 }
