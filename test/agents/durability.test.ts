@@ -2,7 +2,7 @@
 // with synchronous=FULL; every other commit of every agent uses NORMAL (WAL: survives a process kill).
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { commitIngress } from "../../src/agents/channel/mod.ts";
+import { createIngress } from "../../src/agents/channel/mod.ts";
 import { type AlsoCommit, createSqliteBus } from "../../src/bus/mod.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
@@ -47,10 +47,11 @@ describe("commit durability", () => {
         channel: "webchat" as const, agent: "web", chatId: "c1", userId: "u1", platformId: "p1", kind: "text" as const,
         text: "hello", sentAt: now(), receivedAt: now(),
       };
-      const result = await commitIngress({
+      const commit = createIngress({
         bus: recording, agent: "web", tracer: createTracer({ agent: "web", now }), metrics: createMetrics(),
         channel: "webchat", now,
-      }, { inbound: [{ message, idempotencyKey: "webchat:web:p1" }], outbound: [], rows: [] }, now());
+      });
+      const result = await commit({ inbound: [{ message, idempotencyKey: "webchat:web:p1" }], outbound: [], rows: [] }, now());
       expect([...result.fresh]).toEqual(["webchat:web:p1"]);
       expect(seen.map((a) => a.durable)).toEqual([true]);
       const inbox = await store.client.execute("SELECT i.bus_id, m.idem_key FROM chat_inbox i JOIN bus_messages m ON m.id = i.bus_id");

@@ -6,33 +6,38 @@
  * chat at a time, so this table is how it sees the rest of a burst; the channel reads it to know whether a turn
  * is still in flight (typing indicator).
  *
- * Ingress writes the row and its bus id in the transaction of the bus publish (the row before the message, so the
- * orchestrator always finds it). Both are idempotent: a redelivered webhook changes nothing.
+ * Ingress writes the row with its bus id in the transaction of the bus publish, so the orchestrator always finds
+ * it. A redelivered webhook changes nothing.
  *
  * @module
  */
 import type { InboundMessage } from "../../bus/envelopes.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
 
-/** Records a stored inbound message (a redelivery keeps the first row). For the ingress rows batch. */
-export function inboxInsert(m: InboundMessage): InStatement {
-  return {
-    sql:
-      `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at) VALUES (?, ?, ?, ?, ?, ?)
-      ON CONFLICT (agent, platform_id) DO NOTHING`,
-    args: [m.agent, m.platformId, m.chatId, m.kind, m.text, m.receivedAt],
-  };
-}
-
 /**
- * Links a row to the bus message it was published as (the orchestrator lists bus ids in `inReplyTo`), by the
- * message's idempotency key: it runs in the publish's own transaction, after the INSERT.
+ * Records stored inbound messages in their order, each with the id of the bus message it was published as (the
+ * orchestrator lists bus ids in `inReplyTo`), found by its idempotency key: one statement for all of them, run in
+ * the publish's own transaction, after its INSERT. A redelivery keeps the first row.
  */
-export function inboxBusId(agent: string, platformId: string, idempotencyKey: string): InStatement {
+export function inboxInsert(
+  entries: readonly { message: InboundMessage; idempotencyKey: string }[],
+): InStatement {
+  const rows = entries.map(({ message: m, idempotencyKey }) => [
+    m.agent,
+    m.platformId,
+    m.chatId,
+    m.kind,
+    m.text,
+    m.receivedAt,
+    idempotencyKey,
+  ]);
   return {
-    sql: `UPDATE chat_inbox SET bus_id = (SELECT id FROM bus_messages WHERE idem_key = ?)
-      WHERE agent = ? AND platform_id = ? AND bus_id IS NULL`,
-    args: [idempotencyKey, agent, platformId],
+    sql: `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id)
+      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5,
+        (SELECT id FROM bus_messages WHERE idem_key = j.value ->> 6)
+      FROM json_each(?1) AS j WHERE true ORDER BY j.key
+      ON CONFLICT (agent, platform_id) DO UPDATE SET bus_id = excluded.bus_id WHERE chat_inbox.bus_id IS NULL`,
+    args: [JSON.stringify(rows)],
   };
 }
 

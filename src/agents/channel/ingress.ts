@@ -1,13 +1,15 @@
 /**
  * The ingress commit every channel shares, ONE write transaction: the channel's own rows (contacts, skipped
- * inputs, delivery states, the chat inbox rows of the inbound messages — all idempotent upserts), every inbound
- * message and every channel-local answer as one bus publish with per-message idempotency keys, and the bus ids
- * into the chat inbox (inbox.ts). The process's writer commits the webhooks arriving together in one transaction
- * (src/store/writer.ts: one fsync for all of them). Only then may the webhook answer 2xx or the poller confirm an
- * offset. A redelivery after a failure repeats it harmlessly (a duplicate publish reports the original bus id).
+ * inputs, delivery states — all idempotent upserts), every inbound message and every channel-local answer as one
+ * bus publish with per-message idempotency keys, and the chat inbox rows with their bus ids (inbox.ts). The
+ * webhooks arriving together share that transaction's statements, and the process's writer commits it with the
+ * process's other writes of the moment (src/store/writer.ts: one fsync for all of them). Only then may the
+ * webhook answer 2xx or the poller confirm an offset. A redelivery after a failure repeats it harmlessly (a
+ * duplicate publish reports the original bus id).
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { Context } from "hono";
 import {
   chatKey,
@@ -23,7 +25,7 @@ import type { Metrics } from "../../metrics/registry.ts";
 import { type InStatement, isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
 import { newTraceId, type Tracer } from "../../trace/mod.ts";
 import { RETRY_AFTER_S } from "../runtime.ts";
-import { inboxBusId, inboxInsert } from "./inbox.ts";
+import { inboxInsert } from "./inbox.ts";
 
 export interface IngressBatch {
   /** Messages for the orchestrator, each with its idempotency key (`telegram:<agent>:<update_id>`, `whatsapp:<wamid>`, …). */
@@ -61,69 +63,100 @@ export interface IngressTarget {
   now: () => number;
 }
 
-/**
- * Commits a batch: the channel's rows, then one atomic bus publish. Throws when the store cannot commit. Each new
- * inbound message starts a trace (`received`, `stored`) whose id travels with it on the bus.
- */
-export async function commitIngress(to: IngressTarget, batch: IngressBatch, startedAt: number): Promise<IngressResult> {
-  const result = await commitBatch(to, batch);
-  to.metrics.inc(M.messagesIn, { channel: to.channel }, result.fresh.size);
-  if (result.duplicates > 0) to.metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
-  to.metrics.observe(M.ackLatency, to.now() - startedAt, { channel: to.channel });
-  return result;
+/** Commits an ingress batch; throws when the store cannot commit it. */
+export type Ingress = (batch: IngressBatch, startedAt: number) => Promise<IngressResult>;
+
+interface Waiting {
+  batch: IngressBatch;
+  resolve(result: IngressResult): void;
+  reject(err: unknown): void;
 }
 
-async function commitBatch(to: IngressTarget, batch: IngressBatch): Promise<IngressResult> {
+/**
+ * The ingress of one channel agent. The batches of a moment (the webhooks whose handlers ran in one turn of the
+ * event loop) commit as one write: their rows, one chat-inbox INSERT and one bus publish for all of them, as a
+ * consumer round's acks do (src/bus/sqlite-queue.ts) — statements, not rows, are what a commit spends most on.
+ * If that write fails while the store is available (a row breaking a constraint), each batch is tried again
+ * alone, so only the one at fault fails. Each new inbound message starts a trace (`received`, `stored`) whose id
+ * travels with it on the bus.
+ */
+export function createIngress(to: IngressTarget): Ingress {
+  let waiting: Waiting[] = [];
+  const commitAlone = (w: Waiting) => commitBatches(to, [w.batch]).then(([r]) => w.resolve(r!), w.reject);
+  const flush = async () => {
+    const group = waiting;
+    waiting = [];
+    if (group.length === 1) return commitAlone(group[0]!);
+    try {
+      const results = await commitBatches(to, group.map((w) => w.batch));
+      group.forEach((w, i) => w.resolve(results[i]!));
+    } catch (err) {
+      if (isStoreUnavailable(err)) return group.forEach((w) => w.reject(err));
+      await Promise.all(group.map(commitAlone));
+    }
+  };
+  return async (batch, startedAt) => {
+    const result = await new Promise<IngressResult>((resolve, reject) => {
+      waiting.push({ batch, resolve, reject });
+      // setImmediate runs after this turn's I/O callbacks: the webhooks arriving together join one write.
+      if (waiting.length === 1) setImmediate(flush);
+    });
+    to.metrics.inc(M.messagesIn, { channel: to.channel }, result.fresh.size);
+    if (result.duplicates > 0) to.metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);
+    to.metrics.observe(M.ackLatency, to.now() - startedAt, { channel: to.channel });
+    return result;
+  };
+}
+
+/**
+ * Commits batches as one write: their rows, then one atomic bus publish of all their messages with the chat-inbox
+ * rows. A message whose idempotency key an earlier batch of the write carries is that later batch's duplicate.
+ */
+async function commitBatches(to: IngressTarget, batches: readonly IngressBatch[]): Promise<IngressResult[]> {
   const { bus, agent } = to;
+  const results = batches.map((): IngressResult => ({ fresh: new Set(), duplicates: 0 }));
   const seen = new Set<string>();
   const messages: (PublishInput & { idempotencyKey: string })[] = [];
-  let duplicates = 0;
-  const add = (input: PublishInput & { idempotencyKey: string }) => {
-    if (seen.has(input.idempotencyKey)) return void duplicates++; // the same wamid twice in one webhook
+  /** Per message: the batch of an inbound one and the message itself; undefined for a channel-local answer. */
+  const origins: ({ batch: number; message: InboundMessage } | undefined)[] = [];
+  const add = (batch: number, input: PublishInput & { idempotencyKey: string }, message?: InboundMessage) => {
+    if (seen.has(input.idempotencyKey)) return void results[batch]!.duplicates++; // the same wamid twice
     seen.add(input.idempotencyKey);
     messages.push(input);
+    origins.push(message && { batch, message });
   };
-  const inbound = new Map<string, InboundMessage>();
-  for (const { message, idempotencyKey } of batch.inbound) {
-    if (!inbound.has(idempotencyKey)) inbound.set(idempotencyKey, message);
-    add({
-      topic: INBOUND_TOPIC,
-      key: chatKey(agent, message.chatId),
-      payload: toJson(message),
-      idempotencyKey,
-      traceId: newTraceId(),
-    });
-  }
-  const inboundCount = messages.length;
-  for (const { reply, idempotencyKey } of batch.outbound) {
-    add({
-      topic: outboundTopic(agent),
-      key: chatKey(agent, reply.chatId),
-      payload: toJson(reply),
-      idempotencyKey,
-    });
-  }
-  const fresh = new Set<string>();
-  // Inbox rows before the messages: the orchestrator, once it claims one, finds its row and every earlier one.
+  batches.forEach((b, i) => {
+    for (const { message, idempotencyKey } of b.inbound) {
+      const key = chatKey(agent, message.chatId);
+      add(i, { topic: INBOUND_TOPIC, key, payload: toJson(message), idempotencyKey, traceId: newTraceId() }, message);
+    }
+    for (const { reply, idempotencyKey } of b.outbound) {
+      const key = chatKey(agent, reply.chatId);
+      add(i, { topic: outboundTopic(agent), key, payload: toJson(reply), idempotencyKey });
+    }
+  });
+  const inbox = messages.flatMap((m, i) => {
+    const origin = origins[i];
+    return origin ? [{ message: origin.message, idempotencyKey: m.idempotencyKey }] : [];
+  });
   // Durable: the platform never resends what we answered 2xx for (RELIABILITY.md C5).
-  const results = await bus.publish(messages, {
-    before: [...batch.rows, ...batch.inbound.map((i) => inboxInsert(i.message))],
-    after: [...inbound].map(([key, m]) => inboxBusId(agent, m.platformId, key)),
+  const published = await bus.publish(messages, {
+    before: batches.flatMap((b) => b.rows),
+    after: inbox.length > 0 ? [inboxInsert(inbox)] : [],
     durable: true,
   });
-  results.forEach((r, i) => {
+  published.forEach((r, i) => {
+    const origin = origins[i];
+    if (origin === undefined) return;
+    const result = results[origin.batch]!;
+    if (r.duplicate) return void result.duplicates++;
     const m = messages[i]!;
-    if (i >= inboundCount) return;
-    if (r.duplicate) return void duplicates++;
-    fresh.add(m.idempotencyKey);
-    const message = inbound.get(m.idempotencyKey)!;
-    to.tracer.event(m.traceId, "received", { channel: message.channel, platformId: message.platformId }, {
-      chat: m.key,
-      at: message.receivedAt,
-    });
+    const { channel, platformId, receivedAt } = origin.message;
+    result.fresh.add(m.idempotencyKey);
+    to.tracer.event(m.traceId, "received", { channel, platformId }, { chat: m.key, at: receivedAt });
     to.tracer.event(m.traceId, "stored", { busId: r.id });
   });
-  return { fresh, duplicates };
+  return results;
 }
 
 /**

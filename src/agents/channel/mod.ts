@@ -8,7 +8,7 @@
  */
 export { EGRESS_GROUP, ORCHESTRATOR_GROUP } from "./spine.ts";
 export { type ChannelName, createEgressHandler, partKey, SendRetryLaterError } from "./egress.ts";
-export { commitIngress, type IngressBatch, type IngressResult } from "./ingress.ts";
+export { createIngress, type Ingress, type IngressBatch, type IngressResult } from "./ingress.ts";
 export type { ChannelTransport, SendOutcome, SendPlan } from "./outcome.ts";
 export { type Contact, getContact } from "./contacts.ts";
 export { type Command, COMMANDS, parseCommand } from "./commands.ts";

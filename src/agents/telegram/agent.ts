@@ -10,7 +10,7 @@ import type { Config } from "../../config.ts";
 import type { AgentDeps, AgentInstance } from "../define.ts";
 import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
-import { commitIngress } from "../channel/ingress.ts";
+import { createIngress } from "../channel/ingress.ts";
 import { createPacer } from "../channel/pacer.ts";
 import { type Sleep, sleep as realSleep } from "../channel/sleep.ts";
 import { createChannelSpine, type SpineOptions } from "../channel/spine.ts";
@@ -66,7 +66,7 @@ export async function createTelegramAgent(
 ): Promise<AgentInstance> {
   const tg = agent.telegram;
   const { token, secret } = secretsOf(deps, agent);
-  const { log, metrics, now, store } = deps;
+  const { log, metrics, now, store, tracer } = deps;
   const sleep = opts.sleep ?? realSleep;
   const api = createTelegramApi(token, tg.apiRoot, deps.fetch);
   const spine = await createChannelSpine(deps, agent.name, opts);
@@ -91,6 +91,7 @@ export async function createTelegramAgent(
       .catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
+  const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "telegram", now });
   const ingest = async (updates: TelegramUpdate[]) => {
     const started = now();
     const { batch, typing: chats } = classifyUpdates(updates, {
@@ -99,11 +100,7 @@ export async function createTelegramAgent(
       staleAfterMs: tg.staleAfterS * 1000,
       nonText: tg.nonText,
     });
-    const result = await commitIngress(
-      { bus: spine.bus, agent: agent.name, tracer: deps.tracer, metrics, channel: "telegram", now },
-      batch,
-      started,
-    );
+    const result = await commit(batch, started);
     const freshChats = new Set(
       batch.inbound.filter((i) => result.fresh.has(i.idempotencyKey)).map((i) => i.message.chatId),
     );
@@ -128,7 +125,7 @@ export async function createTelegramAgent(
     transport,
     ledger: spine.ledger,
     stopping: spine.stopping,
-    tracer: deps.tracer,
+    tracer,
     resendUnknown: false,
     pacer,
     log,

@@ -10,7 +10,7 @@ import type { AgentDeps, AgentInstance } from "../define.ts";
 import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
 import { addText } from "../channel/inbound.ts";
-import { commitIngress, emptyBatch } from "../channel/ingress.ts";
+import { createIngress, emptyBatch } from "../channel/ingress.ts";
 import type { ChannelTransport } from "../channel/outcome.ts";
 import { createPacer } from "../channel/pacer.ts";
 import { greetingOf } from "../channel/role.ts";
@@ -31,10 +31,11 @@ export async function createWebchatAgent(
   agent: WebchatAgentConfig,
   opts: SpineOptions = {},
 ): Promise<AgentInstance> {
-  const { log, metrics, now, store } = deps;
+  const { log, metrics, now, store, tracer } = deps;
   const spine = await createChannelSpine(deps, agent.name, opts);
   const greeting = greetingOf(deps.config, agent.role);
 
+  const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "webchat", now });
   const ingest = async (msg: { session: string; id: string; text: string }) => {
     const t = now();
     const batch = emptyBatch();
@@ -48,11 +49,7 @@ export async function createWebchatAgent(
       receivedAt: t,
     };
     addText(batch, base, webchatKey(agent.name, msg.id), msg.text);
-    await commitIngress(
-      { bus: spine.bus, agent: agent.name, tracer: deps.tracer, metrics, channel: "webchat", now },
-      batch,
-      t,
-    );
+    await commit(batch, t);
   };
 
   const transport: ChannelTransport<{ text: string; kind: string }> = {
@@ -75,7 +72,7 @@ export async function createWebchatAgent(
     transport,
     ledger: spine.ledger,
     stopping: spine.stopping,
-    tracer: deps.tracer,
+    tracer,
     // Storing a reply is idempotent (unique key), so an unknown outcome is simply stored again.
     resendUnknown: true,
     pacer: createPacer({ perKeyMs: 0, perSecond: 1_000, now, sleep }),

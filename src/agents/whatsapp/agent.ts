@@ -11,7 +11,7 @@ import type { Config } from "../../config.ts";
 import type { AgentDeps, AgentInstance, CheckResult } from "../define.ts";
 import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
-import { commitIngress } from "../channel/ingress.ts";
+import { createIngress } from "../channel/ingress.ts";
 import { createPacer } from "../channel/pacer.ts";
 import { type Sleep, sleep as realSleep } from "../channel/sleep.ts";
 import { createChannelSpine, type SpineOptions } from "../channel/spine.ts";
@@ -48,7 +48,7 @@ export async function createWhatsAppAgent(
   opts: WhatsAppAgentOptions = {},
 ): Promise<AgentInstance> {
   const wa = agent.whatsapp;
-  const { log, metrics, now, store } = deps;
+  const { log, metrics, now, store, tracer } = deps;
   const appSecretKey = hmacKey(requireSecret(deps, agent, wa.appSecretEnv, "app secret"));
   const accessToken = requireSecret(deps, agent, wa.accessTokenEnv, "access token");
   const verifyToken = requireSecret(deps, agent, wa.verifyTokenEnv, "verify token");
@@ -92,6 +92,7 @@ export async function createWhatsAppAgent(
     }).catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
+  const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "whatsapp", now });
   const ingest = async (payload: WaWebhook) => {
     const started = now();
     const classified = classifyWebhook(payload, {
@@ -101,11 +102,7 @@ export async function createWhatsAppAgent(
       staleAfterMs: wa.staleAfterS * 1000,
       nonText: wa.nonText,
     });
-    const result = await commitIngress(
-      { bus: spine.bus, agent: agent.name, tracer: deps.tracer, metrics, channel: "whatsapp", now },
-      classified.batch,
-      started,
-    );
+    const result = await commit(classified.batch, started);
     if (classified.ignored > 0) log.info("webhook parts ignored", { ignored: classified.ignored });
     if (!wa.markAsRead) return;
     for (const [chatId, wamid] of classified.markRead) {
@@ -134,7 +131,7 @@ export async function createWhatsAppAgent(
     }),
     ledger: spine.ledger,
     stopping: spine.stopping,
-    tracer: deps.tracer,
+    tracer,
     resendUnknown: false,
     settle: (key, since) => settleSend(store.client, agent.name, key, since, now()),
     sleep,
