@@ -27,7 +27,7 @@
 //   5. Where the time goes: 6 agents again, tg1 and the orchestrator under V8's sampling profiler (over the
 //      inspector) during one hit step at `--profile-rate` (default 250/s): each sample's category (SQL, waiting
 //      for the write lock, fetch, GC, other JavaScript, idle), which of our functions was innermost, and the CPU
-//      per thread (bench/system/profile.ts).
+//      per thread (bench/system/profile.ts); the raw profiles are kept as `<dir>/profile/<agent>.cpuprofile`.
 // Platform pacing is RAISED for the benchmark (perChatMs/perUserMs 0, perSecond 100,000) and the fakes enforce
 // no send limits: the real platforms cap a bot at ~30 msg/s and ~1 msg/s per chat (WhatsApp ~1 per 6 s per
 // user), which would be the only thing measured otherwise. Each request is a new chat (many customers asking
@@ -590,6 +590,8 @@ async function profilePhase(rate: number) {
       const profiles = await Promise.all([...ports.values()].map((port) => profileOver(port, Math.max(1, seconds - 3) * 1000)));
       const secs = (clock() - t0) / 1000;
       const after = await Promise.all(pids.map(threadCpu));
+      // The raw profiles stay in the run's directory, for Chrome DevTools' Performance panel.
+      await Promise.all([...ports.keys()].map((name, i) => writeFile(join(dir, `${name}.cpuprofile`), JSON.stringify(profiles[i]))));
       [...ports.keys()].forEach((name, i) => {
         agents[name] = { ...summarizeProfile(profiles[i]!), threads: threadShare(pids[i]!, before[i]!, after[i]!, secs) };
       });
