@@ -75,7 +75,6 @@ export interface Store {
   close(): void;
 }
 
-
 /**
  * A connection pool that brings every new connection to the same settings before anyone uses it, and drops a
  * connection on which a statement failed. libsql leaves a statement that failed (e.g. `BEGIN IMMEDIATE` with
