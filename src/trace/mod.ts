@@ -7,7 +7,7 @@
  *
  * @module
  */
-export { isTraceIdOrPrefix, newTraceId } from "./id.ts";
+export { isTraceIdOrPart, newTraceId, shortTraceId } from "./id.ts";
 export type { RandomBytes } from "./id.ts";
 export { createTracer, purgeTraceEvents } from "./tracer.ts";
 export type { EventOptions, Tracer, TracerOptions } from "./tracer.ts";

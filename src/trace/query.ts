@@ -1,5 +1,5 @@
 /**
- * Reading traces back: one trace by id (or a unique prefix), the traces of a chat, the last trace, and a list
+ * Reading traces back: one trace by id (or a unique start or end of one), the traces of a chat, the last trace, and a list
  * of recent traces for the dashboard. Every reader returns events in timeline order.
  *
  * @module
@@ -23,14 +23,23 @@ function toEvent(r: Row): TraceEvent {
 
 const COLUMNS = "trace_id, agent, stage, at, seq, duration_ms, chat, detail";
 
-/** Trace ids that start with `prefix` (at most `limit`; a full id matches itself). */
-export async function matchTraceIds(client: Client, prefix: string, limit = 5): Promise<string[]> {
+/**
+ * Trace ids that start with `part`, else those that end with it (at most `limit`; a full id matches itself). Ids
+ * begin with their time (id.ts): the short form people quote is the random end.
+ */
+export async function matchTraceIds(client: Client, part: string, limit = 5): Promise<string[]> {
   // A range on the (trace_id, at) index: hex ids sort below "g".
-  const rs = await client.execute({
+  const starts = await client.execute({
     sql: "SELECT DISTINCT trace_id FROM trace_events WHERE trace_id >= ? AND trace_id < ? LIMIT ?",
-    args: [prefix, `${prefix}g`, limit],
+    args: [part, `${part}g`, limit],
   });
-  return rs.rows.map((r) => String(r["trace_id"]));
+  if (starts.rows.length > 0 || part.length >= 32) return starts.rows.map((r) => String(r["trace_id"]));
+  // An end: a scan of the index (an operator's lookup, not a hot path).
+  const ends = await client.execute({
+    sql: "SELECT DISTINCT trace_id FROM trace_events WHERE substr(trace_id, -?2) = ?1 LIMIT ?3",
+    args: [part, part.length, limit],
+  });
+  return ends.rows.map((r) => String(r["trace_id"]));
 }
 
 /** Every event of the given traces, each trace's events in timeline order. */

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import { M } from "../../src/metrics/mod.ts";
 import { openStore } from "../../src/store/mod.ts";
+import { shortTraceId } from "../../src/trace/mod.ts";
 import { parsePrometheusText } from "../metrics/support/prom-parser.ts";
 import { type SeedResult, seedStore } from "../metrics/support/seed.ts";
 import { startAnalytics } from "../dashboard/support.ts";
@@ -100,7 +101,7 @@ describe("analytics agent", () => {
   it("a trace page shows the timeline; an unknown or malformed id is a 404", async () => {
     const a = await startAnalytics(url);
     try {
-      const res = await fetch(`${a.base}/traces/${seed.traceIds[1]!.slice(0, 10)}`);
+      const res = await fetch(`${a.base}/traces/${shortTraceId(seed.traceIds[1]!)}`); // the short form the dashboard shows
       expect(res.status).toBe(200);
       const page = await res.text();
       expect(page).toContain(seed.traceIds[1]);

@@ -11,6 +11,7 @@ import {
   newTraceId,
   purgeTraceEvents,
   recentTraces,
+  shortTraceId,
   traceIdsOfChat,
 } from "../../src/trace/mod.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -31,11 +32,19 @@ afterAll(async () => {
 const T0 = Date.UTC(2025, 4, 1, 9, 0, 0);
 
 describe("newTraceId", () => {
-  it("is 32 lowercase hex digits from the injected random bytes", () => {
-    expect(newTraceId((n) => new Uint8Array(n).fill(0xab))).toBe("ab".repeat(16));
+  it("is 32 lowercase hex digits: the time in ms, then the injected random bytes", () => {
+    const at = () => 0x019a_d2f8_e3a1;
+    expect(newTraceId((n) => new Uint8Array(n).fill(0xab), at)).toBe(`019ad2f8e3a1${"ab".repeat(10)}`);
     const a = newTraceId();
     expect(a).toMatch(/^[0-9a-f]{32}$/);
     expect(newTraceId()).not.toBe(a);
+    expect(shortTraceId(a)).toBe(a.slice(20));
+  });
+
+  it("grows with time, so the trace index grows at its end", () => {
+    let t = T0;
+    const ids = Array.from({ length: 50 }, () => newTraceId(undefined, () => t++));
+    expect([...ids].sort()).toEqual(ids);
   });
 });
 
@@ -129,6 +138,23 @@ describe("tracer", () => {
     await purgeTraceEvents(store.client, { cutoff: now - 7 * 86_400_000, maxStoredEvents: 1_000_000 });
     expect(await matchTraceIds(store.client, "aaaa")).toEqual([]);
     expect(await matchTraceIds(store.client, "new")).toEqual(["new".padEnd(32, "0")]);
+  });
+
+  it("finds a trace by the end of its id (the short form people see), when no id starts with it", async () => {
+    const local = await openStore({ url: `file:${join(dir, "ends.db")}` });
+    await migrate(local.client);
+    const tracer = createTracer({ agent: "tg", now: () => T0 });
+    const loop = createFlushLoop({ client: local.client, sources: [tracer.source], intervalMs: 1_000, now: () => T0 });
+    const ids = ["01", "02", "03"].map((t) => newTraceId(undefined, () => T0 + Number(t)));
+    const ending = `${"0".repeat(20)}0123456789ab`;
+    for (const id of [...ids, ending]) tracer.event(id, "received");
+    await loop.flush();
+    expect(await matchTraceIds(local.client, shortTraceId(ids[1]!))).toEqual([ids[1]]);
+    expect(await matchTraceIds(local.client, "456789ab")).toEqual([ending]);
+    // A start wins over an end: "0000000" starts `ending` (and ends no id).
+    expect(await matchTraceIds(local.client, "0000000")).toEqual([ending]);
+    expect(await matchTraceIds(local.client, "fffffff")).toEqual([]);
+    local.close();
   });
 
   it("keeps the newest maxStoredEvents events, deleting the oldest a chunk per statement", async () => {

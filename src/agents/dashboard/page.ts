@@ -14,6 +14,7 @@ import {
   formatPercent,
   formatUsd,
 } from "../../metrics/mod.ts";
+import { shortTraceId } from "../../trace/mod.ts";
 import { barChart, hbarChart, type Html, lineChart, PALETTE } from "./charts.ts";
 import type { DashboardData } from "./data.ts";
 import { STYLE } from "./style.ts";
@@ -152,7 +153,7 @@ function tracesTable(d: DashboardData): Html {
       <tbody>${d.traces.map((t) =>
         html`
           <tr>
-            <td><a href="traces/${t.traceId}"><code>${t.traceId.slice(0, 12)}</code></a></td>
+            <td><a href="traces/${t.traceId}" title="${t.traceId}"><code>${shortTraceId(t.traceId)}</code></a></td>
             <td>${new Date(t.startedAt).toISOString().slice(11, 19)}</td>
             <td>${t.chat ?? "—"}</td>
             <td>${t.agents.join(", ")}</td>

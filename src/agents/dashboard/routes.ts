@@ -8,7 +8,7 @@ import type { Hono } from "hono";
 import type { Config } from "../../config.ts";
 import { parseDuration, type Retention } from "../../metrics/mod.ts";
 import type { Client } from "../../store/mod.ts";
-import { eventsOf, isTraceIdOrPrefix, matchTraceIds } from "../../trace/mod.ts";
+import { eventsOf, isTraceIdOrPart, matchTraceIds } from "../../trace/mod.ts";
 import { dashboardAuth, type Login } from "./auth.ts";
 import { loadDashboard } from "./data.ts";
 import { renderDashboard } from "./page.ts";
@@ -59,7 +59,7 @@ export function mountDashboard(app: Hono, o: DashboardOptions): void {
   app.get("/api/dashboard", async (c) => c.json(await load(windowOf(c.req.query("window")).ms)));
   app.get("/traces/:id", async (c) => {
     const id = c.req.param("id").toLowerCase();
-    if (!isTraceIdOrPrefix(id)) return c.html(await renderTracePage(id, []), 404);
+    if (!isTraceIdOrPart(id)) return c.html(await renderTracePage(id, []), 404);
     const [match] = await matchTraceIds(o.client, id, 1);
     const events = match ? (await eventsOf(o.client, [match])).get(match) ?? [] : [];
     return c.html(await renderTracePage(match ?? id, events), events.length > 0 ? 200 : 404);

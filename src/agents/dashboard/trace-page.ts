@@ -5,7 +5,7 @@
  */
 import { html, raw } from "hono/html";
 import { formatMs } from "../../metrics/mod.ts";
-import { formatDetail, formatOffset, summarizeTrace, type TraceEvent } from "../../trace/mod.ts";
+import { formatDetail, formatOffset, shortTraceId, summarizeTrace, type TraceEvent } from "../../trace/mod.ts";
 import { type Html, PALETTE } from "./charts.ts";
 import { STYLE } from "./style.ts";
 
@@ -42,7 +42,7 @@ export function renderTracePage(traceId: string, events: readonly TraceEvent[]):
     <html lang="en">
       <head>
         <meta charset="utf-8">
-        <title>trace ${traceId.slice(0, 12)}</title>
+        <title>trace ${shortTraceId(traceId)}</title>
         <style>${raw(STYLE)}</style>
       </head>
       <body>

@@ -1,7 +1,7 @@
 import {
   eventsOf,
   formatTimeline,
-  isTraceIdOrPrefix,
+  isTraceIdOrPart,
   lastTraceIds,
   matchTraceIds,
   type TraceEvent,
@@ -29,11 +29,11 @@ async function lookup(client: Client, target: string, limit: number): Promise<Lo
     };
   }
   const id = target.toLowerCase();
-  if (!isTraceIdOrPrefix(id)) {
+  if (!isTraceIdOrPart(id)) {
     return { error: `"${target}" is not a trace id (6–32 hex digits), chat:<id> or last` };
   }
   const ids = await matchTraceIds(client, id, 5);
-  if (ids.length > 1) return { error: `trace id prefix "${id}" is ambiguous: ${ids.join(", ")}` };
+  if (ids.length > 1) return { error: `trace id part "${id}" is ambiguous: ${ids.join(", ")}` };
   return { ids, none: `no trace ${id}` };
 }
 

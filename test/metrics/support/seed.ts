@@ -218,7 +218,7 @@ export async function seedStore(url: string, now: number, minutes = 60): Promise
     orch: createTracer({ agent: "orchestrator", now: () => now }),
   };
   for (let i = 0; i < 6; i++) {
-    const id = newTraceId(() => Uint8Array.from({ length: 16 }, () => Math.floor(random() * 256)));
+    const id = newTraceId((n) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256)), () => now);
     traceIds.push(id);
     const t0 = now - (6 - i) * 47_000;
     const chat = `telegram-support:${1000 + (i % 3)}`;
