@@ -2,11 +2,12 @@
 // one chat-inbox INSERT for all of them, on a real store and bus. Each caller still gets its own outcome: its
 // fresh keys, its duplicates, its own failure.
 import { join } from "node:path";
-import { LibsqlError } from "@libsql/client";
+import { createClient, LibsqlError } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createIngress, type IngressBatch } from "../../src/agents/channel/mod.ts";
 import type { InboundMessage } from "../../src/bus/envelopes.ts";
 import { type AlsoCommit, type Bus, createSqliteBus } from "../../src/bus/mod.ts";
+import { createInbox } from "../../src/agents/orchestrator/experience/inbox.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { createTracer } from "../../src/trace/mod.ts";
@@ -14,6 +15,7 @@ import { tempDir } from "../support/tmp.ts";
 
 const now = () => 1_700_000_000_000;
 let store: Store;
+let path: string;
 let cleanup: () => Promise<void>;
 /** The messages of each publish the ingress made. */
 let publishes: string[][];
@@ -21,7 +23,8 @@ let publishes: string[][];
 beforeEach(async () => {
   const tmp = await tempDir("aideazz-ingress-");
   cleanup = tmp.cleanup;
-  store = await openStore({ url: `file:${join(tmp.dir, "ingress.db")}` });
+  path = join(tmp.dir, "ingress.db");
+  store = await openStore({ url: `file:${path}` });
   await migrate(store.client);
   publishes = [];
 });
@@ -42,10 +45,9 @@ function ingressOn(bus: Bus) {
   return createIngress({ bus: recording, agent: "tg", tracer: createTracer({ agent: "tg", now }), metrics, channel: "telegram", now });
 }
 
-function batch(platformId: string, rows: IngressBatch["rows"] = []): IngressBatch {
+function batch(platformId: string, rows: IngressBatch["rows"] = [], chatId = `c${platformId}`, text = `hello ${platformId}`): IngressBatch {
   const message: InboundMessage = {
-    channel: "telegram", agent: "tg", chatId: `c${platformId}`, userId: "u", platformId, kind: "text",
-    text: `hello ${platformId}`, sentAt: now(), receivedAt: now(),
+    channel: "telegram", agent: "tg", chatId, userId: "u", platformId, kind: "text", text, sentAt: now(), receivedAt: now(),
   };
   return { inbound: [{ message, idempotencyKey: `telegram:tg:${platformId}` }], outbound: [], rows };
 }
@@ -97,6 +99,30 @@ describe("ingress", () => {
     expect(await inbox()).toEqual([["1", "telegram:tg:1"], ["3", "telegram:tg:3"]]);
     const stored = await store.client.execute("SELECT idem_key FROM bus_messages ORDER BY id");
     expect(stored.rows.map((r) => r["idem_key"])).toEqual(["telegram:tg:1", "telegram:tg:3"]);
+  });
+
+  it("keeps a chat's order when a failing batch is retried alone while the lock is held elsewhere", async () => {
+    const commit = ingressOn(createSqliteBus(store, { now }));
+    const other = createClient({ url: `file:${path}` });
+    const held = await other.transaction("write"); // another process's write: ours wait for the lock
+    const broken = { sql: "INSERT INTO channel_contacts (agent, chat_id, updated_at) VALUES ('tg', NULL, 0)" };
+    const first = [commit(batch("1", [], "X"), now()), commit(batch("2", [broken], "Y"), now())];
+    await new Promise((r) => setTimeout(r, 20));
+    const later = commit(batch("3", [], "X"), now()); // the same chat as "1", a turn later
+    await new Promise((r) => setTimeout(r, 20));
+    await held.rollback();
+    other.close();
+    const results = await Promise.allSettled([...first, later]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const stored = await store.client.execute("SELECT idem_key FROM bus_messages ORDER BY id");
+    expect(stored.rows.map((r) => r["idem_key"])).toEqual(["telegram:tg:1", "telegram:tg:3"]);
+  });
+
+  it("stores a text with a lone surrogate as U+FFFD, and the orchestrator reads its inbox row", async () => {
+    const commit = ingressOn(createSqliteBus(store, { now }));
+    await commit(batch("1", [], "c1", "x\ud800y"), now());
+    const row = await createInbox(store.client).get("tg", "1");
+    expect(row?.text).toBe("x\ufffdy");
   });
 
   it("fails every batch of the turn, once, when the store cannot take writes", async () => {

@@ -27,7 +27,10 @@ export function inboxInsert(
     m.platformId,
     m.chatId,
     m.kind,
-    m.text,
+    // Well-formed: SQLite decodes a lone surrogate's JSON escape into bytes that are not UTF-8, and the client
+    // reading them back fails. Bound as an argument, it became U+FFFD, as here. (Ids and keys come from the
+    // platforms or are UUIDs; only the text is the user's.)
+    m.text.toWellFormed(),
     m.receivedAt,
     idempotencyKey,
   ]);

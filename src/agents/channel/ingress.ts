@@ -79,27 +79,39 @@ interface Waiting {
  * If that write fails while the store is available (a row breaking a constraint), each batch is tried again
  * alone, so only the one at fault fails. Each new inbound message starts a trace (`received`, `stored`) whose id
  * travels with it on the bus.
+ *
+ * One write at a time: the batches arriving meanwhile wait and go together in the next one. A write that a later
+ * one overtook could put a chat's messages out of order when it is retried batch by batch; and waiting costs
+ * little, since a durable write resolves after the WAL's flush, and one started during that flush would have
+ * waited for the next one anyway.
  */
 export function createIngress(to: IngressTarget): Ingress {
   let waiting: Waiting[] = [];
+  let writing = false;
   const commitAlone = (w: Waiting) => commitBatches(to, [w.batch]).then(([r]) => w.resolve(r!), w.reject);
-  const flush = async () => {
-    const group = waiting;
-    waiting = [];
+  const commitGroup = async (group: Waiting[]) => {
     if (group.length === 1) return commitAlone(group[0]!);
     try {
       const results = await commitBatches(to, group.map((w) => w.batch));
       group.forEach((w, i) => w.resolve(results[i]!));
     } catch (err) {
       if (isStoreUnavailable(err)) return group.forEach((w) => w.reject(err));
-      await Promise.all(group.map(commitAlone));
+      for (const w of group) await commitAlone(w); // in order: a chat's messages keep theirs
     }
+  };
+  const flush = async () => {
+    const group = waiting;
+    waiting = [];
+    writing = true;
+    await commitGroup(group);
+    writing = false;
+    if (waiting.length > 0) setImmediate(flush);
   };
   return async (batch, startedAt) => {
     const result = await new Promise<IngressResult>((resolve, reject) => {
       waiting.push({ batch, resolve, reject });
       // setImmediate runs after this turn's I/O callbacks: the webhooks arriving together join one write.
-      if (waiting.length === 1) setImmediate(flush);
+      if (waiting.length === 1 && !writing) setImmediate(flush);
     });
     to.metrics.inc(M.messagesIn, { channel: to.channel }, result.fresh.size);
     if (result.duplicates > 0) to.metrics.inc(M.duplicatesSuppressed, { stage: "ingress" }, result.duplicates);

@@ -60,7 +60,8 @@ export function mountDashboard(app: Hono, o: DashboardOptions): void {
   app.get("/traces/:id", async (c) => {
     const id = c.req.param("id").toLowerCase();
     if (!isTraceIdOrPart(id)) return c.html(await renderTracePage(id, []), 404);
-    const [match] = await matchTraceIds(o.client, id, 1);
+    const matches = await matchTraceIds(o.client, id, 2);
+    const match = matches.length === 1 ? matches[0] : undefined; // an ambiguous part names no trace
     const events = match ? (await eventsOf(o.client, [match])).get(match) ?? [] : [];
     return c.html(await renderTracePage(match ?? id, events), events.length > 0 ? 200 : 404);
   });
