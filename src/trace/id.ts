@@ -23,7 +23,7 @@ const cryptoBytes: RandomBytes = (n) => crypto.getRandomValues(new Uint8Array(n)
  */
 export function newTraceId(random: RandomBytes = cryptoBytes, now: () => number = Date.now): string {
   const time = Math.trunc(now()).toString(16).padStart(12, "0").slice(-12);
-  return time + [...random(10).subarray(0, 10)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return time + [...random(10)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The short form of a trace id shown to people: its random end. */

@@ -1,6 +1,6 @@
 /**
- * Reading traces back: one trace by id (or a unique start or end of one), the traces of a chat, the last trace, and a list
- * of recent traces for the dashboard. Every reader returns events in timeline order.
+ * Reading traces back: one trace by id (or a unique start or end of one), the traces of a chat, the last trace,
+ * and a list of recent traces for the dashboard. Every reader returns events in timeline order.
  *
  * @module
  */
