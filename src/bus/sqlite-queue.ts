@@ -5,15 +5,16 @@
  * exists).
  *
  * A handler's last write (`Delivery.ackWith`) rides on its ack. The round's writes go together as one batch: a
- * guard that fails unless every one of their leases still holds, the handlers' rows, one publish of all their
- * messages and one ack. Issued in the same tick as the round's statements, the process's group writer
- * (src/store/writer.ts) commits both in one transaction. Should that batch fail (a lease was lost, a write broke a
- * constraint), each write is tried again alone, guarded by its own lease: only the one at fault fails. (On a libSQL
- * server the batch is a transaction of its own.)
+ * guard that fails unless every one of their leases still holds, the handlers' rows (the same INSERTs of many
+ * handlers as one multi-row INSERT: src/store/merge-inserts.ts), one publish of all their messages and one ack.
+ * Issued in the same tick as the round's statements, the process's group writer (src/store/writer.ts) commits
+ * both in one transaction. Should that batch fail (a lease was lost, a write broke a constraint), each write is
+ * tried again alone, guarded by its own lease: only the one at fault fails. (On a libSQL server the batch is a
+ * transaction of its own.)
  *
  * @module
  */
-import { type Client, type InStatement, isStoreUnavailable } from "../store/mod.ts";
+import { type Client, type InStatement, isStoreUnavailable, mergeWrites } from "../store/mod.ts";
 import type { Claimed, CycleInput, CycleResult, Lease, Queue, Settle } from "./queue.ts";
 import * as Q from "./sqlite-sql.ts";
 import type { Json } from "./types.ts";
@@ -46,7 +47,7 @@ export function createSqliteQueue(client: Client): Queue {
     const rows = writes.map((w) => w.rowsJson.slice(1, -1)).filter((r) => r !== "");
     return [
       { sql: Q.LEASE_GUARD, args: [topic, group, leases] },
-      ...writes.flatMap((w) => w.stmts),
+      ...mergeWrites(writes.map((w) => w.stmts)),
       ...(rows.length > 0 ? [{ sql: Q.PUBLISH, args: [`[${rows.join(",")}]`, now] }] : []),
       { sql: Q.ACK, args: [topic, group, leases] },
     ];

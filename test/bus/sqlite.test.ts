@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Bus, createSqliteBus, type Handler } from "../../src/bus/mod.ts";
 import { createSqliteQueue } from "../../src/bus/sqlite-queue.ts";
 import { createLogger } from "../../src/log.ts";
-import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { type InStatement, migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 import { runBusContract, sleep, waitFor } from "./contract.ts";
 
@@ -57,6 +57,40 @@ describe("sqlite bus", () => {
     const acked = await q.cycle({ ...base, now: 3_000, claim: 0, settles: [{ kind: "ack", key: "k", id, fence: 1 }] });
     expect(acked.applied).toEqual([false]);
     expect(await count(store, "bus_deliveries")).toBe(1);
+  });
+
+  it("a round's acks with rows of the same INSERT write them as one statement; a row at fault fails only its ack", async () => {
+    const store = await setup();
+    const bus = createSqliteBus(store, { now: () => 0, wake: { watch: false } });
+    await bus.subscribe("t", "g");
+    await bus.publish(["a", "b", "c", "d"].map((key) => ({ topic: "t", key, payload: key })));
+    await bus.close();
+    await store.client.execute("CREATE TABLE side (v TEXT NOT NULL)");
+    const q = createSqliteQueue(store.client);
+    const base = { topic: "t", group: "g", leaseMs: 60_000, consumer: "c" };
+    const claimed = (await q.cycle({ ...base, now: 1_000, settles: [], claim: 4 })).claimed;
+    const ack = (c: (typeof claimed)[number], v: string | null) => ({
+      kind: "ack" as const,
+      key: c.key,
+      id: c.id,
+      fence: c.fence,
+      with: q.ackCommit({ before: [{ sql: "INSERT INTO side (v) VALUES (?)", args: [v] }] }),
+    });
+    const batches: string[][] = [];
+    const batch = store.client.batch.bind(store.client);
+    store.client.batch = ((stmts: InStatement[], mode) => {
+      batches.push(stmts.map((st) => (typeof st === "string" ? st : st.sql)));
+      return batch(stmts, mode);
+    }) as typeof store.client.batch;
+    const [a, b, c, d] = claimed;
+    const res = await q.cycle({ ...base, now: 2_000, claim: 0, settles: [ack(a!, "a"), ack(b!, "b"), ack(c!, null), ack(d!, "d")] });
+    expect(res.applied).toEqual([true, true, false, true]);
+    expect(String(res.errors?.[2])).toMatch(/NOT NULL constraint failed: side.v/);
+    const inserts = (sqls: string[]) => sqls.filter((sql) => sql.startsWith("INSERT INTO side"));
+    expect(inserts(batches[0]!)).toEqual(["INSERT INTO side (v) VALUES (?), (?), (?), (?)"]); // the round's, together
+    expect(batches.slice(1).map(inserts)).toEqual([1, 2, 3, 4].map(() => ["INSERT INTO side (v) VALUES (?)"])); // each alone
+    expect((await store.client.execute("SELECT v FROM side ORDER BY v")).rows.map((r) => r["v"])).toEqual(["a", "b", "d"]);
+    expect((await store.client.execute("SELECT msg_id FROM bus_deliveries")).rows.map((r) => Number(r["msg_id"]))).toEqual([c!.id]);
   });
 
   it("a batch that fails inside the database writes nothing", async () => {
