@@ -15,7 +15,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type Client, purgeInChunks } from "../store/mod.ts";
+import { batchReads, type Client, purgeInChunks } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
 import { guardAllows } from "./guard.ts";
 import { createMatcher, type Matcher } from "./matcher.ts";
@@ -98,6 +98,15 @@ interface ScopeIndex {
 export function createResponseCache(opts: CacheOptions): ResponseCache {
   const { client, now } = opts;
   const scopes = new Map<string, ScopeIndex>();
+  /** The exact lookups of one tick (a round's turns) as one statement. */
+  const exactOf = batchReads(async (keys) => {
+    const rs = await client.execute({
+      sql: `SELECT c.key, c.id, c.answer FROM json_each(?1) AS j CROSS JOIN cache_entries AS c ON c.key = j.value
+        WHERE c.expires_at > ?2`,
+      args: [JSON.stringify(keys), now()],
+    });
+    return new Map(rs.rows.map((r) => [String(r["key"]), { entryId: Number(r["id"]), answer: String(r["answer"]) }]));
+  });
 
   /** Loads (or catches up) a scope's lexical index from the store: other processes write the cache too. */
   async function indexOf(scope: string): Promise<ScopeIndex> {
@@ -142,12 +151,8 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
   return {
     async lookup(scope, prompt, signal) {
       const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
-      const exact = await client.execute({
-        sql: "SELECT id, answer FROM cache_entries WHERE key = ? AND expires_at > ?",
-        args: [key, now()],
-      });
-      const row = exact.rows[0];
-      if (row) return { entryId: Number(row["id"]), answer: String(row["answer"]), tier: "exact", score: 1 };
+      const exact = await exactOf(key);
+      if (exact) return { ...exact, tier: "exact", score: 1 };
 
       const index = await indexOf(scope);
       const hit = index.matcher.match(prompt, { threshold: opts.lexicalThreshold });

@@ -1,8 +1,11 @@
-// Lookups issued in one tick share one statement: the orchestrator's claimed turns read their chat inbox rows and
-// saved answers together. Checked on the helper, and on the orchestrator's two lookups against a real store.
+// Lookups issued in one tick share one statement: the orchestrator's claimed turns read their chat inbox rows, saved
+// answers, recent turns and exact cache entries together, and count their users' messages with one statement.
+// Checked on the helper, and on each of those against a real store.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createConversations } from "../../src/agents/orchestrator/conversation.ts";
+import { createUserLimits } from "../../src/agents/orchestrator/limits.ts";
+import { createResponseCache } from "../../src/router/cache.ts";
 import { createInbox } from "../../src/agents/orchestrator/experience/inbox.ts";
 import {
   batchReads,
@@ -142,5 +145,77 @@ describe("the orchestrator's lookups at the start of a turn", () => {
       undefined,
     ]);
     expect(statements).toHaveLength(1);
+  });
+
+  it("reads the recent turns of chats asked for together with one statement, each chat its own last turns", async () => {
+    const { client, statements } = await counted();
+    const conversations = createConversations(client);
+    const save = (chat: string, id: number, q: string, a: string) =>
+      conversations.saveStatements(chat, id, { role: "user", text: q, at: id }, { role: "assistant", text: a, at: id + 1 });
+    await client.batch([...save("c1", 1, "q1", "a1"), ...save("c2", 2, "q2", "a2"), ...save("c1", 3, "q3", "a3")], "write");
+    statements.length = 0;
+    const [c1, c2, c3, c1Short] = await Promise.all([
+      conversations.recent("c1", 1_000),
+      conversations.recent("c2", 1_000),
+      conversations.recent("c3", 1_000),
+      conversations.recent("c1", 1), // one token: only the last turn fits
+    ]);
+    expect(c1.map((t) => `${t.role}:${t.text}@${t.at}`)).toEqual(["user:q1@1", "assistant:a1@2", "user:q3@3", "assistant:a3@4"]);
+    expect(c2.map((t) => t.text)).toEqual(["q2", "a2"]);
+    expect(c3).toEqual([]);
+    expect(c1Short.map((t) => t.text)).toEqual(["a3"]);
+    expect(statements).toHaveLength(1);
+    expect((await conversations.recent("c1", 1_000, 3)).map((t) => t.text)).toEqual(["a1", "q3", "a3"]); // maxTurns
+  });
+
+  it("looks up the exact cache entries of turns asked together with one statement; an expired entry is a miss", async () => {
+    const { client, statements } = await counted();
+    let t = 1_000;
+    const cache = createResponseCache({ client, now: () => t, ttlMs: 60_000, lexicalThreshold: 0.99, semanticThreshold: 0.99 });
+    await cache.store("s", "where is my card", "It ships in 3 days.", { provider: "groq", model: "m" });
+    t = 30_000;
+    await cache.store("s", "how do I reset my password", "Use the link.", { provider: "groq", model: "m" });
+    t = 62_000; // the first entry expired
+    statements.length = 0;
+    const hits = await Promise.all([cache.lookup("s", "How do I reset my password?"), cache.lookup("s", "where is my card")]);
+    expect(hits.map((h) => h && [h.tier, h.answer])).toEqual([["exact", "Use the link."], null]);
+    expect(statements.filter((sql) => sql.includes("cache_entries AS c"))).toHaveLength(1);
+  });
+});
+
+describe("the per-user message counts of turns started together", () => {
+  it("are one statement; each message has its own place in its user's count", async () => {
+    const tmp = await tempDir("aideazz-limits-batch-");
+    const store = await openStore({ url: `file:${join(tmp.dir, "l.db")}` });
+    try {
+      await migrate(store.client);
+      let writes = 0;
+      const client = new Proxy(store.client, {
+        get(target, prop) {
+          if (prop === "execute") return (stmt: InStatement) => (writes++, target.execute(stmt));
+          const v = Reflect.get(target, prop);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      });
+      const limits = createUserLimits({ client, now: () => 90_000, perMinute: 3, dailyTokens: 1_000 });
+      const users = ["tg:1", "tg:2", "tg:1", "tg:1", "tg:1", "tg:2"];
+      const verdicts = await Promise.all(users.map((u) => limits.admit(u)));
+      // tg:1's first three in the order asked are admitted, its fourth refused with the minute's one notice.
+      expect(verdicts).toEqual([
+        { ok: true },
+        { ok: true },
+        { ok: true },
+        { ok: true },
+        { ok: false, reason: "rate", notify: true },
+        { ok: true },
+      ]);
+      expect(writes).toBe(2); // the count, and the claim of the notice
+      expect(await limits.admit("tg:2")).toEqual({ ok: true });
+      expect(await limits.admit("tg:2")).toEqual({ ok: false, reason: "rate", notify: true }); // tg:2's 4th: its notice
+      expect(await limits.admit("tg:2")).toEqual({ ok: false, reason: "rate", notify: false });
+    } finally {
+      store.close();
+      await tmp.cleanup();
+    }
   });
 });

@@ -39,19 +39,40 @@ export function createConversations(client: Client): Conversations {
     });
     return new Map(rs.rows.map((r) => [String(r["inbound_id"]), String(r["text"])]));
   });
+  /** The last `maxTurns` turns of each chat asked for in one tick, newest first: one statement for a round's turns. */
+  const batches = new Map<number, (chat: string) => Promise<Turn[] | undefined>>();
+  const lastTurns = (maxTurns: number) => {
+    let read = batches.get(maxTurns);
+    if (!read) {
+      read = batchReads(async (chats) => {
+        const rs = await client.execute({
+          sql: `SELECT j.value AS chat, t.role, t.text, t.at FROM json_each(?1) AS j CROSS JOIN conversation_turns AS t
+            ON t.id IN (SELECT id FROM conversation_turns WHERE chat = j.value ORDER BY id DESC LIMIT ?2)
+            ORDER BY j.key, t.id DESC`,
+          args: [JSON.stringify(chats), maxTurns],
+        });
+        const turns = new Map<string, Turn[]>();
+        for (const row of rs.rows) {
+          const chat = String(row["chat"]);
+          const turn: Turn = { role: row["role"] === "assistant" ? "assistant" : "user", text: String(row["text"]), at: Number(row["at"]) };
+          const list = turns.get(chat);
+          if (list) list.push(turn);
+          else turns.set(chat, [turn]);
+        }
+        return turns;
+      });
+      batches.set(maxTurns, read);
+    }
+    return read;
+  };
   return {
     async recent(chat, maxTokens, maxTurns = 20) {
-      const rs = await client.execute({
-        sql: "SELECT role, text, at FROM conversation_turns WHERE chat = ? ORDER BY id DESC LIMIT ?",
-        args: [chat, maxTurns],
-      });
       const out: Turn[] = [];
       let used = 0;
-      for (const row of rs.rows) {
-        const text = String(row["text"]);
-        used += estimateTokens(text);
+      for (const turn of (await lastTurns(maxTurns)(chat)) ?? []) {
+        used += estimateTokens(turn.text);
         if (used > maxTokens) break;
-        out.push({ role: row["role"] === "assistant" ? "assistant" : "user", text, at: Number(row["at"]) });
+        out.push(turn);
       }
       return out.reverse();
     },

@@ -6,7 +6,7 @@
  * weighted by how much of the previous minute is still inside the last 60 s. Fixed windows would let a flood
  * that straddles a minute boundary through twice (the limit at the end of one minute, again at the start of the
  * next). Refused messages count too, so a user who keeps flooding stays refused. One rate row per user (one
- * statement per message) and one token row per user and UTC day.
+ * statement for the messages counted in one tick) and one token row per user and UTC day.
  *
  * @module
  */
@@ -31,14 +31,15 @@ export interface UserLimitsOptions {
 const MINUTE_MS = 60_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-/** ?1 user, ?2 this minute (epoch minutes), ?3 today. */
-const COUNT = `INSERT INTO user_rate (user_key, minute, count, prev_count) VALUES (?1, ?2, 1, 0)
+/** ?1 [[user, n], …]: each user once, with its messages counted now; ?2 this minute (epoch minutes), ?3 today. */
+const COUNT = `INSERT INTO user_rate (user_key, minute, count, prev_count)
+  SELECT j.value ->> 0, ?2, j.value ->> 1, 0 FROM json_each(?1) AS j WHERE true
   ON CONFLICT (user_key) DO UPDATE SET
     prev_count = CASE minute WHEN ?2 THEN prev_count WHEN ?2 - 1 THEN count ELSE 0 END,
-    count = CASE minute WHEN ?2 THEN count + 1 ELSE 1 END,
+    count = CASE minute WHEN ?2 THEN count + excluded.count ELSE excluded.count END,
     minute = ?2
-  RETURNING count, prev_count,
-    coalesce((SELECT tokens FROM user_tokens WHERE user_key = ?1 AND day = ?3), 0) AS tokens`;
+  RETURNING user_key, count, prev_count,
+    coalesce((SELECT tokens FROM user_tokens AS t WHERE t.user_key = user_rate.user_key AND day = ?3), 0) AS tokens`;
 
 /** Claims the minute's one notice: ?1 user, ?2 now. */
 const NOTIFY = `UPDATE user_rate SET notified_at = ?2 WHERE user_key = ?1 AND notified_at <= ?2 - ${MINUTE_MS}`;
@@ -46,17 +47,57 @@ const NOTIFY = `UPDATE user_rate SET notified_at = ?2 WHERE user_key = ?1 AND no
 const SPEND = `INSERT INTO user_tokens (user_key, day, tokens) VALUES (?1, ?2, ?3)
   ON CONFLICT (user_key, day) DO UPDATE SET tokens = tokens + excluded.tokens`;
 
+interface Counted {
+  at: number;
+  /** The message's place in its user's count of this minute; the previous minute's count; today's tokens. */
+  count: number;
+  prevCount: number;
+  tokens: number;
+}
+
 export function createUserLimits(opts: UserLimitsOptions): UserLimits {
   const { client, now } = opts;
+
+  /** Counts the messages of `users` (a user may be there more than once) with one statement, each in its place. */
+  async function countAll(users: string[]): Promise<Counted[]> {
+    const n = new Map<string, number>();
+    for (const u of users) n.set(u, (n.get(u) ?? 0) + 1);
+    const at = now();
+    const rs = await client.execute({ sql: COUNT, args: [JSON.stringify([...n]), Math.floor(at / MINUTE_MS), dayOf(at)] });
+    const rows = new Map(rs.rows.map((r) => [String(r["user_key"]), r]));
+    // A user's messages of this batch were counted together: the last of them has the count RETURNING gives.
+    const left = new Map(n);
+    return users.map((u) => {
+      const r = rows.get(u)!;
+      const after = left.get(u)! - 1;
+      left.set(u, after);
+      return { at, count: Number(r["count"]) - after, prevCount: Number(r["prev_count"]), tokens: Number(r["tokens"]) };
+    });
+  }
+  // The messages counted in one tick (the turns a consumer round starts together) share one statement.
+  let asked: string[] | undefined;
+  let counted: Promise<Counted[]>;
+  const count = (user: string): Promise<Counted> => {
+    if (asked === undefined) {
+      const users = (asked = []);
+      // A microtask after the ones already queued: the other turns started in the same tick ask first.
+      counted = Promise.resolve().then(() => {
+        asked = undefined;
+        return countAll(users);
+      });
+    }
+    const i = asked.push(user) - 1;
+    return counted.then((all) => all[i]!);
+  };
+
   return {
     async admit(user) {
-      const at = now();
-      const rs = await client.execute({ sql: COUNT, args: [user, Math.floor(at / MINUTE_MS), dayOf(at)] });
-      const row = rs.rows[0]!;
+      const row = await count(user);
+      const { at } = row;
       const stillInWindow = 1 - (at % MINUTE_MS) / MINUTE_MS;
-      const lastMinute = Number(row["count"]) + Number(row["prev_count"]) * stillInWindow;
+      const lastMinute = row.count + row.prevCount * stillInWindow;
       const overRate = lastMinute > opts.perMinute;
-      const overTokens = Number(row["tokens"]) >= opts.dailyTokens;
+      const overTokens = row.tokens >= opts.dailyTokens;
       if (!overRate && !overTokens) return { ok: true };
       const claimed = await client.execute({ sql: NOTIFY, args: [user, at] });
       return { ok: false, reason: overRate ? "rate" : "tokens", notify: claimed.rowsAffected === 1 };
