@@ -4,12 +4,13 @@
  * router decision, its conversation turns, its chat-inbox state. In the running system a statement costs 20–80 µs
  * whatever it writes, so the round's rows of each statement go as one `INSERT … VALUES (…), (…), …`.
  *
- * Writes merge only with writes whose statements are the same SQL, in the same order, each a plain
+ * A run of consecutive writes merges when their statements are the same SQL, in the same order, each a plain
  * `INSERT … VALUES (?, …)` (more than one row allowed, an `ON CONFLICT` clause too) with positional arguments
- * and no RETURNING. Each write's own statements keep their order, and so do the writes within each statement;
- * writes of different shapes are no longer ordered among themselves, so the writes handed over must not depend
- * on each other (the round's turns are of different chats). A merged statement has at most `MAX_ROWS` writes'
- * rows, in chunks of powers of two, so that a few prepared statements serve every round.
+ * and no RETURNING. Everything keeps its order but within such a run, where the first statement of every write
+ * runs before the second of any: a run's writes must not depend on each other across their statements (the
+ * orchestrator's turns of a round are of different chats, and each writes different tables). A merged statement
+ * has at most `MAX_ROWS` writes' rows, in chunks of powers of two, so that a few prepared statements serve every
+ * round.
  *
  * @module
  */
@@ -41,33 +42,39 @@ const sqlOf = (s: InStatement) => (typeof s === "string" ? s : s.sql);
 const argsOf = (s: InStatement) => (typeof s === "string" ? [] : s.args ?? []);
 const positional = (s: InStatement) => argsOf(s) as InValue[];
 
-/** The statements of `writes`, each group of writes of one mergeable shape as multi-row INSERTs. */
+/** The statements of `writes` in order, each run of consecutive writes of one mergeable shape as multi-row INSERTs. */
 export function mergeWrites(writes: readonly (readonly InStatement[])[]): InStatement[] {
-  const groups = new Map<string, (readonly InStatement[])[]>();
   const out: InStatement[] = [];
-  for (const write of writes) {
-    const mergeable = write.every((s) => Array.isArray(argsOf(s)) && shapeOf(sqlOf(s)) !== null);
-    if (!mergeable) {
-      out.push(...write);
-      continue;
-    }
-    const key = write.map(sqlOf).join("\0");
-    const group = groups.get(key);
-    if (group) group.push(write);
-    else groups.set(key, [write]);
+  for (let from = 0; from < writes.length;) {
+    const key = shapeKey(writes[from]!);
+    let to = from + 1;
+    while (key !== undefined && to < writes.length && shapeKey(writes[to]!) === key) to++;
+    out.push(...mergeRun(writes.slice(from, to)));
+    from = to;
   }
-  for (const group of groups.values()) {
-    for (let i = 0; i < group[0]!.length; i++) {
-      const shape = shapeOf(sqlOf(group[0]![i]!))!;
-      for (let from = 0; from < group.length;) {
-        const n = chunkSize(group.length - from);
-        const chunk = group.slice(from, from + n);
-        from += n;
-        out.push(n === 1 ? chunk[0]![i]! : {
-          sql: `${shape.head}${Array(n).fill(shape.rows).join(", ")}${shape.tail}`,
-          args: chunk.flatMap((w) => positional(w[i]!)),
-        });
-      }
+  return out;
+}
+
+/** The SQL of a write whose every statement can merge, undefined when one cannot. */
+function shapeKey(write: readonly InStatement[]): string | undefined {
+  const mergeable = write.every((s) => Array.isArray(argsOf(s)) && shapeOf(sqlOf(s)) !== null);
+  return mergeable ? write.map(sqlOf).join("\0") : undefined;
+}
+
+/** Writes of one shape: statement i of all of them (in chunks), then statement i + 1. */
+function mergeRun(run: readonly (readonly InStatement[])[]): InStatement[] {
+  if (run.length === 1) return [...run[0]!];
+  const out: InStatement[] = [];
+  for (let i = 0; i < run[0]!.length; i++) {
+    const shape = shapeOf(sqlOf(run[0]![i]!))!;
+    for (let from = 0; from < run.length;) {
+      const n = chunkSize(run.length - from);
+      const chunk = run.slice(from, from + n);
+      from += n;
+      out.push(n === 1 ? chunk[0]![i]! : {
+        sql: `${shape.head}${Array(n).fill(shape.rows).join(", ")}${shape.tail}`,
+        args: chunk.flatMap((w) => positional(w[i]!)),
+      });
     }
   }
   return out;

@@ -84,5 +84,8 @@ describe("mergeWrites", () => {
     const reversed = [b[1]!, b[0]!];
     expect(mergeWrites([a, reversed])).toEqual([...a, ...reversed]);
     expect(mergeWrites([a, [a[0]!]])).toEqual([...a, a[0]]);
+    // Writes of one shape merge only when consecutive: everything else keeps its order.
+    const c = turn("c3", "z");
+    expect(mergeWrites([a, reversed, c])).toEqual([...a, ...reversed, ...c]);
   });
 });
