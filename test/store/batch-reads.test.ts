@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createConversations } from "../../src/agents/orchestrator/conversation.ts";
-import { createUserLimits } from "../../src/agents/orchestrator/limits.ts";
+import { createUserLimits, type LimitVerdict } from "../../src/agents/orchestrator/limits.ts";
 import { createResponseCache } from "../../src/router/cache.ts";
 import { createInbox } from "../../src/agents/orchestrator/experience/inbox.ts";
 import {
@@ -215,6 +215,45 @@ describe("the per-user message counts of turns started together", () => {
       expect(await limits.admit("tg:2")).toEqual({ ok: false, reason: "rate", notify: false });
     } finally {
       store.close();
+      await tmp.cleanup();
+    }
+  });
+
+  it("give every message the verdict that counting them one by one gives, across minutes", async () => {
+    const tmp = await tempDir("aideazz-limits-same-");
+    const stores = await Promise.all(["one.db", "batch.db"].map((f) => openStore({ url: `file:${join(tmp.dir, f)}` })));
+    try {
+      let t = 0;
+      const [one, batch] = await Promise.all(stores.map(async (st) => {
+        await migrate(st.client);
+        return createUserLimits({ client: st.client, now: () => t, perMinute: 3, dailyTokens: 1_000 });
+      }));
+      // The end of a minute, the start of the next (the previous minute's count carried), then two minutes later.
+      const moments: [number, string[]][] = [
+        [59_000, ["tg:1", "tg:1", "tg:2", "tg:1"]],
+        [61_000, ["tg:1", "tg:2", "tg:1", "tg:1", "tg:2"]],
+        [185_000, ["tg:1", "tg:1", "tg:2"]],
+      ];
+      const all: LimitVerdict[] = [];
+      for (const [at, users] of moments) {
+        t = at;
+        const sequential: LimitVerdict[] = [];
+        for (const u of users) sequential.push(await one!.admit(u));
+        expect(await Promise.all(users.map((u) => batch!.admit(u)))).toEqual(sequential);
+        all.push(...sequential);
+      }
+      // Admitted, refused with the minute's notice, refused in silence: every case was there.
+      expect(all.map((v) => (v.ok ? "ok" : v.notify ? "notice" : "silent"))).toEqual([
+        "ok", "ok", "ok", "ok",
+        "notice", "ok", "silent", "silent", "ok",
+        "ok", "ok", "ok",
+      ]);
+      const rows = (st: Store) => st.client.execute("SELECT user_key, minute, count, prev_count, notified_at FROM user_rate ORDER BY 1");
+      const [a, b] = await Promise.all(stores.map(rows));
+      expect(b!.rows).toEqual(a!.rows);
+      expect(a!.rows.map((r) => Number(r["count"]))).toEqual([2, 1]); // tg:1 and tg:2 in their last minute
+    } finally {
+      for (const st of stores) st.close();
       await tmp.cleanup();
     }
   });

@@ -74,9 +74,22 @@ describe("mergeWrites", () => {
       [{ sql: "INSERT INTO log (chat, v) VALUES (:chat, :v)", args: { chat: "c", v: "v" } }],
       [{ sql: "INSERT INTO log (chat, v) SELECT ?, ?", args: ["c", "v"] }],
       [{ sql: "UPDATE state SET v = ? WHERE k = ?", args: ["v", "k"] }],
+      // A constant row after the parameters' (merged, it would be written once per chunk, not once per write).
+      [{ sql: "INSERT INTO log (chat, v) VALUES (?, ?), ('c', 'const')", args: ["c", "v"] }],
+      // A named parameter in the ON CONFLICT clause (merged, it would take the next write's first argument).
+      [{ sql: "INSERT INTO state (k, v, n) VALUES (?, ?, ?) ON CONFLICT (k) DO UPDATE SET n = :n", args: ["k", "v", 0, 5] }],
+      // Fewer arguments than `?` (merged, the next write's would fill them in).
+      [{ sql: "INSERT INTO log (chat, v) VALUES (?, ?)", args: ["c"] }],
     ];
     const writes = [...alone, ...alone];
     expect(mergeWrites(writes)).toEqual(writes.flat());
+  });
+
+  it("keeps a merged statement within SQLite's 32,766 parameters", () => {
+    const cols = Array.from({ length: 600 }, (_, i) => `c${i}`);
+    const wide = { sql: `INSERT INTO wide (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`, args: cols };
+    const merged = mergeWrites(Array.from({ length: 64 }, () => [wide]));
+    expect(merged.map((s) => (typeof s === "string" ? 0 : (s.args as unknown[]).length / 600))).toEqual([32, 32]);
   });
 
   it("merges only writes of the same statements in the same order", () => {
