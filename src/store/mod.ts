@@ -11,7 +11,7 @@ export type { MigrateResult } from "./migrate.ts";
 export { migrations } from "./migrations.ts";
 export type { Migration } from "./migrations.ts";
 export { isStoreUnavailable, storeErrorCode } from "./errors.ts";
-export { batchReads } from "./batch-reads.ts";
+export { batchCalls, batchReads } from "./batch-reads.ts";
 export { mergeWrites } from "./merge-inserts.ts";
 export { purgeInChunks } from "./chunks.ts";
 export { every } from "./every.ts";

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Client } from "../../store/mod.ts";
+import { batchCalls, type Client } from "../../store/mod.ts";
 
 export type LimitVerdict = { ok: true } | { ok: false; reason: "rate" | "tokens"; notify: boolean };
 
@@ -75,20 +75,7 @@ export function createUserLimits(opts: UserLimitsOptions): UserLimits {
     });
   }
   // The messages counted in one tick (the turns a consumer round starts together) share one statement.
-  let asked: string[] | undefined;
-  let counted: Promise<Counted[]>;
-  const count = (user: string): Promise<Counted> => {
-    if (asked === undefined) {
-      const users = (asked = []);
-      // A microtask after the ones already queued: the other turns started in the same tick ask first.
-      counted = Promise.resolve().then(() => {
-        asked = undefined;
-        return countAll(users);
-      });
-    }
-    const i = asked.push(user) - 1;
-    return counted.then((all) => all[i]!);
-  };
+  const count = batchCalls(countAll);
 
   return {
     async admit(user) {
