@@ -351,4 +351,16 @@ export const migrations: readonly Migration[] = [
       "CREATE INDEX channel_deliveries_reply ON channel_deliveries (agent, reply_key) WHERE reply_key IS NOT NULL",
     ],
   },
+  {
+    // `aideazz trace chat:` reads a chat's `received` events (the only ones with a chat) newest first, through an
+    // index in time order. The index by chat put each message's event on a random page of it: a batch of 400 events
+    // took 2.7 ms to insert with it and 1.5 ms with this one, and the lookup, which scanned the table, 9 ms instead of
+    // 33 over 220,000 events (2026-11-29).
+    version: 67,
+    name: "traces: received events by time",
+    statements: [
+      "DROP INDEX trace_events_chat",
+      "CREATE INDEX trace_events_received ON trace_events (at, chat) WHERE chat IS NOT NULL",
+    ],
+  },
 ];

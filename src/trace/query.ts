@@ -66,7 +66,7 @@ export async function eventsOf(
  */
 export async function traceIdsOfChat(client: Client, chat: string, limit = 5): Promise<string[]> {
   const rs = await client.execute({
-    sql: `SELECT trace_id, max(at) AS last FROM trace_events
+    sql: `SELECT trace_id, max(at) AS last FROM trace_events INDEXED BY trace_events_received
           WHERE chat IS NOT NULL AND (chat = ?1 OR (length(chat) > length(?1) AND substr(chat, -length(?1) - 1) = ':' || ?1))
           GROUP BY trace_id ORDER BY last DESC LIMIT ?2`,
     args: [chat, limit],

@@ -140,6 +140,17 @@ describe("tracer", () => {
     expect(await matchTraceIds(store.client, "new")).toEqual(["new".padEnd(32, "0")]);
   });
 
+  it("indexes events only in time order: a batch of events lands on the last pages of each index", async () => {
+    // trace ids begin with their time; an index led by the chat put each message's event on a random page.
+    const leading = await store.client.execute(`SELECT i.name AS idx, c.name AS col
+      FROM pragma_index_list('trace_events') AS i, pragma_index_info(i.name) AS c WHERE c.seqno = 0 ORDER BY i.name`);
+    expect(leading.rows.map((r) => [r["idx"], r["col"]])).toEqual([
+      ["trace_events_at", "at"],
+      ["trace_events_received", "at"],
+      ["trace_events_trace", "trace_id"],
+    ]);
+  });
+
   it("finds a trace by the end of its id (the short form people see), when no id starts with it", async () => {
     const local = await openStore({ url: `file:${join(dir, "ends.db")}` });
     await migrate(local.client);
