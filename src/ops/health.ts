@@ -45,7 +45,6 @@ export interface HealthDeps {
   fetch: typeof fetch;
   now: () => number;
   sleep: (ms: number) => Promise<void>;
-  readTextFile: (path: string) => Promise<string>;
   diskSpace: (path: string) => Promise<DiskSpace>;
   fileSize: (path: string) => Promise<number | undefined>;
   /** The opened store, or why it could not be opened. */
@@ -93,7 +92,6 @@ function failingChecks(body: AgentBody): string {
 async function checkAgent(
   config: Config,
   i: number,
-  deps: HealthDeps,
   popts: ProbeOptions,
 ): Promise<{ state: TargetState; memory?: Check }> {
   const a = config.agents[i]!;
@@ -106,7 +104,7 @@ async function checkAgent(
   const uptimeSec = typeof body.uptimeS === "number" ? body.uptimeS : undefined;
   let rssBytes = typeof body.rssBytes === "number" && body.rssBytes > 0 ? body.rssBytes : undefined;
   if (rssBytes === undefined && typeof body.pid === "number") {
-    rssBytes = await readVmRss(body.pid, deps.readTextFile);
+    rssBytes = readVmRss(body.pid);
   }
   let level: Level = "ok";
   let detail = `up ${formatDuration((uptimeSec ?? 0) * 1000)}`;
@@ -249,7 +247,7 @@ export async function checkHealth(config: Config, deps: HealthDeps): Promise<Hea
   const at = deps.now();
   const llamaUrl = llamaUrlOf(config);
   const [agents, llama, store, bus] = await Promise.all([
-    Promise.all(config.agents.map((_, i) => checkAgent(config, i, deps, popts))),
+    Promise.all(config.agents.map((_, i) => checkAgent(config, i, popts))),
     llamaUrl ? checkLlama(llamaUrl, popts) : Promise.resolve(undefined),
     checkStore(config, deps),
     checkBus(config, deps),

@@ -240,7 +240,6 @@ describe("aideazz health", () => {
           fetch,
           now: Date.now,
           sleep,
-          readTextFile: (p: string) => readFile(p, "utf8"),
           diskSpace,
           fileSize,
           store,

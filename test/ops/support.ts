@@ -1,5 +1,5 @@
 /** Shared pieces of the supervision tests: configs, fixture agents, a supervisor with captured output, the bus. */
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import type { Bus } from "../../src/bus/mod.ts";
 import { createLogger } from "../../src/log.ts";
@@ -94,7 +94,7 @@ export function supervise(
     spawn,
     env: { ...baseEnv, ...opts.env },
     now: Date.now,
-    readRss: (pid) => readVmRss(pid, (p) => readFile(p, "utf8")),
+    readRss: (pid) => Promise.resolve(readVmRss(pid)),
     log: createLogger({ agent: "up", secrets: [], write: (l) => events.push(JSON.parse(l)) }),
     write: (t) => (out += t),
   });

@@ -63,7 +63,6 @@ export const healthCommand = defineCommand({
         fetch: deps.fetch,
         now: deps.now,
         sleep: deps.sleep,
-        readTextFile: deps.readTextFile,
         diskSpace: deps.diskSpace,
         fileSize: deps.fileSize,
         store,

@@ -43,7 +43,7 @@ export const upCommand = defineCommand({
       spawn: deps.spawn,
       env: deps.env,
       now: deps.now,
-      readRss: (pid) => readVmRss(pid, deps.readTextFile),
+      readRss: (pid) => Promise.resolve(readVmRss(pid)),
       log,
       write: deps.stdout,
     });
