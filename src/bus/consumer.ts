@@ -215,6 +215,20 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       async assertLease() {
         if (r.lost || r.released || !(await queue.holds(topic, group, lease, now()))) throw lost();
       },
+      async underLease(write) {
+        if (r.lost || r.released) throw lost();
+        const guard = queue.guard?.(topic, group, lease, now());
+        if (!guard) {
+          await delivery.assertLease();
+          return await write([]);
+        }
+        try {
+          return await write([guard.stmt]);
+        } catch (err) {
+          if (guard.lost(err)) throw lost();
+          throw err;
+        }
+      },
       ackWith(write) {
         if (r.done) throw new Error("ackWith: the handler already returned");
         if (r.write) throw new Error("ackWith: called twice for one delivery");

@@ -4,11 +4,12 @@
  *
  * Protocol for a channel agent handling an outbound reply (`replyKey` = the reply's key, e.g.
  * `${inboundId}:${part}`):
- * 1. `delivery.assertLease()`, then `begin(replyKey, delivery.fence)` records the intent before the send,
- *    atomically: of two leases racing on one reply (a lost lease that is still running, C2) exactly one gets
- *    `"send"`. The lease is asserted before the intent, not between it and the call: a process killed there
- *    would leave an unknown outcome for a message that never left, so nothing but the call follows the
- *    intent.
+ * 1. `delivery.underLease((guard) => begin(replyKey, delivery.fence, { guard }))` records the intent before the
+ *    send, atomically and only under the lease (on a bus on the same database the lease check is the batch's
+ *    first statement; elsewhere `assertLease()` runs first): of two leases racing on one reply (a lost lease that
+ *    is still running, C2) exactly one gets `"send"`. The lease is checked with the intent, not between it and
+ *    the call: a process killed there would leave an unknown outcome for a message that never left, so nothing but
+ *    the call follows the intent.
  * 2. `"send"` → send at once, then `recordSent(replyKey, platformMessageId)`; when the platform answered with
  *    an error (nothing was sent), `recordFailed(replyKey, fence, error)` so a retry may send again.
  * 3. `"sent"` → skip: it went out (platform id attached). Ack the delivery.
@@ -31,11 +32,11 @@
  *      left with the text so far, and the whole answer as a new message is better than that; an unknown final
  *      send is skipped like any other reply's.
  *
- * Every call is one single-statement batch: no lock is held across an `await`.
+ * Every call is one batch: no lock is held across an `await`.
  *
  * @module
  */
-import type { Store } from "../store/mod.ts";
+import type { InStatement, Store } from "../store/mod.ts";
 
 export type BeginResult =
   | { status: "send"; attempt: number }
@@ -54,6 +55,8 @@ export interface BeginOptions {
   resendUnknown?: ResendUnknown;
   /** This intent is a partial reply's post. */
   partial?: boolean;
+  /** Statements the intent's batch runs first (`Delivery.underLease`'s guard): the intent commits only if they do. */
+  guard?: InStatement[];
 }
 
 export interface SendLedger {
@@ -91,7 +94,7 @@ const FAILED = `UPDATE bus_send_ledger SET state = 'failed', last_error = ?2, fi
  *
  * @example
  * ```ts
- * const r = await ledger.begin(reply.replyKey, delivery.fence);
+ * const r = await delivery.underLease((guard) => ledger.begin(reply.replyKey, delivery.fence, { guard }));
  * if (r.status === "send") await ledger.recordSent(reply.replyKey, String((await api.sendMessage(chat, text)).message_id));
  * else if (r.status === "pending") throw new Error("reply is being sent by another attempt");
  * ```
@@ -102,18 +105,23 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
   const staleMs = opts.staleMs ?? 60_000;
   return {
     async begin(replyKey, fence, beginOpts = {}) {
-      const t = now();
       const takeOver = beginOpts.resendUnknown === "partial" ? 1 : beginOpts.resendUnknown ? 2 : 0;
-      const [claimed, row] = await client.batch([
-        { sql: BEGIN, args: [replyKey, fence, t, takeOver, t - staleMs, beginOpts.partial ? 1 : 0] },
-        { sql: READ, args: [replyKey] },
-      ], "write");
-      const mine = claimed!.rows[0];
-      if (mine) return { status: "send", attempt: Number(mine["attempts"]) };
-      const r = row!.rows[0]!;
-      if (r["state"] === "sent") return { status: "sent", platformId: String(r["platform_id"]) };
-      const since = Number(r["started_at"]);
-      return since > t - staleMs ? { status: "pending", since } : { status: "unknown", since };
+      for (;;) {
+        const t = now();
+        const rs = await client.batch([
+          ...(beginOpts.guard ?? []),
+          { sql: BEGIN, args: [replyKey, fence, t, takeOver, t - staleMs, beginOpts.partial ? 1 : 0] },
+        ], "write");
+        const mine = rs.at(-1)!.rows[0];
+        if (mine) return { status: "send", attempt: Number(mine["attempts"]) };
+        // Read only when the intent was refused (one statement fewer on every send). An intent released since
+        // the refusal (failed) may be taken now: claim again.
+        const r = (await client.execute({ sql: READ, args: [replyKey] })).rows[0];
+        if (r === undefined || r["state"] === "failed") continue;
+        if (r["state"] === "sent") return { status: "sent", platformId: String(r["platform_id"]) };
+        const since = Number(r["started_at"]);
+        return since > t - staleMs ? { status: "pending", since } : { status: "unknown", since };
+      }
     },
     async recordSent(replyKey, platformId) {
       await client.execute({ sql: SENT, args: [replyKey, platformId, now()] });

@@ -79,6 +79,11 @@ export interface Queue {
   /** Extends held leases to `until`; per lease, false when it was lost. */
   extend(topic: string, group: string, leases: readonly Lease[], until: number): Promise<boolean[]>;
   holds(topic: string, group: string, lease: Lease, now: number): Promise<boolean>;
+  /**
+   * A statement that fails unless `lease` holds at `now` (as `holds` would say), for a write batch that must commit
+   * only under it, and how to tell its failure; absent where the queue is not on the handlers' database.
+   */
+  guard?(topic: string, group: string, lease: Lease, now: number): { stmt: InStatement; lost(err: unknown): boolean };
   /** Gives leases back: ready now, new fence, the attempt not counted. */
   release(topic: string, group: string, leases: readonly Lease[], now: number): Promise<void>;
 }

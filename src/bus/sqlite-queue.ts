@@ -181,6 +181,10 @@ export function createSqliteQueue(client: Client): Queue {
       return rs.rows.length > 0;
     },
 
+    guard(topic, group, lease, now) {
+      return { stmt: { sql: Q.HOLDS_GUARD, args: [topic, group, lease.id, lease.fence, now] }, lost: isGuardError };
+    },
+
     async release(topic, group, leases, now) {
       if (leases.length === 0) return;
       await client.execute({ sql: Q.RELEASE, args: [topic, group, leasesJson(leases), now] });

@@ -86,6 +86,9 @@ export const EXTEND = `UPDATE bus_deliveries SET due_at = max(due_at, ?4)
 export const HOLDS = `SELECT 1 AS held FROM bus_deliveries
   WHERE grp = ?2 AND msg_id = ?3 AND topic = ?1 AND fence = ?4 AND state = 1 AND due_at > ?5`;
 
+/** HOLDS as a write: fails (NOT NULL constraint on bus_lease_guard.held) unless that lease holds. */
+export const HOLDS_GUARD = `INSERT INTO ${LEASE_GUARD_TABLE} (held) SELECT NULL WHERE NOT EXISTS (${HOLDS})`;
+
 /** Gives leases back (graceful stop): ready now, new fence, and the attempt does not count. ?4 now. */
 export const RELEASE = `UPDATE bus_deliveries
   SET state = 0, fence = fence + 1, attempts = max(attempts - 1, 0), due_at = ?4, consumer = NULL

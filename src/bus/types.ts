@@ -48,6 +48,13 @@ export interface Delivery {
   /** Asserts the lease is still held (use before an external side effect); throws `LeaseLostError` otherwise. */
   assertLease(): Promise<void>;
   /**
+   * Runs `write` so that what it commits commits only while this lease holds. On a bus on the handler's database
+   * `guard` is one statement for `write` to put first in its write batch: the lease check and the write are one
+   * transaction, with no read before it. Elsewhere `assertLease()` runs first and `guard` is empty. Throws
+   * `LeaseLostError` when the lease was lost (then nothing of the batch was written).
+   */
+  underLease<T>(write: (guard: InStatement[]) => Promise<T>): Promise<T>;
+  /**
    * The handler's last write, committed in the same transaction as this delivery's ack once the handler returns,
    * instead of in a transaction of its own, and only while the lease holds: when it was lost, nothing of it commits
    * and the handler's outcome is a lost lease. A handler that fails after the call commits none of it either.

@@ -201,8 +201,12 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 1 });
       await expect(first!.extendLease()).rejects.toBeInstanceOf(LeaseLostError);
       await expect(first!.assertLease()).rejects.toBeInstanceOf(LeaseLostError);
+      let wrote = false;
+      await expect(first!.underLease(() => Promise.resolve(void (wrote = true)))).rejects.toBeInstanceOf(LeaseLostError);
+      expect(wrote).toBe(false);
       expect(first!.signal.aborted).toBe(true);
       await second[0]!.assertLease();
+      expect(await second[0]!.underLease(() => Promise.resolve("written"))).toBe("written");
       gate2.open();
       await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "ack of the second lease");
       await sleep(60);

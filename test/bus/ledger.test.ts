@@ -66,6 +66,41 @@ describe("send ledger", () => {
     expect(await ledger.begin("r1", 3)).toMatchObject({ status: "send" });
   });
 
+  it("an intent released between its refusal and the read is claimed, not reported pending", async () => {
+    db = await freshDb();
+    const first = createSendLedger(db.store);
+    await first.begin("r1", 1);
+    // The read that follows a refusal runs apart from it: attempt 1 gives its intent back in between.
+    const client = db.store.client;
+    let released = false;
+    const between = new Proxy(client, {
+      get(target, prop) {
+        if (prop !== "execute") {
+          const value = Reflect.get(target, prop);
+          return typeof value === "function" ? value.bind(target) : value;
+        }
+        return async (stmt: { sql: string }) => {
+          if (!released && stmt.sql.startsWith("SELECT state")) {
+            released = true;
+            await first.recordFailed("r1", 1, "502 Bad Gateway");
+          }
+          return await target.execute(stmt as never);
+        };
+      },
+    });
+    const second = createSendLedger({ ...db.store, client: between });
+    expect(await second.begin("r1", 2)).toEqual({ status: "send", attempt: 2 });
+    expect(released).toBe(true);
+  });
+
+  it("an intent whose guard statement fails is not recorded", async () => {
+    db = await freshDb();
+    const ledger = createSendLedger(db.store);
+    const refused = { sql: "INSERT INTO bus_lease_guard (held) VALUES (NULL)", args: [] };
+    await expect(ledger.begin("r1", 1, { guard: [refused] })).rejects.toThrow(/NOT NULL constraint failed/);
+    expect(await ledger.begin("r1", 2)).toEqual({ status: "send", attempt: 1 });
+  });
+
   it("of many attempts racing on one reply exactly one may send", async () => {
     db = await freshDb();
     const ledgers = [createSendLedger(db.store), createSendLedger(db.store)];

@@ -294,6 +294,28 @@ describe("sqlite bus", () => {
         args: [id],
       });
 
+    it("a write under the lease (underLease) commits with the lease check as its first statement; a stolen lease's writes nothing", async () => {
+      const { store, bus, side } = await withSide();
+      const outcomes: string[] = [];
+      const c = consumeIn(bus, async (d) => {
+        const insert = (v: string) => (guard: InStatement[]) =>
+          store.client.batch([...guard, { sql: "INSERT INTO side (v) VALUES (?)", args: [v] }], "write");
+        const [rs] = await d.underLease(insert("held"));
+        outcomes.push(`guard ${rs!.rowsAffected}`); // the guard inserts no row: the lease held
+        await steal(store, d.id);
+        await d.underLease(insert("stolen")).then(
+          () => outcomes.push("stolen: written"),
+          (err) => outcomes.push(`stolen: ${(err as Error).name}, aborted ${d.signal.aborted}`),
+        );
+        await d.underLease(() => Promise.resolve()).catch((err) => outcomes.push(`then: ${(err as Error).name}`));
+      });
+      await bus.publish([{ topic: "in", key: "chat", payload: "a" }]);
+      await waitFor(() => outcomes.length === 3, "the handler's three writes");
+      await c.stop();
+      expect(outcomes).toEqual(["guard 0", "stolen: LeaseLostError, aborted true", "then: LeaseLostError"]);
+      expect(await side()).toEqual(["held"]);
+    });
+
     it("commits the handler's rows and messages with the ack, and wakes the messages' consumers elsewhere", async () => {
       const { store, bus, side, pendingIn } = await withSide();
       const other = await openStore({ url: store.url });

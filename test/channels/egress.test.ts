@@ -50,6 +50,7 @@ function delivery(
     signal: o.signal ?? new AbortController().signal,
     extendLease: () => Promise.resolve(),
     assertLease: () => (o.lost ? Promise.reject(new LeaseLostError(1, o.fence ?? 1)) : Promise.resolve()),
+    underLease: (write) => (o.lost ? Promise.reject(new LeaseLostError(1, o.fence ?? 1)) : write([])),
     ackWith: () => {
       throw new Error("egress records its sends itself");
     },

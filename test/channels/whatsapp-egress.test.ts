@@ -84,6 +84,7 @@ function delivery(r: OutboundReply): Delivery {
     signal: new AbortController().signal,
     extendLease: () => Promise.resolve(),
     assertLease: () => Promise.resolve(),
+    underLease: (write) => write([]),
     ackWith: () => {
       throw new Error("egress records its sends itself");
     },

@@ -127,6 +127,7 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     signal: new AbortController().signal,
     extendLease: () => Promise.resolve(),
     assertLease: () => Promise.resolve(),
+    underLease: (write) => write([]),
     ackWith: () => {
       throw new Error("egress records its sends itself");
     },

@@ -93,12 +93,11 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
 
   /**
    * Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). The
-   * lease is asserted before the intent, so nothing but the call follows the intent's commit; a lease found lost
+   * intent commits only under the lease, so nothing but the call follows the intent's commit; a lease found lost
    * after it (the signal) releases the intent.
    */
   async function claim(key: string, delivery: Delivery, resendUnknown: ResendUnknown): Promise<boolean> {
-    await delivery.assertLease();
-    const begun = await ledger.begin(key, delivery.fence, { resendUnknown });
+    const begun = await delivery.underLease((guard) => ledger.begin(key, delivery.fence, { resendUnknown, guard }));
     if (begun.status === "send") return await stillHeld(key, delivery);
     if (begun.status === "sent") {
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
@@ -124,8 +123,9 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       return await claim(key, delivery, resendUnknown);
     }
     if (settled === "not-sent") {
-      await delivery.assertLease();
-      const again = await ledger.begin(key, delivery.fence, { resendUnknown: true });
+      const again = await delivery.underLease((guard) =>
+        ledger.begin(key, delivery.fence, { resendUnknown: true, guard })
+      );
       if (again.status !== "send") throw new SendRetryLaterError("another attempt took this part over");
       log.warn("send outcome settled by the platform: it never left; sending it", { key });
       return await stillHeld(key, delivery);

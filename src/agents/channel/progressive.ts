@@ -92,8 +92,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
   /** Posts part `key` for the first time (at most once: the ledger's intent). */
   async function post(reply: OutboundReply, key: string, part: P, d: Delivery): Promise<void> {
     await pacer.wait(reply.chatId, signalOf(d));
-    await d.assertLease();
-    const begun = await ledger.begin(key, d.fence, { partial: true });
+    const begun = await d.underLease((guard) => ledger.begin(key, d.fence, { partial: true, guard }));
     if (begun.status !== "send") return; // posted meanwhile, or another attempt is at it: the final settles it
     const outcome = await withSendTimeout((signal) =>
       transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal })
@@ -175,8 +174,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         // way and sends it then.
         const repostKey = `${key}:repost`;
         await pacer.wait(reply.chatId, signalOf(d));
-        await d.assertLease();
-        const begun = await ledger.begin(repostKey, d.fence);
+        const begun = await d.underLease((guard) => ledger.begin(repostKey, d.fence, { guard }));
         if (begun.status === "pending") throw new EditRetryLaterError("another attempt is sending this part anew");
         if (begun.status === "sent") await ledger.recordSent(key, begun.platformId);
         // At most once, like every send whose outcome is unknown (the user may still see the partial text).
