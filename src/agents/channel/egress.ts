@@ -1,9 +1,9 @@
 /**
  * The egress loop every channel agent runs: consume `outbound.<agent>`, validate each reply, plan it with the
  * channel's transport, and send its parts in order, paced. Each attempt follows the send ledger's protocol
- * (src/bus/ledger.ts): the bus lease is asserted, `begin` records the intent (fenced), the external call
- * follows at once, and the outcome is recorded at once — so a redelivered reply never sends a part twice, and
- * a consumer whose lease is found lost (before the intent, or by the heartbeat after it) does not send. An intent
+ * (src/bus/ledger.ts): `begin` records the intent (fenced) only under the bus lease, the external call follows at
+ * once, and the outcome is recorded at once — so a redelivered reply never sends a part twice, and a consumer whose
+ * lease is found lost (with the intent, or by the heartbeat after it) does not send. An intent
  * without outcome is settled by the platform's own records where it has them (`settle`: WhatsApp's status
  * webhooks), else skipped or sent again per `resendUnknown`. Platform back-off is waited out inside the handler
  * with the intent released (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after
