@@ -32,7 +32,8 @@
  *      left with the text so far, and the whole answer as a new message is better than that; an unknown final
  *      send is skipped like any other reply's.
  *
- * Every call is one batch: no lock is held across an `await`.
+ * Each batch commits on its own (`begin`: the intent's batch, then a read only when it was refused): no lock is
+ * held across an `await`.
  *
  * @module
  */

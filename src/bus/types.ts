@@ -50,8 +50,9 @@ export interface Delivery {
   /**
    * Runs `write` so that what it commits commits only while this lease holds. On a bus on the handler's database
    * `guard` is one statement for `write` to put first in its write batch: the lease check and the write are one
-   * transaction, with no read before it. Elsewhere `assertLease()` runs first and `guard` is empty. Throws
-   * `LeaseLostError` when the lease was lost (then nothing of the batch was written).
+   * transaction, with no read before it; `write` must then write to the bus's database, as `ackWith` does. Elsewhere
+   * `assertLease()` runs first and `guard` is empty. Throws `LeaseLostError` when the lease was lost (then nothing of
+   * the batch was written).
    */
   underLease<T>(write: (guard: InStatement[]) => Promise<T>): Promise<T>;
   /**
