@@ -216,12 +216,12 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         if (r.lost || r.released || !(await queue.holds(topic, group, lease, now()))) throw lost();
       },
       async underLease(write) {
-        if (r.lost || r.released) throw lost();
         const guard = queue.guard?.(topic, group, lease, now());
         if (!guard) {
           await delivery.assertLease();
           return await write([]);
         }
+        if (r.lost || r.released) throw lost();
         try {
           return await write([guard.stmt]);
         } catch (err) {

@@ -39,7 +39,7 @@ export interface SupervisorDeps {
   spawn: (command: string, args: readonly string[], opts: SpawnOptions) => ChildHandle;
   env: Readonly<Record<string, string | undefined>>;
   now: () => number;
-  readRss: (pid: number) => Promise<number | undefined>;
+  readRss: (pid: number) => number | undefined;
   /** up's own structured log lines. */
   log: Logger;
   /** Children's output, already prefixed. */
@@ -231,13 +231,13 @@ export function createSupervisor(
     clearTimeout(timer);
   };
 
-  const pollMemory = async () => {
+  const pollMemory = () => {
     for (const c of children.values()) {
       const h = c.handle;
       const max = c.spec.memoryMaxBytes;
       if (!h || max === undefined || c.phase !== "running") continue;
-      const rss = await deps.readRss(h.pid);
-      if (rss !== undefined && rss > max && c.handle === h) {
+      const rss = deps.readRss(h.pid);
+      if (rss !== undefined && rss > max) {
         c.killReason = "oom-kill";
         deps.log.warn("agent over its memory limit: SIGKILL", {
           agent: c.spec.name,
@@ -259,7 +259,7 @@ export function createSupervisor(
     settled,
     start() {
       for (const c of children.values()) spawnChild(c);
-      if (opts.memoryPollMs > 0) memoryTimer = setInterval(() => void pollMemory(), opts.memoryPollMs);
+      if (opts.memoryPollMs > 0) memoryTimer = setInterval(pollMemory, opts.memoryPollMs);
     },
     async stop() {
       stopping = true;

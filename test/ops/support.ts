@@ -94,7 +94,7 @@ export function supervise(
     spawn,
     env: { ...baseEnv, ...opts.env },
     now: Date.now,
-    readRss: (pid) => Promise.resolve(readVmRss(pid)),
+    readRss: readVmRss,
     log: createLogger({ agent: "up", secrets: [], write: (l) => events.push(JSON.parse(l)) }),
     write: (t) => (out += t),
   });

@@ -43,7 +43,7 @@ export const upCommand = defineCommand({
       spawn: deps.spawn,
       env: deps.env,
       now: deps.now,
-      readRss: (pid) => Promise.resolve(readVmRss(pid)),
+      readRss: readVmRss,
       log,
       write: deps.stdout,
     });
