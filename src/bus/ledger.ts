@@ -62,7 +62,8 @@ export interface BeginOptions {
 
 export interface SendLedger {
   begin(replyKey: string, fence: number, opts?: BeginOptions): Promise<BeginResult>;
-  recordSent(replyKey: string, platformId: string): Promise<void>;
+  /** `with`: statements committed in the same batch, before the record (the channel's own rows about the send). */
+  recordSent(replyKey: string, platformId: string, alongside?: InStatement[]): Promise<void>;
   /** Releases the intent of attempt `fence` (nothing was sent); an intent taken over since is left alone. */
   recordFailed(replyKey: string, fence: number, error: string): Promise<void>;
   /** The platform id the reply was sent as, or undefined. */
@@ -124,8 +125,10 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
         return since > t - staleMs ? { status: "pending", since } : { status: "unknown", since };
       }
     },
-    async recordSent(replyKey, platformId) {
-      await client.execute({ sql: SENT, args: [replyKey, platformId, now()] });
+    async recordSent(replyKey, platformId, alongside = []) {
+      const sent = { sql: SENT, args: [replyKey, platformId, now()] };
+      if (alongside.length === 0) await client.execute(sent);
+      else await client.batch([...alongside, sent], "write");
     },
     async recordFailed(replyKey, fence, error) {
       await client.execute({ sql: FAILED, args: [replyKey, error.slice(0, 2_000), now(), fence] });

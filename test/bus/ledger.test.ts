@@ -101,6 +101,21 @@ describe("send ledger", () => {
     expect(await ledger.begin("r1", 2)).toEqual({ status: "send", attempt: 1 });
   });
 
+  it("recordSent commits the statements given with it in the same transaction: all of them or none", async () => {
+    db = await freshDb();
+    const ledger = createSendLedger(db.store);
+    const { client } = db.store;
+    await client.execute("CREATE TABLE sends_seen (key TEXT NOT NULL)");
+    const seen = (key: string | null) => ({ sql: "INSERT INTO sends_seen (key) VALUES (?)", args: [key] });
+    await ledger.begin("r1", 1);
+    await ledger.recordSent("r1", "p-1", [seen("r1")]);
+    expect(await ledger.wasSent("r1")).toBe("p-1");
+    await ledger.begin("r2", 1);
+    await expect(ledger.recordSent("r2", "p-2", [seen("r2"), seen(null)])).rejects.toThrow(/NOT NULL constraint/);
+    expect(await ledger.wasSent("r2")).toBeUndefined();
+    expect((await client.execute("SELECT key FROM sends_seen")).rows.map((r) => r["key"])).toEqual(["r1"]);
+  });
+
   it("of many attempts racing on one reply exactly one may send", async () => {
     db = await freshDb();
     const ledgers = [createSendLedger(db.store), createSendLedger(db.store)];

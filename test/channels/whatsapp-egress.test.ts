@@ -122,6 +122,17 @@ describe("24-hour window (B6)", () => {
     }]);
   });
 
+  it("the wamid is recorded in one transaction with the ledger's sent record: neither commits without the other", async () => {
+    await wroteAt(clock.now() - 3600_000);
+    await store.client.execute(`CREATE TRIGGER refuse_sent BEFORE UPDATE OF state ON bus_send_ledger
+      WHEN NEW.state = 'sent' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);
+    const { handler } = handlerFor();
+    await expect(handler(delivery(reply("Yes, it comes in blue.", "w1")))).rejects.toThrow(/disk I\/O error/);
+    expect(graph.sent).toHaveLength(1);
+    expect((await store.client.execute("SELECT count(*) AS n FROM channel_deliveries")).rows[0]!["n"]).toBe(0);
+    expect(await ledgerRow("w1#0")).toEqual({ state: "sending", last_error: null });
+  });
+
   it("older than 24 h and no template: nothing is sent, the reply is recorded as not possible", async () => {
     await wroteAt(clock.now() - 25 * 3600_000);
     const { handler } = handlerFor();

@@ -172,7 +172,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         // At once, not with the delivery's ack (Delivery.ackWith): a crash between the send and this record leaves
         // an unknown outcome, so the shorter that window the better; riding on the ack widened it enough for the
         // soak to see a duplicate (one in 10,000 messages, 2026-11-28).
-        await ledger.recordSent(key, outcome.platformId ?? "");
+        await ledger.recordSent(key, outcome.platformId ?? "", outcome.record);
         metrics.inc(M.messagesOut, { channel });
         if (reply.receivedAt !== undefined && reply.kind !== "fallback" && reply.kind !== "progress") {
           metrics.observe(M.replyLatency, opts.now() - reply.receivedAt, { channel });

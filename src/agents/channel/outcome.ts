@@ -8,11 +8,15 @@
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
+import type { InStatement } from "../../store/mod.ts";
 import { M } from "../../metrics/names.ts";
 
 export type SendOutcome<P> =
-  /** The platform accepted the message. */
-  | { kind: "sent"; platformId?: string }
+  /**
+   * The platform accepted the message. `record`: the channel's own rows about the send (WhatsApp: its wamid for the
+   * status webhooks), committed in one batch with the ledger's `sent` record.
+   */
+  | { kind: "sent"; platformId?: string; record?: InStatement[] }
   /** Try again after `afterMs`: the chat (`scope: "chat"`) or every chat (`"all"`) waits that long. */
   | { kind: "retry"; afterMs: number; scope: "chat" | "all"; reason: string; code?: string }
   /**

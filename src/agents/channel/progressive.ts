@@ -98,7 +98,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
       transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal })
     );
     if (outcome.kind === "sent") {
-      await ledger.recordSent(key, outcome.platformId ?? "");
+      await ledger.recordSent(key, outcome.platformId ?? "", outcome.record);
       remember(key, transport.textOf(part));
       count("partial", "posted");
     } else {
@@ -184,7 +184,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         count("final", "reposted");
         const sent = await withSendTimeout((signal) => transport.send(part, { ...ctx, signal }));
         if (sent.kind === "sent") {
-          await ledger.recordSent(repostKey, sent.platformId ?? "");
+          await ledger.recordSent(repostKey, sent.platformId ?? "", sent.record);
           await ledger.recordSent(key, sent.platformId ?? "");
           remember(key, text);
           return true;

@@ -2,9 +2,9 @@
  * WhatsApp's side of egress. Planning applies the 24-hour window: inside it a reply becomes text messages of
  * at most 4,096 characters (link previews off); outside it the configured approved template is sent once
  * instead, or, without a template, the reply is recorded as not possible — never sent free-form into a
- * 131047. Each accepted message's wamid is recorded so status webhooks can be joined to the reply; each send
- * names its send-ledger key (`biz_opaque_callback_data`), so its statuses settle it even when its outcome was
- * never recorded.
+ * 131047. Each accepted message's wamid is recorded in one batch with the send ledger's `sent` record, so status
+ * webhooks can be joined to the reply; each send names its send-ledger key (`biz_opaque_callback_data`), so its
+ * statuses settle it even when its outcome was never recorded.
  *
  * @module
  */
@@ -54,12 +54,10 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
       const result = await opts.graph.send(chatId, message, signal, key);
       opts.onGraphResult?.(result.ok ? null : "network" in result ? undefined : result.error?.code);
       if (result.ok) {
-        if (result.messageId !== undefined) {
-          await opts.client.execute(recordAccepted(opts.agent, result.messageId, chatId, key, opts.now()));
-        }
-        return result.messageId === undefined
-          ? { kind: "sent" }
-          : { kind: "sent", platformId: result.messageId };
+        if (result.messageId === undefined) return { kind: "sent" };
+        // Committed with the ledger's outcome: one write transaction per send, not two.
+        const record = [recordAccepted(opts.agent, result.messageId, chatId, key, opts.now())];
+        return { kind: "sent", platformId: result.messageId, record };
       }
       return toGraphOutcome(result, attempt, message.type === "text" ? template : undefined);
     },
