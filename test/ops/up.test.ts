@@ -158,6 +158,25 @@ describe("aideazz up", () => {
     }
   }, 90_000);
 
+  it("Ctrl-C under npm (SIGINT from the terminal and from npm, ms apart): every agent stops gracefully, exit 0", async () => {
+    const port = await freePort();
+    const config = join(dir, "int.json");
+    await writeConfig(config, [{ name: "stats", port }], `file:${join(dir, "int.db")}`, fastUp);
+    const up = spawnAideazz(["up", "--config", config]);
+    try {
+      await until("the agent answers", async () => (await health(port))?.status === 200, 60_000);
+      up.proc.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 5));
+      up.proc.kill("SIGINT");
+      expect(await up.exited).toBe(0);
+    } finally {
+      up.proc.kill("SIGKILL");
+    }
+    const msgs = upEvents(up.output()).map((e) => e["msg"]);
+    expect(msgs.slice(-2)).toEqual(["stopping all agents", "all agents stopped"]);
+    expect(up.output()).toMatch(/^stats +\| .*"msg":"agent stopped"/m);
+  }, 90_000);
+
   it("exits 1 with a clear line when no agent can run at all", async () => {
     const busy = await freePort();
     const blocker = await holdPort(busy);

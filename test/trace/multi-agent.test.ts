@@ -116,7 +116,8 @@ describe("aideazz trace on a multi-agent flow", () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('trace: no traces for chat "999"');
     const bad = await runAideazz(["trace", "zzz", "--db", url]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('"zzz" is not a trace id');
+    expect((await runAideazz(["trace", "chat:", "--db", url])).code).toBe(2);
   }, 120_000);
 });

@@ -20,18 +20,12 @@ async function lookup(client: Client, target: string, limit: number): Promise<Lo
   }
   if (target.startsWith("chat:")) {
     const chat = target.slice("chat:".length);
-    if (chat === "") {
-      return { error: 'chat: needs an id, e.g. "chat:12345" or "chat:telegram-support:12345"' };
-    }
     return {
       ids: (await traceIdsOfChat(client, chat, limit)).reverse(),
       none: `no traces for chat "${chat}"`,
     };
   }
   const id = target.toLowerCase();
-  if (!isTraceIdOrPart(id)) {
-    return { error: `"${target}" is not a trace id (6–32 hex digits), chat:<id> or last` };
-  }
   const ids = await matchTraceIds(client, id, 5);
   if (ids.length > 1) return { error: `trace id part "${id}" is ambiguous: ${ids.join(", ")}` };
   return { ids, none: `no trace ${id}` };
@@ -49,6 +43,12 @@ export const traceCommand = defineCommand({
   ],
   async run({ values, positionals, deps }) {
     const target = positionals[0]!;
+    if (target === "chat:") {
+      throw new UsageError('chat: needs an id, e.g. "chat:12345" or "chat:telegram-support:12345"', traceCommand);
+    }
+    if (target !== "last" && !target.startsWith("chat:") && !isTraceIdOrPart(target.toLowerCase())) {
+      throw new UsageError(`"${target}" is not a trace id (6–32 hex digits), chat:<id> or last`, traceCommand);
+    }
     const limitText = stringOption(values, "limit");
     const limit = limitText === undefined ? (target.startsWith("chat:") ? 5 : 1) : Number(limitText);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {

@@ -52,17 +52,22 @@ export const upCommand = defineCommand({
     log.info("starting agents", { agents: specs.map((s) => s.name), config: path });
     supervisor.start();
     const outcome = await Promise.race([signalled, supervisor.settled]);
-    off();
-    if (outcome === "failed" || outcome === "stopped") {
-      if (outcome === "failed") {
-        log.error("no agent is running: every agent failed or stopped (see the lines above)");
+    // The listeners stay until the agents are stopped: a second signal (Ctrl-C under npm reaches `up` twice, from
+    // the terminal and from npm) is ignored instead of killing `up` in the middle of the stop.
+    try {
+      if (outcome === "failed" || outcome === "stopped") {
+        if (outcome === "failed") {
+          log.error("no agent is running: every agent failed or stopped (see the lines above)");
+        }
+        await supervisor.stop();
+        return outcome === "failed" ? 1 : 0;
       }
+      log.info("stopping all agents", { signal: outcome, timeoutMs: up.stopTimeoutMs });
       await supervisor.stop();
-      return outcome === "failed" ? 1 : 0;
+      log.info("all agents stopped");
+      return 0;
+    } finally {
+      off();
     }
-    log.info("stopping all agents", { signal: outcome, timeoutMs: up.stopTimeoutMs });
-    await supervisor.stop();
-    log.info("all agents stopped");
-    return 0;
   },
 });
