@@ -158,6 +158,8 @@ export function buildCompileArgs(opts: CompileOptions): CompileInvocation {
       path.join(opts.outDir, binaryName(target)),
       ...permissionFlags(opts.writePaths),
       V8_FLAGS_ARG, // memory: see src/v8-flags.ts
+      // As deno.json says for `deno run`: a request's signal aborts only when its client goes away.
+      "--unstable-no-legacy-abort",
       // libsql loads its addon with a computed require(), which no static analysis follows: include it by name.
       "--include",
       `node_modules/${LIBSQL_ADDONS[target]}`,

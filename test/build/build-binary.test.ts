@@ -71,6 +71,7 @@ describe("buildCompileArgs", () => {
         "/repo/dist/aideazz-aarch64-unknown-linux-gnu",
         ...PERMISSIONS,
         V8,
+        "--unstable-no-legacy-abort",
         "--include",
         "node_modules/@libsql/linux-arm64-gnu",
         "src/main.ts",
@@ -99,6 +100,7 @@ describe("buildCompileArgs", () => {
       "/out/aideazz-x86_64-unknown-linux-gnu",
       ...PERMISSIONS,
       V8,
+      "--unstable-no-legacy-abort",
       "--include",
       "node_modules/@libsql/linux-x64-gnu",
       "src/main.ts",
@@ -159,7 +161,7 @@ describe("main", () => {
       "# after staging .cache/stage/aarch64-unknown-linux-gnu (see scripts/build-binary.ts):\n" +
         "cd /repo/.cache/stage/aarch64-unknown-linux-gnu && deno compile --target aarch64-unknown-linux-gnu " +
         `--output /repo/dist/aideazz-aarch64-unknown-linux-gnu ${PERMISSIONS.join(" ")} ${V8} ` +
-        "--include node_modules/@libsql/linux-arm64-gnu src/main.ts\n",
+        "--unstable-no-legacy-abort --include node_modules/@libsql/linux-arm64-gnu src/main.ts\n",
     );
   });
 

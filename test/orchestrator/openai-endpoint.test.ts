@@ -1,6 +1,7 @@
 // The orchestrator's OpenAI-compatible endpoint, driven by the official `openai` SDK as a real client.
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MAX_BODY_BYTES } from "../../src/agents/orchestrator/openai.ts";
 import { API_KEY, GROQ_KEY, type Harness, startHarness } from "./harness.ts";
 
 let h: Harness;
@@ -78,6 +79,29 @@ describe("OpenAI-compatible endpoint", () => {
     expect((await res.json()).error.code).toBe("invalid_body");
   });
 
+  it("retrieves one model; a lower-case bearer scheme is accepted", async () => {
+    expect(await client.models.retrieve("auto")).toMatchObject({ id: "auto", object: "model" });
+    await expect(client.models.retrieve("gpt-4")).rejects.toMatchObject({ status: 404, code: "model_not_found" });
+    const res = await fetch(`http://127.0.0.1:${h.port}/v1/models`, { headers: { authorization: `bearer ${API_KEY}` } });
+    expect(res.status).toBe(200);
+  });
+
+  it("a reply cut at max_tokens is returned as such and never served from the cache", async () => {
+    const ask = (maxTokens?: number) =>
+      client.chat.completions.create({
+        model: "auto",
+        messages: [{ role: "user", content: "Explain your refund policy" }],
+        ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
+      }).withResponse();
+    h.groq.script({ kind: "ok", text: "Refunds are", finishReason: "length" });
+    const cut = await ask(3);
+    expect(cut.data.choices[0]!.finish_reason).toBe("length");
+    h.groq.script({ kind: "ok", text: "Refunds are given within 30 days." });
+    const whole = await ask();
+    expect(whole.response.headers.get("x-aideazz-route")).toBe("auto:groq");
+    expect(whole.data.choices[0]!.message.content).toBe("Refunds are given within 30 days.");
+  });
+
   it("answers 503 with Retry-After when every provider is down", async () => {
     h.groq.script({ kind: "server_error" });
     const res = await fetch(`http://127.0.0.1:${h.port}/v1/chat/completions`, {
@@ -90,5 +114,34 @@ describe("OpenAI-compatible endpoint", () => {
     const body = await res.json();
     expect(body.error.code).toBe("providers_unavailable");
     expect(JSON.stringify(body)).not.toContain(GROQ_KEY);
+  });
+
+  it("a model with no provider configured is a 404 the client does not retry, not a 503", async () => {
+    const none = await startHarness({ providers: false });
+    try {
+      const res = await fetch(`http://127.0.0.1:${none.port}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "local", messages: [{ role: "user", content: "hello there" }] }),
+      });
+      expect(res.status).toBe(404);
+      expect(res.headers.get("retry-after")).toBeNull();
+      expect((await res.json()).error).toMatchObject({ code: "model_not_available", message: expect.stringMatching(/llama-cpp/) });
+    } finally {
+      await none.close();
+    }
+  });
+
+  // Last: the server closes the connection the refused body was still coming on.
+  it("refuses a body over 1 MiB with 413 before reading it: nothing reaches a provider", async () => {
+    const before = h.groq.requests.length;
+    const res = await fetch(`http://127.0.0.1:${h.port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fast", messages: [{ role: "user", content: "x".repeat(MAX_BODY_BYTES) }] }),
+    });
+    expect(res.status).toBe(413);
+    expect((await res.json()).error.code).toBe("request_too_large");
+    expect(h.groq.requests.length).toBe(before);
   });
 });

@@ -47,6 +47,20 @@ describe("orchestrator turns", () => {
     expect(h.modelCalls()).toBe(1);
   });
 
+  it("never caches a reply the model cut at the token limit", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "Shipping to Spain takes", finishReason: "length" }, {
+      kind: "ok",
+      text: "Shipping to Spain takes 3 days.",
+    });
+    await h.ask("a", "How long does shipping to Spain take?");
+    await h.waitForReplies(1);
+    await h.ask("b", "How long does shipping to Spain take?");
+    const replies = await h.waitForReplies(2);
+    expect(replies[1]!.text).toBe("Shipping to Spain takes 3 days.");
+    expect(h.modelCalls()).toBe(2);
+  });
+
   it("never serves an answer written for one conversation to another (D7)", async () => {
     h = await startHarness();
     h.groq.script({ kind: "ok", text: "Hi Alice." }, { kind: "ok", text: "Alice, your order 123 ships Monday." }, {

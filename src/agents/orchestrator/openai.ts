@@ -10,6 +10,7 @@
  * @module
  */
 import type { Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { Config } from "../../config.ts";
@@ -50,7 +51,11 @@ export interface OpenAiDeps {
   metrics: Metrics;
 }
 
-function openAiError(c: Context, status: 400 | 401 | 404 | 503, message: string, type: string, code: string) {
+/** A request body larger than this is refused (413) before it is read: a prompt of megabytes would cost the
+ * orchestrator as many megabytes of memory per request, and no model's context holds it. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+function openAiError(c: Context, status: 400 | 401 | 404 | 413 | 503, message: string, type: string, code: string) {
   if (status === 503) c.header("Retry-After", "10");
   return c.json({ error: { message, type, param: null, code } }, status);
 }
@@ -76,19 +81,27 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     if (!deps.apiKey) {
       return openAiError(c, 401, "the OpenAI-compatible endpoint is off: set apiKeyEnv on the orchestrator agent", "invalid_request_error", "endpoint_disabled");
     }
-    const header = c.req.header("authorization") ?? "";
-    const key = header.startsWith("Bearer ") ? header.slice(7) : "";
+    // The scheme is case-insensitive (RFC 9110 11.1).
+    const key = /^bearer +(.*)$/i.exec(c.req.header("authorization") ?? "")?.[1] ?? "";
     if (!sameSecret(key, deps.apiKey)) return openAiError(c, 401, "invalid API key", "invalid_request_error", "invalid_api_key");
     await next();
   });
 
-  app.get("/v1/models", (c) =>
-    c.json({
-      object: "list",
-      data: MODELS.map((id) => ({ id, object: "model", created: 0, owned_by: "aideazz" })),
-    }));
+  const modelObject = (id: string) => ({ id, object: "model", created: 0, owned_by: "aideazz" });
+  const unknownModel = (c: Context, model: string) =>
+    openAiError(c, 404, `The model \`${model}\` does not exist; use one of ${MODELS.join(", ")}`, "invalid_request_error", "model_not_found");
+  app.get("/v1/models", (c) => c.json({ object: "list", data: MODELS.map(modelObject) }));
+  app.get("/v1/models/:id", (c) => {
+    const id = c.req.param("id");
+    return (MODELS as readonly string[]).includes(id) ? c.json(modelObject(id)) : unknownModel(c, id);
+  });
 
-  app.post("/v1/chat/completions", async (c) => {
+  const limit = bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) =>
+      openAiError(c, 413, `the request body is over ${MAX_BODY_BYTES} bytes`, "invalid_request_error", "request_too_large"),
+  });
+  app.post("/v1/chat/completions", limit, async (c) => {
     let body: z.infer<typeof requestSchema>;
     try {
       const parsed = requestSchema.safeParse(await c.req.json());
@@ -100,9 +113,7 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     } catch {
       return openAiError(c, 400, "the body is not valid JSON", "invalid_request_error", "invalid_json");
     }
-    if (!(MODELS as readonly string[]).includes(body.model)) {
-      return openAiError(c, 404, `The model \`${body.model}\` does not exist; use one of ${MODELS.join(", ")}`, "invalid_request_error", "model_not_found");
-    }
+    if (!(MODELS as readonly string[]).includes(body.model)) return unknownModel(c, body.model);
     const model = body.model as ModelName;
     const router = model === "local" ? deps.localRouter : deps.router;
     const messages = body.messages.map((m) => ({
@@ -128,7 +139,11 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
       }
     }
     if (text === undefined) {
-      if (!router) return openAiError(c, 503, `no provider configured for model ${model}`, "server_error", "no_provider");
+      // Permanent until the config changes: not a 503, which clients retry.
+      if (!router) {
+        const which = model === "local" ? "no llama-cpp provider" : "no provider";
+        return openAiError(c, 404, `model ${model}: ${which} is configured (router.providers)`, "invalid_request_error", "model_not_available");
+      }
       const tier: Tier | undefined = model === "fast" ? "simple" : model === "smart" ? "complex" : undefined;
       try {
         const { response, decision } = await router.route({
@@ -145,7 +160,8 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
         usage = { prompt_tokens: decision.tokens.inputTokens, completion_tokens: decision.tokens.outputTokens };
         finish = response.finishReason === "length" ? "length" : "stop";
         served = `${model}:${decision.provider}`;
-        if (scope && deps.cache && last && text.trim() !== "") {
+        // A reply cut at max_tokens is not the answer to the question: never cached.
+        if (scope && deps.cache && last && text.trim() !== "" && finish !== "length") {
           await deps.cache.store(scope, last.content, text, { provider: decision.provider, model: decision.model });
         }
       } catch (err) {

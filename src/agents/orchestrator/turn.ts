@@ -296,7 +296,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const reviewed = deps.roles
       ? await deps.roles.review({ role: role.name, msg, delivery, messages, turn, maxTokens: conv.maxReplyTokens, text: response.text })
       : { text: response.text, cacheable: true };
-    if (scope && deps.cache && reviewed.cacheable && reviewed.text.trim() !== "") {
+    // A reply cut at maxReplyTokens is not the whole answer: never cached.
+    if (scope && deps.cache && reviewed.cacheable && reviewed.text.trim() !== "" && response.finishReason !== "length") {
       await deps.cache.store(scope, msg.text, reviewed.text, { provider: decision.provider, model: decision.model })
         .catch((err) => log.warn("cache store failed", { err }));
     }
