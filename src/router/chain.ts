@@ -288,10 +288,11 @@ export async function walkChain(
     let called = false;
     try {
       try {
-        release = await e.bulkhead.acquire(
-          Math.min(e.timeoutMs, opts.deadlineAt - deps.now()),
-          deadline.signal,
-        );
+        // A slot is waited for up to the provider's timeout while another provider may take the turn, else up to
+        // the deadline: a provider that is only slow still answers every turn rather than some getting a notice.
+        const fallback = entries.some((o, j) => o !== e && states[j] !== undefined && !states[j].done);
+        const left = opts.deadlineAt - deps.now();
+        release = await e.bulkhead.acquire(fallback ? Math.min(e.timeoutMs, left) : left, deadline.signal);
       } catch (err) {
         if (cancelled()) throw err;
         return skip(e, s, "deadline");

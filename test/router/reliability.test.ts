@@ -278,3 +278,31 @@ describe("D6: all providers down", () => {
     );
   });
 });
+
+describe("D6: a healthy but slow provider", () => {
+  const slowGroq = (maxConcurrent: number) => ({ ...providers().groq, timeoutMs: 400, maxConcurrent });
+  it("with no other provider, turns beyond its concurrency wait for a slot up to the deadline: every one answered", async () => {
+    const h = await harness({ providers: { groq: slowGroq(2) }, chain: ["groq"], deadlineMs: 5_000 }, { store: ts });
+    groq.setDefault({ kind: "ok", delayMs: 250 });
+    // 8 turns, 2 at a time, 250 ms each: the last wait ~750 ms in the queue, past the provider's 400 ms timeout.
+    const results = await Promise.all(Array.from({ length: 8 }, () => h.router.route(ask())));
+    expect(results.map((r) => r.decision.provider)).toEqual(Array(8).fill("groq"));
+    expect(groq.server.maxInFlight).toBe(2);
+  });
+
+  it("with another provider, a turn waits at most the provider's timeout for a slot, then falls back", async () => {
+    const h = await harness({ providers: { groq: slowGroq(2), local: providers().local }, chain: ["groq", "local"], deadlineMs: 5_000 }, {
+      store: ts,
+    });
+    groq.setDefault({ kind: "ok", delayMs: 250 });
+    const results = await Promise.all(Array.from({ length: 8 }, () => h.router.route(ask())));
+    const by = results.map((r) => r.decision.provider);
+    expect(by.filter((p) => p === "groq").length).toBeGreaterThanOrEqual(4);
+    expect(by.filter((p) => p === "local").length).toBeGreaterThan(0);
+    expect(results.find((r) => r.decision.provider === "local")!.decision.attempts[0]).toMatchObject({
+      provider: "groq",
+      outcome: "skipped",
+      reason: "bulkhead_full",
+    });
+  });
+});
