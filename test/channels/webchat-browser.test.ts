@@ -71,12 +71,31 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
               idempotencyKey: `${kind}:${d.id}`,
             }]);
           };
-          if (msg.text.includes("Mars")) return void await publish("I don't have an answer to that yet.", "notice");
+          // As the orchestrator does with its reply: the chat's waiting messages are answered (a burst by one reply).
+          const answerPending = () =>
+            ch.rows(
+              "UPDATE chat_inbox SET state = 'answered', reply_key = ? WHERE agent = ? AND chat_id = ? AND state = 'pending' RETURNING seq",
+              `answer:${d.id}`,
+              msg.agent,
+              msg.chatId,
+            );
+          const [mine] = await ch.rows("SELECT state FROM chat_inbox WHERE bus_id = ?", d.id);
+          if (mine?.["state"] !== "pending") return; // answered with an earlier message of its burst
+          if (msg.text.includes("Mars")) {
+            await publish("I don't have an answer to that yet.", "notice");
+            return void await answerPending();
+          }
           if (msg.text.includes("slow")) {
             await publish("Working on it…", "progress");
             await new Promise((r) => setTimeout(r, 2_000));
           }
+          if (msg.text.startsWith("Part")) {
+            await new Promise((r) => setTimeout(r, 1_000)); // the rest of the burst arrives meanwhile
+            await publish("Both parts answered in one reply.", "answer");
+            return void await answerPending();
+          }
           await publish(`You asked: "${msg.text}". The Pro plan costs $20 per month.`, "answer");
+          await answerPending();
         },
       });
       const browser = await chromium.launch({
@@ -141,6 +160,14 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
           timeout: 15_000,
         });
         await page.locator("#typing").waitFor({ state: "hidden", timeout: 2_000 });
+        // A quick burst answered by one reply (coalescing): "typing…" goes with that reply.
+        for (const text of ["Part one of my question", "Part two of it"]) {
+          await page.getByLabel("Message").fill(text);
+          await page.getByLabel("Message").press("Enter");
+        }
+        await page.getByText("Both parts answered in one reply.").waitFor({ timeout: 15_000 });
+        await page.locator("#typing").waitFor({ state: "hidden", timeout: 2_000 });
+        expect(await page.getByText("Both parts answered in one reply.").count()).toBe(1);
         await mkdir(join(repoRoot, "test-artifacts"), { recursive: true });
         await page.screenshot({ path: join(repoRoot, "test-artifacts", "webchat.png") });
         expect(errors).toEqual([]);
@@ -150,6 +177,8 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
           "Sent twice?",
           "What is the weather on Mars?",
           "A slow question",
+          "Part one of my question",
+          "Part two of it",
         ]);
       } finally {
         await browser.close();

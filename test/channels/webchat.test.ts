@@ -80,6 +80,24 @@ describe("web chat", () => {
     expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
   });
 
+  it("says what is wrong with the text: too long, or nothing visible in it", async () => {
+    const error = async (text: string) => (await (await send({ session: SESSION, id: id(4), text })).json()).error;
+    expect(await error("x".repeat(101))).toBe("text is over 100 characters");
+    expect(await error("\u200b \ufeff")).toBe("text is empty");
+    expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
+  });
+
+  it("one session however its UUID is spelled; replies say whether a message still waits for its answer", async () => {
+    const pending = async () =>
+      (await (await fetch(`${ch.url}/api/replies?session=${SESSION}&after=0`)).json()).pending;
+    expect(await pending()).toBe(false);
+    expect((await send({ session: SESSION.toUpperCase(), id: id(5), text: "Hello?" })).status).toBe(202);
+    expect((await ch.inbound()).map((m) => m["chatId"])).toEqual([SESSION]);
+    expect(await pending()).toBe(true);
+    await ch.rows("UPDATE chat_inbox SET state = 'answered' WHERE chat_id = ?", SESSION);
+    expect(await pending()).toBe(false);
+  });
+
   it("delivers replies from outbound.<agent> to the page, in order, once per reply key", async () => {
     const reply = (text: string, replyKey: string): OutboundReply => ({
       agent: "web",

@@ -95,6 +95,7 @@ export async function createWebchatAgent(
         },
         client: store.client,
         log,
+        now: deps.now,
         ingest,
       });
     },

@@ -47,7 +47,8 @@ function uuid() {
 const session = localStorage.getItem("aideazz.session") || uuid();
 localStorage.setItem("aideazz.session", session);
 let after = Number(sessionStorage.getItem("aideazz.after") || 0);
-let waiting = 0;
+// sending: POSTs not yet accepted; pending: the server's word that a message still waits for its answer.
+let sending = 0, pending = false;
 function add(cls, text) {
   const div = document.createElement("div");
   div.className = "msg " + cls;
@@ -55,7 +56,7 @@ function add(cls, text) {
   log.insertBefore(div, typing);
   log.scrollTop = log.scrollHeight;
 }
-function showTyping() { typing.hidden = waiting === 0; log.scrollTop = log.scrollHeight; }
+function showTyping() { typing.hidden = sending === 0 && !pending; log.scrollTop = log.scrollHeight; }
 async function send(text, id) {
   for (let i = 0; i < 5; i++) {
     try {
@@ -74,11 +75,12 @@ form.addEventListener("submit", async (e) => {
   if (!text) return;
   input.value = "";
   add("me", text);
-  waiting++; showTyping();
-  if (!(await send(text.slice(0, cfg.maxTextLength), uuid()))) {
-    waiting--; showTyping();
-    add("note", "Your message could not be sent. Please try again.");
-  }
+  sending++; showTyping();
+  const sent = await send(text.slice(0, cfg.maxTextLength), uuid());
+  sending--;
+  if (sent) pending = true; // until the next poll says otherwise
+  else add("note", "Your message could not be sent. Please try again.");
+  showTyping();
 });
 input.addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
@@ -87,12 +89,12 @@ async function poll() {
   try {
     const res = await fetch("api/replies?session=" + session + "&after=" + after);
     if (res.ok) {
-      const { replies } = await res.json();
-      for (const r of replies) {
+      const body = await res.json();
+      for (const r of body.replies) {
         add("bot", r.text);
         after = r.seq;
-        if (waiting > 0 && r.kind !== "progress") waiting--; // "working on it": the answer follows
       }
+      pending = body.pending;
       sessionStorage.setItem("aideazz.after", String(after));
       showTyping();
     }

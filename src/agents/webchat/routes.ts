@@ -1,6 +1,7 @@
 /**
  * The web chat's HTTP surface: the page, `POST api/messages` (ingress: validated, committed with the
- * client's message id as idempotency key, then 202) and `GET api/replies` (the replies stored by egress).
+ * client's message id as idempotency key, then 202) and `GET api/replies` (the replies stored by egress, and
+ * whether a message of the visitor still waits for its answer).
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { z } from "zod";
 import type { Logger } from "../../log.ts";
 import type { Client } from "../../store/mod.ts";
 import { ingressFailure } from "../channel/ingress.ts";
+import { turnPending } from "../channel/inbox.ts";
 import { pagePolicy, type PageSettings, renderPage } from "./page.ts";
 import { repliesAfter } from "./replies.ts";
 
@@ -18,17 +20,24 @@ export interface WebchatRoutesOptions {
   page: PageSettings;
   client: Client;
   log: Logger;
+  now: () => number;
   /** Commits one visitor message (throws when the store cannot). */
   ingest(msg: { session: string; id: string; text: string }): Promise<void>;
 }
 
-const session = z.uuid();
+/** Lower-cased: the same session however a client spells its UUID. */
+const session = z.uuid().transform((s) => s.toLowerCase());
+/** How far back a visitor's unanswered message keeps "typing…" on (one stuck message must not keep it forever). */
+export const PENDING_WINDOW_MS = 10 * 60_000;
+/** Text with something to read: not only spaces or invisible characters. */
+const VISIBLE = /[^\s\u200b-\u200d\u2060\ufeff]/u;
 
 export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
   const messageSchema = z.strictObject({
     session,
     id: z.uuid(),
-    text: z.string().trim().min(1).max(opts.page.maxTextLength),
+    text: z.string().trim().max(opts.page.maxTextLength, `text is over ${opts.page.maxTextLength} characters`)
+      .regex(VISIBLE, "text is empty"),
   });
 
   app.get("/", (c) => {
@@ -49,7 +58,10 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
     async (c) => {
       const body: unknown = await c.req.json().catch(() => undefined);
       const parsed = messageSchema.safeParse(body);
-      if (!parsed.success) return c.json({ error: "expected { session: uuid, id: uuid, text }" }, 400);
+      if (!parsed.success) {
+        const textIssue = parsed.error.issues.find((i) => i.path[0] === "text" && i.code !== "invalid_type");
+        return c.json({ error: textIssue?.message ?? "expected { session: uuid, id: uuid, text }" }, 400);
+      }
       try {
         await opts.ingest(parsed.data);
       } catch (err) {
@@ -65,8 +77,13 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
     if (!id.success || !Number.isSafeInteger(after) || after < 0) {
       return c.json({ error: "expected session and after" }, 400);
     }
-    const replies = await repliesAfter(opts.client, opts.agent, id.data, after);
+    const [replies, pending] = await Promise.all([
+      repliesAfter(opts.client, opts.agent, id.data, after),
+      turnPending(opts.client, opts.agent, id.data, opts.now() - PENDING_WINDOW_MS),
+    ]);
     c.header("Cache-Control", "no-store");
-    return c.json({ replies: replies.map((r) => ({ seq: r.seq, kind: r.kind, text: r.text })) });
+    // `pending`: a message of the visitor still waits for its turn (the page shows "typing…"); a burst answered as
+    // one (coalescing) clears it with that one answer.
+    return c.json({ replies: replies.map((r) => ({ seq: r.seq, kind: r.kind, text: r.text })), pending });
   });
 }
