@@ -10,6 +10,7 @@ import { type Bus, type Consumer, createSqliteBus, type Json } from "../../src/b
 import { type RunningAgent } from "../../src/agents/runtime.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
+import { inboxInsert } from "../../src/agents/channel/inbox.ts";
 import { newTraceId } from "../../src/trace/mod.ts";
 import { openStore, type Store } from "../../src/store/mod.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
@@ -29,6 +30,8 @@ export interface Harness {
   logs: string[];
   replies: OutboundReply[];
   ask(chatId: string, text: string, opts?: { kind?: InboundMessage["kind"]; user?: string }): Promise<number>;
+  /** Messages of one chat stored together, as a channel's ingress stores a burst (bus and chat inbox). */
+  askBurst(chatId: string, texts: string[]): Promise<void>;
   /** Waits until `n` replies arrived in total (or throws after `timeoutMs`). */
   waitForReplies(n: number, timeoutMs?: number): Promise<OutboundReply[]>;
   modelCalls(): number;
@@ -99,6 +102,23 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
         traceId: newTraceId(),
       }]);
       return r!.id;
+    },
+    async askBurst(chatId, texts) {
+      const messages = texts.map((text): { message: InboundMessage; idempotencyKey: string } => {
+        const id = `m${++seq}-${Math.random()}`;
+        const message: InboundMessage = {
+          channel: "webchat", agent: "web", chatId, userId: chatId, platformId: id, kind: "text", text,
+          sentAt: Date.now(), receivedAt: Date.now(),
+        };
+        return { message, idempotencyKey: `webchat:${id}` };
+      });
+      await bus.publish(
+        messages.map(({ message, idempotencyKey }) => ({
+          topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey,
+          traceId: newTraceId(),
+        })),
+        { after: [inboxInsert(messages)] },
+      );
     },
     async waitForReplies(n, timeoutMs = 10_000) {
       const end = Date.now() + timeoutMs;

@@ -47,6 +47,31 @@ describe("orchestrator turns", () => {
     expect(h.modelCalls()).toBe(1);
   });
 
+  it("a burst of FAQ questions gets each one's FAQ answer in one reply, without a model call", async () => {
+    h = await startHarness();
+    await h.askBurst("c1", ["when are you open?", "How much does the pro plan cost?"]);
+    const [reply] = await h.waitForReplies(1, 15_000);
+    expect(reply!.text).toBe("We are open 9 to 5.\n\nPro is $29/month.");
+    expect(h.modelCalls()).toBe(0);
+  });
+
+  it("with no model, a greeting beside FAQ questions does not hide their answers", async () => {
+    h = await startHarness({ providers: false });
+    await h.askBurst("c1", ["hi", "when are you open?", "and how much does the pro plan cost"]);
+    const [reply] = await h.waitForReplies(1, 15_000);
+    expect(reply!.text).toBe("We are open 9 to 5.\n\nPro is $29/month.");
+  });
+
+  it("with a model, a burst with a question the FAQ does not answer goes to the model whole", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "We open at 9, and yes, we ship to Spain." });
+    await h.askBurst("c1", ["when are you open?", "do you ship to Spain?"]);
+    const [reply] = await h.waitForReplies(1, 15_000);
+    expect(reply!.text).toBe("We open at 9, and yes, we ship to Spain.");
+    const sent = h.groq.requests[0]!.json as { messages: { role: string; content: string }[] };
+    expect(sent.messages.at(-1)!.content).toBe("when are you open?\ndo you ship to Spain?");
+  });
+
   it("never caches a reply the model cut at the token limit", async () => {
     h = await startHarness();
     h.groq.script({ kind: "ok", text: "Shipping to Spain takes", finishReason: "length" }, {

@@ -33,7 +33,7 @@ import type { Conversations } from "./conversation.ts";
 import type { LimitVerdict, UserLimits } from "./limits.ts";
 import type { RoleHooks } from "./roles/mod.ts";
 import { type ExperienceSettings, experienceOf } from "../channel/experience.ts";
-import { burstText, collectBurst } from "./experience/burst.ts";
+import { burstFaq, burstText, collectBurst } from "./experience/burst.ts";
 import type { Inbox, InboxRow } from "./experience/inbox.ts";
 import { callModel } from "./experience/model-call.ts";
 import { createLatencyEstimates, type LatencyEstimates } from "./experience/notice.ts";
@@ -235,7 +235,14 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       const text = refused.notify ? conv.rateLimitedText : "";
       return { text, kind: "notice", source: "limit", tier: "limit", reason: `over ${refused.reason} limit`, remember: false };
     }
-    const faq = deps.faqs.get(role.name)?.answer(msg.text);
+    const faqs = deps.faqs.get(role.name);
+    const parts = faqs && t.burst.length > 0 ? burstFaq(faqs, [t.msg.text, ...t.burst.map((r) => r.text)]) : undefined;
+    // A burst: the FAQ answers of its messages, when each has one, or when no model could answer the rest (a
+    // greeting beside the questions gets no answer of its own); else the model takes the whole burst.
+    if (parts && parts.matched > 0 && (parts.matched === parts.of || !deps.router)) {
+      return { text: parts.text, kind: "answer", source: "faq", tier: "faq", reason: `faq ${parts.ids} (burst)`, remember: true };
+    }
+    const faq = parts && parts.matched > 0 ? null : faqs?.answer(msg.text);
     if (faq) {
       return { text: faq.answer, kind: "answer", source: "faq", tier: "faq", reason: `faq ${faq.id} (${faq.score.toFixed(2)})`, remember: true };
     }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Faq } from "../../../router/faq.ts";
 import type { CoalesceSettings } from "../../channel/experience.ts";
 import type { Inbox, InboxRow } from "./inbox.ts";
 
@@ -63,4 +64,20 @@ export async function collectBurst(deps: BurstDeps, input: BurstInput): Promise<
 /** The text a model sees for a burst: the messages in order, one per line. */
 export function burstText(own: string, burst: readonly InboxRow[]): string {
   return [own, ...burst.map((r) => r.text)].join("\n");
+}
+
+/**
+ * The FAQ answers of a burst's messages (`texts`: the lead's first), in order, each answer once; `matched` of
+ * `of` messages had one. A burst joined into one text matches at most one entry, or none.
+ */
+export function burstFaq(faq: Faq, texts: readonly string[]): { text: string; ids: string; matched: number; of: number } {
+  const answers = new Map<string, string>();
+  let matched = 0;
+  for (const text of texts) {
+    const hit = faq.answer(text);
+    if (!hit) continue;
+    matched++;
+    answers.set(hit.id, hit.answer);
+  }
+  return { text: [...answers.values()].join("\n\n"), ids: [...answers.keys()].join("+"), matched, of: texts.length };
 }
