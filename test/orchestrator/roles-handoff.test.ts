@@ -164,13 +164,16 @@ describe("human handoff", () => {
     expect(await h.rows("SELECT count(*) AS n FROM handoffs")).toMatchObject([{ n: 1 }]);
   });
 
-  it("without an operator, /human keeps the plain notice and the bot keeps answering", async () => {
+  it("without an operator, /human promises no person (nobody would be told) and the bot keeps answering", async () => {
     h = await start(false);
     h.groq.script({ kind: "ok", text: "Still here." });
     await h.ask("web", "c5", "/human");
     await h.ask("web", "c5", "Can you help me with my invoice?");
     await h.waitForReplies(2);
-    expect(h.replies.map((r) => r.text)).toEqual([HANDOFF_TEXT, "Still here."]);
+    expect(h.replies.map((r) => r.text)).toEqual([
+      "No one from our team can take over this chat right now, so I'll keep helping as best I can.",
+      "Still here.",
+    ]);
     expect(await h.rows("SELECT * FROM handoffs")).toEqual([]);
   });
 });

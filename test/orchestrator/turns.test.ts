@@ -151,6 +151,18 @@ describe("orchestrator turns", () => {
     expect(last.messages).toHaveLength(2); // system + the new question: nothing from before /reset
   });
 
+  it("/human with no operator for the role says so instead of promising a person, and the bot goes on answering", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "I can help with that." });
+    await h.ask("c1", "/human");
+    await h.ask("c1", "is anyone there?");
+    const replies = await h.waitForReplies(2);
+    expect(replies.map((r) => r.text)).toEqual([
+      "No one from our team can take over this chat right now, so I'll keep helping as best I can.",
+      "I can help with that.",
+    ]);
+  });
+
   it("abuse limits: over-long input and a flood get a notice and no model call (F3)", async () => {
     h = await startHarness({ conversation: { perUserPerMinute: 3, maxInputChars: 100 } });
     h.groq.setDefault({ kind: "ok", text: "ok" });

@@ -52,6 +52,9 @@ export const conversationSchema = z.strictObject({
   resetText: z.string().min(1).default("Done: I've forgotten our conversation. How can I help?"),
   helpText: z.string().min(1).default("Ask me anything. Commands: /reset forgets our conversation, /human asks for a person."),
   handoffText: z.string().min(1).default("I've asked a person from our team to take over. They'll reply here."),
+  noHandoffText: z.string().min(1).default(
+    "No one from our team can take over this chat right now, so I'll keep helping as best I can.",
+  ).describe("Answer to /human when the chat's role has no operator to hand it to"),
   unsupportedText: z.string().min(1).default("Sorry, I can only read text messages. Please type your question."),
 });
 

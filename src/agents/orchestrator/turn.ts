@@ -187,8 +187,10 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       case "/reset":
         return deps.conversations.reset(chatKey(msg.agent, msg.chatId)).then(() => reply(conv.resetText));
       case "/human":
-        // roles: hands the chat to the role's operator (when it has one) before the notice.
-        return (deps.roles?.requestHandoff(msg, delivery, role.name) ?? Promise.resolve()).then(() => reply(conv.handoffText, "notice"));
+        // roles: hands the chat to the role's operator before the notice; without one, the bot says so.
+        return (deps.roles?.requestHandoff(msg, delivery, role.name) ?? Promise.resolve(false)).then((handed) =>
+          reply(handed ? conv.handoffText : conv.noHandoffText, "notice")
+        );
       default:
         return reply(conv.helpText);
     }

@@ -54,8 +54,8 @@ export interface RoleHooks {
   systemPrompt(role: string): string | undefined;
   /** Operator commands and paused chats; true when the message is fully handled (no bot answer). */
   intercept(msg: InboundMessage, delivery: Delivery): Promise<boolean>;
-  /** `/human`: hands the chat to the role's operator, if it has one. */
-  requestHandoff(msg: InboundMessage, delivery: Delivery, role: string): Promise<void>;
+  /** `/human`: hands the chat to the role's operator, if it has one; false when it has none. */
+  requestHandoff(msg: InboundMessage, delivery: Delivery, role: string): Promise<boolean>;
   /** Routing facts of the role: a lead's stage and whether it is qualified. */
   turnFacts(role: string, chat: string): Promise<Pick<TurnFacts, "stage" | "leadQualified">>;
   /** Reviews a model reply before it is cached or sent; `cacheable` false keeps it out of the cache. */
@@ -118,7 +118,7 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
     intercept: (msg, delivery) => handoff.intercept(msg, delivery),
     async requestHandoff(msg, delivery, role) {
       const settings = roles.get(role);
-      if (settings) await handoff.start(msg, delivery, settings, "the user asked for a person");
+      return settings ? await handoff.start(msg, delivery, settings, "the user asked for a person") : false;
     },
     turnFacts: (role, chat) => leadsFlow.facts(roles.get(role), chat),
     reviewPartial(name, text) {
@@ -158,7 +158,7 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
       const text = reviewed.text !== ""
         ? reviewed.text
         : reviewed.handoff
-        ? config.conversation.handoffText
+        ? (role.operator ? config.conversation.handoffText : config.conversation.noHandoffText)
         : role.refusalText;
       if (reviewed.handoff) {
         await handoff.start(msg, delivery, role, "the assistant asked for a person", [
