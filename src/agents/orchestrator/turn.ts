@@ -208,7 +208,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   }
 
   /** One metric and trace event per provider attempt (skips are in the route decision's reason). */
-  function recordAttempts(attempts: readonly AttemptRecord[], traceId: string | undefined, started: number) {
+  function recordAttempts(attempts: readonly AttemptRecord[], traceId: string | undefined, routed: number) {
     for (const a of attempts) {
       if (a.outcome === "skipped") continue;
       const outcome = a.outcome === "ok" ? "ok" : a.status === 429 ? "429" : a.reason === "timeout" ? "timeout" : "error";
@@ -216,12 +216,12 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       metrics.observe(M.providerLatency, a.latencyMs, { provider: a.provider, model: a.model });
       tracer.event(traceId, "provider", { provider: a.provider, model: a.model, outcome, status: a.status ?? null }, {
         durationMs: a.latencyMs,
-        at: started + a.at,
+        at: routed + a.at,
       });
     }
   }
 
-  async function answerText(t: TurnScope, role: RoleView, started: number): Promise<Answer> {
+  async function answerText(t: TurnScope, role: RoleView): Promise<Answer> {
     const { turnMsg: msg, delivery } = t;
     if (msg.text.length > conv.maxInputChars) {
       return { text: conv.tooLongText, kind: "notice", source: "limit", tier: "limit", reason: "too long", remember: false };
@@ -278,6 +278,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     };
     const release = await modelTurns.acquire(MODEL_TURN_WAIT_MS, delivery.signal);
     if (!release) throw new Error(`no model slot free within ${MODEL_TURN_WAIT_MS} ms (${MODEL_TURNS} model turns in flight)`);
+    // The router times its attempts from its own start: their trace events are placed from here.
+    const routed = now();
     const { response, decision } = await callModel({
       router: deps.router,
       exp: t.exp,
@@ -292,9 +294,12 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       tracer,
       log,
       now,
+    }).catch((err) => {
+      if (err instanceof AllProvidersFailedError) recordAttempts(err.attempts, delivery.traceId, routed);
+      throw err;
     }).finally(release);
     tracer.event(delivery.traceId, "route", { tier: decision.tier, provider: decision.provider, reason: decision.reason });
-    recordAttempts(decision.attempts, delivery.traceId, started);
+    recordAttempts(decision.attempts, delivery.traceId, routed);
     for (const a of decision.attempts) if (a.outcome === "ok") latency.observe(a.provider, a.latencyMs);
     const tokens = decision.tokens.inputTokens + decision.tokens.outputTokens;
     await deps.limits.spend(`${msg.channel}:${msg.userId}`, tokens);
@@ -393,10 +398,9 @@ export function createTurnHandler(deps: TurnDeps): Handler {
         ? await command(msg, role, delivery)
         : msg.kind === "unsupported"
         ? { text: conv.unsupportedText, kind: "notice", source: "command", tier: "command", reason: "unsupported", remember: false }
-        : await answerText(scope, role, started);
+        : await answerText(scope, role);
     } catch (err) {
       if (!(err instanceof AllProvidersFailedError)) throw err;
-      recordAttempts(err.attempts, delivery.traceId, started);
       metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
       log.warn("every provider failed; sending the fallback reply, message stays queued", { trace: delivery.traceId, err });
       await publishReply(scope, conv.fallbackText, "fallback", "fallback");
