@@ -32,7 +32,10 @@ const MAX_WINDOW = 90 * 86_400_000;
 export function windowOf(text: string | undefined): { ms: number; text: string } {
   const ms = text === undefined ? undefined : parseDuration(text);
   if (ms === undefined) return { ms: 3_600_000, text: "1h" };
-  return { ms: Math.min(MAX_WINDOW, Math.max(MIN_WINDOW, ms)), text: text! };
+  // The label says what is shown: a window clamped to its bounds is labelled with the bound.
+  if (ms < MIN_WINDOW) return { ms: MIN_WINDOW, text: "5m" };
+  if (ms > MAX_WINDOW) return { ms: MAX_WINDOW, text: "90d" };
+  return { ms, text: text! };
 }
 
 export function mountDashboard(app: Hono, o: DashboardOptions): void {
