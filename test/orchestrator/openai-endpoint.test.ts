@@ -79,6 +79,36 @@ describe("OpenAI-compatible endpoint", () => {
     expect((await res.json()).error.code).toBe("invalid_body");
   });
 
+  it("streams the usage last when stream_options.include_usage asks for it", async () => {
+    h.groq.script({ kind: "ok", text: "Yes. We ship there." });
+    const stream = await client.chat.completions.create({
+      model: "fast",
+      messages: [{ role: "user", content: "Do you ship to Norway, and how fast?" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const last = chunks.at(-1)!;
+    expect(last.choices).toEqual([]);
+    expect(last.usage!.total_tokens).toBeGreaterThan(0);
+    expect(chunks.slice(0, -1).every((c) => c.usage === undefined)).toBe(true);
+  });
+
+  it("refuses what it cannot do instead of ignoring it (tools, n > 1); takes an assistant turn without content", async () => {
+    const tools = [{ type: "function" as const, function: { name: "lookup", parameters: { type: "object" } } }];
+    await expect(client.chat.completions.create({ model: "fast", messages: [{ role: "user", content: "hi" }], tools }))
+      .rejects.toMatchObject({ status: 400, message: expect.stringMatching(/tools \(function calling\) are not supported/) });
+    await expect(client.chat.completions.create({ model: "fast", messages: [{ role: "user", content: "hi" }], n: 2 }))
+      .rejects.toMatchObject({ status: 400, message: expect.stringMatching(/only n = 1/) });
+    h.groq.script({ kind: "ok", text: "Sure." });
+    const res = await client.chat.completions.create({
+      model: "fast",
+      messages: [{ role: "user", content: "hi" }, { role: "assistant", content: null }, { role: "user", content: "again?" }],
+    });
+    expect(res.choices[0]!.message.content).toBe("Sure.");
+  });
+
   it("retrieves one model; a lower-case bearer scheme is accepted", async () => {
     expect(await client.models.retrieve("auto")).toMatchObject({ id: "auto", object: "model" });
     await expect(client.models.retrieve("gpt-4")).rejects.toMatchObject({ status: 404, code: "model_not_found" });

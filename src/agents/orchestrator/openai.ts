@@ -26,6 +26,7 @@ type ModelName = (typeof MODELS)[number];
 
 const contentSchema = z.union([
   z.string(),
+  z.null().transform(() => ""), // an assistant turn without text
   z.array(z.object({ type: z.string(), text: z.string().optional() })).transform((parts) =>
     parts.filter((p) => p.type === "text").map((p) => p.text ?? "").join("")
   ),
@@ -39,6 +40,11 @@ const requestSchema = z.object({
   temperature: z.number().min(0).max(2).optional(),
   stop: z.union([z.string(), z.array(z.string())]).optional(),
   stream: z.boolean().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+  // Refused rather than ignored: a client that asked for them would take a plain answer for what it asked.
+  n: z.number().int().refine((n) => n === 1, "only n = 1 is supported").nullish(),
+  tools: z.array(z.unknown()).max(0, "tools (function calling) are not supported").nullish(),
+  functions: z.array(z.unknown()).max(0, "functions (function calling) are not supported").nullish(),
 });
 
 export interface OpenAiDeps {
@@ -195,6 +201,12 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
       await chunk({ role: "assistant", content: "" }, null);
       for (const piece of pieces(reply)) await chunk({ content: piece }, null);
       await chunk({}, finish);
+      if (body.stream_options?.include_usage) {
+        // As OpenAI: one more chunk, with no choices and the request's usage.
+        await stream.writeSSE({
+          data: JSON.stringify({ id, object: "chat.completion.chunk", created, model, choices: [], usage: fullUsage }),
+        });
+      }
       await stream.writeSSE({ data: "[DONE]" });
     });
   });
