@@ -168,6 +168,29 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
         await page.getByText("Both parts answered in one reply.").waitFor({ timeout: 15_000 });
         await page.locator("#typing").waitFor({ state: "hidden", timeout: 2_000 });
         expect(await page.getByText("Both parts answered in one reply.").count()).toBe(1);
+        // A reload shows the conversation so far, in order, and goes on from its end (nothing shown twice).
+        await page.reload();
+        await page.getByText("Both parts answered in one reply.").waitFor({ timeout: 15_000 });
+        await new Promise((r) => setTimeout(r, 500));
+        const answer = (q: string) => `You asked: "${q}". The Pro plan costs $20 per month.`;
+        expect(await page.locator(".msg").allTextContents()).toEqual([
+          "Hi! I'm Example Co's assistant. Ask me about plans.",
+          "How much is the Pro plan?",
+          answer("How much is the Pro plan?"),
+          "Can I pay yearly?",
+          answer("Can I pay yearly?"),
+          "Sent twice?",
+          answer("Sent twice?"),
+          "What is the weather on Mars?",
+          "I don't have an answer to that yet.",
+          "A slow question",
+          "Working on it…",
+          answer("A slow question"),
+          "Part one of my question",
+          "Part two of it",
+          "Both parts answered in one reply.",
+        ]);
+        expect(await page.locator("#typing").isHidden()).toBe(true);
         await mkdir(join(repoRoot, "test-artifacts"), { recursive: true });
         await page.screenshot({ path: join(repoRoot, "test-artifacts", "webchat.png") });
         expect(errors).toEqual([]);

@@ -77,6 +77,7 @@ describe("web chat", () => {
     }
     expect((await fetch(`${ch.url}/api/messages`, { method: "POST", body: "{" })).status).toBe(400);
     expect((await fetch(`${ch.url}/api/replies?session=nope`)).status).toBe(400);
+    expect((await fetch(`${ch.url}/api/history?session=nope`)).status).toBe(400);
     expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
   });
 

@@ -46,7 +46,7 @@ function uuid() {
 }
 const session = localStorage.getItem("aideazz.session") || uuid();
 localStorage.setItem("aideazz.session", session);
-let after = Number(sessionStorage.getItem("aideazz.after") || 0);
+let after = 0;
 // sending: POSTs not yet accepted; pending: the server's word that a message still waits for its answer.
 let sending = 0, pending = false;
 function add(cls, text) {
@@ -95,14 +95,25 @@ async function poll() {
         after = r.seq;
       }
       pending = body.pending;
-      sessionStorage.setItem("aideazz.after", String(after));
       showTyping();
     }
   } catch {}
   setTimeout(poll, cfg.pollMs);
 }
-add("bot", cfg.greeting);
-poll();`;
+// The conversation so far (a reload, another tab), then new replies from where it ends.
+async function start() {
+  add("bot", cfg.greeting);
+  try {
+    const res = await fetch("api/history?session=" + session);
+    if (res.ok) {
+      const history = await res.json();
+      for (const line of history.lines) add(line.from, line.text);
+      after = history.after;
+    }
+  } catch {}
+  poll();
+}
+start();`;
 
 /** The chat page for one agent; `nonce` must match the Content-Security-Policy header's script nonce. */
 export function renderPage(settings: PageSettings, nonce: string): string {

@@ -52,6 +52,41 @@ export async function repliesAfter(
   }));
 }
 
+/** One line of a session's conversation as the page shows it. */
+export interface HistoryLine {
+  from: "me" | "bot";
+  text: string;
+}
+
+/**
+ * The last `limit` lines of a session's conversation, oldest first: the visitor's messages (the chat inbox) and the
+ * replies, by time (a message before the reply of the same millisecond), and the last reply's sequence number
+ * (where the page's polling goes on). Both are removed by retention with the conversation.
+ */
+export async function historyOf(
+  client: Client,
+  agent: string,
+  sessionId: string,
+  limit = 50,
+): Promise<{ lines: HistoryLine[]; after: number }> {
+  const [lines, last] = await client.batch([
+    {
+      sql: `SELECT * FROM (
+          SELECT 'me' AS source, text, received_at AS at, seq AS n FROM chat_inbox WHERE agent = ?1 AND chat_id = ?2
+          UNION ALL
+          SELECT 'bot', text, created_at, seq FROM webchat_replies WHERE agent = ?1 AND session_id = ?2
+        ) ORDER BY at DESC, source = 'me', n DESC LIMIT ?3`,
+      args: [agent, sessionId, limit],
+    },
+    { sql: "SELECT max(seq) AS seq FROM webchat_replies WHERE agent = ? AND session_id = ?", args: [agent, sessionId] },
+  ], "read");
+  return {
+    lines: lines!.rows.map((r) => ({ from: r["source"] === "me" ? "me" as const : "bot" as const, text: String(r["text"]) }))
+      .reverse(),
+    after: Number(last!.rows[0]?.["seq"] ?? 0),
+  };
+}
+
 /**
  * Deletes replies stored before `cutoff` (epoch ms): a reply may quote the user, so the orchestrator's retention
  * (`conversation.retentionDays`) removes them with the conversation (index `webchat_replies_created`).

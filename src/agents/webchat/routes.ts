@@ -1,7 +1,7 @@
 /**
  * The web chat's HTTP surface: the page, `POST api/messages` (ingress: validated, committed with the
- * client's message id as idempotency key, then 202) and `GET api/replies` (the replies stored by egress, and
- * whether a message of the visitor still waits for its answer).
+ * client's message id as idempotency key, then 202), `GET api/replies` (the replies stored by egress, and
+ * whether a message of the visitor still waits for its answer) and `GET api/history` (the conversation so far).
  *
  * @module
  */
@@ -13,7 +13,7 @@ import type { Client } from "../../store/mod.ts";
 import { ingressFailure } from "../channel/ingress.ts";
 import { turnPending } from "../channel/inbox.ts";
 import { pagePolicy, type PageSettings, renderPage } from "./page.ts";
-import { repliesAfter } from "./replies.ts";
+import { historyOf, repliesAfter } from "./replies.ts";
 
 export interface WebchatRoutesOptions {
   agent: string;
@@ -70,6 +70,14 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
       return c.json({ ok: true }, 202);
     },
   );
+
+  // The conversation so far, for a page opened again (a reload, a new tab): its polling goes on from `after`.
+  app.get("/api/history", async (c) => {
+    const id = session.safeParse(c.req.query("session"));
+    if (!id.success) return c.json({ error: "expected session" }, 400);
+    c.header("Cache-Control", "no-store");
+    return c.json(await historyOf(opts.client, opts.agent, id.data));
+  });
 
   app.get("/api/replies", async (c) => {
     const id = session.safeParse(c.req.query("session"));
