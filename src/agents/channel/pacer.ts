@@ -1,8 +1,8 @@
 /**
  * Send pacing inside one channel agent: a minimum gap between two messages to the same chat and a global rate
- * for the whole bot or phone number. Every send reserves its slot synchronously before it waits, so concurrent
- * handlers never pick the same slot. Back-off from the platform (`retry_after`, 131056, 130429) pushes a chat's
- * or every chat's next slot later.
+ * for the whole bot or phone number. Every send reserves its chat's slot synchronously before it waits, so
+ * concurrent handlers never pick the same slot, and takes a global slot only when its chat's is due. Back-off from
+ * the platform (`retry_after`, 131056, 130429) pushes that chat's next slot later, or every chat's (`deferAll`).
  *
  * @module
  */
@@ -45,11 +45,16 @@ export function createPacer(opts: PacerOptions): Pacer {
     async wait(key, signal) {
       const t = opts.now();
       sweep(t);
-      // Whole milliseconds: 80/s is a 12.5 ms gap, and slots are compared with integer clocks.
-      const at = Math.ceil(Math.max(t, nextByKey.get(key) ?? 0, nextGlobal));
-      nextByKey.set(key, at + opts.perKeyMs);
+      // First the chat's own slot (its gap, its back-off), reserved at once; the global slot only once that is
+      // due, so one chat's wait never holds up the others. Whole milliseconds: 80/s is a 12.5 ms gap.
+      const chatAt = Math.ceil(Math.max(t, nextByKey.get(key) ?? 0));
+      nextByKey.set(key, chatAt + opts.perKeyMs);
+      if (chatAt > t) await opts.sleep(chatAt - t, signal);
+      const t2 = opts.now();
+      const at = Math.ceil(Math.max(t2, nextGlobal));
       nextGlobal = at + gapMs;
-      if (at > t) await opts.sleep(at - t, signal);
+      if (at > chatAt) nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, at + opts.perKeyMs));
+      if (at > t2) await opts.sleep(at - t2, signal);
     },
     deferKey(key, until) {
       nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));

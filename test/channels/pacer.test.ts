@@ -1,0 +1,29 @@
+// Send pacing: a chat's own gap and back-off delay only that chat; the global rate still spaces every send.
+import { describe, expect, it } from "vitest";
+import { createPacer } from "../../src/agents/channel/pacer.ts";
+import { sleep } from "../../src/agents/channel/sleep.ts";
+
+const since = (t0: number) => performance.now() - t0;
+
+describe("pacer", () => {
+  it("one chat's back-off (retry_after, 131056) does not hold up the replies to other chats", async () => {
+    const pacer = createPacer({ perKeyMs: 300, perSecond: 1_000, now: Date.now, sleep });
+    pacer.deferKey("a", Date.now() + 600);
+    const t0 = performance.now();
+    const [a, b, c] = await Promise.all(["a", "b", "c"].map((k) => pacer.wait(k).then(() => since(t0))));
+    expect(a).toBeGreaterThanOrEqual(590);
+    expect(b).toBeLessThan(300);
+    expect(c).toBeLessThan(300);
+  });
+
+  it("the global rate spaces sends to different chats; a chat's gap spaces its own", async () => {
+    const pacer = createPacer({ perKeyMs: 400, perSecond: 10, now: Date.now, sleep });
+    const t0 = performance.now();
+    const times = await Promise.all(["a", "b", "c"].map((k) => pacer.wait(k).then(() => since(t0))));
+    const sorted = [...times].sort((x, y) => x - y);
+    expect(sorted[1]! - sorted[0]!).toBeGreaterThanOrEqual(90);
+    expect(sorted[2]! - sorted[1]!).toBeGreaterThanOrEqual(90);
+    await pacer.wait("c");
+    expect(since(t0) - times[2]!).toBeGreaterThanOrEqual(395); // c's second send, a chat gap after its first
+  });
+});
