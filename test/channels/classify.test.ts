@@ -39,6 +39,32 @@ describe("telegram classify", () => {
     expect(argsOf(skipped)).toEqual(["tg", "9", "5", "ignored", "sticker", expect.any(Number), now]);
   });
 
+  it("service messages (joins, leaves, pins) and a linked channel's automatic forwards are recorded, not answered", () => {
+    const text = telegramFixture("text");
+    const base = (over: Record<string, unknown>, updateId: number) => {
+      const u = makeUpdate(text, { updateId, chatId: -1001 }) as { message: Record<string, unknown> };
+      delete u.message["text"];
+      Object.assign(u.message, over);
+      return readUpdate(u)!;
+    };
+    const updates = [
+      base({ new_chat_members: [{ id: 1, is_bot: true, first_name: "Bot" }] }, 21),
+      base({ left_chat_member: { id: 2, is_bot: false, first_name: "Ann" } }, 22),
+      base({ pinned_message: { message_id: 1, date: 1, chat: { id: -1001, type: "supergroup" } } }, 23),
+      base({ text: "New product launch today!", is_automatic_forward: true }, 24),
+    ];
+    const { batch, typing } = classifyUpdates(updates, ctx);
+    expect(batch.inbound).toEqual([]);
+    expect(typing).toEqual([]);
+    const skipped = batch.rows.filter((r) => sqlOf(r).includes("channel_skipped")).map((r) => argsOf(r)!.slice(1, 5));
+    expect(skipped).toEqual([
+      ["21", "-1001", "ignored", "service"],
+      ["22", "-1001", "ignored", "service"],
+      ["23", "-1001", "ignored", "service"],
+      ["24", "-1001", "ignored", "automatic_forward"],
+    ]);
+  });
+
   it("my_chat_member kicked/member marks the contact inactive/active", () => {
     const kicked = readUpdate(
       makeUpdate(telegramFixture("my-chat-member-kicked"), { updateId: 10, chatId: 6 }),

@@ -36,6 +36,13 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
   const platformId = String(updateId);
   const sentAt = m.date * 1000;
   const kind = contentKind(m);
+  // Joins, leaves, pins (which bots get in groups whatever their privacy mode) and a linked channel's posts
+  // copied into its group: nobody asked anything. Recorded, not answered.
+  if (kind === "service" || m.is_automatic_forward === true) {
+    const detail = kind === "service" ? "service" : "automatic_forward";
+    batch.rows.push(recordSkipped(ctx.agent, { platformId, chatId, reason: "ignored", detail, sentAt }, ctx.now));
+    return;
+  }
   batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));
   if (isStale(sentAt, ctx.now, ctx.staleAfterMs)) {
     batch.rows.push(

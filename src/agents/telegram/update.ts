@@ -22,6 +22,8 @@ export const messageSchema = z.looseObject({
   from: user.optional(),
   text: z.string().optional(),
   caption: z.string().optional(),
+  /** A channel's post copied into its linked discussion group by Telegram (from 777000), not a user's message. */
+  is_automatic_forward: z.boolean().optional(),
 });
 export type TelegramMessage = z.infer<typeof messageSchema>;
 
