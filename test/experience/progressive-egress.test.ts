@@ -182,6 +182,20 @@ describe("telegram: partial and streamed replies", () => {
     expect(await ledger()).toEqual(recorded);
   }, 30_000);
 
+  it("a partial's 429 holds the chat for its retry_after: the final is not sent into it, and the error counts", async () => {
+    fake.script("sendMessage", (_call, index) => (index === 0 ? errors.tooManyRequests(2) : undefined));
+    await publish(ch, reply("tg", "49", "held", "Partial text", { partial: 1 }));
+    await until(() => fake.callsOf("sendMessage").length === 1, 10_000, "the partial's 429");
+    await publish(ch, reply("tg", "49", "held", "Partial text and the rest.", { streamed: true }));
+    await until(() => fake.sent.length === 1, 20_000, "the final text");
+    const [refused, final] = fake.callsOf("sendMessage");
+    expect(final!.at - refused!.at).toBeGreaterThanOrEqual(1_950);
+    expect(fake.callsOf("sendMessage")).toHaveLength(2); // no second 429
+    expect(fake.sent.map((s) => s.text)).toEqual(["Partial text and the rest."]);
+    const metrics = await (await fetch(`${ch.url}/metrics`)).text();
+    expect(metrics).toMatch(/aideazz_send_errors_total\{[^}]*code="429"[^}]*\} 1/);
+  }, 30_000);
+
   it("a final text sent anew that meets a 429 is sent on the bus's retry, not dropped", async () => {
     editsFail();
     fake.script("sendMessage", (_call, index) => (index === 1 ? errors.tooManyRequests(1) : undefined));

@@ -89,6 +89,19 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     if (shown.size > MEMORY) shown.delete(shown.keys().next().value!);
   };
 
+  /**
+   * A partial's post or edit the platform refused: counted as a send error, and its back-off (Telegram's
+   * `retry_after`) holds what follows, the final reply too, as for any send.
+   */
+  function partialFailed(reply: OutboundReply, outcome: Exclude<SendOutcome<P>, { kind: "sent" }>) {
+    count("partial", "failed");
+    metrics.inc(M.sendErrors, { platform: opts.platform, code: outcome.code ?? "unknown" });
+    if (outcome.kind !== "retry") return;
+    const until = now() + outcome.afterMs;
+    if (outcome.scope === "all") pacer.deferAll(until);
+    else pacer.deferKey(reply.chatId, until);
+  }
+
   /** Posts part `key` for the first time (at most once: the ledger's intent). */
   async function post(reply: OutboundReply, key: string, part: P, d: Delivery): Promise<void> {
     await pacer.wait(reply.chatId, signalOf(d));
@@ -103,7 +116,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
       count("partial", "posted");
     } else {
       await ledger.recordFailed(key, d.fence, outcome.reason);
-      count("partial", "failed");
+      partialFailed(reply, outcome);
     }
   }
 
@@ -118,7 +131,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     if (outcome.kind === "sent") {
       remember(key, transport.textOf(part));
       count("partial", "edited");
-    } else count("partial", "failed");
+    } else partialFailed(reply, outcome);
   }
 
   return {
