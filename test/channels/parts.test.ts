@@ -144,11 +144,17 @@ describe("toGraphOutcome (RELIABILITY.md retry classes)", () => {
     error: { code, message: `(#${code})` },
   });
   const template = { type: "template" as const, name: "follow_up", language: "en_US" };
-  it("never retries 131047, 131026, 1320xx, 131049, 190, 0, 102", () => {
-    for (const code of [131047, 131026, 132000, 132001, 132015, 131049, 190, 0, 102]) {
+  it("never retries 131047, 131026, 1320xx, 131049", () => {
+    for (const code of [131047, 131026, 132000, 132001, 132015, 131049]) {
       expect(toGraphOutcome(err(code), 1, undefined).kind).toBe("failed");
     }
     expect(toGraphOutcome(err(131047), 1, template)).toMatchObject({ kind: "failed", instead: template });
+  });
+
+  it("auth errors (190, 0, 102) hold every send for 30 s doubling to 5 min, never retried at once nor dropped", () => {
+    for (const code of [190, 0, 102]) expect(toGraphOutcome(err(code), 1, undefined)).toMatchObject({ kind: "retry", scope: "all" });
+    expect([1, 2, 5, 9].map((a) => (toGraphOutcome(err(190), a, undefined) as { afterMs: number }).afterMs))
+      .toEqual([30_000, 60_000, 300_000, 300_000]);
   });
 
   it("retries 4, 80007, 130429, 131056, 131048, 131000, 133004 with back-off; 131056 waits 4^X s for that user", () => {

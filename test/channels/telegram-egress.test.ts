@@ -21,22 +21,18 @@ beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-tge-")));
 afterAll(() => cleanup());
 beforeEach(async () => {
   fake = await startFakeTelegram({ token: TOKEN });
-  ch = await startChannel({
-    dir,
-    dbFile: `tge-${db++}.db`,
-    secrets,
-    agent: {
-      name: "tg",
-      kind: "telegram",
-      telegram: {
-        tokenEnv: "TG_TOKEN",
-        secretTokenEnv: "TG_SECRET",
-        apiRoot: fake.apiRoot,
-        pacing: { perChatMs: 300, perSecond: 30 },
-        typing: { refreshMs: 1000, maxMs: 2500 },
-      },
-    },
-  });
+  ch = await startChannel({ dir, dbFile: `tge-${db++}.db`, secrets, agent: tgAgent() });
+});
+const tgAgent = () => ({
+  name: "tg",
+  kind: "telegram",
+  telegram: {
+    tokenEnv: "TG_TOKEN",
+    secretTokenEnv: "TG_SECRET",
+    apiRoot: fake.apiRoot,
+    pacing: { perChatMs: 300, perSecond: 30 },
+    typing: { refreshMs: 1000, maxMs: 2500 },
+  },
 });
 afterEach(async () => {
   await ch.stop();
@@ -62,6 +58,25 @@ const webhook = (update: unknown) =>
   });
 
 describe("telegram egress", () => {
+  it("a refused token (401) holds the reply instead of dropping it, and /health says so until a send succeeds", async () => {
+    let refused = true;
+    fake.script("sendMessage", () => (refused ? errors.unauthorized() : undefined));
+    await publish(reply("31", "Your order shipped.", "tok"));
+    await until(() => fake.callsOf("sendMessage").length === 1, 10_000, "the refused send");
+    await until(async () => (await fetch(`${ch.url}/health`)).status === 503, 5_000, "health degraded");
+    const health = await (await fetch(`${ch.url}/health`)).json();
+    expect(health.checks.telegram).toEqual({ ok: false, detail: "the Bot API refused the bot token (401)" });
+    expect(await ch.rows("SELECT state FROM bus_send_ledger WHERE reply_key = 'tok#0'")).toEqual([{ state: "failed" }]);
+    expect(await ch.count("SELECT count(*) FROM bus_dead_letters")).toBe(0);
+    // The operator fixes the token and restarts the agent: the held reply goes out.
+    refused = false;
+    await ch.stop();
+    ch = await startChannel({ dir, dbFile: `tge-${db - 1}.db`, secrets, agent: tgAgent() });
+    await until(() => fake.sent.length === 1, 60_000, "the reply, after the restart");
+    expect(fake.sent.map((s) => s.text)).toEqual(["Your order shipped."]);
+    expect((await fetch(`${ch.url}/health`)).status).toBe(200);
+  }, 90_000);
+
   it("sends plain text with link previews off, once per reply key even when the reply is delivered again", async () => {
     await publish(reply("21", "See https://example.com/pricing for *all* plans.", "once"));
     await until(() => fake.sent.length === 1, 10_000, "the send");

@@ -229,6 +229,21 @@ describe("egress pacing and retries (B7)", () => {
     expect(graph.sent.map((s) => s.text).sort()).toEqual(["first", "other user"]);
   });
 
+  it("190 (token refused) holds the reply, never drops it: every chat waits, then the bus gets it back; sent once fixed", async () => {
+    await wroteAt(clock.now());
+    let tokenFixed = false;
+    graph.script(() => (tokenFixed ? undefined : graphErrors.expiredToken()));
+    const { handler } = handlerFor(undefined, 0);
+    const d = delivery(reply("your order shipped", "k1"));
+    await expect(handler(d)).rejects.toThrow(/send not done \(190: .*5 attempts\); the bus retries later/);
+    const attempts = graph.requests.map((r) => r.at - graph.requests[0]!.at);
+    expect(attempts).toEqual([0, 30_000, 90_000, 210_000, 450_000]);
+    expect(await ledgerRow("k1#0")).toMatchObject({ state: "failed" }); // the intent released: may be sent again
+    tokenFixed = true; // the operator put the new token in and restarted: the bus redelivers the reply
+    await handler({ ...d, attempt: 2 });
+    expect(graph.sent.map((s) => s.text)).toEqual(["your order shipped"]);
+  });
+
   it("131026 (undeliverable) is not retried", async () => {
     await wroteAt(clock.now());
     graph.script(() => graphErrors.undeliverable());

@@ -62,6 +62,11 @@ export const errors = {
     status: 502,
     body: { ok: false, error_code: 502, description: "Bad Gateway" },
   }),
+  /** What the Bot API answers a revoked or mistyped token. */
+  unauthorized: (): FakeReply => ({
+    status: 401,
+    body: { ok: false, error_code: 401, description: "Unauthorized" },
+  }),
   chatNotFound: (): FakeReply => ({
     status: 400,
     body: { ok: false, error_code: 400, description: "Bad Request: chat not found" },
@@ -275,7 +280,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
     const body = await readBody(req);
     let reply: FakeReply;
     if (!m || m[1] !== opts.token) {
-      reply = { status: 401, body: { ok: false, error_code: 401, description: "Unauthorized" } };
+      reply = errors.unauthorized();
     } else {
       const method = m[2]!;
       const call: Call = { method, body, at: now() };

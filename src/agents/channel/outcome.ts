@@ -86,6 +86,14 @@ export function reportUnknownOutcome(log: Logger, metrics: Metrics, platform: st
   metrics.inc(M.sendErrors, { platform, code: "outcome-unknown" });
 }
 
+/**
+ * How long every send waits after the platform refused the bot's token (Telegram 401, Graph 190): 30 s, doubling
+ * to 5 min. A token fixed meanwhile (the agent restarted with the new one) sends the waiting replies.
+ */
+export function authBackoffMs(attempt: number): number {
+  return backoffMs(attempt, 30_000, 2, 5 * 60_000);
+}
+
 /** Back-off for attempt `attempt` (1-based): `baseMs * factor^(attempt-1)`, capped. */
 export function backoffMs(attempt: number, baseMs: number, factor: number, capMs: number): number {
   return Math.min(capMs, baseMs * factor ** Math.max(0, attempt - 1));

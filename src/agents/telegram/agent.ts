@@ -7,7 +7,7 @@
  */
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import type { Config } from "../../config.ts";
-import type { AgentDeps, AgentInstance } from "../define.ts";
+import type { AgentDeps, AgentInstance, CheckResult } from "../define.ts";
 import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
 import { createIngress } from "../channel/ingress.ts";
@@ -17,6 +17,7 @@ import { createChannelSpine, type SpineOptions } from "../channel/spine.ts";
 import { createTyping } from "../channel/typing.ts";
 import { turnPending } from "../channel/inbox.ts";
 import { createProgressive } from "../channel/progressive.ts";
+import { GrammyError } from "grammy/web";
 import { createTelegramApi, toGrammySignal } from "./api.ts";
 import { classifyUpdates } from "./classify.ts";
 import { createPoller, type Poller } from "./poller.ts";
@@ -117,7 +118,13 @@ export async function createTelegramAgent(
     })
     : undefined;
 
-  const transport = createTelegramTransport({ api, client: store.client, agent: agent.name });
+  /** Whether the Bot API takes the token: the last send's answer, or setWebhook's at start. */
+  let apiHealth: CheckResult = { ok: true };
+  const tokenRefused = (code: number | null) => {
+    if (code === null) apiHealth = { ok: true };
+    else if (code === 401) apiHealth = { ok: false, detail: "the Bot API refused the bot token (401)" };
+  };
+  const transport = createTelegramTransport({ api, client: store.client, agent: agent.name, onResult: tokenRefused });
   const pacer = createPacer({ perKeyMs: tg.pacing.perChatMs, perSecond: tg.pacing.perSecond, now, sleep });
   const stream = agent.experience.stream;
   const handler = createEgressHandler({
@@ -159,6 +166,7 @@ export async function createTelegramAgent(
       if (secret !== undefined) mountTelegramWebhook(app, { path: tg.webhookPath, secret, log, ingest });
     },
     checks() {
+      if (!apiHealth.ok) return Promise.resolve({ telegram: apiHealth });
       return Promise.resolve({ telegram: poller ? poller.check() : { ok: true, detail: "webhook" } });
     },
     async start() {
@@ -170,7 +178,10 @@ export async function createTelegramAgent(
         poller.start();
       } else if (tg.webhookUrl !== undefined && secret !== undefined) {
         await api.setWebhook(tg.webhookUrl, { secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] })
-          .catch((err) => log.warn("setWebhook failed; Telegram keeps the previous webhook", { err }));
+          .catch((err) => {
+            if (err instanceof GrammyError) tokenRefused(err.error_code);
+            log.warn("setWebhook failed; Telegram keeps the previous webhook", { err });
+          });
       }
       spine.startEgress(handler);
     },

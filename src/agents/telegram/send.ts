@@ -1,8 +1,8 @@
 /**
  * Telegram's side of egress: a reply becomes plain-text messages of at most 4,096 characters (no parse mode, so
  * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
- * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 5xx and network errors
- * back off, other 4xx fail for good. `edit` (progressive replies) replaces a sent message's text with
+ * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 (the token refused)
+ * holds every send, 5xx and network errors back off, other 4xx fail for good. `edit` (progressive replies) replaces a sent message's text with
  * `editMessageText`; "message is not modified" means it already shows that text.
  *
  * @module
@@ -10,7 +10,7 @@
 import { type Api, GrammyError, HttpError } from "grammy/web";
 import type { Client } from "../../store/mod.ts";
 import { getContact } from "../channel/contacts.ts";
-import { backoffMs, type SendOutcome } from "../channel/outcome.ts";
+import { authBackoffMs, backoffMs, type SendOutcome } from "../channel/outcome.ts";
 import type { EditingTransport } from "../channel/progressive.ts";
 import { splitText } from "../channel/split.ts";
 import { toGrammySignal } from "./api.ts";
@@ -32,6 +32,8 @@ export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<st
       return { kind: "retry", afterMs: afterS * 1000, scope: "chat", reason, code };
     }
     if (err.error_code === 403) return { kind: "failed", reason, code, inactive: true };
+    // The token is refused (revoked, mistyped): every send waits, then the reply goes back to the bus; never dropped.
+    if (err.error_code === 401) return { kind: "retry", afterMs: authBackoffMs(attempt), scope: "all", reason, code };
     if (err.error_code >= 500) {
       return { kind: "retry", afterMs: backoffMs(attempt, 1_000, 2, 30_000), scope: "chat", reason, code };
     }
@@ -54,7 +56,13 @@ export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<st
 const NOT_MODIFIED = /message is not modified/i;
 
 export function createTelegramTransport(
-  opts: { api: Api; client: Client; agent: string },
+  opts: {
+    api: Api;
+    client: Client;
+    agent: string;
+    /** After each send: the Bot API's error code, or null when it was sent (the agent's health follows 401s). */
+    onResult?(code: number | null): void;
+  },
 ): EditingTransport<string> {
   return {
     textOf: (text) => text,
@@ -71,8 +79,10 @@ export function createTelegramTransport(
         const sent = await opts.api.sendMessage(toChatId(chatId), text, {
           link_preview_options: { is_disabled: true },
         }, toGrammySignal(signal));
+        opts.onResult?.(null);
         return { kind: "sent", platformId: String(sent.message_id) };
       } catch (err) {
+        if (err instanceof GrammyError) opts.onResult?.(err.error_code);
         return toTelegramOutcome(err, attempt);
       }
     },

@@ -1,14 +1,15 @@
 /**
  * Graph API send errors → egress outcomes, per the retry classes of RELIABILITY.md:
  * never retried — 131047 (outside the 24 h window: the template instead, once, if configured), 131026
- * (undeliverable), 1320xx (template errors), 131049 (not delivered to keep engagement healthy), 190/0/102 and
- * other auth or permission errors; retried with back-off — 131056 (pair rate: 4^X s for that user), 130429,
+ * (undeliverable), 1320xx (template errors), 131049 (not delivered to keep engagement healthy); auth errors
+ * (190/0/102/10/200) hold every send (`authBackoffMs`) and then go back to the bus, never dropped; retried with
+ * back-off — 131056 (pair rate: 4^X s for that user), 130429,
  * 80007 and 4 (throughput and rate limits: every send waits), 131048 (spam rate limit), 131000 (something went
  * wrong), 133004 (server temporarily unavailable), 5xx and network failures.
  *
  * @module
  */
-import { backoffMs, type SendOutcome } from "../channel/outcome.ts";
+import { authBackoffMs, backoffMs, type SendOutcome } from "../channel/outcome.ts";
 import type { GraphMessage, GraphResult } from "./graph.ts";
 
 const AUTH_CODES = new Set([0, 10, 102, 190, 200]);
@@ -46,9 +47,13 @@ export function toGraphOutcome(
     // Pair rate (and spam rate): 4^X seconds for this user — 4 s, 16 s, 64 s, …
     return { kind: "retry", afterMs: backoffMs(attempt, 4_000, 4, 15 * 60_000), scope: "chat", ...failed };
   }
+  // The token is refused: every send fails the same way until the operator fixes it. Not retried at once (no
+  // hammering with a bad token), and not dropped: every chat waits, then the reply goes back to the bus (retried
+  // later, dead-lettered with this reason at the end: `aideazz bus dlq retry` once the token is fixed).
+  if (isAuthError(n)) return { kind: "retry", afterMs: authBackoffMs(attempt), scope: "all", ...failed };
   if (ALL_WAIT.has(n)) return { kind: "retry", afterMs: backoff, scope: "all", ...failed };
   if (CHAT_RETRY.has(n)) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed };
-  if (NEVER_RETRY.has(n) || isAuthError(n) || (n >= 132000 && n < 133000)) {
+  if (NEVER_RETRY.has(n) || (n >= 132000 && n < 133000)) {
     return { kind: "failed", ...failed };
   }
   if (result.status >= 500) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed };
