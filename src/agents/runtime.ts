@@ -80,8 +80,9 @@ export const RETRY_AFTER_S = 5;
 
 async function probeDatabase(store: Store, agent: string, now: number): Promise<CheckResult> {
   try {
-    // A real write: a read-only file, a full disk or a lock held past the busy timeout all fail here.
-    await store.client.execute({ sql: "UPDATE agent_heartbeats SET seen_at = ? WHERE agent = ?", args: [now, agent] });
+    // A real durable write: a read-only file, a full disk, a lock held past the busy timeout, and a database file
+    // deleted or replaced under the agent all fail here.
+    await store.durableBatch([{ sql: "UPDATE agent_heartbeats SET seen_at = ? WHERE agent = ?", args: [now, agent] }]);
     return { ok: true };
   } catch (err) {
     return { ok: false, detail: `database not writable (${storeErrorCode(err)})` };

@@ -230,11 +230,23 @@ class LocalClient implements Client {
   }
 }
 
+/** The inode at `path`, undefined when there is no file. */
+function inodeOf(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * fdatasync of the `-wal` file on a handle kept open (the WAL keeps its inode while connections are open; a
  * handle that fails is reopened next time). fsync is per file, so it flushes what the writer's connection wrote.
+ * It also checks that the database file is still the one opened (`dbIno`): one deleted or replaced under the agents
+ * would take every write from then on into a file nobody will open again, so a durable write (what a webhook's 2xx
+ * waits for) fails instead, as the store being unavailable (503: the platform sends it again).
  */
-function walSyncer(walPath: string): { sync(): Promise<void>; close(): void } {
+function walSyncer(walPath: string, dbPath: string, dbIno: number | undefined): { sync(): Promise<void>; close(): void } {
   let current: Promise<{ handle: FileHandle; ino: number }> | undefined;
   const openWal = async () => {
     const handle = await open(walPath, "r");
@@ -252,6 +264,12 @@ function walSyncer(walPath: string): { sync(): Promise<void>; close(): void } {
   };
   return {
     async sync() {
+      if (inodeOf(dbPath) !== dbIno) {
+        throw Object.assign(
+          new Error(`the database file ${dbPath} was deleted or replaced while this agent had it open: restart the agent`),
+          { code: "SQLITE_CANTOPEN_REPLACED" },
+        );
+      }
       try {
         current ??= openWal();
         let { handle, ino } = await current;
@@ -313,6 +331,15 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.create === false && path !== ":memory:" && !existsSync(path)) {
     throw new LibsqlError(`no database at ${path} (nothing was created; \`aideazz migrate\` creates it)`, "SQLITE_CANTOPEN");
   }
+  if (path !== ":memory:" && path !== "" && !existsSync(path) && (existsSync(`${path}-wal`) || existsSync(`${path}-shm`))) {
+    // A new database beside the old one's WAL would read that WAL as its own: corrupt at once.
+    throw new LibsqlError(
+      `the database file ${path} is missing but its -wal/-shm files are there: it was deleted or moved while in use. ` +
+        `Put it back (or restore a backup: README "Backups"), or, to start with an empty database, delete ${path}-wal ` +
+        `and ${path}-shm`,
+      "SQLITE_CANTOPEN",
+    );
+  }
   if (path !== ":memory:" && path !== "") await mkdir(dirname(path), { recursive: true });
   const synchronous = opts.synchronous ?? "normal";
   const memory = path === ":memory:";
@@ -323,7 +350,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   pool.release(pool.acquireSync());
   const pooled = new Sqlite3Client(pool, "number");
   const writerPool = new ConfiguredPool(path, { timeout: 0 }, 1, connectionSettings(synchronous, 0));
-  const wal = walSyncer(`${path}-wal`);
+  const wal = walSyncer(`${path}-wal`, path, inodeOf(path));
   const client = memory ? pooled : new LocalClient(pooled, createGroupWriter({
     open: () => writerPool.acquireSync(),
     release: (conn) => writerPool.release(conn),

@@ -1,8 +1,18 @@
 // Runs under Node (vitest) and under Deno (`deno run -A node_modules/vitest/vitest.mjs run test/store`).
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { filePathOf, migrate, migrations, openStore, SchemaTooNewError, type Store } from "../../src/store/mod.ts";
+import {
+  filePathOf,
+  isStoreUnavailable,
+  migrate,
+  migrations,
+  openStore,
+  SchemaTooNewError,
+  type Store,
+} from "../../src/store/mod.ts";
 import { repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -118,6 +128,21 @@ describe("store", () => {
     const store = await open("nested/deeper/x.db");
     expect(store.path).toBe(join(dir, "nested/deeper/x.db"));
     await migrate(store.client);
+  });
+
+  it("a database file deleted under the store fails its durable writes as unavailable, and is never recreated beside its WAL", async () => {
+    const path = join(dir, "gone.db");
+    const store = await open("gone.db");
+    await store.client.execute("CREATE TABLE t (x INTEGER)");
+    await store.durableBatch([{ sql: "INSERT INTO t VALUES (1)", args: [] }]);
+    await rm(path);
+    const err = await store.durableBatch([{ sql: "INSERT INTO t VALUES (2)", args: [] }]).catch((e: unknown) => e);
+    expect(isStoreUnavailable(err)).toBe(true);
+    expect(String(err)).toMatch(/gone\.db was deleted or replaced while this agent had it open/);
+    await expect(openStore({ url: `file:${path}` })).rejects.toThrow(
+      /gone\.db is missing but its -wal\/-shm files are there: it was deleted or moved while in use/,
+    );
+    expect(existsSync(path)).toBe(false);
   });
 
   it("reads the path out of file: URLs", () => {
