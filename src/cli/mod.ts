@@ -15,6 +15,7 @@ import { configCheckCommand, configSchemaCommand } from "./commands/config.ts";
 import { healthCommand } from "./commands/health.ts";
 import { leadsExportCommand } from "./commands/leads.ts";
 import { migrateCommand } from "./commands/migrate.ts";
+import { backupCommand } from "./commands/backup.ts";
 import { statsCommand } from "./commands/stats.ts";
 import { systemdRenderCommand, systemdRestartCommand } from "./commands/systemd.ts";
 import { upCommand } from "./commands/up.ts";
@@ -51,6 +52,7 @@ const helpCommand = defineCommand({
 export const commands: readonly Command[] = [
   agentCommand,
   migrateCommand,
+  backupCommand,
   configCheckCommand,
   configSchemaCommand,
   upCommand,

@@ -1,0 +1,46 @@
+// `aideazz backup` as an operator runs it, under Deno, while an agent's store is open and writing: the copy has
+// every committed row (those still in the WAL too), passes integrity_check, and an existing file is never overwritten.
+import { join } from "node:path";
+import { createClient } from "@libsql/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { runAideazz } from "../support/cli.ts";
+import { tempDir } from "../support/tmp.ts";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let store: Store;
+beforeAll(async () => {
+  ({ dir, cleanup } = await tempDir("aideazz-backup-"));
+  store = await openStore({ url: `file:${join(dir, "live.db")}` });
+  await migrate(store.client);
+});
+afterAll(async () => {
+  store.close();
+  await cleanup();
+});
+
+describe("aideazz backup", () => {
+  it("copies the live database with what is still in its WAL, checked; refuses to overwrite", async () => {
+    const insert = (i: number) => ({
+      sql: "INSERT INTO restarts (target, unit, at, kind, reason, action, ok) VALUES (?, ?, ?, 'failure', 'test', 'restart', 1)",
+      args: [`agent${i}`, `aideazz-agent@agent${i}.service`, i],
+    });
+    await store.durableBatch(Array.from({ length: 200 }, (_, i) => insert(i)));
+    const db = ["--db", `file:${join(dir, "live.db")}`];
+    const target = join(dir, "copy.db");
+    const r = await runAideazz(["backup", target, ...db]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^backup: file:.*live\.db → .*copy\.db \([\d.]+ MB, integrity ok, [\d.]+ s\)\n$/);
+    const copy = createClient({ url: `file:${target}` });
+    try {
+      expect((await copy.execute("SELECT count(*) AS n FROM restarts")).rows[0]!["n"]).toBe(200);
+    } finally {
+      copy.close();
+    }
+    const again = await runAideazz(["backup", target, ...db]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("exists; name a new file");
+  }, 60_000);
+});
