@@ -21,6 +21,28 @@ export const faqFileSchema = z.strictObject({
 });
 export type FaqFile = z.infer<typeof faqFileSchema>;
 
+/**
+ * Reads and parses a role's FAQ file (`field`: its config path, `roles.<name>.faq`): the file, or what is wrong with
+ * it as a config issue. `aideazz config check` reports it; the orchestrator refuses to start with it.
+ */
+export async function readFaqFile(
+  path: string,
+  field: string,
+  read: (path: string) => Promise<string>,
+): Promise<{ faq: FaqFile } | { issue: { path: string; message: string } }> {
+  let text: string;
+  try {
+    text = await read(path);
+  } catch {
+    return { issue: { path: field, message: `cannot read ${path}; fix the path (relative to the config file)` } };
+  }
+  try {
+    return { faq: parseFaq(text, path) };
+  } catch (err) {
+    return { issue: { path: field, message: (err as Error).message } };
+  }
+}
+
 export interface FaqAnswer {
   id: string;
   answer: string;

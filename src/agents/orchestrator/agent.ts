@@ -15,7 +15,8 @@ import { createResponseCache } from "../../router/cache.ts";
 import { createModelRouter, createRouterEntries, type ModelRouter } from "../../router/chain.ts";
 import { resolveRouterSettings } from "../../router/config.ts";
 import { createEmbedder } from "../../router/embeddings.ts";
-import { createFaq, type Faq, parseFaq } from "../../router/faq.ts";
+import { ConfigError } from "../../config.ts";
+import { createFaq, type Faq, readFaqFile } from "../../router/faq.ts";
 import { EGRESS_GROUP, ORCHESTRATOR_GROUP } from "../channel/spine.ts";
 import { every } from "../../store/mod.ts";
 import { purgeRepliesBefore } from "../webchat/replies.ts";
@@ -57,7 +58,10 @@ export const orchestrator = defineAgent({
     const faqs = new Map<string, Faq>();
     for (const [name, role] of Object.entries(config.roles)) {
       if (role.faq === undefined) continue;
-      faqs.set(name, createFaq(parseFaq(await readFile(role.faq, "utf8"), role.faq), config.conversation.faqThreshold));
+      // A bad FAQ file is a config error naming its field, as `aideazz config check` reports it.
+      const read = await readFaqFile(role.faq, `roles.${name}.faq`, (path) => readFile(path, "utf8"));
+      if ("issue" in read) throw new ConfigError([read.issue]);
+      faqs.set(name, createFaq(read.faq, config.conversation.faqThreshold));
     }
     const settings = resolveRouterSettings(config.router);
     const hasProviders = Object.values(settings.chains).some((c) => c.length > 0);

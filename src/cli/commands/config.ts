@@ -1,7 +1,7 @@
 import { dirname, resolve } from "node:path";
 import { type Config, ConfigError, type ConfigIssue, configJsonSchema, findSecretRefs, loadConfig } from "../../config.ts";
 import { describeSecret } from "../../redact.ts";
-import { parseFaq } from "../../router/faq.ts";
+import { readFaqFile } from "../../router/faq.ts";
 import { type CliDeps, defineCommand } from "../command.ts";
 import { configPathOf, displayDbUrl } from "../context.ts";
 
@@ -9,19 +9,8 @@ async function checkFiles(config: Config, baseDir: string, deps: CliDeps): Promi
   const issues: ConfigIssue[] = [];
   for (const [name, role] of Object.entries(config.roles)) {
     if (role.faq === undefined) continue;
-    const path = resolve(baseDir, role.faq);
-    let text: string;
-    try {
-      text = await deps.readTextFile(path);
-    } catch {
-      issues.push({ path: `roles.${name}.faq`, message: `cannot read ${path}; fix the path (relative to the config file)` });
-      continue;
-    }
-    try {
-      parseFaq(text, path); // what the orchestrator does at its start
-    } catch (err) {
-      issues.push({ path: `roles.${name}.faq`, message: (err as Error).message });
-    }
+    const read = await readFaqFile(resolve(baseDir, role.faq), `roles.${name}.faq`, deps.readTextFile);
+    if ("issue" in read) issues.push(read.issue);
   }
   return issues;
 }
