@@ -209,6 +209,10 @@ describe("whatsapp messages", () => {
           "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
       },
     ]);
+    // The failed one is as visible as a refused send: a send error with its code, and a warning.
+    const metrics = await (await fetch(`${ch.url}/metrics`)).text();
+    expect(metrics).toMatch(/aideazz_send_errors_total\{[^}]*code="131047"[^}]*\} 1/);
+    expect(ch.logs.join("")).toMatch(/"msg":"message not delivered \(failed status\)".*"code":"131047"/);
     // A redelivered "delivered" (Meta retries) still does not regress the state.
     const late = webhookFixture("multi-entry");
     expect((await postJson(freshen(late, { phoneNumberId: PNID }))).status).toBe(200);

@@ -26,6 +26,7 @@ import { createGraphClient } from "./graph.ts";
 import type { WaWebhook } from "./payload.ts";
 import { createWhatsAppTransport } from "./send.ts";
 import { settleSend } from "./statuses.ts";
+import { M } from "../../metrics/names.ts";
 import { mountWhatsAppWebhook } from "./webhook.ts";
 
 export type WhatsAppAgentConfig = Extract<Config["agents"][number], { kind: "whatsapp" }>;
@@ -104,6 +105,18 @@ export async function createWhatsAppAgent(
     });
     const result = await commit(classified.batch, started);
     if (classified.ignored > 0) log.info("webhook parts ignored", { ignored: classified.ignored });
+    // Graph took these messages (a wamid came back) and then could not deliver them: as visible as a refused send
+    // (`aideazz stats`, the dashboard's send errors). Meta may post a status twice: then it counts twice.
+    for (const s of classified.failed) {
+      const error = s.errors?.[0];
+      const code = String(error?.code ?? "unknown");
+      metrics.inc(M.sendErrors, { platform: "whatsapp", code });
+      log.warn("message not delivered (failed status)", {
+        code,
+        title: error?.title ?? error?.message ?? null,
+        key: s.biz_opaque_callback_data ?? null,
+      });
+    }
     if (!wa.markAsRead) return;
     for (const [chatId, wamid] of classified.markRead) {
       if (!result.fresh.has(messageKey(wamid))) continue;

@@ -10,7 +10,7 @@ import { touchInbound } from "../channel/contacts.ts";
 import { addNonText, addText, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
-import { messageSchema, statusSchema, valueSchema, type WaMessage, type WaWebhook } from "./payload.ts";
+import { messageSchema, statusSchema, valueSchema, type WaMessage, type WaStatus, type WaWebhook } from "./payload.ts";
 import { recordStatus } from "./statuses.ts";
 
 export interface WaClassifyContext {
@@ -28,6 +28,8 @@ export interface WaClassified {
   markRead: Map<string, string>;
   messages: number;
   statuses: number;
+  /** `failed` statuses: a message Graph accepted and then could not deliver (131026, 131047, … after the send). */
+  failed: WaStatus[];
   /** Changes for another phone number id or field, and entries we could not read. */
   ignored: number;
 }
@@ -113,6 +115,7 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
     markRead: new Map(),
     messages: 0,
     statuses: 0,
+    failed: [],
     ignored: 0,
   };
   for (const entry of payload.entry) {
@@ -142,6 +145,7 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
           continue;
         }
         out.statuses++;
+        if (s.data.status === "failed") out.failed.push(s.data);
         out.batch.rows.push(recordStatus(ctx.agent, s.data, ctx.now));
       }
     }
