@@ -288,11 +288,13 @@ export async function walkChain(
     let called = false;
     try {
       try {
-        // A slot is waited for up to the provider's timeout while another provider may take the turn, else up to
-        // the deadline: a provider that is only slow still answers every turn rather than some getting a notice.
+        // A slot is waited for up to the provider's timeout while another provider may take the turn; with none
+        // left, as long as the call that follows still has its timeout (at most half the time left) before the
+        // deadline: a provider that is only slow keeps answering queued turns instead of their getting the notice.
         const fallback = entries.some((o, j) => o !== e && states[j] !== undefined && !states[j].done);
         const left = opts.deadlineAt - deps.now();
-        release = await e.bulkhead.acquire(fallback ? Math.min(e.timeoutMs, left) : left, deadline.signal);
+        const wait = fallback ? Math.min(e.timeoutMs, left) : left - Math.min(e.timeoutMs, left / 2);
+        release = await e.bulkhead.acquire(wait, deadline.signal);
       } catch (err) {
         if (cancelled()) throw err;
         return skip(e, s, "deadline");

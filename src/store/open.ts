@@ -331,7 +331,9 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   if (opts.create === false && path !== ":memory:" && !existsSync(path)) {
     throw new LibsqlError(`no database at ${path} (nothing was created; \`aideazz migrate\` creates it)`, "SQLITE_CANTOPEN");
   }
-  if (path !== ":memory:" && path !== "" && !existsSync(path) && (existsSync(`${path}-wal`) || existsSync(`${path}-shm`))) {
+  // The -wal/-shm first: SQLite creates the database file before them, so another process creating a new database
+  // at this moment cannot look like an orphan.
+  if (path !== ":memory:" && path !== "" && (existsSync(`${path}-wal`) || existsSync(`${path}-shm`)) && !existsSync(path)) {
     // A new database beside the old one's WAL would read that WAL as its own: corrupt at once.
     throw new LibsqlError(
       `the database file ${path} is missing but its -wal/-shm files are there: it was deleted or moved while in use. ` +

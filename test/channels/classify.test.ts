@@ -53,9 +53,11 @@ describe("telegram classify", () => {
       base({ pinned_message: { message_id: 1, date: 1, chat: { id: -1001, type: "supergroup" } } }, 23),
       base({ text: "New product launch today!", is_automatic_forward: true }, 24),
     ];
+    // A kind this agent does not know is something a user sent (a Web App button): it gets the non-text answer.
+    updates.push(base({ web_app_data: { data: "{}", button_text: "Order" } }, 25));
     const { batch, typing } = classifyUpdates(updates, ctx);
-    expect(batch.inbound).toEqual([]);
-    expect(typing).toEqual([]);
+    expect(batch.inbound.map((i) => [i.idempotencyKey, i.message.kind])).toEqual([["telegram:tg:25", "unsupported"]]);
+    expect(typing).toEqual(["-1001"]);
     const skipped = batch.rows.filter((r) => sqlOf(r).includes("channel_skipped")).map((r) => argsOf(r)!.slice(1, 5));
     expect(skipped).toEqual([
       ["21", "-1001", "ignored", "service"],

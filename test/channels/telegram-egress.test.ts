@@ -58,7 +58,7 @@ const webhook = (update: unknown) =>
   });
 
 describe("telegram egress", () => {
-  it("a refused token (401) holds the reply instead of dropping it, and /health says so until a send succeeds", async () => {
+  it("a refused token (401) holds the reply instead of dropping it, /health says so, and a restart with the token fixed sends it", async () => {
     let refused = true;
     fake.script("sendMessage", () => (refused ? errors.unauthorized() : undefined));
     await publish(reply("31", "Your order shipped.", "tok"));

@@ -1,5 +1,6 @@
 // `aideazz backup` as an operator runs it, under Deno, while an agent's store is open and writing: the copy has
 // every committed row (those still in the WAL too), passes integrity_check, and an existing file is never overwritten.
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,12 +29,13 @@ describe("aideazz backup", () => {
     });
     await store.durableBatch(Array.from({ length: 200 }, (_, i) => insert(i)));
     const db = ["--db", `file:${join(dir, "live.db")}`];
-    const target = join(dir, "copy.db");
+    const target = join(dir, "copy #1 100%.db"); // characters a URL would read otherwise
     const r = await runAideazz(["backup", target, ...db]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^backup: file:.*live\.db → .*copy\.db \([\d.]+ MB, integrity ok, [\d.]+ s\)\n$/);
-    const copy = createClient({ url: `file:${target}` });
+    expect(r.stdout).toMatch(/^backup: file:.*live\.db → .*copy #1 100%\.db \([\d.]+ MB, integrity ok, [\d.]+ s\)\n$/);
+    expect(statSync(target).mode & 0o777).toBe(0o600); // conversations: readable by the service user only
+    const copy = createClient({ url: `file:${target.split("/").map(encodeURIComponent).join("/")}` });
     try {
       expect((await copy.execute("SELECT count(*) AS n FROM restarts")).rows[0]!["n"]).toBe(200);
     } finally {

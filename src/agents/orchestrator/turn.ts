@@ -207,6 +207,9 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     }).catch((err) => log.debug("cache check skipped", { err }));
   }
 
+  /** Router failures whose attempts are already recorded (from the router's own start). */
+  const recorded = new WeakSet<AllProvidersFailedError>();
+
   /** One metric and trace event per provider attempt (skips are in the route decision's reason). */
   function recordAttempts(attempts: readonly AttemptRecord[], traceId: string | undefined, routed: number) {
     for (const a of attempts) {
@@ -295,7 +298,10 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       log,
       now,
     }).catch((err) => {
-      if (err instanceof AllProvidersFailedError) recordAttempts(err.attempts, delivery.traceId, routed);
+      if (err instanceof AllProvidersFailedError) {
+        recordAttempts(err.attempts, delivery.traceId, routed);
+        recorded.add(err);
+      }
       throw err;
     }).finally(release);
     tracer.event(delivery.traceId, "route", { tier: decision.tier, provider: decision.provider, reason: decision.reason });
@@ -401,6 +407,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
         : await answerText(scope, role);
     } catch (err) {
       if (!(err instanceof AllProvidersFailedError)) throw err;
+      // Another call (a role's review asking again) failed: its attempts are placed from the turn's start.
+      if (!recorded.has(err)) recordAttempts(err.attempts, delivery.traceId, started);
       metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
       log.warn("every provider failed; sending the fallback reply, message stays queued", { trace: delivery.traceId, err });
       await publishReply(scope, conv.fallbackText, "fallback", "fallback");

@@ -75,11 +75,52 @@ const MEDIA_KINDS = [
   "invoice",
 ] as const;
 
-/** What a message carries: `text`, a media kind (`sticker`, `photo`, …) or `service` (joins, pins, …). */
+/**
+ * Fields of Telegram's service messages (a chat's own events, which bots get in groups whatever their privacy
+ * mode): nobody asked anything.
+ */
+const SERVICE_FIELDS = [
+  "new_chat_members",
+  "left_chat_member",
+  "new_chat_title",
+  "new_chat_photo",
+  "delete_chat_photo",
+  "group_chat_created",
+  "supergroup_chat_created",
+  "channel_chat_created",
+  "message_auto_delete_timer_changed",
+  "migrate_to_chat_id",
+  "migrate_from_chat_id",
+  "pinned_message",
+  "successful_payment",
+  "refunded_payment",
+  "connected_website",
+  "write_access_allowed",
+  "proximity_alert_triggered",
+  "boost_added",
+  "chat_background_set",
+  "forum_topic_created",
+  "forum_topic_edited",
+  "forum_topic_closed",
+  "forum_topic_reopened",
+  "general_forum_topic_hidden",
+  "general_forum_topic_unhidden",
+  "giveaway_created",
+  "giveaway_completed",
+  "video_chat_scheduled",
+  "video_chat_started",
+  "video_chat_ended",
+  "video_chat_participants_invited",
+] as const;
+
+/**
+ * What a message carries: `text`, a media kind (`sticker`, `photo`, …), `service` (joins, pins, … : one of
+ * SERVICE_FIELDS) or `other` (a kind this agent does not know, e.g. `web_app_data`: a user did send it).
+ */
 export function contentKind(m: TelegramMessage): string {
   if (m.text !== undefined) return "text";
   for (const k of MEDIA_KINDS) if (k in m) return k;
-  return "service";
+  return SERVICE_FIELDS.some((k) => k in m) ? "service" : "other";
 }
 
 const updateIdOnly = z.looseObject({ update_id: z.number().int().nonnegative() });

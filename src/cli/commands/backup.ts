@@ -1,11 +1,14 @@
-import { existsSync, statSync } from "node:fs";
+import { closeSync, openSync, rmSync, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { createClient } from "@libsql/client";
 import { defineCommand } from "../command.ts";
 import { displayDbUrl, openReadStore } from "../context.ts";
 
 /**
  * A consistent copy of the live database (`VACUUM INTO`: one read transaction, so writers go on and nothing in the
- * WAL is missed, as it would be by copying the file), checked with `integrity_check` before it is called done.
+ * WAL is missed, as it would be by copying the file), checked with `integrity_check` before it is called done. The
+ * file is created first, new and readable by its owner only (it holds the customers' conversations, as the
+ * database does), and removed again when the copy or its check fails.
  */
 export const backupCommand = defineCommand({
   name: "backup",
@@ -13,11 +16,7 @@ export const backupCommand = defineCommand({
   args: "<file>",
   positionals: { min: 1, max: 1 },
   async run({ values, positionals, deps }) {
-    const target = positionals[0]!;
-    if (existsSync(target)) {
-      deps.stderr(`backup: ${target} exists; name a new file\n`);
-      return 1;
-    }
+    const target = resolve(positionals[0]!);
     const started = deps.now();
     const { store, url } = await openReadStore(values, deps);
     try {
@@ -25,20 +24,24 @@ export const backupCommand = defineCommand({
         deps.stderr(`backup: ${displayDbUrl(url)} is a libSQL server; back it up with the server's own tools\n`);
         return 1;
       }
-      await store.client.execute({ sql: "VACUUM INTO ?", args: [target] });
-    } finally {
-      store.close();
-    }
-    const copy = createClient({ url: `file:${target}` });
-    try {
-      const rs = await copy.execute("SELECT integrity_check FROM pragma_integrity_check");
-      const problems = rs.rows.map((r) => String(r["integrity_check"])).filter((r) => r !== "ok");
-      if (problems.length > 0) {
-        deps.stderr(`backup: ${target} failed its integrity check: ${problems.slice(0, 5).join("; ")}\n`);
+      try {
+        closeSync(openSync(target, "wx", 0o600)); // VACUUM INTO fills an empty file
+      } catch (err) {
+        const why = (err as NodeJS.ErrnoException).code === "EEXIST" ? "exists; name a new file" : String(err);
+        deps.stderr(`backup: ${target} ${why}\n`);
+        return 1;
+      }
+      try {
+        await store.client.execute({ sql: "VACUUM INTO ?", args: [target] });
+        const problems = await integrityProblems(target);
+        if (problems.length > 0) throw new Error(`the copy failed its integrity check: ${problems.slice(0, 5).join("; ")}`);
+      } catch (err) {
+        rmSync(target, { force: true });
+        deps.stderr(`backup: ${(err as Error).message}; nothing kept\n`);
         return 1;
       }
     } finally {
-      copy.close();
+      store.close();
     }
     const mb = (statSync(target).size / 1e6).toFixed(1);
     const seconds = ((deps.now() - started) / 1000).toFixed(1);
@@ -46,3 +49,15 @@ export const backupCommand = defineCommand({
     return 0;
   },
 });
+
+/** What `integrity_check` says is wrong with the database at `path` (none: it is sound). */
+async function integrityProblems(path: string): Promise<string[]> {
+  // Each path segment escaped: a `%`, `#` or `?` in a file name must not be read as part of the URL.
+  const copy = createClient({ url: `file:${path.split("/").map(encodeURIComponent).join("/")}` });
+  try {
+    const rs = await copy.execute("SELECT integrity_check FROM pragma_integrity_check");
+    return rs.rows.map((r) => String(r["integrity_check"])).filter((r) => r !== "ok");
+  } finally {
+    copy.close();
+  }
+}
