@@ -67,6 +67,21 @@ describe("telegram classify", () => {
     ]);
   });
 
+  it("a command addressed to another bot is recorded, not answered; one addressed to us (any case) is a command", () => {
+    const cmd = (text: string, updateId: number) =>
+      readUpdate(makeUpdate(telegramFixture("text"), { updateId, chatId: -1002, text }))!;
+    const updates = [cmd("/help@other_bot", 31), cmd("/help@Example_Bot", 32), cmd("/start", 33)];
+    const { batch } = classifyUpdates(updates, { ...ctx, botUsername: "example_bot" });
+    expect(batch.inbound.map((i) => [i.idempotencyKey, i.message.kind, i.message.text])).toEqual([
+      ["telegram:tg:32", "command", "/help"],
+      ["telegram:tg:33", "command", "/start"],
+    ]);
+    const skipped = batch.rows.filter((r) => sqlOf(r).includes("channel_skipped")).map((r) => argsOf(r)!.slice(1, 5));
+    expect(skipped).toEqual([["31", "-1002", "ignored", "command for another bot"]]);
+    // Before getMe answered: every command is ours.
+    expect(classifyUpdates([cmd("/help@other_bot", 34)], ctx).batch.inbound).toHaveLength(1);
+  });
+
   it("my_chat_member kicked/member marks the contact inactive/active", () => {
     const kicked = readUpdate(
       makeUpdate(telegramFixture("my-chat-member-kicked"), { updateId: 10, chatId: 6 }),

@@ -177,8 +177,9 @@ describe("telegram webhook: commands and non-text", () => {
     expect(fake.callsOf("sendMessage")).toEqual([]);
   });
 
-  it("/help, /reset, /human (with @botname) are commands; other slash text is text", async () => {
-    const texts = ["/help", "/reset@example_bot", "/human please", "/unknown thing"];
+  it("/help, /reset, /human (with our @botname) are commands; other slash text is text; another bot's commands are not ours", async () => {
+    expect(fake.callsOf("getMe")).toHaveLength(1); // at start: the bot's username
+    const texts = ["/help", "/reset@example_bot", "/human please", "/unknown thing", "/help@other_bot"];
     for (const [i, text] of texts.entries()) {
       expect(
         (await post(makeUpdate(telegramFixture("text"), { updateId: 8100 + i, chatId: 16, text }))).status,
@@ -189,6 +190,9 @@ describe("telegram webhook: commands and non-text", () => {
       ["command", "/reset"],
       ["command", "/human please"],
       ["text", "/unknown thing"],
+    ]);
+    expect(await ch.rows("SELECT platform_id, detail FROM channel_skipped")).toEqual([
+      { platform_id: "8104", detail: "command for another bot" },
     ]);
   });
 

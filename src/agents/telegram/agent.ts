@@ -93,6 +93,8 @@ export async function createTelegramAgent(
   };
 
   const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "telegram", now });
+  /** The bot's @username (getMe at start): a command addressed to another bot in a group is not ours. */
+  let botUsername: string | undefined;
   const ingest = async (updates: TelegramUpdate[]) => {
     const started = now();
     const { batch, typing: chats } = classifyUpdates(updates, {
@@ -100,6 +102,7 @@ export async function createTelegramAgent(
       now: started,
       staleAfterMs: tg.staleAfterS * 1000,
       nonText: tg.nonText,
+      ...(botUsername === undefined ? {} : { botUsername }),
     });
     const result = await commit(batch, started);
     const freshChats = new Set(
@@ -170,6 +173,11 @@ export async function createTelegramAgent(
       return Promise.resolve({ telegram: poller ? poller.check() : { ok: true, detail: "webhook" } });
     },
     async start() {
+      // Until it answers (or if it never does, within 5 s) every command counts as ours, as without privacy mode.
+      await api.getMe(toGrammySignal(AbortSignal.timeout(5_000))).then((me) => void (botUsername = me.username), (err) => {
+        if (err instanceof GrammyError) tokenRefused(err.error_code);
+        log.warn("getMe failed; commands addressed to other bots will be answered", { err });
+      });
       if (poller) {
         // getUpdates answers 409 while a webhook is set; pending updates stay queued at Telegram.
         await api.deleteWebhook({ drop_pending_updates: false }).catch((err) =>

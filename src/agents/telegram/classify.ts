@@ -17,6 +17,14 @@ export interface ClassifyContext {
   staleAfterMs: number;
   /** Non-text messages: published for the orchestrator's polite answer, or recorded as ignored. */
   nonText: NonTextPolicy;
+  /** This bot's username (getMe): `/cmd@other_bot` in a group is for another bot. Unknown: every command is ours. */
+  botUsername?: string;
+}
+
+/** True for a command addressed to a bot other than `botUsername` (`/help@other_bot`). */
+function forAnotherBot(text: string, botUsername: string | undefined): boolean {
+  const to = /^\/[A-Za-z0-9_]+@([A-Za-z0-9_]+)/.exec(text.trim())?.[1];
+  return to !== undefined && botUsername !== undefined && to.toLowerCase() !== botUsername.toLowerCase();
 }
 
 export interface Classified {
@@ -36,10 +44,11 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
   const platformId = String(updateId);
   const sentAt = m.date * 1000;
   const kind = contentKind(m);
-  // Joins, leaves, pins (which bots get in groups whatever their privacy mode) and a linked channel's posts
-  // copied into its group: nobody asked anything. Recorded, not answered.
-  if (kind === "service" || m.is_automatic_forward === true) {
-    const detail = kind === "service" ? "service" : "automatic_forward";
+  // Joins, leaves, pins (which bots get in groups whatever their privacy mode), a linked channel's posts copied into
+  // its group, and a command addressed to another bot: nobody asked us anything. Recorded, not answered.
+  const other = m.text !== undefined && forAnotherBot(m.text, ctx.botUsername);
+  if (kind === "service" || m.is_automatic_forward === true || other) {
+    const detail = kind === "service" ? "service" : other ? "command for another bot" : "automatic_forward";
     batch.rows.push(recordSkipped(ctx.agent, { platformId, chatId, reason: "ignored", detail, sentAt }, ctx.now));
     return;
   }
