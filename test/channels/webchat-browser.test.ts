@@ -72,10 +72,10 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
             }]);
           };
           // As the orchestrator does with its reply: the chat's waiting messages are answered (a burst by one reply).
-          const answerPending = () =>
+          const answerPending = (kind = "answer") =>
             ch.rows(
               "UPDATE chat_inbox SET state = 'answered', reply_key = ? WHERE agent = ? AND chat_id = ? AND state = 'pending' RETURNING seq",
-              `answer:${d.id}`,
+              `${kind}:${d.id}`,
               msg.agent,
               msg.chatId,
             );
@@ -83,7 +83,7 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
           if (mine?.["state"] !== "pending") return; // answered with an earlier message of its burst
           if (msg.text.includes("Mars")) {
             await publish("I don't have an answer to that yet.", "notice");
-            return void await answerPending();
+            return void await answerPending("notice");
           }
           if (msg.text.includes("slow")) {
             await publish("Working on it…", "progress");

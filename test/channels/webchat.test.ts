@@ -95,7 +95,13 @@ describe("web chat", () => {
     expect((await send({ session: SESSION.toUpperCase(), id: id(5), text: "Hello?" })).status).toBe(202);
     expect((await ch.inbound()).map((m) => m["chatId"])).toEqual([SESSION]);
     expect(await pending()).toBe(true);
-    await ch.rows("UPDATE chat_inbox SET state = 'answered' WHERE chat_id = ?", SESSION);
+    // Answered by the orchestrator, but the reply not stored for the page yet: still "typing…".
+    await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = 'turn-5:answer' WHERE chat_id = ?", SESSION);
+    expect(await pending()).toBe(true);
+    await ch.rows(
+      "INSERT INTO webchat_replies (agent, session_id, reply_key, kind, text, created_at) VALUES ('web', ?, 'turn-5:answer#0', 'answer', 'Hi!', 0)",
+      SESSION,
+    );
     expect(await pending()).toBe(false);
   });
 

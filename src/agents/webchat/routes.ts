@@ -11,9 +11,8 @@ import { z } from "zod";
 import type { Logger } from "../../log.ts";
 import type { Client } from "../../store/mod.ts";
 import { ingressFailure } from "../channel/ingress.ts";
-import { turnPending } from "../channel/inbox.ts";
 import { pagePolicy, type PageSettings, renderPage } from "./page.ts";
-import { historyOf, repliesAfter } from "./replies.ts";
+import { awaitingReply, historyOf, repliesAfter } from "./replies.ts";
 
 export interface WebchatRoutesOptions {
   agent: string;
@@ -87,11 +86,11 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
     }
     const [replies, pending] = await Promise.all([
       repliesAfter(opts.client, opts.agent, id.data, after),
-      turnPending(opts.client, opts.agent, id.data, opts.now() - PENDING_WINDOW_MS),
+      awaitingReply(opts.client, opts.agent, id.data, opts.now() - PENDING_WINDOW_MS),
     ]);
     c.header("Cache-Control", "no-store");
-    // `pending`: a message of the visitor still waits for its turn (the page shows "typing…"); a burst answered as
-    // one (coalescing) clears it with that one answer.
+    // `pending`: a message of the visitor still waits for its answer to be stored here (the page shows "typing…"); a
+    // burst answered as one (coalescing) clears it with that one answer.
     return c.json({ replies: replies.map((r) => ({ seq: r.seq, kind: r.kind, text: r.text })), pending });
   });
 }
