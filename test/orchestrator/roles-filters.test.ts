@@ -81,6 +81,19 @@ describe("price guard", () => {
       .toEqual([1299, 1299, 29.99, 1000, 1_000_000]);
   });
 
+  it("reads European amounts and lower-case codes; refuses an invented price however it is written, and any discount", () => {
+    const catalogue = [
+      { name: "Enterprise kit", price: 1299, currency: "EUR", description: "" },
+      { name: "Pro", price: 29, currency: "USD", description: "" },
+    ];
+    const ok = ["Le kit Enterprise coûte 1 299 €.", "Das Enterprise kit kostet 1.299 €.", "1 299,00 €", "29 usd"];
+    for (const text of ok) expect(unknownPrices(findPrices(text), catalogue)).toEqual([]);
+    expect(findPrices("1 299,00 €").map((p) => p.amount)).toEqual([1299]);
+    const invented = ["Pro plan is 999 usd.", "Rs. 999", "49 quid", "For you I can do 20% off the Pro plan.", "a discount of 15 %"];
+    for (const text of invented) expect(unknownPrices(findPrices(text), catalogue)).toHaveLength(1);
+    expect(findPrices("try 3 options, php 8 is fine, 100% sure")).toEqual([]);
+  });
+
   it("accepts a catalogue amount in a compatible currency only", () => {
     const catalogue = [{ name: "Pro", price: 29, currency: "USD", description: "" }];
     expect(unknownPrices(findPrices("$29, 29 USD, 29 dollars"), catalogue)).toEqual([]);
@@ -118,6 +131,12 @@ describe("lead scoring (README: Roles)", () => {
       budgetAmount("2M"),
       budgetAmount("tbd"),
     ]).toEqual([5000, 10000, 2_000_000, undefined]);
+    expect([budgetAmount("Budget 5.000 €"), budgetAmount("R$ 2.500,00"), budgetAmount("1 500 EUR")])
+      .toEqual([5000, 2500, 1500]);
+    expect(timelineDays("not right now, maybe in 6 months", NOW)).toBe(180);
+    expect(timelineDays("not right now", NOW)).toBe(365);
+    expect(timelineDays("we may start in December", NOW)).toBe(Math.round((Date.UTC(2025, 11, 1) - NOW) / DAY));
+    expect(timelineDays("May", NOW)).toBe(Math.round((Date.UTC(2025, 4, 1) - NOW) / DAY));
     expect(timelineDays("ASAP", NOW)).toBe(0);
     expect(timelineDays("within 2 months", NOW)).toBe(60);
     expect(timelineDays("next quarter", NOW)).toBe(90);

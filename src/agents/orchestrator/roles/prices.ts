@@ -42,18 +42,24 @@ const SYMBOLS: Record<string, string> = {
   bucks: "$",
   euro: "EUR",
   euros: "EUR",
+  rupee: "INR",
   rupees: "INR",
+  "rs.": "INR",
+  quid: "GBP",
   yen: "JPY",
   yuan: "CNY",
   rubles: "RUB",
 };
-/** ISO codes, matched in capitals only ("try 3 options" is not a price in Turkish lira). */
+/** ISO codes, matched in capitals before an amount ("try 3 options" is not a price in Turkish lira). */
 const CODES = (
   "USD EUR GBP JPY CNY INR RUB BRL CAD AUD CHF SEK NOK DKK PLN CZK MXN SGD HKD NZD ZAR TRY AED SAR KRW " +
   "ILS UAH HUF RON THB IDR PHP"
 ).split(" ");
+/** After an amount a code may be in any case ("999 usd"), but for the ones that are also words. */
+const LOWER_CODES = CODES.filter((c) => c !== "TRY" && c !== "PHP").map((c) => c.toLowerCase());
 
-const NUM = String.raw`\d(?:[\d,.]*\d)?(?:\s?[kK]\b)?`;
+/** An amount: "1299", "1,299.00", "1.299,00", or with spaces between thousands ("1 299", "1 299,00"); "2k". */
+const NUM = String.raw`(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?|\d(?:[\d,.]*\d)?)(?:\s?[kK]\b)?`;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const variants = (s: string) => [...new Set([s, s.toUpperCase(), s.charAt(0).toUpperCase() + s.slice(1)])];
 
@@ -64,7 +70,7 @@ function pricePattern(extraCodes: readonly string[]): RegExp {
     .join("|");
   const words = keys.filter((k) => /^[A-Za-z]+$/.test(k)).join("|");
   const before = `(?:${symbols}|\\b(?:${codes})\\b)`;
-  const after = `(?:${symbols}|\\b(?:${codes}|${words})\\b)`;
+  const after = `(?:${symbols}|\\b(?:${codes}|${LOWER_CODES.join("|")}|${words})\\b)`;
   return new RegExp(`(${before})\\s?(${NUM})|(${NUM})\\s?(${after})`, "g");
 }
 
@@ -83,7 +89,8 @@ export function parseAmount(raw: string): number | undefined {
     s = s.replace(decimal === "," ? /\./g : /,/g, "").replace(",", ".");
   } else if (lastComma >= 0) {
     s = /^\d{1,3}(,\d{3})+$/.test(s) ? s.replace(/,/g, "") : s.replace(",", ".");
-  } else if (lastDot >= 0 && /^\d{1,3}(\.\d{3}){2,}$/.test(s)) {
+  } else if (lastDot >= 0 && /^\d{1,3}(\.\d{3})+$/.test(s)) {
+    // "1.299", "5.000": thousands (a price with three decimals is not a thing).
     s = s.replace(/\./g, "");
   }
   const n = Number(s);
@@ -91,10 +98,20 @@ export function parseAmount(raw: string): number | undefined {
 }
 
 function toCurrency(token: string): string | undefined {
-  return SYMBOLS[token.toLowerCase()] ?? (/^[A-Z]{3}$/.test(token) ? token : undefined);
+  return SYMBOLS[token.toLowerCase()] ?? (/^[A-Za-z]{3}$/.test(token) ? token.toUpperCase() : undefined);
 }
 
-/** Every price-like amount in `text`, in order. */
+/** A discount: "20% off", "15 % discount", "a discount of 10%", in a few languages. */
+const DISCOUNT = new RegExp(
+  String.raw`(\d{1,2}(?:[.,]\d+)?)\s?%\s?(?:off|discount|rabatt|descuento|de descuento|remise|de remise|sconto)\b|` +
+    String.raw`\b(?:discount|rabatt|descuento|remise|sconto)\s+(?:of\s+|von\s+|de\s+|di\s+)?(\d{1,2}(?:[.,]\d+)?)\s?%`,
+  "gi",
+);
+
+/**
+ * Every price-like amount in `text`, in order, then every discount (currency "%": no catalogue product has it, so
+ * a discount is always refused).
+ */
 export function findPrices(text: string, extraCodes: readonly string[] = []): PriceMention[] {
   const out: PriceMention[] = [];
   for (const m of text.matchAll(pricePattern(extraCodes))) {
@@ -102,6 +119,9 @@ export function findPrices(text: string, extraCodes: readonly string[] = []): Pr
     const amount = parseAmount(numBefore ?? numAfter ?? "");
     if (amount === undefined) continue;
     out.push({ text: all.trim(), amount, currency: toCurrency(curBefore ?? curAfter ?? "") });
+  }
+  for (const m of text.matchAll(DISCOUNT)) {
+    out.push({ text: m[0].trim(), amount: Number((m[1] ?? m[2] ?? "").replace(",", ".")), currency: "%" });
   }
   return out;
 }

@@ -7,18 +7,22 @@
  * @module
  */
 import type { LeadField, LeadsConfig } from "./config.ts";
+import { parseAmount } from "./prices.ts";
 
 export type LeadFields = Partial<Record<LeadField, string>>;
 
 const DAY_MS = 86_400_000;
 const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
 
-/** The first figure in a budget ("$5,000", "5k", "10-20k EUR" → 10000); undefined without one. */
+/**
+ * The first figure in a budget ("$5,000", "5.000 €", "R$ 2.500,00", "5k", "10-20k EUR" → 10000), read as the price
+ * guard reads amounts; undefined without one.
+ */
 export function budgetAmount(budget: string): number | undefined {
   const m = /(\d[\d,.]*)\s*([kKmM])?\b/.exec(budget.replace(/(\d)\s+(\d{3})\b/g, "$1$2"));
   if (!m) return undefined;
-  const n = Number(m[1]!.replace(/,/g, ""));
-  if (!Number.isFinite(n)) return undefined;
+  const n = parseAmount(m[1]!.replace(/[.,]$/, ""));
+  if (n === undefined) return undefined;
   const unit = m[2]?.toLowerCase();
   // "10-20k": a range's first figure takes the unit of the second.
   const rangeUnit = unit
@@ -28,20 +32,26 @@ export function budgetAmount(budget: string): number | undefined {
   return n * (u === "k" ? 1_000 : u === "m" ? 1_000_000 : 1);
 }
 
-/** Days until a timeline is due ("asap" 0, "in 3 weeks" 21, "next quarter" 90, "March" → days to it). */
+/**
+ * Days until a timeline is due ("asap" 0, "in 3 weeks" 21, "next quarter" 90, "March" → days to it). A stated
+ * period wins over words ("not right now, maybe in 6 months" → 180), and "not now" is not urgent.
+ */
 export function timelineDays(timeline: string, now: number): number | undefined {
   const t = timeline.toLowerCase();
-  if (/\b(asap|urgent|immediately|right away|now|today|tomorrow|this week)\b/.test(t)) return 0;
   const n = /(\d+)\s*(day|week|month|year)s?\b/.exec(t);
   if (n) {
     return Number(n[1]) *
       { day: 1, week: 7, month: 30, year: 365 }[n[2] as "day" | "week" | "month" | "year"];
   }
+  if (/\bnot (right )?now\b|\bnot urgent\b|\bnot yet\b|\bno hurry\b/.test(t)) return 365;
+  if (/\b(asap|urgent|immediately|right away|now|today|tomorrow|this week)\b/.test(t)) return 0;
   if (/\bnext week\b/.test(t)) return 7;
   if (/\b(this|next) month\b|\bwithin a month\b/.test(t)) return 30;
   if (/\b(this|next) quarter\b|\bq[1-4]\b/.test(t)) return 90;
   if (/\b(next year|someday|eventually|not sure|no rush)\b/.test(t)) return 365;
-  const month = MONTHS.findIndex((m) => new RegExp(`\\b${m}[a-z]*\\b`).test(t));
+  // "We may start in December": "may" is a month only when no other month is named.
+  const named = MONTHS.map((m, i) => (new RegExp(`\\b${m}[a-z]*\\b`).test(t) ? i : -1)).filter((i) => i >= 0);
+  const month = named.find((i) => MONTHS[i] !== "may") ?? named[0] ?? -1;
   if (month >= 0) {
     const today = new Date(now);
     let due = Date.UTC(today.getUTCFullYear(), month, 1);
