@@ -8,7 +8,7 @@ const since = (t0: number) => performance.now() - t0;
 describe("pacer", () => {
   it("one chat's back-off (retry_after, 131056) does not hold up the replies to other chats", async () => {
     const pacer = createPacer({ perKeyMs: 300, perSecond: 1_000, now: Date.now, sleep });
-    pacer.deferKey("a", Date.now() + 600);
+    pacer.defer("a", "chat", Date.now() + 600);
     const t0 = performance.now();
     const [a, b, c] = await Promise.all(["a", "b", "c"].map((k) => pacer.wait(k).then(() => since(t0))));
     expect(a).toBeGreaterThanOrEqual(590);

@@ -75,16 +75,16 @@ describe("createPacer", () => {
     expect(others.at(-1)!).toBeGreaterThanOrEqual(29 * (1000 / 30) - 1);
   });
 
-  it("deferKey and deferAll push the next slots later", async () => {
+  it("defer pushes one chat's next slot later, or every chat's", async () => {
     const clock = virtualClock();
     const pacer = createPacer({ perKeyMs: 0, perSecond: 1000, now: clock.now, sleep: clock.sleep });
     const t0 = clock.now();
-    pacer.deferKey("x", t0 + 5000);
+    pacer.defer("x", "chat", t0 + 5000);
     await pacer.wait("y");
     expect(clock.now() - t0).toBeLessThan(10);
     await pacer.wait("x");
     expect(clock.now() - t0).toBeGreaterThanOrEqual(5000);
-    pacer.deferAll(clock.now() + 7000);
+    pacer.defer("z", "all", clock.now() + 7000);
     const before = clock.now();
     await pacer.wait("z");
     expect(clock.now() - before).toBeGreaterThanOrEqual(7000);

@@ -192,9 +192,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       });
       if (outcome.kind === "retry") {
         if (attempt >= maxAttempts) throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
-        const until = opts.now() + outcome.afterMs;
-        if (outcome.scope === "all") pacer.deferAll(until);
-        else pacer.deferKey(reply.chatId, until);
+        pacer.defer(reply.chatId, outcome.scope, opts.now() + outcome.afterMs);
         log.warn("send deferred", {
           chat: reply.chatId,
           reason: outcome.reason,

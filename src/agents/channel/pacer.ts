@@ -2,7 +2,7 @@
  * Send pacing inside one channel agent: a minimum gap between two messages to the same chat and a global rate
  * for the whole bot or phone number. Every send reserves its chat's slot synchronously before it waits, so
  * concurrent handlers never pick the same slot, and takes a global slot only when its chat's is due. Back-off from
- * the platform (`retry_after`, 131056, 130429) pushes that chat's next slot later, or every chat's (`deferAll`).
+ * the platform (`retry_after`, 131056, 130429) pushes that chat's next slot later, or every chat's.
  *
  * @module
  */
@@ -20,10 +20,8 @@ export interface PacerOptions {
 export interface Pacer {
   /** Waits until a send to `key` is allowed, and takes that slot. */
   wait(key: string, signal?: AbortSignal): Promise<void>;
-  /** No send to `key` before `until` (epoch ms). */
-  deferKey(key: string, until: number): void;
-  /** No send at all before `until` (epoch ms). */
-  deferAll(until: number): void;
+  /** No send before `until` (epoch ms): to `key` (`scope` "chat"), or at all ("all"), as the platform's back-off says. */
+  defer(key: string, scope: "chat" | "all", until: number): void;
 }
 
 /** Chats idle for this long are forgotten, so the map stays small. */
@@ -56,11 +54,9 @@ export function createPacer(opts: PacerOptions): Pacer {
       if (at > chatAt) nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, at + opts.perKeyMs));
       if (at > t2) await opts.sleep(at - t2, signal);
     },
-    deferKey(key, until) {
-      nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));
-    },
-    deferAll(until) {
-      nextGlobal = Math.max(nextGlobal, until);
+    defer(key, scope, until) {
+      if (scope === "all") nextGlobal = Math.max(nextGlobal, until);
+      else nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));
     },
   };
 }

@@ -96,10 +96,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
   function partialFailed(reply: OutboundReply, outcome: Exclude<SendOutcome<P>, { kind: "sent" }>) {
     count("partial", "failed");
     metrics.inc(M.sendErrors, { platform: opts.platform, code: outcome.code ?? "unknown" });
-    if (outcome.kind !== "retry") return;
-    const until = now() + outcome.afterMs;
-    if (outcome.scope === "all") pacer.deferAll(until);
-    else pacer.deferKey(reply.chatId, until);
+    if (outcome.kind === "retry") pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
   }
 
   /** Posts part `key` for the first time (at most once: the ledger's intent). */
@@ -177,8 +174,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
           if (attempt >= opts.maxAttempts) {
             throw new EditRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
           }
-          if (outcome.scope === "all") pacer.deferAll(now() + outcome.afterMs);
-          else pacer.deferKey(reply.chatId, now() + outcome.afterMs);
+          pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
           continue;
         }
         // The message cannot be edited (deleted by the user, too old): the final text goes out as a new message,
