@@ -82,6 +82,31 @@ describe("telegram classify", () => {
     expect(classifyUpdates([cmd("/help@other_bot", 34)], ctx).batch.inbound).toHaveLength(1);
   });
 
+  it("a forum topic is its own chat (<chat>/<thread>); the General topic and a group's reply threads are the chat", () => {
+    const msg = (over: Record<string, unknown>, updateId: number) => {
+      const u = makeUpdate(telegramFixture("text"), { updateId, chatId: -1003 }) as { message: Record<string, unknown> };
+      Object.assign(u.message, over);
+      return readUpdate(u)!;
+    };
+    const updates = [
+      msg({ message_thread_id: 45, is_topic_message: true }, 41),
+      msg({ message_thread_id: 46, is_topic_message: true }, 42),
+      msg({}, 43),
+      msg({ message_thread_id: 7 }, 44),
+      msg({ message_thread_id: 45, is_topic_message: true, text: undefined, pinned_message: { message_id: 1, date: 1 } }, 45),
+    ];
+    const { batch, typing } = classifyUpdates(updates, ctx);
+    expect(batch.inbound.map((i) => [i.idempotencyKey, i.message.chatId])).toEqual([
+      ["telegram:tg:41", "-1003/45"],
+      ["telegram:tg:42", "-1003/46"],
+      ["telegram:tg:43", "-1003"],
+      ["telegram:tg:44", "-1003"],
+    ]);
+    expect(typing).toEqual(["-1003/45", "-1003/46", "-1003", "-1003"]);
+    const skipped = batch.rows.filter((r) => sqlOf(r).includes("channel_skipped")).map((r) => argsOf(r)!.slice(1, 3));
+    expect(skipped).toEqual([["45", "-1003/45"]]);
+  });
+
   it("my_chat_member kicked/member marks the contact inactive/active", () => {
     const kicked = readUpdate(
       makeUpdate(telegramFixture("my-chat-member-kicked"), { updateId: 10, chatId: 6 }),

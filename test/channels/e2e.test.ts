@@ -126,6 +126,38 @@ describe("end to end: webhook → orchestrator → one reply", () => {
   );
 
   it(
+    "telegram forum: each topic's question is answered in its topic (typing there too); the General topic's in the chat",
+    async () => {
+      const post = (u: unknown) =>
+        fetch(`http://127.0.0.1:${ports["tg"]}/telegram/webhook`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "X-Telegram-Bot-Api-Secret-Token": secrets.TG_SECRET,
+          },
+          body: JSON.stringify(u),
+        });
+      const inTopic = (updateId: number, thread: number | undefined) => {
+        const u = makeUpdate(telegramFixture("text"), { updateId, chatId: -1009, text: "How do I reset my password?" });
+        const m = (u as { message: Record<string, unknown> }).message;
+        m["chat"] = { id: -1009, type: "supergroup", title: "Support forum", is_forum: true };
+        if (thread !== undefined) Object.assign(m, { message_thread_id: thread, is_topic_message: true });
+        return u;
+      };
+      const before = tg.sent.length;
+      for (const [id, thread] of [[11, 45], [12, 46], [13, undefined]] as const) {
+        expect((await post(inTopic(id, thread))).status).toBe(200);
+      }
+      await until(() => tg.sent.length >= before + 3, 20_000, "three replies");
+      const replies = tg.sent.slice(before).map((s) => [s.chatId, s.threadId ?? null, s.text]);
+      expect(replies.sort()).toEqual([[-1009, 45, ANSWER], [-1009, 46, ANSWER], [-1009, null, ANSWER]].sort());
+      const typing = tg.callsOf("sendChatAction").filter((c) => c.body["chat_id"] === -1009);
+      expect(new Set(typing.map((c) => c.body["message_thread_id"] ?? null))).toEqual(new Set([45, 46, null]));
+    },
+    60_000,
+  );
+
+  it(
     "whatsapp: the same wamid 3×, once inside a batch → one FAQ answer sent, the message marked read",
     async () => {
       const post = (payload: unknown) => {

@@ -21,6 +21,8 @@ export interface Call {
 
 export interface SentMessage {
   chatId: number | string;
+  /** The forum topic it was sent to (`message_thread_id`), if any. */
+  threadId?: number;
   /** What the message shows now (its last edit). */
   text: string;
   linkPreviewDisabled: boolean;
@@ -218,8 +220,10 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
         const messageId = nextMessageId++;
         const preview = body["link_preview_options"] as { is_disabled?: boolean } | undefined;
         const at = now();
+        const thread = body["message_thread_id"];
         sent.push({
           chatId,
+          ...(typeof thread === "number" ? { threadId: thread } : {}),
           text,
           linkPreviewDisabled: preview?.is_disabled === true,
           parseMode: body["parse_mode"],

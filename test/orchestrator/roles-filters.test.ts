@@ -217,8 +217,10 @@ describe("role config", () => {
     )
       .toEqual([{
         path: "roles.s.operator.chatId",
-        message: "a Telegram chat id (digits, negative for groups)",
+        message: "a Telegram chat id (digits, negative for groups), or <chat id>/<topic id> for one topic of a forum group",
       }]);
+    const topic = base({ s: { kind: "leads", systemPrompt: "x", operator: { agent: "tg", chatId: "-1007/5" } } });
+    expect(loadConfig(topic, {}).roles["s"]?.operator?.chatId).toBe("-1007/5");
   });
 
   it("refuses to start when an operator's agent is not a telegram agent", () => {

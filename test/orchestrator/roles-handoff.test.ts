@@ -9,13 +9,13 @@ afterEach(async () => {
 const HANDOFF_TEXT = "I've asked a person from our team to take over. They'll reply here.";
 const RESUMED = "You're chatting with our assistant again.";
 
-function start(operator = true) {
+function start(operator: boolean | { agent: string; chatId: string } = true) {
   return startRolesHarness({
     roles: {
       support: {
         kind: "support",
         systemPrompt: "You are Example Co's support bot. Be brief and friendly with every customer.",
-        ...(operator ? { operator: OPERATOR } : {}),
+        ...(operator ? { operator: operator === true ? OPERATOR : operator } : {}),
       },
     },
     channels: { web: "support" },
@@ -146,6 +146,26 @@ describe("human handoff", () => {
     expect(answers[3]!.text).toMatch(/^\/reply needs a text/);
     expect(answers[4]!.text).toMatch(/^Operator commands:/);
     expect(h.modelCalls()).toBe(0);
+  });
+
+  it("a forum group as the operator chat: commands from any topic are the operator's, answered in that topic", async () => {
+    const forum = { agent: OPERATOR.agent, chatId: "-1007" };
+    h = await start(forum);
+    await h.ask("web", "c6", "/human");
+    await h.waitForReplies(2);
+    expect(toOperator()[0]).toMatchObject({ chatId: "-1007", kind: "notice" });
+    await h.ask(OPERATOR.agent, "-1007/3", "/reply 1 Hello from the team.");
+    await h.waitForReplies(4);
+    expect(sorted(h.replies.slice(2).map((r) => [r.agent, r.chatId, r.text]))).toEqual([
+      ["tg-ops", "-1007/3", "Sent to #1 web:c6."],
+      ["web", "c6", "Hello from the team."],
+    ]);
+    // Another group's topic is not the operator.
+    h.groq.script({ kind: "ok", text: "Hi!" });
+    await h.ask(OPERATOR.agent, "-10077/3", "/list");
+    await h.waitForReplies(5);
+    expect(h.replies[4]).toMatchObject({ chatId: "-10077/3", text: "Hi!" });
+    expect(h.modelCalls()).toBe(1);
   });
 
   it("a second /human while paused is forwarded, not a second handoff; /close closes and resumes", async () => {

@@ -21,7 +21,7 @@ import { GrammyError } from "grammy/web";
 import { createTelegramApi, toGrammySignal } from "./api.ts";
 import { classifyUpdates } from "./classify.ts";
 import { createPoller, type Poller } from "./poller.ts";
-import { createTelegramTransport, toChatId } from "./send.ts";
+import { createTelegramTransport, toTarget } from "./send.ts";
 import { ALLOWED_UPDATES, type TelegramUpdate } from "./update.ts";
 import { mountTelegramWebhook } from "./webhook.ts";
 
@@ -79,7 +79,10 @@ export async function createTelegramAgent(
     delayMs: tg.typing.delayMs,
     sleep,
     now,
-    send: async (chatId) => void await api.sendChatAction(toChatId(chatId), "typing"),
+    send: async (chatId) => {
+      const to = toTarget(chatId);
+      await api.sendChatAction(to.chatId, "typing", to.thread);
+    },
     stillWaiting: (chatId) => waiting(chatId, now() - tg.typing.maxMs),
     onError: (chatId, err) => log.debug("typing action failed", { chat: chatId, err }),
   });

@@ -9,7 +9,7 @@ import { markActive, markInactive, touchInbound } from "../channel/contacts.ts";
 import { addNonText, addText, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
-import { contentKind, type TelegramMessage, type TelegramUpdate } from "./update.ts";
+import { chatKeyOf, contentKind, type TelegramMessage, type TelegramUpdate } from "./update.ts";
 
 export interface ClassifyContext {
   agent: string;
@@ -40,7 +40,7 @@ export function updateKey(agent: string, updateId: number): string {
 
 function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number, m: TelegramMessage): void {
   const { batch } = out;
-  const chatId = String(m.chat.id);
+  const chatId = chatKeyOf(m);
   const platformId = String(updateId);
   const sentAt = m.date * 1000;
   const kind = contentKind(m);
@@ -99,7 +99,7 @@ export function classifyUpdates(updates: readonly TelegramUpdate[], ctx: Classif
       const detail = Object.keys(u).find((k) => k !== "update_id") ?? "empty";
       const skipped = {
         platformId,
-        chatId: m ? String(m.chat.id) : "",
+        chatId: m ? chatKeyOf(m) : "",
         reason: "ignored" as const,
         detail,
         sentAt: m ? m.date * 1000 : ctx.now,

@@ -17,9 +17,14 @@ import { toGrammySignal } from "./api.ts";
 
 export const TELEGRAM_TEXT_LIMIT = 4096;
 
-/** A chat id as the Bot API takes it: numeric ids as numbers, `@channel` names as strings. */
-export function toChatId(chatId: string): number | string {
-  return /^-?\d+$/.test(chatId) ? Number(chatId) : chatId;
+/**
+ * Where a chat key (update.ts `chatKeyOf`) sends to: numeric ids as numbers, `@channel` names as strings, and a
+ * forum topic's `<chat id>/<thread>` as the chat and its `message_thread_id`.
+ */
+export function toTarget(chatKey: string): { chatId: number | string; thread?: { message_thread_id: number } } {
+  const [chat = chatKey, topic] = chatKey.split("/");
+  const chatId = /^-?\d+$/.test(chat) ? Number(chat) : chat;
+  return topic === undefined ? { chatId } : { chatId, thread: { message_thread_id: Number(topic) } };
 }
 
 /** Maps a failed Bot API call to an egress outcome. */
@@ -76,8 +81,10 @@ export function createTelegramTransport(
     },
     async send(text, { chatId, attempt, signal }) {
       try {
-        const sent = await opts.api.sendMessage(toChatId(chatId), text, {
+        const to = toTarget(chatId);
+        const sent = await opts.api.sendMessage(to.chatId, text, {
           link_preview_options: { is_disabled: true },
+          ...to.thread,
         }, toGrammySignal(signal));
         opts.onResult?.(null);
         return { kind: "sent", platformId: String(sent.message_id) };
@@ -88,7 +95,7 @@ export function createTelegramTransport(
     },
     async edit(text, platformId, { chatId, attempt, signal }) {
       try {
-        await opts.api.editMessageText(toChatId(chatId), Number(platformId), text, {
+        await opts.api.editMessageText(toTarget(chatId).chatId, Number(platformId), text, {
           link_preview_options: { is_disabled: true },
         }, toGrammySignal(signal));
         return { kind: "sent", platformId };

@@ -24,6 +24,9 @@ export const messageSchema = z.looseObject({
   caption: z.string().optional(),
   /** A channel's post copied into its linked discussion group by Telegram (from 777000), not a user's message. */
   is_automatic_forward: z.boolean().optional(),
+  /** With `is_topic_message`: the forum topic (or private-chat topic) the message was sent in. */
+  message_thread_id: z.number().int().optional(),
+  is_topic_message: z.boolean().optional(),
 });
 export type TelegramMessage = z.infer<typeof messageSchema>;
 
@@ -121,6 +124,16 @@ export function contentKind(m: TelegramMessage): string {
   if (m.text !== undefined) return "text";
   for (const k of MEDIA_KINDS) if (k in m) return k;
   return SERVICE_FIELDS.some((k) => k in m) ? "service" : "other";
+}
+
+/**
+ * The chat a message belongs to, as this channel keys it: the chat id, or for a message in a forum topic
+ * `<chat id>/<message_thread_id>`. Each topic is its own conversation, and its replies go back into it
+ * (send.ts `toTarget`). The General topic and reply threads of ordinary groups are the chat itself.
+ */
+export function chatKeyOf(m: TelegramMessage): string {
+  const topic = m.is_topic_message === true ? m.message_thread_id : undefined;
+  return topic === undefined ? String(m.chat.id) : `${m.chat.id}/${topic}`;
 }
 
 const updateIdOnly = z.looseObject({ update_id: z.number().int().nonnegative() });

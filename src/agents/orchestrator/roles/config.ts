@@ -13,8 +13,12 @@ export const operatorSchema = z.strictObject({
   agent: z.string().min(1).describe(
     "Name of the telegram agent that reaches the operator (its bot writes to the operator)",
   ),
-  chatId: z.string().regex(/^-?\d+$/, "a Telegram chat id (digits, negative for groups)")
-    .describe("Telegram chat id of the operator (a person or a group); its messages are operator commands"),
+  chatId: z.string().regex(
+    /^-?\d+(?:\/\d+)?$/,
+    "a Telegram chat id (digits, negative for groups), or <chat id>/<topic id> for one topic of a forum group",
+  ).describe(
+    "Telegram chat id of the operator (a person or a group; <chat id>/<topic id> sends to one forum topic); its messages are operator commands (a forum group's: from any topic)",
+  ),
 }).describe("The operator's Telegram chat: receives handoffs and qualified leads, and answers with /reply");
 
 export const handoffSchema = z.strictObject({

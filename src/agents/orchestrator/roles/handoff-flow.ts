@@ -50,14 +50,19 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
   const { handoffs, send, now } = deps;
   const operators = [...deps.roles.values()].flatMap((r) => (r.operator ? [r.operator] : []));
 
+  // A forum group named as the operator chat: a command from any of its topics (`<chat>/<thread>`) is the operator's.
   const operatorOf = (msg: InboundMessage): OperatorConfig | undefined =>
     msg.channel === "telegram"
-      ? operators.find((o) => o.agent === msg.agent && o.chatId === msg.chatId)
+      ? operators.find((o) =>
+        o.agent === msg.agent && (o.chatId === msg.chatId || msg.chatId.startsWith(`${o.chatId}/`))
+      )
       : undefined;
   const resumedText = (agent: string) => (deps.roleOfAgent(agent)?.handoff ?? DEFAULT_HANDOFF).resumedText;
 
   async function operatorMessage(msg: InboundMessage, delivery: Delivery, operator: OperatorConfig) {
-    const ack = (text: string) => send(delivery, operator, text, `${delivery.id}:operator`);
+    // Answered where the command was written (in a forum, its topic).
+    const ack = (text: string) =>
+      send(delivery, { agent: operator.agent, chatId: msg.chatId }, text, `${delivery.id}:operator`);
     const cmd = parseOperatorCommand(msg.text);
     if (cmd.kind === "help") return ack(cmd.problem ? `${cmd.problem}\n\n${OPERATOR_HELP}` : OPERATOR_HELP);
     if (cmd.kind === "list") return ack(listNotice(await handoffs.paused(operator), now()));
