@@ -205,6 +205,9 @@ export async function walkChain(
       response = opts.onText && stream
         ? await readStream(e.provider, stream, { ...req, model: e.model }, timer.signal, opts.onText, seen)
         : await e.provider.chat({ ...req, model: e.model }, { signal: timer.signal });
+      if (response.text.trim() === "") {
+        throw new ProviderError({ provider: e.name, kind: "empty", detail: `finish ${response.finishReason}` });
+      }
     } catch (err) {
       if (!(err instanceof ProviderError)) {
         permit.release();
@@ -215,7 +218,8 @@ export async function walkChain(
       const failedAt = deps.now();
       if (err.tripsBreaker) permit.failure();
       else permit.release();
-      const billed = err.kind === "timeout"; // the provider may have generated (and billed) before we hung up
+      // A timeout: the provider may have generated (and billed) before we hung up; an empty answer was billed.
+      const billed = err.kind === "timeout" || err.kind === "empty";
       await deps.budget.settle(reservation, billed ? "reserved" : "none");
       await deps.quota.settle(e.name, e.model, {
         takenTokens: quotaTokens,

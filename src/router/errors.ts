@@ -15,7 +15,9 @@ export type ProviderErrorKind =
   | "auth"
   | "bad_request"
   | "spend_limit"
-  | "malformed";
+  | "malformed"
+  /** An answer without text (a refusal without a message, a model that stopped at once): another provider may answer. */
+  | "empty";
 
 /** Kinds worth another attempt at the same provider (after a delay); the others only allow a fallback. */
 const RETRIABLE: ReadonlySet<ProviderErrorKind> = new Set([
@@ -28,7 +30,7 @@ const RETRIABLE: ReadonlySet<ProviderErrorKind> = new Set([
 ]);
 
 /** Kinds that say nothing about the provider's health, so they never trip its breaker (RELIABILITY D3). */
-const NEUTRAL: ReadonlySet<ProviderErrorKind> = new Set(["auth", "bad_request", "spend_limit", "rate_limit"]);
+const NEUTRAL: ReadonlySet<ProviderErrorKind> = new Set(["auth", "bad_request", "spend_limit", "rate_limit", "empty"]);
 
 export interface ProviderErrorInit {
   provider: string;

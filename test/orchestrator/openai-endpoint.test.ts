@@ -116,7 +116,7 @@ describe("OpenAI-compatible endpoint", () => {
     expect(res.status).toBe(200);
   });
 
-  it("a reply cut at max_tokens is returned as such and never served from the cache", async () => {
+  it("a reply cut at max_tokens or filtered is returned as such and never served from the cache", async () => {
     const ask = (maxTokens?: number) =>
       client.chat.completions.create({
         model: "auto",
@@ -126,6 +126,9 @@ describe("OpenAI-compatible endpoint", () => {
     h.groq.script({ kind: "ok", text: "Refunds are", finishReason: "length" });
     const cut = await ask(3);
     expect(cut.data.choices[0]!.finish_reason).toBe("length");
+    h.groq.script({ kind: "ok", text: "I can", finishReason: "content_filter" });
+    const filtered = await ask();
+    expect(filtered.data.choices[0]!.finish_reason).toBe("content_filter");
     h.groq.script({ kind: "ok", text: "Refunds are given within 30 days." });
     const whole = await ask();
     expect(whole.response.headers.get("x-aideazz-route")).toBe("auto:groq");

@@ -86,6 +86,35 @@ describe("orchestrator turns", () => {
     expect(h.modelCalls()).toBe(2);
   });
 
+  it("an empty model answer is no answer: never sent (or cached) as a refusal; the turn is retried", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "", finishReason: "stop" }, { kind: "ok", text: "Shipping to Spain takes 3 days." });
+    const id = await h.ask("a", "How long does shipping to Spain take?");
+    const replies = await h.waitForReplies(2, 15_000);
+    expect(replies.map((r) => [r.kind, r.replyKey])).toEqual([["fallback", `${id}:fallback`], ["answer", `${id}:answer`]]);
+    expect(replies[1]!.text).toBe("Shipping to Spain takes 3 days.");
+    await h.ask("b", "How long does shipping to Spain take?");
+    expect((await h.waitForReplies(3))[2]!.text).toBe("Shipping to Spain takes 3 days.");
+    expect(h.modelCalls()).toBe(2);
+  });
+
+  it("a refused (content_filter) answer is neither cached nor kept in the conversation", async () => {
+    h = await startHarness();
+    h.groq.script({ kind: "ok", text: "Sure, here", finishReason: "content_filter" }, {
+      kind: "ok",
+      text: "Shipping to Spain takes 3 days.",
+    }, { kind: "ok", text: "Yes, Portugal too." });
+    await h.ask("a", "How long does shipping to Spain take?");
+    await h.waitForReplies(1);
+    await h.ask("b", "How long does shipping to Spain take?");
+    expect((await h.waitForReplies(2))[1]!.text).toBe("Shipping to Spain takes 3 days.");
+    await h.ask("a", "And to Portugal?");
+    await h.waitForReplies(3);
+    expect(h.modelCalls()).toBe(3);
+    const third = h.groq.requests[2]!.json as { messages: { role: string; content: string }[] };
+    expect(third.messages.filter((m) => m.role !== "system")).toEqual([{ role: "user", content: "And to Portugal?" }]);
+  });
+
   it("never serves an answer written for one conversation to another (D7)", async () => {
     h = await startHarness();
     h.groq.script({ kind: "ok", text: "Hi Alice." }, { kind: "ok", text: "Alice, your order 123 ships Monday." }, {

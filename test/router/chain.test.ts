@@ -232,6 +232,46 @@ describe("chain", () => {
     expect(h.router.breakerStates()["buggy"]).toBe("closed");
   });
 
+  it("an empty answer falls back to the next provider without a retry or tripping the breaker", async () => {
+    const answering = (name: string, text: string): ChatProvider => ({
+      name,
+      kind: "openai-compatible",
+      chat: (req) => {
+        calls.push(name);
+        return Promise.resolve({
+          text,
+          usage: { inputTokens: 5, outputTokens: 0 },
+          model: req.model,
+          provider: name,
+          finishReason: "stop",
+        });
+      },
+    });
+    const calls: string[] = [];
+    const entry = (provider: ChatProvider): ChainEntry => ({
+      name: provider.name,
+      provider,
+      model: "m",
+      timeoutMs: 1_000,
+      breaker: createBreaker({ failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000, now: clock.now }),
+      bulkhead: createBulkhead(1),
+    });
+    const entries = new Map([["mute", entry(answering("mute", " \n"))], ["fine", entry(answering("fine", "Hello!"))]]);
+    const cfg = {
+      providers: {
+        mute: { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", model: "m" },
+        fine: { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", model: "m" },
+      },
+      chain: ["mute", "fine"],
+    };
+    const h = await harness(cfg, { store: ts, now: clock.now, sleep: clock.sleep, entries });
+    const { response, decision } = await h.router.route(ask());
+    expect(response.text).toBe("Hello!");
+    expect(calls).toEqual(["mute", "fine"]);
+    expect(decision.reason).toBe("fallback after mute empty");
+    expect(h.router.breakerStates()["mute"]).toBe("closed");
+  });
+
   it("a caller's abort (shutdown) ends the walk with the caller's reason", async () => {
     const h = await harness({ providers: providers(), chain: ["local"], budget: { prices } }, { store: ts });
     local.setDefault({ kind: "hang" });

@@ -164,10 +164,12 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
         });
         text = response.text;
         usage = { prompt_tokens: decision.tokens.inputTokens, completion_tokens: decision.tokens.outputTokens };
-        finish = response.finishReason === "length" ? "length" : "stop";
+        finish = response.finishReason === "length" || response.finishReason === "content_filter"
+          ? response.finishReason
+          : "stop";
         served = `${model}:${decision.provider}`;
-        // A reply cut at max_tokens is not the answer to the question: never cached.
-        if (scope && deps.cache && last && text.trim() !== "" && finish !== "length") {
+        // Only a whole answer is cached: not one cut at max_tokens, refused or filtered, or ended otherwise.
+        if (scope && deps.cache && last && response.finishReason === "stop") {
           await deps.cache.store(scope, last.content, text, { provider: decision.provider, model: decision.model });
         }
       } catch (err) {

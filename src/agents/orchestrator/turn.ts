@@ -316,8 +316,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const reviewed = deps.roles
       ? await deps.roles.review({ role: role.name, msg, delivery, messages, turn, maxTokens: conv.maxReplyTokens, text: response.text })
       : { text: response.text, cacheable: true };
-    // A reply cut at maxReplyTokens is not the whole answer: never cached.
-    if (scope && deps.cache && reviewed.cacheable && reviewed.text.trim() !== "" && response.finishReason !== "length") {
+    // Only a whole answer is cached: not one cut at maxReplyTokens, refused or filtered, or ended otherwise.
+    if (scope && deps.cache && reviewed.cacheable && reviewed.text.trim() !== "" && response.finishReason === "stop") {
       await deps.cache.store(scope, msg.text, reviewed.text, { provider: decision.provider, model: decision.model })
         .catch((err) => log.warn("cache store failed", { err }));
     }
@@ -332,7 +332,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       inputTokens: decision.tokens.inputTokens,
       outputTokens: decision.tokens.outputTokens,
       costUsd: decision.costUsd,
-      remember: true,
+      // A refused exchange left in the conversation makes the model refuse the next turns too.
+      remember: response.finishReason !== "content_filter",
     };
   }
 

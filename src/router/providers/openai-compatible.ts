@@ -199,8 +199,10 @@ export function createOpenAICompatibleProvider(
             yield end();
             return;
           }
-          const chunk = parseSseJson(ev.data, chunkSchema, opts.name, res.status, "stream chunk");
-          if (chunk.error) {
+          const chunk = ev.event === "error"
+            ? undefined
+            : parseSseJson(ev.data, chunkSchema, opts.name, res.status, "stream chunk");
+          if (!chunk || chunk.error) {
             throw new ProviderError({
               provider: opts.name,
               kind: "server",

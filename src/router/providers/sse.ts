@@ -21,8 +21,8 @@ export function parseSseJson<T>(data: string, schema: z.ZodType<T>, provider: st
 
 /**
  * A Server-Sent Events reader over a fetch body: yields one `{ event, data }` per blank-line-terminated event
- * (several `data:` lines joined with "\n"), ignoring comments (`: keep-alive`). Stopping the iteration cancels the
- * body, which closes the connection.
+ * (several `data:` lines joined with "\n"), ignoring comments (`: keep-alive`); an `error:` line makes the event
+ * "error". Stopping the iteration cancels the body, which closes the connection.
  *
  * @module
  */
@@ -62,6 +62,11 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
         if (text.startsWith(" ")) text = text.slice(1);
         if (field === "data") data.push(text);
         else if (field === "event") event = text;
+        else if (field === "error") {
+          // llama-server before 2025-09 (PR #16109) reports a failure mid-stream as an `error: {…}` line.
+          event = "error";
+          data.push(text);
+        }
       }
     }
     if (data.length > 0) yield { event, data: data.join("\n") };

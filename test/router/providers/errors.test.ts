@@ -179,4 +179,20 @@ describe("provider errors", () => {
     })());
     expect(err).toMatchObject({ kind: "overloaded", retriable: true });
   });
+
+  it("llama.cpp: an `error:` line mid-stream (llama-server before 2025-09) is a failure, not an empty answer", async () => {
+    // llama.cpp PR #16109 moved this to `data: {"error": …}`; older builds send it at HTTP 200, then `[DONE]`.
+    const events = 'error: {"code":400,"message":"the request exceeds the available context size","type":"invalid_request_error"}\n\n' +
+      "data: [DONE]\n\n";
+    const p = createLlamaCppProvider({ name: "llama", baseUrl: "http://127.0.0.1:9/v1" }, {
+      now: Date.now,
+      fetch: () =>
+        Promise.resolve(new Response(events, { status: 200, headers: { "content-type": "text/event-stream" } })),
+    });
+    const err = await failure((async () => {
+      for await (const _ of p.stream!(req, { signal: AbortSignal.timeout(5_000) })) { /* drain */ }
+    })());
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toMatchObject({ kind: "server", retriable: true });
+  });
 });
