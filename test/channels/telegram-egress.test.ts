@@ -116,6 +116,14 @@ describe("telegram egress", () => {
     expect(fake.sent[0]!.text).toBe("after the flood wait");
   });
 
+  it("a group upgraded to a supergroup (400 migrate_to_chat_id) gets the reply in the supergroup, once", async () => {
+    fake.script("sendMessage", (call) => (call.body["chat_id"] === -4567 ? errors.migrated(-1001234567890) : undefined));
+    await publish(reply("-4567", "to the new supergroup"));
+    await until(() => fake.sent.length === 1, 10_000, "the send to the supergroup");
+    expect(fake.sent.map((m) => [m.chatId, m.text])).toEqual([[-1001234567890, "to the new supergroup"]]);
+    expect(fake.callsOf("sendMessage").map((c) => c.body["chat_id"])).toEqual([-4567, -1001234567890]);
+  });
+
   it("retries 5xx with back-off and sends once it recovers", async () => {
     fake.script("sendMessage", (_call, i) => (i < 2 ? errors.badGateway() : undefined));
     await publish(reply("24", "eventually"));

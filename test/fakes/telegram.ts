@@ -69,6 +69,16 @@ export const errors = {
     status: 401,
     body: { ok: false, error_code: 401, description: "Unauthorized" },
   }),
+  /** core.telegram.org/bots/api#responseparameters: the group was upgraded to the supergroup `to`. */
+  migrated: (to: number): FakeReply => ({
+    status: 400,
+    body: {
+      ok: false,
+      error_code: 400,
+      description: "Bad Request: group chat was upgraded to a supergroup chat",
+      parameters: { migrate_to_chat_id: to },
+    },
+  }),
   chatNotFound: (): FakeReply => ({
     status: 400,
     body: { ok: false, error_code: 400, description: "Bad Request: chat not found" },

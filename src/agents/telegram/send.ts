@@ -2,7 +2,8 @@
  * Telegram's side of egress: a reply becomes plain-text messages of at most 4,096 characters (no parse mode, so
  * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
  * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 (the token refused)
- * holds every send, 5xx and network errors back off, other 4xx fail for good. `edit` (progressive replies) replaces a sent message's text with
+ * holds every send, 5xx and network errors back off, other 4xx fail for good; a group upgraded to a supergroup
+ * (`migrate_to_chat_id`) gets the reply in the supergroup. `edit` (progressive replies) replaces a sent message's text with
  * `editMessageText`; "message is not modified" means it already shows that text.
  *
  * @module
@@ -80,12 +81,18 @@ export function createTelegramTransport(
       return parts.length === 0 ? { skipped: "empty reply" } : { parts };
     },
     async send(text, { chatId, attempt, signal }) {
-      try {
-        const to = toTarget(chatId);
-        const sent = await opts.api.sendMessage(to.chatId, text, {
+      const post = (to: ReturnType<typeof toTarget>) =>
+        opts.api.sendMessage(to.chatId, text, {
           link_preview_options: { is_disabled: true },
           ...to.thread,
         }, toGrammySignal(signal));
+      try {
+        const sent = await post(toTarget(chatId)).catch((err) => {
+          // A group upgraded to a supergroup (400 with `migrate_to_chat_id`): the reply goes to the supergroup.
+          const moved = err instanceof GrammyError ? err.parameters.migrate_to_chat_id : undefined;
+          if (moved === undefined) throw err;
+          return post({ chatId: moved });
+        });
         opts.onResult?.(null);
         return { kind: "sent", platformId: String(sent.message_id) };
       } catch (err) {
