@@ -140,6 +140,22 @@ describe("whatsapp classify", () => {
     ]);
   });
 
+  it("Meta's system notice (the user changed number) is recorded, not answered, and opens no 24-hour window", () => {
+    const payload = webhookSchema.parse(freshen(webhookFixture("system-changed-number")));
+    const out = classifyWebhook(payload, ctx);
+    expect(out.batch.inbound).toEqual([]);
+    expect([...out.markRead.entries()]).toEqual([]);
+    expect(out.batch.rows.map(sqlOf).filter((sql) => sql.includes("channel_contacts"))).toEqual([]);
+    const skipped = out.batch.rows.find((r) => sqlOf(r).includes("channel_skipped"));
+    expect(argsOf(skipped)?.slice(0, 5)).toEqual([
+      "wa",
+      "wamid.HBgLMTY1MDUwNzY1MjAVAgASGBQzQjAwMDAwMDAwMDAwMDAwMDAwNAA=",
+      "16505551234",
+      "ignored",
+      "system",
+    ]);
+  });
+
   it("a message of an unknown shape is skipped without refusing the batch", () => {
     const payload = webhookSchema.parse(freshen(webhookFixture("text")));
     const value = payload.entry[0]!.changes[0]!.value as { messages: unknown[] };

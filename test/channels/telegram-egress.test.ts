@@ -77,6 +77,17 @@ describe("telegram egress", () => {
     expect((await fetch(`${ch.url}/health`)).status).toBe(200);
   }, 90_000);
 
+  it("a malformed token (404 Not Found) holds the reply as a refused one does, and /health names the code", async () => {
+    fake.script("sendMessage", () => ({ status: 404, body: { ok: false, error_code: 404, description: "Not Found" } }));
+    await publish(reply("32", "Your order shipped.", "tok404"));
+    await until(async () => (await fetch(`${ch.url}/health`)).status === 503, 10_000, "health degraded");
+    const health = await (await fetch(`${ch.url}/health`)).json();
+    expect(health.checks.telegram).toEqual({ ok: false, detail: "the Bot API refused the bot token (404)" });
+    expect(await ch.rows("SELECT state FROM bus_send_ledger WHERE reply_key = 'tok404#0'")).toEqual([{ state: "failed" }]);
+    expect(await ch.count("SELECT count(*) FROM bus_dead_letters")).toBe(0);
+    expect(fake.callsOf("sendMessage")).toHaveLength(1);
+  });
+
   it("sends plain text with link previews off, once per reply key even when the reply is delivered again", async () => {
     await publish(reply("21", "See https://example.com/pricing for *all* plans.", "once"));
     await until(() => fake.sent.length === 1, 10_000, "the send");

@@ -18,7 +18,7 @@ import { createTyping } from "../channel/typing.ts";
 import { turnPending } from "../channel/inbox.ts";
 import { createProgressive } from "../channel/progressive.ts";
 import { GrammyError } from "grammy/web";
-import { createTelegramApi, toGrammySignal } from "./api.ts";
+import { createTelegramApi, isTokenRefused, toGrammySignal } from "./api.ts";
 import { classifyUpdates } from "./classify.ts";
 import { createPoller, type Poller } from "./poller.ts";
 import { createTelegramTransport, toTarget } from "./send.ts";
@@ -128,7 +128,7 @@ export async function createTelegramAgent(
   let apiHealth: CheckResult = { ok: true };
   const tokenRefused = (code: number | null) => {
     if (code === null) apiHealth = { ok: true };
-    else if (code === 401) apiHealth = { ok: false, detail: "the Bot API refused the bot token (401)" };
+    else if (isTokenRefused(code)) apiHealth = { ok: false, detail: `the Bot API refused the bot token (${code})` };
   };
   const transport = createTelegramTransport({ api, client: store.client, agent: agent.name, onResult: tokenRefused });
   const pacer = createPacer({ perKeyMs: tg.pacing.perChatMs, perSecond: tg.pacing.perSecond, now, sleep });

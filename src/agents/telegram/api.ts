@@ -19,6 +19,11 @@ export function toGrammySignal(signal: AbortSignal): GrammySignal {
   return signal as unknown as GrammySignal;
 }
 
+/** The Bot API's answer to a token it does not take: 401 when refused, 404 when malformed (or a wrong apiRoot). */
+export function isTokenRefused(code: number): boolean {
+  return code === 401 || code === 404;
+}
+
 export function createTelegramApi(token: string, apiRoot: string, fetchFn: typeof fetch): Api {
   return new Api(token, { apiRoot: apiRoot.replace(/\/+$/, ""), fetch: fetchFn });
 }

@@ -14,6 +14,7 @@ import { isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
 import type { CheckResult } from "../define.ts";
 import { backoffMs } from "../channel/outcome.ts";
 import type { Sleep } from "../channel/sleep.ts";
+import { isTokenRefused } from "./api.ts";
 import { ALLOWED_UPDATES, type AllowedUpdate, readUpdate, type TelegramUpdate } from "./update.ts";
 
 export interface UpdatesSource {
@@ -63,7 +64,7 @@ export function createPoller(opts: PollerOptions): Poller {
           ? "getUpdates failed: the API root answered without a Bot API error (check telegram.apiRoot)"
           : `getUpdates failed (${err.error_code}: ${err.description})`;
         if (err.error_code === 429) waitMs = (err.parameters.retry_after ?? 5) * 1000;
-        if (err.error_code === 401 || err.error_code === 404) {
+        if (isTokenRefused(err.error_code)) {
           detail = "getUpdates refused: the bot token is invalid";
         }
         if (err.error_code === 409) detail = "getUpdates conflict: a webhook is set or another poller runs";

@@ -1,8 +1,8 @@
 /**
  * Telegram's side of egress: a reply becomes plain-text messages of at most 4,096 characters (no parse mode, so
  * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
- * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 (the token refused)
- * holds every send, 5xx and network errors back off, other 4xx fail for good; a group upgraded to a supergroup
+ * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 or 404 (the token
+ * refused or malformed) holds every send, 5xx and network errors back off, other 4xx fail for good; a group upgraded to a supergroup
  * (`migrate_to_chat_id`) gets the reply in the supergroup. `edit` (progressive replies) replaces a sent message's text with
  * `editMessageText`; "message is not modified" means it already shows that text.
  *
@@ -14,7 +14,7 @@ import { getContact } from "../channel/contacts.ts";
 import { authBackoffMs, backoffMs, type SendOutcome } from "../channel/outcome.ts";
 import type { EditingTransport } from "../channel/progressive.ts";
 import { splitText } from "../channel/split.ts";
-import { toGrammySignal } from "./api.ts";
+import { isTokenRefused, toGrammySignal } from "./api.ts";
 
 export const TELEGRAM_TEXT_LIMIT = 4096;
 
@@ -39,7 +39,9 @@ export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<st
     }
     if (err.error_code === 403) return { kind: "failed", reason, code, inactive: true };
     // The token is refused (revoked, mistyped): every send waits, then the reply goes back to the bus; never dropped.
-    if (err.error_code === 401) return { kind: "retry", afterMs: authBackoffMs(attempt), scope: "all", reason, code };
+    if (isTokenRefused(err.error_code)) {
+      return { kind: "retry", afterMs: authBackoffMs(attempt), scope: "all", reason, code };
+    }
     if (err.error_code >= 500) {
       return { kind: "retry", afterMs: backoffMs(attempt, 1_000, 2, 30_000), scope: "chat", reason, code };
     }
@@ -66,7 +68,7 @@ export function createTelegramTransport(
     api: Api;
     client: Client;
     agent: string;
-    /** After each send: the Bot API's error code, or null when it was sent (the agent's health follows 401s). */
+    /** After each send: the Bot API's error code, or null when it was sent (the agent's health follows refused tokens). */
     onResult?(code: number | null): void;
   },
 ): EditingTransport<string> {

@@ -70,6 +70,8 @@ function classifyMessage(
     batch.rows.push(
       recordSkipped(ctx.agent, { platformId: m.id, chatId, reason, detail: m.type, sentAt }, ctx.now),
     );
+  // Meta's own notice that the user changed number or id: nobody wrote, and the 24-hour window stays as it was.
+  if (m.type === "system") return void skip("ignored");
   batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));
   if (isStale(sentAt, ctx.now, ctx.staleAfterMs)) return void skip("stale");
   if (m.type === "reaction") return void skip("ignored");
