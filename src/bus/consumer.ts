@@ -122,12 +122,12 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
   };
 
   /** A failed attempt: retried later, or dead-lettered after `maxAttempts` (at once for a PermanentError). */
-  const fail = ({ key, id, fence }: Lease, attempt: number, err: unknown) => {
+  const fail = ({ key, id, fence, traceId }: Lease & { traceId?: string | undefined }, attempt: number, err: unknown) => {
     const error = redact(errorText(err));
     const dead = attempt >= maxAttempts || err instanceof PermanentError;
     if (dead) {
-      pending.push({ kind: "dead", key, id, fence, error });
-      log?.error("bus message dead-lettered", { id, attempt, error });
+      pending.push({ kind: "dead", key, id, fence, error, traceId });
+      log?.error("bus message dead-lettered", { id, attempt, error, trace: traceId });
     } else {
       pending.push({
         kind: "retry",
@@ -178,8 +178,14 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         id: c.id,
         fence: c.fence,
         error: c.lastError ?? "attempts exhausted",
+        traceId: c.traceId,
       });
-      log?.error("bus message dead-lettered", { id: c.id, attempt: c.attempt - 1, error: c.lastError });
+      log?.error("bus message dead-lettered", {
+        id: c.id,
+        attempt: c.attempt - 1,
+        error: c.lastError,
+        trace: c.traceId,
+      });
       return;
     }
     const r: Running = {
@@ -287,6 +293,8 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         } else if (s.kind === "ack") {
           // Also when the guard refused it: an earlier round may have committed it (on a libSQL server).
           s.with?.topics.forEach((t) => woken.add(t));
+        } else if (s.kind === "dead" && ok) {
+          opts.onDeadLetter?.({ id: s.id, traceId: s.traceId, error: s.error });
         }
         if (!ok && err === undefined) {
           log?.warn("bus settle refused: the lease was lost", { id: s.id, kind: s.kind });

@@ -89,6 +89,8 @@ export interface ConsumeOptions {
    * [d/2, d], so delays never shrink from one attempt to the next. Defaults 1 s and 5 min. */
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** Called once a delivery's dead letter is committed (e.g. to record it on the message's trace). */
+  onDeadLetter?: (dead: { id: number; traceId: string | undefined; error: string }) => void;
 }
 
 export interface Consumer {

@@ -2,6 +2,8 @@
 // replies stored by egress and polled by the page.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatKey, INBOUND_TOPIC, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
+import { turnPending } from "../../src/agents/channel/inbox.ts";
+import { PermanentError } from "../../src/bus/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 import { type Channel, startChannel, until } from "./harness.ts";
 
@@ -103,6 +105,31 @@ describe("web chat", () => {
       SESSION,
     );
     expect(await pending()).toBe(false);
+  });
+
+  it("a dead-lettered message no longer shows typing…; retried from the dead letters, it waits again", async () => {
+    const pending = async () =>
+      (await (await fetch(`${ch.url}/api/replies?session=${SESSION}&after=0`)).json()).pending;
+    expect((await send({ session: SESSION, id: id(6), text: "Anyone there?" })).status).toBe(202);
+    expect(await pending()).toBe(true);
+    const dead: { id: number; traceId: string | undefined; error: string }[] = [];
+    const consumer = ch.bus.consume({
+      topic: INBOUND_TOPIC,
+      group: "orchestrator",
+      handler: () => Promise.reject(new PermanentError("no provider answered")),
+      onDeadLetter: (d) => dead.push(d),
+    });
+    await until(() => dead.length === 1, 10_000, "the dead letter");
+    await consumer.stop();
+    const [letter] = await ch.bus.deadLetters({ topic: INBOUND_TOPIC });
+    expect(dead).toEqual([{ id: letter!.id, traceId: expect.any(String), error: "PermanentError: no provider answered" }]);
+    expect(await pending()).toBe(false);
+    // The typing indicator of the Telegram and WhatsApp agents reads the same.
+    const typing = () => turnPending(ch.running.store.client, "web", SESSION, 0);
+    expect(await typing()).toBe(false);
+    expect(await ch.bus.retryDeadLetter(letter!.id)).toBe(true);
+    expect(await pending()).toBe(true);
+    expect(await typing()).toBe(true);
   });
 
   it("delivers replies from outbound.<agent> to the page, in order, once per reply key", async () => {

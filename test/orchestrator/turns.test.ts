@@ -160,6 +160,16 @@ describe("orchestrator turns", () => {
     expect(h.replies.filter((r) => r.kind === "fallback")).toHaveLength(1);
     expect(h.replies).toHaveLength(1);
     for (const line of h.logs) expect(line).not.toContain(GROQ_KEY);
+    // The operator sees it on the message's trace and in the log line, which names the trace.
+    const traceId = dead[0]!.traceId!;
+    const stages = async () =>
+      (await h.store.client.execute({ sql: "SELECT stage, detail FROM trace_events WHERE trace_id = ?", args: [traceId] }))
+        .rows;
+    await h.agent.flush();
+    const event = (await stages()).find((r) => r["stage"] === "dead_letter");
+    expect(JSON.parse(String(event?.["detail"]))).toMatchObject({ group: "orchestrator", id: dead[0]!.id });
+    const logged = h.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "bus message dead-lettered");
+    expect(logged?.trace).toBe(traceId);
   });
 
   it("commands: /start greets, /reset forgets the conversation", async () => {

@@ -46,7 +46,8 @@ export function inboxInsert(
 
 /**
  * True while a message of the chat stored after `since` (epoch ms) waits for its turn: the typing indicator stays
- * on. False once every such message is answered or silenced (a chat paused for a person stops "typing…").
+ * on. False once every such message is answered, silenced (a chat paused for a person stops "typing…") or
+ * dead-lettered (the bot gave up; an operator's `bus dlq retry` makes it wait again).
  */
 export async function turnPending(
   client: Client,
@@ -55,7 +56,8 @@ export async function turnPending(
   since: number,
 ): Promise<boolean> {
   const rs = await client.execute({
-    sql: `SELECT 1 FROM chat_inbox WHERE agent = ? AND chat_id = ? AND state = 'pending' AND received_at >= ?
+    sql: `SELECT 1 FROM chat_inbox i WHERE agent = ? AND chat_id = ? AND state = 'pending' AND received_at >= ?
+        AND NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = i.bus_id)
       LIMIT 1`,
     args: [agent, chatId, since],
   });

@@ -69,6 +69,7 @@ export async function createChannelSpine(
         // Platform back-off is waited out inside the handler; the heartbeat keeps the lease meanwhile.
         leaseMs: 30_000,
         maxAttempts: 8,
+        onDeadLetter: ({ id, traceId, error }) => deps.tracer.event(traceId, "dead_letter", { group: EGRESS_GROUP, id, error }),
       });
     },
     async stop() {

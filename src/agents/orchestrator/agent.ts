@@ -152,6 +152,7 @@ export const orchestrator = defineAgent({
           maxAttempts: config.conversation.maxAttempts,
           retryBaseMs: config.conversation.retryBaseMs,
           retryMaxMs: 120_000,
+          onDeadLetter: ({ id, traceId, error }) => tracer.event(traceId, "dead_letter", { group: ORCHESTRATOR_GROUP, id, error }),
         });
         retention.start();
         gauges = router && setInterval(() => {

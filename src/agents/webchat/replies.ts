@@ -54,12 +54,13 @@ export async function repliesAfter(
 
 /**
  * True while a message of the session stored after `since` waits for its answer to be on the page: its turn has not
- * answered it yet, or it has and this agent's egress has not stored the reply (part 0 of the reply the inbox row
- * names) yet. The page shows "typing…" meanwhile.
+ * answered it yet (and it is not dead-lettered), or it has and this agent's egress has not stored the reply (part 0
+ * of the reply the inbox row names) yet. The page shows "typing…" meanwhile.
  */
 export async function awaitingReply(client: Client, agent: string, sessionId: string, since: number): Promise<boolean> {
   const rs = await client.execute({
-    sql: `SELECT 1 FROM chat_inbox i WHERE agent = ?1 AND chat_id = ?2 AND received_at >= ?3 AND (state = 'pending'
+    sql: `SELECT 1 FROM chat_inbox i WHERE agent = ?1 AND chat_id = ?2 AND received_at >= ?3 AND ((state = 'pending'
+          AND NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = i.bus_id))
         OR (state = 'answered' AND NOT EXISTS (SELECT 1 FROM webchat_replies WHERE reply_key = i.reply_key || '#0')))
       LIMIT 1`,
     args: [agent, sessionId, since],
