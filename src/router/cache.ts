@@ -12,6 +12,10 @@
  * is never served to a conversation it was not written for. By default only context-free turns (no earlier
  * turns in the conversation) are cached and served.
  *
+ * One user's answer is served to others, so what steered it must be the question itself: a prompt of several lines
+ * (a burst, a question followed by instructions to the model) is never stored, and a lexical hit needs at least
+ * half of the stored prompt's words in the question (a stored prompt that says much more was another question).
+ *
  * @module
  */
 import { createHash } from "node:crypto";
@@ -95,6 +99,17 @@ interface ScopeIndex {
   lastId: number;
 }
 
+/** Share of a stored prompt's words a lexical hit's question must have. */
+const MIN_COVERED = 0.5;
+
+/** The share of `stored`'s words (stemmed matcher tokens) that `question` has. */
+function coveredShare(question: string, stored: string): number {
+  const words = tokenize(stored);
+  if (words.length === 0) return 1;
+  const asked = new Set(tokenize(question));
+  return words.filter((w) => asked.has(w)).length / words.length;
+}
+
 export function createResponseCache(opts: CacheOptions): ResponseCache {
   const { client, now } = opts;
   const scopes = new Map<string, ScopeIndex>();
@@ -159,15 +174,19 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       if (hit) {
         const entry = index.answers.get(Number(hit.id));
         if (entry && entry.expiresAt > now()) {
-          return { entryId: Number(hit.id), answer: entry.answer, tier: "lexical", score: hit.score };
+          if (coveredShare(prompt, entry.prompt) >= MIN_COVERED) {
+            return { entryId: Number(hit.id), answer: entry.answer, tier: "lexical", score: hit.score };
+          }
+        } else {
+          index.matcher.remove(hit.id); // expired since it was loaded
+          index.answers.delete(Number(hit.id));
         }
-        index.matcher.remove(hit.id); // expired since it was loaded
-        index.answers.delete(Number(hit.id));
       }
       return await semantic(scope, prompt, signal);
     },
 
     async store(scope, prompt, answer, meta) {
+      if (prompt.trim().includes("\n")) return;
       const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
       // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
       const index = await indexOf(scope);
