@@ -228,6 +228,9 @@ describe("telegram webhook: commands and non-text", () => {
       body: "{not json",
     });
     expect(bad.status).toBe(400);
+    // Over 1 MiB (a real update is a few KB): 413, unread, even when it is a well-formed update.
+    const huge = makeUpdate(telegramFixture("text"), { updateId: 77, chatId: 5, text: "x".repeat(1_100_000) });
+    expect((await post(huge)).status).toBe(413);
     expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
   });
 

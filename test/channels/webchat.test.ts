@@ -87,7 +87,16 @@ describe("web chat", () => {
     const error = async (text: string) => (await (await send({ session: SESSION, id: id(4), text })).json()).error;
     expect(await error("x".repeat(101))).toBe("text is over 100 characters");
     expect(await error("\u200b \ufeff")).toBe("text is empty");
+    // Blanks that are not spaces: Braille blank, Hangul fillers, soft hyphen, bidi overrides, Mongolian vowel
+    // separator, combining grapheme joiner, a tag space.
+    for (const blank of ["\u2800", "\u3164", "\u115f\u1160", "\u00ad", "\u202e\u202d", "\u180e", "\u034f", "\u{e0020}"]) {
+      expect(await error(blank)).toBe("text is empty");
+    }
     expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
+    // Text in any script, or an emoji alone, is something to read.
+    for (const [n, text] of [[7, "नमस्ते"], [8, "👍"], [9, "ok\u00ad"]] as const) {
+      expect((await send({ session: SESSION, id: id(n), text })).status).toBe(202);
+    }
   });
 
   it("one session however its UUID is spelled; replies say whether a message still waits for its answer", async () => {

@@ -62,8 +62,14 @@ describe("dashboard in Chromium", () => {
       await agent.running.store.client.execute(
         "UPDATE agent_heartbeats SET stopped_at = seen_at WHERE agent = 'orchestrator'",
       );
+      const violations: string[] = [];
+      page.on("console", (m) => m.text().includes("Content Security Policy") && violations.push(m.text()));
       const res = await page.goto(`${agent.base}/?window=1h`);
       expect(res?.status()).toBe(200);
+      // No script, nothing fetched, no framing, nothing cached; the page needs nothing the policy forbids.
+      expect(res?.headers()["content-security-policy"]).toContain("frame-ancestors 'none'");
+      expect(res?.headers()["x-content-type-options"]).toBe("nosniff");
+      expect(res?.headers()["cache-control"]).toBe("no-store");
       expect(await page.title()).toBe("aideazz · analytics");
       expect(await page.evaluate(() => document.compatMode)).toBe("CSS1Compat"); // standards mode, not quirks
 
@@ -126,10 +132,35 @@ describe("dashboard in Chromium", () => {
       const steps = await page.$$eval("svg.waterfall path.bar", (els) => els.length);
       expect(steps).toBe(8); // received, stored, claimed, cache, route, provider, reply_queued, dead_letter
       await page.screenshot({ path: join(ARTIFACTS, "dashboard-trace.png"), fullPage: true });
+      expect(violations).toEqual([]);
       await context.close();
     },
     120_000,
   );
+
+  it("fits a phone's screen (390 px): no sideways scrolling; a wide table scrolls inside its card", async () => {
+    const context = await browser.newContext({
+      httpCredentials: { username: LOGIN.user, password: LOGIN.password },
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    const page = await context.newPage();
+    for (const path of ["/", `/traces/${seed.traceIds.at(-1)}`]) {
+      await page.goto(`${agent.base}${path}`);
+      const r = await page.evaluate(() => ({
+        scrollWidth: document.documentElement.scrollWidth,
+        clientWidth: document.documentElement.clientWidth,
+        right: Math.max(...[...document.querySelectorAll(".card")].map((e) => e.getBoundingClientRect().right)),
+      }));
+      expect(r.clientWidth, path).toBe(390);
+      expect(r.right, path).toBeLessThanOrEqual(r.clientWidth);
+      expect(r.scrollWidth, path).toBeLessThanOrEqual(r.clientWidth);
+    }
+    await page.goto(`${agent.base}/`);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-phone.png"), fullPage: true });
+    await context.close();
+  }, 60_000);
 
   it("without credentials Chromium gets 401 and a Basic auth challenge", async () => {
     const context = await browser.newContext();

@@ -17,6 +17,17 @@ export type InboundBase = Omit<InboundMessage, "kind" | "text">;
 
 export type NonTextPolicy = "answer" | "ignore";
 
+/**
+ * Something to read: a character that is not a space, a format or combining mark on its own (zero-width, soft
+ * hyphen, bidi and tag characters), or a blank that looks like a letter (Hangul fillers, the Braille blank).
+ */
+const VISIBLE = /[^\s\p{Cf}\p{M}\u2800\u3164\u115f\u1160\uffa0]/u;
+
+/** True when `text` shows nothing: an empty message, which no turn (and no model) should get. */
+export function isBlank(text: string): boolean {
+  return !VISIBLE.test(text);
+}
+
 /** Adds a text message (or a command) with its idempotency key `key`. */
 export function addText(batch: IngressBatch, base: InboundBase, key: string, text: string): void {
   const command = parseCommand(text);

@@ -19,8 +19,9 @@ nav a.on { background: var(--fg); color: #fff; }
 .kpi-label { color: var(--muted); font-size: 12px; }
 .kpi-value { font-size: 20px; font-weight: 600; }
 .kpi-sub { color: var(--muted); font-size: 12px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 12px; padding: 8px 20px 20px; }
-.card { background: var(--card); border-radius: 8px; padding: 12px 14px; border: 1px solid var(--line); min-width: 0; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(420px, 100%), 1fr)); gap: 12px; padding: 8px 20px 20px; }
+.card { background: var(--card); border-radius: 8px; padding: 12px 14px; border: 1px solid var(--line); min-width: 0; overflow-x: auto; }
+@media (max-width: 480px) { header, .kpis, .grid { padding-left: 8px; padding-right: 8px; } .notice { margin: 6px 8px; } }
 .card.wide { grid-column: 1 / -1; }
 svg.chart { width: 100%; height: auto; display: block; }
 svg.waterfall { max-width: 1100px; margin: 6px 0 12px; }

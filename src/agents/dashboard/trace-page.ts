@@ -42,6 +42,7 @@ export function renderTracePage(traceId: string, events: readonly TraceEvent[]):
     <html lang="en">
       <head>
         <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
         <title>trace ${shortTraceId(traceId)}</title>
         <style>${raw(STYLE)}</style>
       </head>

@@ -6,7 +6,7 @@
  * @module
  */
 import { markActive, markInactive, touchInbound } from "../channel/contacts.ts";
-import { addNonText, addText, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
+import { addNonText, addText, isBlank, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
 import { chatKeyOf, contentKind, type TelegramMessage, type TelegramUpdate } from "./update.ts";
@@ -72,7 +72,7 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
     receivedAt: ctx.now,
     ...(m.from?.first_name !== undefined ? { userName: m.from.first_name } : {}),
   };
-  if (text === undefined || text.trim() === "") {
+  if (text === undefined || isBlank(text)) {
     if (addNonText(batch, base, key, kind, ctx.nonText, ctx.now)) out.typing.push(chatId);
   } else {
     addText(batch, base, key, text);

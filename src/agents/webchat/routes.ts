@@ -10,6 +10,7 @@ import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { Logger } from "../../log.ts";
 import type { Client } from "../../store/mod.ts";
+import { isBlank } from "../channel/inbound.ts";
 import { ingressFailure } from "../channel/ingress.ts";
 import { pagePolicy, type PageSettings, renderPage } from "./page.ts";
 import { awaitingReply, historyOf, repliesAfter } from "./replies.ts";
@@ -28,15 +29,13 @@ export interface WebchatRoutesOptions {
 const session = z.uuid().transform((s) => s.toLowerCase());
 /** How far back a visitor's unanswered message keeps "typing…" on (one stuck message must not keep it forever). */
 export const PENDING_WINDOW_MS = 10 * 60_000;
-/** Text with something to read: not only spaces or invisible characters. */
-const VISIBLE = /[^\s\u200b-\u200d\u2060\ufeff]/u;
 
 export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
   const messageSchema = z.strictObject({
     session,
     id: z.uuid(),
     text: z.string().trim().max(opts.page.maxTextLength, `text is over ${opts.page.maxTextLength} characters`)
-      .regex(VISIBLE, "text is empty"),
+      .refine((t) => !isBlank(t), "text is empty"),
   });
 
   app.get("/", (c) => {

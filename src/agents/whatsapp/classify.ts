@@ -7,7 +7,7 @@
  * @module
  */
 import { touchInbound } from "../channel/contacts.ts";
-import { addNonText, addText, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
+import { addNonText, addText, isBlank, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
 import { messageSchema, statusSchema, valueSchema, type WaMessage, type WaStatus, type WaWebhook } from "./payload.ts";
@@ -88,7 +88,7 @@ function classifyMessage(
     ...(name !== undefined ? { userName: name } : {}),
   };
   const text = messageText(m);
-  if (text === undefined || text.trim() === "") {
+  if (text === undefined || isBlank(text)) {
     if (addNonText(batch, base, key, m.type, ctx.nonText, ctx.now)) out.markRead.set(chatId, m.id);
   } else {
     addText(batch, base, key, text);
