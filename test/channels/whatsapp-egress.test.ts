@@ -244,6 +244,27 @@ describe("egress pacing and retries (B7)", () => {
     expect(graph.sent.map((s) => s.text)).toEqual(["your order shipped"]);
   });
 
+  it("368 (account blocked for a policy violation) holds every reply like a refused token, never drops it", async () => {
+    await wroteAt(clock.now());
+    graph.script(() => ({
+      status: 403,
+      body: {
+        error: {
+          message: "(#368) Temporarily blocked for policies violations",
+          type: "OAuthException",
+          code: 368,
+          fbtrace_id: "Ab368",
+        },
+      },
+    }));
+    const { handler } = handlerFor(undefined, 0);
+    await expect(handler(delivery(reply("your order shipped", "b1")))).rejects.toThrow(
+      /send not done \(368: .*5 attempts\); the bus retries later/,
+    );
+    expect(graph.requests.map((r) => r.at - graph.requests[0]!.at)).toEqual([0, 30_000, 90_000, 210_000, 450_000]);
+    expect(await ledgerRow("b1#0")).toMatchObject({ state: "failed" });
+  });
+
   it("131026 (undeliverable) is not retried", async () => {
     await wroteAt(clock.now());
     graph.script(() => graphErrors.undeliverable());

@@ -272,4 +272,19 @@ describe("whatsapp messages", () => {
       detail: "Graph API refused the access token (code 190)",
     });
   });
+
+  it("an account blocked for a policy violation (368) turns /health 503 and says so", async () => {
+    graph.script(() => ({
+      status: 403,
+      body: { error: { message: "(#368) Temporarily blocked for policies violations", type: "OAuthException", code: 368 } },
+    }));
+    expect((await postJson(freshen(webhookFixture("text"), { phoneNumberId: PNID }))).status).toBe(200);
+    const reply = { agent: "wa", chatId: "16505551234", text: "hello", inReplyTo: [1], replyKey: "blk", kind: "answer" };
+    await ch.bus.publish([{ topic: outboundTopic("wa"), key: chatKey("wa", "16505551234"), payload: reply, idempotencyKey: "blk" }]);
+    await until(async () => (await fetch(`${ch.url}/health`)).status === 503, 10_000, "health degraded");
+    expect((await (await fetch(`${ch.url}/health`)).json()).checks.graph).toEqual({
+      ok: false,
+      detail: "the WhatsApp account is blocked, locked or unpaid (code 368)",
+    });
+  });
 });

@@ -21,7 +21,7 @@ import { turnPending } from "../channel/inbox.ts";
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import { hmacKey } from "../channel/verify.ts";
 import { classifyWebhook, messageKey } from "./classify.ts";
-import { isAuthError } from "./errors.ts";
+import { isAccountBlocked, isAuthError } from "./errors.ts";
 import { createGraphClient } from "./graph.ts";
 import type { WaWebhook } from "./payload.ts";
 import { createWhatsAppTransport } from "./send.ts";
@@ -139,6 +139,8 @@ export async function createWhatsAppAgent(
         if (code === null) graphHealth = { ok: true };
         else if (code !== undefined && isAuthError(code)) {
           graphHealth = { ok: false, detail: `Graph API refused the access token (code ${code})` };
+        } else if (code !== undefined && isAccountBlocked(code)) {
+          graphHealth = { ok: false, detail: `the WhatsApp account is blocked, locked or unpaid (code ${code})` };
         }
       },
     }),

@@ -2,7 +2,8 @@
  * Graph API send errors → egress outcomes, per the retry classes of RELIABILITY.md:
  * never retried — 131047 (outside the 24 h window: the template instead, once, if configured), 131026
  * (undeliverable), 1320xx (template errors), 131049 (not delivered to keep engagement healthy); auth errors
- * (190/0/102/10/200) hold every send (`authBackoffMs`) and then go back to the bus, never dropped; retried with
+ * (190/0/102/10/200) and account blocks (368/131031/131042) hold every send (`authBackoffMs`) and then go back to
+ * the bus, never dropped; retried with
  * back-off — 131056 (pair rate: 4^X s for that user), 130429,
  * 80007 and 4 (throughput and rate limits: every send waits), 131048 (spam rate limit), 131000 (something went
  * wrong), 133004 (server temporarily unavailable), 5xx and network failures.
@@ -13,6 +14,11 @@ import { authBackoffMs, backoffMs, type SendOutcome } from "../channel/outcome.t
 import type { GraphMessage, GraphResult } from "./graph.ts";
 
 const AUTH_CODES = new Set([0, 10, 102, 190, 200]);
+/**
+ * The account cannot send to anyone until the business acts: 368 (temporarily blocked for policy violations),
+ * 131031 (account locked), 131042 (payment eligibility). Held like a refused token, never dropped.
+ */
+const ACCOUNT_CODES = new Set([368, 131031, 131042]);
 const NEVER_RETRY = new Set([131047, 131026, 131049, 131051, 131052, 131053, 131008, 131009, 100]);
 const ALL_WAIT = new Set([4, 80007, 130429]);
 const CHAT_RETRY = new Set([131000, 133004]);
@@ -20,6 +26,11 @@ const CHAT_RETRY = new Set([131000, 133004]);
 /** True for the auth family: every later send fails the same way until the token is fixed. */
 export function isAuthError(code: number): boolean {
   return AUTH_CODES.has(code);
+}
+
+/** True for an account-wide block (policy, lock, payment): every later send fails until the business acts. */
+export function isAccountBlocked(code: number): boolean {
+  return ACCOUNT_CODES.has(code);
 }
 
 export function toGraphOutcome(
@@ -50,7 +61,9 @@ export function toGraphOutcome(
   // The token is refused: every send fails the same way until the operator fixes it. Not retried at once (no
   // hammering with a bad token), and not dropped: every chat waits, then the reply goes back to the bus (retried
   // later, dead-lettered with this reason at the end: `aideazz bus dlq retry` once the token is fixed).
-  if (isAuthError(n)) return { kind: "retry", afterMs: authBackoffMs(attempt), scope: "all", ...failed };
+  if (isAuthError(n) || isAccountBlocked(n)) {
+    return { kind: "retry", afterMs: authBackoffMs(attempt), scope: "all", ...failed };
+  }
   if (ALL_WAIT.has(n)) return { kind: "retry", afterMs: backoff, scope: "all", ...failed };
   if (CHAT_RETRY.has(n)) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed };
   if (NEVER_RETRY.has(n) || (n >= 132000 && n < 133000)) {
