@@ -142,12 +142,12 @@ export const METRICS = {
   // Router and cache (orchestrator).
   routerDecisions: counter(
     "aideazz_router_decisions_total",
-    "Turns answered by tier and the provider that answered (cache, none when every provider failed)",
+    "Messages answered by tier and the provider that answered (cache; none: every provider failed on its last attempt)",
     ["tier", "provider", "outcome"],
   ),
   providerRequests: counter(
     "aideazz_provider_requests_total",
-    "Provider attempts by outcome (ok, error, timeout, 429)",
+    "Provider attempts by outcome (ok, error, timeout, 429), and calls not made (skipped_budget, skipped_quota, skipped_breaker_open, …)",
     [
       "provider",
       "model",

@@ -105,6 +105,9 @@ describe("dashboard in Chromium", () => {
       expect(await page.$$eval("#spend svg path.ref", (els) => els.length)).toBe(1);
       expect((await bars("quota")).length).toBe(3);
       expect((await bars("errors")).length).toBeGreaterThanOrEqual(3);
+      // Failures in the window, not only what is dead now: a message dead-lettered, a provider not called.
+      const errorLabels = await page.$$eval("#errors svg text.label", (els) => els.map((e) => e.textContent));
+      expect(errorLabels).toEqual(expect.arrayContaining(["dead-lettered (inbound)", "claude not called: budget"]));
       // The rendered SVG has real geometry (not zero-size or hidden).
       const box = await page.locator("#latency svg").boundingBox();
       expect(box!.width).toBeGreaterThan(300);

@@ -42,8 +42,8 @@ export interface HarnessOptions {
   providers?: boolean;
   conversation?: Record<string, unknown>;
   cache?: Record<string, unknown>;
-  /** Replaces the router section (default: the fake Groq alone). */
-  router?: Record<string, unknown>;
+  /** Replaces the router section (default: the fake Groq alone), given the fake Groq's URL. */
+  router?: (groqUrl: string) => Record<string, unknown>;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -64,7 +64,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       { name: "web", kind: "webchat", role: "support", port: port + 1 },
       { name: "orchestrator", kind: "orchestrator", port, apiKeyEnv: "ORCH_API_KEY" },
     ],
-    router: opts.router ?? (opts.providers === false ? {} : {
+    router: opts.router?.(groq.url) ?? (opts.providers === false ? {} : {
       providers: { groq: { kind: "groq", baseUrl: groq.url, model: "llama-3.1-8b-instant", apiKeyEnv: "GROQ_KEY", timeoutMs: 2000 } },
       chain: ["groq"],
       retry: { maxAttempts: 1 },

@@ -14,14 +14,14 @@ describe.skipIf(!available)("orchestrator with the real llama.cpp server", () =>
     const { startLlamaServer } = await import("../support/llama-server.ts");
     llama = await startLlamaServer();
     h = await startHarness({
-      router: {
+      router: () => ({
         providers: {
           groq: { kind: "groq", baseUrl: "http://127.0.0.1:9/openai/v1", model: "llama-3.1-8b-instant", apiKeyEnv: "GROQ_KEY", timeoutMs: 500 },
           local: { kind: "llama-cpp", baseUrl: `${llama.url}/v1`, model: "tiny", timeoutMs: 10_000 },
         },
         chain: ["groq", "local"],
         retry: { maxAttempts: 1 },
-      },
+      }),
       conversation: { maxReplyTokens: 24 },
     });
   }, 60_000);

@@ -170,6 +170,14 @@ describe("orchestrator turns", () => {
     expect(JSON.parse(String(event?.["detail"]))).toMatchObject({ group: "orchestrator", id: dead[0]!.id });
     const logged = h.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "bus message dead-lettered");
     expect(logged?.trace).toBe(traceId);
+    // One message: one failed decision and one cache lookup, whatever the attempts (the dashboard's mix and rate).
+    const counted = h.agent.metrics.render().split("\n").filter((l) =>
+      /^aideazz_(router_decisions|cache_lookups)_total\{/.test(l)
+    );
+    expect(counted.sort()).toEqual([
+      'aideazz_cache_lookups_total{result="miss"} 1',
+      'aideazz_router_decisions_total{outcome="failed",provider="none",tier="simple"} 1',
+    ]);
   });
 
   it("commands: /start greets, /reset forgets the conversation", async () => {
@@ -240,6 +248,31 @@ describe("orchestrator turns", () => {
 });
 
 describe("orchestrator signals", () => {
+  it("counts a provider not called (its quota spent) with the reason as the outcome", async () => {
+    h = await startHarness({
+      router: (groqUrl) => ({
+        providers: {
+          groq: {
+            kind: "groq",
+            baseUrl: groqUrl,
+            model: "llama-3.1-8b-instant",
+            apiKeyEnv: "GROQ_KEY",
+            limits: { requestsPerMinute: 1 },
+          },
+        },
+        chain: ["groq"],
+        retry: { maxAttempts: 1 },
+      }),
+    });
+    h.groq.script({ kind: "ok", text: "First." });
+    await h.ask("c1", "Do you deliver to the Canary Islands?");
+    await h.ask("c2", "Do you deliver to Madeira?");
+    await h.waitForReplies(2, 15_000);
+    const text = h.agent.metrics.render();
+    expect(text).toMatch(/aideazz_provider_requests_total\{model="llama-3.1-8b-instant",outcome="ok",provider="groq"\} 1/);
+    expect(text).toMatch(/aideazz_provider_requests_total\{model="llama-3.1-8b-instant",outcome="skipped_quota",provider="groq"\} [1-9]/);
+  });
+
   it("counts provider attempts, tokens and decisions, and traces each attempt", async () => {
     h = await startHarness();
     h.groq.script({ kind: "server_error" }, { kind: "ok", text: "Recovered." });

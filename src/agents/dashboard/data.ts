@@ -179,6 +179,9 @@ function errorRows(series: readonly StoredSeries[]): { label: string; count: num
   }
   const http5xx = named(series, M.httpRequests).filter((s) => (s.labels["status"] ?? "").startsWith("5"));
   if (http5xx.length > 0) rows.push({ label: "HTTP 5xx", count: total(http5xx) });
+  for (const s of named(series, M.busHandled).filter((s) => s.labels["outcome"] === "dead")) {
+    rows.push({ label: `dead-lettered (${s.labels["topic"]})`, count: total([s]) });
+  }
   const dead = named(series, M.busDeadLetters);
   if (dead.length > 0) {
     rows.push({
@@ -190,7 +193,9 @@ function errorRows(series: readonly StoredSeries[]): { label: string; count: num
   if (flush.length > 0) rows.push({ label: "metrics flush errors", count: total(flush) });
   const providers = named(series, M.providerRequests).filter((s) => s.labels["outcome"] !== "ok");
   for (const s of providers) {
-    rows.push({ label: `${s.labels["provider"]} ${s.labels["outcome"]}`, count: total([s]) });
+    const outcome = s.labels["outcome"] ?? "";
+    const what = outcome.startsWith("skipped_") ? `not called: ${outcome.slice("skipped_".length)}` : outcome;
+    rows.push({ label: `${s.labels["provider"]} ${what}`, count: total([s]) });
   }
   return rows.filter((r) => r.count > 0).sort((a, b) => b.count - a.count);
 }

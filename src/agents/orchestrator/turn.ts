@@ -210,10 +210,16 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   /** Router failures whose attempts are already recorded (from the router's own start). */
   const recorded = new WeakSet<AllProvidersFailedError>();
 
-  /** One metric and trace event per provider attempt (skips are in the route decision's reason). */
+  /**
+   * One metric and trace event per provider attempt; a provider not called (budget, quota, breaker open…) is counted
+   * with its reason as the outcome (on the trace it is in the route decision's reason).
+   */
   function recordAttempts(attempts: readonly AttemptRecord[], traceId: string | undefined, routed: number) {
     for (const a of attempts) {
-      if (a.outcome === "skipped") continue;
+      if (a.outcome === "skipped") {
+        metrics.inc(M.providerRequests, { provider: a.provider, model: a.model, outcome: `skipped_${a.reason ?? "other"}` });
+        continue;
+      }
       const outcome = a.outcome === "ok" ? "ok" : a.status === 429 ? "429" : a.reason === "timeout" ? "timeout" : "error";
       metrics.inc(M.providerRequests, { provider: a.provider, model: a.model, outcome });
       metrics.observe(M.providerLatency, a.latencyMs, { provider: a.provider, model: a.model });
@@ -263,7 +269,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const scope = history.length === 0 && deps.cache && config.cache.enabled ? cacheScope(role.name, role.systemPrompt) : undefined;
     if (scope && deps.cache) {
       const hit = await deps.cache.lookup(scope, msg.text, delivery.signal);
-      metrics.inc(M.cacheLookups, { result: hit ? "hit" : "miss" });
+      // The hit rate is of questions: a retried turn's lookup is not counted again.
+      if (delivery.attempt === 1) metrics.inc(M.cacheLookups, { result: hit ? "hit" : "miss" });
       tracer.event(delivery.traceId, "cache", hit ? { result: "hit", tier: hit.tier, score: hit.score } : { result: "miss" });
       if (hit) {
         sampleCheck(hit, messages);
@@ -410,7 +417,10 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       if (!(err instanceof AllProvidersFailedError)) throw err;
       // Another call (a role's review asking again) failed: its attempts are placed from the turn's start.
       if (!recorded.has(err)) recordAttempts(err.attempts, delivery.traceId, started);
-      metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
+      // Once per message: when its last attempt fails (it is dead-lettered next), not at every retry.
+      if (delivery.attempt >= conv.maxAttempts) {
+        metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
+      }
       log.warn("every provider failed; sending the fallback reply, message stays queued", { trace: delivery.traceId, err });
       await publishReply(scope, conv.fallbackText, "fallback", "fallback");
       throw err;

@@ -191,6 +191,11 @@ export async function seedStore(url: string, now: number, minutes = 60): Promise
       topic: "inbound",
       group: "orchestrator",
     });
+    // One message dead-lettered in the hour, and Claude not called once for want of budget (no randomness used).
+    if (step === minutes * 5 + 1) {
+      orch.metrics.inc(M.busHandled, { topic: "inbound", group: "orchestrator", outcome: "dead" });
+      orch.metrics.inc(M.providerRequests, { provider: "claude", model: "claude-haiku", outcome: "skipped_budget" });
+    }
     tg.metrics.set(M.rss, 61e6 + step * 12_000 + random() * 2e6);
     orch.metrics.set(M.rss, 88e6 + step * 30_000 + random() * 3e6);
     an.metrics.set(M.rss, 58e6 + random() * 1e6);
