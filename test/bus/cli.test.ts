@@ -63,7 +63,8 @@ describe("aideazz bus", () => {
       topic: "inbound",
       group: "orchestrator",
       maxAttempts: 1,
-      handler: () => Promise.reject(new Error("model refused:\n  quota")),
+      handler: () =>
+        Promise.reject(new Error("model refused:\n  quota; no provider answered the simple turn: groq (breaker_open), local (timeout)")),
     });
     await waitFor(async () => (await bus.deadLetters()).length === 2, "two dead letters");
     await c.stop();
@@ -98,9 +99,9 @@ describe("aideazz bus", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
       new RegExp(
-        `^ID\\s+TOPIC\\s+GROUP\\s+KEY\\s+ATTEMPTS\\s+DEAD\\s+LAST ERROR\\n\\s*${
+        `^ID\\s+TOPIC\\s+GROUP\\s+KEY\\s+ATTEMPTS\\s+DEAD\\s+TRACE\\s+LAST ERROR\\n\\s*${
           ids[0]
-        }\\s+inbound\\s+orchestrator\\s+tg:1\\s+1\\s+\\S+ ago\\s+Error: model refused: quota\\n`,
+        }\\s+inbound\\s+orchestrator\\s+tg:1\\s+1\\s+\\S+ ago\\s+\\S+\\s+Error: model refused: quota; no provider answered the simple turn: groq \\(breaker_open\\), local \\(timeout\\)\\n`,
       ),
     );
     const j = await run(["bus", "dlq", "list", "--json", "--limit", "1", ...dbArgs]);

@@ -7,6 +7,7 @@ import { createSqliteBus } from "../../bus/mod.ts";
 import type { Bus, DeadLetter, GroupStats } from "../../bus/mod.ts";
 import { type CliDeps, type Command, defineCommand, UsageError } from "../command.ts";
 import { openReadStore, stringOption } from "../context.ts";
+import { shortTraceId } from "../../trace/mod.ts";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -75,6 +76,7 @@ function statsTable(stats: GroupStats[]): string {
   );
 }
 
+/** The last error is the last column and whole: it is what says why (`aideazz trace <TRACE>` shows the rest). */
 function deadTable(list: DeadLetter[], now: number): string {
   const rows = list.map((d) => [
     String(d.id),
@@ -83,9 +85,10 @@ function deadTable(list: DeadLetter[], now: number): string {
     d.key,
     String(d.attempts),
     `${formatAge(now - d.deadAt)} ago`,
-    d.lastError.replace(/\s+/g, " ").slice(0, 80),
+    d.traceId === undefined ? "—" : shortTraceId(d.traceId),
+    d.lastError.replace(/\s+/g, " "),
   ]);
-  return table(["ID", "TOPIC", "GROUP", "KEY", "ATTEMPTS", "DEAD", "LAST ERROR"], rows, new Set([0, 4]));
+  return table(["ID", "TOPIC", "GROUP", "KEY", "ATTEMPTS", "DEAD", "TRACE", "LAST ERROR"], rows, new Set([0, 4]));
 }
 
 export const busStatsCommand = defineCommand({
