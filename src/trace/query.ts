@@ -5,7 +5,7 @@
  * @module
  */
 import type { Client, Row } from "../store/mod.ts";
-import { type JsonValue, sortTimeline, type TraceEvent, type TraceStage } from "./types.ts";
+import { type JsonValue, sortTimeline, stageRank, type TraceEvent, type TraceStage } from "./types.ts";
 
 function toEvent(r: Row): TraceEvent {
   const e: TraceEvent = {
@@ -102,10 +102,15 @@ export interface TraceSummary {
   chat: string | undefined;
   agents: string[];
   stages: TraceStage[];
-  /** The last stage reached (e.g. `sent`, `dead_letter`). */
+  /**
+   * The last stage reached (e.g. `sent`, `dead_letter`): of the reply's stages (`reply_queued` on) when there are
+   * any, so work done after the send (a lead's extraction) does not hide that it was sent.
+   */
   lastStage: TraceStage;
   events: number;
 }
+
+const REPLY_RANK = stageRank("reply_queued");
 
 export function summarizeTrace(events: readonly TraceEvent[]): TraceSummary | undefined {
   const first = events[0];
@@ -118,7 +123,7 @@ export function summarizeTrace(events: readonly TraceEvent[]): TraceSummary | un
     chat: events.find((e) => e.chat !== undefined)?.chat,
     agents: [...new Set(events.map((e) => e.agent))],
     stages: events.map((e) => e.stage),
-    lastStage: last.stage,
+    lastStage: events.findLast((e) => stageRank(e.stage) >= REPLY_RANK)?.stage ?? last.stage,
     events: events.length,
   };
 }

@@ -15,6 +15,9 @@ describe("orchestrator turns", () => {
     const [reply] = await h.waitForReplies(1);
     expect(reply).toMatchObject({ agent: "web", chatId: "c1", text: "We are open 9 to 5.", inReplyTo: [id], replyKey: `${id}:answer` });
     expect(h.modelCalls()).toBe(0);
+    // Its trace says which FAQ entry answered.
+    const route = h.agent.tracer.peek().find((e) => e.stage === "route");
+    expect(route?.detail).toMatchObject({ tier: "faq", reason: expect.stringMatching(/^faq hours \(/) });
   });
 
   it("answers other questions with the model, with the system prompt and conversation memory", async () => {

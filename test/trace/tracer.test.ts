@@ -12,6 +12,8 @@ import {
   purgeTraceEvents,
   recentTraces,
   shortTraceId,
+  summarizeTrace,
+  type TraceEvent,
   traceIdsOfChat,
 } from "../../src/trace/mod.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -68,6 +70,22 @@ describe("tracer", () => {
       durationMs: 840,
       detail: { provider: "groq", status: "ok" },
     }]);
+  });
+
+  it("a trace's last stage is its reply's: a lead's extraction after the send does not hide `sent`", () => {
+    const at = (stage: TraceEvent["stage"], n: number): TraceEvent => ({
+      traceId: "t",
+      agent: n < 3 ? "wa" : "orchestrator",
+      stage,
+      at: n,
+      seq: n,
+      detail: {},
+    });
+    const events: TraceEvent["stage"][] = ["received", "stored", "claimed", "reply_queued", "sent", "route"];
+    expect(summarizeTrace(events.map(at))?.lastStage).toBe("sent");
+    expect(summarizeTrace([...events, "dead_letter" as const].map(at))?.lastStage).toBe("dead_letter");
+    const unanswered: TraceEvent["stage"][] = ["received", "stored", "claimed", "route"];
+    expect(summarizeTrace(unanswered.map(at))?.lastStage).toBe("route");
   });
 
   it("keeps at most maxBuffered events (oldest dropped, counted) and requeues them when a write fails", () => {

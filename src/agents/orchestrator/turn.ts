@@ -426,6 +426,10 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       throw err;
     }
     metrics.inc(M.routerDecisions, { tier: answer.tier, provider: answer.provider ?? answer.source, outcome: "answered" });
+    // Model and cache answers have their own stages; the others (FAQ, command, limit) say here what answered.
+    if (answer.source !== "model" && answer.source !== "cache") {
+      tracer.event(delivery.traceId, "route", { tier: answer.tier, reason: answer.reason });
+    }
     const latencyMs = now() - started;
     const statements = [decisionStatement(delivery, answer, latencyMs)];
     if (answer.remember) {
