@@ -156,7 +156,13 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     if (r.lost || err instanceof LeaseLostError) {
       markLost(r);
     } else if (ok) {
-      const settle: Settle = { kind: "ack", key, id, fence, ...(r.write ? { with: r.write } : {}) };
+      const settle: Settle = {
+        kind: "ack",
+        key,
+        id,
+        fence,
+        ...(r.write ? { with: r.write, traceId: r.claimed.traceId } : {}),
+      };
       if (r.write) attemptOf.set(settle, attempt);
       pending.push(settle);
       deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: "ack" });
@@ -186,6 +192,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         error: c.lastError,
         trace: c.traceId,
       });
+      deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: "dead" });
       return;
     }
     const r: Running = {

@@ -24,7 +24,7 @@ export interface Claimed {
 export type Settle =
   & Lease
   & (
-    | { kind: "ack"; with?: AckCommit }
+    | { kind: "ack"; with?: AckCommit; traceId?: string | undefined }
     | { kind: "retry"; visibleAt: number; error: string }
     | { kind: "dead"; error: string; traceId?: string | undefined }
   );

@@ -122,6 +122,8 @@ async function readStream(
     if (chunk.type === "delta") {
       if (chunk.text === "") continue;
       text += chunk.text;
+      // Only text a user can see commits the turn to this provider: a blank start may still become an empty answer.
+      if (!seen.text && text.trim() === "") continue;
       seen.text = true;
       onText(text);
       continue;
@@ -200,12 +202,15 @@ export async function walkChain(
     );
     let response: ChatResponse;
     const seen = { text: false };
+    /** What an answer without text reported it used: that much was billed. */
+    let emptyUsage: ChatResponse["usage"] | undefined;
     try {
       const stream = e.provider.stream?.bind(e.provider);
       response = opts.onText && stream
         ? await readStream(e.provider, stream, { ...req, model: e.model }, timer.signal, opts.onText, seen)
         : await e.provider.chat({ ...req, model: e.model }, { signal: timer.signal });
       if (response.text.trim() === "") {
+        emptyUsage = response.usage;
         throw new ProviderError({ provider: e.name, kind: "empty", detail: `finish ${response.finishReason}` });
       }
     } catch (err) {
@@ -218,12 +223,14 @@ export async function walkChain(
       const failedAt = deps.now();
       if (err.tripsBreaker) permit.failure();
       else permit.release();
-      // A timeout: the provider may have generated (and billed) before we hung up; an empty answer was billed.
+      // A timeout: the provider may have generated (and billed) before we hung up. An empty answer was billed what
+      // it reported (its reservation when it reported nothing).
+      const reported = emptyUsage && emptyUsage.inputTokens + emptyUsage.outputTokens > 0 ? emptyUsage : undefined;
       const billed = err.kind === "timeout" || err.kind === "empty";
-      await deps.budget.settle(reservation, billed ? "reserved" : "none");
+      await deps.budget.settle(reservation, reported ?? (billed ? "reserved" : "none"));
       await deps.quota.settle(e.name, e.model, {
         takenTokens: quotaTokens,
-        usedTokens: billed ? quotaTokens : 0,
+        usedTokens: reported ? reported.inputTokens + reported.outputTokens : billed ? quotaTokens : 0,
         rateLimit: err.rateLimit,
         blockForMs: err.kind === "rate_limit" ? err.retryAfterMs : undefined,
       });

@@ -363,4 +363,11 @@ export const migrations: readonly Migration[] = [
       "CREATE INDEX trace_events_received ON trace_events (at, chat) WHERE chat IS NOT NULL",
     ],
   },
+  {
+    // The cache no longer stores a prompt of several lines (a burst, or a question followed by instructions to the
+    // model: one user's steered answer served to others, src/router/cache.ts); those stored before go.
+    version: 68,
+    name: "cache: no prompts of several lines",
+    statements: ["DELETE FROM cache_entries WHERE instr(trim(prompt, char(32, 9, 10, 13)), char(10)) > 0"],
+  },
 ];

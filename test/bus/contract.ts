@@ -214,6 +214,33 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 0, deadLetters: 0 });
     });
 
+    it("a message whose leases expired past maxAttempts is dead-lettered, its trace given to onDeadLetter", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("a", "m", { traceId: "tr-hung" })]);
+      const gate = latch();
+      let claimed = 0;
+      consume(bus, {
+        concurrency: 1,
+        leaseMs: 1_000,
+        heartbeat: false,
+        maxAttempts: 1,
+        handler: async () => {
+          claimed++;
+          await gate.wait(); // a hung handler: its lease expires
+        },
+      });
+      await waitFor(() => claimed === 1, "first delivery");
+      clock.advance(1_001);
+      const dead: { id: number; traceId: string | undefined; error: string }[] = [];
+      consume(bus, { concurrency: 1, maxAttempts: 1, handler: () => Promise.resolve(), onDeadLetter: (d) => dead.push(d) });
+      await waitFor(() => dead.length === 1, "the dead letter");
+      gate.open();
+      const [letter] = await bus.deadLetters();
+      expect(dead).toEqual([{ id: letter!.id, traceId: "tr-hung", error: letter!.lastError }]);
+      expect(letter!.lastError).toMatch(/lease expired/);
+    });
+
     it("a heartbeat keeps a slow handler's lease", async () => {
       const bus = await setup();
       await bus.subscribe("t", "g");

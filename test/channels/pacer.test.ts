@@ -26,4 +26,21 @@ describe("pacer", () => {
     await pacer.wait("c");
     expect(since(t0) - times[2]!).toBeGreaterThanOrEqual(395); // c's second send, a chat gap after its first
   });
+
+  it("keys of one platform chat (a forum's topics) share its gap and its back-off", async () => {
+    const pacer = createPacer({
+      perKeyMs: 300,
+      perSecond: 1_000,
+      now: Date.now,
+      sleep,
+      chatOf: (key) => key.split("/")[0]!,
+    });
+    pacer.defer("-100/5", "chat", Date.now() + 400);
+    const t0 = performance.now();
+    const [topic6, other] = await Promise.all(["-100/6", "-200"].map((k) => pacer.wait(k).then(() => since(t0))));
+    expect(topic6).toBeGreaterThanOrEqual(390); // the group's back-off, though another topic asked for it
+    expect(other).toBeLessThan(300);
+    await pacer.wait("-100");
+    expect(since(t0) - topic6!).toBeGreaterThanOrEqual(295); // the group's gap after its topic's send
+  });
 });

@@ -134,7 +134,7 @@ describe("web chat", () => {
     expect(dead).toEqual([{ id: letter!.id, traceId: expect.any(String), error: "PermanentError: no provider answered" }]);
     expect(await pending()).toBe(false);
     // The typing indicator of the Telegram and WhatsApp agents reads the same.
-    const typing = () => turnPending(ch.running.store.client, "web", SESSION, 0);
+    const typing = () => turnPending(ch.running.store.client, "web", SESSION, Date.now() - 120_000); // typing.maxMs
     expect(await typing()).toBe(false);
     expect(await ch.bus.retryDeadLetter(letter!.id)).toBe(true);
     expect(await pending()).toBe(true);

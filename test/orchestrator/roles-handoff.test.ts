@@ -160,12 +160,29 @@ describe("human handoff", () => {
       ["tg-ops", "-1007/3", "Sent to #1 web:c6."],
       ["web", "c6", "Hello from the team."],
     ]);
-    // Another group's topic is not the operator.
+    // The group's General topic is the operator's too; another group's topic is not.
+    await h.ask(OPERATOR.agent, "-1007", "/list");
+    await h.waitForReplies(5);
+    expect(h.replies[4]).toMatchObject({ chatId: "-1007", text: expect.stringMatching(/^Waiting for a person:/) });
     h.groq.script({ kind: "ok", text: "Hi!" });
     await h.ask(OPERATOR.agent, "-10077/3", "/list");
-    await h.waitForReplies(5);
-    expect(h.replies[4]).toMatchObject({ chatId: "-10077/3", text: "Hi!" });
+    await h.waitForReplies(6);
+    expect(h.replies[5]).toMatchObject({ chatId: "-10077/3", text: "Hi!" });
     expect(h.modelCalls()).toBe(1);
+  });
+
+  it("an operator named as one topic of a forum takes commands from the group's other topics too", async () => {
+    h = await start({ agent: OPERATOR.agent, chatId: "-1008/5" });
+    await h.ask("web", "c7", "/human");
+    await h.waitForReplies(2);
+    expect(toOperator()[0]).toMatchObject({ chatId: "-1008/5", kind: "notice" });
+    await h.ask(OPERATOR.agent, "-1008", "/reply 1 Hello from General.");
+    await h.waitForReplies(4);
+    expect(sorted(h.replies.slice(2).map((r) => [r.agent, r.chatId, r.text]))).toEqual([
+      ["tg-ops", "-1008", "Sent to #1 web:c7."],
+      ["web", "c7", "Hello from General."],
+    ]);
+    expect(h.modelCalls()).toBe(0);
   });
 
   it("a second /human while paused is forwarded, not a second handoff; /close closes and resumes", async () => {

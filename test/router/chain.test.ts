@@ -246,6 +246,11 @@ describe("chain", () => {
           finishReason: "stop",
         });
       },
+      async *stream(req) {
+        calls.push(`${name} stream`);
+        yield { type: "delta", text };
+        yield { type: "end", finishReason: "stop", model: req.model };
+      },
     });
     const calls: string[] = [];
     const entry = (provider: ChatProvider): ChainEntry => ({
@@ -270,6 +275,12 @@ describe("chain", () => {
     expect(calls).toEqual(["mute", "fine"]);
     expect(decision.reason).toBe("fallback after mute empty");
     expect(h.router.breakerStates()["mute"]).toBe("closed");
+    // Streamed: a blank start shows the user nothing, so the next provider may still answer.
+    const seen: string[] = [];
+    const streamed = await h.router.routeStream(ask(), (t) => seen.push(t));
+    expect(streamed.response.text).toBe("Hello!");
+    expect(calls.slice(2)).toEqual(["mute stream", "fine stream"]);
+    expect(seen).toEqual(["Hello!"]);
   });
 
   it("a caller's abort (shutdown) ends the walk with the caller's reason", async () => {
@@ -321,5 +332,21 @@ describe("chain", () => {
     expect(afterTimeout.dayReservedUsd).toBe(0);
     await h.router.route(ask());
     expect((await h.router.budget.status()).daySpentUsd).toBe(afterTimeout.daySpentUsd);
+  });
+
+  it("an empty paid answer is charged what it reported, not its whole reservation", async () => {
+    const h = await harness({
+      providers: { ...providers(), claude: { ...providers().claude, timeoutMs: 200 } },
+      chain: ["claude", "local"],
+      budget: { prices, dailyUsd: 10 },
+      retry: { maxAttempts: 1 },
+    }, { store: ts });
+    claude.script({ kind: "hang" }, { kind: "ok", text: "", stopReason: "refusal" });
+    await h.router.route(ask());
+    const reservation = (await h.router.budget.status()).daySpentUsd; // a timeout is charged its reservation
+    expect((await h.router.route(ask())).response.provider).toBe("local");
+    const empty = (await h.router.budget.status()).daySpentUsd - reservation;
+    expect(empty).toBeGreaterThan(0);
+    expect(empty).toBeLessThan(reservation / 2);
   });
 });

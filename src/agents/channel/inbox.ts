@@ -13,6 +13,7 @@
  */
 import type { InboundMessage } from "../../bus/envelopes.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
+import { ORCHESTRATOR_GROUP } from "./spine.ts";
 
 /**
  * Records stored inbound messages in their order, each with the id of the bus message it was published as (the
@@ -57,9 +58,9 @@ export async function turnPending(
 ): Promise<boolean> {
   const rs = await client.execute({
     sql: `SELECT 1 FROM chat_inbox i WHERE agent = ? AND chat_id = ? AND state = 'pending' AND received_at >= ?
-        AND NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = i.bus_id)
+        AND NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = i.bus_id AND grp = ?)
       LIMIT 1`,
-    args: [agent, chatId, since],
+    args: [agent, chatId, since, ORCHESTRATOR_GROUP],
   });
   return rs.rows.length > 0;
 }

@@ -15,6 +15,8 @@ export interface PacerOptions {
   perSecond: number;
   now: () => number;
   sleep: Sleep;
+  /** The platform's chat of a key, whose limits it shares (a Telegram forum topic's: its group). Default: the key. */
+  chatOf?: (key: string) => string;
 }
 
 export interface Pacer {
@@ -39,8 +41,10 @@ export function createPacer(opts: PacerOptions): Pacer {
     for (const [k, at] of nextByKey) if (at < t - FORGET_AFTER_MS) nextByKey.delete(k);
   };
 
+  const chatOf = opts.chatOf ?? ((key: string) => key);
   return {
-    async wait(key, signal) {
+    async wait(topicKey, signal) {
+      const key = chatOf(topicKey);
       const t = opts.now();
       sweep(t);
       // First the chat's own slot (its gap, its back-off), reserved at once; the global slot only once that is
@@ -54,7 +58,8 @@ export function createPacer(opts: PacerOptions): Pacer {
       if (at > chatAt) nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, at + opts.perKeyMs));
       if (at > t2) await opts.sleep(at - t2, signal);
     },
-    defer(key, scope, until) {
+    defer(topicKey, scope, until) {
+      const key = chatOf(topicKey);
       if (scope === "all") nextGlobal = Math.max(nextGlobal, until);
       else nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));
     },

@@ -131,7 +131,14 @@ export async function createTelegramAgent(
     else if (isTokenRefused(code)) apiHealth = { ok: false, detail: `the Bot API refused the bot token (${code})` };
   };
   const transport = createTelegramTransport({ api, client: store.client, agent: agent.name, onResult: tokenRefused });
-  const pacer = createPacer({ perKeyMs: tg.pacing.perChatMs, perSecond: tg.pacing.perSecond, now, sleep });
+  // A forum's topics share their group's limits: paced and backed off as one chat.
+  const pacer = createPacer({
+    perKeyMs: tg.pacing.perChatMs,
+    perSecond: tg.pacing.perSecond,
+    now,
+    sleep,
+    chatOf: (key) => String(toTarget(key).chatId),
+  });
   const stream = agent.experience.stream;
   const handler = createEgressHandler({
     channel: "telegram",

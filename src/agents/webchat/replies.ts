@@ -6,6 +6,7 @@
  * @module
  */
 import { type Client, purgeInChunks } from "../../store/mod.ts";
+import { ORCHESTRATOR_GROUP } from "../channel/spine.ts";
 
 export interface StoredReply {
   seq: number;
@@ -60,10 +61,10 @@ export async function repliesAfter(
 export async function awaitingReply(client: Client, agent: string, sessionId: string, since: number): Promise<boolean> {
   const rs = await client.execute({
     sql: `SELECT 1 FROM chat_inbox i WHERE agent = ?1 AND chat_id = ?2 AND received_at >= ?3 AND ((state = 'pending'
-          AND NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = i.bus_id))
+          AND NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = i.bus_id AND grp = ?4))
         OR (state = 'answered' AND NOT EXISTS (SELECT 1 FROM webchat_replies WHERE reply_key = i.reply_key || '#0')))
       LIMIT 1`,
-    args: [agent, sessionId, since],
+    args: [agent, sessionId, since, ORCHESTRATOR_GROUP],
   });
   return rs.rows.length > 0;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { z } from "zod";
-import { ProviderError, type ProviderErrorKind } from "../errors.ts";
+import { kindOfStatus, ProviderError, type ProviderErrorKind } from "../errors.ts";
 import { type Endpoint, postJson, readErrorText, readJson, toHttpError, toTransportError } from "./http.ts";
 import { type OpenAIHeaderPeriods, openAIRateLimit } from "./ratelimit.ts";
 import { parseSseJson, readSse } from "./sse.ts";
@@ -61,8 +61,26 @@ const chunkSchema = z.object({
   x_groq: z.object({ usage: usageSchema.optional() }).optional(),
   // llama-server reports token counts as `timings` even when usage was not asked for.
   timings: z.object({ prompt_n: z.number(), predicted_n: z.number() }).optional(),
-  error: z.object({ message: z.string().optional() }).optional(),
+  error: z.object({ message: z.string().optional(), code: z.unknown().optional() }).optional(),
 });
+
+/**
+ * The kind of an error reported mid-stream (`data: {"error": …}`, or an old llama-server's `error: {…}` line) by its
+ * HTTP-like code: a prompt over the context is a bad request (not retried, no breaker), one without a code a server
+ * fault.
+ */
+function streamErrorKind(code: unknown): ProviderErrorKind {
+  return typeof code === "number" ? kindOfStatus(code) : "server";
+}
+
+/** The `code` of an old llama-server's `error:` line, when it is JSON that has one. */
+function errorLineCode(data: string): unknown {
+  try {
+    return (JSON.parse(data) as { code?: unknown } | null)?.code;
+  } catch {
+    return undefined;
+  }
+}
 
 const errorBodySchema = z.object({
   error: z.object({
@@ -200,12 +218,12 @@ export function createOpenAICompatibleProvider(
             return;
           }
           const chunk = ev.event === "error"
-            ? undefined
+            ? { error: { code: errorLineCode(ev.data) } }
             : parseSseJson(ev.data, chunkSchema, opts.name, res.status, "stream chunk");
-          if (!chunk || chunk.error) {
+          if (chunk.error) {
             throw new ProviderError({
               provider: opts.name,
-              kind: "server",
+              kind: streamErrorKind(chunk.error.code),
               status: res.status,
               detail: "error inside the stream",
             });

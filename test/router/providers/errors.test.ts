@@ -193,6 +193,24 @@ describe("provider errors", () => {
       for await (const _ of p.stream!(req, { signal: AbortSignal.timeout(5_000) })) { /* drain */ }
     })());
     expect(err).toBeInstanceOf(ProviderError);
-    expect(err).toMatchObject({ kind: "server", retriable: true });
+    // Its code says what it is: a prompt over the context is a bad request, not retried and no breaker.
+    expect(err).toMatchObject({ kind: "bad_request", retriable: false, tripsBreaker: false });
+  });
+
+  it("an error chunk mid-stream is classified by its code; one without a code is a server fault", async () => {
+    const streamOf = (events: string) =>
+      createLlamaCppProvider({ name: "llama", baseUrl: "http://127.0.0.1:9/v1" }, {
+        now: Date.now,
+        fetch: () =>
+          Promise.resolve(new Response(events, { status: 200, headers: { "content-type": "text/event-stream" } })),
+      });
+    const drain = (p: ChatProvider) =>
+      failure((async () => {
+        for await (const _ of p.stream!(req, { signal: AbortSignal.timeout(5_000) })) { /* drain */ }
+      })());
+    const coded = 'data: {"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}\n\n';
+    expect(await drain(streamOf(coded))).toMatchObject({ kind: "overloaded", retriable: true });
+    const bare = 'data: {"error":{"message":"boom"}}\n\n';
+    expect(await drain(streamOf(bare))).toMatchObject({ kind: "server", retriable: true });
   });
 });

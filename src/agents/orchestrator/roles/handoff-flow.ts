@@ -50,13 +50,14 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
   const { handoffs, send, now } = deps;
   const operators = [...deps.roles.values()].flatMap((r) => (r.operator ? [r.operator] : []));
 
-  // A forum group named as the operator chat: a command from any of its topics (`<chat>/<thread>`) is the operator's.
-  const operatorOf = (msg: InboundMessage): OperatorConfig | undefined =>
-    msg.channel === "telegram"
-      ? operators.find((o) =>
-        o.agent === msg.agent && (o.chatId === msg.chatId || msg.chatId.startsWith(`${o.chatId}/`))
-      )
-      : undefined;
+  // The operator's chat, or another topic of its forum group (`<chat>/<thread>`): a command from any topic of the
+  // group is the operator's (the exact chat first, when two roles name topics of one group).
+  const group = (chatId: string) => chatId.split("/")[0];
+  const operatorOf = (msg: InboundMessage): OperatorConfig | undefined => {
+    if (msg.channel !== "telegram") return undefined;
+    const mine = operators.filter((o) => o.agent === msg.agent);
+    return mine.find((o) => o.chatId === msg.chatId) ?? mine.find((o) => group(o.chatId) === group(msg.chatId));
+  };
   const resumedText = (agent: string) => (deps.roleOfAgent(agent)?.handoff ?? DEFAULT_HANDOFF).resumedText;
 
   async function operatorMessage(msg: InboundMessage, delivery: Delivery, operator: OperatorConfig) {
