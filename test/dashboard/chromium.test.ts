@@ -58,6 +58,8 @@ describe("dashboard in Chromium", () => {
       const page = await context.newPage();
       const requests: string[] = [];
       page.on("request", (r) => requests.push(r.url()));
+      const failed: string[] = [];
+      page.on("response", (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
       // The orchestrator stopped cleanly: shown as stopped, without an uptime.
       await agent.running.store.client.execute(
         "UPDATE agent_heartbeats SET stopped_at = seen_at WHERE agent = 'orchestrator'",
@@ -136,6 +138,7 @@ describe("dashboard in Chromium", () => {
       expect(steps).toBe(8); // received, stored, claimed, cache, route, provider, reply_queued, dead_letter
       await page.screenshot({ path: join(ARTIFACTS, "dashboard-trace.png"), fullPage: true });
       expect(violations).toEqual([]);
+      expect(failed).toEqual([]);
       await context.close();
     },
     120_000,
@@ -170,6 +173,8 @@ describe("dashboard in Chromium", () => {
     const res = await context.request.get(`${agent.base}/`);
     expect(res.status()).toBe(401);
     expect(res.headers()["www-authenticate"]).toBe('Basic realm="aideazz dashboard"');
+    // What a browser asks for beside each page: no 404 logged and counted every time.
+    expect((await context.request.get(`${agent.base}/favicon.ico`)).status()).toBe(204);
     await context.close();
   }, 60_000);
 });

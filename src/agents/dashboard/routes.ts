@@ -73,6 +73,8 @@ export function mountDashboard(app: Hono, o: DashboardOptions): void {
     );
   });
   app.get("/api/dashboard", async (c) => c.json(await load(windowOf(c.req.query("window")).ms)));
+  // Browsers ask for it on every page: nothing to show, and no 404 to count.
+  app.get("/favicon.ico", (c) => c.body(null, 204));
   app.get("/traces/:id", async (c) => {
     const id = c.req.param("id").toLowerCase();
     if (!isTraceIdOrPart(id)) return c.html(await renderTracePage(id, []), 404);
