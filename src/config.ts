@@ -118,7 +118,14 @@ const webchatSchema = z.strictObject({
   title: z.string().min(1).max(100).default("Chat with us").describe("Title shown on the chat page"),
   maxTextLength: z.number().int().min(1).max(4_096).default(2_000).describe("Longest message a visitor may send"),
   pollMs: z.number().int().min(250).max(10_000).default(1_000).describe("How often the page asks for new replies"),
-}).default({ title: "Chat with us", maxTextLength: 2_000, pollMs: 1_000 });
+  perAddressPerMinute: z.number().int().min(0).default(30).describe(
+    "Messages one client address may post per minute (over it: 429, nothing stored); 0 = no limit. The session is the browser's to choose, so this is what bounds one client's model calls",
+  ),
+  clientAddressHeader: z.string().regex(/^[A-Za-z0-9-]+$/, "a header name such as x-forwarded-for").optional()
+    .describe(
+      "Behind your own reverse proxy: the header it sets to the client's address (its last value is used, e.g. x-forwarded-for or x-real-ip); without it every visitor has the proxy's address",
+    ),
+}).default({ title: "Chat with us", maxTextLength: 2_000, pollMs: 1_000, perAddressPerMinute: 30 });
 
 const agentSchema = z.discriminatedUnion("kind", [
   z.strictObject({ ...agentBase, kind: z.literal("telegram"), telegram: telegramSchema, experience: telegramExperienceSchema.prefault({}) }),

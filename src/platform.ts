@@ -27,10 +27,16 @@ export interface Server {
   close(): Promise<void>;
 }
 
+/** What the server knows of a request besides the request (a Hono app reads it as `c.env`). */
+export interface ConnInfo {
+  /** The peer's IP address (a proxy's, when one is in front). */
+  remoteAddr: string;
+}
+
 export interface ServeOptions {
   port: number;
   hostname: string;
-  fetch: (req: Request) => Response | Promise<Response>;
+  fetch: (req: Request, info: ConnInfo) => Response | Promise<Response>;
 }
 
 /** Starts an HTTP server; resolves once it listens (port 0 picks a free port). */
@@ -41,7 +47,7 @@ export async function serve(opts: ServeOptions): Promise<Server> {
     try {
       server = Deno.serve(
         { port: opts.port, hostname: opts.hostname, onListen: (addr) => resolve(addr.port) },
-        opts.fetch,
+        (req, info) => opts.fetch(req, { remoteAddr: info.remoteAddr.hostname }),
       );
     } catch (err) {
       throw listenError(opts, err);
@@ -50,7 +56,9 @@ export async function serve(opts: ServeOptions): Promise<Server> {
     return { port, hostname: opts.hostname, close: () => server.shutdown() };
   }
   const { createAdaptorServer } = await import("@hono/node-server");
-  const server = createAdaptorServer({ fetch: opts.fetch });
+  const server = createAdaptorServer({
+    fetch: (req, env) => opts.fetch(req, { remoteAddr: env.incoming.socket.remoteAddress ?? "" }),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err) => reject(listenError(opts, err)));
     server.listen(opts.port, opts.hostname, () => resolve());

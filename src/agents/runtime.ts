@@ -201,7 +201,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
 
   let server: Server;
   try {
-    server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: app.fetch });
+    server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: (req, info) => app.fetch(req, info) });
     await instance.start?.();
     flusher.start();
     tracePurges.start(0);

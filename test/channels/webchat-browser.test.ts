@@ -211,4 +211,32 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
     },
     90_000,
   );
+
+  it("a refused message says why on the page (over the per-address limit)", async () => {
+    const ch: Channel = await startChannel({
+      dir,
+      dbFile: "refused.db",
+      secrets: {},
+      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+      agent: { name: "webchat", kind: "webchat", role: "support", webchat: { perAddressPerMinute: 1 } },
+    });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${ch.url}/`);
+      for (const text of ["First question", "Second question"]) {
+        await page.getByLabel("Message").fill(text);
+        await page.getByLabel("Message").press("Enter");
+      }
+      const note = page.locator(".msg.note");
+      await note.waitFor({ timeout: 10_000 });
+      expect(await note.textContent()).toMatch(
+        /^Your message could not be sent \(too many messages; try again in \d+ s\)\. Please try again\.$/,
+      );
+      expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(1);
+    } finally {
+      await browser.close();
+      await ch.stop();
+    }
+  }, 60_000);
 });

@@ -141,6 +141,49 @@ describe("web chat", () => {
     expect(await typing()).toBe(true);
   });
 
+  it("one client address may post perAddressPerMinute messages a minute, whatever sessions it makes up", async () => {
+    await ch.stop();
+    ch = await startChannel({
+      dir,
+      dbFile: `web-${db++}.db`,
+      secrets: {},
+      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+      agent: {
+        name: "web",
+        kind: "webchat",
+        role: "support",
+        webchat: { perAddressPerMinute: 3, clientAddressHeader: "x-forwarded-for" },
+      },
+    });
+    const from = (addr: string, n: number) =>
+      fetch(`${ch.url}/api/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": `203.0.113.9, ${addr}` },
+        body: JSON.stringify({ session: crypto.randomUUID(), id: id(100 + n), text: `hello ${n}` }),
+      });
+    const statuses = [];
+    for (let n = 0; n < 5; n++) statuses.push((await from("198.51.100.7", n)).status);
+    expect(statuses).toEqual([202, 202, 202, 429, 429]);
+    const refused = await from("198.51.100.7", 5);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await refused.json()).error).toMatch(/^too many messages; try again in \d+ s$/);
+    // Another client (the proxy's last entry) is not held up; nothing refused was stored.
+    expect((await from("198.51.100.8", 6)).status).toBe(202);
+    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(4);
+    // Without the header setting, the peer's own address counts (here 127.0.0.1), and a forged header is ignored.
+    await ch.stop();
+    ch = await startChannel({
+      dir,
+      dbFile: `web-${db++}.db`,
+      secrets: {},
+      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+      agent: { name: "web", kind: "webchat", role: "support", webchat: { perAddressPerMinute: 2 } },
+    });
+    const direct = [];
+    for (let n = 0; n < 3; n++) direct.push((await from(`192.0.2.${n}`, 10 + n)).status);
+    expect(direct).toEqual([202, 202, 429]);
+  });
+
   it("delivers replies from outbound.<agent> to the page, in order, once per reply key", async () => {
     const reply = (text: string, replyKey: string): OutboundReply => ({
       agent: "web",

@@ -97,6 +97,8 @@ export async function createWebchatAgent(
         log,
         now: deps.now,
         ingest,
+        perAddressPerMinute: agent.webchat.perAddressPerMinute,
+        clientAddressHeader: agent.webchat.clientAddressHeader,
       });
     },
     start() {

@@ -57,17 +57,18 @@ function add(cls, text) {
   log.scrollTop = log.scrollHeight;
 }
 function showTyping() { typing.hidden = sending === 0 && !pending; log.scrollTop = log.scrollHeight; }
+// Resolves to "" once stored, else to why not (the server's words for a refusal; 5xx and network errors are retried).
 async function send(text, id) {
   for (let i = 0; i < 5; i++) {
     try {
       const res = await fetch("api/messages", { method: "POST", headers: { "content-type": "application/json" },
         body: JSON.stringify({ session, id, text }) });
-      if (res.ok) return true;
-      if (res.status < 500) return false;
+      if (res.ok) return "";
+      if (res.status < 500) return (await res.json().catch(() => ({}))).error || "refused";
     } catch {}
     await new Promise((r) => setTimeout(r, 1000 * (i + 1)));
   }
-  return false;
+  return "no answer from the server";
 }
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -76,10 +77,10 @@ form.addEventListener("submit", async (e) => {
   input.value = "";
   add("me", text);
   sending++; showTyping();
-  const sent = await send(text.slice(0, cfg.maxTextLength), uuid());
+  const failed = await send(text.slice(0, cfg.maxTextLength), uuid());
   sending--;
-  if (sent) pending = true; // until the next poll says otherwise
-  else add("note", "Your message could not be sent. Please try again.");
+  if (!failed) pending = true; // until the next poll says otherwise
+  else add("note", "Your message could not be sent (" + failed + "). Please try again.");
   showTyping();
 });
 input.addEventListener("keydown", (e) => {

@@ -5,10 +5,11 @@
  *
  * @module
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { Logger } from "../../log.ts";
+import type { ConnInfo } from "../../platform.ts";
 import type { Client } from "../../store/mod.ts";
 import { isBlank } from "../channel/inbound.ts";
 import { ingressFailure } from "../channel/ingress.ts";
@@ -23,6 +24,30 @@ export interface WebchatRoutesOptions {
   now: () => number;
   /** Commits one visitor message (throws when the store cannot). */
   ingest(msg: { session: string; id: string; text: string }): Promise<void>;
+  /** Messages one client address may post per minute (0: no limit), and the header naming it behind a proxy. */
+  perAddressPerMinute: number;
+  clientAddressHeader?: string | undefined;
+}
+
+/**
+ * Counts each client address's messages in fixed one-minute windows. Returns 0 when `addr` may post now, else the
+ * seconds until it may.
+ */
+function createAddressLimit(perMinute: number, now: () => number): (addr: string) => number {
+  const windows = new Map<string, { start: number; count: number }>();
+  let swept = 0;
+  return (addr) => {
+    const t = now();
+    if (t - swept > 60_000) {
+      swept = t;
+      for (const [a, w] of windows) if (t - w.start >= 60_000) windows.delete(a);
+    }
+    let w = windows.get(addr);
+    if (!w || t - w.start >= 60_000) windows.set(addr, w = { start: t, count: 0 });
+    if (w.count >= perMinute) return Math.max(1, Math.ceil((w.start + 60_000 - t) / 1000));
+    w.count++;
+    return 0;
+  };
 }
 
 /** Lower-cased: the same session however a client spells its UUID. */
@@ -50,10 +75,21 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
   // Browsers ask for it on every page load; there is none.
   app.get("/favicon.ico", (c) => c.body(null, 204));
 
+  const limit = opts.perAddressPerMinute > 0 ? createAddressLimit(opts.perAddressPerMinute, opts.now) : undefined;
+  const header = opts.clientAddressHeader;
+  const addressOf = (c: Context) =>
+    (header ? c.req.header(header)?.split(",").at(-1)?.trim() : undefined) ||
+    (c.env as ConnInfo | undefined)?.remoteAddr || "unknown";
+
   app.post(
     "/api/messages",
     bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: "message too large" }, 413) }),
     async (c) => {
+      const waitS = limit?.(addressOf(c)) ?? 0;
+      if (waitS > 0) {
+        c.header("Retry-After", String(waitS));
+        return c.json({ error: `too many messages; try again in ${waitS} s` }, 429);
+      }
       const body: unknown = await c.req.json().catch(() => undefined);
       const parsed = messageSchema.safeParse(body);
       if (!parsed.success) {
