@@ -63,6 +63,11 @@ export function formatPercent(ratio: number): string {
   return `${p < 10 && p !== 0 ? p.toFixed(1) : Math.round(p)}%`;
 }
 
+/** A share that must not look whole unless it is (answered 99.9%, not 100%, when one message failed). */
+export function formatPercentDown(ratio: number): string {
+  return ratio >= 1 ? "100%" : `${Math.floor(ratio * 1000) / 10}%`;
+}
+
 /** A value in the unit its metric name says. */
 export function formatByName(name: string, v: number): string {
   if (name.endsWith("_ms")) return formatMs(v);

@@ -20,8 +20,10 @@ export interface Kpis {
   cacheHitRate?: number;
   /** false hits / hits. */
   cacheFalseHitRate?: number;
-  /** Turns answered per provider (router decisions). */
+  /** Messages answered per provider (router decisions; `none`: every provider failed on the last attempt). */
   providerMix?: Record<string, number>;
+  /** Share of the orchestrator's messages answered (not failed on their last attempt): its decisions. */
+  answerRate?: number;
   /** Turns per tier. */
   tierMix?: Record<string, number>;
   costUsd?: number;
@@ -93,6 +95,8 @@ export function computeKpis(series: readonly StoredSeries[]): Kpis {
   if (falseHits !== undefined && hits > 0) k.cacheFalseHitRate = falseHits / hits;
   const decisions = named(series, M.routerDecisions);
   set("providerMix", sumBy(decisions, (s) => s.labels["provider"] ?? "?"));
+  const decided = total(decisions);
+  if (decided > 0) k.answerRate = 1 - total(decisions.filter((s) => s.labels["outcome"] === "failed")) / decided;
   set("tierMix", sumBy(decisions, (s) => s.labels["tier"] ?? "?"));
   set("costUsd", totalOf(series, M.cost));
   set("tokens", totalOf(series, M.tokens));

@@ -56,6 +56,7 @@ export {
   formatCount,
   formatMs,
   formatPercent,
+  formatPercentDown,
   formatUsd,
   sparkline,
 } from "./format.ts";

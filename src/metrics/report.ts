@@ -12,6 +12,7 @@ import {
   formatCount,
   formatMs,
   formatPercent,
+  formatPercentDown,
   formatUsd,
   sparkline,
 } from "./format.ts";
@@ -136,6 +137,7 @@ function summaryLines(k: Kpis, windowMs: number): string[] {
   if (k.messagesIn !== undefined) {
     parts[0]!.push(`messages in ${formatCount(k.messagesIn)} · out ${formatCount(k.messagesOut ?? 0)}`);
   }
+  if (k.answerRate !== undefined) parts[0]!.push(`answered ${formatPercentDown(k.answerRate)}`);
   if (k.replyLatency) {
     const l = k.replyLatency;
     parts[0]!.push(`reply p50 ${formatMs(l.p50)} · p90 ${formatMs(l.p90)} · p99 ${formatMs(l.p99)}`);

@@ -102,7 +102,7 @@ describe("dashboard in Chromium", () => {
         (await page.$$eval(`#${id} svg path.bar`, (els) => els.map((e) => e.getAttribute("d") ?? ""))).filter(
           (d) => /^M[\d.]+ [\d.]+ [vh]-?[\d.]+/.test(d) && !/[vh]0 /.test(d),
         );
-      expect((await bars("providers")).length).toBe(4); // cache, groq, claude, local
+      expect((await bars("providers")).length).toBe(5); // cache, groq, claude, local, none (the failed message)
       expect((await bars("spend")).length).toBeGreaterThanOrEqual(13);
       expect(await page.$$eval("#spend svg path.ref", (els) => els.length)).toBe(1);
       expect((await bars("quota")).length).toBe(3);
@@ -123,6 +123,8 @@ describe("dashboard in Chromium", () => {
       expect([orchestrator?.[2], orchestrator?.[5]]).toEqual(["stopped", "—"]);
       expect(await page.$$eval("#traces tbody tr", (els) => els.length)).toBe(seed.traceIds.length);
       expect(await page.locator(".kpi-value").first().textContent()).toMatch(/^\d[\d.]*k? \/ \d[\d.]*k?$/);
+      // One message of the hour failed: the share answered is short of 100 %.
+      expect(await page.locator(".kpi-sub").first().textContent()).toMatch(/^answered 99\.\d%$/);
       const lock = page.locator(".kpi", { has: page.locator(".kpi-label", { hasText: "write lock held" }) });
       expect(await lock.locator(".kpi-value").textContent()).toMatch(/^\d+(\.\d)?%$/);
       expect(await lock.locator(".kpi-sub").textContent()).toMatch(/^wait p99 \d/);

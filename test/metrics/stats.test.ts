@@ -37,6 +37,8 @@ describe("aideazz stats", () => {
     );
     expect(out).toMatch(/reply p50 \d+ ms · p90 \d(\.\d)? s · p99 \d(\.\d)? s/);
     expect(out).toContain(`cache hit rate ${Math.round((seed.cacheHits / seed.cacheLookups) * 100)}%`);
+    expect(seed.failed).toBe(1);
+    expect(out).toContain(`answered ${Math.floor((1 - seed.failed / seed.decisions) * 1000) / 10}%`);
     expect(out).toMatch(/providers cache \d+%, groq \d+%, claude \d+%, local \d(\.\d)?%/);
     const lock = out.match(/write lock held (\d+(?:\.\d)?)% of the time · wait p99 (\d(?:\.\d+)?) ms/);
     expect(Number(lock?.[1])).toBeCloseTo((seed.lockHeldMs / 3_600_000) * 100, 0); // the seed's holds over 1 h

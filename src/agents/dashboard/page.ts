@@ -12,6 +12,7 @@ import {
   formatDuration,
   formatMs,
   formatPercent,
+  formatPercentDown,
   formatUsd,
 } from "../../metrics/mod.ts";
 import { shortTraceId } from "../../trace/mod.ts";
@@ -59,6 +60,7 @@ ${
       k.messagesIn === undefined
         ? undefined
         : `${formatCount(k.messagesIn)} / ${formatCount(k.messagesOut ?? 0)}`,
+      k.answerRate === undefined ? undefined : `answered ${formatPercentDown(k.answerRate)}`,
     )
   }
 ${

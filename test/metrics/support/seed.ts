@@ -36,6 +36,9 @@ export interface SeedResult {
   messagesOut: number;
   cacheHits: number;
   cacheLookups: number;
+  /** Router decisions, and those that failed (a message every provider failed on its last attempt). */
+  decisions: number;
+  failed: number;
   /** Milliseconds of write-lock hold observed, all agents. */
   lockHeldMs: number;
 }
@@ -69,7 +72,7 @@ export async function seedStore(url: string, now: number, minutes = 60): Promise
     metrics.inc(M.agentStarts);
     return { metrics, loop };
   };
-  const totals = { messagesIn: 0, messagesOut: 0, cacheHits: 0, cacheLookups: 0, lockHeldMs: 0 };
+  const totals = { messagesIn: 0, messagesOut: 0, cacheHits: 0, cacheLookups: 0, lockHeldMs: 0, decisions: 0, failed: 0 };
 
   // Spend of the 13 previous UTC days, written by an orchestrator of those days (hourly rollups are kept 90 days).
   const day = 86_400_000;
@@ -122,7 +125,8 @@ export async function seedStore(url: string, now: number, minutes = 60): Promise
         : r < 0.85
         ? ["complex", "claude", "claude-haiku"]
         : ["simple", "local", "qwen2.5-0.5b"];
-      orch.metrics.inc(M.routerDecisions, { tier: tier!, provider: provider!, outcome: "ok" });
+      orch.metrics.inc(M.routerDecisions, { tier: tier!, provider: provider!, outcome: "answered" });
+      totals.decisions++;
       if (!hit) {
         const latency = provider === "claude" ? 900 + random() * 1_500 : 250 + random() * 700;
         orch.metrics.inc(M.providerRequests, { provider: provider!, model: model!, outcome: "ok" });
@@ -194,6 +198,9 @@ export async function seedStore(url: string, now: number, minutes = 60): Promise
     // One message dead-lettered in the hour, and Claude not called once for want of budget (no randomness used).
     if (step === minutes * 5 + 1) {
       orch.metrics.inc(M.busHandled, { topic: "inbound", group: "orchestrator", outcome: "dead" });
+      orch.metrics.inc(M.routerDecisions, { tier: "simple", provider: "none", outcome: "failed" });
+      totals.decisions++;
+      totals.failed++;
       orch.metrics.inc(M.providerRequests, { provider: "claude", model: "claude-haiku", outcome: "skipped_budget" });
     }
     tg.metrics.set(M.rss, 61e6 + step * 12_000 + random() * 2e6);
