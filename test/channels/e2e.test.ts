@@ -90,19 +90,18 @@ afterAll(async () => {
   await cleanup();
 });
 
+/** Telegram's webhook call with one update. */
+const post = (u: unknown) =>
+  fetch(`http://127.0.0.1:${ports["tg"]}/telegram/webhook`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secrets.TG_SECRET },
+    body: JSON.stringify(u),
+  });
+
 describe("end to end: webhook → orchestrator → one reply", () => {
   it(
     "telegram: the same update 5× in a row and 5× concurrently → one FAQ answer sent; /start → one greeting",
     async () => {
-      const post = (u: unknown) =>
-        fetch(`http://127.0.0.1:${ports["tg"]}/telegram/webhook`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "X-Telegram-Bot-Api-Secret-Token": secrets.TG_SECRET,
-          },
-          body: JSON.stringify(u),
-        });
       const question = makeUpdate(telegramFixture("text"), {
         updateId: 1,
         chatId: 501,
@@ -128,15 +127,6 @@ describe("end to end: webhook → orchestrator → one reply", () => {
   it(
     "telegram forum: each topic's question is answered in its topic (typing there too); the General topic's in the chat",
     async () => {
-      const post = (u: unknown) =>
-        fetch(`http://127.0.0.1:${ports["tg"]}/telegram/webhook`, {
-          method: "POST",
-          headers: {
-            "content-type": "application/json",
-            "X-Telegram-Bot-Api-Secret-Token": secrets.TG_SECRET,
-          },
-          body: JSON.stringify(u),
-        });
       const inTopic = (updateId: number, thread: number | undefined) => {
         const u = makeUpdate(telegramFixture("text"), { updateId, chatId: -1009, text: "How do I reset my password?" });
         const m = (u as { message: Record<string, unknown> }).message;

@@ -142,19 +142,17 @@ describe("web chat", () => {
   });
 
   it("one client address may post perAddressPerMinute messages a minute, whatever sessions it makes up", async () => {
-    await ch.stop();
-    ch = await startChannel({
-      dir,
-      dbFile: `web-${db++}.db`,
-      secrets: {},
-      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
-      agent: {
-        name: "web",
-        kind: "webchat",
-        role: "support",
-        webchat: { perAddressPerMinute: 3, clientAddressHeader: "x-forwarded-for" },
-      },
-    });
+    const restartWith = async (webchat: Record<string, unknown>) => {
+      await ch.stop();
+      ch = await startChannel({
+        dir,
+        dbFile: `web-${db++}.db`,
+        secrets: {},
+        roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+        agent: { name: "web", kind: "webchat", role: "support", webchat },
+      });
+    };
+    await restartWith({ perAddressPerMinute: 3, clientAddressHeader: "x-forwarded-for" });
     const from = (addr: string, n: number) =>
       fetch(`${ch.url}/api/messages`, {
         method: "POST",
@@ -171,14 +169,7 @@ describe("web chat", () => {
     expect((await from("198.51.100.8", 6)).status).toBe(202);
     expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(4);
     // Without the header setting, the peer's own address counts (here 127.0.0.1), and a forged header is ignored.
-    await ch.stop();
-    ch = await startChannel({
-      dir,
-      dbFile: `web-${db++}.db`,
-      secrets: {},
-      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
-      agent: { name: "web", kind: "webchat", role: "support", webchat: { perAddressPerMinute: 2 } },
-    });
+    await restartWith({ perAddressPerMinute: 2 });
     const direct = [];
     for (let n = 0; n < 3; n++) direct.push((await from(`192.0.2.${n}`, 10 + n)).status);
     expect(direct).toEqual([202, 202, 429]);

@@ -52,6 +52,23 @@ const tiers = {
   "high-value": ["claude", "groq", "local"],
 };
 
+/** A chain entry around a provider written in the test (model "m", breaker open after one failure). */
+const entry = (provider: ChatProvider): ChainEntry => ({
+  name: provider.name,
+  provider,
+  model: "m",
+  timeoutMs: 1_000,
+  breaker: createBreaker({ failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000, now: clock.now }),
+  bulkhead: createBulkhead(1),
+});
+
+/** A router whose chain is `entries`, in order (their config is a placeholder: the entries are what runs). */
+const stubRouter = (entries: Map<string, ChainEntry>) => {
+  const placeholder = { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", model: "m" };
+  const providers = Object.fromEntries([...entries.keys()].map((name) => [name, placeholder]));
+  return harness({ providers, chain: [...entries.keys()] }, { store: ts, now: clock.now, sleep: clock.sleep, entries });
+};
+
 describe("chain", () => {
   it("the turn's class picks the chain from config", async () => {
     const h = await harness({ providers: providers(), tiers, budget: { prices } }, {
@@ -209,23 +226,8 @@ describe("chain", () => {
         });
       },
     };
-    const entry = (provider: ChatProvider): ChainEntry => ({
-      name: provider.name,
-      provider,
-      model: "m",
-      timeoutMs: 1_000,
-      breaker: createBreaker({ failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000, now: clock.now }),
-      bulkhead: createBulkhead(1),
-    });
     const entries = new Map([["buggy", entry(buggy)], ["fine", entry(fine)]]);
-    const cfg = {
-      providers: {
-        buggy: { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", model: "m" },
-        fine: { kind: "llama-cpp", baseUrl: "http://127.0.0.1:9/v1", model: "m" },
-      },
-      chain: ["buggy", "fine"],
-    };
-    const h = await harness(cfg, { store: ts, now: clock.now, sleep: clock.sleep, entries });
+    const h = await stubRouter(entries);
     await expect(h.router.route(ask())).rejects.toThrow(TypeError);
     expect(calls).toEqual([]);
     expect(entries.get("buggy")?.bulkhead.inFlight).toBe(0);
@@ -253,23 +255,7 @@ describe("chain", () => {
       },
     });
     const calls: string[] = [];
-    const entry = (provider: ChatProvider): ChainEntry => ({
-      name: provider.name,
-      provider,
-      model: "m",
-      timeoutMs: 1_000,
-      breaker: createBreaker({ failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000, now: clock.now }),
-      bulkhead: createBulkhead(1),
-    });
-    const entries = new Map([["mute", entry(answering("mute", " \n"))], ["fine", entry(answering("fine", "Hello!"))]]);
-    const cfg = {
-      providers: {
-        mute: { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", model: "m" },
-        fine: { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", model: "m" },
-      },
-      chain: ["mute", "fine"],
-    };
-    const h = await harness(cfg, { store: ts, now: clock.now, sleep: clock.sleep, entries });
+    const h = await stubRouter(new Map([["mute", entry(answering("mute", " \n"))], ["fine", entry(answering("fine", "Hello!"))]]));
     const { response, decision } = await h.router.route(ask());
     expect(response.text).toBe("Hello!");
     expect(calls).toEqual(["mute", "fine"]);
