@@ -42,6 +42,12 @@ export interface CacheOptions {
   lexicalThreshold: number;
   /** Cosine similarity a semantic hit needs. */
   semanticThreshold: number;
+  /**
+   * Entries kept per scope (default `DEFAULT_MAX_ENTRIES`): past it the oldest go (from the store and the index).
+   * Bounds the lexical index's memory (~2 KB an entry) and lookup time, which the TTL alone does not at a steady
+   * rate of new questions.
+   */
+  maxEntries?: number;
   embedder?: Embedder;
 }
 
@@ -99,6 +105,9 @@ interface ScopeIndex {
   lastId: number;
 }
 
+/** Cached answers kept per scope: ~20 MB of lexical index, lookups ~1 ms (`scripts/eval-matcher.ts --bench`). */
+export const DEFAULT_MAX_ENTRIES = 10_000;
+
 /** Share of a stored prompt's words a lexical hit's question must have. */
 const MIN_COVERED = 0.5;
 
@@ -141,6 +150,22 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       index.lastId = Math.max(index.lastId, id);
     }
     return index;
+  }
+
+  /** Past `maxEntries` in a scope, its oldest entries leave the index and the store (ids grow with time). */
+  async function evictOldest(scope: string): Promise<void> {
+    const index = await indexOf(scope);
+    const excess = index.answers.size - (opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
+    if (excess <= 0) return;
+    const oldest = [...index.answers.keys()].slice(0, excess);
+    for (const id of oldest) {
+      index.matcher.remove(String(id));
+      index.answers.delete(id);
+    }
+    await client.execute({
+      sql: "DELETE FROM cache_entries WHERE scope = ? AND id <= ?",
+      args: [scope, oldest.at(-1)!],
+    });
   }
 
   async function semantic(scope: string, prompt: string, signal?: AbortSignal): Promise<CacheHit | null> {
@@ -208,6 +233,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
                 expires_at = excluded.expires_at, embedding = excluded.embedding`,
         args: [key, scope, prompt, answer, group, meta.provider, meta.model, at, at + opts.ttlMs, embedding],
       });
+      await evictOldest(scope);
     },
 
     async recordCheck(entryId, agreed) {

@@ -84,6 +84,7 @@ export const orchestrator = defineAgent({
         ttlMs: config.cache.ttlMs,
         lexicalThreshold: config.cache.lexicalThreshold,
         semanticThreshold: config.cache.semanticThreshold,
+        maxEntries: config.cache.maxEntries,
         ...(embeddings
           ? {
             embedder: createEmbedder({

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { envVarName } from "../../config-types.ts";
+import { DEFAULT_MAX_ENTRIES } from "../../router/cache.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -16,6 +17,9 @@ export const cacheSchema = z.strictObject({
   lexicalThreshold: z.number().min(0).max(1).default(0.5)
     .describe("Matcher score a fuzzy cache hit needs (0.5: ≤ 2% false hits on banking77; calibrate with `aideazz cache eval`)"),
   semanticThreshold: z.number().min(0).max(1).default(0.92).describe("Cosine similarity an embedding hit needs"),
+  maxEntries: z.number().int().positive().default(DEFAULT_MAX_ENTRIES).describe(
+    "Cached answers kept per role (the oldest go first): bounds the orchestrator's memory (~2 KB an entry in the lexical index) and lookup time",
+  ),
   checkShare: z.number().min(0).max(1).default(0.02)
     .describe("Share of cache hits also answered fresh in the background to measure the false-hit rate"),
   embeddings: z.strictObject({
