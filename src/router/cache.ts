@@ -68,7 +68,8 @@ export interface ResponseCache {
   clear(scope?: string): Promise<number>;
   /**
    * Deletes entries stored before `cutoff` (epoch ms), served or expired: a prompt is a user's message, so the
-   * orchestrator's retention (`conversation.retentionDays`) bounds it even when `ttlMs` is longer.
+   * orchestrator's retention (`conversation.retentionDays`) bounds it even when `ttlMs` is longer. Entries past
+   * their TTL go as well.
    */
   purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
 }
@@ -271,13 +272,14 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     },
 
     purgeBefore(cutoff, signal) {
-      // The lexical indexes hold prompts and answers too: each purged entry leaves its scope's index (rebuilding a
-      // whole index would stall the event loop for ~1 s per 20,000 entries).
+      // Expired entries go too (stored before now − ttlMs): served no more, they would stay in the store and in
+      // the lexical index until retention. The lexical indexes hold prompts and answers too: each purged entry leaves
+      // its scope's index (rebuilding a whole index would stall the event loop for ~1 s per 20,000 entries).
       return purgeInChunks(
         client,
         `DELETE FROM cache_entries WHERE id IN (SELECT id FROM cache_entries WHERE created_at < ?1 LIMIT ?2)
           RETURNING id, scope`,
-        cutoff,
+        Math.max(cutoff, now() - opts.ttlMs),
         {
           signal,
           onRows: (rows) => {

@@ -223,4 +223,23 @@ describe("banking77 accuracy (seed 1, 80% stored / 20% held out, stratified)", (
     expect(row.falseRate).toBeLessThanOrEqual(0.02);
     expect(row.correctRate).toBeGreaterThanOrEqual(0.65);
   });
+
+  it("forgets the features no stored entry has: the vocabulary stays that of the live entries", () => {
+    const m = createMatcher();
+    m.add("base", "Where is my order?");
+    const base = m.features;
+    // A rolling window of 50 entries, each naming its own order number, over 2,000 questions.
+    for (let i = 0; i < 2_000; i++) {
+      m.add(`q${i}`, `Is order ${100_000 + i} shipped yet?`);
+      if (i >= 50) m.remove(`q${i - 50}`);
+    }
+    const rolling = m.features;
+    for (let i = 1_950; i < 2_000; i++) m.remove(`q${i}`);
+    expect(m.features).toBe(base);
+    expect(rolling).toBeLessThan(base + 50 * 30); // ~20 new features a question, for the 50 live ones
+    // Reused feature numbers still match correctly.
+    m.add("new", "Is order 123456 shipped yet?");
+    expect(m.best("is order 123456 shipped")?.id).toBe("new");
+    expect(m.match("where is my order")?.id).toBe("base");
+  });
 });

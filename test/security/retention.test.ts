@@ -114,6 +114,11 @@ describe("F4: conversation retention", () => {
     expect((await cache.lookup("support/v1/none", "What are your opening hours?"))?.answer).toBe("9 to 5.");
     const left = await store.client.execute("SELECT prompt FROM cache_entries");
     expect(left.rows.map((r) => r["prompt"])).toEqual(["What are your opening hours?"]);
+    // Past its TTL an entry goes at the next pass too, long before retention would take it.
+    t += 7 * DAY;
+    expect(await cache.purgeBefore(t - 30 * DAY)).toBe(1);
+    expect(await cache.lookup("support/v1/none", "what are your opening hours")).toBeNull();
+    expect((await store.client.execute("SELECT count(*) AS n FROM cache_entries")).rows[0]!["n"]).toBe(0);
   });
 });
 
