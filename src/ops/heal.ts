@@ -147,12 +147,15 @@ async function recycleOne(
     lastLogged ?? -Infinity,
     Number.isFinite(youngest) ? now - youngest * 1000 : -Infinity,
   );
+  const memoryHigh = (agent: string) =>
+    report.checks.some((c) => c.name === `memory ${agent}` && c.level !== "ok");
   const chosen = planRecycle(
     agents.map((t) => ({
       agent: t.target,
       uptimeSec: t.uptimeSec,
       healthy: t.level === "ok",
       afterSec: plan.find((p) => p.agent === t.target)?.afterSec ?? 0,
+      memoryHigh: memoryHigh(t.target),
     })),
     {
       now,
@@ -162,9 +165,12 @@ async function recycleOne(
   );
   const t = agents.find((a) => a.target === chosen);
   if (!t) return undefined;
-  const reason = `recycle: up ${formatDuration((t.uptimeSec ?? 0) * 1000)}, recycle age ${
-    formatDuration((plan.find((p) => p.agent === t.target)?.afterSec ?? 0) * 1000)
-  }`;
+  const memory = report.checks.find((c) => c.name === `memory ${t.target}`);
+  const reason = memoryHigh(t.target)
+    ? `recycle: memory ${memory?.detail ?? "high"}`
+    : `recycle: up ${formatDuration((t.uptimeSec ?? 0) * 1000)}, recycle age ${
+      formatDuration((plan.find((p) => p.agent === t.target)?.afterSec ?? 0) * 1000)
+    }`;
   let ok = true;
   let detail: string | undefined;
   try {

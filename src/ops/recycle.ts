@@ -69,11 +69,14 @@ export interface RecycleCandidate {
   uptimeSec: number | undefined;
   healthy: boolean;
   afterSec: number;
+  /** Its memory is past `ops.health.memoryWarnFraction` of its MemoryMax: recycled first, whatever its age. */
+  memoryHigh?: boolean;
 }
 
 /**
- * The one agent to recycle now, if any: healthy, past its recycle age, the most overdue; nothing when any
- * agent was (re)started less than `minGapSec` ago.
+ * The one agent to recycle now, if any: healthy, and first one whose memory is near its MemoryMax (a graceful stop
+ * now rather than the kernel's kill later), else past its recycle age, the most overdue; nothing when any agent was
+ * (re)started less than `minGapSec` ago.
  */
 export function planRecycle(
   candidates: readonly RecycleCandidate[],
@@ -84,8 +87,12 @@ export function planRecycle(
   }
   let best: { agent: string; overdue: number } | undefined;
   for (const c of candidates) {
-    if (!c.healthy || c.afterSec <= 0 || c.uptimeSec === undefined) continue;
-    const overdue = c.uptimeSec - c.afterSec;
+    if (!c.healthy) continue;
+    const overdue = c.memoryHigh === true
+      ? Infinity
+      : c.afterSec <= 0 || c.uptimeSec === undefined
+      ? -1
+      : c.uptimeSec - c.afterSec;
     if (overdue >= 0 && (best === undefined || overdue > best.overdue)) best = { agent: c.agent, overdue };
   }
   return best?.agent;

@@ -96,6 +96,50 @@ describe("recycling schedule (E5)", () => {
     ).toBeUndefined();
   });
 
+  it("an agent whose memory nears its MemoryMax is recycled first, whatever its age; still one at a time", () => {
+    const c = [
+      { agent: "old", uptimeSec: 30_000, healthy: true, afterSec: 21_600 },
+      { agent: "big", uptimeSec: 600, healthy: true, afterSec: 21_600, memoryHigh: true },
+      { agent: "stalled", uptimeSec: 600, healthy: false, afterSec: 21_600, memoryHigh: true },
+    ];
+    expect(planRecycle(c, { now: 1e9, lastRestartAt: undefined, minGapSec: 60 })).toBe("big");
+    expect(planRecycle(c, { now: 1e9, lastRestartAt: 1e9 - 30_000, minGapSec: 60 })).toBeUndefined();
+    const never = c.map((x) => ({ ...x, afterSec: 0 })); // recycling by age turned off: memory still counts
+    expect(planRecycle(never, { now: 1e9, lastRestartAt: undefined, minGapSec: 60 })).toBe("big");
+  });
+
+  it("the health job recycles an agent over memoryWarnFraction of its MemoryMax, gracefully, saying why", async () => {
+    const config = loadConfig(
+      JSON.stringify({ agents: [{ name: "orch", kind: "orchestrator", port: 9300, limits: { memoryMax: "256M" } }] }),
+      {},
+      [],
+    );
+    const store = await openStore({ url: `file:${join(dir, "memory.db")}` });
+    await migrate(store.client);
+    const restarts = createRestartLog(store.client);
+    const now = Date.UTC(2026, 0, 1);
+    const restarted: string[] = [];
+    const systemd = createFakeSystemd(() => now, (unit) => {
+      restarted.push(unit);
+      return { active: "active", sub: "running", result: "success", since: now };
+    });
+    const report: HealthReport = {
+      at: now,
+      status: "degraded",
+      checks: [{ name: "memory orch", level: "degraded", detail: "240.0 MiB of MemoryMax 256M (94%)" }],
+      targets: [{ kind: "agent", target: "orch", unit: "aideazz-agent@orch.service", level: "ok", detail: "up", uptimeSec: 600 }],
+    };
+    const log = createLogger({ agent: "health", secrets: [], write: () => {} });
+    const actions = await heal(report, config, { manager: systemd, restarts, log, now: () => now });
+    expect(restarted).toEqual(["aideazz-agent@orch.service"]);
+    expect(actions).toEqual([expect.objectContaining({
+      action: "recycle",
+      reason: "recycle: memory 240.0 MiB of MemoryMax 256M (94%)",
+      ok: true,
+    })]);
+    store.close();
+  });
+
   it(
     "a week of health runs with random crashes: every agent is recycled, never two within 60 s of any start",
     async () => {
