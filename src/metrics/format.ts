@@ -65,7 +65,8 @@ export function formatPercent(ratio: number): string {
 
 /** A share that must not look whole unless it is (answered 99.9%, not 100%, when one message failed). */
 export function formatPercentDown(ratio: number): string {
-  return ratio >= 1 ? "100%" : `${Math.floor(ratio * 1000) / 10}%`;
+  // The epsilon keeps an exact share (0.93 is 929.999… thousandths in floating point) from flooring a step low.
+  return ratio >= 1 ? "100%" : `${Math.floor(ratio * 1000 + 1e-9) / 10}%`;
 }
 
 /** A value in the unit its metric name says. */

@@ -69,9 +69,15 @@ export interface RecycleCandidate {
   uptimeSec: number | undefined;
   healthy: boolean;
   afterSec: number;
-  /** Its memory is past `ops.health.memoryWarnFraction` of its MemoryMax: recycled first, whatever its age. */
+  /**
+   * Its memory is past `ops.health.memoryWarnFraction` of its MemoryMax: recycled first once it has run
+   * `MEMORY_RECYCLE_MIN_UPTIME_SEC` (an agent that is that big soon after its start is not helped by another restart).
+   */
   memoryHigh?: boolean;
 }
+
+/** Uptime before a memory recycle: an agent over its memory mark again right after a restart is not restarted in a loop. */
+export const MEMORY_RECYCLE_MIN_UPTIME_SEC = 600;
 
 /**
  * The one agent to recycle now, if any: healthy, and first one whose memory is near its MemoryMax (a graceful stop
@@ -88,7 +94,7 @@ export function planRecycle(
   let best: { agent: string; overdue: number } | undefined;
   for (const c of candidates) {
     if (!c.healthy) continue;
-    const overdue = c.memoryHigh === true
+    const overdue = c.memoryHigh === true && (c.uptimeSec ?? 0) >= MEMORY_RECYCLE_MIN_UPTIME_SEC
       ? Infinity
       : c.afterSec <= 0 || c.uptimeSec === undefined
       ? -1

@@ -153,7 +153,10 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     return index;
   }
 
-  /** Past `maxEntries` in a scope, its oldest entries leave the index and the store (ids grow with time). */
+  /**
+   * Past `maxEntries` in a scope, its first-stored entries leave the index and the store (ids grow with time; an
+   * answer stored again for the same question keeps its id, so it goes by when it was first stored).
+   */
   async function evictOldest(scope: string): Promise<void> {
     const index = await indexOf(scope);
     const excess = index.answers.size - (opts.maxEntries ?? DEFAULT_MAX_ENTRIES);

@@ -3,6 +3,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatKey, INBOUND_TOPIC, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { turnPending } from "../../src/agents/channel/inbox.ts";
+import { clientKey } from "../../src/agents/webchat/routes.ts";
 import { PermanentError } from "../../src/bus/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 import { type Channel, startChannel, until } from "./harness.ts";
@@ -173,6 +174,16 @@ describe("web chat", () => {
     const direct = [];
     for (let n = 0; n < 3; n++) direct.push((await from(`192.0.2.${n}`, 10 + n)).status);
     expect(direct).toEqual([202, 202, 429]);
+  });
+
+  it("an IPv6 client is its /64 (it holds the whole block); an IPv4-mapped address is the IPv4 one", () => {
+    expect(clientKey("2001:db8:1:2::a")).toBe("2001:db8:1:2::/64");
+    expect(clientKey("2001:0DB8:0001:0002:0000:0000:0000:000b")).toBe("2001:db8:1:2::/64");
+    expect(clientKey("2001:db8::1")).toBe("2001:db8:0:0::/64");
+    expect(clientKey("2001:db8:1:3::a")).toBe("2001:db8:1:3::/64");
+    expect(clientKey("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(clientKey("::ffff:198.51.100.7")).toBe("198.51.100.7");
+    expect(clientKey("198.51.100.7")).toBe("198.51.100.7");
   });
 
   it("delivers replies from outbound.<agent> to the page, in order, once per reply key", async () => {

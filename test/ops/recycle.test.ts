@@ -106,6 +106,9 @@ describe("recycling schedule (E5)", () => {
     expect(planRecycle(c, { now: 1e9, lastRestartAt: 1e9 - 30_000, minGapSec: 60 })).toBeUndefined();
     const never = c.map((x) => ({ ...x, afterSec: 0 })); // recycling by age turned off: memory still counts
     expect(planRecycle(never, { now: 1e9, lastRestartAt: undefined, minGapSec: 60 })).toBe("big");
+    // Big again soon after its restart: not restarted in a loop (the old agent's age-based recycle goes ahead).
+    const soon = c.map((x) => (x.agent === "big" ? { ...x, uptimeSec: 120 } : x));
+    expect(planRecycle(soon, { now: 1e9, lastRestartAt: undefined, minGapSec: 60 })).toBe("old");
   });
 
   it("the health job recycles an agent over memoryWarnFraction of its MemoryMax, gracefully, saying why", async () => {

@@ -18,7 +18,7 @@ export const cacheSchema = z.strictObject({
     .describe("Matcher score a fuzzy cache hit needs (0.5: ≤ 2% false hits on banking77; calibrate with `aideazz cache eval`)"),
   semanticThreshold: z.number().min(0).max(1).default(0.92).describe("Cosine similarity an embedding hit needs"),
   maxEntries: z.number().int().positive().default(DEFAULT_MAX_ENTRIES).describe(
-    "Cached answers kept per role (the oldest go first): bounds the orchestrator's memory (~2 KB an entry in the lexical index) and lookup time",
+    "Cached answers kept per scope: a role's, or one system prompt's on the OpenAI endpoint (the oldest stored go first): bounds the orchestrator's memory (~2 KB an entry in the lexical index) and lookup time",
   ),
   checkShare: z.number().min(0).max(1).default(0.02)
     .describe("Share of cache hits also answered fresh in the background to measure the false-hit rate"),

@@ -50,6 +50,21 @@ function createAddressLimit(perMinute: number, now: () => number): (addr: string
   };
 }
 
+/**
+ * The client a limit counts: an IPv4 address (also when written IPv4-mapped), or an IPv6 address's /64, which one
+ * client usually holds whole.
+ */
+export function clientKey(addr: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr)?.[1];
+  if (v4 !== undefined) return v4;
+  if (!addr.includes(":")) return addr;
+  const [head = "", tail] = addr.split("%")[0]!.toLowerCase().split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
 /** Lower-cased: the same session however a client spells its UUID. */
 const session = z.uuid().transform((s) => s.toLowerCase());
 /** How far back a visitor's unanswered message keeps "typing…" on (one stuck message must not keep it forever). */
@@ -85,7 +100,7 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
     "/api/messages",
     bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: "message too large" }, 413) }),
     async (c) => {
-      const waitS = limit?.(addressOf(c)) ?? 0;
+      const waitS = limit?.(clientKey(addressOf(c))) ?? 0;
       if (waitS > 0) {
         c.header("Retry-After", String(waitS));
         return c.json({ error: `too many messages; try again in ${waitS} s` }, 429);
