@@ -304,13 +304,17 @@ describe("chain", () => {
     expect((err as Error).message).toBe("no provider answered the simple turn: the chain is empty");
   });
 
-  it("a timed-out paid call is charged its reservation (it may have been billed); a refused one costs nothing", async () => {
-    const h = await harness({
+  /** Claude (priced, 200 ms timeout) then the free local model, one attempt each, a $10 daily budget. */
+  const paidThenLocal = () =>
+    harness({
       providers: { ...providers(), claude: { ...providers().claude, timeoutMs: 200 } },
       chain: ["claude", "local"],
       budget: { prices, dailyUsd: 10 },
       retry: { maxAttempts: 1 },
     }, { store: ts });
+
+  it("a timed-out paid call is charged its reservation (it may have been billed); a refused one costs nothing", async () => {
+    const h = await paidThenLocal();
     claude.script({ kind: "hang" }, { kind: "overloaded" });
     await h.router.route(ask());
     const afterTimeout = await h.router.budget.status();
@@ -321,12 +325,7 @@ describe("chain", () => {
   });
 
   it("an empty paid answer is charged what it reported, not its whole reservation", async () => {
-    const h = await harness({
-      providers: { ...providers(), claude: { ...providers().claude, timeoutMs: 200 } },
-      chain: ["claude", "local"],
-      budget: { prices, dailyUsd: 10 },
-      retry: { maxAttempts: 1 },
-    }, { store: ts });
+    const h = await paidThenLocal();
     claude.script({ kind: "hang" }, { kind: "ok", text: "", stopReason: "refusal" });
     await h.router.route(ask());
     const reservation = (await h.router.budget.status()).daySpentUsd; // a timeout is charged its reservation
