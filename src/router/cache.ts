@@ -106,6 +106,12 @@ interface ScopeIndex {
   lastId: number;
 }
 
+/** Takes an entry out of its scope's lexical index. */
+function forget(index: ScopeIndex, id: number): void {
+  index.matcher.remove(String(id));
+  index.answers.delete(id);
+}
+
 /** Cached answers kept per scope: ~20 MB of lexical index, lookups ~1 ms (`scripts/eval-matcher.ts --bench`). */
 export const DEFAULT_MAX_ENTRIES = 10_000;
 
@@ -162,10 +168,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     const excess = index.answers.size - (opts.maxEntries ?? DEFAULT_MAX_ENTRIES);
     if (excess <= 0) return;
     const oldest = [...index.answers.keys()].slice(0, excess);
-    for (const id of oldest) {
-      index.matcher.remove(String(id));
-      index.answers.delete(id);
-    }
+    for (const id of oldest) forget(index, id);
     await client.execute({
       sql: "DELETE FROM cache_entries WHERE scope = ? AND id <= ?",
       args: [scope, oldest.at(-1)!],
@@ -207,8 +210,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
             return { entryId: Number(hit.id), answer: entry.answer, tier: "lexical", score: hit.score };
           }
         } else {
-          index.matcher.remove(hit.id); // expired since it was loaded
-          index.answers.delete(Number(hit.id));
+          forget(index, Number(hit.id)); // expired since it was loaded
         }
       }
       return await semantic(scope, prompt, signal);
@@ -288,8 +290,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
           onRows: (rows) => {
             for (const r of rows) {
               const index = scopes.get(String(r["scope"]));
-              index?.matcher.remove(String(r["id"]));
-              index?.answers.delete(Number(r["id"]));
+              if (index) forget(index, Number(r["id"]));
             }
           },
         },

@@ -2,9 +2,9 @@
  * Telegram's side of egress: a reply becomes plain-text messages of at most 4,096 characters (no parse mode, so
  * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
  * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 or 404 (the token
- * refused or malformed) holds every send, 5xx and network errors back off, other 4xx fail for good; a group upgraded to a supergroup
- * (`migrate_to_chat_id`) gets the reply in the supergroup. `edit` (progressive replies) replaces a sent message's text with
- * `editMessageText`; "message is not modified" means it already shows that text.
+ * refused or malformed) holds every send, 5xx and network errors back off, other 4xx fail for good; a group upgraded
+ * to a supergroup (`migrate_to_chat_id`) gets the reply in the supergroup. `edit` (progressive replies) replaces a
+ * sent message's text with `editMessageText`; "message is not modified" means it already shows that text.
  *
  * @module
  */
