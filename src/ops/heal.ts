@@ -147,15 +147,16 @@ async function recycleOne(
     lastLogged ?? -Infinity,
     Number.isFinite(youngest) ? now - youngest * 1000 : -Infinity,
   );
+  /** The agent's memory check when it is past the mark (`ops.health.memoryWarnFraction` of its MemoryMax). */
   const memoryHigh = (agent: string) =>
-    report.checks.some((c) => c.name === `memory ${agent}` && c.level !== "ok");
+    report.checks.find((c) => c.name === `memory ${agent}` && c.level !== "ok");
   const chosen = planRecycle(
     agents.map((t) => ({
       agent: t.target,
       uptimeSec: t.uptimeSec,
       healthy: t.level === "ok",
       afterSec: plan.find((p) => p.agent === t.target)?.afterSec ?? 0,
-      memoryHigh: memoryHigh(t.target),
+      memoryHigh: memoryHigh(t.target) !== undefined,
     })),
     {
       now,
@@ -165,9 +166,9 @@ async function recycleOne(
   );
   const t = agents.find((a) => a.target === chosen);
   if (!t) return undefined;
-  const memory = report.checks.find((c) => c.name === `memory ${t.target}`);
-  const reason = memoryHigh(t.target)
-    ? `recycle: memory ${memory?.detail ?? "high"}`
+  const memory = memoryHigh(t.target);
+  const reason = memory
+    ? `recycle: memory ${memory.detail}`
     : `recycle: up ${formatDuration((t.uptimeSec ?? 0) * 1000)}, recycle age ${
       formatDuration((plan.find((p) => p.agent === t.target)?.afterSec ?? 0) * 1000)
     }`;
