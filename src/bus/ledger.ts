@@ -84,7 +84,7 @@ const BEGIN = `INSERT INTO bus_send_ledger (reply_key, state, fence, attempts, s
       last_error = NULL, finished_at = NULL, partial = excluded.partial
     WHERE state = 'failed' OR (state = 'sending' AND started_at <= ?5 AND (?4 = 2 OR (?4 = 1 AND partial = 1)))
   RETURNING attempts`;
-const READ = "SELECT state, platform_id, started_at FROM bus_send_ledger WHERE reply_key = ?1";
+const READ = "SELECT state, platform_id, started_at FROM bus_send_ledger WHERE reply_key = ?1 LIMIT 1";
 const SENT = `INSERT INTO bus_send_ledger (reply_key, state, fence, started_at, platform_id, finished_at)
   VALUES (?1, 'sent', 0, ?3, ?2, ?3)
   ON CONFLICT (reply_key) DO UPDATE SET state = 'sent', platform_id = ?2, finished_at = ?3, last_error = NULL`;

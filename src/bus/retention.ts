@@ -121,7 +121,7 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     const walBytesBefore = await walBytes();
     let checkpoint: RetentionReport["checkpoint"] = "none";
     if (local) {
-      await client.execute("PRAGMA wal_checkpoint(PASSIVE)");
+      await store.checkpoint("passive");
       checkpoint = "passive";
       if ((await walBytes()) > walMaxBytes) {
         checkpoint = (await store.checkpoint()) ? "truncate" : "truncate-busy";
@@ -149,7 +149,7 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
   const checkpoints = every(
     opts.checkpointIntervalMs ?? 1_000,
     () =>
-      client.execute("PRAGMA wal_checkpoint(PASSIVE)")
+      store.checkpoint("passive")
         .catch((err) => opts.log?.debug("checkpoint failed", { code: storeErrorCode(err) })),
   );
 

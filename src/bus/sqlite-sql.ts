@@ -72,11 +72,11 @@ export const CLAIM = `UPDATE bus_deliveries
 
 /** When (?1, ?2) next has something to claim: the earliest due head. */
 export const NEXT =
-  `SELECT min(due_at) AS next FROM bus_deliveries WHERE topic = ?1 AND grp = ?2 AND head = 1`;
+  `SELECT min(due_at) AS next FROM bus_deliveries WHERE topic = ?1 AND grp = ?2 AND head = 1 LIMIT 1`;
 
 /** One row, one JSON text: converting client rows costs more than JSON.parse of one string. */
 export const PAYLOADS = `SELECT json_group_array(json_array(id, json(payload), trace_id, published_at)) AS j
-  FROM bus_messages WHERE id IN (SELECT value FROM json_each(?1))`;
+  FROM bus_messages WHERE id IN (SELECT value FROM json_each(?1)) LIMIT 1`;
 
 /** ?4 new lease end. */
 export const EXTEND = `UPDATE bus_deliveries SET due_at = max(due_at, ?4)

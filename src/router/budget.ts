@@ -141,7 +141,7 @@ export function createBudget({ client, config, now }: BudgetOptions): Budget {
           coalesce(sum(CASE WHEN day = :day THEN spent_micros END), 0) AS day_spent,
           coalesce(sum(CASE WHEN day = :day THEN reserved_micros END), 0) AS day_reserved,
           coalesce(sum(spent_micros + reserved_micros), 0) AS month_total
-          FROM router_budget_days WHERE month = :month`,
+          FROM router_budget_days WHERE month = :month LIMIT 1`,
         args: { day, month },
       });
       const row = rs.rows[0];

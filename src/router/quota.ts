@@ -165,7 +165,7 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
 
   async function read(provider: string, model: string): Promise<Row | undefined> {
     const rs = await client.execute({
-      sql: "SELECT * FROM router_quota WHERE provider = ? AND model = ?",
+      sql: "SELECT * FROM router_quota WHERE provider = ? AND model = ? LIMIT 1",
       args: [provider, model],
     });
     const r = rs.rows[0];

@@ -68,10 +68,11 @@ export interface Store {
    */
   durableBatch(stmts: InStatement[]): Promise<ResultSet[]>;
   /**
-   * Copies the WAL into the database file and truncates it (local files only; a libSQL server manages its
-   * own WAL). Returns false when readers or writers of other processes kept it from completing.
+   * Copies the WAL into the database file (local files only; a libSQL server manages its own WAL): `truncate`
+   * (default) then truncates it, retrying for up to the busy timeout; `passive` copies what it can without waiting.
+   * Returns false when readers or writers of other processes kept it from completing.
    */
-  checkpoint(): Promise<boolean>;
+  checkpoint(mode?: "passive" | "truncate"): Promise<boolean>;
   close(): void;
 }
 
@@ -199,10 +200,15 @@ class LocalClient implements Client {
     return this.#writer.write(normalized, { batch: true, durable });
   }
 
+  /** One PASSIVE checkpoint on the writer's connection. */
+  passiveCheckpoint(): boolean {
+    return this.#writer.checkpoint("PASSIVE");
+  }
+
   /** A TRUNCATE checkpoint, retried on a timer until `waitMs` passed (the event loop keeps running meanwhile). */
   async truncateWal(waitMs: number): Promise<boolean> {
     const until = Date.now() + waitMs;
-    while (!this.#writer.truncateWal()) {
+    while (!this.#writer.checkpoint("TRUNCATE")) {
       if (Date.now() >= until) return false;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -362,9 +368,11 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   }));
   const durableBatch = (stmts: InStatement[]) =>
     client instanceof LocalClient ? client.write(stmts, true) : client.batch(stmts, "write");
-  const checkpoint = async () => {
-    if (client instanceof LocalClient) return client.truncateWal(busyTimeoutMs);
-    const rs = await client.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+  const checkpoint = async (mode: "passive" | "truncate" = "truncate") => {
+    if (client instanceof LocalClient) {
+      return mode === "passive" ? client.passiveCheckpoint() : client.truncateWal(busyTimeoutMs);
+    }
+    const rs = await client.execute(`PRAGMA wal_checkpoint(${mode.toUpperCase()})`);
     return Number(rs.rows[0]?.["busy"] ?? 1) === 0;
   };
   const close = () => {

@@ -39,10 +39,14 @@ import { storeErrorCode } from "./errors.ts";
 /** A libsql connection and statement, as the client's pool hands them out. */
 export type Connection = ReturnType<ConnectionPool["acquireSync"]>;
 export type Statement = ReturnType<Connection["prepare"]>;
-/** A prepared statement and, when it returns rows, their column names and types. */
+/**
+ * A prepared statement and, when it returns rows, their column names and types; `oneRow`: it returns at most one
+ * (read with one step, see `returnsOneRow`).
+ */
 interface Prepared {
   stmt: Statement;
   columns: { names: string[]; types: string[] } | undefined;
+  oneRow: boolean;
 }
 type SqlValue = null | string | number | bigint | Buffer;
 
@@ -90,8 +94,22 @@ const pauseCell = new Int32Array(new SharedArrayBuffer(4));
 export function pauseSync(ms: number): void {
   Atomics.wait(pauseCell, 0, 0, ms);
 }
-/** Prepared statements kept per connection (the client re-prepares on every call: ~25 µs each). */
+/**
+ * Prepared statements kept per connection (the client re-prepares on every call: ~25 µs each). Under Deno every
+ * native object libsql hands out (a statement from `prepare()`, the row iterator behind `all()`) also leaks over
+ * 100 bytes outside the heap: Deno's Node-API frees the object but not its own wrapper of it (measured with
+ * `npm run bench -- store`; Node does not leak). A cached statement is prepared once, and `returnsOneRow` reads
+ * need no iterator, so an idle agent's memory stays flat.
+ */
 const MAX_CACHED = 256;
+
+/**
+ * True for SQL that returns at most one row: a statement whose last clause is `LIMIT 1` (a trailing LIMIT is the
+ * outermost query's), or a WAL checkpoint. These are read with `get()` (one step, then reset) instead of `all()`.
+ */
+export function returnsOneRow(sql: string): boolean {
+  return /\bLIMIT\s+1\s*;?\s*$/i.test(sql) || /^\s*PRAGMA\s+wal_checkpoint\b/i.test(sql);
+}
 
 /** True for SQL that writes and can run inside a transaction (routed to the writer by `execute()`). */
 export function isWriteSql(sql: string): boolean {
@@ -111,11 +129,11 @@ export interface GroupWriter {
    */
   read(stmt: InStatement): ResultSet;
   /**
-   * One attempt at a TRUNCATE checkpoint on the writer's connection (without waiting: busy_timeout 0); false when
-   * readers or writers kept it from completing. On this connection because another one of this process would
-   * find it busy right after this connection's first commit (libsql finalizes statements lazily).
+   * One attempt at a checkpoint on the writer's connection (without waiting: busy_timeout 0); false when readers
+   * or writers kept it from completing. On this connection because another one of this process would find it busy
+   * right after this connection's first commit (libsql finalizes statements lazily).
    */
-  truncateWal(): boolean;
+  checkpoint(mode: "PASSIVE" | "TRUNCATE"): boolean;
   close(): void;
 }
 
@@ -294,7 +312,7 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
       const cols = stmt.columns();
       columns = { names: cols.map((c) => c.name), types: cols.map((c) => c.type ?? "") };
     } catch { /* raw() throws for a statement that returns no data */ }
-    const entry = { stmt, columns };
+    const entry = { stmt, columns, oneRow: returnsOneRow(sql) };
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
     cache.set(sql, entry);
     return entry;
@@ -313,10 +331,10 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
       db ??= opts.open();
       return runStatement(db, stmt, undefined);
     },
-    truncateWal() {
+    checkpoint(mode) {
       if (closed) throw new LibsqlError("The client is closed", "CLIENT_CLOSED");
       db ??= opts.open();
-      const rs = runStatement(db, "PRAGMA wal_checkpoint(TRUNCATE)", undefined);
+      const rs = runStatement(db, `PRAGMA wal_checkpoint(${mode})`, undefined);
       return Number(rs.rows[0]?.["busy"] ?? 1) === 0;
     },
     close() {
@@ -330,10 +348,11 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
 }
 
 /** Runs one prepared statement; rows as the client builds them (by index and by column name, integers as numbers). */
-function execute({ stmt, columns }: Prepared, args: InArgs): ResultSet {
+function execute({ stmt, columns, oneRow }: Prepared, args: InArgs): ResultSet {
   const bound = Array.isArray(args) ? args.map(toSql) : namedArgs(args);
   if (columns) {
-    const rows = (stmt.all(bound) as SqlValue[][]).map((r) => toRow(r, columns.names));
+    const raw = oneRow ? [stmt.get(bound) as SqlValue[] | undefined].filter((r) => r !== undefined) : stmt.all(bound);
+    const rows = (raw as SqlValue[][]).map((r) => toRow(r, columns.names));
     return resultSet(columns.names, columns.types, rows, 0, undefined);
   }
   const info = stmt.run(bound);

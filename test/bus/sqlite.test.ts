@@ -1,7 +1,8 @@
 // The contract on the SQLite bus, plus what only SQLite has: a database-level failure inside a batch, rows
 // purged after acks, and wake-ups across two connections to one file.
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import Database from "libsql";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type Bus, createSqliteBus, type Handler } from "../../src/bus/mod.ts";
 import { createSqliteQueue } from "../../src/bus/sqlite-queue.ts";
 import { createLogger } from "../../src/log.ts";
@@ -34,6 +35,24 @@ describe("sqlite bus", () => {
   }
   const count = async (store: Store, table: string) =>
     Number((await store.client.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]!["n"]);
+
+  it("an idle consumer's poll for its next due time creates no row iterator (Deno leaks each one)", async () => {
+    const store = await setup();
+    const bus = createSqliteBus(store, { now: () => 0, wake: { watch: false } });
+    await bus.subscribe("t", "g");
+    await bus.publish([{ topic: "t", key: "k", payload: 1 }]);
+    await bus.close();
+    const q = createSqliteQueue(store.client);
+    const statement = Object.getPrototypeOf(new Database(":memory:").prepare("SELECT 1")) as { iterate(): unknown };
+    const iterate = vi.spyOn(statement, "iterate");
+    try {
+      expect(await q.nextAt("t", "g")).toBe(0);
+      expect(await q.nextAt("t", "other")).toBeNull();
+      expect(iterate).not.toHaveBeenCalled();
+    } finally {
+      iterate.mockRestore();
+    }
+  });
 
   it("a stale lease's settle in the same round as the current one's changes nothing and is not applied", async () => {
     const store = await setup();

@@ -4,9 +4,11 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { statSync } from "node:fs";
+import Database from "libsql";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { isStoreUnavailable, openStore, type Store, type StoreOptions } from "../../src/store/mod.ts";
-import { createGroupWriter, isWriteSql, type WriterOptions } from "../../src/store/writer.ts";
+import { createGroupWriter, isWriteSql, returnsOneRow, type WriterOptions } from "../../src/store/writer.ts";
 import { ConnectionPool } from "@libsql/client/sqlite3";
 import { tempDir } from "../support/tmp.ts";
 
@@ -238,5 +240,64 @@ describe("group writer", () => {
     for (const sql of ["SELECT 1", "PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "CREATE TABLE x (y)"]) {
       expect(isWriteSql(sql)).toBe(false);
     }
+  });
+});
+
+// Under Deno every native object libsql creates (a prepared statement, the row iterator behind `all()`) leaks
+// (`npm run bench -- store`): what an agent does over and over must not create one.
+describe("native objects", () => {
+  const probe = new Database(":memory:");
+  const statementProto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as { iterate: () => unknown };
+  const databaseProto = Object.getPrototypeOf(probe) as { prepare: () => unknown };
+  afterEach(() => vi.restoreAllMocks());
+
+  it("knows the SQL that returns at most one row", () => {
+    for (const sql of ["SELECT v FROM t LIMIT 1", "SELECT count(*) AS n FROM t\n  LIMIT 1;\n", "PRAGMA wal_checkpoint(PASSIVE)"]) {
+      expect(returnsOneRow(sql), sql).toBe(true);
+    }
+    for (
+      const sql of [
+        "SELECT v FROM t LIMIT 10",
+        "SELECT v FROM t LIMIT 1 OFFSET 2",
+        "SELECT v FROM t WHERE id IN (SELECT id FROM t LIMIT 1)",
+        "SELECT v FROM t LIMIT ?",
+        "PRAGMA table_info(t)",
+      ]
+    ) expect(returnsOneRow(sql), sql).toBe(false);
+  });
+
+  it("reads a statement ending in LIMIT 1 in one step, without a row iterator, with the same rows", async () => {
+    const store = await open();
+    await store.client.execute("INSERT INTO t (v, b) VALUES ('a', x'01'), ('b', NULL)");
+    const iterate = vi.spyOn(statementProto, "iterate");
+    const one = await store.client.execute("SELECT id, v, b FROM t ORDER BY id LIMIT 1");
+    const none = await store.client.execute({ sql: "SELECT id, v FROM t WHERE v = ? LIMIT 1", args: ["zz"] });
+    const count = await store.client.execute("SELECT count(*) AS n FROM t LIMIT 1");
+    expect(iterate).not.toHaveBeenCalled();
+    expect(one.columns).toEqual(["id", "v", "b"]);
+    expect(one.rows.map((r) => [r["id"], r["v"], [...new Uint8Array(r["b"] as ArrayBuffer)]])).toEqual([[1, "a", [1]]]);
+    expect(one.rows[0]![1]).toBe("a");
+    expect(none.rows).toEqual([]);
+    expect(count.rows[0]!["n"]).toBe(2);
+    const both = await store.client.execute("SELECT v FROM t ORDER BY id LIMIT 2");
+    expect(both.rows.map((r) => r["v"])).toEqual(["a", "b"]);
+    expect(iterate).toHaveBeenCalledTimes(1);
+  });
+
+  it("a passive checkpoint copies the WAL on the writer's connection, preparing nothing after the first", async () => {
+    const store = await open();
+    const path = join(dir, "w.db");
+    await store.checkpoint("passive");
+    await store.client.batch(
+      Array.from({ length: 200 }, (_, i) => ({ sql: "INSERT INTO t (v) VALUES (?)", args: [`${i}`.repeat(200)] })),
+      "write",
+    );
+    const before = statSync(path).size;
+    const prepare = vi.spyOn(databaseProto, "prepare");
+    const iterate = vi.spyOn(statementProto, "iterate");
+    for (let i = 0; i < 5; i++) expect(await store.checkpoint("passive")).toBe(true);
+    expect(prepare).not.toHaveBeenCalled();
+    expect(iterate).not.toHaveBeenCalled();
+    expect(statSync(path).size).toBeGreaterThan(before + 40_000);
   });
 });

@@ -64,7 +64,7 @@ export async function getContact(
 ): Promise<Contact | undefined> {
   const rs = await client.execute({
     sql:
-      "SELECT last_inbound_at, inactive_at, inactive_reason FROM channel_contacts WHERE agent = ? AND chat_id = ?",
+      "SELECT last_inbound_at, inactive_at, inactive_reason FROM channel_contacts WHERE agent = ? AND chat_id = ? LIMIT 1",
     args: [agent, chatId],
   });
   const row = rs.rows[0];

@@ -27,7 +27,7 @@ export async function storeReply(
         ON CONFLICT (reply_key) DO NOTHING RETURNING seq`,
       args: [r.agent, r.sessionId, r.key, r.kind, r.text, r.now],
     },
-    { sql: "SELECT seq FROM webchat_replies WHERE reply_key = ?", args: [r.key] },
+    { sql: "SELECT seq FROM webchat_replies WHERE reply_key = ? LIMIT 1", args: [r.key] },
   ], "write");
   return Number(inserted?.rows[0]?.["seq"] ?? existing?.rows[0]?.["seq"]);
 }
