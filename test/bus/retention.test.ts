@@ -1,11 +1,11 @@
 // Retention: finished rows purged on schedule; the -wal file stays bounded under a reader that never lets go
 // (RELIABILITY.md C7).
 import { stat } from "node:fs/promises";
-import Database from "libsql";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createRetention, createSendLedger, createSqliteBus, REDACTED_PAYLOAD } from "../../src/bus/mod.ts";
 import { fakeClock, sleep, waitFor } from "./contract.ts";
 import { count, freshDb, type TestDb } from "./helpers.ts";
+import { databasePrototype, statementPrototype } from "../support/libsql.ts";
 import { lastJson, startWorker } from "./spawn.ts";
 
 const DAY = 86_400_000;
@@ -200,10 +200,8 @@ describe("bus retention", () => {
     retention.start();
     await waitFor(async () => (await dbSize()) > before + 1024 * 1024, "the checkpoint", 5_000);
     // Every second for as long as the orchestrator runs: no new native object each time (Deno leaks them).
-    const probe = new Database(":memory:");
-    const statement = Object.getPrototypeOf(probe.prepare("SELECT 1")) as { iterate(): unknown };
-    const prepare = vi.spyOn(Object.getPrototypeOf(probe) as { prepare(): unknown }, "prepare");
-    const iterate = vi.spyOn(statement, "iterate");
+    const prepare = vi.spyOn(databasePrototype, "prepare");
+    const iterate = vi.spyOn(statementPrototype, "iterate");
     try {
       await sleep(300);
       expect(prepare).not.toHaveBeenCalled();

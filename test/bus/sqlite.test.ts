@@ -1,12 +1,12 @@
 // The contract on the SQLite bus, plus what only SQLite has: a database-level failure inside a batch, rows
 // purged after acks, and wake-ups across two connections to one file.
 import { join } from "node:path";
-import Database from "libsql";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type Bus, createSqliteBus, type Handler } from "../../src/bus/mod.ts";
 import { createSqliteQueue } from "../../src/bus/sqlite-queue.ts";
 import { createLogger } from "../../src/log.ts";
 import { type InStatement, migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { statementPrototype } from "../support/libsql.ts";
 import { tempDir } from "../support/tmp.ts";
 import { runBusContract, sleep, waitFor } from "./contract.ts";
 
@@ -35,16 +35,18 @@ describe("sqlite bus", () => {
   }
   const count = async (store: Store, table: string) =>
     Number((await store.client.execute(`SELECT count(*) AS n FROM ${table}`)).rows[0]!["n"]);
-
-  it("an idle consumer's poll for its next due time creates no row iterator (Deno leaks each one)", async () => {
-    const store = await setup();
+  /** The queue of `store` with one message on topic "t" for group "g", due at 0. */
+  async function oneQueued(store: Store) {
     const bus = createSqliteBus(store, { now: () => 0, wake: { watch: false } });
     await bus.subscribe("t", "g");
     await bus.publish([{ topic: "t", key: "k", payload: 1 }]);
     await bus.close();
-    const q = createSqliteQueue(store.client);
-    const statement = Object.getPrototypeOf(new Database(":memory:").prepare("SELECT 1")) as { iterate(): unknown };
-    const iterate = vi.spyOn(statement, "iterate");
+    return createSqliteQueue(store.client);
+  }
+
+  it("an idle consumer's poll for its next due time creates no row iterator (Deno leaks each one)", async () => {
+    const q = await oneQueued(await setup());
+    const iterate = vi.spyOn(statementPrototype, "iterate");
     try {
       expect(await q.nextAt("t", "g")).toBe(0);
       expect(await q.nextAt("t", "other")).toBeNull();
@@ -56,11 +58,7 @@ describe("sqlite bus", () => {
 
   it("a stale lease's settle in the same round as the current one's changes nothing and is not applied", async () => {
     const store = await setup();
-    const bus = createSqliteBus(store, { now: () => 0, wake: { watch: false } });
-    await bus.subscribe("t", "g");
-    await bus.publish([{ topic: "t", key: "k", payload: 1 }]);
-    await bus.close();
-    const q = createSqliteQueue(store.client);
+    const q = await oneQueued(store);
     const base = { topic: "t", group: "g", leaseMs: 10, consumer: "c" };
     const { id } = (await q.cycle({ ...base, now: 1_000, settles: [], claim: 1 })).claimed[0]!; // fence 1, expires
     expect((await q.cycle({ ...base, now: 2_000, settles: [], claim: 1 })).claimed[0]!.fence).toBe(2);

@@ -5,11 +5,11 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { statSync } from "node:fs";
-import Database from "libsql";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { isStoreUnavailable, openStore, type Store, type StoreOptions } from "../../src/store/mod.ts";
 import { createGroupWriter, isWriteSql, returnsOneRow, type WriterOptions } from "../../src/store/writer.ts";
 import { ConnectionPool } from "@libsql/client/sqlite3";
+import { databasePrototype, statementPrototype } from "../support/libsql.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let dir: string;
@@ -246,9 +246,6 @@ describe("group writer", () => {
 // Under Deno every native object libsql creates (a prepared statement, the row iterator behind `all()`) leaks
 // (`npm run bench -- store`): what an agent does over and over must not create one.
 describe("native objects", () => {
-  const probe = new Database(":memory:");
-  const statementProto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as { iterate: () => unknown };
-  const databaseProto = Object.getPrototypeOf(probe) as { prepare: () => unknown };
   afterEach(() => vi.restoreAllMocks());
 
   it("knows the SQL that returns at most one row", () => {
@@ -269,7 +266,7 @@ describe("native objects", () => {
   it("reads a statement ending in LIMIT 1 in one step, without a row iterator, with the same rows", async () => {
     const store = await open();
     await store.client.execute("INSERT INTO t (v, b) VALUES ('a', x'01'), ('b', NULL)");
-    const iterate = vi.spyOn(statementProto, "iterate");
+    const iterate = vi.spyOn(statementPrototype, "iterate");
     const one = await store.client.execute("SELECT id, v, b FROM t ORDER BY id LIMIT 1");
     const none = await store.client.execute({ sql: "SELECT id, v FROM t WHERE v = ? LIMIT 1", args: ["zz"] });
     const count = await store.client.execute("SELECT count(*) AS n FROM t LIMIT 1");
@@ -293,8 +290,8 @@ describe("native objects", () => {
       "write",
     );
     const before = statSync(path).size;
-    const prepare = vi.spyOn(databaseProto, "prepare");
-    const iterate = vi.spyOn(statementProto, "iterate");
+    const prepare = vi.spyOn(databasePrototype, "prepare");
+    const iterate = vi.spyOn(statementPrototype, "iterate");
     for (let i = 0; i < 5; i++) expect(await store.checkpoint("passive")).toBe(true);
     expect(prepare).not.toHaveBeenCalled();
     expect(iterate).not.toHaveBeenCalled();
