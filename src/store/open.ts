@@ -68,9 +68,10 @@ export interface Store {
    */
   durableBatch(stmts: InStatement[]): Promise<ResultSet[]>;
   /**
-   * Copies the WAL into the database file (local files only; a libSQL server manages its own WAL): `truncate`
-   * (default) then truncates it, retrying for up to the busy timeout; `passive` copies what it can without waiting.
-   * Returns false when readers or writers of other processes kept it from completing.
+   * Copies the WAL into the database file (local files only; a libSQL server manages its own WAL). `truncate`
+   * (default) then truncates it, retrying for up to the busy timeout; false when readers or writers of other
+   * processes kept it from completing. `passive` copies what no reader holds back, without waiting; false only when
+   * another process's checkpoint was running.
    */
   checkpoint(mode?: "passive" | "truncate"): Promise<boolean>;
   close(): void;

@@ -104,11 +104,13 @@ export function pauseSync(ms: number): void {
 const MAX_CACHED = 256;
 
 /**
- * True for SQL that returns at most one row: a statement whose last clause is `LIMIT 1` (a trailing LIMIT is the
- * outermost query's), or a WAL checkpoint. These are read with `get()` (one step, then reset) instead of `all()`.
+ * True for SQL that returns at most one row: one statement without comments whose last clause is `LIMIT 1` (a
+ * trailing LIMIT is the outermost query's), or a WAL checkpoint. These are read with `get()` (one step, then reset)
+ * instead of `all()`.
  */
 export function returnsOneRow(sql: string): boolean {
-  return /\bLIMIT\s+1\s*;?\s*$/i.test(sql) || /^\s*PRAGMA\s+wal_checkpoint\b/i.test(sql);
+  if (/^\s*PRAGMA\s+wal_checkpoint\b/i.test(sql)) return true;
+  return /\bLIMIT\s+1\s*;?\s*$/i.test(sql) && !sql.includes("--") && !/;\s*\S/.test(sql.replace(/'[^']*'/g, "''"));
 }
 
 /** True for SQL that writes and can run inside a transaction (routed to the writer by `execute()`). */

@@ -185,6 +185,9 @@ describe("bus retention", () => {
   });
 
   it("copies commits into the database file every checkpointIntervalMs (no agent checkpoints on commit)", async () => {
+    // Spied before the store opens: each connection keeps the `prepare` it was opened with (src/store/open.ts).
+    const prepare = vi.spyOn(databasePrototype, "prepare");
+    const iterate = vi.spyOn(statementPrototype, "iterate");
     db = await freshDb();
     const bus = createSqliteBus(db.store);
     await bus.subscribe("t", "g"); // kept until consumed
@@ -200,8 +203,9 @@ describe("bus retention", () => {
     retention.start();
     await waitFor(async () => (await dbSize()) > before + 1024 * 1024, "the checkpoint", 5_000);
     // Every second for as long as the orchestrator runs: no new native object each time (Deno leaks them).
-    const prepare = vi.spyOn(databasePrototype, "prepare");
-    const iterate = vi.spyOn(statementPrototype, "iterate");
+    expect(prepare).toHaveBeenCalledWith("PRAGMA wal_checkpoint(PASSIVE)");
+    prepare.mockClear();
+    iterate.mockClear();
     try {
       await sleep(300);
       expect(prepare).not.toHaveBeenCalled();

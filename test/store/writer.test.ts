@@ -249,7 +249,14 @@ describe("native objects", () => {
   afterEach(() => vi.restoreAllMocks());
 
   it("knows the SQL that returns at most one row", () => {
-    for (const sql of ["SELECT v FROM t LIMIT 1", "SELECT count(*) AS n FROM t\n  LIMIT 1;\n", "PRAGMA wal_checkpoint(PASSIVE)"]) {
+    for (
+      const sql of [
+        "SELECT v FROM t LIMIT 1",
+        "SELECT count(*) AS n FROM t\n  LIMIT 1;\n",
+        "SELECT v FROM t WHERE v = 'a;b' LIMIT 1",
+        "PRAGMA wal_checkpoint(PASSIVE)",
+      ]
+    ) {
       expect(returnsOneRow(sql), sql).toBe(true);
     }
     for (
@@ -259,6 +266,8 @@ describe("native objects", () => {
         "SELECT v FROM t WHERE id IN (SELECT id FROM t LIMIT 1)",
         "SELECT v FROM t LIMIT ?",
         "PRAGMA table_info(t)",
+        "SELECT v FROM t -- LIMIT 1",
+        "SELECT v FROM t; SELECT v FROM t LIMIT 1",
       ]
     ) expect(returnsOneRow(sql), sql).toBe(false);
   });
@@ -282,16 +291,20 @@ describe("native objects", () => {
   });
 
   it("a passive checkpoint copies the WAL on the writer's connection, preparing nothing after the first", async () => {
+    // Spied before the store opens: each connection keeps the `prepare` it was opened with (src/store/open.ts).
+    const prepare = vi.spyOn(databasePrototype, "prepare");
+    const iterate = vi.spyOn(statementPrototype, "iterate");
     const store = await open();
     const path = join(dir, "w.db");
     await store.checkpoint("passive");
+    expect(prepare).toHaveBeenCalledWith("PRAGMA wal_checkpoint(PASSIVE)");
     await store.client.batch(
       Array.from({ length: 200 }, (_, i) => ({ sql: "INSERT INTO t (v) VALUES (?)", args: [`${i}`.repeat(200)] })),
       "write",
     );
     const before = statSync(path).size;
-    const prepare = vi.spyOn(databasePrototype, "prepare");
-    const iterate = vi.spyOn(statementPrototype, "iterate");
+    prepare.mockClear();
+    iterate.mockClear();
     for (let i = 0; i < 5; i++) expect(await store.checkpoint("passive")).toBe(true);
     expect(prepare).not.toHaveBeenCalled();
     expect(iterate).not.toHaveBeenCalled();
