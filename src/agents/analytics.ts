@@ -48,6 +48,10 @@ export const analytics = defineAgent({
           agent: agent.name,
           version,
           login,
+          loginLimit: {
+            failedPerMinute: agent.dashboard?.failedLoginsPerMinute ?? 10,
+            clientAddressHeader: agent.dashboard?.clientAddressHeader,
+          },
           refreshS: agent.dashboard?.refreshS ?? 30,
         });
       },

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatKey, INBOUND_TOPIC, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { turnPending } from "../../src/agents/channel/inbox.ts";
-import { clientKey } from "../../src/agents/webchat/routes.ts";
+import { clientKey } from "../../src/agents/client-address.ts";
 import { PermanentError } from "../../src/bus/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 import { type Channel, startChannel, until } from "./harness.ts";

@@ -14,7 +14,13 @@ export interface DashboardAgent {
 
 export async function startAnalytics(
   dbUrl: string,
-  opts: { login?: { user: string; password: string }; host?: string } = {},
+  opts: {
+    login?: { user: string; password: string };
+    host?: string;
+    /** More `dashboard` settings (with a login). */
+    dashboard?: Record<string, unknown>;
+    now?: () => number;
+  } = {},
 ): Promise<DashboardAgent> {
   const port = await freePort();
   const env: Record<string, string> = opts.login
@@ -36,7 +42,7 @@ export async function startAnalytics(
           port,
           host: opts.host ?? "127.0.0.1",
           ...(opts.login
-            ? { dashboard: { userEnv: "DASH_USER", passwordEnv: "DASH_PASSWORD", refreshS: 60 } }
+            ? { dashboard: { userEnv: "DASH_USER", passwordEnv: "DASH_PASSWORD", refreshS: 60, ...opts.dashboard } }
             : {}),
         },
       ],
@@ -55,7 +61,7 @@ export async function startAnalytics(
     secrets: env,
     log: createLogger({ agent: "analytics", secrets: Object.values(env), write: (l) => (logs += l) }),
     version: "0.1.0-test",
-    now: Date.now,
+    now: opts.now ?? Date.now,
     fetch,
     serve,
     rssBytes: () => 60_000_000,

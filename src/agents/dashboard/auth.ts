@@ -7,6 +7,8 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { basicAuth } from "hono/basic-auth";
+import { HTTPException } from "hono/http-exception";
+import { clientOf, createMinuteCounter } from "../client-address.ts";
 import type { DashboardConfig } from "./config.ts";
 
 export interface Login {
@@ -40,8 +42,39 @@ export function assertSafeBinding(agent: string, host: string, login: Login | un
   );
 }
 
-/** Basic auth when there is a login; otherwise a pass-through (the binding is loopback). */
-export function dashboardAuth(login: Login | undefined): MiddlewareHandler {
+export interface LoginLimit {
+  /** Wrong logins a client address may try per minute (0: no limit). */
+  failedPerMinute: number;
+  /** Behind a reverse proxy: the header naming the client's address. */
+  clientAddressHeader?: string | undefined;
+  now: () => number;
+}
+
+/**
+ * Basic auth when there is a login; otherwise a pass-through (the binding is loopback). A client address that sent
+ * `failedPerMinute` wrong credentials gets 429 until its minute ends, its credentials not even compared: a password
+ * cannot be guessed at the speed of the network. A request without credentials (a browser's first, answered with the
+ * challenge) is not a wrong login.
+ */
+export function dashboardAuth(login: Login | undefined, limit: LoginLimit): MiddlewareHandler {
   if (!login) return (_c, next) => next();
-  return basicAuth({ username: login.username, password: login.password, realm: "aideazz dashboard" });
+  const basic = basicAuth({ username: login.username, password: login.password, realm: "aideazz dashboard" });
+  if (limit.failedPerMinute <= 0) return basic;
+  const failures = createMinuteCounter(limit.failedPerMinute, limit.now);
+  return async (c, next) => {
+    const client = clientOf(c, limit.clientAddressHeader);
+    const waitS = failures.waitS(client);
+    if (waitS > 0) {
+      c.header("Retry-After", String(waitS));
+      return c.text(`too many wrong logins; try again in ${waitS} s`, 429);
+    }
+    try {
+      await basic(c, next);
+    } catch (err) {
+      if (err instanceof HTTPException && err.status === 401 && c.req.header("authorization") !== undefined) {
+        failures.count(client);
+      }
+      throw err;
+    }
+  };
 }

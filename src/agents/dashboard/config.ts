@@ -1,6 +1,6 @@
 /**
  * The analytics agent's `dashboard` settings: the login (HTTP Basic auth, credentials from environment variables
- * named here) and the page's refresh interval. Without a login the agent must bind a loopback address.
+ * named here, wrong logins limited per client address) and the page's refresh interval. Without a login the agent must bind a loopback address.
  *
  * @module
  */
@@ -13,6 +13,11 @@ export const dashboardSchema = z.strictObject({
   refreshS: z.number().int().min(5).max(3_600).default(30).describe(
     "Seconds between automatic page refreshes",
   ),
+  failedLoginsPerMinute: z.number().int().min(0).default(10).describe(
+    "Wrong logins one client address may try per minute; past that it gets 429 until the minute ends (0: no limit)",
+  ),
+  clientAddressHeader: z.string().regex(/^[A-Za-z0-9-]+$/, "a header name such as x-forwarded-for").optional()
+    .describe("Behind a reverse proxy: the header whose last entry is the client's address (e.g. x-forwarded-for)"),
 }).superRefine((d, ctx) => {
   if ((d.userEnv === undefined) !== (d.passwordEnv === undefined)) {
     ctx.addIssue({

@@ -9,7 +9,7 @@ import type { Config } from "../../config.ts";
 import { parseDuration, type Retention } from "../../metrics/mod.ts";
 import type { Client } from "../../store/mod.ts";
 import { eventsOf, isTraceIdOrPart, matchTraceIds } from "../../trace/mod.ts";
-import { dashboardAuth, type Login } from "./auth.ts";
+import { dashboardAuth, type Login, type LoginLimit } from "./auth.ts";
 import { loadDashboard } from "./data.ts";
 import { renderDashboard } from "./page.ts";
 import { renderTracePage } from "./trace-page.ts";
@@ -22,6 +22,7 @@ export interface DashboardOptions {
   agent: string;
   version: string;
   login: Login | undefined;
+  loginLimit: Omit<LoginLimit, "now">;
   refreshS: number;
 }
 
@@ -53,7 +54,7 @@ const secureHeaders: MiddlewareHandler = async (c, next) => {
 };
 
 export function mountDashboard(app: Hono, o: DashboardOptions): void {
-  const auth = dashboardAuth(o.login);
+  const auth = dashboardAuth(o.login, { ...o.loginLimit, now: o.now });
   for (const path of ["/", "/traces/*", "/api/dashboard"]) app.use(path, secureHeaders, auth);
   const load = (windowMs: number) =>
     loadDashboard(o.client, { now: o.now(), windowMs, retention: o.retention, config: o.config });

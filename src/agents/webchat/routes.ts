@@ -5,13 +5,13 @@
  *
  * @module
  */
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import type { Logger } from "../../log.ts";
-import type { ConnInfo } from "../../platform.ts";
 import type { Client } from "../../store/mod.ts";
 import { isBlank } from "../channel/inbound.ts";
+import { clientOf, createMinuteCounter } from "../client-address.ts";
 import { ingressFailure } from "../channel/ingress.ts";
 import { pagePolicy, type PageSettings, renderPage } from "./page.ts";
 import { awaitingReply, historyOf, repliesAfter } from "./replies.ts";
@@ -27,42 +27,6 @@ export interface WebchatRoutesOptions {
   /** Messages one client address may post per minute (0: no limit), and the header naming it behind a proxy. */
   perAddressPerMinute: number;
   clientAddressHeader?: string | undefined;
-}
-
-/**
- * Counts each client address's messages in fixed one-minute windows. Returns 0 when `addr` may post now, else the
- * seconds until it may.
- */
-function createAddressLimit(perMinute: number, now: () => number): (addr: string) => number {
-  const windows = new Map<string, { start: number; count: number }>();
-  let swept = 0;
-  return (addr) => {
-    const t = now();
-    if (t - swept > 60_000) {
-      swept = t;
-      for (const [a, w] of windows) if (t - w.start >= 60_000) windows.delete(a);
-    }
-    let w = windows.get(addr);
-    if (!w || t - w.start >= 60_000) windows.set(addr, w = { start: t, count: 0 });
-    if (w.count >= perMinute) return Math.max(1, Math.ceil((w.start + 60_000 - t) / 1000));
-    w.count++;
-    return 0;
-  };
-}
-
-/**
- * The client a limit counts: an IPv4 address (also when written IPv4-mapped), or an IPv6 address's /64, which one
- * client usually holds whole.
- */
-export function clientKey(addr: string): string {
-  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr)?.[1];
-  if (v4 !== undefined) return v4;
-  if (!addr.includes(":")) return addr;
-  const [head = "", tail] = addr.split("%")[0]!.toLowerCase().split("::");
-  const left = head === "" ? [] : head.split(":");
-  const right = tail === undefined || tail === "" ? [] : tail.split(":");
-  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
 }
 
 /** Lower-cased: the same session however a client spells its UUID. */
@@ -90,21 +54,19 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
   // Browsers ask for it on every page load; there is none.
   app.get("/favicon.ico", (c) => c.body(null, 204));
 
-  const limit = opts.perAddressPerMinute > 0 ? createAddressLimit(opts.perAddressPerMinute, opts.now) : undefined;
-  const header = opts.clientAddressHeader;
-  const addressOf = (c: Context) =>
-    (header ? c.req.header(header)?.split(",").at(-1)?.trim() : undefined) ||
-    (c.env as ConnInfo | undefined)?.remoteAddr || "unknown";
+  const limit = opts.perAddressPerMinute > 0 ? createMinuteCounter(opts.perAddressPerMinute, opts.now) : undefined;
 
   app.post(
     "/api/messages",
     bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: "message too large" }, 413) }),
     async (c) => {
-      const waitS = limit?.(clientKey(addressOf(c))) ?? 0;
+      const client = clientOf(c, opts.clientAddressHeader);
+      const waitS = limit?.waitS(client) ?? 0;
       if (waitS > 0) {
         c.header("Retry-After", String(waitS));
         return c.json({ error: `too many messages; try again in ${waitS} s` }, 429);
       }
+      limit?.count(client);
       const body: unknown = await c.req.json().catch(() => undefined);
       const parsed = messageSchema.safeParse(body);
       if (!parsed.success) {

@@ -1,0 +1,64 @@
+/**
+ * Per-client limits on public HTTP surfaces (the web chat's messages, the dashboard's failed logins): who the
+ * client is, and a count per client in fixed one-minute windows.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import type { ConnInfo } from "../platform.ts";
+
+/**
+ * The client a limit counts: an IPv4 address (also when written IPv4-mapped), or an IPv6 address's /64, which one
+ * client usually holds whole.
+ */
+export function clientKey(addr: string): string {
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr)?.[1];
+  if (v4 !== undefined) return v4;
+  if (!addr.includes(":")) return addr;
+  const [head = "", tail] = addr.split("%")[0]!.toLowerCase().split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined ? left : [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
+/**
+ * The key of the request's client: the peer address, or behind a reverse proxy the last entry of `header` (the
+ * one the proxy added; earlier entries are the client's to write).
+ */
+export function clientOf(c: Context, header: string | undefined): string {
+  const addr = (header ? c.req.header(header)?.split(",").at(-1)?.trim() : undefined) ||
+    (c.env as ConnInfo | undefined)?.remoteAddr || "unknown";
+  return clientKey(addr);
+}
+
+export interface MinuteCounter {
+  /** 0 while `key` is under the limit in its current minute, else the seconds until its next minute. */
+  waitS(key: string): number;
+  count(key: string): void;
+}
+
+/** Counts per key in fixed one-minute windows, `perMinute` allowed in each. */
+export function createMinuteCounter(perMinute: number, now: () => number): MinuteCounter {
+  const windows = new Map<string, { start: number; count: number }>();
+  let swept = 0;
+  const current = (key: string) => {
+    const t = now();
+    if (t - swept > 60_000) {
+      swept = t;
+      for (const [k, w] of windows) if (t - w.start >= 60_000) windows.delete(k);
+    }
+    let w = windows.get(key);
+    if (!w || t - w.start >= 60_000) windows.set(key, w = { start: t, count: 0 });
+    return { w, t };
+  };
+  return {
+    waitS(key) {
+      const { w, t } = current(key);
+      return w.count < perMinute ? 0 : Math.max(1, Math.ceil((w.start + 60_000 - t) / 1000));
+    },
+    count(key) {
+      current(key).w.count++;
+    },
+  };
+}
