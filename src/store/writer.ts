@@ -99,7 +99,8 @@ export function pauseSync(ms: number): void {
  * native object libsql hands out (a statement from `prepare()`, the row iterator behind `all()`) also leaks over
  * 100 bytes outside the heap: Deno's Node-API frees the object but not its own wrapper of it (measured with
  * `npm run bench -- store`; Node does not leak). A cached statement is prepared once, and `returnsOneRow` reads
- * need no iterator, so an idle agent's memory stays flat.
+ * need no iterator: an idle channel agent's polls make none. Reads of several rows and writes with `RETURNING`
+ * still make one each.
  */
 const MAX_CACHED = 256;
 
