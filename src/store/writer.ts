@@ -354,8 +354,12 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
 function execute({ stmt, columns, oneRow }: Prepared, args: InArgs): ResultSet {
   const bound = Array.isArray(args) ? args.map(toSql) : namedArgs(args);
   if (columns) {
-    const raw = oneRow ? [stmt.get(bound) as SqlValue[] | undefined].filter((r) => r !== undefined) : stmt.all(bound);
-    const rows = (raw as SqlValue[][]).map((r) => toRow(r, columns.names));
+    let raw: SqlValue[][];
+    if (oneRow) {
+      const row = stmt.get(bound) as SqlValue[] | undefined;
+      raw = row ? [row] : [];
+    } else raw = stmt.all(bound) as SqlValue[][];
+    const rows = raw.map((r) => toRow(r, columns.names));
     return resultSet(columns.names, columns.types, rows, 0, undefined);
   }
   const info = stmt.run(bound);

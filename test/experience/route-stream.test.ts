@@ -2,13 +2,11 @@
 // the caller's abort — and fallback only before the first chunk. Fake Groq and fake llama-server over real HTTP
 // (SSE), plus scripted providers for the mid-stream failure.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createBreaker } from "../../src/router/breaker.ts";
-import { type ChainEntry, StreamInterruptedError } from "../../src/router/chain.ts";
+import { StreamInterruptedError } from "../../src/router/chain.ts";
 import { AllProvidersFailedError, ProviderError } from "../../src/router/errors.ts";
-import { createBulkhead } from "../../src/router/providers/bulkhead.ts";
 import type { ChatChunk, ChatProvider } from "../../src/router/providers/types.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
-import { ask, harness, KEYS } from "../router/providers/router-harness.ts";
+import { ask, harness, KEYS, stubEntry } from "../router/providers/router-harness.ts";
 import { type TestStore, testStore } from "../router/providers/support.ts";
 
 let ts: TestStore;
@@ -93,15 +91,7 @@ describe("routeStream", () => {
         });
       },
     };
-    const entry = (provider: ChatProvider): ChainEntry => ({
-      name: provider.name,
-      provider,
-      model: "m",
-      timeoutMs: 1_000,
-      breaker: createBreaker({ failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000, now: Date.now }),
-      bulkhead: createBulkhead(1),
-    });
-    const entries = new Map([["breaking", entry(breaking)], ["spare", entry(spare)]]);
+    const entries = new Map([["breaking", stubEntry(breaking)], ["spare", stubEntry(spare)]]);
     const cfg = {
       providers: {
         breaking: { kind: "groq", baseUrl: "http://127.0.0.1:9/v1", model: "m", apiKeyEnv: "GROQ_API_KEY" },

@@ -1,15 +1,13 @@
 // The fallback walker as the orchestrator uses it: classes pick chains, quotas route around Groq before its
 // 429, the budget degrades Claude → Groq → local → cache-only, bugs surface, decisions are recorded.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createBreaker } from "../../src/router/breaker.ts";
 import { type ChainEntry, createModelRouter } from "../../src/router/chain.ts";
 import { resolveRouterSettings, routerSchema } from "../../src/router/config.ts";
 import { AllProvidersFailedError } from "../../src/router/errors.ts";
-import { createBulkhead } from "../../src/router/providers/bulkhead.ts";
 import type { ChatProvider } from "../../src/router/providers/types.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "../fakes/anthropic.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
-import { ask, harness, KEYS } from "./providers/router-harness.ts";
+import { ask, harness, KEYS, stubEntry } from "./providers/router-harness.ts";
 import { fakeClock, type TestStore, testStore } from "./providers/support.ts";
 
 let ts: TestStore;
@@ -52,15 +50,7 @@ const tiers = {
   "high-value": ["claude", "groq", "local"],
 };
 
-/** A chain entry around a provider written in the test (model "m", breaker open after one failure). */
-const entry = (provider: ChatProvider): ChainEntry => ({
-  name: provider.name,
-  provider,
-  model: "m",
-  timeoutMs: 1_000,
-  breaker: createBreaker({ failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000, now: clock.now }),
-  bulkhead: createBulkhead(1),
-});
+const entry = (provider: ChatProvider) => stubEntry(provider, clock.now);
 
 /** A router whose chain is `entries`, in order (their config is a placeholder: the entries are what runs). */
 const stubRouter = (entries: Map<string, ChainEntry>) => {

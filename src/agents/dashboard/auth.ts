@@ -47,7 +47,6 @@ export interface LoginLimit {
   failedPerMinute: number;
   /** Behind a reverse proxy: the header naming the client's address. */
   clientAddressHeader?: string | undefined;
-  now: () => number;
 }
 
 /**
@@ -56,11 +55,11 @@ export interface LoginLimit {
  * cannot be guessed at the speed of the network. A request without credentials (a browser's first, answered with the
  * challenge) is not a wrong login.
  */
-export function dashboardAuth(login: Login | undefined, limit: LoginLimit): MiddlewareHandler {
+export function dashboardAuth(login: Login | undefined, limit: LoginLimit, now: () => number): MiddlewareHandler {
   if (!login) return (_c, next) => next();
   const basic = basicAuth({ username: login.username, password: login.password, realm: "aideazz dashboard" });
   if (limit.failedPerMinute <= 0) return basic;
-  const failures = createMinuteCounter(limit.failedPerMinute, limit.now);
+  const failures = createMinuteCounter(limit.failedPerMinute, now);
   return async (c, next) => {
     const client = clientOf(c, limit.clientAddressHeader);
     const waitS = failures.waitS(client);

@@ -1,6 +1,7 @@
 /**
  * The analytics agent's `dashboard` settings: the login (HTTP Basic auth, credentials from environment variables
- * named here, wrong logins limited per client address) and the page's refresh interval. Without a login the agent must bind a loopback address.
+ * named here, wrong logins limited per client address) and the page's refresh interval. Without a login the agent
+ * must bind a loopback address.
  *
  * @module
  */

@@ -22,7 +22,7 @@ export interface DashboardOptions {
   agent: string;
   version: string;
   login: Login | undefined;
-  loginLimit: Omit<LoginLimit, "now">;
+  loginLimit: LoginLimit;
   refreshS: number;
 }
 
@@ -54,7 +54,7 @@ const secureHeaders: MiddlewareHandler = async (c, next) => {
 };
 
 export function mountDashboard(app: Hono, o: DashboardOptions): void {
-  const auth = dashboardAuth(o.login, { ...o.loginLimit, now: o.now });
+  const auth = dashboardAuth(o.login, o.loginLimit, o.now);
   for (const path of ["/", "/traces/*", "/api/dashboard"]) app.use(path, secureHeaders, auth);
   const load = (windowMs: number) =>
     loadDashboard(o.client, { now: o.now(), windowMs, retention: o.retention, config: o.config });

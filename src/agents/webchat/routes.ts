@@ -11,8 +11,8 @@ import { z } from "zod";
 import type { Logger } from "../../log.ts";
 import type { Client } from "../../store/mod.ts";
 import { isBlank } from "../channel/inbound.ts";
-import { clientOf, createMinuteCounter } from "../client-address.ts";
 import { ingressFailure } from "../channel/ingress.ts";
+import { clientOf, createMinuteCounter } from "../client-address.ts";
 import { pagePolicy, type PageSettings, renderPage } from "./page.ts";
 import { awaitingReply, historyOf, repliesAfter } from "./replies.ts";
 
@@ -60,13 +60,15 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
     "/api/messages",
     bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: "message too large" }, 413) }),
     async (c) => {
-      const client = clientOf(c, opts.clientAddressHeader);
-      const waitS = limit?.waitS(client) ?? 0;
-      if (waitS > 0) {
-        c.header("Retry-After", String(waitS));
-        return c.json({ error: `too many messages; try again in ${waitS} s` }, 429);
+      if (limit) {
+        const client = clientOf(c, opts.clientAddressHeader);
+        const waitS = limit.waitS(client);
+        if (waitS > 0) {
+          c.header("Retry-After", String(waitS));
+          return c.json({ error: `too many messages; try again in ${waitS} s` }, 429);
+        }
+        limit.count(client);
       }
-      limit?.count(client);
       const body: unknown = await c.req.json().catch(() => undefined);
       const parsed = messageSchema.safeParse(body);
       if (!parsed.success) {

@@ -1,6 +1,9 @@
 /** Builds a ModelRouter over fake providers with a store, a clock and a captured log, from a config object. */
-import { createModelRouter, type ModelRouter, type ModelRouterDeps } from "../../../src/router/chain.ts";
+import { createBreaker } from "../../../src/router/breaker.ts";
+import { type ChainEntry, createModelRouter, type ModelRouter, type ModelRouterDeps } from "../../../src/router/chain.ts";
 import { resolveRouterSettings, routerSchema } from "../../../src/router/config.ts";
+import { createBulkhead } from "../../../src/router/providers/bulkhead.ts";
+import type { ChatProvider } from "../../../src/router/providers/types.ts";
 import { sleep as realSleep } from "../../../src/router/retry.ts";
 import { type CapturedLog, captureLog, type TestStore } from "./support.ts";
 
@@ -57,4 +60,14 @@ export const ask = (text = "What are your opening hours?") => ({
     }],
     maxTokens: 200,
   },
+});
+
+/** A chain entry around a provider written in the test (model "m", breaker open after one failure). */
+export const stubEntry = (provider: ChatProvider, now: () => number = Date.now): ChainEntry => ({
+  name: provider.name,
+  provider,
+  model: "m",
+  timeoutMs: 1_000,
+  breaker: createBreaker({ failureThreshold: 1, windowMs: 60_000, cooldownMs: 60_000, now }),
+  bulkhead: createBulkhead(1),
 });
