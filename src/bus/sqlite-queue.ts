@@ -1,6 +1,7 @@
 /**
  * The consumer-side queue operations on libSQL. A consumer round is one write transaction: the acks as one DELETE,
- * retries as one UPDATE, dead letters as an insert and a delete, then the claim as one UPDATE … RETURNING. The
+ * retries as one UPDATE, dead letters as an insert and a delete, then the claim as one UPDATE. Each write is preceded
+ * by a read of the leases it applies to (one row of JSON: no RETURNING, whose rows would need a row iterator). The
  * claimed messages' payloads are read afterwards, without the lock (messages are immutable while a delivery
  * exists).
  *
@@ -14,7 +15,13 @@
  *
  * @module
  */
-import { type Client, type InStatement, isStoreUnavailable, mergeWrites } from "../store/mod.ts";
+import {
+  type Client,
+  type InStatement,
+  isStoreUnavailable,
+  mergeWrites,
+  parseJsonRows,
+} from "../store/mod.ts";
 import type { Claimed, CycleInput, CycleResult, Lease, Queue, Settle } from "./queue.ts";
 import * as Q from "./sqlite-sql.ts";
 import type { Json } from "./types.ts";
@@ -48,7 +55,7 @@ export function createSqliteQueue(client: Client): Queue {
     return [
       { sql: Q.LEASE_GUARD, args: [topic, group, leases] },
       ...mergeWrites(writes.map((w) => w.stmts)),
-      ...(rows.length > 0 ? [{ sql: Q.PUBLISH, args: [`[${rows.join(",")}]`, now] }] : []),
+      ...(rows.length > 0 ? [{ sql: Q.PUBLISH_ONLY, args: [`[${rows.join(",")}]`, now] }] : []),
       { sql: Q.ACK, args: [topic, group, leases] },
     ];
   };
@@ -83,26 +90,36 @@ export function createSqliteQueue(client: Client): Queue {
       // The whole round is one write transaction, the claim last: it sees this round's acks (a chat's next message).
       const stmts: InStatement[] = [];
       const add = (stmt: InStatement) => stmts.push(stmt) - 1;
-      const ackAt = acks.length > 0 ? add({ sql: Q.ACK, args: [topic, group, leasesJson(acks)] }) : -1;
-      const retryAt = retries.length > 0
-        ? add({
-          sql: Q.RETRY,
-          args: [
-            topic,
-            group,
-            JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error])),
-          ],
-        })
-        : -1;
+      // Each write after the read of the leases it applies to (Q.HELD): the index of that read, or -1.
+      const held = (json: string, ...writes: InStatement[]) => {
+        const at = add({ sql: Q.HELD, args: [topic, group, json] });
+        writes.forEach(add);
+        return at;
+      };
+      let ackAt = -1;
+      if (acks.length > 0) {
+        const json = leasesJson(acks);
+        ackAt = held(json, { sql: Q.ACK, args: [topic, group, json] });
+      }
+      let retryAt = -1;
+      if (retries.length > 0) {
+        const json = JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error]));
+        retryAt = held(json, { sql: Q.RETRY, args: [topic, group, json] });
+      }
       let deadAt = -1;
       if (dead.length > 0) {
         const json = JSON.stringify(dead.map((d) => [d.key, d.id, d.fence, d.error]));
-        add({ sql: Q.DEAD, args: [topic, group, json, now] });
-        deadAt = add({ sql: Q.ACK, args: [topic, group, json] });
+        deadAt = held(json, { sql: Q.DEAD, args: [topic, group, json, now] }, {
+          sql: Q.ACK,
+          args: [topic, group, json],
+        });
       }
-      const claimAt = input.claim > 0
-        ? add({ sql: Q.CLAIM, args: [topic, group, now, input.leaseMs, input.claim, input.consumer] })
-        : -1;
+      let claimAt = -1;
+      if (input.claim > 0) {
+        const args = [topic, group, now, input.leaseMs, input.claim];
+        claimAt = add({ sql: Q.CLAIMING, args });
+        add({ sql: Q.CLAIM, args: [...args, input.consumer] });
+      }
       // Issued together, so that one group commit takes them all: the writes riding on acks first.
       const [together, main] = await Promise.allSettled([
         withWrite.length > 0
@@ -119,7 +136,12 @@ export function createSqliteQueue(client: Client): Queue {
         isStoreUnavailable(together.reason);
       const outcomes = shared ? withWrite.map(() => together) : await writeEach(topic, group, withWrite, now);
       const results = main.value;
-      const idsAt = (i: number) => (i < 0 ? new Set<string>() : leaseIds(results[i]!.rows));
+      const idsAt = (i: number) =>
+        new Set(
+          i < 0
+            ? []
+            : parseJsonRows<[number, number]>(results[i]!.rows).map(([id, fence]) => leaseId({ id, fence })),
+        );
       const [acked, retried, buried] = [idsAt(ackAt), idsAt(retryAt), idsAt(deadAt)];
       const written = new Map<Settle, PromiseSettledResult<unknown>>(
         withWrite.map((s, i) => [s, outcomes[i]!]),
@@ -131,12 +153,11 @@ export function createSqliteQueue(client: Client): Queue {
         if (w) return w.status === "fulfilled";
         return (s.kind === "ack" ? acked : s.kind === "retry" ? retried : buried).has(leaseId(s));
       });
-      const claimRs = claimAt < 0 ? undefined : results[claimAt]!;
-      if (!claimRs || claimRs.rows.length === 0) return { applied, errors, claimed: [] };
       // [key, msg_id, fence, attempts, last_error]
-      const leased = claimRs.rows.map((r) =>
-        JSON.parse(String(r["j"])) as [string, number, number, number, string | null]
-      );
+      const leased = claimAt < 0
+        ? []
+        : parseJsonRows<[string, number, number, number, string | null]>(results[claimAt]!.rows);
+      if (leased.length === 0) return { applied, errors, claimed: [] };
       let messages: Map<number, [number, Json, string | null, number]>;
       try {
         const rs = await client.execute({ sql: Q.PAYLOADS, args: [JSON.stringify(leased.map((l) => l[1]))] });

@@ -7,13 +7,18 @@
  * @module
  */
 
-/** ?1 JSON array of {t, k, p, i?, r?, n?}, ?2 now. Rows are inserted in array order, so ids follow it. */
-export const PUBLISH =
+/**
+ * ?1 JSON array of {t, k, p, i?, r?, n?}, ?2 now. Rows are inserted in array order, so ids follow it. PUBLISH_ONLY
+ * where nobody needs the ids: a statement that returns rows needs a row iterator, and under Deno each one leaks
+ * (src/store/writer.ts). (Without RETURNING the ids are not known: a row skipped as a duplicate takes an id too.)
+ */
+export const PUBLISH_ONLY =
   `INSERT INTO bus_messages (topic, okey, payload, idem_key, trace_id, published_at, visible_at)
   SELECT j.value ->> '$.t', j.value ->> '$.k', j.value -> '$.p', j.value ->> '$.i', j.value ->> '$.r', ?2,
     max(?2, coalesce(j.value ->> '$.n', 0))
   FROM json_each(?1) AS j WHERE true ORDER BY j.key
-  ON CONFLICT (idem_key) DO NOTHING
+  ON CONFLICT (idem_key) DO NOTHING`;
+export const PUBLISH = `${PUBLISH_ONLY}
   RETURNING id, idem_key`;
 
 /** ?1 JSON array of idempotency keys → the id each one belongs to. */
@@ -41,16 +46,23 @@ export const LEASE_GUARD_TABLE = "bus_lease_guard";
 export const LEASE_GUARD = `INSERT INTO ${LEASE_GUARD_TABLE} (held)
   SELECT NULL WHERE (SELECT count(*) FROM (${MATCHED})) < json_array_length(?3)`;
 
+/**
+ * Which deliveries of ?3 (as for FENCED) still have their fence: one row, a JSON array of [msg_id, fence]. Run just
+ * before a write on them in the same transaction, it says which leases that write applies to, where RETURNING would
+ * make a row iterator (under Deno each one leaks: src/store/writer.ts).
+ */
+export const HELD = `SELECT json_group_array(json_array(msg_id, fence)) AS rows FROM bus_deliveries WHERE ${FENCED}
+  LIMIT 1`;
+
 /** Ack: deletes the fenced deliveries (the trigger promotes each key's next message). */
-export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED} RETURNING msg_id, fence`;
+export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED}`;
 
 /** ?3 [[key, msg_id, fence, visible_at, error], …]. */
 export const RETRY =
   `UPDATE bus_deliveries SET state = 0, due_at = j.value ->> '$[3]', last_error = j.value ->> '$[4]',
     consumer = NULL
   FROM json_each(?3) AS j
-  WHERE ${FENCED} AND bus_deliveries.msg_id = j.value ->> '$[1]' AND bus_deliveries.fence = j.value ->> '$[2]'
-  RETURNING msg_id, fence`;
+  WHERE ${FENCED} AND bus_deliveries.msg_id = j.value ->> '$[1]' AND bus_deliveries.fence = j.value ->> '$[2]'`;
 
 /** ?3 [[key, msg_id, fence, error], …], ?4 now. Followed by ACK with the same ?1–?3, in one transaction. */
 export const DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at)
@@ -59,16 +71,24 @@ export const DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, att
     ON d.grp = ?2 AND d.msg_id = j.value ->> '$[1]' AND d.topic = ?1 AND d.fence = j.value ->> '$[2]'`;
 
 /**
- * Leases up to ?5 claimable heads of (?1, ?2) at ?3 for ?4 ms to consumer ?6: ready ones that are visible and
- * leased ones whose lease expired (their holder crashed, hung or lost its heartbeat; the new fence refuses it).
+ * Up to ?5 claimable heads of (?1, ?2) at ?3: ready ones that are visible and leased ones whose lease expired (their
+ * holder crashed, hung or lost its heartbeat; the new fence refuses it). In a total order: CLAIMING and CLAIM, run
+ * one after the other in one transaction, pick the same ones.
  */
+const CLAIMABLE = `SELECT grp, msg_id FROM bus_deliveries
+  WHERE topic = ?1 AND grp = ?2 AND head = 1 AND due_at <= ?3 ORDER BY due_at, msg_id LIMIT ?5`;
+const EXPIRED = "'lease expired (the handler crashed, hung or lost its heartbeat)'";
+
+/** What CLAIM (run next, same ?1–?5) will lease: one row, a JSON array of [okey, msg_id, fence, attempts, last_error]. */
+export const CLAIMING = `SELECT json_group_array(json_array(okey, msg_id, fence + 1, attempts + 1,
+    CASE WHEN state = 1 THEN ${EXPIRED} ELSE last_error END)) AS rows
+  FROM bus_deliveries WHERE (grp, msg_id) IN (${CLAIMABLE}) LIMIT 1`;
+
+/** Leases the CLAIMABLE heads of (?1, ?2) at ?3 for ?4 ms to consumer ?6. */
 export const CLAIM = `UPDATE bus_deliveries
   SET state = 1, due_at = ?3 + ?4, fence = fence + 1, attempts = attempts + 1, consumer = ?6,
-    last_error = CASE WHEN state = 1 THEN 'lease expired (the handler crashed, hung or lost its heartbeat)'
-      ELSE last_error END
-  WHERE (grp, msg_id) IN (SELECT grp, msg_id FROM bus_deliveries
-    WHERE topic = ?1 AND grp = ?2 AND head = 1 AND due_at <= ?3 ORDER BY due_at LIMIT ?5)
-  RETURNING json_array(okey, msg_id, fence, attempts, last_error) AS j`;
+    last_error = CASE WHEN state = 1 THEN ${EXPIRED} ELSE last_error END
+  WHERE (grp, msg_id) IN (${CLAIMABLE})`;
 
 /** When (?1, ?2) next has something to claim: the earliest due head. */
 export const NEXT =

@@ -19,7 +19,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { batchReads, type Client, purgeInChunks } from "../store/mod.ts";
+import { batchReads, type Client, purgeInChunks, selectRows } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
 import { guardAllows } from "./guard.ts";
 import { createMatcher, type Matcher } from "./matcher.ts";
@@ -131,12 +131,12 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
   const scopes = new Map<string, ScopeIndex>();
   /** The exact lookups of one tick (a round's turns) as one statement. */
   const exactOf = batchReads(async (keys) => {
-    const rs = await client.execute({
+    const rows = await selectRows<[string, number, string]>(client, {
       sql: `SELECT c.key, c.id, c.answer FROM json_each(?1) AS j CROSS JOIN cache_entries AS c ON c.key = j.value
         WHERE c.expires_at > ?2`,
       args: [JSON.stringify(keys), now()],
-    });
-    return new Map(rs.rows.map((r) => [String(r["key"]), { entryId: Number(r["id"]), answer: String(r["answer"]) }]));
+    }, ["key", "id", "answer"]);
+    return new Map(rows.map(([key, entryId, answer]) => [key, { entryId, answer }]));
   });
 
   /** Loads (or catches up) a scope's lexical index from the store: other processes write the cache too. */

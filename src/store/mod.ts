@@ -14,5 +14,6 @@ export { isStoreUnavailable, storeErrorCode } from "./errors.ts";
 export { batchCalls, batchReads } from "./batch-reads.ts";
 export { mergeWrites } from "./merge-inserts.ts";
 export { purgeInChunks } from "./chunks.ts";
+export { jsonRowsSql, parseJsonRows, selectRows } from "./json-rows.ts";
 export { every } from "./every.ts";
 export type { Every } from "./every.ts";

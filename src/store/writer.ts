@@ -99,19 +99,37 @@ export function pauseSync(ms: number): void {
  * native object libsql hands out (a statement from `prepare()`, the row iterator behind `all()`) also leaks over
  * 100 bytes outside the heap: Deno's Node-API frees the object but not its own wrapper of it (measured with
  * `npm run bench -- store`; Node does not leak). A cached statement is prepared once, and `returnsOneRow` reads
- * need no iterator: an idle channel agent's polls make none. Reads of several rows and writes with `RETURNING`
- * still make one each.
+ * need no iterator: an idle channel agent's polls make none. The reads of several rows an agent makes for every
+ * message return one row of JSON instead (json-rows.ts), and so do the bus's writes (src/bus/sqlite-sql.ts HELD).
  */
 const MAX_CACHED = 256;
 
 /**
  * True for SQL that returns at most one row: one statement without comments whose last clause is `LIMIT 1` (a
- * trailing LIMIT is the outermost query's), or a WAL checkpoint. These are read with `get()` (one step, then reset)
- * instead of `all()`.
+ * trailing LIMIT is the outermost query's), an `INSERT … VALUES (one row) … RETURNING` (the row it inserted or
+ * updated), or a WAL checkpoint. These are read with `get()` (one step, then reset) instead of `all()`: a write's
+ * first step makes all its changes.
  */
 export function returnsOneRow(sql: string): boolean {
   if (/^\s*PRAGMA\s+wal_checkpoint\b/i.test(sql)) return true;
-  return /\bLIMIT\s+1\s*;?\s*$/i.test(sql) && !sql.includes("--") && !/;\s*\S/.test(sql.replace(/'[^']*'/g, "''"));
+  if (sql.includes("--") || /;\s*\S/.test(sql.replace(/'[^']*'/g, "''"))) return false;
+  return /\bLIMIT\s+1\s*;?\s*$/i.test(sql) || insertsOneRow(sql);
+}
+
+/** `INSERT … VALUES (…) … RETURNING …` with one row of values (and no SELECT before them). */
+function insertsOneRow(sql: string): boolean {
+  const values = /^\s*INSERT\b(?:(?!\bSELECT\b)[^;])*?\bVALUES\s*\(/i.exec(sql);
+  if (!values || !/\bRETURNING\b/i.test(sql)) return false;
+  let depth = 1;
+  let i = values[0].length;
+  for (; i < sql.length && depth > 0; i++) {
+    if (sql[i] === "'") {
+      i = sql.indexOf("'", i + 1);
+      if (i < 0) return false;
+    } else if (sql[i] === "(") depth++;
+    else if (sql[i] === ")") depth--;
+  }
+  return depth === 0 && !/^\s*,/.test(sql.slice(i));
 }
 
 /** True for SQL that writes and can run inside a transaction (routed to the writer by `execute()`). */

@@ -56,6 +56,57 @@ describe("sqlite bus", () => {
     }
   });
 
+  it("a consumer round (claim, ack, retry, dead letter, an ack that publishes) creates no row iterator", async () => {
+    const store = await setup();
+    const bus = createSqliteBus(store, { now: () => 0, wake: { watch: false } });
+    await bus.subscribe("t", "g");
+    await bus.subscribe("out", "g2");
+    await bus.publish(["a", "b", "c", "d"].map((key) => ({ topic: "t", key, payload: key })));
+    await bus.close();
+    const q = createSqliteQueue(store.client);
+    const base = { topic: "t", group: "g", leaseMs: 60_000, consumer: "c" };
+    const iterate = vi.spyOn(statementPrototype, "iterate");
+    try {
+      const claimed = (await q.cycle({ ...base, now: 1_000, settles: [], claim: 3 })).claimed;
+      expect(claimed.map((c) => [c.key, c.fence, c.attempt])).toEqual([["a", 1, 1], ["b", 1, 1], [
+        "c",
+        1,
+        1,
+      ]]);
+      const [a, b, c] = claimed as [typeof claimed[0], typeof claimed[0], typeof claimed[0]];
+      const res = await q.cycle({
+        ...base,
+        now: 2_000,
+        claim: 2,
+        settles: [
+          {
+            kind: "ack",
+            key: "a",
+            id: a.id,
+            fence: 1,
+            with: q.ackCommit({ publish: [{ topic: "out", key: "a", payload: 1 }] }),
+          },
+          { kind: "retry", key: "b", id: b.id, fence: 1, visibleAt: 5_000, error: "later" },
+          { kind: "dead", key: "c", id: c.id, fence: 1, error: "broken" },
+          { kind: "ack", key: "c", id: c.id, fence: 7 }, // a lease this group never had
+        ],
+      });
+      expect(res.applied).toEqual([true, true, true, false]);
+      expect(res.claimed.map((m) => m.key)).toEqual(["d"]); // b waits until 5,000
+      expect(iterate).not.toHaveBeenCalled();
+    } finally {
+      iterate.mockRestore();
+    }
+    const rows = (sql: string) =>
+      store.client.execute(sql).then((rs) => rs.rows.map((r) => Object.values(r)));
+    expect(
+      await rows("SELECT okey, state, due_at, last_error FROM bus_deliveries WHERE grp = 'g' ORDER BY okey"),
+    )
+      .toEqual([["b", 0, 5_000, "later"], ["d", 1, 62_000, null]]);
+    expect(await rows("SELECT okey, last_error FROM bus_dead_letters")).toEqual([["c", "broken"]]);
+    expect(await rows("SELECT okey FROM bus_deliveries WHERE grp = 'g2'")).toEqual([["a"]]);
+  });
+
   it("a stale lease's settle in the same round as the current one's changes nothing and is not applied", async () => {
     const store = await setup();
     const q = await oneQueued(store);

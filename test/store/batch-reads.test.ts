@@ -193,6 +193,9 @@ describe("the per-user message counts of turns started together", () => {
       const client = new Proxy(store.client, {
         get(target, prop) {
           if (prop === "execute") return (stmt: InStatement) => (writes++, target.execute(stmt));
+          if (prop === "batch") {
+            return (stmts: InStatement[], mode: "write") => (writes++, target.batch(stmts, mode));
+          }
           const v = Reflect.get(target, prop);
           return typeof v === "function" ? v.bind(target) : v;
         },
@@ -209,7 +212,7 @@ describe("the per-user message counts of turns started together", () => {
         { ok: false, reason: "rate", notify: true },
         { ok: true },
       ]);
-      expect(writes).toBe(2); // the count, and the claim of the notice
+      expect(writes).toBe(2); // the count (with the read of it), and the claim of the notice
       expect(await limits.admit("tg:2")).toEqual({ ok: true });
       expect(await limits.admit("tg:2")).toEqual({ ok: false, reason: "rate", notify: true }); // tg:2's 4th: its notice
       expect(await limits.admit("tg:2")).toEqual({ ok: false, reason: "rate", notify: false });

@@ -6,7 +6,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { statSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { isStoreUnavailable, openStore, type Store, type StoreOptions } from "../../src/store/mod.ts";
+import {
+  isStoreUnavailable,
+  openStore,
+  selectRows,
+  type Store,
+  type StoreOptions,
+} from "../../src/store/mod.ts";
 import { createGroupWriter, isWriteSql, returnsOneRow, type WriterOptions } from "../../src/store/writer.ts";
 import { ConnectionPool } from "@libsql/client/sqlite3";
 import { databasePrototype, statementPrototype } from "../support/libsql.ts";
@@ -255,6 +261,8 @@ describe("native objects", () => {
         "SELECT count(*) AS n FROM t\n  LIMIT 1;\n",
         "SELECT v FROM t WHERE v = 'a;b' LIMIT 1",
         "PRAGMA wal_checkpoint(PASSIVE)",
+        "INSERT INTO t (v) VALUES (?) RETURNING id",
+        "INSERT INTO t (v, b) VALUES ('(', coalesce(?, x'01'))\n  ON CONFLICT (v) DO UPDATE SET b = NULL RETURNING id",
       ]
     ) {
       expect(returnsOneRow(sql), sql).toBe(true);
@@ -268,6 +276,12 @@ describe("native objects", () => {
         "PRAGMA table_info(t)",
         "SELECT v FROM t -- LIMIT 1",
         "SELECT v FROM t; SELECT v FROM t LIMIT 1",
+        "INSERT INTO t (v) VALUES (?), (?) RETURNING id",
+        "INSERT INTO t (v) VALUES ('a'),('b') RETURNING id",
+        "INSERT INTO t (v) VALUES (')'), ('b') RETURNING id",
+        "INSERT INTO t (v) SELECT v FROM (VALUES ('a')) JOIN t RETURNING id",
+        "INSERT INTO t (v) VALUES (?)",
+        "UPDATE t SET v = ? WHERE id = 1 RETURNING id",
       ]
     ) expect(returnsOneRow(sql), sql).toBe(false);
   });
@@ -288,6 +302,37 @@ describe("native objects", () => {
     const both = await store.client.execute("SELECT v FROM t ORDER BY id LIMIT 2");
     expect(both.rows.map((r) => r["v"])).toEqual(["a", "b"]);
     expect(iterate).toHaveBeenCalledTimes(1);
+  });
+
+  it("writes one row and reads what it returns in one step, without a row iterator", async () => {
+    const store = await open();
+    const iterate = vi.spyOn(statementPrototype, "iterate");
+    const sql = "INSERT INTO t (v) VALUES (?) RETURNING id, v";
+    const [a] = await store.client.batch([{ sql, args: ["a"] }], "write");
+    const b = await store.client.execute({ sql, args: ["b"] });
+    expect(iterate).not.toHaveBeenCalled();
+    expect([a!.rows.map((r) => [r["id"], r["v"]]), b.rows.map((r) => [r["id"], r["v"]])]).toEqual([
+      [[1, "a"]],
+      [[2, "b"]],
+    ]);
+    expect((await store.client.execute("SELECT count(*) AS n FROM t")).rows[0]!["n"]).toBe(2);
+  });
+
+  it("selectRows reads several rows as one row of JSON: the same values, without a row iterator", async () => {
+    const store = await open();
+    await store.client.execute(
+      "INSERT INTO t (id, v) VALUES (1, 'a \"quoted\" ü'), (2, NULL), (9007199254740991, 'big')",
+    );
+    const iterate = vi.spyOn(statementPrototype, "iterate");
+    const sql = "SELECT id, v FROM t WHERE id > ?";
+    const rows = await selectRows<[number, string | null]>(store.client, { sql, args: [0] }, ["id", "v"]);
+    const none = await selectRows(store.client, { sql, args: [Number.MAX_SAFE_INTEGER] }, ["id", "v"]);
+    expect(iterate).not.toHaveBeenCalled();
+    expect(rows.sort((a, b) => a[0] - b[0])).toEqual([[1, 'a "quoted" ü'], [2, null], [
+      Number.MAX_SAFE_INTEGER,
+      "big",
+    ]]);
+    expect(none).toEqual([]);
   });
 
   it("a passive checkpoint copies the WAL on the writer's connection, preparing nothing after the first", async () => {

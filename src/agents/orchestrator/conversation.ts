@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { batchReads, type Client, type InStatement, purgeInChunks } from "../../store/mod.ts";
+import { batchReads, type Client, type InStatement, purgeInChunks, selectRows } from "../../store/mod.ts";
 
 export interface Turn {
   role: "user" | "assistant";
@@ -32,12 +32,12 @@ export function estimateTokens(text: string): number {
 
 export function createConversations(client: Client): Conversations {
   const answerOf = batchReads(async (ids) => {
-    const rs = await client.execute({
+    const rows = await selectRows<[number, string]>(client, {
       sql: `SELECT inbound_id, text FROM json_each(?1) AS j
         CROSS JOIN conversation_turns ON inbound_id = j.value AND role = 'assistant'`,
       args: [JSON.stringify(ids.map(Number))],
-    });
-    return new Map(rs.rows.map((r) => [String(r["inbound_id"]), String(r["text"])]));
+    }, ["inbound_id", "text"]);
+    return new Map(rows.map(([id, text]) => [String(id), text]));
   });
   /** The last `maxTurns` turns of each chat asked for in one tick, newest first: one statement for a round's turns. */
   const batches = new Map<number, (chat: string) => Promise<Turn[] | undefined>>();
@@ -45,16 +45,15 @@ export function createConversations(client: Client): Conversations {
     let read = batches.get(maxTurns);
     if (!read) {
       read = batchReads(async (chats) => {
-        const rs = await client.execute({
-          sql: `SELECT j.value AS chat, t.role, t.text, t.at FROM json_each(?1) AS j CROSS JOIN conversation_turns AS t
-            ON t.id IN (SELECT id FROM conversation_turns WHERE chat = j.value ORDER BY id DESC LIMIT ?2)
-            ORDER BY j.key, t.id DESC`,
+        const rows = await selectRows<[string, string, string, number, number]>(client, {
+          sql: `SELECT j.value AS chat, t.role, t.text, t.at, t.id FROM json_each(?1) AS j CROSS JOIN conversation_turns AS t
+            ON t.id IN (SELECT id FROM conversation_turns WHERE chat = j.value ORDER BY id DESC LIMIT ?2)`,
           args: [JSON.stringify(chats), maxTurns],
-        });
+        }, ["chat", "role", "text", "at", "id"]);
+        rows.sort((a, b) => b[4] - a[4]); // newest first
         const turns = new Map<string, Turn[]>();
-        for (const row of rs.rows) {
-          const chat = String(row["chat"]);
-          const turn: Turn = { role: row["role"] === "assistant" ? "assistant" : "user", text: String(row["text"]), at: Number(row["at"]) };
+        for (const [chat, role, text, at] of rows) {
+          const turn: Turn = { role: role === "assistant" ? "assistant" : "user", text, at };
           const list = turns.get(chat);
           if (list) list.push(turn);
           else turns.set(chat, [turn]);

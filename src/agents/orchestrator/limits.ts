@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { batchCalls, type Client } from "../../store/mod.ts";
+import { batchCalls, type Client, jsonRowsSql, parseJsonRows } from "../../store/mod.ts";
 
 export type LimitVerdict = { ok: true } | { ok: false; reason: "rate" | "tokens"; notify: boolean };
 
@@ -37,9 +37,14 @@ const COUNT = `INSERT INTO user_rate (user_key, minute, count, prev_count)
   ON CONFLICT (user_key) DO UPDATE SET
     prev_count = CASE minute WHEN ?2 THEN prev_count WHEN ?2 - 1 THEN count ELSE 0 END,
     count = CASE minute WHEN ?2 THEN count + excluded.count ELSE excluded.count END,
-    minute = ?2
-  RETURNING user_key, count, prev_count,
-    coalesce((SELECT tokens FROM user_tokens AS t WHERE t.user_key = user_rate.user_key AND day = ?3), 0) AS tokens`;
+    minute = ?2`;
+/** After COUNT, same arguments: each user's count, previous count and tokens today (one row of JSON). */
+const COUNTED = jsonRowsSql(
+  `SELECT r.user_key, r.count, r.prev_count,
+    coalesce((SELECT tokens FROM user_tokens AS t WHERE t.user_key = r.user_key AND day = ?3), 0) AS tokens
+  FROM json_each(?1) AS j CROSS JOIN user_rate AS r ON r.user_key = j.value ->> 0`,
+  ["user_key", "count", "prev_count", "tokens"],
+);
 
 /** Claims the minute's one notice: ?1 user, ?2 now. */
 const NOTIFY = `UPDATE user_rate SET notified_at = ?2 WHERE user_key = ?1 AND notified_at <= ?2 - ${MINUTE_MS}`;
@@ -63,15 +68,16 @@ export function createUserLimits(opts: UserLimitsOptions): UserLimits {
     const n = new Map<string, number>();
     for (const u of users) n.set(u, (n.get(u) ?? 0) + 1);
     const at = now();
-    const rs = await client.execute({ sql: COUNT, args: [JSON.stringify([...n]), Math.floor(at / MINUTE_MS), dayOf(at)] });
-    const rows = new Map(rs.rows.map((r) => [String(r["user_key"]), r]));
-    // A user's messages of this batch were counted together: the last of them has the count RETURNING gives.
+    const args = [JSON.stringify([...n]), Math.floor(at / MINUTE_MS), dayOf(at)];
+    const [, counted] = await client.batch([{ sql: COUNT, args }, { sql: COUNTED, args }], "write");
+    const rows = new Map(parseJsonRows<[string, number, number, number]>(counted!.rows).map((r) => [r[0], r]));
+    // A user's messages of this batch were counted together: the last of them has the count COUNTED reads.
     const left = new Map(n);
     return users.map((u) => {
-      const r = rows.get(u)!;
+      const [, total, prevCount, tokens] = rows.get(u)!;
       const after = left.get(u)! - 1;
       left.set(u, after);
-      return { at, count: Number(r["count"]) - after, prevCount: Number(r["prev_count"]), tokens: Number(r["tokens"]) };
+      return { at, count: total - after, prevCount, tokens };
     });
   }
   // The messages counted in one tick (the turns a consumer round starts together) share one statement.

@@ -6,7 +6,14 @@
  * @module
  */
 import type { InboundMessage } from "../../../bus/envelopes.ts";
-import { batchReads, type Client, type InStatement, purgeInChunks, type Row } from "../../../store/mod.ts";
+import {
+  batchReads,
+  type Client,
+  type InStatement,
+  purgeInChunks,
+  type Row,
+  selectRows,
+} from "../../../store/mod.ts";
 
 export type InboxState = "pending" | "answered" | "silent";
 
@@ -44,6 +51,8 @@ export interface Inbox {
 }
 
 const COLUMNS = "seq, platform_id, kind, text, received_at, bus_id, state, reply_key";
+/** A row read by agent and platform id: its agent too. */
+const KEYED_COLUMNS = ["agent", ...COLUMNS.split(", ")];
 
 function toRow(r: Row): InboxRow {
   const kind = String(r["kind"]);
@@ -62,12 +71,15 @@ function toRow(r: Row): InboxRow {
 export function createInbox(client: Client): Inbox {
   // Keyed by the JSON text of [agent, platform id]: the statement reads the keys as one JSON array.
   const rowOf = batchReads(async (keys) => {
-    const rs = await client.execute({
+    const rows = await selectRows(client, {
       sql: `SELECT agent, ${COLUMNS} FROM json_each(?1) AS j
         CROSS JOIN chat_inbox ON agent = j.value ->> '$[0]' AND platform_id = j.value ->> '$[1]'`,
       args: [`[${keys.join(",")}]`],
-    });
-    return new Map(rs.rows.map((r) => [JSON.stringify([r["agent"], r["platform_id"]]), toRow(r)]));
+    }, KEYED_COLUMNS);
+    return new Map(rows.map((values) => {
+      const r = Object.fromEntries(KEYED_COLUMNS.map((c, i) => [c, values[i]])) as Row;
+      return [JSON.stringify([r["agent"], r["platform_id"]]), toRow(r)];
+    }));
   });
   return {
     get: (agent, platformId) => rowOf(JSON.stringify([agent, platformId])),
