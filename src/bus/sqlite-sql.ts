@@ -124,7 +124,7 @@ export const STATS = `SELECT s.topic, s.grp,
   FROM bus_subscriptions s
   LEFT JOIN bus_deliveries d ON d.grp = s.grp AND d.topic = s.topic
   LEFT JOIN bus_messages m ON m.id = d.msg_id
-  GROUP BY s.topic, s.grp ORDER BY s.topic, s.grp`;
+  GROUP BY s.topic, s.grp`;
 
 /** ?1 topic or NULL, ?2 group or NULL, ?3 limit. */
 export const DEAD_LIST =

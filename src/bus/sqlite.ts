@@ -9,7 +9,7 @@
  */
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/registry.ts";
-import type { InStatement, Store } from "../store/mod.ts";
+import { type InStatement, selectRows, type Store } from "../store/mod.ts";
 import { startConsumer } from "./consumer.ts";
 import { createSqliteQueue } from "./sqlite-queue.ts";
 import * as Q from "./sqlite-sql.ts";
@@ -136,15 +136,21 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
 
     async stats() {
       const t = now();
-      const rs = await client.execute({ sql: Q.STATS, args: [t] });
-      return rs.rows.map((r): GroupStats => ({
-        topic: String(r["topic"]),
-        group: String(r["grp"]),
-        ready: num(r["ready"]),
-        inFlight: num(r["in_flight"]),
-        delayed: num(r["delayed"]),
-        oldestAgeMs: r["oldest"] === null ? null : Math.max(0, t - num(r["oldest"])),
-        deadLetters: num(r["dead"]),
+      // One row of JSON (analytics reads this every few seconds; a row iterator would leak under Deno).
+      const rows = await selectRows<[string, string, number, number, number, number | null, number]>(
+        client,
+        { sql: Q.STATS, args: [t] },
+        ["topic", "grp", "ready", "in_flight", "delayed", "oldest", "dead"],
+      );
+      rows.sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1));
+      return rows.map(([topic, group, ready, inFlight, delayed, oldest, deadLetters]): GroupStats => ({
+        topic,
+        group,
+        ready,
+        inFlight,
+        delayed,
+        oldestAgeMs: oldest === null ? null : Math.max(0, t - oldest),
+        deadLetters,
       }));
     },
 

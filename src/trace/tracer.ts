@@ -73,23 +73,28 @@ function cleanDetail(detail: TraceDetail | undefined): { [key: string]: JsonValu
   return out;
 }
 
+/**
+ * One statement text for any number of events (their values as one JSON array): a statement prepared once. A text per
+ * batch size would be prepared again and again, and under Deno each prepared statement leaks (src/store/writer.ts).
+ */
+const INSERT_EVENTS = `INSERT INTO trace_events (trace_id, agent, stage, at, seq, duration_ms, chat, detail)
+  SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6,
+    j.value ->> 7
+  FROM json_each(?1) AS j ORDER BY j.key`;
+
 function insertStatements(events: readonly TraceEvent[], redact: (t: string) => string): InStatement[] {
   if (events.length === 0) return [];
-  return [{
-    sql: `INSERT INTO trace_events (trace_id, agent, stage, at, seq, duration_ms, chat, detail) VALUES ${
-      events.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")
-    }`,
-    args: events.flatMap((e) => [
-      e.traceId,
-      e.agent,
-      e.stage,
-      e.at,
-      e.seq,
-      e.durationMs ?? null,
-      e.chat ?? null,
-      Object.keys(e.detail).length === 0 ? null : redact(JSON.stringify(e.detail)),
-    ]),
-  }];
+  const rows = events.map((e) => [
+    e.traceId,
+    e.agent,
+    e.stage,
+    e.at,
+    e.seq,
+    e.durationMs ?? null,
+    e.chat ?? null,
+    Object.keys(e.detail).length === 0 ? null : redact(JSON.stringify(e.detail)),
+  ]);
+  return [{ sql: INSERT_EVENTS, args: [JSON.stringify(rows)] }];
 }
 
 /** Creates the tracer of one agent (or of a CLI command or test). */

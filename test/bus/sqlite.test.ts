@@ -44,15 +44,23 @@ describe("sqlite bus", () => {
     return createSqliteQueue(store.client);
   }
 
-  it("an idle consumer's poll for its next due time creates no row iterator (Deno leaks each one)", async () => {
-    const q = await oneQueued(await setup());
+  it("an idle consumer's poll for its next due time, and the stats, create no row iterator (Deno leaks each one)", async () => {
+    const store = await setup();
+    const q = await oneQueued(store);
+    const bus = createSqliteBus(store, { now: () => 5, wake: { watch: false } });
+    await bus.subscribe("a", "z");
     const iterate = vi.spyOn(statementPrototype, "iterate");
     try {
       expect(await q.nextAt("t", "g")).toBe(0);
       expect(await q.nextAt("t", "other")).toBeNull();
+      expect(await bus.stats()).toEqual([
+        { topic: "a", group: "z", ready: 0, inFlight: 0, delayed: 0, oldestAgeMs: null, deadLetters: 0 },
+        { topic: "t", group: "g", ready: 1, inFlight: 0, delayed: 0, oldestAgeMs: 5, deadLetters: 0 },
+      ]);
       expect(iterate).not.toHaveBeenCalled();
     } finally {
       iterate.mockRestore();
+      await bus.close();
     }
   });
 

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createFlushLoop, createMetrics, M } from "../../src/metrics/mod.ts";
 import { type Client, type InStatement, migrate, openStore, type Store } from "../../src/store/mod.ts";
 import {
@@ -16,6 +16,7 @@ import {
   type TraceEvent,
   traceIdsOfChat,
 } from "../../src/trace/mod.ts";
+import { databasePrototype } from "../support/libsql.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let dir: string;
@@ -167,6 +168,37 @@ describe("tracer", () => {
       ["trace_events_received", "at"],
       ["trace_events_trace", "trace_id"],
     ]);
+  });
+
+  it("writes batches of any size with one prepared statement (under Deno each prepared statement leaks)", async () => {
+    // Spied before the store opens: a connection keeps the `prepare` it was opened with (src/store/open.ts).
+    const prepare = vi.spyOn(databasePrototype, "prepare");
+    const local = await openStore({ url: `file:${join(dir, "prepared.db")}` });
+    try {
+      await migrate(local.client);
+      const tracer = createTracer({ agent: "tg", now: () => T0 });
+      const loop = createFlushLoop({ client: local.client, sources: [tracer.source], intervalMs: 1_000, now: () => T0 });
+      const ids: string[] = [];
+      for (const n of [1, 2, 5]) {
+        for (let i = 0; i < n; i++) {
+          const id = `b${n}x${i}`.padEnd(32, "0");
+          ids.push(id);
+          tracer.event(id, "received", i === 0 ? { n } : {}, { at: T0 + i, chat: `tg:${n}` });
+        }
+        await loop.flush();
+      }
+      const inserts = prepare.mock.calls.filter((args: unknown[]) => String(args[0]).startsWith("INSERT INTO trace_events"));
+      expect(inserts.length).toBe(1);
+      const events = await eventsOf(local.client, ids);
+      expect(ids.map((id) => events.get(id)?.map((e) => [e.stage, e.at, e.chat, e.detail]))).toEqual(
+        [1, 2, 5].flatMap((n) =>
+          Array.from({ length: n }, (_, i) => [["received", T0 + i, `tg:${n}`, i === 0 ? { n } : {}]])
+        ),
+      );
+    } finally {
+      prepare.mockRestore();
+      local.close();
+    }
   });
 
   it("finds a trace by the end of its id (the short form people see), when no id starts with it", async () => {
