@@ -47,6 +47,8 @@ interface Prepared {
   stmt: Statement;
   columns: { names: string[]; types: string[] } | undefined;
   oneRow: boolean;
+  /** How many positional arguments it takes (`positionalParams`). */
+  params: number;
 }
 type SqlValue = null | string | number | bigint | Buffer;
 
@@ -116,10 +118,13 @@ export function returnsOneRow(sql: string): boolean {
   return /\bLIMIT\s+1\s*;?\s*$/i.test(sql) || insertsOneRow(sql);
 }
 
-/** `INSERT … VALUES (…) … RETURNING …` with one row of values (and no SELECT before them). */
+/**
+ * `INSERT … VALUES (…) … RETURNING …` with one row of values (and no SELECT before them, no compound query, no block
+ * comment or double-quoted text to misread).
+ */
 function insertsOneRow(sql: string): boolean {
   const values = /^\s*INSERT\b(?:(?!\bSELECT\b)[^;])*?\bVALUES\s*\(/i.exec(sql);
-  if (!values || !/\bRETURNING\b/i.test(sql)) return false;
+  if (!values || !/\bRETURNING\b/i.test(sql) || /\/\*|"|\b(?:UNION|INTERSECT|EXCEPT)\b/i.test(sql)) return false;
   let depth = 1;
   let i = values[0].length;
   for (; i < sql.length && depth > 0; i++) {
@@ -130,6 +135,18 @@ function insertsOneRow(sql: string): boolean {
     else if (sql[i] === ")") depth--;
   }
   return depth === 0 && !/^\s*,/.test(sql.slice(i));
+}
+
+/**
+ * The positional arguments a statement takes, as SQLite numbers them: `?N` is N, a bare `?` one more than the largest so
+ * far. Infinity when it has named parameters (`:a`, `@a`, `$a`: their numbers are not checked here).
+ */
+export function positionalParams(sql: string): number {
+  const code = sql.replace(/'[^']*'|"[^"]*"|--[^\n]*|\/\*[\s\S]*?\*\//g, " ");
+  if (/[:@$][A-Za-z_]/.test(code)) return Infinity;
+  let max = 0;
+  for (const [, n] of code.matchAll(/\?(\d*)/g)) max = n ? Math.max(max, Number(n)) : max + 1;
+  return max;
 }
 
 /** True for SQL that writes and can run inside a transaction (routed to the writer by `execute()`). */
@@ -333,7 +350,7 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
       const cols = stmt.columns();
       columns = { names: cols.map((c) => c.name), types: cols.map((c) => c.type ?? "") };
     } catch { /* raw() throws for a statement that returns no data */ }
-    const entry = { stmt, columns, oneRow: returnsOneRow(sql) };
+    const entry = { stmt, columns, oneRow: returnsOneRow(sql), params: positionalParams(sql) };
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
     cache.set(sql, entry);
     return entry;
@@ -369,7 +386,11 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
 }
 
 /** Runs one prepared statement; rows as the client builds them (by index and by column name, integers as numbers). */
-function execute({ stmt, columns, oneRow }: Prepared, args: InArgs): ResultSet {
+function execute({ stmt, columns, oneRow, params }: Prepared, args: InArgs): ResultSet {
+  if (Array.isArray(args) && args.length > params) {
+    // libsql ignores the extra ones; a libSQL server refuses the statement (the scale-out path): refuse it here too.
+    throw new LibsqlError(`too many arguments: the statement takes ${params}, got ${args.length}`, "SQLITE_RANGE");
+  }
   const bound = Array.isArray(args) ? args.map(toSql) : namedArgs(args);
   if (columns) {
     let raw: SqlValue[][];

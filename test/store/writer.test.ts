@@ -13,7 +13,7 @@ import {
   type Store,
   type StoreOptions,
 } from "../../src/store/mod.ts";
-import { createGroupWriter, isWriteSql, returnsOneRow, type WriterOptions } from "../../src/store/writer.ts";
+import { createGroupWriter, isWriteSql, positionalParams, returnsOneRow, type WriterOptions } from "../../src/store/writer.ts";
 import { ConnectionPool } from "@libsql/client/sqlite3";
 import { databasePrototype, statementPrototype } from "../support/libsql.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -282,6 +282,9 @@ describe("native objects", () => {
         "INSERT INTO t (v) SELECT v FROM (VALUES ('a')) JOIN t RETURNING id",
         "INSERT INTO t (v) VALUES (?)",
         "UPDATE t SET v = ? WHERE id = 1 RETURNING id",
+        "INSERT INTO t (v) VALUES (1) UNION ALL SELECT 2 RETURNING id",
+        "INSERT INTO t (v) VALUES (3) /* c */, (4) RETURNING id",
+        `INSERT INTO t (v) VALUES ("it's"), ("x's") RETURNING id`,
       ]
     ) expect(returnsOneRow(sql), sql).toBe(false);
   });
@@ -302,6 +305,22 @@ describe("native objects", () => {
     const both = await store.client.execute("SELECT v FROM t ORDER BY id LIMIT 2");
     expect(both.rows.map((r) => r["v"])).toEqual(["a", "b"]);
     expect(iterate).toHaveBeenCalledTimes(1);
+  });
+
+  it("counts a statement's positional parameters as SQLite numbers them", () => {
+    expect(positionalParams("SELECT ?, ?")).toBe(2);
+    expect(positionalParams("SELECT ?1, ?3 WHERE x = '?'")).toBe(3);
+    expect(positionalParams("SELECT ?2, ? -- ?9\n")).toBe(3);
+    expect(positionalParams("SELECT j.value ->> '$[1]' FROM json_each(?1) AS j")).toBe(1);
+    expect(positionalParams("SELECT :a, ?")).toBe(Infinity);
+  });
+
+  it("refuses more arguments than the statement takes, as a libSQL server does (libsql alone ignores them)", async () => {
+    const store = await open();
+    const err = await store.client.execute({ sql: "INSERT INTO t (v) VALUES (?1)", args: ["a", "b"] }).catch((e) => e);
+    expect(String(err)).toMatch(/too many arguments: the statement takes 1, got 2/);
+    await store.client.execute({ sql: "INSERT INTO t (id, v) VALUES (?1, ?3)", args: [1, "unused", "c"] });
+    expect((await store.client.execute("SELECT id, v FROM t")).rows.map((r) => [r["id"], r["v"]])).toEqual([[1, "c"]]);
   });
 
   it("writes one row and reads what it returns in one step, without a row iterator", async () => {

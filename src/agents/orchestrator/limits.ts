@@ -31,14 +31,14 @@ export interface UserLimitsOptions {
 const MINUTE_MS = 60_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-/** ?1 [[user, n], …]: each user once, with its messages counted now; ?2 this minute (epoch minutes), ?3 today. */
+/** ?1 [[user, n], …]: each user once, with its messages counted now; ?2 this minute (epoch minutes). */
 const COUNT = `INSERT INTO user_rate (user_key, minute, count, prev_count)
   SELECT j.value ->> 0, ?2, j.value ->> 1, 0 FROM json_each(?1) AS j WHERE true
   ON CONFLICT (user_key) DO UPDATE SET
     prev_count = CASE minute WHEN ?2 THEN prev_count WHEN ?2 - 1 THEN count ELSE 0 END,
     count = CASE minute WHEN ?2 THEN count + excluded.count ELSE excluded.count END,
     minute = ?2`;
-/** After COUNT, same arguments: each user's count, previous count and tokens today (one row of JSON). */
+/** After COUNT, with ?2 (unused) and ?3 today: each user's count, previous count and tokens today (one row of JSON). */
 const COUNTED = jsonRowsSql(
   `SELECT r.user_key, r.count, r.prev_count,
     coalesce((SELECT tokens FROM user_tokens AS t WHERE t.user_key = r.user_key AND day = ?3), 0) AS tokens
@@ -69,7 +69,7 @@ export function createUserLimits(opts: UserLimitsOptions): UserLimits {
     for (const u of users) n.set(u, (n.get(u) ?? 0) + 1);
     const at = now();
     const args = [JSON.stringify([...n]), Math.floor(at / MINUTE_MS), dayOf(at)];
-    const [, counted] = await client.batch([{ sql: COUNT, args }, { sql: COUNTED, args }], "write");
+    const [, counted] = await client.batch([{ sql: COUNT, args: args.slice(0, 2) }, { sql: COUNTED, args }], "write");
     const rows = new Map(parseJsonRows<[string, number, number, number]>(counted!.rows).map((r) => [r[0], r]));
     // A user's messages of this batch were counted together: the last of them has the count COUNTED reads.
     const left = new Map(n);
