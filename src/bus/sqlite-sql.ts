@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { jsonRowsSql } from "../store/json-rows.ts";
 
 /**
  * ?1 JSON array of {t, k, p, i?, r?, n?}, ?2 now. Rows are inserted in array order, so ids follow it. PUBLISH_ONLY
@@ -51,8 +52,7 @@ export const LEASE_GUARD = `INSERT INTO ${LEASE_GUARD_TABLE} (held)
  * before a write on them in the same transaction, it says which leases that write applies to, where RETURNING would
  * make a row iterator (under Deno each one leaks: src/store/writer.ts).
  */
-export const HELD = `SELECT json_group_array(json_array(msg_id, fence)) AS rows FROM bus_deliveries WHERE ${FENCED}
-  LIMIT 1`;
+export const HELD = jsonRowsSql(`SELECT msg_id, fence FROM bus_deliveries WHERE ${FENCED}`, ["msg_id", "fence"]);
 
 /** Ack: deletes the fenced deliveries (the trigger promotes each key's next message). */
 export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED}`;
@@ -77,17 +77,21 @@ export const DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, att
  */
 const CLAIMABLE = `SELECT grp, msg_id FROM bus_deliveries
   WHERE topic = ?1 AND grp = ?2 AND head = 1 AND due_at <= ?3 ORDER BY due_at, msg_id LIMIT ?5`;
-const EXPIRED = "'lease expired (the handler crashed, hung or lost its heartbeat)'";
+/** A claimed delivery's error: a lease that expired says so. */
+const CLAIMED_ERROR =
+  "CASE WHEN state = 1 THEN 'lease expired (the handler crashed, hung or lost its heartbeat)' ELSE last_error END";
 
 /** What CLAIM (run next, same ?1–?5) will lease: one row, a JSON array of [okey, msg_id, fence, attempts, last_error]. */
-export const CLAIMING = `SELECT json_group_array(json_array(okey, msg_id, fence + 1, attempts + 1,
-    CASE WHEN state = 1 THEN ${EXPIRED} ELSE last_error END)) AS rows
-  FROM bus_deliveries WHERE (grp, msg_id) IN (${CLAIMABLE}) LIMIT 1`;
+export const CLAIMING = jsonRowsSql(
+  `SELECT okey, msg_id, fence + 1 AS fence, attempts + 1 AS attempts, ${CLAIMED_ERROR} AS last_error
+  FROM bus_deliveries WHERE (grp, msg_id) IN (${CLAIMABLE})`,
+  ["okey", "msg_id", "fence", "attempts", "last_error"],
+);
 
 /** Leases the CLAIMABLE heads of (?1, ?2) at ?3 for ?4 ms to consumer ?6. */
 export const CLAIM = `UPDATE bus_deliveries
   SET state = 1, due_at = ?3 + ?4, fence = fence + 1, attempts = attempts + 1, consumer = ?6,
-    last_error = CASE WHEN state = 1 THEN ${EXPIRED} ELSE last_error END
+    last_error = ${CLAIMED_ERROR}
   WHERE (grp, msg_id) IN (${CLAIMABLE})`;
 
 /** When (?1, ?2) next has something to claim: the earliest due head. */

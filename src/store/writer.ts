@@ -389,7 +389,10 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
 function execute({ stmt, columns, oneRow, params }: Prepared, args: InArgs): ResultSet {
   if (Array.isArray(args) && args.length > params) {
     // libsql ignores the extra ones; a libSQL server refuses the statement (the scale-out path): refuse it here too.
-    throw new LibsqlError(`too many arguments: the statement takes ${params}, got ${args.length}`, "SQLITE_RANGE");
+    // Coded like libsql's own errors, so that toLibsqlError wraps it as it wraps theirs.
+    throw Object.assign(new RangeError(`too many arguments: the statement takes ${params}, got ${args.length}`), {
+      code: "SQLITE_RANGE",
+    });
   }
   const bound = Array.isArray(args) ? args.map(toSql) : namedArgs(args);
   if (columns) {
