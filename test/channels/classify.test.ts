@@ -4,7 +4,7 @@ import { classifyUpdates } from "../../src/agents/telegram/classify.ts";
 import { readUpdate } from "../../src/agents/telegram/update.ts";
 import { classifyWebhook } from "../../src/agents/whatsapp/classify.ts";
 import { webhookSchema } from "../../src/agents/whatsapp/payload.ts";
-import { freshen, webhookFixture } from "../fakes/graph.ts";
+import { freshen, statusPayload, webhookFixture } from "../fakes/graph.ts";
 import { makeUpdate } from "../fakes/telegram.ts";
 import { telegramFixture } from "./fixtures.ts";
 
@@ -124,6 +124,7 @@ describe("whatsapp classify", () => {
     now,
     staleAfterMs: 3600_000,
     nonText: "answer" as const,
+    template: false,
   };
   it("a multi-entry payload yields every message in order, statuses as rows, one mark-as-read per chat", () => {
     const payload = webhookSchema.parse(freshen(webhookFixture("multi-entry")));
@@ -154,6 +155,40 @@ describe("whatsapp classify", () => {
       "ignored",
       "system",
     ]);
+  });
+
+  it("a reply Meta failed with 131047 after accepting it gets the template, once per reply, when one is configured", () => {
+    const failed = (callbackData: string | undefined, code = 131047) =>
+      webhookSchema.parse(statusPayload({
+        phoneNumberId: ctx.phoneNumberId,
+        messageId: `wamid.${callbackData}`,
+        status: "failed",
+        to: "16505551234",
+        at: now,
+        errors: [{ code, title: "Re-engagement message" }],
+        ...(callbackData === undefined ? {} : { callbackData }),
+      }));
+    const outbound = (payload: ReturnType<typeof failed>, template = true) =>
+      classifyWebhook(payload, { ...ctx, template }).batch.outbound;
+    expect(outbound(failed("7:answer#1"))).toEqual([{
+      reply: {
+        agent: "wa",
+        chatId: "16505551234",
+        text: "",
+        inReplyTo: [],
+        replyKey: "7:answer:template",
+        kind: "answer",
+        template: true,
+      },
+      idempotencyKey: "whatsapp:wa:7:answer:template",
+    }]);
+    // Another part of the same reply: the same key (the bus keeps one).
+    expect(outbound(failed("7:answer#0"))[0]!.idempotencyKey).toBe("whatsapp:wa:7:answer:template");
+    expect(outbound(failed("7:answer#1"), false)).toEqual([]);
+    expect(outbound(failed("7:answer#1", 131026))).toEqual([]);
+    expect(outbound(failed(undefined))).toEqual([]);
+    expect(outbound(failed("not-a-ledger-key"))).toEqual([]);
+    expect(outbound(failed("7:answer:template#0"))).toEqual([]);
   });
 
   it("a message of an unknown shape is skipped without refusing the batch", () => {

@@ -10,6 +10,7 @@ import {
   freshen,
   signature,
   startFakeGraph,
+  statusPayload,
   textPayload,
   webhookFixture,
 } from "../fakes/graph.ts";
@@ -220,6 +221,55 @@ describe("whatsapp messages", () => {
       { status: "read" },
     ]);
     expect(graph.sent).toEqual([]);
+  });
+
+  it("a reply Meta accepted and then failed with 131047 gets the configured template once, sent by egress; none without a template", async () => {
+    const failed = (callbackData: string, messageId: string) =>
+      postJson(statusPayload({
+        phoneNumberId: PNID,
+        messageId,
+        status: "failed",
+        to: "16505551234",
+        callbackData,
+        at: Date.now(),
+        errors: [{ code: 131047, title: "Re-engagement message" }],
+      }));
+    // Without a template (the agent of beforeEach): recorded and counted, nothing published, nothing sent.
+    expect((await failed("6:answer#0", "wamid.F0")).status).toBe(200);
+    await ch.stop();
+    ch = await startChannel({
+      dir,
+      dbFile,
+      secrets,
+      agent: whatsappAgent({
+        phoneNumberId: PNID,
+        graphBaseUrl: graph.baseUrl,
+        whatsapp: { template: { name: "follow_up", language: "en_US" } },
+      }),
+    });
+    // Two parts of one reply failed, and Meta posts a status twice: one template.
+    for (const [key, id] of [["7:answer#0", "wamid.F1"], ["7:answer#1", "wamid.F2"], ["7:answer#1", "wamid.F2"]]) {
+      expect((await failed(key!, id!)).status).toBe(200);
+    }
+    await until(() => graph.sent.length > 0, 10_000, "the template sent");
+    await until(
+      async () => (await ch.count("SELECT count(*) FROM bus_deliveries WHERE topic = ?", outboundTopic("wa"))) === 0,
+      10_000,
+      "the outbound topic drained",
+    );
+    expect(graph.sent).toEqual([
+      expect.objectContaining({
+        to: "16505551234",
+        type: "template",
+        template: { name: "follow_up", language: "en_US" },
+        callbackData: "7:answer:template#0",
+      }),
+    ]);
+    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", outboundTopic("wa"))).toBe(1);
+    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(0);
+    // The template's own failure (it should not have one) starts nothing more.
+    expect((await failed("7:answer:template#0", graph.sent[0]!.id)).status).toBe(200);
+    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", outboundTopic("wa"))).toBe(1);
   });
 
   it("a message older than the cutoff is recorded as stale, not answered, but still opens the contact's window record", async () => {

@@ -100,7 +100,16 @@ export interface FakeGraph {
 
 /** A status notification as Meta posts it (one status per webhook). */
 export function statusPayload(
-  o: { phoneNumberId: string; messageId: string; status: string; to: string; callbackData?: string; at: number },
+  o: {
+    phoneNumberId: string;
+    messageId: string;
+    status: string;
+    to: string;
+    callbackData?: string;
+    at: number;
+    /** A `failed` status's errors, e.g. `[{ code: 131047, title: "Re-engagement message" }]`. */
+    errors?: { code: number; title: string }[];
+  },
 ): Record<string, unknown> {
   return {
     object: "whatsapp_business_account",
@@ -117,6 +126,7 @@ export function statusPayload(
             timestamp: String(Math.floor(o.at / 1000)),
             recipient_id: o.to,
             ...(o.callbackData === undefined ? {} : { biz_opaque_callback_data: o.callbackData }),
+            ...(o.errors === undefined ? {} : { errors: o.errors }),
             pricing: {
               billable: false,
               pricing_model: "PMP",

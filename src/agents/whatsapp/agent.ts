@@ -102,6 +102,7 @@ export async function createWhatsAppAgent(
       now: started,
       staleAfterMs: wa.staleAfterS * 1000,
       nonText: wa.nonText,
+      template: wa.template !== undefined,
     });
     const result = await commit(classified.batch, started);
     if (classified.ignored > 0) log.info("webhook parts ignored", { ignored: classified.ignored });

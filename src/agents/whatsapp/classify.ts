@@ -2,7 +2,8 @@
  * Turns one verified WhatsApp webhook into one ingress batch: every message of every entry and change (text,
  * interactive replies, captions, non-text) for the orchestrator with key `whatsapp:<wamid>`, stale messages
  * recorded, every contact's last inbound time (the 24 h window), and delivery statuses — which never reach
- * the orchestrator. Pure: the clock and settings come in, a batch goes out.
+ * the orchestrator (a reply Meta failed with 131047 gets the configured template instead). Pure: the clock and
+ * settings come in, a batch goes out.
  *
  * @module
  */
@@ -11,7 +12,7 @@ import { addNonText, addText, isBlank, type InboundBase, type NonTextPolicy } fr
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
 import { messageSchema, statusSchema, valueSchema, type WaMessage, type WaStatus, type WaWebhook } from "./payload.ts";
-import { recordStatus } from "./statuses.ts";
+import { recordStatus, templateAfterRefusal } from "./statuses.ts";
 
 export interface WaClassifyContext {
   agent: string;
@@ -20,6 +21,8 @@ export interface WaClassifyContext {
   staleAfterMs: number;
   /** Non-text messages: published for the orchestrator's polite answer, or recorded as ignored. */
   nonText: NonTextPolicy;
+  /** A template is configured: a reply failed with 131047 after Graph accepted it gets it instead. */
+  template: boolean;
 }
 
 export interface WaClassified {
@@ -149,6 +152,8 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
         out.statuses++;
         if (s.data.status === "failed") out.failed.push(s.data);
         out.batch.rows.push(recordStatus(ctx.agent, s.data, ctx.now));
+        const instead = ctx.template ? templateAfterRefusal(ctx.agent, s.data) : undefined;
+        if (instead) out.batch.outbound.push(instead);
       }
     }
   }

@@ -37,6 +37,9 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
       if (contact?.inactiveAt !== undefined) {
         return { skipped: `contact inactive (${contact.inactiveReason ?? "blocked"})` };
       }
+      if (reply.template) {
+        return template ? { parts: [template] } : { skipped: "not possible: the template is no longer configured" };
+      }
       const window = windowState(contact?.lastInboundAt, opts.now());
       if (window.state !== "open") {
         if (template) return { parts: [template] };

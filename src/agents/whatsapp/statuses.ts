@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { OutboundReply } from "../../bus/envelopes.ts";
 import type { Settled } from "../channel/outcome.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
 import type { WaStatus } from "./payload.ts";
@@ -55,6 +56,34 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
       now,
     ],
   };
+}
+
+const TEMPLATE_SUFFIX = ":template";
+
+/**
+ * The template to send for a reply Meta accepted and then failed with 131047 (the 24-hour window had closed at Meta,
+ * though not by our clock): one outbound reply per failed reply, whichever of its parts failed and however often
+ * Meta posts the status (its idempotency key and ledger key follow the reply's). Undefined for other statuses, for a
+ * status without our send-ledger key (`<replyKey>#<part>`), and for the template's own.
+ */
+export function templateAfterRefusal(
+  agent: string,
+  s: WaStatus,
+): { reply: OutboundReply; idempotencyKey: string } | undefined {
+  if (s.status !== "failed" || s.errors?.[0]?.code !== 131047) return undefined;
+  const part = /^(.+)#\d+$/.exec(s.biz_opaque_callback_data ?? "");
+  const replyKey = part && `${part[1]}${TEMPLATE_SUFFIX}`;
+  if (!replyKey || part[1]!.endsWith(TEMPLATE_SUFFIX) || replyKey.length > 200) return undefined;
+  const reply: OutboundReply = {
+    agent,
+    chatId: s.recipient_id,
+    text: "",
+    inReplyTo: [],
+    replyKey,
+    kind: "answer",
+    template: true,
+  };
+  return { reply, idempotencyKey: `whatsapp:${agent}:${replyKey}` };
 }
 
 /** Records a message we just sent (state `accepted`), linking its wamid to the reply; statuses may come first. */
