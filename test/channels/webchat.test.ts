@@ -1,9 +1,13 @@
 // The web chat's HTTP surface in this process: the page, message ingress (idempotent by the page's message id),
 // replies stored by egress and polled by the page.
+import { Buffer } from "node:buffer";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatKey, INBOUND_TOPIC, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { turnPending } from "../../src/agents/channel/inbox.ts";
 import { clientKey } from "../../src/agents/client-address.ts";
+import { sessionChatId } from "../../src/agents/webchat/routes.ts";
 import { PermanentError } from "../../src/bus/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 import { type Channel, startChannel, until } from "./harness.ts";
@@ -31,6 +35,8 @@ beforeEach(async () => {
 afterEach(() => ch.stop());
 
 const SESSION = "6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f";
+/** The session's chat id: what the store, the bus and the dashboard know it by. */
+const CHAT = sessionChatId(SESSION);
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
 const send = (body: unknown) =>
   fetch(`${ch.url}/api/messages`, {
@@ -62,8 +68,8 @@ describe("web chat", () => {
     expect((await send({ session: SESSION, id: id(2), text: "/reset" })).status).toBe(202);
     const inbound = await ch.inbound();
     expect(inbound.map((m) => [m["kind"], m["text"], m["chatId"], m["channel"]])).toEqual([
-      ["text", "How much is Pro?", SESSION, "webchat"],
-      ["command", "/reset", SESSION, "webchat"],
+      ["text", "How much is Pro?", CHAT, "webchat"],
+      ["command", "/reset", CHAT, "webchat"],
     ]);
     expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(2);
   });
@@ -105,14 +111,14 @@ describe("web chat", () => {
       (await (await fetch(`${ch.url}/api/replies?session=${SESSION}&after=0`)).json()).pending;
     expect(await pending()).toBe(false);
     expect((await send({ session: SESSION.toUpperCase(), id: id(5), text: "Hello?" })).status).toBe(202);
-    expect((await ch.inbound()).map((m) => m["chatId"])).toEqual([SESSION]);
+    expect((await ch.inbound()).map((m) => m["chatId"])).toEqual([CHAT]);
     expect(await pending()).toBe(true);
     // Answered by the orchestrator, but the reply not stored for the page yet: still "typing…".
-    await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = 'turn-5:answer' WHERE chat_id = ?", SESSION);
+    await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = 'turn-5:answer' WHERE chat_id = ?", CHAT);
     expect(await pending()).toBe(true);
     await ch.rows(
       "INSERT INTO webchat_replies (agent, session_id, reply_key, kind, text, created_at) VALUES ('web', ?, 'turn-5:answer#0', 'answer', 'Hi!', 0)",
-      SESSION,
+      CHAT,
     );
     expect(await pending()).toBe(false);
   });
@@ -135,7 +141,7 @@ describe("web chat", () => {
     expect(dead).toEqual([{ id: letter!.id, traceId: expect.any(String), error: "PermanentError: no provider answered" }]);
     expect(await pending()).toBe(false);
     // The typing indicator of the Telegram and WhatsApp agents reads the same.
-    const typing = () => turnPending(ch.running.store.client, "web", SESSION, Date.now() - 120_000); // typing.maxMs
+    const typing = () => turnPending(ch.running.store.client, "web", CHAT, Date.now() - 120_000); // typing.maxMs
     expect(await typing()).toBe(false);
     expect(await ch.bus.retryDeadLetter(letter!.id)).toBe(true);
     expect(await pending()).toBe(true);
@@ -189,7 +195,7 @@ describe("web chat", () => {
   it("delivers replies from outbound.<agent> to the page, in order, once per reply key", async () => {
     const reply = (text: string, replyKey: string): OutboundReply => ({
       agent: "web",
-      chatId: SESSION,
+      chatId: CHAT,
       text,
       inReplyTo: [1],
       replyKey,
@@ -198,7 +204,7 @@ describe("web chat", () => {
     const publish = (r: OutboundReply, n: number) =>
       ch.bus.publish([{
         topic: outboundTopic("web"),
-        key: chatKey("web", SESSION),
+        key: chatKey("web", CHAT),
         payload: r as never,
         idempotencyKey: `t${n}`,
       }]);
@@ -214,5 +220,29 @@ describe("web chat", () => {
     ]);
     expect(await replies(all[0].seq)).toEqual([all[1]]);
     expect(await replies(0).then((r) => r.length)).toBe(2);
+  });
+
+  it("the session id, which opens the conversation, is never stored, logged or shown: the chat id is its hash", async () => {
+    expect((await send({ session: SESSION.toUpperCase(), id: id(7), text: "Is my order late?" })).status).toBe(202);
+    await ch.bus.publish([{
+      topic: outboundTopic("web"),
+      key: chatKey("web", CHAT),
+      payload: { agent: "web", chatId: CHAT, text: "Let me look.", inReplyTo: [1], replyKey: "k7", kind: "answer" },
+      idempotencyKey: "t7",
+    }]);
+    await until(async () => (await replies()).length === 1, 10_000, "the reply");
+    expect(await (await fetch(`${ch.url}/api/history?session=${SESSION}`)).json()).toMatchObject({
+      lines: [{ from: "me", text: "Is my order late?" }, { from: "bot", text: "Let me look." }],
+    });
+    expect(CHAT).toMatch(/^[0-9a-f]{32}$/);
+    // The chat id (what the dashboard shows) does not open the session.
+    expect((await fetch(`${ch.url}/api/replies?session=${CHAT}&after=0`)).status).toBe(400);
+    const files = [`web-${db - 1}.db`, `web-${db - 1}.db-wal`];
+    const bytes = Buffer.concat(await Promise.all(files.map((f) => readFile(join(dir, f))))).toString("latin1");
+    expect(bytes).toContain(CHAT);
+    for (const text of [SESSION, SESSION.toUpperCase(), SESSION.replaceAll("-", "")]) {
+      expect(bytes).not.toContain(text);
+      expect(ch.logs.join("\n")).not.toContain(text);
+    }
   });
 });

@@ -76,7 +76,7 @@ describe("F4: conversation retention", () => {
     for (const [i, age] of [31, 29, 0].entries()) {
       await storeReply(store.client, {
         agent: "web",
-        sessionId: "s1",
+        chatId: "s1",
         key: `r${i}`,
         kind: "answer",
         text: `you said ${age} days ago`,

@@ -36,14 +36,14 @@ export async function createWebchatAgent(
   const greeting = greetingOf(deps.config, agent.role);
 
   const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "webchat", now });
-  const ingest = async (msg: { session: string; id: string; text: string }) => {
+  const ingest = async (msg: { chatId: string; id: string; text: string }) => {
     const t = now();
     const batch = emptyBatch();
     const base = {
       channel: "webchat" as const,
       agent: agent.name,
-      chatId: msg.session,
-      userId: msg.session,
+      chatId: msg.chatId,
+      userId: msg.chatId,
       platformId: msg.id,
       sentAt: t,
       receivedAt: t,
@@ -57,7 +57,7 @@ export async function createWebchatAgent(
     async send(part, { chatId, key }) {
       const seq = await storeReply(store.client, {
         agent: agent.name,
-        sessionId: chatId,
+        chatId,
         key,
         kind: part.kind,
         text: part.text,

@@ -1,7 +1,8 @@
 /**
  * The web chat's "platform": replies land in `webchat_replies` (migration 20) and the page polls them by
  * sequence number. The reply's part key is unique, so storing a reply twice keeps the first row — a web chat
- * reply can be re-sent safely (at least once, deduplicated here).
+ * reply can be re-sent safely (at least once, deduplicated here). Its `session_id` holds the session's chat id (a hash
+ * of the session id, routes.ts `sessionChatId`), never the session id itself.
  *
  * @module
  */
@@ -18,14 +19,14 @@ export interface StoredReply {
 /** Stores a reply once; returns its sequence number (the existing one for a repeated key). */
 export async function storeReply(
   client: Client,
-  r: { agent: string; sessionId: string; key: string; kind: string; text: string; now: number },
+  r: { agent: string; chatId: string; key: string; kind: string; text: string; now: number },
 ): Promise<number> {
   const [inserted, existing] = await client.batch([
     {
       sql:
         `INSERT INTO webchat_replies (agent, session_id, reply_key, kind, text, created_at) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (reply_key) DO NOTHING RETURNING seq`,
-      args: [r.agent, r.sessionId, r.key, r.kind, r.text, r.now],
+      args: [r.agent, r.chatId, r.key, r.kind, r.text, r.now],
     },
     { sql: "SELECT seq FROM webchat_replies WHERE reply_key = ? LIMIT 1", args: [r.key] },
   ], "write");
@@ -36,14 +37,14 @@ export async function storeReply(
 export async function repliesAfter(
   client: Client,
   agent: string,
-  sessionId: string,
+  chatId: string,
   afterSeq: number,
   limit = 50,
 ): Promise<StoredReply[]> {
   const rs = await client.execute({
     sql: `SELECT seq, kind, text, created_at FROM webchat_replies
       WHERE agent = ? AND session_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
-    args: [agent, sessionId, afterSeq, limit],
+    args: [agent, chatId, afterSeq, limit],
   });
   return rs.rows.map((r) => ({
     seq: Number(r["seq"]),
@@ -58,13 +59,13 @@ export async function repliesAfter(
  * answered it yet (and it is not dead-lettered), or it has and this agent's egress has not stored the reply (part 0
  * of the reply the inbox row names) yet. The page shows "typing…" meanwhile.
  */
-export async function awaitingReply(client: Client, agent: string, sessionId: string, since: number): Promise<boolean> {
+export async function awaitingReply(client: Client, agent: string, chatId: string, since: number): Promise<boolean> {
   const rs = await client.execute({
     sql: `SELECT 1 FROM chat_inbox i WHERE agent = ?1 AND chat_id = ?2 AND received_at >= ?3 AND ((state = 'pending'
           AND NOT EXISTS (SELECT 1 FROM bus_dead_letters WHERE msg_id = i.bus_id AND grp = ?4))
         OR (state = 'answered' AND NOT EXISTS (SELECT 1 FROM webchat_replies WHERE reply_key = i.reply_key || '#0')))
       LIMIT 1`,
-    args: [agent, sessionId, since, ORCHESTRATOR_GROUP],
+    args: [agent, chatId, since, ORCHESTRATOR_GROUP],
   });
   return rs.rows.length > 0;
 }
@@ -83,7 +84,7 @@ export interface HistoryLine {
 export async function historyOf(
   client: Client,
   agent: string,
-  sessionId: string,
+  chatId: string,
   limit = 50,
 ): Promise<{ lines: HistoryLine[]; after: number }> {
   const [lines, last] = await client.batch([
@@ -93,9 +94,9 @@ export async function historyOf(
           UNION ALL
           SELECT 'bot', text, created_at, seq FROM webchat_replies WHERE agent = ?1 AND session_id = ?2
         ) ORDER BY at DESC, source = 'me', n DESC LIMIT ?3`,
-      args: [agent, sessionId, limit],
+      args: [agent, chatId, limit],
     },
-    { sql: "SELECT max(seq) AS seq FROM webchat_replies WHERE agent = ? AND session_id = ?", args: [agent, sessionId] },
+    { sql: "SELECT max(seq) AS seq FROM webchat_replies WHERE agent = ? AND session_id = ?", args: [agent, chatId] },
   ], "read");
   return {
     lines: lines!.rows.map((r) => ({ from: r["source"] === "me" ? "me" as const : "bot" as const, text: String(r["text"]) }))

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
@@ -22,15 +23,22 @@ export interface WebchatRoutesOptions {
   client: Client;
   log: Logger;
   now: () => number;
-  /** Commits one visitor message (throws when the store cannot). */
-  ingest(msg: { session: string; id: string; text: string }): Promise<void>;
+  /** Commits one visitor message of chat `chatId` (`sessionChatId`; throws when the store cannot). */
+  ingest(msg: { chatId: string; id: string; text: string }): Promise<void>;
   /** Messages one client address may post per minute (0: no limit), and the header naming it behind a proxy. */
   perAddressPerMinute: number;
   clientAddressHeader?: string | undefined;
 }
 
-/** Lower-cased: the same session however a client spells its UUID. */
-const session = z.uuid().transform((s) => s.toLowerCase());
+/**
+ * The chat id of a web chat session: a hash of the session id (lower-cased: the same session however a client spells
+ * its UUID). The session id is all it takes to read and write that conversation, so it is kept like a password:
+ * never stored, logged or shown (the dashboard shows chat ids), and a chat id does not open the session.
+ */
+export function sessionChatId(sessionId: string): string {
+  return createHash("sha256").update(sessionId.toLowerCase()).digest("hex").slice(0, 32);
+}
+const session = z.uuid().transform(sessionChatId);
 /** How far back a visitor's unanswered message keeps "typing…" on (one stuck message must not keep it forever). */
 export const PENDING_WINDOW_MS = 10 * 60_000;
 
@@ -76,7 +84,7 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
         return c.json({ error: textIssue?.message ?? "expected { session: uuid, id: uuid, text }" }, 400);
       }
       try {
-        await opts.ingest(parsed.data);
+        await opts.ingest({ chatId: parsed.data.session, id: parsed.data.id, text: parsed.data.text });
       } catch (err) {
         return ingressFailure(c, err, opts.log);
       }
