@@ -87,20 +87,48 @@ describe("price guard", () => {
       { name: "Pro", price: 29, currency: "USD", description: "" },
     ];
     const ok = ["Le kit Enterprise coûte 1 299 €.", "Das Enterprise kit kostet 1.299 €.", "1 299,00 €", "29 usd"];
-    for (const text of ok) expect(unknownPrices(findPrices(text), catalogue)).toEqual([]);
+    for (const text of ok) expect(unknownPrices(text, catalogue)).toEqual([]);
     expect(findPrices("1 299,00 €").map((p) => p.amount)).toEqual([1299]);
     const invented = ["Pro plan is 999 usd.", "Rs. 999", "49 quid", "For you I can do 20% off the Pro plan.", "a discount of 15 %"];
-    for (const text of invented) expect(unknownPrices(findPrices(text), catalogue)).toHaveLength(1);
+    for (const text of invented) expect(unknownPrices(text, catalogue)).toHaveLength(1);
     expect(findPrices("try 3 options, php 8 is fine, 100% sure")).toEqual([]);
   });
 
   it("accepts a catalogue amount in a compatible currency only", () => {
     const catalogue = [{ name: "Pro", price: 29, currency: "USD", description: "" }];
-    expect(unknownPrices(findPrices("$29, 29 USD, 29 dollars"), catalogue)).toEqual([]);
-    expect(unknownPrices(findPrices("29 EUR and $19"), catalogue).map((p) => p.text)).toEqual([
+    expect(unknownPrices("$29, 29 USD, 29 dollars", catalogue)).toEqual([]);
+    expect(unknownPrices("29 EUR and $19", catalogue).map((p) => p.text)).toEqual([
       "29 EUR",
       "$19",
     ]);
+  });
+});
+
+describe("price guard: which product a price is quoted for", () => {
+  const catalogue = [
+    { name: "Pro", price: 29, currency: "USD", description: "" },
+    { name: "Pro yearly", price: 290, currency: "USD", description: "" },
+    { name: "Team", price: 49, currency: "USD", description: "" },
+  ];
+  const refused = (text: string) => unknownPrices(text, catalogue).map((p) => [p.text, p.product]);
+
+  it("refuses another product's price quoted for the one product its sentence names", () => {
+    expect(refused("Sure! The Pro plan is $49 a month.")).toEqual([["$49", "Pro"]]);
+    expect(refused("For $29 you get Team. It has 10 seats.")).toEqual([["$29", "Team"]]);
+    expect(refused("Pro yearly costs $29.")).toEqual([["$29", "Pro yearly"]]);
+    expect(refused("team: 290 USD\nPro: $29")).toEqual([["290 USD", "Team"]]);
+    // Named by a word of its name no other product has.
+    expect(refused("The yearly option is only $29!")).toEqual([["$29", "Pro yearly"]]);
+  });
+
+  it("passes a product's own price, prices in sentences naming several products or none, and a longer name's price", () => {
+    expect(refused("The Pro plan is $29 a month. Team costs $49.")).toEqual([]);
+    expect(refused("Pro is $29, Team $49.")).toEqual([]);
+    expect(refused("For $29 you get Pro and for $49 Team.")).toEqual([]);
+    expect(refused("Prices: $29, $49 or $290.")).toEqual([]);
+    expect(refused("Pro yearly is $290 (that is Pro at $29 a month, 2 months free).")).toEqual([]);
+    expect(refused("Pro yearly is $290.")).toEqual([]);
+    expect(refused("It is $1,299.00? No: Pro is $29.")).toEqual([["$1,299.00", undefined]]);
   });
 });
 

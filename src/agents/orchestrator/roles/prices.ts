@@ -14,6 +14,10 @@ export interface PriceMention {
   amount: number;
   /** "USD", or a family such as "$" when the symbol is ambiguous; undefined when unknown. */
   currency: string | undefined;
+  /** Where it starts in the reply. */
+  at: number;
+  /** Set by `unknownPrices` for a catalogue price quoted for another product: the product its sentence names. */
+  product?: string;
 }
 
 const DOLLARS = ["USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN"];
@@ -118,10 +122,11 @@ export function findPrices(text: string, extraCodes: readonly string[] = []): Pr
     const [all, curBefore, numBefore, numAfter, curAfter] = m;
     const amount = parseAmount(numBefore ?? numAfter ?? "");
     if (amount === undefined) continue;
-    out.push({ text: all.trim(), amount, currency: toCurrency(curBefore ?? curAfter ?? "") });
+    out.push({ text: all.trim(), amount, currency: toCurrency(curBefore ?? curAfter ?? ""), at: m.index });
   }
   for (const m of text.matchAll(DISCOUNT)) {
-    out.push({ text: m[0].trim(), amount: Number((m[1] ?? m[2] ?? "").replace(",", ".")), currency: "%" });
+    const amount = Number((m[1] ?? m[2] ?? "").replace(",", "."));
+    out.push({ text: m[0].trim(), amount, currency: "%", at: m.index });
   }
   return out;
 }
@@ -133,14 +138,47 @@ function sameCurrency(mentioned: string | undefined, product: string): boolean {
   return false;
 }
 
-/** The mentions no catalogue product has (same amount, compatible currency). */
+const hasPrice = (p: Product, m: PriceMention) =>
+  Math.abs(p.price - m.amount) < 0.005 && sameCurrency(m.currency, p.currency);
+
+/**
+ * The products `sentence` names: by their whole name, or by a word of it (3+ letters) no other product's name has
+ * ("Starter" for "Starter plan" beside "Pro plan"); whole words, any case. A name inside a longer one found there
+ * does not count ("Pro" in "Pro yearly").
+ */
+function productsNamed(sentence: string, catalogue: readonly Product[]): Product[] {
+  const wordsOf = (p: Product) => p.name.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2);
+  const found = catalogue.flatMap((p) => {
+    const own = wordsOf(p).filter((w) => !catalogue.some((q) => q !== p && wordsOf(q).includes(w)));
+    return [p.name, ...own].flatMap((name) =>
+      [...sentence.matchAll(new RegExp(`(?<![\\p{L}\\p{N}])${esc(name)}(?![\\p{L}\\p{N}])`, "giu"))]
+        .map((m) => ({ p, start: m.index, end: m.index + m[0].length }))
+    );
+  });
+  const inLonger = (a: (typeof found)[number]) =>
+    found.some((b) => b.p !== a.p && b.end - b.start > a.end - a.start && b.start <= a.start && a.end <= b.end);
+  return [...new Set(found.filter((f) => !inLonger(f)).map((f) => f.p))];
+}
+
+/**
+ * The prices in `text` (`findPrices`) that are not catalogue prices: no product has that amount in a compatible
+ * currency, or its sentence names one product only and the amount is another product's price, not that one's ("Pro
+ * is $49" when Team costs $49: `product` says which). A sentence naming several products (or none) is not
+ * attributed: a list of prices passes as long as each price is in the catalogue.
+ */
 export function unknownPrices(
-  mentions: readonly PriceMention[],
+  text: string,
   catalogue: readonly Product[],
+  extraCodes: readonly string[] = [],
 ): PriceMention[] {
-  return mentions.filter((m) =>
-    !catalogue.some((p) => Math.abs(p.price - m.amount) < 0.005 && sameCurrency(m.currency, p.currency))
-  );
+  return findPrices(text, extraCodes).flatMap((m) => {
+    if (!catalogue.some((p) => hasPrice(p, m))) return [m];
+    const from = Math.max(...[...text.slice(0, m.at).matchAll(/[.!?](?=\s)|\n/g)].map((b) => b.index + 1), 0);
+    const next = /[.!?](?=\s|$)|\n/.exec(text.slice(m.at + m.text.length));
+    const end = next ? m.at + m.text.length + next.index : text.length;
+    const named = productsNamed(text.slice(from, end), catalogue);
+    return named.length === 1 && !hasPrice(named[0]!, m) ? [{ ...m, product: named[0]!.name }] : [];
+  });
 }
 
 /** "29 USD", "1299.50 EUR": the form the bot itself uses (the guard accepts it). */

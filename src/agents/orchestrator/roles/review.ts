@@ -7,7 +7,7 @@
  * @module
  */
 import { filterLinks } from "./links.ts";
-import { catalogueReply, findPrices, type PriceMention, unknownPrices } from "./prices.ts";
+import { catalogueReply, type PriceMention, unknownPrices } from "./prices.ts";
 import type { RoleSettings } from "./settings.ts";
 
 export interface Reviewed {
@@ -44,9 +44,8 @@ function stripMarker(text: string, marker: string): { text: string; found: boole
 }
 
 export function priceInstruction(bad: readonly PriceMention[]): string {
-  return `Your previous answer quoted ${
-    bad.map((b) => b.text).join(", ")
-  }, which is not in the product catalogue. ` +
+  const quoted = bad.map((b) => (b.product === undefined ? b.text : `${b.text} for ${b.product}`)).join(", ");
+  return `Your previous answer quoted ${quoted}, which is not in the product catalogue. ` +
     "Answer again quoting only catalogue prices exactly as listed, or none; never compute totals or discounts; " +
     "if a product is not listed, say a person will confirm the price.";
 }
@@ -70,13 +69,13 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
   let text = unmark(input.text);
   if (role.kind === "sales") {
     const codes = role.catalogue.map((p) => p.currency);
-    let bad = unknownPrices(findPrices(text, codes), role.catalogue);
+    let bad = unknownPrices(text, role.catalogue, codes);
     if (bad.length > 0) {
       cacheable = false;
       notes.push(`price retry (${bad.map((b) => b.text).join(", ")})`);
       const first = text;
       text = unmark(await input.reask(priceInstruction(bad)));
-      bad = unknownPrices(findPrices(text, codes), role.catalogue);
+      bad = unknownPrices(text, role.catalogue, codes);
       if (bad.length > 0) {
         notes.push("catalogue reply");
         text = catalogueReply(
