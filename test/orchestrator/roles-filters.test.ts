@@ -106,29 +106,46 @@ describe("price guard", () => {
 
 describe("price guard: which product a price is quoted for", () => {
   const catalogue = [
-    { name: "Pro", price: 29, currency: "USD", description: "" },
-    { name: "Pro yearly", price: 290, currency: "USD", description: "" },
-    { name: "Team", price: 49, currency: "USD", description: "" },
+    { name: "Starter", price: 19, currency: "USD", description: "" },
+    { name: "Pro", price: 49, currency: "USD", description: "" },
+    { name: "Pro yearly", price: 490, currency: "USD", description: "" },
+    { name: "Team", price: 99, currency: "USD", description: "" },
   ];
-  const refused = (text: string) => unknownPrices(text, catalogue).map((p) => [p.text, p.product]);
+  const refused = (text: string, cat = catalogue) => unknownPrices(text, cat).map((p) => [p.text, p.product]);
 
-  it("refuses another product's price quoted for the one product its sentence names", () => {
-    expect(refused("Sure! The Pro plan is $49 a month.")).toEqual([["$49", "Pro"]]);
-    expect(refused("For $29 you get Team. It has 10 seats.")).toEqual([["$29", "Team"]]);
-    expect(refused("Pro yearly costs $29.")).toEqual([["$29", "Pro yearly"]]);
-    expect(refused("team: 290 USD\nPro: $29")).toEqual([["290 USD", "Team"]]);
-    // Named by a word of its name no other product has.
-    expect(refused("The yearly option is only $29!")).toEqual([["$29", "Pro yearly"]]);
+  it("refuses another product's price quoted right next to a product's name", () => {
+    expect(refused("Sure! The Pro plan is $99 a month.")).toEqual([["$99", "Pro"]]);
+    expect(refused("Team costs only $49.")).toEqual([["$49", "Team"]]);
+    expect(refused("Starter: $49\nPro: $49")).toEqual([["$49", "Starter"]]);
+    expect(refused("You get 5 seats for $19 for the Team plan.")).toEqual([["$19", "Team"]]);
+    expect(refused("Pro yearly is $49.")).toEqual([["$49", "Pro yearly"]]);
+    // Named by a word only its name has, spelt as in the catalogue.
+    const plans = [
+      { name: "Starter plan", price: 9, currency: "USD", description: "" },
+      { name: "Pro plan", price: 29, currency: "USD", description: "" },
+    ];
+    expect(refused("Starter is $29 and Pro is $29.", plans)).toEqual([["$29", "Starter plan"]]);
   });
 
-  it("passes a product's own price, prices in sentences naming several products or none, and a longer name's price", () => {
-    expect(refused("The Pro plan is $29 a month. Team costs $49.")).toEqual([]);
-    expect(refused("Pro is $29, Team $49.")).toEqual([]);
-    expect(refused("For $29 you get Pro and for $49 Team.")).toEqual([]);
-    expect(refused("Prices: $29, $49 or $290.")).toEqual([]);
-    expect(refused("Pro yearly is $290 (that is Pro at $29 a month, 2 months free).")).toEqual([]);
-    expect(refused("Pro yearly is $290.")).toEqual([]);
-    expect(refused("It is $1,299.00? No: Pro is $29.")).toEqual([["$1,299.00", undefined]]);
+  it("passes a product's own price, and a catalogue price not quoted next to a name", () => {
+    expect(refused("The Pro plan is $49 a month. Team costs $99; Pro yearly: $490.")).toEqual([]);
+    expect(refused("Prices start at $19 for Starter and go up to $99.")).toEqual([]);
+    expect(refused("Starter is $19; the next tier up costs $49.")).toEqual([]);
+    expect(refused("Our team can get you started today for just $49.")).toEqual([]);
+    expect(refused("For your team, I'd suggest the $49 plan.")).toEqual([]);
+    expect(refused("Pro is $49 per month, or $490 for the annual plan.")).toEqual([]);
+    expect(refused("Pro yearly is $490 (that is Pro at $49 a month, 2 months free).")).toEqual([]);
+    const addOn = [
+      { name: "AI Sales Agent", price: 299, currency: "USD", description: "" },
+      { name: "WhatsApp integration", price: 49, currency: "USD", description: "" },
+    ];
+    expect(refused("Adding WhatsApp costs $49 on top of the $299 plan.", addOn)).toEqual([]);
+    const filler = [
+      { name: "Basic", price: 19, currency: "USD", description: "" },
+      { name: "Pro with onboarding", price: 99, currency: "USD", description: "" },
+    ];
+    expect(refused("You can start with $19 a month.", filler)).toEqual([]);
+    expect(refused("It is $1,299.00? No: Pro is $49.")).toEqual([["$1,299.00", undefined]]);
   });
 });
 

@@ -16,7 +16,7 @@ export interface PriceMention {
   currency: string | undefined;
   /** Where it starts in the reply. */
   at: number;
-  /** Set by `unknownPrices` for a catalogue price quoted for another product: the product its sentence names. */
+  /** Set by `unknownPrices` for a catalogue price quoted for a product whose price it is not: that product. */
   product?: string;
 }
 
@@ -141,43 +141,56 @@ function sameCurrency(mentioned: string | undefined, product: string): boolean {
 const hasPrice = (p: Product, m: PriceMention) =>
   Math.abs(p.price - m.amount) < 0.005 && sameCurrency(m.currency, p.currency);
 
+/** Words of a product's name that do not tell it from another ("Pro with onboarding": "with"). */
+const FILLER = new Set(["and", "for", "the", "with", "plan", "plans", "package", "tier", "edition", "bundle"]);
+const PLAN_WORD = String.raw`(?:\s+(?:plan|package|tier|subscription|edition|bundle))?`;
+/** Between a product's name and its price: "Pro is $29", "Pro plan costs only $29", "Pro: $29", "Pro at $29". */
+const QUOTED_AS = String.raw`\s*(?:is|are|costs?|at|for|:|=|–|—|-)\s*(?:only\s+|just\s+)?`;
+
 /**
- * The products `sentence` names: by their whole name, or by a word of it (3+ letters) no other product's name has
- * ("Starter" for "Starter plan" beside "Pro plan"); whole words, any case. A name inside a longer one found there
- * does not count ("Pro" in "Pro yearly").
+ * What a product is called in a reply, spelt as in the catalogue (a common noun such as "team" is not the "Team"
+ * plan): its name, and each word of it (3+ letters, not a filler) no other product's name has ("Starter" for
+ * "Starter plan" beside "Pro plan"), longest first.
  */
-function productsNamed(sentence: string, catalogue: readonly Product[]): Product[] {
-  const wordsOf = (p: Product) => p.name.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2);
-  const found = catalogue.flatMap((p) => {
-    const own = wordsOf(p).filter((w) => !catalogue.some((q) => q !== p && wordsOf(q).includes(w)));
-    return [p.name, ...own].flatMap((name) =>
-      [...sentence.matchAll(new RegExp(`(?<![\\p{L}\\p{N}])${esc(name)}(?![\\p{L}\\p{N}])`, "giu"))]
-        .map((m) => ({ p, start: m.index, end: m.index + m[0].length }))
-    );
-  });
-  const inLonger = (a: (typeof found)[number]) =>
-    found.some((b) => b.p !== a.p && b.end - b.start > a.end - a.start && b.start <= a.start && a.end <= b.end);
-  return [...new Set(found.filter((f) => !inLonger(f)).map((f) => f.p))];
+function callNames(catalogue: readonly Product[]): { name: string; p: Product }[] {
+  const wordsOf = (p: Product) =>
+    p.name.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2 && !FILLER.has(w.toLowerCase()));
+  const shared = (w: string, p: Product) =>
+    catalogue.some((q) => q !== p && q.name.toLowerCase().includes(w.toLowerCase()));
+  return catalogue.flatMap((p) => [p.name, ...wordsOf(p).filter((w) => !shared(w, p))].map((name) => ({ name, p })))
+    .sort((a, b) => b.name.length - a.name.length);
+}
+
+/**
+ * The product a price is quoted for, when the reply says so right next to it: "Pro is $29", "Pro plan: $29", "Team
+ * costs only $99", "$29 for the Pro plan". Undefined otherwise (a list, a comparison, a price far from any name).
+ */
+function quotedFor(text: string, m: PriceMention, names: readonly { name: string; p: Product }[]): Product | undefined {
+  const alt = names.map((n) => esc(n.name)).join("|");
+  const before = new RegExp(`(?<![\\p{L}\\p{N}])(${alt})${PLAN_WORD}${QUOTED_AS}$`, "u")
+    .exec(text.slice(Math.max(0, m.at - 120), m.at));
+  const after = new RegExp(`^\\s+for\\s+(?:the\\s+)?(${alt})(?![\\p{L}\\p{N}])`, "u")
+    .exec(text.slice(m.at + m.text.length, m.at + m.text.length + 120));
+  const name = before?.[1] ?? after?.[1];
+  return names.find((n) => n.name === name)?.p;
 }
 
 /**
  * The prices in `text` (`findPrices`) that are not catalogue prices: no product has that amount in a compatible
- * currency, or its sentence names one product only and the amount is another product's price, not that one's ("Pro
- * is $49" when Team costs $49: `product` says which). A sentence naming several products (or none) is not
- * attributed: a list of prices passes as long as each price is in the catalogue.
+ * currency, or the reply quotes it for a product whose price it is not ("Pro is $49" when $49 is Team's price:
+ * `product` says which). A price not quoted right next to a name (a list, a comparison) is checked by amount and
+ * currency only.
  */
 export function unknownPrices(
   text: string,
   catalogue: readonly Product[],
   extraCodes: readonly string[] = [],
 ): PriceMention[] {
+  const names = callNames(catalogue);
   return findPrices(text, extraCodes).flatMap((m) => {
     if (!catalogue.some((p) => hasPrice(p, m))) return [m];
-    const from = Math.max(...[...text.slice(0, m.at).matchAll(/[.!?](?=\s)|\n/g)].map((b) => b.index + 1), 0);
-    const next = /[.!?](?=\s|$)|\n/.exec(text.slice(m.at + m.text.length));
-    const end = next ? m.at + m.text.length + next.index : text.length;
-    const named = productsNamed(text.slice(from, end), catalogue);
-    return named.length === 1 && !hasPrice(named[0]!, m) ? [{ ...m, product: named[0]!.name }] : [];
+    const p = m.currency === "%" ? undefined : quotedFor(text, m, names);
+    return p && !hasPrice(p, m) ? [{ ...m, product: p.name }] : [];
   });
 }
 

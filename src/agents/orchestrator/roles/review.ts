@@ -44,8 +44,12 @@ function stripMarker(text: string, marker: string): { text: string; found: boole
 }
 
 export function priceInstruction(bad: readonly PriceMention[]): string {
-  const quoted = bad.map((b) => (b.product === undefined ? b.text : `${b.text} for ${b.product}`)).join(", ");
-  return `Your previous answer quoted ${quoted}, which is not in the product catalogue. ` +
+  const unknown = bad.filter((b) => b.product === undefined).map((b) => b.text);
+  const quoted = [
+    ...(unknown.length > 0 ? [`${unknown.join(", ")}, which is not in the product catalogue`] : []),
+    ...bad.flatMap((b) => (b.product === undefined ? [] : [`${b.text} for ${b.product}, which is not its price`])),
+  ];
+  return `Your previous answer quoted ${quoted.join("; ")}. ` +
     "Answer again quoting only catalogue prices exactly as listed, or none; never compute totals or discounts; " +
     "if a product is not listed, say a person will confirm the price.";
 }
