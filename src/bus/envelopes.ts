@@ -64,9 +64,9 @@ export const outboundReplySchema = z.object({
   /** The final reply of an answer that partials may have shown: the channel edits its message(s) to this text. */
   streamed: z.boolean().optional(),
   /**
-   * WhatsApp: send the agent's approved template (`text` is empty). Ingress publishes one when Meta accepted a reply
-   * and then failed it with 131047 in its status: the 24-hour window had closed at Meta.
+   * WhatsApp: send the agent's approved template instead (`text` is empty). Ingress publishes one when Meta accepted
+   * a reply and then failed it with 131047 in its status (at `refusedAt`, epoch ms): the window had closed at Meta.
    */
-  template: z.literal(true).optional(),
+  template: z.strictObject({ refusedAt: z.number() }).optional(),
 });
 export type OutboundReply = z.infer<typeof outboundReplySchema>;

@@ -178,7 +178,7 @@ describe("whatsapp classify", () => {
         inReplyTo: [],
         replyKey: "7:answer:template",
         kind: "answer",
-        template: true,
+        template: { refusedAt: Math.floor(now / 1000) * 1000 },
       },
       idempotencyKey: "whatsapp:wa:7:answer:template",
     }]);

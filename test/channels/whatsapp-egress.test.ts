@@ -183,6 +183,51 @@ describe("24-hour window (B6)", () => {
   });
 });
 
+describe("the template: once per closed window", () => {
+  const template = { name: "follow_up", language: "en_US" };
+  const refused = (key: string, refusedAt: number): OutboundReply => ({
+    ...reply("", key),
+    inReplyTo: [],
+    template: { refusedAt },
+  });
+
+  it("Meta refused two replies of one turn (the notice and the answer): one template; none after the user wrote again", async () => {
+    await wroteAt(clock.now() - 23 * 3600_000);
+    const { handler } = handlerFor(template);
+    await handler(delivery(refused("t1:working:template", clock.now())));
+    await handler(delivery(refused("t1:answer:template", clock.now())));
+    expect(graph.sent).toEqual([expect.objectContaining({ type: "template", template })]);
+    expect(await ledgerRow("t1:answer:template#0")).toMatchObject({
+      state: "failed",
+      last_error: "the template was sent already since the user last wrote",
+    });
+    // The user wrote again: a refusal from before that (Meta retries status webhooks for days) sends nothing.
+    await clock.sleep(60_000);
+    await wroteAt(clock.now());
+    await handler(delivery(refused("t2:answer:template", clock.now() - 30_000)));
+    expect(graph.sent).toHaveLength(1);
+    expect(await ledgerRow("t2:answer:template#0")).toMatchObject({
+      state: "failed",
+      last_error: "not needed: the user wrote again after Meta refused the reply",
+    });
+    // A refusal after that message is the next closed window's: its template goes.
+    await handler(delivery(refused("t3:answer:template", clock.now() + 1000)));
+    expect(graph.sent).toHaveLength(2);
+  });
+
+  it("the window closed on our clock: the first reply gets the template, the next ones nothing until the user writes", async () => {
+    await wroteAt(clock.now() - 25 * 3600_000);
+    const { handler } = handlerFor(template);
+    await handler(delivery(reply("first", "c1")));
+    await handler(delivery(reply("second", "c2")));
+    expect(graph.sent).toEqual([expect.objectContaining({ type: "template" })]);
+    await wroteAt(clock.now() + 1000);
+    await clock.sleep(2000);
+    await handler(delivery(reply("after they wrote", "c3")));
+    expect(graph.sent.map((m) => m.type)).toEqual(["template", "text"]);
+  });
+});
+
 describe("egress pacing and retries (B7)", () => {
   it("20 replies to one user respect the pair rate (≥ 6 s apart)", async () => {
     await wroteAt(clock.now());

@@ -1,6 +1,7 @@
 /**
  * What a channel knows about each chat (table `channel_contacts`, migration 20): the user's last inbound time
- * (it opens WhatsApp's 24-hour window) and whether the user blocked us (no more sends until they write again).
+ * (it opens WhatsApp's 24-hour window), whether the user blocked us (no more sends until they write again), and when
+ * the approved template was last sent (WhatsApp: one per closed window).
  * Writers return statements, so ingress commits them in one batch.
  *
  * @module
@@ -14,6 +15,8 @@ export interface Contact {
   /** When the platform told us the user blocked the bot; undefined while the contact is active. */
   inactiveAt: number | undefined;
   inactiveReason: string | undefined;
+  /** When the approved template was last sent to the chat (WhatsApp), or undefined. */
+  templateAt: number | undefined;
 }
 
 /**
@@ -46,6 +49,16 @@ export function markInactive(agent: string, chatId: string, reason: string, at: 
   };
 }
 
+/** The approved template was sent to the chat at `at` (WhatsApp). */
+export function recordTemplate(agent: string, chatId: string, at: number): InStatement {
+  return {
+    sql: `INSERT INTO channel_contacts (agent, chat_id, template_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+      ON CONFLICT (agent, chat_id) DO UPDATE SET template_at = max(coalesce(template_at, 0), excluded.template_at),
+        updated_at = excluded.updated_at`,
+    args: [agent, chatId, at],
+  };
+}
+
 /** The user unblocked us (Telegram `my_chat_member` back to member). */
 export function markActive(agent: string, chatId: string, at: number): InStatement {
   return {
@@ -64,7 +77,8 @@ export async function getContact(
 ): Promise<Contact | undefined> {
   const rs = await client.execute({
     sql:
-      "SELECT last_inbound_at, inactive_at, inactive_reason FROM channel_contacts WHERE agent = ? AND chat_id = ? LIMIT 1",
+      `SELECT last_inbound_at, inactive_at, inactive_reason, template_at FROM channel_contacts
+      WHERE agent = ? AND chat_id = ? LIMIT 1`,
     args: [agent, chatId],
   });
   const row = rs.rows[0];
@@ -75,5 +89,6 @@ export async function getContact(
     lastInboundAt: optNum(row["last_inbound_at"]),
     inactiveAt: optNum(row["inactive_at"]),
     inactiveReason: reason === null || reason === undefined ? undefined : String(reason),
+    templateAt: optNum(row["template_at"]),
   };
 }

@@ -132,7 +132,10 @@ async function commitBatches(to: IngressTarget, batches: readonly IngressBatch[]
   /** Per message: the batch of an inbound one and the message itself; undefined for a channel-local answer. */
   const origins: ({ batch: number; message: InboundMessage } | undefined)[] = [];
   const add = (batch: number, input: PublishInput & { idempotencyKey: string }, message?: InboundMessage) => {
-    if (seen.has(input.idempotencyKey)) return void results[batch]!.duplicates++; // the same wamid twice
+    if (seen.has(input.idempotencyKey)) {
+      if (message) results[batch]!.duplicates++; // the same wamid twice
+      return;
+    }
     seen.add(input.idempotencyKey);
     messages.push(input);
     origins.push(message && { batch, message });

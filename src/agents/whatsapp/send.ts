@@ -1,15 +1,15 @@
 /**
  * WhatsApp's side of egress. Planning applies the 24-hour window: inside it a reply becomes text messages of
- * at most 4,096 characters (link previews off); outside it the configured approved template is sent once
- * instead, or, without a template, the reply is recorded as not possible — never sent free-form into a
- * 131047. Each accepted message's wamid is recorded in one batch with the send ledger's `sent` record, so status
+ * at most 4,096 characters (link previews off); outside it (or when Meta refused a reply with 131047 after accepting
+ * it) the configured approved template is sent instead, once per closed window, or, without a template, the reply
+ * is recorded as not possible — never sent free-form into a 131047. Each accepted message's wamid is recorded in one batch with the send ledger's `sent` record, so status
  * webhooks can be joined to the reply; each send names its send-ledger key (`biz_opaque_callback_data`), so its
  * statuses settle it even when its outcome was never recorded.
  *
  * @module
  */
 import type { Client } from "../../store/mod.ts";
-import { getContact } from "../channel/contacts.ts";
+import { getContact, recordTemplate } from "../channel/contacts.ts";
 import type { ChannelTransport } from "../channel/outcome.ts";
 import { splitText } from "../channel/split.ts";
 import { toGraphOutcome } from "./errors.ts";
@@ -37,15 +37,22 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
       if (contact?.inactiveAt !== undefined) {
         return { skipped: `contact inactive (${contact.inactiveReason ?? "blocked"})` };
       }
-      if (reply.template) {
-        return template ? { parts: [template] } : { skipped: "not possible: the template is no longer configured" };
-      }
-      const window = windowState(contact?.lastInboundAt, opts.now());
-      if (window.state !== "open") {
-        if (template) return { parts: [template] };
-        return {
-          skipped: `not possible: the 24-hour window is ${window.state} and no template is configured`,
-        };
+      const lastInboundAt = contact?.lastInboundAt;
+      const window = windowState(lastInboundAt, opts.now());
+      // Only the template reaches the user now (Meta refused the text, or the window is closed): once per closed
+      // window, since all it does is ask the user to write again.
+      if (reply.template || window.state !== "open") {
+        if (!template) {
+          const state = reply.template ? "closed at Meta" : window.state;
+          return { skipped: `not possible: the 24-hour window is ${state} and no template is configured` };
+        }
+        if (reply.template && (lastInboundAt ?? 0) > reply.template.refusedAt) {
+          return { skipped: "not needed: the user wrote again after Meta refused the reply" };
+        }
+        if (contact?.templateAt !== undefined && contact.templateAt >= (lastInboundAt ?? 0)) {
+          return { skipped: "the template was sent already since the user last wrote" };
+        }
+        return { parts: [template] };
       }
       const parts = splitText(reply.text, WHATSAPP_TEXT_LIMIT).map((body): GraphMessage => ({
         type: "text",
@@ -60,6 +67,7 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
         if (result.messageId === undefined) return { kind: "sent" };
         // Committed with the ledger's outcome: one write transaction per send, not two.
         const record = [recordAccepted(opts.agent, result.messageId, chatId, key, opts.now())];
+        if (message.type === "template") record.push(recordTemplate(opts.agent, chatId, opts.now()));
         return { kind: "sent", platformId: result.messageId, record };
       }
       return toGraphOutcome(result, attempt, message.type === "text" ? template : undefined);

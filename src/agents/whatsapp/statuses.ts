@@ -63,8 +63,9 @@ const TEMPLATE_SUFFIX = ":template";
 /**
  * The template to send for a reply Meta accepted and then failed with 131047 (the 24-hour window had closed at Meta,
  * though not by our clock): one outbound reply per failed reply, whichever of its parts failed and however often
- * Meta posts the status (its idempotency key and ledger key follow the reply's). Undefined for other statuses, for a
- * status without our send-ledger key (`<replyKey>#<part>`), and for the template's own.
+ * Meta posts the status (its idempotency key and ledger key follow the reply's); egress sends one template per
+ * closed window (send.ts). Undefined for other statuses, for a status without our send-ledger key
+ * (`<replyKey>#<part>`), and for the template's own.
  */
 export function templateAfterRefusal(
   agent: string,
@@ -81,7 +82,7 @@ export function templateAfterRefusal(
     inReplyTo: [],
     replyKey,
     kind: "answer",
-    template: true,
+    template: { refusedAt: Number(s.timestamp) * 1000 },
   };
   return { reply, idempotencyKey: `whatsapp:${agent}:${replyKey}` };
 }
