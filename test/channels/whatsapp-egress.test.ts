@@ -215,6 +215,17 @@ describe("the template: once per closed window", () => {
     expect(graph.sent).toHaveLength(2);
   });
 
+  it("Meta refuses the text of two replies at once (131047): the first is replaced by the template, the second not", async () => {
+    await wroteAt(clock.now() - 1000);
+    graph.windowClosed.add(USER);
+    const { handler } = handlerFor(template);
+    await handler(delivery(reply("one moment…", "r1:working")));
+    await handler(delivery(reply("the answer", "r1:answer")));
+    expect(graph.requests).toHaveLength(3); // text, template, text
+    expect(graph.sent).toEqual([expect.objectContaining({ type: "template" })]);
+    expect(await ledgerRow("r1:answer#0")).toMatchObject({ state: "failed", last_error: expect.stringContaining("131047") });
+  });
+
   it("the window closed on our clock: the first reply gets the template, the next ones nothing until the user writes", async () => {
     await wroteAt(clock.now() - 25 * 3600_000);
     const { handler } = handlerFor(template);

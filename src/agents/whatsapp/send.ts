@@ -2,14 +2,14 @@
  * WhatsApp's side of egress. Planning applies the 24-hour window: inside it a reply becomes text messages of
  * at most 4,096 characters (link previews off); outside it (or when Meta refused a reply with 131047 after accepting
  * it) the configured approved template is sent instead, once per closed window, or, without a template, the reply
- * is recorded as not possible — never sent free-form into a 131047. Each accepted message's wamid is recorded in one batch with the send ledger's `sent` record, so status
- * webhooks can be joined to the reply; each send names its send-ledger key (`biz_opaque_callback_data`), so its
- * statuses settle it even when its outcome was never recorded.
+ * is recorded as not possible — never sent free-form into a 131047. Each accepted message's wamid is recorded in
+ * one batch with the send ledger's `sent` record, so status webhooks can be joined to the reply; each send names its
+ * send-ledger key (`biz_opaque_callback_data`), so its statuses settle it even when its outcome was never recorded.
  *
  * @module
  */
 import type { Client } from "../../store/mod.ts";
-import { getContact, recordTemplate } from "../channel/contacts.ts";
+import { type Contact, getContact, recordTemplate } from "../channel/contacts.ts";
 import type { ChannelTransport } from "../channel/outcome.ts";
 import { splitText } from "../channel/split.ts";
 import { toGraphOutcome } from "./errors.ts";
@@ -27,6 +27,11 @@ export interface WhatsAppTransportOptions {
   template: { name: string; language: string } | undefined;
   /** Called after each send with the Graph error code (undefined: network error), or null when it was accepted. */
   onGraphResult?(code: number | null | undefined): void;
+}
+
+/** True when the approved template was sent to the contact since it last wrote (once per closed window). */
+function templateSent(contact: Contact | undefined): boolean {
+  return contact?.templateAt !== undefined && contact.templateAt >= (contact.lastInboundAt ?? 0);
 }
 
 export function createWhatsAppTransport(opts: WhatsAppTransportOptions): ChannelTransport<GraphMessage> {
@@ -49,7 +54,7 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
         if (reply.template && (lastInboundAt ?? 0) > reply.template.refusedAt) {
           return { skipped: "not needed: the user wrote again after Meta refused the reply" };
         }
-        if (contact?.templateAt !== undefined && contact.templateAt >= (lastInboundAt ?? 0)) {
+        if (templateSent(contact)) {
           return { skipped: "the template was sent already since the user last wrote" };
         }
         return { parts: [template] };
@@ -70,7 +75,10 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
         if (message.type === "template") record.push(recordTemplate(opts.agent, chatId, opts.now()));
         return { kind: "sent", platformId: result.messageId, record };
       }
-      return toGraphOutcome(result, attempt, message.type === "text" ? template : undefined);
+      // Meta refused the text (131047): the template instead, unless this window had it already.
+      const refused = message.type === "text" && !("network" in result) && result.error?.code === 131047;
+      const instead = refused && template && !templateSent(await getContact(opts.client, opts.agent, chatId));
+      return toGraphOutcome(result, attempt, instead ? template : undefined);
     },
   };
 }
