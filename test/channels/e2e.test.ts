@@ -13,6 +13,7 @@ import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
 import { until } from "./harness.ts";
+import { SESSION_HEADER } from "../../src/agents/webchat/page.ts";
 import { runTestAgent } from "../support/agent.ts";
 
 const secrets = {
@@ -194,9 +195,10 @@ describe("end to end: webhook → orchestrator → one reply", () => {
         });
       expect((await send()).status).toBe(202);
       expect((await send()).status).toBe(202);
-      const replies = async () =>
-        (await (await fetch(`http://127.0.0.1:${ports["web"]}/api/replies?session=${session}&after=0`))
-          .json()).replies;
+      const replies = async () => {
+        const headers = { [SESSION_HEADER]: session };
+        return (await (await fetch(`http://127.0.0.1:${ports["web"]}/api/replies?after=0`, { headers })).json()).replies;
+      };
       await until(async () => (await replies()).length >= 1, 20_000, "the answer");
       await new Promise((r) => setTimeout(r, 1000));
       expect((await replies()).map((r: { text: string }) => r.text)).toEqual([ANSWER]);

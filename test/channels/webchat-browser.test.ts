@@ -115,6 +115,10 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
         const errors: string[] = [];
         page.on("pageerror", (e) => errors.push(e.message));
         page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+        const urls: string[] = [];
+        page.on("request", (r) => urls.push(r.url()));
+        // A session id kept under the key of before (when it was the chat id, stored and shown) is not reused.
+        await page.addInitScript(() => localStorage.setItem("aideazz.session", "6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f"));
         await page.goto(`${ch.url}/`);
         await page.getByText("Hi! I'm Example Co's assistant. Ask me about plans.").waitFor();
         await page.getByLabel("Message").fill("How much is the Pro plan?");
@@ -129,7 +133,7 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
         });
         // The same message posted twice (a retried POST after a lost response): stored once, answered once.
         const statuses = await page.evaluate(async () => {
-          const session = localStorage.getItem("aideazz.session");
+          const session = localStorage.getItem("aideazz.webchat.session");
           const body = JSON.stringify({
             session,
             id: "11111111-2222-4333-8444-555555555555",
@@ -140,6 +144,16 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
           return [(await post()).status, (await post()).status];
         });
         expect(statuses).toEqual([202, 202]);
+        const session = await page.evaluate(() => [
+          localStorage.getItem("aideazz.webchat.session"),
+          localStorage.getItem("aideazz.session"),
+        ]);
+        expect(session[0]).toMatch(/^[0-9a-f-]{36}$/);
+        expect(session[0]).not.toBe("6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f");
+        expect(session[1]).toBeNull();
+        // The page's requests carry the session in a header, never in a URL (proxies log URLs).
+        expect(urls.some((u) => u.includes("/api/replies"))).toBe(true);
+        expect(urls.filter((u) => u.includes(session[0]!))).toEqual([]);
         await page.getByText('You asked: "Sent twice?". The Pro plan costs $20 per month.').waitFor({
           timeout: 15_000,
         });

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { chatKey, INBOUND_TOPIC, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { turnPending } from "../../src/agents/channel/inbox.ts";
 import { clientKey } from "../../src/agents/client-address.ts";
+import { SESSION_HEADER } from "../../src/agents/webchat/page.ts";
 import { sessionChatId } from "../../src/agents/webchat/routes.ts";
 import { PermanentError } from "../../src/bus/mod.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -44,8 +45,10 @@ const send = (body: unknown) =>
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-const replies = async (after = 0) =>
-  (await (await fetch(`${ch.url}/api/replies?session=${SESSION}&after=${after}`)).json()).replies;
+/** A GET of the page's API as the page makes it: the session id in its header. */
+const get = (path: string, session: string = SESSION) =>
+  fetch(`${ch.url}${path}`, { headers: { [SESSION_HEADER]: session } });
+const replies = async (after = 0) => (await (await get(`/api/replies?after=${after}`)).json()).replies;
 
 describe("web chat", () => {
   it("serves one self-contained page: no external URLs, escaped settings, a nonce-only script policy", async () => {
@@ -85,8 +88,11 @@ describe("web chat", () => {
       expect((await send(body)).status).toBe(400);
     }
     expect((await fetch(`${ch.url}/api/messages`, { method: "POST", body: "{" })).status).toBe(400);
-    expect((await fetch(`${ch.url}/api/replies?session=nope`)).status).toBe(400);
-    expect((await fetch(`${ch.url}/api/history?session=nope`)).status).toBe(400);
+    expect((await get("/api/replies", "nope")).status).toBe(400);
+    expect((await get("/api/history", "nope")).status).toBe(400);
+    // The session id in the URL (which proxies log) is not read.
+    expect((await fetch(`${ch.url}/api/replies?session=${SESSION}&after=0`)).status).toBe(400);
+    expect((await fetch(`${ch.url}/api/history?session=${SESSION}`)).status).toBe(400);
     expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
   });
 
@@ -108,7 +114,7 @@ describe("web chat", () => {
 
   it("one session however its UUID is spelled; replies say whether a message still waits for its answer", async () => {
     const pending = async () =>
-      (await (await fetch(`${ch.url}/api/replies?session=${SESSION}&after=0`)).json()).pending;
+      (await (await get("/api/replies?after=0")).json()).pending;
     expect(await pending()).toBe(false);
     expect((await send({ session: SESSION.toUpperCase(), id: id(5), text: "Hello?" })).status).toBe(202);
     expect((await ch.inbound()).map((m) => m["chatId"])).toEqual([CHAT]);
@@ -125,7 +131,7 @@ describe("web chat", () => {
 
   it("a dead-lettered message no longer shows typing…; retried from the dead letters, it waits again", async () => {
     const pending = async () =>
-      (await (await fetch(`${ch.url}/api/replies?session=${SESSION}&after=0`)).json()).pending;
+      (await (await get("/api/replies?after=0")).json()).pending;
     expect((await send({ session: SESSION, id: id(6), text: "Anyone there?" })).status).toBe(202);
     expect(await pending()).toBe(true);
     const dead: { id: number; traceId: string | undefined; error: string }[] = [];
@@ -231,12 +237,12 @@ describe("web chat", () => {
       idempotencyKey: "t7",
     }]);
     await until(async () => (await replies()).length === 1, 10_000, "the reply");
-    expect(await (await fetch(`${ch.url}/api/history?session=${SESSION}`)).json()).toMatchObject({
+    expect(await (await get("/api/history")).json()).toMatchObject({
       lines: [{ from: "me", text: "Is my order late?" }, { from: "bot", text: "Let me look." }],
     });
     expect(CHAT).toMatch(/^[0-9a-f]{32}$/);
     // The chat id (what the dashboard shows) does not open the session.
-    expect((await fetch(`${ch.url}/api/replies?session=${CHAT}&after=0`)).status).toBe(400);
+    expect((await get("/api/replies?after=0", CHAT)).status).toBe(400);
     const files = [`web-${db - 1}.db`, `web-${db - 1}.db-wal`];
     const bytes = Buffer.concat(await Promise.all(files.map((f) => readFile(join(dir, f))))).toString("latin1");
     expect(bytes).toContain(CHAT);

@@ -17,6 +17,9 @@ export interface PageSettings {
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
+/** The request header the page sends its session id in (GET requests: never in a URL, which proxies log). */
+export const SESSION_HEADER = "X-Aideazz-Session";
+
 /** JSON that is safe inside a <script> element. */
 const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, "\\u003c").replace(/\u2028|\u2029/g, "");
 
@@ -44,8 +47,12 @@ function uuid() {
   const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
 }
-const session = localStorage.getItem("aideazz.session") || uuid();
-localStorage.setItem("aideazz.session", session);
+// The session opens the conversation: it travels in a header (never in a URL, which proxies log). Its key changed
+// when chat ids became its hash: a session id kept from before may have been seen (stored, shown) and is not reused.
+const session = localStorage.getItem("aideazz.webchat.session") || uuid();
+localStorage.setItem("aideazz.webchat.session", session);
+localStorage.removeItem("aideazz.session");
+const asSession = { headers: { ${JSON.stringify(SESSION_HEADER)}: session } };
 let after = 0;
 // sending: POSTs not yet accepted; pending: the server's word that a message still waits for its answer.
 let sending = 0, pending = false;
@@ -88,7 +95,7 @@ input.addEventListener("keydown", (e) => {
 });
 async function poll() {
   try {
-    const res = await fetch("api/replies?session=" + session + "&after=" + after);
+    const res = await fetch("api/replies?after=" + after, asSession);
     if (res.ok) {
       const body = await res.json();
       for (const r of body.replies) {
@@ -105,7 +112,7 @@ async function poll() {
 async function start() {
   add("bot", cfg.greeting);
   try {
-    const res = await fetch("api/history?session=" + session);
+    const res = await fetch("api/history", asSession);
     if (res.ok) {
       const history = await res.json();
       for (const line of history.lines) add(line.from, line.text);

@@ -14,7 +14,7 @@ import type { Client } from "../../store/mod.ts";
 import { isBlank } from "../channel/inbound.ts";
 import { ingressFailure } from "../channel/ingress.ts";
 import { clientOf, createMinuteCounter } from "../client-address.ts";
-import { pagePolicy, type PageSettings, renderPage } from "./page.ts";
+import { pagePolicy, type PageSettings, renderPage, SESSION_HEADER } from "./page.ts";
 import { awaitingReply, historyOf, repliesAfter } from "./replies.ts";
 
 export interface WebchatRoutesOptions {
@@ -94,17 +94,17 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
 
   // The conversation so far, for a page opened again (a reload, a new tab): its polling goes on from `after`.
   app.get("/api/history", async (c) => {
-    const id = session.safeParse(c.req.query("session"));
-    if (!id.success) return c.json({ error: "expected session" }, 400);
+    const id = session.safeParse(c.req.header(SESSION_HEADER));
+    if (!id.success) return c.json({ error: `expected the session id in ${SESSION_HEADER}` }, 400);
     c.header("Cache-Control", "no-store");
     return c.json(await historyOf(opts.client, opts.agent, id.data));
   });
 
   app.get("/api/replies", async (c) => {
-    const id = session.safeParse(c.req.query("session"));
+    const id = session.safeParse(c.req.header(SESSION_HEADER));
     const after = Number(c.req.query("after") ?? 0);
     if (!id.success || !Number.isSafeInteger(after) || after < 0) {
-      return c.json({ error: "expected session and after" }, 400);
+      return c.json({ error: `expected the session id in ${SESSION_HEADER}, and after` }, 400);
     }
     const [replies, pending] = await Promise.all([
       repliesAfter(opts.client, opts.agent, id.data, after),
