@@ -146,6 +146,21 @@ describe("price guard: which product a price is quoted for", () => {
     ];
     expect(refused("You can start with $19 a month.", filler)).toEqual([]);
     expect(refused("It is $1,299.00? No: Pro is $49.")).toEqual([["$1,299.00", undefined]]);
+    // Quoted next to one name, but for a product named earlier in its clause.
+    expect(refused("Team includes everything in Pro for $99 a month.")).toEqual([]);
+    expect(refused("Team includes everything in Pro – $99")).toEqual([]);
+    expect(refused("Starter vs Pro: $19 vs $49.")).toEqual([]);
+    expect(refused("Team, e.g. for five users, includes Pro for $99.")).toEqual([]);
+    // ... but not for one named in an earlier sentence.
+    expect(refused("Team is great. Pro for $99 is a steal.")).toEqual([["$99", "Pro"]]);
+    // Two products of one name (one per currency): either's price is that name's.
+    const currencies = [
+      { name: "Pro", price: 29, currency: "USD", description: "" },
+      { name: "Pro", price: 27, currency: "EUR", description: "" },
+      { name: "Team", price: 99, currency: "USD", description: "" },
+    ];
+    expect(refused("Pro is €27 or $29.", currencies)).toEqual([]);
+    expect(refused("Pro is $99.", currencies)).toEqual([["$99", "Pro"]]);
   });
 });
 

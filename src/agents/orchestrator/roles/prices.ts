@@ -161,25 +161,33 @@ function callNames(catalogue: readonly Product[]): { name: string; p: Product }[
     .sort((a, b) => b.name.length - a.name.length);
 }
 
+const nameAlternatives = (names: readonly { name: string }[]) => names.map((n) => esc(n.name)).join("|");
+
 /**
- * The product a price is quoted for, when the reply says so right next to it: "Pro is $29", "Pro plan: $29", "Team
+ * The name a price is quoted for, when the reply says so right next to it: "Pro is $29", "Pro plan: $29", "Team
  * costs only $99", "$29 for the Pro plan". Undefined otherwise (a list, a comparison, a price far from any name).
  */
-function quotedFor(text: string, m: PriceMention, names: readonly { name: string; p: Product }[]): Product | undefined {
-  const alt = names.map((n) => esc(n.name)).join("|");
+function quotedFor(text: string, m: PriceMention, names: readonly { name: string }[]): string | undefined {
+  const alt = nameAlternatives(names);
   const before = new RegExp(`(?<![\\p{L}\\p{N}])(${alt})${PLAN_WORD}${QUOTED_AS}$`, "u")
     .exec(text.slice(Math.max(0, m.at - 120), m.at));
   const after = new RegExp(`^\\s+for\\s+(?:the\\s+)?(${alt})(?![\\p{L}\\p{N}])`, "u")
     .exec(text.slice(m.at + m.text.length, m.at + m.text.length + 120));
-  const name = before?.[1] ?? after?.[1];
-  return names.find((n) => n.name === name)?.p;
+  return before?.[1] ?? after?.[1];
+}
+
+/** The products `clause` names (as `callNames` spells them). */
+function namedIn(clause: string, names: readonly { name: string; p: Product }[]): Product[] {
+  const found = clause.matchAll(new RegExp(`(?<![\\p{L}\\p{N}])(${nameAlternatives(names)})(?![\\p{L}\\p{N}])`, "gu"));
+  return [...found].flatMap((f) => names.filter((n) => n.name === f[1]).map((n) => n.p));
 }
 
 /**
  * The prices in `text` (`findPrices`) that are not catalogue prices: no product has that amount in a compatible
- * currency, or the reply quotes it for a product whose price it is not ("Pro is $49" when $49 is Team's price:
- * `product` says which). A price not quoted right next to a name (a list, a comparison) is checked by amount and
- * currency only.
+ * currency, or the reply quotes it right next to the name of products whose price it is not, and no product named
+ * earlier in its clause has it ("Pro is $49" when $49 is Team's price: `product` says which; but "Team includes
+ * everything in Pro for $99" passes). A price not quoted next to a name (a list, a comparison) is checked by amount
+ * and currency only.
  */
 export function unknownPrices(
   text: string,
@@ -189,8 +197,13 @@ export function unknownPrices(
   const names = callNames(catalogue);
   return findPrices(text, extraCodes).flatMap((m) => {
     if (!catalogue.some((p) => hasPrice(p, m))) return [m];
-    const p = m.currency === "%" ? undefined : quotedFor(text, m, names);
-    return p && !hasPrice(p, m) ? [{ ...m, product: p.name }] : [];
+    const name = m.currency === "%" ? undefined : quotedFor(text, m, names);
+    if (name === undefined) return [];
+    const quoted = names.filter((n) => n.name === name).map((n) => n.p);
+    // A clause ends at ; ! ? a line break, or a full stop before a capital ("e.g. for" goes on).
+    const clause = text.slice(0, m.at).split(/[.!?](?=\s+\p{Lu})|[;!?\n]/u).pop()!;
+    if ([...quoted, ...namedIn(clause, names)].some((p) => hasPrice(p, m))) return [];
+    return [{ ...m, product: quoted[0]!.name }];
   });
 }
 
