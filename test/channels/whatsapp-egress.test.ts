@@ -237,6 +237,16 @@ describe("the template: once per closed window", () => {
     await handler(delivery(reply("after they wrote", "c3")));
     expect(graph.sent.map((m) => m.type)).toEqual(["template", "text"]);
   });
+
+  it("a user message stamped by Meta up to 5 s before our clock's template counts as after it (clocks differ)", async () => {
+    const { handler } = handlerFor(template);
+    await wroteAt(clock.now() - 25 * 3600_000);
+    await handler(delivery(reply("first", "k1")));
+    await wroteAt(clock.now() - 3000); // Meta's time of the user's answer, behind ours
+    await clock.sleep(25 * 3600_000);
+    await handler(delivery(reply("a day later", "k2")));
+    expect(graph.sent.map((m) => m.type)).toEqual(["template", "template"]);
+  });
 });
 
 describe("egress pacing and retries (B7)", () => {

@@ -224,7 +224,7 @@ describe("whatsapp messages", () => {
   });
 
   it("a reply Meta accepted and then failed with 131047 gets the configured template once, sent by egress; none without a template", async () => {
-    const failed = (callbackData: string, messageId: string) =>
+    const failed = (callbackData: string, messageId: string, code = 131047) =>
       postJson(statusPayload({
         phoneNumberId: PNID,
         messageId,
@@ -232,7 +232,7 @@ describe("whatsapp messages", () => {
         to: "16505551234",
         callbackData,
         at: Date.now(),
-        errors: [{ code: 131047, title: "Re-engagement message" }],
+        errors: [{ code, title: code === 131047 ? "Re-engagement message" : "Message undeliverable" }],
       }));
     // Without a template (the agent of beforeEach): recorded and counted, nothing published, nothing sent.
     expect((await failed("6:answer#0", "wamid.F0")).status).toBe(200);
@@ -267,9 +267,21 @@ describe("whatsapp messages", () => {
     ]);
     expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", outboundTopic("wa"))).toBe(1);
     expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(0);
-    // The template's own failure (it should not have one) starts nothing more.
+    // Another reply refused in this closed window: no second template.
+    expect((await failed("8:answer#0", "wamid.F3")).status).toBe(200);
+    await until(
+      async () => (await ch.count("SELECT count(*) FROM bus_send_ledger WHERE reply_key = '8:answer:template#0'")) === 1,
+      10_000,
+      "the second template's reply handled",
+    );
+    expect(graph.sent).toHaveLength(1);
+    // The template itself failed after Meta took it (a 131047 of it starts nothing): the next refusal gets one.
+    expect((await failed("7:answer:template#0", graph.sent[0]!.id, 131026)).status).toBe(200);
     expect((await failed("7:answer:template#0", graph.sent[0]!.id)).status).toBe(200);
-    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", outboundTopic("wa"))).toBe(1);
+    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", outboundTopic("wa"))).toBe(2);
+    expect((await failed("9:answer#0", "wamid.F4")).status).toBe(200);
+    await until(() => graph.sent.length === 2, 10_000, "a template again");
+    expect(graph.sent[1]).toMatchObject({ type: "template", callbackData: "9:answer:template#0" });
   });
 
   it("a message older than the cutoff is recorded as stale, not answered, but still opens the contact's window record", async () => {

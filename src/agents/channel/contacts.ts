@@ -49,13 +49,24 @@ export function markInactive(agent: string, chatId: string, reason: string, at: 
   };
 }
 
-/** The approved template was sent to the chat at `at` (WhatsApp). */
-export function recordTemplate(agent: string, chatId: string, at: number): InStatement {
+/** The approved template was sent to the chat at `at` as message `messageId` (WhatsApp). */
+export function recordTemplate(agent: string, chatId: string, at: number, messageId: string): InStatement {
   return {
-    sql: `INSERT INTO channel_contacts (agent, chat_id, template_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-      ON CONFLICT (agent, chat_id) DO UPDATE SET template_at = max(coalesce(template_at, 0), excluded.template_at),
-        updated_at = excluded.updated_at`,
-    args: [agent, chatId, at],
+    sql: `INSERT INTO channel_contacts (agent, chat_id, template_at, template_message_id, updated_at)
+      VALUES (?1, ?2, ?3, ?4, ?3)
+      ON CONFLICT (agent, chat_id) DO UPDATE SET template_at = excluded.template_at,
+        template_message_id = excluded.template_message_id, updated_at = excluded.updated_at
+      WHERE excluded.template_at >= coalesce(template_at, 0)`,
+    args: [agent, chatId, at, messageId],
+  };
+}
+
+/** Message `messageId` failed (its status): if it was the chat's template, the chat has not had one after all. */
+export function templateFailed(agent: string, chatId: string, messageId: string, at: number): InStatement {
+  return {
+    sql: `UPDATE channel_contacts SET template_at = NULL, template_message_id = NULL, updated_at = ?4
+      WHERE agent = ?1 AND chat_id = ?2 AND template_message_id = ?3`,
+    args: [agent, chatId, messageId, at],
   };
 }
 

@@ -29,9 +29,15 @@ export interface WhatsAppTransportOptions {
   onGraphResult?(code: number | null | undefined): void;
 }
 
+/**
+ * Our clock's sending time against Meta's time of the user's message (whole seconds): a template sent within this
+ * of the user's last message is not counted as after it (a user does not answer a template that fast).
+ */
+const CLOCKS_MS = 5_000;
+
 /** True when the approved template was sent to the contact since it last wrote (once per closed window). */
 function templateSent(contact: Contact | undefined): boolean {
-  return contact?.templateAt !== undefined && contact.templateAt >= (contact.lastInboundAt ?? 0);
+  return contact?.templateAt !== undefined && contact.templateAt > (contact.lastInboundAt ?? 0) + CLOCKS_MS;
 }
 
 export function createWhatsAppTransport(opts: WhatsAppTransportOptions): ChannelTransport<GraphMessage> {
@@ -72,7 +78,7 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
         if (result.messageId === undefined) return { kind: "sent" };
         // Committed with the ledger's outcome: one write transaction per send, not two.
         const record = [recordAccepted(opts.agent, result.messageId, chatId, key, opts.now())];
-        if (message.type === "template") record.push(recordTemplate(opts.agent, chatId, opts.now()));
+        if (message.type === "template") record.push(recordTemplate(opts.agent, chatId, opts.now(), result.messageId));
         return { kind: "sent", platformId: result.messageId, record };
       }
       // Meta refused the text (131047): the template instead, unless this window had it already.
