@@ -371,13 +371,16 @@ export const migrations: readonly Migration[] = [
     statements: ["DELETE FROM cache_entries WHERE instr(trim(prompt, char(32, 9, 10, 13)), char(10)) > 0"],
   },
   {
-    // When a WhatsApp agent last sent its approved template to the chat, and its wamid (a failed status of it
-    // clears it): one template per closed window (src/agents/whatsapp/send.ts).
+    // When a WhatsApp agent last sent its approved template to the chat: one template per closed window
+    // (src/agents/whatsapp/send.ts).
     version: 69,
     name: "contacts: last template sent",
-    statements: [
-      "ALTER TABLE channel_contacts ADD COLUMN template_at INTEGER",
-      "ALTER TABLE channel_contacts ADD COLUMN template_message_id TEXT",
-    ],
+    statements: ["ALTER TABLE channel_contacts ADD COLUMN template_at INTEGER"],
+  },
+  {
+    // The template's wamid: a template whose status says `failed` does not count (src/agents/channel/contacts.ts).
+    version: 70,
+    name: "contacts: the last template's message id",
+    statements: ["ALTER TABLE channel_contacts ADD COLUMN template_message_id TEXT"],
   },
 ];

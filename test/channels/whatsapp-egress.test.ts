@@ -3,7 +3,8 @@
 // client against the fake Graph API, on a virtual clock shared with the fake (20 replies at 6 s take 0 s).
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { touchInbound } from "../../src/agents/channel/contacts.ts";
+import { getContact, recordTemplate, touchInbound } from "../../src/agents/channel/contacts.ts";
+import { recordStatus } from "../../src/agents/whatsapp/statuses.ts";
 import { createEgressHandler } from "../../src/agents/channel/egress.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
 import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
@@ -236,6 +237,28 @@ describe("the template: once per closed window", () => {
     await clock.sleep(2000);
     await handler(delivery(reply("after they wrote", "c3")));
     expect(graph.sent.map((m) => m.type)).toEqual(["template", "text"]);
+  });
+
+  it("a template whose status says failed does not count, whether the status or our record was stored first", async () => {
+    const failed = (wamid: string) =>
+      recordStatus("wa", {
+        id: wamid,
+        status: "failed",
+        timestamp: String(Math.floor(clock.now() / 1000)),
+        recipient_id: USER,
+        errors: [{ code: 131026, title: "Message undeliverable" }],
+      }, clock.now());
+    const templateAt = async () => (await getContact(store.client, "wa", USER))?.templateAt;
+    await store.client.execute(recordTemplate("wa", USER, clock.now(), "wamid.T1"));
+    expect(await templateAt()).toBe(clock.now());
+    await store.client.execute(failed("wamid.T1"));
+    expect(await templateAt()).toBeUndefined();
+    // The status first (Meta's webhook can beat our commit), then our record of the send.
+    await store.client.execute(failed("wamid.T2"));
+    await store.client.execute(recordTemplate("wa", USER, clock.now() + 1, "wamid.T2"));
+    expect(await templateAt()).toBeUndefined();
+    await store.client.execute(recordTemplate("wa", USER, clock.now() + 2, "wamid.T3"));
+    expect(await templateAt()).toBe(clock.now() + 2);
   });
 
   it("a user message stamped by Meta up to 5 s before our clock's template counts as after it (clocks differ)", async () => {

@@ -151,8 +151,14 @@ describe("price guard: which product a price is quoted for", () => {
     expect(refused("Team includes everything in Pro – $99")).toEqual([]);
     expect(refused("Starter vs Pro: $19 vs $49.")).toEqual([]);
     expect(refused("Team, e.g. for five users, includes Pro for $99.")).toEqual([]);
-    // ... but not for one named in an earlier sentence.
+    // ... but not for one named in an earlier sentence, before an earlier price, or when a verb says whose it is.
     expect(refused("Team is great. Pro for $99 is a steal.")).toEqual([["$99", "Pro"]]);
+    expect(refused("Starter: $19, Pro: $19")).toEqual([["$19", "Pro"]]);
+    expect(refused("If Starter is too small, Team is only $19 a month.")).toEqual([["$19", "Team"]]);
+    expect(refused("Compared with Team, Pro is $99.")).toEqual([["$99", "Pro"]]);
+    expect(refused("Team is $99 and Pro is $99.")).toEqual([["$99", "Pro"]]);
+    expect(refused("Pro is $49 and Team is $49, so pick by seats.")).toEqual([["$49", "Team"]]);
+    expect(refused("Team is great, Pro is $99")).toEqual([["$99", "Pro"]]);
     // Two products of one name (one per currency): either's price is that name's.
     const currencies = [
       { name: "Pro", price: 29, currency: "USD", description: "" },

@@ -15,7 +15,10 @@ export interface Contact {
   /** When the platform told us the user blocked the bot; undefined while the contact is active. */
   inactiveAt: number | undefined;
   inactiveReason: string | undefined;
-  /** When the approved template was last sent to the chat (WhatsApp), or undefined. */
+  /**
+   * When the approved template was last sent to the chat (WhatsApp), or undefined; undefined too when that template's
+   * status says `failed` (whichever of the two was stored first).
+   */
   templateAt: number | undefined;
 }
 
@@ -61,15 +64,6 @@ export function recordTemplate(agent: string, chatId: string, at: number, messag
   };
 }
 
-/** Message `messageId` failed (its status): if it was the chat's template, the chat has not had one after all. */
-export function templateFailed(agent: string, chatId: string, messageId: string, at: number): InStatement {
-  return {
-    sql: `UPDATE channel_contacts SET template_at = NULL, template_message_id = NULL, updated_at = ?4
-      WHERE agent = ?1 AND chat_id = ?2 AND template_message_id = ?3`,
-    args: [agent, chatId, messageId, at],
-  };
-}
-
 /** The user unblocked us (Telegram `my_chat_member` back to member). */
 export function markActive(agent: string, chatId: string, at: number): InStatement {
   return {
@@ -88,8 +82,11 @@ export async function getContact(
 ): Promise<Contact | undefined> {
   const rs = await client.execute({
     sql:
-      `SELECT last_inbound_at, inactive_at, inactive_reason, template_at FROM channel_contacts
-      WHERE agent = ? AND chat_id = ? LIMIT 1`,
+      `SELECT c.last_inbound_at, c.inactive_at, c.inactive_reason,
+        iif(d.status = 'failed', NULL, c.template_at) AS template_at
+      FROM channel_contacts c
+      LEFT JOIN channel_deliveries d ON d.agent = c.agent AND d.message_id = c.template_message_id
+      WHERE c.agent = ?1 AND c.chat_id = ?2 LIMIT 1`,
     args: [agent, chatId],
   });
   const row = rs.rows[0];

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { templateFailed, touchInbound } from "../channel/contacts.ts";
+import { touchInbound } from "../channel/contacts.ts";
 import { addNonText, addText, isBlank, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
@@ -150,11 +150,8 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
           continue;
         }
         out.statuses++;
+        if (s.data.status === "failed") out.failed.push(s.data);
         out.batch.rows.push(recordStatus(ctx.agent, s.data, ctx.now));
-        if (s.data.status === "failed") {
-          out.failed.push(s.data);
-          out.batch.rows.push(templateFailed(ctx.agent, s.data.recipient_id, s.data.id, ctx.now));
-        }
         const instead = ctx.template ? templateAfterRefusal(ctx.agent, s.data) : undefined;
         if (instead) out.batch.outbound.push(instead);
       }

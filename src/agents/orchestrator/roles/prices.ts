@@ -144,8 +144,18 @@ const hasPrice = (p: Product, m: PriceMention) =>
 /** Words of a product's name that do not tell it from another ("Pro with onboarding": "with"). */
 const FILLER = new Set(["and", "for", "the", "with", "plan", "plans", "package", "tier", "edition", "bundle"]);
 const PLAN_WORD = String.raw`(?:\s+(?:plan|package|tier|subscription|edition|bundle))?`;
-/** Between a product's name and its price: "Pro is $29", "Pro plan costs only $29", "Pro: $29", "Pro at $29". */
-const QUOTED_AS = String.raw`\s*(?:is|are|costs?|at|for|:|=|–|—|-)\s*(?:only\s+|just\s+)?`;
+/**
+ * From a product's name to its price: "Pro is $29", "Pro plan costs only $29", "Pro: $29", "Pro at $29"; the link
+ * word is captured ("is", "are", "cost(s)" say whose price it is).
+ */
+const NAME_TO_PRICE = new RegExp(
+  String.raw`^${PLAN_WORD}\s*(is|are|costs?|at|for|:|=|–|—|-)\s*(?:only\s+|just\s+)?$`,
+  "u",
+);
+/** From a price to a product's name: "$29 for the Pro plan". */
+const PRICE_TO_NAME = /^\s+for\s+(?:the\s+)?$/;
+/** Where a clause ends: ; ! ? a line break, or a full stop before a capital ("e.g. for" goes on). */
+const CLAUSE_END = /[.!?](?=\s+\p{Lu})|[;!?\n]/u;
 
 /**
  * What a product is called in a reply, spelt as in the catalogue (a common noun such as "team" is not the "Team"
@@ -161,33 +171,45 @@ function callNames(catalogue: readonly Product[]): { name: string; p: Product }[
     .sort((a, b) => b.name.length - a.name.length);
 }
 
-const nameAlternatives = (names: readonly { name: string }[]) => names.map((n) => esc(n.name)).join("|");
-
-/**
- * The name a price is quoted for, when the reply says so right next to it: "Pro is $29", "Pro plan: $29", "Team
- * costs only $99", "$29 for the Pro plan". Undefined otherwise (a list, a comparison, a price far from any name).
- */
-function quotedFor(text: string, m: PriceMention, names: readonly { name: string }[]): string | undefined {
-  const alt = nameAlternatives(names);
-  const before = new RegExp(`(?<![\\p{L}\\p{N}])(${alt})${PLAN_WORD}${QUOTED_AS}$`, "u")
-    .exec(text.slice(Math.max(0, m.at - 120), m.at));
-  const after = new RegExp(`^\\s+for\\s+(?:the\\s+)?(${alt})(?![\\p{L}\\p{N}])`, "u")
-    .exec(text.slice(m.at + m.text.length, m.at + m.text.length + 120));
-  return before?.[1] ?? after?.[1];
+interface NameHit {
+  start: number;
+  end: number;
+  name: string;
 }
 
-/** The products `clause` names (as `callNames` spells them). */
-function namedIn(clause: string, names: readonly { name: string; p: Product }[]): Product[] {
-  const found = clause.matchAll(new RegExp(`(?<![\\p{L}\\p{N}])(${nameAlternatives(names)})(?![\\p{L}\\p{N}])`, "gu"));
-  return [...found].flatMap((f) => names.filter((n) => n.name === f[1]).map((n) => n.p));
+/** Where `text` names products (as `callNames` spells them, the longest name at each place), in order. */
+function nameHits(text: string, names: readonly { name: string }[]): NameHit[] {
+  if (names.length === 0) return [];
+  const alt = names.map((n) => esc(n.name)).join("|");
+  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${alt})(?![\\p{L}\\p{N}])`, "gu");
+  return [...text.matchAll(re)].map((m) => ({ start: m.index, end: m.index + m[0].length, name: m[0] }));
+}
+
+/**
+ * The name a price is quoted for, when the reply says so right next to it ("Pro is $29", "$29 for the Pro plan"),
+ * and whether a verb links them ("is", "costs": then the price is plainly that product's). Undefined otherwise (a
+ * list, a comparison, a price far from any name).
+ */
+function quotedFor(
+  text: string,
+  m: PriceMention,
+  hits: readonly NameHit[],
+): { name: string; verb: boolean } | undefined {
+  const end = m.at + m.text.length;
+  const before = hits.findLast((h) => h.end <= m.at);
+  const link = before && NAME_TO_PRICE.exec(text.slice(before.end, m.at));
+  if (before && link) return { name: before.name, verb: /^(?:is|are|costs?)$/.test(link[1]!) };
+  const after = hits.find((h) => h.start >= end);
+  return after && PRICE_TO_NAME.test(text.slice(end, after.start)) ? { name: after.name, verb: false } : undefined;
 }
 
 /**
  * The prices in `text` (`findPrices`) that are not catalogue prices: no product has that amount in a compatible
- * currency, or the reply quotes it right next to the name of products whose price it is not, and no product named
- * earlier in its clause has it ("Pro is $49" when $49 is Team's price: `product` says which; but "Team includes
- * everything in Pro for $99" passes). A price not quoted next to a name (a list, a comparison) is checked by amount
- * and currency only.
+ * currency, or the reply quotes it right next to the name of products whose price it is not ("Pro is $49" when $49
+ * is Team's price: `product` says which). Linked by "for", "at" or a colon rather than a verb, the price may be for a
+ * product named earlier in its clause (since the price before it): "Team includes everything in Pro for $99" passes.
+ * A price not quoted next to a name (a list, a comparison) is checked by amount and currency only. The names are
+ * found once per reply.
  */
 export function unknownPrices(
   text: string,
@@ -195,15 +217,20 @@ export function unknownPrices(
   extraCodes: readonly string[] = [],
 ): PriceMention[] {
   const names = callNames(catalogue);
-  return findPrices(text, extraCodes).flatMap((m) => {
+  const productsOf = (name: string) => names.filter((n) => n.name === name).map((n) => n.p);
+  const mentions = findPrices(text, extraCodes);
+  const hits = nameHits(text, names);
+  return mentions.flatMap((m) => {
     if (!catalogue.some((p) => hasPrice(p, m))) return [m];
-    const name = m.currency === "%" ? undefined : quotedFor(text, m, names);
-    if (name === undefined) return [];
-    const quoted = names.filter((n) => n.name === name).map((n) => n.p);
-    // A clause ends at ; ! ? a line break, or a full stop before a capital ("e.g. for" goes on).
-    const clause = text.slice(0, m.at).split(/[.!?](?=\s+\p{Lu})|[;!?\n]/u).pop()!;
-    if ([...quoted, ...namedIn(clause, names)].some((p) => hasPrice(p, m))) return [];
-    return [{ ...m, product: quoted[0]!.name }];
+    const q = m.currency === "%" ? undefined : quotedFor(text, m, hits);
+    if (q === undefined) return [];
+    const candidates = productsOf(q.name);
+    if (!q.verb) {
+      const from = Math.max(0, ...mentions.filter((o) => o.at < m.at).map((o) => o.at + o.text.length));
+      const clauseAt = m.at - text.slice(from, m.at).split(CLAUSE_END).pop()!.length;
+      for (const h of hits) if (h.start >= clauseAt && h.end <= m.at) candidates.push(...productsOf(h.name));
+    }
+    return candidates.some((p) => hasPrice(p, m)) ? [] : [{ ...m, product: candidates[0]!.name }];
   });
 }
 
