@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { getContact, recordTemplate, touchInbound } from "../../src/agents/channel/contacts.ts";
-import { recordStatus } from "../../src/agents/whatsapp/statuses.ts";
+import { recordStatus, settleSend } from "../../src/agents/whatsapp/statuses.ts";
 import { createEgressHandler } from "../../src/agents/channel/egress.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
 import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
@@ -61,6 +61,7 @@ function handlerFor(template?: { name: string; language: string }, perUserMs = 6
     }),
     ledger: createSendLedger(store, { now: clock.now }),
     resendUnknown: false,
+    settle: (key, since) => settleSend(store.client, "wa", key, since, clock.now()),
     pacer: createPacer({ perKeyMs: perUserMs, perSecond: 80, now: clock.now, sleep: clock.sleep }),
     log: createLogger({ agent: "wa", secrets: [TOKEN], write: (l) => void logs.push(l) }),
     metrics: createMetrics(),
@@ -259,6 +260,26 @@ describe("the template: once per closed window", () => {
     expect(await templateAt()).toBeUndefined();
     await store.client.execute(recordTemplate("wa", USER, clock.now() + 2, "wamid.T3"));
     expect(await templateAt()).toBe(clock.now() + 2);
+  });
+
+  it("a template whose outcome a kill left unknown and its status settled as sent counts for its window", async () => {
+    await wroteAt(clock.now() - 25 * 3600_000);
+    // An earlier attempt recorded its intent and died; Meta's status names the part's ledger key.
+    expect((await createSendLedger(store, { now: clock.now }).begin("s1#0", 0)).status).toBe("send");
+    await store.client.execute(recordStatus("wa", {
+      id: "wamid.S1",
+      status: "sent",
+      timestamp: String(Math.floor(clock.now() / 1000)),
+      recipient_id: USER,
+      biz_opaque_callback_data: "s1#0",
+    }, clock.now()));
+    const { handler } = handlerFor(template);
+    await handler(delivery(reply("first", "s1")));
+    expect(graph.sent).toEqual([]);
+    expect(await ledgerRow("s1#0")).toMatchObject({ state: "sent" });
+    expect((await getContact(store.client, "wa", USER))?.templateAt).toBe(clock.now());
+    await handler(delivery(reply("second", "s2")));
+    expect(graph.sent).toEqual([]);
   });
 
   it("a user message stamped by Meta up to 5 s before our clock's template counts as after it (clocks differ)", async () => {

@@ -23,6 +23,7 @@ import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
 import { type ChannelTransport, reportUnknownOutcome, type Settled, withSendTimeout } from "./outcome.ts";
+import type { InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
 import { type Sleep, sleep as realSleep, waitSignal } from "./sleep.ts";
@@ -96,7 +97,12 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
    * intent commits only under the lease, so nothing but the call follows the intent's commit; a lease found lost
    * after it (the signal) releases the intent.
    */
-  async function claim(key: string, delivery: Delivery, resendUnknown: ResendUnknown): Promise<boolean> {
+  async function claim(
+    key: string,
+    delivery: Delivery,
+    resendUnknown: ResendUnknown,
+    settledRecord?: (platformId: string) => InStatement[],
+  ): Promise<boolean> {
     const begun = await delivery.underLease((guard) => ledger.begin(key, delivery.fence, { resendUnknown, guard }));
     if (begun.status === "send") return await stillHeld(key, delivery);
     if (begun.status === "sent") {
@@ -110,7 +116,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     }
     const settled = await opts.settle(key, begun.since);
     if (typeof settled === "object") {
-      await ledger.recordSent(key, settled.sent);
+      await ledger.recordSent(key, settled.sent, settledRecord?.(settled.sent));
       log.info("send outcome settled by the platform: it was sent", { key });
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
       return false;
@@ -120,7 +126,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       // agent missed). Waited for here, the heartbeat keeping the lease, not on the bus, where every look would use
       // up one of the delivery's attempts.
       await sleep(SETTLE_POLL_MS, signalOf(delivery));
-      return await claim(key, delivery, resendUnknown);
+      return await claim(key, delivery, resendUnknown, settledRecord);
     }
     if (settled === "not-sent") {
       const again = await delivery.underLease((guard) =>
@@ -162,7 +168,9 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     let replaced = false;
     for (let attempt = 1;; attempt++) {
       await pacer.wait(reply.chatId, signalOf(delivery));
-      if (!(await claim(key, delivery, resendUnknown))) return true;
+      const settledRecord = transport.settledRecord &&
+        ((platformId: string) => transport.settledRecord!(current, reply.chatId, platformId));
+      if (!(await claim(key, delivery, resendUnknown, settledRecord))) return true;
       const started = opts.now();
       const outcome = await withSendTimeout((signal) =>
         transport.send(current, { chatId: reply.chatId, key, attempt, signal })

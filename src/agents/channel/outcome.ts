@@ -41,6 +41,11 @@ export interface ChannelTransport<P> {
   plan(reply: OutboundReply): Promise<SendPlan<P>>;
   /** One attempt at sending one part. */
   send(part: P, ctx: SendContext): Promise<SendOutcome<P>>;
+  /**
+   * What to record with a part that the platform's own records settled as sent as `platformId`
+   * (`EgressOptions.settle`): what `send` records with its outcome (WhatsApp: that the chat had its template).
+   */
+  settledRecord?(part: P, chatId: string, platformId: string): InStatement[];
 }
 
 export interface SendContext {

@@ -71,6 +71,8 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
       }));
       return parts.length === 0 ? { skipped: "empty reply" } : { parts };
     },
+    settledRecord: (message, chatId, platformId) =>
+      message.type === "template" ? [recordTemplate(opts.agent, chatId, opts.now(), platformId)] : [],
     async send(message, { chatId, key, attempt, signal }) {
       const result = await opts.graph.send(chatId, message, signal, key);
       opts.onGraphResult?.(result.ok ? null : "network" in result ? undefined : result.error?.code);
