@@ -72,6 +72,9 @@ const telegramSchema = z.strictObject({
       .describe("Typing actions per second for the whole bot; past it a renewal is skipped (each is an API call within the bot's limits)"),
   }).default({ refreshMs: 4_500, maxMs: 120_000, delayMs: 1_000, maxPerSecond: 10 })
     .describe("Typing indicator while the orchestrator works"),
+  unknownOutcome: z.enum(["skip", "resend"]).default("skip").describe(
+    "A reply whose send a kill left unknown (the agent died between recording the intent and the Bot API's answer, a window of ~0.3 ms; Telegram takes no idempotency key): 'skip' never sends it twice but loses it, 'resend' never loses it but may send it twice",
+  ),
 }).superRefine((tg, ctx) => {
   if (tg.mode === "webhook" && tg.secretTokenEnv === undefined) {
     ctx.addIssue({

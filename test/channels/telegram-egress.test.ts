@@ -2,6 +2,7 @@
 // per-chat order (A7, the channel's part), pacing and the typing indicator — real agent, fake Bot API.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
+import { createSendLedger } from "../../src/bus/mod.ts";
 import { errors, type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
@@ -105,6 +106,28 @@ describe("telegram egress", () => {
       .toEqual([
         { reply_key: "once#0", state: "sent" },
       ]);
+  });
+
+  it("a reply whose send a kill left unknown: skipped by default (at most once), sent with unknownOutcome 'resend'", async () => {
+    // An earlier attempt recorded its intent 2 minutes ago and died before the Bot API answered.
+    const died = (key: string) =>
+      createSendLedger(ch.running.store, { now: () => Date.now() - 120_000 }).begin(`${key}#0`, 0);
+    expect((await died("lost")).status).toBe("send");
+    await publish(reply("31", "maybe sent already", "lost"), reply("31", "next"));
+    await until(() => fake.sent.length === 1, 10_000, "the next reply");
+    expect(fake.sent.map((s) => s.text)).toEqual(["next"]);
+    await ch.stop();
+    ch = await startChannel({
+      dir,
+      dbFile: `tge-${db - 1}.db`,
+      secrets,
+      agent: { ...tgAgent(), telegram: { ...tgAgent().telegram, unknownOutcome: "resend" } },
+    });
+    expect((await died("resent")).status).toBe("send");
+    await publish(reply("31", "sent again", "resent"));
+    await until(() => fake.sent.length === 2, 10_000, "the resend");
+    expect(fake.sent.map((s) => s.text)).toEqual(["next", "sent again"]);
+    expect(await ch.rows("SELECT state FROM bus_send_ledger WHERE reply_key = 'resent#0'")).toEqual([{ state: "sent" }]);
   });
 
   it("splits a reply over 4,096 characters on paragraph boundaries, in order", async () => {

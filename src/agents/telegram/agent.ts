@@ -146,7 +146,8 @@ export async function createTelegramAgent(
     ledger: spine.ledger,
     stopping: spine.stopping,
     tracer,
-    resendUnknown: false,
+    // Telegram has no record of what was sent to ask: the operator picks at most once or at least once.
+    resendUnknown: tg.unknownOutcome === "resend",
     pacer,
     log,
     metrics,
