@@ -73,7 +73,7 @@ const telegramSchema = z.strictObject({
   }).default({ refreshMs: 4_500, maxMs: 120_000, delayMs: 1_000, maxPerSecond: 10 })
     .describe("Typing indicator while the orchestrator works"),
   unknownOutcome: z.enum(["skip", "resend"]).default("skip").describe(
-    "A reply whose send a kill left unknown (the agent died between recording the intent and the Bot API's answer, a window of ~0.3 ms; Telegram takes no idempotency key): 'skip' never sends it twice but loses it, 'resend' never loses it but may send it twice",
+    "A reply whose send a kill left unknown (the agent died between recording its intent and the Bot API's answer; Telegram takes no idempotency key): 'skip' never sends it twice but loses it if the request never left (a ~0.3 ms window), 'resend' sends it again, so it may arrive twice (so may a reply whose agent froze for about a minute mid-send)",
   ),
 }).superRefine((tg, ctx) => {
   if (tg.mode === "webhook" && tg.secretTokenEnv === undefined) {

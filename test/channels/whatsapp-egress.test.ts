@@ -282,6 +282,33 @@ describe("the template: once per closed window", () => {
     expect(graph.sent).toEqual([]);
   });
 
+  it("a replacement template whose send a kill left unknown is settled as itself: counted, and the reply stops there", async () => {
+    await wroteAt(clock.now() - 1000);
+    graph.windowClosed.add(USER);
+    // An earlier attempt: Meta refused the text (131047), the template went in its place, and the agent died before
+    // recording its outcome; the template's status names its own ledger key.
+    const ledger = createSendLedger(store, { now: clock.now });
+    expect((await ledger.begin("k1#0", 0)).status).toBe("send");
+    await ledger.recordFailed("k1#0", 0, "131047: Re-engagement message");
+    expect((await ledger.begin("k1#0:instead", 0)).status).toBe("send");
+    await store.client.execute(recordStatus("wa", {
+      id: "wamid.K1",
+      status: "sent",
+      timestamp: String(Math.floor(clock.now() / 1000)),
+      recipient_id: USER,
+      biz_opaque_callback_data: "k1#0:instead",
+    }, clock.now()));
+    await clock.sleep(120_000);
+    const { handler } = handlerFor(template);
+    await handler(delivery(reply("part one\n\n" + "x".repeat(4100), "k1")));
+    expect(graph.requests).toHaveLength(1); // the text of part 0 again (refused); no template, no part 1
+    expect(graph.sent).toEqual([]);
+    expect(await ledgerRow("k1#0:instead")).toMatchObject({ state: "sent" });
+    // The window had its template: the next refused reply gets none.
+    await handler(delivery(reply("next", "k2")));
+    expect(graph.sent).toEqual([]);
+  });
+
   it("a user message stamped by Meta up to 5 s before our clock's template counts as after it (clocks differ)", async () => {
     const { handler } = handlerFor(template);
     await wroteAt(clock.now() - 25 * 3600_000);

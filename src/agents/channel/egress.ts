@@ -165,36 +165,39 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       return true;
     }
     let current = part;
+    // A replacement has its own ledger key: a kill while it is sent leaves its outcome to be settled as its own (the
+    // next attempt plans the refused part again, and must not take the replacement's status for that part's).
+    let sendKey = key;
     let replaced = false;
     for (let attempt = 1;; attempt++) {
       await pacer.wait(reply.chatId, signalOf(delivery));
       const settledRecord = transport.settledRecord &&
         ((platformId: string) => transport.settledRecord!(current, reply.chatId, platformId));
-      if (!(await claim(key, delivery, resendUnknown, settledRecord))) return true;
+      if (!(await claim(sendKey, delivery, resendUnknown, settledRecord))) return !replaced;
       const started = opts.now();
       const outcome = await withSendTimeout((signal) =>
-        transport.send(current, { chatId: reply.chatId, key, attempt, signal })
+        transport.send(current, { chatId: reply.chatId, key: sendKey, attempt, signal })
       );
       const durationMs = opts.now() - started;
       if (outcome.kind === "sent") {
         // At once, not with the delivery's ack (Delivery.ackWith): a crash between the send and this record leaves
         // an unknown outcome, so the shorter that window the better; riding on the ack widened it enough for the
         // soak to see a duplicate (one in 10,000 messages, 2026-11-28).
-        await ledger.recordSent(key, outcome.platformId ?? "", outcome.record);
+        await ledger.recordSent(sendKey, outcome.platformId ?? "", outcome.record);
         metrics.inc(M.messagesOut, { channel });
         if (reply.receivedAt !== undefined && reply.kind !== "fallback" && reply.kind !== "progress") {
           metrics.observe(M.replyLatency, opts.now() - reply.receivedAt, { channel });
         }
-        opts.tracer?.event(delivery.traceId, "sent", { key, platformMessageId: outcome.platformId ?? null }, {
+        opts.tracer?.event(delivery.traceId, "sent", { key: sendKey, platformMessageId: outcome.platformId ?? null }, {
           durationMs,
           at: started,
         });
         return !replaced;
       }
-      await ledger.recordFailed(key, delivery.fence, outcome.reason);
+      await ledger.recordFailed(sendKey, delivery.fence, outcome.reason);
       metrics.inc(M.sendErrors, { platform: channel, code: outcome.code ?? "unknown" });
       const stage = outcome.kind === "retry" ? "retry" : "error";
-      opts.tracer?.event(delivery.traceId, stage, { key, attempt, code: outcome.code ?? null }, {
+      opts.tracer?.event(delivery.traceId, stage, { key: sendKey, attempt, code: outcome.code ?? null }, {
         durationMs,
         at: started,
       });
@@ -212,6 +215,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       if (outcome.instead !== undefined && !replaced) {
         log.info("sending a replacement", { chat: reply.chatId, reason: outcome.reason });
         current = outcome.instead;
+        sendKey = `${key}:instead`;
         replaced = true;
         attempt = 0;
         continue;
