@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { getContact, recordTemplate, touchInbound } from "../../src/agents/channel/contacts.ts";
+import type { WaStatus } from "../../src/agents/whatsapp/payload.ts";
 import { recordStatus, settleSend } from "../../src/agents/whatsapp/statuses.ts";
 import { createEgressHandler } from "../../src/agents/channel/egress.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
@@ -240,22 +241,26 @@ describe("the template: once per closed window", () => {
     expect(graph.sent.map((m) => m.type)).toEqual(["template", "text"]);
   });
 
+  /** Meta's status webhook for our message `wamid`, stored as ingress stores it. */
+  const storeStatus = (wamid: string, status: string, more: Partial<WaStatus> = {}) =>
+    store.client.execute(recordStatus("wa", {
+      id: wamid,
+      status,
+      timestamp: String(Math.floor(clock.now() / 1000)),
+      recipient_id: USER,
+      ...more,
+    }, clock.now()));
+
   it("a template whose status says failed does not count, whether the status or our record was stored first", async () => {
     const failed = (wamid: string) =>
-      recordStatus("wa", {
-        id: wamid,
-        status: "failed",
-        timestamp: String(Math.floor(clock.now() / 1000)),
-        recipient_id: USER,
-        errors: [{ code: 131026, title: "Message undeliverable" }],
-      }, clock.now());
+      storeStatus(wamid, "failed", { errors: [{ code: 131026, title: "Message undeliverable" }] });
     const templateAt = async () => (await getContact(store.client, "wa", USER))?.templateAt;
     await store.client.execute(recordTemplate("wa", USER, clock.now(), "wamid.T1"));
     expect(await templateAt()).toBe(clock.now());
-    await store.client.execute(failed("wamid.T1"));
+    await failed("wamid.T1");
     expect(await templateAt()).toBeUndefined();
     // The status first (Meta's webhook can beat our commit), then our record of the send.
-    await store.client.execute(failed("wamid.T2"));
+    await failed("wamid.T2");
     await store.client.execute(recordTemplate("wa", USER, clock.now() + 1, "wamid.T2"));
     expect(await templateAt()).toBeUndefined();
     await store.client.execute(recordTemplate("wa", USER, clock.now() + 2, "wamid.T3"));
@@ -266,13 +271,7 @@ describe("the template: once per closed window", () => {
     await wroteAt(clock.now() - 25 * 3600_000);
     // An earlier attempt recorded its intent and died; Meta's status names the part's ledger key.
     expect((await createSendLedger(store, { now: clock.now }).begin("s1#0", 0)).status).toBe("send");
-    await store.client.execute(recordStatus("wa", {
-      id: "wamid.S1",
-      status: "sent",
-      timestamp: String(Math.floor(clock.now() / 1000)),
-      recipient_id: USER,
-      biz_opaque_callback_data: "s1#0",
-    }, clock.now()));
+    await storeStatus("wamid.S1", "sent", { biz_opaque_callback_data: "s1#0" });
     const { handler } = handlerFor(template);
     await handler(delivery(reply("first", "s1")));
     expect(graph.sent).toEqual([]);
@@ -291,13 +290,7 @@ describe("the template: once per closed window", () => {
     expect((await ledger.begin("k1#0", 0)).status).toBe("send");
     await ledger.recordFailed("k1#0", 0, "131047: Re-engagement message");
     expect((await ledger.begin("k1#0:instead", 0)).status).toBe("send");
-    await store.client.execute(recordStatus("wa", {
-      id: "wamid.K1",
-      status: "sent",
-      timestamp: String(Math.floor(clock.now() / 1000)),
-      recipient_id: USER,
-      biz_opaque_callback_data: "k1#0:instead",
-    }, clock.now()));
+    await storeStatus("wamid.K1", "sent", { biz_opaque_callback_data: "k1#0:instead" });
     await clock.sleep(120_000);
     const { handler } = handlerFor(template);
     await handler(delivery(reply("part one\n\n" + "x".repeat(4100), "k1")));

@@ -171,8 +171,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     let replaced = false;
     for (let attempt = 1;; attempt++) {
       await pacer.wait(reply.chatId, signalOf(delivery));
-      const settledRecord = transport.settledRecord &&
-        ((platformId: string) => transport.settledRecord!(current, reply.chatId, platformId));
+      const settledRecord = (platformId: string) => transport.settledRecord?.(current, reply.chatId, platformId) ?? [];
       if (!(await claim(sendKey, delivery, resendUnknown, settledRecord))) return !replaced;
       const started = opts.now();
       const outcome = await withSendTimeout((signal) =>
