@@ -8,12 +8,15 @@
  * Default dataset: ../shared/data/banking77/train.csv. `--unseen 0.15` stores no entry of 15% of the groups
  * (open set); `--per-group 5` stores at most 5 paraphrases per group (FAQ-like); `--singleton` stores each
  * entry as its own answer group (a cache that cannot tell which answers are equivalent), a hit still being
- * correct when the entry's dataset group is the query's. `--bench` instead times `best()` over 10k and 50k
+ * correct when the entry's dataset group is the query's. Each run also reports the matcher with the FAQ's subject
+ * check (src/router/faq.ts). `--bench` instead times `best()` over 10k and 50k
  * stored entries (heap growth is printed when `gc` is exposed).
  *
  * @module
  */
 import { createMatcher } from "../src/router/matcher.ts";
+import { swappedSubject } from "../src/router/faq.ts";
+import { tokenize } from "../src/router/normalize.ts";
 import {
   bestUnderFalseRate,
   type LabeledText,
@@ -69,6 +72,26 @@ function createTfidfBaseline(): Scorer {
       let top = -1;
       for (let i = 0; i < scores.length; i++) if (top < 0 || scores[i]! > scores[top]!) top = i;
       return top < 0 ? null : { group: docs[top]!.group, score: scores[top]! };
+    },
+  };
+}
+
+/** The FAQ's rule on top of the matcher (src/router/faq.ts): no hit when the query swaps a word of the question it
+ * matched for one its group never uses (the dataset has no answers: the group's questions only). */
+function withSubjectCheck(): Scorer {
+  const inner = createMatcher();
+  const texts = new Map<string, string>();
+  const known = new Map<string, Set<string>>();
+  return {
+    add(id, text, group = id) {
+      texts.set(id, text);
+      known.set(group, new Set([...known.get(group) ?? [], ...tokenize(text)]));
+      inner.add(id, text, group);
+    },
+    best(text) {
+      const c = inner.best(text);
+      if (!c || c.exact || c.refused !== undefined) return c;
+      return swappedSubject(text, texts.get(c.id)!, known.get(c.group)!) === null ? c : null;
     },
   };
 }
@@ -194,6 +217,12 @@ if (args.includes("--bench")) {
   report(
     "matcher, guard on (default)",
     sweepThresholds(stored, queries, shape(() => createMatcher()), grid),
+    maxFalse,
+    show,
+  );
+  report(
+    "matcher, guard on, the FAQ's subject check",
+    sweepThresholds(stored, queries, shape(withSubjectCheck), grid),
     maxFalse,
     show,
   );

@@ -5,12 +5,15 @@
  * ```json
  * { "entries": [ { "id": "pricing", "questions": ["What plans do you have?", "pricing"], "answer": "…" } ] }
  * ```
- * `id` is optional (defaults to the entry's position). Matched with the same matcher as the cache.
+ * `id` is optional (defaults to the entry's position). Matched with the same matcher as the cache, then checked for
+ * a swapped subject (`swappedSubject`): "How much does shipping cost?" is worded like "How much does it cost?" but
+ * asks about something the entry never mentions, and a verbatim answer to it would be wrong.
  *
  * @module
  */
 import { z } from "zod";
 import { createMatcher, DEFAULT_THRESHOLD, type Matcher } from "./matcher.ts";
+import { stem, tokenize } from "./normalize.ts";
 
 export const faqFileSchema = z.strictObject({
   entries: z.array(z.strictObject({
@@ -73,18 +76,106 @@ export function parseFaq(text: string, source = "FAQ file"): FaqFile {
 /** Builds the FAQ tier from a parsed file. */
 export function createFaq(file: FaqFile, threshold = DEFAULT_THRESHOLD): Faq {
   const matcher: Matcher = createMatcher();
-  const answers = new Map<string, string>();
+  const entries = new Map<string, { answer: string; questions: string[]; known: Set<string> }>();
   file.entries.forEach((entry, i) => {
     const id = entry.id ?? `faq-${i + 1}`;
-    answers.set(id, entry.answer);
+    const known = new Set([...entry.questions, entry.answer].flatMap(tokenize));
+    entries.set(id, { answer: entry.answer, questions: entry.questions, known });
     entry.questions.forEach((q, j) => matcher.add(`${id}#${j}`, q, id));
   });
   return {
-    size: answers.size,
+    size: entries.size,
     answer(text) {
       const hit = matcher.match(text, { threshold });
       if (!hit) return null;
-      return { id: hit.group, answer: answers.get(hit.group)!, score: hit.score };
+      const entry = entries.get(hit.group)!;
+      const question = entry.questions[Number(hit.id.slice(hit.id.lastIndexOf("#") + 1))]!;
+      if (!hit.exact && swappedSubject(text, question, entry.known) !== null) return null;
+      return { id: hit.group, answer: entry.answer, score: hit.score };
     },
   };
+}
+
+/** Words that say nothing of what a question is about (stemmed as `tokenize` stems). */
+const FUNCTION_WORDS = new Set(
+  `a an the i me my mine we us our you your yours he him his she her it its they them their this that these those
+  there here is am are was were be been being do does did doing done have has had having can could will would shall
+  should may might must get got getting want need like know tell how what when where which who whom whose why much
+  many any some all each every no not of to for in on at by with from about into onto over under up down out off as
+  if or and but so than then too very just also still again ever yet already else more most less own same other
+  another such one cant dont doesnt didnt wont isnt arent im ive id youre whats hows wheres theres lets able way
+  thing something anything someone ok okay yes help question possible`.split(/\s+/).map(stem),
+);
+
+const PRONOUNS = new Set(["it", "this", "that", "them", "they", "one"].map(stem));
+const DETERMINERS = new Set(
+  ["a", "an", "the", "my", "your", "our", "their", "his", "her", "its", "this", "that", "these", "those"].map(stem),
+);
+
+/**
+ * The word by which `query` asks `question` about something else, or null. The two are aligned word by word (a
+ * longest common subsequence of `tokenize`d words); where the query puts a word in place of the question's own
+ * ("How much does *shipping* cost?" for "How much does *it* cost?"), that word must be one the entry knows (`known`:
+ * the words of its questions and answer, a one-letter typo allowed) unless it is a function word. Words the query
+ * only adds ("What plans do you have *for students*?") or leaves out are not a change of subject.
+ *
+ * @example
+ * swappedSubject("How much does shipping cost?", "How much does it cost?", new Set(["plan"])) // → "ship"
+ */
+export function swappedSubject(query: string, question: string, known: ReadonlySet<string>): string | null {
+  const q = tokenize(query);
+  const e = tokenize(question);
+  // lcs[i][j]: the longest common subsequence of q[i..] and e[j..].
+  const lcs = Array.from({ length: q.length + 1 }, () => new Int32Array(e.length + 1));
+  for (let i = q.length - 1; i >= 0; i--) {
+    for (let j = e.length - 1; j >= 0; j--) {
+      lcs[i]![j] = q[i] === e[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+    }
+  }
+  if (lcs[0]![0] === 0) return null; // nothing in common: not an edit of this question
+  let i = 0;
+  let j = 0;
+  let added: number[] = []; // positions in q
+  let dropped: string[] = [];
+  // One word of a noun's place, in place of at most one: "shipping" for "it", "order" for "plan" after "my". A verb
+  // swapped ("start" for "open" an account) or a longer rewording is a paraphrase.
+  const swapped = () => {
+    const [at, ...more] = added.filter((k) => !FUNCTION_WORDS.has(q[k]!));
+    if (at === undefined || more.length > 0 || dropped.filter((w) => !FUNCTION_WORDS.has(w)).length > 1) return;
+    const nounPlace = dropped.some((w) => PRONOUNS.has(w)) || DETERMINERS.has(q[at - 1] ?? "");
+    return dropped.length > 0 && nounPlace && !knownWord(q[at]!, known) ? q[at] : undefined;
+  };
+  while (i < q.length || j < e.length) {
+    if (i < q.length && j < e.length && q[i] === e[j]) {
+      const w = swapped();
+      if (w) return w;
+      added = [];
+      dropped = [];
+      i++;
+      j++;
+    } else if (j < e.length && (i === q.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
+      dropped.push(e[j++]!);
+    } else added.push(i++);
+  }
+  return swapped() ?? null;
+}
+
+function knownWord(w: string, known: ReadonlySet<string>): boolean {
+  if (known.has(w)) return true;
+  for (const k of known) if (Math.max(w.length, k.length) >= 4 && oneEdit(w, k)) return true;
+  return false;
+}
+
+/** Whether `a` becomes `b` by one insertion, deletion, substitution or swap of neighbours. */
+function oneEdit(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let s = 0;
+  while (s < a.length && s < b.length && a[s] === b[s]) s++;
+  if (a.length !== b.length) {
+    const [long, short] = a.length > b.length ? [a, b] : [b, a];
+    return long.slice(s + 1) === short.slice(s);
+  }
+  if (s === a.length) return false; // equal
+  if (a.slice(s + 1) === b.slice(s + 1)) return true;
+  return a[s] === b[s + 1] && a[s + 1] === b[s] && a.slice(s + 2) === b.slice(s + 2);
 }
