@@ -128,6 +128,21 @@ describe("telegram: partial and streamed replies", () => {
     expect(fake.sent.map((s) => s.text)).toEqual(["Short and complete answer.", "marker"]);
   }, 30_000);
 
+  it("a group upgraded to a supergroup before the first part: the message and its edits are in the supergroup, once", async () => {
+    const SUPERGROUP = -1001234567890;
+    for (const method of ["sendMessage", "editMessageText"]) {
+      fake.script(method, (call) => (call.body["chat_id"] === -4567 ? errors.migrated(SUPERGROUP) : undefined));
+    }
+    await publish(ch, reply("tg", "-4567", "moved", "The first sentence.", { partial: 1 }));
+    await until(() => fake.sent.length === 1, 10_000, "the partial");
+    await publish(ch, reply("tg", "-4567", "moved", "The first sentence. And the whole answer.", { streamed: true }));
+    await until(() => fake.edits.length === 1, 10_000, "the edit");
+    await sleep(1_200);
+    expect(fake.sent.map((s) => [s.chatId, s.text])).toEqual([[SUPERGROUP, "The first sentence. And the whole answer."]]);
+    expect(fake.callsOf("editMessageText").map((c) => c.body["chat_id"])).toEqual([-4567, SUPERGROUP]);
+    expect(await ch.rows("SELECT state FROM bus_send_ledger WHERE reply_key LIKE 'moved#%'")).toEqual([{ state: "sent" }]);
+  }, 30_000);
+
   /** Every edit fails as for a message the user deleted. */
   const editsFail = () =>
     fake.script("editMessageText", () => ({
