@@ -20,8 +20,18 @@ export const faqFileSchema = z.strictObject({
     id: z.string().min(1).optional(),
     questions: z.array(z.string().min(1)).min(1, "give at least one way to ask the question"),
     answer: z.string().min(1),
-  })),
+  })).superRefine((entries, ctx) => {
+    const seen = new Set<string>();
+    entries.forEach((entry, i) => {
+      const id = entryId(entry, i);
+      if (seen.has(id)) ctx.addIssue({ code: "custom", path: [i, "id"], message: `another entry has the id "${id}"` });
+      seen.add(id);
+    });
+  }),
 });
+
+/** An entry's id: its own, or `faq-<position from 1>`. */
+const entryId = (entry: { id?: string | undefined }, i: number) => entry.id ?? `faq-${i + 1}`;
 export type FaqFile = z.infer<typeof faqFileSchema>;
 
 /**
@@ -78,7 +88,7 @@ export function createFaq(file: FaqFile, threshold = DEFAULT_THRESHOLD): Faq {
   const matcher: Matcher = createMatcher();
   const entries = new Map<string, { answer: string; questions: string[]; known: Set<string> }>();
   file.entries.forEach((entry, i) => {
-    const id = entry.id ?? `faq-${i + 1}`;
+    const id = entryId(entry, i);
     const known = new Set([...entry.questions, entry.answer].flatMap(tokenize));
     entries.set(id, { answer: entry.answer, questions: entry.questions, known });
     entry.questions.forEach((q, j) => matcher.add(`${id}#${j}`, q, id));
@@ -114,10 +124,10 @@ const DETERMINERS = new Set(
 
 /**
  * The word by which `query` asks `question` about something else, or null. The two are aligned word by word (a
- * longest common subsequence of `tokenize`d words); where the query puts a word in place of the question's own
- * ("How much does *shipping* cost?" for "How much does *it* cost?"), that word must be one the entry knows (`known`:
- * the words of its questions and answer, a one-letter typo allowed) unless it is a function word. Words the query
- * only adds ("What plans do you have *for students*?") or leaves out are not a change of subject.
+ * longest common subsequence of `tokenize`d words); where the query puts a noun in place of the question's own
+ * ("How much does *shipping* cost?" for "How much does *it* cost?"), that noun must be one the entry knows (`known`:
+ * the words of its questions and answer, a one-letter typo allowed in longer words). Words the query only adds
+ * ("What plans do you have *for students*?") or leaves out are not a change of subject.
  *
  * @example
  * swappedSubject("How much does shipping cost?", "How much does it cost?", new Set(["plan"])) // → "ship"
@@ -137,13 +147,21 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
   let j = 0;
   let added: number[] = []; // positions in q
   let dropped: string[] = [];
-  // One word of a noun's place, in place of at most one: "shipping" for "it", "order" for "plan" after "my". A verb
-  // swapped ("start" for "open" an account) or a longer rewording is a paraphrase.
+  // A noun's place changed: the question loses a pronoun ("it") or one content word, and the query puts there one
+  // content word, or two side by side ("express shipping"), after a determiner or for the pronoun. Its last word
+  // names the subject. A verb swapped ("start" for "open" an account), a longer rewording, or only "how do I" lost
+  // is a paraphrase; so is a compound written as one word ("checkup" for "check up").
   const swapped = () => {
-    const [at, ...more] = added.filter((k) => !FUNCTION_WORDS.has(q[k]!));
-    if (at === undefined || more.length > 0 || dropped.filter((w) => !FUNCTION_WORDS.has(w)).length > 1) return;
-    const nounPlace = dropped.some((w) => PRONOUNS.has(w)) || DETERMINERS.has(q[at - 1] ?? "");
-    return dropped.length > 0 && nounPlace && !knownWord(q[at]!, known) ? q[at] : undefined;
+    const content = added.filter((k) => !FUNCTION_WORDS.has(q[k]!));
+    const lostContent = dropped.filter((w) => !FUNCTION_WORDS.has(w)).length;
+    const lostPronoun = dropped.some((w) => PRONOUNS.has(w));
+    if (content.length === 0 || content.length > 2 || lostContent > 1 || (lostContent === 0 && !lostPronoun)) return;
+    const first = content[0]!;
+    const head = content.at(-1)!;
+    if (content.length === 2 && (head !== first + 1 || head !== added.at(-1))) return;
+    if (dropped.some((w, k) => w + (dropped[k + 1] ?? "") === q[head])) return;
+    const nounPlace = lostPronoun || DETERMINERS.has(q[first - 1] ?? "");
+    return nounPlace && !knownWord(q[head]!, known) ? q[head] : undefined;
   };
   while (i < q.length || j < e.length) {
     if (i < q.length && j < e.length && q[i] === e[j]) {
@@ -162,7 +180,8 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
 
 function knownWord(w: string, known: ReadonlySet<string>): boolean {
   if (known.has(w)) return true;
-  for (const k of known) if (Math.max(w.length, k.length) >= 4 && oneEdit(w, k)) return true;
+  // A typo only in words of 5 letters or more: "tour" is not "hour", nor "plant" "plan".
+  for (const k of known) if (Math.min(w.length, k.length) >= 5 && oneEdit(w, k)) return true;
   return false;
 }
 

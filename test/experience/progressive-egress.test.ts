@@ -139,8 +139,28 @@ describe("telegram: partial and streamed replies", () => {
     await until(() => fake.edits.length === 1, 10_000, "the edit");
     await sleep(1_200);
     expect(fake.sent.map((s) => [s.chatId, s.text])).toEqual([[SUPERGROUP, "The first sentence. And the whole answer."]]);
-    expect(fake.callsOf("editMessageText").map((c) => c.body["chat_id"])).toEqual([-4567, SUPERGROUP]);
-    expect(await ch.rows("SELECT state FROM bus_send_ledger WHERE reply_key LIKE 'moved#%'")).toEqual([{ state: "sent" }]);
+    // The ledger says where the message is: its edits go straight to the supergroup.
+    expect(fake.callsOf("editMessageText").map((c) => c.body["chat_id"])).toEqual([SUPERGROUP]);
+    expect(await ch.rows("SELECT state, platform_id FROM bus_send_ledger WHERE reply_key LIKE 'moved#%'"))
+      .toEqual([{ state: "sent", platform_id: `${SUPERGROUP}:${fake.sent[0]!.messageId}` }]);
+  }, 30_000);
+
+  it("a group upgraded after the first part was posted in it: the whole answer is posted in the supergroup", async () => {
+    const SUPERGROUP = -1009876543210;
+    await publish(ch, reply("tg", "-4568", "upgraded", "The first sentence.", { partial: 1 }));
+    await until(() => fake.sent.length === 1, 10_000, "the partial");
+    for (const method of ["sendMessage", "editMessageText"]) {
+      fake.script(method, (call) => (call.body["chat_id"] === -4568 ? errors.migrated(SUPERGROUP) : undefined));
+    }
+    await publish(ch, reply("tg", "-4568", "upgraded", "The first sentence. And the whole answer.", { streamed: true }));
+    await until(() => fake.sent.length === 2, 10_000, "the final text posted");
+    await sleep(1_200);
+    // The group's message is not the supergroup's: no edit is tried there with the group's message id.
+    expect(fake.sent.map((s) => [s.chatId, s.text])).toEqual([
+      [-4568, "The first sentence."],
+      [SUPERGROUP, "The first sentence. And the whole answer."],
+    ]);
+    expect(fake.callsOf("editMessageText").map((c) => c.body["chat_id"])).toEqual([-4568]);
   }, 30_000);
 
   /** Every edit fails as for a message the user deleted. */

@@ -3,8 +3,8 @@
  * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
  * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 or 404 (the token
  * refused or malformed) holds every send, 5xx and network errors back off, other 4xx fail for good; a group upgraded
- * to a supergroup (`migrate_to_chat_id`) gets the reply and its edits in the supergroup. `edit` (progressive replies) replaces a
- * sent message's text with `editMessageText`; "message is not modified" means it already shows that text.
+ * to a supergroup (`migrate_to_chat_id`) gets the reply and its edits in the supergroup. `edit` (progressive replies)
+ * replaces a sent message's text with `editMessageText`; "message is not modified" means it already shows that text.
  *
  * @module
  */
@@ -26,18 +26,6 @@ export function toTarget(chatKey: string): { chatId: number | string; thread?: {
   const [chat = chatKey, topic] = chatKey.split("/");
   const chatId = /^-?\d+$/.test(chat) ? Number(chat) : chat;
   return topic === undefined ? { chatId } : { chatId, thread: { message_thread_id: Number(topic) } };
-}
-
-/**
- * Calls the Bot API for a chat and, when the group was upgraded to a supergroup (400 with `migrate_to_chat_id`),
- * again for the supergroup: a reply goes there, and so do the edits of a reply streamed into the group meanwhile.
- */
-function orSupergroup<T>(to: ReturnType<typeof toTarget>, call: (to: ReturnType<typeof toTarget>) => Promise<T>) {
-  return call(to).catch((err) => {
-    const moved = err instanceof GrammyError ? err.parameters.migrate_to_chat_id : undefined;
-    if (moved === undefined) throw err;
-    return call({ chatId: moved });
-  });
 }
 
 /** Maps a failed Bot API call to an egress outcome. */
@@ -101,9 +89,18 @@ export function createTelegramTransport(
           ...to.thread,
         }, toGrammySignal(signal));
       try {
-        const sent = await orSupergroup(toTarget(chatId), post);
+        let moved: number | undefined;
+        const sent = await post(toTarget(chatId)).catch((err) => {
+          // A group upgraded to a supergroup (400 with `migrate_to_chat_id`): the reply goes to the supergroup, and
+          // its id says so, for the edits of a streamed reply. (A message posted in the group before the upgrade
+          // stays there: its edits fail, and the final text is posted anew.)
+          moved = err instanceof GrammyError ? err.parameters.migrate_to_chat_id : undefined;
+          if (moved === undefined) throw err;
+          return post({ chatId: moved });
+        });
         opts.onResult?.(null);
-        return { kind: "sent", platformId: String(sent.message_id) };
+        const platformId = moved === undefined ? String(sent.message_id) : `${moved}:${sent.message_id}`;
+        return { kind: "sent", platformId };
       } catch (err) {
         if (err instanceof GrammyError) opts.onResult?.(err.error_code);
         return toTelegramOutcome(err, attempt);
@@ -111,10 +108,11 @@ export function createTelegramTransport(
     },
     async edit(text, platformId, { chatId, attempt, signal }) {
       try {
-        await orSupergroup(toTarget(chatId), (to) =>
-          opts.api.editMessageText(to.chatId, Number(platformId), text, {
-            link_preview_options: { is_disabled: true },
-          }, toGrammySignal(signal)));
+        const [moved, messageId] = platformId.includes(":") ? platformId.split(":") : [undefined, platformId];
+        const to = moved === undefined ? toTarget(chatId).chatId : Number(moved);
+        await opts.api.editMessageText(to, Number(messageId), text, {
+          link_preview_options: { is_disabled: true },
+        }, toGrammySignal(signal));
         return { kind: "sent", platformId };
       } catch (err) {
         if (err instanceof GrammyError && err.error_code === 400 && NOT_MODIFIED.test(err.description)) {
