@@ -22,7 +22,8 @@ export interface Kpis {
   cacheFalseHitRate?: number;
   /** Messages answered per provider (router decisions; `none`: every provider failed on the last attempt). */
   providerMix?: Record<string, number>;
-  /** Share of the orchestrator's messages answered (not failed on their last attempt): its decisions. */
+  /** Share of the orchestrator's messages answered: its decisions, less those failed on their last attempt and those
+   * nothing could answer (no FAQ entry, cached answer or model: `unanswered`). */
   answerRate?: number;
   /** Turns per tier. */
   tierMix?: Record<string, number>;
@@ -96,7 +97,8 @@ export function computeKpis(series: readonly StoredSeries[]): Kpis {
   const decisions = named(series, M.routerDecisions);
   set("providerMix", sumBy(decisions, (s) => s.labels["provider"] ?? "?"));
   const decided = total(decisions);
-  if (decided > 0) k.answerRate = 1 - total(decisions.filter((s) => s.labels["outcome"] === "failed")) / decided;
+  const notAnswered = decisions.filter((s) => s.labels["outcome"] === "failed" || s.labels["outcome"] === "unanswered");
+  if (decided > 0) k.answerRate = 1 - total(notAnswered) / decided;
   set("tierMix", sumBy(decisions, (s) => s.labels["tier"] ?? "?"));
   set("costUsd", totalOf(series, M.cost));
   set("tokens", totalOf(series, M.tokens));

@@ -142,7 +142,7 @@ export const METRICS = {
   // Router and cache (orchestrator).
   routerDecisions: counter(
     "aideazz_router_decisions_total",
-    "Messages answered by tier and the provider that answered (cache; none: every provider failed on its last attempt)",
+    "Messages by tier, the provider that answered (cache; none: every provider failed on its last attempt) and outcome (answered; failed; unanswered: no FAQ entry, cached answer or model)",
     ["tier", "provider", "outcome"],
   ),
   providerRequests: counter(

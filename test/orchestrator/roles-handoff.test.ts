@@ -28,6 +28,23 @@ const toOperator = () => h.replies.filter((r) => r.agent === OPERATOR.agent);
 const toUser = () => h.replies.filter((r) => r.agent === "web");
 
 describe("human handoff", () => {
+  it("with no model, a question nothing answers goes to the operator, and the user is told a person will reply", async () => {
+    h = await startRolesHarness({
+      roles: { support: { kind: "support", systemPrompt: "You are Example Co's support bot.", operator: OPERATOR } },
+      channels: { web: "support" },
+      noModel: true,
+    });
+    await h.ask("web", "c1", "Do you sell gift cards?");
+    await h.waitForReplies(2);
+    expect(toUser().map((r) => r.text)).toEqual([
+      "I don't have an answer to that yet. I've passed your question to a person from our team, who will reply here.",
+    ]);
+    const [notice] = toOperator();
+    expect(notice!.text).toContain("Handoff #1 from web:c1 (role support): nothing could answer the question.");
+    expect(notice!.text).toContain("User: Do you sell gift cards?");
+    expect(await h.rows("SELECT state FROM handoffs WHERE chat = 'web:c1'")).toMatchObject([{ state: "paused" }]);
+  });
+
   it("/human pauses the chat, forwards the conversation, relays the operator's /reply, and /resume gives it back", async () => {
     h = await start();
     h.groq.script({ kind: "ok", text: "We ship worldwide." }, { kind: "ok", text: "Mexico too: 5 days." });

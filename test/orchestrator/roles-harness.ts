@@ -53,6 +53,8 @@ export interface RolesHarnessOptions {
   channels: Record<string, string>;
   cache?: Record<string, unknown>;
   conversation?: Record<string, unknown>;
+  /** No model provider at all (FAQ and cache only). */
+  noModel?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -82,7 +84,7 @@ export async function startRolesHarness(opts: RolesHarnessOptions): Promise<Role
         },
         { name: "orchestrator", kind: "orchestrator", port },
       ],
-      router: {
+      router: opts.noModel ? {} : {
         providers: {
           groq: {
             kind: "groq",

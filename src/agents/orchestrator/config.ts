@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { envVarName } from "../../config-types.ts";
 import { DEFAULT_MAX_ENTRIES } from "../../router/cache.ts";
+import { DEFAULT_THRESHOLD } from "../../router/matcher.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -37,7 +38,9 @@ export const conversationSchema = z.strictObject({
       "replies, cached answers, bus dead letters, trace events and per-user records are deleted; older handled bus " +
       "messages have their text redacted (the row stays for the 8-day duplicate check)",
   ),
-  faqThreshold: z.number().min(0).max(1).default(0.3).describe("Matcher score an FAQ answer needs"),
+  faqThreshold: z.number().min(0).max(1).default(DEFAULT_THRESHOLD).describe(
+    "Matcher score an FAQ answer needs; lower answers more questions from the FAQ, and more of them wrongly",
+  ),
   maxInputChars: z.number().int().positive().default(2_000)
     .describe("Longer messages are refused before any model call (abuse limit)"),
   perUserPerMinute: z.number().int().positive().default(20).describe("Messages per user per minute answered; more get one notice"),
@@ -48,9 +51,12 @@ export const conversationSchema = z.strictObject({
   fallbackText: z.string().min(1).default(
     "Sorry, our assistant is temporarily unavailable. We have your message and will get back to you shortly.",
   ).describe("Sent once when every provider failed; the message stays queued for a retry"),
-  noAnswerText: z.string().min(1).default(
-    "I don't have an answer to that yet. A person from our team will follow up here.",
-  ).describe("Answer when the FAQ and cache have none and no model provider is configured"),
+  noAnswerText: z.string().min(1).default("Sorry, I don't have an answer to that.").describe(
+    "Answer when the FAQ and cache have none, no model provider is configured, and the role has no operator to tell",
+  ),
+  noAnswerHandoffText: z.string().min(1).default(
+    "I don't have an answer to that yet. I've passed your question to a person from our team, who will reply here.",
+  ).describe("The same, when the chat was handed to the role's operator with the question"),
   tooLongText: z.string().min(1).default("That message is too long for me. Could you shorten it?"),
   rateLimitedText: z.string().min(1).default("You're sending messages faster than I can answer. Please wait a minute."),
   resetText: z.string().min(1).default("Done: I've forgotten our conversation. How can I help?"),

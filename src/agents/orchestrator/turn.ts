@@ -278,7 +278,12 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       }
     }
     if (!deps.router) {
-      return { text: conv.noAnswerText, kind: "notice", source: "none", tier: "none", reason: "no provider configured", remember: true };
+      // A person is promised only when one is told: the role's operator gets the question (the chat is handed over).
+      const unanswered = { question: msg.text, reply: conv.noAnswerHandoffText };
+      const handed = (await deps.roles?.requestHandoff(msg, delivery, role.name, unanswered)) ?? false;
+      log.info("no answer: no FAQ entry, cached answer or model", { trace: delivery.traceId, handedToOperator: handed });
+      const text = handed ? conv.noAnswerHandoffText : conv.noAnswerText;
+      return { text, kind: "notice", source: "none", tier: "none", reason: "no provider configured", remember: true };
     }
     const turn = {
       text: msg.text,
@@ -425,7 +430,9 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       await publishReply(scope, conv.fallbackText, "fallback", "fallback");
       throw err;
     }
-    metrics.inc(M.routerDecisions, { tier: answer.tier, provider: answer.provider ?? answer.source, outcome: "answered" });
+    // A notice that nothing could answer counts as unanswered (kpis.ts answerRate).
+    const outcome = answer.source === "none" ? "unanswered" : "answered";
+    metrics.inc(M.routerDecisions, { tier: answer.tier, provider: answer.provider ?? answer.source, outcome });
     // Model and cache answers have their own stages; the others (FAQ, command, limit) say here what answered.
     if (answer.source !== "model" && answer.source !== "cache") {
       tracer.event(delivery.traceId, "route", { tier: answer.tier, reason: answer.reason });

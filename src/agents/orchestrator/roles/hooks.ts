@@ -54,8 +54,16 @@ export interface RoleHooks {
   systemPrompt(role: string): string | undefined;
   /** Operator commands and paused chats; true when the message is fully handled (no bot answer). */
   intercept(msg: InboundMessage, delivery: Delivery): Promise<boolean>;
-  /** `/human`: hands the chat to the role's operator, if it has one; false when it has none. */
-  requestHandoff(msg: InboundMessage, delivery: Delivery, role: string): Promise<boolean>;
+  /**
+   * Hands the chat to the role's operator, if it has one; false when it has none. `/human`, or (`unanswered`: the
+   * question and the reply it gets) a question nothing could answer.
+   */
+  requestHandoff(
+    msg: InboundMessage,
+    delivery: Delivery,
+    role: string,
+    unanswered?: { question: string; reply: string },
+  ): Promise<boolean>;
   /** Routing facts of the role: a lead's stage and whether it is qualified. */
   turnFacts(role: string, chat: string): Promise<Pick<TurnFacts, "stage" | "leadQualified">>;
   /** Reviews a model reply before it is cached or sent; `cacheable` false keeps it out of the cache. */
@@ -116,9 +124,14 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
   return {
     systemPrompt: (role) => roles.get(role)?.systemPrompt,
     intercept: (msg, delivery) => handoff.intercept(msg, delivery),
-    async requestHandoff(msg, delivery, role) {
+    async requestHandoff(msg, delivery, role, unanswered) {
       const settings = roles.get(role);
-      return settings ? await handoff.start(msg, delivery, settings, "the user asked for a person") : false;
+      if (!settings) return false;
+      if (!unanswered) return await handoff.start(msg, delivery, settings, "the user asked for a person");
+      return await handoff.start(msg, delivery, settings, "nothing could answer the question", [
+        { role: "user", text: unanswered.question, at: msg.receivedAt },
+        { role: "assistant", text: unanswered.reply, at: now() },
+      ]);
     },
     turnFacts: (role, chat) => leadsFlow.facts(roles.get(role), chat),
     reviewPartial(name, text) {
