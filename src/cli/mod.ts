@@ -196,6 +196,15 @@ export async function runCli(args: string[], deps: CliDeps): Promise<number> {
       deps.stderr(`aideazz: invalid config\n${err.issues.map((i) => `  ${i.path}: ${i.message}\n`).join("")}`);
       return 1;
     }
+    if ((err as Error).name === "NotCapable") {
+      // The compiled binary carries its permissions (scripts/build-binary.ts): no flag widens them at run time.
+      const what = (err as Error).message.replace(/, run again with the --allow-\w+ flag$/, "");
+      deps.stderr(
+        `aideazz: ${what}: this binary may write only in the folders it was built for (by default /var/lib/aideazz ` +
+          "and /tmp; scripts/build-binary.ts --write-path adds others)\n",
+      );
+      return 1;
+    }
     deps.stderr(`aideazz: ${(err as Error).message ?? String(err)}\n`);
     return 1;
   }

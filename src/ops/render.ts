@@ -4,6 +4,7 @@
  * @module
  */
 import type { Config } from "../config.ts";
+import { llamaUrlOf } from "./health.ts";
 import { agentDropIn } from "./dropins.ts";
 import { cpuWeightOf } from "./priority.ts";
 import { recycleSchedule } from "./recycle.ts";
@@ -38,6 +39,12 @@ export function renderUnits(settings: UnitSettings = DEFAULT_UNIT_SETTINGS): Ren
   ];
 }
 
+/** An address the health job reaches on this machine's loopback: a wildcard bind is probed there (probe.ts). */
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "");
+  return ["", "0.0.0.0", "::", "::1", "localhost"].includes(h) || /^127\./.test(h);
+}
+
 /** Unit settings for a config loaded from `configPath` (the path the units pass as AIDEAZZ_CONFIG). */
 export function unitSettingsOf(config: Config, configPath: string): UnitSettings {
   const llama = config.ops.llama;
@@ -47,7 +54,8 @@ export function unitSettingsOf(config: Config, configPath: string): UnitSettings
     binary: config.ops.binary,
     configPath,
     secretsFile: DEFAULT_UNIT_SETTINGS.secretsFile,
-    localStore: config.store.url.startsWith("file:"),
+    localOnly: config.store.url.startsWith("file:") && config.agents.every((a) => isLoopback(a.host)) &&
+      isLoopback(new URL(llamaUrlOf(config) ?? "http://127.0.0.1").hostname),
     agentDefaults: {
       memoryMax: "256M",
       memoryHigh: defaultMemoryHigh("256M"),

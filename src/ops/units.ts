@@ -37,8 +37,11 @@ export interface UnitSettings {
   configPath: string;
   /** EnvironmentFile with the secrets (mode 0600, owned by root). */
   secretsFile: string;
-  /** False when the store is a remote libSQL server: then the health job may not be limited to localhost. */
-  localStore: boolean;
+  /**
+   * Whether the health job reaches everything it checks on loopback: false for a libSQL server store, or an agent or
+   * the llama.cpp sidecar on another address; then its network is not limited to localhost.
+   */
+  localOnly: boolean;
   /** Template defaults; each agent's drop-in overrides them. */
   agentDefaults: {
     memoryHigh: string;
@@ -54,7 +57,7 @@ export const DEFAULT_UNIT_SETTINGS: UnitSettings = {
   binary: "/usr/local/bin/aideazz",
   configPath: "/etc/aideazz/aideazz.json",
   secretsFile: "/etc/aideazz/secrets.env",
-  localStore: true,
+  localOnly: true,
   agentDefaults: {
     memoryHigh: defaultMemoryHigh("256M"),
     memoryMax: "256M",
@@ -209,9 +212,9 @@ export function healthService(s: UnitSettings): string {
     "CPUQuota=50%",
     "TasksMax=64",
     HARDENING,
-    s.localStore
+    s.localOnly
       ? LOCALHOST_ONLY
-      : ["# The store is a libSQL server: network access is not limited to localhost."],
+      : ["# The store is a libSQL server, or an agent or the sidecar listens on another address: network access is not limited to localhost."],
   ]);
 }
 

@@ -1,11 +1,13 @@
 // `aideazz backup` as an operator runs it, under Deno, while an agent's store is open and writing: the copy has
 // every committed row (those still in the WAL too), passes integrity_check, and an existing file is never overwritten.
-import { statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
-import { runAideazz } from "../support/cli.ts";
+import { permissionFlags } from "../../scripts/build-binary.ts";
+import { denoBin, mainTs, runAideazz } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let dir: string;
@@ -45,4 +47,26 @@ describe("aideazz backup", () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("exists; name a new file");
   }, 60_000);
+});
+
+describe("aideazz backup with the binary's permissions", () => {
+  it("a file outside the folders the build lets it write: what to do instead, not a run-time flag it has no use for", () => {
+    // Allowed: the database's folder (as /var/lib/aideazz on the VM); the target is beside it, not inside.
+    const target = `${dir}-outside.db`;
+    const r = spawnSync(denoBin, [
+      "run",
+      ...permissionFlags([dir]),
+      mainTs,
+      "backup",
+      target,
+      "--db",
+      `file:${join(dir, "live.db")}`,
+    ], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `aideazz: Requires write access to "${target}": this binary may write only in the folders it was built for ` +
+        "(by default /var/lib/aideazz and /tmp; scripts/build-binary.ts --write-path adds others)\n",
+    );
+    expect(existsSync(target)).toBe(false);
+  });
 });

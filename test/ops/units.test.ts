@@ -3,7 +3,8 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_UNIT_SETTINGS, renderUnits } from "../../src/ops/mod.ts";
+import { loadConfig } from "../../src/config.ts";
+import { DEFAULT_UNIT_SETTINGS, renderSystemd, renderUnits } from "../../src/ops/mod.ts";
 import { cli, repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 import { hasSystemdAnalyze, makeRoot, security, verify } from "./systemd-analyze.ts";
@@ -222,6 +223,35 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
     // Shown in the test log: the numbers the README quotes.
     if (Object.keys(exposures).length > 0) {
       console.log("systemd-analyze security exposure:", JSON.stringify(exposures));
+    }
+  });
+});
+
+describe("the health job's network", () => {
+  // It probes every agent at its address, the sidecar and the store: limited to localhost only when all are there.
+  const healthUnit = (config: Record<string, unknown>) => {
+    const env = { DB_TOKEN: "token" };
+    const loaded = loadConfig(JSON.stringify({ agents: [{ name: "web", kind: "webchat", port: 8080 }], ...config }), env);
+    return renderSystemd(loaded, "/etc/aideazz/aideazz.json").find((f) => f.path === "aideazz-health.service")!.text;
+  };
+  const LIMITED = /^IPAddressDeny=any\nIPAddressAllow=localhost$/m;
+
+  it("agents on loopback or a wildcard address and a local store: localhost only", () => {
+    expect(healthUnit({})).toMatch(LIMITED);
+    expect(healthUnit({ agents: [{ name: "web", kind: "webchat", port: 8080, host: "0.0.0.0" }] })).toMatch(LIMITED);
+  });
+
+  it("an agent on the VM's private address, a remote sidecar or a libSQL server: not limited", () => {
+    for (
+      const config of [
+        { agents: [{ name: "web", kind: "webchat", port: 8080, host: "10.0.0.5" }] },
+        { ops: { llama: { model: "/var/lib/aideazz/m.gguf", url: "http://10.0.0.7:8090" } } },
+        { store: { url: "libsql://db.example.com", authTokenEnv: "DB_TOKEN" } },
+      ]
+    ) {
+      const unit = healthUnit(config);
+      expect(unit, JSON.stringify(config)).not.toMatch(/^IPAddress/m);
+      expect(unit).toContain("network access is not limited to localhost");
     }
   });
 });

@@ -43,6 +43,18 @@ describe("router config", () => {
     expect(s.providers["groq"]!.maxConcurrent).toBe(4);
   });
 
+  it("groq and anthropic default to their public APIs; a llama-cpp or OpenAI-compatible server must be named", () => {
+    const { baseUrl: _g, ...bareGroq } = groq;
+    const { baseUrl: _c, ...bareClaude } = claude;
+    const prices = { "claude-haiku-4-5": { inputUsdPerMTok: 1, outputUsdPerMTok: 5 } };
+    const parsed = routerSchema.parse({ providers: { groq: bareGroq, claude: bareClaude }, budget: { prices } });
+    expect(parsed.providers["groq"]!.baseUrl).toBe("https://api.groq.com/openai/v1");
+    expect(parsed.providers["claude"]!.baseUrl).toBe("https://api.anthropic.com/v1");
+    expect(issues({ providers: { local: { kind: "llama-cpp", model: "tiny" } } })).toEqual([
+      "providers.local.baseUrl: required for kind llama-cpp: where the server listens",
+    ]);
+  });
+
   it("rejects unknown fields, unknown providers in any chain, and a Claude model without a price", () => {
     expect(issues({ providers: { groq: { ...groq, timeout: 5 } } })).toEqual([
       expect.stringMatching(/^providers\.groq: Unrecognized key/),

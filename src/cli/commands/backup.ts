@@ -27,6 +27,7 @@ export const backupCommand = defineCommand({
       try {
         closeSync(openSync(target, "wx", 0o600)); // VACUUM INTO fills an empty file
       } catch (err) {
+        if ((err as Error).name === "NotCapable") throw err; // the CLI names the folders the binary may write
         const why = (err as NodeJS.ErrnoException).code === "EEXIST" ? "exists; name a new file" : String(err);
         deps.stderr(`backup: ${target} ${why}\n`);
         return 1;
