@@ -220,7 +220,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out === "" ? "(root)" : out;
 }
 
-function toIssue(issue: z.core.$ZodIssue): ConfigIssue {
+/** A zod issue as the operator reads it: the field's path and what to do. */
+export function toIssue(issue: z.core.$ZodIssue): ConfigIssue {
   const path = formatPath(issue.path);
   if (issue.code === "unrecognized_keys") {
     return { path, message: `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}; remove it or check the spelling` };
@@ -289,7 +290,7 @@ export function loadConfig(
 }
 
 /** JSON.parse's message without the text it quotes (a secret pasted into the file), with line and column. */
-function jsonError(text: string, err: Error): string {
+export function jsonError(text: string, err: Error): string {
   let message = err.message;
   let at = /at position (\d+)/.exec(message)?.[1];
   // V8: `Unexpected token 'x', ..."<10 characters either side>"... is not valid JSON`.

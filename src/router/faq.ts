@@ -12,14 +12,16 @@
  * @module
  */
 import { z } from "zod";
+import { ConfigError, type ConfigIssue, jsonError, toIssue } from "../config.ts";
 import { createMatcher, DEFAULT_THRESHOLD, type Matcher } from "./matcher.ts";
 import { stem, tokenize } from "./normalize.ts";
 
 export const faqFileSchema = z.strictObject({
   entries: z.array(z.strictObject({
-    id: z.string().min(1).optional(),
-    questions: z.array(z.string().min(1)).min(1, "give at least one way to ask the question"),
-    answer: z.string().min(1),
+    id: z.string().min(1, "empty; name the entry or leave the id out").optional(),
+    questions: z.array(z.string().min(1, "empty; write the question or remove it"))
+      .min(1, "give at least one way to ask the question"),
+    answer: z.string().min(1, "empty; write the answer"),
   })).superRefine((entries, ctx) => {
     const seen = new Set<string>();
     entries.forEach((entry, i) => {
@@ -36,23 +38,25 @@ export type FaqFile = z.infer<typeof faqFileSchema>;
 
 /**
  * Reads and parses a role's FAQ file (`field`: its config path, `roles.<name>.faq`): the file, or what is wrong with
- * it as a config issue. `aideazz config check` reports it; the orchestrator refuses to start with it.
+ * it as config issues, one per problem. `aideazz config check` reports them; the orchestrator refuses to start with
+ * them.
  */
 export async function readFaqFile(
   path: string,
   field: string,
   read: (path: string) => Promise<string>,
-): Promise<{ faq: FaqFile } | { issue: { path: string; message: string } }> {
+): Promise<{ faq: FaqFile } | { issues: ConfigIssue[] }> {
   let text: string;
   try {
     text = await read(path);
   } catch {
-    return { issue: { path: field, message: `cannot read ${path}; fix the path (relative to the config file)` } };
+    return { issues: [{ path: field, message: `cannot read ${path}; fix the path (relative to the config file)` }] };
   }
   try {
     return { faq: parseFaq(text, path) };
   } catch (err) {
-    return { issue: { path: field, message: (err as Error).message } };
+    if (!(err instanceof ConfigError)) throw err;
+    return { issues: err.issues.map((i) => ({ path: field, message: `${i.path}: ${i.message}` })) };
   }
 }
 
@@ -67,18 +71,21 @@ export interface Faq {
   readonly size: number;
 }
 
-/** Parses a FAQ file's text; throws an Error naming the invalid field. */
+/**
+ * Parses a FAQ file's text; throws a ConfigError with one issue per problem, its path `source`, its message
+ * naming the entry's field (`entries[1].questions: …`) as the config's own issues do.
+ */
 export function parseFaq(text: string, source = "FAQ file"): FaqFile {
+  const body = text.replace(/^\uFEFF/, ""); // a byte-order mark, as some editors save
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(body);
   } catch (err) {
-    throw new Error(`${source}: not valid JSON: ${(err as Error).message}`);
+    throw new ConfigError([{ path: source, message: `not valid JSON: ${jsonError(body, err as Error)}` }]);
   }
-  const parsed = faqFileSchema.safeParse(json);
+  const parsed = faqFileSchema.safeParse(json, { reportInput: true });
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`${source}: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    throw new ConfigError(parsed.error.issues.map(toIssue).map((i) => ({ path: source, message: `${i.path}: ${i.message}` })));
   }
   return parsed.data;
 }

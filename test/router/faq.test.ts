@@ -68,10 +68,30 @@ describe("FAQ: a swapped subject", () => {
 });
 
 describe("FAQ file", () => {
+  it("every mistake named by its entry's field, as the config's are; a JSON error with its line and column", () => {
+    const issues = (text: string) => {
+      try {
+        parseFaq(text, "faq.json");
+        return [];
+      } catch (err) {
+        return (err as { issues: { message: string }[] }).issues.map((i) => i.message);
+      }
+    };
+    const two = { entries: [{ question: ["a?"], answer: "A." }, { questions: ["b?"], answer: "" }] };
+    expect(issues(JSON.stringify(two))).toEqual([
+      "entries[0].questions: expected array, got nothing (the field is missing)",
+      'entries[0]: unknown field "question"; remove it or check the spelling',
+      "entries[1].answer: empty; write the answer",
+    ]);
+    expect(issues('{ "entries": [\n  { "questions": ["a?", "pricing",], "answer": "A." }\n] }')).toEqual([
+      "not valid JSON: Unexpected token ']' (line 2 column 35)",
+    ]);
+  });
+
   it("two entries with one id: the second's id is named (a hit would not know which answer to give)", () => {
     const entry = (id: string | undefined, q: string) => ({ ...(id ? { id } : {}), questions: [q], answer: "A." });
     for (const entries of [[entry("x", "a?"), entry("x", "b?")], [entry(undefined, "a?"), entry("faq-1", "b?")]]) {
-      expect(() => parseFaq(JSON.stringify({ entries }), "faq.json")).toThrow(/^faq\.json: entries\.1\.id: another entry has the id "(x|faq-1)"$/);
+      expect(() => parseFaq(JSON.stringify({ entries }), "faq.json")).toThrow(/^faq\.json: entries\[1\]\.id: another entry has the id "(x|faq-1)"$/);
     }
   });
 });

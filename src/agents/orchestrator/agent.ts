@@ -60,7 +60,7 @@ export const orchestrator = defineAgent({
       if (role.faq === undefined) continue;
       // A bad FAQ file is a config error naming its field, as `aideazz config check` reports it.
       const read = await readFaqFile(role.faq, `roles.${name}.faq`, (path) => readFile(path, "utf8"));
-      if ("issue" in read) throw new ConfigError([read.issue]);
+      if ("issues" in read) throw new ConfigError(read.issues);
       faqs.set(name, createFaq(read.faq, config.conversation.faqThreshold));
     }
     const settings = resolveRouterSettings(config.router);

@@ -10,7 +10,7 @@ async function checkFiles(config: Config, baseDir: string, deps: CliDeps): Promi
   for (const [name, role] of Object.entries(config.roles)) {
     if (role.faq === undefined) continue;
     const read = await readFaqFile(resolve(baseDir, role.faq), `roles.${name}.faq`, deps.readTextFile);
-    if ("issue" in read) issues.push(read.issue);
+    if ("issues" in read) issues.push(...read.issues);
   }
   return issues;
 }
