@@ -25,7 +25,8 @@
  * - `--allow-net`: provider, Telegram and WhatsApp hosts and the listen ports all come from the config.
  * - `--allow-read`: unscoped; `--config FILE` and `--db file:PATH` are operator-chosen paths, and libsql's
  *   libc probe (detect-libc) reads /usr/bin/ldd.
- * - `--allow-write=/var/lib/aideazz,/tmp,/etc/systemd/system,/etc/polkit-1/rules.d` (override with `--write-path`): the
+ * - `--allow-write=/var/lib/aideazz,/tmp,/etc/systemd/system,/etc/polkit-1/rules.d` (`--write-path`, repeated, replaces
+ *   the list): the
  *   state directory of the systemd unit, and where `aideazz systemd render --out` writes units and the polkit rule;
  *   and temp files. Deno only checks JS-level writes (e.g. creating the database's directory); libSQL's native
  *   code writes the database itself, unchecked, so the systemd sandbox (ReadWritePaths) is the real boundary.
@@ -49,6 +50,7 @@ import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { DEFAULT_WRITE_PATHS } from "../src/platform.ts";
 import { V8_FLAGS_ARG } from "../src/v8-flags.ts";
 
 /** Targets we ship: the Oracle ARM VM (default) and x86_64 for local use. */
@@ -68,7 +70,6 @@ const ELF_MACHINE: Readonly<Record<Target, number>> = {
   "x86_64-unknown-linux-gnu": 0x3e,
 };
 
-export const DEFAULT_WRITE_PATHS: readonly string[] = ["/var/lib/aideazz", "/tmp", "/etc/systemd/system", "/etc/polkit-1/rules.d"];
 
 /** A build failure with the exit code the CLI returns (2 for usage errors). */
 export class BuildError extends Error {

@@ -16,6 +16,9 @@ import { fileURLToPath } from "node:url";
 /** Which runtime we are on; Deno serves HTTP natively and much faster than the Node adapter. */
 export const runtime: "deno" | "node" = "Deno" in globalThis ? "deno" : "node";
 
+/** The folders the release binary may write unless its build names others (scripts/build-binary.ts `--write-path`). */
+export const DEFAULT_WRITE_PATHS: readonly string[] = ["/var/lib/aideazz", "/tmp", "/etc/systemd/system", "/etc/polkit-1/rules.d"];
+
 /** CPU architecture as Deno names it (`aarch64`, `x86_64`). */
 export const arch: string = process.arch === "arm64" ? "aarch64" : process.arch === "x64" ? "x86_64" : process.arch;
 

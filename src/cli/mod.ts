@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { ConfigError } from "../config.ts";
+import { DEFAULT_WRITE_PATHS } from "../platform.ts";
 import { VERSION } from "../version.ts";
 import { type CliDeps, type Command, defineCommand, UsageError } from "./command.ts";
 import { agentCommand } from "./commands/agent.ts";
@@ -200,8 +201,8 @@ export async function runCli(args: string[], deps: CliDeps): Promise<number> {
       // The compiled binary carries its permissions (scripts/build-binary.ts): no flag widens them at run time.
       const what = (err as Error).message.replace(/, run again with the --allow-\w+ flag$/, "");
       deps.stderr(
-        `aideazz: ${what}: this binary may write only in the folders it was built for (by default /var/lib/aideazz ` +
-          "and /tmp; scripts/build-binary.ts --write-path adds others)\n",
+        `aideazz: ${what}: this binary may write only in the folders it was built for (${DEFAULT_WRITE_PATHS.join(", ")}, ` +
+          "unless its build listed others with scripts/build-binary.ts --write-path)\n",
       );
       return 1;
     }

@@ -20,7 +20,8 @@ export interface Kpis {
   cacheHitRate?: number;
   /** false hits / hits. */
   cacheFalseHitRate?: number;
-  /** Messages answered per provider (router decisions; `none`: every provider failed on the last attempt). */
+  /** Messages per provider that answered (router decisions; `none`: every provider failed on the last attempt, or
+   * nothing could answer without a model; `small-talk`: a greeting or thanks without a model). */
   providerMix?: Record<string, number>;
   /** Share of the orchestrator's messages answered: its decisions, less those failed on their last attempt and those
    * nothing could answer (no FAQ entry, cached answer or model: `unanswered`). */

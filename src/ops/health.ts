@@ -68,7 +68,7 @@ export function exitCodeOf(level: Level): number {
 export function llamaUrlOf(config: Config): string | undefined {
   if (config.ops.llama) return config.ops.llama.url.replace(/\/$/, "");
   const provider = Object.values(config.router.providers).find((p) => p.kind === "llama-cpp");
-  return provider ? provider.baseUrl.replace(/\/$/, "").replace(/\/v1$/, "") : undefined;
+  return provider?.baseUrl?.replace(/\/$/, "").replace(/\/v1$/, "");
 }
 
 interface AgentBody {

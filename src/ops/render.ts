@@ -42,7 +42,7 @@ export function renderUnits(settings: UnitSettings = DEFAULT_UNIT_SETTINGS): Ren
 /** An address the health job reaches on this machine's loopback: a wildcard bind is probed there (probe.ts). */
 function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, "");
-  return ["", "0.0.0.0", "::", "::1", "localhost"].includes(h) || /^127\./.test(h);
+  return ["", "0.0.0.0", "::", "::1", "localhost"].includes(h) || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
 /** Unit settings for a config loaded from `configPath` (the path the units pass as AIDEAZZ_CONFIG). */

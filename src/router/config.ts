@@ -6,8 +6,6 @@
  */
 import { z } from "zod";
 import { envVarName } from "../config-types.ts";
-import { ANTHROPIC_BASE_URL } from "./providers/anthropic.ts";
-import { GROQ_BASE_URL } from "./providers/groq.ts";
 
 export const TIERS = ["simple", "complex", "high-value"] as const;
 export type Tier = (typeof TIERS)[number];
@@ -33,8 +31,8 @@ export const providerSchema = z.strictObject({
     "Wire protocol of the provider",
   ),
   baseUrl: z.url().optional().describe(
-    "Base URL, e.g. http://127.0.0.1:8090/v1; groq and anthropic default to their APIs' " +
-      "(https://api.groq.com/openai/v1, https://api.anthropic.com/v1)",
+    "Base URL, e.g. http://127.0.0.1:8090/v1: required for llama-cpp and openai-compatible; groq and anthropic " +
+      "default to their APIs' (https://api.groq.com/openai/v1, https://api.anthropic.com/v1)",
   ),
   model: z.string().min(1).describe("Model name sent to the provider"),
   apiKeyEnv: envVarName.optional().describe("Environment variable holding the API key"),
@@ -47,15 +45,12 @@ export const providerSchema = z.strictObject({
       '(500 "Context size has been exceeded"). Raise it with --ctx-size and --parallel',
   ),
   limits: limitsSchema.optional(),
-}).transform((p, ctx) => {
-  const baseUrl = p.baseUrl ?? DEFAULT_BASE_URLS[p.kind];
-  if (baseUrl !== undefined) return { ...p, baseUrl };
-  ctx.addIssue({ code: "custom", path: ["baseUrl"], message: `required for kind ${p.kind}: where the server listens` });
-  return z.NEVER;
+}).superRefine((p, ctx) => {
+  // groq and anthropic default to their public APIs (providers/groq.ts, providers/anthropic.ts).
+  if (p.baseUrl === undefined && (p.kind === "llama-cpp" || p.kind === "openai-compatible")) {
+    ctx.addIssue({ code: "custom", path: ["baseUrl"], message: `required for kind ${p.kind}: where the server listens` });
+  }
 });
-
-/** The public APIs' base URLs, for providers configured without one. */
-const DEFAULT_BASE_URLS: Partial<Record<string, string>> = { groq: GROQ_BASE_URL, anthropic: ANTHROPIC_BASE_URL };
 
 export const priceSchema = z.strictObject({
   inputUsdPerMTok: z.number().nonnegative().describe("US dollars per million input tokens"),

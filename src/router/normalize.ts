@@ -78,6 +78,13 @@ function stripPhrases(words: string[], split: readonly string[][], atStart: bool
  * normalizeText("Ｈｉ there!!  Can’t I  pay in £, please? Thanks") // → "cant i pay in £"
  */
 export function normalizeText(s: string): string {
+  const words = normalizedWords(s);
+  const core = coreWords(words);
+  return (core.length > 0 ? core : words).join(" ");
+}
+
+/** Rules 1–7 of `normalizeText`: its words before openers, thanks and politeness are removed. */
+function normalizedWords(s: string): string[] {
   const t = s.normalize("NFKC").replace(APOSTROPHES, "'").toLowerCase()
     .replace(/(\p{L})'(?=\p{L})/gu, "$1")
     .replace(/(\d),(?=\d{3}(?!\d))/g, "$1")
@@ -85,11 +92,34 @@ export function normalizeText(s: string): string {
     .replace(/(?<!\d)[.,:]|[.,:](?!\d)/g, " ")
     .replace(/[^\p{L}\p{N}\p{M}\p{Sc}%.,:]+/gu, " ")
     .trim();
-  if (t === "") return "";
-  const words = t.split(" ").map((w) => NUMBER_WORDS[w] ?? w);
-  let core = stripPhrases(words, LEADING_WORDS, true);
-  core = stripPhrases(core, TRAILING_WORDS, false).filter((w) => !ANYWHERE.has(w));
-  return (core.length > 0 ? core : words).join(" ");
+  return t === "" ? [] : t.split(" ").map((w) => NUMBER_WORDS[w] ?? w);
+}
+
+/** Rules 8–10: without openers, thanks and politeness. */
+function coreWords(words: string[]): string[] {
+  return stripPhrases(stripPhrases(words, LEADING_WORDS, true), TRAILING_WORDS, false).filter((w) => !ANYWHERE.has(w));
+}
+
+/** Words that acknowledge or take leave: with greetings and thanks, a message of them asks nothing. */
+const ACKNOWLEDGEMENTS = new Set(
+  "ok okay great cool nice good fine perfect awesome alright sure yes yeah yep no nope got it bye goodbye see you later lol wow"
+    .split(" "),
+);
+/** Words a greeting opens with ("hi", "good morning", "dear team"). */
+const GREETINGS = new Set(["hi", "hello", "hey", "heya", "hiya", "howdy", "greetings", "yo", "good", "dear"]);
+
+/**
+ * What a message of greetings, thanks and acknowledgements only is: `greeting` when it opens with one ("Hi!",
+ * "Hello there"), else `closing` ("Thanks!", "ok great 👍", "bye"); undefined when it asks or says anything else.
+ *
+ * @example
+ * smallTalk("Thanks, great!") // → "closing"
+ * smallTalk("I forgot my username") // → undefined
+ */
+export function smallTalk(s: string): "greeting" | "closing" | undefined {
+  const words = normalizedWords(s);
+  if (coreWords(words).some((w) => !ACKNOWLEDGEMENTS.has(w))) return undefined;
+  return GREETINGS.has(words[0] ?? "") ? "greeting" : "closing";
 }
 
 /**

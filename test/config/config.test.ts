@@ -165,7 +165,10 @@ describe("aideazz config check", () => {
     (config["roles"] as Record<string, Record<string, unknown>>)["support"]!["faq"] = "bad-faq.json";
     const r = await check(config, SECRETS);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`roles\\.support\\.faq: ${join(dir, "bad-faq.json")}: entries\\.0\\.questions: `));
+    // Every mistake, each on its line.
+    const file = join(dir, "bad-faq.json");
+    expect(r.stderr).toContain(`roles.support.faq: ${file}: entries[0].questions: expected array, got string\n`);
+    expect(r.stderr).toContain(`roles.support.faq: ${file}: entries[0].answer: expected string, got number\n`);
   });
 
   it("shows the store's URL without credentials or query parameters", async () => {

@@ -30,18 +30,29 @@ const toUser = () => h.replies.filter((r) => r.agent === "web");
 describe("human handoff", () => {
   it("with no model, a question nothing answers goes to the operator, and the user is told a person will reply", async () => {
     h = await startRolesHarness({
-      roles: { support: { kind: "support", systemPrompt: "You are Example Co's support bot.", operator: OPERATOR } },
+      roles: {
+        support: { kind: "support", systemPrompt: "You are Example Co's support bot.", greeting: "Hi there!", operator: OPERATOR },
+      },
       channels: { web: "support" },
       noModel: true,
     });
-    await h.ask("web", "c1", "Do you sell gift cards?");
-    await h.waitForReplies(2);
+    // Small talk asks nothing: a greeting gets the role's, thanks nothing, and nobody is called for either.
+    await h.ask("web", "c1", "Hello!");
+    await h.waitForReplies(1);
+    await h.ask("web", "c1", "Thanks!");
+    const question = `Do you sell gift cards? ${"I would like one for my sister, who loves your shop. ".repeat(12)}Which amounts?`;
+    await h.ask("web", "c1", question);
+    await h.waitForReplies(3);
     expect(toUser().map((r) => r.text)).toEqual([
-      "I don't have an answer to that yet. I've passed your question to a person from our team, who will reply here.",
+      "Hi there!",
+      "I don't have an answer to that yet. I've passed your question to a person from our team, who will reply here. " +
+      "Send /bot to talk to the assistant again.",
     ]);
     const [notice] = toOperator();
-    expect(notice!.text).toContain("Handoff #1 from web:c1 (role support): nothing could answer the question.");
-    expect(notice!.text).toContain("User: Do you sell gift cards?");
+    expect(notice!.text).toContain(
+      "Handoff #1 from web:c1 (role support): the FAQ has no answer and no model is configured.",
+    );
+    expect(notice!.text).toContain(`User: ${question}`); // whole, past the 500 characters of earlier turns
     expect(await h.rows("SELECT state FROM handoffs WHERE chat = 'web:c1'")).toMatchObject([{ state: "paused" }]);
   });
 

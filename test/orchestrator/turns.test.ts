@@ -65,6 +65,13 @@ describe("orchestrator turns", () => {
     expect(reply!.text).toBe("We are open 9 to 5.\n\nPro is $29/month.");
   });
 
+  it("with no model, a burst's question the FAQ does not answer is not dropped: the reply says so", async () => {
+    h = await startHarness({ providers: false });
+    await h.askBurst("c1", ["when are you open?", "Do you sell gift cards?", "thanks"]);
+    const [reply] = await h.waitForReplies(1, 15_000);
+    expect(reply!.text).toBe("We are open 9 to 5.\n\nSorry, I don't have an answer to that.");
+  });
+
   it("with a model, a burst with a question the FAQ does not answer goes to the model whole", async () => {
     h = await startHarness();
     h.groq.script({ kind: "ok", text: "We open at 9, and yes, we ship to Spain." });

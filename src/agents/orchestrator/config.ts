@@ -55,8 +55,9 @@ export const conversationSchema = z.strictObject({
     "Answer when the FAQ and cache have none, no model provider is configured, and the role has no operator to tell",
   ),
   noAnswerHandoffText: z.string().min(1).default(
-    "I don't have an answer to that yet. I've passed your question to a person from our team, who will reply here.",
-  ).describe("The same, when the chat was handed to the role's operator with the question"),
+    "I don't have an answer to that yet. I've passed your question to a person from our team, who will reply here. " +
+      "Send /bot to talk to the assistant again.",
+  ).describe("The same, when the chat was handed to the role's operator with the question (the bot then stays silent in it)"),
   tooLongText: z.string().min(1).default("That message is too long for me. Could you shorten it?"),
   rateLimitedText: z.string().min(1).default("You're sending messages faster than I can answer. Please wait a minute."),
   resetText: z.string().min(1).default("Done: I've forgotten our conversation. How can I help?"),

@@ -27,6 +27,7 @@ import { createBulkhead } from "../../router/providers/bulkhead.ts";
 import type { ChatMessage } from "../../router/providers/types.ts";
 import { AllProvidersFailedError } from "../../router/errors.ts";
 import type { Faq } from "../../router/faq.ts";
+import { smallTalk } from "../../router/normalize.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Conversations } from "./conversation.ts";
@@ -101,7 +102,7 @@ interface RoleView {
 
 const DEFAULT_ROLE: RoleView = { name: "default", systemPrompt: "You are a helpful, concise assistant.", greeting: "Hi! How can I help?" };
 
-type Source = "command" | "limit" | "faq" | "cache" | "model" | "none";
+type Source = "command" | "limit" | "faq" | "cache" | "model" | "small-talk" | "none";
 
 interface Answer {
   text: string;
@@ -230,6 +231,16 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     }
   }
 
+  /**
+   * A question no FAQ entry or cached answer answers, and no model is configured: the role's operator, if it has one,
+   * gets it and the chat (a handoff); true then.
+   */
+  async function handOver(t: TurnScope, role: RoleView, question: string): Promise<boolean> {
+    const handed = (await deps.roles?.requestHandoff(t.turnMsg, t.delivery, role.name, question)) ?? false;
+    log.info("no answer: no FAQ entry, cached answer or model", { trace: t.delivery.traceId, handedToOperator: handed });
+    return handed;
+  }
+
   async function answerText(t: TurnScope, role: RoleView): Promise<Answer> {
     const { turnMsg: msg, delivery } = t;
     if (msg.text.length > conv.maxInputChars) {
@@ -251,7 +262,12 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     // A burst: the FAQ answers of its messages, when each has one, or when no model could answer the rest (a
     // greeting beside the questions gets no answer of its own); else the model takes the whole burst.
     if (parts && parts.matched > 0 && (parts.matched === parts.of || !deps.router)) {
-      return { text: parts.text, kind: "answer", source: "faq", tier: "faq", reason: `faq ${parts.ids} (burst)`, remember: true };
+      const answered: Answer = { text: parts.text, kind: "answer", source: "faq", tier: "faq", reason: `faq ${parts.ids} (burst)`, remember: true };
+      // Without a model, the burst's other questions go to the operator together (small talk beside them does not).
+      const rest = parts.unmatched.filter((text) => smallTalk(text) === undefined);
+      if (rest.length === 0) return answered;
+      const handed = await handOver(t, role, rest.join("\n"));
+      return { ...answered, text: `${parts.text}\n\n${handed ? conv.noAnswerHandoffText : conv.noAnswerText}` };
     }
     const faq = parts && parts.matched > 0 ? null : faqs?.answer(msg.text);
     if (faq) {
@@ -278,11 +294,16 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       }
     }
     if (!deps.router) {
-      // A person is promised only when one is told: the role's operator gets the question (the chat is handed over).
-      const unanswered = { question: msg.text, reply: conv.noAnswerHandoffText };
-      const handed = (await deps.roles?.requestHandoff(msg, delivery, role.name, unanswered)) ?? false;
-      log.info("no answer: no FAQ entry, cached answer or model", { trace: delivery.traceId, handedToOperator: handed });
-      const text = handed ? conv.noAnswerHandoffText : conv.noAnswerText;
+      // Small talk asks nothing: a greeting gets the role's, thanks and goodbyes nothing; nobody is called for them.
+      const talk = smallTalk(msg.text);
+      if (talk === "greeting") {
+        return { text: role.greeting, kind: "greeting", source: "small-talk", tier: "small-talk", reason: "greeting", remember: true };
+      }
+      if (talk === "closing") {
+        return { text: "", kind: "notice", source: "small-talk", tier: "small-talk", reason: "acknowledgement", remember: false };
+      }
+      // A person is promised only when one is told.
+      const text = (await handOver(t, role, msg.text)) ? conv.noAnswerHandoffText : conv.noAnswerText;
       return { text, kind: "notice", source: "none", tier: "none", reason: "no provider configured", remember: true };
     }
     const turn = {

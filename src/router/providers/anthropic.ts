@@ -138,7 +138,7 @@ function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
  * const res = await claude.chat({ model: "claude-haiku-4-5", messages, maxTokens: 512 }, { signal });
  */
 export function createAnthropicProvider(
-  opts: { name: string; apiKey: string; baseUrl?: string },
+  opts: { name: string; apiKey: string; baseUrl?: string | undefined },
   deps: ProviderDeps,
 ): ChatProvider {
   const ep: Endpoint = { provider: opts.name, secrets: [opts.apiKey], deps };

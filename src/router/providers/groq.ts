@@ -11,7 +11,7 @@ import type { ChatProvider, ProviderDeps } from "./types.ts";
 export const GROQ_BASE_URL = "https://api.groq.com/openai/v1";
 
 export function createGroqProvider(
-  opts: { name: string; apiKey: string; baseUrl?: string },
+  opts: { name: string; apiKey: string; baseUrl?: string | undefined },
   deps: ProviderDeps,
 ): ChatProvider {
   return createOpenAICompatibleProvider({

@@ -36,16 +36,21 @@ export function createProvider(
     }
     return apiKey;
   };
+  // The config requires it for these kinds (router/config.ts); groq and anthropic default to their APIs.
+  const serverUrl = () => {
+    if (!cfg.baseUrl) throw new Error(`provider "${name}": baseUrl is required for kind ${cfg.kind}`);
+    return cfg.baseUrl;
+  };
   switch (cfg.kind) {
     case "groq":
       return createGroqProvider({ name, apiKey: needKey(), baseUrl: cfg.baseUrl }, deps);
     case "anthropic":
       return createAnthropicProvider({ name, apiKey: needKey(), baseUrl: cfg.baseUrl }, deps);
     case "llama-cpp":
-      return createLlamaCppProvider({ name, baseUrl: cfg.baseUrl, ...(apiKey ? { apiKey } : {}) }, deps);
+      return createLlamaCppProvider({ name, baseUrl: serverUrl(), ...(apiKey ? { apiKey } : {}) }, deps);
     case "openai-compatible":
       return createOpenAICompatibleProvider(
-        { name, baseUrl: cfg.baseUrl, ...(apiKey ? { apiKey } : {}) },
+        { name, baseUrl: serverUrl(), ...(apiKey ? { apiKey } : {}) },
         deps,
       );
   }

@@ -68,16 +68,19 @@ export function burstText(own: string, burst: readonly InboxRow[]): string {
 
 /**
  * The FAQ answers of a burst's messages (`texts`: the lead's first), in order, each answer once; `matched` of
- * `of` messages had one. A burst joined into one text matches at most one entry, or none.
+ * `of` messages had one, `unmatched` are the others. A burst joined into one text matches at most one entry, or none.
  */
-export function burstFaq(faq: Faq, texts: readonly string[]): { text: string; ids: string; matched: number; of: number } {
+export function burstFaq(
+  faq: Faq,
+  texts: readonly string[],
+): { text: string; ids: string; matched: number; of: number; unmatched: string[] } {
   const answers = new Map<string, string>();
-  let matched = 0;
+  const unmatched: string[] = [];
   for (const text of texts) {
     const hit = faq.answer(text);
-    if (!hit) continue;
-    matched++;
-    answers.set(hit.id, hit.answer);
+    if (hit) answers.set(hit.id, hit.answer);
+    else unmatched.push(text);
   }
-  return { text: [...answers.values()].join("\n\n"), ids: [...answers.keys()].join("+"), matched, of: texts.length };
+  const matched = texts.length - unmatched.length;
+  return { text: [...answers.values()].join("\n\n"), ids: [...answers.keys()].join("+"), matched, of: texts.length, unmatched };
 }

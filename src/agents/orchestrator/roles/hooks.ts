@@ -55,15 +55,10 @@ export interface RoleHooks {
   /** Operator commands and paused chats; true when the message is fully handled (no bot answer). */
   intercept(msg: InboundMessage, delivery: Delivery): Promise<boolean>;
   /**
-   * Hands the chat to the role's operator, if it has one; false when it has none. `/human`, or (`unanswered`: the
-   * question and the reply it gets) a question nothing could answer.
+   * Hands the chat to the role's operator, if it has one; false when it has none. `/human`, or (`unanswered`) a
+   * question no FAQ entry answers when no model is configured.
    */
-  requestHandoff(
-    msg: InboundMessage,
-    delivery: Delivery,
-    role: string,
-    unanswered?: { question: string; reply: string },
-  ): Promise<boolean>;
+  requestHandoff(msg: InboundMessage, delivery: Delivery, role: string, unanswered?: string): Promise<boolean>;
   /** Routing facts of the role: a lead's stage and whether it is qualified. */
   turnFacts(role: string, chat: string): Promise<Pick<TurnFacts, "stage" | "leadQualified">>;
   /** Reviews a model reply before it is cached or sent; `cacheable` false keeps it out of the cache. */
@@ -127,10 +122,9 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
     async requestHandoff(msg, delivery, role, unanswered) {
       const settings = roles.get(role);
       if (!settings) return false;
-      if (!unanswered) return await handoff.start(msg, delivery, settings, "the user asked for a person");
-      return await handoff.start(msg, delivery, settings, "nothing could answer the question", [
-        { role: "user", text: unanswered.question, at: msg.receivedAt },
-        { role: "assistant", text: unanswered.reply, at: now() },
+      if (unanswered === undefined) return await handoff.start(msg, delivery, settings, "the user asked for a person");
+      return await handoff.start(msg, delivery, settings, "the FAQ has no answer and no model is configured", [
+        { role: "user", text: unanswered, at: msg.receivedAt },
       ]);
     },
     turnFacts: (role, chat) => leadsFlow.facts(roles.get(role), chat),

@@ -56,8 +56,9 @@ const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…`
 
 /** The message that hands a chat to the operator: who, why, the recent conversation, how to answer. */
 export function handoffNotice(h: Handoff, turns: readonly Turn[]): string {
-  const lines = turns.map((t) =>
-    `${t.role === "user" ? "User" : "Bot"}: ${clip(t.text.replace(/\s+/g, " "), 500)}`
+  // The last turn whole (as a message forwarded while paused): often the question the handoff is about.
+  const lines = turns.map((t, i) =>
+    `${t.role === "user" ? "User" : "Bot"}: ${clip(t.text.replace(/\s+/g, " "), i === turns.length - 1 ? 3_000 : 500)}`
   );
   return [
     `Handoff #${h.id} from ${h.chat} (role ${h.role}): ${h.reason}.`,
