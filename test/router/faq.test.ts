@@ -1,11 +1,30 @@
 // The FAQ tier answers verbatim, so a question worded like an entry's but about something else must not get the
-// entry's answer: the example FAQ that README's first command serves, asked what its visitors ask.
+// entry's answer: a small FAQ (README's example as it was before session 27), asked what its visitors ask.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createFaq, parseFaq, swappedSubject } from "../../src/router/faq.ts";
+import { createFaq, type FaqFile, parseFaq, swappedSubject } from "../../src/router/faq.ts";
 import { createMatcher } from "../../src/router/matcher.ts";
 
-const file = parseFaq(readFileSync(new URL("../../faq.example.json", import.meta.url), "utf8"));
+const file: FaqFile = {
+  entries: [
+    {
+      questions: ["What plans do you have?", "How much does it cost?", "pricing"],
+      answer: "We have two plans: Starter at $9/month and Pro at $29/month. Both include unlimited chats.",
+    },
+    {
+      questions: ["How do I reset my password?", "I forgot my password", "can't log in"],
+      answer: 'Open the login page, choose "Forgot password" and follow the link we email you.',
+    },
+    {
+      questions: ["How do I cancel my subscription?", "cancel my plan"],
+      answer: "Go to Settings → Billing → Cancel plan. You keep access until the end of the paid period.",
+    },
+    {
+      questions: ["What are your opening hours?", "when are you open", "support hours"],
+      answer: "Our human team answers Monday to Friday, 9:00–18:00 CET. This assistant answers any time.",
+    },
+  ],
+};
 const faq = createFaq(file);
 const ids = Object.fromEntries(file.entries.map((e, i) => [e.questions[0], `faq-${i + 1}`]));
 const PRICING = ids["What plans do you have?"];
@@ -131,5 +150,16 @@ describe("FAQ: three businesses' FAQs and their customers' questions", () => {
     expect(faq.wrong).toBeLessThanOrEqual(alone.wrong / 3);
     expect(faq.right).toBeGreaterThanOrEqual(alone.right - 6);
     console.log(`matcher alone: ${alone.right} right, ${alone.wrong} wrong; the FAQ: ${faq.right} right, ${faq.wrong} wrong`);
+  });
+});
+
+describe("FAQ: README's example", () => {
+  it("parses, and answers its own ways of asking", () => {
+    const example = parseFaq(readFileSync(new URL("../../faq.example.json", import.meta.url), "utf8"));
+    const answers = createFaq(example);
+    example.entries.forEach((e, i) => {
+      for (const q of e.questions) expect(answers.answer(q)?.id, q).toBe(`faq-${i + 1}`);
+    });
+    expect(answers.answer("How much does shipping cost?")).toBeNull();
   });
 });
