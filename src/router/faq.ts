@@ -98,7 +98,7 @@ export function createFaq(file: FaqFile, threshold = DEFAULT_THRESHOLD): Faq {
     const id = entryId(entry, i);
     const known = new Set([...entry.questions, entry.answer].flatMap(tokenize));
     entries.set(id, { answer: entry.answer, questions: entry.questions, known });
-    entry.questions.forEach((q, j) => matcher.add(`${id}#${j}`, q, id));
+    entry.questions.forEach((q, j) => matcher.add(`${id}#${j}`, q, id, entry.answer));
   });
   return {
     size: entries.size,

@@ -58,8 +58,12 @@ export interface Candidate {
 export type Match = Omit<Candidate, "refused">;
 
 export interface Matcher {
-  /** Stores `text` under `id` (replacing an entry with the same id). `group` is the answer id; default `id`. */
-  add(id: string, text: string, group?: string): void;
+  /**
+   * Stores `text` under `id` (replacing an entry with the same id). `group` is the answer id; default `id`.
+   * `answer`: the text the entry answers with, when known (the FAQ): a name it mentions may be asked about ("How much
+   * does Pro cost?" for "How much does it cost?" answered "… Pro at $29 …"); the guard's names check reads it.
+   */
+  add(id: string, text: string, group?: string, answer?: string): void;
   /** Deletes an entry; returns false when the id is unknown. */
   remove(id: string): boolean;
   /** The best allowed entry with score ≥ `threshold` (default `DEFAULT_THRESHOLD`), else null. */
@@ -107,6 +111,11 @@ function featureKeys(text: string, [lo, hi]: readonly [number, number]): Set<str
     for (let n = lo; n <= hi; n++) for (let j = 0; j + n <= p.length; j++) keys.add("c" + p.slice(j, j + n));
   }
   return keys;
+}
+
+/** `features` whose words also hold those of `text`: the names a query may mention. */
+function withWordsOf(features: GuardFeatures, text: string): GuardFeatures {
+  return { ...features, words: new Set([...features.words, ...extractGuardFeatures(text).words]) };
 }
 
 function grown<T extends Int32Array | Float64Array>(a: T, need: number): T {
@@ -217,7 +226,7 @@ export function createMatcher(opts: MatcherOptions = {}): Matcher {
     return g;
   }
 
-  function add(id: string, text: string, group: string = id): void {
+  function add(id: string, text: string, group: string = id, answer?: string): void {
     remove(id);
     const g = groupIndex(group);
     const fids = Int32Array.from(featureKeys(text, ngrams), intern);
@@ -227,7 +236,7 @@ export function createMatcher(opts: MatcherOptions = {}): Matcher {
       slot,
       group: g,
       fids,
-      guard: extractGuardFeatures(text),
+      guard: answer === undefined ? extractGuardFeatures(text) : withWordsOf(extractGuardFeatures(text), answer),
       key: normalizeText(text),
       norm: 0,
       normAt: -1,

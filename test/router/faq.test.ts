@@ -58,6 +58,7 @@ describe("FAQ: a swapped subject", () => {
       ["What plans do you have for students?", PRICING],
       ["what does it cost per month", PRICING], // "month" is in the answer
       ["how much does pro cost", PRICING], // "pro" too
+      ["How much does Pro cost?", PRICING], // a name its answer mentions
       ["how much does the starter plan cost", PRICING],
       ["What plans do you offer?", PRICING],
       ["can't log in to the app", PASSWORD],
@@ -68,6 +69,10 @@ describe("FAQ: a swapped subject", () => {
     ] as const) {
       expect(faq.answer(question)?.id, question).toBe(entry);
     }
+  });
+
+  it("a name the entry's answer does not mention is another question", () => {
+    expect(faq.answer("How much does Enterprise cost?")).toBeNull();
   });
 
   it("swappedSubject names the word put in a noun's place that the entry never uses", () => {
