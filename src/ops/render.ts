@@ -5,6 +5,7 @@
  */
 import type { Config } from "../config.ts";
 import { llamaUrlOf } from "./health.ts";
+import { probeHost } from "./probe.ts";
 import { agentDropIn } from "./dropins.ts";
 import { cpuWeightOf } from "./priority.ts";
 import { recycleSchedule } from "./recycle.ts";
@@ -39,10 +40,10 @@ export function renderUnits(settings: UnitSettings = DEFAULT_UNIT_SETTINGS): Ren
   ];
 }
 
-/** An address the health job reaches on this machine's loopback: a wildcard bind is probed there (probe.ts). */
+/** Whether the health job probes `host` on this machine's loopback (`probeHost`: a wildcard bind is probed there). */
 function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "");
-  return ["", "0.0.0.0", "::", "::1", "localhost"].includes(h) || /^127(\.\d{1,3}){3}$/.test(h);
+  const h = probeHost(host);
+  return h === "[::1]" || h === "localhost" || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
 /** Unit settings for a config loaded from `configPath` (the path the units pass as AIDEAZZ_CONFIG). */

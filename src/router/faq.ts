@@ -93,12 +93,16 @@ export function parseFaq(text: string, source = "FAQ file"): FaqFile {
 /** Builds the FAQ tier from a parsed file. */
 export function createFaq(file: FaqFile, threshold = DEFAULT_THRESHOLD): Faq {
   const matcher: Matcher = createMatcher();
-  const entries = new Map<string, { answer: string; questions: string[]; known: Set<string> }>();
+  const entries = new Map<string, { answer: string; known: Set<string> }>();
+  /** Each matcher entry's question. */
+  const questions = new Map<string, string>();
   file.entries.forEach((entry, i) => {
     const id = entryId(entry, i);
-    const known = new Set([...entry.questions, entry.answer].flatMap(tokenize));
-    entries.set(id, { answer: entry.answer, questions: entry.questions, known });
-    entry.questions.forEach((q, j) => matcher.add(`${id}#${j}`, q, id, entry.answer));
+    entries.set(id, { answer: entry.answer, known: new Set([...entry.questions, entry.answer].flatMap(tokenize)) });
+    entry.questions.forEach((q, j) => {
+      questions.set(`${id}#${j}`, q);
+      matcher.add(`${id}#${j}`, q, id, entry.answer);
+    });
   });
   return {
     size: entries.size,
@@ -106,8 +110,7 @@ export function createFaq(file: FaqFile, threshold = DEFAULT_THRESHOLD): Faq {
       const hit = matcher.match(text, { threshold });
       if (!hit) return null;
       const entry = entries.get(hit.group)!;
-      const question = entry.questions[Number(hit.id.slice(hit.id.lastIndexOf("#") + 1))]!;
-      if (!hit.exact && swappedSubject(text, question, entry.known) !== null) return null;
+      if (!hit.exact && swappedSubject(text, questions.get(hit.id)!, entry.known) !== null) return null;
       return { id: hit.group, answer: entry.answer, score: hit.score };
     },
   };
