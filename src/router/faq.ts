@@ -131,13 +131,28 @@ const PRONOUNS = new Set(["it", "this", "that", "them", "they", "one"].map(stem)
 const DETERMINERS = new Set(
   ["a", "an", "the", "my", "your", "our", "their", "his", "her", "its", "this", "that", "these", "those"].map(stem),
 );
+/**
+ * Before the object of a preposition: a noun put in place of the question's own ("free for *pensioners*" for "free
+ * for *kids*"). Not "to", which is as often the infinitive's ("like to *order*").
+ */
+const PREPOSITIONS = new Set(["for", "in", "on", "at", "with", "from", "about", "of", "by", "into"]);
+/** Verbs asking the opposite of each other: how to remove a user is not how to add one. Stemmed, both ways round. */
+const OPPOSITES = new Set(
+  `add remove|add delete|open close|start stop|enable disable|activate deactivate|lock unlock|subscribe unsubscribe|
+  upgrade downgrade|increase decrease|buy sell|join leave|allow block|send receive|deposit withdraw|install uninstall|
+  connect disconnect|import export`.split("|").flatMap((pair) => {
+    const [a, b] = pair.trim().split(" ").map(stem);
+    return [`${a} ${b}`, `${b} ${a}`];
+  }),
+);
 
 /**
  * The word by which `query` asks `question` about something else, or null. The two are aligned word by word (a
  * longest common subsequence of `tokenize`d words); where the query puts a noun in place of the question's own
  * ("How much does *shipping* cost?" for "How much does *it* cost?"), that noun must be one the entry knows (`known`:
- * the words of its questions and answer, a one-letter typo allowed in longer words). Words the query only adds
- * ("What plans do you have *for students*?") or leaves out are not a change of subject.
+ * the words of its questions and answer, a one-letter typo allowed in longer words). A verb put in place of its
+ * opposite ("How do I *remove* employees?" for "How do I *add* employees?") is another question too. Words the query
+ * only adds ("What plans do you have *for students*?") or leaves out are not a change of subject.
  *
  * @example
  * swappedSubject("How much does shipping cost?", "How much does it cost?", new Set(["plan"])) // → "ship"
@@ -158,9 +173,10 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
   let added: number[] = []; // positions in q
   let dropped: string[] = [];
   // A noun's place changed: the question loses a pronoun ("it") or one content word, and the query puts there one
-  // content word, or two side by side ("express shipping"), after a determiner or for the pronoun. Its last word
-  // names the subject. A verb swapped ("start" for "open" an account), a longer rewording, or only "how do I" lost
-  // is a paraphrase; so is a compound written as one word ("checkup" for "check up").
+  // content word, or two side by side ("express shipping"), after a determiner, for the pronoun, or for a word after
+  // a preposition. Its last word names the subject. A verb swapped ("start" for "open" an account) unless for its
+  // opposite, a longer rewording, or only "how do I" lost is a paraphrase; so is a compound written as one word
+  // ("checkup" for "check up").
   const swapped = () => {
     const content = added.filter((k) => !FUNCTION_WORDS.has(q[k]!));
     const lostContent = dropped.filter((w) => !FUNCTION_WORDS.has(w)).length;
@@ -170,7 +186,9 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
     const head = content.at(-1)!;
     if (content.length === 2 && (head !== first + 1 || head !== added.at(-1))) return;
     if (dropped.some((w, k) => w + (dropped[k + 1] ?? "") === q[head])) return;
-    const nounPlace = lostPronoun || DETERMINERS.has(q[first - 1] ?? "");
+    if (content.length === 1 && dropped.some((w) => OPPOSITES.has(`${w} ${q[head]}`))) return q[head];
+    const before = q[first - 1] ?? "";
+    const nounPlace = lostPronoun || DETERMINERS.has(before) || (lostContent === 1 && PREPOSITIONS.has(before));
     return nounPlace && !knownWord(q[head]!, known) ? q[head] : undefined;
   };
   while (i < q.length || j < e.length) {

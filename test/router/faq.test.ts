@@ -89,6 +89,18 @@ describe("FAQ: a swapped subject", () => {
     expect(swappedSubject("Can I start an account?", "Can I open an account?", known)).toBeNull();
     expect(swappedSubject("What is the minimum age?", "How old must I be?", known)).toBeNull();
   });
+
+  it("a verb put for its opposite, or a noun for the question's own after a preposition, is another question", () => {
+    const known = new Set(["employe", "kid", "team"]);
+    expect(swappedSubject("How do I remove an employee?", "How do I add employees?", known)).toBe("remov");
+    expect(swappedSubject("How do I add an employee?", "How do I remove employees?", known)).toBe("add");
+    expect(swappedSubject("Is it free for pensioners?", "Is it free for kids?", known)).toBe("pensioner");
+    // Another verb that is no opposite, a noun the entry knows, and the infinitive's "to" are none of these.
+    expect(swappedSubject("How do I invite an employee?", "How do I add employees?", known)).toBeNull();
+    expect(swappedSubject("Is it free for my team?", "Is it free for kids?", known)).toBeNull();
+    expect(swappedSubject("I'd like to order another card", "I would like to purchase another card", known))
+      .toBeNull();
+  });
 });
 
 describe("FAQ file", () => {
@@ -141,7 +153,7 @@ describe("FAQ: three businesses' FAQs and their customers' questions", () => {
     Object.keys(questions).map((b) => [b, parseFaq(readFileSync(new URL(`${b}.json`, dir), "utf8"))]),
   );
 
-  it("a third or fewer of the matcher's wrong answers, most of its right ones", () => {
+  it("a sixth or fewer of the matcher's wrong answers, most of its right ones", () => {
     const faqs = Object.fromEntries(Object.entries(files).map(([b, f]) => [b, createFaq(f)]));
     const matchers = Object.fromEntries(Object.entries(files).map(([b, f]) => {
       const m = createMatcher();
@@ -152,7 +164,7 @@ describe("FAQ: three businesses' FAQs and their customers' questions", () => {
     const faq = tally((b, q) => faqs[b]!.answer(q)?.id ?? null);
     expect(Object.values(questions).flat()).toHaveLength(157);
     expect(alone.wrong).toBeGreaterThanOrEqual(15);
-    expect(faq.wrong).toBeLessThanOrEqual(alone.wrong / 3);
+    expect(faq.wrong).toBeLessThanOrEqual(alone.wrong / 6);
     expect(faq.right).toBeGreaterThanOrEqual(alone.right - 6);
     console.log(`matcher alone: ${alone.right} right, ${alone.wrong} wrong; the FAQ: ${faq.right} right, ${faq.wrong} wrong`);
   });
