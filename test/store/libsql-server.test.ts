@@ -14,6 +14,7 @@ import { until } from "../channels/harness.ts";
 import { type FakeGraph, signature, startFakeGraph, textPayload } from "../fakes/graph.ts";
 import { type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { runTestAgent } from "../support/agent.ts";
+import { cli } from "../support/cli.ts";
 import { freePort } from "../support/ports.ts";
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -153,5 +154,25 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         store.close();
       }
     }, 60_000);
+
+    it("the operator's commands read the server: migrate, bus stats, trace; backup says to use the server's tools", async () => {
+      const db = ["--db", sqld.url];
+      expect((await cli(["migrate", ...db])).code).toBe(0);
+      for (const r of running) await r.flush(); // the trace events buffered since the last flush interval
+      const stats = await cli(["bus", "stats", ...db]);
+      expect(stats.code).toBe(0);
+      expect(stats.stdout).toMatch(/^inbound\s+orchestrator\s+0\s+0\s+0\s+-\s+0$/m);
+      expect(stats.stdout).toMatch(/^outbound\.tg\s+egress\s+0\s+0\s+0\s+-\s+0$/m);
+      const trace = await cli(["trace", "chat:tg:701", ...db]);
+      expect(trace.code).toBe(0);
+      expect(trace.stdout).toContain("last stage: sent");
+      expect(trace.stdout).toContain("tier=faq");
+      for (const stage of ["received", "stored", "claimed", "route", "reply_queued", "sent"]) {
+        expect(trace.stdout).toMatch(new RegExp(`\\s${stage}\\s`));
+      }
+      const backup = await cli(["backup", join(tmp.dir, "copy.db"), ...db]);
+      expect(backup.code).not.toBe(0);
+      expect(backup.stderr).toContain("is a libSQL server; back it up with the server's own tools");
+    });
   });
 });
