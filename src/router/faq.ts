@@ -188,7 +188,9 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
     if (dropped.some((w, k) => w + (dropped[k + 1] ?? "") === q[head])) return;
     if (content.length === 1 && dropped.some((w) => OPPOSITES.has(`${w} ${q[head]}`))) return q[head];
     const before = q[first - 1] ?? "";
-    const nounPlace = lostPronoun || DETERMINERS.has(before) || (lostContent === 1 && PREPOSITIONS.has(before));
+    // The preposition must be both questions' ("have *for students*" for "offer" only adds words).
+    const afterPreposition = lostContent === 1 && PREPOSITIONS.has(before) && !added.includes(first - 1);
+    const nounPlace = lostPronoun || DETERMINERS.has(before) || afterPreposition;
     return nounPlace && !knownWord(q[head]!, known) ? q[head] : undefined;
   };
   while (i < q.length || j < e.length) {

@@ -98,6 +98,7 @@ describe("FAQ: a swapped subject", () => {
     // Another verb that is no opposite, a noun the entry knows, and the infinitive's "to" are none of these.
     expect(swappedSubject("How do I invite an employee?", "How do I add employees?", known)).toBeNull();
     expect(swappedSubject("Is it free for my team?", "Is it free for kids?", known)).toBeNull();
+    expect(swappedSubject("What plans do you have for students?", "What plans do you offer?", known)).toBeNull();
     expect(swappedSubject("I'd like to order another card", "I would like to purchase another card", known))
       .toBeNull();
   });
