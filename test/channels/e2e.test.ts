@@ -95,11 +95,14 @@ function endToEnd(storeName: string, storeFor: StoreFor) {
     }, 60_000);
 
     afterAll(async () => {
-      for (const r of running.reverse()) await r.stop();
-      await tg.close();
-      await graph.close();
-      await store?.stop();
-      await cleanup();
+      try {
+        for (const r of running.reverse()) await r.stop();
+        await tg?.close();
+        await graph?.close();
+      } finally {
+        await store?.stop();
+        await cleanup?.();
+      }
     });
 
     /** Telegram's webhook call with one update. */
@@ -232,8 +235,16 @@ function endToEnd(storeName: string, storeFor: StoreFor) {
         expect(trace.code).toBe(0);
         expect(trace.stdout).toContain("last stage: sent");
         expect(trace.stdout).toContain("tier=faq");
-        for (const stage of ["received", "stored", "claimed", "route", "reply_queued", "sent"]) {
-          expect(trace.stdout).toMatch(new RegExp(`\\s${stage}\\s`));
+        const stages = [
+          ["tg", "received"],
+          ["tg", "stored"],
+          ["orchestrator", "claimed"],
+          ["orchestrator", "route"],
+          ["orchestrator", "reply_queued"],
+          ["tg", "sent"],
+        ];
+        for (const [agent, stage] of stages) {
+          expect(trace.stdout).toMatch(new RegExp(`\\s${agent}\\s+${stage}\\s`));
         }
       });
     });

@@ -94,7 +94,12 @@ describe("FAQ: a swapped subject", () => {
     const known = new Set(["employe", "kid", "team"]);
     expect(swappedSubject("How do I remove an employee?", "How do I add employees?", known)).toBe("remov");
     expect(swappedSubject("How do I add an employee?", "How do I remove employees?", known)).toBe("add");
+    expect(swappedSubject("how do I remove a new employee", "How do I add employees?", known)).toBe("remov");
+    expect(swappedSubject("Adding employees", "Removing employees", known)).toBe("ad"); // "added" and "adding" stem so
     expect(swappedSubject("Is it free for pensioners?", "Is it free for kids?", known)).toBe("pensioner");
+    expect(swappedSubject("Is it free for all pensioners?", "Is it free for kids?", known)).toBe("pensioner");
+    // The opposite the entry itself speaks of: "When are you open?" answered "… Closed on Sundays".
+    expect(swappedSubject("When are you closed?", "When are you open?", new Set(["clos", "sunday"]))).toBeNull();
     // Another verb that is no opposite, a noun the entry knows, and the infinitive's "to" are none of these.
     expect(swappedSubject("How do I invite an employee?", "How do I add employees?", known)).toBeNull();
     expect(swappedSubject("Is it free for my team?", "Is it free for kids?", known)).toBeNull();

@@ -13,10 +13,15 @@ import { tempDir } from "../support/tmp.ts";
 describe.runIf(runSqldTests)("libSQL server", () => {
   runBusContract("libsql server", async ({ now, random }) => {
     const sqld = await startSqld();
-    const store = await openStore({ url: sqld.url });
-    await migrate(store.client);
-    const bus = createSqliteBus(store, { now, random, wake: { pollMinMs: 2, pollMaxMs: 10 } });
-    return { bus, cleanup: async () => (store.close(), await sqld.stop()) };
+    try {
+      const store = await openStore({ url: sqld.url });
+      await migrate(store.client);
+      const bus = createSqliteBus(store, { now, random, wake: { pollMinMs: 2, pollMaxMs: 10 } });
+      return { bus, cleanup: async () => (store.close(), await sqld.stop()) };
+    } catch (err) {
+      await sqld.stop();
+      throw err;
+    }
   });
 
   describe("store", () => {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
@@ -29,35 +29,46 @@ export interface Sqld {
   stop(): Promise<void>;
 }
 
-/** Spawns sqld on 127.0.0.1 and resolves once `/health` answers 200. */
+/**
+ * Spawns sqld on 127.0.0.1 and resolves once it answers as itself (`/version`; another server may have taken the port
+ * picked a moment before, and then sqld exits and is started again on another).
+ */
 export async function startSqld(readyTimeoutMs = 20_000): Promise<Sqld> {
   if (!sqldAvailable()) throw new Error(`sqld is not installed at ${SQLD_PATH}: run \`bash scripts/sqld/install.sh\``);
-  const tmp = await tempDir("aideazz-sqld-");
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    SQLD_PATH,
-    ["--db-path", join(tmp.dir, "data.sqld"), "--http-listen-addr", `127.0.0.1:${port}`, "--no-welcome"],
-    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "error" } },
-  );
+  const deadline = Date.now() + readyTimeoutMs;
   let output = "";
-  child.stderr!.on("data", (chunk: Buffer) => void (output = (output + chunk.toString("utf8")).slice(-4_000)));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  // Killed outright: its database is thrown away, and a graceful stop waits for idle keep-alive connections (Deno's
-  // fetch keeps them).
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGKILL");
-      await exited;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const tmp = await tempDir("aideazz-sqld-");
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const child = spawn(
+      SQLD_PATH,
+      ["--db-path", join(tmp.dir, "data.sqld"), "--http-listen-addr", `127.0.0.1:${port}`, "--no-welcome"],
+      { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "error" } },
+    );
+    output = "";
+    child.stderr.on("data", (chunk: Buffer) => void (output = (output + chunk.toString("utf8")).slice(-4_000)));
+    let ended = false;
+    const exited = new Promise<void>((resolve) => {
+      child.once("exit", () => resolve(void (ended = true)));
+      child.once("error", (err) => resolve(void ((ended = true), (output += `\nspawn failed: ${err.message}`))));
+    });
+    // Killed outright: its database is thrown away, and a graceful stop waits for idle keep-alive connections (Deno's
+    // fetch keeps them).
+    const stop = async () => {
+      if (!ended) {
+        child.kill("SIGKILL");
+        await exited;
+      }
+      await tmp.cleanup();
+    };
+    while (!ended && Date.now() < deadline) {
+      const version = await fetch(`${url}/version`).then((r) => r.text(), () => "");
+      if (version.startsWith("sqld ") && !ended) return { url, stop };
+      await new Promise((r) => setTimeout(r, 20));
     }
-    await tmp.cleanup();
-  };
-  for (const deadline = Date.now() + readyTimeoutMs; Date.now() < deadline;) {
-    if (child.exitCode !== null) break;
-    const status = await fetch(`${url}/health`).then((r) => (r.body?.cancel(), r.status), () => undefined);
-    if (status === 200) return { url, stop };
-    await new Promise((r) => setTimeout(r, 20));
+    await stop();
+    if (Date.now() >= deadline) break;
   }
-  await stop();
-  throw new Error(`sqld on ${url} did not become healthy; its output ends with:\n${output}`);
+  throw new Error(`sqld did not start; its output ends with:\n${output}`);
 }
