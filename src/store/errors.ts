@@ -17,12 +17,25 @@ function codeOf(err: unknown): string | undefined {
   return e.cause === undefined ? undefined : codeOf(e.cause);
 }
 
+/**
+ * A libSQL server's answer that says "not now": an HTTP 5xx or 429 (the server, or a proxy before it, overloaded or
+ * restarting), or the connection dropped (a WebSocket or a stream closed). A 4xx such as 401 (a wrong token) is no
+ * outage: retrying does not help.
+ */
+function remoteUnavailable(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { code?: unknown; cause?: unknown };
+  if (e.code === "HRANA_WEBSOCKET_ERROR" || e.code === "HRANA_CLOSED_ERROR") return true;
+  const status = (e.cause as { status?: unknown } | undefined)?.status;
+  return e.code === "SERVER_ERROR" && typeof status === "number" && (status >= 500 || status === 429);
+}
+
 /** True when `err` says the database cannot be written now (retry later) rather than a bug in our SQL. */
 export function isStoreUnavailable(err: unknown): boolean {
   const code = codeOf(err);
   if (code !== undefined) return UNAVAILABLE.test(code);
-  // Remote libSQL: a network failure is also "unavailable".
-  return err instanceof TypeError && /fetch|network|connect/i.test(err.message);
+  // Remote libSQL: a network failure, or the server saying "not now", is also "unavailable".
+  return (err instanceof TypeError && /fetch|network|connect/i.test(err.message)) || remoteUnavailable(err);
 }
 
 /** The SQLite error code of `err`, for logs and metrics. */

@@ -1,8 +1,8 @@
-// RELIABILITY.md A4: the store cannot commit (read-only, disk full, lock held past the busy timeout) → the
-// webhook answers 503 with Retry-After and never 2xx without a committed row; after recovery the platform's
-// redelivery is stored exactly once.
+// RELIABILITY.md A4: the store cannot commit (read-only, disk full, lock held past the busy timeout, a libSQL server
+// gone) → the webhook answers 503 with Retry-After and never 2xx without a committed row; after recovery the
+// platform's redelivery is stored exactly once.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Hono } from "hono";
 import { ConnectionPool, Sqlite3Client } from "@libsql/client/sqlite3";
@@ -12,10 +12,13 @@ import { createSqliteBus } from "../../src/bus/mod.ts";
 import { loadConfig } from "../../src/config.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
+import { runTestAgent } from "../support/agent.ts";
 import { repoRoot } from "../support/cli.ts";
+import { freePort } from "../support/ports.ts";
+import { runSqldTests, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
-import { depsFor, startChannel, telegramAgentOf } from "./harness.ts";
+import { depsFor, startChannel, telegramAgentOf, until } from "./harness.ts";
 
 const TOKEN = "7111222333:AAH-fake-token-store-tests";
 const SECRET = "store_secret";
@@ -189,4 +192,60 @@ describe("store unavailable (A4)", () => {
     },
     120_000,
   );
+});
+
+// The scale-out path: the libSQL server itself goes away (a crash, a lost host) under running agents.
+describe.runIf(runSqldTests)("libSQL server down", () => {
+  it("webhooks get 503 + Retry-After while it is down; once it is back the redelivery is stored and answered once", async () => {
+    const sqld = await startSqld();
+    const fake = await startFakeTelegram({ token: TOKEN });
+    const faq = join(dir, "outage-faq.json");
+    await writeFile(faq, JSON.stringify({ entries: [{ questions: ["How do I reset my password?"], answer: "Use the link." }] }));
+    const [tgPort, orchestratorPort] = [await freePort(), await freePort()];
+    const config = loadConfig(
+      JSON.stringify({
+        store: { url: sqld.url },
+        roles: { support: { kind: "support", systemPrompt: "Be nice.", faq } },
+        agents: [
+          { name: "orchestrator", kind: "orchestrator", port: orchestratorPort },
+          { ...agent(fake.apiRoot), role: "support", port: tgPort },
+        ],
+      }),
+      secrets,
+    );
+    const running = [
+      await runTestAgent({ config, name: "tg", secrets }),
+      await runTestAgent({ config, name: "orchestrator", secrets }),
+    ];
+    const url = `http://127.0.0.1:${tgPort}`;
+    const question = (updateId: number, chatId: number) =>
+      makeUpdate(telegramFixture("text"), { updateId, chatId, text: "How do I reset my password?" });
+    try {
+      expect((await post(url, question(1, 801))).status).toBe(200);
+      await until(() => fake.sent.length === 1, 20_000, "the first answer");
+
+      await sqld.kill();
+      const down = await post(url, question(2, 802));
+      expect(down.status).toBe(503);
+      expect(down.headers.get("retry-after")).toBe("5");
+
+      await sqld.start();
+      expect(await redeliver(url, question(2, 802), 20_000)).toBe(200);
+      expect(await redeliver(url, question(2, 802), 1_000)).toBe(200); // a second redelivery: a duplicate
+      await until(() => fake.sent.length >= 2, 30_000, "the answer after the outage");
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(fake.sent.map((s) => [s.chatId, s.text])).toEqual([[801, "Use the link."], [802, "Use the link."]]);
+      const store = await openStore({ url: sqld.url });
+      try {
+        const rs = await store.client.execute("SELECT count(*) AS n FROM bus_messages WHERE topic = 'inbound'");
+        expect(Number(rs.rows[0]!["n"])).toBe(2);
+      } finally {
+        store.close();
+      }
+    } finally {
+      for (const r of running.reverse()) await r.stop();
+      await fake.close();
+      await sqld.stop();
+    }
+  }, 90_000);
 });

@@ -1,10 +1,11 @@
 // The scale-out path: the same store and bus code against a real libSQL server (sqld over HTTP) instead of a file.
 // Nothing per-connection can be set there and no file can be watched, so the bus polls; the SQL must be what the
 // server accepts. The agents on it end to end: test/channels/e2e.test.ts.
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqliteBus } from "../../src/bus/mod.ts";
-import { migrate, openStore } from "../../src/store/mod.ts";
+import { isStoreUnavailable, migrate, openStore } from "../../src/store/mod.ts";
 import { runBusContract } from "../bus/contract.ts";
 import { cli } from "../support/cli.ts";
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
@@ -56,6 +57,34 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       } finally {
         store.close();
       }
+    });
+
+    it("a server gone, or answering 5xx or 429, is unavailable (webhooks answer 503); a 4xx such as 401 is not", async () => {
+      const failure = async (url: string) => {
+        const store = await openStore({ url });
+        try {
+          return await store.durableBatch([{ sql: "SELECT 1", args: [] }]).then(() => undefined, (e: unknown) => e);
+        } finally {
+          store.close();
+        }
+      };
+      // A proxy before the server answering with the status given.
+      const answering = async (status: number) => {
+        const server = createServer((req, res) => req.resume().on("end", () => res.writeHead(status).end("no")));
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        try {
+          return await failure(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+        } finally {
+          server.close();
+        }
+      };
+      for (const status of [502, 503, 429]) expect(isStoreUnavailable(await answering(status)), String(status)).toBe(true);
+      for (const status of [401, 400]) expect(isStoreUnavailable(await answering(status)), String(status)).toBe(false);
+      const gone = await startSqld();
+      await gone.kill();
+      expect(isStoreUnavailable(await failure(gone.url))).toBe(true);
+      await gone.stop();
+      expect(await failure(sqld.url)).toBeUndefined();
     });
 
     it("`aideazz backup` refuses it and names the server's own tools", async () => {

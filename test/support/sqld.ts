@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
@@ -25,50 +25,71 @@ export const runSqldTests = sqldAvailable() || process.env.CI === "true";
 export interface Sqld {
   /** The store URL (`http://127.0.0.1:<port>`). */
   readonly url: string;
+  /** Kills the server (SIGKILL: a crash or a lost host); its database stays for `start`. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and database; resolves once it answers. */
+  start(): Promise<void>;
   /** Stops the server and removes its database. */
   stop(): Promise<void>;
 }
 
-/**
- * Spawns sqld on 127.0.0.1 and resolves once it answers as itself (`/version`; another server may have taken the port
- * picked a moment before, and then sqld exits and is started again on another).
- */
+/** One sqld process: resolves once it answers as itself, or with its output when it exited or timed out. */
+async function launch(dbPath: string, port: number, deadline: number) {
+  const child: ChildProcess = spawn(
+    SQLD_PATH,
+    ["--db-path", dbPath, "--http-listen-addr", `127.0.0.1:${port}`, "--no-welcome"],
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "error" } },
+  );
+  let output = "";
+  child.stderr!.on("data", (chunk: Buffer) => void (output = (output + chunk.toString("utf8")).slice(-4_000)));
+  let ended = false;
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve(void (ended = true)));
+    child.once("error", (err) => resolve(void ((ended = true), (output += `\nspawn failed: ${err.message}`))));
+  });
+  // Killed outright: a graceful stop waits for idle keep-alive connections (Deno's fetch keeps them).
+  const kill = async () => {
+    if (!ended) child.kill("SIGKILL");
+    await exited;
+  };
+  // Another server may have taken the port picked a moment before: only sqld's own `/version` counts.
+  while (!ended && Date.now() < deadline) {
+    const version = await fetch(`http://127.0.0.1:${port}/version`).then((r) => r.text(), () => "");
+    if (version.startsWith("sqld ") && !ended) return { kill };
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await kill();
+  return { output };
+}
+
+/** Spawns sqld on 127.0.0.1 on a new database (again on another port if the one picked was taken meanwhile). */
 export async function startSqld(readyTimeoutMs = 20_000): Promise<Sqld> {
   if (!sqldAvailable()) throw new Error(`sqld is not installed at ${SQLD_PATH}: run \`bash scripts/sqld/install.sh\``);
   const deadline = Date.now() + readyTimeoutMs;
   let output = "";
-  for (let attempt = 1; attempt <= 3; attempt++) {
+  for (let attempt = 1; attempt <= 3 && Date.now() < deadline; attempt++) {
     const tmp = await tempDir("aideazz-sqld-");
+    const dbPath = join(tmp.dir, "data.sqld");
     const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    const child = spawn(
-      SQLD_PATH,
-      ["--db-path", join(tmp.dir, "data.sqld"), "--http-listen-addr", `127.0.0.1:${port}`, "--no-welcome"],
-      { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "error" } },
-    );
-    output = "";
-    child.stderr.on("data", (chunk: Buffer) => void (output = (output + chunk.toString("utf8")).slice(-4_000)));
-    let ended = false;
-    const exited = new Promise<void>((resolve) => {
-      child.once("exit", () => resolve(void (ended = true)));
-      child.once("error", (err) => resolve(void ((ended = true), (output += `\nspawn failed: ${err.message}`))));
-    });
-    // Killed outright: its database is thrown away, and a graceful stop waits for idle keep-alive connections (Deno's
-    // fetch keeps them).
-    const stop = async () => {
-      if (!ended) {
-        child.kill("SIGKILL");
-        await exited;
-      }
+    let running = await launch(dbPath, port, deadline);
+    if (!("kill" in running)) {
+      output = running.output;
       await tmp.cleanup();
-    };
-    while (!ended && Date.now() < deadline) {
-      const version = await fetch(`${url}/version`).then((r) => r.text(), () => "");
-      if (version.startsWith("sqld ") && !ended) return { url, stop };
-      await new Promise((r) => setTimeout(r, 20));
+      continue;
     }
-    await stop();
-    if (Date.now() >= deadline) break;
+    const kill = async () => {
+      if ("kill" in running) await running.kill();
+    };
+    return {
+      url: `http://127.0.0.1:${port}`,
+      kill,
+      async start() {
+        await kill();
+        running = await launch(dbPath, port, Date.now() + readyTimeoutMs);
+        if (!("kill" in running)) throw new Error(`sqld did not start again; its output ends with:\n${running.output}`);
+      },
+      stop: async () => (await kill(), await tmp.cleanup()),
+    };
   }
   throw new Error(`sqld did not start; its output ends with:\n${output}`);
 }
