@@ -19,12 +19,13 @@ function codeOf(err: unknown): string | undefined {
 
 /**
  * A libSQL server's answer that says "not now": an HTTP 5xx or 429 (the server, or a proxy before it, overloaded or
- * restarting), or the connection dropped (a WebSocket or a stream closed). A 4xx such as 401 (a wrong token) is no
- * outage: retrying does not help.
+ * restarting), no answer within the store's timeout, or the connection dropped (a WebSocket or a stream closed). A 4xx
+ * such as 401 (a wrong token) is no outage: retrying does not help.
  */
 function remoteUnavailable(err: unknown): boolean {
   if (typeof err !== "object" || err === null) return false;
-  const e = err as { code?: unknown; cause?: unknown };
+  const e = err as { code?: unknown; cause?: unknown; name?: unknown };
+  if (e.name === "TimeoutError") return true;
   if (e.code === "HRANA_WEBSOCKET_ERROR" || e.code === "HRANA_CLOSED_ERROR") return true;
   const status = (e.cause as { status?: unknown } | undefined)?.status;
   return e.code === "SERVER_ERROR" && typeof status === "number" && (status >= 500 || status === 429);

@@ -45,7 +45,10 @@ export interface StoreOptions {
    * disk's time. What must survive a power loss (an ingress commit, RELIABILITY.md C5) uses `durableBatch`.
    */
   synchronous?: Synchronous;
-  /** Milliseconds a writer waits for the lock before SQLITE_BUSY (≥ 5 s: lock errors must not reach callers). */
+  /**
+   * Milliseconds a writer waits for the lock before SQLITE_BUSY (≥ 5 s: lock errors must not reach callers); on a
+   * libSQL server, how long a request may go unanswered before it fails as unavailable.
+   */
   busyTimeoutMs?: number;
   /** A local file's writer reports each transaction's wait for the write lock and time holding it. */
   observeLock?: WriterOptions["observe"];
@@ -325,7 +328,14 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const busyTimeoutMs = opts.busyTimeoutMs ?? 5_000;
   const path = filePathOf(opts.url);
   if (path === undefined) {
-    const client = createClient({ url: opts.url, ...(opts.authToken ? { authToken: opts.authToken } : {}) });
+    // A server that stops answering (a partition, a hung host) must not hold a webhook or a consumer forever: a request
+    // unanswered after the busy timeout fails, as a lock held that long does on a file (isStoreUnavailable).
+    const timed = (request: Request) => fetch(request, { signal: AbortSignal.timeout(busyTimeoutMs) });
+    const client = createClient({
+      url: opts.url,
+      fetch: timed,
+      ...(opts.authToken ? { authToken: opts.authToken } : {}),
+    });
     return {
       client,
       url: opts.url,

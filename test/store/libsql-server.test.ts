@@ -2,6 +2,7 @@
 // Nothing per-connection can be set there and no file can be watched, so the bus polls; the SQL must be what the
 // server accepts. The agents on it end to end: test/channels/e2e.test.ts.
 import { createServer } from "node:http";
+import { createServer as createTcpServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSqliteBus } from "../../src/bus/mod.ts";
@@ -59,7 +60,7 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       }
     });
 
-    it("a server gone, or answering 5xx or 429, is unavailable (webhooks answer 503); a 4xx such as 401 is not", async () => {
+    it("a server gone, silent, or answering 5xx or 429 is unavailable (webhooks answer 503); a 4xx such as 401 is not", async () => {
       const failure = async (url: string) => {
         const store = await openStore({ url });
         try {
@@ -80,6 +81,19 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       };
       for (const status of [502, 503, 429]) expect(isStoreUnavailable(await answering(status)), String(status)).toBe(true);
       for (const status of [401, 400]) expect(isStoreUnavailable(await answering(status)), String(status)).toBe(false);
+      // A host that takes the connection and never answers (a partition, a hung server): unavailable after the timeout.
+      const silent = createTcpServer((socket) => socket.resume());
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      try {
+        const store = await openStore({ url: `http://127.0.0.1:${(silent.address() as { port: number }).port}`, busyTimeoutMs: 300 });
+        const started = Date.now();
+        const err = await store.durableBatch([{ sql: "SELECT 1", args: [] }]).then(() => undefined, (e: unknown) => e);
+        store.close();
+        expect(isStoreUnavailable(err)).toBe(true);
+        expect(Date.now() - started).toBeLessThan(5_000);
+      } finally {
+        silent.close();
+      }
       const gone = await startSqld();
       await gone.kill();
       expect(isStoreUnavailable(await failure(gone.url))).toBe(true);
