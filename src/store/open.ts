@@ -45,11 +45,15 @@ export interface StoreOptions {
    * disk's time. What must survive a power loss (an ingress commit, RELIABILITY.md C5) uses `durableBatch`.
    */
   synchronous?: Synchronous;
-  /**
-   * Milliseconds a writer waits for the lock before SQLITE_BUSY (≥ 5 s: lock errors must not reach callers); on a
-   * libSQL server, how long a request may go unanswered before it fails as unavailable.
-   */
+  /** Milliseconds a writer waits for the lock before SQLITE_BUSY (≥ 5 s: lock errors must not reach callers). */
   busyTimeoutMs?: number;
+  /**
+   * A libSQL server over HTTP (`http(s):`, `libsql:`): how long a request may go unanswered before it fails as
+   * unavailable. Default 60 s: far above a busy server's answer (its own lock wait is 5 s), so that only a partition
+   * or a hung host reaches it — a write that was applied but whose answer never came is an unknown outcome, settled
+   * as after a crash (the send ledger). `ws(s):` URLs use the WebSocket client, which has no such timeout.
+   */
+  remoteTimeoutMs?: number;
   /** A local file's writer reports each transaction's wait for the write lock and time holding it. */
   observeLock?: WriterOptions["observe"];
   /**
@@ -329,8 +333,9 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const path = filePathOf(opts.url);
   if (path === undefined) {
     // A server that stops answering (a partition, a hung host) must not hold a webhook or a consumer forever: a request
-    // unanswered after the busy timeout fails, as a lock held that long does on a file (isStoreUnavailable).
-    const timed = (request: Request) => fetch(request, { signal: AbortSignal.timeout(busyTimeoutMs) });
+    // unanswered after `remoteTimeoutMs` fails as unavailable (isStoreUnavailable).
+    const remoteTimeoutMs = opts.remoteTimeoutMs ?? 60_000;
+    const timed = (request: Request) => fetch(request, { signal: AbortSignal.timeout(remoteTimeoutMs) });
     const client = createClient({
       url: opts.url,
       fetch: timed,

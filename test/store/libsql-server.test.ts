@@ -85,7 +85,7 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       const silent = createTcpServer((socket) => socket.resume());
       await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
       try {
-        const store = await openStore({ url: `http://127.0.0.1:${(silent.address() as { port: number }).port}`, busyTimeoutMs: 300 });
+        const store = await openStore({ url: `http://127.0.0.1:${(silent.address() as { port: number }).port}`, remoteTimeoutMs: 300 });
         const started = Date.now();
         const err = await store.durableBatch([{ sql: "SELECT 1", args: [] }]).then(() => undefined, (e: unknown) => e);
         store.close();
