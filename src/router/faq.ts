@@ -144,7 +144,7 @@ const OPPOSITES = new Set(
   `add remove|add delete|open close|start stop|enable disable|activate deactivate|lock unlock|subscribe unsubscribe|
   upgrade downgrade|increase decrease|buy sell|join leave|allow block|send receive|deposit withdraw|install uninstall|
   connect disconnect|import export`.split("|").flatMap((pair) => {
-    const forms = (v: string) => [v, `${v}s`, v.endsWith("e") ? `${v.slice(0, -1)}ing` : `${v}ing`, `${v.replace(/e$/, "")}ed`];
+    const forms = (v: string) => [v, `${v}s`, `${v.replace(/e$/, "")}ing`, `${v.replace(/e$/, "")}ed`];
     const [a, b] = pair.trim().split(" ").map((v) => new Set(forms(v).map(stem)));
     return [...a!].flatMap((x) => [...b!].flatMap((y) => [`${x} ${y}`, `${y} ${x}`]));
   }),
@@ -184,9 +184,10 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
   const swapped = () => {
     const content = added.filter((k) => !FUNCTION_WORDS.has(q[k]!));
     const lost = dropped.filter((w) => !FUNCTION_WORDS.has(w));
-    const opposite = lost.length === 1 &&
-      content.find((k) => OPPOSITES.has(`${lost[0]} ${q[k]}`) && !knownWord(q[k]!, known));
-    if (opposite !== false && opposite !== undefined) return q[opposite];
+    if (lost.length === 1) {
+      const opposite = content.find((k) => OPPOSITES.has(`${lost[0]} ${q[k]}`) && !knownWord(q[k]!, known));
+      if (opposite !== undefined) return q[opposite];
+    }
     const lostPronoun = dropped.some((w) => PRONOUNS.has(w));
     if (content.length === 0 || content.length > 2 || lost.length > 1 || (lost.length === 0 && !lostPronoun)) return;
     const first = content[0]!;

@@ -18,11 +18,12 @@ function codeOf(err: unknown): string | undefined {
 }
 
 /**
- * A libSQL server's answer that says "not now": an HTTP 5xx or 429 (the server, or a proxy before it, overloaded or
- * restarting), no answer within the store's timeout, or the connection dropped (a WebSocket or a stream closed). A 4xx
- * such as 401 (a wrong token) is no outage: retrying does not help.
+ * A libSQL server out of reach or saying "not now": a network failure, an HTTP 5xx or 429 (the server, or a proxy
+ * before it, overloaded or restarting), no answer within the store's timeout, or the connection dropped (a WebSocket
+ * or a stream closed). A 4xx such as 401 (a wrong token) is no outage: retrying does not help.
  */
 function remoteUnavailable(err: unknown): boolean {
+  if (err instanceof TypeError) return /fetch|network|connect/i.test(err.message);
   if (typeof err !== "object" || err === null) return false;
   const e = err as { code?: unknown; cause?: unknown; name?: unknown };
   if (e.name === "TimeoutError") return true;
@@ -35,8 +36,7 @@ function remoteUnavailable(err: unknown): boolean {
 export function isStoreUnavailable(err: unknown): boolean {
   const code = codeOf(err);
   if (code !== undefined) return UNAVAILABLE.test(code);
-  // Remote libSQL: a network failure, or the server saying "not now", is also "unavailable".
-  return (err instanceof TypeError && /fetch|network|connect/i.test(err.message)) || remoteUnavailable(err);
+  return remoteUnavailable(err);
 }
 
 /** The SQLite error code of `err`, for logs and metrics. */
