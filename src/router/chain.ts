@@ -34,6 +34,12 @@ import { createChainEntries } from "./providers/mod.ts";
 import { createQuota, type Quota } from "./quota.ts";
 import { retryDelay } from "./retry.ts";
 
+/**
+ * How long a provider that refused for its account's spend limit is left out (RELIABILITY D3): an operator must
+ * raise the limit, and meanwhile every turn would call it in vain and raise the alert again.
+ */
+export const SPEND_LIMIT_BLOCK_MS = 15 * 60_000;
+
 /** One provider of a chain with its guards. */
 export interface ChainEntry {
   name: string;
@@ -140,9 +146,15 @@ async function readStream(
   throw new ProviderError({ provider: provider.name, kind: "network", detail: "stream ended without its end" });
 }
 
-/** A generous input-token estimate (≈3 characters per token plus per-message overhead). */
+/**
+ * A generous input-token estimate: ≈3 ASCII characters per token, every other character (UTF-16 unit) a token of its
+ * own (CJK text is about one token a character), plus per-message overhead.
+ */
 export function estimateInputTokens(messages: readonly ChatMessage[]): number {
-  return messages.reduce((n, m) => n + Math.ceil(m.content.length / 3) + 4, 0);
+  return messages.reduce((n, m) => {
+    const other = m.content.replace(/[\x00-\x7f]+/g, "").length;
+    return n + Math.ceil((m.content.length - other) / 3) + other + 4;
+  }, 0);
 }
 
 interface State {
@@ -223,16 +235,17 @@ export async function walkChain(
       const failedAt = deps.now();
       if (err.tripsBreaker) permit.failure();
       else permit.release();
-      // A timeout: the provider may have generated (and billed) before we hung up. An empty answer was billed what
-      // it reported (its reservation when it reported nothing).
+      // Billed, as far as we can tell, when the provider may have generated before the failure: a timeout (before we
+      // hung up), or any failure after it accepted the call (a stream or body cut after its 2xx). An empty answer
+      // was billed what it reported. Charged as reserved: the most the call could cost.
       const reported = emptyUsage && emptyUsage.inputTokens + emptyUsage.outputTokens > 0 ? emptyUsage : undefined;
-      const billed = err.kind === "timeout" || err.kind === "empty";
+      const billed = err.kind === "timeout" || err.kind === "empty" || (err.status >= 200 && err.status < 300);
       await deps.budget.settle(reservation, reported ?? (billed ? "reserved" : "none"));
       await deps.quota.settle(e.name, e.model, {
         takenTokens: quotaTokens,
         usedTokens: reported ? reported.inputTokens + reported.outputTokens : billed ? quotaTokens : 0,
         rateLimit: err.rateLimit,
-        blockForMs: err.kind === "rate_limit" ? err.retryAfterMs : undefined,
+        blockForMs: err.kind === "rate_limit" ? err.retryAfterMs : err.kind === "spend_limit" ? SPEND_LIMIT_BLOCK_MS : undefined,
       });
       if (err.needsOperator) {
         deps.log?.error("model provider needs an operator", {
@@ -267,7 +280,8 @@ export async function walkChain(
     permit.success();
     const usage = response.usage;
     const reported = usage.inputTokens + usage.outputTokens;
-    const costUsd = await deps.budget.settle(reservation, usage);
+    // An answer that reports no usage (a server ignoring `include_usage`) is charged its reservation.
+    const costUsd = await deps.budget.settle(reservation, reported > 0 ? usage : "reserved");
     await deps.quota.settle(e.name, e.model, {
       takenTokens: quotaTokens,
       usedTokens: reported > 0 ? reported : inputTokens + Math.ceil(response.text.length / 3),

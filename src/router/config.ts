@@ -147,12 +147,21 @@ export const routerSchema = z.strictObject({
     if (chain) checkChain(chain, ["tiers", tier]);
   }
   for (const [name, p] of Object.entries(router.providers)) {
-    if (p.kind === "anthropic" && !(p.model in (router.budget?.prices ?? {}))) {
+    if (p.kind !== "anthropic") continue;
+    const price = router.budget?.prices[p.model];
+    if (!price) {
       ctx.addIssue({
         code: "custom",
         path: ["providers", name, "model"],
         message:
           `no price for model "${p.model}"; add it under router.budget.prices so spend can be computed`,
+      });
+    } else if (price.inputUsdPerMTok <= 0 && price.outputUsdPerMTok <= 0) {
+      // A model priced $0 is free to the budget: its calls would never count against the caps.
+      ctx.addIssue({
+        code: "custom",
+        path: ["budget", "prices", p.model],
+        message: `Claude bills every call; give "${p.model}" its price per million input and output tokens`,
       });
     }
   }

@@ -58,6 +58,11 @@ function cost(d: QuotaDim): string {
   return d === "rpm" || d === "rpd" ? "1" : `min(:tokens, ${d}_limit)`;
 }
 
+/** What settling gives back: the tokens the take took from the bucket (at most its limit) less those used. */
+function adjust(d: QuotaDim): string {
+  return d === "rpm" || d === "rpd" ? "0" : `(min(:taken, ${d}_limit) - :used)`;
+}
+
 const TAKE_SQL = `UPDATE router_quota SET
   ${
   DIMS.map((d) => `${d}_avail = CASE WHEN ${d}_limit IS NULL THEN NULL ELSE ${refill(d)} - ${cost(d)} END`)
@@ -81,7 +86,7 @@ const SETTLE_SQL = `UPDATE router_quota SET
   ${d}_avail = CASE WHEN (${newLimit}) IS NULL THEN NULL
     WHEN :${d}_hrem IS NOT NULL THEN min(${newLimit}, :${d}_hrem)
     WHEN ${d}_limit IS NULL THEN ${newLimit}
-    ELSE min(${newLimit}, ${refill(d)} + :${d}_adj) END`;
+    ELSE min(${newLimit}, ${refill(d)} + ${adjust(d)}) END`;
   }).join(",\n  ")
 },
   updated_at = max(updated_at, :now),
@@ -209,6 +214,8 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
         model,
         now: t,
         blocked_until: s.blockForMs ? t + s.blockForMs : 0,
+        taken: s.takenTokens,
+        used: s.usedTokens,
       };
       const reported = new Map<QuotaDim, RateLimitInfo["windows"][number]>();
       for (const w of s.rateLimit?.windows ?? []) {
@@ -220,7 +227,6 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
         const w = reported.get(d);
         args[`${d}_hlim`] = w?.limit ?? null;
         args[`${d}_hrem`] = w?.remaining ?? null;
-        args[`${d}_adj`] = d === "tpm" || d === "tpd" ? s.takenTokens - s.usedTokens : 0;
         // An exhausted window with a known reset: nothing passes before it, whatever the bucket's refill says.
         if (w?.remaining === 0 && w.resetAt !== undefined) blockedUntil = Math.max(blockedUntil, w.resetAt);
       }

@@ -81,16 +81,40 @@ describe("abuse limits (F3)", () => {
     expect(vs.filter((v) => !v.ok && v.notify).length).toBe(2);
   });
 
-  it("the daily token budget refuses once spent, and opens again the next UTC day", async () => {
+  it("the daily token budget refuses a model call once spent, and opens again the next UTC day", async () => {
     const { l, at } = limits({ dailyTokens: 1_000 });
     at(3_600_000);
     expect(await l.admit("wa:9")).toEqual({ ok: true });
-    await l.spend("wa:9", 600);
-    expect(await l.admit("wa:9")).toEqual({ ok: true });
-    await l.spend("wa:9", 400);
-    expect(await l.admit("wa:9")).toEqual({ ok: false, reason: "tokens", notify: true });
-    expect(await l.admit("wa:8")).toEqual({ ok: true }); // per user
+    const first = await l.hold("wa:9", 900);
+    expect(first.ok).toBe(true);
+    if (first.ok) await l.settle(first.hold, 600); // what the call used replaces the hold
+    const second = await l.hold("wa:9", 900);
+    if (second.ok) await l.settle(second.hold, 400);
+    expect(await l.hold("wa:9", 900)).toEqual({ ok: false, reason: "tokens", notify: true });
+    expect(await l.hold("wa:9", 900)).toEqual({ ok: false, reason: "tokens", notify: false });
+    expect(await l.admit("wa:9")).toEqual({ ok: true }); // the rate limit is another matter
+    expect((await l.hold("wa:8", 900)).ok).toBe(true); // per user
     at(24 * 3_600_000 + 60_000);
-    expect(await l.admit("wa:9")).toEqual({ ok: true });
+    expect((await l.hold("wa:9", 900)).ok).toBe(true);
+  });
+
+  it("a user's model calls at once (several chats) cannot all pass: each holds its tokens before it starts", async () => {
+    const { l } = limits({ dailyTokens: 5_000 });
+    await l.spend("tg:1", 4_990);
+    const holds = await Promise.all(Array.from({ length: 10 }, () => l.hold("tg:1", 2_500)));
+    expect(holds.filter((h) => h.ok)).toHaveLength(1);
+    for (const h of holds) if (h.ok) await l.settle(h.hold, 2_300);
+    expect(await l.hold("tg:1", 1)).toMatchObject({ ok: false, reason: "tokens" });
+    const row = (await store.client.execute("SELECT tokens FROM user_tokens WHERE user_key = 'tg:1'")).rows[0];
+    expect(Number(row?.["tokens"])).toBe(4_990 + 2_300);
+  });
+
+  it("a failed call's hold is given back", async () => {
+    const { l } = limits({ dailyTokens: 1_000 });
+    const h = await l.hold("tg:2", 800);
+    if (h.ok) await l.settle(h.hold, 0);
+    expect((await l.hold("tg:2", 800)).ok).toBe(true);
+    expect((await l.hold("tg:2", 800)).ok).toBe(true); // 800 < 1,000 held: the call crossing the budget passes
+    expect((await l.hold("tg:2", 800)).ok).toBe(false);
   });
 });

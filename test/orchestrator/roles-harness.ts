@@ -49,8 +49,8 @@ export interface RolesHarness {
 
 export interface RolesHarnessOptions {
   roles: Record<string, Record<string, unknown>>;
-  /** User-facing web chat agents: name → role. */
-  channels: Record<string, string>;
+  /** User-facing web chat agents: name → role (undefined: an agent configured without one). */
+  channels: Record<string, string | undefined>;
   cache?: Record<string, unknown>;
   conversation?: Record<string, unknown>;
   /** No model provider at all (FAQ and cache only). */

@@ -53,6 +53,16 @@ describe("quota", () => {
     expect((await q.take("groq", "llama", 800)).ok).toBe(true);
   });
 
+  it("gives back no more than it took: a request estimated over the bucket's limit took only the limit", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("p", "m", { tokensPerMinute: 6_000 });
+    expect((await q.take("p", "m", 10_000)).ok).toBe(true);
+    await q.settle("p", "m", { takenTokens: 10_000, usedTokens: 3_000 });
+    expect(await q.canUse("p", "m", 5_000)).toMatchObject({ ok: false, reason: "tpm" }); // 3,000 left, not 6,000
+    expect((await q.canUse("p", "m", 3_000)).ok).toBe(true);
+  });
+
   it("corrects from the provider's headers: remaining replaces the estimate, a learned limit applies", async () => {
     const clock = fakeClock();
     const q = createQuota({ client: ts.store.client, now: clock.now });

@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log.ts";
 import { AllProvidersFailedError } from "../../src/router/errors.ts";
+import { SPEND_LIMIT_BLOCK_MS } from "../../src/router/chain.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "../fakes/anthropic.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
 import { ask, harness } from "./providers/router-harness.ts";
@@ -141,8 +142,8 @@ describe("D3: 400/401/403 and spend-limit errors", () => {
       { kind: "unauthorized" },
       { kind: "error", status: 403, type: "permission_error" },
       { kind: "error", status: 400, type: "invalid_request_error", message: "prompt is too long" },
-      { kind: "spend_limit" },
       { kind: "unauthorized" },
+      { kind: "spend_limit" },
     ] as const;
     for (const [i, mode] of modes.entries()) {
       claude.script(mode);
@@ -151,9 +152,13 @@ describe("D3: 400/401/403 and spend-limit errors", () => {
       expect(claude.requests).toHaveLength(i + 1); // exactly one attempt, no retry
       expect(decision.attempts[0]).toMatchObject({ provider: "claude", outcome: "error" });
     }
-    expect(decision0Kinds(h.log.lines)).toEqual(["auth", "auth", "bad_request", "spend_limit", "auth"]);
+    expect(decision0Kinds(h.log.lines)).toEqual(["auth", "auth", "bad_request", "auth", "spend_limit"]);
     expect(h.router.breakerStates()["claude"]).toBe("closed");
     claude.script({ kind: "ok" });
+    // The spend limit leaves Claude out for a while (not called, no new alert), then it is asked again.
+    expect((await h.router.route(ask())).decision.attempts[0]).toMatchObject({ provider: "claude", outcome: "skipped" });
+    expect(claude.requests).toHaveLength(modes.length);
+    clock.advance(SPEND_LIMIT_BLOCK_MS);
     expect((await h.router.route(ask())).decision.provider).toBe("claude");
   });
 });

@@ -55,7 +55,7 @@ describe("router config", () => {
     ]);
   });
 
-  it("rejects unknown fields, unknown providers in any chain, and a Claude model without a price", () => {
+  it("rejects unknown fields, unknown providers in any chain, and a Claude model without a price or priced $0", () => {
     expect(issues({ providers: { groq: { ...groq, timeout: 5 } } })).toEqual([
       expect.stringMatching(/^providers\.groq: Unrecognized key/),
     ]);
@@ -71,6 +71,11 @@ describe("router config", () => {
         budget: { prices: { "claude-haiku-4-5": { inputUsdPerMTok: 1, outputUsdPerMTok: 5 } } },
       }),
     ).toEqual([]);
+    // Priced $0, a Claude model would never count against the caps.
+    expect(issues({ providers: { claude }, budget: { prices: { "claude-haiku-4-5": { inputUsdPerMTok: 0, outputUsdPerMTok: 0 } } } }))
+      .toEqual([
+        'budget.prices.claude-haiku-4-5: Claude bills every call; give "claude-haiku-4-5" its price per million input and output tokens',
+      ]);
     expect(issues({ classify: { rules: [{ tier: "urgent" }] } })).toHaveLength(1);
     expect(issues({ budget: { lowFraction: 2 } })).toHaveLength(1);
   });

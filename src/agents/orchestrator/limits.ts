@@ -1,6 +1,7 @@
 /**
- * Per-user abuse limits (RELIABILITY.md F3), checked before any model call: messages per sliding minute (past
- * the limit one notice a minute, then silence) and model tokens per UTC day.
+ * Per-user abuse limits (RELIABILITY.md F3): messages per sliding minute, counted for every message before it is
+ * answered (past the limit one notice a minute, then silence), and model tokens per UTC day, held before each
+ * model call.
  *
  * The minute slides: a message is counted against this clock minute's messages plus the previous minute's,
  * weighted by how much of the previous minute is still inside the last 60 s. Fixed windows would let a flood
@@ -8,16 +9,32 @@
  * next). Refused messages count too, so a user who keeps flooding stays refused. One rate row per user (one
  * statement for the messages counted in one tick) and one token row per user and UTC day.
  *
+ * A model call holds its most tokens (estimated input + reply limit) on the day's row before it starts, by one
+ * conditional upsert, and the hold is replaced by what it used after: a user's turns in several chats at once
+ * cannot all pass a check of what earlier turns spent. The call that crosses the budget is let through; the next
+ * is refused. A process killed mid-call leaves its hold counted (for that day only).
+ *
  * @module
  */
 import { batchCalls, type Client, jsonRowsSql, parseJsonRows } from "../../store/mod.ts";
 
 export type LimitVerdict = { ok: true } | { ok: false; reason: "rate" | "tokens"; notify: boolean };
 
+/** Tokens held on a user's day for a model call. */
+export interface TokenHold {
+  user: string;
+  day: string;
+  tokens: number;
+}
+
 export interface UserLimits {
   /** Counts one message of `user` and says whether it may be answered. */
   admit(user: string): Promise<LimitVerdict>;
-  /** Adds model tokens spent on `user` today. */
+  /** Holds `tokens` for a model call; refused when the user's tokens today have reached the budget. */
+  hold(user: string, tokens: number): Promise<{ ok: true; hold: TokenHold } | Exclude<LimitVerdict, { ok: true }>>;
+  /** Replaces a hold by the tokens the call used (0 when it failed: our failures do not use up the user's budget). */
+  settle(hold: TokenHold, used: number): Promise<void>;
+  /** Adds model tokens spent on `user` today (calls made without a hold: a role's follow-up calls). */
   spend(user: string, tokens: number): Promise<void>;
 }
 
@@ -38,12 +55,11 @@ const COUNT = `INSERT INTO user_rate (user_key, minute, count, prev_count)
     prev_count = CASE minute WHEN ?2 THEN prev_count WHEN ?2 - 1 THEN count ELSE 0 END,
     count = CASE minute WHEN ?2 THEN count + excluded.count ELSE excluded.count END,
     minute = ?2`;
-/** After COUNT, with ?2 (unused) and ?3 today: each user's count, previous count and tokens today (one row of JSON). */
+/** After COUNT: each user's count and previous count (one row of JSON). */
 const COUNTED = jsonRowsSql(
-  `SELECT r.user_key, r.count, r.prev_count,
-    coalesce((SELECT tokens FROM user_tokens AS t WHERE t.user_key = r.user_key AND day = ?3), 0) AS tokens
+  `SELECT r.user_key, r.count, r.prev_count
   FROM json_each(?1) AS j CROSS JOIN user_rate AS r ON r.user_key = j.value ->> 0`,
-  ["user_key", "count", "prev_count", "tokens"],
+  ["user_key", "count", "prev_count"],
 );
 
 /** Claims the minute's one notice: ?1 user, ?2 now. */
@@ -52,12 +68,19 @@ const NOTIFY = `UPDATE user_rate SET notified_at = ?2 WHERE user_key = ?1 AND no
 const SPEND = `INSERT INTO user_tokens (user_key, day, tokens) VALUES (?1, ?2, ?3)
   ON CONFLICT (user_key, day) DO UPDATE SET tokens = tokens + excluded.tokens`;
 
+/** ?1 user, ?2 day, ?3 tokens, ?4 the budget: adds the hold unless the day's tokens have reached the budget. */
+const HOLD = `INSERT INTO user_tokens (user_key, day, tokens) VALUES (?1, ?2, ?3)
+  ON CONFLICT (user_key, day) DO UPDATE SET tokens = tokens + excluded.tokens WHERE tokens < ?4
+  RETURNING tokens`;
+
+/** ?1 user, ?2 day, ?3 used less held. */
+const SETTLE = "UPDATE user_tokens SET tokens = max(0, tokens + ?3) WHERE user_key = ?1 AND day = ?2";
+
 interface Counted {
   at: number;
-  /** The message's place in its user's count of this minute; the previous minute's count; today's tokens. */
+  /** The message's place in its user's count of this minute; the previous minute's count. */
   count: number;
   prevCount: number;
-  tokens: number;
 }
 
 export function createUserLimits(opts: UserLimitsOptions): UserLimits {
@@ -68,32 +91,42 @@ export function createUserLimits(opts: UserLimitsOptions): UserLimits {
     const n = new Map<string, number>();
     for (const u of users) n.set(u, (n.get(u) ?? 0) + 1);
     const at = now();
-    const args = [JSON.stringify([...n]), Math.floor(at / MINUTE_MS), dayOf(at)];
-    const [, counted] = await client.batch([{ sql: COUNT, args: args.slice(0, 2) }, { sql: COUNTED, args }], "write");
-    const rows = new Map(parseJsonRows<[string, number, number, number]>(counted!.rows).map((r) => [r[0], r]));
+    const args = [JSON.stringify([...n]), Math.floor(at / MINUTE_MS)];
+    const [, counted] = await client.batch([{ sql: COUNT, args }, { sql: COUNTED, args: args.slice(0, 1) }], "write");
+    const rows = new Map(parseJsonRows<[string, number, number]>(counted!.rows).map((r) => [r[0], r]));
     // A user's messages of this batch were counted together: the last of them has the count COUNTED reads.
     const left = new Map(n);
     return users.map((u) => {
-      const [, total, prevCount, tokens] = rows.get(u)!;
+      const [, total, prevCount] = rows.get(u)!;
       const after = left.get(u)! - 1;
       left.set(u, after);
-      return { at, count: total - after, prevCount, tokens };
+      return { at, count: total - after, prevCount };
     });
   }
   // The messages counted in one tick (the turns a consumer round starts together) share one statement.
   const count = batchCalls(countAll);
 
+  /** The minute's one notice: true for the first refusal of `user` in 60 s. */
+  const claimNotice = async (user: string, at: number) =>
+    (await client.execute({ sql: NOTIFY, args: [user, at] })).rowsAffected === 1;
+
   return {
     async admit(user) {
       const row = await count(user);
-      const { at } = row;
-      const stillInWindow = 1 - (at % MINUTE_MS) / MINUTE_MS;
-      const lastMinute = row.count + row.prevCount * stillInWindow;
-      const overRate = lastMinute > opts.perMinute;
-      const overTokens = row.tokens >= opts.dailyTokens;
-      if (!overRate && !overTokens) return { ok: true };
-      const claimed = await client.execute({ sql: NOTIFY, args: [user, at] });
-      return { ok: false, reason: overRate ? "rate" : "tokens", notify: claimed.rowsAffected === 1 };
+      const stillInWindow = 1 - (row.at % MINUTE_MS) / MINUTE_MS;
+      if (row.count + row.prevCount * stillInWindow <= opts.perMinute) return { ok: true };
+      return { ok: false, reason: "rate", notify: await claimNotice(user, row.at) };
+    },
+    async hold(user, tokens) {
+      const at = now();
+      const day = dayOf(at);
+      const rs = await client.execute({ sql: HOLD, args: [user, day, tokens, opts.dailyTokens] });
+      if (rs.rows.length > 0) return { ok: true, hold: { user, day, tokens } };
+      return { ok: false, reason: "tokens", notify: await claimNotice(user, at) };
+    },
+    async settle(hold, used) {
+      if (used === hold.tokens) return;
+      await client.execute({ sql: SETTLE, args: [hold.user, hold.day, used - hold.tokens] });
     },
     async spend(user, tokens) {
       if (tokens <= 0) return;

@@ -16,13 +16,13 @@
  */
 import { chatKey, type InboundMessage, inboundMessageSchema, outboundTopic, type OutboundReply } from "../../bus/envelopes.ts";
 import type { Bus, Delivery, Handler, Json } from "../../bus/mod.ts";
-import type { Config } from "../../config.ts";
+import { builtInDefaultRole, type Config, DEFAULT_ROLE_NAME } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { M } from "../../metrics/names.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import type { CacheHit, ResponseCache } from "../../router/cache.ts";
 import { answersAgree, cacheScope } from "../../router/cache.ts";
-import type { AttemptRecord, ModelRouter } from "../../router/chain.ts";
+import { type AttemptRecord, estimateInputTokens, type ModelRouter } from "../../router/chain.ts";
 import { createBulkhead } from "../../router/providers/bulkhead.ts";
 import type { ChatMessage } from "../../router/providers/types.ts";
 import { AllProvidersFailedError } from "../../router/errors.ts";
@@ -100,8 +100,6 @@ interface RoleView {
   greeting: string;
 }
 
-const DEFAULT_ROLE: RoleView = { name: "default", systemPrompt: "You are a helpful, concise assistant.", greeting: "Hi! How can I help?" };
-
 type Source = "command" | "limit" | "faq" | "cache" | "model" | "small-talk" | "none";
 
 interface Answer {
@@ -127,10 +125,9 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   const modelTurns = createBulkhead(MODEL_TURNS, Number.MAX_SAFE_INTEGER);
 
   const roleOf = (channelAgent: string): RoleView => {
-    const agent = config.agents.find((a) => a.name === channelAgent);
-    const role = agent?.role === undefined ? undefined : config.roles[agent.role];
-    if (!agent?.role || !role) return DEFAULT_ROLE;
-    return { name: agent.role, systemPrompt: deps.roles?.systemPrompt(agent.role) ?? role.systemPrompt, greeting: role.greeting };
+    const name = config.agents.find((a) => a.name === channelAgent)?.role ?? DEFAULT_ROLE_NAME;
+    const role = config.roles[name] ?? builtInDefaultRole;
+    return { name, systemPrompt: deps.roles?.systemPrompt(name) ?? role.systemPrompt, greeting: role.greeting };
   };
 
   /**
@@ -241,21 +238,31 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     return handed;
   }
 
-  async function answerText(t: TurnScope, role: RoleView): Promise<Answer> {
-    const { turnMsg: msg, delivery } = t;
-    if (msg.text.length > conv.maxInputChars) {
-      return { text: conv.tooLongText, kind: "notice", source: "limit", tier: "limit", reason: "too long", remember: false };
-    }
-    // Every message of a burst counts against the user's limits, once: a retried turn (providers failed) was
-    // admitted on its first attempt, and our failures must not use up the user's quota.
+  /** The answer to a message over a limit: the minute's one notice, or nothing. */
+  const limitNotice = (refused: Exclude<LimitVerdict, { ok: true }>): Answer => {
+    const text = refused.notify ? conv.rateLimitedText : "";
+    return { text, kind: "notice", source: "limit", tier: "limit", reason: `over ${refused.reason} limit`, remember: false };
+  };
+
+  /**
+   * Counts the message against its user's rate limit before anything answers it (commands, notices and too-long
+   * messages are replies too); the notice when over it. Every message of a burst counts, once: a retried turn
+   * (providers failed) was admitted on its first attempt, and our failures must not use up the user's quota.
+   */
+  async function overRate(t: TurnScope): Promise<Answer | undefined> {
+    const { msg, delivery } = t;
     let refused: Exclude<LimitVerdict, { ok: true }> | undefined;
     for (let i = 0; delivery.attempt === 1 && i <= t.burst.length; i++) {
       const verdict = await deps.limits.admit(`${msg.channel}:${msg.userId}`);
       if (!verdict.ok) refused = { ...verdict, notify: verdict.notify || (refused?.notify ?? false) };
     }
-    if (refused) {
-      const text = refused.notify ? conv.rateLimitedText : "";
-      return { text, kind: "notice", source: "limit", tier: "limit", reason: `over ${refused.reason} limit`, remember: false };
+    return refused && limitNotice(refused);
+  }
+
+  async function answerText(t: TurnScope, role: RoleView): Promise<Answer> {
+    const { turnMsg: msg, delivery } = t;
+    if (msg.text.length > conv.maxInputChars) {
+      return { text: conv.tooLongText, kind: "notice", source: "limit", tier: "limit", reason: "too long", remember: false };
     }
     const faqs = deps.faqs.get(role.name);
     const parts = faqs && t.burst.length > 0 ? burstFaq(faqs, [t.msg.text, ...t.burst.map((r) => r.text)]) : undefined;
@@ -312,8 +319,14 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       stage: history.length === 0 ? "first" : "ongoing",
       ...(await deps.roles?.turnFacts(role.name, chat)), // roles: a lead's stage and qualification
     };
+    const user = `${msg.channel}:${msg.userId}`;
+    const held = await deps.limits.hold(user, estimateInputTokens(messages) + conv.maxReplyTokens);
+    if (!held.ok) return limitNotice(held);
     const release = await modelTurns.acquire(MODEL_TURN_WAIT_MS, delivery.signal);
-    if (!release) throw new Error(`no model slot free within ${MODEL_TURN_WAIT_MS} ms (${MODEL_TURNS} model turns in flight)`);
+    if (!release) {
+      await deps.limits.settle(held.hold, 0);
+      throw new Error(`no model slot free within ${MODEL_TURN_WAIT_MS} ms (${MODEL_TURNS} model turns in flight)`);
+    }
     // The router times its attempts from its own start: their trace events are placed from here.
     const routed = now();
     const { response, decision } = await callModel({
@@ -330,18 +343,19 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       tracer,
       log,
       now,
-    }).catch((err) => {
+    }).catch(async (err) => {
       if (err instanceof AllProvidersFailedError) {
         recordAttempts(err.attempts, delivery.traceId, routed);
         recorded.add(err);
       }
+      await deps.limits.settle(held.hold, 0);
       throw err;
     }).finally(release);
     tracer.event(delivery.traceId, "route", { tier: decision.tier, provider: decision.provider, reason: decision.reason });
     recordAttempts(decision.attempts, delivery.traceId, routed);
     for (const a of decision.attempts) if (a.outcome === "ok") latency.observe(a.provider, a.latencyMs);
     const tokens = decision.tokens.inputTokens + decision.tokens.outputTokens;
-    await deps.limits.spend(`${msg.channel}:${msg.userId}`, tokens);
+    await deps.limits.settle(held.hold, tokens);
     metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "input" }, decision.tokens.inputTokens);
     metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "output" }, decision.tokens.outputTokens);
     if (decision.costUsd > 0) metrics.inc(M.cost, { provider: decision.provider, model: decision.model }, decision.costUsd);
@@ -434,11 +448,11 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const role = roleOf(msg.agent);
     let answer: Answer;
     try {
-      answer = msg.kind === "command"
+      answer = (await overRate(scope)) ?? (msg.kind === "command"
         ? await command(msg, role, delivery)
         : msg.kind === "unsupported"
         ? { text: conv.unsupportedText, kind: "notice", source: "command", tier: "command", reason: "unsupported", remember: false }
-        : await answerText(scope, role);
+        : await answerText(scope, role));
     } catch (err) {
       if (!(err instanceof AllProvidersFailedError)) throw err;
       // Another call (a role's review asking again) failed: its attempts are placed from the turn's start.

@@ -228,7 +228,7 @@ export function createAnthropicProvider(
           }
         }
       } catch (err) {
-        throw toTransportError(ep, err, signal);
+        throw toTransportError(ep, err, signal, res.status);
       }
       throw new ProviderError({
         provider: opts.name,

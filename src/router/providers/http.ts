@@ -17,9 +17,10 @@ export interface Endpoint {
 /**
  * Converts whatever a fetch or a body read threw. An abort whose reason is a `TimeoutError` (the router's
  * per-attempt timeout or deadline) becomes a retriable `timeout`; any other abort is the caller cancelling and is
- * rethrown as is; everything else is a `network` failure. The message never carries the URL.
+ * rethrown as is; everything else is a `network` failure. The message never carries the URL. `status`: the answer's,
+ * when the failure came while reading its body (the provider accepted the call: it may have billed it).
  */
-export function toTransportError(ep: Endpoint, err: unknown, signal: AbortSignal): unknown {
+export function toTransportError(ep: Endpoint, err: unknown, signal: AbortSignal, status = 0): unknown {
   if (err instanceof ProviderError) return err;
   if (signal.aborted) {
     const reason: unknown = signal.reason;
@@ -33,7 +34,7 @@ export function toTransportError(ep: Endpoint, err: unknown, signal: AbortSignal
     return reason;
   }
   const code = errorCode(err);
-  return new ProviderError({ provider: ep.provider, kind: "network", detail: code ?? "request failed" });
+  return new ProviderError({ provider: ep.provider, kind: "network", status, detail: code ?? "request failed" });
 }
 
 function errorCode(err: unknown): string | undefined {
@@ -72,7 +73,7 @@ export async function readJson(ep: Endpoint, res: Response, signal: AbortSignal)
   try {
     text = await res.text();
   } catch (err) {
-    throw toTransportError(ep, err, signal);
+    throw toTransportError(ep, err, signal, res.status);
   }
   try {
     return JSON.parse(text);

@@ -239,7 +239,7 @@ export function createOpenAICompatibleProvider(
           if (text) yield { type: "delta", text };
         }
       } catch (err) {
-        throw toTransportError(ep, err, signal);
+        throw toTransportError(ep, err, signal, res.status);
       }
       if (finish === undefined) {
         throw new ProviderError({

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Config } from "../../../config.ts";
+import { builtInDefaultRole, type Config, DEFAULT_ROLE_NAME } from "../../../config.ts";
 import {
   type HandoffConfig,
   type LeadsConfig,
@@ -34,7 +34,8 @@ export interface RoleSettings {
 
 export function resolveRoles(config: Config): Map<string, RoleSettings> {
   const out = new Map<string, RoleSettings>();
-  for (const [name, role] of Object.entries(config.roles)) {
+  // The built-in default role too: an agent without a role gets the same reply checks (F2).
+  for (const [name, role] of Object.entries({ [DEFAULT_ROLE_NAME]: builtInDefaultRole, ...config.roles })) {
     const catalogue = role.catalogue ?? [];
     out.set(name, {
       name,
