@@ -24,6 +24,11 @@ export interface AgentDeps {
   version: string;
   /** Configured secret values by environment variable name (only the ones this agent references). */
   secrets: Readonly<Record<string, string>>;
+  /**
+   * Removes those secrets from a text by value (src/redact.ts), as the logger does: applied to what is
+   * stored or served from a platform's error, as a proxy or a self-hosted Bot API may echo the token in it.
+   */
+  redact: (text: string) => string;
 }
 
 export interface CheckResult {

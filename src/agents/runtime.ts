@@ -103,12 +103,8 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   });
   let instance: AgentInstance;
   const retention = retentionOf(opts.config.metrics, opts.config.conversation.retentionDays);
-  const tracer = createTracer({
-    agent: agent.name,
-    now,
-    metrics,
-    redact: createRedactor(Object.values(opts.secrets)),
-  });
+  const redact = createRedactor(Object.values(opts.secrets));
+  const tracer = createTracer({ agent: agent.name, now, metrics, redact });
   const sampleProcess = createProcessSampler({ metrics, rssBytes: opts.rssBytes, now, startedAt });
   // This process's metrics and trace events, written each interval in batched transactions, and trace events
   // also whenever 400 are waiting (started with the server).
@@ -153,6 +149,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
       fetch: opts.fetch,
       version: opts.version,
       secrets: opts.secrets,
+      redact,
     };
     // deno-lint-ignore no-explicit-any -- the registry pairs each kind with its own config type
     instance = await opts.definition.create(deps, agent as any);
@@ -191,7 +188,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
       db,
       checks,
     };
-    return c.json(body, ok ? 200 : 503);
+    // Redacted as a log line is: a check may quote a platform's error (the poller's getUpdates), and a
+    // proxy or a self-hosted Bot API may echo the token in it.
+    return c.body(redact(JSON.stringify(body)), ok ? 200 : 503, { "content-type": "application/json" });
   });
   app.get("/metrics", (c) => {
     sampleProcess();

@@ -74,6 +74,8 @@ export interface SendLedgerOptions {
   now?: () => number;
   /** How long an intent without outcome counts as "pending" before it is "unknown". Default 60 s. */
   staleMs?: number;
+  /** Applied to error text before it is stored as `last_error` (a platform may echo a secret in it). */
+  redact?: (text: string) => string;
 }
 
 /** ?4: take over an unknown intent — 0 never, 1 a partial's only, 2 always. */
@@ -105,6 +107,7 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
   const { client } = store;
   const now = opts.now ?? Date.now;
   const staleMs = opts.staleMs ?? 60_000;
+  const redact = opts.redact ?? ((t: string) => t);
   return {
     async begin(replyKey, fence, beginOpts = {}) {
       const takeOver = beginOpts.resendUnknown === "partial" ? 1 : beginOpts.resendUnknown ? 2 : 0;
@@ -131,7 +134,7 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
       else await client.batch([...alongside, sent], "write");
     },
     async recordFailed(replyKey, fence, error) {
-      await client.execute({ sql: FAILED, args: [replyKey, error.slice(0, 2_000), now(), fence] });
+      await client.execute({ sql: FAILED, args: [replyKey, redact(error).slice(0, 2_000), now(), fence] });
     },
     async wasSent(replyKey) {
       const rs = await client.execute({ sql: READ, args: [replyKey] });

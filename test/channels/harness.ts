@@ -13,6 +13,7 @@ import { createMetrics } from "../../src/metrics/registry.ts";
 import type { Store } from "../../src/store/mod.ts";
 import { createTracer } from "../../src/trace/mod.ts";
 import { createLogger } from "../../src/log.ts";
+import { createRedactor } from "../../src/redact.ts";
 import { freePort } from "../support/ports.ts";
 import { runTestAgent } from "../support/agent.ts";
 
@@ -141,6 +142,7 @@ export function depsFor(
     fetch: globalThis.fetch.bind(globalThis),
     version: "test",
     secrets,
+    redact: createRedactor(Object.values(secrets)),
   };
 }
 

@@ -1,5 +1,7 @@
 // Telegram egress: plain text with link previews off, splitting, the send ledger, 429 retry_after, 403 blocked,
 // per-chat order (A7, the channel's part), pacing and the typing indicator — real agent, fake Bot API.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { createSendLedger } from "../../src/bus/mod.ts";
@@ -193,6 +195,33 @@ describe("telegram egress", () => {
     );
     await publish(reply("25", "welcome back"));
     await until(() => fake.sent.some((s) => s.text === "welcome back"), 10_000, "the reply after unblocking");
+  });
+
+  it("F1: a token the API root echoes in its errors is stored nowhere", async () => {
+    const echo = (code: number) => ({
+      status: code,
+      body: {
+        ok: false,
+        error_code: code,
+        description: `${code === 403 ? "Forbidden" : "Bad Request"}: rejected POST /bot${TOKEN}/sendMessage`,
+      },
+    });
+    fake.script("sendMessage", (call) => echo(call.body["chat_id"] === 41 ? 400 : 403));
+    await publish(reply("41", "hello", "echo400"), reply("42", "hello", "echo403"));
+    const inactive = () => ch.count("SELECT count(*) FROM channel_contacts WHERE inactive_at IS NOT NULL");
+    await until(async () => (await inactive()) === 1, 10_000, "the blocked contact");
+    expect(await ch.rows("SELECT reply_key, last_error FROM bus_send_ledger ORDER BY reply_key")).toEqual([
+      { reply_key: "echo400#0", last_error: "400: Bad Request: rejected POST /bot[redacted]/sendMessage" },
+      { reply_key: "echo403#0", last_error: "403: Forbidden: rejected POST /bot[redacted]/sendMessage" },
+    ]);
+    expect(await ch.rows("SELECT chat_id, inactive_reason FROM channel_contacts")).toEqual([
+      { chat_id: "42", inactive_reason: "403: Forbidden: rejected POST /bot[redacted]/sendMessage" },
+    ]);
+    await ch.running.store.checkpoint();
+    const file = join(dir, `tge-${db - 1}.db`);
+    const stored = [await readFile(file), await readFile(`${file}-wal`).catch(() => Buffer.alloc(0))];
+    expect(stored.map((b) => b.toString("latin1").includes(TOKEN))).toEqual([false, false]);
+    expect(ch.logs.join("\n")).not.toContain(TOKEN);
   });
 
   it("my_chat_member 'kicked' marks the contact inactive before any failed send", async () => {

@@ -11,7 +11,7 @@ import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
-import { depsFor, telegramAgentOf, until } from "./harness.ts";
+import { depsFor, startChannel, telegramAgentOf, until } from "./harness.ts";
 
 const TOKEN = "7111222333:AAH-fake-token-polling";
 const secrets = { TG_TOKEN: TOKEN };
@@ -167,6 +167,40 @@ describe("telegram long polling", () => {
     } finally {
       await agent.stop?.();
       store.close();
+      await fake.close();
+    }
+  }, 30_000);
+
+  it("F1: /health does not serve a token the API root echoed in getUpdates' error", async () => {
+    const fake = await startFakeTelegram({ token: TOKEN });
+    fake.script("getUpdates", () => ({
+      status: 400,
+      body: { ok: false, error_code: 400, description: `Bad Request: rejected POST /bot${TOKEN}/getUpdates` },
+    }));
+    const ch = await startChannel({
+      dir,
+      dbFile: "echo.db",
+      secrets,
+      agent: {
+        name: "tgpoll",
+        kind: "telegram",
+        telegram: { mode: "polling", tokenEnv: "TG_TOKEN", apiRoot: fake.apiRoot },
+      },
+    });
+    try {
+      let body = "";
+      await until(
+        async () => (body = await (await fetch(`${ch.url}/health`)).text()).includes("getUpdates failed"),
+        10_000,
+        "health degraded",
+      );
+      expect(JSON.parse(body).checks.telegram).toEqual({
+        ok: false,
+        detail: "getUpdates failed (400: Bad Request: rejected POST /bot[redacted]/getUpdates)",
+      });
+      expect(ch.logs.join("\n")).not.toContain(TOKEN);
+    } finally {
+      await ch.stop();
       await fake.close();
     }
   }, 30_000);

@@ -335,6 +335,22 @@ describe("whatsapp messages", () => {
     });
   });
 
+  it("F1: an access token Graph quotes in its error is stored redacted in the send ledger", async () => {
+    const error = { message: `(#100) Invalid parameter: ${ACCESS_TOKEN}`, type: "OAuthException", code: 100 };
+    graph.script(() => ({ status: 400, body: { error } }));
+    expect((await postJson(freshen(webhookFixture("text"), { phoneNumberId: PNID }))).status).toBe(200);
+    const chatId = "16505551234";
+    const reply = { agent: "wa", chatId, text: "hello", inReplyTo: [1], replyKey: "echo", kind: "answer" };
+    await ch.bus.publish([
+      { topic: outboundTopic("wa"), key: chatKey("wa", chatId), payload: reply, idempotencyKey: "echo" },
+    ]);
+    const failed = () => ch.count("SELECT count(*) FROM bus_send_ledger WHERE state = 'failed'");
+    await until(async () => (await failed()) === 1, 10_000, "the failed send");
+    expect(await ch.rows("SELECT last_error FROM bus_send_ledger")).toEqual([
+      { last_error: "100: (#100) Invalid parameter: [redacted]" },
+    ]);
+  });
+
   it("an account blocked for a policy violation (368) turns /health 503 and says so", async () => {
     graph.script(() => ({
       status: 403,

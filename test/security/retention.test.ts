@@ -271,6 +271,44 @@ describe("F4: conversation retention in a running orchestrator", () => {
   }, 60_000);
 });
 
+describe("F4: cached prompts with the cache turned off", () => {
+  it("are purged past retentionDays all the same: they were stored while it was on", async () => {
+    const { dir, cleanup: done } = await tempDir("aideazz-retention-cache-off-");
+    try {
+      const config = loadConfig(JSON.stringify({
+        store: { url: `file:${join(dir, "c.db")}` },
+        roles: { support: { kind: "support", systemPrompt: "Support." } },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port: await freePort() }],
+        conversation: { retentionDays: 1 },
+        cache: { enabled: false },
+        metrics: { flushIntervalMs: 60_000 },
+      }), {});
+      const s = await openStore({ url: config.store.url });
+      await migrate(s.client);
+      await s.client.batch([["old", 3 * DAY], ["new", 0]].map(([age, ms]) => ({
+        sql: `INSERT INTO cache_entries (key, scope, prompt, answer, answer_group, provider, model,
+          created_at, expires_at) VALUES (?, 'support/x/none', ?, 'a', 'g', 'p', 'm', ?, ?)`,
+        args: [`k-${age}`, `${age} cached prompt`, Date.now() - Number(ms), Date.now() + 7 * DAY],
+      })), "write");
+      const prompts = async () =>
+        (await s.client.execute("SELECT prompt FROM cache_entries ORDER BY id")).rows.map((r) => r["prompt"]);
+      const agent = await runTestAgent({ config, name: "orchestrator", secrets: {} });
+      try {
+        const deadline = Date.now() + 5_000;
+        while ((await prompts()).length > 1 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(await prompts()).toEqual(["new cached prompt"]);
+      } finally {
+        await agent.stop();
+        s.close();
+      }
+    } finally {
+      await done();
+    }
+  }, 30_000);
+});
+
 describe("F4: a stop during a retention pass", () => {
   it("ends the passes after their chunk without failing on the closed store; the next start finishes them", async () => {
     const { dir, cleanup: done } = await tempDir("aideazz-retention-stop-");

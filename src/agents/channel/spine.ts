@@ -18,6 +18,7 @@ import {
   type SendLedger,
 } from "../../bus/mod.ts";
 import type { AgentDeps } from "../define.ts";
+import { markInactive } from "./contacts.ts";
 
 /** The consumer group that sends a channel agent's replies. */
 export const EGRESS_GROUP = "egress";
@@ -32,6 +33,8 @@ export interface ChannelSpine {
   ledger: SendLedger;
   /** Aborted when the agent starts stopping: ends pacing and back-off waits (see egress.ts). */
   stopping: AbortSignal;
+  /** Marks a contact inactive: the platform said the user blocked us (`EgressOptions.markInactive`). */
+  markInactive(chatId: string, reason: string): Promise<void>;
   startEgress(handler: (delivery: Delivery) => Promise<void>): void;
   /** Stops the egress consumer (sends in flight finish or are released) and the bus. */
   stop(): Promise<void>;
@@ -49,17 +52,23 @@ export async function createChannelSpine(
   agent: string,
   opts: SpineOptions = {},
 ): Promise<ChannelSpine> {
+  // Every error text egress stores (the ledger's, the contact's, the bus's when a reply goes back to it) is
+  // redacted: a platform's error may echo a secret (a proxy or a self-hosted Bot API naming /bot<token>/…).
+  const { redact } = deps;
   const bus = opts.bus ??
-    createSqliteBus(deps.store, { log: deps.log, metrics: deps.metrics, now: deps.now });
+    createSqliteBus(deps.store, { log: deps.log, metrics: deps.metrics, now: deps.now, redact });
   await bus.subscribe(outboundTopic(agent), EGRESS_GROUP);
   await bus.subscribe(INBOUND_TOPIC, ORCHESTRATOR_GROUP);
-  const ledger = createSendLedger(deps.store, { now: deps.now });
+  const ledger = createSendLedger(deps.store, { now: deps.now, redact });
   let consumer: Consumer | undefined;
   const stopping = new AbortController();
   return {
     bus,
     ledger,
     stopping: stopping.signal,
+    async markInactive(chatId, reason) {
+      await deps.store.client.execute(markInactive(agent, chatId, redact(reason), deps.now()));
+    },
     startEgress(handler) {
       consumer ??= bus.consume({
         topic: outboundTopic(agent),

@@ -77,26 +77,26 @@ export const orchestrator = defineAgent({
     );
     const embeddings = config.cache.embeddings;
     const embedApiKey = embeddings?.apiKeyEnv ? deps.secrets[embeddings.apiKeyEnv] : undefined;
-    const cache = config.cache.enabled
-      ? createResponseCache({
-        client: store.client,
-        now,
-        ttlMs: config.cache.ttlMs,
-        lexicalThreshold: config.cache.lexicalThreshold,
-        semanticThreshold: config.cache.semanticThreshold,
-        maxEntries: config.cache.maxEntries,
-        ...(embeddings
-          ? {
-            embedder: createEmbedder({
-              baseUrl: embeddings.baseUrl,
-              model: embeddings.model,
-              fetch: deps.fetch,
-              ...(embedApiKey ? { apiKey: embedApiKey } : {}),
-            }),
-          }
-          : {}),
-      })
-      : undefined;
+    // Made even when turned off, for retention alone: the entries stored while it was on hold users' prompts.
+    const responseCache = createResponseCache({
+      client: store.client,
+      now,
+      ttlMs: config.cache.ttlMs,
+      lexicalThreshold: config.cache.lexicalThreshold,
+      semanticThreshold: config.cache.semanticThreshold,
+      maxEntries: config.cache.maxEntries,
+      ...(embeddings
+        ? {
+          embedder: createEmbedder({
+            baseUrl: embeddings.baseUrl,
+            model: embeddings.model,
+            fetch: deps.fetch,
+            ...(embedApiKey ? { apiKey: embedApiKey } : {}),
+          }),
+        }
+        : {}),
+    });
+    const cache = config.cache.enabled ? responseCache : undefined;
     const conversations = createConversations(store.client);
     const limits = createUserLimits({
       client: store.client,
@@ -124,7 +124,7 @@ export const orchestrator = defineAgent({
         conversations.purgeBefore(cutoff, signal).catch((err) => log.warn("conversation retention failed", { err })),
         inbox.purgeBefore(cutoff, signal).catch((err) => log.warn("chat inbox retention failed", { err })),
         purgeRepliesBefore(store.client, cutoff, signal).catch((err) => log.warn("web chat retention failed", { err })),
-        cache?.purgeBefore(cutoff, signal).catch((err) => log.warn("cache retention failed", { err })),
+        responseCache.purgeBefore(cutoff, signal).catch((err) => log.warn("cache retention failed", { err })),
         purgeRecordsBefore(store.client, cutoff, signal).catch((err) => log.warn("records retention failed", { err })),
       ]);
     });

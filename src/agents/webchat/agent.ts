@@ -7,7 +7,6 @@
  */
 import type { Config } from "../../config.ts";
 import type { AgentDeps, AgentInstance } from "../define.ts";
-import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
 import { addText } from "../channel/inbound.ts";
 import { createIngress, emptyBatch } from "../channel/ingress.ts";
@@ -79,8 +78,7 @@ export async function createWebchatAgent(
     log,
     metrics,
     now,
-    markInactive: async (chatId, reason) =>
-      void await store.client.execute(markInactive(agent.name, chatId, reason, now())),
+    markInactive: spine.markInactive,
   });
 
   return {

@@ -9,7 +9,6 @@
  */
 import type { Config } from "../../config.ts";
 import type { AgentDeps, AgentInstance, CheckResult } from "../define.ts";
-import { markInactive } from "../channel/contacts.ts";
 import { createEgressHandler } from "../channel/egress.ts";
 import { createIngress } from "../channel/ingress.ts";
 import { createPacer } from "../channel/pacer.ts";
@@ -156,8 +155,7 @@ export async function createWhatsAppAgent(
     metrics,
     now,
     ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
-    markInactive: async (chatId, reason) =>
-      void await store.client.execute(markInactive(agent.name, chatId, reason, now())),
+    markInactive: spine.markInactive,
     onReplyDone: afterReply,
   });
 
