@@ -147,12 +147,12 @@ async function readStream(
 }
 
 /**
- * A generous input-token estimate: ≈3 ASCII characters per token, every other character (UTF-16 unit) a token of its
- * own (CJK text is about one token a character), plus per-message overhead.
+ * A generous input-token estimate: ≈3 printable ASCII characters (or line breaks, tabs) per token, every other
+ * character (UTF-16 unit) a token of its own (CJK text is about one token a character), plus per-message overhead.
  */
 export function estimateInputTokens(messages: readonly ChatMessage[]): number {
   return messages.reduce((n, m) => {
-    const other = m.content.replace(/[\x00-\x7f]+/g, "").length;
+    const other = m.content.replace(/[ -~\t\n\r]+/g, "").length;
     return n + Math.ceil((m.content.length - other) / 3) + other + 4;
   }, 0);
 }
