@@ -29,6 +29,36 @@ describe("link filter", () => {
     expect(filterLinks(text, []).text).toBe(text);
   });
 
+  it("removes what Telegram links without a scheme: IPv4, '_' in a subdomain, a Unicode domain, a TLD in capitals", () => {
+    const links = [
+      "203.0.113.7/c?d=NW-STAFF-2291",
+      "10.0.0.1:8080",
+      "a_b.evil-tracker.com/c?d=NW-STAFF-2291",
+      "злой.рф/c?d=NW-STAFF-2291",
+      "evil.NINJA/c?d=NW-STAFF-2291",
+    ];
+    const r = filterLinks(`Your discount: ${links.join(", ")}.`, ["example.com"]);
+    expect(r.text).toBe(`Your discount: ${links.map(() => "[link removed]").join(", ")}.`);
+    expect(r.removed).toEqual(links);
+  });
+
+  it("keeps an allowed host in any case and with '_' or any script in its subdomains", () => {
+    const text = "See шоп.example.com/a, a_b.example.com/b and DOCS.EXAMPLE.COM/c.";
+    expect(filterLinks(text, ["example.com"]).text).toBe(text);
+  });
+
+  it("keeps versions, times, prices, underscored names and capitalized words after a dot", () => {
+    const text = "Version 1.2.3 (v2.0.1.4) ships at 10.30 for 19.99 EUR; see snake_case.method, Hello.World and README.MD.";
+    expect(filterLinks(text, []).text).toBe(text);
+  });
+
+  it("removes a link with an invisible character in it, even one that reads as an allowed host", () => {
+    // Telegram links "evil\u200D.com" whole, and only "example.com/y" after the zero-width space: without the
+    // invisible characters these would read as evil.com and the allowed myexample.com.
+    const r = filterLinks("evil\u200D.com/x and my\u200Bexample.com/y, thanks 👩\u200D💻", ["myexample.com"]);
+    expect(r.text).toBe("[link removed] and [link removed], thanks 👩\u200D💻");
+  });
+
   it("parses hosts the way a browser does", () => {
     expect(hostOf("https://example.com@evil.io/x")).toBe("evil.io");
     expect(hostOf("https:\\\\evil.com\\p")).toBe("evil.com");
@@ -47,6 +77,15 @@ describe("instruction-leak check", () => {
     expect(leaks("Sure: REFUNDS OVER 100 EUR NEED APPROVAL FROM THE FINANCE TEAM")).toBe(true);
     expect(leaks("you   are example co s support bot refunds over")).toBe(true);
     expect(leaks(btoa(prompt))).toBe(true);
+  });
+
+  it("refuses the prompt with invisible characters between its letters or for its spaces", () => {
+    const between = (mark: string) => prompt.replace(/(\p{L})(?=\p{L})/gu, `$1${mark}`);
+    for (const mark of ["\u00AD", "\u200B", "\u2060", "\u2800", "\u3164"]) {
+      expect(leaks(between(mark))).toBe(true);
+    }
+    expect(leaks(prompt.replaceAll(" ", "\u200B"))).toBe(true);
+    expect(leaks(btoa(prompt).replace(/.{8}/g, "$&\u200B"))).toBe(true);
   });
 
   it("lets ordinary answers through, and does not guard prompts too short to matter", () => {

@@ -10,6 +10,7 @@
 import type { InboundMessage } from "../../bus/envelopes.ts";
 import { parseCommand } from "./commands.ts";
 import type { IngressBatch } from "./ingress.ts";
+import { INVISIBLE } from "./invisible.ts";
 import { recordSkipped } from "./skipped.ts";
 
 /** The inbound message without `kind` and `text`, which this module decides. */
@@ -17,11 +18,8 @@ export type InboundBase = Omit<InboundMessage, "kind" | "text">;
 
 export type NonTextPolicy = "answer" | "ignore";
 
-/**
- * Something to read: a character that is not a space, a format or combining mark on its own (zero-width, soft
- * hyphen, bidi and tag characters), or a blank that looks like a letter (Hangul fillers, the Braille blank).
- */
-const VISIBLE = /[^\s\p{Cf}\p{M}\u2800\u3164\u115f\u1160\uffa0]/u;
+/** Something to read: a character that is not a space, a combining mark on its own, or invisible. */
+const VISIBLE = new RegExp(String.raw`[^\s\p{M}${INVISIBLE}]`, "u");
 
 /** True when `text` shows nothing: an empty message, which no turn (and no model) should get. */
 export function isBlank(text: string): boolean {

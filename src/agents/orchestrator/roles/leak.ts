@@ -1,17 +1,22 @@
 /**
  * The instruction-leak check (RELIABILITY.md F2): a reply that contains a long run of the role's system prompt —
- * verbatim up to case, punctuation and spacing, or base64-encoded — is refused. Runs of `LEAK_MIN_CHARS`
- * normalized characters are compared; a prompt shorter than `LEAK_MIN_PROMPT` has nothing worth protecting.
+ * verbatim up to case, punctuation, spacing and invisible characters, or base64-encoded — is refused. Runs of
+ * `LEAK_MIN_CHARS` normalized characters are compared without their spaces; a prompt shorter than
+ * `LEAK_MIN_PROMPT` has nothing worth protecting.
  *
  * @module
  */
+import { stripInvisible } from "../../channel/invisible.ts";
 
 export const LEAK_MIN_CHARS = 40;
 const LEAK_MIN_PROMPT = 20;
 
-/** Lowercase letters and digits, every other run of characters one space. */
+/**
+ * Lowercase letters and digits, every other run of characters one space. Invisible characters are dropped first:
+ * a soft hyphen or zero-width space between two letters shows nothing, so it must not split the word.
+ */
 export function normalizeForLeak(text: string): string {
-  return text.normalize("NFKC").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim();
+  return stripInvisible(text).normalize("NFKC").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim();
 }
 
 function decodeBase64(run: string): string | undefined {
@@ -48,21 +53,28 @@ export type LeakCheck = (reply: string) => boolean;
  * leaks("Sure! My instructions: you are Example Co's support bot, never discuss refunds…") // true
  */
 export function createLeakCheck(secrets: readonly string[], minChars = LEAK_MIN_CHARS): LeakCheck {
+  // Runs are compared without their spaces (kept by their length then): an invisible character may also stand for
+  // the space between two words, and dropped it joins them, so where the words break must not matter.
   const windows = new Map<number, Set<string>>();
   for (const secret of secrets) {
     const s = normalizeForLeak(secret);
     if (s.length < LEAK_MIN_PROMPT) continue;
     const k = Math.min(minChars, s.length);
-    const set = windows.get(k) ?? new Set<string>();
-    for (let i = 0; i + k <= s.length; i++) set.add(s.slice(i, i + k));
-    windows.set(k, set);
+    for (let i = 0; i + k <= s.length; i++) {
+      const run = s.slice(i, i + k).replaceAll(" ", "");
+      const set = windows.get(run.length) ?? new Set<string>();
+      windows.set(run.length, set.add(run));
+    }
   }
   const contains = (text: string) => {
-    const t = normalizeForLeak(text);
+    const t = normalizeForLeak(text).replaceAll(" ", "");
     for (const [k, set] of windows) {
       for (let i = 0; i + k <= t.length; i++) if (set.has(t.slice(i, i + k))) return true;
     }
     return false;
   };
-  return (reply) => windows.size > 0 && (contains(reply) || decodeBase64Runs(reply).some(contains));
+  return (reply) => {
+    const visible = stripInvisible(reply);
+    return windows.size > 0 && (contains(visible) || decodeBase64Runs(visible).some(contains));
+  };
 }

@@ -1,24 +1,28 @@
 /**
  * The link filter (RELIABILITY.md F2): every URL in a reply whose host is not on the role's allow-list is
- * removed before sending — scheme URLs, `www.` addresses, bare domains a chat app would turn into links,
- * markdown links (their text is kept) and markdown images (removed whole: an image URL is fetched without a
- * click, the classic exfiltration channel). Hosts are compared after URL parsing (punycode, userinfo tricks).
+ * removed before sending — scheme URLs, `www.` addresses, bare domains and IPv4 addresses a chat app would turn
+ * into links (Telegram's own detection: any script, any case, "_" in subdomains), markdown links (their text is
+ * kept) and markdown images (removed whole: an image URL is fetched without a click, the classic exfiltration
+ * channel). Hosts are compared after URL parsing (punycode, userinfo tricks).
  *
  * @module
  */
+import { INVISIBLE } from "../../channel/invisible.ts";
 
 /** What replaces a removed link. */
 export const LINK_REMOVED = "[link removed]";
 
 /**
- * Top-level domains matched in any case without a scheme ("EVIL.COM"). Any other lowercase `name.tld` is treated
- * as a link too (chat apps link every IANA TLD), except file names with the extensions below.
+ * Top-level domains that make a bare `name.tld` a link in any case ("EVIL.COM"). Any other TLD does too (chat
+ * apps link every IANA TLD), except file names with the extensions below and a TLD capitalized like a word.
  */
-const TLDS = (
-  "com net org io ai co app dev me info biz xyz online site top ru cn tk ml ga cf gq ly gl to cc tv us " +
-  "uk de fr es it nl eu ch be at pl br in jp kr au ca link click live club shop store page ws su ir pw " +
-  "icu vip fun space website tech news blog cloud email host press gg im is la lol win zip mov"
-).split(" ");
+const TLDS = new Set(
+  (
+    "com net org io ai co app dev me info biz xyz online site top ru cn tk ml ga cf gq ly gl to cc tv us " +
+    "uk de fr es it nl eu ch be at pl br in jp kr au ca link click live club shop store page ws su ir pw " +
+    "icu vip fun space website tech news blog cloud email host press gg im is la lol win zip mov"
+  ).split(" "),
+);
 const FILE_EXTENSIONS = new Set(
   (
     "js ts md py sh json txt pdf png jpg jpeg gif csv html htm xml yml yaml exe doc docx xls xlsx ppt " +
@@ -33,11 +37,32 @@ const SCHEME_URL = new RegExp(
   "gi",
 );
 const PSEUDO_URL = /\b(?:javascript|data|vbscript|mailto):[^\s<>"'`)\]]+/gi;
-const WWW = new RegExp(String.raw`(?<![\w.@-])www\.${TAIL}`, "gi");
-const LABELS = String.raw`(?<![\w.@-])(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+`;
-// Not followed by "@": "ann.lee@acme.io" is an e-mail address, not a link to ann.lee.
-const BARE_KNOWN = new RegExp(String.raw`${LABELS}(?:${TLDS.join("|")})\b(?!@)(?:[/?#:]${TAIL})?`, "gi");
-const BARE_ANY = new RegExp(String.raw`${LABELS}([a-z]{2,24})\b(?!@)(?:[/?#:]${TAIL})?`, "g");
+/** A bare link starts where no word, dotted name or e-mail address goes on. */
+const START = String.raw`(?<![\p{L}\p{N}_.@-])`;
+/** After the host: not more of a word, nor an e-mail address ("ann.lee@acme.io"); then a port or a path. */
+const REST = String.raw`(?![\p{L}\p{N}_])(?!@)(?:[/?#:]${TAIL})?`;
+const WWW = new RegExp(String.raw`${START}www\.${TAIL}`, "giu");
+// Labels in any script. Invisible characters count as part of a label, so a zero-width joiner inside one
+// cannot hide the link. Telegram links "_" in subdomains but not in the label before the TLD.
+const labelOf = (chars: string) => String.raw`[${chars}](?:[${chars}-]{0,61}[${chars}])?\.`;
+const NAME = String.raw`\p{L}\p{N}${INVISIBLE}`;
+const BARE = new RegExp(
+  String.raw`${START}(?:${labelOf(`${NAME}_`)})*${labelOf(NAME)}(\p{L}{2,24})${REST}`,
+  "giu",
+);
+const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)`;
+// Four numbers up to 255 (no leading zeros) are an address, "1.2.3" or "19.99" are not.
+const IPV4 = new RegExp(String.raw`${START}(?:${OCTET}\.){3}${OCTET}(?!\.?\d)${REST}`, "gu");
+/** An invisible character in a link hides where it points (and URL parsing drops some): never allowed. */
+const HIDDEN = new RegExp(`[${INVISIBLE}]`, "u");
+
+/** Whether a bare `name.tld` is a link, as Telegram decides it: "Hello.World" and "report.pdf" are not. */
+function isLinkTld(tld: string): boolean {
+  const lower = tld.toLowerCase();
+  if (TLDS.has(lower)) return true;
+  const capitalized = tld !== lower && tld.slice(1) === lower.slice(1);
+  return !capitalized && !FILE_EXTENSIONS.has(lower);
+}
 
 /** Trailing sentence punctuation is not part of a URL. */
 function trimTail(url: string): { url: string; rest: string } {
@@ -82,7 +107,7 @@ export interface LinkFilterResult {
  */
 export function filterLinks(text: string, allowed: readonly string[]): LinkFilterResult {
   const removed: string[] = [];
-  const ok = (link: string) => hostAllowed(hostOf(link), allowed);
+  const ok = (link: string) => !HIDDEN.test(link) && hostAllowed(hostOf(link), allowed);
   let out = text.replace(MD_IMAGE, (all: string, _alt: string, url: string) => {
     if (ok(url)) return all;
     removed.push(url);
@@ -93,12 +118,10 @@ export function filterLinks(text: string, allowed: readonly string[]): LinkFilte
     removed.push(url);
     return label;
   });
-  for (const pattern of [SCHEME_URL, PSEUDO_URL, WWW, BARE_KNOWN, BARE_ANY]) {
+  for (const pattern of [SCHEME_URL, PSEUDO_URL, WWW, IPV4, BARE]) {
     out = out.replace(pattern, (all: string, tld?: unknown) => {
       const { url, rest } = trimTail(all);
-      if (ok(url) || (pattern === BARE_ANY && typeof tld === "string" && FILE_EXTENSIONS.has(tld))) {
-        return all;
-      }
+      if (ok(url) || (pattern === BARE && typeof tld === "string" && !isLinkTld(tld))) return all;
       removed.push(url);
       return `${LINK_REMOVED}${rest}`;
     });
