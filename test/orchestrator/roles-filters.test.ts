@@ -52,6 +52,12 @@ describe("link filter", () => {
     expect(filterLinks(text, []).text).toBe(text);
   });
 
+  it("keeps text in other scripts with a full stop and no space, unless what follows is a real TLD", () => {
+    const text = "请访问我们的网站.谢谢! Спасибо.Пока. 営業時間は9時から.よろしく";
+    expect(filterLinks(text, []).text).toBe(text);
+    expect(filterLinks("Смотрите магазин.рф и 商店.中国", []).text).toBe("Смотрите [link removed] и [link removed]");
+  });
+
   it("removes a link with an invisible character in it, even one that reads as an allowed host", () => {
     // Telegram links "evil\u200D.com" whole, and only "example.com/y" after the zero-width space: without the
     // invisible characters these would read as evil.com and the allowed myexample.com.

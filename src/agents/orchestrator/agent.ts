@@ -53,8 +53,9 @@ export const orchestrator = defineAgent({
   kind: "orchestrator",
   summary: "answers chat messages: FAQ, cache, then Groq / Claude / local Llama",
   async create(deps, agent) {
-    const { store, config, log, metrics, tracer, now } = deps;
-    const bus = createSqliteBus(store, { log, metrics, now });
+    const { store, config, log, metrics, tracer, now, redact } = deps;
+    // A dead letter's error may quote a provider's answer: stored redacted, like the channels' (spine.ts).
+    const bus = createSqliteBus(store, { log, metrics, now, redact });
     const faqs = new Map<string, Faq>();
     for (const [name, role] of Object.entries(config.roles)) {
       if (role.faq === undefined) continue;

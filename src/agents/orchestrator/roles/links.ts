@@ -56,10 +56,23 @@ const IPV4 = new RegExp(String.raw`${START}(?:${OCTET}\.){3}${OCTET}(?!\.?\d)${R
 /** An invisible character in a link hides where it points (and URL parsing drops some): never allowed. */
 const HIDDEN = new RegExp(`[${INVISIBLE}]`, "u");
 
+/**
+ * The common internationalized top-level domains. A TLD in another script is a link only when it is one of these:
+ * text in those scripts often has a full stop with no space after it ("请访问网站.谢谢"), which is no link.
+ */
+const IDN_TLDS = new Set(
+  (
+    "рф рус москва онлайн сайт орг укр бел срб мкд мон қаз 中国 中國 公司 网络 網絡 网址 在线 在線 网站 网店 商城 " +
+    "手机 集团 香港 台湾 台灣 澳門 新加坡 みんな コム 한국 닷컴 닷넷 ไทย भारत भारतम् ভারত ਭਾਰਤ ભારત இந்தியா " +
+    "ලංකා مصر السعودية امارات ایران عمان قطر المغرب تونس الجزائر الاردن فلسطين عرب شبكة موقع ελ հայ გე"
+  ).split(" "),
+);
+
 /** Whether a bare `name.tld` is a link, as Telegram decides it: "Hello.World" and "report.pdf" are not. */
 function isLinkTld(tld: string): boolean {
   const lower = tld.toLowerCase();
   if (TLDS.has(lower)) return true;
+  if (/[^a-z]/.test(lower)) return IDN_TLDS.has(lower);
   const capitalized = tld !== lower && tld.slice(1) === lower.slice(1);
   return !capitalized && !FILE_EXTENSIONS.has(lower);
 }
