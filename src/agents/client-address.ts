@@ -36,6 +36,8 @@ export interface MinuteCounter {
   /** 0 while `key` is under the limit in its current minute, else the seconds until its next minute. */
   waitS(key: string): number;
   count(key: string): void;
+  /** Gives back what `count` took in the current minute. */
+  uncount(key: string): void;
 }
 
 /** Counts per key in fixed one-minute windows, `perMinute` allowed in each. */
@@ -59,6 +61,10 @@ export function createMinuteCounter(perMinute: number, now: () => number): Minut
     },
     count(key) {
       current(key).w.count++;
+    },
+    uncount(key) {
+      const { w } = current(key);
+      w.count = Math.max(0, w.count - 1);
     },
   };
 }

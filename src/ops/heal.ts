@@ -97,6 +97,15 @@ async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promi
   const limitHit = isStartLimitHit(status);
   const action = limitHit ? "reset-failed+restart" : "restart";
   const reason = `down: ${t.detail}; unit ${status.active}/${status.sub}, last result ${status.result}`;
+  // The back-off lives in the store: a restart it could not record would be forgotten, and the next run would
+  // restart at once — with a full disk, a common cause of a crash loop, one restart per run. So the attempt is
+  // recorded first (not ok until it is made), and a store that refuses it means no restart this run.
+  let id: number;
+  try {
+    id = await deps.restarts.record({ target: t.target, unit: t.unit, at: now, kind: "failure", reason, action, ok: false, detail: "restarting" });
+  } catch (err) {
+    return skip(`cannot record the restart in the store (${storeErrorCode(err)}), and its back-off depends on it`);
+  }
   let ok = true;
   let detail: string | undefined;
   try {
@@ -106,16 +115,9 @@ async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promi
     ok = false;
     detail = (err as Error).message;
   }
-  await record(deps, {
-    target: t.target,
-    unit: t.unit,
-    at: now,
-    kind: "failure",
-    reason,
-    action,
-    ok,
-    detail,
-  });
+  await deps.restarts.settle(id, { ok, detail }).catch((err) =>
+    deps.log.error("could not record the restart's outcome in the store", { target: t.target, code: storeErrorCode(err) })
+  );
   const fields = {
     target: t.target,
     unit: t.unit,

@@ -49,7 +49,15 @@ export function recycleSchedule(
   const after = new Map(
     recycled.map((a, i) => [a.name, (a.recycleAfterSec ?? s.afterSec) + Math.round((i * s.spreadSec) / n)]),
   );
-  const backstops = [...after.values()].map((v) => v + s.backstopSec).sort((x, y) => x - y);
+  // Backstops at least 5 s apart, whatever the ages (a `spreadSec` of 0, an agent's own `recycleAfterSec` landing on
+  // another's staggered age): each one later than the one before it by 5 s at least.
+  const backstop = new Map<string, number>();
+  let previous = -Infinity;
+  for (const [name, age] of [...after].sort((x, y) => x[1] - y[1])) {
+    previous = Math.max(age + s.backstopSec, previous + BACKSTOP_MIN_GAP_SEC);
+    backstop.set(name, previous);
+  }
+  const backstops = [...backstop.values()];
   let minDiff = Infinity;
   for (let i = 1; i < backstops.length; i++) minDiff = Math.min(minDiff, backstops[i]! - backstops[i - 1]!);
   // Two agents started together reach their backstops at (b_i + U_i) and (b_j + U_j), U in [0, jitter]:
@@ -59,7 +67,7 @@ export function recycleSchedule(
     const afterSec = after.get(a.name) ?? 0;
     return afterSec === 0
       ? { agent: a.name, afterSec: 0, runtimeMaxSec: 0, jitterSec: 0 }
-      : { agent: a.name, afterSec, runtimeMaxSec: afterSec + s.backstopSec, jitterSec: jitter };
+      : { agent: a.name, afterSec, runtimeMaxSec: backstop.get(a.name)!, jitterSec: jitter };
   });
 }
 

@@ -25,7 +25,10 @@ export interface RestartRecord {
 export const RESTART_RETENTION_MS = 30 * 24 * 3_600_000;
 
 export interface RestartLog {
-  record(r: RestartRecord): Promise<void>;
+  /** Records a restart; its id. */
+  record(r: RestartRecord): Promise<number>;
+  /** Sets the outcome of a restart recorded before it was made. */
+  settle(id: number, outcome: { ok: boolean; detail?: string | undefined }): Promise<void>;
   /** Times of `target`'s failure restarts at or after `since`. */
   failureTimes(target: string, since: number): Promise<number[]>;
   /** Time of the latest restart of any target (failure or recycle). */
@@ -36,14 +39,21 @@ export interface RestartLog {
 export function createRestartLog(client: Client): RestartLog {
   return {
     async record(r) {
-      await client.batch([
+      const [inserted] = await client.batch([
         {
-          sql:
-            `INSERT INTO restarts (target, unit, at, kind, reason, action, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          sql: `INSERT INTO restarts (target, unit, at, kind, reason, action, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            RETURNING id`,
           args: [r.target, r.unit, r.at, r.kind, r.reason, r.action, r.ok ? 1 : 0, r.detail ?? null],
         },
         { sql: "DELETE FROM restarts WHERE at < ?", args: [r.at - RESTART_RETENTION_MS] },
       ], "write");
+      return Number(inserted!.rows[0]!["id"]);
+    },
+    async settle(id, outcome) {
+      await client.execute({
+        sql: "UPDATE restarts SET ok = ?, detail = ? WHERE id = ?",
+        args: [outcome.ok ? 1 : 0, outcome.detail ?? null, id],
+      });
     },
     async failureTimes(target, since) {
       const rs = await client.execute({

@@ -115,7 +115,7 @@ export function agentTemplate(s: UnitSettings): string {
     "Type=exec",
     "User=aideazz",
     "Group=aideazz",
-    `Environment=AIDEAZZ_CONFIG=${s.configPath}`,
+    environment("AIDEAZZ_CONFIG", s.configPath),
     `EnvironmentFile=${s.secretsFile}`,
     `ExecStart=${s.binary} agent %i`,
     STATE,
@@ -141,6 +141,14 @@ export function agentTemplate(s: UnitSettings): string {
   ]);
 }
 
+/**
+ * An `Environment=` line whose value may hold spaces, quotes, backslashes or "%" (a config path, a model file):
+ * quoted, or systemd would split it at a space, and with "%" doubled, or it would expand it as a specifier.
+ */
+function environment(key: string, value: string): string {
+  return `Environment="${key}=${value.replace(/[\\"]/g, "\\$&").replaceAll("%", "%%")}"`;
+}
+
 /** The llama.cpp sidecar (local model). */
 export function llamaUnit(s: UnitSettings): string {
   const l = s.llama;
@@ -161,7 +169,7 @@ export function llamaUnit(s: UnitSettings): string {
     "Type=exec",
     "User=aideazz",
     "Group=aideazz",
-    `Environment=LLAMA_MODEL=${l.model}`,
+    environment("LLAMA_MODEL", l.model),
     `Environment=LLAMA_HOST=${l.host}`,
     `Environment=LLAMA_PORT=${l.port}`,
     `Environment=LLAMA_THREADS=${l.threads}`,
@@ -202,7 +210,7 @@ export function healthService(s: UnitSettings): string {
     "Type=oneshot",
     "User=aideazz",
     "Group=aideazz",
-    `Environment=AIDEAZZ_CONFIG=${s.configPath}`,
+    environment("AIDEAZZ_CONFIG", s.configPath),
     `EnvironmentFile=-${s.secretsFile}`,
     `ExecStart=${s.binary} health --restart`,
     STATE,

@@ -204,13 +204,22 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       const index = await indexOf(scope);
       const hit = index.matcher.match(prompt, { threshold: opts.lexicalThreshold });
       if (hit) {
-        const entry = index.answers.get(Number(hit.id));
+        const id = Number(hit.id);
+        const entry = index.answers.get(id);
         if (entry && entry.expiresAt > now()) {
           if (coveredShare(prompt, entry.prompt) >= MIN_COVERED) {
-            return { entryId: Number(hit.id), answer: entry.answer, tier: "lexical", score: hit.score };
+            // The answer as the store has it now: another process may have stored it again, or deleted it
+            // (`aideazz cache clear`, which this process's index would not see).
+            const rs = await client.execute({
+              sql: "SELECT answer FROM cache_entries WHERE id = ? AND expires_at > ? LIMIT 1",
+              args: [id, now()],
+            });
+            const answer = rs.rows[0]?.["answer"];
+            if (answer !== undefined) return { entryId: id, answer: String(answer), tier: "lexical", score: hit.score };
+            forget(index, id);
           }
         } else {
-          forget(index, Number(hit.id)); // expired since it was loaded
+          forget(index, id); // expired since it was loaded
         }
       }
       return await semantic(scope, prompt, signal);

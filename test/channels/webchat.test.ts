@@ -87,7 +87,15 @@ describe("web chat", () => {
     ) {
       expect((await send(body)).status).toBe(400);
     }
-    expect((await fetch(`${ch.url}/api/messages`, { method: "POST", body: "{" })).status).toBe(400);
+    const post = (headers: Record<string, string>, body = "{") => fetch(`${ch.url}/api/messages`, { method: "POST", headers, body });
+    expect((await post({ "content-type": "application/json" })).status).toBe(400);
+    // What another site's page can make a browser send without a preflight: refused, nothing stored.
+    const valid = JSON.stringify({ session: SESSION, id: id(4), text: "write me a 2000-word essay" });
+    const stored = () => ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC);
+    const before = await stored();
+    expect((await post({ "content-type": "text/plain;charset=UTF-8" }, valid)).status).toBe(415);
+    expect((await post({ "content-type": "application/json", "sec-fetch-site": "cross-site" }, valid)).status).toBe(403);
+    expect(await stored()).toBe(before);
     expect((await get("/api/replies", "nope")).status).toBe(400);
     expect((await get("/api/history", "nope")).status).toBe(400);
     // The session id in the URL (which proxies log) is not read.

@@ -1,6 +1,7 @@
 // The dashboard login against guessing: a client address that sent `failedLoginsPerMinute` wrong logins gets 429
 // until its minute ends, whatever it sends; other addresses and the operator's first, credential-less request are
 // not affected.
+import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { seedStore } from "../metrics/support/seed.ts";
@@ -71,5 +72,32 @@ describe("dashboard login limit", () => {
       expect((await fetch(`${off.base}/`, { headers: basic(LOGIN.user, "nope") })).status).toBe(401);
     }
     expect((await fetch(`${off.base}/`, { headers: basic(LOGIN.user, LOGIN.password) })).status).toBe(200);
+  });
+
+  it("wrong logins sent together are limited too: each takes its slot before the (asynchronous) comparison", async () => {
+    const a = await start({}); // 10 wrong logins a minute
+    // 100 connections opened first, then every request written in the same tick (a client with many sockets).
+    const port = Number(new URL(a.base).port);
+    const sockets = await Promise.all(Array.from({ length: 100 }, () =>
+      new Promise<Socket>((resolve) => {
+        const s: Socket = connect(port, "127.0.0.1", () => resolve(s));
+      })));
+    await new Promise((r) => setTimeout(r, 100)); // the server has accepted them all
+    const statuses = await Promise.all(sockets.map((s, i) =>
+      new Promise<number>((resolve) => {
+        let got = "";
+        s.on("data", (d) => {
+          got += d.toString();
+          const m = /^HTTP\/1\.1 (\d+)/.exec(got);
+          if (m) {
+            resolve(Number(m[1]));
+            s.destroy();
+          }
+        });
+        const auth = basic(LOGIN.user, `guess-${i}`).authorization;
+        s.write(`GET /api/dashboard HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nConnection: close\r\n\r\n`);
+      })));
+    expect(statuses.filter((s) => s === 401)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(90);
   });
 });

@@ -80,6 +80,35 @@ function capture() {
 }
 
 describe("health --restart (E4)", () => {
+  it("a store that refuses to record a restart gets no restart: the back-off it keeps is not lost (disk full)", async () => {
+    let now = T0;
+    const unit = "aideazz-agent@bot.service";
+    const systemd = createFakeSystemd(() => now, () => ({ active: "failed", sub: "failed", result: "start-limit-hit" }));
+    systemd.units.set(unit, { active: "failed", sub: "failed", result: "start-limit-hit" });
+    const { store, restarts } = await openLog("store-full");
+    let full = true; // reads work, writes fail, as on a full disk
+    const refusing: RestartLog = {
+      ...restarts,
+      record: (r) => full ? Promise.reject(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })) : restarts.record(r),
+    };
+    const { lines, log, setNow } = capture();
+    const cfg = config();
+    const run = async (minutes: number) => {
+      for (const end = now + minutes * MIN; now < end; now += MIN) {
+        setNow(now);
+        await heal(report(now, {}), cfg, { manager: systemd, restarts: refusing, log, now: () => now });
+      }
+    };
+    await run(60);
+    expect(systemd.calls.filter((c) => c.op === "restart")).toHaveLength(0);
+    expect(lines.find((l) => l["msg"] === "not restarting")?.["reason"]).toMatch(/^cannot record the restart in the store \(SQLITE_FULL\)/);
+    full = false; // the operator freed space: restarts resume, with their back-off
+    await run(10);
+    expect(systemd.calls.filter((c) => c.op === "restart").map((c) => (c.at - T0) / MIN)).toEqual([60, 61, 63, 67]);
+    expect((await restarts.list()).map((r) => r.ok)).toEqual([true, true, true, true]);
+    store.close();
+  });
+
   it("a crash loop that hits the start limit gets reset-failed + restart with a growing back-off, recorded", async () => {
     let now = T0;
     const unit = "aideazz-agent@bot.service";

@@ -51,9 +51,12 @@ describe("recycling schedule (E5)", () => {
   });
 
   it("backstops of agents started together never come within 5 s, whatever RuntimeRandomizedExtraSec draws", () => {
-    for (const n of [2, 6, 12, 30]) {
-      const plan = recycleSchedule(Array.from({ length: n }, (_, i) => ({ name: `a${i}` })), settings);
-      const rnd = prng(n);
+    const plans = [2, 6, 12, 30].map((n) => recycleSchedule(Array.from({ length: n }, (_, i) => ({ name: `a${i}` })), settings));
+    // The same ages for all (spreadSec 0, a valid setting), or an agent's own age landing on another's staggered one.
+    plans.push(recycleSchedule(names.map((name) => ({ name })), { ...settings, spreadSec: 0 }));
+    plans.push(recycleSchedule([{ name: "a" }, { name: "b", recycleAfterSec: 19_800 }], settings)); // b: 19,800 + 1,800
+    for (const [n, plan] of plans.entries()) {
+      const rnd = prng(n + 1);
       for (let trial = 0; trial < 2_000; trial++) {
         // Extremes and random draws of each unit's extra delay in [0, jitter].
         const times = plan.map((p) =>

@@ -40,6 +40,21 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
     }
   });
 
+  it("a config path or model file with a space, a quote or a % renders units that verify clean", async () => {
+    const model = "/var/lib/aideazz/models/Llama 3.2 1B \"q%4\".gguf";
+    const config = loadConfig(JSON.stringify({
+      agents: [{ name: "webchat", kind: "webchat", port: 8080 }],
+      ops: { llama: { model } },
+    }), {}, []);
+    const files = renderSystemd(config, "/etc/aideazz/my bot.json");
+    const root = await makeRoot(join(dir, "spaces-root"), files, ["/usr/local/bin/aideazz", "/usr/local/bin/llama-server"]);
+    for (const unit of ["aideazz-agent@webchat.service", "aideazz-llama.service", "aideazz-health.service"]) {
+      expect(verify(root, unit), unit).toEqual({ code: 0, output: "" });
+    }
+    const llama = files.find((f) => f.path === "aideazz-llama.service")!.text;
+    expect(llama).toContain('Environment="LLAMA_MODEL=/var/lib/aideazz/models/Llama 3.2 1B \\"q%%4\\".gguf"');
+  });
+
   it("every unit in systemd/ verifies clean and has exposure ≤ 2.0", async () => {
     const files = await Promise.all(
       STATIC_UNITS.map(async (path) => ({
@@ -166,7 +181,7 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
 
       const template = files.find((f) => f.path === "aideazz-agent@.service")!.text;
       expect(template).toContain("ExecStart=/opt/aideazz/bin/aideazz agent %i");
-      expect(template).toContain(`Environment=AIDEAZZ_CONFIG=${config}`);
+      expect(template).toContain(`Environment="AIDEAZZ_CONFIG=${config}"`);
       const llama = files.find((f) => f.path === "aideazz-llama.service")!.text;
       expect(llama).toContain("ExecStart=/opt/llama/bin/llama-server --model ${LLAMA_MODEL}");
       expect(llama).toContain("Environment=LLAMA_ARGS=--embeddings");

@@ -36,12 +36,12 @@ describe("OpenAI-compatible endpoint", () => {
     const before = h.modelCalls();
     const ask = () =>
       client.chat.completions.create({
-        model: "auto",
+        model: "fast",
         messages: [{ role: "system", content: "Answer in one word." }, { role: "user", content: "Capital of France?" }],
       });
     const res = await ask().withResponse();
     expect(res.data.choices[0]!.message.content).toBe("Paris.");
-    expect(res.response.headers.get("x-aideazz-route")).toBe("auto:cache");
+    expect(res.response.headers.get("x-aideazz-route")).toBe("fast:cache");
     expect(h.modelCalls()).toBe(before);
   });
 
@@ -133,6 +133,25 @@ describe("OpenAI-compatible endpoint", () => {
     const whole = await ask();
     expect(whole.response.headers.get("x-aideazz-route")).toBe("auto:groq");
     expect(whole.data.choices[0]!.message.content).toBe("Refunds are given within 30 days.");
+  });
+
+  it("an answer cut at a caller's stop sequence is never served from the cache; each model has its own", async () => {
+    const ask = (model: string, stop?: string[]) =>
+      client.chat.completions.create({
+        model,
+        messages: [{ role: "user", content: "How do I send back a damaged grinder?" }],
+        ...(stop ? { stop } : {}),
+      }).withResponse();
+    // The provider stops at the caller's "." and says so with finish_reason "stop".
+    h.groq.script({ kind: "ok", text: "Returns are free within 30 days" });
+    expect((await ask("auto", ["."])).data.choices[0]!.message.content).toBe("Returns are free within 30 days");
+    h.groq.script({ kind: "ok", text: "Returns are free within 30 days. Contact billing@example.com." });
+    const whole = await ask("auto");
+    expect(whole.response.headers.get("x-aideazz-route")).toBe("auto:groq");
+    expect(whole.data.choices[0]!.message.content).toContain("billing@example.com");
+    expect((await ask("auto")).response.headers.get("x-aideazz-route")).toBe("auto:cache");
+    h.groq.script({ kind: "ok", text: "Within 30 days." });
+    expect((await ask("fast")).response.headers.get("x-aideazz-route")).toBe("fast:groq");
   });
 
   it("answers 503 with Retry-After when every provider is down", async () => {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cacheScope, createResponseCache } from "../../src/router/cache.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { cli } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let store: Store | undefined;
@@ -50,5 +51,30 @@ describe("reply cache", () => {
       if (i >= 2) expect((await cache.lookup(a, q))?.answer).toBe(`Answer ${i}.`);
     }
     expect((await cache.lookup(b, questions[0]!))?.answer).toBe("B's answer.");
+  });
+
+  it("a running process serves no answer `aideazz cache clear` deleted, and the answer another process stored again", async () => {
+    const t = await tempDir();
+    cleanup = t.cleanup;
+    const url = `file:${join(t.dir, "live.db")}`;
+    store = await openStore({ url });
+    await migrate(store.client);
+    const options = { now: Date.now, ttlMs: 86_400_000, lexicalThreshold: 0.5, semanticThreshold: 0.92 };
+    const cache = createResponseCache({ client: store.client, ...options }); // the orchestrator's, long-lived
+    const scope = cacheScope("support", "Prompt A");
+    const meta = { provider: "groq", model: "m" };
+    await cache.store(scope, "What are your opening hours?", "BAD ANSWER: visit evil.example", meta);
+    const asked = "what are your opening hours today?"; // a lexical hit: served from the index
+    expect(await cache.lookup(scope, asked)).toMatchObject({ tier: "lexical", answer: "BAD ANSWER: visit evil.example" });
+
+    // Another process (here another cache on the same file) stores a new answer for the same question.
+    const other = createResponseCache({ client: store.client, ...options });
+    await other.store(scope, "What are your opening hours?", "9 to 5.", meta);
+    expect((await cache.lookup(scope, asked))?.answer).toBe("9 to 5.");
+
+    // The operator clears the cache from the CLI, a process of its own.
+    const r = await cli(["cache", "clear", "--db", url]);
+    expect(r.stdout).toContain("deleted 1 entry");
+    expect(await cache.lookup(scope, asked)).toBeNull();
   });
 });

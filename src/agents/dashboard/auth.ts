@@ -7,7 +7,6 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { basicAuth } from "hono/basic-auth";
-import { HTTPException } from "hono/http-exception";
 import { clientOf, createMinuteCounter } from "../client-address.ts";
 import type { DashboardConfig } from "./config.ts";
 
@@ -52,8 +51,10 @@ export interface LoginLimit {
 /**
  * Basic auth when there is a login; otherwise a pass-through (the binding is loopback). A client address that sent
  * `failedPerMinute` wrong credentials gets 429 until its minute ends, its credentials not even compared: a password
- * cannot be guessed at the speed of the network. A request without credentials (a browser's first, answered with the
- * challenge) is not a wrong login.
+ * cannot be guessed at the speed of the network. Credentials take their slot before they are compared (the
+ * comparison is asynchronous: requests sent together would all pass a check counted afterwards) and give it back
+ * when they are right. A request without credentials (a browser's first, answered with the challenge) is not a
+ * wrong login.
  */
 export function dashboardAuth(login: Login | undefined, limit: LoginLimit, now: () => number): MiddlewareHandler {
   if (!login) return (_c, next) => next();
@@ -67,13 +68,11 @@ export function dashboardAuth(login: Login | undefined, limit: LoginLimit, now: 
       c.header("Retry-After", String(waitS));
       return c.text(`too many wrong logins; try again in ${waitS} s`, 429);
     }
-    try {
-      await basic(c, next);
-    } catch (err) {
-      if (err instanceof HTTPException && err.status === 401 && c.req.header("authorization") !== undefined) {
-        failures.count(client);
-      }
-      throw err;
-    }
+    const attempt = c.req.header("authorization") !== undefined;
+    if (attempt) failures.count(client);
+    await basic(c, async () => {
+      if (attempt) failures.uncount(client);
+      await next();
+    });
   };
 }

@@ -130,7 +130,10 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     const dialogue = messages.filter((m) => m.role !== "system");
     const last = dialogue.at(-1);
     const contextFree = dialogue.length === 1 && last?.role === "user";
-    const scope = contextFree && deps.cache && config.cache.enabled && model !== "local" ? cacheScope("api", system) : undefined;
+    // The cache serves a question's answer to every caller of the same system prompt and model: not an answer a
+    // caller's own `stop` sequences cut short.
+    const cacheable = contextFree && deps.cache && config.cache.enabled && model !== "local" && body.stop === undefined;
+    const scope = cacheable ? cacheScope(`api:${model}`, system) : undefined;
 
     let text: string | undefined;
     let usage = { prompt_tokens: 0, completion_tokens: 0 };

@@ -68,6 +68,13 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
     "/api/messages",
     bodyLimit({ maxSize: 64 * 1024, onError: (c) => c.json({ error: "message too large" }, 413) }),
     async (c) => {
+      // Another site's page can make its visitors' browsers post here: a "simple" request (text/plain, no
+      // preflight) would be stored and answered on this business's model budget. JSON only, which takes a
+      // preflight that is never granted; and what the browser itself says is cross-site is refused.
+      if (c.req.header("sec-fetch-site") === "cross-site") return c.json({ error: "cross-site request" }, 403);
+      if (!/^application\/json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
+        return c.json({ error: "expected content-type: application/json" }, 415);
+      }
       if (limit) {
         const client = clientOf(c, opts.clientAddressHeader);
         const waitS = limit.waitS(client);
