@@ -383,4 +383,11 @@ export const migrations: readonly Migration[] = [
     name: "contacts: the last template's message id",
     statements: ["ALTER TABLE channel_contacts ADD COLUMN template_message_id TEXT"],
   },
+  {
+    // Who sent each stored message: in a group a burst is one user's messages (src/agents/orchestrator/experience/
+    // burst.ts). NULL for rows stored before.
+    version: 71,
+    name: "chat inbox: the sender",
+    statements: ["ALTER TABLE chat_inbox ADD COLUMN user_id TEXT"],
+  },
 ];

@@ -7,7 +7,9 @@ import type { Inbox, InboxRow } from "../../src/agents/orchestrator/experience/i
 const settings = { enabled: true, quietMs: 1_500, maxWaitMs: 4_000, maxMessages: 10 };
 
 /** A chat's inbox on a virtual clock: `arrivals` are stored when the clock reaches their time. */
-function world(arrivals: { at: number; text: string; kind?: InboxRow["kind"]; busId?: number | null }[]) {
+function world(
+  arrivals: { at: number; text: string; kind?: InboxRow["kind"]; busId?: number | null; userId?: string }[],
+) {
   let t = 0;
   const rows: InboxRow[] = arrivals.map((a, i) => ({
     seq: i + 2,
@@ -18,6 +20,7 @@ function world(arrivals: { at: number; text: string; kind?: InboxRow["kind"]; bu
     busId: a.busId === null ? undefined : a.busId ?? 100 + i,
     state: "pending",
     replyKey: undefined,
+    userId: a.userId ?? "u1",
   }));
   const inbox: Pick<Inbox, "pendingAfter"> = {
     pendingAfter: (_agent, _chat, seq, limit) =>
@@ -32,6 +35,7 @@ function world(arrivals: { at: number; text: string; kind?: InboxRow["kind"]; bu
     busId: 99,
     state: "pending",
     replyKey: undefined,
+    userId: "u1",
   };
   const collect = (over: Partial<typeof settings> = {}, maxChars = 2_000) =>
     collectBurst({
@@ -42,6 +46,7 @@ function world(arrivals: { at: number; text: string; kind?: InboxRow["kind"]; bu
       agent: "tg",
       chatId: "1",
       own,
+      userId: "u1",
       settings: { ...settings, ...over },
       wait: true,
       maxChars,
@@ -61,6 +66,15 @@ describe("collectBurst", () => {
     const { texts, at } = await w.collect();
     expect(at).toBe(4_000);
     expect(texts).toEqual(["part 0", "part 1", "part 2", "part 3", "part 4"]);
+  });
+
+  it("in a group, another user's message ends the burst: each user's messages are answered for that user", async () => {
+    const w = world([
+      { at: 300, text: "and how much is it?" },
+      { at: 600, text: "where are you located?", userId: "u2" },
+      { at: 900, text: "thanks" },
+    ]);
+    expect(await w.collect()).toEqual({ texts: ["and how much is it?"], at: 1_500 });
   });
 
   it("a command ends the burst (it is its own turn): no further waiting once it is seen", async () => {

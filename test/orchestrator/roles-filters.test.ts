@@ -215,6 +215,22 @@ describe("price guard: which product a price is quoted for", () => {
   });
 });
 
+describe("price guard: words and codes that are no price, codes written against the amount", () => {
+  const cat = [
+    { name: "Pro", price: 49, currency: "USD", description: "" },
+    { name: "Team", price: 99, currency: "USD", description: "" },
+  ];
+  it("keeps '…hours. 7 days' (no rupee sign inside a word) and 'PHP 8' (a language, unless the catalogue is in pesos)", () => {
+    expect(unknownPrices("Pro is $49 a month. Support answers within 24 hours. 7 days a week.", cat, ["USD"])).toEqual([]);
+    expect(unknownPrices("The Pro plan is $49 and supports PHP 8 and Node 20.", cat, ["USD"])).toEqual([]);
+    const pesos = [{ name: "Pro", price: 2_500, currency: "PHP", description: "" }];
+    expect(unknownPrices("Pro is PHP 2,500; Team is PHP 8,000.", pesos, ["PHP"]).map((m) => m.amount)).toEqual([8_000]);
+  });
+  it("checks a price whose code follows its digits ('39USD')", () => {
+    expect(unknownPrices("The Pro plan is 39USD per month.", cat, ["USD"]).map((m) => m.amount)).toEqual([39]);
+  });
+});
+
 describe("lead scoring (README: Roles)", () => {
   const cfg = leadsSchema.parse({});
 
@@ -253,6 +269,23 @@ describe("lead scoring (README: Roles)", () => {
     expect(timelineDays("next quarter", NOW)).toBe(90);
     expect(timelineDays("by March", NOW)).toBe(Math.round((Date.UTC(2025, 2, 1) - NOW) / DAY));
     expect(timelineDays("no idea", NOW)).toBeUndefined();
+  });
+});
+
+describe("lead scoring: months and amounts in words", () => {
+  it("reads whole month names only ('decide' is no December, 'marketing' no March)", () => {
+    const now = Date.UTC(2025, 9, 20);
+    expect(timelineDays("once we decide internally", now)).toBeUndefined();
+    expect(timelineDays("after the marketing review", now)).toBeUndefined();
+    expect(timelineDays("in December", now)).toBe(42);
+    expect(timelineDays("by dec", now)).toBe(42);
+  });
+  it("reads 'thousand', 'million' and thousands separated by spaces", () => {
+    expect(budgetAmount("50 thousand dollars")).toBe(50_000);
+    expect(budgetAmount("about 2 million USD")).toBe(2_000_000);
+    expect(budgetAmount("€1 000 000")).toBe(1_000_000);
+    expect(scoreLead({ budget: "50 thousand dollars" }, leadsSchema.parse({ minBudget: 10_000 }), Date.UTC(2025, 9, 20)))
+      .toBe(20);
   });
 });
 

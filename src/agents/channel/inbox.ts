@@ -34,11 +34,12 @@ export function inboxInsert(
     m.text.toWellFormed(),
     m.receivedAt,
     idempotencyKey,
+    m.userId,
   ]);
   return {
-    sql: `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id)
+    sql: `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id, user_id)
       SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5,
-        (SELECT id FROM bus_messages WHERE idem_key = j.value ->> 6)
+        (SELECT id FROM bus_messages WHERE idem_key = j.value ->> 6), j.value ->> 7
       FROM json_each(?1) AS j WHERE true ORDER BY j.key
       ON CONFLICT (agent, platform_id) DO UPDATE SET bus_id = excluded.bus_id WHERE chat_inbox.bus_id IS NULL`,
     args: [JSON.stringify(rows)],

@@ -404,6 +404,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       agent: msg.agent,
       chatId: msg.chatId,
       own,
+      userId: msg.userId,
       settings: exp.coalesce,
       wait: delivery.attempt === 1,
       maxChars: conv.maxInputChars,

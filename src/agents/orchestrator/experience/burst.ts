@@ -1,8 +1,8 @@
 /**
  * Burst coalescing: the turn for a chat's message waits until the chat is quiet (no new message for `quietMs`,
  * never longer than `maxWaitMs` after the burst's first message), then takes the text messages stored after it
- * that are still waiting — up to a command or a non-text message, which get their own turns — and answers them
- * together. The set is frozen here, before any model call: a message stored later waits for the next turn.
+ * that are still waiting — up to a command, a non-text message or another user's message (in a group), which get
+ * their own turns — and answers them together. The set is frozen here, before any model call: a message stored later waits for the next turn.
  *
  * @module
  */
@@ -21,6 +21,8 @@ export interface BurstInput {
   chatId: string;
   /** The row of the message being handled (the burst's first). */
   own: InboxRow;
+  /** Its sender: a burst is one user's messages (a group chat has several users). */
+  userId: string;
   settings: CoalesceSettings;
   /** False on a retry: the burst was already waited for once, take what is there. */
   wait: boolean;
@@ -42,8 +44,12 @@ export async function collectBurst(deps: BurstDeps, input: BurstInput): Promise<
     let closed = waiting.length > limit; // more than one turn may take: the rest waits for the next
     let last = own.receivedAt;
     for (const row of waiting) {
-      // A command or a sticker is its own turn; a message that would make the burst too long starts the next one.
-      if (row.kind !== "text" || chars + 1 + row.text.length > input.maxChars || burst.length >= limit) {
+      // A command or a sticker is its own turn, and so is another user's message; a message that would make the burst
+      // too long starts the next one.
+      if (
+        row.kind !== "text" || row.userId !== input.userId || chars + 1 + row.text.length > input.maxChars ||
+        burst.length >= limit
+      ) {
         closed = true;
         break;
       }

@@ -26,6 +26,8 @@ export interface InboxRow {
   busId: number | undefined;
   state: InboxState;
   replyKey: string | undefined;
+  /** Who sent it (undefined for a row stored before the sender was). */
+  userId: string | undefined;
 }
 
 export interface Inbox {
@@ -50,7 +52,7 @@ export interface Inbox {
   purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
 }
 
-const COLUMNS = "seq, platform_id, kind, text, received_at, bus_id, state, reply_key";
+const COLUMNS = "seq, platform_id, kind, text, received_at, bus_id, state, reply_key, user_id";
 /** A row read by agent and platform id: its agent too. */
 const KEYED_COLUMNS = ["agent", ...COLUMNS.split(", ")];
 
@@ -65,6 +67,7 @@ function toRow(r: Row): InboxRow {
     busId: r["bus_id"] === null || r["bus_id"] === undefined ? undefined : Number(r["bus_id"]),
     state: r["state"] === "answered" ? "answered" : r["state"] === "silent" ? "silent" : "pending",
     replyKey: r["reply_key"] === null || r["reply_key"] === undefined ? undefined : String(r["reply_key"]),
+    userId: r["user_id"] === null || r["user_id"] === undefined ? undefined : String(r["user_id"]),
   };
 }
 
@@ -102,8 +105,9 @@ export function createInbox(client: Client): Inbox {
       const { msg, busId } = own;
       const statements: InStatement[] = [{
         sql:
-          `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id, state, reply_key, answered_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id, state, reply_key, answered_at,
+            user_id)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT (agent, platform_id) DO UPDATE SET
             bus_id = coalesce(chat_inbox.bus_id, excluded.bus_id), state = excluded.state,
             reply_key = excluded.reply_key, answered_at = excluded.answered_at
@@ -119,6 +123,7 @@ export function createInbox(client: Client): Inbox {
           state,
           replyKey ?? null,
           at,
+          msg.userId,
         ],
       }];
       if (others.length > 0) {

@@ -59,8 +59,10 @@ const CODES = (
   "USD EUR GBP JPY CNY INR RUB BRL CAD AUD CHF SEK NOK DKK PLN CZK MXN SGD HKD NZD ZAR TRY AED SAR KRW " +
   "ILS UAH HUF RON THB IDR PHP"
 ).split(" ");
+/** Codes that are also words ("try 3 options", "supports PHP 8"): a price only when the catalogue uses them. */
+const WORD_CODES = ["TRY", "PHP"];
 /** After an amount a code may be in any case ("999 usd"), but for the ones that are also words. */
-const LOWER_CODES = CODES.filter((c) => c !== "TRY" && c !== "PHP").map((c) => c.toLowerCase());
+const LOWER_CODES = CODES.filter((c) => !WORD_CODES.includes(c)).map((c) => c.toLowerCase());
 
 /** An amount: "1299", "1,299.00", "1.299,00", or with spaces between thousands ("1 299", "1 299,00"); "2k". */
 const NUM = String.raw`(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?|\d(?:[\d,.]*\d)?)(?:\s?[kK]\b)?`;
@@ -68,13 +70,14 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const variants = (s: string) => [...new Set([s, s.toUpperCase(), s.charAt(0).toUpperCase() + s.slice(1)])];
 
 function pricePattern(extraCodes: readonly string[]): RegExp {
-  const codes = [...new Set([...CODES, ...extraCodes])].join("|");
+  const codes = [...new Set([...CODES.filter((c) => !WORD_CODES.includes(c)), ...extraCodes])].join("|");
   const keys = Object.keys(SYMBOLS).flatMap(variants);
   const symbols = keys.filter((k) => !/^[A-Za-z]+$/.test(k)).sort((a, b) => b.length - a.length).map(esc)
     .join("|");
   const words = keys.filter((k) => /^[A-Za-z]+$/.test(k)).join("|");
-  const before = `(?:${symbols}|\\b(?:${codes})\\b)`;
-  const after = `(?:${symbols}|\\b(?:${codes}|${LOWER_CODES.join("|")}|${words})\\b)`;
+  // Not inside a word ("hours. 7 days" is no "rs. 7"); after an amount, a code may follow its digits ("39USD").
+  const before = `(?<![A-Za-z\\d])(?:${symbols}|(?:${codes})\\b)`;
+  const after = `(?:${symbols}|(?<![A-Za-z])(?:${codes}|${LOWER_CODES.join("|")}|${words})\\b)`;
   return new RegExp(`(${before})\\s?(${NUM})|(${NUM})\\s?(${after})`, "g");
 }
 

@@ -12,14 +12,21 @@ import { parseAmount } from "./prices.ts";
 export type LeadFields = Partial<Record<LeadField, string>>;
 
 const DAY_MS = 86_400_000;
-const MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+/** A month's name or its usual abbreviation, whole ("dec", "december"; not "decide", "marketing"). */
+const MONTH_NAMES = [
+  "jan(uary)?", "feb(ruary)?", "mar(ch)?", "apr(il)?", "may", "june?", "july?", "aug(ust)?", "sept?(ember)?",
+  "oct(ober)?", "nov(ember)?", "dec(ember)?",
+].map((m) => new RegExp(`\\b${m}\\b`));
+const MAY = 4;
 
 /**
- * The first figure in a budget ("$5,000", "5.000 €", "R$ 2.500,00", "5k", "10-20k EUR" → 10000), read as the price
- * guard reads amounts; undefined without one.
+ * The first figure in a budget ("$5,000", "5.000 €", "R$ 2.500,00", "€1 000 000", "5k", "50 thousand", "2 million",
+ * "10-20k EUR" → 10000), read as the price guard reads amounts; undefined without one.
  */
 export function budgetAmount(budget: string): number | undefined {
-  const m = /(\d[\d,.]*)\s*([kKmM])?\b/.exec(budget.replace(/(\d)\s+(\d{3})\b/g, "$1$2"));
+  const text = budget.replace(/(?<=\d)\s*(?:thousand|grand)\b/gi, "k").replace(/(?<=\d)\s*(?:million|mio|mln)\b/gi, "m")
+    .replace(/(?<=\d)\s+(?=\d{3}\b)/g, "");
+  const m = /(\d[\d,.]*)\s*([kKmM])?\b/.exec(text);
   if (!m) return undefined;
   const n = parseAmount(m[1]!.replace(/[.,]$/, ""));
   if (n === undefined) return undefined;
@@ -27,7 +34,7 @@ export function budgetAmount(budget: string): number | undefined {
   // "10-20k": a range's first figure takes the unit of the second.
   const rangeUnit = unit
     ? undefined
-    : /^\s*[-–to ]+\s*\d[\d,.]*\s*([kKmM])\b/.exec(budget.slice(m.index + m[0].length))?.[1]?.toLowerCase();
+    : /^\s*[-–to ]+\s*\d[\d,.]*\s*([kKmM])\b/.exec(text.slice(m.index + m[0].length))?.[1]?.toLowerCase();
   const u = unit ?? rangeUnit;
   return n * (u === "k" ? 1_000 : u === "m" ? 1_000_000 : 1);
 }
@@ -50,8 +57,8 @@ export function timelineDays(timeline: string, now: number): number | undefined 
   if (/\b(this|next) quarter\b|\bq[1-4]\b/.test(t)) return 90;
   if (/\b(next year|someday|eventually|not sure|no rush)\b/.test(t)) return 365;
   // "We may start in December": "may" is a month only when no other month is named.
-  const named = MONTHS.map((m, i) => (new RegExp(`\\b${m}[a-z]*\\b`).test(t) ? i : -1)).filter((i) => i >= 0);
-  const month = named.find((i) => MONTHS[i] !== "may") ?? named[0] ?? -1;
+  const named = MONTH_NAMES.map((m, i) => (m.test(t) ? i : -1)).filter((i) => i >= 0);
+  const month = named.find((i) => i !== MAY) ?? named[0] ?? -1;
   if (month >= 0) {
     const today = new Date(now);
     let due = Date.UTC(today.getUTCFullYear(), month, 1);
