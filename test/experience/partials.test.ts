@@ -1,8 +1,11 @@
 // The orchestrator's partial-reply publisher on its own: what of a growing text may be shown (a sentence first,
 // then whole words), at most one publish per interval carrying the latest text, the role's hygiene applied, and
-// close() waiting for the publish in flight (the final reply must come after the last partial).
+// close() waiting for the publish in flight (the final reply must come after the last partial); and no working-on-it
+// notice once a partial shows.
 import { describe, expect, it } from "vitest";
 import { createPartialPublisher, showable } from "../../src/agents/orchestrator/experience/partials.ts";
+import { callModel } from "../../src/agents/orchestrator/experience/model-call.ts";
+import { createLatencyEstimates } from "../../src/agents/orchestrator/experience/notice.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const settings = { enabled: true, editIntervalMs: 100, firstMaxChars: 40 };
@@ -92,5 +95,44 @@ describe("createPartialPublisher", () => {
     p.update("A sentence. ");
     expect(await p.close()).toBe(1);
     expect(done).toBe(true);
+  });
+});
+
+describe("the working-on-it notice with streamed partials", () => {
+  it("is not published once the answer has started to show (a slow stream past thresholdMs)", async () => {
+    const events: string[] = [];
+    const router = {
+      classify: () => ({ tier: "simple" }),
+      providersFor: () => [{ name: "groq", kind: "groq", breaker: "closed" }],
+      routeStream: async (_input: unknown, onText: (t: string) => void) => {
+        onText("Sure, here is the answer. ");
+        await new Promise((r) => setTimeout(r, 150)); // still streaming past thresholdMs
+        onText("Sure, here is the answer. And more text follows here");
+        return { response: { text: "Sure, here is the answer. And more text follows here.", finishReason: "stop" }, decision: {} };
+      },
+    };
+    await callModel({
+      router: router as never,
+      exp: {
+        coalesce: { enabled: true, quietMs: 0, maxWaitMs: 0, maxMessages: 10 },
+        stream: { enabled: true, editIntervalMs: 1_000, firstMaxChars: 160 },
+        notice: { enabled: true, text: "One moment…", thresholdMs: 50, slowKinds: ["llama-cpp"] },
+      },
+      delivery: { traceId: undefined, signal: new AbortController().signal } as never,
+      channel: "telegram",
+      request: { messages: [] } as never,
+      turn: {} as never,
+      latency: createLatencyEstimates(),
+      publish: (text, _kind, suffix, partial) => {
+        events.push(partial !== undefined ? `partial ${partial}: ${text}` : `${suffix}: ${text}`);
+        return Promise.resolve();
+      },
+      reviewPartial: (t) => t,
+      metrics: { inc: () => {} } as never,
+      tracer: { event: () => {} } as never,
+      log: { warn: () => {}, debug: () => {} } as never,
+      now: () => Date.now(),
+    });
+    expect(events).toEqual(["partial 1: Sure, here is the answer."]);
   });
 });

@@ -226,8 +226,20 @@ describe("price guard: words and codes that are no price, codes written against 
     const pesos = [{ name: "Pro", price: 2_500, currency: "PHP", description: "" }];
     expect(unknownPrices("Pro is PHP 2,500; Team is PHP 8,000.", pesos, ["PHP"]).map((m) => m.amount)).toEqual([8_000]);
   });
+  it("checks a price in 'pounds' when the catalogue is in pounds sterling (and not a weight in a dollar shop)", () => {
+    const gbp = [{ name: "Pro", price: 29, currency: "GBP", description: "" }];
+    expect(unknownPrices("The Pro plan is 19 pounds a month.", gbp, ["GBP"]).map((m) => m.amount)).toEqual([19]);
+    expect(unknownPrices("The Pro plan is 29 pounds a month.", gbp, ["GBP"])).toEqual([]);
+    expect(unknownPrices("Pro is $49 and ships 5 pounds of coffee.", cat, ["USD"])).toEqual([]);
+  });
   it("checks a price whose code follows its digits ('39USD')", () => {
     expect(unknownPrices("The Pro plan is 39USD per month.", cat, ["USD"]).map((m) => m.amount)).toEqual([39]);
+  });
+  it("refuses Team's price quoted for Pro in other words ('is priced at', 'will cost', 'now costs', 'is now')", () => {
+    for (const text of ["The Pro plan is priced at $99.", "Pro will cost $99.", "Pro now costs $99.", "Pro is now only $99."]) {
+      expect(unknownPrices(text, cat, ["USD"]).map((m) => m.product), text).toEqual(["Pro"]);
+      expect(unknownPrices(text.replace("99", "49"), cat, ["USD"]), text).toEqual([]);
+    }
   });
 });
 

@@ -213,6 +213,29 @@ describe("human handoff", () => {
     expect(h.modelCalls()).toBe(0);
   });
 
+  it("two roles' operators on two topics of one forum: a command from any topic reaches either one's handoffs", async () => {
+    const operatorOn = (topic: number) => ({ agent: OPERATOR.agent, chatId: `-1009/${topic}` });
+    h = await startRolesHarness({
+      roles: {
+        support: { kind: "support", systemPrompt: "You are Example Co's support bot.", operator: operatorOn(5) },
+        sales: { kind: "support", systemPrompt: "You are Example Co's sales bot.", operator: operatorOn(6) },
+      },
+      channels: { web: "support", shop: "sales" },
+    });
+    await h.ask("shop", "c1", "/human");
+    await h.waitForReplies(2);
+    expect(toOperator()[0]).toMatchObject({ chatId: "-1009/6" });
+    await h.ask(OPERATOR.agent, "-1009/5", "/list"); // the other role's topic lists it too
+    await h.waitForReplies(3);
+    expect(h.replies.at(-1)!.text).toContain("shop:c1");
+    await h.ask(OPERATOR.agent, "-1009", "/reply 1 Hello from General.");
+    await h.waitForReplies(5);
+    expect(sorted(h.replies.slice(3).map((r) => [r.agent, r.chatId, r.text]))).toEqual([
+      ["shop", "c1", "Hello from General."],
+      ["tg-ops", "-1009", "Sent to #1 shop:c1."],
+    ]);
+  });
+
   it("a second /human while paused is forwarded, not a second handoff; /close closes and resumes", async () => {
     h = await start();
     await h.ask("web", "c4", "/human");

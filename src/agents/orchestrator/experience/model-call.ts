@@ -66,6 +66,7 @@ export async function callModel(c: ModelCall): Promise<RouteResult> {
       settings: exp.stream,
       now: c.now,
       publish: async (text, seq) => {
+        notice?.cancel(); // the answer is showing: "working on it" below it would come too late
         await c.publish(text, "answer", "answer", seq);
         metrics.inc(PARTIALS_METRIC, { channel: c.channel });
       },

@@ -43,6 +43,8 @@ export function predictSlow(
 }
 
 export interface NoticeTimer {
+  /** The answer has started to show (a partial): no notice after this moment. */
+  cancel(): void;
   /** The turn is answered (or failed): no notice any more; resolves once a notice being published is out. */
   finish(): Promise<void>;
 }
@@ -63,6 +65,9 @@ export function startNotice(opts: {
   else {timer = setTimeout(() =>
       send(`no answer after ${opts.settings.thresholdMs} ms`), opts.settings.thresholdMs);}
   return {
+    cancel() {
+      clearTimeout(timer);
+    },
     async finish() {
       clearTimeout(timer);
       await sending;

@@ -61,13 +61,16 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
   const resumedText = (agent: string) => (deps.roleOfAgent(agent)?.handoff ?? DEFAULT_HANDOFF).resumedText;
 
   async function operatorMessage(msg: InboundMessage, delivery: Delivery, operator: OperatorConfig) {
+    // Every operator of the agent in this group (two roles may name topics of one forum): a command from any topic
+    // reaches their handoffs.
+    const inGroup = operators.filter((o) => o.agent === operator.agent && group(o.chatId) === group(msg.chatId));
     // Answered where the command was written (in a forum, its topic).
     const ack = (text: string) =>
       send(delivery, { agent: operator.agent, chatId: msg.chatId }, text, `${delivery.id}:operator`);
     const cmd = parseOperatorCommand(msg.text);
     if (cmd.kind === "help") return ack(cmd.problem ? `${cmd.problem}\n\n${OPERATOR_HELP}` : OPERATOR_HELP);
-    if (cmd.kind === "list") return ack(listNotice(await handoffs.paused(operator), now()));
-    const h = await handoffs.find(cmd.ref, operator);
+    if (cmd.kind === "list") return ack(listNotice(await handoffs.paused(inGroup), now()));
+    const h = await handoffs.find(cmd.ref, inGroup);
     if (!h) return ack(`No handoff "${cmd.ref}" for this chat. /list shows the chats waiting for you.`);
     const user = { agent: h.agent, chatId: h.chatId };
     if (cmd.kind === "reply") {

@@ -34,14 +34,22 @@ export interface HandoffStart {
 
 export interface Handoffs {
   get(chat: string): Promise<Handoff | undefined>;
-  /** A handoff of `operator` by `#id`, id, or chat key. */
-  find(ref: string, operator: OperatorConfig): Promise<Handoff | undefined>;
+  /** A handoff of one of `operators` (one agent's, in one group) by `#id`, id, or chat key. */
+  find(ref: string, operators: readonly OperatorConfig[]): Promise<Handoff | undefined>;
   /** Pauses the chat; `started` is false when it already was paused (nothing to forward again). */
   pause(start: HandoffStart): Promise<{ handoff: Handoff; started: boolean }>;
   /** Gives the chat back to the bot; false when it was not paused. */
   resume(chat: string): Promise<boolean>;
-  paused(operator: OperatorConfig): Promise<Handoff[]>;
+  /** The chats paused for one of `operators` (one agent's, in one group). */
+  paused(operators: readonly OperatorConfig[]): Promise<Handoff[]>;
 }
+
+/** ?1 the operators' agent, ?2 their chats (a JSON array). */
+const OF_OPERATORS = "operator_agent = ?1 AND operator_chat IN (SELECT value FROM json_each(?2))";
+const operatorArgs = (operators: readonly OperatorConfig[]) => [
+  operators[0]?.agent ?? "",
+  JSON.stringify(operators.map((o) => o.chatId)),
+];
 
 function toHandoff(row: Row): Handoff {
   return {
@@ -67,13 +75,11 @@ export function createHandoffs(client: Client, now: () => number): Handoffs {
   };
   return {
     get,
-    async find(ref, operator) {
+    async find(ref, operators) {
       const id = /^#?(\d+)$/.exec(ref)?.[1];
       const rs = await client.execute({
-        sql: `SELECT * FROM handoffs WHERE ${
-          id ? "id = ?" : "chat = ?"
-        } AND operator_agent = ? AND operator_chat = ?`,
-        args: [id ? Number(id) : ref, operator.agent, operator.chatId],
+        sql: `SELECT * FROM handoffs WHERE ${id ? "id = ?3" : "chat = ?3"} AND ${OF_OPERATORS}`,
+        args: [...operatorArgs(operators), id ? Number(id) : ref],
       });
       return rs.rows[0] ? toHandoff(rs.rows[0]) : undefined;
     },
@@ -111,11 +117,10 @@ export function createHandoffs(client: Client, now: () => number): Handoffs {
       });
       return rs.rowsAffected === 1;
     },
-    async paused(operator) {
+    async paused(operators) {
       const rs = await client.execute({
-        sql:
-          "SELECT * FROM handoffs WHERE state = 'paused' AND operator_agent = ? AND operator_chat = ? ORDER BY id",
-        args: [operator.agent, operator.chatId],
+        sql: `SELECT * FROM handoffs WHERE state = 'paused' AND ${OF_OPERATORS} ORDER BY id`,
+        args: operatorArgs(operators),
       });
       return rs.rows.map(toHandoff);
     },

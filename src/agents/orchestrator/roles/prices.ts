@@ -54,6 +54,8 @@ const SYMBOLS: Record<string, string> = {
   yuan: "CNY",
   rubles: "RUB",
 };
+/** Currency words that are also something else ("5 pounds of coffee"): a price only when the catalogue uses them. */
+const CATALOGUE_WORDS: Record<string, string> = { pound: "GBP", pounds: "GBP" };
 /** ISO codes, matched in capitals before an amount ("try 3 options" is not a price in Turkish lira). */
 const CODES = (
   "USD EUR GBP JPY CNY INR RUB BRL CAD AUD CHF SEK NOK DKK PLN CZK MXN SGD HKD NZD ZAR TRY AED SAR KRW " +
@@ -71,7 +73,8 @@ const variants = (s: string) => [...new Set([s, s.toUpperCase(), s.charAt(0).toU
 
 function pricePattern(extraCodes: readonly string[]): RegExp {
   const codes = [...new Set([...CODES.filter((c) => !WORD_CODES.includes(c)), ...extraCodes])].join("|");
-  const keys = Object.keys(SYMBOLS).flatMap(variants);
+  const catalogueWords = Object.keys(CATALOGUE_WORDS).filter((w) => extraCodes.includes(CATALOGUE_WORDS[w]!));
+  const keys = [...Object.keys(SYMBOLS), ...catalogueWords].flatMap(variants);
   const symbols = keys.filter((k) => !/^[A-Za-z]+$/.test(k)).sort((a, b) => b.length - a.length).map(esc)
     .join("|");
   const words = keys.filter((k) => /^[A-Za-z]+$/.test(k)).join("|");
@@ -105,7 +108,8 @@ export function parseAmount(raw: string): number | undefined {
 }
 
 function toCurrency(token: string): string | undefined {
-  return SYMBOLS[token.toLowerCase()] ?? (/^[A-Za-z]{3}$/.test(token) ? token.toUpperCase() : undefined);
+  const t = token.toLowerCase();
+  return SYMBOLS[t] ?? CATALOGUE_WORDS[t] ?? (/^[A-Za-z]{3}$/.test(token) ? token.toUpperCase() : undefined);
 }
 
 /** A discount: "20% off", "15 % discount", "a discount of 10%", in a few languages. */
@@ -148,11 +152,12 @@ const hasPrice = (p: Product, m: PriceMention) =>
 const FILLER = new Set(["and", "for", "the", "with", "plan", "plans", "package", "tier", "edition", "bundle"]);
 const PLAN_WORD = String.raw`(?:\s+(?:plan|package|tier|subscription|edition|bundle))?`;
 /**
- * From a product's name to its price: "Pro is $29", "Pro plan costs only $29", "Pro: $29", "Pro at $29"; the link
- * word is captured ("is", "are", "cost(s)" say whose price it is).
+ * From a product's name to its price: "Pro is $29", "Pro plan costs only $29", "Pro is now priced at $29", "Pro will
+ * cost $29", "Pro: $29", "Pro at $29"; the link word is captured ("is", "are", "cost(s)" say whose price it is).
  */
 const NAME_TO_PRICE = new RegExp(
-  String.raw`^${PLAN_WORD}\s*(is|are|costs?|at|for|:|=|–|—|-)\s*(?:only\s+|just\s+)?$`,
+  String.raw`^${PLAN_WORD}\s*(?:now\s+|currently\s+)?(is|are|costs?|will\s+cost|at|for|:|=|–|—|-)` +
+    String.raw`(?:\s+(?:now|currently|priced\s+at|only|just))*\s*$`,
   "u",
 );
 /** From a price to a product's name: "$29 for the Pro plan". */
@@ -201,7 +206,7 @@ function quotedFor(
   const end = m.at + m.text.length;
   const before = hits.findLast((h) => h.end <= m.at);
   const link = before && NAME_TO_PRICE.exec(text.slice(before.end, m.at));
-  if (before && link) return { name: before.name, verb: /^(?:is|are|costs?)$/.test(link[1]!) };
+  if (before && link) return { name: before.name, verb: /^(?:is|are|costs?|will\s+cost)$/.test(link[1]!) };
   const after = hits.find((h) => h.start >= end);
   return after && PRICE_TO_NAME.test(text.slice(end, after.start)) ? { name: after.name, verb: false } : undefined;
 }
