@@ -95,6 +95,18 @@ describe("telegram: partial and streamed replies", () => {
     60_000,
   );
 
+  it("partials a second apart are each shown though every post and edit takes 400 ms (the interval counts from its start)", async () => {
+    fake.delay("sendMessage", () => 400);
+    fake.delay("editMessageText", () => 400);
+    const texts = ["One.", "One. Two.", "One. Two. Three.", "One. Two. Three. Four."];
+    for (const [i, text] of texts.entries()) {
+      await publish(ch, reply("tg", "43", "slow", text, { partial: i + 1 }));
+      await sleep(1_050); // the orchestrator publishes one a second
+    }
+    await until(() => fake.sent[0]?.text === texts.at(-1), 10_000, "the last partial shown");
+    expect(fake.sent[0]!.history).toEqual(texts); // every one, none skipped
+  }, 30_000);
+
   it(
     "after a restart the final reply edits the message the previous process posted (send ledger), no second message",
     async () => {

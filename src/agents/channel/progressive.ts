@@ -83,9 +83,13 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
   const finalized = new Set<string>();
   const signalOf = (d: Delivery) => waitSignal(d, opts.stopping);
   const count = (kind: string, outcome: string) => metrics.inc(EDITS_METRIC, { kind, outcome });
-  const remember = (key: string, text: string) => {
+  /**
+   * `at`: when the post or edit left. The interval between edits counts from there: counted from the answer, a
+   * platform taking 400 ms would make every other partial (published a second apart) come too early.
+   */
+  const remember = (key: string, text: string, at = now()) => {
     shown.delete(key);
-    shown.set(key, { text, at: now() });
+    shown.set(key, { text, at });
     if (shown.size > MEMORY) shown.delete(shown.keys().next().value!);
   };
 
@@ -104,12 +108,13 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     await pacer.wait(reply.chatId, signalOf(d));
     const begun = await d.underLease((guard) => ledger.begin(key, d.fence, { partial: true, guard }));
     if (begun.status !== "send") return; // posted meanwhile, or another attempt is at it: the final settles it
+    const at = now();
     const outcome = await withSendTimeout((signal) =>
       transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal })
     );
     if (outcome.kind === "sent") {
       await ledger.recordSent(key, outcome.platformId ?? "", outcome.record);
-      remember(key, transport.textOf(part));
+      remember(key, transport.textOf(part), at);
       count("partial", "posted");
     } else {
       await ledger.recordFailed(key, d.fence, outcome.reason);
@@ -122,11 +127,12 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     if (last && now() - last.at < opts.editIntervalMs) return void count("partial", "skipped");
     await pacer.wait(reply.chatId, signalOf(d));
     await d.assertLease();
+    const at = now();
     const outcome = await withSendTimeout((signal) =>
       transport.edit(part, platformId, { chatId: reply.chatId, key, attempt: 1, signal })
     );
     if (outcome.kind === "sent") {
-      remember(key, transport.textOf(part));
+      remember(key, transport.textOf(part), at);
       count("partial", "edited");
     } else partialFailed(reply, outcome);
   }
@@ -163,9 +169,10 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         await pacer.wait(reply.chatId, signalOf(d));
         await d.assertLease();
         const ctx = { chatId: reply.chatId, key, attempt };
+        const at = now();
         const outcome = await withSendTimeout((signal) => transport.edit(part, platformId, { ...ctx, signal }));
         if (outcome.kind === "sent") {
-          remember(key, text);
+          remember(key, text, at);
           count("final", "edited");
           return true;
         }
