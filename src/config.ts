@@ -153,7 +153,10 @@ const roleSchema = z.strictObject({
 
 /** The role of a channel agent configured without one: the role of that name, built in unless declared. */
 export const DEFAULT_ROLE_NAME = "default";
-export const builtInDefaultRole = roleSchema.parse({ kind: "support", systemPrompt: "You are a helpful, concise assistant." });
+export const builtInDefaultRole = roleSchema.parse({
+  kind: "support",
+  systemPrompt: "You are a helpful, concise assistant.",
+});
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),

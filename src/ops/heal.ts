@@ -102,7 +102,16 @@ async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promi
   // recorded first (not ok until it is made), and a store that refuses it means no restart this run.
   let id: number;
   try {
-    id = await deps.restarts.record({ target: t.target, unit: t.unit, at: now, kind: "failure", reason, action, ok: false, detail: "restarting" });
+    id = await deps.restarts.record({
+      target: t.target,
+      unit: t.unit,
+      at: now,
+      kind: "failure",
+      reason,
+      action,
+      ok: false,
+      detail: "restarting",
+    });
   } catch (err) {
     return skip(`cannot record the restart in the store (${storeErrorCode(err)}), and its back-off depends on it`);
   }
@@ -116,7 +125,10 @@ async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promi
     detail = (err as Error).message;
   }
   await deps.restarts.settle(id, { ok, detail }).catch((err) =>
-    deps.log.error("could not record the restart's outcome in the store", { target: t.target, code: storeErrorCode(err) })
+    deps.log.error("could not record the restart's outcome in the store", {
+      target: t.target,
+      code: storeErrorCode(err),
+    })
   );
   const fields = {
     target: t.target,

@@ -53,13 +53,12 @@ export function recycleSchedule(
   // another's staggered age): each one later than the one before it by 5 s at least.
   const backstop = new Map<string, number>();
   let previous = -Infinity;
-  for (const [name, age] of [...after].sort((x, y) => x[1] - y[1])) {
-    previous = Math.max(age + s.backstopSec, previous + BACKSTOP_MIN_GAP_SEC);
-    backstop.set(name, previous);
-  }
-  const backstops = [...backstop.values()];
   let minDiff = Infinity;
-  for (let i = 1; i < backstops.length; i++) minDiff = Math.min(minDiff, backstops[i]! - backstops[i - 1]!);
+  for (const [name, age] of [...after].sort((x, y) => x[1] - y[1])) {
+    const at = Math.max(age + s.backstopSec, previous + BACKSTOP_MIN_GAP_SEC);
+    minDiff = Math.min(minDiff, at - previous);
+    backstop.set(name, previous = at);
+  }
   // Two agents started together reach their backstops at (b_i + U_i) and (b_j + U_j), U in [0, jitter]:
   // |difference| ≥ |b_i - b_j| - jitter, so jitter ≤ minDiff - 5 keeps them 5 s apart.
   const jitter = Math.max(0, Math.min(s.jitterSec, minDiff - BACKSTOP_MIN_GAP_SEC));

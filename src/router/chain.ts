@@ -245,7 +245,11 @@ export async function walkChain(
         takenTokens: quotaTokens,
         usedTokens: reported ? reported.inputTokens + reported.outputTokens : billed ? quotaTokens : 0,
         rateLimit: err.rateLimit,
-        blockForMs: err.kind === "rate_limit" ? err.retryAfterMs : err.kind === "spend_limit" ? SPEND_LIMIT_BLOCK_MS : undefined,
+        blockForMs: err.kind === "rate_limit"
+          ? err.retryAfterMs
+          : err.kind === "spend_limit"
+          ? SPEND_LIMIT_BLOCK_MS
+          : undefined,
       });
       if (err.needsOperator) {
         deps.log?.error("model provider needs an operator", {

@@ -2,7 +2,8 @@
  * Burst coalescing: the turn for a chat's message waits until the chat is quiet (no new message for `quietMs`,
  * never longer than `maxWaitMs` after the burst's first message), then takes the text messages stored after it
  * that are still waiting — up to a command, a non-text message or another user's message (in a group), which get
- * their own turns — and answers them together. The set is frozen here, before any model call: a message stored later waits for the next turn.
+ * their own turns — and answers them together. The set is frozen here, before any model call: a message stored
+ * later waits for the next turn.
  *
  * @module
  */

@@ -73,8 +73,6 @@ export function createLeakCheck(secrets: readonly string[], minChars = LEAK_MIN_
     }
     return false;
   };
-  return (reply) => {
-    const visible = stripInvisible(reply);
-    return windows.size > 0 && (contains(visible) || decodeBase64Runs(visible).some(contains));
-  };
+  // base64 with invisible characters inside still decodes (`contains` drops them from plain text itself).
+  return (reply) => windows.size > 0 && (contains(reply) || decodeBase64Runs(stripInvisible(reply)).some(contains));
 }

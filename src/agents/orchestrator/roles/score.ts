@@ -24,7 +24,8 @@ const MAY = 4;
  * "10-20k EUR" → 10000), read as the price guard reads amounts; undefined without one.
  */
 export function budgetAmount(budget: string): number | undefined {
-  const text = budget.replace(/(?<=\d)\s*(?:thousand|grand)\b/gi, "k").replace(/(?<=\d)\s*(?:million|mio|mln)\b/gi, "m")
+  const text = budget.replace(/(?<=\d)\s*(?:thousand|grand)\b/gi, "k")
+    .replace(/(?<=\d)\s*(?:million|mio|mln)\b/gi, "m")
     .replace(/(?<=\d)\s+(?=\d{3}\b)/g, "");
   const m = /(\d[\d,.]*)\s*([kKmM])?\b/.exec(text);
   if (!m) return undefined;
