@@ -76,6 +76,9 @@ describe("logger and personal data (F4)", () => {
     });
     log.info("from jane@shop.service.com and ops@example.services");
     expect(JSON.parse(lines[2]!).msg).toBe("from [email] and [email]");
+    // A WhatsApp chat key is the agent's name, ":" and the user's number.
+    log.info("chat wa1:15551234567 paused", { key: "wa1:+15551234567", at: "10:30:45" });
+    expect(JSON.parse(lines[3]!)).toMatchObject({ msg: "chat wa1:[phone] paused", key: "wa1:[phone]", at: "10:30:45" });
   });
 
   it("hashes user and chat ids: stable per id, different across ids, never the raw value", () => {
