@@ -9,9 +9,13 @@ import type { ConnInfo } from "../platform.ts";
 
 /**
  * The client a limit counts: an IPv4 address (also when written IPv4-mapped), or an IPv6 address's /64, which one
- * client usually holds whole.
+ * client usually holds whole. A proxy's way of writing it is read too: with a port (`198.51.100.7:4711`,
+ * `[2001:db8::1]:4711`, each source port would otherwise be its own client), and as a `Forwarded` element
+ * (`for="[2001:db8::1]:4711";proto=https`).
  */
-export function clientKey(addr: string): string {
+export function clientKey(written: string): string {
+  const forwarded = /(?:^|;)\s*for=("?)([^";]*)\1/i.exec(written)?.[2];
+  const addr = (forwarded ?? written).trim().replace(/^\[([^\]]*)\](?::\d*)?$|^(\d+\.\d+\.\d+\.\d+):\d*$/, "$1$2");
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr)?.[1];
   if (v4 !== undefined) return v4;
   if (!addr.includes(":")) return addr;

@@ -206,6 +206,16 @@ describe("web chat", () => {
     expect(clientKey("198.51.100.7")).toBe("198.51.100.7");
   });
 
+  it("a proxy's entry with a port, or as a Forwarded element, is the same client whatever its source port", () => {
+    expect(clientKey("198.51.100.7:4711")).toBe("198.51.100.7");
+    expect(clientKey("198.51.100.7:4712")).toBe("198.51.100.7");
+    expect(clientKey("[2001:db8:1:2::a]:4711")).toBe("2001:db8:1:2::/64");
+    expect(clientKey("[2001:db8:1:2::b]")).toBe("2001:db8:1:2::/64");
+    expect(clientKey('for="[2001:db8:1:2::a]:4711";proto=https')).toBe("2001:db8:1:2::/64");
+    expect(clientKey("proto=https;for=198.51.100.7:80")).toBe("198.51.100.7");
+    expect(clientKey(" For=198.51.100.7")).toBe("198.51.100.7");
+  });
+
   it("delivers replies from outbound.<agent> to the page, in order, once per reply key", async () => {
     const reply = (text: string, replyKey: string): OutboundReply => ({
       agent: "web",
