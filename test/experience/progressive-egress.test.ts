@@ -95,6 +95,28 @@ describe("telegram: partial and streamed replies", () => {
     60_000,
   );
 
+  it("a final reply shorter than its partials deletes the messages it no longer has, once, also on a redelivery", async () => {
+    const long = `First paragraph. ${"word ".repeat(700)}`.trim();
+    const rest = `Second paragraph. ${"more ".repeat(700)}`.trim();
+    await publish(ch, reply("tg", "44", "shorter", `${long}\n\n${rest}`, { partial: 1 }));
+    await until(() => fake.sent.length === 2, 10_000, "two partial messages");
+    // The reply review replaced the answer: one short message.
+    await publish(ch, reply("tg", "44", "shorter", "Sorry, I can't help with that.", { streamed: true }));
+    await until(() => fake.callsOf("deleteMessage").length === 1, 10_000, "the deletion");
+    expect(fake.sent.map((s) => [s.text, s.deleted === true])).toEqual([
+      ["Sorry, I can't help with that.", false],
+      [`${long}\n\n${rest}`.slice(long.length + 2), true],
+    ]);
+    // A redelivery of the final (a crash after the deletion): already gone counts as deleted; nothing else changes.
+    await ch.stop();
+    ch = await start();
+    await publish(ch, reply("tg", "44", "shorter", "Sorry, I can't help with that.", { streamed: true }));
+    await publish(ch, reply("tg", "44", "next", "marker"));
+    await until(() => fake.sent.length === 3, 10_000, "the marker");
+    expect(fake.callsOf("deleteMessage")).toHaveLength(2);
+    expect(fake.sent.filter((s) => !s.deleted).map((s) => s.text)).toEqual(["Sorry, I can't help with that.", "marker"]);
+  }, 40_000);
+
   it("partials a second apart are each shown though every post and edit takes 400 ms (the interval counts from its start)", async () => {
     fake.delay("sendMessage", () => 400);
     fake.delay("editMessageText", () => 400);

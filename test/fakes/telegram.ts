@@ -1,7 +1,7 @@
 /**
  * A fake Telegram Bot API server: real HTTP (`apiRoot` = `fake.apiRoot`), the methods the channel uses
- * (getUpdates with long polling and offset confirmation, sendMessage, editMessageText, sendChatAction,
- * setWebhook, deleteWebhook, getMe) and the documented error shapes
+ * (getUpdates with long polling and offset confirmation, sendMessage, editMessageText, deleteMessage,
+ * sendChatAction, setWebhook, deleteWebhook, getMe) and the documented error shapes
  * (`{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}}`,
  * 403 blocked, 5xx). It records every call and can be scripted per test.
  */
@@ -33,6 +33,8 @@ export interface SentMessage {
   history: string[];
   /** When each text of `history` was set. */
   historyAt: number[];
+  /** Deleted (deleteMessage): no longer shown. */
+  deleted?: boolean;
 }
 
 /** One accepted editMessageText. */
@@ -259,7 +261,9 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
           body: { ok: false, error_code: 400, description: `Bad Request: ${description}` },
         });
         if (blocked.has(String(chatId))) return errors.blocked();
-        const m = sent.find((x) => x.messageId === body["message_id"] && String(x.chatId) === String(chatId));
+        const m = sent.find((x) =>
+          x.messageId === body["message_id"] && String(x.chatId) === String(chatId) && !x.deleted
+        );
         if (!m) return bad("message to edit not found");
         if (text.length === 0) return bad("message text is empty");
         if (text.length > 4096) return bad("MESSAGE_TOO_LONG");
@@ -280,6 +284,17 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
           chat: { id: chatId, type: "private" },
           text,
         });
+      }
+      case "deleteMessage": {
+        // core.telegram.org/bots/api#deletemessage: true; a message already deleted (or never there) is a 400.
+        const m = sent.find((x) =>
+          x.messageId === body["message_id"] && String(x.chatId) === String(body["chat_id"]) && !x.deleted
+        );
+        if (!m) {
+          return { status: 400, body: { ok: false, error_code: 400, description: "Bad Request: message to delete not found" } };
+        }
+        m.deleted = true;
+        return ok(true);
       }
       default:
         return {

@@ -258,15 +258,22 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         log.info("reply not sent", { chat: reply.chatId, reason: plan.skipped, replyKey: reply.replyKey });
         return;
       }
+      let settled = true;
       for (const [i, part] of plan.parts.entries()) {
         const key = partKey(reply.replyKey, i);
         if (streamed && (await progressive.finalPart(reply, key, part, delivery))) continue;
         // A streamed part whose outcome is unknown is sent again when a partial's post left it so: the user may
         // see only the text so far. After a final's own unknown send it is skipped like any other reply's.
         const resend = opts.resendUnknown || (streamed ? "partial" : false);
-        if (!(await sendPart(reply, key, part, delivery, resend))) break;
+        if (!(await sendPart(reply, key, part, delivery, resend))) {
+          settled = false;
+          break;
+        }
       }
-      if (streamed) progressive.finished(reply);
+      if (streamed) {
+        if (settled) await progressive.removeRest(reply, plan.parts.length, delivery);
+        progressive.finished(reply);
+      }
     } finally {
       opts.onReplyDone?.(reply);
     }

@@ -5,7 +5,9 @@
  * redelivered after a crash edits the message it already posted instead of posting a second one. Edits of one
  * message are at least `editIntervalMs` apart and go through the chat's and the bot's pacing; a partial that
  * comes too soon is dropped (a newer one or the final follows), the final waits for its slot. Text longer than
- * the platform's limit continues in follow-up messages (the transport's plan splits it at paragraphs).
+ * the platform's limit continues in follow-up messages (the transport's plan splits it at paragraphs); messages the
+ * partials posted past the final reply's last part (a final shorter than its partials, or one the reply review
+ * replaced) are deleted, so no text the answer no longer has stays on screen.
  *
  * Partials never make the bus retry: they are stale by then. A failure is logged and the final reply fixes it.
  *
@@ -38,6 +40,8 @@ export interface EditingTransport<P> extends ChannelTransport<P> {
   edit(part: P, platformId: string, ctx: SendContext): Promise<SendOutcome<P>>;
   /** The text a part shows (to compare with what the message shows now). */
   textOf(part: P): string;
+  /** Deletes an already sent message (`platformId`); one already gone counts as deleted (`sent`). */
+  remove(platformId: string, ctx: SendContext): Promise<SendOutcome<P>>;
 }
 
 export interface ProgressiveOptions<P> {
@@ -64,6 +68,11 @@ export interface Progressive<P> {
    * sends it normally). Throws `EditRetryLaterError` for the bus to retry.
    */
   finalPart(reply: OutboundReply, key: string, part: P, delivery: Delivery): Promise<boolean>;
+  /**
+   * Deletes the messages partials posted as parts `from` and later, which the final reply (`from` parts, all
+   * settled) does not have. One attempt each: a failure is logged, the final reply is out.
+   */
+  removeRest(reply: OutboundReply, from: number, delivery: Delivery): Promise<void>;
   /** The final reply is done: later partials of it are stale. */
   finished(reply: OutboundReply): void;
 }
@@ -210,6 +219,29 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         if (sent.kind === "retry") throw new EditRetryLaterError(`${sent.reason} (sending the final text anew)`);
         log.warn("final text not sent anew", { chat: reply.chatId, reason: sent.reason });
         return true;
+      }
+    },
+
+    async removeRest(reply, from, d) {
+      for (let i = from;; i++) {
+        const key = `${reply.replyKey}#${i}`;
+        const platformId = await ledger.wasSent(key);
+        if (platformId === undefined) return;
+        if (platformId === "") continue;
+        await pacer.wait(reply.chatId, signalOf(d));
+        await d.assertLease();
+        const outcome = await withSendTimeout((signal) =>
+          transport.remove(platformId, { chatId: reply.chatId, key, attempt: 1, signal })
+        );
+        if (outcome.kind === "sent") {
+          shown.delete(key);
+          count("final", "removed");
+          continue;
+        }
+        count("final", "failed");
+        metrics.inc(M.sendErrors, { platform: opts.platform, code: outcome.code ?? "unknown" });
+        if (outcome.kind === "retry") pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
+        log.warn("partial message past the final reply not deleted", { chat: reply.chatId, reason: outcome.reason });
       }
     },
 

@@ -4,7 +4,8 @@
  * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 or 404 (the token
  * refused or malformed) holds every send, 5xx and network errors back off, other 4xx fail for good; a group upgraded
  * to a supergroup (`migrate_to_chat_id`) gets the reply and its edits in the supergroup. `edit` (progressive replies)
- * replaces a sent message's text with `editMessageText`; "message is not modified" means it already shows that text.
+ * replaces a sent message's text with `editMessageText`; "message is not modified" means it already shows that text;
+ * `remove` deletes one (`deleteMessage`; "message to delete not found" means it is already gone).
  *
  * @module
  */
@@ -62,6 +63,13 @@ export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<st
 }
 
 const NOT_MODIFIED = /message is not modified/i;
+const NOT_FOUND = /message to delete not found/i;
+
+/** The chat and message id of a sent message's platform id (`<supergroup>:<id>` when it moved there). */
+function messageOf(chatId: string, platformId: string): [chat: number | string, messageId: number] {
+  const [moved, messageId] = platformId.includes(":") ? platformId.split(":") : [undefined, platformId];
+  return [moved === undefined ? toTarget(chatId).chatId : Number(moved), Number(messageId)];
+}
 
 export function createTelegramTransport(
   opts: {
@@ -108,14 +116,25 @@ export function createTelegramTransport(
     },
     async edit(text, platformId, { chatId, attempt, signal }) {
       try {
-        const [moved, messageId] = platformId.includes(":") ? platformId.split(":") : [undefined, platformId];
-        const to = moved === undefined ? toTarget(chatId).chatId : Number(moved);
-        await opts.api.editMessageText(to, Number(messageId), text, {
+        const [to, messageId] = messageOf(chatId, platformId);
+        await opts.api.editMessageText(to, messageId, text, {
           link_preview_options: { is_disabled: true },
         }, toGrammySignal(signal));
         return { kind: "sent", platformId };
       } catch (err) {
         if (err instanceof GrammyError && err.error_code === 400 && NOT_MODIFIED.test(err.description)) {
+          return { kind: "sent", platformId };
+        }
+        return toTelegramOutcome(err, attempt);
+      }
+    },
+    async remove(platformId, { chatId, attempt, signal }) {
+      try {
+        const [to, messageId] = messageOf(chatId, platformId);
+        await opts.api.deleteMessage(to, messageId, toGrammySignal(signal));
+        return { kind: "sent", platformId };
+      } catch (err) {
+        if (err instanceof GrammyError && err.error_code === 400 && NOT_FOUND.test(err.description)) {
           return { kind: "sent", platformId };
         }
         return toTelegramOutcome(err, attempt);
