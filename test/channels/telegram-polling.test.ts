@@ -171,6 +171,38 @@ describe("telegram long polling", () => {
     }
   }, 30_000);
 
+  it("a long poll that never answers (a connection dropped silently) is given up on: the next poll gets the update", async () => {
+    const fake = await startFakeTelegram({ token: TOKEN });
+    let n = 0;
+    fake.delay("getUpdates", () => (n++ === 0 ? 600_000 : 0));
+    const store = await openStore({ url: `file:${join(dir, "stall.db")}` });
+    await migrate(store.client);
+    const config = loadConfig(
+      JSON.stringify({
+        agents: [{
+          name: "tgpoll",
+          kind: "telegram",
+          port: 1,
+          telegram: { mode: "polling", tokenEnv: "TG_TOKEN", apiRoot: fake.apiRoot, pollTimeoutS: 1 },
+        }],
+      }),
+      secrets,
+    );
+    const agent = await createTelegramAgent(depsFor(store, config, secrets), telegramAgentOf(config));
+    try {
+      await agent.start?.();
+      await until(() => fake.callsOf("getUpdates").length === 1, 5_000, "the first long poll");
+      fake.push(makeUpdate(telegramFixture("text"), { updateId: 500, chatId: 9 }));
+      // pollTimeoutS + 10 s, then a second's back-off.
+      await until(() => fake.confirmed().includes(500), 20_000, "a later poll");
+    } finally {
+      const stopped = agent.stop?.();
+      await fake.close();
+      await stopped;
+      store.close();
+    }
+  }, 40_000);
+
   it("F1: /health does not serve a token the API root echoed in getUpdates' error", async () => {
     const fake = await startFakeTelegram({ token: TOKEN });
     fake.script("getUpdates", () => ({

@@ -43,6 +43,9 @@ export interface Poller {
   offset(): number | undefined;
 }
 
+/** How long past its own timeout a long poll may take before it is abandoned. */
+const POLL_GRACE_S = 10;
+
 export function createPoller(opts: PollerOptions): Poller {
   const ctrl = new AbortController();
   let offset: number | undefined;
@@ -50,11 +53,15 @@ export function createPoller(opts: PollerOptions): Poller {
   let loop: Promise<void> | undefined;
 
   const fetchBatch = async (attempt: number): Promise<unknown[] | undefined> => {
+    // A long poll answers within its timeout; one that does not (a connection a NAT or proxy dropped silently) is
+    // given up on, or ingress would wait for the client's own timeout (grammY: 500 s).
+    const poll = new AbortController();
+    const abort = () => poll.abort();
+    ctrl.signal.addEventListener("abort", abort);
+    const timer = setTimeout(abort, (opts.timeoutS + POLL_GRACE_S) * 1000);
     try {
       const params = { timeout: opts.timeoutS, limit: opts.limit ?? 100, allowed_updates: ALLOWED_UPDATES };
-      return [
-        ...await opts.source.getUpdates(offset === undefined ? params : { ...params, offset }, ctrl.signal),
-      ];
+      return [...await opts.source.getUpdates(offset === undefined ? params : { ...params, offset }, poll.signal)];
     } catch (err) {
       if (ctrl.signal.aborted) return undefined;
       let waitMs = backoffMs(attempt, 1_000, 2, 60_000);
@@ -73,6 +80,9 @@ export function createPoller(opts: PollerOptions): Poller {
       opts.log.warn("telegram poll failed", { detail, waitMs });
       await opts.sleep(waitMs, ctrl.signal).catch(() => {});
       return undefined;
+    } finally {
+      clearTimeout(timer);
+      ctrl.signal.removeEventListener("abort", abort);
     }
   };
 
