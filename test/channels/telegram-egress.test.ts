@@ -167,6 +167,13 @@ describe("telegram egress", () => {
     expect(fake.callsOf("sendMessage")).toHaveLength(3);
   });
 
+  it("a gateway's own error in JSON (no Bot API error_code) is retried like a 5xx, not dropped", async () => {
+    fake.script("sendMessage", (_call, i) => (i === 0 ? { status: 504, body: { message: "Endpoint request timed out" } } : undefined));
+    await publish(reply("25", "behind a gateway"));
+    await until(() => fake.sent.length === 1, 15_000, "the send after the gateway's 504");
+    expect(fake.callsOf("sendMessage")).toHaveLength(2);
+  });
+
   it("403 'bot was blocked by the user' marks the contact inactive: no more sends until the user writes again", async () => {
     fake.blocked.add("25");
     await publish(reply("25", "first"));

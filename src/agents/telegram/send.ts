@@ -2,10 +2,11 @@
  * Telegram's side of egress: a reply becomes plain-text messages of at most 4,096 characters (no parse mode, so
  * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
  * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 or 404 (the token
- * refused or malformed) holds every send, 5xx and network errors back off, other 4xx fail for good; a group upgraded
- * to a supergroup (`migrate_to_chat_id`) gets the reply and its edits in the supergroup. `edit` (progressive replies)
- * replaces a sent message's text with `editMessageText`; "message is not modified" means it already shows that text;
- * `remove` deletes one (`deleteMessage`; "message to delete not found" means it is already gone).
+ * refused or malformed) holds every send, 5xx, network errors and a proxy's own error back off, other 4xx fail for
+ * good; a group upgraded to a supergroup (`migrate_to_chat_id`) gets the reply and its edits in the supergroup.
+ * `edit` (progressive replies) replaces a sent message's text with `editMessageText`; "message is not modified"
+ * means it already shows that text; `remove` deletes one (`deleteMessage`; "message to delete not found" means it
+ * is already gone).
  *
  * @module
  */
@@ -31,6 +32,12 @@ export function toTarget(chatKey: string): { chatId: number | string; thread?: {
 
 /** Maps a failed Bot API call to an egress outcome. */
 export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<string> {
+  // A proxy or gateway in front of the Bot API answering its own error in JSON (grammY makes that a GrammyError
+  // without `error_code`): the request may not have reached Telegram, so it is tried again like a 5xx.
+  if (err instanceof GrammyError && typeof err.error_code !== "number") {
+    const reason = "answered without a Bot API error (a proxy's?)";
+    return { kind: "retry", afterMs: backoffMs(attempt, 1_000, 2, 30_000), scope: "chat", reason, code: "no-bot-api-error" };
+  }
   if (err instanceof GrammyError) {
     const reason = `${err.error_code}: ${err.description}`;
     const code = String(err.error_code);
