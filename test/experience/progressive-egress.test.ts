@@ -117,6 +117,20 @@ describe("telegram: partial and streamed replies", () => {
     expect(fake.sent.filter((s) => !s.deleted).map((s) => s.text)).toEqual(["Sorry, I can't help with that.", "marker"]);
   }, 40_000);
 
+  it("a user who blocked the bot mid-stream: the final edit's 403 marks the contact inactive, nothing is posted anew", async () => {
+    await publish(ch, reply("tg", "45", "blocked", "The first sentence.", { partial: 1 }));
+    await until(() => fake.sent.length === 1, 10_000, "the partial");
+    fake.blocked.add("45");
+    await publish(ch, reply("tg", "45", "blocked", "The first sentence. And the rest.", { streamed: true }));
+    await until(
+      async () => (await ch.count("SELECT count(*) FROM channel_contacts WHERE chat_id = '45' AND inactive_at IS NOT NULL")) === 1,
+      10_000,
+      "the contact marked inactive",
+    );
+    await sleep(500);
+    expect(fake.callsOf("sendMessage")).toHaveLength(1);
+  }, 30_000);
+
   it("partials a second apart are each shown though every post and edit takes 400 ms (the interval counts from its start)", async () => {
     fake.delay("sendMessage", () => 400);
     fake.delay("editMessageText", () => 400);

@@ -57,6 +57,8 @@ export interface ProgressiveOptions<P> {
   sleep: Sleep;
   maxAttempts: number;
   stopping?: AbortSignal;
+  /** The platform said the user blocked the bot (`EgressOptions.markInactive`). */
+  markInactive(chatId: string, reason: string): Promise<void>;
 }
 
 export interface Progressive<P> {
@@ -106,10 +108,11 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
    * A partial's post or edit the platform refused: counted as a send error, and its back-off (Telegram's
    * `retry_after`) holds what follows, the final reply too, as for any send.
    */
-  function partialFailed(reply: OutboundReply, outcome: Exclude<SendOutcome<P>, { kind: "sent" }>) {
+  async function partialFailed(reply: OutboundReply, outcome: Exclude<SendOutcome<P>, { kind: "sent" }>) {
     count("partial", "failed");
     metrics.inc(M.sendErrors, { platform: opts.platform, code: outcome.code ?? "unknown" });
     if (outcome.kind === "retry") pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
+    else if (outcome.inactive) await opts.markInactive(reply.chatId, outcome.reason);
   }
 
   /** Posts part `key` for the first time (at most once: the ledger's intent). */
@@ -127,7 +130,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
       count("partial", "posted");
     } else {
       await ledger.recordFailed(key, d.fence, outcome.reason);
-      partialFailed(reply, outcome);
+      await partialFailed(reply, outcome);
     }
   }
 
@@ -143,7 +146,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     if (outcome.kind === "sent") {
       remember(key, transport.textOf(part), at);
       count("partial", "edited");
-    } else partialFailed(reply, outcome);
+    } else await partialFailed(reply, outcome);
   }
 
   return {
@@ -192,6 +195,12 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
           }
           pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
           continue;
+        }
+        // The user blocked the bot: nothing reaches them, a new message no more than the edit.
+        if (outcome.inactive) {
+          count("final", "failed");
+          await opts.markInactive(reply.chatId, outcome.reason);
+          return true;
         }
         // The message cannot be edited (deleted by the user, too old): the final text goes out as a new message,
         // once: under an intent of its own (`<key>:repost`), as any send. Its platform id then replaces the old

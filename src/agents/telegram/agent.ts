@@ -168,6 +168,7 @@ export async function createTelegramAgent(
           sleep,
           maxAttempts: opts.maxAttempts ?? 5,
           stopping: spine.stopping,
+          markInactive: spine.markInactive,
         }),
       }
       : {}),
