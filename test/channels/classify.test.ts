@@ -53,6 +53,14 @@ describe("telegram classify", () => {
       base({ pinned_message: { message_id: 1, date: 1, chat: { id: -1001, type: "supergroup" } } }, 23),
       base({ text: "New product launch today!", is_automatic_forward: true }, 24),
     ];
+    // Bot API 9's service messages (gifts, paid-message prices, checklists) too.
+    const newer = [
+      { gift: { gift: { id: "g1", star_count: 15 } } },
+      { unique_gift: { gift: { base_name: "Cap", name: "Cap-1", number: 1 }, origin: "transfer" } },
+      { paid_message_price_changed: { paid_message_star_count: 10 } },
+      { checklist_tasks_done: { marked_as_done_task_ids: [1] } },
+    ];
+    for (const [i, over] of newer.entries()) updates.push(base(over, 26 + i));
     // A kind this agent does not know is something a user sent (a Web App button): it gets the non-text answer.
     updates.push(base({ web_app_data: { data: "{}", button_text: "Order" } }, 25));
     const { batch, typing } = classifyUpdates(updates, ctx);
@@ -64,6 +72,7 @@ describe("telegram classify", () => {
       ["22", "-1001", "ignored", "service"],
       ["23", "-1001", "ignored", "service"],
       ["24", "-1001", "ignored", "automatic_forward"],
+      ...newer.map((_, i) => [String(26 + i), "-1001", "ignored", "service"]),
     ]);
   });
 

@@ -114,6 +114,28 @@ const SERVICE_FIELDS = [
   "video_chat_started",
   "video_chat_ended",
   "video_chat_participants_invited",
+  // Bot API 9.x (the "Service message:" fields of @grammyjs/types 5.0's Message).
+  "checklist_tasks_done",
+  "checklist_tasks_added",
+  "community_chat_added",
+  "community_chat_removed",
+  "community_chat_joined",
+  "suggested_post_approved",
+  "suggested_post_approval_failed",
+  "suggested_post_declined",
+  "suggested_post_paid",
+  "suggested_post_refunded",
+  "chat_owner_left",
+  "chat_owner_changed",
+  "managed_bot_created",
+  "poll_option_added",
+  "poll_option_deleted",
+  "giveaway_winners",
+  "gift",
+  "gift_upgrade_sent",
+  "unique_gift",
+  "paid_message_price_changed",
+  "direct_message_price_changed",
 ] as const;
 
 /**
