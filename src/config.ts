@@ -60,8 +60,11 @@ const telegramSchema = z.strictObject({
   nonText,
   pacing: z.strictObject({
     perChatMs: z.number().int().min(0).default(1_000).describe("Minimum gap between two messages to one chat"),
+    perGroupMs: z.number().int().min(0).default(3_000)
+      .describe("Minimum gap between two messages to one group or channel (Telegram: 20 messages a minute per group)"),
     perSecond: z.number().positive().default(30).describe("Messages per second for the whole bot"),
-  }).default({ perChatMs: 1_000, perSecond: 30 }).describe("Send pacing (Telegram: ~1 msg/s per chat, ~30 msg/s per bot)"),
+  }).default({ perChatMs: 1_000, perGroupMs: 3_000, perSecond: 30 })
+    .describe("Send pacing (Telegram: ~1 msg/s per chat, 20 msg/min per group, ~30 msg/s per bot)"),
   typing: z.strictObject({
     refreshMs: z.number().int().min(1_000).max(5_000).default(4_500)
       .describe("How often the typing indicator is renewed while a turn is in flight (Telegram shows it for 5 s)"),

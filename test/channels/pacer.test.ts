@@ -27,6 +27,16 @@ describe("pacer", () => {
     expect(since(t0) - times[2]!).toBeGreaterThanOrEqual(395); // c's second send, a chat gap after its first
   });
 
+  it("each chat can have its own gap (a Telegram group's 3 s against a private chat's 1 s)", async () => {
+    const pacer = createPacer({ perKeyMs: (chat) => (chat.startsWith("-") ? 400 : 100), perSecond: 1_000, now: Date.now, sleep });
+    const t0 = performance.now();
+    await Promise.all([pacer.wait("-100"), pacer.wait("7")]);
+    const [group, user] = await Promise.all(["-100", "7"].map((k) => pacer.wait(k).then(() => since(t0))));
+    expect(group).toBeGreaterThanOrEqual(395);
+    expect(user).toBeGreaterThanOrEqual(95);
+    expect(user).toBeLessThan(300);
+  });
+
   it("keys of one platform chat (a forum's topics) share its gap and its back-off", async () => {
     const pacer = createPacer({
       perKeyMs: 300,

@@ -167,6 +167,14 @@ describe("telegram egress", () => {
     expect(fake.callsOf("sendMessage")).toHaveLength(3);
   });
 
+  it("a group gets at most 20 messages a minute (perGroupMs, 3 s by default) where a private chat gets one a second", async () => {
+    await publish(reply("-1009", "one"), reply("-1009", "two"), reply("-1009", "three"));
+    await until(() => fake.sent.length === 3, 15_000, "the group's replies");
+    const at = fake.callsOf("sendMessage").map((c) => c.at);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(2_990);
+    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(2_990);
+  });
+
   it("a gateway's own error in JSON (no Bot API error_code) is retried like a 5xx, not dropped", async () => {
     fake.script("sendMessage", (_call, i) => (i === 0 ? { status: 504, body: { message: "Endpoint request timed out" } } : undefined));
     await publish(reply("25", "behind a gateway"));

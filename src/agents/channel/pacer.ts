@@ -9,8 +9,11 @@
 import type { Sleep } from "./sleep.ts";
 
 export interface PacerOptions {
-  /** Minimum gap in ms between two sends to one chat (Telegram ~1000, WhatsApp pair rate ~6000). */
-  perKeyMs: number;
+  /**
+   * Minimum gap in ms between two sends to one chat (Telegram ~1000, 3000 to a group; WhatsApp pair rate ~6000),
+   * or the gap of each chat.
+   */
+  perKeyMs: number | ((chat: string) => number);
   /** Sends per second across all chats (Telegram ~30 per bot, WhatsApp 80 per number). */
   perSecond: number;
   now: () => number;
@@ -42,6 +45,8 @@ export function createPacer(opts: PacerOptions): Pacer {
   };
 
   const chatOf = opts.chatOf ?? ((key: string) => key);
+  const perKeyMs = opts.perKeyMs;
+  const gapOf = typeof perKeyMs === "number" ? () => perKeyMs : perKeyMs;
   return {
     async wait(topicKey, signal) {
       const key = chatOf(topicKey);
@@ -50,12 +55,13 @@ export function createPacer(opts: PacerOptions): Pacer {
       // First the chat's own slot (its gap, its back-off), reserved at once; the global slot only once that is
       // due, so one chat's wait never holds up the others. Whole milliseconds: 80/s is a 12.5 ms gap.
       const chatAt = Math.ceil(Math.max(t, nextByKey.get(key) ?? 0));
-      nextByKey.set(key, chatAt + opts.perKeyMs);
+      const chatGap = gapOf(key);
+      nextByKey.set(key, chatAt + chatGap);
       if (chatAt > t) await opts.sleep(chatAt - t, signal);
       const t2 = opts.now();
       const at = Math.ceil(Math.max(t2, nextGlobal));
       nextGlobal = at + gapMs;
-      if (at > chatAt) nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, at + opts.perKeyMs));
+      if (at > chatAt) nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, at + chatGap));
       if (at > t2) await opts.sleep(at - t2, signal);
     },
     defer(topicKey, scope, until) {

@@ -130,9 +130,10 @@ export async function createTelegramAgent(
     else if (isTokenRefused(code)) apiHealth = { ok: false, detail: `the Bot API refused the bot token (${code})` };
   };
   const transport = createTelegramTransport({ api, client: store.client, agent: agent.name, onResult: tokenRefused });
-  // A forum's topics share their group's limits: paced and backed off as one chat.
+  // A forum's topics share their group's limits: paced and backed off as one chat. Groups and channels (negative
+  // ids, `@channel` names) have a slower pace than private chats.
   const pacer = createPacer({
-    perKeyMs: tg.pacing.perChatMs,
+    perKeyMs: (chat) => (/^[-@]/.test(chat) ? tg.pacing.perGroupMs : tg.pacing.perChatMs),
     perSecond: tg.pacing.perSecond,
     now,
     sleep,
