@@ -109,6 +109,22 @@ describe("OpenAI-compatible endpoint", () => {
     expect(res.choices[0]!.message.content).toBe("Sure.");
   });
 
+  // OpenAI documents these as nullable; the Python SDK sends `"max_tokens": null` for None.
+  it("takes null for the nullable parameters (max_tokens, temperature, stop, stream) as absent", async () => {
+    h.groq.script({ kind: "ok", text: "Null is fine." });
+    const res = await client.chat.completions.create({
+      model: "fast",
+      messages: [{ role: "user", content: "Do you accept null parameters?" }],
+      max_tokens: null,
+      max_completion_tokens: null,
+      temperature: null,
+      stop: null,
+      stream: null,
+    });
+    expect(res.choices[0]!.message.content).toBe("Null is fine.");
+    expect(h.groq.requests.at(-1)!.json).not.toHaveProperty("temperature");
+  });
+
   it("retrieves one model; a lower-case bearer scheme is accepted", async () => {
     expect(await client.models.retrieve("auto")).toMatchObject({ id: "auto", object: "model" });
     await expect(client.models.retrieve("gpt-4")).rejects.toMatchObject({ status: 404, code: "model_not_found" });

@@ -32,14 +32,17 @@ const contentSchema = z.union([
   ),
 ]);
 
+/** OpenAI documents these parameters as nullable (the Python SDK sends `null` for None): null is absent. */
+const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
+
 const requestSchema = z.object({
   model: z.string(),
   messages: z.array(z.object({ role: z.enum(["system", "developer", "user", "assistant"]), content: contentSchema })).min(1),
-  max_tokens: z.number().int().positive().optional(),
-  max_completion_tokens: z.number().int().positive().optional(),
-  temperature: z.number().min(0).max(2).optional(),
-  stop: z.union([z.string(), z.array(z.string())]).optional(),
-  stream: z.boolean().optional(),
+  max_tokens: optional(z.number().int().positive()),
+  max_completion_tokens: optional(z.number().int().positive()),
+  temperature: optional(z.number().min(0).max(2)),
+  stop: optional(z.union([z.string(), z.array(z.string())])),
+  stream: optional(z.boolean()),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
   // Refused rather than ignored: a client that asked for them would take a plain answer for what it asked.
   n: z.number().int().refine((n) => n === 1, "only n = 1 is supported").nullish(),
