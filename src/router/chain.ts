@@ -270,7 +270,8 @@ export async function walkChain(
         latencyMs: failedAt - t0,
         ...(retryInMs !== undefined ? { retryInMs } : {}),
       });
-      s.last = { provider: e.name, reason: err.kind, status: err.status, attempts: s.tries };
+      const code = err.code ? { code: err.code } : {};
+      s.last = { provider: e.name, reason: err.kind, status: err.status, ...code, attempts: s.tries };
       if (seen.text) {
         // Text of this provider may be on the user's screen: no other provider continues it.
         throw new StreamInterruptedError(opts.tier, [s.last], attempts);

@@ -41,6 +41,8 @@ export interface ProviderErrorInit {
   rateLimit?: RateLimitInfo;
   /** Short detail from the provider's error body; never a key or a URL carrying one. */
   detail?: string;
+  /** The error body's code (OpenAI style, e.g. `context_length_exceeded`), passed on to the OpenAI endpoint's caller. */
+  code?: string;
 }
 
 export class ProviderError extends Error {
@@ -51,6 +53,7 @@ export class ProviderError extends Error {
   readonly retriable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly rateLimit: RateLimitInfo | undefined;
+  readonly code: string | undefined;
 
   constructor(init: ProviderErrorInit) {
     const status = init.status ?? 0;
@@ -63,6 +66,7 @@ export class ProviderError extends Error {
     this.retriable = RETRIABLE.has(init.kind);
     this.retryAfterMs = init.retryAfterMs;
     this.rateLimit = init.rateLimit;
+    this.code = init.code;
   }
 
   /** Whether this failure counts against the provider's circuit breaker. */
@@ -82,6 +86,8 @@ export interface ChainFailure {
   /** `ProviderError` kind, or why the provider was skipped (breaker open, quota, budget, bulkhead). */
   reason: ProviderErrorKind | SkipReason;
   status?: number;
+  /** The provider's error code, when its body had one. */
+  code?: string;
   attempts: number;
 }
 

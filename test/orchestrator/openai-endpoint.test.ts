@@ -184,6 +184,30 @@ describe("OpenAI-compatible endpoint", () => {
     expect(JSON.stringify(body)).not.toContain(GROQ_KEY);
   });
 
+  // A 503 would have the SDK send the hopeless request again (2 retries by default): a provider call and an alert each.
+  it("a request every provider refuses as bad (context length) is a 400 with the provider's code, not a 503", async () => {
+    h.groq.script({ kind: "error", status: 400, type: "invalid_request_error", code: "context_length_exceeded" });
+    const res = await fetch(`http://127.0.0.1:${h.port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fast", messages: [{ role: "user", content: "A prompt over the context window" }] }),
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("retry-after")).toBeNull();
+    expect((await res.json()).error).toMatchObject({ type: "invalid_request_error", code: "context_length_exceeded" });
+  });
+
+  it("a 503 because every provider refuses the key or is out of credit tells the SDK not to retry", async () => {
+    h.groq.script({ kind: "unauthorized" });
+    const res = await fetch(`http://127.0.0.1:${h.port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fast", messages: [{ role: "user", content: "Is the key still good?" }] }),
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("x-should-retry")).toBe("false");
+  });
+
   it("a model with no provider configured is a 404 the client does not retry, not a 503", async () => {
     const none = await startHarness({ providers: false });
     try {

@@ -85,6 +85,7 @@ describe("D1: 429 with retry-after: 7", () => {
       provider: "groq",
       reason: "rate_limit",
       status: 429,
+      code: "rate_limit_exceeded", // Groq's error code, passed on
       attempts: 3,
     }]);
     const times = h.sentAt.get(new URL(groq.url).origin) ?? [];

@@ -179,8 +179,19 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
           await deps.cache.store(scope, last.content, text, { provider: decision.provider, model: decision.model });
         }
       } catch (err) {
-        if (err instanceof AllProvidersFailedError) return openAiError(c, 503, err.message, "server_error", "providers_unavailable");
-        throw err;
+        if (!(err instanceof AllProvidersFailedError)) throw err;
+        const { failures } = err;
+        // The request is the caller's to change (e.g. over the context window): a 503 would have the SDK send it
+        // again, each time a provider call and an operator alert.
+        if (failures.length > 0 && failures.every((f) => f.reason === "bad_request")) {
+          const code = failures.find((f) => f.code)?.code ?? "invalid_request";
+          return openAiError(c, 400, err.message, "invalid_request_error", code);
+        }
+        // Out of credit or refused keys everywhere: only an operator helps, a retry would only alert again.
+        if (failures.length > 0 && failures.every((f) => f.reason === "spend_limit" || f.reason === "auth")) {
+          c.header("x-should-retry", "false");
+        }
+        return openAiError(c, 503, err.message, "server_error", "providers_unavailable");
       }
     }
     const id = `chatcmpl-${crypto.randomUUID()}`;

@@ -115,7 +115,7 @@ export function retryAfterMs(headers: Headers, now: number): number | undefined 
 export function toHttpError(
   ep: Endpoint,
   res: Response,
-  hint: { kind?: ProviderErrorKind; message?: string },
+  hint: { kind?: ProviderErrorKind; message?: string; code?: string },
   rateLimit: RateLimitInfo | undefined,
 ): ProviderError {
   const kind = hint.kind ?? kindOfStatus(res.status);
@@ -127,5 +127,6 @@ export function toHttpError(
     ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}),
     ...(rateLimit ? { rateLimit } : {}),
     ...(hint.message ? { detail: toDetail(hint.message, ep.secrets) } : {}),
+    ...(hint.code ? { code: toDetail(hint.code, ep.secrets) } : {}),
   });
 }

@@ -112,7 +112,7 @@ function toUsage(u: z.infer<typeof usageSchema> | null | undefined): Usage | und
 }
 
 /** The error kind an OpenAI-style error body implies beyond its status (an exhausted account is not a 429). */
-function hintOf(text: string): { kind?: ProviderErrorKind; message?: string } {
+function hintOf(text: string): { kind?: ProviderErrorKind; message?: string; code?: string } {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -123,7 +123,11 @@ function hintOf(text: string): { kind?: ProviderErrorKind; message?: string } {
   if (!parsed.success) return {};
   const { message, code, type } = parsed.data.error;
   const spend = code === "insufficient_quota" || type === "insufficient_quota";
-  return { ...(spend ? { kind: "spend_limit" as const } : {}), ...(message ? { message } : {}) };
+  return {
+    ...(spend ? { kind: "spend_limit" as const } : {}),
+    ...(message ? { message } : {}),
+    ...(typeof code === "string" ? { code } : {}), // llama-server's numeric code is only the status again
+  };
 }
 
 function toBody(req: ChatRequest, stream: boolean, streamUsage: boolean): Record<string, unknown> {
