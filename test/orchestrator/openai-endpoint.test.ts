@@ -95,12 +95,19 @@ describe("OpenAI-compatible endpoint", () => {
     expect(chunks.slice(0, -1).every((c) => c.usage === undefined)).toBe(true);
   });
 
-  it("refuses what it cannot do instead of ignoring it (tools, n > 1); takes an assistant turn without content", async () => {
+  it("refuses what it cannot do instead of ignoring it (tools, n > 1, images); takes an assistant turn without content", async () => {
+    const before = h.modelCalls();
     const tools = [{ type: "function" as const, function: { name: "lookup", parameters: { type: "object" } } }];
     await expect(client.chat.completions.create({ model: "fast", messages: [{ role: "user", content: "hi" }], tools }))
       .rejects.toMatchObject({ status: 400, message: expect.stringMatching(/tools \(function calling\) are not supported/) });
     await expect(client.chat.completions.create({ model: "fast", messages: [{ role: "user", content: "hi" }], n: 2 }))
       .rejects.toMatchObject({ status: 400, message: expect.stringMatching(/only n = 1/) });
+    const image = { type: "image_url" as const, image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } };
+    await expect(client.chat.completions.create({
+      model: "fast",
+      messages: [{ role: "user", content: [{ type: "text", text: "What is in this picture?" }, image] }],
+    })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/image_url/) });
+    expect(h.modelCalls()).toBe(before);
     h.groq.script({ kind: "ok", text: "Sure." });
     const res = await client.chat.completions.create({
       model: "fast",

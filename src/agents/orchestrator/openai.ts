@@ -24,13 +24,14 @@ import { AllProvidersFailedError } from "../../router/errors.ts";
 export const MODELS = ["auto", "fast", "smart", "local"] as const;
 type ModelName = (typeof MODELS)[number];
 
-const contentSchema = z.union([
-  z.string(),
-  z.null().transform(() => ""), // an assistant turn without text
-  z.array(z.object({ type: z.string(), text: z.string().optional() })).transform((parts) =>
-    parts.filter((p) => p.type === "text").map((p) => p.text ?? "").join("")
-  ),
-]);
+const contentSchema = z.union([z.string(), z.null(), z.array(z.object({ type: z.string(), text: z.string().optional() }))])
+  .superRefine((content, ctx) => {
+    // Refused rather than dropped: the model would answer a question without the image it was about.
+    const other = Array.isArray(content) ? content.find((p) => p.type !== "text") : undefined;
+    if (other) ctx.addIssue({ code: "custom", message: `content parts of type ${other.type} are not supported (text only)` });
+  })
+  // null: an assistant turn without text.
+  .transform((content) => typeof content === "string" ? content : (content ?? []).map((p) => p.text ?? "").join(""));
 
 /** OpenAI documents these parameters as nullable (the Python SDK sends `null` for None): null is absent. */
 const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
