@@ -45,8 +45,9 @@ describe("OpenAI-compatible endpoint", () => {
     expect(h.modelCalls()).toBe(before);
   });
 
-  it("streams in the SSE chunk format and ends the stream", async () => {
-    h.groq.script({ kind: "ok", text: "One. Two! Three?" });
+  it("streams the answer's exact text in the SSE chunk format and ends the stream", async () => {
+    const answer = "...One. Two! ...Three?\n.NET 8 is out.";
+    h.groq.script({ kind: "ok", text: answer });
     const stream = await client.chat.completions.create({
       model: "smart",
       messages: [{ role: "user", content: "Count to three, please, with feeling" }, { role: "assistant", content: "ok" }, {
@@ -61,7 +62,7 @@ describe("OpenAI-compatible endpoint", () => {
       text += chunk.choices[0]?.delta.content ?? "";
       finish = chunk.choices[0]?.finish_reason ?? finish;
     }
-    expect(text).toBe("One. Two! Three?");
+    expect(text).toBe(answer);
     expect(finish).toBe("stop");
   });
 

@@ -79,9 +79,13 @@ function sameSecret(a: string, b: string): boolean {
   return diff === 0;
 }
 
-/** Splits a reply into sentence-sized pieces for streaming. */
+/**
+ * Splits a reply into sentence-sized pieces for streaming: each ends after `.`, `!` or `?` and the spaces after it,
+ * or after a newline. Each match starts where the last ended and the last alternative takes the rest, so the pieces
+ * joined are the text; ".NET", "3.5" and a leading ellipsis are not cut.
+ */
 function pieces(text: string): string[] {
-  return text.match(/[^.!?\n]+[.!?\n]*\s*/g) ?? [text];
+  return text.match(/.*?(?:[.!?]+\s+|\n\s*)|.+/gs) ?? [text];
 }
 
 export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
