@@ -124,7 +124,8 @@ function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
       role: m.role,
       content: m.content,
     })),
-    ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    // Anthropic's range is 0-1 and above it a 400; the OpenAI endpoint takes OpenAI's 0-2. 1 is the most random.
+    ...(req.temperature !== undefined ? { temperature: Math.min(req.temperature, 1) } : {}),
     ...(req.stop && req.stop.length > 0 ? { stop_sequences: [...req.stop] } : {}),
     ...(stream ? { stream: true } : {}),
   };
