@@ -116,14 +116,16 @@ function hintOf(text: string): { kind?: ProviderErrorKind; message?: string } {
 
 function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
   const system = req.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n");
+  const dialogue = req.messages.filter((m) => m.role !== "system");
   return {
     model: req.model,
     max_tokens: req.maxTokens,
     ...(system ? { system } : {}),
-    messages: req.messages.filter((m) => m.role !== "system").map((m) => ({
-      role: m.role,
-      content: m.content,
-    })),
+    // Anthropic refuses (400) a message without text but for a final assistant one (an assistant turn of the OpenAI
+    // endpoint may have none); consecutive user turns left behind are taken as one.
+    messages: dialogue
+      .filter((m, i) => m.content.trim() !== "" || (i === dialogue.length - 1 && m.role === "assistant"))
+      .map((m) => ({ role: m.role, content: m.content })),
     // Anthropic's range is 0-1 and above it a 400; the OpenAI endpoint takes OpenAI's 0-2. 1 is the most random.
     ...(req.temperature !== undefined ? { temperature: Math.min(req.temperature, 1) } : {}),
     ...(req.stop && req.stop.length > 0 ? { stop_sequences: [...req.stop] } : {}),

@@ -21,4 +21,19 @@ describe("Anthropic request body", () => {
     expect(await sent({ temperature: 1.5, messages: [{ role: "user", content: "hi" }] })).toMatchObject({ temperature: 1 });
   });
 
+  it("a message without text is left out (Anthropic refuses empty content), but for a final assistant one", async () => {
+    const body = await sent({
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "assistant", content: "" },
+        { role: "user", content: "again?" },
+        { role: "assistant", content: "" },
+      ],
+    });
+    expect(body["messages"]).toEqual([
+      { role: "user", content: "hi" },
+      { role: "user", content: "again?" },
+      { role: "assistant", content: "" },
+    ]);
+  });
 });
