@@ -247,6 +247,24 @@ describe("orchestrator turns", () => {
     expect(replies.map((r) => r.text).slice(1)).toEqual(["Finally here.", "Yes, in your account settings."]);
   });
 
+  it("a turn stopped while it waits for a model slot gives its user's token hold back", async () => {
+    h = await startHarness({
+      router: (url) => ({
+        providers: { groq: { kind: "groq", baseUrl: url, model: "m", apiKeyEnv: "GROQ_KEY", timeoutMs: 60_000 } },
+        chain: ["groq"],
+        deadlineMs: 60_000,
+      }),
+    });
+    h.groq.setDefault({ kind: "hang" });
+    const held = async () =>
+      (await h.store.client.execute("SELECT user_key FROM user_tokens WHERE tokens > 0")).rows.map((r) => r["user_key"]);
+    // The orchestrator's 16 model slots taken, the 17th turn holds its user's tokens and waits for one.
+    for (let i = 1; i <= 17; i++) await h.ask(`c${i}`, `Where is my parcel number ${i}? It is late.`);
+    while ((await held()).length < 17) await sleep(50);
+    await h.agent.stop(); // aborts the turns after its 15 s grace
+    expect(await held()).toEqual([]);
+  }, 60_000);
+
   it("without any provider it still answers the FAQ and says honestly when it has no answer", async () => {
     h = await startHarness({ providers: false });
     await h.ask("c1", "pro plan price?");

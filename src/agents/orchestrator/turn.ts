@@ -322,7 +322,11 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const user = `${msg.channel}:${msg.userId}`;
     const held = await deps.limits.hold(user, estimateInputTokens(messages) + conv.maxReplyTokens);
     if (!held.ok) return limitNotice(held);
-    const release = await modelTurns.acquire(MODEL_TURN_WAIT_MS, delivery.signal);
+    // A turn stopped while it waits for a slot (the agent stopping, its lease lost) gives its hold back too.
+    const release = await modelTurns.acquire(MODEL_TURN_WAIT_MS, delivery.signal).catch(async (err) => {
+      await deps.limits.settle(held.hold, 0);
+      throw err;
+    });
     if (!release) {
       await deps.limits.settle(held.hold, 0);
       throw new Error(`no model slot free within ${MODEL_TURN_WAIT_MS} ms (${MODEL_TURNS} model turns in flight)`);
