@@ -165,6 +165,7 @@ describe("toGraphOutcome (RELIABILITY.md retry classes)", () => {
       .toEqual([4000, 16000, 64000]);
     expect(toGraphOutcome(err(131056), 1, undefined)).toMatchObject({ scope: "chat" });
     expect(toGraphOutcome(err(130429), 1, undefined)).toMatchObject({ scope: "all" });
+    expect(toGraphOutcome(err(131048), 1, undefined)).toMatchObject({ scope: "all" });
     expect(toGraphOutcome({ ok: false, status: 0, network: true }, 1, undefined).kind).toBe("retry");
     expect(toGraphOutcome({ ok: false, status: 503, error: undefined }, 1, undefined).kind).toBe("retry");
   });

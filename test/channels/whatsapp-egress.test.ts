@@ -333,31 +333,39 @@ describe("egress pacing and retries (B7)", () => {
     expect(graph.sent.map((s) => s.text)).toEqual(["finally"]);
   });
 
-  it("130429 (throughput) is retried with back-off and holds every chat", async () => {
-    await wroteAt(clock.now());
-    await wroteAt(clock.now(), "15550002222");
-    graph.script((_req, i) => (i === 0 ? graphErrors.throughput() : undefined));
-    // Waits the test releases: while the first reply waits out its back-off, the other user's reply must wait too.
-    const virtual = clock;
-    const waiting: (() => void)[] = [];
-    clock = { ...virtual, sleep: (ms, signal) => new Promise((r) => waiting.push(() => void virtual.sleep(ms, signal).then(r))) };
-    const { handler } = handlerFor(undefined, 0);
-    const first = handler(delivery(reply("first", "t1")));
-    await until(() => waiting.length === 1, 5_000, "the first reply's back-off");
-    const other = handler(delivery(reply("other user", "t2", "15550002222")));
-    await until(() => waiting.length === 2, 5_000, "the other user's reply to wait as well");
-    expect(graph.requests).toHaveLength(1); // only the failed attempt
-    let done = false;
-    const both = Promise.all([first, other]).then(() => void (done = true));
-    while (!done) {
-      waiting.shift()?.();
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await both;
-    const [failed, ...later] = graph.requests;
-    for (const r of later) expect(r.at - failed!.at).toBeGreaterThanOrEqual(2000);
-    expect(graph.sent.map((s) => s.text).sort()).toEqual(["first", "other user"]);
-  });
+  // 131048 is a limit on the business number too ("how many messages can be sent from this phone number").
+  const numberLimits = [
+    ["130429 (throughput)", graphErrors.throughput],
+    ["131048 (spam rate)", graphErrors.spamRate],
+  ] as const;
+  for (const [what, error] of numberLimits) {
+    it(`${what} is retried with back-off and holds every chat`, async () => {
+      await wroteAt(clock.now());
+      await wroteAt(clock.now(), "15550002222");
+      graph.script((_req, i) => (i === 0 ? error() : undefined));
+      // Waits the test releases: while the first reply waits out its back-off, the other user's reply must wait too.
+      const virtual = clock;
+      const waiting: (() => void)[] = [];
+      clock = { ...virtual, sleep: (ms, signal) => new Promise((r) => waiting.push(() => void virtual.sleep(ms, signal).then(r))) };
+      const { handler } = handlerFor(undefined, 0);
+      const first = handler(delivery(reply("first", "t1")));
+      await until(() => waiting.length === 1, 5_000, "the first reply's back-off");
+      await virtual.sleep(1000); // past the 12.5 ms global gap, within the back-off
+      const other = handler(delivery(reply("other user", "t2", "15550002222")));
+      await until(() => waiting.length === 2, 5_000, "the other user's reply to wait as well");
+      expect(graph.requests).toHaveLength(1); // only the failed attempt
+      let done = false;
+      const both = Promise.all([first, other]).then(() => void (done = true));
+      while (!done) {
+        waiting.shift()?.();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await both;
+      const [failed, ...later] = graph.requests;
+      for (const r of later) expect(r.at - failed!.at).toBeGreaterThanOrEqual(2000);
+      expect(graph.sent.map((s) => s.text).sort()).toEqual(["first", "other user"]);
+    });
+  }
 
   it("190 (token refused) holds the reply, never drops it: every chat waits, then the bus gets it back; sent once fixed", async () => {
     await wroteAt(clock.now());

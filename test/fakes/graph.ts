@@ -1,7 +1,7 @@
 /**
  * A fake Graph API for the WhatsApp Cloud API: real HTTP at `fake.baseUrl` (the configured `graphBaseUrl`),
  * `POST /{phone-number-id}/messages` for text, template and mark-as-read, bearer-token check (190), and the
- * documented error bodies (131047, 131056, 130429, 131026, 190) — scriptable per test, every request
+ * documented error bodies (131047, 131056, 130429, 131048, 131026, 190) — scriptable per test, every request
  * recorded. Once told where (`deliverStatuses`), it posts each accepted message's status webhooks (`sent`,
  * then `delivered`) to the agent like Meta does: signed, echoing the send's `biz_opaque_callback_data`,
  * retried with growing delays until the agent answers 200.
@@ -19,6 +19,7 @@ export const graphErrors = {
   reengagement: () => ({ status: 400, body: fixture("error-131047") }),
   pairRate: () => ({ status: 400, body: fixture("error-131056") }),
   throughput: () => ({ status: 400, body: fixture("error-130429") }),
+  spamRate: () => ({ status: 400, body: fixture("error-131048") }),
   undeliverable: () => ({ status: 400, body: fixture("error-131026") }),
   expiredToken: () => ({ status: 401, body: fixture("error-190") }),
   serverError: () => ({

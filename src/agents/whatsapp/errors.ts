@@ -4,8 +4,8 @@
  * (undeliverable), 1320xx (template errors), 131049 (not delivered to keep engagement healthy); auth errors
  * (190/0/102/10/200) and account blocks (368/131031/131042) hold every send (`authBackoffMs`) and then go back to
  * the bus, never dropped; retried with
- * back-off — 131056 (pair rate: 4^X s for that user), 130429,
- * 80007 and 4 (throughput and rate limits: every send waits), 131048 (spam rate limit), 131000 (something went
+ * back-off — 131056 (pair rate: 4^X s for that user), 131048 (spam rate: 4^X s for every send, a limit of the
+ * business number), 130429, 80007 and 4 (throughput and rate limits: every send waits), 131000 (something went
  * wrong), 133004 (server temporarily unavailable), 5xx and network failures.
  *
  * @module
@@ -55,8 +55,10 @@ export function toGraphOutcome(
     return template ? { kind: "failed", ...failed, instead: template } : { kind: "failed", ...failed };
   }
   if (n === 131056 || n === 131048) {
-    // Pair rate (and spam rate): 4^X seconds for this user — 4 s, 16 s, 64 s, …
-    return { kind: "retry", afterMs: backoffMs(attempt, 4_000, 4, 15 * 60_000), scope: "chat", ...failed };
+    // 4^X seconds — 4 s, 16 s, 64 s, …: for this user (pair rate), or for every chat (spam rate: Meta limits how
+    // many messages the business number may send, whoever they are for).
+    const scope = n === 131048 ? "all" : "chat";
+    return { kind: "retry", afterMs: backoffMs(attempt, 4_000, 4, 15 * 60_000), scope, ...failed };
   }
   // The token is refused: every send fails the same way until the operator fixes it. Not retried at once (no
   // hammering with a bad token), and not dropped: every chat waits, then the reply goes back to the bus (retried
