@@ -169,4 +169,9 @@ describe("toGraphOutcome (RELIABILITY.md retry classes)", () => {
     expect(toGraphOutcome({ ok: false, status: 0, network: true }, 1, undefined).kind).toBe("retry");
     expect(toGraphOutcome({ ok: false, status: 503, error: undefined }, 1, undefined).kind).toBe("retry");
   });
+
+  it("retries the codes Meta calls temporary (2, 131016, 131057) whatever the HTTP status; 131057 holds every send", () => {
+    for (const code of [2, 131016, 131057]) expect(toGraphOutcome(err(code), 1, undefined).kind).toBe("retry");
+    expect(toGraphOutcome(err(131057), 1, undefined)).toMatchObject({ scope: "all" });
+  });
 });

@@ -5,8 +5,9 @@
  * (190/0/102/10/200) and account blocks (368/131031/131042) hold every send (`authBackoffMs`) and then go back to
  * the bus, never dropped; retried with
  * back-off — 131056 (pair rate: 4^X s for that user), 131048 (spam rate: 4^X s for every send, a limit of the
- * business number), 130429, 80007 and 4 (throughput and rate limits: every send waits), 131000 (something went
- * wrong), 133004 (server temporarily unavailable), 5xx and network failures.
+ * business number), 130429, 80007 and 4 (throughput and rate limits: every send waits), 131057 (account in
+ * maintenance: every send waits), 131000 (something went wrong), 133004 (server temporarily unavailable), 2 and
+ * 131016 (service temporarily unavailable), 5xx and network failures.
  *
  * @module
  */
@@ -20,8 +21,9 @@ const AUTH_CODES = new Set([0, 10, 102, 190, 200]);
  */
 const ACCOUNT_CODES = new Set([368, 131031, 131042]);
 const NEVER_RETRY = new Set([131047, 131026, 131049, 131051, 131052, 131053, 131008, 131009, 100]);
-const ALL_WAIT = new Set([4, 80007, 130429]);
-const CHAT_RETRY = new Set([131000, 133004]);
+const ALL_WAIT = new Set([4, 80007, 130429, 131057]);
+/** Meta calls these temporary whatever the HTTP status, which is often 400: retried, never failed for good. */
+const CHAT_RETRY = new Set([2, 131000, 131016, 133004]);
 
 /** True for the auth family: every later send fails the same way until the token is fixed. */
 export function isAuthError(code: number): boolean {
