@@ -223,6 +223,23 @@ describe("whatsapp messages", () => {
     expect(graph.sent).toEqual([]);
   });
 
+  it("Meta's errors of a whole change (value.errors, e.g. 130429) are logged, counted as send errors, and hold every send", async () => {
+    expect((await postJson(freshen(webhookFixture("text"), { phoneNumberId: PNID }))).status).toBe(200);
+    const at = Date.now();
+    expect((await postJson(webhookFixture("value-errors"))).status).toBe(200);
+    const metrics = await (await fetch(`${ch.url}/metrics`)).text();
+    expect(metrics).toMatch(/aideazz_send_errors_total\{[^}]*code="130429"[^}]*\} 1/);
+    expect(ch.logs.join("")).toMatch(/"msg":"WhatsApp reported an error".*"code":"130429"/);
+    // 130429 holds every send for its back-off (2 s), as when Graph refuses a send with it.
+    const chatId = "16505551234";
+    const reply = { agent: "wa", chatId, text: "hello", inReplyTo: [1], replyKey: "held", kind: "answer" };
+    await ch.bus.publish([
+      { topic: outboundTopic("wa"), key: chatKey("wa", chatId), payload: reply, idempotencyKey: "held" },
+    ]);
+    await until(() => graph.sent.length === 1, 10_000, "the reply");
+    expect(graph.sent[0]!.at - at).toBeGreaterThanOrEqual(1_900);
+  });
+
   it("a reply Meta accepted and then failed with 131047 gets the configured template once, sent by egress; none without a template", async () => {
     const failed = (callbackData: string, messageId: string, code = 131047) =>
       postJson(statusPayload({

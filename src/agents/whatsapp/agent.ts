@@ -20,7 +20,7 @@ import { turnPending } from "../channel/inbox.ts";
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import { hmacKey } from "../channel/verify.ts";
 import { classifyWebhook, messageKey } from "./classify.ts";
-import { isAccountBlocked, isAuthError } from "./errors.ts";
+import { isAccountBlocked, isAuthError, toGraphOutcome } from "./errors.ts";
 import { createGraphClient } from "./graph.ts";
 import type { WaWebhook } from "./payload.ts";
 import { createWhatsAppTransport } from "./send.ts";
@@ -92,6 +92,7 @@ export async function createWhatsAppAgent(
     }).catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
+  const pacer = createPacer({ perKeyMs: wa.pacing.perUserMs, perSecond: wa.pacing.perSecond, now, sleep });
   const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "whatsapp", now });
   const ingest = async (payload: WaWebhook) => {
     const started = now();
@@ -116,6 +117,19 @@ export async function createWhatsAppAgent(
         title: error?.title ?? error?.message ?? null,
         key: s.biz_opaque_callback_data ?? null,
       });
+    }
+    // Meta's errors of a whole change (e.g. 130429: a message failed, too many sent from this number) name no
+    // message: counted and logged, and when the error would hold every send (the number's limits), it does.
+    for (const error of classified.errors) {
+      const code = String(error.code);
+      metrics.inc(M.sendErrors, { platform: "whatsapp", code });
+      log.warn("WhatsApp reported an error", {
+        code,
+        title: error.title ?? error.message ?? null,
+        details: error.error_data?.details ?? null,
+      });
+      const outcome = toGraphOutcome({ ok: false, status: 400, error }, 1, undefined);
+      if (outcome.kind === "retry" && outcome.scope === "all") pacer.defer("", "all", now() + outcome.afterMs);
     }
     if (!wa.markAsRead) return;
     for (const [chatId, wamid] of classified.markRead) {
@@ -150,7 +164,7 @@ export async function createWhatsAppAgent(
     resendUnknown: false,
     settle: (key, since) => settleSend(store.client, agent.name, key, since, now()),
     sleep,
-    pacer: createPacer({ perKeyMs: wa.pacing.perUserMs, perSecond: wa.pacing.perSecond, now, sleep }),
+    pacer,
     log,
     metrics,
     now,

@@ -1,9 +1,9 @@
 /**
  * Turns one verified WhatsApp webhook into one ingress batch: every message of every entry and change (text,
  * interactive replies, captions, non-text) for the orchestrator with key `whatsapp:<wamid>`, stale messages
- * recorded, every contact's last inbound time (the 24 h window), and delivery statuses — which never reach
- * the orchestrator (a reply Meta failed with 131047 gets the configured template instead). Pure: the clock and
- * settings come in, a batch goes out.
+ * recorded, every contact's last inbound time (the 24 h window), delivery statuses — which never reach
+ * the orchestrator (a reply Meta failed with 131047 gets the configured template instead) — and errors Meta
+ * reports for a whole change. Pure: the clock and settings come in, a batch goes out.
  *
  * @module
  */
@@ -11,7 +11,16 @@ import { touchInbound } from "../channel/contacts.ts";
 import { addNonText, addText, isBlank, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
-import { messageSchema, statusSchema, valueSchema, type WaMessage, type WaStatus, type WaWebhook } from "./payload.ts";
+import {
+  errorSchema,
+  messageSchema,
+  statusSchema,
+  valueSchema,
+  type WaError,
+  type WaMessage,
+  type WaStatus,
+  type WaWebhook,
+} from "./payload.ts";
 import { recordStatus, templateAfterRefusal } from "./statuses.ts";
 
 export interface WaClassifyContext {
@@ -33,6 +42,8 @@ export interface WaClassified {
   statuses: number;
   /** `failed` statuses: a message Graph accepted and then could not deliver (131026, 131047, … after the send). */
   failed: WaStatus[];
+  /** Errors Meta reported for a whole change (`value.errors`), not for one message. */
+  errors: WaError[];
   /** Changes for another phone number id or field, and entries we could not read. */
   ignored: number;
 }
@@ -121,6 +132,7 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
     messages: 0,
     statuses: 0,
     failed: [],
+    errors: [],
     ignored: 0,
   };
   for (const entry of payload.entry) {
@@ -154,6 +166,11 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
         out.batch.rows.push(recordStatus(ctx.agent, s.data, ctx.now));
         const instead = ctx.template ? templateAfterRefusal(ctx.agent, s.data) : undefined;
         if (instead) out.batch.outbound.push(instead);
+      }
+      for (const raw of value.data.errors ?? []) {
+        const e = errorSchema.safeParse(raw);
+        if (e.success) out.errors.push(e.data);
+        else out.ignored++;
       }
     }
   }

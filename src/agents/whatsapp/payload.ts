@@ -29,12 +29,13 @@ export const messageSchema = z.looseObject({
 });
 export type WaMessage = z.infer<typeof messageSchema>;
 
-const errorSchema = z.looseObject({
+export const errorSchema = z.looseObject({
   code: z.number().int(),
   title: z.string().optional(),
   message: z.string().optional(),
   error_data: z.looseObject({ details: z.string().optional() }).optional(),
 });
+export type WaError = z.infer<typeof errorSchema>;
 
 export const statusSchema = z.looseObject({
   id: z.string().min(1),
@@ -55,6 +56,8 @@ export const valueSchema = z.looseObject({
     .optional(),
   messages: z.array(z.unknown()).optional(),
   statuses: z.array(z.unknown()).optional(),
+  /** Errors of the whole change, tied to no message or status (e.g. 130429: too many messages from this number). */
+  errors: z.array(z.unknown()).optional(),
 });
 export type WaValue = z.infer<typeof valueSchema>;
 
