@@ -166,7 +166,8 @@ describe("toGraphOutcome (RELIABILITY.md retry classes)", () => {
     expect(toGraphOutcome(err(131056), 1, undefined)).toMatchObject({ scope: "chat" });
     expect(toGraphOutcome(err(130429), 1, undefined)).toMatchObject({ scope: "all" });
     expect(toGraphOutcome(err(131048), 1, undefined)).toMatchObject({ scope: "all" });
-    expect(toGraphOutcome({ ok: false, status: 0, network: true }, 1, undefined).kind).toBe("retry");
+    expect(toGraphOutcome({ ok: false, status: 0, network: "unsent" }, 1, undefined).kind).toBe("retry");
+    expect(toGraphOutcome({ ok: false, status: 0, network: "unknown" }, 1, undefined).kind).toBe("unknown");
     expect(toGraphOutcome({ ok: false, status: 503, error: undefined }, 1, undefined).kind).toBe("retry");
   });
 

@@ -1,5 +1,6 @@
-// A platform call that never answers ends at its timeout as a network failure (`retry`, code "network"), for the
-// real Telegram and WhatsApp transports over real HTTP to a loopback server that accepts and never responds.
+// A platform call that never answers ends at its timeout: a network failure to retry (Telegram), an unknown outcome
+// (WhatsApp, whose status webhooks settle it), for the real transports over real HTTP to a loopback server that
+// accepts and never responds.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import { createTelegramTransport } from "../../src/agents/telegram/send.ts";
 import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
 import { createWhatsAppTransport } from "../../src/agents/whatsapp/send.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
+import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let server: Server;
@@ -48,7 +50,7 @@ describe("a platform call past its timeout", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  it("whatsapp: ends as a network failure to retry", async () => {
+  it("whatsapp: ends as an unknown outcome (Graph may have the message: its status webhooks decide)", async () => {
     const before = requests;
     const graph = createGraphClient({ baseUrl: root, phoneNumberId: "100", accessToken: "EAAG-fake", fetch });
     const transport = createWhatsAppTransport({
@@ -61,7 +63,25 @@ describe("a platform call past its timeout", () => {
     const started = Date.now();
     const outcome = await transport.send({ type: "text", body: "hello" }, ctx());
     expect(requests).toBe(before + 1);
-    expect(outcome).toMatchObject({ kind: "retry", code: "network" });
+    expect(outcome).toMatchObject({ kind: "unknown", code: "network" });
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("whatsapp: a refused connection (nothing reached Graph) is a network failure to retry", async () => {
+    const graph = createGraphClient({
+      baseUrl: `http://127.0.0.1:${await freePort()}`,
+      phoneNumberId: "100",
+      accessToken: "EAAG-fake",
+      fetch,
+    });
+    const transport = createWhatsAppTransport({
+      graph,
+      client: store.client,
+      agent: "wa",
+      now: Date.now,
+      template: undefined,
+    });
+    const outcome = await transport.send({ type: "text", body: "hello" }, ctx());
+    expect(outcome).toMatchObject({ kind: "retry", code: "network" });
   });
 });

@@ -68,7 +68,7 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
   let scheduled: { at: number; run: () => Promise<unknown> }[] = [];
   const looks: number[] = [];
 
-  function setup() {
+  function setup(fetch = globalThis.fetch.bind(globalThis)) {
     scheduled = [];
     looks.length = 0;
     const logs: string[] = [];
@@ -78,7 +78,7 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
       baseUrl: graph.baseUrl,
       phoneNumberId: PNID,
       accessToken: TOKEN,
-      fetch: globalThis.fetch.bind(globalThis),
+      fetch,
     });
     const handler = createEgressHandler({
       channel: "whatsapp",
@@ -210,6 +210,23 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     await handler(delivery());
     expect(graph.sent).toEqual([]);
     expect(await ledgerRow()).toEqual({ state: "sent", platform_id: "wamid.MINE" });
+  });
+
+  it("the connection drops after Graph took the message: it is not posted again, its status settles it", async () => {
+    let drop = true;
+    const { handler, counted } = setup(async (url, init) => {
+      const res = await fetch(url, init);
+      if (!drop) return res;
+      drop = false;
+      const { messages } = await res.json();
+      scheduled.push({ at: clock.now() + 3_000, run: () => status(messages[0].id, "sent", KEY) });
+      const reset = Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" });
+      throw new TypeError("fetch failed", { cause: reset });
+    });
+    await handler({ ...delivery(), attempt: 1 });
+    expect(graph.sent).toHaveLength(1);
+    expect(await ledgerRow()).toEqual({ state: "sent", platform_id: graph.sent[0]!.id });
+    expect(counted(M.duplicatesSuppressed, { stage: "send" })).toBe(1);
   });
 
   /** Runs the redelivery and checks the part was skipped as an unknown outcome (at most once). */

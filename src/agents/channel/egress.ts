@@ -5,9 +5,10 @@
  * once, and the outcome is recorded at once — so a redelivered reply never sends a part twice, and a consumer whose
  * lease is found lost (with the intent, or by the heartbeat after it) does not send. An intent
  * without outcome is settled by the platform's own records where it has them (`settle`: WhatsApp's status
- * webhooks), else skipped or sent again per `resendUnknown`. Platform back-off is waited out inside the handler
- * with the intent released (`recordFailed`: nothing was sent), so a crash while waiting loses nothing; after
- * `maxAttempts` the error goes back to the bus for a later retry.
+ * webhooks), else skipped or sent again per `resendUnknown`; so is a send the transport left without an answer
+ * that the platform may have taken (`unknown`: a reset or timeout), by the same handler at once. Platform back-off
+ * is waited out inside the handler with the intent released (`recordFailed`: nothing was sent), so a crash while
+ * waiting loses nothing; after `maxAttempts` the error goes back to the bus for a later retry.
  *
  * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
  * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
@@ -193,13 +194,22 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         });
         return !replaced;
       }
-      await ledger.recordFailed(sendKey, delivery.fence, outcome.reason);
+      // An unknown outcome keeps its intent: the next claim settles it (`settle`), never a blind resend.
+      if (outcome.kind !== "unknown") await ledger.recordFailed(sendKey, delivery.fence, outcome.reason);
       metrics.inc(M.sendErrors, { platform: channel, code: outcome.code ?? "unknown" });
-      const stage = outcome.kind === "retry" ? "retry" : "error";
+      const stage = outcome.kind === "failed" ? "error" : "retry";
       opts.tracer?.event(delivery.traceId, stage, { key: sendKey, attempt, code: outcome.code ?? null }, {
         durationMs,
         at: started,
       });
+      if (outcome.kind === "unknown") {
+        if (attempt >= maxAttempts) throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
+        log.warn("send outcome unknown; the platform's records decide", {
+          chat: reply.chatId,
+          reason: outcome.reason,
+        });
+        continue;
+      }
       if (outcome.kind === "retry") {
         if (attempt >= maxAttempts) throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
         pacer.defer(reply.chatId, outcome.scope, opts.now() + outcome.afterMs);

@@ -24,7 +24,12 @@ export type SendOutcome<P> =
    * of the failed part (WhatsApp: the approved template after 131047). `code` is the platform's error code
    * (metrics label).
    */
-  | { kind: "failed"; reason: string; code?: string; inactive?: boolean; instead?: P };
+  | { kind: "failed"; reason: string; code?: string; inactive?: boolean; instead?: P }
+  /**
+   * No answer, and the platform may have the message (a reset or timeout after the request left): the intent
+   * stays, and `EgressOptions.settle` decides as after a crash mid-send. Only for a channel with `settle`.
+   */
+  | { kind: "unknown"; reason: string; code?: string };
 
 export type SendPlan<P> = { parts: P[] } | { skipped: string };
 
@@ -56,8 +61,9 @@ export interface SendContext {
   attempt: number;
   /**
    * Aborted only at the call's timeout (`SEND_TIMEOUT_MS`), which the transport reports as a network failure
-   * (`retry`). Never because the bus lease was lost or the agent stops: a request already on the wire is finished
-   * and its outcome recorded, where aborting it would leave the outcome unknown and the part not sent again.
+   * (`retry`, or `unknown` where the platform can settle it). Never because the bus lease was lost or the agent
+   * stops: a request already on the wire is finished and its outcome recorded, where aborting it would leave the
+   * outcome unknown and the part not sent again.
    */
   signal: AbortSignal;
 }
@@ -83,11 +89,12 @@ export async function withSendTimeout<T>(call: (signal: AbortSignal) => Promise<
 }
 
 /**
- * A part whose earlier attempt recorded its intent but never its outcome (the process died mid-send) and is not
- * sent again: the user may not have it, so it is an error (`aideazz stats`, the dashboard's send errors).
+ * A part whose earlier attempt recorded its intent but never its outcome (the process died mid-send, or the answer
+ * never came) and is not sent again: the user may not have it, so it is an error (`aideazz stats`, the dashboard's
+ * send errors).
  */
 export function reportUnknownOutcome(log: Logger, metrics: Metrics, platform: string, key: string): void {
-  log.error("send outcome unknown (the agent died mid-send); not sent again", { key });
+  log.error("send outcome unknown (the agent died mid-send, or the answer never came); not sent again", { key });
   metrics.inc(M.sendErrors, { platform, code: "outcome-unknown" });
 }
 

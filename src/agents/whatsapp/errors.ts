@@ -7,7 +7,8 @@
  * back-off — 131056 (pair rate: 4^X s for that user), 131048 (spam rate: 4^X s for every send, a limit of the
  * business number), 130429, 80007 and 4 (throughput and rate limits: every send waits), 131057 (account in
  * maintenance: every send waits), 131000 (something went wrong), 133004 (server temporarily unavailable), 2 and
- * 131016 (service temporarily unavailable), 5xx and network failures.
+ * 131016 (service temporarily unavailable), 5xx, and network failures before a connection was made. A send left
+ * without an answer (connection reset, timeout) has an unknown outcome: its status webhooks settle it.
  *
  * @module
  */
@@ -42,7 +43,10 @@ export function toGraphOutcome(
 ): SendOutcome<GraphMessage> {
   const backoff = backoffMs(attempt, 2_000, 2, 60_000);
   if ("network" in result) {
-    return { kind: "retry", afterMs: backoff, scope: "chat", reason: "network error", code: "network" };
+    // Sent again only when nothing reached Graph; else its status webhooks say whether it took the message.
+    return result.network === "unsent"
+      ? { kind: "retry", afterMs: backoff, scope: "chat", reason: "network error", code: "network" }
+      : { kind: "unknown", reason: "no answer (network error or timeout)", code: "network" };
   }
   const n = result.error?.code;
   if (n === undefined) {

@@ -23,7 +23,11 @@ const sentSchema = z.looseObject({ messages: z.array(z.looseObject({ id: z.strin
 export type GraphResult =
   | { ok: true; messageId: string | undefined }
   | { ok: false; status: number; error: GraphError | undefined }
-  | { ok: false; status: 0; network: true };
+  /**
+   * No answer: `unsent` when nothing reached Graph (connection refused, name not resolved), else `unknown` (a reset
+   * or the send's timeout after the request may have left: Graph may have taken the message).
+   */
+  | { ok: false; status: 0; network: "unsent" | "unknown" };
 
 export type GraphMessage =
   | { type: "text"; body: string }
@@ -41,6 +45,25 @@ export interface GraphClientOptions {
   phoneNumberId: string;
   accessToken: string;
   fetch: typeof fetch;
+}
+
+/** Node's codes of a connection that was never made (undici puts them on the error's `cause`). */
+const NOT_CONNECTED = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+]);
+
+/** True when a fetch error proves the request never left: no connection was made. */
+function neverLeft(err: unknown): boolean {
+  const cause = err instanceof Error ? err.cause : undefined;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string") return NOT_CONNECTED.has(code);
+  // Deno names the stage that failed: "client error (Connect)" comes before anything is written.
+  return cause instanceof Error && cause.message.includes("client error (Connect)");
 }
 
 function toBody(to: string, m: GraphMessage, callbackData: string | undefined): Record<string, unknown> {
@@ -65,8 +88,8 @@ export function createGraphClient(opts: GraphClientOptions): GraphClient {
         body: JSON.stringify(body),
         ...(signal ? { signal } : {}),
       });
-    } catch {
-      return { ok: false, status: 0, network: true }; // refused, reset, or aborted at the send's timeout
+    } catch (err) {
+      return { ok: false, status: 0, network: neverLeft(err) ? "unsent" : "unknown" };
     }
     const json: unknown = await res.json().catch(() => undefined);
     if (res.ok) {

@@ -4,8 +4,9 @@
  * is final. A `failed` status keeps its error (code, title, details). No model is ever involved.
  *
  * Every send carries its send-ledger key as `biz_opaque_callback_data`, which Graph echoes in the message's
- * status webhooks: a send whose outcome is unknown (the agent died between its intent and its outcome) is
- * settled from them (`settleSend`) instead of being skipped blind.
+ * status webhooks: a send whose outcome is unknown (the agent died between its intent and its outcome, or the
+ * connection dropped or timed out after the request left) is settled from them (`settleSend`) instead of being
+ * skipped or sent again blind.
  *
  * @module
  */
