@@ -229,6 +229,20 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     expect(counted(M.duplicatesSuppressed, { stage: "send" })).toBe(1);
   });
 
+  it("a send whose answer never came and that Graph never took: with no status for it in the whole wait, sent again", async () => {
+    let drop = true;
+    const { handler } = setup(async (url, init) => {
+      if (!drop) return await fetch(url, init);
+      drop = false; // the request left, the connection dropped before Graph read it: nothing sent, no status
+      throw new TypeError("fetch failed", { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) });
+    });
+    const t0 = clock.now();
+    await handler({ ...delivery(), attempt: 1 });
+    expect(graph.sent).toHaveLength(1);
+    expect(await ledgerRow()).toEqual({ state: "sent", platform_id: graph.sent[0]!.id });
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(STATUS_WAIT_MS);
+  });
+
   /** Runs the redelivery and checks the part was skipped as an unknown outcome (at most once). */
   async function expectSkipped(handler: (d: Delivery) => Promise<void>, counted: Counted, logs: string[]) {
     await handler(delivery());

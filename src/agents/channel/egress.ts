@@ -103,6 +103,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     delivery: Delivery,
     resendUnknown: ResendUnknown,
     settledRecord?: (platformId: string) => InStatement[],
+    ownUnknown = false,
   ): Promise<boolean> {
     const begun = await delivery.underLease((guard) => ledger.begin(key, delivery.fence, { resendUnknown, guard }));
     if (begun.status === "send") return await stillHeld(key, delivery);
@@ -127,9 +128,11 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       // agent missed). Waited for here, the heartbeat keeping the lease, not on the bus, where every look would use
       // up one of the delivery's attempts.
       await sleep(SETTLE_POLL_MS, signalOf(delivery));
-      return await claim(key, delivery, resendUnknown, settledRecord);
+      return await claim(key, delivery, resendUnknown, settledRecord, ownUnknown);
     }
-    if (settled === "not-sent") {
+    // `ownUnknown`: this process made the send whose answer never came and took webhooks all along, so no status
+    // for it in the whole wait means Graph never took it, whatever else was sent meanwhile.
+    if (settled === "not-sent" || (settled === "unknown" && ownUnknown)) {
       const again = await delivery.underLease((guard) =>
         ledger.begin(key, delivery.fence, { resendUnknown: true, guard })
       );
@@ -170,10 +173,12 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     // next attempt plans the refused part again, and must not take the replacement's status for that part's).
     let sendKey = key;
     let replaced = false;
+    let unknown = false;
     for (let attempt = 1;; attempt++) {
       await pacer.wait(reply.chatId, signalOf(delivery));
       const settledRecord = (platformId: string) => transport.settledRecord?.(current, reply.chatId, platformId) ?? [];
-      if (!(await claim(sendKey, delivery, resendUnknown, settledRecord))) return !replaced;
+      if (!(await claim(sendKey, delivery, resendUnknown, settledRecord, unknown))) return !replaced;
+      unknown = false;
       const started = opts.now();
       const outcome = await withSendTimeout((signal) =>
         transport.send(current, { chatId: reply.chatId, key: sendKey, attempt, signal })
@@ -208,6 +213,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
           chat: reply.chatId,
           reason: outcome.reason,
         });
+        unknown = true;
         continue;
       }
       if (outcome.kind === "retry") {
