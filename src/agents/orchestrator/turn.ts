@@ -9,8 +9,10 @@
  * Conversation experience (experience/): a text message that starts a burst waits until its chat is quiet and is
  * answered together with the messages stored after it (one model call, one reply whose `inReplyTo` lists them
  * all; the chat inbox records which reply answered which message in the same write as the saved answer, so their
- * own deliveries are acknowledged without a reply). For a channel that can edit its message the model's text is
- * published as partial replies while it streams; for one that cannot, a slow turn gets one "working on it" notice.
+ * own deliveries are acknowledged without a reply). A non-text message starts a burst too: with its user's text
+ * after it, that text's turn answers; without, one notice answers the lot (an album). For a channel that can edit
+ * its message the model's text is published as partial replies while it streams; for one that cannot, a slow turn
+ * gets one "working on it" notice.
  *
  * @module
  */
@@ -34,7 +36,7 @@ import type { Conversations } from "./conversation.ts";
 import type { LimitVerdict, UserLimits } from "./limits.ts";
 import type { RoleHooks } from "./roles/mod.ts";
 import { type ExperienceSettings, experienceOf } from "../channel/experience.ts";
-import { burstFaq, burstText, collectBurst } from "./experience/burst.ts";
+import { burstFaq, burstText, burstTexts, collectBurst } from "./experience/burst.ts";
 import type { Inbox, InboxRow } from "./experience/inbox.ts";
 import { callModel } from "./experience/model-call.ts";
 import { createLatencyEstimates, type LatencyEstimates } from "./experience/notice.ts";
@@ -265,7 +267,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       return { text: conv.tooLongText, kind: "notice", source: "limit", tier: "limit", reason: "too long", remember: false };
     }
     const faqs = deps.faqs.get(role.name);
-    const parts = faqs && t.burst.length > 0 ? burstFaq(faqs, [t.msg.text, ...t.burst.map((r) => r.text)]) : undefined;
+    const texts = burstTexts(t.burst);
+    const parts = faqs && texts.length > 0 ? burstFaq(faqs, [t.msg.text, ...texts]) : undefined;
     // A burst: the FAQ answers of its messages, when each has one, or when no model could answer the rest (a
     // greeting beside the questions gets no answer of its own); else the model takes the whole burst.
     if (parts && parts.matched > 0 && (parts.matched === parts.of || !deps.router)) {
@@ -402,7 +405,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
 
   /** The messages stored after `msg` that this turn answers too (none unless `msg` starts a burst). */
   function burstOf(msg: InboundMessage, own: InboxRow | undefined, delivery: Delivery, exp: ExperienceSettings) {
-    if (!own || own.state !== "pending" || msg.kind !== "text" || !exp.coalesce.enabled) return Promise.resolve([]);
+    if (!own || own.state !== "pending" || msg.kind === "command" || !exp.coalesce.enabled) return Promise.resolve([]);
     if (msg.text.length > conv.maxInputChars) return Promise.resolve([]);
     return collectBurst({ inbox: deps.inbox, now, sleep: deps.sleep }, {
       agent: msg.agent,
@@ -445,7 +448,11 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       await deps.client.batch(deps.inbox.finish({ msg, busId: delivery.id }, [], "silent", undefined, now()), "write");
       return;
     }
-    const burst = await burstOf(msg, own, delivery, exp);
+    const collected = await burstOf(msg, own, delivery, exp);
+    // A non-text message followed by its user's text (a photo, then its question; an album whose caption is on a
+    // later item): the text's turn answers; this one says nothing, for itself only. Else one notice for the lot.
+    const beside = msg.kind === "unsupported" && collected.some((r) => r.kind === "text");
+    const burst = beside ? [] : collected;
     const turnMsg = burst.length === 0 ? msg : { ...msg, text: burstText(msg.text, burst) };
     const inReplyTo = [delivery.id, ...burst.flatMap((r) => (r.busId === undefined ? [] : [r.busId]))];
     const scope: TurnScope = { msg, turnMsg, burst, delivery, replyKey: answerKey, inReplyTo, exp };
@@ -455,6 +462,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     try {
       answer = (await overRate(scope)) ?? (msg.kind === "command"
         ? await command(msg, role, delivery)
+        : beside
+        ? { text: "", kind: "notice", source: "command", tier: "command", reason: "beside a text", remember: false }
         : msg.kind === "unsupported"
         ? { text: conv.unsupportedText, kind: "notice", source: "command", tier: "command", reason: "unsupported", remember: false }
         : await answerText(scope, role));

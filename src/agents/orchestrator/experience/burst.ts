@@ -1,9 +1,10 @@
 /**
  * Burst coalescing: the turn for a chat's message waits until the chat is quiet (no new message for `quietMs`,
- * never longer than `maxWaitMs` after the burst's first message), then takes the text messages stored after it
- * that are still waiting — up to a command, a non-text message or another user's message (in a group), which get
- * their own turns — and answers them together. The set is frozen here, before any model call: a message stored
- * later waits for the next turn.
+ * never longer than `maxWaitMs` after the burst's first message), then takes the messages stored after it that are
+ * still waiting — up to a command or another user's message (in a group), which get their own turns — and answers
+ * them together. Non-text messages in a burst (an album's other photos, a picture sent beside the question) have
+ * no text of their own: the burst's answer covers them. The set is frozen here, before any model call: a message
+ * stored later waits for the next turn.
  *
  * @module
  */
@@ -45,10 +46,11 @@ export async function collectBurst(deps: BurstDeps, input: BurstInput): Promise<
     let closed = waiting.length > limit; // more than one turn may take: the rest waits for the next
     let last = own.receivedAt;
     for (const row of waiting) {
-      // A command or a sticker is its own turn, and so is another user's message; a message that would make the burst
-      // too long starts the next one.
+      // A command is its own turn, and so is another user's message; a message that would make the burst too long
+      // starts the next one.
+      const text = row.kind === "text" ? row.text : "";
       if (
-        row.kind !== "text" || row.userId !== input.userId || chars + 1 + row.text.length > input.maxChars ||
+        row.kind === "command" || row.userId !== input.userId || chars + 1 + text.length > input.maxChars ||
         burst.length >= limit
       ) {
         closed = true;
@@ -58,7 +60,7 @@ export async function collectBurst(deps: BurstDeps, input: BurstInput): Promise<
       // Stored but not on the bus (yet): its publish is in progress, or failed and the platform will send it
       // again. Only what is on the bus is answered; the burst ends before it unless it gets there in time.
       if (row.busId === undefined) break;
-      chars += 1 + row.text.length;
+      chars += 1 + text.length;
       burst.push(row);
     }
     const t = deps.now();
@@ -68,9 +70,14 @@ export async function collectBurst(deps: BurstDeps, input: BurstInput): Promise<
   }
 }
 
+/** The texts of a burst's messages after its first (its non-text messages have none). */
+export function burstTexts(burst: readonly InboxRow[]): string[] {
+  return burst.flatMap((r) => (r.kind === "text" ? [r.text] : []));
+}
+
 /** The text a model sees for a burst: the messages in order, one per line. */
 export function burstText(own: string, burst: readonly InboxRow[]): string {
-  return [own, ...burst.map((r) => r.text)].join("\n");
+  return [own, ...burstTexts(burst)].join("\n");
 }
 
 /**
