@@ -112,7 +112,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     count("partial", "failed");
     metrics.inc(M.sendErrors, { platform: opts.platform, code: outcome.code ?? "unknown" });
     if (outcome.kind === "retry") pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
-    else if (outcome.inactive) await opts.markInactive(reply.chatId, outcome.reason);
+    else if (outcome.kind === "failed" && outcome.inactive) await opts.markInactive(reply.chatId, outcome.reason);
   }
 
   /** Posts part `key` for the first time (at most once: the ledger's intent). */
@@ -197,7 +197,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
           continue;
         }
         // The user blocked the bot: nothing reaches them, a new message no more than the edit.
-        if (outcome.inactive) {
+        if (outcome.kind === "failed" && outcome.inactive) {
           count("final", "failed");
           await opts.markInactive(reply.chatId, outcome.reason);
           return true;
