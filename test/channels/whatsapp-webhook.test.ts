@@ -323,6 +323,12 @@ describe("whatsapp messages", () => {
     expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
   });
 
+  it("a signed webhook of another object (an app also subscribed to Messenger) is acknowledged, not refused", async () => {
+    const page = { object: "page", entry: [{ id: "1", time: 1, messaging: [{ sender: { id: "2" }, message: { text: "hi" } }] }] };
+    expect((await postJson(page)).status).toBe(200); // a 4xx and Meta would send it again for days
+    expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
+  });
+
   it("the access token and app secret never appear in logs", async () => {
     graph.script(() => ({ status: 401, body: webhookFixture("error-190") }));
     expect((await postJson(freshen(webhookFixture("text"), { phoneNumberId: PNID }))).status).toBe(200);

@@ -59,12 +59,15 @@ export function mountWhatsAppWebhook(app: Hono, opts: WhatsAppWebhookOptions): v
     } catch {
       return c.json({ error: "body is not JSON" }, 400);
     }
-    const payload = webhookSchema.safeParse(json);
-    if (!payload.success) return c.json({ error: "not a WhatsApp webhook" }, 400);
-    if (payload.data.object !== "whatsapp_business_account") {
-      opts.log.info("webhook for another object ignored", { object: payload.data.object });
+    // Another object's payload (an app subscribed to Messenger too) has another shape: acknowledged before the
+    // check, or Meta would send it again for days.
+    const object = (json as { object?: unknown } | null)?.object;
+    if (typeof object === "string" && object !== "whatsapp_business_account") {
+      opts.log.info("webhook for another object ignored", { object });
       return c.json({ ok: true });
     }
+    const payload = webhookSchema.safeParse(json);
+    if (!payload.success) return c.json({ error: "not a WhatsApp webhook" }, 400);
     try {
       await opts.ingest(payload.data);
     } catch (err) {
