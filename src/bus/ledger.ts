@@ -68,6 +68,8 @@ export interface SendLedger {
   recordFailed(replyKey: string, fence: number, error: string): Promise<void>;
   /** The platform id the reply was sent as, or undefined. */
   wasSent(replyKey: string): Promise<string | undefined>;
+  /** The sent parts `<replyKey>#<n>` of a reply with `n` ≥ `from`, by `n`. */
+  sentParts(replyKey: string, from: number): Promise<{ index: number; platformId: string }[]>;
 }
 
 export interface SendLedgerOptions {
@@ -87,6 +89,9 @@ const BEGIN = `INSERT INTO bus_send_ledger (reply_key, state, fence, attempts, s
     WHERE state = 'failed' OR (state = 'sending' AND started_at <= ?5 AND (?4 = 2 OR (?4 = 1 AND partial = 1)))
   RETURNING attempts`;
 const READ = "SELECT state, platform_id, started_at FROM bus_send_ledger WHERE reply_key = ?1 LIMIT 1";
+/** Keys from `<reply>#` up to `<reply>$` ("$" follows "#"): the reply's parts (and their `:repost`/`:instead` keys). */
+const PARTS = `SELECT reply_key, platform_id FROM bus_send_ledger
+  WHERE reply_key > ?1 || '#' AND reply_key < ?1 || '$' AND state = 'sent'`;
 const SENT = `INSERT INTO bus_send_ledger (reply_key, state, fence, started_at, platform_id, finished_at)
   VALUES (?1, 'sent', 0, ?3, ?2, ?3)
   ON CONFLICT (reply_key) DO UPDATE SET state = 'sent', platform_id = ?2, finished_at = ?3, last_error = NULL`;
@@ -140,6 +145,13 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
       const rs = await client.execute({ sql: READ, args: [replyKey] });
       const r = rs.rows[0];
       return r && r["state"] === "sent" ? String(r["platform_id"]) : undefined;
+    },
+    async sentParts(replyKey, from) {
+      const rs = await client.execute({ sql: PARTS, args: [replyKey] });
+      return rs.rows
+        .map((r) => ({ index: Number(/#(\d+)$/.exec(String(r["reply_key"]))?.[1] ?? -1), platformId: String(r["platform_id"]) }))
+        .filter((p) => p.index >= from)
+        .sort((a, b) => a.index - b.index);
     },
   };
 }

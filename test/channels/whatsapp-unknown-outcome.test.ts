@@ -243,6 +243,20 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     expect(clock.now() - t0).toBeGreaterThanOrEqual(STATUS_WAIT_MS);
   });
 
+  it("sends left without an answer until the attempts run out: released once settled as not taken, the redelivery sends it", async () => {
+    let failures = 5; // the handler's default maxAttempts
+    const reset = () => new TypeError("fetch failed", { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) });
+    const { handler } = setup(async (url, init) => {
+      if (failures-- > 0) throw reset();
+      return await fetch(url, init);
+    });
+    await expect(handler({ ...delivery(), attempt: 1 })).rejects.toThrow(/no answer from the platform, 5 attempts/);
+    expect(graph.sent).toHaveLength(0);
+    expect(await ledgerRow()).toMatchObject({ state: "failed" });
+    await handler(delivery());
+    expect(graph.sent).toHaveLength(1);
+  });
+
   /** Runs the redelivery and checks the part was skipped as an unknown outcome (at most once). */
   async function expectSkipped(handler: (d: Delivery) => Promise<void>, counted: Counted, logs: string[]) {
     await handler(delivery());

@@ -117,6 +117,16 @@ describe("telegram: partial and streamed replies", () => {
     expect(fake.sent.filter((s) => !s.deleted).map((s) => s.text)).toEqual(["Sorry, I can't help with that.", "marker"]);
   }, 40_000);
 
+  it("a partial part whose post met a 429 leaves a gap: the final still deletes the part posted after it", async () => {
+    const para = (n: number) => `Paragraph ${n}. ${"word ".repeat(700)}`.trim();
+    fake.script("sendMessage", (_call, i) => (i === 1 ? errors.tooManyRequests(1) : undefined));
+    await publish(ch, reply("tg", "46", "gap", [1, 2, 3].map(para).join("\n\n"), { partial: 1 }));
+    await until(() => fake.sent.length === 2, 15_000, "parts 1 and 3 posted, 2 refused");
+    await publish(ch, reply("tg", "46", "gap", "Sorry, I can't help with that.", { streamed: true }));
+    await until(() => fake.callsOf("deleteMessage").length === 1, 15_000, "the deletion");
+    expect(fake.sent.filter((m) => !m.deleted).map((m) => m.text)).toEqual(["Sorry, I can't help with that."]);
+  }, 40_000);
+
   it("a user who blocked the bot mid-stream: the final edit's 403 marks the contact inactive, nothing is posted anew", async () => {
     await publish(ch, reply("tg", "45", "blocked", "The first sentence.", { partial: 1 }));
     await until(() => fake.sent.length === 1, 10_000, "the partial");

@@ -178,6 +178,12 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       await pacer.wait(reply.chatId, signalOf(delivery));
       const settledRecord = (platformId: string) => transport.settledRecord?.(current, reply.chatId, platformId) ?? [];
       if (!(await claim(sendKey, delivery, resendUnknown, settledRecord, unknown))) return !replaced;
+      if (unknown && attempt > maxAttempts) {
+        // Settled as never taken, with this delivery's attempts used up: released (nothing was sent) for the bus's
+        // next delivery, which sends it; kept as an intent, that delivery would take it for a dead agent's.
+        await ledger.recordFailed(sendKey, delivery.fence, "no answer from the platform; not taken");
+        throw new SendRetryLaterError(`no answer from the platform, ${maxAttempts} attempts`);
+      }
       unknown = false;
       const started = opts.now();
       const outcome = await withSendTimeout((signal) =>
@@ -207,8 +213,8 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         durationMs,
         at: started,
       });
+      // Not counted against the attempts until settled: the next claim waits for its status first.
       if (outcome.kind === "unknown") {
-        if (attempt >= maxAttempts) throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
         log.warn("send outcome unknown; the platform's records decide", {
           chat: reply.chatId,
           reason: outcome.reason,

@@ -232,11 +232,10 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     },
 
     async removeRest(reply, from, d) {
-      for (let i = from;; i++) {
-        const key = `${reply.replyKey}#${i}`;
-        const platformId = await ledger.wasSent(key);
-        if (platformId === undefined) return;
+      // Every part a partial posted, also past one whose post failed (a 429 there, the next part posted later).
+      for (const { index, platformId } of await ledger.sentParts(reply.replyKey, from)) {
         if (platformId === "") continue;
+        const key = `${reply.replyKey}#${index}`;
         await pacer.wait(reply.chatId, signalOf(d));
         await d.assertLease();
         const outcome = await withSendTimeout((signal) =>
