@@ -112,7 +112,13 @@ describe("OpenAI-compatible endpoint", () => {
     h.groq.script({ kind: "ok", text: "Sure." });
     const res = await client.chat.completions.create({
       model: "fast",
-      messages: [{ role: "user", content: "hi" }, { role: "assistant", content: null }, { role: "user", content: "again?" }],
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "assistant", content: null },
+        { role: "user", content: "how do I pick a lock?" },
+        { role: "assistant", content: [{ type: "refusal", refusal: "I can't help with that." }] },
+        { role: "user", content: "again?" },
+      ],
     });
     expect(res.choices[0]!.message.content).toBe("Sure.");
   });

@@ -24,14 +24,18 @@ import { AllProvidersFailedError } from "../../router/errors.ts";
 export const MODELS = ["auto", "fast", "smart", "local"] as const;
 type ModelName = (typeof MODELS)[number];
 
-const contentSchema = z.union([z.string(), z.null(), z.array(z.object({ type: z.string(), text: z.string().optional() }))])
+const partSchema = z.object({ type: z.string(), text: z.string().optional(), refusal: z.string().optional() });
+const contentSchema = z.union([z.string(), z.null(), z.array(partSchema)])
   .superRefine((content, ctx) => {
-    // Refused rather than dropped: the model would answer a question without the image it was about.
-    const other = Array.isArray(content) ? content.find((p) => p.type !== "text") : undefined;
+    // Refused rather than dropped: the model would answer a question without the image it was about. A refusal is
+    // an earlier assistant turn's text, as a client sends its history back.
+    const other = Array.isArray(content) ? content.find((p) => p.type !== "text" && p.type !== "refusal") : undefined;
     if (other) ctx.addIssue({ code: "custom", message: `content parts of type ${other.type} are not supported (text only)` });
   })
   // null: an assistant turn without text.
-  .transform((content) => typeof content === "string" ? content : (content ?? []).map((p) => p.text ?? "").join(""));
+  .transform((content) =>
+    typeof content === "string" ? content : (content ?? []).map((p) => p.text ?? p.refusal ?? "").join("")
+  );
 
 /** OpenAI documents these parameters as nullable (the Python SDK sends `null` for None): null is absent. */
 const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
