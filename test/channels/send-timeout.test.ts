@@ -37,6 +37,15 @@ afterAll(async () => {
 });
 
 const ctx = (): SendContext => ({ chatId: "42", key: "r#0", attempt: 1, signal: AbortSignal.timeout(200) });
+/** The WhatsApp transport against a Graph at `baseUrl`. */
+const whatsappTo = (baseUrl: string) =>
+  createWhatsAppTransport({
+    graph: createGraphClient({ baseUrl, phoneNumberId: "100", accessToken: "EAAG-fake", fetch }),
+    client: store.client,
+    agent: "wa",
+    now: Date.now,
+    template: undefined,
+  });
 
 describe("a platform call past its timeout", () => {
   it("telegram: ends as a network failure to retry", async () => {
@@ -52,14 +61,7 @@ describe("a platform call past its timeout", () => {
 
   it("whatsapp: ends as an unknown outcome (Graph may have the message: its status webhooks decide)", async () => {
     const before = requests;
-    const graph = createGraphClient({ baseUrl: root, phoneNumberId: "100", accessToken: "EAAG-fake", fetch });
-    const transport = createWhatsAppTransport({
-      graph,
-      client: store.client,
-      agent: "wa",
-      now: Date.now,
-      template: undefined,
-    });
+    const transport = whatsappTo(root);
     const started = Date.now();
     const outcome = await transport.send({ type: "text", body: "hello" }, ctx());
     expect(requests).toBe(before + 1);
@@ -68,19 +70,7 @@ describe("a platform call past its timeout", () => {
   });
 
   it("whatsapp: a refused connection (nothing reached Graph) is a network failure to retry", async () => {
-    const graph = createGraphClient({
-      baseUrl: `http://127.0.0.1:${await freePort()}`,
-      phoneNumberId: "100",
-      accessToken: "EAAG-fake",
-      fetch,
-    });
-    const transport = createWhatsAppTransport({
-      graph,
-      client: store.client,
-      agent: "wa",
-      now: Date.now,
-      template: undefined,
-    });
+    const transport = whatsappTo(`http://127.0.0.1:${await freePort()}`);
     const outcome = await transport.send({ type: "text", body: "hello" }, ctx());
     expect(outcome).toMatchObject({ kind: "retry", code: "network" });
   });

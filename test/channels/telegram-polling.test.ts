@@ -8,7 +8,7 @@ import { createSqliteBus } from "../../src/bus/mod.ts";
 import type { Bus } from "../../src/bus/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
-import { makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
+import { type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
 import { depsFor, startChannel, telegramAgentOf, until } from "./harness.ts";
@@ -42,6 +42,24 @@ function readOnlyStore(path: string): Store {
     checkpoint: () => Promise.resolve(true),
     close: () => client.close(),
   };
+}
+
+/** A polling agent (getUpdates timeout 1 s) against `fake`, on a store of its own. */
+async function pollingAgent(fake: FakeTelegram, db: string) {
+  const store = await openStore({ url: `file:${join(dir, db)}` });
+  await migrate(store.client);
+  const config = loadConfig(
+    JSON.stringify({
+      agents: [{
+        name: "tgpoll",
+        kind: "telegram",
+        port: 1,
+        telegram: { mode: "polling", tokenEnv: "TG_TOKEN", apiRoot: fake.apiRoot, pollTimeoutS: 1 },
+      }],
+    }),
+    secrets,
+  );
+  return { store, agent: await createTelegramAgent(depsFor(store, config, secrets), telegramAgentOf(config)) };
 }
 
 describe("telegram long polling", () => {
@@ -136,20 +154,7 @@ describe("telegram long polling", () => {
     };
     const proxyError = { status: 502, body: { message: "Bad Gateway" } }; // not a Bot API answer
     fake.script("getUpdates", (_c, i) => (i === 0 ? proxyError : i < 3 ? conflict : undefined));
-    const store = await openStore({ url: `file:${join(dir, "conflict.db")}` });
-    await migrate(store.client);
-    const config = loadConfig(
-      JSON.stringify({
-        agents: [{
-          name: "tgpoll",
-          kind: "telegram",
-          port: 1,
-          telegram: { mode: "polling", tokenEnv: "TG_TOKEN", apiRoot: fake.apiRoot, pollTimeoutS: 1 },
-        }],
-      }),
-      secrets,
-    );
-    const agent = await createTelegramAgent(depsFor(store, config, secrets), telegramAgentOf(config));
+    const { store, agent } = await pollingAgent(fake, "conflict.db");
     try {
       await agent.start?.();
       await until(
@@ -175,20 +180,7 @@ describe("telegram long polling", () => {
     const fake = await startFakeTelegram({ token: TOKEN });
     let n = 0;
     fake.delay("getUpdates", () => (n++ === 0 ? 600_000 : 0));
-    const store = await openStore({ url: `file:${join(dir, "stall.db")}` });
-    await migrate(store.client);
-    const config = loadConfig(
-      JSON.stringify({
-        agents: [{
-          name: "tgpoll",
-          kind: "telegram",
-          port: 1,
-          telegram: { mode: "polling", tokenEnv: "TG_TOKEN", apiRoot: fake.apiRoot, pollTimeoutS: 1 },
-        }],
-      }),
-      secrets,
-    );
-    const agent = await createTelegramAgent(depsFor(store, config, secrets), telegramAgentOf(config));
+    const { store, agent } = await pollingAgent(fake, "stall.db");
     try {
       await agent.start?.();
       await until(() => fake.callsOf("getUpdates").length === 1, 5_000, "the first long poll");
