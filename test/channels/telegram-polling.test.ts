@@ -44,11 +44,9 @@ function readOnlyStore(path: string): Store {
   };
 }
 
-/** A polling agent (getUpdates timeout 1 s) against `fake`, on a store of its own. */
-async function pollingAgent(fake: FakeTelegram, db: string) {
-  const store = await openStore({ url: `file:${join(dir, db)}` });
-  await migrate(store.client);
-  const config = loadConfig(
+/** One polling agent (getUpdates timeout 1 s) against `fake`. */
+const pollingConfig = (fake: FakeTelegram) =>
+  loadConfig(
     JSON.stringify({
       agents: [{
         name: "tgpoll",
@@ -59,6 +57,12 @@ async function pollingAgent(fake: FakeTelegram, db: string) {
     }),
     secrets,
   );
+
+/** The polling agent against `fake`, on a store of its own. */
+async function pollingAgent(fake: FakeTelegram, db: string) {
+  const store = await openStore({ url: `file:${join(dir, db)}` });
+  await migrate(store.client);
+  const config = pollingConfig(fake);
   return { store, agent: await createTelegramAgent(depsFor(store, config, secrets), telegramAgentOf(config)) };
 }
 
@@ -70,17 +74,7 @@ describe("telegram long polling", () => {
       const path = join(dir, "poll.db");
       const store = await openStore({ url: `file:${path}` });
       await migrate(store.client);
-      const config = loadConfig(
-        JSON.stringify({
-          agents: [{
-            name: "tgpoll",
-            kind: "telegram",
-            port: 1,
-            telegram: { mode: "polling", tokenEnv: "TG_TOKEN", apiRoot: fake.apiRoot, pollTimeoutS: 1 },
-          }],
-        }),
-        secrets,
-      );
+      const config = pollingConfig(fake);
       const rw = createSqliteBus(store);
       const ro = createSqliteBus(readOnlyStore(path));
       let broken = false;
