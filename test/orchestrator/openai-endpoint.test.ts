@@ -182,6 +182,15 @@ describe("OpenAI-compatible endpoint", () => {
     expect((await ask("auto")).response.headers.get("x-aideazz-route")).toBe("auto:cache");
     h.groq.script({ kind: "ok", text: "Within 30 days." });
     expect((await ask("fast")).response.headers.get("x-aideazz-route")).toBe("fast:groq");
+    // A stored answer longer than the caller's max_tokens is not served to that caller.
+    h.groq.script({ kind: "ok", text: "Returns", finishReason: "length" });
+    const short = await client.chat.completions.create({
+      model: "auto",
+      messages: [{ role: "user", content: "How do I send back a damaged grinder?" }],
+      max_tokens: 2,
+    }).withResponse();
+    expect(short.response.headers.get("x-aideazz-route")).toBe("auto:groq");
+    expect(short.data.choices[0]!.finish_reason).toBe("length");
   });
 
   it("answers 503 with Retry-After when every provider is down", async () => {
