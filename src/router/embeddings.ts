@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { deadline } from "../deadline.ts";
 
 export interface Embedder {
   readonly model: string;
@@ -28,26 +29,30 @@ export function createEmbedder(opts: EmbedderOptions): Embedder {
   return {
     model: opts.model,
     async embed(text, signal) {
-      const timeout = AbortSignal.timeout(opts.timeoutMs ?? 2_000);
-      const res = await doFetch(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
-        },
-        body: JSON.stringify({ model: opts.model, input: text }),
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      });
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new Error(`embeddings endpoint answered HTTP ${res.status}`);
+      const timeout = deadline(opts.timeoutMs ?? 2_000, signal);
+      try {
+        const res = await doFetch(url, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+          },
+          body: JSON.stringify({ model: opts.model, input: text }),
+          signal: timeout.signal,
+        });
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw new Error(`embeddings endpoint answered HTTP ${res.status}`);
+        }
+        const body = (await res.json()) as EmbeddingsBody;
+        const vector = body.data?.[0]?.embedding;
+        if (!Array.isArray(vector) || vector.length === 0 || !vector.every((x) => typeof x === "number")) {
+          throw new Error("embeddings endpoint returned no vector");
+        }
+        return Float32Array.from(vector as number[]);
+      } finally {
+        timeout.clear();
       }
-      const body = (await res.json()) as EmbeddingsBody;
-      const vector = body.data?.[0]?.embedding;
-      if (!Array.isArray(vector) || vector.length === 0 || !vector.every((x) => typeof x === "number")) {
-        throw new Error("embeddings endpoint returned no vector");
-      }
-      return Float32Array.from(vector as number[]);
     },
   };
 }

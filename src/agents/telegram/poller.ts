@@ -9,6 +9,7 @@
  * @module
  */
 import { GrammyError } from "grammy/web";
+import { deadline } from "../../deadline.ts";
 import type { Logger } from "../../log.ts";
 import { isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
 import type { CheckResult } from "../define.ts";
@@ -55,10 +56,7 @@ export function createPoller(opts: PollerOptions): Poller {
   const fetchBatch = async (attempt: number): Promise<unknown[] | undefined> => {
     // A long poll answers within its timeout; one that does not (a connection a NAT or proxy dropped silently) is
     // given up on, or ingress would wait for the client's own timeout (grammY: 500 s).
-    const poll = new AbortController();
-    const abort = () => poll.abort();
-    ctrl.signal.addEventListener("abort", abort);
-    const timer = setTimeout(abort, (opts.timeoutS + POLL_GRACE_S) * 1000);
+    const poll = deadline((opts.timeoutS + POLL_GRACE_S) * 1000, ctrl.signal);
     try {
       const params = { timeout: opts.timeoutS, limit: opts.limit ?? 100, allowed_updates: ALLOWED_UPDATES };
       return [...await opts.source.getUpdates(offset === undefined ? params : { ...params, offset }, poll.signal)];
@@ -81,8 +79,7 @@ export function createPoller(opts: PollerOptions): Poller {
       await opts.sleep(waitMs, ctrl.signal).catch(() => {});
       return undefined;
     } finally {
-      clearTimeout(timer);
-      ctrl.signal.removeEventListener("abort", abort);
+      poll.clear();
     }
   };
 
