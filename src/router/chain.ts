@@ -59,6 +59,12 @@ export interface ChainDeps {
   /** Waits `ms` or rejects when `signal` aborts; tests pass one that moves a fake clock. */
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   log?: Logger | undefined;
+  /**
+   * Every provider call as the budget settles it, whoever routed it (a turn, a role's second call, the OpenAI
+   * endpoint, a cache check) and however it ended: what it was charged and the tokens it reported (the operator's
+   * spend and token counters).
+   */
+  onSettled?: (provider: string, model: string, charged: { usd: number; usage?: Usage }) => void;
 }
 
 /** A request without a model: each provider of the chain sends its own. */
@@ -228,7 +234,7 @@ export async function walkChain(
     } catch (err) {
       if (!(err instanceof ProviderError)) {
         permit.release();
-        await deps.budget.settle(reservation, "reserved");
+        deps.onSettled?.(e.name, e.model, { usd: await deps.budget.settle(reservation, "reserved") });
         await deps.quota.settle(e.name, e.model, { takenTokens: quotaTokens, usedTokens: quotaTokens });
         throw err;
       }
@@ -240,7 +246,8 @@ export async function walkChain(
       // was billed what it reported. Charged as reserved: the most the call could cost.
       const reported = emptyUsage && emptyUsage.inputTokens + emptyUsage.outputTokens > 0 ? emptyUsage : undefined;
       const billed = err.kind === "timeout" || err.kind === "empty" || (err.status >= 200 && err.status < 300);
-      await deps.budget.settle(reservation, reported ?? (billed ? "reserved" : "none"));
+      const usd = await deps.budget.settle(reservation, reported ?? (billed ? "reserved" : "none"));
+      deps.onSettled?.(e.name, e.model, reported ? { usd, usage: reported } : { usd });
       await deps.quota.settle(e.name, e.model, {
         takenTokens: quotaTokens,
         usedTokens: reported ? reported.inputTokens + reported.outputTokens : billed ? quotaTokens : 0,
@@ -287,6 +294,7 @@ export async function walkChain(
     const reported = usage.inputTokens + usage.outputTokens;
     // An answer that reports no usage (a server ignoring `include_usage`) is charged its reservation.
     const costUsd = await deps.budget.settle(reservation, reported > 0 ? usage : "reserved");
+    deps.onSettled?.(e.name, e.model, { usd: costUsd, usage });
     await deps.quota.settle(e.name, e.model, {
       takenTokens: quotaTokens,
       usedTokens: reported > 0 ? reported : inputTokens + Math.ceil(response.text.length / 3),

@@ -260,3 +260,33 @@ describe("OpenAI-compatible endpoint", () => {
     expect(h.groq.requests.length).toBe(before);
   });
 });
+
+describe("OpenAI-compatible endpoint: spend", () => {
+  it("a priced call is in the operator's spend counter as the budget charged it, and so is a billed timeout", async () => {
+    const { M } = await import("../../src/metrics/names.ts");
+    const price = { inputUsdPerMTok: 1, outputUsdPerMTok: 5 };
+    const priced = await startHarness({
+      router: (url) => ({
+        providers: { groq: { kind: "groq", baseUrl: url, model: "llama-3.1-8b-instant", apiKeyEnv: "GROQ_KEY", timeoutMs: 300 } },
+        chain: ["groq"],
+        retry: { maxAttempts: 1 },
+        budget: { prices: { "llama-3.1-8b-instant": price }, dailyUsd: 10, lowFraction: 0 },
+      }),
+    });
+    try {
+      const api = new OpenAI({ apiKey: API_KEY, baseURL: `http://127.0.0.1:${priced.port}/v1`, maxRetries: 0 });
+      const post = (content: string) => api.chat.completions.create({ model: "fast", messages: [{ role: "user", content }] });
+      priced.groq.script({ kind: "ok", text: "Paris." });
+      await post("Capital of France?");
+      priced.groq.script({ kind: "ok", text: "Late.", delayMs: 1_000 }); // past timeoutMs: charged its reservation
+      await expect(post("Capital of Spain?")).rejects.toMatchObject({ status: 503 });
+      const rs = await priced.store.client.execute("SELECT coalesce(sum(spent_micros), 0) AS s FROM router_budget_days");
+      const charged = Number(rs.rows[0]!["s"]) / 1e6;
+      const counted = priced.agent.metrics.snapshot().filter((s) => s.name === M.cost).reduce((a, s) => a + (s.value ?? 0), 0);
+      expect(charged).toBeGreaterThan(0);
+      expect(counted).toBeCloseTo(charged, 9);
+    } finally {
+      await priced.close();
+    }
+  });
+});

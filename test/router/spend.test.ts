@@ -71,6 +71,8 @@ describe("the budget counts what providers may bill", () => {
     expect(s.dayReservedUsd).toBe(0);
     expect(s.daySpentUsd).toBeGreaterThanOrEqual(billed);
     expect(billed).toBeLessThanOrEqual(dailyUsd);
+    // The operator's spend counter (onSettled) counts the failed calls the budget charged too.
+    expect(h.charged()).toBeCloseTo(s.daySpentUsd, 9);
   });
 
   it("a priced answer that reports no usage is charged its reservation", async () => {

@@ -14,6 +14,8 @@ import { type Consumer, createRetention, createSqliteBus } from "../../bus/mod.t
 import { createResponseCache } from "../../router/cache.ts";
 import { createModelRouter, createRouterEntries, type ModelRouter } from "../../router/chain.ts";
 import { resolveRouterSettings } from "../../router/config.ts";
+import type { Usage } from "../../router/providers/types.ts";
+import { M } from "../../metrics/names.ts";
 import { createEmbedder } from "../../router/embeddings.ts";
 import { ConfigError } from "../../config.ts";
 import { createFaq, type Faq, readFaqFile } from "../../router/faq.ts";
@@ -66,7 +68,15 @@ export const orchestrator = defineAgent({
     }
     const settings = resolveRouterSettings(config.router);
     const hasProviders = Object.values(settings.chains).some((c) => c.length > 0);
-    const base = { client: store.client, fetch: deps.fetch, env: deps.secrets, now, random: Math.random, sleep, log };
+    // Spend and tokens are counted where the budget settles each call: also a failed call it charged, the OpenAI
+    // endpoint's and a cache check's.
+    const onSettled = (provider: string, model: string, { usd, usage }: { usd: number; usage?: Usage }) => {
+      if (usd > 0) metrics.inc(M.cost, { provider, model }, usd);
+      if (!usage) return;
+      metrics.inc(M.tokens, { provider, model, direction: "input" }, usage.inputTokens);
+      metrics.inc(M.tokens, { provider, model, direction: "output" }, usage.outputTokens);
+    };
+    const base = { client: store.client, fetch: deps.fetch, env: deps.secrets, now, random: Math.random, sleep, log, onSettled };
     // One set of entries for both routers: a provider's bulkhead and breaker hold for all its calls from this process.
     const routerDeps = { ...base, entries: createRouterEntries(settings, base) };
     const router: ModelRouter | undefined = hasProviders ? await createModelRouter(settings, routerDeps) : undefined;
@@ -106,7 +116,7 @@ export const orchestrator = defineAgent({
       dailyTokens: config.conversation.perUserDailyTokens,
     });
     // roles: leads, sales price guard, handoff, reply hygiene (throws when an operator is not a telegram agent).
-    const roles = createRoleHooks({ config, bus, client: store.client, conversations, router, limits, tracer, metrics, log, now });
+    const roles = createRoleHooks({ config, bus, client: store.client, conversations, router, limits, tracer, log, now });
     const inbox = createInbox(store.client);
     const handler = createTurnHandler({
       bus, client: store.client, config, conversations, cache, faqs, router, limits, tracer, metrics, log, now,

@@ -363,9 +363,6 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     for (const a of decision.attempts) if (a.outcome === "ok") latency.observe(a.provider, a.latencyMs);
     const tokens = decision.tokens.inputTokens + decision.tokens.outputTokens;
     await deps.limits.settle(held.hold, tokens);
-    metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "input" }, decision.tokens.inputTokens);
-    metrics.inc(M.tokens, { provider: decision.provider, model: decision.model, direction: "output" }, decision.tokens.outputTokens);
-    if (decision.costUsd > 0) metrics.inc(M.cost, { provider: decision.provider, model: decision.model }, decision.costUsd);
     // roles: handoff marker, sales price guard, instruction-leak refusal, link allow-list — before cache and send.
     const reviewed = deps.roles
       ? await deps.roles.review({ role: role.name, msg, delivery, messages, turn, maxTokens: conv.maxReplyTokens, text: response.text })

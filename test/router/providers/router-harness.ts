@@ -17,6 +17,8 @@ export interface Harness {
   log: CapturedLog;
   /** `now()` of the router at each HTTP request it sent, by URL origin. */
   sentAt: Map<string, number[]>;
+  /** USD of every call as the router reported it settled (`onSettled`: what the spend counter adds up). */
+  charged(): number;
 }
 
 export interface HarnessOptions {
@@ -39,7 +41,9 @@ export async function harness(config: unknown, opts: HarnessOptions): Promise<Ha
     return globalThis.fetch(input, init);
   };
   const settings = resolveRouterSettings(routerSchema.parse(config));
+  let charged = 0;
   const router = await createModelRouter(settings, {
+    onSettled: (_provider, _model, { usd }) => void (charged += usd),
     client: opts.store.store.client,
     fetch,
     env: KEYS,
@@ -49,7 +53,7 @@ export async function harness(config: unknown, opts: HarnessOptions): Promise<Ha
     log,
     ...(opts.entries ? { entries: opts.entries } : {}),
   });
-  return { router, log, sentAt };
+  return { router, log, sentAt, charged: () => charged };
 }
 
 export const ask = (text = "What are your opening hours?") => ({

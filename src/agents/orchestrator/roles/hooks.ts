@@ -8,8 +8,6 @@ import { chatKey, type InboundMessage } from "../../../bus/envelopes.ts";
 import type { Bus, Delivery } from "../../../bus/mod.ts";
 import type { Config } from "../../../config.ts";
 import type { Logger } from "../../../log.ts";
-import { M } from "../../../metrics/names.ts";
-import type { Metrics } from "../../../metrics/registry.ts";
 import type { Decision, ModelRouter } from "../../../router/chain.ts";
 import type { TurnFacts } from "../../../router/classify.ts";
 import type { ChatMessage } from "../../../router/providers/types.ts";
@@ -33,7 +31,6 @@ export interface RoleHooksDeps {
   router: ModelRouter | undefined;
   limits: UserLimits;
   tracer: Tracer;
-  metrics: Metrics;
   log: Logger;
   now: () => number;
 }
@@ -73,7 +70,7 @@ export interface RoleHooks {
 
 /** Builds the hooks; throws when a role's operator is not a configured telegram agent. */
 export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
-  const { config, tracer, metrics, log, now } = deps;
+  const { config, tracer, log, now } = deps;
   checkOperators(config);
   const roles = resolveRoles(config);
   const roleOfAgent = (agent: string) => {
@@ -86,13 +83,6 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
 
   async function account(msg: InboundMessage, d: Decision) {
     await deps.limits.spend(`${msg.channel}:${msg.userId}`, d.tokens.inputTokens + d.tokens.outputTokens);
-    metrics.inc(M.tokens, { provider: d.provider, model: d.model, direction: "input" }, d.tokens.inputTokens);
-    metrics.inc(
-      M.tokens,
-      { provider: d.provider, model: d.model, direction: "output" },
-      d.tokens.outputTokens,
-    );
-    if (d.costUsd > 0) metrics.inc(M.cost, { provider: d.provider, model: d.model }, d.costUsd);
   }
 
   const handoff = createHandoffFlow({
