@@ -18,7 +18,7 @@ export interface Kpis {
   ackLatency?: { p50: number; p90: number; p99: number };
   /** hits / (hits + misses). */
   cacheHitRate?: number;
-  /** false hits / hits. */
+  /** false hits / checked hits (a sampled share of the hits is checked). */
   cacheFalseHitRate?: number;
   /** Messages per provider that answered (router decisions; `none`: every provider failed on the last attempt, or
    * nothing could answer without a model; `small-talk`: a greeting or thanks without a model). */
@@ -93,8 +93,9 @@ export function computeKpis(series: readonly StoredSeries[]): Kpis {
   const lookups = named(series, M.cacheLookups);
   const hits = total(lookups.filter((s) => s.labels["result"] === "hit"));
   if (lookups.length > 0 && total(lookups) > 0) k.cacheHitRate = hits / total(lookups);
-  const falseHits = totalOf(series, M.cacheFalseHits);
-  if (falseHits !== undefined && hits > 0) k.cacheFalseHitRate = falseHits / hits;
+  // Among the checked hits: only a sampled share of hits is checked.
+  const checks = totalOf(series, M.cacheChecks) ?? 0;
+  if (checks > 0) k.cacheFalseHitRate = (totalOf(series, M.cacheFalseHits) ?? 0) / checks;
   const decisions = named(series, M.routerDecisions);
   set("providerMix", sumBy(decisions, (s) => s.labels["provider"] ?? "?"));
   const decided = total(decisions);

@@ -176,10 +176,11 @@ export const METRICS = {
   cacheLookups: counter("aideazz_cache_lookups_total", "Reply cache lookups by result (hit, miss)", [
     "result",
   ]),
-  cacheFalseHits: counter(
-    "aideazz_cache_false_hits_total",
-    "Cache hits later measured as wrong answers (sampled verification or user correction)",
+  cacheChecks: counter(
+    "aideazz_cache_checks_total",
+    "Cache hits answered fresh to check them (a sampled share, cache.checkShare)",
   ),
+  cacheFalseHits: counter("aideazz_cache_false_hits_total", "Checked cache hits whose fresh answer disagreed"),
   breakerState: gauge(
     "aideazz_breaker_state",
     "Circuit breaker per provider: 0 closed, 1 half-open, 2 open",

@@ -144,7 +144,7 @@ function summaryLines(k: Kpis, windowMs: number): string[] {
   }
   if (k.ackLatency) parts[0]!.push(`ack p99 ${formatMs(k.ackLatency.p99)}`);
   if (k.cacheHitRate !== undefined) parts[1]!.push(`cache hit rate ${formatPercent(k.cacheHitRate)}`);
-  if (k.cacheFalseHitRate !== undefined) parts[1]!.push(`false hits ${formatPercent(k.cacheFalseHitRate)}`);
+  if (k.cacheFalseHitRate !== undefined) parts[1]!.push(`false hits ${formatPercent(k.cacheFalseHitRate)} of checked`);
   if (k.costUsd !== undefined) parts[1]!.push(`spend ${formatUsd(k.costUsd)}`);
   for (const [p, v] of Object.entries(k.budgetLeftUsd ?? {})) {
     parts[1]!.push(`budget left (${p}) ${formatUsd(v)}`);

@@ -141,7 +141,11 @@ export async function loadDashboard(client: Client, opts: LoadOptions): Promise<
     },
     cache: {
       hitRate: ratioSlots(hits, counterSlots(lookups, w, slots)),
-      falseHitRate: ratioSlots(counterSlots(named(inWindow, M.cacheFalseHits), w, slots), hits),
+      // Among the checked hits (a sampled share of them).
+      falseHitRate: ratioSlots(
+        counterSlots(named(inWindow, M.cacheFalseHits), w, slots),
+        counterSlots(named(inWindow, M.cacheChecks), w, slots),
+      ),
     },
     costPerDay: await costPerDay(client, opts.now, 14),
     dailyBudgetUsd: opts.config.router.budget?.dailyUsd,

@@ -73,7 +73,7 @@ ${
     kpi(
       "cache hit rate",
       k.cacheHitRate === undefined ? undefined : formatPercent(k.cacheHitRate),
-      k.cacheFalseHitRate === undefined ? undefined : `false hits ${formatPercent(k.cacheFalseHitRate)}`,
+      k.cacheFalseHitRate === undefined ? undefined : `false hits ${formatPercent(k.cacheFalseHitRate)} of checked`,
     )
   }
 ${

@@ -202,6 +202,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const cache = deps.cache;
     deps.router.route({ request: { messages, maxTokens: conv.maxReplyTokens } }).then(async ({ response }) => {
       const agreed = answersAgree(response.text, hit.answer);
+      metrics.inc(M.cacheChecks);
       if (!agreed) metrics.inc(M.cacheFalseHits);
       await cache.recordCheck(hit.entryId, agreed);
     }).catch((err) => log.debug("cache check skipped", { err }));

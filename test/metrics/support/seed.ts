@@ -116,7 +116,11 @@ export async function seedStore(url: string, now: number, minutes = 60): Promise
       orch.metrics.inc(M.cacheLookups, { result: hit ? "hit" : "miss" });
       totals.cacheLookups++;
       if (hit) totals.cacheHits++;
-      if (hit && random() < 0.03) orch.metrics.inc(M.cacheFalseHits);
+      // A sampled share of the hits is checked; some checks disagree.
+      if (hit && random() < 0.05) {
+        orch.metrics.inc(M.cacheChecks);
+        if (random() < 0.2) orch.metrics.inc(M.cacheFalseHits);
+      }
       const r = random();
       const [tier, provider, model] = hit
         ? ["simple", "cache", "-"]
