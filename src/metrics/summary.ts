@@ -18,7 +18,8 @@ export interface Window {
 /** Index of the slot (of `slots` equal parts of the window) holding a bucket start; -1 outside. */
 export function slotOf(start: number, w: Window, slots: number): number {
   if (start < w.from - w.res || start >= w.to) return -1;
-  const i = Math.floor(((Math.max(start, w.from) - w.from) / (w.to - w.from)) * slots);
+  // Multiplied first: a start on a slot's boundary divided first can land a rounding error short of its slot.
+  const i = Math.floor(((Math.max(start, w.from) - w.from) * slots) / (w.to - w.from));
   return Math.min(slots - 1, Math.max(0, i));
 }
 
