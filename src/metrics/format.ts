@@ -60,6 +60,9 @@ export function formatUsd(n: number): string {
 
 export function formatPercent(ratio: number): string {
   const p = ratio * 100;
+  // Neither end is rounded to: 4 false hits in 10,000 are not "0.0%", a hit rate of 99.6% is not "100%".
+  if (p > 0 && p < 0.05) return "<0.1%";
+  if (p > 99 && p < 100) return `${Math.min(99.9, Math.floor(p * 10) / 10)}%`;
   return `${p < 10 && p !== 0 ? p.toFixed(1) : Math.round(p)}%`;
 }
 
