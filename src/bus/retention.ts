@@ -87,8 +87,17 @@ const PURGE_KEYED = `DELETE FROM bus_messages WHERE id IN (
   SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0 LIMIT ?2)`;
 const PURGE_DEAD = `DELETE FROM bus_dead_letters WHERE (msg_id, grp) IN (
   SELECT msg_id, grp FROM bus_dead_letters WHERE dead_at < ?1 LIMIT ?2)`;
+/**
+ * Old send-ledger rows, but not a reply's that a dead letter can still bring back (`bus dlq retry`): without its
+ * rows a part already sent goes out again. Its keys start with the outbound payload's `replyKey` and "#", or for
+ * a dead inbound message with its id and ":" (the orchestrator's reply keys, `<inbound id>:<kind>`).
+ */
 const PURGE_LEDGER = `DELETE FROM bus_send_ledger WHERE reply_key IN (
-  SELECT reply_key FROM bus_send_ledger WHERE started_at < ?1 LIMIT ?2)`;
+  SELECT l.reply_key FROM bus_send_ledger l WHERE l.started_at < ?1 AND NOT EXISTS (
+    SELECT 1 FROM bus_dead_letters d JOIN bus_messages m ON m.id = d.msg_id
+    WHERE (l.reply_key > d.msg_id || ':' AND l.reply_key < d.msg_id || ';')
+      OR (l.reply_key > (m.payload ->> '$.replyKey') || '#' AND l.reply_key < (m.payload ->> '$.replyKey') || '$'))
+  LIMIT ?2)`;
 const REDACT_KEYED = `UPDATE bus_messages SET payload = '${REDACTED_PAYLOAD}' WHERE id IN (
   SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0
     AND payload <> '${REDACTED_PAYLOAD}' LIMIT ?2)`;

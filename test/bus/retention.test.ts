@@ -60,6 +60,49 @@ describe("bus retention", () => {
     await bus.close();
   });
 
+  it("keeps the ledger rows of a reply a dead letter can bring back: `dlq retry` after 9 days sends no part twice", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const bus = createSqliteBus(db.store, { now: clock.now });
+    const ledger = createSendLedger(db.store, { now: clock.now });
+    const retention = createRetention(db.store, { now: clock.now, textMs: 30 * DAY }); // the orchestrator's default
+    await bus.subscribe("outbound.tg", "egress");
+    await bus.publish([{ topic: "outbound.tg", key: "tg:1", payload: { replyKey: "42:answer" } }]);
+    // Part 0 goes out; part 1 fails (a refused token) until the reply is dead-lettered.
+    const sent: string[] = [];
+    let fixed = false;
+    const handler = async (d: { fence: number }) => {
+      for (const key of ["42:answer#0", "42:answer#1"]) {
+        if (key.endsWith("#1") && !fixed) throw new Error("401 Unauthorized");
+        if ((await ledger.begin(key, d.fence)).status !== "send") continue;
+        sent.push(key);
+        await ledger.recordSent(key, key);
+      }
+    };
+    let c = bus.consume({ topic: "outbound.tg", group: "egress", maxAttempts: 1, handler });
+    await waitFor(async () => (await count(db.store, "bus_dead_letters")) === 1, "dead-lettered");
+    await c.stop();
+    // A dead inbound message: its replies' keys start with its id (`<inbound id>:answer#0`).
+    await bus.subscribe("inbound", "orchestrator");
+    const [inbound] = await bus.publish([{ topic: "inbound", key: "tg:2", payload: { text: "hi" } }]);
+    c = bus.consume({ topic: "inbound", group: "orchestrator", maxAttempts: 1, handler: () => Promise.reject(new Error("bad")) });
+    await waitFor(async () => (await count(db.store, "bus_dead_letters")) === 2, "inbound dead-lettered");
+    await c.stop();
+    await ledger.begin(`${inbound!.id}:answer#0`, 1);
+    await ledger.begin("other#0", 1); // an old row of a reply no dead letter holds
+    clock.advance(9 * DAY);
+    expect(await retention.runOnce()).toMatchObject({ ledger: 1, deadLetters: 0 });
+    expect(await count(db.store, "bus_send_ledger")).toBe(2); // the two replies' rows
+    fixed = true; // the operator fixed the token, and re-queues the reply's dead letter
+    const dead = (await bus.deadLetters()).find((d) => d.topic === "outbound.tg")!;
+    expect(await bus.retryDeadLetter(dead.id)).toBe(true);
+    c = bus.consume({ topic: "outbound.tg", group: "egress", maxAttempts: 1, handler });
+    await waitFor(async () => (await count(db.store, "bus_deliveries")) === 0, "delivered");
+    await c.stop();
+    await bus.close();
+    expect(sent).toEqual(["42:answer#0", "42:answer#1"]);
+  });
+
   it("redacts a handled keyed message older than textMs and keeps dropping its duplicates for the dedup window", async () => {
     db = await freshDb();
     const clock = fakeClock();
