@@ -5,7 +5,7 @@ import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSqliteBus } from "../../src/bus/mod.ts";
+import { createRetention, createSendLedger, createSqliteBus } from "../../src/bus/mod.ts";
 import { isStoreUnavailable, migrate, openStore } from "../../src/store/mod.ts";
 import { runBusContract } from "../bus/contract.ts";
 import { cli } from "../support/cli.ts";
@@ -44,6 +44,29 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         await migrate(store.client);
         expect(await tables()).toEqual(first);
         expect(await store.checkpoint()).toBe(true); // the server manages its own WAL
+      } finally {
+        store.close();
+      }
+    });
+
+    it("retention's statements run on the server: an old ledger row goes, a dead letter's reply keeps its rows", async () => {
+      const store = await openStore({ url: sqld.url });
+      try {
+        await migrate(store.client);
+        let t = Date.now();
+        const bus = createSqliteBus(store, { now: () => t, wake: { pollMinMs: 2, pollMaxMs: 10 } });
+        const ledger = createSendLedger(store, { now: () => t });
+        await bus.subscribe("outbound.x", "egress");
+        await bus.publish([{ topic: "outbound.x", key: "x:1", payload: { replyKey: "7:answer" } }]);
+        const c = bus.consume({ topic: "outbound.x", group: "egress", maxAttempts: 1, handler: () => Promise.reject(new Error("no")) });
+        while ((await bus.deadLetters()).length === 0) await new Promise((r) => setTimeout(r, 20));
+        await c.stop();
+        await ledger.begin("7:answer#0", 1);
+        await ledger.begin("old#0", 1);
+        t += 9 * 86_400_000;
+        expect(await createRetention(store, { now: () => t }).runOnce()).toMatchObject({ ledger: 1 });
+        expect(await ledger.begin("7:answer#0", 2)).toMatchObject({ status: "unknown" }); // still recorded
+        await bus.close();
       } finally {
         store.close();
       }
