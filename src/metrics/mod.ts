@@ -43,11 +43,12 @@ export {
   lastValue,
   mergedBuckets,
   quantileSlots,
+  slotGrid,
   slotOf,
   summarizeSeries,
   total,
 } from "./summary.ts";
-export type { SeriesSummary, Window } from "./summary.ts";
+export type { SeriesSummary, SlotGrid, Window } from "./summary.ts";
 export { computeKpis } from "./kpis.ts";
 export type { Kpis } from "./kpis.ts";
 export {

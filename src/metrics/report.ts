@@ -19,7 +19,7 @@ import {
 import { computeKpis, type Kpis } from "./kpis.ts";
 import { CATALOGUE, M } from "./names.ts";
 import { readSeries } from "./query.ts";
-import { type SeriesSummary, summarizeSeries, type Window } from "./summary.ts";
+import { type SeriesSummary, slotGrid, summarizeSeries, type Window } from "./summary.ts";
 import { bucketStart, resolutionFor, type Retention } from "./tiers.ts";
 
 export interface StatsAgent {
@@ -79,14 +79,14 @@ export async function buildStatsReport(client: Client, o: StatsOptions): Promise
   const res = resolutionFor(o.sinceMs, o.retention);
   const from = bucketStart(o.now - o.sinceMs, res) + res;
   const w: Window = { from, to: o.now + 1, res };
-  const slots = Math.max(1, Math.min(o.slots ?? 24, Math.ceil((w.to - w.from) / res)));
+  const grid = slotGrid(w, o.slots ?? 24);
   const series = await readSeries(client, {
     from,
     to: w.to,
     res,
     ...(o.agent === undefined ? {} : { agent: o.agent }),
   });
-  const summaries = series.map((s) => summarizeSeries(s, w, slots)).sort((a, b) =>
+  const summaries = series.map((s) => summarizeSeries(s, w, grid)).sort((a, b) =>
     (ORDER.get(a.name) ?? 1e9) - (ORDER.get(b.name) ?? 1e9) || a.name.localeCompare(b.name) ||
     a.agent.localeCompare(b.agent) || JSON.stringify(a.labels).localeCompare(JSON.stringify(b.labels))
   );

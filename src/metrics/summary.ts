@@ -15,6 +15,24 @@ export interface Window {
   res: number;
 }
 
+/** A chart's slots over a window: `window` (the grid), `slots` of `slotMs` each. */
+export interface SlotGrid {
+  window: Window;
+  slots: number;
+  slotMs: number;
+}
+
+/**
+ * At most `max` slots over `w`, each a whole number of buckets: split unevenly (7 days of hourly buckets in 120
+ * slots), a steady load would draw a zigzag. The grid may end after `w.to`; its last slot is the one still filling.
+ */
+export function slotGrid(w: Window, max: number): SlotGrid {
+  const buckets = Math.max(1, Math.ceil((w.to - w.from) / w.res));
+  const per = Math.ceil(buckets / max);
+  const slots = Math.ceil(buckets / per);
+  return { window: { ...w, to: w.from + slots * per * w.res }, slots, slotMs: per * w.res };
+}
+
 /** Index of the slot (of `slots` equal parts of the window) holding a bucket start; -1 outside. */
 export function slotOf(start: number, w: Window, slots: number): number {
   if (start < w.from - w.res || start >= w.to) return -1;
@@ -119,8 +137,9 @@ export interface SeriesSummary {
   trend: (number | null)[];
 }
 
-/** Summarizes one series over the window. */
-export function summarizeSeries(s: StoredSeries, w: Window, slots: number): SeriesSummary {
+/** Summarizes one series over the window `w`, its trend over `grid`'s slots. */
+export function summarizeSeries(s: StoredSeries, w: Window, grid: SlotGrid): SeriesSummary {
+  const { window: g, slots } = grid;
   const base = { agent: s.agent, name: s.name, type: s.type, help: s.help, labels: s.labels };
   if (s.type === "counter") {
     const value = total([s]);
@@ -128,7 +147,7 @@ export function summarizeSeries(s: StoredSeries, w: Window, slots: number): Seri
       ...base,
       value,
       perMinute: value / ((w.to - w.from) / 60_000),
-      trend: counterSlots([s], w, slots),
+      trend: counterSlots([s], g, slots),
     };
   }
   if (s.type === "gauge") {
@@ -139,14 +158,14 @@ export function summarizeSeries(s: StoredSeries, w: Window, slots: number): Seri
       value: lastValue(s) ?? 0,
       min: Math.min(...mins),
       max: Math.max(...maxs),
-      trend: gaugeSlots(s, w, slots),
+      trend: gaugeSlots(s, g, slots),
     };
   }
   const merged = mergedBuckets([s])!;
   const count = total([s]);
   const sum = observedSum([s]);
   const q = (x: number) => quantileFromBuckets(merged.bounds, merged.counts, x);
-  const out: SeriesSummary = { ...base, value: count, trend: quantileSlots([s], w, slots, 0.9) };
+  const out: SeriesSummary = { ...base, value: count, trend: quantileSlots([s], g, slots, 0.9) };
   if (count > 0) Object.assign(out, { p50: q(0.5), p90: q(0.9), p99: q(0.99), mean: sum / count });
   return out;
 }

@@ -1,4 +1,4 @@
-// Per-slot rates on the dashboard's charts: a steady load (one message a minute, every hour) draws a flat line. Each
+// Per-slot rates on the dashboard's charts and `aideazz stats`' sparklines: a steady load (one message a minute) is flat. Each
 // slot is a whole number of stored buckets; split evenly in time instead (7 days of hourly buckets in 120 slots of
 // ~1.39 h), some slots held one bucket and others two, and the line zigzagged between 0.7 and 1.4 a minute.
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import {
   M,
   retentionOf,
 } from "../../src/metrics/mod.ts";
+import { buildStatsReport } from "../../src/metrics/report.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -53,6 +54,15 @@ afterAll(async () => {
 const config = { agents: [], router: {} } as unknown as Config;
 
 describe("per-slot rates under a steady load", () => {
+  for (const hours of [5, 7 * 24]) {
+    it(`\`aideazz stats\`' ${hours} h sparkline: every slot but the one still filling holds the same count`, async () => {
+      const r = await buildStatsReport(store.client, { now, sinceMs: hours * HOUR, retention });
+      const trend = r.series.find((x) => x.name === M.messagesIn)!.trend.slice(0, -1);
+      expect(new Set(trend).size).toBe(1);
+      expect(trend[0]).toBeGreaterThan(0);
+    });
+  }
+
   for (const days of [1, 7]) {
     it(`the ${days}d throughput line is flat at 1 message/min, the slot still filling too`, async () => {
       const d = await loadDashboard(store.client, { now, windowMs: days * 24 * HOUR, retention, config });

@@ -17,6 +17,7 @@ import {
   quantileSlots,
   readSeries,
   resolutionFor,
+  slotGrid,
   type Retention,
   type StoredSeries,
   total,
@@ -109,13 +110,7 @@ export async function loadDashboard(client: Client, opts: LoadOptions): Promise<
   const res = resolutionFor(opts.windowMs, opts.retention);
   const to = opts.now + 1;
   const from = bucketStart(opts.now - opts.windowMs, res) + res;
-  // Each slot a whole number of buckets: split unevenly (7 days of hourly buckets in 120 slots), a steady load
-  // would draw a zigzag. The grid may end after `to`; the last slot is the one still filling.
-  const buckets = Math.max(1, Math.ceil((to - from) / res));
-  const per = Math.ceil(buckets / (opts.slots ?? 120));
-  const slots = Math.ceil(buckets / per);
-  const slotMs = per * res;
-  const w: Window = { from, to: from + slots * slotMs, res };
+  const { window: w, slots, slotMs } = slotGrid({ from, to, res }, opts.slots ?? 120);
   // The last slot is still filling: its rate is over the part that has passed, not the whole slot.
   const perMinute = (i: number) =>
     60_000 / (i === slots - 1 ? Math.max(1, to - (from + i * slotMs)) : slotMs);
