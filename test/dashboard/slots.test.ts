@@ -1,6 +1,6 @@
-// Per-slot rates on the dashboard's charts and `aideazz stats`' sparklines: a steady load (one message a minute) is flat. Each
-// slot is a whole number of stored buckets; split evenly in time instead (7 days of hourly buckets in 120 slots of
-// ~1.39 h), some slots held one bucket and others two, and the line zigzagged between 0.7 and 1.4 a minute.
+// Per-slot rates on the dashboard's charts and `aideazz stats`' sparklines: a steady load (one message a minute) is
+// flat. Each slot is a whole number of stored buckets; split evenly in time instead (7 days of hourly buckets in 120
+// slots of ~1.39 h), some slots held one bucket and others two, and the line zigzagged between 0.7 and 1.4 a minute.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadDashboard } from "../../src/agents/dashboard/data.ts";
