@@ -88,16 +88,19 @@ const PURGE_KEYED = `DELETE FROM bus_messages WHERE id IN (
 const PURGE_DEAD = `DELETE FROM bus_dead_letters WHERE (msg_id, grp) IN (
   SELECT msg_id, grp FROM bus_dead_letters WHERE dead_at < ?1 LIMIT ?2)`;
 /**
- * Old send-ledger rows, but not a reply's that a dead letter can still bring back (`bus dlq retry`): without its
- * rows a part already sent goes out again. Its keys start with the outbound payload's `replyKey` and "#", or for
- * a dead inbound message with its id and ":" (the orchestrator's reply keys, `<inbound id>:<kind>`).
+ * Old send-ledger rows are read a chunk at a time in (started_at, reply_key) order and deleted by key, but not a
+ * reply's that a dead letter can bring back (`bus dlq retry`): without its rows, a part already sent goes out again.
+ * Its keys start with the outbound payload's `replyKey` and "#", or for a dead inbound message with its id and ":"
+ * (the orchestrator's reply keys, `<inbound id>:<kind>`). Those stay old and are read again each run: checked in
+ * memory (a set), never by a join per row, and skipped by the cursor, so an outage's thousands of dead letters do not
+ * make each run scan them all once per row.
  */
-const PURGE_LEDGER = `DELETE FROM bus_send_ledger WHERE reply_key IN (
-  SELECT l.reply_key FROM bus_send_ledger l WHERE l.started_at < ?1 AND NOT EXISTS (
-    SELECT 1 FROM bus_dead_letters d JOIN bus_messages m ON m.id = d.msg_id
-    WHERE (l.reply_key > d.msg_id || ':' AND l.reply_key < d.msg_id || ';')
-      OR (l.reply_key > (m.payload ->> '$.replyKey') || '#' AND l.reply_key < (m.payload ->> '$.replyKey') || '$'))
-  LIMIT ?2)`;
+const OLD_LEDGER = `SELECT reply_key, started_at FROM bus_send_ledger
+  WHERE started_at < ?1 AND (started_at, reply_key) > (?2, ?3) ORDER BY started_at, reply_key LIMIT ?4`;
+/** A row begun again since it was read (a redelivery) is not old any more: kept. */
+const DELETE_LEDGER = `DELETE FROM bus_send_ledger WHERE reply_key IN (SELECT value FROM json_each(?1)) AND started_at < ?2`;
+const DEAD_REPLIES = `SELECT d.msg_id AS id, m.payload ->> '$.replyKey' AS reply_key
+  FROM bus_dead_letters d JOIN bus_messages m ON m.id = d.msg_id`;
 const REDACT_KEYED = `UPDATE bus_messages SET payload = '${REDACTED_PAYLOAD}' WHERE id IN (
   SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0
     AND payload <> '${REDACTED_PAYLOAD}' LIMIT ?2)`;
@@ -116,6 +119,26 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
 
   const purge = (sql: string, cut: number) => purgeInChunks(client, sql, cut, { chunk });
 
+  async function purgeLedger(cut: number): Promise<number> {
+    const dead = (await client.execute(DEAD_REPLIES)).rows;
+    const inbound = new Set(dead.map((r) => `${r["id"]}`));
+    const replies = new Set(dead.flatMap((r) => (r["reply_key"] == null ? [] : [String(r["reply_key"])])));
+    const before = (key: string, sep: string) => (key.includes(sep) ? key.slice(0, key.indexOf(sep)) : undefined);
+    const kept = (key: string) => inbound.has(before(key, ":") ?? "") || replies.has(before(key, "#") ?? "");
+    let purged = 0;
+    let after: [number, string] = [-1, ""];
+    for (;;) {
+      const rows = (await client.execute({ sql: OLD_LEDGER, args: [cut, ...after, chunk] })).rows;
+      const keys = rows.map((r) => String(r["reply_key"])).filter((k) => !kept(k));
+      if (keys.length > 0) {
+        purged += (await client.execute({ sql: DELETE_LEDGER, args: [JSON.stringify(keys), cut] })).rowsAffected;
+      }
+      if (rows.length < chunk) return purged;
+      const last = rows.at(-1)!;
+      after = [Number(last["started_at"]), String(last["reply_key"])];
+    }
+  }
+
   const runOnce = async (): Promise<RetentionReport> => {
     const t = now();
     // Dead letters first: a purged one's keyed message is done, so this run can redact it.
@@ -126,7 +149,7 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
       redacted = await purge(REDACT_KEYED, t - opts.textMs);
       lastRedaction = t;
     }
-    const ledger = await purge(PURGE_LEDGER, t - (opts.ledgerMs ?? 8 * DAY));
+    const ledger = await purgeLedger(t - (opts.ledgerMs ?? 8 * DAY));
     const walBytesBefore = await walBytes();
     let checkpoint: RetentionReport["checkpoint"] = "none";
     if (local) {

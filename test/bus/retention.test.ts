@@ -103,6 +103,35 @@ describe("bus retention", () => {
     expect(sent).toEqual(["42:answer#0", "42:answer#1"]);
   });
 
+  it("with 1,500 dead replies, their 3,000 old ledger rows stay and only the 10 others go, past chunk boundaries", async () => {
+    db = await freshDb();
+    const now = Date.UTC(2030, 0, 20);
+    const c = db.store.client;
+    // Outbound replies an outage dead-lettered yesterday; their two parts each were sent 9 days ago.
+    await c.execute({
+      sql: `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)
+        INSERT INTO bus_messages (id, topic, okey, payload, idem_key, published_at, visible_at)
+        SELECT i, 'outbound.tg', 'tg:' || i, json_object('replyKey', (100000 + i) || ':answer'), 'reply:' || i, ?1, ?1
+        FROM n`,
+      args: [now - 9 * DAY],
+    });
+    await c.execute({
+      sql: `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at)
+        SELECT id, 'egress', topic, okey, 5, '401', ?1 FROM bus_messages`,
+      args: [now - DAY],
+    });
+    await c.execute({
+      sql: `INSERT INTO bus_send_ledger (reply_key, state, fence, started_at)
+        SELECT (100000 + id) || ':answer#' || k, 'sent', 1, ?1 FROM bus_messages, (SELECT 0 AS k UNION SELECT 1)
+        UNION ALL SELECT 'zz' || id || ':answer#0', 'sent', 1, ?1 FROM bus_messages WHERE id <= 10`,
+      args: [now - 9 * DAY],
+    });
+    const retention = createRetention(db.store, { now: () => now, chunk: 500, walBytes: () => Promise.resolve(0) });
+    expect(await retention.runOnce()).toMatchObject({ ledger: 10 });
+    expect(await count(db.store, "bus_send_ledger")).toBe(3_000);
+    expect(await retention.runOnce()).toMatchObject({ ledger: 0 });
+  });
+
   it("redacts a handled keyed message older than textMs and keeps dropping its duplicates for the dedup window", async () => {
     db = await freshDb();
     const clock = fakeClock();
