@@ -157,10 +157,13 @@ async function readStream(
  * character (UTF-16 unit) a token of its own (CJK text is about one token a character), plus per-message overhead.
  */
 export function estimateInputTokens(messages: readonly ChatMessage[]): number {
-  return messages.reduce((n, m) => {
-    const other = m.content.replace(/[ -~\t\n\r]+/g, "").length;
-    return n + Math.ceil((m.content.length - other) / 3) + other + 4;
-  }, 0);
+  return messages.reduce((n, m) => n + estimateTextTokens(m.content) + 4, 0);
+}
+
+/** Tokens of a text, generously: 3 printable ASCII characters a token, any other character a token of its own. */
+export function estimateTextTokens(text: string): number {
+  const other = text.replace(/[ -~\t\n\r]+/g, "").length;
+  return Math.ceil((text.length - other) / 3) + other;
 }
 
 interface State {

@@ -165,6 +165,21 @@ describe("OpenAI-compatible endpoint", () => {
     expect(whole.data.choices[0]!.message.content).toBe("Refunds are given within 30 days.");
   });
 
+  it("a stored answer in CJK text (a token a character) is not served to a caller whose max_tokens it does not fit", async () => {
+    const answer = "请在三十天内联系客服并提供订单号和照片，我们会安排快递上门取件并退款。"; // 35 characters, ~35 tokens
+    const ask = (max?: number) =>
+      client.chat.completions.create({
+        model: "fast",
+        messages: [{ role: "user", content: "怎么退货？" }],
+        ...(max === undefined ? {} : { max_tokens: max }),
+      }).withResponse();
+    h.groq.script({ kind: "ok", text: answer });
+    expect((await ask()).response.headers.get("x-aideazz-route")).toBe("fast:groq"); // stored
+    h.groq.script({ kind: "ok", text: "请在", finishReason: "length" });
+    expect((await ask(10)).response.headers.get("x-aideazz-route")).toBe("fast:groq");
+    expect((await ask(40)).response.headers.get("x-aideazz-route")).toBe("fast:cache");
+  });
+
   it("an answer cut at a caller's stop sequence is never served from the cache; each model has its own", async () => {
     const ask = (model: string, stop?: string[]) =>
       client.chat.completions.create({

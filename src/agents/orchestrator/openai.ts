@@ -17,10 +17,9 @@ import type { Config } from "../../config.ts";
 import { M } from "../../metrics/names.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { cacheScope, type ResponseCache } from "../../router/cache.ts";
-import type { ModelRouter } from "../../router/chain.ts";
+import { estimateTextTokens, type ModelRouter } from "../../router/chain.ts";
 import type { Tier } from "../../router/config.ts";
 import { AllProvidersFailedError } from "../../router/errors.ts";
-import { estimateTokens } from "./conversation.ts";
 
 export const MODELS = ["auto", "fast", "smart", "local"] as const;
 type ModelName = (typeof MODELS)[number];
@@ -156,7 +155,7 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
       const found = await deps.cache.lookup(scope, last.content);
       // Not served to a caller whose max_tokens the stored answer would not fit.
       const limit = body.max_completion_tokens ?? body.max_tokens;
-      const hit = found && (limit === undefined || estimateTokens(found.answer) <= limit) ? found : undefined;
+      const hit = found && (limit === undefined || estimateTextTokens(found.answer) <= limit) ? found : undefined;
       deps.metrics.inc(M.cacheLookups, { result: hit ? "hit" : "miss" });
       if (hit) {
         text = hit.answer;
