@@ -80,6 +80,15 @@ function latency(series: readonly StoredSeries[], name: string) {
   return merged ? percentiles(merged.bounds, merged.counts) : undefined;
 }
 
+/**
+ * The false-hit series, from the first bucket that counted checks on: false hits counted before
+ * `aideazz_cache_checks_total` existed (an older version) have no checks to be a share of.
+ */
+export function checkedFalseHits(series: readonly StoredSeries[]): StoredSeries[] {
+  const first = Math.min(...named(series, M.cacheChecks).flatMap((s) => s.points.map((p) => p.start)));
+  return named(series, M.cacheFalseHits).map((s) => ({ ...s, points: s.points.filter((p) => p.start >= first) }));
+}
+
 /** Headline numbers of the series of one window. */
 export function computeKpis(series: readonly StoredSeries[]): Kpis {
   const k: Kpis = {};
@@ -95,7 +104,7 @@ export function computeKpis(series: readonly StoredSeries[]): Kpis {
   if (lookups.length > 0 && total(lookups) > 0) k.cacheHitRate = hits / total(lookups);
   // Among the checked hits: only a sampled share of hits is checked.
   const checks = totalOf(series, M.cacheChecks) ?? 0;
-  if (checks > 0) k.cacheFalseHitRate = (totalOf(series, M.cacheFalseHits) ?? 0) / checks;
+  if (checks > 0) k.cacheFalseHitRate = total(checkedFalseHits(series)) / checks;
   const decisions = named(series, M.routerDecisions);
   set("providerMix", sumBy(decisions, (s) => s.labels["provider"] ?? "?"));
   const decided = total(decisions);

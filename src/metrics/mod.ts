@@ -49,7 +49,7 @@ export {
   total,
 } from "./summary.ts";
 export type { SeriesSummary, SlotGrid, Window } from "./summary.ts";
-export { computeKpis } from "./kpis.ts";
+export { checkedFalseHits, computeKpis } from "./kpis.ts";
 export type { Kpis } from "./kpis.ts";
 export {
   formatByName,

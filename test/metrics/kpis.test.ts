@@ -24,6 +24,17 @@ describe("cache KPIs", () => {
     expect(k.cacheFalseHitRate).toBeCloseTo(5 / 20, 6); // not 5 / 1,000
   });
 
+  it("false hits counted before the checks were (an older version, earlier in the window) are left out", () => {
+    const at = (series: StoredSeries, start: number) => ({ ...series, points: series.points.map((p) => ({ ...p, start })) });
+    const k = computeKpis([
+      counter(M.cacheLookups, { result: "hit" }, 1_000),
+      at(counter(M.cacheFalseHits, {}, 6), 0),
+      at(counter(M.cacheFalseHits, {}, 1), 3_600_000),
+      at(counter(M.cacheChecks, {}, 2), 3_600_000),
+    ]);
+    expect(k.cacheFalseHitRate).toBeCloseTo(1 / 2, 6); // not 7 / 2
+  });
+
   it("no checks yet: no false-hit rate", () => {
     expect(computeKpis([counter(M.cacheLookups, { result: "hit" }, 10)]).cacheFalseHitRate).toBeUndefined();
   });

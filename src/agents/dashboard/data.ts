@@ -7,6 +7,7 @@
 import type { Config } from "../../config.ts";
 import {
   bucketStart,
+  checkedFalseHits,
   computeKpis,
   counterSlots,
   gaugeSlots,
@@ -142,7 +143,7 @@ export async function loadDashboard(client: Client, opts: LoadOptions): Promise<
       hitRate: ratioSlots(hits, counterSlots(lookups, w, slots)),
       // Among the checked hits (a sampled share of them).
       falseHitRate: ratioSlots(
-        counterSlots(named(inWindow, M.cacheFalseHits), w, slots),
+        counterSlots(checkedFalseHits(inWindow), w, slots),
         counterSlots(named(inWindow, M.cacheChecks), w, slots),
       ),
     },
