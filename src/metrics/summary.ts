@@ -137,12 +137,9 @@ export interface SeriesSummary {
   trend: (number | null)[];
 }
 
-/**
- * Summarizes one series over the window `w`, its trend over `grid`'s slots. A counter's last slot, still filling,
- * is scaled to a whole slot's worth, or a steady load would end in a near-empty bar.
- */
+/** Summarizes one series over the window `w`, its trend over `grid`'s slots. */
 export function summarizeSeries(s: StoredSeries, w: Window, grid: SlotGrid): SeriesSummary {
-  const { window: g, slots, slotMs } = grid;
+  const { window: g, slots } = grid;
   const base = { agent: s.agent, name: s.name, type: s.type, help: s.help, labels: s.labels };
   if (s.type === "counter") {
     const value = total([s]);
@@ -150,9 +147,7 @@ export function summarizeSeries(s: StoredSeries, w: Window, grid: SlotGrid): Ser
       ...base,
       value,
       perMinute: value / ((w.to - w.from) / 60_000),
-      trend: counterSlots([s], g, slots).map((v, i) =>
-        i === slots - 1 ? (v * slotMs) / Math.max(w.res, w.to - (g.from + i * slotMs)) : v
-      ),
+      trend: counterSlots([s], g, slots),
     };
   }
   if (s.type === "gauge") {
