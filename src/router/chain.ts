@@ -208,6 +208,13 @@ export async function walkChain(
     return undefined;
   };
 
+  /** Settles a reservation with the budget and reports the charge (and the tokens it knows) to `onSettled`. */
+  async function charge(e: ChainEntry, reservation: Reservation, actual: Usage | "reserved" | "none"): Promise<number> {
+    const usd = await deps.budget.settle(reservation, actual);
+    deps.onSettled?.(e.name, e.model, typeof actual === "object" ? { usd, usage: actual } : { usd });
+    return usd;
+  }
+
   async function call(
     e: ChainEntry,
     s: State,
@@ -237,7 +244,7 @@ export async function walkChain(
     } catch (err) {
       if (!(err instanceof ProviderError)) {
         permit.release();
-        deps.onSettled?.(e.name, e.model, { usd: await deps.budget.settle(reservation, "reserved") });
+        await charge(e, reservation, "reserved");
         await deps.quota.settle(e.name, e.model, { takenTokens: quotaTokens, usedTokens: quotaTokens });
         throw err;
       }
@@ -249,8 +256,7 @@ export async function walkChain(
       // was billed what it reported. Charged as reserved: the most the call could cost.
       const reported = emptyUsage && emptyUsage.inputTokens + emptyUsage.outputTokens > 0 ? emptyUsage : undefined;
       const billed = err.kind === "timeout" || err.kind === "empty" || (err.status >= 200 && err.status < 300);
-      const usd = await deps.budget.settle(reservation, reported ?? (billed ? "reserved" : "none"));
-      deps.onSettled?.(e.name, e.model, reported ? { usd, usage: reported } : { usd });
+      await charge(e, reservation, reported ?? (billed ? "reserved" : "none"));
       await deps.quota.settle(e.name, e.model, {
         takenTokens: quotaTokens,
         usedTokens: reported ? reported.inputTokens + reported.outputTokens : billed ? quotaTokens : 0,
@@ -296,8 +302,7 @@ export async function walkChain(
     const usage = response.usage;
     const reported = usage.inputTokens + usage.outputTokens;
     // An answer that reports no usage (a server ignoring `include_usage`) is charged its reservation.
-    const costUsd = await deps.budget.settle(reservation, reported > 0 ? usage : "reserved");
-    deps.onSettled?.(e.name, e.model, { usd: costUsd, usage });
+    const costUsd = await charge(e, reservation, reported > 0 ? usage : "reserved");
     await deps.quota.settle(e.name, e.model, {
       takenTokens: quotaTokens,
       usedTokens: reported > 0 ? reported : inputTokens + Math.ceil(response.text.length / 3),
@@ -354,7 +359,7 @@ export async function walkChain(
     } finally {
       if (!called) {
         permit.release();
-        if (reservation) await deps.budget.settle(reservation, "none");
+        if (reservation) await charge(e, reservation, "none");
       }
       release?.();
     }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { deadline } from "../../deadline.ts";
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
@@ -76,15 +77,11 @@ export const SEND_TIMEOUT_MS = 30_000;
  * the call ends (AbortSignal.timeout would keep a timer per send alive for the whole timeout).
  */
 export async function withSendTimeout<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctrl = new AbortController();
-  const timer = setTimeout(
-    () => ctrl.abort(new DOMException(`no answer within ${SEND_TIMEOUT_MS} ms`, "TimeoutError")),
-    SEND_TIMEOUT_MS,
-  );
+  const timeout = deadline(SEND_TIMEOUT_MS);
   try {
-    return await call(ctrl.signal);
+    return await call(timeout.signal);
   } finally {
-    clearTimeout(timer);
+    timeout.clear();
   }
 }
 
