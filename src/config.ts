@@ -115,7 +115,9 @@ const whatsappSchema = z.strictObject({
       .describe("How often the typing indicator is shown again while a turn is in flight (WhatsApp shows it for up to 25 s)"),
     maxMs: z.number().int().min(0).default(120_000).describe("Stop showing typing after this long without a reply"),
     maxPerSecond: z.number().min(1).default(10)
-      .describe("Typing renewals per second for the phone number; past it a renewal is skipped (each is an API call)"),
+      .describe(
+        "Mark-as-read and typing calls per second for the phone number (each is an API call within its throughput); past it a call is skipped and the next renewal marks the chat's newest message",
+      ),
   }).default({ refreshMs: 20_000, maxMs: 120_000, maxPerSecond: 10 })
     .describe("Typing indicator (with mark-as-read, so only when markAsRead is on) while the orchestrator works"),
 });

@@ -89,4 +89,18 @@ describe("typing budget", () => {
     await time.advance(3_000);
     expect(sent).toHaveLength(4);
   });
+
+  it("actions taken outside the loop (take) share the budget; a start after one begins with the first renewal", async () => {
+    const { time, typing, sent } = typingWith(5);
+    for (let i = 0; i < 4; i++) expect(typing.take()).toBe(true);
+    typing.start("a", true); // its first action taken by the caller
+    typing.start("b"); // the budget's last token
+    typing.start("c"); // none left: its first action waits for a renewal
+    await time.settle();
+    expect(sent).toEqual([["b", 0]]);
+    expect(typing.take()).toBe(false);
+    await time.advance(1_000);
+    expect(sent.map(([chat]) => chat).sort()).toEqual(["a", "b", "b", "c"]);
+    typing.stopAll();
+  });
 });

@@ -131,6 +131,19 @@ describe("whatsapp messages", () => {
     expect(graph.sent).toEqual([]);
   });
 
+  it("a burst of messages from 40 users makes mark-as-read calls within the typing budget, not one each", async () => {
+    // Each call counts against the number's throughput as a reply does (Meta's 80 messages/s per number).
+    const users = Array.from({ length: 40 }, (_, i) =>
+      textPayload({ id: `wamid.BURST${i}`, from: `1555000${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
+    expect((await postJson(batchPayload(users))).status).toBe(200);
+    expect(await inboundCount()).toBe(40);
+    await new Promise((r) => setTimeout(r, 300));
+    // The budget's default: 10 a second, a second's worth at once.
+    expect(graph.reads.length).toBeGreaterThanOrEqual(10);
+    expect(graph.reads.length).toBeLessThanOrEqual(13);
+    expect(graph.reads.every((r) => r.typing)).toBe(true);
+  });
+
   it("wamid dedup (B3): the same message 3×, once inside a multi-message batch → one row", async () => {
     const one = textPayload({ id: "wamid.DUP1", from: "15550001111", body: "hello", phoneNumberId: PNID });
     const other = textPayload({ id: "wamid.OTHER", from: "15550002222", body: "hi", phoneNumberId: PNID });

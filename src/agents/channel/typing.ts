@@ -10,7 +10,8 @@
  *
  * Every action is an API call that counts against the bot's limits, and replies that are late for whatever reason
  * (a slow model, a backlog) would each start one: `maxPerSecond` bounds the actions of the whole agent (a token
- * bucket holding one second's worth); a renewal without a token is skipped, not queued, and so is its check.
+ * bucket holding one second's worth); a renewal without a token is skipped, not queued, and so is its check. An
+ * action the channel takes outside the loop takes its token too (`take`: WhatsApp's mark-as-read at ingress).
  * Without it, 1,250 webhooks/s (past what two cores answer) made ~2,850 typing actions per 10 s per Telegram
  * agent, nearly one per message.
  *
@@ -31,13 +32,17 @@ export interface TypingOptions {
   send(chatId: string): Promise<void>;
   /** Asked before each renewal; false stops the indicator. An error counts as true. */
   stillWaiting?(chatId: string): Promise<boolean>;
-  /** The first action was already taken by the caller (WhatsApp marks the message read with the indicator). */
-  skipFirst?: boolean;
   onError?(chatId: string, err: unknown): void;
 }
 
 export interface Typing {
-  start(chatId: string): void;
+  /**
+   * Starts the indicator; `firstTaken`: the caller took the first action itself, with a token from `take()`
+   * (WhatsApp marks the message read with the indicator), so the loop begins with the first renewal.
+   */
+  start(chatId: string, firstTaken?: boolean): void;
+  /** Takes one of the agent's action tokens, for an action taken outside the loop; false when there is none. */
+  take(): boolean;
   stop(chatId: string): void;
   /** Chats typing now. */
   active(): string[];
@@ -58,13 +63,13 @@ export function createTyping(opts: TypingOptions): Typing {
     return true;
   };
 
-  const loop = async (chatId: string, ctrl: AbortController) => {
+  const loop = async (chatId: string, ctrl: AbortController, firstTaken: boolean) => {
     const until = opts.now() + opts.maxMs;
     try {
-      if (opts.delayMs && !opts.skipFirst) await opts.sleep(Math.min(opts.delayMs, opts.maxMs), ctrl.signal);
+      if (opts.delayMs && !firstTaken) await opts.sleep(Math.min(opts.delayMs, opts.maxMs), ctrl.signal);
       for (let first = true; !ctrl.signal.aborted && opts.now() < until; first = false) {
         // The token is taken before the check, so renewals that wake together never check more than they send.
-        if ((!first || !opts.skipFirst) && take()) {
+        if ((!first || !firstTaken) && take()) {
           const stop = (!first && opts.stillWaiting && !(await opts.stillWaiting(chatId).catch(() => true))) ||
             ctrl.signal.aborted;
           if (stop) {
@@ -87,12 +92,13 @@ export function createTyping(opts: TypingOptions): Typing {
   };
 
   return {
-    start(chatId) {
+    start(chatId, firstTaken = false) {
       if (opts.maxMs <= 0 || running.has(chatId)) return;
       const ctrl = new AbortController();
       running.set(chatId, ctrl);
-      void loop(chatId, ctrl);
+      void loop(chatId, ctrl, firstTaken);
     },
+    take,
     stop(chatId) {
       running.get(chatId)?.abort();
       running.delete(chatId);

@@ -71,8 +71,6 @@ export async function createWhatsAppAgent(
     maxPerSecond: wa.typing.maxPerSecond,
     sleep,
     now,
-    // Ingress already marked the message read with the indicator; the loop only renews it.
-    skipFirst: true,
     send: async (chatId) => {
       const wamid = newest.get(chatId);
       if (wamid !== undefined) await graph.markRead(wamid, true);
@@ -80,15 +78,23 @@ export async function createWhatsAppAgent(
     stillWaiting: (chatId) => waiting(chatId, now() - wa.typing.maxMs),
     onError: (chatId, err) => log.debug("typing indicator failed", { chat: chatId, err }),
   });
+  /**
+   * Marks the chat's newest message read with the indicator, at once when the agent's action budget has a token
+   * (the calls count against the number's throughput, as its replies do: a burst of webhooks must not make one per
+   * message); else the indicator's loop marks it when it gets one.
+   */
+  const markAndType = (chatId: string, wamid: string) => {
+    const taken = typing.take();
+    if (taken) tasks.run(() => graph.markRead(wamid, true));
+    typing.start(chatId, taken);
+  };
   const afterReply = (reply: OutboundReply) => {
     typing.stop(reply.chatId);
     if (reply.receivedAt === undefined || !wa.markAsRead) return;
     // A reply hides the indicator; a message that came in meanwhile still waits for its turn: show it again.
     waiting(reply.chatId, reply.receivedAt).then((more) => {
       const wamid = newest.get(reply.chatId);
-      if (!more || wamid === undefined) return;
-      tasks.run(() => graph.markRead(wamid, true));
-      typing.start(reply.chatId);
+      if (more && wamid !== undefined) markAndType(reply.chatId, wamid);
     }).catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
@@ -136,8 +142,7 @@ export async function createWhatsAppAgent(
       if (!result.fresh.has(messageKey(wamid))) continue;
       newest.set(chatId, wamid);
       if (newest.size > 10_000) newest.delete(newest.keys().next().value!);
-      tasks.run(() => graph.markRead(wamid, true));
-      typing.start(chatId);
+      markAndType(chatId, wamid);
     }
   };
 
