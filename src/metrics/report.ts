@@ -56,7 +56,8 @@ export interface StatsRestart {
 }
 
 export interface StatsReport {
-  window: Window & { sinceMs: number };
+  /** `slotMs`: the span of one trend slot (the last one still filling, up to `to`). */
+  window: Window & { sinceMs: number; slotMs: number };
   agents: StatsAgent[];
   kpis: Kpis;
   series: SeriesSummary[];
@@ -121,7 +122,7 @@ export async function buildStatsReport(client: Client, o: StatsOptions): Promise
     action: String(r["action"]),
     ok: Number(r["ok"]) === 1,
   }));
-  return { window: { ...w, sinceMs: o.sinceMs }, agents, kpis, series: summaries, restarts };
+  return { window: { ...w, sinceMs: o.sinceMs, slotMs: grid.slotMs }, agents, kpis, series: summaries, restarts };
 }
 
 function table(header: readonly string[], rows: readonly string[][], right: ReadonlySet<number>): string[] {
@@ -174,6 +175,16 @@ function summaryLines(k: Kpis, windowMs: number): string[] {
 
 function labelText(labels: Readonly<Record<string, string>>): string {
   return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
+/**
+ * A counter's increase per slot as a rate per slot: the last slot, still filling, scaled to a whole one (as the dashboard's rates
+ * are), so a steady load draws a flat line. `--json` keeps the counts, which add up to the window's total.
+ */
+function perSlot(trend: readonly (number | null)[], w: StatsReport["window"]): (number | null)[] {
+  const filled = w.to - (w.from + (trend.length - 1) * w.slotMs);
+  const scale = w.slotMs / Math.max(1, Math.min(w.slotMs, filled));
+  return trend.map((v, i) => (v !== null && i === trend.length - 1 ? v * scale : v));
 }
 
 /** The report as terminal text. */
@@ -241,7 +252,9 @@ export function formatStatsReport(r: StatsReport, dbText: string): string {
           : s.type === "gauge"
           ? `${f(s.min)}–${f(s.max)}`
           : "";
-        const trend = sparkline(s.trend, { fromZero: s.type !== "gauge" });
+        const trend = s.type === "counter"
+          ? sparkline(perSlot(s.trend, w))
+          : sparkline(s.trend, { fromZero: s.type !== "gauge" });
         return [
           s.name.replace(/^aideazz_/, ""),
           s.agent,

@@ -13,7 +13,7 @@ import {
   M,
   retentionOf,
 } from "../../src/metrics/mod.ts";
-import { buildStatsReport } from "../../src/metrics/report.ts";
+import { buildStatsReport, formatStatsReport } from "../../src/metrics/report.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -62,6 +62,17 @@ describe("per-slot rates under a steady load", () => {
       expect(trend[0]).toBeGreaterThan(0);
     });
   }
+
+  it("`aideazz stats`' 7-day sparkline as printed: the slot still filling is as full as the others (a rate)", async () => {
+    // 16 slots of 11 hours: the last holds 2.5 hours so far.
+    const r = await buildStatsReport(store.client, { now, sinceMs: 7 * 24 * HOUR, retention, slots: 16 });
+    const counts = r.series.find((x) => x.name === M.messagesIn)!.trend;
+    expect(counts.at(-1)).toBe(150); // the counts (`--json`): the last slot holds what it has so far
+    const line = formatStatsReport(r, "m.db").split("\n").find((l) => l.includes("messages_in_total"))!;
+    const glyphs = /([▁▂▃▄▅▆▇█]+)$/.exec(line)![1]!;
+    expect(glyphs).toHaveLength(counts.length);
+    expect(new Set(glyphs)).toEqual(new Set(["█"]));
+  });
 
   for (const days of [1, 7]) {
     it(`the ${days}d throughput line is flat at 1 message/min, the slot still filling too`, async () => {
