@@ -1,9 +1,12 @@
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VERSION } from "../../src/version.ts";
-import { cli } from "../support/cli.ts";
+import { cli, spawnAideazz, waitForStatus } from "../support/cli.ts";
+import { freePort } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let dir: string;
@@ -112,6 +115,44 @@ describe("aideazz CLI", () => {
     expect(m.stderr).toBe("");
     expect(m.code).toBe(0);
   });
+
+  it("agent orchestrator calls the cache's embeddings endpoint with the key named by cache.embeddings.apiKeyEnv", async () => {
+    // A hosted embeddings endpoint: it takes only the configured key.
+    const auth: (string | undefined)[] = [];
+    const embeddings = createServer((req, res) => {
+      auth.push(req.headers["authorization"]);
+      req.resume().on("end", () => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ data: [{ embedding: [0.1, 0.2, 0.3] }] }));
+      });
+    });
+    await new Promise<void>((resolve) => embeddings.listen(0, "127.0.0.1", resolve));
+    const port = await freePort();
+    const config = join(dir, "embeddings.json");
+    await writeFile(config, JSON.stringify({
+      store: { url: `file:${join(dir, "embeddings.db")}` },
+      cache: { embeddings: { baseUrl: `http://127.0.0.1:${(embeddings.address() as AddressInfo).port}/v1`, apiKeyEnv: "EMBED_API_KEY" } },
+      agents: [{ name: "orchestrator", kind: "orchestrator", port, apiKeyEnv: "ORCH_API_KEY" }],
+    }));
+    const child = spawnAideazz(["agent", "orchestrator", "--config", config], {
+      env: { ORCH_API_KEY: "orch-key-0123456789", EMBED_API_KEY: "embed-key-0123456789" },
+    });
+    try {
+      await waitForStatus(`http://127.0.0.1:${port}/health`, 200);
+      // A context-free question: the cache looks it up, its semantic tier embeds it.
+      const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer orch-key-0123456789" },
+        body: JSON.stringify({ model: "fast", messages: [{ role: "user", content: "Do you ship to Spain?" }] }),
+      });
+      await res.body?.cancel();
+      expect([...new Set(auth)]).toEqual(["Bearer embed-key-0123456789"]);
+    } finally {
+      child.proc.kill("SIGTERM");
+      await child.exited;
+      await new Promise((resolve) => embeddings.close(resolve));
+    }
+  }, 60_000);
 
   it("migrate --db works without any config file and is idempotent", async () => {
     const url = `file:${join(dir, "scratch.db")}`;

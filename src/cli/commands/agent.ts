@@ -27,7 +27,7 @@ export const agentCommand = defineCommand({
     const secrets: Record<string, string> = {};
     for (const ref of findSecretRefs(config, deps.env)) {
       const own = ref.path.startsWith(`agents[${index}]`) || ref.path.startsWith("store") ||
-        (agent.kind === "orchestrator" && ref.path.startsWith("router"));
+        (agent.kind === "orchestrator" && (ref.path.startsWith("router") || ref.path.startsWith("cache")));
       if (own && ref.value) secrets[ref.envVar] = ref.value;
     }
     const log = commandLogger(deps, name, config);
