@@ -39,9 +39,9 @@ const EMAIL =
   /[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+(?![\p{L}\p{N}-])(?<!\.(?:service|timer|socket|target|slice|scope|d))/gu;
 /**
  * 9–15 digits, optionally after + or "(", with up to two separators between digits ("+1 (555) 010-2345"), also
- * after a prefix and ":" (a chat key such as `wa1:15551234567`).
+ * after a prefix and ":" (a chat key such as `wa1:15551234567`), also before the full stop that ends a sentence.
  */
-const PHONE = /(?<![\w.])[+(]?\d(?:[ .()-]{0,2}\d){8,14}(?![\w.])/g;
+const PHONE = /(?<![\w.])[+(]?\d(?:[ .()-]{0,2}\d){8,14}(?!\w|\.\d)/g;
 
 /** Replaces email addresses and phone numbers in a text. */
 export function scrubPii(text: string): string {

@@ -23,6 +23,12 @@ describe("F4: phone numbers as people write them", () => {
     expect(scrubPii("call +1 (555) 010-2345")).toBe("call [phone]");
     expect(scrubPii("call (555) 010-2345 today")).toBe("call [phone] today");
   });
+
+  it("a phone number at the end of a sentence is redacted too", () => {
+    expect(scrubPii("My number is +1 555 010 2345.")).toBe("My number is [phone].");
+    expect(scrubPii("Recipient 15551234567. Retry later")).toBe("Recipient [phone]. Retry later");
+    expect(scrubPii("chat wa1:15551234567.")).toBe("chat wa1:[phone].");
+  });
 });
 
 describe("F4: the agents' logs, end to end", () => {
