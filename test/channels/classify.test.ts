@@ -116,6 +116,26 @@ describe("telegram classify", () => {
     expect(skipped).toEqual([["45", "-1003/45"]]);
   });
 
+  it("a message sent on behalf of a chat is that chat's (per-user limits), not the fake sender's every group shares", () => {
+    // Bot API: for a message sent on behalf of a chat, `from` is a fake user for backward compatibility —
+    // GroupAnonymousBot for anonymous admins, Channel_Bot for a channel posting — and `sender_chat` is the sender.
+    const onBehalf = (groupId: number, from: number, senderChat: number, updateId: number) => {
+      const u = makeUpdate(telegramFixture("text"), { updateId, chatId: groupId }) as { message: Record<string, unknown> };
+      u.message["chat"] = { id: groupId, type: "supergroup", title: "Group" };
+      u.message["from"] = { id: from, is_bot: true, first_name: from === 1087968824 ? "Group" : "Channel" };
+      u.message["sender_chat"] = { id: senderChat, type: senderChat === groupId ? "supergroup" : "channel", title: "Sender" };
+      return readUpdate(u)!;
+    };
+    const updates = [
+      onBehalf(-1001, 1087968824, -1001, 51), // an anonymous admin of one group
+      onBehalf(-1002, 1087968824, -1002, 52), // an anonymous admin of another
+      onBehalf(-1001, 136817688, -1009, 53), // a channel posting in the first group
+      readUpdate(makeUpdate(telegramFixture("text"), { updateId: 54, chatId: 77 }))!, // a person
+    ];
+    const { batch } = classifyUpdates(updates, ctx);
+    expect(batch.inbound.map((i) => i.message.userId)).toEqual(["-1001", "-1002", "-1009", "77"]);
+  });
+
   it("my_chat_member kicked/member marks the contact inactive/active", () => {
     const kicked = readUpdate(
       makeUpdate(telegramFixture("my-chat-member-kicked"), { updateId: 10, chatId: 6 }),

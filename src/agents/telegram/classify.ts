@@ -66,7 +66,8 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
     channel: "telegram",
     agent: ctx.agent,
     chatId,
-    userId: String(m.from?.id ?? m.chat.id),
+    // Sent on behalf of a chat, `from` is a fake user every such sender in every group shares: the chat is the user.
+    userId: String(m.sender_chat?.id ?? m.from?.id ?? m.chat.id),
     platformId,
     sentAt,
     receivedAt: ctx.now,
