@@ -290,7 +290,10 @@ export function loadConfig(
     if (requireSecretsOf === undefined) return true;
     const match = /^agents\[(\d+)\]/.exec(s.path);
     if (match) return requireSecretsOf.includes(config.agents[Number(match[1])]?.name ?? "");
-    return s.path.startsWith("router") ? requireSecretsOf.some((n) => agentKindOf(config, n) === "orchestrator") : true;
+    // The router's and the cache's (its embeddings) are the orchestrator's.
+    return s.path.startsWith("router") || s.path.startsWith("cache")
+      ? requireSecretsOf.some((n) => agentKindOf(config, n) === "orchestrator")
+      : true;
   });
   if (missing.length > 0) {
     throw new ConfigError(missing.map((s) => ({

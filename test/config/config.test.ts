@@ -48,6 +48,15 @@ describe("loadConfig", () => {
     expect(issues).toEqual([{ path: "router.providers.groq.apiKeyEnv", message: expect.stringContaining("GROQ_API_KEY is not set") }]);
   });
 
+  it("an agent started alone needs only its own secrets: the cache's embeddings key is the orchestrator's", () => {
+    const config = base();
+    (config["agents"] as Record<string, unknown>[]).push({ name: "orchestrator", kind: "orchestrator", port: 9003 });
+    config["cache"] = { embeddings: { baseUrl: "https://embeddings.example/v1", apiKeyEnv: "EMBED_API_KEY" } };
+    const text = JSON.stringify(config);
+    expect(loadConfig(text, SECRETS, ["tg"]).agents).toHaveLength(3);
+    expect(() => loadConfig(text, SECRETS, ["orchestrator"])).toThrow(/cache\.embeddings\.apiKeyEnv: environment variable EMBED_API_KEY is not set/);
+  });
+
   it("names a field of the wrong type", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[])[0]!["port"] = "9001";
