@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { AgentConfig, Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -24,7 +24,7 @@ import {
 import { createRedactor } from "../redact.ts";
 import { createTracer, purgeTraceEvents, type Tracer } from "../trace/mod.ts";
 import { cpuTimeMs, type Server, type ServeOptions } from "../platform.ts";
-import { every, migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
+import { every, isStoreUnavailable, migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
 import type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
 import { createCompactions, startTrims } from "./memory.ts";
 
@@ -77,6 +77,21 @@ export interface RunningAgent {
 
 /** Seconds a client should wait before retrying while this agent stops or its store is unavailable. */
 export const RETRY_AFTER_S = 5;
+
+/**
+ * The answer to a request that failed (`what` says which, for the log): 503 with Retry-After when the store is
+ * unavailable (locked, read-only, full), so the platform or the page tries again later; 500 for anything else. A
+ * webhook is never answered 2xx without its committed row.
+ */
+export function failedRequest(c: Context, err: unknown, log: Logger, what: string): Response {
+  if (isStoreUnavailable(err)) {
+    log.warn(`${what}: store unavailable`, { code: storeErrorCode(err) });
+    c.header("Retry-After", String(RETRY_AFTER_S));
+    return c.json({ error: "store unavailable, retry later" }, 503);
+  }
+  log.error(what, { err });
+  return c.json({ error: "internal error" }, 500);
+}
 
 async function probeDatabase(store: Store, agent: string, now: number): Promise<CheckResult> {
   try {
@@ -161,6 +176,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   let stopping = false;
   const app = new Hono();
   app.use("*", httpMetrics(metrics));
+  // Any route's unexpected error is answered and logged as a failed webhook's is (a line of this log, redacted), not
+  // as Hono's default does (a plain-text 500, the error on stderr as it is).
+  app.onError((err, c) => failedRequest(c, err, log, `${c.req.method} ${c.req.path} failed`));
   app.use("*", async (c, next) => {
     if (stopping && c.req.path !== "/health") {
       c.header("Retry-After", String(RETRY_AFTER_S));

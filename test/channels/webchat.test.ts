@@ -270,3 +270,23 @@ describe("web chat", () => {
     }
   });
 });
+
+describe("web chat: a read that fails", () => {
+  it("is answered with JSON and logged as every line is (redacted), not as Hono's plain-text 500 on stderr", async () => {
+    const printed: unknown[][] = [];
+    const consoleError = console.error;
+    console.error = (...args: unknown[]) => void printed.push(args);
+    try {
+      await ch.running.store.client.execute("DROP TABLE webchat_replies");
+      const res = await get("/api/replies?after=0");
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: "internal error" });
+      expect(printed).toEqual([]);
+      const line = ch.logs.map((l) => JSON.parse(l)).find((l) => l.msg === "GET /api/replies failed");
+      expect(line).toMatchObject({ level: "error" });
+      expect(JSON.stringify(line.err)).toContain("webchat_replies");
+    } finally {
+      console.error = consoleError;
+    }
+  });
+});

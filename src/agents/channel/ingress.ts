@@ -10,7 +10,6 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import type { Context } from "hono";
 import {
   chatKey,
   INBOUND_TOPIC,
@@ -22,9 +21,8 @@ import type { Bus, Json, PublishInput } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import { M } from "../../metrics/names.ts";
 import type { Metrics } from "../../metrics/registry.ts";
-import { type InStatement, isStoreUnavailable, storeErrorCode } from "../../store/mod.ts";
+import type { InStatement } from "../../store/mod.ts";
 import { newTraceId, type Tracer } from "../../trace/mod.ts";
-import { RETRY_AFTER_S } from "../runtime.ts";
 import { inboxInsert } from "./inbox.ts";
 
 export interface IngressBatch {
@@ -172,18 +170,4 @@ async function commitBatches(to: IngressTarget, batches: readonly IngressBatch[]
     to.tracer.event(m.traceId, "stored", { busId: r.id });
   });
   return results;
-}
-
-/**
- * The answer to a webhook whose commit failed: 503 with Retry-After when the store is unavailable (locked,
- * read-only, full), so the platform redelivers later; 500 for anything else. Never 2xx without a committed row.
- */
-export function ingressFailure(c: Context, err: unknown, log: Logger): Response {
-  if (isStoreUnavailable(err)) {
-    log.warn("webhook not stored: store unavailable", { code: storeErrorCode(err) });
-    c.header("Retry-After", String(RETRY_AFTER_S));
-    return c.json({ error: "store unavailable, retry later" }, 503);
-  }
-  log.error("webhook not stored", { err });
-  return c.json({ error: "internal error" }, 500);
 }

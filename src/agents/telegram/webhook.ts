@@ -9,7 +9,7 @@
 import type { Hono, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../../log.ts";
-import { ingressFailure } from "../channel/ingress.ts";
+import { failedRequest } from "../runtime.ts";
 import { timingSafeEqualText } from "../channel/verify.ts";
 import { readUpdate, type TelegramUpdate } from "./update.ts";
 
@@ -48,7 +48,7 @@ export function mountTelegramWebhook(app: Hono, opts: WebhookOptions): void {
     try {
       await opts.ingest([update]);
     } catch (err) {
-      return ingressFailure(c, err, opts.log);
+      return failedRequest(c, err, opts.log, "webhook not stored");
     }
     return c.json({ ok: true });
   });

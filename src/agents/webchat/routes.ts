@@ -12,7 +12,7 @@ import { z } from "zod";
 import type { Logger } from "../../log.ts";
 import type { Client } from "../../store/mod.ts";
 import { isBlank } from "../channel/inbound.ts";
-import { ingressFailure } from "../channel/ingress.ts";
+import { failedRequest } from "../runtime.ts";
 import { clientOf, createMinuteCounter } from "../client-address.ts";
 import { pagePolicy, type PageSettings, renderPage, SESSION_HEADER } from "./page.ts";
 import { awaitingReply, historyOf, repliesAfter } from "./replies.ts";
@@ -93,7 +93,7 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
       try {
         await opts.ingest({ chatId: parsed.data.session, id: parsed.data.id, text: parsed.data.text });
       } catch (err) {
-        return ingressFailure(c, err, opts.log);
+        return failedRequest(c, err, opts.log, "webhook not stored");
       }
       return c.json({ ok: true }, 202);
     },

@@ -11,7 +11,7 @@ import type { KeyObject } from "node:crypto";
 import type { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "../../log.ts";
-import { ingressFailure } from "../channel/ingress.ts";
+import { failedRequest } from "../runtime.ts";
 import { timingSafeEqualText, verifyHmacSha256Hex } from "../channel/verify.ts";
 import { type WaWebhook, webhookSchema } from "./payload.ts";
 
@@ -71,7 +71,7 @@ export function mountWhatsAppWebhook(app: Hono, opts: WhatsAppWebhookOptions): v
     try {
       await opts.ingest(payload.data);
     } catch (err) {
-      return ingressFailure(c, err, opts.log);
+      return failedRequest(c, err, opts.log, "webhook not stored");
     }
     return c.json({ ok: true });
   });
