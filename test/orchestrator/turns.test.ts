@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { GROQ_KEY, type Harness, startHarness } from "./harness.ts";
 
 let h: Harness;
@@ -264,6 +266,36 @@ describe("orchestrator turns", () => {
     await h.agent.stop(); // aborts the turns after its 15 s grace
     expect(await held()).toEqual([]);
   }, 60_000);
+
+  it("an answer whose provider reports no usage still counts against its user's daily tokens (F3)", async () => {
+    // An OpenAI-compatible server (a proxy) that answers without `usage`: the tokens were used all the same.
+    let calls = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        calls++;
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ model: "m", choices: [{ message: { content: `Answer ${calls}.` }, finish_reason: "stop" }] }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+    try {
+      h = await startHarness({
+        router: () => ({ providers: { proxy: { kind: "openai-compatible", baseUrl: url, model: "m" } }, chain: ["proxy"] }),
+        conversation: { perUserDailyTokens: 300 },
+      });
+      await h.ask("c1", "Do you deliver to the Canary Islands?");
+      await h.waitForReplies(1, 15_000);
+      await h.ask("c1", "And to Madeira?");
+      await h.waitForReplies(2, 15_000);
+      // The first answer's tokens are over the user's day: the second question gets the limit's notice, no call.
+      expect(h.replies.map((r) => [r.kind, r.text.startsWith("Answer")])).toEqual([["answer", true], ["notice", false]]);
+      expect(calls).toBe(1);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
 
   it("without any provider it still answers the FAQ and says honestly when it has no answer", async () => {
     h = await startHarness({ providers: false });

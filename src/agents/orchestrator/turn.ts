@@ -363,7 +363,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     recordAttempts(decision.attempts, delivery.traceId, routed);
     for (const a of decision.attempts) if (a.outcome === "ok") latency.observe(a.provider, a.latencyMs);
     const tokens = decision.tokens.inputTokens + decision.tokens.outputTokens;
-    await deps.limits.settle(held.hold, tokens);
+    // An answer that reports no usage (a server ignoring `include_usage`) used tokens all the same: it keeps its hold.
+    await deps.limits.settle(held.hold, tokens > 0 ? tokens : held.hold.tokens);
     // roles: handoff marker, sales price guard, instruction-leak refusal, link allow-list — before cache and send.
     const reviewed = deps.roles
       ? await deps.roles.review({ role: role.name, msg, delivery, messages, turn, maxTokens: conv.maxReplyTokens, text: response.text })
