@@ -267,6 +267,19 @@ describe("orchestrator turns", () => {
     expect(await held()).toEqual([]);
   }, 60_000);
 
+  it("a user whose daily tokens are spent is told the limit lasts the day, not asked to wait a minute (F3)", async () => {
+    // The first answer's tokens (the fake Groq counts a token per 4 characters, +8) are the user's whole day.
+    h = await startHarness({ conversation: { perUserDailyTokens: 10 } });
+    h.groq.setDefault({ kind: "ok", text: "We deliver there." });
+    await h.ask("c1", "Do you deliver to the Canary Islands?");
+    await h.waitForReplies(1, 15_000);
+    await h.ask("c1", "And to Madeira?");
+    const replies = await h.waitForReplies(2, 15_000);
+    expect(h.modelCalls()).toBe(1);
+    expect(replies[1]!.kind).toBe("notice");
+    expect(replies[1]!.text).toBe("You've reached today's limit of answers from our assistant. Please come back tomorrow.");
+  });
+
   it("an answer whose provider reports no usage still counts against its user's daily tokens (F3)", async () => {
     // An OpenAI-compatible server (a proxy) that answers without `usage`: the tokens were used all the same.
     let calls = 0;

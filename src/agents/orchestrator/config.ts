@@ -60,6 +60,9 @@ export const conversationSchema = z.strictObject({
   ).describe("The same, when the chat was handed to the role's operator with the question (the bot then stays silent in it)"),
   tooLongText: z.string().min(1).default("That message is too long for me. Could you shorten it?"),
   rateLimitedText: z.string().min(1).default("You're sending messages faster than I can answer. Please wait a minute."),
+  tokenLimitedText: z.string().min(1).default(
+    "You've reached today's limit of answers from our assistant. Please come back tomorrow.",
+  ).describe("The notice to a user whose perUserDailyTokens are spent (until the next UTC day)"),
   resetText: z.string().min(1).default("Done: I've forgotten our conversation. How can I help?"),
   helpText: z.string().min(1).default("Ask me anything. Commands: /reset forgets our conversation, /human asks for a person."),
   handoffText: z.string().min(1).default("I've asked a person from our team to take over. They'll reply here."),

@@ -243,7 +243,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
 
   /** The answer to a message over a limit: the minute's one notice, or nothing. */
   const limitNotice = (refused: Exclude<LimitVerdict, { ok: true }>): Answer => {
-    const text = refused.notify ? conv.rateLimitedText : "";
+    const text = !refused.notify ? "" : refused.reason === "tokens" ? conv.tokenLimitedText : conv.rateLimitedText;
     return { text, kind: "notice", source: "limit", tier: "limit", reason: `over ${refused.reason} limit`, remember: false };
   };
 
