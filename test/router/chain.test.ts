@@ -123,6 +123,23 @@ describe("chain", () => {
     expect((await h.router.route(ask())).decision.provider).toBe("groq");
   });
 
+  it("a configured limit below the provider's holds: Groq's remaining (of its own, larger limit) does not refill it", async () => {
+    // The operator leaves most of the key's 14,400 requests a day to another program: 3 a day for the bot.
+    const groqLimited = { ...providers().groq, limits: { requestsPerDay: 3 } };
+    const h = await harness({ providers: { ...providers(), groq: groqLimited }, chain: ["groq", "local"], budget: { prices } }, {
+      store: ts,
+      now: clock.now,
+      sleep: clock.sleep,
+    });
+    const served = [];
+    for (let i = 0; i < 6; i++) {
+      served.push((await h.router.route(ask())).decision.provider);
+      clock.advance(30_000); // under the fake's own 3 requests a minute
+    }
+    expect(served).toEqual(["groq", "groq", "groq", "local", "local", "local"]);
+    expect(groq.requests).toHaveLength(3);
+  });
+
   it("the quota is shared through the store: a second router (another process) sees what the first took", async () => {
     const h1 = await harness({ providers: providers(), chain: ["groq", "local"], budget: { prices } }, {
       store: ts,
