@@ -312,7 +312,15 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       if (wantClaim) idleRounds = res.claimed.length > 0 ? 0 : idleRounds + 1;
       // Fewer than asked: drained for now; the next round reads when more becomes claimable.
       dirty = wantClaim || settles.length > 0;
-      for (const c of res.claimed) dispatch(c);
+      if (stopping && res.claimed.length > 0) {
+        // Claimed by a round that began before stop(): given back unhandled, as stop() gives back its leases.
+        try {
+          await queue.release(topic, group, res.claimed, now());
+          hub.notify([topic]);
+        } catch (err) {
+          log?.error("bus could not release leases; they expire instead", { code: storeErrorCode(err) });
+        }
+      } else for (const c of res.claimed) dispatch(c);
       if (unavailable !== undefined) {
         log?.warn("bus store unavailable; retrying", { code: storeErrorCode(unavailable), failures });
         armTimer(backoffMs());

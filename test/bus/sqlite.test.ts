@@ -270,6 +270,36 @@ describe("sqlite bus", () => {
     await consumerBus.close();
   });
 
+  it("stop() while a round waits for the write lock: what that round claims is given back, not handled", async () => {
+    const store = await setup();
+    const bus = createSqliteBus(store, { wake: { watch: false } });
+    await bus.subscribe("t", "g");
+    await bus.publish([{ topic: "t", key: "k", payload: 1 }]);
+    const other = await openStore({ url: store.url });
+    cleanups.push(() => Promise.resolve(other.close()));
+    const held = await other.client.transaction("write"); // another process's write: the round waits for the lock
+    const handled: number[] = [];
+    const c = bus.consume({
+      topic: "t",
+      group: "g",
+      handler: async (d) => {
+        handled.push(d.id);
+        await sleep(200);
+      },
+    });
+    await sleep(50);
+    const stopped = c.stop(1_000);
+    await sleep(10);
+    held.close(); // rolled back: the lock is free, the round claims
+    await stopped;
+    const leasedAtStop = await count(store, "bus_deliveries WHERE state = 1");
+    await sleep(300); // a handler started anyway would have finished by now
+    expect({ handled, leasedAtStop, leased: await count(store, "bus_deliveries WHERE state = 1") })
+      .toEqual({ handled: [], leasedAtStop: 0, leased: 0 });
+    expect(await count(store, "bus_deliveries WHERE state = 0 AND attempts = 0")).toBe(1);
+    await bus.close();
+  });
+
   describe("the writes riding on a round's acks", () => {
     async function round(keys: string[]) {
       const store = await setup();
