@@ -104,12 +104,13 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     dirty = true;
     schedule();
   };
-  const armTimer = (ms: number) => {
+  /** `backoff`: wait `ms` itself, not at most the idle poll interval (a 2 ms poll would undo a store's back-off). */
+  const armTimer = (ms: number, backoff = false) => {
     if (timer !== undefined) clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
       wake();
-    }, Math.max(0, Math.min(ms, hub.idleDelayMs(topic, idleRounds))));
+    }, Math.max(0, backoff ? ms : Math.min(ms, hub.idleDelayMs(topic, idleRounds))));
   };
   const unlisten = hub.listen(topic, wake);
 
@@ -323,7 +324,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       } else for (const c of res.claimed) dispatch(c);
       if (unavailable !== undefined) {
         log?.warn("bus store unavailable; retrying", { code: storeErrorCode(unavailable), failures });
-        armTimer(backoffMs());
+        armTimer(backoffMs(), true);
         return false;
       }
       return pending.length > 0 || (dirty && !stopping && running.size < concurrency);
@@ -336,7 +337,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         else log?.error("bus round failed; retrying", fields);
       }
       dirty = true;
-      armTimer(backoffMs());
+      armTimer(backoffMs(), true);
       return false;
     }
   };

@@ -1,5 +1,6 @@
 // The contract on the SQLite bus, plus what only SQLite has: a database-level failure inside a batch, rows
 // purged after acks, and wake-ups across two connections to one file.
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type Bus, createSqliteBus, type Handler } from "../../src/bus/mod.ts";
@@ -298,6 +299,25 @@ describe("sqlite bus", () => {
       .toEqual({ handled: [], leasedAtStop: 0, leased: 0 });
     expect(await count(store, "bus_deliveries WHERE state = 0 AND attempts = 0")).toBe(1);
     await bus.close();
+  });
+
+  it("a consumer whose store answers 503 backs off with growing pauses, not at its poll interval", async () => {
+    // A libSQL server behind a proxy that is overloaded: every request answers 503.
+    let requests = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      req.resume().on("end", () => res.writeHead(503).end("overloaded"));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const store = await openStore({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
+    cleanups.push(() => Promise.resolve(store.close()));
+    const bus = createSqliteBus(store, { log: createLogger({ agent: "t", secrets: [], write: () => {} }) });
+    const c = bus.consume({ topic: "t", group: "g", handler: () => Promise.resolve() });
+    await sleep(1_000);
+    await c.stop();
+    // 25 ms doubling: about six rounds in the first second, each one request.
+    expect(requests).toBeLessThanOrEqual(10);
   });
 
   describe("the writes riding on a round's acks", () => {
