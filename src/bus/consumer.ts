@@ -127,7 +127,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     const error = redact(errorText(err));
     const dead = attempt >= maxAttempts || err instanceof PermanentError;
     if (dead) {
-      pending.push({ kind: "dead", key, id, fence, error, traceId });
+      pending.push({ kind: "dead", key, id, fence, error, attempts: attempt, traceId });
       log?.error("bus message dead-lettered", { id, attempt, error, trace: traceId });
     } else {
       pending.push({
@@ -185,6 +185,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         id: c.id,
         fence: c.fence,
         error: c.lastError ?? "attempts exhausted",
+        attempts: c.attempt - 1, // this claim only found it exhausted
         traceId: c.traceId,
       });
       log?.error("bus message dead-lettered", {

@@ -172,7 +172,7 @@ export class MemoryStore {
             group,
             topic: row.topic,
             key: row.key,
-            attempts: row.attempts,
+            attempts: s.attempts,
             lastError: s.error,
             deadAt: now,
           };

@@ -26,7 +26,7 @@ export type Settle =
   & (
     | { kind: "ack"; with?: AckCommit; traceId?: string | undefined }
     | { kind: "retry"; visibleAt: number; error: string }
-    | { kind: "dead"; error: string; traceId?: string | undefined }
+    | { kind: "dead"; error: string; attempts: number; traceId?: string | undefined }
   );
 
 /** A handler's last write (`Delivery.ackWith`), committed in the transaction that acks its delivery. */

@@ -108,7 +108,7 @@ export function createSqliteQueue(client: Client): Queue {
       }
       let deadAt = -1;
       if (dead.length > 0) {
-        const json = JSON.stringify(dead.map((d) => [d.key, d.id, d.fence, d.error]));
+        const json = JSON.stringify(dead.map((d) => [d.key, d.id, d.fence, d.error, d.attempts]));
         deadAt = held(json, { sql: Q.DEAD, args: [topic, group, json, now] }, {
           sql: Q.ACK,
           args: [topic, group, json],

@@ -64,9 +64,9 @@ export const RETRY =
   FROM json_each(?3) AS j
   WHERE ${FENCED} AND bus_deliveries.msg_id = j.value ->> '$[1]' AND bus_deliveries.fence = j.value ->> '$[2]'`;
 
-/** ?3 [[key, msg_id, fence, error], …], ?4 now. Followed by ACK with the same ?1–?3, in one transaction. */
+/** ?3 [[key, msg_id, fence, error, attempts], …], ?4 now. Followed by ACK with the same ?1–?3, in one transaction. */
 export const DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at)
-  SELECT d.msg_id, d.grp, d.topic, d.okey, d.attempts, j.value ->> '$[3]', ?4
+  SELECT d.msg_id, d.grp, d.topic, d.okey, j.value ->> '$[4]', j.value ->> '$[3]', ?4
   FROM json_each(?3) AS j CROSS JOIN bus_deliveries AS d
     ON d.grp = ?2 AND d.msg_id = j.value ->> '$[1]' AND d.topic = ?1 AND d.fence = j.value ->> '$[2]'`;
 

@@ -239,6 +239,7 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       const [letter] = await bus.deadLetters();
       expect(dead).toEqual([{ id: letter!.id, traceId: "tr-hung", error: letter!.lastError }]);
       expect(letter!.lastError).toMatch(/lease expired/);
+      expect(letter!.attempts).toBe(1); // the claim that found it past maxAttempts is no attempt
     });
 
     it("a heartbeat keeps a slow handler's lease", async () => {

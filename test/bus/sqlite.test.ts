@@ -96,7 +96,7 @@ describe("sqlite bus", () => {
             with: q.ackCommit({ publish: [{ topic: "out", key: "a", payload: 1 }] }),
           },
           { kind: "retry", key: "b", id: b.id, fence: 1, visibleAt: 5_000, error: "later" },
-          { kind: "dead", key: "c", id: c.id, fence: 1, error: "broken" },
+          { kind: "dead", key: "c", id: c.id, fence: 1, error: "broken", attempts: 1 },
           { kind: "ack", key: "c", id: c.id, fence: 7 }, // a lease this group never had
         ],
       });
