@@ -10,6 +10,7 @@ import { type InStatement, migrate, openStore, type Store } from "../../src/stor
 import { statementPrototype } from "../support/libsql.ts";
 import { tempDir } from "../support/tmp.ts";
 import { runBusContract, sleep, waitFor } from "./contract.ts";
+import { lastJson, startWorker } from "./spawn.ts";
 
 async function freshStore(): Promise<{ store: Store; cleanup(): Promise<void> }> {
   const tmp = await tempDir("aideazz-bus-");
@@ -318,6 +319,14 @@ describe("sqlite bus", () => {
     await c.stop();
     // 25 ms doubling: about six rounds in the first second, each one request.
     expect(requests).toBeLessThanOrEqual(10);
+  });
+
+  it("a handler error whose stored text is cut inside an emoji is retried and dead-lettered; reading it back does not crash the agent", async () => {
+    const tmp = await tempDir("aideazz-bus-");
+    cleanups.push(tmp.cleanup);
+    const r = await startWorker("test/bus/worker-error-text.ts", [join(tmp.dir, "bus.db")]).done;
+    expect(r.code, r.stderr.slice(-300)).toBe(0); // libsql panicked on the text it read back (exit 134)
+    expect(lastJson(r.stdout)).toEqual({ attempts: [1, 2], dead: "aa\uFFFD…" });
   });
 
   describe("the writes riding on a round's acks", () => {
