@@ -200,6 +200,10 @@ async function checkStore(config: Config, deps: HealthDeps): Promise<Check[]> {
 }
 
 async function checkBus(config: Config, deps: HealthDeps): Promise<Check[]> {
+  // The bus is in the database: one that cannot be opened has no working bus.
+  if ("error" in deps.store) {
+    return [{ name: "bus", level: "down", detail: "not checked: the database cannot be opened" }];
+  }
   if (!deps.busStats) return [{ name: "bus", level: "ok", detail: "not checked: this build has no bus" }];
   let stats: GroupStats[];
   try {

@@ -189,6 +189,20 @@ describe("aideazz health", () => {
     120_000,
   );
 
+  it("a fresh install (no database yet): the database line names the fix; nothing unchecked is reported ok", async () => {
+    const config = join(dir, "fresh.json");
+    const db = `file:${join(dir, "fresh", "aideazz.db")}`;
+    await writeConfig(config, [{ name: "a", port: await freePort() }], db);
+    const { code, report } = await runHealth(config);
+    expect(code).toBe(2);
+    expect(report.checks.find((c) => c.name === "database")).toMatchObject({
+      level: "down",
+      detail: expect.stringContaining("`aideazz migrate` creates it"),
+    });
+    // The bus lives in the database that could not be opened: it was not checked, and it is not "ok".
+    expect(report.checks.filter((c) => c.level === "ok")).toEqual([]);
+  });
+
   it(
     "a write lock held past the busy timeout: database down, agents still answer (503) within the 8 s deadline",
     async () => {

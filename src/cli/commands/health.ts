@@ -12,7 +12,14 @@ import {
   saveReport,
 } from "../../ops/mod.ts";
 import { secretValues } from "../../config.ts";
-import { migrate, openStore, SchemaTooNewError, type Store, storeErrorCode } from "../../store/mod.ts";
+import {
+  filePathOf,
+  migrate,
+  openStore,
+  SchemaTooNewError,
+  type Store,
+  storeErrorCode,
+} from "../../store/mod.ts";
 import { type CliDeps, defineCommand } from "../command.ts";
 import { dbUrlOf, readConfig } from "../context.ts";
 
@@ -23,6 +30,10 @@ async function openForHealth(config: Config, url: string, deps: CliDeps): Promis
   try {
     store = await openStore({ url, create: false, ...(authToken ? { authToken } : {}) });
   } catch (err) {
+    // A local file's error names the path and the fix (no database yet: `aideazz migrate`); a server's only its code.
+    if (filePathOf(url) !== undefined && err instanceof Error) {
+      return { error: `cannot open: ${err.message}` };
+    }
     return { error: `cannot open (${storeErrorCode(err)})` };
   }
   try {
