@@ -226,6 +226,74 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
     90_000,
   );
 
+  it("two tabs of one conversation: each shows the messages sent from the other, and their answers", async () => {
+    const ch: Channel = await startChannel({
+      dir,
+      dbFile: "tabs.db",
+      secrets: {},
+      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+      agent: { name: "webchat", kind: "webchat", role: "support", webchat: { pollMs: 250 } },
+    });
+    // Stands in for the orchestrator: answers each text once.
+    const orchestrator = ch.bus.consume({
+      topic: INBOUND_TOPIC,
+      group: "orchestrator",
+      handler: async (d) => {
+        const msg = inboundMessageSchema.parse(d.payload);
+        if (msg.kind !== "text") return;
+        const reply: OutboundReply = {
+          agent: msg.agent,
+          chatId: msg.chatId,
+          text: `Answer to "${msg.text}"`,
+          inReplyTo: [d.id],
+          replyKey: `answer:${d.id}`,
+          kind: "answer",
+        };
+        await ch.bus.publish([{
+          topic: outboundTopic(msg.agent),
+          key: chatKey(msg.agent, msg.chatId),
+          payload: reply as never,
+          idempotencyKey: `answer:${d.id}`,
+        }]);
+        const key = `answer:${d.id}`;
+        await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = ? WHERE bus_id = ?", key, d.id);
+      },
+    });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu"],
+    });
+    try {
+      const context = await browser.newContext();
+      const [first, second] = [await context.newPage(), await context.newPage()];
+      await first.goto(`${ch.url}/`);
+      await second.goto(`${ch.url}/`);
+      const ask = async (page: typeof first, text: string) => {
+        await page.getByLabel("Message").fill(text);
+        await page.getByLabel("Message").press("Enter");
+        for (const p of [first, second]) {
+          await p.getByText(`Answer to "${text}"`).waitFor({ timeout: 15_000 });
+        }
+      };
+      await ask(first, "Asked in the first tab");
+      await ask(second, "Asked in the second tab");
+      await new Promise((r) => setTimeout(r, 500));
+      const conversation = [
+        "Asked in the first tab",
+        'Answer to "Asked in the first tab"',
+        "Asked in the second tab",
+        'Answer to "Asked in the second tab"',
+      ];
+      for (const p of [first, second]) {
+        expect((await p.locator(".msg").allTextContents()).slice(1)).toEqual(conversation); // after the greeting
+      }
+    } finally {
+      await browser.close();
+      await orchestrator.stop(1_000);
+      await ch.stop();
+    }
+  }, 60_000);
+
   it("a refused message says why on the page (over the per-address limit)", async () => {
     const ch: Channel = await startChannel({
       dir,

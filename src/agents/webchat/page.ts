@@ -64,6 +64,14 @@ function add(cls, text) {
   log.scrollTop = log.scrollHeight;
 }
 function showTyping() { typing.hidden = sending === 0 && !pending; log.scrollTop = log.scrollHeight; }
+// Other tabs of this conversation show the visitor's message too (their polls bring only the replies).
+const tabs = new BroadcastChannel("aideazz.webchat");
+tabs.onmessage = (e) => {
+  if (e.data.session !== session) return;
+  add("me", e.data.text);
+  pending = true;
+  showTyping();
+};
 // Resolves to "" once stored, else to why not (the server's words for a refusal; 5xx and network errors are retried).
 async function send(text, id) {
   for (let i = 0; i < 5; i++) {
@@ -86,8 +94,10 @@ form.addEventListener("submit", async (e) => {
   sending++; showTyping();
   const failed = await send(text.slice(0, cfg.maxTextLength), uuid());
   sending--;
-  if (!failed) pending = true; // until the next poll says otherwise
-  else add("note", "Your message could not be sent (" + failed + "). Please try again.");
+  if (!failed) {
+    pending = true; // until the next poll says otherwise
+    tabs.postMessage({ session, text });
+  } else add("note", "Your message could not be sent (" + failed + "). Please try again.");
   showTyping();
 });
 input.addEventListener("keydown", (e) => {
