@@ -185,4 +185,20 @@ describe("FAQ: README's example", () => {
     });
     expect(answers.answer("How much does shipping cost?")).toBeNull();
   });
+
+  it("answers the ways a visitor first asks its questions, and still not others", () => {
+    const file = readFileSync(new URL("../../faq.example.json", import.meta.url), "utf8");
+    const answers = createFaq(parseFaq(file));
+    const asked: Record<string, string[]> = {
+      "faq-1": ["How much is it?", "What's the price?", "Is it free?", "What does the Pro plan cost?"],
+      "faq-2": ["can't login", "forgot my password"],
+      "faq-3": ["I'd like to cancel", "How do I unsubscribe?", "how to cancel"],
+      "faq-4": ["What are your hours?", "What are your business hours?", "What time do you close?"],
+    };
+    for (const [id, questions] of Object.entries(asked)) {
+      for (const q of questions) expect(answers.answer(q)?.id, q).toBe(id);
+    }
+    const others = ["Do you have an app?", "How do I delete my account?", "Can I pay by PayPal?", "Ship to Canada?"];
+    for (const q of others) expect(answers.answer(q), q).toBeNull();
+  });
 });
