@@ -61,6 +61,7 @@ export {
   HEALTH_TIMER,
   LLAMA_UNIT,
   polkitRule,
+  STATE_DIRECTORY,
   STOP_TIMEOUT_SEC,
   type UnitSettings,
 } from "./units.ts";

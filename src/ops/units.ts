@@ -90,7 +90,9 @@ export function agentUnit(name: string): string {
 
 const HEADER =
   "# Rendered by `aideazz systemd render`; edit the config and render again instead of editing this file.";
-const STATE = ["StateDirectory=aideazz", "StateDirectoryMode=0750", "WorkingDirectory=/var/lib/aideazz"];
+/** The only directory the units let an agent write (ProtectSystem=strict; /tmp is private to each unit). */
+export const STATE_DIRECTORY = "/var/lib/aideazz";
+const STATE = ["StateDirectory=aideazz", "StateDirectoryMode=0750", `WorkingDirectory=${STATE_DIRECTORY}`];
 
 function file(sections: (string | readonly string[])[]): string {
   return sections.flat().join("\n") + "\n";

@@ -270,3 +270,14 @@ describe("the health job's network", () => {
     }
   });
 });
+
+describe("aideazz systemd render: the store", () => {
+  it("a database the units cannot write (the example config's, beside it) is named, and the fix", async () => {
+    const config = join(dir, "example.json");
+    await writeFile(config, await readFile(join(repoRoot, "aideazz.example.json"), "utf8"));
+    const r = await cli(["systemd", "render", "--config", config, "--out", join(dir, "example-units")]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`store.url: ${join(dir, "data", "aideazz.db")} is outside /var/lib/aideazz`);
+    expect(r.stderr).toContain('"file:/var/lib/aideazz/aideazz.db"');
+  });
+});

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createLogger } from "../../log.ts";
 import {
   agentUnit,
@@ -11,9 +11,11 @@ import {
   renderSystemd,
   rollingRestart,
   RollingRestartError,
+  STATE_DIRECTORY,
 } from "../../ops/mod.ts";
+import { filePathOf } from "../../store/mod.ts";
 import { defineCommand, UsageError } from "../command.ts";
-import { readConfig, stringOption } from "../context.ts";
+import { readConfig, resolveDbUrl, stringOption } from "../context.ts";
 
 export const systemdRenderCommand = defineCommand({
   name: "systemd render",
@@ -40,6 +42,14 @@ export const systemdRenderCommand = defineCommand({
       HEALTH_TIMER,
     ];
     deps.stdout(`next: systemctl daemon-reload && systemctl enable --now ${units.join(" ")}\n`);
+    // The units' agents cannot write a database elsewhere: they fail to start (or each use one in its own /tmp).
+    const db = filePathOf(resolveDbUrl(config.store.url, dirname(path)));
+    if (db !== undefined && !db.startsWith(`${STATE_DIRECTORY}/`)) {
+      deps.stderr(
+        `systemd render: store.url: ${db} is outside ${STATE_DIRECTORY}, the only directory the units let ` +
+          `agents write; set it to "file:${STATE_DIRECTORY}/aideazz.db"\n`,
+      );
+    }
     return 0;
   },
 });
