@@ -33,7 +33,10 @@ const agentBase = {
   name: agentName.describe("Unique agent name; the systemd instance and `aideazz agent <name>`"),
   role: z.string().optional().describe("Name of an entry under `roles`"),
   port: port.describe("Port of the agent's HTTP server (health, metrics, webhooks)"),
-  host: z.string().default("127.0.0.1").describe("Address to bind; keep 127.0.0.1 behind a reverse proxy"),
+  host: z.string().regex(
+    /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[?[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*\]?)$/,
+    'a host name or IP address, e.g. "127.0.0.1" or "0.0.0.0": no scheme, no port (that is "port")',
+  ).default("127.0.0.1").describe("Address to bind; keep 127.0.0.1 behind a reverse proxy"),
   limits: limitsSchema.optional(),
 };
 

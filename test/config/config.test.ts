@@ -69,6 +69,20 @@ describe("loadConfig", () => {
     expect(issuesOf(config)).toEqual([{ path: "agents[1].limits.cpuWeight", message: expect.stringContaining(">=1") }]);
   });
 
+  it("names a host an agent cannot bind (a port, a scheme, nothing) and takes names and addresses", () => {
+    for (const host of ["localhost:8080", "127.0.0.1:8080", "http://127.0.0.1", "", "0.0.0.0 "]) {
+      const config = base();
+      (config["agents"] as Record<string, unknown>[])[0]!["host"] = host;
+      const issue = { path: "agents[0].host", message: expect.stringContaining("no port") };
+      expect(issuesOf(config), host).toEqual([issue]);
+    }
+    for (const host of ["127.0.0.1", "0.0.0.0", "::", "::1", "[::1]", "localhost", "vm-1.example.com"]) {
+      const config = base();
+      (config["agents"] as Record<string, unknown>[])[0]!["host"] = host;
+      expect(issuesOf(config), host).toEqual([]);
+    }
+  });
+
   it("names an unknown agent kind and lists the kinds", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[])[0]!["kind"] = "telegrm";
