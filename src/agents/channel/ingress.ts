@@ -21,7 +21,7 @@ import type { Bus, Json, PublishInput } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import { M } from "../../metrics/names.ts";
 import type { Metrics } from "../../metrics/registry.ts";
-import type { InStatement } from "../../store/mod.ts";
+import { type InStatement, isStoreUnavailable } from "../../store/mod.ts";
 import { newTraceId, type Tracer } from "../../trace/mod.ts";
 import { inboxInsert } from "./inbox.ts";
 
