@@ -17,7 +17,8 @@ import {
 } from "../router/providers/recording-server.ts";
 
 export type GroqMode =
-  | { kind: "ok"; text?: string; delayMs?: number; finishReason?: string }
+  /** `usage: false`: the answer reports no usage (as a proxy that ignores `include_usage` does). */
+  | { kind: "ok"; text?: string; delayMs?: number; finishReason?: string; usage?: false }
   | { kind: "rate_limit"; retryAfterS: number; type?: "requests" | "tokens" }
   | { kind: "error"; status: number; message?: string; type?: string; code?: string }
   | { kind: "server_error" }
@@ -226,7 +227,7 @@ export async function startFakeGroq(opts: FakeGroqOptions = {}): Promise<FakeGro
           logprobs: null,
           finish_reason: finish,
         }],
-        usage,
+        ...(mode.usage === false ? {} : { usage }),
         system_fingerprint: "fp_fake",
         x_groq: { id: `req_${seq}` },
       });
@@ -247,7 +248,7 @@ export async function startFakeGroq(opts: FakeGroqOptions = {}): Promise<FakeGro
     sse(res, {
       ...base,
       choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: finish }],
-      x_groq: { id: `req_${seq}`, usage },
+      x_groq: { id: `req_${seq}`, ...(mode.usage === false ? {} : { usage }) },
     });
     sse(res, "[DONE]");
     res.end();

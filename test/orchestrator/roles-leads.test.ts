@@ -156,6 +156,21 @@ describe("lead qualification", () => {
     expect(await h.rows("SELECT count(*) AS n FROM bus_dead_letters")).toMatchObject([{ n: 0 }]);
   });
 
+  it("an extraction whose provider reports no usage still counts against the visitor's daily tokens (F3)", async () => {
+    h = await start();
+    h.groq.script(
+      { kind: "ok", text: "Nice to meet you, Ann! What do you need?" },
+      { kind: "ok", text: '{"name": "Ann Lee", "company": null}', usage: false },
+    );
+    await h.ask("site", "v1", "Hi, I'm Ann Lee");
+    await h.waitForReplies(1);
+    await h.waitFor(async () => (await lead())?.["name"] === "Ann Lee");
+    const spent = async () => Number((await h.rows("SELECT tokens FROM user_tokens"))[0]?.["tokens"] ?? 0);
+    // The reply reported its usage (under 100 tokens here); the extraction, none: it is counted at its most (its
+    // estimated input and its 200-token reply), not as nothing.
+    await h.waitFor(async () => (await spent()) > 200);
+  });
+
   it("extractEvery: 2 runs the extraction after every second turn", async () => {
     h = await start({ extractEvery: 2 });
     h.groq.script({ kind: "ok", text: "One." }, { kind: "ok", text: "Two." }, {

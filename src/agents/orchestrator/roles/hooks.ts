@@ -8,9 +8,9 @@ import { chatKey, type InboundMessage } from "../../../bus/envelopes.ts";
 import type { Bus, Delivery } from "../../../bus/mod.ts";
 import type { Config } from "../../../config.ts";
 import type { Logger } from "../../../log.ts";
-import type { Decision, ModelRouter } from "../../../router/chain.ts";
+import { type Decision, estimateInputTokens, type ModelRouter } from "../../../router/chain.ts";
 import type { TurnFacts } from "../../../router/classify.ts";
-import type { ChatMessage } from "../../../router/providers/types.ts";
+import type { ChatMessage, ChatRequest } from "../../../router/providers/types.ts";
 import type { Client } from "../../../store/mod.ts";
 import type { Tracer } from "../../../trace/mod.ts";
 import type { Conversations } from "../conversation.ts";
@@ -81,8 +81,14 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
   const leads = createLeads(deps.client, now);
   const handoffs = createHandoffs(deps.client, now);
 
-  async function account(msg: InboundMessage, d: Decision) {
-    await deps.limits.spend(`${msg.channel}:${msg.userId}`, d.tokens.inputTokens + d.tokens.outputTokens);
+  /**
+   * Counts a follow-up call against its user: what it used, or at its most (estimated input and `maxTokens`) when
+   * the provider reported no usage (a server ignoring `include_usage`), as the turn's own call is.
+   */
+  async function account(msg: InboundMessage, d: Decision, request: Pick<ChatRequest, "messages" | "maxTokens">) {
+    const used = d.tokens.inputTokens + d.tokens.outputTokens;
+    const most = estimateInputTokens(request.messages) + request.maxTokens;
+    await deps.limits.spend(`${msg.channel}:${msg.userId}`, used > 0 ? used : most);
   }
 
   const handoff = createHandoffFlow({
@@ -132,15 +138,9 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
         text: input.text,
         reask: async (instruction) => {
           if (!deps.router) return input.text;
-          const { response, decision } = await deps.router.route({
-            request: {
-              messages: [...input.messages, { role: "system", content: instruction }],
-              maxTokens: input.maxTokens,
-            },
-            turn: input.turn,
-            signal: delivery.signal,
-          });
-          await account(msg, decision);
+          const request = { messages: [...input.messages, { role: "system" as const, content: instruction }], maxTokens: input.maxTokens };
+          const { response, decision } = await deps.router.route({ request, turn: input.turn, signal: delivery.signal });
+          await account(msg, decision, request);
           return response.text;
         },
       });

@@ -12,6 +12,7 @@ import type { Delivery } from "../../../bus/mod.ts";
 import type { Logger } from "../../../log.ts";
 import type { Decision, ModelRouter } from "../../../router/chain.ts";
 import type { TurnFacts } from "../../../router/classify.ts";
+import type { ChatRequest } from "../../../router/providers/types.ts";
 import type { Tracer } from "../../../trace/mod.ts";
 import type { Conversations } from "../conversation.ts";
 import { LEAD_FIELDS } from "./config.ts";
@@ -27,7 +28,7 @@ export interface LeadsFlowDeps {
   router: ModelRouter | undefined;
   send: SendFn;
   /** Counts a model call's tokens and cost against the user and in the metrics. */
-  account(msg: InboundMessage, decision: Decision): Promise<void>;
+  account(msg: InboundMessage, decision: Decision, request: Pick<ChatRequest, "messages" | "maxTokens">): Promise<void>;
   tracer: Tracer;
   log: Logger;
   now: () => number;
@@ -61,12 +62,9 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
       const lead = await leads.touch(chat, msg.agent, msg.chatId, role.name);
       if (!deps.router || lead.turns % cfg.extractEvery !== 0 || lead.stage === "closed") return;
       const transcript = await deps.conversations.recent(chat, cfg.extractContextTokens);
-      const { response, decision } = await deps.router.route({
-        request: { messages: extractionMessages(transcript), maxTokens: 200, temperature: 0 },
-        tier: "simple",
-        signal: delivery.signal,
-      });
-      await deps.account(msg, decision);
+      const request = { messages: extractionMessages(transcript), maxTokens: 200, temperature: 0 };
+      const { response, decision } = await deps.router.route({ request, tier: "simple", signal: delivery.signal });
+      await deps.account(msg, decision, request);
       const found = parseExtraction(response.text);
       deps.tracer.event(delivery.traceId, "route", {
         purpose: "lead extraction",
