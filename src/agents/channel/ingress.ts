@@ -18,7 +18,6 @@ import {
   outboundTopic,
 } from "../../bus/envelopes.ts";
 import type { Bus, Json, PublishInput } from "../../bus/types.ts";
-import type { Logger } from "../../log.ts";
 import { M } from "../../metrics/names.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { type InStatement, isStoreUnavailable } from "../../store/mod.ts";
