@@ -100,7 +100,7 @@ const { values } = parseArgs({
 const quick = values.quick === true;
 const seconds = Number(values.seconds ?? (quick ? 5 : 10));
 const list = (v: string | undefined, d: number[]) => (v ? v.split(",").map(Number) : d);
-const hitSteps = list(values.steps, quick ? [10, 200, 600] : [10, 100, 250, 500, 750, 1000, 1250]);
+const hitSteps = list(values.steps, quick ? [10, 200, 600] : [10, 100, 250, 375, 500, 750, 1000, 1250]);
 const modelSteps = list(values["model-steps"], quick ? [10] : [5, 10, 20, 40]);
 const twelveSteps = list(values["twelve-steps"], quick ? [10, 200] : [10, 100, 250, 500, 750, 1000]);
 const classicSteps = list(values["classic-steps"], quick ? [5, 20] : [5, 10, 20]);
