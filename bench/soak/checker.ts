@@ -90,189 +90,229 @@ interface Attributed extends Reply {
   index: number;
 }
 
-export async function check(input: {
-  dbPath: string;
+/** What the checker reads from the store. */
+export interface StoreRows {
+  /** Inbound bus messages with an idempotency key. */
+  inbound: { id: number; idemKey: string }[];
+  ledger: { replyKey: string; state: string; platformId: string | null; startedAt: number }[];
+  /** Outbound payloads (JSON text). */
+  outbound: string[];
+  /** Dead letters: the message id, its topic, the recorded reason, and its payload (JSON text) when still stored. */
+  dead: { msgId: number; topic: string; lastError: string | null; payload: string | null }[];
+  /** Deliveries not done yet. */
+  pending: { msgId: number; topic: string; payload: string }[];
+  /** `PRAGMA integrity_check`'s lines joined ("ok" when intact). */
+  integrity: string;
+  foreignKeyViolations: number;
+}
+
+export interface CheckInput {
   injected: Injected[];
   received: ReadonlyMap<string, Received[]>;
   faq: FaqEntry[];
-}): Promise<CheckReport> {
-  const store = await openStore({ url: `file:${input.dbPath}` });
-  const client = store.client;
+}
+
+/** Reads what the checker needs from the store at `dbPath` and compares it with what the users saw (`tally`). */
+export async function check(input: CheckInput & { dbPath: string }): Promise<CheckReport> {
+  return tally(await readStore(input.dbPath), input);
+}
+
+export async function readStore(dbPath: string): Promise<StoreRows> {
+  const store = await openStore({ url: `file:${dbPath}` });
   try {
-    const q = async (sql: string) => (await client.execute(sql)).rows;
-    const inboundRows = await q("SELECT id, idem_key FROM bus_messages WHERE topic = 'inbound' AND idem_key IS NOT NULL");
-    const idByKey = new Map(inboundRows.map((r) => [String(r["idem_key"]), Number(r["id"])]));
-    const ledger = await q("SELECT reply_key, state, platform_id FROM bus_send_ledger");
-    const dead = await q(`SELECT d.msg_id, d.topic, d.last_error, m.payload FROM bus_dead_letters d
-      JOIN bus_messages m ON m.id = d.msg_id`);
-    const pending = await q(`SELECT d.topic, d.msg_id, m.payload FROM bus_deliveries d JOIN bus_messages m ON m.id = d.msg_id`);
-    const integrity = (await q("PRAGMA integrity_check")).map((r) => String(Object.values(r)[0])).join("; ");
-    const fkRows = await q("PRAGMA foreign_key_check");
-
-    const byInbound = new Map<number, Injected>();
-    let lostAtIngress = 0;
-    const acked = input.injected.filter((m) => m.ackedAt !== undefined);
-    for (const m of acked) {
-      const id = idByKey.get(m.key);
-      if (id === undefined) lostAtIngress++;
-      else byInbound.set(id, m);
-    }
-
-    // Replies as published: reply key → the inbound messages it answers.
-    const outbound = await q("SELECT payload FROM bus_messages WHERE topic LIKE 'outbound.%'");
-    const coversOf = new Map<string, number[]>();
-    for (const r of outbound) {
-      try {
-        const p = JSON.parse(String(r["payload"])) as { replyKey?: string; inReplyTo?: number[] };
-        if (p.replyKey && p.inReplyTo && p.inReplyTo.length > 0) coversOf.set(p.replyKey, p.inReplyTo);
-      } catch { /* not a reply */ }
-    }
-    // Ledger: platform id → reply; intents without an outcome per chat.
-    const byPlatform = new Map<string, Reply>();
-    const unknownByChat = new Map<string, Reply[]>();
-    for (const r of ledger) {
-      const m = REPLY_KEY.exec(String(r["reply_key"]));
-      if (!m) continue;
-      const primary = Number(m[1]);
-      const reply: Reply = {
-        covers: coversOf.get(`${m[1]}:${m[2]}`) ?? [primary],
-        kind: m[2] as ReplyKind,
-        part: Number(m[3]),
-      };
-      const msg = byInbound.get(primary);
-      if (!msg) continue;
-      if (r["state"] === "sent") byPlatform.set(`${msg.agent}|${String(r["platform_id"])}`, reply);
-      else if (r["state"] === "sending") {
-        const k = `${msg.agent}|${msg.chatId}`;
-        unknownByChat.set(k, [...(unknownByChat.get(k) ?? []), reply]);
-      }
-    }
-
-    const perInbound = new Map<number, Attributed[]>();
-    const perChat = new Map<string, Attributed[]>();
-    let unexpected = 0;
-    const unexpectedExamples: CheckReport["unexpectedExamples"] = [];
-    let viaUnknown = 0;
-    let receivedMessages = 0;
-    for (const [agent, list] of input.received) {
-      list.forEach((rec, index) => {
-        receivedMessages++;
-        let reply = byPlatform.get(`${agent}|${rec.platformId}`);
-        if (!reply) {
-          const candidates = unknownByChat.get(`${agent}|${rec.chatId}`) ?? [];
-          candidates.sort((a, b) => a.covers[0]! - b.covers[0]!);
-          reply = candidates.shift();
-          if (reply) viaUnknown++;
-        }
-        if (!reply) {
-          unexpected++;
-          if (unexpectedExamples.length < 10) {
-            const at = new Date(rec.at).toISOString();
-            unexpectedExamples.push({ agent, chat: rec.chatId, platformId: rec.platformId, at, text: rec.text.slice(0, 80) });
-          }
-          return;
-        }
-        const a: Attributed = { ...reply, text: rec.text, index };
-        for (const id of reply.covers) perInbound.set(id, [...(perInbound.get(id) ?? []), a]);
-        const ck = `${agent}|${rec.chatId}`;
-        perChat.set(ck, [...(perChat.get(ck) ?? []), a]);
-      });
-    }
-
-    // Dead letters and pending work, per inbound message (an outbound reply names its inbound in `inReplyTo`).
-    const inboundOf = (topic: string, msgId: number, payload: unknown): number[] => {
-      if (topic === "inbound") return [msgId];
-      try {
-        return (JSON.parse(String(payload)) as { inReplyTo?: number[] }).inReplyTo ?? [];
-      } catch {
-        return [];
-      }
+    const q = async (sql: string) => (await store.client.execute(sql)).rows;
+    const text = (v: unknown) => (v === null || v === undefined ? null : String(v));
+    return {
+      inbound: (await q("SELECT id, idem_key FROM bus_messages WHERE topic = 'inbound' AND idem_key IS NOT NULL"))
+        .map((r) => ({ id: Number(r["id"]), idemKey: String(r["idem_key"]) })),
+      ledger: (await q("SELECT reply_key, state, platform_id, started_at FROM bus_send_ledger")).map((r) => ({
+        replyKey: String(r["reply_key"]),
+        state: String(r["state"]),
+        platformId: text(r["platform_id"]),
+        startedAt: Number(r["started_at"]),
+      })),
+      outbound: (await q("SELECT payload FROM bus_messages WHERE topic LIKE 'outbound.%'")).map((r) => String(r["payload"])),
+      dead: (await q(`SELECT d.msg_id, d.topic, d.last_error, m.payload FROM bus_dead_letters d
+        JOIN bus_messages m ON m.id = d.msg_id`)).map((r) => ({
+          msgId: Number(r["msg_id"]),
+          topic: String(r["topic"]),
+          lastError: text(r["last_error"]),
+          payload: text(r["payload"]),
+        })),
+      pending: (await q("SELECT d.topic, d.msg_id, m.payload FROM bus_deliveries d JOIN bus_messages m ON m.id = d.msg_id"))
+        .map((r) => ({ msgId: Number(r["msg_id"]), topic: String(r["topic"]), payload: String(r["payload"]) })),
+      integrity: (await q("PRAGMA integrity_check")).map((r) => String(Object.values(r)[0])).join("; "),
+      foreignKeyViolations: (await q("PRAGMA foreign_key_check")).length,
     };
-    const deadFor = new Map<number, string>();
-    let deadWithoutReason = 0;
-    for (const r of dead) {
-      const reason = r["last_error"] === null ? "" : String(r["last_error"]);
-      if (reason.trim() === "") deadWithoutReason++;
-      for (const id of inboundOf(String(r["topic"]), Number(r["msg_id"]), r["payload"])) deadFor.set(id, reason);
-    }
-    const pendingFor = new Set<number>();
-    for (const r of pending) for (const id of inboundOf(String(r["topic"]), Number(r["msg_id"]), r["payload"])) pendingFor.add(id);
-
-    const report: CheckReport = {
-      injected: input.injected.length,
-      acknowledged: acked.length,
-      notAcknowledged: input.injected.length - acked.length,
-      redeliveredAfterAck: input.injected.reduce((n, m) => n + m.redelivered, 0),
-      answered: 0,
-      answeredAfterNotice: 0,
-      deadLettered: 0,
-      deadLetteredWithoutNotice: 0,
-      pendingAtEnd: 0,
-      lost: 0,
-      lostAtIngress,
-      duplicateAnswers: 0,
-      duplicateNotices: 0,
-      fallbackThenWorking: 0,
-      unexpected,
-      userVisibleDuplicates: 0,
-      notices: 0,
-      attributedViaUnknownLedger: viaUnknown,
-      coalesced: 0,
-      wrongAnswer: 0,
-      orderViolations: 0,
-      chats: perChat.size,
-      receivedMessages,
-      integrityCheck: integrity,
-      foreignKeyViolations: fkRows.length,
-      deadLetters: dead.length,
-      deadLettersWithoutReason: deadWithoutReason,
-      lostExamples: [],
-      unexpectedExamples,
-    };
-    for (const [id, msg] of byInbound) {
-      const seen = perInbound.get(id) ?? [];
-      const answers = seen.filter((a) => a.kind === "answer" && a.part === 0);
-      const notices = seen.filter((a) => a.kind !== "answer" && a.part === 0);
-      report.notices += notices.length;
-      report.duplicateAnswers += Math.max(0, answers.length - 1);
-      for (const kind of ["fallback", "working"] as const) {
-        report.duplicateNotices += Math.max(0, notices.filter((a) => a.kind === kind).length - 1);
-      }
-      if (notices.some((a) => a.kind === "fallback") && notices.some((a) => a.kind === "working")) report.fallbackThenWorking++;
-      if (answers.length > 0) {
-        report.answered++;
-        if (notices.length > 0) report.answeredAfterNotice++;
-        if (answers[0]!.covers.length > 1) report.coalesced++;
-        else if (msg.kind === "faq" && answers[0]!.text !== input.faq[msg.faq]!.answer) report.wrongAnswer++;
-      } else if (deadFor.has(id)) {
-        report.deadLettered++;
-        if (notices.length === 0) report.deadLetteredWithoutNotice++;
-      } else if (pendingFor.has(id)) {
-        report.pendingAtEnd++;
-      } else {
-        report.lost++;
-        if (report.lostExamples.length < 10) {
-          report.lostExamples.push({ agent: msg.agent, chat: msg.chatId, seq: msg.seq, key: msg.key, kind: msg.kind, inboundId: id });
-        }
-      }
-    }
-    for (const msg of acked) {
-      if (idByKey.has(msg.key) || report.lostExamples.length >= 10) continue;
-      report.lostExamples.push({ agent: msg.agent, chat: msg.chatId, seq: msg.seq, key: msg.key, kind: msg.kind, inboundId: undefined });
-    }
-    report.lost += lostAtIngress;
-    report.userVisibleDuplicates = report.duplicateAnswers + report.duplicateNotices + report.unexpected;
-    for (const list of perChat.values()) {
-      let last = -1;
-      for (const a of [...list].sort((x, y) => x.index - y.index)) {
-        if (a.kind !== "answer" || a.part !== 0) continue;
-        const seqs = a.covers.map((id) => byInbound.get(id)?.seq ?? -1);
-        if (Math.min(...seqs) < last) report.orderViolations++; // (equal: a duplicate, counted above)
-        last = Math.max(last, ...seqs);
-      }
-    }
-    return report;
   } finally {
     store.close();
   }
+}
+
+/** The counts (see the module's doc) from the store's rows and what the fake platforms received. */
+export function tally(rows: StoreRows, input: CheckInput): CheckReport {
+  const { ledger, dead, pending } = rows;
+  const idByKey = new Map(rows.inbound.map((r) => [r.idemKey, r.id]));
+  const byInbound = new Map<number, Injected>();
+  let lostAtIngress = 0;
+  const acked = input.injected.filter((m) => m.ackedAt !== undefined);
+  for (const m of acked) {
+    const id = idByKey.get(m.key);
+    if (id === undefined) lostAtIngress++;
+    else byInbound.set(id, m);
+  }
+
+  // Replies as published: reply key → the inbound messages it answers.
+  const coversOf = new Map<string, number[]>();
+  for (const payload of rows.outbound) {
+    try {
+      const p = JSON.parse(payload) as { replyKey?: string; inReplyTo?: number[] };
+      if (p.replyKey && p.inReplyTo && p.inReplyTo.length > 0) coversOf.set(p.replyKey, p.inReplyTo);
+    } catch { /* not a reply */ }
+  }
+  // Ledger: platform id → reply; intents without an outcome per chat.
+  const byPlatform = new Map<string, Reply>();
+  const unknownByChat = new Map<string, Reply[]>();
+  for (const r of ledger) {
+    const m = REPLY_KEY.exec(r.replyKey);
+    if (!m) continue;
+    const primary = Number(m[1]);
+    const reply: Reply = {
+      covers: coversOf.get(`${m[1]}:${m[2]}`) ?? [primary],
+      kind: m[2] as ReplyKind,
+      part: Number(m[3]),
+    };
+    const msg = byInbound.get(primary);
+    if (!msg) continue;
+    if (r.state === "sent") byPlatform.set(`${msg.agent}|${String(r.platformId)}`, reply);
+    else if (r.state === "sending") {
+      const k = `${msg.agent}|${msg.chatId}`;
+      unknownByChat.set(k, [...(unknownByChat.get(k) ?? []), reply]);
+    }
+  }
+
+  const perInbound = new Map<number, Attributed[]>();
+  const perChat = new Map<string, Attributed[]>();
+  let unexpected = 0;
+  const unexpectedExamples: CheckReport["unexpectedExamples"] = [];
+  let viaUnknown = 0;
+  let receivedMessages = 0;
+  for (const [agent, list] of input.received) {
+    list.forEach((rec, index) => {
+      receivedMessages++;
+      let reply = byPlatform.get(`${agent}|${rec.platformId}`);
+      if (!reply) {
+        const candidates = unknownByChat.get(`${agent}|${rec.chatId}`) ?? [];
+        candidates.sort((a, b) => a.covers[0]! - b.covers[0]!);
+        reply = candidates.shift();
+        if (reply) viaUnknown++;
+      }
+      if (!reply) {
+        unexpected++;
+        if (unexpectedExamples.length < 10) {
+          const at = new Date(rec.at).toISOString();
+          unexpectedExamples.push({ agent, chat: rec.chatId, platformId: rec.platformId, at, text: rec.text.slice(0, 80) });
+        }
+        return;
+      }
+      const a: Attributed = { ...reply, text: rec.text, index };
+      for (const id of reply.covers) perInbound.set(id, [...(perInbound.get(id) ?? []), a]);
+      const ck = `${agent}|${rec.chatId}`;
+      perChat.set(ck, [...(perChat.get(ck) ?? []), a]);
+    });
+  }
+
+  // Dead letters and pending work, per inbound message (an outbound reply names its inbound in `inReplyTo`).
+  const inboundOf = (topic: string, msgId: number, payload: string | null): number[] => {
+    if (topic === "inbound") return [msgId];
+    try {
+      return (JSON.parse(String(payload)) as { inReplyTo?: number[] }).inReplyTo ?? [];
+    } catch {
+      return [];
+    }
+  };
+  const deadFor = new Map<number, string>();
+  let deadWithoutReason = 0;
+  for (const r of dead) {
+    const reason = r.lastError ?? "";
+    if (reason.trim() === "") deadWithoutReason++;
+    for (const id of inboundOf(r.topic, r.msgId, r.payload)) deadFor.set(id, reason);
+  }
+  const pendingFor = new Set<number>();
+  for (const r of pending) for (const id of inboundOf(r.topic, r.msgId, r.payload)) pendingFor.add(id);
+
+  const report: CheckReport = {
+    injected: input.injected.length,
+    acknowledged: acked.length,
+    notAcknowledged: input.injected.length - acked.length,
+    redeliveredAfterAck: input.injected.reduce((n, m) => n + m.redelivered, 0),
+    answered: 0,
+    answeredAfterNotice: 0,
+    deadLettered: 0,
+    deadLetteredWithoutNotice: 0,
+    pendingAtEnd: 0,
+    lost: 0,
+    lostAtIngress,
+    duplicateAnswers: 0,
+    duplicateNotices: 0,
+    fallbackThenWorking: 0,
+    unexpected,
+    userVisibleDuplicates: 0,
+    notices: 0,
+    attributedViaUnknownLedger: viaUnknown,
+    coalesced: 0,
+    wrongAnswer: 0,
+    orderViolations: 0,
+    chats: perChat.size,
+    receivedMessages,
+    integrityCheck: rows.integrity,
+    foreignKeyViolations: rows.foreignKeyViolations,
+    deadLetters: dead.length,
+    deadLettersWithoutReason: deadWithoutReason,
+    lostExamples: [],
+    unexpectedExamples,
+  };
+  for (const [id, msg] of byInbound) {
+    const seen = perInbound.get(id) ?? [];
+    const answers = seen.filter((a) => a.kind === "answer" && a.part === 0);
+    const notices = seen.filter((a) => a.kind !== "answer" && a.part === 0);
+    report.notices += notices.length;
+    report.duplicateAnswers += Math.max(0, answers.length - 1);
+    for (const kind of ["fallback", "working"] as const) {
+      report.duplicateNotices += Math.max(0, notices.filter((a) => a.kind === kind).length - 1);
+    }
+    if (notices.some((a) => a.kind === "fallback") && notices.some((a) => a.kind === "working")) report.fallbackThenWorking++;
+    if (answers.length > 0) {
+      report.answered++;
+      if (notices.length > 0) report.answeredAfterNotice++;
+      if (answers[0]!.covers.length > 1) report.coalesced++;
+      else if (msg.kind === "faq" && answers[0]!.text !== input.faq[msg.faq]!.answer) report.wrongAnswer++;
+    } else if (deadFor.has(id)) {
+      report.deadLettered++;
+      if (notices.length === 0) report.deadLetteredWithoutNotice++;
+    } else if (pendingFor.has(id)) {
+      report.pendingAtEnd++;
+    } else {
+      report.lost++;
+      if (report.lostExamples.length < 10) {
+        report.lostExamples.push({ agent: msg.agent, chat: msg.chatId, seq: msg.seq, key: msg.key, kind: msg.kind, inboundId: id });
+      }
+    }
+  }
+  for (const msg of acked) {
+    if (idByKey.has(msg.key) || report.lostExamples.length >= 10) continue;
+    report.lostExamples.push({ agent: msg.agent, chat: msg.chatId, seq: msg.seq, key: msg.key, kind: msg.kind, inboundId: undefined });
+  }
+  report.lost += lostAtIngress;
+  report.userVisibleDuplicates = report.duplicateAnswers + report.duplicateNotices + report.unexpected;
+  for (const list of perChat.values()) {
+    let last = -1;
+    for (const a of [...list].sort((x, y) => x.index - y.index)) {
+      if (a.kind !== "answer" || a.part !== 0) continue;
+      const seqs = a.covers.map((id) => byInbound.get(id)?.seq ?? -1);
+      if (Math.min(...seqs) < last) report.orderViolations++; // (equal: a duplicate, counted above)
+      last = Math.max(last, ...seqs);
+    }
+  }
+  return report;
 }
