@@ -1,8 +1,10 @@
 // The soak's checker on a store written by hand: a received message is tied to its inbound message through the send
 // ledger; one that no ledger row explains is an "unexpected" user-visible duplicate, reported with what it was.
+import { createClient } from "@libsql/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { check } from "../../bench/soak/checker.ts";
+import { check, type CheckReport, type Received, type StoreRows, tally } from "../../bench/soak/checker.ts";
+import type { Injected } from "../../bench/soak/inject.ts";
 import { SOAK_FAQ } from "../../bench/soak/plan.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -57,5 +59,196 @@ describe("soak checker", () => {
     expect(report.unexpectedExamples).toEqual([
       { agent: "tg1", chat: "7", platformId: "500", at: "2026-11-28T15:44:10.000Z", text: reply.text.slice(0, 80) },
     ]);
+  });
+
+  it("reports integrity_check's findings when an index no longer matches its table", async () => {
+    const tmp = await tempDir("aideazz-checker-");
+    cleanup = tmp.cleanup;
+    const dbPath = join(tmp.dir, "soak.db");
+    const store = await openStore({ url: `file:${dbPath}` });
+    await migrate(store.client);
+    await store.client.execute(
+      `INSERT INTO bus_send_ledger (reply_key, state, fence, started_at, platform_id, finished_at)
+        VALUES ('1:answer#0', 'sent', 1, 0, '501', 0)`,
+    );
+    store.close();
+    // The index's definition rewritten behind SQLite's back: its entries no longer match the rows.
+    const raw = createClient({ url: `file:${dbPath}` });
+    await raw.execute("PRAGMA writable_schema = ON");
+    await raw.execute(
+      "UPDATE sqlite_schema SET sql = 'CREATE INDEX bus_send_ledger_started ON bus_send_ledger (fence)' WHERE name = 'bus_send_ledger_started'",
+    );
+    raw.close();
+    const report = await check({ dbPath, injected: [], received: new Map(), faq: SOAK_FAQ });
+    expect(report.integrityCheck).toMatch(/missing from index bus_send_ledger_started/);
+  });
+});
+
+/**
+ * A soak's end state written by hand: acknowledged inbound messages of agent tg1, the replies the orchestrator
+ * published for them, the ledger rows of their sends, and what the fake Telegram received.
+ */
+function world() {
+  const rows: StoreRows = { inbound: [], ledger: [], outbound: [], dead: [], pending: [], integrity: "ok", foreignKeyViolations: 0 };
+  const injected: Injected[] = [];
+  const received = new Map<string, Received[]>([["tg1", []]]);
+  let platformId = 500;
+  let clock = 1_000;
+  return {
+    rows,
+    /** Inbound message with bus id `id`, number `seq` of chat `chat` (a model question: any answer text is right). */
+    inbound(id: number, seq: number, chat = "7") {
+      const key = `telegram:tg1:${1_000 + id}`;
+      rows.inbound.push({ id, idemKey: key });
+      injected.push({
+        m: id,
+        chat: Number(chat),
+        seq,
+        kind: "model",
+        faq: 0,
+        text: `Is order ${id} shipped yet?`,
+        agent: "tg1",
+        chatId: chat,
+        key,
+        ackedAt: 1,
+        attempts: 1,
+        redelivered: 0,
+      });
+    },
+    /** The orchestrator's reply `<covers[0]>:<suffix>` answering `covers`. */
+    reply(covers: number[], text: string, suffix = "answer") {
+      const kind = suffix === "working" ? "progress" : suffix;
+      rows.outbound.push(JSON.stringify({ replyKey: `${covers[0]}:${suffix}`, inReplyTo: covers, text, kind }));
+    },
+    /**
+     * The platform received `text` in `chat` (default 7); `key`'s ledger row records it as sent (`sent`), as an
+     * intent without outcome (`sending`), or is absent (`none`: a send no ledger row explains).
+     */
+    got(key: string, text: string, o: { chat?: string; ledger?: "sent" | "sending" | "none" } = {}) {
+      const id = String(platformId++);
+      const at = clock++;
+      const state = o.ledger ?? "sent";
+      if (state !== "none") rows.ledger.push({ replyKey: key, state, platformId: state === "sent" ? id : null, startedAt: at });
+      received.get("tg1")!.push({ chatId: o.chat ?? "7", text, platformId: id, at });
+    },
+    /** An intent whose send never reached the platform (killed before the request left). */
+    intent(key: string) {
+      rows.ledger.push({ replyKey: key, state: "sending", platformId: null, startedAt: clock++ });
+    },
+    check: () => tally(rows, { injected, received, faq: SOAK_FAQ }),
+  };
+}
+
+const GUARANTEES = ["lost", "userVisibleDuplicates", "orderViolations", "wrongAnswer", "deadLettersWithoutReason"] as const;
+
+/** The counts a soak must have at 0, and `answered`. */
+function verdict(r: CheckReport) {
+  return { answered: r.answered, ...Object.fromEntries(GUARANTEES.map((k) => [k, r[k]])) };
+}
+
+describe("soak checker: each defect it must catch, on crafted rows", () => {
+  it("passes a clean run: every message answered once, in order (a fallback notice before an answer is no duplicate)", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.inbound(2, 1);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.");
+    w.reply([2], "Sorry, we'll get back to you.", "fallback");
+    w.got("2:fallback#0", "Sorry, we'll get back to you.");
+    w.reply([2], "It ships today.");
+    w.got("2:answer#0", "It ships today.");
+    const r = w.check();
+    expect(verdict(r)).toEqual({ answered: 2, lost: 0, userVisibleDuplicates: 0, orderViolations: 0, wrongAnswer: 0, deadLettersWithoutReason: 0 });
+    expect(r.answeredAfterNotice).toBe(1);
+  });
+
+  it("a message never answered is lost", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.inbound(2, 1);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.");
+    expect(w.check()).toMatchObject({ answered: 1, lost: 1 });
+  });
+
+  it("an answer sent twice, the same text: the copy no ledger row explains is a user-visible duplicate", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.", { ledger: "none" });
+    w.got("1:answer#0", "Your order is on its way.");
+    expect(w.check()).toMatchObject({ answered: 1, unexpected: 1, userVisibleDuplicates: 1 });
+  });
+
+  it("a message answered alone and again with its burst (another text) is answered twice", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.inbound(2, 1);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.");
+    w.reply([2, 1], "Both orders ship today.");
+    w.got("2:answer#0", "Both orders ship today.");
+    expect(w.check()).toMatchObject({ answered: 2, duplicateAnswers: 1, userVisibleDuplicates: 1 });
+  });
+
+  it("a part of a multi-part answer sent twice is a user-visible duplicate", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "First part.\n\nSecond part.");
+    w.got("1:answer#0", "First part.");
+    w.got("1:answer#1", "Second part.", { ledger: "none" });
+    w.got("1:answer#1", "Second part.");
+    expect(w.check()).toMatchObject({ answered: 1, userVisibleDuplicates: 1 });
+  });
+
+  it("the same notice twice for one message is a user-visible duplicate", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.inbound(2, 1);
+    w.reply([1], "Sorry, we'll get back to you.", "fallback");
+    w.got("1:fallback#0", "Sorry, we'll get back to you.");
+    w.reply([2, 1], "Sorry, we'll get back to you.", "fallback");
+    w.got("2:fallback#0", "Sorry, we'll get back to you.");
+    w.reply([2, 1], "Both ship today.");
+    w.got("2:answer#0", "Both ship today.");
+    expect(w.check()).toMatchObject({ answered: 2, duplicateNotices: 1, userVisibleDuplicates: 1 });
+  });
+
+  it("answers of one chat out of order, also when the later one answers a burst", () => {
+    const w = world();
+    for (const [id, seq] of [[1, 0], [2, 1], [3, 2], [4, 3]]) w.inbound(id!, seq!);
+    w.reply([2], "Second.");
+    w.got("2:answer#0", "Second.");
+    w.reply([1], "First.");
+    w.got("1:answer#0", "First.");
+    w.reply([4, 3], "Third and fourth.");
+    w.got("4:answer#0", "Third and fourth.");
+    expect(w.check()).toMatchObject({ answered: 4, orderViolations: 1 });
+
+    const b = world();
+    for (const [id, seq] of [[1, 0], [2, 1], [3, 2]]) b.inbound(id!, seq!);
+    b.reply([3, 2], "Second and third.");
+    b.got("3:answer#0", "Second and third.");
+    b.reply([1], "First.");
+    b.got("1:answer#0", "First.");
+    expect(b.check()).toMatchObject({ answered: 3, orderViolations: 1 });
+  });
+
+  it("a message no inbound message explains is unexpected; one a killed send left without outcome is attributed", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.", { ledger: "sending" });
+    w.got("9:answer#0", "Hello from nowhere.", { ledger: "none" });
+    expect(w.check()).toMatchObject({ answered: 1, attributedViaUnknownLedger: 1, unexpected: 1 });
+  });
+
+  it("a dead letter without a reason is counted; a dead-lettered message is not lost", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.inbound(2, 1);
+    w.rows.dead.push({ msgId: 1, topic: "inbound", lastError: "   ", payload: "{}" });
+    w.rows.dead.push({ msgId: 5, topic: "outbound.tg1", lastError: "400: chat not found", payload: JSON.stringify({ inReplyTo: [2] }) });
+    expect(w.check()).toMatchObject({ deadLetters: 2, deadLettersWithoutReason: 1, deadLettered: 2, lost: 0 });
   });
 });
