@@ -20,8 +20,8 @@
  * - pendingAtEnd: no answer yet, still queued when the drain ended (the soak's drain was too short).
  * - lost: none of the above — the system acknowledged the message and will never answer it.
  * - duplicateAnswers: answers beyond the first for one message; duplicateNotices: the same notice (fallback, or
- *   "working on it") more than once for one message; unexpected: received messages tied to no inbound message at
- *   all. All three are user-visible duplicates. `fallbackThenWorking` counts messages that got the fallback and,
+ *   "working on it") more than once for one message; unexpected: received messages tied to no inbound message of
+ *   their chat (a reply sent to another chat answers nobody: it counts here). All three are user-visible duplicates. `fallbackThenWorking` counts messages that got the fallback and,
  *   on the retry, a "working on it" notice too: two different notices, reported, not counted as duplicates.
  * - orderViolations: per chat, answers that answer a message older than one an earlier answer already answered.
  * - wrongAnswer: an FAQ message answered alone whose answer text is not that FAQ entry's answer.
@@ -197,6 +197,10 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
   const unexpectedExamples: CheckReport["unexpectedExamples"] = [];
   let viaUnknown = 0;
   let receivedMessages = 0;
+  const chatOf = (id: number) => {
+    const m = byInbound.get(id);
+    return m && `${m.agent}|${m.chatId}`;
+  };
   for (const [agent, list] of input.received) {
     list.forEach((rec, index) => {
       receivedMessages++;
@@ -207,6 +211,9 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
         reply = candidates.shift();
         if (reply) viaUnknown++;
       }
+      // A reply delivered to another chat than the messages it answers answers nobody: that chat got a stray message.
+      const ck = `${agent}|${rec.chatId}`;
+      if (reply?.covers.some((id) => chatOf(id) !== undefined && chatOf(id) !== ck)) reply = undefined;
       if (!reply) {
         unexpected++;
         if (unexpectedExamples.length < 10) {
@@ -217,7 +224,6 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
       }
       const a: Attributed = { ...reply, text: rec.text, index };
       for (const id of reply.covers) perInbound.set(id, [...(perInbound.get(id) ?? []), a]);
-      const ck = `${agent}|${rec.chatId}`;
       perChat.set(ck, [...(perChat.get(ck) ?? []), a]);
     });
   }

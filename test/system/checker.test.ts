@@ -234,6 +234,17 @@ describe("soak checker: each defect it must catch, on crafted rows", () => {
     expect(b.check()).toMatchObject({ answered: 3, orderViolations: 1 });
   });
 
+  it("an answer sent to another chat answers nobody: its message is lost and the other chat got a stray message", () => {
+    const w = world();
+    w.inbound(1, 0, "7");
+    w.inbound(2, 0, "8");
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.", { chat: "8" });
+    w.reply([2], "It ships today.");
+    w.got("2:answer#0", "It ships today.", { chat: "8" });
+    expect(w.check()).toMatchObject({ answered: 1, lost: 1, unexpected: 1, userVisibleDuplicates: 1 });
+  });
+
   it("a message no inbound message explains is unexpected; one a killed send left without outcome is attributed", () => {
     const w = world();
     w.inbound(1, 0);
