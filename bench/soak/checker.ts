@@ -8,7 +8,8 @@
  * several when the orchestrator coalesced a burst of one chat into one turn); inbound bus ids are tied to what was
  * sent through their idempotency keys (`telegram:<agent>:<update_id>`, `whatsapp:<wamid>`). A message sent by a
  * process killed before it recorded the outcome has no platform id in the ledger (state `sending`): it is
- * attributed to that chat's oldest unmatched `sending` entry and counted in `attributedViaUnknownLedger`.
+ * attributed to that chat's oldest unmatched `sending` entry recorded before it arrived, and counted in
+ * `attributedViaUnknownLedger`.
  *
  * Counting (per acknowledged inbound message):
  * - The honest "we'll get back to you" (`fallback`, sent when every provider failed) and the "working on it"
@@ -83,6 +84,8 @@ interface Reply {
   covers: number[];
   kind: ReplyKind;
   part: number;
+  /** When its send's intent was recorded. */
+  startedAt: number;
 }
 
 interface Attributed extends Reply {
@@ -181,6 +184,7 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
       covers: coversOf.get(`${m[1]}:${m[2]}`) ?? [primary],
       kind: m[2] as ReplyKind,
       part: Number(m[3]),
+      startedAt: r.startedAt,
     };
     const msg = byInbound.get(primary);
     if (!msg) continue;
@@ -206,9 +210,11 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
       receivedMessages++;
       let reply = byPlatform.get(`${agent}|${rec.platformId}`);
       if (!reply) {
+        // Not one whose intent came after this message arrived: that send never left, this is another's copy.
         const candidates = unknownByChat.get(`${agent}|${rec.chatId}`) ?? [];
         candidates.sort((a, b) => a.covers[0]! - b.covers[0]!);
-        reply = candidates.shift();
+        const i = candidates.findIndex((c) => c.startedAt <= rec.at);
+        reply = i < 0 ? undefined : candidates.splice(i, 1)[0];
         if (reply) viaUnknown++;
       }
       // A reply delivered to another chat than the messages it answers answers nobody: that chat got a stray message.

@@ -245,6 +245,18 @@ describe("soak checker: each defect it must catch, on crafted rows", () => {
     expect(w.check()).toMatchObject({ answered: 1, lost: 1, unexpected: 1, userVisibleDuplicates: 1 });
   });
 
+  it("a duplicate is not taken for a later reply whose send never left (its intent came after it)", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.inbound(2, 1);
+    w.reply([1], "About the calendar.");
+    w.got("1:answer#0", "About the calendar.");
+    w.got("1:answer#0", "About the calendar.", { ledger: "none" });
+    w.reply([2], "About the invoice.");
+    w.intent("2:answer#0");
+    expect(w.check()).toMatchObject({ answered: 1, lost: 1, unexpected: 1 });
+  });
+
   it("a message no inbound message explains is unexpected; one a killed send left without outcome is attributed", () => {
     const w = world();
     w.inbound(1, 0);
