@@ -24,7 +24,8 @@
  *   "working on it") more than once for one message; unexpected: received messages tied to no inbound message of
  *   their chat (a reply sent to another chat answers nobody: it counts here). All three are user-visible duplicates. `fallbackThenWorking` counts messages that got the fallback and,
  *   on the retry, a "working on it" notice too: two different notices, reported, not counted as duplicates.
- * - orderViolations: per chat, answers that answer a message older than one an earlier answer already answered.
+ * - orderViolations: per chat, answers (any part) that answer a message older than one an earlier answer
+ *   already answered, and parts of one answer out of their order.
  * - wrongAnswer: an FAQ message answered alone whose answer text is not that FAQ entry's answer.
  *
  * @module
@@ -80,6 +81,8 @@ const REPLY_KEY = /^(\d+):(answer|fallback|working)#(\d+)(?::repost)?$/;
 type ReplyKind = "answer" | "fallback" | "working";
 
 interface Reply {
+  /** Its reply key (`<bus id>:<kind>`). */
+  key: string;
   /** The inbound messages it answers. */
   covers: number[];
   kind: ReplyKind;
@@ -181,6 +184,7 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
     if (!m) continue;
     const primary = Number(m[1]);
     const reply: Reply = {
+      key: `${m[1]}:${m[2]}`,
       covers: coversOf.get(`${m[1]}:${m[2]}`) ?? [primary],
       kind: m[2] as ReplyKind,
       part: Number(m[3]),
@@ -319,11 +323,14 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
   report.userVisibleDuplicates = report.duplicateAnswers + report.duplicateNotices + report.unexpected;
   for (const list of perChat.values()) {
     let last = -1;
+    const lastPart = new Map<string, number>();
     for (const a of [...list].sort((x, y) => x.index - y.index)) {
-      if (a.kind !== "answer" || a.part !== 0) continue;
+      if (a.kind !== "answer") continue;
+      // Every part: a later answer between two parts of one cuts it in two; its parts come in their order.
       const seqs = a.covers.map((id) => byInbound.get(id)?.seq ?? -1);
-      if (Math.min(...seqs) < last) report.orderViolations++; // (equal: a duplicate, counted above)
-      last = Math.max(last, ...seqs);
+      if (Math.min(...seqs) < last || (lastPart.get(a.key) ?? -1) > a.part) report.orderViolations++;
+      last = Math.max(last, ...seqs); // (equal: the same answer's next part, or a duplicate, counted above)
+      lastPart.set(a.key, Math.max(a.part, lastPart.get(a.key) ?? -1));
     }
   }
   return report;

@@ -234,6 +234,27 @@ describe("soak checker: each defect it must catch, on crafted rows", () => {
     expect(b.check()).toMatchObject({ answered: 3, orderViolations: 1 });
   });
 
+  it("a later answer between the parts of a multi-part answer is out of order", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.inbound(2, 1);
+    w.reply([1], "First part.\n\nSecond part.");
+    w.reply([2], "Your order is on its way.");
+    w.got("1:answer#0", "First part.");
+    w.got("2:answer#0", "Your order is on its way.");
+    w.got("1:answer#1", "Second part.");
+    expect(w.check()).toMatchObject({ answered: 2, orderViolations: 1 });
+  });
+
+  it("the parts of one answer in the wrong order are out of order", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "First part.\n\nSecond part.");
+    w.got("1:answer#1", "Second part.");
+    w.got("1:answer#0", "First part.");
+    expect(w.check()).toMatchObject({ answered: 1, orderViolations: 1 });
+  });
+
   it("an answer sent to another chat answers nobody: its message is lost and the other chat got a stray message", () => {
     const w = world();
     w.inbound(1, 0, "7");
