@@ -26,7 +26,8 @@
  *   on the retry, a "working on it" notice too: two different notices, reported, not counted as duplicates.
  * - orderViolations: per chat, answers (any part) that answer a message older than one an earlier answer
  *   already answered, and parts of one answer out of their order.
- * - wrongAnswer: an FAQ message answered alone whose answer text is not that FAQ entry's answer.
+ * - wrongAnswer: an answer whose parts the user got do not make up the reply's text (one missing, garbled), or an
+ *   FAQ message answered alone whose answer text is not that FAQ entry's answer.
  *
  * @module
  */
@@ -39,6 +40,8 @@ export interface Received {
   text: string;
   platformId: string;
   at: number;
+  /** Deleted since (a streamed reply's extra partial message): no longer shown, not counted. */
+  deleted?: boolean;
 }
 
 export interface CheckReport {
@@ -168,14 +171,25 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
     else byInbound.set(id, m);
   }
 
-  // Replies as published: reply key → the inbound messages it answers.
+  // Replies as published: reply key → the inbound messages it answers, and its (final) text.
   const coversOf = new Map<string, number[]>();
+  const textOf = new Map<string, string>();
   for (const payload of rows.outbound) {
     try {
-      const p = JSON.parse(payload) as { replyKey?: string; inReplyTo?: number[] };
+      const p = JSON.parse(payload) as { replyKey?: string; inReplyTo?: number[]; text?: string; partial?: number };
       if (p.replyKey && p.inReplyTo && p.inReplyTo.length > 0) coversOf.set(p.replyKey, p.inReplyTo);
+      if (p.replyKey && p.partial === undefined && typeof p.text === "string") textOf.set(p.replyKey, p.text);
     } catch { /* not a reply */ }
   }
+  /** Whether the parts the user got of `answer`'s reply, in part order, make up its text (split at whitespace). */
+  const whole = (answer: Attributed, seen: Attributed[]): boolean => {
+    const text = textOf.get(answer.key);
+    if (text === undefined) return true;
+    const parts = new Map<number, string>();
+    for (const a of seen) if (a.key === answer.key && !parts.has(a.part)) parts.set(a.part, a.text);
+    const got = [...parts].sort(([x], [y]) => x - y).map(([, t]) => t).join("");
+    return got.replace(/\s+/g, "") === text.replace(/\s+/g, "");
+  };
   // Ledger: platform id → reply; intents without an outcome per chat.
   const byPlatform = new Map<string, Reply>();
   const unknownByChat = new Map<string, Reply[]>();
@@ -211,6 +225,7 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
   };
   for (const [agent, list] of input.received) {
     list.forEach((rec, index) => {
+      if (rec.deleted) return;
       receivedMessages++;
       let reply = byPlatform.get(`${agent}|${rec.platformId}`);
       if (!reply) {
@@ -302,7 +317,10 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
       report.answered++;
       if (notices.length > 0) report.answeredAfterNotice++;
       if (answers[0]!.covers.length > 1) report.coalesced++;
-      else if (msg.kind === "faq" && answers[0]!.text !== input.faq[msg.faq]!.answer) report.wrongAnswer++;
+      if (!whole(answers[0]!, seen)) report.wrongAnswer++;
+      else if (answers[0]!.covers.length === 1 && msg.kind === "faq" && answers[0]!.text !== input.faq[msg.faq]!.answer) {
+        report.wrongAnswer++;
+      }
     } else if (deadFor.has(id)) {
       report.deadLettered++;
       if (notices.length === 0) report.deadLetteredWithoutNotice++;

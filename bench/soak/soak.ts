@@ -87,7 +87,13 @@ async function backlog(dbPath: string): Promise<number> {
 function received(cluster: Cluster): Map<string, Received[]> {
   const out = new Map<string, Received[]>();
   for (const [agent, fake] of cluster.telegram) {
-    out.set(agent, fake.sent.map((s) => ({ chatId: String(s.chatId), text: s.text, platformId: String(s.messageId), at: s.at })));
+    out.set(agent, fake.sent.map((s) => ({
+      chatId: String(s.chatId),
+      text: s.text,
+      platformId: String(s.messageId),
+      at: s.at,
+      ...(s.deleted ? { deleted: true } : {}),
+    })));
   }
   for (const [agent, fake] of cluster.graph) {
     out.set(agent, fake.sent.map((s) => ({ chatId: s.to, text: s.text ?? `[template ${s.template?.name}]`, platformId: s.id, at: s.at })));

@@ -124,12 +124,12 @@ function world() {
      * The platform received `text` in `chat` (default 7); `key`'s ledger row records it as sent (`sent`), as an
      * intent without outcome (`sending`), or is absent (`none`: a send no ledger row explains).
      */
-    got(key: string, text: string, o: { chat?: string; ledger?: "sent" | "sending" | "none" } = {}) {
+    got(key: string, text: string, o: { chat?: string; ledger?: "sent" | "sending" | "none"; deleted?: boolean } = {}) {
       const id = String(platformId++);
       const at = clock++;
       const state = o.ledger ?? "sent";
       if (state !== "none") rows.ledger.push({ replyKey: key, state, platformId: state === "sent" ? id : null, startedAt: at });
-      received.get("tg1")!.push({ chatId: o.chat ?? "7", text, platformId: id, at });
+      received.get("tg1")!.push({ chatId: o.chat ?? "7", text, platformId: id, at, ...(o.deleted ? { deleted: true } : {}) });
     },
     /** An intent whose send never reached the platform (killed before the request left). */
     intent(key: string) {
@@ -255,6 +255,14 @@ describe("soak checker: each defect it must catch, on crafted rows", () => {
     expect(w.check()).toMatchObject({ answered: 1, orderViolations: 1 });
   });
 
+  it("an answer missing a part is not a right answer", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "First part.\n\nSecond part.");
+    w.got("1:answer#0", "First part.");
+    expect(w.check().wrongAnswer).toBe(1);
+  });
+
   it("an answer sent to another chat answers nobody: its message is lost and the other chat got a stray message", () => {
     const w = world();
     w.inbound(1, 0, "7");
@@ -294,5 +302,13 @@ describe("soak checker: each defect it must catch, on crafted rows", () => {
     w.rows.dead.push({ msgId: 1, topic: "inbound", lastError: "   ", payload: "{}" });
     w.rows.dead.push({ msgId: 5, topic: "outbound.tg1", lastError: "400: chat not found", payload: JSON.stringify({ inReplyTo: [2] }) });
     expect(w.check()).toMatchObject({ deadLetters: 2, deadLettersWithoutReason: 1, deadLettered: 2, lost: 0 });
+  });
+  it("a streamed answer: edited in place, a partial's extra message deleted, is one right answer", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.");
+    w.got("1:answer#1", "and more the final text no longer has", { deleted: true });
+    expect(verdict(w.check())).toEqual({ answered: 1, lost: 0, userVisibleDuplicates: 0, orderViolations: 0, wrongAnswer: 0, deadLettersWithoutReason: 0 });
   });
 });
