@@ -15,7 +15,8 @@
  * - The honest "we'll get back to you" (`fallback`, sent when every provider failed) and the "working on it"
  *   notice are NOTICES, not the reply.
  * - answered: exactly one answer reached the user (after a notice or not: `answeredAfterNotice`; together with
- *   other messages of its burst: `coalesced`).
+ *   other messages of its burst: `coalesced`). WhatsApp's template sent in place of an answer Meta refused
+ *   (131047) is that answer.
  * - deadLettered: no answer, and the message (or its reply) is a dead letter with a recorded reason; the user got
  *   the notice or nothing (`deadLetteredWithoutNotice`). Not lost: an operator sees and can retry it.
  * - pendingAtEnd: no answer yet, still queued when the drain ended (the soak's drain was too short).
@@ -78,8 +79,12 @@ export interface CheckReport {
   unexpectedExamples: { agent: string; chat: string; platformId: string; at: string; text: string }[];
 }
 
-/** A part's ledger key; `:repost` is its final text sent anew (src/agents/channel/progressive.ts). */
-const REPLY_KEY = /^(\d+):(answer|fallback|working)#(\d+)(?::repost)?$/;
+/**
+ * A part's ledger key; `:repost` is its final text sent anew (src/agents/channel/progressive.ts), `:instead` the
+ * WhatsApp template sent when Meta refused the part (131047), and `<reply>:template` the template's own reply when
+ * Meta refused the reply after accepting it (src/agents/whatsapp/statuses.ts).
+ */
+const REPLY_KEY = /^(\d+):(answer|fallback|working)(:template)?#(\d+)(:repost|:instead)?$/;
 
 type ReplyKind = "answer" | "fallback" | "working";
 
@@ -92,6 +97,8 @@ interface Reply {
   part: number;
   /** When its send's intent was recorded. */
   startedAt: number;
+  /** WhatsApp's approved template, sent in place of a text Meta refused. */
+  template: boolean;
 }
 
 interface Attributed extends Reply {
@@ -184,7 +191,7 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
   /** Whether the parts the user got of `answer`'s reply, in part order, make up its text (split at whitespace). */
   const whole = (answer: Attributed, seen: Attributed[]): boolean => {
     const text = textOf.get(answer.key);
-    if (text === undefined) return true;
+    if (text === undefined || seen.some((a) => a.key === answer.key && a.template)) return true;
     const parts = new Map<number, string>();
     for (const a of seen) if (a.key === answer.key && !parts.has(a.part)) parts.set(a.part, a.text);
     const got = [...parts].sort(([x], [y]) => x - y).map(([, t]) => t).join("");
@@ -198,11 +205,12 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
     if (!m) continue;
     const primary = Number(m[1]);
     const reply: Reply = {
-      key: `${m[1]}:${m[2]}`,
+      key: `${m[1]}:${m[2]}${m[3] ?? ""}`,
       covers: coversOf.get(`${m[1]}:${m[2]}`) ?? [primary],
       kind: m[2] as ReplyKind,
-      part: Number(m[3]),
+      part: Number(m[4]),
       startedAt: r.startedAt,
+      template: m[3] !== undefined || m[5] === ":instead",
     };
     const msg = byInbound.get(primary);
     if (!msg) continue;
@@ -305,7 +313,9 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
   };
   for (const [id, msg] of byInbound) {
     const seen = perInbound.get(id) ?? [];
-    const answers = seen.filter((a) => a.kind === "answer" && a.part === 0);
+    // An answer Meta refused after accepting it (its template followed) never reached the user.
+    const refused = new Set(seen.filter((a) => a.key.endsWith(":template")).map((a) => a.key.slice(0, -9)));
+    const answers = seen.filter((a) => a.kind === "answer" && a.part === 0 && !refused.has(a.key));
     const notices = seen.filter((a) => a.kind !== "answer" && a.part === 0);
     report.notices += notices.length;
     report.duplicateAnswers += Math.max(0, answers.length - 1);

@@ -303,6 +303,24 @@ describe("soak checker: each defect it must catch, on crafted rows", () => {
     w.rows.dead.push({ msgId: 5, topic: "outbound.tg1", lastError: "400: chat not found", payload: JSON.stringify({ inReplyTo: [2] }) });
     expect(w.check()).toMatchObject({ deadLetters: 2, deadLettersWithoutReason: 1, deadLettered: 2, lost: 0 });
   });
+  it("WhatsApp's template sent instead of an answer Meta refused (131047) answers the message once", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0:instead", "[template reengage]");
+    expect(verdict(w.check())).toEqual({ answered: 1, lost: 0, userVisibleDuplicates: 0, orderViolations: 0, wrongAnswer: 0, deadLettersWithoutReason: 0 });
+  });
+
+  it("WhatsApp's template after Meta accepted the answer and then refused it (131047) answers the message once", () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.");
+    w.rows.outbound.push(JSON.stringify({ replyKey: "1:answer:template", inReplyTo: [], text: "", kind: "answer" }));
+    w.got("1:answer:template#0", "[template reengage]");
+    expect(verdict(w.check())).toEqual({ answered: 1, lost: 0, userVisibleDuplicates: 0, orderViolations: 0, wrongAnswer: 0, deadLettersWithoutReason: 0 });
+  });
+
   it("a streamed answer: edited in place, a partial's extra message deleted, is one right answer", () => {
     const w = world();
     w.inbound(1, 0);
