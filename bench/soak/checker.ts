@@ -149,7 +149,7 @@ export async function readStore(dbPath: string): Promise<StoreRows> {
       })),
       outbound: (await q("SELECT payload FROM bus_messages WHERE topic LIKE 'outbound.%'")).map((r) => String(r["payload"])),
       dead: (await q(`SELECT d.msg_id, d.topic, d.last_error, m.payload FROM bus_dead_letters d
-        JOIN bus_messages m ON m.id = d.msg_id`)).map((r) => ({
+        LEFT JOIN bus_messages m ON m.id = d.msg_id`)).map((r) => ({
           msgId: Number(r["msg_id"]),
           topic: String(r["topic"]),
           lastError: text(r["last_error"]),

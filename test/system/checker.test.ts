@@ -82,6 +82,21 @@ describe("soak checker", () => {
     const report = await check({ dbPath, injected: [], received: new Map(), faq: SOAK_FAQ });
     expect(report.integrityCheck).toMatch(/missing from index bus_send_ledger_started/);
   });
+
+  it("counts a dead letter whose message is no longer stored, and its empty reason", async () => {
+    const tmp = await tempDir("aideazz-checker-");
+    cleanup = tmp.cleanup;
+    const dbPath = join(tmp.dir, "soak.db");
+    const store = await openStore({ url: `file:${dbPath}` });
+    await migrate(store.client);
+    await store.client.execute(
+      `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at)
+        VALUES (42, 'orchestrator', 'inbound', 'tg1:7', 5, '', 0)`,
+    );
+    store.close();
+    const report = await check({ dbPath, injected: [], received: new Map(), faq: SOAK_FAQ });
+    expect(report).toMatchObject({ deadLetters: 1, deadLettersWithoutReason: 1 });
+  });
 });
 
 /**
