@@ -9,7 +9,7 @@ import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { formatReport, runSoak } from "./soak.ts";
+import { formatReport, passed, runSoak } from "./soak.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -45,8 +45,7 @@ console.log(`soak on ${cpus().length} × ${cpus()[0]?.model}, deno ${process.ver
 const result = await runSoak({ ...opts, log: (l) => console.log(l) });
 console.log(`\n${formatReport(result)}`);
 const c = result.report;
-const ok = c.lost === 0 && c.userVisibleDuplicates === 0 && c.orderViolations === 0 && c.integrityCheck === "ok" &&
-  c.foreignKeyViolations === 0 && c.deadLettersWithoutReason === 0 && c.notAcknowledged === 0 && c.wrongAnswer === 0;
+const ok = passed(result);
 const out = values.out ?? `${dir}/soak.json`;
 await writeFile(out, `${JSON.stringify({ suite: "soak", date: started.toISOString(), options: opts, ok, report: c, chaos: result.chaos, starts: result.starts, injectSeconds: result.injectSeconds, drainSeconds: result.drainSeconds, drained: result.drained }, null, 2)}\n`);
 console.log(`\n${ok ? "OK" : "FAILED"}: lost ${c.lost}, user-visible duplicates ${c.userVisibleDuplicates}, order violations ${c.orderViolations}, integrity ${c.integrityCheck}, dead letters without reason ${c.deadLettersWithoutReason}\nwrote ${out}; agent logs in ${result.logDir}`);

@@ -215,6 +215,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   }
 }
 
+/** Whether every guarantee held (`npm run soak` exits 1 otherwise). */
+export function passed(r: Pick<SoakResult, "report" | "drained">): boolean {
+  const c = r.report;
+  return c.lost === 0 && c.userVisibleDuplicates === 0 && c.orderViolations === 0 && c.integrityCheck === "ok" &&
+    c.foreignKeyViolations === 0 && c.deadLettersWithoutReason === 0 && c.notAcknowledged === 0 && c.wrongAnswer === 0;
+}
+
 /** The checker's counts as printed lines. */
 export function formatReport(r: SoakResult): string {
   const c = r.report;
