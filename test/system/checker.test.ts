@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { check, type CheckReport, type Received, type StoreRows, tally } from "../../bench/soak/checker.ts";
 import type { Injected } from "../../bench/soak/inject.ts";
 import { SOAK_FAQ } from "../../bench/soak/plan.ts";
+import { passed } from "../../bench/soak/soak.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -343,5 +344,24 @@ describe("soak checker: each defect it must catch, on crafted rows", () => {
     w.got("1:answer#0", "Your order is on its way.");
     w.got("1:answer#1", "and more the final text no longer has", { deleted: true });
     expect(verdict(w.check())).toEqual({ answered: 1, lost: 0, userVisibleDuplicates: 0, orderViolations: 0, wrongAnswer: 0, deadLettersWithoutReason: 0 });
+  });
+});
+
+describe("npm run soak's verdict", () => {
+  const clean = () => {
+    const w = world();
+    w.inbound(1, 0);
+    w.reply([1], "Your order is on its way.");
+    w.got("1:answer#0", "Your order is on its way.");
+    return w.check();
+  };
+
+  it("passes a clean run", () => {
+    expect(passed({ report: clean(), drained: true })).toBe(true);
+  });
+
+  it("fails when messages are still unanswered after the drain, as the test suite's soak does", () => {
+    expect(passed({ report: { ...clean(), pendingAtEnd: 3 }, drained: false })).toBe(false);
+    expect(passed({ report: clean(), drained: false })).toBe(false);
   });
 });
