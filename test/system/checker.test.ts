@@ -1,5 +1,7 @@
-// The soak's checker on a store written by hand: a received message is tied to its inbound message through the send
-// ledger; one that no ledger row explains is an "unexpected" user-visible duplicate, reported with what it was.
+// The soak's checker on a store written by hand, and on crafted rows (tally): it must FAIL on each defect a soak
+// must catch (lost, twice, out of order, wrong chat, incomplete, unexplained, dead letter without a reason, a
+// damaged store), and not on what is legitimately a second message (a fallback notice before the answer, WhatsApp's
+// template after 131047, a streamed answer's edits and deleted partials).
 import { createClient } from "@libsql/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { join } from "node:path";
