@@ -6,6 +6,7 @@
  * @module
  */
 import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { AgentConfig, Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -177,8 +178,11 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const app = new Hono();
   app.use("*", httpMetrics(metrics));
   // Any route's unexpected error is answered and logged as a failed webhook's is (a line of this log, redacted), not
-  // as Hono's default does (a plain-text 500, the error on stderr as it is).
-  app.onError((err, c) => failedRequest(c, err, log, `${c.req.method} ${c.req.path} failed`));
+  // as Hono's default does (a plain-text 500, the error on stderr as it is). A middleware's answer thrown as an
+  // HTTPException is no failure: the dashboard login's 401 and its challenge, answered as it is.
+  app.onError((err, c) =>
+    err instanceof HTTPException ? err.getResponse() : failedRequest(c, err, log, `${c.req.method} ${c.req.path} failed`)
+  );
   app.use("*", async (c, next) => {
     if (stopping && c.req.path !== "/health") {
       c.header("Retry-After", String(RETRY_AFTER_S));
