@@ -119,7 +119,7 @@ const whatsappSchema = z.strictObject({
     maxMs: z.number().int().min(0).default(120_000).describe("Stop showing typing after this long without a reply"),
     maxPerSecond: z.number().min(1).default(10)
       .describe(
-        "Mark-as-read and typing calls per second for the phone number (each is an API call within its throughput); past it a call is skipped and the next renewal marks the chat's newest message",
+        "Mark-as-read and typing calls per second for the phone number (each is an API call within its throughput); past it a call is skipped and the next renewal (or the reply, when it comes first) marks the chat's newest message",
       ),
   }).default({ refreshMs: 20_000, maxMs: 120_000, maxPerSecond: 10 })
     .describe("Typing indicator (with mark-as-read, so only when markAsRead is on) while the orchestrator works"),

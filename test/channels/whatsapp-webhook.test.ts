@@ -144,6 +144,32 @@ describe("whatsapp messages", () => {
     expect(graph.reads.every((r) => r.typing)).toBe(true);
   });
 
+  it("a burst's messages past the mark-as-read budget are marked read once answered, when no renewal came first", async () => {
+    // Marking read is explicit (a reply does not mark the user's message read): a message the budget deferred and
+    // whose answer came before its chat's next renewal (20 s) would keep its grey ticks.
+    const users = Array.from({ length: 40 }, (_, i) =>
+      textPayload({ id: `wamid.LATE${i}`, from: `1555100${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
+    expect((await postJson(batchPayload(users))).status).toBe(200);
+    const stored = await inbound();
+    expect(stored).toHaveLength(40);
+    await ch.rows("UPDATE chat_inbox SET state = 'answered'"); // as the orchestrator records its turns
+    const ids = await ch.rows("SELECT id FROM bus_messages WHERE topic = ? ORDER BY id", INBOUND_TOPIC);
+    await ch.bus.publish(stored.map((m, i) => {
+      const reply = {
+        agent: "wa",
+        chatId: String(m["chatId"]),
+        text: "hello",
+        inReplyTo: [Number(ids[i]!["id"])],
+        replyKey: `${ids[i]!["id"]}:answer`,
+        kind: "answer",
+        receivedAt: Number(m["receivedAt"]),
+      };
+      return { topic: outboundTopic("wa"), key: chatKey("wa", reply.chatId), payload: reply, idempotencyKey: reply.replyKey };
+    }));
+    await until(() => graph.sent.length === 40, 10_000, "the replies");
+    await until(() => new Set(graph.reads.map((r) => r.messageId)).size === 40, 10_000, "every message marked read");
+  });
+
   it("wamid dedup (B3): the same message 3×, once inside a multi-message batch → one row", async () => {
     const one = textPayload({ id: "wamid.DUP1", from: "15550001111", body: "hello", phoneNumberId: PNID });
     const other = textPayload({ id: "wamid.OTHER", from: "15550002222", body: "hi", phoneNumberId: PNID });

@@ -64,6 +64,8 @@ export async function createWhatsAppAgent(
   let graphHealth: CheckResult = { ok: true };
   // The newest message of each chat waiting for a turn: WhatsApp shows typing "in reply to" a message.
   const newest = new Map<string, string>();
+  // Chats whose newest message the budget left unmarked: a renewal marks it, else the reply's end (a reply does not).
+  const unread = new Set<string>();
   const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
   const typing = createTyping({
     refreshMs: wa.typing.refreshMs,
@@ -73,6 +75,7 @@ export async function createWhatsAppAgent(
     now,
     send: async (chatId) => {
       const wamid = newest.get(chatId);
+      unread.delete(chatId);
       if (wamid !== undefined) await graph.markRead(wamid, true);
     },
     stillWaiting: (chatId) => waiting(chatId, now() - wa.typing.maxMs),
@@ -85,7 +88,13 @@ export async function createWhatsAppAgent(
    */
   const markAndType = (chatId: string, wamid: string) => {
     const taken = typing.take();
-    if (taken) tasks.run(() => graph.markRead(wamid, true));
+    if (taken) {
+      unread.delete(chatId);
+      tasks.run(() => graph.markRead(wamid, true));
+    } else {
+      unread.add(chatId);
+      if (unread.size > 10_000) unread.delete(unread.values().next().value!);
+    }
     typing.start(chatId, taken);
   };
   const afterReply = (reply: OutboundReply) => {
@@ -95,6 +104,7 @@ export async function createWhatsAppAgent(
     waiting(reply.chatId, reply.receivedAt).then((more) => {
       const wamid = newest.get(reply.chatId);
       if (more && wamid !== undefined) markAndType(reply.chatId, wamid);
+      else if (wamid !== undefined && unread.delete(reply.chatId)) tasks.run(() => graph.markRead(wamid, false));
     }).catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
