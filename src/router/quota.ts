@@ -76,8 +76,8 @@ RETURNING ${DIMS.map((d) => `${d}_limit IS NULL`).join(" AND ")} AS unlimited`;
 /**
  * One statement for every correction. Per bucket: a reported limit lowers (or, when none is configured, sets) the
  * limit; a reported remaining replaces the estimate, but below a configured limit lower than the provider's (the
- * operator's share of it) it only lowers the estimate: it counts what is left of the provider's larger limit;
- * otherwise the bucket refills and gets `adj` back.
+ * operator's share of it), or one the provider does not report with it, it only lowers the estimate: it may count
+ * what is left of the provider's larger limit; otherwise the bucket refills and gets `adj` back.
  */
 const SETTLE_SQL = `UPDATE router_quota SET
   ${
@@ -86,7 +86,7 @@ const SETTLE_SQL = `UPDATE router_quota SET
       `ELSE min(${d}_limit, :${d}_hlim) END`;
     return `${d}_limit = ${newLimit},
   ${d}_avail = CASE WHEN (${newLimit}) IS NULL THEN NULL
-    WHEN :${d}_hrem IS NOT NULL AND :${d}_hlim > ${d}_limit
+    WHEN :${d}_hrem IS NOT NULL AND (:${d}_hlim IS NULL OR :${d}_hlim > ${d}_limit)
       THEN min(${d}_limit, ${refill(d)} + ${adjust(d)}, :${d}_hrem)
     WHEN :${d}_hrem IS NOT NULL THEN min(${newLimit}, :${d}_hrem)
     WHEN ${d}_limit IS NULL THEN ${newLimit}

@@ -83,6 +83,27 @@ describe("quota", () => {
     expect(await q.take("groq", "llama", 50)).toMatchObject({ ok: false, reason: "rpd" });
   });
 
+  it("a remaining reported without its limit does not refill a configured limit below it", async () => {
+    // A server that sends x-ratelimit-remaining-* but no x-ratelimit-limit-*: the remaining may be of a larger limit
+    // than the operator's share (requestsPerDay: 3), so it can only lower the estimate.
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", { requestsPerDay: 3 });
+    const served = [];
+    for (let i = 0; i < 5; i++) {
+      const ok = (await q.take("groq", "llama", 10)).ok;
+      served.push(ok);
+      if (!ok) continue;
+      await q.settle("groq", "llama", {
+        takenTokens: 10,
+        usedTokens: 10,
+        rateLimit: { windows: [{ unit: "requests", period: "day", remaining: 14_000 - i }] },
+      });
+      clock.advance(1_000);
+    }
+    expect(served).toEqual([true, true, true, false, false]);
+  });
+
   it("an exhausted window with a known reset blocks until that reset", async () => {
     const clock = fakeClock();
     const q = createQuota({ client: ts.store.client, now: clock.now });
