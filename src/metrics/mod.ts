@@ -45,6 +45,7 @@ export {
   quantileSlots,
   slotGrid,
   slotOf,
+  slotSpanMs,
   summarizeSeries,
   total,
 } from "./summary.ts";

@@ -19,7 +19,7 @@ import {
 import { computeKpis, type Kpis } from "./kpis.ts";
 import { CATALOGUE, M } from "./names.ts";
 import { readSeries } from "./query.ts";
-import { type SeriesSummary, slotGrid, summarizeSeries, type Window } from "./summary.ts";
+import { type SeriesSummary, slotGrid, slotSpanMs, summarizeSeries, type Window } from "./summary.ts";
 import { bucketStart, resolutionFor, type Retention } from "./tiers.ts";
 
 export interface StatsAgent {
@@ -182,8 +182,7 @@ function labelText(labels: Readonly<Record<string, string>>): string {
  * are), so a steady load draws a flat line. `--json` keeps the counts, which add up to the window's total.
  */
 function perSlot(trend: readonly (number | null)[], w: StatsReport["window"]): (number | null)[] {
-  const filled = w.to - (w.from + (trend.length - 1) * w.slotMs);
-  const scale = w.slotMs / Math.max(1, Math.min(w.slotMs, filled));
+  const scale = w.slotMs / slotSpanMs(trend.length - 1, trend.length, w.from, w.slotMs, w.to);
   return trend.map((v, i) => (v !== null && i === trend.length - 1 ? v * scale : v));
 }
 

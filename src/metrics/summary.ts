@@ -33,6 +33,11 @@ export function slotGrid(w: Window, max: number): SlotGrid {
   return { window: { ...w, to: w.from + slots * per * w.res }, slots, slotMs: per * w.res };
 }
 
+/** The time slot `i` of the grid (from `from`, `slotMs` each) has had by `to`: all of it, but for the last, still filling. */
+export function slotSpanMs(i: number, slots: number, from: number, slotMs: number, to: number): number {
+  return i === slots - 1 ? Math.max(1, Math.min(slotMs, to - (from + i * slotMs))) : slotMs;
+}
+
 /** Index of the slot (of `slots` equal parts of the window) holding a bucket start; -1 outside. */
 export function slotOf(start: number, w: Window, slots: number): number {
   if (start < w.from - w.res || start >= w.to) return -1;

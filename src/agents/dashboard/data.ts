@@ -19,6 +19,7 @@ import {
   readSeries,
   resolutionFor,
   slotGrid,
+  slotSpanMs,
   type Retention,
   type StoredSeries,
   total,
@@ -113,8 +114,7 @@ export async function loadDashboard(client: Client, opts: LoadOptions): Promise<
   const from = bucketStart(opts.now - opts.windowMs, res) + res;
   const { window: w, slots, slotMs } = slotGrid({ from, to, res }, opts.slots ?? 120);
   // The last slot is still filling: its rate is over the part that has passed, not the whole slot.
-  const perMinute = (i: number) =>
-    60_000 / (i === slots - 1 ? Math.max(1, to - (from + i * slotMs)) : slotMs);
+  const perMinute = (i: number) => 60_000 / slotSpanMs(i, slots, from, slotMs, to);
   const series = await readSeries(client, { from: from - res, to, res });
   const inWindow = series.map((s) => ({ ...s, points: s.points.filter((p) => p.start >= from) }));
   const rate = (name: string) =>
