@@ -335,7 +335,17 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     // A server that stops answering (a partition, a hung host) must not hold a webhook or a consumer forever: a request
     // unanswered after `remoteTimeoutMs` fails as unavailable (isStoreUnavailable).
     const remoteTimeoutMs = opts.remoteTimeoutMs ?? 60_000;
-    const timed = (request: Request) => fetch(request, { signal: AbortSignal.timeout(remoteTimeoutMs) });
+    // A refused token (401/403) otherwise reads only "Server returned HTTP status 401": say which setting to fix.
+    const timed = async (request: Request) => {
+      const response = await fetch(request, { signal: AbortSignal.timeout(remoteTimeoutMs) });
+      if (response.status !== 401 && response.status !== 403) return response;
+      await response.body?.cancel();
+      const sent = opts.authToken ? "refused the auth token" : "refused the request without an auth token";
+      return new Response(
+        `the libSQL server ${sent}: set store.authTokenEnv to the environment variable holding a token it accepts`,
+        { status: response.status, headers: { "content-type": "text/plain" } },
+      );
+    };
     const client = createClient({
       url: opts.url,
       fetch: timed,

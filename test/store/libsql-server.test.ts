@@ -1,6 +1,8 @@
 // The scale-out path: the same store and bus code against a real libSQL server (sqld over HTTP) instead of a file.
 // Nothing per-connection can be set there and no file can be watched, so the bus polls; the SQL must be what the
 // server accepts. The agents on it end to end: test/channels/e2e.test.ts.
+import { generateKeyPairSync, sign } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { join } from "node:path";
@@ -11,6 +13,7 @@ import { runBusContract } from "../bus/contract.ts";
 import { cli } from "../support/cli.ts";
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
+import { freePort } from "../support/ports.ts";
 
 describe.runIf(runSqldTests)("libSQL server", () => {
   runBusContract("libsql server", async ({ now, random }) => {
@@ -134,5 +137,47 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         await tmp.cleanup();
       }
     });
+  });
+  describe("auth token", () => {
+    // A server that takes only requests signed with this key (sqld's JWT auth), and a token it accepts.
+    const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+    const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const unsigned = `${part({ alg: "EdDSA", typ: "JWT" })}.${part({ a: "rw" })}`;
+    const token = `${unsigned}.${sign(null, Buffer.from(unsigned), privateKey).toString("base64url")}`;
+    let sqld: Sqld;
+    let dir: string;
+    let cleanup: () => Promise<void>;
+    beforeAll(async () => {
+      sqld = await startSqld(20_000, publicKey.export({ format: "jwk" }).x);
+      ({ dir, cleanup } = await tempDir("aideazz-sqld-auth-"));
+    });
+    afterAll(async () => (await sqld?.stop(), await cleanup?.()));
+
+    const configFile = async (store: Record<string, unknown>) => {
+      const path = join(dir, `aideazz-${Object.keys(store).length}.json`);
+      const agents = [{ name: "orchestrator", kind: "orchestrator", port: await freePort() }];
+      await writeFile(path, JSON.stringify({ store: { url: sqld.url, ...store }, agents }));
+      return path;
+    };
+
+    it("a wrong or missing token: commands and an agent's start say the server refused it and name store.authTokenEnv, never the token", async () => {
+      const withToken = await configFile({ authTokenEnv: "DB_TOKEN" });
+      const without = await configFile({});
+      const wrong = `${unsigned}.${"A".repeat(86)}`;
+      for (const [config, env] of [[withToken, { DB_TOKEN: wrong }], [without, {}]] as const) {
+        for (const args of [["migrate"], ["bus", "stats"], ["stats"], ["agent", "orchestrator"]]) {
+          const r = await cli([...args, "--config", config], { env });
+          expect(r.code, args.join(" ")).toBe(1);
+          expect(r.stderr, args.join(" ")).toMatch(/refused .*store\.authTokenEnv/);
+          expect(r.stderr).not.toContain(wrong);
+        }
+        const health = await cli(["health", "--json", "--config", config], { env });
+        const database = JSON.parse(health.stdout).checks.find((c: { name: string }) => c.name === "database");
+        expect(database.detail).toMatch(/refused .*store\.authTokenEnv/);
+      }
+      const ok = await cli(["migrate", "--config", withToken], { env: { DB_TOKEN: token } });
+      expect(ok.stderr).toBe("");
+      expect(ok.code).toBe(0);
+    }, 60_000);
   });
 });

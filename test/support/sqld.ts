@@ -34,11 +34,14 @@ export interface Sqld {
 }
 
 /** One sqld process: resolves once it answers as itself, or with its output when it exited or timed out. */
-async function launch(dbPath: string, port: number, deadline: number) {
+async function launch(dbPath: string, port: number, deadline: number, authJwtKey: string | undefined) {
   const child: ChildProcess = spawn(
     SQLD_PATH,
     ["--db-path", dbPath, "--http-listen-addr", `127.0.0.1:${port}`, "--no-welcome"],
-    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "error" } },
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, RUST_LOG: "error", ...(authJwtKey ? { SQLD_AUTH_JWT_KEY: authJwtKey } : {}) },
+    },
   );
   let output = "";
   child.stderr!.on("data", (chunk: Buffer) => void (output = (output + chunk.toString("utf8")).slice(-4_000)));
@@ -62,8 +65,11 @@ async function launch(dbPath: string, port: number, deadline: number) {
   return { output };
 }
 
-/** Spawns sqld on 127.0.0.1 on a new database (again on another port if the one picked was taken meanwhile). */
-export async function startSqld(readyTimeoutMs = 20_000): Promise<Sqld> {
+/**
+ * Spawns sqld on 127.0.0.1 on a new database (again on another port if the one picked was taken meanwhile).
+ * `authJwtKey`: an Ed25519 public key (URL-safe base64): the server then takes only requests with a JWT it signed.
+ */
+export async function startSqld(readyTimeoutMs = 20_000, authJwtKey?: string): Promise<Sqld> {
   if (!sqldAvailable()) throw new Error(`sqld is not installed at ${SQLD_PATH}: run \`bash scripts/sqld/install.sh\``);
   const deadline = Date.now() + readyTimeoutMs;
   let output = "";
@@ -71,7 +77,7 @@ export async function startSqld(readyTimeoutMs = 20_000): Promise<Sqld> {
     const tmp = await tempDir("aideazz-sqld-");
     const dbPath = join(tmp.dir, "data.sqld");
     const port = await freePort();
-    let running = await launch(dbPath, port, deadline);
+    let running = await launch(dbPath, port, deadline, authJwtKey);
     if (!("kill" in running)) {
       output = running.output;
       await tmp.cleanup();
@@ -85,7 +91,7 @@ export async function startSqld(readyTimeoutMs = 20_000): Promise<Sqld> {
       kill,
       async start() {
         await kill();
-        running = await launch(dbPath, port, Date.now() + readyTimeoutMs);
+        running = await launch(dbPath, port, Date.now() + readyTimeoutMs, authJwtKey);
         if (!("kill" in running)) throw new Error(`sqld did not start again; its output ends with:\n${running.output}`);
       },
       stop: async () => (await kill(), await tmp.cleanup()),

@@ -42,6 +42,8 @@ async function openForHealth(config: Config, url: string, deps: CliDeps): Promis
     // A newer binary already migrated (mid rolling update): our tables exist, carry on.
     if (!(err instanceof SchemaTooNewError)) {
       store.close();
+      // A server's code says little ("UNKNOWN"); its message says what it refused (a token: store.authTokenEnv).
+      if (filePathOf(url) === undefined && err instanceof Error) return { error: `cannot migrate: ${err.message}` };
       return { error: `cannot migrate (${storeErrorCode(err)})` };
     }
   }
