@@ -337,7 +337,17 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     const remoteTimeoutMs = opts.remoteTimeoutMs ?? 60_000;
     // A refused token (401/403) otherwise reads only "Server returned HTTP status 401": say which setting to fix.
     const timed = async (request: Request) => {
-      const response = await fetch(request, { signal: AbortSignal.timeout(remoteTimeoutMs) });
+      let response: Response;
+      try {
+        response = await fetch(request, { signal: AbortSignal.timeout(remoteTimeoutMs) });
+      } catch (err) {
+        // "fetch failed" alone names neither the server nor why; still a TypeError: an outage (isStoreUnavailable).
+        if (!(err instanceof TypeError)) throw err;
+        const why = err.cause instanceof Error ? `: ${err.cause.message}` : "";
+        throw new TypeError(`fetch failed: cannot reach the libSQL server at ${new URL(request.url).origin}${why}`, {
+          cause: err,
+        });
+      }
       if (response.status !== 401 && response.status !== 403) return response;
       await response.body?.cancel();
       const sent = opts.authToken ? "refused the auth token" : "refused the request without an auth token";

@@ -127,6 +127,19 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       expect(await failure(sqld.url)).toBeUndefined();
     });
 
+    it("a server that cannot be reached: a command's error says so and names it, not only \"fetch failed\"", async () => {
+      const url = `http://127.0.0.1:${await freePort()}`; // nothing listens there
+      for (const args of [["migrate"], ["bus", "stats"], ["stats"]]) {
+        const r = await cli([...args, "--db", url]);
+        expect(r.code, args.join(" ")).toBe(1);
+        expect(r.stderr, args.join(" ")).toContain(`cannot reach the libSQL server at ${url}`);
+      }
+      const store = await openStore({ url });
+      const err = await store.durableBatch([{ sql: "SELECT 1", args: [] }]).then(() => undefined, (e: unknown) => e);
+      store.close();
+      expect(isStoreUnavailable(err)).toBe(true); // still an outage: webhooks answer 503
+    });
+
     it("`aideazz backup` refuses it and names the server's own tools", async () => {
       const tmp = await tempDir("aideazz-sqld-backup-");
       try {
