@@ -94,14 +94,30 @@ export function failedRequest(c: Context, err: unknown, log: Logger, what: strin
   return c.json({ error: "internal error" }, 500);
 }
 
-async function probeDatabase(store: Store, agent: string, now: number): Promise<CheckResult> {
+async function probeDatabase(store: Store, agent: string, now: number, remoteDeadlineMs: number): Promise<CheckResult> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     // A real durable write: a read-only file, a full disk, a lock held past the busy timeout, and a database file
     // deleted or replaced under the agent all fail here.
-    await store.durableBatch([{ sql: "UPDATE agent_heartbeats SET seen_at = ? WHERE agent = ?", args: [now, agent] }]);
+    const write = store.durableBatch([
+      { sql: "UPDATE agent_heartbeats SET seen_at = ? WHERE agent = ?", args: [now, agent] },
+    ]);
+    if (store.path !== undefined) await write;
+    else {
+      // A libSQL server that stops answering holds a request for the store's remote timeout (60 s), past the health
+      // check's deadline: this agent is not down (a restart would not help), so it answers in time, degraded.
+      write.catch(() => {});
+      const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), remoteDeadlineMs)));
+      if ((await Promise.race([write, late])) === "late") {
+        const detail = `database not writable (no answer from the libSQL server within ${remoteDeadlineMs} ms)`;
+        return { ok: false, detail };
+      }
+    }
     return { ok: true };
   } catch (err) {
     return { ok: false, detail: `database not writable (${storeErrorCode(err)})` };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -191,7 +207,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     await next();
   });
   app.get("/health", async (c) => {
-    const db = await probeDatabase(store, agent.name, now());
+    const db = await probeDatabase(store, agent.name, now(), opts.config.ops.health.timeoutMs / 2);
     let checks: Record<string, CheckResult> = {};
     try {
       checks = (await instance.checks?.()) ?? {};

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRetention, createSendLedger, createSqliteBus } from "../../src/bus/mod.ts";
 import { isStoreUnavailable, migrate, openStore } from "../../src/store/mod.ts";
 import { runBusContract } from "../bus/contract.ts";
+import { loadConfig } from "../../src/config.ts";
+import { runTestAgent } from "../support/agent.ts";
 import { cli } from "../support/cli.ts";
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -139,6 +141,28 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       store.close();
       expect(isStoreUnavailable(err)).toBe(true); // still an outage: webhooks answer 503
     });
+
+    it("a server that hangs: an agent's /health answers within the health check's deadline, degraded, not down", async () => {
+      const hung = await startSqld();
+      const port = await freePort();
+      const config = loadConfig(JSON.stringify({
+        store: { url: hung.url },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
+        ops: { health: { timeoutMs: 2_000 } },
+      }), {});
+      const agent = await runTestAgent({ config, name: "orchestrator", secrets: {} });
+      try {
+        hung.pause(true);
+        // No answer within ops.health.timeoutMs is "down", and `aideazz health --restart` restarts the agent.
+        const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2_000) });
+        expect(res.status).toBe(503);
+        expect((await res.json()).db).toMatchObject({ ok: false, detail: expect.stringContaining("no answer") });
+      } finally {
+        hung.pause(false);
+        await agent.stop();
+        await hung.stop();
+      }
+    }, 30_000);
 
     it("`aideazz backup` refuses it and names the server's own tools", async () => {
       const tmp = await tempDir("aideazz-sqld-backup-");

@@ -27,6 +27,8 @@ export interface Sqld {
   readonly url: string;
   /** Kills the server (SIGKILL: a crash or a lost host); its database stays for `start`. */
   kill(): Promise<void>;
+  /** Stops (true) or continues (false) the server process: a hung host, whose connections stay open unanswered. */
+  pause(paused: boolean): void;
   /** Starts it again on the same port and database; resolves once it answers. */
   start(): Promise<void>;
   /** Stops the server and removes its database. */
@@ -58,7 +60,8 @@ async function launch(dbPath: string, port: number, deadline: number, authJwtKey
   // Another server may have taken the port picked a moment before: only sqld's own `/version` counts.
   while (!ended && Date.now() < deadline) {
     const version = await fetch(`http://127.0.0.1:${port}/version`).then((r) => r.text(), () => "");
-    if (version.startsWith("sqld ") && !ended) return { kill };
+    const pause = (paused: boolean) => void child.kill(paused ? "SIGSTOP" : "SIGCONT");
+    if (version.startsWith("sqld ") && !ended) return { kill, pause };
     await new Promise((r) => setTimeout(r, 20));
   }
   await kill();
@@ -86,9 +89,13 @@ export async function startSqld(readyTimeoutMs = 20_000, authJwtKey?: string): P
     const kill = async () => {
       if ("kill" in running) await running.kill();
     };
+    const pause = (paused: boolean) => {
+      if ("kill" in running) running.pause?.(paused);
+    };
     return {
       url: `http://127.0.0.1:${port}`,
       kill,
+      pause,
       async start() {
         await kill();
         running = await launch(dbPath, port, Date.now() + readyTimeoutMs, authJwtKey);
