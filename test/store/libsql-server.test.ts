@@ -164,6 +164,32 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       }
     }, 30_000);
 
+    it("a server that hangs: `aideazz health` says the database is down within the health check's deadline", async () => {
+      const hung = await startSqld();
+      const tmp = await tempDir("aideazz-sqld-health-");
+      try {
+        const config = join(tmp.dir, "aideazz.json");
+        await writeFile(config, JSON.stringify({
+          store: { url: hung.url },
+          agents: [{ name: "orchestrator", kind: "orchestrator", port: await freePort() }], // not running
+          ops: { health: { timeoutMs: 2_000 } },
+        }));
+        expect((await cli(["migrate", "--config", config])).code).toBe(0);
+        hung.pause(true);
+        const started = Date.now();
+        const health = cli(["health", "--json", "--config", config]);
+        const done = await Promise.race([health, new Promise<undefined>((r) => setTimeout(r, 15_000))]);
+        expect(done, "aideazz health still running after 15 s").toBeDefined();
+        expect(Date.now() - started).toBeLessThan(10_000);
+        const checks = JSON.parse(done!.stdout).checks as { name: string; level: string }[];
+        expect(checks.find((c) => c.name === "database")).toMatchObject({ level: "down" });
+      } finally {
+        hung.pause(false);
+        await hung.stop();
+        await tmp.cleanup();
+      }
+    }, 30_000);
+
     it("`aideazz backup` refuses it and names the server's own tools", async () => {
       const tmp = await tempDir("aideazz-sqld-backup-");
       try {

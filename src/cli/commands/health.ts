@@ -28,7 +28,9 @@ async function openForHealth(config: Config, url: string, deps: CliDeps): Promis
   const authToken = authEnv ? deps.env[authEnv] : undefined;
   let store: Store;
   try {
-    store = await openStore({ url, create: false, ...(authToken ? { authToken } : {}) });
+    // A libSQL server that hangs must not hold the check for the store's 60 s per request (migrate makes several).
+    const remoteTimeoutMs = config.ops.health.timeoutMs;
+    store = await openStore({ url, create: false, remoteTimeoutMs, ...(authToken ? { authToken } : {}) });
   } catch (err) {
     // A local file's error names the path and the fix (no database yet: `aideazz migrate`); a server's only its code.
     if (filePathOf(url) !== undefined && err instanceof Error) {
