@@ -115,7 +115,9 @@ async function probeDatabase(store: Store, agent: string, now: number, remoteDea
     }
     return { ok: true };
   } catch (err) {
-    return { ok: false, detail: `database not writable (${storeErrorCode(err)})` };
+    // A server's failures have no SQLite code ("UNKNOWN"): its message says why (unreachable, a refused token).
+    const why = store.path === undefined && err instanceof Error ? err.message : storeErrorCode(err);
+    return { ok: false, detail: `database not writable (${why})` };
   } finally {
     clearTimeout(timer);
   }

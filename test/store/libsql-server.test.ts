@@ -164,6 +164,25 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       }
     }, 30_000);
 
+    it("a server gone: an agent's /health says why, not \"UNKNOWN\"", async () => {
+      const gone = await startSqld();
+      const port = await freePort();
+      const config = loadConfig(JSON.stringify({
+        store: { url: gone.url },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
+      }), {});
+      const agent = await runTestAgent({ config, name: "orchestrator", secrets: {} });
+      try {
+        await gone.kill();
+        const res = await fetch(`http://127.0.0.1:${port}/health`);
+        expect(res.status).toBe(503);
+        expect((await res.json()).db.detail).toContain(`cannot reach the libSQL server at ${gone.url}`);
+      } finally {
+        await agent.stop();
+        await gone.stop();
+      }
+    }, 30_000);
+
     it("a server that hangs: `aideazz health` says the database is down within the health check's deadline", async () => {
       const hung = await startSqld();
       const tmp = await tempDir("aideazz-sqld-health-");
