@@ -352,7 +352,8 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       await response.body?.cancel();
       const sent = opts.authToken ? "refused the auth token" : "refused the request without an auth token";
       return new Response(
-        `the libSQL server ${sent}: set store.authTokenEnv to the environment variable holding a token it accepts`,
+        `the libSQL server ${sent}: set store.authTokenEnv to the environment variable holding a token it accepts ` +
+          "(with --db or AIDEAZZ_DB, which read no config: the URL's ?authToken=)",
         { status: response.status, headers: { "content-type": "text/plain" } },
       );
     };
