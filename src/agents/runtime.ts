@@ -94,32 +94,39 @@ export function failedRequest(c: Context, err: unknown, log: Logger, what: strin
   return c.json({ error: "internal error" }, 500);
 }
 
-async function probeDatabase(store: Store, agent: string, now: number, remoteDeadlineMs: number): Promise<CheckResult> {
+/**
+ * What `pending` resolves to, or "late" when it takes longer than `ms` on a libSQL server (`store.path` undefined):
+ * one that stops answering holds a request for the store's remote timeout (60 s), past the health check's deadline,
+ * and this agent is not down (a restart would not help), so /health answers in time, degraded.
+ */
+async function inTime<T>(store: Store, pending: Promise<T>, ms: number): Promise<T | "late"> {
+  if (store.path !== undefined) return await pending;
+  pending.catch(() => {});
   let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), ms)));
+    return await Promise.race([pending, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function probeDatabase(store: Store, agent: string, now: number, remoteDeadlineMs: number): Promise<CheckResult> {
   try {
     // A real durable write: a read-only file, a full disk, a lock held past the busy timeout, and a database file
     // deleted or replaced under the agent all fail here.
     const write = store.durableBatch([
       { sql: "UPDATE agent_heartbeats SET seen_at = ? WHERE agent = ?", args: [now, agent] },
     ]);
-    if (store.path !== undefined) await write;
-    else {
-      // A libSQL server that stops answering holds a request for the store's remote timeout (60 s), past the health
-      // check's deadline: this agent is not down (a restart would not help), so it answers in time, degraded.
-      write.catch(() => {});
-      const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), remoteDeadlineMs)));
-      if ((await Promise.race([write, late])) === "late") {
-        const detail = `database not writable (no answer from the libSQL server within ${remoteDeadlineMs} ms)`;
-        return { ok: false, detail };
-      }
+    if ((await inTime(store, write, remoteDeadlineMs)) === "late") {
+      const detail = `database not writable (no answer from the libSQL server within ${remoteDeadlineMs} ms)`;
+      return { ok: false, detail };
     }
     return { ok: true };
   } catch (err) {
     // A server's failures have no SQLite code ("UNKNOWN"): its message says why (unreachable, a refused token).
     const why = store.path === undefined && err instanceof Error ? err.message : storeErrorCode(err);
     return { ok: false, detail: `database not writable (${why})` };
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -209,13 +216,20 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     await next();
   });
   app.get("/health", async (c) => {
-    const db = await probeDatabase(store, agent.name, now(), opts.config.ops.health.timeoutMs / 2);
-    let checks: Record<string, CheckResult> = {};
-    try {
-      checks = (await instance.checks?.()) ?? {};
-    } catch (err) {
-      checks = { agent: { ok: false, detail: `check failed (${storeErrorCode(err)})` } };
-    }
+    const remoteDeadlineMs = opts.config.ops.health.timeoutMs / 2;
+    // The agent's own checks run beside the write, within the same deadline: one may read the store (the analytics
+    // agent's), which a libSQL server that hangs would hold as long.
+    const agentChecks = async (): Promise<Record<string, CheckResult>> => {
+      try {
+        const checks = await inTime(store, Promise.resolve(instance.checks?.() ?? {}), remoteDeadlineMs);
+        if (checks !== "late") return checks;
+        const detail = `check failed (no answer from the libSQL server within ${remoteDeadlineMs} ms)`;
+        return { agent: { ok: false, detail } };
+      } catch (err) {
+        return { agent: { ok: false, detail: `check failed (${storeErrorCode(err)})` } };
+      }
+    };
+    const [db, checks] = await Promise.all([probeDatabase(store, agent.name, now(), remoteDeadlineMs), agentChecks()]);
     const ok = !stopping && db.ok && Object.values(checks).every((r) => r.ok);
     const body = {
       status: stopping ? "stopping" : ok ? "ok" : "degraded",
