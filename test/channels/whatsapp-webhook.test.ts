@@ -170,6 +170,29 @@ describe("whatsapp messages", () => {
     await until(() => new Set(graph.reads.map((r) => r.messageId)).size === 40, 10_000, "every message marked read");
   });
 
+  it("a burst's messages past the mark-as-read budget whose turns end without a reply are marked read at the next renewal", async () => {
+    // A chat paused for a person (or a rate-limit silence) gets no reply to mark its message after: the chat's next
+    // renewal does, as outside a burst its message was marked at once.
+    await ch.stop();
+    ch = await startChannel({
+      dir,
+      dbFile: `wa-${db++}.db`,
+      secrets,
+      agent: whatsappAgent({
+        phoneNumberId: PNID,
+        graphBaseUrl: graph.baseUrl,
+        whatsapp: { staleAfterS: 3600, typing: { refreshMs: 5_000 } },
+      }),
+    });
+    const users = Array.from({ length: 12 }, (_, i) =>
+      textPayload({ id: `wamid.HELD${i}`, from: `1555200${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
+    expect((await postJson(batchPayload(users))).status).toBe(200);
+    expect(await inboundCount()).toBe(12);
+    await ch.rows("UPDATE chat_inbox SET state = 'silent'"); // as the orchestrator records a paused chat's turn
+    await until(() => new Set(graph.reads.map((r) => r.messageId)).size === 12, 9_000, "every message marked read");
+    expect(graph.sent).toEqual([]);
+  }, 15_000);
+
   it("wamid dedup (B3): the same message 3×, once inside a multi-message batch → one row", async () => {
     const one = textPayload({ id: "wamid.DUP1", from: "15550001111", body: "hello", phoneNumberId: PNID });
     const other = textPayload({ id: "wamid.OTHER", from: "15550002222", body: "hi", phoneNumberId: PNID });

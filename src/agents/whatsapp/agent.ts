@@ -64,7 +64,8 @@ export async function createWhatsAppAgent(
   let graphHealth: CheckResult = { ok: true };
   // The newest message of each chat waiting for a turn: WhatsApp shows typing "in reply to" a message.
   const newest = new Map<string, string>();
-  // Chats whose newest message the budget left unmarked: a renewal marks it, else the reply's end (a reply does not).
+  // Chats whose newest message the budget left unmarked: a renewal marks it (or finds the turn over without a reply),
+  // else the reply's end (a reply does not).
   const unread = new Set<string>();
   const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
   const typing = createTyping({
@@ -78,7 +79,13 @@ export async function createWhatsAppAgent(
       unread.delete(chatId);
       if (wamid !== undefined) await graph.markRead(wamid, true);
     },
-    stillWaiting: (chatId) => waiting(chatId, now() - wa.typing.maxMs),
+    stillWaiting: async (chatId) => {
+      const more = await waiting(chatId, now() - wa.typing.maxMs);
+      // A turn that ended without a reply (a chat paused for a person, a silence) has no reply's end to mark it.
+      const wamid = newest.get(chatId);
+      if (!more && wamid !== undefined && unread.delete(chatId)) tasks.run(() => graph.markRead(wamid, false));
+      return more;
+    },
     onError: (chatId, err) => log.debug("typing indicator failed", { chat: chatId, err }),
   });
   /**
