@@ -193,6 +193,31 @@ describe("whatsapp messages", () => {
     expect(graph.sent).toEqual([]);
   }, 15_000);
 
+  it("a burst's messages past the mark-as-read budget answered by an operator's relay are marked read once it is sent", async () => {
+    // A paused chat's user answered by the person it was handed to (an operator relay: a reply without receivedAt),
+    // before the chat's next renewal (20 s): that reply stops the renewals as a bot's answer does.
+    const users = Array.from({ length: 12 }, (_, i) =>
+      textPayload({ id: `wamid.RELAY${i}`, from: `1555300${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
+    expect((await postJson(batchPayload(users))).status).toBe(200);
+    const stored = await inbound();
+    expect(stored).toHaveLength(12);
+    await ch.rows("UPDATE chat_inbox SET state = 'silent'"); // as the orchestrator records a paused chat's turn
+    const ids = await ch.rows("SELECT id FROM bus_messages WHERE topic = ? ORDER BY id", INBOUND_TOPIC);
+    await ch.bus.publish(stored.map((m, i) => {
+      const reply = {
+        agent: "wa",
+        chatId: String(m["chatId"]),
+        text: "a person here: hello",
+        inReplyTo: [Number(ids[i]!["id"])],
+        replyKey: `${ids[i]!["id"]}:relay`,
+        kind: "answer",
+      };
+      return { topic: outboundTopic("wa"), key: chatKey("wa", reply.chatId), payload: reply, idempotencyKey: reply.replyKey };
+    }));
+    await until(() => graph.sent.length === 12, 10_000, "the relays");
+    await until(() => new Set(graph.reads.map((r) => r.messageId)).size === 12, 5_000, "every message marked read");
+  });
+
   it("wamid dedup (B3): the same message 3×, once inside a multi-message batch → one row", async () => {
     const one = textPayload({ id: "wamid.DUP1", from: "15550001111", body: "hello", phoneNumberId: PNID });
     const other = textPayload({ id: "wamid.OTHER", from: "15550002222", body: "hi", phoneNumberId: PNID });

@@ -68,6 +68,11 @@ export async function createWhatsAppAgent(
   // else the reply's end (a reply does not).
   const unread = new Set<string>();
   const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
+  /** Marks the chat's newest message read, without the indicator, when the budget left it unmarked. */
+  const markUnread = (chatId: string) => {
+    const wamid = newest.get(chatId);
+    if (wamid !== undefined && unread.delete(chatId)) tasks.run(() => graph.markRead(wamid, false));
+  };
   const typing = createTyping({
     refreshMs: wa.typing.refreshMs,
     maxMs: wa.markAsRead ? wa.typing.maxMs : 0,
@@ -82,8 +87,7 @@ export async function createWhatsAppAgent(
     stillWaiting: async (chatId) => {
       const more = await waiting(chatId, now() - wa.typing.maxMs);
       // A turn that ended without a reply (a chat paused for a person, a silence) has no reply's end to mark it.
-      const wamid = newest.get(chatId);
-      if (!more && wamid !== undefined && unread.delete(chatId)) tasks.run(() => graph.markRead(wamid, false));
+      if (!more) markUnread(chatId);
       return more;
     },
     onError: (chatId, err) => log.debug("typing indicator failed", { chat: chatId, err }),
@@ -106,12 +110,14 @@ export async function createWhatsAppAgent(
   };
   const afterReply = (reply: OutboundReply) => {
     typing.stop(reply.chatId);
-    if (reply.receivedAt === undefined || !wa.markAsRead) return;
+    if (!wa.markAsRead) return;
+    // A reply to no message (an operator's relay to a paused chat) stops the renewals too: what they would mark is.
+    if (reply.receivedAt === undefined) return markUnread(reply.chatId);
     // A reply hides the indicator; a message that came in meanwhile still waits for its turn: show it again.
     waiting(reply.chatId, reply.receivedAt).then((more) => {
       const wamid = newest.get(reply.chatId);
       if (more && wamid !== undefined) markAndType(reply.chatId, wamid);
-      else if (wamid !== undefined && unread.delete(reply.chatId)) tasks.run(() => graph.markRead(wamid, false));
+      else markUnread(reply.chatId);
     }).catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
