@@ -350,7 +350,10 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       }
       if (response.status !== 401 && response.status !== 403) return response;
       await response.body?.cancel();
-      const sent = opts.authToken ? "refused the auth token" : "refused the request without an auth token";
+      // The request says whether a token went with it: the URL's ?authToken= takes one without opts.authToken.
+      const sent = request.headers.has("authorization")
+        ? "refused the auth token"
+        : "refused the request without an auth token";
       return new Response(
         `the libSQL server ${sent}: set store.authTokenEnv to the environment variable holding a token it accepts ` +
           "(with --db or AIDEAZZ_DB, which read no config: the URL's ?authToken=)",

@@ -283,5 +283,18 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       expect(ok.stderr).toBe("");
       expect(ok.code).toBe(0);
     }, 60_000);
+
+    it("a wrong token in the URL (--db …?authToken=, as the hint says): the error says the token was refused, not that none was sent", async () => {
+      const wrong = `${unsigned}.${"B".repeat(86)}`;
+      const r = await cli(["migrate", "--db", `${sqld.url}?authToken=${wrong}`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("the libSQL server refused the auth token");
+      expect(r.stderr).not.toContain(wrong);
+      const none = await cli(["migrate", "--db", sqld.url]);
+      expect(none.stderr).toContain("the libSQL server refused the request without an auth token");
+      const ok = await cli(["migrate", "--db", `${sqld.url}?authToken=${token}`]);
+      expect(ok.stderr).toBe("");
+      expect(ok.code).toBe(0);
+    }, 30_000);
   });
 });
