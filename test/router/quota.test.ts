@@ -104,6 +104,29 @@ describe("quota", () => {
     expect(served).toEqual([true, true, true, false, false]);
   });
 
+  it("a learned limit follows the provider's: one it raises (a paid tier) is used; a configured one still caps it", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", undefined);
+    await q.ensure("groq", "capped", { requestsPerDay: 4 });
+    const report = (limit: number, remaining: number) => ({
+      takenTokens: 0,
+      usedTokens: 0,
+      rateLimit: { windows: [{ unit: "requests" as const, period: "day" as const, limit, remaining }] },
+    });
+    for (const model of ["llama", "capped"]) await q.settle("groq", model, report(2, 2));
+    clock.advance(86_400_000);
+    for (const model of ["llama", "capped"]) await q.settle("groq", model, report(1_000, 1_000));
+    clock.advance(86_400_000);
+    const served = async (model: string) => {
+      const out = [];
+      for (let i = 0; i < 6; i++) out.push((await q.take("groq", model, 10)).ok);
+      return out;
+    };
+    expect(await served("llama")).toEqual([true, true, true, true, true, true]);
+    expect(await served("capped")).toEqual([true, true, true, true, false, false]);
+  });
+
   it("an exhausted window with a known reset blocks until that reset", async () => {
     const clock = fakeClock();
     const q = createQuota({ client: ts.store.client, now: clock.now });
