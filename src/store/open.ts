@@ -349,11 +349,15 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
         });
       }
       if (response.status !== 401 && response.status !== 403) return response;
-      await response.body?.cancel();
+      // sqld says why in `{"error": …}` (the token expired, or it may only read); hrana would drop it. A proxy's page
+      // is not quoted.
+      const body: unknown = await response.json().catch(() => undefined);
+      const error = (body as { error?: unknown } | undefined)?.error;
+      const reason = typeof error === "string" ? ` (${error.slice(0, 200)})` : "";
       // The request says whether a token went with it: the URL's ?authToken= takes one without opts.authToken.
       const sent = request.headers.has("authorization")
-        ? "refused the auth token"
-        : "refused the request without an auth token";
+        ? `refused the auth token${reason}`
+        : `refused the request without an auth token${reason}`;
       return new Response(
         `the libSQL server ${sent}: set store.authTokenEnv to the environment variable holding a token it accepts ` +
           "(with --db or AIDEAZZ_DB, which read no config: the URL's ?authToken=)",

@@ -284,6 +284,21 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       expect(ok.code).toBe(0);
     }, 60_000);
 
+    it("a token the server knows but refuses (expired, or read-only for a write): the error gives the server's reason", async () => {
+      const signed = (claims: unknown) => {
+        const head = `${part({ alg: "EdDSA", typ: "JWT" })}.${part(claims)}`;
+        return `${head}.${sign(null, Buffer.from(head), privateKey).toString("base64url")}`;
+      };
+      const config = await configFile({ authTokenEnv: "DB_TOKEN" });
+      const expired = await cli(["migrate", "--config", config], { env: { DB_TOKEN: signed({ a: "rw", exp: 1_000 }) } });
+      expect(expired.code).toBe(1);
+      expect(expired.stderr).toMatch(/refused the auth token \(.*expired.*\).*store\.authTokenEnv/);
+      // An agent's start writes (migrate alone may only read: the database is already migrated).
+      const readOnly = await cli(["agent", "orchestrator", "--config", config], { env: { DB_TOKEN: signed({ a: "ro" }) } });
+      expect(readOnly.code).toBe(1);
+      expect(readOnly.stderr).toMatch(/refused the auth token \(.*Write permission.*\)/);
+    }, 30_000);
+
     it("a wrong token in the URL (--db …?authToken=, as the hint says): the error says the token was refused, not that none was sent", async () => {
       const wrong = `${unsigned}.${"B".repeat(86)}`;
       const r = await cli(["migrate", "--db", `${sqld.url}?authToken=${wrong}`]);
