@@ -60,7 +60,8 @@ async function launch(dbPath: string, port: number, deadline: number, authJwtKey
   // Another server may have taken the port picked a moment before: only sqld's own `/version` counts.
   while (!ended && Date.now() < deadline) {
     const version = await fetch(`http://127.0.0.1:${port}/version`).then((r) => r.text(), () => "");
-    const pause = (paused: boolean) => void child.kill(paused ? "SIGSTOP" : "SIGCONT");
+    // process.kill, not child.kill: under Deno a child once sent SIGSTOP is not sent SIGCONT by child.kill (false).
+    const pause = (paused: boolean) => void process.kill(child.pid!, paused ? "SIGSTOP" : "SIGCONT");
     if (version.startsWith("sqld ") && !ended) return { kill, pause };
     await new Promise((r) => setTimeout(r, 20));
   }
