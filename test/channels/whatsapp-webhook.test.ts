@@ -193,6 +193,34 @@ describe("whatsapp messages", () => {
     expect(graph.sent).toEqual([]);
   }, 15_000);
 
+  it("a burst's messages whose turns end without a reply are marked read at the renewals within the typing budget", async () => {
+    // The renewals of a burst's chats wake together: each one that finds its turn over and marks the message read
+    // makes a call against the number's throughput, as the indicator does, so they take the budget's tokens too.
+    await ch.stop();
+    ch = await startChannel({
+      dir,
+      dbFile: `wa-${db++}.db`,
+      secrets,
+      agent: whatsappAgent({
+        phoneNumberId: PNID,
+        graphBaseUrl: graph.baseUrl,
+        whatsapp: { staleAfterS: 3600, typing: { refreshMs: 5_000 } },
+      }),
+    });
+    const users = Array.from({ length: 30 }, (_, i) =>
+      textPayload({ id: `wamid.SILENT${i}`, from: `1555400${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
+    expect((await postJson(batchPayload(users))).status).toBe(200);
+    expect(await inboundCount()).toBe(30);
+    await ch.rows("UPDATE chat_inbox SET state = 'silent'"); // as the orchestrator records a paused chat's turn
+    await until(() => graph.reads.length > 10, 9_000, "the first renewals' marks");
+    await new Promise((r) => setTimeout(r, 500));
+    // 10 at ingress (the budget: 10 a second, a second's worth at once), then at most the refilled 10 at the renewals.
+    expect(graph.reads.length).toBeLessThanOrEqual(10 + 10 + 2);
+    // The rest at the later renewals, every one.
+    await until(() => new Set(graph.reads.map((r) => r.messageId)).size === 30, 9_000, "every message marked read");
+    expect(graph.sent).toEqual([]);
+  }, 20_000);
+
   it("a burst's messages past the mark-as-read budget answered by an operator's relay are marked read once it is sent", async () => {
     // A paused chat's user answered by the person it was handed to (an operator relay: a reply without receivedAt),
     // before the chat's next renewal (20 s): that reply stops the renewals as a bot's answer does.

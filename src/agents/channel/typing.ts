@@ -32,6 +32,11 @@ export interface TypingOptions {
   send(chatId: string): Promise<void>;
   /** Asked before each renewal; false stops the indicator. An error counts as true. */
   stillWaiting?(chatId: string): Promise<boolean>;
+  /**
+   * Called when `stillWaiting` said false: true when it took an action of its own with the renewal's token
+   * (WhatsApp marks a message the budget left unmarked read); else the token is not spent.
+   */
+  ended?(chatId: string): boolean;
   onError?(chatId: string, err: unknown): void;
 }
 
@@ -70,10 +75,9 @@ export function createTyping(opts: TypingOptions): Typing {
       for (let first = true; !ctrl.signal.aborted && opts.now() < until; first = false) {
         // The token is taken before the check, so renewals that wake together never check more than they send.
         if ((!first || !firstTaken) && take()) {
-          const stop = (!first && opts.stillWaiting && !(await opts.stillWaiting(chatId).catch(() => true))) ||
-            ctrl.signal.aborted;
-          if (stop) {
-            tokens = Math.min(opts.maxPerSecond, tokens + 1); // not spent
+          const over = !first && opts.stillWaiting !== undefined && !(await opts.stillWaiting(chatId).catch(() => true));
+          if (over || ctrl.signal.aborted) {
+            if (!(over && opts.ended?.(chatId))) tokens = Math.min(opts.maxPerSecond, tokens + 1); // not spent
             break;
           }
           try {

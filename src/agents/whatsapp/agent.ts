@@ -68,10 +68,12 @@ export async function createWhatsAppAgent(
   // else the reply's end (a reply does not).
   const unread = new Set<string>();
   const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
-  /** Marks the chat's newest message read, without the indicator, when the budget left it unmarked. */
+  /** Marks the chat's newest message read, without the indicator, when the budget left it unmarked: true if so. */
   const markUnread = (chatId: string) => {
     const wamid = newest.get(chatId);
-    if (wamid !== undefined && unread.delete(chatId)) tasks.run(() => graph.markRead(wamid, false));
+    if (wamid === undefined || !unread.delete(chatId)) return false;
+    tasks.run(() => graph.markRead(wamid, false));
+    return true;
   };
   const typing = createTyping({
     refreshMs: wa.typing.refreshMs,
@@ -84,12 +86,10 @@ export async function createWhatsAppAgent(
       unread.delete(chatId);
       if (wamid !== undefined) await graph.markRead(wamid, true);
     },
-    stillWaiting: async (chatId) => {
-      const more = await waiting(chatId, now() - wa.typing.maxMs);
-      // A turn that ended without a reply (a chat paused for a person, a silence) has no reply's end to mark it.
-      if (!more) markUnread(chatId);
-      return more;
-    },
+    stillWaiting: (chatId) => waiting(chatId, now() - wa.typing.maxMs),
+    // A turn that ended without a reply (a chat paused for a person, a silence) has no reply's end to mark it: the
+    // renewal's token pays for the call, as the renewals of a burst's chats wake together.
+    ended: (chatId) => markUnread(chatId),
     onError: (chatId, err) => log.debug("typing indicator failed", { chat: chatId, err }),
   });
   /**
@@ -112,7 +112,10 @@ export async function createWhatsAppAgent(
     typing.stop(reply.chatId);
     if (!wa.markAsRead) return;
     // A reply to no message (an operator's relay to a paused chat) stops the renewals too: what they would mark is.
-    if (reply.receivedAt === undefined) return markUnread(reply.chatId);
+    if (reply.receivedAt === undefined) {
+      markUnread(reply.chatId);
+      return;
+    }
     // A reply hides the indicator; a message that came in meanwhile still waits for its turn: show it again.
     waiting(reply.chatId, reply.receivedAt).then((more) => {
       const wamid = newest.get(reply.chatId);
