@@ -61,7 +61,10 @@ async function launch(dbPath: string, port: number, deadline: number, authJwtKey
   while (!ended && Date.now() < deadline) {
     const version = await fetch(`http://127.0.0.1:${port}/version`).then((r) => r.text(), () => "");
     // process.kill, not child.kill: under Deno a child once sent SIGSTOP is not sent SIGCONT by child.kill (false).
-    const pause = (paused: boolean) => void process.kill(child.pid!, paused ? "SIGSTOP" : "SIGCONT");
+    // Only while it runs: a pid is reused once the child is gone, and an ESRCH would hide a test's own failure.
+    const pause = (paused: boolean) => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, paused ? "SIGSTOP" : "SIGCONT");
+    };
     if (version.startsWith("sqld ") && !ended) return { kill, pause };
     await new Promise((r) => setTimeout(r, 20));
   }
