@@ -57,6 +57,10 @@ function post(body: string, sig: string | null = signature(body, APP_SECRET)): P
   });
 }
 const postJson = (payload: unknown) => post(JSON.stringify(payload));
+/** One notification with the first messages of `n` users: ids `wamid.<tag><i>`, numbers `1555<series><i>`. */
+const burstOf = (tag: string, series: string, n: number) =>
+  batchPayload(Array.from({ length: n }, (_, i) =>
+    textPayload({ id: `wamid.${tag}${i}`, from: `1555${series}${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID })));
 const inbound = () => ch.inbound();
 const inboundCount = () => ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC);
 
@@ -133,9 +137,7 @@ describe("whatsapp messages", () => {
 
   it("a burst of messages from 40 users makes mark-as-read calls within the typing budget, not one each", async () => {
     // Each call counts against the number's throughput as a reply does (Meta's 80 messages/s per number).
-    const users = Array.from({ length: 40 }, (_, i) =>
-      textPayload({ id: `wamid.BURST${i}`, from: `1555000${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
-    expect((await postJson(batchPayload(users))).status).toBe(200);
+    expect((await postJson(burstOf("BURST", "000", 40))).status).toBe(200);
     expect(await inboundCount()).toBe(40);
     await new Promise((r) => setTimeout(r, 300));
     // The budget's default: 10 a second, a second's worth at once.
@@ -147,9 +149,7 @@ describe("whatsapp messages", () => {
   it("a burst's messages past the mark-as-read budget are marked read once answered, when no renewal came first", async () => {
     // Marking read is explicit (a reply does not mark the user's message read): a message the budget deferred and
     // whose answer came before its chat's next renewal (20 s) would keep its grey ticks.
-    const users = Array.from({ length: 40 }, (_, i) =>
-      textPayload({ id: `wamid.LATE${i}`, from: `1555100${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
-    expect((await postJson(batchPayload(users))).status).toBe(200);
+    expect((await postJson(burstOf("LATE", "100", 40))).status).toBe(200);
     const stored = await inbound();
     expect(stored).toHaveLength(40);
     await ch.rows("UPDATE chat_inbox SET state = 'answered'"); // as the orchestrator records its turns
@@ -170,29 +170,6 @@ describe("whatsapp messages", () => {
     await until(() => new Set(graph.reads.map((r) => r.messageId)).size === 40, 10_000, "every message marked read");
   });
 
-  it("a burst's messages past the mark-as-read budget whose turns end without a reply are marked read at the next renewal", async () => {
-    // A chat paused for a person (or a rate-limit silence) gets no reply to mark its message after: the chat's next
-    // renewal does, as outside a burst its message was marked at once.
-    await ch.stop();
-    ch = await startChannel({
-      dir,
-      dbFile: `wa-${db++}.db`,
-      secrets,
-      agent: whatsappAgent({
-        phoneNumberId: PNID,
-        graphBaseUrl: graph.baseUrl,
-        whatsapp: { staleAfterS: 3600, typing: { refreshMs: 5_000 } },
-      }),
-    });
-    const users = Array.from({ length: 12 }, (_, i) =>
-      textPayload({ id: `wamid.HELD${i}`, from: `1555200${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
-    expect((await postJson(batchPayload(users))).status).toBe(200);
-    expect(await inboundCount()).toBe(12);
-    await ch.rows("UPDATE chat_inbox SET state = 'silent'"); // as the orchestrator records a paused chat's turn
-    await until(() => new Set(graph.reads.map((r) => r.messageId)).size === 12, 9_000, "every message marked read");
-    expect(graph.sent).toEqual([]);
-  }, 15_000);
-
   it("a burst's messages whose turns end without a reply are marked read at the renewals within the typing budget", async () => {
     // The renewals of a burst's chats wake together: each one that finds its turn over and marks the message read
     // makes a call against the number's throughput, as the indicator does, so they take the budget's tokens too.
@@ -207,9 +184,7 @@ describe("whatsapp messages", () => {
         whatsapp: { staleAfterS: 3600, typing: { refreshMs: 5_000 } },
       }),
     });
-    const users = Array.from({ length: 30 }, (_, i) =>
-      textPayload({ id: `wamid.SILENT${i}`, from: `1555400${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
-    expect((await postJson(batchPayload(users))).status).toBe(200);
+    expect((await postJson(burstOf("SILENT", "400", 30))).status).toBe(200);
     expect(await inboundCount()).toBe(30);
     await ch.rows("UPDATE chat_inbox SET state = 'silent'"); // as the orchestrator records a paused chat's turn
     await until(() => graph.reads.length > 10, 9_000, "the first renewals' marks");
@@ -224,9 +199,7 @@ describe("whatsapp messages", () => {
   it("a burst's messages past the mark-as-read budget answered by an operator's relay are marked read once it is sent", async () => {
     // A paused chat's user answered by the person it was handed to (an operator relay: a reply without receivedAt),
     // before the chat's next renewal (20 s): that reply stops the renewals as a bot's answer does.
-    const users = Array.from({ length: 12 }, (_, i) =>
-      textPayload({ id: `wamid.RELAY${i}`, from: `1555300${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID }));
-    expect((await postJson(batchPayload(users))).status).toBe(200);
+    expect((await postJson(burstOf("RELAY", "300", 12))).status).toBe(200);
     const stored = await inbound();
     expect(stored).toHaveLength(12);
     await ch.rows("UPDATE chat_inbox SET state = 'silent'"); // as the orchestrator records a paused chat's turn
