@@ -123,7 +123,7 @@ describe("telegram classify", () => {
       const u = makeUpdate(telegramFixture("text"), { updateId, chatId: groupId }) as { message: Record<string, unknown> };
       u.message["chat"] = { id: groupId, type: "supergroup", title: "Group" };
       u.message["from"] = { id: from, is_bot: true, first_name: from === 1087968824 ? "Group" : "Channel" };
-      u.message["sender_chat"] = { id: senderChat, type: senderChat === groupId ? "supergroup" : "channel", title: "Sender" };
+      u.message["sender_chat"] = { id: senderChat, type: senderChat === groupId ? "supergroup" : "channel", title: `Chat ${senderChat}` };
       return readUpdate(u)!;
     };
     const updates = [
@@ -134,6 +134,8 @@ describe("telegram classify", () => {
     ];
     const { batch } = classifyUpdates(updates, ctx);
     expect(batch.inbound.map((i) => i.message.userId)).toEqual(["-1001", "-1002", "-1009", "77"]);
+    // An operator's notice names the sender: the chat's title, not the fake user's "Group" or "Channel".
+    expect(batch.inbound.map((i) => i.message.userName)).toEqual(["Chat -1001", "Chat -1002", "Chat -1009", expect.any(String)]);
   });
 
   it("my_chat_member kicked/member marks the contact inactive/active", () => {

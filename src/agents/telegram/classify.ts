@@ -62,6 +62,7 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
   // Media with a caption: the caption is the user's question. Without one there is nothing to answer.
   const text = m.text ?? m.caption;
   const key = updateKey(ctx.agent, updateId);
+  const userName = m.sender_chat ? m.sender_chat.title : m.from?.first_name;
   const base: InboundBase = {
     channel: "telegram",
     agent: ctx.agent,
@@ -71,7 +72,8 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
     platformId,
     sentAt,
     receivedAt: ctx.now,
-    ...(m.from?.first_name !== undefined ? { userName: m.from.first_name } : {}),
+    // The name an operator's notice shows: the sending chat's title, not the fake user's "Group" or "Channel".
+    ...(userName !== undefined ? { userName } : {}),
   };
   if (text === undefined || isBlank(text)) {
     if (addNonText(batch, base, key, kind, ctx.nonText, ctx.now)) out.typing.push(chatId);

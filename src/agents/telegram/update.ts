@@ -21,7 +21,7 @@ export const messageSchema = z.looseObject({
   chat,
   from: user.optional(),
   /** The chat a message was sent on behalf of (an anonymous admin's group, a channel); `from` is then a fake user. */
-  sender_chat: z.looseObject({ id: z.number().int() }).optional(),
+  sender_chat: z.looseObject({ id: z.number().int(), title: z.string().optional() }).optional(),
   text: z.string().optional(),
   caption: z.string().optional(),
   /** A channel's post copied into its linked discussion group by Telegram (from 777000), not a user's message. */
