@@ -10,7 +10,7 @@ import { type RunningAgent } from "../../src/agents/mod.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { batchPayload, type FakeGraph, signature, startFakeGraph, textPayload } from "../fakes/graph.ts";
 import { type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
-import { freePort } from "../support/ports.ts";
+import { freePorts } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
 import { until } from "./harness.ts";
@@ -57,7 +57,9 @@ function endToEnd(storeName: string, storeFor: StoreFor) {
         faq,
         JSON.stringify({ entries: [{ id: "pw", questions: ["How do I reset my password?"], answer: ANSWER }] }),
       );
-      for (const n of ["orchestrator", "tg", "wa", "web"]) ports[n] = await freePort();
+      const names = ["orchestrator", "tg", "wa", "web"];
+      const picked = await freePorts(names.length);
+      names.forEach((n, i) => (ports[n] = picked[i]!));
       const config = loadConfig(
         JSON.stringify({
           store: { url: store.url },

@@ -11,7 +11,7 @@ import { openStore, type Row, type Store } from "../../src/store/mod.ts";
 import { type FakeGraph, signature, startFakeGraph, textPayload } from "../fakes/graph.ts";
 import { type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { type LlamaServer, startLlamaServer } from "../support/llama-server.ts";
-import { freePort } from "../support/ports.ts";
+import { freePorts } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "../channels/fixtures.ts";
 import { type Relay, startRelay } from "./relay.ts";
@@ -83,7 +83,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const tg = await startFakeTelegram({ token: SECRETS.TG_TOKEN });
   const graph = await startFakeGraph({ accessToken: SECRETS.WA_TOKEN });
   const ports: Record<string, number> = {};
-  for (const n of ["orchestrator", "tg", "wa"]) ports[n] = await freePort();
+  const names = ["orchestrator", "tg", "wa"];
+  const picked = await freePorts(names.length);
+  names.forEach((n, i) => (ports[n] = picked[i]!));
   const router = JSON.parse(
     JSON.stringify(
       opts.router ?? {
