@@ -58,9 +58,11 @@ let shared: { llama: LlamaServer; users: number } | undefined;
  * llama-server's own sampling options for the random tiny model: `--ignore-eos`, because it sometimes ends at
  * once and an empty answer is (deliberately) no reply, and these tests need `maxReplyTokens` tokens every time;
  * logit biases on the word-gap piece "▁" (token 259) and the byte "." (token 49), so its nonsense has word and
- * sentence boundaries like real text — partial replies show whole words only.
+ * sentence boundaries like real text — partial replies show whole words only; and a fixed `--seed`, so a prompt gets the
+ * same nonsense every run (a random draw could hold a text the partials' review stops at, and the streaming test
+ * then saw no partial in one run of four).
  */
-export const LLAMA_ARGS = ["--ignore-eos", "--logit-bias", "259+9", "--logit-bias", "49+6"];
+export const LLAMA_ARGS = ["--ignore-eos", "--logit-bias", "259+9", "--logit-bias", "49+6", "--seed", "1"];
 
 /** One llama-server per test file (it loads the tiny model in milliseconds; one process is enough). */
 async function llama(): Promise<LlamaServer> {
