@@ -132,6 +132,9 @@ const webchatSchema = z.strictObject({
   perAddressPerMinute: z.number().int().min(0).default(30).describe(
     "Messages one client address may post per minute (over it: 429, nothing stored); 0 = no limit. The session is the browser's to choose, so this is what bounds one client's model calls",
   ),
+  perAddressDailyTokens: z.number().int().min(0).optional().describe(
+    "Model tokens all sessions of one client address may use per UTC day (over it: conversation.tokenLimitedText, no model call); default 10 × conversation.perUserDailyTokens; 0 = no limit",
+  ),
   clientAddressHeader: z.string().regex(/^[A-Za-z0-9-]+$/, "a header name such as x-forwarded-for").optional()
     .describe(
       "Behind your own reverse proxy: the header it sets to the client's address (its last value is used, e.g. x-forwarded-for or x-real-ip); without it every visitor has the proxy's address",

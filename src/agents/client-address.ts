@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import type { ConnInfo } from "../platform.ts";
 
@@ -34,6 +35,15 @@ export function clientOf(c: Context, header: string | undefined): string {
   const addr = (header ? c.req.header(header)?.split(",").at(-1)?.trim() : undefined) ||
     (c.env as ConnInfo | undefined)?.remoteAddr || "unknown";
   return clientKey(addr);
+}
+
+/**
+ * What the bus and the store keep of a client (`clientKey`): a hash, since an address is personal data. Unkeyed
+ * (no agent holds a secret of its own), so whoever holds the store can still test an IPv4 address against it: a
+ * pseudonym, kept only as long as the messages and the day's token counts that carry it.
+ */
+export function clientHash(key: string): string {
+  return createHash("sha256").update(`aideazz client\u0000${key}`).digest("hex").slice(0, 32);
 }
 
 export interface MinuteCounter {

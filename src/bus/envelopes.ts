@@ -35,6 +35,11 @@ export const inboundMessageSchema = z.object({
   /** When we stored it. */
   receivedAt: z.number(),
   userName: z.string().optional(),
+  /**
+   * Web chat: the client's address as a hash (`clientHash`; an IPv6 client by its /64), never the address itself.
+   * Every session of one client counts against its daily tokens (`webchat.perAddressDailyTokens`).
+   */
+  clientAddress: z.string().optional(),
 });
 export type InboundMessage = z.infer<typeof inboundMessageSchema>;
 

@@ -83,6 +83,19 @@ describe("loadConfig", () => {
     }
   });
 
+  it("names a web chat's perAddressDailyTokens that is not a whole number of tokens, and takes 0 (no limit)", () => {
+    const withWebchat = (perAddressDailyTokens: unknown) => {
+      const config = base();
+      const agent = { name: "web", kind: "webchat", role: "support", port: 9003, webchat: { perAddressDailyTokens } };
+      (config["agents"] as Record<string, unknown>[]).push(agent);
+      return config;
+    };
+    for (const bad of [-1, 1.5, "50000"]) {
+      expect(issuesOf(withWebchat(bad)), String(bad)).toEqual([{ path: "agents[2].webchat.perAddressDailyTokens", message: expect.any(String) }]);
+    }
+    expect(issuesOf(withWebchat(0))).toEqual([]);
+  });
+
   it("names an unknown agent kind and lists the kinds", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[])[0]!["kind"] = "telegrm";

@@ -85,36 +85,60 @@ describe("abuse limits (F3)", () => {
     const { l, at } = limits({ dailyTokens: 1_000 });
     at(3_600_000);
     expect(await l.admit("wa:9")).toEqual({ ok: true });
-    const first = await l.hold("wa:9", 900);
+    const first = await l.hold({ user: "wa:9" }, 900);
     expect(first.ok).toBe(true);
     if (first.ok) await l.settle(first.hold, 600); // what the call used replaces the hold
-    const second = await l.hold("wa:9", 900);
+    const second = await l.hold({ user: "wa:9" }, 900);
     if (second.ok) await l.settle(second.hold, 400);
-    expect(await l.hold("wa:9", 900)).toEqual({ ok: false, reason: "tokens", notify: true });
-    expect(await l.hold("wa:9", 900)).toEqual({ ok: false, reason: "tokens", notify: false });
+    expect(await l.hold({ user: "wa:9" }, 900)).toEqual({ ok: false, reason: "tokens", notify: true });
+    expect(await l.hold({ user: "wa:9" }, 900)).toEqual({ ok: false, reason: "tokens", notify: false });
     expect(await l.admit("wa:9")).toEqual({ ok: true }); // the rate limit is another matter
-    expect((await l.hold("wa:8", 900)).ok).toBe(true); // per user
+    expect((await l.hold({ user: "wa:8" }, 900)).ok).toBe(true); // per user
     at(24 * 3_600_000 + 60_000);
-    expect((await l.hold("wa:9", 900)).ok).toBe(true);
+    expect((await l.hold({ user: "wa:9" }, 900)).ok).toBe(true);
   });
 
   it("a user's model calls at once (several chats) cannot all pass: each holds its tokens before it starts", async () => {
     const { l } = limits({ dailyTokens: 5_000 });
-    await l.spend("tg:1", 4_990);
-    const holds = await Promise.all(Array.from({ length: 10 }, () => l.hold("tg:1", 2_500)));
+    await l.spend({ user: "tg:1" }, 4_990);
+    const holds = await Promise.all(Array.from({ length: 10 }, () => l.hold({ user: "tg:1" }, 2_500)));
     expect(holds.filter((h) => h.ok)).toHaveLength(1);
     for (const h of holds) if (h.ok) await l.settle(h.hold, 2_300);
-    expect(await l.hold("tg:1", 1)).toMatchObject({ ok: false, reason: "tokens" });
+    expect(await l.hold({ user: "tg:1" }, 1)).toMatchObject({ ok: false, reason: "tokens" });
     const row = (await store.client.execute("SELECT tokens FROM user_tokens WHERE user_key = 'tg:1'")).rows[0];
     expect(Number(row?.["tokens"])).toBe(4_990 + 2_300);
   });
 
+  it("a web chat address's budget is held with its user's: on both rows or on neither", async () => {
+    const { l, at } = limits({ dailyTokens: 1_000 });
+    const address = { key: "address:web:h1", dailyTokens: 1_500 };
+    const tokens = async () =>
+      Object.fromEntries((await store.client.execute("SELECT user_key, tokens FROM user_tokens")).rows.map((r) => [r["user_key"], r["tokens"]]));
+    const a = await l.hold({ user: "webchat:a", address }, 900);
+    if (a.ok) await l.settle(a.hold, 800);
+    const b = await l.hold({ user: "webchat:b", address }, 900);
+    if (b.ok) await l.settle(b.hold, 800); // 800 < 1,500 held: the call crossing the address's budget passes
+    await l.spend({ user: "webchat:b", address }, 50); // a role's follow-up call counts on both rows too
+    expect(await tokens()).toEqual({ "webchat:a": 800, "webchat:b": 850, "address:web:h1": 1_650 });
+    // A new session of that address: refused (its one notice), and nothing taken from its own row.
+    expect(await l.admit("webchat:c")).toEqual({ ok: true });
+    expect(await l.hold({ user: "webchat:c", address }, 900)).toEqual({ ok: false, reason: "tokens", notify: true });
+    // A user over their own budget: refused, and nothing taken from the address's row.
+    const other = { key: "address:web:h2", dailyTokens: 1_500 };
+    await l.spend({ user: "webchat:d" }, 1_000);
+    expect(await l.hold({ user: "webchat:d", address: other }, 900)).toMatchObject({ ok: false, reason: "tokens" });
+    expect(await tokens()).toEqual({ "webchat:a": 800, "webchat:b": 850, "address:web:h1": 1_650, "webchat:d": 1_000 });
+    expect((await l.hold({ user: "webchat:e", address: other }, 900)).ok).toBe(true);
+    at(24 * 3_600_000);
+    expect((await l.hold({ user: "webchat:c", address }, 900)).ok).toBe(true);
+  });
+
   it("a failed call's hold is given back", async () => {
     const { l } = limits({ dailyTokens: 1_000 });
-    const h = await l.hold("tg:2", 800);
+    const h = await l.hold({ user: "tg:2" }, 800);
     if (h.ok) await l.settle(h.hold, 0);
-    expect((await l.hold("tg:2", 800)).ok).toBe(true);
-    expect((await l.hold("tg:2", 800)).ok).toBe(true); // 800 < 1,000 held: the call crossing the budget passes
-    expect((await l.hold("tg:2", 800)).ok).toBe(false);
+    expect((await l.hold({ user: "tg:2" }, 800)).ok).toBe(true);
+    expect((await l.hold({ user: "tg:2" }, 800)).ok).toBe(true); // 800 < 1,000 held: the call crossing the budget passes
+    expect((await l.hold({ user: "tg:2" }, 800)).ok).toBe(false);
   });
 });

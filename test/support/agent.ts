@@ -13,6 +13,8 @@ export interface TestAgentOptions {
   dbUrl?: string;
   /** Default: a logger that redacts `secrets` and drops every line. */
   log?: Logger;
+  /** The agent's clock (default Date.now): agents sharing a store share one, as they share the wall clock. */
+  now?: () => number;
   /** The process's side of the runtime (default: RSS 0, no heap compaction, no native heap trims). */
   runtime?: Pick<
     RunAgentOptions,
@@ -34,7 +36,7 @@ export async function runTestAgent(opts: TestAgentOptions): Promise<RunningAgent
     secrets: opts.secrets,
     log: opts.log ?? createLogger({ agent: opts.name, secrets: Object.values(opts.secrets), write: () => {} }),
     version: "test",
-    now: Date.now,
+    now: opts.now ?? Date.now,
     fetch: globalThis.fetch.bind(globalThis),
     serve,
     rssBytes: () => 0,

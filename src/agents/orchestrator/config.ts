@@ -62,7 +62,9 @@ export const conversationSchema = z.strictObject({
   rateLimitedText: z.string().min(1).default("You're sending messages faster than I can answer. Please wait a minute."),
   tokenLimitedText: z.string().min(1).default(
     "You've reached today's limit of answers from our assistant. Please come back tomorrow.",
-  ).describe("The notice to a user whose perUserDailyTokens are spent (until the next UTC day)"),
+  ).describe(
+    "The notice to a user whose perUserDailyTokens (or, on the web chat, whose address's perAddressDailyTokens) are spent (until the next UTC day)",
+  ),
   resetText: z.string().min(1).default("Done: I've forgotten our conversation. How can I help?"),
   helpText: z.string().min(1).default("Ask me anything. Commands: /reset forgets our conversation, /human asks for a person."),
   handoffText: z.string().min(1).default("I've asked a person from our team to take over. They'll reply here."),

@@ -14,28 +14,48 @@
  * cannot all pass a check of what earlier turns spent. The call that crosses the budget is let through; the next
  * is refused. A process killed mid-call leaves its hold counted (for that day only).
  *
+ * A web chat session is the browser's to choose, so a web chat message's tokens count on a second row too, its
+ * client address's (`webchat.perAddressDailyTokens`): a hold is taken on both rows or on neither.
+ *
  * @module
  */
+import type { InboundMessage } from "../../bus/envelopes.ts";
+import type { Config } from "../../config.ts";
 import { batchCalls, type Client, jsonRowsSql, parseJsonRows } from "../../store/mod.ts";
 
 export type LimitVerdict = { ok: true } | { ok: false; reason: "rate" | "tokens"; notify: boolean };
 
-/** Tokens held on a user's day for a model call. */
-export interface TokenHold {
+/** Whose daily tokens a model call counts: its user's, and a web chat client address's (with that budget). */
+export interface TokenPayer {
   user: string;
+  address?: { key: string; dailyTokens: number };
+}
+
+/** Tokens held on the day's rows of a payer (user, address) for a model call. */
+export interface TokenHold {
+  keys: string[];
   day: string;
   tokens: number;
+}
+
+/** The payer of `msg`'s model calls; a web chat address's budget defaults to 10 users' (0: no address limit). */
+export function payerOf(config: Config, msg: InboundMessage): TokenPayer {
+  const user = `${msg.channel}:${msg.userId}`;
+  const agent = config.agents.find((a) => a.name === msg.agent);
+  if (agent?.kind !== "webchat" || msg.clientAddress === undefined) return { user };
+  const dailyTokens = agent.webchat.perAddressDailyTokens ?? 10 * config.conversation.perUserDailyTokens;
+  return dailyTokens === 0 ? { user } : { user, address: { key: `address:${msg.agent}:${msg.clientAddress}`, dailyTokens } };
 }
 
 export interface UserLimits {
   /** Counts one message of `user` and says whether it may be answered. */
   admit(user: string): Promise<LimitVerdict>;
-  /** Holds `tokens` for a model call; refused when the user's tokens today have reached the budget. */
-  hold(user: string, tokens: number): Promise<{ ok: true; hold: TokenHold } | Exclude<LimitVerdict, { ok: true }>>;
+  /** Holds `tokens` for a model call; refused when the user's (or the address's) tokens today reached its budget. */
+  hold(payer: TokenPayer, tokens: number): Promise<{ ok: true; hold: TokenHold } | Exclude<LimitVerdict, { ok: true }>>;
   /** Replaces a hold by the tokens the call used (0 when it failed: our failures do not use up the user's budget). */
   settle(hold: TokenHold, used: number): Promise<void>;
-  /** Adds model tokens spent on `user` today (calls made without a hold: a role's follow-up calls). */
-  spend(user: string, tokens: number): Promise<void>;
+  /** Adds model tokens spent on `payer` today (calls made without a hold: a role's follow-up calls). */
+  spend(payer: TokenPayer, tokens: number): Promise<void>;
 }
 
 export interface UserLimitsOptions {
@@ -46,6 +66,7 @@ export interface UserLimitsOptions {
 }
 
 const MINUTE_MS = 60_000;
+const keysOf = (payer: TokenPayer) => (payer.address ? [payer.user, payer.address.key] : [payer.user]);
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** ?1 [[user, n], …]: each user once, with its messages counted now; ?2 this minute (epoch minutes). */
@@ -65,16 +86,24 @@ const COUNTED = jsonRowsSql(
 /** Claims the minute's one notice: ?1 user, ?2 now. */
 const NOTIFY = `UPDATE user_rate SET notified_at = ?2 WHERE user_key = ?1 AND notified_at <= ?2 - ${MINUTE_MS}`;
 
-const SPEND = `INSERT INTO user_tokens (user_key, day, tokens) VALUES (?1, ?2, ?3)
+/** ?1 [key, …], ?2 day, ?3 tokens. */
+const SPEND = `INSERT INTO user_tokens (user_key, day, tokens) SELECT j.value, ?2, ?3 FROM json_each(?1) AS j WHERE true
   ON CONFLICT (user_key, day) DO UPDATE SET tokens = tokens + excluded.tokens`;
 
-/** ?1 user, ?2 day, ?3 tokens, ?4 the budget: adds the hold unless the day's tokens have reached the budget. */
-const HOLD = `INSERT INTO user_tokens (user_key, day, tokens) VALUES (?1, ?2, ?3)
-  ON CONFLICT (user_key, day) DO UPDATE SET tokens = tokens + excluded.tokens WHERE tokens < ?4
-  RETURNING tokens`;
+/**
+ * ?1 [[key, budget], …], ?2 day, ?3 tokens: adds the hold to every key's day unless one of them has reached its
+ * budget (one statement: SQLite reads the rows it checks before it writes any).
+ */
+const HOLD = `INSERT INTO user_tokens (user_key, day, tokens)
+  SELECT j.value ->> 0, ?2, ?3 FROM json_each(?1) AS j
+  WHERE NOT EXISTS (SELECT 1 FROM json_each(?1) AS b JOIN user_tokens AS t ON t.user_key = b.value ->> 0 AND t.day = ?2
+    WHERE t.tokens >= b.value ->> 1)
+  ON CONFLICT (user_key, day) DO UPDATE SET tokens = tokens + excluded.tokens
+  RETURNING user_key`;
 
-/** ?1 user, ?2 day, ?3 used less held. */
-const SETTLE = "UPDATE user_tokens SET tokens = max(0, tokens + ?3) WHERE user_key = ?1 AND day = ?2";
+/** ?1 [key, …], ?2 day, ?3 used less held. */
+const SETTLE = `UPDATE user_tokens SET tokens = max(0, tokens + ?3)
+  WHERE user_key IN (SELECT value FROM json_each(?1)) AND day = ?2`;
 
 interface Counted {
   at: number;
@@ -117,20 +146,22 @@ export function createUserLimits(opts: UserLimitsOptions): UserLimits {
       if (row.count + row.prevCount * stillInWindow <= opts.perMinute) return { ok: true };
       return { ok: false, reason: "rate", notify: await claimNotice(user, row.at) };
     },
-    async hold(user, tokens) {
+    async hold(payer, tokens) {
       const at = now();
       const day = dayOf(at);
-      const rs = await client.execute({ sql: HOLD, args: [user, day, tokens, opts.dailyTokens] });
-      if (rs.rows.length > 0) return { ok: true, hold: { user, day, tokens } };
-      return { ok: false, reason: "tokens", notify: await claimNotice(user, at) };
+      const budgets: [string, number][] = [[payer.user, opts.dailyTokens]];
+      if (payer.address) budgets.push([payer.address.key, payer.address.dailyTokens]);
+      const rs = await client.execute({ sql: HOLD, args: [JSON.stringify(budgets), day, tokens] });
+      if (rs.rows.length > 0) return { ok: true, hold: { keys: budgets.map(([key]) => key), day, tokens } };
+      return { ok: false, reason: "tokens", notify: await claimNotice(payer.user, at) };
     },
     async settle(hold, used) {
       if (used === hold.tokens) return;
-      await client.execute({ sql: SETTLE, args: [hold.user, hold.day, used - hold.tokens] });
+      await client.execute({ sql: SETTLE, args: [JSON.stringify(hold.keys), hold.day, used - hold.tokens] });
     },
-    async spend(user, tokens) {
+    async spend(payer, tokens) {
       if (tokens <= 0) return;
-      await client.execute({ sql: SPEND, args: [user, dayOf(now()), tokens] });
+      await client.execute({ sql: SPEND, args: [JSON.stringify(keysOf(payer)), dayOf(now()), tokens] });
     },
   };
 }

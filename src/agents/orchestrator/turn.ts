@@ -33,7 +33,7 @@ import { smallTalk } from "../../router/normalize.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Conversations } from "./conversation.ts";
-import type { LimitVerdict, UserLimits } from "./limits.ts";
+import { type LimitVerdict, payerOf, type UserLimits } from "./limits.ts";
 import type { RoleHooks } from "./roles/mod.ts";
 import { type ExperienceSettings, experienceOf } from "../channel/experience.ts";
 import { burstFaq, burstText, burstTexts, collectBurst } from "./experience/burst.ts";
@@ -323,8 +323,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       stage: history.length === 0 ? "first" : "ongoing",
       ...(await deps.roles?.turnFacts(role.name, chat)), // roles: a lead's stage and qualification
     };
-    const user = `${msg.channel}:${msg.userId}`;
-    const held = await deps.limits.hold(user, estimateInputTokens(messages) + conv.maxReplyTokens);
+    const held = await deps.limits.hold(payerOf(config, msg), estimateInputTokens(messages) + conv.maxReplyTokens);
     if (!held.ok) return limitNotice(held);
     // A turn stopped while it waits for a slot (the agent stopping, its lease lost) gives its hold back too.
     const release = await modelTurns.acquire(MODEL_TURN_WAIT_MS, delivery.signal).catch(async (err) => {

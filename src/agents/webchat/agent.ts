@@ -8,6 +8,7 @@
 import type { Config } from "../../config.ts";
 import type { AgentDeps, AgentInstance } from "../define.ts";
 import { createEgressHandler } from "../channel/egress.ts";
+import { clientHash } from "../client-address.ts";
 import { addText } from "../channel/inbound.ts";
 import { createIngress, emptyBatch } from "../channel/ingress.ts";
 import type { ChannelTransport } from "../channel/outcome.ts";
@@ -35,7 +36,7 @@ export async function createWebchatAgent(
   const greeting = greetingOf(deps.config, agent.role);
 
   const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "webchat", now });
-  const ingest = async (msg: { chatId: string; id: string; text: string }) => {
+  const ingest = async (msg: { chatId: string; id: string; text: string; client: string }) => {
     const t = now();
     const batch = emptyBatch();
     const base = {
@@ -46,6 +47,7 @@ export async function createWebchatAgent(
       platformId: msg.id,
       sentAt: t,
       receivedAt: t,
+      clientAddress: clientHash(msg.client),
     };
     addText(batch, base, webchatKey(agent.name, msg.id), msg.text);
     await commit(batch, t);

@@ -23,8 +23,11 @@ export interface WebchatRoutesOptions {
   client: Client;
   log: Logger;
   now: () => number;
-  /** Commits one visitor message of chat `chatId` (`sessionChatId`; throws when the store cannot). */
-  ingest(msg: { chatId: string; id: string; text: string }): Promise<void>;
+  /**
+   * Commits one visitor message of chat `chatId` (`sessionChatId`) from client `client` (`clientKey`); throws when
+   * the store cannot.
+   */
+  ingest(msg: { chatId: string; id: string; text: string; client: string }): Promise<void>;
   /** Messages one client address may post per minute (0: no limit), and the header naming it behind a proxy. */
   perAddressPerMinute: number;
   clientAddressHeader?: string | undefined;
@@ -75,8 +78,8 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
       if (!/^application\/json\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
         return c.json({ error: "expected content-type: application/json" }, 415);
       }
+      const client = clientOf(c, opts.clientAddressHeader);
       if (limit) {
-        const client = clientOf(c, opts.clientAddressHeader);
         const waitS = limit.waitS(client);
         if (waitS > 0) {
           c.header("Retry-After", String(waitS));
@@ -91,7 +94,7 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
         return c.json({ error: textIssue?.message ?? "expected { session: uuid, id: uuid, text }" }, 400);
       }
       try {
-        await opts.ingest({ chatId: parsed.data.session, id: parsed.data.id, text: parsed.data.text });
+        await opts.ingest({ chatId: parsed.data.session, id: parsed.data.id, text: parsed.data.text, client });
       } catch (err) {
         return failedRequest(c, err, opts.log, "webhook not stored");
       }

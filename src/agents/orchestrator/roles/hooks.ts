@@ -14,7 +14,7 @@ import type { ChatMessage, ChatRequest } from "../../../router/providers/types.t
 import type { Client } from "../../../store/mod.ts";
 import type { Tracer } from "../../../trace/mod.ts";
 import type { Conversations } from "../conversation.ts";
-import type { UserLimits } from "../limits.ts";
+import { payerOf, type UserLimits } from "../limits.ts";
 import { createHandoffFlow } from "./handoff-flow.ts";
 import { createHandoffs } from "./handoffs.ts";
 import { createLeads } from "./leads.ts";
@@ -88,7 +88,7 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
   async function account(msg: InboundMessage, d: Decision, request: Pick<ChatRequest, "messages" | "maxTokens">) {
     const used = d.tokens.inputTokens + d.tokens.outputTokens;
     const most = estimateInputTokens(request.messages) + request.maxTokens;
-    await deps.limits.spend(`${msg.channel}:${msg.userId}`, used > 0 ? used : most);
+    await deps.limits.spend(payerOf(config, msg), used > 0 ? used : most);
   }
 
   const handoff = createHandoffFlow({
