@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { check, type CheckReport, type Received, type StoreRows, tally } from "../../bench/soak/checker.ts";
 import type { Injected } from "../../bench/soak/inject.ts";
 import { SOAK_FAQ } from "../../bench/soak/plan.ts";
-import { passed } from "../../bench/soak/soak.ts";
+import { passed, runSoak, type SoakOptions } from "../../bench/soak/soak.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -358,12 +358,23 @@ describe("npm run soak's verdict", () => {
     return w.check();
   };
 
-  it("passes a clean run", () => {
-    expect(passed({ report: clean(), drained: true })).toBe(true);
+  it("passes a clean run, with the mid-send kills it asked for or none asked", () => {
+    expect(passed({ report: clean(), drained: true, midSendKills: 2 })).toBe(true);
+    expect(passed({ report: clean(), drained: true, midSendKills: undefined })).toBe(true);
   });
 
   it("fails when messages are still unanswered after the drain, as the test suite's soak does", () => {
-    expect(passed({ report: { ...clean(), pendingAtEnd: 3 }, drained: false })).toBe(false);
-    expect(passed({ report: clean(), drained: false })).toBe(false);
+    expect(passed({ report: { ...clean(), pendingAtEnd: 3 }, drained: false, midSendKills: 1 })).toBe(false);
+    expect(passed({ report: clean(), drained: false, midSendKills: 1 })).toBe(false);
+  });
+
+  it("fails when no WhatsApp agent was killed mid-send though the run asked for it", () => {
+    expect(passed({ report: clean(), drained: true, midSendKills: 0 })).toBe(false);
+  });
+
+  it("refuses, before starting anything, a run too short for the mid-send kills it asks for", async () => {
+    const run = (o: Partial<SoakOptions>) => runSoak({ dir: "/nonexistent/soak", messages: 10, chats: 1, seconds: 60, ...o });
+    await expect(run({})).rejects.toThrow(/mid-send kills .* none might happen/);
+    await expect(run({ cutSend: { everyS: [10, 20], untilS: 15 } })).rejects.toThrow(/every 10–20 s until 15 s/);
   });
 });
