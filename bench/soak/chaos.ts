@@ -4,12 +4,14 @@
  * stop, then started again at once, like `systemctl restart`), and every 10–40 s the model providers fail in a
  * burst of 3–10 s: fake Groq answers 500 or 429 (retry-after 2), and in every other burst fake Claude answers
  * 529 at the same time, so some turns find every provider down. With `cutSendEveryS`, every so often a WhatsApp
- * agent is killed while a send is on the wire, alternately before Graph got it and after (the fake Graph never
- * answers that send): the agent comes back to an unknown outcome that only the status webhooks can settle.
+ * agent is killed while a send is on the wire, before Graph got it or after, the `cutSendModes` in turn (the fake
+ * Graph never answers that send): the agent comes back to an unknown outcome that only the status webhooks can
+ * settle.
  * Crashed agents come back after the cluster's restart delay (`supervise.crashDelayMs`, systemd's RestartSec).
  *
  * @module
  */
+import type { CutMode } from "../../test/fakes/graph.ts";
 import type { Cluster } from "../system/cluster.ts";
 import { seeded } from "./plan.ts";
 
@@ -27,8 +29,10 @@ export interface ChaosOptions {
   burstLengthS: [number, number];
   /** Kill a WhatsApp agent mid-send every so often (its own seeded draws: the other events keep their times). */
   cutSendEveryS?: [number, number];
-  /** No cut is armed after this time (epoch ms): its resend needs statuses of later sends to go by. */
+  /** No cut is armed after this time (epoch ms): a "lost" send's resend needs statuses of later sends to go by. */
   cutSendUntil?: number;
+  /** Taken in turn, one per cut. Default lost, reached. */
+  cutSendModes?: CutMode[];
   /** The providers' healthy behaviour, restored after each burst. */
   healthy(): void;
   log?(line: string): void;
@@ -109,7 +113,8 @@ export function startChaos(cluster: Cluster, opts: ChaosOptions): Chaos {
     const target = pool[Math.floor(cutRandom() * pool.length)];
     const next = () => later(between(every, cutRandom), () => cutSend(every));
     if (!target) return next();
-    const mode = cuts++ % 2 === 0 ? "lost" : "reached";
+    const modes = opts.cutSendModes ?? ["lost", "reached"];
+    const mode = modes[cuts++ % modes.length]!;
     disarm = cluster.graph.get(target)!.cutNextSend(mode, () => {
       disarm = undefined;
       if (cluster.signal(target, "SIGKILL")) record("cut-send", `${target} (${mode})`);

@@ -17,6 +17,7 @@
 import { readFile } from "node:fs/promises";
 import { openStore } from "../../src/store/mod.ts";
 import { type Cluster, repoRoot, startCluster } from "../system/cluster.ts";
+import type { CutMode } from "../../test/fakes/graph.ts";
 import { type ChaosEvent, startChaos } from "./chaos.ts";
 import { check, type CheckReport, type Received } from "./checker.ts";
 import { assignChannels, inject, type Injected } from "./inject.ts";
@@ -36,8 +37,14 @@ export interface SoakOptions {
   recycleEveryS?: [number, number];
   burstEveryS?: [number, number];
   burstLengthS?: [number, number];
-  /** WhatsApp agents killed mid-send (see chaos.ts); default every 30–60 s until 90 s before injection ends. */
-  cutSendEveryS?: [number, number] | false;
+  /**
+   * WhatsApp agents killed mid-send (chaos.ts): a cut armed every `everyS` until `untilS` into the injection, the
+   * `modes` in turn. Default every 30–60 s until 90 s before the injection ends (a "lost" send is resent only
+   * after its status wait, src/agents/whatsapp/statuses.ts, once statuses of later sends went by), lost then
+   * reached. A run with no such kill fails (`passed`); one too short for the first cut is refused. Off with
+   * `false` (or `chaos: false`).
+   */
+  cutSend?: { everyS?: [number, number]; untilS?: number; modes?: CutMode[] } | false;
   /** systemd's RestartSec for a crashed agent. Default 1 s. */
   crashDelayMs?: number;
   drainTimeoutS?: number;
@@ -63,6 +70,8 @@ export interface SoakResult {
   injectSeconds: number;
   drainSeconds: number;
   drained: boolean;
+  /** WhatsApp agents killed mid-send; undefined when the run asked for none. */
+  midSendKills: number | undefined;
   secrets: Readonly<Record<string, string>>;
   logDir: string;
   dbPath: string;
@@ -102,6 +111,15 @@ function received(cluster: Cluster): Map<string, Received[]> {
 }
 
 export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
+  const cut = opts.chaos === false || opts.cutSend === false
+    ? undefined
+    : { everyS: [30, 60] as [number, number], untilS: opts.seconds - 90, ...opts.cutSend };
+  if (cut && cut.untilS < cut.everyS[1]) {
+    throw new Error(
+      `soak: mid-send kills are armed every ${cut.everyS.join("–")} s until ${cut.untilS} s into the injection, ` +
+        `so none might happen: lengthen the run, or set cutSend (everyS and untilS, or false)`,
+    );
+  }
   const log = opts.log ?? (() => {});
   const seed = opts.seed ?? 1;
   const fallbackText = "Sorry, our assistant is temporarily unavailable. We'll get back to you shortly.";
@@ -152,9 +170,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       recycleEveryS: opts.recycleEveryS ?? [10, 40],
       burstEveryS: opts.burstEveryS ?? [10, 40],
       burstLengthS: opts.burstLengthS ?? [3, 10],
-      ...(opts.cutSendEveryS === false ? {} : {
-        cutSendEveryS: opts.cutSendEveryS ?? [30, 60],
-        cutSendUntil: Date.now() + (opts.seconds - 90) * 1_000,
+      ...(cut && {
+        cutSendEveryS: cut.everyS,
+        cutSendUntil: Date.now() + cut.untilS * 1_000,
+        ...(cut.modes && { cutSendModes: cut.modes }),
       }),
       healthy,
       log,
@@ -204,6 +223,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       injectSeconds,
       drainSeconds,
       drained,
+      midSendKills: cut && chaos?.events.filter((e) => e.action === "cut-send").length,
       secrets: cluster.secrets,
       logDir: `${opts.dir}/logs`,
       dbPath: cluster.dbPath,
@@ -217,11 +237,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
 
 /**
  * Whether every guarantee held (`npm run soak` exits 1 otherwise). A message still queued when the drain ended is
- * not answered either: the run fails, as the test suite's soak does.
+ * not answered either: the run fails, as the test suite's soak does; so does a run that asked for mid-send kills
+ * and had none (it did not test what it claims).
  */
-export function passed(r: Pick<SoakResult, "report" | "drained">): boolean {
+export function passed(r: Pick<SoakResult, "report" | "drained" | "midSendKills">): boolean {
   const c = r.report;
-  return c.lost === 0 && c.userVisibleDuplicates === 0 && c.orderViolations === 0 && c.integrityCheck === "ok" &&
+  return r.midSendKills !== 0 && c.lost === 0 && c.userVisibleDuplicates === 0 && c.orderViolations === 0 && c.integrityCheck === "ok" &&
     c.foreignKeyViolations === 0 && c.deadLettersWithoutReason === 0 && c.notAcknowledged === 0 && c.wrongAnswer === 0 &&
     c.pendingAtEnd === 0 && r.drained;
 }
@@ -232,10 +253,11 @@ export function formatReport(r: SoakResult): string {
   const kinds = (a: ChaosEvent["action"]) => r.chaos.filter((e) => e.action === a).length;
   const killed = r.chaos.filter((e) => e.action === "kill").map((e) => e.target);
   const cut = r.chaos.filter((e) => e.action === "cut-send").map((e) => e.target);
+  const midSend = r.midSendKills === undefined ? "none asked" : `${r.midSendKills}${cut.length > 0 ? ` (${cut.join(", ")})` : ""}`;
   return [
     `chaos: ${kinds("kill")} kill -9 (${[...new Set(killed)].map((n) => `${n} ×${killed.filter((k) => k === n).length}`).join(", ")}), ` +
     `${kinds("recycle")} SIGTERM recycles, ${kinds("burst-start")} provider failure bursts; starts per agent ${JSON.stringify(r.starts)}`,
-    `WhatsApp agents killed mid-send: ${cut.length}${cut.length > 0 ? ` (${cut.join(", ")})` : ""}`,
+    `WhatsApp agents killed mid-send: ${midSend}`,
     `injected ${c.injected}, acknowledged ${c.acknowledged}, not acknowledged ${c.notAcknowledged}, redelivered after ack ${c.redeliveredAfterAck}`,
     `answered ${c.answered} (after a fallback notice ${c.answeredAfterNotice}), dead-lettered with reason ${c.deadLettered} (without notice ${c.deadLetteredWithoutNotice}), pending at end ${c.pendingAtEnd}`,
     `LOST ${c.lost} (at ingress ${c.lostAtIngress}), USER-VISIBLE DUPLICATES ${c.userVisibleDuplicates} (answers ${c.duplicateAnswers}, notices ${c.duplicateNotices}, unexpected ${c.unexpected}), ORDER VIOLATIONS ${c.orderViolations} over ${c.chats} chats, wrong answers ${c.wrongAnswer}`,

@@ -74,6 +74,9 @@ export interface StatusPost {
   deliveredAt: number | undefined;
 }
 
+/** How a send is cut (`FakeGraph.cutNextSend`): before Graph got it, or after. */
+export type CutMode = "lost" | "reached";
+
 export interface FakeGraph {
   readonly baseUrl: string;
   readonly requests: GraphRequest[];
@@ -93,7 +96,7 @@ export interface FakeGraph {
    * `reached`: Graph accepted it (recorded, statuses posted) but its answer never came back. Returns a function
    * that disarms it.
    */
-  cutNextSend(mode: "lost" | "reached", onCut: () => void): () => void;
+  cutNextSend(mode: CutMode, onCut: () => void): () => void;
   /** Every status webhook queued so far. */
   readonly statusPosts: StatusPost[];
   close(): Promise<void>;
@@ -151,7 +154,7 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
   let sends = 0;
   let nextId = 1;
   let target: StatusTarget | undefined;
-  let cut: { mode: "lost" | "reached"; onCut: () => void } | undefined;
+  let cut: { mode: CutMode; onCut: () => void } | undefined;
   /** The answer that is never sent. */
   const NO_ANSWER: GraphReply = { status: 0, body: undefined };
   const cutNow = (armed: { onCut: () => void }) => {

@@ -58,6 +58,7 @@ beforeAll(async () => {
     burstLengthS: [2, 4],
     crashDelayMs: 300,
     drainTimeoutS: 15,
+    cutSend: false, // 20 s: too short for a WhatsApp agent killed mid-send (test/system/soak.test.ts has one)
     router: (urls) => ({
       deadlineMs: 8_000,
       providers: {

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { check, type CheckReport, type Received, type StoreRows, tally } from "../../bench/soak/checker.ts";
 import type { Injected } from "../../bench/soak/inject.ts";
 import { SOAK_FAQ } from "../../bench/soak/plan.ts";
-import { passed } from "../../bench/soak/soak.ts";
+import { passed, runSoak, type SoakOptions } from "../../bench/soak/soak.ts";
+import { createSendLedger } from "../../src/bus/mod.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
 import { tempDir } from "../support/tmp.ts";
 
@@ -99,6 +100,66 @@ describe("soak checker", () => {
     store.close();
     const report = await check({ dbPath, injected: [], received: new Map(), faq: SOAK_FAQ });
     expect(report).toMatchObject({ deadLetters: 1, deadLettersWithoutReason: 1 });
+  });
+
+  it("a WhatsApp reply whose agent was killed mid-send counts once when Graph got it once: resent, or settled by its status", async () => {
+    const tmp = await tempDir("aideazz-checker-");
+    cleanup = tmp.cleanup;
+    const dbPath = join(tmp.dir, "soak.db");
+    const store = await openStore({ url: `file:${dbPath}` });
+    await migrate(store.client);
+    // Three chats: a chat's later replies wait behind its send whose outcome is unknown.
+    const chat = (i: number) => String(15_550_000_000 + i);
+    const texts = ["Your order is on its way.", "It ships today.", "The carrier has it."];
+    await store.client.batch(texts.flatMap((text, i) => [
+      {
+        sql: `INSERT INTO bus_messages (id, topic, okey, payload, idem_key, published_at, visible_at)
+          VALUES (?, 'inbound', ?, '{}', ?, 0, 0)`,
+        args: [i + 1, `wa1:${chat(i)}`, `whatsapp:wamid.SOAK${i}`],
+      },
+      {
+        sql: `INSERT INTO bus_messages (id, topic, okey, payload, idem_key, published_at, visible_at)
+          VALUES (?, 'outbound.wa1', ?, ?, ?, 0, 0)`,
+        args: [i + 11, `wa1:${chat(i)}`, JSON.stringify({ replyKey: `${i + 1}:answer`, inReplyTo: [i + 1], text }), `reply:${i + 1}:answer`],
+      },
+    ]), "write");
+    let clock = 1_000;
+    const ledger = createSendLedger(store, { now: () => clock });
+    const received: Received[] = [];
+    const graphGot = (i: number, wamid: string) => received.push({ chatId: chat(i), text: texts[i]!, platformId: wamid, at: clock++ });
+    // 1: killed before Graph got it ("lost"); after the status wait the restarted agent sends it again.
+    expect((await ledger.begin("1:answer#0", 1)).status).toBe("send");
+    // 2: killed after Graph got it ("reached"); its status webhook settles it, nothing is sent again.
+    expect((await ledger.begin("2:answer#0", 1)).status).toBe("send");
+    graphGot(1, "wamid.FAKE00000001");
+    // 3: killed after Graph got it, and sent again anyway: the user sees it twice.
+    expect((await ledger.begin("3:answer#0", 1)).status).toBe("send");
+    graphGot(2, "wamid.FAKE00000002");
+    clock += 3 * 60_000 + 1;
+    await ledger.recordSent("2:answer#0", "wamid.FAKE00000001");
+    for (const key of ["1:answer#0", "3:answer#0"]) expect((await ledger.begin(key, 2, { resendUnknown: true })).status).toBe("send");
+    graphGot(0, "wamid.FAKE00000003");
+    await ledger.recordSent("1:answer#0", "wamid.FAKE00000003");
+    graphGot(2, "wamid.FAKE00000004");
+    await ledger.recordSent("3:answer#0", "wamid.FAKE00000004");
+    store.close();
+    const injected: Injected[] = texts.map((text, i) => ({
+      m: i,
+      chat: i,
+      seq: 0,
+      kind: "model",
+      faq: 0,
+      text,
+      agent: "wa1",
+      chatId: chat(i),
+      key: `whatsapp:wamid.SOAK${i}`,
+      ackedAt: 1,
+      attempts: 1,
+      redelivered: 0,
+    }));
+    const report = await check({ dbPath, injected, received: new Map([["wa1", received]]), faq: SOAK_FAQ });
+    expect(report).toMatchObject({ answered: 3, lost: 0, duplicateAnswers: 0, unexpected: 1, userVisibleDuplicates: 1, orderViolations: 0 });
+    expect(report.unexpectedExamples.map((e) => e.platformId)).toEqual(["wamid.FAKE00000002"]);
   });
 });
 
@@ -358,12 +419,23 @@ describe("npm run soak's verdict", () => {
     return w.check();
   };
 
-  it("passes a clean run", () => {
-    expect(passed({ report: clean(), drained: true })).toBe(true);
+  it("passes a clean run, with the mid-send kills it asked for or none asked", () => {
+    expect(passed({ report: clean(), drained: true, midSendKills: 2 })).toBe(true);
+    expect(passed({ report: clean(), drained: true, midSendKills: undefined })).toBe(true);
   });
 
   it("fails when messages are still unanswered after the drain, as the test suite's soak does", () => {
-    expect(passed({ report: { ...clean(), pendingAtEnd: 3 }, drained: false })).toBe(false);
-    expect(passed({ report: clean(), drained: false })).toBe(false);
+    expect(passed({ report: { ...clean(), pendingAtEnd: 3 }, drained: false, midSendKills: 1 })).toBe(false);
+    expect(passed({ report: clean(), drained: false, midSendKills: 1 })).toBe(false);
+  });
+
+  it("fails when no WhatsApp agent was killed mid-send though the run asked for it", () => {
+    expect(passed({ report: clean(), drained: true, midSendKills: 0 })).toBe(false);
+  });
+
+  it("refuses, before starting anything, a run too short for the mid-send kills it asks for", async () => {
+    const run = (o: Partial<SoakOptions>) => runSoak({ dir: "/nonexistent/soak", messages: 10, chats: 1, seconds: 60, ...o });
+    await expect(run({})).rejects.toThrow(/mid-send kills .* none might happen/);
+    await expect(run({ cutSend: { everyS: [10, 20], untilS: 15 } })).rejects.toThrow(/every 10–20 s until 15 s/);
   });
 });
