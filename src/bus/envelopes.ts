@@ -14,6 +14,14 @@ export function outboundTopic(agent: string): string {
   return `outbound.${agent}`;
 }
 
+/**
+ * The idempotency key of reply `replyKey` on `outbound.<agent>`: its bus message (payload and text) is kept under it
+ * for the dedup window, where WhatsApp finds the text of a part Meta failed after accepting it.
+ */
+export function replyIdempotencyKey(replyKey: string): string {
+  return `reply:${replyKey}`;
+}
+
 /** Ordering key of a chat: one chat's messages are handled strictly in order, chats in parallel. */
 export function chatKey(agent: string, chatId: string): string {
   return `${agent}:${chatId}`;
@@ -73,5 +81,11 @@ export const outboundReplySchema = z.object({
    * a reply and then failed it with 131047 in its status (at `refusedAt`, epoch ms): the window had closed at Meta.
    */
   template: z.strictObject({ refusedAt: z.number() }).optional(),
+  /**
+   * WhatsApp: send part `part` (its send-ledger key, `<replyKey>#<n>`) of an earlier reply again (`text` is empty).
+   * Ingress publishes one when Meta accepted that part and then failed it with a temporary error in the status of
+   * the send whose ledger key is `failed` (the part's, or an earlier resend's).
+   */
+  resend: z.strictObject({ part: z.string(), failed: z.string() }).optional(),
 });
 export type OutboundReply = z.infer<typeof outboundReplySchema>;

@@ -27,8 +27,11 @@ import { inboxInsert } from "./inbox.ts";
 export interface IngressBatch {
   /** Messages for the orchestrator, each with its idempotency key (`telegram:<agent>:<update_id>`, `whatsapp:<wamid>`, …). */
   inbound: { message: InboundMessage; idempotencyKey: string }[];
-  /** Answers the channel gives by itself (the /start greeting, the polite non-text answer). */
-  outbound: { reply: OutboundReply; idempotencyKey: string }[];
+  /**
+   * Answers the channel gives by itself (the /start greeting, WhatsApp's template or resend after a failed status),
+   * not handed out before `notBefore` (a back-off).
+   */
+  outbound: { reply: OutboundReply; idempotencyKey: string; notBefore?: number }[];
   /** The channel's own rows: contacts, skipped inputs, delivery states. */
   rows: InStatement[];
 }
@@ -142,9 +145,10 @@ async function commitBatches(to: IngressTarget, batches: readonly IngressBatch[]
       const key = chatKey(agent, message.chatId);
       add(i, { topic: INBOUND_TOPIC, key, payload: toJson(message), idempotencyKey, traceId: newTraceId() }, message);
     }
-    for (const { reply, idempotencyKey } of b.outbound) {
+    for (const { reply, idempotencyKey, notBefore } of b.outbound) {
       const key = chatKey(agent, reply.chatId);
-      add(i, { topic: outboundTopic(agent), key, payload: toJson(reply), idempotencyKey });
+      const due = notBefore === undefined ? {} : { notBefore };
+      add(i, { topic: outboundTopic(agent), key, payload: toJson(reply), idempotencyKey, ...due });
     }
   });
   const inbox = messages.flatMap((m, i) => {

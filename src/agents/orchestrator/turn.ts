@@ -16,7 +16,14 @@
  *
  * @module
  */
-import { chatKey, type InboundMessage, inboundMessageSchema, outboundTopic, type OutboundReply } from "../../bus/envelopes.ts";
+import {
+  chatKey,
+  type InboundMessage,
+  inboundMessageSchema,
+  outboundTopic,
+  type OutboundReply,
+  replyIdempotencyKey,
+} from "../../bus/envelopes.ts";
 import type { Bus, Delivery, Handler, Json } from "../../bus/mod.ts";
 import { builtInDefaultRole, type Config, DEFAULT_ROLE_NAME } from "../../config.ts";
 import type { Logger } from "../../log.ts";
@@ -159,7 +166,9 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       receivedAt: msg.receivedAt,
       ...(partial !== undefined ? { partial } : streamed ? { streamed } : {}),
     };
-    const idem = partial === undefined ? `reply:${replyKey}` : `reply:${replyKey}:partial:${delivery.attempt}:${partial}`;
+    const idem = partial === undefined
+      ? replyIdempotencyKey(replyKey)
+      : `${replyIdempotencyKey(replyKey)}:partial:${delivery.attempt}:${partial}`;
     const message = {
       topic: outboundTopic(msg.agent),
       key: chatKey(msg.agent, msg.chatId),

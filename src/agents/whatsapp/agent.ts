@@ -150,6 +150,20 @@ export async function createWhatsAppAgent(
         key: s.biz_opaque_callback_data ?? null,
       });
     }
+    // A resend is published with the batch (resend.ts), due after its back-off; one for every chat holds them too.
+    for (const r of classified.resends) {
+      if (r.kind === "gave-up") {
+        metrics.inc(M.sendErrors, { platform: "whatsapp", code: "resends-exhausted" });
+        log.error("message not delivered; not sent again", { code: String(r.code), reason: r.reason, key: r.key });
+        continue;
+      }
+      if (r.scope === "all") pacer.defer("", "all", r.notBefore);
+      log.info("sending again a message Meta could not deliver", {
+        code: String(r.code),
+        key: r.reply.replyKey,
+        afterMs: r.notBefore - started,
+      });
+    }
     // Meta's errors of a whole change (e.g. 130429: a message failed, too many sent from this number) name no
     // message: counted and logged, and when the error would hold every send (the number's limits), it does.
     for (const error of classified.errors) {

@@ -2,8 +2,9 @@
  * Turns one verified WhatsApp webhook into one ingress batch: every message of every entry and change (text,
  * interactive replies, captions, non-text) for the orchestrator with key `whatsapp:<wamid>`, stale messages
  * recorded, every contact's last inbound time (the 24 h window), delivery statuses — which never reach
- * the orchestrator (a reply Meta failed with 131047 gets the configured template instead) — and errors Meta
- * reports for a whole change. Pure: the clock and settings come in, a batch goes out.
+ * the orchestrator (a reply Meta failed with 131047 gets the configured template instead, one failed with a
+ * temporary error is sent again: resend.ts) — and errors Meta reports for a whole change. Pure: the clock and
+ * settings come in, a batch goes out.
  *
  * @module
  */
@@ -21,6 +22,7 @@ import {
   type WaStatus,
   type WaWebhook,
 } from "./payload.ts";
+import { type Resend, resendAfterFailure } from "./resend.ts";
 import { recordStatus, templateAfterRefusal } from "./statuses.ts";
 
 export interface WaClassifyContext {
@@ -42,6 +44,8 @@ export interface WaClassified {
   statuses: number;
   /** `failed` statuses: a message Graph accepted and then could not deliver (131026, 131047, … after the send). */
   failed: WaStatus[];
+  /** What the `failed` statuses with a temporary error call for: a resend, published with the batch, or giving up. */
+  resends: Resend[];
   /** Errors Meta reported for a whole change (`value.errors`), not for one message. */
   errors: WaError[];
   /** Changes for another phone number id or field, and entries we could not read. */
@@ -132,6 +136,7 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
     messages: 0,
     statuses: 0,
     failed: [],
+    resends: [],
     errors: [],
     ignored: 0,
   };
@@ -166,6 +171,9 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
         out.batch.rows.push(recordStatus(ctx.agent, s.data, ctx.now));
         const instead = ctx.template ? templateAfterRefusal(ctx.agent, s.data) : undefined;
         if (instead) out.batch.outbound.push(instead);
+        const resend = resendAfterFailure(ctx.agent, s.data, ctx.now);
+        if (resend) out.resends.push(resend);
+        if (resend?.kind === "resend") out.batch.outbound.push(resend);
       }
       for (const raw of value.data.errors ?? []) {
         const e = errorSchema.safeParse(raw);

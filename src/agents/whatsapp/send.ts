@@ -2,9 +2,10 @@
  * WhatsApp's side of egress. Planning applies the 24-hour window: inside it a reply becomes text messages of
  * at most 4,096 characters (link previews off); outside it (or when Meta refused a reply with 131047 after accepting
  * it) the configured approved template is sent instead, once per closed window, or, without a template, the reply
- * is recorded as not possible — never sent free-form into a 131047. Each accepted message's wamid is recorded in
- * one batch with the send ledger's `sent` record, so status webhooks can be joined to the reply; each send names its
- * send-ledger key (`biz_opaque_callback_data`), so its statuses settle it even when its outcome was never recorded.
+ * is recorded as not possible — never sent free-form into a 131047. A resend (resend.ts) is the failed part's text.
+ * Each accepted message's wamid is recorded in one batch with the send ledger's `sent` record, so status webhooks
+ * can be joined to the reply; each send names its send-ledger key (`biz_opaque_callback_data`), so its statuses
+ * settle it even when its outcome was never recorded.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import type { ChannelTransport } from "../channel/outcome.ts";
 import { splitText } from "../channel/split.ts";
 import { toGraphOutcome } from "./errors.ts";
 import type { GraphClient, GraphMessage } from "./graph.ts";
+import { resendSource } from "./resend.ts";
 import { recordAccepted } from "./statuses.ts";
 import { windowState } from "./window.ts";
 
@@ -64,6 +66,14 @@ export function createWhatsAppTransport(opts: WhatsAppTransportOptions): Channel
           return { skipped: "the template was sent already since the user last wrote" };
         }
         return { parts: [template] };
+      }
+      if (reply.resend) {
+        const source = await resendSource(opts.client, opts.agent, { ...reply, resend: reply.resend });
+        if ("skipped" in source) return source;
+        const body = splitText(source.text, WHATSAPP_TEXT_LIMIT)[source.index];
+        return body === undefined ? { skipped: "not sent again: the reply has no such part" } : {
+          parts: [{ type: "text", body }],
+        };
       }
       const parts = splitText(reply.text, WHATSAPP_TEXT_LIMIT).map((body): GraphMessage => ({
         type: "text",

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { chatKey, type OutboundReply, outboundTopic } from "../../../bus/envelopes.ts";
+import { chatKey, type OutboundReply, outboundTopic, replyIdempotencyKey } from "../../../bus/envelopes.ts";
 import type { Bus, Delivery, Json } from "../../../bus/mod.ts";
 import type { InStatement } from "../../../store/mod.ts";
 import type { Tracer } from "../../../trace/mod.ts";
@@ -37,7 +37,7 @@ export function createSend(bus: Bus, tracer: Tracer): SendFn {
       topic: outboundTopic(to.agent),
       key: chatKey(to.agent, to.chatId),
       payload: reply as unknown as Json,
-      idempotencyKey: `reply:${replyKey}`,
+      idempotencyKey: replyIdempotencyKey(replyKey),
       ...(delivery.traceId ? { traceId: delivery.traceId } : {}),
     }]);
     tracer.event(delivery.traceId, "reply_queued", { replyKey, kind, to: to.agent });

@@ -1,0 +1,103 @@
+/**
+ * Sending again a message Graph accepted (a wamid came back) and Meta then failed in its status webhook with a
+ * temporary error (errors.ts: 131000, 2, 131016, 133004 for the chat; 4, 80007, 130429, 131057, 131048 for every
+ * chat; 131056 for the user). Ingress publishes the resend with the status, like the template after 131047: one
+ * outbound reply per failed send (reply key `<part>:resend<k>`, its idempotency key from it), so Meta posting the
+ * status twice, or to a restarted agent, publishes it once. It is due after the back-off the send path would wait
+ * for the same error. At most MAX_RESENDS per part; then, or for a never-retried code, nothing is sent.
+ *
+ * Egress finds the part's text in the original reply's bus message (kept under its idempotency key for the dedup
+ * window, 8 days) and sends it, unless a later message of the chat went out after the failed one: every other retry
+ * keeps the chat's order (the chat's later replies wait behind it), and this one could no longer.
+ *
+ * @module
+ */
+import { type OutboundReply, replyIdempotencyKey } from "../../bus/envelopes.ts";
+import type { Client } from "../../store/mod.ts";
+import { partKey } from "../channel/egress.ts";
+import { isAccountBlocked, isAuthError, toGraphOutcome } from "./errors.ts";
+import type { WaStatus } from "./payload.ts";
+
+/** Resends of one part at most: after that a failed status is the end of it. */
+export const MAX_RESENDS = 3;
+
+export type Resend =
+  | {
+    kind: "resend";
+    reply: OutboundReply;
+    idempotencyKey: string;
+    notBefore: number;
+    /** Who waits for the back-off: this chat, or every chat (a limit of the business number). */
+    scope: "chat" | "all";
+    code: number;
+  }
+  | { kind: "gave-up"; reason: string; code: number; key: string };
+
+const SENT_PART = /^(.+)#(\d+)$/;
+const RESENT = /^(.+#\d+):resend(\d+)$/;
+
+/**
+ * What to do about status `s`: a resend of the part it names (`biz_opaque_callback_data`), giving up, or nothing
+ * (not failed, not temporary, not our send, a template's).
+ */
+export function resendAfterFailure(agent: string, s: WaStatus, now: number): Resend | undefined {
+  const error = s.errors?.[0];
+  const key = s.biz_opaque_callback_data ?? "";
+  const sent = SENT_PART.exec(key);
+  if (s.status !== "failed" || error === undefined || !sent || sent[1]!.endsWith(":template")) return undefined;
+  const code = error.code;
+  const earlier = RESENT.exec(sent[1]!);
+  const done = earlier ? Number(earlier[2]) : 0;
+  const outcome = toGraphOutcome({ ok: false, status: 400, error }, done + 1, undefined);
+  if (outcome.kind !== "retry" || isAuthError(code) || isAccountBlocked(code)) return undefined;
+  if (done >= MAX_RESENDS) return { kind: "gave-up", reason: `${MAX_RESENDS} resends failed`, code, key };
+  const part = earlier ? earlier[1]! : key;
+  const replyKey = `${part}:resend${done + 1}`;
+  if (replyKey.length > 200) {
+    return { kind: "gave-up", reason: "its reply key is too long to send it again", code, key };
+  }
+  const reply: OutboundReply = {
+    agent,
+    chatId: s.recipient_id,
+    text: "",
+    inReplyTo: [],
+    replyKey,
+    kind: "answer",
+    resend: { part, failed: key },
+  };
+  return {
+    kind: "resend",
+    reply,
+    idempotencyKey: `whatsapp:${agent}:${replyKey}`,
+    notBefore: now + outcome.afterMs,
+    scope: outcome.scope,
+    code,
+  };
+}
+
+const TEXT = "SELECT payload ->> '$.text' AS text FROM bus_messages WHERE idem_key = ?1";
+/** A message of the chat sent (ledger `sent`, by its intent's time) after the failed one, the resend's own aside. */
+const LATER = `SELECT 1 FROM bus_send_ledger f
+  JOIN bus_send_ledger l ON l.started_at > f.started_at AND l.state = 'sent' AND l.reply_key <> ?4
+  JOIN channel_deliveries d ON d.agent = ?1 AND d.reply_key = l.reply_key
+  WHERE f.reply_key = ?3 AND d.chat_id = ?2
+  LIMIT 1`;
+
+/** The text of the reply a resend names and its part's index, or why it is not sent again. */
+export async function resendSource(
+  client: Client,
+  agent: string,
+  reply: OutboundReply & { resend: { part: string; failed: string } },
+): Promise<{ text: string; index: number } | { skipped: string }> {
+  const [, replyKey, index] = SENT_PART.exec(reply.resend.part) ?? [];
+  const [text, later] = await client.batch([
+    { sql: TEXT, args: [replyIdempotencyKey(replyKey ?? "")] },
+    { sql: LATER, args: [agent, reply.chatId, reply.resend.failed, partKey(reply.replyKey, 0)] },
+  ], "read");
+  if (later!.rows.length > 0) {
+    return { skipped: "not sent again: later messages of the chat went out since; it would arrive out of order" };
+  }
+  const found = text!.rows[0]?.["text"];
+  if (typeof found !== "string") return { skipped: "not sent again: the reply's text is no longer stored" };
+  return { text: found, index: Number(index) };
+}
