@@ -91,7 +91,7 @@ export interface ConsumeOptions {
    * goes back for a retry (a failed attempt). The heartbeat would otherwise keep a stuck handler's lease, and its
    * key blocked, forever. Default: 20 leases.
    */
-  handlerTimeoutMs?: number;
+  handlerTimeoutMs?: number | undefined;
   /** Attempts before a message is dead-lettered (default 5). */
   maxAttempts?: number;
   /** Retry delay: d = min(retryMaxMs, retryBaseMs * 2^(attempt-1)), then equal jitter: a random value in
