@@ -183,6 +183,12 @@ export const configSchema = z.strictObject({
   cache: cacheSchema.prefault({}).describe("The orchestrator's reply cache"),
   conversation: conversationSchema.prefault({}).describe("Conversation memory, abuse limits and the orchestrator's own texts"),
   ops: opsSchema.prefault({}),
+  bus: z.strictObject({
+    handlerTimeoutMs: z.number().int().min(30_000, "at least one lease (30000 ms); the value is in milliseconds").optional()
+      .describe(
+        "A bus handler (an orchestrator turn, a channel's send of a reply) still running after this long is abandoned: its message goes back for a retry (dead-lettered after its attempts), its chat moves on. Default: 20 leases, 600000 ms",
+      ),
+  }).prefault({}),
   metrics: metricsConfigSchema.prefault({}),
 }).superRefine((config, ctx) => {
   const names = new Map<string, number>();

@@ -13,7 +13,14 @@ import type { Metrics } from "../metrics/registry.ts";
 import { isStoreUnavailable, storeErrorCode } from "../store/errors.ts";
 import type { AckCommit, Claimed, Lease, Queue, Settle } from "./queue.ts";
 import { errorText, retryDelayMs } from "./retry.ts";
-import { type ConsumeOptions, type Consumer, type Delivery, LeaseLostError, PermanentError } from "./types.ts";
+import {
+  type ConsumeOptions,
+  type Consumer,
+  type Delivery,
+  HandlerTimeoutError,
+  LeaseLostError,
+  PermanentError,
+} from "./types.ts";
 import type { WakeHub } from "./wake.ts";
 
 export interface ConsumerDeps {
@@ -30,6 +37,8 @@ export interface ConsumerDeps {
 
 interface Running {
   claimed: Claimed;
+  /** When it was handed to the handler (its deadline counts from here). */
+  startedAt: number;
   ctrl: AbortController;
   lost: boolean;
   released: boolean;
@@ -62,6 +71,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
   const concurrency = Math.floor(positive("concurrency", opts.concurrency, 8));
   const leaseMs = positive("leaseMs", opts.leaseMs, 30_000);
   const maxAttempts = Math.floor(positive("maxAttempts", opts.maxAttempts, 5));
+  const handlerTimeoutMs = positive("handlerTimeoutMs", opts.handlerTimeoutMs, 20 * leaseMs);
   const retry = {
     baseMs: positive("retryBaseMs", opts.retryBaseMs, 1_000, 0),
     maxMs: positive("retryMaxMs", opts.retryMaxMs, 300_000, 0),
@@ -199,6 +209,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     }
     const r: Running = {
       claimed: c,
+      startedAt: now(),
       ctrl: new AbortController(),
       lost: false,
       released: false,
@@ -245,7 +256,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         }
       },
       ackWith(write) {
-        if (r.done) throw new Error("ackWith: the handler already returned");
+        if (r.done) throw new Error("ackWith: the handler already returned or was abandoned");
         if (r.write) throw new Error("ackWith: called twice for one delivery");
         r.write = queue.ackCommit(write);
       },
@@ -358,8 +369,16 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     else if (timer === undefined && !stopping) armTimer(Infinity);
   }
 
-  const heartbeatMs = Math.max(5, leaseMs / 3);
-  const heartbeat = opts.heartbeat === false ? undefined : setInterval(async () => {
+  /** A handler past its deadline (a call without timeout, a bug): its slot and its key go on without it. */
+  const abandon = (r: Running) => {
+    const err = new HandlerTimeoutError(handlerTimeoutMs);
+    finish(r, err, false); // a failed attempt: retried, or dead-lettered with this reason
+    r.released = true; // its late writes and extensions are refused, as its ack is (done)
+    r.ctrl.abort(err);
+  };
+  const tick = setInterval(async () => {
+    for (const r of running) if (now() - r.startedAt >= handlerTimeoutMs) abandon(r);
+    if (opts.heartbeat === false) return;
     const live = [...running].filter((r) => !r.lost && !r.released);
     if (live.length === 0) return;
     try {
@@ -370,7 +389,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     } catch (err) {
       log?.warn("bus heartbeat failed", { code: storeErrorCode(err) });
     }
-  }, heartbeatMs);
+  }, Math.max(5, leaseMs / 3));
 
   const waitUntil = async (cond: () => boolean, ms: number) => {
     const end = Date.now() + ms;
@@ -404,7 +423,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         schedule();
         await waitUntil(() => pending.length === 0 && !busy && !scheduled, Math.max(1_000, timeoutMs));
         stopped = true;
-        if (heartbeat !== undefined) clearInterval(heartbeat);
+        clearInterval(tick);
         if (timer !== undefined) clearTimeout(timer);
         channel.port1.close();
       })();

@@ -41,7 +41,10 @@ export interface Delivery {
   publishedAt: number;
   /** The fencing token of this lease: acks and sends from an older lease are refused. */
   fence: number;
-  /** Aborted when this lease is lost (heartbeat found it taken) or released at a stop timeout. */
+  /**
+   * Aborted when this lease is lost (heartbeat found it taken), released at a stop timeout, or at the handler's
+   * deadline (`HandlerTimeoutError`).
+   */
   signal: AbortSignal;
   /** Extends the lease (heartbeat); throws `LeaseLostError` when the lease was lost. */
   extendLease(ms?: number): Promise<void>;
@@ -83,6 +86,12 @@ export interface ConsumeOptions {
   /** Lease length in ms (default 30 s); extended while the handler runs unless `heartbeat` is false. */
   leaseMs?: number;
   heartbeat?: boolean;
+  /**
+   * A handler still running this long (ms) is abandoned: its signal aborts, its slot is freed and its message
+   * goes back for a retry (a failed attempt). The heartbeat would otherwise keep a stuck handler's lease, and its
+   * key blocked, forever. Default: 20 leases.
+   */
+  handlerTimeoutMs?: number | undefined;
   /** Attempts before a message is dead-lettered (default 5). */
   maxAttempts?: number;
   /** Retry delay: d = min(retryMaxMs, retryBaseMs * 2^(attempt-1)), then equal jitter: a random value in
@@ -164,5 +173,13 @@ export class LeaseLostError extends Error {
   constructor(readonly id: number, readonly fence: number) {
     super(`lease on message ${id} (fence ${fence}) was lost; another consumer owns it now`);
     this.name = "LeaseLostError";
+  }
+}
+
+/** Why a handler was abandoned at its deadline (`ConsumeOptions.handlerTimeoutMs`): its signal's reason and recorded error. */
+export class HandlerTimeoutError extends Error {
+  constructor(readonly ms: number) {
+    super(`handler gave no outcome within ${ms} ms; abandoned, its signal aborted`);
+    this.name = "HandlerTimeoutError";
   }
 }

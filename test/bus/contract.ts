@@ -1,7 +1,14 @@
 // The bus contract every implementation passes (STYLE.md §2): `runBusContract(name, makeBus)` registers the
 // suite. Time is an injected clock the tests move; consumers are told to look again every 10 ms of real time.
 import { afterEach, describe, expect, it } from "vitest";
-import { type Bus, type Consumer, type Delivery, LeaseLostError, PermanentError } from "../../src/bus/mod.ts";
+import {
+  type Bus,
+  type Consumer,
+  type Delivery,
+  HandlerTimeoutError,
+  LeaseLostError,
+  PermanentError,
+} from "../../src/bus/mod.ts";
 
 export interface Clock {
   now(): number;
@@ -240,6 +247,49 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       expect(dead).toEqual([{ id: letter!.id, traceId: "tr-hung", error: letter!.lastError }]);
       expect(letter!.lastError).toMatch(/lease expired/);
       expect(letter!.attempts).toBe(1); // the claim that found it past maxAttempts is no attempt
+    });
+
+    it("a handler that never settles is abandoned at its deadline: signal aborted, slot freed, retried, then dead-lettered with the reason", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("x", "hang"), msg("x", "x2"), msg("y", "y1")]);
+      const seen: string[] = [];
+      const hung: Delivery[] = [];
+      consume(bus, {
+        concurrency: 1,
+        leaseMs: 300, // the heartbeat keeps it: without a deadline chat x, and this consumer's one slot, stay taken
+        handlerTimeoutMs: 1_000,
+        maxAttempts: 2,
+        retryBaseMs: 1_000,
+        handler: (d) => {
+          seen.push(`${d.payload}#${d.attempt}`);
+          if (d.payload !== "hang") return Promise.resolve();
+          hung.push(d);
+          return new Promise<void>(() => {}); // stuck, deaf to its signal (a call without timeout, a bug)
+        },
+      });
+      await waitFor(() => hung.length === 1, "the stuck handler");
+      clock.advance(999);
+      await sleep(150);
+      expect(hung[0]!.signal.aborted).toBe(false);
+      clock.advance(1);
+      await waitFor(() => hung[0]!.signal.aborted, "the deadline");
+      expect(hung[0]!.signal.reason).toBeInstanceOf(HandlerTimeoutError);
+      await waitFor(() => seen.includes("y1#1"), "another chat in the freed slot");
+      expect(seen).not.toContain("x2#1"); // chat x keeps its order: its next message waits for the retry
+      clock.advance(750);
+      await waitFor(() => hung.length === 2, "the retry");
+      clock.advance(1_000);
+      await waitFor(() => seen.includes("x2#1"), "chat x's next message, after the dead letter");
+      expect(await bus.deadLetters()).toEqual([
+        expect.objectContaining({
+          key: "x",
+          payload: "hang",
+          attempts: 2,
+          lastError: "HandlerTimeoutError: handler gave no outcome within 1000 ms; abandoned, its signal aborted",
+        }),
+      ]);
+      expect(seen).toEqual(["hang#1", "y1#1", "hang#2", "x2#1"]);
     });
 
     it("a heartbeat keeps a slow handler's lease", async () => {

@@ -3,13 +3,13 @@
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type Bus, createSqliteBus, type Handler } from "../../src/bus/mod.ts";
+import { type Bus, createSqliteBus, type Delivery, type Handler } from "../../src/bus/mod.ts";
 import { createSqliteQueue } from "../../src/bus/sqlite-queue.ts";
 import { createLogger } from "../../src/log.ts";
 import { type InStatement, migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { statementPrototype } from "../support/libsql.ts";
 import { tempDir } from "../support/tmp.ts";
-import { runBusContract, sleep, waitFor } from "./contract.ts";
+import { fakeClock, runBusContract, sleep, waitFor } from "./contract.ts";
 import { lastJson, startWorker } from "./spawn.ts";
 
 async function freshStore(): Promise<{ store: Store; cleanup(): Promise<void> }> {
@@ -491,6 +491,62 @@ describe("sqlite bus", () => {
       expect(await pendingIn()).toBe(0);
       await Promise.all([c.stop(), out.stop()]);
       await Promise.all([bus.close(), otherBus.close()]);
+    });
+
+    it("a handler abandoned at its deadline writes, replies and acks nothing when it comes back: the retry's reply is the only one", async () => {
+      const store = await setup();
+      await store.client.execute("CREATE TABLE side (v TEXT NOT NULL)");
+      const clock = fakeClock();
+      const bus = createSqliteBus(store, { now: clock.now, random: () => 0.5, wake: { fallbackMs: 10, pollMinMs: 2, pollMaxMs: 10 } });
+      cleanups.push(() => bus.close());
+      await bus.subscribe("in", "g");
+      await bus.subscribe("out", "o");
+      await bus.publish([{ topic: "in", key: "chat", payload: "question" }]);
+      let answer!: () => void;
+      const stuck = new Promise<void>((resolve) => (answer = resolve));
+      const late: string[] = [];
+      // No idempotency key: only the lease can keep a second reply out.
+      const reply = (d: Delivery) => ({ topic: "out", key: d.key, payload: `answer of attempt ${d.attempt}` });
+      bus.consume({
+        topic: "in",
+        group: "g",
+        leaseMs: 1_500, // still held at the deadline, as the heartbeat keeps it
+        handlerTimeoutMs: 1_000,
+        retryBaseMs: 1_000,
+        handler: async (d) => {
+          if (d.attempt > 1) return d.ackWith({ publish: [reply(d)] });
+          // At the abort, before the message is handed back, the database would still take a write under its lease.
+          d.signal.addEventListener("abort", () => {
+            const insert = (guard: InStatement[]) =>
+              store.client.batch([...guard, { sql: "INSERT INTO side (v) VALUES ('on abort')", args: [] }], "write");
+            d.underLease(insert).catch((err) => late.push(`underLease: ${(err as Error).name}`));
+          });
+          await stuck; // a model call without a timeout, answering long after
+          try {
+            d.ackWith({ publish: [reply(d)] });
+          } catch (err) {
+            late.push((err as Error).message);
+          }
+          // and it returns: no ack
+        },
+      });
+      const row = async () =>
+        (await store.client.execute("SELECT state, attempts, last_error FROM bus_deliveries WHERE topic = 'in'")).rows
+          .map((r) => [r["state"], r["attempts"], r["last_error"]]);
+      await waitFor(async () => (await row())[0]?.[0] === 1, "the first attempt in flight");
+      clock.advance(1_000);
+      await waitFor(async () => (await row())[0]?.[0] === 0, "the message handed back at the deadline");
+      expect(await row()).toEqual([[0, 1, "HandlerTimeoutError: handler gave no outcome within 1000 ms; abandoned, its signal aborted"]]);
+      answer();
+      await waitFor(() => late.length === 2, "the abandoned handler's writes");
+      expect(late).toEqual(["underLease: LeaseLostError", "ackWith: the handler already returned or was abandoned"]);
+      await sleep(50);
+      expect((await row())[0]?.[0]).toBe(0); // its return acked nothing: the retry still waits
+      clock.advance(750);
+      await waitFor(async () => (await row()).length === 0, "the retry's ack");
+      const out = await store.client.execute("SELECT payload FROM bus_messages WHERE topic = 'out'");
+      expect(out.rows.map((r) => JSON.parse(String(r["payload"])))).toEqual(["answer of attempt 2"]);
+      expect(await count(store, "side")).toBe(0);
     });
 
     it("a lease lost before the ack commits nothing of it; the redelivery commits it once", async () => {

@@ -69,6 +69,15 @@ describe("loadConfig", () => {
     expect(issuesOf(config)).toEqual([{ path: "agents[1].limits.cpuWeight", message: expect.stringContaining(">=1") }]);
   });
 
+  it("names a bus handler deadline shorter than a lease (seconds written for milliseconds); without one the bus's default holds", () => {
+    const config = base();
+    config["bus"] = { handlerTimeoutMs: 600 };
+    expect(issuesOf(config)).toEqual([{ path: "bus.handlerTimeoutMs", message: expect.stringContaining("at least one lease (30000 ms)") }]);
+    config["bus"] = { handlerTimeoutMs: 900_000 };
+    expect(loadConfig(JSON.stringify(config), SECRETS).bus.handlerTimeoutMs).toBe(900_000);
+    expect(loadConfig(JSON.stringify(base()), SECRETS).bus.handlerTimeoutMs).toBeUndefined();
+  });
+
   it("names a host an agent cannot bind (a port, a scheme, nothing) and takes names and addresses", () => {
     for (const host of ["localhost:8080", "127.0.0.1:8080", "http://127.0.0.1", "", "0.0.0.0 "]) {
       const config = base();

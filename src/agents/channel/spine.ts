@@ -77,6 +77,7 @@ export async function createChannelSpine(
         concurrency: opts.concurrency ?? 32,
         // Platform back-off is waited out inside the handler; the heartbeat keeps the lease meanwhile.
         leaseMs: 30_000,
+        handlerTimeoutMs: deps.config.bus.handlerTimeoutMs,
         maxAttempts: 8,
         onDeadLetter: ({ id, traceId, error }) => deps.tracer.event(traceId, "dead_letter", { group: EGRESS_GROUP, id, error }),
       });

@@ -161,6 +161,7 @@ export const orchestrator = defineAgent({
           // provider's bulkhead, so cheap turns (FAQ, cache) are not queued behind slow ones.
           concurrency: 128,
           leaseMs: 30_000,
+          handlerTimeoutMs: config.bus.handlerTimeoutMs,
           maxAttempts: config.conversation.maxAttempts,
           retryBaseMs: config.conversation.retryBaseMs,
           retryMaxMs: 120_000,
