@@ -360,7 +360,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
         : `refused the request without an auth token${reason}`;
       return new Response(
         `the libSQL server ${sent}: set store.authTokenEnv to the environment variable holding a token it accepts ` +
-          "(with --db or AIDEAZZ_DB, which read no config: the URL's ?authToken=)",
+          "(with --db or AIDEAZZ_DB and no config file: the URL's ?authToken=)",
         { status: response.status, headers: { "content-type": "text/plain" } },
       );
     };

@@ -2,7 +2,7 @@
 // Nothing per-connection can be set there and no file can be watched, so the bus polls; the SQL must be what the
 // server accepts. The agents on it end to end: test/channels/e2e.test.ts.
 import { generateKeyPairSync, sign } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { join } from "node:path";
@@ -278,6 +278,30 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       const readOnly = await cli(["agent", "orchestrator", "--config", config], { env: { DB_TOKEN: signed({ a: "ro" }) } });
       expect(readOnly.code).toBe(1);
       expect(readOnly.stderr).toMatch(/refused the auth token \(.*Write permission.*\)/);
+    }, 30_000);
+
+    it("--db or AIDEAZZ_DB replaces only the configured URL: the config's store.authTokenEnv still supplies the token", async () => {
+      const config = await configFile({ url: "file:elsewhere.db", authTokenEnv: "DB_TOKEN" });
+      const env = { DB_TOKEN: token };
+      const migrated = await cli(["migrate", "--db", sqld.url, "--config", config], { env });
+      expect(migrated.stderr).toBe("");
+      expect(migrated.code).toBe(0);
+      // The config found the usual way (./aideazz.json here), the URL from the environment.
+      const cwd = join(dir, "cwd");
+      await mkdir(cwd, { recursive: true });
+      await writeFile(join(cwd, "aideazz.json"), await readFile(config, "utf8"));
+      for (const args of [["bus", "stats"], ["stats"], ["health", "--json"]]) {
+        const r = await cli(args, { env: { ...env, AIDEAZZ_DB: sqld.url }, cwd });
+        expect(r.stderr, args.join(" ")).not.toMatch(/refused/);
+        if (args[0] !== "health") expect(r.code, args.join(" ")).toBe(0);
+        else expect(JSON.parse(r.stdout).checks.find((c: { name: string }) => c.name === "database").level).toBe("ok");
+      }
+      // A token in the URL still works (and wins over the configured one).
+      const inUrl = await cli(["migrate", "--db", `${sqld.url}?authToken=${token}`, "--config", config], {
+        env: { DB_TOKEN: "not-a-token" },
+      });
+      expect(inUrl.stderr).toBe("");
+      expect(inUrl.code).toBe(0);
     }, 30_000);
 
     it("a wrong token in the URL (--db …?authToken=, as the hint says): the error says the token was refused, not that none was sent", async () => {

@@ -2,7 +2,7 @@ import { agentKinds, runAgent } from "../../agents/mod.ts";
 import { findSecretRefs } from "../../config.ts";
 import { VERSION } from "../../version.ts";
 import { defineCommand } from "../command.ts";
-import { commandLogger, dbUrlOf, readConfig } from "../context.ts";
+import { commandLogger, readConfig, storeTargetOf } from "../context.ts";
 
 export const agentCommand = defineCommand({
   name: "agent",
@@ -31,14 +31,13 @@ export const agentCommand = defineCommand({
       if (own && ref.value) secrets[ref.envVar] = ref.value;
     }
     const log = commandLogger(deps, name, config);
-    const authEnv = config.store.authTokenEnv;
-    const dbAuthToken = authEnv ? deps.env[authEnv] : undefined;
+    const { url: dbUrl, authToken: dbAuthToken } = storeTargetOf(values, deps, loaded);
     const running = await runAgent({
       agent,
       // deno-lint-ignore no-explicit-any -- agentKinds pairs each kind with its definition
       definition: (await load()) as any,
       config,
-      dbUrl: dbUrlOf(values, deps, loaded),
+      dbUrl,
       ...(dbAuthToken ? { dbAuthToken } : {}),
       secrets,
       log,
