@@ -349,11 +349,20 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
         });
       }
       if (response.status !== 401 && response.status !== 403) return response;
-      // sqld says why in `{"error": …}` (the token expired, or it may only read); hrana would drop it. A proxy's page
-      // is not quoted.
+      // sqld always says why in `{"error": …}` (no token, the token expired, or it may only read); hrana would drop
+      // it. Any other body (a proxy's page, its own auth) is no libSQL server's answer: a token there is not the
+      // question, so the message says only what is known, and does not quote the page.
       const body: unknown = await response.json().catch(() => undefined);
       const error = (body as { error?: unknown } | undefined)?.error;
-      const reason = typeof error === "string" ? ` (${error.slice(0, 200)})` : "";
+      if (typeof error !== "string") {
+        const origin = new URL(request.url).origin;
+        return new Response(
+          `HTTP ${response.status} from ${origin}, which is not a libSQL server's answer (a proxy before it?): ` +
+            "check the store URL and what is in front of the server",
+          { status: response.status, headers: { "content-type": "text/plain" } },
+        );
+      }
+      const reason = ` (${error.slice(0, 200)})`;
       // The request says whether a token went with it: the URL's ?authToken= takes one without opts.authToken.
       const sent = request.headers.has("authorization")
         ? `refused the auth token${reason}`

@@ -304,6 +304,28 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       expect(inUrl.code).toBe(0);
     }, 30_000);
 
+    it("a 401 or 403 not from sqld (a proxy's page): the error names the status and the host, not a refused token", async () => {
+      for (const status of [401, 403]) {
+        const proxy = createServer((req, res) =>
+          req.resume().on("end", () => res.writeHead(status, { "content-type": "text/html" }).end("<html>Authorization Required</html>"))
+        );
+        await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+        const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+        try {
+          const r = await cli(["migrate", "--db", `${url}?authToken=${token}`]);
+          expect(r.code).toBe(1);
+          expect(r.stderr).toContain(`HTTP ${status} from ${url}, which is not a libSQL server's answer`);
+          expect(r.stderr).not.toMatch(/refused/);
+          expect(r.stderr).not.toContain(token);
+        } finally {
+          proxy.close();
+        }
+      }
+      // sqld's own refusal, also through a proxy that passes it on, still says so.
+      const r = await cli(["migrate", "--db", sqld.url]);
+      expect(r.stderr).toContain("the libSQL server refused the request without an auth token");
+    }, 30_000);
+
     it("a wrong token in the URL (--db …?authToken=, as the hint says): the error says the token was refused, not that none was sent", async () => {
       const wrong = `${unsigned}.${"B".repeat(86)}`;
       const r = await cli(["migrate", "--db", `${sqld.url}?authToken=${wrong}`]);
