@@ -126,17 +126,6 @@ export async function openReadStore(
   return { store, url: target.url, ...(loaded ? { config: loaded.config } : {}) };
 }
 
-/** Shows a database URL without credentials or query parameters. */
-export function displayDbUrl(url: string): string {
-  try {
-    if (url.startsWith("file:")) return url.split("?")[0] ?? url;
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return "(unparsable URL)";
-  }
-}
-
 export function commandLogger(deps: CliDeps, agent: string, config?: Config): Logger {
   return createLogger({ agent, secrets: config ? secretValues(config, deps.env) : [], write: deps.stdout, now: deps.now });
 }

@@ -311,6 +311,17 @@ export function filePathOf(url: string): string | undefined {
   return decodeURIComponent(path);
 }
 
+/** Shows a database URL without credentials or query parameters. */
+export function displayDbUrl(url: string): string {
+  try {
+    if (url.startsWith("file:")) return url.split("?")[0] ?? url;
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
 /** SQL run on every new local connection. */
 export function connectionSettings(synchronous: Synchronous, busyTimeoutMs: number): string {
   return [
@@ -401,7 +412,13 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       "SQLITE_CANTOPEN",
     );
   }
-  if (path !== ":memory:" && path !== "") await mkdir(dirname(path), { recursive: true });
+  if (path !== ":memory:" && path !== "") {
+    // A directory that cannot be made now (a mount not there yet, a file in its place) is the store unavailable, as
+    // a file that cannot be opened is: an agent waits for it (runtime.ts).
+    await mkdir(dirname(path), { recursive: true }).catch((err: Error) => {
+      throw new LibsqlError(`cannot create the database's directory ${dirname(path)}: ${err.message}`, "SQLITE_CANTOPEN");
+    });
+  }
   const synchronous = opts.synchronous ?? "normal";
   const memory = path === ":memory:";
   // An in-memory database exists only on the connection that opened it: one connection, no separate writer.

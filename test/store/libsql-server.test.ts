@@ -12,7 +12,7 @@ import { isStoreUnavailable, migrate, openStore } from "../../src/store/mod.ts";
 import { runBusContract } from "../bus/contract.ts";
 import { loadConfig } from "../../src/config.ts";
 import { runTestAgent } from "../support/agent.ts";
-import { cli } from "../support/cli.ts";
+import { cli, spawnAideazz, waitForStatus } from "../support/cli.ts";
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
 import { freePort } from "../support/ports.ts";
@@ -166,6 +166,57 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         }
       }, 30_000);
     }
+
+    it("an agent started while the server is down waits for it (unhealthy, a few log lines), then starts; SIGTERM ends the wait at once", async () => {
+      const down = await startSqld();
+      await down.kill();
+      const tmp = await tempDir("aideazz-sqld-wait-");
+      const port = await freePort();
+      const config = join(tmp.dir, "aideazz.json");
+      await writeFile(config, JSON.stringify({
+        store: { url: down.url },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
+      }));
+      const children = [spawnAideazz(["agent", "orchestrator", "--config", config])];
+      try {
+        const child = children[0]!;
+        const exitedEarly = child.exited.then((code) => {
+          throw new Error(`the agent exited (${code}) while the store was down:\n${child.output()}`);
+        });
+        const waiting = await Promise.race([waitForStatus(`http://127.0.0.1:${port}/health`, 503, 60_000), exitedEarly]);
+        const body = await waiting.json();
+        expect(body.status).toBe("starting");
+        expect(body.db.detail).toContain(`cannot reach the libSQL server at ${down.url}`);
+        // `aideazz health` reports it degraded with the reason (not down: a restart would not help).
+        const health = await cli(["health", "--json", "--config", config]);
+        const target = JSON.parse(health.stdout).targets.find((t: { target: string }) => t.target === "orchestrator");
+        expect(target).toMatchObject({ level: "degraded", detail: expect.stringContaining("cannot reach the libSQL server") });
+        await down.start();
+        await Promise.race([waitForStatus(`http://127.0.0.1:${port}/health`, 200, 60_000), exitedEarly]);
+        child.proc.kill("SIGTERM");
+        expect(await child.exited).toBe(0);
+        const lines = child.output().trim().split("\n").map((l) => JSON.parse(l) as { msg: string; store?: string });
+        const waits = lines.filter((l) => l.msg.startsWith("store unavailable"));
+        expect(waits.length).toBeGreaterThanOrEqual(1);
+        expect(waits.length).toBeLessThanOrEqual(3); // one line per reason, not one per attempt
+        expect(waits[0]!.store).toBe(`${down.url}/`); // named, without credentials
+        expect(lines.map((l) => l.msg)).toContain("agent started");
+
+        // Down again at the next start: SIGTERM while it waits exits at once, cleanly.
+        await down.kill();
+        const second = spawnAideazz(["agent", "orchestrator", "--config", config]);
+        children.push(second);
+        await waitForStatus(`http://127.0.0.1:${port}/health`, 503, 60_000);
+        const signalled = Date.now();
+        second.proc.kill("SIGTERM");
+        expect(await second.exited).toBe(0);
+        expect(Date.now() - signalled).toBeLessThan(3_000);
+      } finally {
+        for (const c of children) c.proc.kill("SIGKILL");
+        await down.stop();
+        await tmp.cleanup();
+      }
+    }, 120_000);
 
     it("a server gone: an agent's /health says why, not \"UNKNOWN\"", async () => {
       const gone = await startSqld();

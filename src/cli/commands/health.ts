@@ -18,7 +18,7 @@ import {
   openStore,
   SchemaTooNewError,
   type Store,
-  storeErrorCode,
+  storeErrorText,
 } from "../../store/mod.ts";
 import { type CliDeps, defineCommand } from "../command.ts";
 import { readConfig, storeTargetOf } from "../context.ts";
@@ -34,11 +34,8 @@ async function openForHealth(
     const remoteTimeoutMs = config.ops.health.timeoutMs;
     store = await openStore({ ...target, create: false, remoteTimeoutMs });
   } catch (err) {
-    // A local file's error names the path and the fix (no database yet: `aideazz migrate`); a server's only its code.
-    if (filePathOf(target.url) !== undefined && err instanceof Error) {
-      return { error: `cannot open: ${err.message}` };
-    }
-    return { error: `cannot open (${storeErrorCode(err)})` };
+    // A local file's error names the path and the fix (no database yet: `aideazz migrate`).
+    return { error: `cannot open: ${storeErrorText(err, true)}` };
   }
   try {
     await migrate(store.client, deps.now);
@@ -46,9 +43,7 @@ async function openForHealth(
     // A newer binary already migrated (mid rolling update): our tables exist, carry on.
     if (!(err instanceof SchemaTooNewError)) {
       store.close();
-      // A server's code says little ("UNKNOWN"); its message says what it refused (a token: store.authTokenEnv).
-      if (filePathOf(target.url) === undefined && err instanceof Error) return { error: `cannot migrate: ${err.message}` };
-      return { error: `cannot migrate (${storeErrorCode(err)})` };
+      return { error: `cannot migrate (${storeErrorText(err, filePathOf(target.url) === undefined)})` };
     }
   }
   return store;

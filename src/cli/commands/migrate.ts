@@ -1,6 +1,6 @@
-import { migrate, openStore } from "../../store/mod.ts";
+import { displayDbUrl, migrate, openStore } from "../../store/mod.ts";
 import { defineCommand } from "../command.ts";
-import { displayDbUrl, readStoreConfig, storeTargetOf } from "../context.ts";
+import { readStoreConfig, storeTargetOf } from "../context.ts";
 
 export const migrateCommand = defineCommand({
   name: "migrate",
