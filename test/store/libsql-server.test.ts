@@ -54,6 +54,43 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       }
     });
 
+    // sqld rolls back a transaction that has held the write lock past its transaction timeout (5 s) once another
+    // client waits to write: a migration's single request (batch) is no exception. Running agents always write.
+    it("migrations longer together than the server's transaction timeout apply while another client writes", async () => {
+      const server = await startSqld();
+      const store = await openStore({ url: server.url });
+      const other = await openStore({ url: server.url });
+      let writing = true;
+      try {
+        await store.client.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+        await store.client.execute(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
+          INSERT INTO big SELECT x, (x * 7919) % 1000003 FROM c`);
+        await other.client.execute("CREATE TABLE beats (at INTEGER NOT NULL)");
+        // Another client writing all along (a waiting write that gives up, SQLITE_BUSY, tries again).
+        const writes = (async () => {
+          let n = 0;
+          while (writing) {
+            n += await other.client.execute({ sql: "INSERT INTO beats VALUES (?)", args: [Date.now()] }).then(() => 1, () => 0);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          return n;
+        })();
+        // About a second each over a million rows.
+        const index = (i: number) => `CREATE INDEX big_${i} ON big (v + ${i})`;
+        const ten = Array.from({ length: 10 }, (_, i) => ({ version: i + 1, name: `index ${i + 1}`, statements: [index(i + 1)] }));
+        const started = Date.now();
+        expect(await migrate(store.client, Date.now, ten)).toEqual({ applied: ten.map((m) => m.version), version: 10 });
+        expect(Date.now() - started, "together longer than the server's limit").toBeGreaterThan(5_000);
+        writing = false;
+        expect(await writes).toBeGreaterThan(0);
+      } finally {
+        writing = false;
+        store.close();
+        other.close();
+        await server.stop();
+      }
+    }, 120_000);
+
     it("retention's statements run on the server: an old ledger row goes, a dead letter's reply keeps its rows", async () => {
       const store = await openStore({ url: sqld.url });
       try {
