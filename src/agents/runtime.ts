@@ -25,7 +25,17 @@ import {
 import { createRedactor } from "../redact.ts";
 import { createTracer, purgeTraceEvents, type Tracer } from "../trace/mod.ts";
 import { cpuTimeMs, type Server, type ServeOptions } from "../platform.ts";
-import { every, isStoreUnavailable, migrate, openStore, type Store, storeErrorCode } from "../store/mod.ts";
+import {
+  displayDbUrl,
+  every,
+  isStoreUnavailable,
+  migrate,
+  openStore,
+  type Store,
+  storeErrorCode,
+  storeErrorText,
+} from "../store/mod.ts";
+import { sleep } from "./channel/sleep.ts";
 import type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
 import { createCompactions, startTrims } from "./memory.ts";
 
@@ -63,6 +73,10 @@ export interface RunAgentOptions {
   trimNativeHeap?: () => Promise<boolean>;
   trimNativeHeapEveryMs?: number;
   pid: number;
+  /** Aborted (SIGTERM) before the agent started: it stops waiting for the store and rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Waits between attempts to open an unavailable store: doubling from `minMs` (1 s) up to `maxMs` (30 s). */
+  storeRetry?: { minMs: number; maxMs: number };
 }
 
 export interface RunningAgent {
@@ -124,24 +138,106 @@ async function probeDatabase(store: Store, agent: string, now: number, remoteDea
     }
     return { ok: true };
   } catch (err) {
-    // A server's failures have no SQLite code ("UNKNOWN"): its message says why (unreachable, a refused token).
-    const why = store.path === undefined && err instanceof Error ? err.message : storeErrorCode(err);
-    return { ok: false, detail: `database not writable (${why})` };
+    return { ok: false, detail: `database not writable (${storeErrorText(err, store.path === undefined)})` };
   }
+}
+
+/** Minutes between two log lines of one unchanged reason while the agent waits for its store. */
+const WAIT_LOG_EVERY_MS = 5 * 60_000;
+
+/**
+ * Opens the store, migrates it and records this agent's start, again and again while the store is unavailable
+ * (isStoreUnavailable: a libSQL server down, the file locked past the busy timeout, its directory missing). An agent
+ * that exited instead would be restarted by systemd until StartLimitBurst leaves its unit failed, and the store's
+ * return would find it gone. `report` gets each failure for /health. A line is logged when the reason changes, else at
+ * most every 5 minutes. Anything else (a refused token, a schema too new) is thrown: no wait mends it.
+ */
+async function openWhenAvailable(
+  opts: RunAgentOptions,
+  metrics: Metrics,
+  startedAt: number,
+  report: (db: CheckResult) => void,
+): Promise<Store> {
+  const { agent, log, now } = opts;
+  const { minMs, maxMs } = opts.storeRetry ?? { minMs: 1_000, maxMs: 30_000 };
+  const where = displayDbUrl(opts.dbUrl);
+  let logged: { at: number; reason: string } | undefined;
+  for (let attempt = 1;; attempt++) {
+    let store: Store | undefined;
+    try {
+      store = await openStore({
+        url: opts.dbUrl,
+        ...(opts.dbAuthToken ? { authToken: opts.dbAuthToken } : {}),
+        observeLock: ({ waitMs, holdMs }) => {
+          metrics.observe(M.storeLockWait, waitMs);
+          metrics.observe(M.storeLockHold, holdMs);
+        },
+      });
+      const migrated = await migrate(store.client, now);
+      if (migrated.applied.length > 0) log.info("migrated store", { applied: migrated.applied });
+      await store.client.execute({
+        sql: `INSERT INTO agent_heartbeats (agent, pid, version, started_at, seen_at) VALUES (?, ?, ?, ?, ?)
+              ON CONFLICT (agent) DO UPDATE SET pid = excluded.pid, version = excluded.version,
+                started_at = excluded.started_at, seen_at = excluded.seen_at, stopped_at = NULL`,
+        args: [agent.name, opts.pid, opts.version, startedAt, startedAt],
+      });
+      if (logged) log.info("store available", { store: where, attempts: attempt });
+      return store;
+    } catch (err) {
+      store?.close();
+      if (!isStoreUnavailable(err) || opts.signal?.aborted) throw err;
+      const reason = storeErrorText(err, true);
+      const waitMs = Math.min(minMs * 2 ** (attempt - 1), maxMs);
+      report({ ok: false, detail: `waiting for the store ${where} (${reason}); attempt ${attempt}, next in ${waitMs} ms` });
+      if (logged?.reason !== reason || now() - logged.at >= WAIT_LOG_EVERY_MS) {
+        log.warn("store unavailable: the agent waits for it", { store: where, reason, attempt, retryInMs: waitMs });
+        logged = { at: now(), reason };
+      }
+      await sleep(waitMs, opts.signal);
+    }
+  }
+}
+
+/**
+ * What the agent's port answers until its store is open: /health 503 with the reason (`aideazz health` reports the
+ * agent degraded, not down: a restart would not help), everything else 503 with Retry-After (a webhook comes again).
+ */
+function startingApp(opts: RunAgentOptions, startedAt: number, db: () => CheckResult): Hono {
+  const app = new Hono();
+  app.get("/health", (c) =>
+    c.json({
+      status: "starting",
+      agent: opts.agent.name,
+      kind: opts.agent.kind,
+      version: opts.version,
+      pid: opts.pid,
+      uptimeS: Math.round((opts.now() - startedAt) / 1000),
+      rssBytes: opts.rssBytes(),
+      db: db(),
+      checks: {},
+    }, 503));
+  app.all("*", (c) => {
+    c.header("Retry-After", String(RETRY_AFTER_S));
+    return c.json({ error: "agent is starting: its store is not available yet" }, 503);
+  });
+  return app;
 }
 
 export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const { agent, log, now } = opts;
   const startedAt = now();
   const metrics = createMetrics();
-  const store = await openStore({
-    url: opts.dbUrl,
-    ...(opts.dbAuthToken ? { authToken: opts.dbAuthToken } : {}),
-    observeLock: ({ waitMs, holdMs }) => {
-      metrics.observe(M.storeLockWait, waitMs);
-      metrics.observe(M.storeLockHold, holdMs);
-    },
-  });
+  // The port answers from the start: while the store is unavailable /health says why (startingApp).
+  let db: CheckResult = { ok: false, detail: "opening the store" };
+  let handle: ServeOptions["fetch"] = startingApp(opts, startedAt, () => db).fetch;
+  const server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: (req, info) => handle(req, info) });
+  let store: Store;
+  try {
+    store = await openWhenAvailable(opts, metrics, startedAt, (failure) => (db = failure));
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
   let instance: AgentInstance;
   const retention = retentionOf(opts.config.metrics, opts.config.conversation.retentionDays);
   const redact = createRedactor(Object.values(opts.secrets));
@@ -172,14 +268,6 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     }).catch((err) => log.warn("trace retention failed", { code: storeErrorCode(err) })));
   metrics.inc(M.agentStarts);
   try {
-    const migrated = await migrate(store.client, now);
-    if (migrated.applied.length > 0) log.info("migrated store", { applied: migrated.applied });
-    await store.client.execute({
-      sql: `INSERT INTO agent_heartbeats (agent, pid, version, started_at, seen_at) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (agent) DO UPDATE SET pid = excluded.pid, version = excluded.version,
-              started_at = excluded.started_at, seen_at = excluded.seen_at, stopped_at = NULL`,
-      args: [agent.name, opts.pid, opts.version, startedAt, startedAt],
-    });
     const deps: AgentDeps = {
       store,
       log,
@@ -196,6 +284,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     instance = await opts.definition.create(deps, agent as any);
   } catch (err) {
     store.close();
+    await server.close();
     throw err;
   }
 
@@ -252,14 +341,14 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   });
   instance.routes?.(app);
 
-  let server: Server;
+  handle = (req, info) => app.fetch(req, info);
   try {
-    server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: (req, info) => app.fetch(req, info) });
     await instance.start?.();
     flusher.start();
     tracePurges.start(0);
   } catch (err) {
     store.close();
+    await server.close();
     throw err;
   }
   log.info("agent started", { kind: agent.kind, port: server.port, host: agent.host, version: opts.version });

@@ -81,6 +81,37 @@ export function dbUrlOf(values: CommandValues, deps: CliDeps, loaded?: LoadedCon
   return resolveDbUrl(loaded.config.store.url, dirname(loaded.path));
 }
 
+function hasDbOverride(values: CommandValues, deps: CliDeps): boolean {
+  return stringOption(values, "db") !== undefined || deps.env["AIDEAZZ_DB"] !== undefined;
+}
+
+/**
+ * The config of a command that also runs on `--db`/`AIDEAZZ_DB` alone: without an override, the config (required);
+ * with one, the config when one is named (`--config`, `AIDEAZZ_CONFIG`) or ./aideazz.json exists, else none.
+ */
+export async function readStoreConfig(values: CommandValues, deps: CliDeps): Promise<LoadedConfig | undefined> {
+  if (hasDbOverride(values, deps) && stringOption(values, "config") === undefined && !deps.env["AIDEAZZ_CONFIG"]) {
+    const found = await deps.readTextFile(configPathOf(values, deps)).then(() => true, () => false);
+    if (!found) return undefined;
+  }
+  return await readConfig(values, deps, []);
+}
+
+/**
+ * What to open: the URL (`dbUrlOf`) and the token of the config's `store.authTokenEnv` — kept with `--db` or
+ * `AIDEAZZ_DB`, which replace only the URL (a `?authToken=` in the URL still wins: the client reads it last).
+ */
+export function storeTargetOf(
+  values: CommandValues,
+  deps: CliDeps,
+  loaded?: LoadedConfig,
+): { url: string; authToken?: string } {
+  const url = dbUrlOf(values, deps, loaded);
+  const authEnv = loaded?.config.store.authTokenEnv;
+  const authToken = authEnv ? deps.env[authEnv] : undefined;
+  return { url, ...(authToken ? { authToken } : {}) };
+}
+
 /**
  * Opens the store for a command that works on an existing database: `--db`/`AIDEAZZ_DB` need no config file;
  * otherwise the config's. A local file that does not exist is an error, never a new database.
@@ -89,24 +120,10 @@ export async function openReadStore(
   values: CommandValues,
   deps: CliDeps,
 ): Promise<{ store: Store; url: string; config?: Config }> {
-  const hasDbOverride = stringOption(values, "db") !== undefined || deps.env["AIDEAZZ_DB"] !== undefined;
-  const loaded = hasDbOverride ? undefined : await readConfig(values, deps, []);
-  const url = dbUrlOf(values, deps, loaded);
-  const authEnv = loaded?.config.store.authTokenEnv;
-  const authToken = authEnv ? deps.env[authEnv] : undefined;
-  const store = await openStore({ url, create: false, ...(authToken ? { authToken } : {}) });
-  return { store, url, ...(loaded ? { config: loaded.config } : {}) };
-}
-
-/** Shows a database URL without credentials or query parameters. */
-export function displayDbUrl(url: string): string {
-  try {
-    if (url.startsWith("file:")) return url.split("?")[0] ?? url;
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return "(unparsable URL)";
-  }
+  const loaded = await readStoreConfig(values, deps);
+  const target = storeTargetOf(values, deps, loaded);
+  const store = await openStore({ ...target, create: false });
+  return { store, url: target.url, ...(loaded ? { config: loaded.config } : {}) };
 }
 
 export function commandLogger(deps: CliDeps, agent: string, config?: Config): Logger {

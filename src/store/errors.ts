@@ -43,3 +43,12 @@ export function isStoreUnavailable(err: unknown): boolean {
 export function storeErrorCode(err: unknown): string {
   return codeOf(err) ?? "UNKNOWN";
 }
+
+/**
+ * How a store failure reads in a health detail or a log line. `full`: its message — a libSQL server's failures have
+ * no SQLite code ("UNKNOWN") and the message says why (unreachable, a refused token); a failure to open names the
+ * path and the fix. Otherwise the code, which says enough for a local file's statement (SQLITE_BUSY).
+ */
+export function storeErrorText(err: unknown, full: boolean): string {
+  return full && err instanceof Error ? err.message : storeErrorCode(err);
+}

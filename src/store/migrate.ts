@@ -1,7 +1,12 @@
 /**
- * Applies pending migrations. Many agents start at once and all call this. Each attempt is one `batch` in
- * write mode (BEGIN IMMEDIATE … COMMIT inside a single call): the version rows are inserted first, so a
- * process that lost the race fails on their primary key, rolls back whole, re-reads and finds nothing to do.
+ * Applies pending migrations. Many agents start at once and all call this. Each migration is one `batch` in write
+ * mode (BEGIN IMMEDIATE … COMMIT inside a single call) with its version row inserted first, so a process that lost
+ * the race fails on its primary key, rolls back whole, re-reads and carries on after it.
+ *
+ * One batch per migration, not one for all: a libSQL server rolls back a transaction that has held the write lock
+ * past its transaction timeout (sqld: 5 s) as soon as another client waits to write — and running agents always
+ * do — so an upgrade over big tables would otherwise fail whole, every time. Each migration done stays done; one
+ * that alone runs longer than that on a busy server needs the agents stopped while `aideazz migrate` applies it.
  *
  * Why not an interactive transaction: libSQL's busy handler waits synchronously, so a second connection of the
  * same process waiting for a lock that this process holds across an `await` blocks the event loop until the
@@ -36,6 +41,14 @@ async function appliedVersions(client: Client): Promise<Set<number>> {
   }
 }
 
+/** The versions applied, refusing a database migrated by a newer aideazz. */
+async function appliedKnown(client: Client, known: readonly Migration[]): Promise<Set<number>> {
+  const applied = await appliedVersions(client);
+  const unknown = [...applied].filter((v) => !known.some((m) => m.version === v));
+  if (unknown.length > 0) throw new SchemaTooNewError(Math.max(...unknown), known.at(-1)?.version ?? 0);
+  return applied;
+}
+
 /** Brings the schema up to date; safe to call from several processes at the same time. */
 export async function migrate(
   client: Client,
@@ -44,26 +57,23 @@ export async function migrate(
 ): Promise<MigrateResult> {
   // Each folder appends its own entries, so apply by set membership in version order, not "above the max".
   const known = [...migrations].sort((a, b) => a.version - b.version);
-  const latest = known.at(-1)?.version ?? 0;
-  for (let attempt = 1;; attempt++) {
-    const applied = await appliedVersions(client);
-    const unknown = [...applied].filter((v) => !known.some((m) => m.version === v));
-    if (unknown.length > 0) throw new SchemaTooNewError(Math.max(...unknown), latest);
-    const pending = known.filter((m) => !applied.has(m.version));
-    if (pending.length === 0) return { applied: [], version: latest };
+  let done = await appliedKnown(client, known);
+  const applied: number[] = [];
+  for (const m of known) {
+    if (done.has(m.version)) continue;
     try {
       await client.batch([
         CREATE_TABLE,
-        ...pending.map((m) => ({
-          sql: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-          args: [m.version, m.name, now()],
-        })),
-        ...pending.flatMap((m) => m.statements),
+        { sql: "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", args: [m.version, m.name, now()] },
+        ...m.statements,
       ], "write");
-      return { applied: pending.map((m) => m.version), version: latest };
+      applied.push(m.version);
     } catch (err) {
-      // Another process applied (some of) them first: go round again; a real error repeats and is thrown.
-      if (attempt >= 3 || (await appliedVersions(client)).size === applied.size) throw err;
+      // Another process applied it first: carry on after it; a real error is thrown.
+      done = await appliedKnown(client, known);
+      if (!done.has(m.version)) throw err;
     }
   }
+  return { applied, version: known.at(-1)?.version ?? 0 };
 }
+

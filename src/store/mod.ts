@@ -4,13 +4,13 @@
  *
  * @module
  */
-export { connectionSettings, filePathOf, openStore } from "./open.ts";
+export { connectionSettings, displayDbUrl, filePathOf, openStore } from "./open.ts";
 export type { Client, InStatement, ResultSet, Row, Store, StoreOptions, Synchronous, Transaction } from "./open.ts";
 export { migrate, SchemaTooNewError } from "./migrate.ts";
 export type { MigrateResult } from "./migrate.ts";
 export { migrations } from "./migrations.ts";
 export type { Migration } from "./migrations.ts";
-export { isStoreUnavailable, storeErrorCode } from "./errors.ts";
+export { isStoreUnavailable, storeErrorCode, storeErrorText } from "./errors.ts";
 export { batchCalls, batchReads } from "./batch-reads.ts";
 export { mergeWrites } from "./merge-inserts.ts";
 export { purgeInChunks } from "./chunks.ts";

@@ -311,6 +311,17 @@ export function filePathOf(url: string): string | undefined {
   return decodeURIComponent(path);
 }
 
+/** Shows a database URL without credentials or query parameters. */
+export function displayDbUrl(url: string): string {
+  try {
+    if (url.startsWith("file:")) return url.split("?")[0] ?? url;
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
 /** SQL run on every new local connection. */
 export function connectionSettings(synchronous: Synchronous, busyTimeoutMs: number): string {
   return [
@@ -349,18 +360,27 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
         });
       }
       if (response.status !== 401 && response.status !== 403) return response;
-      // sqld says why in `{"error": …}` (the token expired, or it may only read); hrana would drop it. A proxy's page
-      // is not quoted.
+      // sqld always says why in `{"error": …}` (no token, the token expired, or it may only read); hrana would drop
+      // it. Any other body (a proxy's page, its own auth) is no libSQL server's answer: a token there is not the
+      // question, so the message says only what is known, and does not quote the page.
       const body: unknown = await response.json().catch(() => undefined);
       const error = (body as { error?: unknown } | undefined)?.error;
-      const reason = typeof error === "string" ? ` (${error.slice(0, 200)})` : "";
+      if (typeof error !== "string") {
+        const origin = new URL(request.url).origin;
+        return new Response(
+          `HTTP ${response.status} from ${origin}, which is not a libSQL server's answer (a proxy before it?): ` +
+            "check the store URL and what is in front of the server",
+          { status: response.status, headers: { "content-type": "text/plain" } },
+        );
+      }
+      const reason = ` (${error.slice(0, 200)})`;
       // The request says whether a token went with it: the URL's ?authToken= takes one without opts.authToken.
       const sent = request.headers.has("authorization")
         ? `refused the auth token${reason}`
         : `refused the request without an auth token${reason}`;
       return new Response(
         `the libSQL server ${sent}: set store.authTokenEnv to the environment variable holding a token it accepts ` +
-          "(with --db or AIDEAZZ_DB, which read no config: the URL's ?authToken=)",
+          "(with --db or AIDEAZZ_DB and no config file: the URL's ?authToken=)",
         { status: response.status, headers: { "content-type": "text/plain" } },
       );
     };
@@ -392,7 +412,13 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       "SQLITE_CANTOPEN",
     );
   }
-  if (path !== ":memory:" && path !== "") await mkdir(dirname(path), { recursive: true });
+  if (path !== ":memory:" && path !== "") {
+    // A directory that cannot be made now (a mount not there yet, a file in its place) is the store unavailable, as
+    // a file that cannot be opened is: an agent waits for it (runtime.ts).
+    await mkdir(dirname(path), { recursive: true }).catch((err: Error) => {
+      throw new LibsqlError(`cannot create the database's directory ${dirname(path)}: ${err.message}`, "SQLITE_CANTOPEN");
+    });
+  }
   const synchronous = opts.synchronous ?? "normal";
   const memory = path === ":memory:";
   // An in-memory database exists only on the connection that opened it: one connection, no separate writer.

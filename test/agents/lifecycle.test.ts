@@ -66,6 +66,30 @@ describe("agent lifecycle", () => {
     expect(stats.stdout).toMatch(/\n\s+analytics\s+stopped\s+\d+\s+\S+\s+—\s/);
   }, 90_000);
 
+  it("an agent whose database directory cannot be made yet waits for it (/health 503 says why), then starts", async () => {
+    const port = await freePort();
+    const blocker = join(dir, "not-yet");
+    await writeFile(blocker, ""); // a file where the database's directory should be: mkdir fails
+    const config = join(dir, "not-yet.json");
+    await writeConfig(config, [{ name: "analytics", port }], `file:${join(blocker, "aideazz.db")}`);
+    const child = spawnAideazz(["agent", "analytics", "--config", config]);
+    try {
+      const exitedEarly = child.exited.then((code) => {
+        throw new Error(`the agent exited (${code}):\n${child.output()}`);
+      });
+      const res = await Promise.race([waitForStatus(`http://127.0.0.1:${port}/health`, 503, 60_000), exitedEarly]);
+      const body = await res.json();
+      expect(body.status).toBe("starting");
+      expect(body.db.detail).toContain(`cannot create the database's directory ${blocker}`);
+      await rm(blocker);
+      await Promise.race([waitForStatus(`http://127.0.0.1:${port}/health`, 200, 60_000), exitedEarly]);
+      child.proc.kill("SIGTERM");
+      expect(await child.exited).toBe(0);
+    } finally {
+      child.proc.kill("SIGKILL");
+    }
+  }, 120_000);
+
   it("/health answers 503 while another process holds the write lock past the busy timeout, 200 after", async () => {
     const port = await freePort();
     const db = join(dir, "locked.db");

@@ -2,7 +2,7 @@
 // Nothing per-connection can be set there and no file can be watched, so the bus polls; the SQL must be what the
 // server accepts. The agents on it end to end: test/channels/e2e.test.ts.
 import { generateKeyPairSync, sign } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { isStoreUnavailable, migrate, openStore } from "../../src/store/mod.ts";
 import { runBusContract } from "../bus/contract.ts";
 import { loadConfig } from "../../src/config.ts";
 import { runTestAgent } from "../support/agent.ts";
-import { cli } from "../support/cli.ts";
+import { cli, spawnAideazz, waitForStatus } from "../support/cli.ts";
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
 import { freePort } from "../support/ports.ts";
@@ -53,6 +53,43 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         store.close();
       }
     });
+
+    // sqld rolls back a transaction that has held the write lock past its transaction timeout (5 s) once another
+    // client waits to write: a migration's single request (batch) is no exception. Running agents always write.
+    it("migrations longer together than the server's transaction timeout apply while another client writes", async () => {
+      const server = await startSqld();
+      const store = await openStore({ url: server.url });
+      const other = await openStore({ url: server.url });
+      let writing = true;
+      try {
+        await store.client.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+        await store.client.execute(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
+          INSERT INTO big SELECT x, (x * 7919) % 1000003 FROM c`);
+        await other.client.execute("CREATE TABLE beats (at INTEGER NOT NULL)");
+        // Another client writing all along (a waiting write that gives up, SQLITE_BUSY, tries again).
+        const writes = (async () => {
+          let n = 0;
+          while (writing) {
+            n += await other.client.execute({ sql: "INSERT INTO beats VALUES (?)", args: [Date.now()] }).then(() => 1, () => 0);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          return n;
+        })();
+        // About a second each over a million rows.
+        const index = (i: number) => `CREATE INDEX big_${i} ON big (v + ${i})`;
+        const ten = Array.from({ length: 10 }, (_, i) => ({ version: i + 1, name: `index ${i + 1}`, statements: [index(i + 1)] }));
+        const started = Date.now();
+        expect(await migrate(store.client, Date.now, ten)).toEqual({ applied: ten.map((m) => m.version), version: 10 });
+        expect(Date.now() - started, "together longer than the server's limit").toBeGreaterThan(5_000);
+        writing = false;
+        expect(await writes).toBeGreaterThan(0);
+      } finally {
+        writing = false;
+        store.close();
+        other.close();
+        await server.stop();
+      }
+    }, 120_000);
 
     it("retention's statements run on the server: an old ledger row goes, a dead letter's reply keeps its rows", async () => {
       const store = await openStore({ url: sqld.url });
@@ -167,6 +204,57 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       }, 30_000);
     }
 
+    it("an agent started while the server is down waits for it (unhealthy, a few log lines), then starts; SIGTERM ends the wait at once", async () => {
+      const down = await startSqld();
+      await down.kill();
+      const tmp = await tempDir("aideazz-sqld-wait-");
+      const port = await freePort();
+      const config = join(tmp.dir, "aideazz.json");
+      await writeFile(config, JSON.stringify({
+        store: { url: down.url },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
+      }));
+      const children = [spawnAideazz(["agent", "orchestrator", "--config", config])];
+      try {
+        const child = children[0]!;
+        const exitedEarly = child.exited.then((code) => {
+          throw new Error(`the agent exited (${code}) while the store was down:\n${child.output()}`);
+        });
+        const waiting = await Promise.race([waitForStatus(`http://127.0.0.1:${port}/health`, 503, 60_000), exitedEarly]);
+        const body = await waiting.json();
+        expect(body.status).toBe("starting");
+        expect(body.db.detail).toContain(`cannot reach the libSQL server at ${down.url}`);
+        // `aideazz health` reports it degraded with the reason (not down: a restart would not help).
+        const health = await cli(["health", "--json", "--config", config]);
+        const target = JSON.parse(health.stdout).targets.find((t: { target: string }) => t.target === "orchestrator");
+        expect(target).toMatchObject({ level: "degraded", detail: expect.stringContaining("cannot reach the libSQL server") });
+        await down.start();
+        await Promise.race([waitForStatus(`http://127.0.0.1:${port}/health`, 200, 60_000), exitedEarly]);
+        child.proc.kill("SIGTERM");
+        expect(await child.exited).toBe(0);
+        const lines = child.output().trim().split("\n").map((l) => JSON.parse(l) as { msg: string; store?: string });
+        const waits = lines.filter((l) => l.msg.startsWith("store unavailable"));
+        expect(waits.length).toBeGreaterThanOrEqual(1);
+        expect(waits.length).toBeLessThanOrEqual(3); // one line per reason, not one per attempt
+        expect(waits[0]!.store).toBe(`${down.url}/`); // named, without credentials
+        expect(lines.map((l) => l.msg)).toContain("agent started");
+
+        // Down again at the next start: SIGTERM while it waits exits at once, cleanly.
+        await down.kill();
+        const second = spawnAideazz(["agent", "orchestrator", "--config", config]);
+        children.push(second);
+        await waitForStatus(`http://127.0.0.1:${port}/health`, 503, 60_000);
+        const signalled = Date.now();
+        second.proc.kill("SIGTERM");
+        expect(await second.exited).toBe(0);
+        expect(Date.now() - signalled).toBeLessThan(3_000);
+      } finally {
+        for (const c of children) c.proc.kill("SIGKILL");
+        await down.stop();
+        await tmp.cleanup();
+      }
+    }, 120_000);
+
     it("a server gone: an agent's /health says why, not \"UNKNOWN\"", async () => {
       const gone = await startSqld();
       const port = await freePort();
@@ -278,6 +366,52 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       const readOnly = await cli(["agent", "orchestrator", "--config", config], { env: { DB_TOKEN: signed({ a: "ro" }) } });
       expect(readOnly.code).toBe(1);
       expect(readOnly.stderr).toMatch(/refused the auth token \(.*Write permission.*\)/);
+    }, 30_000);
+
+    it("--db or AIDEAZZ_DB replaces only the configured URL: the config's store.authTokenEnv still supplies the token", async () => {
+      const config = await configFile({ url: "file:elsewhere.db", authTokenEnv: "DB_TOKEN" });
+      const env = { DB_TOKEN: token };
+      const migrated = await cli(["migrate", "--db", sqld.url, "--config", config], { env });
+      expect(migrated.stderr).toBe("");
+      expect(migrated.code).toBe(0);
+      // The config found the usual way (./aideazz.json here), the URL from the environment.
+      const cwd = join(dir, "cwd");
+      await mkdir(cwd, { recursive: true });
+      await writeFile(join(cwd, "aideazz.json"), await readFile(config, "utf8"));
+      for (const args of [["bus", "stats"], ["stats"], ["health", "--json"]]) {
+        const r = await cli(args, { env: { ...env, AIDEAZZ_DB: sqld.url }, cwd });
+        expect(r.stderr, args.join(" ")).not.toMatch(/refused/);
+        if (args[0] !== "health") expect(r.code, args.join(" ")).toBe(0);
+        else expect(JSON.parse(r.stdout).checks.find((c: { name: string }) => c.name === "database").level).toBe("ok");
+      }
+      // A token in the URL still works (and wins over the configured one).
+      const inUrl = await cli(["migrate", "--db", `${sqld.url}?authToken=${token}`, "--config", config], {
+        env: { DB_TOKEN: "not-a-token" },
+      });
+      expect(inUrl.stderr).toBe("");
+      expect(inUrl.code).toBe(0);
+    }, 30_000);
+
+    it("a 401 or 403 not from sqld (a proxy's page): the error names the status and the host, not a refused token", async () => {
+      for (const status of [401, 403]) {
+        const proxy = createServer((req, res) =>
+          req.resume().on("end", () => res.writeHead(status, { "content-type": "text/html" }).end("<html>Authorization Required</html>"))
+        );
+        await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+        const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+        try {
+          const r = await cli(["migrate", "--db", `${url}?authToken=${token}`]);
+          expect(r.code).toBe(1);
+          expect(r.stderr).toContain(`HTTP ${status} from ${url}, which is not a libSQL server's answer`);
+          expect(r.stderr).not.toMatch(/refused/);
+          expect(r.stderr).not.toContain(token);
+        } finally {
+          proxy.close();
+        }
+      }
+      // sqld's own refusal, also through a proxy that passes it on, still says so.
+      const r = await cli(["migrate", "--db", sqld.url]);
+      expect(r.stderr).toContain("the libSQL server refused the request without an auth token");
     }, 30_000);
 
     it("a wrong token in the URL (--db …?authToken=, as the hint says): the error says the token was refused, not that none was sent", async () => {

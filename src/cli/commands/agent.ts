@@ -1,8 +1,8 @@
-import { agentKinds, runAgent } from "../../agents/mod.ts";
+import { agentKinds, runAgent, type RunningAgent } from "../../agents/mod.ts";
 import { findSecretRefs } from "../../config.ts";
 import { VERSION } from "../../version.ts";
 import { defineCommand } from "../command.ts";
-import { commandLogger, dbUrlOf, readConfig } from "../context.ts";
+import { commandLogger, readConfig, storeTargetOf } from "../context.ts";
 
 export const agentCommand = defineCommand({
   name: "agent",
@@ -31,36 +31,47 @@ export const agentCommand = defineCommand({
       if (own && ref.value) secrets[ref.envVar] = ref.value;
     }
     const log = commandLogger(deps, name, config);
-    const authEnv = config.store.authTokenEnv;
-    const dbAuthToken = authEnv ? deps.env[authEnv] : undefined;
-    const running = await runAgent({
-      agent,
-      // deno-lint-ignore no-explicit-any -- agentKinds pairs each kind with its definition
-      definition: (await load()) as any,
-      config,
-      dbUrl: dbUrlOf(values, deps, loaded),
-      ...(dbAuthToken ? { dbAuthToken } : {}),
-      secrets,
-      log,
-      version: VERSION,
-      now: deps.now,
-      fetch: deps.fetch,
-      serve: deps.serve,
-      rssBytes: deps.rssBytes,
-      compactHeap: deps.compactHeap,
-      trimNativeHeap: deps.trimNativeHeap,
-      pid: deps.pid,
-    });
-    const { promise, resolve } = Promise.withResolvers<number>();
+    const { url: dbUrl, authToken: dbAuthToken } = storeTargetOf(values, deps, loaded);
+    // Registered before the start: a SIGTERM while the agent waits for its store ends the wait (runAgent rejects).
+    const stop = new AbortController();
     const off = deps.onStopSignal((signal) => {
       log.info("signal received", { signal });
-      running.stop().then(() => resolve(0), (err) => {
-        log.error("stop failed", { err });
-        resolve(1);
-      });
+      stop.abort();
     });
-    const code = await promise;
-    off();
-    return code;
+    try {
+      let running: RunningAgent;
+      try {
+        running = await runAgent({
+          agent,
+          // deno-lint-ignore no-explicit-any -- agentKinds pairs each kind with its definition
+          definition: (await load()) as any,
+          config,
+          dbUrl,
+          ...(dbAuthToken ? { dbAuthToken } : {}),
+          secrets,
+          log,
+          version: VERSION,
+          now: deps.now,
+          fetch: deps.fetch,
+          serve: deps.serve,
+          rssBytes: deps.rssBytes,
+          compactHeap: deps.compactHeap,
+          trimNativeHeap: deps.trimNativeHeap,
+          pid: deps.pid,
+          signal: stop.signal,
+        });
+      } catch (err) {
+        if (err !== stop.signal.reason) throw err;
+        log.info("agent stopped before it started");
+        return 0;
+      }
+      if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
+      return await running.stop().then(() => 0, (err) => {
+        log.error("stop failed", { err });
+        return 1;
+      });
+    } finally {
+      off();
+    }
   },
 });

@@ -1,8 +1,9 @@
+import { displayDbUrl } from "../../store/mod.ts";
 import { closeSync, openSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { createClient } from "@libsql/client";
 import { defineCommand } from "../command.ts";
-import { displayDbUrl, openReadStore } from "../context.ts";
+import { openReadStore } from "../context.ts";
 
 /**
  * A consistent copy of the live database (`VACUUM INTO`: one read transaction, so writers go on and nothing in the

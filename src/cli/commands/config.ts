@@ -1,9 +1,10 @@
+import { displayDbUrl } from "../../store/mod.ts";
 import { dirname, resolve } from "node:path";
 import { type Config, ConfigError, type ConfigIssue, configJsonSchema, findSecretRefs, loadConfig } from "../../config.ts";
 import { describeSecret } from "../../redact.ts";
 import { readFaqFile } from "../../router/faq.ts";
 import { type CliDeps, defineCommand } from "../command.ts";
-import { configPathOf, displayDbUrl } from "../context.ts";
+import { configPathOf } from "../context.ts";
 
 async function checkFiles(config: Config, baseDir: string, deps: CliDeps): Promise<ConfigIssue[]> {
   const issues: ConfigIssue[] = [];

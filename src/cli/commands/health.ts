@@ -18,25 +18,24 @@ import {
   openStore,
   SchemaTooNewError,
   type Store,
-  storeErrorCode,
+  storeErrorText,
 } from "../../store/mod.ts";
 import { type CliDeps, defineCommand } from "../command.ts";
-import { dbUrlOf, readConfig } from "../context.ts";
+import { readConfig, storeTargetOf } from "../context.ts";
 
-async function openForHealth(config: Config, url: string, deps: CliDeps): Promise<Store | { error: string }> {
-  const authEnv = config.store.authTokenEnv;
-  const authToken = authEnv ? deps.env[authEnv] : undefined;
+async function openForHealth(
+  config: Config,
+  target: { url: string; authToken?: string },
+  deps: CliDeps,
+): Promise<Store | { error: string }> {
   let store: Store;
   try {
     // A libSQL server that hangs must not hold the check for the store's 60 s per request (migrate makes several).
     const remoteTimeoutMs = config.ops.health.timeoutMs;
-    store = await openStore({ url, create: false, remoteTimeoutMs, ...(authToken ? { authToken } : {}) });
+    store = await openStore({ ...target, create: false, remoteTimeoutMs });
   } catch (err) {
-    // A local file's error names the path and the fix (no database yet: `aideazz migrate`); a server's only its code.
-    if (filePathOf(url) !== undefined && err instanceof Error) {
-      return { error: `cannot open: ${err.message}` };
-    }
-    return { error: `cannot open (${storeErrorCode(err)})` };
+    // A local file's error names the path and the fix (no database yet: `aideazz migrate`).
+    return { error: `cannot open: ${storeErrorText(err, true)}` };
   }
   try {
     await migrate(store.client, deps.now);
@@ -44,9 +43,7 @@ async function openForHealth(config: Config, url: string, deps: CliDeps): Promis
     // A newer binary already migrated (mid rolling update): our tables exist, carry on.
     if (!(err instanceof SchemaTooNewError)) {
       store.close();
-      // A server's code says little ("UNKNOWN"); its message says what it refused (a token: store.authTokenEnv).
-      if (filePathOf(url) === undefined && err instanceof Error) return { error: `cannot migrate: ${err.message}` };
-      return { error: `cannot migrate (${storeErrorCode(err)})` };
+      return { error: `cannot migrate (${storeErrorText(err, filePathOf(target.url) === undefined)})` };
     }
   }
   return store;
@@ -70,7 +67,7 @@ export const healthCommand = defineCommand({
       write: deps.stderr,
       now: deps.now,
     });
-    const store = await openForHealth(config, dbUrlOf(values, deps, loaded), deps);
+    const store = await openForHealth(config, storeTargetOf(values, deps, loaded), deps);
     const opened = "error" in store ? undefined : store;
     try {
       const bus = opened ? createSqliteBus(opened, { wake: { watch: false } }) : undefined;

@@ -1,3 +1,4 @@
+import { displayDbUrl } from "../../store/mod.ts";
 import {
   buildStatsReport,
   DEFAULT_METRICS_CONFIG,
@@ -7,7 +8,7 @@ import {
   retentionOf,
 } from "../../metrics/mod.ts";
 import { defineCommand, UsageError } from "../command.ts";
-import { displayDbUrl, openReadStore, stringOption } from "../context.ts";
+import { openReadStore, stringOption } from "../context.ts";
 
 export const statsCommand = defineCommand({
   name: "stats",

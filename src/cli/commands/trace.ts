@@ -1,3 +1,4 @@
+import { displayDbUrl } from "../../store/mod.ts";
 import {
   eventsOf,
   formatTimeline,
@@ -9,7 +10,7 @@ import {
 } from "../../trace/mod.ts";
 import type { Client } from "../../store/mod.ts";
 import { defineCommand, UsageError } from "../command.ts";
-import { displayDbUrl, openReadStore, stringOption } from "../context.ts";
+import { openReadStore, stringOption } from "../context.ts";
 
 type Lookup = { ids: string[]; none: string } | { error: string };
 
