@@ -185,7 +185,9 @@ async function openWhenAvailable(
       return store;
     } catch (err) {
       store?.close();
-      if (!isStoreUnavailable(err) || opts.signal?.aborted) throw err;
+      // A SIGTERM during an attempt ends the wait as one during the pause does: whatever the attempt's error.
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      if (!isStoreUnavailable(err)) throw err;
       const reason = storeErrorText(err, true);
       const waitMs = Math.min(minMs * 2 ** (attempt - 1), maxMs);
       report({ ok: false, detail: `waiting for the store ${where} (${reason}); attempt ${attempt}, next in ${waitMs} ms` });
