@@ -390,4 +390,11 @@ export const migrations: readonly Migration[] = [
     name: "chat inbox: the sender",
     statements: ["ALTER TABLE chat_inbox ADD COLUMN user_id TEXT"],
   },
+  {
+    // Meta's statuses come out of order and a `failed` one outranks them: when a `delivered` or `read` status came
+    // too, before or after it, the user has the message and it is not sent again (src/agents/whatsapp/resend.ts).
+    version: 72,
+    name: "delivery states: when delivered",
+    statements: ["ALTER TABLE channel_deliveries ADD COLUMN delivered_at INTEGER"],
+  },
 ];

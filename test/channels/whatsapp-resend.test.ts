@@ -148,6 +148,26 @@ describe("whatsapp: a message Meta failed after accepting it", () => {
     for (const s of graph.sent.slice(1)) expect(s.at - at).toBeGreaterThanOrEqual(1_900);
   });
 
+  it("not sent again when Meta also reported the message delivered or read, before or after the failure", async () => {
+    const status = (sent: { id: string; to: string; callbackData?: string | undefined }, s: string) =>
+      postJson(statusPayload({ phoneNumberId: PNID, messageId: sent.id, status: s, to: sent.to, at: Date.now() }));
+    await replied("12:answer", "Read before the failure.");
+    await until(() => graph.sent.length === 1, 10_000, "the first reply");
+    expect((await status(graph.sent[0]!, "read")).status).toBe(200);
+    expect((await failed(graph.sent[0]!, 131000)).status).toBe(200);
+    await drained();
+    await replied("13:answer", "Delivered after the failure.", "16505550000");
+    const second = () => graph.sent.find((s) => s.callbackData === "13:answer#0");
+    await until(() => second() !== undefined, 10_000, "the second reply");
+    expect((await failed(second()!, 131000)).status).toBe(200);
+    expect((await status(second()!, "delivered")).status).toBe(200); // within the resend's 2 s back-off
+    await drained();
+    expect(graph.sent.map((s) => s.callbackData)).toEqual(["12:answer#0", "13:answer#0"]);
+    for (const key of ["12:answer#0:resend1#0", "13:answer#0:resend1#0"]) {
+      expect(await ledger(key)).toEqual([{ state: "failed", last_error: "not sent again: Meta reported it delivered" }]);
+    }
+  });
+
   it("not sent again once a later message of the chat went out: it would arrive out of order", async () => {
     await replied("10:answer", "First answer.");
     await until(() => graph.sent.length === 1, 10_000, "the first reply");

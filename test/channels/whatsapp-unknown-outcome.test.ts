@@ -14,7 +14,7 @@ import { createWhatsAppTransport } from "../../src/agents/whatsapp/send.ts";
 import { recordStatus, settleSend, STATUS_WAIT_MS } from "../../src/agents/whatsapp/statuses.ts";
 import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { createSendLedger } from "../../src/bus/mod.ts";
-import type { Delivery } from "../../src/bus/types.ts";
+import { type Delivery, HandlerTimeoutError } from "../../src/bus/types.ts";
 import { createLogger } from "../../src/log.ts";
 import { M } from "../../src/metrics/names.ts";
 import { createMetrics } from "../../src/metrics/registry.ts";
@@ -255,6 +255,23 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     expect(await ledgerRow()).toMatchObject({ state: "failed" });
     await handler(delivery());
     expect(graph.sent).toHaveLength(1);
+  });
+
+  it("sends left without an answer until the bus abandons the handler at its deadline, mid-wait: the redelivery still sends it, once", async () => {
+    let failures = 5;
+    const reset = () => new TypeError("fetch failed", { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) });
+    const { handler } = setup(async (url, init) => {
+      if (failures-- > 0) throw reset();
+      return await fetch(url, init);
+    });
+    // The consumer's deadline (bus.handlerTimeoutMs, default 600 s): each unknown send waits 3 min for its status.
+    const ctrl = new AbortController();
+    scheduled.push({ at: clock.now() + 600_000, run: () => Promise.resolve(ctrl.abort(new HandlerTimeoutError(600_000))) });
+    await expect(handler({ ...delivery(), attempt: 1, signal: ctrl.signal })).rejects.toThrow(HandlerTimeoutError);
+    expect(graph.sent).toHaveLength(0);
+    await handler(delivery());
+    expect(graph.sent).toHaveLength(1);
+    expect(await ledgerRow()).toEqual({ state: "sent", platform_id: graph.sent[0]!.id });
   });
 
   /** Runs the redelivery and checks the part was skipped as an unknown outcome (at most once). */

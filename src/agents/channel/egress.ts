@@ -92,6 +92,12 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   const maxAttempts = opts.maxAttempts ?? 5;
   const sleep = opts.sleep ?? realSleep;
   const signalOf = (d: Delivery) => waitSignal(d, opts.stopping);
+  /**
+   * Parts this process sent and got no answer for, until a claim decides them: a delivery cut short while it waits
+   * for their status (the bus's handler deadline) leaves them to the redelivery, which may then settle them as never
+   * taken (below) as that delivery would have.
+   */
+  const ownUnknowns = new Set<string>();
 
   /**
    * Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). The
@@ -103,7 +109,6 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     delivery: Delivery,
     resendUnknown: ResendUnknown,
     settledRecord?: (platformId: string) => InStatement[],
-    ownUnknown = false,
   ): Promise<boolean> {
     const begun = await delivery.underLease((guard) => ledger.begin(key, delivery.fence, { resendUnknown, guard }));
     if (begun.status === "send") return await stillHeld(key, delivery);
@@ -128,11 +133,11 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       // agent missed). Waited for here, the heartbeat keeping the lease, not on the bus, where every look would use
       // up one of the delivery's attempts.
       await sleep(SETTLE_POLL_MS, signalOf(delivery));
-      return await claim(key, delivery, resendUnknown, settledRecord, ownUnknown);
+      return await claim(key, delivery, resendUnknown, settledRecord);
     }
-    // `ownUnknown`: this process made the send whose answer never came and took webhooks all along, so no status
+    // `ownUnknowns`: this process made the send whose answer never came and took webhooks all along, so no status
     // for it in the whole wait means Graph never took it, whatever else was sent meanwhile.
-    if (settled === "not-sent" || (settled === "unknown" && ownUnknown)) {
+    if (settled === "not-sent" || (settled === "unknown" && ownUnknowns.has(key))) {
       const again = await delivery.underLease((guard) =>
         ledger.begin(key, delivery.fence, { resendUnknown: true, guard })
       );
@@ -177,7 +182,9 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     for (let attempt = 1;; attempt++) {
       await pacer.wait(reply.chatId, signalOf(delivery));
       const settledRecord = (platformId: string) => transport.settledRecord?.(current, reply.chatId, platformId) ?? [];
-      if (!(await claim(sendKey, delivery, resendUnknown, settledRecord, unknown))) return !replaced;
+      const claimed = await claim(sendKey, delivery, resendUnknown, settledRecord);
+      ownUnknowns.delete(sendKey); // decided: sent, skipped, or sent again now
+      if (!claimed) return !replaced;
       if (unknown && attempt > maxAttempts) {
         // Settled as never taken, with this delivery's attempts used up: released (nothing was sent) for the bus's
         // next delivery, which sends it; kept as an intent, that delivery would take it for a dead agent's.
@@ -220,6 +227,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
           reason: outcome.reason,
         });
         unknown = true;
+        ownUnknowns.add(sendKey);
         continue;
       }
       if (outcome.kind === "retry") {

@@ -7,8 +7,10 @@
  * for the same error. At most MAX_RESENDS per part; then, or for a never-retried code, nothing is sent.
  *
  * Egress finds the part's text in the original reply's bus message (kept under its idempotency key for the dedup
- * window, 8 days) and sends it, unless a later message of the chat went out after the failed one: every other retry
- * keeps the chat's order (the chat's later replies wait behind it), and this one could no longer.
+ * window, 8 days) and sends it, unless Meta also reported the failed send delivered or read (statuses come out of
+ * order, before or after the `failed` one: the user has it), or a later message of the chat went out after the failed
+ * one: every other retry keeps the chat's order (the chat's later replies wait behind it), and this one could no
+ * longer.
  *
  * @module
  */
@@ -76,6 +78,9 @@ export function resendAfterFailure(agent: string, s: WaStatus, now: number): Res
 }
 
 const TEXT = "SELECT payload ->> '$.text' AS text FROM bus_messages WHERE idem_key = ?1";
+/** Meta also said the failed send was delivered or read (statuses come out of order): the user has it. */
+const DELIVERED = `SELECT 1 FROM channel_deliveries WHERE agent = ?1 AND reply_key = ?2 AND delivered_at IS NOT NULL
+  LIMIT 1`;
 /** A message of the chat sent (ledger `sent`, by its intent's time) after the failed one, the resend's own aside. */
 const LATER = `SELECT 1 FROM bus_send_ledger f
   JOIN bus_send_ledger l ON l.started_at > f.started_at AND l.state = 'sent' AND l.reply_key <> ?4
@@ -90,10 +95,12 @@ export async function resendSource(
   reply: OutboundReply & { resend: { part: string; failed: string } },
 ): Promise<{ text: string; index: number } | { skipped: string }> {
   const [, replyKey, index] = SENT_PART.exec(reply.resend.part) ?? [];
-  const [text, later] = await client.batch([
+  const [text, later, delivered] = await client.batch([
     { sql: TEXT, args: [replyIdempotencyKey(replyKey ?? "")] },
     { sql: LATER, args: [agent, reply.chatId, reply.resend.failed, partKey(reply.replyKey, 0)] },
+    { sql: DELIVERED, args: [agent, reply.resend.failed] },
   ], "read");
+  if (delivered!.rows.length > 0) return { skipped: "not sent again: Meta reported it delivered" };
   if (later!.rows.length > 0) {
     return { skipped: "not sent again: later messages of the chat went out since; it would arrive out of order" };
   }

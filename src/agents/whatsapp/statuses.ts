@@ -23,17 +23,19 @@ export function statusRank(status: string): number {
 
 /**
  * Applies one status webhook entry; older or equal states never overwrite newer ones. The send-ledger key it
- * carries is kept whatever its rank: a newer status that came first without it must not hide it.
+ * carries is kept whatever its rank: a newer status that came first without it must not hide it. So is the time of
+ * a `delivered` or `read` status (`delivered_at`): the user has the message, even when Meta also failed it.
  */
 export function recordStatus(agent: string, s: WaStatus, now: number): InStatement {
   const error = s.errors?.[0];
   return {
     sql: `INSERT INTO channel_deliveries
         (agent, message_id, chat_id, reply_key, status, rank, status_at, error_code, error_title, error_detail,
-          updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          updated_at, delivered_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (agent, message_id) DO UPDATE SET
         reply_key = coalesce(reply_key, excluded.reply_key),
+        delivered_at = coalesce(delivered_at, excluded.delivered_at),
         status = iif(excluded.rank > rank, excluded.status, status),
         rank = max(rank, excluded.rank),
         status_at = iif(excluded.rank > rank, excluded.status_at, status_at),
@@ -42,7 +44,8 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
         error_detail = iif(excluded.rank > rank, coalesce(excluded.error_detail, error_detail), error_detail),
         updated_at = iif(excluded.rank > rank, excluded.updated_at, updated_at)
       WHERE excluded.rank > channel_deliveries.rank
-        OR (channel_deliveries.reply_key IS NULL AND excluded.reply_key IS NOT NULL)`,
+        OR (channel_deliveries.reply_key IS NULL AND excluded.reply_key IS NOT NULL)
+        OR (channel_deliveries.delivered_at IS NULL AND excluded.delivered_at IS NOT NULL)`,
     args: [
       agent,
       s.id,
@@ -55,6 +58,7 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
       error?.title ?? error?.message ?? null,
       error?.error_data?.details ?? null,
       now,
+      s.status === "delivered" || s.status === "read" ? Number(s.timestamp) * 1000 : null,
     ],
   };
 }
