@@ -117,7 +117,7 @@ export interface Cluster {
   stop(name: string, timeoutMs?: number): Promise<void>;
   /** Graceful stop of every agent (SIGTERM, SIGKILL after `timeoutMs`); supervision ends. */
   stopAll(timeoutMs?: number): Promise<void>;
-  /** Stops agents, fakes and the sidecar. */
+  /** Stops agents, fakes and the sidecar; from then on no agent starts (`start` throws). Called again: the same. */
   close(): Promise<void>;
 }
 
@@ -354,7 +354,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     restartTimer: ReturnType<typeof setTimeout> | undefined;
   }
   const procs = new Map<string, Proc>();
+  /** Set by close(): no agent starts after it, and waits for one end (a run given up must leave none running). */
   let closing = false;
+  let closed: Promise<void> | undefined;
+  const refuseClosed = (name: string) => {
+    if (closing) throw new Error(`the cluster is closed: agent ${name} is not started`);
+  };
 
   const launch = (p: Proc) => {
     const fd = openSync(p.logPath, "a");
@@ -415,6 +420,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const p = get(name);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
+      refuseClosed(name);
       if ((await healthStatus(p.port)) === 200) return;
       await sleep(100);
     }
@@ -424,6 +430,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   const start = async (name: string, timeoutMs?: number) => {
     const p = get(name);
+    refuseClosed(name);
     p.wanted = true;
     if (!p.child) launch(p);
     await waitHealthy(name, timeoutMs);
@@ -457,6 +464,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       // Channels first: their ingress subscribes the orchestrator's group, so nothing stored is without a receiver.
       const order = [...procs.values()].sort((a, b) => rank(a.kind) - rank(b.kind));
       for (const p of order) {
+        refuseClosed(p.name);
         p.wanted = true;
         if (!p.child) launch(p);
       }
@@ -472,14 +480,16 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     async stopAll(timeoutMs = 20_000) {
       await Promise.all([...procs.values()].map((p) => stopOne(p, timeoutMs)));
     },
-    async close() {
+    close() {
       closing = true;
-      await cluster.stopAll();
-      for (const t of telegram.values()) await t.close();
-      for (const g of graph.values()) await g.close();
-      await groq.close();
-      await anthropic.close();
-      await llama?.stop();
+      return closed ??= (async () => {
+        await cluster.stopAll();
+        for (const t of telegram.values()) await t.close();
+        for (const g of graph.values()) await g.close();
+        await groq.close();
+        await anthropic.close();
+        await llama?.stop();
+      })();
     },
   };
   return cluster;
