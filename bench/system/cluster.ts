@@ -211,6 +211,18 @@ export async function readMemory(pid: number): Promise<{ rssMb: number; hwmMb: n
 }
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  // What started before a later step threw (a bad config patch, a failed migration) is stopped again: a failed
+  // start leaves no server listening and no sidecar process running.
+  const started: (() => Promise<void>)[] = [];
+  try {
+    return await setUp(opts, started);
+  } catch (err) {
+    for (const stop of started.reverse()) await stop().catch(() => {});
+    throw err;
+  }
+}
+
+async function setUp(opts: ClusterOptions, started: (() => Promise<void>)[]): Promise<Cluster> {
   const logDir = join(opts.dir, "logs");
   await mkdir(logDir, { recursive: true });
   const secrets = makeSecrets(opts.telegram, opts.whatsapp);
@@ -230,12 +242,15 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     requestsPerDay: 100_000_000,
     tokensPerMinute: 1_000_000_000,
   });
+  started.push(() => groq.close());
   const anthropic = await startFakeAnthropic({
     apiKey: secrets["ANTHROPIC_API_KEY"]!,
     requestsPerMinute: 1_000_000,
     tokensPerMinute: 1_000_000_000,
   });
+  started.push(() => anthropic.close());
   const llama = opts.llama ? await startLlamaServer({ readyTimeoutMs: 60_000 }) : undefined;
+  if (llama) started.push(() => llama.stop());
 
   const taken = new Set<number>();
   const uniquePort = () => pickPort(taken);
@@ -247,6 +262,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const name = `tg${i}`;
     const fake = await startFakeTelegram({ token: secrets[`TG${i}_TOKEN`]!, now: clock });
     telegram.set(name, fake);
+    started.push(() => fake.close());
     const port = await uniquePort();
     specs.push({
       name,
@@ -272,6 +288,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const name = `wa${i}`;
     const fake = await startFakeGraph({ accessToken: secrets[`WA${i}_TOKEN`]!, now: clock });
     graph.set(name, fake);
+    started.push(() => fake.close());
     const phoneNumberId = String(106_540_352_242_900 + i);
     phoneNumberIds.set(name, phoneNumberId);
     const port = await uniquePort();
