@@ -57,6 +57,12 @@ export interface SoakOptions {
   extraSecrets?: string[];
   /** Called after the drain, before the agents stop (e.g. to read the -wal file while they run). */
   beforeStop?: (cluster: Cluster) => Promise<void>;
+  /**
+   * The caller gives up on the run (its test's timeout, say): every agent is stopped at once, none starts again,
+   * and the run rejects with the reason. A test must give up before its own timeout: vitest ends a timed-out
+   * file's worker, and agents it had not stopped would live on.
+   */
+  signal?: AbortSignal;
   /** Called once the cluster runs, before injection (e.g. to script the fakes). */
   afterStart?: (cluster: Cluster) => Promise<void>;
   log?: (line: string) => void;
@@ -153,11 +159,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       opts.patchConfig?.(config);
     },
   });
+  const giveUp = () => void cluster.close().catch(() => {}); // its failure is the `finally`'s to report
+  opts.signal?.addEventListener("abort", giveUp, { once: true });
   const healthy = () => {
     cluster.groq.setDefault(ok("Your order is on its way."));
     cluster.anthropic.setDefault(ok("The carrier delayed it; it ships today."));
   };
   try {
+    opts.signal?.throwIfAborted(); // given up while the cluster was set up
     healthy();
     await cluster.startAll();
     await opts.afterStart?.(cluster);
@@ -186,7 +195,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       log(`soak: ${Math.round((Date.now() - t0) / 1000)} s: ${acked}/${injected.length} acknowledged, ${got} replies received`);
     }, 10_000);
     try {
-      await inject(cluster, injected, { rate: opts.messages / opts.seconds, seed, telegramFixture });
+      await inject(cluster, injected, { rate: opts.messages / opts.seconds, seed, telegramFixture, ...(opts.signal && { signal: opts.signal }) });
+      opts.signal?.throwIfAborted();
     } finally {
       chaos?.stop();
       clearInterval(progress);
@@ -199,6 +209,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     let drained = false;
     let quietSince = 0;
     while (Date.now() < drainEnd) {
+      opts.signal?.throwIfAborted();
       if ((await backlog(cluster.dbPath)) === 0) {
         quietSince ||= Date.now();
         // Empty for 3 s: nothing in flight, no retry waiting.
@@ -230,7 +241,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       received: got,
       fallbackText,
     };
+  } catch (err) {
+    // Whatever failed once the caller gave up (a start refused, a wait cut short), the run ends for that reason.
+    opts.signal?.throwIfAborted();
+    throw err;
   } finally {
+    opts.signal?.removeEventListener("abort", giveUp);
     await cluster.close();
   }
 }

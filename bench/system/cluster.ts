@@ -117,7 +117,7 @@ export interface Cluster {
   stop(name: string, timeoutMs?: number): Promise<void>;
   /** Graceful stop of every agent (SIGTERM, SIGKILL after `timeoutMs`); supervision ends. */
   stopAll(timeoutMs?: number): Promise<void>;
-  /** Stops agents, fakes and the sidecar. */
+  /** Stops agents, fakes and the sidecar; from then on no agent starts (`start` throws). Called again: the same. */
   close(): Promise<void>;
 }
 
@@ -211,6 +211,18 @@ export async function readMemory(pid: number): Promise<{ rssMb: number; hwmMb: n
 }
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  // What started before a later step threw (a bad config patch, a failed migration) is stopped again: a failed
+  // start leaves no server listening and no sidecar process running.
+  const started: (() => Promise<void>)[] = [];
+  try {
+    return await setUp(opts, started);
+  } catch (err) {
+    for (const stop of started.reverse()) await stop().catch(() => {});
+    throw err;
+  }
+}
+
+async function setUp(opts: ClusterOptions, started: (() => Promise<void>)[]): Promise<Cluster> {
   const logDir = join(opts.dir, "logs");
   await mkdir(logDir, { recursive: true });
   const secrets = makeSecrets(opts.telegram, opts.whatsapp);
@@ -230,12 +242,15 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     requestsPerDay: 100_000_000,
     tokensPerMinute: 1_000_000_000,
   });
+  started.push(() => groq.close());
   const anthropic = await startFakeAnthropic({
     apiKey: secrets["ANTHROPIC_API_KEY"]!,
     requestsPerMinute: 1_000_000,
     tokensPerMinute: 1_000_000_000,
   });
+  started.push(() => anthropic.close());
   const llama = opts.llama ? await startLlamaServer({ readyTimeoutMs: 60_000 }) : undefined;
+  if (llama) started.push(() => llama.stop());
 
   const taken = new Set<number>();
   const uniquePort = () => pickPort(taken);
@@ -247,6 +262,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const name = `tg${i}`;
     const fake = await startFakeTelegram({ token: secrets[`TG${i}_TOKEN`]!, now: clock });
     telegram.set(name, fake);
+    started.push(() => fake.close());
     const port = await uniquePort();
     specs.push({
       name,
@@ -272,6 +288,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const name = `wa${i}`;
     const fake = await startFakeGraph({ accessToken: secrets[`WA${i}_TOKEN`]!, now: clock });
     graph.set(name, fake);
+    started.push(() => fake.close());
     const phoneNumberId = String(106_540_352_242_900 + i);
     phoneNumberIds.set(name, phoneNumberId);
     const port = await uniquePort();
@@ -354,7 +371,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     restartTimer: ReturnType<typeof setTimeout> | undefined;
   }
   const procs = new Map<string, Proc>();
+  /** Set by close(): no agent starts after it, and waits for one end (a run given up must leave none running). */
   let closing = false;
+  let closed: Promise<void> | undefined;
+  const refuseClosed = (name: string) => {
+    if (closing) throw new Error(`the cluster is closed: agent ${name} is not started`);
+  };
 
   const launch = (p: Proc) => {
     const fd = openSync(p.logPath, "a");
@@ -415,6 +437,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const p = get(name);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
+      refuseClosed(name);
       if ((await healthStatus(p.port)) === 200) return;
       await sleep(100);
     }
@@ -424,6 +447,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   const start = async (name: string, timeoutMs?: number) => {
     const p = get(name);
+    refuseClosed(name);
     p.wanted = true;
     if (!p.child) launch(p);
     await waitHealthy(name, timeoutMs);
@@ -457,6 +481,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       // Channels first: their ingress subscribes the orchestrator's group, so nothing stored is without a receiver.
       const order = [...procs.values()].sort((a, b) => rank(a.kind) - rank(b.kind));
       for (const p of order) {
+        refuseClosed(p.name);
         p.wanted = true;
         if (!p.child) launch(p);
       }
@@ -472,14 +497,16 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     async stopAll(timeoutMs = 20_000) {
       await Promise.all([...procs.values()].map((p) => stopOne(p, timeoutMs)));
     },
-    async close() {
+    close() {
       closing = true;
-      await cluster.stopAll();
-      for (const t of telegram.values()) await t.close();
-      for (const g of graph.values()) await g.close();
-      await groq.close();
-      await anthropic.close();
-      await llama?.stop();
+      return closed ??= (async () => {
+        await cluster.stopAll();
+        for (const t of telegram.values()) await t.close();
+        for (const g of graph.values()) await g.close();
+        await groq.close();
+        await anthropic.close();
+        await llama?.stop();
+      })();
     },
   };
   return cluster;

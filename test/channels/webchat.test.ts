@@ -1,8 +1,10 @@
 // The web chat's HTTP surface in this process: the page, message ingress (idempotent by the page's message id),
 // replies stored by egress and polled by the page.
 import { Buffer } from "node:buffer";
+import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { chatKey, INBOUND_TOPIC, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { turnPending } from "../../src/agents/channel/inbox.ts";
@@ -10,6 +12,7 @@ import { clientKey } from "../../src/agents/client-address.ts";
 import { SESSION_HEADER } from "../../src/agents/webchat/page.ts";
 import { sessionChatId } from "../../src/agents/webchat/routes.ts";
 import { PermanentError } from "../../src/bus/mod.ts";
+import { repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 import { type Channel, startChannel, until } from "./harness.ts";
 
@@ -195,6 +198,32 @@ describe("web chat", () => {
     for (let n = 0; n < 3; n++) direct.push((await from(`192.0.2.${n}`, 10 + n)).status);
     expect(direct).toEqual([202, 202, 429]);
   });
+
+  it("a message the store could not take (503, nothing stored) does not use up its client's minute", async () => {
+    await ch.stop();
+    ch = await startChannel({
+      dir,
+      dbFile: `web-${db++}.db`,
+      secrets: {},
+      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+      agent: { name: "web", kind: "webchat", role: "support", webchat: { perAddressPerMinute: 1 } },
+    });
+    const message = { session: SESSION, id: id(300), text: "hello" };
+    const holder = spawn(process.execPath, [join(repoRoot, "test/support/hold-lock.mjs"), join(dir, `web-${db - 1}.db`)], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    await new Promise((resolve) => holder.stdout.once("data", resolve));
+    const locked = await send(message);
+    holder.stdin.end();
+    await new Promise((resolve) => holder.once("exit", resolve));
+    expect(locked.status).toBe(503);
+    expect(locked.headers.get("retry-after")).toBe("5");
+    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(0);
+    // The page sends it again after Retry-After: stored, not refused as the client's second message this minute.
+    expect((await send(message)).status).toBe(202);
+    expect(await ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(1);
+    expect((await send({ ...message, id: id(301) })).status).toBe(429);
+  }, 60_000);
 
   it("an IPv6 client is its /64 (it holds the whole block); an IPv4-mapped address is the IPv4 one", () => {
     expect(clientKey("2001:db8:1:2::a")).toBe("2001:db8:1:2::/64");

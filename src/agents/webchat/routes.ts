@@ -96,6 +96,8 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
       try {
         await opts.ingest({ chatId: parsed.data.session, id: parsed.data.id, text: parsed.data.text, client });
       } catch (err) {
+        // Our failure: the page sends it again after Retry-After, which must not find the client's minute used up.
+        limit?.uncount(client);
         return failedRequest(c, err, opts.log, "webhook not stored");
       }
       return c.json({ ok: true }, 202);
