@@ -142,6 +142,23 @@ async function probeDatabase(store: Store, agent: string, now: number, remoteDea
   }
 }
 
+/**
+ * `pending`, or the signal's reason as soon as it aborts. A libSQL server that takes the connection and never answers
+ * holds a request for the store's remote timeout (60 s), past systemd's TimeoutStopSec (30 s): the caller closes the
+ * store and leaves the request behind (the process exits).
+ */
+function untilAborted<T>(pending: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return pending;
+  pending.catch(() => {});
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([pending, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
+}
+
 /** Minutes between two log lines of one unchanged reason while the agent waits for its store. */
 const WAIT_LOG_EVERY_MS = 5 * 60_000;
 
@@ -173,14 +190,15 @@ async function openWhenAvailable(
           metrics.observe(M.storeLockHold, holdMs);
         },
       });
-      const migrated = await migrate(store.client, now);
+      // Each request ends at a SIGTERM: a server that hangs would hold it for the remote timeout (untilAborted).
+      const migrated = await untilAborted(migrate(store.client, now), opts.signal);
       if (migrated.applied.length > 0) log.info("migrated store", { applied: migrated.applied });
-      await store.client.execute({
+      await untilAborted(store.client.execute({
         sql: `INSERT INTO agent_heartbeats (agent, pid, version, started_at, seen_at) VALUES (?, ?, ?, ?, ?)
               ON CONFLICT (agent) DO UPDATE SET pid = excluded.pid, version = excluded.version,
                 started_at = excluded.started_at, seen_at = excluded.seen_at, stopped_at = NULL`,
         args: [agent.name, opts.pid, opts.version, startedAt, startedAt],
-      });
+      }), opts.signal);
       if (logged) log.info("store available", { store: where, attempts: attempt });
       return store;
     } catch (err) {

@@ -261,6 +261,36 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       }
     }, 120_000);
 
+    // systemd SIGKILLs an agent still running TimeoutStopSec (30 s) after its SIGTERM; the store's remote timeout is 60 s.
+    it("an agent whose first attempt to open the store hangs on a server that never answers: SIGTERM exits 0 at once", async () => {
+      const hung = await startSqld();
+      const tmp = await tempDir("aideazz-sqld-hung-open-");
+      const port = await freePort();
+      const config = join(tmp.dir, "aideazz.json");
+      await writeFile(config, JSON.stringify({
+        store: { url: hung.url },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
+      }));
+      hung.pause(true);
+      const child = spawnAideazz(["agent", "orchestrator", "--config", config]);
+      try {
+        // The port answers while the attempt hangs; the attempt never ends on its own before the remote timeout.
+        const body = await (await waitForStatus(`http://127.0.0.1:${port}/health`, 503, 60_000)).json();
+        expect(body.db.detail).toBe("opening the store");
+        const signalled = Date.now();
+        process.kill(child.proc.pid!, "SIGTERM");
+        const code = await Promise.race([child.exited, new Promise<string>((r) => setTimeout(r, 10_000, "running"))]);
+        expect(code, `10 s after SIGTERM:\n${child.output()}`).toBe(0);
+        expect(Date.now() - signalled).toBeLessThan(3_000);
+        expect(child.output()).toContain("agent stopped before it started");
+      } finally {
+        child.proc.kill("SIGKILL");
+        hung.pause(false);
+        await hung.stop();
+        await tmp.cleanup();
+      }
+    }, 60_000);
+
     it("a server gone: an agent's /health says why, not \"UNKNOWN\"", async () => {
       const gone = await startSqld();
       const port = await freePort();
