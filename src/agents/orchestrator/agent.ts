@@ -19,6 +19,7 @@ import { M } from "../../metrics/names.ts";
 import { createEmbedder } from "../../router/embeddings.ts";
 import { ConfigError } from "../../config.ts";
 import { createFaq, type Faq, readFaqFile } from "../../router/faq.ts";
+import { sleep } from "../channel/sleep.ts";
 import { EGRESS_GROUP, ORCHESTRATOR_GROUP } from "../channel/spine.ts";
 import { every } from "../../store/mod.ts";
 import { purgeRepliesBefore } from "../webchat/replies.ts";
@@ -35,21 +36,6 @@ import { createTurnHandler } from "./turn.ts";
 /** How long a stopping orchestrator lets turns in flight finish before releasing their leases. */
 const STOP_TIMEOUT_MS = 15_000;
 const DAY_MS = 86_400_000;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 export const orchestrator = defineAgent({
   kind: "orchestrator",
