@@ -20,7 +20,9 @@ function codeOf(err: unknown): string | undefined {
 /**
  * A libSQL server out of reach or saying "not now": a network failure, an HTTP 5xx or 429 (the server, or a proxy
  * before it, overloaded or restarting), no answer within the store's timeout, or the connection dropped (a WebSocket
- * or a stream closed). A 4xx such as 401 (a wrong token) is no outage: retrying does not help.
+ * or a stream closed), or a transaction it rolled back for holding the write lock past its timeout while another
+ * client waited (sqld: 5 s; nothing of it committed). A 4xx such as 401 (a wrong token) is no outage: retrying does
+ * not help.
  */
 function remoteUnavailable(err: unknown): boolean {
   if (err instanceof TypeError) return /fetch|network|connect/i.test(err.message);
@@ -28,6 +30,7 @@ function remoteUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; cause?: unknown; name?: unknown };
   if (e.name === "TimeoutError") return true;
   if (e.code === "HRANA_WEBSOCKET_ERROR" || e.code === "HRANA_CLOSED_ERROR") return true;
+  if (e.code === "TRANSACTION_TIMEOUT") return true;
   const status = (e.cause as { status?: unknown } | undefined)?.status;
   return e.code === "SERVER_ERROR" && typeof status === "number" && (status >= 500 || status === 429);
 }

@@ -19,6 +19,7 @@ import {
   type TransactionMode,
 } from "@libsql/client";
 import { ConnectionPool, Sqlite3Client } from "@libsql/client/sqlite3";
+import { observeBatchSteps } from "./batch-steps.ts";
 import { storeErrorCode } from "./errors.ts";
 import {
   type Connection,
@@ -384,6 +385,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
         { status: response.status, headers: { "content-type": "text/plain" } },
       );
     };
+    observeBatchSteps();
     const client = createClient({
       url: opts.url,
       fetch: timed,

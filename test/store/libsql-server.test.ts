@@ -1,6 +1,7 @@
 // The scale-out path: the same store and bus code against a real libSQL server (sqld over HTTP) instead of a file.
 // Nothing per-connection can be set there and no file can be watched, so the bus polls; the SQL must be what the
 // server accepts. The agents on it end to end: test/channels/e2e.test.ts.
+import { spawn } from "node:child_process";
 import { generateKeyPairSync, sign } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
@@ -12,7 +13,7 @@ import { isStoreUnavailable, migrate, openStore } from "../../src/store/mod.ts";
 import { runBusContract } from "../bus/contract.ts";
 import { loadConfig } from "../../src/config.ts";
 import { runTestAgent } from "../support/agent.ts";
-import { cli, spawnAideazz, waitForStatus } from "../support/cli.ts";
+import { cli, denoBin, repoRoot, spawnAideazz, waitForStatus } from "../support/cli.ts";
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
 import { freePort } from "../support/ports.ts";
@@ -87,6 +88,56 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         writing = false;
         store.close();
         other.close();
+        await server.stop();
+      }
+    }, 120_000);
+
+    // @libsql/client awaits a batch's steps in order and stops at the first failure; sqld fails every later step of a
+    // timed-out transaction too, and nothing awaited those (libsql-client-ts#126): under Deno, as under Node, an
+    // unhandled rejection that ended the agent, or a CLI command before it printed its error.
+    it("a batch the server rolls back (its transaction timeout) fails to its caller and the process carries on", async () => {
+      const server = await startSqld();
+      const store = await openStore({ url: server.url });
+      let writing = true;
+      try {
+        await store.client.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+        await store.client.execute(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
+          INSERT INTO big SELECT x, (x * 7919) % 1000003 FROM c`);
+        await store.client.execute("CREATE TABLE beats (at INTEGER NOT NULL)");
+        // Another client waiting to write all along, so the server times the long transaction out.
+        const writes = (async () => {
+          while (writing) {
+            await store.client.execute({ sql: "INSERT INTO beats VALUES (?)", args: [Date.now()] }).catch(() => {});
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        })();
+        // About a second each over a million rows: far past the server's 5 s.
+        const indexes = Array.from({ length: 20 }, (_, i) => `CREATE INDEX big_${i} ON big (v + ${i})`);
+        const child = spawn(denoBin, ["run", "-A", `${repoRoot}test/support/remote-batch.ts`, server.url, JSON.stringify(indexes)]);
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+        writing = false;
+        await writes;
+        expect(stderr, "the batch's later steps rejected unhandled").not.toContain("Transaction timed out");
+        // Rolled back whole, as a write the lock kept out: unavailable for now (a webhook answers 503, the bus retries).
+        expect(JSON.parse(stdout)).toMatchObject({
+          ok: false,
+          code: "TRANSACTION_TIMEOUT",
+          unavailable: true,
+          text: expect.stringContaining("Transaction timed out"),
+          after: 1,
+        });
+        // Other unhandled rejections still end the process.
+        expect(stderr).toContain("an unrelated rejection");
+        expect(code).toBe(1);
+        const made = await store.client.execute("SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'big_%'");
+        expect(Number(made.rows[0]!["n"]), "rolled back whole").toBe(0);
+      } finally {
+        writing = false;
+        store.close();
         await server.stop();
       }
     }, 120_000);
