@@ -19,6 +19,7 @@ import type { Client } from "../../store/mod.ts";
 import { partKey } from "../channel/egress.ts";
 import { isAccountBlocked, isAuthError, toGraphOutcome } from "./errors.ts";
 import type { WaStatus } from "./payload.ts";
+import { statusReply } from "./statuses.ts";
 
 /** Resends of one part at most: after that a failed status is the end of it. */
 export const MAX_RESENDS = 3;
@@ -58,19 +59,9 @@ export function resendAfterFailure(agent: string, s: WaStatus, now: number): Res
   if (replyKey.length > 200) {
     return { kind: "gave-up", reason: "its reply key is too long to send it again", code, key };
   }
-  const reply: OutboundReply = {
-    agent,
-    chatId: s.recipient_id,
-    text: "",
-    inReplyTo: [],
-    replyKey,
-    kind: "answer",
-    resend: { part, failed: key },
-  };
   return {
     kind: "resend",
-    reply,
-    idempotencyKey: `whatsapp:${agent}:${replyKey}`,
+    ...statusReply(agent, s, replyKey, { resend: { part, failed: key } }),
     notBefore: now + outcome.afterMs,
     scope: outcome.scope,
     code,

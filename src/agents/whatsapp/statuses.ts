@@ -80,6 +80,19 @@ export function templateAfterRefusal(
   const part = /^(.+)#\d+$/.exec(s.biz_opaque_callback_data ?? "");
   const replyKey = part && `${part[1]}${TEMPLATE_SUFFIX}`;
   if (!replyKey || part[1]!.endsWith(TEMPLATE_SUFFIX) || replyKey.length > 200) return undefined;
+  return statusReply(agent, s, replyKey, { template: { refusedAt: Number(s.timestamp) * 1000 } });
+}
+
+/**
+ * A reply a status makes (a template after 131047, a resend after a temporary failure): no text of its own (egress
+ * finds what to send), to the status's recipient, with its idempotency key following `replyKey`.
+ */
+export function statusReply(
+  agent: string,
+  s: WaStatus,
+  replyKey: string,
+  what: Pick<OutboundReply, "template" | "resend">,
+): { reply: OutboundReply; idempotencyKey: string } {
   const reply: OutboundReply = {
     agent,
     chatId: s.recipient_id,
@@ -87,7 +100,7 @@ export function templateAfterRefusal(
     inReplyTo: [],
     replyKey,
     kind: "answer",
-    template: { refusedAt: Number(s.timestamp) * 1000 },
+    ...what,
   };
   return { reply, idempotencyKey: `whatsapp:${agent}:${replyKey}` };
 }
