@@ -90,6 +90,9 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** Milliseconds a stopping agent waits for a libSQL server: per request, and for its own writes after the handlers'. */
+const STOP_STORE_MS = 5_000;
+
 /** Seconds a client should wait before retrying while this agent stops or its store is unavailable. */
 export const RETRY_AFTER_S = 5;
 
@@ -390,19 +393,30 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
       clearTimeout(compaction);
       compactions?.stop();
       log.info("agent stopping");
+      // A libSQL server that hangs would hold each request of the stop (the consumer's poll, the last flush, the stop
+      // record) for the remote timeout, past TimeoutStopSec: the leases left are redelivered once they expire.
+      store.shortenRemoteTimeout?.(STOP_STORE_MS);
       try {
         await instance.stop?.();
       } finally {
         await server.close();
-        // The last metrics and trace events of this process: a clean stop loses nothing.
-        await Promise.all([flusher.stop(), tracePurges.stop(), trims?.stop()]);
-        await store.client.execute({
-          sql: "UPDATE agent_heartbeats SET stopped_at = ?, seen_at = ? WHERE agent = ? AND pid = ?",
-          args: [now(), now(), agent.name, opts.pid],
-        }).catch((err) => log.warn("could not record the stop", { code: storeErrorCode(err) }));
-        // libSQL closes its handles lazily and the process exits right after this: checkpoint now, so the
-        // next start finds an empty WAL instead of replaying it.
-        await store.checkpoint().catch((err) => log.warn("checkpoint at stop failed", { code: storeErrorCode(err) }));
+        const own = (async () => {
+          // The last metrics and trace events of this process: a clean stop loses nothing.
+          await Promise.all([flusher.stop(), tracePurges.stop(), trims?.stop()]);
+          await store.client.execute({
+            sql: "UPDATE agent_heartbeats SET stopped_at = ?, seen_at = ? WHERE agent = ? AND pid = ?",
+            args: [now(), now(), agent.name, opts.pid],
+          }).catch((err) => log.warn("could not record the stop", { code: storeErrorCode(err) }));
+          // libSQL closes its handles lazily and the process exits right after this: checkpoint now, so the
+          // next start finds an empty WAL instead of replaying it.
+          await store.checkpoint().catch((err) => log.warn("checkpoint at stop failed", { code: storeErrorCode(err) }));
+        })();
+        if ((await inTime(store, own, STOP_STORE_MS)) === "late") {
+          log.warn(
+            `no answer from the libSQL server within ${STOP_STORE_MS} ms while stopping: ` +
+              "the last metrics and trace events and the stop record may be unwritten",
+          );
+        }
         store.close();
         log.info("agent stopped");
       }

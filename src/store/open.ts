@@ -82,6 +82,11 @@ export interface Store {
    * another process's checkpoint was running.
    */
   checkpoint(mode?: "passive" | "truncate"): Promise<boolean>;
+  /**
+   * A libSQL server only: from now on a request, in flight or new, fails once unanswered for `ms` (not the remote
+   * timeout). A stopping agent calls it: a server that hangs would otherwise hold its stop past TimeoutStopSec.
+   */
+  shortenRemoteTimeout?(ms: number): void;
   close(): void;
 }
 
@@ -346,12 +351,16 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   if (path === undefined) {
     // A server that stops answering (a partition, a hung host) must not hold a webhook or a consumer forever: a request
     // unanswered after `remoteTimeoutMs` fails as unavailable (isStoreUnavailable).
-    const remoteTimeoutMs = opts.remoteTimeoutMs ?? 60_000;
+    let remoteTimeoutMs = opts.remoteTimeoutMs ?? 60_000;
+    // Aborts the requests in flight when shortenRemoteTimeout() was called (requests made after it do not listen).
+    const inFlight = new AbortController();
+    let shortened: ReturnType<typeof setTimeout> | undefined;
     // A refused token (401/403) otherwise reads only "Server returned HTTP status 401": say which setting to fix.
     const timed = async (request: Request) => {
       let response: Response;
       try {
-        response = await fetch(request, { signal: AbortSignal.timeout(remoteTimeoutMs) });
+        const timeout = AbortSignal.timeout(remoteTimeoutMs);
+        response = await fetch(request, { signal: shortened ? timeout : AbortSignal.any([timeout, inFlight.signal]) });
       } catch (err) {
         // "fetch failed" alone names neither the server nor why; still a TypeError: an outage (isStoreUnavailable).
         if (!(err instanceof TypeError)) throw err;
@@ -397,7 +406,15 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       path,
       durableBatch: (stmts) => client.batch(stmts, "write"),
       checkpoint: () => Promise.resolve(true),
-      close: () => client.close(),
+      shortenRemoteTimeout: (ms) => {
+        remoteTimeoutMs = Math.min(remoteTimeoutMs, ms);
+        clearTimeout(shortened);
+        shortened = setTimeout(() => inFlight.abort(new DOMException("The operation timed out.", "TimeoutError")), ms);
+      },
+      close: () => {
+        clearTimeout(shortened);
+        client.close();
+      },
     };
   }
   if (opts.create === false && path !== ":memory:" && !existsSync(path)) {

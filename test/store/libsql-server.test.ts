@@ -342,6 +342,36 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       }
     }, 60_000);
 
+    // The same bound once the agent runs: its consumer's poll, its last metrics, its stop record and its checkpoint
+    // would each wait out the remote timeout on a server that hangs.
+    it("a running agent whose server hangs: SIGTERM exits 0 well within TimeoutStopSec, saying what was not written", async () => {
+      const hung = await startSqld();
+      const tmp = await tempDir("aideazz-sqld-hung-stop-");
+      const port = await freePort();
+      const config = join(tmp.dir, "aideazz.json");
+      await writeFile(config, JSON.stringify({
+        store: { url: hung.url },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
+      }));
+      const child = spawnAideazz(["agent", "orchestrator", "--config", config]);
+      try {
+        await waitForStatus(`http://127.0.0.1:${port}/health`, 200, 60_000);
+        hung.pause(true);
+        const signalled = Date.now();
+        process.kill(child.proc.pid!, "SIGTERM");
+        const code = await Promise.race([child.exited, new Promise<string>((r) => setTimeout(r, 15_000, "running"))]);
+        expect(code, `15 s after SIGTERM:\n${child.output()}`).toBe(0);
+        expect(Date.now() - signalled).toBeLessThan(15_000);
+        expect(child.output()).toContain("agent stopped");
+        expect(child.output()).toContain("no answer from the libSQL server");
+      } finally {
+        child.proc.kill("SIGKILL");
+        hung.pause(false);
+        await hung.stop();
+        await tmp.cleanup();
+      }
+    }, 90_000);
+
     it("a server gone: an agent's /health says why, not \"UNKNOWN\"", async () => {
       const gone = await startSqld();
       const port = await freePort();
