@@ -170,7 +170,8 @@ const WAIT_LOG_EVERY_MS = 5 * 60_000;
  * (isStoreUnavailable: a libSQL server down, the file locked past the busy timeout, its directory missing). An agent
  * that exited instead would be restarted by systemd until StartLimitBurst leaves its unit failed, and the store's
  * return would find it gone. `report` gets each failure for /health. A line is logged when the reason changes, else at
- * most every 5 minutes. Anything else (a refused token, a schema too new) is thrown: no wait mends it.
+ * most every 5 minutes. Anything else (a refused token, a schema too new, a file that is no database) is thrown: no
+ * wait mends it.
  */
 async function openWhenAvailable(
   opts: RunAgentOptions,
@@ -208,7 +209,8 @@ async function openWhenAvailable(
       store?.close();
       // A SIGTERM during an attempt ends the wait as one during the pause does: whatever the attempt's error.
       if (opts.signal?.aborted) throw opts.signal.reason;
-      if (!isStoreUnavailable(err)) throw err;
+      // A file that is no database, or a damaged one, answers webhooks 503 until it is restored; no wait mends it.
+      if (!isStoreUnavailable(err) || /^SQLITE_(NOTADB|CORRUPT)/.test(storeErrorCode(err))) throw err;
       const reason = storeErrorText(err, true);
       const waitMs = Math.min(minMs * 2 ** (attempt - 1), maxMs);
       report({ ok: false, detail: `waiting for the store ${where} (${reason}); attempt ${attempt}, next in ${waitMs} ms` });

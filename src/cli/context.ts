@@ -7,7 +7,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { type Config, ConfigError, loadConfig, secretValues } from "../config.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { filePathOf, openStore, type Store } from "../store/mod.ts";
+import { displayDbUrl, filePathOf, openStore, type Store } from "../store/mod.ts";
 import { type CliDeps, UsageError } from "./command.ts";
 
 export const GLOBAL_OPTIONS = {
@@ -73,7 +73,9 @@ export function dbUrlOf(values: CommandValues, deps: CliDeps, loaded?: LoadedCon
   const override = stringOption(values, "db") ?? deps.env["AIDEAZZ_DB"];
   if (override !== undefined) {
     if (!DB_URL.test(override)) {
-      throw new UsageError(`--db must be a libSQL URL (file:PATH, libsql://…, http(s)://…), got "${override}"`);
+      // Never the value itself: a URL missing its scheme still carries its ?authToken=.
+      const got = displayDbUrl(override);
+      throw new UsageError(`--db must be a libSQL URL (file:PATH, libsql://…, http(s)://…), got ${got}`);
     }
     return resolveDbUrl(override, deps.cwd);
   }

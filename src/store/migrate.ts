@@ -6,7 +6,7 @@
  * One batch per migration, not one for all: a libSQL server rolls back a transaction that has held the write lock
  * past its transaction timeout (sqld: 5 s) as soon as another client waits to write — and running agents always
  * do — so an upgrade over big tables would otherwise fail whole, every time. Each migration done stays done; one
- * that alone runs longer than that on a busy server needs the agents stopped while `aideazz migrate` applies it.
+ * that alone runs longer than that on a busy server fails, saying to stop the agents while `aideazz migrate` runs.
  *
  * Why not an interactive transaction: libSQL's busy handler waits synchronously, so a second connection of the
  * same process waiting for a lock that this process holds across an `await` blocks the event loop until the
@@ -71,7 +71,17 @@ export async function migrate(
     } catch (err) {
       // Another process applied it first: carry on after it; a real error is thrown.
       done = await appliedKnown(client, known);
-      if (!done.has(m.version)) throw err;
+      if (done.has(m.version)) continue;
+      // Not the server unavailable for now (isStoreUnavailable): the same migration would time out again, and an
+      // agent would wait for it forever.
+      if ((err as { code?: unknown }).code === "TRANSACTION_TIMEOUT") {
+        throw new Error(
+          `migration ${m.version} (${m.name}) held the libSQL server's write lock past its transaction timeout while ` +
+            "other clients wrote, and was rolled back: stop the agents, then run `aideazz migrate`",
+          { cause: err },
+        );
+      }
+      throw err;
     }
   }
   return { applied, version: known.at(-1)?.version ?? 0 };

@@ -90,6 +90,30 @@ describe("agent lifecycle", () => {
     }
   }, 120_000);
 
+  // No wait mends it (a store.url naming the wrong file): the agent fails once, saying why, as before it waited.
+  it("an agent whose database file is not a database exits 1 saying so, rather than wait for it", async () => {
+    const port = await freePort();
+    const db = join(dir, "not-a-db.db");
+    await writeFile(db, "this is not an SQLite database, but the config of something else\n".repeat(200));
+    const config = join(dir, "not-a-db.json");
+    await writeConfig(config, [{ name: "analytics", port }], `file:${db}`);
+    const child = spawnAideazz(["agent", "analytics", "--config", config]);
+    try {
+      // Waiting: /health names a second attempt (a second after the first).
+      const waiting = (async () => {
+        for (;;) {
+          const res = await waitForStatus(`http://127.0.0.1:${port}/health`, 503, 60_000);
+          if ((await res.json()).db.detail.includes("attempt 2")) return "waiting";
+        }
+      })().catch(() => "no /health");
+      expect(await Promise.race([child.exited, waiting])).toBe(1);
+      expect(child.output()).toMatch(/not a database|SQLITE_NOTADB/);
+      expect(child.output()).not.toContain("the agent waits for it");
+    } finally {
+      child.proc.kill("SIGKILL");
+    }
+  }, 120_000);
+
   it("/health answers 503 while another process holds the write lock past the busy timeout, 200 after", async () => {
     const port = await freePort();
     const db = join(dir, "locked.db");

@@ -181,4 +181,21 @@ describe("whatsapp: a message Meta failed after accepting it", () => {
       last_error: "not sent again: later messages of the chat went out since; it would arrive out of order",
     }]);
   });
+
+  // Meta's throughput limits fail consecutive sends: the second half of a long answer alone would make no sense.
+  it("a long reply both of whose parts failed: neither is sent again, never its second part alone", async () => {
+    await replied("14:answer", `${"a".repeat(4_000)}. ${"b".repeat(1_000)}.`);
+    await until(() => graph.sent.length === 2, 10_000, "both parts");
+    const [first, second] = [graph.sent[0]!, graph.sent[1]!];
+    expect([first.callbackData, second.callbackData]).toEqual(["14:answer#0", "14:answer#1"]);
+    expect((await failed(first, 131000)).status).toBe(200);
+    expect((await failed(second, 131000)).status).toBe(200);
+    await until(async () => (await outbound()) === 3, 10_000, "both resends published");
+    await drained();
+    expect(graph.sent.map((s) => s.callbackData)).toEqual(["14:answer#0", "14:answer#1"]);
+    expect(await ledger("14:answer#1:resend1#0")).toEqual([{
+      state: "failed",
+      last_error: "not sent again: an earlier part of its reply failed too; it would arrive without it",
+    }]);
+  });
 });

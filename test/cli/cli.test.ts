@@ -80,6 +80,22 @@ describe("aideazz CLI", () => {
     expect(r.stdout).toBe("");
   });
 
+  // A URL missing its scheme is an easy slip; its ?authToken= must not reach the terminal or a journal.
+  it("a --db or AIDEAZZ_DB that is no libSQL URL: the error does not repeat its token or password", async () => {
+    for (
+      const [args, env] of [
+        [["migrate", "--db", "127.0.0.1:8080/?authToken=abcdef-secret-token"], {}],
+        [["bus", "stats", "--db", "postgres://admin:pa55word-secret@db.example/app"], {}],
+        [["migrate"], { AIDEAZZ_DB: "127.0.0.1:8080/?authToken=abcdef-secret-token" }],
+      ] as const
+    ) {
+      const r = await cli([...args], { env });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("must be a libSQL URL");
+      expect(r.stderr).not.toMatch(/abcdef-secret-token|pa55word-secret/);
+    }
+  });
+
   it("a missing config file is exit 1 naming the path and the ways to give one", async () => {
     const r = await cli(["agent", "analytics"], { cwd: join(dir, "nowhere") });
     expect(r.code).toBe(1);

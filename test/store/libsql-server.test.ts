@@ -92,6 +92,39 @@ describe.runIf(runSqldTests)("libSQL server", () => {
       }
     }, 120_000);
 
+    // The same again and again: an agent that counted it as the store unavailable would wait for it forever.
+    it("one migration alone longer than the server's transaction timeout fails once, saying what to do", async () => {
+      const server = await startSqld();
+      const store = await openStore({ url: server.url });
+      const other = await openStore({ url: server.url });
+      let writing = true;
+      try {
+        await store.client.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+        await store.client.execute(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
+          INSERT INTO big SELECT x, (x * 7919) % 1000003 FROM c`);
+        await other.client.execute("CREATE TABLE beats (at INTEGER NOT NULL)");
+        const writes = (async () => {
+          while (writing) {
+            await other.client.execute({ sql: "INSERT INTO beats VALUES (?)", args: [Date.now()] }).catch(() => {});
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        })();
+        const indexes = Array.from({ length: 20 }, (_, i) => `CREATE INDEX big_${i} ON big (v + ${i})`);
+        const err = await migrate(store.client, Date.now, [{ version: 1, name: "twenty indexes", statements: indexes }])
+          .catch((e: unknown) => e);
+        writing = false;
+        await writes;
+        expect(isStoreUnavailable(err), "no wait mends it").toBe(false);
+        expect(String(err)).toContain("migration 1 (twenty indexes)");
+        expect(String(err)).toContain("aideazz migrate");
+      } finally {
+        writing = false;
+        store.close();
+        other.close();
+        await server.stop();
+      }
+    }, 120_000);
+
     // @libsql/client awaits a batch's steps in order and stops at the first failure; sqld fails every later step of a
     // timed-out transaction too, and nothing awaited those (libsql-client-ts#126): under Deno, as under Node, an
     // unhandled rejection that ended the agent, or a CLI command before it printed its error.

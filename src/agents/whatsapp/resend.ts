@@ -10,7 +10,8 @@
  * window, 8 days) and sends it, unless Meta also reported the failed send delivered or read (statuses come out of
  * order, before or after the `failed` one: the user has it), or a later message of the chat went out after the failed
  * one: every other retry keeps the chat's order (the chat's later replies wait behind it), and this one could no
- * longer.
+ * longer. Nor is a part sent again when an earlier part of its reply failed too (Meta's limits fail consecutive
+ * sends): that one is not sent again (a later part went out after it), and the rest of a reply alone makes no sense.
  *
  * @module
  */
@@ -79,6 +80,11 @@ const LATER = `SELECT 1 FROM bus_send_ledger f
   WHERE f.reply_key = ?3 AND d.chat_id = ?2
   LIMIT 1`;
 
+/** An earlier part of the reply (?2 their send-ledger keys) failed too, and Meta never said it was delivered. */
+const EARLIER_FAILED = `SELECT 1 FROM channel_deliveries WHERE agent = ?1 AND reply_key IN (SELECT value FROM json_each(?2))
+  AND status = 'failed' AND delivered_at IS NULL
+  LIMIT 1`;
+
 /** The text of the reply a resend names and its part's index, or why it is not sent again. */
 export async function resendSource(
   client: Client,
@@ -86,12 +92,17 @@ export async function resendSource(
   reply: OutboundReply & { resend: { part: string; failed: string } },
 ): Promise<{ text: string; index: number } | { skipped: string }> {
   const [, replyKey, index] = SENT_PART.exec(reply.resend.part) ?? [];
-  const [text, later, delivered] = await client.batch([
+  const earlier = Array.from({ length: Number(index) }, (_, i) => partKey(replyKey ?? "", i));
+  const [text, later, delivered, earlierFailed] = await client.batch([
     { sql: TEXT, args: [replyIdempotencyKey(replyKey ?? "")] },
     { sql: LATER, args: [agent, reply.chatId, reply.resend.failed, partKey(reply.replyKey, 0)] },
     { sql: DELIVERED, args: [agent, reply.resend.failed] },
+    { sql: EARLIER_FAILED, args: [agent, JSON.stringify(earlier)] },
   ], "read");
   if (delivered!.rows.length > 0) return { skipped: "not sent again: Meta reported it delivered" };
+  if (earlierFailed!.rows.length > 0) {
+    return { skipped: "not sent again: an earlier part of its reply failed too; it would arrive without it" };
+  }
   if (later!.rows.length > 0) {
     return { skipped: "not sent again: later messages of the chat went out since; it would arrive out of order" };
   }
