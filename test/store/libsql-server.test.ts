@@ -9,7 +9,7 @@ import { createServer as createTcpServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRetention, createSendLedger, createSqliteBus } from "../../src/bus/mod.ts";
-import { isStoreUnavailable, migrate, openStore } from "../../src/store/mod.ts";
+import { isStoreUnavailable, migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { runBusContract } from "../bus/contract.ts";
 import { loadConfig } from "../../src/config.ts";
 import { runTestAgent } from "../support/agent.ts";
@@ -17,6 +17,39 @@ import { cli, denoBin, repoRoot, spawnAideazz, waitForStatus } from "../support/
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
 import { freePort } from "../support/ports.ts";
+
+/**
+ * A server of its own with a table of a million rows (an index over it takes about a second) and another client writing
+ * into it every 50 ms all along, so sqld times out a transaction that holds the write lock past 5 s. `writes()` stops
+ * that client and says how many of its writes went through.
+ */
+async function onBusyServer(fn: (s: { server: Sqld; store: Store; writes: () => Promise<number> }) => Promise<void>) {
+  const server = await startSqld();
+  const store = await openStore({ url: server.url });
+  const other = await openStore({ url: server.url });
+  let writing = true;
+  try {
+    await store.client.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
+    await store.client.execute(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
+      INSERT INTO big SELECT x, (x * 7919) % 1000003 FROM c`);
+    await other.client.execute("CREATE TABLE beats (at INTEGER NOT NULL)");
+    // A waiting write that gives up (SQLITE_BUSY) tries again.
+    const written = (async () => {
+      let n = 0;
+      while (writing) {
+        n += await other.client.execute({ sql: "INSERT INTO beats VALUES (?)", args: [Date.now()] }).then(() => 1, () => 0);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return n;
+    })();
+    await fn({ server, store, writes: () => ((writing = false), written) });
+  } finally {
+    writing = false;
+    store.close();
+    other.close();
+    await server.stop();
+  }
+}
 
 describe.runIf(runSqldTests)("libSQL server", () => {
   runBusContract("libsql server", async ({ now, random }) => {
@@ -58,92 +91,35 @@ describe.runIf(runSqldTests)("libSQL server", () => {
     // sqld rolls back a transaction that has held the write lock past its transaction timeout (5 s) once another
     // client waits to write: a migration's single request (batch) is no exception. Running agents always write.
     it("migrations longer together than the server's transaction timeout apply while another client writes", async () => {
-      const server = await startSqld();
-      const store = await openStore({ url: server.url });
-      const other = await openStore({ url: server.url });
-      let writing = true;
-      try {
-        await store.client.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
-        await store.client.execute(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
-          INSERT INTO big SELECT x, (x * 7919) % 1000003 FROM c`);
-        await other.client.execute("CREATE TABLE beats (at INTEGER NOT NULL)");
-        // Another client writing all along (a waiting write that gives up, SQLITE_BUSY, tries again).
-        const writes = (async () => {
-          let n = 0;
-          while (writing) {
-            n += await other.client.execute({ sql: "INSERT INTO beats VALUES (?)", args: [Date.now()] }).then(() => 1, () => 0);
-            await new Promise((r) => setTimeout(r, 50));
-          }
-          return n;
-        })();
+      await onBusyServer(async ({ store, writes }) => {
         // About a second each over a million rows.
         const index = (i: number) => `CREATE INDEX big_${i} ON big (v + ${i})`;
         const ten = Array.from({ length: 10 }, (_, i) => ({ version: i + 1, name: `index ${i + 1}`, statements: [index(i + 1)] }));
         const started = Date.now();
         expect(await migrate(store.client, Date.now, ten)).toEqual({ applied: ten.map((m) => m.version), version: 10 });
         expect(Date.now() - started, "together longer than the server's limit").toBeGreaterThan(5_000);
-        writing = false;
-        expect(await writes).toBeGreaterThan(0);
-      } finally {
-        writing = false;
-        store.close();
-        other.close();
-        await server.stop();
-      }
+        expect(await writes(), "the other client wrote meanwhile").toBeGreaterThan(0);
+      });
     }, 120_000);
 
     // The same again and again: an agent that counted it as the store unavailable would wait for it forever.
     it("one migration alone longer than the server's transaction timeout fails once, saying what to do", async () => {
-      const server = await startSqld();
-      const store = await openStore({ url: server.url });
-      const other = await openStore({ url: server.url });
-      let writing = true;
-      try {
-        await store.client.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
-        await store.client.execute(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
-          INSERT INTO big SELECT x, (x * 7919) % 1000003 FROM c`);
-        await other.client.execute("CREATE TABLE beats (at INTEGER NOT NULL)");
-        const writes = (async () => {
-          while (writing) {
-            await other.client.execute({ sql: "INSERT INTO beats VALUES (?)", args: [Date.now()] }).catch(() => {});
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        })();
+      await onBusyServer(async ({ store, writes }) => {
         const indexes = Array.from({ length: 20 }, (_, i) => `CREATE INDEX big_${i} ON big (v + ${i})`);
         const err = await migrate(store.client, Date.now, [{ version: 1, name: "twenty indexes", statements: indexes }])
           .catch((e: unknown) => e);
-        writing = false;
-        await writes;
+        await writes();
         expect(isStoreUnavailable(err), "no wait mends it").toBe(false);
         expect(String(err)).toContain("migration 1 (twenty indexes)");
         expect(String(err)).toContain("aideazz migrate");
-      } finally {
-        writing = false;
-        store.close();
-        other.close();
-        await server.stop();
-      }
+      });
     }, 120_000);
 
     // @libsql/client awaits a batch's steps in order and stops at the first failure; sqld fails every later step of a
     // timed-out transaction too, and nothing awaited those (libsql-client-ts#126): under Deno, as under Node, an
     // unhandled rejection that ended the agent, or a CLI command before it printed its error.
     it("a batch the server rolls back (its transaction timeout) fails to its caller and the process carries on", async () => {
-      const server = await startSqld();
-      const store = await openStore({ url: server.url });
-      let writing = true;
-      try {
-        await store.client.execute("CREATE TABLE big (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)");
-        await store.client.execute(`WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
-          INSERT INTO big SELECT x, (x * 7919) % 1000003 FROM c`);
-        await store.client.execute("CREATE TABLE beats (at INTEGER NOT NULL)");
-        // Another client waiting to write all along, so the server times the long transaction out.
-        const writes = (async () => {
-          while (writing) {
-            await store.client.execute({ sql: "INSERT INTO beats VALUES (?)", args: [Date.now()] }).catch(() => {});
-            await new Promise((r) => setTimeout(r, 50));
-          }
-        })();
+      await onBusyServer(async ({ server, store, writes }) => {
         // About a second each over a million rows: far past the server's 5 s.
         const indexes = Array.from({ length: 20 }, (_, i) => `CREATE INDEX big_${i} ON big (v + ${i})`);
         const child = spawn(denoBin, ["run", "-A", `${repoRoot}test/support/remote-batch.ts`, server.url, JSON.stringify(indexes)]);
@@ -152,8 +128,7 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         child.stdout.on("data", (d) => (stdout += d));
         child.stderr.on("data", (d) => (stderr += d));
         const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
-        writing = false;
-        await writes;
+        await writes();
         expect(stderr, "the batch's later steps rejected unhandled").not.toContain("Transaction timed out");
         // Rolled back whole, as a write the lock kept out: unavailable for now (a webhook answers 503, the bus retries).
         expect(JSON.parse(stdout)).toMatchObject({
@@ -168,11 +143,7 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         expect(code).toBe(1);
         const made = await store.client.execute("SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'big_%'");
         expect(Number(made.rows[0]!["n"]), "rolled back whole").toBe(0);
-      } finally {
-        writing = false;
-        store.close();
-        await server.stop();
-      }
+      });
     }, 120_000);
 
     it("retention's statements run on the server: an old ledger row goes, a dead letter's reply keeps its rows", async () => {
