@@ -167,8 +167,9 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
           continue;
         }
         out.statuses++;
-        if (s.data.status === "failed") out.failed.push(s.data);
         out.batch.rows.push(recordStatus(ctx.agent, s.data, ctx.now));
+        if (s.data.status !== "failed") continue;
+        out.failed.push(s.data);
         const instead = ctx.template ? templateAfterRefusal(ctx.agent, s.data) : undefined;
         if (instead) out.batch.outbound.push(instead);
         const resend = resendAfterFailure(ctx.agent, s.data, ctx.now);

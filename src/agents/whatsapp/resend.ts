@@ -20,7 +20,7 @@ import type { Client } from "../../store/mod.ts";
 import { partKey } from "../channel/egress.ts";
 import { isAccountBlocked, isAuthError, toGraphOutcome } from "./errors.ts";
 import type { WaStatus } from "./payload.ts";
-import { statusReply } from "./statuses.ts";
+import { statusReply, TEMPLATE_SUFFIX } from "./statuses.ts";
 
 /** Resends of one part at most: after that a failed status is the end of it. */
 export const MAX_RESENDS = 3;
@@ -46,9 +46,10 @@ const RESENT = /^(.+#\d+):resend(\d+)$/;
  */
 export function resendAfterFailure(agent: string, s: WaStatus, now: number): Resend | undefined {
   const error = s.errors?.[0];
+  if (s.status !== "failed" || error === undefined) return undefined;
   const key = s.biz_opaque_callback_data ?? "";
   const sent = SENT_PART.exec(key);
-  if (s.status !== "failed" || error === undefined || !sent || sent[1]!.endsWith(":template")) return undefined;
+  if (!sent || sent[1]!.endsWith(TEMPLATE_SUFFIX)) return undefined;
   const code = error.code;
   const earlier = RESENT.exec(sent[1]!);
   const done = earlier ? Number(earlier[2]) : 0;

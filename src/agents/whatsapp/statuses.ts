@@ -63,7 +63,8 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
   };
 }
 
-const TEMPLATE_SUFFIX = ":template";
+/** The reply key of the template sent instead of a reply: the reply's, with this after it. */
+export const TEMPLATE_SUFFIX = ":template";
 
 /**
  * The template to send for a reply Meta accepted and then failed with 131047 (the 24-hour window had closed at Meta,
