@@ -37,6 +37,17 @@ beforeEach(async () => {
   });
 });
 afterEach(() => ch.stop());
+/** The channel again, on a new database, with these web chat settings. */
+const restartWith = async (webchat: Record<string, unknown>) => {
+  await ch.stop();
+  ch = await startChannel({
+    dir,
+    dbFile: `web-${db++}.db`,
+    secrets: {},
+    roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+    agent: { name: "web", kind: "webchat", role: "support", webchat },
+  });
+};
 
 const SESSION = "6f1c1d2e-3a4b-4c5d-8e9f-0a1b2c3d4e5f";
 /** The session's chat id: what the store, the bus and the dashboard know it by. */
@@ -166,16 +177,6 @@ describe("web chat", () => {
   });
 
   it("one client address may post perAddressPerMinute messages a minute, whatever sessions it makes up", async () => {
-    const restartWith = async (webchat: Record<string, unknown>) => {
-      await ch.stop();
-      ch = await startChannel({
-        dir,
-        dbFile: `web-${db++}.db`,
-        secrets: {},
-        roles: { support: { kind: "support", systemPrompt: "Be nice." } },
-        agent: { name: "web", kind: "webchat", role: "support", webchat },
-      });
-    };
     await restartWith({ perAddressPerMinute: 3, clientAddressHeader: "x-forwarded-for" });
     const from = (addr: string, n: number) =>
       fetch(`${ch.url}/api/messages`, {
@@ -200,14 +201,7 @@ describe("web chat", () => {
   });
 
   it("a message the store could not take (503, nothing stored) does not use up its client's minute", async () => {
-    await ch.stop();
-    ch = await startChannel({
-      dir,
-      dbFile: `web-${db++}.db`,
-      secrets: {},
-      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
-      agent: { name: "web", kind: "webchat", role: "support", webchat: { perAddressPerMinute: 1 } },
-    });
+    await restartWith({ perAddressPerMinute: 1 });
     const message = { session: SESSION, id: id(300), text: "hello" };
     const holder = spawn(process.execPath, [join(repoRoot, "test/support/hold-lock.mjs"), join(dir, `web-${db - 1}.db`)], {
       stdio: ["pipe", "pipe", "inherit"],
