@@ -109,6 +109,12 @@ const whatsappSchema = z.strictObject({
     "Approved template sent instead of a reply when the user's 24-hour window is closed; without one such replies are recorded as not possible",
   ),
   markAsRead: z.boolean().default(true).describe("Mark each inbound message as read and show a typing indicator"),
+  statusWaitS: z.number().int()
+    .min(60, "at least 60 s, the send ledger's take-over of an intent without outcome (a shorter wait could not resend sooner)")
+    .default(180)
+    .describe(
+      "How long a send whose outcome is unknown (the agent died mid-send, or the answer never came) waits for a status webhook naming it before it is settled as never taken and sent again, or skipped; shorter resends sooner, but a status Meta delivers later than this makes that reply a duplicate",
+    ),
   pacing: z.strictObject({
     perUserMs: z.number().int().min(0).default(6_000).describe("Minimum gap between two messages to one user (pair rate)"),
     perSecond: z.number().positive().default(80).describe("Messages per second for the phone number"),

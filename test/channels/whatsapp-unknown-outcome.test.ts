@@ -11,7 +11,7 @@ import { createEgressHandler, SETTLE_POLL_MS } from "../../src/agents/channel/eg
 import { createPacer } from "../../src/agents/channel/pacer.ts";
 import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
 import { createWhatsAppTransport } from "../../src/agents/whatsapp/send.ts";
-import { recordStatus, settleSend, STATUS_WAIT_MS } from "../../src/agents/whatsapp/statuses.ts";
+import { recordStatus, settleSend } from "../../src/agents/whatsapp/statuses.ts";
 import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { createSendLedger } from "../../src/bus/mod.ts";
 import { type Delivery, HandlerTimeoutError } from "../../src/bus/types.ts";
@@ -30,6 +30,8 @@ const APP_SECRET = "meta-app-secret-unknown-outcome";
 const PNID = "106540352242922";
 const USER = "16505551234";
 const KEY = "r1#0";
+/** whatsapp.statusWaitS's default, 180 s. */
+const STATUS_WAIT_MS = 180_000;
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -68,7 +70,7 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
   let scheduled: { at: number; run: () => Promise<unknown> }[] = [];
   const looks: number[] = [];
 
-  function setup(fetch = globalThis.fetch.bind(globalThis)) {
+  function setup(fetch = globalThis.fetch.bind(globalThis), waitMs = STATUS_WAIT_MS) {
     scheduled = [];
     looks.length = 0;
     const logs: string[] = [];
@@ -91,7 +93,7 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
       }),
       ledger,
       resendUnknown: false,
-      settle: (key, since) => settleSend(store.client, "wa", key, since, clock.now()),
+      settle: (key, since) => settleSend(store.client, { agent: "wa", waitMs }, key, since, clock.now()),
       pacer: createPacer({ perKeyMs: 0, perSecond: 80, now: clock.now, sleep: clock.sleep }),
       sleep: async (ms, signal) => {
         looks.push(ms);
@@ -193,6 +195,29 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     expect(logs.join("\n")).toContain("it never left; sending it");
     await handler(delivery()); // and once only
     expect(graph.sent).toHaveLength(1);
+  });
+
+  it("a shorter status wait (whatsapp.statusWaitS 60) sends a part that never left after 60 s, not 3 minutes", async () => {
+    const { handler, ledger } = setup(undefined, 60_000);
+    const since = clock.now();
+    await ledger.begin(KEY, 1);
+    await clock.sleep(2_000);
+    scheduled.push({ at: since + 20_000, run: () => status("wamid.OTHER", "sent", "r0#0") }); // back within 10–30 s
+    await handler(delivery());
+    expect(graph.sent).toEqual([expect.objectContaining({ text: reply().text, callbackData: KEY })]);
+    expect(graph.sent[0]!.at - since).toBeGreaterThanOrEqual(60_000);
+    expect(graph.sent[0]!.at - since).toBeLessThan(60_000 + SETTLE_POLL_MS);
+  });
+
+  it("with a 60 s wait, other statuses only after half of it (30 s) prove nothing: at most once", async () => {
+    const { handler, ledger, counted, logs } = setup(undefined, 60_000);
+    const since = clock.now();
+    await ledger.begin(KEY, 1);
+    await clock.sleep(35_000);
+    await status("wamid.OTHER", "sent", "r0#0");
+    await clock.sleep(26_000);
+    await expectSkipped(handler, counted, logs);
+    expect(clock.now() - since).toBeGreaterThanOrEqual(60_000);
   });
 
   it("a newer status that came first without the key does not hide it: an older one carrying it fills it in", async () => {
@@ -314,7 +339,7 @@ describe("the real agent with Graph's status webhooks", () => {
     await graph.close();
   });
 
-  async function start(port: number, dbFile: string): Promise<Channel> {
+  async function start(port: number, dbFile: string, whatsapp: Record<string, unknown> = {}): Promise<Channel> {
     return await startChannel({
       dir,
       dbFile,
@@ -322,7 +347,7 @@ describe("the real agent with Graph's status webhooks", () => {
       agent: whatsappAgent({
         phoneNumberId: PNID,
         graphBaseUrl: graph.baseUrl,
-        whatsapp: { markAsRead: false },
+        whatsapp: { markAsRead: false, ...whatsapp },
       }, { port }),
     });
   }
@@ -344,6 +369,31 @@ describe("the real agent with Graph's status webhooks", () => {
       { message_id: graph.sent[0]!.id, reply_key: "s1#0", status: "delivered" },
     ]);
     expect(graph.statusPosts.map((p) => p.attempts)).toEqual([1, 1]);
+  });
+
+  it("whatsapp.statusWaitS 60: a send that never left, 70 s after its intent with others' statuses at 20 s, is sent at once", async () => {
+    graph = await startFakeGraph({ accessToken: TOKEN });
+    const port = await freePort();
+    const dbFile = `w-${n++}.db`;
+    // The process that died 70 s ago right after recording its intent; the agent was back and took another
+    // message's status 20 s after it. With the default wait (180 s) the part would still be waiting.
+    const since = Date.now() - 70_000;
+    const store = await openStore({ url: `file:${join(dir, dbFile)}` });
+    await migrate(store.client);
+    await store.client.execute(touchInbound("wa", USER, since, since));
+    await createSendLedger(store, { now: () => since }).begin(KEY, 1);
+    await store.client.execute(recordStatus("wa", {
+      id: "wamid.OTHER",
+      status: "sent",
+      timestamp: String(Math.floor(since / 1000) + 20),
+      recipient_id: USER,
+    }, since + 20_000));
+    store.close();
+    ch = await start(port, dbFile, { statusWaitS: 60 });
+    await publish(ch, reply());
+    await until(async () => (await ch!.count("SELECT count(*) FROM bus_send_ledger WHERE state = 'sent'")) === 1);
+    expect(graph.sent).toEqual([expect.objectContaining({ text: reply().text, callbackData: KEY })]);
+    expect(ch.logs.join("\n")).toContain("it never left; sending it");
   });
 
   it("a crash right after the request left: the statuses, retried until the agent is back, settle it: sent once", async () => {

@@ -63,6 +63,23 @@ describe("loadConfig", () => {
     expect(issuesOf(config)).toEqual([{ path: "agents[0].port", message: "expected number, got string" }]);
   });
 
+  it("names a WhatsApp status wait shorter than the ledger's take-over (60 s) or not whole seconds; the default is 180 s", () => {
+    const env = { ...SECRETS, WA_APP: "meta-app-secret", WA_TOKEN: "EAAJB-token", WA_VERIFY: "verify-token" };
+    const config = base();
+    const wa = { phoneNumberId: "106540352242922", appSecretEnv: "WA_APP", accessTokenEnv: "WA_TOKEN", verifyTokenEnv: "WA_VERIFY" };
+    (config["agents"] as Record<string, unknown>[]).push({ name: "wa", kind: "whatsapp", role: "support", port: 9003, whatsapp: wa });
+    expect(loadConfig(JSON.stringify(config), env).agents[2]).toMatchObject({ whatsapp: { statusWaitS: 180 } });
+    const withWait = (statusWaitS: unknown) => {
+      (config["agents"] as Record<string, unknown>[])[2]!["whatsapp"] = { ...wa, statusWaitS };
+      return config;
+    };
+    expect(issuesOf(withWait(30), env)).toEqual([
+      { path: "agents[2].whatsapp.statusWaitS", message: expect.stringContaining("at least 60 s") },
+    ]);
+    expect(issuesOf(withWait(90.5), env)).toEqual([{ path: "agents[2].whatsapp.statusWaitS", message: expect.any(String) }]);
+    expect(loadConfig(JSON.stringify(withWait(60)), env).agents[2]).toMatchObject({ whatsapp: { statusWaitS: 60 } });
+  });
+
   it("names an agent's CPU weight outside systemd's range", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[])[1]!["limits"] = { cpuWeight: 0 };

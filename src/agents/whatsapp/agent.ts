@@ -207,7 +207,8 @@ export async function createWhatsAppAgent(
     stopping: spine.stopping,
     tracer,
     resendUnknown: false,
-    settle: (key, since) => settleSend(store.client, agent.name, key, since, now()),
+    settle: (key, since) =>
+      settleSend(store.client, { agent: agent.name, waitMs: wa.statusWaitS * 1_000 }, key, since, now()),
     sleep,
     pacer,
     log,

@@ -124,45 +124,46 @@ export function recordAccepted(
 }
 
 /**
- * How long after an unknown send's intent its status webhook may still come: Meta retries a webhook it could
- * not deliver (this agent may have died right after the send), with growing delays.
- */
-export const STATUS_WAIT_MS = 3 * 60_000;
-/**
- * Statuses of other messages stored in this window after the intent show that the agent was back and taking
- * webhooks soon after it died (a restart takes seconds): Meta's early, frequent retries of this send's status
- * then had most of STATUS_WAIT_MS to reach it.
+ * Statuses of other messages stored from BACK_AFTER_MS after an unknown send's intent to half its status wait
+ * (`whatsapp.statusWaitS`, 90 s of the default 180 s) show that the agent was back and taking webhooks soon after it
+ * died (a restart takes seconds): Meta's early, frequent retries of this send's status (Meta retries a webhook it
+ * could not deliver, with growing delays) then had at least half the wait to reach it.
  */
 const BACK_AFTER_MS = 10_000;
-const BACK_BY_MS = 90_000;
+
+/** The end of that window after the intent, for a status wait of `waitMs`. */
+export function backByMs(waitMs: number): number {
+  return waitMs / 2;
+}
 
 const BY_KEY = "SELECT message_id FROM channel_deliveries WHERE agent = ?1 AND reply_key = ?2 LIMIT 1";
 const BACK = `SELECT 1 FROM channel_deliveries WHERE updated_at > ?2 AND updated_at <= ?3 AND agent = ?1 AND rank >= 1
   LIMIT 1`;
 
 /**
- * Settles send `key`, whose intent (at `since`) has no outcome, from the delivery states:
+ * Settles send `key`, whose intent (at `since`) has no outcome, from the delivery states, waiting up to `waitMs`
+ * (`whatsapp.statusWaitS`) for its status:
  * - a row for the key (our `accepted` record, or a status webhook) → it was sent, as that wamid;
- * - none yet, less than STATUS_WAIT_MS after the intent → wait: its status may be on the way;
- * - none after that, while statuses of other messages were stored 10–90 s after the intent (rows last updated
- *   then: one upgraded since no longer counts, which only makes the rule stricter) → it never reached Graph: send
- *   it;
+ * - none yet, less than `waitMs` after the intent → wait: its status may be on the way;
+ * - none after that, while statuses of other messages were stored from 10 s to half the wait after the intent
+ *   (rows last updated then: one upgraded since no longer counts, which only makes the rule stricter) → it never
+ *   reached Graph: send it (a status Meta holds back past the wait makes it a duplicate);
  * - none, and no status in that window → unknown: at most once. Either the outage was long (Meta's retries of
  *   its status may be hours apart by now, and statuses arriving after it prove nothing) or nothing else was sent.
  */
 export async function settleSend(
   client: Client,
-  agent: string,
+  { agent, waitMs }: { agent: string; waitMs: number },
   key: string,
   since: number,
   now: number,
 ): Promise<Settled> {
   const [mine, back] = await client.batch([
     { sql: BY_KEY, args: [agent, key] },
-    { sql: BACK, args: [agent, since + BACK_AFTER_MS, since + BACK_BY_MS] },
+    { sql: BACK, args: [agent, since + BACK_AFTER_MS, since + backByMs(waitMs)] },
   ], "read");
   const row = mine!.rows[0];
   if (row) return { sent: String(row["message_id"]) };
-  if (now - since < STATUS_WAIT_MS) return "wait";
+  if (now - since < waitMs) return "wait";
   return back!.rows.length > 0 ? "not-sent" : "unknown";
 }
