@@ -3,8 +3,8 @@
  * first victim and every third one after), every 10–40 s another agent is recycled with SIGTERM (a graceful
  * stop, then started again at once, like `systemctl restart`), and every 10–40 s the model providers fail in a
  * burst of 3–10 s: fake Groq answers 500 or 429 (retry-after 2), and in every other burst fake Claude answers
- * 529 at the same time, so some turns find every provider down. With `cutSendEveryS`, every so often a WhatsApp
- * agent is killed while a send is on the wire, before Graph got it or after, the `cutSendModes` in turn (the fake
+ * 529 at the same time, so some turns find every provider down. With `cutSend`, every so often a WhatsApp
+ * agent is killed while a send is on the wire, before Graph got it or after, its `modes` in turn (the fake
  * Graph never answers that send): the agent comes back to an unknown outcome that only the status webhooks can
  * settle.
  * Crashed agents come back after the cluster's restart delay (`supervise.crashDelayMs`, systemd's RestartSec).
@@ -19,6 +19,8 @@ export interface ChaosEvent {
   at: number;
   action: "kill" | "recycle" | "burst-start" | "burst-end" | "cut-send";
   target: string;
+  /** How a "cut-send" cut the send. */
+  mode?: CutMode;
 }
 
 export interface ChaosOptions {
@@ -27,12 +29,12 @@ export interface ChaosOptions {
   recycleEveryS: [number, number];
   burstEveryS: [number, number];
   burstLengthS: [number, number];
-  /** Kill a WhatsApp agent mid-send every so often (its own seeded draws: the other events keep their times). */
-  cutSendEveryS?: [number, number];
-  /** No cut is armed after this time (epoch ms): a "lost" send's resend needs statuses of later sends to go by. */
-  cutSendUntil?: number;
-  /** Taken in turn, one per cut. Default lost, reached. */
-  cutSendModes?: CutMode[];
+  /**
+   * Kill a WhatsApp agent mid-send every `everyS` (its own seeded draws: the other events keep their times), the
+   * `modes` in turn, one per cut. No cut is armed after `until` (epoch ms): a "lost" send's resend needs statuses of
+   * later sends stored within half its status wait (`whatsapp.statusWaitS`) after it.
+   */
+  cutSend?: { everyS: [number, number]; until: number; modes: CutMode[] };
   /** The providers' healthy behaviour, restored after each burst. */
   healthy(): void;
   log?(line: string): void;
@@ -58,9 +60,9 @@ export function startChaos(cluster: Cluster, opts: ChaosOptions): Chaos {
   let cuts = 0;
   let disarm: (() => void) | undefined;
 
-  const record = (action: ChaosEvent["action"], target: string) => {
-    events.push({ at: Date.now(), action, target });
-    opts.log?.(`chaos: ${action} ${target}`);
+  const record = (action: ChaosEvent["action"], target: string, mode?: CutMode) => {
+    events.push({ at: Date.now(), action, target, ...(mode && { mode }) });
+    opts.log?.(`chaos: ${action} ${target}${mode ? ` (${mode})` : ""}`);
   };
   const later = (ms: number, fn: () => void) => {
     const t = setTimeout(() => {
@@ -107,17 +109,16 @@ export function startChaos(cluster: Cluster, opts: ChaosOptions): Chaos {
     });
   };
 
-  const cutSend = (every: [number, number]) => {
-    if (Date.now() > (opts.cutSendUntil ?? Infinity)) return;
+  const cutSend = (cut: NonNullable<ChaosOptions["cutSend"]>) => {
+    if (Date.now() > cut.until) return;
     const pool = [...cluster.graph.keys()].filter((n) => cluster.agents.get(n)!.pid() !== undefined);
     const target = pool[Math.floor(cutRandom() * pool.length)];
-    const next = () => later(between(every, cutRandom), () => cutSend(every));
+    const next = () => later(between(cut.everyS, cutRandom), () => cutSend(cut));
     if (!target) return next();
-    const modes = opts.cutSendModes ?? ["lost", "reached"];
-    const mode = modes[cuts++ % modes.length]!;
+    const mode = cut.modes[cuts++ % cut.modes.length]!;
     disarm = cluster.graph.get(target)!.cutNextSend(mode, () => {
       disarm = undefined;
-      if (cluster.signal(target, "SIGKILL")) record("cut-send", `${target} (${mode})`);
+      if (cluster.signal(target, "SIGKILL")) record("cut-send", target, mode);
       next();
     });
   };
@@ -125,7 +126,8 @@ export function startChaos(cluster: Cluster, opts: ChaosOptions): Chaos {
   later(between(opts.killEveryS), kill);
   later(between(opts.recycleEveryS), recycle);
   later(between(opts.burstEveryS), burst);
-  if (opts.cutSendEveryS) later(between(opts.cutSendEveryS, cutRandom), () => cutSend(opts.cutSendEveryS!));
+  const cut = opts.cutSend;
+  if (cut) later(between(cut.everyS, cutRandom), () => cutSend(cut));
   return {
     events,
     stop() {

@@ -3,14 +3,15 @@
 // 200 chats, 300 s of injection, kill -9 every 5–30 s, SIGTERM recycles every 10–40 s, provider failure bursts.
 // Prints the checker's counts, writes them as JSON, exits 1 when a guarantee
 // failed (lost, user-visible duplicates, order, integrity, foreign keys, dead letters without a reason, wrong
-// answers, messages not acknowledged or still pending when the drain ended) or no WhatsApp agent was killed mid-send.
+// answers, messages not acknowledged or still pending when the drain ended) or a kind of mid-send kill of a WhatsApp
+// agent (before Graph got the send, after) never happened.
 // The JSON goes to DIR/soak.json (default .cache/soak/soak.json) unless --out says otherwise.
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { resolve } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { formatReport, passed, runSoak } from "./soak.ts";
+import { formatMidSend, formatReport, passed, runSoak } from "./soak.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -49,5 +50,5 @@ const c = result.report;
 const ok = passed(result);
 const out = values.out ?? `${dir}/soak.json`;
 await writeFile(out, `${JSON.stringify({ suite: "soak", date: started.toISOString(), options: opts, ok, report: c, chaos: result.chaos, starts: result.starts, injectSeconds: result.injectSeconds, drainSeconds: result.drainSeconds, drained: result.drained, midSendKills: result.midSendKills ?? null }, null, 2)}\n`);
-console.log(`\n${ok ? "OK" : "FAILED"}: lost ${c.lost}, user-visible duplicates ${c.userVisibleDuplicates}, order violations ${c.orderViolations}, pending at end ${c.pendingAtEnd}${result.drained ? "" : " (drain timed out)"}, integrity ${c.integrityCheck}, dead letters without reason ${c.deadLettersWithoutReason}, WhatsApp agents killed mid-send ${result.midSendKills ?? "(none asked)"}\nwrote ${out}; agent logs in ${result.logDir}`);
+console.log(`\n${ok ? "OK" : "FAILED"}: lost ${c.lost}, user-visible duplicates ${c.userVisibleDuplicates}, order violations ${c.orderViolations}, pending at end ${c.pendingAtEnd}${result.drained ? "" : " (drain timed out)"}, integrity ${c.integrityCheck}, dead letters without reason ${c.deadLettersWithoutReason}, WhatsApp agents killed mid-send ${formatMidSend(result.midSendKills)}\nwrote ${out}; agent logs in ${result.logDir}`);
 process.exit(ok ? 0 : 1);

@@ -16,6 +16,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { openStore } from "../../src/store/mod.ts";
+import { backByMs } from "../../src/agents/whatsapp/statuses.ts";
 import { type Cluster, repoRoot, startCluster } from "../system/cluster.ts";
 import type { CutMode } from "../../test/fakes/graph.ts";
 import { type ChaosEvent, startChaos } from "./chaos.ts";
@@ -38,11 +39,16 @@ export interface SoakOptions {
   burstEveryS?: [number, number];
   burstLengthS?: [number, number];
   /**
+   * The WhatsApp agents' `whatsapp.statusWaitS`: how long a send whose outcome a kill left unknown waits for its
+   * status before it is sent again (src/agents/whatsapp/statuses.ts). Default the setting's, 180 s.
+   */
+  statusWaitS?: number;
+  /**
    * WhatsApp agents killed mid-send (chaos.ts): a cut armed every `everyS` until `untilS` into the injection, the
-   * `modes` in turn. Default every 30–60 s until 90 s before the injection ends (a "lost" send is resent only
-   * after its status wait, src/agents/whatsapp/statuses.ts, once statuses of later sends went by), lost then
-   * reached. A run with no such kill fails (`passed`); one too short for the first cut is refused. Off with
-   * `false` (or `chaos: false`).
+   * `modes` in turn. Default every 30–60 s until half the status wait before the injection ends (90 s by default:
+   * a "lost" send is resent only if statuses of later sends were stored within half the wait after it), lost then
+   * reached. A run in which a mode it asked for never happened fails (`passed`); one too short for a cut of each
+   * mode is refused. Off with `false` (or `chaos: false`).
    */
   cutSend?: { everyS?: [number, number]; untilS?: number; modes?: CutMode[] } | false;
   /** systemd's RestartSec for a crashed agent. Default 1 s. */
@@ -76,8 +82,8 @@ export interface SoakResult {
   injectSeconds: number;
   drainSeconds: number;
   drained: boolean;
-  /** WhatsApp agents killed mid-send; undefined when the run asked for none. */
-  midSendKills: number | undefined;
+  /** WhatsApp agents killed mid-send, per mode asked for; undefined when the run asked for none. */
+  midSendKills: Partial<Record<CutMode, number>> | undefined;
   secrets: Readonly<Record<string, string>>;
   logDir: string;
   dbPath: string;
@@ -117,13 +123,18 @@ function received(cluster: Cluster): Map<string, Received[]> {
 }
 
 export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
-  const cut = opts.chaos === false || opts.cutSend === false
-    ? undefined
-    : { everyS: [30, 60] as [number, number], untilS: opts.seconds - 90, ...opts.cutSend };
-  if (cut && cut.untilS < cut.everyS[1]) {
+  const statusWaitS = opts.statusWaitS ?? 180;
+  const cut = opts.chaos === false || opts.cutSend === false ? undefined : {
+    everyS: [30, 60] as [number, number],
+    untilS: opts.seconds - backByMs(statusWaitS * 1_000) / 1_000,
+    modes: ["lost", "reached"] as CutMode[],
+    ...opts.cutSend,
+  };
+  if (cut && cut.untilS < cut.everyS[1] * cut.modes.length) {
     throw new Error(
-      `soak: mid-send kills are armed every ${cut.everyS.join("–")} s until ${cut.untilS} s into the injection, ` +
-        `so none might happen: lengthen the run, or set cutSend (everyS and untilS, or false)`,
+      `soak: mid-send kills (${cut.modes.join(", ")} in turn) are armed every ${cut.everyS.join("–")} s until ` +
+        `${cut.untilS} s into the injection, so not each might happen: lengthen the run, or set cutSend ` +
+        `(everyS, untilS and modes, or false)`,
     );
   }
   const log = opts.log ?? (() => {});
@@ -139,6 +150,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     llama: opts.llama ?? false,
     pacing: 250,
     statusWebhooks: true,
+    ...(opts.statusWaitS !== undefined && { whatsappFields: { statusWaitS: opts.statusWaitS } }),
     supervise: { crashDelayMs: opts.crashDelayMs ?? 1_000 },
     ...(opts.extraSecrets ? { extraSecrets: opts.extraSecrets } : {}),
     router: opts.router ?? ((urls) => {
@@ -179,11 +191,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       recycleEveryS: opts.recycleEveryS ?? [10, 40],
       burstEveryS: opts.burstEveryS ?? [10, 40],
       burstLengthS: opts.burstLengthS ?? [3, 10],
-      ...(cut && {
-        cutSendEveryS: cut.everyS,
-        cutSendUntil: Date.now() + cut.untilS * 1_000,
-        ...(cut.modes && { cutSendModes: cut.modes }),
-      }),
+      ...(cut && { cutSend: { everyS: cut.everyS, until: Date.now() + cut.untilS * 1_000, modes: cut.modes } }),
       healthy,
       log,
     });
@@ -234,7 +242,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       injectSeconds,
       drainSeconds,
       drained,
-      midSendKills: cut && chaos?.events.filter((e) => e.action === "cut-send").length,
+      midSendKills: cut &&
+        Object.fromEntries(cut.modes.map((m) => [m, chaos?.events.filter((e) => e.action === "cut-send" && e.mode === m).length ?? 0])),
       secrets: cluster.secrets,
       logDir: `${opts.dir}/logs`,
       dbPath: cluster.dbPath,
@@ -254,11 +263,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
 /**
  * Whether every guarantee held (`npm run soak` exits 1 otherwise). A message still queued when the drain ended is
  * not answered either: the run fails, as the test suite's soak does; so does a run that asked for mid-send kills
- * and had none (it did not test what it claims).
+ * of a mode (before Graph got the send, or after) and had none (it did not test what it claims).
  */
 export function passed(r: Pick<SoakResult, "report" | "drained" | "midSendKills">): boolean {
   const c = r.report;
-  return r.midSendKills !== 0 && c.lost === 0 && c.userVisibleDuplicates === 0 && c.orderViolations === 0 && c.integrityCheck === "ok" &&
+  return Object.values(r.midSendKills ?? {}).every((n) => n > 0) && c.lost === 0 && c.userVisibleDuplicates === 0 && c.orderViolations === 0 && c.integrityCheck === "ok" &&
     c.foreignKeyViolations === 0 && c.deadLettersWithoutReason === 0 && c.notAcknowledged === 0 && c.wrongAnswer === 0 &&
     c.pendingAtEnd === 0 && r.drained;
 }
@@ -268,8 +277,8 @@ export function formatReport(r: SoakResult): string {
   const c = r.report;
   const kinds = (a: ChaosEvent["action"]) => r.chaos.filter((e) => e.action === a).length;
   const killed = r.chaos.filter((e) => e.action === "kill").map((e) => e.target);
-  const cut = r.chaos.filter((e) => e.action === "cut-send").map((e) => e.target);
-  const midSend = r.midSendKills === undefined ? "none asked" : `${r.midSendKills}${cut.length > 0 ? ` (${cut.join(", ")})` : ""}`;
+  const cut = r.chaos.filter((e) => e.action === "cut-send").map((e) => `${e.target} (${e.mode})`);
+  const midSend = `${formatMidSend(r.midSendKills)}${cut.length > 0 ? ` (${cut.join(", ")})` : ""}`;
   return [
     `chaos: ${kinds("kill")} kill -9 (${[...new Set(killed)].map((n) => `${n} ×${killed.filter((k) => k === n).length}`).join(", ")}), ` +
     `${kinds("recycle")} SIGTERM recycles, ${kinds("burst-start")} provider failure bursts; starts per agent ${JSON.stringify(r.starts)}`,
@@ -283,4 +292,9 @@ export function formatReport(r: SoakResult): string {
     ...(c.lostExamples.length > 0 ? [`lost examples: ${JSON.stringify(c.lostExamples)}`] : []),
     ...(c.unexpectedExamples.length > 0 ? [`unexpected examples: ${JSON.stringify(c.unexpectedExamples)}`] : []),
   ].join("\n");
+}
+
+/** Mid-send kills per mode, e.g. "lost 2, reached 2"; "none asked" without them. */
+export function formatMidSend(kills: SoakResult["midSendKills"]): string {
+  return kills === undefined ? "none asked" : Object.entries(kills).map(([m, n]) => `${m} ${n}`).join(", ");
 }

@@ -69,6 +69,8 @@ export interface ClusterOptions {
   v8Flags?: readonly string[];
   /** Extra fields of every channel agent's config entry (e.g. `experience`). */
   channelFields?: (kind: "telegram" | "whatsapp") => Record<string, unknown>;
+  /** Extra fields of every WhatsApp agent's `whatsapp` section (e.g. `statusWaitS`). */
+  whatsappFields?: Record<string, unknown>;
   /** The fake Graph APIs post each message's status webhooks (sent, delivered) to their agent. Default off. */
   statusWebhooks?: boolean;
 }
@@ -312,6 +314,7 @@ async function setUp(opts: ClusterOptions, started: (() => Promise<void>)[]): Pr
           verifyTokenEnv: `WA${i}_VERIFY`,
           graphBaseUrl: fake.baseUrl,
           ...(gap === undefined ? {} : { pacing: { perUserMs: gap, perSecond: rate } }),
+          ...opts.whatsappFields,
         },
         ...opts.channelFields?.("whatsapp"),
       },

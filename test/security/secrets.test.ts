@@ -58,7 +58,7 @@ beforeAll(async () => {
     burstLengthS: [2, 4],
     crashDelayMs: 300,
     drainTimeoutS: 15,
-    cutSend: false, // 20 s: too short for a WhatsApp agent killed mid-send (test/system/soak.test.ts has one)
+    cutSend: false, // 20 s: too short for a WhatsApp agent killed mid-send (test/system/soak.test.ts has both kinds)
     signal: AbortSignal.timeout(210_000), // before the hook's timeout: the run itself stops its agents
     router: (urls) => ({
       deadlineMs: 8_000,

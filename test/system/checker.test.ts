@@ -420,22 +420,31 @@ describe("npm run soak's verdict", () => {
   };
 
   it("passes a clean run, with the mid-send kills it asked for or none asked", () => {
-    expect(passed({ report: clean(), drained: true, midSendKills: 2 })).toBe(true);
+    expect(passed({ report: clean(), drained: true, midSendKills: { lost: 1, reached: 2 } })).toBe(true);
     expect(passed({ report: clean(), drained: true, midSendKills: undefined })).toBe(true);
   });
 
   it("fails when messages are still unanswered after the drain, as the test suite's soak does", () => {
-    expect(passed({ report: { ...clean(), pendingAtEnd: 3 }, drained: false, midSendKills: 1 })).toBe(false);
-    expect(passed({ report: clean(), drained: false, midSendKills: 1 })).toBe(false);
+    expect(passed({ report: { ...clean(), pendingAtEnd: 3 }, drained: false, midSendKills: { reached: 1 } })).toBe(false);
+    expect(passed({ report: clean(), drained: false, midSendKills: { reached: 1 } })).toBe(false);
   });
 
-  it("fails when no WhatsApp agent was killed mid-send though the run asked for it", () => {
-    expect(passed({ report: clean(), drained: true, midSendKills: 0 })).toBe(false);
+  it("fails when a kind of mid-send kill the run asked for did not happen (before Graph got the send, or after)", () => {
+    expect(passed({ report: clean(), drained: true, midSendKills: { lost: 0, reached: 0 } })).toBe(false);
+    expect(passed({ report: clean(), drained: true, midSendKills: { lost: 0, reached: 3 } })).toBe(false);
+    expect(passed({ report: clean(), drained: true, midSendKills: { lost: 2, reached: 0 } })).toBe(false);
+    expect(passed({ report: clean(), drained: true, midSendKills: { reached: 1 } })).toBe(true);
   });
 
   it("refuses, before starting anything, a run too short for the mid-send kills it asks for", async () => {
     const run = (o: Partial<SoakOptions>) => runSoak({ dir: "/nonexistent/soak", messages: 10, chats: 1, seconds: 60, ...o });
-    await expect(run({})).rejects.toThrow(/mid-send kills .* none might happen/);
+    await expect(run({})).rejects.toThrow(/mid-send kills .* not each might happen/);
     await expect(run({ cutSend: { everyS: [10, 20], untilS: 15 } })).rejects.toThrow(/every 10–20 s until 15 s/);
+    // One cut of each kind asked for: lost, then reached, each armed up to 20 s after the one before.
+    await expect(run({ cutSend: { everyS: [10, 20], untilS: 30 } })).rejects.toThrow(/every 10–20 s until 30 s/);
+    // By default the cuts stop half the status wait before the injection ends: a "lost" send's resend needs
+    // statuses of later sends stored in that time (src/agents/whatsapp/statuses.ts).
+    await expect(run({ seconds: 100, statusWaitS: 60, cutSend: { everyS: [20, 40] } })).rejects.toThrow(/until 70 s/);
+    await expect(run({ seconds: 100, cutSend: { everyS: [5, 10] } })).rejects.toThrow(/until 10 s/);
   });
 });

@@ -1,9 +1,11 @@
 // The chaos soak, shortened for the test suite (RELIABILITY.md C4, C8): 600 messages over 40 chats on two
 // Telegram and two WhatsApp agents in about 60 s, while random agents — the orchestrator first — are killed with
-// SIGKILL every 5–15 s and restarted after 0.5 s, a WhatsApp agent is killed mid-send at least once, others are
-// recycled with SIGTERM, and Groq/Claude fail in bursts.
+// SIGKILL every 5–15 s and restarted after 0.5 s, a WhatsApp agent is killed mid-send once before Graph got the send
+// and once after, others are recycled with SIGTERM, and Groq/Claude fail in bursts.
 // The checker (bench/soak/checker.ts) then compares what every user received with what they sent and the store.
 // `npm run soak` runs the full version (10,000 messages, 200 chats).
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatReport, runSoak, type SoakResult } from "../../bench/soak/soak.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -24,10 +26,12 @@ beforeAll(async () => {
     recycleEveryS: [8, 20],
     burstEveryS: [6, 15],
     burstLengthS: [3, 8],
-    // The full soak's cuts start at 30–60 s and stop 90 s before the end (a "lost" send waits 3 min for its
-    // status before it is resent): none would fit in 60 s. Here a cut every 10–20 s until 40 s, each one after
-    // Graph got the send, so its status settles it within the run.
-    cutSend: { everyS: [10, 20], untilS: 40, modes: ["reached"] },
+    // A "lost" send (Graph never got it) is resent once the status wait has passed with no status naming it, if
+    // statuses of later sends were stored 10 s to half the wait after it: with the default 180 s wait none would
+    // fit in 60 s. With 60 s (the shortest allowed), a cut every 4–8 s until 20 s: lost (resent ~60 s after it,
+    // early in the drain), then reached (its status settles it as sent). Cuts stop before a third one.
+    statusWaitS: 60,
+    cutSend: { everyS: [4, 8], untilS: 20, modes: ["lost", "reached"] },
     crashDelayMs: 500,
     drainTimeoutS: 150,
     // Given up before the hook's timeout, so that the run itself stops its agents (none left running).
@@ -47,8 +51,12 @@ describe("chaos soak (600 messages, 40 chats)", () => {
     expect(result.chaos.some((e) => e.action === "burst-start")).toBe(true);
   });
 
-  it("killed a WhatsApp agent mid-send, its reply's outcome left for the status webhooks to settle", () => {
-    expect(result.midSendKills).toBeGreaterThanOrEqual(1);
+  it("killed a WhatsApp agent mid-send before Graph got the send and after, each outcome left for the status webhooks", async () => {
+    expect(result.midSendKills?.lost).toBeGreaterThanOrEqual(1);
+    expect(result.midSendKills?.reached).toBeGreaterThanOrEqual(1);
+    // The send Graph never got had no status for the whole wait, while the agent took others': sent again.
+    const lost = result.chaos.find((e) => e.action === "cut-send" && e.mode === "lost")!;
+    expect(await readFile(join(result.logDir, `${lost.target}.log`), "utf8")).toContain("it never left; sending it");
   });
 
   it("every acknowledged message got exactly one reply, in order; nothing lost or still queued", () => {
