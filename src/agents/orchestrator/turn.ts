@@ -179,8 +179,9 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     if (last) {
       delivery.ackWith({ before, publish: [message] });
     } else {
-      await delivery.assertLease();
-      await bus.publish([message], { before });
+      // The lease is checked in the publish's own transaction: a check before it could pass for an attempt whose
+      // message another process takes over before the write, and that attempt's reply would still go out.
+      await delivery.underLease((guard) => bus.publish([message], { before: [...guard, ...before] }));
     }
     if (partial === undefined) tracer.event(delivery.traceId, "reply_queued", { replyKey, kind });
   }
