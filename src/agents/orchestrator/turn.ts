@@ -512,8 +512,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     if (silent && !after) {
       delivery.ackWith({ before: statements });
     } else if (silent) {
-      await delivery.assertLease();
-      await deps.client.batch(statements, "write");
+      await delivery.underLease((guard) => deps.client.batch([...guard, ...statements], "write"));
     } else {
       await publishReply(scope, answer.text, answer.kind, "answer", { before: statements, last: !after });
     }

@@ -32,14 +32,14 @@ export function createSend(bus: Bus, tracer: Tracer): SendFn {
       replyKey,
       kind,
     };
-    await delivery.assertLease();
-    await bus.publish([{
+    const message = {
       topic: outboundTopic(to.agent),
       key: chatKey(to.agent, to.chatId),
       payload: reply as unknown as Json,
       idempotencyKey: replyIdempotencyKey(replyKey),
       ...(delivery.traceId ? { traceId: delivery.traceId } : {}),
-    }]);
+    };
+    await delivery.underLease((guard) => bus.publish([message], { before: guard }));
     tracer.event(delivery.traceId, "reply_queued", { replyKey, kind, to: to.agent });
   };
 }
