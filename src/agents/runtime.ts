@@ -24,6 +24,7 @@ import {
 } from "../metrics/mod.ts";
 import { createRedactor } from "../redact.ts";
 import { createTracer, purgeTraceEvents, type Tracer } from "../trace/mod.ts";
+import { STOP_TIMEOUT_SEC } from "../ops/mod.ts";
 import { cpuTimeMs, type Server, type ServeOptions } from "../platform.ts";
 import {
   displayDbUrl,
@@ -92,6 +93,16 @@ export interface RunningAgent {
 
 /** Milliseconds a stopping agent waits for a libSQL server: per request, and for its own writes after the handlers'. */
 const STOP_STORE_MS = 5_000;
+
+/**
+ * Milliseconds a stopping agent waits for its own stop (`AgentInstance.stop`: consumers waiting for their handlers,
+ * releasing leases, writing the last outcomes; each request up to STOP_STORE_MS on a libSQL server that hangs, so
+ * together unbounded). systemd SIGKILLs the agent TimeoutStopSec after its SIGTERM; after this deadline the runtime's
+ * own writes take up to STOP_STORE_MS more, and another STOP_STORE_MS is left for closing the server and the store and
+ * the exit on a loaded machine: 20 s. Above the consumers' own stop timeouts (10 s for the channels' sends, 15 s for
+ * the orchestrator's turns), so normally they release their leases themselves.
+ */
+const STOP_AGENT_MS = STOP_TIMEOUT_SEC * 1_000 - 2 * STOP_STORE_MS;
 
 /** Seconds a client should wait before retrying while this agent stops or its store is unavailable. */
 export const RETRY_AFTER_S = 5;
@@ -399,7 +410,15 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
       // record) for the remote timeout, past TimeoutStopSec: the leases left are redelivered once they expire.
       store.shortenRemoteTimeout?.(STOP_STORE_MS);
       try {
-        await instance.stop?.();
+        const agentStop = Promise.resolve(instance.stop?.());
+        if ((await inTime(store, agentStop, STOP_AGENT_MS)) === "late") {
+          // Its handlers still running commit nothing once the store is closed below, and the process exits; the
+          // leases they hold are no longer extended and expire: the bus hands their messages out again.
+          log.warn(
+            `the agent's own stop did not finish within ${STOP_AGENT_MS} ms on an unanswering libSQL server: ` +
+              "stopping without it; leases still held expire and their messages are redelivered",
+          );
+        }
       } finally {
         await server.close();
         const own = (async () => {

@@ -405,6 +405,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         unlisten();
         await waitUntil(() => running.size === 0, timeoutMs);
         const rest = [...running];
+        if (rest.length > 0) log?.warn("bus consumer stopped with handlers still running: abandoned", { running: rest.length, timeoutMs });
         for (const r of rest) {
           r.released = true;
           r.ctrl.abort(new Error(`consumer stopped after ${timeoutMs} ms; lease released`));

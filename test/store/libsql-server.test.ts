@@ -8,10 +8,14 @@ import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRetention, createSendLedger, createSqliteBus } from "../../src/bus/mod.ts";
+import process from "node:process";
+import { type AgentDefinition, defineAgent, runAgent } from "../../src/agents/mod.ts";
+import { type Consumer, createRetention, createSendLedger, createSqliteBus } from "../../src/bus/mod.ts";
 import { isStoreUnavailable, migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { runBusContract } from "../bus/contract.ts";
 import { loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/log.ts";
+import { serve } from "../../src/platform.ts";
 import { runTestAgent } from "../support/agent.ts";
 import { cli, denoBin, repoRoot, spawnAideazz, waitForStatus } from "../support/cli.ts";
 import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
@@ -375,6 +379,96 @@ describe.runIf(runSqldTests)("libSQL server", () => {
         await tmp.cleanup();
       }
     }, 90_000);
+
+    // Each request of a stop is capped at 5 s, but an agent's stop makes many: its consumer waits for its handlers
+    // (15 s for the orchestrator's turns), releases their leases, then its retention and housekeeping write. The runtime
+    // gives the agent's stop 20 s in all, then goes on: a handler still running commits nothing, its message comes again.
+    it("a busy agent whose server hangs: its stop ends within TimeoutStopSec and the abandoned message comes again once", async () => {
+      const hung = await startSqld();
+      const config = loadConfig(JSON.stringify({
+        store: { url: hung.url },
+        agents: [{ name: "orchestrator", kind: "orchestrator", port: await freePort() }],
+      }), {});
+      let handling = true;
+      let calls = 0;
+      const busy = defineAgent({
+        kind: "orchestrator",
+        summary: "a handler that keeps reading the store, not listening to its signal; a stop that writes after it",
+        create({ store, log }) {
+          const bus = createSqliteBus(store, { log, wake: { pollMinMs: 2, pollMaxMs: 10 } });
+          let consumer: Consumer | undefined;
+          return {
+            async start() {
+              await bus.subscribe("work", "g");
+              consumer = bus.consume({
+                topic: "work",
+                group: "g",
+                leaseMs: 2_000,
+                handler: async () => {
+                  calls++;
+                  while (handling) await store.client.execute("SELECT 1").catch(() => {});
+                },
+              });
+            },
+            async stop() {
+              await consumer?.stop(15_000);
+              for (let i = 0; i < 3; i++) {
+                const sql = "UPDATE agent_heartbeats SET seen_at = seen_at WHERE agent = ?";
+                await store.client.execute({ sql, args: [`none-${i}`] }).catch(() => {});
+              }
+              await bus.close();
+            },
+          };
+        },
+      });
+      let lines = "";
+      const running = await runAgent({
+        agent: config.agents[0]!,
+        definition: busy as unknown as AgentDefinition,
+        config,
+        dbUrl: hung.url,
+        secrets: {},
+        log: createLogger({ agent: "orchestrator", secrets: [], write: (l) => (lines += l) }),
+        version: "test",
+        now: Date.now,
+        fetch,
+        serve,
+        rssBytes: () => 0,
+        pid: process.pid,
+      });
+      const other = await openStore({ url: hung.url });
+      try {
+        const bus = createSqliteBus(other, { wake: { pollMinMs: 2, pollMaxMs: 10 } });
+        await bus.publish([{ topic: "work", key: "k", payload: { n: 1 } }]);
+        while (calls === 0) await new Promise((r) => setTimeout(r, 10));
+        hung.pause(true);
+        const stopping = Date.now();
+        await running.stop();
+        const tookMs = Date.now() - stopping;
+        expect(tookMs, lines).toBeGreaterThanOrEqual(20_000);
+        expect(tookMs, "within TimeoutStopSec (30 s), with room for the exit").toBeLessThan(28_000);
+        const warned = lines.trim().split("\n").map((l) => JSON.parse(l) as { level: string; msg: string; running?: number });
+        expect(warned).toContainEqual(expect.objectContaining({ level: "warn", msg: expect.stringContaining("abandoned"), running: 1 }));
+        expect(warned).toContainEqual(expect.objectContaining({ level: "warn", msg: expect.stringContaining("did not finish within 20000 ms") }));
+        hung.pause(false);
+        handling = false; // the abandoned handler returns now: its ack must not be written
+        // The next process: the lease expires (2 s) and the message is handled once more, then acked.
+        const again: number[] = [];
+        const next = bus.consume({ topic: "work", group: "g", leaseMs: 2_000, handler: (d) => Promise.resolve(void again.push(d.attempt)) });
+        const deadline = Date.now() + 20_000;
+        while (again.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 500));
+        await next.stop();
+        expect(again).toEqual([2]);
+        expect(await bus.stats()).toContainEqual(expect.objectContaining({ group: "g", ready: 0, inFlight: 0 }));
+        await bus.close();
+      } finally {
+        handling = false;
+        hung.pause(false);
+        other.close();
+        await hung.stop();
+      }
+    }, 120_000);
 
     it("a server gone: an agent's /health says why, not \"UNKNOWN\"", async () => {
       const gone = await startSqld();
