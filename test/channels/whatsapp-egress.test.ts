@@ -63,6 +63,7 @@ function handlerFor(template?: { name: string; language: string }, perUserMs = 6
     ledger: createSendLedger(store, { now: clock.now }),
     resendUnknown: false,
     settle: (key, since) => settleSend(store.client, { agent: "wa", waitMs: 180_000 }, key, since, clock.now()),
+    unknownsKeptMs: 180_000,
     pacer: createPacer({ perKeyMs: perUserMs, perSecond: 80, now: clock.now, sleep: clock.sleep }),
     log: createLogger({ agent: "wa", secrets: [TOKEN], write: (l) => void logs.push(l) }),
     metrics: createMetrics(),

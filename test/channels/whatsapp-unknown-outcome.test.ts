@@ -94,6 +94,7 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
       ledger,
       resendUnknown: false,
       settle: (key, since) => settleSend(store.client, { agent: "wa", waitMs }, key, since, clock.now()),
+      unknownsKeptMs: waitMs,
       pacer: createPacer({ perKeyMs: 0, perSecond: 80, now: clock.now, sleep: clock.sleep }),
       sleep: async (ms, signal) => {
         looks.push(ms);
@@ -282,21 +283,42 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
     expect(graph.sent).toHaveLength(1);
   });
 
-  it("sends left without an answer until the bus abandons the handler at its deadline, mid-wait: the redelivery still sends it, once", async () => {
+  /** Sends left without an answer until the bus abandons the handler at its deadline, mid-wait for their status. */
+  async function abandonedMidWait() {
     let failures = 5;
     const reset = () => new TypeError("fetch failed", { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) });
-    const { handler } = setup(async (url, init) => {
+    const setUp = setup(async (url, init) => {
       if (failures-- > 0) throw reset();
       return await fetch(url, init);
     });
     // The consumer's deadline (bus.handlerTimeoutMs, default 600 s): each unknown send waits 3 min for its status.
     const ctrl = new AbortController();
     scheduled.push({ at: clock.now() + 600_000, run: () => Promise.resolve(ctrl.abort(new HandlerTimeoutError(600_000))) });
-    await expect(handler({ ...delivery(), attempt: 1, signal: ctrl.signal })).rejects.toThrow(HandlerTimeoutError);
+    await expect(setUp.handler({ ...delivery(), attempt: 1, signal: ctrl.signal })).rejects.toThrow(HandlerTimeoutError);
     expect(graph.sent).toHaveLength(0);
+    return setUp;
+  }
+
+  it("sends left without an answer until the bus abandons the handler at its deadline, mid-wait: the redelivery still sends it, once", async () => {
+    const { handler } = await abandonedMidWait();
     await handler(delivery());
     expect(graph.sent).toHaveLength(1);
     expect(await ledgerRow()).toEqual({ state: "sent", platform_id: graph.sent[0]!.id });
+  });
+
+  // The bus redelivers within its retry delay (at most 64 s for egress): this process remembers its own unanswered
+  // sends for the status wait after the abandoned delivery ended, and no longer (a long-running agent kept them all).
+  it("this process remembers its unanswered send for the status wait after the abandoned delivery, then forgets it", async () => {
+    const { handler } = await abandonedMidWait();
+    await clock.sleep(STATUS_WAIT_MS - 1_000);
+    await handler(delivery());
+    expect(graph.sent).toHaveLength(1);
+  });
+
+  it("a redelivery later than the status wait after the abandoned delivery finds it forgotten: at most once, as another process", async () => {
+    const { handler, counted, logs } = await abandonedMidWait();
+    await clock.sleep(STATUS_WAIT_MS);
+    await expectSkipped(handler, counted, logs);
   });
 
   /** Runs the redelivery and checks the part was skipped as an unknown outcome (at most once). */

@@ -47,6 +47,11 @@ export interface EgressOptions<P> {
    * "pending" and "unknown" intents before `resendUnknown` applies (WhatsApp: its status webhooks).
    */
   settle?(key: string, since: number): Promise<Settled>;
+  /**
+   * With `settle` (required then): how long a part this process sent without an answer is remembered after the
+   * delivery that sent it ended, for this process's redelivery of it (see `ownUnknowns`). WhatsApp: its status wait.
+   */
+  unknownsKeptMs?: number;
   pacer: Pacer;
   /** Between looks while `settle` says "wait" (default: the real timer). */
   sleep?: Sleep;
@@ -92,12 +97,29 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   const maxAttempts = opts.maxAttempts ?? 5;
   const sleep = opts.sleep ?? realSleep;
   const signalOf = (d: Delivery) => waitSignal(d, opts.stopping);
+  if (opts.settle && opts.unknownsKeptMs === undefined) {
+    throw new TypeError("createEgressHandler: unknownsKeptMs is required with settle");
+  }
+  const keptMs = opts.unknownsKeptMs ?? 0;
   /**
-   * Parts this process sent and got no answer for, until a claim decides them: a delivery cut short while it waits
-   * for their status (the bus's handler deadline) leaves them to the redelivery, which may then settle them as never
-   * taken (below) as that delivery would have.
+   * Parts this process sent and got no answer for (with `settle`), until a claim decides them: a delivery cut short
+   * while it waits for their status (the bus's handler deadline) leaves them to the redelivery, which may then settle
+   * them as never taken (below) as that delivery would have. Each maps to the delivery handling it (the one that sent
+   * it, then the one that claims it again), then to when that delivery ended; `unknownsKeptMs` later it is dropped.
+   * This process's redelivery comes within the bus's retry delay (at most 64 s over egress's 8 attempts, spine.ts;
+   * WhatsApp's status wait is 60 s or more), and a later one is settled as another process's would be. One
+   * dead-lettered, given back at a stop or taken over by another process never asks here: without the bound, a
+   * long-running agent on a flaky network would keep them all.
    */
-  const ownUnknowns = new Set<string>();
+  const ownUnknowns = new Map<string, Delivery | number>();
+  /** Stamps the parts `ended` left undecided with the time, and drops those stamped `keptMs` ago. */
+  const forgetUnknowns = (ended: Delivery) => {
+    const now = opts.now();
+    for (const [key, by] of ownUnknowns) {
+      if (by === ended) ownUnknowns.set(key, now);
+      else if (typeof by === "number" && now - by >= keptMs) ownUnknowns.delete(key);
+    }
+  };
 
   /**
    * Claims the part in the ledger: true to send now, false when it was already sent (or must not be resent). The
@@ -110,6 +132,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     resendUnknown: ResendUnknown,
     settledRecord?: (platformId: string) => InStatement[],
   ): Promise<boolean> {
+    if (ownUnknowns.has(key)) ownUnknowns.set(key, delivery); // kept while this delivery waits for its status
     const begun = await delivery.underLease((guard) => ledger.begin(key, delivery.fence, { resendUnknown, guard }));
     if (begun.status === "send") return await stillHeld(key, delivery);
     if (begun.status === "sent") {
@@ -227,7 +250,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
           reason: outcome.reason,
         });
         unknown = true;
-        ownUnknowns.add(sendKey);
+        if (opts.settle) ownUnknowns.set(sendKey, delivery);
         continue;
       }
       if (outcome.kind === "retry") {
@@ -260,6 +283,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   }
 
   return async (delivery) => {
+    forgetUnknowns(delivery); // drops the expired ones before a claim could take one for its own
     const parsed = outboundReplySchema.safeParse(delivery.payload);
     if (!parsed.success) {
       // A malformed reply never becomes valid: retrying it would only hold up the chat's next replies. It goes to
@@ -305,6 +329,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         progressive.finished(reply);
       }
     } finally {
+      forgetUnknowns(delivery);
       opts.onReplyDone?.(reply);
     }
   };

@@ -209,6 +209,7 @@ export async function createWhatsAppAgent(
     resendUnknown: false,
     settle: (key, since) =>
       settleSend(store.client, { agent: agent.name, waitMs: wa.statusWaitS * 1_000 }, key, since, now()),
+    unknownsKeptMs: wa.statusWaitS * 1_000,
     sleep,
     pacer,
     log,
