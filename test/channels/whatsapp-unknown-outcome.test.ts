@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { touchInbound } from "../../src/agents/channel/contacts.ts";
 import { createEgressHandler, SETTLE_POLL_MS } from "../../src/agents/channel/egress.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
+import { EGRESS_RETRY_MAX_MS } from "../../src/agents/channel/spine.ts";
 import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
 import { createWhatsAppTransport } from "../../src/agents/whatsapp/send.ts";
 import { recordStatus, settleSend } from "../../src/agents/whatsapp/statuses.ts";
@@ -284,16 +285,16 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
   });
 
   /** Sends left without an answer until the bus abandons the handler at its deadline, mid-wait for their status. */
-  async function abandonedMidWait() {
+  async function abandonedMidWait(waitMs = STATUS_WAIT_MS, deadlineMs = 600_000) {
     let failures = 5;
     const reset = () => new TypeError("fetch failed", { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) });
     const setUp = setup(async (url, init) => {
       if (failures-- > 0) throw reset();
       return await fetch(url, init);
-    });
+    }, waitMs);
     // The consumer's deadline (bus.handlerTimeoutMs, default 600 s): each unknown send waits 3 min for its status.
     const ctrl = new AbortController();
-    scheduled.push({ at: clock.now() + 600_000, run: () => Promise.resolve(ctrl.abort(new HandlerTimeoutError(600_000))) });
+    scheduled.push({ at: clock.now() + deadlineMs, run: () => Promise.resolve(ctrl.abort(new HandlerTimeoutError(deadlineMs))) });
     await expect(setUp.handler({ ...delivery(), attempt: 1, signal: ctrl.signal })).rejects.toThrow(HandlerTimeoutError);
     expect(graph.sent).toHaveLength(0);
     return setUp;
@@ -307,17 +308,29 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
   });
 
   // The bus redelivers within its retry delay (at most 64 s for egress): this process remembers its own unanswered
-  // sends for the status wait after the abandoned delivery ended, and no longer (a long-running agent kept them all).
+  // sends for the status wait and that delay after the abandoned delivery ended, and no longer (a long-running agent
+  // kept them all).
   it("this process remembers its unanswered send for the status wait after the abandoned delivery, then forgets it", async () => {
     const { handler } = await abandonedMidWait();
-    await clock.sleep(STATUS_WAIT_MS - 1_000);
+    await clock.sleep(STATUS_WAIT_MS + EGRESS_RETRY_MAX_MS - 1_000);
     await handler(delivery());
     expect(graph.sent).toHaveLength(1);
   });
 
-  it("a redelivery later than the status wait after the abandoned delivery finds it forgotten: at most once, as another process", async () => {
+  // The shortest settings: whatsapp.statusWaitS 60, bus.handlerTimeoutMs 30000. Cut short at 30 s into the wait, the
+  // part's status window (10 to 30 s after the intent) holds no other status: only this process's memory of the send
+  // has it sent again. Its redelivery after the 7th attempt comes up to 64 s later, past the 60 s wait.
+  it("the shortest status wait: a redelivery after the bus's longest egress retry delay still sends it, once", async () => {
+    const { handler } = await abandonedMidWait(60_000, 30_000);
+    await clock.sleep(EGRESS_RETRY_MAX_MS);
+    await handler(delivery());
+    expect(graph.sent).toHaveLength(1);
+    expect(await ledgerRow()).toEqual({ state: "sent", platform_id: graph.sent[0]!.id });
+  });
+
+  it("a redelivery later than the status wait and the longest retry delay after the abandoned delivery finds it forgotten: at most once, as another process", async () => {
     const { handler, counted, logs } = await abandonedMidWait();
-    await clock.sleep(STATUS_WAIT_MS);
+    await clock.sleep(STATUS_WAIT_MS + EGRESS_RETRY_MAX_MS);
     await expectSkipped(handler, counted, logs);
   });
 

@@ -29,6 +29,7 @@ import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
 import { type Sleep, sleep as realSleep, waitSignal } from "./sleep.ts";
 import type { Progressive } from "./progressive.ts";
+import { EGRESS_RETRY_MAX_MS } from "./spine.ts";
 
 export type ChannelName = "telegram" | "whatsapp" | "webchat";
 
@@ -49,7 +50,8 @@ export interface EgressOptions<P> {
   settle?(key: string, since: number): Promise<Settled>;
   /**
    * With `settle` (required then): how long a part this process sent without an answer is remembered after the
-   * delivery that sent it ended, for this process's redelivery of it (see `ownUnknowns`). WhatsApp: its status wait.
+   * delivery that sent it ended, for this process's redelivery of it (see `ownUnknowns`), on top of the egress
+   * consumer's longest retry delay (EGRESS_RETRY_MAX_MS). WhatsApp: its status wait.
    */
   unknownsKeptMs?: number;
   pacer: Pacer;
@@ -100,14 +102,15 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
   if (opts.settle && opts.unknownsKeptMs === undefined) {
     throw new TypeError("createEgressHandler: unknownsKeptMs is required with settle");
   }
-  const keptMs = opts.unknownsKeptMs ?? 0;
+  const keptMs = (opts.unknownsKeptMs ?? 0) + EGRESS_RETRY_MAX_MS;
   /**
    * Parts this process sent and got no answer for (with `settle`), until a claim decides them: a delivery cut short
    * while it waits for their status (the bus's handler deadline) leaves them to the redelivery, which may then settle
    * them as never taken (below) as that delivery would have. Each maps to the delivery handling it (the one that sent
-   * it, then the one that claims it again), then to when that delivery ended; `unknownsKeptMs` later it is dropped.
-   * This process's redelivery comes within the bus's retry delay (at most 64 s over egress's 8 attempts, spine.ts;
-   * WhatsApp's status wait is 60 s or more), and a later one is settled as another process's would be. One
+   * it, then the one that claims it again), then to when that delivery ended; `keptMs` later it is dropped. This
+   * process's redelivery comes within the bus's retry delay (at most EGRESS_RETRY_MAX_MS, longer than WhatsApp's
+   * shortest status wait), later when it waits for a slot the other deliveries hold while they wait for their
+   * statuses (about a status wait); a later one is settled as another process's would be. One
    * dead-lettered, given back at a stop or taken over by another process never asks here: without the bound, a
    * long-running agent on a flaky network would keep them all.
    */

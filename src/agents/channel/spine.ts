@@ -25,6 +25,12 @@ export const EGRESS_GROUP = "egress";
 /** The orchestrator's consumer group on `inbound`. */
 export const ORCHESTRATOR_GROUP = "orchestrator";
 
+/**
+ * The egress consumer's longest retry delay: before its 8th and last attempt, 2^6 times the bus's 1 s base (a cap
+ * the default schedule reaches just then, kept as one: egress.ts remembers a send for this process's redelivery).
+ */
+export const EGRESS_RETRY_MAX_MS = 64_000;
+
 /** How long a stopping agent waits for sends in flight before their leases are released. */
 const STOP_TIMEOUT_MS = 10_000;
 
@@ -79,6 +85,7 @@ export async function createChannelSpine(
         leaseMs: 30_000,
         handlerTimeoutMs: deps.config.bus.handlerTimeoutMs,
         maxAttempts: 8,
+        retryMaxMs: EGRESS_RETRY_MAX_MS,
         onDeadLetter: ({ id, traceId, error }) => deps.tracer.event(traceId, "dead_letter", { group: EGRESS_GROUP, id, error }),
       });
     },
