@@ -113,7 +113,7 @@ const whatsappSchema = z.strictObject({
     .min(60, "at least 60 s, the send ledger's take-over of an intent without outcome (a shorter wait could not resend sooner)")
     .default(180)
     .describe(
-      "How long a send whose outcome is unknown (the agent died mid-send, or the answer never came) waits for a status webhook naming it before it is settled as never taken and sent again, or skipped; shorter resends sooner, but a status Meta delivers later than this makes that reply a duplicate",
+      "How long a send whose outcome is unknown (the agent died mid-send, or the answer never came) waits for a status webhook naming it before it is settled as never taken and sent again, or skipped; shorter resends sooner, but a status Meta delivers later than this makes that reply a duplicate. Less than bus.handlerTimeoutMs",
     ),
   pacing: z.strictObject({
     perUserMs: z.number().int().min(0).default(6_000).describe("Minimum gap between two messages to one user (pair rate)"),
@@ -199,6 +199,7 @@ export const configSchema = z.strictObject({
 }).superRefine((config, ctx) => {
   const names = new Map<string, number>();
   const ports = new Map<string, number>();
+  const deadlineMs = config.bus.handlerTimeoutMs ?? 600_000; // the bus's default for the channels' sends: 20 leases
   config.agents.forEach((agent, i) => {
     const sameName = names.get(agent.name);
     if (sameName !== undefined) {
@@ -213,6 +214,14 @@ export const configSchema = z.strictObject({
     ports.set(key, i);
     if (agent.role !== undefined && !(agent.role in config.roles)) {
       ctx.addIssue({ code: "custom", path: ["agents", i, "role"], message: `unknown role "${agent.role}"; declare it under roles` });
+    }
+    if (agent.kind === "whatsapp" && agent.whatsapp.statusWaitS * 1_000 >= deadlineMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["agents", i, "whatsapp", "statusWaitS"],
+        message: `less than bus.handlerTimeoutMs (${deadlineMs} ms): the send waits inside the bus handler, which is ` +
+          "abandoned at that deadline, and a reply cut short at every attempt is dead-lettered unsent; raise that too",
+      });
     }
   });
 });

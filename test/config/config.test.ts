@@ -63,7 +63,7 @@ describe("loadConfig", () => {
     expect(issuesOf(config)).toEqual([{ path: "agents[0].port", message: "expected number, got string" }]);
   });
 
-  it("names a WhatsApp status wait shorter than the ledger's take-over (60 s) or not whole seconds; the default is 180 s", () => {
+  it("names a WhatsApp status wait shorter than the ledger's take-over (60 s), not whole seconds or not within the bus's handler deadline; the default is 180 s", () => {
     const env = { ...SECRETS, WA_APP: "meta-app-secret", WA_TOKEN: "EAAJB-token", WA_VERIFY: "verify-token" };
     const config = base();
     const wa = { phoneNumberId: "106540352242922", appSecretEnv: "WA_APP", accessTokenEnv: "WA_TOKEN", verifyTokenEnv: "WA_VERIFY" };
@@ -78,6 +78,17 @@ describe("loadConfig", () => {
     ]);
     expect(issuesOf(withWait(90.5), env)).toEqual([{ path: "agents[2].whatsapp.statusWaitS", message: expect.any(String) }]);
     expect(loadConfig(JSON.stringify(withWait(60)), env).agents[2]).toMatchObject({ whatsapp: { statusWaitS: 60 } });
+    // The wait runs inside the bus handler: one past the handler's deadline is cut short at every delivery, and the
+    // reply is dead-lettered unsent once the attempts run out.
+    expect(issuesOf(withWait(7_200), env)).toEqual([
+      { path: "agents[2].whatsapp.statusWaitS", message: expect.stringContaining("less than bus.handlerTimeoutMs (600000 ms)") },
+    ]);
+    config["bus"] = { handlerTimeoutMs: 60_000 };
+    expect(issuesOf(withWait(60), env)).toEqual([
+      { path: "agents[2].whatsapp.statusWaitS", message: expect.stringContaining("less than bus.handlerTimeoutMs (60000 ms)") },
+    ]);
+    config["bus"] = { handlerTimeoutMs: 7_500_000 };
+    expect(loadConfig(JSON.stringify(withWait(7_200)), env).agents[2]).toMatchObject({ whatsapp: { statusWaitS: 7_200 } });
   });
 
   it("names an agent's CPU weight outside systemd's range", () => {
