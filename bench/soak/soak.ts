@@ -130,6 +130,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     modes: ["lost", "reached"] as CutMode[],
     ...opts.cutSend,
   };
+  if (cut && cut.modes.length === 0) {
+    throw new Error("soak: cutSend.modes names no kind of mid-send kill: name lost, reached or both, or set cutSend false");
+  }
   if (cut && cut.untilS < cut.everyS[1] * cut.modes.length) {
     throw new Error(
       `soak: mid-send kills (${cut.modes.join(", ")} in turn) are armed every ${cut.everyS.join("–")} s until ` +

@@ -446,5 +446,7 @@ describe("npm run soak's verdict", () => {
     // statuses of later sends stored in that time (src/agents/whatsapp/statuses.ts).
     await expect(run({ seconds: 100, statusWaitS: 60, cutSend: { everyS: [20, 40] } })).rejects.toThrow(/until 70 s/);
     await expect(run({ seconds: 100, cutSend: { everyS: [5, 10] } })).rejects.toThrow(/until 10 s/);
+    // No kind named: no cut could ever be armed, and the run would pass without one.
+    await expect(run({ cutSend: { everyS: [10, 20], untilS: 40, modes: [] } })).rejects.toThrow(/names no kind/);
   });
 });
