@@ -55,6 +55,15 @@ async function onBusyServer(fn: (s: { server: Sqld; store: Store; writes: () => 
   }
 }
 
+/** A config file (in a new temporary directory) with one orchestrator agent on a free port, its store at `url`. */
+async function orchestratorConfig(url: string, prefix: string) {
+  const tmp = await tempDir(prefix);
+  const port = await freePort();
+  const config = join(tmp.dir, "aideazz.json");
+  await writeFile(config, JSON.stringify({ store: { url }, agents: [{ name: "orchestrator", kind: "orchestrator", port }] }));
+  return { tmp, port, config };
+}
+
 describe.runIf(runSqldTests)("libSQL server", () => {
   runBusContract("libsql server", async ({ now, random }) => {
     const sqld = await startSqld();
@@ -266,13 +275,7 @@ describe.runIf(runSqldTests)("libSQL server", () => {
     it("an agent started while the server is down waits for it (unhealthy, a few log lines), then starts; SIGTERM ends the wait at once", async () => {
       const down = await startSqld();
       await down.kill();
-      const tmp = await tempDir("aideazz-sqld-wait-");
-      const port = await freePort();
-      const config = join(tmp.dir, "aideazz.json");
-      await writeFile(config, JSON.stringify({
-        store: { url: down.url },
-        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
-      }));
+      const { tmp, port, config } = await orchestratorConfig(down.url, "aideazz-sqld-wait-");
       const children = [spawnAideazz(["agent", "orchestrator", "--config", config])];
       try {
         const child = children[0]!;
@@ -323,13 +326,7 @@ describe.runIf(runSqldTests)("libSQL server", () => {
     // systemd SIGKILLs an agent still running TimeoutStopSec (30 s) after its SIGTERM; the store's remote timeout is 60 s.
     it("an agent whose first attempt to open the store hangs on a server that never answers: SIGTERM exits 0 at once", async () => {
       const hung = await startSqld();
-      const tmp = await tempDir("aideazz-sqld-hung-open-");
-      const port = await freePort();
-      const config = join(tmp.dir, "aideazz.json");
-      await writeFile(config, JSON.stringify({
-        store: { url: hung.url },
-        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
-      }));
+      const { tmp, port, config } = await orchestratorConfig(hung.url, "aideazz-sqld-hung-open-");
       hung.pause(true);
       const child = spawnAideazz(["agent", "orchestrator", "--config", config]);
       try {
@@ -354,13 +351,7 @@ describe.runIf(runSqldTests)("libSQL server", () => {
     // would each wait out the remote timeout on a server that hangs.
     it("a running agent whose server hangs: SIGTERM exits 0 well within TimeoutStopSec, saying what was not written", async () => {
       const hung = await startSqld();
-      const tmp = await tempDir("aideazz-sqld-hung-stop-");
-      const port = await freePort();
-      const config = join(tmp.dir, "aideazz.json");
-      await writeFile(config, JSON.stringify({
-        store: { url: hung.url },
-        agents: [{ name: "orchestrator", kind: "orchestrator", port }],
-      }));
+      const { tmp, port, config } = await orchestratorConfig(hung.url, "aideazz-sqld-hung-stop-");
       const child = spawnAideazz(["agent", "orchestrator", "--config", config]);
       try {
         await waitForStatus(`http://127.0.0.1:${port}/health`, 200, 60_000);
