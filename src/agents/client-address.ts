@@ -5,6 +5,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { networkInterfaces } from "node:os";
 import type { Context } from "hono";
 import type { ConnInfo } from "../platform.ts";
 
@@ -35,6 +36,25 @@ export function clientOf(c: Context, header: string | undefined): string {
   const addr = (header ? c.req.header(header)?.split(",").at(-1)?.trim() : undefined) ||
     (c.env as ConnInfo | undefined)?.remoteAddr || "unknown";
   return clientKey(addr);
+}
+
+/** Headers reverse proxies add: a request carrying one came through a proxy, whatever its peer address. */
+const PROXY_HEADERS = ["forwarded", "x-forwarded-for", "x-real-ip", "cf-connecting-ip", "true-client-ip"];
+
+/**
+ * True when the request came straight from this machine: its peer is a loopback address or one of this machine's
+ * own addresses (a local client connecting to a public one), and it carries no proxy's forwarding header (a
+ * reverse proxy on this machine relays other clients' requests; `proxyHeader`: the one the agent's config names).
+ * What an agent's `/health` details and `/metrics` are served to: the health job and an operator on the VM, not
+ * whoever can reach a webhook port.
+ */
+export function fromThisMachine(c: Context, proxyHeader?: string): boolean {
+  if ([...PROXY_HEADERS, proxyHeader].some((h) => h !== undefined && c.req.header(h) !== undefined)) return false;
+  const peer = (c.env as ConnInfo | undefined)?.remoteAddr;
+  if (!peer) return false;
+  const addr = peer.split("%")[0]!.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+  if (/^127\./.test(addr) || addr === "::1") return true;
+  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === addr));
 }
 
 /**

@@ -37,6 +37,7 @@ import {
   storeErrorText,
 } from "../store/mod.ts";
 import { sleep } from "./channel/sleep.ts";
+import { fromThisMachine } from "./client-address.ts";
 import type { AgentDefinition, AgentDeps, AgentInstance, CheckResult } from "./define.ts";
 import { createCompactions, startTrims } from "./memory.ts";
 
@@ -234,6 +235,13 @@ async function openWhenAvailable(
   }
 }
 
+/** The client-address header the agent's config names for its reverse proxy (web chat, dashboard), if any. */
+function proxyHeaderOf(agent: AgentConfig): string | undefined {
+  if (agent.kind === "webchat") return agent.webchat.clientAddressHeader;
+  if (agent.kind === "analytics") return agent.dashboard?.clientAddressHeader;
+  return undefined;
+}
+
 /**
  * What the agent's port answers until its store is open: /health 503 with the reason (`aideazz health` reports the
  * agent degraded, not down: a restart would not help), everything else 503 with Retry-After (a webhook comes again).
@@ -241,17 +249,22 @@ async function openWhenAvailable(
 function startingApp(opts: RunAgentOptions, startedAt: number, db: () => CheckResult): Hono {
   const app = new Hono();
   app.get("/health", (c) =>
-    c.json({
-      status: "starting",
-      agent: opts.agent.name,
-      kind: opts.agent.kind,
-      version: opts.version,
-      pid: opts.pid,
-      uptimeS: Math.round((opts.now() - startedAt) / 1000),
-      rssBytes: opts.rssBytes(),
-      db: db(),
-      checks: {},
-    }, 503));
+    c.json(
+      fromThisMachine(c, proxyHeaderOf(opts.agent))
+        ? {
+          status: "starting",
+          agent: opts.agent.name,
+          kind: opts.agent.kind,
+          version: opts.version,
+          pid: opts.pid,
+          uptimeS: Math.round((opts.now() - startedAt) / 1000),
+          rssBytes: opts.rssBytes(),
+          db: db(),
+          checks: {},
+        }
+        : { status: "starting" },
+      503,
+    ));
   app.all("*", (c) => {
     c.header("Retry-After", String(RETRY_AFTER_S));
     return c.json({ error: "agent is starting: its store is not available yet" }, 503);
@@ -325,6 +338,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   }
 
   let stopping = false;
+  const proxyHeader = proxyHeaderOf(agent);
   const app = new Hono();
   app.use("*", httpMetrics(metrics));
   // Any route's unexpected error is answered and logged as a failed webhook's is (a line of this log, redacted), not
@@ -356,8 +370,10 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     };
     const [db, checks] = await Promise.all([probeDatabase(store, agent.name, now(), remoteDeadlineMs), agentChecks()]);
     const ok = !stopping && db.ok && Object.values(checks).every((r) => r.ok);
+    const status = stopping ? "stopping" : ok ? "ok" : "degraded";
+    if (!fromThisMachine(c, proxyHeader)) return c.json({ status }, ok ? 200 : 503);
     const body = {
-      status: stopping ? "stopping" : ok ? "ok" : "degraded",
+      status,
       agent: agent.name,
       kind: agent.kind,
       version: opts.version,
@@ -372,6 +388,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
     return c.body(redact(JSON.stringify(body)), ok ? 200 : 503, { "content-type": "application/json" });
   });
   app.get("/metrics", (c) => {
+    if (!fromThisMachine(c, proxyHeader)) return c.json({ error: "metrics are served to requests from this machine only" }, 403);
     sampleProcess();
     return c.body(metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE });
   });

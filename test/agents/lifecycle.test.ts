@@ -81,6 +81,9 @@ describe("agent lifecycle", () => {
       const body = await res.json();
       expect(body.status).toBe("starting");
       expect(body.db.detail).toContain(`cannot create the database's directory ${blocker}`);
+      // Through a proxy (a forwarding header) the starting agent says only that it is starting.
+      const proxied = await fetch(`http://127.0.0.1:${port}/health`, { headers: { "x-forwarded-for": "203.0.113.9" } });
+      expect([proxied.status, await proxied.json()]).toEqual([503, { status: "starting" }]);
       await rm(blocker);
       await Promise.race([waitForStatus(`http://127.0.0.1:${port}/health`, 200, 60_000), exitedEarly]);
       child.proc.kill("SIGTERM");
