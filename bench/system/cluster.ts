@@ -212,6 +212,20 @@ export async function readMemory(pid: number): Promise<{ rssMb: number; hwmMb: n
   }
 }
 
+/**
+ * PSS of a process in MiB (undefined when it is gone): each page it shares (the `deno` binary's, libSQL's) divided
+ * among the processes mapping it, so the agents' PSS add up to the memory they use together. Read once, at idle:
+ * the kernel walks the process's page tables for it.
+ */
+export async function readPssMb(pid: number): Promise<number | undefined> {
+  try {
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
+    return Number(/^Pss:\s+(\d+) kB$/m.exec(rollup)?.[1] ?? NaN) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   // What started before a later step threw (a bad config patch, a failed migration) is stopped again: a failed
   // start leaves no server listening and no sidecar process running.
