@@ -88,6 +88,32 @@ describe("telegram webhook: authenticity (A1)", () => {
       Promise.resolve().then(() => telegram.create(depsFor(ch.running.store, config, secrets), webhookAgent)),
     ).rejects.toThrow(/Cannot start agent "tg": webhook mode needs a secret token/);
   });
+
+  it("refuses a secret token Telegram would not accept (1-256 of A-Z a-z 0-9 _ -), naming the variable, not the value", async () => {
+    const { telegram } = await import("../../src/agents/telegram/mod.ts");
+    const agent = {
+      name: "tg",
+      kind: "telegram",
+      port: 9000,
+      telegram: { tokenEnv: "TG_TOKEN", secretTokenEnv: "TG_SECRET", webhookUrl: "https://bot.example/tg" },
+    };
+    const create = (secret: string) => {
+      const withSecret = { ...secrets, TG_SECRET: secret };
+      const config = loadConfig(JSON.stringify({ agents: [agent] }), withSecret);
+      return Promise.resolve().then(() =>
+        telegram.create(depsFor(ch.running.store, config, withSecret), telegramAgentOf(config))
+      );
+    };
+    for (const bad of ["has spaces", "semi;colon", "pässwort", "a".repeat(257)]) {
+      const err = await create(bad).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toBe(
+        'Cannot start agent "tg": the secret token in TG_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -',
+      );
+    }
+    const longest = await create("A".repeat(256));
+    expect(typeof longest.routes).toBe("function");
+    await longest.stop?.();
+  });
 });
 
 describe("telegram webhook: duplicates (A2)", () => {

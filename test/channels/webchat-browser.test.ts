@@ -294,6 +294,57 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
     }
   }, 60_000);
 
+  it("markup in a message or a reply is shown as text (F2): no element is made, no script runs", async () => {
+    const ch: Channel = await startChannel({
+      dir,
+      dbFile: "markup.db",
+      secrets: {},
+      roles: { support: { kind: "support", systemPrompt: "Be nice." } },
+      agent: { name: "webchat", kind: "webchat", role: "support", webchat: { pollMs: 250 } },
+    });
+    // A reply as a model steered by an injected prompt might write it.
+    const reply = `<img src=x onerror="window.pwned='reply'"><b>Bold</b> <script>window.pwned='script'</script>`;
+    const orchestrator = ch.bus.consume({
+      topic: INBOUND_TOPIC,
+      group: "orchestrator",
+      handler: async (d) => {
+        const msg = inboundMessageSchema.parse(d.payload);
+        const answer: OutboundReply = {
+          agent: msg.agent,
+          chatId: msg.chatId,
+          text: reply,
+          inReplyTo: [d.id],
+          replyKey: `answer:${d.id}`,
+          kind: "answer",
+        };
+        await ch.bus.publish([{
+          topic: outboundTopic(msg.agent),
+          key: chatKey(msg.agent, msg.chatId),
+          payload: answer as never,
+          idempotencyKey: answer.replyKey,
+        }]);
+        await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = ? WHERE bus_id = ?", answer.replyKey, d.id);
+      },
+    });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    try {
+      const page = await browser.newPage();
+      const question = `<i>hi</i><img src=y onerror="window.pwned='question'">`;
+      await page.goto(`${ch.url}/`);
+      await page.getByLabel("Message").fill(question);
+      await page.getByLabel("Message").press("Enter");
+      await page.getByText(reply).waitFor({ timeout: 15_000 });
+      await new Promise((r) => setTimeout(r, 500)); // time for an onerror to have fired
+      expect((await page.locator(".msg").allTextContents()).slice(-2)).toEqual([question, reply]);
+      expect(await page.locator("#log img, #log b, #log i, #log script").count()).toBe(0);
+      expect(await page.evaluate(() => (window as { pwned?: string }).pwned)).toBeUndefined();
+    } finally {
+      await browser.close();
+      await orchestrator.stop(1_000);
+      await ch.stop();
+    }
+  }, 60_000);
+
   it("a refused message says why on the page (over the per-address limit)", async () => {
     const ch: Channel = await startChannel({
       dir,

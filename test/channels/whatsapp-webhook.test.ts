@@ -16,6 +16,7 @@ import {
 } from "../fakes/graph.ts";
 import { repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
+import { MAX_BODY_BYTES } from "../../src/agents/whatsapp/webhook.ts";
 import { type Channel, startChannel, until, whatsappAgent } from "./harness.ts";
 
 const APP_SECRET = "meta-app-secret-0123456789abcdef";
@@ -63,6 +64,13 @@ const burstOf = (tag: string, series: string, n: number) =>
     textPayload({ id: `wamid.${tag}${i}`, from: `1555${series}${String(i).padStart(4, "0")}`, body: "hi", phoneNumberId: PNID })));
 const inbound = () => ch.inbound();
 const inboundCount = () => ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC);
+/** What one webhook batch writes besides the bus: the inbox, the contacts' 24 h windows, the delivery statuses. */
+const batchRows = async () => ({
+  inbound: await inboundCount(),
+  inbox: await ch.count("SELECT count(*) FROM chat_inbox"),
+  contacts: await ch.count("SELECT count(*) FROM channel_contacts"),
+  statuses: await ch.count("SELECT count(*) FROM channel_deliveries"),
+});
 
 describe("whatsapp handshake (B1)", () => {
   it("answers 200 with exactly hub.challenge for the right token", async () => {
@@ -246,11 +254,35 @@ describe("whatsapp messages", () => {
     const payload = freshen(webhookFixture("multi-entry"), { phoneNumberId: PNID });
     const res = await postJson(payload);
     expect(res.status).toBeGreaterThanOrEqual(500);
-    expect(await inboundCount()).toBe(0);
+    // Nothing of it anywhere: not the first two messages, their inbox rows, the contacts' windows, the status.
+    expect(await batchRows()).toEqual({ inbound: 0, inbox: 0, contacts: 0, statuses: 0 });
     await ch.running.store.client.execute("DROP TRIGGER fail_third");
     expect((await postJson(payload)).status).toBe(200);
-    expect(await inboundCount()).toBe(3);
+    expect(await batchRows()).toEqual({ inbound: 3, inbox: 3, contacts: 2, statuses: 1 });
   });
+
+  it("Meta's largest notification (1,000 messages, ~3 MB) is stored whole; a body over 4 MiB is 413, nothing stored", async () => {
+    const batchOf = (tag: string, n: number) =>
+      batchPayload(Array.from({ length: n }, (_, i) =>
+        textPayload({
+          id: `wamid.${tag}${i}`,
+          from: `1555${String(i).padStart(7, "0")}`,
+          body: `Question ${i}: ${"my order has not arrived yet ".repeat(107)}`,
+          phoneNumberId: PNID,
+        })));
+    const largest = JSON.stringify(batchOf("BIG", 1_000));
+    expect(largest.length).toBeGreaterThan(3_000_000);
+    expect(largest.length).toBeLessThan(MAX_BODY_BYTES);
+    const tooLarge = JSON.stringify(batchOf("HUGE", 1_400));
+    expect(tooLarge.length).toBeGreaterThan(MAX_BODY_BYTES);
+    const refused = await post(tooLarge); // correctly signed: the size alone refuses it
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toEqual({ error: "payload too large" });
+    expect(await batchRows()).toEqual({ inbound: 0, inbox: 0, contacts: 0, statuses: 0 });
+    expect((await post(largest)).status).toBe(200);
+    expect(await inboundCount()).toBe(1_000);
+    expect(await ch.count("SELECT count(DISTINCT okey) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC)).toBe(1_000);
+  }, 30_000);
 
   it(
     "batch atomicity (B4): another process holding the write lock → 503 + Retry-After, zero rows; the redelivery is stored once",
@@ -266,11 +298,11 @@ describe("whatsapp messages", () => {
       expect(res.headers.get("retry-after")).toBe("5");
       holder.stdin.end();
       await new Promise((resolve) => holder.on("exit", resolve));
-      expect(await inboundCount()).toBe(0);
+      expect(await batchRows()).toEqual({ inbound: 0, inbox: 0, contacts: 0, statuses: 0 });
       // Meta redelivers (twice here): the whole batch is stored once.
       expect((await postJson(payload)).status).toBe(200);
       expect((await postJson(payload)).status).toBe(200);
-      expect(await inboundCount()).toBe(3);
+      expect(await batchRows()).toEqual({ inbound: 3, inbox: 3, contacts: 2, statuses: 1 });
     },
     30_000,
   );
