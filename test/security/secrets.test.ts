@@ -1,13 +1,15 @@
 // RELIABILITY.md F1: after a soak-like run with induced failures, no configured secret appears — raw, URL-encoded
 // or JSON-escaped — in any agent's log, in the output of the operator commands, in the database file or its -wal,
 // or in any message a user received. Failures induced while the secrets are in use: a provider whose host does not
-// resolve (http://provider.invalid), one whose port refuses connections, one that never answers (timeouts), a
-// Telegram Bot API root that refuses connections (the bot token sits in its URLs), a Graph API host that does not
-// resolve (the access token is a header), provider failure bursts, kill -9 and SIGTERM of agents, forged webhooks,
+// resolve (http://provider.invalid), one whose port refuses connections, one whose TLS handshake fails (https to a
+// plain-HTTP port), one that never answers (timeouts), a Telegram Bot API root whose TLS handshake fails (the bot
+// token sits in its URLs, and the fetch error quotes the URL), a Graph API host that does not resolve (the access
+// token is a header), provider failure bursts, kill -9 and SIGTERM of agents, forged webhooks,
 // and the orchestrator's OpenAI-compatible endpoint called with the right and a wrong key. Also searched: what
 // every agent serves (/health, /metrics, the dashboard and its JSON) and the operator commands' output.
 import { spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
+import { type AddressInfo, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { denoBin, repoRoot } from "../../bench/system/cluster.ts";
@@ -19,6 +21,8 @@ let dir: string;
 let cleanup: () => Promise<void>;
 let result: SoakResult;
 let slow: FakeGroq;
+let plain: Server;
+let plainConnections = 0;
 const walCopies: Buffer[] = [];
 const outputs: { what: string; text: string }[] = [];
 
@@ -41,11 +45,18 @@ function forms(secret: string): string[] {
 
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir("aideazz-f1-"));
-  // Ports below 1024 where nothing listens: connection refused (an ephemeral port could go to an agent).
+  // A port below 1024 where nothing listens: connection refused (an ephemeral port could go to an agent).
   const refusedPort = 9;
-  const refusedTelegram = 19;
   slow = await startFakeGroq({ prefix: "/v1" });
   slow.setDefault({ kind: "hang" });
+  // https:// to a port that answers plain HTTP: the TLS handshake fails.
+  plain = createServer((socket) => {
+    plainConnections++;
+    socket.on("error", () => {});
+    socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n", () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => plain.listen(0, "127.0.0.1", resolve));
+  const badTls = `https://127.0.0.1:${(plain.address() as AddressInfo).port}`;
   result = await runSoak({
     dir,
     messages: 160,
@@ -66,10 +77,11 @@ beforeAll(async () => {
         dns: { kind: "groq", baseUrl: "http://provider.invalid/openai/v1", model: "m", apiKeyEnv: "DNS_API_KEY", timeoutMs: 1_000 },
         refused: { kind: "openai-compatible", baseUrl: `http://127.0.0.1:${refusedPort}/v1`, model: "m", apiKeyEnv: "REFUSED_API_KEY" },
         slow: { kind: "openai-compatible", baseUrl: slow.url, model: "m", apiKeyEnv: "SLOW_API_KEY", timeoutMs: 300 },
+        tls: { kind: "openai-compatible", baseUrl: `${badTls}/v1`, model: "m", apiKeyEnv: "TLS_API_KEY" },
         groq: { kind: "groq", baseUrl: urls.groq, model: "llama-3.1-8b-instant", apiKeyEnv: "GROQ_API_KEY" },
         claude: { kind: "anthropic", baseUrl: urls.anthropic, model: "claude-haiku-4-5", apiKeyEnv: "ANTHROPIC_API_KEY" },
       },
-      tiers: { simple: ["dns", "refused", "slow", "groq"], complex: ["refused", "dns", "claude", "groq"] },
+      tiers: { simple: ["dns", "refused", "tls", "slow", "groq"], complex: ["refused", "dns", "tls", "claude", "groq"] },
       // A breaker that never opens keeps every failing provider in use for the whole run.
       breaker: { failureThreshold: 1_000_000 },
       retry: { maxAttempts: 1 },
@@ -78,12 +90,12 @@ beforeAll(async () => {
     patchConfig: (config) => {
       const agents = config["agents"] as Record<string, unknown>[];
       const tg2 = agents.find((a) => a["name"] === "tg2")!["telegram"] as Record<string, unknown>;
-      tg2["apiRoot"] = `http://127.0.0.1:${refusedTelegram}`;
+      tg2["apiRoot"] = badTls;
       tg2["webhookUrl"] = "https://bot.example.com/telegram/webhook"; // setWebhook at start: it fails too
       const wa2 = agents.find((a) => a["name"] === "wa2")!["whatsapp"] as Record<string, unknown>;
       wa2["graphBaseUrl"] = "http://graph.invalid/v21.0";
     },
-    extraSecrets: ["DNS_API_KEY", "REFUSED_API_KEY", "SLOW_API_KEY"],
+    extraSecrets: ["DNS_API_KEY", "REFUSED_API_KEY", "SLOW_API_KEY", "TLS_API_KEY"],
     afterStart: async (cluster) => {
       const orch = cluster.agents.get("orchestrator")!;
       const base = `http://127.0.0.1:${orch.port}/v1`;
@@ -128,6 +140,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await slow?.close();
+  await new Promise((resolve) => plain?.close(resolve));
   await cleanup?.();
 });
 
@@ -137,6 +150,8 @@ describe("F1: configured secrets never leak", () => {
     expect(await log("tg2")).toMatch(/send deferred|setWebhook failed/);
     expect(await log("wa2")).toMatch(/send deferred/);
     expect(slow.requests.length).toBeGreaterThan(0); // timeouts at the slow provider
+    expect(await log("orchestrator")).toContain("tls (network)");
+    expect(plainConnections).toBeGreaterThan(0); // TLS handshakes refused: the provider's and tg2's
     expect(result.chaos.some((e) => e.action === "kill")).toBe(true);
     expect(outputs.find((o) => o.what.includes("right key"))?.text).toMatch(/choices|error/);
     // The endpoint passes the request's signal on: Deno's warning about its legacy abort must not break the log.
