@@ -243,6 +243,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** What Telegram accepts as a webhook's secret token (setWebhook's `secret_token`). */
+export const TELEGRAM_SECRET_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
 /** A secret the config refers to: the field naming it, the variable, and its value when set. */
 export interface SecretRef {
   path: string;
@@ -312,8 +315,7 @@ export function loadConfig(
   const parsed = configSchema.safeParse(json, { reportInput: true });
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map(toIssue));
   const config = parsed.data;
-  const missing = findSecretRefs(config, env).filter((s) => {
-    if (s.value !== undefined && s.value !== "") return false;
+  const needed = findSecretRefs(config, env).filter((s) => {
     if (requireSecretsOf === undefined) return true;
     const match = /^agents\[(\d+)\]/.exec(s.path);
     if (match) return requireSecretsOf.includes(config.agents[Number(match[1])]?.name ?? "");
@@ -322,12 +324,20 @@ export function loadConfig(
       ? requireSecretsOf.some((n) => agentKindOf(config, n) === "orchestrator")
       : true;
   });
-  if (missing.length > 0) {
-    throw new ConfigError(missing.map((s) => ({
-      path: s.path,
-      message: `environment variable ${s.envVar} is not set; add it to the EnvironmentFile (e.g. /etc/aideazz/secrets.env)`,
-    })));
-  }
+  const issues = needed.flatMap((s): ConfigIssue[] => {
+    if (s.value === undefined || s.value === "") {
+      const message = `environment variable ${s.envVar} is not set; add it to the EnvironmentFile (e.g. /etc/aideazz/secrets.env)`;
+      return [{ path: s.path, message }];
+    }
+    // Telegram's setWebhook refuses any other secret token, and a webhook agent would not start.
+    const tg = /^agents\[(\d+)\]\.telegram\.secretTokenEnv$/.exec(s.path);
+    const agent = tg ? config.agents[Number(tg[1])] : undefined;
+    if (agent?.kind === "telegram" && agent.telegram.mode === "webhook" && !TELEGRAM_SECRET_TOKEN.test(s.value)) {
+      return [{ path: s.path, message: `the secret token in ${s.envVar} must be 1-256 characters of A-Z a-z 0-9 _ -` }];
+    }
+    return [];
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }
 

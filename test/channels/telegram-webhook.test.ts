@@ -97,9 +97,10 @@ describe("telegram webhook: authenticity (A1)", () => {
       port: 9000,
       telegram: { tokenEnv: "TG_TOKEN", secretTokenEnv: "TG_SECRET", webhookUrl: "https://bot.example/tg" },
     };
+    const config = loadConfig(JSON.stringify({ agents: [agent] }), secrets);
+    // The config's check (test/config) refuses such a value first; the agent checks the value it is given too.
     const create = (secret: string) => {
       const withSecret = { ...secrets, TG_SECRET: secret };
-      const config = loadConfig(JSON.stringify({ agents: [agent] }), withSecret);
       return Promise.resolve().then(() =>
         telegram.create(depsFor(ch.running.store, config, withSecret), telegramAgentOf(config))
       );

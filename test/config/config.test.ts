@@ -48,6 +48,19 @@ describe("loadConfig", () => {
     expect(issues).toEqual([{ path: "router.providers.groq.apiKeyEnv", message: expect.stringContaining("GROQ_API_KEY is not set") }]);
   });
 
+  it("refuses a Telegram secret token setWebhook would refuse, naming the field and the variable, never the value", () => {
+    for (const bad of ["has spaces", "semi;colon", "pässwort", "a".repeat(257)]) {
+      const issues = issuesOf(base(), { ...SECRETS, TG_SECRET: bad });
+      expect(issues).toEqual([{
+        path: "agents[1].telegram.secretTokenEnv",
+        message: "the secret token in TG_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -",
+      }]);
+    }
+    expect(issuesOf(base(), { ...SECRETS, TG_SECRET: "A-z_09".repeat(42) + "abcd" })).toEqual([]); // 256
+    // Only the agents being started: another agent's bad secret does not stop the analytics agent.
+    expect(loadConfig(JSON.stringify(base()), { ...SECRETS, TG_SECRET: "has spaces" }, ["analytics"]).agents).toHaveLength(2);
+  });
+
   it("an agent started alone needs only its own secrets: the cache's embeddings key is the orchestrator's", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[]).push({ name: "orchestrator", kind: "orchestrator", port: 9003 });
@@ -220,6 +233,15 @@ describe("aideazz config check", () => {
     expect(r.stderr).toContain("2 problems");
     expect(r.stderr).toContain("agents[0].port: expected number, got string");
     expect(r.stderr).toContain("agents[1].kind: unknown agent kind");
+  });
+
+  it("`config check` fails on a malformed Telegram secret token instead of saying ok (the agent would not start)", async () => {
+    const r = await check(base(), { ...SECRETS, TG_SECRET: "my webhook secret!" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      "agents[1].telegram.secretTokenEnv: the secret token in TG_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -",
+    );
+    expect(r.stdout + r.stderr).not.toContain("my webhook secret!");
   });
 
   it("reports a FAQ path that cannot be read (relative to the config file) together with missing secrets", async () => {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { OutboundReply } from "../../bus/envelopes.ts";
-import type { Config } from "../../config.ts";
+import { type Config, TELEGRAM_SECRET_TOKEN } from "../../config.ts";
 import type { AgentDeps, AgentInstance, CheckResult } from "../define.ts";
 import { createEgressHandler } from "../channel/egress.ts";
 import { createIngress } from "../channel/ingress.ts";
@@ -32,8 +32,6 @@ export interface TelegramAgentOptions extends SpineOptions {
   maxAttempts?: number;
 }
 
-const SECRET_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
-
 /** Reads and checks the agent's secrets; the error names the variable, never the value. */
 function secretsOf(
   deps: AgentDeps,
@@ -51,7 +49,7 @@ function secretsOf(
       `Cannot start agent "${agent.name}": webhook mode needs a secret token; set telegram.secretTokenEnv and its variable`,
     );
   }
-  if (!SECRET_TOKEN.test(secret)) {
+  if (!TELEGRAM_SECRET_TOKEN.test(secret)) {
     throw new Error(
       `Cannot start agent "${agent.name}": the secret token in ${tg.secretTokenEnv} must be 1-256 characters of A-Z a-z 0-9 _ -`,
     );
