@@ -415,4 +415,17 @@ describe("egress pacing and retries (B7)", () => {
       last_error: expect.stringContaining("131026"),
     });
   });
+
+  it("a reply to a username user goes to their BSUID (`recipient`); 131062 (not for a BSUID) is not retried", async () => {
+    const BSUID = "US.13491208655302741918";
+    await wroteAt(clock.now(), BSUID);
+    const { handler } = handlerFor(undefined, 0);
+    await handler(delivery(reply("Your order shipped.", "b1", BSUID)));
+    expect(graph.requests.map((r) => [r.body["to"], r.body["recipient"]])).toEqual([[undefined, BSUID]]);
+    expect(graph.sent.map((s) => [s.to, s.text])).toEqual([[BSUID, "Your order shipped."]]);
+    graph.script(() => graphErrors.notForBsuid());
+    await handler(delivery(reply("Another one.", "b2", BSUID)));
+    expect(graph.requests).toHaveLength(2);
+    expect(await ledgerRow("b2#0")).toMatchObject({ state: "failed", last_error: expect.stringContaining("131062") });
+  });
 });

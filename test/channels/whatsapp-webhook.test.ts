@@ -143,6 +143,57 @@ describe("whatsapp messages", () => {
     expect(graph.sent).toEqual([]);
   });
 
+  it("a user with a username (a BSUID, no phone number) is stored beside an ordinary user and answered at the BSUID", async () => {
+    const BSUID = "MY.8817265530274191";
+    const payload = freshen(webhookFixture("username-users"), { phoneNumberId: PNID });
+    // A contact entry we cannot read costs its name only, never the change's messages.
+    const value = (payload["entry"] as { changes: { value: { contacts: unknown[] } }[] }[])[0]!.changes[0]!.value;
+    value.contacts.push({ profile: { name: 42 }, wa_id: "60170000000" });
+    expect((await postJson(payload)).status).toBe(200);
+    expect((await inbound()).map((m) => [m["chatId"], m["userId"], m["userName"], m["text"]])).toEqual([
+      ["16505551234", "16505551234", "Sheena Nelson", "Hi, what are your opening hours?"],
+      [BSUID, BSUID, "Jo Tan", "Do you ship to Malaysia?"],
+    ]);
+    expect((await ch.rows("SELECT chat_id FROM channel_contacts ORDER BY chat_id")).map((r) => r["chat_id"]))
+      .toEqual(["16505551234", BSUID]); // both 24-hour windows open
+    const [, jo] = await ch.rows("SELECT id FROM bus_messages WHERE topic = ? ORDER BY id", INBOUND_TOPIC);
+    const reply = {
+      agent: "wa",
+      chatId: BSUID,
+      text: "Yes, we ship to Malaysia.",
+      inReplyTo: [Number(jo!["id"])],
+      replyKey: "bsuid-1",
+      kind: "answer",
+    };
+    await ch.bus.publish([{ topic: outboundTopic("wa"), key: chatKey("wa", BSUID), payload: reply, idempotencyKey: "bsuid-1" }]);
+    await until(() => graph.sent.length === 1, 10_000, "the reply");
+    const sent = graph.requests.find((r) => r.body["type"] === "text")!.body;
+    expect(sent).toMatchObject({ recipient: BSUID, text: { body: "Yes, we ship to Malaysia." } });
+    expect(sent).not.toHaveProperty("to");
+    // Its statuses name the user by BSUID alone: recorded under the same chat.
+    const wamid = graph.sent[0]!.id;
+    const status = statusPayload({ phoneNumberId: PNID, messageId: wamid, status: "read", to: BSUID, at: Date.now() });
+    expect(JSON.stringify(status)).not.toContain("recipient_id");
+    expect((await postJson(status)).status).toBe(200);
+    await until(async () => (await ch.rows("SELECT status FROM channel_deliveries WHERE message_id = ?", wamid))[0]?.["status"] === "read", 5_000, "read");
+    expect(await ch.rows("SELECT chat_id, reply_key FROM channel_deliveries WHERE message_id = ?", wamid)).toEqual([
+      { chat_id: BSUID, reply_key: "bsuid-1#0" },
+    ]);
+  });
+
+  it("a message or status naming nobody (neither phone number nor BSUID) is recorded as unreadable, the rest stored", async () => {
+    const ok = textPayload({ id: "wamid.NAMED", from: "15550003333", body: "hello", phoneNumberId: PNID });
+    const value = (ok["entry"] as { changes: { value: { messages: Record<string, unknown>[] } }[] }[])[0]!.changes[0]!
+      .value;
+    const { from: _, ...nameless } = { ...value.messages[0]!, id: "wamid.NAMELESS" };
+    value.messages.push(nameless);
+    expect((await postJson(ok)).status).toBe(200);
+    expect((await inbound()).map((m) => m["platformId"])).toEqual(["wamid.NAMED"]);
+    expect(await ch.rows("SELECT platform_id, reason, detail FROM channel_skipped")).toEqual([
+      { platform_id: "wamid.NAMELESS", reason: "ignored", detail: "unreadable" },
+    ]);
+  });
+
   it("a burst of messages from 40 users makes mark-as-read calls within the typing budget, not one each", async () => {
     // Each call counts against the number's throughput as a reply does (Meta's 80 messages/s per number).
     expect((await postJson(burstOf("BURST", "000", 40))).status).toBe(200);

@@ -21,6 +21,7 @@ export const graphErrors = {
   throughput: () => ({ status: 400, body: fixture("error-130429") }),
   spamRate: () => ({ status: 400, body: fixture("error-131048") }),
   undeliverable: () => ({ status: 400, body: fixture("error-131026") }),
+  notForBsuid: () => ({ status: 400, body: fixture("error-131062") }),
   expiredToken: () => ({ status: 401, body: fixture("error-190") }),
   serverError: () => ({
     status: 500,
@@ -128,7 +129,8 @@ export function statusPayload(
             id: o.messageId,
             status: o.status,
             timestamp: String(Math.floor(o.at / 1000)),
-            recipient_id: o.to,
+            // A BSUID recipient: the user's phone number not shared (they set a username).
+            ...(isBsuid(o.to) ? { recipient_user_id: o.to } : { recipient_id: o.to }),
             ...(o.callbackData === undefined ? {} : { biz_opaque_callback_data: o.callbackData }),
             ...(o.errors === undefined ? {} : { errors: o.errors }),
             pricing: {
@@ -143,6 +145,9 @@ export function statusPayload(
     }],
   };
 }
+
+/** A business-scoped user id (`US.13491208655302741918`) rather than a phone number. */
+const isBsuid = (id: string) => /^[A-Z]{2}\./.test(id);
 
 export async function startFakeGraph(opts: { accessToken: string; now?: () => number }): Promise<FakeGraph> {
   const now = opts.now ?? Date.now;
@@ -213,7 +218,8 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
       const r = fn(req, index);
       if (r) return r;
     }
-    const to = String(b["to"]);
+    // A phone number in `to`, or a BSUID in `recipient` (`to` wins when both are given).
+    const to = String(b["to"] ?? b["recipient"]);
     const type = b["type"] === "template" ? "template" : "text";
     if (type === "text" && windowClosed.has(to)) return graphErrors.reengagement();
     const text = b["text"] as { body?: string; preview_url?: unknown } | undefined;
@@ -235,7 +241,11 @@ export async function startFakeGraph(opts: { accessToken: string; now?: () => nu
     if (cut) return cutNow(cut); // "reached": accepted, statuses on their way, no answer
     return {
       status: 200,
-      body: { messaging_product: "whatsapp", contacts: [{ input: to, wa_id: to }], messages: [{ id }] },
+      body: {
+        messaging_product: "whatsapp",
+        contacts: [{ input: to, ...(isBsuid(to) ? { user_id: to } : { wa_id: to }) }],
+        messages: [{ id }],
+      },
     };
   };
 

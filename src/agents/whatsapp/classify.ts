@@ -13,8 +13,10 @@ import { addNonText, addText, isBlank, type InboundBase, type NonTextPolicy } fr
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
 import {
+  contactSchema,
   errorSchema,
   messageSchema,
+  senderOf,
   statusSchema,
   valueSchema,
   type WaError,
@@ -82,7 +84,7 @@ function classifyMessage(
   names: Map<string, string>,
 ): void {
   const { batch } = out;
-  const chatId = m.from;
+  const chatId = senderOf(m);
   const sentAt = Number(m.timestamp) * 1000;
   const skip = (reason: "stale" | "ignored") =>
     batch.rows.push(
@@ -120,7 +122,7 @@ function recordUnreadable(out: WaClassified, ctx: WaClassifyContext, raw: unknow
   if (typeof r["id"] !== "string") return;
   const skipped = {
     platformId: r["id"],
-    chatId: typeof r["from"] === "string" ? r["from"] : "",
+    chatId: [r["from"], r["from_user_id"]].find((v) => typeof v === "string") ?? "",
     reason: "ignored" as const,
     detail: "unreadable",
     sentAt: typeof r["timestamp"] === "string" ? Number(r["timestamp"]) * 1000 || ctx.now : ctx.now,
@@ -147,9 +149,13 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
         out.ignored++;
         continue;
       }
-      const names = new Map(
-        (value.data.contacts ?? []).flatMap((c) => (c.profile?.name ? [[c.wa_id, c.profile.name]] : [])),
-      );
+      // A user's name under each id a message may name them by: phone number and BSUID.
+      const names = new Map((value.data.contacts ?? []).flatMap((raw) => {
+        const c = contactSchema.safeParse(raw);
+        const name = c.success ? c.data.profile?.name : undefined;
+        if (!c.success || !name) return [];
+        return [c.data.wa_id, c.data.user_id].flatMap((id) => (id ? [[id, name] as const] : []));
+      }));
       for (const raw of value.data.messages ?? []) {
         const m = messageSchema.safeParse(raw);
         if (!m.success) {

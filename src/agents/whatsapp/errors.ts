@@ -1,7 +1,8 @@
 /**
  * Graph API send errors → egress outcomes, per the retry classes of RELIABILITY.md:
  * never retried — 131047 (outside the 24 h window: the template instead, once, if configured), 131026
- * (undeliverable), 1320xx (template errors), 131049 (not delivered to keep engagement healthy); auth errors
+ * (undeliverable), 1320xx (template errors), 131049 (not delivered to keep engagement healthy), 131062 (this kind of
+ * message cannot go to a BSUID); auth errors
  * (190/0/102/10/200) and account blocks (368/131031/131042) hold every send (`authBackoffMs`) and then go back to
  * the bus, never dropped; retried with
  * back-off — 131056 (pair rate: 4^X s for that user), 131048 (spam rate: 4^X s for every send, a limit of the
@@ -21,7 +22,7 @@ const AUTH_CODES = new Set([0, 10, 102, 190, 200]);
  * 131031 (account locked), 131042 (payment eligibility). Held like a refused token, never dropped.
  */
 const ACCOUNT_CODES = new Set([368, 131031, 131042]);
-const NEVER_RETRY = new Set([131047, 131026, 131049, 131051, 131052, 131053, 131008, 131009, 100]);
+const NEVER_RETRY = new Set([131047, 131026, 131049, 131051, 131052, 131053, 131062, 131008, 131009, 100]);
 const ALL_WAIT = new Set([4, 80007, 130429, 131057]);
 /** Meta calls these temporary whatever the HTTP status, which is often 400: retried, never failed for good. */
 const CHAT_RETRY = new Set([2, 131000, 131016, 133004]);

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { BSUID } from "./payload.ts";
 
 export const graphErrorSchema = z.looseObject({
   error: z.looseObject({
@@ -70,7 +71,8 @@ function toBody(to: string, m: GraphMessage, callbackData: string | undefined): 
   const base = {
     messaging_product: "whatsapp",
     recipient_type: "individual",
-    to,
+    // A chat is a phone number, or the BSUID of a user whose number Meta does not share.
+    ...(BSUID.test(to) ? { recipient: to } : { to }),
     ...(callbackData === undefined ? {} : { biz_opaque_callback_data: callbackData }),
   };
   if (m.type === "text") return { ...base, type: "text", text: { preview_url: false, body: m.body } };

@@ -13,7 +13,7 @@
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import type { Settled } from "../channel/outcome.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
-import type { WaStatus } from "./payload.ts";
+import { recipientOf, type WaStatus } from "./payload.ts";
 
 const RANK: Record<string, number> = { accepted: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
 
@@ -49,7 +49,7 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
     args: [
       agent,
       s.id,
-      s.recipient_id,
+      recipientOf(s),
       s.biz_opaque_callback_data ?? null,
       s.status,
       statusRank(s.status),
@@ -96,7 +96,7 @@ export function statusReply(
 ): { reply: OutboundReply; idempotencyKey: string } {
   const reply: OutboundReply = {
     agent,
-    chatId: s.recipient_id,
+    chatId: recipientOf(s),
     text: "",
     inReplyTo: [],
     replyKey,
