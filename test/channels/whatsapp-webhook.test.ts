@@ -181,6 +181,17 @@ describe("whatsapp messages", () => {
     ]);
   });
 
+  it("a user opening the chat for the first time (request_welcome) gets the greeting, never the non-text notice", async () => {
+    const p = textPayload({ id: "wamid.WELCOME1", from: "15550003333", body: "x", phoneNumberId: PNID });
+    const m = (p["entry"] as { changes: { value: { messages: Record<string, unknown>[] } }[] }[])[0]!.changes[0]!
+      .value.messages[0]!;
+    delete m["text"];
+    m["type"] = "request_welcome";
+    expect((await postJson(p)).status).toBe(200);
+    expect((await inbound()).map((x) => [x["kind"], x["text"], x["chatId"]])).toEqual([["command", "/start", "15550003333"]]);
+    expect(await ch.count("SELECT count(*) FROM channel_contacts WHERE chat_id = '15550003333'")).toBe(1);
+  });
+
   it("a message or status naming nobody (neither phone number nor BSUID) is recorded as unreadable, the rest stored", async () => {
     const ok = textPayload({ id: "wamid.NAMED", from: "15550003333", body: "hello", phoneNumberId: PNID });
     const value = (ok["entry"] as { changes: { value: { messages: Record<string, unknown>[] } }[] }[])[0]!.changes[0]!

@@ -107,6 +107,8 @@ function classifyMessage(
     receivedAt: ctx.now,
     ...(name !== undefined ? { userName: name } : {}),
   };
+  // The user opened the chat for the first time and wrote nothing yet: greeted, as Telegram's /start is.
+  if (m.type === "request_welcome") return void addText(batch, base, key, "/start");
   const text = messageText(m);
   if (text === undefined || isBlank(text)) {
     if (addNonText(batch, base, key, m.type, ctx.nonText, ctx.now)) out.markRead.set(chatId, m.id);
