@@ -170,6 +170,25 @@ describe("telegram long polling", () => {
     }
   }, 30_000);
 
+  it("an element of getUpdates' result that is not an update (null) is skipped; polling goes on", async () => {
+    const fake = await startFakeTelegram({ token: TOKEN });
+    const first = makeUpdate(telegramFixture("text"), { updateId: 400, chatId: 8 });
+    fake.script("getUpdates", (_c, i) => (i === 0 ? { status: 200, body: { ok: true, result: [null, first] } } : undefined));
+    const { store, agent } = await pollingAgent(fake, "null-update.db");
+    try {
+      await agent.start?.();
+      fake.push(makeUpdate(telegramFixture("text"), { updateId: 401, chatId: 8 }));
+      await until(() => fake.confirmed().includes(401), 10_000, "the next update confirmed");
+      const rows = await store.client.execute("SELECT idem_key FROM bus_messages WHERE topic = 'inbound' ORDER BY id");
+      expect(rows.rows.map((r) => r["idem_key"])).toEqual(["telegram:tgpoll:400", "telegram:tgpoll:401"]);
+      expect((await agent.checks!())["telegram"]).toEqual({ ok: true, detail: "polling" });
+    } finally {
+      await agent.stop?.();
+      store.close();
+      await fake.close();
+    }
+  }, 30_000);
+
   it("a long poll that never answers (a connection dropped silently) is given up on: the next poll gets the update", async () => {
     const fake = await startFakeTelegram({ token: TOKEN });
     let n = 0;

@@ -128,7 +128,8 @@ export function createPoller(opts: PollerOptions): Poller {
         } catch {
           return; // stopping with an uncommitted batch: its offset is never confirmed
         }
-        const ids = raw.map((u) => (u as { update_id?: unknown }).update_id).filter((id) =>
+        // Over every element, the unreadable ones (skipped by the commit, even `null`) included.
+        const ids = raw.map((u) => (u as { update_id?: unknown } | null)?.update_id).filter((id) =>
           typeof id === "number"
         );
         if (ids.length > 0) offset = Math.max(...ids) + 1;
