@@ -39,6 +39,12 @@ export function stringOption(values: CommandValues, name: string): string | unde
   return typeof v === "string" ? v : undefined;
 }
 
+/** A count or an id as an operator types it: decimal digits only ("0x10", "1e1" and "2.0" are not 16, 10 and 2). */
+export function parsePositiveInt(text: string): number | undefined {
+  const n = /^[1-9]\d*$/.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
 /** Reads and validates the config file; a missing file is a ConfigError naming where we looked. */
 export async function readConfig(values: CommandValues, deps: CliDeps, requireSecretsOf?: string[]): Promise<LoadedConfig> {
   const path = configPathOf(values, deps);

@@ -5,8 +5,9 @@
  */
 import { createSqliteBus } from "../../bus/mod.ts";
 import type { Bus, DeadLetter, GroupStats } from "../../bus/mod.ts";
-import { type CliDeps, type Command, defineCommand, UsageError } from "../command.ts";
-import { openReadStore, stringOption } from "../context.ts";
+import { type CliDeps, defineCommand, UsageError } from "../command.ts";
+import { openReadStore, parsePositiveInt, stringOption } from "../context.ts";
+import { parseDuration } from "../../metrics/mod.ts";
 import { shortTraceId } from "../../trace/mod.ts";
 
 type Values = Record<string, string | boolean | undefined>;
@@ -31,14 +32,6 @@ async function withBus(values: Values, deps: CliDeps, fn: (bus: Bus) => Promise<
   } finally {
     store.close();
   }
-}
-
-/** "90s", "15m", "12h", "7d", "250ms" or plain milliseconds; a usage error shows `command`'s usage. */
-export function parseDurationMs(text: string, command?: Command): number {
-  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`invalid duration "${text}": use e.g. 90s, 15m, 12h, 7d`, command);
-  const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? "ms") as "ms"];
-  return Number(m[1]) * unit;
 }
 
 function formatAge(ms: number | null): string {
@@ -107,7 +100,13 @@ export const busStatsCommand = defineCommand({
   },
 });
 
-const ACTIONS = ["list", "retry", "purge"] as const;
+/** The options each action takes: any other is refused, never ignored (`purge --all --limit 1` purged them all). */
+const ACTION_OPTIONS = {
+  list: ["topic", "group", "limit", "json"],
+  retry: ["group"],
+  purge: ["topic", "group", "older-than", "all"],
+} as const;
+const ACTIONS = Object.keys(ACTION_OPTIONS) as (keyof typeof ACTION_OPTIONS)[];
 
 export const busDlqCommand = defineCommand({
   name: "bus dlq",
@@ -125,8 +124,8 @@ export const busDlqCommand = defineCommand({
   optionHelp: [
     "--topic NAME        only this topic (list, purge)",
     "--group NAME        only this consumer group (list, retry, purge)",
-    "--limit N           list at most N (default 100)",
-    "--older-than AGE    purge only dead letters older than AGE (e.g. 7d, 12h)",
+    "--limit N           list at most N (default 100; list)",
+    "--older-than AGE    purge only dead letters older than AGE (e.g. 7d, 12h, 90m; purge)",
     "--all               purge every dead letter (purge needs a filter or --all)",
     "--json              print JSON instead of a table (list)",
   ],
@@ -141,12 +140,17 @@ export const busDlqCommand = defineCommand({
     if (action !== "retry" && arg !== undefined) {
       throw new UsageError(`bus dlq ${action}: unexpected argument "${arg}"`, busDlqCommand);
     }
+    const takes: readonly string[] = ACTION_OPTIONS[action as (typeof ACTIONS)[number]];
+    const foreign = Object.values(ACTION_OPTIONS).flat().find((o) => values[o] !== undefined && !takes.includes(o));
+    if (foreign !== undefined) {
+      throw new UsageError(`bus dlq ${action}: --${foreign} is not an option of ${action}`, busDlqCommand);
+    }
     const topic = stringOption(values, "topic");
     const group = stringOption(values, "group");
     if (action === "list") {
       const limitText = stringOption(values, "limit") ?? "100";
-      const limit = Number(limitText);
-      if (!Number.isInteger(limit) || limit < 1) {
+      const limit = parsePositiveInt(limitText);
+      if (limit === undefined) {
         throw new UsageError(`--limit must be a positive integer, got "${limitText}"`, busDlqCommand);
       }
       return withBus(values, deps, async (bus) => {
@@ -163,8 +167,8 @@ export const busDlqCommand = defineCommand({
     }
     if (action === "retry") {
       if (arg === undefined) throw new UsageError("bus dlq retry: missing <id>", busDlqCommand);
-      const id = Number(arg);
-      if (!Number.isSafeInteger(id) || id < 1) {
+      const id = parsePositiveInt(arg);
+      if (id === undefined) {
         throw new UsageError(`bus dlq retry: <id> must be a message id, got "${arg}"`, busDlqCommand);
       }
       return withBus(values, deps, async (bus) => {
@@ -177,7 +181,10 @@ export const busDlqCommand = defineCommand({
       });
     }
     const olderText = stringOption(values, "older-than");
-    const olderThanMs = olderText === undefined ? undefined : parseDurationMs(olderText, busDlqCommand);
+    const olderThanMs = olderText === undefined ? undefined : parseDuration(olderText);
+    if (olderText !== undefined && olderThanMs === undefined) {
+      throw new UsageError(`--older-than must be a duration like 90m, 12h or 7d, got "${olderText}"`, busDlqCommand);
+    }
     if (!topic && !group && olderThanMs === undefined && values["all"] !== true) {
       throw new UsageError(
         "bus dlq purge: give --topic, --group or --older-than, or --all to purge every dead letter",

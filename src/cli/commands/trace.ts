@@ -10,7 +10,7 @@ import {
 } from "../../trace/mod.ts";
 import type { Client } from "../../store/mod.ts";
 import { defineCommand, UsageError } from "../command.ts";
-import { openReadStore, stringOption } from "../context.ts";
+import { openReadStore, parsePositiveInt, stringOption } from "../context.ts";
 
 type Lookup = { ids: string[]; none: string } | { error: string };
 
@@ -51,8 +51,8 @@ export const traceCommand = defineCommand({
       throw new UsageError(`"${target}" is not a trace id (6–32 hex digits), chat:<id> or last`, traceCommand);
     }
     const limitText = stringOption(values, "limit");
-    const limit = limitText === undefined ? (target.startsWith("chat:") ? 5 : 1) : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    const limit = limitText === undefined ? (target.startsWith("chat:") ? 5 : 1) : parsePositiveInt(limitText);
+    if (limit === undefined || limit > 100) {
       throw new UsageError("--limit must be a number from 1 to 100", traceCommand);
     }
     const { store, url } = await openReadStore(values, deps);
