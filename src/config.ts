@@ -175,6 +175,9 @@ export const builtInDefaultRole = roleSchema.parse({
   systemPrompt: "You are a helpful, concise assistant.",
 });
 
+/** Hosts that bind every address: no other agent can use their port. */
+const WILDCARD = new Set(["0.0.0.0", "::", "[::]"]);
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   store: z.strictObject({
@@ -198,7 +201,7 @@ export const configSchema = z.strictObject({
   metrics: metricsConfigSchema.prefault({}),
 }).superRefine((config, ctx) => {
   const names = new Map<string, number>();
-  const ports = new Map<string, number>();
+  const ports: { host: string; port: number; i: number }[] = [];
   const deadlineMs = config.bus.handlerTimeoutMs ?? 600_000; // the bus's default for the channels' sends: 20 leases
   config.agents.forEach((agent, i) => {
     const sameName = names.get(agent.name);
@@ -206,12 +209,13 @@ export const configSchema = z.strictObject({
       ctx.addIssue({ code: "custom", path: ["agents", i, "name"], message: `duplicate name; agents[${sameName}] is also "${agent.name}"` });
     }
     names.set(agent.name, i);
-    const key = `${agent.host}:${agent.port}`;
-    const samePort = ports.get(key);
+    // One port, two agents: the same address, or one of them on every address (0.0.0.0, ::) — Linux refuses both.
+    const host = agent.host === "localhost" ? "127.0.0.1" : agent.host;
+    const samePort = ports.find((p) => p.port === agent.port && (p.host === host || WILDCARD.has(p.host) || WILDCARD.has(host)));
     if (samePort !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["agents", i, "port"], message: `duplicate port ${agent.port}; agents[${samePort}] uses it` });
+      ctx.addIssue({ code: "custom", path: ["agents", i, "port"], message: `duplicate port ${agent.port}; agents[${samePort.i}] uses it` });
     }
-    ports.set(key, i);
+    ports.push({ host, port: agent.port, i });
     if (agent.role !== undefined && !(agent.role in config.roles)) {
       ctx.addIssue({ code: "custom", path: ["agents", i, "role"], message: `unknown role "${agent.role}"; declare it under roles` });
     }
@@ -272,7 +276,13 @@ export function toIssue(issue: z.core.$ZodIssue): ConfigIssue {
     return { path, message: 'unknown agent kind; use one of "telegram", "whatsapp", "webchat", "orchestrator", "analytics"' };
   }
   if (issue.code === "invalid_type") {
-    const got = issue.input === undefined ? "nothing (the field is missing)" : Array.isArray(issue.input) ? "array" : typeof issue.input;
+    const got = issue.input === undefined
+      ? "nothing (the field is missing)"
+      : issue.input === null
+      ? "null"
+      : Array.isArray(issue.input)
+      ? "array"
+      : typeof issue.input;
     return { path, message: `expected ${issue.expected}, got ${got}` };
   }
   return { path, message: issue.message };

@@ -168,7 +168,11 @@ export async function runCli(args: string[], deps: CliDeps): Promise<number> {
     if (!found) {
       const first = lenient.positionals[0];
       const group = groupOf(first);
-      if (first === undefined) throw new UsageError(`unknown option "${args[0]}"`);
+      if (first === undefined) {
+        // Only options: a global one (`aideazz --config x.json`) still needs a command after it.
+        const option = /^--([^=]+)/.exec(args[0]!)?.[1];
+        throw new UsageError(option !== undefined && option in GLOBAL_OPTIONS ? "missing command" : `unknown option "${args[0]}"`);
+      }
       if (group.length > 0) {
         if (lenient.values["help"] === true && lenient.positionals.length === 1) {
           deps.stdout(groupUsage(first, group));

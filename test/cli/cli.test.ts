@@ -64,6 +64,8 @@ describe("aideazz CLI", () => {
     [["help", "frobnicate"], 'unknown command "frobnicate"'],
     [["migrate", "--bogus"], "Unknown option '--bogus'"],
     [["--bogus"], 'unknown option "--bogus"'],
+    [["--config", "/etc/aideazz/aideazz.json"], "missing command"],
+    [["--db=file:x.db"], "missing command"],
     [["config"], '"config" needs a subcommand: config check, config schema'],
     [["config", "frob"], '"config" needs a subcommand'],
     [["agent"], "agent: missing <name>"],

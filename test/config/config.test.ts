@@ -74,6 +74,9 @@ describe("loadConfig", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[])[0]!["port"] = "9001";
     expect(issuesOf(config)).toEqual([{ path: "agents[0].port", message: "expected number, got string" }]);
+    (config["agents"] as Record<string, unknown>[])[0]!["port"] = null;
+    expect(issuesOf(config)).toEqual([{ path: "agents[0].port", message: "expected number, got null" }]);
+    expect(issuesOf(null)).toEqual([{ path: "(root)", message: "expected object, got null" }]);
   });
 
   it("names a WhatsApp status wait shorter than the ledger's take-over (60 s), not whole seconds or not within the bus's handler deadline; the default is 180 s", () => {
@@ -158,6 +161,14 @@ describe("loadConfig", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[])[1]!["port"] = 9001;
     expect(issuesOf(config)).toEqual([{ path: "agents[1].port", message: "duplicate port 9001; agents[0] uses it" }]);
+    // An agent on every address (0.0.0.0, ::) takes the port from every other host; two loopback names are one.
+    const agents = config["agents"] as Record<string, unknown>[];
+    for (const [a, b] of [["0.0.0.0", "127.0.0.1"], ["127.0.0.1", "::"], ["localhost", "127.0.0.1"]]) {
+      [agents[0]!["host"], agents[1]!["host"]] = [a, b];
+      expect(issuesOf(config)).toEqual([{ path: "agents[1].port", message: "duplicate port 9001; agents[0] uses it" }]);
+    }
+    [agents[0]!["host"], agents[1]!["host"]] = ["127.0.0.1", "10.0.0.5"]; // two addresses: both can bind
+    expect(issuesOf(config)).toEqual([]);
   });
 
   it("names a duplicate agent name, an unknown role, an unknown field and an unknown chain entry", () => {
