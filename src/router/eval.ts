@@ -172,7 +172,12 @@ export function parseDataset(content: string, format: "jsonl" | "csv"): LabeledT
   if (format === "jsonl") {
     return content.split("\n").flatMap((line, i) => {
       if (line.trim() === "") return [];
-      const o: unknown = JSON.parse(line);
+      let o: unknown;
+      try {
+        o = JSON.parse(line);
+      } catch (err) {
+        throw new Error(`dataset line ${i + 1}: not JSON (${(err as Error).message.replace(/ \(line \d+ column \d+\)$/, "")})`);
+      }
       const rec = (typeof o === "object" && o !== null ? o : {}) as Record<string, unknown>;
       const group = rec.group ?? rec.category;
       if (typeof rec.text !== "string" || typeof group !== "string") {

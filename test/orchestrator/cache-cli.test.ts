@@ -44,9 +44,12 @@ describe("aideazz cache", () => {
 
   it("eval needs --dataset and numeric options", async () => {
     expect((await cli(["cache", "eval"])).stderr).toContain("--dataset FILE is required");
-    const bad = await cli(["cache", "eval", "--dataset", "x.jsonl", "--holdout", "lots"]);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--holdout must be a number, got "lots"');
+    for (const [option, value, range] of [["holdout", "lots", "(0, 1)"], ["holdout", "5", "(0, 1)"], ["max-false", "0x1", "[0, 1)"]]) {
+      const bad = await cli(["cache", "eval", "--dataset", "x.jsonl", `--${option}`, value!]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain(`--${option} must be a number in ${range}, got "${value}"`);
+      expect(bad.stderr).toContain("Usage: aideazz cache eval");
+    }
     const missing = await cli(["cache", "eval", "--dataset", join(dir, "nope.jsonl")]);
     expect([missing.code, missing.stderr]).toEqual([1, `cache eval: cannot read the dataset ${join(dir, "nope.jsonl")}\n`]);
     const tiny = join(dir, "tiny.jsonl");
@@ -54,6 +57,24 @@ describe("aideazz cache", () => {
     const one = await cli(["cache", "eval", "--dataset", tiny]);
     expect(one.code).toBe(1);
     expect(one.stderr).toMatch(/1 rows give \d stored and \d held-out questions; both are needed/);
+  });
+
+  it("eval names a bad dataset line by its number in the file; a config named but unusable is an error, not skipped", async () => {
+    const data = join(dir, "bad-line.jsonl");
+    await writeFile(data, [...DATASET.slice(0, 3).map((r) => JSON.stringify(r)), '{"text": "oops", group: "x"}'].join("\n"));
+    const bad = await cli(["cache", "eval", "--dataset", data]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`^cache eval: ${data}: dataset line 4: not JSON \\(`));
+    const good = join(dir, "good.jsonl");
+    await writeFile(good, DATASET.map((r) => JSON.stringify(r)).join("\n"));
+    const missing = await cli(["cache", "eval", "--dataset", good, "--config", join(dir, "missing.json")]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`cannot read config file ${join(dir, "missing.json")}`);
+    const embeddings = { embeddings: { baseUrl: "http://127.0.0.1:9/v1", model: "m" } };
+    const invalid = await cli(["cache", "eval", "--dataset", good, "--config", await config({ cache: embeddings, bogus: 1 })]);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toContain('unknown field "bogus"');
+    expect(invalid.stdout).not.toContain("no cache.embeddings configured");
   });
 
   it("stats and clear report and delete stored answers", async () => {

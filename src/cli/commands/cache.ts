@@ -12,6 +12,7 @@ import {
 } from "../../router/eval.ts";
 import { createMatcher } from "../../router/matcher.ts";
 import { cacheSchema } from "../../agents/orchestrator/config.ts";
+import { ConfigError } from "../../config.ts";
 import { migrate } from "../../store/mod.ts";
 import { type CliDeps, defineCommand, UsageError } from "../command.ts";
 import { openReadStore, readConfig, stringOption } from "../context.ts";
@@ -136,15 +137,26 @@ export const cacheEvalCommand = defineCommand({
   async run({ values, deps }) {
     const file = stringOption(values, "dataset");
     if (!file) throw new UsageError("cache eval: --dataset FILE is required", cacheEvalCommand);
-    const num = (name: string, dflt: number) => {
+    /** A number within [min, max) (or (min, max) when `open`); a usage error names the range. */
+    const num = (name: string, dflt: number, [min, max, open]: [number, number, boolean]) => {
       const raw = stringOption(values, name);
-      const n = raw === undefined ? dflt : Number(raw);
-      if (!Number.isFinite(n)) throw new UsageError(`cache eval: --${name} must be a number, got "${raw}"`, cacheEvalCommand);
+      const n = raw === undefined ? dflt : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
+      if (!(n < max && (open ? n > min : n >= min))) {
+        const range = `${open ? "(" : "["}${min}, ${max})`;
+        throw new UsageError(`cache eval: --${name} must be a number in ${range}, got "${raw}"`, cacheEvalCommand);
+      }
       return n;
     };
-    const holdout = num("holdout", 0.2);
-    const seed = num("seed", 1);
-    const maxFalse = num("max-false", 0.02);
+    const holdout = num("holdout", 0.2, [0, 1, true]);
+    const seed = num("seed", 1, [0, 2 ** 32, false]);
+    const maxFalse = num("max-false", 0.02, [0, 1, false]);
+    // The configured embedder, when there is a config with one: what an embedding model adds. No config file is
+    // fine only when none was named (--config, AIDEAZZ_CONFIG); one that cannot be used is an error, never skipped.
+    const named = stringOption(values, "config") ?? deps.env["AIDEAZZ_CONFIG"];
+    const loaded = await readConfig(values, deps, []).catch((err) => {
+      if (named === undefined && err instanceof ConfigError && err.issues[0]?.path === "(file)") return undefined;
+      throw err;
+    });
     let text: string;
     try {
       text = await deps.readTextFile(file);
@@ -152,7 +164,13 @@ export const cacheEvalCommand = defineCommand({
       deps.stderr(`cache eval: cannot read the dataset ${file}\n`);
       return 1;
     }
-    const rows = parseDataset(text, file.endsWith(".jsonl") ? "jsonl" : "csv");
+    let rows: ReturnType<typeof parseDataset>;
+    try {
+      rows = parseDataset(text, file.endsWith(".jsonl") ? "jsonl" : "csv");
+    } catch (err) {
+      deps.stderr(`cache eval: ${file}: ${(err as Error).message}\n`);
+      return 1;
+    }
     const { stored, queries } = splitStratified(rows, { holdout, seed });
     if (queries.length === 0 || stored.length === 0) {
       deps.stderr(
@@ -165,8 +183,6 @@ export const cacheEvalCommand = defineCommand({
     const out: CliDeps = json ? { ...deps, stdout: () => {} } : deps;
     const lexical = sweepThresholds(stored, queries, () => createMatcher(), thresholdGrid(0, 1, 101));
     const results: Record<string, unknown> = { lexical: { ...lexical, best: printSweep(out, "lexical matcher (no model)", lexical, maxFalse) } };
-    // The configured embedder, when there is a config with one: what an embedding model adds.
-    const loaded = await readConfig(values, deps, []).catch(() => undefined);
     const emb = loaded?.config.cache.embeddings;
     if (emb) {
       const apiKey = emb.apiKeyEnv ? deps.env[emb.apiKeyEnv] : undefined;
