@@ -196,7 +196,7 @@ describe("whatsapp messages", () => {
     const ok = textPayload({ id: "wamid.NAMED", from: "15550003333", body: "hello", phoneNumberId: PNID });
     const value = (ok["entry"] as { changes: { value: { messages: Record<string, unknown>[] } }[] }[])[0]!.changes[0]!
       .value;
-    const nameless = { ...value.messages[0]!, id: "wamid.NAMELESS" };
+    const nameless: Record<string, unknown> = { ...value.messages[0]!, id: "wamid.NAMELESS" };
     delete nameless["from"];
     value.messages.push(nameless);
     expect((await postJson(ok)).status).toBe(200);
