@@ -28,7 +28,7 @@ export interface LoadedConfig {
 }
 
 export function configPathOf(values: CommandValues, deps: CliDeps): string {
-  const chosen = stringOption(values, "config") ?? deps.env["AIDEAZZ_CONFIG"] ?? "aideazz.json";
+  const chosen = stringOption(values, "config") ?? envValue(deps, "AIDEAZZ_CONFIG") ?? "aideazz.json";
   return resolve(deps.cwd, chosen);
 }
 
@@ -37,6 +37,11 @@ type CommandValues = Record<string, string | boolean | undefined>;
 export function stringOption(values: CommandValues, name: string): string | undefined {
   const v = values[name];
   return typeof v === "string" ? v : undefined;
+}
+
+/** An environment variable's value; set but empty (`AIDEAZZ_DB=` in a unit file) is not set. */
+export function envValue(deps: Pick<CliDeps, "env">, name: string): string | undefined {
+  return deps.env[name] || undefined;
 }
 
 /** A count or an id as an operator types it: decimal digits only ("0x10", "1e1" and "2.0" are not 16, 10 and 2). */
@@ -76,7 +81,7 @@ export function resolveDbUrl(url: string, baseDir: string): string {
 
 /** The database URL for a command: `--db`, else `AIDEAZZ_DB`, else the config's (relative to the config file). */
 export function dbUrlOf(values: CommandValues, deps: CliDeps, loaded?: LoadedConfig): string {
-  const override = stringOption(values, "db") ?? deps.env["AIDEAZZ_DB"];
+  const override = stringOption(values, "db") ?? envValue(deps, "AIDEAZZ_DB");
   if (override !== undefined) {
     if (!DB_URL.test(override)) {
       // Never the value itself: a URL missing its scheme still carries its ?authToken=.
@@ -90,7 +95,7 @@ export function dbUrlOf(values: CommandValues, deps: CliDeps, loaded?: LoadedCon
 }
 
 function hasDbOverride(values: CommandValues, deps: CliDeps): boolean {
-  return stringOption(values, "db") !== undefined || deps.env["AIDEAZZ_DB"] !== undefined;
+  return stringOption(values, "db") !== undefined || envValue(deps, "AIDEAZZ_DB") !== undefined;
 }
 
 /**
@@ -98,7 +103,7 @@ function hasDbOverride(values: CommandValues, deps: CliDeps): boolean {
  * with one, the config when one is named (`--config`, `AIDEAZZ_CONFIG`) or ./aideazz.json exists, else none.
  */
 export async function readStoreConfig(values: CommandValues, deps: CliDeps): Promise<LoadedConfig | undefined> {
-  if (hasDbOverride(values, deps) && stringOption(values, "config") === undefined && !deps.env["AIDEAZZ_CONFIG"]) {
+  if (hasDbOverride(values, deps) && stringOption(values, "config") === undefined && !envValue(deps, "AIDEAZZ_CONFIG")) {
     const found = await deps.readTextFile(configPathOf(values, deps)).then(() => true, () => false);
     if (!found) return undefined;
   }

@@ -112,6 +112,13 @@ describe("aideazz CLI", () => {
     expect(r.code).toBe(0);
   });
 
+  it("AIDEAZZ_CONFIG and AIDEAZZ_DB set but empty (`AIDEAZZ_DB=` in a unit file) count as not set", async () => {
+    const env = { AIDEAZZ_CONFIG: "", AIDEAZZ_DB: "", TG_TOKEN: "123456:abcdef", TG_SECRET: "s3cr3t-value" };
+    const r = await cli(["config", "check"], { cwd: dir, env });
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain(`${join(dir, "aideazz.json")}: ok`);
+  });
+
   it("agent with an unknown name is exit 1 listing the configured agents", async () => {
     const r = await cli(["agent", "nope"], { cwd: dir });
     expect(r.code).toBe(1);

@@ -183,6 +183,7 @@ describe("aideazz leads export", () => {
         [["--format", "xml"], '--format must be csv or json, got "xml"'],
         [["--stage", "won"], 'unknown stage "won"; use new, engaged, qualified, handed_off, closed'],
         [["--since", "yesterday"], '--since must be an ISO date/time or a duration like 7d, got "yesterday"'],
+        [["--since", "2025-02-30"], '--since must be an ISO date/time or a duration like 7d, got "2025-02-30"'],
       ] as const
     ) {
       const r = await cli(["leads", "export", "--db", db, ...args]);

@@ -15,7 +15,7 @@ import { cacheSchema } from "../../agents/orchestrator/config.ts";
 import { ConfigError } from "../../config.ts";
 import { migrate } from "../../store/mod.ts";
 import { type CliDeps, defineCommand, UsageError } from "../command.ts";
-import { openReadStore, readConfig, stringOption } from "../context.ts";
+import { envValue, openReadStore, readConfig, stringOption } from "../context.ts";
 
 /** Runs `run` on the reply cache of the configured store, or of `--db` (then with the default cache settings). */
 async function withCache<T>(values: Record<string, string | boolean | undefined>, deps: CliDeps, run: (cache: ReturnType<typeof createResponseCache>) => Promise<T>) {
@@ -152,7 +152,7 @@ export const cacheEvalCommand = defineCommand({
     const maxFalse = num("max-false", 0.02, [0, 1, false]);
     // The configured embedder, when there is a config with one: what an embedding model adds. No config file is
     // fine only when none was named (--config, AIDEAZZ_CONFIG); one that cannot be used is an error, never skipped.
-    const named = stringOption(values, "config") ?? deps.env["AIDEAZZ_CONFIG"];
+    const named = stringOption(values, "config") ?? envValue(deps, "AIDEAZZ_CONFIG");
     const loaded = await readConfig(values, deps, []).catch((err) => {
       if (named === undefined && err instanceof ConfigError && err.issues[0]?.path === "(file)") return undefined;
       throw err;

@@ -21,9 +21,13 @@ import { openReadStore, stringOption } from "../context.ts";
 export function parseSince(text: string, now: number): number | undefined {
   const ago = parseDuration(text);
   if (ago !== undefined) return now - ago;
-  if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text.trim())) return undefined;
+  const date = /^(\d{4}-\d{2}-\d{2})([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text.trim());
+  if (!date) return undefined;
   const ms = Date.parse(text.trim());
-  return Number.isFinite(ms) ? ms : undefined;
+  // A day the calendar does not have (2025-02-30) is refused, not read as another (2 March).
+  const real = Number.isFinite(Date.parse(`${date[1]}T00:00:00Z`)) &&
+    new Date(`${date[1]}T00:00:00Z`).toISOString().startsWith(date[1]!);
+  return Number.isFinite(ms) && real ? ms : undefined;
 }
 
 export const leadsExportCommand = defineCommand({
