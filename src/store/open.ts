@@ -443,8 +443,13 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   // An in-memory database exists only on the connection that opened it: one connection, no separate writer.
   const pool = new ConfiguredPool(path, { timeout: busyTimeoutMs }, memory ? 1 : 8,
     connectionSettings(synchronous, busyTimeoutMs));
-  // Fail fast (like createClient does) when the file cannot be opened at all.
-  pool.release(pool.acquireSync());
+  // Fail fast (like createClient does) when the file cannot be opened at all, naming the file.
+  try {
+    pool.release(pool.acquireSync());
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== "SQLITE_NOTADB") throw err;
+    throw new LibsqlError(`${path} is not a SQLite database (check the store URL or --db)`, "SQLITE_NOTADB");
+  }
   const pooled = new Sqlite3Client(pool, "number");
   const writerPool = new ConfiguredPool(path, { timeout: 0 }, 1, connectionSettings(synchronous, 0));
   const wal = walSyncer(`${path}-wal`, path, inodeOf(path));

@@ -209,6 +209,19 @@ describe("aideazz CLI", () => {
     expect(existsSync(join(dir, "typo"))).toBe(false);
   });
 
+  it("a read command on a missing file or on a file that is no database: exit 1 naming the file, nothing created", async () => {
+    const missing = join(dir, "never-made.db");
+    const r = await cli(["bus", "stats", "--db", `file:${missing}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`no database at ${missing} (nothing was created; \`aideazz migrate\` creates it)`);
+    expect(existsSync(missing)).toBe(false);
+    const notDb = join(dir, "notes.txt");
+    await writeFile(notDb, "shopping list\n".repeat(100));
+    const n = await cli(["stats", "--db", `file:${notDb}`]);
+    expect(n.code).toBe(1);
+    expect(n.stderr).toContain(`${notDb} is not a SQLite database (check the store URL or --db)`);
+  });
+
   it("AIDEAZZ_DB overrides the configured store", async () => {
     const r = await cli(["migrate"], { cwd: join(dir, "nowhere"), env: { AIDEAZZ_DB: `file:${join(dir, "env.db")}` } });
     expect(r.code).toBe(0);
