@@ -119,6 +119,14 @@ describe("aideazz CLI", () => {
     expect(r.stdout).toContain(`${join(dir, "aideazz.json")}: ok`);
   });
 
+  it("systemd restart of an unknown agent: exit 2 with the configured names and the command's usage, nothing restarted", async () => {
+    const r = await cli(["systemd", "restart", "nope"], { cwd: dir, env: { TG_TOKEN: "123456:abcdef", TG_SECRET: "s3cr3t-value" } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^aideazz: systemd restart: no agent named "nope"; configured: \S/);
+    expect(r.stderr).toContain("Usage: aideazz systemd restart");
+    expect(r.stdout).toBe("");
+  });
+
   it("agent with an unknown name is exit 1 listing the configured agents", async () => {
     const r = await cli(["agent", "nope"], { cwd: dir });
     expect(r.code).toBe(1);

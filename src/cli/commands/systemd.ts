@@ -63,7 +63,11 @@ export const systemdRestartCommand = defineCommand({
     const { config } = await readConfig(values, deps, []);
     const unknown = positionals.filter((n) => !config.agents.some((a) => a.name === n));
     if (unknown.length > 0) {
-      throw new UsageError(`systemd restart: no agent named ${unknown.map((n) => `"${n}"`).join(", ")}`);
+      const names = config.agents.map((a) => a.name).join(", ");
+      throw new UsageError(
+        `systemd restart: no agent named ${unknown.map((n) => `"${n}"`).join(", ")}; configured: ${names}`,
+        systemdRestartCommand,
+      );
     }
     const chosen = positionals.length === 0
       ? config.agents
