@@ -19,6 +19,33 @@ import { tempDir } from "../support/tmp.ts";
 import { type Channel, startChannel } from "./harness.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
+
+/** Stands in for the orchestrator: answers each text once with `answer(text)`. */
+function answerEach(ch: Channel, answer: (text: string) => string) {
+  return ch.bus.consume({
+    topic: INBOUND_TOPIC,
+    group: "orchestrator",
+    handler: async (d) => {
+      const msg = inboundMessageSchema.parse(d.payload);
+      if (msg.kind !== "text") return;
+      const reply: OutboundReply = {
+        agent: msg.agent,
+        chatId: msg.chatId,
+        text: answer(msg.text),
+        inReplyTo: [d.id],
+        replyKey: `answer:${d.id}`,
+        kind: "answer",
+      };
+      await ch.bus.publish([{
+        topic: outboundTopic(msg.agent),
+        key: chatKey(msg.agent, msg.chatId),
+        payload: reply as never,
+        idempotencyKey: reply.replyKey,
+      }]);
+      await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = ? WHERE bus_id = ?", reply.replyKey, d.id);
+    },
+  });
+}
 let dir: string;
 let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-browser-")));
@@ -234,31 +261,7 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
       roles: { support: { kind: "support", systemPrompt: "Be nice." } },
       agent: { name: "webchat", kind: "webchat", role: "support", webchat: { pollMs: 250 } },
     });
-    // Stands in for the orchestrator: answers each text once.
-    const orchestrator = ch.bus.consume({
-      topic: INBOUND_TOPIC,
-      group: "orchestrator",
-      handler: async (d) => {
-        const msg = inboundMessageSchema.parse(d.payload);
-        if (msg.kind !== "text") return;
-        const reply: OutboundReply = {
-          agent: msg.agent,
-          chatId: msg.chatId,
-          text: `Answer to "${msg.text}"`,
-          inReplyTo: [d.id],
-          replyKey: `answer:${d.id}`,
-          kind: "answer",
-        };
-        await ch.bus.publish([{
-          topic: outboundTopic(msg.agent),
-          key: chatKey(msg.agent, msg.chatId),
-          payload: reply as never,
-          idempotencyKey: `answer:${d.id}`,
-        }]);
-        const key = `answer:${d.id}`;
-        await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = ? WHERE bus_id = ?", key, d.id);
-      },
-    });
+    const orchestrator = answerEach(ch, (text) => `Answer to "${text}"`);
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--headless", "--no-sandbox", "--disable-gpu"],
@@ -304,28 +307,7 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
     });
     // A reply as a model steered by an injected prompt might write it.
     const reply = `<img src=x onerror="window.pwned='reply'"><b>Bold</b> <script>window.pwned='script'</script>`;
-    const orchestrator = ch.bus.consume({
-      topic: INBOUND_TOPIC,
-      group: "orchestrator",
-      handler: async (d) => {
-        const msg = inboundMessageSchema.parse(d.payload);
-        const answer: OutboundReply = {
-          agent: msg.agent,
-          chatId: msg.chatId,
-          text: reply,
-          inReplyTo: [d.id],
-          replyKey: `answer:${d.id}`,
-          kind: "answer",
-        };
-        await ch.bus.publish([{
-          topic: outboundTopic(msg.agent),
-          key: chatKey(msg.agent, msg.chatId),
-          payload: answer as never,
-          idempotencyKey: answer.replyKey,
-        }]);
-        await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = ? WHERE bus_id = ?", answer.replyKey, d.id);
-      },
-    });
+    const orchestrator = answerEach(ch, () => reply);
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
     try {
       const page = await browser.newPage();
