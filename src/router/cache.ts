@@ -15,10 +15,13 @@
  * One user's answer is served to others, so what steered it must be the question itself: a prompt of several lines
  * (a burst, a question followed by instructions to the model) is never stored, and a lexical hit needs at least
  * half of the stored prompt's words in the question (a stored prompt that says much more was another question).
+ * Nor is a turn whose prompt or answer is about the person asking: an e-mail address, a phone number, a name they
+ * introduce themselves with ("my name is maria" → "Hi Maria!"), which no guard could tell from another's.
  *
  * @module
  */
 import { createHash } from "node:crypto";
+import { scrubPii } from "../log.ts";
 import { batchReads, type Client, purgeInChunks, selectRows } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
 import { guardAllows } from "./guard.ts";
@@ -117,6 +120,16 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 
 /** Share of a stored prompt's words a lexical hit's question must have. */
 const MIN_COVERED = 0.5;
+
+/** A person introducing themselves: what follows is their name. */
+const SELF_INTRODUCTION =
+  /(?:^|[^\p{L}])(?:my name(?: is|'s)|call me|i am called|i'm called|me llamo|je m'appelle|ich heiße|mein name ist)\s+\p{L}/iu;
+
+/** True when a text carries details of the person who wrote or is answered: never shared through the cache. */
+export function isPersonal(text: string): boolean {
+  const t = text.normalize("NFKC").replace(/[\u2018\u2019]/g, "'");
+  return scrubPii(t) !== t || SELF_INTRODUCTION.test(t);
+}
 
 /** The share of `stored`'s words (stemmed matcher tokens) that `question` has. */
 function coveredShare(question: string, stored: string): number {
@@ -226,7 +239,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     },
 
     async store(scope, prompt, answer, meta) {
-      if (prompt.trim().includes("\n")) return;
+      if (prompt.trim().includes("\n") || isPersonal(prompt) || isPersonal(answer)) return;
       const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
       // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
       const index = await indexOf(scope);

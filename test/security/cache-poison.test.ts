@@ -103,3 +103,52 @@ describe("reply cache: an answer steered by extra text is not served to other us
     }
   });
 });
+
+describe("reply cache: nothing about the person asking is stored (D7)", () => {
+  let cleanup: () => Promise<void>;
+  let close: () => void;
+  let cache: ResponseCache;
+  const scope = cacheScope("support", "You are the support assistant of a shop.");
+  const meta = { provider: "groq", model: "llama-3.1-8b-instant" };
+
+  beforeAll(async () => {
+    const t = await tempDir();
+    cleanup = t.cleanup;
+    const store = await openStore({ url: `file:${join(t.dir, "personal.db")}` });
+    await migrate(store.client);
+    close = () => store.close();
+    cache = createResponseCache({ client: store.client, now: Date.now, ttlMs: 86_400_000, lexicalThreshold: 0.5, semanticThreshold: 0.92 });
+  });
+  afterAll(async () => {
+    close();
+    await cleanup();
+  });
+
+  for (
+    const [mine, answer, theirs] of [
+      [
+        "please send my invoice to maria.lopez@example.com",
+        "Done: the invoice goes to maria.lopez@example.com.",
+        "please send my invoice to bob.smith@example.com",
+      ],
+      ["what are your opening hours? my name is maria", "Hi Maria! We're open 9 to 5.", "what are your opening hours? my name is bob"],
+      ["what are your opening hours? call me Maria", "Sure Maria, we're open 9 to 5.", "what are your opening hours? call me Bob"],
+      ["can you call me back on +1 (555) 010-2345", "We'll call +1 (555) 010-2345 within the hour.", "can you call me back on +1 (555) 010-9999"],
+      ["where is my parcel", "It is on its way; we will text you at 0176 555 01234.", "where is my parcel"],
+    ]
+  ) {
+    it(`${JSON.stringify(mine)} → its answer is not stored; another user asking the same gets no answer from the cache`, async () => {
+      await cache.store(scope, mine, answer, meta);
+      expect(await cache.lookup(scope, mine)).toBeNull();
+      expect(await cache.lookup(scope, theirs)).toBeNull();
+    });
+  }
+
+  it("a question about e-mail or names in general is still stored and served", async () => {
+    await cache.store(scope, "How do I change the email on my account?", "Open Settings → Account → Email.", meta);
+    await cache.store(scope, "Can I change the name on my order?", "Yes, until it ships: Orders → Edit name.", meta);
+    expect(await cache.lookup(scope, "how do I change the email on my account")).toMatchObject({ tier: "exact" });
+    expect(await cache.lookup(scope, "can I change the name on my order")).toMatchObject({ tier: "exact" });
+  });
+});
+
