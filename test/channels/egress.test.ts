@@ -9,9 +9,8 @@ import type { ChannelTransport, SendOutcome } from "../../src/agents/channel/out
 import { createPacer } from "../../src/agents/channel/pacer.ts";
 import { createTelegramApi } from "../../src/agents/telegram/api.ts";
 import { createTelegramTransport } from "../../src/agents/telegram/send.ts";
-import type { OutboundReply } from "../../src/bus/envelopes.ts";
 import { createSendLedger } from "../../src/bus/mod.ts";
-import { type Delivery, LeaseLostError, PermanentError } from "../../src/bus/types.ts";
+import { LeaseLostError, PermanentError } from "../../src/bus/types.ts";
 import { createLogger } from "../../src/log.ts";
 import { M } from "../../src/metrics/names.ts";
 import { createMetrics, type Metrics } from "../../src/metrics/registry.ts";
@@ -19,6 +18,7 @@ import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { virtualClock } from "./clock.ts";
+import { delivery, reply } from "./deliveries.ts";
 import { until } from "./harness.ts";
 
 let dir: string;
@@ -32,39 +32,6 @@ beforeEach(async () => {
   await migrate(store.client);
 });
 afterEach(() => store.close());
-
-function delivery(
-  payload: OutboundReply,
-  o: { fence?: number; lost?: boolean; signal?: AbortSignal } = {},
-): Delivery {
-  return {
-    id: 1,
-    topic: "outbound.x",
-    group: "egress",
-    key: `x:${payload.chatId}`,
-    payload: payload as never,
-    traceId: undefined,
-    attempt: 1,
-    publishedAt: 0,
-    fence: o.fence ?? 1,
-    signal: o.signal ?? new AbortController().signal,
-    extendLease: () => Promise.resolve(),
-    assertLease: () => (o.lost ? Promise.reject(new LeaseLostError(1, o.fence ?? 1)) : Promise.resolve()),
-    underLease: (write) => (o.lost ? Promise.reject(new LeaseLostError(1, o.fence ?? 1)) : write([])),
-    ackWith: () => {
-      throw new Error("egress records its sends itself");
-    },
-  };
-}
-
-const reply = (text: string, replyKey = "k1"): OutboundReply => ({
-  agent: "x",
-  chatId: "c1",
-  text,
-  inReplyTo: [1],
-  replyKey,
-  kind: "answer",
-});
 
 /** The sum of counter `name`'s series whose labels include `labels`. */
 function counted(metrics: Metrics, name: string, labels: Record<string, string> = {}): number {
@@ -166,6 +133,17 @@ describe("egress handler", () => {
     await handler(delivery(reply("later")));
     expect(sent).toEqual(["later"]);
     expect(clock.now() - t0).toBeGreaterThanOrEqual(5000);
+  });
+
+  it("a retry_after met on the last attempt holds the chat for the bus's redelivery too (sent only after it)", async () => {
+    const flood: SendOutcome<string> = { kind: "retry", afterMs: 30_000, scope: "chat", reason: "429: retry after 30" };
+    const { handler, sent, clock } = setup([flood, flood, flood]); // maxAttempts 3
+    await expect(handler(delivery(reply("flooded")))).rejects.toBeInstanceOf(SendRetryLaterError);
+    const refusedAt = clock.now();
+    await clock.sleep(1_000); // the bus's first retry delay
+    await handler(delivery(reply("flooded"), { fence: 2, attempt: 2 }));
+    expect(sent).toEqual(["flooded"]);
+    expect(clock.now() - refusedAt).toBeGreaterThanOrEqual(30_000);
   });
 
   it("an intent whose outcome was never recorded (crash mid-send) is skipped: at most once, counted as a send error", async () => {

@@ -257,8 +257,9 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         continue;
       }
       if (outcome.kind === "retry") {
-        if (attempt >= maxAttempts) throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
+        // Before handing it back too: the bus's redelivery comes in a second, the platform's wait may be longer.
         pacer.defer(reply.chatId, outcome.scope, opts.now() + outcome.afterMs);
+        if (attempt >= maxAttempts) throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
         log.warn("send deferred", {
           chat: reply.chatId,
           reason: outcome.reason,

@@ -190,10 +190,10 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         }
         if (outcome.kind === "retry") {
           count("final", "failed");
+          pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs); // the bus's redelivery waits for it too
           if (attempt >= opts.maxAttempts) {
             throw new EditRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
           }
-          pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
           continue;
         }
         // The user blocked the bot: nothing reaches them, a new message no more than the edit.
@@ -225,7 +225,10 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         }
         await ledger.recordFailed(repostKey, d.fence, sent.reason);
         metrics.inc(M.sendErrors, { platform: opts.platform, code: sent.code ?? "unknown" });
-        if (sent.kind === "retry") throw new EditRetryLaterError(`${sent.reason} (sending the final text anew)`);
+        if (sent.kind === "retry") {
+          pacer.defer(reply.chatId, sent.scope, now() + sent.afterMs);
+          throw new EditRetryLaterError(`${sent.reason} (sending the final text anew)`);
+        }
         log.warn("final text not sent anew", { chat: reply.chatId, reason: sent.reason });
         return true;
       }
