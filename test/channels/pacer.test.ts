@@ -53,4 +53,16 @@ describe("pacer", () => {
     await pacer.wait("-100");
     expect(since(t0) - topic6!).toBeGreaterThanOrEqual(295); // the group's gap after its topic's send
   });
+
+  it("a back-off that comes while a send waits for its slot holds that send too (another topic's 429; a number's)", async () => {
+    for (const scope of ["chat", "all"] as const) {
+      const pacer = createPacer({ perKeyMs: 300, perSecond: 1_000, now: Date.now, sleep, chatOf: (key) => key.split("/")[0]! });
+      await pacer.wait("-100/5"); // topic 5 sends now; topic 6 waits for the group's slot, 300 ms on
+      const t0 = performance.now();
+      const topic6 = pacer.wait("-100/6").then(() => since(t0));
+      await sleep(50);
+      pacer.defer("-100/5", scope, Date.now() + 500); // topic 5's send came back: 429, retry after 500 ms
+      expect(await topic6).toBeGreaterThanOrEqual(540);
+    }
+  });
 });

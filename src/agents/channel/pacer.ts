@@ -35,13 +35,17 @@ const FORGET_AFTER_MS = 10 * 60_000;
 export function createPacer(opts: PacerOptions): Pacer {
   const gapMs = 1000 / opts.perSecond;
   const nextByKey = new Map<string, number>();
+  /** The platform's back-off per chat and for all: what a send already waiting must still honour. */
+  const holdByKey = new Map<string, number>();
   let nextGlobal = 0;
+  let holdAll = 0;
   let lastSweep = 0;
 
   const sweep = (t: number) => {
     if (t - lastSweep < FORGET_AFTER_MS) return;
     lastSweep = t;
     for (const [k, at] of nextByKey) if (at < t - FORGET_AFTER_MS) nextByKey.delete(k);
+    for (const [k, at] of holdByKey) if (at < t) holdByKey.delete(k);
   };
 
   const chatOf = opts.chatOf ?? ((key: string) => key);
@@ -58,6 +62,14 @@ export function createPacer(opts: PacerOptions): Pacer {
       const chatGap = gapOf(key);
       nextByKey.set(key, chatAt + chatGap);
       if (chatAt > t) await opts.sleep(chatAt - t, signal);
+      // A back-off that came while it waited (another topic of the group met a 429): waited out too.
+      for (;;) {
+        const until = Math.max(holdByKey.get(key) ?? 0, holdAll);
+        const now = opts.now();
+        if (until <= now) break;
+        nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until + chatGap));
+        await opts.sleep(until - now, signal);
+      }
       const t2 = opts.now();
       const at = Math.ceil(Math.max(t2, nextGlobal));
       nextGlobal = at + gapMs;
@@ -66,8 +78,13 @@ export function createPacer(opts: PacerOptions): Pacer {
     },
     defer(topicKey, scope, until) {
       const key = chatOf(topicKey);
-      if (scope === "all") nextGlobal = Math.max(nextGlobal, until);
-      else nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));
+      if (scope === "all") {
+        nextGlobal = Math.max(nextGlobal, until);
+        holdAll = Math.max(holdAll, until);
+      } else {
+        nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));
+        holdByKey.set(key, Math.max(holdByKey.get(key) ?? 0, until));
+      }
     },
   };
 }
