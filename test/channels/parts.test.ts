@@ -45,6 +45,32 @@ describe("splitText", () => {
     expect(cut.every((p) => !/[\uD800-\uDBFF]$/.test(p))).toBe(true);
   });
 
+  it("cuts a long Chinese or Japanese answer after a full stop (。！？ take no space after them)", () => {
+    for (const sentence of ["这是一个很长的回答中的一句话。", "これは長い答えの一文です！"]) {
+      const text = sentence.repeat(Math.ceil(6_000 / sentence.length));
+      const parts = splitText(text, 4096);
+      expect(parts.length).toBe(2);
+      expect(parts.join("")).toBe(text);
+      expect(parts[0]!.length).toBeLessThanOrEqual(4096);
+      expect(parts[0]!.endsWith(sentence.at(-1)!)).toBe(true);
+    }
+  });
+
+  it("a hard cut never splits what shows as one character: a skin tone, a flag, a combining mark", () => {
+    const graphemes = (t: string) => [...new Intl.Segmenter("en", { granularity: "grapheme" }).segment(t)].map((g) => g.segment);
+    for (const unit of ["👍🏽", "🇺🇸", "e\u0301", "👨‍👩‍👧"]) {
+      const text = `a${unit.repeat(Math.ceil(6_000 / unit.length))}`; // no boundary; offset by one unit
+      const parts = splitText(text, 4096);
+      expect(parts.join("")).toBe(text);
+      expect(parts.every((p) => p.length <= 4096)).toBe(true);
+      expect(graphemes(parts[0]!).at(-1)).toBe(unit);
+      expect(graphemes(parts[1]!).every((g) => g === unit)).toBe(true);
+    }
+    // One grapheme longer than the limit (a letter under hundreds of combining marks) is still cut to fit.
+    const zalgo = `a${"\u0301".repeat(5000)}`;
+    expect(splitText(zalgo, 4096).every((p) => p.length <= 4096)).toBe(true);
+  });
+
   it("every piece of a 20,000-character answer fits Telegram's 4,096 limit", () => {
     const text = Array.from({ length: 60 }, (_, i) => `Paragraph ${i}. ${"Some words here. ".repeat(20)}`)
       .join("\n\n");

@@ -1,12 +1,15 @@
 /**
  * Splits a long reply into messages a platform accepts (Telegram and WhatsApp: 4,096 characters), cutting at
  * the best boundary that fits: a paragraph, then a line, then a sentence, then a word, and only as a last resort
- * mid-word (never inside a surrogate pair).
+ * mid-word (never inside what shows as one character: a surrogate pair, an emoji with its skin tone, a flag, a
+ * letter with its combining marks).
  *
  * @module
  */
 
-const SENTENCE_END = /[.!?…。！？](["')\]»”’]*)\s/g;
+/** A sentence's end: Latin marks before whitespace; CJK full-width marks, which no space follows. */
+const SENTENCE_END = /[.!?…](["')\]»”’]*)\s|[。！？](["')\]»”’」』]*)/g;
+const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: "grapheme" });
 
 function lastMatchEnd(window: string, re: RegExp): number {
   let best = -1;
@@ -28,7 +31,14 @@ function cutPoint(text: string, limit: number): number {
   if (sentence > floor) return sentence;
   const space = Math.max(window.lastIndexOf(" ", limit), window.lastIndexOf("\t", limit));
   if (space > 0) return space + 1;
-  // No boundary at all: cut hard, but not between the halves of a surrogate pair.
+  // No boundary at all: cut hard, at the last whole character (grapheme) that fits.
+  let cut = 0;
+  for (const { index, segment } of GRAPHEMES.segment(window)) {
+    if (index + segment.length > limit) break;
+    cut = index + segment.length;
+  }
+  // A single grapheme longer than the limit (hundreds of combining marks) is cut between code points.
+  if (cut > 0) return cut;
   const code = text.charCodeAt(limit - 1);
   return code >= 0xd800 && code <= 0xdbff ? limit - 1 : limit;
 }
