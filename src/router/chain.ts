@@ -39,6 +39,8 @@ import { retryDelay } from "./retry.ts";
  * raise the limit, and meanwhile every turn would call it in vain and raise the alert again.
  */
 export const SPEND_LIMIT_BLOCK_MS = 15 * 60_000;
+/** Errors whose Retry-After is the provider asking to be left alone that long. */
+const WAIT_KINDS: ReadonlySet<string> = new Set(["rate_limit", "overloaded", "server"]);
 
 /** One provider of a chain with its guards. */
 export interface ChainEntry {
@@ -261,10 +263,11 @@ export async function walkChain(
         takenTokens: quotaTokens,
         usedTokens: reported ? reported.inputTokens + reported.outputTokens : billed ? quotaTokens : 0,
         rateLimit: err.rateLimit,
-        blockForMs: err.kind === "rate_limit"
-          ? err.retryAfterMs
-          : err.kind === "spend_limit"
+        // The provider's Retry-After keeps it out of later turns too: a 429's, and an overloaded one's (529, 503).
+        blockForMs: err.kind === "spend_limit"
           ? SPEND_LIMIT_BLOCK_MS
+          : WAIT_KINDS.has(err.kind)
+          ? err.retryAfterMs
           : undefined,
       });
       if (err.needsOperator) {

@@ -16,7 +16,8 @@ import {
 
 export type AnthropicMode =
   | { kind: "ok"; text?: string; delayMs?: number; stopReason?: string }
-  | { kind: "overloaded" }
+  /** 529; with `retryAfterS`, a `retry-after` header (as a proxy or gateway in front may add). */
+  | { kind: "overloaded"; retryAfterS?: number }
   | { kind: "rate_limit"; retryAfterS: number }
   | { kind: "server_error" }
   | { kind: "unauthorized" }
@@ -113,7 +114,13 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promi
     const mode = queue.shift() ?? fallback;
     switch (mode.kind) {
       case "overloaded":
-        return error(res, 529, "overloaded_error", "Overloaded");
+        return error(
+          res,
+          529,
+          "overloaded_error",
+          "Overloaded",
+          mode.retryAfterS === undefined ? undefined : { "retry-after": String(mode.retryAfterS) },
+        );
       case "rate_limit":
         return error(
           res,

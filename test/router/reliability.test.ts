@@ -70,6 +70,24 @@ describe("D1: 429 with retry-after: 7", () => {
     expect(t2! - t1!).toBeGreaterThanOrEqual(7_000);
   });
 
+  it("an overloaded answer's retry-after (529, 503) keeps the provider out of later turns too", async () => {
+    const clock = fakeClock();
+    const h = await harness({ providers: providers(), chain: ["claude", "groq"], budget: { prices } }, {
+      store: ts,
+      now: clock.now,
+      sleep: clock.sleep,
+    });
+    claude.script({ kind: "overloaded", retryAfterS: 30 });
+    expect((await h.router.route(ask())).decision).toMatchObject({ provider: "groq", reason: "fallback after claude overloaded" });
+    clock.advance(5_000);
+    const second = await h.router.route(ask());
+    expect(second.decision.attempts[0]).toMatchObject({ provider: "claude", outcome: "skipped", reason: "quota" });
+    expect(claude.requests).toHaveLength(1);
+    clock.advance(25_000);
+    expect((await h.router.route(ask())).decision).toMatchObject({ provider: "claude", reason: "first choice" });
+    expect(claude.requests).toHaveLength(2);
+  });
+
   it("with no other provider, retries after each retry-after, at most 3 attempts, then fails", async () => {
     const clock = fakeClock();
     const h = await harness({
