@@ -254,10 +254,12 @@ export async function walkChain(
       if (err.tripsBreaker) permit.failure();
       else permit.release();
       // Billed, as far as we can tell, when the provider may have generated before the failure: a timeout (before we
-      // hung up), or any failure after it accepted the call (a stream or body cut after its 2xx). An empty answer
-      // was billed what it reported. Charged as reserved: the most the call could cost.
+      // hung up), a connection lost after the request left (reset before the answer), or any failure after it
+      // accepted the call (a stream or body cut after its 2xx). An empty answer was billed what it reported. Charged
+      // as reserved: the most the call could cost.
       const reported = emptyUsage && emptyUsage.inputTokens + emptyUsage.outputTokens > 0 ? emptyUsage : undefined;
-      const billed = err.kind === "timeout" || err.kind === "empty" || (err.status >= 200 && err.status < 300);
+      const billed = err.kind === "timeout" || err.kind === "empty" || (err.kind === "network" && !err.unsent) ||
+        (err.status >= 200 && err.status < 300);
       await charge(e, reservation, reported ?? (billed ? "reserved" : "none"));
       await deps.quota.settle(e.name, e.model, {
         takenTokens: quotaTokens,

@@ -43,6 +43,8 @@ export interface ProviderErrorInit {
   detail?: string;
   /** The error body's code (OpenAI style, e.g. `context_length_exceeded`), passed on to the OpenAI endpoint's caller. */
   code?: string;
+  /** A network failure before any connection was made: the provider cannot have read, nor billed, the request. */
+  unsent?: boolean;
 }
 
 export class ProviderError extends Error {
@@ -54,6 +56,7 @@ export class ProviderError extends Error {
   readonly retryAfterMs: number | undefined;
   readonly rateLimit: RateLimitInfo | undefined;
   readonly code: string | undefined;
+  readonly unsent: boolean;
 
   constructor(init: ProviderErrorInit) {
     const status = init.status ?? 0;
@@ -67,6 +70,7 @@ export class ProviderError extends Error {
     this.retryAfterMs = init.retryAfterMs;
     this.rateLimit = init.rateLimit;
     this.code = init.code;
+    this.unsent = init.unsent ?? false;
   }
 
   /** Whether this failure counts against the provider's circuit breaker. */

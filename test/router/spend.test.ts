@@ -75,6 +75,36 @@ describe("the budget counts what providers may bill", () => {
     expect(h.charged()).toBeCloseTo(s.daySpentUsd, 9);
   });
 
+  it("a call whose connection is reset after the request left is charged its reservation; a refused one nothing", async () => {
+    let billed = 0;
+    let calls = 0;
+    server = createServer((req) => {
+      req.resume();
+      req.on("end", () => {
+        calls++;
+        billed += usd(40, 150); // the provider read the whole request and generated its answer...
+        setTimeout(() => req.socket.destroy(), 10); // ...then the connection was reset before the headers
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", () => r()));
+    const dailyUsd = 0.003;
+    const h = await claude(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, dailyUsd);
+    for (let i = 0; i < 10; i++) await h.router.route(ask()).catch(refused);
+    const s = await h.router.budget.status();
+    expect(calls).toBe(2); // then the reservations of the reset ones fill the cap
+    expect(s.daySpentUsd).toBeGreaterThanOrEqual(billed);
+    expect(billed).toBeLessThanOrEqual(dailyUsd);
+    // Nothing listening: the request never left, nothing is charged.
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((r) => server!.close(() => r()));
+    server = undefined;
+    const closed = await claude(`http://127.0.0.1:${port}/v1`, 1);
+    const before = (await closed.router.budget.status()).daySpentUsd;
+    const err = await closed.router.route(ask()).then(() => undefined, (e: unknown) => e);
+    expect((err as AllProvidersFailedError).attempts.map((a) => a.reason)).toEqual(["network"]);
+    expect((await closed.router.budget.status()).daySpentUsd).toBe(before);
+  });
+
   it("a priced answer that reports no usage is charged its reservation", async () => {
     let calls = 0;
     const url = await serve((body, res) => {

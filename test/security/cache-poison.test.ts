@@ -135,7 +135,7 @@ describe("reply cache: nothing about the person asking is stored (D7)", () => {
       ["what are your opening hours? call me Maria", "Sure Maria, we're open 9 to 5.", "what are your opening hours? call me Bob"],
       ["can you call me back on +1 (555) 010-2345", "We'll call +1 (555) 010-2345 within the hour.", "can you call me back on +1 (555) 010-9999"],
       ["where is my parcel", "It is on its way; we will text you at 0176 555 01234.", "where is my parcel"],
-    ]
+    ] as const
   ) {
     it(`${JSON.stringify(mine)} → its answer is not stored; another user asking the same gets no answer from the cache`, async () => {
       await cache.store(scope, mine, answer, meta);

@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { neverLeft } from "../../net.ts";
 import { BSUID } from "./payload.ts";
 
 export const graphErrorSchema = z.looseObject({
@@ -46,25 +47,6 @@ export interface GraphClientOptions {
   phoneNumberId: string;
   accessToken: string;
   fetch: typeof fetch;
-}
-
-/** Node's codes of a connection that was never made (undici puts them on the error's `cause`). */
-const NOT_CONNECTED = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_CONNECT_TIMEOUT",
-]);
-
-/** True when a fetch error proves the request never left: no connection was made. */
-function neverLeft(err: unknown): boolean {
-  const cause = err instanceof Error ? err.cause : undefined;
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  if (typeof code === "string") return NOT_CONNECTED.has(code);
-  // Deno names the stage that failed: "client error (Connect)" comes before anything is written.
-  return cause instanceof Error && cause.message.includes("client error (Connect)");
 }
 
 function toBody(to: string, m: GraphMessage, callbackData: string | undefined): Record<string, unknown> {

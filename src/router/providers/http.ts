@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { neverLeft } from "../../net.ts";
 import { kindOfStatus, ProviderError, type ProviderErrorKind, toDetail } from "../errors.ts";
 import type { ProviderDeps, RateLimitInfo } from "./types.ts";
 
@@ -34,7 +35,13 @@ export function toTransportError(ep: Endpoint, err: unknown, signal: AbortSignal
     return reason;
   }
   const code = errorCode(err);
-  return new ProviderError({ provider: ep.provider, kind: "network", status, detail: code ?? "request failed" });
+  return new ProviderError({
+    provider: ep.provider,
+    kind: "network",
+    status,
+    detail: code ?? "request failed",
+    unsent: status === 0 && neverLeft(err),
+  });
 }
 
 function errorCode(err: unknown): string | undefined {
