@@ -15,8 +15,8 @@
  * One user's answer is served to others, so what steered it must be the question itself: a prompt of several lines
  * (a burst, a question followed by instructions to the model) is never stored, and a lexical hit needs at least
  * half of the stored prompt's words in the question (a stored prompt that says much more was another question).
- * Nor is a turn whose prompt or answer is about the person asking: an e-mail address, a phone number, a name they
- * introduce themselves with ("my name is maria" → "Hi Maria!"), which no guard could tell from another's.
+ * Nor is a turn whose prompt is about the person asking: an e-mail address, a phone number, a name they introduce
+ * themselves with ("my name is maria" → "Hi Maria!"), which no guard could tell from another's.
  *
  * @module
  */
@@ -239,7 +239,9 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     },
 
     async store(scope, prompt, answer, meta) {
-      if (prompt.trim().includes("\n") || isPersonal(prompt) || isPersonal(answer)) return;
+      // The answer is not checked: the model sees only the prompt (a context-free turn), and an address or number
+      // in an answer alone is the business's own ("write to billing@example.com").
+      if (prompt.trim().includes("\n") || isPersonal(prompt)) return;
       const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
       // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
       const index = await indexOf(scope);

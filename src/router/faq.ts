@@ -14,7 +14,7 @@
 import { z } from "zod";
 import { ConfigError, type ConfigIssue, jsonError, toIssue } from "../config.ts";
 import { createMatcher, DEFAULT_THRESHOLD, type Matcher } from "./matcher.ts";
-import { stem, tokenize } from "./normalize.ts";
+import { FUNCTION_WORDS, stem, tokenize } from "./normalize.ts";
 
 export const faqFileSchema = z.strictObject({
   entries: z.array(z.strictObject({
@@ -115,17 +115,6 @@ export function createFaq(file: FaqFile, threshold = DEFAULT_THRESHOLD): Faq {
     },
   };
 }
-
-/** Words that say nothing of what a question is about (stemmed as `tokenize` stems). */
-const FUNCTION_WORDS = new Set(
-  `a an the i me my mine we us our you your yours he him his she her it its they them their this that these those
-  there here is am are was were be been being do does did doing done have has had having can could will would shall
-  should may might must get got getting want need like know tell how what when where which who whom whose why much
-  many any some all each every no not of to for in on at by with from about into onto over under up down out off as
-  if or and but so than then too very just also still again ever yet already else more most less own same other
-  another such one cant dont doesnt didnt wont isnt arent im ive id youre whats hows wheres theres lets able way
-  thing something anything someone ok okay yes help question possible`.split(/\s+/).map(stem),
-);
 
 const PRONOUNS = new Set(["it", "this", "that", "them", "they", "one"].map(stem));
 const DETERMINERS = new Set(

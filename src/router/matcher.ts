@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { extractGuardFeatures, type GuardFeatures, normalizeText, tokenize } from "./normalize.ts";
+import { contentStems, extractGuardFeatures, type GuardFeatures, normalizeText, tokenize } from "./normalize.ts";
 import { guardAllows, type GuardRefusal } from "./guard.ts";
 
 /** Tuning knobs; the defaults were chosen on banking77 (see scripts/eval-matcher.ts). */
@@ -86,6 +86,8 @@ interface Entry {
   readonly fids: Int32Array;
   readonly guard: GuardFeatures;
   readonly key: string;
+  /** The stems of its content words (`contentStems`): what it is about. */
+  readonly about: ReadonlySet<string>;
   norm: number;
   normAt: number;
 }
@@ -238,6 +240,7 @@ export function createMatcher(opts: MatcherOptions = {}): Matcher {
       fids,
       guard: answer === undefined ? extractGuardFeatures(text) : withWordsOf(extractGuardFeatures(text), answer),
       key: normalizeText(text),
+      about: contentStems(normalizeText(text).split(" ")),
       norm: 0,
       normAt: -1,
     };
@@ -334,7 +337,24 @@ export function createMatcher(opts: MatcherOptions = {}): Matcher {
     return minLen;
   }
 
+  /**
+   * The best candidate; none when the text shares only function words with its group ("What are your prices?" is
+   * not "What are your opening hours?", however alone that entry is). Words are related when one stem begins the
+   * other ("log" and "login").
+   */
   function best(text: string): Candidate | null {
+    const c = closest(text);
+    if (!c || c.exact) return c;
+    const asked = [...contentStems(normalizeText(text).split(" "))];
+    const related = (a: string, b: string) => a === b || (Math.min(a.length, b.length) >= 3 && (a.startsWith(b) || b.startsWith(a)));
+    for (const e of members[groupOf.get(c.group)!]!) {
+      if (e.about.size === 0) return c;
+      for (const w of e.about) if (asked.some((q) => related(q, w))) return c;
+    }
+    return null;
+  }
+
+  function closest(text: string): Candidate | null {
     const qGuard = extractGuardFeatures(text);
     const key = normalizeText(text);
     for (const id of key === "" ? [] : exact.get(key) ?? []) {

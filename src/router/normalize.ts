@@ -151,6 +151,27 @@ function undouble(w: string): string {
   return /([bdgmnprt])\1$/.test(w) ? w.slice(0, -1) : w;
 }
 
+/** Words that say nothing of what a question is about (stemmed as `tokenize` stems). */
+export const FUNCTION_WORDS = new Set(
+  `a an the i me my mine we us our you your yours he him his she her it its they them their this that these those
+  there here is am are was were be been being do does did doing done have has had having can could will would shall
+  should may might must get got getting want need like know tell how what when where which who whom whose why much
+  many any some all each every no not of to for in on at by with from about into onto over under up down out off as
+  if or and but so than then too very just also still again ever yet already else more most less own same other
+  another such one cant dont doesnt didnt wont isnt arent im ive id youre whats hows wheres theres lets able way
+  thing something anything someone ok okay yes help question possible`.split(/\s+/).map(stem),
+);
+
+/** The stems of `words` that say what a message is about: no function words. */
+export function contentStems(words: Iterable<string>): Set<string> {
+  const out = new Set<string>();
+  for (const w of words) {
+    const s = stem(w);
+    if (!FUNCTION_WORDS.has(s)) out.add(s);
+  }
+  return out;
+}
+
 /**
  * Splits a message into stemmed matcher tokens (after `normalizeText`).
  *

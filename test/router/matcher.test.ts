@@ -55,7 +55,19 @@ describe("createMatcher", () => {
     const m = faqMatcher();
     expect(m.match("what's the weather like in Paris tomorrow")).toBeNull();
     expect(m.match("tell me a joke about cats")).toBeNull();
-    expect(m.best("tell me a joke about cats")!.score).toBeLessThan(0.2);
+    expect(m.best("tell me a joke about cats")).toBeNull(); // no content word in common with any entry
+  });
+
+  it("a question sharing only function words with the closest group is no match, however alone that group is", () => {
+    const one = createMatcher();
+    one.add("h", "What are your opening hours?", "hours");
+    expect(one.match("What are your prices?")).toBeNull(); // "what are your" alone scored 0.52
+    expect(one.match("what are your opening times?")).toMatchObject({ group: "hours" });
+    const two = createMatcher();
+    two.add("h", "What are your opening hours?", "hours");
+    two.add("s", "Do you ship abroad?", "shipping");
+    expect(two.match("What are your payment options?")).toBeNull();
+    expect(two.match("can you ship abroad")).toMatchObject({ group: "shipping" });
   });
 
   it("answers a normalized duplicate from the exact tier with score 1", () => {
