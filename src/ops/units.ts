@@ -228,7 +228,11 @@ export function healthService(s: UnitSettings): string {
   ]);
 }
 
-/** Runs the health job a minute after the previous run ended (never two at once). */
+/**
+ * Runs the health job a minute after the previous run ended (never two at once). `OnActiveSec=` starts the cycle
+ * when the timer is enabled on a VM that booted long ago (`systemctl enable --now`): `OnBootSec=` is then in the past
+ * and `OnUnitInactiveSec=` has no earlier run to count from, so without it nothing would run until the next reboot.
+ */
 export function healthTimer(): string {
   return file([
     "# Runs aideazz-health.service every minute (one minute after the previous run finished).",
@@ -238,6 +242,8 @@ export function healthTimer(): string {
     "",
     "[Timer]",
     "OnBootSec=2min",
+    "# Enabled long after boot (enable --now, an upgrade): the first run a minute later; then one a minute after each.",
+    "OnActiveSec=1min",
     "OnUnitInactiveSec=1min",
     "AccuracySec=5s",
     `Unit=${HEALTH_SERVICE}`,

@@ -40,6 +40,13 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
     }
   });
 
+  it("the health timer runs a minute after it is enabled, also long after boot, then a minute after each run", () => {
+    const timer = renderUnits().find((f) => f.path === "aideazz-health.timer")!.text;
+    const schedule = timer.split("\n").filter((l) => /^On\w+Sec=/.test(l));
+    // OnBootSec alone is in the past on a VM up for days, and OnUnitInactiveSec needs an earlier run to count from.
+    expect(schedule).toEqual(["OnBootSec=2min", "OnActiveSec=1min", "OnUnitInactiveSec=1min"]);
+  });
+
   it("a config path or model file with a space, a quote or a % renders units that verify clean", async () => {
     const model = "/var/lib/aideazz/models/Llama 3.2 1B \"q%4\".gguf";
     const config = loadConfig(JSON.stringify({
