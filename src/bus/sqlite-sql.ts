@@ -65,8 +65,8 @@ export const RETRY =
   WHERE ${FENCED} AND bus_deliveries.msg_id = j.value ->> '$[1]' AND bus_deliveries.fence = j.value ->> '$[2]'`;
 
 /** ?3 [[key, msg_id, fence, error, attempts], …], ?4 now. Followed by ACK with the same ?1–?3, in one transaction. */
-export const DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at)
-  SELECT d.msg_id, d.grp, d.topic, d.okey, j.value ->> '$[4]', j.value ->> '$[3]', ?4
+export const DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at, fence)
+  SELECT d.msg_id, d.grp, d.topic, d.okey, j.value ->> '$[4]', j.value ->> '$[3]', ?4, d.fence
   FROM json_each(?3) AS j CROSS JOIN bus_deliveries AS d
     ON d.grp = ?2 AND d.msg_id = j.value ->> '$[1]' AND d.topic = ?1 AND d.fence = j.value ->> '$[2]'`;
 
@@ -138,11 +138,14 @@ export const DEAD_LIST =
   WHERE (?1 IS NULL OR x.topic = ?1) AND (?2 IS NULL OR x.grp = ?2)
   ORDER BY x.dead_at, x.msg_id LIMIT ?3`;
 
-/** Re-queues dead letter ?1 (of group ?2, or every group when NULL) at ?3, behind its key's pending ones. */
-export const DEAD_REQUEUE = `INSERT INTO bus_deliveries (grp, msg_id, topic, okey, head, due_at)
+/**
+ * Re-queues dead letter ?1 (of group ?2, or every group when NULL) at ?3, behind its key's pending ones; its fences go
+ * on from the dead delivery's, so no lease of before is valid again.
+ */
+export const DEAD_REQUEUE = `INSERT INTO bus_deliveries (grp, msg_id, topic, okey, head, due_at, fence)
   SELECT x.grp, x.msg_id, x.topic, x.okey,
     NOT EXISTS (SELECT 1 FROM bus_keys k WHERE k.topic = x.topic AND k.grp = x.grp AND k.okey = x.okey),
-    ?3
+    ?3, x.fence
   FROM bus_dead_letters x WHERE x.msg_id = ?1 AND (?2 IS NULL OR x.grp = ?2)
   RETURNING topic`;
 

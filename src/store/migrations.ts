@@ -397,4 +397,11 @@ export const migrations: readonly Migration[] = [
     name: "delivery states: when delivered",
     statements: ["ALTER TABLE channel_deliveries ADD COLUMN delivered_at INTEGER"],
   },
+  {
+    // A dead letter keeps its delivery's fence, and a retried one starts from it (src/bus/sqlite-sql.ts DEAD_REQUEUE):
+    // a fence numbered again from 0 would make a lease lost before it died valid again.
+    version: 73,
+    name: "dead letters: the fence",
+    statements: ["ALTER TABLE bus_dead_letters ADD COLUMN fence INTEGER NOT NULL DEFAULT 0"],
+  },
 ];

@@ -137,6 +137,23 @@ describe("sqlite bus", () => {
     expect(await count(store, "bus_deliveries")).toBe(1);
   });
 
+  it("a dead letter retried goes on from its fences: a lease lost before it died does not hold it again", async () => {
+    const store = await setup();
+    const q = await oneQueued(store);
+    const base = { topic: "t", group: "g", leaseMs: 100, consumer: "c" };
+    const a = (await q.cycle({ ...base, now: 1_000, settles: [], claim: 1 })).claimed[0]!; // fence 1, then it hangs
+    const b = (await q.cycle({ ...base, now: 2_000, settles: [], claim: 1 })).claimed[0]!; // fence 2
+    const dead = { kind: "dead" as const, key: "k", id: b.id, fence: b.fence, error: "boom", attempts: 2 };
+    expect((await q.cycle({ ...base, now: 2_050, claim: 0, settles: [dead] })).applied).toEqual([true]);
+    const bus = createSqliteBus(store, { now: () => 3_000, wake: { watch: false } });
+    expect(await bus.retryDeadLetter(b.id)).toBe(true);
+    await bus.close();
+    const c = (await q.cycle({ ...base, now: 3_000, settles: [], claim: 1 })).claimed[0]!;
+    expect([a.fence, b.fence, c.fence]).toEqual([1, 2, 3]);
+    const stale = await q.cycle({ ...base, now: 3_010, claim: 0, settles: [{ kind: "ack", key: "k", id: a.id, fence: a.fence }] });
+    expect(stale.applied).toEqual([false]);
+  });
+
   it("a round's acks with rows of the same INSERT write them as one statement; a row at fault fails only its ack", async () => {
     const store = await setup();
     const bus = createSqliteBus(store, { now: () => 0, wake: { watch: false } });
