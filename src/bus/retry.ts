@@ -1,7 +1,8 @@
 /**
- * Retry delays for failed handlers: exponential, capped, with equal jitter (a random value in [d/2, d]). Full
+ * Retry delays for failed handlers: exponential with equal jitter (a random value in [d/2, d]), then capped. Full
  * jitter would spread retries wider but can make a later delay shorter than an earlier one; equal jitter keeps
- * the sequence non-decreasing (RELIABILITY.md C3: "delays grow") while still de-synchronizing consumers.
+ * the sequence non-decreasing (RELIABILITY.md C3: "delays grow") while still de-synchronizing consumers. The cap comes
+ * after the jitter: jitter within the cap would draw a later delay from [max/2, max], below an earlier max.
  *
  * @module
  */
@@ -13,9 +14,8 @@ export interface RetryPolicy {
 
 /** Delay before attempt `attempt + 1`, after attempt `attempt` (1-based) failed. `random` returns [0, 1). */
 export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number): number {
-  const exp = policy.baseMs * 2 ** Math.max(0, attempt - 1);
-  const d = Math.min(policy.maxMs, exp);
-  return Math.round(d / 2 + random() * (d / 2));
+  const exp = policy.baseMs * 2 ** Math.min(Math.max(0, attempt - 1), 52);
+  return Math.round(Math.min(policy.maxMs, exp / 2 + random() * (exp / 2)));
 }
 
 /**
