@@ -86,26 +86,33 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
         if (before.length + after.length > 0) await write([...before, ...after]);
         return [];
       }
-      const json = rowsToJson(rows);
+      const results: (PublishResult | undefined)[] = new Array(rows.length);
+      let pending = rows.map((_, i) => i); // what this attempt publishes: all, then only those whose original went
       for (let attempt = 1;; attempt++) {
         // One INSERT for every message, with the caller's statements (once: a retry publishes messages only), in
         // one write transaction.
         const first = attempt === 1;
-        const stmts = [...(first ? before : []), { sql: Q.PUBLISH, args: [json, now()] }, ...(first ? after : [])];
+        const batch = pending.map((i) => rows[i]!);
+        const stmts = [...(first ? before : []), { sql: Q.PUBLISH, args: [rowsToJson(batch), now()] }, ...(first ? after : [])];
         const rs = (await write(stmts))[first ? before.length : 0]!;
         // Rows are inserted in input order, so sorted ids line up with the input minus the duplicates.
         const inserted = rs.rows.map((r) => ({ id: num(r["id"]), key: optText(r["idem_key"]) }));
         inserted.sort((a, b) => a.id - b.id);
-        if (inserted.length > 0) hub.notify(new Set(rows.map((r) => r.t)));
-        const out = matchInserted(rows, inserted);
-        const missing = [...new Set(out.flatMap((o, i) => (o === undefined ? [rows[i]!.i!] : [])))];
-        if (missing.length === 0) return out as PublishResult[];
+        if (inserted.length > 0) hub.notify(new Set(batch.map((r) => r.t)));
+        const out = matchInserted(batch, inserted);
+        out.forEach((o, k) => void (results[pending[k]!] = o));
+        pending = pending.filter((_, k) => out[k] === undefined);
+        if (pending.length === 0) return results as PublishResult[];
+        const missing = [...new Set(pending.map((i) => rows[i]!.i!))];
         const found = await client.execute({ sql: Q.LOOKUP_IDEM, args: [JSON.stringify(missing)] });
         const original = new Map(found.rows.map((r) => [String(r["idem_key"]), num(r["id"])]));
-        if (missing.every((k) => original.has(k))) {
-          return out.map((o, i) => o ?? { id: original.get(rows[i]!.i!)!, duplicate: true });
+        for (const i of pending) {
+          const id = original.get(rows[i]!.i!);
+          if (id !== undefined) results[i] = { id, duplicate: true };
         }
-        // An original was purged by retention in between: its key is free now, publish the rest again.
+        // An original purged by retention in between: its key is free now, and only that message is published again.
+        pending = pending.filter((i) => results[i] === undefined);
+        if (pending.length === 0) return results as PublishResult[];
         if (attempt >= 3) throw new Error("publish: idempotency keys kept disappearing (retention racing)");
       }
     },

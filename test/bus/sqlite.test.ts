@@ -137,6 +137,39 @@ describe("sqlite bus", () => {
     expect(await count(store, "bus_deliveries")).toBe(1);
   });
 
+  it("an original purged by retention between the INSERT and the lookup: only that message is published again", async () => {
+    const store = await setup();
+    const seed = createSqliteBus(store, { wake: { watch: false } });
+    await seed.subscribe("t", "g");
+    await seed.publish([{ topic: "t", key: "old", payload: "orig", idempotencyKey: "dup" }]);
+    await seed.close();
+    await store.client.execute("DELETE FROM bus_deliveries"); // handled long ago: refs 0, what retention purges
+    let purged = false;
+    // Retention's purge, run right before the lookup of the keys the INSERT found taken.
+    const execute: Store["client"]["execute"] = async (stmt) => {
+      if (!purged && typeof stmt === "object" && stmt.sql.includes("SELECT idem_key, id FROM bus_messages")) {
+        purged = true;
+        await store.client.execute("DELETE FROM bus_messages WHERE idem_key = 'dup' AND refs <= 0");
+      }
+      return await store.client.execute(stmt as never);
+    };
+    const client = new Proxy(store.client, {
+      get: (target, prop) => (prop === "execute" ? execute : Reflect.get(target, prop).bind?.(target) ?? Reflect.get(target, prop)),
+    });
+    const bus = createSqliteBus({ ...store, client }, { wake: { watch: false } });
+    const res = await bus.publish([
+      { topic: "t", key: "a", payload: "unkeyed" },
+      { topic: "t", key: "b", payload: "new", idempotencyKey: "fresh" },
+      { topic: "t", key: "c", payload: "again", idempotencyKey: "dup" },
+    ]);
+    await bus.close();
+    expect(purged).toBe(true);
+    const rows = await store.client.execute("SELECT okey, count(*) AS n FROM bus_deliveries GROUP BY okey ORDER BY okey");
+    expect(rows.rows.map((r) => [r["okey"], Number(r["n"])])).toEqual([["a", 1], ["b", 1], ["c", 1]]);
+    expect(res.map((r) => r.duplicate)).toEqual([false, false, false]);
+    expect(new Set(res.map((r) => r.id)).size).toBe(3);
+  });
+
   it("a dead letter retried goes on from its fences: a lease lost before it died does not hold it again", async () => {
     const store = await setup();
     const q = await oneQueued(store);
