@@ -28,21 +28,24 @@ export function sparkline(values: readonly (number | null)[], opts: { fromZero?:
   }).join("");
 }
 
-/** 950, 1.2k, 34k, 1.5M. */
+/** 950, 1.2k, 34k, 1.5M. The unit is chosen after rounding: 999.96 is "1k", not "1000.0". */
 export function formatCount(n: number): string {
   const abs = Math.abs(n);
   if (abs < 1_000) {
     if (Number.isInteger(n)) return String(n);
-    return abs < 0.01 ? String(+n.toPrecision(2)) : n.toFixed(abs < 10 ? 2 : 1);
+    if (abs < 0.01) return String(+n.toPrecision(2));
+    const rounded = n.toFixed(abs < 10 ? 2 : 1);
+    if (Math.abs(+rounded) < 1_000) return rounded;
   }
-  if (abs < 1_000_000) return `${+(n / 1_000).toFixed(abs < 10_000 ? 1 : 0)}k`;
+  const k = +(n / 1_000).toFixed(abs < 10_000 ? 1 : 0);
+  if (Math.abs(k) < 1_000) return `${k}k`;
   return `${+(n / 1_000_000).toFixed(1)}M`;
 }
 
-/** A latency: 4 ms, 820 ms, 1.9 s, 42 s. */
+/** A latency: 4 ms, 820 ms, 1.9 s, 42 s (999.7 ms is "1 s", not "1000 ms"). */
 export function formatMs(ms: number): string {
   if (ms < 10) return `${+ms.toFixed(1)} ms`;
-  if (ms < 1_000) return `${Math.round(ms)} ms`;
+  if (ms < 999.5) return `${Math.round(ms)} ms`;
   return `${+(ms / 1_000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
 
@@ -82,9 +85,11 @@ export function formatByName(name: string, v: number): string {
   return formatCount(v);
 }
 
+/** 42 s, 1m 59s, 3h 5m, 2d 4h: whole seconds first, so 119.6 s is "2m 0s", never "1m 60s". */
 function formatSeconds(s: number): string {
-  if (s < 60) return `${Math.round(s)} s`;
-  if (s < 3_600) return `${Math.floor(s / 60)}m ${Math.round(s % 60)}s`;
-  if (s < 86_400) return `${Math.floor(s / 3_600)}h ${Math.floor((s % 3_600) / 60)}m`;
-  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3_600)}h`;
+  const t = Math.round(s);
+  if (t < 60) return `${t} s`;
+  if (t < 3_600) return `${Math.floor(t / 60)}m ${t % 60}s`;
+  if (t < 86_400) return `${Math.floor(t / 3_600)}h ${Math.floor((t % 3_600) / 60)}m`;
+  return `${Math.floor(t / 86_400)}d ${Math.floor((t % 86_400) / 3_600)}h`;
 }

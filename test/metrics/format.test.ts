@@ -1,5 +1,7 @@
-// Shares shown to operators: one that must not look whole unless it is.
+// Numbers shown to operators (aideazz stats, the dashboard): a share that must not look whole unless it is, and a value
+// just under a unit's boundary shown in the next unit, never as "1m 60s" or "1000 ms".
 import { describe, expect, it } from "vitest";
+import { formatByName, formatCount, formatMs } from "../../src/metrics/format.ts";
 import { formatPercent, formatPercentDown } from "../../src/metrics/mod.ts";
 
 describe("formatPercentDown", () => {
@@ -24,3 +26,18 @@ describe("formatPercent", () => {
     expect(formatPercent(1)).toBe("100%");
   });
 });
+
+describe("units at their boundaries", () => {
+  it("rounds first, then picks the unit", () => {
+    expect([119.6, 3_599.7, 59.6, 86_399.6, 90_061].map((s) => formatByName("aideazz_uptime_seconds", s))).toEqual([
+      "2m 0s",
+      "1h 0m",
+      "1m 0s",
+      "1d 0h",
+      "1d 1h",
+    ]);
+    expect([999.96, 999_999, 999, 9_999.96, 1_250].map(formatCount)).toEqual(["1k", "1M", "999", "10k", "1.3k"]);
+    expect([999.7, 999.4, 9.96, 1_900].map(formatMs)).toEqual(["1 s", "999 ms", "10 ms", "1.9 s"]);
+  });
+});
+
