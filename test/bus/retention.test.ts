@@ -60,7 +60,7 @@ describe("bus retention", () => {
     await bus.close();
   });
 
-  it("keeps the ledger rows of a reply a dead letter can bring back: `dlq retry` after 9 days sends no part twice", async () => {
+  it("keeps the ledger rows of a reply a dead letter can bring back, until it is delivered: `dlq retry` after 9 days sends no part twice", async () => {
     db = await freshDb();
     const clock = fakeClock();
     const bus = createSqliteBus(db.store, { now: clock.now });
@@ -96,6 +96,8 @@ describe("bus retention", () => {
     fixed = true; // the operator fixed the token, and re-queues the reply's dead letter
     const dead = (await bus.deadLetters()).find((d) => d.topic === "outbound.tg")!;
     expect(await bus.retryDeadLetter(dead.id)).toBe(true);
+    // A run before egress has it again (the orchestrator restarting): a delivery now, its rows are kept all the same.
+    expect(await retention.runOnce()).toMatchObject({ ledger: 0 });
     c = bus.consume({ topic: "outbound.tg", group: "egress", maxAttempts: 1, handler });
     await waitFor(async () => (await count(db.store, "bus_deliveries")) === 0, "delivered");
     await c.stop();
@@ -341,44 +343,5 @@ describe("bus retention", () => {
     expect(await count(db.store, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"))
       .toBe(0);
     await bus.close();
-  });
-});
-
-describe("bus retention and a dead letter brought back", () => {
-  let db: TestDb;
-  afterEach(async () => await db?.cleanup());
-
-  it("a retention run between `dlq retry` and the redelivery does not make a sent part go out again", async () => {
-    db = await freshDb();
-    const clock = fakeClock();
-    const bus = createSqliteBus(db.store, { now: clock.now });
-    const ledger = createSendLedger(db.store, { now: clock.now });
-    const retention = createRetention(db.store, { now: clock.now, walBytes: () => Promise.resolve(0) });
-    await bus.subscribe("outbound.tg", "egress");
-    await bus.publish([{ topic: "outbound.tg", key: "tg:1", payload: { replyKey: "42:answer" } }]);
-    const sent: string[] = [];
-    let fixed = false;
-    const handler = async (d: { fence: number }) => {
-      for (const key of ["42:answer#0", "42:answer#1"]) {
-        if (key.endsWith("#1") && !fixed) throw new Error("401 Unauthorized");
-        if ((await ledger.begin(key, d.fence)).status !== "send") continue;
-        sent.push(key);
-        await ledger.recordSent(key, key);
-      }
-    };
-    let c = bus.consume({ topic: "outbound.tg", group: "egress", maxAttempts: 1, handler });
-    await waitFor(async () => (await count(db.store, "bus_dead_letters")) === 1, "dead-lettered");
-    await c.stop();
-    clock.advance(9 * DAY);
-    fixed = true;
-    const dead = (await bus.deadLetters())[0]!;
-    expect(await bus.retryDeadLetter(dead.id)).toBe(true);
-    // The orchestrator (re)starts: retention runs at once, before egress handled the re-queued reply.
-    await retention.runOnce();
-    c = bus.consume({ topic: "outbound.tg", group: "egress", maxAttempts: 1, handler });
-    await waitFor(async () => (await count(db.store, "bus_deliveries")) === 0, "delivered");
-    await c.stop();
-    await bus.close();
-    expect(sent).toEqual(["42:answer#0", "42:answer#1"]);
   });
 });
