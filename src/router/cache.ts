@@ -126,7 +126,7 @@ const SELF_INTRODUCTION =
   /(?:^|[^\p{L}])(?:my name(?: is|'s)|call me|i am called|i'm called|me llamo|je m'appelle|ich heiße|mein name ist)\s+\p{L}/iu;
 
 /** True when a text carries details of the person who wrote or is answered: never shared through the cache. */
-export function isPersonal(text: string): boolean {
+function isPersonal(text: string): boolean {
   const t = text.normalize("NFKC").replace(/[\u2018\u2019]/g, "'");
   return scrubPii(t) !== t || SELF_INTRODUCTION.test(t);
 }

@@ -96,6 +96,11 @@ const FAMILY_CHAR = 1;
 /** How many best groups a lookup ranks: enough to find two the guard allows in practice. */
 const RANKED = 8;
 
+/** Two content stems that name the same thing: equal, or one of three letters or more beginning the other. */
+function related(a: string, b: string): boolean {
+  return a === b || (Math.min(a.length, b.length) >= 3 && (a.startsWith(b) || b.startsWith(a)));
+}
+
 /** Maps margin × √similarity (≥ 0, unbounded) onto [0, 1). The /3 spreads the useful range: on banking77 the
  * 2%-false-hit point lands near 0.5 instead of crowding near 1. */
 const toScore = (margin: number, similarity: number) =>
@@ -232,6 +237,7 @@ export function createMatcher(opts: MatcherOptions = {}): Matcher {
     remove(id);
     const g = groupIndex(group);
     const fids = Int32Array.from(featureKeys(text, ngrams), intern);
+    const key = normalizeText(text);
     const slot = slots.length;
     const entry: Entry = {
       id,
@@ -239,8 +245,8 @@ export function createMatcher(opts: MatcherOptions = {}): Matcher {
       group: g,
       fids,
       guard: answer === undefined ? extractGuardFeatures(text) : withWordsOf(extractGuardFeatures(text), answer),
-      key: normalizeText(text),
-      about: contentStems(normalizeText(text).split(" ")),
+      key,
+      about: contentStems(key),
       norm: 0,
       normAt: -1,
     };
@@ -343,10 +349,10 @@ export function createMatcher(opts: MatcherOptions = {}): Matcher {
    * other ("log" and "login").
    */
   function best(text: string): Candidate | null {
-    const c = closest(text);
+    const key = normalizeText(text);
+    const c = closest(text, key);
     if (!c || c.exact) return c;
-    const asked = [...contentStems(normalizeText(text).split(" "))];
-    const related = (a: string, b: string) => a === b || (Math.min(a.length, b.length) >= 3 && (a.startsWith(b) || b.startsWith(a)));
+    const asked = [...contentStems(key)];
     for (const e of members[groupOf.get(c.group)!]!) {
       if (e.about.size === 0) return c;
       for (const w of e.about) if (asked.some((q) => related(q, w))) return c;
@@ -354,9 +360,9 @@ export function createMatcher(opts: MatcherOptions = {}): Matcher {
     return null;
   }
 
-  function closest(text: string): Candidate | null {
+  /** The best candidate for `text`, whose `normalizeText` is `key`. */
+  function closest(text: string, key: string): Candidate | null {
     const qGuard = extractGuardFeatures(text);
-    const key = normalizeText(text);
     for (const id of key === "" ? [] : exact.get(key) ?? []) {
       const e = byId.get(id)!;
       if (!useGuard || guardAllows(qGuard, e.guard) === true) {

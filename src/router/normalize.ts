@@ -162,12 +162,12 @@ export const FUNCTION_WORDS = new Set(
   thing something anything someone ok okay yes help question possible`.split(/\s+/).map(stem),
 );
 
-/** The stems of `words` that say what a message is about: no function words. */
-export function contentStems(words: Iterable<string>): Set<string> {
+/** The stems of a `normalizeText` result's words that say what it is about: no function words. */
+export function contentStems(normalized: string): Set<string> {
   const out = new Set<string>();
-  for (const w of words) {
+  for (const w of normalized.split(" ")) {
     const s = stem(w);
-    if (!FUNCTION_WORDS.has(s)) out.add(s);
+    if (s !== "" && !FUNCTION_WORDS.has(s)) out.add(s);
   }
   return out;
 }

@@ -35,10 +35,9 @@ const FORGET_AFTER_MS = 10 * 60_000;
 export function createPacer(opts: PacerOptions): Pacer {
   const gapMs = 1000 / opts.perSecond;
   const nextByKey = new Map<string, number>();
-  /** The platform's back-off per chat and for all: what a send already waiting must still honour. */
+  /** The platform's back-off per chat: what a send already waiting for its slot must still honour. */
   const holdByKey = new Map<string, number>();
   let nextGlobal = 0;
-  let holdAll = 0;
   let lastSweep = 0;
 
   const sweep = (t: number) => {
@@ -62,9 +61,10 @@ export function createPacer(opts: PacerOptions): Pacer {
       const chatGap = gapOf(key);
       nextByKey.set(key, chatAt + chatGap);
       if (chatAt > t) await opts.sleep(chatAt - t, signal);
-      // A back-off that came while it waited (another topic of the group met a 429): waited out too.
+      // A chat's back-off that came while it waited (another topic of the group met a 429): waited out too. One for
+      // every chat moved `nextGlobal`, which the global slot below honours.
       for (;;) {
-        const until = Math.max(holdByKey.get(key) ?? 0, holdAll);
+        const until = holdByKey.get(key) ?? 0;
         const now = opts.now();
         if (until <= now) break;
         nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until + chatGap));
@@ -78,10 +78,8 @@ export function createPacer(opts: PacerOptions): Pacer {
     },
     defer(topicKey, scope, until) {
       const key = chatOf(topicKey);
-      if (scope === "all") {
-        nextGlobal = Math.max(nextGlobal, until);
-        holdAll = Math.max(holdAll, until);
-      } else {
+      if (scope === "all") nextGlobal = Math.max(nextGlobal, until);
+      else {
         nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));
         holdByKey.set(key, Math.max(holdByKey.get(key) ?? 0, until));
       }

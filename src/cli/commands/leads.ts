@@ -25,8 +25,8 @@ export function parseSince(text: string, now: number): number | undefined {
   if (!date) return undefined;
   const ms = Date.parse(text.trim());
   // A day the calendar does not have (2025-02-30) is refused, not read as another (2 March).
-  const real = Number.isFinite(Date.parse(`${date[1]}T00:00:00Z`)) &&
-    new Date(`${date[1]}T00:00:00Z`).toISOString().startsWith(date[1]!);
+  const day = new Date(`${date[1]}T00:00:00Z`);
+  const real = !Number.isNaN(day.getTime()) && day.toISOString().startsWith(date[1]!);
   return Number.isFinite(ms) && real ? ms : undefined;
 }
 
