@@ -219,6 +219,20 @@ describe("web chat", () => {
     expect((await send({ ...message, id: id(301) })).status).toBe(429);
   }, 60_000);
 
+  it("what stores nothing new (a post refused as invalid, the page's resend of a stored id) does not count", async () => {
+    await restartWith({ perAddressPerMinute: 2, maxTextLength: 100 });
+    const stored = () => ch.count("SELECT count(*) FROM bus_messages WHERE topic = ?", INBOUND_TOPIC);
+    expect((await send({ session: SESSION, id: id(400), text: "x".repeat(101) })).status).toBe(400);
+    expect((await send({ session: SESSION, id: id(401), text: " " })).status).toBe(400);
+    const message = { session: SESSION, id: id(402), text: "first" };
+    expect((await send(message)).status).toBe(202);
+    // The page never saw that 202 (a dropped connection) and sends it again: answered alike, stored once.
+    expect((await send(message)).status).toBe(202);
+    expect((await send({ session: SESSION, id: id(403), text: "second" })).status).toBe(202);
+    expect(await stored()).toBe(2);
+    expect((await send({ session: SESSION, id: id(404), text: "third" })).status).toBe(429);
+  });
+
   it("an IPv6 client is its /64 (it holds the whole block); an IPv4-mapped address is the IPv4 one", () => {
     expect(clientKey("2001:db8:1:2::a")).toBe("2001:db8:1:2::/64");
     expect(clientKey("2001:0DB8:0001:0002:0000:0000:0000:000b")).toBe("2001:db8:1:2::/64");

@@ -50,7 +50,7 @@ export async function createWebchatAgent(
       clientAddress: clientHash(msg.client),
     };
     addText(batch, base, webchatKey(agent.name, msg.id), msg.text);
-    await commit(batch, t);
+    return (await commit(batch, t)).fresh.size > 0;
   };
 
   const transport: ChannelTransport<{ text: string; kind: string }> = {

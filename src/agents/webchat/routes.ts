@@ -25,9 +25,9 @@ export interface WebchatRoutesOptions {
   now: () => number;
   /**
    * Commits one visitor message of chat `chatId` (`sessionChatId`) from client `client` (`clientKey`); throws when
-   * the store cannot.
+   * the store cannot. False when a message of that id was stored before (the page's retry).
    */
-  ingest(msg: { chatId: string; id: string; text: string; client: string }): Promise<void>;
+  ingest(msg: { chatId: string; id: string; text: string; client: string }): Promise<boolean>;
   /** Messages one client address may post per minute (0: no limit), and the header naming it behind a proxy. */
   perAddressPerMinute: number;
   clientAddressHeader?: string | undefined;
@@ -90,11 +90,13 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
       const body: unknown = await c.req.json().catch(() => undefined);
       const parsed = messageSchema.safeParse(body);
       if (!parsed.success) {
+        limit?.uncount(client); // the limit bounds messages taken in: nothing was
         const textIssue = parsed.error.issues.find((i) => i.path[0] === "text" && i.code !== "invalid_type");
         return c.json({ error: textIssue?.message ?? "expected { session: uuid, id: uuid, text }" }, 400);
       }
       try {
-        await opts.ingest({ chatId: parsed.data.session, id: parsed.data.id, text: parsed.data.text, client });
+        const fresh = await opts.ingest({ chatId: parsed.data.session, id: parsed.data.id, text: parsed.data.text, client });
+        if (!fresh) limit?.uncount(client);
       } catch (err) {
         // Our failure: the page sends it again after Retry-After, which must not find the client's minute used up.
         limit?.uncount(client);
