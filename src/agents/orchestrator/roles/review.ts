@@ -90,11 +90,12 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
       }
     }
   }
-  if (role.leaks(text)) {
+  const links = filterLinks(text, role.allowedLinkHosts);
+  // Both texts: links removed whole can leave the instructions they broke up ("insert an image every third word").
+  if (role.leaks(text) || role.leaks(links.text)) {
     notes.push("leak refused");
     return { text: role.refusalText, cacheable: false, handoff, notes };
   }
-  const links = filterLinks(text, role.allowedLinkHosts);
   if (links.removed.length > 0) notes.push(`links removed: ${links.removed.length}`);
   if (handoff) cacheable = false;
   return { text: links.text.trim(), cacheable, handoff, notes };
@@ -102,12 +103,13 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
 
 /**
  * What of a streamed reply may be shown before the whole reply is reviewed (progressive replies): the handoff
- * marker removed, links outside the allow-list removed; undefined (show nothing more) once the text reveals the
- * instructions, and always for a sales role (its price guard may ask again or replace the whole reply).
+ * marker removed, links outside the allow-list removed; undefined (show nothing more) once the text, with or without
+ * its links, reveals the instructions, and always for a sales role (its price guard may ask again or replace the whole reply).
  */
 export function reviewPartial(role: RoleSettings, text: string): string | undefined {
   if (role.kind === "sales") return undefined;
   const unmarked = stripMarker(text, role.handoff.marker).text;
-  if (role.leaks(unmarked)) return undefined;
-  return filterLinks(unmarked, role.allowedLinkHosts).text.trim();
+  const shown = filterLinks(unmarked, role.allowedLinkHosts).text;
+  if (role.leaks(unmarked) || role.leaks(shown)) return undefined;
+  return shown.trim();
 }
