@@ -55,6 +55,8 @@ export interface RolesHarnessOptions {
   conversation?: Record<string, unknown>;
   /** No model provider at all (FAQ and cache only). */
   noModel?: boolean;
+  /** Router settings merged over the default (fake Groq alone, chain ["groq"]). */
+  router?: Record<string, unknown>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -96,6 +98,7 @@ export async function startRolesHarness(opts: RolesHarnessOptions): Promise<Role
         },
         chain: ["groq"],
         retry: { maxAttempts: 1 },
+        ...opts.router,
       },
       conversation: { retryBaseMs: 200, maxAttempts: 3, perUserPerMinute: 1_000, ...opts.conversation },
       cache: { checkShare: 0, ...opts.cache },

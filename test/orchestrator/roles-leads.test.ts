@@ -202,3 +202,20 @@ describe("lead qualification", () => {
     expect((await events()).map((e) => e[1])).toEqual(["new", "engaged", "handed_off", "closed"]);
   });
 });
+
+describe("routing by role kind", () => {
+  it("a classify rule naming a kind (support) classes the turns of a role of that kind, whatever its name", async () => {
+    h = await startRolesHarness({
+      roles: { helpdesk: { kind: "support", systemPrompt: "You are Example Co's helpdesk assistant, be brief." } },
+      channels: { web: "helpdesk" },
+      cache: { enabled: false },
+      router: { classify: { rules: [{ tier: "high-value", roles: ["support"] }], default: "simple" } },
+    });
+    h.groq.script({ kind: "ok", text: "Sure, happy to help." });
+    const id = await h.ask("web", "c1", "Can you help me with my order?");
+    await h.waitForReplies(1);
+    const tier = async () => (await h.rows("SELECT tier FROM router_decisions WHERE inbound_id = ?", [id]))[0]?.["tier"];
+    await h.waitFor(async () => (await tier()) !== undefined);
+    expect(await tier()).toBe("high-value");
+  });
+});

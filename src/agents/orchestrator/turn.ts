@@ -105,6 +105,8 @@ interface TurnScope {
 
 interface RoleView {
   name: string;
+  /** support, leads or sales: what the router's classify rules may name instead of the role's name. */
+  kind: string;
   systemPrompt: string;
   greeting: string;
 }
@@ -136,7 +138,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   const roleOf = (channelAgent: string): RoleView => {
     const name = config.agents.find((a) => a.name === channelAgent)?.role ?? DEFAULT_ROLE_NAME;
     const role = config.roles[name] ?? builtInDefaultRole;
-    return { name, systemPrompt: deps.roles?.systemPrompt(name) ?? role.systemPrompt, greeting: role.greeting };
+    return { name, kind: role.kind, systemPrompt: deps.roles?.systemPrompt(name) ?? role.systemPrompt, greeting: role.greeting };
   };
 
   /**
@@ -330,6 +332,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const turn = {
       text: msg.text,
       role: role.name,
+      roleKind: role.kind,
       stage: history.length === 0 ? "first" : "ongoing",
       ...(await deps.roles?.turnFacts(role.name, chat)), // roles: a lead's stage and qualification
     };
