@@ -252,6 +252,24 @@ describe("human handoff", () => {
     expect(await h.rows("SELECT count(*) AS n FROM handoffs")).toMatchObject([{ n: 1 }]);
   });
 
+  it("a paused chat's messages count against the rate limit: a flood does not reach the operator", async () => {
+    h = await startRolesHarness({
+      roles: { support: { kind: "support", systemPrompt: "You are Example Co's support bot, be brief.", operator: OPERATOR } },
+      channels: { web: "support" },
+      conversation: { perUserPerMinute: 3 },
+    });
+    await h.ask("web", "c5", "/human"); // the minute's first message
+    await h.waitForReplies(2);
+    for (let i = 0; i < 8; i++) await h.ask("web", "c5", `spam ${i}`);
+    // The 2nd and 3rd are forwarded, the 4th gets the minute's one notice, the rest nothing.
+    await h.waitForReplies(5);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(toOperator().filter((r) => /spam \d/.test(r.text)).map((r) => r.text.match(/spam \d/)![0])).toEqual(["spam 0", "spam 1"]);
+    expect(toUser().slice(1).map((r) => r.text)).toEqual([
+      "You're sending messages faster than I can answer. Please wait a minute.",
+    ]);
+  });
+
   it("without an operator, /human promises no person (nobody would be told) and the bot keeps answering", async () => {
     h = await start(false);
     h.groq.script({ kind: "ok", text: "Still here." });

@@ -454,8 +454,14 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       await publishReply(again, saved, "answer", "answer", { last: true });
       return;
     }
-    // roles: operator commands and paused (handed-off) chats get no bot answer.
-    if (await deps.roles?.intercept(msg, delivery)) {
+    // roles: operator commands and paused (handed-off) chats get no bot answer; a paused chat's messages count
+    // against the rate limit before they are forwarded (once: not again on a retried attempt).
+    const admit = async () => {
+      if (delivery.attempt !== 1) return undefined;
+      const verdict = await deps.limits.admit(`${msg.channel}:${msg.userId}`);
+      return verdict.ok ? undefined : limitNotice(verdict).text;
+    };
+    if (await deps.roles?.intercept(msg, delivery, admit)) {
       await deps.client.batch(deps.inbox.finish({ msg, busId: delivery.id }, [], "silent", undefined, now()), "write");
       return;
     }

@@ -30,9 +30,16 @@ export interface HandoffFlowDeps {
   now: () => number;
 }
 
+/** Counts a message against its user's rate limit: undefined when under it, else the notice ("" for none). */
+export type Admit = () => Promise<string | undefined>;
+
 export interface HandoffFlow {
-  /** Handles operator messages and messages of paused chats; true when the message needs nothing else. */
-  intercept(msg: InboundMessage, delivery: Delivery): Promise<boolean>;
+  /**
+   * Handles operator messages and messages of paused chats; true when the message needs nothing else. `admit`
+   * counts a user's message against the rate limit before it is forwarded: undefined when under it, else the
+   * notice to send instead ("" for silence).
+   */
+  intercept(msg: InboundMessage, delivery: Delivery, admit: Admit): Promise<boolean>;
   /** Hands the chat to the role's operator; false when the role has none. `extra` turns are not saved yet. */
   start(
     msg: InboundMessage,
@@ -90,7 +97,7 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
   }
 
   return {
-    async intercept(msg, delivery) {
+    async intercept(msg, delivery, admit) {
       const operator = operatorOf(msg);
       if (operator) {
         await operatorMessage(msg, delivery, operator);
@@ -116,6 +123,12 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
           resumedText(msg.agent),
           `${delivery.id}:resumed`,
         );
+        return true;
+      }
+      // A paused chat is a user's like any other: a flood does not reach the operator.
+      const refused = await admit();
+      if (refused !== undefined) {
+        if (refused !== "") await send(delivery, { agent: msg.agent, chatId: msg.chatId }, refused, `${delivery.id}:limit`);
         return true;
       }
       await send(delivery, h.operator, forwardNotice(h, msg.text, msg.userName), `${delivery.id}:forward`);

@@ -15,7 +15,7 @@ import type { Client } from "../../../store/mod.ts";
 import type { Tracer } from "../../../trace/mod.ts";
 import type { Conversations } from "../conversation.ts";
 import { payerOf, type UserLimits } from "../limits.ts";
-import { createHandoffFlow } from "./handoff-flow.ts";
+import { type Admit, createHandoffFlow } from "./handoff-flow.ts";
 import { createHandoffs } from "./handoffs.ts";
 import { createLeads } from "./leads.ts";
 import { createLeadsFlow } from "./leads-flow.ts";
@@ -49,8 +49,11 @@ export interface ReviewHookInput {
 export interface RoleHooks {
   /** The system prompt of a configured role (undefined for an unknown one: the caller keeps its own). */
   systemPrompt(role: string): string | undefined;
-  /** Operator commands and paused chats; true when the message is fully handled (no bot answer). */
-  intercept(msg: InboundMessage, delivery: Delivery): Promise<boolean>;
+  /**
+   * Operator commands and paused chats; true when the message is fully handled (no bot answer). `admit`: the rate
+   * limit, for a user's message forwarded to the operator.
+   */
+  intercept(msg: InboundMessage, delivery: Delivery, admit: Admit): Promise<boolean>;
   /**
    * Hands the chat to the role's operator, if it has one; false when it has none. `/human`, or (`unanswered`) a
    * question no FAQ entry answers when no model is configured.
@@ -114,7 +117,7 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
 
   return {
     systemPrompt: (role) => roles.get(role)?.systemPrompt,
-    intercept: (msg, delivery) => handoff.intercept(msg, delivery),
+    intercept: (msg, delivery, admit) => handoff.intercept(msg, delivery, admit),
     async requestHandoff(msg, delivery, role, unanswered) {
       const settings = roles.get(role);
       if (!settings) return false;
