@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createConversations } from "../../src/agents/orchestrator/conversation.ts";
+import { estimateTextTokens } from "../../src/router/chain.ts";
 import { GROQ_KEY, type Harness, startHarness } from "./harness.ts";
 
 let h: Harness;
@@ -38,6 +40,29 @@ describe("orchestrator turns", () => {
       { role: "user", content: "and for monthly ones?" },
     ]);
     expect(h.groq.requests[0]!.headers["authorization"]).toBe(`Bearer ${GROQ_KEY}`);
+  });
+
+  it("a Chinese conversation's history fits maxContextTokens as the router counts tokens (~1 a character)", async () => {
+    h = await startHarness();
+    const conversations = createConversations(h.store.client);
+    const q = "请问你们的专业版套餐每个月多少钱？我们公司有二十个员工，需要开发票。".repeat(6);
+    const a = "专业版每月二十九美元，每位用户单独计费，可以开具增值税发票，请提供公司名称和税号。".repeat(6);
+    for (let i = 0; i < 8; i++) {
+      // Inbound ids no message of this test has, so no earlier answer is taken for the new question's.
+      const turns = conversations.saveStatements("web:zh", 900_000 + i, { role: "user", text: q, at: i }, {
+        role: "assistant",
+        text: a,
+        at: i,
+      });
+      await h.store.client.batch(turns, "write");
+    }
+    h.groq.script({ kind: "ok", text: "没有其他费用。" });
+    await h.ask("zh", "还有别的费用吗？");
+    await h.waitForReplies(1);
+    const { messages } = h.groq.requests[0]!.json as { messages: { content: string }[] };
+    const history = messages.slice(1, -1); // without the system prompt and the question
+    expect(history.length).toBeGreaterThan(0);
+    expect(history.reduce((n, m) => n + estimateTextTokens(m.content), 0)).toBeLessThanOrEqual(1_500); // default
   });
 
   it("serves a context-free question from the cache for another chat (exact and paraphrase) without a model call", async () => {
@@ -237,6 +262,26 @@ describe("orchestrator turns", () => {
     expect(flood).toEqual(["ok", "ok", "ok", "You're sending messages faster than I can answer. Please wait a minute."]);
     expect(h.modelCalls()).toBe(3);
   });
+
+  it("a burst that crosses the rate limit: its messages within it are answered, then the notice for the rest (F3)", async () => {
+    h = await startHarness({ conversation: { perUserPerMinute: 3 } });
+    h.groq.setDefault({ kind: "ok", text: "Both plans include support; Pro adds SSO." });
+    await h.askBurst("b1", ["hi", "what's the difference between basic and pro?", "does pro have SSO?", "and support?"]);
+    await h.waitForReplies(2, 15_000);
+    await sleep(500);
+    expect(h.replies.map((r) => [r.text, r.kind])).toEqual([
+      ["Both plans include support; Pro adds SSO.", "answer"],
+      ["You're sending messages faster than I can answer. Please wait a minute.", "notice"],
+    ]);
+    expect(h.modelCalls()).toBe(1);
+    const asked = JSON.stringify(h.groq.requests.at(-1)!.json);
+    expect(asked).toContain("does pro have SSO?");
+    expect(asked).not.toContain("and support?");
+    // Each message is answered by one of the two replies, none left waiting.
+    expect(h.replies[0]!.inReplyTo).toHaveLength(3);
+    expect(h.replies[1]!.inReplyTo).toHaveLength(1);
+    expect(await h.store.client.execute("SELECT count(*) AS n FROM chat_inbox WHERE state = 'pending'")).toMatchObject({ rows: [{ n: 0 }] });
+  }, 30_000);
 
   it("a turn retried because every provider failed counts once against the user's limit (F3)", async () => {
     h = await startHarness({ conversation: { perUserPerMinute: 2 } });

@@ -24,7 +24,7 @@ import {
   type OutboundReply,
   replyIdempotencyKey,
 } from "../../bus/envelopes.ts";
-import type { Bus, Delivery, Handler, Json } from "../../bus/mod.ts";
+import type { Bus, Delivery, Handler, Json, PublishInput } from "../../bus/mod.ts";
 import { builtInDefaultRole, type Config, DEFAULT_ROLE_NAME } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { M } from "../../metrics/names.ts";
@@ -92,6 +92,9 @@ export interface TurnDeps {
 }
 
 /** What one turn answers: the message handled and the burst stored after it, with the turn's reply key. */
+/** The bus ids of inbox rows (a row a channel stored without one has none). */
+const busIdsOf = (rows: readonly InboxRow[]) => rows.flatMap((r) => (r.busId === undefined ? [] : [r.busId]));
+
 interface TurnScope {
   msg: InboundMessage;
   /** `msg` with the burst's text (what the FAQ, the cache and the model see). */
@@ -152,8 +155,34 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     text: string,
     kind: OutboundReply["kind"],
     suffix: string,
-    { partial, before = [], last = false }: { partial?: number | undefined; before?: InStatement[]; last?: boolean } = {},
+    { partial, before = [], last = false, then = [] }: {
+      partial?: number | undefined;
+      before?: InStatement[];
+      last?: boolean;
+      /** Replies published right after this one, in the same write. */
+      then?: PublishInput[];
+    } = {},
   ) {
+    const { delivery } = scope;
+    const message = replyMessage(scope, text, kind, suffix, partial);
+    if (last) {
+      delivery.ackWith({ before, publish: [message, ...then] });
+    } else {
+      // The lease is checked in the publish's own transaction: a check before it could pass for an attempt whose
+      // message another process takes over before the write, and that attempt's reply would still go out.
+      await delivery.underLease((guard) => bus.publish([message, ...then], { before: [...guard, ...before] }));
+    }
+    if (partial === undefined) tracer.event(delivery.traceId, "reply_queued", { replyKey: `${delivery.id}:${suffix}`, kind });
+  }
+
+  /** The bus message of a reply of the turn (publishReply). */
+  function replyMessage(
+    scope: TurnScope,
+    text: string,
+    kind: OutboundReply["kind"],
+    suffix: string,
+    partial?: number,
+  ): PublishInput {
     const { msg, delivery } = scope;
     const replyKey = `${delivery.id}:${suffix}`;
     // Answers of a chat whose channel edits its messages: the final text replaces what partials showed.
@@ -171,21 +200,13 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const idem = partial === undefined
       ? replyIdempotencyKey(replyKey)
       : `${replyIdempotencyKey(replyKey)}:partial:${delivery.attempt}:${partial}`;
-    const message = {
+    return {
       topic: outboundTopic(msg.agent),
       key: chatKey(msg.agent, msg.chatId),
       payload: reply as unknown as Json,
       idempotencyKey: idem,
       ...(delivery.traceId ? { traceId: delivery.traceId } : {}),
     };
-    if (last) {
-      delivery.ackWith({ before, publish: [message] });
-    } else {
-      // The lease is checked in the publish's own transaction: a check before it could pass for an attempt whose
-      // message another process takes over before the write, and that attempt's reply would still go out.
-      await delivery.underLease((guard) => bus.publish([message], { before: [...guard, ...before] }));
-    }
-    if (partial === undefined) tracer.event(delivery.traceId, "reply_queued", { replyKey, kind });
   }
 
   function command(msg: InboundMessage, role: RoleView, delivery: Delivery): Promise<Answer> | Answer {
@@ -260,18 +281,21 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   };
 
   /**
-   * Counts the message against its user's rate limit before anything answers it (commands, notices and too-long
-   * messages are replies too); the notice when over it. Every message of a burst counts, once: a retried turn
-   * (providers failed) was admitted on its first attempt, and our failures must not use up the user's quota.
+   * Counts the message and the `more` of its burst, in order, against its user's rate limit before anything answers
+   * them (commands, notices and too-long messages are replies too): how many are within it, and the verdict of the
+   * rest. Every message of a burst counts, once: a retried turn (providers failed) was admitted on its first
+   * attempt, and our failures must not use up the user's quota.
    */
-  async function overRate(t: TurnScope): Promise<Answer | undefined> {
-    const { msg, delivery } = t;
+  async function countRate(t: { msg: InboundMessage; delivery: Delivery }, more: number) {
+    let within = more + 1;
     let refused: Exclude<LimitVerdict, { ok: true }> | undefined;
-    for (let i = 0; delivery.attempt === 1 && i <= t.burst.length; i++) {
-      const verdict = await deps.limits.admit(`${msg.channel}:${msg.userId}`);
-      if (!verdict.ok) refused = { ...verdict, notify: verdict.notify || (refused?.notify ?? false) };
+    for (let i = 0; t.delivery.attempt === 1 && i <= more; i++) {
+      const verdict = await deps.limits.admit(`${t.msg.channel}:${t.msg.userId}`);
+      if (verdict.ok) continue;
+      within = Math.min(within, i);
+      refused = { ...verdict, notify: verdict.notify || (refused?.notify ?? false) };
     }
-    return refused && limitNotice(refused);
+    return { within, refused };
   }
 
   async function answerText(t: TurnScope, role: RoleView): Promise<Answer> {
@@ -469,15 +493,20 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     // A non-text message followed by its user's text (a photo, then its question; an album whose caption is on a
     // later item): the text's turn answers; this one says nothing, for itself only. Else one notice for the lot.
     const beside = msg.kind === "unsupported" && collected.some((r) => r.kind === "text");
-    const burst = beside ? [] : collected;
+    const all = beside ? [] : collected;
+    const rate = await countRate({ msg, delivery }, all.length);
+    // A burst that crosses the limit: its messages within it are answered, the rest get the minute's notice after
+    // that answer, or nothing. Past it from its first message, the whole burst gets the notice.
+    const burst = rate.within === 0 ? all : all.slice(0, rate.within - 1);
+    const over = all.slice(burst.length);
     const turnMsg = burst.length === 0 ? msg : { ...msg, text: burstText(msg.text, burst) };
-    const inReplyTo = [delivery.id, ...burst.flatMap((r) => (r.busId === undefined ? [] : [r.busId]))];
+    const inReplyTo = [delivery.id, ...busIdsOf(burst)];
     const scope: TurnScope = { msg, turnMsg, burst, delivery, replyKey: answerKey, inReplyTo, exp };
     if (burst.length > 0) tracer.event(delivery.traceId, "route", { purpose: "burst", messages: burst.length + 1 });
     const role = roleOf(msg.agent);
     let answer: Answer;
     try {
-      answer = (await overRate(scope)) ?? (msg.kind === "command"
+      answer = rate.within === 0 ? limitNotice(rate.refused!) : (msg.kind === "command"
         ? await command(msg, role, delivery)
         : beside
         ? { text: "", kind: "notice", source: "command", tier: "command", reason: "beside a text", remember: false }
@@ -515,15 +544,19 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     // Which messages this reply answers, in the same write as the saved answer.
     const silent = answer.text === "";
     statements.push(...deps.inbox.finish({ msg, busId: delivery.id }, burst, silent ? "silent" : "answered", silent ? undefined : answerKey, now()));
+    const overText = over.length > 0 ? limitNotice(rate.refused!).text : "";
+    const overKey = `${delivery.id}:limit`;
+    statements.push(...deps.inbox.finishOthers(msg.agent, over, overText ? "answered" : "silent", overText ? overKey : undefined, now()));
+    const then = overText ? [replyMessage({ ...scope, inReplyTo: busIdsOf(over) }, overText, "notice", "limit")] : [];
     // roles: lead extraction reads the saved turn, so the reply commits before it.
     const after = answer.remember && deps.roles?.hasAfterTurn(role.name) === true;
     // An empty text is a deliberate silence (a second message over the rate limit): nothing to send.
     if (silent && !after) {
-      delivery.ackWith({ before: statements });
+      delivery.ackWith({ before: statements, publish: then });
     } else if (silent) {
-      await delivery.underLease((guard) => deps.client.batch([...guard, ...statements], "write"));
+      await delivery.underLease((guard) => bus.publish(then, { before: [...guard, ...statements] }));
     } else {
-      await publishReply(scope, answer.text, answer.kind, "answer", { before: statements, last: !after });
+      await publishReply(scope, answer.text, answer.kind, "answer", { before: statements, last: !after, then });
     }
     if (after) await deps.roles?.afterTurn(turnMsg, delivery, role.name);
   };

@@ -48,6 +48,14 @@ export interface Inbox {
     replyKey: string | undefined,
     at: number,
   ): InStatement[];
+  /** As `finish`, for `others` of `agent` alone (a burst's messages past the rate limit). */
+  finishOthers(
+    agent: string,
+    others: readonly InboxRow[],
+    state: Exclude<InboxState, "pending">,
+    replyKey: string | undefined,
+    at: number,
+  ): InStatement[];
   /** Deletes rows stored before `cutoff` (epoch ms); returns how many. */
   purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
 }
@@ -72,6 +80,14 @@ function toRow(r: Row): InboxRow {
 }
 
 export function createInbox(client: Client): Inbox {
+  const finishOthers: Inbox["finishOthers"] = (agent, others, state, replyKey, at) => {
+    if (others.length === 0) return [];
+    return [{
+      sql: `UPDATE chat_inbox SET state = ?, reply_key = ?, answered_at = ?
+        WHERE agent = ? AND state = 'pending' AND platform_id IN (${others.map(() => "?").join(", ")})`,
+      args: [state, replyKey ?? null, at, agent, ...others.map((o) => o.platformId)],
+    }];
+  };
   // Keyed by the JSON text of [agent, platform id]: the statement reads the keys as one JSON array.
   const rowOf = batchReads(async (keys) => {
     const rows = await selectRows(client, {
@@ -126,15 +142,9 @@ export function createInbox(client: Client): Inbox {
           msg.userId,
         ],
       }];
-      if (others.length > 0) {
-        statements.push({
-          sql: `UPDATE chat_inbox SET state = ?, reply_key = ?, answered_at = ?
-            WHERE agent = ? AND state = 'pending' AND platform_id IN (${others.map(() => "?").join(", ")})`,
-          args: [state, replyKey ?? null, at, msg.agent, ...others.map((o) => o.platformId)],
-        });
-      }
-      return statements;
+      return [...statements, ...finishOthers(msg.agent, others, state, replyKey, at)];
     },
+    finishOthers,
     purgeBefore: (cutoff, signal) =>
       purgeInChunks(
         client,
