@@ -7,7 +7,7 @@
  */
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { type BackoffPolicy, decideRestart, HOUR_MS } from "./backoff.ts";
+import { type BackoffPolicy, backoffMs, decideRestart, HOUR_MS } from "./backoff.ts";
 import type { HealthReport, TargetState } from "./health.ts";
 import { planRecycle, recycleSchedule } from "./recycle.ts";
 import type { RestartLog, RestartRecord } from "./restarts.ts";
@@ -89,8 +89,9 @@ async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promi
   if (status.active === "active" && status.since !== undefined && now - status.since < START_GRACE_MS) {
     return skip(`started ${Math.round((now - status.since) / 1000)} s ago; giving it time to come up`);
   }
+  const policy = policyOf(config);
   const history = await failureTimes(deps, t.target, now - HOUR_MS);
-  const decision = decideRestart(history, now, policyOf(config));
+  const decision = decideRestart(history, now, policy);
   if (decision.action !== "restart") {
     return skip(`${decision.reason}; next attempt after ${new Date(decision.until).toISOString()}`);
   }
@@ -100,9 +101,11 @@ async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promi
   // The back-off lives in the store: a restart it could not record would be forgotten, and the next run would
   // restart at once — with a full disk, a common cause of a crash loop, one restart per run. So the attempt is
   // recorded first (not ok until it is made), and a store that refuses it means no restart this run.
-  let id: number;
+  // Recorded only if no restart of it is more recent than the back-off ever allows (backoffMs(1)): such a one
+  // was recorded by an overlapping run (the timer's and an operator's) after this one read the history.
+  let id: number | undefined;
   try {
-    id = await deps.restarts.record({
+    id = await deps.restarts.claim({
       target: t.target,
       unit: t.unit,
       at: now,
@@ -111,10 +114,11 @@ async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promi
       action,
       ok: false,
       detail: "restarting",
-    });
+    }, backoffMs(1, policy));
   } catch (err) {
     return skip(`cannot record the restart in the store (${storeErrorCode(err)}), and its back-off depends on it`);
   }
+  if (id === undefined) return skip("another health run restarted it since this run read the back-off");
   let ok = true;
   let detail: string | undefined;
   try {
@@ -161,7 +165,7 @@ async function recycleOne(
     lastLogged ?? -Infinity,
     Number.isFinite(youngest) ? now - youngest * 1000 : -Infinity,
   );
-  /** The agent's memory check when it is past the mark (`ops.health.memoryWarnFraction` of its MemoryMax). */
+  /** The agent's memory check past the mark (its MemoryHigh, or memoryWarnFraction of MemoryMax). */
   const memoryHigh = (agent: string) =>
     report.checks.find((c) => c.name === `memory ${agent}` && c.level !== "ok");
   const chosen = planRecycle(

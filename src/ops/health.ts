@@ -12,7 +12,7 @@ import type { DiskSpace } from "../platform.ts";
 import { type Store, storeErrorCode } from "../store/mod.ts";
 import { probe, probeHost, type ProbeOptions } from "./probe.ts";
 import { readVmRss } from "./rss.ts";
-import { formatBytes, formatDuration, toBytes } from "./sizes.ts";
+import { defaultMemoryHigh, formatBytes, formatDuration, toBytes } from "./sizes.ts";
 import { agentUnit, LLAMA_UNIT } from "./units.ts";
 
 export type Level = "ok" | "degraded" | "down";
@@ -129,9 +129,10 @@ async function checkAgent(
   if (rssBytes === undefined) return { state };
   const limits: { memoryMax: string; memoryHigh?: string | undefined } = a.limits ?? { memoryMax: "256M" };
   const max = toBytes(limits.memoryMax);
+  // The unit's MemoryHigh (the drop-in's default when the config names none): past it the kernel reclaims.
   const warnAt = Math.min(
     max * config.ops.health.memoryWarnFraction,
-    limits.memoryHigh ? toBytes(limits.memoryHigh) : Infinity,
+    toBytes(limits.memoryHigh ?? defaultMemoryHigh(limits.memoryMax)),
   );
   const memory: Check = {
     name: `memory ${a.name}`,

@@ -77,8 +77,9 @@ export interface RecycleCandidate {
   healthy: boolean;
   afterSec: number;
   /**
-   * Its memory is past `ops.health.memoryWarnFraction` of its MemoryMax: recycled first once it has run
-   * `MEMORY_RECYCLE_MIN_UPTIME_SEC` (an agent that is that big soon after its start is not helped by another restart).
+   * Its memory is past its MemoryHigh or `ops.health.memoryWarnFraction` of its MemoryMax: recycled first once it
+   * has run `MEMORY_RECYCLE_MIN_UPTIME_SEC` (an agent that is that big soon after its start is not helped by
+   * another restart).
    */
   memoryHigh?: boolean;
 }

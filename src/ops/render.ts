@@ -40,10 +40,10 @@ export function renderUnits(settings: UnitSettings = DEFAULT_UNIT_SETTINGS): Ren
   ];
 }
 
-/** Whether the health job probes `host` on this machine's loopback (`probeHost`: a wildcard bind is probed there). */
+/** Whether `host` (an IPv6 address with or without brackets) is this machine's loopback. */
 function isLoopback(host: string): boolean {
-  const h = probeHost(host);
-  return h === "[::1]" || h === "localhost" || /^127(\.\d{1,3}){3}$/.test(h);
+  const h = host.replace(/^\[|\]$/g, "");
+  return h === "::1" || h === "localhost" || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
 /** Unit settings for a config loaded from `configPath` (the path the units pass as AIDEAZZ_CONFIG). */
@@ -55,8 +55,10 @@ export function unitSettingsOf(config: Config, configPath: string): UnitSettings
     binary: config.ops.binary,
     configPath,
     secretsFile: DEFAULT_UNIT_SETTINGS.secretsFile,
-    localOnly: config.store.url.startsWith("file:") && config.agents.every((a) => isLoopback(a.host)) &&
-      isLoopback(new URL(llamaUrlOf(config) ?? "http://127.0.0.1").hostname),
+    // The health job probes a wildcard bind on loopback (probeHost): such an agent or sidecar is local to it.
+    localOnly: config.store.url.startsWith("file:") &&
+      config.agents.every((a) => isLoopback(probeHost(a.host))) &&
+      isLoopback(probeHost(new URL(llamaUrlOf(config) ?? "http://127.0.0.1").hostname)),
     agentDefaults: {
       memoryMax: "256M",
       memoryHigh: defaultMemoryHigh("256M"),
@@ -75,6 +77,8 @@ export function unitSettingsOf(config: Config, configPath: string): UnitSettings
         embeddings: llama.embeddings,
         memoryMax: llama.memoryMax,
         cpuQuota: llama.cpuQuota,
+        // Unlike the health job's probes, a sidecar bound to a wildcard address listens on every interface.
+        localOnly: isLoopback(url.hostname),
       }
       : DEFAULT_UNIT_SETTINGS.llama,
   };

@@ -27,6 +27,12 @@ export const RESTART_RETENTION_MS = 30 * 24 * 3_600_000;
 export interface RestartLog {
   /** Records a restart; its id. */
   record(r: RestartRecord): Promise<number>;
+  /**
+   * Records failure restart `r` unless `r.target` has a failure restart later than `r.at - quietMs`: its id,
+   * or undefined when there is one (another health run's). Checked and written in one statement, so of two
+   * overlapping runs only one records the restart, and only that one makes it.
+   */
+  claim(r: RestartRecord, quietMs: number): Promise<number | undefined>;
   /** Sets the outcome of a restart recorded before it was made. */
   settle(id: number, outcome: { ok: boolean; detail?: string | undefined }): Promise<void>;
   /** Times of `target`'s failure restarts at or after `since`. */
@@ -36,18 +42,35 @@ export interface RestartLog {
   list(opts?: { since?: number; limit?: number }): Promise<RestartRecord[]>;
 }
 
+const INSERT = "INSERT INTO restarts (target, unit, at, kind, reason, action, ok, detail)";
+
+function valuesOf(r: RestartRecord): (string | number | null)[] {
+  return [r.target, r.unit, r.at, r.kind, r.reason, r.action, r.ok ? 1 : 0, r.detail ?? null];
+}
+
 export function createRestartLog(client: Client): RestartLog {
+  /** Runs `insert` with the retention delete; the new row's id, or undefined when `insert` wrote none. */
+  async function write(insert: { sql: string; args: (string | number | null)[] }, at: number) {
+    const [inserted] = await client.batch([
+      insert,
+      { sql: "DELETE FROM restarts WHERE at < ?", args: [at - RESTART_RETENTION_MS] },
+    ], "write");
+    const id = inserted!.rows[0]?.["id"];
+    return id === undefined ? undefined : Number(id);
+  }
   return {
     async record(r) {
-      const [inserted] = await client.batch([
-        {
-          sql: `INSERT INTO restarts (target, unit, at, kind, reason, action, ok, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            RETURNING id`,
-          args: [r.target, r.unit, r.at, r.kind, r.reason, r.action, r.ok ? 1 : 0, r.detail ?? null],
-        },
-        { sql: "DELETE FROM restarts WHERE at < ?", args: [r.at - RESTART_RETENTION_MS] },
-      ], "write");
-      return Number(inserted!.rows[0]!["id"]);
+      const insert = { sql: `${INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args: valuesOf(r) };
+      return (await write(insert, r.at))!;
+    },
+    claim(r, quietMs) {
+      // Plain SQL in one statement (no lock held across calls): the same on a libSQL server.
+      return write({
+        sql: `${INSERT} SELECT ?, ?, ?, ?, ?, ?, ?, ?
+          WHERE NOT EXISTS (SELECT 1 FROM restarts WHERE target = ? AND kind = 'failure' AND at > ?)
+          RETURNING id`,
+        args: [...valuesOf(r), r.target, r.at - quietMs],
+      }, r.at);
     },
     async settle(id, outcome) {
       await client.execute({

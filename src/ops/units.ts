@@ -28,6 +28,11 @@ export interface LlamaUnitSettings {
   embeddings: boolean;
   memoryMax: string;
   cpuQuota: string;
+  /**
+   * Whether llama-server listens on loopback only; then its network is limited to localhost. On another
+   * address (a wildcard, the VM's private one) it is there to be reached from elsewhere.
+   */
+  localOnly: boolean;
 }
 
 export interface UnitSettings {
@@ -75,6 +80,7 @@ export const DEFAULT_UNIT_SETTINGS: UnitSettings = {
     embeddings: false,
     memoryMax: "6G",
     cpuQuota: "200%",
+    localOnly: true,
   },
 };
 
@@ -119,7 +125,7 @@ export function agentTemplate(s: UnitSettings): string {
     "Group=aideazz",
     environment("AIDEAZZ_CONFIG", s.configPath),
     `EnvironmentFile=${s.secretsFile}`,
-    `ExecStart=${s.binary} agent %i`,
+    `ExecStart=${quoted(s.binary)} agent %i`,
     STATE,
     "Restart=on-failure",
     `RestartSec=${RESTART_SEC}`,
@@ -144,18 +150,24 @@ export function agentTemplate(s: UnitSettings): string {
 }
 
 /**
- * An `Environment=` line whose value may hold spaces, quotes, backslashes or "%" (a config path, a model file):
- * quoted, or systemd would split it at a space, and with "%" doubled, or it would expand it as a specifier.
+ * A word of a unit line that may hold spaces, quotes, backslashes or "%" (a binary's path, a config path, a
+ * model file): quoted, or systemd would split it at a space, and with "%" doubled, or it would expand it as a
+ * specifier.
  */
+function quoted(value: string): string {
+  return `"${value.replace(/[\\"]/g, "\\$&").replaceAll("%", "%%")}"`;
+}
+
+/** An `Environment=` line: the whole assignment is one quoted word. */
 function environment(key: string, value: string): string {
-  return `Environment="${key}=${value.replace(/[\\"]/g, "\\$&").replaceAll("%", "%%")}"`;
+  return `Environment=${quoted(`${key}=${value}`)}`;
 }
 
 /** The llama.cpp sidecar (local model). */
 export function llamaUnit(s: UnitSettings): string {
   const l = s.llama;
   return file([
-    "# llama.cpp's llama-server: the local model the router falls back to (OpenAI-compatible API on 127.0.0.1).",
+    "# llama.cpp's llama-server: the local model the router falls back to (OpenAI-compatible API on LLAMA_HOST).",
     HEADER,
     "# Settings: LLAMA_MODEL (GGUF file), LLAMA_THREADS (CPU threads), LLAMA_CTX_SIZE (context tokens), LLAMA_PORT.",
     "# LLAMA_ARGS adds options: \"--embeddings\" serves /v1/embeddings (the router's semantic cache); llama-server's",
@@ -178,7 +190,7 @@ export function llamaUnit(s: UnitSettings): string {
     `Environment=LLAMA_CTX_SIZE=${l.contextSize}`,
     `Environment=LLAMA_ARGS=${l.embeddings ? "--embeddings" : ""}`,
     "EnvironmentFile=-/etc/aideazz/llama.env",
-    `ExecStart=${l.bin} --model \${LLAMA_MODEL} --host \${LLAMA_HOST} --port \${LLAMA_PORT} --threads \${LLAMA_THREADS} --ctx-size \${LLAMA_CTX_SIZE} $LLAMA_ARGS`,
+    `ExecStart=${quoted(l.bin)} --model \${LLAMA_MODEL} --host \${LLAMA_HOST} --port \${LLAMA_PORT} --threads \${LLAMA_THREADS} --ctx-size \${LLAMA_CTX_SIZE} $LLAMA_ARGS`,
     STATE,
     "Restart=on-failure",
     `RestartSec=${RESTART_SEC}`,
@@ -188,7 +200,9 @@ export function llamaUnit(s: UnitSettings): string {
     `CPUQuota=${l.cpuQuota}`,
     "TasksMax=64",
     HARDENING,
-    LOCALHOST_ONLY,
+    l.localOnly
+      ? LOCALHOST_ONLY
+      : ["# llama-server listens on an address other than loopback: network access is not limited to localhost."],
     "",
     "[Install]",
     "WantedBy=multi-user.target",
@@ -214,7 +228,7 @@ export function healthService(s: UnitSettings): string {
     "Group=aideazz",
     environment("AIDEAZZ_CONFIG", s.configPath),
     `EnvironmentFile=-${s.secretsFile}`,
-    `ExecStart=${s.binary} health --restart`,
+    `ExecStart=${quoted(s.binary)} health --restart`,
     STATE,
     "# Restarts wait for each agent's graceful stop.",
     "TimeoutStartSec=600",

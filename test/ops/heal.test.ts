@@ -89,7 +89,7 @@ describe("health --restart (E4)", () => {
     let full = true; // reads work, writes fail, as on a full disk
     const refusing: RestartLog = {
       ...restarts,
-      record: (r) => full ? Promise.reject(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })) : restarts.record(r),
+      claim: (r, quietMs) => full ? Promise.reject(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })) : restarts.claim(r, quietMs),
     };
     const { lines, log, setNow } = capture();
     const cfg = config();
@@ -192,6 +192,40 @@ describe("health --restart (E4)", () => {
       reason: "down: no answer within 8 s; unit active/running, last result success",
     });
     store.close();
+  });
+
+  it("two overlapping runs (the timer's and an operator's `health --restart`) restart a stalled agent once", async () => {
+    const now = T0;
+    const unit = "aideazz-agent@bot.service";
+    const systemd = createFakeSystemd(
+      () => now,
+      () => ({ active: "active", sub: "running", result: "success", since: now }),
+    );
+    systemd.units.set(unit, { active: "active", sub: "running", result: "success", since: T0 - 10 * MIN });
+    // `systemctl restart` waits for the graceful stop and the start: the other run reads the history then.
+    const restart = systemd.restart.bind(systemd);
+    systemd.restart = async (u) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return restart(u);
+    };
+    // Two processes: two connections to the one database.
+    const a = await openLog("overlap");
+    const b = await openLog("overlap");
+    const { lines, log } = capture();
+    const down = report(now, { detail: "no answer within 8 s" });
+    const [first, second] = await Promise.all([
+      heal(down, config(), { manager: systemd, restarts: a.restarts, log, now: () => now }),
+      heal(down, config(), { manager: systemd, restarts: b.restarts, log, now: () => now }),
+    ]);
+    // Restarted again during its start, it would also count twice in the hour's back-off and ceiling.
+    expect(systemd.calls.filter((c) => c.op === "restart")).toHaveLength(1);
+    expect(await a.restarts.failureTimes("bot", 0)).toEqual([now]);
+    expect([...first!, ...second!].map((x) => x.action).sort()).toEqual(["restart", "skip"]);
+    expect(lines.find((l) => l["msg"] === "not restarting")?.["reason"]).toBe(
+      "another health run restarted it since this run read the back-off",
+    );
+    a.store.close();
+    b.store.close();
   });
 
   it("leaves alone what systemd is restarting and what an operator stopped; records a failed restart", async () => {

@@ -7,7 +7,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
-import { checkHealth, createRestartLog, heal, type HealthReport } from "../../src/ops/mod.ts";
+import {
+  checkHealth,
+  createRestartLog,
+  heal,
+  type HealthDeps,
+  type HealthReport,
+  renderSystemd,
+} from "../../src/ops/mod.ts";
 import { diskSpace, fileSize, kill, serve, type Server, sleep } from "../../src/platform.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
 import { type Child, cli, repoRoot, runAideazz, spawnAideazz } from "../support/cli.ts";
@@ -292,4 +299,32 @@ describe("aideazz health", () => {
     },
     120_000,
   );
+});
+
+describe("aideazz health: memory against the unit's limits", () => {
+  const MiB = 1024 * 1024;
+  // checkHealth with a fake /health that reports `rssBytes`, and no store (not under test).
+  const deps = (rssBytes: number): HealthDeps => ({
+    fetch: (() => Promise.resolve(Response.json({ status: "ok", uptimeS: 3600, rssBytes }))) as typeof fetch,
+    now: () => Date.UTC(2026, 0, 1),
+    sleep: () => Promise.resolve(),
+    diskSpace: () => Promise.resolve({ freeBytes: 1e12, totalBytes: 2e12 }),
+    fileSize: () => Promise.resolve(undefined),
+    store: { error: "not under test" },
+    busStats: undefined,
+  });
+
+  it("an agent past the MemoryHigh its unit has (by default 80% of MemoryMax) is degraded, not ok", async () => {
+    const config = loadConfig(JSON.stringify({
+      agents: [{ name: "orch", kind: "orchestrator", port: 9301, limits: { memoryMax: "256M" } }],
+    }), {}, []);
+    // The drop-in `aideazz systemd render` writes when the config names no memoryHigh: past it the kernel
+    // throttles the agent and reclaims hard, though it is below memoryWarnFraction (90%) of MemoryMax.
+    const files = renderSystemd(config, "/etc/aideazz/aideazz.json");
+    expect(files.find((f) => f.path.endsWith("limits.conf"))!.text).toMatch(/^MemoryHigh=209715K$/m);
+    const level = async (rss: number) =>
+      (await checkHealth(config, deps(rss))).checks.find((c) => c.name === "memory orch")?.level;
+    expect(await level(220 * MiB)).toBe("degraded"); // 86% of MemoryMax, above 209715K
+    expect(await level(200 * MiB)).toBe("ok"); // 78%
+  });
 });

@@ -62,6 +62,25 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
     expect(llama).toContain('Environment="LLAMA_MODEL=/var/lib/aideazz/models/Llama 3.2 1B \\"q%%4\\".gguf"');
   });
 
+  it("ops.binary and ops.llama.bin with a space or a %: each ExecStart runs that binary (verify clean)", async () => {
+    // Unquoted, systemd would run "/opt/aideazz" with the rest as arguments, and expand %h to a home folder.
+    // (A quote or a backslash it refuses in an executable's name however it is written.)
+    const bin = "/opt/aideazz release/100%h/aideazz";
+    const llamaBin = "/opt/llama.cpp build/bin/llama-server";
+    const config = loadConfig(JSON.stringify({
+      agents: [{ name: "webchat", kind: "webchat", port: 8080 }],
+      ops: { binary: bin, llama: { bin: llamaBin } },
+    }), {}, []);
+    const files = renderSystemd(config, "/etc/aideazz/aideazz.json");
+    const root = await makeRoot(join(dir, "binary-root"), files, [bin, llamaBin]);
+    for (const unit of ["aideazz-agent@webchat.service", "aideazz-llama.service", "aideazz-health.service"]) {
+      expect(verify(root, unit), unit).toEqual({ code: 0, output: "" });
+    }
+    const text = (path: string) => files.find((f) => f.path === path)!.text;
+    expect(text("aideazz-agent@.service")).toContain('ExecStart="/opt/aideazz release/100%%h/aideazz" agent');
+    expect(text("aideazz-llama.service")).toContain('ExecStart="/opt/llama.cpp build/bin/llama-server" --model');
+  });
+
   it("every unit in systemd/ verifies clean and has exposure ≤ 2.0", async () => {
     const files = await Promise.all(
       STATIC_UNITS.map(async (path) => ({
@@ -187,10 +206,10 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
       expect(await readFile(join(polkit, "50-aideazz.rules"), "utf8")).toContain('"reset-failed"');
 
       const template = files.find((f) => f.path === "aideazz-agent@.service")!.text;
-      expect(template).toContain("ExecStart=/opt/aideazz/bin/aideazz agent %i");
+      expect(template).toContain('ExecStart="/opt/aideazz/bin/aideazz" agent %i');
       expect(template).toContain(`Environment="AIDEAZZ_CONFIG=${config}"`);
       const llama = files.find((f) => f.path === "aideazz-llama.service")!.text;
-      expect(llama).toContain("ExecStart=/opt/llama/bin/llama-server --model ${LLAMA_MODEL}");
+      expect(llama).toContain('ExecStart="/opt/llama/bin/llama-server" --model ${LLAMA_MODEL}');
       expect(llama).toContain("Environment=LLAMA_ARGS=--embeddings");
       expect(llama).toContain("Environment=LLAMA_THREADS=3");
       const webchat = files.find((f) => f.path.startsWith("aideazz-agent@webchat"))!.text;
@@ -249,14 +268,18 @@ describe.skipIf(!hasSystemdAnalyze() && process.env["CI"] !== "true")("systemd u
   });
 });
 
+/** The text of unit `path` rendered for one web chat agent and `config`'s keys. */
+function renderedUnit(path: string, config: Record<string, unknown>): string {
+  const env = { DB_TOKEN: "token" };
+  const agents = [{ name: "web", kind: "webchat", port: 8080 }];
+  const loaded = loadConfig(JSON.stringify({ agents, ...config }), env);
+  return renderSystemd(loaded, "/etc/aideazz/aideazz.json").find((f) => f.path === path)!.text;
+}
+const LIMITED = /^IPAddressDeny=any\nIPAddressAllow=localhost$/m;
+
 describe("the health job's network", () => {
   // It probes every agent at its address, the sidecar and the store: limited to localhost only when all are there.
-  const healthUnit = (config: Record<string, unknown>) => {
-    const env = { DB_TOKEN: "token" };
-    const loaded = loadConfig(JSON.stringify({ agents: [{ name: "web", kind: "webchat", port: 8080 }], ...config }), env);
-    return renderSystemd(loaded, "/etc/aideazz/aideazz.json").find((f) => f.path === "aideazz-health.service")!.text;
-  };
-  const LIMITED = /^IPAddressDeny=any\nIPAddressAllow=localhost$/m;
+  const healthUnit = (config: Record<string, unknown>) => renderedUnit("aideazz-health.service", config);
 
   it("agents on loopback or a wildcard address and a local store: localhost only", () => {
     expect(healthUnit({})).toMatch(LIMITED);
@@ -274,6 +297,26 @@ describe("the health job's network", () => {
       const unit = healthUnit(config);
       expect(unit, JSON.stringify(config)).not.toMatch(/^IPAddress/m);
       expect(unit).toContain("network access is not limited to localhost");
+    }
+  });
+});
+
+describe("the llama.cpp sidecar's network", () => {
+  // Limited to localhost only when llama-server listens there. Bound to the VM's private address (other
+  // VMs' agents use it) or a wildcard, it is there to be reached: limited, only the VM itself would reach it.
+  const llamaUnit = (url: string) => renderedUnit("aideazz-llama.service", { ops: { llama: { url } } });
+
+  it("listening on loopback: localhost only", () => {
+    expect(llamaUnit("http://127.0.0.1:8090")).toMatch(LIMITED);
+    expect(llamaUnit("http://[::1]:8090")).toMatch(LIMITED);
+  });
+
+  it("listening on the VM's private address or a wildcard address: not limited", () => {
+    expect(llamaUnit("http://10.0.0.5:8090")).toContain("Environment=LLAMA_HOST=10.0.0.5");
+    for (const url of ["http://10.0.0.5:8090", "http://0.0.0.0:8090", "http://[::]:8090"]) {
+      const unit = llamaUnit(url);
+      expect(unit, url).not.toMatch(/^IPAddress/m);
+      expect(unit, url).toContain("network access is not limited to localhost");
     }
   });
 });
