@@ -60,7 +60,9 @@ export function toAnthropicFinish(reason: string | null | undefined): FinishReas
     case "end_turn":
     case "stop_sequence":
       return "stop";
+    // An answer stopped by the end of the context window is cut as one at max_tokens is (not cached as complete).
     case "max_tokens":
+    case "model_context_window_exceeded":
       return "length";
     case "tool_use":
       return "tool_calls";
@@ -117,18 +119,24 @@ function hintOf(text: string): { kind?: ProviderErrorKind; message?: string } {
 function toBody(req: ChatRequest, stream: boolean): Record<string, unknown> {
   const system = req.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n");
   const dialogue = req.messages.filter((m) => m.role !== "system");
+  // OpenAI takes any stop (`["\n"]` is common); Anthropic refuses (400) one that is empty or whitespace only.
+  const stops = (req.stop ?? []).filter((s) => s.trim() !== "");
   return {
     model: req.model,
     max_tokens: req.maxTokens,
     ...(system ? { system } : {}),
     // Anthropic refuses (400) a message without text but for a final assistant one (an assistant turn of the OpenAI
-    // endpoint may have none); consecutive user turns left behind are taken as one.
+    // endpoint may have none); consecutive user turns left behind are taken as one. A final assistant text (the
+    // start of the answer) ending in whitespace is a 400 too ("cannot end with trailing whitespace"): trimmed.
     messages: dialogue
       .filter((m, i) => m.content.trim() !== "" || (i === dialogue.length - 1 && m.role === "assistant"))
-      .map((m) => ({ role: m.role, content: m.content })),
+      .map((m, i, kept) => ({
+        role: m.role,
+        content: i === kept.length - 1 && m.role === "assistant" ? m.content.trimEnd() : m.content,
+      })),
     // Anthropic's range is 0-1 and above it a 400; the OpenAI endpoint takes OpenAI's 0-2. 1 is the most random.
     ...(req.temperature !== undefined ? { temperature: Math.min(req.temperature, 1) } : {}),
-    ...(req.stop && req.stop.length > 0 ? { stop_sequences: [...req.stop] } : {}),
+    ...(stops.length > 0 ? { stop_sequences: stops } : {}),
     ...(stream ? { stream: true } : {}),
   };
 }

@@ -103,19 +103,32 @@ export async function readErrorText(res: Response): Promise<string> {
   }
 }
 
+// Retry-After's delay-seconds (RFC 9110 §10.2.3), with the fraction Groq and Anthropic may send ("0.5").
+const DELAY = /^\d+(?:\.\d+)?$/;
+// The HTTP-date senders generate (IMF-fixdate, RFC 9110 §5.6.7): `Date.parse` alone reads nearly anything as
+// a date, "7, 7" as one in 2001, i.e. "retry now".
+const IMF_FIXDATE =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+// The elements of a comma-joined value (the header sent twice, e.g. by a gateway in front), a date's comma kept.
+const ELEMENT = /\s*(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [^,]*|[^,]+/g;
+
 /**
- * `retry-after-ms` (OpenAI-style) or `retry-after` as seconds (Groq, Anthropic: "7", "0.5") or an HTTP date.
- * Undefined when absent or unreadable.
+ * `retry-after-ms` (OpenAI-style) or `retry-after` as seconds (Groq, Anthropic: "7", "0.5") or an HTTP date;
+ * of a comma-joined list, its first valid element. Undefined when absent or unreadable (never 0 for "unreadable").
+ *
+ * @example
+ * retryAfterMs(new Headers({ "retry-after": "7" }), Date.now()); // 7000
  */
 export function retryAfterMs(headers: Headers, now: number): number | undefined {
-  const ms = Number(headers.get("retry-after-ms") ?? NaN);
-  if (Number.isFinite(ms) && ms >= 0) return ms;
-  const value = headers.get("retry-after");
-  if (value === null || value.trim() === "") return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return seconds >= 0 ? Math.round(seconds * 1000) : undefined;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  const ms = headers.get("retry-after-ms")?.trim();
+  if (ms !== undefined && DELAY.test(ms)) return Number(ms);
+  for (const [element] of (headers.get("retry-after") ?? "").matchAll(ELEMENT)) {
+    const value = element.trim();
+    if (DELAY.test(value)) return Math.round(Number(value) * 1000);
+    const at = IMF_FIXDATE.test(value) ? Date.parse(value) : NaN;
+    if (!Number.isNaN(at)) return Math.max(0, at - now);
+  }
+  return undefined;
 }
 
 /** Builds the `ProviderError` for a non-2xx answer from the status, the parsed body's hints and the headers. */

@@ -21,8 +21,9 @@ export function parseSseJson<T>(data: string, schema: z.ZodType<T>, provider: st
 
 /**
  * A Server-Sent Events reader over a fetch body: yields one `{ event, data }` per blank-line-terminated event
- * (several `data:` lines joined with "\n"), ignoring comments (`: keep-alive`); an `error:` line makes the event
- * "error". Stopping the iteration cancels the body, which closes the connection.
+ * (several `data:` lines joined with "\n"), ignoring comments (`: keep-alive`) and events whose data is empty
+ * (a bare `data:`); an `error:` line makes the event "error". Stopping the iteration cancels the body, which
+ * closes the connection.
  *
  * @module
  */
@@ -50,7 +51,10 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + (buffer.startsWith("\r\n", nl) ? 2 : 1));
         if (line === "") {
-          if (data.length > 0) yield { event, data: data.join("\n") };
+          // As the WHATWG spec says, an event whose data is empty (a bare `data:`, a proxy's keep-alive) is not
+          // dispatched: it is no JSON and would fail the whole answer as malformed.
+          const joined = data.join("\n");
+          if (joined !== "") yield { event, data: joined };
           event = undefined;
           data = [];
           continue;
@@ -69,7 +73,8 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
         }
       }
     }
-    if (data.length > 0) yield { event, data: data.join("\n") };
+    const joined = data.join("\n");
+    if (joined !== "") yield { event, data: joined };
   } finally {
     await reader.cancel().catch(() => {});
   }

@@ -5,6 +5,7 @@ import { createAnthropicProvider } from "../../../src/router/providers/anthropic
 import { createGroqProvider } from "../../../src/router/providers/groq.ts";
 import { createLlamaCppProvider } from "../../../src/router/providers/llama-cpp.ts";
 import { createOpenAICompatibleProvider } from "../../../src/router/providers/openai-compatible.ts";
+import { readSse } from "../../../src/router/providers/sse.ts";
 import { freePort } from "../../support/ports.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "../../fakes/anthropic.ts";
 import { type FakeGroq, startFakeGroq } from "../../fakes/groq.ts";
@@ -31,6 +32,14 @@ async function groqLike(prefix = "/openai/v1"): Promise<FakeGroq> {
 
 const req = { model: "m", maxTokens: 16, messages: [{ role: "user" as const, content: "hi" }] };
 const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e as ProviderError);
+
+/** A llama.cpp provider whose stream answers `events` (an SSE body) at HTTP 200. */
+const streamOf = (events: string) =>
+  createLlamaCppProvider({ name: "llama", baseUrl: "http://127.0.0.1:9/v1" }, {
+    now: Date.now,
+    fetch: () =>
+      Promise.resolve(new Response(events, { status: 200, headers: { "content-type": "text/event-stream" } })),
+  });
 
 describe("provider errors", () => {
   it("Anthropic: 529 overloaded is retriable and trips the breaker; 500 api_error too", async () => {
@@ -184,11 +193,7 @@ describe("provider errors", () => {
     // llama.cpp PR #16109 moved this to `data: {"error": …}`; older builds send it at HTTP 200, then `[DONE]`.
     const events = 'error: {"code":400,"message":"the request exceeds the available context size","type":"invalid_request_error"}\n\n' +
       "data: [DONE]\n\n";
-    const p = createLlamaCppProvider({ name: "llama", baseUrl: "http://127.0.0.1:9/v1" }, {
-      now: Date.now,
-      fetch: () =>
-        Promise.resolve(new Response(events, { status: 200, headers: { "content-type": "text/event-stream" } })),
-    });
+    const p = streamOf(events);
     const err = await failure((async () => {
       for await (const _ of p.stream!(req, { signal: AbortSignal.timeout(5_000) })) { /* drain */ }
     })());
@@ -198,12 +203,6 @@ describe("provider errors", () => {
   });
 
   it("an error chunk mid-stream is classified by its code; one without a code is a server fault", async () => {
-    const streamOf = (events: string) =>
-      createLlamaCppProvider({ name: "llama", baseUrl: "http://127.0.0.1:9/v1" }, {
-        now: Date.now,
-        fetch: () =>
-          Promise.resolve(new Response(events, { status: 200, headers: { "content-type": "text/event-stream" } })),
-      });
     const drain = (p: ChatProvider) =>
       failure((async () => {
         for await (const _ of p.stream!(req, { signal: AbortSignal.timeout(5_000) })) { /* drain */ }
@@ -212,5 +211,39 @@ describe("provider errors", () => {
     expect(await drain(streamOf(coded))).toMatchObject({ kind: "overloaded", retriable: true });
     const bare = 'data: {"error":{"message":"boom"}}\n\n';
     expect(await drain(streamOf(bare))).toMatchObject({ kind: "server", retriable: true });
+  });
+
+  it("an event with empty data (a bare `data:`, a proxy's keep-alive) is skipped, not a malformed chunk", async () => {
+    // The WHATWG SSE spec dispatches no event whose data is empty, at a blank line or at the end of the body.
+    const seen: string[] = [];
+    for await (const ev of readSse(new Response("data:\n\ndata: x\n\ndata:\n").body!)) seen.push(ev.data);
+    expect(seen).toEqual(["x"]);
+    const events = [
+      'data: {"choices":[{"delta":{"content":"Hello"},"finish_reason":null}]}\n\n',
+      "data:\n\n",
+      'data: {"choices":[{"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n',
+      "data: [DONE]\n\n",
+    ].join("");
+    const chunks: string[] = [];
+    for await (const c of streamOf(events).stream!(req, { signal: AbortSignal.timeout(5_000) })) {
+      chunks.push(c.type === "delta" ? c.text : c.finishReason);
+    }
+    expect(chunks).toEqual(["Hello", "stop"]);
+  });
+
+  it("Anthropic: a 529 whose retry-after came twice (\"7, 7\") waits 7 s, not \"retry now\"", async () => {
+    // A gateway in front adding its own retry-after to Anthropic's: `Headers.get` joins them.
+    const headers = new Headers({ "content-type": "application/json" });
+    headers.append("retry-after", "7");
+    headers.append("retry-after", "7");
+    const body = JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } });
+    const p = createAnthropicProvider({ name: "claude", apiKey: KEY }, {
+      now: Date.now,
+      fetch: () => Promise.resolve(new Response(body, { status: 529, headers })),
+    });
+    expect(await failure(p.chat(req, { signal: AbortSignal.timeout(5_000) }))).toMatchObject({
+      kind: "overloaded",
+      retryAfterMs: 7_000,
+    });
   });
 });

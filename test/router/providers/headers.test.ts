@@ -71,4 +71,20 @@ describe("rate-limit headers", () => {
     expect(retryAfterMs(new Headers({ "retry-after": "later" }), NOW)).toBeUndefined();
     expect(retryAfterMs(new Headers(), NOW)).toBeUndefined();
   });
+
+  it("reads retry-after only as delay-seconds or an IMF-fixdate; of a comma-joined list, its first valid element", () => {
+    // `Date.parse` read "7, 7" (the header sent twice, joined by `Headers.get`) as a date in 2001: "retry now".
+    const doubled = new Headers();
+    doubled.append("retry-after", "7");
+    doubled.append("retry-after", "7");
+    expect(retryAfterMs(doubled, NOW)).toBe(7_000);
+    expect(retryAfterMs(new Headers({ "retry-after": "1, 2" }), NOW)).toBe(1_000);
+    expect(retryAfterMs(new Headers({ "retry-after": "later, 3" }), NOW)).toBe(3_000);
+    const date = new Date(NOW + 12_000).toUTCString();
+    expect(retryAfterMs(new Headers({ "retry-after": `${date}, ${date}` }), NOW)).toBe(12_000);
+    for (const unreadable of ["2030-01-15T12:00:12Z", "Tuesday, 15-Jan-30 12:00:12 GMT", "1e3", "-1", ","]) {
+      expect(retryAfterMs(new Headers({ "retry-after": unreadable }), NOW)).toBeUndefined();
+    }
+    expect(retryAfterMs(new Headers({ "retry-after-ms": "", "retry-after": "2" }), NOW)).toBe(2_000);
+  });
 });
