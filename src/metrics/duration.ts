@@ -22,11 +22,11 @@ export function parseDuration(text: string): number | undefined {
   return total > 0 ? total : undefined;
 }
 
-/** "1h", "10 s", "2d 3h": the two largest units of a duration. */
+/** "1h", "10 s", "2d 3h": the two largest units of a duration (59.7 s is "1m", not "60 s"). */
 export function formatDuration(ms: number): string {
   const abs = Math.abs(ms);
-  if (abs < 1_000) return `${Math.round(ms)} ms`;
-  if (abs < 60_000) return `${+(ms / 1_000).toFixed(abs < 10_000 ? 1 : 0)} s`;
+  if (abs < 999.5) return `${Math.round(ms)} ms`;
+  if (abs < 59_500) return `${+(ms / 1_000).toFixed(abs < 10_000 ? 1 : 0)} s`;
   const parts: string[] = [];
   let rest = Math.round(abs / 1_000);
   for (const [unit, s] of [["d", 86_400], ["h", 3_600], ["m", 60], ["s", 1]] as const) {

@@ -49,11 +49,11 @@ export function formatMs(ms: number): string {
   return `${+(ms / 1_000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
 
-/** 61 MB, 980 kB, 1.2 GB (decimal units, as systemd shows MemoryMax). */
+/** 61 MB, 980 kB, 1.2 GB (decimal units, as systemd shows MemoryMax; 999,600 B is "1 MB", not "1000 kB"). */
 export function formatBytes(n: number): string {
   if (n < 1_000) return `${n} B`;
-  if (n < 1_000_000) return `${Math.round(n / 1_000)} kB`;
-  if (n < 1_000_000_000) return `${Math.round(n / 1_000_000)} MB`;
+  if (n < 999_500) return `${Math.round(n / 1_000)} kB`;
+  if (n < 999_500_000) return `${Math.round(n / 1_000_000)} MB`;
   return `${+(n / 1_000_000_000).toFixed(2)} GB`;
 }
 

@@ -1,7 +1,8 @@
 // Numbers shown to operators (aideazz stats, the dashboard): a share that must not look whole unless it is, and a value
 // just under a unit's boundary shown in the next unit, never as "1m 60s" or "1000 ms".
 import { describe, expect, it } from "vitest";
-import { formatByName, formatCount, formatMs } from "../../src/metrics/format.ts";
+import { formatByName, formatBytes, formatCount, formatMs } from "../../src/metrics/format.ts";
+import { formatDuration } from "../../src/metrics/duration.ts";
 import { formatPercent, formatPercentDown } from "../../src/metrics/mod.ts";
 
 describe("formatPercentDown", () => {
@@ -38,6 +39,8 @@ describe("units at their boundaries", () => {
     ]);
     expect([999.96, 999_999, 999, 9_999.96, 1_250].map(formatCount)).toEqual(["1k", "1M", "999", "10k", "1.3k"]);
     expect([999.7, 999.4, 9.96, 1_900].map(formatMs)).toEqual(["1 s", "999 ms", "10 ms", "1.9 s"]);
+    expect([999_600, 999_499, 999_999_999, 1_500].map(formatBytes)).toEqual(["1 MB", "999 kB", "1 GB", "2 kB"]);
+    expect([59_700, 59_400, 999.6, 9_960].map(formatDuration)).toEqual(["1m", "59 s", "1 s", "10 s"]);
   });
 });
 
