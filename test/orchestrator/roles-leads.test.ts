@@ -201,6 +201,25 @@ describe("lead qualification", () => {
     expect((await lead())?.["stage"]).toBe("closed");
     expect((await events()).map((e) => e[1])).toEqual(["new", "engaged", "handed_off", "closed"]);
   });
+
+  it("a handoff on the visitor's first message (the model's marker, or /human) is the lead's too", async () => {
+    h = await start();
+    h.groq.script(
+      { kind: "ok", text: "Let me get a colleague for that. [HANDOFF]" },
+      { kind: "ok", text: '{"name": "Cy Young", "company": "Initech"}' },
+    );
+    await h.ask("site", "v1", "Hi, I'm Cy Young from Initech, I need a custom enterprise contract");
+    await h.waitForReplies(2); // the visitor's reply and the operator's handoff notice
+    await h.waitFor(async () => (await lead())?.["name"] === "Cy Young");
+    expect(await lead()).toMatchObject({ stage: "handed_off", turns: 1 });
+    // /human first: no answer, so no extraction; the operator's /close closes the lead it was told of.
+    await h.ask("site", "v2", "/human");
+    await h.waitForReplies(4);
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/close 2");
+    await h.waitForReplies(6);
+    expect(h.replies.filter((r) => r.agent === OPERATOR.agent).at(-1)!.text).toContain("lead closed");
+    expect(await h.rows("SELECT stage FROM leads WHERE chat = 'site:v2'")).toMatchObject([{ stage: "closed" }]);
+  });
 });
 
 describe("routing by role kind", () => {

@@ -159,6 +159,8 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
         startedBy: delivery.id,
       });
       await send(delivery, role.operator, handoffNotice(handoff, turns), `${delivery.id}:handoff`);
+      // A lead is made after its turn's answer: one handed over before (on its first message) is made here.
+      if (role.kind === "leads") await deps.leads.ensure(chat, msg.agent, msg.chatId, role.name);
       await deps.leads.advance(chat, "handed_off", reason);
       return true;
     },

@@ -46,6 +46,8 @@ export interface Leads {
   get(chat: string): Promise<Lead | undefined>;
   /** Creates the chat's lead (stage new) or counts one more turn; returns it. */
   touch(chat: string, agent: string, chatId: string, role: string): Promise<Lead>;
+  /** Creates the chat's lead (stage new, no turn counted) unless it has one: a handoff before its first answer. */
+  ensure(chat: string, agent: string, chatId: string, role: string): Promise<void>;
   update(id: number, update: LeadUpdate): Promise<void>;
   /** Moves a lead forward to `stage`; false when it has none or is already there or beyond. */
   advance(chat: string, stage: LeadStage, reason: string): Promise<boolean>;
@@ -101,6 +103,14 @@ export function createLeads(client: Client, now: () => number): Leads {
         args: [chat, agent, chatId, role, at, at],
       });
       return toLead(rs.rows[0]!);
+    },
+    async ensure(chat, agent, chatId, role) {
+      const at = now();
+      await client.execute({
+        sql: `INSERT INTO leads (chat, agent, chat_id, role, turns, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)
+              ON CONFLICT (chat) DO NOTHING`,
+        args: [chat, agent, chatId, role, at, at],
+      });
     },
     async update(id, u) {
       // The stage moves only forward, decided in SQL so a concurrent /close is never undone.
