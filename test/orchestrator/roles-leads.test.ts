@@ -222,6 +222,43 @@ describe("lead qualification", () => {
   });
 });
 
+describe("what the visitor told", () => {
+  it("reaches the model as a note once the turns that told it left the history it is given", async () => {
+    h = await startRolesHarness({
+      roles: { sdr: { kind: "leads", systemPrompt: "You are Acme's assistant. Find out how we can help the visitor." } },
+      channels: { site: "sdr" },
+      cache: { enabled: false },
+      conversation: { maxContextTokens: 40 },
+    });
+    h.groq.script(
+      { kind: "ok", text: "Nice to meet you!" },
+      { kind: "ok", text: '{"name": "Ann Lee", "company": "Acme Ltd"}' },
+      { kind: "ok", text: "Got it, noted." },
+      { kind: "ok", text: '{"need": "a support chatbot for our shop"}' },
+      { kind: "ok", text: "What budget do you have in mind?" },
+      { kind: "ok", text: "{}" },
+    );
+    await h.ask("site", "v1", "Hi, I'm Ann Lee from Acme Ltd");
+    await h.waitForReplies(1);
+    await h.waitFor(async () => (await lead())?.["name"] === "Ann Lee");
+    await h.ask("site", "v1", "We need a support chatbot for our online shop that answers questions about orders and returns.");
+    await h.waitForReplies(2);
+    await h.waitFor(async () => (await lead())?.["need"] !== null);
+    await h.ask("site", "v1", "What would you need from me next?");
+    await h.waitForReplies(3);
+    // Requests: turn 1, its extraction, turn 2, its extraction, turn 3 (whose history no longer holds turn 1).
+    const sent = h.request(4);
+    expect(sent.map((m) => m.content).join("\n")).not.toContain("I'm Ann Lee");
+    expect(sent[1]).toEqual({
+      role: "system",
+      content: 'Already known about the visitor (do not ask again): {"name":"Ann Lee","company":"Acme Ltd","need":"a support chatbot for our shop"}',
+    });
+    expect(sent.at(-1)).toEqual({ role: "user", content: "What would you need from me next?" });
+    // The first turn, nothing known yet: no note.
+    expect(h.request(0).filter((m) => m.role === "system")).toHaveLength(1);
+  });
+});
+
 describe("routing by role kind", () => {
   it("a classify rule naming a kind (support) classes the turns of a role of that kind, whatever its name", async () => {
     h = await startRolesHarness({

@@ -322,14 +322,17 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     }
     const chat = chatKey(msg.agent, msg.chatId);
     const history = await deps.conversations.recent(chat, conv.maxContextTokens);
+    const { known, ...facts } = (await deps.roles?.turnFacts(role.name, chat)) ?? {}; // roles: a lead's stage, fields
     const messages: ChatMessage[] = [
       { role: "system" as const, content: role.systemPrompt },
+      ...(known ? [{ role: "system" as const, content: known }] : []),
       ...history.map((t) => ({ role: t.role, content: t.text })),
       { role: "user" as const, content: msg.text },
     ];
     // Only context-free turns are cached and served: an answer written for one conversation is never replayed
     // into another (RELIABILITY.md D7).
-    const scope = history.length === 0 && deps.cache && config.cache.enabled ? cacheScope(role.name, role.systemPrompt) : undefined;
+    const contextFree = history.length === 0 && known === undefined;
+    const scope = contextFree && deps.cache && config.cache.enabled ? cacheScope(role.name, role.systemPrompt) : undefined;
     if (scope && deps.cache) {
       const hit = await deps.cache.lookup(scope, msg.text, delivery.signal);
       // The hit rate is of questions: a retried turn's lookup is not counted again.
@@ -358,7 +361,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       role: role.name,
       roleKind: role.kind,
       stage: history.length === 0 ? "first" : "ongoing",
-      ...(await deps.roles?.turnFacts(role.name, chat)), // roles: a lead's stage and qualification
+      ...facts,
     };
     const held = await deps.limits.hold(payerOf(config, msg), estimateInputTokens(messages) + conv.maxReplyTokens);
     if (!held.ok) return limitNotice(held);

@@ -18,7 +18,7 @@ import { payerOf, type UserLimits } from "../limits.ts";
 import { type Admit, createHandoffFlow } from "./handoff-flow.ts";
 import { createHandoffs } from "./handoffs.ts";
 import { createLeads } from "./leads.ts";
-import { createLeadsFlow } from "./leads-flow.ts";
+import { createLeadsFlow, type RoleFacts } from "./leads-flow.ts";
 import { reviewPartial, reviewReply } from "./review.ts";
 import { createSend } from "./send.ts";
 import { checkOperators, resolveRoles } from "./settings.ts";
@@ -59,8 +59,8 @@ export interface RoleHooks {
    * question no FAQ entry answers when no model is configured.
    */
   requestHandoff(msg: InboundMessage, delivery: Delivery, role: string, unanswered?: string): Promise<boolean>;
-  /** Routing facts of the role: a lead's stage and whether it is qualified. */
-  turnFacts(role: string, chat: string): Promise<Pick<TurnFacts, "stage" | "leadQualified">>;
+  /** Routing facts of the role (a lead's stage and whether it is qualified), and what the model must know (`known`). */
+  turnFacts(role: string, chat: string): Promise<RoleFacts>;
   /** Reviews a model reply before it is cached or sent; `cacheable` false keeps it out of the cache. */
   review(input: ReviewHookInput): Promise<{ text: string; cacheable: boolean }>;
   /** What of a streamed reply may be shown before `review` sees the whole; undefined: show nothing more. */

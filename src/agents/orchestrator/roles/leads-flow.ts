@@ -34,8 +34,14 @@ export interface LeadsFlowDeps {
   now: () => number;
 }
 
+/**
+ * What a role tells the turn: its routing facts, and (`known`) a note for the model of what the visitor already told
+ * (a lead's fields), which it would otherwise ask again once those turns left the history it is given.
+ */
+export type RoleFacts = Pick<TurnFacts, "stage" | "leadQualified"> & { known?: string };
+
 export interface LeadsFlow {
-  facts(role: RoleSettings | undefined, chat: string): Promise<Pick<TurnFacts, "stage" | "leadQualified">>;
+  facts(role: RoleSettings | undefined, chat: string): Promise<RoleFacts>;
   afterTurn(msg: InboundMessage, delivery: Delivery, role: RoleSettings): Promise<void>;
 }
 
@@ -52,7 +58,11 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
     async facts(role, chat) {
       if (role?.kind !== "leads") return {};
       const lead = await leads.get(chat);
-      return { stage: lead?.stage ?? "new", leadQualified: lead?.qualifiedAt !== undefined };
+      const facts = { stage: lead?.stage ?? "new", leadQualified: lead?.qualifiedAt !== undefined };
+      const known = Object.fromEntries(LEAD_FIELDS.flatMap((f) => (lead?.fields[f] ? [[f, lead.fields[f]]] : [])));
+      if (Object.keys(known).length === 0) return facts;
+      // As JSON: the visitor's words are data here, not instructions.
+      return { ...facts, known: `Already known about the visitor (do not ask again): ${JSON.stringify(known)}` };
     },
 
     async afterTurn(msg, delivery, role) {
