@@ -271,6 +271,12 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat in Chromium", () => {
       const [first, second] = [await context.newPage(), await context.newPage()];
       await first.goto(`${ch.url}/`);
       await second.goto(`${ch.url}/`);
+      // The first tab hears back late (a slow network): the answer reaches the second tab's poll before that.
+      await first.route("**/api/messages", async (route) => {
+        const response = await route.fetch();
+        await new Promise((r) => setTimeout(r, 1_500));
+        await route.fulfill({ response });
+      });
       const ask = async (page: typeof first, text: string) => {
         await page.getByLabel("Message").fill(text);
         await page.getByLabel("Message").press("Enter");

@@ -64,12 +64,14 @@ function add(cls, text) {
   log.scrollTop = log.scrollHeight;
 }
 function showTyping() { typing.hidden = sending === 0 && !pending; log.scrollTop = log.scrollHeight; }
-// Other tabs of this conversation show the visitor's message too (their polls bring only the replies).
+// Other tabs of this conversation show the visitor's message too (their polls bring only the replies), as it is
+// sent: once stored, its answer may reach their polls before this tab hears back.
 const tabs = new BroadcastChannel("aideazz.webchat");
 tabs.onmessage = (e) => {
   if (e.data.session !== session) return;
-  add("me", e.data.text);
-  pending = true;
+  if (e.data.note) add("note", e.data.note);
+  else add("me", e.data.text);
+  pending = !e.data.note;
   showTyping();
 };
 // Resolves to "" once stored, else to why not (the server's words for a refusal; 5xx and network errors are retried).
@@ -91,13 +93,16 @@ form.addEventListener("submit", async (e) => {
   if (!text) return;
   input.value = "";
   add("me", text);
+  tabs.postMessage({ session, text });
   sending++; showTyping();
   const failed = await send(text.slice(0, cfg.maxTextLength), uuid());
   sending--;
-  if (!failed) {
-    pending = true; // until the next poll says otherwise
-    tabs.postMessage({ session, text });
-  } else add("note", "Your message could not be sent (" + failed + "). Please try again.");
+  if (!failed) pending = true; // until the next poll says otherwise
+  else {
+    const note = "Your message could not be sent (" + failed + "). Please try again.";
+    add("note", note);
+    tabs.postMessage({ session, note });
+  }
   showTyping();
 });
 input.addEventListener("keydown", (e) => {
