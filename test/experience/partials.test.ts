@@ -22,6 +22,14 @@ describe("showable", () => {
     expect(showable("Hello there. See https://exa", false, 40)).toBe("Hello there. See");
     expect(showable("nospace", false, 40)).toBeUndefined();
   });
+
+  it("Chinese and Japanese have no spaces: 。！？ end a sentence, later partials cut after any whole character", () => {
+    expect(showable("您好！我们每天早上九点开门，晚上六点关门。周末", true, 160))
+      .toBe("您好！我们每天早上九点开门，晚上六点关门。");
+    // Not after the last character, which a variation selector may still join; a link after them is not cut.
+    expect(showable("商品は明日発送", false, 40)).toBe("商品は明日発");
+    expect(showable("请访问https://exa", false, 40)).toBe("请访问");
+  });
 });
 
 describe("createPartialPublisher", () => {
@@ -78,6 +86,25 @@ describe("createPartialPublisher", () => {
     await sleep(5);
     await p.close();
     expect(published).toEqual(["See [link removed] now."]);
+  });
+
+  it("streams a Japanese reply: its first sentence, then the text so far cut between characters", async () => {
+    const published: string[] = [];
+    const p = createPartialPublisher({
+      settings: { ...settings, editIntervalMs: 0 },
+      now: Date.now,
+      publish: (text) => Promise.resolve(void published.push(text)),
+      review: (t) => t,
+      onError: () => {},
+    });
+    const reply = "ご連絡ありがとうございます。ご注文の商品は明日発送されます。追跡番号はメールでお送りします。";
+    for (let i = 10; i < reply.length; i += 10) {
+      p.update(reply.slice(0, i));
+      await sleep(5);
+    }
+    await p.close();
+    // The sentence first; then the rest of that same chunk, less its last character, and so on.
+    expect(published).toEqual([14, 19, 29, 39].map((n) => reply.slice(0, n)));
   });
 
   it("close() waits for the partial being published", async () => {

@@ -301,6 +301,30 @@ describe("lead scoring: months and amounts in words", () => {
   });
 });
 
+describe("lead scoring: ranges joined by 'and', quarters and hours", () => {
+  const now = Date.UTC(2025, 5, 15); // mid-June: Q1 is over, Q2 runs, Q4 is 108 days away
+
+  it("a budget range joined by 'and' takes the unit of its second figure, as '10-20k' does", () => {
+    expect(budgetAmount("between 10 and 20k")).toBe(10_000);
+    expect(scoreLead({ budget: "somewhere between 10 and 20k EUR" }, leadsSchema.parse({ minBudget: 5_000 }), now))
+      .toBe(20);
+  });
+
+  it("a quarter is as far away as its first day, not always 90 days ('Q1 next year' is not urgent)", () => {
+    expect(timelineDays("Q1 next year", now)).toBe(Math.round((Date.UTC(2026, 0, 1) - now) / DAY));
+    expect(timelineDays("by Q4", now)).toBe(Math.round((Date.UTC(2025, 9, 1) - now) / DAY));
+    expect(timelineDays("Q1", now)).toBe(Math.round((Date.UTC(2026, 0, 1) - now) / DAY)); // this year's is over
+    expect(timelineDays("in Q2", now)).toBe(0); // running
+    expect(scoreLead({ timeline: "Q1 next year" }, leadsSchema.parse({}), now)).toBe(8); // 15 / 2, rounded
+  });
+
+  it("a timeline in hours is a period, and urgent", () => {
+    expect(timelineDays("within 48 hours", now)).toBe(2);
+    expect(timelineDays("in 5 hrs", now)).toBe(1);
+    expect(scoreLead({ timeline: "within 48 hours" }, leadsSchema.parse({}), now)).toBe(15);
+  });
+});
+
 describe("extraction parsing", () => {
   it("accepts a JSON object in fences or prose; drops nulls and placeholders", () => {
     expect(parseExtraction('```json\n{"name": "Ann", "company": null, "budget": "n/a", "need": 42}\n```'))

@@ -48,13 +48,10 @@ describe("orchestrator turns", () => {
     const q = "请问你们的专业版套餐每个月多少钱？我们公司有二十个员工，需要开发票。".repeat(6);
     const a = "专业版每月二十九美元，每位用户单独计费，可以开具增值税发票，请提供公司名称和税号。".repeat(6);
     for (let i = 0; i < 8; i++) {
-      // Inbound ids no message of this test has, so no earlier answer is taken for the new question's.
-      const turns = conversations.saveStatements("web:zh", 900_000 + i, { role: "user", text: q, at: i }, {
-        role: "assistant",
-        text: a,
-        at: i,
-      });
-      await h.store.client.batch(turns, "write");
+      const question = { role: "user" as const, text: q, at: i };
+      const answer = { role: "assistant" as const, text: a, at: i };
+      // Inbound ids no message of this test has, so no saved answer is taken for the new question's.
+      await h.store.client.batch(conversations.saveStatements("web:zh", 900_000 + i, question, answer), "write");
     }
     h.groq.script({ kind: "ok", text: "没有其他费用。" });
     await h.ask("zh", "还有别的费用吗？");

@@ -10,12 +10,33 @@
 /** A sentence's end: Latin marks before whitespace; CJK full-width marks, which no space follows. */
 const SENTENCE_END = /[.!?…](["')\]»”’]*)\s|[。！？](["')\]»”’」』]*)/g;
 const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+/** Chinese and Japanese characters and their punctuation: these scripts put no spaces between words. */
+const CJK = /^[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\u3000-\u303f\uff00-\uffef]/u;
 
-function lastMatchEnd(window: string, re: RegExp): number {
+/** The end of the last complete sentence in `text` (Latin or CJK, see `SENTENCE_END`), or -1. */
+export function lastSentenceEnd(text: string): number {
   let best = -1;
-  re.lastIndex = 0;
-  for (let m = re.exec(window); m !== null; m = re.exec(window)) best = m.index + m[0].length;
+  SENTENCE_END.lastIndex = 0;
+  for (let m = SENTENCE_END.exec(text); m !== null; m = SENTENCE_END.exec(text)) best = m.index + m[0].length;
   return best;
+}
+
+/**
+ * The last place after `from` where `text` may be cut right after a Chinese or Japanese character, or -1.
+ * Those scripts put no spaces between words, so such a cut splits no word (a Latin word after it is left
+ * whole). The cut is never after the text's last grapheme: in a text still being written, a variation
+ * selector or a combining mark may yet join it.
+ */
+export function lastCjkBreak(text: string, from = 0): number {
+  const segments = GRAPHEMES.segment(text);
+  // Walks back from the end, since a streamed text asks after every chunk: CJK text stops at once.
+  let next = text === "" ? undefined : segments.containing(text.length - 1);
+  while (next && next.index > Math.max(from, 0)) {
+    const prev = segments.containing(next.index - 1)!;
+    if (CJK.test(prev.segment)) return next.index;
+    next = prev;
+  }
+  return -1;
 }
 
 /** Where to cut `text` so the first piece has at most `limit` UTF-16 units; prefers natural boundaries. */
@@ -27,7 +48,7 @@ function cutPoint(text: string, limit: number): number {
   if (paragraph > floor) return paragraph + 2;
   const line = window.lastIndexOf("\n", limit);
   if (line > floor) return line + 1;
-  const sentence = lastMatchEnd(window.slice(0, limit), SENTENCE_END);
+  const sentence = lastSentenceEnd(window.slice(0, limit));
   if (sentence > floor) return sentence;
   const space = Math.max(window.lastIndexOf(" ", limit), window.lastIndexOf("\t", limit));
   if (space > 0) return space + 1;

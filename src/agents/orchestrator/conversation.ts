@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { estimateTextTokens } from "../../router/chain.ts";
 import { batchReads, type Client, type InStatement, purgeInChunks, selectRows } from "../../store/mod.ts";
 
 export interface Turn {
@@ -23,11 +24,6 @@ export interface Conversations {
   reset(chat: string): Promise<void>;
   /** Deletes turns older than `cutoff` (epoch ms): the retention job. Returns how many. */
   purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
-}
-
-/** A rough token estimate (≈ 4 characters per token for English text): enough for budgeting context. */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
 }
 
 export function createConversations(client: Client): Conversations {
@@ -69,7 +65,9 @@ export function createConversations(client: Client): Conversations {
       const out: Turn[] = [];
       let used = 0;
       for (const turn of (await lastTurns(maxTurns)(chat)) ?? []) {
-        used += estimateTokens(turn.text);
+        // Counted as the router counts (a CJK character is about a token, not a quarter of one), so the history
+        // it is sent fits `maxTokens` there too.
+        used += estimateTextTokens(turn.text);
         if (used > maxTokens) break;
         out.push(turn);
       }

@@ -2,12 +2,15 @@
  * Progressive replies, the orchestrator's half: while a model streams, publish the text so far as partial
  * replies for a channel that can edit its message (Telegram). The first partial goes out as soon as the text
  * has a complete sentence (or `firstMaxChars` without one), later ones at most every `editIntervalMs` and only
- * whole words (a half-written link is never shown); each passes the role's hygiene first. `close()` waits for
- * the partial being published, so the final reply always comes after the last partial on the bus.
+ * whole words (a half-written link is never shown, unless its path is Chinese or Japanese: text in those
+ * scripts, which has no spaces, is cut after any whole character); each passes the role's hygiene first.
+ * `close()` waits for the partial being published, so the final reply always comes after the last partial on
+ * the bus.
  *
  * @module
  */
 import type { StreamSettings } from "../../channel/experience.ts";
+import { lastCjkBreak, lastSentenceEnd } from "../../channel/split.ts";
 
 export interface PartialPublisherOptions {
   settings: StreamSettings;
@@ -27,20 +30,14 @@ export interface PartialPublisher {
   close(): Promise<number>;
 }
 
-const SENTENCE_END = /[.!?…。！？]["')\]»”’]*\s/g;
-
-/** The end of the last complete sentence in `text` (followed by whitespace), or -1. */
-function lastSentenceEnd(text: string): number {
-  let end = -1;
-  SENTENCE_END.lastIndex = 0;
-  for (let m = SENTENCE_END.exec(text); m !== null; m = SENTENCE_END.exec(text)) end = m.index + m[0].length;
-  return end;
-}
-
-/** The end of the last whole word (the last whitespace), or -1. */
+/**
+ * The end of the last whole word, or -1: the last whitespace, or a cut after a Chinese or Japanese character
+ * after it (those scripts have no spaces, and their replies would otherwise show nothing until the end).
+ */
 function lastWordEnd(text: string): number {
   const m = /\s(?=\S*$)/.exec(text);
-  return m ? m.index + 1 : -1;
+  const space = m ? m.index + 1 : -1;
+  return Math.max(space, lastCjkBreak(text, space));
 }
 
 /** What of `text` may be shown: the first partial needs a sentence (or enough text), later ones whole words. */

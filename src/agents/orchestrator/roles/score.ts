@@ -21,7 +21,7 @@ const MAY = 4;
 
 /**
  * The first figure in a budget ("$5,000", "5.000 €", "R$ 2.500,00", "€1 000 000", "5k", "50 thousand", "2 million",
- * "10-20k EUR" → 10000), read as the price guard reads amounts; undefined without one.
+ * "10-20k EUR", "between 10 and 20k" → 10000), read as the price guard reads amounts; undefined without one.
  */
 export function budgetAmount(budget: string): number | undefined {
   const text = budget.replace(/(?<=\d)\s*(?:thousand|grand)\b/gi, "k")
@@ -32,22 +32,26 @@ export function budgetAmount(budget: string): number | undefined {
   const n = parseAmount(m[1]!.replace(/[.,]$/, ""));
   if (n === undefined) return undefined;
   const unit = m[2]?.toLowerCase();
-  // "10-20k": a range's first figure takes the unit of the second.
+  // "10-20k", "10 to 20k", "between 10 and 20k": a range's first figure takes the unit of the second.
   const rangeUnit = unit
     ? undefined
-    : /^\s*[-–to ]+\s*\d[\d,.]*\s*([kKmM])\b/.exec(text.slice(m.index + m[0].length))?.[1]?.toLowerCase();
+    : /^\s*(?:[-–]|to\b|and\b)\s*\d[\d,.]*\s*([kKmM])\b/i.exec(text.slice(m.index + m[0].length))?.[1]
+      ?.toLowerCase();
   const u = unit ?? rangeUnit;
   return n * (u === "k" ? 1_000 : u === "m" ? 1_000_000 : 1);
 }
 
 /**
- * Days until a timeline is due ("asap" 0, "in 3 weeks" 21, "next quarter" 90, "March" → days to it). A stated
- * period wins over words ("not right now, maybe in 6 months" → 180), and "not now" is not urgent.
+ * Days until a timeline is due ("asap" 0, "within 48 hours" 2, "in 3 weeks" 21, "next quarter" 90, "March"
+ * or "Q1 next year" → days to it). A stated period wins over words ("not right now, maybe in 6 months" →
+ * 180), and "not now" is not urgent.
  */
 export function timelineDays(timeline: string, now: number): number | undefined {
   const t = timeline.toLowerCase();
-  const n = /(\d+)\s*(day|week|month|year)s?\b/.exec(t);
+  const n = /(\d+)\s*(hour|hr|h|day|week|month|year)s?\b/.exec(t);
   if (n) {
+    // Hours are the most urgent period: whole days, rounded up ("within 48 hours" 2, "in 5 hours" 1).
+    if (n[2]!.startsWith("h")) return Math.ceil(Number(n[1]) / 24);
     return Number(n[1]) *
       { day: 1, week: 7, month: 30, year: 365 }[n[2] as "day" | "week" | "month" | "year"];
   }
@@ -55,18 +59,27 @@ export function timelineDays(timeline: string, now: number): number | undefined 
   if (/\b(asap|urgent|immediately|right away|now|today|tomorrow|this week)\b/.test(t)) return 0;
   if (/\bnext week\b/.test(t)) return 7;
   if (/\b(this|next) month\b|\bwithin a month\b/.test(t)) return 30;
-  if (/\b(this|next) quarter\b|\bq[1-4]\b/.test(t)) return 90;
+  if (/\b(this|next) quarter\b/.test(t)) return 90;
+  // "Q4" may be months away and "Q1 next year" more: the quarter's own first day, not a fixed 90 days.
+  const quarter = /\bq([1-4])\b/.exec(t);
+  if (quarter) return daysTo((Number(quarter[1]) - 1) * 3, 3, now, /\bnext year\b/.test(t));
   if (/\b(next year|someday|eventually|not sure|no rush)\b/.test(t)) return 365;
   // "We may start in December": "may" is a month only when no other month is named.
   const named = MONTH_NAMES.map((m, i) => (m.test(t) ? i : -1)).filter((i) => i >= 0);
   const month = named.find((i) => i !== MAY) ?? named[0] ?? -1;
-  if (month >= 0) {
-    const today = new Date(now);
-    let due = Date.UTC(today.getUTCFullYear(), month, 1);
-    if (due < now - 31 * DAY_MS) due = Date.UTC(today.getUTCFullYear() + 1, month, 1);
-    return Math.max(0, Math.round((due - now) / DAY_MS));
-  }
+  if (month >= 0) return daysTo(month, 1, now, false);
   return undefined;
+}
+
+/**
+ * Days to the first day of `month` (0–11) this year, or next year when the period starting there (`months`
+ * long) is over or `nextYear` is said; 0 while the period runs.
+ */
+function daysTo(month: number, months: number, now: number, nextYear: boolean): number {
+  const year = new Date(now).getUTCFullYear();
+  const over = Date.UTC(year, month + months, 1) <= now;
+  const due = Date.UTC(nextYear || over ? year + 1 : year, month, 1);
+  return Math.max(0, Math.round((due - now) / DAY_MS));
 }
 
 /** An e-mail address or a phone number (7+ digits). */
