@@ -115,11 +115,14 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     else if (outcome.kind === "failed" && outcome.inactive) await opts.markInactive(reply.chatId, outcome.reason);
   }
 
-  /** Posts part `key` for the first time (at most once: the ledger's intent). */
-  async function post(reply: OutboundReply, key: string, part: P, d: Delivery): Promise<void> {
+  /**
+   * Posts part `key` for the first time (at most once: the ledger's intent); whether it is on the platform now.
+   */
+  async function post(reply: OutboundReply, key: string, part: P, d: Delivery): Promise<boolean> {
     await pacer.wait(reply.chatId, signalOf(d));
     const begun = await d.underLease((guard) => ledger.begin(key, d.fence, { partial: true, guard }));
-    if (begun.status !== "send") return; // posted meanwhile, or another attempt is at it: the final settles it
+    // Posted meanwhile, or another attempt is at it: the final settles it.
+    if (begun.status !== "send") return begun.status === "sent";
     const at = now();
     const outcome = await withSendTimeout((signal) =>
       transport.send(part, { chatId: reply.chatId, key, attempt: 1, signal })
@@ -128,10 +131,11 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
       await ledger.recordSent(key, outcome.platformId ?? "", outcome.record);
       remember(key, transport.textOf(part), at);
       count("partial", "posted");
-    } else {
-      await ledger.recordFailed(key, d.fence, outcome.reason);
-      await partialFailed(reply, outcome);
+      return true;
     }
+    await ledger.recordFailed(key, d.fence, outcome.reason);
+    await partialFailed(reply, outcome);
+    return false;
   }
 
   async function editPartial(reply: OutboundReply, key: string, part: P, platformId: string, d: Delivery) {
@@ -159,8 +163,10 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
           const key = `${reply.replyKey}#${i}`;
           if (shown.get(key)?.text === transport.textOf(part)) continue;
           const platformId = await ledger.wasSent(key);
-          if (platformId === undefined || platformId === "") await post(reply, key, part, d);
-          else await editPartial(reply, key, part, platformId, d);
+          if (platformId !== undefined && platformId !== "") await editPartial(reply, key, part, platformId, d);
+          // A message goes below the chat's last one: a part not posted keeps the later ones back, or they would
+          // read above it.
+          else if (!(await post(reply, key, part, d))) return;
         }
       } catch (err) {
         log.debug("partial reply not shown", { chat: reply.chatId, replyKey: reply.replyKey, err });
@@ -235,7 +241,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     },
 
     async removeRest(reply, from, d) {
-      // Every part a partial posted, also past one whose post failed (a 429 there, the next part posted later).
+      // Every part a partial posted.
       for (const { index, platformId } of await ledger.sentParts(reply.replyKey, from)) {
         if (platformId === "") continue;
         const key = `${reply.replyKey}#${index}`;
