@@ -139,6 +139,17 @@ export async function openReadStore(
   return { store, url: target.url, ...(loaded ? { config: loaded.config } : {}) };
 }
 
+/**
+ * Whether the store has `table`; when not, says so and that `aideazz migrate` makes it. A command on an existing
+ * database never migrates it itself: agents of an older release could not start on the newer schema.
+ */
+export async function hasTable(store: Store, table: string, deps: CliDeps): Promise<boolean> {
+  const rs = await store.client.execute({ sql: "SELECT count(*) AS n FROM sqlite_master WHERE name = ?", args: [table] });
+  if (Number(rs.rows[0]?.["n"] ?? 0) > 0) return true;
+  deps.stderr(`aideazz: this database has no ${table} table yet; run 'aideazz migrate' first\n`);
+  return false;
+}
+
 export function commandLogger(deps: CliDeps, agent: string, config?: Config): Logger {
   return createLogger({ agent, secrets: config ? secretValues(config, deps.env) : [], write: deps.stdout, now: deps.now });
 }

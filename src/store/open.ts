@@ -349,6 +349,13 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const busyTimeoutMs = opts.busyTimeoutMs ?? 5_000;
   const path = filePathOf(opts.url);
   if (path === undefined) {
+    // The client's errors quote the URL whole: a password in it would reach the terminal and the journal.
+    if (/^[a-z]+:\/\/[^/?#]*@/i.test(opts.url)) {
+      throw new Error(
+        `the store URL ${displayDbUrl(opts.url)} holds a user and password, which libSQL does not take: ` +
+          "give a token as ?authToken= or in the variable store.authTokenEnv names",
+      );
+    }
     // A server that stops answering (a partition, a hung host) must not hold a webhook or a consumer forever: a request
     // unanswered after `remoteTimeoutMs` fails as unavailable (isStoreUnavailable).
     let remoteTimeoutMs = opts.remoteTimeoutMs ?? 60_000;

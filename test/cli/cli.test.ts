@@ -4,6 +4,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrate, migrations, openStore } from "../../src/store/mod.ts";
 import { VERSION } from "../../src/version.ts";
 import { cli, spawnAideazz, waitForStatus } from "../support/cli.ts";
 import { freePort } from "../support/ports.ts";
@@ -95,6 +96,19 @@ describe("aideazz CLI", () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain("must be a libSQL URL");
       expect(r.stderr).not.toMatch(/abcdef-secret-token|pa55word-secret/);
+    }
+  });
+
+  it("a libSQL URL with a user and password: exit 1 saying how to give a token, the password never repeated", async () => {
+    const port = await freePort(); // nothing listens there
+    for (const scheme of ["libsql", "https"]) {
+      const url = `${scheme}://admin:pa55word-secret@127.0.0.1:${port}`;
+      for (const [args, env] of [[["migrate", "--db", url], {}], [["bus", "stats", "--db", url], {}], [["migrate"], { AIDEAZZ_DB: url }]] as const) {
+        const r = await cli([...args], { env });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`the store URL ${scheme}://127\\.0\\.0\\.1:${port}/? holds a user and password`));
+        expect(r.stderr + r.stdout).not.toContain("pa55word-secret");
+      }
     }
   });
 
@@ -228,6 +242,28 @@ describe("aideazz CLI", () => {
     const n = await cli(["stats", "--db", `file:${notDb}`]);
     expect(n.code).toBe(1);
     expect(n.stderr).toContain(`${notDb} is not a SQLite database (check the store URL or --db)`);
+  });
+
+  it("commands that read a database never migrate it (agents of the older release could not start again)", async () => {
+    const path = join(dir, "older.db");
+    const store = await openStore({ url: `file:${path}` });
+    const previous = migrations.slice(0, -1);
+    await migrate(store.client, Date.now, previous);
+    const version = async () => (await store.client.execute("SELECT max(version) AS v FROM schema_migrations")).rows[0]!["v"];
+    const before = await version();
+    try {
+      for (const args of [["leads", "export"], ["leads", "export", "--format", "json"], ["cache", "stats"], ["cache", "stats", "--json"]]) {
+        expect((await cli([...args, "--db", `file:${path}`])).code).toBe(0);
+      }
+      expect(await version()).toBe(before);
+      // On a database without the tables: exit 1 saying to migrate, still nothing written.
+      await writeFile(join(dir, "empty.db"), "");
+      const r = await cli(["leads", "export", "--db", `file:${join(dir, "empty.db")}`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("no leads table yet; run 'aideazz migrate' first");
+    } finally {
+      store.close();
+    }
   });
 
   it("AIDEAZZ_DB overrides the configured store", async () => {

@@ -6,7 +6,7 @@
 import { createSqliteBus } from "../../bus/mod.ts";
 import type { Bus, DeadLetter, GroupStats } from "../../bus/mod.ts";
 import { type CliDeps, defineCommand, UsageError } from "../command.ts";
-import { openReadStore, parsePositiveInt, stringOption } from "../context.ts";
+import { hasTable, openReadStore, parsePositiveInt, stringOption } from "../context.ts";
 import { parseDuration } from "../../metrics/mod.ts";
 import { shortTraceId } from "../../trace/mod.ts";
 
@@ -16,13 +16,7 @@ type Values = Record<string, string | boolean | undefined>;
 async function withBus(values: Values, deps: CliDeps, fn: (bus: Bus) => Promise<number>): Promise<number> {
   const { store } = await openReadStore(values, deps);
   try {
-    const rs = await store.client.execute(
-      "SELECT count(*) AS n FROM sqlite_master WHERE name = 'bus_messages'",
-    );
-    if (Number(rs.rows[0]?.["n"] ?? 0) === 0) {
-      deps.stderr("aideazz: this database has no bus tables yet; run 'aideazz migrate' first\n");
-      return 1;
-    }
+    if (!(await hasTable(store, "bus_messages", deps))) return 1;
     const bus = createSqliteBus(store, { now: deps.now });
     try {
       return await fn(bus);

@@ -13,15 +13,14 @@ import {
 import { createMatcher } from "../../router/matcher.ts";
 import { cacheSchema } from "../../agents/orchestrator/config.ts";
 import { ConfigError } from "../../config.ts";
-import { migrate } from "../../store/mod.ts";
 import { type CliDeps, defineCommand, UsageError } from "../command.ts";
-import { envValue, openReadStore, readConfig, stringOption } from "../context.ts";
+import { envValue, hasTable, openReadStore, readConfig, stringOption } from "../context.ts";
 
 /** Runs `run` on the reply cache of the configured store, or of `--db` (then with the default cache settings). */
-async function withCache<T>(values: Record<string, string | boolean | undefined>, deps: CliDeps, run: (cache: ReturnType<typeof createResponseCache>) => Promise<T>) {
+async function withCache(values: Record<string, string | boolean | undefined>, deps: CliDeps, run: (cache: ReturnType<typeof createResponseCache>) => Promise<number>) {
   const { store, config } = await openReadStore(values, deps);
   try {
-    await migrate(store.client, deps.now);
+    if (!(await hasTable(store, "cache_entries", deps))) return 1;
     const c = config?.cache ?? cacheSchema.parse({});
     return await run(createResponseCache({
       client: store.client,

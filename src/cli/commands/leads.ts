@@ -13,9 +13,8 @@ import {
   leadsToJson,
 } from "../../agents/orchestrator/roles/mod.ts";
 import { parseDuration } from "../../metrics/mod.ts";
-import { migrate } from "../../store/mod.ts";
 import { defineCommand, UsageError } from "../command.ts";
-import { openReadStore, stringOption } from "../context.ts";
+import { hasTable, openReadStore, stringOption } from "../context.ts";
 
 /** Epoch ms of `--since`: an ISO date or time ("2025-03-01", "2025-03-01T12:00:00Z"), or a duration ago ("7d"). */
 export function parseSince(text: string, now: number): number | undefined {
@@ -65,7 +64,7 @@ export const leadsExportCommand = defineCommand({
     }
     const { store } = await openReadStore(values, deps);
     try {
-      await migrate(store.client, deps.now);
+      if (!(await hasTable(store, "leads", deps))) return 1;
       const leads = await createLeads(store.client, deps.now).list({
         ...(since !== undefined ? { since } : {}),
         stages,

@@ -40,7 +40,7 @@ export const traceCommand = defineCommand({
   options: { limit: { type: "string" }, json: { type: "boolean" } },
   optionHelp: [
     "--limit N   traces to print for chat:<id> or last (default 5 for a chat, 1 for last)",
-    "--json      print the events as JSON",
+    "--json      print the events as JSON (chat:<id> and --limit: an array of timelines)",
   ],
   async run({ values, positionals, deps }) {
     const target = positionals[0]!;
@@ -74,7 +74,9 @@ export const traceCommand = defineCommand({
       const events = await eventsOf(store.client, found.ids);
       const timelines: TraceEvent[][] = found.ids.map((id) => events.get(id) ?? []);
       if (values["json"] === true) {
-        deps.stdout(JSON.stringify(timelines.length === 1 ? timelines[0] : timelines, null, 2) + "\n");
+        // A list (chat:<id>, --limit) is an array of timelines however many matched: a script reads one shape.
+        const list = target.startsWith("chat:") || limitText !== undefined;
+        deps.stdout(JSON.stringify(list ? timelines : timelines[0], null, 2) + "\n");
       } else deps.stdout(timelines.map(formatTimeline).join("\n"));
       return 0;
     } finally {
