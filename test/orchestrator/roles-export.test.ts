@@ -162,7 +162,9 @@ describe("aideazz leads export", () => {
 
   it("finds the database through the config file, and an empty export is just the header", async () => {
     const config = join(dir, "aideazz.json");
-    (await openStore({ url: `file:${join(dir, "empty.db")}` })).close(); // an empty database file (older schema)
+    const store = await openStore({ url: `file:${join(dir, "empty.db")}` }); // migrated, no leads yet
+    await migrate(store.client);
+    store.close();
     await writeFile(
       config,
       JSON.stringify({
