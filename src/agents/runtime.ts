@@ -246,24 +246,33 @@ function proxyHeaderOf(agent: AgentConfig): string | undefined {
  * What the agent's port answers until its store is open: /health 503 with the reason (`aideazz health` reports the
  * agent degraded, not down: a restart would not help), everything else 503 with Retry-After (a webhook comes again).
  */
-function startingApp(opts: RunAgentOptions, startedAt: number, db: () => CheckResult): Hono {
+function startingApp(
+  opts: RunAgentOptions,
+  startedAt: number,
+  db: () => CheckResult,
+  redact: (text: string) => string,
+): Hono {
   const app = new Hono();
+  // Redacted as the running agent's: the store's error may quote a proxy's page echoing the auth token.
   app.get("/health", (c) =>
-    c.json(
-      fromThisMachine(c, proxyHeaderOf(opts.agent))
-        ? {
-          status: "starting",
-          agent: opts.agent.name,
-          kind: opts.agent.kind,
-          version: opts.version,
-          pid: opts.pid,
-          uptimeS: Math.round((opts.now() - startedAt) / 1000),
-          rssBytes: opts.rssBytes(),
-          db: db(),
-          checks: {},
-        }
-        : { status: "starting" },
+    c.body(
+      redact(JSON.stringify(
+        fromThisMachine(c, proxyHeaderOf(opts.agent))
+          ? {
+            status: "starting",
+            agent: opts.agent.name,
+            kind: opts.agent.kind,
+            version: opts.version,
+            pid: opts.pid,
+            uptimeS: Math.round((opts.now() - startedAt) / 1000),
+            rssBytes: opts.rssBytes(),
+            db: db(),
+            checks: {},
+          }
+          : { status: "starting" },
+      )),
       503,
+      { "content-type": "application/json" },
     ));
   app.all("*", (c) => {
     c.header("Retry-After", String(RETRY_AFTER_S));
@@ -278,7 +287,9 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const metrics = createMetrics();
   // The port answers from the start: while the store is unavailable /health says why (startingApp).
   let db: CheckResult = { ok: false, detail: "opening the store" };
-  let handle: ServeOptions["fetch"] = startingApp(opts, startedAt, () => db).fetch;
+  // The secrets, and a token that came in the store's URL (`--db …?authToken=`).
+  const redact = createRedactor([...Object.values(opts.secrets), ...(opts.dbAuthToken ? [opts.dbAuthToken] : [])]);
+  let handle: ServeOptions["fetch"] = startingApp(opts, startedAt, () => db, redact).fetch;
   const server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: (req, info) => handle(req, info) });
   let store: Store;
   try {
@@ -289,7 +300,6 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   }
   let instance: AgentInstance;
   const retention = retentionOf(opts.config.metrics, opts.config.conversation.retentionDays);
-  const redact = createRedactor(Object.values(opts.secrets));
   const tracer = createTracer({ agent: agent.name, now, metrics, redact });
   const sampleProcess = createProcessSampler({ metrics, rssBytes: opts.rssBytes, now, startedAt });
   // This process's metrics and trace events, written each interval in batched transactions, and trace events

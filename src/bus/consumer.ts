@@ -134,7 +134,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
 
   /** A failed attempt: retried later, or dead-lettered after `maxAttempts` (at once for a PermanentError). */
   const fail = ({ key, id, fence, traceId }: Lease & { traceId?: string | undefined }, attempt: number, err: unknown) => {
-    const error = redact(errorText(err));
+    const error = errorText(err, redact);
     const dead = attempt >= maxAttempts || err instanceof PermanentError;
     if (dead) {
       pending.push({ kind: "dead", key, id, fence, error, attempts: attempt, traceId });
@@ -344,7 +344,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       pending = settles.concat(pending);
       failures++;
       if (failures === 1 || failures % 20 === 0) {
-        const fields = { code: storeErrorCode(err), failures, error: errorText(err) };
+        const fields = { code: storeErrorCode(err), failures, error: errorText(err, redact) };
         if (isStoreUnavailable(err)) log?.warn("bus store unavailable; retrying", fields);
         else log?.error("bus round failed; retrying", fields);
       }

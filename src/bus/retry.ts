@@ -19,11 +19,12 @@ export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () =>
 }
 
 /**
- * The text stored as a dead letter's last error. Well-formed: it reaches SQLite inside JSON, whose escape of a lone
- * surrogate (a cut through an emoji, or one in the error itself) SQLite decodes into bytes that are not UTF-8, and
- * libsql aborts the process that reads them back (each claim of the message reads it).
+ * The text stored as a dead letter's last error, `redact`ed before it is cut at 2,000 characters (a secret on the cut
+ * would no longer match). Well-formed: it reaches SQLite inside JSON, whose escape of a lone surrogate (a cut through
+ * an emoji, or one in the error itself) SQLite decodes into bytes that are not UTF-8, and libsql aborts the process
+ * that reads them back (each claim of the message reads it).
  */
-export function errorText(err: unknown): string {
-  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+export function errorText(err: unknown, redact: (text: string) => string = (t) => t): string {
+  const text = redact(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
   return (text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text).toWellFormed();
 }
