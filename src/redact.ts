@@ -10,14 +10,22 @@ export const REDACTED = "[redacted]";
 /** Secrets shorter than this are not matched by value (they would blank out ordinary words). */
 const MIN_SECRET_LENGTH = 6;
 
-/** Returns a function that replaces every form of every secret (raw, JSON-escaped, URL-encoded) in a text. */
+/**
+ * Returns a function that replaces every form of every secret in a text: raw, JSON-escaped (once, or twice: a JSON
+ * string inside a logged JSON field), URL-encoded (upper- or lower-case hex, or as a form value: `+` for a space).
+ */
 export function createRedactor(secrets: readonly string[]): (text: string) => string {
   const forms = new Set<string>();
+  const json = (t: string) => JSON.stringify(t).slice(1, -1);
   for (const s of secrets) {
     if (s.length < MIN_SECRET_LENGTH) continue;
+    const encoded = encodeURIComponent(s);
     forms.add(s);
-    forms.add(JSON.stringify(s).slice(1, -1));
-    forms.add(encodeURIComponent(s));
+    forms.add(json(s));
+    forms.add(json(json(s)));
+    forms.add(encoded);
+    forms.add(encoded.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase()));
+    forms.add(new URLSearchParams({ s }).toString().slice(2));
   }
   // Longest first, so a secret containing another is replaced whole.
   const ordered = [...forms].sort((a, b) => b.length - a.length);

@@ -40,6 +40,18 @@ describe("logger", () => {
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
   });
 
+  it("redacts a secret URL-encoded with lower-case hex or as a form value, and JSON-escaped twice", () => {
+    const { log, lines } = capture();
+    const lower = encodeURIComponent(TOKEN).replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase());
+    log.warn("proxy said", { body: `bot${lower}/getMe`, form: new URLSearchParams({ key: KEY }).toString() });
+    log.info("nested JSON", { payload: JSON.stringify({ key: KEY }) });
+    const all = lines.join("");
+    expect(all).not.toContain(lower);
+    expect(all).not.toContain(new URLSearchParams({ key: KEY }).toString().slice(4));
+    expect(all).not.toContain("quoted");
+    expect(all.match(/\[redacted\]/g)).toHaveLength(3);
+  });
+
   it("does not treat very short values as secrets (they would blank ordinary words)", () => {
     const { log, lines } = capture();
     log.info("abc def");
