@@ -4,7 +4,7 @@ import { classifyUpdates } from "../../src/agents/telegram/classify.ts";
 import { readUpdate } from "../../src/agents/telegram/update.ts";
 import { classifyWebhook } from "../../src/agents/whatsapp/classify.ts";
 import { webhookSchema } from "../../src/agents/whatsapp/payload.ts";
-import { freshen, statusPayload, webhookFixture } from "../fakes/graph.ts";
+import { freshen, statusPayload, textPayload, webhookFixture } from "../fakes/graph.ts";
 import { makeUpdate } from "../fakes/telegram.ts";
 import { telegramFixture } from "./fixtures.ts";
 
@@ -186,6 +186,34 @@ describe("whatsapp classify", () => {
       "ignored",
       "system",
     ]);
+  });
+
+  it("a message edited or deleted later is recorded, not answered; an order's own text is its question", () => {
+    const of = (id: string, fields: Record<string, unknown>) => {
+      const p = textPayload({ id, from: "16505551234", body: "x", phoneNumberId: ctx.phoneNumberId });
+      const m = (p["entry"] as { changes: { value: { messages: Record<string, unknown>[] } }[] }[])[0]!.changes[0]!
+        .value.messages[0]!;
+      delete m["text"];
+      Object.assign(m, fields);
+      return classifyWebhook(webhookSchema.parse(p), ctx);
+    };
+    for (
+      const [id, fields] of [
+        ["wamid.EDIT1", { type: "edit", edit: { original_message_id: "wamid.ORIG1", message: { text: { body: "to Spain?" } } } }],
+        ["wamid.REVOKE1", { type: "revoke", revoke: { original_message_id: "wamid.ORIG1" } }],
+      ] as const
+    ) {
+      const out = of(id, fields);
+      expect(out.batch.inbound).toEqual([]);
+      const skipped = out.batch.rows.find((r) => sqlOf(r).includes("channel_skipped"));
+      expect(argsOf(skipped)?.slice(1, 5)).toEqual([id, "16505551234", "ignored", fields.type]);
+    }
+    const order = of("wamid.ORDER1", {
+      type: "order",
+      order: { catalog_id: "1", text: "Please deliver before Friday", product_items: [{ product_retailer_id: "p1", quantity: 1 }] },
+    });
+    expect(order.batch.inbound.map((i) => (i.message as { kind: string; text: string })))
+      .toMatchObject([{ kind: "text", text: "Please deliver before Friday" }]);
   });
 
   it("a reply Meta failed with 131047 after accepting it gets the template, once per reply, when one is configured", () => {

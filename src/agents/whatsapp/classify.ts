@@ -72,6 +72,8 @@ export function messageText(m: WaMessage): string | undefined {
     case "document":
       // The caption is the user's question; the media itself is not read.
       return m[m.type]?.caption;
+    case "order":
+      return m.order?.text;
     default:
       return undefined;
   }
@@ -94,7 +96,9 @@ function classifyMessage(
   if (m.type === "system") return void skip("ignored");
   batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));
   if (isStale(sentAt, ctx.now, ctx.staleAfterMs)) return void skip("stale");
-  if (m.type === "reaction") return void skip("ignored");
+  // A reaction, or a message of before edited or deleted (Coexistence numbers): recorded, not answered, as Telegram's
+  // edits are; the non-text notice would answer a correction or a deleted message.
+  if (m.type === "reaction" || m.type === "edit" || m.type === "revoke") return void skip("ignored");
   const key = messageKey(m.id);
   const name = names.get(chatId);
   const base: InboundBase = {

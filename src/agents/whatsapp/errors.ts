@@ -3,7 +3,7 @@
  * never retried — 131047 (outside the 24 h window: the template instead, once, if configured), 131026
  * (undeliverable), 1320xx (template errors), 131049 (not delivered to keep engagement healthy), 131062 (this kind of
  * message cannot go to a BSUID); auth errors
- * (190/0/102/10/200) and account blocks (368/131031/131042) hold every send (`authBackoffMs`) and then go back to
+ * (190/0/3/102/10 and the 200–299 "API Permission" range) and account blocks (368/131031/131042) hold every send (`authBackoffMs`) and then go back to
  * the bus, never dropped; retried with
  * back-off — 131056 (pair rate: 4^X s for that user), 131048 (spam rate: 4^X s for every send, a limit of the
  * business number), 130429, 80007 and 4 (throughput and rate limits: every send waits), 131057 (account in
@@ -16,7 +16,7 @@
 import { authBackoffMs, backoffMs, type SendOutcome } from "../channel/outcome.ts";
 import type { GraphMessage, GraphResult } from "./graph.ts";
 
-const AUTH_CODES = new Set([0, 10, 102, 190, 200]);
+const AUTH_CODES = new Set([0, 3, 10, 102, 190]);
 /**
  * The account cannot send to anyone until the business acts: 368 (temporarily blocked for policy violations),
  * 131031 (account locked), 131042 (payment eligibility). Held like a refused token, never dropped.
@@ -29,7 +29,8 @@ const CHAT_RETRY = new Set([2, 131000, 131016, 133004]);
 
 /** True for the auth family: every later send fails the same way until the token is fixed. */
 export function isAuthError(code: number): boolean {
-  return AUTH_CODES.has(code);
+  // 200–299: "API Permission: permission is either not granted or has been removed" (Meta's error codes).
+  return AUTH_CODES.has(code) || (code >= 200 && code <= 299);
 }
 
 /** True for an account-wide block (policy, lock, payment): every later send fails until the business acts. */

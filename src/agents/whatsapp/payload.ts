@@ -36,6 +36,8 @@ export const messageSchema = z.looseObject({
   image: z.looseObject({ caption: z.string().optional() }).optional(),
   video: z.looseObject({ caption: z.string().optional() }).optional(),
   document: z.looseObject({ caption: z.string().optional() }).optional(),
+  /** A catalogue order, with what the user wrote along with it. */
+  order: z.looseObject({ text: z.string().optional() }).optional(),
 }).refine((m) => m.from !== undefined || m.from_user_id !== undefined, "a message names its sender");
 export type WaMessage = z.infer<typeof messageSchema>;
 
