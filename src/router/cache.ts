@@ -196,11 +196,21 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     } catch {
       return null; // the embedder is an optimisation: without it the turn goes to the next tier
     }
-    const rs = await client.execute({
-      sql: `SELECT id, prompt, answer, vector_distance_cos(embedding, ?) AS d FROM cache_entries
-            WHERE scope = ? AND expires_at > ? AND embedding IS NOT NULL ORDER BY d LIMIT 1`,
-      args: [toVectorBlob(vector), scope, now()],
-    });
+    const blob = toVectorBlob(vector);
+    let rs;
+    try {
+      // Entries of another embedding model (another length) are not compared (libSQL refuses the pair), and a
+      // distance that is NULL (a zero vector's: no direction) is no match: ORDER BY would put it first.
+      rs = await client.execute({
+        sql: `SELECT id, prompt, answer, d FROM (
+                SELECT id, prompt, answer, vector_distance_cos(embedding, ?1) AS d FROM cache_entries
+                WHERE scope = ?2 AND expires_at > ?3 AND embedding IS NOT NULL AND length(embedding) = ?4)
+              WHERE d IS NOT NULL ORDER BY d LIMIT 1`,
+        args: [blob, scope, now(), blob.byteLength],
+      });
+    } catch {
+      return null; // as for the embedder: a tier that fails is skipped, never the turn
+    }
     const row = rs.rows[0];
     if (!row) return null;
     const similarity = 1 - Number(row["d"]);

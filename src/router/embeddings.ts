@@ -46,9 +46,11 @@ export function createEmbedder(opts: EmbedderOptions): Embedder {
         }
         const body = (await res.json()) as EmbeddingsBody;
         const vector = body.data?.[0]?.embedding;
-        if (!Array.isArray(vector) || vector.length === 0 || !vector.every((x) => typeof x === "number")) {
+        if (!Array.isArray(vector) || vector.length === 0 || !vector.every((x) => Number.isFinite(x))) {
           throw new Error("embeddings endpoint returned no vector");
         }
+        // A zero vector has no direction: its cosine distance to anything is NULL, and it would match everything.
+        if (vector.every((x) => x === 0)) throw new Error("embeddings endpoint returned a zero vector");
         return Float32Array.from(vector as number[]);
       } finally {
         timeout.clear();

@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cacheScope, createResponseCache } from "../../src/router/cache.ts";
+import { createEmbedder } from "../../src/router/embeddings.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { cli } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
@@ -76,5 +77,89 @@ describe("reply cache", () => {
     const r = await cli(["cache", "clear", "--db", url]);
     expect(r.stdout).toContain("deleted 1 entry");
     expect(await cache.lookup(scope, asked)).toBeNull();
+  });
+});
+
+async function openCacheStore(): Promise<Store> {
+  const t = await tempDir();
+  cleanup = t.cleanup;
+  store = await openStore({ url: `file:${join(t.dir, "cache.db")}` });
+  await migrate(store.client);
+  return store;
+}
+
+/** An OpenAI-style /v1/embeddings endpoint (llama-server's shape) answering `vectorOf(input)`. */
+function embeddingsFetch(vectorOf: (input: string) => number[]): typeof fetch {
+  return (async (_url: string | URL | Request, init?: RequestInit) => {
+    const { input } = JSON.parse(String(init?.body)) as { input: string };
+    return new Response(
+      JSON.stringify({
+        object: "list",
+        model: "emb",
+        data: [{ object: "embedding", index: 0, embedding: vectorOf(input) }],
+        usage: { prompt_tokens: 5, total_tokens: 5 },
+      }),
+      { status: 200, headers: { "content-type": "application/json" } },
+    );
+  }) as typeof fetch;
+}
+
+const meta = { provider: "groq", model: "m" };
+const options = { now: Date.now, ttlMs: 86_400_000, lexicalThreshold: 0.5, semanticThreshold: 0.92 };
+
+describe("semantic cache tier", () => {
+  it("an all-zero embedding (a failed embedding) stored with one prompt is not served for unrelated questions", async () => {
+    const s = await openCacheStore();
+    // The embeddings server glitches once and answers a zero vector (e.g. a model still loading, an empty pooling).
+    let glitch = true;
+    const embedder = createEmbedder({
+      baseUrl: "http://127.0.0.1:9/v1",
+      model: "emb",
+      fetch: embeddingsFetch((input) => {
+        if (glitch) {
+          glitch = false;
+          return [0, 0, 0, 0];
+        }
+        // Real, distinct directions for every other text.
+        return input.includes("refund") ? [0, 1, 0, 0] : [0, 0, 1, 0];
+      }),
+    });
+    const cache = createResponseCache({ client: s.client, ...options, embedder });
+    const scope = cacheScope("support", "Prompt A");
+    await cache.store(scope, "Where is your office located?", "Our office is at the harbour.", meta);
+    // Questions that share nothing with it, no number, name or negation for the guard to refuse.
+    expect(await cache.lookup(scope, "How do refunds work?")).toBeNull();
+    expect(await cache.lookup(scope, "Can I change the colour of my profile?")).toBeNull();
+  });
+
+  it("an all-zero embedding of the question does not match whatever entry is stored", async () => {
+    const s = await openCacheStore();
+    let zero = false;
+    const embedder = createEmbedder({
+      baseUrl: "http://127.0.0.1:9/v1",
+      model: "emb",
+      fetch: embeddingsFetch(() => (zero ? [0, 0, 0, 0] : [1, 0, 0, 0])),
+    });
+    const cache = createResponseCache({ client: s.client, ...options, embedder });
+    const scope = cacheScope("support", "Prompt A");
+    await cache.store(scope, "Where is your office located?", "Our office is at the harbour.", meta);
+    zero = true;
+    expect(await cache.lookup(scope, "How do refunds work?")).toBeNull();
+  });
+
+  it("after the embedding model changes (other vector length), a lookup skips the semantic tier instead of failing the turn", async () => {
+    const s = await openCacheStore();
+    let dims = 4;
+    const embedder = createEmbedder({
+      baseUrl: "http://127.0.0.1:9/v1",
+      model: "emb",
+      fetch: embeddingsFetch(() => Array.from({ length: dims }, (_, i) => (i === 0 ? 1 : 0.1))),
+    });
+    const cache = createResponseCache({ client: s.client, ...options, embedder });
+    const scope = cacheScope("support", "Prompt A");
+    await cache.store(scope, "Where is your office located?", "Our office is at the harbour.", meta);
+    dims = 8; // the operator points cache.embeddings at another model; entries stored before keep 4-float vectors
+    // The module's promise: "A failure here only skips that tier: it never fails a turn."
+    await expect(cache.lookup(scope, "How do refunds work?")).resolves.toBeNull();
   });
 });
