@@ -230,6 +230,15 @@ export async function walkChain(
       Math.min(e.timeoutMs, opts.deadlineAt - t0),
       `${e.name} attempt`,
     );
+    // Stopped before the request could leave (the agent stopping while this took its slot and reservations):
+    // nothing was sent, so nothing is charged.
+    if (timer.signal.aborted) {
+      timer.dispose();
+      permit.release();
+      await charge(e, reservation, "none");
+      await deps.quota.settle(e.name, e.model, { takenTokens: quotaTokens, usedTokens: 0 });
+      throw timer.signal.reason;
+    }
     let response: ChatResponse;
     const seen = { text: false };
     /** What an answer without text reported it used: that much was billed. */
@@ -251,7 +260,9 @@ export async function walkChain(
         throw err;
       }
       const failedAt = deps.now();
-      if (err.tripsBreaker) permit.failure();
+      // A cut by the turn's deadline (its own time clipped to what the turn had left) is not the provider's fault.
+      const cutByTurn = deadline.signal.aborted || (err.kind === "timeout" && e.timeoutMs > opts.deadlineAt - t0);
+      if (err.tripsBreaker && !cutByTurn) permit.failure();
       else permit.release();
       // Billed, as far as we can tell, when the provider may have generated before the failure: a timeout (before we
       // hung up), a connection lost after the request left (reset before the answer), or any failure after it

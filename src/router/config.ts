@@ -138,6 +138,9 @@ export const routerSchema = z.strictObject({
           path: [...path, i],
           message: `unknown provider "${name}"; declare it under router.providers`,
         });
+      } else if (chain.indexOf(name) !== i) {
+        // A second listing would send a request the provider refused (or timed out on) to it again.
+        ctx.addIssue({ code: "custom", path: [...path, i], message: `provider "${name}" is named twice` });
       }
     });
   };
@@ -145,6 +148,14 @@ export const routerSchema = z.strictObject({
   for (const tier of TIERS) {
     const chain = router.tiers?.[tier];
     if (chain) checkChain(chain, ["tiers", tier]);
+    // Tiers that leave a class without a chain (and no router.chain for it): every one of its turns would fail.
+    else if (router.tiers && router.chain.length === 0 && Object.keys(router.providers).length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tiers", tier],
+        message: `no chain for ${tier} turns: give tiers.${tier}, or router.chain for every class without its own`,
+      });
+    }
   }
   for (const [name, p] of Object.entries(router.providers)) {
     if (p.kind !== "anthropic") continue;

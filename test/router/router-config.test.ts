@@ -59,8 +59,14 @@ describe("router config", () => {
     expect(issues({ providers: { groq: { ...groq, timeout: 5 } } })).toEqual([
       expect.stringMatching(/^providers\.groq: Unrecognized key/),
     ]);
-    expect(issues({ providers: { groq }, tiers: { complex: ["groq", "claude"] } })).toEqual([
+    expect(issues({ providers: { groq }, chain: ["groq"], tiers: { complex: ["groq", "claude"] } })).toEqual([
       'tiers.complex.1: unknown provider "claude"; declare it under router.providers',
+    ]);
+    // A provider named twice would be sent a request it refused again; tiers without a chain for every class
+    // (and no router.chain) would fail every turn of the others.
+    expect(issues({ providers: { groq }, chain: ["groq", "groq"] })).toEqual(['chain.1: provider "groq" is named twice']);
+    expect(issues({ providers: { groq }, tiers: { simple: ["groq"], "high-value": ["groq"] } })).toEqual([
+      "tiers.complex: no chain for complex turns: give tiers.complex, or router.chain for every class without its own",
     ]);
     expect(issues({ providers: { claude } })).toEqual([
       'providers.claude.model: no price for model "claude-haiku-4-5"; add it under router.budget.prices so spend can be computed',
