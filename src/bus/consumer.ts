@@ -110,7 +110,10 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     scheduled = true;
     channel.port2.postMessage(0);
   };
+  /** Wake-ups so far: a round that awaited the store tells whether one came meanwhile (it must not clear `dirty`). */
+  let wakes = 0;
   const wake = () => {
+    wakes++;
     dirty = true;
     schedule();
   };
@@ -275,6 +278,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     const wantClaim = slots > 0 && dirty;
     const settles = pending;
     if (settles.length === 0 && !wantClaim) return false;
+    const seen = wakes;
     pending = [];
     try {
       if (!subscribed) {
@@ -285,6 +289,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         const next = await queue.nextAt(topic, group);
         const t = now();
         if (next === null || next > t) {
+          if (wakes !== seen) return true; // woken while it read (a round trip to a libSQL server): read again
           dirty = false;
           idleRounds++;
           armTimer(next === null ? Infinity : next - t);
@@ -324,7 +329,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       failures = unavailable === undefined ? 0 : failures + 1;
       if (wantClaim) idleRounds = res.claimed.length > 0 ? 0 : idleRounds + 1;
       // Fewer than asked: drained for now; the next round reads when more becomes claimable.
-      dirty = wantClaim || settles.length > 0;
+      dirty = wantClaim || settles.length > 0 || wakes !== seen;
       if (stopping && res.claimed.length > 0) {
         // Claimed by a round that began before stop(): given back unhandled, as stop() gives back its leases.
         try {

@@ -99,12 +99,15 @@ const OLD_LEDGER = `SELECT reply_key, started_at FROM bus_send_ledger
   WHERE started_at < ?1 AND (started_at, reply_key) > (?2, ?3) ORDER BY started_at, reply_key LIMIT ?4`;
 /** A row begun again since it was read (a redelivery) is not old any more: kept. */
 const DELETE_LEDGER = `DELETE FROM bus_send_ledger WHERE reply_key IN (SELECT value FROM json_each(?1)) AND started_at < ?2`;
-/** Dead letters, and messages of before ?1 still to be delivered (a dead letter `bus dlq retry` brought back). */
+/**
+ * Dead letters, and every message still to be delivered: a dead letter `bus dlq retry` brought back, and a new reply
+ * to a retried inbound message, which reuses the old reply's key (`<inbound id>:answer`) and so its ledger rows.
+ */
 const DEAD_REPLIES = `SELECT d.msg_id AS id, m.payload ->> '$.replyKey' AS reply_key
   FROM bus_dead_letters d JOIN bus_messages m ON m.id = d.msg_id
   UNION
   SELECT d.msg_id, m.payload ->> '$.replyKey'
-  FROM bus_deliveries d JOIN bus_messages m ON m.id = d.msg_id WHERE m.published_at < ?1`;
+  FROM bus_deliveries d JOIN bus_messages m ON m.id = d.msg_id`;
 const REDACT_KEYED = `UPDATE bus_messages SET payload = '${REDACTED_PAYLOAD}' WHERE id IN (
   SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0
     AND payload <> '${REDACTED_PAYLOAD}' LIMIT ?2)`;
@@ -124,7 +127,7 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
   const purge = (sql: string, cut: number) => purgeInChunks(client, sql, cut, { chunk });
 
   async function purgeLedger(cut: number): Promise<number> {
-    const dead = (await client.execute({ sql: DEAD_REPLIES, args: [cut] })).rows;
+    const dead = (await client.execute(DEAD_REPLIES)).rows;
     const inbound = new Set(dead.map((r) => `${r["id"]}`));
     const replies = new Set(dead.flatMap((r) => (r["reply_key"] == null ? [] : [String(r["reply_key"])])));
     const before = (key: string, sep: string) => (key.includes(sep) ? key.slice(0, key.indexOf(sep)) : undefined);

@@ -27,6 +27,11 @@ export function toMessageRows(messages: readonly PublishInput[]): MessageRow[] {
     if (typeof m !== "object" || m === null) fail(i, "not an object");
     if (typeof m.topic !== "string" || m.topic === "") fail(i, "topic must be a non-empty string");
     if (typeof m.key !== "string") fail(i, "key must be a string");
+    // Read back through `->>`, a lone surrogate's JSON escape becomes bytes that are not UTF-8, and libsql aborts
+    // the process that reads them (each claim of the message, or publish's RETURNING): refused here.
+    for (const [name, value] of [["topic", m.topic], ["key", m.key], ["idempotencyKey", m.idempotencyKey], ["traceId", m.traceId]]) {
+      if (typeof value === "string" && !value.isWellFormed()) fail(i, `${name} is not well-formed text (a lone surrogate)`);
+    }
     if (m.payload === undefined) fail(i, "payload is missing");
     const row: MessageRow = { t: m.topic, k: m.key, p: m.payload };
     if (m.idempotencyKey !== undefined) {

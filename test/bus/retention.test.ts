@@ -344,4 +344,49 @@ describe("bus retention", () => {
       .toBe(0);
     await bus.close();
   });
+
+  it("a dead inbound message retried after 9 days: its reply's old ledger rows stay until egress delivers the reply again", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const bus = createSqliteBus(db.store, { now: clock.now, wake: { watch: false } });
+    const ledger = createSendLedger(db.store, { now: clock.now });
+    const retention = createRetention(db.store, { now: clock.now, walBytes: () => Promise.resolve(0) });
+    await bus.subscribe("inbound", "orchestrator");
+    await bus.subscribe("outbound.tg", "egress");
+    const [inbound] = await bus.publish([{ topic: "inbound", key: "tg:1", payload: { text: "hi" } }]);
+    const replyKey = `${inbound!.id}:answer`;
+    // Day 0: part 0 of the answer went out, then the turn failed for good (dead-lettered).
+    expect((await ledger.begin(`${replyKey}#0`, 1)).status).toBe("send");
+    await ledger.recordSent(`${replyKey}#0`, "platform-0");
+    let c = bus.consume({
+      topic: "inbound",
+      group: "orchestrator",
+      maxAttempts: 1,
+      handler: () => Promise.reject(new Error("model down")),
+    });
+    await waitFor(async () => (await count(db.store, "bus_dead_letters")) === 1, "inbound dead-lettered");
+    await c.stop();
+    // While it is dead, the reply's rows are kept (the existing guarantee).
+    clock.advance(9 * DAY);
+    await retention.runOnce();
+    expect(await ledger.wasSent(`${replyKey}#0`)).toBe("platform-0");
+    // Day 9: the operator retries it; the orchestrator answers again, with the same reply key, and acks.
+    expect(await bus.retryDeadLetter(inbound!.id)).toBe(true);
+    c = bus.consume({
+      topic: "inbound",
+      group: "orchestrator",
+      handler: (d) => {
+        d.ackWith({ publish: [{ topic: "outbound.tg", key: "tg:1", payload: { replyKey } }] });
+        return Promise.resolve();
+      },
+    });
+    await waitFor(async () => (await count(db.store, "bus_deliveries WHERE grp = 'orchestrator'")) === 0, "answered");
+    await c.stop();
+    // A retention pass before egress takes the reply (the channel agent restarting): the reply is still to be delivered.
+    await retention.runOnce();
+    // Egress now finds part 0 sent and skips it; without the row it would send it a second time.
+    expect(await ledger.wasSent(`${replyKey}#0`)).toBe("platform-0");
+    expect((await ledger.begin(`${replyKey}#0`, 1)).status).toBe("sent");
+    await bus.close();
+  });
 });
