@@ -33,7 +33,7 @@ export { createHeartbeatSource } from "./heartbeat.ts";
 export type { MetricsWriterOptions } from "./store-writer.ts";
 export { DEFAULT_METRICS_CONFIG, metricsConfigSchema } from "./config.ts";
 export type { MetricsConfig } from "./config.ts";
-export { bucketStart, HOUR, MINUTE, resolutionFor, RESOLUTIONS, retentionOf, TEN_SECONDS } from "./tiers.ts";
+export { bucketStart, HOUR, MINUTE, resolutionFor, RESOLUTIONS, retentionOf, TEN_SECONDS, windowStart } from "./tiers.ts";
 export type { Retention } from "./tiers.ts";
 export { hasMetricsTables, readSeries } from "./query.ts";
 export type { ReadOptions, StoredPoint, StoredSeries } from "./query.ts";

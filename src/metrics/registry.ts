@@ -71,14 +71,15 @@ interface Family {
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+/** A label name Prometheus takes: not reserved (`__…`), and not a histogram's own `le`. */
+function checkLabelName(spec: Pick<MetricSpec, "name" | "type">, l: string): void {
+  if (!LABEL.test(l) || l.startsWith("__")) throw new MetricError(spec.name, `invalid label name "${l}"`);
+  if (spec.type === "histogram" && l === "le") throw new MetricError(spec.name, 'a histogram cannot use label "le"');
+}
+
 function validateSpec(spec: MetricSpec): void {
   if (!NAME.test(spec.name)) throw new MetricError(spec.name, "invalid metric name");
-  for (const l of spec.labels ?? []) {
-    if (!LABEL.test(l) || l.startsWith("__")) throw new MetricError(spec.name, `invalid label name "${l}"`);
-    if (spec.type === "histogram" && l === "le") {
-      throw new MetricError(spec.name, 'a histogram cannot use label "le"');
-    }
-  }
+  for (const l of spec.labels ?? []) checkLabelName(spec, l);
   const bounds = spec.bounds ?? [];
   if (bounds.length > MAX_BUCKETS) throw new MetricError(spec.name, `at most ${MAX_BUCKETS} buckets`);
   if (bounds.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= bounds[i - 1]!))) {
@@ -126,9 +127,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
         `takes labels [${names.join(", ")}], got [${Object.keys(labels).join(", ")}]`,
       );
     }
-    for (const l of Object.keys(labels)) {
-      if (!LABEL.test(l)) throw new MetricError(f.spec.name, `invalid label name "${l}"`);
-    }
+    for (const l of Object.keys(labels)) checkLabelName(f.spec, l);
     if (f.series.size >= maxSeries) {
       if (f.spec.name !== METRICS.seriesDropped.name) {
         series(family(METRICS.seriesDropped.name, "counter"), { metric: f.spec.name })!.value += 1;

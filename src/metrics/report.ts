@@ -20,7 +20,7 @@ import { computeKpis, type Kpis } from "./kpis.ts";
 import { CATALOGUE, M } from "./names.ts";
 import { readSeries } from "./query.ts";
 import { type SeriesSummary, slotGrid, slotSpanMs, summarizeSeries, type Window } from "./summary.ts";
-import { bucketStart, resolutionFor, type Retention } from "./tiers.ts";
+import { resolutionFor, type Retention, windowStart } from "./tiers.ts";
 
 export interface StatsAgent {
   name: string;
@@ -78,7 +78,7 @@ const ORDER = new Map(CATALOGUE.map((s, i) => [s.name, i]));
 /** Reads the window ending at `now` and summarizes it. */
 export async function buildStatsReport(client: Client, o: StatsOptions): Promise<StatsReport> {
   const res = resolutionFor(o.sinceMs, o.retention);
-  const from = bucketStart(o.now - o.sinceMs, res) + res;
+  const from = windowStart(o.now, o.sinceMs, res);
   const w: Window = { from, to: o.now + 1, res };
   const grid = slotGrid(w, o.slots ?? 24);
   const series = await readSeries(client, {

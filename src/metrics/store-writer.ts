@@ -77,6 +77,9 @@ export function createMetricsWriter(opts: MetricsWriterOptions): FlushSource {
       const next = new Map<string, Committed>();
 
       for (const s of snap) {
+        // A gauge that is no number (0/0, ±Infinity) is not stored: the column refuses it, and with it the whole
+        // write (every other metric, the trace events, the heartbeat). Prometheus still shows it.
+        if (s.type === "gauge" && !Number.isFinite(s.value)) continue;
         const id = idOf(s.name, s.key);
         const row = s.type === "gauge" ? { series: { id: 0 }, value: s.value } : delta(s, committed.get(id));
         next.set(id, { value: s.value, sum: s.sum ?? 0, buckets: s.buckets });

@@ -45,6 +45,14 @@ export function bucketStart(at: number, res: number): number {
   return Math.floor(at / res) * res;
 }
 
+/**
+ * The first bucket of a window of `ms` ending at `now`: the one after the bucket holding `now - ms` (only whole
+ * buckets), but never after the current one (a window shorter than a bucket is the current bucket).
+ */
+export function windowStart(now: number, ms: number, res: number): number {
+  return Math.min(bucketStart(now - ms, res) + res, bucketStart(now, res));
+}
+
 /** Points a chart or table may hold before a coarser resolution is chosen. */
 const MAX_POINTS = 1_500;
 

@@ -76,20 +76,19 @@ export async function traceIdsOfChat(client: Client, chat: string, limit = 5): P
 
 /** Ids of the most recently started traces (by their first `received`, else any event), newest first. */
 export async function lastTraceIds(client: Client, limit = 1): Promise<string[]> {
+  // The traces of the latest events are the candidates: every one of them, since an older trace with a late event
+  // (a slow provider call) would otherwise take the place of a newer one.
   const rs = await client.execute({
-    sql: `SELECT trace_id FROM (SELECT trace_id, at FROM trace_events ORDER BY at DESC LIMIT ?)
-          GROUP BY trace_id ORDER BY max(at) DESC LIMIT ?`,
-    args: [Math.max(200, limit * 50), limit],
+    sql: `SELECT DISTINCT trace_id FROM (SELECT trace_id FROM trace_events ORDER BY at DESC LIMIT ?)`,
+    args: [Math.max(200, limit * 50)],
   });
   const ids = rs.rows.map((r) => String(r["trace_id"]));
   if (ids.length === 0) return ids;
-  // Order by each trace's first event: the trace whose message arrived last comes first.
+  // Ordered by each trace's first event: the trace whose message arrived last comes first.
   const first = await client.execute({
-    sql: `SELECT trace_id, min(at) AS first FROM trace_events WHERE trace_id IN (${
-      ids.map(() => "?").join(", ")
-    })
-          GROUP BY trace_id ORDER BY first DESC`,
-    args: ids,
+    sql: `SELECT trace_id, min(at) AS first FROM trace_events WHERE trace_id IN (SELECT value FROM json_each(?1))
+          GROUP BY trace_id ORDER BY first DESC LIMIT ?2`,
+    args: [JSON.stringify(ids), limit],
   });
   return first.rows.map((r) => String(r["trace_id"]));
 }

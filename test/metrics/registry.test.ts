@@ -47,6 +47,10 @@ describe("metrics registry", () => {
     m.inc("my_things_total", { kind: "a" });
     expect(() => m.observe("my_things_total", 1)).toThrow(/is a counter, not a histogram/);
     expect(m.spec("my_things_total")).toMatchObject({ type: "counter" });
+    // Its labels are checked as a declared metric's: Prometheus rejects a scrape with a reserved name or a second `le`.
+    expect(() => m.inc("my_other_total", { __name__: "x" })).toThrow(MetricError);
+    expect(() => m.observe("my_duration_ms", 3, { le: "5" })).toThrow(/cannot use label "le"/);
+    expect(m.render()).not.toMatch(/__name__|le="5"/);
   });
 
   it("describe() declares bounds and help; buckets of a histogram in use cannot change", () => {

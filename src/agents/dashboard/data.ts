@@ -24,6 +24,7 @@ import {
   type StoredSeries,
   total,
   type Window,
+  windowStart,
 } from "../../metrics/mod.ts";
 import type { Client } from "../../store/mod.ts";
 import { recentTraces, type TraceSummary } from "../../trace/mod.ts";
@@ -111,7 +112,7 @@ export interface LoadOptions {
 export async function loadDashboard(client: Client, opts: LoadOptions): Promise<DashboardData> {
   const res = resolutionFor(opts.windowMs, opts.retention);
   const to = opts.now + 1;
-  const from = bucketStart(opts.now - opts.windowMs, res) + res;
+  const from = windowStart(opts.now, opts.windowMs, res);
   const { window: w, slots, slotMs } = slotGrid({ from, to, res }, opts.slots ?? 120);
   // The last slot is still filling: its rate is over the part that has passed, not the whole slot.
   const perMinute = (i: number) => 60_000 / slotSpanMs(i, slots, from, slotMs, to);
