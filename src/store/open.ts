@@ -438,10 +438,13 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
       "SQLITE_CANTOPEN",
     );
   }
-  if (path !== ":memory:" && path !== "") {
+  // Only a directory that is not there is made: Deno asks for write permission even for one that exists, and the
+  // binary may write only in its own folders (a read command on a copy elsewhere needs none).
+  if (path !== ":memory:" && path !== "" && !existsSync(dirname(path))) {
     // A directory that cannot be made now (a mount not there yet, a file in its place) is the store unavailable, as
     // a file that cannot be opened is: an agent waits for it (runtime.ts).
     await mkdir(dirname(path), { recursive: true }).catch((err: Error) => {
+      if (err.name === "NotCapable") throw err; // the CLI names the folders the binary may write
       throw new LibsqlError(`cannot create the database's directory ${dirname(path)}: ${err.message}`, "SQLITE_CANTOPEN");
     });
   }
