@@ -54,7 +54,12 @@ export function fromThisMachine(c: Context, proxyHeader?: string): boolean {
   if (!peer) return false;
   const addr = peer.split("%")[0]!.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
   if (/^127\./.test(addr) || addr === "::1") return true;
-  return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === addr));
+  try {
+    return Object.values(networkInterfaces()).some((list) => list?.some((i) => i.address === addr));
+  } catch {
+    // Listing them takes a netlink socket, which the units' RestrictAddressFamilies= refuses: not known to be ours.
+    return false;
+  }
 }
 
 /**
