@@ -58,7 +58,8 @@ const telegramSchema = z.strictObject({
     .describe("Path of the webhook route on this agent's port"),
   webhookUrl: z.url().optional()
     .describe("Public HTTPS URL of the webhook; when set, the agent registers it with setWebhook at start"),
-  pollTimeoutS: z.number().int().min(0).max(50).default(30).describe("Long-polling timeout of getUpdates (polling mode)"),
+  // 0 is short polling, which the Bot API keeps for testing: an idle agent would call getUpdates without pause.
+  pollTimeoutS: z.number().int().min(1).max(50).default(30).describe("Long-polling timeout of getUpdates (polling mode)"),
   staleAfterS,
   nonText,
   pacing: z.strictObject({

@@ -9,6 +9,7 @@ import type { OutboundReply } from "../../bus/envelopes.ts";
 import { type Config, TELEGRAM_SECRET_TOKEN } from "../../config.ts";
 import type { AgentDeps, AgentInstance, CheckResult } from "../define.ts";
 import { createEgressHandler } from "../channel/egress.ts";
+import { backoffMs } from "../channel/outcome.ts";
 import { createIngress } from "../channel/ingress.ts";
 import { createPacer } from "../channel/pacer.ts";
 import { type Sleep, sleep as realSleep } from "../channel/sleep.ts";
@@ -113,7 +114,10 @@ export async function createTelegramAgent(
 
   const poller: Poller | undefined = tg.mode === "polling"
     ? createPoller({
-      source: { getUpdates: (params, signal) => api.getUpdates(params, toGrammySignal(signal)) },
+      source: {
+        getUpdates: (params, signal) => api.getUpdates(params, toGrammySignal(signal)),
+        deleteWebhook: () => api.deleteWebhook({ drop_pending_updates: false }),
+      },
       ingest,
       timeoutS: tg.pollTimeoutS,
       log,
@@ -123,10 +127,25 @@ export async function createTelegramAgent(
 
   /** Whether the Bot API takes the token: the last send's answer, or setWebhook's at start. */
   let apiHealth: CheckResult = { ok: true };
+  let webhookHealth: CheckResult = { ok: true, detail: "webhook" };
+  const stopped = new AbortController();
   const tokenRefused = (code: number | null) => {
     if (code === null) apiHealth = { ok: true };
     else if (isTokenRefused(code)) apiHealth = { ok: false, detail: `the Bot API refused the bot token (${code})` };
   };
+  /** Calls the Bot API until it accepts (1 s, 2 s … 60 s apart) or the agent stops; each failure logged. */
+  const untilAccepted = async (what: string, call: () => Promise<void>) => {
+    for (let attempt = 1; !stopped.signal.aborted; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (err instanceof GrammyError) tokenRefused(err.error_code);
+        log.warn(`${what} failed; asking again`, { err, attempt });
+        await sleep(backoffMs(attempt, 1_000, 2, 60_000), stopped.signal).catch(() => {});
+      }
+    }
+  };
+  const timeoutSignal = () => toGrammySignal(AbortSignal.any([AbortSignal.timeout(5_000), stopped.signal]));
   const transport = createTelegramTransport({ api, client: store.client, agent: agent.name, onResult: tokenRefused });
   // A forum's topics share their group's limits: paced and backed off as one chat. Groups and channels (negative
   // ids, `@channel` names) have a slower pace than private chats.
@@ -179,30 +198,32 @@ export async function createTelegramAgent(
     },
     checks() {
       if (!apiHealth.ok) return Promise.resolve({ telegram: apiHealth });
-      return Promise.resolve({ telegram: poller ? poller.check() : { ok: true, detail: "webhook" } });
+      return Promise.resolve({ telegram: poller ? poller.check() : webhookHealth });
     },
     async start() {
-      // Until it answers (or if it never does, within 5 s) every command counts as ours, as without privacy mode.
-      await api.getMe(toGrammySignal(AbortSignal.timeout(5_000))).then((me) => void (botUsername = me.username), (err) => {
-        if (err instanceof GrammyError) tokenRefused(err.error_code);
-        log.warn("getMe failed; commands addressed to other bots will be answered", { err });
-      });
+      // Until it answers every command counts as ours, as without privacy mode: the first answer is waited for up to
+      // 5 s, and asked for again until it comes.
+      const named = untilAccepted("getMe", async () => void (botUsername = (await api.getMe(timeoutSignal())).username));
+      await Promise.race([named, sleep(5_000, stopped.signal).catch(() => {})]);
       if (poller) {
-        // getUpdates answers 409 while a webhook is set; pending updates stay queued at Telegram.
+        // getUpdates answers 409 while a webhook is set (the poller deletes it then, too); pending updates stay
+        // queued at Telegram.
         await api.deleteWebhook({ drop_pending_updates: false }).catch((err) =>
           log.warn("deleteWebhook failed", { err })
         );
         poller.start();
       } else if (tg.webhookUrl !== undefined && secret !== undefined) {
-        await api.setWebhook(tg.webhookUrl, { secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] })
-          .catch((err) => {
-            if (err instanceof GrammyError) tokenRefused(err.error_code);
-            log.warn("setWebhook failed; Telegram keeps the previous webhook", { err });
-          });
+        // Until Telegram has the URL, it sends nothing (or to the previous one): unhealthy, asked again.
+        webhookHealth = { ok: false, detail: "webhook not registered with Telegram yet (setWebhook failed)" };
+        void untilAccepted("setWebhook", async () => {
+          await api.setWebhook(tg.webhookUrl!, { secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] });
+          webhookHealth = { ok: true, detail: "webhook" };
+        });
       }
       spine.startEgress(handler);
     },
     async stop() {
+      stopped.abort();
       await poller?.stop();
       typing.stopAll();
       await spine.stop();

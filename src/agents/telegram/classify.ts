@@ -45,10 +45,20 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
   const sentAt = m.date * 1000;
   const kind = contentKind(m);
   // Joins, leaves, pins (which bots get in groups whatever their privacy mode), a linked channel's posts copied into
-  // its group, and a command addressed to another bot: nobody asked us anything. Recorded, not answered.
-  const other = m.text !== undefined && forAnotherBot(m.text, ctx.botUsername);
-  if (kind === "service" || m.is_automatic_forward === true || other) {
-    const detail = kind === "service" ? "service" : other ? "command for another bot" : "automatic_forward";
+  // its group, a command addressed to another bot (in a text or a caption), and another bot's message (bot-to-bot
+  // replies: two AI bots would answer each other for ever; anonymous admins and channels come with `sender_chat`):
+  // nobody asked us anything. Recorded, not answered.
+  const command = m.text ?? m.caption;
+  const other = command !== undefined && forAnotherBot(command, ctx.botUsername);
+  const bot = m.from?.is_bot === true && m.sender_chat === undefined;
+  if (kind === "service" || m.is_automatic_forward === true || other || bot) {
+    const detail = kind === "service"
+      ? "service"
+      : other
+      ? "command for another bot"
+      : bot
+      ? "another bot's message"
+      : "automatic_forward";
     batch.rows.push(recordSkipped(ctx.agent, { platformId, chatId, reason: "ignored", detail, sentAt }, ctx.now));
     return;
   }

@@ -23,6 +23,8 @@ export interface UpdatesSource {
     params: { offset?: number; timeout: number; limit: number; allowed_updates: readonly AllowedUpdate[] },
     signal: AbortSignal,
   ): Promise<readonly unknown[]>;
+  /** Removes a webhook that is set (getUpdates answers 409 while one is), keeping the updates pending. */
+  deleteWebhook?(): Promise<unknown>;
 }
 
 export interface PollerOptions {
@@ -72,7 +74,13 @@ export function createPoller(opts: PollerOptions): Poller {
         if (isTokenRefused(err.error_code)) {
           detail = "getUpdates refused: the bot token is invalid";
         }
-        if (err.error_code === 409) detail = "getUpdates conflict: a webhook is set or another poller runs";
+        if (err.error_code === 409) {
+          detail = "getUpdates conflict: a webhook is set or another poller runs";
+          // A webhook set (the start's deleteWebhook failed, or someone set one since): removed, then polled again.
+          if (/webhook/i.test(err.description)) {
+            await opts.source.deleteWebhook?.().catch((e) => opts.log.warn("deleteWebhook failed", { err: e }));
+          }
+        }
       }
       health = { ok: false, detail };
       opts.log.warn("telegram poll failed", { detail, waitMs });
