@@ -126,13 +126,15 @@ const DETERMINERS = new Set(
  */
 const PREPOSITIONS = new Set(["for", "in", "on", "at", "with", "from", "about", "of", "by", "into"]);
 /**
- * Verbs asking the opposite of each other: how to remove a user is not how to add one. Stemmed as `tokenize` stems
- * each form ("added" is "ad"), both ways round.
+ * Verbs asking the opposite of each other, or another thing done to the same object: how to remove a user is not how
+ * to add one, and renewing a plan is not cancelling it. Stemmed as `tokenize` stems each form ("added" is "ad"), both
+ * ways round.
  */
 const OPPOSITES = new Set(
   `add remove|add delete|open close|start stop|enable disable|activate deactivate|lock unlock|subscribe unsubscribe|
   upgrade downgrade|increase decrease|buy sell|join leave|allow block|send receive|deposit withdraw|install uninstall|
-  connect disconnect|import export`.split("|").flatMap((pair) => {
+  connect disconnect|import export|cancel renew|cancel pause|cancel resume|cancel extend|cancel change|cancel upgrade|
+  cancel downgrade|cancel reactivate`.split("|").flatMap((pair) => {
     const forms = (v: string) => [v, `${v}s`, `${v.replace(/e$/, "")}ing`, `${v.replace(/e$/, "")}ed`];
     const [a, b] = pair.trim().split(" ").map((v) => new Set(forms(v).map(stem)));
     return [...a!].flatMap((x) => [...b!].flatMap((y) => [`${x} ${y}`, `${y} ${x}`]));
@@ -200,6 +202,13 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
     } else if (j < e.length && (i === q.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) {
       dropped.push(e[j++]!);
     } else added.push(i++);
+  }
+  // The question ends at its verb ("How can I cancel?"): an object the query puts after it ("cancel *an invoice*")
+  // names what is asked about, and one the entry does not know is another question.
+  const object = added.filter((k) => !FUNCTION_WORDS.has(q[k]!));
+  if (dropped.every((w) => FUNCTION_WORDS.has(w)) && DETERMINERS.has(q[added[0]!] ?? "") && object.length > 0) {
+    const head = q[object.at(-1)!]!;
+    if (!knownWord(head, known)) return head;
   }
   return swapped() ?? null;
 }

@@ -198,7 +198,10 @@ describe("FAQ: README's example", () => {
     for (const [id, questions] of Object.entries(asked)) {
       for (const q of questions) expect(answers.answer(q)?.id, q).toBe(id);
     }
-    const others = ["Do you have an app?", "How do I delete my account?", "Can I pay by PayPal?", "Ship to Canada?"];
+    const others = ["Do you have an app?", "How do I delete my account?", "Can I pay by PayPal?", "Ship to Canada?",
+      // Worded like "How do I cancel my subscription?" / "How can I cancel?", asking something else.
+      "How do I renew my subscription?", "How do I change my subscription?", "How do I pause my subscription?",
+      "How can I cancel an invoice?"];
     for (const q of others) expect(answers.answer(q), q).toBeNull();
   });
 });
