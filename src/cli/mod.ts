@@ -157,13 +157,18 @@ function parseCommandArgs(command: Command, args: string[], words: number) {
 /** Runs the CLI on `args` and returns the exit code (0 ok, 1 failure, 2 usage error). */
 export async function runCli(args: string[], deps: CliDeps): Promise<number> {
   try {
-    if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) return await versionCommand.run({ values: {}, positionals: [], deps });
     if (args.length === 0) throw new UsageError("missing command");
-    if (args.length === 1 && (args[0] === "--help" || args[0] === "-h")) {
-      deps.stdout(usage());
-      return 0;
-    }
     const lenient = parseArgs({ args, options: GLOBAL_OPTIONS, strict: false, allowPositionals: true });
+    // Alone or beside global options (`--config x.json` kept on the line from the start command).
+    if (lenient.positionals.length === 0) {
+      if (lenient.values["version"] === true || lenient.values["V"] === true) {
+        return await versionCommand.run({ values: {}, positionals: [], deps });
+      }
+      if (lenient.values["help"] === true) {
+        deps.stdout(usage());
+        return 0;
+      }
+    }
     const found = findCommand(lenient.positionals);
     if (!found) {
       const first = lenient.positionals[0];

@@ -43,6 +43,19 @@ describe("aideazz CLI", () => {
     }
   });
 
+  it("--help and --version beside a global option (--config kept from the start command) still answer", async () => {
+    for (const args of [["--version", "--config", "aideazz.example.json"], ["--config", "aideazz.example.json", "-V"]]) {
+      const r = await cli(args);
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: "" });
+      expect(r.stdout).toContain(`aideazz ${VERSION}`);
+    }
+    for (const args of [["--help", "--config", "aideazz.example.json"], ["--config", "aideazz.example.json", "-h"]]) {
+      const r = await cli(args);
+      expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: "" });
+      expect(r.stdout).toContain("Usage: aideazz <command>");
+    }
+  });
+
   it("help <command> and <command> --help show that command's usage", async () => {
     const a = await cli(["help", "migrate"]);
     expect(a.code).toBe(0);
