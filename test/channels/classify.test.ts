@@ -30,6 +30,29 @@ describe("telegram classify", () => {
     expect(batch.rows.filter((r) => sqlOf(r).includes("channel_contacts"))).toHaveLength(4);
   });
 
+  it("in a group: another bot's message (bot-to-bot replies) and a caption command for another bot are not ours", () => {
+    const inGroup = (fixture: string, updateId: number, message: Record<string, unknown>) => {
+      const u = makeUpdate(telegramFixture(fixture), { updateId, chatId: -1007 }) as { message: Record<string, unknown> };
+      Object.assign(u.message, { chat: { id: -1007, type: "supergroup", title: "G" } }, message);
+      return readUpdate(u)!;
+    };
+    const { batch, typing } = classifyUpdates([
+      // Two AI bots would answer each other for ever, each turn a model call (core.telegram.org/api/bots/bot-to-bot).
+      inGroup("text", 71, {
+        from: { id: 6000000001, is_bot: true, first_name: "Other AI", username: "other_ai_bot" },
+        text: "Sure! And what else can you do?",
+      }),
+      inGroup("photo-caption", 72, {
+        caption: "/help@other_bot",
+        caption_entities: [{ type: "bot_command", offset: 0, length: 15 }],
+      }),
+    ], { ...ctx, botUsername: "example_bot" });
+    expect(batch.inbound).toEqual([]);
+    expect(typing).toEqual([]);
+    const skipped = batch.rows.filter((r) => sqlOf(r).includes("channel_skipped")).map((r) => argsOf(r)?.[4]);
+    expect(skipped).toEqual(["another bot's message", "command for another bot"]);
+  });
+
   it("with nonText 'ignore' a sticker is recorded as ignored, not published", () => {
     const u = readUpdate(makeUpdate(telegramFixture("sticker"), { updateId: 9, chatId: 5 }))!;
     const { batch, typing } = classifyUpdates([u], { ...ctx, nonText: "ignore" });

@@ -90,9 +90,9 @@ async function openCacheStore(): Promise<Store> {
 
 /** An OpenAI-style /v1/embeddings endpoint (llama-server's shape) answering `vectorOf(input)`. */
 function embeddingsFetch(vectorOf: (input: string) => number[]): typeof fetch {
-  return (async (_url: string | URL | Request, init?: RequestInit) => {
+  return ((_url: string | URL | Request, init?: RequestInit) => {
     const { input } = JSON.parse(String(init?.body)) as { input: string };
-    return new Response(
+    return Promise.resolve(new Response(
       JSON.stringify({
         object: "list",
         model: "emb",
@@ -100,7 +100,7 @@ function embeddingsFetch(vectorOf: (input: string) => number[]): typeof fetch {
         usage: { prompt_tokens: 5, total_tokens: 5 },
       }),
       { status: 200, headers: { "content-type": "application/json" } },
-    );
+    ));
   }) as typeof fetch;
 }
 
