@@ -59,6 +59,8 @@ export interface SoakOptions {
   /** Replaces the soak's router config (the security sweep adds failing providers). */
   router?: Parameters<typeof startCluster>[0]["router"];
   patchConfig?: (config: Record<string, unknown>) => void;
+  /** Agents the caller makes unhealthy on purpose: up once their /health answers (`ClusterOptions.answering`). */
+  answering?: readonly string[];
   /** More secrets for providers the caller adds (environment variable names). */
   extraSecrets?: string[];
   /** Called after the drain, before the agents stop (e.g. to read the -wal file while they run). */
@@ -173,6 +175,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       config["conversation"] = { perUserPerMinute: 1_000, fallbackText };
       opts.patchConfig?.(config);
     },
+    ...(opts.answering ? { answering: opts.answering } : {}),
   });
   const giveUp = () => void cluster.close().catch(() => {}); // its failure is the `finally`'s to report
   opts.signal?.addEventListener("abort", giveUp, { once: true });

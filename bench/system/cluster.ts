@@ -55,6 +55,11 @@ export interface ClusterOptions {
   router?: (urls: ProviderUrls) => Record<string, unknown>;
   /** Last word on the config JSON before it is written. */
   patchConfig?: (config: Record<string, unknown>) => void;
+  /**
+   * Agents that are up once their /health answers at all: ones a test makes unhealthy on purpose (a Telegram API
+   * it cannot reach, so its webhook cannot be registered).
+   */
+  answering?: readonly string[];
   /** Clock the fake platforms stamp replies with (default Date.now). */
   clock?: () => number;
   /** Restart an agent that exits while wanted (like systemd's Restart=): delay after a crash. Default off. */
@@ -455,7 +460,8 @@ async function setUp(opts: ClusterOptions, started: (() => Promise<void>)[]): Pr
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       refuseClosed(name);
-      if ((await healthStatus(p.port)) === 200) return;
+      const status = await healthStatus(p.port);
+      if (status === 200 || (status !== undefined && opts.answering?.includes(name))) return;
       await sleep(100);
     }
     const log = await readFile(p.logPath, "utf8").catch(() => "");

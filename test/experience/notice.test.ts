@@ -26,7 +26,7 @@ describe.skipIf(!available)("the WhatsApp working-on-it notice", () => {
           fast: { kind: "openai-compatible", baseUrl: "RELAY", model: "tiny", timeoutMs: 60_000 },
         },
         chain: ["fast"],
-        tiers: { simple: ["fast"], complex: ["local"] },
+        tiers: { simple: ["fast"], complex: ["local"], "high-value": ["local"] },
         classify: { rules: [{ tier: "complex", keywords: ["slowly"] }], default: "simple" },
         retry: { maxAttempts: 1 },
       },

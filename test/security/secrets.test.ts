@@ -81,7 +81,11 @@ beforeAll(async () => {
         groq: { kind: "groq", baseUrl: urls.groq, model: "llama-3.1-8b-instant", apiKeyEnv: "GROQ_API_KEY" },
         claude: { kind: "anthropic", baseUrl: urls.anthropic, model: "claude-haiku-4-5", apiKeyEnv: "ANTHROPIC_API_KEY" },
       },
-      tiers: { simple: ["dns", "refused", "tls", "slow", "groq"], complex: ["refused", "dns", "tls", "claude", "groq"] },
+      tiers: {
+        simple: ["dns", "refused", "tls", "slow", "groq"],
+        complex: ["refused", "dns", "tls", "claude", "groq"],
+        "high-value": ["refused", "dns", "tls", "claude", "groq"],
+      },
       // A breaker that never opens keeps every failing provider in use for the whole run.
       breaker: { failureThreshold: 1_000_000 },
       retry: { maxAttempts: 1 },
@@ -96,6 +100,7 @@ beforeAll(async () => {
       wa2["graphBaseUrl"] = "http://graph.invalid/v21.0";
     },
     extraSecrets: ["DNS_API_KEY", "REFUSED_API_KEY", "SLOW_API_KEY", "TLS_API_KEY"],
+    answering: ["tg2"], // its webhook is never registered: /health says so (503)
     afterStart: async (cluster) => {
       const orch = cluster.agents.get("orchestrator")!;
       const base = `http://127.0.0.1:${orch.port}/v1`;
