@@ -250,6 +250,14 @@ class LocalClient implements Client {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The inode at `path`, undefined when there is no file. */
 function inodeOf(path: string): number | undefined {
   try {
@@ -440,7 +448,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   }
   // Only a directory that is not there is made: Deno asks for write permission even for one that exists, and the
   // binary may write only in its own folders (a read command on a copy elsewhere needs none).
-  if (path !== ":memory:" && path !== "" && !existsSync(dirname(path))) {
+  if (path !== ":memory:" && path !== "" && !isDirectory(dirname(path))) {
     // A directory that cannot be made now (a mount not there yet, a file in its place) is the store unavailable, as
     // a file that cannot be opened is: an agent waits for it (runtime.ts).
     await mkdir(dirname(path), { recursive: true }).catch((err: Error) => {
