@@ -243,6 +243,14 @@ function proxyHeaderOf(agent: AgentConfig): string | undefined {
 }
 
 /**
+ * A /health answer, redacted as a log line is: a check may quote a platform's or the store's error, and a proxy (or a
+ * self-hosted Bot API) may echo a token in it.
+ */
+function redactedJson(c: Context, redact: (text: string) => string, body: unknown, status: 200 | 503): Response {
+  return c.body(redact(JSON.stringify(body)), status, { "content-type": "application/json" });
+}
+
+/**
  * What the agent's port answers until its store is open: /health 503 with the reason (`aideazz health` reports the
  * agent degraded, not down: a restart would not help), everything else 503 with Retry-After (a webhook comes again).
  */
@@ -253,26 +261,24 @@ function startingApp(
   redact: (text: string) => string,
 ): Hono {
   const app = new Hono();
-  // Redacted as the running agent's: the store's error may quote a proxy's page echoing the auth token.
   app.get("/health", (c) =>
-    c.body(
-      redact(JSON.stringify(
-        fromThisMachine(c, proxyHeaderOf(opts.agent))
-          ? {
-            status: "starting",
-            agent: opts.agent.name,
-            kind: opts.agent.kind,
-            version: opts.version,
-            pid: opts.pid,
-            uptimeS: Math.round((opts.now() - startedAt) / 1000),
-            rssBytes: opts.rssBytes(),
-            db: db(),
-            checks: {},
-          }
-          : { status: "starting" },
-      )),
+    redactedJson(
+      c,
+      redact,
+      fromThisMachine(c, proxyHeaderOf(opts.agent))
+        ? {
+          status: "starting",
+          agent: opts.agent.name,
+          kind: opts.agent.kind,
+          version: opts.version,
+          pid: opts.pid,
+          uptimeS: Math.round((opts.now() - startedAt) / 1000),
+          rssBytes: opts.rssBytes(),
+          db: db(),
+          checks: {},
+        }
+        : { status: "starting" },
       503,
-      { "content-type": "application/json" },
     ));
   app.all("*", (c) => {
     c.header("Retry-After", String(RETRY_AFTER_S));
@@ -393,9 +399,7 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
       db,
       checks,
     };
-    // Redacted as a log line is: a check may quote a platform's error (the poller's getUpdates), and a
-    // proxy or a self-hosted Bot API may echo the token in it.
-    return c.body(redact(JSON.stringify(body)), ok ? 200 : 503, { "content-type": "application/json" });
+    return redactedJson(c, redact, body, ok ? 200 : 503);
   });
   app.get("/metrics", (c) => {
     if (!fromThisMachine(c, proxyHeader)) return c.json({ error: "metrics are served to requests from this machine only" }, 403);

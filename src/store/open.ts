@@ -250,6 +250,7 @@ class LocalClient implements Client {
   }
 }
 
+/** Whether `path` is a directory (false when nothing, or a file, is there). */
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();

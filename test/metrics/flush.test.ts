@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFlushLoop,
+  createHeartbeatSource,
   createMetrics,
   createMetricsWriter,
   HOUR,
@@ -488,4 +489,41 @@ describe("metrics flush in real processes", () => {
     },
     90_000,
   );
+});
+
+describe("non-finite gauge values", () => {
+  // A gauge set to NaN or ±Infinity (a 0/0 ratio, a missing limit) is not stored, and the rest of the flush is: the
+  // STRICT `metric_samples.value REAL NOT NULL` column refused it, and with it the whole batch (every other metric,
+  // the trace events, the heartbeat), again at every interval while the gauge stayed so.
+  for (const bad of [NaN, Infinity]) {
+    it(`a gauge set to ${bad} does not stop the agent's other metrics and heartbeat from being stored`, async () => {
+      const store = await freshStore(`gauge-${String(bad)}.db`);
+      await store.client.execute({
+        sql: "INSERT INTO agent_heartbeats (agent, pid, version, started_at, seen_at) VALUES ('a', 1, 'v', ?, ?)",
+        args: [T0, T0],
+      });
+      const metrics = createMetrics();
+      const now = T0 + 5_000;
+      const loop = createFlushLoop({
+        client: store.client,
+        sources: [createMetricsWriter({ metrics, agent: "a", retention }), createHeartbeatSource("a")],
+        intervalMs: 5_000,
+        now: () => now,
+      });
+      metrics.inc(M.messagesIn, { channel: "telegram" }, 3);
+      metrics.set(M.quotaHeadroom, bad, { provider: "groq", model: "m", window: "rpm" });
+      const report = await loop.flush();
+      expect(report.ok).toBe(true);
+      const series = await readSeries(store.client, {
+        from: T0,
+        to: T0 + 60_000,
+        res: TEN_SECONDS,
+        names: [M.messagesIn],
+      });
+      expect(series[0]?.points[0]?.value).toBe(3);
+      const hb = await store.client.execute("SELECT seen_at FROM agent_heartbeats WHERE agent = 'a'");
+      expect(Number(hb.rows[0]?.["seen_at"])).toBe(now);
+      store.close();
+    });
+  }
 });

@@ -91,10 +91,10 @@ export interface TurnDeps {
   latency?: LatencyEstimates;
 }
 
-/** What one turn answers: the message handled and the burst stored after it, with the turn's reply key. */
 /** The bus ids of inbox rows (a row a channel stored without one has none). */
 const busIdsOf = (rows: readonly InboxRow[]) => rows.flatMap((r) => (r.busId === undefined ? [] : [r.busId]));
 
+/** What one turn answers: the message handled and the burst stored after it, with the turn's reply key. */
 interface TurnScope {
   msg: InboundMessage;
   /** `msg` with the burst's text (what the FAQ, the cache and the model see). */
@@ -484,9 +484,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     // roles: operator commands and paused (handed-off) chats get no bot answer; a paused chat's messages count
     // against the rate limit before they are forwarded (once: not again on a retried attempt).
     const admit = async () => {
-      if (delivery.attempt !== 1) return undefined;
-      const verdict = await deps.limits.admit(`${msg.channel}:${msg.userId}`);
-      return verdict.ok ? undefined : limitNotice(verdict).text;
+      const { refused } = await countRate({ msg, delivery }, 0);
+      return refused && limitNotice(refused).text;
     };
     if (await deps.roles?.intercept(msg, delivery, admit)) {
       await deps.client.batch(deps.inbox.finish({ msg, busId: delivery.id }, [], "silent", undefined, now()), "write");

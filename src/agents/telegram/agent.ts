@@ -214,7 +214,7 @@ export async function createTelegramAgent(
         poller.start();
       } else if (tg.webhookUrl !== undefined && secret !== undefined) {
         // Until Telegram has the URL, it sends nothing (or to the previous one): unhealthy, asked again.
-        webhookHealth = { ok: false, detail: "webhook not registered with Telegram yet (setWebhook failed)" };
+        webhookHealth = { ok: false, detail: "webhook not registered with Telegram yet (setWebhook)" };
         void untilAccepted("setWebhook", async () => {
           await api.setWebhook(tg.webhookUrl!, { secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] });
           webhookHealth = { ok: true, detail: "webhook" };
