@@ -364,6 +364,8 @@ export function runBusContract(name: string, makeBus: MakeBus) {
         lastError: "Error: model refused (attempt 4)",
         deadAt: clock.now(),
       });
+      // The handler returned before its ack commits (the consumer's next round): stats wait for that write.
+      await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "the last ack committed");
       expect((await bus.stats())[0]).toMatchObject({ deadLetters: 1, ready: 0, inFlight: 0, delayed: 0 });
     });
 
