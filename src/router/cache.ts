@@ -64,6 +64,8 @@ export interface CacheStats {
 
 export interface ResponseCache {
   lookup(scope: string, prompt: string, signal?: AbortSignal): Promise<CacheHit | null>;
+  /** The exact tier alone: the same prompt, as `normalizeText` reads it. */
+  lookupExact(scope: string, prompt: string): Promise<CacheHit | null>;
   store(scope: string, prompt: string, answer: string, meta: { provider: string; model: string }): Promise<void>;
   /** Records the outcome of answering a hit fresh: the measured false-hit rate. */
   recordCheck(entryId: number, agreed: boolean): Promise<void>;
@@ -218,11 +220,17 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     return { entryId: Number(row["id"]), answer: String(row["answer"]), tier: "semantic", score: similarity };
   }
 
+  async function lookupExact(scope: string, prompt: string): Promise<CacheHit | null> {
+    const exact = await exactOf(sha256Hex(`${scope}\n${normalizeText(prompt)}`));
+    return exact ? { ...exact, tier: "exact", score: 1 } : null;
+  }
+
   return {
+    lookupExact,
+
     async lookup(scope, prompt, signal) {
-      const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
-      const exact = await exactOf(key);
-      if (exact) return { ...exact, tier: "exact", score: 1 };
+      const exact = await lookupExact(scope, prompt);
+      if (exact) return exact;
 
       const index = await indexOf(scope);
       const hit = index.matcher.match(prompt, { threshold: opts.lexicalThreshold });

@@ -12,6 +12,16 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
+/** One context-free request; the fake provider answers `answer` if it is called at all. */
+async function ask(system: string, user: string, answer: string) {
+  h.groq.setDefault({ kind: "ok", text: answer });
+  const res = await client.chat.completions.create({
+    model: "fast",
+    messages: [{ role: "system", content: system }, { role: "user", content: user }],
+  }).withResponse();
+  return { content: res.data.choices[0]!.message.content, route: res.response.headers.get("x-aideazz-route") };
+}
+
 describe("OpenAI-compatible endpoint", () => {
   it("lists the route models", async () => {
     const models = await client.models.list();
@@ -103,6 +113,12 @@ describe("OpenAI-compatible endpoint", () => {
       .rejects.toMatchObject({ status: 400, message: expect.stringMatching(/tools \(function calling\) are not supported/) });
     await expect(client.chat.completions.create({ model: "fast", messages: [{ role: "user", content: "hi" }], n: 2 }))
       .rejects.toMatchObject({ status: 400, message: expect.stringMatching(/only n = 1/) });
+    // JSON mode would come back as prose, which the caller's JSON.parse then fails on; plain text is what it gets.
+    await expect(client.chat.completions.create({
+      model: "fast",
+      messages: [{ role: "user", content: "The capital of France as JSON" }],
+      response_format: { type: "json_object" },
+    })).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/response_format json_object is not supported/) });
     const image = { type: "image_url" as const, image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } };
     await expect(client.chat.completions.create({
       model: "fast",
@@ -259,6 +275,46 @@ describe("OpenAI-compatible endpoint", () => {
       expect((await res.json()).error).toMatchObject({ code: "model_not_available", message: expect.stringMatching(/llama-cpp/) });
     } finally {
       await none.close();
+    }
+  });
+
+  // Any OpenAI client on the VM uses the endpoint for its own tasks (classification, Q&A, translation): a prompt
+  // that differs from a stored one by a word that changes its meaning is a different request (the chat cache's
+  // lexical tier took it for the stored one).
+  it("a context-free request is never answered with the cached answer of a different prompt", async () => {
+    const cases: [system: string, first: string, second: string][] = [
+      ["Classify the sentiment of the review as positive or negative. One word.", "The food was great", "The food was terrible"],
+      ["Answer briefly.", "How do I reverse a list in Python?", "How do I sort a list in Python?"],
+      ["Answer briefly.", "What is the boiling point of water?", "What is the freezing point of water?"],
+    ];
+    const got: string[] = [];
+    for (const [system, first, second] of cases) {
+      await ask(system, first, `answer to: ${first}`);
+      const { content, route } = await ask(system, second, `answer to: ${second}`);
+      got.push(`${second} -> ${content} (${route})`);
+    }
+    expect(got).toEqual(cases.map(([, , second]) => `${second} -> answer to: ${second} (fast:groq)`));
+  });
+
+  // A failed cache write (a full disk) once threw the paid answer away with a 500, which the SDK sends again: each
+  // retry another paid provider call.
+  it("an answer the provider was paid for is returned even when storing it in the cache fails", async () => {
+    await h.store.client.execute(
+      "CREATE TRIGGER cache_full BEFORE INSERT ON cache_entries BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    );
+    try {
+      h.groq.setDefault({ kind: "ok", text: "Saturn, Jupiter, Uranus and Neptune." });
+      // The SDK's defaults: a 5xx is sent again up to twice.
+      const sdk = new OpenAI({ apiKey: API_KEY, baseURL: `http://127.0.0.1:${h.port}/v1` });
+      const before = h.modelCalls();
+      const res = await sdk.chat.completions.create({
+        model: "fast",
+        messages: [{ role: "user", content: "Which planets have rings?" }],
+      }).then((r) => ({ status: 200, content: r.choices[0]!.message.content }), (err) => ({ status: err.status, content: String(err.message) }));
+      expect({ ...res, providerCalls: h.modelCalls() - before })
+        .toEqual({ status: 200, content: "Saturn, Jupiter, Uranus and Neptune.", providerCalls: 1 });
+    } finally {
+      await h.store.client.execute("DROP TRIGGER IF EXISTS cache_full");
     }
   });
 

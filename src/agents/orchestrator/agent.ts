@@ -129,7 +129,7 @@ export const orchestrator = defineAgent({
 
     return {
       routes(app) {
-        openAiRoutes(app, { router, localRouter, cache, config, apiKey, now, metrics });
+        openAiRoutes(app, { router, localRouter, cache, config, apiKey, now, metrics, log });
       },
       async start() {
         // Subscribe every channel's egress group too: a reply published before its channel first ran is kept.

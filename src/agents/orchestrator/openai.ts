@@ -15,6 +15,7 @@ import { streamSSE } from "hono/streaming";
 import { z } from "zod";
 import type { Config } from "../../config.ts";
 import { M } from "../../metrics/names.ts";
+import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { cacheScope, type ResponseCache } from "../../router/cache.ts";
 import { estimateTextTokens, type ModelRouter } from "../../router/chain.ts";
@@ -53,6 +54,9 @@ const requestSchema = z.object({
   n: z.number().int().refine((n) => n === 1, "only n = 1 is supported").nullish(),
   tools: z.array(z.unknown()).max(0, "tools (function calling) are not supported").nullish(),
   functions: z.array(z.unknown()).max(0, "functions (function calling) are not supported").nullish(),
+  response_format: z.object({ type: z.string() }).superRefine((f, ctx) => {
+    if (f.type !== "text") ctx.addIssue({ code: "custom", message: `response_format ${f.type} is not supported (text only)` });
+  }).nullish(),
 });
 
 export interface OpenAiDeps {
@@ -63,6 +67,7 @@ export interface OpenAiDeps {
   apiKey: string | undefined;
   now: () => number;
   metrics: Metrics;
+  log: Logger;
 }
 
 /** A request body larger than this is refused (413) before it is read: a prompt of megabytes would cost the
@@ -143,7 +148,9 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     const last = dialogue.at(-1);
     const contextFree = dialogue.length === 1 && last?.role === "user";
     // The cache serves a question's answer to every caller of the same system prompt and model: not an answer a
-    // caller's own `stop` sequences cut short.
+    // caller's own `stop` sequences cut short. Only the same question (the exact tier): the lexical and semantic
+    // tiers take a support question for another worded alike, and an API caller's "The food was terrible" is not
+    // "The food was great".
     const cacheable = contextFree && deps.cache && config.cache.enabled && model !== "local" && body.stop === undefined;
     const scope = cacheable ? cacheScope(`api:${model}`, system) : undefined;
 
@@ -152,7 +159,7 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     let finish = "stop";
     let served = model as string;
     if (scope && deps.cache && last) {
-      const found = await deps.cache.lookup(scope, last.content);
+      const found = await deps.cache.lookupExact(scope, last.content);
       // Not served to a caller whose max_tokens the stored answer would not fit.
       const limit = body.max_completion_tokens ?? body.max_tokens;
       const hit = found && (limit === undefined || estimateTextTokens(found.answer) <= limit) ? found : undefined;
@@ -188,7 +195,9 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
         served = `${model}:${decision.provider}`;
         // Only a whole answer is cached: not one cut at max_tokens, refused or filtered, or ended otherwise.
         if (scope && deps.cache && last && response.finishReason === "stop") {
-          await deps.cache.store(scope, last.content, text, { provider: decision.provider, model: decision.model });
+          // The answer is paid for: a cache that cannot store it does not cost the caller it.
+          await deps.cache.store(scope, last.content, text, { provider: decision.provider, model: decision.model })
+            .catch((err) => deps.log.warn("cache store failed", { err }));
         }
       } catch (err) {
         if (!(err instanceof AllProvidersFailedError)) throw err;
