@@ -75,8 +75,8 @@ RETURNING ${DIMS.map((d) => `${d}_limit IS NULL`).join(" AND ")} AS unlimited`;
 
 /**
  * One statement for every correction. Per bucket: a reported limit becomes the limit, capped by the configured one
- * (by the row's own when this process did not ensure the model), so one learned from the provider follows it up (a
- * paid tier) as well as down; a reported remaining replaces the estimate, but below a configured limit lower than
+ * (`${d}_cfg`, as the last `ensure` stored it), so one learned from the provider follows it up (a paid tier) as well
+ * as down; a reported remaining replaces the estimate, but below a configured limit lower than
  * the provider's (the operator's share of it), or one the provider does not report with it, it only lowers the
  * estimate: it may count what is left of the provider's larger limit; otherwise the bucket refills and gets `adj`
  * back.
@@ -84,9 +84,8 @@ RETURNING ${DIMS.map((d) => `${d}_limit IS NULL`).join(" AND ")} AS unlimited`;
 const SETTLE_SQL = `UPDATE router_quota SET
   ${
   DIMS.map((d) => {
-    const cap = `CASE WHEN :configured THEN :${d}_cfg ELSE ${d}_limit END`;
-    const newLimit = `CASE WHEN :${d}_hlim IS NULL THEN ${d}_limit WHEN (${cap}) IS NULL THEN :${d}_hlim ` +
-      `ELSE min(${cap}, :${d}_hlim) END`;
+    const newLimit = `CASE WHEN :${d}_hlim IS NULL THEN ${d}_limit WHEN ${d}_cfg IS NULL THEN :${d}_hlim ` +
+      `ELSE min(${d}_cfg, :${d}_hlim) END`;
     return `${d}_limit = ${newLimit},
   ${d}_avail = CASE WHEN (${newLimit}) IS NULL THEN NULL
     WHEN :${d}_hrem IS NOT NULL AND (:${d}_hlim IS NULL OR :${d}_hlim > (${newLimit}))
@@ -148,30 +147,34 @@ export interface QuotaOptions {
 
 export function createQuota({ client, now }: QuotaOptions): Quota {
   const known = new Set<string>();
-  // The configured limits of each model this process ensured: what caps a reported limit (not one learned earlier).
-  const configured = new Map<string, QuotaLimits | undefined>();
   // Rows with no limit at all (a local model, a provider that sends no rate-limit headers): a cheap read checks
   // them instead of a write, and settling them writes nothing unless the provider reported numbers.
   const unlimited = new Set<string>();
   const keyOf = (provider: string, model: string) => `${provider}\u0000${model}`;
   const isUnlimited = (row: Row) => DIMS.every((d) => row.limits[d] === null);
 
-  /** The row of a provider and model with these limits (learned ones kept). */
-  async function upsert(provider: string, model: string, limits: QuotaLimits | undefined): Promise<void> {
+  /**
+   * The row of a provider and model with the configured limits. A window the config no longer limits (a paid tier's
+   * operator deleted it) drops the limit it had from the config, but keeps one the provider reported lower.
+   */
+  async function configure(provider: string, model: string, limits: QuotaLimits | undefined): Promise<void> {
     const args: Record<string, string | number | null> = { provider, model, now: now() };
     for (const d of DIMS) args[d] = limits?.[CONFIG_FIELD[d]] ?? null;
     await client.execute({
       sql: `INSERT INTO router_quota (provider, model, updated_at, ${
-        DIMS.map((d) => `${d}_limit, ${d}_avail`).join(", ")
+        DIMS.map((d) => `${d}_limit, ${d}_avail, ${d}_cfg`).join(", ")
       })
-        VALUES (:provider, :model, :now, ${DIMS.map((d) => `:${d}, :${d}`).join(", ")})
+        VALUES (:provider, :model, :now, ${DIMS.map((d) => `:${d}, :${d}, :${d}`).join(", ")})
         ON CONFLICT (provider, model) DO UPDATE SET
         ${
-        DIMS.map((d) =>
-          `${d}_limit = coalesce(excluded.${d}_limit, ${d}_limit), ` +
-          `${d}_avail = CASE WHEN excluded.${d}_limit IS NULL THEN ${d}_avail ` +
-          `ELSE min(coalesce(${d}_avail, excluded.${d}_limit), excluded.${d}_limit) END`
-        ).join(",\n")
+        DIMS.map((d) => {
+          const limit = `CASE WHEN excluded.${d}_cfg IS NOT NULL THEN excluded.${d}_cfg ` +
+            `WHEN ${d}_limit >= ${d}_cfg THEN NULL ELSE ${d}_limit END`;
+          return `${d}_limit = ${limit}, ` +
+            `${d}_avail = CASE WHEN (${limit}) IS NULL THEN NULL WHEN excluded.${d}_cfg IS NULL THEN ${d}_avail ` +
+            `ELSE min(coalesce(${d}_avail, excluded.${d}_cfg), excluded.${d}_cfg) END, ` +
+            `${d}_cfg = excluded.${d}_cfg`;
+        }).join(",\n")
       }`,
       args,
     });
@@ -188,10 +191,7 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
   }
 
   return {
-    async ensure(provider, model, limits) {
-      await upsert(provider, model, limits);
-      configured.set(keyOf(provider, model), limits);
-    },
+    ensure: configure,
 
     async canUse(provider, model, tokens) {
       const row = await read(provider, model);
@@ -200,7 +200,14 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
 
     async take(provider, model, tokens) {
       const key = keyOf(provider, model);
-      if (!known.has(key)) await upsert(provider, model, undefined);
+      if (!known.has(key)) {
+        // A model this process did not configure: its row as it is, or one without limits.
+        await client.execute({
+          sql: "INSERT INTO router_quota (provider, model, updated_at) VALUES (?, ?, ?) ON CONFLICT (provider, model) DO NOTHING",
+          args: [provider, model, now()],
+        });
+        known.add(key);
+      }
       const t = now();
       if (unlimited.has(key)) {
         const row = await read(provider, model);
@@ -236,11 +243,8 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
         if (d) reported.set(d, w);
       }
       let blockedUntil = Number(args["blocked_until"]);
-      const key = keyOf(provider, model);
-      args["configured"] = configured.has(key) ? 1 : 0;
       for (const d of DIMS) {
         const w = reported.get(d);
-        args[`${d}_cfg`] = configured.get(key)?.[CONFIG_FIELD[d]] ?? null;
         args[`${d}_hlim`] = w?.limit ?? null;
         args[`${d}_hrem`] = w?.remaining ?? null;
         // An exhausted window with a known reset: nothing passes before it, whatever the bucket's refill says.

@@ -404,4 +404,11 @@ export const migrations: readonly Migration[] = [
     name: "dead letters: the fence",
     statements: ["ALTER TABLE bus_dead_letters ADD COLUMN fence INTEGER NOT NULL DEFAULT 0"],
   },
+  {
+    // The limits the config gave each quota row (src/router/quota.ts): a window the config no longer limits drops
+    // the limit it had from it, and a limit the provider reports is capped by the configured one in every process.
+    version: 74,
+    name: "router quotas: the configured limits",
+    statements: ["rpm", "rpd", "tpm", "tpd"].map((d) => `ALTER TABLE router_quota ADD COLUMN ${d}_cfg REAL`),
+  },
 ];

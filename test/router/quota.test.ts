@@ -184,6 +184,26 @@ describe("quota", () => {
     expect(await q2.take("groq", "llama", 1)).toMatchObject({ ok: false, reason: "rpd" });
   });
 
+  // A limit the operator deleted (a paid Groq tier) once stayed in the row for good: Groq reports no per-minute
+  // requests, so nothing corrected it, and the traffic over it went to Claude or the local model.
+  it("a limit deleted from the config stops applying at the next start; one the provider reported lower stays", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", { requestsPerMinute: 2, requestsPerDay: 1_000 });
+    const reported = { windows: [{ unit: "requests" as const, period: "day" as const, limit: 500, remaining: 500 }] };
+    await q.settle("groq", "llama", { takenTokens: 0, usedTokens: 0, rateLimit: reported });
+    for (let i = 0; i < 2; i++) expect((await q.take("groq", "llama", 1)).ok).toBe(true);
+    expect(await q.take("groq", "llama", 1)).toMatchObject({ ok: false, reason: "rpm" });
+    // Another process that only takes does not undo the config.
+    const reader = createQuota({ client: ts.store.client, now: clock.now });
+    expect(await reader.take("groq", "llama", 1)).toMatchObject({ ok: false, reason: "rpm" });
+    const restarted = createQuota({ client: ts.store.client, now: clock.now });
+    await restarted.ensure("groq", "llama", undefined);
+    for (let i = 0; i < 5; i++) expect((await restarted.take("groq", "llama", 1)).ok).toBe(true);
+    const row = await ts.store.client.execute("SELECT rpm_limit, rpd_limit FROM router_quota");
+    expect(row.rows[0]).toMatchObject({ rpm_limit: null, rpd_limit: 500 });
+  });
+
   it("concurrent takes never exceed the bucket (one statement per take)", async () => {
     const clock = fakeClock();
     const a = createQuota({ client: ts.store.client, now: clock.now });
