@@ -26,3 +26,19 @@ export function deadline(ms: number, parent?: AbortSignal): Deadline {
     },
   };
 }
+
+/**
+ * A clock for durations (ms since it was made) that moves only with `now`'s forward moves: a wall clock stepped back
+ * (NTP, a restored VM) would otherwise stretch a wait or a deadline measured on it by the step. It advances when
+ * called, so call it at least at each end of what it measures.
+ */
+export function steadyClock(now: () => number): () => number {
+  let last = now();
+  let elapsed = 0;
+  return () => {
+    const t = now();
+    elapsed += Math.max(0, t - last);
+    last = t;
+    return elapsed;
+  };
+}

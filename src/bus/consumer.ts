@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { steadyClock } from "../deadline.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/registry.ts";
 import { isStoreUnavailable, storeErrorCode } from "../store/errors.ts";
@@ -37,7 +38,7 @@ export interface ConsumerDeps {
 
 interface Running {
   claimed: Claimed;
-  /** When it was handed to the handler (its deadline counts from here). */
+  /** When it was handed to the handler, on the consumer's steady clock (its deadline counts from here). */
   startedAt: number;
   ctrl: AbortController;
   lost: boolean;
@@ -60,6 +61,7 @@ function positive(name: string, value: number | undefined, fallback: number, min
 /** Starts consuming `opts.topic` as `opts.group` (subscribing the group if needed). */
 export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consumer {
   const { queue, hub, now } = deps;
+  const steady = steadyClock(now); // the handlers' deadlines: a clock stepped back does not postpone them
   const { topic, group, handler } = opts;
   if (typeof topic !== "string" || topic === "") {
     throw new TypeError("consume: topic must be a non-empty string");
@@ -212,7 +214,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     }
     const r: Running = {
       claimed: c,
-      startedAt: now(),
+      startedAt: steady(),
       ctrl: new AbortController(),
       lost: false,
       released: false,
@@ -382,7 +384,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     r.ctrl.abort(err);
   };
   const tick = setInterval(async () => {
-    for (const r of running) if (now() - r.startedAt >= handlerTimeoutMs) abandon(r);
+    for (const r of running) if (steady() - r.startedAt >= handlerTimeoutMs) abandon(r);
     if (opts.heartbeat === false) return;
     const live = [...running].filter((r) => !r.lost && !r.released);
     if (live.length === 0) return;

@@ -296,6 +296,28 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       expect(seen).toEqual(["hang#1", "y1#1", "hang#2", "x2#1"]);
     });
 
+    // The deadline once counted on the wall clock: a step back of an hour (NTP, a restored VM) held the chat an hour.
+    it("a handler's deadline is not postponed by the clock stepping back", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("x", "hang")]);
+      const hung: Delivery[] = [];
+      consume(bus, {
+        concurrency: 1,
+        leaseMs: 300,
+        handlerTimeoutMs: 1_000,
+        handler: (d) => (hung.push(d), new Promise<void>(() => {})),
+      });
+      await waitFor(() => hung.length === 1, "the stuck handler");
+      clock.advance(500);
+      await sleep(150);
+      clock.advance(-3_600_000);
+      await sleep(150);
+      expect(hung[0]!.signal.reason).toBe(undefined);
+      clock.advance(500);
+      await waitFor(() => hung[0]!.signal.aborted, "the deadline");
+    });
+
     it("a heartbeat keeps a slow handler's lease", async () => {
       const bus = await setup();
       await bus.subscribe("t", "g");

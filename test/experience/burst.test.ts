@@ -9,8 +9,11 @@ const settings = { enabled: true, quietMs: 1_500, maxWaitMs: 4_000, maxMessages:
 /** A chat's inbox on a virtual clock: `arrivals` are stored when the clock reaches their time. */
 function world(
   arrivals: { at: number; text: string; kind?: InboxRow["kind"]; busId?: number | null; userId?: string }[],
+  /** Moves the clock at the start of the first sleep (a wall clock stepped by NTP). */
+  step = 0,
 ) {
   let t = 0;
+  let slept = 0;
   const rows: InboxRow[] = arrivals.map((a, i) => ({
     seq: i + 2,
     platformId: String(i + 2),
@@ -41,7 +44,12 @@ function world(
     collectBurst({
       inbox: inbox as Inbox,
       now: () => t,
-      sleep: (ms) => Promise.resolve(void (t += ms)),
+      sleep: (ms) => {
+        if (slept === 0) t += step;
+        slept += ms;
+        t += ms;
+        return Promise.resolve();
+      },
     }, {
       agent: "tg",
       chatId: "1",
@@ -51,14 +59,14 @@ function world(
       wait: true,
       maxChars,
       signal: new AbortController().signal,
-    }).then((burst) => ({ texts: burst.map((r) => r.text), at: t }));
+    }).then((burst) => ({ texts: burst.map((r) => r.text), at: t, slept }));
   return { collect };
 }
 
 describe("collectBurst", () => {
   it("waits until the chat is quiet for quietMs after its last message", async () => {
     const w = world([{ at: 800, text: "I wanted to ask" }, { at: 1_600, text: "how much is pro?" }]);
-    expect(await w.collect()).toEqual({ texts: ["I wanted to ask", "how much is pro?"], at: 3_100 });
+    expect(await w.collect()).toMatchObject({ texts: ["I wanted to ask", "how much is pro?"], at: 3_100 });
   });
 
   it("never waits longer than maxWaitMs after the first message, however the user keeps typing", async () => {
@@ -74,7 +82,7 @@ describe("collectBurst", () => {
       { at: 600, text: "where are you located?", userId: "u2" },
       { at: 900, text: "thanks" },
     ]);
-    expect(await w.collect()).toEqual({ texts: ["and how much is it?"], at: 1_500 });
+    expect(await w.collect()).toMatchObject({ texts: ["and how much is it?"], at: 1_500 });
   });
 
   it("a command ends the burst (it is its own turn): no further waiting once it is seen", async () => {
@@ -84,7 +92,7 @@ describe("collectBurst", () => {
       { at: 300, text: "x" },
     ]);
     // The first look (t = 0) sees nothing and waits the quiet period; the next one sees the command and stops.
-    expect(await w.collect()).toEqual({ texts: ["and also"], at: 1_500 });
+    expect(await w.collect()).toMatchObject({ texts: ["and also"], at: 1_500 });
   });
 
   it("stops at maxMessages and at the input limit", async () => {
@@ -100,5 +108,14 @@ describe("collectBurst", () => {
       text: "after it",
     }]);
     expect((await w.collect()).texts).toEqual(["published"]);
+  });
+
+  // The wait was counted on the wall clock alone: a step back of an hour during it made the turn sleep an hour, and
+  // the chat with it.
+  it("a clock stepped back during the wait does not stretch it past maxWaitMs", async () => {
+    const w = world([{ at: 800, text: "how much is pro?" }], -3_600_000);
+    const { slept } = await w.collect();
+    // The sleep the step fell in counts nothing on a steady clock, and each sleep is at most quietMs.
+    expect(slept).toBeLessThanOrEqual(settings.maxWaitMs + 2 * settings.quietMs);
   });
 });

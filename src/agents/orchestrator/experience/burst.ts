@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { steadyClock } from "../../../deadline.ts";
 import type { Faq } from "../../../router/faq.ts";
 import type { CoalesceSettings } from "../../channel/experience.ts";
 import type { Inbox, InboxRow } from "./inbox.ts";
@@ -39,6 +40,9 @@ export async function collectBurst(deps: BurstDeps, input: BurstInput): Promise<
   const limit = settings.maxMessages - 1;
   if (limit <= 0) return [];
   const deadline = own.receivedAt + settings.maxWaitMs;
+  // The rows' times are wall-clock times (another process stored them): a clock stepped back would make this turn
+  // sleep the step. Each sleep is at most quietMs, and the whole wait at most maxWaitMs as a steady clock counts.
+  const waited = steadyClock(deps.now);
   for (;;) {
     const waiting = await deps.inbox.pendingAfter(input.agent, input.chatId, own.seq, limit + 1);
     const burst: InboxRow[] = [];
@@ -65,8 +69,8 @@ export async function collectBurst(deps: BurstDeps, input: BurstInput): Promise<
     }
     const t = deps.now();
     const quietAt = last + settings.quietMs;
-    if (!input.wait || closed || t >= quietAt || t >= deadline) return burst;
-    await deps.sleep(Math.min(quietAt, deadline) - t, input.signal);
+    if (!input.wait || closed || t >= quietAt || t >= deadline || waited() >= settings.maxWaitMs) return burst;
+    await deps.sleep(Math.min(quietAt, deadline, t + settings.quietMs) - t, input.signal);
   }
 }
 
