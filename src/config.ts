@@ -9,7 +9,7 @@ import { envVarName, port } from "./config-types.ts";
 import { routerSchema } from "./router/config.ts";
 import { cacheSchema, conversationSchema } from "./agents/orchestrator/config.ts";
 import { checkRoleKind, roleExtensions } from "./agents/orchestrator/roles/config.ts";
-import { dashboardSchema } from "./agents/dashboard/config.ts";
+import { dashboardSchema, exposedWithoutLogin } from "./agents/dashboard/config.ts";
 import { metricsConfigSchema } from "./metrics/config.ts";
 import { agentOpsLimits, opsSchema } from "./ops/config.ts";
 import {
@@ -56,7 +56,8 @@ const telegramSchema = z.strictObject({
   apiRoot: z.url().default("https://api.telegram.org").describe("Bot API server (a fake one in tests)"),
   webhookPath: z.string().regex(/^\/[A-Za-z0-9/_.-]*$/, 'a path such as "/telegram/webhook"').default("/telegram/webhook")
     .describe("Path of the webhook route on this agent's port"),
-  webhookUrl: z.url().optional()
+  // setWebhook refuses any other scheme: the agent would ask again for ever, unhealthy.
+  webhookUrl: z.url().regex(/^https:/, "an https:// URL; Telegram's setWebhook takes no other").optional()
     .describe("Public HTTPS URL of the webhook; when set, the agent registers it with setWebhook at start"),
   // 0 is short polling, which the Bot API keeps for testing: an idle agent would call getUpdates without pause.
   pollTimeoutS: z.number().int().min(1).max(50).default(30).describe("Long-polling timeout of getUpdates (polling mode)"),
@@ -90,7 +91,12 @@ const telegramSchema = z.strictObject({
       message: "webhook mode needs a secret token (Telegram sends it in X-Telegram-Bot-Api-Secret-Token); set secretTokenEnv",
     });
   }
-});
+})
+  // The rule above for the published JSON Schema, so an editor flags what the loader refuses.
+  .meta({
+    if: { properties: { mode: { const: "polling" } }, required: ["mode"] },
+    else: { required: ["secretTokenEnv"] },
+  });
 
 const whatsappSchema = z.strictObject({
   phoneNumberId: z.string().regex(/^\d+$/, "the numeric phone number id from Meta")
@@ -177,7 +183,13 @@ export const builtInDefaultRole = roleSchema.parse({
 });
 
 /** Hosts that bind every address: no other agent can use their port. */
-const WILDCARD = new Set(["0.0.0.0", "::", "[::]"]);
+const WILDCARD = new Set(["0.0.0.0", "::"]);
+
+/** One address however it is written: "[::1]" is "::1", "LocalHost" is 127.0.0.1. */
+function toAddress(host: string): string {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" ? "127.0.0.1" : h;
+}
 
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
@@ -211,7 +223,7 @@ export const configSchema = z.strictObject({
     }
     names.set(agent.name, i);
     // One port, two agents: the same address, or one of them on every address (0.0.0.0, ::) — Linux refuses both.
-    const host = agent.host === "localhost" ? "127.0.0.1" : agent.host;
+    const host = toAddress(agent.host);
     const samePort = ports.find((p) => p.port === agent.port && (p.host === host || WILDCARD.has(p.host) || WILDCARD.has(host)));
     if (samePort !== undefined) {
       ctx.addIssue({ code: "custom", path: ["agents", i, "port"], message: `duplicate port ${agent.port}; agents[${samePort.i}] uses it` });
@@ -219,6 +231,10 @@ export const configSchema = z.strictObject({
     ports.push({ host, port: agent.port, i });
     if (agent.role !== undefined && !(agent.role in config.roles)) {
       ctx.addIssue({ code: "custom", path: ["agents", i, "role"], message: `unknown role "${agent.role}"; declare it under roles` });
+    }
+    if (agent.kind === "analytics") {
+      const exposed = exposedWithoutLogin(agent.host, agent.dashboard?.passwordEnv !== undefined);
+      if (exposed) ctx.addIssue({ code: "custom", path: ["agents", i, "host"], message: exposed });
     }
     if (agent.kind === "whatsapp" && agent.whatsapp.statusWaitS * 1_000 >= deadlineMs) {
       ctx.addIssue({
@@ -229,6 +245,18 @@ export const configSchema = z.strictObject({
       });
     }
   });
+  // The orchestrator sends handoffs and leads through the operator's agent's bot: it must be a telegram agent.
+  for (const [name, role] of Object.entries(config.roles)) {
+    if (!role.operator) continue;
+    const agent = config.agents.find((a) => a.name === role.operator?.agent);
+    if (agent?.kind === "telegram") continue;
+    const is = agent ? `not a telegram agent (kind ${agent.kind})` : "not a configured agent";
+    ctx.addIssue({
+      code: "custom",
+      path: ["roles", name, "operator", "agent"],
+      message: `"${role.operator.agent}" is ${is}; name a telegram agent`,
+    });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -276,7 +304,16 @@ export function toIssue(issue: z.core.$ZodIssue): ConfigIssue {
   if (issue.code === "invalid_union" && "note" in issue && issue.note === "No matching discriminator") {
     return { path, message: 'unknown agent kind; use one of "telegram", "whatsapp", "webchat", "orchestrator", "analytics"' };
   }
+  if (issue.code === "invalid_key") {
+    // A record's key (a provider's name): its own rule's message, not zod's "Invalid key in record".
+    const [first] = issue.issues;
+    return { path, message: first ? toIssue(first).message : issue.message };
+  }
   if (issue.code === "invalid_type") {
+    // JSON.parse reads 1e400 as Infinity: of type number, so "expected number, got number" would say nothing.
+    if (typeof issue.input === "number" && !Number.isFinite(issue.input)) {
+      return { path, message: "a number too large to be finite; write a smaller one" };
+    }
     const got = issue.input === undefined
       ? "nothing (the field is missing)"
       : issue.input === null
@@ -323,8 +360,10 @@ export function loadConfig(
   } catch (err) {
     throw new ConfigError([{ path: "(root)", message: `not valid JSON: ${jsonError(source, err as Error)}` }]);
   }
+  const twice = duplicateKeyIssues(source);
   const parsed = configSchema.safeParse(json, { reportInput: true });
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map(toIssue));
+  if (!parsed.success) throw new ConfigError([...twice, ...parsed.error.issues.map(toIssue)]);
+  if (twice.length > 0) throw new ConfigError(twice);
   const config = parsed.data;
   const needed = findSecretRefs(config, env).filter((s) => {
     if (requireSecretsOf === undefined) return true;
@@ -350,6 +389,38 @@ export function loadConfig(
   });
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
+}
+
+/**
+ * A key written twice in one object of `text` (valid JSON), one issue each. JSON.parse keeps the last without a
+ * word: a `"cache": { "enabled": false }` above a second "cache" block would be dropped and the cache left on.
+ */
+export function duplicateKeyIssues(text: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  // Each object or array the scan is in, and where in it: the key just read, or the item's index.
+  const open: { keys: Set<string> | undefined; at: string | number }[] = [];
+  let keyNext = false; // the next string is a key: after "{" or an object's ","
+  for (const [token] of text.matchAll(/"(?:[^"\\]|\\.)*"|[{}[\],]/g)) {
+    const top = open.at(-1);
+    if (token === "{" || token === "[") {
+      keyNext = token === "{";
+      open.push(keyNext ? { keys: new Set(), at: "" } : { keys: undefined, at: 0 });
+    } else if (token === "}" || token === "]") open.pop();
+    else if (token === ",") {
+      if (top?.keys) keyNext = true;
+      else if (typeof top?.at === "number") top.at++;
+    } else if (keyNext && top?.keys) {
+      const key = JSON.parse(token) as string; // unescaped: "\u0061" and "a" are one key
+      if (top.keys.has(key)) {
+        const path = formatPath([...open.slice(0, -1).map((o) => o.at), key]);
+        issues.push({ path, message: "duplicate key: written twice in one object, only the last would count; merge the two" });
+      }
+      top.keys.add(key);
+      top.at = key;
+      keyNext = false;
+    }
+  }
+  return issues;
 }
 
 /** JSON.parse's message without the text it quotes (a secret pasted into the file), with line and column. */

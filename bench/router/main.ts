@@ -73,6 +73,7 @@ const config = {
       kind: "anthropic",
       baseUrl: "http://127.0.0.1:9/v1",
       model: "paid-model",
+      apiKeyEnv: "ANTHROPIC_API_KEY", // never read: the entries below stand in for the providers
       limits: { requestsPerMinute: 1e9, tokensPerMinute: 1e12 },
     },
     down: { kind: "openai-compatible", baseUrl: "http://127.0.0.1:9/v1", model: "down-model" },

@@ -35,7 +35,9 @@ export const providerSchema = z.strictObject({
       "default to their APIs' (https://api.groq.com/openai/v1, https://api.anthropic.com/v1)",
   ),
   model: z.string().min(1).describe("Model name sent to the provider"),
-  apiKeyEnv: envVarName.optional().describe("Environment variable holding the API key"),
+  apiKeyEnv: envVarName.optional().describe(
+    "Environment variable holding the API key: required for groq and anthropic",
+  ),
   timeoutMs: z.number().int().positive().default(3_000).describe(
     "Per-attempt timeout; it aborts the HTTP request",
   ),
@@ -50,7 +52,22 @@ export const providerSchema = z.strictObject({
   if (p.baseUrl === undefined && (p.kind === "llama-cpp" || p.kind === "openai-compatible")) {
     ctx.addIssue({ code: "custom", path: ["baseUrl"], message: `required for kind ${p.kind}: where the server listens` });
   }
-});
+  // Both APIs refuse a call without a key: the orchestrator would refuse to start (providers/mod.ts).
+  if (p.apiKeyEnv === undefined && (p.kind === "groq" || p.kind === "anthropic")) {
+    const message = `required for kind ${p.kind}: the environment variable holding its API key`;
+    ctx.addIssue({ code: "custom", path: ["apiKeyEnv"], message });
+  }
+})
+  // The rules above for the published JSON Schema, so an editor flags what the loader refuses.
+  .meta({
+    allOf: [
+      {
+        if: { properties: { kind: { enum: ["llama-cpp", "openai-compatible"] } } },
+        then: { required: ["baseUrl"] },
+      },
+      { if: { properties: { kind: { enum: ["groq", "anthropic"] } } }, then: { required: ["apiKeyEnv"] } },
+    ],
+  });
 
 export const priceSchema = z.strictObject({
   inputUsdPerMTok: z.number().nonnegative().describe("US dollars per million input tokens"),
@@ -65,7 +82,7 @@ export const budgetSchema = z.strictObject({
   lowFraction: z.number().min(0).max(1).default(0.2).describe(
     "When less than this share of a cap is left, priced providers serve only high-value turns",
   ),
-  prices: z.record(z.string().min(1), priceSchema).default({}).describe(
+  prices: z.record(z.string().min(1, "empty; name the model as its provider calls it"), priceSchema).default({}).describe(
     "Price per model name; a model without an entry costs $0 and is never blocked by the budget",
   ),
 });
@@ -112,7 +129,13 @@ const chainSchema = z.array(z.string()).describe("Provider names in the order th
 
 export const routerSchema = z.strictObject({
   deadlineMs: z.number().int().positive().default(20_000).describe("Overall deadline for one reply"),
-  providers: z.record(z.string().regex(/^[a-z][a-z0-9-]*$/), providerSchema).default({}).describe(
+  providers: z.record(
+    z.string().regex(
+      /^[a-z][a-z0-9-]*$/,
+      "a provider name is lowercase letters a-z, digits and dashes, from a letter (e.g. groq-fast)",
+    ),
+    providerSchema,
+  ).default({}).describe(
     "Model providers by name",
   ),
   chain: chainSchema.default([]).describe(

@@ -12,7 +12,7 @@
  * @module
  */
 import { z } from "zod";
-import { ConfigError, type ConfigIssue, jsonError, toIssue } from "../config.ts";
+import { ConfigError, type ConfigIssue, duplicateKeyIssues, jsonError, toIssue } from "../config.ts";
 import { createMatcher, DEFAULT_THRESHOLD, type Matcher } from "./matcher.ts";
 import { FUNCTION_WORDS, stem, tokenize } from "./normalize.ts";
 
@@ -83,10 +83,12 @@ export function parseFaq(text: string, source = "FAQ file"): FaqFile {
   } catch (err) {
     throw new ConfigError([{ path: source, message: `not valid JSON: ${jsonError(body, err as Error)}` }]);
   }
+  // An entry's "answer" written twice: JSON.parse keeps the last, and the first would never be given.
+  const twice = duplicateKeyIssues(body);
+  const inFile = (i: ConfigIssue) => ({ path: source, message: `${i.path}: ${i.message}` });
   const parsed = faqFileSchema.safeParse(json, { reportInput: true });
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map(toIssue).map((i) => ({ path: source, message: `${i.path}: ${i.message}` })));
-  }
+  if (!parsed.success) throw new ConfigError([...twice, ...parsed.error.issues.map(toIssue)].map(inFile));
+  if (twice.length > 0) throw new ConfigError(twice.map(inFile));
   return parsed.data;
 }
 

@@ -1,6 +1,7 @@
 // The analytics agent: its heartbeat check, the dashboard's JSON, the login, and the refusal to start exposed.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assertSafeBinding } from "../../src/agents/dashboard/auth.ts";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import { M } from "../../src/metrics/mod.ts";
 import { openStore } from "../../src/store/mod.ts";
@@ -93,7 +94,11 @@ describe("analytics agent", () => {
   });
 
   it("refuses to start bound to a non-loopback address without a login", async () => {
+    // The config refuses it first, so `config check` says so too (it once said ok).
     await expect(startAnalytics(url, { host: "0.0.0.0" })).rejects.toThrow(
+      /agents\[2\]\.host: it binds 0\.0\.0\.0, which other machines can reach, and the dashboard has no login/,
+    );
+    expect(() => assertSafeBinding("analytics", "0.0.0.0", undefined)).toThrow(
       /Cannot start agent "analytics": it binds 0\.0\.0\.0, which other machines can reach, and the dashboard has no login/,
     );
   });

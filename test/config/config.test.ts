@@ -2,7 +2,9 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, configJsonSchema, type ConfigIssue, loadConfig } from "../../src/config.ts";
+import { parseFaq } from "../../src/router/faq.ts";
 import { cli, repoRoot } from "../support/cli.ts";
+import { validateJsonSchema } from "../support/json-schema.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const SECRETS = {
@@ -25,9 +27,10 @@ function base(): Record<string, unknown> {
   };
 }
 
-function issuesOf(config: unknown, env: Record<string, string> = SECRETS): ConfigIssue[] {
+/** `config`: a config, or a config file's text; `agents`: those being started (default all: every secret). */
+function issuesOf(config: unknown, env: Record<string, string> = SECRETS, agents?: string[]): ConfigIssue[] {
   try {
-    loadConfig(JSON.stringify(config), env);
+    loadConfig(typeof config === "string" ? config : JSON.stringify(config), env, agents);
   } catch (err) {
     if (err instanceof ConfigError) return err.issues;
     throw err;
@@ -79,6 +82,66 @@ describe("loadConfig", () => {
     expect(issuesOf(null)).toEqual([{ path: "(root)", message: "expected object, got null" }]);
   });
 
+  it("names a number too large to be finite (JSON reads 1e400 as Infinity, and it said \"expected number, got number\")", () => {
+    const text = JSON.stringify(base()).replace('"port":9001', '"port":1e400');
+    expect(issuesOf(text)).toEqual([{ path: "agents[0].port", message: expect.stringContaining("too large") }]);
+  });
+
+  it("names a key written twice in one object, in the config and in a FAQ file (JSON.parse kept the last without a word)", () => {
+    // A cache turned off for privacy, and a second "cache" block added later to tune it: the first was dropped, the
+    // cache left on.
+    const twice = JSON.stringify(base()).replace(/^\{/, '{"cache": {"enabled": false}, ').replace(/\}$/, ', "cache": {}}');
+    expect(issuesOf(twice)).toEqual([{ path: "cache", message: expect.stringContaining("duplicate key") }]);
+    // In an array's item, spelled with an escape: still one key. The same key in two objects is no duplicate.
+    const escaped = JSON.stringify(base()).replace('"port":9002', '"port":9002, "\\u0070ort":9003');
+    expect(issuesOf(escaped)).toEqual([{ path: "agents[1].port", message: expect.stringContaining("duplicate key") }]);
+    const faq = '{"entries": [{"questions": ["Refunds?"], "answer": "Within 30 days.", "answer": "Never."}]}';
+    expect(() => parseFaq(faq, "faq.json")).toThrow("faq.json: entries[0].answer: duplicate key");
+  });
+
+  it("says what a provider's name may be (it said zod's \"Invalid key in record\")", () => {
+    const config = base();
+    const router = config["router"] as { providers: Record<string, unknown>; chain: string[] };
+    router.providers = { groq_fast: router.providers["groq"] };
+    router.chain = ["groq_fast"];
+    expect(issuesOf(config)).toEqual([{ path: "router.providers.groq_fast", message: expect.stringContaining("lowercase letters a-z") }]);
+  });
+
+  it("names a groq or anthropic provider without apiKeyEnv (`config check` said ok; the orchestrator refused to start)", () => {
+    const config = base();
+    const router = config["router"] as { providers: Record<string, Record<string, unknown>>; budget?: unknown };
+    delete router.providers["groq"]!["apiKeyEnv"];
+    router.providers["claude"] = { kind: "anthropic", model: "claude-haiku-4-5" };
+    router.budget = { prices: { "claude-haiku-4-5": { inputUsdPerMTok: 1, outputUsdPerMTok: 5 } } };
+    expect(issuesOf(config)).toEqual([
+      { path: "router.providers.groq.apiKeyEnv", message: "required for kind groq: the environment variable holding its API key" },
+      { path: "router.providers.claude.apiKeyEnv", message: expect.stringContaining("required for kind anthropic") },
+    ]);
+  });
+
+  it("names an analytics agent other machines can reach without a dashboard login (`config check` said ok; its start refused it)", () => {
+    const config = base();
+    const analytics = (config["agents"] as Record<string, unknown>[])[0]!;
+    analytics["host"] = "0.0.0.0";
+    expect(issuesOf(config)).toEqual([{ path: "agents[0].host", message: expect.stringContaining("the dashboard has no login") }]);
+    for (const host of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"]) {
+      analytics["host"] = host;
+      expect(issuesOf(config), host).toEqual([]);
+    }
+    analytics["host"] = "10.0.0.5";
+    analytics["dashboard"] = { userEnv: "DASH_USER", passwordEnv: "DASH_PASSWORD" };
+    expect(issuesOf(config, { ...SECRETS, DASH_USER: "owner", DASH_PASSWORD: "s3cret-pass" })).toEqual([]);
+  });
+
+  it("names a Telegram webhookUrl that is not https:// (`config check` said ok; setWebhook refused it, the agent unhealthy for ever)", () => {
+    const config = base();
+    const telegram = (config["agents"] as Record<string, Record<string, unknown>>[])[1]!["telegram"]!;
+    telegram["webhookUrl"] = "http://bot.example.com/telegram/webhook";
+    expect(issuesOf(config)).toEqual([{ path: "agents[1].telegram.webhookUrl", message: expect.stringContaining("https://") }]);
+    telegram["webhookUrl"] = "https://bot.example.com/telegram/webhook";
+    expect(issuesOf(config)).toEqual([]);
+  });
+
   it("names a WhatsApp status wait shorter than the ledger's take-over (60 s), not whole seconds or not within the bus's handler deadline; the default is 180 s", () => {
     const env = { ...SECRETS, WA_APP: "meta-app-secret", WA_TOKEN: "EAAJB-token", WA_VERIFY: "verify-token" };
     const config = base();
@@ -123,15 +186,16 @@ describe("loadConfig", () => {
   });
 
   it("names a host an agent cannot bind (a port, a scheme, nothing) and takes names and addresses", () => {
+    // The telegram agent's: the analytics agent's dashboard needs a login off loopback.
     for (const host of ["localhost:8080", "127.0.0.1:8080", "http://127.0.0.1", "", "0.0.0.0 "]) {
       const config = base();
-      (config["agents"] as Record<string, unknown>[])[0]!["host"] = host;
-      const issue = { path: "agents[0].host", message: expect.stringContaining("no port") };
+      (config["agents"] as Record<string, unknown>[])[1]!["host"] = host;
+      const issue = { path: "agents[1].host", message: expect.stringContaining("no port") };
       expect(issuesOf(config), host).toEqual([issue]);
     }
     for (const host of ["127.0.0.1", "0.0.0.0", "::", "::1", "[::1]", "localhost", "vm-1.example.com"]) {
       const config = base();
-      (config["agents"] as Record<string, unknown>[])[0]!["host"] = host;
+      (config["agents"] as Record<string, unknown>[])[1]!["host"] = host;
       expect(issuesOf(config), host).toEqual([]);
     }
   });
@@ -161,14 +225,18 @@ describe("loadConfig", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[])[1]!["port"] = 9001;
     expect(issuesOf(config)).toEqual([{ path: "agents[1].port", message: "duplicate port 9001; agents[0] uses it" }]);
-    // An agent on every address (0.0.0.0, ::) takes the port from every other host; two loopback names are one.
+    // An agent on every address (0.0.0.0, ::) takes the port from every other host; two spellings of one address are
+    // one ("[::1]" and "::1" once were not).
     const agents = config["agents"] as Record<string, unknown>[];
-    for (const [a, b] of [["0.0.0.0", "127.0.0.1"], ["127.0.0.1", "::"], ["localhost", "127.0.0.1"]]) {
+    agents[0]!["dashboard"] = { userEnv: "DASH_USER", passwordEnv: "DASH_PASSWORD" }; // to bind off loopback
+    const env = { ...SECRETS, DASH_USER: "owner", DASH_PASSWORD: "s3cret-pass" };
+    const pairs = [["0.0.0.0", "127.0.0.1"], ["127.0.0.1", "::"], ["localhost", "127.0.0.1"], ["::1", "[::1]"], ["[::]", "::1"]];
+    for (const [a, b] of pairs) {
       [agents[0]!["host"], agents[1]!["host"]] = [a, b];
-      expect(issuesOf(config)).toEqual([{ path: "agents[1].port", message: "duplicate port 9001; agents[0] uses it" }]);
+      expect(issuesOf(config, env), `${a} ${b}`).toEqual([{ path: "agents[1].port", message: "duplicate port 9001; agents[0] uses it" }]);
     }
     [agents[0]!["host"], agents[1]!["host"]] = ["127.0.0.1", "10.0.0.5"]; // two addresses: both can bind
-    expect(issuesOf(config)).toEqual([]);
+    expect(issuesOf(config, env)).toEqual([]);
   });
 
   it("names a duplicate agent name, an unknown role, an unknown field and an unknown chain entry", () => {
@@ -216,6 +284,41 @@ describe("loadConfig", () => {
     expect(Object.keys(published.properties)).toEqual(expect.arrayContaining(["store", "agents", "roles", "router"]));
   });
 
+  it("the published schema refuses what the loader refuses within one object (an editor called these valid)", () => {
+    const schema = configJsonSchema();
+    const orchestrator = { name: "orchestrator", kind: "orchestrator", port: 8081 };
+    const accepted = (config: unknown) => issuesOf(config, {}, []).length === 0; // secrets aside
+    const ok = { agents: [{ name: "tg", kind: "telegram", port: 8080, telegram: { mode: "polling", tokenEnv: "T" } }, orchestrator] };
+    expect([validateJsonSchema(schema, ok), accepted(ok)]).toEqual([true, true]);
+    const refused: [string, unknown][] = [
+      ["webhook mode (the default) without secretTokenEnv", {
+        agents: [{ name: "tg", kind: "telegram", port: 8080, telegram: { tokenEnv: "TG_TOKEN" } }, orchestrator],
+      }],
+      ["a llama-cpp provider without baseUrl", {
+        agents: [orchestrator],
+        router: { providers: { local: { kind: "llama-cpp", model: "qwen" } }, chain: ["local"] },
+      }],
+      ["a groq provider without apiKeyEnv", {
+        agents: [orchestrator],
+        router: { providers: { groq: { kind: "groq", model: "llama-3.1-8b-instant" } }, chain: ["groq"] },
+      }],
+      ["a dashboard with userEnv but no passwordEnv", {
+        agents: [{ name: "analytics", kind: "analytics", port: 8082, dashboard: { userEnv: "DASH_USER" } }],
+      }],
+      ["a webhookUrl that is not https://", {
+        agents: [{
+          name: "tg",
+          kind: "telegram",
+          port: 8080,
+          telegram: { mode: "polling", tokenEnv: "T", webhookUrl: "http://bot.example.com/telegram/webhook" },
+        }],
+      }],
+    ];
+    for (const [what, config] of refused) {
+      expect([validateJsonSchema(schema, config), accepted(config)], what).toEqual([false, false]);
+    }
+  });
+
   it("the example config is valid", async () => {
     const text = await readFile(join(repoRoot, "aideazz.example.json"), "utf8");
     expect(loadConfig(text, {}).agents.map((a) => a.kind)).toEqual(["webchat", "orchestrator", "analytics"]);
@@ -244,6 +347,18 @@ describe("aideazz config check", () => {
     expect(r.stderr).toContain("2 problems");
     expect(r.stderr).toContain("agents[0].port: expected number, got string");
     expect(r.stderr).toContain("agents[1].kind: unknown agent kind");
+  });
+
+  it("`config check` refuses a role whose operator is no telegram agent, as the orchestrator's start does (the check said ok)", async () => {
+    const config = base();
+    (config["agents"] as Record<string, unknown>[]).push({ name: "orchestrator", kind: "orchestrator", port: 9003 });
+    (config["roles"] as Record<string, Record<string, unknown>>)["support"]!["operator"] = { agent: "tg-bot", chatId: "12345" };
+    const checked = await check(config, SECRETS);
+    expect(checked.code).toBe(1);
+    expect(checked.stderr).toContain('roles.support.operator.agent: "tg-bot" is not a configured agent; name a telegram agent');
+    const started = await cli(["agent", "orchestrator", "--config", join(dir, "c.json")], { env: SECRETS });
+    expect(started.code).toBe(1);
+    expect(started.stderr).toContain("roles.support.operator.agent");
   });
 
   it("`config check` fails on a malformed Telegram secret token instead of saying ok (the agent would not start)", async () => {

@@ -8,17 +8,11 @@
 import type { MiddlewareHandler } from "hono";
 import { basicAuth } from "hono/basic-auth";
 import { clientOf, createMinuteCounter } from "../client-address.ts";
-import type { DashboardConfig } from "./config.ts";
+import { type DashboardConfig, exposedWithoutLogin } from "./config.ts";
 
 export interface Login {
   username: string;
   password: string;
-}
-
-/** True for 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
 /** The configured login, read from the secrets the runtime passes (by environment variable name). */
@@ -34,11 +28,8 @@ export function loginOf(
 
 /** Refuses a dashboard that anyone on the network could open. */
 export function assertSafeBinding(agent: string, host: string, login: Login | undefined): void {
-  if (login || isLoopback(host)) return;
-  throw new Error(
-    `Cannot start agent "${agent}": it binds ${host}, which other machines can reach, and the dashboard has no ` +
-      "login; set dashboard.userEnv and dashboard.passwordEnv, or bind 127.0.0.1",
-  );
+  const exposed = exposedWithoutLogin(host, login !== undefined);
+  if (exposed) throw new Error(`Cannot start agent "${agent}": ${exposed}`);
 }
 
 export interface LoginLimit {

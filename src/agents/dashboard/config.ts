@@ -27,6 +27,25 @@ export const dashboardSchema = z.strictObject({
       message: "give both userEnv and passwordEnv for a login, or neither",
     });
   }
-}).describe("The dashboard served on the analytics agent's port; without a login it must bind 127.0.0.1");
+})
+  // The rule above for the published JSON Schema, so an editor flags what the loader refuses.
+  .meta({ dependentRequired: { userEnv: ["passwordEnv"], passwordEnv: ["userEnv"] } })
+  .describe("The dashboard served on the analytics agent's port; without a login it must bind 127.0.0.1");
 
 export type DashboardConfig = z.infer<typeof dashboardSchema>;
+
+/** True for 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/**
+ * Why a dashboard bound to `host` would be open to anyone on the network, or undefined. `config check` (the config's
+ * schema) and the agent's start both ask here, so the check never says ok to a binding the agent refuses.
+ */
+export function exposedWithoutLogin(host: string, hasLogin: boolean): string | undefined {
+  if (hasLogin || isLoopback(host)) return undefined;
+  return `it binds ${host}, which other machines can reach, and the dashboard has no login; ` +
+    "set dashboard.userEnv and dashboard.passwordEnv, or bind 127.0.0.1";
+}

@@ -21,7 +21,7 @@ import { createLeads } from "./leads.ts";
 import { createLeadsFlow, type RoleFacts } from "./leads-flow.ts";
 import { reviewPartial, reviewReply } from "./review.ts";
 import { createSend } from "./send.ts";
-import { checkOperators, resolveRoles } from "./settings.ts";
+import { resolveRoles } from "./settings.ts";
 
 export interface RoleHooksDeps {
   config: Config;
@@ -71,10 +71,9 @@ export interface RoleHooks {
   hasAfterTurn(role: string): boolean;
 }
 
-/** Builds the hooks; throws when a role's operator is not a configured telegram agent. */
+/** Builds the hooks. Every role's operator is a telegram agent: the config's schema refuses any other. */
 export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
   const { config, tracer, log, now } = deps;
-  checkOperators(config);
   const roles = resolveRoles(config);
   const roleOfAgent = (agent: string) => {
     const name = config.agents.find((a) => a.name === agent)?.role;

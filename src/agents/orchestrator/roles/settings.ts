@@ -1,7 +1,7 @@
 /**
  * Each role's settings as the role logic uses them: the composed system prompt, the leak check over the
- * configured instructions, and defaults filled in. Also checks, at orchestrator start, that every operator
- * is reachable through a configured telegram agent.
+ * configured instructions, and defaults filled in. That every operator is reachable through a configured telegram
+ * agent is the config's own rule (config.ts), so `config check` reports it too.
  *
  * @module
  */
@@ -58,19 +58,4 @@ export function resolveRoles(config: Config): Map<string, RoleSettings> {
     });
   }
   return out;
-}
-
-/** Throws when a role's operator is not reachable: its agent must be a configured telegram agent. */
-export function checkOperators(config: Config): void {
-  for (const [name, role] of Object.entries(config.roles)) {
-    if (!role.operator) continue;
-    const agent = config.agents.find((a) => a.name === role.operator?.agent);
-    if (agent?.kind !== "telegram") {
-      throw new Error(
-        `roles.${name}.operator.agent: "${role.operator.agent}" is ${
-          agent ? `not a telegram agent (kind ${agent.kind})` : "not a configured agent"
-        }; name a telegram agent`,
-      );
-    }
-  }
 }
