@@ -385,6 +385,10 @@ export function loadConfig(
     if (agent?.kind === "telegram" && agent.telegram.mode === "webhook" && !TELEGRAM_SECRET_TOKEN.test(s.value)) {
       return [{ path: s.path, message: `the secret token in ${s.envVar} must be 1-256 characters of A-Z a-z 0-9 _ -` }];
     }
+    // Basic auth splits "user:password" at the first colon (RFC 7617): every login would be refused.
+    if (/^agents\[\d+\]\.dashboard\.userEnv$/.test(s.path) && /[:\p{Cc}]/u.test(s.value)) {
+      return [{ path: s.path, message: `the user name in ${s.envVar} must have no colon or control character` }];
+    }
     return [];
   });
   if (issues.length > 0) throw new ConfigError(issues);

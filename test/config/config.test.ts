@@ -64,6 +64,18 @@ describe("loadConfig", () => {
     expect(loadConfig(JSON.stringify(base()), { ...SECRETS, TG_SECRET: "has spaces" }, ["analytics"]).agents).toHaveLength(2);
   });
 
+  // Basic auth splits the credentials at the first colon: the agent started, and every login was refused (then 429).
+  it("refuses a dashboard user name with a colon, naming the field and the variable, never the value", () => {
+    const config = base();
+    (config["agents"] as Record<string, unknown>[])[0]!["dashboard"] = { userEnv: "DASH_USER", passwordEnv: "DASH_PASS" };
+    const env = { ...SECRETS, DASH_USER: "ops:team", DASH_PASS: "dashboard-pass-1" };
+    expect(issuesOf(config, env)).toEqual([{
+      path: "agents[0].dashboard.userEnv",
+      message: "the user name in DASH_USER must have no colon or control character",
+    }]);
+    expect(issuesOf(config, { ...env, DASH_USER: "ops-team" })).toEqual([]);
+  });
+
   it("an agent started alone needs only its own secrets: the cache's embeddings key is the orchestrator's", () => {
     const config = base();
     (config["agents"] as Record<string, unknown>[]).push({ name: "orchestrator", kind: "orchestrator", port: 9003 });
