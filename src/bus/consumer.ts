@@ -137,10 +137,15 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     r.ctrl.abort(new LeaseLostError(r.claimed.id, r.claimed.fence));
   };
 
-  /** A failed attempt: retried later, or dead-lettered after `maxAttempts` (at once for a PermanentError). */
+  /**
+   * A failed attempt: retried later, or dead-lettered after `maxAttempts` (at once for a PermanentError). One that
+   * failed on the store (locked, full, unreachable) does not count: an outage longer than the retries would
+   * dead-letter every message in flight, which nothing was wrong with.
+   */
   const fail = ({ key, id, fence, traceId }: Lease & { traceId?: string | undefined }, attempt: number, err: unknown) => {
     const error = errorText(err, redact);
-    const dead = attempt >= maxAttempts || err instanceof PermanentError;
+    const uncounted = isStoreUnavailable(err) && !(err instanceof PermanentError);
+    const dead = !uncounted && (attempt >= maxAttempts || err instanceof PermanentError);
     if (dead) {
       pending.push({ kind: "dead", key, id, fence, error, attempts: attempt, traceId });
       log?.error("bus message dead-lettered", { id, attempt, error, trace: traceId });
@@ -152,6 +157,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         fence,
         error,
         visibleAt: now() + retryDelayMs(attempt, retry, deps.random),
+        ...(uncounted ? { uncounted } : {}),
       });
       log?.warn("bus handler failed; will retry", { id, attempt, error });
     }

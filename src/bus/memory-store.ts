@@ -165,6 +165,7 @@ export class MemoryStore {
       if (!row) return false;
       if (s.kind === "retry") {
         Object.assign(row, { state: 0, visibleAt: s.visibleAt, lastError: s.error, leaseUntil: 0 });
+        if (s.uncounted) row.attempts = Math.max(row.attempts - 1, 0);
       } else {
         if (s.kind === "dead") {
           const dead = {

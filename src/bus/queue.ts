@@ -25,7 +25,8 @@ export type Settle =
   & Lease
   & (
     | { kind: "ack"; with?: AckCommit; traceId?: string | undefined }
-    | { kind: "retry"; visibleAt: number; error: string }
+    /** `uncounted`: the attempt failed on the store, not on the message: it does not count towards maxAttempts. */
+    | { kind: "retry"; visibleAt: number; error: string; uncounted?: boolean }
     | { kind: "dead"; error: string; attempts: number; traceId?: string | undefined }
   );
 

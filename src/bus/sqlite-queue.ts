@@ -103,7 +103,7 @@ export function createSqliteQueue(client: Client): Queue {
       }
       let retryAt = -1;
       if (retries.length > 0) {
-        const json = JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error]));
+        const json = JSON.stringify(retries.map((r) => [r.key, r.id, r.fence, r.visibleAt, r.error, r.uncounted ? 1 : 0]));
         retryAt = held(json, { sql: Q.RETRY, args: [topic, group, json] });
       }
       let deadAt = -1;

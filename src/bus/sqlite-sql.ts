@@ -57,10 +57,10 @@ export const HELD = jsonRowsSql(`SELECT msg_id, fence FROM bus_deliveries WHERE 
 /** Ack: deletes the fenced deliveries (the trigger promotes each key's next message). */
 export const ACK = `DELETE FROM bus_deliveries WHERE ${FENCED}`;
 
-/** ?3 [[key, msg_id, fence, visible_at, error], …]. */
+/** ?3 [[key, msg_id, fence, visible_at, error, uncounted (0 or 1)], …]. */
 export const RETRY =
   `UPDATE bus_deliveries SET state = 0, due_at = j.value ->> '$[3]', last_error = j.value ->> '$[4]',
-    consumer = NULL
+    consumer = NULL, attempts = max(attempts - (j.value ->> '$[5]'), 0)
   FROM json_each(?3) AS j
   WHERE ${FENCED} AND bus_deliveries.msg_id = j.value ->> '$[1]' AND bus_deliveries.fence = j.value ->> '$[2]'`;
 

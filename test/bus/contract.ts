@@ -412,6 +412,28 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       ]);
     });
 
+    // A store locked or full for longer than the retries once dead-lettered every message in flight.
+    it("an attempt that failed on the store does not count: the message is not dead-lettered during an outage", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("k", "hello")]);
+      const attempts: number[] = [];
+      consume(bus, {
+        maxAttempts: 2,
+        retryBaseMs: 0,
+        handler: (d) => {
+          attempts.push(d.attempt);
+          if (attempts.length > 4) return Promise.resolve();
+          return Promise.reject(Object.assign(new Error("database is locked"), { code: "SQLITE_BUSY" }));
+        },
+      });
+      await waitFor(() => attempts.length === 5, "the fifth attempt");
+      await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "its ack");
+      expect(attempts).toEqual([1, 1, 1, 1, 1]);
+      expect((await bus.stats())[0]).toMatchObject({ ready: 0, delayed: 0 });
+      expect(await bus.deadLetters()).toEqual([]);
+    });
+
     it("dead letters can be listed by topic and group, retried and purged", async () => {
       const bus = await setup();
       await bus.subscribe("t", "g");
