@@ -177,21 +177,28 @@ describe("aideazz CLI", () => {
   });
 
   it("agent orchestrator calls the cache's embeddings endpoint with the key named by cache.embeddings.apiKeyEnv", async () => {
-    // A hosted embeddings endpoint: it takes only the configured key.
+    // A hosted embeddings endpoint (it takes only the configured key) beside a model's chat completions.
     const auth: (string | undefined)[] = [];
     const embeddings = createServer((req, res) => {
-      auth.push(req.headers["authorization"]);
+      const embed = req.url === "/v1/embeddings";
+      if (embed) auth.push(req.headers["authorization"]);
       req.resume().on("end", () => {
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ data: [{ embedding: [0.1, 0.2, 0.3] }] }));
+        res.end(JSON.stringify(
+          embed
+            ? { data: [{ embedding: [0.1, 0.2, 0.3] }] }
+            : { choices: [{ message: { role: "assistant", content: "Yes, in 3 days." }, finish_reason: "stop" }] },
+        ));
       });
     });
     await new Promise<void>((resolve) => embeddings.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(embeddings.address() as AddressInfo).port}/v1`;
     const port = await freePort();
     const config = join(dir, "embeddings.json");
     await writeFile(config, JSON.stringify({
       store: { url: `file:${join(dir, "embeddings.db")}` },
-      cache: { embeddings: { baseUrl: `http://127.0.0.1:${(embeddings.address() as AddressInfo).port}/v1`, apiKeyEnv: "EMBED_API_KEY" } },
+      cache: { embeddings: { baseUrl: base, apiKeyEnv: "EMBED_API_KEY" } },
+      router: { providers: { model: { kind: "openai-compatible", baseUrl: base, model: "m" } }, chain: ["model"] },
       agents: [{ name: "orchestrator", kind: "orchestrator", port, apiKeyEnv: "ORCH_API_KEY" }],
     }));
     const child = spawnAideazz(["agent", "orchestrator", "--config", config], {
@@ -199,12 +206,13 @@ describe("aideazz CLI", () => {
     });
     try {
       await waitForStatus(`http://127.0.0.1:${port}/health`, 200);
-      // A context-free question: the cache looks it up, its semantic tier embeds it.
+      // A context-free question: the model's answer is cached, with the question's embedding.
       const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: "Bearer orch-key-0123456789" },
         body: JSON.stringify({ model: "fast", messages: [{ role: "user", content: "Do you ship to Spain?" }] }),
       });
+      expect(res.status).toBe(200);
       await res.body?.cancel();
       expect([...new Set(auth)]).toEqual(["Bearer embed-key-0123456789"]);
     } finally {
