@@ -48,6 +48,29 @@ export interface Kpis {
   lockWait?: { p50: number; p90: number; p99: number };
 }
 
+/** The metrics `computeKpis` reads: a view of the KPIs reads only these (and its own), not every stored series. */
+export const KPI_METRICS: readonly string[] = [
+  M.messagesIn,
+  M.messagesOut,
+  M.replyLatency,
+  M.ackLatency,
+  M.cacheLookups,
+  M.cacheChecks,
+  M.cacheFalseHits,
+  M.routerDecisions,
+  M.cost,
+  M.tokens,
+  M.budgetLeft,
+  M.sendErrors,
+  M.busDeadLetters,
+  M.duplicatesSuppressed,
+  M.agentStarts,
+  M.breakerState,
+  M.httpRequests,
+  M.storeLockHold,
+  M.storeLockWait,
+];
+
 const named = (series: readonly StoredSeries[], name: string) => series.filter((s) => s.name === name);
 
 function sumBy(

@@ -43,14 +43,14 @@ export {
   lastValue,
   mergedBuckets,
   quantileSlots,
+  rateSlots,
   slotGrid,
   slotOf,
-  slotSpanMs,
   summarizeSeries,
   total,
 } from "./summary.ts";
 export type { SeriesSummary, SlotGrid, Window } from "./summary.ts";
-export { checkedFalseHits, computeKpis } from "./kpis.ts";
+export { checkedFalseHits, computeKpis, KPI_METRICS } from "./kpis.ts";
 export type { Kpis } from "./kpis.ts";
 export {
   formatByName,

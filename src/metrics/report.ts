@@ -19,7 +19,7 @@ import {
 import { computeKpis, type Kpis } from "./kpis.ts";
 import { CATALOGUE, M } from "./names.ts";
 import { readSeries } from "./query.ts";
-import { type SeriesSummary, slotGrid, slotSpanMs, summarizeSeries, type Window } from "./summary.ts";
+import { type SeriesSummary, slotGrid, summarizeSeries, type Window } from "./summary.ts";
 import { resolutionFor, type Retention, windowStart } from "./tiers.ts";
 
 export interface StatsAgent {
@@ -85,6 +85,7 @@ export async function buildStatsReport(client: Client, o: StatsOptions): Promise
     from,
     to: w.to,
     res,
+    slotMs: grid.slotMs,
     ...(o.agent === undefined ? {} : { agent: o.agent }),
   });
   const summaries = series.map((s) => summarizeSeries(s, w, grid)).sort((a, b) =>
@@ -177,15 +178,6 @@ function labelText(labels: Readonly<Record<string, string>>): string {
   return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(" ");
 }
 
-/**
- * A counter's increase per slot as a rate per slot: the last slot, still filling, scaled to a whole one (as the dashboard's rates
- * are), so a steady load draws a flat line. `--json` keeps the counts, which add up to the window's total.
- */
-function perSlot(trend: readonly (number | null)[], w: StatsReport["window"]): (number | null)[] {
-  const scale = w.slotMs / slotSpanMs(trend.length - 1, trend.length, w.from, w.slotMs, w.to);
-  return trend.map((v, i) => (v !== null && i === trend.length - 1 ? v * scale : v));
-}
-
 /** The report as terminal text. */
 export function formatStatsReport(r: StatsReport, dbText: string): string {
   const w = r.window;
@@ -251,8 +243,9 @@ export function formatStatsReport(r: StatsReport, dbText: string): string {
           : s.type === "gauge"
           ? `${f(s.min)}–${f(s.max)}`
           : "";
+        // Counters: rates over complete buckets, so the slot still filling is drawn as full as the others.
         const trend = s.type === "counter"
-          ? sparkline(perSlot(s.trend, w))
+          ? sparkline(s.rates ?? [])
           : sparkline(s.trend, { fromZero: s.type !== "gauge" });
         return [
           s.name.replace(/^aideazz_/, ""),

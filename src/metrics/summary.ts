@@ -6,6 +6,7 @@
  */
 import type { StoredSeries } from "./query.ts";
 import { addBuckets, quantileFromBuckets } from "./quantile.ts";
+import { bucketStart } from "./tiers.ts";
 import type { Labels, MetricType } from "./types.ts";
 
 /** The time window [from, to) and the resolution its points have. */
@@ -33,11 +34,6 @@ export function slotGrid(w: Window, max: number): SlotGrid {
   return { window: { ...w, to: w.from + slots * per * w.res }, slots, slotMs: per * w.res };
 }
 
-/** The time slot `i` of the grid (from `from`, `slotMs` each) has had by `to`: all of it, but for the last, still filling. */
-export function slotSpanMs(i: number, slots: number, from: number, slotMs: number, to: number): number {
-  return i === slots - 1 ? Math.max(1, Math.min(slotMs, to - (from + i * slotMs))) : slotMs;
-}
-
 /** Index of the slot (of `slots` equal parts of the window) holding a bucket start; -1 outside. */
 export function slotOf(start: number, w: Window, slots: number): number {
   if (start < w.from - w.res || start >= w.to) return -1;
@@ -56,6 +52,24 @@ export function counterSlots(series: readonly StoredSeries[], w: Window, slots: 
     }
   }
   return out;
+}
+
+/**
+ * Counters' increase per minute per slot, over complete buckets only: the bucket holding `now` is left out, its
+ * slot's rate taken over the buckets before it (null when there are none: on the 15m chart a slot is one bucket).
+ * Agents flush every few seconds, each flush into the bucket of its own time: the current bucket is empty until the
+ * first flush (a rate of 0), then holds what was counted since the last flush, up to a few seconds of the previous
+ * bucket, over the ~1 s the bucket has had (5× the rate).
+ */
+export function rateSlots(series: readonly StoredSeries[], grid: SlotGrid, now: number): (number | null)[] {
+  const { window: w, slots, slotMs } = grid;
+  const open = bucketStart(now, w.res);
+  const done = series.map((s) => ({ ...s, points: s.points.filter((p) => p.start < open) }));
+  const lastSpan = open - (w.from + (slots - 1) * slotMs);
+  return counterSlots(done, w, slots).map((v, i) => {
+    const span = i < slots - 1 ? slotMs : lastSpan;
+    return span > 0 ? (v * 60_000) / span : null;
+  });
 }
 
 /** Total increase of counters (or observation count of histograms) over the window. */
@@ -130,6 +144,8 @@ export interface SeriesSummary {
   value: number;
   /** Counter: increase per minute over the window. */
   perMinute?: number;
+  /** Counter: increase per minute per slot, over complete buckets (`rateSlots`). */
+  rates?: (number | null)[];
   /** Gauge: min and max of the samples. */
   min?: number;
   max?: number;
@@ -142,7 +158,7 @@ export interface SeriesSummary {
   trend: (number | null)[];
 }
 
-/** Summarizes one series over the window `w`, its trend over `grid`'s slots. */
+/** Summarizes one series over the window `w` (ending now), its trend over `grid`'s slots. */
 export function summarizeSeries(s: StoredSeries, w: Window, grid: SlotGrid): SeriesSummary {
   const { window: g, slots } = grid;
   const base = { agent: s.agent, name: s.name, type: s.type, help: s.help, labels: s.labels };
@@ -153,6 +169,7 @@ export function summarizeSeries(s: StoredSeries, w: Window, grid: SlotGrid): Ser
       value,
       perMinute: value / ((w.to - w.from) / 60_000),
       trend: counterSlots([s], g, slots),
+      rates: rateSlots([s], grid, w.to - 1),
     };
   }
   if (s.type === "gauge") {

@@ -1,9 +1,16 @@
-// The headline numbers of the dashboard and `aideazz stats` (src/metrics/kpis.ts), from stored series.
+// The headline numbers of the dashboard and `aideazz stats` (src/metrics/kpis.ts), and the dashboard's Errors card,
+// from stored series.
 import { describe, expect, it } from "vitest";
+import { errorRows } from "../../src/agents/dashboard/data.ts";
 import { computeKpis, M, type StoredSeries } from "../../src/metrics/mod.ts";
 
-const counter = (name: string, labels: Record<string, string>, value: number): StoredSeries => ({
-  agent: "orchestrator",
+const counter = (
+  name: string,
+  labels: Record<string, string>,
+  value: number,
+  agent = "orchestrator",
+): StoredSeries => ({
+  agent,
   name,
   type: "counter",
   help: name,
@@ -37,5 +44,20 @@ describe("cache KPIs", () => {
 
   it("no checks yet: no false-hit rate", () => {
     expect(computeKpis([counter(M.cacheLookups, { result: "hit" }, 10)]).cacheFalseHitRate).toBeUndefined();
+  });
+});
+
+describe("the dashboard's Errors card", () => {
+  it("sums an error over the agents: two Telegram bots blocked by users are one row", () => {
+    // One row per stored series gave two "send telegram 403" rows (7 and 5), one per bot, neither naming its bot.
+    const rows = errorRows([
+      counter(M.sendErrors, { platform: "telegram", code: "403" }, 7, "telegram-support"),
+      counter(M.sendErrors, { platform: "telegram", code: "403" }, 5, "telegram-leads"),
+      counter(M.sendErrors, { platform: "telegram", code: "429" }, 2, "telegram-leads"),
+    ]);
+    expect(rows).toEqual([
+      { label: "send telegram 403", count: 12 },
+      { label: "send telegram 429", count: 2 },
+    ]);
   });
 });

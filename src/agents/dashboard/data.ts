@@ -1,6 +1,6 @@
 /**
- * Everything the dashboard shows, read from the store in a few queries: the window's series (one resolution),
- * spend per UTC day from the hourly rollups, agent heartbeats and recent traces.
+ * Everything the dashboard shows, read from the store in a few queries: the window's series (one resolution,
+ * summed per chart slot in SQL), spend per UTC day from the hourly rollups, agent heartbeats and recent traces.
  *
  * @module
  */
@@ -12,14 +12,15 @@ import {
   counterSlots,
   gaugeSlots,
   HOUR,
+  KPI_METRICS,
   type Kpis,
   lastValue,
   M,
   quantileSlots,
+  rateSlots,
   readSeries,
   resolutionFor,
   slotGrid,
-  slotSpanMs,
   type Retention,
   type StoredSeries,
   total,
@@ -46,8 +47,8 @@ export interface DashboardData {
   window: Window;
   slots: number;
   kpis: Kpis;
-  /** Per minute, per slot. */
-  throughput: { in: number[]; out: number[]; http: number[] };
+  /** Per minute, per slot, over complete buckets (null: the slot has none yet). */
+  throughput: { in: (number | null)[]; out: (number | null)[]; http: (number | null)[] };
   replyLatency: { p50: (number | null)[]; p90: (number | null)[]; p99: (number | null)[] };
   cache: { hitRate: (number | null)[]; falseHitRate: (number | null)[] };
   costPerDay: { day: string; usd: number }[];
@@ -86,7 +87,13 @@ async function costPerDay(
 ): Promise<{ day: string; usd: number }[]> {
   const today = bucketStart(now, 86_400_000);
   const from = today - (days - 1) * 86_400_000;
-  const series = await readSeries(client, { from, to: now + 1, res: HOUR, names: [M.cost] });
+  const series = await readSeries(client, {
+    from,
+    to: now + 1,
+    res: HOUR,
+    slotMs: 86_400_000,
+    names: [M.cost],
+  });
   const out = Array.from(
     { length: days },
     (_, i) => ({ day: new Date(from + i * 86_400_000).toISOString().slice(5, 10), usd: 0 }),
@@ -108,24 +115,31 @@ export interface LoadOptions {
   slots?: number;
 }
 
+/** The metrics the page shows (KPIs and cards): a deployment stores many more (bus depths, durations…). */
+const PAGE_METRICS = [
+  ...KPI_METRICS,
+  M.rss,
+  M.quotaHeadroom,
+  M.busHandled,
+  M.flushErrors,
+  M.providerRequests,
+];
+
 /** Reads the dashboard's data for the window ending now. */
 export async function loadDashboard(client: Client, opts: LoadOptions): Promise<DashboardData> {
   const res = resolutionFor(opts.windowMs, opts.retention);
   const to = opts.now + 1;
   const from = windowStart(opts.now, opts.windowMs, res);
-  const { window: w, slots, slotMs } = slotGrid({ from, to, res }, opts.slots ?? 120);
-  // The last slot is still filling: its rate is over the part that has passed, not the whole slot.
-  const perMinute = (i: number) => 60_000 / slotSpanMs(i, slots, from, slotMs, to);
-  const series = await readSeries(client, { from: from - res, to, res });
-  const inWindow = series.map((s) => ({ ...s, points: s.points.filter((p) => p.start >= from) }));
-  const rate = (name: string) =>
-    counterSlots(named(inWindow, name), w, slots).map((v, i) => v * perMinute(i));
+  const grid = slotGrid({ from, to, res }, opts.slots ?? 120);
+  const { window: w, slots } = grid;
+  const series = await readSeries(client, { from, to, res, slotMs: grid.slotMs, names: PAGE_METRICS });
+  const rate = (name: string) => rateSlots(named(series, name), grid, opts.now);
 
-  const lookups = named(inWindow, M.cacheLookups);
+  const lookups = named(series, M.cacheLookups);
   const hits = counterSlots(lookups.filter((s) => s.labels["result"] === "hit"), w, slots);
-  const latency = named(inWindow, M.replyLatency);
+  const latency = named(series, M.replyLatency);
   const hb = await heartbeats(client);
-  const kpis = computeKpis(inWindow);
+  const kpis = computeKpis(series);
   const rss = named(series, M.rss).sort((a, b) => a.agent.localeCompare(b.agent));
   const agents = new Set([...opts.config.agents.map((a) => a.name), ...hb.keys()]);
 
@@ -144,21 +158,18 @@ export async function loadDashboard(client: Client, opts: LoadOptions): Promise<
       hitRate: ratioSlots(hits, counterSlots(lookups, w, slots)),
       // Among the checked hits (a sampled share of them).
       falseHitRate: ratioSlots(
-        counterSlots(checkedFalseHits(inWindow), w, slots),
-        counterSlots(named(inWindow, M.cacheChecks), w, slots),
+        counterSlots(checkedFalseHits(series), w, slots),
+        counterSlots(named(series, M.cacheChecks), w, slots),
       ),
     },
     costPerDay: await costPerDay(client, opts.now, 14),
     dailyBudgetUsd: opts.config.router.budget?.dailyUsd,
-    quota: named(inWindow, M.quotaHeadroom).map((s) => ({
+    quota: named(series, M.quotaHeadroom).map((s) => ({
       label: `${s.labels["provider"]}/${s.labels["model"]} ${s.labels["window"]}`,
       ratio: lastValue(s) ?? 0,
     })).sort((a, b) => a.ratio - b.ratio),
-    errors: errorRows(inWindow),
-    memory: rss.map((s) => ({
-      agent: s.agent,
-      values: gaugeSlots({ ...s, points: s.points.filter((p) => p.start >= from) }, w, slots),
-    })),
+    errors: errorRows(series),
+    memory: rss.map((s) => ({ agent: s.agent, values: gaugeSlots(s, w, slots) })),
     agents: [...agents].sort().map((name) => {
       const h = hb.get(name);
       return {
@@ -177,30 +188,27 @@ export async function loadDashboard(client: Client, opts: LoadOptions): Promise<
   };
 }
 
-function errorRows(series: readonly StoredSeries[]): { label: string; count: number }[] {
-  const rows: { label: string; count: number }[] = [];
+/** The Errors card: one row per label, summed over the agents (two Telegram bots blocked by users: one row). */
+export function errorRows(series: readonly StoredSeries[]): { label: string; count: number }[] {
+  const rows = new Map<string, number>();
+  const add = (label: string, count: number) => rows.set(label, (rows.get(label) ?? 0) + count);
   for (const s of named(series, M.sendErrors)) {
-    rows.push({ label: `send ${s.labels["platform"]} ${s.labels["code"]}`, count: total([s]) });
+    add(`send ${s.labels["platform"]} ${s.labels["code"]}`, total([s]));
   }
   const http5xx = named(series, M.httpRequests).filter((s) => (s.labels["status"] ?? "").startsWith("5"));
-  if (http5xx.length > 0) rows.push({ label: "HTTP 5xx", count: total(http5xx) });
+  if (http5xx.length > 0) add("HTTP 5xx", total(http5xx));
   for (const s of named(series, M.busHandled).filter((s) => s.labels["outcome"] === "dead")) {
-    rows.push({ label: `dead-lettered (${s.labels["topic"]})`, count: total([s]) });
+    add(`dead-lettered (${s.labels["topic"]})`, total([s]));
   }
   const dead = named(series, M.busDeadLetters);
-  if (dead.length > 0) {
-    rows.push({
-      label: "dead letters (now)",
-      count: dead.reduce((a, s) => a + (lastValue(s) ?? 0), 0),
-    });
-  }
+  if (dead.length > 0) add("dead letters (now)", dead.reduce((a, s) => a + (lastValue(s) ?? 0), 0));
   const flush = named(series, M.flushErrors);
-  if (flush.length > 0) rows.push({ label: "metrics flush errors", count: total(flush) });
-  const providers = named(series, M.providerRequests).filter((s) => s.labels["outcome"] !== "ok");
-  for (const s of providers) {
+  if (flush.length > 0) add("metrics flush errors", total(flush));
+  for (const s of named(series, M.providerRequests).filter((s) => s.labels["outcome"] !== "ok")) {
     const outcome = s.labels["outcome"] ?? "";
     const what = outcome.startsWith("skipped_") ? `not called: ${outcome.slice("skipped_".length)}` : outcome;
-    rows.push({ label: `${s.labels["provider"]} ${what}`, count: total([s]) });
+    add(`${s.labels["provider"]} ${what}`, total([s]));
   }
-  return rows.filter((r) => r.count > 0).sort((a, b) => b.count - a.count);
+  return [...rows].map(([label, count]) => ({ label, count })).filter((r) => r.count > 0)
+    .sort((a, b) => b.count - a.count);
 }
