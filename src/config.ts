@@ -229,7 +229,7 @@ export const configSchema = z.strictObject({
       ctx.addIssue({ code: "custom", path: ["agents", i, "port"], message: `duplicate port ${agent.port}; agents[${samePort.i}] uses it` });
     }
     ports.push({ host, port: agent.port, i });
-    if (agent.role !== undefined && !(agent.role in config.roles)) {
+    if (agent.role !== undefined && !Object.hasOwn(config.roles, agent.role)) {
       ctx.addIssue({ code: "custom", path: ["agents", i, "role"], message: `unknown role "${agent.role}"; declare it under roles` });
     }
     if (agent.kind === "analytics") {

@@ -155,7 +155,7 @@ export const routerSchema = z.strictObject({
 }).superRefine((router, ctx) => {
   const checkChain = (chain: readonly string[], path: (string | number)[]) => {
     chain.forEach((name, i) => {
-      if (!(name in router.providers)) {
+      if (!Object.hasOwn(router.providers, name)) {
         ctx.addIssue({
           code: "custom",
           path: [...path, i],

@@ -260,6 +260,12 @@ describe("loadConfig", () => {
     (config["router"] as { chain: string[] }).chain.push("claude");
     const paths = issuesOf(config).map((i) => i.path).sort();
     expect(paths).toEqual(["agents[0]", "agents[1].name", "agents[1].role", "router.chain[1]"]);
+    // Names every object has: `in` found them on its prototype and said ok.
+    agents[1]!["name"] = "tg";
+    agents[1]!["role"] = "toString";
+    (config["router"] as { chain: string[] }).chain = ["groq", "constructor"];
+    delete agents[0]!["colour"];
+    expect(issuesOf(config).map((i) => i.path).sort()).toEqual(["agents[1].role", "router.chain[1]"]);
   });
 
   it("rejects text that is not JSON with the parser's reason", () => {
