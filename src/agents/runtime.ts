@@ -209,6 +209,9 @@ async function openWhenAvailable(
       // Each request ends at a SIGTERM: a server that hangs would hold it for the remote timeout (untilAborted).
       const migrated = await untilAborted(migrate(store.client, now), opts.signal);
       if (migrated.applied.length > 0) log.info("migrated store", { applied: migrated.applied });
+      if (migrated.newer !== undefined) {
+        log.warn("the store's schema is newer than this binary (a rollback?): running on it", { schema: migrated.newer });
+      }
       await untilAborted(store.client.execute({
         sql: `INSERT INTO agent_heartbeats (agent, pid, version, started_at, seen_at) VALUES (?, ?, ?, ?, ?)
               ON CONFLICT (agent) DO UPDATE SET pid = excluded.pid, version = excluded.version,

@@ -141,7 +141,7 @@ export async function openReadStore(
 
 /**
  * Whether the store has `table`; when not, says so and that `aideazz migrate` makes it. A command on an existing
- * database never migrates it itself: agents of an older release could not start on the newer schema.
+ * database never migrates it itself: only `aideazz migrate` and the agents change the schema.
  */
 export async function hasTable(store: Store, table: string, deps: CliDeps): Promise<boolean> {
   const rs = await store.client.execute({ sql: "SELECT count(*) AS n FROM sqlite_master WHERE name = ?", args: [table] });

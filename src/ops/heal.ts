@@ -68,6 +68,8 @@ async function failureTimes(deps: HealDeps, target: string, since: number): Prom
   }
 }
 
+const STOPPED = "the unit is stopped (inactive): an operator stopped it or it is not enabled";
+
 async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promise<HealAction> {
   const skip = (reason: string): HealAction => {
     deps.log.warn("not restarting", { target: t.target, unit: t.unit, reason, health: t.detail });
@@ -80,9 +82,7 @@ async function restartOne(t: TargetState, config: Config, deps: HealDeps): Promi
     return skip(`cannot read the unit's state: ${(err as Error).message}`);
   }
   const now = deps.now();
-  if (status.active === "inactive") {
-    return skip("the unit is stopped (inactive): an operator stopped it or it is not enabled");
-  }
+  if (status.active === "inactive") return skip(STOPPED);
   if (status.active === "activating" || status.active === "deactivating" || status.active === "reloading") {
     return skip(`systemd is already on it (${status.active}/${status.sub})`);
   }
@@ -160,7 +160,7 @@ async function recycleOne(
   const agents = report.targets.filter((t) => t.kind === "agent");
   // Any agent's latest start counts too (systemd's own restarts, crashes), not only ours.
   const youngest = Math.min(...agents.map((t) => t.uptimeSec ?? Infinity));
-  const lastLogged = await deps.restarts.lastAt().catch(() => undefined);
+  const lastLogged = await deps.restarts.lastAt(now).catch(() => undefined);
   const lastStart = Math.max(
     lastLogged ?? -Infinity,
     Number.isFinite(youngest) ? now - youngest * 1000 : -Infinity,
@@ -225,7 +225,9 @@ export async function heal(report: HealthReport, config: Config, deps: HealDeps)
   );
   const actions: HealAction[] = [];
   for (const t of down) actions.push(await restartOne(t, config, deps));
-  if (actions.some((a) => a.action !== "skip") || down.length > 0) return actions;
+  // No recycle while a restart was made or is pending (its back-off, systemd on it): one agent down at a time. An
+  // agent an operator stopped is left alone, and does not hold the others' recycling.
+  if (actions.some((a) => a.reason !== STOPPED)) return actions;
   const recycled = await recycleOne(report, config, deps);
-  return recycled ? [recycled] : actions;
+  return recycled ? [...actions, recycled] : actions;
 }

@@ -38,7 +38,7 @@ export interface RestartLog {
   /** Times of `target`'s failure restarts at or after `since`. */
   failureTimes(target: string, since: number): Promise<number[]>;
   /** Time of the latest restart of any target (failure or recycle). */
-  lastAt(): Promise<number | undefined>;
+  lastAt(now: number): Promise<number | undefined>;
   list(opts?: { since?: number; limit?: number }): Promise<RestartRecord[]>;
 }
 
@@ -67,9 +67,10 @@ export function createRestartLog(client: Client): RestartLog {
       // Plain SQL in one statement (no lock held across calls): the same on a libSQL server.
       return write({
         sql: `${INSERT} SELECT ?, ?, ?, ?, ?, ?, ?, ?
-          WHERE NOT EXISTS (SELECT 1 FROM restarts WHERE target = ? AND kind = 'failure' AND at > ?)
+          WHERE NOT EXISTS (SELECT 1 FROM restarts WHERE target = ? AND kind = 'failure' AND at > ? AND at <= ?)
           RETURNING id`,
-        args: [...valuesOf(r), r.target, r.at - quietMs],
+        // Not one recorded "ahead" of now (a clock stepped back since): it would hold the agent down until then.
+        args: [...valuesOf(r), r.target, r.at - quietMs, r.at],
       }, r.at);
     },
     async settle(id, outcome) {
@@ -85,8 +86,8 @@ export function createRestartLog(client: Client): RestartLog {
       });
       return rs.rows.map((r) => Number(r["at"]));
     },
-    async lastAt() {
-      const rs = await client.execute("SELECT max(at) AS at FROM restarts");
+    async lastAt(now) {
+      const rs = await client.execute({ sql: "SELECT max(at) AS at FROM restarts WHERE at <= ?", args: [now] });
       const at = rs.rows[0]?.["at"];
       return at === null || at === undefined ? undefined : Number(at);
     },

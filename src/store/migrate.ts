@@ -20,6 +20,12 @@ import { type Migration, migrations as allMigrations } from "./migrations.ts";
 export interface MigrateResult {
   applied: number[];
   version: number;
+  /**
+   * Set when a newer release migrated the database past this binary's migrations (a rollback): its highest version.
+   * This binary runs on it, its own migrations all applied: migrations only add (tables, columns with defaults,
+   * indexes) or delete rows an older release would not write.
+   */
+  newer?: number;
 }
 
 export class SchemaTooNewError extends Error {
@@ -41,12 +47,18 @@ async function appliedVersions(client: Client): Promise<Set<number>> {
   }
 }
 
-/** The versions applied, refusing a database migrated by a newer aideazz. */
-async function appliedKnown(client: Client, known: readonly Migration[]): Promise<Set<number>> {
-  const applied = await appliedVersions(client);
-  const unknown = [...applied].filter((v) => !known.some((m) => m.version === v));
-  if (unknown.length > 0) throw new SchemaTooNewError(Math.max(...unknown), known.at(-1)?.version ?? 0);
-  return applied;
+/**
+ * The versions applied, and the highest of a newer aideazz's (a rollback) when the database has every one of
+ * `known`. Refuses a database with a newer aideazz's migrations and without one of `known`: applying it after
+ * theirs may not be what either release expects.
+ */
+async function appliedKnown(client: Client, known: readonly Migration[]): Promise<{ done: Set<number>; newer?: number }> {
+  const done = await appliedVersions(client);
+  const unknown = [...done].filter((v) => !known.some((m) => m.version === v));
+  if (unknown.length === 0) return { done };
+  const newer = Math.max(...unknown);
+  if (known.some((m) => !done.has(m.version))) throw new SchemaTooNewError(newer, known.at(-1)?.version ?? 0);
+  return { done, newer };
 }
 
 /** Brings the schema up to date; safe to call from several processes at the same time. */
@@ -57,7 +69,9 @@ export async function migrate(
 ): Promise<MigrateResult> {
   // Each folder appends its own entries, so apply by set membership in version order, not "above the max".
   const known = [...migrations].sort((a, b) => a.version - b.version);
-  let done = await appliedKnown(client, known);
+  const first = await appliedKnown(client, known);
+  if (first.newer !== undefined) return { applied: [], version: first.newer, newer: first.newer };
+  let done = first.done;
   const applied: number[] = [];
   for (const m of known) {
     if (done.has(m.version)) continue;
@@ -70,7 +84,7 @@ export async function migrate(
       applied.push(m.version);
     } catch (err) {
       // Another process applied it first: carry on after it; a real error is thrown.
-      done = await appliedKnown(client, known);
+      done = (await appliedKnown(client, known)).done;
       if (done.has(m.version)) continue;
       // Not the server unavailable for now (isStoreUnavailable): the same migration would time out again, and an
       // agent would wait for it forever.

@@ -1,6 +1,7 @@
+import { formatBytes, toBytes } from "../../ops/mod.ts";
 import { displayDbUrl } from "../../store/mod.ts";
 import { closeSync, openSync, rmSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { createClient } from "@libsql/client";
 import { defineCommand } from "../command.ts";
 import { openReadStore } from "../context.ts";
@@ -19,10 +20,25 @@ export const backupCommand = defineCommand({
   async run({ values, positionals, deps }) {
     const target = resolve(positionals[0]!);
     const started = deps.now();
-    const { store, url } = await openReadStore(values, deps);
+    const { store, url, config } = await openReadStore(values, deps);
     try {
       if (store.path === undefined) {
         deps.stderr(`backup: ${displayDbUrl(url)} is a libSQL server; back it up with the server's own tools\n`);
+        return 1;
+      }
+      // The copy grows until it is whole: on the database's own file system (README's nightly backup), one that
+      // cannot fit would fill the disk and fail every agent's write until it gives up.
+      const reserve = config?.ops.health.minDiskFree ?? "1G";
+      const size = await store.client.execute(
+        "SELECT (page_count - freelist_count) * page_size AS n FROM pragma_page_count, pragma_freelist_count, pragma_page_size",
+      );
+      const needed = Number(size.rows[0]?.["n"] ?? 0) + toBytes(reserve);
+      const free = (await deps.diskSpace(dirname(target))).freeBytes;
+      if (free < needed) {
+        deps.stderr(
+          `backup: the copy needs ${formatBytes(needed)} free at ${dirname(target)} (the database, and ${reserve} ` +
+            `left over: ops.health.minDiskFree), and ${formatBytes(free)} is; nothing written\n`,
+        );
         return 1;
       }
       try {

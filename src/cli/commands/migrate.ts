@@ -12,7 +12,11 @@ export const migrateCommand = defineCommand({
     const store = await openStore(target);
     try {
       const result = await migrate(store.client, deps.now);
-      const what = result.applied.length === 0 ? "already up to date" : `applied ${result.applied.join(", ")}`;
+      const what = result.newer !== undefined
+        ? "migrated by a newer aideazz, nothing to do"
+        : result.applied.length === 0
+        ? "already up to date"
+        : `applied ${result.applied.join(", ")}`;
       deps.stdout(`migrate: ${displayDbUrl(url)}: ${what}; schema version ${result.version}\n`);
       return 0;
     } finally {
