@@ -242,6 +242,55 @@ describe("price guard: words and codes that are no price, codes written against 
   });
 });
 
+// These notations were no price to the guard, and these discounts none: an invented "59 US dollars", "590 kr" or
+// "save 20%" reached the customer unchanged.
+describe("price guard: customary notations and discounts in everyday words", () => {
+  const pro = (currency: string, price: number) => [{ name: "Pro", price, currency, description: "" }];
+  it("checks '59 US dollars', a catalogue currency's local notation (kr, zł, 円, TL, ₱, Rs) and 'USD59'", () => {
+    expect(unknownPrices("The Pro plan is 59 US dollars a month.", pro("USD", 29)).map((m) => m.text))
+      .toEqual(["59 US dollars"]);
+    expect(unknownPrices("Pro is 29 US dollars or 39 Canadian dollars.", pro("USD", 29)).map((m) => m.currency))
+      .toEqual(["CAD"]);
+    // The catalogue price is the one in the reply less 100 (less 1,000 in yen and rupees).
+    const cases: [currency: string, price: number, reply: string][] = [
+      ["SEK", 490, "Pro kostar 590 kr i månaden."],
+      ["NOK", 490, "Pro koster kr 590 per måned."],
+      ["PLN", 490, "Pro kosztuje 590 zł miesięcznie."],
+      ["JPY", 4900, "Proプランは月額5,900円です。"],
+      ["TRY", 490, "Pro paketi aylık 590 TL."],
+      ["PHP", 490, "The Pro plan is ₱590 a month."],
+      ["INR", 4900, "The Pro plan is Rs 5900 a month."],
+      ["USD", 49, "The Pro plan is USD59 a month."],
+    ];
+    for (const [currency, price, reply] of cases) {
+      expect(unknownPrices(reply, pro(currency, price), [currency]), reply).toHaveLength(1);
+      const right = reply.replace("5", "4");
+      expect(unknownPrices(right, pro(currency, price), [currency]), right).toEqual([]);
+    }
+    // "kr", "TL", "Rs" only when the catalogue is in such a currency.
+    expect(findPrices("Pro is $49. TL 5 tips: RS 232 on 4 kr boards.", ["USD"]).map((m) => m.text)).toEqual(["$49"]);
+  });
+  it("refuses 'save 20%', '20 percent off', '20% cheaper', 'a 20% reduction', 'pay 20% less', '-20%'", () => {
+    const offers = [
+      "Pro is $29, and you save 20% with yearly billing.",
+      "Pro is $29 — startups get 20 percent off.",
+      "Pro is $29, or 20% cheaper if you pay yearly.",
+      "Pro is $29 with a 20% reduction for nonprofits.",
+      "Pay yearly and you pay 20% less.",
+      "Pro: $29 (-20%)",
+    ];
+    for (const text of offers) expect(unknownPrices(text, pro("USD", 29)).map((m) => m.amount), text).toEqual([20]);
+  });
+  it("lets percentages that offer nothing off through", () => {
+    const fine = [
+      "Pro is $29: 99.9% uptime, trusted by 100% of our customers.",
+      "It can save 40% of your team's time and uses 20% less memory.",
+      "It answers 10-20% of tickets without help; between 10 - 20% faster.",
+    ];
+    for (const text of fine) expect(unknownPrices(text, pro("USD", 29)), text).toEqual([]);
+  });
+});
+
 describe("lead scoring (README: Roles)", () => {
   const cfg = leadsSchema.parse({});
 
@@ -324,10 +373,44 @@ describe("lead scoring: ranges joined by 'and', quarters and hours", () => {
   });
 });
 
+// Timelines that said they are not urgent ("not really urgent", "no rush for now") were read as 0 days, and a
+// stated year ignored ("March 2028" read as this coming March): both got the timeline's full points.
+describe("lead scoring: negated urgency and stated years", () => {
+  const now = Date.UTC(2026, 11, 2);
+  const days = (y: number, m: number) => Math.round((Date.UTC(y, m, 1) - now) / DAY);
+  it("a timeline that says it is not urgent is not urgent", () => {
+    const notUrgent = [
+      "not really urgent",
+      "no rush for now",
+      "nothing urgent, maybe next year",
+      "not needed right now, maybe next year",
+    ];
+    for (const t of notUrgent) expect(scoreLead({ timeline: t }, leadsSchema.parse({}), now), t).toBe(8);
+    expect(timelineDays("not sure, we need it now", now)).toBe(0);
+    expect(timelineDays("no later than tomorrow", now)).toBe(0);
+  });
+  it("a month or quarter with a year is as far away as that year's", () => {
+    expect(timelineDays("launch in March 2028", now)).toBe(days(2028, 2));
+    expect(timelineDays("Q1 2028", now)).toBe(days(2028, 0));
+    expect(timelineDays("by January 2027", now)).toBe(days(2027, 0));
+    expect(scoreLead({ timeline: "launch in March 2028" }, leadsSchema.parse({}), now)).toBe(8);
+  });
+});
+
 describe("extraction parsing", () => {
   it("accepts a JSON object in fences or prose; drops nulls and placeholders", () => {
     expect(parseExtraction('```json\n{"name": "Ann", "company": null, "budget": "n/a", "need": 42}\n```'))
       .toEqual({ name: "Ann", need: "42" });
+  });
+
+  // Placeholders outside the list, or with a full stop, were stored as the visitor's answers (and scored).
+  it("drops a model's other 'not given' placeholders, with or without a full stop", () => {
+    expect(
+      parseExtraction(
+        '{"name": "Not stated", "company": "None provided", "need": "a support chatbot", "budget": "Unspecified", ' +
+          '"timeline": "N/A.", "contact": "Unknown."}',
+      ),
+    ).toEqual({ need: "a support chatbot" });
   });
 
   it("yields nothing for junk", () => {

@@ -270,6 +270,31 @@ describe("human handoff", () => {
     ]);
   });
 
+  // Handoffs were matched and forwarded by the operator chat stored when they started: after the config named another
+  // operator chat (and a restart), a chat paused before went on forwarding to the old one and was in no one's /list.
+  it("a chat paused under an earlier operator chat follows the role's operator chat as configured now", async () => {
+    h = await start();
+    await h.ask("web", "c8", "/human");
+    await h.waitForReplies(2);
+    await h.rows("UPDATE handoffs SET operator_chat = '555' WHERE chat = 'web:c8'"); // as paused under the old config
+    await h.ask("web", "c8", "Hello? Is anyone there?");
+    await h.waitForReplies(3);
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/list");
+    await h.waitForReplies(4);
+    const [forwarded, list] = h.replies.slice(2);
+    expect(forwarded).toMatchObject({
+      chatId: OPERATOR.chatId,
+      text: expect.stringContaining("Hello? Is anyone there?"),
+    });
+    expect(list!.text).toContain("#1 web:c8");
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/resume 1");
+    await h.waitForReplies(6);
+    expect(sorted(h.replies.slice(4).map((r) => [r.chatId, r.text]))).toEqual([
+      ["777", "#1 web:c8 is back with the bot."],
+      ["c8", RESUMED],
+    ]);
+  });
+
   it("without an operator, /human promises no person (nobody would be told) and the bot keeps answering", async () => {
     h = await start(false);
     h.groq.script({ kind: "ok", text: "Still here." });

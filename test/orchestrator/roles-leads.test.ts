@@ -259,6 +259,65 @@ describe("what the visitor told", () => {
   });
 });
 
+describe("what the extraction stores", () => {
+  // "Not stated", "None provided", "Unspecified", "N/A." were stored as the visitor's answers: a visitor who only
+  // said what they need was qualified (score 73), the operator notified, and the model told not to ask again.
+  it("a model's placeholders for what the visitor did not say are no answers", async () => {
+    h = await start();
+    h.groq.script(
+      { kind: "ok", text: "Sure, we build those. May I have your name?" },
+      {
+        kind: "ok",
+        text: '{"name": "Not stated", "company": "None provided", "need": "a support chatbot", ' +
+          '"budget": "Unspecified", "timeline": "N/A.", "contact": "Unknown."}',
+      },
+    );
+    await h.ask("site", "v1", "I'd like a support chatbot");
+    await h.waitForReplies(1);
+    await h.waitFor(async () => (await lead())?.["stage"] !== "new");
+    await sleep(200);
+    expect(await lead()).toMatchObject({
+      name: null,
+      company: null,
+      need: "a support chatbot",
+      budget: null,
+      timeline: null,
+      contact: null,
+      score: 20,
+      stage: "engaged",
+    });
+    expect(h.replies.filter((r) => r.agent === OPERATOR.agent)).toEqual([]);
+  });
+
+  // A later extraction that no longer saw the turn with the address replaced it with "WhatsApp": the operator and
+  // the export lost the visitor's address.
+  it("keeps an e-mail address that a later extraction replaces with a way to reach the visitor without one", async () => {
+    h = await start({ extractContextTokens: 40 });
+    h.groq.script(
+      { kind: "ok", text: "Thanks Ann, noted." },
+      { kind: "ok", text: '{"name": "Ann Lee", "contact": "ann.lee@acme.io"}' },
+      { kind: "ok", text: "Good to know." },
+      { kind: "ok", text: '{"contact": "WhatsApp"}' },
+    );
+    await h.ask("site", "v1", "I'm Ann Lee, write to me at ann.lee@acme.io");
+    await h.waitForReplies(1);
+    await h.waitFor(async () => (await lead())?.["contact"] === "ann.lee@acme.io");
+    await h.ask(
+      "site",
+      "v1",
+      "By the way, we are a team of twelve people in Valencia and most of us prefer to chat on WhatsApp during the day.",
+    );
+    await h.waitForReplies(2);
+    await h.waitFor(async () => Number((await lead())?.["turns"]) === 2 && h.modelCalls() === 4);
+    await sleep(200);
+    // The second extraction sees only the last turn (40 tokens), but is told what is known.
+    const second = h.request(3).at(-1)!.content;
+    expect(second).not.toContain("write to me at");
+    expect(second).toMatch(/^Known from earlier turns \(repeat a field only to correct it\): \{"name":"Ann Lee",/);
+    expect(await lead()).toMatchObject({ contact: "ann.lee@acme.io" });
+  });
+});
+
 describe("routing by role kind", () => {
   it("a classify rule naming a kind (support) classes the turns of a role of that kind, whatever its name", async () => {
     h = await startRolesHarness({

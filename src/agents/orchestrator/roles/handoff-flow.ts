@@ -12,7 +12,7 @@ import type { Delivery } from "../../../bus/mod.ts";
 import type { Client } from "../../../store/mod.ts";
 import type { Conversations, Turn } from "../conversation.ts";
 import { handoffSchema, type OperatorConfig } from "./config.ts";
-import type { Handoffs } from "./handoffs.ts";
+import type { Handoff, Handoffs } from "./handoffs.ts";
 import type { Leads } from "./leads.ts";
 import { forwardNotice, handoffNotice, listNotice, OPERATOR_HELP, parseOperatorCommand } from "./operator.ts";
 import type { RoleSettings } from "./settings.ts";
@@ -66,11 +66,15 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
     return mine.find((o) => o.chatId === msg.chatId) ?? mine.find((o) => group(o.chatId) === group(msg.chatId));
   };
   const resumedText = (agent: string) => (deps.roleOfAgent(agent)?.handoff ?? DEFAULT_HANDOFF).resumedText;
+  // The role's operator as configured now: a chat paused before the operator chat moved follows it.
+  const operatorFor = (h: Handoff) => deps.roles.get(h.role)?.operator ?? h.operator;
 
   async function operatorMessage(msg: InboundMessage, delivery: Delivery, operator: OperatorConfig) {
-    // Every operator of the agent in this group (two roles may name topics of one forum): a command from any topic
-    // reaches their handoffs.
-    const inGroup = operators.filter((o) => o.agent === operator.agent && group(o.chatId) === group(msg.chatId));
+    // The roles of every operator of the agent in this group (two roles may name topics of one forum): a
+    // command from any topic reaches their handoffs.
+    const inGroup = [...deps.roles.values()].flatMap((r) =>
+      r.operator?.agent === operator.agent && group(r.operator.chatId) === group(msg.chatId) ? [r.name] : []
+    );
     // Answered where the command was written (in a forum, its topic).
     const ack = (text: string) =>
       send(delivery, { agent: operator.agent, chatId: msg.chatId }, text, `${delivery.id}:operator`);
@@ -112,7 +116,7 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
         if (await handoffs.resume(chat)) {
           await send(
             delivery,
-            h.operator,
+            operatorFor(h),
             `#${h.id} ${h.chat}: the user gave the chat back to the bot.`,
             `${delivery.id}:operator`,
           );
@@ -131,7 +135,8 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
         if (refused !== "") await send(delivery, { agent: msg.agent, chatId: msg.chatId }, refused, `${delivery.id}:limit`);
         return true;
       }
-      await send(delivery, h.operator, forwardNotice(h, msg.text, msg.userName), `${delivery.id}:forward`);
+      const notice = forwardNotice(h, msg.text, msg.userName);
+      await send(delivery, operatorFor(h), notice, `${delivery.id}:forward`);
       await deps.client.batch([turnStatement(chat, "user", msg.text, msg.receivedAt)], "write");
       return true;
     },

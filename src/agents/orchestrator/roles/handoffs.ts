@@ -16,6 +16,7 @@ export interface Handoff {
   role: string;
   state: "paused" | "active";
   reason: string;
+  /** The operator when it started; its role's operator now, if it still has one, is the one to use. */
   operator: OperatorConfig;
   since: number;
   /** Bus id of the inbound message that paused the chat. */
@@ -34,22 +35,21 @@ export interface HandoffStart {
 
 export interface Handoffs {
   get(chat: string): Promise<Handoff | undefined>;
-  /** A handoff of one of `operators` (one agent's, in one group) by `#id`, id, or chat key. */
-  find(ref: string, operators: readonly OperatorConfig[]): Promise<Handoff | undefined>;
+  /** A handoff of one of `roles` by `#id`, id, or chat key. */
+  find(ref: string, roles: readonly string[]): Promise<Handoff | undefined>;
   /** Pauses the chat; `started` is false when it already was paused (nothing to forward again). */
   pause(start: HandoffStart): Promise<{ handoff: Handoff; started: boolean }>;
   /** Gives the chat back to the bot; false when it was not paused. */
   resume(chat: string): Promise<boolean>;
-  /** The chats paused for one of `operators` (one agent's, in one group). */
-  paused(operators: readonly OperatorConfig[]): Promise<Handoff[]>;
+  /** The chats paused in one of `roles`. */
+  paused(roles: readonly string[]): Promise<Handoff[]>;
 }
 
-/** ?1 the operators' agent, ?2 their chats (a JSON array). */
-const OF_OPERATORS = "operator_agent = ?1 AND operator_chat IN (SELECT value FROM json_each(?2))";
-const operatorArgs = (operators: readonly OperatorConfig[]) => [
-  operators[0]?.agent ?? "",
-  JSON.stringify(operators.map((o) => o.chatId)),
-];
+/**
+ * ?1 the roles (a JSON array). By role, not by the operator stored at the start: after the config names
+ * another operator chat, the chats paused before are that chat's.
+ */
+const OF_ROLES = "role IN (SELECT value FROM json_each(?1))";
 
 function toHandoff(row: Row): Handoff {
   return {
@@ -75,11 +75,11 @@ export function createHandoffs(client: Client, now: () => number): Handoffs {
   };
   return {
     get,
-    async find(ref, operators) {
+    async find(ref, roles) {
       const id = /^#?(\d+)$/.exec(ref)?.[1];
       const rs = await client.execute({
-        sql: `SELECT * FROM handoffs WHERE ${id ? "id = ?3" : "chat = ?3"} AND ${OF_OPERATORS}`,
-        args: [...operatorArgs(operators), id ? Number(id) : ref],
+        sql: `SELECT * FROM handoffs WHERE ${id ? "id = ?2" : "chat = ?2"} AND ${OF_ROLES}`,
+        args: [JSON.stringify(roles), id ? Number(id) : ref],
       });
       return rs.rows[0] ? toHandoff(rs.rows[0]) : undefined;
     },
@@ -117,10 +117,10 @@ export function createHandoffs(client: Client, now: () => number): Handoffs {
       });
       return rs.rowsAffected === 1;
     },
-    async paused(operators) {
+    async paused(roles) {
       const rs = await client.execute({
-        sql: `SELECT * FROM handoffs WHERE state = 'paused' AND ${OF_OPERATORS} ORDER BY id`,
-        args: operatorArgs(operators),
+        sql: `SELECT * FROM handoffs WHERE state = 'paused' AND ${OF_ROLES} ORDER BY id`,
+        args: [JSON.stringify(roles)],
       });
       return rs.rows.map(toHandoff);
     },

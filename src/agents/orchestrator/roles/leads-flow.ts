@@ -18,7 +18,7 @@ import type { Conversations } from "../conversation.ts";
 import { LEAD_FIELDS } from "./config.ts";
 import { extractionMessages, parseExtraction } from "./extract.ts";
 import type { Lead, Leads } from "./leads.ts";
-import { type LeadFields, scoreLead } from "./score.ts";
+import { isReachable, type LeadFields, scoreLead } from "./score.ts";
 import type { SendFn } from "./send.ts";
 import type { RoleSettings } from "./settings.ts";
 
@@ -72,7 +72,8 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
       const lead = await leads.touch(chat, msg.agent, msg.chatId, role.name);
       if (!deps.router || lead.turns % cfg.extractEvery !== 0 || lead.stage === "closed") return;
       const transcript = await deps.conversations.recent(chat, cfg.extractContextTokens);
-      const request = { messages: extractionMessages(transcript), maxTokens: 200, temperature: 0 };
+      const messages = extractionMessages(transcript, lead.fields);
+      const request = { messages, maxTokens: 200, temperature: 0 };
       const { response, decision } = await deps.router.route({ request, tier: "simple", signal: delivery.signal });
       await deps.account(msg, decision, request);
       const found = parseExtraction(response.text);
@@ -88,6 +89,10 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
         return;
       }
       const fields: LeadFields = { ...lead.fields, ...found };
+      // An e-mail address or phone number is not replaced by a contact without one ("WhatsApp"): the turn
+      // that gave it may have left the transcript.
+      const contact = lead.fields.contact;
+      if (contact && isReachable(contact) && !isReachable(fields.contact ?? "")) fields.contact = contact;
       const score = scoreLead(fields, cfg, now());
       const qualifies = score >= cfg.threshold;
       const first = qualifies && lead.qualifiedAt === undefined;

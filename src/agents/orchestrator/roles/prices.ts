@@ -12,7 +12,7 @@ export interface PriceMention {
   /** As written in the reply, e.g. "$1,299.00". */
   text: string;
   amount: number;
-  /** "USD", or a family such as "$" when the symbol is ambiguous; undefined when unknown. */
+  /** "USD", or a family such as "$" or "kr" when the symbol is ambiguous; undefined when unknown. */
   currency: string | undefined;
   /** Where it starts in the reply. */
   at: number;
@@ -21,6 +21,14 @@ export interface PriceMention {
 }
 
 const DOLLARS = ["USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN"];
+/** Symbols several currencies share: a price in one matches a product in any of them. */
+const FAMILIES: Record<string, readonly string[]> = {
+  "$": DOLLARS,
+  "¥": ["JPY", "CNY"],
+  kr: ["SEK", "NOK", "DKK", "ISK"],
+  rs: ["INR", "PKR", "LKR", "NPR"],
+};
+const membersOf = (currency: string) => FAMILIES[currency] ?? [currency];
 /** Symbols and words (matched lowercase, capitalized or uppercase) and the currency or family they name. */
 const SYMBOLS: Record<string, string> = {
   "us$": "USD",
@@ -41,21 +49,39 @@ const SYMBOLS: Record<string, string> = {
   "₺": "TRY",
   "₪": "ILS",
   "₴": "UAH",
+  "₱": "PHP",
+  "円": "JPY",
+  "zł": "PLN",
   dollar: "$",
   dollars: "$",
+  "us dollar": "USD",
+  "us dollars": "USD",
+  "canadian dollars": "CAD",
+  "australian dollars": "AUD",
   bucks: "$",
   euro: "EUR",
   euros: "EUR",
   rupee: "INR",
   rupees: "INR",
-  "rs.": "INR",
+  "rs.": "rs",
   quid: "GBP",
   yen: "JPY",
   yuan: "CNY",
   rubles: "RUB",
 };
-/** Currency words that are also something else ("5 pounds of coffee"): a price only when the catalogue uses them. */
-const CATALOGUE_WORDS: Record<string, string> = { pound: "GBP", pounds: "GBP" };
+/**
+ * Currency words that are also something else ("5 pounds of coffee", "RS-232", "TL;DR"): a price only when
+ * the catalogue uses them.
+ */
+const CATALOGUE_WORDS: Record<string, string> = {
+  pound: "GBP",
+  pounds: "GBP",
+  kr: "kr",
+  rs: "rs",
+  tl: "TRY",
+};
+/** Of those, the abbreviations also written before the amount ("Rs 5900", "kr 590"). */
+const CATALOGUE_PREFIXES = ["kr", "rs", "tl"];
 /** ISO codes, matched in capitals before an amount ("try 3 options" is not a price in Turkish lira). */
 const CODES = (
   "USD EUR GBP JPY CNY INR RUB BRL CAD AUD CHF SEK NOK DKK PLN CZK MXN SGD HKD NZD ZAR TRY AED SAR KRW " +
@@ -69,17 +95,28 @@ const LOWER_CODES = CODES.filter((c) => !WORD_CODES.includes(c)).map((c) => c.to
 /** An amount: "1299", "1,299.00", "1.299,00", or with spaces between thousands ("1 299", "1 299,00"); "2k". */
 const NUM = String.raw`(?:\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?|\d(?:[\d,.]*\d)?)(?:\s?[kK]\b)?`;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-const variants = (s: string) => [...new Set([s, s.toUpperCase(), s.charAt(0).toUpperCase() + s.slice(1)])];
+/** As written lowercase, uppercase, capitalized, or with its first word uppercase ("US dollars"). */
+const variants = (s: string) => [
+  ...new Set([
+    s,
+    s.toUpperCase(),
+    s.charAt(0).toUpperCase() + s.slice(1),
+    s.replace(/^\S+/, (w) => w.toUpperCase()),
+  ]),
+];
 
 function pricePattern(extraCodes: readonly string[]): RegExp {
   const codes = [...new Set([...CODES.filter((c) => !WORD_CODES.includes(c)), ...extraCodes])].join("|");
-  const catalogueWords = Object.keys(CATALOGUE_WORDS).filter((w) => extraCodes.includes(CATALOGUE_WORDS[w]!));
+  const catalogueWords = Object.keys(CATALOGUE_WORDS).filter((w) =>
+    membersOf(CATALOGUE_WORDS[w]!).some((c) => extraCodes.includes(c))
+  );
+  const prefixes = CATALOGUE_PREFIXES.filter((w) => catalogueWords.includes(w)).flatMap(variants);
   const keys = [...Object.keys(SYMBOLS), ...catalogueWords].flatMap(variants);
   const symbols = keys.filter((k) => !/^[A-Za-z]+$/.test(k)).sort((a, b) => b.length - a.length).map(esc)
     .join("|");
   const words = keys.filter((k) => /^[A-Za-z]+$/.test(k)).join("|");
-  // Not inside a word ("hours. 7 days" is no "rs. 7"); after an amount, a code may follow its digits ("39USD").
-  const before = `(?<![A-Za-z\\d])(?:${symbols}|(?:${codes})\\b)`;
+  // Not inside a word ("hours. 7 days" is no "rs. 7"); a code may touch its digits ("USD59", "39USD").
+  const before = `(?<![A-Za-z\\d])(?:${symbols}|(?:${[codes, ...prefixes].join("|")})(?![A-Za-z]))`;
   const after = `(?:${symbols}|(?<![A-Za-z])(?:${codes}|${LOWER_CODES.join("|")}|${words})\\b)`;
   return new RegExp(`(${before})\\s?(${NUM})|(${NUM})\\s?(${after})`, "g");
 }
@@ -112,10 +149,23 @@ function toCurrency(token: string): string | undefined {
   return SYMBOLS[t] ?? CATALOGUE_WORDS[t] ?? (/^[A-Za-z]{3}$/.test(token) ? token.toUpperCase() : undefined);
 }
 
-/** A discount: "20% off", "15 % discount", "a discount of 10%", in a few languages. */
+/** A percentage: "20%", "15 %", "20 percent", "20 per cent", "20 pct". */
+const PCT = String.raw`\d{1,2}(?:[.,]\d+)?\s?(?:%|percent\b|per\s?cent\b|pct\b)`;
+/**
+ * A discount: "20% off", "20 percent cheaper", "a 20% reduction", "a discount of 10%", "save 20%", "pay 20%
+ * less", "-20%", in a few languages. A percentage alone is none ("99.9% uptime", "100% of our customers"),
+ * nor is "save 40% of your team's time" or "uses 20% less memory".
+ */
 const DISCOUNT = new RegExp(
-  String.raw`(\d{1,2}(?:[.,]\d+)?)\s?%\s?(?:off|discount|rabatt|descuento|de descuento|remise|de remise|sconto)\b|` +
-    String.raw`\b(?:discount|rabatt|descuento|remise|sconto)\s+(?:of\s+|von\s+|de\s+|di\s+)?(\d{1,2}(?:[.,]\d+)?)\s?%`,
+  [
+    String.raw`${PCT}\s?(?:off|discount|cheaper|reduction|rabatt|descuento|de descuento|remise|de remise|` +
+    String.raw`sconto)\b`,
+    String.raw`\b(?:discount|reduction|rabatt|descuento|remise|sconto)\s+(?:of\s+|von\s+|de\s+|di\s+)?${PCT}`,
+    String.raw`\bsave\s+(?:up\s+to\s+)?${PCT}(?!\s*of\b)`,
+    String.raw`\b(?:pay|costs?)\s+(?:only\s+)?${PCT}\s?less\b`,
+    // Not a range's second figure ("10-20%").
+    String.raw`(?<![\w.]\s?)[-−]${PCT}`,
+  ].join("|"),
   "gi",
 );
 
@@ -132,17 +182,14 @@ export function findPrices(text: string, extraCodes: readonly string[] = []): Pr
     out.push({ text: all.trim(), amount, currency: toCurrency(curBefore ?? curAfter ?? ""), at: m.index });
   }
   for (const m of text.matchAll(DISCOUNT)) {
-    const amount = Number((m[1] ?? m[2] ?? "").replace(",", "."));
+    const amount = Number(/\d+(?:[.,]\d+)?/.exec(m[0])![0].replace(",", "."));
     out.push({ text: m[0].trim(), amount, currency: "%", at: m.index });
   }
   return out;
 }
 
 function sameCurrency(mentioned: string | undefined, product: string): boolean {
-  if (mentioned === undefined || mentioned === product) return true;
-  if (mentioned === "$") return DOLLARS.includes(product);
-  if (mentioned === "¥") return product === "JPY" || product === "CNY";
-  return false;
+  return mentioned === undefined || membersOf(mentioned).includes(product);
 }
 
 const hasPrice = (p: Product, m: PriceMention) =>

@@ -42,9 +42,17 @@ export function budgetAmount(budget: string): number | undefined {
 }
 
 /**
- * Days until a timeline is due ("asap" 0, "within 48 hours" 2, "in 3 weeks" 21, "next quarter" 90, "March"
- * or "Q1 next year" → days to it). A stated period wins over words ("not right now, maybe in 6 months" →
- * 180), and "not now" is not urgent.
+ * A negated urgency, up to two words apart: "not now", "not really urgent", "nothing urgent", "no rush for
+ * now", "not needed right now". A comma ends it ("not sure, we need it now" is urgent).
+ */
+const NOT_URGENT = new RegExp(
+  String.raw`\b(?:not|no|nothing)(?:\s+\w+){0,2}?\s+(?:urgent(?:ly)?|now|yet|hurry|rush|asap|immediately)\b`,
+);
+
+/**
+ * Days until a timeline is due ("asap" 0, "within 48 hours" 2, "in 3 weeks" 21, "next quarter" 90, "March",
+ * "Q1 next year" or "March 2028" → days to it). A stated period wins over words ("not right now, maybe in 6
+ * months" → 180), and a negated urgency ("not now", "nothing urgent") is not urgent.
  */
 export function timelineDays(timeline: string, now: number): number | undefined {
   const t = timeline.toLowerCase();
@@ -55,30 +63,37 @@ export function timelineDays(timeline: string, now: number): number | undefined 
     return Number(n[1]) *
       { day: 1, week: 7, month: 30, year: 365 }[n[2] as "day" | "week" | "month" | "year"];
   }
-  if (/\bnot (right )?now\b|\bnot urgent\b|\bnot yet\b|\bno hurry\b/.test(t)) return 365;
+  if (NOT_URGENT.test(t)) return 365;
   if (/\b(asap|urgent|immediately|right away|now|today|tomorrow|this week)\b/.test(t)) return 0;
   if (/\bnext week\b/.test(t)) return 7;
   if (/\b(this|next) month\b|\bwithin a month\b/.test(t)) return 30;
   if (/\b(this|next) quarter\b/.test(t)) return 90;
   // "Q4" may be months away and "Q1 next year" more: the quarter's own first day, not a fixed 90 days.
   const quarter = /\bq([1-4])\b/.exec(t);
-  if (quarter) return daysTo((Number(quarter[1]) - 1) * 3, 3, now, /\bnext year\b/.test(t));
+  if (quarter) return daysTo((Number(quarter[1]) - 1) * 3, 3, now, statedYear(t, now));
   if (/\b(next year|someday|eventually|not sure|no rush)\b/.test(t)) return 365;
   // "We may start in December": "may" is a month only when no other month is named.
   const named = MONTH_NAMES.map((m, i) => (m.test(t) ? i : -1)).filter((i) => i >= 0);
   const month = named.find((i) => i !== MAY) ?? named[0] ?? -1;
-  if (month >= 0) return daysTo(month, 1, now, false);
+  if (month >= 0) return daysTo(month, 1, now, statedYear(t, now));
   return undefined;
 }
 
+/** The year a timeline names ("next year", "2028"), if any. */
+function statedYear(t: string, now: number): number | undefined {
+  if (/\bnext year\b/.test(t)) return new Date(now).getUTCFullYear() + 1;
+  const year = /\b(20\d\d)\b/.exec(t)?.[1];
+  return year === undefined ? undefined : Number(year);
+}
+
 /**
- * Days to the first day of `month` (0–11) this year, or next year when the period starting there (`months`
- * long) is over or `nextYear` is said; 0 while the period runs.
+ * Days to the first day of `month` (0–11) of `year`; without one, this year's, or next year's when the period
+ * starting there (`months` long) is over. 0 while the period runs (or is past).
  */
-function daysTo(month: number, months: number, now: number, nextYear: boolean): number {
-  const year = new Date(now).getUTCFullYear();
-  const over = Date.UTC(year, month + months, 1) <= now;
-  const due = Date.UTC(nextYear || over ? year + 1 : year, month, 1);
+function daysTo(month: number, months: number, now: number, year: number | undefined): number {
+  const thisYear = new Date(now).getUTCFullYear();
+  const over = Date.UTC(thisYear, month + months, 1) <= now;
+  const due = Date.UTC(year ?? (over ? thisYear + 1 : thisYear), month, 1);
   return Math.max(0, Math.round((due - now) / DAY_MS));
 }
 
