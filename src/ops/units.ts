@@ -163,6 +163,15 @@ function environment(key: string, value: string): string {
   return `Environment=${quoted(`${key}=${value}`)}`;
 }
 
+/**
+ * llama-server options the sidecar always runs with, before `$LLAMA_ARGS` (which may override them); the real-server
+ * tests start it with them too. `--parallel 1`, one slot: the router gives up on a call it timed out at once, while
+ * llama-server notices a dropped non-streamed request only about a second later; with several slots (its default)
+ * the next call ran beside that orphan, overflowed their shared context (500 "Context size has been exceeded") and
+ * went to the next, paid provider. With one slot it waits for the orphan to stop.
+ */
+export const LLAMA_SERVER_ARGS: readonly string[] = ["--parallel", "1"];
+
 /** The llama.cpp sidecar (local model). */
 export function llamaUnit(s: UnitSettings): string {
   const l = s.llama;
@@ -172,6 +181,7 @@ export function llamaUnit(s: UnitSettings): string {
     "# Settings: LLAMA_MODEL (GGUF file), LLAMA_THREADS (CPU threads), LLAMA_CTX_SIZE (context tokens), LLAMA_PORT.",
     "# LLAMA_ARGS adds options: \"--embeddings\" serves /v1/embeddings (the router's semantic cache); llama-server's",
     "# manual says it then restricts itself to the embedding use case (use it with a dedicated embedding model).",
+    "# --parallel 1: one request at a time, so a call the router gave up on stops before the next one starts.",
     "# Override in /etc/aideazz/llama.env or a drop-in; `aideazz systemd render` writes one from the config's ops.llama.",
     "[Unit]",
     "Description=llama.cpp server for aideazz",
@@ -190,7 +200,7 @@ export function llamaUnit(s: UnitSettings): string {
     `Environment=LLAMA_CTX_SIZE=${l.contextSize}`,
     `Environment=LLAMA_ARGS=${l.embeddings ? "--embeddings" : ""}`,
     "EnvironmentFile=-/etc/aideazz/llama.env",
-    `ExecStart=${quoted(l.bin)} --model \${LLAMA_MODEL} --host \${LLAMA_HOST} --port \${LLAMA_PORT} --threads \${LLAMA_THREADS} --ctx-size \${LLAMA_CTX_SIZE} $LLAMA_ARGS`,
+    `ExecStart=${quoted(l.bin)} --model \${LLAMA_MODEL} --host \${LLAMA_HOST} --port \${LLAMA_PORT} --threads \${LLAMA_THREADS} --ctx-size \${LLAMA_CTX_SIZE} ${LLAMA_SERVER_ARGS.join(" ")} $LLAMA_ARGS`,
     STATE,
     "Restart=on-failure",
     `RestartSec=${RESTART_SEC}`,

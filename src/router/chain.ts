@@ -350,12 +350,16 @@ export async function walkChain(
     let called = false;
     try {
       try {
-        // A slot is waited for up to the provider's timeout while another provider may take the turn; with none
-        // left, as long as the call that follows still has its timeout (at most half the time left) before the
-        // deadline: a provider that is only slow keeps answering queued turns instead of their getting the notice.
+        // While another provider may take the turn, a slot is waited for up to the provider's timeout, and only as
+        // long as the call that follows still has that whole timeout before the deadline: a slot granted later left
+        // a call the deadline cut, and the providers after it were never asked. With none left, as long as the call
+        // still has its timeout (at most half the time left): a provider that is only slow keeps answering queued
+        // turns instead of their getting the notice.
         const fallback = entries.some((o, j) => o !== e && states[j] !== undefined && !states[j].done);
         const left = opts.deadlineAt - deps.now();
-        const wait = fallback ? Math.min(e.timeoutMs, left) : left - Math.min(e.timeoutMs, left / 2);
+        const wait = fallback
+          ? Math.min(e.timeoutMs, left - e.timeoutMs)
+          : left - Math.min(e.timeoutMs, left / 2);
         release = await e.bulkhead.acquire(wait, deadline.signal);
       } catch (err) {
         if (cancelled()) throw err;

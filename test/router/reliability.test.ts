@@ -329,4 +329,27 @@ describe("D6: a healthy but slow provider", () => {
       reason: "bulkhead_full",
     });
   });
+
+  // A slow local model gets most of the turn's time. A turn waited for its slot up to that whole timeout; granted
+  // late, the call had only what was left, the deadline cut it, and the next provider was never asked: the visitor
+  // got the fallback notice while that provider was healthy.
+  it("with another provider, a turn waits for a slot only while the call would keep its whole timeout", async () => {
+    const h = await harness({
+      providers: {
+        local: { ...providers().local, timeoutMs: 3_000 },
+        groq: { ...providers().groq, timeoutMs: 1_000 },
+      },
+      chain: ["local", "groq"],
+      deadlineMs: 4_000,
+      retry: { maxAttempts: 1 },
+    }, { store: ts });
+    local.script({ kind: "ok", delayMs: 2_000 }); // the first turn holds the one slot for 2 s
+    local.setDefault({ kind: "hang" }); // a call the second turn made would need more than it has left
+    const first = h.router.route(ask());
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await h.router.route(ask());
+    expect(second.decision).toMatchObject({ provider: "groq", reason: "fallback after local bulkhead_full" });
+    expect((await first).decision.provider).toBe("local");
+    expect(local.requests).toHaveLength(1);
+  });
 });

@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { writeTinyLlamaGguf } from "../../scripts/llama/make-tiny-model.ts";
+import { LLAMA_SERVER_ARGS } from "../../src/ops/units.ts";
 import type { TinyModelOptions } from "../../scripts/llama/make-tiny-model.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -107,8 +108,10 @@ export async function startLlamaServer(opts: StartLlamaServerOptions = {}): Prom
   const timeoutMs = opts.readyTimeoutMs ?? 30_000;
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  // One thread: the tiny model needs no more, and ggml's spinning threads crawl on a busy 2-core CI box.
+  // One thread: the tiny model needs no more, and ggml's spinning threads crawl on a busy 2-core CI box. The
+  // sidecar unit's own options too, so these tests show how the deployed server behaves.
   const args = ["-m", model, "--host", "127.0.0.1", "--port", String(port), "--no-webui", "--threads", "1"];
+  args.push(...LLAMA_SERVER_ARGS);
   if (opts.embeddings === true) args.push("--embeddings");
   args.push(...(opts.extraArgs ?? []));
 

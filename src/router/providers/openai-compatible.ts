@@ -12,6 +12,7 @@ import { type OpenAIHeaderPeriods, openAIRateLimit } from "./ratelimit.ts";
 import { parseSseJson, readSse } from "./sse.ts";
 import type {
   ChatChunk,
+  ChatMessage,
   ChatOptions,
   ChatProvider,
   ChatRequest,
@@ -130,10 +131,25 @@ function hintOf(text: string): { kind?: ProviderErrorKind; message?: string; cod
   };
 }
 
-function toBody(req: ChatRequest, stream: boolean, streamUsage: boolean): Record<string, unknown> {
+/**
+ * Every system message merged into one leading one (blank line between). The chat templates of common local models
+ * (Gemma 3, Mistral) take one system message first and then strict user/assistant turns: llama-server answers 400
+ * to a second one (a leads role's known fields, a re-ask's instruction), and every later turn of that chat went to
+ * the next, paid provider.
+ */
+function withOneSystemMessage(messages: readonly ChatMessage[]): readonly ChatMessage[] {
+  const system = messages.filter((m) => m.role === "system");
+  if (system.length === 0) return messages;
+  const merged: ChatMessage = { role: "system", content: system.map((m) => m.content).join("\n\n") };
+  return [merged, ...messages.filter((m) => m.role !== "system")];
+}
+
+function toBody(req: ChatRequest, stream: boolean, opts: OpenAICompatibleOptions): Record<string, unknown> {
+  const messages = opts.kind === "llama-cpp" ? withOneSystemMessage(req.messages) : req.messages;
+  const streamUsage = opts.streamUsage ?? true;
   return {
     model: req.model,
-    messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
+    messages: messages.map((m) => ({ role: m.role, content: m.content })),
     max_tokens: req.maxTokens,
     ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
     ...(req.stop && req.stop.length > 0 ? { stop: [...req.stop] } : {}),
@@ -161,7 +177,7 @@ export function createOpenAICompatibleProvider(
     openAIRateLimit(res.headers, deps.now(), periods);
 
   async function send(req: ChatRequest, stream: boolean, signal: AbortSignal): Promise<Response> {
-    const res = await postJson(ep, url, headers, toBody(req, stream, opts.streamUsage ?? true), signal);
+    const res = await postJson(ep, url, headers, toBody(req, stream, opts), signal);
     if (res.ok) return res;
     const text = await readErrorText(res);
     throw toHttpError(ep, res, hintOf(text), rateLimitOf(res));

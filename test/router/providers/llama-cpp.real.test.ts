@@ -2,8 +2,10 @@
 // generated model (install: `bash scripts/llama/install.sh`). Skipped locally when it is not installed; with
 // CI=true a missing install fails (as test/llama does).
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveRouterSettings, routerSchema } from "../../../src/router/config.ts";
+import { AllProvidersFailedError } from "../../../src/router/errors.ts";
 import { createLlamaCppProvider } from "../../../src/router/providers/llama-cpp.ts";
 import { createChainEntries } from "../../../src/router/providers/mod.ts";
 import {
@@ -116,5 +118,81 @@ describe.runIf(run)("llama-cpp provider against the real llama-server", () => {
     } finally {
       await ts.cleanup();
     }
+  });
+
+  // The router gives up on a call at its timeout or deadline at once, but llama-server notices a dropped
+  // non-streamed request only about a second later and generates meanwhile. With its default slots the next call
+  // ran beside that orphan, their prompts overflowed the shared context (500 "Context size has been exceeded": a
+  // server failure, counted by the breaker) and the turn went to the next, paid provider. The sidecar's
+  // `--parallel 1`, which startLlamaServer passes too, makes the next call wait for the orphan instead.
+  it("answers the call after one it gave up on, while the server still generates the abandoned one", async () => {
+    const ts = await testStore();
+    try {
+      const config = {
+        providers: { local: { kind: "llama-cpp", baseUrl: `${server.url}/v1`, model: "tiny", timeoutMs: 10_000 } },
+        chain: ["local"],
+        deadlineMs: 20_000,
+        retry: { maxAttempts: 1 },
+      };
+      const settings = resolveRouterSettings(routerSchema.parse(config));
+      const entries = createChainEntries(settings.providers, settings.breaker, {
+        fetch: testFetch,
+        now: Date.now,
+        env: {},
+      });
+      const h = await harness(config, { store: ts, entries });
+      // The tiny model reads about a token a character: ~1,150 and ~1,000 prompt tokens, each within its 2,048-token
+      // context alone, not together.
+      const say = (text: string, maxTokens: number) => ({
+        messages: [{ role: "user" as const, content: text }],
+        maxTokens,
+      });
+      const abandoned = h.router.route({
+        request: say("Please describe every plan you offer in detail. ".repeat(23), 900), // seconds of generation
+        deadlineMs: 400,
+      });
+      await expect(abandoned).rejects.toBeInstanceOf(AllProvidersFailedError);
+      const next = await h.router.route({
+        request: say("What are your opening hours on public holidays? ".repeat(21), 8),
+      });
+      expect(next.decision).toMatchObject({ provider: "local", reason: "first choice" });
+      expect(next.response.usage.outputTokens).toBe(8);
+    } finally {
+      await idle(server);
+      await ts.cleanup();
+    }
+  });
+});
+
+// Gemma 3's chat template (as its GGUF files carry it; Mistral's is alike) takes one system message first, then
+// strictly alternating user and assistant turns, and llama-server answers 400 to anything else. A leads role adds a
+// second system message (what is known about the visitor) and a re-ask one at the end: every such turn was refused
+// and went to the next, paid provider.
+describe.runIf(run)("llama-cpp provider against a real llama-server with Gemma 3's chat template", () => {
+  let server: LlamaServer;
+  beforeAll(async () => {
+    const template = fileURLToPath(new URL("../../fixtures/llama/gemma3-chat-template.jinja", import.meta.url));
+    server = await startLlamaServer({ extraArgs: ["--chat-template-file", template] });
+  });
+  afterAll(() => server?.stop());
+
+  it("answers a request with several system messages (they are merged into one leading one)", async () => {
+    const p = createLlamaCppProvider({ name: "local", baseUrl: `${server.url}/v1` }, {
+      fetch: testFetch,
+      now: Date.now,
+    });
+    const res = await p.chat({
+      model: "tiny",
+      maxTokens: 4,
+      messages: [
+        { role: "system", content: "You are Acme's assistant." },
+        { role: "system", content: "Already known about the visitor: name Ann Lee." },
+        { role: "user", content: "Hello" },
+        { role: "assistant", content: "Hi Ann, how can I help?" },
+        { role: "user", content: "What plans do you have?" },
+        { role: "system", content: "Ask for the visitor's e-mail address." },
+      ],
+    }, { signal: AbortSignal.timeout(10_000) });
+    expect(res.usage.outputTokens).toBe(4);
   });
 });
