@@ -454,7 +454,15 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
           );
         }
       } finally {
-        await server.close();
+        // Deno's server.shutdown() waits for every request in progress, without end: a client that never finishes
+        // its body would hold the stop until systemd's SIGKILL. The process exits after this, dropping it.
+        const closed = server.close();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), STOP_STORE_MS)));
+        if ((await Promise.race([closed, late])) === "late") {
+          log.warn(`requests still unfinished ${STOP_STORE_MS} ms after the stop began: stopping without them`);
+        }
+        clearTimeout(timer);
         const own = (async () => {
           // The last metrics and trace events of this process: a clean stop loses nothing.
           await Promise.all([flusher.stop(), tracePurges.stop(), trims?.stop()]);

@@ -21,6 +21,7 @@ import {
   HandlerTimeoutError,
   LeaseLostError,
   PermanentError,
+  RetryLaterError,
 } from "./types.ts";
 import type { WakeHub } from "./wake.ts";
 
@@ -138,13 +139,15 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
   };
 
   /**
-   * A failed attempt: retried later, or dead-lettered after `maxAttempts` (at once for a PermanentError). One that
-   * failed on the store (locked, full, unreachable) does not count: an outage longer than the retries would
-   * dead-letter every message in flight, which nothing was wrong with.
+   * A failed attempt: retried later (not before the handler's `RetryLaterError.retryAt`), or dead-lettered after
+   * `maxAttempts` (at once for a PermanentError). One that failed on the store (locked, full, unreachable), or that
+   * the handler says failed on its platform (`RetryLaterError.uncounted`), does not count: an outage longer than the
+   * retries would dead-letter every message in flight, which nothing was wrong with.
    */
   const fail = ({ key, id, fence, traceId }: Lease & { traceId?: string | undefined }, attempt: number, err: unknown) => {
     const error = errorText(err, redact);
-    const uncounted = isStoreUnavailable(err) && !(err instanceof PermanentError);
+    const later = err instanceof RetryLaterError ? err : undefined;
+    const uncounted = later?.uncounted === true || (isStoreUnavailable(err) && !(err instanceof PermanentError));
     const dead = !uncounted && (attempt >= maxAttempts || err instanceof PermanentError);
     if (dead) {
       pending.push({ kind: "dead", key, id, fence, error, attempts: attempt, traceId });
@@ -156,7 +159,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         id,
         fence,
         error,
-        visibleAt: now() + retryDelayMs(attempt, retry, deps.random),
+        visibleAt: Math.max(now() + retryDelayMs(attempt, retry, deps.random), later?.retryAt ?? 0),
         ...(uncounted ? { uncounted } : {}),
       });
       log?.warn("bus handler failed; will retry", { id, attempt, error });
@@ -189,8 +192,14 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       pending.push(settle);
       deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: "ack" });
     } else if (stopping) {
-      // Most likely the stop cut it short (an aborted wait), not the message: given back by stop(), uncounted.
-      givenBack.push(r.claimed);
+      // Most likely the stop cut it short (an aborted wait), not the message: given back, uncounted. By stop(), at
+      // once; at the time the handler named (a platform's back-off it was waiting out), which the process taking it
+      // over must not send before, as a retry.
+      const retryAt = err instanceof RetryLaterError ? err.retryAt ?? 0 : 0;
+      if (retryAt > now()) {
+        const error = errorText(err, redact);
+        pending.push({ kind: "retry", key, id, fence, error, visibleAt: retryAt, uncounted: true });
+      } else givenBack.push(r.claimed);
     } else {
       fail(r.claimed, attempt, err);
     }

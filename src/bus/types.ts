@@ -169,6 +169,23 @@ export class PermanentError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler to have its message retried, not before `retryAt` (epoch ms) when given: a platform's back-off,
+ * which the process taking the message over must honour too (a stop gives the message back at that time, not at
+ * once). `uncounted`: the attempt failed on something outside the message (the platform unavailable, as
+ * `isStoreUnavailable` says of the store), so it does not count towards `maxAttempts`.
+ */
+export class RetryLaterError extends Error {
+  readonly retryAt: number | undefined;
+  readonly uncounted: boolean;
+  constructor(message: string, opts: { retryAt?: number | undefined; uncounted?: boolean | undefined } = {}) {
+    super(message);
+    this.name = "RetryLaterError";
+    this.retryAt = opts.retryAt;
+    this.uncounted = opts.uncounted ?? false;
+  }
+}
+
 export class LeaseLostError extends Error {
   constructor(readonly id: number, readonly fence: number) {
     super(`lease on message ${id} (fence ${fence}) was lost; another consumer owns it now`);

@@ -8,6 +8,7 @@ import {
   HandlerTimeoutError,
   LeaseLostError,
   PermanentError,
+  RetryLaterError,
 } from "../../src/bus/mod.ts";
 
 export interface Clock {
@@ -472,6 +473,34 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       expect(await bus.deadLetters()).toEqual([]);
     });
 
+    // A platform outage (Telegram's 502s, Graph unreachable) a few minutes long once dead-lettered every reply in flight.
+    it("a RetryLaterError marked uncounted does not count, and its retry comes not before its retryAt", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("k", "hello")]);
+      const attempts: [number, number][] = [];
+      consume(bus, {
+        maxAttempts: 2,
+        retryBaseMs: 0,
+        handler: (d) => {
+          attempts.push([d.attempt, clock.now()]);
+          if (attempts.length > 3) return Promise.resolve();
+          return Promise.reject(new RetryLaterError("502: Bad Gateway", { retryAt: clock.now() + 10_000, uncounted: true }));
+        },
+      });
+      for (let i = 1; i <= 3; i++) {
+        await waitFor(async () => (await bus.stats())[0]!.delayed === 1, `retry ${i} scheduled`);
+        clock.advance(9_999);
+        await sleep(40);
+        expect(attempts).toHaveLength(i);
+        clock.advance(1);
+        await waitFor(() => attempts.length === i + 1, `attempt ${i + 1}`);
+      }
+      await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "its ack");
+      expect(attempts.map(([a]) => a)).toEqual([1, 1, 1, 1]);
+      expect(await bus.deadLetters()).toEqual([]);
+    });
+
     it("delivers a delayed message not before its time", async () => {
       const bus = await setup();
       await bus.subscribe("t", "g");
@@ -537,6 +566,35 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       consume(bus, { handler: into(next, (d) => d) });
       await waitFor(() => next.length === 1, "the message given back");
       expect(next[0]).toMatchObject({ payload: "w", attempt: 1 });
+    });
+
+    // A reply waiting out Telegram's retry_after was given back at once: the next process sent it into the flood wait.
+    it("a handler stopped during a wait it names with RetryLaterError.retryAt is given back for that time, uncounted", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("held", "h")]);
+      const stopping = new AbortController();
+      const started: Delivery[] = [];
+      const retryAt = clock.now() + 12_000;
+      const c = consume(bus, {
+        handler: async (d) => {
+          started.push(d);
+          await new Promise((_, reject) => stopping.signal.addEventListener("abort", () => reject(stopping.signal.reason)));
+        },
+      });
+      await waitFor(() => started.length === 1, "the handler");
+      // What egress throws when the stop cuts short its wait for the platform's back-off.
+      stopping.abort(new RetryLaterError("the agent stopped during the platform's back-off", { retryAt }));
+      await c.stop(1_000);
+      expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 0, delayed: 1 });
+      const next: Delivery[] = [];
+      consume(bus, { handler: into(next, (d) => d) });
+      clock.advance(11_999);
+      await sleep(60);
+      expect(next).toEqual([]);
+      clock.advance(1);
+      await waitFor(() => next.length === 1, "the message at its retryAt");
+      expect(next[0]).toMatchObject({ payload: "h", attempt: 1 });
     });
 
     it("stats() reports ready, in-flight, delayed, oldest age and dead letters per topic and group", async () => {

@@ -3,12 +3,15 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createTelegramAgent } from "../../src/agents/telegram/mod.ts";
 import { chatKey, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
-import { createSendLedger } from "../../src/bus/mod.ts";
+import { type Bus, createMemoryBus, createSendLedger } from "../../src/bus/mod.ts";
+import { loadConfig } from "../../src/config.ts";
+import { migrate, openStore } from "../../src/store/mod.ts";
 import { errors, type FakeTelegram, makeUpdate, startFakeTelegram } from "../fakes/telegram.ts";
 import { tempDir } from "../support/tmp.ts";
 import { telegramFixture } from "./fixtures.ts";
-import { type Channel, startChannel, until } from "./harness.ts";
+import { type Channel, depsFor, startChannel, telegramAgentOf, until } from "./harness.ts";
 
 const TOKEN = "7111222333:AAH-fake-token-for-egress-tests-99";
 const SECRET = "egress_secret";
@@ -152,6 +155,19 @@ describe("telegram egress", () => {
     expect(fake.sent[0]!.text).toBe("after the flood wait");
   });
 
+  // The back-off lived only in the pacer's memory: a stop gave the reply back at once, and the next process sent it
+  // into the flood wait (another 429; Telegram lengthens the wait of a bot that keeps sending).
+  it("a reply waiting out a 429's retry_after when the agent restarts is not sent before it ends", async () => {
+    fake.script("sendMessage", (_call, i) => (i === 0 ? errors.tooManyRequests(5) : undefined));
+    await publish(reply("26", "your table is booked"));
+    await until(() => fake.callsOf("sendMessage").length === 1, 10_000, "the send answered 429");
+    await ch.stop(); // a graceful restart (the recycle, an update) while the reply waits
+    ch = await startChannel({ dir, dbFile: `tge-${db - 1}.db`, secrets, agent: tgAgent() });
+    await until(() => fake.sent.length === 1, 20_000, "the reply, after the restart");
+    const [refused, resent] = fake.callsOf("sendMessage");
+    expect(resent!.at - refused!.at).toBeGreaterThanOrEqual(5_000);
+  });
+
   it("a group upgraded to a supergroup (400 migrate_to_chat_id) gets the reply in the supergroup, once", async () => {
     fake.script("sendMessage", (call) => (call.body["chat_id"] === -4567 ? errors.migrated(-1001234567890) : undefined));
     await publish(reply("-4567", "to the new supergroup"));
@@ -165,6 +181,56 @@ describe("telegram egress", () => {
     await publish(reply("24", "eventually"));
     await until(() => fake.sent.length === 1, 15_000, "the send after 502s");
     expect(fake.callsOf("sendMessage")).toHaveLength(3);
+  });
+
+  // Each failed redelivery counted against the bus's 8 attempts: about 4.6 minutes of 502s dead-lettered the reply,
+  // and it was never sent when Telegram came back.
+  it("a reply in flight through a 10-minute Bot API outage is sent once Telegram answers, not dead-lettered", async () => {
+    // The real agent on the memory bus and a clock 50 times faster than real time; the lease outlasts that clock
+    // (the heartbeat runs on a real timer). Retries, attempts and delays are the spine's.
+    const SPEED = 50;
+    const t0 = Date.now();
+    const p0 = performance.now();
+    const now = () => Math.round(t0 + (performance.now() - p0) * SPEED);
+    const sleep = (ms: number, signal?: AbortSignal) =>
+      new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return reject(signal.reason);
+        const onAbort = () => {
+          clearTimeout(timer);
+          reject(signal?.reason);
+        };
+        const timer = setTimeout(() => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        }, Math.max(0, ms / SPEED));
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    const OUTAGE_MS = 10 * 60_000;
+    fake.script("sendMessage", () => (now() - t0 < OUTAGE_MS ? errors.badGateway() : undefined));
+    const url = `file:${join(dir, `tge-outage-${db}.db`)}`;
+    const config = loadConfig(
+      JSON.stringify({ store: { url }, roles: {}, agents: [{ port: 1, ...tgAgent() }] }),
+      secrets,
+    );
+    const store = await openStore({ url });
+    await migrate(store.client);
+    const inner = createMemoryBus({ now, pollMs: 10 });
+    const bus: Bus = { ...inner, consume: (o) => inner.consume({ ...o, leaseMs: 3_600_000 }) };
+    const agent = await createTelegramAgent({ ...depsFor(store, config, secrets), now }, telegramAgentOf(config), { bus, sleep });
+    try {
+      await agent.start?.();
+      const r = reply("61", "your order shipped today");
+      await bus.publish([{ topic: outboundTopic("tg"), key: chatKey("tg", "61"), payload: r as never }]);
+      await until(() => fake.sent.length === 1 || now() > t0 + OUTAGE_MS + 2 * 60_000, 20_000, "the send or 12 minutes");
+      expect(await bus.deadLetters()).toEqual([]);
+      expect(fake.sent.map((m) => m.text)).toEqual(["your order shipped today"]);
+      // Not hammered meanwhile: 5 tries per delivery, and each redelivery comes as long after as the reply has waited
+      // (up to 64 s): about 40 tries. Every 31 s (the tries' 15 s, the last back-off's 16 s) would be about 100.
+      expect(fake.callsOf("sendMessage").length).toBeLessThan(60);
+    } finally {
+      await agent.stop?.();
+      store.close();
+    }
   });
 
   it("a group gets at most 20 messages a minute (perGroupMs, 3 s by default) where a private chat gets one a second", async () => {

@@ -8,6 +8,7 @@ import type { WaStatus } from "../../src/agents/whatsapp/payload.ts";
 import { recordStatus, settleSend } from "../../src/agents/whatsapp/statuses.ts";
 import { createEgressHandler } from "../../src/agents/channel/egress.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
+import { sleep } from "../../src/agents/channel/sleep.ts";
 import { createGraphClient } from "../../src/agents/whatsapp/graph.ts";
 import { createWhatsAppTransport } from "../../src/agents/whatsapp/send.ts";
 import type { OutboundReply } from "../../src/bus/envelopes.ts";
@@ -44,7 +45,7 @@ afterEach(async () => {
   await graph.close();
 });
 
-function handlerFor(template?: { name: string; language: string }, perUserMs = 6000) {
+function handlerFor(template?: { name: string; language: string }, perUserMs = 6000, perSecond = 80) {
   const logs: string[] = [];
   const handler = createEgressHandler({
     channel: "whatsapp",
@@ -64,7 +65,7 @@ function handlerFor(template?: { name: string; language: string }, perUserMs = 6
     resendUnknown: false,
     settle: (key, since) => settleSend(store.client, { agent: "wa", waitMs: 180_000 }, key, since, clock.now()),
     unknownsKeptMs: 180_000,
-    pacer: createPacer({ perKeyMs: perUserMs, perSecond: 80, now: clock.now, sleep: clock.sleep }),
+    pacer: createPacer({ perKeyMs: perUserMs, perSecond, now: clock.now, sleep: clock.sleep }),
     log: createLogger({ agent: "wa", secrets: [TOKEN], write: (l) => void logs.push(l) }),
     metrics: createMetrics(),
     now: clock.now,
@@ -367,6 +368,21 @@ describe("egress pacing and retries (B7)", () => {
       expect(graph.sent.map((s) => s.text).sort()).toEqual(["first", "other user"]);
     });
   }
+
+  // The sends to other users that had already taken a later slot of the number's rate went out during the back-off.
+  it("130429 holds the number's sends already queued for a slot too (real clock: five users at 5 messages/s)", async () => {
+    await graph.close();
+    graph = await startFakeGraph({ accessToken: TOKEN });
+    clock = { now: Date.now, sleep, slept: [] };
+    const users = ["15550001001", "15550001002", "15550001003", "15550001004", "15550001005"];
+    for (const u of users) await wroteAt(clock.now(), u);
+    graph.script((_req, i) => (i === 0 ? graphErrors.throughput() : undefined)); // back-off for attempt 1: 2 s
+    const { handler } = handlerFor(undefined, 6000, 5);
+    await Promise.all(users.map((u, i) => handler(delivery(reply(`answer ${i}`, `n${i}`, u)))));
+    expect(graph.sent).toHaveLength(5);
+    const [refused, ...later] = graph.requests;
+    for (const r of later) expect(r.at - refused!.at).toBeGreaterThanOrEqual(2_000 - 10);
+  }, 20_000);
 
   it("190 (token refused) holds the reply, never drops it: every chat waits, then the bus gets it back; sent once fixed", async () => {
     await wroteAt(clock.now());

@@ -8,7 +8,8 @@
  * webhooks), else skipped or sent again per `resendUnknown`; so is a send the transport left without an answer
  * that the platform may have taken (`unknown`: a reset or timeout), by the same handler at once. Platform back-off
  * is waited out inside the handler with the intent released (`recordFailed`: nothing was sent), so a crash while
- * waiting loses nothing; after `maxAttempts` the error goes back to the bus for a later retry.
+ * waiting loses nothing; after `maxAttempts` the error goes back to the bus for a later retry, not before the
+ * back-off ends (a stop gives the reply back with that time too), and not counted when the platform was down.
  *
  * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
  * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
@@ -19,11 +20,17 @@
  */
 import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
 import type { ResendUnknown, SendLedger } from "../../bus/ledger.ts";
-import { type Delivery, PermanentError } from "../../bus/types.ts";
+import { type Delivery, PermanentError, RetryLaterError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
-import { type ChannelTransport, reportUnknownOutcome, type Settled, withSendTimeout } from "./outcome.ts";
+import {
+  type ChannelTransport,
+  reportUnknownOutcome,
+  retryLaterOf,
+  type Settled,
+  withSendTimeout,
+} from "./outcome.ts";
 import type { InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Pacer } from "./pacer.ts";
@@ -80,10 +87,10 @@ export interface EgressOptions<P> {
 /** How often `settle` is asked again while it says "wait". */
 export const SETTLE_POLL_MS = 5_000;
 
-/** Thrown to hand a send back to the bus (its retry delay applies). */
-export class SendRetryLaterError extends Error {
-  constructor(readonly reason: string) {
-    super(`send not done (${reason}); the bus retries later`);
+/** Thrown to hand a send back to the bus (its retry delay applies, and `retryAt`, `uncounted`: RetryLaterError). */
+export class SendRetryLaterError extends RetryLaterError {
+  constructor(readonly reason: string, opts: { retryAt?: number; uncounted?: boolean } = {}) {
+    super(`send not done (${reason}); the bus retries later`, opts);
     this.name = "SendRetryLaterError";
   }
 }
@@ -259,7 +266,10 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       if (outcome.kind === "retry") {
         // Before handing it back too: the bus's redelivery comes in a second, the platform's wait may be longer.
         pacer.defer(reply.chatId, outcome.scope, opts.now() + outcome.afterMs);
-        if (attempt >= maxAttempts) throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
+        if (attempt >= maxAttempts) {
+          const later = retryLaterOf(outcome, pacer.heldUntil(reply.chatId), delivery.publishedAt, opts.now());
+          throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`, later);
+        }
         log.warn("send deferred", {
           chat: reply.chatId,
           reason: outcome.reason,
@@ -332,6 +342,12 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         if (settled) await progressive.removeRest(reply, plan.parts.length, delivery);
         progressive.finished(reply);
       }
+    } catch (err) {
+      // Stopped while the platform's back-off holds the chat (retry_after, 131056; 130429 for every chat): the bus
+      // keeps the reply until it ends, or the next process, whose pacer knows nothing of it, would send into it.
+      const retryAt = pacer.heldUntil(reply.chatId);
+      if (opts.stopping?.aborted !== true || retryAt <= opts.now()) throw err;
+      throw new SendRetryLaterError("the agent stopped during the platform's back-off", { retryAt });
     } finally {
       forgetUnknowns(delivery);
       opts.onReplyDone?.(reply);

@@ -11,6 +11,7 @@ import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import type { InStatement } from "../../store/mod.ts";
 import { M } from "../../metrics/names.ts";
+import { EGRESS_RETRY_MAX_MS } from "./spine.ts";
 
 export type SendOutcome<P> =
   /**
@@ -18,8 +19,11 @@ export type SendOutcome<P> =
    * status webhooks), committed in one batch with the ledger's `sent` record.
    */
   | { kind: "sent"; platformId?: string; record?: InStatement[] }
-  /** Try again after `afterMs`: the chat (`scope: "chat"`) or every chat (`"all"`) waits that long. */
-  | { kind: "retry"; afterMs: number; scope: "chat" | "all"; reason: string; code?: string }
+  /**
+   * Try again after `afterMs`: the chat (`scope: "chat"`) or every chat (`"all"`) waits that long. `unavailable`:
+   * the platform is down or out of reach (5xx, a network error), nothing is wrong with the message (`retryLaterOf`).
+   */
+  | { kind: "retry"; afterMs: number; scope: "chat" | "all"; reason: string; code?: string; unavailable?: boolean }
   /**
    * Never retried. `inactive` marks the contact so nothing more is sent to it; `instead` is sent once in place
    * of the failed part (WhatsApp: the approved template after 131047). `code` is the platform's error code
@@ -106,4 +110,22 @@ export function authBackoffMs(attempt: number): number {
 /** Back-off for attempt `attempt` (1-based): `baseMs * factor^(attempt-1)`, capped. */
 export function backoffMs(attempt: number, baseMs: number, factor: number, capMs: number): number {
   return Math.min(capMs, baseMs * factor ** Math.max(0, attempt - 1));
+}
+
+/**
+ * When a part handed back to the bus after a `retry` outcome may come back (`RetryLaterError`): not before the
+ * platform's back-off for its chat ends (`heldUntil`), which the pacer of the process taking it over knows nothing
+ * of. An outage (`unavailable`) does not count towards the bus's attempts, so it dead-letters nothing however long it
+ * lasts; instead each redelivery waits as long again as the reply has waited since it was published (at most
+ * EGRESS_RETRY_MAX_MS), so the tries thin out as the outage goes on.
+ */
+export function retryLaterOf(
+  outcome: { unavailable?: boolean },
+  heldUntil: number,
+  publishedAt: number,
+  now: number,
+): { retryAt: number; uncounted: boolean } {
+  if (outcome.unavailable !== true) return { retryAt: heldUntil, uncounted: false };
+  const waited = Math.min(EGRESS_RETRY_MAX_MS, Math.max(0, now - publishedAt));
+  return { retryAt: Math.max(heldUntil, now + waited), uncounted: true };
 }

@@ -2,7 +2,8 @@
  * Send pacing inside one channel agent: a minimum gap between two messages to the same chat and a global rate
  * for the whole bot or phone number. Every send reserves its chat's slot synchronously before it waits, so
  * concurrent handlers never pick the same slot, and takes a global slot only when its chat's is due. Back-off from
- * the platform (`retry_after`, 131056, 130429) pushes that chat's next slot later, or every chat's.
+ * the platform (`retry_after`, 131056, 130429) pushes that chat's next slot later, or every chat's, and holds the
+ * sends already waiting for a slot until it ends.
  *
  * @module
  */
@@ -27,6 +28,8 @@ export interface Pacer {
   wait(key: string, signal?: AbortSignal): Promise<void>;
   /** No send before `until` (epoch ms): to `key` (`scope` "chat"), or at all ("all"), as the platform's back-off says. */
   defer(key: string, scope: "chat" | "all", until: number): void;
+  /** The end of the platform's back-off for `key` (its chat's or every chat's), epoch ms; 0 when none was seen. */
+  heldUntil(key: string): number;
 }
 
 /** Chats idle for this long are forgotten, so the map stays small. */
@@ -37,6 +40,8 @@ export function createPacer(opts: PacerOptions): Pacer {
   const nextByKey = new Map<string, number>();
   /** The platform's back-off per chat: what a send already waiting for its slot must still honour. */
   const holdByKey = new Map<string, number>();
+  /** The same for every chat (130429, a refused token): what a send already holding a global slot must honour. */
+  let holdAll = 0;
   let nextGlobal = 0;
   let lastSweep = 0;
 
@@ -50,6 +55,7 @@ export function createPacer(opts: PacerOptions): Pacer {
   const chatOf = opts.chatOf ?? ((key: string) => key);
   const perKeyMs = opts.perKeyMs;
   const gapOf = typeof perKeyMs === "number" ? () => perKeyMs : perKeyMs;
+  const held = (key: string) => Math.max(holdByKey.get(key) ?? 0, holdAll);
   return {
     async wait(topicKey, signal) {
       const key = chatOf(topicKey);
@@ -61,28 +67,35 @@ export function createPacer(opts: PacerOptions): Pacer {
       const chatGap = gapOf(key);
       nextByKey.set(key, chatAt + chatGap);
       if (chatAt > t) await opts.sleep(chatAt - t, signal);
-      // A chat's back-off that came while it waited (another topic of the group met a 429): waited out too. One for
-      // every chat moved `nextGlobal`, which the global slot below honours.
       for (;;) {
-        const until = holdByKey.get(key) ?? 0;
+        // A back-off that came while it waited (another topic of the group met a 429, or a send of another chat met
+        // 130429) is waited out too, and so is one that came while it waited for its global slot below: the slot was
+        // taken before the back-off moved `nextGlobal` past it.
+        const until = held(key);
         const now = opts.now();
-        if (until <= now) break;
-        nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until + chatGap));
-        await opts.sleep(until - now, signal);
+        if (until > now) {
+          nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until + chatGap));
+          await opts.sleep(until - now, signal);
+          continue;
+        }
+        const at = Math.ceil(Math.max(now, nextGlobal));
+        nextGlobal = at + gapMs;
+        if (at > chatAt) nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, at + chatGap));
+        if (at <= now) return;
+        await opts.sleep(at - now, signal);
+        if (held(key) <= opts.now()) return;
       }
-      const t2 = opts.now();
-      const at = Math.ceil(Math.max(t2, nextGlobal));
-      nextGlobal = at + gapMs;
-      if (at > chatAt) nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, at + chatGap));
-      if (at > t2) await opts.sleep(at - t2, signal);
     },
     defer(topicKey, scope, until) {
       const key = chatOf(topicKey);
-      if (scope === "all") nextGlobal = Math.max(nextGlobal, until);
-      else {
+      if (scope === "all") {
+        holdAll = Math.max(holdAll, until);
+        nextGlobal = Math.max(nextGlobal, until);
+      } else {
         nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until));
         holdByKey.set(key, Math.max(holdByKey.get(key) ?? 0, until));
       }
     },
+    heldUntil: (topicKey) => held(chatOf(topicKey)),
   };
 }

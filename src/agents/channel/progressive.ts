@@ -15,13 +15,14 @@
  */
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import type { SendLedger } from "../../bus/ledger.ts";
-import type { Delivery } from "../../bus/types.ts";
+import { type Delivery, RetryLaterError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
 import {
   type ChannelTransport,
   reportUnknownOutcome,
+  retryLaterOf,
   type SendContext,
   type SendOutcome,
   withSendTimeout,
@@ -79,10 +80,10 @@ export interface Progressive<P> {
   finished(reply: OutboundReply): void;
 }
 
-/** Thrown to hand a final edit back to the bus. */
-export class EditRetryLaterError extends Error {
-  constructor(readonly reason: string) {
-    super(`edit not done (${reason}); the bus retries later`);
+/** Thrown to hand a final edit back to the bus (as egress's SendRetryLaterError). */
+export class EditRetryLaterError extends RetryLaterError {
+  constructor(readonly reason: string, opts: { retryAt?: number; uncounted?: boolean } = {}) {
+    super(`edit not done (${reason}); the bus retries later`, opts);
     this.name = "EditRetryLaterError";
   }
 }
@@ -198,7 +199,8 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
           count("final", "failed");
           pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs); // the bus's redelivery waits for it too
           if (attempt >= opts.maxAttempts) {
-            throw new EditRetryLaterError(`${outcome.reason}, ${attempt} attempts`);
+            const later = retryLaterOf(outcome, pacer.heldUntil(reply.chatId), d.publishedAt, now());
+            throw new EditRetryLaterError(`${outcome.reason}, ${attempt} attempts`, later);
           }
           continue;
         }
@@ -233,7 +235,8 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         metrics.inc(M.sendErrors, { platform: opts.platform, code: sent.code ?? "unknown" });
         if (sent.kind === "retry") {
           pacer.defer(reply.chatId, sent.scope, now() + sent.afterMs);
-          throw new EditRetryLaterError(`${sent.reason} (sending the final text anew)`);
+          const later = retryLaterOf(sent, pacer.heldUntil(reply.chatId), d.publishedAt, now());
+          throw new EditRetryLaterError(`${sent.reason} (sending the final text anew)`, later);
         }
         log.warn("final text not sent anew", { chat: reply.chatId, reason: sent.reason });
         return true;

@@ -2,8 +2,9 @@
  * Telegram's side of egress: a reply becomes plain-text messages of at most 4,096 characters (no parse mode, so
  * nothing the model writes is interpreted as markup; link previews off), and Bot API errors become outcomes:
  * 429 waits `retry_after`, 403 (blocked, deactivated, kicked) marks the contact inactive, 401 or 404 (the token
- * refused or malformed) holds every send, 5xx, network errors and a proxy's own error back off, other 4xx fail for
- * good; a group upgraded to a supergroup (`migrate_to_chat_id`) gets the reply and its edits in the supergroup.
+ * refused or malformed) holds every send, 5xx, network errors and a proxy's own error back off (and go back to the
+ * bus without end, `unavailable`), other 4xx fail for good; a group upgraded to a supergroup (`migrate_to_chat_id`)
+ * gets the reply and its edits in the supergroup.
  * `edit` (progressive replies) replaces a sent message's text with `editMessageText`; "message is not modified"
  * means it already shows that text; `remove` deletes one (`deleteMessage`; "message to delete not found" means it
  * is already gone).
@@ -36,7 +37,8 @@ export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<st
   // without `error_code`): the request may not have reached Telegram, so it is tried again like a 5xx.
   if (err instanceof GrammyError && typeof err.error_code !== "number") {
     const reason = "answered without a Bot API error (a proxy's?)";
-    return { kind: "retry", afterMs: backoffMs(attempt, 1_000, 2, 30_000), scope: "chat", reason, code: "no-bot-api-error" };
+    const afterMs = backoffMs(attempt, 1_000, 2, 30_000);
+    return { kind: "retry", afterMs, scope: "chat", reason, code: "no-bot-api-error", unavailable: true };
   }
   if (err instanceof GrammyError) {
     const reason = `${err.error_code}: ${err.description}`;
@@ -50,8 +52,10 @@ export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<st
     if (isTokenRefused(err.error_code)) {
       return { kind: "retry", afterMs: authBackoffMs(attempt), scope: "all", reason, code };
     }
+    // Telegram is down: retried without end (`unavailable`), the reply is sent once it answers again.
     if (err.error_code >= 500) {
-      return { kind: "retry", afterMs: backoffMs(attempt, 1_000, 2, 30_000), scope: "chat", reason, code };
+      const afterMs = backoffMs(attempt, 1_000, 2, 30_000);
+      return { kind: "retry", afterMs, scope: "chat", reason, code, unavailable: true };
     }
     return { kind: "failed", reason, code };
   }
@@ -64,6 +68,7 @@ export function toTelegramOutcome(err: unknown, attempt: number): SendOutcome<st
       scope: "chat",
       reason: "network error",
       code: "network",
+      unavailable: true,
     };
   }
   throw err;

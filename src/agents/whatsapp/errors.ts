@@ -8,7 +8,8 @@
  * back-off — 131056 (pair rate: 4^X s for that user), 131048 (spam rate: 4^X s for every send, a limit of the
  * business number), 130429, 80007 and 4 (throughput and rate limits: every send waits), 131057 (account in
  * maintenance: every send waits), 131000 (something went wrong), 133004 (server temporarily unavailable), 2 and
- * 131016 (service temporarily unavailable), 5xx, and network failures before a connection was made. A send left
+ * 131016 (service temporarily unavailable), 5xx, and network failures before a connection was made (from 131000 on:
+ * Graph is down or out of reach, `unavailable`, handed back to the bus without end). A send left
  * without an answer (connection reset, timeout) has an unknown outcome: its status webhooks settle it.
  *
  * @module
@@ -47,15 +48,15 @@ export function toGraphOutcome(
   if ("network" in result) {
     // Sent again only when nothing reached Graph; else its status webhooks say whether it took the message.
     return result.network === "unsent"
-      ? { kind: "retry", afterMs: backoff, scope: "chat", reason: "network error", code: "network" }
+      ? { kind: "retry", afterMs: backoff, scope: "chat", reason: "network error", code: "network", unavailable: true }
       : { kind: "unknown", reason: "no answer (network error or timeout)", code: "network" };
   }
   const n = result.error?.code;
   if (n === undefined) {
     const http = { reason: `HTTP ${result.status}`, code: `http_${result.status}` };
-    const retriable = result.status >= 500 || result.status === 429;
-    return retriable
-      ? { kind: "retry", afterMs: backoff, scope: "chat", ...http }
+    if (result.status === 429) return { kind: "retry", afterMs: backoff, scope: "chat", ...http };
+    return result.status >= 500
+      ? { kind: "retry", afterMs: backoff, scope: "chat", ...http, unavailable: true }
       : { kind: "failed", ...http };
   }
   const failed = { reason: `${n}: ${result.error?.message ?? "error"}`, code: String(n) };
@@ -75,10 +76,10 @@ export function toGraphOutcome(
     return { kind: "retry", afterMs: authBackoffMs(attempt), scope: "all", ...failed };
   }
   if (ALL_WAIT.has(n)) return { kind: "retry", afterMs: backoff, scope: "all", ...failed };
-  if (CHAT_RETRY.has(n)) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed };
+  if (CHAT_RETRY.has(n)) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed, unavailable: true };
   if (NEVER_RETRY.has(n) || (n >= 132000 && n < 133000)) {
     return { kind: "failed", ...failed };
   }
-  if (result.status >= 500) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed };
+  if (result.status >= 500) return { kind: "retry", afterMs: backoff, scope: "chat", ...failed, unavailable: true };
   return { kind: "failed", ...failed };
 }

@@ -19,6 +19,44 @@ export const SIGNATURE_HEADER = "X-Hub-Signature-256";
 /** Meta sends at most 3 MB; anything much larger is not Meta. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Bodies read before their signature can be checked, together: each costs the agent several times its size, and a
+ * client without the app secret could hold many 4 MiB bodies open (their last byte never sent) past the unit's
+ * MemoryMax. Past it a post gets 503 and Meta sends it again; Meta's own bodies are a few KB.
+ */
+export const UNVERIFIED_BUDGET_BYTES = 2 * MAX_BODY_BYTES;
+/** A body not whole by then is dropped (408), its share of the budget given back. */
+export const BODY_READ_MS = 30_000;
+
+/** The body, or "late" when it is not whole within `ms` (the read is cancelled). */
+async function readBody(req: Request, ms: number): Promise<Uint8Array | "late"> {
+  const reader = req.body?.getReader();
+  if (!reader) return new Uint8Array();
+  let late = false;
+  const timer = setTimeout(() => {
+    late = true;
+    reader.cancel().catch(() => {});
+  }, ms);
+  const parts: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (late) return "late";
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export interface WhatsAppWebhookOptions {
   path: string;
   verifyToken: string;
@@ -45,8 +83,23 @@ export function mountWhatsAppWebhook(app: Hono, opts: WhatsAppWebhookOptions): v
     maxSize: MAX_BODY_BYTES,
     onError: (c) => c.json({ error: "payload too large" }, 413),
   });
+  let unverified = 0;
   app.post(opts.path, limit, async (c) => {
-    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const share = Math.min(Number(c.req.header("content-length")) || MAX_BODY_BYTES, MAX_BODY_BYTES);
+    if (unverified + share > UNVERIFIED_BUDGET_BYTES) {
+      opts.log.warn("webhook refused for now: too many bodies being read", { bytes: unverified });
+      c.header("Retry-After", "5");
+      return c.json({ error: "busy; retry later" }, 503);
+    }
+    unverified += share;
+    let body: Uint8Array | "late";
+    try {
+      body = await readBody(c.req.raw, BODY_READ_MS);
+    } finally {
+      unverified -= share;
+    }
+    if (body === "late") return c.json({ error: `body not received within ${BODY_READ_MS / 1000} s` }, 408);
+    const raw = body;
     const header = c.req.header(SIGNATURE_HEADER) ?? "";
     const m = /^sha256=([0-9a-fA-F]{64})$/.exec(header);
     if (!m || !verifyHmacSha256Hex(opts.appSecretKey, raw, m[1]!)) {
