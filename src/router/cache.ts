@@ -16,11 +16,14 @@
  * (a burst, a question followed by instructions to the model) is never stored, and a lexical hit needs at least
  * half of the stored prompt's words in the question (a stored prompt that says much more was another question).
  * Nor is a turn whose prompt is about the person asking: an e-mail address, a phone number, a name they introduce
- * themselves with ("my name is maria" → "Hi Maria!"), which no guard could tell from another's.
+ * themselves with ("my name is maria" → "Hi Maria!"), which no guard could tell from another's. Nor a prompt with
+ * invisible characters: `normalizeText` reads them as spaces, while a model reads Unicode tag characters as an
+ * instruction (the channels drop them; the OpenAI endpoint's callers may not).
  *
  * @module
  */
 import { createHash } from "node:crypto";
+import { stripInvisible } from "../agents/channel/invisible.ts";
 import { scrubPii } from "../log.ts";
 import { batchReads, type Client, purgeInChunks, selectRows } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
@@ -127,11 +130,27 @@ const MIN_COVERED = 0.5;
 const SELF_INTRODUCTION =
   /(?:^|[^\p{L}])(?:my name(?: is|'s)|call me|i am called|i'm called|me llamo|je m'appelle|ich heiße|mein name ist)\s+\p{L}/iu;
 
+/** A capitalised word, the way a name is written; "Anna-Lena", "O'Brien". */
+const NAME = String.raw`\p{Lu}[\p{Ll}'-]*\p{Ll}`;
+/**
+ * Names without "my name is", case-sensitive (a name is capitalised; "this is urgent" is none): "Maria here, …",
+ * "Hi, it's Maria", "This is Maria from Acme", "I'm Maria", and a sign-off ("… - Maria", "— Maria Lopez",
+ * "Thanks, Maria"). An ordinary question may match ("It's Monday, are you open?"): it is only not cached.
+ */
+const NAMED = [
+  new RegExp(String.raw`^(?:\p{L}+[,!.]?\s+)?${NAME}\s+here\b`, "u"),
+  new RegExp(String.raw`(?:^|[^\p{L}])(?:[Ii]t's|[Ii]t is|[Tt]his is|I'm|I am)\s+${NAME}`, "u"),
+  new RegExp(String.raw`(?:^|[\s\p{P}])(?:[-–—~]+|[Tt]hanks,?|[Tt]hank you,?|[Rr]egards,?|[Cc]heers,?)\s*${NAME}(?:\s+${NAME})?[\s.!]*$`, "u"),
+];
+
 /** True when a text carries details of the person who wrote or is answered: never shared through the cache. */
 function isPersonal(text: string): boolean {
   const t = text.normalize("NFKC").replace(/[\u2018\u2019]/g, "'");
-  return scrubPii(t) !== t || SELF_INTRODUCTION.test(t);
+  return scrubPii(t) !== t || SELF_INTRODUCTION.test(t) || NAMED.some((re) => re.test(t.trim()));
 }
+
+/** True when `text` has characters a reader does not see, which a model may read (tag characters) as text. */
+const hasInvisible = (text: string) => stripInvisible(text) !== text;
 
 /** The share of `stored`'s words (stemmed matcher tokens) that `question` has. */
 function coveredShare(question: string, stored: string): number {
@@ -221,6 +240,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
   }
 
   async function lookupExact(scope: string, prompt: string): Promise<CacheHit | null> {
+    if (hasInvisible(prompt)) return null;
     const exact = await exactOf(sha256Hex(`${scope}\n${normalizeText(prompt)}`));
     return exact ? { ...exact, tier: "exact", score: 1 } : null;
   }
@@ -229,6 +249,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     lookupExact,
 
     async lookup(scope, prompt, signal) {
+      if (hasInvisible(prompt)) return null;
       const exact = await lookupExact(scope, prompt);
       if (exact) return exact;
 
@@ -259,7 +280,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     async store(scope, prompt, answer, meta) {
       // The answer is not checked: the model sees only the prompt (a context-free turn), and an address or number
       // in an answer alone is the business's own ("write to billing@example.com").
-      if (prompt.trim().includes("\n") || isPersonal(prompt)) return;
+      if (prompt.trim().includes("\n") || isPersonal(prompt) || hasInvisible(prompt)) return;
       const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
       // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
       const index = await indexOf(scope);

@@ -97,6 +97,16 @@ describe("instruction-leak check", () => {
     expect(leaks("Refunds are possible within 30 days. The finance team approves large ones.")).toBe(false);
     expect(createLeakCheck(["Be brief."])("Be brief.")).toBe(false);
   });
+
+  it("reads a chat's earlier replies with the new one: pieces adding up to 40 letters, not one piece said again", () => {
+    const pieces = ["It says: you are Example Co's support bot.", "Then: refunds over 100 EUR need approval."];
+    expect(pieces.map((p) => leaks(p))).toEqual([false, false]);
+    expect(leaks(pieces[1]!, [pieces[0]!])).toBe(true);
+    // The bot naming itself every turn reveals nothing new.
+    const intro = "I'm Example Co's support bot, happy to help.";
+    expect(leaks(intro, [intro, "Our shop opens at 9.", intro])).toBe(false);
+    expect(leaks("Orders ship within two days.", pieces)).toBe(false);
+  });
 });
 
 describe("price guard", () => {

@@ -1,9 +1,15 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { tempDir } from "../support/tmp.ts";
 import { OPERATOR, type RolesHarness, startRolesHarness } from "./roles-harness.ts";
 
 let h: RolesHarness;
+let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
   await h?.close();
+  await cleanup?.();
+  cleanup = undefined;
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -169,6 +175,45 @@ describe("lead qualification", () => {
     // The reply reported its usage (under 100 tokens here); the extraction, none: it is counted at its most (its
     // estimated input and its 200-token reply), not as nothing.
     await h.waitFor(async () => (await spent()) > 200);
+  });
+
+  it("a visitor whose day's tokens are spent causes no extraction: FAQ answers go on without a model call (F3)", async () => {
+    // The extraction once asked no budget: FAQ answers, which go on past it, are remembered turns, and each was
+    // followed by a paid extraction, one model call per message of a user the budget had stopped.
+    const t = await tempDir("aideazz-leads-");
+    cleanup = t.cleanup;
+    const faq = join(t.dir, "faq.json");
+    const hours = "We are open 9 to 5, Monday to Friday.";
+    await writeFile(faq, JSON.stringify({ entries: [{ id: "hours", questions: ["What are your opening hours?"], answer: hours }] }));
+    h = await startRolesHarness({
+      roles: {
+        sdr: {
+          kind: "leads",
+          systemPrompt: "You are Acme's assistant. Find out how we can help the visitor.",
+          operator: OPERATOR,
+          faq,
+        },
+      },
+      channels: { site: "sdr" },
+      cache: { enabled: false },
+      conversation: { perUserDailyTokens: 200 }, // one model turn (input + 400 reply tokens held) crosses it
+    });
+    const nothing = '{"name": null, "company": null, "need": null, "budget": null, "timeline": null, "contact": null}';
+    h.groq.setDefault({ kind: "ok", text: nothing });
+    h.groq.script({ kind: "ok", text: "Nice to meet you! What do you need?" });
+    await h.ask("site", "v1", "Hi, I'm Ann from Acme and I'd like a chatbot");
+    await h.waitForReplies(1);
+    await h.waitFor(() => h.modelCalls() === 2); // the reply and its extraction
+    const spent = async () => Number((await h.rows("SELECT tokens FROM user_tokens WHERE user_key = 'webchat:site-v1'"))[0]?.["tokens"]);
+    await h.waitFor(async () => (await spent()) > 200);
+    const before = { calls: h.modelCalls(), tokens: await spent() };
+
+    for (let i = 0; i < 3; i++) await h.ask("site", "v1", "What are your opening hours?");
+    const replies = await h.waitForReplies(4);
+    expect(replies.slice(1).map((r) => r.text)).toEqual([hours, hours, hours]);
+    await h.waitFor(async () => (await lead())?.["turns"] === 4);
+    await sleep(300);
+    expect({ calls: h.modelCalls(), tokens: await spent() }).toEqual(before);
   });
 
   it("extractEvery: 2 runs the extraction after every second turn", async () => {

@@ -10,7 +10,7 @@
 import type { InboundMessage } from "../../bus/envelopes.ts";
 import { parseCommand } from "./commands.ts";
 import type { IngressBatch } from "./ingress.ts";
-import { INVISIBLE } from "./invisible.ts";
+import { INVISIBLE, stripInvisible } from "./invisible.ts";
 import { recordSkipped } from "./skipped.ts";
 
 /** The inbound message without `kind` and `text`, which this module decides. */
@@ -26,8 +26,13 @@ export function isBlank(text: string): boolean {
   return !VISIBLE.test(text);
 }
 
-/** Adds a text message (or a command) with its idempotency key `key`. */
-export function addText(batch: IngressBatch, base: InboundBase, key: string, text: string): void {
+/**
+ * Adds a text message (or a command) with its idempotency key `key`. Invisible characters are dropped: a model
+ * reads Unicode tag characters as text ("ASCII smuggling") while the reader, and the cache's key, see nothing, so
+ * a hidden instruction would steer an answer stored for the visible question and served to everyone asking it.
+ */
+export function addText(batch: IngressBatch, base: InboundBase, key: string, raw: string): void {
+  const text = stripInvisible(raw);
   const command = parseCommand(text);
   const message: InboundMessage = command
     ? { ...base, kind: "command", text: command.text }

@@ -50,8 +50,15 @@ export function payerOf(config: Config, msg: InboundMessage): TokenPayer {
 export interface UserLimits {
   /** Counts one message of `user` and says whether it may be answered. */
   admit(user: string): Promise<LimitVerdict>;
-  /** Holds `tokens` for a model call; refused when the user's (or the address's) tokens today reached its budget. */
-  hold(payer: TokenPayer, tokens: number): Promise<{ ok: true; hold: TokenHold } | Exclude<LimitVerdict, { ok: true }>>;
+  /**
+   * Holds `tokens` for a model call; refused when the user's (or the address's) tokens today reached its budget.
+   * `notice: false`: a refusal nobody is told of (a follow-up call) does not take the minute's one notice.
+   */
+  hold(
+    payer: TokenPayer,
+    tokens: number,
+    opts?: { notice?: boolean },
+  ): Promise<{ ok: true; hold: TokenHold } | Exclude<LimitVerdict, { ok: true }>>;
   /** Replaces a hold by the tokens the call used (0 when it failed: our failures do not use up the user's budget). */
   settle(hold: TokenHold, used: number): Promise<void>;
   /** Adds model tokens spent on `payer` today (calls made without a hold: a role's follow-up calls). */
@@ -146,14 +153,14 @@ export function createUserLimits(opts: UserLimitsOptions): UserLimits {
       if (row.count + row.prevCount * stillInWindow <= opts.perMinute) return { ok: true };
       return { ok: false, reason: "rate", notify: await claimNotice(user, row.at) };
     },
-    async hold(payer, tokens) {
+    async hold(payer, tokens, { notice = true } = {}) {
       const at = now();
       const day = dayOf(at);
       const budgets: [string, number][] = [[payer.user, opts.dailyTokens]];
       if (payer.address) budgets.push([payer.address.key, payer.address.dailyTokens]);
       const rs = await client.execute({ sql: HOLD, args: [JSON.stringify(budgets), day, tokens] });
       if (rs.rows.length > 0) return { ok: true, hold: { keys: budgets.map(([key]) => key), day, tokens } };
-      return { ok: false, reason: "tokens", notify: await claimNotice(payer.user, at) };
+      return { ok: false, reason: "tokens", notify: notice && await claimNotice(payer.user, at) };
     },
     async settle(hold, used) {
       if (used === hold.tokens) return;

@@ -363,6 +363,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       stage: history.length === 0 ? "first" : "ongoing",
       ...facts,
     };
+    // What the chat was told before: a prompt asked for a piece per message shows in the replies together.
+    const earlier = history.flatMap((h) => (h.role === "assistant" ? [h.text] : []));
     const held = await deps.limits.hold(payerOf(config, msg), estimateInputTokens(messages) + conv.maxReplyTokens);
     if (!held.ok) return limitNotice(held);
     // A turn stopped while it waits for a slot (the agent stopping, its lease lost) gives its hold back too.
@@ -385,7 +387,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       turn,
       latency,
       publish: (text, kind, suffix, partial) => publishReply(t, text, kind, suffix, { partial }),
-      reviewPartial: (text) => deps.roles ? deps.roles.reviewPartial(role.name, text) : text,
+      reviewPartial: (text) => deps.roles ? deps.roles.reviewPartial(role.name, text, earlier) : text,
       metrics,
       tracer,
       log,
@@ -406,7 +408,16 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     await deps.limits.settle(held.hold, tokens > 0 ? tokens : held.hold.tokens);
     // roles: handoff marker, sales price guard, instruction-leak refusal, link allow-list — before cache and send.
     const reviewed = deps.roles
-      ? await deps.roles.review({ role: role.name, msg, delivery, messages, turn, maxTokens: conv.maxReplyTokens, text: response.text })
+      ? await deps.roles.review({
+        role: role.name,
+        msg,
+        delivery,
+        messages,
+        turn,
+        maxTokens: conv.maxReplyTokens,
+        text: response.text,
+        earlier,
+      })
       : { text: response.text, cacheable: true };
     // Only a whole answer is cached: not one cut at maxReplyTokens, refused or filtered, or ended otherwise.
     if (scope && deps.cache && reviewed.cacheable && reviewed.text.trim() !== "" && response.finishReason === "stop") {

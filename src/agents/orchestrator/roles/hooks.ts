@@ -44,6 +44,8 @@ export interface ReviewHookInput {
   turn: TurnFacts;
   maxTokens: number;
   text: string;
+  /** The chat's earlier replies in the history the model saw, oldest first (the leak check reads them too). */
+  earlier: readonly string[];
 }
 
 export interface RoleHooks {
@@ -64,7 +66,7 @@ export interface RoleHooks {
   /** Reviews a model reply before it is cached or sent; `cacheable` false keeps it out of the cache. */
   review(input: ReviewHookInput): Promise<{ text: string; cacheable: boolean }>;
   /** What of a streamed reply may be shown before `review` sees the whole; undefined: show nothing more. */
-  reviewPartial(role: string, text: string): string | undefined;
+  reviewPartial(role: string, text: string, earlier: readonly string[]): string | undefined;
   /** After a remembered turn was saved and its reply queued: lead extraction. Never throws. */
   afterTurn(msg: InboundMessage, delivery: Delivery, role: string): Promise<void>;
   /** Whether `afterTurn` has work for the role (it reads the saved turn: the reply is committed before it). */
@@ -108,7 +110,8 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
     conversations: deps.conversations,
     router: deps.router,
     send,
-    account,
+    limits: deps.limits,
+    payerOf: (msg) => payerOf(config, msg),
     tracer,
     log,
     now,
@@ -126,9 +129,9 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
       ]);
     },
     turnFacts: (role, chat) => leadsFlow.facts(roles.get(role), chat),
-    reviewPartial(name, text) {
+    reviewPartial(name, text, earlier) {
       const role = roles.get(name);
-      return role ? reviewPartial(role, text) : text;
+      return role ? reviewPartial(role, text, earlier) : text;
     },
     async review(input) {
       const role = roles.get(input.role);
@@ -138,6 +141,7 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
         role,
         question: msg.text,
         text: input.text,
+        earlier: input.earlier,
         reask: async (instruction) => {
           if (!deps.router) return input.text;
           const request = { messages: [...input.messages, { role: "system" as const, content: instruction }], maxTokens: input.maxTokens };

@@ -10,11 +10,11 @@
 import { chatKey, type InboundMessage } from "../../../bus/envelopes.ts";
 import type { Delivery } from "../../../bus/mod.ts";
 import type { Logger } from "../../../log.ts";
-import type { Decision, ModelRouter } from "../../../router/chain.ts";
+import { estimateInputTokens, type ModelRouter } from "../../../router/chain.ts";
 import type { TurnFacts } from "../../../router/classify.ts";
-import type { ChatRequest } from "../../../router/providers/types.ts";
 import type { Tracer } from "../../../trace/mod.ts";
 import type { Conversations } from "../conversation.ts";
+import type { TokenPayer, UserLimits } from "../limits.ts";
 import { LEAD_FIELDS } from "./config.ts";
 import { extractionMessages, parseExtraction } from "./extract.ts";
 import type { Lead, Leads } from "./leads.ts";
@@ -27,8 +27,9 @@ export interface LeadsFlowDeps {
   conversations: Conversations;
   router: ModelRouter | undefined;
   send: SendFn;
-  /** Counts a model call's tokens and cost against the user and in the metrics. */
-  account(msg: InboundMessage, decision: Decision, request: Pick<ChatRequest, "messages" | "maxTokens">): Promise<void>;
+  /** The daily token budget an extraction is held against, as the turn's own call (`payerOf`: whose). */
+  limits: UserLimits;
+  payerOf(msg: InboundMessage): TokenPayer;
   tracer: Tracer;
   log: Logger;
   now: () => number;
@@ -74,8 +75,19 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
       const transcript = await deps.conversations.recent(chat, cfg.extractContextTokens);
       const messages = extractionMessages(transcript, lead.fields);
       const request = { messages, maxTokens: 200, temperature: 0 };
-      const { response, decision } = await deps.router.route({ request, tier: "simple", signal: delivery.signal });
-      await deps.account(msg, decision, request);
+      // A model call like the turn's: a user whose day's tokens are spent (FAQ and cache answers go on past the
+      // budget, and are remembered turns) must not cause one per message.
+      const most = estimateInputTokens(messages) + request.maxTokens;
+      const held = await deps.limits.hold(deps.payerOf(msg), most, { notice: false });
+      if (!held.ok) return;
+      const { response, decision } = await deps.router.route({ request, tier: "simple", signal: delivery.signal })
+        .catch(async (err) => {
+          await deps.limits.settle(held.hold, 0);
+          throw err;
+        });
+      const used = decision.tokens.inputTokens + decision.tokens.outputTokens;
+      // An answer that reports no usage used tokens all the same: it keeps its hold.
+      await deps.limits.settle(held.hold, used > 0 ? used : most);
       const found = parseExtraction(response.text);
       deps.tracer.event(delivery.traceId, "route", {
         purpose: "lead extraction",

@@ -25,6 +25,8 @@ export interface ReviewInput {
   /** The user's message (to pick the products a catalogue reply lists). */
   question: string;
   text: string;
+  /** The chat's earlier replies, oldest first: a prompt asked for a piece per message shows in them together. */
+  earlier: readonly string[];
   /** Asks the model again with an extra system instruction; resolves to the new reply. */
   reask(instruction: string): Promise<string>;
 }
@@ -92,7 +94,7 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
   }
   const links = filterLinks(text, role.allowedLinkHosts);
   // Both texts: links removed whole can leave the instructions they broke up ("insert an image every third word").
-  if (role.leaks(text) || role.leaks(links.text)) {
+  if (role.leaks(text, input.earlier) || role.leaks(links.text, input.earlier)) {
     notes.push("leak refused");
     return { text: role.refusalText, cacheable: false, handoff, notes };
   }
@@ -104,12 +106,12 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
 /**
  * What of a streamed reply may be shown before the whole reply is reviewed (progressive replies): the handoff
  * marker removed, links outside the allow-list removed; undefined (show nothing more) once the text, with or without
- * its links, reveals the instructions, and always for a sales role (its price guard may ask again or replace the whole reply).
+ * its links, reveals the instructions (`earlier`: the chat's earlier replies), and always for a sales role (its price guard may ask again or replace the whole reply).
  */
-export function reviewPartial(role: RoleSettings, text: string): string | undefined {
+export function reviewPartial(role: RoleSettings, text: string, earlier: readonly string[] = []): string | undefined {
   if (role.kind === "sales") return undefined;
   const unmarked = stripMarker(text, role.handoff.marker).text;
   const shown = filterLinks(unmarked, role.allowedLinkHosts).text;
-  if (role.leaks(unmarked) || role.leaks(shown)) return undefined;
+  if (role.leaks(unmarked, earlier) || role.leaks(shown, earlier)) return undefined;
   return shown.trim();
 }
