@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: type-check, lint, the vitest suite under Node, the store tests again under Deno, and a closing
-// "N passed, N failed" line. Extra arguments are passed to vitest (e.g. `npm test -- test/bus`).
+// `npm test`: type-check, lint, the vitest suite under Node (a few timing-sensitive files after the rest, on their own),
+// the store tests again under Deno, and a closing "N passed, N failed" line. Extra arguments are passed to vitest
+// (e.g. `npm test -- test/bus`).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 
@@ -34,11 +35,20 @@ function count(reportPath) {
 mkdirSync(".cache", { recursive: true });
 step("type-check (deno check)", deno, ["check", "src/", "test/", "scripts/", "bench/"]);
 step("lint (deno lint)", deno, ["lint"]);
+// Run on their own after the rest: C7 (the -wal file bounded under a reader that is always present) needs its
+// retention's non-waiting TRUNCATE attempts to land between the reader's transactions, which the suite's other files
+// loading both cores prevented in 2 of 3 full runs (bench/HISTORY.md, thirty-eighth session).
+const alone = ["test/bus/retention.test.ts"];
 step("tests under Node (vitest)", process.execPath, [
-  vitest, "run", "--reporter=default", "--reporter=json", "--outputFile.json=.cache/vitest-node.json", ...extra,
+  vitest, "run", "--reporter=default", "--reporter=json", "--outputFile.json=.cache/vitest-node.json",
+  ...(extra.length === 0 ? alone.map((f) => `--exclude=${f}`) : extra),
 ]);
 count(".cache/vitest-node.json");
 if (extra.length === 0) {
+  step("tests run alone under Node (vitest)", process.execPath, [
+    vitest, "run", ...alone, "--reporter=default", "--reporter=json", "--outputFile.json=.cache/vitest-alone.json",
+  ]);
+  count(".cache/vitest-alone.json");
   step("store tests under Deno (vitest)", deno, [
     "run", "-A", vitest, "run", "test/store", "--reporter=default", "--reporter=json",
     "--outputFile.json=.cache/vitest-deno.json",
