@@ -108,7 +108,12 @@ describe("aideazz bus", () => {
     expect(JSON.parse(j.stdout)).toEqual([
       expect.objectContaining({ id: ids[0], payload: { text: "hi" }, attempts: 1 }),
     ]);
-    expect((await run(["bus", "dlq", "list", "--topic", "outbound", ...dbArgs])).stdout).toBe(
+    expect(await run(["bus", "dlq", "list", "--topic", "outbound", ...dbArgs])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: 'bus dlq list: no topic "outbound"; the bus has inbound\n',
+    });
+    expect((await run(["bus", "dlq", "list", "--group", "analytics", ...dbArgs])).stdout).toBe(
       "bus dlq: no dead letters\n",
     );
   });

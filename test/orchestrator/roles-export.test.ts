@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseExtraction } from "../../src/agents/orchestrator/roles/extract.ts";
 import { createLeads } from "../../src/agents/orchestrator/roles/leads.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
 import { cli } from "../support/cli.ts";
@@ -192,5 +193,26 @@ describe("aideazz leads export", () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(message);
     }
+  });
+
+  it("prints no terminal control sequence from a visitor's fields, stored before the extraction dropped them too", async () => {
+    // ESC ] 52 sets the operator's clipboard (xterm, iTerm2, kitty, tmux); ESC [ 2K + CR erase the line shown.
+    const extracted = parseExtraction(
+      '{"name":"Bob\\u001b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\\u0007","company":"Acme\\u001b[2K\\rnothing here"}',
+    );
+    expect(extracted).toEqual({ name: "Bob]52;c;Y3VybCBldmlsLnNoIHwgc2g=", company: "Acme[2K nothing here" });
+    const store = await openStore({ url: db });
+    try {
+      const leads = createLeads(store.client, () => T0);
+      const lead = await leads.touch("tg:escape", "tg", "escape", "sales");
+      const fields = { name: "Bob\u001b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\u0007", contact: "bob@example.com" };
+      await leads.update(lead.id, { fields, score: 70, stage: "qualified", reason: "score 70", qualifiedAt: T0 });
+    } finally {
+      store.close();
+    }
+    const r = await cli(["leads", "export", "--db", db]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Bob]52;c;Y3VybCBldmlsLnNoIHwgc2g=,");
+    expect(r.stdout.replace(/[\t\r\n]/g, "")).not.toMatch(/\p{Cc}/u);
   });
 });

@@ -63,6 +63,28 @@ function statsTable(stats: GroupStats[]): string {
   );
 }
 
+/**
+ * Says so on stderr, and is true, when `--topic` or `--group` names no topic or group the bus has: a typo (or
+ * `outbound` for `outbound.<agent>`) would otherwise read as "no dead letters".
+ */
+function unknownFilter(
+  action: string,
+  stats: GroupStats[],
+  topic: string | undefined,
+  group: string | undefined,
+  deps: CliDeps,
+): boolean {
+  for (const [option, name, known] of [
+    ["topic", topic, stats.map((s) => s.topic)],
+    ["group", group, stats.map((s) => s.group)],
+  ] as const) {
+    if (name === undefined || known.includes(name)) continue;
+    deps.stderr(`bus dlq ${action}: no ${option} "${name}"; the bus has ${[...new Set(known)].join(", ") || "none"}\n`);
+    return true;
+  }
+  return false;
+}
+
 /** The last error is the last column and whole: it is what says why (`aideazz trace <TRACE>` shows the rest). */
 function deadTable(list: DeadLetter[], now: number): string {
   const rows = list.map((d) => [
@@ -153,9 +175,16 @@ export const busDlqCommand = defineCommand({
           ...(group ? { group } : {}),
           limit,
         });
+        const stats = await bus.stats();
+        if (list.length === 0 && unknownFilter("list", stats, topic, group, deps)) return 1;
         if (values["json"] === true) deps.stdout(`${JSON.stringify(list, null, 2)}\n`);
         else if (list.length === 0) deps.stdout("bus dlq: no dead letters\n");
         else deps.stdout(deadTable(list, deps.now()));
+        const total = stats.filter((s) => (!topic || s.topic === topic) && (!group || s.group === group))
+          .reduce((n, s) => n + s.deadLetters, 0);
+        if (list.length === limit && total > limit) {
+          deps.stderr(`bus dlq: showing the oldest ${limit} of ${total} dead letters (--limit N shows more)\n`);
+        }
         return 0;
       });
     }
@@ -191,6 +220,7 @@ export const busDlqCommand = defineCommand({
         ...(group ? { group } : {}),
         ...(olderThanMs === undefined ? {} : { olderThanMs }),
       });
+      if (n === 0 && unknownFilter("purge", await bus.stats(), topic, group, deps)) return 1;
       deps.stdout(`bus dlq: purged ${n} dead letter${n === 1 ? "" : "s"}\n`);
       return 0;
     });

@@ -49,7 +49,8 @@ export function toExportRow(lead: Lead): ExportRow {
 
 function csvCell(value: string | number | null): string {
   if (value === null) return "";
-  let s = String(value);
+  // Rows stored before the extraction dropped control characters still carry them.
+  let s = String(value).replace(/[^\P{Cc}\t\r\n]/gu, "");
   if (
     typeof value === "string" && (/^[=@\t\r]/.test(s) || (/^[+-]/.test(s) && !/^[+-][\d\s().-]*$/.test(s)))
   ) s = `'${s}`;

@@ -26,7 +26,8 @@ const EMPTY = new RegExp(
 );
 const field = z.union([z.string(), z.number()]).nullish().transform((v) => {
   if (v === null || v === undefined) return undefined;
-  const s = String(v).replace(/\s+/g, " ").trim().slice(0, 200);
+  // Control characters go: an operator's terminal would run a visitor's escape sequences (`leads export`).
+  const s = String(v).replace(/\s+/g, " ").replace(/\p{Cc}/gu, "").trim().slice(0, 200);
   // "N/A." and "Unknown." are placeholders too: the full stop does not make them an answer.
   return s === "" || EMPTY.test(s.replace(/[.!,;:]+$/, "")) ? undefined : s;
 });
