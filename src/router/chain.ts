@@ -308,7 +308,8 @@ export async function walkChain(
         // Text of this provider may be on the user's screen: no other provider continues it.
         throw new StreamInterruptedError(opts.tier, [s.last], attempts);
       }
-      if (retryInMs === undefined) s.done = true;
+      // A retry the deadline does not reach is no retry: the providers after this one are then the last.
+      if (retryInMs === undefined || failedAt + retryInMs >= opts.deadlineAt) s.done = true;
       else s.nextAt = failedAt + retryInMs;
       return undefined;
     } finally {
