@@ -6,9 +6,10 @@
  * reservations are released. Every step lands in the decision record the orchestrator stores and measures.
  *
  * Streaming (`onText`): the same walk and the same guards, but a provider that can stream is read chunk by chunk
- * and the text so far is handed to `onText`. Fallback happens only before the first chunk: once the user may have
- * seen text from one provider, a failure ends the walk with `StreamInterruptedError` (the turn is retried as a
- * whole; the channel then edits the message it already posted).
+ * and the text so far is handed to `onText`. Fallback happens only before the first chunk, or while the caller's
+ * `shown` says none of it went towards the user: once the user may have seen text from one provider, a failure
+ * ends the walk with `StreamInterruptedError` (the turn is retried as a whole; the channel then edits the message
+ * it already posted).
  *
  * @module
  */
@@ -103,14 +104,16 @@ export interface WalkOptions {
   signal?: AbortSignal | undefined;
   /**
    * Stream: called with the whole text so far after every chunk of a provider that streams (providers without
-   * `stream()` answer at once). Must not throw; fallback stops at the first chunk.
+   * `stream()` answer at once). Must not throw; fallback stops at the first chunk, or with `shown`, once it says
+   * some of the text may be on the user's screen.
    */
   onText?: ((text: string) => void) | undefined;
+  shown?: (() => boolean) | undefined;
 }
 
 /**
- * A streamed reply broke after its first chunk: the user may have seen part of it, so no other provider
- * continues it (fallback happens only before the first chunk). The turn is retried as a whole.
+ * A streamed reply broke once the user may have seen part of it, so no other provider continues it (fallback
+ * happens only before). The turn is retried as a whole.
  */
 export class StreamInterruptedError extends AllProvidersFailedError {
   constructor(tier: string, failures: readonly ChainFailure[], attempts: readonly AttemptRecord[] = []) {
@@ -304,7 +307,7 @@ export async function walkChain(
       });
       const code = err.code ? { code: err.code } : {};
       s.last = { provider: e.name, reason: err.kind, status: err.status, ...code, attempts: s.tries };
-      if (seen.text) {
+      if (seen.text && (opts.shown?.() ?? true)) {
         // Text of this provider may be on the user's screen: no other provider continues it.
         throw new StreamInterruptedError(opts.tier, [s.last], attempts);
       }
@@ -432,10 +435,11 @@ export interface ModelRouter {
   route(input: RouteInput): Promise<RouteResult>;
   /**
    * `route()` reading providers that can stream chunk by chunk: `onText` gets the whole text so far. Same
-   * guards (breaker, bulkhead, budget, quota, deadline, abort); fallback only before the first chunk, after it a
-   * failure throws `StreamInterruptedError` (an `AllProvidersFailedError`).
+   * guards (breaker, bulkhead, budget, quota, deadline, abort); fallback only before the first chunk, or while
+   * `shown()` says none of the text went towards the user; after it a failure throws `StreamInterruptedError` (an
+   * `AllProvidersFailedError`).
    */
-  routeStream(input: RouteInput, onText: (text: string) => void): Promise<RouteResult>;
+  routeStream(input: RouteInput, onText: (text: string) => void, shown?: () => boolean): Promise<RouteResult>;
   /** The chain a turn of `tier` walks, in order. */
   providersFor(tier: Tier): ChainProviderInfo[];
   breakerStates(): Record<string, BreakerState>;
@@ -518,10 +522,11 @@ export async function createModelRouter(
       const deadlineAt = deps.now() + (input.deadlineMs ?? settings.deadlineMs);
       return walkChain(chains[tier], input.request, { tier, deadlineAt, signal: input.signal }, chainDeps);
     },
-    routeStream(input, onText) {
+    routeStream(input, onText, shown) {
       const tier = input.tier ?? (input.turn ? classify(input.turn).tier : "simple");
       const deadlineAt = deps.now() + (input.deadlineMs ?? settings.deadlineMs);
-      return walkChain(chains[tier], input.request, { tier, deadlineAt, signal: input.signal, onText }, chainDeps);
+      const opts = { tier, deadlineAt, signal: input.signal, onText, shown };
+      return walkChain(chains[tier], input.request, opts, chainDeps);
     },
     providersFor: (tier) =>
       chains[tier].map((e) => ({ name: e.name, kind: e.provider.kind, breaker: e.breaker.state() })),

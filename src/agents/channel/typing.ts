@@ -71,11 +71,14 @@ export function createTyping(opts: TypingOptions): Typing {
   const loop = async (chatId: string, ctrl: AbortController, firstTaken: boolean) => {
     const until = opts.now() + opts.maxMs;
     try {
-      if (opts.delayMs && !firstTaken) await opts.sleep(Math.min(opts.delayMs, opts.maxMs), ctrl.signal);
+      const delayMs = firstTaken ? 0 : opts.delayMs ?? 0;
+      if (delayMs > 0) await opts.sleep(Math.min(delayMs, opts.maxMs), ctrl.signal);
       for (let first = true; !ctrl.signal.aborted && opts.now() < until; first = false) {
         // The token is taken before the check, so renewals that wake together never check more than they send.
+        // A first action after the delay is checked too: the message may have been answered or silenced meanwhile.
         if ((!first || !firstTaken) && take()) {
-          const over = !first && opts.stillWaiting !== undefined && !(await opts.stillWaiting(chatId).catch(() => true));
+          const over = (!first || delayMs > 0) && opts.stillWaiting !== undefined &&
+            !(await opts.stillWaiting(chatId).catch(() => true));
           if (over || ctrl.signal.aborted) {
             if (!(over && opts.ended?.(chatId))) tokens = Math.min(opts.maxPerSecond, tokens + 1); // not spent
             break;

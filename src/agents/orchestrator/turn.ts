@@ -283,13 +283,14 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   /**
    * Counts the message and the `more` of its burst, in order, against its user's rate limit before anything answers
    * them (commands, notices and too-long messages are replies too): how many are within it, and the verdict of the
-   * rest. Every message of a burst counts, once: a retried turn (providers failed) was admitted on its first
-   * attempt, and our failures must not use up the user's quota.
+   * rest. Every message of a burst counts, once: on the delivery's first lease (fence 1). A retried turn
+   * (providers failed), one a stop released (its attempt not counted) and one taken over were admitted then, and
+   * our failures must not use up the user's quota.
    */
   async function countRate(t: { msg: InboundMessage; delivery: Delivery }, more: number) {
     let within = more + 1;
     let refused: Exclude<LimitVerdict, { ok: true }> | undefined;
-    for (let i = 0; t.delivery.attempt === 1 && i <= more; i++) {
+    for (let i = 0; t.delivery.fence === 1 && i <= more; i++) {
       const verdict = await deps.limits.admit(`${t.msg.channel}:${t.msg.userId}`);
       if (verdict.ok) continue;
       within = Math.min(within, i);

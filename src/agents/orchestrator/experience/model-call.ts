@@ -77,7 +77,7 @@ export async function callModel(c: ModelCall): Promise<RouteResult> {
   try {
     const input = { request: c.request, tier, turn: c.turn, signal: delivery.signal };
     return partials
-      ? await router.routeStream(input, (text) => partials.update(text))
+      ? await router.routeStream(input, (text) => partials.update(text), () => partials.shown())
       : await router.route(input);
   } finally {
     const published = await partials?.close();

@@ -26,6 +26,8 @@ export interface PartialPublisherOptions {
 export interface PartialPublisher {
   /** The model's whole text so far. Never blocks, never throws. */
   update(text: string): void;
+  /** Whether a partial was published (or is being): until then, another provider may still answer instead. */
+  shown(): boolean;
   /** No more partials; resolves once the one being published is on the bus. Returns how many were published. */
   close(): Promise<number>;
 }
@@ -96,6 +98,7 @@ export function createPartialPublisher(opts: PartialPublisherOptions): PartialPu
       latest = text;
       pump();
     },
+    shown: () => seq > 0,
     async close() {
       stopped = true;
       clearTimeout(timer);
