@@ -411,4 +411,16 @@ export const migrations: readonly Migration[] = [
     name: "router quotas: the configured limits",
     statements: ["rpm", "rpd", "tpm", "tpd"].map((d) => `ALTER TABLE router_quota ADD COLUMN ${d}_cfg REAL`),
   },
+  {
+    // Telegram groups upgraded to supergroups (src/agents/telegram/moves.ts): an operator chat the config still names
+    // by the group's id is the supergroup's.
+    version: 75,
+    name: "telegram: groups moved to supergroups",
+    statements: [
+      `CREATE TABLE telegram_chat_moves (
+        from_chat TEXT PRIMARY KEY,
+        to_chat TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID`,
+    ],
+  },
 ];

@@ -114,6 +114,22 @@ describe("telegram classify", () => {
     ]);
   });
 
+  it("a group upgraded to a supergroup: both service messages record the move (old id → new), neither is answered", () => {
+    const service = (chatId: number, over: Record<string, unknown>, updateId: number) => {
+      const u = makeUpdate(telegramFixture("text"), { updateId, chatId }) as { message: Record<string, unknown> };
+      delete u.message["text"];
+      Object.assign(u.message, over);
+      return readUpdate(u)!;
+    };
+    const { batch } = classifyUpdates([
+      service(-4001234, { migrate_to_chat_id: -1004001234 }, 41),
+      service(-1004001234, { migrate_from_chat_id: -4001234 }, 42),
+    ], ctx);
+    expect(batch.inbound).toEqual([]);
+    const moves = batch.rows.filter((r) => sqlOf(r).includes("telegram_chat_moves")).map((r) => argsOf(r));
+    expect(moves).toEqual([["-4001234", "-1004001234"], ["-4001234", "-1004001234"]]);
+  });
+
   it("a command addressed to another bot is recorded, not answered; one addressed to us (any case) is a command", () => {
     const cmd = (text: string, updateId: number) =>
       readUpdate(makeUpdate(telegramFixture("text"), { updateId, chatId: -1002, text }))!;

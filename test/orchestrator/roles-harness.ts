@@ -1,8 +1,9 @@
 /**
  * The real orchestrator agent in this process with configurable roles (support, leads, sales), several test-side
- * channels (web chats for users, a Telegram agent for the operator) and a fake Groq without a tight request
- * limit. `ask()` publishes an inbound message the way the channel agent does (commands parsed by the channels'
- * own parser); `replies` collects what the orchestrator published for every channel, in order.
+ * channels (web chats and WhatsApp numbers for users, a Telegram agent for the operator) and a fake Groq without a
+ * tight request limit. `ask()` publishes an inbound message the way the channel agent does (commands parsed by the
+ * channels' own parser); `replies` collects what the orchestrator published for every channel, in order.
+ * `restart()` starts the orchestrator again on the same database with another config (an operator's config change).
  */
 import { join } from "node:path";
 import { parseCommand } from "../../src/agents/channel/mod.ts";
@@ -15,7 +16,7 @@ import {
   outboundTopic,
 } from "../../src/bus/envelopes.ts";
 import { type Bus, type Consumer, createSqliteBus, type Json } from "../../src/bus/mod.ts";
-import { loadConfig } from "../../src/config.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/log.ts";
 import { openStore, type Row, type Store } from "../../src/store/mod.ts";
 import { newTraceId } from "../../src/trace/mod.ts";
@@ -29,7 +30,7 @@ export const OPERATOR = { agent: "tg-ops", chatId: "777" };
 
 export interface RolesHarness {
   groq: FakeGroq;
-  agent: RunningAgent;
+  readonly agent: RunningAgent;
   store: Store;
   dir: string;
   dbUrl: string;
@@ -44,6 +45,8 @@ export interface RolesHarness {
   modelCalls(): number;
   /** The messages of the `i`th model request. */
   request(i: number): { role: string; content: string }[];
+  /** Stops the orchestrator and starts it again on the same database with `opts`. */
+  restart(opts: RolesHarnessOptions): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +54,8 @@ export interface RolesHarnessOptions {
   roles: Record<string, Record<string, unknown>>;
   /** User-facing web chat agents: name → role (undefined: an agent configured without one). */
   channels: Record<string, string | undefined>;
+  /** User-facing WhatsApp agents (never run: `ask` publishes their inbound): name → role. */
+  whatsapp?: Record<string, string | undefined>;
   cache?: Record<string, unknown>;
   conversation?: Record<string, unknown>;
   /** No model provider at all (FAQ and cache only). */
@@ -61,66 +66,93 @@ export interface RolesHarnessOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function startRolesHarness(opts: RolesHarnessOptions): Promise<RolesHarness> {
+export async function startRolesHarness(first: RolesHarnessOptions): Promise<RolesHarness> {
   const { dir, cleanup } = await tempDir("aideazz-roles-");
   const groq = await startFakeGroq({
     apiKey: GROQ_KEY,
     requestsPerMinute: 100_000,
     tokensPerMinute: 10_000_000,
   });
-  const port = await freePort();
-  const channels = Object.entries(opts.channels);
   const dbUrl = `file:${join(dir, "roles.db")}`;
-  const env = { GROQ_KEY, TG_TOKEN: "123:fake" };
-  const config = loadConfig(
-    JSON.stringify({
-      store: { url: dbUrl },
-      roles: opts.roles,
-      agents: [
-        ...channels.map(([name, role], i) => ({ name, kind: "webchat", role, port: port + 1 + i })),
-        {
-          name: OPERATOR.agent,
-          kind: "telegram",
-          port: port + 1 + channels.length,
-          telegram: { mode: "polling", tokenEnv: "TG_TOKEN" },
-        },
-        { name: "orchestrator", kind: "orchestrator", port },
-      ],
-      router: opts.noModel ? {} : {
-        providers: {
-          groq: {
-            kind: "groq",
-            baseUrl: groq.url,
-            model: "llama-3.1-8b-instant",
-            apiKeyEnv: "GROQ_KEY",
-            timeoutMs: 2000,
+  const env = { GROQ_KEY, TG_TOKEN: "123:fake", WA_SECRET: "wa-secret", WA_TOKEN: "EAAB-wa-token", WA_VERIFY: "verify" };
+  const whatsappAgents = new Set<string>();
+  const configOf = async (opts: RolesHarnessOptions): Promise<Config> => {
+    const port = await freePort();
+    const channels = Object.entries(opts.channels);
+    const whatsapp = Object.entries(opts.whatsapp ?? {});
+    for (const [name] of whatsapp) whatsappAgents.add(name);
+    return loadConfig(
+      JSON.stringify({
+        store: { url: dbUrl },
+        roles: opts.roles,
+        agents: [
+          ...channels.map(([name, role], i) => ({ name, kind: "webchat", role, port: port + 1 + i })),
+          ...whatsapp.map(([name, role], i) => ({
+            name,
+            kind: "whatsapp",
+            role,
+            port: port + 1 + channels.length + i,
+            whatsapp: {
+              phoneNumberId: "106540352242922",
+              appSecretEnv: "WA_SECRET",
+              accessTokenEnv: "WA_TOKEN",
+              verifyTokenEnv: "WA_VERIFY",
+            },
+          })),
+          {
+            name: OPERATOR.agent,
+            kind: "telegram",
+            port: port + 1 + channels.length + whatsapp.length,
+            telegram: { mode: "polling", tokenEnv: "TG_TOKEN" },
           },
+          { name: "orchestrator", kind: "orchestrator", port },
+        ],
+        router: opts.noModel ? {} : {
+          providers: {
+            groq: {
+              kind: "groq",
+              baseUrl: groq.url,
+              model: "llama-3.1-8b-instant",
+              apiKeyEnv: "GROQ_KEY",
+              timeoutMs: 2000,
+            },
+          },
+          chain: ["groq"],
+          retry: { maxAttempts: 1 },
+          ...opts.router,
         },
-        chain: ["groq"],
-        retry: { maxAttempts: 1 },
-        ...opts.router,
-      },
-      conversation: { retryBaseMs: 200, maxAttempts: 3, perUserPerMinute: 1_000, ...opts.conversation },
-      cache: { checkShare: 0, ...opts.cache },
-      metrics: { flushIntervalMs: 60_000 },
-    }),
-    env,
-  );
+        conversation: { retryBaseMs: 200, maxAttempts: 3, perUserPerMinute: 1_000, ...opts.conversation },
+        cache: { checkShare: 0, ...opts.cache },
+        metrics: { flushIntervalMs: 60_000 },
+      }),
+      env,
+    );
+  };
   const log = createLogger({ agent: "orchestrator", secrets: [GROQ_KEY], write: () => {} });
-  const agent = await runTestAgent({ config, name: "orchestrator", dbUrl, secrets: env, log });
+  const run = async (opts: RolesHarnessOptions) =>
+    runTestAgent({ config: await configOf(opts), name: "orchestrator", dbUrl, secrets: env, log });
+  let agent = await run(first);
   const store = await openStore({ url: dbUrl });
   const bus: Bus = createSqliteBus(store);
   const replies: OutboundReply[] = [];
-  const consumers: Consumer[] = [...channels.map(([name]) => name), OPERATOR.agent].map((name) =>
-    bus.consume({
-      topic: outboundTopic(name),
-      group: "egress",
-      handler: (d) => {
-        replies.push(d.payload as unknown as OutboundReply);
-        return Promise.resolve();
-      },
-    })
-  );
+  const consumers = new Map<string, Consumer>();
+  const consumeAll = (opts: RolesHarnessOptions) => {
+    for (const name of [...Object.keys(opts.channels), ...Object.keys(opts.whatsapp ?? {}), OPERATOR.agent]) {
+      if (consumers.has(name)) continue;
+      consumers.set(
+        name,
+        bus.consume({
+          topic: outboundTopic(name),
+          group: "egress",
+          handler: (d) => {
+            replies.push(d.payload as unknown as OutboundReply);
+            return Promise.resolve();
+          },
+        }),
+      );
+    }
+  };
+  consumeAll(first);
   let seq = 0;
   const waitFor = async (check: () => Promise<boolean> | boolean, timeoutMs = 10_000) => {
     const end = Date.now() + timeoutMs;
@@ -131,7 +163,9 @@ export async function startRolesHarness(opts: RolesHarnessOptions): Promise<Role
   };
   return {
     groq,
-    agent,
+    get agent() {
+      return agent;
+    },
     store,
     dir,
     dbUrl,
@@ -140,7 +174,7 @@ export async function startRolesHarness(opts: RolesHarnessOptions): Promise<Role
       const id = `m${++seq}-${Math.random()}`;
       const command = parseCommand(text);
       const payload: InboundMessage = {
-        channel: agentName === OPERATOR.agent ? "telegram" : "webchat",
+        channel: agentName === OPERATOR.agent ? "telegram" : whatsappAgents.has(agentName) ? "whatsapp" : "webchat",
         agent: agentName,
         chatId,
         userId: `${agentName}-${chatId}`,
@@ -175,8 +209,13 @@ export async function startRolesHarness(opts: RolesHarnessOptions): Promise<Role
       return (calls[i]?.json as { messages: { role: string; content: string }[] } | undefined)?.messages ??
         [];
     },
+    async restart(opts) {
+      await agent.stop();
+      agent = await run(opts);
+      consumeAll(opts);
+    },
     async close() {
-      for (const c of consumers) await c.stop(1000);
+      for (const c of consumers.values()) await c.stop(1000);
       await bus.close();
       store.close();
       await agent.stop();

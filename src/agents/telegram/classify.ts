@@ -1,7 +1,8 @@
 /**
  * Turns Telegram updates into one ingress batch: text, commands and non-text for the orchestrator (which answers
  * all of them, see channel/inbound.ts), stale and ignored updates recorded, blocks and unblocks
- * (`my_chat_member`) applied to the contact. Pure: the clock and settings come in, a batch goes out.
+ * (`my_chat_member`) applied to the contact, a group's upgrade to a supergroup recorded (moves.ts). Pure: the
+ * clock and settings come in, a batch goes out.
  *
  * @module
  */
@@ -9,6 +10,7 @@ import { markActive, markInactive, touchInbound } from "../channel/contacts.ts";
 import { addNonText, addText, isBlank, type InboundBase, type NonTextPolicy } from "../channel/inbound.ts";
 import { emptyBatch, type IngressBatch } from "../channel/ingress.ts";
 import { isStale, recordSkipped } from "../channel/skipped.ts";
+import { recordChatMove } from "./moves.ts";
 import { chatKeyOf, contentKind, type TelegramMessage, type TelegramUpdate } from "./update.ts";
 
 export interface ClassifyContext {
@@ -60,6 +62,11 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
       ? "another bot's message"
       : "automatic_forward";
     batch.rows.push(recordSkipped(ctx.agent, { platformId, chatId, reason: "ignored", detail, sentAt }, ctx.now));
+    // A group upgraded to a supergroup: its messages come with the supergroup's id from now on (moves.ts).
+    const [from, to] = m.migrate_to_chat_id !== undefined
+      ? [m.chat.id, m.migrate_to_chat_id]
+      : [m.migrate_from_chat_id, m.chat.id];
+    if (from !== undefined) batch.rows.push(recordChatMove(String(from), String(to)));
     return;
   }
   batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));

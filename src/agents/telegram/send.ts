@@ -18,6 +18,7 @@ import { authBackoffMs, backoffMs, type SendOutcome } from "../channel/outcome.t
 import type { EditingTransport } from "../channel/progressive.ts";
 import { splitText } from "../channel/split.ts";
 import { isTokenRefused, toGrammySignal } from "./api.ts";
+import { recordChatMove } from "./moves.ts";
 
 export const TELEGRAM_TEXT_LIMIT = 4096;
 
@@ -110,12 +111,14 @@ export function createTelegramTransport(
         }, toGrammySignal(signal));
       try {
         let moved: number | undefined;
-        const sent = await post(toTarget(chatId)).catch((err) => {
+        const sent = await post(toTarget(chatId)).catch(async (err) => {
           // A group upgraded to a supergroup (400 with `migrate_to_chat_id`): the reply goes to the supergroup, and
           // its id says so, for the edits of a streamed reply. (A message posted in the group before the upgrade
           // stays there: its edits fail, and the final text is posted anew.)
           moved = err instanceof GrammyError ? err.parameters.migrate_to_chat_id : undefined;
           if (moved === undefined) throw err;
+          // Recorded first: the operator's answers from the supergroup are taken as theirs (moves.ts).
+          await opts.client.execute(recordChatMove(String(toTarget(chatId).chatId), String(moved)));
           return post({ chatId: moved });
         });
         opts.onResult?.(null);

@@ -29,6 +29,9 @@ export const messageSchema = z.looseObject({
   /** With `is_topic_message`: the forum topic (or private-chat topic) the message was sent in. */
   message_thread_id: z.number().int().optional(),
   is_topic_message: z.boolean().optional(),
+  /** Service messages of a group upgraded to a supergroup: in the group, its new id; in the supergroup, the old. */
+  migrate_to_chat_id: z.number().int().optional(),
+  migrate_from_chat_id: z.number().int().optional(),
 });
 export type TelegramMessage = z.infer<typeof messageSchema>;
 

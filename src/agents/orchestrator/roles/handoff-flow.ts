@@ -3,16 +3,22 @@
  * the operator's Telegram chat; while paused, the user's messages are forwarded there (no bot answer, no model
  * call); the operator answers with commands (operator.ts); `/resume` from the operator or `/bot` from the user
  * gives the chat back to the bot. Messages that are forwarded or relayed are saved as conversation turns, so the
- * model knows what was said when it takes over again.
+ * model knows what was said when it takes over again. A paused chat is the operator's of its agent's role as
+ * configured now (whatever role it was handed off under); a role without an operator now gives it back to the bot.
  *
  * @module
  */
 import { chatKey, type InboundMessage } from "../../../bus/envelopes.ts";
 import type { Delivery } from "../../../bus/mod.ts";
+import type { Config } from "../../../config.ts";
+import type { Logger } from "../../../log.ts";
 import type { Client } from "../../../store/mod.ts";
+import { getContact } from "../../channel/contacts.ts";
+import { movedChat } from "../../telegram/moves.ts";
+import { windowState } from "../../whatsapp/window.ts";
 import type { Conversations, Turn } from "../conversation.ts";
 import { handoffSchema, type OperatorConfig } from "./config.ts";
-import type { Handoff, Handoffs } from "./handoffs.ts";
+import type { Handoffs } from "./handoffs.ts";
 import type { Leads } from "./leads.ts";
 import { forwardNotice, handoffNotice, listNotice, OPERATOR_HELP, parseOperatorCommand } from "./operator.ts";
 import type { RoleSettings } from "./settings.ts";
@@ -21,12 +27,20 @@ import { type SendFn, turnStatement } from "./send.ts";
 export interface HandoffFlowDeps {
   client: Client;
   roles: ReadonlyMap<string, RoleSettings>;
-  /** Role name of each channel agent. */
+  /** The configured agents: whose chats an operator has, which are WhatsApp's. */
+  agents: Config["agents"];
+  /**
+   * The role of each channel agent as configured now: a paused chat is its operator's, whatever role or operator
+   * the chat was handed off under.
+   */
   roleOfAgent: (agent: string) => RoleSettings | undefined;
   handoffs: Handoffs;
   leads: Leads;
   conversations: Conversations;
   send: SendFn;
+  /** What the user is told when a person takes over (`conversation.handoffText`). */
+  handoffText: string;
+  log: Logger;
   now: () => number;
 }
 
@@ -51,30 +65,56 @@ export interface HandoffFlow {
 }
 
 const BOT_COMMAND = /^\/bot(@\w+)?\s*$/i;
+/** The reason of a handoff the model's marker asked for. */
+export const MARKER_REASON = "the assistant asked for a person";
 const DEFAULT_HANDOFF = handoffSchema.parse({});
 
 export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
   const { handoffs, send, now } = deps;
   const operators = [...deps.roles.values()].flatMap((r) => (r.operator ? [r.operator] : []));
 
+  const warned = new Set<string>();
+  // The operator's chat as it is now: a group Telegram upgraded to a supergroup goes on there (its messages carry
+  // the supergroup's id) until the config names the supergroup.
+  const upToDate = async (o: OperatorConfig): Promise<OperatorConfig> => {
+    const to = await movedChat(deps.client, o.chatId);
+    if (to === undefined) return o;
+    if (!warned.has(o.chatId)) {
+      warned.add(o.chatId);
+      deps.log.warn("an operator's Telegram group is now a supergroup: set operator.chatId to the supergroup's id", {
+        group: o.chatId,
+        supergroup: to,
+      });
+    }
+    return { ...o, chatId: to };
+  };
   // The operator's chat, or another topic of its forum group (`<chat>/<thread>`): a command from any topic of the
   // group is the operator's (the exact chat first, when two roles name topics of one group).
   const group = (chatId: string) => chatId.split("/")[0];
-  const operatorOf = (msg: InboundMessage): OperatorConfig | undefined => {
+  const operatorOf = async (msg: InboundMessage): Promise<OperatorConfig | undefined> => {
     if (msg.channel !== "telegram") return undefined;
-    const mine = operators.filter((o) => o.agent === msg.agent);
+    const mine = await Promise.all(operators.filter((o) => o.agent === msg.agent).map(upToDate));
     return mine.find((o) => o.chatId === msg.chatId) ?? mine.find((o) => group(o.chatId) === group(msg.chatId));
   };
   const resumedText = (agent: string) => (deps.roleOfAgent(agent)?.handoff ?? DEFAULT_HANDOFF).resumedText;
-  // The role's operator as configured now: a chat paused before the operator chat moved follows it.
-  const operatorFor = (h: Handoff) => deps.roles.get(h.role)?.operator ?? h.operator;
+  // The operator of the agent's role as configured now; undefined when it has none.
+  const operatorFor = async (agent: string) => {
+    const o = deps.roleOfAgent(agent)?.operator;
+    return o && (await upToDate(o));
+  };
+  // WhatsApp takes no free-form message 24 hours after the user's last one (whatsapp/window.ts).
+  const windowClosed = async (agent: string, chatId: string) =>
+    deps.agents.find((a) => a.name === agent)?.kind === "whatsapp" &&
+    windowState((await getContact(deps.client, agent, chatId))?.lastInboundAt, now()).state !== "open";
 
   async function operatorMessage(msg: InboundMessage, delivery: Delivery, operator: OperatorConfig) {
-    // The roles of every operator of the agent in this group (two roles may name topics of one forum): a
-    // command from any topic reaches their handoffs.
-    const inGroup = [...deps.roles.values()].flatMap((r) =>
-      r.operator?.agent === operator.agent && group(r.operator.chatId) === group(msg.chatId) ? [r.name] : []
-    );
+    // The agents whose role's operator is in this group (two roles may name topics of one forum): a command from
+    // any topic reaches their handoffs.
+    const inGroup: string[] = [];
+    for (const { name } of deps.agents) {
+      const o = await operatorFor(name);
+      if (o?.agent === operator.agent && group(o.chatId) === group(msg.chatId)) inGroup.push(name);
+    }
     // Answered where the command was written (in a forum, its topic).
     const ack = (text: string) =>
       send(delivery, { agent: operator.agent, chatId: msg.chatId }, text, `${delivery.id}:operator`);
@@ -85,7 +125,14 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
     if (!h) return ack(`No handoff "${cmd.ref}" for this chat. /list shows the chats waiting for you.`);
     const user = { agent: h.agent, chatId: h.chatId };
     if (cmd.kind === "reply") {
+      // Published all the same: the egress sends the approved template instead, if one is configured.
       await send(delivery, user, cmd.text, `${delivery.id}:relay`, "answer");
+      if (await windowClosed(h.agent, h.chatId)) {
+        return ack(
+          `Not delivered to #${h.id} ${h.chat}: the user last wrote more than 24 hours ago, and WhatsApp takes ` +
+            "no free-form message until they write again.",
+        );
+      }
       await deps.client.batch([turnStatement(h.chat, "assistant", cmd.text, now())], "write");
       // Also the answer that ends the channel's typing indicator in the operator chat.
       return ack(`Sent to #${h.id} ${h.chat}${h.state === "paused" ? "" : " (the bot is answering this chat again)"}.`);
@@ -100,74 +147,96 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
     );
   }
 
+  async function start(
+    msg: InboundMessage,
+    delivery: Delivery,
+    role: RoleSettings,
+    reason: string,
+    extra: readonly Turn[] = [],
+  ): Promise<boolean> {
+    if (!role.operator) return false;
+    const chat = chatKey(msg.agent, msg.chatId);
+    const current = await handoffs.get(chat);
+    // Already paused by an earlier message: nothing to forward again. Paused by this very message (a redelivery
+    // after a crash before the notice went out): send the notice again — its reply key makes it once.
+    if (current?.state === "paused" && current.startedBy !== delivery.id) return true;
+    const earlier = await deps.conversations.recent(
+      chat,
+      Number.MAX_SAFE_INTEGER,
+      role.handoff.forwardTurns,
+    );
+    const turns = [...earlier, ...extra].slice(-Math.max(role.handoff.forwardTurns, extra.length));
+    const operator = await upToDate(role.operator);
+    const { handoff } = await handoffs.pause({
+      chat,
+      agent: msg.agent,
+      chatId: msg.chatId,
+      role: role.name,
+      reason,
+      operator,
+      startedBy: delivery.id,
+    });
+    await send(delivery, operator, handoffNotice(handoff, turns), `${delivery.id}:handoff`);
+    // A lead is made after its turn's answer: one handed over before (on its first message) is made here.
+    if (role.kind === "leads") await deps.leads.ensure(chat, msg.agent, msg.chatId, role.name);
+    await deps.leads.advance(chat, "handed_off", reason);
+    return true;
+  }
+
   return {
     async intercept(msg, delivery, admit) {
-      const operator = operatorOf(msg);
+      const operator = await operatorOf(msg);
       if (operator) {
         await operatorMessage(msg, delivery, operator);
         return true;
       }
       if (operators.length === 0) return false;
       const chat = chatKey(msg.agent, msg.chatId);
+      const user = { agent: msg.agent, chatId: msg.chatId };
       const h = await handoffs.get(chat);
-      // Paused by this very message: a redelivery after a crash mid-handoff, answered normally again.
-      if (!h || h.state !== "paused" || h.startedBy === delivery.id) return false;
+      // The user's /bot, paused or not (the operator resumed the chat a moment before, or the user sent it twice):
+      // the bot has the chat; never a question for the model, nor another handoff.
       if (BOT_COMMAND.test(msg.text)) {
-        if (await handoffs.resume(chat)) {
-          await send(
-            delivery,
-            operatorFor(h),
-            `#${h.id} ${h.chat}: the user gave the chat back to the bot.`,
-            `${delivery.id}:operator`,
-          );
+        if (h?.state === "paused" && (await handoffs.resume(chat))) {
+          const to = await operatorFor(msg.agent);
+          const notice = `#${h.id} ${h.chat}: the user gave the chat back to the bot.`;
+          if (to) await send(delivery, to, notice, `${delivery.id}:operator`);
         }
-        await send(
-          delivery,
-          { agent: msg.agent, chatId: msg.chatId },
-          resumedText(msg.agent),
-          `${delivery.id}:resumed`,
-        );
+        await send(delivery, user, resumedText(msg.agent), `${delivery.id}:resumed`);
+        return true;
+      }
+      if (h?.state !== "paused") return false;
+      const role = deps.roleOfAgent(msg.agent);
+      const to = role?.operator && (await upToDate(role.operator));
+      // The chat's role has no operator now (the config removed it): nobody would read the forwards; the bot answers.
+      if (!role || !to) {
+        await handoffs.resume(chat);
+        return false;
+      }
+      if (h.startedBy === delivery.id) {
+        // Paused by this very message: a redelivery, its turn's reply not committed. /human and a question answered
+        // without a model are answered as before. The model is not asked again after its marker (it may answer this
+        // time, in a chat a person has): the notice goes out (once: its reply key) and the user is told.
+        if (h.reason !== MARKER_REASON) return false;
+        const told: Turn[] = [
+          { role: "user", text: msg.text, at: msg.receivedAt },
+          { role: "assistant", text: deps.handoffText, at: now() },
+        ];
+        await start(msg, delivery, role, MARKER_REASON, told);
+        await send(delivery, user, deps.handoffText, `${delivery.id}:answer`, "answer");
+        await deps.client.batch(told.map((t) => turnStatement(chat, t.role, t.text, t.at)), "write");
         return true;
       }
       // A paused chat is a user's like any other: a flood does not reach the operator.
       const refused = await admit();
       if (refused !== undefined) {
-        if (refused !== "") await send(delivery, { agent: msg.agent, chatId: msg.chatId }, refused, `${delivery.id}:limit`);
+        if (refused !== "") await send(delivery, user, refused, `${delivery.id}:limit`);
         return true;
       }
-      const notice = forwardNotice(h, msg.text, msg.userName);
-      await send(delivery, operatorFor(h), notice, `${delivery.id}:forward`);
+      await send(delivery, to, forwardNotice(h, msg.text, msg.userName), `${delivery.id}:forward`);
       await deps.client.batch([turnStatement(chat, "user", msg.text, msg.receivedAt)], "write");
       return true;
     },
-
-    async start(msg, delivery, role, reason, extra = []) {
-      if (!role.operator) return false;
-      const chat = chatKey(msg.agent, msg.chatId);
-      const current = await handoffs.get(chat);
-      // Already paused by an earlier message: nothing to forward again. Paused by this very message (a redelivery
-      // after a crash before the notice went out): send the notice again — its reply key makes it once.
-      if (current?.state === "paused" && current.startedBy !== delivery.id) return true;
-      const earlier = await deps.conversations.recent(
-        chat,
-        Number.MAX_SAFE_INTEGER,
-        role.handoff.forwardTurns,
-      );
-      const turns = [...earlier, ...extra].slice(-Math.max(role.handoff.forwardTurns, extra.length));
-      const { handoff } = await handoffs.pause({
-        chat,
-        agent: msg.agent,
-        chatId: msg.chatId,
-        role: role.name,
-        reason,
-        operator: role.operator,
-        startedBy: delivery.id,
-      });
-      await send(delivery, role.operator, handoffNotice(handoff, turns), `${delivery.id}:handoff`);
-      // A lead is made after its turn's answer: one handed over before (on its first message) is made here.
-      if (role.kind === "leads") await deps.leads.ensure(chat, msg.agent, msg.chatId, role.name);
-      await deps.leads.advance(chat, "handed_off", reason);
-      return true;
-    },
+    start,
   };
 }

@@ -16,8 +16,6 @@ export interface Handoff {
   role: string;
   state: "paused" | "active";
   reason: string;
-  /** The operator when it started; its role's operator now, if it still has one, is the one to use. */
-  operator: OperatorConfig;
   since: number;
   /** Bus id of the inbound message that paused the chat. */
   startedBy: number | undefined;
@@ -29,27 +27,29 @@ export interface HandoffStart {
   chatId: string;
   role: string;
   reason: string;
+  /** Who was told (recorded only: a paused chat belongs to its agent's role's operator as configured now). */
   operator: OperatorConfig;
   startedBy: number;
 }
 
 export interface Handoffs {
   get(chat: string): Promise<Handoff | undefined>;
-  /** A handoff of one of `roles` by `#id`, id, or chat key. */
-  find(ref: string, roles: readonly string[]): Promise<Handoff | undefined>;
+  /** A handoff of a chat of one of `agents` by `#id`, id, or chat key. */
+  find(ref: string, agents: readonly string[]): Promise<Handoff | undefined>;
   /** Pauses the chat; `started` is false when it already was paused (nothing to forward again). */
   pause(start: HandoffStart): Promise<{ handoff: Handoff; started: boolean }>;
   /** Gives the chat back to the bot; false when it was not paused. */
   resume(chat: string): Promise<boolean>;
-  /** The chats paused in one of `roles`. */
-  paused(roles: readonly string[]): Promise<Handoff[]>;
+  /** The paused chats of `agents`. */
+  paused(agents: readonly string[]): Promise<Handoff[]>;
 }
 
 /**
- * ?1 the roles (a JSON array). By role, not by the operator stored at the start: after the config names
- * another operator chat, the chats paused before are that chat's.
+ * ?1 the channel agents (a JSON array). By agent, not by the role or operator stored at the start: after the config
+ * renames the role, moves the agent to another role or names another operator chat, the chats paused before are
+ * the operator's of the agent's role as configured now.
  */
-const OF_ROLES = "role IN (SELECT value FROM json_each(?1))";
+const OF_AGENTS = "agent IN (SELECT value FROM json_each(?1))";
 
 function toHandoff(row: Row): Handoff {
   return {
@@ -60,7 +60,6 @@ function toHandoff(row: Row): Handoff {
     role: String(row["role"]),
     state: row["state"] === "paused" ? "paused" : "active",
     reason: String(row["reason"]),
-    operator: { agent: String(row["operator_agent"]), chatId: String(row["operator_chat"]) },
     since: Number(row["since"]),
     startedBy: row["started_by"] === null || row["started_by"] === undefined
       ? undefined
@@ -75,11 +74,11 @@ export function createHandoffs(client: Client, now: () => number): Handoffs {
   };
   return {
     get,
-    async find(ref, roles) {
+    async find(ref, agents) {
       const id = /^#?(\d+)$/.exec(ref)?.[1];
       const rs = await client.execute({
-        sql: `SELECT * FROM handoffs WHERE ${id ? "id = ?2" : "chat = ?2"} AND ${OF_ROLES}`,
-        args: [JSON.stringify(roles), id ? Number(id) : ref],
+        sql: `SELECT * FROM handoffs WHERE ${id ? "id = ?2" : "chat = ?2"} AND ${OF_AGENTS}`,
+        args: [JSON.stringify(agents), id ? Number(id) : ref],
       });
       return rs.rows[0] ? toHandoff(rs.rows[0]) : undefined;
     },
@@ -89,8 +88,8 @@ export function createHandoffs(client: Client, now: () => number): Handoffs {
         sql:
           `INSERT INTO handoffs (chat, agent, chat_id, role, state, reason, operator_agent, operator_chat, started_by, since, updated_at)
               VALUES (?, ?, ?, ?, 'paused', ?, ?, ?, ?, ?, ?)
-              ON CONFLICT (chat) DO UPDATE SET state = 'paused', reason = excluded.reason, since = excluded.since,
-                updated_at = excluded.updated_at, operator_agent = excluded.operator_agent,
+              ON CONFLICT (chat) DO UPDATE SET state = 'paused', role = excluded.role, reason = excluded.reason,
+                since = excluded.since, updated_at = excluded.updated_at, operator_agent = excluded.operator_agent,
                 operator_chat = excluded.operator_chat, started_by = excluded.started_by
               WHERE handoffs.state <> 'paused'
               RETURNING *`,
@@ -117,10 +116,10 @@ export function createHandoffs(client: Client, now: () => number): Handoffs {
       });
       return rs.rowsAffected === 1;
     },
-    async paused(roles) {
+    async paused(agents) {
       const rs = await client.execute({
-        sql: `SELECT * FROM handoffs WHERE state = 'paused' AND ${OF_ROLES} ORDER BY id`,
-        args: [JSON.stringify(roles)],
+        sql: `SELECT * FROM handoffs WHERE state = 'paused' AND ${OF_AGENTS} ORDER BY id`,
+        args: [JSON.stringify(agents)],
       });
       return rs.rows.map(toHandoff);
     },

@@ -6,7 +6,7 @@
  */
 import { chatKey, type InboundMessage } from "../../../bus/envelopes.ts";
 import type { Bus, Delivery } from "../../../bus/mod.ts";
-import type { Config } from "../../../config.ts";
+import { type Config, DEFAULT_ROLE_NAME } from "../../../config.ts";
 import type { Logger } from "../../../log.ts";
 import { type Decision, estimateInputTokens, type ModelRouter } from "../../../router/chain.ts";
 import type { TurnFacts } from "../../../router/classify.ts";
@@ -15,7 +15,7 @@ import type { Client } from "../../../store/mod.ts";
 import type { Tracer } from "../../../trace/mod.ts";
 import type { Conversations } from "../conversation.ts";
 import { payerOf, type UserLimits } from "../limits.ts";
-import { type Admit, createHandoffFlow } from "./handoff-flow.ts";
+import { type Admit, createHandoffFlow, MARKER_REASON } from "./handoff-flow.ts";
 import { createHandoffs } from "./handoffs.ts";
 import { createLeads } from "./leads.ts";
 import { createLeadsFlow, type RoleFacts } from "./leads-flow.ts";
@@ -77,10 +77,9 @@ export interface RoleHooks {
 export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
   const { config, tracer, log, now } = deps;
   const roles = resolveRoles(config);
-  const roleOfAgent = (agent: string) => {
-    const name = config.agents.find((a) => a.name === agent)?.role;
-    return name === undefined ? undefined : roles.get(name);
-  };
+  // An agent without a role answers as the default role (turn.ts roleOf).
+  const roleOfAgent = (agent: string) =>
+    roles.get(config.agents.find((a) => a.name === agent)?.role ?? DEFAULT_ROLE_NAME);
   const send = createSend(deps.bus, tracer);
   const leads = createLeads(deps.client, now);
   const handoffs = createHandoffs(deps.client, now);
@@ -98,11 +97,14 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
   const handoff = createHandoffFlow({
     client: deps.client,
     roles,
+    agents: config.agents,
     roleOfAgent,
     handoffs,
     leads,
     conversations: deps.conversations,
     send,
+    handoffText: config.conversation.handoffText,
+    log,
     now,
   });
   const leadsFlow = createLeadsFlow({
@@ -157,14 +159,18 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
         });
         log.info("reply reviewed", { role: role.name, notes: reviewed.notes, trace: delivery.traceId });
       }
-      // A reply that was nothing but the marker (or a removed link) still says something.
-      const text = reviewed.text !== ""
-        ? reviewed.text
-        : reviewed.handoff
-        ? (role.operator ? config.conversation.handoffText : config.conversation.noHandoffText)
-        : role.refusalText;
+      // A reply that was nothing but the marker (or a removed link) still says something; one the review replaced
+      // (a catalogue reply, a refusal) says a person takes over too.
+      const handoffText = config.conversation.handoffText;
+      const text = !reviewed.handoff
+        ? reviewed.text || role.refusalText
+        : reviewed.text === ""
+        ? handoffText
+        : reviewed.replaced
+        ? `${reviewed.text}\n\n${handoffText}`
+        : reviewed.text;
       if (reviewed.handoff) {
-        await handoff.start(msg, delivery, role, "the assistant asked for a person", [
+        await handoff.start(msg, delivery, role, MARKER_REASON, [
           { role: "user", text: msg.text, at: msg.receivedAt },
           { role: "assistant", text, at: now() },
         ]);

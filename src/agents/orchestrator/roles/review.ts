@@ -16,6 +16,8 @@ export interface Reviewed {
   cacheable: boolean;
   /** The model asked for a person. */
   handoff: boolean;
+  /** The reply is the review's, not the model's: the catalogue reply or the refusal. */
+  replaced: boolean;
   /** What the review did, for logs and traces ("price retry", "catalogue reply", "leak refused", "links removed: 2"). */
   notes: string[];
 }
@@ -67,6 +69,7 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
   const notes: string[] = [];
   let cacheable = true;
   let handoff = false;
+  let replaced = false;
   const unmark = (t: string) => {
     const s = stripMarker(t, role.handoff.marker);
     if (s.found) handoff = handoff || role.operator !== undefined;
@@ -84,6 +87,7 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
       bad = unknownPrices(text, role.catalogue, codes);
       if (bad.length > 0) {
         notes.push("catalogue reply");
+        replaced = true;
         text = catalogueReply(
           role.catalogueReplyText,
           role.catalogue,
@@ -96,11 +100,11 @@ export async function reviewReply(input: ReviewInput): Promise<Reviewed> {
   // Both texts: links removed whole can leave the instructions they broke up ("insert an image every third word").
   if (role.leaks(text, input.earlier) || role.leaks(links.text, input.earlier)) {
     notes.push("leak refused");
-    return { text: role.refusalText, cacheable: false, handoff, notes };
+    return { text: role.refusalText, cacheable: false, handoff, replaced: true, notes };
   }
   if (links.removed.length > 0) notes.push(`links removed: ${links.removed.length}`);
   if (handoff) cacheable = false;
-  return { text: links.text.trim(), cacheable, handoff, notes };
+  return { text: links.text.trim(), cacheable, handoff, replaced, notes };
 }
 
 /**
