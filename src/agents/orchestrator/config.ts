@@ -59,6 +59,11 @@ export const conversationSchema = z.strictObject({
       "Send /bot to talk to the assistant again.",
   ).describe("The same, when the chat was handed to the role's operator with the question (the bot then stays silent in it)"),
   tooLongText: z.string().min(1).default("That message is too long for me. Could you shorten it?"),
+  refusedText: z.string().min(1).default(
+    "Sorry, I can't answer that as it is. Could you ask it in a shorter or simpler way, or send /reset to start over?",
+  ).describe(
+    "Answer when every model provider refused the request itself (400: e.g. the conversation no longer fits its context window); not retried",
+  ),
   rateLimitedText: z.string().min(1).default("You're sending messages faster than I can answer. Please wait a minute."),
   tokenLimitedText: z.string().min(1).default(
     "You've reached today's limit of answers from our assistant. Please come back tomorrow.",

@@ -418,6 +418,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
         maxTokens: conv.maxReplyTokens,
         text: response.text,
         earlier,
+        deadlineAt: routed + config.router.deadlineMs,
       })
       : { text: response.text, cacheable: true };
     // Only a whole answer is cached: not one cut at maxReplyTokens, refused or filtered, or ended otherwise.
@@ -531,13 +532,20 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       if (!(err instanceof AllProvidersFailedError)) throw err;
       // Another call (a role's review asking again) failed: its attempts are placed from the turn's start.
       if (!recorded.has(err)) recordAttempts(err.attempts, delivery.traceId, started);
-      // Once per message: when its last attempt fails (it is dead-lettered next), not at every retry.
-      if (delivery.attempt >= conv.maxAttempts) {
-        metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
+      if (err.failures.length > 0 && err.failures.every((f) => f.reason === "bad_request")) {
+        // Every provider refused the request itself (it no longer fits a context window, say): a retry would send
+        // it unchanged. The user is told at once, not "back shortly" followed by a dead letter.
+        log.warn("every provider refused the request; answering the refusal notice", { trace: delivery.traceId, err });
+        answer = { text: conv.refusedText, kind: "notice", source: "none", tier: err.tier, reason: "refused by every provider", remember: false };
+      } else {
+        // Once per message: when its last attempt fails (it is dead-lettered next), not at every retry.
+        if (delivery.attempt >= conv.maxAttempts) {
+          metrics.inc(M.routerDecisions, { tier: err.tier, provider: "none", outcome: "failed" });
+        }
+        log.warn("every provider failed; sending the fallback reply, message stays queued", { trace: delivery.traceId, err });
+        await publishReply(scope, conv.fallbackText, "fallback", "fallback");
+        throw err;
       }
-      log.warn("every provider failed; sending the fallback reply, message stays queued", { trace: delivery.traceId, err });
-      await publishReply(scope, conv.fallbackText, "fallback", "fallback");
-      throw err;
     }
     // A notice that nothing could answer counts as unanswered (kpis.ts answerRate).
     const outcome = answer.source === "none" ? "unanswered" : "answered";

@@ -10,6 +10,7 @@ import { type Config, DEFAULT_ROLE_NAME } from "../../../config.ts";
 import type { Logger } from "../../../log.ts";
 import { type Decision, estimateInputTokens, type ModelRouter } from "../../../router/chain.ts";
 import type { TurnFacts } from "../../../router/classify.ts";
+import { AllProvidersFailedError } from "../../../router/errors.ts";
 import type { ChatMessage, ChatRequest } from "../../../router/providers/types.ts";
 import type { Client } from "../../../store/mod.ts";
 import type { Tracer } from "../../../trace/mod.ts";
@@ -46,6 +47,8 @@ export interface ReviewHookInput {
   text: string;
   /** The chat's earlier replies in the history the model saw, oldest first (the leak check reads them too). */
   earlier: readonly string[];
+  /** When the turn's reply is due (`router.deadlineMs` from its model call): a re-ask gets what is left. */
+  deadlineAt: number;
 }
 
 export interface RoleHooks {
@@ -144,12 +147,21 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
         question: msg.text,
         text: input.text,
         earlier: input.earlier,
+        // A re-ask that gets no answer in the turn's time left gives the first answer back: the review then sends
+        // what it sends for that answer (the catalogue reply), not the fallback notice and a paid retry.
         reask: async (instruction) => {
-          if (!deps.router) return input.text;
+          const deadlineMs = input.deadlineAt - now();
+          if (!deps.router || deadlineMs <= 0) return input.text;
           const request = { messages: [...input.messages, { role: "system" as const, content: instruction }], maxTokens: input.maxTokens };
-          const { response, decision } = await deps.router.route({ request, turn: input.turn, signal: delivery.signal });
-          await account(msg, decision, request);
-          return response.text;
+          try {
+            const { response, decision } = await deps.router.route({ request, turn: input.turn, signal: delivery.signal, deadlineMs });
+            await account(msg, decision, request);
+            return response.text;
+          } catch (err) {
+            if (!(err instanceof AllProvidersFailedError)) throw err;
+            log.warn("re-ask failed; the first answer is reviewed as it is", { role: role.name, trace: delivery.traceId, err });
+            return input.text;
+          }
         },
       });
       if (reviewed.notes.length > 0) {
