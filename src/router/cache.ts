@@ -13,12 +13,15 @@
  * turns in the conversation) are cached and served.
  *
  * One user's answer is served to others, so what steered it must be the question itself: a prompt of several lines
- * (a burst, a question followed by instructions to the model) is never stored, and a lexical hit needs at least
- * half of the stored prompt's words in the question (a stored prompt that says much more was another question).
+ * (a burst, a question followed by instructions to the model) is neither stored nor looked up (a burst's first
+ * question would get its own answer alone), and a lexical hit needs at least half of the stored prompt's words in
+ * the question (a stored prompt that says much more was another question) and no swapped subject (`swappedSubject`:
+ * "How much does shipping cost?" is not "How much does it cost?").
  * Nor is a turn whose prompt is about the person asking: an e-mail address, a phone number, a name they introduce
- * themselves with ("my name is maria" → "Hi Maria!"), which no guard could tell from another's. Nor a prompt with
- * invisible characters: `normalizeText` reads them as spaces, while a model reads Unicode tag characters as an
- * instruction (the channels drop them; the OpenAI endpoint's callers may not).
+ * themselves with ("my name is maria" → "Hi Maria!", "i'm maria" when the answer writes "Maria"), which no guard
+ * could tell from another's. Nor a prompt with invisible characters: `normalizeText` reads them as spaces, while a
+ * model reads Unicode tag characters as an instruction (the channels drop them; the OpenAI endpoint's callers may
+ * not).
  *
  * @module
  */
@@ -28,8 +31,8 @@ import { scrubPii } from "../log.ts";
 import { batchReads, type Client, purgeInChunks, selectRows } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
 import { guardAllows } from "./guard.ts";
-import { createMatcher, type Matcher } from "./matcher.ts";
-import { normalizeText, tokenize } from "./normalize.ts";
+import { createMatcher, type Matcher, swappedSubject } from "./matcher.ts";
+import { extractGuardFeatures, normalizeText, tokenize } from "./normalize.ts";
 
 export type CacheTier = "exact" | "lexical" | "semantic";
 
@@ -83,11 +86,13 @@ export interface ResponseCache {
 }
 
 /**
- * Whether two answers say the same thing: word overlap (Jaccard) of their stemmed words ≥ 0.5. Used to grow
- * answer groups (a new prompt whose fresh answer agrees with a close entry's joins that entry's group: groups of
- * paraphrases are what make the matcher strong) and to judge sampled checks of cache hits.
+ * Whether two answers say the same thing: word overlap (Jaccard) of their stemmed words ≥ 0.5, and the same numbers,
+ * names, currencies and negation (the guard's: "we deliver on Sundays" and "we do not deliver on Sundays" share most
+ * words). Used to grow answer groups (a new prompt whose fresh answer agrees with a close entry's joins that entry's
+ * group: groups of paraphrases are what make the matcher strong) and to judge sampled checks of cache hits.
  */
 export function answersAgree(a: string, b: string): boolean {
+  if (guardAllows(a, b) !== true) return false;
   const x = new Set(tokenize(a));
   const y = new Set(tokenize(b));
   if (x.size === 0 && y.size === 0) return true;
@@ -131,26 +136,38 @@ const SELF_INTRODUCTION =
   /(?:^|[^\p{L}])(?:my name(?: is|'s)|call me|i am called|i'm called|me llamo|je m'appelle|ich heiße|mein name ist)\s+\p{L}/iu;
 
 /** A capitalised word, the way a name is written; "Anna-Lena", "O'Brien". */
-const NAME = String.raw`\p{Lu}[\p{Ll}'-]*\p{Ll}`;
+const NAME = /^\p{Lu}[\p{Ll}'-]*\p{Ll}$/u;
+/** The word a `NAMED` lead-in points at (its first group), tested against `NAME` apart: with the `i` flag a pattern's
+ * `\p{Lu}` would match lower case too. */
+const WORD = String.raw`(\p{L}[\p{L}'-]*)`;
 /**
- * Names without "my name is", case-sensitive (a name is capitalised; "this is urgent" is none): "Maria here, …",
- * "Hi, it's Maria", "This is Maria from Acme", "I'm Maria", and a sign-off ("… - Maria", "— Maria Lopez",
- * "Thanks, Maria"). An ordinary question may match ("It's Monday, are you open?"): it is only not cached.
+ * Names without "my name is", the lead-in in any case, the name capitalised (by the prompt, or by its answer: see
+ * `isPersonal`; "this is urgent" is none): "Maria here, …", "Hi, it's Maria", "This is Maria from Acme", "i'm
+ * Maria", and a sign-off ("… - Maria", "— Maria Lopez", "THANKS, Maria"). An ordinary question may match ("It's
+ * Monday, are you open?"): it is only not cached.
  */
 const NAMED = [
-  new RegExp(String.raw`^(?:\p{L}+[,!.]?\s+)?${NAME}\s+here\b`, "u"),
-  new RegExp(String.raw`(?:^|[^\p{L}])(?:[Ii]t's|[Ii]t is|[Tt]his is|I'm|I am)\s+${NAME}`, "u"),
-  new RegExp(String.raw`(?:^|[\s\p{P}])(?:[-–—~]+|[Tt]hanks,?|[Tt]hank you,?|[Rr]egards,?|[Cc]heers,?)\s*${NAME}(?:\s+${NAME})?[\s.!]*$`, "u"),
+  new RegExp(String.raw`^(?:\p{L}+[,!.]?\s+)?${WORD}\s+here\b`, "giu"),
+  new RegExp(String.raw`(?:^|[^\p{L}])(?:it's|it is|this is|i'm|i am)\s+${WORD}`, "giu"),
+  new RegExp(String.raw`(?:^|[\s\p{P}])(?:[-–—~]+|thanks,?|thank you,?|regards,?|cheers,?)\s*${WORD}(?:\s+\p{L}[\p{L}'-]*)?[\s.!]*$`, "giu"),
 ];
 
-/** True when a text carries details of the person who wrote or is answered: never shared through the cache. */
-function isPersonal(text: string): boolean {
-  const t = text.normalize("NFKC").replace(/[\u2018\u2019]/g, "'");
-  return scrubPii(t) !== t || SELF_INTRODUCTION.test(t) || NAMED.some((re) => re.test(t.trim()));
+/**
+ * True when a prompt carries details of the person who wrote it, or its answer is written to them: never shared
+ * through the cache. A name typed in lower case ("i'm maria") is one when the answer capitalises it ("Hi Maria!").
+ */
+function isPersonal(prompt: string, answer: string): boolean {
+  const t = prompt.normalize("NFKC").replace(/[\u2018\u2019]/g, "'");
+  const named = (w: string) => NAME.test(w) || extractGuardFeatures(answer).names.includes(w.toLowerCase());
+  return scrubPii(t) !== t || SELF_INTRODUCTION.test(t) ||
+    NAMED.some((re) => [...t.trim().matchAll(re)].some((m) => named(m[1]!)));
 }
 
 /** True when `text` has characters a reader does not see, which a model may read (tag characters) as text. */
 const hasInvisible = (text: string) => stripInvisible(text) !== text;
+
+/** A burst, or a question followed by instructions: its answer is not the answer to any one line of it. */
+const severalLines = (text: string) => text.trim().includes("\n");
 
 /** The share of `stored`'s words (stemmed matcher tokens) that `question` has. */
 function coveredShare(question: string, stored: string): number {
@@ -249,7 +266,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     lookupExact,
 
     async lookup(scope, prompt, signal) {
-      if (hasInvisible(prompt)) return null;
+      if (hasInvisible(prompt) || severalLines(prompt)) return null;
       const exact = await lookupExact(scope, prompt);
       if (exact) return exact;
 
@@ -259,7 +276,11 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
         const id = Number(hit.id);
         const entry = index.answers.get(id);
         if (entry && entry.expiresAt > now()) {
-          if (coveredShare(prompt, entry.prompt) >= MIN_COVERED) {
+          // The words the stored prompt may be asked about: its own and its answer's, as an FAQ entry's.
+          const known = new Set([...tokenize(entry.prompt), ...tokenize(entry.answer)]);
+          if (
+            coveredShare(prompt, entry.prompt) >= MIN_COVERED && swappedSubject(prompt, entry.prompt, known) === null
+          ) {
             // The answer as the store has it now: another process may have stored it again, or deleted it
             // (`aideazz cache clear`, which this process's index would not see).
             const rs = await client.execute({
@@ -278,9 +299,10 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     },
 
     async store(scope, prompt, answer, meta) {
-      // The answer is not checked: the model sees only the prompt (a context-free turn), and an address or number
-      // in an answer alone is the business's own ("write to billing@example.com").
-      if (prompt.trim().includes("\n") || isPersonal(prompt) || hasInvisible(prompt)) return;
+      // The answer is read only for a name the prompt typed in lower case: the model sees only the prompt (a
+      // context-free turn), and an address or number in an answer alone is the business's own ("write to
+      // billing@example.com").
+      if (severalLines(prompt) || isPersonal(prompt, answer) || hasInvisible(prompt)) return;
       const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
       // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
       const index = await indexOf(scope);

@@ -61,10 +61,12 @@ function stripPhrases(words: string[], split: readonly string[][], atStart: bool
 
 /**
  * Normalizes a message for exact-match lookup. Rules, in order:
- * 1. Unicode NFKC: full-width letters, ligatures and compatibility forms become their plain form ("ｆｉ" → "fi").
+ * 1. Unicode NFKC: full-width letters, ligatures and compatibility forms become their plain form ("ｆｉ" → "fi");
+ *    digits of every script become ASCII digits ("٥٠٠" → "500").
  * 2. Typographic apostrophes (’ ‘ ʼ ` ´) become `'`; then everything is lower-cased (locale-independent).
  * 3. Apostrophes inside words are dropped ("can't" → "cant", "card's" → "cards"); other apostrophes are spaces.
- * 4. Digit-group commas are dropped ("1,000" → "1000"); a `.`, `,` or `:` between digits stays ("1.5", "10:30").
+ * 4. Digit-group commas are dropped ("1,000" → "1000"); a decimal without its leading zero gets it (".5" → "0.5");
+ *    a `.`, `,`, `:` or `/` between digits stays ("1.5", "10:30", "12/1").
  * 5. Punctuation and symbols become spaces, except currency symbols and `%`, which stay as their own words.
  * 6. Whitespace runs (any Unicode space, tabs, newlines) collapse to one space; the ends are trimmed.
  * 7. Single number words become digits ("two" → "2", "twenty" → "20"; not "one", see `NUMBER_WORDS`).
@@ -85,14 +87,23 @@ export function normalizeText(s: string): string {
 
 /** Rules 1–7 of `normalizeText`: its words before openers, thanks and politeness are removed. */
 function normalizedWords(s: string): string[] {
-  const t = s.normalize("NFKC").replace(APOSTROPHES, "'").toLowerCase()
+  const t = s.normalize("NFKC").replace(/(?![0-9])\p{Nd}/gu, asciiDigit)
+    .replace(APOSTROPHES, "'").toLowerCase()
     .replace(/(\p{L})'(?=\p{L})/gu, "$1")
     .replace(/(\d),(?=\d{3}(?!\d))/g, "$1")
+    .replace(/(?<![\p{L}\p{N}.])\.(?=\d)/gu, "0.")
     .replace(/(\p{Sc}|%)/gu, " $1 ")
-    .replace(/(?<!\d)[.,:]|[.,:](?!\d)/g, " ")
-    .replace(/[^\p{L}\p{N}\p{M}\p{Sc}%.,:]+/gu, " ")
+    .replace(/(?<!\d)[.,:/]|[.,:/](?!\d)/g, " ")
+    .replace(/[^\p{L}\p{N}\p{M}\p{Sc}%.,:/]+/gu, " ")
     .trim();
   return t === "" ? [] : t.split(" ").map((w) => NUMBER_WORDS[w] ?? w);
+}
+
+/** A digit of another script as its ASCII digit ("٥" → "5"): Unicode codes each script's 0–9 as one run. */
+function asciiDigit(d: string): string {
+  let zero = d.codePointAt(0)!;
+  while (/\p{Nd}/u.test(String.fromCodePoint(zero - 1))) zero--;
+  return String((d.codePointAt(0)! - zero) % 10); // % 10: two scripts' runs are side by side at U+116D0
 }
 
 /** Rules 8–10: without openers, thanks and politeness. */
@@ -185,11 +196,13 @@ export function tokenize(s: string): string[] {
 
 /** What the guard compares: the parts of a message whose change changes the right answer. */
 export interface GuardFeatures {
-  /** Canonical numbers, sorted and unique ("2,000" → "2000", "two" → "2", "3rd" → "3"). */
+  /** Canonical numbers, sorted and unique ("2,000" → "2000", "two" → "2", "3rd" → "3"), with a letter suffix other
+   * than an ordinal's ("9am", "5k"). */
   readonly numbers: readonly string[];
-  /** True when the message contains a negation cue (not, no, never, can't / cant, without, …). */
+  /** True when the message contains a negation cue (not, no, never, can't / cant, without, unable, …). */
   readonly negated: boolean;
-  /** Lower-cased names and entities: capitalized words not opening a sentence, and acronyms ("Pro", "UK"). */
+  /** Lower-cased names and entities: capitalized words not opening a sentence, acronyms ("Pro", "UK"), and days
+   * and months in any case. */
   readonly names: readonly string[];
   /** ISO-like currency codes from symbols, codes and words ("$", "usd", "dollars" → "usd"), sorted, unique. */
   readonly currencies: readonly string[];
@@ -201,7 +214,7 @@ export interface GuardFeatures {
 const NEGATIONS = new Set([
   "not", "no", "never", "none", "nothing", "nobody", "nowhere", "neither", "nor", "without", "cannot",
   "cant", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "havent", "hasnt", "hadnt", "wont",
-  "wouldnt", "couldnt", "shouldnt", "mustnt", "neednt", "aint",
+  "wouldnt", "couldnt", "shouldnt", "mustnt", "neednt", "aint", "unable", "unavailable", "impossible",
 ]);
 
 // deno-fmt-ignore
@@ -233,11 +246,15 @@ const OPENERS = new Set([
   "am", "i",
 ]);
 
+/** Days and months, names however they are typed ("open on monday?"); not "may" and "march", more often verbs. */
+const DATE_NAMES =
+  /^(?:(?:mon|tues|wednes|thurs|fri|satur|sun)days?|january|february|april|june|july|august|september|october|november|december)$/;
+
 /**
- * Extracts what the guard compares. Names are capitalized words that do not open a sentence, acronyms, and a
- * sentence opener directly followed by another capitalized word ("Apple Pay"). When more than 60% of at least
- * three words inside sentences are capitalized (Title Case Or SHOUTING), capitals say nothing: only acronyms of
- * 2–5 letters are kept.
+ * Extracts what the guard compares. Names are capitalized words that do not open a sentence, acronyms, a
+ * sentence opener directly followed by another capitalized word ("Apple Pay"), and days and months. When more than
+ * 60% of at least three words inside sentences are capitalized (Title Case Or SHOUTING), capitals say nothing: only
+ * acronyms of 2–5 letters (and days and months) are kept.
  *
  * @example
  * extractGuardFeatures("I can't see the Pro plan for $20")
@@ -248,8 +265,9 @@ export function extractGuardFeatures(s: string): GuardFeatures {
   const norm = normalizeText(raw).split(" ").filter((w) => w !== "");
   const numbers = new Set<string>();
   for (const w of norm) {
-    for (const m of w.matchAll(/\d+(?:[.,:/]\d+)*/g)) {
-      numbers.add(/^\d+(?:\.\d+)?$/.test(m[0]) ? String(Number(m[0])) : m[0]);
+    for (const [, n, suffix] of w.matchAll(/(\d+(?:[.,:/]\d+)*)(\p{L}*)/gu)) {
+      const number = /^\d+(?:\.\d+)?$/.test(n!) ? String(Number(n)) : n!;
+      numbers.add(/^(?:st|nd|rd|th)$/.test(suffix!) ? number : number + suffix);
     }
   }
   const currencies = new Set<string>();
@@ -281,8 +299,8 @@ function findNames(tokens: readonly string[]): string[] {
     }
     const key = t.toLowerCase().replace(/'/g, "");
     const next = tokens[i + 1];
-    const isName = shouting ? acronym(t) : acronym(t) ||
-      (capital(t) && (!opener || (next !== undefined && capital(next) && !OPENERS.has(key))));
+    const isName = DATE_NAMES.test(key) || (shouting ? acronym(t) : acronym(t) ||
+      (capital(t) && (!opener || (next !== undefined && capital(next) && !OPENERS.has(key)))));
     if (isName && !NOT_NAMES.has(key) && CURRENCIES[key] === undefined && UPPER_CODES[t] === undefined) {
       names.add(key);
     }

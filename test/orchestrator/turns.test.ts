@@ -74,6 +74,52 @@ describe("orchestrator turns", () => {
     expect(h.modelCalls()).toBe(1);
   });
 
+  it("a burst of two questions is not answered with the cached answer of only the first", async () => {
+    h = await startHarness();
+    h.groq.script(
+      { kind: "ok", text: "Shipping to Spain takes 3 days." },
+      { kind: "ok", text: "Shipping to Spain takes 3 days, and yes, we take PayPal." },
+    );
+    await h.ask("a", "How long does shipping to Spain take?");
+    await h.waitForReplies(1);
+    // Another user sends the same question and, right after, a second one: one turn answers both.
+    await h.askBurst("b", ["How long does shipping to Spain take?", "can I pay with paypal?"]);
+    const replies = await h.waitForReplies(2, 15_000);
+    expect(replies[1]!.text).toBe("Shipping to Spain takes 3 days, and yes, we take PayPal.");
+    expect(h.modelCalls()).toBe(2);
+  });
+
+  it("a name a user gave in lower case is not greeted to every later asker", async () => {
+    h = await startHarness();
+    // Maria types on a keyboard without auto-capitalisation; the model greets her by name.
+    h.groq.script(
+      { kind: "ok", text: "Hi Maria! Orders ship within 2 days; you can track yours in the app." },
+      { kind: "ok", text: "Orders ship within 2 days; you can track yours in the app." },
+    );
+    await h.ask("maria", "i'm maria, where is my order?");
+    await h.waitForReplies(1);
+    await h.ask("john", "Where is my order?");
+    const replies = await h.waitForReplies(2);
+    expect(replies[1]!.chatId).toBe("john");
+    expect(replies[1]!.text).toBe("Orders ship within 2 days; you can track yours in the app.");
+  });
+
+  it("a sampled check of a hit whose fresh answer says the opposite is recorded as a false hit", async () => {
+    h = await startHarness({ cache: { checkShare: 1 } });
+    h.groq.script(
+      { kind: "ok", text: "Yes, we deliver on Sundays." }, // chat a: the answer that gets cached
+      { kind: "ok", text: "No, we do not deliver on Sundays." }, // the check of chat b's hit
+    );
+    await h.ask("a", "Do you deliver on Sundays?");
+    await h.waitForReplies(1);
+    await h.ask("b", "Do you deliver on Sundays?");
+    const replies = await h.waitForReplies(2);
+    expect(replies[1]!.text).toBe("Yes, we deliver on Sundays."); // served from the cache
+    const agreed = async () => (await h.store.client.execute("SELECT agreed FROM cache_checks")).rows.map((r) => r["agreed"]);
+    for (const end = Date.now() + 5_000; (await agreed()).length === 0 && Date.now() < end;) await sleep(50);
+    expect(await agreed()).toEqual([0]);
+  });
+
   it("a burst of FAQ questions gets each one's FAQ answer in one reply, without a model call", async () => {
     h = await startHarness();
     await h.askBurst("c1", ["when are you open?", "How much does the pro plan cost?"]);

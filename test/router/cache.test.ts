@@ -1,7 +1,8 @@
-// The reply cache's bounds: at most maxEntries per scope, the oldest going first from the store and the lexical index.
+// The reply cache: its bounds (at most maxEntries per scope, the oldest going first from the store and the lexical
+// index), its semantic tier, and the hits it refuses: a stored answer written for another question.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { cacheScope, createResponseCache } from "../../src/router/cache.ts";
+import { answersAgree, cacheScope, createResponseCache, type ResponseCache } from "../../src/router/cache.ts";
 import { createEmbedder } from "../../src/router/embeddings.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { cli } from "../support/cli.ts";
@@ -161,5 +162,83 @@ describe("semantic cache tier", () => {
     dims = 8; // the operator points cache.embeddings at another model; entries stored before keep 4-float vectors
     // The module's promise: "A failure here only skips that tier: it never fails a turn."
     await expect(cache.lookup(scope, "How do refunds work?")).resolves.toBeNull();
+  });
+});
+
+describe("reply cache: a stored answer is not served for another question", () => {
+  const scope = cacheScope("support", "Prompt A");
+  /** Other questions of the same store, so a hit is decided among several answers, as in production. */
+  const background: [string, string][] = [
+    ["How do I reset my password?", "Use the link on the login page."],
+    ["What are your opening hours?", "We are open 9 to 5."],
+    ["Can I pay by invoice?", "Yes, invoices are payable within 30 days."],
+    ["How much is shipping?", "Shipping is free over $50."],
+    ["Do you have a mobile app?", "Yes, for iOS and Android."],
+  ];
+  /** A cache holding the background's answers and `answer` for `stored`. */
+  async function cacheWith(stored: string, answer: string): Promise<ResponseCache> {
+    const s = await openCacheStore();
+    const cache = createResponseCache({ client: s.client, ...options });
+    for (const [q, a] of [...background, [stored, answer] as const]) await cache.store(scope, q, a, meta);
+    return cache;
+  }
+  /** What a lookup serves, as "tier: answer", or null. */
+  async function served(cache: ResponseCache, question: string): Promise<string | null> {
+    const hit = await cache.lookup(scope, question);
+    return hit ? `${hit.tier}: ${hit.answer}` : null;
+  }
+
+  it("a time of day is not another: 9pm is not served the answer for 9am", async () => {
+    const cache = await cacheWith("Can you deliver by 9am tomorrow?", "Yes, morning delivery starts at 7am.");
+    expect(await served(cache, "Can you deliver by 9pm tomorrow?")).toBeNull();
+  });
+
+  it("an amount with a multiplier is not the bare number: 5 is not served the answer for 5k", async () => {
+    const cache = await cacheWith("Can I withdraw 5k a day?", "No, the daily limit is 2,000.");
+    expect(await served(cache, "Can I withdraw 5 a day?")).toBeNull();
+  });
+
+  it("amounts written in Arabic-Indic digits are numbers too: 500 is not served the answer for 100", async () => {
+    // "Can I transfer 100 dollars today?" → "Yes, up to 100 dollars a day."
+    const cache = await cacheWith("هل يمكنني تحويل ١٠٠ دولار اليوم؟", "نعم، حتى ١٠٠ دولار في اليوم.");
+    expect(await served(cache, "هل يمكنني تحويل ٥٠٠ دولار اليوم؟")).toBeNull(); // "… 500 dollars today?"
+  });
+
+  it("'unable' is the negation of 'able': the opposite situation is not served its answer", async () => {
+    const cache = await cacheWith("I was able to verify my identity, what now?", "Great! You can now order your card.");
+    expect(await served(cache, "I was unable to verify my identity, what now?")).toBeNull();
+  });
+
+  it("a weekday typed in lower case is still another day: monday is not served the answer for sunday", async () => {
+    const cache = await cacheWith("are you open on sunday?", "No, we are closed on Sundays.");
+    expect(await served(cache, "are you open on monday?")).toBeNull();
+  });
+
+  it("a date is not its day and month swapped: 1/12 is not served the answer for 12/1", async () => {
+    const cache = await cacheWith("Are you open on 12/1?", "No, we are closed on December 1.");
+    expect(await served(cache, "Are you open on 1/12?")).toBeNull();
+  });
+
+  it("a question that puts another subject in a stored question's place is not served its answer", async () => {
+    const cache = await cacheWith("How much does it cost?", "The Pro plan is $29 a month.");
+    expect(await served(cache, "How much does delivery cost?")).toBeNull();
+    expect(await served(cache, "How much does the pro plan cost?")).toBe("lexical: The Pro plan is $29 a month.");
+  });
+
+  it("a decimal written without its leading zero keeps its point: '.5%' is not the exact key of '5%'", async () => {
+    const cache = await cacheWith("Is the transfer fee 5%?", "No: the transfer fee is 0.5%.");
+    expect(await served(cache, "Is the transfer fee .5%?")).toBeNull();
+  });
+});
+
+describe("answersAgree (groups of answers, the sampled checks of hits)", () => {
+  it("answers that contradict each other do not agree", () => {
+    const pairs: [string, string][] = [
+      ["Yes, we deliver on Sundays.", "No, we do not deliver on Sundays."],
+      ["Shipping to Spain takes 3 days.", "Shipping to Spain takes 10 days."],
+      ["The transfer fee is 0.5%.", "The transfer fee is 5%."],
+    ];
+    expect(pairs.map(([a, b]) => `${answersAgree(a, b)}: ${a} / ${b}`))
+      .toEqual(pairs.map(([a, b]) => `false: ${a} / ${b}`));
   });
 });

@@ -109,6 +109,37 @@ describe("FAQ: a swapped subject", () => {
   });
 });
 
+describe("FAQ: a number, a time or the negation changed", () => {
+  const guarded = createFaq({
+    entries: [
+      { id: "hours", questions: ["What are your opening hours?", "When are you open?"], answer: "We are open 9 to 5." },
+      { id: "password", questions: ["How do I reset my password?"], answer: "Use the link on the login page." },
+      {
+        id: "verified",
+        questions: ["I verified my identity, what now?", "I was able to verify my identity"],
+        answer: "Great! You can now order your card in the app.",
+      },
+      { id: "early", questions: ["Can you deliver before 9am?"], answer: "Yes, morning delivery starts at 7am." },
+      { id: "withdraw", questions: ["Can I withdraw 5k a day?"], answer: "No, the daily limit is 2,000." },
+    ],
+  });
+
+  it("answers the entries' own questions", () => {
+    expect(guarded.answer("I was able to verify my identity")?.id).toBe("verified");
+    expect(guarded.answer("Can you deliver before 9am?")?.id).toBe("early");
+    expect(guarded.answer("can I withdraw 5k a day?")?.id).toBe("withdraw");
+  });
+
+  it("'unable to verify' is not answered with the entry for having verified", () => {
+    expect(guarded.answer("I was unable to verify my identity")).toBeNull();
+  });
+
+  it("9pm is not answered with the entry for 9am, nor 5 with the entry for 5k", () => {
+    expect(guarded.answer("Can you deliver before 9pm?")).toBeNull();
+    expect(guarded.answer("Can I withdraw 5 a day?")).toBeNull();
+  });
+});
+
 describe("FAQ file", () => {
   it("every mistake named by its entry's field, as the config's are; a JSON error with its line and column", () => {
     const issues = (text: string) => {
