@@ -123,6 +123,11 @@ export class StreamInterruptedError extends AllProvidersFailedError {
       failures.map((f) => `${f.provider} (${f.reason}${f.status ? ` ${f.status}` : ""})`).join(", ")
     }`;
   }
+
+  /** Only the provider that broke off was asked: the turn is retried, whatever it said. */
+  override get requestRefused(): boolean {
+    return false;
+  }
 }
 
 /** Reads a provider's stream into a response, reporting the text so far; `seen` is set at the first text. */

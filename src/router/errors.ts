@@ -125,6 +125,16 @@ export class AllProvidersFailedError extends Error {
     super(`no provider answered the ${tier} turn: ${list || "the chain is empty"}`);
     this.name = "AllProvidersFailedError";
   }
+
+  /**
+   * Every provider refused the request itself (400 or 413, e.g. over its context window): sent again unchanged it
+   * is refused again. Not a model the provider no longer has (404, `model_decommissioned`): the operator's to fix.
+   */
+  get requestRefused(): boolean {
+    return this.failures.length > 0 && this.failures.every((f) =>
+      f.reason === "bad_request" && (f.status === 400 || f.status === 413) && !/model/i.test(f.code ?? "")
+    );
+  }
 }
 
 const MAX_DETAIL = 200;

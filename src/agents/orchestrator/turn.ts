@@ -532,7 +532,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       if (!(err instanceof AllProvidersFailedError)) throw err;
       // Another call (a role's review asking again) failed: its attempts are placed from the turn's start.
       if (!recorded.has(err)) recordAttempts(err.attempts, delivery.traceId, started);
-      if (err.failures.length > 0 && err.failures.every((f) => f.reason === "bad_request")) {
+      if (err.requestRefused) {
         // Every provider refused the request itself (it no longer fits a context window, say): a retry would send
         // it unchanged. The user is told at once, not "back shortly" followed by a dead letter.
         log.warn("every provider refused the request; answering the refusal notice", { trace: delivery.traceId, err });

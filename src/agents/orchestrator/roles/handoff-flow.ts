@@ -196,7 +196,14 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
       const h = await handoffs.get(chat);
       // The user's /bot, paused or not (the operator resumed the chat a moment before, or the user sent it twice):
       // the bot has the chat; never a question for the model, nor another handoff.
+      // Counts the message against the user's rate limit; true (the limit's notice sent, or nothing) when refused.
+      const limited = async () => {
+        const refused = await admit();
+        if (refused !== undefined && refused !== "") await send(delivery, user, refused, `${delivery.id}:limit`);
+        return refused !== undefined;
+      };
       if (BOT_COMMAND.test(msg.text)) {
+        if (await limited()) return true;
         if (h?.state === "paused" && (await handoffs.resume(chat))) {
           const to = await operatorFor(msg.agent);
           const notice = `#${h.id} ${h.chat}: the user gave the chat back to the bot.`;
@@ -228,11 +235,7 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
         return true;
       }
       // A paused chat is a user's like any other: a flood does not reach the operator.
-      const refused = await admit();
-      if (refused !== undefined) {
-        if (refused !== "") await send(delivery, user, refused, `${delivery.id}:limit`);
-        return true;
-      }
+      if (await limited()) return true;
       await send(delivery, to, forwardNotice(h, msg.text, msg.userName), `${delivery.id}:forward`);
       await deps.client.batch([turnStatement(chat, "user", msg.text, msg.receivedAt)], "write");
       return true;
