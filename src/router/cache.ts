@@ -64,6 +64,8 @@ export interface CacheStats {
   entries: number;
   expired: number;
   scopes: number;
+  /** Entries per scope (`role/prompt-version/context`), largest first. */
+  byScope: { scope: string; entries: number }[];
   checks: number;
   falseHits: number;
 }
@@ -76,6 +78,7 @@ export interface ResponseCache {
   /** Records the outcome of answering a hit fresh: the measured false-hit rate. */
   recordCheck(entryId: number, agreed: boolean): Promise<void>;
   stats(): Promise<CacheStats>;
+  /** Deletes every entry, or those of `scope`: a whole scope, or its start (a role, `role/prompt-version`). */
   clear(scope?: string): Promise<number>;
   /**
    * Deletes entries stored before `cutoff` (epoch ms), served or expired: a prompt is a user's message, so the
@@ -335,12 +338,13 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     },
 
     async stats() {
-      const [entries, checks] = await client.batch([
+      const [entries, checks, byScope] = await client.batch([
         {
           sql: `SELECT count(*) AS n, sum(expires_at <= ?) AS expired, count(DISTINCT scope) AS scopes FROM cache_entries`,
           args: [now()],
         },
         "SELECT count(*) AS n, coalesce(sum(agreed = 0), 0) AS false_hits FROM cache_checks",
+        "SELECT scope, count(*) AS n FROM cache_entries GROUP BY scope ORDER BY n DESC, scope",
       ], "read");
       const e = entries!.rows[0]!;
       const c = checks!.rows[0]!;
@@ -348,6 +352,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
         entries: Number(e["n"]),
         expired: Number(e["expired"] ?? 0),
         scopes: Number(e["scopes"]),
+        byScope: byScope!.rows.map((r) => ({ scope: String(r["scope"]), entries: Number(r["n"]) })),
         checks: Number(c["n"]),
         falseHits: Number(c["false_hits"]),
       };
@@ -357,7 +362,10 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       scopes.clear();
       const rs = scope === undefined
         ? await client.execute("DELETE FROM cache_entries")
-        : await client.execute({ sql: "DELETE FROM cache_entries WHERE scope = ?", args: [scope] });
+        : await client.execute({
+          sql: "DELETE FROM cache_entries WHERE scope = ?1 OR substr(scope, 1, length(?1) + 1) = ?1 || '/'",
+          args: [scope],
+        });
       return rs.rowsAffected;
     },
 

@@ -88,13 +88,20 @@ describe("aideazz cache", () => {
     await cache.recordCheck(1, true);
     store.close();
     const stats = await cli(["cache", "stats", "--json", "--config", path]);
-    expect(JSON.parse(stats.stdout)).toEqual({ entries: 2, expired: 0, scopes: 1, checks: 2, falseHits: 1 });
+    const expected = { entries: 2, expired: 0, scopes: 1, byScope: [{ scope: "support/abc/none", entries: 2 }], checks: 2, falseHits: 1 };
+    expect(JSON.parse(stats.stdout)).toEqual(expected);
     const human = await cli(["cache", "stats", "--config", path]);
-    expect(human.stdout).toContain("false hits 50.0% of 2 sampled hits");
+    expect(human.stdout).toContain("false hits 50.0% of 2 sampled hits\n        2  support/abc/none\n");
     // --db alone, like every other command that reads the store: no config file needed.
     const byDb = await cli(["cache", "stats", "--json", "--db", `file:${join(dir, "cache.db")}`], { cwd: join(dir, "nowhere") });
-    expect(JSON.parse(byDb.stdout)).toEqual({ entries: 2, expired: 0, scopes: 1, checks: 2, falseHits: 1 });
-    const cleared = await cli(["cache", "clear", "--config", path]);
+    expect(JSON.parse(byDb.stdout)).toEqual(expected);
+    // A scope that names nothing is an error naming the scopes there are, not "deleted 0"; a role is a scope's start.
+    expect(await cli(["cache", "clear", "--scope", "sales", "--config", path])).toMatchObject({
+      code: 1,
+      stderr: 'cache clear: no scope "sales"; the cache has support/abc/none\n',
+    });
+    expect(await cli(["cache", "clear", "--scope", "sup", "--config", path])).toMatchObject({ code: 1 });
+    const cleared = await cli(["cache", "clear", "--scope", "support", "--config", path]);
     expect(cleared.stdout).toBe("cache clear: deleted 2 entries\n");
   });
 

@@ -49,6 +49,7 @@ export const cacheStatsCommand = defineCommand({
       const rate = s.checks === 0 ? "no checks yet" : `${((100 * s.falseHits) / s.checks).toFixed(1)}% of ${s.checks} sampled hits`;
       deps.stdout(`entries   ${s.entries} (${s.expired} expired) in ${s.scopes} scope${s.scopes === 1 ? "" : "s"}\n`);
       deps.stdout(`false hits ${rate}\n`);
+      for (const { scope, entries } of s.byScope) deps.stdout(`  ${String(entries).padStart(7)}  ${scope}\n`);
       return 0;
     });
   },
@@ -58,10 +59,16 @@ export const cacheClearCommand = defineCommand({
   name: "cache clear",
   summary: "delete cached answers (all, or one scope)",
   options: { scope: { type: "string" } },
-  optionHelp: ["--scope SCOPE   only this scope (role/prompt-version/context)"],
+  optionHelp: ["--scope SCOPE   only this scope (role/prompt-version/context, or its start: a role; see cache stats)"],
   run({ values, deps }) {
     return withCache(values, deps, async (cache) => {
-      const n = await cache.clear(stringOption(values, "scope"));
+      const scope = stringOption(values, "scope");
+      const n = await cache.clear(scope);
+      if (n === 0 && scope !== undefined) {
+        const known = (await cache.stats()).byScope.map((s) => s.scope);
+        deps.stderr(`cache clear: no scope "${scope}"; the cache has ${known.join(", ") || "none"}\n`);
+        return 1;
+      }
       deps.stdout(`cache clear: deleted ${n} entr${n === 1 ? "y" : "ies"}\n`);
       return 0;
     });
