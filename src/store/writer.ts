@@ -47,9 +47,10 @@ interface Prepared {
   stmt: Statement;
   columns: { names: string[]; types: string[] } | undefined;
   oneRow: boolean;
-  /** How many positional arguments it takes (`positionalParams`). */
-  params: number;
+  params: Params;
 }
+/** What a statement takes (`parameters`): how many positional arguments, or the names of its named parameters. */
+type Params = number | string[];
 type SqlValue = null | string | number | bigint | Buffer;
 
 interface Unit {
@@ -81,6 +82,7 @@ export interface WriterOptions {
    * what every other process's writes wait for.
    */
   observe?: (lock: { waitMs: number; holdMs: number }) => void;
+  /** Milliseconds on a steady clock, for the busy timeout (default `performance.now()`). */
   now?: () => number;
   random?: () => number;
 }
@@ -114,7 +116,7 @@ const MAX_CACHED = 256;
  */
 export function returnsOneRow(sql: string): boolean {
   if (/^\s*PRAGMA\s+wal_checkpoint\b/i.test(sql)) return true;
-  if (sql.includes("--") || /;\s*\S/.test(sql.replace(/'[^']*'/g, "''"))) return false;
+  if (sql.includes("--") || isManyStatements(sql)) return false;
   return /\bLIMIT\s+1\s*;?\s*$/i.test(sql) || insertsOneRow(sql);
 }
 
@@ -137,13 +139,28 @@ function insertsOneRow(sql: string): boolean {
   return depth === 0 && !/^\s*,/.test(sql.slice(i));
 }
 
+/** The SQL without its quoted strings and comments. */
+function toCode(sql: string): string {
+  return sql.replace(/'[^']*'|"[^"]*"|--[^\n]*|\/\*[\s\S]*?\*\//g, " ");
+}
+
 /**
- * The positional arguments a statement takes, as SQLite numbers them: `?N` is N, a bare `?` one more than the largest so
- * far. Infinity when it has named parameters (`:a`, `@a`, `$a`: their numbers are not checked here).
+ * True for SQL holding more than one statement (code after a `;`), of which libsql would run only the first. The `;`
+ * inside a `CREATE TRIGGER … BEGIN … END` ends no statement.
  */
-export function positionalParams(sql: string): number {
-  const code = sql.replace(/'[^']*'|"[^"]*"|--[^\n]*|\/\*[\s\S]*?\*\//g, " ");
-  if (/[:@$][A-Za-z_]/.test(code)) return Infinity;
+export function isManyStatements(sql: string): boolean {
+  const code = toCode(sql);
+  return /;\s*\S/.test(code) && !/^\s*CREATE\s+(?:TEMP\w*\s+)?TRIGGER\b/i.test(code);
+}
+
+/**
+ * The arguments a statement takes: the names of its named parameters (`:a`, `@a`, `$a`, without the prefix), or else
+ * how many positional ones, as SQLite numbers them: `?N` is N, a bare `?` one more than the largest so far.
+ */
+export function parameters(sql: string): Params {
+  const code = toCode(sql);
+  const names = new Set(Array.from(code.matchAll(/[:@$]([A-Za-z_]\w*)/g), (m) => m[1]!));
+  if (names.size > 0) return [...names];
   let max = 0;
   for (const [, n] of code.matchAll(/\?(\d*)/g)) max = n ? Math.max(max, Number(n)) : max + 1;
   return max;
@@ -176,7 +193,9 @@ export interface GroupWriter {
 }
 
 export function createGroupWriter(opts: WriterOptions): GroupWriter {
-  const now = opts.now ?? Date.now;
+  // A steady clock: a wall clock stepped back would hold a write behind a stuck lock for the step, one stepped forward
+  // would fail every waiting write at once.
+  const now = opts.now ?? (() => performance.now());
   const random = opts.random ?? Math.random;
   let queue: Unit[] = [];
   let db: Connection | undefined;
@@ -342,15 +361,16 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
   function prepared(conn: Connection, sql: string): Prepared {
     const hit = cache.get(sql);
     if (hit) return hit;
+    // libsql runs the first statement only; a libSQL server refuses the text (SQL_MANY_STATEMENTS).
+    if (isManyStatements(sql)) throw refused("SQLITE_MISUSE", "more than one statement in one: send each on its own");
     const stmt = conn.prepare(sql);
     stmt.safeIntegers(true);
     let columns: Prepared["columns"];
     try {
       stmt.raw(true);
-      const cols = stmt.columns();
-      columns = { names: cols.map((c) => c.name), types: cols.map((c) => c.type ?? "") };
+      columns = columnsOf(stmt);
     } catch { /* raw() throws for a statement that returns no data */ }
-    const entry = { stmt, columns, oneRow: returnsOneRow(sql), params: positionalParams(sql) };
+    const entry = { stmt, columns, oneRow: returnsOneRow(sql), params: parameters(sql) };
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
     cache.set(sql, entry);
     return entry;
@@ -387,20 +407,15 @@ export function createGroupWriter(opts: WriterOptions): GroupWriter {
 
 /** Runs one prepared statement; rows as the client builds them (by index and by column name, integers as numbers). */
 function execute({ stmt, columns, oneRow, params }: Prepared, args: InArgs): ResultSet {
-  if (Array.isArray(args) && args.length > params) {
-    // libsql ignores the extra ones; a libSQL server refuses the statement (the scale-out path): refuse it here too.
-    // Coded like libsql's own errors, so that toLibsqlError wraps it as it wraps theirs.
-    throw Object.assign(new RangeError(`too many arguments: the statement takes ${params}, got ${args.length}`), {
-      code: "SQLITE_RANGE",
-    });
-  }
-  const bound = Array.isArray(args) ? args.map(toSql) : namedArgs(args);
+  const bound = bindArgs(params, args);
   if (columns) {
     let raw: SqlValue[][];
     if (oneRow) {
       const row = stmt.get(bound) as SqlValue[] | undefined;
       raw = row ? [row] : [];
     } else raw = stmt.all(bound) as SqlValue[][];
+    // SQLite re-prepared the statement after another process changed the schema (a `SELECT *` after a migration).
+    if (raw[0] && raw[0].length !== columns.names.length) Object.assign(columns, columnsOf(stmt));
     const rows = raw.map((r) => toRow(r, columns.names));
     return resultSet(columns.names, columns.types, rows, 0, undefined);
   }
@@ -408,10 +423,39 @@ function execute({ stmt, columns, oneRow, params }: Prepared, args: InArgs): Res
   return resultSet([], [], [], info.changes, BigInt(info.lastInsertRowid));
 }
 
-function namedArgs(args: Record<string, InValue>): Record<string, unknown> {
+function columnsOf(stmt: Statement): NonNullable<Prepared["columns"]> {
+  const cols = stmt.columns();
+  return { names: cols.map((c) => c.name), types: cols.map((c) => c.type ?? "") };
+}
+
+/**
+ * The arguments to bind, refusing what a libSQL server refuses (the scale-out path) and libsql would run otherwise:
+ * more positional arguments than the statement takes (libsql ignores the extra ones) or fewer (it binds NULL), a named
+ * parameter without a value (NULL), a value for a name the statement lacks (ignored), one kind for the other.
+ */
+function bindArgs(params: Params, args: InArgs): unknown[] | Record<string, unknown> {
+  if (Array.isArray(args)) {
+    if (args.length === params) return args.map(toSql);
+    throw mismatch(params, `${args.length} positional`);
+  }
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(args)) out[/^[@$:]/.test(name) ? name.slice(1) : name] = toSql(value);
+  const given = Object.keys(out);
+  const exact = typeof params === "number"
+    ? params === 0 && given.length === 0
+    : given.length === params.length && params.every((n) => Object.hasOwn(out, n));
+  if (!exact) throw mismatch(params, given.map((n) => `:${n}`).join(", ") || "none");
   return out;
+}
+
+function mismatch(params: Params, got: string): Error {
+  const takes = typeof params === "number" ? `${params} positional` : params.map((n) => `:${n}`).join(", ");
+  return refused("SQLITE_RANGE", `wrong arguments: the statement takes ${takes}, got ${got}`);
+}
+
+/** A statement refused before it ran, coded like libsql's own errors (toLibsqlError wraps it as it wraps theirs). */
+function refused(code: string, message: string): Error {
+  return Object.assign(new RangeError(message), { code });
 }
 
 function toSql(value: InValue): unknown {

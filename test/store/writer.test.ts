@@ -5,17 +5,26 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { statSync } from "node:fs";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import {
+  type InStatement,
   isStoreUnavailable,
   openStore,
   selectRows,
   type Store,
   type StoreOptions,
 } from "../../src/store/mod.ts";
-import { createGroupWriter, isWriteSql, positionalParams, returnsOneRow, type WriterOptions } from "../../src/store/writer.ts";
+import {
+  createGroupWriter,
+  isManyStatements,
+  isWriteSql,
+  parameters,
+  returnsOneRow,
+  type WriterOptions,
+} from "../../src/store/writer.ts";
 import { ConnectionPool } from "@libsql/client/sqlite3";
 import { databasePrototype, statementPrototype } from "../support/libsql.ts";
+import { runSqldTests, type Sqld, startSqld } from "../support/sqld.ts";
 import { tempDir } from "../support/tmp.ts";
 
 let dir: string;
@@ -34,16 +43,18 @@ async function open(opts: Pick<StoreOptions, "busyTimeoutMs" | "observeLock"> = 
   return store;
 }
 
-/** Another process holding the write lock until `release()`. */
-async function holdLock(path: string) {
-  const holder = spawn(process.execPath, [fileURLToPath(new URL("../support/hold-lock.mjs", import.meta.url)), path], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
+/** Another process holding the write lock until `release()`, or for `ms`. */
+async function holdLock(path: string, ms?: number) {
+  const args = [fileURLToPath(new URL("../support/hold-lock.mjs", import.meta.url)), path];
+  if (ms !== undefined) args.push(String(ms));
+  const holder = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise((resolve) => holder.on("exit", resolve));
   await new Promise((resolve) => holder.stdout!.once("data", resolve));
   return {
+    exited,
     release: async () => {
       holder.stdin!.end();
-      await new Promise((resolve) => holder.on("exit", resolve));
+      await exited;
     },
   };
 }
@@ -307,20 +318,26 @@ describe("native objects", () => {
     expect(iterate).toHaveBeenCalledTimes(1);
   });
 
-  it("counts a statement's positional parameters as SQLite numbers them", () => {
-    expect(positionalParams("SELECT ?, ?")).toBe(2);
-    expect(positionalParams("SELECT ?1, ?3 WHERE x = '?'")).toBe(3);
-    expect(positionalParams("SELECT ?2, ? -- ?9\n")).toBe(3);
-    expect(positionalParams("SELECT j.value ->> '$[1]' FROM json_each(?1) AS j")).toBe(1);
-    expect(positionalParams("SELECT :a, ?")).toBe(Infinity);
+  it("knows a statement's parameters: how many positional ones, as SQLite numbers them, or the named ones", () => {
+    expect(parameters("SELECT ?, ?")).toBe(2);
+    expect(parameters("SELECT ?1, ?3 WHERE x = '?'")).toBe(3);
+    expect(parameters("SELECT ?2, ? -- ?9\n")).toBe(3);
+    expect(parameters("SELECT j.value ->> '$[1]' FROM json_each(?1) AS j")).toBe(1);
+    expect(parameters("SELECT :a, @b, $c, :a, ':d' /* :e */")).toEqual(["a", "b", "c"]);
   });
 
-  it("refuses more arguments than the statement takes, as a libSQL server does (libsql alone ignores them)", async () => {
-    const store = await open();
-    const err = await store.client.execute({ sql: "INSERT INTO t (v) VALUES (?1)", args: ["a", "b"] }).catch((e) => e);
-    expect(String(err)).toMatch(/too many arguments: the statement takes 1, got 2/);
-    await store.client.execute({ sql: "INSERT INTO t (id, v) VALUES (?1, ?3)", args: [1, "unused", "c"] });
-    expect((await store.client.execute("SELECT id, v FROM t")).rows.map((r) => [r["id"], r["v"]])).toEqual([[1, "c"]]);
+  it("knows SQL holding more than one statement; a trigger's body is part of its one", () => {
+    for (
+      const sql of ["SELECT 1; SELECT 2", "INSERT INTO t (v) VALUES ('a');\nDELETE FROM t", "SELECT 1;/* c */ SELECT 2"]
+    ) expect(isManyStatements(sql), sql).toBe(true);
+    for (
+      const sql of [
+        "SELECT 1;",
+        "SELECT 1; -- done",
+        "INSERT INTO t (v) VALUES ('a; b')",
+        "/* x */ CREATE TRIGGER d AFTER DELETE ON t BEGIN\n  DELETE FROM u; DELETE FROM w;\nEND",
+      ]
+    ) expect(isManyStatements(sql), sql).toBe(false);
   });
 
   it("writes one row and reads what it returns in one step, without a row iterator", async () => {
@@ -373,5 +390,153 @@ describe("native objects", () => {
     expect(prepare).not.toHaveBeenCalled();
     expect(iterate).not.toHaveBeenCalled();
     expect(statSync(path).size).toBeGreaterThan(before + 40_000);
+  });
+});
+
+// The busy timeout counts on a steady clock: a wall clock stepped (NTP, a VM restored from a snapshot) while a write
+// waits for another process's lock neither holds it past the timeout nor fails it early.
+describe("the lock wait and the wall clock", () => {
+  const realNow = () => Math.round(performance.timeOrigin + performance.now());
+  /** Date.now `offsetMs` away from the real clock from now on. */
+  const stepWallClock = (offsetMs: number) => vi.spyOn(Date, "now").mockImplementation(() => realNow() + offsetMs);
+  afterEach(() => vi.restoreAllMocks());
+
+  type Outcome = "committed" | "busy" | "waiting" | string;
+  const outcomeWithin = (p: Promise<unknown>, ms: number): Promise<Outcome> =>
+    Promise.race([
+      p.then(() => "committed", (err: unknown) => (isStoreUnavailable(err) ? "busy" : String(err))),
+      new Promise<Outcome>((r) => setTimeout(() => r("waiting"), ms)),
+    ]);
+
+  it("a wall clock stepped back while a write waits still fails it with SQLITE_BUSY after the busy timeout", async () => {
+    const store = await open({ busyTimeoutMs: 300 });
+    const lock = await holdLock(join(dir, "w.db")); // a stuck process (or a long backup) holding the lock
+    try {
+      const write = store.client.execute({ sql: "INSERT INTO t (v) VALUES (?)", args: ["webhook"] });
+      await new Promise((r) => setTimeout(r, 50));
+      stepWallClock(-60_000);
+      expect(await outcomeWithin(write, 2_000)).toBe("busy"); // the webhook answers 503
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it("a wall clock stepped forward while a write waits for another process's commit does not fail it", async () => {
+    const store = await open({ busyTimeoutMs: 5_000 });
+    const lock = await holdLock(join(dir, "w.db"), 150); // another process's transaction: 150 ms
+    const write = store.client.execute({ sql: "INSERT INTO t (v) VALUES (?)", args: ["webhook"] });
+    await new Promise((r) => setTimeout(r, 30));
+    stepWallClock(60_000);
+    expect(await outcomeWithin(write, 3_000)).toBe("committed");
+    await lock.exited;
+    expect(await count(store)).toBe(1);
+  });
+});
+
+// What libsql alone would run differently from what was written (NULL for a missing argument, an extra one ignored,
+// only the first of two statements) and a libSQL server refuses (the scale-out path): the file refuses it too.
+const refusedWrites: { name: string; run: (s: Store) => Promise<unknown> }[] = [
+  {
+    name: "more positional arguments than the statement takes",
+    run: (s) => s.client.execute({ sql: "INSERT INTO t (v) VALUES (?1)", args: ["a", "b"] }),
+  },
+  {
+    name: "fewer positional arguments than the statement takes (execute)",
+    run: (s) => s.client.execute({ sql: "INSERT INTO t (v, b) VALUES (?, ?)", args: ["a"] }),
+  },
+  {
+    name: "fewer positional arguments than the statement takes (write batch)",
+    run: (s) => s.client.batch([{ sql: "INSERT INTO t (v, b) VALUES (?1, ?2)", args: ["a"] }], "write"),
+  },
+  {
+    name: "a named parameter without a value",
+    run: (s) => s.client.execute({ sql: "INSERT INTO t (v, b) VALUES (:v, :b)", args: { v: "a" } }),
+  },
+  {
+    name: "a value for a named parameter the statement does not have",
+    run: (s) => s.client.execute({ sql: "INSERT INTO t (v) VALUES (:v)", args: { v: "a", b: "x" } }),
+  },
+  {
+    name: "positional arguments for named parameters",
+    run: (s) => s.client.execute({ sql: "INSERT INTO t (v) VALUES (:v)", args: ["a"] }),
+  },
+  {
+    name: "named arguments for positional parameters",
+    run: (s) => s.client.execute({ sql: "INSERT INTO t (v) VALUES (?)", args: { v: "a" } }),
+  },
+  {
+    name: "two statements in one execute",
+    run: (s) => s.client.execute("INSERT INTO t (v) VALUES ('a'); INSERT INTO t (v) VALUES ('b')"),
+  },
+  {
+    name: "two statements in one entry of a durable batch",
+    run: (s) =>
+      s.durableBatch([
+        { sql: "INSERT INTO t (v) VALUES (?1); UPDATE t SET b = x'01' WHERE v = ?1", args: ["a"] } as InStatement,
+      ]),
+  },
+];
+const rowsOf = async (s: Store) =>
+  (await s.client.execute("SELECT v, b FROM t ORDER BY id")).rows.map((r) => [r["v"], r["b"]]);
+
+describe("a write a libSQL server refuses", () => {
+  for (const c of refusedWrites) {
+    it(`is refused on a file, nothing committed: ${c.name}`, async () => {
+      const store = await open();
+      const err = await c.run(store).then(() => undefined, (e: unknown) => e);
+      expect(String(err)).toMatch(/SQLITE_(RANGE|MISUSE): (wrong arguments|more than one statement)/);
+      expect(isStoreUnavailable(err)).toBe(false); // a bug in the SQL, not an outage to retry
+      expect(await rowsOf(store)).toEqual([]);
+    });
+  }
+
+  it("the statements it takes run: every argument given, named ones with or without their prefix", async () => {
+    const store = await open();
+    await store.client.execute({ sql: "INSERT INTO t (id, v) VALUES (?1, ?3)", args: [1, "unused", "a"] });
+    await store.client.execute({ sql: "INSERT INTO t (v, b) VALUES (:v, @b)", args: { ":v": "b", b: null } });
+    await store.client.batch([{ sql: "INSERT INTO t (v) VALUES ('c');", args: [] }], "write");
+    expect(await rowsOf(store)).toEqual([["a", null], ["b", null], ["c", null]]);
+  });
+
+  describe.runIf(runSqldTests)("on the server too (what the file follows)", () => {
+    let sqld: Sqld;
+    beforeAll(async () => void (sqld = await startSqld()));
+    afterAll(async () => await sqld?.stop());
+
+    for (const c of refusedWrites) {
+      it(c.name, async () => {
+        const store = await openStore({ url: sqld.url });
+        try {
+          await store.client.execute("DROP TABLE IF EXISTS t");
+          await store.client.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE, b BLOB)");
+          const outcome = await c.run(store).then(() => "committed", () => "refused");
+          expect({ outcome, written: await rowsOf(store) }).toEqual({ outcome: "refused", written: [] });
+        } finally {
+          store.close();
+        }
+      });
+    }
+  });
+});
+
+// A rolling upgrade: the first agent restarted on a new release migrates while the others keep running. SQLite
+// re-prepares their cached statements, and a `SELECT *` or `RETURNING *` then returns the new column too.
+describe("cached statements after another process changed the schema", () => {
+  it("name a column another process added", async () => {
+    const agent = await open();
+    const migrator = await openStore({ url: `file:${join(dir, "w.db")}` });
+    opened.push(migrator);
+    await agent.client.execute("INSERT INTO t (v) VALUES ('a')");
+    const all = "SELECT * FROM t WHERE v = ?";
+    const one = "SELECT * FROM t WHERE v = ? LIMIT 1"; // read with get()
+    for (const sql of [all, one]) await agent.client.execute({ sql, args: ["a"] }); // prepared and cached
+    await migrator.client.batch(["ALTER TABLE t ADD COLUMN budget TEXT NOT NULL DEFAULT 'unknown'"], "write");
+    for (const sql of [all, one]) {
+      const rs = await agent.client.execute({ sql, args: ["a"] });
+      expect({ columns: rs.columns, row: { ...rs.rows[0] } }, sql).toEqual({
+        columns: ["id", "v", "b", "budget"],
+        row: { id: 1, v: "a", b: null, budget: "unknown" },
+      });
+    }
   });
 });
