@@ -255,7 +255,7 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
       signal: r.ctrl.signal,
       async extendLease(ms = leaseMs) {
         if (r.lost || r.released) throw lost();
-        const [ok] = await queue.extend(topic, group, [lease], now() + ms);
+        const [ok] = await queue.extend(topic, group, [lease], now() + Math.ceil(ms));
         if (!ok) throw lost();
       },
       async assertLease() {

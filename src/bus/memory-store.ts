@@ -41,6 +41,8 @@ interface Dead {
   attempts: number;
   lastError: string;
   deadAt: number;
+  /** The dead delivery's fence: a retry's leases go on from it, so no lease of before is valid again. */
+  fence: number;
 }
 
 const LEASE_EXPIRED = "lease expired (the handler crashed, hung or lost its heartbeat)";
@@ -89,7 +91,7 @@ export class MemoryStore {
     });
   }
 
-  #insertRow(id: number, group: string, topic: string, key: string, visibleAt: number): void {
+  #insertRow(id: number, group: string, topic: string, key: string, visibleAt: number, fence = 0): void {
     let byKey = this.#queues.get(gk(topic, group));
     if (!byKey) this.#queues.set(gk(topic, group), byKey = new Map());
     let list = byKey.get(key);
@@ -103,7 +105,7 @@ export class MemoryStore {
       state: 0,
       visibleAt,
       leaseUntil: 0,
-      fence: 0,
+      fence,
       attempts: 0,
       lastError: undefined,
     };
@@ -176,6 +178,7 @@ export class MemoryStore {
             attempts: s.attempts,
             lastError: s.error,
             deadAt: now,
+            fence: row.fence,
           };
           this.#dead.set(rk(group, row.id), dead);
           this.#ref(row.id, 1);
@@ -292,7 +295,7 @@ export class MemoryStore {
       )
       .sort((a, b) => a.deadAt - b.deadAt || a.id - b.id)
       .slice(0, filter.limit ?? 100);
-    return list.map((d) => {
+    return list.map(({ fence: _, ...d }) => {
       const m = this.#messages.get(d.id)!;
       return { ...d, payload: JSON.parse(m.payload) as Json, traceId: m.traceId };
     });
@@ -304,7 +307,7 @@ export class MemoryStore {
       d.id === id && (group === undefined || d.group === group)
     );
     for (const d of found) {
-      this.#insertRow(d.id, d.group, d.topic, d.key, now);
+      this.#insertRow(d.id, d.group, d.topic, d.key, now, d.fence);
       this.#dead.delete(rk(d.group, d.id));
       this.#ref(d.id, -1);
     }

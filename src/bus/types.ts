@@ -181,7 +181,9 @@ export class RetryLaterError extends Error {
   constructor(message: string, opts: { retryAt?: number | undefined; uncounted?: boolean | undefined } = {}) {
     super(message);
     this.name = "RetryLaterError";
-    this.retryAt = opts.retryAt;
+    // Due times are whole epoch ms (an INTEGER column): a fractional one (a proxy's `retry_after` of 1.5 s) is
+    // rounded up, one that is not a number means no time.
+    this.retryAt = Number.isFinite(opts.retryAt) ? Math.ceil(opts.retryAt!) : undefined;
     this.uncounted = opts.uncounted ?? false;
   }
 }
