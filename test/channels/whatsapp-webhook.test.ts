@@ -568,7 +568,7 @@ describe("whatsapp messages", () => {
     await until(async () => (await fetch(`${ch.url}/health`)).status === 503, 10_000, "health degraded");
     expect((await (await fetch(`${ch.url}/health`)).json()).checks.graph).toEqual({
       ok: false,
-      detail: "the WhatsApp account is blocked, locked or unpaid (code 368)",
+      detail: "the WhatsApp account is blocked, locked, unpaid or unregistered (code 368)",
     });
   });
 });

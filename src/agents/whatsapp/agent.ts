@@ -199,7 +199,7 @@ export async function createWhatsAppAgent(
         else if (code !== undefined && isAuthError(code)) {
           graphHealth = { ok: false, detail: `Graph API refused the access token (code ${code})` };
         } else if (code !== undefined && isAccountBlocked(code)) {
-          graphHealth = { ok: false, detail: `the WhatsApp account is blocked, locked or unpaid (code ${code})` };
+          graphHealth = { ok: false, detail: `the WhatsApp account is blocked, locked, unpaid or unregistered (code ${code})` };
         }
       },
     }),

@@ -17,12 +17,14 @@
 import { authBackoffMs, backoffMs, type SendOutcome } from "../channel/outcome.ts";
 import type { GraphMessage, GraphResult } from "./graph.ts";
 
-const AUTH_CODES = new Set([0, 3, 10, 102, 190]);
+/** The token or the app's permission: 131005 is "access denied, permission not granted or removed". */
+const AUTH_CODES = new Set([0, 3, 10, 102, 190, 131005]);
 /**
  * The account cannot send to anyone until the business acts: 368 (temporarily blocked for policy violations),
- * 131031 (account locked), 131042 (payment eligibility). Held like a refused token, never dropped.
+ * 131031 (account locked), 131042 (payment eligibility), 133010 (the number is not registered on the platform).
+ * Held like a refused token, never dropped.
  */
-const ACCOUNT_CODES = new Set([368, 131031, 131042]);
+const ACCOUNT_CODES = new Set([368, 131031, 131042, 133010]);
 const NEVER_RETRY = new Set([131047, 131026, 131049, 131051, 131052, 131053, 131062, 131008, 131009, 100]);
 const ALL_WAIT = new Set([4, 80007, 130429, 131057]);
 /** Meta calls these temporary whatever the HTTP status, which is often 400: retried, never failed for good. */
