@@ -79,6 +79,8 @@ export async function createTelegramAgent(
     now,
     send: async (chatId) => {
       const to = toTarget(chatId);
+      // A channel's direct messages chat takes no chat action.
+      if (to.thread && "direct_messages_topic_id" in to.thread) return;
       await api.sendChatAction(to.chatId, "typing", to.thread);
     },
     stillWaiting: (chatId) => waiting(chatId, now() - tg.typing.maxMs),

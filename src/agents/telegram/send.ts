@@ -23,13 +23,19 @@ import { recordChatMove } from "./moves.ts";
 export const TELEGRAM_TEXT_LIMIT = 4096;
 
 /**
- * Where a chat key (update.ts `chatKeyOf`) sends to: numeric ids as numbers, `@channel` names as strings, and a
- * forum topic's `<chat id>/<thread>` as the chat and its `message_thread_id`.
+ * Where a chat key (update.ts `chatKeyOf`) sends to: numeric ids as numbers, `@channel` names as strings, a forum
+ * topic's `<chat id>/<thread>` as the chat and its `message_thread_id`, and a user's topic of a channel's direct
+ * messages chat, `<chat id>/dm<topic>`, as the chat and its `direct_messages_topic_id`.
  */
-export function toTarget(chatKey: string): { chatId: number | string; thread?: { message_thread_id: number } } {
+export function toTarget(
+  chatKey: string,
+): { chatId: number | string; thread?: { message_thread_id: number } | { direct_messages_topic_id: number } } {
   const [chat = chatKey, topic] = chatKey.split("/");
   const chatId = /^-?\d+$/.test(chat) ? Number(chat) : chat;
-  return topic === undefined ? { chatId } : { chatId, thread: { message_thread_id: Number(topic) } };
+  if (topic === undefined) return { chatId };
+  return topic.startsWith("dm")
+    ? { chatId, thread: { direct_messages_topic_id: Number(topic.slice(2)) } }
+    : { chatId, thread: { message_thread_id: Number(topic) } };
 }
 
 /** Maps a failed Bot API call to an egress outcome. */

@@ -29,6 +29,8 @@ export const messageSchema = z.looseObject({
   /** With `is_topic_message`: the forum topic (or private-chat topic) the message was sent in. */
   message_thread_id: z.number().int().optional(),
   is_topic_message: z.boolean().optional(),
+  /** In a channel's direct messages chat: the topic of the user who wrote (each user has one). */
+  direct_messages_topic: z.looseObject({ topic_id: z.number().int() }).optional(),
   /** Service messages of a group upgraded to a supergroup: in the group, its new id; in the supergroup, the old. */
   migrate_to_chat_id: z.number().int().optional(),
   migrate_from_chat_id: z.number().int().optional(),
@@ -159,6 +161,7 @@ export function contentKind(m: TelegramMessage): string {
  * (send.ts `toTarget`). The General topic and reply threads of ordinary groups are the chat itself.
  */
 export function chatKeyOf(m: TelegramMessage): string {
+  if (m.direct_messages_topic) return `${m.chat.id}/dm${m.direct_messages_topic.topic_id}`;
   const topic = m.is_topic_message === true ? m.message_thread_id : undefined;
   return topic === undefined ? String(m.chat.id) : `${m.chat.id}/${topic}`;
 }
