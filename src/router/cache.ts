@@ -72,9 +72,17 @@ export interface CacheStats {
 
 export interface ResponseCache {
   lookup(scope: string, prompt: string, signal?: AbortSignal): Promise<CacheHit | null>;
-  /** The exact tier alone: the same prompt, as `normalizeText` reads it. */
-  lookupExact(scope: string, prompt: string): Promise<CacheHit | null>;
-  store(scope: string, prompt: string, answer: string, meta: { provider: string; model: string }): Promise<void>;
+  /**
+   * The exact tier alone: the same prompt, as `normalizeText` reads it; or, `verbatim`, as sent (NFC, trimmed),
+   * for entries stored `verbatim` (never a prompt of several lines).
+   */
+  lookupExact(scope: string, prompt: string, verbatim?: boolean): Promise<CacheHit | null>;
+  store(
+    scope: string,
+    prompt: string,
+    answer: string,
+    meta: { provider: string; model: string; verbatim?: boolean },
+  ): Promise<void>;
   /** Records the outcome of answering a hit fresh: the measured false-hit rate. */
   recordCheck(entryId: number, agreed: boolean): Promise<void>;
   stats(): Promise<CacheStats>;
@@ -107,6 +115,11 @@ export function answersAgree(a: string, b: string): boolean {
 /** Synchronous on purpose: Web Crypto's digest is a round trip to a worker thread, twice per turn. */
 function sha256Hex(text: string): string {
   return createHash("sha256").update(text).digest("hex");
+}
+
+/** An entry's exact-tier key: the prompt as `normalizeText` reads it, or as sent (`verbatim`). */
+function exactKey(scope: string, prompt: string, verbatim = false): string {
+  return sha256Hex(`${scope}\n${verbatim ? prompt.normalize("NFC").trim() : normalizeText(prompt)}`);
 }
 
 /** The scope of a turn: who answers (role + prompt version) and, for contextual turns, what came before. */
@@ -259,9 +272,9 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     return { entryId: Number(row["id"]), answer: String(row["answer"]), tier: "semantic", score: similarity };
   }
 
-  async function lookupExact(scope: string, prompt: string): Promise<CacheHit | null> {
-    if (hasInvisible(prompt)) return null;
-    const exact = await exactOf(sha256Hex(`${scope}\n${normalizeText(prompt)}`));
+  async function lookupExact(scope: string, prompt: string, verbatim = false): Promise<CacheHit | null> {
+    if (hasInvisible(prompt) || (verbatim && severalLines(prompt))) return null;
+    const exact = await exactOf(exactKey(scope, prompt, verbatim));
     return exact ? { ...exact, tier: "exact", score: 1 } : null;
   }
 
@@ -306,7 +319,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       // context-free turn), and an address or number in an answer alone is the business's own ("write to
       // billing@example.com").
       if (severalLines(prompt) || isPersonal(prompt, answer) || hasInvisible(prompt)) return;
-      const key = sha256Hex(`${scope}\n${normalizeText(prompt)}`);
+      const key = exactKey(scope, prompt, meta.verbatim);
       // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
       const index = await indexOf(scope);
       const near = index.matcher.best(prompt);

@@ -57,6 +57,8 @@ const requestSchema = z.object({
   response_format: z.object({ type: z.string() }).superRefine((f, ctx) => {
     if (f.type !== "text") ctx.addIssue({ code: "custom", message: `response_format ${f.type} is not supported (text only)` });
   }).nullish(),
+  logprobs: z.boolean().refine((v) => !v, "logprobs are not supported").nullish(),
+  top_logprobs: z.number().int().max(0, "logprobs are not supported").nullish(),
 });
 
 export interface OpenAiDeps {
@@ -148,9 +150,10 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     const last = dialogue.at(-1);
     const contextFree = dialogue.length === 1 && last?.role === "user";
     // The cache serves a question's answer to every caller of the same system prompt and model: not an answer a
-    // caller's own `stop` sequences cut short. Only the same question (the exact tier): the lexical and semantic
-    // tiers take a support question for another worded alike, and an API caller's "The food was terrible" is not
-    // "The food was great".
+    // caller's own `stop` sequences cut short. Only the same question (the exact tier, verbatim): the lexical and
+    // semantic tiers take a support question for another worded alike, and an API caller's "The food was terrible"
+    // is not "The food was great"; nor, for a translation or a classification, is "Close the door." "Please close
+    // the door", which `normalizeText` reads alike.
     const cacheable = contextFree && deps.cache && config.cache.enabled && model !== "local" && body.stop === undefined;
     const scope = cacheable ? cacheScope(`api:${model}`, system) : undefined;
 
@@ -159,7 +162,7 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     let finish = "stop";
     let served = model as string;
     if (scope && deps.cache && last) {
-      const found = await deps.cache.lookupExact(scope, last.content);
+      const found = await deps.cache.lookupExact(scope, last.content, true);
       // Not served to a caller whose max_tokens the stored answer would not fit.
       const limit = body.max_completion_tokens ?? body.max_tokens;
       const hit = found && (limit === undefined || estimateTextTokens(found.answer) <= limit) ? found : undefined;
@@ -196,7 +199,8 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
         // Only a whole answer is cached: not one cut at max_tokens, refused or filtered, or ended otherwise.
         if (scope && deps.cache && last && response.finishReason === "stop") {
           // The answer is paid for: a cache that cannot store it does not cost the caller it.
-          await deps.cache.store(scope, last.content, text, { provider: decision.provider, model: decision.model })
+          const meta = { provider: decision.provider, model: decision.model, verbatim: true };
+          await deps.cache.store(scope, last.content, text, meta)
             .catch((err) => deps.log.warn("cache store failed", { err }));
         }
       } catch (err) {

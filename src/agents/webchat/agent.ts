@@ -97,6 +97,13 @@ export async function createWebchatAgent(
         log,
         now: deps.now,
         ingest,
+        stored: async (id) => {
+          const rs = await store.client.execute({
+            sql: "SELECT 1 FROM bus_messages WHERE idem_key = ?1 LIMIT 1",
+            args: [webchatKey(agent.name, id)],
+          });
+          return rs.rows.length > 0;
+        },
         perAddressPerMinute: agent.webchat.perAddressPerMinute,
         clientAddressHeader: agent.webchat.clientAddressHeader,
       });

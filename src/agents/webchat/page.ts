@@ -65,14 +65,20 @@ function add(cls, text) {
 }
 function showTyping() { typing.hidden = sending === 0 && !pending; log.scrollTop = log.scrollHeight; }
 // Other tabs of this conversation show the visitor's message too (their polls bring only the replies), as it is
-// sent: once stored, its answer may reach their polls before this tab hears back.
+// sent: once stored, its answer may reach their polls before this tab hears back. Those sent while this tab's
+// history loads are held until it has, and then shown unless it has them already (stored by the time it was read).
 const tabs = new BroadcastChannel("aideazz.webchat");
+let held = [];
+function fromTab(d) {
+  if (d.note) add("note", d.note);
+  else add("me", d.text);
+  pending = !d.note;
+  showTyping();
+}
 tabs.onmessage = (e) => {
   if (e.data.session !== session) return;
-  if (e.data.note) add("note", e.data.note);
-  else add("me", e.data.text);
-  pending = !e.data.note;
-  showTyping();
+  if (held) held.push(e.data);
+  else fromTab(e.data);
 };
 // Resolves to "" once stored, else to why not (the server's words for a refusal; 5xx and network errors are retried).
 async function send(text, id) {
@@ -132,8 +138,18 @@ async function start() {
       const history = await res.json();
       for (const line of history.lines) add(line.from, line.text);
       after = history.after;
+      // The held messages the history has: the visitor's last lines, as many as were held.
+      const mine = history.lines.filter((l) => l.from === "me").map((l) => l.text);
+      const stored = mine.slice(mine.length - held.filter((d) => !d.note).length);
+      held = held.filter((d) => {
+        const i = d.note ? -1 : stored.indexOf(d.text);
+        if (i >= 0) stored.splice(i, 1);
+        return i < 0;
+      });
     }
   } catch {}
+  for (const d of held) fromTab(d);
+  held = null;
   poll();
 }
 start();`;

@@ -28,6 +28,8 @@ export interface WebchatRoutesOptions {
    * the store cannot. False when a message of that id was stored before (the page's retry).
    */
   ingest(msg: { chatId: string; id: string; text: string; client: string }): Promise<boolean>;
+  /** Whether a message of that id is stored (`ingest` would find it a retry). */
+  stored(id: string): Promise<boolean>;
   /** Messages one client address may post per minute (0: no limit), and the header naming it behind a proxy. */
   perAddressPerMinute: number;
   clientAddressHeader?: string | undefined;
@@ -82,6 +84,9 @@ export function mountWebchat(app: Hono, opts: WebchatRoutesOptions): void {
       if (limit) {
         const waitS = limit.waitS(client);
         if (waitS > 0) {
+          // The page's resend of a message already stored (its 202 lost) is not counted: it is accepted again.
+          const resent = messageSchema.safeParse(await c.req.json().catch(() => undefined));
+          if (resent.success && await opts.stored(resent.data.id).catch(() => false)) return c.json({ ok: true }, 202);
           c.header("Retry-After", String(waitS));
           return c.json({ error: `too many messages; try again in ${waitS} s` }, 429);
         }
