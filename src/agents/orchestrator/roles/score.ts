@@ -43,10 +43,21 @@ export function budgetAmount(budget: string): number | undefined {
 
 /**
  * A negated urgency, up to two words apart: "not now", "not really urgent", "nothing urgent", "no rush for
- * now", "not needed right now". A comma ends it ("not sure, we need it now" is urgent).
+ * now", "not needed right now", "not yet". A comma ends it ("not sure, we need it now" is urgent), and "yet" only
+ * counts after "not" ("ASAP, we have no website yet" is urgent).
  */
 const NOT_URGENT = new RegExp(
-  String.raw`\b(?:not|no|nothing)(?:\s+\w+){0,2}?\s+(?:urgent(?:ly)?|now|yet|hurry|rush|asap|immediately)\b`,
+  String.raw`\b(?:not|no|nothing)(?:\s+\w+){0,2}?\s+(?:urgent(?:ly)?|now|hurry|rush|asap|immediately)\b|\bnot\s+yet\b`,
+);
+
+/** A period's count in words ("in two weeks", "within a month", "in a couple of weeks"). */
+const COUNT_WORDS: Record<string, number> = {
+  a: 1, an: 1, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
+  eleven: 11, twelve: 12, "a couple of": 2, "a few": 3,
+};
+const PERIOD = new RegExp(
+  String.raw`\b(?:(\d+(?:[.,]\d+)?)\s*|(${Object.keys(COUNT_WORDS).sort((x, y) => y.length - x.length).join("|")})\s+)` +
+    String.raw`(hour|hr|h|day|week|month|year)s?\b`,
 );
 
 /**
@@ -56,12 +67,13 @@ const NOT_URGENT = new RegExp(
  */
 export function timelineDays(timeline: string, now: number): number | undefined {
   const t = timeline.toLowerCase();
-  const n = /(\d+)\s*(hour|hr|h|day|week|month|year)s?\b/.exec(t);
+  const n = PERIOD.exec(t);
   if (n) {
+    const count = n[1] === undefined ? COUNT_WORDS[n[2]!]! : Number(n[1].replace(",", "."));
+    const unit = n[3]!;
     // Hours are the most urgent period: whole days, rounded up ("within 48 hours" 2, "in 5 hours" 1).
-    if (n[2]!.startsWith("h")) return Math.ceil(Number(n[1]) / 24);
-    return Number(n[1]) *
-      { day: 1, week: 7, month: 30, year: 365 }[n[2] as "day" | "week" | "month" | "year"];
+    if (unit.startsWith("h")) return Math.ceil(count / 24);
+    return Math.ceil(count * { day: 1, week: 7, month: 30, year: 365 }[unit as "day" | "week" | "month" | "year"]);
   }
   if (NOT_URGENT.test(t)) return 365;
   if (/\b(asap|urgent|immediately|right away|now|today|tomorrow|this week)\b/.test(t)) return 0;
