@@ -485,13 +485,17 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     }
     const exp = experienceOf(config.agents, msg.agent);
     // Saved with the reply in one transaction; a redelivery (the ack was lost) publishes that answer again (a
-    // duplicate publish is a no-op), without a model call.
+    // duplicate publish is a no-op), without a model call. The lead extraction after it may not have run (a crash
+    // mid-call): it runs again, the turn not counted twice (a qualified lead's notice goes once: its reply key).
     const saved = await deps.conversations.answerFor(delivery.id);
     if (saved !== undefined) {
       const answered = await deps.inbox.answeredBy(answerKey);
       const inReplyTo = answered.length > 0 ? answered : [delivery.id];
       const again = { msg, turnMsg: msg, burst: [], delivery, replyKey: answerKey, inReplyTo, exp };
-      await publishReply(again, saved, "answer", "answer", { last: true });
+      const role = roleOf(msg.agent);
+      const after = deps.roles?.hasAfterTurn(role.name) === true;
+      await publishReply(again, saved, "answer", "answer", { last: !after });
+      if (after) await deps.roles?.afterTurn(msg, delivery, role.name, true);
       return;
     }
     // roles: operator commands and paused (handed-off) chats get no bot answer; a paused chat's messages count

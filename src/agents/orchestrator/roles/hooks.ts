@@ -70,8 +70,11 @@ export interface RoleHooks {
   review(input: ReviewHookInput): Promise<{ text: string; cacheable: boolean }>;
   /** What of a streamed reply may be shown before `review` sees the whole; undefined: show nothing more. */
   reviewPartial(role: string, text: string, earlier: readonly string[]): string | undefined;
-  /** After a remembered turn was saved and its reply queued: lead extraction. Never throws. */
-  afterTurn(msg: InboundMessage, delivery: Delivery, role: string): Promise<void>;
+  /**
+   * After a remembered turn was saved and its reply queued: lead extraction. Never throws. `again`: a redelivery
+   * of a turn whose reply was saved (its extraction may not have run), not a new turn.
+   */
+  afterTurn(msg: InboundMessage, delivery: Delivery, role: string, again?: boolean): Promise<void>;
   /** Whether `afterTurn` has work for the role (it reads the saved turn: the reply is committed before it). */
   hasAfterTurn(role: string): boolean;
 }
@@ -190,11 +193,11 @@ export function createRoleHooks(deps: RoleHooksDeps): RoleHooks {
       return { text, cacheable: reviewed.cacheable };
     },
     hasAfterTurn: (role) => roles.get(role)?.leads !== undefined,
-    async afterTurn(msg, delivery, role) {
+    async afterTurn(msg, delivery, role, again = false) {
       const settings = roles.get(role);
       if (!settings?.leads) return;
       try {
-        await leadsFlow.afterTurn(msg, delivery, settings);
+        await leadsFlow.afterTurn(msg, delivery, settings, again);
       } catch (err) {
         // The reply already went out: a failed extraction waits for the next turn, it never redelivers this one.
         log.warn("lead extraction failed", {

@@ -43,7 +43,8 @@ export type RoleFacts = Pick<TurnFacts, "stage" | "leadQualified"> & { known?: s
 
 export interface LeadsFlow {
   facts(role: RoleSettings | undefined, chat: string): Promise<RoleFacts>;
-  afterTurn(msg: InboundMessage, delivery: Delivery, role: RoleSettings): Promise<void>;
+  /** `again`: the turn was counted by an earlier attempt (a redelivery after its reply was saved). */
+  afterTurn(msg: InboundMessage, delivery: Delivery, role: RoleSettings, again?: boolean): Promise<void>;
 }
 
 export function qualifiedNotice(lead: Lead, fields: LeadFields, score: number): string {
@@ -66,11 +67,11 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
       return { ...facts, known: `Already known about the visitor (do not ask again): ${JSON.stringify(known)}` };
     },
 
-    async afterTurn(msg, delivery, role) {
+    async afterTurn(msg, delivery, role, again = false) {
       const cfg = role.leads;
       if (!cfg) return;
       const chat = chatKey(msg.agent, msg.chatId);
-      const lead = await leads.touch(chat, msg.agent, msg.chatId, role.name);
+      const lead = (again ? await leads.get(chat) : undefined) ?? await leads.touch(chat, msg.agent, msg.chatId, role.name);
       if (!deps.router || lead.turns % cfg.extractEvery !== 0 || lead.stage === "closed") return;
       const transcript = await deps.conversations.recent(chat, cfg.extractContextTokens);
       const messages = extractionMessages(transcript, lead.fields);
