@@ -10,7 +10,7 @@ import type { Logger } from "../log.ts";
 import { type BackoffPolicy, backoffMs, decideRestart, HOUR_MS } from "./backoff.ts";
 import type { HealthReport, TargetState } from "./health.ts";
 import { planRecycle, recycleSchedule } from "./recycle.ts";
-import type { RestartLog, RestartRecord } from "./restarts.ts";
+import type { RestartLog } from "./restarts.ts";
 import { storeErrorCode } from "../store/mod.ts";
 import { isStartLimitHit, type ServiceManager } from "./service-manager.ts";
 import { formatDuration } from "./sizes.ts";
@@ -45,17 +45,6 @@ export function policyOf(config: Config): BackoffPolicy {
 }
 
 /** A restart that happened is never undone by a store that cannot record it: log, and go on. */
-async function record(deps: HealDeps, r: RestartRecord): Promise<void> {
-  try {
-    await deps.restarts.record(r);
-  } catch (err) {
-    deps.log.error("could not record the restart in the store", {
-      target: r.target,
-      code: storeErrorCode(err),
-    });
-  }
-}
-
 async function failureTimes(deps: HealDeps, target: string, since: number): Promise<number[]> {
   try {
     return await deps.restarts.failureTimes(target, since);
@@ -190,6 +179,25 @@ async function recycleOne(
     : `recycle: up ${formatDuration((t.uptimeSec ?? 0) * 1000)}, recycle age ${
       formatDuration((plan.find((p) => p.agent === t.target)?.afterSec ?? 0) * 1000)
     }`;
+  // Claimed before the restart (which takes up to the unit's stop timeout): a health run overlapping this one (the
+  // timer's and an operator's) must not recycle the same agent again meanwhile.
+  let id: number | undefined;
+  try {
+    id = await deps.restarts.claimRecycle({
+      target: t.target,
+      unit: t.unit,
+      at: now,
+      kind: "recycle",
+      reason,
+      action: "recycle",
+      ok: false,
+      detail: "restarting",
+    }, config.ops.recycle.minGapSec * 1000);
+  } catch (err) {
+    deps.log.error("cannot record the recycle in the store: not recycling", { target: t.target, code: storeErrorCode(err) });
+    return undefined;
+  }
+  if (id === undefined) return undefined; // another health run restarted an agent since this one read the log
   let ok = true;
   let detail: string | undefined;
   try {
@@ -198,16 +206,9 @@ async function recycleOne(
     ok = false;
     detail = (err as Error).message;
   }
-  await record(deps, {
-    target: t.target,
-    unit: t.unit,
-    at: now,
-    kind: "recycle",
-    reason,
-    action: "recycle",
-    ok,
-    detail,
-  });
+  await deps.restarts.settle(id, { ok, detail }).catch((err) =>
+    deps.log.error("could not record the recycle's outcome in the store", { target: t.target, code: storeErrorCode(err) })
+  );
   deps.log.info(ok ? "recycled" : "recycle failed", {
     target: t.target,
     unit: t.unit,

@@ -25,14 +25,17 @@ export interface RestartRecord {
 export const RESTART_RETENTION_MS = 30 * 24 * 3_600_000;
 
 export interface RestartLog {
-  /** Records a restart; its id. */
-  record(r: RestartRecord): Promise<number>;
   /**
    * Records failure restart `r` unless `r.target` has a failure restart later than `r.at - quietMs`: its id,
    * or undefined when there is one (another health run's). Checked and written in one statement, so of two
    * overlapping runs only one records the restart, and only that one makes it.
    */
   claim(r: RestartRecord, quietMs: number): Promise<number | undefined>;
+  /**
+   * Records recycle `r` unless any target was restarted (either kind) later than `r.at - minGapMs`: its id, or
+   * undefined. One statement, as `claim`: of two overlapping health runs only one recycles.
+   */
+  claimRecycle(r: RestartRecord, minGapMs: number): Promise<number | undefined>;
   /** Sets the outcome of a restart recorded before it was made. */
   settle(id: number, outcome: { ok: boolean; detail?: string | undefined }): Promise<void>;
   /** Times of `target`'s failure restarts at or after `since`. */
@@ -59,10 +62,6 @@ export function createRestartLog(client: Client): RestartLog {
     return id === undefined ? undefined : Number(id);
   }
   return {
-    async record(r) {
-      const insert = { sql: `${INSERT} VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, args: valuesOf(r) };
-      return (await write(insert, r.at))!;
-    },
     claim(r, quietMs) {
       // Plain SQL in one statement (no lock held across calls): the same on a libSQL server.
       return write({
@@ -71,6 +70,14 @@ export function createRestartLog(client: Client): RestartLog {
           RETURNING id`,
         // Not one recorded "ahead" of now (a clock stepped back since): it would hold the agent down until then.
         args: [...valuesOf(r), r.target, r.at - quietMs, r.at],
+      }, r.at);
+    },
+    claimRecycle(r, minGapMs) {
+      return write({
+        sql: `${INSERT} SELECT ?, ?, ?, ?, ?, ?, ?, ?
+          WHERE NOT EXISTS (SELECT 1 FROM restarts WHERE at > ? AND at <= ?)
+          RETURNING id`,
+        args: [...valuesOf(r), r.at - minGapMs, r.at],
       }, r.at);
     },
     async settle(id, outcome) {
