@@ -26,6 +26,7 @@ import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
 import {
   type ChannelTransport,
+  countSent,
   reportUnknownOutcome,
   retryLaterOf,
   type Settled,
@@ -235,10 +236,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         // an unknown outcome, so the shorter that window the better; riding on the ack widened it enough for the
         // soak to see a duplicate (one in 10,000 messages, 2026-11-28).
         await ledger.recordSent(sendKey, outcome.platformId ?? "", outcome.record);
-        metrics.inc(M.messagesOut, { channel });
-        if (reply.receivedAt !== undefined && reply.kind !== "fallback" && reply.kind !== "progress") {
-          metrics.observe(M.replyLatency, opts.now() - reply.receivedAt, { channel });
-        }
+        countSent(metrics, channel, reply, opts.now());
         opts.tracer?.event(delivery.traceId, "sent", { key: sendKey, platformMessageId: outcome.platformId ?? null }, {
           durationMs,
           at: started,

@@ -89,6 +89,14 @@ export async function withSendTimeout<T>(call: (signal: AbortSignal) => Promise<
   }
 }
 
+/** A message out (a part sent, or a streamed part's final edit), and how long after its question it went (answers). */
+export function countSent(metrics: Metrics, channel: string, reply: OutboundReply, now: number): void {
+  metrics.inc(M.messagesOut, { channel });
+  if (reply.receivedAt !== undefined && reply.kind !== "fallback" && reply.kind !== "progress") {
+    metrics.observe(M.replyLatency, now - reply.receivedAt, { channel });
+  }
+}
+
 /**
  * A part whose earlier attempt recorded its intent but never its outcome (the process died mid-send, or the answer
  * never came) and is not sent again: the user may not have it, so it is an error (`aideazz stats`, the dashboard's

@@ -21,6 +21,7 @@ import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
 import {
   type ChannelTransport,
+  countSent,
   reportUnknownOutcome,
   retryLaterOf,
   type SendContext,
@@ -193,6 +194,8 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         if (outcome.kind === "sent") {
           remember(key, text, at);
           count("final", "edited");
+          // Posted as a partial, its final text an edit: a message out, timed from its question, all the same.
+          countSent(metrics, opts.platform, reply, now());
           return true;
         }
         if (outcome.kind === "retry") {
@@ -228,6 +231,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         if (sent.kind === "sent") {
           await ledger.recordSent(repostKey, sent.platformId ?? "", sent.record);
           await ledger.recordSent(key, sent.platformId ?? "");
+          countSent(metrics, opts.platform, reply, now());
           remember(key, text);
           return true;
         }
