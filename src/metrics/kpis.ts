@@ -9,7 +9,7 @@
 import { M } from "./names.ts";
 import type { StoredSeries } from "./query.ts";
 import { percentiles } from "./quantile.ts";
-import { lastValue, mergedBuckets, observedSum, total } from "./summary.ts";
+import { deadLettersNow, mergedBuckets, newestBy, observedSum, total } from "./summary.ts";
 
 export interface Kpis {
   messagesIn?: number;
@@ -83,16 +83,6 @@ function sumBy(
   return out;
 }
 
-function latestBy(
-  series: readonly StoredSeries[],
-  key: (s: StoredSeries) => string,
-): Record<string, number> | undefined {
-  if (series.length === 0) return undefined;
-  const out: Record<string, number> = {};
-  for (const s of series) out[key(s)] = (out[key(s)] ?? 0) + (lastValue(s) ?? 0);
-  return out;
-}
-
 function totalOf(series: readonly StoredSeries[], name: string): number | undefined {
   const list = named(series, name);
   return list.length === 0 ? undefined : total(list);
@@ -136,13 +126,12 @@ export function computeKpis(series: readonly StoredSeries[]): Kpis {
   set("tierMix", sumBy(decisions, (s) => s.labels["tier"] ?? "?"));
   set("costUsd", totalOf(series, M.cost));
   set("tokens", totalOf(series, M.tokens));
-  set("budgetLeftUsd", latestBy(named(series, M.budgetLeft), (s) => s.labels["period"] ?? "?"));
+  set("budgetLeftUsd", newestBy(named(series, M.budgetLeft), (s) => s.labels["period"] ?? "?"));
   set("sendErrors", totalOf(series, M.sendErrors));
-  const dead = named(series, M.busDeadLetters);
-  if (dead.length > 0) k.deadLetters = dead.reduce((a, s) => a + (lastValue(s) ?? 0), 0);
+  set("deadLetters", deadLettersNow(named(series, M.busDeadLetters)));
   set("duplicatesSuppressed", totalOf(series, M.duplicatesSuppressed));
   set("starts", sumBy(named(series, M.agentStarts), (s) => s.agent));
-  set("breakers", latestBy(named(series, M.breakerState), (s) => s.labels["provider"] ?? "?"));
+  set("breakers", newestBy(named(series, M.breakerState), (s) => s.labels["provider"] ?? "?"));
   const http = named(series, M.httpRequests);
   set("httpRequests", http.length === 0 ? undefined : total(http));
   if (http.length > 0) k.http5xx = total(http.filter((s) => (s.labels["status"] ?? "").startsWith("5")));

@@ -39,6 +39,7 @@ export { hasMetricsTables, readSeries } from "./query.ts";
 export type { ReadOptions, StoredPoint, StoredSeries } from "./query.ts";
 export {
   counterSlots,
+  deadLettersNow,
   gaugeSlots,
   lastValue,
   mergedBuckets,

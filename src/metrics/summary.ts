@@ -134,6 +134,29 @@ export function lastValue(s: StoredSeries): number | undefined {
   return s.points.at(-1)?.value;
 }
 
+/**
+ * A gauge of shared state (the bus's dead letters, the store's budget left, a provider's breaker) that several
+ * agents sample, each under its own name: per `key`, the value of the series sampled last, not their sum.
+ */
+export function newestBy(
+  series: readonly StoredSeries[],
+  key: (s: StoredSeries) => string,
+): Record<string, number> | undefined {
+  const newest = new Map<string, { at: number; value: number }>();
+  for (const s of series) {
+    const p = s.points.at(-1);
+    const k = key(s);
+    if (p && !(p.start < (newest.get(k)?.at ?? -Infinity))) newest.set(k, { at: p.start, value: p.value });
+  }
+  return newest.size === 0 ? undefined : Object.fromEntries([...newest].map(([k, v]) => [k, v.value]));
+}
+
+/** The dead letters now: the newest sample of each topic and group's count, whoever sampled it. */
+export function deadLettersNow(series: readonly StoredSeries[]): number | undefined {
+  const counts = newestBy(series, (s) => JSON.stringify(s.labels));
+  return counts && Object.values(counts).reduce((a, n) => a + n, 0);
+}
+
 export interface SeriesSummary {
   agent: string;
   name: string;

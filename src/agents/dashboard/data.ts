@@ -10,6 +10,7 @@ import {
   checkedFalseHits,
   computeKpis,
   counterSlots,
+  deadLettersNow,
   gaugeSlots,
   HOUR,
   KPI_METRICS,
@@ -200,8 +201,8 @@ export function errorRows(series: readonly StoredSeries[]): { label: string; cou
   for (const s of named(series, M.busHandled).filter((s) => s.labels["outcome"] === "dead")) {
     add(`dead-lettered (${s.labels["topic"]})`, total([s]));
   }
-  const dead = named(series, M.busDeadLetters);
-  if (dead.length > 0) add("dead letters (now)", dead.reduce((a, s) => a + (lastValue(s) ?? 0), 0));
+  const dead = deadLettersNow(named(series, M.busDeadLetters));
+  if (dead !== undefined) add("dead letters (now)", dead);
   const flush = named(series, M.flushErrors);
   if (flush.length > 0) add("metrics flush errors", total(flush));
   for (const s of named(series, M.providerRequests).filter((s) => s.labels["outcome"] !== "ok")) {
