@@ -44,7 +44,6 @@ export function policyOf(config: Config): BackoffPolicy {
   };
 }
 
-/** A restart that happened is never undone by a store that cannot record it: log, and go on. */
 async function failureTimes(deps: HealDeps, target: string, since: number): Promise<number[]> {
   try {
     return await deps.restarts.failureTimes(target, since);

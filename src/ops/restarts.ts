@@ -61,25 +61,20 @@ export function createRestartLog(client: Client): RestartLog {
     const id = inserted!.rows[0]?.["id"];
     return id === undefined ? undefined : Number(id);
   }
+  /**
+   * Records `r` unless a row matches `conflict` (with `args`): checked and written in one statement of plain SQL (no
+   * lock held across calls), the same on a libSQL server.
+   */
+  const claimUnless = (r: RestartRecord, conflict: string, args: (string | number)[]) =>
+    write({
+      sql: `${INSERT} SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM restarts WHERE ${conflict}) RETURNING id`,
+      args: [...valuesOf(r), ...args],
+    }, r.at);
   return {
-    claim(r, quietMs) {
-      // Plain SQL in one statement (no lock held across calls): the same on a libSQL server.
-      return write({
-        sql: `${INSERT} SELECT ?, ?, ?, ?, ?, ?, ?, ?
-          WHERE NOT EXISTS (SELECT 1 FROM restarts WHERE target = ? AND kind = 'failure' AND at > ? AND at <= ?)
-          RETURNING id`,
-        // Not one recorded "ahead" of now (a clock stepped back since): it would hold the agent down until then.
-        args: [...valuesOf(r), r.target, r.at - quietMs, r.at],
-      }, r.at);
-    },
-    claimRecycle(r, minGapMs) {
-      return write({
-        sql: `${INSERT} SELECT ?, ?, ?, ?, ?, ?, ?, ?
-          WHERE NOT EXISTS (SELECT 1 FROM restarts WHERE at > ? AND at <= ?)
-          RETURNING id`,
-        args: [...valuesOf(r), r.at - minGapMs, r.at],
-      }, r.at);
-    },
+    // Not one recorded "ahead" of now (a clock stepped back since): it would hold the agent down until then.
+    claim: (r, quietMs) =>
+      claimUnless(r, "target = ? AND kind = 'failure' AND at > ? AND at <= ?", [r.target, r.at - quietMs, r.at]),
+    claimRecycle: (r, minGapMs) => claimUnless(r, "at > ? AND at <= ?", [r.at - minGapMs, r.at]),
     async settle(id, outcome) {
       await client.execute({
         sql: "UPDATE restarts SET ok = ?, detail = ? WHERE id = ?",
