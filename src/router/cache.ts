@@ -353,7 +353,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     async stats() {
       const [entries, checks, byScope] = await client.batch([
         {
-          sql: `SELECT count(*) AS n, sum(expires_at <= ?) AS expired, count(DISTINCT scope) AS scopes FROM cache_entries`,
+          sql: `SELECT count(*) AS n, sum(expires_at <= ?) AS expired FROM cache_entries`,
           args: [now()],
         },
         "SELECT count(*) AS n, coalesce(sum(agreed = 0), 0) AS false_hits FROM cache_checks",
@@ -361,11 +361,12 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       ], "read");
       const e = entries!.rows[0]!;
       const c = checks!.rows[0]!;
+      const perScope = byScope!.rows.map((r) => ({ scope: String(r["scope"]), entries: Number(r["n"]) }));
       return {
         entries: Number(e["n"]),
         expired: Number(e["expired"] ?? 0),
-        scopes: Number(e["scopes"]),
-        byScope: byScope!.rows.map((r) => ({ scope: String(r["scope"]), entries: Number(r["n"]) })),
+        scopes: perScope.length,
+        byScope: perScope,
         checks: Number(c["n"]),
         falseHits: Number(c["false_hits"]),
       };
