@@ -93,8 +93,12 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
   const group = (chatId: string) => chatId.split("/")[0];
   const operatorOf = async (msg: InboundMessage): Promise<OperatorConfig | undefined> => {
     if (msg.channel !== "telegram") return undefined;
-    const mine = await Promise.all(operators.filter((o) => o.agent === msg.agent).map(upToDate));
-    return mine.find((o) => o.chatId === msg.chatId) ?? mine.find((o) => group(o.chatId) === group(msg.chatId));
+    const match = (list: OperatorConfig[]) =>
+      list.find((o) => o.chatId === msg.chatId) ?? list.find((o) => group(o.chatId) === group(msg.chatId));
+    const mine = operators.filter((o) => o.agent === msg.agent);
+    // Only a group's message (a negative id) may come from a supergroup it became: a private chat's, every customer's
+    // message on the operator's agent, reads no moves.
+    return match(mine) ?? (msg.chatId.startsWith("-") ? match(await Promise.all(mine.map(upToDate))) : undefined);
   };
   const resumedText = (agent: string) => (deps.roleOfAgent(agent)?.handoff ?? DEFAULT_HANDOFF).resumedText;
   // The operator of the agent's role as configured now; undefined when it has none.
