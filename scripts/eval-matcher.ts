@@ -14,8 +14,7 @@
  *
  * @module
  */
-import { createMatcher } from "../src/router/matcher.ts";
-import { swappedSubject } from "../src/router/faq.ts";
+import { createMatcher, swappedSubject } from "../src/router/matcher.ts";
 import { tokenize } from "../src/router/normalize.ts";
 import {
   bestUnderFalseRate,

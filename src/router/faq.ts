@@ -16,9 +16,6 @@ import { ConfigError, type ConfigIssue, duplicateKeyIssues, jsonError, toIssue }
 import { createMatcher, DEFAULT_THRESHOLD, type Matcher, swappedSubject } from "./matcher.ts";
 import { tokenize } from "./normalize.ts";
 
-/** The FAQ's subject check (in matcher.ts, which the cache shares it from). */
-export { swappedSubject };
-
 export const faqFileSchema = z.strictObject({
   entries: z.array(z.strictObject({
     id: z.string().min(1, "empty; name the entry or leave the id out").optional(),

@@ -2,8 +2,8 @@
 // entry's answer: a small FAQ (README's example as it was before session 27), asked what its visitors ask.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createFaq, type FaqFile, parseFaq, swappedSubject } from "../../src/router/faq.ts";
-import { createMatcher } from "../../src/router/matcher.ts";
+import { createFaq, type FaqFile, parseFaq } from "../../src/router/faq.ts";
+import { createMatcher, swappedSubject } from "../../src/router/matcher.ts";
 
 const file: FaqFile = {
   entries: [
