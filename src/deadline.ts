@@ -42,3 +42,14 @@ export function steadyClock(now: () => number): () => number {
     return elapsed;
   };
 }
+
+/**
+ * `now`'s time, but never stepping back: after a step back it goes on from where it was by `now`'s forward moves.
+ * For times a process keeps and compares with later readings (a pacer's next slot, a breaker's opening), so a step
+ * back does not hold them for its length.
+ */
+export function monotonicClock(now: () => number): () => number {
+  const start = now();
+  const steady = steadyClock(now);
+  return () => start + steady();
+}

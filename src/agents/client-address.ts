@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { networkInterfaces } from "node:os";
 import type { Context } from "hono";
+import { monotonicClock } from "../deadline.ts";
 import type { ConnInfo } from "../platform.ts";
 
 /**
@@ -80,7 +81,8 @@ export interface MinuteCounter {
 }
 
 /** Counts per key in fixed one-minute windows, `perMinute` allowed in each. */
-export function createMinuteCounter(perMinute: number, now: () => number): MinuteCounter {
+export function createMinuteCounter(perMinute: number, wallNow: () => number): MinuteCounter {
+  const now = monotonicClock(wallNow); // a wall clock stepped back would hold a window for the step
   const windows = new Map<string, { start: number; count: number }>();
   let swept = 0;
   const current = (key: string) => {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { monotonicClock } from "../deadline.ts";
 import type { BreakerConfig } from "./config.ts";
 
 export type BreakerState = "closed" | "open" | "half-open";
@@ -37,6 +38,7 @@ export interface BreakerOptions extends BreakerConfig {
 const PROBE_POLL_MS = 250;
 
 export function createBreaker(opts: BreakerOptions): Breaker {
+  const clock = monotonicClock(opts.now); // a wall clock stepped back would hold it open for the step
   let state: BreakerState = "closed";
   let failures: number[] = [];
   let openedAt = 0;
@@ -50,7 +52,7 @@ export function createBreaker(opts: BreakerOptions): Breaker {
   };
 
   const current = (): BreakerState => {
-    if (state === "open" && opts.now() - openedAt >= opts.cooldownMs) {
+    if (state === "open" && clock() - openedAt >= opts.cooldownMs) {
       probeInFlight = false;
       move("half-open");
     }
@@ -58,7 +60,7 @@ export function createBreaker(opts: BreakerOptions): Breaker {
   };
 
   const open = () => {
-    openedAt = opts.now();
+    openedAt = clock();
     failures = [];
     probeInFlight = false;
     move("open");
@@ -68,7 +70,7 @@ export function createBreaker(opts: BreakerOptions): Breaker {
     success() {},
     failure() {
       if (current() !== "closed") return; // a late answer from before the breaker opened
-      const now = opts.now();
+      const now = clock();
       failures = failures.filter((t) => now - t < opts.windowMs);
       failures.push(now);
       if (failures.length >= opts.failureThreshold) open();
@@ -105,9 +107,9 @@ export function createBreaker(opts: BreakerOptions): Breaker {
     },
     retryAt() {
       const s = current();
-      if (s === "open") return openedAt + opts.cooldownMs;
-      if (s === "half-open" && probeInFlight) return opts.now() + PROBE_POLL_MS;
-      return opts.now();
+      const now = opts.now();
+      if (s === "open") return now + Math.max(0, openedAt + opts.cooldownMs - clock());
+      return s === "half-open" && probeInFlight ? now + PROBE_POLL_MS : now;
     },
   };
 }

@@ -50,6 +50,14 @@ export interface Quota {
   settle(provider: string, model: string, s: QuotaSettle): Promise<void>;
 }
 
+/**
+ * A row stamped further ahead than this was stamped before the wall clock stepped back (NTP, a restored VM): its
+ * buckets refill from the next reading on instead of staying as they are for the length of the step. Readings of
+ * processes that waited for the write lock are at most its busy timeout out of order.
+ */
+const STEPPED_MS = 60_000;
+const STAMP = `CASE WHEN updated_at > :now + ${STEPPED_MS} THEN :now ELSE max(updated_at, :now) END`;
+
 function refill(d: QuotaDim): string {
   return `min(${d}_limit, ${d}_avail + max(0, :now - updated_at) * ${d}_limit / ${WINDOW_MS[d]}.0)`;
 }
@@ -68,7 +76,7 @@ const TAKE_SQL = `UPDATE router_quota SET
   DIMS.map((d) => `${d}_avail = CASE WHEN ${d}_limit IS NULL THEN NULL ELSE ${refill(d)} - ${cost(d)} END`)
     .join(",\n  ")
 },
-  updated_at = max(updated_at, :now)
+  updated_at = ${STAMP}
 WHERE provider = :provider AND model = :model AND blocked_until <= :now
   AND ${DIMS.map((d) => `(${d}_limit IS NULL OR ${refill(d)} >= ${cost(d)})`).join("\n  AND ")}
 RETURNING ${DIMS.map((d) => `${d}_limit IS NULL`).join(" AND ")} AS unlimited`;
@@ -95,7 +103,7 @@ const SETTLE_SQL = `UPDATE router_quota SET
     ELSE min(${newLimit}, ${refill(d)} + ${adjust(d)}) END`;
   }).join(",\n  ")
 },
-  updated_at = max(updated_at, :now),
+  updated_at = ${STAMP},
   blocked_until = max(blocked_until, :blocked_until)
 WHERE provider = :provider AND model = :model`;
 
@@ -219,7 +227,16 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
         if (Number(rs.rows[0]?.["unlimited"]) === 1) unlimited.add(key);
         return { ok: true };
       }
-      const row = await read(provider, model);
+      let row = await read(provider, model);
+      if (row && row.updated_at > t + STEPPED_MS) {
+        // Refused because nothing refills before the stamp: refill from now on (what a later take then finds).
+        await client.execute({
+          sql: `UPDATE router_quota SET updated_at = :now WHERE provider = :provider AND model = :model
+            AND updated_at > :now + ${STEPPED_MS}`,
+          args: { provider, model, now: t },
+        });
+        row = { ...row, updated_at: t };
+      }
       const verdict = row ? quotaVerdict(row, tokens, t) : { ok: true as const };
       // Taken by someone else between the UPDATE and the SELECT: report a short wait rather than "ok".
       return verdict.ok ? { ok: false, reason: "blocked", retryAt: t + 1 } : verdict;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { monotonicClock } from "../../deadline.ts";
 import type { Sleep } from "./sleep.ts";
 
 export interface PacerOptions {
@@ -36,6 +37,8 @@ export interface Pacer {
 const FORGET_AFTER_MS = 10 * 60_000;
 
 export function createPacer(opts: PacerOptions): Pacer {
+  // Its own times on a clock that never steps back: a wall clock stepped back would hold every send for the step.
+  const clock = monotonicClock(opts.now);
   const gapMs = 1000 / opts.perSecond;
   const nextByKey = new Map<string, number>();
   /** The platform's back-off per chat: what a send already waiting for its slot must still honour. */
@@ -59,7 +62,7 @@ export function createPacer(opts: PacerOptions): Pacer {
   return {
     async wait(topicKey, signal) {
       const key = chatOf(topicKey);
-      const t = opts.now();
+      const t = clock();
       sweep(t);
       // First the chat's own slot (its gap, its back-off), reserved at once; the global slot only once that is
       // due, so one chat's wait never holds up the others. Whole milliseconds: 80/s is a 12.5 ms gap.
@@ -72,7 +75,7 @@ export function createPacer(opts: PacerOptions): Pacer {
         // 130429) is waited out too, and so is one that came while it waited for its global slot below: the slot was
         // taken before the back-off moved `nextGlobal` past it.
         const until = held(key);
-        const now = opts.now();
+        const now = clock();
         if (until > now) {
           nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, until + chatGap));
           await opts.sleep(until - now, signal);
@@ -83,11 +86,12 @@ export function createPacer(opts: PacerOptions): Pacer {
         if (at > chatAt) nextByKey.set(key, Math.max(nextByKey.get(key) ?? 0, at + chatGap));
         if (at <= now) return;
         await opts.sleep(at - now, signal);
-        if (held(key) <= opts.now()) return;
+        if (held(key) <= clock()) return;
       }
     },
-    defer(topicKey, scope, until) {
+    defer(topicKey, scope, wallUntil) {
       const key = chatOf(topicKey);
+      const until = clock() + (wallUntil - opts.now());
       if (scope === "all") {
         holdAll = Math.max(holdAll, until);
         nextGlobal = Math.max(nextGlobal, until);
@@ -96,6 +100,9 @@ export function createPacer(opts: PacerOptions): Pacer {
         holdByKey.set(key, Math.max(holdByKey.get(key) ?? 0, until));
       }
     },
-    heldUntil: (topicKey) => held(chatOf(topicKey)),
+    heldUntil(topicKey) {
+      const until = held(chatOf(topicKey));
+      return until === 0 ? 0 : opts.now() + (until - clock());
+    },
   };
 }

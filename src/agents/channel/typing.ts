@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { monotonicClock } from "../../deadline.ts";
 import type { Sleep } from "./sleep.ts";
 
 export interface TypingOptions {
@@ -55,12 +56,13 @@ export interface Typing {
 }
 
 export function createTyping(opts: TypingOptions): Typing {
+  const clock = monotonicClock(opts.now); // a wall clock stepped back would empty the bucket for the step
   const running = new Map<string, AbortController>();
   let tokens = opts.maxPerSecond;
-  let refilled = opts.now();
+  let refilled = clock();
   /** Takes a token if there is one. */
   const take = () => {
-    const t = opts.now();
+    const t = clock();
     tokens = Math.min(opts.maxPerSecond, tokens + ((t - refilled) / 1000) * opts.maxPerSecond);
     refilled = t;
     if (tokens < 1) return false;
@@ -69,11 +71,11 @@ export function createTyping(opts: TypingOptions): Typing {
   };
 
   const loop = async (chatId: string, ctrl: AbortController, firstTaken: boolean) => {
-    const until = opts.now() + opts.maxMs;
+    const until = clock() + opts.maxMs;
     try {
       const delayMs = firstTaken ? 0 : opts.delayMs ?? 0;
       if (delayMs > 0) await opts.sleep(Math.min(delayMs, opts.maxMs), ctrl.signal);
-      for (let first = true; !ctrl.signal.aborted && opts.now() < until; first = false) {
+      for (let first = true; !ctrl.signal.aborted && clock() < until; first = false) {
         // The token is taken before the check, so renewals that wake together never check more than they send.
         // A first action after the delay is checked too: the message may have been answered or silenced meanwhile.
         if ((!first || !firstTaken) && take()) {
@@ -89,7 +91,7 @@ export function createTyping(opts: TypingOptions): Typing {
             opts.onError?.(chatId, err);
           }
         }
-        await opts.sleep(Math.min(opts.refreshMs, Math.max(0, until - opts.now())), ctrl.signal);
+        await opts.sleep(Math.min(opts.refreshMs, Math.max(0, until - clock())), ctrl.signal);
       }
     } catch {
       // aborted: stopped
