@@ -121,10 +121,10 @@ const ELEMENT = /\s*(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [^,]*|[^,]+/g;
  */
 export function retryAfterMs(headers: Headers, now: number): number | undefined {
   const ms = headers.get("retry-after-ms")?.trim();
-  if (ms !== undefined && DELAY.test(ms)) return Number(ms);
+  if (ms !== undefined && DELAY.test(ms)) return Math.ceil(Number(ms)); // whole ms: stored in INTEGER columns
   for (const [element] of (headers.get("retry-after") ?? "").matchAll(ELEMENT)) {
     const value = element.trim();
-    if (DELAY.test(value)) return Math.round(Number(value) * 1000);
+    if (DELAY.test(value)) return Math.ceil(Number(value) * 1000);
     const at = IMF_FIXDATE.test(value) ? Date.parse(value) : NaN;
     if (!Number.isNaN(at)) return Math.max(0, at - now);
   }
