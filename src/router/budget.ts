@@ -46,12 +46,15 @@ export interface Budget {
   costUsd(model: string, usage: Usage): number;
   /**
    * Reserves the maximum cost of a call; undefined when it does not fit the caps (for a non-high-value turn,
-   * the caps less `lowFraction`). Free models always get a (free) reservation.
+   * the caps less `lowFraction`). Free models always get a (free) reservation, and so does a call marked `free` (a
+   * local model, whatever its name: prices are keyed by model name, and it may be named like the paid model it stands
+   * in for).
    */
   reserve(
     model: string,
     est: { inputTokens: number; maxOutputTokens: number },
     tier: Tier,
+    free?: boolean,
   ): Promise<Reservation | undefined>;
   /** Replaces the reservation by the real cost: a usage, `"reserved"` (charge it all: a timeout may have been billed) or `"none"`. */
   settle(r: Reservation, actual: Usage | "reserved" | "none"): Promise<number>;
@@ -103,8 +106,8 @@ export function createBudget({ client, config, now }: BudgetOptions): Budget {
       return price ? toMicros(price, usage) / MICROS_PER_USD : 0;
     },
 
-    async reserve(model, est, tier) {
-      const price = priceOf(model);
+    async reserve(model, est, tier, free = false) {
+      const price = free ? undefined : priceOf(model);
       const { day, month } = periodsOf(now());
       if (!price) return { model, day, micros: 0, free: true };
       const micros = toMicros(price, { inputTokens: est.inputTokens, outputTokens: est.maxOutputTokens });

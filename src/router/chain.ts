@@ -379,6 +379,7 @@ export async function walkChain(
         e.model,
         { inputTokens, maxOutputTokens: req.maxTokens },
         opts.tier,
+        e.provider.kind === "llama-cpp",
       );
       if (!reservation) return skip(e, s, "budget");
       const q = await deps.quota.take(e.name, e.model, quotaTokens);

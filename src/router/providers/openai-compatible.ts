@@ -132,20 +132,28 @@ function hintOf(text: string): { kind?: ProviderErrorKind; message?: string; cod
 }
 
 /**
- * Every system message merged into one leading one (blank line between). The chat templates of common local models
- * (Gemma 3, Mistral) take one system message first and then strict user/assistant turns: llama-server answers 400
- * to a second one (a leads role's known fields, a re-ask's instruction), and every later turn of that chat went to
- * the next, paid provider.
+ * The dialogue as the chat templates of common local models (Gemma 3, Mistral) take it: one system message first,
+ * then turns alternating user/assistant from a user's; llama-server answers 400 to anything else. Every system
+ * message (a leads role's known fields, a re-ask's instruction) is merged into the first, and so are consecutive
+ * turns of one speaker (a paused chat's messages, an operator's replies), blank line between; an answer whose
+ * question the history's trimming left out is dropped.
  */
-function withOneSystemMessage(messages: readonly ChatMessage[]): readonly ChatMessage[] {
+function alternating(messages: readonly ChatMessage[]): ChatMessage[] {
   const system = messages.filter((m) => m.role === "system");
-  if (system.length === 0) return messages;
-  const merged: ChatMessage = { role: "system", content: system.map((m) => m.content).join("\n\n") };
-  return [merged, ...messages.filter((m) => m.role !== "system")];
+  const out: ChatMessage[] = system.length === 0
+    ? []
+    : [{ role: "system", content: system.map((m) => m.content).join("\n\n") }];
+  for (const m of messages) {
+    if (m.role === "system") continue;
+    const last = out.at(-1);
+    if (last?.role === m.role) out[out.length - 1] = { role: m.role, content: `${last.content}\n\n${m.content}` };
+    else if (m.role === "user" || last?.role === "user") out.push(m);
+  }
+  return out;
 }
 
 function toBody(req: ChatRequest, stream: boolean, opts: OpenAICompatibleOptions): Record<string, unknown> {
-  const messages = opts.kind === "llama-cpp" ? withOneSystemMessage(req.messages) : req.messages;
+  const messages = opts.kind === "llama-cpp" ? alternating(req.messages) : req.messages;
   const streamUsage = opts.streamUsage ?? true;
   return {
     model: req.model,
