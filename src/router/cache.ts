@@ -184,6 +184,11 @@ const hasInvisible = (text: string) => stripInvisible(text) !== text;
 
 /** A burst, or a question followed by instructions: its answer is not the answer to any one line of it. */
 const severalLines = (text: string) => text.trim().includes("\n");
+/**
+ * The same in SQL, for rows read: releases before 2026-11-30 stored such prompts, and one running on this schema (a
+ * rolling restart's, a rollback's) still may after migration 68 deleted those there were.
+ */
+const ONE_LINE_SQL = "instr(trim(prompt, char(32, 9, 10, 13)), char(10)) = 0";
 
 /** The share of `stored`'s words (stemmed matcher tokens) that `question` has. */
 function coveredShare(question: string, stored: string): number {
@@ -214,7 +219,8 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       scopes.set(scope, index);
     }
     const rs = await client.execute({
-      sql: "SELECT id, prompt, answer, answer_group, expires_at FROM cache_entries WHERE scope = ? AND id > ? AND expires_at > ? ORDER BY id",
+      sql: `SELECT id, prompt, answer, answer_group, expires_at FROM cache_entries
+        WHERE scope = ? AND id > ? AND expires_at > ? AND ${ONE_LINE_SQL} ORDER BY id`,
       args: [scope, index.lastId, now()],
     });
     for (const row of rs.rows) {
@@ -258,7 +264,8 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       rs = await client.execute({
         sql: `SELECT id, prompt, answer, d FROM (
                 SELECT id, prompt, answer, vector_distance_cos(embedding, ?1) AS d FROM cache_entries
-                WHERE scope = ?2 AND expires_at > ?3 AND embedding IS NOT NULL AND length(embedding) = ?4)
+                WHERE scope = ?2 AND expires_at > ?3 AND embedding IS NOT NULL AND length(embedding) = ?4
+                  AND ${ONE_LINE_SQL})
               WHERE d IS NOT NULL ORDER BY d LIMIT 1`,
         args: [blob, scope, now(), blob.byteLength],
       });

@@ -423,4 +423,22 @@ export const migrations: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID`,
     ],
   },
+  {
+    // Migration 62 dropped the per-user limits table of the releases before 2026-11-28, which write it on every
+    // message: put back empty, so such a release still runs on this schema during a rolling restart or a rollback
+    // (README "Updating"). Nothing of this release reads it.
+    version: 76,
+    name: "orchestrator: the previous per-user limits table, for older releases",
+    statements: [
+      `CREATE TABLE IF NOT EXISTS user_usage (
+        user_key TEXT NOT NULL,
+        day TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        minute_count INTEGER NOT NULL,
+        tokens INTEGER NOT NULL,
+        notified_minute INTEGER NOT NULL DEFAULT -1,
+        PRIMARY KEY (user_key, day)
+      ) STRICT`,
+    ],
+  },
 ];
