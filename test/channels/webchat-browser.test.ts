@@ -17,35 +17,8 @@ import {
 import { repoRoot } from "../support/cli.ts";
 import { tempDir } from "../support/tmp.ts";
 import { type Channel, startChannel } from "./harness.ts";
+import { answerEach, CHROMIUM } from "./webchat-page-support.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-
-/** Stands in for the orchestrator: answers each text once with `answer(text)`. */
-function answerEach(ch: Channel, answer: (text: string) => string) {
-  return ch.bus.consume({
-    topic: INBOUND_TOPIC,
-    group: "orchestrator",
-    handler: async (d) => {
-      const msg = inboundMessageSchema.parse(d.payload);
-      if (msg.kind !== "text") return;
-      const reply: OutboundReply = {
-        agent: msg.agent,
-        chatId: msg.chatId,
-        text: answer(msg.text),
-        inReplyTo: [d.id],
-        replyKey: `answer:${d.id}`,
-        kind: "answer",
-      };
-      await ch.bus.publish([{
-        topic: outboundTopic(msg.agent),
-        key: chatKey(msg.agent, msg.chatId),
-        payload: reply as never,
-        idempotencyKey: reply.replyKey,
-      }]);
-      await ch.rows("UPDATE chat_inbox SET state = 'answered', reply_key = ? WHERE bus_id = ?", reply.replyKey, d.id);
-    },
-  });
-}
 let dir: string;
 let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-browser-")));

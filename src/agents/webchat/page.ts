@@ -1,8 +1,8 @@
 /**
  * The chat page: one HTML document with inline CSS and JS (no CDN, no build step). The script posts each
- * message with a client-generated id (the idempotency key: a retried POST is stored once), then polls for
- * replies. Replies are inserted as text nodes, never as HTML. A per-response nonce lets the Content Security
- * Policy forbid every other script.
+ * message with a client-generated id (the idempotency key: a retried POST is stored once), one at a time in
+ * the order typed, then polls for replies. Replies are inserted as text nodes, never as HTML. A per-response
+ * nonce lets the Content Security Policy forbid every other script.
  *
  * @module
  */
@@ -56,18 +56,21 @@ const asSession = { headers: { ${JSON.stringify(SESSION_HEADER)}: session } };
 let after = 0;
 // sending: POSTs not yet accepted; pending: the server's word that a message still waits for its answer.
 let sending = 0, pending = false;
-function add(cls, text) {
+function add(cls, text, before = typing) {
   const div = document.createElement("div");
   div.className = "msg " + cls;
   div.textContent = text;
-  log.insertBefore(div, typing);
+  log.insertBefore(div, before);
   log.scrollTop = log.scrollHeight;
+  return div;
 }
 function showTyping() { typing.hidden = sending === 0 && !pending; log.scrollTop = log.scrollHeight; }
 // Other tabs of this conversation show the visitor's message too (their polls bring only the replies), as it is
 // sent: once stored, its answer may reach their polls before this tab hears back. Those sent while this tab's
-// history loads are held until it has, and then shown unless it has them already (stored by the time it was read).
-const tabs = new BroadcastChannel("aideazz.webchat");
+// history loads are held until it has, and then shown unless it has them already (the same message id: a text is
+// not unique, and the store keeps it changed, invisible characters dropped). The channel is named after where this
+// chat's API is: two chats served on one origin under two paths share the session but not their messages.
+const tabs = new BroadcastChannel("aideazz.webchat:" + new URL("api/", location.href).pathname);
 let held = [];
 function fromTab(d) {
   if (d.note) add("note", d.note);
@@ -80,38 +83,53 @@ tabs.onmessage = (e) => {
   if (held) held.push(e.data);
   else fromTab(e.data);
 };
+// Before asking again: the server's Retry-After (at most a minute), else 1 s, 2 s, 3 s… (at most 30 s).
+function backoff(res, i) {
+  const s = Number(res?.headers.get("retry-after"));
+  const ms = s > 0 ? Math.min(s, 60) * 1000 : Math.min(1000 * (i + 1), 30000);
+  return new Promise((r) => setTimeout(r, ms));
+}
 // Resolves to "" once stored, else to why not (the server's words for a refusal; 5xx and network errors are retried).
 async function send(text, id) {
   for (let i = 0; i < 5; i++) {
+    let res;
     try {
-      const res = await fetch("api/messages", { method: "POST", headers: { "content-type": "application/json" },
+      res = await fetch("api/messages", { method: "POST", headers: { "content-type": "application/json" },
         body: JSON.stringify({ session, id, text }) });
       if (res.ok) return "";
       if (res.status < 500) return (await res.json().catch(() => ({}))).error || "refused";
     } catch {}
-    await new Promise((r) => setTimeout(r, 1000 * (i + 1)));
+    await backoff(res, i);
   }
   return "no answer from the server";
 }
-form.addEventListener("submit", async (e) => {
+// The messages this tab sent, by id: a history loaded after one was stored has it, and puts it in its place.
+const sent = new Map();
+// One message at a time, in the order typed: a retried POST must not be overtaken by the message typed after it.
+let queue = Promise.resolve();
+form.addEventListener("submit", (e) => {
   e.preventDefault();
   const text = input.value.trim();
   if (!text) return;
   input.value = "";
-  add("me", text);
-  tabs.postMessage({ session, text });
+  const id = uuid();
+  sent.set(id, add("me", text));
+  tabs.postMessage({ session, id, text });
   sending++; showTyping();
-  const failed = await send(text.slice(0, cfg.maxTextLength), uuid());
-  sending--;
-  if (!failed) pending = true; // until the next poll says otherwise
-  else {
-    const note = "Your message could not be sent (" + failed + "). Please try again.";
-    add("note", note);
-    tabs.postMessage({ session, note });
-  }
-  showTyping();
+  queue = queue.then(async () => {
+    const failed = await send(text.slice(0, cfg.maxTextLength), id);
+    sending--;
+    if (!failed) pending = true; // until the next poll says otherwise
+    else {
+      const note = "Your message could not be sent (" + failed + "). Please try again.";
+      add("note", note);
+      tabs.postMessage({ session, note });
+    }
+    showTyping();
+  });
 });
 input.addEventListener("keydown", (e) => {
+  if (e.isComposing || e.keyCode === 229) return; // this Enter picks an input method's candidate (CJK): not a send
   if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
 });
 async function poll() {
@@ -129,25 +147,34 @@ async function poll() {
   } catch {}
   setTimeout(poll, cfg.pollMs);
 }
+// The conversation so far, asked again until it comes: replies polled from 0 instead would show without the
+// visitor's questions. Undefined when the server refuses it (4xx): nothing to show.
+async function history() {
+  for (let i = 0; ; i++) {
+    let res;
+    try {
+      res = await fetch("api/history", asSession);
+      if (res.ok) return await res.json();
+      if (res.status < 500 && res.status !== 429) return undefined;
+    } catch {}
+    await backoff(res, i);
+  }
+}
 // The conversation so far (a reload, another tab), then new replies from where it ends.
 async function start() {
-  add("bot", cfg.greeting);
-  try {
-    const res = await fetch("api/history", asSession);
-    if (res.ok) {
-      const history = await res.json();
-      for (const line of history.lines) add(line.from, line.text);
-      after = history.after;
-      // The held messages the history has: the visitor's last lines, as many as were held.
-      const mine = history.lines.filter((l) => l.from === "me").map((l) => l.text);
-      const stored = mine.slice(mine.length - held.filter((d) => !d.note).length);
-      held = held.filter((d) => {
-        const i = d.note ? -1 : stored.indexOf(d.text);
-        if (i >= 0) stored.splice(i, 1);
-        return i < 0;
-      });
+  let last = add("bot", cfg.greeting);
+  const h = await history();
+  if (h) {
+    const stored = new Set();
+    // After the greeting, before what this tab sent meanwhile (moved into its place when the history has it).
+    for (const line of h.lines) {
+      if (line.id) stored.add(line.id);
+      const mine = sent.get(line.id);
+      last = mine ? log.insertBefore(mine, last.nextSibling) : add(line.from, line.text, last.nextSibling);
     }
-  } catch {}
+    after = h.after;
+    held = held.filter((d) => d.note || !stored.has(d.id));
+  }
   for (const d of held) fromTab(d);
   held = null;
   poll();

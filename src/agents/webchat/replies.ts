@@ -70,16 +70,19 @@ export async function awaitingReply(client: Client, agent: string, chatId: strin
   return rs.rows.length > 0;
 }
 
-/** One line of a session's conversation as the page shows it. */
+/** One line of a session's conversation as the page shows it; a visitor's line has the id the page gave it. */
 export interface HistoryLine {
   from: "me" | "bot";
   text: string;
+  id?: string;
 }
 
 /**
  * The last `limit` lines of a session's conversation, oldest first: the visitor's messages (the chat inbox) and the
  * replies, by time (a message before the reply of the same millisecond), and the last reply's sequence number
- * (where the page's polling goes on). Both are removed by retention with the conversation.
+ * (where the page's polling goes on). Both are removed by retention with the conversation. A visitor's line carries its
+ * message id: a page opening while another tab sends tells by it which of the messages it heard of are stored already
+ * (their texts need not be unique, and are stored changed: invisible characters dropped).
  */
 export async function historyOf(
   client: Client,
@@ -90,17 +93,21 @@ export async function historyOf(
   const [lines, last] = await client.batch([
     {
       sql: `SELECT * FROM (
-          SELECT 'me' AS source, text, received_at AS at, seq AS n FROM chat_inbox WHERE agent = ?1 AND chat_id = ?2
+          SELECT 'me' AS source, text, received_at AS at, seq AS n, platform_id AS id FROM chat_inbox
+            WHERE agent = ?1 AND chat_id = ?2
           UNION ALL
-          SELECT 'bot', text, created_at, seq FROM webchat_replies WHERE agent = ?1 AND session_id = ?2
+          SELECT 'bot', text, created_at, seq, NULL FROM webchat_replies WHERE agent = ?1 AND session_id = ?2
         ) ORDER BY at DESC, source = 'me', n DESC LIMIT ?3`,
       args: [agent, chatId, limit],
     },
     { sql: "SELECT max(seq) AS seq FROM webchat_replies WHERE agent = ? AND session_id = ?", args: [agent, chatId] },
   ], "read");
   return {
-    lines: lines!.rows.map((r) => ({ from: r["source"] === "me" ? "me" as const : "bot" as const, text: String(r["text"]) }))
-      .reverse(),
+    lines: lines!.rows.map((r): HistoryLine =>
+      r["source"] === "me"
+        ? { from: "me", text: String(r["text"]), id: String(r["id"]) }
+        : { from: "bot", text: String(r["text"]) }
+    ).reverse(),
     after: Number(last!.rows[0]?.["seq"] ?? 0),
   };
 }
