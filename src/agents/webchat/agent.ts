@@ -108,9 +108,14 @@ export async function createWebchatAgent(
         clientAddressHeader: agent.webchat.clientAddressHeader,
       });
     },
-    start() {
+    async start() {
+      // A restored backup brings back its sequence counter, which would hand out again the numbers of the replies
+      // stored after it, below where an open page polls from: numbers go on from the time in ms, past any given.
+      await store.client.execute({
+        sql: "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'webchat_replies'",
+        args: [deps.now()],
+      });
       spine.startEgress(handler);
-      return Promise.resolve();
     },
     stop: () => spine.stop(),
   };
