@@ -26,7 +26,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { stripInvisible } from "../agents/channel/invisible.ts";
+import { keepSpelling } from "../agents/channel/invisible.ts";
 import { scrubPii } from "../log.ts";
 import { batchReads, type Client, purgeInChunks, selectRows } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
@@ -179,8 +179,11 @@ function isPersonal(prompt: string, answer: string): boolean {
     NAMED.some((re) => [...t.trim().matchAll(re)].some((m) => named(m[1]!)));
 }
 
-/** True when `text` has characters a reader does not see, which a model may read (tag characters) as text. */
-const hasInvisible = (text: string) => stripInvisible(text) !== text;
+/**
+ * True when `text` has characters a reader does not see, which a model may read (tag characters) as text; a joiner
+ * that is part of the spelling (Persian's non-joiner) is seen as the reader sees it.
+ */
+const hasInvisible = (text: string) => keepSpelling(text) !== text;
 
 /** A burst, or a question followed by instructions: its answer is not the answer to any one line of it. */
 const severalLines = (text: string) => text.trim().includes("\n");

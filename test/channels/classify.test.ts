@@ -68,6 +68,22 @@ describe("telegram classify", () => {
     ]);
   });
 
+  it("keeps a joiner that is part of the spelling (Persian, emoji sequences), and drops one that hides nothing else", () => {
+    const texts = ["می\u200cخواهم سفارش بدهم", "👩\u200d💻 here", "in\u200cstruc\u200c\u200ctions", "a \u200c b"];
+    const updates = texts.map((text, i) => {
+      const u = makeUpdate(telegramFixture("text"), { updateId: 20 + i, chatId: 5 }) as { message: Record<string, unknown> };
+      u.message["text"] = text;
+      return readUpdate(u)!;
+    });
+    const { batch } = classifyUpdates(updates, ctx);
+    expect(batch.inbound.map((i) => i.message.text)).toEqual([
+      "می\u200cخواهم سفارش بدهم",
+      "👩\u200d💻 here",
+      "in\u200cstructions",
+      "a  b",
+    ]);
+  });
+
   it("with nonText 'ignore' a sticker is recorded as ignored, not published", () => {
     const u = readUpdate(makeUpdate(telegramFixture("sticker"), { updateId: 9, chatId: 5 }))!;
     const { batch, typing } = classifyUpdates([u], { ...ctx, nonText: "ignore" });

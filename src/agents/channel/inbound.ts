@@ -10,7 +10,7 @@
 import type { InboundMessage } from "../../bus/envelopes.ts";
 import { parseCommand } from "./commands.ts";
 import type { IngressBatch } from "./ingress.ts";
-import { INVISIBLE, stripInvisible } from "./invisible.ts";
+import { INVISIBLE, keepSpelling } from "./invisible.ts";
 import { recordSkipped } from "./skipped.ts";
 
 /** The inbound message without `kind` and `text`, which this module decides. */
@@ -29,10 +29,11 @@ export function isBlank(text: string): boolean {
 /**
  * Adds a text message (or a command) with its idempotency key `key`. Invisible characters are dropped: a model
  * reads Unicode tag characters as text ("ASCII smuggling") while the reader, and the cache's key, see nothing, so
- * a hidden instruction would steer an answer stored for the visible question and served to everyone asking it.
+ * a hidden instruction would steer an answer stored for the visible question and served to everyone asking it. A
+ * joiner that is part of the spelling stays (`keepSpelling`).
  */
 export function addText(batch: IngressBatch, base: InboundBase, key: string, raw: string): void {
-  const text = stripInvisible(raw);
+  const text = keepSpelling(raw);
   const command = parseCommand(text);
   const message: InboundMessage = command
     ? { ...base, kind: "command", text: command.text }
