@@ -29,6 +29,7 @@ import { cpuTimeMs, type Server, type ServeOptions } from "../platform.ts";
 import {
   displayDbUrl,
   every,
+  filePathOf,
   isStoreUnavailable,
   migrate,
   openStore,
@@ -153,7 +154,10 @@ async function probeDatabase(store: Store, agent: string, now: number, remoteDea
     }
     return { ok: true };
   } catch (err) {
-    return { ok: false, detail: `database not writable (${storeErrorText(err, store.path === undefined)})` };
+    return {
+      ok: false,
+      detail: `database not writable (${storeErrorText(err, store.path === undefined, store.path)})`,
+    };
   }
 }
 
@@ -226,7 +230,7 @@ async function openWhenAvailable(
       if (opts.signal?.aborted) throw opts.signal.reason;
       // A file that is no database, or a damaged one, answers webhooks 503 until it is restored; no wait mends it.
       if (!isStoreUnavailable(err) || /^SQLITE_(NOTADB|CORRUPT)/.test(storeErrorCode(err))) throw err;
-      const reason = storeErrorText(err, true);
+      const reason = storeErrorText(err, true, filePathOf(opts.dbUrl));
       const waitMs = Math.min(minMs * 2 ** (attempt - 1), maxMs);
       report({ ok: false, detail: `waiting for the store ${where} (${reason}); attempt ${attempt}, next in ${waitMs} ms` });
       if (logged?.reason !== reason || now() - logged.at >= WAIT_LOG_EVERY_MS) {

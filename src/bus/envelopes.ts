@@ -6,6 +6,8 @@
  * @module
  */
 import { z } from "zod";
+import type { Logger } from "../log.ts";
+import { type Delivery, PermanentError, RetryLaterError } from "./types.ts";
 
 export const INBOUND_TOPIC = "inbound";
 
@@ -89,3 +91,50 @@ export const outboundReplySchema = z.object({
   resend: z.strictObject({ part: z.string(), failed: z.string() }).optional(),
 });
 export type OutboundReply = z.infer<typeof outboundReplySchema>;
+
+/** How long a payload from a newer release stays on the bus before this agent reads it again. */
+export const NEWER_RELEASE_RETRY_MS = 30_000;
+
+/**
+ * Builds the parser of one bus envelope (`what`: "outbound reply"). A payload whose only problems are enum values this
+ * release does not know (a reply kind, a channel) comes from a newer aideazz: `aideazz systemd restart` upgrades one
+ * agent at a time and may stop half way, and this agent's next binary reads it. So it stays on the bus, retried
+ * every 30 s without using up attempts, with one warning per message. Anything else wrong never becomes valid:
+ * dead-lettered at once (retrying would only hold up the chat's next messages), with what is wrong (`bus dlq list`).
+ */
+export function createEnvelopeParser<T>(
+  schema: z.ZodType<T>,
+  what: string,
+  deps: { log: Logger; now: () => number },
+): (delivery: Delivery) => T {
+  const warned = new Set<number>(); // message ids; the oldest forgotten past 1000
+  return (delivery) => {
+    const parsed = schema.safeParse(delivery.payload);
+    if (parsed.success) return parsed.data;
+    const issues = parsed.error.issues;
+    const first = issues[0]!;
+    const problem = `${first.path.join(".") || "(root)"}: ${first.message} ` +
+      `(${issues.length} problem${issues.length === 1 ? "" : "s"})`;
+    // A mistyped value (kind: 5) fails the same check as an unknown one: only a string is a newer release's value.
+    const newer = issues.every((i) =>
+      i.code === "invalid_value" && typeof valueAt(delivery.payload, i.path) === "string"
+    );
+    if (!newer) throw new PermanentError(`${what} is malformed: ${problem}`);
+    if (!warned.has(delivery.id)) {
+      warned.add(delivery.id);
+      if (warned.size > 1000) warned.delete(warned.values().next().value!);
+      const values = issues.map((i) => `${i.path.join(".")}=${String(valueAt(delivery.payload, i.path))}`);
+      deps.log.warn(`${what} from a newer aideazz: upgrade this agent`, { id: delivery.id, values });
+    }
+    throw new RetryLaterError(`${what} from a newer aideazz (${problem}): upgrade this agent`, {
+      retryAt: deps.now() + NEWER_RELEASE_RETRY_MS,
+      uncounted: true,
+    });
+  };
+}
+
+function valueAt(payload: unknown, path: readonly PropertyKey[]): unknown {
+  let v = payload;
+  for (const k of path) v = typeof v === "object" && v !== null ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}

@@ -9,7 +9,7 @@ import { dirname } from "node:path";
 import type { GroupStats } from "../bus/types.ts";
 import type { Config } from "../config.ts";
 import type { DiskSpace } from "../platform.ts";
-import { type Store, storeErrorCode } from "../store/mod.ts";
+import { type Store, storeErrorCode, storeErrorText } from "../store/mod.ts";
 import { probe, probeHost, type ProbeOptions } from "./probe.ts";
 import { readVmRss } from "./rss.ts";
 import { defaultMemoryHigh, formatBytes, formatDuration, toBytes } from "./sizes.ts";
@@ -166,7 +166,9 @@ async function checkStore(config: Config, deps: HealthDeps): Promise<Check[]> {
     }], "write");
     checks.push({ name: "database", level: "ok", detail: "writable" });
   } catch (err) {
-    checks.push({ name: "database", level: "down", detail: `not writable (${storeErrorCode(err)})` });
+    // A read-only answer names the file this user cannot write, and the fix.
+    const why = storeErrorText(err, false, store.path);
+    checks.push({ name: "database", level: "down", detail: `not writable (${why})` });
   }
   if (store.path === undefined || store.path === ":memory:") {
     checks.push({ name: "disk", level: "ok", detail: "remote store: not checked here" });

@@ -4,6 +4,9 @@
  *
  * @module
  */
+import { accessSync, constants, statSync } from "node:fs";
+import { userInfo } from "node:os";
+import { dirname } from "node:path";
 
 /** SQLite result codes meaning "the store cannot take writes right now" (lock held, read-only, disk full, I/O). */
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|PROTOCOL|NOTADB|CORRUPT)/;
@@ -50,8 +53,51 @@ export function storeErrorCode(err: unknown): string {
 /**
  * How a store failure reads in a health detail or a log line. `full`: its message — a libSQL server's failures have
  * no SQLite code ("UNKNOWN") and the message says why (unreachable, a refused token); a failure to open names the
- * path and the fix. Otherwise the code, which says enough for a local file's statement (SQLITE_BUSY).
+ * path and the fix. Otherwise the code, which says enough for a local file's statement (SQLITE_BUSY). `path`: the
+ * local database's file; a read-only answer then names the file this user cannot write (unwritableStoreFile).
  */
-export function storeErrorText(err: unknown, full: boolean): string {
-  return full && err instanceof Error ? err.message : storeErrorCode(err);
+export function storeErrorText(err: unknown, full: boolean, path?: string): string {
+  const text = full && err instanceof Error ? err.message : storeErrorCode(err);
+  const readOnly = storeErrorCode(err).startsWith("SQLITE_READONLY");
+  const why = path !== undefined && readOnly ? unwritableStoreFile(path) : "";
+  return why ? `${text}: ${why}` : text;
+}
+
+/**
+ * Which of the database `path`, its -wal, its -shm and its folder this user cannot write, and the fix; "" when it can
+ * write them all. SQLITE_READONLY says only "readonly": most often a command run as root (`migrate`, `backup`, a
+ * restore) left root's -wal/-shm beside the service user's database, and the agents wait for the store forever.
+ */
+export function unwritableStoreFile(path: string): string {
+  if (path === ":memory:") return "";
+  const user = currentUser();
+  for (const file of [path, `${path}-wal`, `${path}-shm`, dirname(path)]) {
+    try {
+      accessSync(file, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") continue; // created when needed (-wal, -shm)
+      if (code === "EROFS") return `${file} is on a read-only file system`;
+      const target = file === dirname(path) ? file : `${path}*`;
+      return `${file} is not writable by ${user} (owner uid ${ownerOf(file)}): ` +
+        `run \`chown ${user}: ${target}\` and run every command that opens the store with sudo -u ${user}`;
+    }
+  }
+  return "";
+}
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return "this user";
+  }
+}
+
+function ownerOf(file: string): string {
+  try {
+    return String(statSync(file).uid);
+  } catch {
+    return "unknown";
+  }
 }

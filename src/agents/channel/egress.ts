@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
+import { createEnvelopeParser, type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
 import type { ResendUnknown, SendLedger } from "../../bus/ledger.ts";
 import { type Delivery, PermanentError, RetryLaterError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
@@ -111,6 +111,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     throw new TypeError("createEgressHandler: unknownsKeptMs is required with settle");
   }
   const keptMs = (opts.unknownsKeptMs ?? 0) + EGRESS_RETRY_MAX_MS;
+  const parseReply = createEnvelopeParser(outboundReplySchema, "outbound reply", opts);
   /**
    * Parts this process sent and got no answer for (with `settle`), until a claim decides them: a delivery cut short
    * while it waits for their status (the bus's handler deadline) leaves them to the redelivery, which may then settle
@@ -296,17 +297,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
 
   return async (delivery) => {
     forgetUnknowns(delivery); // drops the expired ones before a claim could take one for its own
-    const parsed = outboundReplySchema.safeParse(delivery.payload);
-    if (!parsed.success) {
-      // A malformed reply never becomes valid: retrying it would only hold up the chat's next replies. It goes to
-      // the dead letters at once, with what is wrong (`aideazz bus dlq list`).
-      const issue = parsed.error.issues[0]!;
-      throw new PermanentError(
-        `outbound reply is malformed: ${issue.path.join(".") || "(root)"}: ${issue.message} ` +
-          `(${parsed.error.issues.length} problem${parsed.error.issues.length === 1 ? "" : "s"})`,
-      );
-    }
-    const reply = parsed.data;
+    const reply = parseReply(delivery);
     const progressive = opts.progressive;
     if (reply.partial !== undefined) {
       // Stale by the time a retry would come: shown now or never (the final reply carries the whole text).

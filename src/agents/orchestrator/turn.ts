@@ -18,6 +18,7 @@
  */
 import {
   chatKey,
+  createEnvelopeParser,
   type InboundMessage,
   inboundMessageSchema,
   outboundTopic,
@@ -470,9 +471,13 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     });
   }
 
+  // A kind or channel only a newer channel agent sends waits on the bus for this agent's upgrade; a malformed
+  // message is dead-lettered at once (createEnvelopeParser).
+  const parseInbound = createEnvelopeParser(inboundMessageSchema, "inbound message", { log, now });
+
   return async (delivery) => {
     const started = now();
-    const msg = inboundMessageSchema.parse(delivery.payload);
+    const msg = parseInbound(delivery);
     tracer.event(delivery.traceId, "claimed", { group: delivery.group, attempt: delivery.attempt });
     const chat = chatKey(msg.agent, msg.chatId);
     const answerKey = `${delivery.id}:answer`;

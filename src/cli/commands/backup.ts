@@ -1,6 +1,6 @@
 import { formatBytes, toBytes } from "../../ops/mod.ts";
 import { displayDbUrl } from "../../store/mod.ts";
-import { closeSync, openSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createClient } from "@libsql/client";
 import { defineCommand } from "../command.ts";
@@ -9,12 +9,15 @@ import { openReadStore } from "../context.ts";
 /**
  * A consistent copy of the live database (`VACUUM INTO`: one read transaction, so writers go on and nothing in the
  * WAL is missed, as it would be by copying the file), checked with `integrity_check` before it is called done. The
- * file is created first, new and readable by its owner only (it holds the customers' conversations, as the
- * database does), and removed again when the copy or its check fails.
+ * copy is written to `FILE.partial-<pid>` beside FILE, created new and readable by its owner only (it holds the
+ * customers' conversations, as the database does), and linked to FILE once checked; removed when the copy or its
+ * check fails or a SIGTERM came. A `.partial-*` file left behind is a copy the process was killed in (SIGKILL, power
+ * loss): not a backup, safe to delete.
  */
 export const backupCommand = defineCommand({
   name: "backup",
-  summary: "write a consistent copy of the live database to a new file and check it (safe while agents run)",
+  summary: "write a consistent copy of the live database to a new file and check it (safe while agents run); " +
+    "a FILE.partial-<pid> left beside it is a copy that was killed: not a backup, delete it",
   args: "<file>",
   positionals: { min: 1, max: 1 },
   async run({ values, positionals, deps }) {
@@ -41,22 +44,45 @@ export const backupCommand = defineCommand({
         );
         return 1;
       }
-      try {
-        closeSync(openSync(target, "wx", 0o600)); // VACUUM INTO fills an empty file
-      } catch (err) {
-        if ((err as Error).name === "NotCapable") throw err; // the CLI names the folders the binary may write
-        const why = (err as NodeJS.ErrnoException).code === "EEXIST" ? "exists; name a new file" : String(err);
-        deps.stderr(`backup: ${target} ${why}\n`);
+      if (existsSync(target)) {
+        deps.stderr(`backup: ${target} exists; name a new file\n`);
         return 1;
       }
+      // The copy is made under a name of its own and linked to FILE only once checked: a backup cut short leaves
+      // nothing under FILE that is not a backup.
+      const partial = `${target}.partial-${deps.pid}`;
       try {
-        await store.client.execute({ sql: "VACUUM INTO ?", args: [target] });
-        const problems = await integrityProblems(target);
-        if (problems.length > 0) throw new Error(`the copy failed its integrity check: ${problems.slice(0, 5).join("; ")}`);
+        closeSync(openSync(partial, "wx", 0o600)); // VACUUM INTO fills an empty file
       } catch (err) {
-        rmSync(target, { force: true });
-        deps.stderr(`backup: ${(err as Error).message}; nothing kept\n`);
+        if ((err as Error).name === "NotCapable") {
+          // The CLI names the folders the binary may write, and the file: the operator's FILE, not our temporary name.
+          (err as Error).message = (err as Error).message.replaceAll(partial, target);
+          throw err;
+        }
+        deps.stderr(`backup: ${partial}: ${String(err)}\n`);
         return 1;
+      }
+      // libSQL's copy blocks this thread, so a SIGTERM (SIGINT) is seen when it ends: the copy is then removed.
+      let stopped: string | undefined;
+      const off = deps.onStopSignal((signal) => (stopped = signal));
+      try {
+        await store.client.execute({ sql: "VACUUM INTO ?", args: [partial] });
+        const problems = await integrityProblems(partial);
+        if (problems.length > 0) throw new Error(`the copy failed its integrity check: ${problems.slice(0, 5).join("; ")}`);
+        if (stopped) throw new Error(`stopped by ${stopped}`);
+        // VACUUM INTO writes the copy without syncing it: synced before the link, so FILE never names lost pages.
+        syncPath(partial);
+        linkSync(partial, target); // fails when FILE exists: never overwritten
+        rmSync(partial);
+        syncPath(dirname(target));
+      } catch (err) {
+        const exists = (err as NodeJS.ErrnoException).code === "EEXIST";
+        deps.stderr(`backup: ${exists ? `${target} exists; name a new file` : (err as Error).message}; nothing kept\n`);
+        return 1;
+      } finally {
+        off();
+        rmSync(partial, { force: true });
+        rmSync(`${partial}-journal`, { force: true });
       }
     } finally {
       store.close();
@@ -67,6 +93,16 @@ export const backupCommand = defineCommand({
     return 0;
   },
 });
+
+/** Writes what the OS holds of file or folder `path` to disk. */
+function syncPath(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** What `integrity_check` says is wrong with the database at `path` (none: it is sound). */
 async function integrityProblems(path: string): Promise<string[]> {
