@@ -43,8 +43,13 @@ const EMAIL =
  */
 const PHONE = /(?<![\w.])[+(]?\d(?:[ .()-]{0,2}\d){8,14}(?!\w|\.\d)/g;
 
+/** A whole value that is a negative number: a Telegram group's id ("-1001234567890"), never a phone number. */
+const GROUP_ID = /^-\d+$/;
+
 /** Replaces email addresses and phone numbers in a text. */
 export function scrubPii(text: string): string {
+  // The operator must read a group id in a warning to set it; in running text "-600123456" is still scrubbed.
+  if (GROUP_ID.test(text)) return text;
   return text.replace(EMAIL, "[email]").replace(PHONE, (m) => (/^\d{4}-[01]\d-[0-3]\d(?!\d)/.test(m) ? m : "[phone]"));
 }
 
@@ -59,21 +64,19 @@ function toJsonValue(value: unknown): unknown {
   return value;
 }
 
-function scrubLine(line: string, scrub: (k: string, v: unknown) => unknown): string {
-  return JSON.stringify(JSON.parse(line), function (k, v) {
-    return Array.isArray(this) ? scrub("", v) : scrub(k, v);
-  });
-}
-
 export function createLogger(opts: LoggerOptions): Logger {
   const redact = createRedactor(opts.secrets);
   // Keyed with the configured secrets, so a hash cannot be reversed by hashing every phone number.
   const key = opts.secrets.join("\u0000") || "aideazz";
   const hashId = (v: unknown) => `h:${createHmac("sha256", key).update(String(v)).digest("hex").slice(0, 12)}`;
-  const scrub = (k: string, v: unknown): unknown => {
+  // Each string value is cleaned, not the serialized line: a secret matched across a JSON escape (one ending in
+  // a backslash) would break the line. Secrets first (by value, so a token inside a URL is caught whole, before
+  // its digits look like a phone number), then personal data.
+  const scrub = (k: string, raw: unknown): unknown => {
+    const v = toJsonValue(raw);
     if (k !== "" && ID_FIELDS.has(k) && (typeof v === "string" || typeof v === "number")) return hashId(v);
-    if (typeof v === "string" && k !== "time") return scrubPii(v);
-    return toJsonValue(v);
+    if (typeof v === "string") return k === "time" ? redact(v) : scrubPii(redact(v));
+    return v;
   };
   const min = ORDER[opts.level ?? "info"];
   const now = opts.now ?? Date.now;
@@ -81,8 +84,10 @@ export function createLogger(opts: LoggerOptions): Logger {
     const emit = (level: Level, msg: string, fields?: Fields) => {
       if (ORDER[level] < min) return;
       const record = { time: new Date(now()).toISOString(), level, agent: opts.agent, msg, ...bound, ...fields };
-      // Secrets first (by value, so a token inside a URL is caught whole), then personal data.
-      opts.write(scrubLine(redact(JSON.stringify(record, (_k, v) => toJsonValue(v))), scrub) + "\n");
+      const line = JSON.stringify(record, function (k, v) {
+        return Array.isArray(this) ? scrub("", v) : scrub(k, v);
+      });
+      opts.write(line + "\n");
     };
     return {
       debug: (m, f) => emit("debug", m, f),

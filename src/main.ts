@@ -5,21 +5,13 @@
  */
 import { runCli } from "./cli/mod.ts";
 import * as platform from "./platform.ts";
-import { createRedactor } from "./redact.ts";
 
-const env = platform.env();
-// Last line of defence: an unexpected error message must not carry a configured secret (values of *_TOKEN, etc.
-// are redacted properly by the logger; here we do not know the config yet, so redact every env value that
-// looks like a credential).
-const redactEnv = createRedactor(
-  Object.entries(env).filter(([k, v]) => v !== undefined && /TOKEN|SECRET|KEY|PASSWORD/i.test(k)).map(([, v]) => v!),
-);
-
+// runCli redacts what it prints (secrets of the environment and of the config it reads).
 const code = await runCli(platform.args(), {
-  env,
+  env: platform.env(),
   cwd: platform.cwd(),
   stdout: platform.writeStdout,
-  stderr: (text) => platform.writeStderr(redactEnv(text)),
+  stderr: platform.writeStderr,
   readTextFile: platform.readTextFile,
   now: Date.now,
   fetch: globalThis.fetch.bind(globalThis),

@@ -7,6 +7,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import { type Config, ConfigError, loadConfig, secretValues } from "../config.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { createRedactor } from "../redact.ts";
 import { displayDbUrl, filePathOf, openStore, type Store } from "../store/mod.ts";
 import { type CliDeps, UsageError } from "./command.ts";
 
@@ -50,6 +51,25 @@ export function parsePositiveInt(text: string): number | undefined {
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
+/** Per run of the CLI (the deps redactOutput made), how to add secrets to its output's redactor. */
+const addSecretsOf = new WeakMap<CliDeps, (secrets: readonly string[]) => void>();
+
+/**
+ * `deps` whose stdout and stderr redact `secrets`, and from then on the secrets of every config readConfig reads
+ * with them: an error can quote a token (a libSQL proxy echoing the Authorization header), and only the config
+ * names the variables that hold one (`store.authTokenEnv` may be any name).
+ */
+export function redactOutput(deps: CliDeps, secrets: readonly string[]): CliDeps {
+  let known = [...secrets];
+  let redact = createRedactor(known);
+  const out: CliDeps = { ...deps, stdout: (t) => deps.stdout(redact(t)), stderr: (t) => deps.stderr(redact(t)) };
+  addSecretsOf.set(out, (more) => {
+    known = [...known, ...more];
+    redact = createRedactor(known);
+  });
+  return out;
+}
+
 /** Reads and validates the config file; a missing file is a ConfigError naming where we looked. */
 export async function readConfig(values: CommandValues, deps: CliDeps, requireSecretsOf?: string[]): Promise<LoadedConfig> {
   const path = configPathOf(values, deps);
@@ -63,6 +83,7 @@ export async function readConfig(values: CommandValues, deps: CliDeps, requireSe
     }]);
   }
   const config = loadConfig(text, deps.env, requireSecretsOf);
+  addSecretsOf.get(deps)?.(secretValues(config, deps.env));
   // Files named in the config are relative to the config file, wherever the command runs from.
   for (const role of Object.values(config.roles)) {
     if (role.faq !== undefined) role.faq = resolve(dirname(path), role.faq);

@@ -22,7 +22,7 @@ import { systemdRenderCommand, systemdRestartCommand } from "./commands/systemd.
 import { upCommand } from "./commands/up.ts";
 import { traceCommand } from "./commands/trace.ts";
 import { versionCommand } from "./commands/version.ts";
-import { GLOBAL_OPTION_HELP, GLOBAL_OPTIONS } from "./context.ts";
+import { GLOBAL_OPTION_HELP, GLOBAL_OPTIONS, redactOutput } from "./context.ts";
 
 export type { CliDeps, Command } from "./command.ts";
 
@@ -154,8 +154,19 @@ function parseCommandArgs(command: Command, args: string[], words: number) {
   }
 }
 
+/** Values of the environment variables whose names look like credentials (`*TOKEN*`, `*KEY*`, …). */
+function credentialLike(env: CliDeps["env"]): string[] {
+  return Object.entries(env).flatMap(([k, v]) => (v !== undefined && /TOKEN|SECRET|KEY|PASSWORD/i.test(k) ? [v] : []));
+}
+
 /** Runs the CLI on `args` and returns the exit code (0 ok, 1 failure, 2 usage error). */
-export async function runCli(args: string[], deps: CliDeps): Promise<number> {
+export function runCli(args: string[], deps: CliDeps): Promise<number> {
+  // Last line of defence for what a command prints, its errors included: before a config is read, the values of
+  // variables named like credentials; once one is read, its secrets too, whatever their variables' names.
+  return dispatch(args, redactOutput(deps, credentialLike(deps.env)));
+}
+
+async function dispatch(args: string[], deps: CliDeps): Promise<number> {
   try {
     if (args.length === 0) throw new UsageError("missing command");
     const lenient = parseArgs({ args, options: GLOBAL_OPTIONS, strict: false, allowPositionals: true });

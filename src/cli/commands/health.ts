@@ -12,13 +12,19 @@ import {
   saveReport,
 } from "../../ops/mod.ts";
 import { secretValues } from "../../config.ts";
+import { createRedactor } from "../../redact.ts";
 import { filePathOf, openStore, type Store, storeErrorText } from "../../store/mod.ts";
 import { defineCommand } from "../command.ts";
 import { readConfig, storeTargetOf } from "../context.ts";
 
+/**
+ * The store, or why it cannot be used. The error text is redacted: a libSQL server or a proxy in front of it may
+ * quote the request's Authorization header, and the text goes into the printed report and the log.
+ */
 async function openForHealth(
   config: Config,
   target: { url: string; authToken?: string },
+  redact: (text: string) => string,
 ): Promise<Store | { error: string }> {
   let store: Store;
   try {
@@ -27,7 +33,7 @@ async function openForHealth(
     store = await openStore({ ...target, create: false, remoteTimeoutMs });
   } catch (err) {
     // A local file's error names the path and the fix (no database yet: `aideazz migrate`).
-    return { error: `cannot open: ${storeErrorText(err, true)}` };
+    return { error: redact(`cannot open: ${storeErrorText(err, true)}`) };
   }
   // Never migrated here: the timer runs a newly installed binary every minute, before the operator's rolling
   // restart, and only `aideazz migrate` and the agents change the schema.
@@ -41,7 +47,7 @@ async function openForHealth(
     }
   } catch (err) {
     store.close();
-    return { error: `cannot read (${storeErrorText(err, filePathOf(target.url) === undefined)})` };
+    return { error: redact(`cannot read (${storeErrorText(err, filePathOf(target.url) === undefined)})`) };
   }
   return store;
 }
@@ -57,14 +63,17 @@ export const healthCommand = defineCommand({
   async run({ values, deps }) {
     const loaded = await readConfig(values, deps, []);
     const { config } = loaded;
+    const secrets = secretValues(config, deps.env);
+    // The report quotes what agents and the store answered; the timer's journal keeps it.
+    const redact = createRedactor(secrets);
     // Log lines (restarts) go to stderr: stdout carries the table or the JSON. journald keeps both.
     const log = createLogger({
       agent: "health",
-      secrets: secretValues(config, deps.env),
+      secrets,
       write: deps.stderr,
       now: deps.now,
     });
-    const store = await openForHealth(config, storeTargetOf(values, deps, loaded));
+    const store = await openForHealth(config, storeTargetOf(values, deps, loaded), redact);
     const opened = "error" in store ? undefined : store;
     try {
       const bus = opened ? createSqliteBus(opened, { wake: { watch: false } }) : undefined;
@@ -95,10 +104,11 @@ export const healthCommand = defineCommand({
         }
       }
       if (opened) await saveReport(opened, report);
+      // Redacted value by value in the JSON: a secret matched across a JSON escape would break the document.
       deps.stdout(
         values["json"] === true
-          ? JSON.stringify({ ...report, actions }, null, 2) + "\n"
-          : formatReport(report, actions),
+          ? JSON.stringify({ ...report, actions }, (_k, v) => (typeof v === "string" ? redact(v) : v), 2) + "\n"
+          : redact(formatReport(report, actions)),
       );
       return exitCodeOf(report.status);
     } finally {
