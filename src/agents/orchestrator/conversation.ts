@@ -71,6 +71,9 @@ export function createConversations(client: Client): Conversations {
         if (used > maxTokens) break;
         out.push(turn);
       }
+      // From a user's turn: an answer whose question did not fit is no context, and Claude refuses a dialogue that
+      // starts with one (400, the user told the question cannot be answered).
+      while (out.at(-1)?.role === "assistant") out.pop();
       return out.reverse();
     },
     answerFor: (inboundId) => answerOf(String(inboundId)),
