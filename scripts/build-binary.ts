@@ -38,6 +38,8 @@
  * - `--allow-sys`: os/process information used by health and by dependencies.
  * - `--allow-run`: `health --restart` runs systemctl and `up` spawns the binary itself, whose install path is not
  *   known at build time (a name list would resolve through PATH at start-up).
+ * - `--no-prompt`: a permission the flags do not grant is refused with the binary's own error, never asked for on a
+ *   terminal (an operator's "y" would let that run write anywhere, and an agent started by hand would wait on it).
  *
  * `node:util` parseArgs is used for flags: `@std/cli` lives on JSR, which our machines cannot reach.
  *
@@ -90,9 +92,10 @@ export function toTarget(value: string): Target {
 
 /** The permission flags baked into the binary (see the module comment for each choice). */
 export function permissionFlags(writePaths: readonly string[] = DEFAULT_WRITE_PATHS): string[] {
-  if (writePaths.length === 0 || writePaths.some((p) => p === "" || p.includes(","))) {
+  if (writePaths.length === 0 || writePaths.some((p) => !path.isAbsolute(p) || p.includes(","))) {
+    // A relative path would be resolved against wherever the binary runs from.
     throw new BuildError(
-      `write paths must be non-empty and contain no commas: ${JSON.stringify(writePaths)}`,
+      `write paths must be absolute and contain no commas: ${JSON.stringify(writePaths)}`,
       2,
     );
   }
@@ -104,6 +107,7 @@ export function permissionFlags(writePaths: readonly string[] = DEFAULT_WRITE_PA
     "--allow-ffi",
     "--allow-sys",
     "--allow-run",
+    "--no-prompt",
   ];
 }
 
@@ -359,7 +363,8 @@ export function main(argv: readonly string[], io: MainIo = defaultIo): number {
     }
     const root = io.root ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
     const localDeno = path.join(root, "node_modules", ".bin", "deno");
-    const denortBin = io.env.DENORT_BIN || undefined;
+    // Absolute: deno compile runs in the stage directory, the check below where the script runs.
+    const denortBin = io.env.DENORT_BIN ? path.resolve(io.env.DENORT_BIN) : undefined;
     const outDir = path.resolve(root, values["out-dir"] ?? "dist");
     const inv = buildCompileArgs({
       target,

@@ -34,6 +34,7 @@ const PERMISSIONS = [
   "--allow-ffi",
   "--allow-sys",
   "--allow-run",
+  "--no-prompt",
 ];
 
 function runMain(argv: string[], env: Record<string, string> = {}, root = "/repo") {
@@ -133,6 +134,7 @@ describe("buildCompileArgs", () => {
     expect(inv.args).toContain("--allow-write=/srv/a");
     expect(() => permissionFlags([])).toThrow(BuildError);
     expect(() => permissionFlags(["/a,b"])).toThrow(/no commas/);
+    expect(() => permissionFlags(["state"])).toThrow(/absolute/);
   });
 
   it("rejects an unknown target with the list of supported ones", () => {
