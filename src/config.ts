@@ -191,6 +191,34 @@ function toAddress(host: string): string {
   return h === "localhost" ? "127.0.0.1" : h;
 }
 
+type ParsedAgent = z.infer<typeof agentSchema>;
+
+/**
+ * The same bot or phone number as an earlier agent (a copy-pasted entry): Telegram delivers a bot's updates to one
+ * webhook, and two pollers both get an update neither confirmed yet, so one agent would get nothing, or a message
+ * would be answered twice; two agents on one WhatsApp number would both answer for it.
+ */
+function sharedChannel(agents: readonly ParsedAgent[], i: number): { path: string[]; message: string } | undefined {
+  const agent = agents[i]!;
+  const earlier = agents.slice(0, i);
+  if (agent.kind === "telegram") {
+    const j = earlier.findIndex((a) => a.kind === "telegram" && a.telegram.tokenEnv === agent.telegram.tokenEnv);
+    if (j < 0) return undefined;
+    const message = `agents[${j}] ("${agents[j]!.name}") uses the same bot token variable ${agent.telegram.tokenEnv}: ` +
+      "Telegram delivers each update of a bot to one agent (or, polling, to both: answered twice); give each agent its own bot";
+    return { path: ["telegram", "tokenEnv"], message };
+  }
+  if (agent.kind === "whatsapp") {
+    const id = agent.whatsapp.phoneNumberId;
+    const j = earlier.findIndex((a) => a.kind === "whatsapp" && a.whatsapp.phoneNumberId === id);
+    if (j < 0) return undefined;
+    const message = `agents[${j}] ("${agents[j]!.name}") uses the same phone number id ${id}: ` +
+      "both would answer for one number; give each agent its own";
+    return { path: ["whatsapp", "phoneNumberId"], message };
+  }
+  return undefined;
+}
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   store: z.strictObject({
@@ -236,6 +264,8 @@ export const configSchema = z.strictObject({
       const exposed = exposedWithoutLogin(agent.host, agent.dashboard?.passwordEnv !== undefined);
       if (exposed) ctx.addIssue({ code: "custom", path: ["agents", i, "host"], message: exposed });
     }
+    const shared = sharedChannel(config.agents, i);
+    if (shared) ctx.addIssue({ code: "custom", path: ["agents", i, ...shared.path], message: shared.message });
     if (agent.kind === "whatsapp" && agent.whatsapp.statusWaitS * 1_000 >= deadlineMs) {
       ctx.addIssue({
         code: "custom",
@@ -391,8 +421,32 @@ export function loadConfig(
     }
     return [];
   });
+  issues.push(...sharedTokenIssues(config, env, needed));
   if (issues.length > 0) throw new ConfigError(issues);
   return config;
+}
+
+/**
+ * A needed bot token whose value another telegram agent's variable holds too: two variable names, one bot (the
+ * schema catches one variable named twice). Only the values tell, so this runs where the secrets are known.
+ */
+function sharedTokenIssues(config: Config, env: Readonly<Record<string, string | undefined>>, needed: SecretRef[]): ConfigIssue[] {
+  const tokens = findSecretRefs(config, env).flatMap((s) => {
+    const at = /^agents\[(\d+)\]\.telegram\.tokenEnv$/.exec(s.path);
+    return at && s.value ? [{ ...s, i: Number(at[1]), name: config.agents[Number(at[1])]!.name }] : [];
+  });
+  const neededPaths = new Set(needed.map((s) => s.path));
+  return tokens.flatMap((t) => {
+    if (!neededPaths.has(t.path)) return [];
+    // Reported once per pair: on the later agent, unless only the earlier one is needed here (its own start).
+    const other = tokens.find((o) =>
+      o.i !== t.i && o.envVar !== t.envVar && o.value === t.value && (o.i < t.i || !neededPaths.has(o.path))
+    );
+    if (!other) return [];
+    const message = `${t.envVar} holds the same bot token as ${other.envVar} of agents[${other.i}] ("${other.name}"): ` +
+      `agents "${other.name}" and "${t.name}" would take each other's updates; give each agent its own bot`;
+    return [{ path: t.path, message }];
+  });
 }
 
 /**

@@ -80,13 +80,23 @@ export async function serve(opts: ServeOptions): Promise<Server> {
   };
 }
 
+/** Node's and Deno's "address already in use". */
+function addressInUse(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown } | null | undefined;
+  return e?.code === "EADDRINUSE" || e?.name === "AddrInUse";
+}
+
 /** Names the address a server could not listen on (the runtimes' own errors do not). */
 function listenError(opts: ServeOptions, err: unknown): Error {
-  const e = err as { code?: string; name?: string; message?: string };
-  const reason = e.code === "EADDRINUSE" || e.name === "AddrInUse"
+  const reason = addressInUse(err)
     ? "the port is in use by another process (check the agents' ports in the config)"
-    : e.message ?? String(err);
+    : (err as { message?: string } | null)?.message ?? String(err);
   return new Error(`cannot listen on ${opts.hostname}:${opts.port}: ${reason}`, { cause: err });
+}
+
+/** Whether `serve` failed because another process listens on the address. */
+export function isAddressInUse(err: unknown): boolean {
+  return err instanceof Error && addressInUse(err.cause);
 }
 
 /** The process environment as a plain, read-only record. */

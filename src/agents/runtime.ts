@@ -24,8 +24,8 @@ import {
 } from "../metrics/mod.ts";
 import { createRedactor } from "../redact.ts";
 import { createTracer, purgeTraceEvents, type Tracer } from "../trace/mod.ts";
-import { STOP_TIMEOUT_SEC } from "../ops/mod.ts";
-import { cpuTimeMs, type Server, type ServeOptions } from "../platform.ts";
+import { agentUnit, probeHost, STOP_TIMEOUT_SEC } from "../ops/mod.ts";
+import { cpuTimeMs, isAddressInUse, type Server, type ServeOptions } from "../platform.ts";
 import {
   displayDbUrl,
   every,
@@ -294,6 +294,25 @@ function startingApp(
   return app;
 }
 
+/**
+ * The error for a port held by this very agent (its unit, and `aideazz agent` or `aideazz up` by hand): its /health
+ * there names it. Undefined when something else answers, or nothing: then the port is another process's.
+ */
+async function alreadyRunning(opts: RunAgentOptions, cause: unknown): Promise<Error | undefined> {
+  const { name, host, port } = opts.agent;
+  try {
+    const res = await opts.fetch(`http://${probeHost(host)}:${port}/health`, { signal: AbortSignal.timeout(2_000) });
+    // 503 too: that agent may be starting or degraded, still it runs.
+    const body = await res.json() as { agent?: unknown; pid?: unknown };
+    if (body.agent !== name) return undefined;
+    const pid = typeof body.pid === "number" ? ` (pid ${body.pid})` : "";
+    const message = `agent "${name}" already runs on ${host}:${port}${pid}: stop it (systemctl stop ${agentUnit(name)}) first`;
+    return new Error(message, { cause });
+  } catch {
+    return undefined;
+  }
+}
+
 export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   const { agent, log, now } = opts;
   const startedAt = now();
@@ -303,7 +322,12 @@ export async function runAgent(opts: RunAgentOptions): Promise<RunningAgent> {
   // The secrets, and a token that came in the store's URL (`--db …?authToken=`).
   const redact = createRedactor([...Object.values(opts.secrets), ...(opts.dbAuthToken ? [opts.dbAuthToken] : [])]);
   let handle: ServeOptions["fetch"] = startingApp(opts, startedAt, () => db, redact).fetch;
-  const server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: (req, info) => handle(req, info) });
+  let server: Server;
+  try {
+    server = await opts.serve({ port: agent.port, hostname: agent.host, fetch: (req, info) => handle(req, info) });
+  } catch (err) {
+    throw (isAddressInUse(err) && await alreadyRunning(opts, err)) || err;
+  }
   let store: Store;
   try {
     store = await openWhenAvailable(opts, metrics, startedAt, (failure) => (db = failure));

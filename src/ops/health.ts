@@ -73,6 +73,7 @@ export function llamaUrlOf(config: Config): string | undefined {
 
 interface AgentBody {
   status?: unknown;
+  agent?: unknown;
   uptimeS?: unknown;
   rssBytes?: unknown;
   pid?: unknown;
@@ -101,6 +102,13 @@ async function checkAgent(
     return { state: { kind: "agent", target: a.name, unit, level: "down", detail: r.error ?? "no answer" } };
   }
   const body = (typeof r.body === "object" && r.body !== null ? r.body : {}) as AgentBody;
+  // Another agent answers on this port (an old unit still running after a rename): this one is not running, and
+  // the uptime and memory in the body are the other's.
+  if (typeof body.agent === "string" && body.agent !== a.name) {
+    const detail = `port ${a.port} answers as agent "${body.agent}", not "${a.name}": ` +
+      "another process holds its port (an old unit still running?)";
+    return { state: { kind: "agent", target: a.name, unit, level: "down", detail } };
+  }
   const uptimeSec = typeof body.uptimeS === "number" ? body.uptimeS : undefined;
   let rssBytes = typeof body.rssBytes === "number" && body.rssBytes > 0 ? body.rssBytes : undefined;
   if (rssBytes === undefined && typeof body.pid === "number") {

@@ -1,7 +1,7 @@
 /**
  * A fake Telegram Bot API server: real HTTP (`apiRoot` = `fake.apiRoot`), the methods the channel uses
  * (getUpdates with long polling and offset confirmation, sendMessage, editMessageText, deleteMessage,
- * sendChatAction, setWebhook, deleteWebhook, getMe) and the documented error shapes
+ * sendChatAction, setWebhook, deleteWebhook, getWebhookInfo, getMe) and the documented error shapes
  * (`{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 5","parameters":{"retry_after":5}}`,
  * 403 blocked, 5xx). It records every call and can be scripted per test.
  */
@@ -148,7 +148,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
   const served = new Set<number>();
   const waiters = new Set<() => void>();
   let getUpdatesHook: ((served: number[], offset: number | undefined) => void) | undefined;
-  let hook: { url: string; secretToken: string | undefined } | undefined;
+  let hook: { url: string; secretToken: string | undefined; allowedUpdates?: unknown } | undefined;
   let nextMessageId = 1000;
 
   const ok = (result: unknown): FakeReply => ({ status: 200, body: { ok: true, result } });
@@ -206,8 +206,18 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
         hook = {
           url: String(body["url"]),
           secretToken: body["secret_token"] === undefined ? undefined : String(body["secret_token"]),
+          ...(body["allowed_updates"] === undefined ? {} : { allowedUpdates: body["allowed_updates"] }),
         };
         return ok(true);
+      case "getWebhookInfo":
+        // core.telegram.org/bots/api#getwebhookinfo: a WebhookInfo; `url` is "" when none is set (polling).
+        return ok({
+          url: hook?.url ?? "",
+          has_custom_certificate: false,
+          pending_update_count: queue.length,
+          ...(hook ? { max_connections: 40 } : {}),
+          ...(hook?.allowedUpdates === undefined ? {} : { allowed_updates: hook.allowedUpdates }),
+        });
       case "deleteWebhook":
         hook = undefined;
         return ok(true);

@@ -25,6 +25,12 @@ import { createTelegramTransport, toTarget } from "./send.ts";
 import { ALLOWED_UPDATES, type TelegramUpdate } from "./update.ts";
 import { mountTelegramWebhook } from "./webhook.ts";
 
+/**
+ * How long getWebhookInfo's answer stands: /health is asked often (the health timer, monitors), and Telegram need not
+ * be. Short enough that a webhook another process took shows within a health round or two.
+ */
+const WEBHOOK_INFO_TTL_MS = 10_000;
+
 export type TelegramAgentConfig = Extract<Config["agents"][number], { kind: "telegram" }>;
 
 export interface TelegramAgentOptions extends SpineOptions {
@@ -147,7 +153,42 @@ export async function createTelegramAgent(
       }
     }
   };
-  const timeoutSignal = () => toGrammySignal(AbortSignal.any([AbortSignal.timeout(5_000), stopped.signal]));
+  const timeoutSignal = (ms = 5_000) => toGrammySignal(AbortSignal.any([AbortSignal.timeout(ms), stopped.signal]));
+  /**
+   * Telegram keeps one webhook per bot: another agent or process on this token (its setWebhook, or a poller's
+   * deleteWebhook) takes every update from us without a word, so /health asks where they go. Never registered
+   * again here: two agents doing so would take the webhook from each other in turn.
+   */
+  let webhookSeen: { at: number; check: CheckResult } | undefined;
+  let webhookAsking: Promise<CheckResult> | undefined;
+  const askWebhook = async (ours: string): Promise<CheckResult> => {
+    try {
+      // Within /health's deadline (ops.health.timeoutMs, 8 s by default) beside the database write.
+      const { url } = await api.getWebhookInfo(timeoutSignal(3_000));
+      const check: CheckResult = url === ours
+        ? { ok: true, detail: "webhook" }
+        : url === ""
+        ? { ok: false, detail: `no webhook is set: another process deleted it (a poller on this token?); expected ${ours}` }
+        : {
+          ok: false,
+          detail: `Telegram delivers this bot's updates to ${url}, not to ${ours}: another agent or process uses this token`,
+        };
+      webhookSeen = { at: now(), check };
+      return check;
+    } catch (err) {
+      // Telegram not answering says nothing of where it delivers: the last answer stands.
+      if (err instanceof GrammyError) tokenRefused(err.error_code);
+      log.debug("getWebhookInfo failed", { err });
+      return webhookSeen?.check ?? webhookHealth;
+    }
+  };
+  const webhookCheck = (): Promise<CheckResult> => {
+    const ours = tg.webhookUrl;
+    if (ours === undefined || !webhookHealth.ok) return Promise.resolve(webhookHealth);
+    if (webhookSeen && now() - webhookSeen.at < WEBHOOK_INFO_TTL_MS) return Promise.resolve(webhookSeen.check);
+    webhookAsking ??= askWebhook(ours).finally(() => (webhookAsking = undefined));
+    return webhookAsking;
+  };
   const transport = createTelegramTransport({ api, client: store.client, agent: agent.name, onResult: tokenRefused });
   // A forum's topics share their group's limits: paced and backed off as one chat. Groups and channels (negative
   // ids, `@channel` names) have a slower pace than private chats.
@@ -198,9 +239,10 @@ export async function createTelegramAgent(
     routes(app) {
       if (secret !== undefined) mountTelegramWebhook(app, { path: tg.webhookPath, secret, log, ingest });
     },
-    checks() {
-      if (!apiHealth.ok) return Promise.resolve({ telegram: apiHealth });
-      return Promise.resolve({ telegram: poller ? poller.check() : webhookHealth });
+    async checks() {
+      if (!apiHealth.ok) return { telegram: apiHealth };
+      const telegram = poller ? poller.check() : await webhookCheck();
+      return { telegram: apiHealth.ok ? telegram : apiHealth };
     },
     async start() {
       // Until it answers every command counts as ours, as without privacy mode: the first answer is waited for up to
