@@ -46,6 +46,11 @@ export const inboundMessageSchema = z.object({
   receivedAt: z.number(),
   userName: z.string().optional(),
   /**
+   * A caption's media ("photo", "video", "document", …): `text` is the caption, and nobody sees the media. Optional,
+   * and the schema drops keys it does not know: an agent of an earlier release reads the caption alone.
+   */
+  attachment: z.string().optional(),
+  /**
    * Web chat: the client's address as a hash (`clientHash`; an IPv6 client by its /64), never the address itself.
    * Every session of one client counts against its daily tokens (`webchat.perAddressDailyTokens`).
    */

@@ -19,11 +19,12 @@ describe("telegram classify", () => {
       readUpdate(makeUpdate(telegramFixture(f), { updateId: i + 1, chatId: 5 }))!
     );
     const { batch, typing } = classifyUpdates(updates, ctx);
-    expect(batch.inbound.map((i) => [i.idempotencyKey, i.message.kind, i.message.text])).toEqual([
-      ["telegram:tg:1", "text", "Hi! How much does the Pro plan cost?"],
-      ["telegram:tg:2", "command", "/start"],
-      ["telegram:tg:3", "unsupported", "[sticker]"],
-      ["telegram:tg:4", "text", "Is this the right cable for my router?"],
+    expect(batch.inbound.map((i) => [i.idempotencyKey, i.message.kind, i.message.text, i.message.attachment])).toEqual([
+      ["telegram:tg:1", "text", "Hi! How much does the Pro plan cost?", undefined],
+      ["telegram:tg:2", "command", "/start", undefined],
+      ["telegram:tg:3", "unsupported", "[sticker]", undefined],
+      // The caption is the question; the photo goes with it, so the model and an operator know it was there.
+      ["telegram:tg:4", "text", "Is this the right cable for my router?", "photo"],
     ]);
     expect(batch.outbound).toEqual([]);
     expect(typing).toEqual(["5", "5", "5", "5"]);
@@ -284,6 +285,32 @@ describe("whatsapp classify", () => {
     });
     expect(order.batch.inbound.map((i) => (i.message as { kind: string; text: string })))
       .toMatchObject([{ kind: "text", text: "Please deliver before Friday" }]);
+  });
+
+  it("a caption keeps its media's kind; `unsupported` actions and a message Meta could not make available are ignored", () => {
+    const image = classifyWebhook(webhookSchema.parse(freshen(webhookFixture("image-caption"))), ctx);
+    expect(image.batch.inbound.map((i) => i.message.attachment)).toEqual(["image"]);
+    const of = (id: string, fields: Record<string, unknown>) => {
+      const p = textPayload({ id, from: "16505551234", body: "x", phoneNumberId: ctx.phoneNumberId });
+      const m = (p["entry"] as { changes: { value: { messages: Record<string, unknown>[] } }[] }[])[0]!.changes[0]!
+        .value.messages[0]!;
+      delete m["text"];
+      Object.assign(m, { type: "unsupported" }, fields);
+      return classifyWebhook(webhookSchema.parse(p), ctx);
+    };
+    const cases = [
+      ["wamid.U1", { unsupported: { type: "poll_update" }, errors: [{ code: 131051 }] }, "unsupported:poll_update"],
+      ["wamid.U2", { errors: [{ code: 131060, title: "This message is currently unavailable." }] }, "unavailable"],
+    ] as const;
+    for (const [id, fields, detail] of cases) {
+      const out = of(id, fields);
+      expect(out.batch.inbound).toEqual([]);
+      const skipped = out.batch.rows.find((r) => sqlOf(r).includes("channel_skipped"));
+      expect(argsOf(skipped)?.slice(1, 5)).toEqual([id, "16505551234", "ignored", detail]);
+    }
+    // Content Meta cannot carry (a poll the user created) still gets the non-text notice.
+    const poll = of("wamid.U3", { unsupported: { type: "poll_creation" }, errors: [{ code: 131051 }] });
+    expect(poll.batch.inbound.map((i) => [i.message.kind, i.message.text])).toEqual([["unsupported", "[unsupported]"]]);
   });
 
   it("a reply Meta failed with 131047 after accepting it gets the template, once per reply, when one is configured", () => {

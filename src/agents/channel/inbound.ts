@@ -13,8 +13,8 @@ import type { IngressBatch } from "./ingress.ts";
 import { INVISIBLE, keepSpelling } from "./invisible.ts";
 import { recordSkipped } from "./skipped.ts";
 
-/** The inbound message without `kind` and `text`, which this module decides. */
-export type InboundBase = Omit<InboundMessage, "kind" | "text">;
+/** The inbound message without `kind`, `text` and `attachment`, which this module decides. */
+export type InboundBase = Omit<InboundMessage, "kind" | "text" | "attachment">;
 
 export type NonTextPolicy = "answer" | "ignore";
 
@@ -30,14 +30,22 @@ export function isBlank(text: string): boolean {
  * Adds a text message (or a command) with its idempotency key `key`. Invisible characters are dropped: a model
  * reads Unicode tag characters as text ("ASCII smuggling") while the reader, and the cache's key, see nothing, so
  * a hidden instruction would steer an answer stored for the visible question and served to everyone asking it. A
- * joiner that is part of the spelling stays (`keepSpelling`).
+ * joiner that is part of the spelling stays (`keepSpelling`). `attachment`: the media a caption came with ("photo",
+ * "video", …), which nobody reads; the orchestrator tells the model and the operator it was there.
  */
-export function addText(batch: IngressBatch, base: InboundBase, key: string, raw: string): void {
+export function addText(
+  batch: IngressBatch,
+  base: InboundBase,
+  key: string,
+  raw: string,
+  attachment?: string,
+): void {
   const text = keepSpelling(raw);
   const command = parseCommand(text);
+  const media = attachment !== undefined ? { attachment } : {};
   const message: InboundMessage = command
-    ? { ...base, kind: "command", text: command.text }
-    : { ...base, kind: "text", text };
+    ? { ...base, ...media, kind: "command", text: command.text }
+    : { ...base, ...media, kind: "text", text };
   batch.inbound.push({ message, idempotencyKey: key });
 }
 

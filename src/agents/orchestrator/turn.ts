@@ -44,7 +44,7 @@ import type { Conversations } from "./conversation.ts";
 import { type LimitVerdict, payerOf, type UserLimits } from "./limits.ts";
 import type { RoleHooks } from "./roles/mod.ts";
 import { type ExperienceSettings, experienceOf } from "../channel/experience.ts";
-import { burstFaq, burstText, burstTexts, collectBurst } from "./experience/burst.ts";
+import { burstFaq, burstMedia, burstText, burstTexts, collectBurst } from "./experience/burst.ts";
 import type { Inbox, InboxRow } from "./experience/inbox.ts";
 import { callModel } from "./experience/model-call.ts";
 import { createLatencyEstimates, type LatencyEstimates } from "./experience/notice.ts";
@@ -105,6 +105,8 @@ interface TurnScope {
   replyKey: string;
   inReplyTo: number[];
   exp: ExperienceSettings;
+  /** Media that came with the turn's text and nobody sees (burstMedia): the model is told, the turn is not cached. */
+  media?: string | undefined;
 }
 
 interface RoleView {
@@ -329,11 +331,12 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       { role: "system" as const, content: role.systemPrompt },
       ...(known ? [{ role: "system" as const, content: known }] : []),
       ...history.map((t) => ({ role: t.role, content: t.text })),
-      { role: "user" as const, content: msg.text },
+      // Else it answers a caption as if it had seen the photo.
+      { role: "user" as const, content: t.media ? `[${t.media}, not visible to you] ${msg.text}` : msg.text },
     ];
     // Only context-free turns are cached and served: an answer written for one conversation is never replayed
-    // into another (RELIABILITY.md D7).
-    const contextFree = history.length === 0 && known === undefined;
+    // into another (RELIABILITY.md D7). A question about a photo is not the same question without it.
+    const contextFree = history.length === 0 && known === undefined && t.media === undefined;
     const scope = contextFree && deps.cache && config.cache.enabled ? cacheScope(role.name, role.systemPrompt) : undefined;
     if (scope && deps.cache) {
       const hit = await deps.cache.lookup(scope, msg.text, delivery.signal);
@@ -504,16 +507,31 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       return;
     }
     // roles: operator commands and paused (handed-off) chats get no bot answer; a paused chat's messages count
-    // against the rate limit before they are forwarded (once: not again on a retried attempt).
+    // against the rate limit before they are forwarded (once: not again on a retried attempt). A media message's
+    // burst is collected first: a paused chat's album (a caption and its photos) reaches the operator as one forward.
+    const media = msg.kind === "unsupported" || msg.attachment !== undefined;
+    const early = media ? await burstOf(msg, own, delivery, exp) : undefined;
+    const album: InboxRow[] = [];
+    for (const row of early ?? []) {
+      if (row.kind !== "unsupported") break; // a text after the photos is a message of its own
+      album.push(row);
+    }
+    const albumMedia = burstMedia(msg, album);
+    const forwarded = album.length === 0 || albumMedia === undefined
+      ? msg
+      : msg.kind === "unsupported"
+      ? { ...msg, text: `[${albumMedia}]` }
+      : { ...msg, attachment: albumMedia };
     const admit = async () => {
-      const { refused } = await countRate({ msg, delivery }, 0);
+      const { refused } = await countRate({ msg, delivery }, album.length);
       return refused && limitNotice(refused).text;
     };
-    if (await deps.roles?.intercept(msg, delivery, admit)) {
-      await deps.client.batch(deps.inbox.finish({ msg, busId: delivery.id }, [], "silent", undefined, now()), "write");
+    if (await deps.roles?.intercept(forwarded, delivery, admit)) {
+      const finished = deps.inbox.finish({ msg, busId: delivery.id }, album, "silent", undefined, now());
+      await deps.client.batch(finished, "write");
       return;
     }
-    const collected = await burstOf(msg, own, delivery, exp);
+    const collected = early ?? await burstOf(msg, own, delivery, exp);
     // A non-text message followed by its user's text (a photo, then its question; an album whose caption is on a
     // later item): the text's turn answers; this one says nothing, for itself only. Else one notice for the lot.
     const beside = msg.kind === "unsupported" && collected.some((r) => r.kind === "text");
@@ -525,7 +543,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const over = all.slice(burst.length);
     const turnMsg = burst.length === 0 ? msg : { ...msg, text: burstText(msg.text, burst) };
     const inReplyTo = [delivery.id, ...busIdsOf(burst)];
-    const scope: TurnScope = { msg, turnMsg, burst, delivery, replyKey: answerKey, inReplyTo, exp };
+    const turnMedia = burstMedia(msg, burst);
+    const scope: TurnScope = { msg, turnMsg, burst, delivery, replyKey: answerKey, inReplyTo, exp, media: turnMedia };
     if (burst.length > 0) tracer.event(delivery.traceId, "route", { purpose: "burst", messages: burst.length + 1 });
     const role = roleOf(msg.agent);
     let answer: Answer;
@@ -566,7 +585,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     const latencyMs = now() - started;
     const statements = [decisionStatement(delivery, answer, latencyMs)];
     if (answer.remember) {
-      statements.push(...deps.conversations.saveStatements(chat, delivery.id, { role: "user", text: turnMsg.text, at: msg.receivedAt }, {
+      const asked = turnMedia ? `[${turnMedia}] ${turnMsg.text}` : turnMsg.text;
+      statements.push(...deps.conversations.saveStatements(chat, delivery.id, { role: "user", text: asked, at: msg.receivedAt }, {
         role: "assistant",
         text: answer.text,
         at: now(),

@@ -76,8 +76,10 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
     );
     return;
   }
-  // Media with a caption: the caption is the user's question. Without one there is nothing to answer.
+  // Media with a caption: the caption is the user's question, sent with the media's kind (the model and an operator
+  // are told a photo came with it). Without one there is nothing to answer.
   const text = m.text ?? m.caption;
+  const attachment = m.text === undefined ? kind : undefined;
   const key = updateKey(ctx.agent, updateId);
   const userName = m.sender_chat ? m.sender_chat.title : m.from?.first_name;
   const base: InboundBase = {
@@ -95,7 +97,7 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
   if (text === undefined || isBlank(text)) {
     if (addNonText(batch, base, key, kind, ctx.nonText, ctx.now)) out.typing.push(chatId);
   } else {
-    addText(batch, base, key, text);
+    addText(batch, base, key, text, attachment);
     out.typing.push(chatId);
   }
 }

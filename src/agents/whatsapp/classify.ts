@@ -58,6 +58,20 @@ export function messageKey(wamid: string): string {
   return `whatsapp:${wamid}`;
 }
 
+/**
+ * What Meta sends as `type: "unsupported"` for a user's action on the chat, not a message: a reaction, a poll vote,
+ * a pin, "keep in chat".
+ */
+const USER_ACTIONS = new Set(["reaction", "poll_update", "pin", "keep_in_chat"]);
+
+/** Meta's error for a message it could not make available (a Coexistence number's first message from a user). */
+const UNAVAILABLE = 131060;
+
+/** The media a captioned message came with (the caption is its text), or undefined. */
+function attachmentOf(m: WaMessage): string | undefined {
+  return m.type === "image" || m.type === "video" || m.type === "document" ? m.type : undefined;
+}
+
 /** The text a message carries, or undefined for non-text (stickers, audio, locations, …). */
 export function messageText(m: WaMessage): string | undefined {
   switch (m.type) {
@@ -88,10 +102,8 @@ function classifyMessage(
   const { batch } = out;
   const chatId = senderOf(m);
   const sentAt = Number(m.timestamp) * 1000;
-  const skip = (reason: "stale" | "ignored") =>
-    batch.rows.push(
-      recordSkipped(ctx.agent, { platformId: m.id, chatId, reason, detail: m.type, sentAt }, ctx.now),
-    );
+  const skip = (reason: "stale" | "ignored", detail = m.type) =>
+    batch.rows.push(recordSkipped(ctx.agent, { platformId: m.id, chatId, reason, detail, sentAt }, ctx.now));
   // Meta's own notice that the user changed number or id: nobody wrote, and the 24-hour window stays as it was.
   if (m.type === "system") return void skip("ignored");
   batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));
@@ -99,6 +111,14 @@ function classifyMessage(
   // A reaction, or a message of before edited or deleted (Coexistence numbers): recorded, not answered, as Telegram's
   // edits are; the non-text notice would answer a correction or a deleted message.
   if (m.type === "reaction" || m.type === "edit" || m.type === "revoke") return void skip("ignored");
+  // The same actions passed on as `unsupported` (a reaction, a poll vote, a pin): nobody asked anything either.
+  const action = m.type === "unsupported" ? m.unsupported?.type : undefined;
+  if (action !== undefined && USER_ACTIONS.has(action)) return void skip("ignored", `unsupported:${action}`);
+  // A message Meta could not make available, often a typed question: the "text only" notice would tell the user
+  // they sent something else. Recorded; the conversation starts with their next message.
+  if (m.errors?.some((e) => errorSchema.safeParse(e).data?.code === UNAVAILABLE)) {
+    return void skip("ignored", "unavailable");
+  }
   const key = messageKey(m.id);
   const name = names.get(chatId);
   const base: InboundBase = {
@@ -117,7 +137,7 @@ function classifyMessage(
   if (text === undefined || isBlank(text)) {
     if (addNonText(batch, base, key, m.type, ctx.nonText, ctx.now)) out.markRead.set(chatId, m.id);
   } else {
-    addText(batch, base, key, text);
+    addText(batch, base, key, text, attachmentOf(m));
     out.markRead.set(chatId, m.id);
   }
 }

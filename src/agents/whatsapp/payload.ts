@@ -38,6 +38,13 @@ export const messageSchema = z.looseObject({
   document: z.looseObject({ caption: z.string().optional() }).optional(),
   /** A catalogue order, with what the user wrote along with it. */
   order: z.looseObject({ text: z.string().optional() }).optional(),
+  /**
+   * `type: "unsupported"`: what Meta could not pass on (a view-once photo, a poll, …, and a user's actions on the
+   * chat: `reaction`, `poll_update` for a vote, `pin`, `keep_in_chat`).
+   */
+  unsupported: z.looseObject({ type: z.string().optional() }).optional(),
+  /** Why Meta could not pass the message on (read with `errorSchema`): 131051 unsupported, 131060 unavailable. */
+  errors: z.array(z.unknown()).optional(),
 }).refine((m) => m.from !== undefined || m.from_user_id !== undefined, "a message names its sender");
 export type WaMessage = z.infer<typeof messageSchema>;
 

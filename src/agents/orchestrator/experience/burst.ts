@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { InboundMessage } from "../../../bus/envelopes.ts";
 import { steadyClock } from "../../../deadline.ts";
 import type { Faq } from "../../../router/faq.ts";
 import type { CoalesceSettings } from "../../channel/experience.ts";
@@ -82,6 +83,25 @@ export function burstTexts(burst: readonly InboxRow[]): string[] {
 /** The text a model sees for a burst: the messages in order, one per line. */
 export function burstText(own: string, burst: readonly InboxRow[]): string {
   return [own, ...burstTexts(burst)].join("\n");
+}
+
+/**
+ * The media nobody sees of a message and of the non-text messages of its burst ("photo ×3", "image, sticker"), or
+ * undefined for none: what the model and an operator are told came with the text.
+ */
+export function burstMedia(
+  own: Pick<InboundMessage, "kind" | "text" | "attachment">,
+  burst: readonly InboxRow[],
+): string | undefined {
+  // A non-text message's text is its kind in brackets ("[photo]": channel/inbound.ts).
+  const kindOf = (m: { kind: string; text: string }) =>
+    m.kind === "unsupported" ? m.text.replace(/^\[(.*)\]$/, "$1") : undefined;
+  const counts = new Map<string, number>();
+  for (const kind of [own.attachment ?? kindOf(own), ...burst.map(kindOf)]) {
+    if (kind !== undefined) counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  if (counts.size === 0) return undefined;
+  return [...counts].map(([kind, n]) => (n > 1 ? `${kind} ×${n}` : kind)).join(", ");
 }
 
 /**

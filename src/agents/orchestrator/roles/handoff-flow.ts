@@ -139,7 +139,12 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
       }
       await deps.client.batch([turnStatement(h.chat, "assistant", cmd.text, now())], "write");
       // Also the answer that ends the channel's typing indicator in the operator chat.
-      return ack(`Sent to #${h.id} ${h.chat}${h.state === "paused" ? "" : " (the bot is answering this chat again)"}.`);
+      const again = h.state === "paused" ? "" : " (the bot is answering this chat again)";
+      // A /reply written as a photo's caption: the user gets the caption alone.
+      if (msg.attachment !== undefined) {
+        return ack(`Sent the text only to #${h.id} ${h.chat}: photos and files are not relayed${again}.`);
+      }
+      return ack(`Sent to #${h.id} ${h.chat}${again}.`);
     }
     if (cmd.kind === "close") await deps.leads.advance(h.chat, "closed", "closed by the operator");
     if (await handoffs.resume(h.chat)) {
@@ -240,8 +245,10 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
       }
       // A paused chat is a user's like any other: a flood does not reach the operator.
       if (await limited()) return true;
-      await send(delivery, to, forwardNotice(h, msg.text, msg.userName), `${delivery.id}:forward`);
-      await deps.client.batch([turnStatement(chat, "user", msg.text, msg.receivedAt)], "write");
+      // A caption says which media came with it: the operator can ask for it another way.
+      const text = msg.attachment !== undefined ? `[${msg.attachment}] ${msg.text}` : msg.text;
+      await send(delivery, to, forwardNotice(h, text, msg.userName), `${delivery.id}:forward`);
+      await deps.client.batch([turnStatement(chat, "user", text, msg.receivedAt)], "write");
       return true;
     },
     start,
