@@ -25,7 +25,7 @@ import {
   type OutboundReply,
   replyIdempotencyKey,
 } from "../../bus/envelopes.ts";
-import type { Bus, Delivery, Handler, Json, PublishInput } from "../../bus/mod.ts";
+import { type Bus, type Delivery, type Handler, type Json, PermanentError, type PublishInput, RetryLaterError } from "../../bus/mod.ts";
 import { builtInDefaultRole, type Config, DEFAULT_ROLE_NAME } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { M } from "../../metrics/names.ts";
@@ -478,9 +478,32 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   // message is dead-lettered at once (createEnvelopeParser).
   const parseInbound = createEnvelopeParser(inboundMessageSchema, "inbound message", { log, now });
 
+  /**
+   * A message of a channel agent this orchestrator's config does not have is not answered as the default role, nor
+   * into an outbound topic nobody sends. Running (started, not stopped): the agent was added or changed after this
+   * orchestrator read its config, so it waits for the restart, uncounted; else the agent was renamed or removed: a
+   * dead letter naming it.
+   */
+  const unknownAgents = new Set<string>();
+  async function checkAgent(agent: string): Promise<void> {
+    if (config.agents.some((a) => a.name === agent && a.kind !== "orchestrator" && a.kind !== "analytics")) return;
+    const rs = await deps.client.execute({
+      sql: "SELECT 1 FROM agent_heartbeats WHERE agent = ? AND stopped_at IS NULL LIMIT 1",
+      args: [agent],
+    });
+    if (rs.rows.length === 0) {
+      throw new PermanentError(`channel agent "${agent}" is not in the config (renamed or removed?): nobody would send its reply`);
+    }
+    const text = `channel agent "${agent}" runs but is not in this orchestrator's config: restart the orchestrator`;
+    if (!unknownAgents.has(agent)) log.warn(text, { agent });
+    unknownAgents.add(agent);
+    throw new RetryLaterError(text, { retryAt: now() + 10_000, uncounted: true });
+  }
+
   return async (delivery) => {
     const started = now();
     const msg = parseInbound(delivery);
+    await checkAgent(msg.agent);
     tracer.event(delivery.traceId, "claimed", { group: delivery.group, attempt: delivery.attempt });
     const chat = chatKey(msg.agent, msg.chatId);
     const answerKey = `${delivery.id}:answer`;
