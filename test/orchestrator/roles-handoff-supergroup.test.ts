@@ -11,6 +11,7 @@ import type { RunningAgent } from "../../src/agents/runtime.ts";
 import { chatKey, INBOUND_TOPIC, type InboundMessage, type OutboundReply, outboundTopic } from "../../src/bus/envelopes.ts";
 import { type Bus, type Consumer, createSqliteBus, type Json } from "../../src/bus/mod.ts";
 import { loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/log.ts";
 import { openStore, type Store } from "../../src/store/mod.ts";
 import { newTraceId } from "../../src/trace/mod.ts";
 import { errors, type FakeTelegram, startFakeTelegram } from "../fakes/telegram.ts";
@@ -19,8 +20,9 @@ import { freePorts } from "../support/ports.ts";
 import { tempDir } from "../support/tmp.ts";
 
 const secrets = { TG_TOKEN: "7111222333:AAH-fake-token-roles-handoff", TG_SECRET: "roles_secret" };
-const GROUP = -4001234;
-const SUPERGROUP = -1004001234;
+// Ids as Telegram gives them today: a basic group's, and the supergroup's (-100 and 10 digits).
+const GROUP = -4012345678;
+const SUPERGROUP = -1002345678901;
 
 let cleanupAll: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -69,7 +71,9 @@ describe("operator group upgraded to a supergroup", () => {
     );
     const running: RunningAgent[] = [];
     running.push(await runTestAgent({ config, name: "tg", secrets }));
-    running.push(await runTestAgent({ config, name: "orchestrator", secrets }));
+    const lines: string[] = [];
+    const log = createLogger({ agent: "orchestrator", secrets: Object.values(secrets), write: (l) => lines.push(l) });
+    running.push(await runTestAgent({ config, name: "orchestrator", secrets, log }));
     const store: Store = await openStore({ url: dbUrl });
     const bus: Bus = createSqliteBus(store);
     const toWeb: OutboundReply[] = [];
@@ -138,6 +142,12 @@ describe("operator group upgraded to a supergroup", () => {
     expect({ toCustomer: toWeb.slice(1).map((r) => r.text), inGroup }).toEqual({
       toCustomer: ["Hi, this is Ana from Example Co."],
       inGroup: ["Sent to #1 web:c1."],
+    });
+    // The warning asks the operator to set the supergroup's id: both ids readable, not scrubbed as phone numbers.
+    const warning = JSON.parse(lines.find((l) => l.includes("now a supergroup")) ?? "{}");
+    expect({ group: warning.group, supergroup: warning.supergroup }).toEqual({
+      group: String(GROUP),
+      supergroup: String(SUPERGROUP),
     });
   });
 });
