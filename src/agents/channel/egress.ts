@@ -20,7 +20,7 @@
  */
 import { createEnvelopeParser, type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
 import type { ResendUnknown, SendLedger } from "../../bus/ledger.ts";
-import { type Delivery, PermanentError, RetryLaterError } from "../../bus/types.ts";
+import { type Delivery, RetryLaterError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
