@@ -158,14 +158,15 @@ describe("the orchestrator's lookups at the start of a turn", () => {
       conversations.recent("c1", 1_000),
       conversations.recent("c2", 1_000),
       conversations.recent("c3", 1_000),
-      conversations.recent("c1", 1), // one token: only the last turn fits
+      conversations.recent("c1", 1), // one token: only the last turn fits, an answer without its question: none
     ]);
     expect(c1.map((t) => `${t.role}:${t.text}@${t.at}`)).toEqual(["user:q1@1", "assistant:a1@2", "user:q3@3", "assistant:a3@4"]);
     expect(c2.map((t) => t.text)).toEqual(["q2", "a2"]);
     expect(c3).toEqual([]);
-    expect(c1Short.map((t) => t.text)).toEqual(["a3"]);
+    expect(c1Short).toEqual([]);
     expect(statements).toHaveLength(1);
-    expect((await conversations.recent("c1", 1_000, 3)).map((t) => t.text)).toEqual(["a1", "q3", "a3"]); // maxTurns
+    // maxTurns 3: a1, q3, a3, from the user's turn on
+    expect((await conversations.recent("c1", 1_000, 3)).map((t) => t.text)).toEqual(["q3", "a3"]);
   });
 
   it("looks up the exact cache entries of turns asked together with one statement; an expired entry is a miss", async () => {
