@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm test`: type-check, lint, the vitest suite under Node (a few timing-sensitive files after the rest, on their own),
-// the store tests again under Deno, and a closing "N passed, N failed" line. Extra arguments are passed to vitest
+// the store tests and the HTTP server's close again under Deno, and a closing "N passed, N failed" line. Extra arguments are passed to vitest
 // (e.g. `npm test -- test/bus`).
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -49,8 +49,8 @@ if (extra.length === 0) {
     vitest, "run", ...alone, "--reporter=default", "--reporter=json", "--outputFile.json=.cache/vitest-alone.json",
   ]);
   count(".cache/vitest-alone.json");
-  step("store tests under Deno (vitest)", deno, [
-    "run", "-A", vitest, "run", "test/store", "--reporter=default", "--reporter=json",
+  step("store and server-close tests under Deno (vitest)", deno, [
+    "run", "-A", vitest, "run", "test/store", "test/platform-close.test.ts", "--reporter=default", "--reporter=json",
     "--outputFile.json=.cache/vitest-deno.json",
   ]);
   count(".cache/vitest-deno.json");

@@ -8,6 +8,7 @@
  */
 import { V8_FLAGS_ARG } from "./v8-flags.ts";
 import { spawn as nodeSpawn } from "node:child_process";
+import type { Server as NodeServer, ServerResponse } from "node:http";
 import process from "node:process";
 import { mkdir, readFile, stat, statfs, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -68,14 +69,29 @@ export async function serve(opts: ServeOptions): Promise<Server> {
   });
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : opts.port;
+  // Node keeps a closing server's keep-alive connections open and serves their next requests: a browser polling the
+  // stopping agent would be answered by it instead of reconnecting. Like Deno's shutdown, each response in flight
+  // closes its connection, and connections left idle are closed.
+  const http = server as NodeServer;
+  const inFlight = new Set<ServerResponse>();
+  let closing = false;
+  http.prependListener("request", (_req, res) => {
+    if (closing) res.setHeader("connection", "close");
+    inFlight.add(res);
+    res.once("close", () => {
+      inFlight.delete(res);
+      if (closing) http.closeIdleConnections();
+    });
+  });
   return {
     port,
     hostname: opts.hostname,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Node keeps idle keep-alive sockets open; close them so shutdown does not wait for the peer.
-        if ("closeIdleConnections" in server) server.closeIdleConnections();
+        closing = true;
+        http.close(() => resolve());
+        http.closeIdleConnections();
+        for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
       }),
   };
 }

@@ -70,7 +70,8 @@ describe.skipIf(!existsSync(CHROMIUM))("web chat: order of messages across a dro
       await type("I was charged twice for order 4411");
       await sleep(600);
       await type("Please refund one of them");
-      await retryFailed;
+      const late = sleep(20_000).then(() => "late");
+      expect(await Promise.race([retryFailed.then(() => "failed twice"), late])).toBe("failed twice");
       ch = await startWebchat(dir, { db: "restart.db", port });
       for (let i = 0; i < 40; i++) {
         if ((await ch.rows("SELECT count(*) AS n FROM chat_inbox"))[0]!["n"] === 2) break;
