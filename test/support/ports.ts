@@ -14,20 +14,26 @@ function listenAnywhere(): Promise<{ server: Server; port: number }> {
 
 const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+// Linux gives listen(0) an odd port from the lower half of ip_local_port_range (~7,000 ports) and may give a port
+// just freed again at once: two agents of one test would get the same one. The last ports handed out here are not
+// handed out again.
+const recent: number[] = [];
+
+/** A TCP port on 127.0.0.1 that was free a moment ago and is none of the last 100 this process was given. */
 export async function freePort(): Promise<number> {
-  const { server, port } = await listenAnywhere();
-  await close(server);
-  return port;
+  for (;;) {
+    const { server, port } = await listenAnywhere();
+    await close(server);
+    if (recent.includes(port)) continue;
+    recent.push(port);
+    if (recent.length > 100) recent.shift();
+    return port;
+  }
 }
 
-/**
- * `n` different TCP ports on 127.0.0.1 that were free a moment ago: each is held until all are picked (ports taken
- * one after another with `freePort` can be the same one twice, since a port freed is the system's to give again).
- */
+/** `n` different TCP ports on 127.0.0.1 that were free a moment ago. */
 export async function freePorts(n: number): Promise<number[]> {
-  const held = [];
-  for (let i = 0; i < n; i++) held.push(await listenAnywhere());
-  await Promise.all(held.map((h) => close(h.server)));
-  return held.map((h) => h.port);
+  const ports = [];
+  for (let i = 0; i < n; i++) ports.push(await freePort());
+  return ports;
 }
