@@ -157,8 +157,8 @@ describe.runIf(runServerTests)("llama-server chat (real server, tiny random mode
       for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.length;
     })();
     drained.catch(() => {}); // asserted below; avoid an unhandled rejection in the meantime
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await processingSlots(server)).toBe(1); // 1800 tokens take seconds: still generating
+    // 1800 tokens take seconds: it is generating once a slot is busy.
+    expect(await waitUntil(async () => (await processingSlots(server)) === 1, 5_000)).toBe(true);
     const abortedAt = Date.now();
     controller.abort();
     await expect(drained).rejects.toThrow(/abort/i);
@@ -182,8 +182,7 @@ describe.runIf(runServerTests)("llama-server chat (real server, tiny random mode
     const controller = new AbortController();
     const pending = postJson(`${server.url}/v1/chat/completions`, LONG, controller.signal);
     pending.catch(() => {}); // asserted below
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await processingSlots(server)).toBe(1);
+    expect(await waitUntil(async () => (await processingSlots(server)) === 1, 5_000)).toBe(true);
     const abortedAt = Date.now();
     controller.abort();
     await expect(pending).rejects.toThrow(/abort/i);

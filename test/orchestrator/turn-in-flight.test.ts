@@ -13,6 +13,11 @@ afterEach(async () => {
   await h?.close();
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits (at most 10 s) until the fake Groq has had `n` model calls. */
+async function modelCalled(n: number) {
+  for (let i = 0; i < 200 && h.modelCalls() < n; i++) await sleep(50);
+  expect(h.modelCalls()).toBe(n);
+}
 let n = 0;
 /** Stores and publishes a web chat message as the channel's ingress does (bus and chat inbox, one write). */
 async function send(chatId: string, text: string) {
@@ -34,7 +39,7 @@ it("a message sent during the previous turn's model call: both answered in order
   h = await startHarness();
   h.groq.script({ kind: "ok", text: "Answer A.", delayMs: 1500 }, { kind: "ok", text: "Answer B." });
   const a = await send("c1", "Tell me about the refund policy");
-  await sleep(2500); // A's quiet window is over; its model call runs
+  await modelCalled(1); // A's quiet window is over; its model call runs
   const b = await send("c1", "and for monthly plans?");
   const replies = await h.waitForReplies(2, 15_000);
   expect(replies.map((r) => [r.text, r.inReplyTo])).toEqual([["Answer A.", [a]], ["Answer B.", [b]]]);
@@ -49,7 +54,7 @@ it("/reset sent during a turn's model call: the turn's answer is sent, then forg
   h = await startHarness();
   h.groq.script({ kind: "ok", text: "Answer A.", delayMs: 1500 }, { kind: "ok", text: "Answer C." });
   await send("c1", "Tell me about the refund policy");
-  await sleep(2500);
+  await modelCalled(1);
   await send("c1", "/reset");
   await sleep(100);
   await send("c1", "and for monthly plans?");
