@@ -13,6 +13,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
+import { percentile } from "../percentile.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -65,11 +66,6 @@ async function freshDb(name: string) {
   await createSqliteBus(store).subscribe("bench", "bench");
   store.close();
   return path;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;

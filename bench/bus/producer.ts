@@ -5,6 +5,7 @@
 import process from "node:process";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import { openStore, storeErrorCode } from "../../src/store/mod.ts";
+import { percentile } from "../percentile.ts";
 
 const [path, mode, arg, durationArg, keysArg, idArg] = process.argv.slice(2);
 const duration = Number(durationArg);
@@ -70,8 +71,7 @@ if (mode === "max") {
 await bus.close();
 store.close();
 callMs.sort((a, b) => a - b);
-const pct = (p: number) =>
-  Math.round((callMs[Math.floor((p / 100) * (callMs.length - 1))] ?? NaN) * 1_000) / 1_000;
+const pct = (p: number) => Math.round(percentile(callMs, p) * 1_000) / 1_000;
 const publishMs = { p50: pct(50), p99: pct(99), max: pct(100) };
 process.stdout.write(
   `${

@@ -13,13 +13,14 @@ import { serve } from "../../src/platform.ts";
 import { cacheScope, createResponseCache } from "../../src/router/cache.ts";
 import type { Embedder } from "../../src/router/embeddings.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
+import { percentile } from "../percentile.ts";
 
 const DIMS = 384;
 
 function percentiles(xs: number[]) {
   const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))]! * 1000) / 1000;
-  return { n: s.length, p50_ms: at(0.5), p99_ms: at(0.99) };
+  const at = (p: number) => Math.round(percentile(s, p) * 1000) / 1000;
+  return { n: s.length, p50_ms: at(50), p99_ms: at(99) };
 }
 
 function seeded(seed: number) {

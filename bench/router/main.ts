@@ -19,6 +19,7 @@ import { createBulkhead } from "../../src/router/providers/bulkhead.ts";
 import type { ChatProvider } from "../../src/router/providers/types.ts";
 import { sleep } from "../../src/router/retry.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
+import { percentile } from "../percentile.ts";
 import { benchCache } from "./cache.ts";
 
 const { values } = parseArgs({
@@ -99,9 +100,6 @@ function entry(name: string, model: string, fail = false): ChainEntry {
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 const round = (n: number, d = 3) => Math.round(n * 10 ** d) / 10 ** d;
 
 async function measure(router: ModelRouter, tier: "simple" | "complex" | "high-value") {

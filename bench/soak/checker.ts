@@ -14,11 +14,12 @@
  * Counting (per acknowledged inbound message):
  * - The honest "we'll get back to you" (`fallback`, sent when every provider failed) and the "working on it"
  *   notice are NOTICES, not the reply.
- * - answered: exactly one answer reached the user (after a notice or not: `answeredAfterNotice`; together with
- *   other messages of its burst: `coalesced`). WhatsApp's template sent in place of an answer Meta refused
- *   (131047) is that answer.
- * - deadLettered: no answer, and the message (or its reply) is a dead letter with a recorded reason; the user got
- *   the notice or nothing (`deadLetteredWithoutNotice`). Not lost: an operator sees and can retry it.
+ * - answered: exactly one answer reached the user (after a notice it got first or not: `answeredAfterNotice`;
+ *   together with other messages of its burst: `coalesced`). WhatsApp's template sent in place of an answer Meta
+ *   refused (131047) is that answer.
+ * - deadLettered: no answer, and the message or its answer (not a notice: retrying that sends the notice again,
+ *   never the answer) is a dead letter; the user got the notice or nothing (`deadLetteredWithoutNotice`). Not lost:
+ *   an operator sees and can retry it — unless no dead letter of it has a reason (`deadLetteredWithoutReason`).
  * - pendingAtEnd: no answer yet, still queued when the drain ended (the soak's drain was too short).
  * - lost: none of the above — the system acknowledged the message and will never answer it.
  * - duplicateAnswers: answers beyond the first for one message; duplicateNotices: the same notice (fallback, or
@@ -26,9 +27,11 @@
  *   their chat (a reply sent to another chat answers nobody: it counts here). All three are user-visible duplicates. `fallbackThenWorking` counts messages that got the fallback and,
  *   on the retry, a "working on it" notice too: two different notices, reported, not counted as duplicates.
  * - orderViolations: per chat, answers (any part) that answer a message older than one an earlier answer
- *   already answered, and parts of one answer out of their order.
- * - wrongAnswer: an answer whose parts the user got do not make up the reply's text (one missing, garbled), or an
- *   FAQ message answered alone whose answer text is not that FAQ entry's answer.
+ *   already answered, parts of one answer out of their order, and notices that come after every message they
+ *   stand for was answered (the user then waits for a reply that never comes).
+ * - wrongAnswer: an answer whose parts the user got do not make up the reply's text (one missing, garbled); an
+ *   FAQ message answered alone whose answer text is not that FAQ entry's answer, or answered with a burst of FAQ
+ *   messages by a text without it; a model question answered with an FAQ entry's answer (a false FAQ match).
  *
  * @module
  */
@@ -54,6 +57,8 @@ export interface CheckReport {
   answeredAfterNotice: number;
   deadLettered: number;
   deadLetteredWithoutNotice: number;
+  /** Of `deadLettered`, those whose dead letters all lack a reason: nobody can tell why, so the run fails. */
+  deadLetteredWithoutReason: number;
   pendingAtEnd: number;
   lost: number;
   lostAtIngress: number;
@@ -270,15 +275,42 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
       return [];
     }
   };
-  const deadFor = new Map<number, string>();
+  /**
+   * A dead notice (fallback, "working on it") or partial text does not explain a missing answer: retrying it
+   * would never send the answer. (A payload too broken to name its kind may be the answer's: it counts.)
+   */
+  const explainsAnswer = (topic: string, payload: string | null): boolean => {
+    if (topic === "inbound") return true;
+    try {
+      const p = JSON.parse(String(payload)) as { replyKey?: unknown; partial?: unknown };
+      return !/:(fallback|working)(:template)?$/.test(String(p.replyKey ?? "")) && p.partial === undefined;
+    } catch {
+      return true;
+    }
+  };
+  /** Inbound message → whether one of its dead letters has a reason. */
+  const deadFor = new Map<number, boolean>();
   let deadWithoutReason = 0;
   for (const r of dead) {
-    const reason = r.lastError ?? "";
-    if (reason.trim() === "") deadWithoutReason++;
-    for (const id of inboundOf(r.topic, r.msgId, r.payload)) deadFor.set(id, reason);
+    const reasoned = (r.lastError ?? "").trim() !== "";
+    if (!reasoned) deadWithoutReason++;
+    if (!explainsAnswer(r.topic, r.payload)) continue;
+    for (const id of inboundOf(r.topic, r.msgId, r.payload)) deadFor.set(id, reasoned || deadFor.get(id) === true);
   }
   const pendingFor = new Set<number>();
   for (const r of pending) for (const id of inboundOf(r.topic, r.msgId, r.payload)) pendingFor.add(id);
+  /** The answer's text as published (what the user got, once `whole` holds), else its first part as received. */
+  const answerText = (answer: Attributed) => (textOf.get(answer.key) ?? answer.text).replace(/\s+/g, "");
+  const faqAnswers = input.faq.map((f) => f.answer.replace(/\s+/g, ""));
+  /** Whether `answer` is the right text for FAQ or model message `msg` (see the module's doc). */
+  const rightText = (answer: Attributed, msg: Injected): boolean => {
+    if (answer.template) return true; // WhatsApp's template stands in for whatever text Meta refused
+    if (msg.kind === "model") return !faqAnswers.includes(answerText(answer));
+    if (answer.covers.length === 1) return answer.text === input.faq[msg.faq]!.answer;
+    // An all-FAQ burst is answered with each entry's answer (burstFaq); one with a model question by the model.
+    const allFaq = answer.covers.every((id) => byInbound.get(id)?.kind === "faq");
+    return !allFaq || answerText(answer).includes(faqAnswers[msg.faq]!);
+  };
 
   const report: CheckReport = {
     injected: input.injected.length,
@@ -289,6 +321,7 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
     answeredAfterNotice: 0,
     deadLettered: 0,
     deadLetteredWithoutNotice: 0,
+    deadLetteredWithoutReason: 0,
     pendingAtEnd: 0,
     lost: 0,
     lostAtIngress,
@@ -325,15 +358,13 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
     if (notices.some((a) => a.kind === "fallback") && notices.some((a) => a.kind === "working")) report.fallbackThenWorking++;
     if (answers.length > 0) {
       report.answered++;
-      if (notices.length > 0) report.answeredAfterNotice++;
+      if (notices.some((n) => n.index < answers[0]!.index)) report.answeredAfterNotice++; // one after: orderViolations
       if (answers[0]!.covers.length > 1) report.coalesced++;
-      if (!whole(answers[0]!, seen)) report.wrongAnswer++;
-      else if (answers[0]!.covers.length === 1 && msg.kind === "faq" && answers[0]!.text !== input.faq[msg.faq]!.answer) {
-        report.wrongAnswer++;
-      }
+      if (!whole(answers[0]!, seen) || !rightText(answers[0]!, msg)) report.wrongAnswer++;
     } else if (deadFor.has(id)) {
       report.deadLettered++;
       if (notices.length === 0) report.deadLetteredWithoutNotice++;
+      if (!deadFor.get(id)) report.deadLetteredWithoutReason++;
     } else if (pendingFor.has(id)) {
       report.pendingAtEnd++;
     } else {
@@ -352,8 +383,13 @@ export function tally(rows: StoreRows, input: CheckInput): CheckReport {
   for (const list of perChat.values()) {
     let last = -1;
     const lastPart = new Map<string, number>();
+    const answered = new Set<number>();
     for (const a of [...list].sort((x, y) => x.index - y.index)) {
-      if (a.kind !== "answer") continue;
+      if (a.kind !== "answer") {
+        if (a.covers.every((id) => answered.has(id))) report.orderViolations++;
+        continue;
+      }
+      for (const id of a.covers) answered.add(id);
       // Every part: a later answer between two parts of one cuts it in two; its parts come in their order.
       const seqs = a.covers.map((id) => byInbound.get(id)?.seq ?? -1);
       if (Math.min(...seqs) < last || (lastPart.get(a.key) ?? -1) > a.part) report.orderViolations++;

@@ -267,15 +267,38 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
 }
 
 /**
- * Whether every guarantee held (`npm run soak` exits 1 otherwise). A message still queued when the drain ended is
- * not answered either: the run fails, as the test suite's soak does; so does a run that asked for mid-send kills
- * of a mode (before Graph got the send, or after) and had none (it did not test what it claims).
+ * Why the run failed, one phrase per broken guarantee; empty when every guarantee held (`npm run soak` exits 1
+ * otherwise). A message still queued when the drain ended is not answered either: the run fails, as the test
+ * suite's soak does; so does a run that injected nothing (it checked nothing), and one that asked for mid-send
+ * kills of a mode (before Graph got the send, or after) and had none (it did not test what it claims).
  */
-export function passed(r: Pick<SoakResult, "report" | "drained" | "midSendKills">): boolean {
+export function failures(r: Pick<SoakResult, "report" | "drained" | "midSendKills">): string[] {
   const c = r.report;
-  return Object.values(r.midSendKills ?? {}).every((n) => n > 0) && c.lost === 0 && c.userVisibleDuplicates === 0 && c.orderViolations === 0 && c.integrityCheck === "ok" &&
-    c.foreignKeyViolations === 0 && c.deadLettersWithoutReason === 0 && c.notAcknowledged === 0 && c.wrongAnswer === 0 &&
-    c.pendingAtEnd === 0 && r.drained;
+  const counts: [number, string][] = [
+    [c.lost, "lost"],
+    [c.userVisibleDuplicates, "user-visible duplicates"],
+    [c.orderViolations, "order violations"],
+    [c.wrongAnswer, "wrong answers"],
+    [c.notAcknowledged, "not acknowledged"],
+    [c.pendingAtEnd, "pending at end"],
+    [c.deadLettersWithoutReason, "dead letters without reason"],
+    [c.foreignKeyViolations, "foreign-key violations"],
+  ];
+  return [
+    ...(c.injected > 0 && c.acknowledged > 0
+      ? []
+      : [`nothing checked (injected ${c.injected}, acknowledged ${c.acknowledged})`]),
+    ...counts.filter(([n]) => n !== 0).map(([n, what]) => `${what} ${n}`),
+    ...(c.integrityCheck === "ok" ? [] : [`integrity ${c.integrityCheck}`]),
+    ...(r.drained ? [] : ["drain timed out"]),
+    ...Object.entries(r.midSendKills ?? {}).filter(([, n]) => !(n > 0))
+      .map(([m]) => `no WhatsApp agent killed mid-send (${m})`),
+  ];
+}
+
+/** Whether every guarantee held: no `failures`. */
+export function passed(r: Pick<SoakResult, "report" | "drained" | "midSendKills">): boolean {
+  return failures(r).length === 0;
 }
 
 /** The checker's counts as printed lines. */
@@ -290,7 +313,7 @@ export function formatReport(r: SoakResult): string {
     `${kinds("recycle")} SIGTERM recycles, ${kinds("burst-start")} provider failure bursts; starts per agent ${JSON.stringify(r.starts)}`,
     `WhatsApp agents killed mid-send: ${midSend}`,
     `injected ${c.injected}, acknowledged ${c.acknowledged}, not acknowledged ${c.notAcknowledged}, redelivered after ack ${c.redeliveredAfterAck}`,
-    `answered ${c.answered} (after a fallback notice ${c.answeredAfterNotice}), dead-lettered with reason ${c.deadLettered} (without notice ${c.deadLetteredWithoutNotice}), pending at end ${c.pendingAtEnd}`,
+    `answered ${c.answered} (after a fallback notice ${c.answeredAfterNotice}), dead-lettered ${c.deadLettered} (with a reason ${c.deadLettered - c.deadLetteredWithoutReason}, WITHOUT ONE ${c.deadLetteredWithoutReason}; no notice either ${c.deadLetteredWithoutNotice}), pending at end ${c.pendingAtEnd}`,
     `LOST ${c.lost} (at ingress ${c.lostAtIngress}), USER-VISIBLE DUPLICATES ${c.userVisibleDuplicates} (answers ${c.duplicateAnswers}, notices ${c.duplicateNotices}, unexpected ${c.unexpected}), ORDER VIOLATIONS ${c.orderViolations} over ${c.chats} chats, wrong answers ${c.wrongAnswer}`,
     `notices ${c.notices} (a fallback, then a "working on it" on the retry: ${c.fallbackThenWorking}), answered together with their burst (coalesced) ${c.coalesced}, received messages ${c.receivedMessages}, attributed via an unknown-outcome ledger entry ${c.attributedViaUnknownLedger}`,
     `integrity_check ${c.integrityCheck}, foreign_key_check ${c.foreignKeyViolations} rows, dead letters ${c.deadLetters} (without reason ${c.deadLettersWithoutReason})`,

@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { M } from "../../src/metrics/names.ts";
 import { quantileFromBuckets } from "../../src/metrics/quantile.ts";
+import { percentile } from "../percentile.ts";
 import type { FakeGraph } from "../../test/fakes/graph.ts";
 import type { FakeTelegram } from "../../test/fakes/telegram.ts";
 import { parsePrometheusText } from "../../test/metrics/support/prom-parser.ts";
@@ -26,8 +27,7 @@ export const round = (n: number, d = 1) => (Number.isFinite(n) ? Math.round(n * 
 
 export function dist(values: number[]): Dist {
   const s = [...values].sort((a, b) => a - b);
-  const at = (p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-  return { n: s.length, p50: round(at(50), 1), p99: round(at(99), 1), max: round(s.at(-1) ?? NaN, 1) };
+  return { n: s.length, p50: round(percentile(s, 50), 1), p99: round(percentile(s, 99), 1), max: round(s.at(-1) ?? NaN, 1) };
 }
 
 /** The name, CPU seconds and nice value of a process or thread, from the text of its /proc/…/stat. */
