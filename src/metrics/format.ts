@@ -49,12 +49,27 @@ export function formatMs(ms: number): string {
   return `${+(ms / 1_000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
 
-/** 61 MB, 980 kB, 1.2 GB (decimal units, as systemd shows MemoryMax; 999,600 B is "1 MB", not "1000 kB"). */
+const BYTE_UNITS = ["KiB", "MiB", "GiB", "TiB"];
+
+/**
+ * A byte count in base 1024, as systemd reads MemoryMax=256M and `aideazz health` shows it: an agent at exactly
+ * its limit reads "256.0 MiB", not "268 MB". The unit is chosen after rounding: 1,048,535 B (1023.96 KiB) is
+ * "1.0 MiB", not "1024.0 KiB".
+ *
+ * @example
+ * ```ts
+ * formatBytes(256 * 1024 ** 2); // "256.0 MiB"
+ * ```
+ */
 export function formatBytes(n: number): string {
-  if (n < 1_000) return `${n} B`;
-  if (n < 999_500) return `${Math.round(n / 1_000)} kB`;
-  if (n < 999_500_000) return `${Math.round(n / 1_000_000)} MB`;
-  return `${+(n / 1_000_000_000).toFixed(2)} GB`;
+  if (Math.round(n) < 1024) return `${Math.round(n)} B`;
+  let value = n / 1024;
+  let unit = 0;
+  while (+value.toFixed(1) >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
 }
 
 export function formatUsd(n: number): string {

@@ -12,7 +12,8 @@ import type { DiskSpace } from "../platform.ts";
 import { type Store, storeErrorCode, storeErrorText } from "../store/mod.ts";
 import { probe, probeHost, type ProbeOptions } from "./probe.ts";
 import { readVmRss } from "./rss.ts";
-import { defaultMemoryHigh, formatBytes, formatDuration, toBytes } from "./sizes.ts";
+import { formatBytes } from "../metrics/mod.ts";
+import { defaultMemoryHigh, formatDuration, toBytes } from "./sizes.ts";
 import { agentUnit, LLAMA_UNIT } from "./units.ts";
 
 export type Level = "ok" | "degraded" | "down";

@@ -44,7 +44,7 @@ export {
   ServiceManagerError,
   type UnitStatus,
 } from "./service-manager.ts";
-export { formatBytes, toBytes } from "./sizes.ts";
+export { toBytes } from "./sizes.ts";
 export {
   type ChildSpec,
   createSupervisor,

@@ -1,9 +1,8 @@
 /**
- * systemd-style sizes ("256M") and human-readable output of byte counts.
+ * systemd-style sizes ("256M") and durations (byte counts are shown by `formatBytes` in src/metrics/format.ts).
  *
  * @module
  */
-
 const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
 
 /**
@@ -23,19 +22,6 @@ export function toBytes(size: string): number {
 /** MemoryHigh when the config gives none: 80% of MemoryMax, where the kernel starts reclaiming hard. */
 export function defaultMemoryHigh(memoryMax: string): string {
   return `${Math.floor((toBytes(memoryMax) * 0.8) / 1024)}K`;
-}
-
-/** A byte count for people: "71.3 MiB". */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** A duration for people: "45 s", "12 min", "6 h". */

@@ -13,7 +13,7 @@ import type { ChildHandle, ExitStatus, SpawnOptions } from "../platform.ts";
 import { type BackoffPolicy, decideRestart, type RestartDecision } from "./backoff.ts";
 import type { ServiceManager, UnitStatus } from "./service-manager.ts";
 import { niced } from "./priority.ts";
-import { formatBytes } from "./sizes.ts";
+import { formatBytes } from "../metrics/mod.ts";
 
 export interface ChildSpec {
   /** Agent name: the output prefix. */

@@ -277,22 +277,27 @@ export interface Headroom {
   provider: string;
   model: string;
   window: QuotaDim;
-  /** Share of the window's limit available now (refilled to `now`), 0 to 1. */
+  /** Share of the window's limit available now (refilled to `now`), 0 to 1; 0 while the model is blocked. */
   ratio: number;
 }
 
 /** Quota headroom of every limited provider, model and window: the `aideazz_quota_headroom_ratio` gauge. */
 export async function readHeadroom(client: Client, now: number): Promise<Headroom[]> {
   const rs = await client.execute({
-    sql: `SELECT provider, model, ${DIMS.map((d) => `${d}_limit, ${refill(d)} AS ${d}_now`).join(", ")} FROM router_quota`,
+    sql: `SELECT provider, model, blocked_until, ${
+      DIMS.map((d) => `${d}_limit, ${refill(d)} AS ${d}_now`).join(", ")
+    } FROM router_quota`,
     args: { now },
   });
-  return rs.rows.flatMap((r) =>
-    DIMS.flatMap((d) => {
+  return rs.rows.flatMap((r) => {
+    // A retry-after, a spend limit or an exhausted window with a known reset blocks the model (take refuses it
+    // whatever its buckets hold): nothing can be sent now, so every window reads empty.
+    const blocked = Number(r["blocked_until"]) > now;
+    return DIMS.flatMap((d) => {
       const limit = r[`${d}_limit`];
       if (limit === null || limit === undefined || Number(limit) <= 0) return [];
-      const ratio = Math.max(0, Math.min(1, Number(r[`${d}_now`]) / Number(limit)));
+      const ratio = blocked ? 0 : Math.max(0, Math.min(1, Number(r[`${d}_now`]) / Number(limit)));
       return [{ provider: String(r["provider"]), model: String(r["model"]), window: d, ratio }];
-    })
-  );
+    });
+  });
 }

@@ -28,6 +28,12 @@ describe("formatPercent", () => {
   });
 });
 
+describe("formatBytes", () => {
+  it("gives an agent at exactly MemoryMax=256M as 256.0 MiB, the figure `aideazz health` gives, not 268 MB", () => {
+    expect(formatBytes(256 * 1024 ** 2)).toBe("256.0 MiB");
+  });
+});
+
 describe("units at their boundaries", () => {
   it("rounds first, then picks the unit", () => {
     expect([119.6, 3_599.7, 59.6, 86_399.6, 90_061].map((s) => formatByName("aideazz_uptime_seconds", s))).toEqual([
@@ -39,7 +45,15 @@ describe("units at their boundaries", () => {
     ]);
     expect([999.96, 999_999, 999, 9_999.96, 1_250].map(formatCount)).toEqual(["1k", "1M", "999", "10k", "1.3k"]);
     expect([999.7, 999.4, 9.96, 1_900].map(formatMs)).toEqual(["1 s", "999 ms", "10 ms", "1.9 s"]);
-    expect([999_600, 999_499, 999_999_999, 1_500].map(formatBytes)).toEqual(["1 MB", "999 kB", "1 GB", "2 kB"]);
+    // Base 1024, as systemd's MemoryMax: 1023.96 KiB is "1.0 MiB", not "1024.0 KiB".
+    expect([1_023, 1_023.6, 1_500, 1_048_535, 1_048_524, 1_073_741_000].map(formatBytes)).toEqual([
+      "1023 B",
+      "1.0 KiB",
+      "1.5 KiB",
+      "1.0 MiB",
+      "1023.9 KiB",
+      "1.0 GiB",
+    ]);
     expect([59_700, 59_400, 999.6, 9_960].map(formatDuration)).toEqual(["1m", "59 s", "1 s", "10 s"]);
   });
 });

@@ -29,7 +29,7 @@ describe("aideazz stats", () => {
       /AGENTS\n\s+agent\s+status\s+pid\s+version\s+up\s+last seen\s+memory\s+starts\s+memory trend\n/,
     );
     expect(out).toMatch(
-      /\n\s+orchestrator\s+up\s+2102\s+0\.1\.0\s+3h(?: 0m)?\s+[\d.]+ s ago\s+\d+ MB\s+1\s+[▁▂▃▄▅▆▇█ ]+\n/,
+      /\n\s+orchestrator\s+up\s+2102\s+0\.1\.0\s+3h(?: 0m)?\s+[\d.]+ s ago\s+[\d.]+ MiB\s+1\s+[▁▂▃▄▅▆▇█ ]+\n/,
     );
     expect(out).toMatch(/\n\s+telegram-support\s+up\s+2101 .* 2\s+[▁▂▃▄▅▆▇█ ]+\n/); // restarted once in the window
     expect(out).toContain(

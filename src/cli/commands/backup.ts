@@ -1,4 +1,5 @@
-import { formatBytes, toBytes } from "../../ops/mod.ts";
+import { formatBytes } from "../../metrics/mod.ts";
+import { toBytes } from "../../ops/mod.ts";
 import { displayDbUrl } from "../../store/mod.ts";
 import { closeSync, existsSync, fsyncSync, linkSync, openSync, rmSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
