@@ -251,6 +251,18 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     });
   }
 
+  /**
+   * `evictOldest` in the store alone, for a scope whose index is never loaded: a `verbatim` scope, served by the exact
+   * tier only.
+   */
+  async function evictOldestStored(scope: string): Promise<void> {
+    await client.execute({
+      sql: `DELETE FROM cache_entries WHERE scope = ?1 AND id <= (
+              SELECT id FROM cache_entries WHERE scope = ?1 AND expires_at > ?3 ORDER BY id DESC LIMIT 1 OFFSET ?2)`,
+      args: [scope, opts.maxEntries ?? DEFAULT_MAX_ENTRIES, now()],
+    });
+  }
+
   async function semantic(scope: string, prompt: string, signal?: AbortSignal): Promise<CacheHit | null> {
     if (!opts.embedder) return null;
     let vector: Float32Array;
@@ -330,10 +342,12 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
       // billing@example.com").
       if (severalLines(prompt) || isPersonal(prompt, answer) || hasInvisible(prompt)) return;
       const key = exactKey(scope, prompt, meta.verbatim);
-      // Join the group of the closest stored prompt when its answer says the same thing; else start a group.
-      const index = await indexOf(scope);
-      const near = index.matcher.best(prompt);
-      const nearAnswer = near ? index.answers.get(Number(near.id))?.answer : undefined;
+      // Join the group of the closest stored prompt when its answer says the same thing; else start a group. Not
+      // for a verbatim entry: its scope is served by the exact tier alone, and loading the lexical index of each
+      // (the OpenAI endpoint's scope per system prompt) would keep tens of KB per system prompt in memory.
+      const index = meta.verbatim ? undefined : await indexOf(scope);
+      const near = index?.matcher.best(prompt);
+      const nearAnswer = near ? index?.answers.get(Number(near.id))?.answer : undefined;
       const group = near && nearAnswer !== undefined && answersAgree(answer, nearAnswer)
         ? near.group
         : sha256Hex(normalizeText(answer)).slice(0, 16);
@@ -350,7 +364,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
                 expires_at = excluded.expires_at, embedding = excluded.embedding`,
         args: [key, scope, prompt, answer, group, meta.provider, meta.model, at, at + opts.ttlMs, embedding],
       });
-      await evictOldest(scope);
+      await (index ? evictOldest(scope) : evictOldestStored(scope));
     },
 
     async recordCheck(entryId, agreed) {
@@ -406,8 +420,13 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
           signal,
           onRows: (rows) => {
             for (const r of rows) {
-              const index = scopes.get(String(r["scope"]));
-              if (index) forget(index, Number(r["id"]));
+              const scope = String(r["scope"]);
+              const index = scopes.get(scope);
+              if (!index) continue;
+              forget(index, Number(r["id"]));
+              // An emptied index goes too: else each scope ever used (a system prompt with today's date in it) keeps
+              // its matcher for the life of the process. A later lookup loads the scope again from the store.
+              if (index.answers.size === 0) scopes.delete(scope);
             }
           },
         },

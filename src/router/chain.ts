@@ -212,7 +212,7 @@ export async function walkChain(
       at: deps.now() - start,
       latencyMs: 0,
     });
-    s.last = { provider: e.name, reason, attempts: s.tries };
+    s.last = { provider: e.name, reason, attempts: s.tries, ...(retryAt !== undefined ? { retryAt } : {}) };
     if (retryAt !== undefined && retryAt < opts.deadlineAt) s.nextAt = Math.max(retryAt, deps.now() + 1);
     else s.done = true;
     return undefined;
@@ -280,17 +280,24 @@ export async function walkChain(
       const billed = err.kind === "timeout" || err.kind === "empty" || (err.kind === "network" && !err.unsent) ||
         (err.status >= 200 && err.status < 300);
       await charge(e, reservation, reported ?? (billed ? "reserved" : "none"));
+      // The provider's Retry-After keeps it out of later turns too: a 429's, and an overloaded one's (529, 503).
+      const blockForMs = err.kind === "spend_limit"
+        ? SPEND_LIMIT_BLOCK_MS
+        : WAIT_KINDS.has(err.kind)
+        ? err.retryAfterMs
+        : undefined;
       await deps.quota.settle(e.name, e.model, {
         takenTokens: quotaTokens,
         usedTokens: reported ? reported.inputTokens + reported.outputTokens : billed ? quotaTokens : 0,
         rateLimit: err.rateLimit,
-        // The provider's Retry-After keeps it out of later turns too: a 429's, and an overloaded one's (529, 503).
-        blockForMs: err.kind === "spend_limit"
-          ? SPEND_LIMIT_BLOCK_MS
-          : WAIT_KINDS.has(err.kind)
-          ? err.retryAfterMs
-          : undefined,
+        blockForMs,
       });
+      // When a later request may call it again: its block (timed from after the quota's, so never before that ends)
+      // or its breaker's cooldown.
+      const back = Math.max(
+        blockForMs ? deps.now() + blockForMs : 0,
+        e.breaker.state() === "open" ? e.breaker.retryAt() : 0,
+      );
       if (err.needsOperator) {
         deps.log?.error("model provider needs an operator", {
           provider: e.name,
@@ -311,7 +318,8 @@ export async function walkChain(
         ...(retryInMs !== undefined ? { retryInMs } : {}),
       });
       const code = err.code ? { code: err.code } : {};
-      s.last = { provider: e.name, reason: err.kind, status: err.status, ...code, attempts: s.tries };
+      const retryAt = back > failedAt ? { retryAt: back } : {};
+      s.last = { provider: e.name, reason: err.kind, status: err.status, ...code, attempts: s.tries, ...retryAt };
       if (seen.text && (opts.shown?.() ?? true)) {
         // Text of this provider may be on the user's screen: no other provider continues it.
         throw new StreamInterruptedError(opts.tier, [s.last], attempts);

@@ -93,6 +93,11 @@ export interface ChainFailure {
   /** The provider's error code, when its body had one. */
   code?: string;
   attempts: number;
+  /**
+   * Epoch ms when a new request may call this provider again, when known: its Retry-After, quota or spend-limit
+   * block, or its breaker's cooldown. The OpenAI endpoint tells its caller when to come back from it.
+   */
+  retryAt?: number;
 }
 
 export type SkipReason = "breaker_open" | "quota" | "budget" | "bulkhead_full" | "cooldown" | "deadline";

@@ -105,6 +105,7 @@ describe("D1: 429 with retry-after: 7", () => {
       status: 429,
       code: "rate_limit_exceeded", // Groq's error code, passed on
       attempts: 3,
+      retryAt: clock.now() + 7_000, // the last retry-after: when a later turn may call it
     }]);
     const times = h.sentAt.get(new URL(groq.url).origin) ?? [];
     expect(times).toHaveLength(3);

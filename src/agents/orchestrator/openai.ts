@@ -20,7 +20,7 @@ import type { Metrics } from "../../metrics/registry.ts";
 import { cacheScope, type ResponseCache } from "../../router/cache.ts";
 import { estimateTextTokens, type ModelRouter } from "../../router/chain.ts";
 import type { Tier } from "../../router/config.ts";
-import { AllProvidersFailedError } from "../../router/errors.ts";
+import { AllProvidersFailedError, type ChainFailure } from "../../router/errors.ts";
 
 export const MODELS = ["auto", "fast", "smart", "local"] as const;
 type ModelName = (typeof MODELS)[number];
@@ -33,9 +33,10 @@ const contentSchema = z.union([z.string(), z.null(), z.array(partSchema)])
     const other = Array.isArray(content) ? content.find((p) => p.type !== "text" && p.type !== "refusal") : undefined;
     if (other) ctx.addIssue({ code: "custom", message: `content parts of type ${other.type} are not supported (text only)` });
   })
-  // null: an assistant turn without text.
+  // null: an assistant turn without text. Parts are separate texts (an instruction, then its input), joined as vLLM
+  // joins them: glued, "Translate to French:" + "Hello" would read "French:Hello".
   .transform((content) =>
-    typeof content === "string" ? content : (content ?? []).map((p) => p.text ?? p.refusal ?? "").join("")
+    typeof content === "string" ? content : (content ?? []).map((p) => p.text ?? p.refusal ?? "").join("\n")
   );
 
 /** OpenAI documents these parameters as nullable (the Python SDK sends `null` for None): null is absent. */
@@ -43,7 +44,12 @@ const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform(
 
 const requestSchema = z.object({
   model: z.string(),
-  messages: z.array(z.object({ role: z.enum(["system", "developer", "user", "assistant"]), content: contentSchema })).min(1),
+  messages: z.array(z.object({
+    role: z.enum(["system", "developer", "user", "assistant"]),
+    content: contentSchema,
+    // Tells participants of one role apart (a group's transcript): passed on in the text, as providers have no field.
+    name: optional(z.string()),
+  })).min(1),
   max_tokens: optional(z.number().int().positive()),
   max_completion_tokens: optional(z.number().int().positive()),
   temperature: optional(z.number().min(0).max(2)),
@@ -77,8 +83,28 @@ export interface OpenAiDeps {
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 function openAiError(c: Context, status: 400 | 401 | 404 | 413 | 503, message: string, type: string, code: string) {
-  if (status === 503) c.header("Retry-After", "10");
   return c.json({ error: { message, type, param: null, code } }, status);
+}
+
+/** A 503's Retry-After when no failed provider said when it is back. */
+const DEFAULT_RETRY_S = 10;
+/** Past this a client's retry loop is the wrong tool (the SDK sleeps as long as it is told): it is told not to. */
+const MAX_RETRY_S = 60;
+/** Failures that no wait mends: an operator must act (key, credit, today's budget, a model gone) or the request change. */
+const LASTING: ReadonlySet<string> = new Set(["auth", "spend_limit", "budget", "bad_request"]);
+
+/**
+ * When the caller of a 503 may come back: when the first provider is back as the router knows it (its Retry-After,
+ * quota or breaker cooldown), else `DEFAULT_RETRY_S` after a failure that may pass. `retry` is false when waiting
+ * cannot help soon: every provider needs an operator, or the first back is over `MAX_RETRY_S` away.
+ */
+function retryAdvice(failures: readonly ChainFailure[], now: number): { seconds: number; retry: boolean } {
+  const back = failures.flatMap((f) =>
+    f.retryAt !== undefined ? [f.retryAt] : LASTING.has(f.reason) ? [] : [now + DEFAULT_RETRY_S * 1000]
+  );
+  if (back.length === 0) return { seconds: DEFAULT_RETRY_S, retry: false };
+  const seconds = Math.max(1, Math.ceil((Math.min(...back) - now) / 1000));
+  return { seconds, retry: seconds <= MAX_RETRY_S };
 }
 
 /** Constant-time comparison of two strings (a bearer key must not leak through timing). */
@@ -112,13 +138,24 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     await next();
   });
 
+  // Only the models a completion can be routed for: a model picker offers none that is always refused. (An unrouted
+  // model still serves what an earlier config cached: not worth listing a model every other request fails.)
+  const available = MODELS.filter((m) => (m === "local" ? deps.localRouter : deps.router) !== undefined);
   const modelObject = (id: string) => ({ id, object: "model", created: 0, owned_by: "aideazz" });
-  const unknownModel = (c: Context, model: string) =>
-    openAiError(c, 404, `The model \`${model}\` does not exist; use one of ${MODELS.join(", ")}`, "invalid_request_error", "model_not_found");
-  app.get("/v1/models", (c) => c.json({ object: "list", data: MODELS.map(modelObject) }));
+  const unknownModel = (c: Context, model: string) => {
+    const choice = available.length > 0 ? `use one of ${available.join(", ")}` : "no provider is configured";
+    return openAiError(c, 404, `The model \`${model}\` does not exist; ${choice}`, "invalid_request_error", "model_not_found");
+  };
+  // Permanent until the config changes: not a 503, which clients retry.
+  const notAvailable = (c: Context, model: string) => {
+    const which = model === "local" ? "no llama-cpp provider" : "no provider";
+    return openAiError(c, 404, `model ${model}: ${which} is configured (router.providers)`, "invalid_request_error", "model_not_available");
+  };
+  app.get("/v1/models", (c) => c.json({ object: "list", data: available.map(modelObject) }));
   app.get("/v1/models/:id", (c) => {
     const id = c.req.param("id");
-    return (MODELS as readonly string[]).includes(id) ? c.json(modelObject(id)) : unknownModel(c, id);
+    if ((available as readonly string[]).includes(id)) return c.json(modelObject(id));
+    return (MODELS as readonly string[]).includes(id) ? notAvailable(c, id) : unknownModel(c, id);
   });
 
   const limit = bodyLimit({
@@ -143,7 +180,7 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
     const router = model === "local" ? deps.localRouter : deps.router;
     const messages = body.messages.map((m) => ({
       role: m.role === "developer" ? "system" as const : m.role,
-      content: m.content,
+      content: m.name ? `${m.name}: ${m.content}` : m.content,
     }));
     const system = messages.filter((m) => m.role === "system").map((m) => m.content).join("\n");
     const dialogue = messages.filter((m) => m.role !== "system");
@@ -173,11 +210,7 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
       }
     }
     if (text === undefined) {
-      // Permanent until the config changes: not a 503, which clients retry.
-      if (!router) {
-        const which = model === "local" ? "no llama-cpp provider" : "no provider";
-        return openAiError(c, 404, `model ${model}: ${which} is configured (router.providers)`, "invalid_request_error", "model_not_available");
-      }
+      if (!router) return notAvailable(c, model);
       const tier: Tier | undefined = model === "fast" ? "simple" : model === "smart" ? "complex" : undefined;
       try {
         const { response, decision } = await router.route({
@@ -205,17 +238,18 @@ export function openAiRoutes(app: Hono, deps: OpenAiDeps): void {
         }
       } catch (err) {
         if (!(err instanceof AllProvidersFailedError)) throw err;
-        const { failures } = err;
         // The request is the caller's to change (e.g. over the context window): a 503 would have the SDK send it
-        // again, each time a provider call and an operator alert.
-        if (failures.length > 0 && failures.every((f) => f.reason === "bad_request")) {
-          const code = failures.find((f) => f.code)?.code ?? "invalid_request";
+        // again, each time a provider call and an operator alert. Not a model the provider no longer has: that is
+        // the operator's config, a 503 (not retried) below.
+        if (err.requestRefused) {
+          const code = err.failures.find((f) => f.code)?.code ?? "invalid_request";
           return openAiError(c, 400, err.message, "invalid_request_error", code);
         }
-        // Out of credit or refused keys everywhere: only an operator helps, a retry would only alert again.
-        if (failures.length > 0 && failures.every((f) => f.reason === "spend_limit" || f.reason === "auth")) {
-          c.header("x-should-retry", "false");
-        }
+        // A retry before a provider is back is refused again; one that only an operator can bring back (a key,
+        // credit, the day's budget, a model) would only alert again.
+        const advice = retryAdvice(err.failures, now());
+        c.header("Retry-After", String(advice.seconds));
+        if (!advice.retry) c.header("x-should-retry", "false");
         return openAiError(c, 503, err.message, "server_error", "providers_unavailable");
       }
     }
