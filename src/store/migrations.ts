@@ -441,4 +441,12 @@ export const migrations: readonly Migration[] = [
       ) STRICT`,
     ],
   },
+  {
+    // The media a caption came with ("photo"): a burst's caption tells the model a photo came with it, as a caption
+    // alone does (src/agents/orchestrator/experience/burst.ts). NULL for rows stored before, and for those an older
+    // release stores (it names its columns).
+    version: 77,
+    name: "chat inbox: a caption's media",
+    statements: ["ALTER TABLE chat_inbox ADD COLUMN attachment TEXT"],
+  },
 ];

@@ -1,10 +1,11 @@
 /**
  * The chat inbox (table `chat_inbox`, migration 60): one row per inbound message a channel stored for the
- * orchestrator, in the order the channel stored them, with what became of it — `pending` until a turn answers
- * it, then `answered` with the reply key of the turn that did (several messages of a burst share one), or
- * `silent` (no bot answer: a paused chat, a rate-limit silence). The bus hands the orchestrator one message of a
- * chat at a time, so this table is how it sees the rest of a burst; the channel reads it to know whether a turn
- * is still in flight (typing indicator).
+ * orchestrator, in the order the channel stored them (a caption with the media it came with: migration 77), with
+ * what became of it — `pending` until a turn answers it, then `answered` with the reply key of the turn that did
+ * (several messages of a burst share one; a photo followed by its user's text has the text's), or `silent` (no bot
+ * answer: a paused chat, a rate-limit silence). The bus hands the orchestrator one message of a chat at a time, so
+ * this table is how it sees the rest of a burst; the channel reads it to know whether a turn is still in flight
+ * (typing indicator).
  *
  * Ingress writes the row with its bus id in the transaction of the bus publish, so the orchestrator always finds
  * it. A redelivered webhook changes nothing.
@@ -35,11 +36,12 @@ export function inboxInsert(
     m.receivedAt,
     idempotencyKey,
     m.userId,
+    m.attachment ?? null,
   ]);
   return {
-    sql: `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id, user_id)
+    sql: `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id, user_id, attachment)
       SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5,
-        (SELECT id FROM bus_messages WHERE idem_key = j.value ->> 6), j.value ->> 7
+        (SELECT id FROM bus_messages WHERE idem_key = j.value ->> 6), j.value ->> 7, j.value ->> 8
       FROM json_each(?1) AS j WHERE true ORDER BY j.key
       ON CONFLICT (agent, platform_id) DO UPDATE SET bus_id = excluded.bus_id WHERE chat_inbox.bus_id IS NULL`,
     args: [JSON.stringify(rows)],

@@ -10,9 +10,9 @@
  * answered together with the messages stored after it (one model call, one reply whose `inReplyTo` lists them
  * all; the chat inbox records which reply answered which message in the same write as the saved answer, so their
  * own deliveries are acknowledged without a reply). A non-text message starts a burst too: with its user's text
- * after it, that text's turn answers; without, one notice answers the lot (an album). For a channel that can edit
- * its message the model's text is published as partial replies while it streams; for one that cannot, a slow turn
- * gets one "working on it" notice.
+ * after it, that text's turn answers it (the model is told it came) or forwards it (a paused chat); without, one
+ * notice answers the lot (an album). For a channel that can edit its message the model's text is published as
+ * partial replies while it streams; for one that cannot, a slow turn gets one "working on it" notice.
  *
  * @module
  */
@@ -520,8 +520,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     // mid-call): it runs again, the turn not counted twice (a qualified lead's notice goes once: its reply key).
     const saved = await deps.conversations.answerFor(delivery.id);
     if (saved !== undefined) {
-      const answered = await deps.inbox.answeredBy(answerKey);
-      const inReplyTo = answered.length > 0 ? answered : [delivery.id];
+      const answered = busIdsOf(await deps.inbox.answeredBy(answerKey)).filter((id) => id !== delivery.id);
+      const inReplyTo = [delivery.id, ...answered];
       const again = { msg, turnMsg: msg, burst: [], delivery, replyKey: answerKey, inReplyTo, exp };
       const role = roleOf(msg.agent);
       const after = deps.roles?.hasAfterTurn(role.name) === true;
@@ -529,18 +529,26 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       if (after) await deps.roles?.afterTurn(msg, delivery, role.name, true);
       return;
     }
+    // Non-text messages sent just before this text, which their turns left to it (`lead` below): it answers or
+    // forwards them with it.
+    const earlier = own && msg.kind === "text"
+      ? (await deps.inbox.answeredBy(answerKey)).filter((r) => r.seq < own.seq)
+      : [];
     // roles: operator commands and paused (handed-off) chats get no bot answer; a paused chat's messages count
     // against the rate limit before they are forwarded (once: not again on a retried attempt). A media message's
     // burst is collected first: a paused chat's album (a caption and its photos) reaches the operator as one forward.
     const media = msg.kind === "unsupported" || msg.attachment !== undefined;
     const early = media ? await burstOf(msg, own, delivery, exp) : undefined;
+    // A non-text message followed by its user's text (a photo, then its question; an album whose caption is on a
+    // later item): that text's turn answers it, or forwards it; this one says nothing, for itself only.
+    const lead = msg.kind === "unsupported" ? early?.find((r) => r.kind === "text") : undefined;
     const album: InboxRow[] = [];
     for (const row of early ?? []) {
       if (row.kind !== "unsupported") break; // a text after the photos is a message of its own
       album.push(row);
     }
-    const albumMedia = burstMedia(msg, album);
-    const forwarded = album.length === 0 || albumMedia === undefined
+    const albumMedia = burstMedia(msg, [...earlier, ...album]);
+    const forwarded = earlier.length + album.length === 0 || albumMedia === undefined
       ? msg
       : msg.kind === "unsupported"
       ? { ...msg, text: `[${albumMedia}]` }
@@ -549,24 +557,24 @@ export function createTurnHandler(deps: TurnDeps): Handler {
       const { refused } = await countRate({ msg, delivery }, album.length);
       return refused && limitNotice(refused).text;
     };
-    if (await deps.roles?.intercept(forwarded, delivery, admit)) {
+    if (!lead && await deps.roles?.intercept(forwarded, delivery, admit)) {
       const finished = deps.inbox.finish({ msg, busId: delivery.id }, album, "silent", undefined, now());
       await deps.client.batch(finished, "write");
       return;
     }
     const collected = early ?? await burstOf(msg, own, delivery, exp);
-    // A non-text message followed by its user's text (a photo, then its question; an album whose caption is on a
-    // later item): the text's turn answers; this one says nothing, for itself only. Else one notice for the lot.
-    const beside = msg.kind === "unsupported" && collected.some((r) => r.kind === "text");
-    const all = beside ? [] : collected;
+    // What this turn answers with its message: nothing beside a text (that text's turn does); else its burst, with
+    // one answer, or for non-text messages one notice for the lot.
+    const all = lead ? [] : collected;
     const rate = await countRate({ msg, delivery }, all.length);
     // A burst that crosses the limit: its messages within it are answered, the rest get the minute's notice after
     // that answer, or nothing. Past it from its first message, the whole burst gets the notice.
     const burst = rate.within === 0 ? all : all.slice(0, rate.within - 1);
     const over = all.slice(burst.length);
     const turnMsg = burst.length === 0 ? msg : { ...msg, text: burstText(msg.text, burst) };
-    const inReplyTo = [delivery.id, ...busIdsOf(burst)];
-    const turnMedia = burstMedia(msg, burst);
+    const inReplyTo = [delivery.id, ...busIdsOf(earlier), ...busIdsOf(burst)];
+    // Else the model answers "yes, that cable fits" about a photo it never saw, and the answer is cached for others.
+    const turnMedia = burstMedia(msg, [...earlier, ...burst]);
     const scope: TurnScope = { msg, turnMsg, burst, delivery, replyKey: answerKey, inReplyTo, exp, media: turnMedia };
     if (burst.length > 0) tracer.event(delivery.traceId, "route", { purpose: "burst", messages: burst.length + 1 });
     const role = roleOf(msg.agent);
@@ -574,7 +582,7 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     try {
       answer = rate.within === 0 ? limitNotice(rate.refused!) : (msg.kind === "command"
         ? await command(msg, role, delivery)
-        : beside
+        : lead
         ? { text: "", kind: "notice", source: "command", tier: "command", reason: "beside a text", remember: false }
         : msg.kind === "unsupported"
         ? { text: conv.unsupportedText, kind: "notice", source: "command", tier: "command", reason: "unsupported", remember: false }
@@ -615,9 +623,11 @@ export function createTurnHandler(deps: TurnDeps): Handler {
         at: now(),
       }));
     }
-    // Which messages this reply answers, in the same write as the saved answer.
+    // Which messages this reply answers, in the same write as the saved answer. A silent message beside its text is
+    // answered by the text's reply: the text's turn finds it by that key.
     const silent = answer.text === "";
-    statements.push(...deps.inbox.finish({ msg, busId: delivery.id }, burst, silent ? "silent" : "answered", silent ? undefined : answerKey, now()));
+    const key = !silent ? answerKey : lead ? `${lead.busId}:answer` : undefined;
+    statements.push(...deps.inbox.finish({ msg, busId: delivery.id }, burst, key ? "answered" : "silent", key, now()));
     const overText = over.length > 0 ? limitNotice(rate.refused!).text : "";
     const overKey = `${delivery.id}:limit`;
     statements.push(...deps.inbox.finishOthers(msg.agent, over, overText ? "answered" : "silent", overText ? overKey : undefined, now()));

@@ -86,18 +86,18 @@ export function burstText(own: string, burst: readonly InboxRow[]): string {
 }
 
 /**
- * The media nobody sees of a message and of the non-text messages of its burst ("photo ×3", "image, sticker"), or
- * undefined for none: what the model and an operator are told came with the text.
+ * The media nobody sees of a message and of its burst's ("photo ×3", "image, sticker"): its non-text messages and
+ * the media its captions came with; undefined for none. What the model and an operator are told came with the text.
  */
 export function burstMedia(
   own: Pick<InboundMessage, "kind" | "text" | "attachment">,
   burst: readonly InboxRow[],
 ): string | undefined {
-  // A non-text message's text is its kind in brackets ("[photo]": channel/inbound.ts).
-  const kindOf = (m: { kind: string; text: string }) =>
-    m.kind === "unsupported" ? m.text.replace(/^\[(.*)\]$/, "$1") : undefined;
+  // A non-text message's text is its kind in brackets ("[photo]": channel/inbound.ts); a caption's row names its media.
+  const kindOf = (m: { kind: string; text: string; attachment?: string | undefined }) =>
+    m.attachment ?? (m.kind === "unsupported" ? m.text.replace(/^\[(.*)\]$/, "$1") : undefined);
   const counts = new Map<string, number>();
-  for (const kind of [own.attachment ?? kindOf(own), ...burst.map(kindOf)]) {
+  for (const kind of [own, ...burst].map(kindOf)) {
     if (kind !== undefined) counts.set(kind, (counts.get(kind) ?? 0) + 1);
   }
   if (counts.size === 0) return undefined;

@@ -28,6 +28,8 @@ export interface InboxRow {
   replyKey: string | undefined;
   /** Who sent it (undefined for a row stored before the sender was). */
   userId: string | undefined;
+  /** The media a caption came with ("photo"); a non-text message names its kind in its text instead. */
+  attachment?: string | undefined;
 }
 
 export interface Inbox {
@@ -35,8 +37,8 @@ export interface Inbox {
   get(agent: string, platformId: string): Promise<InboxRow | undefined>;
   /** The chat's waiting messages stored after `seq`, oldest first, at most `limit`. */
   pendingAfter(agent: string, chatId: string, seq: number, limit: number): Promise<InboxRow[]>;
-  /** Bus ids of the messages a reply answered (the lead's first). */
-  answeredBy(replyKey: string): Promise<number[]>;
+  /** The rows a reply answered, in storing order (a photo its text's turn answers comes before that text). */
+  answeredBy(replyKey: string): Promise<InboxRow[]>;
   /**
    * Statements recording that `own` (bus id `busId`) and `others` were answered by `replyKey` (or left
    * `silent`). Only rows still pending change; `own` gets a row if no channel wrote one.
@@ -60,7 +62,7 @@ export interface Inbox {
   purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
 }
 
-const COLUMNS = "seq, platform_id, kind, text, received_at, bus_id, state, reply_key, user_id";
+const COLUMNS = "seq, platform_id, kind, text, received_at, bus_id, state, reply_key, user_id, attachment";
 /** A row read by agent and platform id: its agent too. */
 const KEYED_COLUMNS = ["agent", ...COLUMNS.split(", ")];
 
@@ -76,6 +78,7 @@ function toRow(r: Row): InboxRow {
     state: r["state"] === "answered" ? "answered" : r["state"] === "silent" ? "silent" : "pending",
     replyKey: r["reply_key"] === null || r["reply_key"] === undefined ? undefined : String(r["reply_key"]),
     userId: r["user_id"] === null || r["user_id"] === undefined ? undefined : String(r["user_id"]),
+    attachment: r["attachment"] === null || r["attachment"] === undefined ? undefined : String(r["attachment"]),
   };
 }
 
@@ -112,18 +115,18 @@ export function createInbox(client: Client): Inbox {
     },
     async answeredBy(replyKey) {
       const rs = await client.execute({
-        sql: "SELECT bus_id FROM chat_inbox WHERE reply_key = ? AND bus_id IS NOT NULL ORDER BY seq",
+        sql: `SELECT ${COLUMNS} FROM chat_inbox WHERE reply_key = ? ORDER BY seq`,
         args: [replyKey],
       });
-      return rs.rows.map((r) => Number(r["bus_id"]));
+      return rs.rows.map(toRow);
     },
     finish(own, others, state, replyKey, at) {
       const { msg, busId } = own;
       const statements: InStatement[] = [{
         sql:
           `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id, state, reply_key, answered_at,
-            user_id)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            user_id, attachment)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT (agent, platform_id) DO UPDATE SET
             bus_id = coalesce(chat_inbox.bus_id, excluded.bus_id), state = excluded.state,
             reply_key = excluded.reply_key, answered_at = excluded.answered_at
@@ -140,6 +143,7 @@ export function createInbox(client: Client): Inbox {
           replyKey ?? null,
           at,
           msg.userId,
+          msg.attachment ?? null,
         ],
       }];
       return [...statements, ...finishOthers(msg.agent, others, state, replyKey, at)];
