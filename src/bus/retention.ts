@@ -12,9 +12,8 @@
  * webhook retried within the dedup window is still dropped as a duplicate, but its payload is replaced by
  * `REDACTED_PAYLOAD`. Nothing reads a payload once its deliveries and dead letters are gone (claims and
  * `bus dlq list` read only messages they reference), and `refs` never rises again from 0, so the redaction
- * cannot reach a consumer. Redaction runs at most hourly: each chunk's statement reads the keyed rows between
- * the two cutoffs from the oldest, the ones already redacted too (one statement in steady state; a first run over a
- * large backlog with retentionDays under 8 takes one per 2,000 rows).
+ * cannot reach a consumer. Redaction runs at most hourly, in chunks of 2,000 rows found through an index of the
+ * keyed messages not yet redacted (migration 78): those already redacted are never read again.
  *
  * The WAL: a PASSIVE checkpoint every `checkpointIntervalMs` (1 s) copies what was committed since into the
  * database file. SQLite's own checkpoint on commit is set to start only at 64 MiB (src/store/open.ts): at 1,000
@@ -108,7 +107,8 @@ const DEAD_REPLIES = `SELECT d.msg_id AS id, m.payload ->> '$.replyKey' AS reply
   UNION
   SELECT d.msg_id, m.payload ->> '$.replyKey'
   FROM bus_deliveries d JOIN bus_messages m ON m.id = d.msg_id`;
-const REDACT_KEYED = `UPDATE bus_messages SET payload = '${REDACTED_PAYLOAD}' WHERE id IN (
+/** Found through the partial index bus_messages_unredacted (migration 78): never a scan of what is redacted already. */
+export const REDACT_KEYED = `UPDATE bus_messages SET payload = '${REDACTED_PAYLOAD}' WHERE id IN (
   SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0
     AND payload <> '${REDACTED_PAYLOAD}' LIMIT ?2)`;
 
