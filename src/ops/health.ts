@@ -160,6 +160,11 @@ async function checkLlama(url: string, popts: ProbeOptions): Promise<TargetState
   // llama-server answers 503 while it loads the model: it is coming up, not broken.
   if (r.status === 503) return { ...base, level: "degraded", detail: `${url}: loading the model (HTTP 503)` };
   if (r.status !== 200) return { ...base, level: "down", detail: `${url}: HTTP ${r.status}` };
+  // An agent configured on the sidecar's port answers 200 too: llama-server is not what runs there.
+  const agent = (r.body as { agent?: unknown } | undefined)?.agent;
+  if (typeof agent === "string") {
+    return { ...base, level: "down", detail: `${url}: the aideazz agent "${agent}" answers there, not llama-server` };
+  }
   return { ...base, level: "ok", detail: url };
 }
 

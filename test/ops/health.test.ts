@@ -196,6 +196,27 @@ describe("aideazz health", () => {
     120_000,
   );
 
+  it("an aideazz agent answering on the sidecar's address is not reported as llama-server", async () => {
+    // What an agent's /health says (README "Caddy" once put a channel on the sidecar's default port, 8090).
+    const agentThere = await serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: () => Response.json({ status: "ok", agent: "telegram-support", pid: process.pid }),
+    });
+    try {
+      const { config } = await startAgents("sidecar-taken", [{ name: "a" }], {
+        llama: { url: `http://127.0.0.1:${agentThere.port}` },
+      });
+      const { report } = await runHealth(config);
+      expect(report.targets.find((t) => t.target === "llama")).toMatchObject({
+        level: "down",
+        detail: expect.stringContaining('the aideazz agent "telegram-support" answers there, not llama-server'),
+      });
+    } finally {
+      await agentThere.close();
+    }
+  }, 120_000);
+
   it("a fresh install (no database yet): the database line names the fix; nothing unchecked is reported ok", async () => {
     const config = join(dir, "fresh.json");
     const db = `file:${join(dir, "fresh", "aideazz.db")}`;
