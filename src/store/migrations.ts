@@ -460,4 +460,16 @@ export const migrations: readonly Migration[] = [
         WHERE idem_key IS NOT NULL AND payload <> '{"redacted":true}'`,
     ],
   },
+  {
+    // A handoff command retried after a crash between its writes (roles/handoff-flow.ts): `resumed_by` lets the
+    // retry of the /resume or /bot that gave the chat back tell the user and the operator again (their reply keys
+    // send once); `saved_by` keeps a relayed or forwarded turn to one row per message and role.
+    version: 79,
+    name: "roles: handoff commands safe to retry",
+    statements: [
+      "ALTER TABLE handoffs ADD COLUMN resumed_by INTEGER",
+      "ALTER TABLE conversation_turns ADD COLUMN saved_by INTEGER",
+      "CREATE UNIQUE INDEX conversation_turns_saved ON conversation_turns (saved_by, role) WHERE saved_by IS NOT NULL",
+    ],
+  },
 ];

@@ -91,13 +91,14 @@ describe("lead qualification", () => {
     const notice = h.replies.find((r) => r.agent === OPERATOR.agent)!;
     expect(notice).toMatchObject({ chatId: "777", replyKey: "lead:1:qualified", kind: "notice" });
     expect(notice.text).toBe([
-      "Qualified lead #1 (score 100) in site:v1, role sdr:",
+      "Qualified lead in site:v1 (score 100, role sdr):",
       "name: Ann Lee",
       "company: Acme Ltd",
       "need: a support chatbot",
       "budget: about $5k",
       "timeline: next month",
       "contact: ann@acme.io",
+      "Answer: /reply site:v1 <text>",
     ].join("\n"));
 
     h.groq.script({ kind: "ok", text: "Thanks Ann!" }, { kind: "ok", text: '{"name": "Ann Lee"}' });

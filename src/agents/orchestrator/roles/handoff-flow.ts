@@ -13,7 +13,7 @@ import type { Delivery } from "../../../bus/mod.ts";
 import type { Config } from "../../../config.ts";
 import type { Logger } from "../../../log.ts";
 import type { Client } from "../../../store/mod.ts";
-import { getContact } from "../../channel/contacts.ts";
+import { type Contact, getContact } from "../../channel/contacts.ts";
 import { movedChat } from "../../telegram/moves.ts";
 import { windowState } from "../../whatsapp/window.ts";
 import type { Conversations, Turn } from "../conversation.ts";
@@ -42,6 +42,15 @@ export interface HandoffFlowDeps {
   handoffText: string;
   log: Logger;
   now: () => number;
+}
+
+/** A chat an operator command reaches: `name` is how the acks call it; `bot` notes that the bot answers it. */
+interface Target {
+  agent: string;
+  chatId: string;
+  chat: string;
+  name: string;
+  bot: string;
 }
 
 /** Counts a message against its user's rate limit: undefined when under it, else the notice ("" for none). */
@@ -107,9 +116,22 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
     return o && (await upToDate(o));
   };
   // WhatsApp takes no free-form message 24 hours after the user's last one (whatsapp/window.ts).
-  const windowClosed = async (agent: string, chatId: string) =>
+  const windowClosed = (agent: string, contact: Contact | undefined) =>
     deps.agents.find((a) => a.name === agent)?.kind === "whatsapp" &&
-    windowState((await getContact(deps.client, agent, chatId))?.lastInboundAt, now()).state !== "open";
+    windowState(contact?.lastInboundAt, now()).state !== "open";
+  // What a command's <ref> reaches: a handoff by number or chat key, or by chat key the chat of a lead never handed
+  // off (the qualified lead's notice names it so).
+  const targetOf = async (ref: string, agents: readonly string[]): Promise<Target | undefined> => {
+    const h = await handoffs.find(ref, agents);
+    if (h) {
+      const bot = h.state === "paused" ? "" : " (the bot is answering this chat again)";
+      return { agent: h.agent, chatId: h.chatId, chat: h.chat, name: `#${h.id} ${h.chat}`, bot };
+    }
+    const lead = await deps.leads.get(ref);
+    if (!lead || !agents.includes(lead.agent)) return undefined;
+    const bot = " (the bot is answering this chat)";
+    return { agent: lead.agent, chatId: lead.chatId, chat: lead.chat, name: lead.chat, bot };
+  };
 
   async function operatorMessage(msg: InboundMessage, delivery: Delivery, operator: OperatorConfig) {
     // The agents whose role's operator is in this group (two roles may name topics of one forum): a command from
@@ -125,35 +147,36 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
     const cmd = parseOperatorCommand(msg.text);
     if (cmd.kind === "help") return ack(cmd.problem ? `${cmd.problem}\n\n${OPERATOR_HELP}` : OPERATOR_HELP);
     if (cmd.kind === "list") return ack(listNotice(await handoffs.paused(inGroup), now()));
-    const h = await handoffs.find(cmd.ref, inGroup);
-    if (!h) return ack(`No handoff "${cmd.ref}" for this chat. /list shows the chats waiting for you.`);
-    const user = { agent: h.agent, chatId: h.chatId };
+    const t = await targetOf(cmd.ref, inGroup);
+    if (!t) return ack(`No handoff "${cmd.ref}" for this chat. /list shows the chats waiting for you.`);
+    const user = { agent: t.agent, chatId: t.chatId };
     if (cmd.kind === "reply") {
+      const contact = await getContact(deps.client, t.agent, t.chatId);
+      // The Telegram and WhatsApp egress send nothing to a user who blocked the bot: not "Sent", nor in the history.
+      if (contact?.inactiveAt !== undefined) return ack(`Not delivered to ${t.name}: the user blocked the bot.`);
       // Published all the same: the egress sends the approved template instead, if one is configured.
       await send(delivery, user, cmd.text, `${delivery.id}:relay`, "answer");
-      if (await windowClosed(h.agent, h.chatId)) {
+      if (windowClosed(t.agent, contact)) {
         return ack(
-          `Not delivered to #${h.id} ${h.chat}: the user last wrote more than 24 hours ago, and WhatsApp takes ` +
+          `Not delivered to ${t.name}: the user last wrote more than 24 hours ago, and WhatsApp takes ` +
             "no free-form message until they write again.",
         );
       }
-      await deps.client.batch([turnStatement(h.chat, "assistant", cmd.text, now())], "write");
-      // Also the answer that ends the channel's typing indicator in the operator chat.
-      const again = h.state === "paused" ? "" : " (the bot is answering this chat again)";
-      // A /reply written as a photo's caption: the user gets the caption alone.
+      await deps.client.batch([turnStatement(t.chat, "assistant", cmd.text, now(), delivery.id)], "write");
+      // The ack also ends the channel's typing indicator in the operator chat. A /reply written as a photo's caption:
+      // the user gets the caption alone.
       if (msg.attachment !== undefined) {
-        return ack(`Sent the text only to #${h.id} ${h.chat}: photos and files are not relayed${again}.`);
+        return ack(`Sent the text only to ${t.name}: photos and files are not relayed${t.bot}.`);
       }
-      return ack(`Sent to #${h.id} ${h.chat}${again}.`);
+      return ack(`Sent to ${t.name}${t.bot}.`);
     }
-    if (cmd.kind === "close") await deps.leads.advance(h.chat, "closed", "closed by the operator");
-    if (await handoffs.resume(h.chat)) {
-      await send(delivery, user, resumedText(h.agent), `${delivery.id}:resumed`);
-      return ack(`#${h.id} ${h.chat} is back with the bot${cmd.kind === "close" ? "; lead closed" : ""}.`);
+    if (cmd.kind === "close") await deps.leads.advance(t.chat, "closed", "closed by the operator");
+    // True again on a redelivery after a crash past this write: the user and the operator are told (once: reply keys).
+    if (await handoffs.resume(t.chat, delivery.id)) {
+      await send(delivery, user, resumedText(t.agent), `${delivery.id}:resumed`);
+      return ack(`${t.name} is back with the bot${cmd.kind === "close" ? "; lead closed" : ""}.`);
     }
-    return ack(
-      cmd.kind === "close" ? `#${h.id} ${h.chat}: lead closed.` : `#${h.id} ${h.chat} is not paused.`,
-    );
+    return ack(cmd.kind === "close" ? `${t.name}: lead closed.` : `${t.name} is not paused.`);
   }
 
   async function start(
@@ -213,7 +236,8 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
       };
       if (BOT_COMMAND.test(msg.text)) {
         if (await limited()) return true;
-        if (h?.state === "paused" && (await handoffs.resume(chat))) {
+        // A redelivery of the /bot that resumed the chat tells the operator still (once: its reply key).
+        if (h && (await handoffs.resume(chat, delivery.id))) {
           const to = await operatorFor(msg.agent);
           const notice = `#${h.id} ${h.chat}: the user gave the chat back to the bot.`;
           if (to) await send(delivery, to, notice, `${delivery.id}:operator`);
@@ -226,7 +250,7 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
       const to = role?.operator && (await upToDate(role.operator));
       // The chat's role has no operator now (the config removed it): nobody would read the forwards; the bot answers.
       if (!role || !to) {
-        await handoffs.resume(chat);
+        await handoffs.resume(chat, delivery.id);
         return false;
       }
       if (h.startedBy === delivery.id) {
@@ -240,7 +264,7 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
         ];
         await start(msg, delivery, role, MARKER_REASON, told);
         await send(delivery, user, deps.handoffText, `${delivery.id}:answer`, "answer");
-        await deps.client.batch(told.map((t) => turnStatement(chat, t.role, t.text, t.at)), "write");
+        await deps.client.batch(told.map((t) => turnStatement(chat, t.role, t.text, t.at, delivery.id)), "write");
         return true;
       }
       // A paused chat is a user's like any other: a flood does not reach the operator.
@@ -248,7 +272,7 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
       // A caption says which media came with it: the operator can ask for it another way.
       const text = msg.attachment !== undefined ? `[${msg.attachment}] ${msg.text}` : msg.text;
       await send(delivery, to, forwardNotice(h, text, msg.userName), `${delivery.id}:forward`);
-      await deps.client.batch([turnStatement(chat, "user", text, msg.receivedAt)], "write");
+      await deps.client.batch([turnStatement(chat, "user", text, msg.receivedAt, delivery.id)], "write");
       return true;
     },
     start,

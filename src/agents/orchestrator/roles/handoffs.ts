@@ -38,8 +38,11 @@ export interface Handoffs {
   find(ref: string, agents: readonly string[]): Promise<Handoff | undefined>;
   /** Pauses the chat; `started` is false when it already was paused (nothing to forward again). */
   pause(start: HandoffStart): Promise<{ handoff: Handoff; started: boolean }>;
-  /** Gives the chat back to the bot; false when it was not paused. */
-  resume(chat: string): Promise<boolean>;
+  /**
+   * Gives the chat back to the bot for the message `by` (its bus id); false when it was not paused. True again for
+   * a redelivery of the message that resumed it: a crash after this write still gets the user and operator told.
+   */
+  resume(chat: string, by: number): Promise<boolean>;
   /** The paused chats of `agents`. */
   paused(agents: readonly string[]): Promise<Handoff[]>;
 }
@@ -109,10 +112,11 @@ export function createHandoffs(client: Client, now: () => number): Handoffs {
       if (rs.rows[0]) return { handoff: toHandoff(rs.rows[0]), started: true };
       return { handoff: (await get(s.chat))!, started: false };
     },
-    async resume(chat) {
+    async resume(chat, by) {
       const rs = await client.execute({
-        sql: "UPDATE handoffs SET state = 'active', updated_at = ? WHERE chat = ? AND state = 'paused'",
-        args: [now(), chat],
+        sql: `UPDATE handoffs SET state = 'active', resumed_by = ?3, updated_at = ?1
+          WHERE chat = ?2 AND (state = 'paused' OR resumed_by = ?3)`,
+        args: [now(), chat, by],
       });
       return rs.rowsAffected === 1;
     },

@@ -47,10 +47,15 @@ export interface LeadsFlow {
   afterTurn(msg: InboundMessage, delivery: Delivery, role: RoleSettings, again?: boolean): Promise<void>;
 }
 
+/**
+ * Names the lead by its chat key, never a bare number: in the operator chat `#N` is a handoff's number, and
+ * `/reply N` would reach another customer.
+ */
 export function qualifiedNotice(lead: Lead, fields: LeadFields, score: number): string {
   return [
-    `Qualified lead #${lead.id} (score ${score}) in ${lead.chat}, role ${lead.role}:`,
+    `Qualified lead in ${lead.chat} (score ${score}, role ${lead.role}):`,
     ...LEAD_FIELDS.map((f) => `${f}: ${fields[f] ?? "-"}`),
+    `Answer: /reply ${lead.chat} <text>`,
   ].join("\n");
 }
 

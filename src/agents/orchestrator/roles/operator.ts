@@ -7,7 +7,8 @@
  *   /close <ref>          close the lead and give the chat back to the bot
  *   /list                 the chats waiting for a person
  *
- * <ref> is the handoff number shown in each forwarded message (`#12` or `12`) or the chat key (`agent:chatId`).
+ * <ref> is the handoff number shown in each forwarded message (`#12` or `12`) or the chat key (`agent:chatId`), which
+ * also reaches a lead's chat never handed off (the qualified lead's notice names it).
  *
  * @module
  */
@@ -56,10 +57,12 @@ const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…`
 
 /** The message that hands a chat to the operator: who, why, the recent conversation, how to answer. */
 export function handoffNotice(h: Handoff, turns: readonly Turn[]): string {
-  // The last turn whole (as a message forwarded while paused): often the question the handoff is about.
-  const lines = turns.map((t, i) =>
-    `${t.role === "user" ? "User" : "Bot"}: ${clip(t.text.replace(/\s+/g, " "), i === turns.length - 1 ? 3_000 : 500)}`
-  );
+  // The last turn whole (as a message forwarded while paused; the egress splits a long one): often the question the
+  // handoff is about.
+  const lines = turns.map((t, i) => {
+    const text = t.text.replace(/\s+/g, " ");
+    return `${t.role === "user" ? "User" : "Bot"}: ${i === turns.length - 1 ? text : clip(text, 500)}`;
+  });
   return [
     `Handoff #${h.id} from ${h.chat} (role ${h.role}): ${h.reason}.`,
     ...(lines.length ? ["Recent conversation:", ...lines] : ["(no earlier conversation)"]),
@@ -67,11 +70,9 @@ export function handoffNotice(h: Handoff, turns: readonly Turn[]): string {
   ].join("\n");
 }
 
-/** A user's message while their chat is paused. */
+/** A user's message while their chat is paused, whole: the egress splits a long one (its end is often the point). */
 export function forwardNotice(h: Handoff, text: string, userName: string | undefined): string {
-  return `#${h.id} ${h.chat}${userName ? ` (${userName})` : ""}: ${
-    clip(text, 3_000)
-  }\n(/reply ${h.id} <text> · /resume ${h.id})`;
+  return `#${h.id} ${h.chat}${userName ? ` (${userName})` : ""}: ${text}\n(/reply ${h.id} <text> · /resume ${h.id})`;
 }
 
 export function listNotice(paused: readonly Handoff[], now: number): string {

@@ -44,15 +44,20 @@ export function createSend(bus: Bus, tracer: Tracer): SendFn {
   };
 }
 
-/** A turn saved outside a bot answer (operator relays, messages while paused): the model sees them later. */
+/**
+ * A turn saved outside a bot answer (operator relays, messages while paused): the model sees them later. `savedBy`
+ * is the bus id of the message being handled: its redelivery (a crash after this write) does not save it twice.
+ */
 export function turnStatement(
   chat: string,
   role: "user" | "assistant",
   text: string,
   at: number,
+  savedBy: number,
 ): InStatement {
   return {
-    sql: "INSERT INTO conversation_turns (chat, role, text, at, inbound_id) VALUES (?, ?, ?, ?, NULL)",
-    args: [chat, role, text, at],
+    sql: `INSERT INTO conversation_turns (chat, role, text, at, inbound_id, saved_by) VALUES (?, ?, ?, ?, NULL, ?)
+      ON CONFLICT DO NOTHING`,
+    args: [chat, role, text, at, savedBy],
   };
 }
