@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { envVarName, port } from "./config-types.ts";
+import { envVarName, httpUrl, port, URL_WITH_USERINFO } from "./config-types.ts";
 import { routerSchema } from "./router/config.ts";
 import { cacheSchema, conversationSchema } from "./agents/orchestrator/config.ts";
 import { checkRoleKind, roleExtensions } from "./agents/orchestrator/roles/config.ts";
@@ -53,7 +53,7 @@ const telegramSchema = z.strictObject({
   tokenEnv: envVarName.describe("Environment variable holding the bot token"),
   secretTokenEnv: envVarName.optional()
     .describe("Environment variable holding the webhook secret token (required in webhook mode; 1-256 of A-Z a-z 0-9 _ -)"),
-  apiRoot: z.url().default("https://api.telegram.org").describe("Bot API server (a fake one in tests)"),
+  apiRoot: httpUrl.default("https://api.telegram.org").describe("Bot API server (a fake one in tests)"),
   webhookPath: z.string().regex(/^\/[A-Za-z0-9/_.-]*$/, 'a path such as "/telegram/webhook"').default("/telegram/webhook")
     .describe("Path of the webhook route on this agent's port"),
   // setWebhook refuses any other scheme: the agent would ask again for ever, unhealthy.
@@ -104,7 +104,7 @@ const whatsappSchema = z.strictObject({
   appSecretEnv: envVarName.describe("Environment variable holding the Meta app secret"),
   accessTokenEnv: envVarName.describe("Environment variable holding the Graph API access token"),
   verifyTokenEnv: envVarName.describe("Environment variable holding the webhook verify token"),
-  graphBaseUrl: z.url().default("https://graph.facebook.com/v21.0").describe("Graph API base URL with version"),
+  graphBaseUrl: httpUrl.default("https://graph.facebook.com/v21.0").describe("Graph API base URL with version"),
   webhookPath: z.string().regex(/^\/[A-Za-z0-9/_.-]*$/, 'a path such as "/whatsapp/webhook"').default("/whatsapp/webhook")
     .describe("Path of the webhook route (GET handshake, POST notifications) on this agent's port"),
   staleAfterS,
@@ -173,7 +173,14 @@ const roleSchema = z.strictObject({
   faq: z.string().optional().describe("Path of the FAQ file, relative to the config file"),
   greeting: z.string().default("Hi! How can I help?"),
   ...roleExtensions,
-}).superRefine(checkRoleKind);
+}).superRefine(checkRoleKind)
+  // The rule above for the published JSON Schema, so an editor flags what the loader refuses.
+  .meta({
+    allOf: [
+      { if: { required: ["leads"] }, then: { properties: { kind: { const: "leads" } } } },
+      { if: { required: ["catalogue"] }, then: { properties: { kind: { const: "sales" } } } },
+    ],
+  });
 
 /** The role of a channel agent configured without one: the role of that name, built in unless declared. */
 export const DEFAULT_ROLE_NAME = "default";
@@ -223,6 +230,11 @@ export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   store: z.strictObject({
     url: z.string().regex(/^(file:|libsql:|https?:|wss?:)/, "a libSQL URL: file:PATH, libsql://, http(s)://")
+      // Every agent's start and `migrate` refuse it (store/open.ts); the message never repeats the password.
+      .refine((url) => !URL_WITH_USERINFO.test(url), {
+        message: "holds a user and password, which libSQL does not take: give a token as ?authToken= or in the " +
+          "variable store.authTokenEnv names",
+      })
       .default("file:data/aideazz.db")
       .describe("Where the database lives; relative file: paths are relative to the config file"),
     authTokenEnv: envVarName.optional().describe("Environment variable holding a libSQL server auth token"),
@@ -242,7 +254,13 @@ export const configSchema = z.strictObject({
   metrics: metricsConfigSchema.prefault({}),
 }).superRefine((config, ctx) => {
   const names = new Map<string, number>();
-  const ports: { host: string; port: number; i: number }[] = [];
+  const ports: { host: string; port: number; owner: string }[] = [];
+  // The llama.cpp sidecar (aideazz-llama.service) binds its URL's host and port on this machine too.
+  if (config.ops.llama) {
+    const url = new URL(config.ops.llama.url);
+    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+    ports.push({ host: toAddress(url.hostname), port, owner: "the llama.cpp sidecar (ops.llama.url)" });
+  }
   const deadlineMs = config.bus.handlerTimeoutMs ?? 600_000; // the bus's default for the channels' sends: 20 leases
   config.agents.forEach((agent, i) => {
     const sameName = names.get(agent.name);
@@ -254,9 +272,9 @@ export const configSchema = z.strictObject({
     const host = toAddress(agent.host);
     const samePort = ports.find((p) => p.port === agent.port && (p.host === host || WILDCARD.has(p.host) || WILDCARD.has(host)));
     if (samePort !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["agents", i, "port"], message: `duplicate port ${agent.port}; agents[${samePort.i}] uses it` });
+      ctx.addIssue({ code: "custom", path: ["agents", i, "port"], message: `duplicate port ${agent.port}; ${samePort.owner} uses it` });
     }
-    ports.push({ host, port: agent.port, i });
+    ports.push({ host, port: agent.port, owner: `agents[${i}]` });
     if (agent.role !== undefined && !Object.hasOwn(config.roles, agent.role)) {
       ctx.addIssue({ code: "custom", path: ["agents", i, "role"], message: `unknown role "${agent.role}"; declare it under roles` });
     }

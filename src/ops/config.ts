@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { httpUrl } from "../config-types.ts";
 
 /** A systemd-style size: digits and K, M or G (powers of 1024), e.g. "256M". */
 export const sizeString = z.string().regex(/^\d+[KMG]$/, 'e.g. "256M" or "1G"');
@@ -31,7 +32,7 @@ export const recycleSchema = z.strictObject({
 });
 
 export const llamaSchema = z.strictObject({
-  url: z.url().default("http://127.0.0.1:8090").describe(
+  url: httpUrl.default("http://127.0.0.1:8090").describe(
     "Where llama-server listens; `aideazz health` checks <url>/health",
   ),
   bin: z.string().default("/usr/local/bin/llama-server").describe(
@@ -71,6 +72,12 @@ export const restartSchema = z.strictObject({
   maxPerHour: z.number().int().min(1).default(5).describe(
     "Restarts of one agent per rolling hour at most; then it is left down (and reported)",
   ),
+}).superRefine((r, ctx) => {
+  // The cap would win from the first restart: a first step above it silently means maxIntervalSec.
+  if (r.minIntervalSec > r.maxIntervalSec) {
+    const message = `above maxIntervalSec (${r.maxIntervalSec}); lower it or raise the cap`;
+    ctx.addIssue({ code: "custom", path: ["minIntervalSec"], message });
+  }
 });
 
 export const upSchema = z.strictObject({
@@ -87,6 +94,12 @@ export const upSchema = z.strictObject({
   enforceMemory: z.boolean().default(true).describe(
     "`aideazz up`: kill an agent whose RSS exceeds its limits.memoryMax (like systemd's MemoryMax)",
   ),
+}).superRefine((up, ctx) => {
+  // As for ops.restart: the cap would win from the first crash.
+  if (up.restartMinMs > up.restartMaxMs) {
+    const message = `above restartMaxMs (${up.restartMaxMs}); lower it or raise the cap`;
+    ctx.addIssue({ code: "custom", path: ["restartMinMs"], message });
+  }
 });
 
 export const opsSchema = z.strictObject({

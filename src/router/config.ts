@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { envVarName } from "../config-types.ts";
+import { envVarName, httpUrl } from "../config-types.ts";
 
 export const TIERS = ["simple", "complex", "high-value"] as const;
 export type Tier = (typeof TIERS)[number];
@@ -30,7 +30,7 @@ export const providerSchema = z.strictObject({
   kind: z.enum(["groq", "anthropic", "llama-cpp", "openai-compatible"]).describe(
     "Wire protocol of the provider",
   ),
-  baseUrl: z.url().optional().describe(
+  baseUrl: httpUrl.optional().describe(
     "Base URL, e.g. http://127.0.0.1:8090/v1: required for llama-cpp and openai-compatible; groq and anthropic " +
       "default to their APIs' (https://api.groq.com/openai/v1, https://api.anthropic.com/v1)",
   ),
@@ -95,6 +95,12 @@ export const retrySchema = z.strictObject({
   maxDelayMs: count.default(5_000).describe(
     "Backoff cap (a longer Retry-After is honoured, but then the chain falls back)",
   ),
+}).superRefine((r, ctx) => {
+  // The cap would win from the first retry: a base above it silently means maxDelayMs.
+  if (r.baseDelayMs > r.maxDelayMs) {
+    const message = `above maxDelayMs (${r.maxDelayMs}); lower it or raise the cap`;
+    ctx.addIssue({ code: "custom", path: ["baseDelayMs"], message });
+  }
 });
 
 export const breakerSchema = z.strictObject({
@@ -179,6 +185,17 @@ export const routerSchema = z.strictObject({
         message: `no chain for ${tier} turns: give tiers.${tier}, or router.chain for every class without its own`,
       });
     }
+  }
+  // Providers that no chain names are never called: the orchestrator builds no router when every chain is empty.
+  // A llama-cpp provider alone still serves the OpenAI endpoint's `local` model.
+  const chains = TIERS.map((tier) => router.tiers?.[tier] ?? router.chain);
+  const unused = Object.entries(router.providers).filter(([, p]) => p.kind !== "llama-cpp").map(([name]) => name);
+  if (unused.length > 0 && chains.every((chain) => chain.length === 0)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["chain"],
+      message: `empty, so no turn calls ${unused.map((n) => `"${n}"`).join(", ")}; list the providers to try in order`,
+    });
   }
   for (const [name, p] of Object.entries(router.providers)) {
     if (p.kind !== "anthropic") continue;

@@ -19,6 +19,7 @@ import {
   type TransactionMode,
 } from "@libsql/client";
 import { ConnectionPool, Sqlite3Client } from "@libsql/client/sqlite3";
+import { URL_WITH_USERINFO } from "../config-types.ts";
 import { observeBatchSteps } from "./batch-steps.ts";
 import { storeErrorCode } from "./errors.ts";
 import {
@@ -359,7 +360,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   const path = filePathOf(opts.url);
   if (path === undefined) {
     // The client's errors quote the URL whole: a password in it would reach the terminal and the journal.
-    if (/^[a-z]+:\/\/[^/?#]*@/i.test(opts.url)) {
+    if (URL_WITH_USERINFO.test(opts.url)) {
       throw new Error(
         `the store URL ${displayDbUrl(opts.url)} holds a user and password, which libSQL does not take: ` +
           "give a token as ?authToken= or in the variable store.authTokenEnv names",

@@ -47,7 +47,8 @@ describe("router config", () => {
     const { baseUrl: _g, ...bareGroq } = groq;
     const { baseUrl: _c, ...bareClaude } = claude;
     const prices = { "claude-haiku-4-5": { inputUsdPerMTok: 1, outputUsdPerMTok: 5 } };
-    expect(issues({ providers: { groq: bareGroq, claude: bareClaude }, budget: { prices } })).toEqual([]);
+    expect(issues({ providers: { groq: bareGroq, claude: bareClaude }, chain: ["groq", "claude"], budget: { prices } }))
+      .toEqual([]);
     // Other mistakes are reported beside it.
     expect(issues({ providers: { local: { kind: "llama-cpp", model: "tiny" } }, chain: ["zz"] })).toEqual([
       "providers.local.baseUrl: required for kind llama-cpp: where the server listens",
@@ -56,7 +57,7 @@ describe("router config", () => {
   });
 
   it("rejects unknown fields, unknown providers in any chain, and a Claude model without a price or priced $0", () => {
-    expect(issues({ providers: { groq: { ...groq, timeout: 5 } } })).toEqual([
+    expect(issues({ providers: { groq: { ...groq, timeout: 5 } }, chain: ["groq"] })).toEqual([
       expect.stringMatching(/^providers\.groq: Unrecognized key/),
     ]);
     expect(issues({ providers: { groq }, chain: ["groq"], tiers: { complex: ["groq", "claude"] } })).toEqual([
@@ -68,17 +69,19 @@ describe("router config", () => {
     expect(issues({ providers: { groq }, tiers: { simple: ["groq"], "high-value": ["groq"] } })).toEqual([
       "tiers.complex: no chain for complex turns: give tiers.complex, or router.chain for every class without its own",
     ]);
-    expect(issues({ providers: { claude } })).toEqual([
+    expect(issues({ providers: { claude }, chain: ["claude"] })).toEqual([
       'providers.claude.model: no price for model "claude-haiku-4-5"; add it under router.budget.prices so spend can be computed',
     ]);
     expect(
       issues({
         providers: { claude },
+        chain: ["claude"],
         budget: { prices: { "claude-haiku-4-5": { inputUsdPerMTok: 1, outputUsdPerMTok: 5 } } },
       }),
     ).toEqual([]);
     // Priced $0, a Claude model would never count against the caps.
-    expect(issues({ providers: { claude }, budget: { prices: { "claude-haiku-4-5": { inputUsdPerMTok: 0, outputUsdPerMTok: 0 } } } }))
+    const free = { "claude-haiku-4-5": { inputUsdPerMTok: 0, outputUsdPerMTok: 0 } };
+    expect(issues({ providers: { claude }, chain: ["claude"], budget: { prices: free } }))
       .toEqual([
         'budget.prices.claude-haiku-4-5: Claude bills every call; give "claude-haiku-4-5" its price per million input and output tokens',
       ]);

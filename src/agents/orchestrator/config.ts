@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { envVarName } from "../../config-types.ts";
+import { envVarName, httpUrl } from "../../config-types.ts";
 import { DEFAULT_MAX_ENTRIES } from "../../router/cache.ts";
 import { DEFAULT_THRESHOLD } from "../../router/matcher.ts";
 
@@ -24,7 +24,7 @@ export const cacheSchema = z.strictObject({
   checkShare: z.number().min(0).max(1).default(0.02)
     .describe("Share of cache hits also answered fresh in the background to measure the false-hit rate"),
   embeddings: z.strictObject({
-    baseUrl: z.url().describe("OpenAI-compatible base URL, e.g. the llama.cpp sidecar http://127.0.0.1:8090/v1"),
+    baseUrl: httpUrl.describe("OpenAI-compatible base URL, e.g. the llama.cpp sidecar http://127.0.0.1:8090/v1"),
     model: z.string().min(1).default("default"),
     apiKeyEnv: envVarName.optional(),
   }).optional().describe("Embedding endpoint for the semantic cache tier; without it the cache is exact + lexical"),
