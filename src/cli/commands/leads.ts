@@ -1,6 +1,7 @@
 /**
  * `aideazz leads export`: the leads the leads roles collected, as CSV (RFC 4180) or JSON, optionally only those
- * updated since a time and in some stages.
+ * updated since a time and in some stages. `--since` reaches 10 s further back (`WRITE_LAG_MS`), so exports each
+ * since the previous one's start miss no lead; one changed near that time comes in both (the chat is the key).
  *
  * @module
  */
@@ -35,7 +36,7 @@ export const leadsExportCommand = defineCommand({
   options: { format: { type: "string" }, since: { type: "string" }, stage: { type: "string" } },
   optionHelp: [
     "--format F      csv (RFC 4180, with a header) or json (an array); default csv",
-    "--since T       only leads updated since T: an ISO date/time (2025-03-01, 2025-03-01T12:00Z) or a duration ago (7d)",
+    "--since T       only leads updated since T (or up to 10 s before): an ISO date/time (2025-03-01, 2025-03-01T12:00Z) or a duration ago (7d)",
     `--stage S[,S]   only leads in these stages: ${LEAD_STAGES.join(", ")}`,
   ],
   async run({ values, deps }) {

@@ -1,8 +1,8 @@
 /**
  * Lead export for `aideazz leads export`: RFC 4180 CSV (header row, CRLF line ends, fields quoted when they hold
- * a comma, quote or line break, quotes doubled) or a JSON array. Times are ISO 8601 UTC. A CSV cell that a
- * spreadsheet would run as a formula (starting with =, @, or + / - followed by more than a phone number) gets a
- * leading apostrophe: lead fields are typed by strangers.
+ * a comma, quote or line break, quotes doubled) or a JSON array. Times are ISO 8601 UTC. A CSV text cell that a
+ * spreadsheet would run as a formula (starting with =, @, +, -, a tab or a carriage return) gets a leading
+ * apostrophe: lead fields are typed by strangers, and a phone number "+1-555-…" is arithmetic to a spreadsheet.
  *
  * @module
  */
@@ -51,9 +51,8 @@ function csvCell(value: string | number | null): string {
   if (value === null) return "";
   // Rows stored before the extraction dropped control characters still carry them.
   let s = String(value).replace(/[^\P{Cc}\t\r\n]/gu, "");
-  if (
-    typeof value === "string" && (/^[=@\t\r]/.test(s) || (/^[+-]/.test(s) && !/^[+-][\d\s().-]*$/.test(s)))
-  ) s = `'${s}`;
+  // Every text cell starting with + or - too (OWASP): a spreadsheet computes "+1-555-123-4567" as -5244.
+  if (typeof value === "string" && /^[=@+\-\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -36,8 +36,19 @@ export interface LeadUpdate {
   qualifiedAt?: number;
 }
 
+/**
+ * How long before its commit a lead write may have read its `updated_at`: a write reads the clock, then waits for
+ * the write lock (the writer's queue or a libSQL server's lock) up to the store's busy timeout, 5 s, and commits
+ * or fails. Twice that, for the commit's own run and the two processes' clocks.
+ */
+export const WRITE_LAG_MS = 10_000;
+
 export interface LeadFilter {
-  /** Leads updated at or after this epoch ms. */
+  /**
+   * Leads updated at or after this epoch ms, and those updated up to `WRITE_LAG_MS` before it: a lead committed
+   * after an export at `since` started may carry a time a little before it (see `WRITE_LAG_MS`). An export since
+   * the last one's start therefore misses nothing, and may repeat a lead changed near that time.
+   */
   since?: number;
   stages?: readonly LeadStage[];
 }
@@ -148,7 +159,7 @@ export function createLeads(client: Client, now: () => number): Leads {
       const args: (string | number)[] = [];
       if (filter.since !== undefined) {
         where.push("updated_at >= ?");
-        args.push(filter.since);
+        args.push(filter.since - WRITE_LAG_MS);
       }
       if (filter.stages && filter.stages.length > 0) {
         where.push(`stage IN (${filter.stages.map(() => "?").join(", ")})`);

@@ -63,7 +63,8 @@ const PERIOD = new RegExp(
 /**
  * Days until a timeline is due ("asap" 0, "within 48 hours" 2, "in 3 weeks" 21, "next quarter" 90, "March",
  * "Q1 next year" or "March 2028" → days to it). A stated period wins over words ("not right now, maybe in 6
- * months" → 180), and a negated urgency ("not now", "nothing urgent") is not urgent.
+ * months" → 180), a later year over "now" ("next year; for now we compare offers" → 365), and a negated urgency
+ * ("not now", "nothing urgent") is not urgent.
  */
 export function timelineDays(timeline: string, now: number): number | undefined {
   const t = timeline.toLowerCase();
@@ -76,18 +77,24 @@ export function timelineDays(timeline: string, now: number): number | undefined 
     return Math.ceil(count * { day: 1, week: 7, month: 30, year: 365 }[unit as "day" | "week" | "month" | "year"]);
   }
   if (NOT_URGENT.test(t)) return 365;
-  if (/\b(asap|urgent|immediately|right away|now|today|tomorrow|this week)\b/.test(t)) return 0;
-  if (/\bnext week\b/.test(t)) return 7;
-  if (/\b(this|next) month\b|\bwithin a month\b/.test(t)) return 30;
-  if (/\b(this|next) quarter\b/.test(t)) return 90;
+  // A later year or "someday" wins over "now" / "today" beside it ("next year, for now just gathering quotes"):
+  // those words say what the visitor does at present, not when the work is due.
+  const year = statedYear(t, now);
+  const later = (year !== undefined && year > new Date(now).getUTCFullYear()) || /\b(someday|eventually)\b/.test(t);
+  if (!later) {
+    if (/\b(asap|urgent|immediately|right away|now|today|tomorrow|this week)\b/.test(t)) return 0;
+    if (/\bnext week\b/.test(t)) return 7;
+    if (/\b(this|next) month\b|\bwithin a month\b/.test(t)) return 30;
+    if (/\b(this|next) quarter\b/.test(t)) return 90;
+  }
   // "Q4" may be months away and "Q1 next year" more: the quarter's own first day, not a fixed 90 days.
   const quarter = /\bq([1-4])\b/.exec(t);
-  if (quarter) return daysTo((Number(quarter[1]) - 1) * 3, 3, now, statedYear(t, now));
+  if (quarter) return daysTo((Number(quarter[1]) - 1) * 3, 3, now, year);
   if (/\b(next year|someday|eventually|not sure|no rush)\b/.test(t)) return 365;
   // "We may start in December": "may" is a month only when no other month is named.
   const named = MONTH_NAMES.map((m, i) => (m.test(t) ? i : -1)).filter((i) => i >= 0);
   const month = named.find((i) => i !== MAY) ?? named[0] ?? -1;
-  if (month >= 0) return daysTo(month, 1, now, statedYear(t, now));
+  if (month >= 0) return daysTo(month, 1, now, year);
   return undefined;
 }
 
