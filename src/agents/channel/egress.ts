@@ -13,8 +13,9 @@
  *
  * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
  * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
- * partials posted, and sends the rest. A part whose partial post has an unknown outcome is sent again: a message
- * stuck at a partial text would be worse than a duplicate.
+ * partials posted, and sends the rest (once a part went out as a new message, the later ones go out anew too, so
+ * they read below it). A part whose partial post has an unknown outcome is sent again: a message stuck at a partial
+ * text would be worse than a duplicate.
  *
  * @module
  */
@@ -316,9 +317,16 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         return;
       }
       let settled = true;
+      // A part went out as a new message (below the chat's last one): the later parts must follow it, not stay above.
+      let below = false;
       for (const [i, part] of plan.parts.entries()) {
         const key = partKey(reply.replyKey, i);
-        if (streamed && (await progressive.finalPart(reply, key, part, delivery))) continue;
+        if (streamed) {
+          const done = await progressive.finalPart(reply, i, part, delivery, below);
+          if (done === "anew") below = true;
+          if (done) continue;
+          below = true; // never posted by partials: sent below now
+        }
         // A streamed part whose outcome is unknown is sent again when a partial's post left it so: the user may
         // see only the text so far. After a final's own unknown send it is skipped like any other reply's.
         const resend = opts.resendUnknown || (streamed ? "partial" : false);

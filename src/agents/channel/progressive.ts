@@ -7,7 +7,9 @@
  * comes too soon is dropped (a newer one or the final follows), the final waits for its slot. Text longer than
  * the platform's limit continues in follow-up messages (the transport's plan splits it at paragraphs); messages the
  * partials posted past the final reply's last part (a final shorter than its partials, or one the reply review
- * replaced) are deleted, so no text the answer no longer has stays on screen.
+ * replaced) are deleted, so no text the answer no longer has stays on screen. A part whose message cannot be edited
+ * goes out as a new message, below the others: every later part then goes out anew too (its old message deleted),
+ * so the answer still reads in order.
  *
  * Partials never make the bus retry: they are stale by then. A failure is logged and the final reply fixes it.
  *
@@ -67,11 +69,13 @@ export interface Progressive<P> {
   /** Shows a partial reply (posts or edits); never throws. */
   partial(reply: OutboundReply, delivery: Delivery): Promise<void>;
   /**
-   * Brings part `key` of a final reply to its exact text when the part was posted before (by partials): true
-   * when that is settled (edited, sent anew, or not to be sent again), false when it was never posted (the caller
-   * sends it normally). Throws `EditRetryLaterError` for the bus to retry.
+   * Brings part `index` of a final reply to its exact text when the part was posted before (by partials): settled
+   * "in place" (edited, or not to be sent again) or "anew" (sent as a new message, below the chat's last one, or it
+   * may have been); false when it was never posted (the caller sends it normally). `below`: an earlier part went
+   * out as a new message, so this one goes out anew too, or it would read above it. Throws `EditRetryLaterError`
+   * for the bus to retry.
    */
-  finalPart(reply: OutboundReply, key: string, part: P, delivery: Delivery): Promise<boolean>;
+  finalPart(reply: OutboundReply, index: number, part: P, delivery: Delivery, below: boolean): Promise<FinalPart>;
   /**
    * Deletes the messages partials posted as parts `from` and later, which the final reply (`from` parts, all
    * settled) does not have. One attempt each: a failure is logged, the final reply is out.
@@ -80,6 +84,9 @@ export interface Progressive<P> {
   /** The final reply is done: later partials of it are stale. */
   finished(reply: OutboundReply): void;
 }
+
+/** How `finalPart` settled a part of a final reply (false: never posted by partials). */
+export type FinalPart = "in place" | "anew" | false;
 
 /** Thrown to hand a final edit back to the bus (as egress's SendRetryLaterError). */
 export class EditRetryLaterError extends RetryLaterError {
@@ -155,6 +162,63 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
     } else await partialFailed(reply, outcome);
   }
 
+  /** Deletes part `key`'s message `platformId`, one attempt: true when it is gone. A failure is logged. */
+  async function removeMessage(reply: OutboundReply, key: string, platformId: string, d: Delivery) {
+    await pacer.wait(reply.chatId, signalOf(d));
+    await d.assertLease();
+    const outcome = await withSendTimeout((signal) =>
+      transport.remove(platformId, { chatId: reply.chatId, key, attempt: 1, signal })
+    );
+    if (outcome.kind === "sent") {
+      count("final", "removed");
+      return true;
+    }
+    count("final", "failed");
+    metrics.inc(M.sendErrors, { platform: opts.platform, code: outcome.code ?? "unknown" });
+    if (outcome.kind === "retry") pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
+    log.warn("partial message not deleted", { chat: reply.chatId, reason: outcome.reason });
+    return false;
+  }
+
+  /**
+   * Sends the final text of part `key` as a new message, once: under an intent of its own (`<key>:repost`, as `key`
+   * is recorded as sent), as any send. Then the old message (`oldId`) is deleted, and only then the new id replaces
+   * it under `key`: a crash between the two finds the repost sent and the old id still there, and deletes it then.
+   * A platform error hands it back to the bus: the redelivery sends it then.
+   */
+  async function sendAnew(reply: OutboundReply, key: string, part: P, oldId: string, d: Delivery, attempt: number) {
+    const repostKey = `${key}:repost`;
+    await pacer.wait(reply.chatId, signalOf(d));
+    const begun = await d.underLease((guard) => ledger.begin(repostKey, d.fence, { guard }));
+    if (begun.status === "pending") throw new EditRetryLaterError("another attempt is sending this part anew");
+    // At most once, like every send whose outcome is unknown (the user may still see the old message's text).
+    if (begun.status === "unknown") return reportUnknownOutcome(log, metrics, opts.platform, repostKey);
+    let newId = begun.status === "sent" ? begun.platformId : undefined;
+    if (newId === undefined) {
+      count("final", "reposted");
+      const sent = await withSendTimeout((signal) =>
+        transport.send(part, { chatId: reply.chatId, key, attempt, signal })
+      );
+      if (sent.kind !== "sent") {
+        await ledger.recordFailed(repostKey, d.fence, sent.reason);
+        metrics.inc(M.sendErrors, { platform: opts.platform, code: sent.code ?? "unknown" });
+        if (sent.kind === "retry") {
+          pacer.defer(reply.chatId, sent.scope, now() + sent.afterMs);
+          const later = retryLaterOf(sent, pacer.heldUntil(reply.chatId), d.publishedAt, now());
+          throw new EditRetryLaterError(`${sent.reason} (sending the final text anew)`, later);
+        }
+        return log.warn("final text not sent anew", { chat: reply.chatId, reason: sent.reason });
+      }
+      newId = sent.platformId ?? "";
+      await ledger.recordSent(repostKey, newId, sent.record);
+      countSent(metrics, opts.platform, reply, now());
+      remember(key, transport.textOf(part));
+    }
+    // The old message shows a partial text, above a part sent anew before this one (or it is gone: no harm).
+    if (oldId !== newId) await removeMessage(reply, key, oldId, d);
+    await ledger.recordSent(key, newId);
+  }
+
   return {
     async partial(reply, d) {
       if (finalized.has(reply.replyKey)) return;
@@ -175,13 +239,19 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
       }
     },
 
-    async finalPart(reply, key, part, d) {
+    async finalPart(reply, index, part, d, below) {
       finalized.add(reply.replyKey);
       if (finalized.size > MEMORY) finalized.delete(finalized.values().next().value!);
+      const key = `${reply.replyKey}#${index}`;
       const platformId = await ledger.wasSent(key);
       if (platformId === undefined || platformId === "") return false;
+      // Sent anew by an earlier attempt (then the parts after it go anew too, on this redelivery as well).
+      if (below || (await ledger.wasSent(`${key}:repost`)) !== undefined) {
+        await sendAnew(reply, key, part, platformId, d, 1);
+        return "anew";
+      }
       const text = transport.textOf(part);
-      if (shown.get(key)?.text === text) return true;
+      if (shown.get(key)?.text === text) return "in place";
       for (let attempt = 1;; attempt++) {
         const last = shown.get(key);
         const wait = last ? last.at + opts.editIntervalMs - now() : 0;
@@ -196,7 +266,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
           count("final", "edited");
           // Posted as a partial, its final text an edit: a message out, timed from its question, all the same.
           countSent(metrics, opts.platform, reply, now());
-          return true;
+          return "in place";
         }
         if (outcome.kind === "retry") {
           count("final", "failed");
@@ -211,61 +281,20 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         if (outcome.kind === "failed" && outcome.inactive) {
           count("final", "failed");
           await opts.markInactive(reply.chatId, outcome.reason);
-          return true;
+          return "in place";
         }
-        // The message cannot be edited (deleted by the user, too old): the final text goes out as a new message,
-        // once: under an intent of its own (`<key>:repost`), as any send. Its platform id then replaces the old
-        // message's under `key`. A platform error hands it back to the bus: the redelivery's edit fails the same
-        // way and sends it then.
-        const repostKey = `${key}:repost`;
-        await pacer.wait(reply.chatId, signalOf(d));
-        const begun = await d.underLease((guard) => ledger.begin(repostKey, d.fence, { guard }));
-        if (begun.status === "pending") throw new EditRetryLaterError("another attempt is sending this part anew");
-        if (begun.status === "sent") await ledger.recordSent(key, begun.platformId);
-        // At most once, like every send whose outcome is unknown (the user may still see the partial text).
-        if (begun.status === "unknown") reportUnknownOutcome(log, metrics, opts.platform, repostKey);
-        if (begun.status !== "send") return true;
+        // The message cannot be edited (deleted by the user, too old): the final text goes out as a new message.
         log.warn("message not editable; sending the final text anew", { chat: reply.chatId, reason: outcome.reason });
-        count("final", "reposted");
-        const sent = await withSendTimeout((signal) => transport.send(part, { ...ctx, signal }));
-        if (sent.kind === "sent") {
-          await ledger.recordSent(repostKey, sent.platformId ?? "", sent.record);
-          await ledger.recordSent(key, sent.platformId ?? "");
-          countSent(metrics, opts.platform, reply, now());
-          remember(key, text);
-          return true;
-        }
-        await ledger.recordFailed(repostKey, d.fence, sent.reason);
-        metrics.inc(M.sendErrors, { platform: opts.platform, code: sent.code ?? "unknown" });
-        if (sent.kind === "retry") {
-          pacer.defer(reply.chatId, sent.scope, now() + sent.afterMs);
-          const later = retryLaterOf(sent, pacer.heldUntil(reply.chatId), d.publishedAt, now());
-          throw new EditRetryLaterError(`${sent.reason} (sending the final text anew)`, later);
-        }
-        log.warn("final text not sent anew", { chat: reply.chatId, reason: sent.reason });
-        return true;
+        await sendAnew(reply, key, part, platformId, d, attempt);
+        return "anew";
       }
     },
 
     async removeRest(reply, from, d) {
       // Every part a partial posted.
       for (const { index, platformId } of await ledger.sentParts(reply.replyKey, from)) {
-        if (platformId === "") continue;
         const key = `${reply.replyKey}#${index}`;
-        await pacer.wait(reply.chatId, signalOf(d));
-        await d.assertLease();
-        const outcome = await withSendTimeout((signal) =>
-          transport.remove(platformId, { chatId: reply.chatId, key, attempt: 1, signal })
-        );
-        if (outcome.kind === "sent") {
-          shown.delete(key);
-          count("final", "removed");
-          continue;
-        }
-        count("final", "failed");
-        metrics.inc(M.sendErrors, { platform: opts.platform, code: outcome.code ?? "unknown" });
-        if (outcome.kind === "retry") pacer.defer(reply.chatId, outcome.scope, now() + outcome.afterMs);
-        log.warn("partial message past the final reply not deleted", { chat: reply.chatId, reason: outcome.reason });
+        if (platformId !== "" && (await removeMessage(reply, key, platformId, d))) shown.delete(key);
       }
     },
 

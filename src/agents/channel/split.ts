@@ -52,9 +52,11 @@ function cutPoint(text: string, limit: number): number {
   if (sentence > floor) return sentence;
   const space = Math.max(window.lastIndexOf(" ", limit), window.lastIndexOf("\t", limit));
   if (space > 0) return space + 1;
-  // No boundary at all: cut hard, at the last whole character (grapheme) that fits.
+  // No boundary at all: cut hard, at the last whole character (grapheme) that fits. The segmenter reads the
+  // whole text, not `window`: a tail cut at the limit (half a surrogate pair, a flag's first letter, the emoji
+  // after a joiner) would read as a character of its own. The loop stops at the first grapheme past the limit.
   let cut = 0;
-  for (const { index, segment } of GRAPHEMES.segment(window)) {
+  for (const { index, segment } of GRAPHEMES.segment(text)) {
     if (index + segment.length > limit) break;
     cut = index + segment.length;
   }

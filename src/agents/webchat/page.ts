@@ -59,6 +59,7 @@ let sending = 0, pending = false;
 function add(cls, text, before = typing) {
   const div = document.createElement("div");
   div.className = "msg " + cls;
+  div.dir = "auto"; // Arabic or Hebrew reads right to left: the text's own direction, not the page's
   div.textContent = text;
   log.insertBefore(div, before);
   log.scrollTop = log.scrollHeight;
@@ -195,7 +196,7 @@ export function renderPage(settings: PageSettings, nonce: string): string {
 <main>
 <header>${escapeHtml(settings.title)}</header>
 <div id="log" aria-live="polite"><div id="typing" hidden>typing…</div></div>
-<form id="form"><textarea id="text" maxlength="${settings.maxTextLength}" placeholder="Type a message…" aria-label="Message"></textarea><button type="submit">Send</button></form>
+<form id="form"><textarea id="text" dir="auto" maxlength="${settings.maxTextLength}" placeholder="Type a message…" aria-label="Message"></textarea><button type="submit">Send</button></form>
 </main>
 <script id="cfg" type="application/json">${scriptJson(settings)}</script>
 <script nonce="${nonce}">${SCRIPT}</script>
