@@ -322,7 +322,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       for (const [i, part] of plan.parts.entries()) {
         const key = partKey(reply.replyKey, i);
         if (streamed) {
-          const done = await progressive.finalPart(reply, i, part, delivery, below);
+          const done = await progressive.finalPart(reply, key, part, delivery, below);
           if (done === "anew") below = true;
           if (done) continue;
           below = true; // never posted by partials: sent below now

@@ -69,13 +69,13 @@ export interface Progressive<P> {
   /** Shows a partial reply (posts or edits); never throws. */
   partial(reply: OutboundReply, delivery: Delivery): Promise<void>;
   /**
-   * Brings part `index` of a final reply to its exact text when the part was posted before (by partials): settled
+   * Brings part `key` of a final reply to its exact text when the part was posted before (by partials): settled
    * "in place" (edited, or not to be sent again) or "anew" (sent as a new message, below the chat's last one, or it
    * may have been); false when it was never posted (the caller sends it normally). `below`: an earlier part went
    * out as a new message, so this one goes out anew too, or it would read above it. Throws `EditRetryLaterError`
    * for the bus to retry.
    */
-  finalPart(reply: OutboundReply, index: number, part: P, delivery: Delivery, below: boolean): Promise<FinalPart>;
+  finalPart(reply: OutboundReply, key: string, part: P, delivery: Delivery, below: boolean): Promise<FinalPart>;
   /**
    * Deletes the messages partials posted as parts `from` and later, which the final reply (`from` parts, all
    * settled) does not have. One attempt each: a failure is logged, the final reply is out.
@@ -239,10 +239,9 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
       }
     },
 
-    async finalPart(reply, index, part, d, below) {
+    async finalPart(reply, key, part, d, below) {
       finalized.add(reply.replyKey);
       if (finalized.size > MEMORY) finalized.delete(finalized.values().next().value!);
-      const key = `${reply.replyKey}#${index}`;
       const platformId = await ledger.wasSent(key);
       if (platformId === undefined || platformId === "") return false;
       // Sent anew by an earlier attempt (then the parts after it go anew too, on this redelivery as well).
