@@ -18,6 +18,7 @@ import { createTyping } from "../channel/typing.ts";
 import { turnPending } from "../channel/inbox.ts";
 import { createProgressive } from "../channel/progressive.ts";
 import { GrammyError } from "grammy/web";
+import { deadline } from "../../deadline.ts";
 import { createTelegramApi, isTokenRefused, toGrammySignal } from "./api.ts";
 import { classifyUpdates } from "./classify.ts";
 import { createPoller, type Poller } from "./poller.ts";
@@ -76,6 +77,19 @@ export async function createTelegramAgent(
   const api = createTelegramApi(token, tg.apiRoot, deps.fetch);
   const spine = await createChannelSpine(deps, agent.name, opts);
   const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
+  const stopped = new AbortController();
+  /**
+   * One Bot API call given up on after `ms` or when the agent stops: on a connection dropped silently grammY waits
+   * 500 s. `deadline`, not `AbortSignal.timeout`: under Node 20 that one may never fire (src/deadline.ts).
+   */
+  const withDeadline = async <T>(ms: number, call: (signal: ReturnType<typeof toGrammySignal>) => Promise<T>) => {
+    const d = deadline(ms, stopped.signal);
+    try {
+      return await call(toGrammySignal(d.signal));
+    } finally {
+      d.clear();
+    }
+  };
   const typing = createTyping({
     refreshMs: tg.typing.refreshMs,
     maxMs: tg.typing.maxMs,
@@ -84,10 +98,10 @@ export async function createTelegramAgent(
     sleep,
     now,
     send: async (chatId) => {
-      const to = toTarget(chatId);
+      const { chatId: to, thread } = toTarget(chatId);
       // A channel's direct messages chat takes no chat action.
-      if (to.thread && "direct_messages_topic_id" in to.thread) return;
-      await api.sendChatAction(to.chatId, "typing", to.thread);
+      if (thread && "direct_messages_topic_id" in thread) return;
+      await withDeadline(5_000, (signal) => api.sendChatAction(to, "typing", thread, signal));
     },
     stillWaiting: (chatId) => waiting(chatId, now() - tg.typing.maxMs),
     onError: (chatId, err) => log.debug("typing action failed", { chat: chatId, err }),
@@ -124,7 +138,7 @@ export async function createTelegramAgent(
     ? createPoller({
       source: {
         getUpdates: (params, signal) => api.getUpdates(params, toGrammySignal(signal)),
-        deleteWebhook: () => api.deleteWebhook({ drop_pending_updates: false }),
+        deleteWebhook: (signal) => api.deleteWebhook({ drop_pending_updates: false }, toGrammySignal(signal)),
       },
       ingest,
       timeoutS: tg.pollTimeoutS,
@@ -136,7 +150,6 @@ export async function createTelegramAgent(
   /** Whether the Bot API takes the token: the last send's answer, or setWebhook's at start. */
   let apiHealth: CheckResult = { ok: true };
   let webhookHealth: CheckResult = { ok: true, detail: "webhook" };
-  const stopped = new AbortController();
   const tokenRefused = (code: number | null) => {
     if (code === null) apiHealth = { ok: true };
     else if (isTokenRefused(code)) apiHealth = { ok: false, detail: `the Bot API refused the bot token (${code})` };
@@ -153,7 +166,6 @@ export async function createTelegramAgent(
       }
     }
   };
-  const timeoutSignal = (ms = 5_000) => toGrammySignal(AbortSignal.any([AbortSignal.timeout(ms), stopped.signal]));
   /**
    * Telegram keeps one webhook per bot: another agent or process on this token (its setWebhook, or a poller's
    * deleteWebhook) takes every update from us without a word, so /health asks where they go. Never registered
@@ -164,7 +176,7 @@ export async function createTelegramAgent(
   const askWebhook = async (ours: string): Promise<CheckResult> => {
     try {
       // Within /health's deadline (ops.health.timeoutMs, 8 s by default) beside the database write.
-      const { url } = await api.getWebhookInfo(timeoutSignal(3_000));
+      const { url } = await withDeadline(3_000, (signal) => api.getWebhookInfo(signal));
       const check: CheckResult = url === ours
         ? { ok: true, detail: "webhook" }
         : url === ""
@@ -247,20 +259,23 @@ export async function createTelegramAgent(
     async start() {
       // Until it answers every command counts as ours, as without privacy mode: the first answer is waited for up to
       // 5 s, and asked for again until it comes.
-      const named = untilAccepted("getMe", async () => void (botUsername = (await api.getMe(timeoutSignal())).username));
+      const named = untilAccepted("getMe", async () => {
+        botUsername = (await withDeadline(5_000, (signal) => api.getMe(signal))).username;
+      });
       await Promise.race([named, sleep(5_000, stopped.signal).catch(() => {})]);
       if (poller) {
         // getUpdates answers 409 while a webhook is set (the poller deletes it then, too); pending updates stay
-        // queued at Telegram.
-        await api.deleteWebhook({ drop_pending_updates: false }).catch((err) =>
-          log.warn("deleteWebhook failed", { err })
-        );
+        // queued at Telegram. Polling does not wait past 5 s for it.
+        await withDeadline(5_000, (signal) => api.deleteWebhook({ drop_pending_updates: false }, signal))
+          .catch((err) => log.warn("deleteWebhook failed", { err }));
         poller.start();
       } else if (tg.webhookUrl !== undefined && secret !== undefined) {
         // Until Telegram has the URL, it sends nothing (or to the previous one): unhealthy, asked again.
         webhookHealth = { ok: false, detail: "webhook not registered with Telegram yet (setWebhook)" };
+        // A call that does not answer within 10 s is given up on and asked again.
+        const options = { secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] };
         void untilAccepted("setWebhook", async () => {
-          await api.setWebhook(tg.webhookUrl!, { secret_token: secret, allowed_updates: [...ALLOWED_UPDATES] });
+          await withDeadline(10_000, (signal) => api.setWebhook(tg.webhookUrl!, options, signal));
           webhookHealth = { ok: true, detail: "webhook" };
         });
       }

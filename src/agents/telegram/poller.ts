@@ -24,7 +24,7 @@ export interface UpdatesSource {
     signal: AbortSignal,
   ): Promise<readonly unknown[]>;
   /** Removes a webhook that is set (getUpdates answers 409 while one is), keeping the updates pending. */
-  deleteWebhook?(): Promise<unknown>;
+  deleteWebhook?(signal: AbortSignal): Promise<unknown>;
 }
 
 export interface PollerOptions {
@@ -48,6 +48,8 @@ export interface Poller {
 
 /** How long past its own timeout a long poll may take before it is abandoned. */
 const POLL_GRACE_S = 10;
+/** How long polling waits for a deleteWebhook after a 409 (grammY's own timeout is 500 s). */
+const DELETE_WEBHOOK_MS = 10_000;
 
 export function createPoller(opts: PollerOptions): Poller {
   const ctrl = new AbortController();
@@ -77,8 +79,12 @@ export function createPoller(opts: PollerOptions): Poller {
         if (err.error_code === 409) {
           detail = "getUpdates conflict: a webhook is set or another poller runs";
           // A webhook set (the start's deleteWebhook failed, or someone set one since): removed, then polled again.
-          if (/webhook/i.test(err.description)) {
-            await opts.source.deleteWebhook?.().catch((e) => opts.log.warn("deleteWebhook failed", { err: e }));
+          // A stop gives the call up too: stop() waits for this loop.
+          if (opts.source.deleteWebhook && /webhook/i.test(err.description)) {
+            const call = deadline(DELETE_WEBHOOK_MS, ctrl.signal);
+            await opts.source.deleteWebhook(call.signal)
+              .catch((e) => opts.log.warn("deleteWebhook failed", { err: e }))
+              .finally(call.clear);
           }
         }
       }
