@@ -345,9 +345,10 @@ export function connectionSettings(synchronous: Synchronous, busyTimeoutMs: numb
     `PRAGMA synchronous=${synchronous.toUpperCase()}`,
     `PRAGMA busy_timeout=${busyTimeoutMs}`,
     "PRAGMA foreign_keys=ON",
-    // A deleted row's bytes are zeroed in its page (what the retention deletes is users' text), without extra I/O;
-    // only pages that become wholly free keep theirs until reused.
-    "PRAGMA secure_delete=FAST",
+    // What the retention deletes is users' text: a deleted row's bytes are zeroed, and so is a freed page (FAST left
+    // those, and B-tree balancing frees pages holding copies of live rows, deleted later). Measured 2026-12-03: no
+    // visible cost on the bus's publish+ack, ~2% more WAL for a purge.
+    "PRAGMA secure_delete=ON",
     // SQLite's checkpoint on commit only past 64 MiB (a safety net while no orchestrator runs): the orchestrator
     // checkpoints every second (src/bus/retention.ts), not the agent whose commit crossed 1,000 pages.
     "PRAGMA wal_autocheckpoint=16384",

@@ -1,5 +1,5 @@
-// What the retention deletes is gone from the database file: every local connection runs with secure_delete=FAST,
-// so SQLite zeroes a deleted row's bytes in its page (without extra I/O) instead of leaving them in free space.
+// What the retention deletes is gone from the database file: every local connection runs with secure_delete=ON,
+// so SQLite zeroes a deleted row's bytes in its page instead of leaving them in free space.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";

@@ -4,8 +4,8 @@
  * agents' delivery statuses, skipped inputs and contacts; the router's decisions, cache checks and per-user limit
  * counters (a counter older than a day never limits anyone again). Leads, lead events and handoffs are the
  * business's own records and stay. Each statement deletes a chunk (`purgeInChunks`); the tables without an index on
- * their age (contacts and limit counters: one row per user; cache checks: a sample of cache hits) are scanned: 3–5 ms
- * per chunk over 100,000 users (measured 2026-11-28).
+ * their age (contacts and limit counters, the previous release's `user_usage` too: one row per user; cache checks: a
+ * sample of cache hits) are scanned: 3–5 ms per chunk over 100,000 users (measured 2026-11-28).
  *
  * @module
  */
@@ -24,6 +24,9 @@ const PURGES = [
   `DELETE FROM user_rate WHERE user_key IN (SELECT user_key FROM user_rate WHERE minute < ?1 / 60000 LIMIT ?2)`,
   `DELETE FROM user_tokens WHERE (user_key, day) IN (
     SELECT user_key, day FROM user_tokens WHERE day < strftime('%Y-%m-%d', ?1 / 1000, 'unixepoch') LIMIT ?2)`,
+  // The previous release's limits table (migration 76): written during a rollback, read by nothing of this one.
+  `DELETE FROM user_usage WHERE (user_key, day) IN (
+    SELECT user_key, day FROM user_usage WHERE day < strftime('%Y-%m-%d', ?1 / 1000, 'unixepoch') LIMIT ?2)`,
 ];
 
 /** Deletes the records older than `cutoff` (epoch ms), until `signal` is aborted; returns how many. */

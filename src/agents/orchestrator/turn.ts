@@ -40,7 +40,7 @@ import type { Faq } from "../../router/faq.ts";
 import { smallTalk } from "../../router/normalize.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
-import type { Conversations } from "./conversation.ts";
+import type { Conversations, Turn } from "./conversation.ts";
 import { type LimitVerdict, payerOf, type UserLimits } from "./limits.ts";
 import type { RoleHooks } from "./roles/mod.ts";
 import { type ExperienceSettings, experienceOf } from "../channel/experience.ts";
@@ -302,6 +302,13 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     return { within, refused };
   }
 
+  /** Whether the chat has stored turns older than `history` (its most recent ones). */
+  async function turnsBefore(chat: string, history: readonly Turn[]): Promise<boolean> {
+    // Two more: `recent` drops the oldest turns while they are the assistant's.
+    const more = await deps.conversations.recent(chat, Number.MAX_SAFE_INTEGER, history.length + 2);
+    return more.length > history.length;
+  }
+
   async function answerText(t: TurnScope, role: RoleView): Promise<Answer> {
     const { turnMsg: msg, delivery } = t;
     if (msg.text.length > conv.maxInputChars) {
@@ -326,7 +333,11 @@ export function createTurnHandler(deps: TurnDeps): Handler {
     }
     const chat = chatKey(msg.agent, msg.chatId);
     const history = await deps.conversations.recent(chat, conv.maxContextTokens);
-    const { known, ...facts } = (await deps.roles?.turnFacts(role.name, chat)) ?? {}; // roles: a lead's stage, fields
+    // roles: a lead's stage and fields
+    const { known: fields, ...facts } = (await deps.roles?.turnFacts(role.name, chat)) ?? {};
+    // A lead's fields stand in for turns that left the history. While every stored turn is in it, they add only what
+    // came from turns deleted since (a /reset, retention): the model is not told that; the lead keeps it.
+    const known = fields !== undefined && (await turnsBefore(chat, history)) ? fields : undefined;
     const messages: ChatMessage[] = [
       { role: "system" as const, content: role.systemPrompt },
       ...(known ? [{ role: "system" as const, content: known }] : []),

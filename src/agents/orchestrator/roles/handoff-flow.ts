@@ -77,6 +77,8 @@ const BOT_COMMAND = /^\/bot(@\w+)?\s*$/i;
 /** The reason of a handoff the model's marker asked for. */
 export const MARKER_REASON = "the assistant asked for a person";
 const DEFAULT_HANDOFF = handoffSchema.parse({});
+/** How old a turn a handoff notice forwards may be (see `start`). */
+const FORWARD_MAX_AGE_MS = 3_600_000;
 
 export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
   const { handoffs, send, now } = deps;
@@ -192,11 +194,11 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
     // Already paused by an earlier message: nothing to forward again. Paused by this very message (a redelivery
     // after a crash before the notice went out): send the notice again — its reply key makes it once.
     if (current?.state === "paused" && current.startedBy !== delivery.id) return true;
-    const earlier = await deps.conversations.recent(
-      chat,
-      Number.MAX_SAFE_INTEGER,
-      role.handoff.forwardTurns,
-    );
+    // Only the last hour's turns: the notice is a new bus message, its text redacted `retentionDays` after it is
+    // published, and an older turn's words would outlive the turn's own deletion by its age (both passes are hourly).
+    const since = now() - FORWARD_MAX_AGE_MS;
+    const earlier = (await deps.conversations.recent(chat, Number.MAX_SAFE_INTEGER, role.handoff.forwardTurns))
+      .filter((t) => t.at >= since);
     const turns = [...earlier, ...extra].slice(-Math.max(role.handoff.forwardTurns, extra.length));
     const operator = await upToDate(role.operator);
     const { handoff } = await handoffs.pause({
