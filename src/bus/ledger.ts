@@ -15,6 +15,8 @@
  * 3. `"sent"` → skip: it went out (platform id attached). Ack the delivery.
  * 4. `"pending"` → another attempt is between intent and outcome right now: throw, the bus retries later (where
  *    the platform can settle it, egress waits for that in the handler instead: src/agents/channel/egress.ts).
+ *    An intent dated after now (the clock stepped back since: NTP, a restored VM) is re-based to now, the latest
+ *    it can have been made, so it is held `staleMs` and not the length of the step too (`rebasedIntent`).
  * 5. `"unknown"` → an attempt recorded its intent `staleMs` ago and never its outcome: the process died
  *    between the HTTP call and `recordSent`. Whether the user got the message cannot be known (neither
  *    Telegram's sendMessage nor WhatsApp's /messages take an idempotency key). Choose per platform:
@@ -97,6 +99,21 @@ const SENT = `INSERT INTO bus_send_ledger (reply_key, state, fence, started_at, 
   ON CONFLICT (reply_key) DO UPDATE SET state = 'sent', platform_id = ?2, finished_at = ?3, last_error = NULL`;
 const FAILED = `UPDATE bus_send_ledger SET state = 'failed', last_error = ?2, finished_at = ?3
   WHERE reply_key = ?1 AND state = 'sending' AND fence = ?4`;
+/** Kept as the re-based intent's `last_error` until it has an outcome (a take-over, `SENT` and `FAILED` replace it). */
+const REBASED = "intent re-based: the clock stepped back after it";
+const REBASE = `UPDATE bus_send_ledger SET started_at = ?2, last_error = ?3
+  WHERE reply_key = ?1 AND state = 'sending' AND started_at > ?2`;
+
+/**
+ * A read that returns a row when the intent of `replyKey`, still without outcome, was re-based: its time is when a
+ * later attempt found the clock behind it, not when it was made, so nothing shows how long ago that was.
+ */
+export function rebasedIntent(replyKey: string): InStatement {
+  return {
+    sql: "SELECT 1 FROM bus_send_ledger WHERE reply_key = ?1 AND state = 'sending' AND last_error = ?2 LIMIT 1",
+    args: [replyKey, REBASED],
+  };
+}
 
 /**
  * A send ledger on the store (table `bus_send_ledger`, migration 2; rows are purged by retention).
@@ -130,6 +147,11 @@ export function createSendLedger(store: Store, opts: SendLedgerOptions = {}): Se
         if (r === undefined || r["state"] === "failed") continue;
         if (r["state"] === "sent") return { status: "sent", platformId: String(r["platform_id"]) };
         const since = Number(r["started_at"]);
+        if (since > t) {
+          // The clock stepped back since the intent: judged from its old time, it would stay pending for the step.
+          await client.execute({ sql: REBASE, args: [replyKey, t, REBASED] });
+          continue;
+        }
         return since > t - staleMs ? { status: "pending", since } : { status: "unknown", since };
       }
     },

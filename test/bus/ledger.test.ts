@@ -39,6 +39,20 @@ describe("send ledger", () => {
     expect(await ledger.begin("r1", 3, { resendUnknown: true })).toMatchObject({ status: "pending" });
   });
 
+  it("an intent dated after now (the clock stepped back since) counts from now: pending staleMs, not the step too", async () => {
+    db = await freshDb();
+    const clock = fakeClock();
+    const ledger = createSendLedger(db.store, { now: clock.now, staleMs: 60_000 });
+    await ledger.begin("r1", 1); // the process dies here
+    clock.advance(-3_600_000); // NTP steps the clock back an hour while the agent restarts
+    expect(await ledger.begin("r1", 2)).toEqual({ status: "pending", since: clock.now() });
+    clock.advance(59_999);
+    expect(await ledger.begin("r1", 2)).toMatchObject({ status: "pending" });
+    clock.advance(1);
+    expect(await ledger.begin("r1", 2)).toEqual({ status: "unknown", since: clock.now() - 60_000 });
+    expect(await ledger.begin("r1", 2, { resendUnknown: true })).toEqual({ status: "send", attempt: 2 });
+  });
+
   it("resendUnknown \"partial\" takes over only an unknown intent that was a partial reply's post", async () => {
     db = await freshDb();
     const clock = fakeClock();

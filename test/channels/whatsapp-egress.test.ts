@@ -269,6 +269,21 @@ describe("the template: once per closed window", () => {
     expect(await templateAt()).toBe(clock.now() + 2);
   });
 
+  it("a template Meta failed and also delivered (statuses out of order, in either order) counts: the user has it", async () => {
+    const failed = (wamid: string) =>
+      storeStatus(wamid, "failed", { errors: [{ code: 131026, title: "Message undeliverable" }] });
+    const templateAt = async () => (await getContact(store.client, "wa", USER))?.templateAt;
+    await store.client.execute(recordTemplate("wa", USER, clock.now(), "wamid.T1"));
+    await storeStatus("wamid.T1", "delivered");
+    await failed("wamid.T1");
+    expect(await templateAt()).toBe(clock.now());
+    await store.client.execute(recordTemplate("wa", USER, clock.now() + 1, "wamid.T2"));
+    await failed("wamid.T2");
+    expect(await templateAt()).toBeUndefined();
+    await storeStatus("wamid.T2", "read");
+    expect(await templateAt()).toBe(clock.now() + 1);
+  });
+
   it("a template whose outcome a kill left unknown and its status settled as sent counts for its window", async () => {
     await wroteAt(clock.now() - 25 * 3600_000);
     // An earlier attempt recorded its intent and died; Meta's status names the part's ledger key.

@@ -17,7 +17,8 @@ export interface Contact {
   inactiveReason: string | undefined;
   /**
    * When the approved template was last sent to the chat (WhatsApp), or undefined; undefined too when that template's
-   * status says `failed` (whichever of the two was stored first).
+   * status says `failed` (whichever of the two was stored first), unless it was also delivered or read: Meta's
+   * statuses come out of order, and a user who has the template got the window's one.
    */
   templateAt: number | undefined;
 }
@@ -83,7 +84,7 @@ export async function getContact(
   const rs = await client.execute({
     sql:
       `SELECT c.last_inbound_at, c.inactive_at, c.inactive_reason,
-        iif(d.status = 'failed', NULL, c.template_at) AS template_at
+        iif(d.status = 'failed' AND d.delivered_at IS NULL, NULL, c.template_at) AS template_at
       FROM channel_contacts c
       LEFT JOIN channel_deliveries d ON d.agent = c.agent AND d.message_id = c.template_message_id
       WHERE c.agent = ?1 AND c.chat_id = ?2 LIMIT 1`,

@@ -11,6 +11,7 @@
  * @module
  */
 import type { OutboundReply } from "../../bus/envelopes.ts";
+import { rebasedIntent } from "../../bus/ledger.ts";
 import type { Settled } from "../channel/outcome.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
 import { recipientOf, type WaStatus } from "./payload.ts";
@@ -150,6 +151,9 @@ const BACK = `SELECT 1 FROM channel_deliveries WHERE updated_at > ?2 AND updated
  *   reached Graph: send it (a status Meta holds back past the wait makes it a duplicate);
  * - none, and no status in that window → unknown: at most once. Either the outage was long (Meta's retries of
  *   its status may be hours apart by now, and statuses arriving after it prove nothing) or nothing else was sent.
+ * - none, for an intent the ledger re-based (the clock stepped back after it) → unknown too, whatever other
+ *   statuses came: `since` is when the step was noticed, so the wait counts from there, but how long the agent was
+ *   down before is unknown.
  */
 export async function settleSend(
   client: Client,
@@ -158,12 +162,13 @@ export async function settleSend(
   since: number,
   now: number,
 ): Promise<Settled> {
-  const [mine, back] = await client.batch([
+  const [mine, back, rebased] = await client.batch([
     { sql: BY_KEY, args: [agent, key] },
     { sql: BACK, args: [agent, since + BACK_AFTER_MS, since + backByMs(waitMs)] },
+    rebasedIntent(key),
   ], "read");
   const row = mine!.rows[0];
   if (row) return { sent: String(row["message_id"]) };
   if (now - since < waitMs) return "wait";
-  return back!.rows.length > 0 ? "not-sent" : "unknown";
+  return back!.rows.length > 0 && rebased!.rows.length === 0 ? "not-sent" : "unknown";
 }
