@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { envVarName, httpUrl, port, URL_WITH_USERINFO } from "./config-types.ts";
+import { toBytes } from "./ops/sizes.ts";
 import { routerSchema } from "./router/config.ts";
 import { cacheSchema, conversationSchema } from "./agents/orchestrator/config.ts";
 import { checkRoleKind, roleExtensions } from "./agents/orchestrator/roles/config.ts";
@@ -20,10 +21,23 @@ import {
 
 const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "use lowercase letters, digits and dashes");
 
+/**
+ * An agent's memory limit. systemd ignores "0M" (no limit), while `aideazz health` and `aideazz up` would read it as
+ * 0 bytes; and an agent idles at ~75-85 MiB RSS, so a limit far below that only kills or recycles it.
+ */
+const MIN_AGENT_MEMORY = "64M";
+const agentMemory = (example: string) =>
+  z.string().regex(/^\d+[KMG]$/, `e.g. "${example}"`)
+    .refine((size) => toBytes(size) >= toBytes(MIN_AGENT_MEMORY), {
+      message: `at least "${MIN_AGENT_MEMORY}": an idle agent uses ~80 MiB (systemd ignores "0M": no limit)`,
+    });
+
 const limitsSchema = z.strictObject({
-  memoryMax: z.string().regex(/^\d+[KMG]$/, 'e.g. "256M"').default("256M"),
-  memoryHigh: z.string().regex(/^\d+[KMG]$/, 'e.g. "200M"').optional(),
-  cpuQuota: z.string().regex(/^\d+%$/, 'e.g. "50%"').default("50%"),
+  memoryMax: agentMemory("256M").default("256M"),
+  memoryHigh: agentMemory("200M").optional(),
+  // systemd ignores "0%" (no quota).
+  cpuQuota: z.string().regex(/^\d+%$/, 'e.g. "50%"').refine((q) => parseInt(q) > 0, 'above "0%", e.g. "50%"')
+    .default("50%"),
   cpuWeight: z.number().int().min(1).max(10_000).optional()
     .describe("systemd CPUWeight of the agent's unit, its CPU share when agents compete (default: channels 300, orchestrator and analytics 100)"),
   ...agentOpsLimits,
@@ -192,10 +206,30 @@ export const builtInDefaultRole = roleSchema.parse({
 /** Hosts that bind every address: no other agent can use their port. */
 const WILDCARD = new Set(["0.0.0.0", "::"]);
 
-/** One address however it is written: "[::1]" is "::1", "LocalHost" is 127.0.0.1. */
+/**
+ * One address however it is written: "[::1]" is "::1", "LocalHost" is 127.0.0.1, and, as the URL host parser reads
+ * them (the platform's resolver does the same), "::0" and "0:0:0:0:0:0:0:0" are "::", "0" is 0.0.0.0.
+ */
 function toAddress(host: string): string {
-  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  const bare = host.replace(/^\[|\]$/g, "");
+  let h = bare.toLowerCase();
+  try {
+    h = new URL(`http://${bare.includes(":") ? `[${bare}]` : bare}/`).hostname.replace(/^\[|\]$/g, "");
+  } catch {
+    // not a host the URL parser takes: compared as written
+  }
   return h === "localhost" ? "127.0.0.1" : h;
+}
+
+/** Two listeners on one port clash when they share the address or one of them binds every address. */
+function sameListener(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.port === b.port && (a.host === b.host || WILDCARD.has(a.host) || WILDCARD.has(b.host));
+}
+
+/** A URL's host (as `toAddress` reads it) and port. */
+function listenerOf(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: toAddress(u.hostname), port: Number(u.port || (u.protocol === "https:" ? 443 : 80)) };
 }
 
 type ParsedAgent = z.infer<typeof agentSchema>;
@@ -257,9 +291,18 @@ export const configSchema = z.strictObject({
   const ports: { host: string; port: number; owner: string }[] = [];
   // The llama.cpp sidecar (aideazz-llama.service) binds its URL's host and port on this machine too.
   if (config.ops.llama) {
-    const url = new URL(config.ops.llama.url);
-    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-    ports.push({ host: toAddress(url.hostname), port, owner: "the llama.cpp sidecar (ops.llama.url)" });
+    const llama = listenerOf(config.ops.llama.url);
+    ports.push({ ...llama, owner: "the llama.cpp sidecar (ops.llama.url)" });
+    // llama-server without --embeddings answers /v1/embeddings 501: the semantic tier would never work.
+    const embeddings = config.cache.embeddings;
+    if (embeddings && !config.ops.llama.embeddings && sameListener(listenerOf(embeddings.baseUrl), llama)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cache", "embeddings", "baseUrl"],
+        message: "the llama.cpp sidecar (ops.llama.url) is started without --embeddings and answers every " +
+          "embeddings request 501; set ops.llama.embeddings to true (and render the units again)",
+      });
+    }
   }
   const deadlineMs = config.bus.handlerTimeoutMs ?? 600_000; // the bus's default for the channels' sends: 20 leases
   config.agents.forEach((agent, i) => {
@@ -270,7 +313,7 @@ export const configSchema = z.strictObject({
     names.set(agent.name, i);
     // One port, two agents: the same address, or one of them on every address (0.0.0.0, ::) — Linux refuses both.
     const host = toAddress(agent.host);
-    const samePort = ports.find((p) => p.port === agent.port && (p.host === host || WILDCARD.has(p.host) || WILDCARD.has(host)));
+    const samePort = ports.find((p) => sameListener(p, { host, port: agent.port }));
     if (samePort !== undefined) {
       ctx.addIssue({ code: "custom", path: ["agents", i, "port"], message: `duplicate port ${agent.port}; ${samePort.owner} uses it` });
     }
@@ -292,6 +335,19 @@ export const configSchema = z.strictObject({
           "abandoned at that deadline, and a reply cut short at every attempt is dead-lettered unsent; raise that too",
       });
     }
+  });
+  // A classify rule's roles compare, case-sensitively, with a turn's role name and kind (router/classify.ts).
+  const roleNames = new Set([...Object.keys(config.roles), DEFAULT_ROLE_NAME, "api", "support", "leads", "sales"]);
+  config.router.classify?.rules.forEach((rule, r) => {
+    rule.roles?.forEach((name, i) => {
+      if (roleNames.has(name)) return;
+      ctx.addIssue({
+        code: "custom",
+        path: ["router", "classify", "rules", r, "roles", i],
+        message: `no role is named "${name}" (names are case-sensitive); use a name under roles, "${DEFAULT_ROLE_NAME}", ` +
+          '"api" (the OpenAI endpoint) or a kind: support, leads, sales',
+      });
+    });
   });
   // The orchestrator sends handoffs and leads through the operator's agent's bot: it must be a telegram agent.
   for (const [name, role] of Object.entries(config.roles)) {

@@ -42,7 +42,7 @@ export const llamaSchema = z.strictObject({
   threads: z.number().int().positive().default(2).describe("CPU threads for generation (--threads)"),
   contextSize: z.number().int().positive().default(4_096).describe("Context window in tokens (--ctx-size)"),
   embeddings: z.boolean().default(false).describe(
-    "Serve /v1/embeddings too (--embeddings), for semantic FAQ matching",
+    "Serve /v1/embeddings too (--embeddings), for the response cache's semantic tier (cache.embeddings)",
   ),
   memoryMax: sizeString.default("6G").describe("MemoryMax of the sidecar's unit"),
   cpuQuota: z.string().regex(/^\d+%$/, 'e.g. "200%"').default("200%").describe(

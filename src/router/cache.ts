@@ -27,7 +27,7 @@
  */
 import { createHash } from "node:crypto";
 import { keepSpelling } from "../agents/channel/invisible.ts";
-import { scrubPii } from "../log.ts";
+import { type Logger, scrubPii } from "../log.ts";
 import { batchReads, type Client, purgeInChunks, selectRows } from "../store/mod.ts";
 import { type Embedder, toVectorBlob } from "./embeddings.ts";
 import { guardAllows } from "./guard.ts";
@@ -58,6 +58,8 @@ export interface CacheOptions {
    */
   maxEntries?: number;
   embedder?: Embedder;
+  /** Where a failing embedder is told (at most every `EMBED_WARN_EVERY_MS`). */
+  log?: Pick<Logger, "warn">;
 }
 
 export interface CacheStats {
@@ -144,6 +146,12 @@ function forget(index: ScopeIndex, id: number): void {
 /** Cached answers kept per scope: ~20 MB of lexical index, lookups ~1 ms (`scripts/eval-matcher.ts --bench`). */
 export const DEFAULT_MAX_ENTRIES = 10_000;
 
+/**
+ * The embedder failing skips the semantic tier without failing a turn, so it is logged, but once per this long: a
+ * dead endpoint (llama-server without --embeddings answers 501) fails every lookup and store.
+ */
+export const EMBED_WARN_EVERY_MS = 10 * 60_000;
+
 /** Share of a stored prompt's words a lexical hit's question must have. */
 const MIN_COVERED = 0.5;
 
@@ -204,6 +212,19 @@ function coveredShare(question: string, stored: string): number {
 export function createResponseCache(opts: CacheOptions): ResponseCache {
   const { client, now } = opts;
   const scopes = new Map<string, ScopeIndex>();
+  let warnedAt = -Infinity;
+  let failures = 0; // since the last warning
+  const embedFailed = (err: unknown): null => {
+    failures++;
+    if (opts.log && now() - warnedAt >= EMBED_WARN_EVERY_MS) {
+      const error = err instanceof Error ? err.message : String(err);
+      const fields = { model: opts.embedder?.model, error, failures };
+      opts.log.warn("cache embeddings failed; the semantic tier is skipped", fields);
+      warnedAt = now();
+      failures = 0;
+    }
+    return null;
+  };
   /** The exact lookups of one tick (a round's turns) as one statement. */
   const exactOf = batchReads(async (keys) => {
     const rows = await selectRows<[string, number, string]>(client, {
@@ -268,8 +289,9 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
     let vector: Float32Array;
     try {
       vector = await opts.embedder.embed(prompt, signal);
-    } catch {
-      return null; // the embedder is an optimisation: without it the turn goes to the next tier
+    } catch (err) {
+      // The embedder is an optimisation: without it the turn goes to the next tier. A turn stopped is no failure.
+      return signal?.aborted ? null : embedFailed(err);
     }
     const blob = toVectorBlob(vector);
     let rs;
@@ -353,7 +375,7 @@ export function createResponseCache(opts: CacheOptions): ResponseCache {
         : sha256Hex(normalizeText(answer)).slice(0, 16);
       let embedding: Uint8Array | null = null;
       if (opts.embedder) {
-        embedding = await opts.embedder.embed(prompt).then(toVectorBlob, () => null);
+        embedding = await opts.embedder.embed(prompt).then(toVectorBlob, embedFailed);
       }
       const at = now();
       await client.execute({

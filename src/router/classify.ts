@@ -16,7 +16,7 @@ export interface TurnFacts {
   roleKind?: string;
   /** The lead behind the conversation was qualified: a high-value turn by default. */
   leadQualified?: boolean;
-  /** Conversation stage as the orchestrator tracks it (e.g. "greeting", "qualifying", "checkout"). */
+  /** "first" or "ongoing", or for a leads role its lead's stage (TURN_STAGES in config.ts). */
   stage?: string;
 }
 
@@ -50,7 +50,8 @@ function matches(rule: ClassifyRule, turn: TurnFacts, qtype: QuestionType): bool
   if (rule.questionTypes && !rule.questionTypes.includes(qtype)) return false;
   if (rule.roles && !rule.roles.some((r) => r === turn.role || r === turn.roleKind)) return false;
   if (rule.leadQualified !== undefined && (turn.leadQualified ?? false) !== rule.leadQualified) return false;
-  if (rule.stages && (turn.stage === undefined || !rule.stages.includes(turn.stage))) return false;
+  const stages: readonly string[] | undefined = rule.stages;
+  if (stages && (turn.stage === undefined || !stages.includes(turn.stage))) return false;
   if (rule.keywords) {
     const lower = turn.text.toLowerCase();
     if (!rule.keywords.some((k) => lower.includes(k.toLowerCase()))) return false;

@@ -13,6 +13,20 @@ export type Tier = (typeof TIERS)[number];
 export const QUESTION_TYPES = ["none", "yes_no", "factual", "how", "why", "compare"] as const;
 export type QuestionType = (typeof QUESTION_TYPES)[number];
 
+/**
+ * Every stage a turn can carry: "first" or "ongoing" (turn.ts), or, for a leads role, its lead's stage (LEAD_STAGES
+ * in roles/leads.ts). A rule on any other stage could never match.
+ */
+export const TURN_STAGES = [
+  "first",
+  "ongoing",
+  "new",
+  "engaged",
+  "qualified",
+  "handed_off",
+  "closed",
+] as const;
+
 const count = z.number().int().positive();
 
 export const limitsSchema = z.strictObject({
@@ -109,6 +123,8 @@ export const breakerSchema = z.strictObject({
   cooldownMs: count.default(30_000).describe("Time open before one half-open probe is let through"),
 });
 
+const stage = z.enum(TURN_STAGES, `no turn has this stage; use one of ${TURN_STAGES.join(", ")}`);
+
 export const ruleSchema = z.strictObject({
   tier: z.enum(TIERS).describe("Class a turn gets when every condition of this rule holds"),
   minChars: z.number().int().nonnegative().optional().describe("Turn text at least this long"),
@@ -117,10 +133,14 @@ export const ruleSchema = z.strictObject({
     "Detected question type is one of these",
   ),
   roles: z.array(z.string().min(1)).optional().describe(
-    "Agent role name or role kind (support, leads, sales) is one of these",
+    'Role name (as declared under roles, case-sensitive; "default" for channels without one, "api" for the ' +
+      "OpenAI endpoint) or role kind (support, leads, sales) is one of these",
   ),
   leadQualified: z.boolean().optional().describe("The conversation's lead-qualified flag equals this"),
-  stages: z.array(z.string().min(1)).optional().describe("Conversation stage is one of these"),
+  stages: z.array(stage).optional().describe(
+    "Turn stage is one of these: first or ongoing (the conversation's first turn or a later one), or for a leads " +
+      "role its lead's stage (new, engaged, qualified, handed_off, closed)",
+  ),
   keywords: z.array(z.string().min(1)).optional().describe(
     "Turn text contains one of these (case-insensitive)",
   ),
@@ -132,6 +152,11 @@ export const classifySchema = z.strictObject({
 });
 
 const chainSchema = z.array(z.string()).describe("Provider names in the order they are tried");
+// An empty tier is not a missing one: `??` keeps it, and every turn of its class would fail without a call.
+const tierChainSchema = chainSchema.min(
+  1,
+  "empty: every turn of this class would fail; name its providers, or leave the tier out to use router.chain",
+);
 
 export const routerSchema = z.strictObject({
   deadlineMs: z.number().int().positive().default(20_000).describe("Overall deadline for one reply"),
@@ -148,9 +173,9 @@ export const routerSchema = z.strictObject({
     "Provider names in the order they are tried, for a class without its own chain",
   ),
   tiers: z.strictObject({
-    simple: chainSchema.optional(),
-    complex: chainSchema.optional(),
-    "high-value": chainSchema.optional(),
+    simple: tierChainSchema.optional(),
+    complex: tierChainSchema.optional(),
+    "high-value": tierChainSchema.optional(),
   }).optional().describe(
     "Chain per turn class, e.g. simple: [groq, local], high-value: [claude, groq, local]",
   ),
@@ -228,11 +253,14 @@ export type BreakerConfig = z.infer<typeof breakerSchema>;
 export type ClassifyRule = z.infer<typeof ruleSchema>;
 export type ClassifyConfig = z.infer<typeof classifySchema>;
 
-/** Used when the config has no `router.classify`: qualified leads and closing stages are high-value. */
+/**
+ * Used when the config has no `router.classify`: qualified leads are high-value, and so is a lead an operator took
+ * over (handed_off: maybe before it qualified) when the bot answers it again.
+ */
 export const DEFAULT_CLASSIFY: ClassifyConfig = {
   rules: [
     { tier: "high-value", leadQualified: true },
-    { tier: "high-value", stages: ["negotiation", "checkout", "closing"] },
+    { tier: "high-value", stages: ["qualified", "handed_off"] },
     { tier: "complex", minChars: 400 },
     { tier: "complex", questionTypes: ["why", "how", "compare"] },
   ],

@@ -2,7 +2,13 @@
 // index), its semantic tier, and the hits it refuses: a stored answer written for another question.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { answersAgree, cacheScope, createResponseCache, type ResponseCache } from "../../src/router/cache.ts";
+import {
+  answersAgree,
+  cacheScope,
+  createResponseCache,
+  EMBED_WARN_EVERY_MS,
+  type ResponseCache,
+} from "../../src/router/cache.ts";
 import { createEmbedder } from "../../src/router/embeddings.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { cli } from "../support/cli.ts";
@@ -162,6 +168,30 @@ describe("semantic cache tier", () => {
     dims = 8; // the operator points cache.embeddings at another model; entries stored before keep 4-float vectors
     // The module's promise: "A failure here only skips that tier: it never fails a turn."
     await expect(cache.lookup(scope, "How do refunds work?")).resolves.toBeNull();
+  });
+
+  it("a failing embedder is logged as a warning, once per EMBED_WARN_EVERY_MS with the failures since", async () => {
+    const s = await openCacheStore();
+    let clock = 1_000_000;
+    const warnings: { msg: string; fields: Record<string, unknown> | undefined }[] = [];
+    const embedder = createEmbedder({
+      baseUrl: "http://127.0.0.1:9/v1",
+      model: "emb",
+      // llama-server started without --embeddings.
+      fetch: () => Promise.resolve(new Response("This server does not support embeddings", { status: 501 })),
+    });
+    const log = { warn: (msg: string, fields?: Record<string, unknown>) => void warnings.push({ msg, fields }) };
+    const cache = createResponseCache({ client: s.client, ...options, now: () => clock, embedder, log });
+    const scope = cacheScope("support", "Prompt A");
+    await cache.store(scope, "Where is your office located?", "Our office is at the harbour.", meta);
+    expect(await cache.lookup(scope, "How do refunds work?")).toBeNull();
+    expect(warnings).toEqual([{
+      msg: "cache embeddings failed; the semantic tier is skipped",
+      fields: { model: "emb", error: "embeddings endpoint answered HTTP 501", failures: 1 },
+    }]);
+    clock += EMBED_WARN_EVERY_MS;
+    expect(await cache.lookup(scope, "Can I pay by card?")).toBeNull();
+    expect(warnings.map((w) => w.fields?.["failures"])).toEqual([1, 2]); // the lookup before, and this one
   });
 });
 

@@ -14,10 +14,11 @@ describe("classify", () => {
     expect(questionTypeOf("price of plan 3?")).toBe("factual");
   });
 
-  it("default rules: a qualified lead or a closing stage is high-value; long or why/how/compare is complex", () => {
+  it("default rules: a qualified lead or one handed off is high-value; long or why/how/compare is complex", () => {
     const tier = (t: Parameters<typeof classifyTurn>[0]) => classifyTurn(t, DEFAULT_CLASSIFY).tier;
     expect(tier({ text: "ok", leadQualified: true })).toBe("high-value");
-    expect(tier({ text: "send the invoice", stage: "checkout" })).toBe("high-value");
+    expect(tier({ text: "send the invoice", stage: "handed_off" })).toBe("high-value");
+    expect(tier({ text: "send the invoice", stage: "engaged" })).toBe("simple");
     expect(tier({ text: "x".repeat(400) })).toBe("complex");
     expect(tier({ text: "Why is my order late?" })).toBe("complex");
     expect(tier({ text: "What are your hours?" })).toBe("simple");

@@ -82,6 +82,7 @@ export const orchestrator = defineAgent({
       lexicalThreshold: config.cache.lexicalThreshold,
       semanticThreshold: config.cache.semanticThreshold,
       maxEntries: config.cache.maxEntries,
+      log,
       ...(embeddings
         ? {
           embedder: createEmbedder({

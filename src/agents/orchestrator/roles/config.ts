@@ -59,6 +59,14 @@ export const leadsSchema = z.strictObject({
     ),
   urgentDays: z.number().int().min(0).default(90)
     .describe("A timeline within this many days scores full points; later or vague half"),
+}).superRefine((leads, ctx) => {
+  // A score is at most the sum of the weights (every field at full marks): above it no lead ever qualifies.
+  const most = Object.values(leads.weights).reduce((a, b) => a + b, 0);
+  if (leads.threshold > most) {
+    const message = `above ${most}, the most leads.weights can score, so no lead would ever qualify; ` +
+      "lower it or raise the weights";
+    ctx.addIssue({ code: "custom", path: ["threshold"], message });
+  }
 }).describe("Lead qualification settings (kind leads)");
 
 export const productSchema = z.strictObject({
