@@ -13,7 +13,7 @@ import { percentile } from "../percentile.ts";
 import type { FakeGraph } from "../../test/fakes/graph.ts";
 import type { FakeTelegram } from "../../test/fakes/telegram.ts";
 import { parsePrometheusText } from "../../test/metrics/support/prom-parser.ts";
-import { type Cluster, denoBin, readMemory, repoRoot } from "./cluster.ts";
+import { denoBin, readMemory, repoRoot } from "./cluster.ts";
 import type { LoadPlan, LoadResult } from "./load.ts";
 
 export interface Dist {
@@ -63,19 +63,61 @@ export async function machineCpuSeconds(): Promise<{ busy: number; total: number
   return { busy: (total - v[3]! - v[4]!) / 100, total: total / 100 };
 }
 
-/** Samples every agent's VmRSS every `ms`; `peak()` is the largest seen per agent since the last `reset()`. */
-export function startRssSampler(cluster: Cluster, ms = 500) {
+/** The agents a sampler watches: a `Cluster` or, in tests, any named processes. */
+export interface Sampled {
+  readonly agents: ReadonlyMap<string, { readonly name: string; pid(): number | undefined }>;
+}
+
+/**
+ * Each agent's peak memory per step. VmRSS read every `ms` misses a V8 heap that grows and shrinks between two
+ * reads, so `reset()` also resets the kernel's VmHWM (writing 5 to /proc/<pid>/clear_refs, allowed for our own
+ * children) and `peak()` is the larger of the samples and VmHWM since then — VmHWM only of a process that is the
+ * same since the reset (a restarted agent's VmHWM covers its start-up, not the step). `highest()` is the most each
+ * agent reached while sampled, over every step and after it exited (the VmHWM of each reset stitched together).
+ */
+export function startRssSampler(cluster: Sampled, ms = 500) {
   const peak = new Map<string, number>();
+  const highest = new Map<string, number>();
+  /** The pid whose VmHWM was reset, per agent. */
+  const cleared = new Map<string, number>();
+  const raise = (m: Map<string, number>, name: string, mb: number) => m.set(name, Math.max(m.get(name) ?? 0, mb));
+  const read = async (name: string, pid: number | undefined) => {
+    const mem = pid === undefined ? undefined : await readMemory(pid);
+    if (mem) raise(highest, name, Math.max(mem.rssMb, mem.hwmMb));
+    return mem;
+  };
   const timer = setInterval(async () => {
     for (const a of cluster.agents.values()) {
-      const pid = a.pid();
-      const mem = pid === undefined ? undefined : await readMemory(pid);
-      if (mem) peak.set(a.name, Math.max(peak.get(a.name) ?? 0, mem.rssMb));
+      const mem = await read(a.name, a.pid());
+      if (mem) raise(peak, a.name, mem.rssMb);
     }
   }, ms);
   return {
-    peak: () => new Map(peak),
-    reset: () => peak.clear(),
+    peak: async () => {
+      const out = new Map(peak);
+      for (const a of cluster.agents.values()) {
+        const pid = a.pid();
+        const mem = pid !== undefined && cleared.get(a.name) === pid ? await read(a.name, pid) : undefined;
+        if (mem) raise(out, a.name, Math.max(mem.rssMb, mem.hwmMb));
+      }
+      return out;
+    },
+    reset: async () => {
+      peak.clear();
+      cleared.clear();
+      for (const a of cluster.agents.values()) {
+        const pid = a.pid();
+        if (pid === undefined) continue;
+        await read(a.name, pid); // the VmHWM about to be reset still counts in highest()
+        try {
+          await writeFile(`/proc/${pid}/clear_refs`, "5");
+          cleared.set(a.name, pid);
+        } catch {
+          // Not ours or gone: its VmHWM covers more than the step, so only the samples count.
+        }
+      }
+    },
+    highest: () => new Map(highest),
     stop: () => clearInterval(timer),
   };
 }
