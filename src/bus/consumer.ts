@@ -20,6 +20,7 @@ import {
   type Delivery,
   HandlerTimeoutError,
   LeaseLostError,
+  NotYetError,
   PermanentError,
   RetryLaterError,
 } from "./types.ts";
@@ -146,6 +147,12 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
    */
   const fail = ({ key, id, fence, traceId }: Lease & { traceId?: string | undefined }, attempt: number, err: unknown) => {
     const error = errorText(err, redact);
+    if (err instanceof NotYetError) {
+      pending.push({ kind: "retry", key, id, fence, error, visibleAt: err.retryAt ?? now(), uncounted: true });
+      log?.debug("bus handler handed its message back until later", { id, attempt, error });
+      deps.metrics?.inc("aideazz_bus_handled_total", { ...labels, outcome: "later" });
+      return;
+    }
     const later = err instanceof RetryLaterError ? err : undefined;
     const uncounted = later?.uncounted === true || (isStoreUnavailable(err) && !(err instanceof PermanentError));
     const dead = !uncounted && (attempt >= maxAttempts || err instanceof PermanentError);

@@ -27,7 +27,7 @@ export type {
   PublishInput,
   PublishResult,
 } from "./types.ts";
-export { HandlerTimeoutError, LeaseLostError, PermanentError, RetryLaterError } from "./types.ts";
+export { HandlerTimeoutError, LeaseLostError, NotYetError, PermanentError, RetryLaterError } from "./types.ts";
 export { createSqliteBus, type SqliteBusOptions } from "./sqlite.ts";
 export { createMemoryBus, type MemoryBusOptions } from "./memory.ts";
 export { type FileWatch, nodeFileWatch, type WakeOptions } from "./wake.ts";

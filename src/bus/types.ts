@@ -188,6 +188,17 @@ export class RetryLaterError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler that did nothing yet and asks for its message again at `retryAt` (epoch ms): not a failure
+ * (a send slot further off than is worth holding a consumer slot for). Uncounted, logged at debug, outcome "later".
+ */
+export class NotYetError extends RetryLaterError {
+  constructor(message: string, retryAt: number) {
+    super(message, { retryAt, uncounted: true });
+    this.name = "NotYetError";
+  }
+}
+
 export class LeaseLostError extends Error {
   constructor(readonly id: number, readonly fence: number) {
     super(`lease on message ${id} (fence ${fence}) was lost; another consumer owns it now`);

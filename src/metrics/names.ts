@@ -114,7 +114,7 @@ export const METRICS = {
     ],
   ),
   busDeadLetters: gauge("aideazz_bus_dead_letters", "Dead letters of a consumer group", ["topic", "group"]),
-  busHandled: counter("aideazz_bus_handled_total", "Deliveries handled by outcome (ack, retry, dead)", [
+  busHandled: counter("aideazz_bus_handled_total", "Deliveries handled by outcome (ack, retry, later: handed back undone, dead)", [
     "topic",
     "group",
     "outcome",

@@ -472,4 +472,11 @@ export const migrations: readonly Migration[] = [
       "CREATE UNIQUE INDEX conversation_turns_saved ON conversation_turns (saved_by, role) WHERE saved_by IS NOT NULL",
     ],
   },
+  {
+    // The end (epoch ms) of a WhatsApp number's back-off for every chat (131048, 130429, 131057), one row per agent:
+    // the process after a restart during it holds its sends too (src/agents/whatsapp/agent.ts).
+    version: 80,
+    name: "channels: number-wide send holds",
+    statements: ["CREATE TABLE channel_holds (agent TEXT PRIMARY KEY, until_at INTEGER NOT NULL) STRICT"],
+  },
 ];

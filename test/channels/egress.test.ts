@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createEgressHandler, SendRetryLaterError } from "../../src/agents/channel/egress.ts";
+import type { OutboundReply } from "../../src/bus/envelopes.ts";
 import type { ChannelTransport, SendOutcome } from "../../src/agents/channel/outcome.ts";
 import { createPacer } from "../../src/agents/channel/pacer.ts";
 import { createTelegramApi } from "../../src/agents/telegram/api.ts";
@@ -42,7 +43,12 @@ function counted(metrics: Metrics, name: string, labels: Record<string, string> 
 
 function setup(
   outcomes: SendOutcome<string>[],
-  o: { resendUnknown?: boolean; parts?: string[]; transport?: ChannelTransport<string> } = {},
+  o: {
+    resendUnknown?: boolean;
+    parts?: string[];
+    transport?: ChannelTransport<string>;
+    onReplyDone?: (r: OutboundReply) => void;
+  } = {},
 ) {
   const clock = virtualClock();
   const sent: string[] = [];
@@ -68,6 +74,7 @@ function setup(
     now: clock.now,
     maxAttempts: 3,
     markInactive: (chatId) => Promise.resolve(void inactive.push(chatId)),
+    ...(o.onReplyDone ? { onReplyDone: o.onReplyDone } : {}),
   });
   return { handler, sent, inactive, clock, ledger, metrics };
 }
@@ -137,13 +144,23 @@ describe("egress handler", () => {
 
   it("a retry_after met on the last attempt holds the chat for the bus's redelivery too (sent only after it)", async () => {
     const flood: SendOutcome<string> = { kind: "retry", afterMs: 30_000, scope: "chat", reason: "429: retry after 30" };
-    const { handler, sent, clock } = setup([flood, flood, flood]); // maxAttempts 3
+    const done: string[] = [];
+    // maxAttempts 3
+    const { handler, sent, clock } = setup([flood, flood, flood], { onReplyDone: (r) => done.push(r.text) });
     await expect(handler(delivery(reply("flooded")))).rejects.toBeInstanceOf(SendRetryLaterError);
     const refusedAt = clock.now();
     await clock.sleep(1_000); // the bus's first retry delay
-    await handler(delivery(reply("flooded"), { fence: 2, attempt: 2 }));
+    // Too early: back to the bus until the back-off ends, not counted, without waiting in a consumer slot; not done
+    // either (its typing indicator goes on).
+    await expect(handler(delivery(reply("flooded"), { fence: 2, attempt: 2 }))).rejects.toMatchObject({
+      uncounted: true,
+      retryAt: refusedAt + 30_000,
+    });
+    expect(clock.now() - refusedAt).toBe(1_000);
+    expect(done).toEqual(["flooded"]); // the first delivery's end only
+    await clock.sleep(29_000);
+    await handler(delivery(reply("flooded"), { fence: 3, attempt: 2 }));
     expect(sent).toEqual(["flooded"]);
-    expect(clock.now() - refusedAt).toBeGreaterThanOrEqual(30_000);
   });
 
   it("an intent whose outcome was never recorded (crash mid-send) is skipped: at most once, counted as a send error", async () => {

@@ -78,4 +78,44 @@ describe("pacer", () => {
     const [, ...held] = await Promise.all(waits);
     for (const at of held) expect(at).toBeGreaterThanOrEqual(1_040);
   });
+  // A send waits for its slot holding one of the egress consumer's: a chat whose next slot is far off (a busy forum's
+  // topics, a back-off) would take them all. `dueLater` tells egress to give such a reply back to the bus instead.
+  it("dueLater: 0 while the chat's next slot is within a gap (and a second); its time, untaken, beyond that", () => {
+    const pacer = createPacer({ perKeyMs: 1_000, perSecond: 1_000, now: Date.now, sleep, chatOf: (k) => k.split("/")[0]! });
+    expect(pacer.dueLater("-100/1")).toBe(0); // idle
+    void pacer.wait("-100/1"); // now
+    expect(pacer.dueLater("-100/2")).toBe(0); // a gap off: worth waiting for
+    void pacer.wait("-100/2");
+    const due = pacer.dueLater("-100/3"); // two gaps off: the group's, whichever topic asks
+    expect(due).toBeGreaterThan(Date.now() + 1_900);
+    expect(due).toBeLessThanOrEqual(Date.now() + 2_000);
+    expect(pacer.dueLater("-100/3")).toBe(due); // not taken by asking
+    expect(pacer.dueLater("-200")).toBe(0); // another chat
+    pacer.defer("-200", "chat", Date.now() + 5_000);
+    expect(pacer.dueLater("-200")).toBeGreaterThan(Date.now() + 4_900); // a back-off too
+  });
+
+  it("waitGlobal takes the global rate's slots (a call to no chat) after the sends that took theirs first", async () => {
+    const pacer = createPacer({ perKeyMs: 0, perSecond: 10, now: Date.now, sleep });
+    const t0 = performance.now();
+    void pacer.wait("a");
+    void pacer.wait("b"); // 100 ms on
+    expect(pacer.slotsAhead()).toBeCloseTo(2, 0);
+    await pacer.waitGlobal();
+    expect(since(t0)).toBeGreaterThanOrEqual(195);
+    pacer.defer("a", "all", Date.now() + 300); // a back-off for every chat holds it too
+    expect(pacer.slotsAhead()).toBeGreaterThanOrEqual(3);
+    await pacer.waitGlobal();
+    expect(since(t0)).toBeGreaterThanOrEqual(490);
+  });
+
+  it("reports a back-off for every chat that ends later than the one held, with the platform's code", () => {
+    const holds: [number, string | undefined][] = [];
+    const pacer = createPacer({ perKeyMs: 0, perSecond: 10, now: Date.now, sleep, onHoldAll: (...h) => void holds.push(h) });
+    const t = Date.now();
+    pacer.defer("a", "all", t + 4_000, "131048");
+    pacer.defer("b", "all", t + 2_000, "130429"); // ends before the one held
+    pacer.defer("c", "chat", t + 9_000, "131056"); // one chat's
+    expect(holds).toEqual([[t + 4_000, "131048"]]);
+  });
 });

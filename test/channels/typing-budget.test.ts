@@ -41,7 +41,7 @@ function manualTime() {
   };
 }
 
-function typingWith(maxPerSecond: number) {
+function typingWith(maxPerSecond: number, room?: () => boolean) {
   const time = manualTime();
   const sent: [string, number][] = [];
   let checks = 0;
@@ -49,6 +49,7 @@ function typingWith(maxPerSecond: number) {
     refreshMs: 1_000,
     maxMs: 10_000,
     maxPerSecond,
+    ...(room ? { room } : {}),
     sleep: time.sleep,
     now: time.now,
     send: (chat) => {
@@ -101,6 +102,19 @@ describe("typing budget", () => {
     expect(typing.take()).toBe(false);
     await time.advance(1_000);
     expect(sent.map(([chat]) => chat).sort()).toEqual(["a", "b", "b", "c"]);
+    typing.stopAll();
+  });
+  it("an action needs room in a limit it shares with the messages too (WhatsApp's throughput): else it is skipped", async () => {
+    let room = false;
+    const { time, typing, sent } = typingWith(5, () => room);
+    expect(typing.take()).toBe(false); // replies hold the slots ahead
+    typing.start("a");
+    await time.settle();
+    expect(sent).toEqual([]);
+    room = true;
+    expect(typing.take()).toBe(true);
+    await time.advance(1_000); // the renewal
+    expect(sent).toEqual([["a", 1_000]]);
     typing.stopAll();
   });
 });

@@ -9,7 +9,9 @@
  * that the platform may have taken (`unknown`: a reset or timeout), by the same handler at once. Platform back-off
  * is waited out inside the handler with the intent released (`recordFailed`: nothing was sent), so a crash while
  * waiting loses nothing; after `maxAttempts` the error goes back to the bus for a later retry, not before the
- * back-off ends (a stop gives the reply back with that time too), and not counted when the platform was down.
+ * back-off ends (a stop gives the reply back with that time too), and not counted when the platform was down. A
+ * reply whose chat's next slot is further off than a chat gap goes back to the bus before it starts
+ * (`SlotLaterError`).
  *
  * Partial replies (the text so far of an answer being streamed) are shown by a channel that edits messages
  * (`progressive`, see progressive.ts) and ignored by the others; a final reply marked `streamed` edits the parts
@@ -21,7 +23,7 @@
  */
 import { createEnvelopeParser, type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
 import type { ResendUnknown, SendLedger } from "../../bus/ledger.ts";
-import { type Delivery, RetryLaterError } from "../../bus/types.ts";
+import { type Delivery, NotYetError, RetryLaterError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
@@ -94,6 +96,18 @@ export class SendRetryLaterError extends RetryLaterError {
   constructor(readonly reason: string, opts: { retryAt?: number; uncounted?: boolean } = {}) {
     super(`send not done (${reason}); the bus retries later`, opts);
     this.name = "SendRetryLaterError";
+  }
+}
+
+/**
+ * A reply whose chat's next slot is further off than a chat gap (`Pacer.dueLater`: a busy forum's topics, a
+ * back-off), before any of it was sent: waiting, it would hold a consumer slot, and a chat with more keys waiting
+ * than there are slots would stall every other chat. Back to the bus until then, not counted (the bus keeps the
+ * key's later replies behind it).
+ */
+class SlotLaterError extends NotYetError {
+  constructor(retryAt: number) {
+    super("its chat's next send slot is later", retryAt);
   }
 }
 
@@ -201,7 +215,8 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     key: string,
     part: P,
     delivery: Delivery,
-    resendUnknown: ResendUnknown = opts.resendUnknown,
+    resendUnknown: ResendUnknown,
+    mayHandBack: boolean,
   ): Promise<boolean> {
     // begin() decides; this read only spares a part sent already the pacing wait. A first attempt finds none,
     // except after a graceful stop gave the reply back (its attempt is not counted): begin() skips that part.
@@ -209,6 +224,9 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       metrics.inc(M.duplicatesSuppressed, { stage: "send" });
       return true;
     }
+    // No await between this look and the wait's reservation below: sends that start together see each other's.
+    const dueAt = mayHandBack ? pacer.dueLater(reply.chatId) : 0;
+    if (dueAt > 0) throw new SlotLaterError(dueAt);
     let current = part;
     // A replacement has its own ledger key: a kill while it is sent leaves its outcome to be settled as its own (the
     // next attempt plans the refused part again, and must not take the replacement's status for that part's).
@@ -265,7 +283,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       }
       if (outcome.kind === "retry") {
         // Before handing it back too: the bus's redelivery comes in a second, the platform's wait may be longer.
-        pacer.defer(reply.chatId, outcome.scope, opts.now() + outcome.afterMs);
+        pacer.defer(reply.chatId, outcome.scope, opts.now() + outcome.afterMs, outcome.code);
         if (attempt >= maxAttempts) {
           const later = retryLaterOf(outcome, pacer.heldUntil(reply.chatId), delivery.publishedAt, opts.now());
           throw new SendRetryLaterError(`${outcome.reason}, ${attempt} attempts`, later);
@@ -301,13 +319,15 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     const reply = parseReply(delivery);
     const progressive = opts.progressive;
     if (reply.partial !== undefined) {
-      // Stale by the time a retry would come: shown now or never (the final reply carries the whole text).
-      if (!progressive) return;
+      // Stale by the time a retry would come: shown now or never (the final reply carries the whole text); so is one
+      // whose chat's next slot is further off than a chat gap.
+      if (!progressive || pacer.dueLater(reply.chatId) > 0) return;
       await progressive.partial(reply, delivery);
       opts.onReplyDone?.(reply);
       return;
     }
     const streamed = reply.streamed === true && progressive !== undefined;
+    let handedBack = false;
     try {
       const plan = await transport.plan(reply);
       if ("skipped" in plan) {
@@ -319,18 +339,25 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       let settled = true;
       // A part went out as a new message (below the chat's last one): the later parts must follow it, not stay above.
       let below = false;
+      // Nothing of the reply done here yet: it may still go back to the bus whole (`SlotLaterError`).
+      let untouched = true;
       for (const [i, part] of plan.parts.entries()) {
         const key = partKey(reply.replyKey, i);
         if (streamed) {
           const done = await progressive.finalPart(reply, key, part, delivery, below);
           if (done === "anew") below = true;
-          if (done) continue;
+          if (done) {
+            untouched = false;
+            continue;
+          }
           below = true; // never posted by partials: sent below now
         }
         // A streamed part whose outcome is unknown is sent again when a partial's post left it so: the user may
         // see only the text so far. After a final's own unknown send it is skipped like any other reply's.
         const resend = opts.resendUnknown || (streamed ? "partial" : false);
-        if (!(await sendPart(reply, key, part, delivery, resend))) {
+        const sent = await sendPart(reply, key, part, delivery, resend, untouched);
+        untouched = false;
+        if (!sent) {
           settled = false;
           break;
         }
@@ -340,6 +367,8 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
         progressive.finished(reply);
       }
     } catch (err) {
+      // Not done, only later: the typing indicator goes on (no `onReplyDone`).
+      handedBack = err instanceof SlotLaterError;
       // Stopped while the platform's back-off holds the chat (retry_after, 131056; 130429 for every chat): the bus
       // keeps the reply until it ends, or the next process, whose pacer knows nothing of it, would send into it.
       const retryAt = pacer.heldUntil(reply.chatId);
@@ -347,7 +376,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       throw new SendRetryLaterError("the agent stopped during the platform's back-off", { retryAt });
     } finally {
       forgetUnknowns(delivery);
-      opts.onReplyDone?.(reply);
+      if (!handedBack) opts.onReplyDone?.(reply);
     }
   };
 }

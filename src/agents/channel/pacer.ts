@@ -5,6 +5,11 @@
  * the platform (`retry_after`, 131056, 130429) pushes that chat's next slot later, or every chat's, and holds the
  * sends already waiting for a slot until it ends.
  *
+ * A send waits for its slot while it holds one of the egress consumer's slots, so `dueLater` tells egress when a
+ * chat's slot is further off than that is worth (a busy forum's topics, a back-off): the reply goes back to the bus
+ * until then. Calls to no chat that count against the global rate (WhatsApp's mark-as-read) take its slots too
+ * (`waitGlobal`); `slotsAhead` tells one that may be skipped whether sends already wait for theirs.
+ *
  * @module
  */
 import { monotonicClock } from "../../deadline.ts";
@@ -22,19 +27,38 @@ export interface PacerOptions {
   sleep: Sleep;
   /** The platform's chat of a key, whose limits it shares (a Telegram forum topic's: its group). Default: the key. */
   chatOf?: (key: string) => string;
+  /**
+   * Called when a back-off for every chat ends later than the one held (epoch ms), with the platform's code: a
+   * channel keeps it across a restart.
+   */
+  onHoldAll?(until: number, code: string | undefined): void;
 }
 
 export interface Pacer {
   /** Waits until a send to `key` is allowed, and takes that slot. */
   wait(key: string, signal?: AbortSignal): Promise<void>;
-  /** No send before `until` (epoch ms): to `key` (`scope` "chat"), or at all ("all"), as the platform's back-off says. */
-  defer(key: string, scope: "chat" | "all", until: number): void;
+  /**
+   * No send before `until` (epoch ms): to `key` (`scope` "chat"), or at all ("all"), as the platform's back-off
+   * says; `code` is the platform's (for `onHoldAll`).
+   */
+  defer(key: string, scope: "chat" | "all", until: number, code?: string): void;
+  /**
+   * When `key`'s chat has its next slot more than one chat gap away (at least `HAND_BACK_MS`): that time, epoch
+   * ms, without taking the slot; else 0.
+   */
+  dueLater(key: string): number;
+  /** Takes the next global slot, waiting for it: a call to no chat that counts against the same limit. */
+  waitGlobal(signal?: AbortSignal): Promise<void>;
+  /** Global slots already taken past now (sends waiting for theirs; a back-off for every chat counts as many). */
+  slotsAhead(): number;
   /** The end of the platform's back-off for `key` (its chat's or every chat's), epoch ms; 0 when none was seen. */
   heldUntil(key: string): number;
 }
 
 /** Chats idle for this long are forgotten, so the map stays small. */
 const FORGET_AFTER_MS = 10 * 60_000;
+/** Waits up to this long (or one chat gap, when longer) are worth a consumer slot: a chat's next send is that near. */
+export const HAND_BACK_MS = 1_000;
 
 export function createPacer(opts: PacerOptions): Pacer {
   // Its own times on a clock that never steps back: a wall clock stepped back would hold every send for the step.
@@ -89,10 +113,11 @@ export function createPacer(opts: PacerOptions): Pacer {
         if (held(key) <= clock()) return;
       }
     },
-    defer(topicKey, scope, wallUntil) {
+    defer(topicKey, scope, wallUntil, code) {
       const key = chatOf(topicKey);
       const until = clock() + (wallUntil - opts.now());
       if (scope === "all") {
+        if (until > holdAll) opts.onHoldAll?.(wallUntil, code);
         holdAll = Math.max(holdAll, until);
         nextGlobal = Math.max(nextGlobal, until);
       } else {
@@ -100,6 +125,25 @@ export function createPacer(opts: PacerOptions): Pacer {
         holdByKey.set(key, Math.max(holdByKey.get(key) ?? 0, until));
       }
     },
+    dueLater(topicKey) {
+      const key = chatOf(topicKey);
+      const waitMs = Math.max(nextByKey.get(key) ?? 0, held(key)) - clock();
+      return waitMs > Math.max(gapOf(key), HAND_BACK_MS) ? opts.now() + waitMs : 0;
+    },
+    async waitGlobal(signal) {
+      for (;;) {
+        const now = clock();
+        if (holdAll > now) {
+          await opts.sleep(holdAll - now, signal);
+          continue;
+        }
+        const at = Math.ceil(Math.max(now, nextGlobal));
+        nextGlobal = at + gapMs;
+        if (at > now) await opts.sleep(at - now, signal);
+        if (holdAll <= clock()) return; // else a back-off came while it waited
+      }
+    },
+    slotsAhead: () => Math.max(0, nextGlobal - clock()) / gapMs,
     heldUntil(topicKey) {
       const until = held(chatOf(topicKey));
       return until === 0 ? 0 : opts.now() + (until - clock());

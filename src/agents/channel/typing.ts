@@ -13,7 +13,9 @@
  * bucket holding one second's worth); a renewal without a token is skipped, not queued, and so is its check. An
  * action the channel takes outside the loop takes its token too (`take`: WhatsApp's mark-as-read at ingress).
  * Without it, 1,250 webhooks/s (past what two cores answer) made ~2,850 typing actions per 10 s per Telegram
- * agent, nearly one per message.
+ * agent, nearly one per message. Where the platform counts these calls in the same limit as the messages
+ * (WhatsApp: the number's throughput), a token also needs room in that limit (`room`): replies keep their pace
+ * and the actions use what they leave.
  *
  * @module
  */
@@ -39,6 +41,8 @@ export interface TypingOptions {
    */
   ended?(chatId: string): boolean;
   onError?(chatId: string, err: unknown): void;
+  /** Whether a limit the actions share with the messages has room for one now; false skips it (default: true). */
+  room?(): boolean;
 }
 
 export interface Typing {
@@ -65,7 +69,7 @@ export function createTyping(opts: TypingOptions): Typing {
     const t = clock();
     tokens = Math.min(opts.maxPerSecond, tokens + ((t - refilled) / 1000) * opts.maxPerSecond);
     refilled = t;
-    if (tokens < 1) return false;
+    if (tokens < 1 || opts.room?.() === false) return false;
     tokens -= 1;
     return true;
   };

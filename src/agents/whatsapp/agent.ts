@@ -27,6 +27,24 @@ import { createWhatsAppTransport } from "./send.ts";
 import { settleSend } from "./statuses.ts";
 import { M } from "../../metrics/names.ts";
 import { mountWhatsAppWebhook } from "./webhook.ts";
+import type { Client, InStatement } from "../../store/mod.ts";
+
+/** 131048's longest back-off (errors.ts): a saved hold ending later (the wall clock stepped back) is cut to it. */
+const LONGEST_HOLD_MS = 15 * 60_000;
+
+function saveNumberHold(agent: string, until: number): InStatement {
+  return {
+    sql: `INSERT INTO channel_holds (agent, until_at) VALUES (?1, ?2)
+      ON CONFLICT (agent) DO UPDATE SET until_at = excluded.until_at`,
+    args: [agent, Math.ceil(until)],
+  };
+}
+
+async function loadNumberHold(client: Client, agent: string): Promise<number> {
+  const sql = "SELECT until_at FROM channel_holds WHERE agent = ?";
+  const rs = await client.execute({ sql, args: [agent] });
+  return Number(rs.rows[0]?.["until_at"] ?? 0);
+}
 
 export type WhatsAppAgentConfig = Extract<Config["agents"][number], { kind: "whatsapp" }>;
 
@@ -68,23 +86,49 @@ export async function createWhatsAppAgent(
   // else the reply's end (a reply does not).
   const unread = new Set<string>();
   const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
+  let holdSaved = Promise.resolve();
+  const pacer = createPacer({
+    perKeyMs: wa.pacing.perUserMs,
+    perSecond: wa.pacing.perSecond,
+    now,
+    sleep,
+    // The number's back-off for every chat (131048, 130429, 131057) outlives a restart: the next process must not
+    // send into it. A refused token's does not: once the operator fixed it, a restart sends at once.
+    onHoldAll(until, code) {
+      if (isAuthError(Number(code)) || isAccountBlocked(Number(code))) return;
+      holdSaved = holdSaved
+        .then(() => store.client.execute(saveNumberHold(agent.name, until)))
+        .then(() => {}, (err) => log.warn("number-wide send hold not saved", { err }));
+    },
+  });
+  const savedHold = await loadNumberHold(store.client, agent.name);
+  if (savedHold > now()) pacer.defer("", "all", Math.min(savedHold, now() + LONGEST_HOLD_MS));
+  // Meta counts every call to /messages against the number's throughput, replies and mark-as-read alike: each call
+  // takes a slot of the pacer's global rate.
+  const markRead = async (wamid: string, typing: boolean) => {
+    await pacer.waitGlobal(spine.stopping);
+    await graph.markRead(wamid, typing);
+  };
   /** Marks the chat's newest message read, without the indicator, when the budget left it unmarked: true if so. */
   const markUnread = (chatId: string) => {
     const wamid = newest.get(chatId);
     if (wamid === undefined || !unread.delete(chatId)) return false;
-    tasks.run(() => graph.markRead(wamid, false));
+    tasks.run(() => markRead(wamid, false));
     return true;
   };
   const typing = createTyping({
     refreshMs: wa.typing.refreshMs,
     maxMs: wa.markAsRead ? wa.typing.maxMs : 0,
     maxPerSecond: wa.typing.maxPerSecond,
+    // Replies first: while more sends wait for their slots than a second's worth of actions, the actions are skipped
+    // (at idle a burst of them still goes at once).
+    room: () => pacer.slotsAhead() < wa.typing.maxPerSecond,
     sleep,
     now,
     send: async (chatId) => {
       const wamid = newest.get(chatId);
       unread.delete(chatId);
-      if (wamid !== undefined) await graph.markRead(wamid, true);
+      if (wamid !== undefined) await markRead(wamid, true);
     },
     stillWaiting: (chatId) => waiting(chatId, now() - wa.typing.maxMs),
     // A turn that ended without a reply (a chat paused for a person, a silence) has no reply's end to mark it: the
@@ -94,14 +138,14 @@ export async function createWhatsAppAgent(
   });
   /**
    * Marks the chat's newest message read with the indicator, at once when the agent's action budget has a token
-   * (the calls count against the number's throughput, as its replies do: a burst of webhooks must not make one per
-   * message); else the indicator's loop marks it when it gets one.
+   * and the number's throughput room (the calls count against it, as its replies do: a burst of webhooks must not
+   * make one per message); else the indicator's loop marks it when it gets one, or the reply's end.
    */
   const markAndType = (chatId: string, wamid: string) => {
     const taken = typing.take();
     if (taken) {
       unread.delete(chatId);
-      tasks.run(() => graph.markRead(wamid, true));
+      tasks.run(() => markRead(wamid, true));
     } else {
       unread.add(chatId);
       if (unread.size > 10_000) unread.delete(unread.values().next().value!);
@@ -124,7 +168,6 @@ export async function createWhatsAppAgent(
     }).catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
-  const pacer = createPacer({ perKeyMs: wa.pacing.perUserMs, perSecond: wa.pacing.perSecond, now, sleep });
   const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "whatsapp", now });
   const ingest = async (payload: WaWebhook) => {
     const started = now();
@@ -157,7 +200,7 @@ export async function createWhatsAppAgent(
         log.error("message not delivered; not sent again", { code: String(r.code), reason: r.reason, key: r.key });
         continue;
       }
-      if (r.scope === "all") pacer.defer("", "all", r.notBefore);
+      if (r.scope === "all") pacer.defer("", "all", r.notBefore, String(r.code));
       log.info("sending again a message Meta could not deliver", {
         code: String(r.code),
         key: r.reply.replyKey,
@@ -175,7 +218,9 @@ export async function createWhatsAppAgent(
         details: error.error_data?.details ?? null,
       });
       const outcome = toGraphOutcome({ ok: false, status: 400, error }, 1, undefined);
-      if (outcome.kind === "retry" && outcome.scope === "all") pacer.defer("", "all", now() + outcome.afterMs);
+      if (outcome.kind === "retry" && outcome.scope === "all") {
+        pacer.defer("", "all", now() + outcome.afterMs, code);
+      }
     }
     if (!wa.markAsRead) return;
     for (const [chatId, wamid] of classified.markRead) {
@@ -233,6 +278,7 @@ export async function createWhatsAppAgent(
       typing.stopAll();
       await spine.stop();
       await tasks.idle();
+      await holdSaved;
     },
   };
 }
