@@ -10,30 +10,37 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { createSqliteBus } from "../../src/bus/mod.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
+import { defineBench, readBenchArgs } from "../args.ts";
 import { percentile } from "../percentile.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
+const BUS = defineBench({
+  suite: "bus",
+  summary: "raw ceiling, classic 1 s poll, and the bus (throughput, hop latency, 8+4 lock errors, idle CPU)",
   options: {
-    quick: { type: "boolean" },
-    seconds: { type: "string" },
-    out: { type: "string" },
-    dir: { type: "string" },
-    only: { type: "string" },
-    runs: { type: "string" },
+    quick: { type: "boolean", help: "shorter phases (bus phases 10 s, twelve 15 s, idle 10 s)" },
+    seconds: { type: "positive", help: "seconds of each throughput and latency run (default 30; 10 with --quick)" },
+    runs: { type: "count", help: "throughput and latency runs; the median run is reported (default 1)" },
+    only: {
+      type: "list",
+      of: ["idle", "raw", "classic", "throughput", "latency", "twelve"],
+      arg: "PHASE,…",
+      help: "phases to run: idle,raw,classic,throughput,latency,twelve (default all)",
+    },
+    out: { type: "string", arg: "PATH", help: "result file (default bench/results/bus.json)" },
+    dir: { type: "string", arg: "DIR", help: "working directory (default .cache/bench-bus)" },
   },
 });
-const runs = Math.max(1, Number(values.runs ?? 1));
+const values = readBenchArgs(BUS, process.argv.slice(2));
+const runs = values.runs ?? 1;
 const quick = values.quick === true;
-const busSeconds = Number(values.seconds ?? (quick ? 10 : 30));
+const busSeconds = values.seconds ?? (quick ? 10 : 30);
 const twelveSeconds = quick ? 15 : 60;
 const classicSeconds = quick ? 5 : 10;
 const outPath = values.out ?? "bench/results/bus.json";
 const workDir = resolve(values.dir ?? ".cache/bench-bus");
-const only = values.only?.split(",");
+const only = values.only;
 const deno = "node_modules/.bin/deno";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

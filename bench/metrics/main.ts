@@ -12,7 +12,6 @@ import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import {
   createFlushLoop,
   createMetrics,
@@ -26,24 +25,31 @@ import {
 } from "../../src/metrics/mod.ts";
 import { migrate, openStore, type Store } from "../../src/store/mod.ts";
 import { createTracer, newTraceId, type TraceStage } from "../../src/trace/mod.ts";
+import { defineBench, readBenchArgs } from "../args.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
+const METRICS = defineBench({
+  suite: "metrics",
+  summary: "CPU cost of the batched metrics (and trace) flush at a steady message rate",
   options: {
-    seconds: { type: "string" },
-    runs: { type: "string" },
-    rate: { type: "string" },
-    interval: { type: "string" },
-    "trace-events": { type: "string" },
-    out: { type: "string" },
-    dir: { type: "string" },
+    seconds: { type: "positive", help: "seconds per run (default 20)" },
+    runs: { type: "count", help: "interleaved runs of each variant; medians are reported (default 3)" },
+    rate: { type: "positive", help: "messages per second (default 100)" },
+    interval: {
+      type: "positive",
+      arg: "MS",
+      help: `flush interval in milliseconds (default ${DEFAULT_METRICS_CONFIG.flushIntervalMs})`,
+    },
+    "trace-events": { type: "whole", help: "trace events per message in the \"+ traces\" variant (default 9)" },
+    out: { type: "string", arg: "PATH", help: "result file (default bench/results/metrics.json)" },
+    dir: { type: "string", arg: "DIR", help: "working directory (default .cache/bench-metrics)" },
   },
 });
-const seconds = Number(values.seconds ?? 20);
-const runs = Number(values.runs ?? 3);
-const rate = Number(values.rate ?? 100);
-const intervalMs = Number(values.interval ?? DEFAULT_METRICS_CONFIG.flushIntervalMs);
-const traceEventsPerMsg = Number(values["trace-events"] ?? 9);
+const values = readBenchArgs(METRICS, process.argv.slice(2));
+const seconds = values.seconds ?? 20;
+const runs = values.runs ?? 3;
+const rate = values.rate ?? 100;
+const intervalMs = values.interval ?? DEFAULT_METRICS_CONFIG.flushIntervalMs;
+const traceEventsPerMsg = values["trace-events"] ?? 9;
 const outPath = values.out ?? "bench/results/metrics.json";
 const workDir = resolve(values.dir ?? ".cache/bench-metrics");
 

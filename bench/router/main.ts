@@ -10,7 +10,6 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { createBreaker } from "../../src/router/breaker.ts";
 import { type ChainEntry, createModelRouter, type ModelRouter } from "../../src/router/chain.ts";
 import { resolveRouterSettings, routerSchema } from "../../src/router/config.ts";
@@ -19,21 +18,24 @@ import { createBulkhead } from "../../src/router/providers/bulkhead.ts";
 import type { ChatProvider } from "../../src/router/providers/types.ts";
 import { sleep } from "../../src/router/retry.ts";
 import { migrate, openStore } from "../../src/store/mod.ts";
+import { defineBench, readBenchArgs } from "../args.ts";
 import { percentile } from "../percentile.ts";
 import { benchCache } from "./cache.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
+const ROUTER = defineBench({
+  suite: "router",
+  summary: "the router's own overhead per turn, excluding provider time",
   options: {
-    calls: { type: "string" },
-    out: { type: "string" },
-    dir: { type: "string" },
-    memory: { type: "boolean" },
-    runs: { type: "string" },
+    calls: { type: "count", help: "calls per scenario and run (default 20000)" },
+    runs: { type: "count", help: "interleaved runs of each scenario; the median is reported (default 3)" },
+    memory: { type: "boolean", help: "an in-memory database instead of a WAL file, for comparison" },
+    out: { type: "string", arg: "PATH", help: "result file (default bench/results/router.json)" },
+    dir: { type: "string", arg: "DIR", help: "working directory (default .cache/bench-router)" },
   },
 });
-const calls = Number(values.calls ?? 20_000);
-const runs = Number(values.runs ?? 3);
+const values = readBenchArgs(ROUTER, process.argv.slice(2));
+const calls = values.calls ?? 20_000;
+const runs = values.runs ?? 3;
 const warmup = Math.min(2_000, Math.floor(calls / 10));
 const outPath = values.out ?? "bench/results/router.json";
 const workDir = resolve(values.dir ?? ".cache/bench-router");

@@ -8,15 +8,21 @@
 import { spawnSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import process from "node:process";
-import { parseArgs } from "node:util";
+import { defineBench, readBenchArgs } from "../args.ts";
 import { denoBin, repoRoot } from "../system/cluster.ts";
 
-const { values } = parseArgs({
-  args: process.argv.slice(2),
-  options: { calls: { type: "string" }, runs: { type: "string" }, out: { type: "string" } },
+const STORE = defineBench({
+  suite: "store",
+  summary: "RSS growth per libsql call outside the V8 heap, under Deno and Node",
+  options: {
+    calls: { type: "count", help: "calls per measurement, after as many warm-up calls (default 200000)" },
+    runs: { type: "count", help: "fresh processes per runtime and call; the median is reported (default 3)" },
+    out: { type: "string", arg: "PATH", help: "result file (default bench/results/store.json)" },
+  },
 });
-const calls = Number(values.calls ?? 200_000);
-const runs = Number(values.runs ?? 3);
+const values = readBenchArgs(STORE, process.argv.slice(2));
+const calls = values.calls ?? 200_000;
+const runs = values.runs ?? 3;
 const out = values.out ?? `${repoRoot}bench/results/store.json`;
 const script = `${repoRoot}bench/store/calls.mjs`;
 const runtimes = {
