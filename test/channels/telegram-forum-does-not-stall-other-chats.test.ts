@@ -19,7 +19,7 @@ let db = 0;
 
 beforeAll(async () => ({ dir, cleanup } = await tempDir("aideazz-forum-")));
 afterAll(() => cleanup());
-const tgAgent = (perGroupMs: number) => ({
+const tgAgent = (perGroupMs: number, stream = false) => ({
   name: "tg",
   kind: "telegram",
   telegram: {
@@ -29,7 +29,7 @@ const tgAgent = (perGroupMs: number) => ({
     pacing: { perChatMs: 1000, perGroupMs, perSecond: 30 },
     typing: { refreshMs: 1000, maxMs: 0 },
   },
-  experience: { stream: { enabled: false } },
+  experience: { stream: { enabled: stream } },
 });
 beforeEach(async () => {
   fake = await startFakeTelegram({ token: TOKEN });
@@ -40,13 +40,14 @@ afterEach(async () => {
 });
 
 let seq = 0;
-const reply = (chatId: string, text: string): OutboundReply => ({
+const reply = (chatId: string, text: string, extra: Partial<OutboundReply> = {}): OutboundReply => ({
   agent: "tg",
   chatId,
   text,
   inReplyTo: [++seq],
   replyKey: `r${seq}`,
   kind: "answer",
+  ...extra,
 });
 const publish = (...replies: OutboundReply[]) =>
   ch.bus.publish(replies.map((r) => ({
@@ -72,6 +73,28 @@ describe("a forum group's topics do not hold every egress slot", () => {
     for (let i = 1; i < groupTimes.length; i++) expect(groupTimes[i]! - groupTimes[i - 1]!).toBeGreaterThanOrEqual(250); // arrival jitter (a ledger write before each call)
     expect(waited, `the private reply waited ${waited} ms behind the forum's topics`).toBeLessThan(1_000);
   }, 60_000);
+
+  it("streamed replies' final edits in 40 forum topics do not hold up a private chat's reply", async () => {
+    ch = await startChannel({ dir, dbFile: `forum-${db++}.db`, secrets, agent: tgAgent(300, true) });
+    // Each topic's answer was streamed: its partial is on screen (posted three at a time, within a second of pace).
+    const topics = Array.from({ length: 40 }, (_, i) => `${GROUP}/${i + 10}`);
+    const partials = topics.map((t) => reply(t, "Let me check th", { partial: 1 }));
+    for (let i = 0; i < partials.length; i += 3) {
+      await publish(...partials.slice(i, i + 3));
+      await until(() => fake.sent.length >= Math.min(i + 3, partials.length), 10_000, "the partials posted");
+    }
+    // Every final text at once: 40 edits at the group's pace, more than the 32 egress slots.
+    await publish(...partials.map((p) => ({ ...p, text: "Let me check that: yes, we open at 9.", partial: undefined, streamed: true })));
+    await until(() => fake.edits.length >= 1, 10_000, "the first final edit");
+    const t0 = Date.now();
+    await publish(reply("454545", "your private answer"));
+    await until(() => fake.sent.some((m) => m.chatId === 454545), 30_000, "the private reply");
+    const waited = fake.sent.find((m) => m.chatId === 454545)!.at - t0;
+    expect(waited, `the private reply waited ${waited} ms behind the forum's final edits`).toBeLessThan(1_000);
+    // Every topic still gets its final text, once.
+    await until(() => fake.edits.length >= topics.length, 30_000, "every final edit");
+    expect(new Set(fake.edits.map((e) => e.messageId)).size).toBe(topics.length);
+  }, 90_000);
 
   it("a 429 retry_after for a forum group does not stall a private chat's reply", async () => {
     ch = await startChannel({ dir, dbFile: `forum-${db++}.db`, secrets, agent: tgAgent(100) });

@@ -1,11 +1,12 @@
 // Progressive replies (Telegram streaming) and retry_after: a 429 met by the final text sent anew (`:repost`), or by
-// the final edit on its last attempt, hands the reply back to the bus holding the chat for retry_after: the
-// redelivery calls the Bot API only once the flood wait is over.
+// the final edit on its last attempt, hands the reply back to the bus holding the chat for retry_after: a redelivery
+// before the flood wait is over goes back to the bus until then (`SlotLaterError`), and the Bot API is called only
+// after it.
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createEgressHandler } from "../../src/agents/channel/egress.ts";
 import type { SendOutcome } from "../../src/agents/channel/outcome.ts";
-import { createPacer } from "../../src/agents/channel/pacer.ts";
+import { createPacer, SlotLaterError } from "../../src/agents/channel/pacer.ts";
 import { createProgressive, EditRetryLaterError, type EditingTransport } from "../../src/agents/channel/progressive.ts";
 import { createSendLedger } from "../../src/bus/mod.ts";
 import { createLogger } from "../../src/log.ts";
@@ -82,22 +83,33 @@ function setup(script: { send: (i: number) => SendOutcome<string>; edit: (i: num
   return { handler, calls, clock };
 }
 
+/** A redelivery within the flood wait is handed back until its end; the one then does the work. */
+async function redeliverAfterFlood(h: ReturnType<typeof setup>, final: ReturnType<typeof reply>, refusedAt: number) {
+  await h.clock.sleep(1_000); // the bus's first retry delay
+  const early = await h.handler(delivery(final, { fence: 2, attempt: 2 })).then(() => undefined, (e: unknown) => e);
+  expect(early).toBeInstanceOf(SlotLaterError);
+  const retryAt = (early as SlotLaterError).retryAt!;
+  expect(retryAt - refusedAt).toBeGreaterThanOrEqual(30_000);
+  await h.clock.sleep(retryAt - h.clock.now());
+  await h.handler(delivery(final, { fence: 3, attempt: 2 })); // handed back uncounted
+}
+
 const notEditable: SendOutcome<string> = { kind: "failed", reason: "400: message can't be edited", code: "400" };
 
 describe("progressive replies and retry_after", () => {
   it("the final text sent anew meets a 429: the redelivery does not call sendMessage before retry_after", async () => {
-    const { handler, calls, clock } = setup({
+    const h = setup({
       // 0: the partial's post; 1: the repost, flooded; later: accepted
       send: (i) => (i === 1 ? flood : { kind: "sent", platformId: `m${i}` }),
       edit: () => notEditable,
     });
+    const { handler, calls, clock } = h;
     await handler(delivery(reply("Partial text", "r", "c1", { partial: 1 })));
     await clock.sleep(2_000);
     await expect(handler(delivery(reply("Partial text and the rest.", "r", "c1", { streamed: true }))))
       .rejects.toBeInstanceOf(EditRetryLaterError);
     const refusedAt = calls.filter((c) => c.what === "send")[1]!.at;
-    await clock.sleep(1_000); // the bus's first retry delay
-    await handler(delivery(reply("Partial text and the rest.", "r", "c1", { streamed: true }), { fence: 2, attempt: 2 }));
+    await redeliverAfterFlood(h, reply("Partial text and the rest.", "r", "c1", { streamed: true }), refusedAt);
     const after = calls.filter((c) => c.at > refusedAt);
     expect(after.length).toBeGreaterThan(0);
     // Every Bot API call to this chat after the 429 comes at least retry_after later.
@@ -105,17 +117,17 @@ describe("progressive replies and retry_after", () => {
   });
 
   it("the final edit meets a 429 on its last attempt: the redelivery does not edit before retry_after", async () => {
-    const { handler, calls, clock } = setup({
+    const h = setup({
       send: (i) => ({ kind: "sent", platformId: `m${i}` }),
       edit: (i) => (i < 3 ? flood : { kind: "sent", platformId: "m0" }),
     });
+    const { handler, calls, clock } = h;
     await handler(delivery(reply("Partial text", "r", "c1", { partial: 1 })));
     await clock.sleep(2_000);
     await expect(handler(delivery(reply("Partial text and the rest.", "r", "c1", { streamed: true }))))
       .rejects.toBeInstanceOf(EditRetryLaterError);
     const refusedAt = calls.filter((c) => c.what === "edit")[2]!.at;
-    await clock.sleep(1_000);
-    await handler(delivery(reply("Partial text and the rest.", "r", "c1", { streamed: true }), { fence: 2, attempt: 2 }));
+    await redeliverAfterFlood(h, reply("Partial text and the rest.", "r", "c1", { streamed: true }), refusedAt);
     const edited = calls.find((c) => c.what === "edit" && c.outcome === "sent")!;
     expect(edited.at - refusedAt).toBeGreaterThanOrEqual(30_000);
   });

@@ -23,7 +23,7 @@
  */
 import { createEnvelopeParser, type OutboundReply, outboundReplySchema } from "../../bus/envelopes.ts";
 import type { ResendUnknown, SendLedger } from "../../bus/ledger.ts";
-import { type Delivery, NotYetError, RetryLaterError } from "../../bus/types.ts";
+import { type Delivery, RetryLaterError } from "../../bus/types.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/registry.ts";
 import { M } from "../../metrics/names.ts";
@@ -37,7 +37,7 @@ import {
 } from "./outcome.ts";
 import type { InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
-import type { Pacer } from "./pacer.ts";
+import { type Pacer, SlotLaterError } from "./pacer.ts";
 import { type Sleep, sleep as realSleep, waitSignal } from "./sleep.ts";
 import type { Progressive } from "./progressive.ts";
 import { EGRESS_RETRY_MAX_MS } from "./spine.ts";
@@ -96,18 +96,6 @@ export class SendRetryLaterError extends RetryLaterError {
   constructor(readonly reason: string, opts: { retryAt?: number; uncounted?: boolean } = {}) {
     super(`send not done (${reason}); the bus retries later`, opts);
     this.name = "SendRetryLaterError";
-  }
-}
-
-/**
- * A reply whose chat's next slot is further off than a chat gap (`Pacer.dueLater`: a busy forum's topics, a
- * back-off), before any of it was sent: waiting, it would hold a consumer slot, and a chat with more keys waiting
- * than there are slots would stall every other chat. Back to the bus until then, not counted (the bus keeps the
- * key's later replies behind it).
- */
-class SlotLaterError extends NotYetError {
-  constructor(retryAt: number) {
-    super("its chat's next send slot is later", retryAt);
   }
 }
 
@@ -320,8 +308,8 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     const progressive = opts.progressive;
     if (reply.partial !== undefined) {
       // Stale by the time a retry would come: shown now or never (the final reply carries the whole text); so is one
-      // whose chat's next slot is further off than a chat gap.
-      if (!progressive || pacer.dueLater(reply.chatId) > 0) return;
+      // whose chat's next slot is further off than a chat gap (progressive.ts).
+      if (!progressive) return;
       await progressive.partial(reply, delivery);
       opts.onReplyDone?.(reply);
       return;
@@ -344,7 +332,7 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
       for (const [i, part] of plan.parts.entries()) {
         const key = partKey(reply.replyKey, i);
         if (streamed) {
-          const done = await progressive.finalPart(reply, key, part, delivery, below);
+          const done = await progressive.finalPart(reply, key, part, delivery, below, untouched);
           if (done === "anew") below = true;
           if (done) {
             untouched = false;

@@ -13,6 +13,7 @@
  * @module
  */
 import { monotonicClock } from "../../deadline.ts";
+import { NotYetError } from "../../bus/types.ts";
 import type { Sleep } from "./sleep.ts";
 
 export interface PacerOptions {
@@ -53,6 +54,18 @@ export interface Pacer {
   slotsAhead(): number;
   /** The end of the platform's back-off for `key` (its chat's or every chat's), epoch ms; 0 when none was seen. */
   heldUntil(key: string): number;
+}
+
+/**
+ * A reply whose chat's next slot is further off than a chat gap (`Pacer.dueLater`: a busy forum's topics, a
+ * back-off), before any of it was sent: waiting, it would hold a consumer slot, and a chat with more keys waiting
+ * than there are slots would stall every other chat. Back to the bus until then, not counted (the bus keeps the
+ * key's later replies behind it).
+ */
+export class SlotLaterError extends NotYetError {
+  constructor(retryAt: number) {
+    super("its chat's next send slot is later", retryAt);
+  }
 }
 
 /** Chats idle for this long are forgotten, so the map stays small. */

@@ -30,7 +30,7 @@ import {
   type SendOutcome,
   withSendTimeout,
 } from "./outcome.ts";
-import type { Pacer } from "./pacer.ts";
+import { type Pacer, SlotLaterError } from "./pacer.ts";
 import { type Sleep, waitSignal } from "./sleep.ts";
 
 /** Message edits by kind (partial, final) and outcome (edited, posted, skipped, failed). */
@@ -73,9 +73,17 @@ export interface Progressive<P> {
    * "in place" (edited, or not to be sent again) or "anew" (sent as a new message, below the chat's last one, or it
    * may have been); false when it was never posted (the caller sends it normally). `below`: an earlier part went
    * out as a new message, so this one goes out anew too, or it would read above it. Throws `EditRetryLaterError`
-   * for the bus to retry.
+   * for the bus to retry; `SlotLaterError` when `mayHandBack` (nothing of the reply done yet) and its chat's next
+   * slot is further off than a chat gap.
    */
-  finalPart(reply: OutboundReply, key: string, part: P, delivery: Delivery, below: boolean): Promise<FinalPart>;
+  finalPart(
+    reply: OutboundReply,
+    key: string,
+    part: P,
+    delivery: Delivery,
+    below: boolean,
+    mayHandBack: boolean,
+  ): Promise<FinalPart>;
   /**
    * Deletes the messages partials posted as parts `from` and later, which the final reply (`from` parts, all
    * settled) does not have. One attempt each: a failure is logged, the final reply is out.
@@ -128,6 +136,8 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
    * Posts part `key` for the first time (at most once: the ledger's intent); whether it is on the platform now.
    */
   async function post(reply: OutboundReply, key: string, part: P, d: Delivery): Promise<boolean> {
+    // Not worth an egress slot's wait (`Pacer.dueLater`): stale by then.
+    if (pacer.dueLater(reply.chatId) > 0) return false;
     await pacer.wait(reply.chatId, signalOf(d));
     const begun = await d.underLease((guard) => ledger.begin(key, d.fence, { partial: true, guard }));
     // Posted meanwhile, or another attempt is at it: the final settles it.
@@ -149,7 +159,8 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
 
   async function editPartial(reply: OutboundReply, key: string, part: P, platformId: string, d: Delivery) {
     const last = shown.get(key);
-    if (last && now() - last.at < opts.editIntervalMs) return void count("partial", "skipped");
+    const skip = (last && now() - last.at < opts.editIntervalMs) || pacer.dueLater(reply.chatId) > 0;
+    if (skip) return void count("partial", "skipped");
     await pacer.wait(reply.chatId, signalOf(d));
     await d.assertLease();
     const at = now();
@@ -239,7 +250,7 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
       }
     },
 
-    async finalPart(reply, key, part, d, below) {
+    async finalPart(reply, key, part, d, below, mayHandBack) {
       finalized.add(reply.replyKey);
       if (finalized.size > MEMORY) finalized.delete(finalized.values().next().value!);
       const platformId = await ledger.wasSent(key);
@@ -255,6 +266,9 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
         const last = shown.get(key);
         const wait = last ? last.at + opts.editIntervalMs - now() : 0;
         if (wait > 0) await opts.sleep(wait, signalOf(d));
+        // No await between this look and the wait's reservation: edits that start together see each other's.
+        const dueAt = mayHandBack && attempt === 1 ? pacer.dueLater(reply.chatId) : 0;
+        if (dueAt > 0) throw new SlotLaterError(dueAt);
         await pacer.wait(reply.chatId, signalOf(d));
         await d.assertLease();
         const ctx = { chatId: reply.chatId, key, attempt };
