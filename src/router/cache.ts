@@ -17,11 +17,11 @@
  * question would get its own answer alone), and a lexical hit needs at least half of the stored prompt's words in
  * the question (a stored prompt that says much more was another question) and no swapped subject (`swappedSubject`:
  * "How much does shipping cost?" is not "How much does it cost?").
- * Nor is a turn whose prompt is about the person asking: an e-mail address, a phone number, a name they introduce
- * themselves with ("my name is maria" → "Hi Maria!", "i'm maria" when the answer writes "Maria"), which no guard
- * could tell from another's. Nor a prompt with invisible characters: `normalizeText` reads them as spaces, while a
- * model reads Unicode tag characters as an instruction (the channels drop them; the OpenAI endpoint's callers may
- * not).
+ * Nor is a turn whose prompt is about the person asking: an e-mail address, a phone number (or any 7 digits or more),
+ * a street address ("12 elm street", "Elmegade 12"), a name they introduce themselves with ("my name is maria" →
+ * "Hi Maria!", "i'm maria" when the answer writes "Maria"), which no guard could tell from another's. Nor a prompt
+ * with invisible characters: `normalizeText` reads them as spaces, while a model reads Unicode tag characters as an
+ * instruction (the channels drop them; the OpenAI endpoint's callers may not).
  *
  * @module
  */
@@ -177,13 +177,32 @@ const NAMED = [
 ];
 
 /**
+ * A street address, in any case (chat users type "12 elm street", where the guard sees no name): a house number, one
+ * to three words and a street word ("12 elm street", "221b Baker St."), or the street word first ("5 rue de la Paix");
+ * a street word, and its name, before the number ("Calle Mayor 5"); a street word, alone or ending a word, before the
+ * number ("Elmegade 12", "Karl Johans gate 1", "Bahnhofstraße 5").
+ */
+const ADDRESS = [
+  /(?<![\p{L}\p{N}])\d+\p{L}?\s+(?:[\p{L}\p{N}][\p{L}\p{N}'.-]*\s+){1,3}(?:street|st|road|rd|avenue|ave|lane|ln|way|drive|boulevard|blvd)(?![\p{L}\p{N}])/iu,
+  /(?<![\p{L}\p{N}])\d+\p{L}?,?\s+(?:rue|avenue|boulevard)\s+\p{L}/iu,
+  /(?<!\p{L})(?:calle|avenida|rua)\s+(?:\p{L}[\p{L}'.-]*\s+){1,3}\d/iu,
+  /\p{L}\s?(?:vej|gade|vei|veien|gate|gata|gatan|straße|strasse|weg|gasse)\s+\d/iu,
+];
+/**
+ * Seven digits or more, with up to two separators between digits: a phone number even where `scrubPii` sees none
+ * (it needs 9: "2345 6789" is one in Denmark, Norway and Singapore), or an order or customer number. A number that
+ * is not one only leaves one answer uncached.
+ */
+const LONG_NUMBER = /\d(?:[ .()-]{0,2}\d){6}/;
+
+/**
  * True when a prompt carries details of the person who wrote it, or its answer is written to them: never shared
  * through the cache. A name typed in lower case ("i'm maria") is one when the answer capitalises it ("Hi Maria!").
  */
 function isPersonal(prompt: string, answer: string): boolean {
   const t = prompt.normalize("NFKC").replace(/[\u2018\u2019]/g, "'");
   const named = (w: string) => NAME.test(w) || extractGuardFeatures(answer).names.includes(w.toLowerCase());
-  return scrubPii(t) !== t || SELF_INTRODUCTION.test(t) ||
+  return scrubPii(t) !== t || LONG_NUMBER.test(t) || ADDRESS.some((re) => re.test(t)) || SELF_INTRODUCTION.test(t) ||
     NAMED.some((re) => [...t.trim().matchAll(re)].some((m) => named(m[1]!)));
 }
 

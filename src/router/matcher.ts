@@ -513,6 +513,8 @@ const PRONOUNS = new Set(["it", "this", "that", "them", "they", "one"].map(stem)
 const DETERMINERS = new Set(
   ["a", "an", "the", "my", "your", "our", "their", "his", "her", "its", "this", "that", "these", "those"].map(stem),
 );
+/** A number before a noun stands where a determiner does: "12 *oak* street" for "12 *elm* street", "2 *pizzas*". */
+const determines = (w: string) => DETERMINERS.has(w) || /^\p{N}+$/u.test(w);
 /**
  * Before the object of a preposition: a noun put in place of the question's own ("free for *pensioners*" for "free
  * for *kids*"). Not "to", which is as often the infinitive's ("like to *order*").
@@ -583,7 +585,7 @@ export function swappedSubject(query: string, question: string, known: ReadonlyS
     // The preposition is both questions' (the word before what the query puts there): "have *for students*" for
     // "offer" only adds words; "for all *pensioners*" for "for *kids*" replaces one.
     const afterPreposition = lost.length === 1 && PREPOSITIONS.has(q[added[0]! - 1] ?? "");
-    const nounPlace = lostPronoun || DETERMINERS.has(q[first - 1] ?? "") || afterPreposition;
+    const nounPlace = lostPronoun || determines(q[first - 1] ?? "") || afterPreposition;
     return nounPlace && !knownWord(q[head]!, known) ? q[head] : undefined;
   };
   while (i < q.length || j < e.length) {
