@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { envVarName, httpUrl, port, URL_WITH_USERINFO } from "./config-types.ts";
 import { toBytes } from "./ops/sizes.ts";
-import { routerSchema } from "./router/config.ts";
+import { CHAT_STAGES, LEAD_TURN_STAGES, routerSchema, TURN_STAGES } from "./router/config.ts";
 import { cacheSchema, conversationSchema } from "./agents/orchestrator/config.ts";
 import { checkRoleKind, roleExtensions } from "./agents/orchestrator/roles/config.ts";
 import { dashboardSchema, exposedWithoutLogin } from "./agents/dashboard/config.ts";
@@ -181,8 +181,11 @@ const agentSchema = z.discriminatedUnion("kind", [
   z.strictObject({ ...agentBase, kind: z.literal("analytics"), dashboard: dashboardSchema.optional() }),
 ]);
 
+const ROLE_KINDS = ["support", "leads", "sales"] as const;
+type RoleKind = (typeof ROLE_KINDS)[number];
+
 const roleSchema = z.strictObject({
-  kind: z.enum(["support", "leads", "sales"]),
+  kind: z.enum(ROLE_KINDS),
   systemPrompt: z.string().min(1),
   faq: z.string().optional().describe("Path of the FAQ file, relative to the config file"),
   greeting: z.string().default("Hi! How can I help?"),
@@ -226,6 +229,16 @@ function sameListener(a: { host: string; port: number }, b: { host: string; port
   return a.port === b.port && (a.host === b.host || WILDCARD.has(a.host) || WILDCARD.has(b.host));
 }
 
+/**
+ * Whether a URL (a destination, not a bind) reaches a listener of this machine: the listener's own address, or, when
+ * the listener binds every address, a loopback one. Another machine on the same port number is not it.
+ */
+function reaches(url: { host: string; port: number }, listener: { host: string; port: number }): boolean {
+  if (url.port !== listener.port) return false;
+  const loopback = url.host === "::1" || url.host.startsWith("127.");
+  return url.host === listener.host || (WILDCARD.has(listener.host) && loopback);
+}
+
 /** A URL's host (as `toAddress` reads it) and port. */
 function listenerOf(url: string): { host: string; port: number } {
   const u = new URL(url);
@@ -233,6 +246,53 @@ function listenerOf(url: string): { host: string; port: number } {
 }
 
 type ParsedAgent = z.infer<typeof agentSchema>;
+
+/** The stages a turn carries by its role's kind: a leads role's, its lead's (leads-flow.ts); the others' turn.ts's. */
+const STAGES_OF_KIND: Record<RoleKind, readonly string[]> = {
+  support: CHAT_STAGES,
+  sales: CHAT_STAGES,
+  leads: LEAD_TURN_STAGES,
+};
+
+/**
+ * The role kinds whose turns a classify rule's `roles` entry matches (router/classify.ts compares it with a turn's
+ * role name and kind): the kind of the role of that name (the built-in default's unless declared) and the kind it
+ * names. "api" has none: the OpenAI endpoint's turns carry no kind, stage or lead flag (openai.ts).
+ */
+function kindsNamed(name: string, roles: Record<string, { kind: RoleKind }>): RoleKind[] {
+  const role = Object.hasOwn(roles, name) ? roles[name] : name === DEFAULT_ROLE_NAME ? builtInDefaultRole : undefined;
+  const kinds = role ? [role.kind] : [];
+  const kind = ROLE_KINDS.find((k) => k === name);
+  return kind ? [...kinds, kind] : kinds;
+}
+
+/**
+ * A classify rule whose roles' turns can never carry its lead flag or any of its stages: it would never match.
+ * A lead-qualified turn is a leads role's, so `leadQualified: true` narrows the stages to a lead's.
+ */
+function unreachableRule(
+  rule: { roles?: string[] | undefined; leadQualified?: boolean | undefined; stages?: string[] | undefined },
+  roles: Record<string, { kind: RoleKind }>,
+): { path: string; message: string } | undefined {
+  const named = rule.roles?.flatMap((name) => kindsNamed(name, roles)) ?? ROLE_KINDS;
+  const names = rule.roles?.map((n) => `"${n}"`).join(", ");
+  if (rule.leadQualified === true && !named.includes("leads")) {
+    const message = `true only for a leads role's turns, and none of roles ${names} is a leads role or the kind ` +
+      '"leads": this rule could never match';
+    return { path: "leadQualified", message };
+  }
+  if (!rule.stages) return undefined;
+  const kinds = rule.leadQualified === true ? ["leads" as const] : named;
+  const reachable: readonly string[] = TURN_STAGES.filter((s) => kinds.some((k) => STAGES_OF_KIND[k].includes(s)));
+  if (rule.stages.some((s) => reachable.includes(s))) return undefined;
+  const whose = rule.leadQualified === true ? "lead-qualified turns (a leads role's)" : `turns of roles ${names}`;
+  const message = reachable.length === 0
+    ? `${whose} carry no stage (an "api" turn, the OpenAI endpoint's, has none): this rule could never match; ` +
+      "drop stages"
+    : `${whose} only have stage ${reachable.join(", ")} (a leads role's turn has its lead's stage, a support or ` +
+      "sales role's first or ongoing): this rule could never match";
+  return { path: "stages", message };
+}
 
 /**
  * The same bot or phone number as an earlier agent (a copy-pasted entry): Telegram delivers a bot's updates to one
@@ -295,7 +355,7 @@ export const configSchema = z.strictObject({
     ports.push({ ...llama, owner: "the llama.cpp sidecar (ops.llama.url)" });
     // llama-server without --embeddings answers /v1/embeddings 501: the semantic tier would never work.
     const embeddings = config.cache.embeddings;
-    if (embeddings && !config.ops.llama.embeddings && sameListener(listenerOf(embeddings.baseUrl), llama)) {
+    if (embeddings && !config.ops.llama.embeddings && reaches(listenerOf(embeddings.baseUrl), llama)) {
       ctx.addIssue({
         code: "custom",
         path: ["cache", "embeddings", "baseUrl"],
@@ -348,6 +408,10 @@ export const configSchema = z.strictObject({
           '"api" (the OpenAI endpoint) or a kind: support, leads, sales',
       });
     });
+    const never = unreachableRule(rule, config.roles);
+    if (never) {
+      ctx.addIssue({ code: "custom", path: ["router", "classify", "rules", r, never.path], message: never.message });
+    }
   });
   // The orchestrator sends handoffs and leads through the operator's agent's bot: it must be a telegram agent.
   for (const [name, role] of Object.entries(config.roles)) {

@@ -13,19 +13,14 @@ export type Tier = (typeof TIERS)[number];
 export const QUESTION_TYPES = ["none", "yes_no", "factual", "how", "why", "compare"] as const;
 export type QuestionType = (typeof QUESTION_TYPES)[number];
 
-/**
- * Every stage a turn can carry: "first" or "ongoing" (turn.ts), or, for a leads role, its lead's stage (LEAD_STAGES
- * in roles/leads.ts). A rule on any other stage could never match.
- */
-export const TURN_STAGES = [
-  "first",
-  "ongoing",
-  "new",
-  "engaged",
-  "qualified",
-  "handed_off",
-  "closed",
-] as const;
+/** The stages of a support or sales role's turn: the conversation's first turn or a later one (turn.ts). */
+export const CHAT_STAGES = ["first", "ongoing"] as const;
+
+/** The stages of a leads role's turn: always its lead's stage (LEAD_STAGES in roles/leads.ts), never first/ongoing. */
+export const LEAD_TURN_STAGES = ["new", "engaged", "qualified", "handed_off", "closed"] as const;
+
+/** Every stage a turn can carry. A rule on any other stage could never match. */
+export const TURN_STAGES = [...CHAT_STAGES, ...LEAD_TURN_STAGES] as const;
 
 const count = z.number().int().positive();
 

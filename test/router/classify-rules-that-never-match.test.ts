@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { LEAD_STAGES } from "../../src/agents/orchestrator/roles/leads.ts";
 import { ConfigError, type ConfigIssue, loadConfig } from "../../src/config.ts";
 import { classifyTurn, type TurnFacts } from "../../src/router/classify.ts";
-import { DEFAULT_CLASSIFY, TURN_STAGES } from "../../src/router/config.ts";
+import { DEFAULT_CLASSIFY, LEAD_TURN_STAGES, TURN_STAGES } from "../../src/router/config.ts";
 
 const orchestrator = { name: "orchestrator", kind: "orchestrator", port: 9101 };
 const groq = { kind: "groq", model: "llama-3.1-8b-instant", apiKeyEnv: "GROQ_API_KEY" };
@@ -49,7 +49,8 @@ describe("router.classify rules that can never match", () => {
     expect(issuesOf(withRules(rules))).toEqual([]);
   });
 
-  it("every lead stage is a stage a rule may name", () => {
+  it("every lead stage is a stage a rule may name, and the stages a leads role's turn has", () => {
+    expect(LEAD_TURN_STAGES).toEqual(LEAD_STAGES);
     expect(TURN_STAGES).toEqual(expect.arrayContaining([...LEAD_STAGES]));
   });
 
