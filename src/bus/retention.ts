@@ -8,12 +8,17 @@
  *
  * Customer text: a message's payload holds what the user wrote (inbound) or a reply that may quote it (outbound),
  * and the operator bounds how long that is kept (`conversation.retentionDays`, passed as `textMs`). Dead letters
- * older than that are purged. A keyed message older than that whose deliveries are all done keeps its row, so a
+ * older than that are purged, and so, hourly, are those whose message is (one that died late holds text as old as
+ * its message). A keyed message older than that whose deliveries are all done keeps its row, so a
  * webhook retried within the dedup window is still dropped as a duplicate, but its payload is replaced by
  * `REDACTED_PAYLOAD`. Nothing reads a payload once its deliveries and dead letters are gone (claims and
  * `bus dlq list` read only messages they reference), and `refs` never rises again from 0, so the redaction
  * cannot reach a consumer. Redaction runs at most hourly, in chunks of 2,000 rows found through an index of the
  * keyed messages not yet redacted (migration 78): those already redacted are never read again.
+ *
+ * A topic no agent will consume again (`abandoned`: the replies of a channel agent renamed or removed) would keep its
+ * deliveries, and so their text, for ever: hourly, before the purges, those older than an hour go to the dead letters
+ * with the caller's reason (`bus dlq list` shows them). The hour spares a rolling deploy that adds the agent back.
  *
  * The WAL: a PASSIVE checkpoint every `checkpointIntervalMs` (1 s) copies what was committed since into the
  * database file. SQLite's own checkpoint on commit is set to start only at 64 MiB (src/store/open.ts): at 1,000
@@ -52,6 +57,11 @@ export interface RetentionOptions {
   walBytes?: () => Promise<number>;
   /** Rows per delete statement. Default 2,000. */
   chunk?: number;
+  /**
+   * Topics no agent will consume again, each with the reason its dead letters give (called hourly). Their deliveries
+   * published over an hour before go to the dead letters.
+   */
+  abandoned?: () => Promise<{ topic: string; reason: string }[]>;
   /** Schedule for `start()`. Default 60 s. */
   intervalMs?: number;
   /** How often `start()` runs a PASSIVE checkpoint (a local database only). Default 1 s. */
@@ -63,6 +73,8 @@ export interface RetentionReport {
   /** Keyed messages whose payload was replaced by `REDACTED_PAYLOAD`. */
   redacted: number;
   deadLetters: number;
+  /** Deliveries of `abandoned` topics moved to the dead letters. */
+  abandoned: number;
   ledger: number;
   walBytesBefore: number;
   walBytesAfter: number;
@@ -86,6 +98,22 @@ const PURGE_KEYED = `DELETE FROM bus_messages WHERE id IN (
   SELECT id FROM bus_messages WHERE idem_key IS NOT NULL AND published_at < ?1 AND refs <= 0 LIMIT ?2)`;
 const PURGE_DEAD = `DELETE FROM bus_dead_letters WHERE (msg_id, grp) IN (
   SELECT msg_id, grp FROM bus_dead_letters WHERE dead_at < ?1 LIMIT ?2)`;
+/** Dead letters whose message was published before ?1. Reads every dead letter: run hourly only. */
+const PURGE_DEAD_TEXT = `DELETE FROM bus_dead_letters WHERE (msg_id, grp) IN (
+  SELECT x.msg_id, x.grp FROM bus_dead_letters x JOIN bus_messages m ON m.id = x.msg_id
+  WHERE m.published_at < ?1 LIMIT ?2)`;
+/**
+ * The deliveries of topic ?1 to group ?2 before the first one published at or after ?3: ids below a bound are a
+ * prefix of each key's queue, so no delivery kept is left behind a deleted one (its key's order stays linked).
+ */
+const ABANDONED_OLD = `topic = ?1 AND grp = ?2 AND msg_id < coalesce((SELECT min(d.msg_id) FROM bus_deliveries d
+  JOIN bus_messages m ON m.id = d.msg_id WHERE d.topic = ?1 AND d.grp = ?2 AND m.published_at >= ?3), 1e18)`;
+/** ?4 reason, ?5 now. Followed by ABANDONED_DONE with the same ?1–?3, in one transaction. */
+const ABANDONED_DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at, fence)
+  SELECT msg_id, grp, topic, okey, attempts, ?4, ?5, fence FROM bus_deliveries WHERE ${ABANDONED_OLD}`;
+const ABANDONED_DONE = `DELETE FROM bus_deliveries WHERE ${ABANDONED_OLD}`;
+/** The groups of topic ?1. */
+const GROUPS = "SELECT grp FROM bus_subscriptions WHERE topic = ?1";
 /**
  * Old send-ledger rows are read a chunk at a time in (started_at, reply_key) order and deleted by key, but not a
  * reply's that a dead letter can bring back (`bus dlq retry`): without its rows, a part already sent goes out again.
@@ -122,7 +150,7 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     (() => (local ? stat(`${store.path}-wal`).then((s) => s.size, () => 0) : Promise.resolve(0)));
   const deadLetterMs = Math.min(opts.deadLetterMs ?? 30 * DAY, opts.textMs ?? Infinity);
   let started = false;
-  let lastRedaction = -Infinity;
+  let lastHourly = -Infinity;
 
   const purge = (sql: string, cut: number) => purgeInChunks(client, sql, cut, { chunk });
 
@@ -146,16 +174,32 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     }
   }
 
+  /** Moves the old deliveries of the abandoned topics to the dead letters; returns how many. */
+  async function deadLetterAbandoned(t: number): Promise<number> {
+    let moved = 0;
+    for (const { topic, reason } of (await opts.abandoned?.()) ?? []) {
+      for (const g of (await client.execute({ sql: GROUPS, args: [topic] })).rows) {
+        const args = [topic, String(g["grp"]), t - HOUR];
+        const [dead] = await client.batch([
+          { sql: ABANDONED_DEAD, args: [...args, reason, t] },
+          { sql: ABANDONED_DONE, args },
+        ], "write");
+        moved += dead!.rowsAffected;
+      }
+    }
+    return moved;
+  }
+
   const runOnce = async (): Promise<RetentionReport> => {
     const t = now();
-    // Dead letters first: a purged one's keyed message is done, so this run can redact it.
-    const deadLetters = await purge(PURGE_DEAD, t - deadLetterMs);
+    const hourly = t - lastHourly >= HOUR;
+    // Abandoned deliveries, then dead letters: a purged one's keyed message is done, so this run can redact it.
+    const abandoned = hourly ? await deadLetterAbandoned(t) : 0;
+    let deadLetters = await purge(PURGE_DEAD, t - deadLetterMs);
+    if (hourly && opts.textMs !== undefined) deadLetters += await purge(PURGE_DEAD_TEXT, t - opts.textMs);
     const messages = await purge(PURGE_KEYED, t - (opts.idempotencyMs ?? 8 * DAY));
-    let redacted = 0;
-    if (opts.textMs !== undefined && t - lastRedaction >= HOUR) {
-      redacted = await purge(REDACT_KEYED, t - opts.textMs);
-      lastRedaction = t;
-    }
+    const redacted = hourly && opts.textMs !== undefined ? await purge(REDACT_KEYED, t - opts.textMs) : 0;
+    if (hourly) lastHourly = t; // not before: a failed pass is tried again next run
     const ledger = await purgeLedger(t - (opts.ledgerMs ?? 8 * DAY));
     const walBytesBefore = await walBytes();
     let checkpoint: RetentionReport["checkpoint"] = "none";
@@ -170,12 +214,13 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
       messages,
       redacted,
       deadLetters,
+      abandoned,
       ledger,
       walBytesBefore,
       walBytesAfter: await walBytes(),
       checkpoint,
     };
-    if (messages + redacted + deadLetters + ledger > 0 || checkpoint.startsWith("truncate")) {
+    if (messages + redacted + deadLetters + abandoned + ledger > 0 || checkpoint.startsWith("truncate")) {
       opts.log?.info("bus retention", { ...report });
     }
     return report;

@@ -24,12 +24,11 @@ describe("burst coalescing in a group chat", () => {
         channel: "webchat", agent: "web", chatId, userId: user!, platformId: id, kind: "text", text: text!,
         sentAt: Date.now(), receivedAt: Date.now(),
       };
-      return { message, idempotencyKey: `webchat:${id}` };
+      return { message, idempotencyKey: `webchat:${id}`, traceId: newTraceId() };
     });
     const published = await h.bus.publish(
-      entries.map(({ message, idempotencyKey }) => ({
-        topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey,
-        traceId: newTraceId(),
+      entries.map(({ message, idempotencyKey, traceId }) => ({
+        topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey, traceId,
       })),
       { after: [inboxInsert(entries)] },
     );

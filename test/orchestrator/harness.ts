@@ -104,18 +104,17 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       return r!.id;
     },
     async askBurst(chatId, texts) {
-      const messages = texts.map((text): { message: InboundMessage; idempotencyKey: string } => {
+      const messages = texts.map((text): { message: InboundMessage; idempotencyKey: string; traceId: string } => {
         const id = `m${++seq}-${Math.random()}`;
         const message: InboundMessage = {
           channel: "webchat", agent: "web", chatId, userId: chatId, platformId: id, kind: "text", text,
           sentAt: Date.now(), receivedAt: Date.now(),
         };
-        return { message, idempotencyKey: `webchat:${id}` };
+        return { message, idempotencyKey: `webchat:${id}`, traceId: newTraceId() };
       });
       await bus.publish(
-        messages.map(({ message, idempotencyKey }) => ({
-          topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey,
-          traceId: newTraceId(),
+        messages.map(({ message, idempotencyKey, traceId }) => ({
+          topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey, traceId,
         })),
         { after: [inboxInsert(messages)] },
       );

@@ -69,9 +69,10 @@ async function send(chatId: string, text: string) {
     channel: "webchat", agent: "web", chatId, userId: chatId, platformId: id, kind: "text", text, sentAt: Date.now(), receivedAt: Date.now(),
   };
   const idempotencyKey = `webchat:${id}`;
+  const traceId = newTraceId();
   await h.bus.publish([{
-    topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey, traceId: newTraceId(),
-  }], { after: [inboxInsert([{ message, idempotencyKey }])] });
+    topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey, traceId,
+  }], { after: [inboxInsert([{ message, idempotencyKey, traceId }])] });
 }
 
 it(

@@ -27,9 +27,10 @@ async function send(chatId: string, text: string) {
     sentAt: Date.now(), receivedAt: Date.now(),
   };
   const idempotencyKey = `webchat:${id}`;
+  const traceId = newTraceId();
   const [r] = await h.bus.publish([{
-    topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey, traceId: newTraceId(),
-  }], { after: [inboxInsert([{ message, idempotencyKey }])] });
+    topic: INBOUND_TOPIC, key: chatKey("web", chatId), payload: message as unknown as Json, idempotencyKey, traceId,
+  }], { after: [inboxInsert([{ message, idempotencyKey, traceId }])] });
   return r!.id;
 }
 const dialogue = (i: number) =>

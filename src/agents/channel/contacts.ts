@@ -65,11 +65,15 @@ export function recordTemplate(agent: string, chatId: string, at: number, messag
   };
 }
 
-/** The user unblocked us (Telegram `my_chat_member` back to member). */
+/**
+ * The user unblocked us (Telegram `my_chat_member` back to member): the chat and its topics (`<chat>/<topic>`, a
+ * private chat's topics), which replies sent while the block lasted marked with their own 403s. The topics are the
+ * keys from `<chat>/` up to `<chat>0` ("0" follows "/"): a range of the primary key, no LIKE pattern to escape.
+ */
 export function markActive(agent: string, chatId: string, at: number): InStatement {
   return {
     sql: `UPDATE channel_contacts SET inactive_at = NULL, inactive_reason = NULL, updated_at = ?3
-      WHERE agent = ?1 AND chat_id = ?2 AND inactive_at IS NOT NULL`,
+      WHERE agent = ?1 AND (chat_id = ?2 OR (chat_id >= ?2 || '/' AND chat_id < ?2 || '0')) AND inactive_at IS NOT NULL`,
     args: [agent, chatId, at],
   };
 }

@@ -8,7 +8,8 @@
  * (typing indicator).
  *
  * Ingress writes the row with its bus id in the transaction of the bus publish, so the orchestrator always finds
- * it. A redelivered webhook changes nothing.
+ * it. A redelivered webhook changes nothing, and neither does a resend after retention purged the row: the bus drops
+ * it as a duplicate, so it gets no row either (no turn would answer it).
  *
  * @module
  */
@@ -18,13 +19,16 @@ import { ORCHESTRATOR_GROUP } from "./spine.ts";
 
 /**
  * Records stored inbound messages in their order, each with the id of the bus message it was published as (the
- * orchestrator lists bus ids in `inReplyTo`), found by its idempotency key: one statement for all of them, run in
- * the publish's own transaction, after its INSERT. A redelivery keeps the first row.
+ * orchestrator lists bus ids in `inReplyTo`): one statement for all of them, run in the publish's own
+ * transaction, after its INSERT. Only the messages that INSERT stored get a row: the bus message is found by its
+ * idempotency key AND the trace id this publish gave it, which a duplicate's older message does not carry (its
+ * row may have been purged by retention, and must not come back `pending` with the user's text). A redelivery
+ * keeps the first row.
  */
 export function inboxInsert(
-  entries: readonly { message: InboundMessage; idempotencyKey: string }[],
+  entries: readonly { message: InboundMessage; idempotencyKey: string; traceId: string }[],
 ): InStatement {
-  const rows = entries.map(({ message: m, idempotencyKey }) => [
+  const rows = entries.map(({ message: m, idempotencyKey, traceId }) => [
     m.agent,
     m.platformId,
     m.chatId,
@@ -37,12 +41,15 @@ export function inboxInsert(
     idempotencyKey,
     m.userId,
     m.attachment ?? null,
+    traceId,
   ]);
+  // CROSS JOIN keeps json_each outside: one lookup on the idem_key index per row.
   return {
     sql: `INSERT INTO chat_inbox (agent, platform_id, chat_id, kind, text, received_at, bus_id, user_id, attachment)
-      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5,
-        (SELECT id FROM bus_messages WHERE idem_key = j.value ->> 6), j.value ->> 7, j.value ->> 8
-      FROM json_each(?1) AS j WHERE true ORDER BY j.key
+      SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, m.id,
+        j.value ->> 7, j.value ->> 8
+      FROM json_each(?1) AS j CROSS JOIN bus_messages AS m ON m.idem_key = j.value ->> 6 AND m.trace_id = j.value ->> 9
+      WHERE true ORDER BY j.key
       ON CONFLICT (agent, platform_id) DO UPDATE SET bus_id = excluded.bus_id WHERE chat_inbox.bus_id IS NULL`,
     args: [JSON.stringify(rows)],
   };

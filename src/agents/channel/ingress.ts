@@ -129,21 +129,23 @@ async function commitBatches(to: IngressTarget, batches: readonly IngressBatch[]
   const results = batches.map((): IngressResult => ({ fresh: new Set(), duplicates: 0 }));
   const seen = new Set<string>();
   const messages: (PublishInput & { idempotencyKey: string })[] = [];
-  /** Per message: the batch of an inbound one and the message itself; undefined for a channel-local answer. */
-  const origins: ({ batch: number; message: InboundMessage } | undefined)[] = [];
-  const add = (batch: number, input: PublishInput & { idempotencyKey: string }, message?: InboundMessage) => {
+  type Inbound = { message: InboundMessage; traceId: string };
+  /** Per message: the batch of an inbound one, the message and its trace id; undefined for a channel-local answer. */
+  const origins: ({ batch: number } & Inbound | undefined)[] = [];
+  const add = (batch: number, input: PublishInput & { idempotencyKey: string }, inbound?: Inbound) => {
     if (seen.has(input.idempotencyKey)) {
-      if (message) results[batch]!.duplicates++; // the same wamid twice
+      if (inbound) results[batch]!.duplicates++; // the same wamid twice
       return;
     }
     seen.add(input.idempotencyKey);
     messages.push(input);
-    origins.push(message && { batch, message });
+    origins.push(inbound && { batch, ...inbound });
   };
   batches.forEach((b, i) => {
     for (const { message, idempotencyKey } of b.inbound) {
       const key = chatKey(agent, message.chatId);
-      add(i, { topic: INBOUND_TOPIC, key, payload: toJson(message), idempotencyKey, traceId: newTraceId() }, message);
+      const traceId = newTraceId();
+      add(i, { topic: INBOUND_TOPIC, key, payload: toJson(message), idempotencyKey, traceId }, { message, traceId });
     }
     for (const { reply, idempotencyKey, notBefore } of b.outbound) {
       const key = chatKey(agent, reply.chatId);
@@ -151,9 +153,10 @@ async function commitBatches(to: IngressTarget, batches: readonly IngressBatch[]
       add(i, { topic: outboundTopic(agent), key, payload: toJson(reply), idempotencyKey, ...due });
     }
   });
+  // Each inbound message's fresh trace id tells the inbox statement whether this publish stored it (inbox.ts).
   const inbox = messages.flatMap((m, i) => {
     const origin = origins[i];
-    return origin ? [{ message: origin.message, idempotencyKey: m.idempotencyKey }] : [];
+    return origin ? [{ message: origin.message, idempotencyKey: m.idempotencyKey, traceId: origin.traceId }] : [];
   });
   // Durable: the platform never resends what we answered 2xx for (RELIABILITY.md C5).
   const published = await bus.publish(messages, {

@@ -27,7 +27,7 @@ import { defineAgent } from "../define.ts";
 import { createConversations } from "./conversation.ts";
 import { createInbox } from "./experience/inbox.ts";
 import { createUserLimits } from "./limits.ts";
-import { purgeRecordsBefore } from "./records.ts";
+import { abandonedReplyTopics, purgeRecordsBefore } from "./records.ts";
 import { openAiRoutes } from "./openai.ts";
 import { createRoleHooks } from "./roles/mod.ts";
 import { sampleRouterGauges } from "./gauges.ts";
@@ -110,7 +110,9 @@ export const orchestrator = defineAgent({
       random: Math.random, agent: agent.name, roles, inbox, sleep,
     });
     const retentionMs = config.conversation.retentionDays * DAY_MS;
-    const retention = createRetention(store, { now, log, textMs: retentionMs });
+    // Replies for a channel agent renamed or removed would keep their text for ever: dead-lettered (records.ts).
+    const abandoned = () => abandonedReplyTopics(store.client, config.agents);
+    const retention = createRetention(store, { now, log, textMs: retentionMs, abandoned });
     let consumer: Consumer | undefined;
     let gauges: ReturnType<typeof setInterval> | undefined;
     // At start and then hourly: an orchestrator restarted more often than hourly must still purge. stop() ends a

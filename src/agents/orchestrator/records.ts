@@ -7,8 +7,13 @@
  * their age (contacts and limit counters, the previous release's `user_usage` too: one row per user; cache checks: a
  * sample of cache hits) are scanned: 3–5 ms per chunk over 100,000 users (measured 2026-11-28).
  *
+ * Also the replies nobody will send: those queued for a channel agent since renamed or removed (abandonedReplyTopics),
+ * which bus retention moves to the dead letters so that their text goes with them.
+ *
  * @module
  */
+import { outboundTopic } from "../../bus/envelopes.ts";
+import type { AgentConfig } from "../../config.ts";
 import { type Client, purgeInChunks } from "../../store/mod.ts";
 
 /** ?1 cutoff (epoch ms), ?2 chunk size. */
@@ -34,4 +39,30 @@ export async function purgeRecordsBefore(client: Client, cutoff: number, signal?
   let total = 0;
   for (const sql of PURGES) total += await purgeInChunks(client, sql, cutoff, { signal });
   return total;
+}
+
+/**
+ * The outbound topics of channel agents that are gone, each with the reason for its dead letters: subscribed once,
+ * not a channel agent of `agents` (the config), and no process running under the name — as the orchestrator's turn
+ * judges an inbound message's agent (turn.ts checkAgent). One added to a running deployment has a heartbeat.
+ */
+export async function abandonedReplyTopics(
+  client: Client,
+  agents: readonly AgentConfig[],
+): Promise<{ topic: string; reason: string }[]> {
+  const prefix = outboundTopic("");
+  const configured = new Set(
+    agents.filter((a) => a.kind !== "orchestrator" && a.kind !== "analytics").map((a) => outboundTopic(a.name)),
+  );
+  const [subscribed, running] = await Promise.all([
+    client.execute("SELECT DISTINCT topic FROM bus_subscriptions"),
+    client.execute("SELECT agent FROM agent_heartbeats WHERE stopped_at IS NULL"),
+  ]);
+  const live = new Set(running.rows.map((r) => outboundTopic(String(r["agent"]))));
+  return subscribed.rows.map((r) => String(r["topic"]))
+    .filter((t) => t.startsWith(prefix) && !configured.has(t) && !live.has(t))
+    .map((topic) => {
+      const agent = topic.slice(prefix.length);
+      return { topic, reason: `channel agent "${agent}" is not in the config (renamed or removed?): nobody sends its replies` };
+    });
 }

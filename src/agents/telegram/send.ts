@@ -102,9 +102,15 @@ export function createTelegramTransport(
   return {
     textOf: (text) => text,
     async plan(reply) {
-      const contact = await getContact(opts.client, opts.agent, reply.chatId);
-      if (contact?.inactiveAt !== undefined) {
-        return { skipped: `contact inactive (${contact.inactiveReason ?? "blocked"})` };
+      // A topic of a private chat (`<user>/<topic>`; users' ids are positive): the user's block is marked on
+      // `<user>` (my_chat_member), and holds for the topics too, instead of costing a 403 each.
+      const [chat = "", topic] = reply.chatId.split("/");
+      const keys = topic !== undefined && /^\d+$/.test(chat) ? [reply.chatId, chat] : [reply.chatId];
+      for (const key of keys) {
+        const contact = await getContact(opts.client, opts.agent, key);
+        if (contact?.inactiveAt !== undefined) {
+          return { skipped: `contact inactive (${contact.inactiveReason ?? "blocked"})` };
+        }
       }
       const parts = splitText(reply.text, TELEGRAM_TEXT_LIMIT);
       return parts.length === 0 ? { skipped: "empty reply" } : { parts };
