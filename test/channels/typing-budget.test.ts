@@ -44,6 +44,7 @@ function manualTime() {
 function typingWith(maxPerSecond: number, room?: () => boolean) {
   const time = manualTime();
   const sent: [string, number][] = [];
+  const expired: [string, number][] = [];
   let checks = 0;
   const typing = createTyping({
     refreshMs: 1_000,
@@ -61,8 +62,9 @@ function typingWith(maxPerSecond: number, room?: () => boolean) {
       await new Promise((r) => setTimeout(r, 0)); // a query: every renewal woken with this one runs meanwhile
       return true;
     },
+    expired: (chat) => void expired.push([chat, time.now()]),
   });
-  return { time, typing, sent, checks: () => checks };
+  return { time, typing, sent, expired, checks: () => checks };
 }
 
 describe("typing budget", () => {
@@ -116,5 +118,16 @@ describe("typing budget", () => {
     await time.advance(1_000); // the renewal
     expect(sent).toEqual([["a", 1_000]]);
     typing.stopAll();
+  });
+
+  it("says when an indicator ran out its maxMs (what it left undone is still owed), not when it was stopped", async () => {
+    const { time, typing, expired } = typingWith(5, () => false); // no room all along: nothing sent
+    typing.start("a");
+    typing.start("b");
+    await time.advance(5_000);
+    typing.stop("b");
+    await time.advance(6_000);
+    expect(expired).toEqual([["a", 10_000]]);
+    expect(typing.active()).toEqual([]);
   });
 });

@@ -82,7 +82,10 @@ export interface EgressOptions<P> {
   tracer?: Tracer;
   /** Marks a contact inactive after the platform said it blocked us. */
   markInactive(chatId: string, reason: string): Promise<void>;
-  /** Called when a reply is finished (sent, skipped or failed): e.g. stop the typing indicator. */
+  /**
+   * Called when a reply is finished (sent, skipped or failed), or a partial reply shows some of it: e.g. stop the
+   * typing indicator.
+   */
   onReplyDone?(reply: OutboundReply): void;
   /** Shows partial replies and edits streamed ones (channels that can edit a message); without it partials are ignored. */
   progressive?: Progressive<P>;
@@ -308,10 +311,10 @@ export function createEgressHandler<P>(opts: EgressOptions<P>): (delivery: Deliv
     const progressive = opts.progressive;
     if (reply.partial !== undefined) {
       // Stale by the time a retry would come: shown now or never (the final reply carries the whole text); so is one
-      // whose chat's next slot is further off than a chat gap (progressive.ts).
+      // whose chat's next slot is further off than a chat gap (progressive.ts). Only one that shows something ends
+      // the typing indicator: while nothing of the reply is on screen, "typing…" is all the user sees.
       if (!progressive) return;
-      await progressive.partial(reply, delivery);
-      opts.onReplyDone?.(reply);
+      if (await progressive.partial(reply, delivery)) opts.onReplyDone?.(reply);
       return;
     }
     const streamed = reply.streamed === true && progressive !== undefined;

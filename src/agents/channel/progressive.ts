@@ -66,8 +66,11 @@ export interface ProgressiveOptions<P> {
 }
 
 export interface Progressive<P> {
-  /** Shows a partial reply (posts or edits); never throws. */
-  partial(reply: OutboundReply, delivery: Delivery): Promise<void>;
+  /**
+   * Shows a partial reply (posts or edits); never throws. True when some of the reply is on screen (posted now or
+   * before): a partial skipped for its slot shows nothing, and the chat's "typing…" must go on.
+   */
+  partial(reply: OutboundReply, delivery: Delivery): Promise<boolean>;
   /**
    * Brings part `key` of a final reply to its exact text when the part was posted before (by partials): settled
    * "in place" (edited, or not to be sent again) or "anew" (sent as a new message, below the chat's last one, or it
@@ -232,22 +235,32 @@ export function createProgressive<P>(opts: ProgressiveOptions<P>): Progressive<P
 
   return {
     async partial(reply, d) {
-      if (finalized.has(reply.replyKey)) return;
+      if (finalized.has(reply.replyKey)) return false; // the final reply's own end stops the typing
+      let onScreen = false;
       try {
         const plan = await transport.plan(reply);
-        if ("skipped" in plan) return;
+        if ("skipped" in plan) return false;
         for (const [i, part] of plan.parts.entries()) {
           const key = `${reply.replyKey}#${i}`;
-          if (shown.get(key)?.text === transport.textOf(part)) continue;
+          if (shown.get(key)?.text === transport.textOf(part)) {
+            onScreen = true;
+            continue;
+          }
           const platformId = await ledger.wasSent(key);
-          if (platformId !== undefined && platformId !== "") await editPartial(reply, key, part, platformId, d);
+          if (platformId !== undefined && platformId !== "") {
+            onScreen = true; // posted before, whether or not this edit goes out
+            await editPartial(reply, key, part, platformId, d);
+            continue;
+          }
           // A message goes below the chat's last one: a part not posted keeps the later ones back, or they would
           // read above it.
-          else if (!(await post(reply, key, part, d))) return;
+          if (!(await post(reply, key, part, d))) return onScreen;
+          onScreen = true;
         }
       } catch (err) {
         log.debug("partial reply not shown", { chat: reply.chatId, replyKey: reply.replyKey, err });
       }
+      return onScreen;
     },
 
     async finalPart(reply, key, part, d, below, mayHandBack) {

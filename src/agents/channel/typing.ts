@@ -6,6 +6,7 @@
  * so it is renewed every `refreshMs`; WhatsApp's indicator lasts up to 25 s. Before each renewal `stillWaiting`
  * asks whether the chat still has a message waiting for its turn: a turn that ends without a reply to this chat (a
  * chat paused for a person, a rate-limit silence) stops the indicator at the next renewal instead of after `maxMs`.
+ * An indicator that runs out its `maxMs` unstopped says so (`expired`).
  * Best effort: a failed renewal is logged at debug level and never affects ingress or egress.
  *
  * Every action is an API call that counts against the bot's limits, and replies that are late for whatever reason
@@ -40,6 +41,11 @@ export interface TypingOptions {
    * (WhatsApp marks a message the budget left unmarked read); else the token is not spent.
    */
   ended?(chatId: string): boolean;
+  /**
+   * Called when the indicator ran out (`maxMs`) without being stopped: what the renewals never got a token for is
+   * still undone (WhatsApp marks the message read later, once the number's limit has room).
+   */
+  expired?(chatId: string): void;
   onError?(chatId: string, err: unknown): void;
   /** Whether a limit the actions share with the messages has room for one now; false skips it (default: true). */
   room?(): boolean;
@@ -87,7 +93,7 @@ export function createTyping(opts: TypingOptions): Typing {
             !(await opts.stillWaiting(chatId).catch(() => true));
           if (over || ctrl.signal.aborted) {
             if (!(over && opts.ended?.(chatId))) tokens = Math.min(opts.maxPerSecond, tokens + 1); // not spent
-            break;
+            return;
           }
           try {
             await opts.send(chatId);
@@ -97,6 +103,7 @@ export function createTyping(opts: TypingOptions): Typing {
         }
         await opts.sleep(Math.min(opts.refreshMs, Math.max(0, until - clock())), ctrl.signal);
       }
+      if (!ctrl.signal.aborted) opts.expired?.(chatId);
     } catch {
       // aborted: stopped
     } finally {

@@ -83,7 +83,7 @@ export async function createWhatsAppAgent(
   // The newest message of each chat waiting for a turn: WhatsApp shows typing "in reply to" a message.
   const newest = new Map<string, string>();
   // Chats whose newest message the budget left unmarked: a renewal marks it (or finds the turn over without a reply),
-  // else the reply's end (a reply does not).
+  // else the reply's end (a reply does not), else `markLater` once the indicator ran out.
   const unread = new Set<string>();
   const waiting = (chatId: string, since: number) => turnPending(store.client, agent.name, chatId, since);
   let holdSaved = Promise.resolve();
@@ -116,6 +116,30 @@ export async function createWhatsAppAgent(
     tasks.run(() => markRead(wamid, false));
     return true;
   };
+  // Messages still unmarked when their indicator ran out (`typing.maxMs`): every renewal found no room, as through a
+  // number-wide hold longer than that. Marked read (no indicator) once the number's slots allow, one call at a time
+  // and one message per chat, at most 10,000: a long hold under load cannot pile up waiting calls.
+  const owed = new Map<string, string>();
+  let draining = false;
+  const markOwed = async () => {
+    for (const [chatId, wamid] of owed) {
+      owed.delete(chatId);
+      // A newer message has its own mark, which marks this one read too.
+      if (newest.get(chatId) !== wamid || spine.stopping.aborted) continue;
+      await markRead(wamid, false).catch((err) => log.debug("mark-as-read failed", { err }));
+    }
+    draining = false;
+  };
+  const markLater = (chatId: string) => {
+    const wamid = newest.get(chatId);
+    if (wamid === undefined || !unread.delete(chatId)) return;
+    owed.set(chatId, wamid);
+    if (owed.size > 10_000) owed.delete(owed.keys().next().value!);
+    if (!draining) {
+      draining = true;
+      tasks.run(markOwed);
+    }
+  };
   const typing = createTyping({
     refreshMs: wa.typing.refreshMs,
     maxMs: wa.markAsRead ? wa.typing.maxMs : 0,
@@ -134,12 +158,14 @@ export async function createWhatsAppAgent(
     // A turn that ended without a reply (a chat paused for a person, a silence) has no reply's end to mark it: the
     // renewal's token pays for the call, as the renewals of a burst's chats wake together.
     ended: (chatId) => markUnread(chatId),
+    expired: markLater,
     onError: (chatId, err) => log.debug("typing indicator failed", { chat: chatId, err }),
   });
   /**
    * Marks the chat's newest message read with the indicator, at once when the agent's action budget has a token
    * and the number's throughput room (the calls count against it, as its replies do: a burst of webhooks must not
-   * make one per message); else the indicator's loop marks it when it gets one, or the reply's end.
+   * make one per message); else the indicator's loop marks it when it gets one, or the reply's end, or once the
+   * loop ran out (`markLater`).
    */
   const markAndType = (chatId: string, wamid: string) => {
     const taken = typing.take();
