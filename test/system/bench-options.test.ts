@@ -1,35 +1,15 @@
 // `npm run bench -- bus|metrics|router|store`'s options (bench/args.ts): bad input gets an error naming its flag
 // and exit 2 before anything starts, and --help prints the options. Unchecked, an unknown flag or --help printed
 // "Uncaught (in promise) TypeError: Unknown option" with a stack trace, and `--seconds 1O` ran at NaN.
-import { spawn } from "node:child_process";
 import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { defineBench, parseBenchArgs, toUsage } from "../../bench/args.ts";
-import { repoRoot } from "../support/cli.ts";
+import { runBench } from "../support/bench.ts";
 import { tempDir } from "../support/tmp.ts";
 
-const deno = join(repoRoot, "node_modules/.bin/deno");
-
-/** Runs bench/<suite>/main.ts (what `npm run bench -- <suite>` runs); killed after 25 s: it must not get that far. */
-function bench(suite: string, args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(deno, ["run", "-A", `bench/${suite}/main.ts`, ...args], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    let out = "";
-    child.stdout.on("data", (c) => (out += c));
-    child.stderr.on("data", (c) => (out += c));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 25_000);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+/** What `npm run bench -- <suite>` runs; stopped after 25 s: it must not get that far. */
+const bench = (suite: string, args: string[]) => runBench(suite, args);
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 

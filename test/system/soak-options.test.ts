@@ -1,30 +1,14 @@
 // `npm run soak`'s options and verdict: a soak that checks nothing (a count that is not a number, nothing
 // injected) must not print OK.
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CheckReport } from "../../bench/soak/checker.ts";
 import { parseSoakArgs } from "../../bench/soak/args.ts";
 import { failures, passed } from "../../bench/soak/soak.ts";
+import { runBench } from "../support/bench.ts";
 import { tempDir } from "../support/tmp.ts";
-import { repoRoot } from "../support/cli.ts";
 
-const deno = join(repoRoot, "node_modules/.bin/deno");
-
-function run(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(deno, ["run", "-A", "bench/soak/main.ts", ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (c) => (out += c));
-    child.stderr.on("data", (c) => (out += c));
-    const timer = setTimeout(() => child.kill("SIGTERM"), 100_000);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+/** What `npm run soak` runs. */
+const run = (args: string[]) => runBench("soak", args, 100_000);
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {

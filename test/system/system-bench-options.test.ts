@@ -1,35 +1,15 @@
 // `npm run bench -- system`'s options (bench/system/args.ts): bad input gets an error naming its flag and exit 2
 // before anything starts. Unchecked, `--steps 100,25O` ran a whole benchmark at NaN requests/s and wrote
 // system.json, and `--seconds 0` crashed wrk.lua mid-run.
-import { spawn } from "node:child_process";
 import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseSystemArgs } from "../../bench/system/args.ts";
-import { repoRoot } from "../support/cli.ts";
+import { runBench } from "../support/bench.ts";
 import { tempDir } from "../support/tmp.ts";
 
-const deno = join(repoRoot, "node_modules/.bin/deno");
-
-/** Runs bench/system/main.ts (what `npm run bench -- system` runs); killed after 25 s: it must not get that far. */
-function bench(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(deno, ["run", "-A", "bench/system/main.ts", ...args], {
-      cwd: repoRoot,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, NO_COLOR: "1" },
-    });
-    let out = "";
-    child.stdout.on("data", (c) => (out += c));
-    child.stderr.on("data", (c) => (out += c));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 25_000);
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+/** What `npm run bench -- system` runs; stopped after 25 s: it must not get that far. */
+const bench = (args: string[]) => runBench("system", args);
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
