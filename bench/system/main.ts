@@ -762,7 +762,9 @@ if (import.meta.main) {
   console.log(
     `\nsystem.json: replies_per_s ${result.replies_per_s} (offered ${result.offered_per_s}/s), ack_p99_ms ${result.ack_p99_ms}, reply_p50_ms ${result.reply_p50_ms} (cache; FAQ ${result.faq_reply_p50_ms}), ` +
       `rss_idle_mb_max ${result.rss_idle_mb_max}, rss_loaded_mb_max ${result.rss_loaded_mb_max} (${result.rss_loaded_mb_max_at_ack_step} at that step); max hit replies/s ${bestHits}; ` +
-      `classic ${classicBest} replies/s (×${result.vs_classic_throughput}), classic reply p50 ${result.classic_reply_p50_ms} ms (×${result.vs_classic_reply_p50_at_same_load} ours at ${ourLow.offered_per_s}/s)`,
+      (classic
+        ? `classic ${classicBest} replies/s (×${result.vs_classic_throughput}), classic reply p50 ${result.classic_reply_p50_ms} ms (×${result.vs_classic_reply_p50_at_same_load} ours at ${ourLow.offered_per_s}/s)`
+        : "classic skipped"),
   );
   console.log(`targets: ≥ 1000 replies/s, ack p99 ≤ 25 ms, reply p50 ≤ 15 ms, idle ≤ 80 MiB, loaded ≤ 120 MiB (each agent's VmRSS)\nwrote ${outPath}`);
 }
