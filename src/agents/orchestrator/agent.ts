@@ -111,7 +111,7 @@ export const orchestrator = defineAgent({
     });
     const retentionMs = config.conversation.retentionDays * DAY_MS;
     // Replies for a channel agent renamed or removed would keep their text for ever: dead-lettered (records.ts).
-    const abandoned = () => abandonedReplyTopics(store.client, config.agents);
+    const abandoned = () => abandonedReplyTopics(store.client, config.agents, now());
     const retention = createRetention(store, { now, log, textMs: retentionMs, abandoned });
     let consumer: Consumer | undefined;
     let gauges: ReturnType<typeof setInterval> | undefined;

@@ -42,13 +42,22 @@ export async function purgeRecordsBefore(client: Client, cutoff: number, signal?
 }
 
 /**
+ * A process runs under an agent's name: its heartbeat has no stop and was seen within the last hour (every flush
+ * interval moves it; one that died without a clean stop — OOM, SIGKILL, a power loss — never records one).
+ */
+export const RUNNING_AGENT_SQL = "stopped_at IS NULL AND seen_at >= ?";
+export const RUNNING_SEEN_WITHIN_MS = 3_600_000;
+
+/**
  * The outbound topics of channel agents that are gone, each with the reason for its dead letters: subscribed once,
- * not a channel agent of `agents` (the config), and no process running under the name — as the orchestrator's turn
- * judges an inbound message's agent (turn.ts checkAgent). One added to a running deployment has a heartbeat.
+ * not a channel agent of `agents` (the config), and no process running under the name (`RUNNING_AGENT_SQL`) — as
+ * the orchestrator's turn judges an inbound message's agent (turn.ts checkAgent). One added to a running deployment
+ * has a heartbeat.
  */
 export async function abandonedReplyTopics(
   client: Client,
   agents: readonly AgentConfig[],
+  now: number,
 ): Promise<{ topic: string; reason: string }[]> {
   const prefix = outboundTopic("");
   const configured = new Set(
@@ -56,7 +65,10 @@ export async function abandonedReplyTopics(
   );
   const [subscribed, running] = await Promise.all([
     client.execute("SELECT DISTINCT topic FROM bus_subscriptions"),
-    client.execute("SELECT agent FROM agent_heartbeats WHERE stopped_at IS NULL"),
+    client.execute({
+      sql: `SELECT agent FROM agent_heartbeats WHERE ${RUNNING_AGENT_SQL}`,
+      args: [now - RUNNING_SEEN_WITHIN_MS],
+    }),
   ]);
   const live = new Set(running.rows.map((r) => outboundTopic(String(r["agent"]))));
   return subscribed.rows.map((r) => String(r["topic"]))

@@ -42,6 +42,7 @@ import type { Client, InStatement } from "../../store/mod.ts";
 import type { Tracer } from "../../trace/mod.ts";
 import type { Conversations, Turn } from "./conversation.ts";
 import { type LimitVerdict, payerOf, type UserLimits } from "./limits.ts";
+import { RUNNING_AGENT_SQL, RUNNING_SEEN_WITHIN_MS } from "./records.ts";
 import type { RoleHooks } from "./roles/mod.ts";
 import { type ExperienceSettings, experienceOf } from "../channel/experience.ts";
 import { burstFaq, burstMedia, burstText, burstTexts, collectBurst } from "./experience/burst.ts";
@@ -499,8 +500,8 @@ export function createTurnHandler(deps: TurnDeps): Handler {
   async function checkAgent(agent: string): Promise<void> {
     if (config.agents.some((a) => a.name === agent && a.kind !== "orchestrator" && a.kind !== "analytics")) return;
     const rs = await deps.client.execute({
-      sql: "SELECT 1 FROM agent_heartbeats WHERE agent = ? AND stopped_at IS NULL LIMIT 1",
-      args: [agent],
+      sql: `SELECT 1 FROM agent_heartbeats WHERE agent = ? AND ${RUNNING_AGENT_SQL} LIMIT 1`,
+      args: [agent, now() - RUNNING_SEEN_WITHIN_MS],
     });
     if (rs.rows.length === 0) {
       throw new PermanentError(`channel agent "${agent}" is not in the config (renamed or removed?): nobody would send its reply`);
