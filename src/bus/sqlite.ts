@@ -89,11 +89,11 @@ export function createSqliteBus(store: Store, opts: SqliteBusOptions = {}): Bus 
       const results: (PublishResult | undefined)[] = new Array(rows.length);
       let pending = rows.map((_, i) => i); // what this attempt publishes: all, then only those whose original went
       for (let attempt = 1;; attempt++) {
-        // One INSERT for every message, with the caller's statements (once: a retry publishes messages only), in
-        // one write transaction.
+        // One INSERT for every message, with the caller's statements, in one write transaction: `before` once,
+        // `after` with every attempt (they name what that attempt stored: a retry's message needs them too).
         const first = attempt === 1;
         const batch = pending.map((i) => rows[i]!);
-        const stmts = [...(first ? before : []), { sql: Q.PUBLISH, args: [rowsToJson(batch), now()] }, ...(first ? after : [])];
+        const stmts = [...(first ? before : []), { sql: Q.PUBLISH, args: [rowsToJson(batch), now()] }, ...after];
         const rs = (await write(stmts))[first ? before.length : 0]!;
         // Rows are inserted in input order, so sorted ids line up with the input minus the duplicates.
         const inserted = rs.rows.map((r) => ({ id: num(r["id"]), key: optText(r["idem_key"]) }));

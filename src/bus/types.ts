@@ -146,7 +146,9 @@ export interface Bus {
   /**
    * Publishes atomically: every message is durable when this resolves, or none is written. `also` are the
    * caller's own statements committed in the same transaction (`before` the messages, `after` them: e.g. rows
-   * that name the new message by its idempotency key); only a bus on the caller's database can take them.
+   * that name the new message by its idempotency key); only a bus on the caller's database can take them. A
+   * message whose original retention purged while this publish ran is published by a second attempt, with `after`
+   * again: those statements must be idempotent.
    */
   publish(messages: PublishInput[], also?: AlsoCommit): Promise<PublishResult[]>;
   consume(opts: ConsumeOptions): Consumer;
