@@ -8,16 +8,31 @@ import { readMemory } from "../../bench/system/cluster.ts";
 import { startRssSampler } from "../../bench/system/measure.ts";
 
 const SPIKE_MB = 64;
-/** Answers "ok" to each line: "up" allocates and touches SPIKE_MB, "down" frees it (and collects it). */
+/**
+ * Answers "ok" to each line: "up" allocates and touches SPIKE_MB, "down" frees it (and collects it), answering once
+ * the RSS is back within a quarter of it (V8 may free the backing store on a background thread), 2 s at most.
+ */
 const SCRIPT = `
 const rl = require("node:readline").createInterface({ input: process.stdin });
 let b;
-rl.on("line", (l) => {
-  if (l === "up") b = Buffer.alloc(${SPIKE_MB} << 20, 1);
-  if (l === "down") { b = undefined; globalThis.gc(); }
-  process.stdout.write("ok\\n");
+let base = 0;
+const ok = () => process.stdout.write("ok\\n");
+rl.on("line", async (l) => {
+  if (l === "up") {
+    base = process.memoryUsage.rss();
+    b = Buffer.alloc(${SPIKE_MB} << 20, 1);
+  }
+  if (l === "down") {
+    b = undefined;
+    globalThis.gc();
+    const until = Date.now() + 2000;
+    while (process.memoryUsage.rss() > base + (${SPIKE_MB} << 18) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  ok();
 });
-process.stdout.write("ok\\n");
+ok();
 `;
 
 const children: ChildProcess[] = [];
