@@ -288,7 +288,9 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
         r.write = queue.ackCommit(write);
       },
     };
-    if (c.attempt === 1) {
+    // Its first claim ever (fences only grow): an uncounted retry (a hand-back until later, a store outage) or a
+    // stop's release claims attempt 1 again, and its wait is no hop.
+    if (c.fence === 1) {
       deps.metrics?.observe("aideazz_bus_hop_ms", Math.max(0, now() - c.publishedAt), labels);
     }
     Promise.resolve().then(() => handler(delivery)).then(
