@@ -106,6 +106,17 @@ describe("aideazz stats", () => {
   });
 });
 
+describe("aideazz stats --since out of range", () => {
+  it("a window reaching back before 1970 is a usage error naming --since, not a crash", async () => {
+    for (const since of ["99999999999d", "20000w"]) {
+      const r = await cli(["stats", "--db", url, "--since", since]);
+      expect(r.code).toBe(2);
+      expect(r.stderr.split("\n")[0]).toBe(`aideazz: --since must not reach back before 1970, got "${since}"`);
+      expect(r.stdout).toBe("");
+    }
+  });
+});
+
 describe("aideazz stats and the health job", () => {
   it("lists the restarts the health job made, with their reasons", async () => {
     const store = await openStore({ url });

@@ -26,6 +26,10 @@ export const statsCommand = defineCommand({
     if (sinceMs === undefined) {
       throw new UsageError(`--since must be a duration like 15m, 1h or 7d, got "${sinceText}"`, statsCommand);
     }
+    // A window starting before the epoch has no date to print (and no metrics).
+    if (sinceMs >= deps.now()) {
+      throw new UsageError(`--since must not reach back before 1970, got "${sinceText}"`, statsCommand);
+    }
     const { store, url, config } = await openReadStore(values, deps);
     try {
       if (!(await hasMetricsTables(store.client))) {
