@@ -82,6 +82,17 @@ interface AgentBody {
   checks?: Record<string, { ok?: unknown; detail?: unknown }>;
 }
 
+/**
+ * Why agent `name` is not running although its port answers: the /health `body` there is another agent's (an old
+ * unit still running after a rename). Undefined when it is not.
+ */
+export function heldByOtherAgent(body: unknown, name: string, port: number | string): string | undefined {
+  const agent = (body as { agent?: unknown } | undefined)?.agent;
+  if (typeof agent !== "string" || agent === name) return undefined;
+  return `port ${port} answers as agent "${agent}", not "${name}": ` +
+    "another process holds its port (an old unit still running?)";
+}
+
 function failingChecks(body: AgentBody): string {
   const failed: string[] = [];
   if (body.db && body.db.ok === false) failed.push(`db: ${String(body.db.detail ?? "failed")}`);
@@ -103,13 +114,9 @@ async function checkAgent(
     return { state: { kind: "agent", target: a.name, unit, level: "down", detail: r.error ?? "no answer" } };
   }
   const body = (typeof r.body === "object" && r.body !== null ? r.body : {}) as AgentBody;
-  // Another agent answers on this port (an old unit still running after a rename): this one is not running, and
-  // the uptime and memory in the body are the other's.
-  if (typeof body.agent === "string" && body.agent !== a.name) {
-    const detail = `port ${a.port} answers as agent "${body.agent}", not "${a.name}": ` +
-      "another process holds its port (an old unit still running?)";
-    return { state: { kind: "agent", target: a.name, unit, level: "down", detail } };
-  }
+  // The uptime and memory in another agent's body are the other's.
+  const held = heldByOtherAgent(r.body, a.name, a.port);
+  if (held) return { state: { kind: "agent", target: a.name, unit, level: "down", detail: held } };
   const uptimeSec = typeof body.uptimeS === "number" ? body.uptimeS : undefined;
   let rssBytes = typeof body.rssBytes === "number" && body.rssBytes > 0 ? body.rssBytes : undefined;
   if (rssBytes === undefined && typeof body.pid === "number") {

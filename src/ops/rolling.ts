@@ -5,6 +5,7 @@
  * @module
  */
 import type { Logger } from "../log.ts";
+import { heldByOtherAgent } from "./health.ts";
 import type { ProbeResult } from "./probe.ts";
 import type { ServiceManager } from "./service-manager.ts";
 
@@ -64,8 +65,10 @@ export async function rollingRestart(
     let last = "no answer";
     for (;;) {
       const r = await deps.probe(t.healthUrl);
-      if (r.answered && r.status === 200) break;
-      last = r.answered ? `HTTP ${r.status}` : r.error ?? "no answer";
+      // Another agent's 200 on its port means this one is not running (it cannot bind the port).
+      const held = r.answered ? heldByOtherAgent(r.body, t.name, new URL(t.healthUrl).port) : undefined;
+      if (r.answered && r.status === 200 && !held) break;
+      last = held ?? (r.answered ? `HTTP ${r.status}` : r.error ?? "no answer");
       if (deps.now() - started > opts.waitHealthyMs) {
         throw new RollingRestartError(
           t.name,

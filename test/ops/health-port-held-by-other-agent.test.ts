@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../src/agents/mod.ts";
 import { loadConfig } from "../../src/config.ts";
-import { checkHealth } from "../../src/ops/mod.ts";
+import { createLogger } from "../../src/log.ts";
+import { checkHealth, probe, rollingRestart, RollingRestartError } from "../../src/ops/mod.ts";
 import { diskSpace, fileSize, sleep } from "../../src/platform.ts";
 import { runTestAgent } from "../support/agent.ts";
 import { freePort } from "../support/ports.ts";
@@ -45,6 +46,47 @@ describe("aideazz health and a port answered by another agent", () => {
       );
       expect(target.uptimeSec).toBeUndefined();
       expect(report.checks.find((c) => c.name === "memory dashboard")).toBeUndefined();
+    } finally {
+      await old.stop();
+    }
+  });
+});
+
+describe("aideazz systemd restart and a port answered by another agent", () => {
+  it("the roll stops at an agent whose port is answered by another agent: it is not running, not healthy", async () => {
+    const port = await freePort();
+    const db = `file:${join(dir, "roll.db")}`;
+    const before = loadConfig(
+      JSON.stringify({ store: { url: db }, agents: [{ name: "stats", kind: "analytics", port }] }),
+      {},
+    );
+    const old: RunningAgent = await runTestAgent({ config: before, name: "stats", secrets: {} });
+    try {
+      // The renamed agent's unit restarts, but cannot bind its port: the old unit's "stats" answers there, 200.
+      const restarted: string[] = [];
+      const err = await rollingRestart(
+        [
+          { name: "dashboard", unit: "aideazz-agent@dashboard.service", healthUrl: `http://127.0.0.1:${port}/health` },
+          { name: "web", unit: "aideazz-agent@web.service", healthUrl: "http://127.0.0.1:1/health" },
+        ],
+        { waitHealthyMs: 2_000, pollMs: 200 },
+        {
+          manager: {
+            status: () => Promise.reject(new Error("not used")),
+            resetFailed: () => Promise.resolve(),
+            restart: (unit) => Promise.resolve(void restarted.push(unit)),
+          },
+          probe: (url) =>
+            probe(url, { fetch: globalThis.fetch.bind(globalThis), timeoutMs: 2_000, now: Date.now, sleep, attempts: 1 }),
+          now: Date.now,
+          sleep,
+          log: createLogger({ agent: "test", secrets: [], write: () => {} }),
+        },
+      ).catch((e) => e);
+      expect(err).toBeInstanceOf(RollingRestartError);
+      expect(err.message).toContain('rolling restart stopped at agent "dashboard"');
+      expect(err.message).toContain(`port ${port} answers as agent "stats"`);
+      expect(restarted).toEqual(["aideazz-agent@dashboard.service"]);
     } finally {
       await old.stop();
     }
