@@ -21,6 +21,8 @@ export interface RollingStep {
   restartMs: number;
   /** From the restart call until /health answered 200. */
   healthyAfterMs: number;
+  /** Why the agent was not restarted (it was left as it was). */
+  skipped?: string;
 }
 
 export class RollingRestartError extends Error {
@@ -40,7 +42,8 @@ export interface RollingDeps {
 }
 
 /**
- * Restarts `targets` one at a time, each healthy before the next.
+ * Restarts `targets` one at a time, each healthy before the next. With `skipStopped`, an agent whose unit is stopped
+ * (an operator stopped it) is left stopped: a restart would start it.
  *
  * @example
  * ```ts
@@ -49,11 +52,25 @@ export interface RollingDeps {
  */
 export async function rollingRestart(
   targets: readonly RollingTarget[],
-  opts: { waitHealthyMs: number; pollMs: number },
+  opts: { waitHealthyMs: number; pollMs: number; skipStopped?: boolean },
   deps: RollingDeps,
 ): Promise<RollingStep[]> {
   const done: RollingStep[] = [];
   for (const t of targets) {
+    if (opts.skipStopped) {
+      let active;
+      try {
+        active = (await deps.manager.status(t.unit)).active;
+      } catch (err) {
+        throw new RollingRestartError(t.name, (err as Error).message, done);
+      }
+      if (active === "inactive") {
+        const skipped = "stopped (inactive): left stopped";
+        deps.log.info("rolling restart: not restarting", { agent: t.name, unit: t.unit, reason: skipped });
+        done.push({ name: t.name, restartMs: 0, healthyAfterMs: 0, skipped });
+        continue;
+      }
+    }
     const started = deps.now();
     deps.log.info("rolling restart: restarting", { agent: t.name, unit: t.unit });
     try {

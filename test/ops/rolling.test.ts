@@ -110,6 +110,36 @@ describe("rolling restart", () => {
     180_000,
   );
 
+  it("rolling every agent leaves one an operator stopped stopped, and says so; the others restart", async () => {
+    let now = 0;
+    const systemd = createFakeSystemd(() => now, () => ({ active: "active", sub: "running", result: "success" }));
+    for (const n of ["a", "c"]) {
+      systemd.units.set(`aideazz-agent@${n}.service`, { active: "active", sub: "running", result: "success" });
+    }
+    systemd.units.set("aideazz-agent@b.service", { active: "inactive", sub: "dead", result: "success" });
+    const targets = ["a", "b", "c"].map((n) => ({
+      name: n,
+      unit: `aideazz-agent@${n}.service`,
+      healthUrl: `http://x/${n}`,
+    }));
+    const steps = await rollingRestart(targets, { waitHealthyMs: 5_000, pollMs: 1_000, skipStopped: true }, {
+      manager: systemd,
+      probe: () => Promise.resolve({ answered: true, status: 200, ms: 0 }),
+      now: () => now,
+      sleep: (ms) => Promise.resolve(void (now += ms)),
+      log: quiet,
+    });
+    expect(systemd.calls.filter((c) => c.op === "restart").map((c) => c.unit)).toEqual([
+      "aideazz-agent@a.service",
+      "aideazz-agent@c.service",
+    ]);
+    expect(steps.map((s) => [s.name, s.skipped])).toEqual([
+      ["a", undefined],
+      ["b", "stopped (inactive): left stopped"],
+      ["c", undefined],
+    ]);
+  });
+
   it("stops at the first agent that does not come back healthy; the ones after it are not touched", async () => {
     let now = 0;
     const systemd = createFakeSystemd(

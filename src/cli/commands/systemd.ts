@@ -11,6 +11,7 @@ import {
   renderSystemd,
   rollingRestart,
   RollingRestartError,
+  type RollingStep,
   STATE_DIRECTORY,
 } from "../../ops/mod.ts";
 import { filePathOf } from "../../store/mod.ts";
@@ -54,6 +55,12 @@ export const systemdRenderCommand = defineCommand({
   },
 });
 
+function stepLine(s: RollingStep): string {
+  return s.skipped
+    ? `${s.name}: not restarted: ${s.skipped} (name it to start it)\n`
+    : `${s.name}: restarted in ${s.restartMs} ms, healthy after ${s.healthyAfterMs} ms\n`;
+}
+
 export const systemdRestartCommand = defineCommand({
   name: "systemd restart",
   summary: "rolling restart: one agent at a time, each healthy again before the next (the update procedure)",
@@ -81,7 +88,8 @@ export const systemdRestartCommand = defineCommand({
           unit: agentUnit(a.name),
           healthUrl: `http://${probeHost(a.host)}:${a.port}/health`,
         })),
-        { waitHealthyMs: 120_000, pollMs: 500 },
+        // Every agent: one an operator stopped stays stopped. One named here is started if stopped.
+        { waitHealthyMs: 120_000, pollMs: 500, skipStopped: positionals.length === 0 },
         {
           manager: createSystemctl(deps.run),
           probe: (url) =>
@@ -91,15 +99,11 @@ export const systemdRestartCommand = defineCommand({
           log,
         },
       );
-      for (const s of steps) {
-        deps.stdout(`${s.name}: restarted in ${s.restartMs} ms, healthy after ${s.healthyAfterMs} ms\n`);
-      }
+      for (const s of steps) deps.stdout(stepLine(s));
       return 0;
     } catch (err) {
       if (!(err instanceof RollingRestartError)) throw err;
-      for (const s of err.done) {
-        deps.stdout(`${s.name}: restarted in ${s.restartMs} ms, healthy after ${s.healthyAfterMs} ms\n`);
-      }
+      for (const s of err.done) deps.stdout(stepLine(s));
       deps.stderr(`systemd restart: ${err.message}\n`);
       return 1;
     }
