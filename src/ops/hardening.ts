@@ -47,6 +47,9 @@ export const HARDENING: readonly string[] = [
   "SystemCallErrorNumber=EPERM",
 ];
 
+/** What `ProtectHome=yes` hides from every unit: a binary, model or config file there cannot be read. */
+export const HIDDEN_HOMES: readonly string[] = ["/home", "/root", "/run/user"];
+
 /** Network lines for a unit that only talks to 127.0.0.1/::1 (health job, llama.cpp sidecar). */
 export const LOCALHOST_ONLY: readonly string[] = [
   "IPAddressDeny=any",

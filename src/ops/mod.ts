@@ -44,6 +44,7 @@ export {
   ServiceManagerError,
   type UnitStatus,
 } from "./service-manager.ts";
+export { HIDDEN_HOMES } from "./hardening.ts";
 export { toBytes } from "./sizes.ts";
 export {
   type ChildSpec,

@@ -331,3 +331,22 @@ describe("aideazz systemd render: the store", () => {
     expect(r.stderr).toContain('"file:/var/lib/aideazz/aideazz.db"');
   });
 });
+
+describe("aideazz systemd render: paths the units hide", () => {
+  it("a llama-server built in a home directory, and a model there, are named with the fix", async () => {
+    const config = join(dir, "home-llama.json");
+    const bin = "/home/ubuntu/llama.cpp/build/bin/llama-server";
+    const model = "/root/models/qwen.gguf";
+    await writeFile(config, JSON.stringify({
+      store: { url: "file:/var/lib/aideazz/aideazz.db" },
+      agents: [{ name: "web", kind: "webchat", port: 8080 }],
+      ops: { llama: { bin, model } },
+    }));
+    const r = await cli(["systemd", "render", "--config", config, "--out", join(dir, "home-llama-units")]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`ops.llama.bin: ${bin} is under /home, which the units hide (ProtectHome=yes)`);
+    expect(r.stderr).toContain(`ops.llama.model: ${model} is under /root, which the units hide (ProtectHome=yes)`);
+    // Where the defaults live is fine: nothing else is named.
+    expect(r.stderr).not.toContain("ops.binary");
+  });
+});

@@ -1,9 +1,10 @@
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { createLogger } from "../../log.ts";
 import {
   agentUnit,
   createSystemctl,
   HEALTH_TIMER,
+  HIDDEN_HOMES,
   LLAMA_UNIT,
   polkitRule,
   probe,
@@ -49,6 +50,22 @@ export const systemdRenderCommand = defineCommand({
       deps.stderr(
         `systemd render: store.url: ${db} is outside ${STATE_DIRECTORY}, the only directory the units let ` +
           `agents write; set it to "file:${STATE_DIRECTORY}/aideazz.db"\n`,
+      );
+    }
+    // A llama-server built in a home directory (llama.cpp from source), a model or the config there: the units cannot
+    // run or read it, and fail to start.
+    const llama = config.ops.llama;
+    const paths: [string, string][] = [
+      ["--config", resolve(path)],
+      ["ops.binary", config.ops.binary],
+      ...(llama ? [["ops.llama.bin", llama.bin], ["ops.llama.model", llama.model]] satisfies [string, string][] : []),
+    ];
+    for (const [field, file] of paths) {
+      const home = HIDDEN_HOMES.find((h) => file.startsWith(`${h}/`));
+      if (home === undefined) continue;
+      deps.stderr(
+        `systemd render: ${field}: ${file} is under ${home}, which the units hide (ProtectHome=yes); ` +
+          `move it elsewhere (e.g. /usr/local/bin, ${STATE_DIRECTORY}/models, /etc/aideazz) and render again\n`,
       );
     }
     return 0;
