@@ -1,5 +1,6 @@
 /**
- * Rolling restart (the update procedure): restart one agent, wait until its /health answers 200, then the next.
+ * Rolling restart (the update procedure): restart one agent, wait until its /health answers 200 (and still does,
+ * from the same process, a few seconds later), then the next.
  * A failure stops the roll, so a bad binary takes down one agent, not all of them.
  *
  * @module
@@ -19,7 +20,7 @@ export interface RollingStep {
   name: string;
   /** How long the restart call took (graceful stop + start). */
   restartMs: number;
-  /** From the restart call until /health answered 200. */
+  /** From the restart call until /health had answered 200 for `settleMs`. */
   healthyAfterMs: number;
   /** Why the agent was not restarted (it was left as it was). */
   skipped?: string;
@@ -42,7 +43,8 @@ export interface RollingDeps {
 }
 
 /**
- * Restarts `targets` one at a time, each healthy before the next. With `skipStopped`, an agent whose unit is stopped
+ * Restarts `targets` one at a time, each healthy before the next: its /health answering 200 from one process for
+ * `settleMs` (default 0: the first 200). With `skipStopped`, an agent whose unit is stopped
  * (an operator stopped it) is left stopped: a restart would start it.
  *
  * @example
@@ -52,7 +54,7 @@ export interface RollingDeps {
  */
 export async function rollingRestart(
   targets: readonly RollingTarget[],
-  opts: { waitHealthyMs: number; pollMs: number; skipStopped?: boolean },
+  opts: { waitHealthyMs: number; pollMs: number; settleMs?: number; skipStopped?: boolean },
   deps: RollingDeps,
 ): Promise<RollingStep[]> {
   const done: RollingStep[] = [];
@@ -80,12 +82,23 @@ export async function rollingRestart(
     }
     const restartMs = deps.now() - started;
     let last = "no answer";
+    // Since when the process now answering 200 (its pid) has: healthy once that is `settleMs`, so a binary that
+    // crashes soon after its start (systemd starts another process) stops the roll too.
+    let answering: { since: number; pid: unknown } | undefined;
     for (;;) {
       const r = await deps.probe(t.healthUrl);
       // Another agent's 200 on its port means this one is not running (it cannot bind the port).
       const held = r.answered ? heldByOtherAgent(r.body, t.name, new URL(t.healthUrl).port) : undefined;
-      if (r.answered && r.status === 200 && !held) break;
-      last = held ?? (r.answered ? `HTTP ${r.status}` : r.error ?? "no answer");
+      if (r.answered && r.status === 200 && !held) {
+        const pid = (r.body as { pid?: unknown } | undefined)?.pid;
+        if (answering === undefined || answering.pid !== pid) answering = { since: deps.now(), pid };
+        const forMs = deps.now() - answering.since;
+        if (forMs >= (opts.settleMs ?? 0)) break;
+        last = `healthy for only ${Math.round(forMs / 1000)} s`;
+      } else {
+        answering = undefined;
+        last = held ?? (r.answered ? `HTTP ${r.status}` : r.error ?? "no answer");
+      }
       if (deps.now() - started > opts.waitHealthyMs) {
         throw new RollingRestartError(
           t.name,

@@ -65,7 +65,7 @@ describe("rolling restart", () => {
             unit: `aideazz-agent@${n}.service`,
             healthUrl: `http://127.0.0.1:${ports[i]}/health`,
           })),
-          { waitHealthyMs: 60_000, pollMs: 100 },
+          { waitHealthyMs: 60_000, pollMs: 100, settleMs: 1_000 },
           {
             manager: supervisor,
             probe: (url) => probe(url, { fetch, timeoutMs: 2_000, now: Date.now, sleep, attempts: 1 }),
@@ -109,6 +109,39 @@ describe("rolling restart", () => {
     },
     180_000,
   );
+
+  it("an agent that answers 200 and then crashes (a bad binary) stops the roll; the rest keep running", async () => {
+    let now = 0;
+    const systemd = createFakeSystemd(() => now, () => ({ active: "active", sub: "running", result: "success" }));
+    const targets = ["a", "b", "c"].map((n) => ({
+      name: n,
+      unit: `aideazz-agent@${n}.service`,
+      healthUrl: `http://x/${n}`,
+    }));
+    // b's new process answers once, then crashes; systemd starts another (a new pid) that crashes the same way.
+    let bProbes = 0;
+    const err = await rollingRestart(targets, { waitHealthyMs: 60_000, pollMs: 1_000, settleMs: 10_000 }, {
+      manager: systemd,
+      probe: (url) => {
+        if (!url.endsWith("/b")) return Promise.resolve({ answered: true, status: 200, body: { pid: 7 }, ms: 0 });
+        bProbes++;
+        return Promise.resolve(
+          bProbes % 8 === 1
+            ? { answered: true, status: 200, body: { pid: 100 + bProbes }, ms: 0 }
+            : { answered: false, error: "connection refused", ms: 0 },
+        );
+      },
+      now: () => now,
+      sleep: (ms) => Promise.resolve(void (now += ms)),
+      log: quiet,
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(RollingRestartError);
+    expect(err.message).toContain('rolling restart stopped at agent "b": not healthy 60 s after its restart');
+    expect(systemd.calls.filter((c) => c.op === "restart").map((c) => c.unit)).toEqual([
+      "aideazz-agent@a.service",
+      "aideazz-agent@b.service",
+    ]);
+  });
 
   it("rolling every agent leaves one an operator stopped stopped, and says so; the others restart", async () => {
     let now = 0;

@@ -106,7 +106,8 @@ export const systemdRestartCommand = defineCommand({
           healthUrl: `http://${probeHost(a.host)}:${a.port}/health`,
         })),
         // Every agent: one an operator stopped stays stopped. One named here is started if stopped.
-        { waitHealthyMs: 120_000, pollMs: 500, skipStopped: positionals.length === 0 },
+        // Healthy: 200 from one process for 10 s (systemd's RestartSec is 5 s: a crash in that time is seen).
+        { waitHealthyMs: 120_000, pollMs: 500, settleMs: 10_000, skipStopped: positionals.length === 0 },
         {
           manager: createSystemctl(deps.run),
           probe: (url) =>
