@@ -286,6 +286,18 @@ export async function checkHealth(config: Config, deps: HealthDeps): Promise<Hea
   return { at, status, targets, checks };
 }
 
+/**
+ * The report with every detail passed through `redact`: details quote what agents, the sidecar and the store
+ * answered, and the report is printed, stored (`saveReport`) and quoted in restart reasons.
+ */
+export function redactReport(report: HealthReport, redact: (text: string) => string): HealthReport {
+  return {
+    ...report,
+    targets: report.targets.map((t) => ({ ...t, detail: redact(t.detail) })),
+    checks: report.checks.map((c) => ({ ...c, detail: redact(c.detail) })),
+  };
+}
+
 /** Stores the finished report as the last one (best effort: a read-only store was reported already). */
 export async function saveReport(store: Store, report: HealthReport): Promise<void> {
   await store.client.batch([{

@@ -25,6 +25,7 @@ export {
   type HealthReport,
   type Level,
   llamaUrlOf,
+  redactReport,
   saveReport,
   type TargetState,
   worst,

@@ -9,6 +9,7 @@ import {
   formatReport,
   heal,
   type HealAction,
+  redactReport,
   saveReport,
 } from "../../ops/mod.ts";
 import { secretValues } from "../../config.ts";
@@ -64,7 +65,7 @@ export const healthCommand = defineCommand({
     const loaded = await readConfig(values, deps, []);
     const { config } = loaded;
     const secrets = secretValues(config, deps.env);
-    // The report quotes what agents and the store answered; the timer's journal keeps it.
+    // The report quotes what agents and the store answered; the timer's journal and the store keep it.
     const redact = createRedactor(secrets);
     // Log lines (restarts) go to stderr: stdout carries the table or the JSON. journald keeps both.
     const log = createLogger({
@@ -77,7 +78,7 @@ export const healthCommand = defineCommand({
     const opened = "error" in store ? undefined : store;
     try {
       const bus = opened ? createSqliteBus(opened, { wake: { watch: false } }) : undefined;
-      const report = await checkHealth(config, {
+      const report = redactReport(await checkHealth(config, {
         fetch: deps.fetch,
         now: deps.now,
         sleep: deps.sleep,
@@ -85,7 +86,7 @@ export const healthCommand = defineCommand({
         fileSize: deps.fileSize,
         store,
         busStats: bus ? () => bus.stats() : undefined,
-      });
+      }), redact);
       await bus?.close();
       let actions: HealAction[] = [];
       if (values["restart"] === true) {
