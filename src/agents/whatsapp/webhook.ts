@@ -8,8 +8,7 @@
  * @module
  */
 import type { KeyObject } from "node:crypto";
-import type { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import type { Context, Hono } from "hono";
 import type { Logger } from "../../log.ts";
 import { failedRequest } from "../runtime.ts";
 import { timingSafeEqualText, verifyHmacSha256Hex } from "../channel/verify.ts";
@@ -28,8 +27,12 @@ export const UNVERIFIED_BUDGET_BYTES = 2 * MAX_BODY_BYTES;
 /** A body not whole by then is dropped (408), its share of the budget given back. */
 export const BODY_READ_MS = 30_000;
 
-/** The body, or "late" when it is not whole within `ms` (the read is cancelled). */
-async function readBody(req: Request, ms: number): Promise<Uint8Array | "late"> {
+/**
+ * The body, "late" when it is not whole within `ms`, or "large" once it is over MAX_BODY_BYTES (the read is cancelled
+ * either way). Read here, not by Hono's bodyLimit, which reads a chunked body (no Content-Length) whole by itself,
+ * outside the budget and the deadline.
+ */
+async function readBody(req: Request, ms: number): Promise<Uint8Array | "late" | "large"> {
   const reader = req.body?.getReader();
   if (!reader) return new Uint8Array();
   let late = false;
@@ -38,17 +41,23 @@ async function readBody(req: Request, ms: number): Promise<Uint8Array | "late"> 
     reader.cancel().catch(() => {});
   }, ms);
   const parts: Uint8Array[] = [];
+  let size = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      size += value.length;
+      if (size > MAX_BODY_BYTES) {
+        reader.cancel().catch(() => {});
+        return "large";
+      }
       parts.push(value);
     }
   } finally {
     clearTimeout(timer);
   }
   if (late) return "late";
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  const out = new Uint8Array(size);
   let at = 0;
   for (const p of parts) {
     out.set(p, at);
@@ -79,26 +88,26 @@ export function mountWhatsAppWebhook(app: Hono, opts: WhatsAppWebhookOptions): v
     return c.text(challenge, 200);
   });
 
-  const limit = bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: (c) => c.json({ error: "payload too large" }, 413),
-  });
+  const tooLarge = (c: Context) => c.json({ error: "payload too large" }, 413);
   let unverified = 0;
-  app.post(opts.path, limit, async (c) => {
-    const share = Math.min(Number(c.req.header("content-length")) || MAX_BODY_BYTES, MAX_BODY_BYTES);
+  app.post(opts.path, async (c) => {
+    const length = Number(c.req.header("content-length"));
+    if (length > MAX_BODY_BYTES) return tooLarge(c);
+    const share = length || MAX_BODY_BYTES;
     if (unverified + share > UNVERIFIED_BUDGET_BYTES) {
       opts.log.warn("webhook refused for now: too many bodies being read", { bytes: unverified });
       c.header("Retry-After", "5");
       return c.json({ error: "busy; retry later" }, 503);
     }
     unverified += share;
-    let body: Uint8Array | "late";
+    let body: Uint8Array | "late" | "large";
     try {
       body = await readBody(c.req.raw, BODY_READ_MS);
     } finally {
       unverified -= share;
     }
     if (body === "late") return c.json({ error: `body not received within ${BODY_READ_MS / 1000} s` }, 408);
+    if (body === "large") return tooLarge(c);
     const raw = body;
     const header = c.req.header(SIGNATURE_HEADER) ?? "";
     const m = /^sha256=([0-9a-fA-F]{64})$/.exec(header);
