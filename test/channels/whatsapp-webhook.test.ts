@@ -206,6 +206,22 @@ describe("whatsapp messages", () => {
     ]);
   });
 
+  it("a message unreadable for its timestamp (fractional, out of range) is recorded at the receive time, the rest stored", async () => {
+    const ok = textPayload({ id: "wamid.GOOD", from: "15550004444", body: "hello", phoneNumberId: PNID });
+    const value = (ok["entry"] as { changes: { value: { messages: Record<string, unknown>[] } }[] }[])[0]!.changes[0]!
+      .value;
+    const good = value.messages[0]!;
+    value.messages.push({ ...good, id: "wamid.FRACTION", timestamp: "1700000000.1234" });
+    value.messages.push({ ...good, id: "wamid.HUGE", timestamp: "1e999" });
+    expect((await postJson(ok)).status).toBe(200);
+    expect((await inbound()).map((m) => m["platformId"])).toEqual(["wamid.GOOD"]);
+    const skipped = await ch.rows("SELECT platform_id, detail, sent_at = recorded_at AS now FROM channel_skipped ORDER BY platform_id");
+    expect(skipped).toEqual([
+      { platform_id: "wamid.FRACTION", detail: "unreadable", now: 1 },
+      { platform_id: "wamid.HUGE", detail: "unreadable", now: 1 },
+    ]);
+  });
+
   it("a burst of messages from 40 users makes mark-as-read calls within the typing budget, not one each", async () => {
     // Each call counts against the number's throughput as a reply does (Meta's 80 messages/s per number).
     expect((await postJson(burstOf("BURST", "000", 40))).status).toBe(200);

@@ -146,12 +146,14 @@ function classifyMessage(
 function recordUnreadable(out: WaClassified, ctx: WaClassifyContext, raw: unknown): void {
   const r = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
   if (typeof r["id"] !== "string") return;
+  // Whole milliseconds (the column is an INTEGER): a timestamp that gives none is the receive time.
+  const sentMs = typeof r["timestamp"] === "string" ? Number(r["timestamp"]) * 1000 : NaN;
   const skipped = {
     platformId: r["id"],
     chatId: [r["from"], r["from_user_id"]].find((v) => typeof v === "string") ?? "",
     reason: "ignored" as const,
     detail: "unreadable",
-    sentAt: typeof r["timestamp"] === "string" ? Number(r["timestamp"]) * 1000 || ctx.now : ctx.now,
+    sentAt: Number.isSafeInteger(sentMs) && sentMs > 0 ? sentMs : ctx.now,
   };
   out.batch.rows.push(recordSkipped(ctx.agent, skipped, ctx.now));
 }
