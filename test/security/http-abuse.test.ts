@@ -94,4 +94,49 @@ describe("whatsapp webhook: unsigned bodies from one client", () => {
       await agent.exited;
     }
   }, 120_000);
+
+  // Hono's bodyLimit once read a chunked body (no Content-Length) whole before the route, outside its budget.
+  it("60 unsigned chunked bodies of 4 MiB held open (last chunk never sent) keep the agent under its default MemoryMax", async () => {
+    const agent: DenoAgent = await startDenoAgent(dir, {
+      name: "wachunked",
+      kind: "whatsapp",
+      whatsapp: {
+        phoneNumberId: "106540352242922",
+        appSecretEnv: "WA_APP_SECRET",
+        accessTokenEnv: "WA_TOKEN",
+        verifyTokenEnv: "WA_VERIFY",
+        graphBaseUrl: "http://127.0.0.1:9/v21.0", // never called: nothing here is signed
+      },
+    }, env);
+    const held: Socket[] = [];
+    try {
+      const part = new Uint8Array(MiB).fill(0x61);
+      const chunk = new Uint8Array([...new TextEncoder().encode(`${MiB.toString(16)}\r\n`), ...part, 13, 10]);
+      let peak = 0;
+      for (let i = 0; i < 60; i++) {
+        const s = await connect(agent.port);
+        held.push(s);
+        await write(
+          s,
+          "POST /whatsapp/webhook HTTP/1.1\r\nHost: wa.example\r\nContent-Type: application/json\r\n" +
+            `X-Hub-Signature-256: sha256=${"0".repeat(64)}\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        );
+        // Short of 4 MiB: within the size limit, and never ended.
+        for (let k = 0; k < 4 && !s.destroyed; k++) await write(s, k < 3 ? chunk : chunk.subarray(0, 100));
+        peak = Math.max(peak, readVmRss(agent.pid) ?? 0);
+      }
+      for (let i = 0; i < 25; i++) {
+        peak = Math.max(peak, readVmRss(agent.pid) ?? 0);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(
+        Math.round(peak / MiB),
+        "agent RSS in MiB with 60 unsigned chunked bodies held (MemoryMax 256M)",
+      ).toBeLessThan(DEFAULT_MEMORY_MAX / MiB);
+    } finally {
+      for (const s of held) s.destroy();
+      agent.child.proc.kill("SIGKILL");
+      await agent.exited;
+    }
+  }, 180_000);
 });
