@@ -84,10 +84,10 @@ RETURNING ${DIMS.map((d) => `${d}_limit IS NULL`).join(" AND ")} AS unlimited`;
 /**
  * One statement for every correction. Per bucket: a reported limit becomes the limit, capped by the configured one
  * (`${d}_cfg`, as the last `ensure` stored it), so one learned from the provider follows it up (a paid tier) as well
- * as down; a reported remaining replaces the estimate, but below a configured limit lower than
- * the provider's (the operator's share of it), or one the provider does not report with it, it only lowers the
- * estimate: it may count what is left of the provider's larger limit; otherwise the bucket refills and gets `adj`
- * back.
+ * as down; a reported remaining only lowers the estimate (the bucket refilled, with `adj` back): it was counted when
+ * the provider answered (a stream's headers come at its start), so the calls taken since are not in it, and it may
+ * be of the provider's larger limit than the operator's share. The first numbers of a bucket without a limit are
+ * taken as they are.
  */
 const SETTLE_SQL = `UPDATE router_quota SET
   ${
@@ -96,10 +96,8 @@ const SETTLE_SQL = `UPDATE router_quota SET
       `ELSE min(${d}_cfg, :${d}_hlim) END`;
     return `${d}_limit = ${newLimit},
   ${d}_avail = CASE WHEN (${newLimit}) IS NULL THEN NULL
-    WHEN :${d}_hrem IS NOT NULL AND (:${d}_hlim IS NULL OR :${d}_hlim > (${newLimit}))
-      THEN min(${d}_limit, ${refill(d)} + ${adjust(d)}, :${d}_hrem)
-    WHEN :${d}_hrem IS NOT NULL THEN min(${newLimit}, :${d}_hrem)
-    WHEN ${d}_limit IS NULL THEN ${newLimit}
+    WHEN ${d}_limit IS NULL THEN min(${newLimit}, coalesce(:${d}_hrem, ${newLimit}))
+    WHEN :${d}_hrem IS NOT NULL THEN min(${newLimit}, ${refill(d)} + ${adjust(d)}, :${d}_hrem)
     ELSE min(${newLimit}, ${refill(d)} + ${adjust(d)}) END`;
   }).join(",\n  ")
 },

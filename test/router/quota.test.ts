@@ -83,6 +83,29 @@ describe("quota", () => {
     expect(await q.take("groq", "llama", 50)).toMatchObject({ ok: false, reason: "rpd" });
   });
 
+  // A stream's headers come at its start and are settled at its end, seconds later: the calls taken meanwhile are
+  // not in them. Replacing the estimate by them gave those calls' tokens back, and more calls went out than the
+  // window holds (Groq's 429s).
+  it("a remaining from before calls still in flight does not give their tokens back", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", undefined);
+    const tokens = (remaining: number) => ({
+      windows: [{ unit: "tokens" as const, period: "minute" as const, limit: 6_000, remaining }],
+    });
+    await q.settle("groq", "llama", { takenTokens: 0, usedTokens: 0, rateLimit: tokens(6_000) });
+    for (let i = 0; i < 3; i++) expect((await q.take("groq", "llama", 2_000)).ok).toBe(true);
+    expect((await q.take("groq", "llama", 2_000)).ok).toBe(false);
+    // The first call ends; its headers, sent when it started, count it alone.
+    await q.settle("groq", "llama", { takenTokens: 2_000, usedTokens: 2_000, rateLimit: tokens(4_000) });
+    expect(await q.take("groq", "llama", 2_000)).toMatchObject({ ok: false, reason: "tpm" });
+    // A remaining below the estimate (another client of the key) still lowers it.
+    clock.advance(60_000);
+    await q.settle("groq", "llama", { takenTokens: 0, usedTokens: 0, rateLimit: tokens(1_000) });
+    expect((await q.take("groq", "llama", 1_000)).ok).toBe(true);
+    expect((await q.take("groq", "llama", 1)).ok).toBe(false);
+  });
+
   it("a remaining reported without its limit does not refill a configured limit below it", async () => {
     // A server that sends x-ratelimit-remaining-* but no x-ratelimit-limit-*: the remaining may be of a larger limit
     // than the operator's share (requestsPerDay: 3), so it can only lower the estimate.

@@ -116,6 +116,9 @@ describe("D1: 429 with retry-after: 7", () => {
 
 describe("D2: 100 concurrent calls get 529", () => {
   it("retry delays are capped and spread by jitter: no synchronized wave", async () => {
+    // A request limit that holds the 300 attempts: the default 50 a minute would (rightly) hold most retries back.
+    await claude.close();
+    claude = await startFakeAnthropic({ apiKey: KEYS.ANTHROPIC_API_KEY, requestsPerMinute: 1_000 });
     const h = await harness({
       providers: { claude: { ...providers().claude, maxConcurrent: 100, timeoutMs: 5_000 } },
       chain: ["claude"],
