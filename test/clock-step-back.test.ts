@@ -105,6 +105,29 @@ describe("provider quota after the wall clock steps back an hour", () => {
     expect(await q.take("groq", "llama", 10)).toEqual({ ok: true });
     expect((await q.take("groq", "llama", 10)).ok).toBe(false);
   });
+
+  it("a 429's retry-after of 7 s keeps the model out 7 s after the step, not an hour and 7 s", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("groq", "llama", { requestsPerMinute: 30 });
+    expect((await q.take("groq", "llama", 10)).ok).toBe(true);
+    expect((await q.take("groq", "llama", 10)).ok).toBe(true);
+    await q.settle("groq", "llama", { takenTokens: 10, usedTokens: 0, blockForMs: 7_000 });
+    clock.advance(-HOUR);
+    // The other call, in flight across the step, ends: its settling keeps the block as long as it was.
+    await q.settle("groq", "llama", { takenTokens: 10, usedTokens: 10 });
+    expect(await q.take("groq", "llama", 10)).toEqual({ ok: false, reason: "blocked", retryAt: clock.now() + 7_000 });
+    clock.advance(7_000);
+    expect(await q.take("groq", "llama", 10)).toEqual({ ok: true });
+    // A model without limits (a local server that sent a retry-after) too.
+    await q.ensure("local", "tiny", undefined);
+    expect((await q.take("local", "tiny", 10)).ok).toBe(true);
+    await q.settle("local", "tiny", { takenTokens: 10, usedTokens: 0, blockForMs: 7_000 });
+    clock.advance(-HOUR);
+    expect(await q.take("local", "tiny", 10)).toEqual({ ok: false, reason: "blocked", retryAt: clock.now() + 7_000 });
+    clock.advance(7_000);
+    expect(await q.take("local", "tiny", 10)).toEqual({ ok: true });
+  });
 });
 
 describe("web chat per-address minute limit after the wall clock steps back an hour", () => {

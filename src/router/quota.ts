@@ -57,6 +57,8 @@ export interface Quota {
  */
 const STEPPED_MS = 60_000;
 const STAMP = `CASE WHEN updated_at > :now + ${STEPPED_MS} THEN :now ELSE max(updated_at, :now) END`;
+/** A block set before such a step lasts what was left of it at the row's last write, from now on. */
+const BLOCKED = `CASE WHEN updated_at > :now + ${STEPPED_MS} THEN blocked_until - (updated_at - :now) ELSE blocked_until END`;
 
 function refill(d: QuotaDim): string {
   return `min(${d}_limit, ${d}_avail + max(0, :now - updated_at) * ${d}_limit / ${WINDOW_MS[d]}.0)`;
@@ -76,8 +78,9 @@ const TAKE_SQL = `UPDATE router_quota SET
   DIMS.map((d) => `${d}_avail = CASE WHEN ${d}_limit IS NULL THEN NULL ELSE ${refill(d)} - ${cost(d)} END`)
     .join(",\n  ")
 },
-  updated_at = ${STAMP}
-WHERE provider = :provider AND model = :model AND blocked_until <= :now
+  updated_at = ${STAMP},
+  blocked_until = ${BLOCKED}
+WHERE provider = :provider AND model = :model AND ${BLOCKED} <= :now
   AND ${DIMS.map((d) => `(${d}_limit IS NULL OR ${refill(d)} >= ${cost(d)})`).join("\n  AND ")}
 RETURNING ${DIMS.map((d) => `${d}_limit IS NULL`).join(" AND ")} AS unlimited`;
 
@@ -102,7 +105,7 @@ const SETTLE_SQL = `UPDATE router_quota SET
   }).join(",\n  ")
 },
   updated_at = ${STAMP},
-  blocked_until = max(blocked_until, :blocked_until)
+  blocked_until = max(${BLOCKED}, :blocked_until)
 WHERE provider = :provider AND model = :model`;
 
 function dimOf(w: RateLimitInfo["windows"][number]): QuotaDim | undefined {
@@ -217,7 +220,8 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
       const t = now();
       if (unlimited.has(key)) {
         const row = await read(provider, model);
-        if (row && isUnlimited(row)) return quotaVerdict(row, tokens, t);
+        // Stamped before the clock stepped back: the write below moves its block back by the step.
+        if (row && isUnlimited(row) && row.updated_at <= t + STEPPED_MS) return quotaVerdict(row, tokens, t);
         unlimited.delete(key); // another process learned a limit
       }
       const rs = await client.execute({ sql: TAKE_SQL, args: { provider, model, now: t, tokens } });
@@ -227,13 +231,14 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
       }
       let row = await read(provider, model);
       if (row && row.updated_at > t + STEPPED_MS) {
-        // Refused because nothing refills before the stamp: refill from now on (what a later take then finds).
+        // Refused because nothing refills before the stamp, or blocked since before the step: refill from now on, and
+        // the block lasts what was left of it (what a later take then finds).
         await client.execute({
-          sql: `UPDATE router_quota SET updated_at = :now WHERE provider = :provider AND model = :model
-            AND updated_at > :now + ${STEPPED_MS}`,
+          sql: `UPDATE router_quota SET updated_at = :now, blocked_until = ${BLOCKED}
+            WHERE provider = :provider AND model = :model AND updated_at > :now + ${STEPPED_MS}`,
           args: { provider, model, now: t },
         });
-        row = { ...row, updated_at: t };
+        row = { ...row, updated_at: t, blocked_until: row.blocked_until - (row.updated_at - t) };
       }
       const verdict = row ? quotaVerdict(row, tokens, t) : { ok: true as const };
       // Taken by someone else between the UPDATE and the SELECT: report a short wait rather than "ok".
@@ -282,7 +287,7 @@ export interface Headroom {
 /** Quota headroom of every limited provider, model and window: the `aideazz_quota_headroom_ratio` gauge. */
 export async function readHeadroom(client: Client, now: number): Promise<Headroom[]> {
   const rs = await client.execute({
-    sql: `SELECT provider, model, blocked_until, ${
+    sql: `SELECT provider, model, ${BLOCKED} AS blocked_until, ${
       DIMS.map((d) => `${d}_limit, ${refill(d)} AS ${d}_now`).join(", ")
     } FROM router_quota`,
     args: { now },
