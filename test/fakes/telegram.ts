@@ -115,6 +115,11 @@ export interface FakeTelegram {
   /** Called after every answered getUpdates (the kill -9 tests hook in here). */
   onGetUpdates(fn: (served: number[], offset: number | undefined) => void): void;
   webhook(): { url: string; secretToken: string | undefined } | undefined;
+  /**
+   * Records a failed delivery to the webhook, as Telegram does when the URL answers non-2xx or not at all:
+   * getWebhookInfo then reports it (`last_error_date` in epoch seconds, `last_error_message`).
+   */
+  deliveryFailed(message: string, at?: number): void;
   callsOf(method: string): Call[];
   close(): Promise<void>;
 }
@@ -150,6 +155,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
   let getUpdatesHook: ((served: number[], offset: number | undefined) => void) | undefined;
   let hook: { url: string; secretToken: string | undefined; allowedUpdates?: unknown } | undefined;
   let nextMessageId = 1000;
+  let deliveryError: { date: number; message: string } | undefined;
 
   const ok = (result: unknown): FakeReply => ({ status: 200, body: { ok: true, result } });
   const idOf = (u: Record<string, unknown>) => Number(u["update_id"]);
@@ -210,11 +216,15 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
         };
         return ok(true);
       case "getWebhookInfo":
-        // core.telegram.org/bots/api#getwebhookinfo: a WebhookInfo; `url` is "" when none is set (polling).
+        // core.telegram.org/bots/api#getwebhookinfo: a WebhookInfo; `url` is "" when none is set (polling); the
+        // last failed delivery's date and message while a webhook is set.
         return ok({
           url: hook?.url ?? "",
           has_custom_certificate: false,
           pending_update_count: queue.length,
+          ...(hook && deliveryError
+            ? { last_error_date: deliveryError.date, last_error_message: deliveryError.message }
+            : {}),
           ...(hook ? { max_connections: 40 } : {}),
           ...(hook?.allowedUpdates === undefined ? {} : { allowed_updates: hook.allowedUpdates }),
         });
@@ -364,6 +374,9 @@ export async function startFakeTelegram(opts: FakeTelegramOptions): Promise<Fake
       getUpdatesHook = fn;
     },
     webhook: () => hook,
+    deliveryFailed(message, at = now()) {
+      deliveryError = { date: Math.floor(at / 1000), message };
+    },
     callsOf: (method) => calls.filter((c) => c.method === method),
     close: () =>
       new Promise<void>((resolve) => {

@@ -18,6 +18,7 @@ import { createTyping } from "../channel/typing.ts";
 import { turnPending } from "../channel/inbox.ts";
 import { createProgressive } from "../channel/progressive.ts";
 import { GrammyError } from "grammy/web";
+import type { WebhookInfo } from "grammy/types";
 import { deadline } from "../../deadline.ts";
 import { createTelegramApi, isTokenRefused, toGrammySignal } from "./api.ts";
 import { classifyUpdates } from "./classify.ts";
@@ -31,6 +32,13 @@ import { mountTelegramWebhook } from "./webhook.ts";
  * be. Short enough that a webhook another process took shows within a health round or two.
  */
 const WEBHOOK_INFO_TTL_MS = 10_000;
+
+/**
+ * How recent a delivery error that getWebhookInfo reports must be to make /health degraded (when the webhook took
+ * no update since): Telegram retries an update it could not deliver, so an error that persists stays this recent; an
+ * older one was a passing outage.
+ */
+const DELIVERY_ERROR_RECENT_MS = 5 * 60_000;
 
 export type TelegramAgentConfig = Extract<Config["agents"][number], { kind: "telegram" }>;
 
@@ -171,33 +179,55 @@ export async function createTelegramAgent(
    * deleteWebhook) takes every update from us without a word, so /health asks where they go. Never registered
    * again here: two agents doing so would take the webhook from each other in turn.
    */
-  let webhookSeen: { at: number; check: CheckResult } | undefined;
+  let webhookSeen: { at: number; info: WebhookInfo } | undefined;
   let webhookAsking: Promise<CheckResult> | undefined;
+  /**
+   * When the webhook route last took an update. It starts at this process's start: an error from before it (a
+   * restart's gap, the proxy answering 502 meanwhile) says nothing of this process.
+   */
+  let lastTaken = now();
+  /** What getWebhookInfo's answer says of our webhook, against the updates taken since it came. */
+  const webhookCheckOf = (ours: string, info: WebhookInfo): CheckResult => {
+    const { url } = info;
+    if (url === "") {
+      return { ok: false, detail: `no webhook is set: another process deleted it (a poller on this token?); expected ${ours}` };
+    }
+    if (url !== ours) {
+      return {
+        ok: false,
+        detail: `Telegram delivers this bot's updates to ${url}, not to ${ours}: another agent or process uses this token`,
+      };
+    }
+    // Telegram gives the error's time in whole seconds: one within the second of the last update taken is not held.
+    // An update taken before the clock stepped back counts as taken now, not for as long as the step.
+    lastTaken = Math.min(lastTaken, now());
+    const errorAt = (info.last_error_date ?? 0) * 1000;
+    if (errorAt <= lastTaken || now() - errorAt > DELIVERY_ERROR_RECENT_MS) return { ok: true, detail: "webhook" };
+    return {
+      ok: false,
+      detail: `Telegram could not deliver updates to ${url} ${Math.max(0, Math.round((now() - errorAt) / 1000))} s ago ` +
+        `(${info.pending_update_count} waiting): ${info.last_error_message ?? "no message"}`,
+    };
+  };
   const askWebhook = async (ours: string): Promise<CheckResult> => {
     try {
       // Within /health's deadline (ops.health.timeoutMs, 8 s by default) beside the database write.
-      const { url } = await withDeadline(3_000, (signal) => api.getWebhookInfo(signal));
-      const check: CheckResult = url === ours
-        ? { ok: true, detail: "webhook" }
-        : url === ""
-        ? { ok: false, detail: `no webhook is set: another process deleted it (a poller on this token?); expected ${ours}` }
-        : {
-          ok: false,
-          detail: `Telegram delivers this bot's updates to ${url}, not to ${ours}: another agent or process uses this token`,
-        };
-      webhookSeen = { at: now(), check };
-      return check;
+      const info = await withDeadline(3_000, (signal) => api.getWebhookInfo(signal));
+      webhookSeen = { at: now(), info };
+      return webhookCheckOf(ours, info);
     } catch (err) {
       // Telegram not answering says nothing of where it delivers: the last answer stands.
       if (err instanceof GrammyError) tokenRefused(err.error_code);
       log.debug("getWebhookInfo failed", { err });
-      return webhookSeen?.check ?? webhookHealth;
+      return webhookSeen ? webhookCheckOf(ours, webhookSeen.info) : webhookHealth;
     }
   };
   const webhookCheck = (): Promise<CheckResult> => {
     const ours = tg.webhookUrl;
     if (ours === undefined || !webhookHealth.ok) return Promise.resolve(webhookHealth);
-    if (webhookSeen && now() - webhookSeen.at < WEBHOOK_INFO_TTL_MS) return Promise.resolve(webhookSeen.check);
+    if (webhookSeen && now() - webhookSeen.at < WEBHOOK_INFO_TTL_MS) {
+      return Promise.resolve(webhookCheckOf(ours, webhookSeen.info));
+    }
     webhookAsking ??= askWebhook(ours).finally(() => (webhookAsking = undefined));
     return webhookAsking;
   };
@@ -249,7 +279,12 @@ export async function createTelegramAgent(
 
   return {
     routes(app) {
-      if (secret !== undefined) mountTelegramWebhook(app, { path: tg.webhookPath, secret, log, ingest });
+      if (secret === undefined) return;
+      const taken = async (updates: TelegramUpdate[]) => {
+        await ingest(updates);
+        lastTaken = now();
+      };
+      mountTelegramWebhook(app, { path: tg.webhookPath, secret, log, ingest: taken });
     },
     async checks() {
       if (!apiHealth.ok) return { telegram: apiHealth };
