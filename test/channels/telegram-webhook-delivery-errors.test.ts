@@ -145,3 +145,22 @@ describe("a webhook agent Telegram cannot deliver to", () => {
     });
   }, 30_000);
 });
+
+describe("getWebhookInfo's 10 s cache", () => {
+  it("does not keep an answer for as long as the clock stepped back: a takeover after the step shows", async () => {
+    await withAgent("cache-step.db", async (tg, port) => {
+      const asked = tg.callsOf("getWebhookInfo").length;
+      ahead -= 3_600_000;
+      // Another agent on the token takes the webhook.
+      await fetch(`${tg.apiRoot}/bot${TOKEN}/setWebhook`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ url: "https://staging.example.com/telegram/webhook" }),
+      });
+      nextRound();
+      const h = await healthOf(port);
+      expect(tg.callsOf("getWebhookInfo").length).toBe(asked + 1);
+      expect(h.status, h.text).toBe(503);
+    });
+  }, 30_000);
+});

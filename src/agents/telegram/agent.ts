@@ -225,7 +225,9 @@ export async function createTelegramAgent(
   const webhookCheck = (): Promise<CheckResult> => {
     const ours = tg.webhookUrl;
     if (ours === undefined || !webhookHealth.ok) return Promise.resolve(webhookHealth);
-    if (webhookSeen && now() - webhookSeen.at < WEBHOOK_INFO_TTL_MS) {
+    // An answer from "later" than now (the clock stepped back since) is not kept for the step's length.
+    const age = webhookSeen ? now() - webhookSeen.at : -1;
+    if (webhookSeen && age >= 0 && age < WEBHOOK_INFO_TTL_MS) {
       return Promise.resolve(webhookCheckOf(ours, webhookSeen.info));
     }
     webhookAsking ??= askWebhook(ours).finally(() => (webhookAsking = undefined));
