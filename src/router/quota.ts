@@ -6,7 +6,9 @@
  * Each bucket holds `limit` and refills continuously at `limit` per window. Both the check-and-take and every
  * correction are single SQL statements on one row: SQLite takes the write lock before a write statement reads,
  * so concurrent processes cannot both take the last request. Corrections come from the provider's own numbers
- * (`x-ratelimit-*` remaining/limit, reset times) and from `retry-after`, which blocks the model until then.
+ * (`x-ratelimit-*` remaining/limit, reset times) and from `retry-after`, which blocks the model until then. The
+ * providers' limits refill continuously too (Groq's and Anthropic's reset is when the window is full again): a window
+ * they report empty lets the next request through once one has come back, not at its reset.
  *
  * @module
  */
@@ -90,17 +92,20 @@ RETURNING ${DIMS.map((d) => `${d}_limit IS NULL`).join(" AND ")} AS unlimited`;
  * as down; a reported remaining only lowers the estimate (the bucket refilled, with `adj` back): it was counted when
  * the provider answered (a stream's headers come at its start), so the calls taken since are not in it, and it may
  * be of the provider's larger limit than the operator's share. The first numbers of a bucket without a limit are
- * taken as they are.
+ * taken as they are. A window reported empty (`${d}_hfull`: ms until its reset, when the provider's is full again)
+ * refills from then at the bucket's rate, its limit (at most the provider's) a window; when the reset is further off
+ * than a window, the bucket starts below empty so that it is full no sooner than the provider's.
  */
 const SETTLE_SQL = `UPDATE router_quota SET
   ${
   DIMS.map((d) => {
     const newLimit = `CASE WHEN :${d}_hlim IS NULL THEN ${d}_limit WHEN ${d}_cfg IS NULL THEN :${d}_hlim ` +
       `ELSE min(${d}_cfg, :${d}_hlim) END`;
+    const full = `(${newLimit}) * (1 - coalesce(:${d}_hfull, 0) / ${WINDOW_MS[d]}.0)`;
     return `${d}_limit = ${newLimit},
   ${d}_avail = CASE WHEN (${newLimit}) IS NULL THEN NULL
-    WHEN ${d}_limit IS NULL THEN min(${newLimit}, coalesce(:${d}_hrem, ${newLimit}))
-    WHEN :${d}_hrem IS NOT NULL THEN min(${newLimit}, ${refill(d)} + ${adjust(d)}, :${d}_hrem)
+    WHEN ${d}_limit IS NULL THEN min(${newLimit}, coalesce(:${d}_hrem, ${newLimit}), ${full})
+    WHEN :${d}_hrem IS NOT NULL THEN min(${newLimit}, ${refill(d)} + ${adjust(d)}, :${d}_hrem, ${full})
     ELSE min(${newLimit}, ${refill(d)} + ${adjust(d)}) END`;
   }).join(",\n  ")
 },
@@ -267,8 +272,12 @@ export function createQuota({ client, now }: QuotaOptions): Quota {
         const w = reported.get(d);
         args[`${d}_hlim`] = w?.limit ?? null;
         args[`${d}_hrem`] = w?.remaining ?? null;
-        // An exhausted window with a known reset: nothing passes before it, whatever the bucket's refill says.
-        if (w?.remaining === 0 && w.resetAt !== undefined) blockedUntil = Math.max(blockedUntil, w.resetAt);
+        args[`${d}_hfull`] = null;
+        // An emptied window refills continuously and is full again at its reset: its bucket is full no sooner. Without
+        // its limit the provider's rate is unknown: nothing passes before the reset.
+        if (w?.remaining !== 0 || w.resetAt === undefined) continue;
+        if (w.limit !== undefined) args[`${d}_hfull`] = w.resetAt - t;
+        else blockedUntil = Math.max(blockedUntil, w.resetAt);
       }
       args["blocked_until"] = blockedUntil;
       await client.execute({ sql: SETTLE_SQL, args });
@@ -293,7 +302,7 @@ export async function readHeadroom(client: Client, now: number): Promise<Headroo
     args: { now },
   });
   return rs.rows.flatMap((r) => {
-    // A retry-after, a spend limit or an exhausted window with a known reset blocks the model (take refuses it
+    // A retry-after, a spend limit or an empty window reported without its limit blocks the model (take refuses it
     // whatever its buckets hold): nothing can be sent now, so every window reads empty.
     const blocked = Number(r["blocked_until"]) > now;
     return DIMS.flatMap((d) => {

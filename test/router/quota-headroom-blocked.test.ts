@@ -1,6 +1,6 @@
 // Quota headroom (readHeadroom → aideazz_quota_headroom_ratio → the dashboard's "Quota headroom" card) must agree
-// with what the router lets the next call do: a model blocked by a retry-after, a spend limit or an exhausted window
-// with a known reset has no headroom until then, whatever its refilled buckets hold.
+// with what the router lets the next call do: a model blocked by a retry-after, a spend limit or an empty window
+// reported without its limit has no headroom until then, whatever its refilled buckets hold.
 import { afterEach, describe, expect, it } from "vitest";
 import { M } from "../../src/metrics/mod.ts";
 import { createQuota, readHeadroom } from "../../src/router/quota.ts";
@@ -38,11 +38,12 @@ describe("quota headroom of a blocked model", () => {
     expect(after.find((x) => x.window === "tpd")?.ratio).toBeCloseTo(0.99, 2);
   });
 
-  it("reads 0 until the reset of a window reported exhausted, though its bucket refills before", async () => {
+  it("a window reported empty reads its refilled share; one reported empty without its limit reads 0 until its reset", async () => {
     ts = await testStore();
     const clock = fakeClock();
     const q = createQuota({ client: ts.store.client, now: clock.now });
     await q.ensure("groq", "llama", undefined);
+    await q.ensure("other", "m", { requestsPerMinute: 30 });
     await q.settle("groq", "llama", {
       takenTokens: 0,
       usedTokens: 0,
@@ -50,12 +51,23 @@ describe("quota headroom of a blocked model", () => {
         windows: [{ unit: "tokens", period: "minute", limit: 6_000, remaining: 0, resetAt: clock.now() + 50_000 }],
       },
     });
-    clock.advance(30_000); // the bucket alone would be half full
-    expect((await q.canUse("groq", "llama", 10)).ok).toBe(false);
-    expect(await readHeadroom(ts.store.client, clock.now())).toMatchObject([{ window: "tpm", ratio: 0 }]);
+    // Its limit unknown, its refill rate is too: blocked until the reset.
+    await q.settle("other", "m", {
+      takenTokens: 0,
+      usedTokens: 0,
+      rateLimit: { windows: [{ unit: "requests", period: "minute", remaining: 0, resetAt: clock.now() + 50_000 }] },
+    });
+    const ratio = async (provider: string) =>
+      (await readHeadroom(ts!.store.client, clock.now())).find((x) => x.provider === provider)?.ratio;
+    clock.advance(30_000); // half the minute's tokens have come back
+    expect((await q.canUse("groq", "llama", 3_000)).ok).toBe(true);
+    expect((await q.canUse("groq", "llama", 3_001)).ok).toBe(false);
+    expect(await ratio("groq")).toBeCloseTo(0.5, 6);
+    expect((await q.canUse("other", "m", 10)).ok).toBe(false);
+    expect(await ratio("other")).toBe(0);
     clock.advance(20_000);
-    expect((await q.canUse("groq", "llama", 10)).ok).toBe(true);
-    expect((await readHeadroom(ts.store.client, clock.now()))[0]?.ratio).toBeCloseTo(50 / 60, 6);
+    expect((await q.canUse("other", "m", 10)).ok).toBe(true);
+    expect(await ratio("other")).toBeCloseTo(50 / 60, 6);
   });
 
   it("a model Groq told to wait 120 s: readHeadroom, the gauge and the dashboard card all say 0", async () => {

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openAIRateLimit } from "../../src/router/providers/ratelimit.ts";
 import { createQuota } from "../../src/router/quota.ts";
 import { fakeClock, type TestStore, testStore } from "./providers/support.ts";
 
@@ -150,30 +151,64 @@ describe("quota", () => {
     expect(await served("capped")).toEqual([true, true, true, true, false, false]);
   });
 
-  it("an exhausted window with a known reset blocks until that reset", async () => {
+  // Groq's and Anthropic's limits refill continuously; the reset is when the window is full again. Blocking until
+  // then kept Groq out for up to a day once its daily requests were used, though one came back every 6 s.
+  it("a window reported empty refills at the rate its reset implies: Groq's daily requests come back one every 6 s", async () => {
     const clock = fakeClock();
     const q = createQuota({ client: ts.store.client, now: clock.now });
     await q.ensure("groq", "llama", undefined);
-    await q.settle("groq", "llama", {
+    const headers = new Headers({
+      "x-ratelimit-limit-requests": "14400",
+      "x-ratelimit-remaining-requests": "0",
+      "x-ratelimit-reset-requests": "24h0m0s",
+      "x-ratelimit-limit-tokens": "18000",
+      "x-ratelimit-remaining-tokens": "17000",
+      "x-ratelimit-reset-tokens": "3.33s",
+    });
+    const rateLimit = openAIRateLimit(headers, clock.now(), { requests: "day", tokens: "minute" });
+    await q.settle("groq", "llama", { takenTokens: 0, usedTokens: 0, rateLimit });
+    expect(await q.take("groq", "llama", 10)).toEqual({ ok: false, reason: "rpd", retryAt: clock.now() + 6_000 });
+    clock.advance(5_999);
+    expect((await q.canUse("groq", "llama", 10)).ok).toBe(false);
+    clock.advance(1);
+    expect((await q.canUse("groq", "llama", 10)).ok).toBe(true);
+    expect((await q.take("groq", "llama", 10)).ok).toBe(true);
+    // One came back, not more.
+    expect(await q.take("groq", "llama", 10)).toEqual({ ok: false, reason: "rpd", retryAt: clock.now() + 6_000 });
+  });
+
+  it("a window reported empty is full no sooner than its reset, even one further off than its period", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("p", "m", undefined);
+    await q.settle("p", "m", {
       takenTokens: 0,
       usedTokens: 0,
       rateLimit: {
-        windows: [{
-          unit: "tokens",
-          period: "minute",
-          limit: 6_000,
-          remaining: 0,
-          resetAt: clock.now() + 7_660,
-        }],
+        windows: [{ unit: "tokens", period: "minute", limit: 6_000, remaining: 0, resetAt: clock.now() + 120_000 }],
       },
     });
-    expect(await q.take("groq", "llama", 10)).toEqual({
-      ok: false,
-      reason: "blocked",
-      retryAt: clock.now() + 7_660,
+    expect(await q.take("p", "m", 6_000)).toEqual({ ok: false, reason: "tpm", retryAt: clock.now() + 120_000 });
+    // At the bucket's 100 a second, 10 tokens 100 ms after the point from which it is full at the reset.
+    expect(await q.take("p", "m", 10)).toEqual({ ok: false, reason: "tpm", retryAt: clock.now() + 60_100 });
+    clock.advance(119_999);
+    expect((await q.take("p", "m", 6_000)).ok).toBe(false);
+    clock.advance(1);
+    expect((await q.take("p", "m", 6_000)).ok).toBe(true);
+  });
+
+  it("a window reported empty without its limit blocks until its reset (its refill rate is unknown)", async () => {
+    const clock = fakeClock();
+    const q = createQuota({ client: ts.store.client, now: clock.now });
+    await q.ensure("p", "m", { requestsPerMinute: 100 });
+    await q.settle("p", "m", {
+      takenTokens: 0,
+      usedTokens: 0,
+      rateLimit: { windows: [{ unit: "requests", period: "minute", remaining: 0, resetAt: clock.now() + 7_660 }] },
     });
+    expect(await q.take("p", "m", 10)).toEqual({ ok: false, reason: "blocked", retryAt: clock.now() + 7_660 });
     clock.advance(7_660);
-    expect((await q.take("groq", "llama", 10)).ok).toBe(true);
+    expect((await q.take("p", "m", 10)).ok).toBe(true);
   });
 
   it("a 429's retry-after blocks the model (and only that model) until then", async () => {
