@@ -114,7 +114,10 @@ const telegramSchema = z.strictObject({
 
 const whatsappSchema = z.strictObject({
   phoneNumberId: z.string().regex(/^\d+$/, "the numeric phone number id from Meta")
-    .describe("The business phone number id (not the phone number) from Meta's WhatsApp settings"),
+    .describe(
+      "The business phone number id (not the phone number) from Meta's WhatsApp settings. Webhooks for a number " +
+        "no whatsapp agent has here are not stored (warned in the log and `aideazz health`): add an agent for it",
+    ),
   appSecretEnv: envVarName.describe("Environment variable holding the Meta app secret"),
   accessTokenEnv: envVarName.describe("Environment variable holding the Graph API access token"),
   verifyTokenEnv: envVarName.describe("Environment variable holding the webhook verify token"),

@@ -48,7 +48,7 @@ describe("commit durability", () => {
         text: "hello", sentAt: now(), receivedAt: now(),
       };
       const commit = createIngress({
-        bus: recording, agent: "web", tracer: createTracer({ agent: "web", now }), metrics: createMetrics(),
+        bus: recording, tracer: createTracer({ agent: "web", now }), metrics: createMetrics(),
         channel: "webchat", now,
       });
       const result = await commit({ inbound: [{ message, idempotencyKey: "webchat:web:p1" }], outbound: [], rows: [] }, now());

@@ -42,7 +42,7 @@ function ingressOn(bus: Bus) {
     },
   };
   const metrics = createMetrics();
-  return createIngress({ bus: recording, agent: "tg", tracer: createTracer({ agent: "tg", now }), metrics, channel: "telegram", now });
+  return createIngress({ bus: recording, tracer: createTracer({ agent: "tg", now }), metrics, channel: "telegram", now });
 }
 
 function batch(platformId: string, rows: IngressBatch["rows"] = [], chatId = `c${platformId}`, text = `hello ${platformId}`): IngressBatch {

@@ -517,9 +517,19 @@ describe("whatsapp messages", () => {
     expect(graph.reads).toEqual([]);
   });
 
-  it("changes for another phone number id are acknowledged and ignored", async () => {
-    expect((await postJson(freshen(webhookFixture("text"), { phoneNumberId: "999" }))).status).toBe(200);
+  it("changes for a phone number id no agent owns: 200 (Meta would retry forever), one warning per id, /health says how to fix", async () => {
+    for (const [id, number] of [["wamid.U1", "999"], ["wamid.U2", "999"], ["wamid.U3", "998"]] as const) {
+      const p = textPayload({ id, from: "15550001111", body: "hi", phoneNumberId: number });
+      expect((await postJson(p)).status).toBe(200);
+    }
     expect(await ch.count("SELECT count(*) FROM bus_messages")).toBe(0);
+    const warnings = ch.logs.filter((l) => l.includes("no whatsapp agent is configured for"));
+    expect(warnings.map((l) => JSON.parse(l).phoneNumberId)).toEqual(["999", "998"]);
+    expect(warnings.every((l) => JSON.parse(l).level === "warn")).toBe(true);
+    const health = await (await fetch(`${ch.url}/health`)).json();
+    expect(health.checks.numbers.ok).toBe(false);
+    expect(health.checks.numbers.detail).toMatch(/999, 998$/);
+    expect(health.checks.numbers.detail).toContain("whatsapp.phoneNumberId");
   });
 
   it("a signed webhook of another object (an app also subscribed to Messenger) is acknowledged, not refused", async () => {

@@ -56,7 +56,6 @@ export interface IngressResult {
 
 export interface IngressTarget {
   bus: Bus;
-  agent: string;
   tracer: Tracer;
   metrics: Metrics;
   channel: InboundMessage["channel"];
@@ -125,7 +124,7 @@ export function createIngress(to: IngressTarget): Ingress {
  * rows. A message whose idempotency key an earlier batch of the write carries is that later batch's duplicate.
  */
 async function commitBatches(to: IngressTarget, batches: readonly IngressBatch[]): Promise<IngressResult[]> {
-  const { bus, agent } = to;
+  const { bus } = to;
   const results = batches.map((): IngressResult => ({ fresh: new Set(), duplicates: 0 }));
   const seen = new Set<string>();
   const messages: (PublishInput & { idempotencyKey: string })[] = [];
@@ -143,14 +142,14 @@ async function commitBatches(to: IngressTarget, batches: readonly IngressBatch[]
   };
   batches.forEach((b, i) => {
     for (const { message, idempotencyKey } of b.inbound) {
-      const key = chatKey(agent, message.chatId);
+      const key = chatKey(message.agent, message.chatId);
       const traceId = newTraceId();
       add(i, { topic: INBOUND_TOPIC, key, payload: toJson(message), idempotencyKey, traceId }, { message, traceId });
     }
     for (const { reply, idempotencyKey, notBefore } of b.outbound) {
-      const key = chatKey(agent, reply.chatId);
+      const key = chatKey(reply.agent, reply.chatId);
       const due = notBefore === undefined ? {} : { notBefore };
-      add(i, { topic: outboundTopic(agent), key, payload: toJson(reply), idempotencyKey, ...due });
+      add(i, { topic: outboundTopic(reply.agent), key, payload: toJson(reply), idempotencyKey, ...due });
     }
   });
   // Each inbound message's fresh trace id tells the inbox statement whether this publish stored it (inbox.ts).

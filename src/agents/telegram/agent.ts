@@ -123,7 +123,7 @@ export async function createTelegramAgent(
       .catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
-  const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "telegram", now });
+  const commit = createIngress({ bus: spine.bus, tracer, metrics, channel: "telegram", now });
   /** The bot's @username (getMe at start): a command addressed to another bot in a group is not ours. */
   let botUsername: string | undefined;
   const ingest = async (updates: TelegramUpdate[]) => {

@@ -35,7 +35,7 @@ export async function createWebchatAgent(
   const spine = await createChannelSpine(deps, agent.name, opts);
   const greeting = greetingOf(deps.config, agent.role);
 
-  const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "webchat", now });
+  const commit = createIngress({ bus: spine.bus, tracer, metrics, channel: "webchat", now });
   const ingest = async (msg: { chatId: string; id: string; text: string; client: string }) => {
     const t = now();
     const batch = emptyBatch();

@@ -19,7 +19,7 @@ import { createTyping } from "../channel/typing.ts";
 import { turnPending } from "../channel/inbox.ts";
 import type { OutboundReply } from "../../bus/envelopes.ts";
 import { hmacKey } from "../channel/verify.ts";
-import { classifyWebhook, messageKey } from "./classify.ts";
+import { classifyWebhook, messageKey, type WaNumber } from "./classify.ts";
 import { isAccountBlocked, isAuthError, toGraphOutcome } from "./errors.ts";
 import { createGraphClient } from "./graph.ts";
 import type { WaWebhook } from "./payload.ts";
@@ -28,6 +28,10 @@ import { settleSend } from "./statuses.ts";
 import { M } from "../../metrics/names.ts";
 import { mountWhatsAppWebhook } from "./webhook.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
+
+/** What the log and /health say of a number Meta posted here that no agent owns, and how to fix it. */
+const UNKNOWN_NUMBER = "messages for a phone number id no whatsapp agent is configured for were not stored (add an " +
+  "agent with that whatsapp.phoneNumberId, or remove the number from the Meta app)";
 
 /** 131048's longest back-off (errors.ts): a saved hold ending later (the wall clock stepped back) is cut to it. */
 const LONGEST_HOLD_MS = 15 * 60_000;
@@ -52,6 +56,12 @@ export interface WhatsAppAgentOptions extends SpineOptions {
   sleep?: Sleep;
   /** Send attempts per message before the bus retries (default 5). */
   maxAttempts?: number;
+}
+
+/** What classifying a webhook needs of a WhatsApp agent (its own, or another's number posted to this agent). */
+function numberOf(agent: WhatsAppAgentConfig): WaNumber {
+  const wa = agent.whatsapp;
+  return { agent: agent.name, staleAfterMs: wa.staleAfterS * 1000, nonText: wa.nonText, template: wa.template !== undefined };
 }
 
 function requireSecret(deps: AgentDeps, agent: WhatsAppAgentConfig, env: string, what: string): string {
@@ -194,19 +204,28 @@ export async function createWhatsAppAgent(
     }).catch((err) => log.debug("typing check failed", { chat: reply.chatId, err }));
   };
 
-  const commit = createIngress({ bus: spine.bus, agent: agent.name, tracer, metrics, channel: "whatsapp", now });
+  // Meta posts every number of one app to the app's callback URL: the other agents' numbers are stored as theirs.
+  const others = new Map(deps.config.agents.flatMap((a) =>
+    a.kind === "whatsapp" && a.name !== agent.name ? [[a.whatsapp.phoneNumberId, numberOf(a)] as const] : []
+  ));
+  // Numbers Meta posted here that no agent owns: their messages are lost until the operator configures one.
+  const unknownNumbers = new Set<string>();
+  const commit = createIngress({ bus: spine.bus, tracer, metrics, channel: "whatsapp", now });
   const ingest = async (payload: WaWebhook) => {
     const started = now();
     const classified = classifyWebhook(payload, {
-      agent: agent.name,
+      ...numberOf(agent),
       phoneNumberId: wa.phoneNumberId,
       now: started,
-      staleAfterMs: wa.staleAfterS * 1000,
-      nonText: wa.nonText,
-      template: wa.template !== undefined,
+      others,
     });
     const result = await commit(classified.batch, started);
     if (classified.ignored > 0) log.info("webhook parts ignored", { ignored: classified.ignored });
+    for (const id of classified.unknownNumbers) {
+      if (unknownNumbers.has(id)) continue;
+      unknownNumbers.add(id);
+      log.warn(UNKNOWN_NUMBER, { phoneNumberId: id });
+    }
     // Graph took these messages (a wamid came back) and then could not deliver them: as visible as a refused send
     // (`aideazz stats`, the dashboard's send errors). Meta may post a status twice: then it counts twice.
     for (const s of classified.failed) {
@@ -226,7 +245,7 @@ export async function createWhatsAppAgent(
         log.error("message not delivered; not sent again", { code: String(r.code), reason: r.reason, key: r.key });
         continue;
       }
-      if (r.scope === "all") pacer.defer("", "all", r.notBefore, String(r.code));
+      if (r.scope === "all" && r.reply.agent === agent.name) pacer.defer("", "all", r.notBefore, String(r.code));
       log.info("sending again a message Meta could not deliver", {
         code: String(r.code),
         key: r.reply.replyKey,
@@ -235,16 +254,17 @@ export async function createWhatsAppAgent(
     }
     // Meta's errors of a whole change (e.g. 130429: a message failed, too many sent from this number) name no
     // message: counted and logged, and when the error would hold every send (the number's limits), it does.
-    for (const error of classified.errors) {
+    for (const { agent: owner, error } of classified.errors) {
       const code = String(error.code);
       metrics.inc(M.sendErrors, { platform: "whatsapp", code });
       log.warn("WhatsApp reported an error", {
         code,
         title: error.title ?? error.message ?? null,
         details: error.error_data?.details ?? null,
+        agent: owner,
       });
       const outcome = toGraphOutcome({ ok: false, status: 400, error }, 1, undefined);
-      if (outcome.kind === "retry" && outcome.scope === "all") {
+      if (outcome.kind === "retry" && outcome.scope === "all" && owner === agent.name) {
         pacer.defer("", "all", now() + outcome.afterMs, code);
       }
     }
@@ -295,7 +315,13 @@ export async function createWhatsAppAgent(
     routes(app) {
       mountWhatsAppWebhook(app, { path: wa.webhookPath, verifyToken, appSecretKey, log, ingest });
     },
-    checks: () => Promise.resolve({ graph: graphHealth }),
+    checks: () =>
+      Promise.resolve({
+        graph: graphHealth,
+        ...(unknownNumbers.size > 0
+          ? { numbers: { ok: false, detail: `${UNKNOWN_NUMBER}: ${[...unknownNumbers].join(", ")}` } }
+          : {}),
+      }),
     start() {
       spine.startEgress(handler);
       return Promise.resolve();

@@ -27,15 +27,24 @@ import {
 import { type Resend, resendAfterFailure } from "./resend.ts";
 import { recordStatus, templateAfterRefusal } from "./statuses.ts";
 
-export interface WaClassifyContext {
+/** What classifying needs of the WhatsApp agent that owns a number. */
+export interface WaNumber {
   agent: string;
-  phoneNumberId: string;
-  now: number;
   staleAfterMs: number;
   /** Non-text messages: published for the orchestrator's polite answer, or recorded as ignored. */
   nonText: NonTextPolicy;
   /** A template is configured: a reply failed with 131047 after Graph accepted it gets it instead. */
   template: boolean;
+}
+
+export interface WaClassifyContext extends WaNumber {
+  phoneNumberId: string;
+  now: number;
+  /**
+   * The other configured WhatsApp agents by phone number id. Meta posts every number of an app to the app's one
+   * callback URL (unless an override is set): their changes are stored as theirs, answered from their number.
+   */
+  others?: ReadonlyMap<string, WaNumber>;
 }
 
 export interface WaClassified {
@@ -48,10 +57,12 @@ export interface WaClassified {
   failed: WaStatus[];
   /** What the `failed` statuses with a temporary error call for: a resend, published with the batch, or giving up. */
   resends: Resend[];
-  /** Errors Meta reported for a whole change (`value.errors`), not for one message. */
-  errors: WaError[];
-  /** Changes for another phone number id or field, and entries we could not read. */
+  /** Errors Meta reported for a whole change (`value.errors`), not for one message, with the agent of its number. */
+  errors: { agent: string; error: WaError }[];
+  /** Changes for another field, and entries we could not read. */
   ignored: number;
+  /** Phone number ids of changes that no configured agent owns (ignored too). */
+  unknownNumbers: Set<string>;
 }
 
 export function messageKey(wamid: string): string {
@@ -95,9 +106,10 @@ export function messageText(m: WaMessage): string | undefined {
 
 function classifyMessage(
   out: WaClassified,
-  ctx: WaClassifyContext,
+  ctx: WaNumber & { now: number },
   m: WaMessage,
   names: Map<string, string>,
+  own: boolean,
 ): void {
   const { batch } = out;
   const chatId = senderOf(m);
@@ -135,15 +147,15 @@ function classifyMessage(
   if (m.type === "request_welcome") return void addText(batch, base, key, "/start");
   const text = messageText(m);
   if (text === undefined || isBlank(text)) {
-    if (addNonText(batch, base, key, m.type, ctx.nonText, ctx.now)) out.markRead.set(chatId, m.id);
+    if (addNonText(batch, base, key, m.type, ctx.nonText, ctx.now) && own) out.markRead.set(chatId, m.id);
   } else {
     addText(batch, base, key, text, attachmentOf(m));
-    out.markRead.set(chatId, m.id);
+    if (own) out.markRead.set(chatId, m.id);
   }
 }
 
 /** A message whose shape we do not know is recorded (when it has an id) so it is never silently dropped. */
-function recordUnreadable(out: WaClassified, ctx: WaClassifyContext, raw: unknown): void {
+function recordUnreadable(out: WaClassified, ctx: WaNumber & { now: number }, raw: unknown): void {
   const r = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
   if (typeof r["id"] !== "string") return;
   // Whole milliseconds (the column is an INTEGER): a timestamp that gives none is the receive time.
@@ -169,14 +181,24 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
     resends: [],
     errors: [],
     ignored: 0,
+    unknownNumbers: new Set(),
   };
   for (const entry of payload.entry) {
     for (const change of entry.changes) {
       const value = change.field === "messages" ? valueSchema.safeParse(change.value) : undefined;
-      if (!value?.success || value.data.metadata.phone_number_id !== ctx.phoneNumberId) {
+      if (!value?.success) {
         out.ignored++;
         continue;
       }
+      const id = value.data.metadata.phone_number_id;
+      const own = id === ctx.phoneNumberId;
+      const number = own ? ctx : ctx.others?.get(id);
+      if (number === undefined) {
+        out.ignored++;
+        out.unknownNumbers.add(id);
+        continue;
+      }
+      const c = { ...number, now: ctx.now };
       // A user's name under each id a message may name them by: phone number and BSUID.
       const names = new Map((value.data.contacts ?? []).flatMap((raw) => {
         const c = contactSchema.safeParse(raw);
@@ -188,11 +210,11 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
         const m = messageSchema.safeParse(raw);
         if (!m.success) {
           out.ignored++;
-          recordUnreadable(out, ctx, raw);
+          recordUnreadable(out, c, raw);
           continue;
         }
         out.messages++;
-        classifyMessage(out, ctx, m.data, names);
+        classifyMessage(out, c, m.data, names, own);
       }
       for (const raw of value.data.statuses ?? []) {
         const s = statusSchema.safeParse(raw);
@@ -201,18 +223,18 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
           continue;
         }
         out.statuses++;
-        out.batch.rows.push(recordStatus(ctx.agent, s.data, ctx.now));
+        out.batch.rows.push(recordStatus(c.agent, s.data, c.now));
         if (s.data.status !== "failed") continue;
         out.failed.push(s.data);
-        const instead = ctx.template ? templateAfterRefusal(ctx.agent, s.data) : undefined;
+        const instead = c.template ? templateAfterRefusal(c.agent, s.data) : undefined;
         if (instead) out.batch.outbound.push(instead);
-        const resend = resendAfterFailure(ctx.agent, s.data, ctx.now);
+        const resend = resendAfterFailure(c.agent, s.data, c.now);
         if (resend) out.resends.push(resend);
         if (resend?.kind === "resend") out.batch.outbound.push(resend);
       }
       for (const raw of value.data.errors ?? []) {
         const e = errorSchema.safeParse(raw);
-        if (e.success) out.errors.push(e.data);
+        if (e.success) out.errors.push({ agent: c.agent, error: e.data });
         else out.ignored++;
       }
     }
