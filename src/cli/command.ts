@@ -51,6 +51,8 @@ export interface Command {
   /** How many positional arguments the command takes. */
   positionals?: { min: number; max: number };
   options?: NonNullable<ParseArgsConfig["options"]>;
+  /** Lines of `aideazz help <command>` between the summary and the options. */
+  details?: string[];
   /** Help lines for the command's own options. */
   optionHelp?: string[];
   run(input: CommandInput): Promise<number>;

@@ -13,6 +13,7 @@ import { agentCommand } from "./commands/agent.ts";
 import { busDlqCommand, busStatsCommand } from "./commands/bus.ts";
 import { cacheClearCommand, cacheEvalCommand, cacheStatsCommand } from "./commands/cache.ts";
 import { configCheckCommand, configSchemaCommand } from "./commands/config.ts";
+import { forgetCommand } from "./commands/forget.ts";
 import { healthCommand } from "./commands/health.ts";
 import { leadsExportCommand } from "./commands/leads.ts";
 import { migrateCommand } from "./commands/migrate.ts";
@@ -66,6 +67,7 @@ export const commands: readonly Command[] = [
   cacheClearCommand,
   cacheEvalCommand,
   leadsExportCommand,
+  forgetCommand,
   systemdRenderCommand,
   systemdRestartCommand,
   versionCommand,
@@ -125,6 +127,7 @@ export function commandUsage(command: Command): string {
     "",
     command.summary,
     "",
+    ...(command.details ? [...command.details, ""] : []),
     "Options:",
     ...[...(command.optionHelp ?? []), ...GLOBAL_OPTION_HELP].map((l) => `  ${l}`),
     "",

@@ -26,17 +26,19 @@ export interface Contact {
 /**
  * The user wrote at `sentAt`: the last inbound time only moves forward, and a message newer than the block
  * makes the contact active again (the user unblocked us). Platform timestamps have one-second precision, so a
- * message from the second in which the block was seen counts as newer.
+ * message from the second in which the block was seen counts as newer. A message stored already (bus idempotency
+ * key `key`) changes nothing: a webhook retried after `aideazz forget` must not bring the contact back.
  */
-export function touchInbound(agent: string, chatId: string, sentAt: number, now: number): InStatement {
+export function touchInbound(agent: string, chatId: string, sentAt: number, now: number, key?: string): InStatement {
   return {
-    sql: `INSERT INTO channel_contacts (agent, chat_id, last_inbound_at, updated_at) VALUES (?1, ?2, ?3, ?4)
+    sql: `INSERT INTO channel_contacts (agent, chat_id, last_inbound_at, updated_at) SELECT ?1, ?2, ?3, ?4
+      WHERE ?5 IS NULL OR NOT EXISTS (SELECT 1 FROM bus_messages WHERE idem_key = ?5)
       ON CONFLICT (agent, chat_id) DO UPDATE SET
         last_inbound_at = max(coalesce(last_inbound_at, 0), excluded.last_inbound_at),
         inactive_at = CASE WHEN inactive_at < excluded.last_inbound_at + 1000 THEN NULL ELSE inactive_at END,
         inactive_reason = CASE WHEN inactive_at < excluded.last_inbound_at + 1000 THEN NULL ELSE inactive_reason END,
         updated_at = excluded.updated_at`,
-    args: [agent, chatId, sentAt, now],
+    args: [agent, chatId, sentAt, now, key ?? null],
   };
 }
 

@@ -69,7 +69,7 @@ function classifyMessage(out: Classified, ctx: ClassifyContext, updateId: number
     if (from !== undefined) batch.rows.push(recordChatMove(String(from), String(to)));
     return;
   }
-  batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));
+  batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now, updateKey(ctx.agent, updateId)));
   if (isStale(sentAt, ctx.now, ctx.staleAfterMs)) {
     batch.rows.push(
       recordSkipped(ctx.agent, { platformId, chatId, reason: "stale", detail: kind, sentAt }, ctx.now),

@@ -118,7 +118,7 @@ function classifyMessage(
     batch.rows.push(recordSkipped(ctx.agent, { platformId: m.id, chatId, reason, detail, sentAt }, ctx.now));
   // Meta's own notice that the user changed number or id: nobody wrote, and the 24-hour window stays as it was.
   if (m.type === "system") return void skip("ignored");
-  batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now));
+  batch.rows.push(touchInbound(ctx.agent, chatId, sentAt, ctx.now, messageKey(m.id)));
   if (isStale(sentAt, ctx.now, ctx.staleAfterMs)) return void skip("stale");
   // A reaction, or a message of before edited or deleted (Coexistence numbers): recorded, not answered, as Telegram's
   // edits are; the non-text notice would answer a correction or a deleted message.
