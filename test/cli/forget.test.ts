@@ -24,6 +24,7 @@ const secrets = { WA_APP_SECRET: "forget-app-secret", WA_TOKEN: "EAAJB-forget-to
 const PNID = "106540352242933";
 const ALICE = "15550009876";
 const BOB = "15550004444";
+const CAROL = "15550007777";
 const ANSWER = "We will look into it right away.";
 
 type StoreFor = (dir: string) => Promise<{ url: string; path?: string; stop(): Promise<void> }>;
@@ -121,6 +122,30 @@ function scenario(storeName: string, storeFor: StoreFor) {
       expect(help.stdout).toMatch(/--dry-run/);
       expect(help.stdout).toMatch(/the cache does not record who asked/);
     });
+
+    it.runIf(storeName.includes("file"))(
+      "a reply on the wire when forget runs: forget waits for the send's outcome, then nothing of it is left or sent",
+      async () => {
+        let onWire!: () => void;
+        const cut = new Promise<void>((resolve) => (onWire = resolve));
+        graph.cutNextSend("reached", () => onWire());
+        expect(await post("wamid.CAROL1", CAROL, "MARKERCHARLIE9 do you ship abroad")).toBe(200);
+        await cut; // Graph took the reply and never answers: the send's outcome stays unknown for 30 s
+        const r = await forget(`chat:wa:${CAROL}`);
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(/waiting \d+ s/);
+        await new Promise((res) => setTimeout(res, 2_000));
+        expect(sentTo(CAROL)).toBe(1);
+        expect(await count("SELECT count(*) FROM bus_dead_letters")).toBe(0);
+        const left = await count(
+          `SELECT (SELECT count(*) FROM bus_send_ledger) + (SELECT count(*) FROM channel_deliveries WHERE chat_id = ?1)
+            + (SELECT count(*) FROM channel_contacts WHERE chat_id = ?1) + (SELECT count(*) FROM trace_events WHERE chat LIKE '%' || ?1)`,
+          [CAROL],
+        );
+        expect(left).toBe(0);
+      },
+      120_000,
+    );
 
     it(
       "deletes one user's data everywhere, even with a turn under way, and lets nothing of it back",
