@@ -217,12 +217,13 @@ async function erase(tx: Transaction, ref: ChatRef, found: Found, opts: ForgetOp
     WHERE reply_key > k.value || '#' AND reply_key < k.value || '$'))`;
   const [busy] = await rows(
     `SELECT max(
-      (SELECT max(published_at) FROM bus_messages WHERE id IN ${IN(2)}),
-      (SELECT max(due_at) FROM bus_deliveries WHERE msg_id IN ${IN(2)} AND state = 1),
-      (SELECT max(coalesce(finished_at, started_at + ?3)) FROM bus_send_ledger WHERE ${LEDGER})) AS at`,
+      coalesce((SELECT max(published_at) FROM bus_messages WHERE id IN ${IN(2)}), 0),
+      coalesce((SELECT max(due_at) FROM bus_deliveries WHERE msg_id IN ${IN(2)} AND state = 1), 0),
+      coalesce((SELECT max(coalesce(finished_at, started_at + ?3)) FROM bus_send_ledger WHERE ${LEDGER}), 0)) AS at`,
     [keys, m, SEND_TIMEOUT_MS],
   );
-  const busyUntil = busy?.["at"] == null ? 0 : Number(busy["at"]) + opts.traceFlushMs + 1_000;
+  const at = Number(busy?.["at"] ?? 0);
+  const busyUntil = at === 0 ? 0 : at + opts.traceFlushMs + 1_000;
   const counts = {} as ForgetCounts;
   counts["bus messages"] = messages.length === 0 ? 0 : Number(
     (await rows(`SELECT count(*) FROM bus_messages WHERE id IN ${IN(1)} AND payload <> ?2`, [m, REDACTED_PAYLOAD]))[0]![0],
