@@ -108,6 +108,9 @@ interface Found {
   texts: Set<string>;
 }
 
+/** The channel agents' and the orchestrator's bus lease (src/agents/channel/spine.ts, orchestrator/agent.ts). */
+const AGENT_LEASE_MS = 30_000;
+
 const json = (s: Iterable<string | number>) => JSON.stringify([...s]);
 const IN = (n: number) => `(SELECT value FROM json_each(?${n}))`;
 
@@ -119,7 +122,9 @@ export async function forgetChat(client: Client, ref: ChatRef, opts: ForgetOptio
   const found: Found = { replyKeys: new Set(), traceIds: new Set(), userKeys: new Set(), texts: new Set() };
   const first = await pass(client, ref, found, opts, true);
   if (opts.dryRun || first.busyUntil <= opts.now()) return { counts: first.counts, relaysQueued: first.relaysQueued, waitedMs: 0 };
-  const waitMs = first.busyUntil - opts.now();
+  // The times are other processes' wall clocks: one stepped back since (NTP, a restored VM) must not stretch the wait
+  // past what an agent can take.
+  const waitMs = Math.min(first.busyUntil - opts.now(), AGENT_LEASE_MS + SEND_TIMEOUT_MS + opts.traceFlushMs + 1_000);
   opts.onWait?.(waitMs);
   await opts.sleep(waitMs);
   const second = await pass(client, ref, found, opts, false);
