@@ -136,15 +136,17 @@ describe("settling unknown outcomes (egress handler, virtual clock)", () => {
       throw new Error("egress records its sends itself");
     },
   });
-  /** A status webhook as ingress stores it. */
-  const status = (messageId: string, s: string, callback?: string) =>
-    store.client.execute(recordStatus("wa", {
+  /** A status webhook as ingress stores it; another message's was sent by this agent too (its ledger row is there). */
+  const status = async (messageId: string, s: string, callback?: string) => {
+    if (callback !== undefined && callback !== KEY) await createSendLedger(store, { now: clock.now }).recordSent(callback, messageId);
+    return await store.client.execute(recordStatus("wa", {
       id: messageId,
       status: s,
       timestamp: String(Math.floor(clock.now() / 1000)),
       recipient_id: USER,
       ...(callback === undefined ? {} : { biz_opaque_callback_data: callback }),
     }, clock.now()));
+  };
   const ledgerRow = async () =>
     (await store.client.execute({
       sql: "SELECT state, platform_id FROM bus_send_ledger WHERE reply_key = ?",

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../src/agents/mod.ts";
 import { loadConfig } from "../../src/config.ts";
 import { openStore } from "../../src/store/mod.ts";
-import { type FakeGraph, signature, startFakeGraph, textPayload } from "../fakes/graph.ts";
+import { type FakeGraph, signature, startFakeGraph, statusPayload, textPayload } from "../fakes/graph.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
 import { runTestAgent } from "../support/agent.ts";
 import { cli } from "../support/cli.ts";
@@ -89,8 +89,9 @@ function scenario(storeName: string, storeFor: StoreFor) {
       }
     });
 
-    const post = async (id: string, from: string, body: string) => {
-      const text = JSON.stringify(textPayload({ id, from, body, phoneNumberId: PNID }));
+    const post = (id: string, from: string, body: string) => postRaw(textPayload({ id, from, body, phoneNumberId: PNID }));
+    const postRaw = async (payload: unknown) => {
+      const text = JSON.stringify(payload);
       const res = await fetch(`http://127.0.0.1:${port}/whatsapp/webhook`, {
         method: "POST",
         headers: { "content-type": "application/json", "X-Hub-Signature-256": signature(text, secrets.WA_APP_SECRET) },
@@ -189,8 +190,12 @@ function scenario(storeName: string, storeFor: StoreFor) {
         expect(r.stdout).toMatch(/^\s+1 {2}leads$/m);
         expect(r.stdout).not.toContain(ALICE);
 
-        // Meta retries the first message's webhook: a duplicate, not a new conversation.
+        // Meta retries the first message's webhook: a duplicate, not a new conversation. Alice reads the answer she got:
+        // its `read` status names her number.
         expect(await post("wamid.ALICE1", ALICE, "MARKERALPHA7 where is my parcel")).toBe(200);
+        const answer = graph.sent.find((x) => x.to === ALICE)!;
+        expect(answer.callbackData).toBeDefined();
+        expect(await postRaw(statusPayload({ phoneNumberId: PNID, messageId: answer.id, status: "read", to: ALICE, callbackData: answer.callbackData!, at: Date.now() }))).toBe(200);
         await new Promise((res) => setTimeout(res, 2_000));
         expect(sentTo(ALICE)).toBe(1);
         expect(await count("SELECT count(*) FROM bus_dead_letters")).toBe(0);

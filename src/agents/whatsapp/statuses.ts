@@ -25,7 +25,8 @@ export function statusRank(status: string): number {
 /**
  * Applies one status webhook entry; older or equal states never overwrite newer ones. The send-ledger key it
  * carries is kept whatever its rank: a newer status that came first without it must not hide it. So is the time of
- * a `delivered` or `read` status (`delivered_at`): the user has the message, even when Meta also failed it.
+ * a `delivered` or `read` status (`delivered_at`): the user has the message, even when Meta also failed it. A status
+ * naming a send-ledger key that is gone (the chat was forgotten: `aideazz forget`) records nothing.
  */
 export function recordStatus(agent: string, s: WaStatus, now: number): InStatement {
   const error = s.errors?.[0];
@@ -33,7 +34,8 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
     sql: `INSERT INTO channel_deliveries
         (agent, message_id, chat_id, reply_key, status, rank, status_at, error_code, error_title, error_detail,
           updated_at, delivered_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+      WHERE ?4 IS NULL OR EXISTS (SELECT 1 FROM bus_send_ledger WHERE reply_key = ?4)
       ON CONFLICT (agent, message_id) DO UPDATE SET
         reply_key = coalesce(reply_key, excluded.reply_key),
         delivered_at = coalesce(delivered_at, excluded.delivered_at),
