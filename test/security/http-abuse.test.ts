@@ -50,19 +50,33 @@ const env = { WA_APP_SECRET: "meta-app-secret-0123456789abcdef", WA_TOKEN: "EAAJ
 const DEFAULT_MEMORY_MAX = toBytes("256M");
 const MiB = 1024 * 1024;
 
+/** A WhatsApp agent whose Graph API is never called: nothing sent to it here is signed. */
+function startWhatsApp(name: string): Promise<DenoAgent> {
+  return startDenoAgent(dir, {
+    name,
+    kind: "whatsapp",
+    whatsapp: {
+      phoneNumberId: "106540352242922",
+      appSecretEnv: "WA_APP_SECRET",
+      accessTokenEnv: "WA_TOKEN",
+      verifyTokenEnv: "WA_VERIFY",
+      graphBaseUrl: "http://127.0.0.1:9/v21.0",
+    },
+  }, env);
+}
+
+/** The agent's largest VmRSS from `peak` on, over the next 5 s, while the client holds every request open. */
+async function peakRss(agent: DenoAgent, peak: number): Promise<number> {
+  for (let i = 0; i < 25; i++) {
+    peak = Math.max(peak, readVmRss(agent.pid) ?? 0);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return peak;
+}
+
 describe("whatsapp webhook: unsigned bodies from one client", () => {
   it("20 unsigned 4 MiB posts held open (last byte never sent) keep the agent under its default MemoryMax", async () => {
-    const agent: DenoAgent = await startDenoAgent(dir, {
-      name: "wa",
-      kind: "whatsapp",
-      whatsapp: {
-        phoneNumberId: "106540352242922",
-        appSecretEnv: "WA_APP_SECRET",
-        accessTokenEnv: "WA_TOKEN",
-        verifyTokenEnv: "WA_VERIFY",
-        graphBaseUrl: "http://127.0.0.1:9/v21.0", // never called: nothing here is signed
-      },
-    }, env);
+    const agent = await startWhatsApp("wa");
     const held: Socket[] = [];
     try {
       const before = readVmRss(agent.pid)!;
@@ -78,12 +92,7 @@ describe("whatsapp webhook: unsigned bodies from one client", () => {
         );
         await write(s, body);
       }
-      // The agent's largest RSS over the next 5 s, while the client holds every request open.
-      let peak = 0;
-      for (let i = 0; i < 25; i++) {
-        peak = Math.max(peak, readVmRss(agent.pid) ?? 0);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const peak = await peakRss(agent, 0);
       expect(
         Math.round(peak / MiB),
         `agent RSS in MiB with 20 unsigned bodies held (${Math.round(before / MiB)} MiB before; MemoryMax 256M)`,
@@ -97,17 +106,7 @@ describe("whatsapp webhook: unsigned bodies from one client", () => {
 
   // Hono's bodyLimit once read a chunked body (no Content-Length) whole before the route, outside its budget.
   it("60 unsigned chunked bodies of 4 MiB held open (last chunk never sent) keep the agent under its default MemoryMax", async () => {
-    const agent: DenoAgent = await startDenoAgent(dir, {
-      name: "wachunked",
-      kind: "whatsapp",
-      whatsapp: {
-        phoneNumberId: "106540352242922",
-        appSecretEnv: "WA_APP_SECRET",
-        accessTokenEnv: "WA_TOKEN",
-        verifyTokenEnv: "WA_VERIFY",
-        graphBaseUrl: "http://127.0.0.1:9/v21.0", // never called: nothing here is signed
-      },
-    }, env);
+    const agent = await startWhatsApp("wachunked");
     const held: Socket[] = [];
     try {
       const part = new Uint8Array(MiB).fill(0x61);
@@ -125,10 +124,7 @@ describe("whatsapp webhook: unsigned bodies from one client", () => {
         for (let k = 0; k < 4 && !s.destroyed; k++) await write(s, k < 3 ? chunk : chunk.subarray(0, 100));
         peak = Math.max(peak, readVmRss(agent.pid) ?? 0);
       }
-      for (let i = 0; i < 25; i++) {
-        peak = Math.max(peak, readVmRss(agent.pid) ?? 0);
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      peak = await peakRss(agent, peak);
       expect(
         Math.round(peak / MiB),
         "agent RSS in MiB with 60 unsigned chunked bodies held (MemoryMax 256M)",
