@@ -130,7 +130,10 @@ export class StreamInterruptedError extends AllProvidersFailedError {
   }
 }
 
-/** Reads a provider's stream into a response, reporting the text so far; `seen` is set at the first text. */
+/**
+ * Reads a provider's stream into a response, reporting the text so far; `seen` is set at the first text,
+ * `progress` called at every chunk.
+ */
 async function readStream(
   provider: ChatProvider,
   stream: NonNullable<ChatProvider["stream"]>,
@@ -138,9 +141,11 @@ async function readStream(
   signal: AbortSignal,
   onText: (text: string) => void,
   seen: { text: boolean },
+  progress: () => void,
 ): Promise<ChatResponse> {
   let text = "";
   for await (const chunk of stream(req, { signal })) {
+    progress();
     if (chunk.type === "delta") {
       if (chunk.text === "") continue;
       text += chunk.text;
@@ -233,11 +238,15 @@ export async function walkChain(
   ): Promise<RouteResult | undefined> {
     s.tries++;
     const t0 = deps.now();
-    const timer = withTimeout(
-      deadline.signal,
-      Math.min(e.timeoutMs, opts.deadlineAt - t0),
-      `${e.name} attempt`,
-    );
+    // The provider's timeout bounds each wait: for its answer to start (or the whole answer, when it does not
+    // stream) and, streaming, for each next chunk; the turn's deadline bounds the whole. Clipped to the deadline.
+    let waitFrom = t0;
+    const waitMs = () => Math.min(e.timeoutMs, opts.deadlineAt - waitFrom);
+    const timer = withTimeout(deadline.signal, waitMs(), `${e.name} attempt`);
+    const progress = () => {
+      waitFrom = deps.now();
+      timer.restart(waitMs());
+    };
     // Stopped before the request could leave (the agent stopping while this took its slot and reservations):
     // nothing was sent, so nothing is charged.
     if (timer.signal.aborted) {
@@ -254,7 +263,7 @@ export async function walkChain(
     try {
       const stream = e.provider.stream?.bind(e.provider);
       response = opts.onText && stream
-        ? await readStream(e.provider, stream, { ...req, model: e.model }, timer.signal, opts.onText, seen)
+        ? await readStream(e.provider, stream, { ...req, model: e.model }, timer.signal, opts.onText, seen, progress)
         : await e.provider.chat({ ...req, model: e.model }, { signal: timer.signal });
       if (response.text.trim() === "") {
         emptyUsage = response.usage;
@@ -268,8 +277,9 @@ export async function walkChain(
         throw err;
       }
       const failedAt = deps.now();
-      // A cut by the turn's deadline (its own time clipped to what the turn had left) is not the provider's fault.
-      const cutByTurn = deadline.signal.aborted || (err.kind === "timeout" && e.timeoutMs > opts.deadlineAt - t0);
+      // A cut by the turn's deadline (its own wait clipped to what the turn had left) is not the provider's fault.
+      const cutByTurn = deadline.signal.aborted ||
+        (err.kind === "timeout" && e.timeoutMs > opts.deadlineAt - waitFrom);
       if (err.tripsBreaker && !cutByTurn) permit.failure();
       else permit.release();
       // Billed, as far as we can tell, when the provider may have generated before the failure: a timeout (before we

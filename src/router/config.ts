@@ -48,7 +48,9 @@ export const providerSchema = z.strictObject({
     "Environment variable holding the API key: required for groq and anthropic",
   ),
   timeoutMs: z.number().int().positive().default(3_000).describe(
-    "Per-attempt timeout; it aborts the HTTP request",
+    "How long a call waits for this provider before aborting the HTTP request. A streamed reply (progressive " +
+      "replies): for its first text, then for each next chunk, so a slow but steady answer is read to the end " +
+      "while router.deadlineMs bounds the whole. A call that does not stream shows no progress: for its whole answer",
   ),
   maxConcurrent: count.optional().describe(
     "Bulkhead: calls in flight to this provider at most (per process). Default 4; llama-cpp 1: llama-server's " +

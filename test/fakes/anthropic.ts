@@ -15,7 +15,8 @@ import {
 } from "../router/providers/recording-server.ts";
 
 export type AnthropicMode =
-  | { kind: "ok"; text?: string; delayMs?: number; stopReason?: string }
+  /** `wordDelayMs`: a stream sends its words that far apart (a model generating slowly but steadily). */
+  | { kind: "ok"; text?: string; delayMs?: number; wordDelayMs?: number; stopReason?: string }
   /** 529; with `retryAfterS`, a `retry-after` header (as a proxy or gateway in front may add). */
   | { kind: "overloaded"; retryAfterS?: number }
   | { kind: "rate_limit"; retryAfterS: number }
@@ -213,6 +214,8 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions = {}): Promi
     );
     sse(res, { type: "ping" }, "ping");
     for (const word of text.split(/(?<= )/)) {
+      if (mode.wordDelayMs) await sleep(mode.wordDelayMs);
+      if (res.destroyed) return;
       sse(
         res,
         { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: word } },

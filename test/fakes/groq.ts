@@ -18,7 +18,8 @@ import {
 
 export type GroqMode =
   /** `usage: false`: the answer reports no usage (as a proxy that ignores `include_usage` does). */
-  | { kind: "ok"; text?: string; delayMs?: number; finishReason?: string; usage?: false }
+  /** `wordDelayMs`: a stream sends its words that far apart (a model generating slowly but steadily). */
+  | { kind: "ok"; text?: string; delayMs?: number; wordDelayMs?: number; finishReason?: string; usage?: false }
   | { kind: "rate_limit"; retryAfterS: number; type?: "requests" | "tokens" }
   | { kind: "error"; status: number; message?: string; type?: string; code?: string }
   | { kind: "server_error" }
@@ -28,7 +29,9 @@ export type GroqMode =
   /** Accepts the request and never answers. */
   | { kind: "hang" }
   /** 200 with an SSE (or, for non-streaming requests, a chunked JSON) body that never ends. */
-  | { kind: "stream_forever" };
+  | { kind: "stream_forever" }
+  /** 200 with an SSE stream of `text`'s words that then stalls: no more chunks, no end. */
+  | { kind: "stall"; text: string };
 
 export interface FakeGroqOptions {
   /** When set, requests without `Authorization: Bearer <apiKey>` get 401 invalid_api_key. */
@@ -185,6 +188,18 @@ export async function startFakeGroq(opts: FakeGroqOptions = {}): Promise<FakeGro
         }
         return;
       }
+      case "stall": {
+        res.writeHead(200, { "content-type": "text/event-stream", ...rateHeaders() });
+        for (const word of mode.text.split(/(?<= )/)) {
+          sse(res, {
+            id,
+            object: "chat.completion.chunk",
+            model,
+            choices: [{ index: 0, delta: { content: word }, finish_reason: null }],
+          });
+        }
+        return;
+      }
       case "ok":
         break;
     }
@@ -240,6 +255,8 @@ export async function startFakeGroq(opts: FakeGroqOptions = {}): Promise<FakeGro
       x_groq: { id: `req_${seq}` },
     });
     for (const word of text.split(/(?<= )/)) {
+      if (mode.wordDelayMs) await sleep(mode.wordDelayMs);
+      if (res.destroyed) return;
       sse(res, {
         ...base,
         choices: [{ index: 0, delta: { content: word }, logprobs: null, finish_reason: null }],
