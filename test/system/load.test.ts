@@ -115,9 +115,11 @@ describe("the system benchmark's load generator", () => {
     for (const t of result.targets) {
       expect(t.planned).toBe(t.sends.length);
       expect(t.ackMs).toHaveLength(t.sends.length);
-      // Never more than a ms early (wrk's timers count whole ms), and on time against a receiver this quick.
+      // Never more than a ms early (wrk's timers count whole ms), and on time against a receiver this quick: most
+      // sends within a few ms, none a second late (the machine running the suite beside it may stall one for 100 ms).
       expect(Math.min(...t.lateMs)).toBeGreaterThan(-1);
-      expect(Math.max(...t.lateMs)).toBeLessThan(100);
+      expect([...t.lateMs].sort((a, b) => a - b)[Math.floor(t.lateMs.length / 2)]).toBeLessThan(20);
+      expect(Math.max(...t.lateMs)).toBeLessThan(1_000);
       expect(Math.min(...t.ackMs), "the receiver answers after ~2 ms").toBeGreaterThan(1);
       expect(Math.max(...t.ackMs)).toBeLessThan(1_000);
       expect(t.statuses).toEqual({ "200": t.sends.length });
