@@ -47,8 +47,9 @@ export const providerSchema = z.strictObject({
   apiKeyEnv: envVarName.optional().describe(
     "Environment variable holding the API key: required for groq and anthropic",
   ),
-  timeoutMs: z.number().int().positive().default(3_000).describe(
-    "How long a call waits for this provider before aborting the HTTP request. A streamed reply (progressive " +
+  timeoutMs: z.number().int().positive().optional().describe(
+    "How long a call waits for this provider before aborting the HTTP request. Default 3000; llama-cpp 15000 (a " +
+      "local model on a small VM takes seconds to read a prompt and write an answer). A streamed reply (progressive " +
       "replies): for its first text, then for each next chunk, so a slow but steady answer is read to the end " +
       "while router.deadlineMs bounds the whole. A call that does not stream shows no progress: for its whole answer",
   ),
@@ -264,8 +265,8 @@ export const DEFAULT_CLASSIFY: ClassifyConfig = {
   default: "simple",
 };
 
-/** A provider's config with its bulkhead size resolved. */
-export type ResolvedProvider = ProviderConfig & { maxConcurrent: number };
+/** A provider's config with its bulkhead size and timeout resolved. */
+export type ResolvedProvider = ProviderConfig & { maxConcurrent: number; timeoutMs: number };
 
 export interface RouterSettings {
   deadlineMs: number;
@@ -284,7 +285,11 @@ export function resolveRouterSettings(cfg: RouterConfig): RouterSettings {
     providers: Object.fromEntries(
       Object.entries(cfg.providers).map(([name, p]) => [
         name,
-        { ...p, maxConcurrent: p.maxConcurrent ?? (p.kind === "llama-cpp" ? 1 : 4) },
+        {
+          ...p,
+          maxConcurrent: p.maxConcurrent ?? (p.kind === "llama-cpp" ? 1 : 4),
+          timeoutMs: p.timeoutMs ?? (p.kind === "llama-cpp" ? 15_000 : 3_000),
+        },
       ]),
     ),
     chains: {

@@ -2,6 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, configJsonSchema, type ConfigIssue, loadConfig } from "../../src/config.ts";
+import { resolveRouterSettings } from "../../src/router/config.ts";
 import { parseFaq } from "../../src/router/faq.ts";
 import { cli, repoRoot } from "../support/cli.ts";
 import { validateJsonSchema } from "../support/json-schema.ts";
@@ -43,7 +44,7 @@ describe("loadConfig", () => {
     const config = loadConfig(JSON.stringify(base()), SECRETS);
     expect(config.store.url).toBe("file:data/aideazz.db");
     expect(config.agents[1]).toMatchObject({ host: "127.0.0.1", telegram: { mode: "webhook" } });
-    expect(config.router.providers["groq"]?.timeoutMs).toBe(3000);
+    expect(resolveRouterSettings(config.router).providers["groq"]?.timeoutMs).toBe(3000);
   });
 
   it("names a missing secret's field and variable", () => {

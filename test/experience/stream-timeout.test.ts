@@ -5,6 +5,7 @@
 // and fake Anthropic over real HTTP (SSE).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StreamInterruptedError } from "../../src/router/chain.ts";
+import { resolveRouterSettings, routerSchema } from "../../src/router/config.ts";
 import { type FakeAnthropic, startFakeAnthropic } from "../fakes/anthropic.ts";
 import { type FakeGroq, startFakeGroq } from "../fakes/groq.ts";
 import { ask, harness } from "../router/providers/router-harness.ts";
@@ -110,4 +111,22 @@ describe("timeoutMs of a streamed reply", () => {
     expect(decision.reason).toBe("fallback after local timeout");
     expect((local.requests[0]?.json as { stream?: boolean }).stream).toBe(false);
   });
+
+  it("a local model's default timeoutMs fits an answer a small VM takes seconds to write; other kinds keep 3 s", async () => {
+    const h = await harness({
+      deadlineMs: 20_000,
+      providers: { local: { kind: "llama-cpp", baseUrl: local.url, model: "tiny" } },
+      chain: ["local"],
+      retry: { maxAttempts: 1 },
+    }, { store: ts });
+    local.script({ kind: "ok", text: ANSWER, delayMs: 5_000 });
+    const { response, decision } = await h.router.route(ask());
+    expect(response.text).toBe(ANSWER);
+    expect(decision.reason).toBe("first choice");
+    const resolved = resolveRouterSettings(routerSchema.parse({
+      providers: { local: { kind: "llama-cpp", baseUrl: local.url, model: "tiny" }, spare: { kind: "openai-compatible", baseUrl: spare.url, model: "spare" } },
+      chain: ["local", "spare"],
+    }));
+    expect([resolved.providers["local"]?.timeoutMs, resolved.providers["spare"]?.timeoutMs]).toEqual([15_000, 3_000]);
+  }, 30_000);
 });
