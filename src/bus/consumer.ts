@@ -422,9 +422,10 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
     }
   }, Math.max(5, leaseMs / 3));
 
+  /** Waits `ms` on a steady clock: a wall clock stepped back meanwhile would stretch a stop's wait by the step. */
   const waitUntil = async (cond: () => boolean, ms: number) => {
-    const end = Date.now() + ms;
-    while (!cond() && Date.now() < end) await sleep(2);
+    const end = performance.now() + ms;
+    while (!cond() && performance.now() < end) await sleep(2);
     return cond();
   };
 
