@@ -46,6 +46,8 @@ interface Dead {
 }
 
 const LEASE_EXPIRED = "lease expired (the handler crashed, hung or lost its heartbeat)";
+/** When a head is claimable, as `due_at` in SQLite: ready from its visible time, leased from its lease's end. */
+const dueAt = (r: Row) => (r.state === 0 ? r.visibleAt : r.leaseUntil);
 const gk = (topic: string, group: string) => `${topic}\u0000${group}`;
 const rk = (group: string, id: number) => `${group}\u0000${id}`;
 
@@ -154,7 +156,7 @@ export class MemoryStore {
   nextAt(topic: string, group: string): number | null {
     let next: number | null = null;
     for (const r of this.#heads(topic, group)) {
-      const t = r.state === 0 ? r.visibleAt : r.leaseUntil;
+      const t = dueAt(r);
       if (next === null || t < next) next = t;
     }
     return next;
@@ -188,20 +190,11 @@ export class MemoryStore {
       return true;
     });
     if (input.claim <= 0) return { applied, claimed: [] };
-    for (const r of this.#heads(topic, group)) {
-      if (r.state === 1 && r.leaseUntil <= now) {
-        Object.assign(r, {
-          state: 0,
-          fence: r.fence + 1,
-          visibleAt: now,
-          leaseUntil: 0,
-          lastError: LEASE_EXPIRED,
-        });
-      }
-    }
-    const ready = this.#heads(topic, group).filter((r) => r.state === 0 && r.visibleAt <= now);
-    ready.sort((a, b) => a.visibleAt - b.visibleAt || a.id - b.id);
+    // Visible ready heads and expired leases, by due time: an expired lease no claim takes stays its holder's.
+    const ready = this.#heads(topic, group).filter((r) => dueAt(r) <= now);
+    ready.sort((a, b) => dueAt(a) - dueAt(b) || a.id - b.id);
     const claimed = ready.slice(0, input.claim).map((r): Claimed => {
+      if (r.state === 1) r.lastError = LEASE_EXPIRED;
       Object.assign(r, {
         state: 1,
         leaseUntil: now + input.leaseMs,

@@ -226,6 +226,42 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 0, deadLetters: 0 });
     });
 
+    it("an expired lease that no claim took is still its holder's: its ack applies, and the message is handled once", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("a", "x"), msg("b", "y")]);
+      const handled: string[] = [];
+      const gateA = latch();
+      consume(bus, {
+        concurrency: 2,
+        leaseMs: 1_000,
+        heartbeat: false,
+        handler: async (d) => {
+          handled.push(`A:${d.payload}`);
+          await gateA.wait();
+        },
+      });
+      await waitFor(() => handled.length === 2, "both claimed by A");
+      clock.advance(1_001); // both leases expired
+      const gateB = latch();
+      consume(bus, {
+        concurrency: 1, // takes one of the two (x: the same due time, the lower id), not the other
+        handler: async (d) => {
+          handled.push(`B:${d.payload}`);
+          await gateB.wait();
+        },
+      });
+      await waitFor(() => handled.length === 3, "B's claim");
+      expect(handled[2]).toBe("B:x");
+      gateA.open(); // A's x is refused (B holds it now); A's y is acked: nobody took it over
+      await sleep(60);
+      gateB.open();
+      await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "the acks");
+      await sleep(60);
+      expect(handled.filter((h) => h.endsWith(":y"))).toEqual(["A:y"]);
+      expect((await bus.stats())[0]).toMatchObject({ ready: 0, inFlight: 0, delayed: 0, deadLetters: 0 });
+    });
+
     it("a message whose leases expired past maxAttempts is dead-lettered, its trace given to onDeadLetter", async () => {
       const bus = await setup();
       await bus.subscribe("t", "g");
