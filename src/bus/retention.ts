@@ -33,6 +33,7 @@
  * @module
  */
 import { stat } from "node:fs/promises";
+import { steadyClock } from "../deadline.ts";
 import type { Logger } from "../log.ts";
 import { storeErrorCode } from "../store/errors.ts";
 import { every, purgeInChunks, type Store } from "../store/mod.ts";
@@ -150,6 +151,8 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
     (() => (local ? stat(`${store.path}-wal`).then((s) => s.size, () => 0) : Promise.resolve(0)));
   const deadLetterMs = Math.min(opts.deadLetterMs ?? 30 * DAY, opts.textMs ?? Infinity);
   let started = false;
+  // The hourly pass counts its hour on a steady clock: a wall clock stepped back would hold it off for the step.
+  const steady = steadyClock(now);
   let lastHourly = -Infinity;
 
   const purge = (sql: string, cut: number) => purgeInChunks(client, sql, cut, { chunk });
@@ -192,14 +195,15 @@ export function createRetention(store: Store, opts: RetentionOptions = {}): Rete
 
   const runOnce = async (): Promise<RetentionReport> => {
     const t = now();
-    const hourly = t - lastHourly >= HOUR;
+    const elapsed = steady();
+    const hourly = elapsed - lastHourly >= HOUR;
     // Abandoned deliveries, then dead letters: a purged one's keyed message is done, so this run can redact it.
     const abandoned = hourly ? await deadLetterAbandoned(t) : 0;
     let deadLetters = await purge(PURGE_DEAD, t - deadLetterMs);
     if (hourly && opts.textMs !== undefined) deadLetters += await purge(PURGE_DEAD_TEXT, t - opts.textMs);
     const messages = await purge(PURGE_KEYED, t - (opts.idempotencyMs ?? 8 * DAY));
     const redacted = hourly && opts.textMs !== undefined ? await purge(REDACT_KEYED, t - opts.textMs) : 0;
-    if (hourly) lastHourly = t; // not before: a failed pass is tried again next run
+    if (hourly) lastHourly = elapsed; // not before: a failed pass is tried again next run
     const ledger = await purgeLedger(t - (opts.ledgerMs ?? 8 * DAY));
     const walBytesBefore = await walBytes();
     let checkpoint: RetentionReport["checkpoint"] = "none";
