@@ -73,7 +73,8 @@ export function startConsumer(deps: ConsumerDeps, opts: ConsumeOptions): Consume
   }
   if (typeof handler !== "function") throw new TypeError("consume: handler must be a function");
   const concurrency = Math.floor(positive("concurrency", opts.concurrency, 8));
-  const leaseMs = positive("leaseMs", opts.leaseMs, 30_000);
+  // Whole ms: a lease's end is stored in an INTEGER column (a fractional one failed every round of the SQLite bus).
+  const leaseMs = Math.ceil(positive("leaseMs", opts.leaseMs, 30_000));
   const maxAttempts = Math.floor(positive("maxAttempts", opts.maxAttempts, 5));
   const handlerTimeoutMs = positive("handlerTimeoutMs", opts.handlerTimeoutMs, 20 * leaseMs);
   const retry = {

@@ -537,6 +537,23 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       expect(await bus.deadLetters()).toEqual([]);
     });
 
+    it("a leaseMs that is not a whole number of ms leases and heartbeats as well as a whole one", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("a", 1)]);
+      const seen: number[] = [];
+      consume(bus, {
+        leaseMs: 1_500.5,
+        handler: async (d) => {
+          await d.extendLease();
+          seen.push(d.attempt);
+        },
+      });
+      await waitFor(() => seen.length === 1, "the delivery");
+      await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "the ack");
+      expect(seen).toEqual([1]);
+    });
+
     it("delivers a delayed message not before its time", async () => {
       const bus = await setup();
       await bus.subscribe("t", "g");
