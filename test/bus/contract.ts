@@ -7,6 +7,7 @@ import {
   type Delivery,
   HandlerTimeoutError,
   LeaseLostError,
+  NotYetError,
   PermanentError,
   RetryLaterError,
 } from "../../src/bus/mod.ts";
@@ -534,6 +535,34 @@ export function runBusContract(name: string, makeBus: MakeBus) {
       }
       await waitFor(async () => (await bus.stats())[0]!.inFlight === 0, "its ack");
       expect(attempts.map(([a]) => a)).toEqual([1, 1, 1, 1]);
+      expect(await bus.deadLetters()).toEqual([]);
+    });
+
+    it("a delivery handed back until later (NotYetError) keeps its chat's next message behind it, uses no attempt and never dies", async () => {
+      const bus = await setup();
+      await bus.subscribe("t", "g");
+      await bus.publish([msg("chat", "first"), msg("chat", "second"), msg("other", "o")]);
+      const seen: [unknown, number][] = [];
+      let later = 0;
+      consume(bus, {
+        maxAttempts: 1,
+        handler: (d) => {
+          seen.push([d.payload, d.attempt]);
+          if (d.payload === "first" && later++ < 3) {
+            return Promise.reject(new NotYetError("its chat's next send slot is later", clock.now() + 5_000));
+          }
+          return Promise.resolve();
+        },
+      });
+      for (let i = 1; i <= 3; i++) {
+        await waitFor(async () => (await bus.stats())[0]!.delayed === 1 && later === i, `hand-back ${i}`);
+        await sleep(40);
+        expect(seen.filter(([p]) => p === "second")).toEqual([]); // never before the one handed back
+        clock.advance(5_000);
+      }
+      await waitFor(async () => (await bus.stats())[0]!.inFlight + (await bus.stats())[0]!.ready === 0, "all acked");
+      expect(seen.filter(([p]) => p !== "o")).toEqual([["first", 1], ["first", 1], ["first", 1], ["first", 1], ["second", 1]]);
+      expect(seen).toContainEqual(["o", 1]); // the other chat was not held up
       expect(await bus.deadLetters()).toEqual([]);
     });
 
