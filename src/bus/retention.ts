@@ -103,12 +103,19 @@ const PURGE_DEAD = `DELETE FROM bus_dead_letters WHERE (msg_id, grp) IN (
 const PURGE_DEAD_TEXT = `DELETE FROM bus_dead_letters WHERE (msg_id, grp) IN (
   SELECT x.msg_id, x.grp FROM bus_dead_letters x JOIN bus_messages m ON m.id = x.msg_id
   WHERE m.published_at < ?1 LIMIT ?2)`;
-/**
- * The deliveries of topic ?1 to group ?2 before the first one published at or after ?3: ids below a bound are a
- * prefix of each key's queue, so no delivery kept is left behind a deleted one (its key's order stays linked).
- */
-const ABANDONED_OLD = `topic = ?1 AND grp = ?2 AND msg_id < coalesce((SELECT min(d.msg_id) FROM bus_deliveries d
+/** The first delivery of topic ?1 to group ?2 published at or after ?3 (by id). */
+const ABANDONED_BOUND = `coalesce((SELECT min(d.msg_id) FROM bus_deliveries d
   JOIN bus_messages m ON m.id = d.msg_id WHERE d.topic = ?1 AND d.grp = ?2 AND m.published_at >= ?3), 1e18)`;
+/**
+ * The deliveries of topic ?1 to group ?2 before that one, but none queued behind one kept (a dead letter retried
+ * goes to the end of its key's queue with its old id): what goes is a prefix of each key's queue, so no delivery kept
+ * is left behind a deleted one (its key's order stays linked, with one head).
+ */
+const ABANDONED_OLD = `topic = ?1 AND grp = ?2 AND msg_id < ${ABANDONED_BOUND} AND msg_id NOT IN (
+  WITH RECURSIVE behind(id) AS (
+    SELECT next_id FROM bus_deliveries WHERE topic = ?1 AND grp = ?2 AND msg_id >= ${ABANDONED_BOUND}
+    UNION SELECT d.next_id FROM behind JOIN bus_deliveries d ON d.grp = ?2 AND d.msg_id = behind.id)
+  SELECT id FROM behind WHERE id IS NOT NULL)`;
 /** ?4 reason, ?5 now. Followed by ABANDONED_DONE with the same ?1–?3, in one transaction. */
 const ABANDONED_DEAD = `INSERT INTO bus_dead_letters (msg_id, grp, topic, okey, attempts, last_error, dead_at, fence)
   SELECT msg_id, grp, topic, okey, attempts, ?4, ?5, fence FROM bus_deliveries WHERE ${ABANDONED_OLD}`;
