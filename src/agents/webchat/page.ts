@@ -90,30 +90,36 @@ function backoff(res, i) {
   const ms = s > 0 ? Math.min(s, 60) * 1000 : Math.min(1000 * (i + 1), 30000);
   return new Promise((r) => setTimeout(r, ms));
 }
-// Resolves to "" once stored, else to why not (the server's words for a refusal; 5xx and network errors are retried).
+// Resolves to "" once stored, else to why not: the server's words (a refusal, or a 5xx five times: 5xx and network
+// errors are retried), or that it did not answer.
 async function send(text, id) {
-  for (let i = 0; i < 5; i++) {
-    let res;
+  for (let i = 0; ; i++) {
+    let res, why = "no answer from the server";
     try {
       res = await fetch("api/messages", { method: "POST", headers: { "content-type": "application/json" },
         body: JSON.stringify({ session, id, text }) });
       if (res.ok) return "";
-      if (res.status < 500) return (await res.json().catch(() => ({}))).error || "refused";
+      why = (await res.json().catch(() => ({}))).error || (res.status < 500 ? "refused" : "server error");
+      if (res.status < 500) return why;
     } catch {}
+    if (i === 4) return why;
     await backoff(res, i);
   }
-  return "no answer from the server";
 }
 // The messages this tab sent, by id: a history loaded after one was stored has it, and puts it in its place.
 const sent = new Map();
 // One message at a time, in the order typed: a retried POST must not be overtaken by the message typed after it.
 let queue = Promise.resolve();
+// A message that could not be sent goes back in the box (when it is empty). Sent again as it stands, it keeps its id:
+// one whose answers were lost on the way (stored after all) is not stored, and answered, twice.
+let unsent;
 form.addEventListener("submit", (e) => {
   e.preventDefault();
   const text = input.value.trim();
   if (!text) return;
   input.value = "";
-  const id = uuid();
+  const id = unsent?.text === text ? unsent.id : uuid();
+  unsent = undefined;
   sent.set(id, add("me", text));
   tabs.postMessage({ session, id, text });
   sending++; showTyping();
@@ -125,6 +131,10 @@ form.addEventListener("submit", (e) => {
       const note = "Your message could not be sent (" + failed + "). Please try again.";
       add("note", note);
       tabs.postMessage({ session, note });
+      if (!input.value) {
+        input.value = text;
+        unsent = { text, id };
+      }
     }
     showTyping();
   });
