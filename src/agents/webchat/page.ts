@@ -49,9 +49,13 @@ function uuid() {
 }
 // The session opens the conversation: it travels in a header (never in a URL, which proxies log). Its key changed
 // when chat ids became its hash: a session id kept from before may have been seen (stored, shown) and is not reused.
-const session = localStorage.getItem("aideazz.webchat.session") || uuid();
-localStorage.setItem("aideazz.webchat.session", session);
-localStorage.removeItem("aideazz.session");
+// A browser that blocks site data throws on localStorage: the session then lasts as long as the tab.
+let session = uuid();
+try {
+  session = localStorage.getItem("aideazz.webchat.session") || session;
+  localStorage.setItem("aideazz.webchat.session", session);
+  localStorage.removeItem("aideazz.session");
+} catch {}
 const asSession = { headers: { ${JSON.stringify(SESSION_HEADER)}: session } };
 let after = 0;
 // sending: POSTs not yet accepted; pending: the server's word that a message still waits for its answer.
