@@ -88,6 +88,9 @@ tabs.onmessage = (e) => {
   if (held) held.push(e.data);
   else fromTab(e.data);
 };
+// Each request has a deadline: one on a connection gone dead (a mobile network's NAT dropped it) would wait many
+// minutes for TCP, the chat stalled meanwhile. It is made again (a message with its id: stored once).
+const ask = (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(15000) });
 // Before asking again: the server's Retry-After (at most a minute), else 1 s, 2 s, 3 s… (at most 30 s).
 function backoff(res, i) {
   const s = Number(res?.headers.get("retry-after"));
@@ -100,7 +103,7 @@ async function send(text, id) {
   for (let i = 0; ; i++) {
     let res, why = "no answer from the server";
     try {
-      res = await fetch("api/messages", { method: "POST", headers: { "content-type": "application/json" },
+      res = await ask("api/messages", { method: "POST", headers: { "content-type": "application/json" },
         body: JSON.stringify({ session, id, text }) });
       if (res.ok) return "";
       why = (await res.json().catch(() => ({}))).error || (res.status < 500 ? "refused" : "server error");
@@ -149,7 +152,7 @@ input.addEventListener("keydown", (e) => {
 });
 async function poll() {
   try {
-    const res = await fetch("api/replies?after=" + after, asSession);
+    const res = await ask("api/replies?after=" + after, asSession);
     if (res.ok) {
       const body = await res.json();
       for (const r of body.replies) {
@@ -168,7 +171,7 @@ async function history() {
   for (let i = 0; ; i++) {
     let res;
     try {
-      res = await fetch("api/history", asSession);
+      res = await ask("api/history", asSession);
       if (res.ok) return await res.json();
       if (res.status < 500 && res.status !== 429) return undefined;
     } catch {}
