@@ -41,3 +41,31 @@ describe("an operator's /reply to a customer who blocked the bot", () => {
     expect(await h.rows("SELECT 1 FROM conversation_turns WHERE text LIKE 'Sorry for the wait%'")).toEqual([]);
   });
 });
+
+describe("an operator's /reply to a customer who blocked the bot in a private chat's topic", () => {
+  it("is answered 'Not delivered' too: the block is marked on the user, and holds for the topics", async () => {
+    h = await startRolesHarness({
+      roles: {
+        default: {
+          kind: "support",
+          systemPrompt: "You are Example Co's support bot. Be brief and friendly with every customer.",
+          operator: OPERATOR,
+        },
+      },
+      channels: {},
+    });
+    // Customer 555 writes in a topic of their private chat with the bot (Bot API 9.3: chat key `555/7`).
+    await h.ask(OPERATOR.agent, "555/7", "/human");
+    await h.waitForReplies(2);
+    // Telegram's my_chat_member "kicked" marks the user, `555`, not each topic (telegram/classify.ts).
+    await h.store.client.execute(markInactive(OPERATOR.agent, "555", "blocked the bot", Date.now()));
+
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/reply 1 Sorry for the wait: your refund went out today.");
+    await h.waitForReplies(3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.replies.slice(2).map((r) => `${r.chatId} ${r.text}`)).toEqual([
+      "777 Not delivered to #1 tg-ops:555/7: the user blocked the bot.",
+    ]);
+    expect(await h.rows("SELECT 1 FROM conversation_turns WHERE text LIKE 'Sorry for the wait%'")).toEqual([]);
+  });
+});

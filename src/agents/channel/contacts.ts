@@ -80,6 +80,20 @@ export function markActive(agent: string, chatId: string, at: number): InStateme
   };
 }
 
+/**
+ * The contact whose block stops sends to `chatId`: its own, or for a topic of a private chat (`<user>/<topic>`;
+ * users' ids are positive) its user's, which the block (`my_chat_member`) marks and which holds for the topics too.
+ */
+export async function blockedContact(client: Client, agent: string, chatId: string): Promise<Contact | undefined> {
+  const [chat = "", topic] = chatId.split("/");
+  const keys = topic !== undefined && /^\d+$/.test(chat) ? [chatId, chat] : [chatId];
+  for (const key of keys) {
+    const contact = await getContact(client, agent, key);
+    if (contact?.inactiveAt !== undefined) return contact;
+  }
+  return undefined;
+}
+
 const optNum = (v: unknown) => (v === null || v === undefined ? undefined : Number(v));
 
 export async function getContact(

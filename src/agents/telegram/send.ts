@@ -13,7 +13,7 @@
  */
 import { type Api, GrammyError, HttpError } from "grammy/web";
 import type { Client } from "../../store/mod.ts";
-import { getContact } from "../channel/contacts.ts";
+import { blockedContact } from "../channel/contacts.ts";
 import { authBackoffMs, backoffMs, type SendOutcome } from "../channel/outcome.ts";
 import type { EditingTransport } from "../channel/progressive.ts";
 import { splitText } from "../channel/split.ts";
@@ -102,16 +102,9 @@ export function createTelegramTransport(
   return {
     textOf: (text) => text,
     async plan(reply) {
-      // A topic of a private chat (`<user>/<topic>`; users' ids are positive): the user's block is marked on
-      // `<user>` (my_chat_member), and holds for the topics too, instead of costing a 403 each.
-      const [chat = "", topic] = reply.chatId.split("/");
-      const keys = topic !== undefined && /^\d+$/.test(chat) ? [reply.chatId, chat] : [reply.chatId];
-      for (const key of keys) {
-        const contact = await getContact(opts.client, opts.agent, key);
-        if (contact?.inactiveAt !== undefined) {
-          return { skipped: `contact inactive (${contact.inactiveReason ?? "blocked"})` };
-        }
-      }
+      // A user who blocked the bot gets nothing, in their private chat's topics neither: no 403 per reply.
+      const blocked = await blockedContact(opts.client, opts.agent, reply.chatId);
+      if (blocked) return { skipped: `contact inactive (${blocked.inactiveReason ?? "blocked"})` };
       const parts = splitText(reply.text, TELEGRAM_TEXT_LIMIT);
       return parts.length === 0 ? { skipped: "empty reply" } : { parts };
     },

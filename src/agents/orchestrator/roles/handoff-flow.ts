@@ -13,7 +13,7 @@ import type { Delivery } from "../../../bus/mod.ts";
 import type { Config } from "../../../config.ts";
 import type { Logger } from "../../../log.ts";
 import type { Client } from "../../../store/mod.ts";
-import { type Contact, getContact } from "../../channel/contacts.ts";
+import { blockedContact, type Contact, getContact } from "../../channel/contacts.ts";
 import { movedChat } from "../../telegram/moves.ts";
 import { windowState } from "../../whatsapp/window.ts";
 import type { Conversations, Turn } from "../conversation.ts";
@@ -153,9 +153,12 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
     if (!t) return ack(`No handoff "${cmd.ref}" for this chat. /list shows the chats waiting for you.`);
     const user = { agent: t.agent, chatId: t.chatId };
     if (cmd.kind === "reply") {
+      // The Telegram and WhatsApp egress send nothing to a user who blocked the bot (in a private chat's topic too):
+      // not "Sent", nor in the history.
+      if (await blockedContact(deps.client, t.agent, t.chatId)) {
+        return ack(`Not delivered to ${t.name}: the user blocked the bot.`);
+      }
       const contact = await getContact(deps.client, t.agent, t.chatId);
-      // The Telegram and WhatsApp egress send nothing to a user who blocked the bot: not "Sent", nor in the history.
-      if (contact?.inactiveAt !== undefined) return ack(`Not delivered to ${t.name}: the user blocked the bot.`);
       // Published all the same: the egress sends the approved template instead, if one is configured.
       await send(delivery, user, cmd.text, `${delivery.id}:relay`, "answer");
       if (windowClosed(t.agent, contact)) {
