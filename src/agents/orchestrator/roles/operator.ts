@@ -53,7 +53,11 @@ export function parseOperatorCommand(text: string): OperatorCommand {
   return { kind: name, ref };
 }
 
-const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+// Cut between code points: half of an emoji's surrogate pair is text Telegram refuses, and the notice would be lost.
+const clip = (s: string, n: number) => {
+  const chars = [...s];
+  return chars.length > n ? `${chars.slice(0, n - 1).join("")}…` : s;
+};
 
 /** The message that hands a chat to the operator: who, why, the recent conversation, how to answer. */
 export function handoffNotice(h: Handoff, turns: readonly Turn[]): string {
