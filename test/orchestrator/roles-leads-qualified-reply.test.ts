@@ -1,7 +1,8 @@
 /**
  * A qualified lead's notice in the operator chat, where `#N` is a handoff's number: it names the lead by its chat key,
  * never by a bare number (`/reply 1` would reach handoff #1, another customer), and its `/reply <chat key>` reaches
- * that visitor though their chat was never handed off.
+ * that visitor though their chat was never handed off. A field cut at 200 characters is cut between characters:
+ * half of an emoji's surrogate pair is text Telegram refuses, and the notice goes out once.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { OPERATOR, type RolesHarness, startRolesHarness } from "./roles-harness.ts";
@@ -67,5 +68,32 @@ describe("a qualified lead's notice next to handoff numbers", () => {
     expect(await h.rows("SELECT role FROM conversation_turns WHERE chat = 'site:v1' AND text = ?", [ANSWER])).toEqual([
       { role: "assistant" },
     ]);
+  });
+});
+
+describe("a qualified lead's notice with a long field", () => {
+  it("cuts the field at 200 between characters: an emoji at the cut stays whole, not half a surrogate pair", async () => {
+    h = await startRolesHarness({
+      roles: {
+        sdr: {
+          kind: "leads",
+          systemPrompt: "You are Acme's assistant. Find out how we can help the visitor.",
+          operator: OPERATOR,
+        },
+      },
+      channels: { site: "sdr" },
+      cache: { enabled: false },
+    });
+    // The emoji's two UTF-16 units are the need's 200th and 201st: a cut after 200 units splits them.
+    const need = `${"a support chatbot ".repeat(11)}x😀 for our shop`;
+    expect(need.indexOf("😀")).toBe(199);
+    h.groq.script({ kind: "ok", text: "Great, we'll be in touch." }, {
+      kind: "ok",
+      text: JSON.stringify({ name: "Ann Lee", company: "Acme Ltd", need, budget: "$5k", timeline: "next month", contact: "ann@acme.io" }),
+    });
+    await h.ask("site", "v1", "I'm Ann Lee of Acme Ltd, we need a support chatbot, $5k, next month, ann@acme.io");
+    await h.waitFor(() => h.replies.some((r) => r.text.startsWith("Qualified lead")));
+    const notice = h.replies.find((r) => r.text.startsWith("Qualified lead"))!.text;
+    expect(notice.isWellFormed()).toBe(true);
   });
 });

@@ -30,8 +30,9 @@ const EMPTY = new RegExp(
 );
 const field = z.union([z.string(), z.number()]).nullish().transform((v) => {
   if (v === null || v === undefined) return undefined;
-  // Control characters go: an operator's terminal would run a visitor's escape sequences (`leads export`).
-  const s = String(v).replace(/\s+/g, " ").replace(/\p{Cc}/gu, "").trim().slice(0, 200);
+  // Control characters go: an operator's terminal would run a visitor's escape sequences (`leads export`). Cut
+  // between code points: half of an emoji's surrogate pair is text Telegram refuses in the qualified lead's notice.
+  const s = [...String(v).replace(/\s+/g, " ").replace(/\p{Cc}/gu, "").trim()].slice(0, 200).join("");
   // "N/A." and "(none)" are placeholders too: a full stop or brackets do not make them an answer. Nor does a value
   // without a letter or digit ("—", "...", "?"): nothing a visitor could have said.
   const bare = s.replace(/^[([{<]\s*(.*?)\s*[)\]}>]$/, "$1").replace(/[.!,;:]+$/, "");
