@@ -53,14 +53,14 @@ describe("a handoff command retried after its first write committed", () => {
     expect(toOperator().slice(1)).toEqual(["#1 web:c1 is back with the bot."]);
   });
 
-  it("/close: the user is told the bot is back, and the operator more than 'lead closed'", async () => {
+  it("/close: the user is told the bot is back, and so is the operator", async () => {
     await pausedChat();
     await failPublishOnce("%chatting with our assistant again%");
     await h.ask(OPERATOR.agent, OPERATOR.chatId, "/close 1");
     await h.waitFor(() => h.replies.length >= 3);
     await sleep(1_000);
     expect(toUser().slice(1)).toEqual([RESUMED]);
-    expect(toOperator().slice(1)).toEqual(["#1 web:c1 is back with the bot; lead closed."]);
+    expect(toOperator().slice(1)).toEqual(["#1 web:c1 is back with the bot."]);
   });
 
   it("the user's /bot: the operator is told the user took the chat back", async () => {

@@ -236,7 +236,7 @@ describe("human handoff", () => {
     ]);
   });
 
-  it("a second /human while paused is forwarded, not a second handoff; /close closes and resumes", async () => {
+  it("a second /human while paused is forwarded, not a second handoff; /close resumes (a support chat has no lead)", async () => {
     h = await start();
     await h.ask("web", "c4", "/human");
     await h.waitForReplies(2);
@@ -246,10 +246,14 @@ describe("human handoff", () => {
     await h.ask(OPERATOR.agent, OPERATOR.chatId, "/close web:c4");
     await h.waitForReplies(5);
     expect(sorted(h.replies.slice(3).map((r) => [r.agent, r.text]))).toEqual([
-      ["tg-ops", "#1 web:c4 is back with the bot; lead closed."],
+      ["tg-ops", "#1 web:c4 is back with the bot."],
       ["web", RESUMED],
     ]);
     expect(await h.rows("SELECT count(*) AS n FROM handoffs")).toMatchObject([{ n: 1 }]);
+    // Again: nothing to resume, and no lead that was closed.
+    await h.ask(OPERATOR.agent, OPERATOR.chatId, "/close web:c4");
+    await h.waitForReplies(6);
+    expect(h.replies[5]!.text).toBe("#1 web:c4 is not paused.");
   });
 
   it("a paused chat's messages count against the rate limit: a flood does not reach the operator", async () => {

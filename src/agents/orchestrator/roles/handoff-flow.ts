@@ -176,12 +176,14 @@ export function createHandoffFlow(deps: HandoffFlowDeps): HandoffFlow {
       return ack(`Sent to ${t.name}${t.bot}.`);
     }
     if (cmd.kind === "close") await deps.leads.advance(t.chat, "closed", "closed by the operator");
+    // Read back, not advance()'s result: a redelivery finds it closed already. A support chat has no lead to close.
+    const closed = cmd.kind === "close" && (await deps.leads.get(t.chat))?.stage === "closed";
     // True again on a redelivery after a crash past this write: the user and the operator are told (once: reply keys).
     if (await handoffs.resume(t.chat, delivery.id)) {
       await send(delivery, user, resumedText(t.agent), `${delivery.id}:resumed`);
-      return ack(`${t.name} is back with the bot${cmd.kind === "close" ? "; lead closed" : ""}.`);
+      return ack(`${t.name} is back with the bot${closed ? "; lead closed" : ""}.`);
     }
-    return ack(cmd.kind === "close" ? `${t.name}: lead closed.` : `${t.name} is not paused.`);
+    return ack(closed ? `${t.name}: lead closed.` : `${t.name} is not paused.`);
   }
 
   async function start(
