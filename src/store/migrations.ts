@@ -479,4 +479,11 @@ export const migrations: readonly Migration[] = [
     name: "channels: number-wide send holds",
     statements: ["CREATE TABLE channel_holds (agent TEXT PRIMARY KEY, until_at INTEGER NOT NULL) STRICT"],
   },
+  {
+    // What the model is told of a lead (roles/leads-flow.ts `facts`): the fields extracted since its chat's last
+    // /reset, as a JSON object; /reset sets '{}'. NULL for a lead not written since: all its fields.
+    version: 81,
+    name: "roles: lead fields told to the model since /reset",
+    statements: ["ALTER TABLE leads ADD COLUMN known_fields TEXT"],
+  },
 ];

@@ -52,6 +52,7 @@ describe("phone-like cells", () => {
       chatId: "b",
       role: "sdr",
       fields: { contact: "+44-20-7946-0958" },
+      known: { contact: "+44-20-7946-0958" },
       score: 20,
       stage: "engaged",
       turns: 1,

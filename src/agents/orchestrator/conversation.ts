@@ -21,6 +21,10 @@ export interface Conversations {
   answerFor(inboundId: number): Promise<string | undefined>;
   /** Statements saving a question and its answer, for the caller's write batch. */
   saveStatements(chat: string, inboundId: number, question: Turn, answer: Turn): InStatement[];
+  /**
+   * Forgets a chat's conversation (/reset): its turns, and what the model is told of its lead; the lead keeps the
+   * fields it collected (the business's record; `aideazz forget` erases it).
+   */
   reset(chat: string): Promise<void>;
   /** Deletes turns older than `cutoff` (epoch ms): the retention job. Returns how many. */
   purgeBefore(cutoff: number, signal?: AbortSignal): Promise<number>;
@@ -96,7 +100,10 @@ export function createConversations(client: Client): Conversations {
       }];
     },
     async reset(chat) {
-      await client.execute({ sql: "DELETE FROM conversation_turns WHERE chat = ?", args: [chat] });
+      await client.batch([
+        { sql: "DELETE FROM conversation_turns WHERE chat = ?", args: [chat] },
+        { sql: "UPDATE leads SET known_fields = '{}' WHERE chat = ?", args: [chat] },
+      ], "write");
     },
     purgeBefore: (cutoff, signal) =>
       purgeInChunks(

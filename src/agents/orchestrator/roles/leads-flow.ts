@@ -59,6 +59,17 @@ export function qualifiedNotice(lead: Lead, fields: LeadFields, score: number): 
   ].join("\n");
 }
 
+/**
+ * `found` over `before`. An e-mail address or phone number is not replaced by a contact without one ("WhatsApp"):
+ * the turn that gave it may have left the transcript.
+ */
+function merge(before: LeadFields, found: LeadFields): LeadFields {
+  const fields = { ...before, ...found };
+  const contact = before.contact;
+  if (contact && isReachable(contact) && !isReachable(fields.contact ?? "")) fields.contact = contact;
+  return fields;
+}
+
 export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
   const { leads, now } = deps;
   return {
@@ -66,7 +77,8 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
       if (role?.kind !== "leads") return {};
       const lead = await leads.get(chat);
       const facts = { stage: lead?.stage ?? "new", leadQualified: lead?.qualifiedAt !== undefined };
-      const known = Object.fromEntries(LEAD_FIELDS.flatMap((f) => (lead?.fields[f] ? [[f, lead.fields[f]]] : [])));
+      // Only what was extracted since the chat's last /reset: the lead keeps the rest, the model is not told it.
+      const known = Object.fromEntries(LEAD_FIELDS.flatMap((f) => (lead?.known[f] ? [[f, lead.known[f]]] : [])));
       if (Object.keys(known).length === 0) return facts;
       // As JSON: the visitor's words are data here, not instructions.
       return { ...facts, known: `Already known about the visitor (do not ask again): ${JSON.stringify(known)}` };
@@ -79,7 +91,7 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
       const lead = (again ? await leads.get(chat) : undefined) ?? await leads.touch(chat, msg.agent, msg.chatId, role.name);
       if (!deps.router || lead.turns % cfg.extractEvery !== 0 || lead.stage === "closed") return;
       const transcript = await deps.conversations.recent(chat, cfg.extractContextTokens);
-      const messages = extractionMessages(transcript, lead.fields);
+      const messages = extractionMessages(transcript, lead.known);
       const request = { messages, maxTokens: 200, temperature: 0 };
       // A model call like the turn's: a user whose day's tokens are spent (FAQ and cache answers go on past the
       // budget, and are remembered turns) must not cause one per message.
@@ -106,11 +118,7 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
         deps.log.debug("lead extraction gave nothing usable", { chat, trace: delivery.traceId });
         return;
       }
-      const fields: LeadFields = { ...lead.fields, ...found };
-      // An e-mail address or phone number is not replaced by a contact without one ("WhatsApp"): the turn
-      // that gave it may have left the transcript.
-      const contact = lead.fields.contact;
-      if (contact && isReachable(contact) && !isReachable(fields.contact ?? "")) fields.contact = contact;
+      const fields = merge(lead.fields, found);
       const score = scoreLead(fields, cfg, now());
       const qualifies = score >= cfg.threshold;
       const first = qualifies && lead.qualifiedAt === undefined;
@@ -125,6 +133,7 @@ export function createLeadsFlow(deps: LeadsFlowDeps): LeadsFlow {
       }
       await leads.update(lead.id, {
         fields,
+        known: merge(lead.known, found),
         score,
         stage: qualifies ? "qualified" : "engaged",
         reason: qualifies

@@ -19,6 +19,8 @@ export interface Lead {
   chatId: string;
   role: string;
   fields: LeadFields;
+  /** What the model is told of `fields`: those extracted since the chat's last /reset. */
+  known: LeadFields;
   score: number;
   stage: LeadStage;
   turns: number;
@@ -29,6 +31,8 @@ export interface Lead {
 
 export interface LeadUpdate {
   fields: LeadFields;
+  /** `Lead.known` (unchanged when left out). */
+  known?: LeadFields;
   score: number;
   stage: LeadStage;
   reason: string;
@@ -71,12 +75,19 @@ const RANK = (column: string) =>
     LEAD_STAGES.map((s, i) => `WHEN '${s}' THEN ${i}`).join(" ")
   } ELSE ${LEAD_STAGES.length} END)`;
 
-function toLead(row: Row): Lead {
+/** The lead fields among `values` (a row, or the JSON object of `known_fields`). */
+function toFields(values: Record<string, unknown>): LeadFields {
   const fields: LeadFields = {};
   for (const f of LEAD_FIELDS) {
-    const v = row[f];
+    const v = values[f];
     if (typeof v === "string" && v !== "") fields[f] = v;
   }
+  return fields;
+}
+
+function toLead(row: Row): Lead {
+  const fields = toFields(row);
+  const known = row["known_fields"];
   const qualified = row["qualified_at"];
   return {
     id: Number(row["id"]),
@@ -85,6 +96,7 @@ function toLead(row: Row): Lead {
     chatId: String(row["chat_id"]),
     role: String(row["role"]),
     fields,
+    known: typeof known === "string" ? toFields(JSON.parse(known)) : fields,
     score: Number(row["score"]),
     stage: String(row["stage"]) as LeadStage,
     turns: Number(row["turns"]),
@@ -127,13 +139,15 @@ export function createLeads(client: Client, now: () => number): Leads {
       // The stage moves only forward, decided in SQL so a concurrent /close is never undone.
       const forward = `${RANK("stage")} < ${RANK("?")}`;
       await client.execute({
-        sql: `UPDATE leads SET ${LEAD_FIELDS.map((f) => `${f} = ?`).join(", ")}, score = ?, updated_at = ?,
+        sql: `UPDATE leads SET ${LEAD_FIELDS.map((f) => `${f} = ?`).join(", ")},
+                known_fields = COALESCE(?, known_fields), score = ?, updated_at = ?,
                 stage_reason = CASE WHEN ${forward} THEN ? ELSE stage_reason END,
                 stage = CASE WHEN ${forward} THEN ? ELSE stage END,
                 qualified_at = COALESCE(qualified_at, ?)
               WHERE id = ?`,
         args: [
           ...LEAD_FIELDS.map((f) => u.fields[f] ?? null),
+          u.known ? JSON.stringify(u.known) : null,
           u.score,
           now(),
           u.stage,
