@@ -24,7 +24,7 @@ import { isAccountBlocked, isAuthError, toGraphOutcome } from "./errors.ts";
 import { createGraphClient } from "./graph.ts";
 import type { WaWebhook } from "./payload.ts";
 import { createWhatsAppTransport } from "./send.ts";
-import { settleSend } from "./statuses.ts";
+import { goneSends, settleSend } from "./statuses.ts";
 import { M } from "../../metrics/names.ts";
 import { mountWhatsAppWebhook } from "./webhook.ts";
 import type { Client, InStatement } from "../../store/mod.ts";
@@ -213,12 +213,12 @@ export async function createWhatsAppAgent(
   const commit = createIngress({ bus: spine.bus, tracer, metrics, channel: "whatsapp", now });
   const ingest = async (payload: WaWebhook) => {
     const started = now();
-    const classified = classifyWebhook(payload, {
-      ...numberOf(agent),
-      phoneNumberId: wa.phoneNumberId,
-      now: started,
-      others,
-    });
+    const ctx = { ...numberOf(agent), phoneNumberId: wa.phoneNumberId, now: started, others };
+    let classified = classifyWebhook(payload, ctx);
+    // A failed status of a send whose ledger row is gone (its chat forgotten) sends its recipient nothing more.
+    const keys = classified.failed.flatMap((s) => s.biz_opaque_callback_data ?? []);
+    const gone = keys.length > 0 ? await goneSends(store.client, keys) : new Set<string>();
+    if (gone.size > 0) classified = classifyWebhook(payload, { ...ctx, gone });
     const result = await commit(classified.batch, started);
     if (classified.ignored > 0) log.info("webhook parts ignored", { ignored: classified.ignored });
     for (const id of classified.unknownNumbers) {

@@ -45,6 +45,11 @@ export interface WaClassifyContext extends WaNumber {
    * callback URL (unless an override is set): their changes are stored as theirs, answered from their number.
    */
   others?: ReadonlyMap<string, WaNumber>;
+  /**
+   * Send-ledger keys whose row is gone (`goneSends`: the chat was forgotten, or retention purged it): a `failed`
+   * status naming one queues neither the template nor a resend.
+   */
+  gone?: ReadonlySet<string>;
 }
 
 export interface WaClassified {
@@ -226,6 +231,7 @@ export function classifyWebhook(payload: WaWebhook, ctx: WaClassifyContext): WaC
         out.batch.rows.push(recordStatus(c.agent, s.data, c.now));
         if (s.data.status !== "failed") continue;
         out.failed.push(s.data);
+        if (ctx.gone?.has(s.data.biz_opaque_callback_data ?? "")) continue;
         const instead = c.template ? templateAfterRefusal(c.agent, s.data) : undefined;
         if (instead) out.batch.outbound.push(instead);
         const resend = resendAfterFailure(c.agent, s.data, c.now);

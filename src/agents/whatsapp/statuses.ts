@@ -66,6 +66,15 @@ export function recordStatus(agent: string, s: WaStatus, now: number): InStateme
   };
 }
 
+/** Of send-ledger keys `keys`, those whose row is gone: the chat was forgotten (`aideazz forget`), or retention purged it. */
+export async function goneSends(client: Client, keys: string[]): Promise<Set<string>> {
+  const rs = await client.execute({
+    sql: `SELECT value FROM json_each(?1) WHERE NOT EXISTS (SELECT 1 FROM bus_send_ledger WHERE reply_key = value)`,
+    args: [JSON.stringify(keys)],
+  });
+  return new Set(rs.rows.map((r) => String(r[0])));
+}
+
 /** The reply key of the template sent instead of a reply: the reply's, with this after it. */
 export const TEMPLATE_SUFFIX = ":template";
 
