@@ -99,6 +99,10 @@ describe("two WhatsApp numbers behind one Meta app's callback URL", () => {
     expect(graph.sent.map((s) => [s.to, s.text])).toEqual([["15550001234", SUPPORT_ANSWER]]);
     const sends = graph.requests.filter((r) => r.body["type"] === "text");
     expect(sends.map((r) => r.phoneNumberId)).toEqual([SUPPORT_PNID]);
+    // Marked read (blue ticks) by the support agent, from its number, once answered.
+    await until(() => graph.reads.length > 0, 10_000, "the message marked read");
+    const reads = graph.requests.filter((r) => r.body["status"] === "read");
+    expect(reads.map((r) => [r.phoneNumberId, r.body["message_id"]])).toEqual([[SUPPORT_PNID, "wamid.SHARED1"]]);
     expect(await rows("SELECT agent, platform_id, state FROM chat_inbox")).toEqual([
       { agent: "support", platform_id: "wamid.SHARED1", state: "answered" },
     ]);

@@ -50,6 +50,9 @@ async function loadNumberHold(client: Client, agent: string): Promise<number> {
   return Number(rs.rows[0]?.["until_at"] ?? 0);
 }
 
+/** ?1 an inbound message's bus id → its wamid. */
+const ANSWERED_WAMID = "SELECT payload ->> '$.platformId' AS wamid FROM bus_messages WHERE id = ?1";
+
 export type WhatsAppAgentConfig = Extract<Config["agents"][number], { kind: "whatsapp" }>;
 
 export interface WhatsAppAgentOptions extends SpineOptions {
@@ -194,6 +197,16 @@ export async function createWhatsAppAgent(
     // A reply to no message (an operator's relay to a paused chat) stops the renewals too: what they would mark is.
     if (reply.receivedAt === undefined) {
       markUnread(reply.chatId);
+      return;
+    }
+    // A chat whose messages this agent never took in (another number's agent did: one Meta app's callback URL, or a
+    // process before a restart): the newest message the reply answers is marked read now, without the indicator.
+    if (!newest.has(reply.chatId) && reply.kind !== "progress" && reply.inReplyTo.length > 0) {
+      tasks.run(async () => {
+        const rs = await store.client.execute({ sql: ANSWERED_WAMID, args: [Math.max(...reply.inReplyTo)] });
+        const wamid = rs.rows[0]?.["wamid"];
+        if (typeof wamid === "string") await markRead(wamid, false);
+      });
       return;
     }
     // A reply hides the indicator; a message that came in meanwhile still waits for its turn: show it again.
