@@ -11,19 +11,23 @@ afterEach(async () => {
   await h?.close();
 });
 
+/** The operator's bot serving customers too (the default role, with the operator). */
+const startOperatorBot = () =>
+  startRolesHarness({
+    roles: {
+      default: {
+        kind: "support",
+        systemPrompt: "You are Example Co's support bot. Be brief and friendly with every customer.",
+        operator: OPERATOR,
+      },
+    },
+    channels: {},
+  });
+
 describe("an operator's /reply to a customer who blocked the bot", () => {
   it("is answered 'Not delivered', not 'Sent', and is not in the chat's history", async () => {
     // The operator's bot serves customers too (the default role, with the operator): customer 555 on tg-ops.
-    h = await startRolesHarness({
-      roles: {
-        default: {
-          kind: "support",
-          systemPrompt: "You are Example Co's support bot. Be brief and friendly with every customer.",
-          operator: OPERATOR,
-        },
-      },
-      channels: {},
-    });
+    h = await startOperatorBot();
     await h.ask(OPERATOR.agent, "555", "/human");
     await h.waitForReplies(2);
     expect(await h.rows("SELECT state FROM handoffs WHERE chat = 'tg-ops:555'")).toMatchObject([{ state: "paused" }]);
@@ -44,16 +48,7 @@ describe("an operator's /reply to a customer who blocked the bot", () => {
 
 describe("an operator's /reply to a customer who blocked the bot in a private chat's topic", () => {
   it("is answered 'Not delivered' too: the block is marked on the user, and holds for the topics", async () => {
-    h = await startRolesHarness({
-      roles: {
-        default: {
-          kind: "support",
-          systemPrompt: "You are Example Co's support bot. Be brief and friendly with every customer.",
-          operator: OPERATOR,
-        },
-      },
-      channels: {},
-    });
+    h = await startOperatorBot();
     // Customer 555 writes in a topic of their private chat with the bot (Bot API 9.3: chat key `555/7`).
     await h.ask(OPERATOR.agent, "555/7", "/human");
     await h.waitForReplies(2);
