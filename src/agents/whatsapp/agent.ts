@@ -95,6 +95,8 @@ export async function createWhatsAppAgent(
   let graphHealth: CheckResult = { ok: true };
   // The newest message of each chat waiting for a turn: WhatsApp shows typing "in reply to" a message.
   const newest = new Map<string, string>();
+  /** Per chat taken in by another number's agent: the bus id of the newest message this agent marked read. */
+  const markedElsewhere = new Map<string, number>();
   // Chats whose newest message the budget left unmarked: a renewal marks it (or finds the turn over without a reply),
   // else the reply's end (a reply does not), else `markLater` once the indicator ran out.
   const unread = new Set<string>();
@@ -202,8 +204,13 @@ export async function createWhatsAppAgent(
     // A chat whose messages this agent never took in (another number's agent did: one Meta app's callback URL, or a
     // process before a restart): the newest message the reply answers is marked read now, without the indicator.
     if (!newest.has(reply.chatId) && reply.kind !== "progress" && reply.inReplyTo.length > 0) {
+      // Once per message: a fallback notice and the answer after it answer the same one.
+      const answered = Math.max(...reply.inReplyTo);
+      if ((markedElsewhere.get(reply.chatId) ?? 0) >= answered) return;
+      markedElsewhere.set(reply.chatId, answered);
+      if (markedElsewhere.size > 10_000) markedElsewhere.delete(markedElsewhere.keys().next().value!);
       tasks.run(async () => {
-        const rs = await store.client.execute({ sql: ANSWERED_WAMID, args: [Math.max(...reply.inReplyTo)] });
+        const rs = await store.client.execute({ sql: ANSWERED_WAMID, args: [answered] });
         const wamid = rs.rows[0]?.["wamid"];
         if (typeof wamid === "string") await markRead(wamid, false);
       });
